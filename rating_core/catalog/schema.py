@@ -1,0 +1,217 @@
+"""The catalog model: what an operator writes, validated once.
+
+Money is written in yuan (``0.12``, ``"3000"``) with at most four decimals
+and held as an integer count of 1/10000 yuan (``MINOR_UNITS_PER_YUAN``).
+A value that does not convert exactly is an error, never rounded.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .. import MINOR_UNITS_PER_YUAN
+from .routing import RoutingPlan
+
+
+def _yuan_to_minor(value) -> int:
+    if isinstance(value, bool):
+        raise ValueError("money must be a number of yuan, not a boolean")
+    try:
+        # str() first: a YAML float 0.12 becomes Decimal("0.12"), exactly.
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not an amount of yuan: {value!r}") from None
+    minor = amount * MINOR_UNITS_PER_YUAN
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{value} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")
+    if minor < 0:
+        raise ValueError("money cannot be negative")
+    return int(minor)
+
+
+Money = Annotated[int, BeforeValidator(_yuan_to_minor)]
+"""An amount, written in yuan, held in minor units (1/10000 yuan)."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rounding(str, Enum):
+    """Applied once per call, to the exact total (see README, "Rounding")."""
+
+    up = "up"
+    half_up = "half_up"
+    down = "down"
+
+
+class DayKind(str, Enum):
+    workday = "workday"  # includes adjusted working weekends (调休)
+    weekend = "weekend"
+    holiday = "holiday"
+
+
+DAY_KINDS = [DayKind.workday, DayKind.weekend, DayKind.holiday]
+
+
+class BillingStart(str, Enum):
+    """Which timestamp starts the billed time of a call."""
+
+    ring = "ring"  # the CDR's start (connect immediately)
+    ivr_answer = "ivr_answer"  # IVR, voicemail and similar features on
+    agent_answer = "agent_answer"  # plain ringback mode
+
+
+BILLING_STARTS = [BillingStart.ring, BillingStart.ivr_answer, BillingStart.agent_answer]
+
+
+class Status(str, Enum):
+    active = "active"
+    suspended = "suspended"
+    pending_verification = "pending_verification"
+    frozen = "frozen"
+    closed = "closed"
+
+
+STATUSES = list(Status)
+
+
+class PackageKind(str, Enum):
+    payg = "payg"  # pay as you go: every call billed at the package rate
+    prepaid = "prepaid"  # prepaid credit consumed at the package rate
+    bundle = "bundle"  # included minutes per month, then overage
+
+
+PACKAGE_KINDS = list(PackageKind)
+
+
+class Tier(Model):
+    """From ``start`` elapsed seconds on, ``price`` per ``unit`` seconds,
+    charged in steps of ``increment`` seconds (like CGRateS's
+    GroupIntervalStart / RateUnit / RateIncrement)."""
+
+    start: int = Field(0, ge=0, le=86_400)
+    price: Money
+    unit: int = Field(60, ge=1, le=3600)
+    increment: int = Field(60, ge=1, le=3600)
+
+
+class Rate(Model):
+    tiers: list[Tier] = Field(min_length=1, max_length=8)
+    connect_fee: Money = 0
+    free_seconds: int = Field(0, ge=0, le=3600)
+    min_billable_seconds: int = Field(0, ge=0, le=3600)
+    rounding: Rounding = Rounding.up
+
+    @model_validator(mode="after")
+    def _tiers_ordered(self):
+        starts = [t.start for t in self.tiers]
+        if starts[0] != 0:
+            raise ValueError("the first tier must start at 0 seconds")
+        if any(b <= a for a, b in zip(starts, starts[1:])):
+            raise ValueError("tier starts must strictly increase")
+        return self
+
+
+class RateRule(Model):
+    """Which rate applies; the first matching rule of a package wins.
+    Omitted conditions match anything."""
+
+    rate: str
+    destination: str | None = None  # a destination class name
+    caller: Literal["local", "out_of_town"] | None = None
+    band: str | None = None  # a time band name
+
+
+class Package(Model):
+    kind: PackageKind
+    name: str | None = None
+    rates: list[RateRule] = Field(min_length=1)
+    fee: Money = 0  # prepaid: the prepayment, which becomes call credit
+    period_months: int = Field(12, ge=1, le=120)  # prepaid: credit expiry
+    included_minutes: int = Field(0, ge=0)  # bundle: per calendar month
+    overage_price: Money = 0  # bundle: per minute beyond the bundle
+    monthly_minimum: Money = 0  # month charged max(usage, minimum); not the first
+    rental: Money = 0  # per month
+
+    @model_validator(mode="after")
+    def _kind_fields(self):
+        if self.kind is PackageKind.prepaid and self.fee <= 0:
+            raise ValueError("a prepaid package needs a fee > 0 (its call credit)")
+        if self.kind is PackageKind.bundle and self.included_minutes <= 0:
+            raise ValueError("a bundle package needs included_minutes > 0")
+        return self
+
+
+class Feature(Model):
+    """An add-on sold with a number (missed-call SMS, recording, ...)."""
+
+    name: str | None = None
+    fee: Money
+    per: Literal["month", "year", "event"]
+
+
+class TimeBand(Model):
+    name: str
+    day_kinds: list[DayKind] = Field(default_factory=lambda: list(DAY_KINDS))
+    hours: tuple[int, int] = (0, 24)  # [from, to) local hours, Asia/Shanghai
+
+    @model_validator(mode="after")
+    def _hours(self):
+        lo, hi = self.hours
+        if not (0 <= lo < hi <= 24):
+            raise ValueError("hours must be [from, to) with 0 <= from < to <= 24")
+        return self
+
+
+class DayOverride(Model):
+    date: dt.date
+    kind: DayKind
+
+
+NUMBER_400 = re.compile(r"^400\d{7}$")
+
+
+class Number(Model):
+    number: str
+    status: Status = Status.active
+    billing_start: BillingStart = BillingStart.agent_answer
+    home_city: str  # the number's registered city, as region data names it
+    routing: str | None = None  # a routing plan name
+
+    @model_validator(mode="after")
+    def _number(self):
+        if not NUMBER_400.match(self.number):
+            raise ValueError(f"number {self.number!r} is not 400 + 7 digits")
+        return self
+
+
+class Account(Model):
+    name: str | None = None
+    status: Status = Status.active
+    package: str
+    package_start: dt.date
+    opening_credit: Money | None = None  # prepaid; defaults to the package fee
+    features: list[str] = Field(default_factory=list)
+    numbers: list[Number] = Field(default_factory=list)
+
+
+class Catalog(Model):
+    """The whole catalog, after loading the CSV tables it names."""
+
+    name: str = "catalog"
+    destination_classes: list[str] = Field(min_length=1)
+    # prefix (digits, national format: 0755, 138, 010) -> destination class
+    destination_prefixes: dict[str, str] = Field(default_factory=dict)
+    time_bands: list[TimeBand] = Field(default_factory=lambda: [TimeBand(name="all")])
+    day_overrides: list[DayOverride] = Field(default_factory=list)
+    rates: dict[str, Rate]
+    packages: dict[str, Package]
+    features: dict[str, Feature] = Field(default_factory=dict)
+    routing_plans: dict[str, RoutingPlan] = Field(default_factory=dict)
+    accounts: dict[str, Account]

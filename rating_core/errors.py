@@ -1,0 +1,32 @@
+"""Errors raised at the edge of the engine.
+
+Everything below the edge (compiled snapshot, kernels) trusts its input;
+these are the only places input is judged.
+"""
+
+
+class CatalogError(ValueError):
+    """A catalog source that cannot be compiled.
+
+    ``problems`` lists every problem found, each naming file, record, field.
+    """
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class InvalidInput(ValueError):
+    """One request or record with a bad field (the gRPC edge maps this to
+    INVALID_ARGUMENT)."""
+
+    def __init__(self, field: str, message: str, record: str | None = None):
+        self.field = field
+        self.record = record
+        self.message = message
+        where = f"{record}: " if record else ""
+        super().__init__(f"{where}{field}: {message}")
+
+
+class StoreError(RuntimeError):
+    """A missing or unusable catalog store, version or ledger."""
