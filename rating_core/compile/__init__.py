@@ -1,0 +1,211 @@
+"""Catalog model -> snapshot tables (see ``rating_core.layout``).
+
+Everything here runs once per catalog version, so it favours clarity; the
+only large inputs (destination prefixes, numbers) go through NumPy and the
+prefix kernel.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from .. import layout
+from ..catalog.schema import DAY_KINDS, Catalog
+from ..numbers import build_prefix_table, keys_of
+from .calendar import calendar_tables
+from .regions import region_source, region_tables
+
+LOCAL = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, no DST since 1991
+
+
+def local_midnight_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL).timestamp() * 1000)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    m = day.month - 1 + months
+    year, month = day.year + m // 12, m % 12 + 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    return dt.date(year, month, min(day.day, last))
+
+
+def _rate_tables(cat: Catalog, rate_ids: dict[str, int]) -> dict[str, np.ndarray]:
+    first, count, fee, free, minimum, rounding, denominator = [], [], [], [], [], [], []
+    t_start, t_price, t_unit, t_incr = [], [], [], []
+    for name in rate_ids:
+        rate = cat.rates[name]
+        first.append(len(t_start))
+        count.append(len(rate.tiers))
+        fee.append(rate.connect_fee)
+        free.append(rate.free_seconds)
+        minimum.append(rate.min_billable_seconds)
+        rounding.append(layout.ROUNDING.index(rate.rounding.value))
+        denominator.append(math.lcm(*(t.unit for t in rate.tiers)))
+        for t in rate.tiers:
+            t_start.append(t.start)
+            t_price.append(t.price)
+            t_unit.append(t.unit)
+            t_incr.append(t.increment)
+    return {
+        "rate_first_tier": np.array(first, np.int32),
+        "rate_n_tiers": np.array(count, np.int32),
+        "rate_connect_fee": np.array(fee, np.int64),
+        "rate_free_seconds": np.array(free, np.int32),
+        "rate_min_billable": np.array(minimum, np.int32),
+        "rate_rounding": np.array(rounding, np.int8),
+        "rate_denominator": np.array(denominator, np.int64),
+        "tier_start": np.array(t_start, np.int32),
+        "tier_price": np.array(t_price, np.int64),
+        "tier_unit": np.array(t_unit, np.int32),
+        "tier_increment": np.array(t_incr, np.int32),
+    }
+
+
+def _rate_choice(cat: Catalog, package_ids, class_ids, band_ids, rate_ids) -> np.ndarray:
+    """Dense (package, class, caller class, band) -> rate id; first rule wins."""
+    table = np.full((len(package_ids), len(class_ids), 2, len(band_ids)), -1, np.int32)
+    for pid, p in package_ids.items():
+        for rule in reversed(cat.packages[pid].rates):  # later rules first, so earlier overwrite
+            cls = [class_ids[rule.destination]] if rule.destination else list(range(len(class_ids)))
+            callers = [layout.CALLER_CLASS.index(rule.caller)] if rule.caller else [0, 1]
+            bands = [band_ids[rule.band]] if rule.band else list(range(len(band_ids)))
+            for c in cls:
+                for k in callers:
+                    table[p, c, k, bands] = rate_ids[rule.rate]
+    return table
+
+
+def _band_of(cat: Catalog, band_ids) -> np.ndarray:
+    """(day kind, hour) -> the first band that covers it (the loader checked
+    that one always does)."""
+    out = np.full((3, 24), -1, np.int8)
+    for band in reversed(cat.time_bands):
+        for kind in band.day_kinds:
+            out[DAY_KINDS.index(kind), band.hours[0] : band.hours[1]] = band_ids[band.name]
+    return out
+
+
+def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
+    """Build every snapshot table from a validated catalog."""
+    regions = region_source()
+    city_ids = {c: i for i, c in enumerate(regions.cities)}
+    class_ids = {c: i for i, c in enumerate(cat.destination_classes)}
+    band_ids = {b.name: i for i, b in enumerate(cat.time_bands)}
+    rate_ids = {r: i for i, r in enumerate(cat.rates)}
+    package_ids = {p: i for i, p in enumerate(cat.packages)}
+    account_ids = {a: i for i, a in enumerate(cat.accounts)}
+    plan_ids = {r: i for i, r in enumerate(cat.routing_plans)}
+
+    tables: dict[str, np.ndarray] = {}
+    # 400 numbers, sorted by key.
+    numbers, n_account, n_status, n_start, n_city, n_route = [], [], [], [], [], []
+    for aid, acc in cat.accounts.items():
+        for num in acc.numbers:
+            numbers.append(num.number)
+            n_account.append(account_ids[aid])
+            n_status.append(layout.STATUS.index(num.status.value))
+            n_start.append(layout.BILLING_START.index(num.billing_start.value))
+            n_city.append(city_ids.get(num.home_city, -1))
+            n_route.append(plan_ids[num.routing] if num.routing else -1)
+    keys = keys_of(pa.array(numbers, pa.string()))
+    order = np.argsort(keys, kind="stable")
+    tables["number_key"] = np.ascontiguousarray(keys[order])
+    for name, values, dtype in [
+        ("number_account", n_account, np.int32),
+        ("number_status", n_status, np.int8),
+        ("number_billing_start", n_start, np.int8),
+        ("number_home_city", n_city, np.int32),
+        ("number_routing", n_route, np.int32),
+    ]:
+        tables[name] = np.ascontiguousarray(np.asarray(values, dtype)[order])
+
+    # Accounts and their package subscription.
+    a_pkg, a_status, a_start, a_expiry, a_credit = [], [], [], [], []
+    for aid, acc in cat.accounts.items():
+        pkg = cat.packages[acc.package]
+        a_pkg.append(package_ids[acc.package])
+        a_status.append(layout.STATUS.index(acc.status.value))
+        a_start.append(local_midnight_ms(acc.package_start))
+        if pkg.kind.value == "prepaid":
+            a_expiry.append(local_midnight_ms(add_months(acc.package_start, pkg.period_months)))
+            a_credit.append(pkg.fee if acc.opening_credit is None else acc.opening_credit)
+        else:
+            a_expiry.append(int(layout.NEVER))
+            a_credit.append(0)
+    tables["account_package"] = np.array(a_pkg, np.int32)
+    tables["account_status"] = np.array(a_status, np.int8)
+    tables["account_start_ms"] = np.array(a_start, np.int64)
+    tables["account_expiry_ms"] = np.array(a_expiry, np.int64)
+    tables["account_opening_credit"] = np.array(a_credit, np.int64)
+
+    pkgs = [cat.packages[p] for p in package_ids]
+    tables["package_kind"] = np.array([layout.PACKAGE_KIND.index(p.kind.value) for p in pkgs], np.int8)
+    tables["package_included_seconds"] = np.array([p.included_minutes * 60 for p in pkgs], np.int64)
+    tables["package_overage_price"] = np.array([p.overage_price for p in pkgs], np.int64)
+    tables["package_monthly_minimum"] = np.array([p.monthly_minimum for p in pkgs], np.int64)
+
+    tables["rate_table"] = _rate_choice(cat, package_ids, class_ids, band_ids, rate_ids)
+    tables.update(_rate_tables(cat, rate_ids))
+
+    prefixes = list(cat.destination_prefixes)
+    tables["dest_starts"], tables["dest_values"] = build_prefix_table(
+        prefixes, [class_ids[cat.destination_prefixes[p]] for p in prefixes]
+    )
+    tables.update(region_tables(regions))
+    tables.update(calendar_tables({o.date: o.kind.value for o in cat.day_overrides}))
+    tables["band_of"] = _band_of(cat, band_ids)
+
+    ids = CompileIds(account_ids, package_ids, class_ids, band_ids, rate_ids, plan_ids, city_ids, regions)
+    try:
+        from .routing import routing_tables  # issue 3: routing plans
+    except ImportError:
+        routing_tables = None
+    if routing_tables is not None:
+        tables.update(routing_tables(cat, ids, tables))
+
+    tables = {k: np.ascontiguousarray(v) for k, v in tables.items()}
+    layout.check(tables)
+    meta = {
+        "catalog": cat.name,
+        "accounts": list(account_ids),
+        "packages": list(package_ids),
+        "package_names": [cat.packages[p].name or p for p in package_ids],
+        "destination_classes": list(class_ids),
+        "bands": list(band_ids),
+        "rates": list(rate_ids),
+        "routing_plans": list(plan_ids),
+        "cities": regions.cities,
+        "provinces": regions.provinces,
+        "carriers": regions.carriers,
+        "region_data": f"phonenumbers {regions.version}",
+        "counts": {
+            "accounts": len(account_ids),
+            "numbers": len(numbers),
+            "packages": len(package_ids),
+            "rates": len(rate_ids),
+            "destination_prefixes": len(prefixes),
+        },
+    }
+    return tables, meta
+
+
+class CompileIds:
+    """The id maps one compilation used, for the parts compiled elsewhere."""
+
+    def __init__(self, accounts, packages, classes, bands, rates, plans, cities, regions):
+        self.accounts = accounts
+        self.packages = packages
+        self.classes = classes
+        self.bands = bands
+        self.rates = rates
+        self.plans = plans
+        self.cities = cities
+        self.regions = regions
+
+
+def source_digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()[:16]

@@ -1,0 +1,96 @@
+"""China region data from ``phonenumbers``: caller -> city, province, carrier.
+
+Raw tables: ``phonenumbers.geodata.GEOCODE_DATA`` and
+``phonenumbers.carrierdata.CARRIER_DATA``, keys ``'86' + national prefix``.
+We turn each key into a prefix in our normal form: mobile prefixes
+(``1[3-9]...``) stay as they are, landline area codes get their trunk zero
+(``8610`` -> ``010``). English descriptions ``"City, Province"`` give the
+city (before the comma) and province (after; a municipality is its own
+province). 16x, 19x and 171-175 carry no city: they resolve to nothing.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import phonenumbers
+from phonenumbers.carrierdata import CARRIER_DATA
+from phonenumbers.geodata import GEOCODE_DATA
+
+from ..numbers import build_prefix_table
+
+
+def national_prefix(key: str) -> str:
+    """``'86' + p`` -> our normal form of prefix p."""
+    p = key[2:]
+    if len(p) >= 2 and p[0] == "1" and p[1] in "3456789":
+        return p  # mobile
+    return "0" + p  # landline area code: national form keeps the trunk zero
+
+
+def split_description(en: str) -> tuple[str, str]:
+    city, _, province = en.partition(", ")
+    return city, (province or city)
+
+
+@dataclass(frozen=True)
+class RegionSource:
+    """Region data in normal number form, for the compiler and the reference."""
+
+    cities: list[str]  # city id -> name
+    provinces: list[str]  # province id -> name
+    city_province: list[int]
+    city_prefixes: dict[str, int]  # prefix -> city id
+    carriers: list[str]
+    carrier_prefixes: dict[str, int]  # prefix -> carrier id
+    version: str
+
+
+@functools.lru_cache(maxsize=1)
+def region_source() -> RegionSource:
+    cities: dict[str, int] = {}
+    provinces: dict[str, int] = {}
+    city_province: list[int] = []
+    city_prefixes: dict[str, int] = {}
+    for key, desc in GEOCODE_DATA.items():
+        if not key.startswith("86"):
+            continue
+        en = desc.get("en")
+        if not en or en == "China":
+            continue
+        city, province = split_description(en)
+        if city not in cities:
+            cities[city] = len(cities)
+            city_province.append(provinces.setdefault(province, len(provinces)))
+        city_prefixes[national_prefix(key)] = cities[city]
+    carriers: dict[str, int] = {}
+    carrier_prefixes: dict[str, int] = {}
+    for key, desc in CARRIER_DATA.items():
+        if not key.startswith("86"):
+            continue
+        name = desc.get("en")
+        if not name:
+            continue
+        carrier_prefixes[national_prefix(key)] = carriers.setdefault(name, len(carriers))
+    return RegionSource(
+        cities=list(cities),
+        provinces=list(provinces),
+        city_province=city_province,
+        city_prefixes=city_prefixes,
+        carriers=list(carriers),
+        carrier_prefixes=carrier_prefixes,
+        version=phonenumbers.__version__,
+    )
+
+
+def region_tables(src: RegionSource) -> dict[str, np.ndarray]:
+    rs, rv = build_prefix_table(list(src.city_prefixes), list(src.city_prefixes.values()))
+    cs, cv = build_prefix_table(list(src.carrier_prefixes), list(src.carrier_prefixes.values()))
+    return {
+        "region_starts": rs,
+        "region_values": rv,
+        "carrier_starts": cs,
+        "carrier_values": cv,
+        "city_province": np.asarray(src.city_province, np.int32),
+    }

@@ -1,0 +1,93 @@
+"""Catalog versions: compile, activate, list, open.
+
+The active version is one key in ``index.lmdb``; ``activate`` rewrites it
+in one LMDB write transaction, so every reader sees the old version or the
+new one, never a mix. Old snapshot files are kept for rerating and
+rollback (activate an older version to roll back).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import lmdb
+
+from ..errors import StoreError
+from .snapshot import Snapshot, write_snapshot
+
+CURRENT = b"current"
+
+
+class Store:
+    def __init__(self, root: str | Path, create: bool = True):
+        self.root = Path(root)
+        if not (self.root / "index.lmdb").exists() and not create:
+            raise StoreError(f"{self.root}: not a catalog store (no index.lmdb); run `rating400 catalog compile`")
+        (self.root / "snapshots").mkdir(parents=True, exist_ok=True)
+        self._index = lmdb.open(str(self.root / "index.lmdb"), subdir=False, max_dbs=2, map_size=64 << 20)
+        self._versions = self._index.open_db(b"versions")
+
+    # -- writing ---------------------------------------------------------
+    def compile(self, catalog_path: str | Path, activate: bool = False) -> int:
+        """Validate, compile and store a catalog; returns its new version."""
+        from ..catalog import load_catalog
+        from ..compile import compile_catalog, source_digest
+        from ..compile.regions import region_source
+
+        catalog = load_catalog(catalog_path, regions=set(region_source().cities))
+        tables, meta = compile_catalog(catalog)
+        with self._index.begin(write=True, db=self._versions) as txn:
+            last = txn.cursor()
+            version = int(last.key()) + 1 if last.last() else 1
+            # Reserve the number before the (slow) write, so two compilers
+            # never pick the same one.
+            txn.put(b"%08d" % version, b"{}")
+        path = self.root / "snapshots" / f"v{version:06d}"
+        meta.update(
+            version=version,
+            source=str(Path(catalog_path).resolve()),
+            source_sha256=source_digest(catalog_path),
+            compiled_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+        write_snapshot(path, tables, meta)
+        summary = {k: meta[k] for k in ("version", "catalog", "source", "source_sha256", "compiled_at", "counts", "region_data")}
+        with self._index.begin(write=True, db=self._versions) as txn:
+            txn.put(b"%08d" % version, json.dumps(summary).encode())
+        if activate:
+            self.activate(version)
+        return version
+
+    def activate(self, version: int) -> None:
+        with self._index.begin(write=True) as txn:
+            if txn.get(b"%08d" % version, db=self._versions) in (None, b"{}"):
+                raise StoreError(f"no catalog version {version} in {self.root}")
+            txn.put(CURRENT, str(version).encode())
+
+    # -- reading ---------------------------------------------------------
+    def current(self) -> int | None:
+        """The active version: one LMDB read, cheap enough to call per request."""
+        with self._index.begin() as txn:
+            v = txn.get(CURRENT)
+        return int(v) if v else None
+
+    def versions(self) -> list[dict]:
+        current = self.current()
+        out = []
+        with self._index.begin(db=self._versions) as txn:
+            for _key, value in txn.cursor():
+                info = json.loads(value)
+                if info:
+                    info["active"] = info["version"] == current
+                    out.append(info)
+        return out
+
+    def open(self, version: int | None = None) -> Snapshot:
+        if version is None:
+            version = self.current()
+            if version is None:
+                raise StoreError(f"{self.root}: no active catalog version; run `rating400 catalog activate`")
+        path = self.root / "snapshots" / f"v{version:06d}"
+        if not path.exists():
+            raise StoreError(f"no catalog version {version} in {self.root}")
+        return Snapshot(path, version)

@@ -1,0 +1,86 @@
+"""Immutable catalog snapshots: one LMDB file per version.
+
+Each table is one LMDB value holding the raw bytes of a C-contiguous
+array. Large values live on LMDB overflow pages, which are contiguous in
+the memory map, so ``np.frombuffer`` over a ``buffers=True`` read gives
+the kernels a zero-copy view of the file, shared by every process that
+maps it.
+
+Invariants:
+- A snapshot file is written once, under a temporary name, then renamed
+  into place; it is never written again. So readers open it read-only
+  without a lock file (``lock=False``) and keep one read transaction for
+  the snapshot's whole life.
+- Array views are valid while their ``Snapshot`` is alive: whoever uses
+  the arrays must hold a reference to the Snapshot (the Rater does).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import lmdb
+import numpy as np
+
+from .. import layout
+
+META_KEY = b"__meta__"
+
+
+def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> None:
+    layout.check(tables)
+    meta = dict(meta)
+    meta["tables"] = {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in tables.items()}
+    size = sum(v.nbytes for v in tables.values())
+    tmp = path.with_name(path.name + ".tmp")
+    for p in (tmp, Path(str(tmp) + "-lock")):
+        if p.exists():
+            p.unlink()
+    # Each value costs at most one page of slack; 2x + 16 MiB is ample.
+    env = lmdb.open(str(tmp), subdir=False, map_size=2 * size + (16 << 20), metasync=False, sync=False)
+    try:
+        with env.begin(write=True) as txn:
+            for name, arr in tables.items():
+                txn.put(name.encode(), memoryview(np.ascontiguousarray(arr)).cast("B"))
+            txn.put(META_KEY, json.dumps(meta).encode())
+        env.sync(True)
+    finally:
+        env.close()
+    os.replace(tmp, path)
+    lock = Path(str(tmp) + "-lock")
+    if lock.exists():
+        lock.unlink()
+
+
+class Snapshot:
+    """A read-only, memory-mapped catalog version."""
+
+    def __init__(self, path: Path, version: int):
+        self.path = Path(path)
+        self.version = version
+        self._env = lmdb.open(
+            str(path), subdir=False, readonly=True, lock=False, max_readers=1024,
+            map_size=os.path.getsize(path) + (1 << 20),
+        )
+        # One read transaction for the snapshot's life: it pins the pages the
+        # array views point into (the file never changes, see module doc).
+        self._txn = self._env.begin(buffers=True)
+        self.meta = json.loads(bytes(self._txn.get(META_KEY)))
+        self.tables: dict[str, np.ndarray] = {}
+        for name, spec in self.meta["tables"].items():
+            buf = self._txn.get(name.encode())
+            arr = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
+            if not arr.flags.aligned:  # small values inside a leaf page
+                arr = arr.copy()
+            self.tables[name] = arr
+        layout.check(self.tables)
+
+    def close(self) -> None:
+        """Only when no view of ``tables`` is in use any more."""
+        self.tables = {}
+        self._txn.abort()
+        self._env.close()
+
+    def __repr__(self) -> str:
+        return f"<Snapshot v{self.version} {self.meta.get('catalog')!r} {self.path}>"
