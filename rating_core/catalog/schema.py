@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .. import MINOR_UNITS_PER_YUAN
 from .routing import RoutingPlan
@@ -108,14 +108,15 @@ class Rate(Model):
     min_billable_seconds: int = Field(0, ge=0, le=3600)
     rounding: Rounding = Rounding.up
 
-    @model_validator(mode="after")
-    def _tiers_ordered(self):
-        starts = [t.start for t in self.tiers]
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_ordered(cls, tiers):
+        starts = [t.start for t in tiers]
         if starts[0] != 0:
             raise ValueError("the first tier must start at 0 seconds")
         if any(b <= a for a, b in zip(starts, starts[1:])):
             raise ValueError("tier starts must strictly increase")
-        return self
+        return tiers
 
 
 class RateRule(Model):
@@ -142,9 +143,9 @@ class Package(Model):
     @model_validator(mode="after")
     def _kind_fields(self):
         if self.kind is PackageKind.prepaid and self.fee <= 0:
-            raise ValueError("a prepaid package needs a fee > 0 (its call credit)")
+            raise ValueError("fee: a prepaid package needs a fee > 0 (its call credit)")
         if self.kind is PackageKind.bundle and self.included_minutes <= 0:
-            raise ValueError("a bundle package needs included_minutes > 0")
+            raise ValueError("included_minutes: a bundle package needs included_minutes > 0")
         return self
 
 
@@ -161,12 +162,13 @@ class TimeBand(Model):
     day_kinds: list[DayKind] = Field(default_factory=lambda: list(DAY_KINDS))
     hours: tuple[int, int] = (0, 24)  # [from, to) local hours, Asia/Shanghai
 
-    @model_validator(mode="after")
-    def _hours(self):
-        lo, hi = self.hours
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours):
+        lo, hi = hours
         if not (0 <= lo < hi <= 24):
             raise ValueError("hours must be [from, to) with 0 <= from < to <= 24")
-        return self
+        return hours
 
 
 class DayOverride(Model):
@@ -184,11 +186,12 @@ class Number(Model):
     home_city: str  # the number's registered city, as region data names it
     routing: str | None = None  # a routing plan name
 
-    @model_validator(mode="after")
-    def _number(self):
-        if not NUMBER_400.match(self.number):
-            raise ValueError(f"number {self.number!r} is not 400 + 7 digits")
-        return self
+    @field_validator("number")
+    @classmethod
+    def _number(cls, number):
+        if not NUMBER_400.match(number):
+            raise ValueError(f"{number!r} is not 400 + 7 digits")
+        return number
 
 
 class Account(Model):
