@@ -150,11 +150,15 @@ class Package(Model):
 
 
 class Feature(Model):
-    """An add-on sold with a number (missed-call SMS, recording, ...)."""
+    """An add-on sold with a number (recording, CRM, missed-call SMS, ...).
+
+    ``per``: ``month`` is billed every month; ``year`` in the month of each
+    package-start anniversary; ``missed_call`` once per unanswered call
+    (the missed-call SMS)."""
 
     name: str | None = None
     fee: Money
-    per: Literal["month", "year", "event"]
+    per: Literal["month", "year", "missed_call"]
 
 
 class TimeBand(Model):

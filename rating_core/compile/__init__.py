@@ -182,6 +182,15 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
         "provinces": regions.provinces,
         "carriers": regions.carriers,
         "region_data": f"phonenumbers {regions.version}",
+        # For the monthly bill (billing.py), not read by kernels.
+        "billing": {
+            "package_rental": [cat.packages[p].rental for p in package_ids],
+            "package_monthly_minimum": [cat.packages[p].monthly_minimum for p in package_ids],
+            "account_package_index": [package_ids[cat.accounts[a].package] for a in account_ids],
+            "account_package_start": [cat.accounts[a].package_start.isoformat() for a in account_ids],
+            "account_features": [cat.accounts[a].features for a in account_ids],
+            "features": {f: {"fee": x.fee, "per": x.per} for f, x in cat.features.items()},
+        },
         "counts": {
             "accounts": len(account_ids),
             "numbers": len(numbers),
