@@ -1,0 +1,163 @@
+"""Request building and result types shared by the sync and asyncio clients."""
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+import pyarrow as pa
+
+from rating400.v1 import rating_pb2, routing_pb2
+
+from . import columns
+
+DEFAULT_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+
+KINDS = {
+    "started": routing_pb2.CALL_EVENT_KIND_STARTED,
+    "answered": routing_pb2.CALL_EVENT_KIND_ANSWERED,
+    "ended": routing_pb2.CALL_EVENT_KIND_ENDED,
+}
+
+
+def set_time(ts, value) -> None:
+    ms = columns.to_ms(value)
+    if ms is not None:
+        ts.FromMilliseconds(ms)
+
+
+def authorize_request(number, caller, ivr_keys="", call_id="", at=None) -> routing_pb2.AuthorizeRequest:
+    req = routing_pb2.AuthorizeRequest(number=number, caller=caller, ivr_keys=ivr_keys, call_id=call_id)
+    if at is not None:
+        set_time(req.at, at)
+    return req
+
+
+def call_event_request(call_id, number, kind, destination="", caller="", at=None):
+    if isinstance(kind, str):
+        kind = KINDS[kind.lower()]
+    req = routing_pb2.CallEventRequest(call_id=call_id, number=number, kind=kind,
+                                       destination=destination or "", caller=caller or "")
+    if at is not None:
+        set_time(req.at, at)
+    return req
+
+
+def cdr_message(cdr) -> rating_pb2.Cdr:
+    """A Cdr message, or a mapping with engine column names (times: aware
+    datetime, ISO 8601 with offset, or epoch ms)."""
+    if isinstance(cdr, rating_pb2.Cdr):
+        return cdr
+    msg = rating_pb2.Cdr()
+    for name in columns.STRINGS:
+        v = cdr.get(name)
+        if v:
+            setattr(msg, name, str(v))
+    for name, field_name in (("start", "start_time"), ("ivr_answer", "ivr_answer_time"),
+                             ("agent_answer", "agent_answer_time"), ("end", "end_time")):
+        v = cdr.get(name)
+        if v is not None and v != "":
+            set_time(getattr(msg, field_name), v)
+    return msg
+
+
+@dataclass
+class BatchResult:
+    """The answer to one batch. ``rated.row`` and ``rejects`` rows are indexes
+    into the batch; add ``offset`` for the index in the whole input."""
+
+    batch_id: int
+    offset: int
+    rows: int
+    rated: pa.Table
+    rejects: list = field(default_factory=list)
+    catalog_version: int = 0
+
+    @property
+    def replayed(self) -> int:
+        if "replayed" not in self.rated.column_names:
+            return 0
+        return int(pa.compute.sum(self.rated.column("replayed")).as_py() or 0)
+
+
+@dataclass
+class TableResult:
+    """All batches of a table: ``rated.row`` indexes the input table."""
+
+    rated: pa.Table
+    rejects: pa.Table
+    replayed: int
+    catalog_versions: set
+
+
+def split(tables: Iterable, batch_size: int) -> Iterator[tuple[int, pa.Table]]:
+    """Tables / record batches / row mappings -> (input offset, wire table) slices."""
+    offset = 0
+    rows_buf: list = []
+    for item in tables:
+        if isinstance(item, Mapping):
+            rows_buf.append(item)
+            if len(rows_buf) >= batch_size:
+                t = columns.rows_to_table(rows_buf)
+                rows_buf = []
+                yield offset, t
+                offset += t.num_rows
+            continue
+        t = columns.normalise(item)
+        for start in range(0, t.num_rows, batch_size):
+            piece = t.slice(start, batch_size)
+            yield offset, piece
+            offset += piece.num_rows
+    if rows_buf:
+        yield offset, columns.rows_to_table(rows_buf)
+
+
+def batch_request(batch_id: int, table: pa.Table, encoding: str, dry_run: bool):
+    req = rating_pb2.RateCdrBatchesRequest(batch_id=batch_id, dry_run=dry_run)
+    if encoding == "arrow":
+        req.cdrs_arrow_ipc = columns.table_to_arrow_ipc(table)
+    elif encoding == "columns":
+        columns.table_to_columns(table, req.cdrs)
+    else:
+        raise ValueError("encoding must be 'columns' or 'arrow'")
+    return req
+
+
+def batch_result(resp, offset: int, rows: int) -> BatchResult:
+    return BatchResult(batch_id=resp.batch_id, offset=offset, rows=rows,
+                       rated=columns.rated_from_response(resp), rejects=list(resp.rejects),
+                       catalog_version=resp.catalog_version)
+
+
+def collect(results: Iterable[BatchResult]) -> TableResult:
+    rated, rej, versions, replayed = [], [], set(), 0
+    for r in results:
+        t = r.rated
+        if t.num_rows:
+            rows = pa.compute.add(pa.compute.cast(t.column("row"), pa.int64()), r.offset)
+            t = t.set_column(t.column_names.index("row"), "row", rows)
+            rated.append(t)
+        replayed += r.replayed
+        versions.add(r.catalog_version)
+        rej.extend({"row": x.row + r.offset, "call_id": x.call_id, "field": x.field, "reason": x.reason}
+                   for x in r.rejects)
+    rejects = pa.Table.from_pylist(rej, schema=pa.schema(
+        [("row", pa.int64()), ("call_id", pa.string()), ("field", pa.string()), ("reason", pa.string())]))
+    rated_t = pa.concat_tables(rated, promote_options="default") if rated else pa.table({"row": pa.array([], pa.int64())})
+    return TableResult(rated=rated_t, rejects=rejects, replayed=replayed, catalog_versions=versions)
+
+
+_ids = itertools.count(1)
+
+
+def next_batch_id() -> int:
+    return next(_ids)
+
+
+def utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)

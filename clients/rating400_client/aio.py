@@ -1,0 +1,158 @@
+"""asyncio client (grpc.aio); same API as :class:`rating400_client.Client`, awaitable."""
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import AsyncIterator, Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rating400.v1 import (catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_grpc,
+                          routing_pb2_grpc)
+
+from . import _common as c
+from ._retry import Deadline, RetryPolicy
+
+
+class AsyncClient:
+    def __init__(self, target: str, *, timeout: float | None = 5.0, retry: RetryPolicy | None = None,
+                 channel: grpc.aio.Channel | None = None, options=None, credentials=None):
+        opts = list(c.DEFAULT_OPTIONS) + list(options or [])
+        if channel is None:
+            channel = (grpc.aio.secure_channel(target, credentials, options=opts) if credentials
+                       else grpc.aio.insecure_channel(target, options=opts))
+        self.channel = channel
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.routing = routing_pb2_grpc.RoutingServiceStub(channel)
+        self.rating = rating_pb2_grpc.RatingServiceStub(channel)
+        self.catalog = catalog_pb2_grpc.CatalogAdminServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def _call(self, method, request, timeout, retry):
+        policy = retry or self.retry
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await method(request, timeout=deadline.remaining())
+            except grpc.aio.AioRpcError as err:
+                if not policy.should_retry(err, attempt):
+                    raise
+                pause = policy.backoff(attempt)
+                if not deadline.allows(pause):
+                    raise
+                await asyncio.sleep(pause)
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = Deadline(timeout)
+        while True:
+            try:
+                if await self.health(timeout=min(1.0, max(0.05, deadline.remaining()))) == "SERVING":
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if not deadline.allows(0.05):
+                raise TimeoutError("server not ready")
+            await asyncio.sleep(0.05)
+
+    async def health(self, service: str = "", timeout: float | None = None) -> str:
+        resp = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout,
+                                RetryPolicy(max_attempts=1))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    async def authorize(self, number: str, caller: str, *, ivr_keys: str = "", call_id: str = "", at=None,
+                        timeout: float | None = None, retry: RetryPolicy | None = None):
+        return await self._call(self.routing.Authorize, c.authorize_request(number, caller, ivr_keys, call_id, at),
+                                timeout, retry)
+
+    async def call_event(self, call_id: str, number: str, kind, *, destination: str = "", caller: str = "",
+                         at=None, timeout: float | None = None, retry: RetryPolicy | None = None):
+        return await self._call(self.routing.CallEvent,
+                                c.call_event_request(call_id, number, kind, destination, caller, at), timeout, retry)
+
+    async def rate_cdr(self, cdr, *, timeout: float | None = None, retry: RetryPolicy | None = None):
+        return await self._call(self.rating.RateCdr, rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)),
+                                timeout, retry)
+
+    async def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
+        return (await self._call(self.catalog.Compile, catalog_pb2.CompileRequest(path=path), timeout, None)).version
+
+    async def activate(self, version: int, *, timeout: float | None = None) -> int:
+        return (await self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version),
+                                 timeout, None)).version
+
+    async def list_versions(self, *, timeout: float | None = None):
+        return list((await self._call(self.catalog.ListVersions, catalog_pb2.ListVersionsRequest(),
+                                      timeout, None)).versions)
+
+    async def rate_batches(self, cdrs: Iterable, *, batch_size: int = 8192, encoding: str = "columns",
+                           dry_run: bool = False, window: int = 4, timeout: float | None = None,
+                           retry: RetryPolicy | None = None) -> AsyncIterator[c.BatchResult]:
+        """See :meth:`rating400_client.Client.rate_batches`."""
+        policy = retry or self.retry
+        deadline = Deadline(timeout)
+        source = iter(c.split(cdrs, batch_size))
+        pending: OrderedDict[int, tuple] = OrderedDict()
+        attempt = 0
+        while True:
+            attempt += 1
+            slots = asyncio.Semaphore(window)
+            call = self.rating.RateCdrBatches(timeout=deadline.remaining())
+            resend = list(pending.values())
+
+            async def writer():
+                for req, _off, _n in resend:
+                    await slots.acquire()
+                    await call.write(req)
+                for off, table in source:
+                    bid = c.next_batch_id()
+                    req = c.batch_request(bid, table, encoding, dry_run)
+                    pending[bid] = (req, off, table.num_rows)
+                    await slots.acquire()
+                    await call.write(req)
+                await call.done_writing()
+
+            wtask = asyncio.ensure_future(writer())
+            try:
+                while True:
+                    resp = await call.read()
+                    if resp is grpc.aio.EOF:
+                        break
+                    _req, off, n = pending.pop(resp.batch_id)
+                    slots.release()
+                    attempt = 0
+                    yield c.batch_result(resp, off, n)
+                await wtask
+                if pending:
+                    raise RuntimeError(f"stream ended with {len(pending)} batches unanswered")
+                return
+            except grpc.aio.AioRpcError as err:
+                if not policy.should_retry(err, max(attempt, 1)):
+                    raise
+                pause = policy.backoff(max(attempt, 1))
+                if not deadline.allows(pause):
+                    raise
+                await asyncio.sleep(pause)
+            finally:
+                if not wtask.done():
+                    wtask.cancel()
+                    try:
+                        await wtask
+                    except (asyncio.CancelledError, grpc.aio.AioRpcError, Exception):  # noqa: BLE001
+                        pass
+                call.cancel()
+
+    async def rate_table(self, table, **kw) -> c.TableResult:
+        return c.collect([r async for r in self.rate_batches([table], **kw)])

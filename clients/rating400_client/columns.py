@@ -1,0 +1,119 @@
+"""CDR rows/tables <-> the contract's column messages (no rating_core needed)."""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rating400.v1 import rating_pb2
+
+STRINGS = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
+TIMES = {"start": "start_ms", "ivr_answer": "ivr_answer_ms", "agent_answer": "agent_answer_ms", "end": "end_ms"}
+RATED_STRINGS = ("call_id", "account", "package", "destination_class", "caller_province",
+                 "caller_city", "caller_carrier", "time_band", "status")
+RATED_INTS = ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
+              "bundle_seconds_consumed", "overage", "balance_after")
+
+
+def to_ms(value) -> int | None:
+    """datetime (aware), ISO 8601 string with offset, or epoch ms -> epoch ms."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError("time must not be bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: give an offset (CDR times are absolute)")
+        return int(value.timestamp() * 1000)
+    raise TypeError(f"cannot use {type(value).__name__} as a time")
+
+
+def _time_col(col) -> pa.Array:
+    t = col.type
+    if pa.types.is_integer(t):
+        return pc.cast(col, pa.int64())
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        col = pc.cast(col, pa.timestamp("ms", tz="UTC"))
+        t = col.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            raise ValueError("timestamp column without time zone")
+        return pc.cast(pc.cast(col, pa.timestamp("ms", tz="UTC")), pa.int64())
+    raise TypeError(f"time column of type {t}")
+
+
+def normalise(table: pa.Table | pa.RecordBatch) -> pa.Table:
+    """A CDR table with engine column names -> the wire columns (*_ms int64)."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    n = table.num_rows
+    arrays, names = [], []
+    for name in STRINGS:
+        if name in table.column_names:
+            arrays.append(pc.cast(table.column(name), pa.string()))
+            names.append(name)
+    for name, wire in TIMES.items():
+        src = wire if wire in table.column_names else name if name in table.column_names else None
+        if src is not None:
+            arrays.append(_time_col(table.column(src)))
+            names.append(wire)
+    if not names:
+        raise ValueError("no CDR columns found")
+    return pa.Table.from_arrays(arrays, names=names) if n or names else table
+
+
+def rows_to_table(rows: Iterable[Mapping]) -> pa.Table:
+    rows = list(rows)
+    data = {}
+    for name in STRINGS:
+        data[name] = pa.array([r.get(name) or "" for r in rows], pa.string())
+    for name, wire in TIMES.items():
+        data[wire] = pa.array([to_ms(r.get(name, r.get(wire))) for r in rows], pa.int64())
+    return pa.table(data)
+
+
+def table_to_columns(table: pa.Table, out: rating_pb2.CdrColumns | None = None) -> rating_pb2.CdrColumns:
+    """Wire table (see normalise) -> CdrColumns; null times become 0 (absent)."""
+    out = out if out is not None else rating_pb2.CdrColumns()
+    for name in STRINGS:
+        if name in table.column_names:
+            col = table.column(name)
+            getattr(out, name).extend((col.fill_null("") if col.null_count else col).to_pylist())
+    for wire in TIMES.values():
+        if wire in table.column_names:
+            col = table.column(wire)
+            getattr(out, wire).extend((col.fill_null(0) if col.null_count else col).to_numpy().tolist())
+    return out
+
+
+def table_to_arrow_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
+    data = {"row": pa.array(cols.row, pa.uint32())}
+    for name in RATED_STRINGS:
+        data[name] = pa.array(getattr(cols, name), pa.string())
+    for name in RATED_INTS:
+        data[name] = pa.array(getattr(cols, name), pa.int64())
+    data["replayed"] = pa.array(cols.replayed, pa.bool_())
+    return pa.table(data)
+
+
+def rated_from_response(resp: rating_pb2.RateCdrBatchesResponse) -> pa.Table:
+    if resp.WhichOneof("rated_encoding") == "rated_arrow_ipc":
+        if not resp.rated_arrow_ipc:
+            return pa.table({"row": pa.array([], pa.uint32())})
+        return pa.ipc.open_stream(pa.py_buffer(resp.rated_arrow_ipc)).read_all()
+    return rated_columns_to_table(resp.rated)

@@ -1,0 +1,185 @@
+"""Blocking client."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Iterable, Iterator
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rating400.v1 import (catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_grpc,
+                          routing_pb2_grpc)
+
+from . import _common as c
+from ._retry import Deadline, RetryPolicy
+
+
+class Client:
+    """Rating400 client.
+
+    Every call has a deadline (``timeout`` seconds, default the client's) that
+    covers all its attempts; UNAVAILABLE is retried with exponential backoff
+    (``retry``). RateCdr and the batch stream are safe to retry: the server
+    commits each call id exactly once and answers a repeat with the first
+    result (``replayed``).
+    """
+
+    def __init__(self, target: str, *, timeout: float | None = 5.0, retry: RetryPolicy | None = None,
+                 channel: grpc.Channel | None = None, options=None, credentials=None):
+        opts = list(c.DEFAULT_OPTIONS) + list(options or [])
+        if channel is None:
+            channel = (grpc.secure_channel(target, credentials, options=opts) if credentials
+                       else grpc.insecure_channel(target, options=opts))
+        self.channel = channel
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.routing = routing_pb2_grpc.RoutingServiceStub(channel)
+        self.rating = rating_pb2_grpc.RatingServiceStub(channel)
+        self.catalog = catalog_pb2_grpc.CatalogAdminServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+
+    # -- plumbing ---------------------------------------------------------
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method, request, timeout, retry):
+        policy = retry or self.retry
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return method(request, timeout=deadline.remaining())
+            except grpc.RpcError as err:
+                if not policy.should_retry(err, attempt):
+                    raise
+                pause = policy.backoff(attempt)
+                if not deadline.allows(pause):
+                    raise
+                time.sleep(pause)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Block until the server answers a health check SERVING."""
+        deadline = Deadline(timeout)
+        while True:
+            try:
+                if self.health(timeout=min(1.0, max(0.05, deadline.remaining()))) == "SERVING":
+                    return
+            except grpc.RpcError:
+                pass
+            if not deadline.allows(0.05):
+                raise TimeoutError("server not ready")
+            time.sleep(0.05)
+
+    # -- RPCs -------------------------------------------------------------
+    def health(self, service: str = "", timeout: float | None = None) -> str:
+        resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout,
+                          RetryPolicy(max_attempts=1))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+    def authorize(self, number: str, caller: str, *, ivr_keys: str = "", call_id: str = "", at=None,
+                  timeout: float | None = None, retry: RetryPolicy | None = None):
+        """Routing decision -> AuthorizeResponse. Raises grpc.RpcError with
+        NOT_FOUND (unknown number) or FAILED_PRECONDITION (suspended)."""
+        return self._call(self.routing.Authorize, c.authorize_request(number, caller, ivr_keys, call_id, at),
+                          timeout, retry)
+
+    def call_event(self, call_id: str, number: str, kind, *, destination: str = "", caller: str = "",
+                   at=None, timeout: float | None = None, retry: RetryPolicy | None = None):
+        """kind: "started" | "answered" | "ended" (or the enum value)."""
+        return self._call(self.routing.CallEvent,
+                          c.call_event_request(call_id, number, kind, destination, caller, at), timeout, retry)
+
+    def rate_cdr(self, cdr, *, timeout: float | None = None, retry: RetryPolicy | None = None):
+        """Rate and commit one CDR (mapping or Cdr) -> RateCdrResponse."""
+        return self._call(self.rating.RateCdr, rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)), timeout, retry)
+
+    def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
+        return self._call(self.catalog.Compile, catalog_pb2.CompileRequest(path=path), timeout, None).version
+
+    def activate(self, version: int, *, timeout: float | None = None) -> int:
+        return self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version), timeout, None).version
+
+    def list_versions(self, *, timeout: float | None = None):
+        return list(self._call(self.catalog.ListVersions, catalog_pb2.ListVersionsRequest(), timeout, None).versions)
+
+    # -- streaming --------------------------------------------------------
+    def rate_batches(self, cdrs: Iterable, *, batch_size: int = 8192, encoding: str = "columns",
+                     dry_run: bool = False, window: int = 4, timeout: float | None = None,
+                     retry: RetryPolicy | None = None) -> Iterator[c.BatchResult]:
+        """Stream CDRs through RateCdrBatches, ``batch_size`` rows per message.
+
+        ``cdrs``: pyarrow Tables / RecordBatches (engine column names; times as
+        int64 epoch ms, timestamps with tz, or ISO strings) and/or row mappings.
+        At most ``window`` batches are unanswered at a time. If the stream
+        breaks with UNAVAILABLE, unanswered batches are sent again on a new
+        stream (safe: exactly once per call id). Yields results in order.
+        ``timeout`` (default: none) bounds the whole stream.
+        """
+        policy = retry or self.retry
+        deadline = Deadline(timeout)
+        source = iter(c.split(cdrs, batch_size))
+        pending: OrderedDict[int, tuple] = OrderedDict()
+        lock = threading.Lock()
+        attempt = 0
+        while True:
+            attempt += 1
+            slots = threading.Semaphore(window)
+            dead = threading.Event()
+            with lock:
+                resend = list(pending.items())
+
+            def requests(resend=resend, slots=slots, dead=dead):
+                def take():
+                    while not slots.acquire(timeout=0.1):
+                        if dead.is_set():
+                            return False
+                    return True
+
+                for _bid, (req, _off, _n) in resend:
+                    if not take():
+                        return
+                    yield req
+                for off, table in source:
+                    bid = c.next_batch_id()
+                    req = c.batch_request(bid, table, encoding, dry_run)
+                    with lock:
+                        pending[bid] = (req, off, table.num_rows)
+                    if not take():
+                        return
+                    yield req
+
+            call = self.rating.RateCdrBatches(requests(), timeout=deadline.remaining())
+            try:
+                for resp in call:
+                    with lock:
+                        _req, off, n = pending.pop(resp.batch_id)
+                    slots.release()
+                    attempt = 0  # progress: a later failure starts a fresh backoff
+                    yield c.batch_result(resp, off, n)
+                if pending:
+                    raise RuntimeError(f"stream ended with {len(pending)} batches unanswered")
+                return
+            except grpc.RpcError as err:
+                dead.set()
+                if not policy.should_retry(err, max(attempt, 1)):
+                    raise
+                pause = policy.backoff(max(attempt, 1))
+                if not deadline.allows(pause):
+                    raise
+                time.sleep(pause)
+            finally:
+                dead.set()
+                call.cancel()
+
+    def rate_table(self, table, **kw) -> c.TableResult:
+        """Rate a whole table via the stream; ``rated.row`` indexes ``table``."""
+        return c.collect(self.rate_batches([table], **kw))

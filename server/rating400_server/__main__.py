@@ -1,0 +1,31 @@
+"""python -m rating400_server --store DIR --port N [--workers K] [--metrics-port M]"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .main import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rating400_server", description="Rating400 gRPC service")
+    ap.add_argument("--store", required=True, help="catalog store directory (snapshots + ledger)")
+    ap.add_argument("--host", default="0.0.0.0")
+    ap.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    ap.add_argument("--metrics-port", type=int, default=None,
+                    help="Prometheus endpoint port (merged over workers); 0 picks a free port")
+    ap.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight RPCs on SIGTERM")
+    ap.add_argument("--refresh-interval", type=float, default=0.1,
+                    help="seconds between checks for a newly activated catalog version")
+    ap.add_argument("--engine-factory", default=None, help="module:callable(store_dir) -> engine (testing)")
+    ap.add_argument("--ready-file", default=None, help="write JSON {port, metrics_port, ...} when serving")
+    ap.add_argument("--log-level", default="INFO")
+    a = ap.parse_args(argv)
+    return serve(a.store, a.host, a.port, a.workers, metrics_port=a.metrics_port, grace=a.grace,
+                 engine_factory=a.engine_factory, refresh_interval=a.refresh_interval,
+                 log_level=a.log_level, ready_file=a.ready_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The edge: protobuf <-> Arrow columns for the engine.
+
+Requests are validated here once (shape, presence, lengths); the engine
+judges the values (unknown numbers, bad times) and reports per-row rejects.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from rating400.v1 import rating_pb2
+
+# CdrColumns field -> engine CDR column.
+STRING_IN = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
+TIME_IN = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer", "end_ms": "end"}
+REQUIRED_STRINGS = ("call_id", "number")
+REQUIRED_TIMES = ("start_ms", "end_ms")
+
+RATED_STRINGS = (
+    "call_id", "account", "package", "destination_class", "caller_province",
+    "caller_city", "caller_carrier", "time_band", "status",
+)
+RATED_INTS = (
+    "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
+    "bundle_seconds_consumed", "overage", "balance_after",
+)
+
+
+class BadRequest(ValueError):
+    """A request the edge refuses: INVALID_ARGUMENT naming ``field``."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def _ts_ms(msg, name: str):
+    if not msg.HasField(name):
+        return None
+    ts = getattr(msg, name)
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+def at_ms(msg, name: str = "at"):
+    return _ts_ms(msg, name)
+
+
+def cdr_to_row(cdr, prefix: str = "cdr") -> dict:
+    """One Cdr message -> one engine row (times as epoch ms, None = absent)."""
+    row = {
+        "call_id": cdr.call_id,
+        "caller": cdr.caller,
+        "number": cdr.number,
+        "forwarded_to": cdr.forwarded_to,
+        "start": _ts_ms(cdr, "start_time"),
+        "ivr_answer": _ts_ms(cdr, "ivr_answer_time"),
+        "agent_answer": _ts_ms(cdr, "agent_answer_time"),
+        "end": _ts_ms(cdr, "end_time"),
+        "hangup_cause": cdr.hangup_cause,
+    }
+    for f in REQUIRED_STRINGS:
+        if not row[f]:
+            raise BadRequest(f"{prefix}.{f}", "required")
+    if row["start"] is None:
+        raise BadRequest(f"{prefix}.start_time", "required")
+    if row["end"] is None:
+        raise BadRequest(f"{prefix}.end_time", "required")
+    return row
+
+
+ROW_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in ("call_id", "caller", "number", "forwarded_to")]
+    + [(c, pa.int64()) for c in ("start", "ivr_answer", "agent_answer", "end")]
+    + [("hangup_cause", pa.string())]
+)
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+
+
+def _times(values, n: int, field: str) -> pa.Array:
+    arr = np.fromiter(values, dtype=np.int64, count=len(values)) if len(values) else None
+    if arr is None:
+        return pa.nulls(n, pa.int64())
+    if len(arr) != n:
+        raise BadRequest(f"cdrs.{field}", f"has {len(arr)} values for {n} rows")
+    mask = arr <= 0
+    return pa.array(arr, mask=mask if mask.any() else None)
+
+
+def columns_to_table(cols: rating_pb2.CdrColumns) -> pa.Table:
+    """CdrColumns -> engine table; absent optional columns become empty/null."""
+    n = len(cols.call_id)
+    arrays, names = [], []
+    for f in ("call_id", "caller", "number", "forwarded_to"):
+        v = getattr(cols, f)
+        if len(v) == 0:
+            if f in REQUIRED_STRINGS and n:
+                raise BadRequest(f"cdrs.{f}", "required column missing")
+            arrays.append(pa.array([""] * n, pa.string()))
+        elif len(v) != n:
+            raise BadRequest(f"cdrs.{f}", f"has {len(v)} values for {n} rows")
+        else:
+            arrays.append(pa.array(v, pa.string()))
+        names.append(f)
+    for f, col in TIME_IN.items():
+        v = getattr(cols, f)
+        if len(v) == 0 and f in REQUIRED_TIMES and n:
+            raise BadRequest(f"cdrs.{f}", "required column missing")
+        arrays.append(_times(v, n, f))
+        names.append(col)
+    v = cols.hangup_cause
+    if len(v) and len(v) != n:
+        raise BadRequest("cdrs.hangup_cause", f"has {len(v)} values for {n} rows")
+    arrays.append(pa.array(v if len(v) else [""] * n, pa.string()))
+    names.append("hangup_cause")
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def arrow_to_table(data: bytes) -> pa.Table:
+    """cdrs_arrow_ipc -> engine table (zero-copy apart from renames/casts)."""
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    except Exception as e:  # noqa: BLE001 - any decode failure is the client's
+        raise BadRequest("cdrs_arrow_ipc", f"not an Arrow IPC stream: {e}") from None
+    n = table.num_rows
+    out, names = [], []
+    for f in ("call_id", "caller", "number", "forwarded_to", "hangup_cause"):
+        if f in table.column_names:
+            col = table.column(f)
+            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be string, not {col.type}")
+        elif f in REQUIRED_STRINGS and n:
+            raise BadRequest(f"cdrs_arrow_ipc.{f}", "required column missing")
+        else:
+            col = pa.array([""] * n, pa.string())
+        out.append(col)
+        names.append(f)
+    for f, name in TIME_IN.items():
+        src = f if f in table.column_names else (name if name in table.column_names else None)
+        if src is None:
+            if f in REQUIRED_TIMES and n:
+                raise BadRequest(f"cdrs_arrow_ipc.{f}", "required column missing")
+            col = pa.nulls(n, pa.int64())
+        else:
+            col = table.column(src)
+            if not pa.types.is_integer(col.type):
+                raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be int64 epoch ms, not {col.type}")
+            col = col.cast(pa.int64())
+        out.append(col)
+        names.append(name)
+    return pa.Table.from_arrays(out, names=names)
+
+
+def rated_rows(n: int, rated: pa.Table, rejects: pa.Table | None) -> np.ndarray:
+    """Request row index of each rated row."""
+    if "row" in rated.column_names:
+        return rated.column("row").to_numpy().astype(np.uint32)
+    if rejects is None or rejects.num_rows == 0:
+        return np.arange(n, dtype=np.uint32)
+    keep = np.ones(n, dtype=bool)
+    keep[rejects.column("row").to_numpy()] = False
+    return np.nonzero(keep)[0].astype(np.uint32)
+
+
+def replayed_mask(result, rated: pa.Table) -> np.ndarray:
+    rep = getattr(result, "replayed", None)
+    m = rated.num_rows
+    if rep is None:
+        return np.zeros(m, dtype=bool)
+    if isinstance(rep, (pa.Array, pa.ChunkedArray)):
+        rep = rep.to_numpy(zero_copy_only=False)
+    if isinstance(rep, np.ndarray) and rep.dtype == bool:
+        return rep
+    rep = list(rep)
+    if len(rep) == m and all(isinstance(x, (bool, np.bool_)) for x in rep):
+        return np.asarray(rep, dtype=bool)
+    seen = set(rep)
+    ids = rated.column("call_id").to_pylist()
+    return np.fromiter((i in seen for i in ids), dtype=bool, count=m)
+
+
+def _str_col(table: pa.Table, name: str, m: int) -> list:
+    if name not in table.column_names:
+        return [""] * m
+    col = table.column(name)
+    if col.null_count:
+        col = col.fill_null("")
+    return col.to_pylist()
+
+
+def _int_col(table: pa.Table, name: str, m: int):
+    if name not in table.column_names:
+        return [0] * m
+    col = table.column(name)
+    if col.null_count:
+        col = col.fill_null(0)
+    return col.to_numpy().tolist()
+
+
+def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, replayed) -> None:
+    m = rated.num_rows
+    out.row.extend(rows.tolist())
+    for name in RATED_STRINGS:
+        getattr(out, name).extend(_str_col(rated, name, m))
+    for name in RATED_INTS:
+        getattr(out, name).extend(_int_col(rated, name, m))
+    out.replayed.extend(replayed.tolist())
+
+
+def rated_to_arrow(rated: pa.Table, rows, replayed) -> bytes:
+    cols = [pa.array(rows, pa.uint32())]
+    names = ["row"]
+    for name in RATED_STRINGS + RATED_INTS + ("status",):
+        if name in rated.column_names and name not in names:
+            cols.append(rated.column(name))
+            names.append(name)
+    cols.append(pa.array(replayed, pa.bool_()))
+    names.append("replayed")
+    t = pa.Table.from_arrays(cols, names=names)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, t.schema) as w:
+        w.write_table(t)
+    return sink.getvalue().to_pybytes()
+
+
+def rejects_to_proto(out_list, rejects: pa.Table | None, call_ids=None) -> int:
+    if rejects is None or rejects.num_rows == 0:
+        return 0
+    d = rejects.to_pydict()
+    for i in range(rejects.num_rows):
+        row = int(d["row"][i])
+        cid = d.get("call_id", [None] * rejects.num_rows)[i]
+        if cid is None and call_ids is not None:
+            cid = call_ids[row]
+        out_list.add(row=row, call_id=cid or "", field=str(d.get("field", [""] * rejects.num_rows)[i] or ""),
+                     reason=str(d.get("reason", [""] * rejects.num_rows)[i] or ""))
+    return rejects.num_rows
+
+
+def rated_row_to_proto(rated: pa.Table, i: int) -> rating_pb2.RatedCdr:
+    def s(name):
+        if name not in rated.column_names:
+            return ""
+        v = rated.column(name)[i].as_py()
+        return "" if v is None else str(v)
+
+    def n(name):
+        if name not in rated.column_names:
+            return 0
+        v = rated.column(name)[i].as_py()
+        return 0 if v is None else int(v)
+
+    msg = rating_pb2.RatedCdr(
+        call_id=s("call_id"), account=s("account"), package=s("package"),
+        destination_class=s("destination_class"), time_band=s("time_band"), status=s("status"),
+        **{k: n(k) for k in RATED_INTS},
+    )
+    msg.caller_region.province = s("caller_province")
+    msg.caller_region.city = s("caller_city")
+    msg.caller_region.carrier = s("caller_carrier")
+    return msg

@@ -1,0 +1,189 @@
+"""The engine as the service sees it: one per worker process, opened after
+the worker starts, plus the worker's engine thread and group committer.
+
+Threads: the asyncio loop answers RPCs. Work that can take milliseconds
+(rating batches, ledger commits with their fsync, catalog refresh) runs on a
+single "engine" thread, so LMDB write transactions always come from one
+thread and the loop keeps answering Authorize meanwhile.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from . import logs
+
+log = logging.getLogger("rating400.engine")
+
+
+def default_factory(store_dir: str):
+    from rating_core.engine import Engine
+
+    return Engine.open(store_dir)
+
+
+def load_factory(spec: str | None):
+    """``"module:callable"`` -> callable(store_dir) -> engine."""
+    if not spec:
+        return default_factory
+    mod, _, name = spec.partition(":")
+    return getattr(importlib.import_module(mod), name or "open")
+
+
+class EngineHost:
+    def __init__(self, engine, metrics=None, refresh_interval: float = 0.1):
+        self.engine = engine
+        self.metrics = metrics
+        self.refresh_interval = refresh_interval
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        self._refresher: asyncio.Task | None = None
+        self._set_version_gauge()
+
+    @property
+    def version(self) -> int:
+        return int(getattr(self.engine, "version", 0) or 0)
+
+    def _set_version_gauge(self):
+        if self.metrics is not None:
+            self.metrics.catalog_version.set(self.version)
+
+    async def run(self, fn, *args, **kwargs):
+        """Run ``fn`` on the engine thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
+
+    async def refresh(self) -> bool:
+        before = self.version
+        changed = bool(await self.run(self.engine.refresh))
+        if changed:
+            self._set_version_gauge()
+            if self.metrics is not None:
+                self.metrics.reloads.inc()
+            logs.log(log, logging.INFO, "catalog version swapped", old_version=before, version=self.version)
+        return changed
+
+    async def _refresh_loop(self):
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep serving the version we have
+                log.exception("catalog refresh failed; keeping the current version")
+
+    def start(self):
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+
+    async def close(self):
+        if self._refresher:
+            self._refresher.cancel()
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            await self.run(close)
+        self.executor.shutdown(wait=True)
+
+
+class Pending:
+    __slots__ = ("row", "future", "deadline")
+
+    def __init__(self, row, future, deadline):
+        self.row = row
+        self.future = future
+        self.deadline = deadline
+
+
+class GroupCommitter:
+    """Collects concurrent RateCdr calls into one ``rate_and_commit``.
+
+    One LMDB write transaction (one fsync) serves every CDR waiting at that
+    moment; each caller is answered only after that transaction committed.
+    A request whose deadline passed before its turn is dropped uncommitted
+    (the client sees DEADLINE_EXCEEDED and can retry safely). Two requests
+    with the same call id in one group share the first row's result.
+    """
+
+    def __init__(self, host: EngineHost, to_table, max_batch: int = 1024):
+        self.host = host
+        self.to_table = to_table
+        self.max_batch = max_batch
+        self.queue: list[Pending] = []
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def start(self):
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, row: dict, deadline: float | None):
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append(Pending(row, fut, deadline))
+        self.wakeup.set()
+        return await fut
+
+    async def _run(self):
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.queue:
+                group, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch:]
+                await self._commit(group)
+
+    async def _commit(self, group: list[Pending]):
+        now = time.monotonic()
+        live = []
+        for p in group:
+            if p.future.done():
+                continue  # caller cancelled
+            if p.deadline is not None and p.deadline <= now:
+                p.future.set_exception(asyncio.TimeoutError())
+                continue
+            live.append(p)
+        if not live:
+            return
+        first: dict[str, int] = {}
+        rows, owner = [], []
+        for p in live:
+            cid = p.row["call_id"]
+            idx = first.get(cid)
+            if idx is None:
+                idx = first[cid] = len(rows)
+                rows.append(p.row)
+                owner.append(False)
+            else:
+                owner.append(True)  # duplicate within the group
+            p.row = idx
+        rac = self.host.engine.rate_and_commit
+        # outcome[k] = (result or exception, failed, row index in that table, table rows)
+        try:
+            result = await self.host.run(rac, self.to_table(rows))
+            outcome = [(result, False, i, len(rows)) for i in range(len(rows))]
+        except Exception as e:  # noqa: BLE001
+            if len(rows) == 1:
+                outcome = [(e, True, 0, 1)]
+            else:
+                # One bad row must not fail its neighbours: commit one by one.
+                outcome = []
+                for r in rows:
+                    try:
+                        outcome.append((await self.host.run(rac, self.to_table([r])), False, 0, 1))
+                    except Exception as e1:  # noqa: BLE001
+                        outcome.append((e1, True, 0, 1))
+        for p, dup in zip(live, owner):
+            res, failed, i, n = outcome[p.row]
+            if p.future.done():
+                continue
+            if failed:
+                p.future.set_exception(res)
+            else:
+                p.future.set_result((res, i, n, dup))
+
+    async def close(self):
+        if self.task:
+            # Let queued requests finish their commit, then stop.
+            while self.queue:
+                await asyncio.sleep(0.005)
+            self.task.cancel()

@@ -1,0 +1,415 @@
+"""gRPC servicers: Routing, Rating, CatalogAdmin."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+
+import grpc
+import numpy as np
+
+from rating400.v1 import (
+    catalog_pb2, catalog_pb2_grpc, common_pb2, rating_pb2, rating_pb2_grpc, routing_pb2,
+    routing_pb2_grpc,
+)
+
+from . import convert, logs
+from .convert import BadRequest
+
+log = logging.getLogger("rating400.service")
+SC = grpc.StatusCode
+
+try:  # the engine's edge errors; the service also runs against injected engines
+    from rating_core.errors import CatalogError, InvalidInput, StoreError
+except Exception:  # noqa: BLE001
+    class InvalidInput(ValueError):  # type: ignore[no-redef]
+        field = "?"
+
+    class CatalogError(ValueError):  # type: ignore[no-redef]
+        problems: list = []
+
+    class StoreError(RuntimeError):  # type: ignore[no-redef]
+        pass
+
+
+class RpcFail(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+# Engine reason names that are errors rather than OK-with-deny.
+_REASON_STATUS = {
+    "unknown_number": SC.NOT_FOUND,
+    "number_not_found": SC.NOT_FOUND,
+    "account_suspended": SC.FAILED_PRECONDITION,
+    "number_not_active": SC.FAILED_PRECONDITION,
+    "account_frozen": SC.FAILED_PRECONDITION,
+    "number_suspended": SC.FAILED_PRECONDITION,
+    "suspended": SC.FAILED_PRECONDITION,
+}
+
+
+def reason_status(reason: str, field: str = "") -> grpc.StatusCode:
+    r = (reason or "").lower()
+    if r in _REASON_STATUS:
+        return _REASON_STATUS[r]
+    if "unknown" in r and "number" in (r + field):
+        return SC.NOT_FOUND
+    if "suspend" in r or "not_active" in r or "frozen" in r:
+        return SC.FAILED_PRECONDITION
+    return SC.INVALID_ARGUMENT
+
+
+_DENY = {
+    "unknown_number": routing_pb2.DENY_REASON_UNKNOWN_NUMBER,
+    "number_not_active": routing_pb2.DENY_REASON_NUMBER_NOT_ACTIVE,
+    "account_suspended": routing_pb2.DENY_REASON_ACCOUNT_SUSPENDED,
+    "blacklisted": routing_pb2.DENY_REASON_BLACKLISTED,
+    "blacklist": routing_pb2.DENY_REASON_BLACKLISTED,
+    "region_blocked": routing_pb2.DENY_REASON_REGION_BLOCKED,
+    "outside_schedule": routing_pb2.DENY_REASON_OUTSIDE_SCHEDULE,
+    "closed": routing_pb2.DENY_REASON_OUTSIDE_SCHEDULE,
+    "cap_reached": routing_pb2.DENY_REASON_CAP_REACHED,
+    "monthly_cap": routing_pb2.DENY_REASON_CAP_REACHED,
+    "concurrency_cap": routing_pb2.DENY_REASON_CAP_REACHED,
+    "no_credit": routing_pb2.DENY_REASON_NO_CREDIT,
+    "insufficient_credit": routing_pb2.DENY_REASON_NO_CREDIT,
+    "no_destination": routing_pb2.DENY_REASON_NO_DESTINATION,
+    "all_busy": routing_pb2.DENY_REASON_NO_DESTINATION,
+}
+_BILLING_START = {
+    "ringing": routing_pb2.BILLING_START_RINGING,
+    "ring": routing_pb2.BILLING_START_RINGING,
+    "connect_immediately": routing_pb2.BILLING_START_RINGING,
+    "ivr_answer": routing_pb2.BILLING_START_IVR_ANSWER,
+    "ivr": routing_pb2.BILLING_START_IVR_ANSWER,
+    "agent_answer": routing_pb2.BILLING_START_AGENT_ANSWER,
+    "agent": routing_pb2.BILLING_START_AGENT_ANSWER,
+    "answer": routing_pb2.BILLING_START_AGENT_ANSWER,
+}
+_KIND = {
+    routing_pb2.CALL_EVENT_KIND_STARTED: "started",
+    routing_pb2.CALL_EVENT_KIND_ANSWERED: "answered",
+    routing_pb2.CALL_EVENT_KIND_ENDED: "ended",
+}
+
+
+async def _fail(method: str, e: BaseException, context) -> str:
+    """Map an exception to a status, abort the RPC; returns the code name."""
+    if isinstance(e, RpcFail):
+        await context.abort(e.code, e.message)
+    if isinstance(e, (BadRequest, InvalidInput)):
+        await context.abort(SC.INVALID_ARGUMENT, f"{e.field}: {getattr(e, 'message', e)}")
+    if isinstance(e, asyncio.TimeoutError):
+        await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
+    log.error("%s failed", method, exc_info=e)
+    await context.abort(SC.INTERNAL, "internal error (logged on the server)")
+
+
+def _code(e: BaseException) -> str:
+    if isinstance(e, RpcFail):
+        return e.code.name
+    if isinstance(e, (BadRequest, InvalidInput)):
+        return "INVALID_ARGUMENT"
+    if isinstance(e, asyncio.TimeoutError):
+        return "DEADLINE_EXCEEDED"
+    if isinstance(e, asyncio.CancelledError):
+        return "CANCELLED"
+    if isinstance(e, grpc.aio.AbortError):
+        return "ABORTED_BY_HANDLER"
+    return "INTERNAL"
+
+
+_QUIET = frozenset(("OK", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "CANCELLED"))
+
+
+def _finish(self, method: str, code: str, t0: float) -> None:
+    dt = time.perf_counter() - t0
+    self.metrics.observe(method, code, dt)
+    if code not in _QUIET:
+        logs.log(log, logging.WARNING, "rpc failed", method=method, code=code, seconds=round(dt, 6))
+
+
+def _check_deadline(context) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded before the call started")
+
+
+def rpc(method: str, streaming: bool = False):
+    """Deadline check, error mapping, metrics and error logs for one RPC.
+
+    Bad input of any kind ends that RPC with a status; it never escapes to
+    grpc, so it can never stop the server.
+    """
+
+    def deco(fn):
+        if streaming:
+            @functools.wraps(fn)
+            async def stream_wrapper(self, request, context):
+                t0 = time.perf_counter()
+                code = "OK"
+                try:
+                    _check_deadline(context)
+                    async for resp in fn(self, request, context):
+                        yield resp
+                except (asyncio.CancelledError, grpc.aio.AbortError) as e:
+                    code = _code(e)
+                    raise
+                except Exception as e:  # noqa: BLE001
+                    code = _code(e)
+                    await _fail(method, e, context)
+                finally:
+                    _finish(self, method, code, t0)
+
+            return stream_wrapper
+
+        @functools.wraps(fn)
+        async def unary_wrapper(self, request, context):
+            t0 = time.perf_counter()
+            code = "OK"
+            try:
+                _check_deadline(context)
+                return await fn(self, request, context)
+            except (asyncio.CancelledError, grpc.aio.AbortError) as e:
+                code = _code(e)
+                raise
+            except Exception as e:  # noqa: BLE001
+                code = _code(e)
+                await _fail(method, e, context)
+            finally:
+                _finish(self, method, code, t0)
+
+        return unary_wrapper
+
+    return deco
+
+
+def _deadline(context) -> float | None:
+    rem = context.time_remaining()
+    return None if rem is None else time.monotonic() + rem
+
+
+def _attr(obj, *names, default=None):
+    for n in names:
+        if isinstance(obj, dict):
+            if n in obj:
+                return obj[n]
+        elif hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def _menu(src, out: routing_pb2.IvrMenu, depth: int = 0) -> None:
+    """Tolerant conversion of the engine's IVR menu (object, dict or list)."""
+    if src is None or depth > 5:
+        return
+    out.prompt = str(_attr(src, "prompt", default="") or "")
+    options = _attr(src, "options", "keys", default=None)
+    if options is None and isinstance(src, (list, tuple)):
+        options = src
+    if isinstance(options, dict):
+        options = [{"key": k, **(v if isinstance(v, dict) else {"group": v})} for k, v in options.items()]
+    for opt in options or ():
+        o = out.options.add()
+        o.key = str(_attr(opt, "key", "digit", default="") or "")
+        o.label = str(_attr(opt, "label", "name", default="") or "")
+        o.group = str(_attr(opt, "group", "destination_group", default="") or "")
+        sub = _attr(opt, "submenu", "menu", default=None)
+        if sub:
+            _menu(sub, o.submenu, depth + 1)
+
+
+class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
+    def __init__(self, host, metrics):
+        self.host = host
+        self.metrics = metrics
+
+    @rpc("Authorize")
+    async def Authorize(self, request, context):
+        if not request.number:
+            raise BadRequest("number", "required")
+        if not request.caller:
+            raise BadRequest("caller", "required")
+        engine = self.host.engine
+        d = engine.authorize(request.number, request.caller, at_ms=convert.at_ms(request),
+                             ivr_keys=request.ivr_keys)
+        reason = str(getattr(d, "reason", "") or "")
+        resp = routing_pb2.AuthorizeResponse(
+            allow=bool(d.allow), reason=reason,
+            catalog_version=int(getattr(d, "catalog_version", 0) or engine.version or 0),
+        )
+        if not d.allow:
+            status = reason_status(reason)
+            if status is not SC.INVALID_ARGUMENT:
+                raise RpcFail(status, f"number {request.number}: {reason}")
+            resp.deny_reason = _DENY.get(reason, routing_pb2.DENY_REASON_OTHER)
+        for dest in getattr(d, "destinations", None) or ():
+            if isinstance(dest, (tuple, list)):
+                num, ring = dest[0], dest[1]
+            else:
+                num, ring = _attr(dest, "number"), _attr(dest, "ring_timeout_seconds", "ring_timeout_s", default=0)
+            resp.destinations.add(number=str(num), ring_timeout_seconds=int(ring or 0))
+        menu = getattr(d, "ivr_menu", None)
+        if menu:
+            _menu(menu, resp.ivr_menu)
+        bs = getattr(d, "billing_start", None)
+        if bs is not None:
+            resp.billing_start = _BILLING_START.get(str(getattr(bs, "name", bs)).lower(),
+                                                    routing_pb2.BILLING_START_UNSPECIFIED)
+        region = resp.caller_region
+        region.province = getattr(d, "caller_province", "") or ""
+        region.city = getattr(d, "caller_city", "") or ""
+        region.carrier = getattr(d, "caller_carrier", "") or ""
+        resp.max_duration_seconds = int(getattr(d, "max_duration_seconds", 0) or 0)
+        return resp
+
+    @rpc("CallEvent")
+    async def CallEvent(self, request, context):
+        if not request.call_id:
+            raise BadRequest("call_id", "required")
+        if not request.number:
+            raise BadRequest("number", "required")
+        kind = _KIND.get(request.kind)
+        if kind is None:
+            raise BadRequest("kind", "must be STARTED, ANSWERED or ENDED")
+        engine = self.host.engine
+        await self.host.run(engine.call_event, request.call_id, request.number, kind,
+                            destination=request.destination or None, caller=request.caller or None,
+                            at_ms=convert.at_ms(request))
+        return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0))
+
+
+class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
+    def __init__(self, host, committer, metrics):
+        self.host = host
+        self.committer = committer
+        self.metrics = metrics
+
+    @rpc("RateCdr")
+    async def RateCdr(self, request, context):
+        if not request.HasField("cdr"):
+            raise BadRequest("cdr", "required")
+        row = convert.cdr_to_row(request.cdr)
+        result, i, n, dup = await self.committer.submit(row, _deadline(context))
+        rejects = getattr(result, "rejects", None)
+        if rejects is not None and rejects.num_rows:
+            rows = rejects.column("row").to_pylist()
+            if i in rows:
+                k = rows.index(i)
+                field = str(rejects.column("field")[k].as_py() or "cdr")
+                reason = str(rejects.column("reason")[k].as_py() or "rejected")
+                self.metrics.rejected("RateCdr", 1)
+                raise RpcFail(reason_status(reason, field), f"cdr.{field}: {reason}")
+        rated = result.rated
+        rows = convert.rated_rows(n, rated, rejects)
+        hit = np.nonzero(rows == i)[0]
+        if not len(hit):
+            raise RpcFail(SC.INTERNAL, "engine returned neither a rated row nor a reject")
+        pos = int(hit[0])
+        replayed = bool(convert.replayed_mask(result, rated)[pos]) or dup
+        self.metrics.rated("RateCdr", "replayed" if replayed else "committed", 1)
+        return rating_pb2.RateCdrResponse(
+            rated_cdr=convert.rated_row_to_proto(rated, pos), replayed=replayed,
+            catalog_version=int(self.host.engine.version or 0),
+        )
+
+    @rpc("RateCdrBatches", streaming=True)
+    async def RateCdrBatches(self, request_iterator, context):
+        engine = self.host.engine
+        async for req in request_iterator:
+            rem = context.time_remaining()
+            if rem is not None and rem <= 0:
+                raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded")
+            which = req.WhichOneof("cdrs_encoding")
+            if which == "cdrs_arrow_ipc":
+                table = convert.arrow_to_table(req.cdrs_arrow_ipc)
+            else:
+                table = convert.columns_to_table(req.cdrs)
+            n = table.num_rows
+            resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
+            if n:
+                fn = engine.rate if req.dry_run else engine.rate_and_commit
+                result = await self.host.run(fn, table)
+                rated, rejects = result.rated, getattr(result, "rejects", None)
+                rows = convert.rated_rows(n, rated, rejects)
+                replayed = convert.replayed_mask(result, rated)
+                if which == "cdrs_arrow_ipc":
+                    resp.rated_arrow_ipc = convert.rated_to_arrow(rated, rows, replayed)
+                else:
+                    convert.fill_rated_columns(resp.rated, rated, rows, replayed)
+                nrej = convert.rejects_to_proto(resp.rejects, rejects)
+                self.metrics.rejected("RateCdrBatches", nrej)
+                if req.dry_run:
+                    self.metrics.rated("RateCdrBatches", "dry_run", rated.num_rows)
+                else:
+                    nrep = int(replayed.sum())
+                    self.metrics.rated("RateCdrBatches", "replayed", nrep)
+                    self.metrics.rated("RateCdrBatches", "committed", rated.num_rows - nrep)
+            elif which == "cdrs_arrow_ipc":
+                resp.rated_arrow_ipc = b""
+            else:
+                resp.rated.SetInParent()
+            resp.catalog_version = int(engine.version or 0)
+            yield resp
+
+
+class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
+    def __init__(self, host, store_dir: str, metrics):
+        self.host = host
+        self.store_dir = store_dir
+        self.metrics = metrics
+
+    def _store(self):
+        from rating_core.store import Store
+
+        return Store(self.store_dir)
+
+    @rpc("Compile")
+    async def Compile(self, request, context):
+        if not request.path:
+            raise BadRequest("path", "required")
+        try:
+            version = await asyncio.to_thread(lambda: self._store().compile(request.path))
+        except CatalogError as e:
+            problems = getattr(e, "problems", None) or [str(e)]
+            raise RpcFail(SC.INVALID_ARGUMENT, "path: catalog has problems:\n" + "\n".join(problems[:50]))
+        except FileNotFoundError as e:
+            raise RpcFail(SC.INVALID_ARGUMENT, f"path: not found: {e}")
+        logs.log(log, logging.INFO, "catalog compiled", path=request.path, version=int(version))
+        return catalog_pb2.CompileResponse(version=int(version))
+
+    @rpc("Activate")
+    async def Activate(self, request, context):
+        if request.version <= 0:
+            raise BadRequest("version", "must be a compiled version number (> 0)")
+        try:
+            await asyncio.to_thread(lambda: self._store().activate(request.version))
+        except (StoreError, KeyError, LookupError) as e:
+            raise RpcFail(SC.NOT_FOUND, f"version: {e}")
+        await self.host.refresh()
+        logs.log(log, logging.INFO, "catalog activated", version=int(request.version))
+        return catalog_pb2.ActivateResponse(version=request.version)
+
+    @rpc("ListVersions")
+    async def ListVersions(self, request, context):
+        versions = await asyncio.to_thread(lambda: self._store().versions())
+        resp = catalog_pb2.ListVersionsResponse()
+        for v in versions:
+            v = dict(v)
+            cv = resp.versions.add(version=int(v.pop("version")), active=bool(v.pop("active", False)))
+            created = v.pop("create_time", None) or v.pop("created_at", None) or v.pop("created", None)
+            if created is not None:
+                try:
+                    if isinstance(created, (int, float)):
+                        cv.create_time.FromMilliseconds(int(created * 1000 if created < 1e11 else created))
+                    else:
+                        cv.create_time.FromJsonString(str(created).replace("+00:00", "Z"))
+                except Exception:  # noqa: BLE001
+                    cv.attributes["created"] = str(created)
+            for k, val in v.items():
+                cv.attributes[str(k)] = str(val)
+        return resp

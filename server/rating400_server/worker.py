@@ -1,0 +1,123 @@
+"""One worker process: a grpc.aio server on the shared port (SO_REUSEPORT).
+
+Started by the supervisor with the multiprocessing "spawn" method, so the
+worker begins with no inherited gRPC threads, LMDB handles or locks; the
+engine (catalog snapshot + ledger LMDB) is opened here, after the fork.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+from . import logs
+
+log = logging.getLogger("rating400.worker")
+
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+@dataclass
+class WorkerConfig:
+    store_dir: str
+    host: str
+    port: int
+    grace: float = 10.0
+    engine_factory: str | None = None
+    refresh_interval: float = 0.1
+    log_level: str = "INFO"
+    max_concurrent_rpcs: int | None = None
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the supervisor dies (even by kill -9)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort, non-Linux
+        pass
+
+
+async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
+    import grpc
+    from grpc_health.v1 import _async as health_async
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection
+
+    from rating400.v1 import catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_grpc
+    from rating400.v1 import routing_pb2, routing_pb2_grpc
+
+    from . import convert
+    from .engine import EngineHost, GroupCommitter, load_factory
+    from .metrics import Metrics
+    from .services import CatalogAdminServicer, RatingServicer, RoutingServicer
+
+    metrics = Metrics()
+    engine = load_factory(cfg.engine_factory)(cfg.store_dir)
+    host = EngineHost(engine, metrics, cfg.refresh_interval)
+    committer = GroupCommitter(host, convert.rows_to_table)
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ],
+        maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
+    )
+    routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(host, metrics), server)
+    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(host, committer, metrics), server)
+    catalog_pb2_grpc.add_CatalogAdminServiceServicer_to_server(
+        CatalogAdminServicer(host, cfg.store_dir, metrics), server)
+    health = health_async.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [
+        routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
+        rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name,
+        catalog_pb2.DESCRIPTOR.services_by_name["CatalogAdminService"].full_name,
+    ]
+    reflection.enable_server_reflection(
+        names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    bound = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+    if bound == 0:
+        raise RuntimeError(f"could not bind {cfg.host}:{cfg.port}")
+    await server.start()
+    host.start()
+    committer.start()
+    for name in names:
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    logs.log(log, logging.INFO, "worker serving", port=bound, catalog_version=host.version)
+    if ready is not None:
+        ready.set()
+
+    await stop.wait()
+    logs.log(log, logging.INFO, "draining", grace_seconds=cfg.grace)
+    await health.enter_graceful_shutdown()
+    # New RPCs are refused at once; in-flight RPCs get `grace` seconds.
+    await server.stop(cfg.grace)
+    await committer.close()
+    await host.close()
+    logs.log(log, logging.INFO, "worker stopped")
+
+
+def run(cfg: WorkerConfig, index: int, ready=None) -> None:
+    """multiprocessing target."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor turns ^C into SIGTERM
+    logs.setup(cfg.log_level, worker=index)
+    try:
+        asyncio.run(serve_worker(cfg, index, ready))
+    except Exception:
+        log.exception("worker failed")
+        os._exit(3)
