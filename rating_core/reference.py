@@ -1,0 +1,331 @@
+"""The rating rules, in plain Python: the definition the kernel is checked against.
+
+This module is slow on purpose. It reads the catalog model (not the
+compiled arrays), looks prefixes up in dicts, walks a call's increments one
+at a time and sums exact fractions. ``kernels/rating.pyx`` computes the same
+thing over arrays with closed forms; tests/test_rating_kernel.py checks,
+with random catalogs and calls, that the two agree on every field.
+
+Amounts are integers in minor units (1/10000 yuan). Local time is
+Asia/Shanghai. Per call, independently:
+
+1. **Number.** The 400 number must be in the catalog (else
+   ``unknown_number``) and ``active`` (else ``number_not_active``). It gives
+   the account and the account's package. A call that starts before the
+   package start (local midnight of ``package_start``) is
+   ``package_not_started``.
+2. **Destination class**: the class of the longest prefix of the
+   forwarded-to number (``destination_prefixes``); none is
+   ``no_destination_class``.
+3. **Caller region**: city and carrier by longest prefix of the caller's
+   number in the region data; province from the city. The caller is
+   ``local`` when the city is known and is the number's ``home_city``,
+   else ``out_of_town`` (an unknown region counts as out of town).
+4. **Time band, start-time rule**: the first band whose day kinds include
+   the kind of the local start date and whose hours contain the local start
+   hour. Day kinds: the catalog's ``day_overrides``, else chinese_calendar
+   (an official holiday is ``holiday``, other days off are ``weekend``, days
+   worked are ``workday``, adjusted working weekends included), else,
+   outside chinese_calendar's years, Saturday and Sunday are ``weekend``.
+   A call that runs past a band boundary, midnight or into a holiday keeps
+   its start's band.
+5. **Rate**: the first of the package's rate rules whose destination,
+   caller and band conditions all match (an omitted condition matches
+   anything); none is ``no_rate``.
+6. **Billable seconds**: from the timestamp named by the number's
+   ``billing_start`` (``ring``: the call's start, ``ivr_answer``,
+   ``agent_answer``) to the end, in whole seconds rounded up. 0 when that
+   timestamp is missing (not answered) or not before the end.
+7. **Charge**: 0 (no units, no connect fee) when billable is 0 or at most
+   the rate's ``free_seconds``. Otherwise the call lasts
+   d = max(billable, ``min_billable_seconds``) and is consumed in
+   increments: an increment starting at elapsed t uses the tier with the
+   greatest ``start`` <= t, lasts its ``increment`` and costs exactly
+   ``price * increment / unit``. Increments are added while t < d;
+   ``billed_seconds`` is the final t, ``units`` the number of increments.
+   The exact total is rounded ONCE, by the rate's ``rounding`` (``up``:
+   ceiling, ``half_up``: halves up, ``down``: floor), then the
+   ``connect_fee`` is added. This is the only rounding of a call.
+
+Then per account, over the rated calls in chronological order of start
+(ties keep input order), by the package kind:
+
+- ``payg``: the charge stands; nothing is consumed.
+- ``prepaid``: credit left expires (becomes 0) from local midnight of
+  ``package_start + period_months`` (a day past the month's end is clamped
+  to its last day). The call takes min(credit, charge) from the credit;
+  the rest is ``overage`` (arrears). ``balance_after`` is the credit left.
+- ``bundle``: the allowance is ``included_minutes * 60`` seconds per
+  calendar month (local time, of the call's start). The call takes
+  min(seconds left, billed seconds) from it; the seconds beyond are charged
+  ``overage_seconds * overage_price / 60``, rounded once by the rate's
+  rounding mode. That replaces the rate's charge (so no connect fee);
+  ``overage`` = that charge. ``balance_after`` is the seconds left in the
+  month's allowance (seconds left never count below 0, should a smaller
+  allowance meet a larger recorded use).
+
+Rows that are not rated carry zero amounts; ``rate`` is reported only on
+rated rows; the other names are reported whenever they could be found.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+from .catalog.schema import Account, Catalog, Number, Rate
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A CDR after the edge: numbers in normal form (None: missing or not
+    a number), times in epoch ms (None: did not happen)."""
+
+    number: str | None
+    caller: str | None
+    forwarded: str | None
+    start_ms: int
+    end_ms: int
+    ivr_answer_ms: int | None = None
+    agent_answer_ms: int | None = None
+
+
+@dataclass
+class Balance:
+    """An account's state between calls."""
+
+    credit_left: int = 0  # prepaid credit, minor units
+    bundle_period: int = -1  # month the bundle use counts: year * 12 + month - 1
+    bundle_used: int = 0  # seconds of the allowance used in that month
+
+
+@dataclass
+class Rated:
+    status: str = "rated"
+    account: str | None = None
+    package: str | None = None
+    destination_class: str | None = None
+    caller_city: str | None = None
+    caller_province: str | None = None
+    caller_carrier: str | None = None
+    caller_class: str | None = None
+    time_band: str | None = None
+    rate: str | None = None
+    billable_seconds: int = 0
+    billed_seconds: int = 0
+    units: int = 0
+    charge: int = 0
+    credit_consumed: int = 0
+    bundle_seconds_consumed: int = 0
+    overage: int = 0
+    balance_after: int = 0
+
+
+@dataclass
+class Regions:
+    """Region data in normal number form: prefix -> city, prefix -> carrier."""
+
+    city_of_prefix: dict[str, str]
+    province_of_city: dict[str, str]
+    carrier_of_prefix: dict[str, str]
+
+    @classmethod
+    def from_source(cls, src) -> Regions:
+        """From ``rating_core.compile.regions.region_source()``."""
+        return cls(
+            city_of_prefix={p: src.cities[c] for p, c in src.city_prefixes.items()},
+            province_of_city={name: src.provinces[src.city_province[c]] for c, name in enumerate(src.cities)},
+            carrier_of_prefix={p: src.carriers[c] for p, c in src.carrier_prefixes.items()},
+        )
+
+
+def longest_prefix(table: dict[str, str], number: str | None) -> str | None:
+    if number is None:
+        return None
+    for length in range(len(number), 0, -1):
+        if number[:length] in table:
+            return table[number[:length]]
+    return None
+
+
+def local_time(ms: int) -> dt.datetime:
+    return (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)).astimezone(SHANGHAI)
+
+
+def local_midnight_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).timestamp()) * 1000
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return dt.date(year, month0 + 1, min(day.day, last))
+
+
+def day_kind(day: dt.date, catalog: Catalog) -> str:
+    for override in catalog.day_overrides:
+        if override.date == day:
+            return override.kind.value
+    try:
+        day_off, holiday_name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:  # a year chinese_calendar does not know
+        return "weekend" if day.weekday() >= 5 else "workday"
+    if not day_off:
+        return "workday"
+    return "holiday" if holiday_name is not None else "weekend"
+
+
+def time_band(catalog: Catalog, start: dt.datetime) -> str | None:
+    kind = day_kind(start.date(), catalog)
+    for band in catalog.time_bands:
+        if kind in [k.value for k in band.day_kinds] and band.hours[0] <= start.hour < band.hours[1]:
+            return band.name
+    return None
+
+
+def choose_rate(catalog: Catalog, package: str, destination: str, caller: str, band: str) -> str | None:
+    for rule in catalog.packages[package].rates:
+        if rule.destination not in (None, destination):
+            continue
+        if rule.caller not in (None, caller):
+            continue
+        if rule.band not in (None, band):
+            continue
+        return rule.rate
+    return None
+
+
+def billable_seconds(number: Number, call: Call) -> int:
+    bill_from = {
+        "ring": call.start_ms,
+        "ivr_answer": call.ivr_answer_ms,
+        "agent_answer": call.agent_answer_ms,
+    }[number.billing_start.value]
+    if bill_from is None or call.end_ms <= bill_from:
+        return 0
+    return math.ceil(Fraction(call.end_ms - bill_from, 1000))
+
+
+def round_once(amount: Fraction, rounding: str) -> int:
+    if rounding == "up":
+        return math.ceil(amount)
+    if rounding == "half_up":
+        return math.floor(amount + Fraction(1, 2))
+    return math.floor(amount)
+
+
+def price_call(rate: Rate, billable: int) -> tuple[int, int, int]:
+    """(billed seconds, units, charge) of a call of ``billable`` seconds."""
+    if billable == 0 or billable <= rate.free_seconds:
+        return 0, 0, 0
+    duration = max(billable, rate.min_billable_seconds)
+    t, units, total = 0, 0, Fraction(0)
+    while t < duration:
+        tier = [tier for tier in rate.tiers if tier.start <= t][-1]
+        total += Fraction(tier.price * tier.increment, tier.unit)
+        t += tier.increment
+        units += 1
+    return t, units, round_once(total, rate.rounding.value) + rate.connect_fee
+
+
+def opening_balances(catalog: Catalog) -> dict[str, Balance]:
+    """Every account at its package start: prepaid credit = opening credit
+    (default: the package fee), no bundle use."""
+    out = {}
+    for name, account in catalog.accounts.items():
+        package = catalog.packages[account.package]
+        credit = 0
+        if package.kind.value == "prepaid":
+            credit = package.fee if account.opening_credit is None else account.opening_credit
+        out[name] = Balance(credit_left=credit)
+    return out
+
+
+def rate_reference(catalog: Catalog, calls: list[Call], balances: dict[str, Balance], regions: Regions) -> list[Rated]:
+    """Rate ``calls``; ``balances`` (by account name) is updated in place."""
+    owner: dict[str, tuple[str, Account, Number]] = {}
+    for account_name, account in catalog.accounts.items():
+        for number in account.numbers:
+            owner[number.number] = (account_name, account, number)
+
+    rated = [_price(catalog, call, owner, regions) for call in calls]
+
+    chronological = sorted(range(len(calls)), key=lambda i: calls[i].start_ms)  # stable: ties keep input order
+    for i in chronological:
+        if rated[i].status == "rated":
+            _settle(catalog, calls[i], rated[i], balances[rated[i].account])
+    return rated
+
+
+def _price(catalog: Catalog, call: Call, owner, regions: Regions) -> Rated:
+    out = Rated()
+    start = local_time(call.start_ms)
+    out.destination_class = longest_prefix(catalog.destination_prefixes, call.forwarded)
+    out.caller_city = longest_prefix(regions.city_of_prefix, call.caller)
+    if out.caller_city is not None:
+        out.caller_province = regions.province_of_city[out.caller_city]
+    out.caller_carrier = longest_prefix(regions.carrier_of_prefix, call.caller)
+    out.time_band = time_band(catalog, start)
+
+    if call.number not in owner:
+        out.status = "unknown_number"
+        return out
+    out.account, account, number = owner[call.number]
+    out.package = account.package
+    local = out.caller_city is not None and out.caller_city == number.home_city
+    out.caller_class = "local" if local else "out_of_town"
+
+    if number.status.value != "active":
+        out.status = "number_not_active"
+    elif call.start_ms < local_midnight_ms(account.package_start):
+        out.status = "package_not_started"
+    elif out.destination_class is None:
+        out.status = "no_destination_class"
+    elif out.time_band is None:
+        out.status = "no_rate"
+    else:
+        out.rate = choose_rate(catalog, out.package, out.destination_class, out.caller_class, out.time_band)
+        if out.rate is None:
+            out.status = "no_rate"
+    if out.status != "rated":
+        return out
+
+    rate = catalog.rates[out.rate]
+    out.billable_seconds = billable_seconds(number, call)
+    out.billed_seconds, out.units, out.charge = price_call(rate, out.billable_seconds)
+    return out
+
+
+def _settle(catalog: Catalog, call: Call, out: Rated, balance: Balance) -> None:
+    account = catalog.accounts[out.account]
+    package = catalog.packages[account.package]
+    kind = package.kind.value
+    if kind == "prepaid":
+        expiry = add_months(account.package_start, package.period_months)
+        if call.start_ms >= local_midnight_ms(expiry):
+            balance.credit_left = 0  # unused credit expires with the period
+        out.credit_consumed = min(balance.credit_left, out.charge)
+        balance.credit_left -= out.credit_consumed
+        out.overage = out.charge - out.credit_consumed
+        out.balance_after = balance.credit_left
+    elif kind == "bundle":
+        start = local_time(call.start_ms)
+        month = start.year * 12 + start.month - 1
+        if balance.bundle_period != month:
+            balance.bundle_period, balance.bundle_used = month, 0
+        allowance = package.included_minutes * 60
+        left = max(0, allowance - balance.bundle_used)
+        out.bundle_seconds_consumed = min(left, out.billed_seconds)
+        balance.bundle_used += out.bundle_seconds_consumed
+        overage_seconds = out.billed_seconds - out.bundle_seconds_consumed
+        rounding = catalog.rates[out.rate].rounding.value
+        out.charge = round_once(Fraction(overage_seconds * package.overage_price, 60), rounding)
+        out.overage = out.charge
+        out.balance_after = allowance - balance.bundle_used
