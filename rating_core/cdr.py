@@ -1,0 +1,423 @@
+"""CDR columns at the edge: read, normalise, validate, hand the core arrays.
+
+Input columns (any order, extra columns pass through to the rated output)::
+
+    call_id, caller, number (the 400 number), forwarded_to,
+    start, ivr_answer, agent_answer, end, hangup_cause
+
+Times are ISO 8601 (``2026-11-01T09:30:05+08:00``, ``...Z``; a time
+without offset is Asia/Shanghai local time), integer epoch milliseconds,
+or Arrow/Parquet timestamps; a column may mix ISO strings and epoch ms.
+
+Everything is judged here, column-wise with ``pyarrow.compute`` and NumPy
+(no Python per row): a row with a bad field becomes one reject naming the
+FIRST bad field in column order, every other row goes on. Below this
+module nothing parses or validates again: the kernel gets int64 keys and
+epoch-ms arrays.
+
+Rules (the README states them for operators):
+- call_id: required.
+- caller: may be missing (withheld caller id: the caller is then of unknown
+  region, so out-of-town); when present it must normalise to a number.
+- number: required, must normalise to ``400`` + 7 digits.
+- forwarded_to: required, must normalise to a number.
+- start, end: required; end >= start. The start's local day must lie in
+  the snapshot's calendar table.
+- ivr_answer, agent_answer: optional; when present, within [start, end].
+- duplicate call ids: the first valid occurrence is rated, later ones are
+  rejects ``duplicate call id`` (field ``call_id``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from . import layout
+from .numbers import MAX_DIGITS, MIN_DIGITS, keys_of, normalize_array
+
+STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
+TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
+CDR_COLUMNS = STRING_COLUMNS + TIME_COLUMNS + ("hangup_cause",)
+REQUIRED = ("call_id", "number", "forwarded_to", "start", "end")
+
+# Field order for "the first bad field": the column order above.
+FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
+REASONS = (
+    "missing",
+    "not a phone number",
+    "not a 400 number (400 + 7 digits)",
+    "not a time (ISO 8601 with offset, or epoch milliseconds)",
+    "before start",
+    "after end",
+    "end before start",
+    "start outside the calendar table",
+    "duplicate call id",
+)
+(MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
+ END_BEFORE_START, OUTSIDE_CALENDAR, DUPLICATE) = range(len(REASONS))
+F = {name: i for i, name in enumerate(FIELDS)}
+
+# The rated output carries times as timestamps in China's fixed offset
+# (Asia/Shanghai has had no DST since 1991), so files read naturally.
+TIME_TYPE = pa.timestamp("ms", tz="+08:00")
+REJECT_SCHEMA = pa.schema([
+    ("row", pa.int64()),  # 0-based row number in the input (all files, in order)
+    ("call_id", pa.string()),
+    ("field", pa.string()),
+    ("reason", pa.string()),
+    ("value", pa.string()),  # the offending value as given
+])
+
+_ISO = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?"
+_OFFSET = r"(Z|[+-]\d\d(:?\d\d)?)$"
+_BATCH_ROWS = 1 << 20
+
+
+# --- reading --------------------------------------------------------------
+def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Record batches of a CSV or Parquet CDR file (by extension)."""
+    path = Path(path)
+    if _is_parquet(path):
+        pf = pq.ParquetFile(path)
+        yield from pf.iter_batches(batch_size=batch_rows, use_threads=True)
+        return
+    # Every known column as a string: numbers keep leading zeros and "+86",
+    # epoch-ms times are recognised as digits below; empty cells are null.
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=64 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in CDR_COLUMNS}, strings_can_be_null=True,
+        ),
+    )
+    yield from reader
+
+
+def row_count(path: str | Path) -> int | None:
+    """Rows in a file when cheap to know (Parquet metadata), else None."""
+    path = Path(path)
+    return pq.ParquetFile(path).metadata.num_rows if _is_parquet(path) else None
+
+
+def read_table(path: str | Path) -> pa.Table:
+    batches = list(read_batches(path))
+    if not batches:
+        raise ValueError(f"{path}: no rows and no header")
+    return pa.Table.from_batches(batches)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    if fmt:
+        return fmt
+    return "parquet" if _is_parquet(Path(path)) else "csv"
+
+
+def write_table(table: pa.Table, path: str | Path, fmt: str | None = None) -> None:
+    """Rated CDRs or rejects to Parquet or CSV (by ``fmt`` or extension)."""
+    fmt = output_format(path, fmt)
+    if fmt == "parquet":
+        pq.write_table(table, path, compression="zstd")
+    elif fmt == "csv":
+        # The CSV writer takes plain strings, not dictionary columns.
+        cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+        pacsv.write_csv(pa.Table.from_arrays(cols, names=table.column_names), path)
+    else:
+        raise ValueError(f"unknown output format {fmt!r} (parquet or csv)")
+
+
+# --- normalising ------------------------------------------------------------
+def _as_string(col) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_string(col.type):
+        col = pc.cast(col, pa.string())
+    return col
+
+
+def _present(col: pa.Array) -> np.ndarray:
+    """True where a string cell holds something (not null, not empty)."""
+    return pc.fill_null(pc.greater(pc.binary_length(col), 0), False).to_numpy(zero_copy_only=False)
+
+
+def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(normal strings, present mask, valid mask) of a phone-number column.
+
+    Fast path: cells that already are plain national digit strings (the
+    common case in platform exports) are kept as they are; only the rest
+    goes through ``numbers.normalize_array`` (regexes) and is scattered back.
+    """
+    s = _as_string(col)
+    present = _present(s)
+    length = pc.binary_length(s)
+    plain = pc.and_(
+        pc.and_(pc.ascii_is_decimal(s), pc.invert(pc.starts_with(s, "00"))),
+        pc.and_(pc.greater_equal(length, MIN_DIGITS), pc.less_equal(length, MAX_DIGITS)),
+    )
+    plain = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
+    valid = plain.copy()
+    rest = present & ~plain
+    if rest.any():
+        fixed, ok = normalize_array(s.filter(pa.array(rest)))
+        s = pc.replace_with_mask(s, pa.array(rest), fixed)
+        valid[rest] = ok
+    if not valid.all():
+        s = pc.if_else(pa.array(valid), s, pa.scalar(None, pa.string()))
+    return s, present, valid
+
+
+def _cast_rows(s: pa.Array, to: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """Cast, turning the rows that do not cast into nulls (bisection: one
+    cast for clean data, a few more per bad row)."""
+    try:
+        out = pc.cast(s, to)
+        return out, np.ones(len(s), bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(s) == 1:
+            return pa.nulls(1, to), np.zeros(1, bool)
+    half = len(s) // 2
+    a, ok_a = _cast_rows(s.slice(0, half), to)
+    b, ok_b = _cast_rows(s.slice(half), to)
+    return pa.concat_arrays([a, b]), np.concatenate([ok_a, ok_b])
+
+
+def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(epoch ms with NO_TIME where absent or bad, present mask, valid mask)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    n = len(col)
+    if pa.types.is_timestamp(t):
+        ms = pc.cast(col, pa.timestamp("ms", tz=t.tz), safe=False)
+        values = ms.cast(pa.int64())
+        if t.tz is None:  # naive: Asia/Shanghai wall time
+            values = pc.subtract(values, layout.LOCAL_OFFSET_MS)
+        present = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        return _filled(values), present, present.copy()
+    if pa.types.is_integer(t):
+        values = pc.cast(col, pa.int64())
+        present = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        return _filled(values), present, present.copy()
+    if pa.types.is_null(t):
+        return np.full(n, layout.NO_TIME, np.int64), np.zeros(n, bool), np.zeros(n, bool)
+    s = _as_string(col)
+    present = _present(s)
+    out = np.full(n, layout.NO_TIME, np.int64)
+    valid = np.zeros(n, bool)
+    # Epoch milliseconds written as digits (at most 15: no int64 overflow).
+    digits = present & pc.fill_null(
+        pc.and_(pc.ascii_is_decimal(s), pc.less_equal(pc.binary_length(s), 15)), False
+    ).to_numpy(zero_copy_only=False)
+    if digits.any():
+        out[digits] = pc.cast(s.filter(pa.array(digits)), pa.int64()).to_numpy()
+        valid |= digits
+    rest = present & ~digits
+    if rest.any():
+        idx = np.flatnonzero(rest)
+        r = s.take(pa.array(idx))
+        shaped = pc.fill_null(pc.match_substring_regex(r, _ISO + _OFFSET), False).to_numpy(zero_copy_only=False)
+        naive = pc.fill_null(pc.match_substring_regex(r, _ISO + "$"), False).to_numpy(zero_copy_only=False)
+        for mask, to, shift in ((shaped, pa.timestamp("ms", tz="UTC"), 0),
+                                (naive, pa.timestamp("ms"), layout.LOCAL_OFFSET_MS)):
+            if not mask.any():
+                continue
+            vals, ok = _cast_rows(r.filter(pa.array(mask)), to)
+            ms = pc.fill_null(vals.cast(pa.int64()), 0).to_numpy(zero_copy_only=False) - shift
+            rows = idx[mask][ok]
+            out[rows] = ms[ok]
+            valid[rows] = True
+    return out, present, valid
+
+
+def _filled(values: pa.Array) -> np.ndarray:
+    if values.null_count:
+        values = pc.fill_null(values, layout.NO_TIME)
+    return np.ascontiguousarray(values.to_numpy(zero_copy_only=False), np.int64)
+
+
+# --- validating -------------------------------------------------------------
+@dataclass
+class Prepared:
+    """CDRs that passed the edge, ready for the kernel, plus the rejects.
+
+    ``table`` holds the good rows: ``row`` (input row number), the input
+    columns with numbers normalised and times as timestamps, extra input
+    columns; ``cdr`` the kernel's arrays for the same rows, in order.
+    """
+
+    table: pa.Table
+    cdr: dict[str, np.ndarray]
+    rejects: pa.Table
+    rows_in: int
+    duplicates: int = 0
+
+    def take(self, keep: np.ndarray) -> "Prepared":
+        """The good rows where ``keep`` (bool) holds; rejects unchanged."""
+        if keep.all():
+            return self
+        idx = np.flatnonzero(keep)
+        return Prepared(
+            self.table.take(pa.array(idx)),
+            {k: np.ascontiguousarray(v[idx]) for k, v in self.cdr.items()},
+            self.rejects, self.rows_in, self.duplicates,
+        )
+
+
+def calendar_range(tables: dict) -> tuple[int, int]:
+    """[first, last] local epoch day the snapshot's calendar covers."""
+    first = int(tables["calendar_first_day"][0])
+    return first, first + len(tables["day_kind"]) - 1
+
+
+def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset: int = 0) -> Prepared:
+    """Normalise and validate one batch (no duplicate check: see ``dedupe``)."""
+    if isinstance(batch, pa.RecordBatch):
+        batch = pa.Table.from_batches([batch])
+    n = batch.num_rows
+    cols = {name: batch.column(name) if name in batch.column_names else pa.nulls(n, pa.string())
+            for name in CDR_COLUMNS}
+    field = np.full(n, -1, np.int8)
+    reason = np.zeros(n, np.int8)
+
+    def flag(name: str, bad: np.ndarray, why: int) -> None:
+        # Fields are flagged in reverse column order, so the first bad field
+        # in column order is the one that stays.
+        field[bad] = F[name]
+        reason[bad] = why
+
+    call_id = _as_string(cols["call_id"])
+    caller, caller_present, caller_ok = normalize_numbers(cols["caller"])
+    number, number_present, number_ok = normalize_numbers(cols["number"])
+    fwd, fwd_present, fwd_ok = normalize_numbers(cols["forwarded_to"])
+    is_400 = pc.fill_null(pc.and_(pc.equal(pc.binary_length(number), 10), pc.starts_with(number, "400")), False)
+    number_ok &= is_400.to_numpy(zero_copy_only=False)
+    times = {name: parse_times(cols[name]) for name in TIME_COLUMNS}
+    start, start_present, start_ok = times["start"]
+    end, end_present, end_ok = times["end"]
+
+    both = start_ok & end_ok
+    flag("end", both & (end < start), END_BEFORE_START)
+    flag("end", end_present & ~end_ok, NOT_A_TIME)
+    flag("end", ~end_present, MISSING)
+    for name in ("agent_answer", "ivr_answer"):
+        t, present, ok = times[name]
+        flag(name, both & ok & (t > end), AFTER_END)
+        flag(name, both & ok & (t < start), BEFORE_START)
+        flag(name, present & ~ok, NOT_A_TIME)
+    local_day = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
+    flag("start", start_ok & ((local_day < days[0]) | (local_day > days[1])), OUTSIDE_CALENDAR)
+    flag("start", start_present & ~start_ok, NOT_A_TIME)
+    flag("start", ~start_present, MISSING)
+    flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
+    flag("forwarded_to", ~fwd_present, MISSING)
+    flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
+    flag("number", ~number_present, MISSING)
+    flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
+    flag("call_id", ~_present(call_id), MISSING)
+
+    good = field < 0
+    rejects = _rejects(np.flatnonzero(~good), field, reason, call_id, cols, row_offset)
+
+    out_cols = {
+        "row": pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64)),
+        "call_id": call_id,
+        "caller": caller,
+        "number": number,
+        "forwarded_to": fwd,
+    }
+    for name in TIME_COLUMNS:
+        t = times[name][0]
+        out_cols[name] = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(t)]).cast(TIME_TYPE)
+        out_cols[name] = pc.if_else(pa.array(t != layout.NO_TIME), out_cols[name], pa.scalar(None, TIME_TYPE))
+    out_cols["hangup_cause"] = _as_string(cols["hangup_cause"])
+    for name in batch.column_names:
+        if name not in out_cols:
+            out_cols[name] = batch.column(name)
+    table = pa.table(out_cols)
+    cdr = {
+        "number_key": keys_of(number),
+        "caller_key": keys_of(caller),
+        "forwarded_key": keys_of(fwd),
+        "start_ms": start,
+        "ivr_answer_ms": times["ivr_answer"][0],
+        "agent_answer_ms": times["agent_answer"][0],
+        "end_ms": end,
+    }
+    return Prepared(table, cdr, rejects, n).take(good)
+
+
+def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa.Array,
+             cols: dict, row_offset: int) -> pa.Table:
+    if len(bad) == 0:
+        return REJECT_SCHEMA.empty_table()
+    f = field[bad]
+    value = pa.nulls(len(bad), pa.string())
+    for name in FIELDS:  # the offending value, as given, per field
+        sel = f == F[name]
+        if sel.any():
+            raw = _as_string(cols[name]).take(pa.array(bad))
+            value = pc.if_else(pa.array(sel), raw, value)
+    return pa.table({
+        "row": pa.array(bad.astype(np.int64) + row_offset),
+        "call_id": call_id.take(pa.array(bad)),
+        "field": pa.DictionaryArray.from_arrays(pa.array(f, pa.int8()), pa.array(FIELDS)).cast(pa.string()),
+        "reason": pa.DictionaryArray.from_arrays(pa.array(reason[bad]), pa.array(REASONS)).cast(pa.string()),
+        "value": value,
+    }, schema=REJECT_SCHEMA)
+
+
+def concat(parts: list[Prepared]) -> Prepared:
+    if len(parts) == 1:
+        return parts[0]
+    return Prepared(
+        pa.concat_tables([p.table for p in parts], promote_options="permissive"),
+        {k: np.concatenate([p.cdr[k] for p in parts]) for k in parts[0].cdr},
+        pa.concat_tables([p.rejects for p in parts]),
+        sum(p.rows_in for p in parts),
+        sum(p.duplicates for p in parts),
+    )
+
+
+def first_occurrences(call_id: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True at the first occurrence of each value. ``dictionary_encode``
+    numbers values in order of first appearance, so a row is a first
+    occurrence iff its code exceeds every code before it."""
+    if len(call_id) == 0:
+        return np.zeros(0, bool)
+    if isinstance(call_id, pa.ChunkedArray):
+        call_id = call_id.combine_chunks()
+    codes = pc.dictionary_encode(call_id).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    seen = np.maximum.accumulate(codes)
+    first = np.empty(len(codes), bool)
+    first[0] = True
+    first[1:] = codes[1:] > seen[:-1]
+    return first
+
+
+def dedupe(prepared: Prepared) -> Prepared:
+    """Later occurrences of a call id become rejects ``duplicate call id``."""
+    first = first_occurrences(prepared.table.column("call_id"))
+    if first.all():
+        return prepared
+    dup = np.flatnonzero(~first)
+    t = prepared.table.take(pa.array(dup))
+    rejects = pa.table({
+        "row": t.column("row"),
+        "call_id": t.column("call_id"),
+        "field": pa.array(["call_id"] * len(dup)),
+        "reason": pa.array([REASONS[DUPLICATE]] * len(dup)),
+        "value": t.column("call_id"),
+    }, schema=REJECT_SCHEMA)
+    out = prepared.take(first)
+    return Prepared(out.table, out.cdr, pa.concat_tables([prepared.rejects, rejects]),
+                    prepared.rows_in, prepared.duplicates + len(dup))
