@@ -102,12 +102,18 @@ def table_to_arrow_ipc(table: pa.Table) -> bytes:
 
 
 def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
+    """RatedCdrColumns -> table; a column the server left empty is omitted."""
+    n = len(cols.row)
     data = {"row": pa.array(cols.row, pa.uint32())}
     for name in RATED_STRINGS:
-        data[name] = pa.array(getattr(cols, name), pa.string())
+        v = getattr(cols, name)
+        if len(v) == n:
+            data[name] = pa.array(v, pa.string())
     for name in RATED_INTS:
-        data[name] = pa.array(getattr(cols, name), pa.int64())
-    data["replayed"] = pa.array(cols.replayed, pa.bool_())
+        v = getattr(cols, name)
+        if len(v) == n:
+            data[name] = pa.array(v, pa.int64())
+    data["replayed"] = pa.array(cols.replayed if len(cols.replayed) == n else [False] * n, pa.bool_())
     return pa.table(data)
 
 
