@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 
@@ -173,6 +174,8 @@ def rpc(method: str, streaming: bool = False):
             code = "OK"
             try:
                 _check_deadline(context)
+                if request.__class__ is Malformed:
+                    raise BadRequest("request", f"not a valid {request.type_name} message: {request.error}")
                 return await fn(self, request, context)
             except (asyncio.CancelledError, grpc.aio.AbortError) as e:
                 code = _code(e)
@@ -321,6 +324,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def RateCdrBatches(self, request_iterator, context):
         engine = self.host.engine
         async for req in request_iterator:
+            if req.__class__ is Malformed:
+                raise BadRequest("request", f"not a valid {req.type_name} message: {req.error}")
             rem = context.time_remaining()
             if rem is not None and rem <= 0:
                 raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded")
@@ -362,11 +367,19 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
         self.host = host
         self.store_dir = store_dir
         self.metrics = metrics
+        self._store_obj = None
 
     def _store(self):
-        from rating_core.store import Store
+        # One Store (one LMDB environment) per process: LMDB must not open the
+        # same environment twice in a process. Reuse the engine's when it has one.
+        if self._store_obj is None:
+            store = getattr(self.host.engine, "store", None)
+            if store is None or not hasattr(store, "compile"):
+                from rating_core.store import Store
 
-        return Store(self.store_dir)
+                store = Store(self.store_dir)
+            self._store_obj = store
+        return self._store_obj
 
     @rpc("Compile")
     async def Compile(self, request, context):
@@ -401,7 +414,8 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
         for v in versions:
             v = dict(v)
             cv = resp.versions.add(version=int(v.pop("version")), active=bool(v.pop("active", False)))
-            created = v.pop("create_time", None) or v.pop("created_at", None) or v.pop("created", None)
+            created = (v.pop("create_time", None) or v.pop("compiled_at", None) or v.pop("created_at", None)
+                       or v.pop("created", None))
             if created is not None:
                 try:
                     if isinstance(created, (int, float)):
@@ -411,5 +425,49 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
                 except Exception:  # noqa: BLE001
                     cv.attributes["created"] = str(created)
             for k, val in v.items():
-                cv.attributes[str(k)] = str(val)
+                cv.attributes[str(k)] = val if isinstance(val, str) else json.dumps(val, default=str)
         return resp
+
+
+class Malformed:
+    """Stands in for a request whose bytes are not a valid message."""
+
+    __slots__ = ("type_name", "error")
+
+    def __init__(self, type_name: str, error: str):
+        self.type_name = type_name
+        self.error = error
+
+
+def _safe_deserializer(cls):
+    from_string = cls.FromString
+    name = cls.DESCRIPTOR.name
+
+    def deserialize(data: bytes):
+        try:
+            return from_string(data)
+        except Exception as e:  # noqa: BLE001 - DecodeError and friends
+            return Malformed(name, str(e) or type(e).__name__)
+
+    return deserialize
+
+
+def register(server, servicer, service_descriptor) -> None:
+    """Like the generated ``add_*Servicer_to_server``, but a request that does
+    not decode becomes INVALID_ARGUMENT (grpc's default is INTERNAL)."""
+    from google.protobuf.message_factory import GetMessageClass
+
+    handlers = {}
+    for m in service_descriptor.methods:
+        req_cls = GetMessageClass(m.input_type)
+        resp_cls = GetMessageClass(m.output_type)
+        fn = getattr(servicer, m.name)
+        kind = {(False, False): grpc.unary_unary_rpc_method_handler,
+                (True, True): grpc.stream_stream_rpc_method_handler,
+                (True, False): grpc.stream_unary_rpc_method_handler,
+                (False, True): grpc.unary_stream_rpc_method_handler}[(m.client_streaming, m.server_streaming)]
+        handlers[m.name] = kind(fn, request_deserializer=_safe_deserializer(req_cls),
+                                response_serializer=resp_cls.SerializeToString)
+    name = service_descriptor.full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)

@@ -47,13 +47,12 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection
 
-    from rating400.v1 import catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_grpc
-    from rating400.v1 import routing_pb2, routing_pb2_grpc
+    from rating400.v1 import catalog_pb2, rating_pb2, routing_pb2
 
     from . import convert
     from .engine import EngineHost, GroupCommitter, load_factory
     from .metrics import Metrics
-    from .services import CatalogAdminServicer, RatingServicer, RoutingServicer
+    from .services import CatalogAdminServicer, RatingServicer, RoutingServicer, register
 
     metrics = Metrics()
     engine = load_factory(cfg.engine_factory)(cfg.store_dir)
@@ -70,17 +69,15 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
         ],
         maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
     )
-    routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(host, metrics), server)
-    rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(host, committer, metrics), server)
-    catalog_pb2_grpc.add_CatalogAdminServiceServicer_to_server(
-        CatalogAdminServicer(host, cfg.store_dir, metrics), server)
+    routing = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]
+    rating = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
+    catalog = catalog_pb2.DESCRIPTOR.services_by_name["CatalogAdminService"]
+    register(server, RoutingServicer(host, metrics), routing)
+    register(server, RatingServicer(host, committer, metrics), rating)
+    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics), catalog)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [
-        routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
-        rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name,
-        catalog_pb2.DESCRIPTOR.services_by_name["CatalogAdminService"].full_name,
-    ]
+    names = [routing.full_name, rating.full_name, catalog.full_name]
     reflection.enable_server_reflection(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
