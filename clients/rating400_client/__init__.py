@@ -13,8 +13,8 @@
 package only, never on rating_core.
 """
 from ._common import BatchResult, TableResult
-from ._retry import NO_RETRY, RetryPolicy
+from ._retry import NO_RETRY, DeadlineExceeded, RetryPolicy
 from .aio import AsyncClient
 from .sync import Client
 
-__all__ = ["Client", "AsyncClient", "RetryPolicy", "NO_RETRY", "BatchResult", "TableResult"]
+__all__ = ["Client", "AsyncClient", "RetryPolicy", "NO_RETRY", "DeadlineExceeded", "BatchResult", "TableResult"]

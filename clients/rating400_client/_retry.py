@@ -37,6 +37,20 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
+class DeadlineExceeded(grpc.RpcError):
+    """Raised locally when a call's deadline has passed before an attempt
+    could start (gRPC may otherwise round a tiny remaining time up)."""
+
+    def code(self):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self):
+        return "deadline exceeded before the attempt started"
+
+    def __str__(self):
+        return f"<DeadlineExceeded: {self.details()}>"
+
+
 class Deadline:
     """An absolute deadline shared by every attempt of one call."""
 
@@ -47,6 +61,15 @@ class Deadline:
 
     def remaining(self) -> float | None:
         return None if self.at is None else self.at - time.monotonic()
+
+    def attempt_timeout(self) -> float | None:
+        """Time left for the next attempt; raises when none is left."""
+        if self.at is None:
+            return None
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded()
+        return left
 
     def allows(self, pause: float) -> bool:
         rem = self.remaining()

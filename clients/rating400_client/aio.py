@@ -46,7 +46,7 @@ class AsyncClient:
         while True:
             attempt += 1
             try:
-                return await method(request, timeout=deadline.remaining())
+                return await method(request, timeout=deadline.attempt_timeout())
             except grpc.aio.AioRpcError as err:
                 if not policy.should_retry(err, attempt):
                     raise
@@ -109,7 +109,7 @@ class AsyncClient:
         while True:
             attempt += 1
             slots = asyncio.Semaphore(window)
-            call = self.rating.RateCdrBatches(timeout=deadline.remaining())
+            call = self.rating.RateCdrBatches(timeout=deadline.attempt_timeout())
             resend = list(pending.values())
 
             async def writer():

@@ -57,7 +57,7 @@ class Client:
         while True:
             attempt += 1
             try:
-                return method(request, timeout=deadline.remaining())
+                return method(request, timeout=deadline.attempt_timeout())
             except grpc.RpcError as err:
                 if not policy.should_retry(err, attempt):
                     raise
@@ -157,7 +157,7 @@ class Client:
                         return
                     yield req
 
-            call = self.rating.RateCdrBatches(requests(), timeout=deadline.remaining())
+            call = self.rating.RateCdrBatches(requests(), timeout=deadline.attempt_timeout())
             try:
                 for resp in call:
                     with lock:

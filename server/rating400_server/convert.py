@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rating400.v1 import rating_pb2
 
@@ -126,18 +127,19 @@ def arrow_to_table(data: bytes) -> pa.Table:
     except Exception as e:  # noqa: BLE001 - any decode failure is the client's
         raise BadRequest("cdrs_arrow_ipc", f"not an Arrow IPC stream: {e}") from None
     n = table.num_rows
-    out, names = [], []
+    cols = {}
     for f in ("call_id", "caller", "number", "forwarded_to", "hangup_cause"):
         if f in table.column_names:
             col = table.column(f)
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
             if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
                 raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be string, not {col.type}")
         elif f in REQUIRED_STRINGS and n:
             raise BadRequest(f"cdrs_arrow_ipc.{f}", "required column missing")
         else:
             col = pa.array([""] * n, pa.string())
-        out.append(col)
-        names.append(f)
+        cols[f] = col
     for f, name in TIME_IN.items():
         src = f if f in table.column_names else (name if name in table.column_names else None)
         if src is None:
@@ -149,9 +151,12 @@ def arrow_to_table(data: bytes) -> pa.Table:
             if not pa.types.is_integer(col.type):
                 raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be int64 epoch ms, not {col.type}")
             col = col.cast(pa.int64())
-        out.append(col)
-        names.append(name)
-    return pa.Table.from_arrays(out, names=names)
+            if n and pc.min(col).as_py() is not None and pc.min(col).as_py() <= 0:
+                col = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
+        cols[name] = col
+    order = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
+             "hangup_cause")
+    return pa.Table.from_arrays([cols[k] for k in order], names=list(order))
 
 
 def rated_rows(n: int, rated: pa.Table, rejects: pa.Table | None) -> np.ndarray:
