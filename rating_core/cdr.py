@@ -21,7 +21,7 @@ Rules (the README states them for operators):
   region, so out-of-town); when present it must normalise to a number.
 - number: required, must normalise to ``400`` + 7 digits.
 - forwarded_to: required, must normalise to a number.
-- start, end: required; end >= start. The start's local day must lie in
+- start, end: required; start <= end < start + 1 day. The start's local day must lie in
   the snapshot's calendar table.
 - ivr_answer, agent_answer: optional; when present, within [start, end].
 - duplicate call ids: the first valid occurrence is rated, later ones are
@@ -57,11 +57,14 @@ REASONS = (
     "before start",
     "after end",
     "end before start",
+    "call longer than a day",
     "start outside the calendar table",
     "duplicate call id",
 )
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
- END_BEFORE_START, OUTSIDE_CALENDAR, DUPLICATE) = range(len(REASONS))
+ END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE) = range(len(REASONS))
+# The kernel's overflow bounds assume a call shorter than a day.
+MAX_CALL_MS = 86_400_000
 F = {name: i for i, name in enumerate(FIELDS)}
 
 # The rated output carries times as timestamps in China's fixed offset
@@ -248,29 +251,21 @@ def _filled(values: pa.Array) -> np.ndarray:
 # --- validating -------------------------------------------------------------
 @dataclass
 class Prepared:
-    """CDRs that passed the edge, ready for the kernel, plus the rejects.
+    """CDRs through the edge: normalised columns, the kernel's arrays, and
+    which rows go on (``good``); the others are in ``rejects``.
 
-    ``table`` holds the good rows: ``row`` (input row number), the input
-    columns with numbers normalised and times as timestamps, extra input
-    columns; ``cdr`` the kernel's arrays for the same rows, in order.
+    ``table`` keeps every input row (``row``: input row number; input
+    columns with numbers normalised and times as timestamps; extra input
+    columns), ``cdr`` the kernel's arrays for the same rows. Rows are
+    selected once, at the end (``Rater``), so a clean file is never copied.
     """
 
     table: pa.Table
     cdr: dict[str, np.ndarray]
+    good: np.ndarray
     rejects: pa.Table
     rows_in: int
     duplicates: int = 0
-
-    def take(self, keep: np.ndarray) -> "Prepared":
-        """The good rows where ``keep`` (bool) holds; rejects unchanged."""
-        if keep.all():
-            return self
-        idx = np.flatnonzero(keep)
-        return Prepared(
-            self.table.take(pa.array(idx)),
-            {k: np.ascontiguousarray(v[idx]) for k, v in self.cdr.items()},
-            self.rejects, self.rows_in, self.duplicates,
-        )
 
 
 def calendar_range(tables: dict) -> tuple[int, int]:
@@ -306,6 +301,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     end, end_present, end_ok = times["end"]
 
     both = start_ok & end_ok
+    flag("end", both & (end - start >= MAX_CALL_MS), TOO_LONG)
     flag("end", both & (end < start), END_BEFORE_START)
     flag("end", end_present & ~end_ok, NOT_A_TIME)
     flag("end", ~end_present, MISSING)
@@ -353,7 +349,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         "agent_answer_ms": times["agent_answer"][0],
         "end_ms": end,
     }
-    return Prepared(table, cdr, rejects, n).take(good)
+    return Prepared(table, cdr, good, rejects, n)
 
 
 def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa.Array,
@@ -361,12 +357,7 @@ def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa
     if len(bad) == 0:
         return REJECT_SCHEMA.empty_table()
     f = field[bad]
-    value = pa.nulls(len(bad), pa.string())
-    for name in FIELDS:  # the offending value, as given, per field
-        sel = f == F[name]
-        if sel.any():
-            raw = _as_string(cols[name]).take(pa.array(bad))
-            value = pc.if_else(pa.array(sel), raw, value)
+    value = values_as_given(cols, bad, np.array(FIELDS)[f])
     return pa.table({
         "row": pa.array(bad.astype(np.int64) + row_offset),
         "call_id": call_id.take(pa.array(bad)),
@@ -376,12 +367,26 @@ def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa
     }, schema=REJECT_SCHEMA)
 
 
+def values_as_given(cols, rows: np.ndarray, fields: np.ndarray) -> pa.Array:
+    """As strings: for each i, ``cols[fields[i]][rows[i]]`` (the offending
+    value of a reject). Only the rejected cells are cast."""
+    value = pa.nulls(len(rows), pa.string())
+    for name in np.unique(fields):
+        if not name:
+            continue
+        sel = fields == name
+        cells = cols[name].take(pa.array(rows[sel]))
+        value = pc.replace_with_mask(value, pa.array(sel), _as_string(cells))
+    return value
+
+
 def concat(parts: list[Prepared]) -> Prepared:
     if len(parts) == 1:
         return parts[0]
     return Prepared(
         pa.concat_tables([p.table for p in parts], promote_options="permissive"),
         {k: np.concatenate([p.cdr[k] for p in parts]) for k in parts[0].cdr},
+        np.concatenate([p.good for p in parts]),
         pa.concat_tables([p.rejects for p in parts]),
         sum(p.rows_in for p in parts),
         sum(p.duplicates for p in parts),
@@ -405,11 +410,20 @@ def first_occurrences(call_id: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def dedupe(prepared: Prepared) -> Prepared:
-    """Later occurrences of a call id become rejects ``duplicate call id``."""
-    first = first_occurrences(prepared.table.column("call_id"))
-    if first.all():
+    """Among the good rows, later occurrences of a call id become rejects
+    ``duplicate call id`` (so a malformed first copy does not shadow a
+    good retransmission)."""
+    good = prepared.good
+    ids = prepared.table.column("call_id")
+    if good.all():
+        first = first_occurrences(ids)
+        dup = np.flatnonzero(~first)
+    else:
+        g = np.flatnonzero(good)
+        first = first_occurrences(ids.take(pa.array(g)))
+        dup = g[~first]
+    if len(dup) == 0:
         return prepared
-    dup = np.flatnonzero(~first)
     t = prepared.table.take(pa.array(dup))
     rejects = pa.table({
         "row": t.column("row"),
@@ -418,6 +432,7 @@ def dedupe(prepared: Prepared) -> Prepared:
         "reason": pa.array([REASONS[DUPLICATE]] * len(dup)),
         "value": t.column("call_id"),
     }, schema=REJECT_SCHEMA)
-    out = prepared.take(first)
-    return Prepared(out.table, out.cdr, pa.concat_tables([prepared.rejects, rejects]),
+    good = good.copy()
+    good[dup] = False
+    return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
                     prepared.rows_in, prepared.duplicates + len(dup))

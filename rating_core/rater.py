@@ -1,0 +1,207 @@
+"""Rater: a table of CDRs in, rated CDRs and rejects out.
+
+The Python face of the rating kernel. The edge (``rating_core.cdr``)
+normalises and validates; the kernel prices and settles; this module
+turns the kernel's ids back into names and splits what could not be
+rated into rejects. Every input row ends up in exactly one of the two
+tables: rows in = rated + rejected, checked on every call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import MINOR_UNITS_PER_YUAN, cdr, layout
+from .kernels import rating
+
+# Kernel status -> the CDR field a reject names.
+STATUS_FIELD = {
+    "unknown_number": "number",
+    "number_not_active": "number",
+    "package_not_started": "start",
+    "no_destination_class": "forwarded_to",
+    "no_rate": "number",  # the number's package has no rate for this call
+}
+
+STATUS_FIELD_OF = [STATUS_FIELD.get(s, "") for s in layout.RATE_STATUS]
+
+# Kernel id columns -> (rated column, name list in snapshot meta).
+NAMED = (
+    ("account", "accounts"),
+    ("package", "packages"),
+    ("destination_class", "destination_classes"),
+    ("time_band", "bands"),
+    ("caller_class", None),
+    ("caller_city", "cities"),
+    ("caller_province", "provinces"),
+    ("caller_carrier", "carriers"),
+    ("rate", "rates"),
+)
+AMOUNTS = (
+    "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
+    "bundle_seconds_consumed", "overage", "balance_after",
+)
+MONEY = ("charge", "credit_consumed", "overage", "balance_after")  # int64 minor units
+
+
+def yuan(minor: int) -> str:
+    """Minor units as yuan with 2 decimals, for display only."""
+    return str((Decimal(int(minor)) / MINOR_UNITS_PER_YUAN).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+@dataclass
+class RatingSummary:
+    rows_in: int
+    rated: int
+    rejected: int
+    duplicates: int
+    charge: int  # total charge of the rated rows, minor units
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Nothing is lost: every row is rated or rejected, never both.
+        if self.rows_in != self.rated + self.rejected:
+            raise AssertionError(f"rows in {self.rows_in} != rated {self.rated} + rejected {self.rejected}")
+
+    @property
+    def charge_yuan(self) -> str:
+        return yuan(self.charge)
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_in": self.rows_in, "rated": self.rated, "rejected": self.rejected,
+            "duplicates": self.duplicates, "charge_minor": self.charge,
+            "charge_yuan": self.charge_yuan, "rejects_by_reason": dict(self.rejects_by_reason),
+        }
+
+
+@dataclass
+class RatingResult:
+    rated: pa.Table
+    rejects: pa.Table
+    state: dict[str, np.ndarray]  # closing balances, per account
+    summary: RatingSummary
+    replayed: np.ndarray | None = None  # Engine.rate_and_commit: per rated row
+
+
+class Rater:
+    """Rates CDR tables against one snapshot (held for the Rater's life,
+    since the kernel reads its memory-mapped arrays)."""
+
+    def __init__(self, snapshot, threads: int = 2):
+        self.snapshot = snapshot
+        self.tables = snapshot.tables
+        self.meta = snapshot.meta
+        self.threads = threads
+        self.days = cdr.calendar_range(self.tables)
+        self._dictionaries = {
+            col: pa.array(list(layout.CALLER_CLASS) if key is None else self.meta[key], pa.string())
+            for col, key in NAMED
+        }
+        self._status_names = pa.array(layout.RATE_STATUS, pa.string())
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+    def opening_state(self) -> dict[str, np.ndarray]:
+        """The catalog's opening balances (no ledger): full prepaid credit,
+        no bundle period started."""
+        n = len(self.meta["accounts"])
+        return {
+            "credit_left": self.tables["account_opening_credit"].copy(),
+            "bundle_period": np.full(n, -1, np.int32),
+            "bundle_used": np.zeros(n, np.int64),
+        }
+
+    # -- the steps, for callers that stream batches (the CLI) ---------------
+    def prepare(self, batch, row_offset: int = 0) -> cdr.Prepared:
+        """Edge for one batch: normalise and validate (no duplicate check)."""
+        return cdr.prepare(batch, self.days, row_offset)
+
+    def rate_prepared(self, prepared: cdr.Prepared, state: dict | None = None) -> RatingResult:
+        """Duplicates, kernel, names. ``state`` is updated in place."""
+        prepared = cdr.dedupe(prepared)
+        state = self.opening_state() if state is None else state
+        good = prepared.good
+        everything = bool(good.all())
+        idx = None if everything else np.flatnonzero(good)
+        arrays = prepared.cdr if everything else {k: np.ascontiguousarray(v[idx]) for k, v in prepared.cdr.items()}
+        if len(arrays["start_ms"]):
+            out = rating.rate(self.tables, arrays, state, threads=self.threads)
+        else:
+            out = {name: np.zeros(0, dtype) for name, dtype in rating.OUTPUT}
+        status = out["status"]
+        ok = status == 0
+        rejects = prepared.rejects
+        if everything and ok.all():
+            table = prepared.table  # the common case: no copy at all
+        else:
+            rows = np.arange(len(status)) if everything else idx
+            unrated = np.flatnonzero(~ok)
+            if len(unrated):
+                extra = self._status_rejects(prepared.table, status[unrated], rows[unrated])
+                rejects = pa.concat_tables([rejects, extra]).sort_by("row")
+                out = {k: v[ok] for k, v in out.items()}
+            elif rejects.num_rows:
+                rejects = rejects.sort_by("row")
+            table = prepared.table.take(pa.array(rows[ok]))
+        rated = self._rated_table(table, out)
+        by_reason = {}
+        if rejects.num_rows:
+            for item in pc.value_counts(rejects.column("reason").combine_chunks()).to_pylist():
+                by_reason[item["values"]] = item["counts"]
+        summary = RatingSummary(
+            rows_in=prepared.rows_in,
+            rated=rated.num_rows,
+            rejected=rejects.num_rows,
+            duplicates=prepared.duplicates,
+            charge=int(out["charge"].sum(dtype=np.int64)),
+            rejects_by_reason=by_reason,
+        )
+        return RatingResult(rated, rejects, state, summary)
+
+    # -- the whole job on one table ----------------------------------------
+    def rate(self, table: pa.Table, state: dict | None = None) -> RatingResult:
+        """Rate a CDR table (see ``rating_core.cdr`` for its columns).
+
+        ``state``: opening balances per account (e.g. from the Ledger),
+        updated in place to the closing balances; default: the catalog's.
+        """
+        return self.rate_prepared(self.prepare(table), state)
+
+    # -- output ------------------------------------------------------------
+    def _named(self, col: str, ids: np.ndarray) -> pa.Array:
+        # Dictionary-encoded names: the kernel's ids are the indices.
+        ids = np.ascontiguousarray(ids, np.int32)
+        return pa.DictionaryArray.from_arrays(pa.array(ids, mask=ids < 0), self._dictionaries[col])
+
+    def _rated_table(self, table: pa.Table, out: dict[str, np.ndarray]) -> pa.Table:
+        cols = {name: table.column(name) for name in table.column_names}
+        cols["status"] = pa.DictionaryArray.from_arrays(pa.array(out["status"].astype(np.int32)), self._status_names)
+        for col, _ in NAMED:
+            cols[col] = self._named(col, out[col])
+        for col in AMOUNTS:
+            cols[col] = pa.array(out[col].astype(np.int64) if col in MONEY else out[col])
+        return pa.table(cols)
+
+    def _status_rejects(self, table: pa.Table, status: np.ndarray, rows: np.ndarray) -> pa.Table:
+        """Rejects for rows the kernel could not rate: ``status`` of each of
+        ``rows`` (indices into ``table``)."""
+        fields = pa.array(STATUS_FIELD_OF)
+        codes = pa.array(status.astype(np.int32))
+        field_col = pa.DictionaryArray.from_arrays(codes, fields).cast(pa.string())
+        t = table.select(["row", "call_id"]).take(pa.array(rows))
+        cols = {name: table.column(name) for name in set(STATUS_FIELD.values())}
+        value = cdr.values_as_given(cols, rows, np.array(STATUS_FIELD_OF)[status])
+        return pa.table({
+            "row": t.column("row"),
+            "call_id": t.column("call_id"),
+            "field": field_col,
+            "reason": pa.DictionaryArray.from_arrays(codes, self._status_names).cast(pa.string()),
+            "value": value,
+        }, schema=cdr.REJECT_SCHEMA)
