@@ -69,6 +69,26 @@ def _caller_prefixes() -> tuple[np.ndarray, np.ndarray]:
     return np.array(sorted(mobile), np.int64), np.array(sorted(set(landline)), np.int64)
 
 
+def _home_prefixes(numbers: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per demo number: (offset, count) of its home city's mobile prefixes
+    in one pooled array."""
+    from ..compile.regions import region_source
+
+    src = region_source()
+    by_city: dict[int, list[int]] = {}
+    for prefix, city in src.city_prefixes.items():
+        if len(prefix) == 7 and prefix[0] == "1":
+            by_city.setdefault(city, []).append(int(prefix))
+    city_id = {c: i for i, c in enumerate(src.cities)}
+    offsets, counts, pool = [], [], []
+    for city in numbers.column("home_city").to_pylist():
+        prefixes = by_city.get(city_id.get(city, -1)) or [1380000]
+        offsets.append(len(pool))
+        counts.append(len(prefixes))
+        pool.extend(prefixes)
+    return np.array(offsets, np.int64), np.array(counts, np.int64), np.array(pool, np.int64)
+
+
 def _join(*parts) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
@@ -86,6 +106,8 @@ def demo_cdrs(n: int, seed: int = 400) -> pa.Table:
     # Which 400 number: a few numbers take most calls (Zipf-like weights).
     weights = 1.0 / np.arange(1, n_numbers + 1) ** 0.8
     weights = rng.permutation(weights)
+    # Suspended and pending numbers still get the odd call (rejected).
+    weights *= np.where(pc.equal(numbers.column("status"), "active").to_numpy(), 1.0, 0.02)
     which = rng.choice(n_numbers, size=n, p=weights / weights.sum())
     number = numbers.column("number").combine_chunks().take(pa.array(which))
     ivr = pc.equal(numbers.column("billing_start"), "ivr_answer").to_numpy()[which]
@@ -96,6 +118,11 @@ def demo_cdrs(n: int, seed: int = 400) -> pa.Table:
     kind = rng.random(n)
     styled = rng.random(n)
     mob = mobile_prefixes[rng.integers(0, len(mobile_prefixes), n)] * 10_000 + rng.integers(0, 10_000, n)
+    # A quarter of mobile callers are local: a prefix of the number's home city.
+    home = _home_prefixes(numbers)
+    local = kind < 0.25
+    offsets, counts, pool = home[0][which[local]], home[1][which[local]], home[2]
+    mob[local] = pool[offsets + (rng.random(int(local.sum())) * counts).astype(np.int64)] * 10_000 + rng.integers(0, 10_000, int(local.sum()))
     caller = _digits(mob)
     is_land = kind >= 0.62
     k = int(is_land.sum())
