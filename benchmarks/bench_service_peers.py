@@ -80,13 +80,15 @@ def bare(a) -> int:
 
 # -- streaming load generator: one client process per connection --------------
 def _stream_one(target: str, table_path: str, batch_size: int, encoding: str, dry_run: bool,
-                repeat: int, id_prefix: str, out) -> None:
+                repeat: int, id_prefix: str, part: int, parts: int, out) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from rating400_client import Client
 
     table = pa.ipc.open_file(table_path).read_all()
+    share = -(-table.num_rows // parts)
+    table = table.slice(part * share, share)  # this process's share of the rows
     # Unique call ids per process and repeat: every CDR is new to the ledger.
     client = Client(target, options=[("grpc.use_local_subchannel_pool", 1)])
     client.wait_ready(30)
@@ -108,11 +110,20 @@ def stream(a) -> int:
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_stream_one, args=(a.target, a.table, a.batch_size, a.encoding, a.dry_run,
-                                                   a.repeat, f"{a.id_prefix}p{i}-", q))
+                                                   a.repeat, a.id_prefix, i, a.procs, q))
              for i in range(a.procs)]
     for p in procs:
         p.start()
-    res = [q.get(timeout=600) for _ in procs]
+    res = []
+    for _ in procs:
+        while True:
+            try:
+                res.append(q.get(timeout=1))
+                break
+            except Exception:  # noqa: BLE001 - queue.Empty: is everyone still alive?
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    print(json.dumps({"error": "a client process failed"}))
+                    return 1
     for p in procs:
         p.join(10)
     rows = sum(r["rated"] + r["rejected"] for r in res)

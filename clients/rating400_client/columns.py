@@ -12,7 +12,7 @@ from rating400.v1 import rating_pb2
 STRINGS = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
 TIMES = {"start": "start_ms", "ivr_answer": "ivr_answer_ms", "agent_answer": "agent_answer_ms", "end": "end_ms"}
 RATED_STRINGS = ("call_id", "account", "package", "destination_class", "caller_province",
-                 "caller_city", "caller_carrier", "time_band", "status")
+                 "caller_city", "caller_carrier", "time_band", "status", "rate", "caller_class")
 RATED_INTS = ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
               "bundle_seconds_consumed", "overage", "balance_after")
 

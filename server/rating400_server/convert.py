@@ -19,7 +19,7 @@ REQUIRED_TIMES = ("start_ms", "end_ms")
 
 RATED_STRINGS = (
     "call_id", "account", "package", "destination_class", "caller_province",
-    "caller_city", "caller_carrier", "time_band", "status",
+    "caller_city", "caller_carrier", "time_band", "status", "rate", "caller_class",
 )
 RATED_INTS = (
     "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
@@ -191,6 +191,17 @@ def _str_col(table: pa.Table, name: str, m: int) -> list:
     if name not in table.column_names:
         return [""] * m
     col = table.column(name)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        # Low-cardinality names (account, package, city...): look the few
+        # values up once and fan out with NumPy; DictionaryArray.to_pylist()
+        # costs ~1 us per row, this ~10 ns.
+        values = np.asarray([("" if v is None else v) for v in col.dictionary.to_pylist()] + [""], dtype=object)
+        idx = col.indices
+        if col.null_count:
+            idx = pc.if_else(col.is_null(), pa.scalar(len(values) - 1, idx.type), idx)
+        return values[idx.to_numpy(zero_copy_only=False)].tolist()
     if col.null_count:
         col = col.fill_null("")
     return col.to_pylist()
@@ -218,7 +229,7 @@ def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, r
 def rated_to_arrow(rated: pa.Table, rows, replayed) -> bytes:
     cols = [pa.array(rows, pa.uint32())]
     names = ["row"]
-    for name in RATED_STRINGS + RATED_INTS + ("status",):
+    for name in RATED_STRINGS + RATED_INTS:
         if name in rated.column_names and name not in names:
             cols.append(rated.column(name))
             names.append(name)
@@ -261,6 +272,7 @@ def rated_row_to_proto(rated: pa.Table, i: int) -> rating_pb2.RatedCdr:
     msg = rating_pb2.RatedCdr(
         call_id=s("call_id"), account=s("account"), package=s("package"),
         destination_class=s("destination_class"), time_band=s("time_band"), status=s("status"),
+        rate=s("rate"), caller_class=s("caller_class"),
         **{k: n(k) for k in RATED_INTS},
     )
     msg.caller_region.province = s("caller_province")

@@ -1,0 +1,273 @@
+"""gRPC service benchmarks, load from separate processes.
+
+(a) bare grpc.aio server answering only the standard health Check and
+(b) our Authorize, both driven by h2load with a pre-encoded gRPC frame at
+16 requests in flight, interleaved round by round so both see the same
+machine; reported: RPS, p50/p99 (from h2load's per-request log) and the
+ratio (target: Authorize >= 90% of bare, p99 < 10 ms), beside the
+in-process cost of one authorize call.
+(c) streaming rating over RateCdrBatches from a multi-process Python
+client (Arrow IPC and packed-column encodings, committed exactly-once and
+dry run), in CDR/s, beside in-process Engine.rate / rate_and_commit.
+
+Both servers run the same process model (one worker per core, SO_REUSEPORT).
+Figures go to benchmark.extra_info and are printed. RATING400_BENCH_SMALL=1
+runs everything briefly (CI). Speed is reported, never asserted. The wire
+benchmarks skip when h2load (Debian: nghttp2-client) is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SMALL = os.environ.get("RATING400_BENCH_SMALL", "") not in ("", "0")
+ROUNDS = 1 if SMALL else 3
+SECONDS = 1 if SMALL else 5
+IN_FLIGHT = 16
+STREAM_CDRS = 40_000 if SMALL else 1_000_000
+WORKERS = os.cpu_count() or 2
+PEERS = str(Path(__file__).with_name("bench_service_peers.py"))
+
+ACTIVE = "4008593431"
+CALLER = "13812345678"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _frame(msg) -> bytes:
+    body = msg.SerializeToString()
+    return b"\0" + struct.pack(">I", len(body)) + body
+
+
+def _wait_file(path: Path, proc: subprocess.Popen, what: str, timeout=90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def h2load():
+    path = shutil.which("h2load")
+    if not path:
+        pytest.skip("h2load not installed (apt-get install nghttp2-client)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def service_store(tmp_path_factory):
+    from rating_core.demo import write_demo_catalog
+    from rating_core.store import Store
+
+    root = tmp_path_factory.mktemp("svc-bench")
+    catalog = write_demo_catalog(root / "catalog")
+    store = Store(root / "store")
+    store.activate(store.compile(catalog))
+    return root / "store"
+
+
+@pytest.fixture(scope="module")
+def our_server(service_store, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("svc-bench-run")
+    ready = tmp / "ready.json"
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rating400_server", "--store", str(service_store), "--host", "127.0.0.1",
+         "--port", "0", "--workers", str(WORKERS), "--ready-file", str(ready), "--log-level", "WARNING"],
+        stdout=log, stderr=log, start_new_session=True)
+    info = _wait_file(ready, proc, "rating400 server")
+    yield info
+    _stop(proc)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def bare_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bare")
+    ready = tmp / "ready.json"
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, PEERS, "bare", "--port", str(port), "--workers", str(WORKERS),
+                             "--ready-file", str(ready)], start_new_session=True)
+    info = _wait_file(ready, proc, "bare server")
+    yield info
+    _stop(proc)
+
+
+def run_h2load(h2load: str, port: int, path: str, frame: Path, log: Path, seconds: float) -> dict:
+    """h2load at IN_FLIGHT concurrent requests (one per connection, so the
+    kernel spreads them over the workers); RPS and latency percentiles."""
+    cmd = [h2load, "-D", str(seconds), "--warm-up-time", "0.5" if not SMALL else "0.2",
+           "-c", str(IN_FLIGHT), "-m", "1", "-t", "1", "-d", str(frame),
+           "-H", "content-type: application/grpc", "-H", "te: trailers",
+           f"--log-file={log}", f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    done = failed = 0
+    rps = 0.0
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].split()[0])
+        if line.startswith("requests:"):
+            parts = {p.split()[1]: int(p.split()[0]) for p in line.split(":", 1)[1].split(",")}
+            done, failed = parts.get("succeeded", 0), parts.get("failed", 0) + parts.get("errored", 0)
+    lat = np.loadtxt(log, usecols=2, ndmin=1) / 1000.0 if log.exists() and log.stat().st_size else np.array([0.0])
+    return {"rps": rps, "ok": done, "failed": failed,
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+
+
+def _in_process_authorize(store) -> float:
+    from rating_core.engine import Engine
+
+    engine = Engine.open(str(store))
+    n = 2_000 if SMALL else 20_000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        engine.authorize(ACTIVE, CALLER)
+    dt = time.perf_counter() - t0
+    close = getattr(engine, "close", None)
+    if close:
+        close()
+    return n / dt
+
+
+def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_server, service_store, tmp_path):
+    from grpc_health.v1 import health_pb2
+
+    from rating400.v1 import routing_pb2
+    from rating400_client import Client
+
+    # The request h2load replays must be a real, allowed call.
+    with Client(f"127.0.0.1:{our_server['port']}") as c:
+        c.wait_ready(30)
+        assert c.authorize(ACTIVE, CALLER).allow
+    auth = tmp_path / "authorize.bin"
+    auth.write_bytes(_frame(routing_pb2.AuthorizeRequest(number=ACTIVE, caller=CALLER, call_id="bench")))
+    health = tmp_path / "health.bin"
+    health.write_bytes(_frame(health_pb2.HealthCheckRequest()))
+
+    rounds = []
+
+    def measure():
+        for r in range(ROUNDS):
+            b = run_h2load(h2load, bare_server["port"], "/grpc.health.v1.Health/Check", health,
+                           tmp_path / f"bare{r}.log", SECONDS)
+            a = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", auth,
+                           tmp_path / f"auth{r}.log", SECONDS)
+            rounds.append((b, a))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    ratios = [a["rps"] / b["rps"] for b, a in rounds if b["rps"]]
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    info = {
+        "in_flight": IN_FLIGHT, "workers": WORKERS, "rounds": ROUNDS, "seconds_per_run": SECONDS,
+        "bare_health_rps": med([b["rps"] for b, _ in rounds]),
+        "bare_health_p50_ms": med([b["p50_ms"] for b, _ in rounds]),
+        "bare_health_p99_ms": med([b["p99_ms"] for b, _ in rounds]),
+        "authorize_rps": med([a["rps"] for _, a in rounds]),
+        "authorize_p50_ms": med([a["p50_ms"] for _, a in rounds]),
+        "authorize_p99_ms": med([a["p99_ms"] for _, a in rounds]),
+        "authorize_over_bare": med(ratios),
+        "authorize_failed": sum(a["failed"] for _, a in rounds),
+        "authorize_in_process_per_s": _in_process_authorize(service_store),
+        "per_round": [{"bare": b, "authorize": a} for b, a in rounds],
+    }
+    benchmark.extra_info.update(info)
+    print("\n[service unary] " + json.dumps({k: v for k, v in info.items() if k != "per_round"}))
+    for b, a in rounds:
+        print(f"  round: bare {b['rps']:.0f} rps p99 {b['p99_ms']:.2f} ms | authorize {a['rps']:.0f} rps "
+              f"p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms | ratio {a['rps'] / max(b['rps'], 1):.2f}")
+    assert info["authorize_failed"] == 0
+
+
+@pytest.fixture(scope="module")
+def stream_table(tmp_path_factory):
+    """Demo CDRs on the wire's columns, as an Arrow IPC file for the clients."""
+    import pyarrow as pa
+
+    from rating400_client import columns
+    from rating_core.demo import demo_cdrs
+
+    t = columns.normalise(demo_cdrs(STREAM_CDRS, seed=4))
+    path = tmp_path_factory.mktemp("stream") / "cdrs.arrow"
+    with pa.OSFile(str(path), "wb") as f, pa.ipc.new_file(f, t.schema) as w:
+        w.write_table(t)
+    return path
+
+
+def _stream(target, table, encoding, dry_run, prefix, procs=WORKERS) -> dict:
+    cmd = [sys.executable, PEERS, "stream", "--target", target, "--table", str(table), "--procs", str(procs),
+           "--encoding", encoding, "--batch-size", "16384", "--id-prefix", prefix]
+    if dry_run:
+        cmd.append("--dry-run")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _in_process_rating(store, table_path) -> dict:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rating_core.engine import Engine
+
+    t = pa.ipc.open_file(str(table_path)).read_all()
+    t = t.rename_columns([c[:-3] if c.endswith("_ms") else c for c in t.column_names])
+    engine = Engine.open(str(store))
+    t0 = time.perf_counter()
+    engine.rate(t)
+    rate = t.num_rows / (time.perf_counter() - t0)
+    t = t.set_column(0, "call_id", pc.binary_join_element_wise(pa.scalar("inproc-"), t.column("call_id"), ""))
+    t0 = time.perf_counter()
+    engine.rate_and_commit(t)
+    commit = t.num_rows / (time.perf_counter() - t0)
+    close = getattr(engine, "close", None)
+    if close:
+        close()
+    return {"in_process_rate_cdr_per_s": rate, "in_process_rate_and_commit_cdr_per_s": commit}
+
+
+def test_streaming_rating(benchmark, our_server, stream_table, service_store):
+    target = f"127.0.0.1:{our_server['port']}"
+    runs = {}
+
+    def measure():
+        runs["arrow_dry_run"] = _stream(target, stream_table, "arrow", True, "ad-")
+        runs["arrow_committed"] = _stream(target, stream_table, "arrow", False, "ac-")
+        runs["columns_dry_run"] = _stream(target, stream_table, "columns", True, "cd-")
+        runs["columns_committed"] = _stream(target, stream_table, "columns", False, "cc-")
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    info = {"cdrs": STREAM_CDRS, "client_processes": WORKERS, "batch_rows": 16384}
+    for k, v in runs.items():
+        info[f"{k}_cdr_per_s"] = v["cdr_per_s"]
+        assert v["rows"] == STREAM_CDRS * 1
+    info.update(_in_process_rating(service_store, stream_table))
+    benchmark.extra_info.update(info)
+    print("\n[service streaming] " + json.dumps(info))
