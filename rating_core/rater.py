@@ -59,8 +59,9 @@ class RatingSummary:
     rated: int
     rejected: int
     duplicates: int
-    charge: int  # total charge of the rated rows, minor units
+    charge: int  # total charge of the rows rated by this run, minor units
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    replayed: int = 0  # Engine.rate_and_commit: rated rows committed before (not charged again)
 
     def __post_init__(self):
         # Nothing is lost: every row is rated or rejected, never both.
@@ -76,6 +77,7 @@ class RatingSummary:
             "rows_in": self.rows_in, "rated": self.rated, "rejected": self.rejected,
             "duplicates": self.duplicates, "charge_minor": self.charge,
             "charge_yuan": self.charge_yuan, "rejects_by_reason": dict(self.rejects_by_reason),
+            "replayed": self.replayed,
         }
 
 

@@ -1,0 +1,287 @@
+"""The ``rating400`` command: bulk rating, catalog versions, the demo.
+
+A thin face on the Python API (Store, Rater, Engine). User errors (a bad
+catalog, a missing store or file) print what is wrong and exit 2, without
+a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import CatalogError, InvalidInput, StoreError
+
+err = Console(stderr=True)
+out = Console()
+
+STORE = click.option(
+    "--store", "store_dir", envvar="RATING400_STORE", required=True,
+    type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).",
+)
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None):
+        err.print(f"[bold red]error:[/] {self.message}", highlight=False, markup=True, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Errors the operator can fix -> a message and exit code 2."""
+    try:
+        yield
+    except CatalogError as e:
+        err.print(f"[bold red]catalog has {len(e.problems)} problem(s):[/]")
+        for p in e.problems:
+            err.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except (StoreError, InvalidInput, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    except OSError as e:  # pyarrow and friends: unreadable inputs, full disks
+        raise UserError(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rating400")
+def cli():
+    """Rating400: rating and routing engine for China's 400 numbers."""
+
+
+# --- rate -----------------------------------------------------------------
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@STORE
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Rated CDRs (.parquet or .csv).")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
+              help="Rejected rows (default: OUT's name + .rejects.csv).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), help="Output format (default: by extension).")
+@click.option("--version", "version", type=int, help="Catalog version (default: the active one).")
+@click.option("--commit", is_flag=True,
+              help="Exactly once against the ledger: skip call ids committed before, persist closing balances.")
+@click.option("--threads", type=int, default=2, show_default=True, help="Kernel threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, as_json):
+    """Rate CDR files (CSV or Parquet) into rated CDRs and rejects."""
+    with user_errors():
+        summary, seconds = rate_files(inputs, store_dir, out_path, rejects_path, fmt, version, commit,
+                                      threads, progress=not as_json)
+    print_summary(summary, seconds, out_path, rejects_path or default_rejects(out_path), as_json)
+
+
+def default_rejects(out_path) -> str:
+    p = Path(out_path)
+    return str(p.with_name(p.stem + ".rejects.csv"))
+
+
+def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version=None, commit=False,
+               threads=2, progress=True, store=None):
+    """Stream the inputs through the edge batch by batch, rate them in one
+    kernel call (chronological settlement and duplicates span all inputs),
+    write the outputs. Returns (summary, seconds). ``store``: an open Store
+    of ``store_dir`` (LMDB opens an environment once per process)."""
+    from . import cdr
+    from .engine import Engine
+    from .rater import Rater
+    from .store import Ledger, Store
+
+    began = time.perf_counter()
+    store = store or Store(store_dir, create=False)
+    rater = Rater(store.open(version), threads=threads)
+    known = [cdr.row_count(p) for p in inputs]
+    total = sum(known) if all(k is not None for k in known) else None
+    parts, offset = [], 0
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, disable=not progress, transient=True)
+    with bar:
+        task = bar.add_task("reading CDRs", total=total)
+        for path in inputs:
+            for batch in cdr.read_batches(path):
+                parts.append(rater.prepare(batch, row_offset=offset))
+                offset += batch.num_rows
+                bar.update(task, advance=batch.num_rows)
+        bar.update(task, description="rating")
+        prepared = cdr.concat(parts) if parts else None
+        if prepared is None:
+            raise InvalidInput("input", "no CDR rows")
+        if commit:
+            engine = Engine(store, Ledger(store_dir), rater, threads)
+            try:
+                result = engine.commit_prepared(rater, prepared)
+            finally:
+                engine.close()
+        else:
+            ledger = Ledger(store_dir)
+            try:
+                state = ledger.opening_state(rater.snapshot)
+            finally:
+                ledger.close()
+            result = rater.rate_prepared(prepared, state)
+        bar.update(task, description="writing")
+        rated = result.rated
+        if commit:
+            import pyarrow as pa
+
+            rated = rated.append_column("replayed", pa.array(result.replayed))
+        cdr.write_table(rated, out_path, fmt)
+        cdr.write_table(result.rejects, rejects_path or default_rejects(out_path), "csv")
+    return result.summary, time.perf_counter() - began
+
+
+def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
+    if as_json:
+        d = summary.as_dict()
+        d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))
+        click.echo(json.dumps(d))
+        return
+    t = Table(title="rating summary", show_header=False, title_justify="left")
+    t.add_row("rows in", f"{summary.rows_in:,}")
+    t.add_row("rated", f"{summary.rated:,}")
+    t.add_row("rejected", f"{summary.rejected:,}")
+    t.add_row("  of which duplicate call ids", f"{summary.duplicates:,}")
+    for reason, n in sorted(summary.rejects_by_reason.items(), key=lambda kv: -kv[1]):
+        if reason != "duplicate call id":
+            t.add_row(f"  {reason}", f"{n:,}")
+    if summary.replayed:
+        t.add_row("replayed (committed before, not charged again)", f"{summary.replayed:,}")
+    t.add_row("total charge", f"{summary.charge_yuan} yuan")
+    t.add_row("time", f"{seconds:.2f} s ({summary.rows_in / max(seconds, 1e-9):,.0f} CDR/s)")
+    t.add_row("rated CDRs", str(out_path))
+    t.add_row("rejects", str(rejects_path))
+    out.print(t)
+    out.print(f"rows in {summary.rows_in:,} = rated {summary.rated:,} + rejected {summary.rejected:,}", highlight=False)
+
+
+# --- catalog ----------------------------------------------------------------
+@cli.group()
+def catalog():
+    """Compile, activate and inspect catalog versions."""
+
+
+@catalog.command("compile")
+@click.argument("catalog_path", type=click.Path(exists=True, dir_okay=False))
+@STORE
+@click.option("--activate", is_flag=True, help="Make the new version the active one.")
+def catalog_compile(catalog_path, store_dir, activate):
+    """Validate and compile CATALOG (YAML) into a new version."""
+    from .store import Store
+
+    with user_errors():
+        store = Store(store_dir)
+        v = store.compile(catalog_path, activate=activate)
+    out.print(f"compiled {catalog_path} -> version {v}" + (" (active)" if activate else ""), highlight=False)
+
+
+@catalog.command("activate")
+@click.argument("version", type=int)
+@STORE
+def catalog_activate(version, store_dir):
+    """Make VERSION the active catalog (atomic; also rolls back)."""
+    from .store import Store
+
+    with user_errors():
+        Store(store_dir, create=False).activate(version)
+    out.print(f"version {version} is active", highlight=False)
+
+
+@catalog.command("list")
+@STORE
+def catalog_list(store_dir):
+    """Catalog versions in the store."""
+    from .store import Store
+
+    with user_errors():
+        versions = Store(store_dir, create=False).versions()
+    t = Table("version", "active", "catalog", "compiled at", "accounts", "numbers", "source")
+    for v in versions:
+        c = v.get("counts", {})
+        t.add_row(str(v["version"]), "*" if v["active"] else "", str(v.get("catalog", "")), str(v.get("compiled_at", "")),
+                  str(c.get("accounts", "")), str(c.get("numbers", "")), str(v.get("source", "")))
+    out.print(t)
+
+
+@catalog.command("show")
+@click.argument("version", type=int, required=False)
+@STORE
+def catalog_show(version, store_dir):
+    """Counts and names of a version (default: the active one)."""
+    from .store import Store
+
+    with user_errors():
+        snap = Store(store_dir, create=False).open(version)
+    m = snap.meta
+    out.print(f"[bold]version {snap.version}[/]: {m.get('catalog')}  ({m.get('source', '')})", highlight=False)
+    out.print(f"compiled {m.get('compiled_at', '')}, region data {m.get('region_data', '')}", highlight=False)
+    for k, v in m.get("counts", {}).items():
+        out.print(f"  {k}: {v:,}", highlight=False)
+    names = m.get("package_names") or m["packages"]
+    out.print("packages:", highlight=False)
+    for pid, name in zip(m["packages"], names):
+        out.print(f"  {pid}: {name}", highlight=False)
+    for key in ("destination_classes", "bands", "rates", "accounts", "routing_plans"):
+        if m.get(key):
+            out.print(f"{key}: {', '.join(m[key])}", highlight=False, soft_wrap=True)
+
+
+# --- demo -------------------------------------------------------------------
+@cli.command()
+@click.option("--cdrs", "n", type=click.IntRange(min=1), default=200_000, show_default=True, help="Synthetic CDRs to rate.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="rating400-demo", show_default=True)
+@click.option("--seed", type=int, default=400, show_default=True)
+def demo(n, directory, seed):
+    """Write the demo catalog, compile it, make N CDRs and rate them."""
+    import pyarrow.parquet as pq
+
+    from .demo import demo_cdrs, write_demo_catalog
+    from .store import Store
+
+    d = Path(directory)
+    with user_errors():
+        catalog_path = write_demo_catalog(d / "catalog")
+        store = Store(d / "store")
+        v = store.compile(catalog_path, activate=True)
+        out.print(f"catalog {catalog_path} -> {d / 'store'} version {v} (active)", highlight=False)
+        t0 = time.perf_counter()
+        table = demo_cdrs(n, seed)
+        pq.write_table(table, d / "cdrs.parquet")
+        out.print(f"{n:,} synthetic CDRs -> {d / 'cdrs.parquet'} ({time.perf_counter() - t0:.1f} s)", highlight=False)
+        summary, seconds = rate_files([d / "cdrs.parquet"], d / "store", d / "rated.parquet", d / "rejects.csv",
+                                     store=store)
+    print_summary(summary, seconds, d / "rated.parquet", d / "rejects.csv")
+
+
+# --- serve ------------------------------------------------------------------
+@cli.command()
+@STORE
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=int, default=50051, show_default=True, help="0 picks a free port.")
+@click.option("--workers", type=int, help="Worker processes (default: one per core).")
+@click.option("--metrics-port", type=int, help="Prometheus endpoint port; 0 picks a free port.")
+@click.option("--grace", type=float, default=10.0, show_default=True, help="Seconds to drain on SIGTERM.")
+@click.option("--ready-file", type=click.Path(dir_okay=False), help="Write JSON {port, ...} once serving.")
+@click.option("--log-level", default="INFO", show_default=True)
+def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level):
+    """Run the gRPC service (rating400_server)."""
+    try:
+        from rating400_server.main import serve as run
+    except ImportError as e:
+        raise UserError(f"the gRPC service is not installed ({e})") from None
+    sys.exit(run(store_dir, host, port, workers, metrics_port=metrics_port, grace=grace,
+                 ready_file=ready_file, log_level=log_level))
+
+
+def main(argv=None):
+    return cli.main(args=argv, prog_name="rating400")
+
+
+if __name__ == "__main__":
+    main()

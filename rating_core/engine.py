@@ -1,0 +1,153 @@
+"""Engine: the rating API a long-running service holds (the gRPC server
+opens one per worker process).
+
+It keeps the active catalog version's ``Rater`` and the ledger, picks up a
+newly activated version cheaply (``refresh``), and rates either without
+side effects (``rate``) or exactly once against the ledger
+(``rate_and_commit``).
+
+Exactly once: ``rate_and_commit`` runs in ONE LMDB write transaction on the
+ledger. It looks up the call ids already committed (their stored results
+come back, flagged ``replayed``, charged nothing again), rates the new ones
+from the ledger's current balances, stores ``call_id -> rated record`` in
+the ledger's ``calls`` database, writes the closing balances and commits;
+only then does it return. LMDB serialises write transactions across
+threads and processes, so two workers committing at once see each other's
+balances and call ids.
+
+Routing (``authorize``, ``call_event``) is added by the routing side.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import cdr
+from .rater import Rater, RatingResult, RatingSummary
+from .store import Ledger, Store
+
+CALLS_DB = b"calls"  # call id -> the committed rated record (JSON object, times in epoch ms)
+_MAX_KEY = 480  # LMDB keys are at most 511 bytes
+
+
+def call_key(call_id: str) -> bytes:
+    key = call_id.encode()
+    return key if len(key) <= _MAX_KEY else b"#sha256:" + hashlib.sha256(key).digest()
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded to their value type (uniform schema for
+    joining stored and new records)."""
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+class Engine:
+    def __init__(self, store: Store, ledger: Ledger, rater: Rater, threads: int = 2):
+        self.store = store
+        self.ledger = ledger
+        self.threads = threads
+        # The one reference ``refresh`` swaps: a request sees one version.
+        self._rater = rater
+        self._calls = ledger.env.open_db(CALLS_DB)
+
+    @classmethod
+    def open(cls, store_dir: str | Path, version: int | None = None, threads: int = 2) -> "Engine":
+        store = Store(store_dir, create=False)
+        rater = Rater(store.open(version), threads=threads)
+        return cls(store, Ledger(store_dir), rater, threads)
+
+    @property
+    def rater(self) -> Rater:
+        return self._rater
+
+    @property
+    def version(self) -> int:
+        return self._rater.version
+
+    def refresh(self) -> bool:
+        """Switch to the active catalog version if it changed (one LMDB read
+        when it did not). The new Rater is built first, then swapped in."""
+        current = self.store.current()
+        if current is None or current == self._rater.version:
+            return False
+        self._rater = Rater(self.store.open(current), threads=self.threads)
+        return True
+
+    # -- rating --------------------------------------------------------------
+    def rate(self, table: pa.Table) -> RatingResult:
+        """Rate from the ledger's balances; nothing is written."""
+        rater = self._rater
+        return rater.rate(table, self.ledger.opening_state(rater.snapshot))
+
+    def rate_and_commit(self, table: pa.Table) -> RatingResult:
+        """Rate exactly once (see the module doc). ``result.replayed`` flags
+        the rated rows that were committed before."""
+        rater = self._rater
+        return self.commit_prepared(rater, rater.prepare(table))
+
+    def commit_prepared(self, rater: Rater, prepared: cdr.Prepared) -> RatingResult:
+        """``rate_and_commit`` for CDRs already through ``rater``'s edge (the
+        CLI streams files through the edge batch by batch)."""
+        prepared = cdr.dedupe(prepared)
+        with self.ledger.env.begin(write=True) as txn:
+            good = np.flatnonzero(prepared.good)
+            ids = prepared.table.column("call_id").take(pa.array(good)).to_pylist()
+            keys = [call_key(i) for i in ids]
+            stored = dict(txn.cursor(db=self._calls).getmulti(keys)) if keys else {}
+            seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
+            old_rows = good[seen]
+            fresh = prepared
+            if len(old_rows):
+                mask = prepared.good.copy()
+                mask[old_rows] = False
+                fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
+            state = self.ledger.opening_state(rater.snapshot, txn)
+            new = rater.rate_prepared(fresh, state)
+            rated_new = plain(new.rated)
+            if rated_new.num_rows:
+                records = rated_new.drop_columns(["row"])
+                records = _times_as_ms(records)
+                values = [json.dumps(r, separators=(",", ":"), default=str).encode()
+                          for r in records.to_pylist()]
+                new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
+                txn.cursor(db=self._calls).putmulti(list(zip(new_keys, values)))
+                accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
+                self.ledger.write_state(rater.snapshot, state, txn, accounts=np.asarray(accounts, np.int64))
+        # Committed. Stored results of the replayed rows, in their request rows.
+        if len(old_rows):
+            old_keys = [k for k, s in zip(keys, seen) if s]
+            rows = [json.loads(stored[k]) for k in old_keys]
+            for r, row in zip(rows, prepared.table.column("row").take(pa.array(old_rows)).to_pylist()):
+                r["row"] = row
+            replayed = pa.Table.from_pylist(rows, schema=rated_new.schema)
+            both = pa.concat_tables([rated_new, replayed])
+            flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
+            order = np.argsort(both.column("row").to_numpy(), kind="stable")
+            rated_all, flags = both.take(pa.array(order)), flags[order]
+        else:
+            rated_all, flags = rated_new, np.zeros(rated_new.num_rows, bool)
+        s = new.summary
+        summary = RatingSummary(
+            rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=s.rejected,
+            duplicates=s.duplicates, charge=s.charge, rejects_by_reason=s.rejects_by_reason,
+            replayed=int(flags.sum()),
+        )
+        return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
+
+    # -- routing (issue 3) -----------------------------------------------------
+    # authorize(...) and call_event(...) are added by the routing side.
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _times_as_ms(table: pa.Table) -> pa.Table:
+    cols = [pc.cast(c, pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
