@@ -1,8 +1,299 @@
-"""Routing plans (issue 3): placeholder model, extended by the routing work."""
+"""Routing plans: where a call to a 400 number goes, as an operator writes it.
+
+A plan has named destination groups and ordered rules. At call setup the
+first rule whose conditions all hold picks a group (see
+``rating_core/reference_routing.py`` for the rules in full)::
+
+    routing_plans:
+      support:
+        max_hops: 3                    # destinations offered per call
+        announcement: all_busy         # nothing available
+        closed_announcement: closed    # no rule matches
+        blacklist: {numbers: ["13800138000"], prefixes: ["170"], regions: [Hebei]}
+        whitelist: {numbers: ["13800138001"]}
+        groups:
+          day:
+            strategy: round_robin      # sequential | round_robin | random | weighted
+            caller_memory: true        # last answering destination first
+            overflow: night            # appended after this group's destinations
+            destinations:
+              - {number: "0755-12345678", ring_timeout: 20, max_calls: 4}
+              - {number: "13912345678"}
+          night: {destinations: [{number: "13700000000"}]}
+        rules:
+          - group: day
+            schedule: [{day_kinds: [workday], start: "09:00", end: "18:00"}]
+            caller_regions: [Guangdong, Beijing]
+          - {group: night}
+        ivr:                           # optional menu; keys pressed reach a group
+          prompt: welcome
+          options:
+            - {key: "1", label: sales, group: day}
+            - {key: "2", label: more, menu: {prompt: more, options: [...]}}
+
+Region names are the region data's English names (provinces or cities, as
+``rating_core/compile/regions.py`` derives them from ``phonenumbers``).
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from enum import Enum
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import InvalidInput
+from ..numbers import normalize
+
+# Domain limits (DOMAIN.md, "Routing features").
+RING_TIMEOUT_DEFAULT = 15
+RING_TIMEOUT_MIN, RING_TIMEOUT_MAX = 10, 30
+MAX_HOPS_LIMIT = 10  # destinations offered to one call, at most
+IVR_DEPTH_LIMIT = 5  # menus nest up to 5 levels
+IVR_KEYS = "0123456789*#"
+IVR_OPTIONS_LIMIT = 10  # one level has up to 10 keys
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class RoutingPlan(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy(str, Enum):
+    """How a group orders its destinations for one call."""
+
+    sequential = "sequential"  # in the written order: hunt with overflow
+    round_robin = "round_robin"  # start after the destination the last call started at
+    random = "random"  # a uniformly random order
+    weighted = "weighted"  # drawn by whole-percent weights summing to 100
+
+
+STRATEGIES = list(Strategy)
+
+
+def _number(value: str, field: str) -> str:
+    try:
+        return normalize(value, field)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+class Destination(_Model):
+    number: str  # landline with area code, mobile, or PBX trunk number
+    ring_timeout: int = Field(RING_TIMEOUT_DEFAULT, ge=RING_TIMEOUT_MIN, le=RING_TIMEOUT_MAX)
+    max_calls: Optional[int] = Field(None, ge=1)  # concurrency cap; None: no cap
+    weight: Optional[int] = Field(None, ge=1, le=100)  # percent, weighted groups only
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _normal(cls, v):
+        return _number(v, "number")
+
+
+class Group(_Model):
+    strategy: Strategy = Strategy.sequential
+    caller_memory: bool = False
+    overflow: Optional[str] = None  # a group of the same plan, tried after this one
+    destinations: list[Destination] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _weights(self):
+        weights = [d.weight for d in self.destinations]
+        if self.strategy is Strategy.weighted:
+            if None in weights or sum(weights) != 100:
+                raise ValueError("weighted: every destination needs a whole-percent weight, summing to 100")
+        elif any(w is not None for w in weights):
+            raise ValueError(f"weight: only weighted groups take weights (strategy is {self.strategy.value})")
+        numbers = [d.number for d in self.destinations]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("destinations: a number is listed twice in the group")
+        return self
+
+
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def minute_of_day(clock: str) -> int:
+    m = _CLOCK.match(clock)
+    if not m or (m.group(1) == "24" and m.group(2) != "00"):
+        raise ValueError(f"{clock!r} is not a local time HH:MM (00:00-24:00)")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+class Segment(_Model):
+    """A schedule segment; every condition given must hold (local time,
+    Asia/Shanghai). ``start`` > ``end`` wraps past midnight: 22:00-06:00
+    is [22:00, 24:00) and [00:00, 06:00) of any matching day."""
+
+    weekdays: Optional[list[str]] = None  # mon..sun; by the calendar week
+    day_kinds: Optional[list[str]] = None  # workday, weekend, holiday (official calendar, 调休)
+    start: str = "00:00"
+    end: str = "24:00"
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v):
+        if v is not None:
+            bad = [d for d in v if d not in WEEKDAYS]
+            if bad or not v:
+                raise ValueError(f"weekdays: {bad or 'empty'}: use {', '.join(WEEKDAYS)}")
+        return v
+
+    @field_validator("day_kinds")
+    @classmethod
+    def _kinds(cls, v):
+        if v is not None:
+            bad = [d for d in v if d not in ("workday", "weekend", "holiday")]
+            if bad or not v:
+                raise ValueError(f"day_kinds: {bad or 'empty'}: use workday, weekend, holiday")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self):
+        a, b = minute_of_day(self.start), minute_of_day(self.end)
+        if a == b or a == 1440:
+            raise ValueError(f"start {self.start} / end {self.end}: an empty window")
+        return self
+
+
+class Rule(_Model):
+    """Selects ``group`` when all its conditions hold; omitted ones match."""
+
+    group: str
+    schedule: Optional[list[Segment]] = Field(None, min_length=1)  # any segment
+    caller_regions: Optional[list[str]] = Field(None, min_length=1)  # province or city names
+    ivr: Optional[str] = None  # complete key path, e.g. "12"
+
+
+class IvrOption(_Model):
+    key: str
+    label: str = ""
+    group: Optional[str] = None  # a leaf: the group the keys select ...
+    menu: Optional["IvrMenu"] = None  # ... or a submenu
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v):
+        if len(v) != 1 or v not in IVR_KEYS:
+            raise ValueError(f"{v!r}: a key is one of {IVR_KEYS}")
+        return v
+
+    @model_validator(mode="after")
+    def _leaf_or_menu(self):
+        if (self.group is None) == (self.menu is None):
+            raise ValueError("an option has exactly one of group or menu")
+        return self
+
+
+class IvrMenu(_Model):
+    prompt: str = ""
+    options: list[IvrOption] = Field(min_length=1, max_length=IVR_OPTIONS_LIMIT)
+
+    @field_validator("options")
+    @classmethod
+    def _unique(cls, v):
+        keys = [o.key for o in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError("options: a key is used twice in one menu")
+        return v
+
+    def paths(self, prefix: str = "") -> dict[str, IvrOption | None]:
+        """Every key path: '' is this menu; a menu path maps to None."""
+        out: dict[str, IvrOption | None] = {prefix: None}
+        for o in self.options:
+            if o.menu is not None:
+                out.update(o.menu.paths(prefix + o.key))
+            else:
+                out[prefix + o.key] = o
+        return out
+
+    def depth(self) -> int:
+        return 1 + max((o.menu.depth() for o in self.options if o.menu is not None), default=0)
+
+
+class CallerList(_Model):
+    numbers: list[str] = Field(default_factory=list)  # exact caller numbers
+    prefixes: list[str] = Field(default_factory=list)  # digit prefixes (138, 0311)
+    regions: list[str] = Field(default_factory=list)  # province or city names
+
+    @field_validator("numbers", mode="before")
+    @classmethod
+    def _numbers(cls, v):
+        return [_number(x, "numbers") for x in (v or [])]
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, v):
+        bad = [p for p in v if not re.fullmatch(r"\d{1,18}", p)]
+        if bad:
+            raise ValueError(f"prefixes: {bad}: a prefix is 1-18 digits")
+        return v
+
+
+class RoutingPlan(_Model):
+    groups: dict[str, Group] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+    ivr: Optional[IvrMenu] = None
+    blacklist: CallerList = Field(default_factory=CallerList)
+    whitelist: CallerList = Field(default_factory=CallerList)  # wins over the blacklist
+    max_hops: int = Field(5, ge=1, le=MAX_HOPS_LIMIT)
+    announcement: Optional[str] = None  # nothing available (all busy)
+    closed_announcement: Optional[str] = None  # no rule matches (e.g. out of hours)
+    memory_days: int = Field(30, ge=1, le=3650)  # how long caller memory lasts
+
+    @model_validator(mode="after")
+    def _references(self):
+        groups = self.groups
+        for name, g in groups.items():
+            if g.overflow is not None and g.overflow not in groups:
+                raise ValueError(f"groups.{name}.overflow: unknown group {g.overflow!r}")
+        for name in groups:  # overflow chains must end
+            seen, g = {name}, groups[name].overflow
+            while g is not None:
+                if g in seen:
+                    raise ValueError(f"groups.{name}.overflow: the overflow chain loops back to {g!r}")
+                seen.add(g)
+                g = groups[g].overflow
+        paths = self.ivr.paths() if self.ivr is not None else {}
+        if self.ivr is not None and self.ivr.depth() > IVR_DEPTH_LIMIT:
+            raise ValueError(f"ivr: menus nest at most {IVR_DEPTH_LIMIT} levels")
+        for path, option in paths.items():
+            if option is not None and option.group not in groups:
+                raise ValueError(f"ivr: key path {path!r}: unknown group {option.group!r}")
+        for i, rule in enumerate(self.rules):
+            if rule.group not in groups:
+                raise ValueError(f"rules[{i}].group: unknown group {rule.group!r}")
+            if rule.ivr is not None and paths.get(rule.ivr, None) is None:
+                raise ValueError(f"rules[{i}].ivr: {rule.ivr!r} is not a complete key path of the ivr menu")
+        if not self.rules and self.ivr is None:
+            raise ValueError("rules: a plan without an ivr menu needs at least one rule")
+        return self
+
+
+IvrOption.model_rebuild()
+
+
+def check_routing(catalog, path, regions=None) -> list[str]:
+    """Cross-checks that need region data: every region name a plan uses
+    is a province or city of it (``"Guangdong"``, ``"city:Jilin"``,
+    ``"province:Jilin"``). Called by the loader when it has region data
+    (``regions`` is not None)."""
+    if regions is None:
+        return []
+    from ..compile.regions import region_source  # region data (phonenumbers), not LMDB
+    from ..compile.routing import resolve_region
+
+    src = region_source()
+    cities = {c: i for i, c in enumerate(src.cities)}
+    provinces = {p: i for i, p in enumerate(src.provinces)}
+    problems = []
+    for pid, plan in catalog.routing_plans.items():
+        where = f"{path}: routing_plans.{pid}"
+        named = [(f"{where}.rules[{i}].caller_regions", r) for i, rule in enumerate(plan.rules)
+                 for r in rule.caller_regions or ()]
+        named += [(f"{where}.{lst}.regions", r) for lst in ("blacklist", "whitelist")
+                  for r in getattr(plan, lst).regions]
+        for field, name in named:
+            if resolve_region(name, cities, provinces) is None:
+                problems.append(f"{field}: unknown region {name!r} (not a province or city of the region data)")
+    return problems

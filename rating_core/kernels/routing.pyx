@@ -1,0 +1,640 @@
+"""Routing decision kernel: may a call go through, where to, for how long.
+
+One compiled core, ``RoutingCore._decide`` (nogil, typed memoryviews over
+the snapshot tables), serves both ``decide_one`` (one call, scalar in,
+tuple out) and ``decide_batch`` (columns in, columns out). The rules are
+those of ``rating_core/reference_routing.py``; tests compare the two.
+
+State the decision reads but does not own comes in as plain values:
+per-line active call counts and per-group round-robin cursors (arrays),
+and per call the caller-memory line key and the account's balance. The
+kernel never writes the ledger. With ``reserve`` (batches), it updates its
+working copies as if every allowed call started at its first destination,
+so later calls of the batch see the earlier ones (caps, round robin).
+"""
+import numpy as np
+
+from libc.stdint cimport INT32_MAX, int8_t, int32_t, int64_t, uint64_t
+
+from .prefix cimport find_exact, longest_prefix
+from .rating cimport ceil_div, round_div, wide_t
+
+cdef int64_t LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
+cdef int64_t MS_PER_DAY = 86_400_000
+cdef uint64_t GAMMA = 0x9E3779B97F4A7C15
+cdef int8_t LIST_BLACK = 1, LIST_WHITE = 2
+cdef int8_t REGION_CITY = 0
+cdef int8_t ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_PENDING = 2  # layout.STATUS
+cdef int8_t PAYG = 0, PREPAID = 1, BUNDLE = 2  # layout.PACKAGE_KIND
+
+OUTCOME_FIELDS = ("reason", "caller_class", "billing_start", "plan", "rule", "group", "n_destinations",
+                  "caller_city", "caller_province", "caller_carrier", "rate", "max_duration_seconds",
+                  "announcement", "menu_path")
+MAX_DESTINATIONS = MAX_HOPS
+CALL_SECONDS_LIMIT = MAX_CALL_SECONDS
+
+
+def seed_of(uint64_t seed, uint64_t i):
+    """The random seed of call ``i`` of a stream seeded with ``seed``."""
+    return call_seed(seed, i)
+
+
+cdef inline Py_ssize_t last_le(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi, int64_t key) noexcept nogil:
+    # Index of the last a[i] <= key in the ascending slice a[lo:hi], given a[lo] <= key.
+    cdef Py_ssize_t mid
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if a[mid] <= key:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline Py_ssize_t find_in(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi, int64_t key) noexcept nogil:
+    # Position of key in the ascending slice a[lo:hi], or -1.
+    cdef Py_ssize_t end = hi, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and a[lo] == key:
+        return lo
+    return -1
+
+
+cdef inline uint64_t next_random(uint64_t *state) noexcept nogil:
+    state[0] += GAMMA
+    return mix64(state[0])
+
+
+cdef class RoutingCore:
+    # snapshot tables (layout.TABLES)
+    cdef const int64_t[::1] number_key
+    cdef const int32_t[::1] number_account
+    cdef const int8_t[::1] number_status
+    cdef const int8_t[::1] number_billing_start
+    cdef const int32_t[::1] number_home_city
+    cdef const int32_t[::1] number_routing
+    cdef const int32_t[::1] account_package
+    cdef const int8_t[::1] account_status
+    cdef const int64_t[::1] account_start_ms
+    cdef const int64_t[::1] account_expiry_ms
+    cdef const int8_t[::1] package_kind
+    cdef const int64_t[::1] package_included_seconds
+    cdef const int64_t[::1] package_overage_price
+    cdef const int32_t[:, :, :, ::1] rate_table
+    cdef const int32_t[::1] rate_first_tier
+    cdef const int32_t[::1] rate_n_tiers
+    cdef const int64_t[::1] rate_connect_fee
+    cdef const int32_t[::1] rate_free_seconds
+    cdef const int32_t[::1] rate_min_billable
+    cdef const int8_t[::1] rate_rounding
+    cdef const int64_t[::1] rate_denominator
+    cdef const int32_t[::1] tier_start
+    cdef const int64_t[::1] tier_price
+    cdef const int32_t[::1] tier_unit
+    cdef const int32_t[::1] tier_increment
+    cdef const int64_t[::1] region_starts
+    cdef const int32_t[::1] region_values
+    cdef const int64_t[::1] carrier_starts
+    cdef const int32_t[::1] carrier_values
+    cdef const int32_t[::1] city_province
+    cdef int64_t first_day
+    cdef const int8_t[::1] day_kind
+    cdef const int32_t[::1] day_month
+    cdef const int8_t[:, ::1] band_of
+    # routing tables (compile/routing.py ROUTING_TABLES)
+    cdef const int32_t[::1] plan_max_hops
+    cdef const int32_t[::1] plan_announcement
+    cdef const int32_t[::1] plan_closed_announcement
+    cdef const int32_t[::1] plan_first_rule
+    cdef const int32_t[::1] plan_n_rules
+    cdef const int32_t[::1] plan_first_group
+    cdef const int32_t[::1] plan_n_groups
+    cdef const int32_t[::1] plan_ivr_first
+    cdef const int32_t[::1] plan_ivr_count
+    cdef const int32_t[::1] plan_exact_first
+    cdef const int32_t[::1] plan_exact_count
+    cdef const int32_t[::1] plan_list_first
+    cdef const int32_t[::1] plan_list_count
+    cdef const int32_t[::1] plan_region_row
+    cdef const int64_t[::1] exact_key
+    cdef const int8_t[::1] exact_verdict
+    cdef const int64_t[::1] list_starts
+    cdef const int32_t[::1] list_values
+    cdef const int8_t[:, ::1] region_verdict
+    cdef const int32_t[::1] rule_group
+    cdef const int64_t[::1] rule_ivr
+    cdef const int32_t[::1] rule_sched_first
+    cdef const int32_t[::1] rule_sched_count
+    cdef const int32_t[::1] rule_region_first
+    cdef const int32_t[::1] rule_region_count
+    cdef const int8_t[::1] sched_weekdays
+    cdef const int8_t[::1] sched_day_kinds
+    cdef const int32_t[::1] sched_start_min
+    cdef const int32_t[::1] sched_end_min
+    cdef const int8_t[::1] region_kind
+    cdef const int32_t[::1] region_id
+    cdef const int64_t[::1] ivr_path
+    cdef const int32_t[::1] ivr_group
+    cdef const int8_t[::1] group_strategy
+    cdef const int8_t[::1] group_memory
+    cdef const int32_t[::1] group_overflow
+    cdef const int32_t[::1] group_first_dest
+    cdef const int32_t[::1] group_n_dest
+    cdef const int32_t[::1] dest_line
+    cdef const int32_t[::1] dest_cap
+    cdef const int32_t[::1] dest_weight
+    cdef const int32_t[::1] dest_class
+    cdef const int64_t[::1] line_key
+    # state for decide_one (the router's mirror of the ledger)
+    cdef int32_t[::1] active
+    cdef int32_t[::1] cursor
+    cdef object _keep
+
+    def __init__(self, dict t, active, cursor):
+        self._keep = t  # the arrays must outlive the views (snapshot map)
+        self.number_key = t["number_key"]
+        self.number_account = t["number_account"]
+        self.number_status = t["number_status"]
+        self.number_billing_start = t["number_billing_start"]
+        self.number_home_city = t["number_home_city"]
+        self.number_routing = t["number_routing"]
+        self.account_package = t["account_package"]
+        self.account_status = t["account_status"]
+        self.account_start_ms = t["account_start_ms"]
+        self.account_expiry_ms = t["account_expiry_ms"]
+        self.package_kind = t["package_kind"]
+        self.package_included_seconds = t["package_included_seconds"]
+        self.package_overage_price = t["package_overage_price"]
+        self.rate_table = t["rate_table"]
+        self.rate_first_tier = t["rate_first_tier"]
+        self.rate_n_tiers = t["rate_n_tiers"]
+        self.rate_connect_fee = t["rate_connect_fee"]
+        self.rate_free_seconds = t["rate_free_seconds"]
+        self.rate_min_billable = t["rate_min_billable"]
+        self.rate_rounding = t["rate_rounding"]
+        self.rate_denominator = t["rate_denominator"]
+        self.tier_start = t["tier_start"]
+        self.tier_price = t["tier_price"]
+        self.tier_unit = t["tier_unit"]
+        self.tier_increment = t["tier_increment"]
+        self.region_starts = t["region_starts"]
+        self.region_values = t["region_values"]
+        self.carrier_starts = t["carrier_starts"]
+        self.carrier_values = t["carrier_values"]
+        self.city_province = t["city_province"]
+        self.first_day = t["calendar_first_day"][0]
+        self.day_kind = t["day_kind"]
+        self.day_month = t["day_month"]
+        self.band_of = t["band_of"]
+        self.plan_max_hops = t["route_plan_max_hops"]
+        self.plan_announcement = t["route_plan_announcement"]
+        self.plan_closed_announcement = t["route_plan_closed_announcement"]
+        self.plan_first_rule = t["route_plan_first_rule"]
+        self.plan_n_rules = t["route_plan_n_rules"]
+        self.plan_first_group = t["route_plan_first_group"]
+        self.plan_n_groups = t["route_plan_n_groups"]
+        self.plan_ivr_first = t["route_plan_ivr_first"]
+        self.plan_ivr_count = t["route_plan_ivr_count"]
+        self.plan_exact_first = t["route_plan_exact_first"]
+        self.plan_exact_count = t["route_plan_exact_count"]
+        self.plan_list_first = t["route_plan_list_first"]
+        self.plan_list_count = t["route_plan_list_count"]
+        self.plan_region_row = t["route_plan_region_row"]
+        self.exact_key = t["route_exact_key"]
+        self.exact_verdict = t["route_exact_verdict"]
+        self.list_starts = t["route_list_starts"]
+        self.list_values = t["route_list_values"]
+        self.region_verdict = t["route_region_verdict"]
+        self.rule_group = t["route_rule_group"]
+        self.rule_ivr = t["route_rule_ivr"]
+        self.rule_sched_first = t["route_rule_sched_first"]
+        self.rule_sched_count = t["route_rule_sched_count"]
+        self.rule_region_first = t["route_rule_region_first"]
+        self.rule_region_count = t["route_rule_region_count"]
+        self.sched_weekdays = t["route_sched_weekdays"]
+        self.sched_day_kinds = t["route_sched_day_kinds"]
+        self.sched_start_min = t["route_sched_start_min"]
+        self.sched_end_min = t["route_sched_end_min"]
+        self.region_kind = t["route_region_kind"]
+        self.region_id = t["route_region_id"]
+        self.ivr_path = t["route_ivr_path"]
+        self.ivr_group = t["route_ivr_group"]
+        self.group_strategy = t["route_group_strategy"]
+        self.group_memory = t["route_group_memory"]
+        self.group_overflow = t["route_group_overflow"]
+        self.group_first_dest = t["route_group_first_dest"]
+        self.group_n_dest = t["route_group_n_dest"]
+        self.dest_line = t["route_dest_line"]
+        self.dest_cap = t["route_dest_cap"]
+        self.dest_weight = t["route_dest_weight"]
+        self.dest_class = t["route_dest_class"]
+        self.line_key = t["route_line_key"]
+        self.set_state(active, cursor)
+
+    def set_state(self, int32_t[::1] active, int32_t[::1] cursor):
+        """The arrays ``decide_one`` reads: active calls per line, round-robin
+        cursor per group. Held by reference: updating them in place is seen."""
+        assert active.shape[0] == self.line_key.shape[0] and cursor.shape[0] == self.group_n_dest.shape[0]
+        self.active = active
+        self.cursor = cursor
+
+    # -- the rules -------------------------------------------------------
+    cdef int8_t _list_verdict(self, int32_t plan, int64_t caller_key) noexcept nogil:
+        # Exact number first, then the longest listed prefix.
+        cdef Py_ssize_t lo = self.plan_exact_first[plan], n = self.plan_exact_count[plan], i
+        cdef int32_t v
+        if n > 0:
+            i = find_in(self.exact_key, lo, lo + n, caller_key)
+            if i >= 0:
+                return self.exact_verdict[i]
+        lo = self.plan_list_first[plan]
+        n = self.plan_list_count[plan]
+        if n > 1:
+            v = self.list_values[last_le(self.list_starts, lo, lo + n, caller_key)]
+            if v > 0:  # -1: no listed prefix covers the caller
+                return <int8_t>v
+        return 0
+
+    cdef bint _rule_matches(self, int32_t r, int32_t weekday, int32_t kind, int32_t minute,
+                            int32_t city, int32_t province, int64_t path) noexcept nogil:
+        cdef int32_t s, e, a, b
+        cdef bint ok
+        if self.rule_ivr[r] >= 0 and self.rule_ivr[r] != path:
+            return False
+        if self.rule_sched_count[r] > 0:
+            ok = False
+            s = self.rule_sched_first[r]
+            for e in range(s, s + self.rule_sched_count[r]):
+                if not (self.sched_weekdays[e] >> weekday) & 1 or not (self.sched_day_kinds[e] >> kind) & 1:
+                    continue
+                a = self.sched_start_min[e]
+                b = self.sched_end_min[e]
+                if (a < b and a <= minute < b) or (a > b and (minute >= a or minute < b)):
+                    ok = True
+                    break
+            if not ok:
+                return False
+        if self.rule_region_count[r] > 0:
+            ok = False
+            s = self.rule_region_first[r]
+            for e in range(s, s + self.rule_region_count[r]):
+                if self.region_id[e] >= 0 and self.region_id[e] == (city if self.region_kind[e] == REGION_CITY else province):
+                    ok = True
+                    break
+            if not ok:
+                return False
+        return True
+
+    cdef int32_t _order_group(self, int32_t g, int64_t memory_key, uint64_t *rng,
+                              int32_t[::1] active, int32_t[::1] cursor,
+                              int32_t *out, int32_t n_out, int32_t max_out) noexcept nogil:
+        # Append group g's available destinations not already listed (by
+        # line) to out[n_out:max_out] in the group's order; returns the count.
+        cdef int32_t cand[MAX_GROUP]
+        cdef int32_t m = 0, head = 0, first = self.group_first_dest[g], n = self.group_n_dest[g]
+        cdef int32_t start = 0, k, j, e, tmp, total, line
+        cdef int8_t strategy = self.group_strategy[g]
+        cdef uint64_t r
+        cdef bint listed
+        if strategy == ROUND_ROBIN:
+            start = cursor[g] % n
+        for k in range(n):
+            e = first + (start + k) % n
+            line = self.dest_line[e]
+            if active[line] >= self.dest_cap[e]:
+                continue  # at its concurrency cap
+            listed = False
+            for j in range(n_out):
+                if self.dest_line[out[j]] == line:
+                    listed = True
+                    break
+            if not listed:
+                cand[m] = e
+                m += 1
+        if self.group_memory[g] and memory_key != 0:
+            for k in range(m):
+                if self.line_key[self.dest_line[cand[k]]] == memory_key:
+                    tmp = cand[k]
+                    for j in range(k, 0, -1):
+                        cand[j] = cand[j - 1]
+                    cand[0] = tmp
+                    head = 1
+                    break
+        if strategy == RANDOM:
+            # Fisher-Yates over cand[head:m]
+            for k in range(m - 1, head, -1):
+                j = head + <int32_t>(next_random(rng) % <uint64_t>(k - head + 1))
+                tmp = cand[k]; cand[k] = cand[j]; cand[j] = tmp
+        elif strategy == WEIGHTED:
+            # Draw without replacement by weight; the drawn one swaps into place k.
+            for k in range(head, m - 1):
+                total = 0
+                for j in range(k, m):
+                    total += self.dest_weight[cand[j]]
+                r = next_random(rng) % <uint64_t>total
+                j = k
+                while r >= <uint64_t>self.dest_weight[cand[j]]:
+                    r -= self.dest_weight[cand[j]]
+                    j += 1
+                tmp = cand[k]; cand[k] = cand[j]; cand[j] = tmp
+        for k in range(m):
+            if n_out >= max_out:
+                break
+            out[n_out] = cand[k]
+            n_out += 1
+        return n_out
+
+    cdef int64_t _cost(self, int32_t rate, int64_t billable, bint money) noexcept nogil:
+        # Rule 7 of the rating reference for a call of `billable` seconds:
+        # the charge (money) or the billed seconds (bundle use).
+        cdef int64_t d, t = 0, limit, seg_end, k, den = self.rate_denominator[rate]
+        cdef wide_t num = 0
+        cdef int32_t first = self.rate_first_tier[rate], last = first + self.rate_n_tiers[rate], j
+        if billable == 0 or billable <= self.rate_free_seconds[rate]:
+            return 0
+        d = billable if billable > self.rate_min_billable[rate] else self.rate_min_billable[rate]
+        for j in range(first, last):
+            seg_end = self.tier_start[j + 1] if j + 1 < last else d
+            limit = seg_end if seg_end < d else d
+            if t < limit:
+                k = ceil_div(limit - t, self.tier_increment[j])
+                num += <wide_t>(k * self.tier_increment[j] * self.tier_price[j]) * (den // self.tier_unit[j])
+                t += k * self.tier_increment[j]
+        if not money:
+            return t
+        return round_div(num, den, self.rate_rounding[rate]) + self.rate_connect_fee[rate]
+
+    cdef int32_t _max_seconds(self, int32_t rate, int64_t budget, bint money) noexcept nogil:
+        # The longest call whose cost stays within budget: cost is
+        # non-decreasing in seconds, so binary search; it counts the connect
+        # fee, the first increment and the rounding, so a prepaid balance
+        # never goes below zero.
+        cdef int64_t lo = 0, hi = MAX_CALL_SECONDS, mid
+        if self._cost(rate, hi, money) <= budget:
+            return MAX_CALL_SECONDS
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if self._cost(rate, mid, money) <= budget:
+                lo = mid
+            else:
+                hi = mid
+        return <int32_t>lo
+
+    cdef void _decide(self, const Call *c, Outcome *o, int32_t *dests,
+                      int32_t[::1] active, int32_t[::1] cursor, bint reserve) noexcept nogil:
+        cdef Py_ssize_t n
+        cdef int32_t acc, pkg, plan, r, g, row, weekday, kind, minute, band, cls, rate, e, line, k, m, first
+        cdef int64_t local, day, path = 0, budget, month
+        cdef int8_t st, verdict, pkind
+        cdef uint64_t rng = c.rand
+        o.reason = R_OK
+        o.plan = -1
+        o.rule = -1
+        o.group = -1
+        o.n_dest = 0
+        o.rate = -1
+        o.max_duration = 0
+        o.announcement = -1
+        o.menu_path = -1
+        o.caller_class = 1
+        o.billing_start = -1
+        o.city = longest_prefix(self.region_starts, self.region_values, c.caller_key) if c.caller_key > 0 else -1
+        o.province = self.city_province[o.city] if o.city >= 0 else -1
+        o.carrier = longest_prefix(self.carrier_starts, self.carrier_values, c.caller_key) if c.caller_key > 0 else -1
+
+        n = find_exact(self.number_key, c.number_key)
+        if n < 0:
+            o.reason = R_UNKNOWN_NUMBER
+            return
+        o.billing_start = self.number_billing_start[n]
+        if o.city >= 0 and o.city == self.number_home_city[n]:
+            o.caller_class = 0
+        acc = self.number_account[n]
+        st = self.number_status[n]
+        if st != ST_ACTIVE:
+            o.reason = R_NUMBER_SUSPENDED if st == ST_SUSPENDED else (
+                R_PENDING_VERIFICATION if st == ST_PENDING else R_NUMBER_NOT_ACTIVE)
+            return
+        st = self.account_status[acc]
+        if st != ST_ACTIVE:  # an account in arrears is suspended
+            o.reason = R_ACCOUNT_SUSPENDED if st == ST_SUSPENDED else (
+                R_PENDING_VERIFICATION if st == ST_PENDING else R_NUMBER_NOT_ACTIVE)
+            return
+        if c.at_ms < self.account_start_ms[acc]:
+            o.reason = R_PACKAGE_NOT_STARTED
+            return
+        plan = self.number_routing[n]
+        o.plan = plan
+        if plan < 0:
+            o.reason = R_NO_ROUTE
+            return
+
+        # Caller lists: the most specific entry wins (number, prefix, city,
+        # province); a whitelisted caller skips every block.
+        verdict = self._list_verdict(plan, c.caller_key) if c.caller_key > 0 else 0
+        if verdict == LIST_BLACK:
+            o.reason = R_CALLER_BLOCKED
+            return
+        if verdict == 0 and o.city >= 0 and self.plan_region_row[plan] >= 0:
+            if self.region_verdict[self.plan_region_row[plan], o.city] == LIST_BLACK:
+                o.reason = R_REGION_BLOCKED
+                return
+
+        local = c.at_ms + LOCAL_OFFSET_MS
+        day = local // MS_PER_DAY
+        weekday = <int32_t>((day + 3) % 7)  # 1970-01-01 was a Thursday; Monday is 0
+        row = <int32_t>(day - self.first_day)
+        kind = self.day_kind[row]
+        minute = <int32_t>((local % MS_PER_DAY) // 60000)
+        band = self.band_of[kind, minute // 60]
+
+        # IVR: keys reaching a menu node play that menu; a leaf selects.
+        g = -1
+        if self.plan_ivr_count[plan] > 0:
+            path = c.ivr_path
+            k = -1
+            if path >= 0:
+                k = <int32_t>find_in(self.ivr_path, self.plan_ivr_first[plan],
+                                     self.plan_ivr_first[plan] + self.plan_ivr_count[plan], path)
+            if k < 0:
+                o.reason = R_INVALID_IVR_KEY
+                return
+            if self.ivr_group[k] < 0:
+                o.menu_path = path
+            else:
+                g = self.ivr_group[k]
+
+        pkg = self.account_package[acc]
+        pkind = self.package_kind[pkg]
+        if pkind == PREPAID:
+            budget = 0 if c.at_ms >= self.account_expiry_ms[acc] else c.credit_left
+        else:
+            month = self.day_month[row]
+            budget = self.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
+        if o.menu_path >= 0:
+            # The menu plays before any destination: only an empty balance stops it.
+            if (pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0)) and budget <= 0:
+                o.reason = R_OUT_OF_CREDIT
+            return
+
+        first = self.plan_first_rule[plan]
+        for r in range(first, first + self.plan_n_rules[plan]):
+            if self._rule_matches(r, weekday, kind, minute, o.city, o.province, path):
+                o.rule = r
+                g = self.rule_group[r]
+                break
+        if g < 0:
+            o.reason = R_NO_ROUTE
+            o.announcement = self.plan_closed_announcement[plan]
+            return
+        o.group = g
+
+        # Destinations: the group in its order, then its overflow chain.
+        m = 0
+        k = 0
+        while g >= 0 and k < MAX_CHAIN and m < self.plan_max_hops[plan]:
+            m = self._order_group(g, c.memory_key, &rng, active, cursor, dests, m, self.plan_max_hops[plan])
+            g = self.group_overflow[g]
+            k += 1
+        o.n_dest = m
+        if m == 0:
+            o.reason = R_ALL_DESTINATIONS_BUSY
+            o.announcement = self.plan_announcement[plan]
+            return
+
+        # Longest call: prepaid credit, or a bundle that sells no overage.
+        if pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0):
+            cls = self.dest_class[dests[0]]
+            rate = self.rate_table[pkg, cls, o.caller_class, band] if cls >= 0 else -1
+            o.rate = rate
+            if rate < 0:
+                o.reason = R_NO_RATE
+                return
+            o.max_duration = self._max_seconds(rate, budget if budget > 0 else 0, pkind == PREPAID)
+            if o.max_duration <= self.rate_free_seconds[rate]:
+                o.reason = R_OUT_OF_CREDIT
+                o.max_duration = 0
+                return
+
+        if reserve:
+            # As if the call starts at its first destination (the started
+            # event's rules, see router.RouteState.started).
+            line = self.dest_line[dests[0]]
+            active[line] += 1
+            first = self.plan_first_group[plan]
+            for g in range(first, first + self.plan_n_groups[plan]):
+                if self.group_strategy[g] != ROUND_ROBIN:
+                    continue
+                for e in range(self.group_first_dest[g], self.group_first_dest[g] + self.group_n_dest[g]):
+                    if self.dest_line[e] == line:
+                        cursor[g] = (e - self.group_first_dest[g] + 1) % self.group_n_dest[g]
+
+    # -- Python faces ----------------------------------------------------
+    def decide_one(self, int64_t number_key, int64_t caller_key, int64_t at_ms, int64_t ivr_path=0,
+                   int64_t memory_key=0, int64_t credit_left=0, int64_t bundle_used=0,
+                   int32_t bundle_period=-1, uint64_t seed=0, uint64_t index=0):
+        """One call against the state set by ``set_state`` (not changed).
+        Returns (outcome tuple in OUTCOME_FIELDS order, destination entry ids)."""
+        cdef Call c
+        cdef Outcome o
+        cdef int32_t dests[MAX_HOPS]  # on the stack: threads may call at once
+        c.number_key = number_key
+        c.caller_key = caller_key
+        c.at_ms = at_ms
+        c.ivr_path = ivr_path
+        c.memory_key = memory_key
+        c.credit_left = credit_left
+        c.bundle_used = bundle_used
+        c.bundle_period = bundle_period
+        c.rand = call_seed(seed, index)
+        with nogil:
+            self._decide(&c, &o, dests, self.active, self.cursor, False)
+        return ((o.reason, o.caller_class, o.billing_start, o.plan, o.rule, o.group, o.n_dest, o.city,
+                 o.province, o.carrier, o.rate, o.max_duration, o.announcement, o.menu_path),
+                [dests[k] for k in range(o.n_dest)])
+
+    def number_index(self, int64_t number_key):
+        """Row of a 400 number in the snapshot, or -1."""
+        return find_exact(self.number_key, number_key)
+
+    def decide_batch(self, dict calls, uint64_t seed=0, uint64_t index=0, bint reserve=True,
+                     active=None, cursor=None):
+        """Columns in (``number_key``, ``caller_key``, ``at_ms``, ``ivr_path``,
+        ``memory_key``, ``credit_left``, ``bundle_used``, ``bundle_period``),
+        columns out (OUTCOME_FIELDS and ``destinations`` (n, MAX_HOPS),
+        -1 padded). ``active`` / ``cursor`` are working copies, changed in
+        place when ``reserve`` (default: copies of the state arrays)."""
+        cdef const int64_t[::1] number_key = calls["number_key"]
+        cdef const int64_t[::1] caller_key = calls["caller_key"]
+        cdef const int64_t[::1] at_ms = calls["at_ms"]
+        cdef const int64_t[::1] ivr_path = calls["ivr_path"]
+        cdef const int64_t[::1] memory_key = calls["memory_key"]
+        cdef const int64_t[::1] credit_left = calls["credit_left"]
+        cdef const int64_t[::1] bundle_used = calls["bundle_used"]
+        cdef const int32_t[::1] bundle_period = calls["bundle_period"]
+        cdef Py_ssize_t n = number_key.shape[0], i
+        cdef int32_t k
+        if active is None:
+            active = np.array(self.active, np.int32)
+        if cursor is None:
+            cursor = np.array(self.cursor, np.int32)
+        cdef int32_t[::1] act = active
+        cdef int32_t[::1] cur = cursor
+        assert act.shape[0] == self.line_key.shape[0] and cur.shape[0] == self.group_n_dest.shape[0]
+        for name in ("caller_key", "at_ms", "ivr_path", "memory_key", "credit_left", "bundle_used", "bundle_period"):
+            if len(calls[name]) != n:
+                raise ValueError(f"call column {name}: {len(calls[name])} rows, number_key has {n}")
+        out = {
+            "reason": np.empty(n, np.int8), "caller_class": np.empty(n, np.int8),
+            "billing_start": np.empty(n, np.int8),
+            "plan": np.empty(n, np.int32), "rule": np.empty(n, np.int32), "group": np.empty(n, np.int32),
+            "n_destinations": np.empty(n, np.int32), "caller_city": np.empty(n, np.int32),
+            "caller_province": np.empty(n, np.int32), "caller_carrier": np.empty(n, np.int32),
+            "rate": np.empty(n, np.int32), "max_duration_seconds": np.empty(n, np.int32),
+            "announcement": np.empty(n, np.int32), "menu_path": np.empty(n, np.int64),
+            "destinations": np.full((n, MAX_HOPS), -1, np.int32),
+        }
+        cdef int8_t[::1] o_reason = out["reason"], o_cc = out["caller_class"], o_bs = out["billing_start"]
+        cdef int32_t[::1] o_plan = out["plan"], o_rule = out["rule"], o_group = out["group"]
+        cdef int32_t[::1] o_n = out["n_destinations"], o_city = out["caller_city"]
+        cdef int32_t[::1] o_prov = out["caller_province"], o_carrier = out["caller_carrier"]
+        cdef int32_t[::1] o_rate = out["rate"], o_max = out["max_duration_seconds"], o_ann = out["announcement"]
+        cdef int64_t[::1] o_menu = out["menu_path"]
+        cdef int32_t[:, ::1] o_dest = out["destinations"]
+        cdef Call c
+        cdef Outcome o
+        cdef int32_t dests[MAX_HOPS]
+        with nogil:
+            for i in range(n):
+                c.number_key = number_key[i]
+                c.caller_key = caller_key[i]
+                c.at_ms = at_ms[i]
+                c.ivr_path = ivr_path[i]
+                c.memory_key = memory_key[i]
+                c.credit_left = credit_left[i]
+                c.bundle_used = bundle_used[i]
+                c.bundle_period = bundle_period[i]
+                c.rand = call_seed(seed, index + i)
+                self._decide(&c, &o, dests, act, cur, reserve)
+                o_reason[i] = o.reason
+                o_cc[i] = o.caller_class
+                o_bs[i] = o.billing_start
+                o_plan[i] = o.plan
+                o_rule[i] = o.rule
+                o_group[i] = o.group
+                o_n[i] = o.n_dest
+                o_city[i] = o.city
+                o_prov[i] = o.province
+                o_carrier[i] = o.carrier
+                o_rate[i] = o.rate
+                o_max[i] = o.max_duration
+                o_ann[i] = o.announcement
+                o_menu[i] = o.menu_path
+                for k in range(o.n_dest):
+                    o_dest[i, k] = dests[k]
+        return out

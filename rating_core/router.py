@@ -1,0 +1,574 @@
+"""Router: a call at setup in, a routing decision out; call events in.
+
+``Router(snapshot, ledger)`` answers ``authorize`` (one call) and
+``authorize_batch`` (columns) through the same compiled core
+(``kernels/routing.pyx``; the rules: ``reference_routing.py``), and records
+``call_event``s (started / answered / ended) in the ledger.
+
+State that changes lives in the ledger's LMDB environment, in the routing
+side's own databases, keyed by names and number keys (never snapshot row
+ids), so it carries across catalog versions and restarts:
+
+``route_active``   line key (8 bytes, big-endian base-11 number key) -> live calls
+``route_calls``    call id -> (line key, started ms, deadline ms) of a live call
+``route_deadline`` deadline ms (big-endian) + call id -> b"" (stale sweep order)
+``route_cursor``   plan + NUL + group -> round-robin start; NUL"generation" -> counter
+``route_memory``   400 number key + caller key -> (line key, answered ms)
+
+Consistency rules:
+
+* Every change is one LMDB write transaction; LMDB serialises them across
+  threads and processes. ``route_active[line]`` always equals the number of
+  ``route_calls`` records holding that line (both change in the same
+  transaction), so a count never drifts.
+* The cap is enforced where the slot is taken: ``started`` on a destination
+  checks and increments in one transaction and refuses (returns False) when
+  the line is at its cap; the switch then tries the next destination.
+  ``authorize`` never writes: it reads the last committed state (one read
+  transaction, never blocked by writers) and offers no destination that was
+  at its cap then; a destination it offers may be refused at ``started`` when
+  another call took the last slot in between.
+* Round robin: a group's cursor points past the destination the latest call
+  *started* at (set by ``started``). Calls authorised before that event see
+  the same cursor. Caller memory is written by ``answered``.
+* Events are idempotent per call id: ``started`` twice on the same line is
+  one call; ``answered`` by another line moves the slot with the call (no cap
+  check: the call is already connected); ``ended`` of an unknown call does
+  nothing.
+* Stale calls: a call whose ``ended`` never comes is released once it
+  outlives its deadline = start + its maximum duration (the decision's
+  ``max_duration_seconds``, or 86400 s when unlimited) + ``SETUP_GRACE_S``
+  for ringing and IVR before billing starts. Every event transaction first
+  releases the calls past their deadline at the event's time (a scan of
+  ``route_deadline`` from its start, so only stale entries are touched);
+  ``release_stale`` does the same on demand.
+* The router keeps an in-process mirror of active counts and cursors for the
+  kernel, reloaded whenever the ledger's routing ``generation`` (bumped by
+  every event that changes them, in any process) differs from the mirror's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import layout
+from .compile.routing import NO_CAP, check as check_routing_tables, ivr_path_code, text_of
+from .errors import InvalidInput
+from .kernels.routing import CALL_SECONDS_LIMIT, MAX_DESTINATIONS, OUTCOME_FIELDS, RoutingCore
+from .numbers import keys_of, normalize, normalize_array
+from .reference_routing import REASONS
+
+ROUTE_REASON = REASONS + ("invalid_input",)  # kernel codes, then the edge's own
+INVALID_INPUT = len(REASONS)
+SETUP_GRACE_S = 600
+EVENT_KINDS = ("started", "answered", "ended")
+
+ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB = (
+    b"route_active", b"route_calls", b"route_deadline", b"route_cursor", b"route_memory")
+GENERATION = b"\x00generation"
+_COUNT = struct.Struct("<q")
+_CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
+_MEMORY = struct.Struct("<qq")  # line key, answered ms
+_LINE = struct.Struct(">q")
+_PAIR = struct.Struct(">qq")
+_DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
+
+
+def number_key(normal: str) -> int:
+    """``numbers.key`` of a normalised number, via int(..., 11)."""
+    return int(normal.translate(_DIGITS).ljust(18, "0"), 11)
+
+
+def _call_key(call_id: str) -> bytes:
+    key = call_id.encode()
+    if not key:
+        raise InvalidInput("call_id", "required")
+    if len(key) > 480:  # LMDB keys are at most 511 bytes
+        import hashlib
+
+        key = b"#sha256:" + hashlib.sha256(key).digest()
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    number: str
+    ring_timeout_seconds: int
+
+
+@dataclass(slots=True)
+class Decision:
+    allow: bool
+    reason: str  # "ok" or a ROUTE_REASON name
+    destinations: list[Destination] = field(default_factory=list)  # hunt order
+    ivr_menu: dict | None = None  # {"prompt", "options": [{"key", "label", "group", "menu"?}]}
+    billing_start: str | None = None  # layout.BILLING_START name
+    caller_city: str | None = None
+    caller_province: str | None = None
+    caller_carrier: str | None = None
+    caller_class: str | None = None
+    max_duration_seconds: int = 0  # from billing start; 0: no limit
+    announcement: str | None = None  # to play when refused for lack of a route / destination
+    plan: str | None = None
+    rule: int | None = None  # index of the matching rule in the plan
+    group: str | None = None
+    rate: str | None = None  # the rate the max duration was computed with
+    catalog_version: int = 0
+
+    def as_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__slots__}
+        out["destinations"] = [{"number": d.number, "ring_timeout_seconds": d.ring_timeout_seconds}
+                               for d in self.destinations]
+        return out
+
+
+class Router:
+    def __init__(self, snapshot, ledger, seed: int | None = None):
+        t = snapshot.tables
+        check_routing_tables(t)
+        self.snapshot = snapshot  # keeps the mapped arrays alive
+        self.ledger = ledger
+        self.version = snapshot.version
+        self.meta = snapshot.meta
+        self.tables = t
+        env = ledger.env
+        self.env = env
+        self._db = {name: env.open_db(name) for name in (ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB)}
+        self._lock = threading.Lock()
+        self._generation: bytes | None = b"unread"
+        self.active = np.zeros(len(t["route_line_key"]), np.int32)
+        self.cursor = np.zeros(len(t["route_group_n_dest"]), np.int32)
+        self.core = RoutingCore(t, self.active, self.cursor)
+        self._seed = int.from_bytes(os.urandom(8), "little") if seed is None else seed
+        self._count = 0
+
+        text = lambda i: text_of(t, int(i))  # noqa: E731
+        self._plans = [text(i) for i in t["route_plan_name"]]
+        self._groups = [text(i) for i in t["route_group_name"]]
+        self._group_key = {}
+        for g, (name, plan) in enumerate(zip(self._groups, t["route_group_plan"])):
+            self._group_key[(self._plans[plan] + "\0" + name).encode()] = g
+        lines = [text(i) for i in t["route_line_number"]]
+        self._dest_number = [lines[i] for i in t["route_dest_line"]]
+        self._dest_ring = t["route_dest_ring"].tolist()
+        self._line_index = {int(k): i for i, k in enumerate(t["route_line_key"])}
+        self._texts: dict[int, str | None] = {}
+        self._menus: dict[int, dict] = {}
+        self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
+        self._accounts = self.meta["accounts"]
+        # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
+        kind = t["package_kind"][t["account_package"]]
+        overage = t["package_overage_price"][t["account_package"]]
+        self._limited = (kind == 1) | ((kind == 2) & (overage == 0))
+        self._number_account = t["number_account"]
+        self._number_routing = t["number_routing"]
+        self._memory_ms = t["route_plan_memory_ms"]
+        first = int(t["calendar_first_day"][0])
+        self._at_range = ((first * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS),
+                          (first + len(t["day_kind"])) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
+        # (plan, line) -> (cap, [(group, cursor after it)]) for the started event.
+        self._line_rules: dict[tuple[int, int], tuple[int, list]] = {}
+        strat = t["route_group_strategy"]
+        for e, (g, line) in enumerate(zip(t["route_dest_group"].tolist(), t["route_dest_line"].tolist())):
+            plan = int(t["route_group_plan"][g])
+            cap, rr = self._line_rules.get((plan, line), (NO_CAP, []))
+            cap = min(cap, int(t["route_dest_cap"][e]))
+            if strat[g] == 1:  # round robin
+                pos = e - int(t["route_group_first_dest"][g])
+                rr = rr + [(g, (pos + 1) % int(t["route_group_n_dest"][g]))]
+            self._line_rules[(plan, line)] = (cap, rr)
+        with env.begin() as txn:
+            self._refresh(txn)
+
+    # -- state mirror --------------------------------------------------------
+    def _refresh(self, txn) -> None:
+        gen = txn.get(GENERATION, db=self._db[CURSOR_DB])
+        if gen == self._generation:
+            return
+        with self._lock:
+            active = np.zeros_like(self.active)
+            for k, v in txn.cursor(db=self._db[ACTIVE_DB]):
+                line = self._line_index.get(_LINE.unpack(k)[0])
+                if line is not None:
+                    active[line] = _COUNT.unpack(v)[0]
+            cursor = np.zeros_like(self.cursor)
+            for k, v in txn.cursor(db=self._db[CURSOR_DB]):
+                g = self._group_key.get(bytes(k))
+                if g is not None:
+                    cursor[g] = _COUNT.unpack(v)[0]
+            self.active[:] = active
+            self.cursor[:] = cursor
+            self._generation = gen
+
+    # -- names ---------------------------------------------------------------
+    def _text(self, i: int) -> str | None:
+        if i not in self._texts:
+            self._texts[i] = text_of(self.tables, i)
+        return self._texts[i]
+
+    def menu_at(self, plan: int, path: int) -> dict:
+        """The (sub)menu a key path reaches, as the catalog wrote it."""
+        key = plan * 10**9 + path
+        if key not in self._menus:
+            menu = json.loads(self._text(int(self.tables["route_plan_menu"][plan])))
+            for digit in _path_keys(path):
+                menu = next(o["menu"] for o in menu["options"] if o["key"] == digit)
+            self._menus[key] = menu
+        return self._menus[key]
+
+    def _decision(self, o, dests) -> Decision:
+        (reason, caller_class, billing_start, plan, rule, group, _n, city, province, carrier, rate,
+         max_s, announcement, menu_path) = o
+        t = self.tables
+        return Decision(
+            allow=reason == 0,
+            reason=ROUTE_REASON[reason],
+            destinations=[Destination(self._dest_number[e], self._dest_ring[e]) for e in dests],
+            ivr_menu=self.menu_at(plan, menu_path) if menu_path >= 0 and reason == 0 else None,
+            billing_start=layout.BILLING_START[billing_start] if billing_start >= 0 else None,
+            caller_city=self._cities[city] if city >= 0 else None,
+            caller_province=self._provinces[province] if province >= 0 else None,
+            caller_carrier=self._carriers[carrier] if carrier >= 0 else None,
+            caller_class=layout.CALLER_CLASS[caller_class],
+            max_duration_seconds=max_s,
+            announcement=self._text(announcement) if announcement >= 0 else None,
+            plan=self._plans[plan] if plan >= 0 else None,
+            rule=rule - int(t["route_plan_first_rule"][plan]) if rule >= 0 else None,
+            group=self._groups[group] if group >= 0 else None,
+            rate=self.meta["rates"][rate] if rate >= 0 else None,
+            catalog_version=self.version,
+        )
+
+    # -- the edge --------------------------------------------------------------
+    def _at(self, at_ms) -> int:
+        if at_ms is None:
+            return time.time_ns() // 1_000_000
+        at = int(at_ms)
+        if not self._at_range[0] <= at < self._at_range[1]:
+            raise InvalidInput("at", f"{at_ms} ms is outside the calendar the catalog was compiled with")
+        return at
+
+    @staticmethod
+    def _caller(caller) -> tuple[str | None, int]:
+        """Withheld callers ("", None, "anonymous") have no number: key 0."""
+        if caller is None or str(caller).strip().lower() in ("", "anonymous", "unknown", "private"):
+            return None, 0
+        normal = normalize(caller, "caller")
+        return normal, number_key(normal)
+
+    def _balance(self, acc: int) -> tuple[int, int, int]:
+        """(credit left, bundle used, bundle period) from the ledger."""
+        b = self.ledger.balance(self._accounts[acc])
+        t = self.tables
+        if b is None or b["package_start_ms"] != t["account_start_ms"][acc]:
+            return int(t["account_opening_credit"][acc]), 0, -1  # the catalog's opening balance
+        return b["credit_left"], b["bundle_used"], b["bundle_period"]
+
+    def _memory(self, txn, plan: int, nkey: int, ckey: int, at: int) -> int:
+        """Line key that last answered this caller on this number, within
+        the plan's memory lifetime; 0 none."""
+        if plan < 0 or ckey == 0 or self._memory_ms[plan] == 0:
+            return 0
+        raw = txn.get(_PAIR.pack(nkey, ckey), db=self._db[MEMORY_DB])
+        if raw is None:
+            return 0
+        line, answered = _MEMORY.unpack(raw)
+        return line if 0 <= at - answered <= self._memory_ms[plan] else 0
+
+    def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "") -> Decision:
+        """The decision for one call (see ``reference_routing`` for the rules)."""
+        nkey = number_key(normalize(number, "number"))
+        _normal, ckey = self._caller(caller)
+        at = self._at(at_ms)
+        path = ivr_path_code(ivr_keys or "")
+        memory = credit = used = 0
+        period = -1
+        with self.env.begin() as txn:
+            self._refresh(txn)
+            n = self.core.number_index(nkey)
+            if n >= 0:
+                acc = int(self._number_account[n])
+                memory = self._memory(txn, int(self._number_routing[n]), nkey, ckey, at)
+                if self._limited[acc]:
+                    credit, used, period = self._balance(acc)
+        self._count += 1
+        o, dests = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed, self._count)
+        return self._decision(o, dests)
+
+    def authorize_batch(self, columns, reserve: bool = True, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Decisions for many calls at once, from columns ``number``, ``caller``
+        (strings, or ``number_key`` / ``caller_key`` already keyed),
+        ``at_ms`` (default now) and ``ivr_keys`` (default none).
+
+        With ``reserve`` (the default) the batch is a set of simultaneous call
+        setups in input order: each allowed call counts against the caps and
+        moves round-robin cursors for the calls after it, as if it started at
+        its first destination (nothing is written to the ledger). Rows whose
+        number or caller is malformed get reason ``invalid_input`` and
+        ``invalid_field`` names the field; the other rows are decided.
+        Returns the kernel's columns (``OUTCOME_FIELDS``, ``destinations``
+        as destination entry ids) plus ``allow``; ``decisions`` renders them.
+        """
+        get = columns.column if isinstance(columns, pa.Table) else columns.__getitem__
+        names = columns.column_names if isinstance(columns, pa.Table) else list(columns)
+        invalid = None
+        if "number_key" in names:
+            nkeys = np.ascontiguousarray(get("number_key"), np.int64)
+            n = len(nkeys)
+            ckeys = np.ascontiguousarray(get("caller_key"), np.int64) if "caller_key" in names else np.zeros(n, np.int64)
+        else:
+            normal, ok_number = normalize_array(pa.array(get("number")) if not isinstance(get("number"), (pa.Array, pa.ChunkedArray)) else get("number"))
+            nkeys = keys_of(normal)
+            n = len(nkeys)
+            invalid = np.where(ok_number, "", "number").astype(object)
+            ckeys = np.zeros(n, np.int64)
+            if "caller" in names:
+                raw = get("caller")
+                raw = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else pa.array(raw, pa.string())
+                withheld = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))),
+                                                 pa.array(["", "anonymous", "unknown", "private"])), True)
+                cnormal, ok_caller = normalize_array(raw)
+                ckeys = keys_of(cnormal)
+                withheld_np = np.asarray(withheld.to_numpy(zero_copy_only=False), bool)
+                ckeys[withheld_np] = 0
+                bad_caller = ~ok_caller & ~withheld_np & ok_number
+                invalid[bad_caller] = "caller"
+        if "at_ms" in names:
+            at = np.ascontiguousarray(get("at_ms"), np.int64)
+            lo, hi = self._at_range
+            bad_at = (at < lo) | (at >= hi)
+            if bad_at.any():
+                if invalid is None:
+                    invalid = np.full(n, "", object)
+                invalid[bad_at & (invalid == "")] = "at"
+                at = np.where(bad_at, lo, at)
+        else:
+            at = np.full(n, time.time_ns() // 1_000_000, np.int64)
+        paths = np.zeros(n, np.int64)
+        if "ivr_keys" in names:
+            keys = get("ivr_keys")
+            keys = keys.to_pylist() if isinstance(keys, (pa.Array, pa.ChunkedArray)) else list(keys)
+            codes = {k: ivr_path_code(k or "") for k in set(keys)}
+            paths = np.fromiter((codes[k] for k in keys), np.int64, count=n)
+
+        memory = np.zeros(n, np.int64)
+        credit = np.zeros(n, np.int64)
+        used = np.zeros(n, np.int64)
+        period = np.full(n, -1, np.int32)
+        t = self.tables
+        pos = np.searchsorted(t["number_key"], nkeys).clip(0, max(len(t["number_key"]) - 1, 0))
+        known = t["number_key"][pos] == nkeys if len(t["number_key"]) else np.zeros(n, bool)
+        acc = np.where(known, self._number_account[pos], -1)
+        plan = np.where(known, self._number_routing[pos], -1)
+        with self.env.begin() as txn:
+            self._refresh(txn)
+            needs_memory = (plan >= 0) & (ckeys != 0)
+            needs_memory[needs_memory] = self._memory_ms[plan[needs_memory]] > 0
+            for i in np.flatnonzero(needs_memory):
+                memory[i] = self._memory(txn, int(plan[i]), int(nkeys[i]), int(ckeys[i]), int(at[i]))
+            limited = acc >= 0
+            limited[limited] = self._limited[acc[limited]]
+            for a in np.unique(acc[limited]):
+                rows = limited & (acc == a)
+                credit[rows], used[rows], period[rows] = self._balance(int(a))
+            active, cursor = self.active.copy(), self.cursor.copy()
+        calls = {"number_key": nkeys, "caller_key": ckeys, "at_ms": at, "ivr_path": paths, "memory_key": memory,
+                 "credit_left": credit, "bundle_used": used, "bundle_period": period}
+        seed = self._seed if seed is None else seed
+        out = self.core.decide_batch(calls, seed, self._count, reserve, active, cursor)
+        self._count += n
+        if invalid is not None:
+            bad = invalid != ""
+            if bad.any():
+                out["reason"][bad] = INVALID_INPUT
+                out["n_destinations"][bad] = 0
+                out["destinations"][bad] = -1
+            out["invalid_field"] = invalid
+        out["allow"] = out["reason"] == 0
+        return out
+
+    def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
+        """Render ``authorize_batch`` columns as Decisions."""
+        cols = [out[f] for f in OUTCOME_FIELDS]
+        res = []
+        for i in range(len(out["reason"])):
+            o = tuple(int(c[i]) for c in cols)
+            if o[0] == INVALID_INPUT:
+                res.append(Decision(False, "invalid_input", catalog_version=self.version))
+                continue
+            res.append(self._decision(o, out["destinations"][i, : o[6]].tolist()))
+        return res
+
+    # -- call events -------------------------------------------------------------
+    def call_event(self, call_id: str, number: str, kind: str, destination: str | None = None,
+                   caller: str | None = None, at_ms: int | None = None,
+                   max_duration_seconds: int | None = None) -> bool:
+        """Record call progress. ``started`` (on ``destination``, the first
+        one rung) takes a slot on that line: False when the line is at its
+        cap (nothing recorded; try the next destination). ``answered`` by
+        ``destination`` moves the call's slot there and remembers the
+        destination for this caller. ``ended`` frees the slot. See the
+        module doc for the consistency and stale-call rules."""
+        if kind not in EVENT_KINDS:
+            raise InvalidInput("kind", f"{kind!r}: one of {', '.join(EVENT_KINDS)}")
+        ckey = _call_key(call_id)
+        nkey = number_key(normalize(number, "number"))
+        line_key = number_key(normalize(destination, "destination")) if destination else 0
+        caller_normal, caller_key = self._caller(caller)
+        at = self._at(at_ms)
+        if kind == "started":
+            if max_duration_seconds is None:
+                max_duration_seconds = self.authorize(number, caller_normal, at).max_duration_seconds
+            limit = max_duration_seconds if max_duration_seconds and max_duration_seconds > 0 else CALL_SECONDS_LIMIT
+            return self._started(ckey, nkey, line_key, at, at + (limit + SETUP_GRACE_S) * 1000)
+        if kind == "answered":
+            return self._answered(ckey, nkey, line_key, caller_key, at)
+        return self._ended(ckey, at)
+
+    def _plan_line(self, nkey: int, line_key: int):
+        """(cap, round-robin updates) of a line for the number's plan."""
+        n = self.core.number_index(nkey)
+        line = self._line_index.get(line_key)
+        if n < 0 or line is None:
+            return NO_CAP, []
+        return self._line_rules.get((int(self._number_routing[n]), line), (NO_CAP, []))
+
+    def _add(self, txn, line_key: int, delta: int) -> int:
+        db = self._db[ACTIVE_DB]
+        k = _LINE.pack(line_key)
+        raw = txn.get(k, db=db)
+        count = (_COUNT.unpack(raw)[0] if raw else 0) + delta
+        if count > 0:
+            txn.put(k, _COUNT.pack(count), db=db)
+        else:
+            txn.delete(k, db=db)
+        return count
+
+    def _bump(self, txn) -> None:
+        raw = txn.get(GENERATION, db=self._db[CURSOR_DB])
+        txn.put(GENERATION, _COUNT.pack((_COUNT.unpack(raw)[0] if raw else 0) + 1), db=self._db[CURSOR_DB])
+
+    def _hold(self, txn, call: bytes, line_key: int, started: int, deadline: int) -> None:
+        txn.put(call, _CALL.pack(line_key, started, deadline), db=self._db[CALLS_DB])
+        txn.put(_LINE.pack(deadline) + call, b"", db=self._db[DEADLINE_DB])
+
+    def _drop(self, txn, call: bytes) -> int:
+        """Forget a live call; returns the line key it held (0 none, -1 unknown)."""
+        raw = txn.get(call, db=self._db[CALLS_DB])
+        if raw is None:
+            return -1
+        line_key, _started, deadline = _CALL.unpack(raw)
+        txn.delete(call, db=self._db[CALLS_DB])
+        txn.delete(_LINE.pack(deadline) + call, db=self._db[DEADLINE_DB])
+        if line_key:
+            self._add(txn, line_key, -1)
+        return line_key
+
+    def _sweep(self, txn, at: int) -> int:
+        """Release the calls past their deadline at ``at``."""
+        cur = txn.cursor(db=self._db[DEADLINE_DB])
+        stale = []
+        if cur.first():
+            for k in cur.iternext(values=False):
+                if _LINE.unpack(k[:8])[0] >= at:
+                    break
+                stale.append(bytes(k[8:]))
+        for call in stale:
+            self._drop(txn, call)
+        return len(stale)
+
+    def _started(self, call: bytes, nkey: int, line_key: int, at: int, deadline: int) -> bool:
+        cap, rr = self._plan_line(nkey, line_key)
+        with self.env.begin(write=True) as txn:
+            changed = self._sweep(txn, at) > 0
+            raw = txn.get(call, db=self._db[CALLS_DB])
+            if raw is not None and _CALL.unpack(raw)[0] == line_key:
+                claimed = True  # the same event again
+            else:
+                if raw is not None:
+                    self._drop(txn, call)
+                    changed = True
+                claimed = True
+                if line_key:
+                    raw_count = txn.get(_LINE.pack(line_key), db=self._db[ACTIVE_DB])
+                    if (_COUNT.unpack(raw_count)[0] if raw_count else 0) >= cap:
+                        claimed = False
+                    else:
+                        self._add(txn, line_key, +1)
+                        for g, nxt in rr:
+                            key = (self._plans[int(self.tables["route_group_plan"][g])] + "\0" + self._groups[g]).encode()
+                            txn.put(key, _COUNT.pack(nxt), db=self._db[CURSOR_DB])
+                        changed = True
+                if claimed:
+                    self._hold(txn, call, line_key, at, deadline)
+            if changed:
+                self._bump(txn)
+        self._refresh_now()
+        return claimed
+
+    def _answered(self, call: bytes, nkey: int, line_key: int, caller_key: int, at: int) -> bool:
+        with self.env.begin(write=True) as txn:
+            changed = self._sweep(txn, at) > 0
+            if caller_key and line_key:
+                txn.put(_PAIR.pack(nkey, caller_key), _MEMORY.pack(line_key, at), db=self._db[MEMORY_DB])
+            raw = txn.get(call, db=self._db[CALLS_DB])
+            held = _CALL.unpack(raw) if raw is not None else None
+            if line_key and (held is None or held[0] != line_key):
+                started, deadline = (held[1], held[2]) if held else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000)
+                if held is not None:
+                    self._drop(txn, call)
+                self._add(txn, line_key, +1)  # connected: the slot follows the call
+                self._hold(txn, call, line_key, started, deadline)
+                changed = True
+            if changed:
+                self._bump(txn)
+        self._refresh_now()
+        return True
+
+    def _ended(self, call: bytes, at: int) -> bool:
+        with self.env.begin(write=True) as txn:
+            changed = self._sweep(txn, at) > 0
+            changed = self._drop(txn, call) > 0 or changed
+            if changed:
+                self._bump(txn)
+        self._refresh_now()
+        return True
+
+    def release_stale(self, at_ms: int | None = None) -> int:
+        """Release every call past its deadline at ``at_ms`` (default now)."""
+        at = self._at(at_ms)
+        with self.env.begin(write=True) as txn:
+            released = self._sweep(txn, at)
+            if released:
+                self._bump(txn)
+        self._refresh_now()
+        return released
+
+    def _refresh_now(self) -> None:
+        with self.env.begin() as txn:
+            self._refresh(txn)
+
+    # -- inspection ----------------------------------------------------------------
+    def active_calls(self, destination: str) -> int:
+        """Live calls on a destination line, as committed in the ledger."""
+        with self.env.begin() as txn:
+            raw = txn.get(_LINE.pack(number_key(normalize(destination, "destination"))), db=self._db[ACTIVE_DB])
+        return _COUNT.unpack(raw)[0] if raw else 0
+
+
+def _path_keys(path: int) -> str:
+    from .catalog.routing import IVR_KEYS
+
+    keys = ""
+    while path:
+        path, d = divmod(path, 13)
+        keys = IVR_KEYS[d - 1] + keys
+    return keys
