@@ -310,6 +310,12 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
         np.stack(region_rows) if region_rows else np.zeros((0, n_cities), np.int8), np.int8)
     out["route_line_key"] = np.ascontiguousarray(line_keys, np.int64)
     out["route_text_bytes"], out["route_text_offsets"] = text.tables()
+    for name, arr in out.items():
+        # The snapshot stores no empty values: a catalog without some part
+        # gets one inert row (-1: no id, no key), which no id refers to.
+        if arr.size == 0:
+            shape = (1,) + arr.shape[1:]
+            out[name] = np.zeros(shape, arr.dtype) if name == "route_region_verdict" else np.full(shape, -1, arr.dtype)
     check(out)
     return out
 
