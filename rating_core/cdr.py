@@ -171,9 +171,12 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     valid = plain.copy()
     rest = present & ~plain
     if rest.any():
-        fixed, ok = normalize_array(s.filter(pa.array(rest)))
+        cells = s.filter(pa.array(rest))
+        fixed, ok = normalize_array(cells)
         s = pc.replace_with_mask(s, pa.array(rest), fixed)
         valid[rest] = ok
+        # Only blanks: missing, not malformed.
+        present[rest] = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
     if not valid.all():
         s = pc.if_else(pa.array(valid), s, pa.scalar(None, pa.string()))
     return s, present, valid
