@@ -346,12 +346,14 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
         out.rate = choose_rate(catalog, account.package, cls, out.caller_class, band) if cls else None
         if out.rate is None:
             out.reason = "no_rate"
+            out.destinations = []  # a refused call lists no destination
             return out
         rate = catalog.rates[out.rate]
         out.max_duration_seconds = max_seconds(rate, max(budget, 0), pkind == "prepaid")
         if out.max_duration_seconds <= rate.free_seconds:
             out.reason = "out_of_credit"
             out.max_duration_seconds = 0
+            out.destinations = []
             return out
 
     if reserve:

@@ -514,11 +514,13 @@ cdef class RoutingCore:
             o.rate = rate
             if rate < 0:
                 o.reason = R_NO_RATE
+                o.n_dest = 0  # a refused call lists no destination
                 return
             o.max_duration = self._max_seconds(rate, budget if budget > 0 else 0, pkind == PREPAID)
             if o.max_duration <= self.rate_free_seconds[rate]:
                 o.reason = R_OUT_OF_CREDIT
                 o.max_duration = 0
+                o.n_dest = 0
                 return
 
         if reserve:
