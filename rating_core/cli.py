@@ -19,8 +19,8 @@ from rich.table import Table
 
 from .errors import CatalogError, InvalidInput, StoreError
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 STORE = click.option(
     "--store", "store_dir", envvar="RATING400_STORE", required=True,
@@ -201,12 +201,13 @@ def catalog_list(store_dir):
 
     with user_errors():
         versions = Store(store_dir, create=False).versions()
-    t = Table("version", "active", "catalog", "compiled at", "accounts", "numbers", "source")
-    for v in versions:
+    if not versions:
+        out.print("no catalog versions", highlight=False)
+    for v in versions:  # one line per version: easy to read and to grep
         c = v.get("counts", {})
-        t.add_row(str(v["version"]), "*" if v["active"] else "", str(v.get("catalog", "")), str(v.get("compiled_at", "")),
-                  str(c.get("accounts", "")), str(c.get("numbers", "")), str(v.get("source", "")))
-    out.print(t)
+        out.print(f"{'*' if v['active'] else ' '} v{v['version']}  {v.get('catalog', '')}  compiled {v.get('compiled_at', '')}  "
+                  f"accounts {c.get('accounts', '')}  numbers {c.get('numbers', '')}  {v.get('source', '')}",
+                  highlight=False, markup=False)
 
 
 @catalog.command("show")

@@ -1,0 +1,140 @@
+"""The rating400 command: demo end to end (a real subprocess), bulk rating
+of CSV and Parquet, exactly-once commits, catalog versions, user errors
+with exit code 2 and no traceback."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from rating_core import cdr
+from rating_core.cli import cli
+
+RATED_COLUMNS = {
+    "row", "call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
+    "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
+    "caller_city", "caller_province", "caller_carrier", "rate", "billable_seconds", "billed_seconds", "units",
+    "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after",
+}
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli") / "demo"
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return d, proc.stdout
+
+
+def test_demo_writes_rates_and_summarises(demo):
+    d, stdout = demo
+    for name in ("catalog/catalog.yaml", "store/index.lmdb", "cdrs.parquet", "rated.parquet", "rejects.csv"):
+        assert (d / name).exists(), name
+    m = re.search(r"rows in ([\d,]+) = rated ([\d,]+) \+ rejected ([\d,]+)", stdout)
+    rows_in, rated, rejected = (int(g.replace(",", "")) for g in m.groups())
+    assert rows_in == 2000 == rated + rejected
+    assert "total charge" in stdout and "yuan" in stdout
+    table = pq.read_table(d / "rated.parquet")
+    assert set(table.column_names) == RATED_COLUMNS and table.num_rows == rated
+    assert cdr.read_table(d / "rejects.csv").num_rows == rejected
+
+
+def test_rate_csv_and_parquet_alike(demo, tmp_path):
+    d, _ = demo
+    cdrs = pq.read_table(d / "cdrs.parquet")
+    cdr.write_table(cdrs, tmp_path / "cdrs.csv")  # times become ISO text with offsets
+    r1 = run("rate", d / "cdrs.parquet", "--store", d / "store", "--out", tmp_path / "a.parquet", "--json")
+    r2 = run("rate", tmp_path / "cdrs.csv", "--store", d / "store", "--out", tmp_path / "b.csv",
+             "--rejects", tmp_path / "b-rejects.csv", "--json")
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    s1, s2 = json.loads(r1.output), json.loads(r2.output)
+    assert s1["rows_in"] == s2["rows_in"] == 2000
+    assert (s1["rated"], s1["charge_minor"]) == (s2["rated"], s2["charge_minor"])
+    a = pq.read_table(tmp_path / "a.parquet")
+    b = cdr.read_table(tmp_path / "b.csv")
+    assert set(a.column_names) == set(b.column_names) == RATED_COLUMNS
+    assert a.column("charge").to_pylist() == [int(x) for x in b.column("charge").to_pylist()]
+    assert (tmp_path / "a.rejects.csv").exists() and (tmp_path / "b-rejects.csv").exists()
+    rejects = cdr.read_table(tmp_path / "b-rejects.csv")
+    assert rejects.column_names == ["row", "call_id", "field", "reason", "value"]
+
+
+def test_several_inputs_number_rows_through(demo, tmp_path):
+    d, _ = demo
+    cdrs = pq.read_table(d / "cdrs.parquet")
+    pq.write_table(cdrs.slice(0, 1200), tmp_path / "one.parquet")
+    cdr.write_table(cdrs.slice(1200), tmp_path / "two.csv")
+    r = run("rate", tmp_path / "one.parquet", tmp_path / "two.csv", "--store", d / "store",
+            "--out", tmp_path / "all.parquet", "--json")
+    assert r.exit_code == 0, r.output
+    rated = pq.read_table(tmp_path / "all.parquet")
+    rejects = cdr.read_table(tmp_path / "all.rejects.csv")
+    rows = sorted(rated.column("row").to_pylist() + [int(x) for x in rejects.column("row").to_pylist()])
+    assert rows == list(range(2000))
+
+
+def test_commit_is_exactly_once(demo, tmp_path):
+    d, _ = demo
+    args = ("rate", d / "cdrs.parquet", "--store", d / "store", "--commit", "--json")
+    first = json.loads(run(*args, "--out", tmp_path / "1.parquet").output)
+    second = json.loads(run(*args, "--out", tmp_path / "2.parquet").output)
+    assert first["replayed"] == 0 and first["charge_minor"] > 0
+    assert second["replayed"] == second["rated"] == first["rated"] and second["charge_minor"] == 0
+    again = pq.read_table(tmp_path / "2.parquet")
+    assert all(again.column("replayed").to_pylist())
+    assert again.column("charge").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge").to_pylist()
+
+
+def test_catalog_commands(demo, tmp_path):
+    d, _ = demo
+    store = tmp_path / "store"
+    r = run("catalog", "compile", d / "catalog" / "catalog.yaml", "--store", store)
+    assert r.exit_code == 0 and "version 1" in r.output
+    r = run("catalog", "activate", "1", "--store", store)
+    assert r.exit_code == 0
+    r = run("catalog", "list", "--store", store)
+    assert r.exit_code == 0 and "demo-reseller" in r.output
+    r = run("catalog", "show", "--store", store)
+    assert r.exit_code == 0 and "prepaid_3000_3y" in r.output and "accounts: 28" in r.output
+    r = run("catalog", "activate", "7", "--store", store)
+    assert r.exit_code == 2 and "no catalog version 7" in r.output
+
+
+def test_bad_catalog_exits_2_naming_file_record_field(demo, tmp_path):
+    d, _ = demo
+    text = (d / "catalog" / "catalog.yaml").read_text()
+    bad = tmp_path / "catalog"
+    bad.mkdir()
+    for name in ("destination_prefixes.csv", "numbers.csv"):
+        (bad / name).write_text((d / "catalog" / name).read_text())
+    (bad / "catalog.yaml").write_text(text.replace("std_015: {tiers: [{price: 0.15}]}",
+                                                   "std_015: {tiers: [{price: 0.123456}]}"))
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "catalog", "compile", str(bad / "catalog.yaml"),
+                           "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert re.search(r"catalog\.yaml: rates\.std_015\.tiers\[0\]\.price: .*finer than", proc.stderr), proc.stderr
+    # References are checked too, every problem listed.
+    text = text.replace("package: payg_6s", "package: no_such_package").replace("band: peak}", "band: rush}")
+    (bad / "catalog.yaml").write_text(text)
+    r = run("catalog", "compile", bad / "catalog.yaml", "--store", tmp_path / "store2")
+    assert r.exit_code == 2
+    assert "catalog.yaml: accounts.xinda_insurance.package: unknown package 'no_such_package'" in r.output
+    assert "catalog.yaml: packages.peak_offpeak.rates[1].band: unknown time band 'rush'" in r.output
+
+
+def test_missing_store_exits_2(tmp_path, demo):
+    d, _ = demo
+    r = run("rate", d / "cdrs.parquet", "--store", tmp_path / "nowhere", "--out", tmp_path / "x.parquet")
+    assert r.exit_code == 2 and "not a catalog store" in r.output
