@@ -116,6 +116,12 @@ def test_reason_mapping():
     assert reason_status("number_not_active", "number") == grpc.StatusCode.FAILED_PRECONDITION
     assert reason_status("not a 400 number (400 + 7 digits)", "number") == grpc.StatusCode.INVALID_ARGUMENT
     assert reason_status("end before start", "end") == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_status("package_not_started", "start") == grpc.StatusCode.FAILED_PRECONDITION
+    from rating400_server.services import deny_reason
+
+    assert deny_reason("caller_blocked") == routing_pb2.DENY_REASON_CALLER_BLOCKED
+    assert deny_reason("out_of_credit") == routing_pb2.DENY_REASON_OUT_OF_CREDIT
+    assert deny_reason("something_new") == routing_pb2.DENY_REASON_OTHER
 
 
 def test_columns_to_table_validates_shape():

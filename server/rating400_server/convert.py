@@ -251,8 +251,10 @@ def rejects_to_proto(out_list, rejects: pa.Table | None, call_ids=None) -> int:
         cid = d.get("call_id", [None] * rejects.num_rows)[i]
         if cid is None and call_ids is not None:
             cid = call_ids[row]
+        value = d["value"][i] if "value" in d else None
         out_list.add(row=row, call_id=cid or "", field=str(d.get("field", [""] * rejects.num_rows)[i] or ""),
-                     reason=str(d.get("reason", [""] * rejects.num_rows)[i] or ""))
+                     reason=str(d.get("reason", [""] * rejects.num_rows)[i] or ""),
+                     value="" if value is None else str(value))
     return rejects.num_rows
 
 

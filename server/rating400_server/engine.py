@@ -21,9 +21,18 @@ log = logging.getLogger("rating400.engine")
 
 
 def default_factory(store_dir: str):
+    """The real engine. Kernel threads per worker: the cores left to each
+    worker (RATING400_ENGINE_THREADS overrides), so N workers on N cores do
+    not oversubscribe the machine."""
+    import os
+
     from rating_core.engine import Engine
 
-    return Engine.open(store_dir)
+    workers = int(os.environ.get("RATING400_WORKERS", "1") or 1)
+    threads = int(os.environ.get("RATING400_ENGINE_THREADS", "0") or 0)
+    if threads <= 0:
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    return Engine.open(store_dir, threads=threads)
 
 
 def load_factory(spec: str | None):

@@ -67,6 +67,7 @@ def serve(
             if f.endswith(".db"):
                 os.remove(os.path.join(d, f))
 
+    os.environ["RATING400_WORKERS"] = str(workers)  # workers size their kernel threads by it
     port, reservation = _reserve_port(host, port)
     cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
                        max_concurrent_rpcs)

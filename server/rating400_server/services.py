@@ -44,43 +44,33 @@ class RpcFail(Exception):
 # Engine reason names that are errors rather than OK-with-deny.
 _REASON_STATUS = {
     "unknown_number": SC.NOT_FOUND,
-    "number_not_found": SC.NOT_FOUND,
-    "account_suspended": SC.FAILED_PRECONDITION,
     "number_not_active": SC.FAILED_PRECONDITION,
-    "account_frozen": SC.FAILED_PRECONDITION,
     "number_suspended": SC.FAILED_PRECONDITION,
-    "suspended": SC.FAILED_PRECONDITION,
+    "pending_verification": SC.FAILED_PRECONDITION,
+    "account_suspended": SC.FAILED_PRECONDITION,
+    "package_not_started": SC.FAILED_PRECONDITION,
 }
 
 
 def reason_status(reason: str, field: str = "") -> grpc.StatusCode:
+    """Status for an engine reason (routing refusal or CDR reject reason)."""
     r = (reason or "").lower()
     if r in _REASON_STATUS:
         return _REASON_STATUS[r]
     if "unknown" in r and "number" in (r + field):
         return SC.NOT_FOUND
-    if "suspend" in r or "not_active" in r or "frozen" in r:
+    if "suspend" in r or "not_active" in r:
         return SC.FAILED_PRECONDITION
     return SC.INVALID_ARGUMENT
 
 
-_DENY = {
-    "unknown_number": routing_pb2.DENY_REASON_UNKNOWN_NUMBER,
-    "number_not_active": routing_pb2.DENY_REASON_NUMBER_NOT_ACTIVE,
-    "account_suspended": routing_pb2.DENY_REASON_ACCOUNT_SUSPENDED,
-    "blacklisted": routing_pb2.DENY_REASON_BLACKLISTED,
-    "blacklist": routing_pb2.DENY_REASON_BLACKLISTED,
-    "region_blocked": routing_pb2.DENY_REASON_REGION_BLOCKED,
-    "outside_schedule": routing_pb2.DENY_REASON_OUTSIDE_SCHEDULE,
-    "closed": routing_pb2.DENY_REASON_OUTSIDE_SCHEDULE,
-    "cap_reached": routing_pb2.DENY_REASON_CAP_REACHED,
-    "monthly_cap": routing_pb2.DENY_REASON_CAP_REACHED,
-    "concurrency_cap": routing_pb2.DENY_REASON_CAP_REACHED,
-    "no_credit": routing_pb2.DENY_REASON_NO_CREDIT,
-    "insufficient_credit": routing_pb2.DENY_REASON_NO_CREDIT,
-    "no_destination": routing_pb2.DENY_REASON_NO_DESTINATION,
-    "all_busy": routing_pb2.DENY_REASON_NO_DESTINATION,
-}
+def deny_reason(reason: str) -> int:
+    try:
+        return routing_pb2.DenyReason.Value("DENY_REASON_" + reason.upper())
+    except ValueError:
+        return routing_pb2.DENY_REASON_OTHER
+
+
 _BILLING_START = {
     "ringing": routing_pb2.BILLING_START_RINGING,
     "ring": routing_pb2.BILLING_START_RINGING,
@@ -242,14 +232,15 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                              ivr_keys=request.ivr_keys)
         reason = str(getattr(d, "reason", "") or "")
         resp = routing_pb2.AuthorizeResponse(
-            allow=bool(d.allow), reason=reason,
+            allow=bool(d.allow), reason=reason if not d.allow else "",
             catalog_version=int(getattr(d, "catalog_version", 0) or engine.version or 0),
         )
         if not d.allow:
             status = reason_status(reason)
             if status is not SC.INVALID_ARGUMENT:
                 raise RpcFail(status, f"number {request.number}: {reason}")
-            resp.deny_reason = _DENY.get(reason, routing_pb2.DENY_REASON_OTHER)
+            resp.deny_reason = deny_reason(reason)
+            resp.announcement = getattr(d, "announcement", None) or ""
         for dest in getattr(d, "destinations", None) or ():
             if isinstance(dest, (tuple, list)):
                 num, ring = dest[0], dest[1]
@@ -268,6 +259,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         region.city = getattr(d, "caller_city", "") or ""
         region.carrier = getattr(d, "caller_carrier", "") or ""
         resp.max_duration_seconds = int(getattr(d, "max_duration_seconds", 0) or 0)
+        resp.caller_class = getattr(d, "caller_class", None) or ""
+        resp.route_group = getattr(d, "group", None) or ""
+        resp.rate = getattr(d, "rate", None) or ""
         return resp
 
     @rpc("CallEvent")
@@ -280,10 +274,11 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         if kind is None:
             raise BadRequest("kind", "must be STARTED, ANSWERED or ENDED")
         engine = self.host.engine
-        await self.host.run(engine.call_event, request.call_id, request.number, kind,
-                            destination=request.destination or None, caller=request.caller or None,
-                            at_ms=convert.at_ms(request))
-        return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0))
+        accepted = await self.host.run(engine.call_event, request.call_id, request.number, kind,
+                                       destination=request.destination or None, caller=request.caller or None,
+                                       at_ms=convert.at_ms(request))
+        return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0),
+                                             accepted=accepted is not False)
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):

@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from rating400.v1 import common_pb2 as rating400_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/routing.proto\x12\x0crating400.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19rating400/v1/common.proto\"}\n\x10\x41uthorizeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x10\n\x08ivr_keys\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x0b\x44\x65stination\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x1c\n\x14ring_timeout_seconds\x18\x02 \x01(\x05\"^\n\tIvrOption\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12&\n\x07submenu\x18\x04 \x01(\x0b\x32\x15.rating400.v1.IvrMenu\"C\n\x07IvrMenu\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\x07options\x18\x02 \x03(\x0b\x32\x17.rating400.v1.IvrOption\"\xd8\x02\n\x11\x41uthorizeResponse\x12\r\n\x05\x61llow\x18\x01 \x01(\x08\x12-\n\x0b\x64\x65ny_reason\x18\x02 \x01(\x0e\x32\x18.rating400.v1.DenyReason\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12/\n\x0c\x64\x65stinations\x18\x04 \x03(\x0b\x32\x19.rating400.v1.Destination\x12\'\n\x08ivr_menu\x18\x05 \x01(\x0b\x32\x15.rating400.v1.IvrMenu\x12\x31\n\rbilling_start\x18\x06 \x01(\x0e\x32\x1a.rating400.v1.BillingStart\x12\x31\n\rcaller_region\x18\x07 \x01(\x0b\x32\x1a.rating400.v1.CallerRegion\x12\x1c\n\x14max_duration_seconds\x18\x08 \x01(\x03\x12\x17\n\x0f\x63\x61talog_version\x18\t \x01(\x03\"\xab\x01\n\x10\x43\x61llEventRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.rating400.v1.CallEventKind\x12\x13\n\x0b\x64\x65stination\x18\x04 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x11\x43\x61llEventResponse\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\x03*\xdd\x02\n\nDenyReason\x12\x1b\n\x17\x44\x45NY_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45NY_REASON_UNKNOWN_NUMBER\x10\x01\x12!\n\x1d\x44\x45NY_REASON_NUMBER_NOT_ACTIVE\x10\x02\x12!\n\x1d\x44\x45NY_REASON_ACCOUNT_SUSPENDED\x10\x03\x12\x1b\n\x17\x44\x45NY_REASON_BLACKLISTED\x10\x04\x12\x1e\n\x1a\x44\x45NY_REASON_REGION_BLOCKED\x10\x05\x12 \n\x1c\x44\x45NY_REASON_OUTSIDE_SCHEDULE\x10\x06\x12\x1b\n\x17\x44\x45NY_REASON_CAP_REACHED\x10\x07\x12\x19\n\x15\x44\x45NY_REASON_NO_CREDIT\x10\x08\x12\x1e\n\x1a\x44\x45NY_REASON_NO_DESTINATION\x10\t\x12\x15\n\x11\x44\x45NY_REASON_OTHER\x10\x0f*\x86\x01\n\x0c\x42illingStart\x12\x1d\n\x19\x42ILLING_START_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42ILLING_START_RINGING\x10\x01\x12\x1c\n\x18\x42ILLING_START_IVR_ANSWER\x10\x02\x12\x1e\n\x1a\x42ILLING_START_AGENT_ANSWER\x10\x03*\x86\x01\n\rCallEventKind\x12\x1f\n\x1b\x43\x41LL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41LL_EVENT_KIND_STARTED\x10\x01\x12\x1c\n\x18\x43\x41LL_EVENT_KIND_ANSWERED\x10\x02\x12\x19\n\x15\x43\x41LL_EVENT_KIND_ENDED\x10\x03\x32\xac\x01\n\x0eRoutingService\x12L\n\tAuthorize\x12\x1e.rating400.v1.AuthorizeRequest\x1a\x1f.rating400.v1.AuthorizeResponse\x12L\n\tCallEvent\x12\x1e.rating400.v1.CallEventRequest\x1a\x1f.rating400.v1.CallEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/routing.proto\x12\x0crating400.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19rating400/v1/common.proto\"}\n\x10\x41uthorizeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x10\n\x08ivr_keys\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x0b\x44\x65stination\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x1c\n\x14ring_timeout_seconds\x18\x02 \x01(\x05\"^\n\tIvrOption\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12&\n\x07submenu\x18\x04 \x01(\x0b\x32\x15.rating400.v1.IvrMenu\"C\n\x07IvrMenu\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12(\n\x07options\x18\x02 \x03(\x0b\x32\x17.rating400.v1.IvrOption\"\xa7\x03\n\x11\x41uthorizeResponse\x12\r\n\x05\x61llow\x18\x01 \x01(\x08\x12-\n\x0b\x64\x65ny_reason\x18\x02 \x01(\x0e\x32\x18.rating400.v1.DenyReason\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12/\n\x0c\x64\x65stinations\x18\x04 \x03(\x0b\x32\x19.rating400.v1.Destination\x12\'\n\x08ivr_menu\x18\x05 \x01(\x0b\x32\x15.rating400.v1.IvrMenu\x12\x31\n\rbilling_start\x18\x06 \x01(\x0e\x32\x1a.rating400.v1.BillingStart\x12\x31\n\rcaller_region\x18\x07 \x01(\x0b\x32\x1a.rating400.v1.CallerRegion\x12\x1c\n\x14max_duration_seconds\x18\x08 \x01(\x03\x12\x17\n\x0f\x63\x61talog_version\x18\t \x01(\x03\x12\x14\n\x0c\x61nnouncement\x18\n \x01(\t\x12\x14\n\x0c\x63\x61ller_class\x18\x0b \x01(\t\x12\x13\n\x0broute_group\x18\x0c \x01(\t\x12\x0c\n\x04rate\x18\r \x01(\t\"\xab\x01\n\x10\x43\x61llEventRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.rating400.v1.CallEventKind\x12\x13\n\x0b\x64\x65stination\x18\x04 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x11\x43\x61llEventResponse\x12\x17\n\x0f\x63\x61talog_version\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08*\xed\x03\n\nDenyReason\x12\x1b\n\x17\x44\x45NY_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45NY_REASON_UNKNOWN_NUMBER\x10\x01\x12!\n\x1d\x44\x45NY_REASON_NUMBER_NOT_ACTIVE\x10\x02\x12 \n\x1c\x44\x45NY_REASON_NUMBER_SUSPENDED\x10\x03\x12$\n DENY_REASON_PENDING_VERIFICATION\x10\x04\x12!\n\x1d\x44\x45NY_REASON_ACCOUNT_SUSPENDED\x10\x05\x12#\n\x1f\x44\x45NY_REASON_PACKAGE_NOT_STARTED\x10\x06\x12\x1e\n\x1a\x44\x45NY_REASON_CALLER_BLOCKED\x10\x07\x12\x1e\n\x1a\x44\x45NY_REASON_REGION_BLOCKED\x10\x08\x12\x1f\n\x1b\x44\x45NY_REASON_INVALID_IVR_KEY\x10\t\x12\x18\n\x14\x44\x45NY_REASON_NO_ROUTE\x10\n\x12%\n!DENY_REASON_ALL_DESTINATIONS_BUSY\x10\x0b\x12\x17\n\x13\x44\x45NY_REASON_NO_RATE\x10\x0c\x12\x1d\n\x19\x44\x45NY_REASON_OUT_OF_CREDIT\x10\r\x12\x15\n\x11\x44\x45NY_REASON_OTHER\x10\x0f*\x86\x01\n\x0c\x42illingStart\x12\x1d\n\x19\x42ILLING_START_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42ILLING_START_RINGING\x10\x01\x12\x1c\n\x18\x42ILLING_START_IVR_ANSWER\x10\x02\x12\x1e\n\x1a\x42ILLING_START_AGENT_ANSWER\x10\x03*\x86\x01\n\rCallEventKind\x12\x1f\n\x1b\x43\x41LL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41LL_EVENT_KIND_STARTED\x10\x01\x12\x1c\n\x18\x43\x41LL_EVENT_KIND_ANSWERED\x10\x02\x12\x19\n\x15\x43\x41LL_EVENT_KIND_ENDED\x10\x03\x32\xac\x01\n\x0eRoutingService\x12L\n\tAuthorize\x12\x1e.rating400.v1.AuthorizeRequest\x1a\x1f.rating400.v1.AuthorizeResponse\x12L\n\tCallEvent\x12\x1e.rating400.v1.CallEventRequest\x1a\x1f.rating400.v1.CallEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rating400.v1.routing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DENYREASON']._serialized_start=1025
-  _globals['_DENYREASON']._serialized_end=1374
-  _globals['_BILLINGSTART']._serialized_start=1377
-  _globals['_BILLINGSTART']._serialized_end=1511
-  _globals['_CALLEVENTKIND']._serialized_start=1514
-  _globals['_CALLEVENTKIND']._serialized_end=1648
+  _globals['_DENYREASON']._serialized_start=1122
+  _globals['_DENYREASON']._serialized_end=1615
+  _globals['_BILLINGSTART']._serialized_start=1618
+  _globals['_BILLINGSTART']._serialized_end=1752
+  _globals['_CALLEVENTKIND']._serialized_start=1755
+  _globals['_CALLEVENTKIND']._serialized_end=1889
   _globals['_AUTHORIZEREQUEST']._serialized_start=104
   _globals['_AUTHORIZEREQUEST']._serialized_end=229
   _globals['_DESTINATION']._serialized_start=231
@@ -48,11 +48,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IVRMENU']._serialized_start=388
   _globals['_IVRMENU']._serialized_end=455
   _globals['_AUTHORIZERESPONSE']._serialized_start=458
-  _globals['_AUTHORIZERESPONSE']._serialized_end=802
-  _globals['_CALLEVENTREQUEST']._serialized_start=805
-  _globals['_CALLEVENTREQUEST']._serialized_end=976
-  _globals['_CALLEVENTRESPONSE']._serialized_start=978
-  _globals['_CALLEVENTRESPONSE']._serialized_end=1022
-  _globals['_ROUTINGSERVICE']._serialized_start=1651
-  _globals['_ROUTINGSERVICE']._serialized_end=1823
+  _globals['_AUTHORIZERESPONSE']._serialized_end=881
+  _globals['_CALLEVENTREQUEST']._serialized_start=884
+  _globals['_CALLEVENTREQUEST']._serialized_end=1055
+  _globals['_CALLEVENTRESPONSE']._serialized_start=1057
+  _globals['_CALLEVENTRESPONSE']._serialized_end=1119
+  _globals['_ROUTINGSERVICE']._serialized_start=1892
+  _globals['_ROUTINGSERVICE']._serialized_end=2064
 # @@protoc_insertion_point(module_scope)

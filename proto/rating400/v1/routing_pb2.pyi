@@ -16,13 +16,17 @@ class DenyReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DENY_REASON_UNSPECIFIED: _ClassVar[DenyReason]
     DENY_REASON_UNKNOWN_NUMBER: _ClassVar[DenyReason]
     DENY_REASON_NUMBER_NOT_ACTIVE: _ClassVar[DenyReason]
+    DENY_REASON_NUMBER_SUSPENDED: _ClassVar[DenyReason]
+    DENY_REASON_PENDING_VERIFICATION: _ClassVar[DenyReason]
     DENY_REASON_ACCOUNT_SUSPENDED: _ClassVar[DenyReason]
-    DENY_REASON_BLACKLISTED: _ClassVar[DenyReason]
+    DENY_REASON_PACKAGE_NOT_STARTED: _ClassVar[DenyReason]
+    DENY_REASON_CALLER_BLOCKED: _ClassVar[DenyReason]
     DENY_REASON_REGION_BLOCKED: _ClassVar[DenyReason]
-    DENY_REASON_OUTSIDE_SCHEDULE: _ClassVar[DenyReason]
-    DENY_REASON_CAP_REACHED: _ClassVar[DenyReason]
-    DENY_REASON_NO_CREDIT: _ClassVar[DenyReason]
-    DENY_REASON_NO_DESTINATION: _ClassVar[DenyReason]
+    DENY_REASON_INVALID_IVR_KEY: _ClassVar[DenyReason]
+    DENY_REASON_NO_ROUTE: _ClassVar[DenyReason]
+    DENY_REASON_ALL_DESTINATIONS_BUSY: _ClassVar[DenyReason]
+    DENY_REASON_NO_RATE: _ClassVar[DenyReason]
+    DENY_REASON_OUT_OF_CREDIT: _ClassVar[DenyReason]
     DENY_REASON_OTHER: _ClassVar[DenyReason]
 
 class BillingStart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -41,13 +45,17 @@ class CallEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 DENY_REASON_UNSPECIFIED: DenyReason
 DENY_REASON_UNKNOWN_NUMBER: DenyReason
 DENY_REASON_NUMBER_NOT_ACTIVE: DenyReason
+DENY_REASON_NUMBER_SUSPENDED: DenyReason
+DENY_REASON_PENDING_VERIFICATION: DenyReason
 DENY_REASON_ACCOUNT_SUSPENDED: DenyReason
-DENY_REASON_BLACKLISTED: DenyReason
+DENY_REASON_PACKAGE_NOT_STARTED: DenyReason
+DENY_REASON_CALLER_BLOCKED: DenyReason
 DENY_REASON_REGION_BLOCKED: DenyReason
-DENY_REASON_OUTSIDE_SCHEDULE: DenyReason
-DENY_REASON_CAP_REACHED: DenyReason
-DENY_REASON_NO_CREDIT: DenyReason
-DENY_REASON_NO_DESTINATION: DenyReason
+DENY_REASON_INVALID_IVR_KEY: DenyReason
+DENY_REASON_NO_ROUTE: DenyReason
+DENY_REASON_ALL_DESTINATIONS_BUSY: DenyReason
+DENY_REASON_NO_RATE: DenyReason
+DENY_REASON_OUT_OF_CREDIT: DenyReason
 DENY_REASON_OTHER: DenyReason
 BILLING_START_UNSPECIFIED: BillingStart
 BILLING_START_RINGING: BillingStart
@@ -101,7 +109,7 @@ class IvrMenu(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., options: _Optional[_Iterable[_Union[IvrOption, _Mapping]]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version")
+    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version", "announcement", "caller_class", "route_group", "rate")
     ALLOW_FIELD_NUMBER: _ClassVar[int]
     DENY_REASON_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +119,10 @@ class AuthorizeResponse(_message.Message):
     CALLER_REGION_FIELD_NUMBER: _ClassVar[int]
     MAX_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCEMENT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_GROUP_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
     allow: bool
     deny_reason: DenyReason
     reason: str
@@ -120,7 +132,11 @@ class AuthorizeResponse(_message.Message):
     caller_region: _common_pb2.CallerRegion
     max_duration_seconds: int
     catalog_version: int
-    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ...) -> None: ...
+    announcement: str
+    caller_class: str
+    route_group: str
+    rate: str
+    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ..., announcement: _Optional[str] = ..., caller_class: _Optional[str] = ..., route_group: _Optional[str] = ..., rate: _Optional[str] = ...) -> None: ...
 
 class CallEventRequest(_message.Message):
     __slots__ = ("call_id", "number", "kind", "destination", "caller", "at")
@@ -139,7 +155,9 @@ class CallEventRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., number: _Optional[str] = ..., kind: _Optional[_Union[CallEventKind, str]] = ..., destination: _Optional[str] = ..., caller: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CallEventResponse(_message.Message):
-    __slots__ = ("catalog_version",)
+    __slots__ = ("catalog_version", "accepted")
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     catalog_version: int
-    def __init__(self, catalog_version: _Optional[int] = ...) -> None: ...
+    accepted: bool
+    def __init__(self, catalog_version: _Optional[int] = ..., accepted: _Optional[bool] = ...) -> None: ...
