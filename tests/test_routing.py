@@ -447,3 +447,25 @@ def test_bad_plans_are_reported_with_their_field(tmp_path, patch, message):
         if problems:
             raise CatalogError(problems)
     assert "routing_plans." in str(e.value)
+
+
+# -- CLI ------------------------------------------------------------------------------
+def test_route_command_prints_the_decision(tmp_path):
+    from click.testing import CliRunner
+
+    from rating_core.cli_route import route_command
+
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    store_dir = tmp_path / "store"  # its own: a process maps a snapshot once
+    Store(store_dir).compile(tmp_path / "catalog.yaml", activate=True)
+
+    run = CliRunner().invoke
+    res = run(route_command, ["4000000001", "139 1234 5678", "--at", "2026-03-04T10:00", "--store", str(store_dir)])
+    assert res.exit_code == 0, res.output
+    assert "ALLOW" in res.output and "1. 075588880001  ring 15 s" in res.output
+    assert "caller: Changzhou, Jiangsu, China Mobile (out_of_town)" in res.output
+    res = run(route_command, ["4000000001", "13800138000", "--at", "2026-03-04T10:00", "--store", str(store_dir)])
+    assert res.exit_code == 1 and "DENY caller_blocked" in res.output
+    res = run(route_command, ["4000000008", "13912345678", "--at", "2026-03-04T10:00", "--keys", "2",
+                              "--store", str(store_dir), "--json"])
+    assert '"prompt": "support"' in res.output

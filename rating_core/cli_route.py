@@ -1,0 +1,84 @@
+"""``rating400 route NUMBER CALLER [--at TIME]``: the routing decision for
+one call, for an operator checking a plan. Reads the ledger (live calls,
+cursors, caller memory, balances); writes nothing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def parse_time(text: str | None) -> int | None:
+    """ISO 8601 (local Asia/Shanghai time when no offset is given) or epoch
+    milliseconds -> epoch ms; None: now."""
+    if text is None:
+        return None
+    if text.strip().lstrip("-").isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use ISO 8601 (2026-03-04T10:00, local time) or epoch ms",
+                                 param_hint="--at") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=SHANGHAI)
+    return int(when.timestamp() * 1000)
+
+
+def render(number: str, caller: str, at_ms: int, d) -> list[str]:
+    when = dt.datetime.fromtimestamp(at_ms / 1000, SHANGHAI).isoformat(timespec="seconds")
+    lines = [f"{number} <- {caller or 'withheld'} at {when} (catalog v{d.catalog_version})"]
+    where = ", ".join(x for x in (d.caller_city, d.caller_province, d.caller_carrier) if x) or "unknown region"
+    lines.append(f"caller: {where} ({d.caller_class})")
+    if d.plan is not None:
+        rule = f"rule {d.rule}" if d.rule is not None else "ivr key"
+        lines.append(f"plan: {d.plan}" + (f", {rule} -> group {d.group}" if d.group else ""))
+    if not d.allow:
+        lines.append(f"DENY {d.reason}" + (f"  (announcement: {d.announcement})" if d.announcement else ""))
+        return lines
+    limit = f"{d.max_duration_seconds} s" if d.max_duration_seconds else "no limit"
+    lines.append(f"ALLOW  billing starts at {d.billing_start}; max duration {limit}")
+    if d.ivr_menu is not None:
+        lines.append(f"ivr menu: {d.ivr_menu.get('prompt', '')}")
+        for o in d.ivr_menu["options"]:
+            lines.append(f"  [{o['key']}] {o['label']}" + (" -> submenu" if "menu" in o else f" -> group {o['group']}"))
+    for i, dest in enumerate(d.destinations, 1):
+        lines.append(f"  {i}. {dest.number}  ring {dest.ring_timeout_seconds} s")
+    return lines
+
+
+@click.command("route")
+@click.argument("number")
+@click.argument("caller")
+@click.option("--at", "at", help="Call time: ISO 8601 (local time unless an offset is given) or epoch ms; default now.")
+@click.option("--keys", "ivr_keys", default="", help="IVR keys pressed so far, e.g. 21.")
+@click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
+              type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
+@click.option("--version", "version", type=int, help="Catalog version (default: the active one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
+    """Print the routing decision for a call to NUMBER from CALLER."""
+    from .cli import user_errors  # the CLI's one way of reporting operator errors
+    from .router import Router
+    from .store import Ledger, Store
+
+    at_ms = parse_time(at)
+    with user_errors():
+        snapshot = Store(store_dir, create=False).open(version)
+        ledger = Ledger(store_dir)
+        try:
+            if at_ms is None:
+                at_ms = int(dt.datetime.now(SHANGHAI).timestamp() * 1000)
+            decision = Router(snapshot, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
+        finally:
+            ledger.close()
+            snapshot.close()  # the Router and its views are gone: the decision holds plain values
+    if as_json:
+        click.echo(json.dumps(decision.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n".join(render(number, caller, int(at_ms), decision)))
+    if not decision.allow:
+        raise SystemExit(1)

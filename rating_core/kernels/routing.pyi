@@ -1,0 +1,35 @@
+import numpy as np
+import numpy.typing as npt
+
+OUTCOME_FIELDS: tuple[str, ...]
+MAX_DESTINATIONS: int
+CALL_SECONDS_LIMIT: int
+
+def seed_of(seed: int, i: int) -> int: ...
+
+class RoutingCore:
+    def __init__(self, t: dict[str, np.ndarray], active: npt.NDArray[np.int32], cursor: npt.NDArray[np.int32]) -> None: ...
+    def set_state(self, active: npt.NDArray[np.int32], cursor: npt.NDArray[np.int32]) -> None: ...
+    def number_index(self, number_key: int) -> int: ...
+    def decide_one(
+        self,
+        number_key: int,
+        caller_key: int,
+        at_ms: int,
+        ivr_path: int = 0,
+        memory_key: int = 0,
+        credit_left: int = 0,
+        bundle_used: int = 0,
+        bundle_period: int = -1,
+        seed: int = 0,
+        index: int = 0,
+    ) -> tuple[tuple[int, ...], list[int]]: ...
+    def decide_batch(
+        self,
+        calls: dict[str, np.ndarray],
+        seed: int = 0,
+        index: int = 0,
+        reserve: bool = True,
+        active: npt.NDArray[np.int32] | None = None,
+        cursor: npt.NDArray[np.int32] | None = None,
+    ) -> dict[str, np.ndarray]: ...
