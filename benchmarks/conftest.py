@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -33,8 +34,32 @@ def sizes() -> Sizes:
     return TINY if SMALL else FULL
 
 
+# Headline figures (CDR/s, ratios) that benchmarks record with ``report``;
+# printed at the end of the run, after pytest-benchmark's table.
+_REPORT: list[str] = []
+
+
 @pytest.fixture(scope="session")
-def demo_snapshot(tmp_path_factory):
+def report():
+    return _REPORT.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORT:
+        terminalreporter.section("rating400 benchmark figures")
+        for line in _REPORT:
+            terminalreporter.write_line(line)
+
+
+@dataclass
+class DemoStore:
+    root: Path  # the store directory
+    catalog: Path  # the demo catalog's YAML
+    store: object  # rating_core.store.Store, open (LMDB: one environment per process)
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> DemoStore:
     """The demo catalog, compiled and activated in a temporary store."""
     from rating_core.demo import write_demo_catalog
     from rating_core.store import Store
@@ -43,8 +68,24 @@ def demo_snapshot(tmp_path_factory):
     catalog = write_demo_catalog(root / "catalog")
     store = Store(root / "store")
     store.activate(store.compile(catalog))
-    snapshot = store.open()
-    yield snapshot
+    return DemoStore(root / "store", catalog, store)
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(demo_store):
+    return demo_store.store.open()
+
+
+@pytest.fixture(scope="session")
+def opening_state(demo_store, demo_snapshot):
+    """The ledger's opening account state for the demo snapshot; copy it
+    per round (the kernel updates state in place)."""
+    from rating_core.store import Ledger
+
+    ledger = Ledger(demo_store.root)
+    state = ledger.opening_state(demo_snapshot)
+    ledger.close()
+    return state
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +94,17 @@ def demo_cdr_table(sizes):
     from rating_core.demo import demo_cdrs
 
     return demo_cdrs(sizes.rating_cdrs, seed=400)
+
+
+@pytest.fixture(scope="session")
+def demo_cdr_columns(demo_cdr_table, demo_snapshot):
+    """The kernel's input columns for the demo CDRs, prepared at the edge
+    (numbers as keys, times as epoch ms) exactly as the bulk job does."""
+    import numpy as np
+
+    from rating_core import cdr
+
+    prepared = cdr.dedupe(cdr.prepare(demo_cdr_table, cdr.calendar_range(demo_snapshot.tables)))
+    good = np.flatnonzero(prepared.good)  # the rows the rater hands the kernel
+    assert len(good) > 0.9 * demo_cdr_table.num_rows, "the demo should be mostly valid"
+    return {name: np.ascontiguousarray(col[good]) for name, col in prepared.cdr.items()}

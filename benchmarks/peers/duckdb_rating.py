@@ -76,47 +76,47 @@ def _rounded(num: str, den: str, rounding: str) -> str:
 
 
 # Phase 1, lookups: one row per CDR with everything but the tier walk.
+# Destinations are few (each 400 number forwards to a handful), so their
+# prefix match runs on the distinct forwarded-to numbers only.
 PRICE_LOOKUPS = f"""
 CREATE OR REPLACE TEMP TABLE looked_up AS
-WITH located AS (
+WITH forwarded AS (
+    SELECT f.forwarded_key, d.class AS destination_class
+    FROM (SELECT DISTINCT forwarded_key FROM cdr) f
+    ASOF JOIN dest d ON f.forwarded_key >= d.start
+), located AS (
     SELECT c.row_id, c.start_ms, c.ivr_answer_ms, c.agent_answer_ms, c.end_ms,
-           n.account, n.status AS number_status, n.billing_start, n.home_city,
-           d.class AS destination_class, r.city AS caller_city, k.carrier AS caller_carrier,
-           (c.start_ms + {OFFSET}) // {DAY} - (SELECT first_day FROM calendar_first_day) AS day,
-           ((c.start_ms + {OFFSET}) % {DAY}) // {HOUR} AS hour
+           n.account, n.number_status, n.billing_start, n.home_city, n.package, n.package_start_ms,
+           n.expiry_ms, n.kind, n.included_seconds, n.overage_price,
+           f.destination_class, r.city AS caller_city, r.province AS caller_province,
+           r.carrier AS caller_carrier, h.band AS time_band, h.month
     FROM cdr c
-    LEFT JOIN numbers n ON n.number_key = c.number_key
-    ASOF JOIN dest d ON c.forwarded_key >= d.start
-    ASOF JOIN region r ON c.caller_key >= r.start
-    ASOF JOIN carrier k ON c.caller_key >= k.start
-), classified AS (
-    SELECT l.*, a.package, a.start_ms AS package_start_ms, cal.month,
-           b.band AS time_band, p.province AS caller_province,
-           CASE WHEN l.account IS NULL THEN NULL
-                WHEN l.caller_city >= 0 AND l.caller_city = l.home_city THEN 0 ELSE 1 END AS caller_class
-    FROM located l
-    LEFT JOIN accounts a ON a.account = l.account
-    JOIN calendar cal ON cal.day = l.day
-    JOIN band_of b ON b.day_kind = cal.day_kind AND b.hour = l.hour
-    LEFT JOIN city_province p ON p.city = l.caller_city
+    LEFT JOIN number_dim n ON n.number_key = c.number_key
+    JOIN forwarded f ON f.forwarded_key = c.forwarded_key
+    ASOF JOIN caller_region r ON c.caller_key >= r.start
+    JOIN local_hours h ON h.local_hour = (c.start_ms + {OFFSET}) // {HOUR}
 ), chosen AS (
+    SELECT l.*, CASE WHEN l.account IS NULL THEN NULL
+                     WHEN l.caller_city >= 0 AND l.caller_city = l.home_city THEN 0 ELSE 1 END AS caller_class
+    FROM located l
+), rated AS (
     SELECT c.*, rt.rate AS chosen_rate,
            CASE WHEN c.account IS NULL THEN 1
                 WHEN c.number_status <> 0 THEN 2
                 WHEN c.start_ms < c.package_start_ms THEN 3
                 WHEN c.destination_class < 0 THEN 4
                 WHEN c.time_band < 0 OR rt.rate IS NULL THEN 5
-                ELSE 0 END AS status
-    FROM classified c
+                ELSE 0 END AS status,
+           CASE c.billing_start WHEN 0 THEN c.start_ms WHEN 1 THEN c.ivr_answer_ms
+                                ELSE c.agent_answer_ms END AS bill_from
+    FROM chosen c
     LEFT JOIN rate_choice rt ON rt.package = c.package AND rt.destination_class = c.destination_class
                             AND rt.caller_class = c.caller_class AND rt.band = c.time_band
 )
-SELECT ch.*,
-       CASE WHEN ch.status <> 0 OR ch.bill_from = {NO_TIME} OR ch.end_ms <= ch.bill_from THEN 0
-            ELSE (ch.end_ms - ch.bill_from + 999) // 1000 END AS billable_seconds
-FROM (SELECT c.*, CASE c.billing_start WHEN 0 THEN c.start_ms WHEN 1 THEN c.ivr_answer_ms
-                                       ELSE c.agent_answer_ms END AS bill_from
-      FROM chosen c) ch
+SELECT r.* EXCLUDE (bill_from, ivr_answer_ms, agent_answer_ms, end_ms),
+       CASE WHEN r.status <> 0 OR r.bill_from = {NO_TIME} OR r.end_ms <= r.bill_from THEN 0
+            ELSE (r.end_ms - r.bill_from + 999) // 1000 END AS billable_seconds
+FROM rated r
 """
 
 # Phase 1, the tier walk per distinct (rate, duration): a recursive CTE,
@@ -148,71 +148,82 @@ SELECT w.rate, w.billable, w.t AS billed_seconds, w.units,
 FROM walk w JOIN rates ra ON ra.rate = w.rate AND w.j = ra.n_tiers
 """
 
-# Phase 2: settle the rated calls per account in chronological order.
+_BUNDLE_CHARGE = _rounded("(billed_seconds - bundle_seconds_consumed) * overage_price", "60", "rounding")
+_OUT = """row_id, status, coalesce(account, -1) AS account, coalesce(package, -1) AS package,
+       destination_class, caller_city, caller_province, caller_carrier,
+       coalesce(caller_class, -1) AS caller_class, time_band,
+       CASE WHEN status = 0 THEN chosen_rate ELSE -1 END AS rate,
+       billable_seconds, billed_seconds, units"""
+
+# Phase 2: settle the rated calls of prepaid and bundle accounts in
+# chronological order. One running sum over all of them in the order
+# (account, start, input order) — a single sort; DuckDB's partitioned
+# windows are several times slower with few, large accounts — minus the
+# sums of the rows before the account (charges) or before the account's
+# month (billed seconds: bundles count per month). Within an account the
+# months run in start order, so (account, month) blocks are contiguous in
+# that order and their offsets come from a small aggregate.
 SETTLE = f"""
 CREATE OR REPLACE TABLE rated AS
-WITH joined AS (
-    SELECT l.row_id, l.status, l.account, l.package, l.destination_class, l.caller_city,
-           coalesce(l.caller_province, -1) AS caller_province, l.caller_carrier, l.caller_class, l.time_band, l.start_ms, l.month,
-           CASE WHEN l.status = 0 THEN l.chosen_rate ELSE -1 END AS rate,
-           l.billable_seconds,
-           coalesce(p.billed_seconds, 0) AS billed_seconds,
-           coalesce(p.units, 0) AS units,
-           coalesce(p.charge, 0) AS rate_charge,
-           pk.kind, pk.included_seconds, pk.overage_price, a.expiry_ms,
-           s.credit_left AS credit0, s.bundle_period AS period0, s.bundle_used AS used0,
-           ra.rounding
+WITH calls AS MATERIALIZED (
+    SELECT l.*, coalesce(p.billed_seconds, 0) AS billed_seconds, coalesce(p.units, 0) AS units,
+           coalesce(p.charge, 0) AS rate_charge
     FROM looked_up l
     LEFT JOIN priced p ON p.rate = l.chosen_rate AND p.billable = l.billable_seconds AND l.status = 0
-    LEFT JOIN accounts a ON a.account = l.account
-    LEFT JOIN packages pk ON pk.package = l.package
-    LEFT JOIN state s ON s.account = l.account
-    LEFT JOIN rates ra ON ra.rate = l.chosen_rate
+), settling AS MATERIALIZED (
+    SELECT * FROM calls WHERE status = 0 AND kind <> 0
+), blocks AS (
+    SELECT account, month,
+           sum(billed) OVER o - billed AS billed_offset,
+           sum(charged) OVER o - charged AS charged_offset,
+           min(month) OVER (PARTITION BY account) AS first_month
+    FROM (SELECT account, month, sum(rate_charge) AS charged, sum(billed_seconds) AS billed
+          FROM settling GROUP BY account, month)
+    WINDOW o AS (ORDER BY account, month ROWS UNBOUNDED PRECEDING)
+), account_offsets AS (
+    SELECT account, min(charged_offset) AS charged_offset FROM blocks GROUP BY account
 ), running AS (
+    SELECT c.*, s.credit_left AS credit0, s.bundle_period AS period0, s.bundle_used AS used0,
+           b.first_month, ra.rounding,
+           sum(rate_charge) OVER g - rate_charge - a.charged_offset AS charged_before,
+           sum(billed_seconds) OVER g - billed_seconds - b.billed_offset AS month_billed_before
+    FROM settling c
+    JOIN state s ON s.account = c.account
+    JOIN rates ra ON ra.rate = c.chosen_rate
+    JOIN blocks b ON b.account = c.account AND b.month = c.month
+    JOIN account_offsets a ON a.account = c.account
+    WINDOW g AS (ORDER BY c.account, c.start_ms, c.row_id ROWS UNBOUNDED PRECEDING)
+), opened AS (
     SELECT r.*,
-           -- prepaid: charges of the account's earlier rated calls
-           coalesce(sum(rate_charge) OVER (PARTITION BY account, status = 0 ORDER BY start_ms, row_id
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS charged_before,
-           -- bundle: billed seconds of the earlier rated calls in the same month
-           coalesce(sum(billed_seconds) OVER (PARTITION BY account, status = 0, month ORDER BY start_ms, row_id
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS used_before,
-           min(month) OVER (PARTITION BY account, status = 0) AS first_month
-    FROM joined r
-), bundle AS (
-    SELECT r.*,
-           -- use carried from the ledger counts only in its own month, and
-           -- only if no earlier call opened another month
+           -- prepaid: credit left before this call (0 from expiry on)
+           CASE WHEN kind = 1 AND start_ms < expiry_ms THEN greatest(credit0 - charged_before, 0) ELSE 0 END
+               AS credit_before,
+           -- bundle: the month's allowance left after the ledger's use (which
+           -- counts only in its own month, and only if no earlier call opened
+           -- another month), and the seconds billed earlier in the month
+           greatest(included_seconds - CASE WHEN month = period0 AND month = first_month THEN used0 ELSE 0 END, 0)
+               AS room,
            CASE WHEN month = period0 AND month = first_month THEN used0 ELSE 0 END AS used_open
     FROM running r
 ), consumed AS (
-    SELECT b.*,
-           CASE WHEN status <> 0 OR kind <> 1 OR start_ms >= expiry_ms THEN 0
-                ELSE least(greatest(credit0 - charged_before, 0), rate_charge) END AS credit_consumed,
-           CASE WHEN status <> 0 OR kind <> 2 THEN 0
-                ELSE least(greatest(greatest(included_seconds - used_open, 0) - used_before, 0), billed_seconds)
-           END AS bundle_seconds_consumed
-    FROM bundle b
+    SELECT o.*,
+           CASE WHEN kind = 1 THEN least(credit_before, rate_charge) ELSE 0 END AS credit_consumed,
+           CASE WHEN kind = 2 THEN least(greatest(room - month_billed_before, 0), billed_seconds) ELSE 0 END
+               AS bundle_seconds_consumed
+    FROM opened o
 )
-SELECT row_id, status, coalesce(account, -1) AS account, coalesce(package, -1) AS package,
-       destination_class, caller_city, caller_province, caller_carrier,
-       coalesce(caller_class, -1) AS caller_class, time_band, rate,
-       billable_seconds, billed_seconds, units,
-       CASE WHEN status = 0 AND kind = 2
-            THEN {_rounded("(billed_seconds - bundle_seconds_consumed) * overage_price", "60", "rounding")}
-            ELSE rate_charge END AS charge,
+SELECT {_OUT},
+       CASE WHEN kind = 2 THEN {_BUNDLE_CHARGE} ELSE rate_charge END AS charge,
        credit_consumed, bundle_seconds_consumed,
-       CASE WHEN status <> 0 THEN 0
-            WHEN kind = 1 THEN rate_charge - credit_consumed
-            WHEN kind = 2 THEN {_rounded("(billed_seconds - bundle_seconds_consumed) * overage_price", "60", "rounding")}
-            ELSE 0 END AS overage,
-       CASE WHEN status <> 0 THEN 0
-            WHEN kind = 1 THEN (CASE WHEN start_ms >= expiry_ms THEN 0
-                                     ELSE greatest(credit0 - charged_before, 0) - credit_consumed END)
-            WHEN kind = 2 THEN included_seconds - used_open - least(greatest(included_seconds - used_open, 0),
-                                                                     used_before + bundle_seconds_consumed)
-            ELSE 0 END AS balance_after,
+       CASE WHEN kind = 2 THEN {_BUNDLE_CHARGE} ELSE rate_charge - credit_consumed END AS overage,
+       CASE WHEN kind = 1 THEN credit_before - credit_consumed
+            ELSE included_seconds - used_open - least(room, month_billed_before + billed_seconds) END AS balance_after,
        start_ms, month, kind
 FROM consumed
+UNION ALL
+SELECT {_OUT}, rate_charge AS charge, 0 AS credit_consumed, 0 AS bundle_seconds_consumed,
+       0 AS overage, 0 AS balance_after, start_ms, month, kind
+FROM calls WHERE status <> 0 OR kind = 0
 """
 
 # Closing account state: the last rated call of each account sets it.
@@ -221,25 +232,20 @@ CREATE OR REPLACE TABLE closing_state AS
 WITH last AS (
     SELECT account, arg_max(balance_after, (start_ms, row_id)) AS balance,
            arg_max(month, (start_ms, row_id)) AS month, any_value(kind) AS kind
-    FROM rated WHERE status = 0 GROUP BY account
+    FROM rated WHERE status = 0 AND kind <> 0 GROUP BY account
 )
 SELECT s.account,
        CASE WHEN l.kind = 1 THEN l.balance ELSE s.credit_left END AS credit_left,
        CASE WHEN l.kind = 2 THEN l.month ELSE s.bundle_period END AS bundle_period,
-       CASE WHEN l.kind = 2 THEN pk.included_seconds - l.balance ELSE s.bundle_used END AS bundle_used
+       CASE WHEN l.kind = 2 THEN n.included_seconds - l.balance ELSE s.bundle_used END AS bundle_used
 FROM state s
 LEFT JOIN last l ON l.account = s.account
-LEFT JOIN accounts a ON a.account = s.account
-LEFT JOIN packages pk ON pk.package = a.package
+LEFT JOIN account_dim n ON n.account = s.account
 """
 
 
 def _ids(n: int) -> np.ndarray:
     return np.arange(n, dtype=np.int32)
-
-
-def _intervals(starts: np.ndarray, values: np.ndarray, name: str) -> pa.Table:
-    return pa.table({"start": starts, name: values})
 
 
 class DuckDBRater:
@@ -261,18 +267,39 @@ class DuckDBRater:
         self.con.unregister("_incoming")
 
     def load_snapshot(self, t: dict[str, np.ndarray]) -> None:
-        n_accounts = len(t["account_package"])
-        self._table("numbers", pa.table({
-            "number_key": t["number_key"], "account": t["number_account"], "status": t["number_status"],
+        """The snapshot as the dimension tables a data engineer would
+        prepare once per catalog version (not timed): numbers joined to
+        their account and package, caller region and carrier merged into
+        one interval table, the calendar and bands by local hour."""
+        acc = t["number_account"]
+        pkg = t["account_package"][acc]
+        self._table("number_dim", pa.table({
+            "number_key": t["number_key"], "account": acc, "number_status": t["number_status"],
             "billing_start": t["number_billing_start"], "home_city": t["number_home_city"],
+            "package": pkg, "package_start_ms": t["account_start_ms"][acc], "expiry_ms": t["account_expiry_ms"][acc],
+            "kind": t["package_kind"][pkg], "included_seconds": t["package_included_seconds"][pkg],
+            "overage_price": t["package_overage_price"][pkg],
         }))
-        self._table("accounts", pa.table({
-            "account": _ids(n_accounts), "package": t["account_package"],
-            "start_ms": t["account_start_ms"], "expiry_ms": t["account_expiry_ms"],
+        n_accounts = len(t["account_package"])
+        self._table("account_dim", pa.table({
+            "account": _ids(n_accounts),
+            "included_seconds": t["package_included_seconds"][t["account_package"]],
         }))
-        self._table("packages", pa.table({
-            "package": _ids(len(t["package_kind"])), "kind": t["package_kind"],
-            "included_seconds": t["package_included_seconds"], "overage_price": t["package_overage_price"],
+        # Caller city and carrier: both prefix tables' interval starts, each
+        # interval with the city and carrier that cover it.
+        starts = np.union1d(t["region_starts"], t["carrier_starts"])
+        city = t["region_values"][np.searchsorted(t["region_starts"], starts, side="right") - 1]
+        carrier = t["carrier_values"][np.searchsorted(t["carrier_starts"], starts, side="right") - 1]
+        province = np.where(city >= 0, t["city_province"][np.maximum(city, 0)], -1).astype(np.int32)
+        self._table("caller_region", pa.table({"start": starts, "city": city, "province": province, "carrier": carrier}))
+        self._table("dest", pa.table({"start": t["dest_starts"], "class": t["dest_values"]}))
+        # Time band and month by local hour (hours since the epoch, local time).
+        n_days = len(t["day_kind"])
+        day = np.repeat(np.arange(n_days), 24)
+        hour = np.tile(np.arange(24), n_days)
+        self._table("local_hours", pa.table({
+            "local_hour": (t["calendar_first_day"][0] + day) * 24 + hour,
+            "band": t["band_of"][t["day_kind"][day], hour], "month": t["day_month"][day],
         }))
         rt = t["rate_table"]
         p, c, k, b = np.nonzero(rt >= 0)
@@ -294,19 +321,6 @@ class DuckDBRater:
             "rate": tier_rate, "j": tier_j, "price": t["tier_price"], "unit": t["tier_unit"],
             "increment": t["tier_increment"],
             "next_start": pa.array(next_start, mask=last),  # NULL: the last tier runs to the end
-        }))
-        self._table("dest", _intervals(t["dest_starts"], t["dest_values"], "class"))
-        self._table("region", _intervals(t["region_starts"], t["region_values"], "city"))
-        self._table("carrier", _intervals(t["carrier_starts"], t["carrier_values"], "carrier"))
-        self._table("city_province", pa.table({"city": _ids(len(t["city_province"])), "province": t["city_province"]}))
-        self._table("calendar_first_day", pa.table({"first_day": t["calendar_first_day"]}))
-        self._table("calendar", pa.table({
-            "day": np.arange(len(t["day_kind"]), dtype=np.int64), "day_kind": t["day_kind"], "month": t["day_month"],
-        }))
-        kind, hour = np.meshgrid(np.arange(3), np.arange(24), indexing="ij")
-        self._table("band_of", pa.table({
-            "day_kind": kind.ravel().astype(np.int8), "hour": hour.ravel().astype(np.int64),
-            "band": t["band_of"].ravel(),
         }))
 
     def load_cdrs(self, cdr: dict[str, np.ndarray]) -> None:
