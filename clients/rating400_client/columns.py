@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Iterable, Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -104,7 +105,7 @@ def table_to_arrow_ipc(table: pa.Table) -> bytes:
 def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
     """RatedCdrColumns -> table; a column the server left empty is omitted."""
     n = len(cols.row)
-    data = {"row": pa.array(cols.row, pa.uint32())}
+    data = {"row": pa.array(np.array(cols.row, dtype=np.uint32))}
     for name in RATED_STRINGS:
         v = getattr(cols, name)
         if len(v) == n:
@@ -112,8 +113,9 @@ def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
     for name in RATED_INTS:
         v = getattr(cols, name)
         if len(v) == n:
-            data[name] = pa.array(v, pa.int64())
-    data["replayed"] = pa.array(cols.replayed if len(cols.replayed) == n else [False] * n, pa.bool_())
+            data[name] = pa.array(np.array(v, dtype=np.int64))  # array protocol: no per-row Python
+    rep = np.array(cols.replayed, dtype=bool) if len(cols.replayed) == n else np.zeros(n, bool)
+    data["replayed"] = pa.array(rep)
     return pa.table(data)
 
 

@@ -82,11 +82,12 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 
 
 def _times(values, n: int, field: str) -> pa.Array:
-    arr = np.fromiter(values, dtype=np.int64, count=len(values)) if len(values) else None
-    if arr is None:
+    if len(values) == 0:
         return pa.nulls(n, pa.int64())
-    if len(arr) != n:
-        raise BadRequest(f"cdrs.{field}", f"has {len(arr)} values for {n} rows")
+    if len(values) != n:
+        raise BadRequest(f"cdrs.{field}", f"has {len(values)} values for {n} rows")
+    # upb's repeated scalar containers export the array protocol: no per-row Python.
+    arr = np.array(values, dtype=np.int64)
     mask = arr <= 0
     return pa.array(arr, mask=mask if mask.any() else None)
 
