@@ -68,6 +68,7 @@ from .reference_routing import REASONS
 
 ROUTE_REASON = REASONS + ("invalid_input",)  # kernel codes, then the edge's own
 INVALID_INPUT = len(REASONS)
+INVALID_FIELDS = ("", "number", "caller", "at")  # authorize_batch's invalid_field codes
 SETUP_GRACE_S = 600
 EVENT_KINDS = ("started", "answered", "ended")
 
@@ -131,8 +132,9 @@ class Decision:
 
 
 class Router:
-    def __init__(self, snapshot, ledger, seed: int | None = None):
+    def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2):
         t = snapshot.tables
+        self.threads = threads  # authorize_batch: selection threads (kernel)
         check_routing_tables(t)
         self.snapshot = snapshot  # keeps the mapped arrays alive
         self.ledger = ledger
@@ -312,86 +314,102 @@ class Router:
         setups in input order: each allowed call counts against the caps and
         moves round-robin cursors for the calls after it, as if it started at
         its first destination (nothing is written to the ledger). Rows whose
-        number or caller is malformed get reason ``invalid_input`` and
-        ``invalid_field`` names the field; the other rows are decided.
-        Returns the kernel's columns (``OUTCOME_FIELDS``, ``destinations``
-        as destination entry ids) plus ``allow``; ``decisions`` renders them.
+        number, caller or time is malformed get reason ``invalid_input`` and
+        ``invalid_field`` (codes into ``INVALID_FIELDS``) names the field; the
+        other rows are decided. Returns the kernel's columns
+        (``OUTCOME_FIELDS``; ``destinations`` as destination entry ids, -1
+        padded) plus ``allow``; ``decisions`` renders them.
         """
-        get = columns.column if isinstance(columns, pa.Table) else columns.__getitem__
-        names = columns.column_names if isinstance(columns, pa.Table) else list(columns)
-        invalid = None
+        is_table = isinstance(columns, pa.Table)
+        names = columns.column_names if is_table else list(columns)
+        get = columns.column if is_table else columns.__getitem__
+
+        def strings(name):
+            col = get(name)
+            return col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, pa.string())
+
         if "number_key" in names:
             nkeys = np.ascontiguousarray(get("number_key"), np.int64)
             n = len(nkeys)
+            invalid = np.zeros(n, np.int8)
             ckeys = np.ascontiguousarray(get("caller_key"), np.int64) if "caller_key" in names else np.zeros(n, np.int64)
         else:
-            normal, ok_number = normalize_array(pa.array(get("number")) if not isinstance(get("number"), (pa.Array, pa.ChunkedArray)) else get("number"))
+            normal, ok_number = normalize_array(strings("number"))
             nkeys = keys_of(normal)
             n = len(nkeys)
-            invalid = np.where(ok_number, "", "number").astype(object)
+            invalid = np.where(ok_number, 0, 1).astype(np.int8)
             ckeys = np.zeros(n, np.int64)
             if "caller" in names:
-                raw = get("caller")
-                raw = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else pa.array(raw, pa.string())
+                raw = strings("caller")
                 withheld = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))),
                                                  pa.array(["", "anonymous", "unknown", "private"])), True)
+                withheld = np.asarray(withheld.to_numpy(zero_copy_only=False), bool)
                 cnormal, ok_caller = normalize_array(raw)
                 ckeys = keys_of(cnormal)
-                withheld_np = np.asarray(withheld.to_numpy(zero_copy_only=False), bool)
-                ckeys[withheld_np] = 0
-                bad_caller = ~ok_caller & ~withheld_np & ok_number
-                invalid[bad_caller] = "caller"
+                ckeys[withheld] = 0
+                invalid[~ok_caller & ~withheld & (invalid == 0)] = 2
         if "at_ms" in names:
             at = np.ascontiguousarray(get("at_ms"), np.int64)
             lo, hi = self._at_range
             bad_at = (at < lo) | (at >= hi)
             if bad_at.any():
-                if invalid is None:
-                    invalid = np.full(n, "", object)
-                invalid[bad_at & (invalid == "")] = "at"
+                invalid[bad_at & (invalid == 0)] = 3
                 at = np.where(bad_at, lo, at)
         else:
             at = np.full(n, time.time_ns() // 1_000_000, np.int64)
         paths = np.zeros(n, np.int64)
         if "ivr_keys" in names:
-            keys = get("ivr_keys")
-            keys = keys.to_pylist() if isinstance(keys, (pa.Array, pa.ChunkedArray)) else list(keys)
-            codes = {k: ivr_path_code(k or "") for k in set(keys)}
-            paths = np.fromiter((codes[k] for k in keys), np.int64, count=n)
+            coded = pc.dictionary_encode(pc.fill_null(pc.cast(strings("ivr_keys"), pa.string()), ""))
+            if isinstance(coded, pa.ChunkedArray):
+                coded = coded.combine_chunks()
+            codes = np.array([ivr_path_code(k) for k in coded.dictionary.to_pylist()], np.int64)
+            paths = codes[coded.indices.to_numpy(zero_copy_only=False)] if len(codes) else paths
 
-        memory = np.zeros(n, np.int64)
-        credit = np.zeros(n, np.int64)
-        used = np.zeros(n, np.int64)
-        period = np.full(n, -1, np.int32)
         t = self.tables
-        pos = np.searchsorted(t["number_key"], nkeys).clip(0, max(len(t["number_key"]) - 1, 0))
-        known = t["number_key"][pos] == nkeys if len(t["number_key"]) else np.zeros(n, bool)
+        pos = np.searchsorted(t["number_key"], nkeys).clip(0, len(t["number_key"]) - 1)
+        known = t["number_key"][pos] == nkeys
         acc = np.where(known, self._number_account[pos], -1)
         plan = np.where(known, self._number_routing[pos], -1)
+        memory = np.zeros(n, np.int64)
         with self.env.begin() as txn:
             self._refresh(txn)
-            needs_memory = (plan >= 0) & (ckeys != 0)
-            needs_memory[needs_memory] = self._memory_ms[plan[needs_memory]] > 0
-            for i in np.flatnonzero(needs_memory):
-                memory[i] = self._memory(txn, int(plan[i]), int(nkeys[i]), int(ckeys[i]), int(at[i]))
+            # Caller memory: one multi-get for the rows whose plan remembers callers.
+            rows = np.flatnonzero((plan >= 0) & (ckeys != 0))
+            rows = rows[self._memory_ms[plan[rows]] > 0]
+            if len(rows):
+                pairs = np.empty((len(rows), 2), ">i8")
+                pairs[:, 0], pairs[:, 1] = nkeys[rows], ckeys[rows]
+                buf = pairs.tobytes()
+                keys = [buf[i:i + 16] for i in range(0, len(buf), 16)]
+                found = dict(txn.cursor(db=self._db[MEMORY_DB]).getmulti(keys))
+                none = bytes(16)
+                vals = np.frombuffer(b"".join([found.get(k, none) for k in keys]), "<i8").reshape(-1, 2)
+                age = at[rows] - vals[:, 1]
+                fresh = (vals[:, 0] != 0) & (age >= 0) & (age <= self._memory_ms[plan[rows]])
+                memory[rows] = np.where(fresh, vals[:, 0], 0)
+            # Balances: once per account, then gathered per row.
             limited = acc >= 0
             limited[limited] = self._limited[acc[limited]]
-            for a in np.unique(acc[limited]):
-                rows = limited & (acc == a)
-                credit[rows], used[rows], period[rows] = self._balance(int(a))
+            accounts = np.unique(acc[limited])
+            a_credit = np.zeros(len(self._accounts), np.int64)
+            a_used = np.zeros(len(self._accounts), np.int64)
+            a_period = np.full(len(self._accounts), -1, np.int32)
+            for a in accounts.tolist():
+                a_credit[a], a_used[a], a_period[a] = self._balance(a)
             active, cursor = self.active.copy(), self.cursor.copy()
+        safe = np.where(limited, acc, 0)
         calls = {"number_key": nkeys, "caller_key": ckeys, "at_ms": at, "ivr_path": paths, "memory_key": memory,
-                 "credit_left": credit, "bundle_used": used, "bundle_period": period}
+                 "credit_left": np.where(limited, a_credit[safe], 0), "bundle_used": np.where(limited, a_used[safe], 0),
+                 "bundle_period": np.where(limited, a_period[safe], -1).astype(np.int32)}
         seed = self._seed if seed is None else seed
-        out = self.core.decide_batch(calls, seed, self._count, reserve, active, cursor)
+        out = self.core.decide_batch(calls, seed, self._count, reserve, active, cursor, self.threads)
         self._count += n
-        if invalid is not None:
-            bad = invalid != ""
-            if bad.any():
-                out["reason"][bad] = INVALID_INPUT
-                out["n_destinations"][bad] = 0
-                out["destinations"][bad] = -1
-            out["invalid_field"] = invalid
+        bad = invalid != 0
+        if bad.any():
+            out["reason"][bad] = INVALID_INPUT
+            out["n_destinations"][bad] = 0
+            out["destinations"][bad] = -1
+        out["invalid_field"] = invalid
         out["allow"] = out["reason"] == 0
         return out
 

@@ -59,6 +59,11 @@ cdef struct Outcome:
     int32_t max_duration  # seconds from billing start; 0: no limit
     int32_t announcement  # text id, -1 none
     int64_t menu_path  # IVR menu to play (key path code), -1: none
+    # carried from selection to ordering (not returned)
+    int8_t band
+    bint limited  # prepaid, or a bundle without overage: max duration applies
+    int32_t package
+    int64_t budget  # prepaid credit (minor units) or bundle seconds left
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:

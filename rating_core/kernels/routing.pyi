@@ -32,4 +32,5 @@ class RoutingCore:
         reserve: bool = True,
         active: npt.NDArray[np.int32] | None = None,
         cursor: npt.NDArray[np.int32] | None = None,
+        threads: int = 2,
     ) -> dict[str, np.ndarray]: ...

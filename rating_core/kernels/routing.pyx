@@ -14,7 +14,9 @@ so later calls of the batch see the earlier ones (caps, round robin).
 """
 import numpy as np
 
-from libc.stdint cimport INT32_MAX, int8_t, int32_t, int64_t, uint64_t
+from cython.parallel cimport prange
+from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+from libc.stdlib cimport free, malloc
 
 from .prefix cimport find_exact, longest_prefix
 from .rating cimport ceil_div, round_div, wide_t
@@ -26,6 +28,7 @@ cdef int8_t LIST_BLACK = 1, LIST_WHITE = 2
 cdef int8_t REGION_CITY = 0
 cdef int8_t ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_PENDING = 2  # layout.STATUS
 cdef int8_t PAYG = 0, PREPAID = 1, BUNDLE = 2  # layout.PACKAGE_KIND
+cdef Py_ssize_t CHUNK = 65536  # calls selected in parallel before ordering (few barriers)
 
 OUTCOME_FIELDS = ("reason", "caller_class", "billing_start", "plan", "rule", "group", "n_destinations",
                   "caller_city", "caller_province", "caller_carrier", "rate", "max_duration_seconds",
@@ -387,11 +390,16 @@ cdef class RoutingCore:
 
     cdef void _decide(self, const Call *c, Outcome *o, int32_t *dests,
                       int32_t[::1] active, int32_t[::1] cursor, bint reserve) noexcept nogil:
+        self._select(c, o)
+        self._finish(c, o, dests, active, cursor, reserve)
+
+    cdef void _select(self, const Call *c, Outcome *o) noexcept nogil:
+        # Everything up to the destination group: reads only the snapshot
+        # and the call, so batches run it in parallel.
         cdef Py_ssize_t n
-        cdef int32_t acc, pkg, plan, r, g, row, weekday, kind, minute, band, cls, rate, e, line, k, m, first
-        cdef int64_t local, day, path = 0, budget, month
+        cdef int32_t acc, pkg, plan, r, g, row, weekday, kind, minute, k, first
+        cdef int64_t local, day, path = 0, month
         cdef int8_t st, verdict, pkind
-        cdef uint64_t rng = c.rand
         o.reason = R_OK
         o.plan = -1
         o.rule = -1
@@ -451,7 +459,6 @@ cdef class RoutingCore:
         row = <int32_t>(day - self.first_day)
         kind = self.day_kind[row]
         minute = <int32_t>((local % MS_PER_DAY) // 60000)
-        band = self.band_of[kind, minute // 60]
 
         # IVR: keys reaching a menu node play that menu; a leaf selects.
         g = -1
@@ -471,14 +478,17 @@ cdef class RoutingCore:
 
         pkg = self.account_package[acc]
         pkind = self.package_kind[pkg]
+        o.package = pkg
+        o.band = <int8_t>self.band_of[kind, minute // 60]
+        o.limited = pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0)
         if pkind == PREPAID:
-            budget = 0 if c.at_ms >= self.account_expiry_ms[acc] else c.credit_left
+            o.budget = 0 if c.at_ms >= self.account_expiry_ms[acc] else c.credit_left
         else:
             month = self.day_month[row]
-            budget = self.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
+            o.budget = self.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
         if o.menu_path >= 0:
             # The menu plays before any destination: only an empty balance stops it.
-            if (pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0)) and budget <= 0:
+            if o.limited and o.budget <= 0:
                 o.reason = R_OUT_OF_CREDIT
             return
 
@@ -494,6 +504,15 @@ cdef class RoutingCore:
             return
         o.group = g
 
+    cdef void _finish(self, const Call *c, Outcome *o, int32_t *dests,
+                      int32_t[::1] active, int32_t[::1] cursor, bint reserve) noexcept nogil:
+        # Destinations and the longest call: reads (and with reserve,
+        # changes) the live-call counts and cursors, so calls go in order.
+        cdef int32_t plan = o.plan, g = o.group, cls, rate, e, line, k, m, first
+        cdef uint64_t rng = c.rand
+        if o.reason != R_OK or o.menu_path >= 0:
+            return
+
         # Destinations: the group in its order, then its overflow chain.
         m = 0
         k = 0
@@ -508,15 +527,16 @@ cdef class RoutingCore:
             return
 
         # Longest call: prepaid credit, or a bundle that sells no overage.
-        if pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0):
+        if o.limited:
             cls = self.dest_class[dests[0]]
-            rate = self.rate_table[pkg, cls, o.caller_class, band] if cls >= 0 else -1
+            rate = self.rate_table[o.package, cls, o.caller_class, o.band] if cls >= 0 else -1
             o.rate = rate
             if rate < 0:
                 o.reason = R_NO_RATE
                 o.n_dest = 0  # a refused call lists no destination
                 return
-            o.max_duration = self._max_seconds(rate, budget if budget > 0 else 0, pkind == PREPAID)
+            o.max_duration = self._max_seconds(rate, o.budget if o.budget > 0 else 0,
+                                               self.package_kind[o.package] == PREPAID)
             if o.max_duration <= self.rate_free_seconds[rate]:
                 o.reason = R_OUT_OF_CREDIT
                 o.max_duration = 0
@@ -565,12 +585,16 @@ cdef class RoutingCore:
         return find_exact(self.number_key, number_key)
 
     def decide_batch(self, dict calls, uint64_t seed=0, uint64_t index=0, bint reserve=True,
-                     active=None, cursor=None):
+                     active=None, cursor=None, int threads=2):
         """Columns in (``number_key``, ``caller_key``, ``at_ms``, ``ivr_path``,
         ``memory_key``, ``credit_left``, ``bundle_used``, ``bundle_period``),
         columns out (OUTCOME_FIELDS and ``destinations`` (n, MAX_HOPS),
         -1 padded). ``active`` / ``cursor`` are working copies, changed in
-        place when ``reserve`` (default: copies of the state arrays)."""
+        place when ``reserve`` (default: copies of the state arrays).
+
+        Calls go in chunks: the selection (status, lists, schedule, rules)
+        runs on ``threads`` threads, then destinations are ordered call by
+        call, in input order, which is what ``reserve`` needs."""
         cdef const int64_t[::1] number_key = calls["number_key"]
         cdef const int64_t[::1] caller_key = calls["caller_key"]
         cdef const int64_t[::1] at_ms = calls["at_ms"]
@@ -608,35 +632,52 @@ cdef class RoutingCore:
         cdef int32_t[::1] o_rate = out["rate"], o_max = out["max_duration_seconds"], o_ann = out["announcement"]
         cdef int64_t[::1] o_menu = out["menu_path"]
         cdef int32_t[:, ::1] o_dest = out["destinations"]
-        cdef Call c
-        cdef Outcome o
         cdef int32_t dests[MAX_HOPS]
-        with nogil:
-            for i in range(n):
-                c.number_key = number_key[i]
-                c.caller_key = caller_key[i]
-                c.at_ms = at_ms[i]
-                c.ivr_path = ivr_path[i]
-                c.memory_key = memory_key[i]
-                c.credit_left = credit_left[i]
-                c.bundle_used = bundle_used[i]
-                c.bundle_period = bundle_period[i]
-                c.rand = call_seed(seed, index + i)
-                self._decide(&c, &o, dests, act, cur, reserve)
-                o_reason[i] = o.reason
-                o_cc[i] = o.caller_class
-                o_bs[i] = o.billing_start
-                o_plan[i] = o.plan
-                o_rule[i] = o.rule
-                o_group[i] = o.group
-                o_n[i] = o.n_dest
-                o_city[i] = o.city
-                o_prov[i] = o.province
-                o_carrier[i] = o.carrier
-                o_rate[i] = o.rate
-                o_max[i] = o.max_duration
-                o_ann[i] = o.announcement
-                o_menu[i] = o.menu_path
-                for k in range(o.n_dest):
-                    o_dest[i, k] = dests[k]
+        cdef Py_ssize_t start, end, j
+        cdef Call *cs = <Call *>malloc(CHUNK * sizeof(Call))
+        cdef Outcome *os = <Outcome *>malloc(CHUNK * sizeof(Outcome))
+        if cs == NULL or os == NULL:
+            free(cs)
+            free(os)
+            raise MemoryError()
+        try:
+            with nogil:
+                start = 0
+                while start < n:
+                    end = start + CHUNK if start + CHUNK < n else n
+                    for i in prange(start, end, num_threads=threads, schedule="static"):
+                        j = i - start
+                        cs[j].number_key = number_key[i]
+                        cs[j].caller_key = caller_key[i]
+                        cs[j].at_ms = at_ms[i]
+                        cs[j].ivr_path = ivr_path[i]
+                        cs[j].memory_key = memory_key[i]
+                        cs[j].credit_left = credit_left[i]
+                        cs[j].bundle_used = bundle_used[i]
+                        cs[j].bundle_period = bundle_period[i]
+                        cs[j].rand = call_seed(seed, index + i)
+                        self._select(&cs[j], &os[j])
+                    for i in range(start, end):
+                        j = i - start
+                        self._finish(&cs[j], &os[j], dests, act, cur, reserve)
+                        o_reason[i] = os[j].reason
+                        o_cc[i] = os[j].caller_class
+                        o_bs[i] = os[j].billing_start
+                        o_plan[i] = os[j].plan
+                        o_rule[i] = os[j].rule
+                        o_group[i] = os[j].group
+                        o_n[i] = os[j].n_dest
+                        o_city[i] = os[j].city
+                        o_prov[i] = os[j].province
+                        o_carrier[i] = os[j].carrier
+                        o_rate[i] = os[j].rate
+                        o_max[i] = os[j].max_duration
+                        o_ann[i] = os[j].announcement
+                        o_menu[i] = os[j].menu_path
+                        for k in range(os[j].n_dest):
+                            o_dest[i, k] = dests[k]
+                    start = end
+        finally:
+            free(cs)
+            free(os)
         return out
