@@ -249,7 +249,15 @@ def test_concurrent_callers(server):
 
 def test_metrics_endpoint(server, client):
     client.authorize(ACTIVE, CALLER)
-    body = urllib.request.urlopen(f"http://127.0.0.1:{server.info['metrics_port']}/metrics", timeout=5).read().decode()
+    client.rate_cdr(_cdr("metrics-1", minute=900))
+    # Workers flush their counters once a second.
+    deadline = time.monotonic() + 5
+    while True:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.info['metrics_port']}/metrics",
+                                      timeout=5).read().decode()
+        if 'rating400_cdrs_rated_total{outcome="committed",rpc="RateCdr"}' in body or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert 'rating400_requests_total{code="OK",method="Authorize"}' in body
     assert "rating400_request_duration_seconds_bucket" in body
     assert 'rating400_cdrs_rated_total{outcome="committed",rpc="RateCdr"}' in body

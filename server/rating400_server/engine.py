@@ -43,9 +43,44 @@ def load_factory(spec: str | None):
     return getattr(importlib.import_module(mod), name or "open")
 
 
+class RoutingAdapter:
+    """``authorize`` / ``call_event`` for an engine that does not offer them
+    itself: a ``rating_core.router.Router`` on the engine's current snapshot
+    and ledger, rebuilt when the engine swaps catalog versions."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._rater = None
+        self._router = None
+
+    def router(self):
+        rater = self.engine.rater
+        if rater is not self._rater:
+            from rating_core.router import Router
+
+            self._router = Router(rater.snapshot, self.engine.ledger)
+            self._rater = rater
+        return self._router
+
+    def authorize(self, number, caller, at_ms=None, ivr_keys=""):
+        return self.router().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys)
+
+    def call_event(self, call_id, number, kind, destination=None, caller=None, at_ms=None):
+        return self.router().call_event(call_id, number, kind, destination=destination, caller=caller,
+                                        at_ms=at_ms)
+
+
 class EngineHost:
     def __init__(self, engine, metrics=None, refresh_interval: float = 0.1):
         self.engine = engine
+        adapter = None if hasattr(engine, "authorize") else RoutingAdapter(engine)
+        if adapter is not None and hasattr(engine, "rater"):
+            try:
+                adapter.router()  # build it now, not in the first call
+            except Exception:  # noqa: BLE001 - rating still works; Authorize reports the error
+                log.exception("routing unavailable for catalog version %s", self.version)
+        self.authorize = engine.authorize if adapter is None else adapter.authorize
+        self.call_event = getattr(engine, "call_event", None) or getattr(adapter, "call_event", None)
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")

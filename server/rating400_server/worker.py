@@ -88,6 +88,7 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     await server.start()
     host.start()
     committer.start()
+    flusher = asyncio.get_running_loop().create_task(metrics.flush_forever())
     for name in names:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -105,6 +106,8 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     await server.stop(cfg.grace)
     await committer.close()
     await host.close()
+    flusher.cancel()
+    metrics.flush()
     logs.log(log, logging.INFO, "worker stopped")
 
 
