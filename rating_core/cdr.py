@@ -29,7 +29,7 @@ Rules (the README states them for operators):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -130,7 +130,10 @@ def write_table(table: pa.Table, path: str | Path, fmt: str | None = None) -> No
     """Rated CDRs or rejects to Parquet or CSV (by ``fmt`` or extension)."""
     fmt = output_format(path, fmt)
     if fmt == "parquet":
-        pq.write_table(table, path, compression="zstd")
+        # Dictionary pages only where values repeat (names, 400 numbers):
+        # trying them on call ids and callers costs time and saves nothing.
+        repeat = [f.name for f in table.schema if pa.types.is_dictionary(f.type)] + ["number", "hangup_cause"]
+        pq.write_table(table, path, compression="zstd", use_dictionary=[c for c in repeat if c in table.column_names])
     elif fmt == "csv":
         # The CSV writer takes plain strings, not dictionary columns.
         cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
@@ -178,8 +181,24 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         # Only blanks: missing, not malformed.
         present[rest] = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
     if not valid.all():
-        s = pc.if_else(pa.array(valid), s, pa.scalar(None, pa.string()))
+        s = _with_validity(s, valid)
     return s, present, valid
+
+
+def _validity(mask: np.ndarray) -> pa.Buffer | None:
+    """An Arrow validity bitmap for ``mask`` (None when all valid)."""
+    return None if mask.all() else pa.array(mask, pa.bool_()).buffers()[1]
+
+
+def _with_validity(arr: pa.Array, valid: np.ndarray) -> pa.Array:
+    """``arr`` with the slots where ``valid`` is False nulled, sharing its
+    data buffers (only a bitmap is built)."""
+    if arr.offset != 0:  # a slice: fall back to a copy
+        return pc.if_else(pa.array(valid), arr, pa.scalar(None, arr.type))
+    if arr.null_count:
+        valid = valid & pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    bufs = arr.buffers()
+    return pa.Array.from_buffers(arr.type, len(arr), [_validity(valid)] + bufs[1:])
 
 
 def _cast_rows(s: pa.Array, to: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -269,6 +288,7 @@ class Prepared:
     rejects: pa.Table
     rows_in: int
     duplicates: int = 0
+    deduped: bool = False  # ``dedupe`` has run (it is idempotent but not free)
 
 
 def calendar_range(tables: dict) -> tuple[int, int]:
@@ -335,9 +355,8 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         "forwarded_to": fwd,
     }
     for name in TIME_COLUMNS:
-        t = times[name][0]
-        out_cols[name] = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(t)]).cast(TIME_TYPE)
-        out_cols[name] = pc.if_else(pa.array(t != layout.NO_TIME), out_cols[name], pa.scalar(None, TIME_TYPE))
+        t = times[name][0]  # zero copy: the kernel's array, nulls where NO_TIME
+        out_cols[name] = pa.Array.from_buffers(TIME_TYPE, n, [_validity(t != layout.NO_TIME), pa.py_buffer(t)])
     out_cols["hangup_cause"] = _as_string(cols["hangup_cause"])
     for name in batch.column_names:
         if name not in out_cols:
@@ -416,6 +435,8 @@ def dedupe(prepared: Prepared) -> Prepared:
     """Among the good rows, later occurrences of a call id become rejects
     ``duplicate call id`` (so a malformed first copy does not shadow a
     good retransmission)."""
+    if prepared.deduped:
+        return prepared
     good = prepared.good
     ids = prepared.table.column("call_id")
     if good.all():
@@ -426,7 +447,7 @@ def dedupe(prepared: Prepared) -> Prepared:
         first = first_occurrences(ids.take(pa.array(g)))
         dup = g[~first]
     if len(dup) == 0:
-        return prepared
+        return replace(prepared, deduped=True)
     t = prepared.table.take(pa.array(dup))
     rejects = pa.table({
         "row": t.column("row"),
@@ -438,4 +459,4 @@ def dedupe(prepared: Prepared) -> Prepared:
     good = good.copy()
     good[dup] = False
     return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
-                    prepared.rows_in, prepared.duplicates + len(dup))
+                    prepared.rows_in, prepared.duplicates + len(dup), deduped=True)

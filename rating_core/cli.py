@@ -10,6 +10,7 @@ import contextlib
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -102,13 +103,17 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
     parts, offset = [], 0
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err, disable=not progress, transient=True)
-    with bar:
+    with bar, ThreadPoolExecutor(max(1, threads)) as pool:
+        # The edge runs on ``threads`` batches at once (pyarrow compute and
+        # NumPy release the GIL); results are kept in input order.
         task = bar.add_task("reading CDRs", total=total)
         for path in inputs:
             for batch in cdr.read_batches(path):
-                parts.append(rater.prepare(batch, row_offset=offset))
+                fut = pool.submit(rater.prepare, batch, offset)
+                fut.add_done_callback(lambda f, k=batch.num_rows: bar.update(task, advance=k))
+                parts.append(fut)
                 offset += batch.num_rows
-                bar.update(task, advance=batch.num_rows)
+        parts = [f.result() for f in parts]
         bar.update(task, description="rating")
         prepared = cdr.concat(parts) if parts else None
         if prepared is None:
