@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .catalog.routing import Strategy
+from .catalog.routing import WEEKDAYS, Strategy, minute_of_day
 from .catalog.schema import Catalog
 from .reference import (
     Regions,
@@ -174,8 +174,6 @@ def list_verdict(plan, caller: str | None, city: str | None, province: str | Non
 
 
 def segment_holds(seg, weekday: int, kind: str, minute: int) -> bool:
-    from .catalog.routing import WEEKDAYS, minute_of_day
-
     if seg.weekdays is not None and WEEKDAYS[weekday] not in seg.weekdays:
         return False
     if seg.day_kinds is not None and kind not in seg.day_kinds:

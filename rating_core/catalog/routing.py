@@ -49,6 +49,7 @@ from ..numbers import normalize
 RING_TIMEOUT_DEFAULT = 15
 RING_TIMEOUT_MIN, RING_TIMEOUT_MAX = 10, 30
 MAX_HOPS_LIMIT = 10  # destinations offered to one call, at most
+OVERFLOW_CHAIN_LIMIT = 16  # groups one call can overflow through (kernels/routing.pxd MAX_CHAIN)
 IVR_DEPTH_LIMIT = 5  # menus nest up to 5 levels
 IVR_KEYS = "0123456789*#"
 IVR_OPTIONS_LIMIT = 10  # one level has up to 10 keys
@@ -247,13 +248,15 @@ class RoutingPlan(_Model):
         for name, g in groups.items():
             if g.overflow is not None and g.overflow not in groups:
                 raise ValueError(f"groups.{name}.overflow: unknown group {g.overflow!r}")
-        for name in groups:  # overflow chains must end
+        for name in groups:  # overflow chains end, and soon
             seen, g = {name}, groups[name].overflow
             while g is not None:
                 if g in seen:
                     raise ValueError(f"groups.{name}.overflow: the overflow chain loops back to {g!r}")
                 seen.add(g)
                 g = groups[g].overflow
+            if len(seen) > OVERFLOW_CHAIN_LIMIT:
+                raise ValueError(f"groups.{name}.overflow: a chain of {len(seen)} groups (at most {OVERFLOW_CHAIN_LIMIT})")
         paths = self.ivr.paths() if self.ivr is not None else {}
         if self.ivr is not None and self.ivr.depth() > IVR_DEPTH_LIMIT:
             raise ValueError(f"ivr: menus nest at most {IVR_DEPTH_LIMIT} levels")
