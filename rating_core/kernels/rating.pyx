@@ -31,9 +31,11 @@ from .prefix cimport find_exact, longest_prefix
 cnp.import_array()
 
 cdef int64_t NO_TIME = INT64_MIN  # layout.NO_TIME
-cdef int64_t LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
-cdef int64_t MS_PER_DAY = 86_400_000
-cdef int64_t MS_PER_HOUR = 3_600_000
+cdef enum:
+    # Compile-time constants, so divisions by them become multiplications.
+    LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
+    MS_PER_DAY = 86_400_000
+    MS_PER_HOUR = 3_600_000
 
 # Ids as the kernel knows them, for the test that ties them to layout.py.
 CODES = {

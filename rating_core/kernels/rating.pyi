@@ -1,0 +1,13 @@
+"""Rating kernel (see rating.pyx and rating_core/reference.py for the rules)."""
+import numpy as np
+import numpy.typing as npt
+
+CODES: dict[str, dict[str, int]]
+OUTPUT: tuple[tuple[str, type[np.generic]], ...]
+
+def rate(
+    tables: dict[str, npt.NDArray[np.generic]],
+    cdr: dict[str, npt.NDArray[np.int64]],
+    state: dict[str, npt.NDArray[np.generic]],
+    threads: int = 2,
+) -> dict[str, npt.NDArray[np.generic]]: ...
