@@ -17,6 +17,8 @@ benchmarks skip when h2load (Debian: nghttp2-client) is missing.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -41,6 +43,38 @@ PEERS = str(Path(__file__).with_name("bench_service_peers.py"))
 
 ACTIVE = "4008593431"
 CALLER = "13812345678"
+
+
+DEMO_ROUTING = """
+# Added by the service tests: one routing plan for every number.
+routing_plans:
+  front:
+    announcement: all_busy
+    rules: [{group: agents}]
+    groups:
+      agents:
+        destinations:
+          - {number: "020-88886666", ring_timeout: 20}
+          - {number: "13700000001", ring_timeout: 25}
+"""
+def demo_with_routing(directory):
+    """The demo catalog; when it has no routing plans yet, one plan (two
+    destinations) for every number, so Authorize has something to route."""
+    from rating_core.demo import write_demo_catalog
+    path = write_demo_catalog(directory)
+    text = path.read_text()
+    if "routing_plans:" not in text:
+        path.write_text(text + DEMO_ROUTING)
+        numbers = Path(directory) / "numbers.csv"
+        rows = list(csv.DictReader(io.StringIO(numbers.read_text())))
+        for r in rows:
+            r["routing"] = r.get("routing") or "front"
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        numbers.write_text(out.getvalue())
+    return path
 
 
 def _free_port() -> int:
@@ -83,11 +117,10 @@ def h2load():
 
 @pytest.fixture(scope="module")
 def service_store(tmp_path_factory):
-    from rating_core.demo import write_demo_catalog
     from rating_core.store import Store
 
     root = tmp_path_factory.mktemp("svc-bench")
-    catalog = write_demo_catalog(root / "catalog")
+    catalog = demo_with_routing(root / "catalog")
     store = Store(root / "store")
     store.activate(store.compile(catalog))
     return root / "store"

@@ -8,6 +8,8 @@ malformed requests get INVALID_ARGUMENT and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import pyarrow as pa
@@ -33,6 +36,38 @@ UNKNOWN = "4008000001"
 CALLER = "13812345678"
 
 
+DEMO_ROUTING = """
+# Added by the service tests: one routing plan for every number.
+routing_plans:
+  front:
+    announcement: all_busy
+    rules: [{group: agents}]
+    groups:
+      agents:
+        destinations:
+          - {number: "020-88886666", ring_timeout: 20}
+          - {number: "13700000001", ring_timeout: 25}
+"""
+def demo_with_routing(directory):
+    """The demo catalog; when it has no routing plans yet, one plan (two
+    destinations) for every number, so Authorize has something to route."""
+    from rating_core.demo import write_demo_catalog
+    path = write_demo_catalog(directory)
+    text = path.read_text()
+    if "routing_plans:" not in text:
+        path.write_text(text + DEMO_ROUTING)
+        numbers = Path(directory) / "numbers.csv"
+        rows = list(csv.DictReader(io.StringIO(numbers.read_text())))
+        for r in rows:
+            r["routing"] = r.get("routing") or "front"
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        numbers.write_text(out.getvalue())
+    return path
+
+
 def _cdr(call_id, number=ACTIVE, minute=0, talk_s=185):
     base = 1_791_615_600_000 + minute * 60_000  # 2026-10-10 09:00+08:00
     return {"call_id": call_id, "caller": CALLER, "number": number, "forwarded_to": "02088886666",
@@ -41,10 +76,9 @@ def _cdr(call_id, number=ACTIVE, minute=0, talk_s=185):
 
 
 def _make_store(root):
-    from rating_core.demo import write_demo_catalog
     from rating_core.store import Store
 
-    catalog = write_demo_catalog(root / "catalog")
+    catalog = demo_with_routing(root / "catalog")
     store = Store(root / "store")
     store.activate(store.compile(catalog))
     del store
@@ -190,10 +224,20 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     assert client.health() == "SERVING"
 
 
-def test_deadline_honoured(client):
+def test_deadline_honoured(client, server):
+    # A call whose deadline is gone never leaves the client.
     with pytest.raises(grpc.RpcError) as e:
-        client.authorize(ACTIVE, CALLER, timeout=0.000001, retry=RetryPolicy(max_attempts=1))
+        client.authorize(ACTIVE, CALLER, timeout=0)
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The server stops a stream whose deadline passes mid-way: far more work
+    # than 200 ms allows ends DEADLINE_EXCEEDED, not after all of it.
+    rows = [_cdr(f"dl-{i}", number=PAYG, minute=i % 5000) for i in range(20_000)]
+    t0 = time.monotonic()
+    with pytest.raises(grpc.RpcError) as e:
+        client.rate_table(pa.Table.from_pylist(rows), batch_size=500, window=2, timeout=0.2,
+                          retry=RetryPolicy(max_attempts=1))
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - t0 < 5
     assert client.authorize(ACTIVE, CALLER).allow
 
 
