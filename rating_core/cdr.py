@@ -128,18 +128,37 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
 
 def write_table(table: pa.Table, path: str | Path, fmt: str | None = None) -> None:
     """Rated CDRs or rejects to Parquet or CSV (by ``fmt`` or extension)."""
+    write_batches([table], path, fmt)
+
+
+def write_batches(tables, path: str | Path, fmt: str | None = None) -> int:
+    """Write tables of one schema, in order, as one Parquet or CSV file
+    (by ``fmt`` or extension); returns the rows written."""
     fmt = output_format(path, fmt)
-    if fmt == "parquet":
-        # Dictionary pages only where values repeat (names, 400 numbers):
-        # trying them on call ids and callers costs time and saves nothing.
-        repeat = [f.name for f in table.schema if pa.types.is_dictionary(f.type)] + ["number", "hangup_cause"]
-        pq.write_table(table, path, compression="zstd", use_dictionary=[c for c in repeat if c in table.column_names])
-    elif fmt == "csv":
-        # The CSV writer takes plain strings, not dictionary columns.
-        cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
-        pacsv.write_csv(pa.Table.from_arrays(cols, names=table.column_names), path)
-    else:
+    if fmt not in ("parquet", "csv"):
         raise ValueError(f"unknown output format {fmt!r} (parquet or csv)")
+    writer, rows = None, 0
+    try:
+        for table in tables:
+            if fmt == "csv":
+                # The CSV writer takes plain strings, not dictionary columns.
+                cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+                table = pa.Table.from_arrays(cols, names=table.column_names)
+            if writer is None:
+                if fmt == "parquet":
+                    # Dictionary pages only where values repeat (names, 400
+                    # numbers): on call ids and callers they cost and save nothing.
+                    repeat = [f.name for f in table.schema if pa.types.is_dictionary(f.type)] + ["number", "hangup_cause"]
+                    writer = pq.ParquetWriter(path, table.schema, compression="zstd",
+                                              use_dictionary=[c for c in repeat if c in table.column_names])
+                else:
+                    writer = pacsv.CSVWriter(path, table.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
 
 
 # --- normalising ------------------------------------------------------------

@@ -132,12 +132,13 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
                 ledger.close()
             result = rater.rate_prepared(prepared, state)
         bar.update(task, description="writing")
-        rated = result.rated
         if commit:
             import pyarrow as pa
 
-            rated = rated.append_column("replayed", pa.array(result.replayed))
-        cdr.write_table(rated, out_path, fmt)
+            rated = [result.rated.append_column("replayed", pa.array(result.replayed))]
+        else:
+            rated = result.rated_batches()  # gathered piece by piece as it is written
+        cdr.write_batches(rated, out_path, fmt)
         cdr.write_table(result.rejects, rejects_path or default_rejects(out_path), "csv")
     return result.summary, time.perf_counter() - began
 

@@ -81,13 +81,57 @@ class RatingSummary:
         }
 
 
-@dataclass
+class RatedRows:
+    """Rated rows not yet gathered: the edge's table, which of its rows were
+    rated (``rows``; None = all, in order) and the kernel's outputs for
+    them. A bulk writer takes them in pieces (``batches``), so the rated
+    output is never held twice; ``table()`` gathers them at once."""
+
+    def __init__(self, rater: "Rater", table: pa.Table, rows: np.ndarray | None, out: dict[str, np.ndarray]):
+        self.rater, self.source, self.rows, self.out = rater, table, rows, out
+        self.num_rows = len(out["status"])
+
+    def batches(self, size: int = 1 << 20):
+        if self.num_rows == 0:
+            yield self.rater._rated_table(self.source.slice(0, 0), self.out)
+            return
+        for lo in range(0, self.num_rows, size):
+            hi = min(lo + size, self.num_rows)
+            part = self.source.slice(lo, hi - lo) if self.rows is None else self.source.take(pa.array(self.rows[lo:hi]))
+            yield self.rater._rated_table(part, {k: v[lo:hi] for k, v in self.out.items()})
+
+    def table(self) -> pa.Table:
+        if self.rows is None:
+            return self.rater._rated_table(self.source, self.out)
+        return self.rater._rated_table(self.source.take(pa.array(self.rows)), self.out)
+
+
 class RatingResult:
-    rated: pa.Table
-    rejects: pa.Table
-    state: dict[str, np.ndarray]  # closing balances, per account
-    summary: RatingSummary
-    replayed: np.ndarray | None = None  # Engine.rate_and_commit: per rated row
+    """``rated`` (a table, gathered on first use), ``rejects``, the closing
+    ``state``, the ``summary``; ``replayed`` flags rated rows that
+    ``Engine.rate_and_commit`` had committed before."""
+
+    def __init__(self, rated, rejects: pa.Table, state: dict[str, np.ndarray], summary: RatingSummary,
+                 replayed: np.ndarray | None = None):
+        self._rated = rated
+        self.rejects = rejects
+        self.state = state
+        self.summary = summary
+        self.replayed = replayed
+
+    @property
+    def rated(self) -> pa.Table:
+        if isinstance(self._rated, RatedRows):
+            self._rated = self._rated.table()
+        return self._rated
+
+    def rated_batches(self, size: int = 1 << 20):
+        """The rated rows in pieces of ``size`` (tables), for writers."""
+        if isinstance(self._rated, RatedRows):
+            yield from self._rated.batches(size)
+        else:
+            for lo in range(0, max(self._rated.num_rows, 1), size):
+                yield self._rated.slice(lo, size)
 
 
 class Rater:
@@ -140,19 +184,17 @@ class Rater:
         status = out["status"]
         ok = status == 0
         rejects = prepared.rejects
-        if everything and ok.all():
-            table = prepared.table  # the common case: no copy at all
-        else:
-            rows = np.arange(len(status)) if everything else idx
-            unrated = np.flatnonzero(~ok)
-            if len(unrated):
-                extra = self._status_rejects(prepared.table, status[unrated], rows[unrated])
-                rejects = pa.concat_tables([rejects, extra]).sort_by("row")
-                out = {k: v[ok] for k, v in out.items()}
-            elif rejects.num_rows:
-                rejects = rejects.sort_by("row")
-            table = prepared.table.take(pa.array(rows[ok]))
-        rated = self._rated_table(table, out)
+        rows = None if everything else idx  # rows of prepared.table the kernel saw
+        unrated = np.flatnonzero(~ok)
+        if len(unrated):
+            where = unrated if rows is None else rows[unrated]
+            extra = self._status_rejects(prepared.table, status[unrated], where)
+            rejects = pa.concat_tables([rejects, extra])
+            out = {k: v[ok] for k, v in out.items()}
+            rows = np.flatnonzero(ok) if rows is None else rows[ok]
+        if rejects.num_rows:
+            rejects = rejects.sort_by("row")
+        rated = RatedRows(self, prepared.table, rows, out)
         by_reason = {}
         if rejects.num_rows:
             for item in pc.value_counts(rejects.column("reason").combine_chunks()).to_pylist():
