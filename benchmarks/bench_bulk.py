@@ -13,7 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from rating_core.cli import rate_files
-from rating_core.demo import demo_cdrs
+from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.store import Store
+
+
+@pytest.fixture(scope="module")
+def bulk_store(tmp_path_factory):
+    """A store of its own: LMDB allows one open of a snapshot per process,
+    and ``rate_files`` opens the active version itself, as the CLI does."""
+    root = tmp_path_factory.mktemp("bulk-store")
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    return root / "store", store
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +34,14 @@ def demo_parquet(tmp_path_factory, sizes):
     return path
 
 
-def test_bulk_parquet_to_parquet(benchmark, demo_parquet, demo_store, sizes, report, tmp_path):
+def test_bulk_parquet_to_parquet(benchmark, demo_parquet, bulk_store, sizes, report, tmp_path):
+    store_dir, store = bulk_store
     out = tmp_path / "rated.parquet"
     rejects = tmp_path / "rejects.csv"
 
     def job():
-        summary, _seconds = rate_files([demo_parquet], demo_store.root, out, rejects, threads=2,
-                                       progress=False, store=demo_store.store)
+        summary, _seconds = rate_files([demo_parquet], store_dir, out, rejects, threads=2,
+                                       progress=False, store=store)
         return summary
 
     rounds = 3 if sizes.bulk_cdrs >= 1_000_000 else 2
