@@ -153,14 +153,41 @@ def bare_server(tmp_path_factory):
     _stop(proc)
 
 
-def run_h2load(h2load: str, port: int, path: str, frame: Path, log: Path, seconds: float) -> dict:
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU of these processes (all threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / tick
+
+
+def run_h2load(h2load: str, port: int, path: str, frame: Path, log: Path, seconds: float,
+               server_pid: int | None = None) -> dict:
     """h2load at IN_FLIGHT concurrent requests (one per connection, so the
-    kernel spreads them over the workers); RPS and latency percentiles."""
-    cmd = [h2load, "-D", str(seconds), "--warm-up-time", "0.5" if not SMALL else "0.2",
+    kernel spreads them over the workers); RPS and latency percentiles, and
+    the server's CPU per request (robust to other load on a shared machine)."""
+    workers = _children(server_pid) if server_pid else []
+    cpu0 = _cpu_seconds(workers)
+    cmd = [h2load, "-D", str(seconds), "--warm-up-time", "200ms" if SMALL else "500ms",
            "-c", str(IN_FLIGHT), "-m", "1", "-t", "1", "-d", str(frame),
            "-H", "content-type: application/grpc", "-H", "te: trailers",
            f"--log-file={log}", f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    out = proc.stdout
+    if "finished in" not in out:
+        raise RuntimeError(f"h2load failed: {proc.stderr[-2000:] or out[-2000:]}")
     done = failed = 0
     rps = 0.0
     for line in out.splitlines():
@@ -169,27 +196,37 @@ def run_h2load(h2load: str, port: int, path: str, frame: Path, log: Path, second
         if line.startswith("requests:"):
             parts = {p.split()[1]: int(p.split()[0]) for p in line.split(":", 1)[1].split(",")}
             done, failed = parts.get("succeeded", 0), parts.get("failed", 0) + parts.get("errored", 0)
+    cpu = _cpu_seconds(workers) - cpu0
     lat = np.loadtxt(log, usecols=2, ndmin=1) / 1000.0 if log.exists() and log.stat().st_size else np.array([0.0])
+    total = len(lat) if log.exists() else done
     return {"rps": rps, "ok": done, "failed": failed,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "server_cpu_us_per_request": cpu / total * 1e6 if total and workers else None}
 
 
-def _in_process_authorize(store) -> float:
+@pytest.fixture(scope="module")
+def local_engine(service_store):
+    """One engine in this process for the in-process figures (LMDB opens an
+    environment once per process)."""
     from rating_core.engine import Engine
 
-    engine = Engine.open(str(store))
+    from rating400_server.engine import EngineHost
+
+    engine = Engine.open(str(service_store), threads=1)
+    yield EngineHost(engine)
+    engine.close()
+
+
+def _in_process_authorize(host) -> float:
     n = 2_000 if SMALL else 20_000
+    host.authorize(ACTIVE, CALLER)
     t0 = time.perf_counter()
     for _ in range(n):
-        engine.authorize(ACTIVE, CALLER)
-    dt = time.perf_counter() - t0
-    close = getattr(engine, "close", None)
-    if close:
-        close()
-    return n / dt
+        host.authorize(ACTIVE, CALLER)
+    return n / (time.perf_counter() - t0)
 
 
-def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_server, service_store, tmp_path):
+def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_server, local_engine, tmp_path):
     from grpc_health.v1 import health_pb2
 
     from rating400.v1 import routing_pb2
@@ -209,13 +246,15 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
     def measure():
         for r in range(ROUNDS):
             b = run_h2load(h2load, bare_server["port"], "/grpc.health.v1.Health/Check", health,
-                           tmp_path / f"bare{r}.log", SECONDS)
+                           tmp_path / f"bare{r}.log", SECONDS, bare_server["pid"])
             a = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", auth,
-                           tmp_path / f"auth{r}.log", SECONDS)
+                           tmp_path / f"auth{r}.log", SECONDS, our_server["pid"])
             rounds.append((b, a))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     ratios = [a["rps"] / b["rps"] for b, a in rounds if b["rps"]]
+    cpu_ratios = [b["server_cpu_us_per_request"] / a["server_cpu_us_per_request"] for b, a in rounds
+                  if b["server_cpu_us_per_request"] and a["server_cpu_us_per_request"]]
     med = lambda xs: float(np.median(xs))  # noqa: E731
     info = {
         "in_flight": IN_FLIGHT, "workers": WORKERS, "rounds": ROUNDS, "seconds_per_run": SECONDS,
@@ -226,15 +265,21 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
         "authorize_p50_ms": med([a["p50_ms"] for _, a in rounds]),
         "authorize_p99_ms": med([a["p99_ms"] for _, a in rounds]),
         "authorize_over_bare": med(ratios),
+        "bare_server_cpu_us_per_request": med([b["server_cpu_us_per_request"] or 0 for b, _ in rounds]),
+        "authorize_server_cpu_us_per_request": med([a["server_cpu_us_per_request"] or 0 for _, a in rounds]),
+        # Server CPU per request, bare / Authorize: the RPS ratio the same
+        # machine would show with no other load on it.
+        "authorize_over_bare_by_cpu": med(cpu_ratios) if cpu_ratios else None,
         "authorize_failed": sum(a["failed"] for _, a in rounds),
-        "authorize_in_process_per_s": _in_process_authorize(service_store),
+        "authorize_in_process_per_s": _in_process_authorize(local_engine),
         "per_round": [{"bare": b, "authorize": a} for b, a in rounds],
     }
     benchmark.extra_info.update(info)
     print("\n[service unary] " + json.dumps({k: v for k, v in info.items() if k != "per_round"}))
     for b, a in rounds:
-        print(f"  round: bare {b['rps']:.0f} rps p99 {b['p99_ms']:.2f} ms | authorize {a['rps']:.0f} rps "
-              f"p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms | ratio {a['rps'] / max(b['rps'], 1):.2f}")
+        print(f"  round: bare {b['rps']:.0f} rps p99 {b['p99_ms']:.2f} ms cpu {b['server_cpu_us_per_request'] or 0:.0f} us/req"
+              f" | authorize {a['rps']:.0f} rps p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms"
+              f" cpu {a['server_cpu_us_per_request'] or 0:.0f} us/req | ratio {a['rps'] / max(b['rps'], 1):.2f}")
     assert info["authorize_failed"] == 0
 
 
@@ -264,15 +309,14 @@ def _stream(target, table, encoding, dry_run, prefix, procs=WORKERS) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _in_process_rating(store, table_path) -> dict:
+def _in_process_rating(engine, table_path) -> dict:
+    """The same CDRs through the engine in this process, one call each (the
+    engine's own kernel threads: 1 here, as in each server worker)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from rating_core.engine import Engine
-
     t = pa.ipc.open_file(str(table_path)).read_all()
     t = t.rename_columns([c[:-3] if c.endswith("_ms") else c for c in t.column_names])
-    engine = Engine.open(str(store))
     t0 = time.perf_counter()
     engine.rate(t)
     rate = t.num_rows / (time.perf_counter() - t0)
@@ -280,13 +324,10 @@ def _in_process_rating(store, table_path) -> dict:
     t0 = time.perf_counter()
     engine.rate_and_commit(t)
     commit = t.num_rows / (time.perf_counter() - t0)
-    close = getattr(engine, "close", None)
-    if close:
-        close()
     return {"in_process_rate_cdr_per_s": rate, "in_process_rate_and_commit_cdr_per_s": commit}
 
 
-def test_streaming_rating(benchmark, our_server, stream_table, service_store):
+def test_streaming_rating(benchmark, our_server, stream_table, local_engine):
     target = f"127.0.0.1:{our_server['port']}"
     runs = {}
 
@@ -301,6 +342,6 @@ def test_streaming_rating(benchmark, our_server, stream_table, service_store):
     for k, v in runs.items():
         info[f"{k}_cdr_per_s"] = v["cdr_per_s"]
         assert v["rows"] == STREAM_CDRS * 1
-    info.update(_in_process_rating(service_store, stream_table))
+    info.update(_in_process_rating(local_engine.engine, stream_table))
     benchmark.extra_info.update(info)
     print("\n[service streaming] " + json.dumps(info))

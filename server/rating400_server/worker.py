@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -91,6 +92,13 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     flusher = asyncio.get_running_loop().create_task(metrics.flush_forever())
     for name in names:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    # Everything loaded so far (grpc, pyarrow, the catalog, the router's
+    # tables) lives as long as the worker: move it out of the cyclic GC's
+    # reach, or every collection of the young generations' overflow walks
+    # it again. Per-request garbage is still collected as usual.
+    gc.collect()
+    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
