@@ -21,8 +21,8 @@ Rules (the README states them for operators):
   region, so out-of-town); when present it must normalise to a number.
 - number: required, must normalise to ``400`` + 7 digits.
 - forwarded_to: required, must normalise to a number.
-- start, end: required; start <= end < start + 1 day. The start's local day must lie in
-  the snapshot's calendar table.
+- start, end: required; start <= end < start + 1 day. The start's local
+  day must lie in the snapshot's calendar table.
 - ivr_answer, agent_answer: optional; when present, within [start, end].
 - duplicate call ids: the first valid occurrence is rated, later ones are
   rejects ``duplicate call id`` (field ``call_id``).
@@ -45,7 +45,6 @@ from .numbers import MAX_DIGITS, MIN_DIGITS, keys_of, normalize_array
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
 CDR_COLUMNS = STRING_COLUMNS + TIME_COLUMNS + ("hangup_cause",)
-REQUIRED = ("call_id", "number", "forwarded_to", "start", "end")
 
 # Field order for "the first bad field": the column order above.
 FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
