@@ -305,28 +305,20 @@ class Router:
         o, dests = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed, self._count)
         return self._decision(o, dests)
 
-    def authorize_batch(self, columns, reserve: bool = True, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Decisions for many calls at once, from columns ``number``, ``caller``
-        (strings, or ``number_key`` / ``caller_key`` already keyed),
-        ``at_ms`` (default now) and ``ivr_keys`` (default none).
-
-        With ``reserve`` (the default) the batch is a set of simultaneous call
-        setups in input order: each allowed call counts against the caps and
-        moves round-robin cursors for the calls after it, as if it started at
-        its first destination (nothing is written to the ledger). Rows whose
-        number, caller or time is malformed get reason ``invalid_input`` and
-        ``invalid_field`` (codes into ``INVALID_FIELDS``) names the field; the
-        other rows are decided. Returns the kernel's columns
-        (``OUTCOME_FIELDS``; ``destinations`` as destination entry ids, -1
-        padded) plus ``allow``; ``decisions`` renders them.
-        """
+    def prepare_batch(self, columns):
+        """The edge of ``authorize_batch``: columns -> the kernel's call
+        columns (numbers keyed, IVR keys coded, caller memory and balances
+        read from the ledger), the invalid-field codes, and working copies of
+        the live-call counts and cursors."""
         is_table = isinstance(columns, pa.Table)
         names = columns.column_names if is_table else list(columns)
         get = columns.column if is_table else columns.__getitem__
 
         def strings(name):
             col = get(name)
-            return col if isinstance(col, (pa.Array, pa.ChunkedArray)) else pa.array(col, pa.string())
+            if isinstance(col, (pa.Array, pa.ChunkedArray)):
+                return col
+            return pa.array(col) if isinstance(col, np.ndarray) and col.dtype.kind == "U" else pa.array(col, pa.string())
 
         if "number_key" in names:
             nkeys = np.ascontiguousarray(get("number_key"), np.int64)
@@ -365,28 +357,20 @@ class Router:
             codes = np.array([ivr_path_code(k) for k in coded.dictionary.to_pylist()], np.int64)
             paths = codes[coded.indices.to_numpy(zero_copy_only=False)] if len(codes) else paths
 
-        t = self.tables
-        pos = np.searchsorted(t["number_key"], nkeys).clip(0, len(t["number_key"]) - 1)
-        known = t["number_key"][pos] == nkeys
+        pos = self.core.number_rows(nkeys)
+        known = pos >= 0
         acc = np.where(known, self._number_account[pos], -1)
         plan = np.where(known, self._number_routing[pos], -1)
         memory = np.zeros(n, np.int64)
         with self.env.begin() as txn:
             self._refresh(txn)
-            # Caller memory: one multi-get for the rows whose plan remembers callers.
             rows = np.flatnonzero((plan >= 0) & (ckeys != 0))
             rows = rows[self._memory_ms[plan[rows]] > 0]
             if len(rows):
-                pairs = np.empty((len(rows), 2), ">i8")
-                pairs[:, 0], pairs[:, 1] = nkeys[rows], ckeys[rows]
-                buf = pairs.tobytes()
-                keys = [buf[i:i + 16] for i in range(0, len(buf), 16)]
-                found = dict(txn.cursor(db=self._db[MEMORY_DB]).getmulti(keys))
-                none = bytes(16)
-                vals = np.frombuffer(b"".join([found.get(k, none) for k in keys]), "<i8").reshape(-1, 2)
-                age = at[rows] - vals[:, 1]
-                fresh = (vals[:, 0] != 0) & (age >= 0) & (age <= self._memory_ms[plan[rows]])
-                memory[rows] = np.where(fresh, vals[:, 0], 0)
+                line, answered = self._memory_rows(txn, nkeys[rows], ckeys[rows])
+                age = at[rows] - answered
+                fresh = (line != 0) & (age >= 0) & (age <= self._memory_ms[plan[rows]])
+                memory[rows] = np.where(fresh, line, 0)
             # Balances: once per account, then gathered per row.
             limited = acc >= 0
             limited[limited] = self._limited[acc[limited]]
@@ -401,6 +385,25 @@ class Router:
         calls = {"number_key": nkeys, "caller_key": ckeys, "at_ms": at, "ivr_path": paths, "memory_key": memory,
                  "credit_left": np.where(limited, a_credit[safe], 0), "bundle_used": np.where(limited, a_used[safe], 0),
                  "bundle_period": np.where(limited, a_period[safe], -1).astype(np.int32)}
+        return calls, invalid, active, cursor
+
+    def authorize_batch(self, columns, reserve: bool = True, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Decisions for many calls at once, from columns ``number``, ``caller``
+        (strings, or ``number_key`` / ``caller_key`` already keyed),
+        ``at_ms`` (default now) and ``ivr_keys`` (default none).
+
+        With ``reserve`` (the default) the batch is a set of simultaneous call
+        setups in input order: each allowed call counts against the caps and
+        moves round-robin cursors for the calls after it, as if it started at
+        its first destination (nothing is written to the ledger). Rows whose
+        number, caller or time is malformed get reason ``invalid_input`` and
+        ``invalid_field`` (codes into ``INVALID_FIELDS``) names the field; the
+        other rows are decided. Returns the kernel's columns
+        (``OUTCOME_FIELDS``; ``destinations`` as destination entry ids, -1
+        padded) plus ``allow``; ``decisions`` renders them.
+        """
+        calls, invalid, active, cursor = self.prepare_batch(columns)
+        n = len(invalid)
         seed = self._seed if seed is None else seed
         out = self.core.decide_batch(calls, seed, self._count, reserve, active, cursor, self.threads)
         self._count += n
@@ -412,6 +415,38 @@ class Router:
         out["invalid_field"] = invalid
         out["allow"] = out["reason"] == 0
         return out
+
+    def _memory_rows(self, txn, nkeys: np.ndarray, ckeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Caller memory (line key, answered ms; 0 when none) for many
+        (number, caller) pairs: the whole memory database read once and
+        matched in NumPy when it is no bigger than the request, else one
+        multi-get."""
+        db = self._db[MEMORY_DB]
+        entries = txn.stat(db)["entries"]
+        if entries == 0:
+            return np.zeros(len(nkeys), np.int64), np.zeros(len(nkeys), np.int64)
+        if entries <= len(nkeys):
+            keys, values = bytearray(), bytearray()
+            for k, v in txn.cursor(db=db):
+                keys += k
+                values += v
+            stored = np.frombuffer(bytes(keys), ">i8").reshape(-1, 2).astype(np.int64)
+            vals = np.frombuffer(bytes(values), "<i8").reshape(-1, 2)
+            # LMDB returns keys sorted: by number key, then caller key.
+            at = RoutingCore.find_pairs(np.ascontiguousarray(stored[:, 0]), np.ascontiguousarray(stored[:, 1]),
+                                        np.ascontiguousarray(nkeys), np.ascontiguousarray(ckeys))
+            hit = at >= 0
+            line = np.where(hit, vals[at, 0], 0)
+            answered = np.where(hit, vals[at, 1], 0)
+            return line, answered
+        pairs = np.empty((len(nkeys), 2), ">i8")
+        pairs[:, 0], pairs[:, 1] = nkeys, ckeys
+        buf = pairs.tobytes()
+        keys = [buf[i:i + 16] for i in range(0, len(buf), 16)]
+        found = dict(txn.cursor(db=db).getmulti(keys))
+        none = bytes(16)
+        vals = np.frombuffer(b"".join([found.get(k, none) for k in keys]), "<i8").reshape(-1, 2)
+        return vals[:, 0].copy(), vals[:, 1].copy()
 
     def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
         """Render ``authorize_batch`` columns as Decisions."""

@@ -469,3 +469,16 @@ def test_route_command_prints_the_decision(tmp_path):
     res = run(route_command, ["4000000008", "13912345678", "--at", "2026-03-04T10:00", "--keys", "2",
                               "--store", str(store_dir), "--json"])
     assert '"prompt": "support"' in res.output
+
+
+def test_batch_reads_caller_memory_like_single_calls(router):
+    at = ms(*WORKDAY_10)
+    router.call_event("a", "4000000001", "answered", destination="13700000001", caller=OUT_OF_TOWN, at_ms=at)
+    router.call_event("b", "4000000001", "answered", destination="075588880002", caller="13012345678", at_ms=at)
+    for callers in ([OUT_OF_TOWN, "13012345678", "13012345679"],  # memory no bigger than the batch: one scan
+                    [OUT_OF_TOWN]):  # a bigger memory than the batch: one multi-get
+        out = router.authorize_batch({"number": ["4000000001"] * len(callers), "caller": callers,
+                                      "at_ms": [at] * len(callers)}, reserve=False)
+        single = [router.authorize("4000000001", c, at) for c in callers]
+        assert [numbers(d)[0] for d in router.decisions(out)] == [numbers(d)[0] for d in single]
+    assert numbers(single[0])[0] == "13700000001"
