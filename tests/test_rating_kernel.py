@@ -258,6 +258,59 @@ def test_state_is_updated_in_place_and_carries_over():
     assert state["credit_left"][0] == 400 and out["balance_after"][0] == 400
 
 
+def test_output_buffers_can_be_reused():
+    catalog = fixed_catalog("prepaid", fee=0.3, period_months=3)
+    tables, _ = compile_catalog(catalog)
+    cdr = cdr_columns([call(local_ms(2026, 9, 29, 10, 0), 60), call(local_ms(2026, 9, 29, 11, 0), 60)])
+    fresh = rating.rate(tables, cdr, opening_state(tables), 1)
+    buffers = {name: np.full(2, 99, dtype) for name, dtype in rating.OUTPUT}
+    reused = rating.rate(tables, cdr, opening_state(tables), 1, out=buffers)
+    for name, _ in rating.OUTPUT:
+        assert reused[name] is buffers[name]
+        np.testing.assert_array_equal(reused[name], fresh[name], name)
+    with pytest.raises(ValueError):
+        rating.rate(tables, cdr, opening_state(tables), 1, out={n: a[:1] for n, a in buffers.items()})
+
+
+def test_large_tables_agree_with_a_plain_search():
+    # Bucket-indexed lookups against prefix.lookup (one plain binary search)
+    # on tables far larger than the random catalogs': 20k destination
+    # prefixes, 5k numbers.
+    from rating_core.numbers import build_prefix_table, keys_of, lookup
+    import pyarrow as pa
+
+    rng = np.random.default_rng(11)
+    prefixes = sorted({"".join(map(str, rng.integers(0, 10, rng.integers(1, 9)))) for _ in range(20_000)})
+    classes = rng.integers(0, 3, len(prefixes)).astype(np.int32)
+    catalog = fixed_catalog()
+    tables, _ = compile_catalog(catalog)
+    tables["dest_starts"], tables["dest_values"] = build_prefix_table(prefixes, classes.tolist())
+    numbers = np.unique(rng.integers(0, 10_000_000, 5_000))
+    tables["number_key"] = keys_of(pa.array([f"400{n:07d}" for n in numbers]))
+    for name in ["number_account", "number_status", "number_billing_start", "number_home_city"]:
+        tables[name] = np.zeros(len(numbers), tables[name].dtype)
+    n = 50_000
+    forwarded = keys_of(pa.array(["".join(map(str, rng.integers(0, 10, rng.integers(1, 13)))) for _ in range(n)]))
+    forwarded[::7] = 0
+    called = keys_of(pa.array([f"400{n:07d}" for n in rng.integers(0, 10_000_000, n)]))
+    called[::3] = tables["number_key"][rng.integers(0, len(numbers), len(called[::3]))]
+    cdr = cdr_columns([call(local_ms(2026, 9, 29, 10, 0), 60)] * n)
+    cdr["forwarded_key"], cdr["number_key"] = forwarded, called
+    out = rating.rate(tables, cdr, opening_state(tables), 2)
+    want_class = lookup(tables["dest_starts"], tables["dest_values"], forwarded)
+    known = np.isin(called, tables["number_key"])
+    np.testing.assert_array_equal(out["destination_class"], want_class)
+    np.testing.assert_array_equal(out["status"] == layout.RATE_STATUS.index("unknown_number"), ~known)
+    assert 0.2 < known.mean() < 0.9
+
+
+def test_a_catalog_without_numbers_knows_no_number():
+    catalog = fixed_catalog()
+    catalog = catalog.model_copy(update={"accounts": {"acme": catalog.accounts["acme"].model_copy(update={"numbers": []})}})
+    rated, _ = rate_both(catalog, [call(local_ms(2026, 9, 29, 10, 0), 60)])
+    assert rated[0].status == "unknown_number"
+
+
 def test_no_cdrs():
     rated, _ = rate_both(fixed_catalog(), [])
     assert rated == []

@@ -10,4 +10,5 @@ def rate(
     cdr: dict[str, npt.NDArray[np.int64]],
     state: dict[str, npt.NDArray[np.generic]],
     threads: int = 2,
+    out: dict[str, npt.NDArray[np.generic]] | None = None,
 ) -> dict[str, npt.NDArray[np.generic]]: ...

@@ -21,12 +21,12 @@ day, so billed seconds < 86_400 + 3_600. Products of seconds and prices fit
 int64 comfortably; only the exact total over the rate's common denominator
 (the lcm of its tiers' units, unbounded in principle) is summed in 128 bits.
 """
+import weakref
+
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.stdint cimport INT64_MIN, int8_t, int32_t, int64_t
-
-from .prefix cimport find_exact, longest_prefix
+from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t
 
 cnp.import_array()
 
@@ -72,6 +72,68 @@ OUTPUT = (
     ("overage", np.int64),
     ("balance_after", np.int64),
 )
+
+
+# ---- sorted-key lookups, narrowed by a bucket index
+#
+# The same search as prefix.pxd's interval_of ("the last start <= key"),
+# but the binary search first jumps to the key's bucket: buckets split
+# [keys[0], keys[-1]] into up to 2**16 equal ranges of 2**shift keys, and
+# first[b] is the first row whose key is in bucket b or later. The search
+# then runs over one bucket's rows (a few cache lines) instead of the
+# whole table; on the 95k-interval region table that halves the cost of a
+# lookup, the largest cost of pricing a call. The index is derived from a
+# snapshot table once and cached with it (see _bucket_index).
+
+cdef inline Py_ssize_t last_at_most(const int64_t[::1] keys, const int32_t[::1] first, int64_t base,
+                                    int shift, int64_t key) noexcept nogil:
+    # Row of the last key <= `key` in the ascending `keys`, or -1 if none.
+    cdef Py_ssize_t n_buckets = first.shape[0] - 1, lo, hi, mid
+    cdef int64_t b
+    if key < base:
+        return -1
+    b = (key - base) >> shift
+    if b >= n_buckets:
+        return keys.shape[0] - 1  # past the last bucket: past the last key
+    # keys[lo] <= key < keys[hi] (or hi is the end), throughout:
+    # the row before bucket b's first is below the bucket's lowest key.
+    lo = first[b] - 1 if first[b] > 0 else 0
+    hi = first[b + 1]
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if keys[mid] <= key:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+_bucket_indexes = {}  # id(table) -> (weak reference to the table, first, base, shift)
+MAX_BUCKETS_LOG2 = 16
+
+
+def _bucket_index(keys):
+    """(first, base, shift) for an ascending int64 table; built once per
+    table object and dropped with it. Empty tables get an index that
+    finds nothing."""
+    hit = _bucket_indexes.get(id(keys))
+    if hit is not None and hit[0]() is keys:
+        return hit[1:]
+    n = len(keys)
+    if n == 0:
+        index = (np.zeros(1, np.int32), INT64_MAX, 0)
+    else:
+        base = int(keys[0])
+        span = int(keys[n - 1]) - base
+        shift = max(0, span.bit_length() - min(MAX_BUCKETS_LOG2, max(1, (n - 1).bit_length())))
+        n_buckets = (span >> shift) + 1
+        first = np.empty(n_buckets + 1, np.int32)
+        first[:n_buckets] = np.searchsorted(keys, base + (np.arange(n_buckets, dtype=np.int64) << shift), "left")
+        first[n_buckets] = n
+        index = (first, base, shift)
+    key = id(keys)
+    _bucket_indexes[key] = (weakref.ref(keys, lambda _, key=key: _bucket_indexes.pop(key, None)),) + index
+    return index
 
 
 cdef inline int64_t local_day(int64_t start_ms, int64_t first_day) noexcept nogil:
@@ -132,14 +194,17 @@ cdef inline int64_t tier_charge(int32_t rate, int64_t billable,
     return round_div(num, den, rate_rounding[rate]) + rate_connect_fee[rate]
 
 
-def rate(dict tables, dict cdr, dict state, int threads=2):
+def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     """Rate CDR columns against snapshot ``tables``; see the module doc.
 
     ``cdr``: int64 columns ``number_key caller_key forwarded_key start_ms
     ivr_answer_ms agent_answer_ms end_ms`` (validated at the edge).
     ``state``: ``credit_left`` int64, ``bundle_period`` int32,
     ``bundle_used`` int64, one entry per account, updated in place.
-    Returns the output columns of ``OUTPUT`` (length of the CDR columns).
+    Returns the output columns of ``OUTPUT`` (length of the CDR columns),
+    written into ``out`` when given (arrays of those dtypes and length, to
+    be reused across batches: fresh output memory costs page faults worth
+    a fifth of the kernel's time).
     """
     # --- snapshot tables (layout.TABLES; checked when the snapshot opened)
     cdef const int64_t[::1] number_key = tables["number_key"]
@@ -191,8 +256,20 @@ def rate(dict tables, dict cdr, dict state, int threads=2):
     cdef int32_t[::1] bundle_period = state["bundle_period"]
     cdef int64_t[::1] bundle_used = state["bundle_used"]
 
+    # --- bucket indexes of the searched tables
+    cdef const int32_t[::1] number_first, dest_first, region_first, carrier_first
+    cdef int64_t number_base, dest_base, region_base, carrier_base
+    cdef int number_shift, dest_shift, region_shift, carrier_shift
+    number_first, number_base, number_shift = _bucket_index(tables["number_key"])
+    dest_first, dest_base, dest_shift = _bucket_index(tables["dest_starts"])
+    region_first, region_base, region_shift = _bucket_index(tables["region_starts"])
+    carrier_first, carrier_base, carrier_shift = _bucket_index(tables["carrier_starts"])
+
     cdef Py_ssize_t n = c_start.shape[0]
-    out = {name: np.empty(n, dtype) for name, dtype in OUTPUT}
+    if out is None:
+        out = {name: np.empty(n, dtype) for name, dtype in OUTPUT}
+    elif any(len(out[name]) != n for name, _ in OUTPUT):
+        raise ValueError("rate: every out column must have one row per CDR")
     cdef int8_t[::1] o_status = out["status"]
     cdef int32_t[::1] o_account = out["account"]
     cdef int32_t[::1] o_package = out["package"]
@@ -224,15 +301,19 @@ def rate(dict tables, dict cdr, dict state, int threads=2):
             local = start + LOCAL_OFFSET_MS
             day = local // MS_PER_DAY - first_day
             band = band_of[day_kind[day], (local % MS_PER_DAY) // MS_PER_HOUR]
-            dest = longest_prefix(dest_starts, dest_values, c_forwarded[i])
-            city = longest_prefix(region_starts, region_values, c_caller[i])
+            # Prefix tables start at key 0, so the interval always exists.
+            dest = dest_values[last_at_most(dest_starts, dest_first, dest_base, dest_shift, c_forwarded[i])]
+            city = region_values[last_at_most(region_starts, region_first, region_base, region_shift, c_caller[i])]
             o_band[i] = band
             o_destination[i] = dest
             o_city[i] = city
             o_province[i] = city_province[city] if city >= 0 else -1
-            o_carrier[i] = longest_prefix(carrier_starts, carrier_values, c_caller[i])
+            o_carrier[i] = carrier_values[last_at_most(carrier_starts, carrier_first, carrier_base,
+                                                       carrier_shift, c_caller[i])]
 
-            num_row = find_exact(number_key, c_number[i])
+            num_row = last_at_most(number_key, number_first, number_base, number_shift, c_number[i])
+            if num_row >= 0 and number_key[num_row] != c_number[i]:
+                num_row = -1  # not a number of the catalog
             acc = -1
             pkg = -1
             caller_class = -1
