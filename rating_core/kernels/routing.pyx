@@ -28,6 +28,8 @@ cdef int8_t LIST_BLACK = 1, LIST_WHITE = 2
 cdef int8_t REGION_CITY = 0
 cdef int8_t ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_PENDING = 2  # layout.STATUS
 cdef int8_t PAYG = 0, PREPAID = 1, BUNDLE = 2  # layout.PACKAGE_KIND
+cdef int64_t REGION_BUCKET_SPAN = 11 ** 13  # keys sharing their first 5 digits (numbers.py keys)
+cdef Py_ssize_t REGION_BUCKETS = 11 ** 5
 cdef Py_ssize_t CHUNK = 65536  # calls selected in parallel before ordering (few barriers)
 
 OUTCOME_FIELDS = ("reason", "caller_class", "billing_start", "plan", "rule", "group", "n_destinations",
@@ -153,6 +155,10 @@ cdef class RoutingCore:
     cdef const int32_t[::1] dest_weight
     cdef const int32_t[::1] dest_class
     cdef const int64_t[::1] line_key
+    # region lookup index: callers' first 5 digits -> a narrow slice of
+    # region_starts (built here from the snapshot; a lookup then touches a
+    # few cache lines instead of ~17 levels of a 100k-entry search)
+    cdef int32_t[::1] region_bucket
     # state for decide_one (the router's mirror of the ledger)
     cdef int32_t[::1] active
     cdef int32_t[::1] cursor
@@ -237,6 +243,8 @@ cdef class RoutingCore:
         self.dest_weight = t["route_dest_weight"]
         self.dest_class = t["route_dest_class"]
         self.line_key = t["route_line_key"]
+        bounds = np.arange(REGION_BUCKETS + 1, dtype=np.int64) * REGION_BUCKET_SPAN
+        self.region_bucket = (np.searchsorted(t["region_starts"], bounds, side="right") - 1).astype(np.int32)
         self.set_state(active, cursor)
 
     def set_state(self, int32_t[::1] active, int32_t[::1] cursor):
@@ -247,6 +255,13 @@ cdef class RoutingCore:
         self.cursor = cursor
 
     # -- the rules -------------------------------------------------------
+    cdef inline int32_t _city_of(self, int64_t key) noexcept nogil:
+        # longest_prefix(region_starts, region_values, key), searched only
+        # between the intervals covering the key's 5-digit bucket.
+        cdef Py_ssize_t b = key // REGION_BUCKET_SPAN
+        return self.region_values[last_le(self.region_starts, self.region_bucket[b],
+                                          self.region_bucket[b + 1] + 1, key)]
+
     cdef int8_t _list_verdict(self, int32_t plan, int64_t caller_key) noexcept nogil:
         # Exact number first, then the longest listed prefix.
         cdef Py_ssize_t lo = self.plan_exact_first[plan], n = self.plan_exact_count[plan], i
@@ -411,7 +426,7 @@ cdef class RoutingCore:
         o.menu_path = -1
         o.caller_class = 1
         o.billing_start = -1
-        o.city = longest_prefix(self.region_starts, self.region_values, c.caller_key) if c.caller_key > 0 else -1
+        o.city = self._city_of(c.caller_key) if c.caller_key > 0 else -1
         o.province = self.city_province[o.city] if o.city >= 0 else -1
         o.carrier = longest_prefix(self.carrier_starts, self.carrier_values, c.caller_key) if c.caller_key > 0 else -1
 
