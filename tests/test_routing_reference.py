@@ -294,3 +294,18 @@ def test_kernel_matches_reference(base, p0, p1, cs, active, cursor, seed):
         o = {f: int(out[f][i]) for f in OUTCOME_FIELDS}
         got = h.named(o, out["destinations"][i, : o["n_destinations"]].tolist())
         assert got == expected(route(h.catalog, h.regions, c, ref_state, reserve=True)), (i, c)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(caller=st.one_of(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.from_regex(r"0\d{2,3}\d{7,8}", fullmatch=True),
+                        st.from_regex(r"\d{3,18}", fullmatch=True)))
+def test_caller_region_index_matches_the_prefix_table(base, caller):
+    from rating_core.numbers import lookup
+
+    h = Harness(base, {"p0": PLACEHOLDER, "p1": PLACEHOLDER})
+    act, cur = h.arrays(RouteState())
+    key = number_key(caller)
+    o, _ = RoutingCore(h.tables, act, cur).decide_one(number_key("4000000099"), key, Y2026[0])
+    t = h.tables
+    assert o[OUTCOME_FIELDS.index("caller_city")] == lookup(t["region_starts"], t["region_values"], np.array([key]))[0]
+    assert o[OUTCOME_FIELDS.index("caller_carrier")] == lookup(t["carrier_starts"], t["carrier_values"], np.array([key]))[0]
