@@ -32,7 +32,8 @@ from . import cdr
 from .rater import Rater, RatingResult, RatingSummary
 from .store import Ledger, Store
 
-CALLS_DB = b"calls"  # call id -> the committed rated record (JSON object, times in epoch ms)
+CALLS_DB = b"calls"  # call id -> the committed rated record (layout id + JSON values, times in epoch ms)
+CALL_LAYOUTS_DB = b"call_layouts"  # layout id -> the record's column names
 _MAX_KEY = 480  # LMDB keys are at most 511 bytes
 
 
@@ -56,6 +57,8 @@ class Engine:
         # The one reference ``refresh`` swaps: a request sees one version.
         self._rater = rater
         self._calls = ledger.env.open_db(CALLS_DB)
+        self._layout_db = ledger.env.open_db(CALL_LAYOUTS_DB)
+        self._layouts: dict[bytes, list[str]] = {}
 
     @classmethod
     def open(cls, store_dir: str | Path, version: int | None = None, threads: int = 2) -> "Engine":
@@ -112,10 +115,11 @@ class Engine:
             new = rater.rate_prepared(fresh, state)
             rated_new = plain(new.rated)
             if rated_new.num_rows:
-                records = rated_new.drop_columns(["row"])
-                records = _times_as_ms(records)
-                values = [json.dumps(r, separators=(",", ":"), default=str).encode()
-                          for r in records.to_pylist()]
+                records = _times_as_ms(rated_new.drop_columns(["row"]))
+                layout_id = self._record_layout(txn, records.column_names)
+                columns = [c.to_pylist() for c in records.columns]
+                values = [layout_id + json.dumps(r, separators=(",", ":"), default=str).encode()
+                          for r in zip(*columns)]
                 new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
                 txn.cursor(db=self._calls).putmulti(list(zip(new_keys, values)))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
@@ -123,7 +127,7 @@ class Engine:
         # Committed. Stored results of the replayed rows, in their request rows.
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
-            rows = [json.loads(stored[k]) for k in old_keys]
+            rows = [self._record(stored[k]) for k in old_keys]
             for r, row in zip(rows, prepared.table.column("row").take(pa.array(old_rows)).to_pylist()):
                 r["row"] = row
             replayed = pa.Table.from_pylist(rows, schema=rated_new.schema)
@@ -140,6 +144,25 @@ class Engine:
             replayed=int(flags.sum()),
         )
         return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
+
+    # -- stored records ------------------------------------------------------
+    # A record is an 8-byte layout id + a JSON list of values; the layout
+    # (column names) is stored once under its id, so records stay small.
+    def _record_layout(self, txn, names: list[str]) -> bytes:
+        blob = json.dumps(names).encode()
+        layout_id = hashlib.sha256(blob).digest()[:8]
+        # Put on every commit (one small write): a cache of "already stored"
+        # would lie after an aborted transaction.
+        txn.put(layout_id, blob, db=self._layout_db)
+        return layout_id
+
+    def _record(self, raw: bytes) -> dict:
+        layout_id, values = bytes(raw[:8]), json.loads(raw[8:])
+        names = self._layouts.get(layout_id)
+        if names is None:
+            with self.ledger.env.begin(db=self._layout_db) as txn:
+                names = self._layouts[layout_id] = json.loads(txn.get(layout_id))
+        return dict(zip(names, values))
 
     # -- routing (issue 3) -----------------------------------------------------
     # authorize(...) and call_event(...) are added by the routing side.
