@@ -126,7 +126,6 @@ def calls(routing_store, router):
     """Call setups: the same mix for both benchmarks."""
     _store, numbers = routing_store
     rng = np.random.default_rng(2026)
-    src = router.meta
     from rating_core.compile.regions import region_source
 
     mobile = [p for p in region_source().city_prefixes if p.startswith("1") and len(p) == 7]
@@ -142,7 +141,6 @@ def calls(routing_store, router):
     at = start + rng.integers(0, 365 * 86_400_000, n)
     number = [numbers[i] for i in rng.integers(0, len(numbers), n)]
     keys = rng.choice(["", "1", "2"], n)
-    del src
     return {"number": number, "caller": callers, "at_ms": at, "ivr_keys": keys}
 
 
@@ -174,20 +172,23 @@ def test_authorize_single_call_latency(benchmark, router, calls, report):
 def test_authorize_batch_throughput(benchmark, router, calls, report, edge):
     """``kernel``: the compiled core alone on the columns the edge prepares
     (keys, coded IVR keys, caller memory, balances); ``keys``: the whole
-    ``authorize_batch`` from numbers already keyed (what a switch gateway or
-    the gRPC batch path hands over); ``strings``: raw strings normalised at
-    the edge too."""
+    ``authorize_batch`` from numbers and IVR keys already coded (what a
+    switch gateway or the gRPC batch path hands over); ``strings``: raw
+    strings (Arrow arrays) normalised at the edge too."""
     n = N_BATCH
     strings = {"number": pa.array(calls["number"][:n]), "caller": pa.array(calls["caller"][:n]),
-               "at_ms": calls["at_ms"][:n], "ivr_keys": calls["ivr_keys"][:n]}
+               "at_ms": calls["at_ms"][:n], "ivr_keys": pa.array(calls["ivr_keys"][:n].tolist())}
     if edge == "strings":
         run, args = router.authorize_batch, (strings,)
     else:
         from rating_core.numbers import keys_of, normalize_array
 
+        from rating_core.compile.routing import ivr_path_code
+
+        codes = {k: ivr_path_code(k) for k in ("", "1", "2")}
         keyed = {"number_key": keys_of(normalize_array(strings["number"])[0]),
                  "caller_key": keys_of(normalize_array(strings["caller"])[0]),
-                 "at_ms": strings["at_ms"], "ivr_keys": strings["ivr_keys"]}
+                 "at_ms": strings["at_ms"], "ivr_path": np.vectorize(codes.get, otypes=[np.int64])(strings["ivr_keys"])}
         if edge == "keys":
             run, args = router.authorize_batch, (keyed,)
         else:

@@ -62,7 +62,7 @@ import pyarrow.compute as pc
 from . import layout
 from .compile.routing import NO_CAP, check as check_routing_tables, ivr_path_code, text_of
 from .errors import InvalidInput
-from .kernels.routing import CALL_SECONDS_LIMIT, MAX_DESTINATIONS, OUTCOME_FIELDS, RoutingCore
+from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
 from .reference_routing import REASONS
 
@@ -306,7 +306,8 @@ class Router:
         return self._decision(o, dests)
 
     def prepare_batch(self, columns):
-        """The edge of ``authorize_batch``: columns -> the kernel's call
+        """The edge of ``authorize_batch`` (keyed columns ``number_key``,
+        ``caller_key``, ``ivr_path`` skip their parsing): columns -> the kernel's call
         columns (numbers keyed, IVR keys coded, caller memory and balances
         read from the ledger), the invalid-field codes, and working copies of
         the live-call counts and cursors."""
@@ -350,7 +351,9 @@ class Router:
         else:
             at = np.full(n, time.time_ns() // 1_000_000, np.int64)
         paths = np.zeros(n, np.int64)
-        if "ivr_keys" in names:
+        if "ivr_path" in names:  # already coded (compile.routing.ivr_path_code)
+            paths = np.ascontiguousarray(get("ivr_path"), np.int64)
+        elif "ivr_keys" in names:
             coded = pc.dictionary_encode(pc.fill_null(pc.cast(strings("ivr_keys"), pa.string()), ""))
             if isinstance(coded, pa.ChunkedArray):
                 coded = coded.combine_chunks()

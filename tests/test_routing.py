@@ -482,3 +482,19 @@ def test_batch_reads_caller_memory_like_single_calls(router):
         single = [router.authorize("4000000001", c, at) for c in callers]
         assert [numbers(d)[0] for d in router.decisions(out)] == [numbers(d)[0] for d in single]
     assert numbers(single[0])[0] == "13700000001"
+
+
+def test_batch_takes_keys_already_coded(router):
+    from rating_core.compile.routing import ivr_path_code
+    from rating_core.router import number_key
+
+    at = [ms(*WORKDAY_10)] * 3
+    keys = ["", "2", "21"]
+    raw = router.authorize_batch({"number": ["4000000008"] * 3, "caller": [OUT_OF_TOWN] * 3, "at_ms": at,
+                                  "ivr_keys": keys}, reserve=False, seed=3)
+    coded = router.authorize_batch({"number_key": [number_key("4000000008")] * 3,
+                                    "caller_key": [number_key(OUT_OF_TOWN)] * 3, "at_ms": at,
+                                    "ivr_path": [ivr_path_code(k) for k in keys]}, reserve=False, seed=3)
+    assert router.decisions(raw) == router.decisions(coded)
+    assert [d.ivr_menu["prompt"] if d.ivr_menu else numbers(d) for d in router.decisions(raw)] == [
+        "welcome", "support", ["13900000003"]]
