@@ -130,6 +130,46 @@ def write_table(table: pa.Table, path: str | Path, fmt: str | None = None) -> No
     write_batches([table], path, fmt)
 
 
+def prefetch(iterable, depth: int = 2):
+    """Iterate ``iterable`` on a helper thread, ``depth`` items ahead: the
+    next piece of output is gathered while the writer encodes this one
+    (both release the GIL in pyarrow)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterable:
+                if stop.is_set():
+                    return
+                q.put((item, None))
+            q.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((done, e))
+
+    t = threading.Thread(target=produce, name="prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)
+
+
 def write_batches(tables, path: str | Path, fmt: str | None = None) -> int:
     """Write tables of one schema, in order, as one Parquet or CSV file
     (by ``fmt`` or extension); returns the rows written."""
@@ -138,7 +178,7 @@ def write_batches(tables, path: str | Path, fmt: str | None = None) -> int:
         raise ValueError(f"unknown output format {fmt!r} (parquet or csv)")
     writer, rows = None, 0
     try:
-        for table in tables:
+        for table in prefetch(tables):
             if fmt == "csv":
                 # The CSV writer takes plain strings, not dictionary columns.
                 cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
