@@ -60,6 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import layout
+from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .compile.routing import NO_CAP, check as check_routing_tables, ivr_path_code, text_of
 from .errors import InvalidInput
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
@@ -155,9 +156,10 @@ class Router:
         text = lambda i: text_of(t, int(i))  # noqa: E731
         self._plans = [text(i) for i in t["route_plan_name"]]
         self._groups = [text(i) for i in t["route_group_name"]]
-        self._group_key = {}
-        for g, (name, plan) in enumerate(zip(self._groups, t["route_group_plan"])):
-            self._group_key[(self._plans[plan] + "\0" + name).encode()] = g
+        self._group_key = {}  # route_cursor key -> group id
+        for g, (name, plan) in enumerate(zip(self._groups, t["route_group_plan"].tolist())):
+            if plan >= 0:  # not the inert row of a catalog without plans
+                self._group_key[(self._plans[plan] + "\0" + name).encode()] = g
         lines = [text(i) for i in t["route_line_number"]]
         self._dest_number = [lines[i] for i in t["route_dest_line"]]
         self._dest_ring = t["route_dest_ring"].tolist()
@@ -169,7 +171,8 @@ class Router:
         # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
         kind = t["package_kind"][t["account_package"]]
         overage = t["package_overage_price"][t["account_package"]]
-        self._limited = (kind == 1) | ((kind == 2) & (overage == 0))
+        self._limited = (kind == layout.PACKAGE_KIND.index("prepaid")) | (
+            (kind == layout.PACKAGE_KIND.index("bundle")) & (overage == 0))
         self._number_account = t["number_account"]
         self._number_routing = t["number_routing"]
         self._memory_ms = t["route_plan_memory_ms"]
@@ -179,11 +182,14 @@ class Router:
         # (plan, line) -> (cap, [(group, cursor after it)]) for the started event.
         self._line_rules: dict[tuple[int, int], tuple[int, list]] = {}
         strat = t["route_group_strategy"]
+        round_robin = STRATEGIES.index(Strategy.round_robin)
         for e, (g, line) in enumerate(zip(t["route_dest_group"].tolist(), t["route_dest_line"].tolist())):
+            if g < 0:
+                continue  # the inert row of a catalog without plans
             plan = int(t["route_group_plan"][g])
             cap, rr = self._line_rules.get((plan, line), (NO_CAP, []))
             cap = min(cap, int(t["route_dest_cap"][e]))
-            if strat[g] == 1:  # round robin
+            if strat[g] == round_robin:
                 pos = e - int(t["route_group_first_dest"][g])
                 rr = rr + [(g, (pos + 1) % int(t["route_group_n_dest"][g]))]
             self._line_rules[(plan, line)] = (cap, rr)
@@ -621,8 +627,6 @@ class Router:
 
 
 def _path_keys(path: int) -> str:
-    from .catalog.routing import IVR_KEYS
-
     keys = ""
     while path:
         path, d = divmod(path, 13)

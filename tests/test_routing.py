@@ -2,6 +2,7 @@
 (midnight, a public holiday, an adjusted working Saturday), strategies,
 caps, caller memory, stale calls, the IVR menu, the longest call."""
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -498,3 +499,18 @@ def test_batch_takes_keys_already_coded(router):
     assert router.decisions(raw) == router.decisions(coded)
     assert [d.ivr_menu["prompt"] if d.ivr_menu else numbers(d) for d in router.decisions(raw)] == [
         "welcome", "support", ["13900000003"]]
+
+
+def test_a_catalog_without_plans_routes_nothing(tmp_path):
+    doc = CATALOG[: CATALOG.index("routing_plans:")] + CATALOG[CATALOG.index("accounts:"):]
+    doc = re.sub(r", routing: \w+", "", doc)
+    (tmp_path / "c.yaml").write_text(doc)
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "c.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    router = Router(store.open(), ledger)
+    d = router.authorize("4000000001", OUT_OF_TOWN, ms(*WORKDAY_10))
+    assert (d.allow, d.reason, d.plan) == (False, "no_route", None)
+    assert router.call_event("x", "4000000001", "started", destination="13700000001", at_ms=ms(*WORKDAY_10))
+    assert router.authorize_batch({"number": ["4000000001"], "caller": [OUT_OF_TOWN]})["reason"].tolist() == [10]
+    ledger.close()
