@@ -30,7 +30,10 @@ Consistency rules:
   another call took the last slot in between.
 * Round robin: a group's cursor points past the destination the latest call
   *started* at (set by ``started``). Calls authorised before that event see
-  the same cursor. Caller memory is written by ``answered``.
+  the same cursor. A cursor is a position, taken modulo the group's size, so
+  a new catalog version that changes the group just starts elsewhere.
+  Caller memory is written by ``answered`` and names the number, so it
+  survives catalog versions while that destination stays in the group.
 * Events are idempotent per call id: ``started`` twice on the same line is
   one call; ``answered`` by another line moves the slot with the call (no cap
   check: the call is already connected); ``ended`` of an unknown call does
