@@ -40,11 +40,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import layout
+from .errors import InvalidInput
 from .numbers import MAX_DIGITS, MIN_DIGITS, keys_of, normalize_array
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
 CDR_COLUMNS = STRING_COLUMNS + TIME_COLUMNS + ("hangup_cause",)
+# Columns an input must have; the others may be absent (all missing).
+REQUIRED_COLUMNS = ("call_id", "number", "forwarded_to", "start", "end")
 
 # Field order for "the first bad field": the column order above.
 FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
@@ -359,6 +362,9 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     """Normalise and validate one batch (no duplicate check: see ``dedupe``)."""
     if isinstance(batch, pa.RecordBatch):
         batch = pa.Table.from_batches([batch])
+    absent = [c for c in REQUIRED_COLUMNS if c not in batch.column_names]
+    if absent:  # the whole input is unusable: an error, not a reject per row
+        raise InvalidInput(absent[0], f"no such column (required: {', '.join(REQUIRED_COLUMNS)})")
     n = batch.num_rows
     cols = {name: batch.column(name) if name in batch.column_names else pa.nulls(n, pa.string())
             for name in CDR_COLUMNS}

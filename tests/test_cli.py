@@ -138,3 +138,10 @@ def test_missing_store_exits_2(tmp_path, demo):
     d, _ = demo
     r = run("rate", d / "cdrs.parquet", "--store", tmp_path / "nowhere", "--out", tmp_path / "x.parquet")
     assert r.exit_code == 2 and "not a catalog store" in r.output
+
+
+def test_input_without_a_required_column_exits_2(demo, tmp_path):
+    d, _ = demo
+    (tmp_path / "in.csv").write_text("call_id,caller,number,forwarded_to,start\nx,13812345678,4001234567,13912345678,0\n")
+    r = run("rate", tmp_path / "in.csv", "--store", d / "store", "--out", tmp_path / "o.csv")
+    assert r.exit_code == 2 and "end: no such column" in r.output
