@@ -108,18 +108,20 @@ cdef inline Py_ssize_t last_at_most(const int64_t[::1] keys, const int32_t[::1] 
     return lo
 
 
-_bucket_indexes = {}  # id(table) -> (weak reference to the table, first, base, shift)
+_bucket_indexes = {}  # id(table) -> (weak reference, fingerprint, first, base, shift)
 MAX_BUCKETS_LOG2 = 16
 
 
 def _bucket_index(keys):
     """(first, base, shift) for an ascending int64 table; built once per
     table object and dropped with it. Empty tables get an index that
-    finds nothing."""
-    hit = _bucket_indexes.get(id(keys))
-    if hit is not None and hit[0]() is keys:
-        return hit[1:]
+    finds nothing. Snapshot tables are immutable; the fingerprint (length
+    and end keys) still catches a table refilled in place."""
     n = len(keys)
+    fingerprint = (n, int(keys[0]), int(keys[n - 1])) if n else (0,)
+    hit = _bucket_indexes.get(id(keys))
+    if hit is not None and hit[0]() is keys and hit[1] == fingerprint:
+        return hit[2:]
     if n == 0:
         index = (np.zeros(1, np.int32), INT64_MAX, 0)
     else:
@@ -132,7 +134,7 @@ def _bucket_index(keys):
         first[n_buckets] = n
         index = (first, base, shift)
     key = id(keys)
-    _bucket_indexes[key] = (weakref.ref(keys, lambda _, key=key: _bucket_indexes.pop(key, None)),) + index
+    _bucket_indexes[key] = (weakref.ref(keys, lambda _, key=key: _bucket_indexes.pop(key, None)), fingerprint) + index
     return index
 
 
