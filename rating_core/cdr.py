@@ -392,10 +392,13 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     flag("end", both & (end < start), END_BEFORE_START)
     flag("end", end_present & ~end_ok, NOT_A_TIME)
     flag("end", ~end_present, MISSING)
+    # Answers are judged against a sound [start, end] only: when end is
+    # before start, "end" is the field at fault, not the answers.
+    sound = both & (end >= start)
     for name in ("agent_answer", "ivr_answer"):
         t, present, ok = times[name]
-        flag(name, both & ok & (t > end), AFTER_END)
-        flag(name, both & ok & (t < start), BEFORE_START)
+        flag(name, sound & ok & (t > end), AFTER_END)
+        flag(name, sound & ok & (t < start), BEFORE_START)
         flag(name, present & ~ok, NOT_A_TIME)
     local_day = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
     flag("start", start_ok & ((local_day < days[0]) | (local_day > days[1])), OUTSIDE_CALENDAR)

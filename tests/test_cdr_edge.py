@@ -127,8 +127,10 @@ def test_every_edge_reason_names_its_field(rater):
 
 
 def test_the_first_bad_field_in_column_order_is_named(rater):
-    res = rater.rate(table(row(call_id="x", caller="??", number="123", end="never")))
-    assert rejects_of(res) == {"x": ("caller", "not a phone number")}
+    res = rater.rate(table(row(call_id="x", caller="??", number="123", end="never"),
+                           # answered at 10:00:10, ended before the start: the end is at fault
+                           row(call_id="y", end="2026-11-02T09:00:00+08:00")))
+    assert rejects_of(res) == {"x": ("caller", "not a phone number"), "y": ("end", "end before start")}
 
 
 def test_kernel_outcomes_are_rejects_naming_their_field(rater):
