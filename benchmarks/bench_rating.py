@@ -91,3 +91,39 @@ def test_duckdb_rating(benchmark, sizes, demo_snapshot, demo_cdr_columns, openin
         f"credit {int(expected['credit_consumed'].sum()):,}, bundle s {int(expected['bundle_seconds_consumed'].sum()):,}, "
         f"overage {int(expected['overage'].sum()):,}"
     )
+
+
+def test_duckdb_matches_kernel_on_carried_balances(demo_snapshot, demo_cdr_columns, opening_state):
+    """Not timed: the paths the demo's fresh ledger does not reach — bundle
+    use carried into the month (some beyond a smaller allowance), low
+    prepaid credit, and prepaid credit expiring mid-month."""
+    n = min(50_000, len(demo_cdr_columns["start_ms"]))
+    cdr = {k: np.ascontiguousarray(v[:n]) for k, v in demo_cdr_columns.items()}
+    tables = dict(demo_snapshot.tables)
+    start = cdr["start_ms"]
+    mid = int(np.median(start))
+    accounts = np.arange(len(tables["account_package"]))
+    prepaid = tables["package_kind"][tables["account_package"]] == 1
+    tables["account_expiry_ms"] = np.where(prepaid & (accounts % 2 == 0), mid, tables["account_expiry_ms"]).astype(np.int64)
+    rng = np.random.default_rng(7)
+    month = int(tables["day_month"][(int(start.min()) + 8 * 3_600_000) // 86_400_000 - int(tables["calendar_first_day"][0])])
+    included = tables["package_included_seconds"][tables["account_package"]]
+    state = _fresh(opening_state)
+    state["credit_left"] = np.where(prepaid, rng.integers(0, 2_000_000, len(accounts)), state["credit_left"]).astype(np.int64)
+    state["bundle_period"][:] = month
+    state["bundle_used"] = (included * rng.uniform(0, 1.2, len(accounts))).astype(np.int64)
+
+    kernel_state = _fresh(state)
+    expected = rating.rate(tables, cdr, kernel_state, threads=1)
+    peer = DuckDBRater(threads=DUCKDB_THREADS)
+    peer.load_snapshot(tables)
+    peer.load_cdrs(cdr)
+    peer.load_state(state)
+    peer.rate()
+    got, got_state = peer.result()
+    assert (expected["credit_consumed"] > 0).any() and (expected["bundle_seconds_consumed"] > 0).any()
+    for name, _dtype in OUTPUT:
+        diff = np.flatnonzero(expected[name] != got[name])
+        assert len(diff) == 0, f"{name}: {len(diff)} CDRs differ, first rows {diff[:5].tolist()}"
+    for name in kernel_state:
+        np.testing.assert_array_equal(kernel_state[name], got_state[name], err_msg=name)
