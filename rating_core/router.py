@@ -310,8 +310,9 @@ class Router:
                 memory = self._memory(txn, int(self._number_routing[n]), nkey, ckey, at)
                 if self._limited[acc]:
                     credit, used, period = self._balance(acc)
+        index = self._count  # this call's place in the router's random stream
         self._count += 1
-        o, dests = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed, self._count)
+        o, dests = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed, index)
         return self._decision(o, dests)
 
     def prepare_batch(self, columns):

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rating_core.catalog import load_catalog
 from rating_core.errors import CatalogError, InvalidInput
@@ -514,3 +516,31 @@ def test_a_catalog_without_plans_routes_nothing(tmp_path):
     assert router.call_event("x", "4000000001", "started", destination="13700000001", at_ms=ms(*WORKDAY_10))
     assert router.authorize_batch({"number": ["4000000001"], "caller": [OUT_OF_TOWN]})["reason"].tolist() == [10]
     ledger.close()
+
+
+CALLERS = [OUT_OF_TOWN, GUANGDONG, "13800138000", "031187654321", "031112345678", "17012345678", "anonymous",
+           "13012345678"]
+TIMES = [WORKDAY_10, (2026, 3, 4, 23), (2026, 10, 1, 10), (2026, 2, 14, 10), (2026, 3, 7, 10), (2026, 3, 4, 19)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from([f"40000000{i:02d}" for i in range(1, 15)] + ["4009999999"]),
+                          st.sampled_from(CALLERS), st.sampled_from(TIMES), st.sampled_from(["", "1", "2", "21", "5"])),
+                min_size=1, max_size=15),
+       st.integers(0, 2**64 - 1))
+def test_batch_without_reserve_equals_single_calls(snapshot, tmp_path_factory, calls, seed):
+    ledger = Ledger(tmp_path_factory.mktemp("ledger"))
+    try:
+        setup = Router(snapshot, ledger)  # some history: a live call, a remembered caller
+        at = ms(*WORKDAY_10)
+        setup.call_event("h1", "4000000001", "started", destination="075588880001", at_ms=at)
+        setup.call_event("h1", "4000000001", "answered", destination="13700000001", caller=OUT_OF_TOWN, at_ms=at)
+        single = Router(snapshot, ledger, seed=seed)
+        batch = Router(snapshot, ledger, seed=seed)
+        want = [single.authorize(n, c, ms(*t), ivr_keys=k) for n, c, t, k in calls]
+        out = batch.authorize_batch({"number": [n for n, *_ in calls], "caller": [c for _, c, *_ in calls],
+                                     "at_ms": [ms(*t) for *_, t, _k in calls], "ivr_keys": [k for *_, k in calls]},
+                                    reserve=False)
+        assert batch.decisions(out) == want
+    finally:
+        ledger.close()
