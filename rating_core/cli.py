@@ -153,10 +153,9 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     t.add_row("rows in", f"{summary.rows_in:,}")
     t.add_row("rated", f"{summary.rated:,}")
     t.add_row("rejected", f"{summary.rejected:,}")
-    t.add_row("  of which duplicate call ids", f"{summary.duplicates:,}")
     for reason, n in sorted(summary.rejects_by_reason.items(), key=lambda kv: -kv[1]):
-        if reason != "duplicate call id":
-            t.add_row(f"  {reason}", f"{n:,}")
+        t.add_row(f"  {reason}", f"{n:,}")
+    t.add_row("duplicate call ids (rated once)", f"{summary.duplicates:,}")
     if summary.replayed:
         t.add_row("replayed (committed before, not charged again)", f"{summary.replayed:,}")
     t.add_row("total charge", f"{summary.charge_yuan} yuan")

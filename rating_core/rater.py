@@ -60,7 +60,7 @@ class RatingSummary:
     rejected: int
     duplicates: int
     charge: int  # total charge of the rows rated by this run, minor units
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)  # "field: reason" -> rows
     replayed: int = 0  # Engine.rate_and_commit: rated rows committed before (not charged again)
 
     def __post_init__(self):
@@ -197,7 +197,9 @@ class Rater:
         rated = RatedRows(self, prepared.table, rows, out)
         by_reason = {}
         if rejects.num_rows:
-            for item in pc.value_counts(rejects.column("reason").combine_chunks()).to_pylist():
+            # "field: reason", e.g. "start: missing", "number: unknown_number"
+            keys = pc.binary_join_element_wise(rejects.column("field"), rejects.column("reason"), ": ")
+            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
                 by_reason[item["values"]] = item["counts"]
         summary = RatingSummary(
             rows_in=prepared.rows_in,

@@ -65,8 +65,9 @@ def test_demo_rates_with_every_path_showing(rater, cdrs):
     s = res.summary
     assert s.rows_in == N == s.rated + s.rejected
     assert s.rejected < 0.05 * N and s.duplicates > 0
-    for reason in ("unknown_number", "number_not_active", "package_not_started", "duplicate call id",
-                   "not a phone number"):
+    for reason in ("number: unknown_number", "number: number_not_active", "start: package_not_started",
+                   "call_id: duplicate call id", "caller: not a phone number", "forwarded_to: not a phone number",
+                   "start: missing", "end: end before start"):
         assert s.rejects_by_reason.get(reason, 0) > 0, reason
     rated = res.rated
     assert set(rated.column("package").to_pylist()) == set(rater.meta["packages"])
