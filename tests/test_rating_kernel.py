@@ -311,6 +311,22 @@ def test_a_catalog_without_numbers_knows_no_number():
     assert rated[0].status == "unknown_number"
 
 
+@pytest.mark.parametrize("rounding", ["up", "half_up", "down"])
+def test_huge_prices_and_denominators_stay_exact(rounding):
+    # lcm(3593, 3581, 3571) ~ 4.6e10 and 1e9 yuan per unit: the exact total
+    # needs the 128-bit path of the one rounding point.
+    tiers = [{"start": 0, "price": 1_000_000_000, "unit": 3593, "increment": 7},
+             {"start": 600, "price": 999_999_999.9999, "unit": 3581, "increment": 60},
+             {"start": 3600, "price": 123_456_789.0123, "unit": 3571, "increment": 3600}]
+    catalog = fixed_catalog()
+    catalog = catalog.model_copy(update={"rates": {**catalog.rates, "std": Catalog.model_validate(
+        {"destination_classes": ["x"], "rates": {"r": {"tiers": tiers, "rounding": rounding}}, "packages": {},
+         "accounts": {}}).rates["r"]}})
+    t = local_ms(2026, 9, 29, 10, 0)
+    rated, _ = rate_both(catalog, [call(t, s) for s in (1, 599.5, 601, 3599, 3601, 80_000)])
+    assert rated[-1].charge * 3593 * 3581 * 3571 > 2**64  # the sum over the denominator exceeded int64
+
+
 def test_no_cdrs():
     rated, _ = rate_both(fixed_catalog(), [])
     assert rated == []

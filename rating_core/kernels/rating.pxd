@@ -5,10 +5,9 @@ cimport cython
 from libc.stdint cimport int8_t, int32_t, int64_t
 
 cdef extern from *:
-    # gcc/clang 128-bit integer. A call's exact total over the rate's
-    # common denominator is at most  seconds * price * denominator
-    # (< 9.4e4 * 1e8 * 2**63 < 2**127): never overflows, whatever the lcm
-    # of the tiers' units is, as long as it fits rate_denominator (int64).
+    # gcc/clang 128-bit integer, for a call's exact total over its rate's
+    # common denominator: seconds * price * denominator, up to
+    # 1e5 * 1e13 * 2**63 < 2**127 (bounds in rating.pyx, "Overflow").
     ctypedef long long wide_t "__int128"
 
 # Order is the id: layout.RATE_STATUS, PACKAGE_KIND, ROUNDING,

@@ -15,11 +15,13 @@ Two passes:
    or bundle seconds; overage once exhausted. The account state arrays are
    updated in place so the caller can persist the closing balances.
 
-Overflow: validated catalogs bound price <= 1e8 minor units per unit,
-unit and increment <= 3600 s and the edge bounds a call to less than one
-day, so billed seconds < 86_400 + 3_600. Products of seconds and prices fit
-int64 comfortably; only the exact total over the rate's common denominator
-(the lcm of its tiers' units, unbounded in principle) is summed in 128 bits.
+Overflow: the catalog bounds unit and increment to 3600 s and the edge
+bounds a call to less than one day, so billed seconds < 86_400 + 3_600 +
+3_600 < 1e5. A call's exact total over the rate's common denominator (the
+lcm of its tiers' units) is summed in 128 bits: at most 1e5 * price * den,
+exact for any price up to 1e13 minor units (1e9 yuan) per unit with any
+lcm of units the int64 ``rate_denominator`` holds, and every charge then
+fits int64 (< 1e5 * 1e13 = 1e18).
 """
 import weakref
 
@@ -188,7 +190,7 @@ cdef inline int64_t tier_charge(int32_t rate, int64_t billable,
         limit = seg_end if seg_end < d else d
         if t < limit:
             k = ceil_div(limit - t, tier_increment[j])
-            num += <wide_t>(k * tier_increment[j] * tier_price[j]) * (den // tier_unit[j])
+            num += <wide_t>(k * tier_increment[j]) * tier_price[j] * (den // tier_unit[j])
             n_units += k
             t += k * tier_increment[j]
     billed_seconds[0] = <int32_t>t
@@ -402,7 +404,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 bundle_used[acc] += consumed
                 overage_seconds = o_billed[row] - consumed
                 # The overage price replaces the rate's charge (no connect fee).
-                charge = round_div(<wide_t>(overage_seconds * package_overage_price[pkg]), 60,
+                charge = round_div(<wide_t>overage_seconds * package_overage_price[pkg], 60,
                                    rate_rounding[o_rate[row]])
                 o_charge[row] = charge
                 o_overage[row] = charge
