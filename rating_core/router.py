@@ -395,7 +395,8 @@ class Router:
                 a_credit[a], a_used[a], a_period[a] = self._balance(a)
             active, cursor = self.active.copy(), self.cursor.copy()
         safe = np.where(limited, acc, 0)
-        calls = {"number_key": nkeys, "caller_key": ckeys, "at_ms": at, "ivr_path": paths, "memory_key": memory,
+        calls = {"number_key": nkeys, "number_row": pos, "caller_key": ckeys, "at_ms": at, "ivr_path": paths,
+                 "memory_key": memory,
                  "credit_left": np.where(limited, a_credit[safe], 0), "bundle_used": np.where(limited, a_used[safe], 0),
                  "bundle_period": np.where(limited, a_period[safe], -1).astype(np.int32)}
         return calls, invalid, active, cursor

@@ -35,6 +35,7 @@ cdef enum:
 
 cdef struct Call:
     int64_t number_key  # the 400 number
+    int64_t number_row  # its row in number_key (find_exact), -1 unknown
     int64_t caller_key  # 0: unknown / withheld caller
     int64_t at_ms  # epoch ms, within the calendar (the edge checks)
     int64_t ivr_path  # key path code, -1 invalid keys

@@ -430,7 +430,7 @@ cdef class RoutingCore:
         o.province = self.city_province[o.city] if o.city >= 0 else -1
         o.carrier = longest_prefix(self.carrier_starts, self.carrier_values, c.caller_key) if c.caller_key > 0 else -1
 
-        n = find_exact(self.number_key, c.number_key)
+        n = c.number_row
         if n < 0:
             o.reason = R_UNKNOWN_NUMBER
             return
@@ -581,6 +581,7 @@ cdef class RoutingCore:
         cdef Outcome o
         cdef int32_t dests[MAX_HOPS]  # on the stack: threads may call at once
         c.number_key = number_key
+        c.number_row = find_exact(self.number_key, number_key)
         c.caller_key = caller_key
         c.at_ms = at_ms
         c.ivr_path = ivr_path
@@ -633,7 +634,9 @@ cdef class RoutingCore:
     def decide_batch(self, dict calls, uint64_t seed=0, uint64_t index=0, bint reserve=True,
                      active=None, cursor=None, int threads=2):
         """Columns in (``number_key``, ``caller_key``, ``at_ms``, ``ivr_path``,
-        ``memory_key``, ``credit_left``, ``bundle_used``, ``bundle_period``),
+        ``memory_key``, ``credit_left``, ``bundle_used``, ``bundle_period``;
+        optionally ``number_row``: ``number_rows(number_key)``, when the edge
+        has it already),
         columns out (OUTCOME_FIELDS and ``destinations`` (n, MAX_HOPS),
         -1 padded). ``active`` / ``cursor`` are working copies, changed in
         place when ``reserve`` (default: copies of the state arrays).
@@ -642,6 +645,9 @@ cdef class RoutingCore:
         runs on ``threads`` threads, then destinations are ordered call by
         call, in input order, which is what ``reserve`` needs."""
         cdef const int64_t[::1] number_key = calls["number_key"]
+        # rows the edge has already found (Router.prepare_batch), else found here
+        cdef bint have_rows = "number_row" in calls
+        cdef const int64_t[::1] number_row = calls["number_row"] if have_rows else calls["number_key"]
         cdef const int64_t[::1] caller_key = calls["caller_key"]
         cdef const int64_t[::1] at_ms = calls["at_ms"]
         cdef const int64_t[::1] ivr_path = calls["ivr_path"]
@@ -658,7 +664,8 @@ cdef class RoutingCore:
         cdef int32_t[::1] act = active
         cdef int32_t[::1] cur = cursor
         assert act.shape[0] == self.line_key.shape[0] and cur.shape[0] == self.group_n_dest.shape[0]
-        for name in ("caller_key", "at_ms", "ivr_path", "memory_key", "credit_left", "bundle_used", "bundle_period"):
+        for name in ("caller_key", "at_ms", "ivr_path", "memory_key", "credit_left", "bundle_used", "bundle_period") + (
+                ("number_row",) if have_rows else ()):
             if len(calls[name]) != n:
                 raise ValueError(f"call column {name}: {len(calls[name])} rows, number_key has {n}")
         out = {
@@ -694,6 +701,7 @@ cdef class RoutingCore:
                     for i in prange(start, end, num_threads=threads, schedule="static"):
                         j = i - start
                         cs[j].number_key = number_key[i]
+                        cs[j].number_row = number_row[i] if have_rows else find_exact(self.number_key, number_key[i])
                         cs[j].caller_key = caller_key[i]
                         cs[j].at_ms = at_ms[i]
                         cs[j].ivr_path = ivr_path[i]
