@@ -51,6 +51,7 @@ Consistency rules:
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -90,6 +91,12 @@ _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number
 def number_key(normal: str) -> int:
     """``numbers.key`` of a normalised number, via int(..., 11)."""
     return int(normal.translate(_DIGITS).ljust(18, "0"), 11)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _dialled_key(number: str) -> int:
+    """Key of a dialled 400 number as written; few distinct ones, so cached."""
+    return number_key(normalize(number, "number"))
 
 
 def _call_key(call_id: str) -> bytes:
@@ -296,7 +303,7 @@ class Router:
 
     def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "") -> Decision:
         """The decision for one call (see ``reference_routing`` for the rules)."""
-        nkey = number_key(normalize(number, "number"))
+        nkey = _dialled_key(number)
         _normal, ckey = self._caller(caller)
         at = self._at(at_ms)
         path = ivr_path_code(ivr_keys or "")
