@@ -224,6 +224,25 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     assert client.health() == "SERVING"
 
 
+def test_catalog_admin_errors(client, tmp_path):
+    def code_and_details(fn):
+        with pytest.raises(grpc.RpcError) as e:
+            fn()
+        return e.value.code(), e.value.details()
+
+    code, details = code_and_details(lambda: client.compile_catalog(str(tmp_path / "missing.yaml")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("path")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: broken\nrates: {x: {tiers: [{price: -1}]}}\n")
+    code, details = code_and_details(lambda: client.compile_catalog(str(bad)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("path: catalog has problems")
+    code, _ = code_and_details(lambda: client.activate(999_999))
+    assert code == grpc.StatusCode.NOT_FOUND
+    versions = client.list_versions()
+    assert sum(v.active for v in versions) == 1 and all(v.version > 0 for v in versions)
+    assert client.health() == "SERVING"
+
+
 def test_deadline_honoured(client, server):
     # A call whose deadline is gone never leaves the client.
     with pytest.raises(grpc.RpcError) as e:

@@ -46,39 +46,50 @@ def load_factory(spec: str | None):
 class RoutingAdapter:
     """``authorize`` / ``call_event`` for an engine that does not offer them
     itself: a ``rating_core.router.Router`` on the engine's current snapshot
-    and ledger, rebuilt when the engine swaps catalog versions."""
+    and ledger.
+
+    The Router is (re)built only on the engine thread (``sync``, right after
+    ``Engine.refresh``): building one opens LMDB databases, which takes the
+    ledger's write lock, and the loop thread must never wait for that lock
+    while holding the GIL the engine thread needs to release it. Until the
+    new Router is ready, calls keep using the previous one.
+    """
 
     def __init__(self, engine):
         self.engine = engine
         self._rater = None
         self._router = None
 
-    def router(self):
-        rater = self.engine.rater
-        if rater is not self._rater:
-            from rating_core.router import Router
+    def sync(self) -> bool:
+        rater = getattr(self.engine, "rater", None)
+        if rater is None or rater is self._rater:
+            return False
+        from rating_core.router import Router
 
-            self._router = Router(rater.snapshot, self.engine.ledger)
-            self._rater = rater
-        return self._router
+        self._router = Router(rater.snapshot, self.engine.ledger)
+        self._rater = rater
+        return True
+
+    def _current(self):
+        router = self._router
+        if router is None:
+            raise RuntimeError("routing is not available for this catalog version (see the worker log)")
+        return router
 
     def authorize(self, number, caller, at_ms=None, ivr_keys=""):
-        return self.router().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys)
+        return self._current().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys)
 
     def call_event(self, call_id, number, kind, destination=None, caller=None, at_ms=None):
-        return self.router().call_event(call_id, number, kind, destination=destination, caller=caller,
-                                        at_ms=at_ms)
+        return self._current().call_event(call_id, number, kind, destination=destination, caller=caller,
+                                          at_ms=at_ms)
 
 
 class EngineHost:
     def __init__(self, engine, metrics=None, refresh_interval: float = 0.1):
         self.engine = engine
         adapter = None if hasattr(engine, "authorize") else RoutingAdapter(engine)
-        if adapter is not None and hasattr(engine, "rater"):
-            try:
-                adapter.router()  # build it now, not in the first call
-            except Exception:  # noqa: BLE001 - rating still works; Authorize reports the error
-                log.exception("routing unavailable for catalog version %s", self.version)
+        self.adapter = adapter
+        self._sync_routing()
         self.authorize = engine.authorize if adapter is None else adapter.authorize
         self.call_event = getattr(engine, "call_event", None) or getattr(adapter, "call_event", None)
         self.metrics = metrics
@@ -86,6 +97,20 @@ class EngineHost:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self._refresher: asyncio.Task | None = None
         self._set_version_gauge()
+
+    def _sync_routing(self) -> None:
+        if self.adapter is None:
+            return
+        try:
+            self.adapter.sync()
+        except Exception:  # noqa: BLE001 - rating still works; Authorize reports the error
+            log.exception("routing unavailable for catalog version %s", self.version)
+
+    def _refresh_on_engine_thread(self) -> bool:
+        changed = bool(self.engine.refresh())
+        if changed:
+            self._sync_routing()
+        return changed
 
     @property
     def version(self) -> int:
@@ -102,7 +127,7 @@ class EngineHost:
 
     async def refresh(self) -> bool:
         before = self.version
-        changed = bool(await self.run(self.engine.refresh))
+        changed = await self.run(self._refresh_on_engine_thread)
         if changed:
             self._set_version_gauge()
             if self.metrics is not None:

@@ -5,6 +5,7 @@ import asyncio
 import functools
 import json
 import logging
+import sys
 import time
 
 import grpc
@@ -386,17 +387,28 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
 
     @rpc("Compile")
     async def Compile(self, request, context):
+        """Compiles in a child process: compiling is seconds of CPU-bound
+        Python that would otherwise hold this worker's GIL and stall its
+        RPCs."""
         if not request.path:
             raise BadRequest("path", "required")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rating400_server._compile", self.store_dir, request.path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
         try:
-            version = await asyncio.to_thread(lambda: self._store().compile(request.path))
-        except CatalogError as e:
-            problems = getattr(e, "problems", None) or [str(e)]
-            raise RpcFail(SC.INVALID_ARGUMENT, "path: catalog has problems:\n" + "\n".join(problems[:50]))
-        except FileNotFoundError as e:
-            raise RpcFail(SC.INVALID_ARGUMENT, f"path: not found: {e}")
-        logs.log(log, logging.INFO, "catalog compiled", path=request.path, version=int(version))
-        return catalog_pb2.CompileResponse(version=int(version))
+            result = json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            log.error("catalog compile failed: %s", err.decode(errors="replace")[-4000:])
+            raise RpcFail(SC.INTERNAL, "catalog compile failed (logged on the server)")
+        if "problems" in result:
+            raise RpcFail(SC.INVALID_ARGUMENT,
+                          "path: catalog has problems:\n" + "\n".join(result["problems"][:50]))
+        if "not_found" in result:
+            raise RpcFail(SC.INVALID_ARGUMENT, f"path: not found: {result['not_found']}")
+        version = int(result["version"])
+        logs.log(log, logging.INFO, "catalog compiled", path=request.path, version=version)
+        return catalog_pb2.CompileResponse(version=version)
 
     @rpc("Activate")
     async def Activate(self, request, context):
