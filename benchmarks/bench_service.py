@@ -38,6 +38,7 @@ ROUNDS = 1 if SMALL else 3
 SECONDS = 1 if SMALL else 5
 IN_FLIGHT = 16
 STREAM_CDRS = 40_000 if SMALL else 1_000_000
+STREAM_BATCH = 65_536  # rows per RateCdrBatches message (32k-64k measured best)
 WORKERS = os.cpu_count() or 2
 PEERS = str(Path(__file__).with_name("bench_service_peers.py"))
 
@@ -300,7 +301,7 @@ def stream_table(tmp_path_factory):
 
 def _stream(target, table, encoding, dry_run, prefix, procs=WORKERS) -> dict:
     cmd = [sys.executable, PEERS, "stream", "--target", target, "--table", str(table), "--procs", str(procs),
-           "--encoding", encoding, "--batch-size", "16384", "--id-prefix", prefix]
+           "--encoding", encoding, "--batch-size", str(STREAM_BATCH), "--id-prefix", prefix]
     if dry_run:
         cmd.append("--dry-run")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -338,7 +339,7 @@ def test_streaming_rating(benchmark, our_server, stream_table, local_engine):
         runs["columns_committed"] = _stream(target, stream_table, "columns", False, "cc-")
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
-    info = {"cdrs": STREAM_CDRS, "client_processes": WORKERS, "batch_rows": 16384}
+    info = {"cdrs": STREAM_CDRS, "client_processes": WORKERS, "batch_rows": STREAM_BATCH}
     for k, v in runs.items():
         info[f"{k}_cdr_per_s"] = v["cdr_per_s"]
         assert v["rows"] == STREAM_CDRS * 1
