@@ -52,7 +52,7 @@ OVERRIDE_SETS = [
     [{"date": "2026-09-30", "kind": "holiday"}],
     [{"date": "2026-10-02", "kind": "workday"}, {"date": "2026-03-04", "kind": "weekend"}],
 ]
-HOME_CITIES = ["Shenzhen", "Beijing", "Fuzhou", "Shanghai", "Atlantis"]  # Atlantis: not in region data
+HOME_CITIES = ["Shenzhen", "Beijing", "Fuzhou, Fujian", "Shanghai", "Atlantis"]  # Atlantis: not in region data
 
 
 def _caller_prefixes() -> list[str]:

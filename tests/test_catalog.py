@@ -83,3 +83,16 @@ def test_bad_400_number_and_tiers(tmp_path):
     p = problems(tmp_path, text)
     assert any("accounts.acme.numbers[0].number" in x and "400 + 7 digits" in x for x in p), p
     assert any("rates.intro.tiers" in x and "strictly increase" in x for x in p), p
+
+
+def test_city_names_in_two_provinces_are_qualified(tmp_path):
+    from rating_core.compile.regions import region_source
+
+    cities = set(region_source().cities)
+    assert {"Fuzhou, Fujian", "Fuzhou, Jiangxi"} <= cities and "Fuzhou" not in cities
+    text = GOOD.replace("home_city: Shenzhen", "home_city: Fuzhou")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(write(tmp_path, text), regions=cities)
+    assert any("home_city: unknown city 'Fuzhou'; did you mean 'Fuzhou, Fujian' or 'Fuzhou, Jiangxi'?" in x
+               for x in exc.value.problems), exc.value.problems
+    load_catalog(write(tmp_path, GOOD.replace("home_city: Shenzhen", "home_city: 'Fuzhou, Fujian'")), regions=cities)

@@ -10,11 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rating_core.compile as compile_module
 from rating_core import layout
 from rating_core.catalog.schema import Catalog
 from rating_core.compile import compile_catalog
-from rating_core.compile.calendar import calendar_tables as build_calendar
 from rating_core.compile.regions import region_source
 from rating_core.kernels import rating
 from rating_core.reference import Balance, Call, Rated, Regions, opening_balances, rate_reference
@@ -22,19 +20,6 @@ from rating_core.reference import Balance, Call, Rated, Regions, opening_balance
 from strategies import calls, catalogs, cdr_columns, local_ms, priced_catalogs
 
 REGIONS = Regions.from_source(region_source())
-
-# The calendar table is the slow part of a compilation and depends only on
-# the overrides; strategies draw few override sets, so cache it.
-_calendar_tables = functools.lru_cache(maxsize=8)(lambda overrides: build_calendar(dict(overrides)))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cached_calendar():
-    original = compile_module.calendar_tables
-    compile_module.calendar_tables = lambda overrides: _calendar_tables(tuple(sorted(overrides.items())))
-    yield
-    compile_module.calendar_tables = original
-
 
 def opening_state(tables) -> dict[str, np.ndarray]:
     accounts = len(tables["account_package"])

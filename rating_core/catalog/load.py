@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import CatalogError
+from .routing import check_routing
 from .schema import DAY_KINDS, Catalog
 
 DIGITS = re.compile(r"^\d{1,18}$")
@@ -118,6 +119,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         raise CatalogError(problems) from None
 
     problems += _cross_check(catalog, path, regions)
+    problems += check_routing(catalog, path, regions)
     if problems:
         raise CatalogError(problems)
     return catalog
@@ -162,7 +164,9 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
                 p.append(f"{where}.number: already bound to account {seen[num.number]!r}")
             seen[num.number] = aid
             if regions is not None and num.home_city not in regions:
-                p.append(f"{where}.home_city: unknown city {num.home_city!r} (not in region data)")
+                same = sorted(r for r in regions if r.startswith(num.home_city + ", "))
+                hint = f"; did you mean {' or '.join(map(repr, same))}?" if same else " (not in region data)"
+                p.append(f"{where}.home_city: unknown city {num.home_city!r}{hint}")
             if num.routing is not None and num.routing not in cat.routing_plans:
                 p.append(f"{where}.routing: unknown routing plan {num.routing!r}")
     return p

@@ -7,6 +7,7 @@ A value that does not convert exactly is an error, never rounded.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -96,7 +97,7 @@ class Tier(Model):
     GroupIntervalStart / RateUnit / RateIncrement)."""
 
     start: int = Field(0, ge=0, le=86_400)
-    price: Money
+    price: Annotated[Money, Field(le=10**13)]  # 1e9 yuan per unit: the kernel's stated bound
     unit: int = Field(60, ge=1, le=3600)
     increment: int = Field(60, ge=1, le=3600)
 
@@ -116,6 +117,9 @@ class Rate(Model):
             raise ValueError("the first tier must start at 0 seconds")
         if any(b <= a for a, b in zip(starts, starts[1:])):
             raise ValueError("tier starts must strictly increase")
+        if math.lcm(*(t.unit for t in tiers)) >= 2**40:
+            # The exact total is kept over lcm(units); keep it well inside int64.
+            raise ValueError("the tiers' units have too large a common multiple; use fewer distinct units")
         return tiers
 
 

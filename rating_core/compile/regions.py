@@ -6,7 +6,8 @@ We turn each key into a prefix in our normal form: mobile prefixes
 (``1[3-9]...``) stay as they are, landline area codes get their trunk zero
 (``8610`` -> ``010``). English descriptions ``"City, Province"`` give the
 city (before the comma) and province (after; a municipality is its own
-province). 16x, 19x and 171-175 carry no city: they resolve to nothing.
+province). A city name found in two provinces is qualified with its
+province (``"Fuzhou, Jiangxi"``) so that names identify cities. 16x, 19x and 171-175 carry no city: they resolve to nothing.
 """
 from __future__ import annotations
 
@@ -47,23 +48,37 @@ class RegionSource:
     version: str
 
 
+def _city_names(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """One unique name per (city, province): the bare city name, or
+    ``"City, Province"`` where the same name exists in two provinces
+    (Fuzhou, Taizhou, Suzhou, Yulin, Yichun, Tongren)."""
+    seen: dict[str, int] = {}
+    for city, _ in pairs:
+        seen[city] = seen.get(city, 0) + 1
+    return {(c, p): c if seen[c] == 1 else f"{c}, {p}" for c, p in pairs}
+
+
 @functools.lru_cache(maxsize=1)
 def region_source() -> RegionSource:
-    cities: dict[str, int] = {}
-    provinces: dict[str, int] = {}
-    city_province: list[int] = []
-    city_prefixes: dict[str, int] = {}
+    entries = []
     for key, desc in GEOCODE_DATA.items():
         if not key.startswith("86"):
             continue
         en = desc.get("en")
         if not en or en == "China":
             continue
-        city, province = split_description(en)
-        if city not in cities:
-            cities[city] = len(cities)
+        entries.append((national_prefix(key), split_description(en)))
+    names = _city_names({pair for _, pair in entries})
+    cities: dict[str, int] = {}
+    provinces: dict[str, int] = {}
+    city_province: list[int] = []
+    city_prefixes: dict[str, int] = {}
+    for prefix, (city, province) in entries:
+        name = names[(city, province)]
+        if name not in cities:
+            cities[name] = len(cities)
             city_province.append(provinces.setdefault(province, len(provinces)))
-        city_prefixes[national_prefix(key)] = cities[city]
+        city_prefixes[prefix] = cities[name]
     carriers: dict[str, int] = {}
     carrier_prefixes: dict[str, int] = {}
     for key, desc in CARRIER_DATA.items():

@@ -26,11 +26,12 @@ _BALANCE = struct.Struct("<qiqq")
 
 
 class Ledger:
-    def __init__(self, root: str | Path, map_size: int = 1 << 32):
+    def __init__(self, root: str | Path, map_size: int = 1 << 38):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / "ledger.lmdb"
-        # map_size is an upper bound, not an allocation (the file is sparse).
+        # map_size is an upper bound of address space, not an allocation: the
+        # file grows as it is written (256 GiB ~ 800M committed calls).
         self.env = lmdb.open(str(self.path), subdir=False, max_dbs=16, map_size=map_size, max_readers=1024)
         self.balances = self.env.open_db(b"balances")
 

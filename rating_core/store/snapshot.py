@@ -42,7 +42,9 @@ def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> Non
     try:
         with env.begin(write=True) as txn:
             for name, arr in tables.items():
-                txn.put(name.encode(), memoryview(np.ascontiguousarray(arr)).cast("B"))
+                # tobytes() for empty tables: a zero-size memoryview cannot be cast.
+                data = memoryview(np.ascontiguousarray(arr)).cast("B") if arr.size else arr.tobytes()
+                txn.put(name.encode(), data)
             txn.put(META_KEY, json.dumps(meta).encode())
         env.sync(True)
     finally:
