@@ -285,6 +285,19 @@ def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_l
                  ready_file=ready_file, log_level=log_level))
 
 
+def _add_commands():
+    # Separate modules, one command each; imported here (not at the top) because
+    # they import this module for user_errors().
+    from .cli_bill import bill_command
+    from .cli_route import route_command
+
+    cli.add_command(route_command)
+    cli.add_command(bill_command)
+
+
+_add_commands()
+
+
 def main(argv=None):
     return cli.main(args=argv, prog_name="rating400")
 

@@ -165,7 +165,9 @@ def test_health_and_reflection(client, server):
 
 
 def test_authorize_and_error_codes(client):
-    d = client.authorize(ACTIVE, CALLER, call_id="a1")
+    menu = client.authorize(ACTIVE, CALLER, call_id="a0")  # an IVR number: the menu first
+    assert menu.allow and not menu.destinations and menu.HasField("ivr_menu") and menu.ivr_menu.options
+    d = client.authorize(ACTIVE, CALLER, call_id="a1", ivr_keys="1")  # 1: sales
     assert d.allow and d.destinations and d.catalog_version >= 1
     assert d.caller_region.province  # 138 1234 is a known mobile prefix
     with pytest.raises(grpc.RpcError) as e:
