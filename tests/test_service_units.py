@@ -78,7 +78,8 @@ def test_expired_deadline_is_refused_before_work():
         with pytest.raises(Aborted) as e:
             await svc.Authorize(routing_pb2.AuthorizeRequest(number="4008593431", caller="138"), Ctx(0.0))
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-        ok = await svc.Authorize(routing_pb2.AuthorizeRequest(number="4008593431", caller="138"), Ctx(1.0))
+        raw = await svc.Authorize(routing_pb2.AuthorizeRequest(number="4008593431", caller="138"), Ctx(1.0))
+        ok = routing_pb2.AuthorizeResponse.FromString(raw)  # Authorize answers pre-serialised bytes
         assert ok.allow and ok.billing_start == routing_pb2.BILLING_START_IVR_ANSWER
         assert ok.destinations[0].ring_timeout_seconds == 20 and ok.catalog_version == 3
 

@@ -224,10 +224,20 @@ def _destination(x) -> routing_pb2.Destination:
         _attr(x, "ring_timeout_seconds", "ring_timeout_s", default=0) or 0))
 
 
+def _identity(data: bytes) -> bytes:
+    return data
+
+
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
+    # Authorize answers with bytes it serialised itself (see _encode); the
+    # registration uses an identity serializer for it.
+    PRESERIALIZED = frozenset({"Authorize"})
+    CACHE_SIZE = 4096
+
     def __init__(self, host, metrics):
         self.host = host
         self.metrics = metrics
+        self._encoded: dict = {}
 
     @rpc("Authorize")
     async def Authorize(self, request, context):
@@ -237,7 +247,29 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         d = self.host.authorize(request.number, request.caller,
                                 at_ms=convert.at_ms(request) if request.HasField("at") else None,
                                 ivr_keys=request.ivr_keys)
-        return self._response(d, request)
+        return self._encode(d, request)
+
+    def _encode(self, d, request) -> bytes:
+        """The serialised response. Calls of one number mostly get the same
+        decision, so the encoding is cached by the decision's content (every
+        field that goes into the response); a decision with an IVR menu, or
+        from an engine whose destinations are not hashable, is encoded afresh."""
+        if not d.allow or getattr(d, "ivr_menu", None):
+            return self._response(d, request).SerializeToString()
+        g = getattr
+        try:
+            key = (g(d, "catalog_version", 0), tuple(d.destinations), g(d, "billing_start", None),
+                   g(d, "caller_province", None), g(d, "caller_city", None), g(d, "caller_carrier", None),
+                   g(d, "caller_class", None), g(d, "max_duration_seconds", 0), g(d, "group", None),
+                   g(d, "rate", None), self.host.version)
+            data = self._encoded.get(key)
+        except TypeError:  # unhashable destinations
+            return self._response(d, request).SerializeToString()
+        if data is None:
+            if len(self._encoded) >= self.CACHE_SIZE:
+                self._encoded.clear()
+            data = self._encoded[key] = self._response(d, request).SerializeToString()
+        return data
 
     def _response(self, d, request) -> routing_pb2.AuthorizeResponse:
         g = getattr
@@ -481,8 +513,9 @@ def register(server, servicer, service_descriptor) -> None:
                 (True, True): grpc.stream_stream_rpc_method_handler,
                 (True, False): grpc.stream_unary_rpc_method_handler,
                 (False, True): grpc.unary_stream_rpc_method_handler}[(m.client_streaming, m.server_streaming)]
+        preserialized = m.name in getattr(servicer, "PRESERIALIZED", ())
         handlers[m.name] = kind(fn, request_deserializer=_safe_deserializer(req_cls),
-                                response_serializer=resp_cls.SerializeToString)
+                                response_serializer=_identity if preserialized else resp_cls.SerializeToString)
     name = service_descriptor.full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
     server.add_registered_method_handlers(name, handlers)
