@@ -24,7 +24,7 @@ import grpc
 import pyarrow as pa
 import pytest
 
-from rating400.v1 import rating_pb2, routing_pb2
+from rating400.v1 import rating_pb2
 from rating400_client import AsyncClient, Client, RetryPolicy
 
 pytest.importorskip("rating_core.engine")

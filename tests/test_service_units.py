@@ -150,3 +150,18 @@ def test_arrow_and_columns_encodings_agree():
         w.write_table(src)
     t2 = convert.arrow_to_table(sink.getvalue().to_pybytes())
     assert t1.equals(t2)
+
+
+def test_ivr_menu_conversion():
+    from rating400_server.services import _menu
+
+    src = {"prompt": "welcome", "options": [
+        {"key": "1", "label": "sales", "group": "sales"},
+        {"key": "2", "label": "support", "menu": {"prompt": "support", "options": [
+            {"key": "1", "label": "hardware", "group": "support"}]}}]}
+    out = routing_pb2.IvrMenu()
+    _menu(src, out)
+    assert out.prompt == "welcome" and [o.key for o in out.options] == ["1", "2"]
+    assert out.options[0].group == "sales"
+    assert out.options[1].submenu.prompt == "support"
+    assert out.options[1].submenu.options[0].group == "support"
