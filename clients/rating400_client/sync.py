@@ -148,10 +148,19 @@ class Client:
                     if not take():
                         return
                     yield req
-                for off, table in source:
-                    bid = c.next_batch_id()
-                    req = c.batch_request(bid, table, encoding, dry_run)
+                while True:
+                    # Pull and register under the lock: a generator of a broken
+                    # stream (still running on gRPC's thread) can never take a
+                    # batch the next attempt does not know about.
                     with lock:
+                        if dead.is_set():
+                            return
+                        item = next(source, None)
+                        if item is None:
+                            break
+                        off, table = item
+                        bid = c.next_batch_id()
+                        req = c.batch_request(bid, table, encoding, dry_run)
                         pending[bid] = (req, off, table.num_rows)
                     if not take():
                         return
