@@ -68,7 +68,11 @@ def serve(
                 os.remove(os.path.join(d, f))
 
     os.environ["RATING400_WORKERS"] = str(workers)  # workers size their kernel threads by it
-    port, reservation = _reserve_port(host, port)
+    try:
+        port, reservation = _reserve_port(host, port)
+    except OSError as e:
+        logs.log(log, logging.ERROR, "cannot bind", host=host, port=port, error=str(e))
+        return 2
     cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
                        max_concurrent_rpcs)
     ctx = multiprocessing.get_context("spawn")
