@@ -15,7 +15,9 @@ only then does it return. LMDB serialises write transactions across
 threads and processes, so two workers committing at once see each other's
 balances and call ids.
 
-Routing (``authorize``, ``call_event``) is added by the routing side.
+Routing is ``rating_core.router.Router(snapshot, ledger)`` on the same
+snapshot and ledger; the gRPC server builds one per catalog version on its
+engine thread (LMDB's ``open_db`` must not race a commit on another thread).
 """
 from __future__ import annotations
 
@@ -163,9 +165,6 @@ class Engine:
             with self.ledger.env.begin(db=self._layout_db) as txn:
                 names = self._layouts[layout_id] = json.loads(txn.get(layout_id))
         return dict(zip(names, values))
-
-    # -- routing (issue 3) -----------------------------------------------------
-    # authorize(...) and call_event(...) are added by the routing side.
 
     def close(self) -> None:
         self.ledger.close()
