@@ -17,8 +17,6 @@ benchmarks skip when h2load (Debian: nghttp2-client) is missing.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import shutil
@@ -32,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rating_core.demo import write_demo_catalog
 
 SMALL = os.environ.get("RATING400_BENCH_SMALL", "") not in ("", "0")
 ROUNDS = 1 if SMALL else 3
@@ -48,36 +47,6 @@ NUMBER = "4000589196"
 CALLER = "13812345678"
 
 
-DEMO_ROUTING = """
-# Added by the service tests: one routing plan for every number.
-routing_plans:
-  front:
-    announcement: all_busy
-    rules: [{group: agents}]
-    groups:
-      agents:
-        destinations:
-          - {number: "020-88886666", ring_timeout: 20}
-          - {number: "13700000001", ring_timeout: 25}
-"""
-def demo_with_routing(directory):
-    """The demo catalog; when it has no routing plans yet, one plan (two
-    destinations) for every number, so Authorize has something to route."""
-    from rating_core.demo import write_demo_catalog
-    path = write_demo_catalog(directory)
-    text = path.read_text()
-    if "routing_plans:" not in text:
-        path.write_text(text + DEMO_ROUTING)
-        numbers = Path(directory) / "numbers.csv"
-        rows = list(csv.DictReader(io.StringIO(numbers.read_text())))
-        for r in rows:
-            r["routing"] = r.get("routing") or "front"
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        numbers.write_text(out.getvalue())
-    return path
 
 
 def _free_port() -> int:
@@ -123,7 +92,7 @@ def service_store(tmp_path_factory):
     from rating_core.store import Store
 
     root = tmp_path_factory.mktemp("svc-bench")
-    catalog = demo_with_routing(root / "catalog")
+    catalog = write_demo_catalog(root / "catalog")
     store = Store(root / "store")
     store.activate(store.compile(catalog))
     return root / "store"

@@ -2,8 +2,6 @@
 closing account state: random catalogs and calls (hypothesis), then the
 cases the rules turn on, spelled out."""
 import dataclasses
-import datetime as dt
-import functools
 
 import numpy as np
 import pytest

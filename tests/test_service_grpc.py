@@ -8,8 +8,6 @@ malformed requests get INVALID_ARGUMENT and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import os
 import signal
@@ -18,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import grpc
 import pyarrow as pa
@@ -26,6 +23,7 @@ import pytest
 
 from rating400.v1 import rating_pb2
 from rating400_client import AsyncClient, Client, RetryPolicy
+from rating_core.demo import write_demo_catalog
 
 pytest.importorskip("rating_core.engine")
 
@@ -36,36 +34,6 @@ UNKNOWN = "4008000001"
 CALLER = "13812345678"
 
 
-DEMO_ROUTING = """
-# Added by the service tests: one routing plan for every number.
-routing_plans:
-  front:
-    announcement: all_busy
-    rules: [{group: agents}]
-    groups:
-      agents:
-        destinations:
-          - {number: "020-88886666", ring_timeout: 20}
-          - {number: "13700000001", ring_timeout: 25}
-"""
-def demo_with_routing(directory):
-    """The demo catalog; when it has no routing plans yet, one plan (two
-    destinations) for every number, so Authorize has something to route."""
-    from rating_core.demo import write_demo_catalog
-    path = write_demo_catalog(directory)
-    text = path.read_text()
-    if "routing_plans:" not in text:
-        path.write_text(text + DEMO_ROUTING)
-        numbers = Path(directory) / "numbers.csv"
-        rows = list(csv.DictReader(io.StringIO(numbers.read_text())))
-        for r in rows:
-            r["routing"] = r.get("routing") or "front"
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        numbers.write_text(out.getvalue())
-    return path
 
 
 def _cdr(call_id, number=ACTIVE, minute=0, talk_s=185):
@@ -78,7 +46,7 @@ def _cdr(call_id, number=ACTIVE, minute=0, talk_s=185):
 def _make_store(root):
     from rating_core.store import Store
 
-    catalog = demo_with_routing(root / "catalog")
+    catalog = write_demo_catalog(root / "catalog")
     store = Store(root / "store")
     store.activate(store.compile(catalog))
     del store
