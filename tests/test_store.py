@@ -71,3 +71,13 @@ def test_ledger_balances_persist_and_renewal_resets(tmp_path):
     # A renewal (new package start) opens a new period with fresh credit.
     store.compile(write(tmp_path, "renewed", start="2026-06-01"), activate=True)
     assert ledger.opening_state(store.open())["credit_left"].tolist() == [30_000_000]
+
+
+def test_a_version_opens_twice_in_one_process(tmp_path):
+    store = Store(tmp_path / "store")
+    store.compile(write(tmp_path), activate=True)
+    first = store.open()
+    second = Store(tmp_path / "store").open(1)  # LMDB alone would refuse this
+    assert second is first and second.tables["tier_price"].tolist() == [1200]
+    first.close()
+    assert store.open().tables["tier_price"].tolist() == [1200]  # reopened after close

@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import threading
 from pathlib import Path
 
 import lmdb
 
 from ..errors import StoreError
-from .snapshot import Snapshot, write_snapshot
+from .snapshot import Snapshot, open_snapshot, write_snapshot
 
 CURRENT = b"current"
+
+# LMDB opens an environment once per process; every Store on the same
+# directory shares it (it is small and lives as long as the process).
+# Keyed by pid too: an environment must never be used across fork(), so a
+# forked worker opens its own.
+_indexes: dict[tuple[int, str], lmdb.Environment] = {}
+_indexes_lock = threading.Lock()
+
+
+def _index_env(path: Path) -> lmdb.Environment:
+    key = (os.getpid(), str(path.resolve()))
+    with _indexes_lock:
+        if key not in _indexes:
+            _indexes[key] = lmdb.open(key[1], subdir=False, max_dbs=2, map_size=64 << 20)
+        return _indexes[key]
 
 
 class Store:
@@ -25,7 +42,7 @@ class Store:
         if not (self.root / "index.lmdb").exists() and not create:
             raise StoreError(f"{self.root}: not a catalog store (no index.lmdb); run `rating400 catalog compile`")
         (self.root / "snapshots").mkdir(parents=True, exist_ok=True)
-        self._index = lmdb.open(str(self.root / "index.lmdb"), subdir=False, max_dbs=2, map_size=64 << 20)
+        self._index = _index_env(self.root / "index.lmdb")
         self._versions = self._index.open_db(b"versions")
 
     # -- writing ---------------------------------------------------------
@@ -90,4 +107,4 @@ class Store:
         path = self.root / "snapshots" / f"v{version:06d}"
         if not path.exists():
             raise StoreError(f"no catalog version {version} in {self.root}")
-        return Snapshot(path, version)
+        return open_snapshot(path, version)

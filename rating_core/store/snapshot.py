@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import weakref
 from pathlib import Path
 
 import lmdb
@@ -55,8 +57,25 @@ def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> Non
         lock.unlink()
 
 
+# LMDB refuses to open one environment twice in a process, so every open
+# snapshot is shared: opening a version that is already open returns it.
+# Keyed by pid too: a forked worker must open its own (never share an
+# environment across fork()).
+_open: "weakref.WeakValueDictionary[tuple, Snapshot]" = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
+
+
+def open_snapshot(path: Path, version: int) -> "Snapshot":
+    key = (os.getpid(), str(Path(path).resolve()))
+    with _open_lock:
+        snap = _open.get(key)
+        if snap is None or snap._env is None:
+            snap = _open[key] = Snapshot(path, version)
+        return snap
+
+
 class Snapshot:
-    """A read-only, memory-mapped catalog version."""
+    """A read-only, memory-mapped catalog version (open with ``open_snapshot``)."""
 
     def __init__(self, path: Path, version: int):
         self.path = Path(path)
@@ -79,10 +98,15 @@ class Snapshot:
         layout.check(self.tables)
 
     def close(self) -> None:
-        """Only when no view of ``tables`` is in use any more."""
-        self.tables = {}
-        self._txn.abort()
-        self._env.close()
+        """Only when no view of ``tables`` is in use any more, in this whole
+        process (snapshots are shared, see ``open_snapshot``)."""
+        with _open_lock:
+            if self._env is None:
+                return
+            self.tables = {}
+            self._txn.abort()
+            self._env.close()
+            self._env = None
 
     def __repr__(self) -> str:
         return f"<Snapshot v{self.version} {self.meta.get('catalog')!r} {self.path}>"
