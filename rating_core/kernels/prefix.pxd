@@ -16,17 +16,37 @@ from libc.stdint cimport int64_t, int32_t
 cdef enum:
     MAX_DIGITS = 18
 
-cdef inline Py_ssize_t interval_of(const int64_t[::1] starts, int64_t key) noexcept nogil:
-    # Index of the last start <= key. Requires len(starts) >= 1 and
-    # starts[0] == 0 <= key: then the answer always exists.
-    cdef Py_ssize_t lo = 0, hi = starts.shape[0], mid
+cdef inline Py_ssize_t last_le(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi,
+                               int64_t key) noexcept nogil:
+    # Index of the last a[i] <= key in the ascending slice a[lo:hi].
+    # Requires lo < hi and a[lo] <= key: then the answer always exists.
+    cdef Py_ssize_t mid
     while hi - lo > 1:
         mid = (lo + hi) >> 1
-        if starts[mid] <= key:
+        if a[mid] <= key:
             lo = mid
         else:
             hi = mid
     return lo
+
+cdef inline Py_ssize_t find_in(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi,
+                               int64_t key) noexcept nogil:
+    # Position of key in the ascending slice a[lo:hi], or -1.
+    cdef Py_ssize_t end = hi, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and a[lo] == key:
+        return lo
+    return -1
+
+cdef inline Py_ssize_t interval_of(const int64_t[::1] starts, int64_t key) noexcept nogil:
+    # Index of the last start <= key. Requires len(starts) >= 1 and
+    # starts[0] == 0 <= key: then the answer always exists.
+    return last_le(starts, 0, starts.shape[0], key)
 
 cdef inline int32_t longest_prefix(const int64_t[::1] starts, const int32_t[::1] values,
                                    int64_t key) noexcept nogil:
@@ -34,13 +54,4 @@ cdef inline int32_t longest_prefix(const int64_t[::1] starts, const int32_t[::1]
 
 cdef inline Py_ssize_t find_exact(const int64_t[::1] keys, int64_t key) noexcept nogil:
     # Position of key in the ascending array keys, or -1.
-    cdef Py_ssize_t lo = 0, hi = keys.shape[0], mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < keys.shape[0] and keys[lo] == key:
-        return lo
-    return -1
+    return find_in(keys, 0, keys.shape[0], key)

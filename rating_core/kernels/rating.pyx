@@ -30,6 +30,8 @@ cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t
 
+from .prefix cimport last_le
+
 cnp.import_array()
 
 cdef int64_t NO_TIME = INT64_MIN  # layout.NO_TIME
@@ -79,7 +81,7 @@ OUTPUT = (
 # ---- sorted-key lookups, narrowed by a bucket index
 #
 # The same search as prefix.pxd's interval_of ("the last start <= key"),
-# but the binary search first jumps to the key's bucket: buckets split
+# but before prefix.last_le it jumps to the key's bucket: buckets split
 # [keys[0], keys[-1]] into up to 2**16 equal ranges of 2**shift keys, and
 # first[b] is the first row whose key is in bucket b or later. The search
 # then runs over one bucket's rows (a few cache lines) instead of the
@@ -90,7 +92,7 @@ OUTPUT = (
 cdef inline Py_ssize_t last_at_most(const int64_t[::1] keys, const int32_t[::1] first, int64_t base,
                                     int shift, int64_t key) noexcept nogil:
     # Row of the last key <= `key` in the ascending `keys`, or -1 if none.
-    cdef Py_ssize_t n_buckets = first.shape[0] - 1, lo, hi, mid
+    cdef Py_ssize_t n_buckets = first.shape[0] - 1, lo, hi
     cdef int64_t b
     if key < base:
         return -1
@@ -101,13 +103,7 @@ cdef inline Py_ssize_t last_at_most(const int64_t[::1] keys, const int32_t[::1] 
     # the row before bucket b's first is below the bucket's lowest key.
     lo = first[b] - 1 if first[b] > 0 else 0
     hi = first[b + 1]
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if keys[mid] <= key:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return last_le(keys, lo, hi, key)
 
 
 _bucket_indexes = {}  # id(table) -> (weak reference, fingerprint, first, base, shift)

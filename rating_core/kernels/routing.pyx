@@ -18,7 +18,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from .prefix cimport find_exact, longest_prefix
+from .prefix cimport find_exact, find_in, last_le, longest_prefix
 from .rating cimport ceil_div, round_div, wide_t
 
 cdef int64_t LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
@@ -42,32 +42,6 @@ CALL_SECONDS_LIMIT = MAX_CALL_SECONDS
 def seed_of(uint64_t seed, uint64_t i):
     """The random seed of call ``i`` of a stream seeded with ``seed``."""
     return call_seed(seed, i)
-
-
-cdef inline Py_ssize_t last_le(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi, int64_t key) noexcept nogil:
-    # Index of the last a[i] <= key in the ascending slice a[lo:hi], given a[lo] <= key.
-    cdef Py_ssize_t mid
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if a[mid] <= key:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-cdef inline Py_ssize_t find_in(const int64_t[::1] a, Py_ssize_t lo, Py_ssize_t hi, int64_t key) noexcept nogil:
-    # Position of key in the ascending slice a[lo:hi], or -1.
-    cdef Py_ssize_t end = hi, mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < end and a[lo] == key:
-        return lo
-    return -1
 
 
 cdef inline uint64_t next_random(uint64_t *state) noexcept nogil:
