@@ -83,13 +83,14 @@ TABLES = {
 }
 
 
-def check(tables: dict) -> None:
-    """Assert a snapshot has every table with its dtype, C-contiguous.
+def check(tables: dict, spec: dict = TABLES) -> None:
+    """Assert a snapshot has every table of ``spec`` (the rating tables by
+    default; routing passes its own) with its dtype, C-contiguous.
 
     Called once when a snapshot is written and when it is opened, so the
     kernels can trust shapes and dtypes without checking per call.
     """
-    for name, dtype in TABLES.items():
+    for name, dtype in spec.items():
         arr = tables.get(name)
         if arr is None:
             raise ValueError(f"snapshot table {name!r} missing")

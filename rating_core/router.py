@@ -65,7 +65,7 @@ import pyarrow.compute as pc
 
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
-from .compile.routing import NO_CAP, check as check_routing_tables, ivr_path_code, text_of
+from .compile.routing import NO_CAP, ROUTING_TABLES, ivr_path_code, text_of
 from .errors import InvalidInput
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
@@ -146,7 +146,7 @@ class Router:
     def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2):
         t = snapshot.tables
         self.threads = threads  # authorize_batch: selection threads (kernel)
-        check_routing_tables(t)
+        layout.check(t, ROUTING_TABLES)
         self.snapshot = snapshot  # keeps the mapped arrays alive
         self.ledger = ledger
         self.version = snapshot.version

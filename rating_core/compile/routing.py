@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
+from .. import layout
 from ..catalog.routing import IVR_KEYS, STRATEGIES, WEEKDAYS, minute_of_day
 from ..catalog.schema import Catalog
 from ..errors import CatalogError
@@ -93,16 +94,6 @@ ROUTING_TABLES = {
     "route_text_bytes": np.uint8,
     "route_text_offsets": np.int64,
 }
-
-
-def check(tables: dict) -> None:
-    """``layout.check`` for the routing tables."""
-    for name, dtype in ROUTING_TABLES.items():
-        arr = tables.get(name)
-        if arr is None:
-            raise ValueError(f"snapshot table {name!r} missing")
-        if arr.dtype != dtype or not arr.flags.c_contiguous:
-            raise ValueError(f"snapshot table {name!r}: {arr.dtype}, contiguous={arr.flags.c_contiguous}")
 
 
 def ivr_path_code(keys: str) -> int:
@@ -316,7 +307,7 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
         if arr.size == 0:
             shape = (1,) + arr.shape[1:]
             out[name] = np.zeros(shape, arr.dtype) if name == "route_region_verdict" else np.full(shape, -1, arr.dtype)
-    check(out)
+    layout.check(out, ROUTING_TABLES)
     return out
 
 
