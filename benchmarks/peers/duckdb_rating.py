@@ -36,33 +36,15 @@ import numpy as np
 import pyarrow as pa
 
 from rating_core import layout
+from rating_core.kernels import rating as rating_kernel
 
 NO_TIME = int(layout.NO_TIME)
 OFFSET = layout.LOCAL_OFFSET_MS
 DAY = layout.MS_PER_DAY
 HOUR = 3_600_000
 
-# The output columns and their dtypes, as the kernel returns them.
-OUTPUT = (
-    ("status", np.int8),
-    ("account", np.int32),
-    ("package", np.int32),
-    ("destination_class", np.int32),
-    ("caller_city", np.int32),
-    ("caller_province", np.int32),
-    ("caller_carrier", np.int32),
-    ("caller_class", np.int8),
-    ("time_band", np.int8),
-    ("rate", np.int32),
-    ("billable_seconds", np.int32),
-    ("billed_seconds", np.int32),
-    ("units", np.int32),
-    ("charge", np.int64),
-    ("credit_consumed", np.int64),
-    ("bundle_seconds_consumed", np.int32),
-    ("overage", np.int64),
-    ("balance_after", np.int64),
-)
+# The output columns and their dtypes: the kernel's own contract.
+OUTPUT = rating_kernel.OUTPUT
 CDR_COLUMNS = ("number_key", "caller_key", "forwarded_key", "start_ms", "ivr_answer_ms", "agent_answer_ms", "end_ms")
 
 
