@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidInput
-from .kernels import prefix as _prefix
 
 MAX_DIGITS = 18
 MIN_DIGITS = 3
@@ -93,7 +92,9 @@ def keys_of(arr: pa.Array) -> np.ndarray:
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
     if len(data) == 0:
         data = np.zeros(1, np.uint8)
-    _prefix.encode_strings(np.ascontiguousarray(offsets), data, out)
+    from .kernels import prefix  # here, not at import: the catalog uses normalize() without kernels
+
+    prefix.encode_strings(np.ascontiguousarray(offsets), data, out)
     return out
 
 
@@ -109,8 +110,12 @@ def build_prefix_table(prefixes: list[str], values: list[int]) -> tuple[np.ndarr
     keys, lengths, vals = keys[order], lengths[order], vals[order]
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():
         raise ValueError("duplicate prefixes")
-    return _prefix.flatten(keys, lengths, vals)
+    from .kernels import prefix
+
+    return prefix.flatten(keys, lengths, vals)
 
 
 def lookup(starts: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    return _prefix.lookup(starts, values, np.ascontiguousarray(keys, np.int64))
+    from .kernels import prefix
+
+    return prefix.lookup(starts, values, np.ascontiguousarray(keys, np.int64))
