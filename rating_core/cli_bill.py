@@ -7,13 +7,6 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from . import MINOR_UNITS_PER_YUAN
-
-
-def yuan(minor: int) -> str:
-    """Minor units -> '12.35' (display only: half-up to the fen)."""
-    fen, rest = divmod(minor * 100 + MINOR_UNITS_PER_YUAN // 2, MINOR_UNITS_PER_YUAN)
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 @click.command("bill")
@@ -26,6 +19,7 @@ def bill_command(rated, store_dir, version, out_path):
     from . import cdr
     from .billing import monthly_bill
     from .cli import user_errors
+    from .rater import yuan
     from .store import Store
 
     with user_errors():
