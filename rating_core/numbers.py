@@ -69,12 +69,6 @@ def key(number: str) -> int:
     return k
 
 
-def prefix_range(prefix: str) -> tuple[int, int]:
-    """Inclusive key range of the numbers that start with ``prefix``."""
-    lo = key(prefix)
-    return lo, lo + 11 ** (MAX_DIGITS - len(prefix)) - 1
-
-
 def keys_of(arr: pa.Array) -> np.ndarray:
     """Keys of a string array of normalised numbers; nulls get key 0
     (which matches no prefix and no number)."""

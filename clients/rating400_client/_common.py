@@ -1,7 +1,6 @@
 """Request building and result types shared by the sync and asyncio clients."""
 from __future__ import annotations
 
-import datetime as _dt
 import itertools
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
@@ -159,6 +158,3 @@ _ids = itertools.count(1)
 def next_batch_id() -> int:
     return next(_ids)
 
-
-def utc_now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
