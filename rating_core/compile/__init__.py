@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -202,18 +203,18 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     return tables, meta
 
 
+@dataclass(frozen=True)
 class CompileIds:
     """The id maps one compilation used, for the parts compiled elsewhere."""
 
-    def __init__(self, accounts, packages, classes, bands, rates, plans, cities, regions):
-        self.accounts = accounts
-        self.packages = packages
-        self.classes = classes
-        self.bands = bands
-        self.rates = rates
-        self.plans = plans
-        self.cities = cities
-        self.regions = regions
+    accounts: dict
+    packages: dict
+    classes: dict
+    bands: dict
+    rates: dict
+    plans: dict
+    cities: dict
+    regions: object  # RegionSource
 
 
 def source_digest(path) -> str:
