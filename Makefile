@@ -3,12 +3,16 @@
 PY ?= python3
 DEMO_CDRS ?= 200000
 
-.PHONY: install demo test bench bench-smoke
+.PHONY: install install-bench demo test bench bench-smoke
 install:
 	$(PY) -m pip install --quiet -e '.[test]'
 	@command -v h2load >/dev/null 2>&1 || { \
 	  (apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null) \
 	  || echo "note: could not install nghttp2-client (h2load); wire benchmarks will skip"; }
+
+# The benchmark peers at their pinned versions (pyproject's `bench` extra).
+install-bench: install
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 
 demo: install
 	rating400 demo --cdrs $(DEMO_CDRS) --dir demo-out
@@ -16,9 +20,9 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-bench: install
+bench: install-bench
 	$(PY) -m pytest benchmarks -q --benchmark-columns=min,median,max,rounds
 
 # A small-size benchmark run, so the suites never rot (CI runs this).
-bench-smoke: install
+bench-smoke: install-bench
 	RATING400_BENCH_SMALL=1 $(PY) -m pytest benchmarks -q --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.1
