@@ -21,8 +21,6 @@ engine thread (LMDB's ``open_db`` must not race a commit on another thread).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,17 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import cdr
+from .ledger import Ledger, call_key, records
 from .rater import Rater, RatingResult, RatingSummary
-from .store import Ledger, Store
-
-CALLS_DB = b"calls"  # call id -> the committed rated record (layout id + JSON values, times in epoch ms)
-CALL_LAYOUTS_DB = b"call_layouts"  # layout id -> the record's column names
-_MAX_KEY = 480  # LMDB keys are at most 511 bytes
-
-
-def call_key(call_id: str) -> bytes:
-    key = call_id.encode()
-    return key if len(key) <= _MAX_KEY else b"#sha256:" + hashlib.sha256(key).digest()
+from .store import Store
 
 
 def plain(table: pa.Table) -> pa.Table:
@@ -58,9 +48,6 @@ class Engine:
         self.threads = threads
         # The one reference ``refresh`` swaps: a request sees one version.
         self._rater = rater
-        self._calls = ledger.env.open_db(CALLS_DB)
-        self._layout_db = ledger.env.open_db(CALL_LAYOUTS_DB)
-        self._layouts: dict[bytes, list[str]] = {}
 
     @classmethod
     def open(cls, store_dir: str | Path, version: int | None = None, threads: int = 2) -> "Engine":
@@ -105,7 +92,7 @@ class Engine:
             good = np.flatnonzero(prepared.good)
             ids = prepared.table.column("call_id").take(pa.array(good)).to_pylist()
             keys = [call_key(i) for i in ids]
-            stored = dict(txn.cursor(db=self._calls).getmulti(keys)) if keys else {}
+            stored = records.committed(self.ledger, txn, keys)
             seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
             old_rows = good[seen]
             fresh = prepared
@@ -117,19 +104,15 @@ class Engine:
             new = rater.rate_prepared(fresh, state)
             rated_new = plain(new.rated)
             if rated_new.num_rows:
-                records = _times_as_ms(rated_new.drop_columns(["row"]))
-                layout_id = self._record_layout(txn, records.column_names)
-                columns = [c.to_pylist() for c in records.columns]
-                values = [layout_id + json.dumps(r, separators=(",", ":"), default=str).encode()
-                          for r in zip(*columns)]
                 new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
-                txn.cursor(db=self._calls).putmulti(list(zip(new_keys, values)))
+                records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
                 self.ledger.write_state(rater.snapshot, state, txn, accounts=np.asarray(accounts, np.int64))
         # Committed. Stored results of the replayed rows, in their request rows.
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
-            rows = [self._record(stored[k]) for k in old_keys]
+            with self.ledger.env.begin() as txn:
+                rows = records.load(self.ledger, txn, [stored[k] for k in old_keys])
             for r, row in zip(rows, prepared.table.column("row").take(pa.array(old_rows)).to_pylist()):
                 r["row"] = row
             replayed = pa.Table.from_pylist(rows, schema=rated_new.schema)
@@ -147,29 +130,6 @@ class Engine:
         )
         return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
 
-    # -- stored records ------------------------------------------------------
-    # A record is an 8-byte layout id + a JSON list of values; the layout
-    # (column names) is stored once under its id, so records stay small.
-    def _record_layout(self, txn, names: list[str]) -> bytes:
-        blob = json.dumps(names).encode()
-        layout_id = hashlib.sha256(blob).digest()[:8]
-        # Put on every commit (one small write): a cache of "already stored"
-        # would lie after an aborted transaction.
-        txn.put(layout_id, blob, db=self._layout_db)
-        return layout_id
-
-    def _record(self, raw: bytes) -> dict:
-        layout_id, values = bytes(raw[:8]), json.loads(raw[8:])
-        names = self._layouts.get(layout_id)
-        if names is None:
-            with self.ledger.env.begin(db=self._layout_db) as txn:
-                names = self._layouts[layout_id] = json.loads(txn.get(layout_id))
-        return dict(zip(names, values))
-
     def close(self) -> None:
         self.ledger.close()
 
-
-def _times_as_ms(table: pa.Table) -> pa.Table:
-    cols = [pc.cast(c, pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
-    return pa.Table.from_arrays(cols, names=table.column_names)

@@ -54,7 +54,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,6 +66,7 @@ from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .compile.routing import NO_CAP, ROUTING_TABLES, ivr_path_code, text_of
 from .errors import InvalidInput
+from .ledger import formats
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
 from .reference_routing import REASONS
@@ -78,13 +78,9 @@ SETUP_GRACE_S = 600
 EVENT_KINDS = ("started", "answered", "ended")
 
 ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB = (
-    b"route_active", b"route_calls", b"route_deadline", b"route_cursor", b"route_memory")
-GENERATION = b"\x00generation"
-_COUNT = struct.Struct("<q")
-_CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
-_MEMORY = struct.Struct("<qq")  # line key, answered ms
-_LINE = struct.Struct(">q")
-_PAIR = struct.Struct(">qq")
+    formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_MEMORY)
+GENERATION = formats.GENERATION
+_COUNT, _CALL, _MEMORY, _LINE, _PAIR = formats.COUNT, formats.CALL, formats.MEMORY, formats.LINE, formats.PAIR
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
 
 
@@ -100,14 +96,9 @@ def _dialled_key(number: str) -> int:
 
 
 def _call_key(call_id: str) -> bytes:
-    key = call_id.encode()
-    if not key:
+    if not call_id:
         raise InvalidInput("call_id", "required")
-    if len(key) > 480:  # LMDB keys are at most 511 bytes
-        import hashlib
-
-        key = b"#sha256:" + hashlib.sha256(key).digest()
-    return key
+    return formats.call_key(call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +143,9 @@ class Router:
         self.version = snapshot.version
         self.meta = snapshot.meta
         self.tables = t
-        env = ledger.env
+        env = ledger.live  # calls in progress: ledger.formats, the live environment
         self.env = env
-        self._db = {name: env.open_db(name) for name in (ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB)}
+        self._db = ledger.live_db
         self._lock = threading.Lock()
         self._generation: bytes | None = b"unread"
         self.active = np.zeros(len(t["route_line_key"]), np.int32)
@@ -284,11 +275,11 @@ class Router:
 
     def _balance(self, acc: int) -> tuple[int, int, int]:
         """(credit left, bundle used, bundle period) from the ledger."""
-        b = self.ledger.balance(self._accounts[acc])
+        b = self.ledger.stored(self._accounts[acc])
         t = self.tables
-        if b is None or b["package_start_ms"] != t["account_start_ms"][acc]:
+        if b is None or b.package_start_ms != t["account_start_ms"][acc]:
             return int(t["account_opening_credit"][acc]), 0, -1  # the catalog's opening balance
-        return b["credit_left"], b["bundle_used"], b["bundle_period"]
+        return b.credit_minor, b.bundle_used_seconds, b.bundle_period
 
     def _memory(self, txn, plan: int, nkey: int, ckey: int, at: int) -> int:
         """Line key that last answered this caller on this number, within

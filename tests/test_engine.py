@@ -40,7 +40,7 @@ def test_rate_and_commit_is_exactly_once(root):
     assert first.rejects.column("call_id").to_pylist() == ["bad"]
     # 185 s from IVR answer (+7 s) = 192 s -> 4 started minutes at 0.12 = 0.48 yuan.
     assert first.rated.column("charge").to_pylist() == [4800, 4800]
-    credit = engine.ledger.balance("jinghua_appliances")["credit_left"]
+    credit = engine.ledger.stored("jinghua_appliances").credit_minor
     assert credit == 30_000_000 - 9600
 
     # A retry of "a" with a new call "c" and an in-request duplicate of "c".
@@ -56,7 +56,7 @@ def test_rate_and_commit_is_exactly_once(root):
     assert {k: str(v) for k, v in stored.items()} == {k: str(v) for k, v in replayed.items()}
     # Only "c" was debited.
     assert again.summary.charge == 4800
-    assert engine.ledger.balance("jinghua_appliances")["credit_left"] == credit - 4800
+    assert engine.ledger.stored("jinghua_appliances").credit_minor == credit - 4800
     engine.close()
     del engine
     gc.collect()
@@ -73,7 +73,7 @@ def test_rate_is_stateless(root):
     t = pa.Table.from_pylist([cdr("s1", 1)])
     one, two = engine.rate(t), engine.rate(t)
     assert one.rated.column("balance_after").to_pylist() == two.rated.column("balance_after").to_pylist()
-    assert engine.ledger.balance("jinghua_appliances") is None  # nothing written
+    assert engine.ledger.stored("jinghua_appliances") is None  # nothing written
     engine.close()
 
 

@@ -415,7 +415,7 @@ def test_max_duration_counts_connect_fee_first_increment_and_rounding(router):
     state = router.ledger.opening_state(router.snapshot)
     for credit, expected in ((1700, 60), (1699, None)):  # one minute + fee = 1700
         state["credit_left"][acc] = credit
-        with router.env.begin(write=True) as txn:
+        with router.ledger.env.begin(write=True) as txn:
             router.ledger.write_state(router.snapshot, state, txn)
         d = router.authorize("4000000001", OUT_OF_TOWN, night)
         assert (d.max_duration_seconds, d.reason) == ((expected, "ok") if expected else (0, "out_of_credit"))

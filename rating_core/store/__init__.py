@@ -4,10 +4,11 @@ A store is a directory::
 
     index.lmdb           versions and the pointer to the active one
     snapshots/v000001    one immutable LMDB file per catalog version
-    ledger.lmdb          mutable account state (balances, call ids, routing)
+    ledger.lmdb          money: balances, committed calls (rating_core.ledger)
+    live.lmdb            calls in progress: reservations, live calls (rating_core.ledger)
 """
+from ..ledger import Ledger  # re-exported: the ledger has its own package now
 from .registry import Store
-from .ledger import Ledger
 from .snapshot import Snapshot
 
 __all__ = ["Store", "Ledger", "Snapshot"]

@@ -1,0 +1,292 @@
+"""``Ledger``: the two environments, balances and credit operations."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import lmdb
+import numpy as np
+
+from .. import layout
+from . import envs, formats
+from .formats import BALANCE, HOLD
+
+# The credit limit of a package that names none (catalog ``credit_limit``):
+# postpaid usage (payg, bundle overage) may run this far before calls are
+# refused; prepaid credit has no overdraft. 1000 yuan is about two months of
+# a busy service desk at 0.12 yuan/min -- enough for a monthly bill cycle,
+# small enough that an unpaid account is stopped.
+DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR = 1000 * 10_000
+
+
+class InsufficientCredit(Exception):
+    """A debit that would take the available balance below zero.
+
+    ``account``, ``available_minor`` (before the debit), ``debit_minor``."""
+
+    reason = "insufficient_credit"
+
+    def __init__(self, account: str, available_minor: int, debit_minor: int):
+        self.account, self.available_minor, self.debit_minor = account, available_minor, debit_minor
+        super().__init__(f"{account}: a debit of {debit_minor} minor units exceeds the available "
+                         f"{available_minor} (credit + credit limit - open reservations)")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTerms:
+    """What a balance means for one account, from its package (the catalog
+    snapshot today; live account data when the customer layer owns it).
+
+    kind: ``layout.PACKAGE_KIND`` name. package_start_ms: epoch ms, the period
+    the balance belongs to (a new start is a renewal: the opening applies).
+    expiry_ms: prepaid credit expiry (epoch ms; ``layout.NEVER`` none).
+    opening_credit_minor: credit at package start, 1/10000 yuan.
+    credit_limit_minor: how far below zero credit may go (postpaid), >= 0.
+    included_seconds: bundle seconds per calendar month (0 none).
+    overage_price_minor: bundle overage, 1/10000 yuan per 60 s (0: no overage sold).
+    """
+
+    kind: str
+    package_start_ms: int
+    expiry_ms: int
+    opening_credit_minor: int
+    credit_limit_minor: int
+    included_seconds: int
+    overage_price_minor: int
+
+    @classmethod
+    def from_snapshot(cls, snapshot, account: int | str) -> "AccountTerms":
+        """Terms of an account (row index or name) in a catalog snapshot.
+        Raises ``KeyError`` for an unknown name."""
+        t = snapshot.tables
+        i = account if isinstance(account, (int, np.integer)) else snapshot.meta["accounts"].index(account)
+        p = int(t["account_package"][i])
+        return cls(
+            kind=layout.PACKAGE_KIND[int(t["package_kind"][p])],
+            package_start_ms=int(t["account_start_ms"][i]),
+            expiry_ms=int(t["account_expiry_ms"][i]),
+            opening_credit_minor=int(t["account_opening_credit"][i]),
+            credit_limit_minor=int(package_credit_limits(t)[p]),
+            included_seconds=int(t["package_included_seconds"][p]),
+            overage_price_minor=int(t["package_overage_price"][p]),
+        )
+
+
+def package_credit_limits(tables) -> np.ndarray:
+    """Credit limit per package (int64 minor units): the catalog's
+    ``package_credit_limit`` table, or for snapshots compiled before it, the
+    default by kind (prepaid 0, postpaid ``DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR``)."""
+    if "package_credit_limit" in tables:
+        return tables["package_credit_limit"]
+    prepaid = tables["package_kind"] == layout.PACKAGE_KIND.index("prepaid")
+    return np.where(prepaid, 0, DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR).astype(np.int64)
+
+
+def month_of(at_ms: int) -> int:
+    """Bundle period id (year * 12 + month - 1) of an instant, Asia/Shanghai."""
+    days = (at_ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    d = np.datetime64(int(days), "D")
+    y = d.astype("datetime64[Y]").astype(int) + 1970
+    m = d.astype("datetime64[M]").astype(int) % 12
+    return int(y * 12 + m)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's balance in its own units.
+
+    credit_minor: credit left, 1/10000 yuan (below zero: postpaid usage owed).
+    reserved_minor: credit held by open reservations.
+    credit_limit_minor: how far below zero credit may go.
+    available_minor = credit_minor + credit_limit_minor - reserved_minor
+      (0 once prepaid credit has expired): what the next call may reserve.
+    bundle_left_seconds: bundle seconds left this month, before reservations.
+    reserved_seconds: bundle seconds held by open reservations.
+    available_seconds = bundle_left_seconds - reserved_seconds.
+    open_reservations: calls holding a reservation.
+    package_start_ms: the period the balance belongs to.
+    """
+
+    account: str
+    kind: str
+    credit_minor: int
+    reserved_minor: int
+    available_minor: int
+    credit_limit_minor: int
+    bundle_left_seconds: int
+    reserved_seconds: int
+    available_seconds: int
+    open_reservations: int
+    package_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A ``balances`` record as stored (see ``formats.BALANCE``)."""
+
+    credit_minor: int
+    bundle_period: int
+    bundle_used_seconds: int
+    package_start_ms: int
+
+
+class LedgerTxn:
+    """A write on both environments: ``txn`` (ledger.lmdb, durable) and
+    ``live`` (live.lmdb). Holding ``live`` serialises the operation with
+    every reservation, so a debit and a concurrent Authorize never both
+    count the same credit."""
+
+    __slots__ = ("txn", "live")
+
+    def __init__(self, txn: lmdb.Transaction, live: lmdb.Transaction):
+        self.txn, self.live = txn, live
+
+
+class Ledger:
+    """The ledger of one store directory: ``ledger.lmdb`` (money, durable)
+    and ``live.lmdb`` (calls in progress). See ``formats`` for every database
+    and record. ``Ledger(root)`` in the same process shares the environments;
+    ``close`` releases this user."""
+
+    def __init__(self, root: str | Path, map_size: int = 1 << 38):
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = root / "ledger.lmdb"
+        self.live_path = root / "live.lmdb"
+        self.env = envs.acquire(self.path, live=False, map_size=map_size)
+        self.live = envs.acquire(self.live_path, live=True, map_size=1 << 34)
+        self.db = {name: self.env.open_db(name) for name in formats.DURABLE_DBS}
+        self.live_db = {name: self.live.open_db(name) for name in formats.LIVE_DBS}
+        self.balances = self.db[formats.BALANCES]
+        self._closed = False
+
+    # -- transactions ------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[LedgerTxn]:
+        """One operation on money: the live environment's write lock first
+        (orders it with reservations), then a durable write transaction.
+        Both commit when the block ends without an exception (durable first:
+        a crash between leaves a reservation, never a lost debit)."""
+        with self.live.begin(write=True) as live:
+            with self.env.begin(write=True) as txn:
+                yield LedgerTxn(txn, live)
+
+    # -- balances -----------------------------------------------------------
+    def stored(self, account: str, txn: lmdb.Transaction | None = None) -> Stored | None:
+        """The ``balances`` record of an account, or None when none was written."""
+        if txn is None:
+            with self.env.begin() as t:
+                raw = t.get(account.encode(), db=self.balances)
+        else:
+            raw = txn.get(account.encode(), db=self.balances)
+        return None if raw is None else Stored(*BALANCE.unpack(raw))
+
+    def _hold(self, live: lmdb.Transaction, account: str) -> tuple[int, int, int]:
+        raw = live.get(account.encode(), db=self.live_db[formats.HOLDS])
+        return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+
+    def _current(self, stored: Stored | None, terms: AccountTerms) -> Stored:
+        """The record that applies under ``terms``: the stored one, or the
+        opening balance when none was stored for this package start."""
+        if stored is None or stored.package_start_ms != terms.package_start_ms:
+            return Stored(terms.opening_credit_minor, -1, 0, terms.package_start_ms)
+        return stored
+
+    def balance(self, account: str, terms: AccountTerms, at_ms: int,
+                txn: lmdb.Transaction | None = None, live: lmdb.Transaction | None = None) -> Balance:
+        """The balance of ``account`` at ``at_ms`` (epoch ms: credit expiry and
+        the bundle month). Holds are read before credit: a settlement that
+        lands between the two reads is then counted twice (safe), never not
+        at all."""
+        own_live = live is None
+        live = live or self.live.begin()
+        try:
+            reserved_minor, reserved_seconds, n_open = self._hold(live, account)
+        finally:
+            if own_live:
+                live.abort()
+        cur = self._current(self.stored(account, txn), terms)
+        credit = cur.credit_minor
+        if terms.kind == "prepaid" and at_ms >= terms.expiry_ms:
+            credit = 0  # unused credit expires with the period
+        used = cur.bundle_used_seconds if cur.bundle_period == month_of(at_ms) else 0
+        left = max(0, terms.included_seconds - used) if terms.kind == "bundle" else 0
+        return Balance(
+            account=account, kind=terms.kind, credit_minor=credit, reserved_minor=reserved_minor,
+            available_minor=credit + terms.credit_limit_minor - reserved_minor,
+            credit_limit_minor=terms.credit_limit_minor, bundle_left_seconds=left,
+            reserved_seconds=reserved_seconds, available_seconds=left - reserved_seconds,
+            open_reservations=n_open, package_start_ms=cur.package_start_ms,
+        )
+
+    def apply_credit(self, w: LedgerTxn, account: str, delta_minor: int, terms: AccountTerms, at_ms: int,
+                     allow_below_available: bool = False) -> Balance:
+        """Add ``delta_minor`` (1/10000 yuan; > 0 top-up or credit adjustment,
+        < 0 debit adjustment or refund) to the account's credit inside ``w``
+        (``Ledger.write``). A debit that would take the available balance
+        (credit + limit - open reservations) below zero raises
+        ``InsufficientCredit`` unless ``allow_below_available`` (a finance
+        correction that must book arrears). Returns the balance after."""
+        delta_minor = int(delta_minor)
+        before = self.balance(account, terms, at_ms, txn=w.txn, live=w.live)
+        if delta_minor < 0 and not allow_below_available and before.available_minor + delta_minor < 0:
+            raise InsufficientCredit(account, before.available_minor, -delta_minor)
+        cur = self._current(self.stored(account, w.txn), terms)
+        w.txn.put(account.encode(), BALANCE.pack(cur.credit_minor + delta_minor, cur.bundle_period,
+                                                 cur.bundle_used_seconds, cur.package_start_ms),
+                  db=self.balances)
+        return self.balance(account, terms, at_ms, txn=w.txn, live=w.live)
+
+    # -- rating state (the kernels' arrays) -----------------------------------
+    def opening_state(self, snapshot, txn: lmdb.Transaction | None = None) -> dict[str, np.ndarray]:
+        """Per-account state arrays, in snapshot account order, for the rating
+        kernel: ``credit_left`` int64 (minor units), ``bundle_period`` int32,
+        ``bundle_used`` int64 (seconds). An account with no record for its
+        package start gets the catalog's opening balance."""
+        t = snapshot.tables
+        accounts = snapshot.meta["accounts"]
+        state = {
+            "credit_left": t["account_opening_credit"].copy(),
+            "bundle_period": np.full(len(accounts), -1, np.int32),
+            "bundle_used": np.zeros(len(accounts), np.int64),
+        }
+        own = txn is None
+        txn = txn or self.env.begin()
+        try:
+            starts = t["account_start_ms"]
+            for i, name in enumerate(accounts):
+                raw = txn.get(name.encode(), db=self.balances)
+                if raw is None:
+                    continue
+                credit, period, used, start = BALANCE.unpack(raw)
+                if start != starts[i]:
+                    continue  # renewed since: the catalog's opening applies
+                state["credit_left"][i] = credit
+                state["bundle_period"][i] = period
+                state["bundle_used"][i] = used
+        finally:
+            if own:
+                txn.abort()
+        return state
+
+    def write_state(self, snapshot, state: dict[str, np.ndarray], txn: lmdb.Transaction,
+                    accounts: np.ndarray | None = None) -> None:
+        """Store closing balances (all accounts, or the row ids in ``accounts``)."""
+        names = snapshot.meta["accounts"]
+        starts = snapshot.tables["account_start_ms"]
+        ids = range(len(names)) if accounts is None else np.unique(accounts[accounts >= 0])
+        for i in ids:
+            txn.put(
+                names[i].encode(),
+                BALANCE.pack(int(state["credit_left"][i]), int(state["bundle_period"][i]),
+                             int(state["bundle_used"][i]), int(starts[i])),
+                db=self.balances,
+            )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            envs.release(self.env)
+            envs.release(self.live)

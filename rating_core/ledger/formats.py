@@ -1,0 +1,104 @@
+"""Every ledger database and record format, written down once.
+
+Two LMDB environments live in a store directory beside the snapshots:
+
+``ledger.lmdb`` -- money, durable: every write transaction is fsynced before
+it returns (``sync=True``), so a committed charge or top-up survives a power
+cut.
+
+==================  ==========================  =======================================
+database            key                         value
+==================  ==========================  =======================================
+``balances``        account name (UTF-8)        ``BALANCE``: credit_minor int64,
+                                                bundle_period int32 (year*12+month-1,
+                                                -1 none), bundle_used_seconds int64,
+                                                package_start_ms int64
+``calls``           call key (``call_key``)     ``COMMITTED``: batch id uint64, row
+                                                uint32 (legacy: 8-byte layout id +
+                                                JSON list, read only)
+``call_batches``    batch id (big-endian u64)   Arrow IPC stream: the rated records
+                                                committed together (times as int64 ms)
+``call_layouts``    8-byte layout id            JSON column names (legacy records only)
+``meta``            ``b"next_batch"``           ``COUNT`` int64
+==================  ==========================  =======================================
+
+``live.lmdb`` -- state of calls in progress, fast: commits are not fsynced
+(``sync=False``: a crashed process loses nothing, the page cache has it; an
+OS crash may lose the last commits, so after a reboot the file is discarded,
+see ``ledger.live``). Authorize writes here on every call, so it must cost
+microseconds, not an fsync.
+
+========================  ==============================  ==========================================
+database                  key                             value
+========================  ==============================  ==========================================
+``holds``                 account name                    ``HOLD``: reserved_minor int64,
+                                                          reserved_seconds int64, open int64
+``reservations``          call key                        ``RESERVATION`` + account name: see below
+``reservation_deadline``  deadline ms (``>q``) + call key  empty (expiry sweep order)
+``route_active``          line key (``>q``)               ``COUNT``: live calls on that line
+``route_calls``           call key                        ``CALL``: line key, started ms, deadline ms
+``route_deadline``        deadline ms (``>q``) + call key  empty (stale sweep order)
+``route_cursor``          plan NUL group                  ``COUNT``: round-robin start;
+                          ``b"\\x00generation"``          ``COUNT``: bumped by every routing change
+``route_memory``          number key, caller key (``>qq``)  ``MEMORY``: line key, answered ms
+========================  ==============================  ==========================================
+
+``RESERVATION``: reserved_minor int64 (1/10000 yuan), reserved_seconds int64
+(bundle seconds), granted_seconds int64 (from billing start, the call's
+limit), authorized_ms int64, deadline_ms int64, rate int32 (snapshot rate id
+of the dearest listed destination, -1 none), catalog_version int32, then the
+account name (UTF-8, the rest of the value).
+
+All integers are little-endian unless marked ``>`` (big-endian keys sort by
+value, which the deadline sweeps rely on).
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+
+# -- ledger.lmdb (durable)
+BALANCES = b"balances"
+CALLS = b"calls"
+CALL_BATCHES = b"call_batches"
+CALL_LAYOUTS = b"call_layouts"
+META = b"meta"
+NEXT_BATCH = b"next_batch"
+DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META)
+
+# -- live.lmdb (calls in progress)
+HOLDS = b"holds"
+RESERVATIONS = b"reservations"
+RESERVATION_DEADLINE = b"reservation_deadline"
+ROUTE_ACTIVE = b"route_active"
+ROUTE_CALLS = b"route_calls"
+ROUTE_DEADLINE = b"route_deadline"
+ROUTE_CURSOR = b"route_cursor"
+ROUTE_MEMORY = b"route_memory"
+GENERATION = b"\x00generation"  # in ROUTE_CURSOR
+LIVE_DBS = (HOLDS, RESERVATIONS, RESERVATION_DEADLINE, ROUTE_ACTIVE, ROUTE_CALLS, ROUTE_DEADLINE,
+            ROUTE_CURSOR, ROUTE_MEMORY)
+
+BALANCE = struct.Struct("<qiqq")  # credit_minor, bundle_period, bundle_used_seconds, package_start_ms
+COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
+BATCH_KEY = struct.Struct(">Q")
+HOLD = struct.Struct("<qqq")  # reserved_minor, reserved_seconds, open reservations
+RESERVATION = struct.Struct("<qqqqqii")
+COUNT = struct.Struct("<q")
+CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
+MEMORY = struct.Struct("<qq")  # line key, answered ms
+LINE = struct.Struct(">q")  # big-endian: keys sort by value
+PAIR = struct.Struct(">qq")
+
+MAX_KEY = 480  # LMDB keys are at most 511 bytes; leave room for a deadline prefix
+
+
+def call_key(call_id: str) -> bytes:
+    """The ledger key of a call id: its UTF-8 bytes, or ``#sha256:`` + the
+    digest when longer than ``MAX_KEY`` bytes. Used by every database keyed
+    by call (committed calls, reservations, live calls), so one call is one
+    key everywhere. Raises ``ValueError`` for an empty id."""
+    key = call_id.encode()
+    if not key:
+        raise ValueError("call_id: required")
+    return key if len(key) <= MAX_KEY else b"#sha256:" + hashlib.sha256(key).digest()

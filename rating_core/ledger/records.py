@@ -1,0 +1,77 @@
+"""Committed rated records: Arrow IPC batches plus a call-id index.
+
+A commit stores its rated rows once, as one Arrow IPC stream value in
+``call_batches`` under a new batch id, and one 12-byte ``COMMITTED`` entry
+(batch id, row) per call id in ``calls``. No per-row encoding happens in
+Python, the columns keep their types (int64 money, int64 epoch-ms times,
+dictionary strings), and a replay reads the batch and takes its rows.
+
+Records written by earlier versions (8-byte layout id + a JSON list of
+values, column names under ``call_layouts``) are still read, so call ids
+committed before an upgrade are replayed, never charged again.
+"""
+from __future__ import annotations
+
+import json
+
+import lmdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import formats
+from .formats import BATCH_KEY, COMMITTED, COUNT
+
+
+def _next_batch(ledger, txn: lmdb.Transaction) -> int:
+    db = ledger.db[formats.META]
+    raw = txn.get(formats.NEXT_BATCH, db=db)
+    n = COUNT.unpack(raw)[0] if raw is not None else 1
+    txn.put(formats.NEXT_BATCH, COUNT.pack(n + 1), db=db)
+    return n
+
+
+def times_as_ms(table: pa.Table) -> pa.Table:
+    """Timestamp columns as int64 epoch ms (the stored form)."""
+    cols = [pc.cast(c, pa.int64()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def committed(ledger, txn: lmdb.Transaction, keys: list[bytes]) -> dict[bytes, bytes]:
+    """The stored entries of those call keys that were committed before."""
+    if not keys:
+        return {}
+    return dict(txn.cursor(db=ledger.db[formats.CALLS]).getmulti(keys))
+
+
+def store(ledger, txn: lmdb.Transaction, keys: list[bytes], records: pa.Table) -> int:
+    """Store ``records`` (row i is the call ``keys[i]``) as one batch inside
+    the write ``txn``; returns the batch id."""
+    batch = _next_batch(ledger, txn)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, records.schema) as w:
+        w.write_table(records)
+    txn.put(BATCH_KEY.pack(batch), sink.getvalue().to_pybytes(), db=ledger.db[formats.CALL_BATCHES])
+    entries = [(k, COMMITTED.pack(batch, i)) for i, k in enumerate(keys)]
+    txn.cursor(db=ledger.db[formats.CALLS]).putmulti(entries)
+    return batch
+
+
+def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
+    """The stored records (dicts, times as epoch ms) of ``committed`` entries."""
+    out: list[dict | None] = [None] * len(entries)
+    by_batch: dict[int, list[tuple[int, int]]] = {}
+    for i, raw in enumerate(entries):
+        raw = bytes(raw)
+        if len(raw) == COMMITTED.size:
+            batch, row = COMMITTED.unpack(raw)
+            by_batch.setdefault(batch, []).append((i, row))
+        else:  # legacy: layout id + JSON values
+            names = json.loads(txn.get(raw[:8], db=ledger.db[formats.CALL_LAYOUTS]))
+            out[i] = dict(zip(names, json.loads(raw[8:])))
+    for batch, wanted in by_batch.items():
+        blob = txn.get(BATCH_KEY.pack(batch), db=ledger.db[formats.CALL_BATCHES])
+        table = pa.ipc.open_stream(blob).read_all()
+        rows = table.take(pa.array([r for _, r in wanted])).to_pylist()
+        for (i, _), rec in zip(wanted, rows):
+            out[i] = rec
+    return out  # type: ignore[return-value]
