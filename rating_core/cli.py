@@ -60,9 +60,10 @@ def cli():
 
 # --- rate -----------------------------------------------------------------
 @cli.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @STORE
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Rated CDRs (.parquet or .csv).")
+@click.option("--out", "out_path", required=True, type=click.Path(),
+              help="Rated CDRs (.parquet or .csv; a directory with --by-day).")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False),
               help="Rejected rows (default: OUT's name + .rejects.csv).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), help="Output format (default: by extension).")
@@ -71,11 +72,23 @@ def cli():
               help="Exactly once against the ledger: skip call ids committed before, persist closing balances.")
 @click.option("--threads", type=int, default=2, show_default=True, help="Kernel threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, as_json):
-    """Rate CDR files (CSV or Parquet) into rated CDRs and rejects."""
+@click.option("--pass-through", is_flag=True, help="Keep every input column in the rated output (default: billing columns).")
+@click.option("--by-day", is_flag=True, help="Write OUT as a Parquet dataset directory partitioned by start day.")
+@click.option("--chunk-rows", type=click.IntRange(min=1000), default=1 << 19, show_default=True,
+              help="Rows per chunk (memory is bounded by a few chunks).")
+@click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's limit for the scan and out-of-core sort.")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Rate on a Dask cluster (scheduler address, e.g. tcp://host:8786), partitioned by account.")
+def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, as_json,
+         pass_through, by_day, chunk_rows, memory_limit, dask_address):
+    """Rate CDR files (CSV or Parquet) or Parquet dataset directories into rated CDRs and rejects."""
+    from .cli_bulk import rate_with_options
+
     with user_errors():
-        summary, seconds = rate_files(inputs, store_dir, out_path, rejects_path, fmt, version, commit,
-                                      threads, progress=not as_json)
+        summary, seconds = rate_with_options(
+            inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
+            pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
+            dask_address=dask_address)
     print_summary(summary, seconds, out_path, rejects_path or default_rejects(out_path), as_json)
 
 
@@ -85,12 +98,20 @@ def default_rejects(out_path) -> str:
 
 
 def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version=None, commit=False,
-               threads=2, progress=True, store=None):
-    """Stream the inputs through the edge batch by batch, rate them in one
-    kernel call (chronological settlement and duplicates span all inputs),
-    write the outputs. Returns (summary, seconds). ``store``: an open Store
-    of ``store_dir`` (LMDB opens an environment once per process)."""
-    from . import cdr
+               threads=2, progress=True, store=None, pass_through=False):
+    """Rate files into rated CDRs and rejects; returns (summary, seconds).
+    ``store``: an open Store of ``store_dir`` (LMDB opens an environment once
+    per process). Without ``commit``: the bounded-memory job
+    (``rating_core.bulk``). With ``commit``: the inputs go through the edge
+    batch by batch and are committed in one ledger transaction
+    (``Engine.commit_prepared``)."""
+    from . import bulk, cdr
+
+    if not commit:
+        from .cli_bulk import rate_bounded
+
+        return rate_bounded(inputs, store_dir, out_path, rejects_path, fmt, version, threads,
+                            store=store, pass_through=pass_through)
     from .engine import Engine
     from .rater import Rater
     from .store import Ledger, Store
@@ -118,26 +139,15 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         prepared = cdr.concat(parts) if parts else None
         if prepared is None:
             raise InvalidInput("input", "no CDR rows")
-        if commit:
-            engine = Engine(store, Ledger(store_dir), rater, threads)
-            try:
-                result = engine.commit_prepared(rater, prepared)
-            finally:
-                engine.close()
-        else:
-            ledger = Ledger(store_dir)
-            try:
-                state = ledger.opening_state(rater.snapshot)
-            finally:
-                ledger.close()
-            result = rater.rate_prepared(prepared, state)
+        engine = Engine(store, Ledger(store_dir), rater, threads)
+        try:
+            result = engine.commit_prepared(rater, prepared)
+        finally:
+            engine.close()
         bar.update(task, description="writing")
-        if commit:
-            import pyarrow as pa
+        import pyarrow as pa
 
-            rated = [result.rated.append_column("replayed", pa.array(result.replayed))]
-        else:
-            rated = result.rated_batches()  # gathered piece by piece as it is written
+        rated = [bulk.billing_view(result.rated, pass_through).append_column("replayed", pa.array(result.replayed))]
         cdr.write_batches(rated, out_path, fmt)
         cdr.write_table(result.rejects, rejects_path or default_rejects(out_path), "csv")
     return result.summary, time.perf_counter() - began

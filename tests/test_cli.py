@@ -13,9 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from rating_core import cdr
+from rating_core.bulk import BILLING_COLUMNS
 from rating_core.cli import cli
 
-RATED_COLUMNS = {
+RATED_COLUMNS = set(BILLING_COLUMNS)  # the default: the columns a billing system needs
+ALL_COLUMNS = {  # --pass-through: every input column too
     "row", "call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
     "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "rate", "billable_seconds", "billed_seconds", "units",
@@ -76,9 +78,10 @@ def test_several_inputs_number_rows_through(demo, tmp_path):
     pq.write_table(cdrs.slice(0, 1200), tmp_path / "one.parquet")
     cdr.write_table(cdrs.slice(1200), tmp_path / "two.csv")
     r = run("rate", tmp_path / "one.parquet", tmp_path / "two.csv", "--store", d / "store",
-            "--out", tmp_path / "all.parquet", "--json")
+            "--out", tmp_path / "all.parquet", "--json", "--pass-through")
     assert r.exit_code == 0, r.output
     rated = pq.read_table(tmp_path / "all.parquet")
+    assert set(rated.column_names) == ALL_COLUMNS
     rejects = cdr.read_table(tmp_path / "all.rejects.csv")
     rows = sorted(rated.column("row").to_pylist() + [int(x) for x in rejects.column("row").to_pylist()])
     assert rows == list(range(2000))
@@ -92,6 +95,7 @@ def test_commit_is_exactly_once(demo, tmp_path):
     assert first["replayed"] == 0 and first["charge_minor"] > 0
     assert second["replayed"] == second["rated"] == first["rated"] and second["charge_minor"] == 0
     again = pq.read_table(tmp_path / "2.parquet")
+    assert set(again.column_names) == RATED_COLUMNS | {"replayed"}
     assert all(again.column("replayed").to_pylist())
     assert again.column("charge").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge").to_pylist()
 

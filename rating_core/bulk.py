@@ -1,0 +1,587 @@
+"""The bulk rating job in bounded memory: CDR files or Parquet datasets in,
+rated CDRs and rejects out, chunk by chunk.
+
+Results are those of rating the whole input in one ``Rater.rate`` call
+(tests/test_bulk.py checks it row by row); only the order of the output
+rows differs (here: chronological; in memory: input order). Memory is
+bounded by the chunk size, not the input size:
+
+1. **Scan** (one column or two): the call ids that occur more than once in
+   the input (DuckDB ``GROUP BY`` over the call-id column, out of core),
+   and how far the starts are out of time order (``disorder``: the largest
+   ``max(start of earlier rows) - start``).
+2. **Edge**, in input order, chunk by chunk, on ``threads`` chunks at once
+   (``Rater.prepare``). Duplicate call ids: only the repeated ids from step
+   1 are remembered, so a later copy is known exactly without holding every
+   call id (memory grows with the number of *repeated* ids, ~100 bytes
+   each). The first valid copy (lowest input row) is rated, as in memory.
+3. **Rate in chronological chunks**, the account state (prepaid credit
+   left, bundle month and seconds used) carried from one chunk to the next:
+   the kernel's settlement pass is one pass in (start, input row) order, so
+   chunks taken in that order give the same result as one call.
+
+   - ``disorder <= max_disorder_ms`` (a switch export is in time order, up
+     to some jitter): a reorder buffer. After each chunk, the rows that
+     start more than ``disorder`` before the latest start seen are settled
+     (no later row can start before them); the rest wait for the next chunk.
+   - otherwise: the edge's good rows are spilled to Parquet in a temporary
+     directory and DuckDB sorts them out of core (``ORDER BY start, row``
+     with a memory limit), streamed back in chunks.
+
+Output: one Parquet or CSV file, or a Parquet dataset partitioned by the
+call's local start day (``DIR/day=2026-11-01/part-0.parquet``, Hive style).
+Inputs: CSV or Parquet files, or Parquet dataset directories (files in path
+order; Hive partition columns pass through).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from . import cdr, layout
+from .errors import InvalidInput
+from .rater import Rater, RatingSummary
+
+# --- the rated output ---------------------------------------------------------
+# What a billing system needs of a rated CDR: the call id, the 400 number and
+# start it was rated under, and every rating field. Names (account, package,
+# classes, band, rate, region) are dictionary-encoded. The input's other
+# columns (caller, forwarded_to, answers, end, hangup cause, extra columns)
+# come along with ``pass_through``.
+BILLING_COLUMNS = (
+    "call_id", "number", "start",
+    "account", "package", "rate", "destination_class", "caller_class",
+    "caller_city", "caller_province", "caller_carrier", "time_band",
+    "billable_seconds", "billed_seconds", "units",
+    "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after",  # minor units (seconds for bundle)
+)
+# Edge columns the rater needs to name rejects (status -> field value).
+_RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
+
+# Parquet writer settings, chosen by measurement (benchmarks/bench_output.py,
+# figures in benchmarks/README.md): lz4 beats zstd and snappy on write time
+# at a size within a few percent; dictionary pages only on the columns whose
+# values repeat (names, 400 numbers); statistics kept only for ``start``
+# (row-group pruning by time is what readers of a rated month do) and a
+# row group per 1M rows.
+PARQUET_OPTIONS = dict(compression="lz4", write_statistics=["start"])
+ROW_GROUP_ROWS = 1 << 20
+_DICTIONARY = {"number", "account", "package", "rate", "destination_class", "caller_class", "caller_city",
+               "caller_province", "caller_carrier", "time_band", "status", "hangup_cause"}
+
+DEFAULT_CHUNK_ROWS = 1 << 19
+DEFAULT_MAX_DISORDER_MS = 3_600_000  # beyond an hour out of order: sort out of core
+DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's, for the scan and the out-of-core sort
+
+
+def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
+    """The rated output's columns: ``BILLING_COLUMNS`` (default) or every
+    column of the rated table (input columns included) with ``pass_through``."""
+    if pass_through:
+        return rated
+    return rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
+
+
+class RatedWriter:
+    """Rated tables, in chronological order, to one file (Parquet or CSV by
+    ``fmt`` or extension) or, with ``by_day``, to a Parquet dataset directory
+    partitioned by local start day (one file per day; a day is closed once
+    the stream has passed it)."""
+
+    def __init__(self, path: str | Path, fmt: str | None = None, by_day: bool = False):
+        self.path = Path(path)
+        self.by_day = by_day
+        self.fmt = "parquet" if by_day else cdr.output_format(path, fmt)
+        if self.fmt not in ("parquet", "csv"):
+            raise InvalidInput("--format", f"unknown output format {self.fmt!r} (parquet or csv)")
+        self.rows = 0
+        self.files: list[Path] = []
+        self._writers: dict[object, object] = {}
+        self._schema: pa.Schema | None = None
+        if by_day:
+            if self.path.exists() and any(self.path.iterdir()):
+                raise InvalidInput("--out", f"{self.path}: dataset directory exists and is not empty")
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    def _open(self, key, schema: pa.Schema):
+        if self.by_day:
+            d = self.path / f"day={key}"
+            d.mkdir(parents=True, exist_ok=True)
+            target = d / "part-0.parquet"
+        else:
+            target = self.path
+        self.files.append(target)
+        if self.fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.CSVWriter(target, schema)
+        dictionary = [f.name for f in schema if f.name in _DICTIONARY]
+        stats = [c for c in PARQUET_OPTIONS["write_statistics"] if c in schema.names]
+        return pq.ParquetWriter(target, schema, compression=PARQUET_OPTIONS["compression"],
+                                use_dictionary=dictionary, write_statistics=stats or False)
+
+    def write(self, table: pa.Table) -> None:
+        if self.fmt == "csv":
+            table = _plain(table)
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        if not self.by_day:
+            w = self._writers.get(None) or self._writers.setdefault(None, self._open(None, table.schema))
+            self._write(w, table)
+            return
+        if "day" in table.column_names:  # the partition key lives in the path
+            table = table.drop_columns(["day"])
+        start = pc.cast(table.column("start"), pa.int64()).to_numpy(zero_copy_only=False)
+        days = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
+        if len(days) and np.any(np.diff(days) < 0):
+            raise AssertionError("rated chunks reach the day writer in chronological order")
+        edges = np.flatnonzero(np.diff(days)) + 1
+        for lo, hi in zip(np.r_[0, edges], np.r_[edges, len(days)]):
+            if hi <= lo:
+                continue
+            day = str(np.datetime64(int(days[lo]), "D"))
+            for old in [k for k in self._writers if k < day]:  # days never come back
+                self._writers.pop(old).close()
+            w = self._writers.get(day) or self._writers.setdefault(day, self._open(day, table.schema))
+            self._write(w, table.slice(lo, hi - lo))
+
+    def _write(self, writer, table: pa.Table) -> None:
+        if self.fmt == "parquet":
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        else:
+            writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self, empty_schema: pa.Schema | None = None) -> None:
+        if not self._writers and not self.by_day and empty_schema is not None:
+            self._writers[None] = self._open(None, _plain_schema(empty_schema) if self.fmt == "csv" else empty_schema)
+        for w in self._writers.values():
+            w.close()
+        self._writers.clear()
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                      for f in schema])
+
+
+class RejectsWriter:
+    """Rejects (``cdr.REJECT_SCHEMA``) to CSV or Parquet, as they come."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows = 0
+        fmt = cdr.output_format(self.path)
+        if fmt == "parquet":
+            self._w = pq.ParquetWriter(self.path, cdr.REJECT_SCHEMA, compression="lz4")
+        else:
+            import pyarrow.csv as pacsv
+
+            self._w = pacsv.CSVWriter(self.path, cdr.REJECT_SCHEMA)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._w.write_table(table.cast(cdr.REJECT_SCHEMA))
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._w.close()
+
+
+# --- inputs ---------------------------------------------------------------------
+def _files(path: Path) -> list[Path]:
+    """A file, or a dataset directory's Parquet files in path order (Hive
+    directories ``day=YYYY-MM-DD`` sort chronologically)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+        if not files:
+            raise InvalidInput(str(path), "no Parquet files in the dataset directory")
+        return files
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    return [path]
+
+
+def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_ROWS,
+                  columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """Record batches of CSV/Parquet files and Parquet dataset directories,
+    in input order (files in the given order; a directory's files in path
+    order). Hive partition columns of a directory (``day=...``) are added as
+    string columns, as ``pyarrow.dataset`` would."""
+    for raw in inputs:
+        path = Path(raw)
+        if not path.is_dir():
+            if columns is None:
+                yield from cdr.read_batches(path, batch_rows)
+            elif cdr._is_parquet(path):
+                pf = pq.ParquetFile(path)
+                yield from pf.iter_batches(batch_size=batch_rows, columns=[c for c in columns if c in pf.schema_arrow.names])
+            else:
+                import pyarrow.csv as pacsv
+
+                yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=64 << 20),
+                                          convert_options=pacsv.ConvertOptions(
+                                              column_types={c: pa.string() for c in cdr.CDR_COLUMNS},
+                                              strings_can_be_null=True,
+                                              include_columns=columns, include_missing_columns=True))
+            continue
+        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+        for f in _files(path):
+            frag = ds.dataset(f, format="parquet")
+            names = frag.schema.names
+            keys = {k: v for k, v in (part.split("=", 1) for part in f.relative_to(path).parts[:-1] if "=" in part)}
+            for batch in frag.to_batches(batch_size=batch_rows,
+                                         columns=None if columns is None else [c for c in columns if c in names]):
+                if columns is None:
+                    for k, v in keys.items():
+                        if k not in names:
+                            batch = batch.append_column(k, pa.array([v] * batch.num_rows, pa.string()))
+                yield batch
+        del dataset
+
+
+# --- scan: repeated call ids, disorder ---------------------------------------------
+@dataclass
+class Scan:
+    rows: int
+    repeated: pa.Array  # call ids (strings) that occur more than once in the input
+    disorder_ms: int  # max over rows of (latest start among earlier rows - start), valid starts only
+
+
+def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+         temp_dir: str | Path | None = None, threads: int = 2) -> Scan:
+    """Step 1 of the job (see the module doc): reads only ``call_id`` and
+    ``start``; the call-id count runs in DuckDB, out of core past
+    ``memory_limit``."""
+    import duckdb
+
+    state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
+
+    def ids() -> Iterator[pa.RecordBatch]:
+        for batch in input_batches(inputs, batch_rows, ["call_id", "start"]):
+            state["rows"] += batch.num_rows
+            if "start" in batch.schema.names:
+                start, _present, ok = cdr.parse_times(batch.column("start"))
+                s = start[ok]
+                if len(s):
+                    running = np.maximum.accumulate(s)
+                    before = np.empty_like(running)
+                    before[0] = state["latest"]
+                    before[1:] = np.maximum(running[:-1], state["latest"])
+                    late = before - s
+                    late[before == layout.NO_TIME] = 0
+                    state["disorder"] = max(state["disorder"], int(late.max()))
+                    state["latest"] = max(state["latest"], int(running[-1]))
+            col = batch.column("call_id") if "call_id" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+            yield pa.record_batch([cdr._as_string(col)], names=["call_id"])
+
+    reader = pa.RecordBatchReader.from_batches(pa.schema([("call_id", pa.string())]), ids())
+    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
+                                 "temp_directory": str(temp_dir or tempfile.gettempdir()),
+                                 "preserve_insertion_order": False})
+    try:
+        con.register("cdr_ids", reader)
+        repeated = con.sql(
+            "SELECT call_id FROM cdr_ids WHERE call_id IS NOT NULL AND call_id <> '' "
+            "GROUP BY call_id HAVING count(*) > 1").to_arrow_table()
+    finally:
+        con.close()
+    values = repeated.column("call_id").combine_chunks() if repeated.num_rows else pa.array([], pa.string())
+    return Scan(state["rows"], pc.cast(values, pa.string()), state["disorder"])
+
+
+# --- duplicates ------------------------------------------------------------------
+class Duplicates:
+    """Exact duplicate call ids across chunks taken in input order, holding
+    only the ids known to repeat (``Scan.repeated``)."""
+
+    def __init__(self, repeated: pa.Array):
+        self.repeated = repeated
+        self.seen: set[str] = set()
+
+    def mark(self, prepared: cdr.Prepared) -> cdr.Prepared:
+        """``prepared`` with later copies of a call id (among good rows)
+        turned into ``duplicate call id`` rejects, as ``cdr.dedupe`` does
+        over a whole input."""
+        good = prepared.good
+        if len(self.repeated) == 0 or not good.any():
+            return _deduped(prepared)
+        ids = prepared.table.column("call_id")
+        cand = good & pc.fill_null(pc.is_in(ids, value_set=self.repeated), False).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(cand)
+        if len(rows) == 0:
+            return _deduped(prepared)
+        dup = []
+        for r, i in zip(rows.tolist(), ids.take(pa.array(rows)).to_pylist()):
+            if i in self.seen:
+                dup.append(r)
+            else:
+                self.seen.add(i)
+        if not dup:
+            return _deduped(prepared)
+        dup_rows = np.array(dup, np.int64)
+        t = prepared.table.select(["row", "call_id"]).take(pa.array(dup_rows))
+        rejects = pa.table({
+            "row": t.column("row"), "call_id": t.column("call_id"),
+            "field": pa.array(["call_id"] * len(dup)),
+            "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * len(dup)),
+            "value": t.column("call_id"),
+        }, schema=cdr.REJECT_SCHEMA)
+        good = good.copy()
+        good[dup_rows] = False
+        return cdr.Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
+                            prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
+
+
+def _deduped(p: cdr.Prepared) -> cdr.Prepared:
+    return cdr.Prepared(p.table, p.cdr, p.good, p.rejects, p.rows_in, p.duplicates, deduped=True)
+
+
+# --- good rows as a plain table (buffer and spill) ---------------------------------
+_KEYS = ("number_key", "caller_key", "forwarded_key")
+_TIMES = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer", "end_ms": "end"}
+
+
+def _good_rows(p: cdr.Prepared, pass_through: bool) -> pa.Table:
+    """The good rows of ``p``: the edge columns the output needs plus the
+    kernel's arrays (keys and epoch ms) as int64 columns."""
+    idx = np.flatnonzero(p.good)
+    everything = len(idx) == p.rows_in
+    table = p.table if pass_through else p.table.select(list(_RATER_COLUMNS))
+    table = table.drop_columns([c for c in _TIMES.values() if c in table.column_names])
+    if not everything:
+        table = table.take(pa.array(idx))
+    for k in (*_KEYS, *_TIMES):
+        v = p.cdr[k] if everything else p.cdr[k][idx]
+        table = table.append_column(k, pa.array(v, pa.int64()))
+    return table
+
+
+def _prepared_of(rows: pa.Table, column_order: list[str]) -> cdr.Prepared:
+    """Rows of ``_good_rows`` back into a ``cdr.Prepared`` (all good, deduped)."""
+    arrays = {k: np.ascontiguousarray(rows.column(k).to_numpy(zero_copy_only=False), np.int64)
+              for k in (*_KEYS, *_TIMES)}
+    n = rows.num_rows
+    cols = {}
+    for name in column_order:
+        if name in _TIMES.values():
+            t = arrays[name + "_ms"]
+            cols[name] = pa.Array.from_buffers(cdr.TIME_TYPE, n, [cdr._validity(t != layout.NO_TIME), pa.py_buffer(t)])
+        else:
+            cols[name] = rows.column(name)
+    arrays = {"number_key": arrays["number_key"], "caller_key": arrays["caller_key"],
+              "forwarded_key": arrays["forwarded_key"], **{k: arrays[k] for k in _TIMES}}
+    return cdr.Prepared(pa.table(cols), arrays, np.ones(n, bool), cdr.REJECT_SCHEMA.empty_table(), n, deduped=True)
+
+
+# --- the job -----------------------------------------------------------------------
+@dataclass
+class JobResult:
+    summary: RatingSummary
+    seconds: float
+    mode: str  # "stream" (reorder buffer) or "sorted" (spilled and sorted out of core)
+    chunks: int
+    files: list[Path] = field(default_factory=list)  # rated output files written
+
+
+class _Totals:
+    def __init__(self):
+        self.rows_in = self.rated = self.rejected = self.duplicates = self.charge = 0
+        self.by_reason: dict[str, int] = {}
+
+    def rejects(self, rejects: pa.Table) -> None:
+        if rejects.num_rows:
+            keys = pc.binary_join_element_wise(rejects.column("field"), rejects.column("reason"), ": ")
+            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
+                self.by_reason[item["values"]] = self.by_reason.get(item["values"], 0) + item["counts"]
+        self.rejected += rejects.num_rows
+
+    def summary(self) -> RatingSummary:
+        return RatingSummary(self.rows_in, self.rated, self.rejected, self.duplicates, self.charge,
+                             dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])))
+
+
+def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: str | Path,
+                 fmt: str | None = None, *, pass_through: bool = False, by_day: bool = False,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, threads: int = 2,
+                 max_disorder_ms: int = DEFAULT_MAX_DISORDER_MS, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+                 temp_dir: str | Path | None = None, force_sort: bool = False) -> JobResult:
+    """Rate ``inputs`` (CSV/Parquet files, Parquet dataset directories) in
+    bounded memory; see the module doc for the steps.
+
+    ``state``: opening balances (``Rater.opening_state()`` or the ledger's),
+    updated in place to the closing balances. ``out``: a file (Parquet or CSV
+    by ``fmt`` or extension) or, with ``by_day``, a dataset directory.
+    ``rejects``: CSV (or .parquet). Memory: about ``chunk_rows`` x
+    (``threads`` + 2) rows at once, plus the repeated call ids, plus
+    DuckDB's ``memory_limit`` while it scans and sorts. Raises
+    ``InvalidInput`` for an input missing a required column.
+    """
+    began = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
+    try:
+        found = scan(inputs, chunk_rows, memory_limit, tmp, threads)
+        if found.rows == 0:
+            raise InvalidInput("input", "no CDR rows")
+        sort = force_sort or found.disorder_ms > max_disorder_ms
+        writer = RatedWriter(out, fmt, by_day)
+        rejects_out = RejectsWriter(rejects)
+        totals = _Totals()
+        chunks = 0
+        empty_schema = None
+        try:
+            def settle(rows: pa.Table, order: list[str]) -> None:
+                nonlocal chunks, empty_schema
+                result = rater.rate_prepared(_prepared_of(rows, order), state)
+                chunks += 1
+                s = result.summary
+                totals.rated += s.rated
+                totals.charge += s.charge
+                totals.rejects(result.rejects)
+                rejects_out.write(result.rejects)
+                for t in result.rated_batches(ROW_GROUP_ROWS):
+                    t = billing_view(t, pass_through)
+                    if t.num_rows:
+                        writer.write(t)
+                    elif empty_schema is None:
+                        empty_schema = t.schema
+
+            edged = _edge(inputs, rater, chunk_rows, threads, Duplicates(found.repeated))
+            if sort:
+                _sorted(edged, settle, totals, rejects_out, pass_through, chunk_rows, memory_limit, tmp, threads)
+            else:
+                _stream(edged, settle, totals, rejects_out, pass_through, found.disorder_ms)
+            if empty_schema is None and writer.rows == 0:  # nothing rated: an empty file of the same columns
+                empty = pa.table({c: pa.array([], pa.string()) for c in cdr.REQUIRED_COLUMNS})
+                empty_schema = billing_view(rater.rate(empty).rated, pass_through).schema
+        finally:
+            writer.close(empty_schema)
+            rejects_out.close()
+        summary = totals.summary()
+        if summary.rows_in != found.rows:
+            raise AssertionError(f"rows read twice differ: {found.rows} then {summary.rows_in}")
+        return JobResult(summary, time.perf_counter() - began, "sorted" if sort else "stream", chunks, writer.files)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
+    return p.table.column_names if pass_through else list(_RATER_COLUMNS)
+
+
+def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, dups: Duplicates) -> Iterator[cdr.Prepared]:
+    """``Rater.prepare`` on ``threads`` chunks at once (pyarrow and NumPy
+    release the GIL), yielded in input order with duplicates marked."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        pending: deque = deque()
+        offset = 0
+        for batch in input_batches(inputs, chunk_rows):
+            pending.append(pool.submit(rater.prepare, batch, offset))
+            offset += batch.num_rows
+            if len(pending) > threads:
+                yield dups.mark(pending.popleft().result())
+        while pending:
+            yield dups.mark(pending.popleft().result())
+
+
+def _edge_rejects(p: cdr.Prepared, totals: _Totals, rejects_out: RejectsWriter) -> None:
+    totals.rows_in += p.rows_in
+    totals.duplicates += p.duplicates
+    totals.rejects(p.rejects)
+    rejects_out.write(p.rejects)
+
+
+def _stream(edged, settle, totals, rejects_out, pass_through: bool, disorder_ms: int) -> None:
+    """Reorder buffer: settle the rows no later row can precede."""
+    buffer: pa.Table | None = None
+    order: list[str] | None = None
+    latest = layout.NO_TIME
+    for p in edged:
+        _edge_rejects(p, totals, rejects_out)
+        rows = _good_rows(p, pass_through)
+        order = order or _order(p, pass_through)
+        if rows.num_rows == 0:
+            continue
+        buffer = rows if buffer is None else pa.concat_tables([buffer, rows], promote_options="permissive")
+        starts = buffer.column("start_ms").to_numpy(zero_copy_only=False)
+        latest = max(latest, int(starts.max()))
+        # Stable sort: buffered rows precede newer ones in input order, so
+        # ties on start stay in input order, as in the kernel.
+        idx = np.argsort(starts, kind="stable")
+        cut = int(np.searchsorted(starts[idx], latest - disorder_ms, "left"))
+        if cut == 0:
+            continue
+        if np.array_equal(idx[:cut], np.arange(cut)):  # in time order: no copy
+            settle(buffer.slice(0, cut), order)
+            rest = idx[cut:]
+            buffer = buffer.slice(cut) if np.array_equal(rest, np.arange(cut, len(idx))) else buffer.take(pa.array(rest))
+        else:
+            settle(buffer.take(pa.array(idx[:cut])), order)
+            buffer = buffer.take(pa.array(idx[cut:]))
+    if buffer is not None and buffer.num_rows:
+        starts = buffer.column("start_ms").to_numpy(zero_copy_only=False)
+        settle(buffer.take(pa.array(np.argsort(starts, kind="stable"))), order)
+
+
+def _sorted(edged, settle, totals, rejects_out, pass_through: bool, chunk_rows: int, memory_limit: str,
+            tmp: Path, threads: int) -> None:
+    """Spill the good rows, sort them out of core in DuckDB, settle in chunks."""
+    import duckdb
+
+    spill = tmp / "spill"
+    spill.mkdir()
+    order, schema, parts = None, None, 0
+    for p in edged:
+        _edge_rejects(p, totals, rejects_out)
+        rows = _good_rows(p, pass_through)
+        order = order or _order(p, pass_through)
+        if rows.num_rows == 0:
+            continue
+        if schema is None:
+            schema = rows.schema
+        pq.write_table(rows.cast(schema), spill / f"part-{parts:06d}.parquet", compression="lz4")
+        parts += 1
+    if not parts:
+        return
+    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
+                                 "temp_directory": str(tmp / "duckdb")})
+    try:
+        reader = con.sql(
+            f"SELECT * FROM read_parquet('{spill}/*.parquet') ORDER BY start_ms, \"row\"").to_arrow_reader(chunk_rows)
+        for batch in reader:
+            rows = pa.Table.from_batches([batch])
+            settle(_cast_like(rows, schema), order)
+    finally:
+        con.close()
+
+
+def _cast_like(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """DuckDB's Arrow output back to the spilled schema (string views,
+    large strings and decoded dictionaries become what they were)."""
+    cols = []
+    for f in schema:
+        c = rows.column(f.name)
+        if c.type != f.type:
+            c = c.cast(f.type.value_type).dictionary_encode() if pa.types.is_dictionary(f.type) else c.cast(f.type)
+        cols.append(c)
+    return pa.Table.from_arrays(cols, schema=schema)

@@ -1,0 +1,129 @@
+"""The bounded-memory bulk job (rating_core.bulk) gives the results of
+rating the whole input at once (``Rater.rate``): every rated row, every
+reject, the summary and the closing balances, whether the input is in time
+order (reorder buffer), jittered, or shuffled (spilled and sorted out of
+core), whatever the chunk size, with Parquet datasets in and out."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core import bulk, cdr
+from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.rater import Rater
+from rating_core.store import Store
+
+N = 20_000
+
+
+@pytest.fixture(scope="module")
+def rater(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bulk")
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    return Rater(store.open(), threads=2)
+
+
+@pytest.fixture(scope="module")
+def cdrs():
+    t = demo_cdrs(N, seed=11)
+    # Duplicates across chunks: a CDR retransmitted in the next chunk (start
+    # jitter only), and a call id whose first copy is malformed.
+    # (Chunks of 3,001 rows below: row 2,999 is in the first, its copy in the second.)
+    dup = t.slice(2_999, 1)
+    bad_first = t.slice(3_010, 1).set_column(3, "forwarded_to", pa.array(["not a number"]))
+    return pa.concat_tables([t.slice(0, 3_003), dup, bad_first, t.slice(3_003)])
+
+
+def plain(table: pa.Table) -> pa.Table:
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def expected(rater, table, pass_through):
+    state = rater.opening_state()
+    r = rater.rate(table, state)
+    return plain(bulk.billing_view(r.rated, pass_through)).sort_by("call_id"), r.rejects, r.summary, state
+
+
+def check(rater, table, got_rated, got_rejects, result, state, pass_through=False):
+    rated, rejects, summary, closing = expected(rater, table, pass_through)
+    got = plain(got_rated).select(rated.column_names).sort_by("call_id")
+    assert got.num_rows == rated.num_rows == summary.rated
+    for name in rated.column_names:
+        assert got.column(name).equals(rated.column(name)), name
+    got_rejects = got_rejects.sort_by("row")
+    assert got_rejects.column("row").to_pylist() == rejects.column("row").to_pylist()
+    for name in ("field", "reason", "value"):
+        assert got_rejects.column(name).to_pylist() == rejects.column(name).to_pylist(), name
+    s = result.summary
+    assert (s.rows_in, s.rated, s.rejected, s.duplicates, s.charge) == \
+        (summary.rows_in, summary.rated, summary.rejected, summary.duplicates, summary.charge)
+    assert s.rejects_by_reason == summary.rejects_by_reason
+    for k in closing:
+        assert np.array_equal(state[k], closing[k]), k
+
+
+@pytest.mark.parametrize("chunk_rows,force_sort", [(3_001, False), (3_001, True), (1 << 19, False)])
+def test_same_as_in_memory(rater, cdrs, tmp_path, chunk_rows, force_sort):
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(cdrs, src)
+    state = rater.opening_state()
+    result = bulk.rate_dataset([src], rater, state, tmp_path / "rated.parquet", tmp_path / "rejects.csv",
+                               chunk_rows=chunk_rows, force_sort=force_sort)
+    # The demo's export is in time order up to a little jitter: no sort needed.
+    assert result.mode == ("sorted" if force_sort else "stream")
+    assert result.summary.duplicates >= 1
+    assert chunk_rows > N or result.chunks > 3
+    check(rater, cdrs, pq.read_table(tmp_path / "rated.parquet"), cdr.read_table(tmp_path / "rejects.csv"),
+          result, state)
+
+
+def test_shuffled_csv_is_sorted_out_of_core_with_pass_through(rater, cdrs, tmp_path):
+    order = np.random.default_rng(3).permutation(cdrs.num_rows)
+    late = cdrs.slice(10, 1)  # retransmitted days later: a late row
+    shuffled = pa.concat_tables([cdrs.take(pa.array(order)), late])
+    src = tmp_path / "cdrs.csv"
+    cdr.write_table(shuffled, src)  # times become ISO text
+    table = cdr.read_table(src)
+    state = rater.opening_state()
+    result = bulk.rate_dataset([src], rater, state, tmp_path / "rated.parquet", tmp_path / "rejects.csv",
+                               chunk_rows=4_000, pass_through=True)
+    assert result.mode == "sorted"
+    check(rater, table, pq.read_table(tmp_path / "rated.parquet"), cdr.read_table(tmp_path / "rejects.csv"),
+          result, state, pass_through=True)
+
+
+def test_datasets_in_and_out_by_day(rater, cdrs, tmp_path):
+    # Input: a Hive dataset, one directory per local start day.
+    day = pc.strftime(cdrs.column("start"), "%Y-%m-%d")
+    src = tmp_path / "in"
+    for d in sorted(set(day.to_pylist()) - {None}):
+        part = cdrs.filter(pc.equal(day, d))
+        (src / f"day={d}").mkdir(parents=True)
+        pq.write_table(part, src / f"day={d}" / "part-0.parquet")
+    nulls = cdrs.filter(pc.is_null(day))
+    pq.write_table(nulls, src / "undated.parquet")
+    table = pa.concat_tables([pq.read_table(f) for f in bulk._files(src)])  # the input, in path order
+    state = rater.opening_state()
+    out = tmp_path / "rated"
+    result = bulk.rate_dataset([src], rater, state, out, tmp_path / "rejects.csv", by_day=True, chunk_rows=2_500)
+    days = sorted(p.name for p in out.iterdir())
+    assert days[0].startswith("day=2026-") and len(days) >= 28
+    rated = pq.read_table(out, partitioning="hive")
+    starts = pc.strftime(rated.column("start"), "%Y-%m-%d").to_pylist()
+    assert starts == [str(d) for d in rated.column("day").to_pylist()]  # each row in its start's day
+    check(rater, table, rated.drop_columns(["day"]), cdr.read_table(tmp_path / "rejects.csv"), result, state)
+
+
+def test_nothing_to_rate_still_writes_both_files(rater, tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("call_id,number,forwarded_to,start,end\nc1,123,456,x,y\n")
+    result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
+                               tmp_path / "rejects.csv")
+    assert (result.summary.rows_in, result.summary.rated, result.summary.rejected) == (1, 0, 1)
+    assert pq.read_table(tmp_path / "rated.parquet").column_names == list(bulk.BILLING_COLUMNS)
+    assert cdr.read_table(tmp_path / "rejects.csv").column("field").to_pylist() == ["number"]
