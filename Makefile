@@ -9,6 +9,10 @@ install:
 	@command -v h2load >/dev/null 2>&1 || { \
 	  (apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null) \
 	  || echo "note: could not install nghttp2-client (h2load); wire benchmarks will skip"; }
+	@# Statements: Pango for WeasyPrint (PDF), a CJK font, pdftoppm for the PDF test.
+	@{ command -v pdftoppm >/dev/null 2>&1 && fc-list :lang=zh | grep -q . ; } || { \
+	  (apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-wqy-microhei >/dev/null) \
+	  || echo "note: could not install Pango, poppler-utils or fonts-wqy-microhei; PDF statements may fail"; }
 
 # The benchmark peers at their pinned versions (pyproject's `bench` extra).
 install-bench: install

@@ -298,11 +298,11 @@ def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_l
 def _add_commands():
     # Separate modules, one command each; imported here (not at the top) because
     # they import this module for user_errors().
-    from .cli_bill import bill_command
+    from . import cli_billing
     from .cli_route import route_command
 
     cli.add_command(route_command)
-    cli.add_command(bill_command)
+    cli_billing.register(cli)
 
 
 _add_commands()

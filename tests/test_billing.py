@@ -1,67 +1,244 @@
-"""The monthly bill: minimum spend (waived in the first month), rental,
-add-on fees, and months without calls."""
+"""Monthly statements with hand-computed figures.
+
+Every call below is rated by the real Rater against a small catalog
+(0.12 yuan per started minute), written to a rated Parquet file and read
+back the way ``rating400 bill`` reads it. The figures in the assertions
+were worked out by hand from the rules in README ("Monthly statements").
+"""
+import csv
 import datetime as dt
+import json
+import shutil
+import subprocess
 
 import pyarrow as pa
+import pytest
 
-from rating_core.billing import monthly_bill
+from rating_core import cdr
+from rating_core.billing import AccountEvent, build_statements, read_rated
+from rating_core.billing.render import statement_html, write_pdf, write_summary
+from rating_core.billing.statements import parse_month
+from rating_core.cli import main
+from rating_core.rater import Rater
 from rating_core.store import Store
 
 CATALOG = """
-name: bill
-destination_classes: [mobile]
-destination_prefixes: {"13": mobile}
+name: statements
+destination_classes: [mobile, landline]
+destination_prefixes: {"13": mobile, "0": landline}
 rates:
   std: {tiers: [{price: 0.12}]}
 packages:
+  payg: {kind: payg, name: Pay as you go, rates: [{rate: std}]}
   pre_480: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rental: 5, rates: [{rate: std}]}
+  bundle_10: {kind: bundle, included_minutes: 10, overage_price: 0.10, rental: 20, rates: [{rate: std}]}
 features:
-  sms: {fee: 0.1, per: missed_call}
-  crm: {fee: 120, per: year}
-  rec: {fee: 10, per: month}
+  sms: {name: Missed-call SMS, fee: 0.1, per: missed_call}
+  rec: {name: Recording, fee: 30, per: month}
+  crm: {name: CRM, fee: 120, per: year}
 accounts:
-  acme:
+  expiring:
+    name: 到期贸易有限公司
     package: pre_480
-    package_start: 2026-09-15
-    features: [sms, crm, rec]
-    numbers: [{number: "4001234567", home_city: Shenzhen}]
-  idle:
-    package: pre_480
+    package_start: 2025-11-15
+    opening_credit: 1
+    numbers: [{number: "4001000001", home_city: Shenzhen}]
+  bun:
+    name: Bundle Travel
+    package: bundle_10
     package_start: 2026-01-01
-    numbers: [{number: "4001234568", home_city: Shenzhen}]
+    numbers: [{number: "4001000002", home_city: Shenzhen}]
+  tea:
+    name: West Lake Tea
+    package: pre_480
+    package_start: 2026-10-15
+    numbers: [{number: "4001000003", home_city: Shenzhen}, {number: "4001000004", home_city: Shenzhen}]
+  shop:
+    name: Corner Shop
+    package: payg
+    package_start: 2026-01-01
+    numbers: [{number: "4001000005", home_city: Shenzhen}]
 """
 
 YUAN = 10_000
+CST = dt.timezone(dt.timedelta(hours=8))
 
 
-def ms(y, m, d):
-    return int(dt.datetime(y, m, d, 12, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+def at(month, day, hour=10):
+    return int(dt.datetime(2026, month, day, hour, tzinfo=CST).timestamp() * 1000)
 
 
-def test_monthly_bill(tmp_path):
-    (tmp_path / "c.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "s")
-    store.compile(tmp_path / "c.yaml", activate=True)
-    meta = store.open().meta
-    rated = pa.table({
-        "account": ["acme", "acme", "acme", "acme"],
-        "start_ms": [ms(2026, 9, 20), ms(2026, 9, 21), ms(2026, 10, 2), ms(2026, 10, 3)],
-        "billable_seconds": [100, 0, 60, 0],
-        "billed_seconds": [120, 0, 60, 0],
-        "charge": [2400, 0, 1200, 0],
-        "credit_consumed": [2400, 0, 1200, 0],
-        "overage": [0, 0, 0, 0],
-    })
-    bill = {(r["account"], r["month"]): r for r in monthly_bill(rated, meta).to_pylist()}
-    sep, octo = bill[("acme", "2026-09")], bill[("acme", "2026-10")]
-    # First month: actual usage, no minimum; crm's yearly fee in the start month.
-    assert sep["minimum_topup"] == 0
-    assert sep["features"] == 120 * YUAN + 10 * YUAN + 1000  # crm + rec + one missed call
-    assert sep["amount_due"] == 5 * YUAN + sep["features"]  # usage came from credit
-    # Later month: charged max(usage, minimum).
-    assert octo["usage"] == 1200 and octo["minimum_topup"] == 40 * YUAN - 1200
-    assert octo["features"] == 10 * YUAN + 1000
-    # An account with no calls still owes its minimum and rental.
-    idle = bill[("idle", "2026-10")]
-    assert idle["calls"] == 0 and idle["minimum_topup"] == 40 * YUAN and idle["amount_due"] == 45 * YUAN
-    assert set(bill) == {("acme", "2026-09"), ("acme", "2026-10"), ("idle", "2026-09"), ("idle", "2026-10")}
+def call(cid, number, when, minutes, answered=True):
+    """A call answered 5 s after it starts, talking ``minutes`` whole minutes."""
+    return {"call_id": cid, "caller": "13812345678", "number": number, "forwarded_to": "13912345678",
+            "start": when, "agent_answer": when + 5000 if answered else None,
+            "end": when + 5000 + minutes * 60_000 if answered else when + 20_000}
+
+
+CALLS = [
+    call("e1", "4001000001", at(11, 10), 3),  # 0.36 from the 1.00 credit
+    call("e2", "4001000001", at(11, 20), 2),  # after the period ended on 11-15: 0.24 arrears
+    call("b1", "4001000002", at(11, 3), 6),  # 6 bundle minutes
+    call("b2", "4001000002", at(11, 4), 7),  # 4 bundle minutes + 3 over at 0.10
+    call("t1", "4001000003", at(10, 20), 10),  # first month: 1.20
+    call("t2", "4001000004", at(11, 6), 5),  # 0.60
+    call("s1", "4001000005", at(11, 10), 0, answered=False),  # missed before sms was added
+    call("s2", "4001000005", at(11, 20), 0, answered=False),  # missed while sms held
+    call("s3", "4001000005", at(11, 22), 2),  # 0.24
+]
+
+EVENTS = [
+    AccountEvent("tea", at(11, 5), "top_up", 600 * YUAN, note="bank transfer"),
+    AccountEvent("tea", at(11, 25), "rerating", -1200, note="rerated t2 under the corrected rate"),
+    AccountEvent("shop", at(11, 16, 0), "feature_added", feature="sms"),
+    AccountEvent("shop", at(11, 21, 0), "feature_added", feature="rec"),
+    AccountEvent("shop", at(11, 21, 0), "feature_added", feature="crm"),
+    AccountEvent("shop", at(12, 11, 0), "feature_removed", feature="rec"),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("statements")
+    (d / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    store = Store(d / "store")
+    store.compile(d / "c.yaml", activate=True)
+    snapshot = store.open()
+    table = pa.table({k: [c[k] for c in CALLS] for k in CALLS[0]},
+                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
+                                       for k in CALLS[0]]))
+    result = Rater(snapshot).rate(table)
+    assert result.summary.rated == len(CALLS)
+    cdr.write_table(result.rated, d / "rated.parquet")
+    return d, snapshot
+
+
+def statements(world, *files, events=EVENTS, months=("2026-10", "2026-11", "2026-12")):
+    d, snapshot = world
+    calls = read_rated([d / f for f in (files or ("rated.parquet",))])
+    out = build_statements(calls.table, snapshot, events, [parse_month(m) for m in months])
+    return {(s.account, s.month): s for s in out}, calls
+
+
+def test_prepaid_account_crossing_its_period_end(world):
+    s = statements(world)[0][("expiring", "2026-11")]
+    assert (s.package_start, s.package_end) == (dt.date(2025, 11, 15), dt.date(2026, 11, 15))
+    assert s.company == "到期贸易有限公司"
+    assert (s.period_start, s.period_end) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert s.opening_credit == 1 * YUAN
+    assert s.usage == 6000 and s.credit_consumed == 3600 and s.overage == 2400
+    assert s.expired_credit == 6400  # 1.00 - 0.36 left when the period ended
+    assert s.closing_credit == 0
+    assert s.minimum_topup == 40 * YUAN - 6000  # 39.40
+    assert s.rental == 5 * YUAN
+    assert s.amount_due == 2400 + 394_000 + 50_000  # 0.24 + 39.40 + 5 = 44.64
+
+
+def test_bundle_account_with_overage(world):
+    s = statements(world)[0][("bun", "2026-11")]
+    assert s.calls == 2 and s.billed_seconds == 13 * 60
+    assert s.bundle_included_seconds == 600 and s.bundle_used_seconds == 600 and s.bundle_left_seconds == 0
+    assert s.bundle_overage_seconds == 180
+    assert s.usage == s.overage == 3000  # 3 minutes x 0.10
+    assert s.amount_due == 3000 + 20 * YUAN  # 20.30
+
+
+def test_first_month_then_a_monthly_minimum_month_with_top_up_and_rerating(world):
+    st, _ = statements(world)
+    octo, nov = st[("tea", "2026-10")], st[("tea", "2026-11")]
+    # October: the package starts on the 15th, so the month is charged at usage.
+    assert octo.first_month and octo.usage == 12_000 and octo.minimum_topup == 0
+    assert octo.opening_credit == 0 and octo.package_credit == 480 * YUAN
+    assert octo.closing_credit == 478.80 * YUAN
+    assert octo.amount_due == 5 * YUAN  # usage paid from credit; the rental
+    # November: max(usage, minimum); a 600 top-up; a rerating credit of 0.12.
+    assert nov.opening_credit == octo.closing_credit
+    assert nov.usage == 6000 and nov.minimum_topup == 394_000
+    assert nov.top_ups_total == 600 * YUAN and nov.rerating_total == -1200
+    assert nov.closing_credit == (478.80 + 600 - 0.60) * YUAN
+    assert nov.amount_due == 394_000 + 50_000 - 1200  # 39.40 + 5 - 0.12 = 44.28
+    assert [(x.key, x.calls, x.charge) for x in nov.by_number] == [(("4001000004",), 1, 6000)]
+    assert [x.key for x in octo.by_number] == [("4001000003",)]
+    assert [(x.key, x.billed_seconds) for x in nov.by_class] == [(("mobile", "out_of_town", "all"), 300)]
+    # No statement before the package started.
+    assert ("tea", "2026-09") not in st
+
+
+def test_features_added_and_removed_mid_month(world):
+    st, _ = statements(world)
+    nov, dec = st[("shop", "2026-11")], st[("shop", "2026-12")]
+    lines = {f.feature: f for f in nov.features}
+    assert (lines["rec"].basis, lines["rec"].quantity, lines["rec"].amount) == ("prorated", 10, 10 * YUAN)
+    assert (lines["crm"].basis, lines["crm"].amount) == ("year", 120 * YUAN)  # in full, the month added
+    assert (lines["sms"].quantity, lines["sms"].amount) == (1, 1000)  # only the miss after the 16th
+    assert nov.amount_due == 2400 + 10 * YUAN + 120 * YUAN + 1000  # 130.34
+    # December: recording removed on the 11th, held 10 of 31 days:
+    # 30 x 10 / 31 = 9.677419... rounded down to 9.6774; no yearly fee; sms monthly.
+    dl = {f.feature: f for f in dec.features}
+    assert dl["rec"].amount == 96_774 and "crm" not in dl and "sms" not in dl  # no missed calls in Dec
+    assert dec.amount_due == 96_774
+
+
+def test_a_duplicated_input_file_changes_nothing(world, tmp_path):
+    d, _ = world
+    shutil.copy(d / "rated.parquet", d / "again.parquet")
+    once, _ = statements(world, "rated.parquet")
+    twice, calls = statements(world, "rated.parquet", "again.parquet")
+    assert {k: v.as_dict() for k, v in once.items()} == {k: v.as_dict() for k, v in twice.items()}
+    assert len(calls.duplicates) == len(CALLS)
+    assert calls.duplicates["e1"] == [str(d / "again.parquet")]
+    assert "9 call id(s) appear in more than one input" in calls.warning()
+
+
+def test_machine_outputs_keep_minor_units_and_csv_opens_in_excel(world, tmp_path):
+    st, _ = statements(world)
+    rows = [st[k] for k in sorted(st)]
+    write_summary(rows, tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text("utf-8"))
+    tea = next(x for x in doc["statements"] if (x["account"], x["month"]) == ("tea", "2026-11"))
+    assert tea["amount_due_minor"] == 442_800 and tea["closing_credit_minor"] == 10_782_000
+    write_summary(rows, tmp_path / "s.csv", lang="zh")
+    raw = (tmp_path / "s.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark: Excel reads it as UTF-8
+    table = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert table[0]["账户"] and "应付金额(元)" in table[0]
+    tea_row = next(r for r in table if (r["账户"], r["账期"]) == ("tea", "2026-11"))
+    assert tea_row["应付金额(元)"] == "44.28" and tea_row["期末余额(元)"] == "1078.20"
+    write_summary(rows, tmp_path / "en.csv", lang="en")
+    assert "Amount due (yuan)" in (tmp_path / "en.csv").read_text("utf-8-sig").splitlines()[0]
+
+
+def test_html_and_pdf_statement_render(world, tmp_path):
+    st, calls = statements(world)
+    s = st[("tea", "2026-11")]
+    html = statement_html(s, calls.table, "zh")
+    assert "应付金额" in html and "West Lake Tea" in html and "44.28" in html and "<svg" in html
+    assert "Amount due" in statement_html(s, calls.table, "en")
+    write_pdf(html, tmp_path / "s.pdf")
+    assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+    if not shutil.which("pdftoppm"):
+        pytest.skip("pdftoppm (poppler-utils) not installed: `make install` installs it")
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "s.pdf"), str(tmp_path / "page")], check=True)
+    from PIL import Image
+
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert pages
+    for page in pages:
+        lo, hi = Image.open(page).convert("L").getextrema()
+        assert lo < 128 < hi  # ink on paper: not a blank page
+
+
+def test_bill_command_shows_or_counts_every_bill(world, tmp_path, capsys):
+    d, _ = world
+    args = ["bill", str(d / "rated.parquet"), str(d / "rated.parquet"), "--store", str(d / "store"),
+            "--out", str(tmp_path / "b.csv")]
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--show", "2"])
+    assert e.value.code == 0
+    captured = capsys.readouterr()
+    # 4 accounts x the 2 months the calls cover (tea starts in October): 8 statements.
+    assert "8 statement(s)" in captured.out and "6 more statement(s) not shown" in captured.out
+    assert "9 call id(s) appear in more than one input" in captured.err
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--month", "2026-13"])
+    assert e.value.code == 2 and "--month" in capsys.readouterr().err

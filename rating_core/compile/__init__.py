@@ -190,7 +190,8 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
             "account_package_index": [package_ids[cat.accounts[a].package] for a in account_ids],
             "account_package_start": [cat.accounts[a].package_start.isoformat() for a in account_ids],
             "account_features": [cat.accounts[a].features for a in account_ids],
-            "features": {f: {"fee": x.fee, "per": x.per} for f, x in cat.features.items()},
+            "account_names": [cat.accounts[a].name or a for a in account_ids],
+            "features": {f: {"fee": x.fee, "per": x.per, "name": x.name or f} for f, x in cat.features.items()},
         },
         "counts": {
             "accounts": len(account_ids),

@@ -1,0 +1,181 @@
+"""Rated calls as billing reads them: one table, one row per call id.
+
+Billing reads rated CDRs from two sources and turns both into the same
+table (``CALLS_SCHEMA``):
+
+- rated files: the ``rating400 rate`` output (Parquet or CSV), any number
+  of them (``read_rated``);
+- the ledger's committed calls, when the ledger offers them (see
+  ``billing.sources``).
+
+A call id is counted once however many inputs hold it: the first copy (in
+input order) is kept and the others are reported by ``RatedCalls.duplicates``
+so the operator sees which files overlap. Only rows the rater rated
+(``status == rated``) are billing's business; the rest were rejects.
+
+Times are epoch ms (UTC instants; local time is Asia/Shanghai, UTC+8).
+Money columns are int64 minor units (1/10000 yuan), as the rater wrote them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import cdr, layout
+from ..errors import InvalidInput
+
+CALLS_SCHEMA = pa.schema([
+    ("call_id", pa.string()),
+    ("account", pa.string()),
+    ("package", pa.string()),
+    ("number", pa.string()),  # the 400 number
+    ("caller", pa.string()),  # normalised; null when withheld
+    ("forwarded_to", pa.string()),  # the destination that took (or rang for) the call
+    ("start_ms", pa.int64()),
+    ("end_ms", pa.int64()),
+    ("answered", pa.bool_()),  # an agent answered (agent_answer present)
+    ("ivr_keys", pa.string()),  # IVR key path, when the CDR has it
+    ("destination_class", pa.string()),
+    ("caller_class", pa.string()),
+    ("time_band", pa.string()),
+    ("caller_city", pa.string()),
+    ("caller_province", pa.string()),
+    ("caller_carrier", pa.string()),
+    ("billable_seconds", pa.int64()),
+    ("billed_seconds", pa.int64()),
+    ("charge", pa.int64()),  # minor units
+    ("credit_consumed", pa.int64()),  # minor units, prepaid
+    ("bundle_seconds_consumed", pa.int64()),
+    ("overage", pa.int64()),  # minor units: prepaid arrears or bundle overage
+    ("balance_after", pa.int64()),  # minor units (prepaid credit) or bundle seconds left
+])
+
+# Columns a rated file must have for billing (the rater always writes them).
+REQUIRED = ("call_id", "account", "number", "start", "end", "billable_seconds", "billed_seconds",
+            "charge", "credit_consumed", "overage")
+
+
+@dataclass
+class RatedCalls:
+    """``table`` (``CALLS_SCHEMA``, one row per call id, sorted by
+    ``start_ms``) and ``duplicates``: call id -> the inputs that repeated
+    it (after the first)."""
+
+    table: pa.Table
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def duplicate_rows(self) -> int:
+        return sum(len(v) for v in self.duplicates.values())
+
+    def warning(self, limit: int = 5) -> str | None:
+        """One line naming the duplicated call ids (the first ``limit``)."""
+        if not self.duplicates:
+            return None
+        ids = list(self.duplicates)
+        named = ", ".join(f"{c} ({', '.join(self.duplicates[c])})" for c in ids[:limit])
+        more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+        return (f"{len(ids)} call id(s) appear in more than one input and were counted once: "
+                f"{named}{more}")
+
+
+def _strings(t: pa.Table, name: str) -> pa.Array:
+    if name not in t.column_names:
+        return pa.nulls(t.num_rows, pa.string())
+    col = t.column(name)
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, pa.string())
+    return pc.cast(col, pa.string())
+
+
+def _ints(t: pa.Table, name: str, source: str) -> pa.Array:
+    if name not in t.column_names:
+        return pa.array(np.zeros(t.num_rows, np.int64))
+    try:
+        return pc.cast(t.column(name), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InvalidInput(name, "not whole numbers (minor units)", source) from None
+
+
+def _times(t: pa.Table, name: str, source: str, required: bool) -> np.ndarray:
+    if name not in t.column_names:
+        return np.full(t.num_rows, layout.NO_TIME, np.int64)
+    ms, present, valid = cdr.parse_times(t.column(name))
+    bad = np.flatnonzero(present & ~valid) if not required else np.flatnonzero(~valid)
+    if len(bad):
+        raise InvalidInput(name, f"row {int(bad[0])}: not a time", source)
+    return ms
+
+
+def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
+    """A rated table (the rater's output columns) -> ``CALLS_SCHEMA``,
+    keeping only rated rows. Raises InvalidInput naming ``source`` and the
+    column when a required column is missing or unusable."""
+    missing = [c for c in REQUIRED if c not in t.column_names]
+    if missing:
+        raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
+    if "status" in t.column_names:
+        t = t.filter(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"))
+    agent = _times(t, "agent_answer", source, required=False)
+    if "agent_answer" in t.column_names:
+        answered = agent != layout.NO_TIME
+    else:  # a file without answer times: billable time means someone answered
+        answered = pc.greater(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False)
+    cols = {
+        "call_id": _strings(t, "call_id"),
+        "account": _strings(t, "account"),
+        "package": _strings(t, "package"),
+        "number": _strings(t, "number"),
+        "caller": _strings(t, "caller"),
+        "forwarded_to": _strings(t, "forwarded_to"),
+        "start_ms": pa.array(_times(t, "start", source, required=True)),
+        "end_ms": pa.array(_times(t, "end", source, required=True)),
+        "answered": pa.array(answered),
+        "ivr_keys": _strings(t, "ivr_keys"),
+        "destination_class": _strings(t, "destination_class"),
+        "caller_class": _strings(t, "caller_class"),
+        "time_band": _strings(t, "time_band"),
+        "caller_city": _strings(t, "caller_city"),
+        "caller_province": _strings(t, "caller_province"),
+        "caller_carrier": _strings(t, "caller_carrier"),
+    }
+    for name in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
+                 "bundle_seconds_consumed", "overage", "balance_after"):
+        cols[name] = _ints(t, name, source)
+    if pc.any(pc.is_null(cols["call_id"])).as_py() or pc.any(pc.is_null(cols["account"])).as_py():
+        raise InvalidInput("call_id" if pc.any(pc.is_null(cols["call_id"])).as_py() else "account",
+                           "missing on a rated row", source)
+    return pa.table(cols, schema=CALLS_SCHEMA)
+
+
+def combine(parts: list[tuple[str, pa.Table]]) -> RatedCalls:
+    """Tables in ``CALLS_SCHEMA`` named by their source -> one call per
+    call id (the first copy wins), sorted by start time."""
+    if not parts:
+        return RatedCalls(CALLS_SCHEMA.empty_table())
+    table = pa.concat_tables([t for _, t in parts])
+    source_of = np.repeat(np.arange(len(parts)), [t.num_rows for _, t in parts])
+    first = cdr.first_occurrences(table.column("call_id"))
+    duplicates: dict[str, list[str]] = {}
+    if not first.all():
+        dup = np.flatnonzero(~first)
+        ids = table.column("call_id").take(pa.array(dup)).to_pylist()
+        for cid, src in zip(ids, source_of[dup]):
+            duplicates.setdefault(cid, []).append(parts[src][0])
+        table = table.filter(pa.array(first))
+    order = pc.sort_indices(table.column("start_ms"))
+    return RatedCalls(table.take(order), duplicates)
+
+
+def read_rated(paths: list[str | Path]) -> RatedCalls:
+    """Rated CDR files (``rating400 rate`` output, Parquet or CSV) -> one
+    call per call id. Errors name the file and column (InvalidInput)."""
+    parts = []
+    for path in paths:
+        t = cdr.read_table(path)
+        parts.append((str(path), from_rated_table(t, str(path))))
+    return combine(parts)

@@ -1,0 +1,97 @@
+"""Account events a statement shows: money received and changes of service.
+
+Kinds (``KINDS``):
+
+- ``top_up``: money paid into the account's prepaid credit (amount > 0).
+- ``adjustment``: a manual correction on the bill, signed: positive
+  charges the enterprise more, negative is a credit note.
+- ``rerating``: the difference a rerating made to calls already billed
+  (new charge - old charge), signed like ``adjustment``.
+- ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
+  or stops at ``at_ms``; amount unused.
+
+An operator who rates offline writes them in a CSV
+(``account,at,kind,amount,feature,note``; ``amount`` in yuan, at most 4
+decimals, exact); the live system reads them from the ledger's account
+events. Both become ``AccountEvent`` values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .. import MINOR_UNITS_PER_YUAN, cdr, layout
+from ..errors import InvalidInput
+
+KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed")
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """One event: ``account`` id, ``at_ms`` (epoch ms), ``kind`` (KINDS),
+    ``amount_minor`` (int64 minor units; signed for adjustment/rerating),
+    ``feature`` (for feature events), ``note`` (free text)."""
+
+    account: str
+    at_ms: int
+    kind: str
+    amount_minor: int = 0
+    feature: str | None = None
+    note: str = ""
+
+
+def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
+    """'12.5' -> 125000. Exact: finer than 1/10000 yuan is an error (InvalidInput)."""
+    try:
+        amount = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InvalidInput("amount", f"not an amount of yuan: {text!r}", where) from None
+    minor = amount * MINOR_UNITS_PER_YUAN
+    if minor != minor.to_integral_value():
+        raise InvalidInput("amount", f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan", where)
+    if not signed and minor < 0:
+        raise InvalidInput("amount", "must not be negative", where)
+    return int(minor)
+
+
+def read_events(path: str | Path) -> list[AccountEvent]:
+    """Events from a CSV file (see the module doc). Raises InvalidInput
+    naming ``FILE row N`` and the field."""
+    path = Path(path)
+    try:
+        t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in ("account", "at", "kind", "amount", "feature", "note")},
+            strings_can_be_null=True))
+    except pa.ArrowInvalid as e:
+        raise InvalidInput("file", f"not a CSV: {e}", str(path)) from None
+    for col in ("account", "at", "kind"):
+        if col not in t.column_names:
+            raise InvalidInput(col, "no such column (need account,at,kind[,amount,feature,note])", str(path))
+    at, present, valid = cdr.parse_times(t.column("at"))
+    rows = t.to_pylist()
+    events = []
+    for i, row in enumerate(rows):
+        where = f"{path} row {i + 1}"
+        if not row.get("account"):
+            raise InvalidInput("account", "missing", where)
+        if not valid[i] or at[i] == layout.NO_TIME:
+            raise InvalidInput("at", f"not a time: {row.get('at')!r}", where)
+        kind = row["kind"]
+        if kind not in KINDS:
+            raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
+        amount = 0
+        feature = row.get("feature") or None
+        if kind in ("top_up", "adjustment", "rerating"):
+            if not row.get("amount"):
+                raise InvalidInput("amount", "missing", where)
+            amount = yuan_to_minor(row["amount"], where, signed=kind != "top_up")
+            if kind == "top_up" and amount == 0:
+                raise InvalidInput("amount", "a top-up must be more than 0", where)
+        elif not feature:
+            raise InvalidInput("feature", f"missing (needed for {kind})", where)
+        events.append(AccountEvent(row["account"], int(at[i]), kind, amount, feature, row.get("note") or ""))
+    return events

@@ -1,0 +1,220 @@
+"""Statements for people and machines.
+
+- ``write_summary_csv``: one row per statement, UTF-8 with a byte-order
+  mark so Excel on Chinese Windows reads it as UTF-8; money in yuan with 2
+  decimals; headings in Chinese (``zh``) or English (``en``).
+- ``write_json`` / Parquet (``summary_table``): exact minor units.
+- ``statement_html`` / ``write_pdf``: the printable statement (Jinja2
+  template ``templates/statement.html.j2``, PDF through WeasyPrint) with a
+  chart of calls and minutes per day and per hour of day (matplotlib, SVG
+  embedded in the page).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import layout
+from ..rater import yuan
+from .statements import LOCAL, Statement, month_bounds, parse_month, summary_table
+
+LANGS = ("zh", "en")
+# CJK fonts the chart may use, first found wins (Makefile installs WenQuanYi).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei")
+
+# Headings of the summary CSV and the printable statement.
+LABELS = {
+    "zh": {
+        "title": "400业务月度账单", "account": "账户", "company": "公司名称", "month": "账期",
+        "period_start": "账期开始", "period_end": "账期结束", "period": "账期", "package": "套餐",
+        "package_period": "套餐期限", "calls": "呼叫次数", "answered": "接通次数", "missed": "未接次数",
+        "billed_minutes": "计费分钟", "usage": "通话费(元)", "credit_consumed": "预存款抵扣(元)",
+        "overage": "超出/欠费(元)", "bundle_used_minutes": "套餐内已用分钟", "bundle_left_minutes": "套餐剩余分钟",
+        "bundle_overage_minutes": "超出套餐分钟", "minimum_topup": "月最低消费补足(元)", "rental": "号码月租(元)",
+        "features": "增值功能费(元)", "top_ups": "充值(元)", "adjustments": "调账(元)", "rerating": "重新计费调整(元)",
+        "opening_credit": "期初余额(元)", "package_credit": "套餐预存款(元)", "expired_credit": "到期失效余额(元)",
+        "closing_credit": "期末余额(元)", "amount_due": "应付金额(元)", "by_number": "按400号码",
+        "by_class": "按目的地类型 / 主叫类型 / 时段", "number": "400号码", "destination_class": "目的地类型",
+        "caller_class": "主叫类型", "time_band": "时段", "charge": "费用(元)", "bundle": "套餐分钟",
+        "minimum": "月最低消费", "first_month": "首月按实际用量计费", "credit": "预存款", "fee": "费用(元)",
+        "feature": "功能", "basis": "计费方式", "quantity": "数量", "chart": "每日 / 每小时呼叫与分钟",
+        "per_day": "每日", "per_hour": "每小时（0-23点）", "minutes": "分钟", "date": "日期", "note": "说明",
+        "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
+        "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
+        "top_up": "充值", "adjustment": "调账", "local": "本地", "out_of_town": "外地", "until": "至",
+        "since": "起", "days": "天",
+    },
+    "en": {
+        "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
+        "period_start": "Period start", "period_end": "Period end", "period": "Period", "package": "Package",
+        "package_period": "Package period", "calls": "Calls", "answered": "Answered", "missed": "Missed",
+        "billed_minutes": "Billed minutes", "usage": "Call charges (yuan)",
+        "credit_consumed": "Paid from credit (yuan)", "overage": "Overage / arrears (yuan)",
+        "bundle_used_minutes": "Bundle minutes used", "bundle_left_minutes": "Bundle minutes left",
+        "bundle_overage_minutes": "Minutes beyond bundle", "minimum_topup": "Monthly minimum top-up (yuan)",
+        "rental": "Number rental (yuan)", "features": "Add-on features (yuan)", "top_ups": "Top-ups (yuan)",
+        "adjustments": "Adjustments (yuan)", "rerating": "Rerating adjustments (yuan)",
+        "opening_credit": "Opening credit (yuan)", "package_credit": "Package credit (yuan)",
+        "expired_credit": "Expired credit (yuan)", "closing_credit": "Closing credit (yuan)",
+        "amount_due": "Amount due (yuan)", "by_number": "By 400 number",
+        "by_class": "By destination class / caller class / time band", "number": "400 number",
+        "destination_class": "Destination class", "caller_class": "Caller class", "time_band": "Time band",
+        "charge": "Charge (yuan)", "bundle": "Bundle minutes", "minimum": "Monthly minimum",
+        "first_month": "first month: charged at actual usage", "credit": "Prepaid credit", "fee": "Fee (yuan)",
+        "feature": "Feature", "basis": "Basis", "quantity": "Quantity", "chart": "Calls and minutes per day and hour",
+        "per_day": "Per day", "per_hour": "Per hour of day (0-23)", "minutes": "Minutes", "date": "Date",
+        "note": "Note", "events": "Top-ups and adjustments", "summary": "Summary", "kind": "Kind",
+        "amount": "Amount (yuan)", "none": "none", "basis_month": "monthly", "basis_prorated": "prorated by days",
+        "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
+        "adjustment": "adjustment", "local": "local", "out_of_town": "out of town", "until": "until",
+        "since": "since", "days": "days",
+    },
+}
+
+# Summary CSV: (label key, how to get the cell from a Statement).
+CSV_COLUMNS = [
+    ("account", lambda s: s.account), ("company", lambda s: s.company), ("month", lambda s: s.month),
+    ("period_start", lambda s: s.period_start.isoformat()), ("period_end", lambda s: s.period_end.isoformat()),
+    ("package", lambda s: s.package_name), ("calls", lambda s: s.calls), ("answered", lambda s: s.answered),
+    ("missed", lambda s: s.missed), ("billed_minutes", lambda s: s.billed_seconds // 60),
+    ("usage", lambda s: yuan(s.usage)), ("credit_consumed", lambda s: yuan(s.credit_consumed)),
+    ("overage", lambda s: yuan(s.overage)), ("bundle_used_minutes", lambda s: s.bundle_used_seconds // 60),
+    ("bundle_left_minutes", lambda s: s.bundle_left_seconds // 60),
+    ("minimum_topup", lambda s: yuan(s.minimum_topup)), ("rental", lambda s: yuan(s.rental)),
+    ("features", lambda s: yuan(s.features_total)), ("top_ups", lambda s: yuan(s.top_ups_total)),
+    ("adjustments", lambda s: yuan(s.adjustments_total)), ("rerating", lambda s: yuan(s.rerating_total)),
+    ("opening_credit", lambda s: yuan(s.opening_credit)), ("closing_credit", lambda s: yuan(s.closing_credit)),
+    ("amount_due", lambda s: yuan(s.amount_due)),
+]
+
+
+def write_summary_csv(statements: list[Statement], path: str | Path, lang: str = "zh") -> None:
+    """Summary rows to CSV, UTF-8 with BOM (``utf-8-sig``) for Excel."""
+    labels = LABELS[lang]
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([labels[k] for k, _ in CSV_COLUMNS])
+        for s in statements:
+            w.writerow([get(s) for _, get in CSV_COLUMNS])
+
+
+def write_json(statements: list[Statement], path: str | Path, warnings: list[str] = ()) -> None:
+    """Every statement in full, money as exact ``*_minor`` ints."""
+    doc = {"unit": "minor units: 1/10000 yuan", "warnings": list(warnings),
+           "statements": [s.as_dict() for s in statements]}
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def write_summary(statements: list[Statement], path: str | Path, lang: str = "zh",
+                  warnings: list[str] = ()) -> None:
+    """By extension: .csv (people), .json or .parquet (machines)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_summary_csv(statements, path, lang)
+    elif suffix == ".json":
+        write_json(statements, path, warnings)
+    elif suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        pq.write_table(summary_table(statements), path)
+    else:
+        raise ValueError(f"{path}: unknown output format (use .csv, .json or .parquet)")
+
+
+# --- the printable statement -------------------------------------------------
+def daily_hourly(calls: pa.Table, account: str, month: str) -> dict:
+    """Calls and billed minutes per local day of ``month`` and per local hour
+    of day, for one account: {"days": [...], "day_calls", "day_minutes",
+    "hour_calls", "hour_minutes"} (minutes = billed seconds / 60, for charts)."""
+    first, last, lo, hi = month_bounds(parse_month(month))
+    mine = calls.filter(pc.and_(pc.equal(calls.column("account"), account),
+                                pc.and_(pc.greater_equal(calls.column("start_ms"), lo),
+                                        pc.less(calls.column("start_ms"), hi))))
+    local = mine.column("start_ms").to_numpy() + layout.LOCAL_OFFSET_MS
+    billed = mine.column("billed_seconds").to_numpy().astype(np.float64) / 60
+    day = (local - (lo + layout.LOCAL_OFFSET_MS)) // layout.MS_PER_DAY
+    hour = (local % layout.MS_PER_DAY) // 3_600_000
+    n_days = last.day
+    return {
+        "days": list(range(1, n_days + 1)),
+        "day_calls": np.bincount(day, minlength=n_days).tolist(),
+        "day_minutes": np.bincount(day, billed, minlength=n_days).round(1).tolist(),
+        "hour_calls": np.bincount(hour, minlength=24).tolist(),
+        "hour_minutes": np.bincount(hour, billed, minlength=24).round(1).tolist(),
+    }
+
+
+def chart_svg(series: dict, lang: str = "zh") -> str:
+    """Two panels (per day, per hour of day): bars of calls, a line of
+    billed minutes on a second axis. Returns an SVG document (text drawn as
+    paths, so it prints the same without the fonts)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matplotlib import font_manager
+
+    labels = LABELS[lang]
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    fonts = [f for f in CJK_FONTS if f in have] + ["DejaVu Sans"]
+    with plt.rc_context({"font.family": fonts,
+                         "svg.fonttype": "path", "axes.unicode_minus": False}):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [31, 24]})
+        for ax, x, calls, minutes, title in (
+            (axes[0], series["days"], series["day_calls"], series["day_minutes"], labels["per_day"]),
+            (axes[1], list(range(24)), series["hour_calls"], series["hour_minutes"], labels["per_hour"]),
+        ):
+            ax.bar(x, calls, color="#4e79a7", label=labels["calls"])
+            ax.set_title(title, fontsize=10)
+            ax.set_ylabel(labels["calls"], fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax2 = ax.twinx()
+            ax2.plot(x, minutes, color="#e15759", marker=".", linewidth=1.2, label=labels["minutes"])
+            ax2.set_ylabel(labels["minutes"], fontsize=8)
+            ax2.tick_params(labelsize=7)
+            ax2.set_ylim(bottom=0)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]  # drop the XML prolog: the SVG sits inside HTML
+
+
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rating_core.billing", "templates"),
+                             autoescape=jinja2.select_autoescape(["j2", "html"]))
+    env.filters["yuan"] = yuan
+    env.filters["minutes"] = lambda s: f"{s / 60:,.1f}"
+    env.filters["localtime"] = lambda ms: dt.datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%Y-%m-%d %H:%M")
+    return env.get_template("statement.html.j2")
+
+
+def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh") -> str:
+    """The printable statement as one self-contained HTML page."""
+    from markupsafe import Markup
+
+    if lang not in LANGS:
+        raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
+    series = daily_hourly(calls, statement.account, statement.month)
+    return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)))
+
+
+def write_pdf(html: str, path: str | Path) -> None:
+    """HTML -> PDF through WeasyPrint (needs Pango, and a CJK font for Chinese)."""
+    import logging
+
+    import weasyprint
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    weasyprint.HTML(string=html).write_pdf(str(path))

@@ -1,0 +1,456 @@
+"""Monthly statements: what the enterprise is sent for each calendar month.
+
+One ``Statement`` per account and calendar month (Asia/Shanghai local
+time) in the period asked for, including months without calls (a monthly
+minimum and the rental still apply). Inputs: rated calls (``calls.py``,
+one row per call id), the catalog snapshot the calls were rated with, and
+account events (``events.py``). All amounts are int64 minor units
+(1/10000 yuan); nothing here rounds except feature proration, whose one
+rounding point is stated below. People read yuan with 2 decimals
+(``render.py``).
+
+Rules (README, "Monthly statements", states them for operators):
+
+- usage: the sum of the month's call charges; credit_consumed: the part
+  paid from prepaid credit; overage: prepaid arrears or bundle overage.
+- minimum top-up: max(0, monthly_minimum - usage), except in the month the
+  package starts, which is charged at actual usage.
+- rental: the package's monthly rental, in full for every month the package
+  runs, the starting month included.
+- add-on features held under the catalog run from the package start:
+  monthly fees in full every month, yearly fees in the month of each
+  package-start anniversary, missed-call SMS per unanswered call.
+  A feature added or removed by an account event mid-month: a monthly fee
+  is prorated by days held (the day added counts, the day removed does
+  not): fee x days / days in month, rounded down to the minor unit (the
+  only rounding here, in the enterprise's favour); a yearly fee is charged
+  in full in the month added and in each anniversary month of that date,
+  never refunded; missed-call SMS counts only calls while held.
+- top-ups go to the prepaid credit; adjustments and rerating differences
+  go on the bill (positive charges more, negative is a credit).
+- credit: opening + package credit (the month the package starts) +
+  top-ups - credit consumed - expired = closing. The opening of the first
+  month is the credit before the account's first rated call in the input
+  (less any package credit of that month), or the catalog's opening credit
+  when the account has no calls; later months open with the previous
+  closing. Credit left when the prepaid period ends expires.
+- amount due = usage - credit consumed + minimum top-up + rental + features
+  + adjustments + rerating.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import layout
+from .events import AccountEvent
+
+LOCAL = dt.timezone(dt.timedelta(hours=8))
+
+
+def month_index(ms: np.ndarray) -> np.ndarray:
+    """Epoch ms -> year * 12 + month - 1 of the Asia/Shanghai local date."""
+    days = (np.asarray(ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)  # since 1970-01
+    return months + 1970 * 12
+
+
+def month_label(m: int) -> str:
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"
+
+
+def parse_month(text: str) -> int:
+    """'2026-10' -> month index. Raises ValueError."""
+    y, mo = text.split("-")
+    y, mo = int(y), int(mo)
+    if not (1 <= mo <= 12 and 1970 <= y <= 9999):
+        raise ValueError(text)
+    return y * 12 + mo - 1
+
+
+def month_bounds(m: int) -> tuple[dt.date, dt.date, int, int]:
+    """(first day, last day, start ms, end ms exclusive) of month ``m``."""
+    y, mo = divmod(m, 12)
+    first = dt.date(y, mo + 1, 1)
+    last = dt.date(y, mo + 1, calendar.monthrange(y, mo + 1)[1])
+    nxt = last + dt.timedelta(days=1)
+    return first, last, _midnight_ms(first), _midnight_ms(nxt)
+
+
+def _midnight_ms(d: dt.date) -> int:
+    return int(dt.datetime(d.year, d.month, d.day, tzinfo=LOCAL).timestamp() * 1000)
+
+
+def local_date(ms: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ms / 1000, LOCAL).date()
+
+
+@dataclass
+class UsageLine:
+    """Calls of one statement grouped by ``key`` (a 400 number, or
+    destination class / caller class / time band). Seconds and minor units."""
+
+    key: tuple
+    calls: int
+    answered: int
+    billed_seconds: int
+    charge: int
+
+
+@dataclass
+class FeatureLine:
+    """One add-on charge: ``basis`` says how it was computed
+    (``month``, ``prorated``, ``year``, ``missed_call``), ``quantity`` is
+    days held (prorated), missed calls (missed_call) or 1."""
+
+    feature: str
+    name: str
+    basis: str
+    quantity: int
+    unit_fee: int
+    amount: int
+
+
+@dataclass
+class Statement:
+    """A month's statement for one account. Money: int64 minor units;
+    time: local dates; seconds for durations."""
+
+    account: str
+    company: str
+    month: str
+    period_start: dt.date
+    period_end: dt.date  # last day, inclusive
+    package: str
+    package_name: str
+    package_kind: str
+    package_start: dt.date
+    package_end: dt.date | None  # prepaid: the day the credit expires
+    first_month: bool
+    calls: int = 0
+    answered: int = 0
+    billable_seconds: int = 0
+    billed_seconds: int = 0
+    usage: int = 0
+    credit_consumed: int = 0
+    overage: int = 0
+    by_number: list[UsageLine] = field(default_factory=list)
+    by_class: list[UsageLine] = field(default_factory=list)
+    bundle_included_seconds: int = 0
+    bundle_used_seconds: int = 0
+    bundle_overage_seconds: int = 0
+    monthly_minimum: int = 0
+    minimum_topup: int = 0
+    rental: int = 0
+    features: list[FeatureLine] = field(default_factory=list)
+    top_ups: list[AccountEvent] = field(default_factory=list)
+    adjustments: list[AccountEvent] = field(default_factory=list)
+    rerating: list[AccountEvent] = field(default_factory=list)
+    opening_credit: int = 0
+    package_credit: int = 0
+    expired_credit: int = 0
+
+    @property
+    def missed(self) -> int:
+        return self.calls - self.answered
+
+    @property
+    def bundle_left_seconds(self) -> int:
+        return max(0, self.bundle_included_seconds - self.bundle_used_seconds)
+
+    @property
+    def features_total(self) -> int:
+        return sum(f.amount for f in self.features)
+
+    @property
+    def top_ups_total(self) -> int:
+        return sum(e.amount_minor for e in self.top_ups)
+
+    @property
+    def adjustments_total(self) -> int:
+        return sum(e.amount_minor for e in self.adjustments)
+
+    @property
+    def rerating_total(self) -> int:
+        return sum(e.amount_minor for e in self.rerating)
+
+    @property
+    def closing_credit(self) -> int:
+        return (self.opening_credit + self.package_credit + self.top_ups_total - self.credit_consumed
+                - self.expired_credit)
+
+    @property
+    def amount_due(self) -> int:
+        return (self.usage - self.credit_consumed + self.minimum_topup + self.rental + self.features_total
+                + self.adjustments_total + self.rerating_total)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
+        d = asdict(self)
+        for k in ("period_start", "period_end", "package_start", "package_end"):
+            d[k] = d[k].isoformat() if d[k] else None
+        for k in ("missed", "bundle_left_seconds"):
+            d[k] = getattr(self, k)
+        for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total", "closing_credit",
+                  "amount_due"):
+            d[k] = getattr(self, k)
+        money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
+                 "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
+                 "adjustments_total", "rerating_total", "closing_credit", "amount_due"}
+        d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
+        for group in ("by_number", "by_class"):
+            d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
+                         "billed_seconds": x["billed_seconds"], "charge_minor": x["charge"]} for x in d[group]]
+        d["features"] = [{**{k: v for k, v in f.items() if k not in ("unit_fee", "amount")},
+                          "unit_fee_minor": f["unit_fee"], "amount_minor": f["amount"]} for f in d["features"]]
+        for group in ("top_ups", "adjustments", "rerating"):
+            d[group] = [{"at_ms": e["at_ms"], "kind": e["kind"], "amount_minor": e["amount_minor"],
+                         "note": e["note"]} for e in d[group]]
+        return d
+
+
+SUMMARY_SCHEMA = pa.schema([
+    ("account", pa.string()), ("company", pa.string()), ("month", pa.string()),
+    ("period_start", pa.string()), ("period_end", pa.string()), ("package", pa.string()),
+    ("calls", pa.int64()), ("answered", pa.int64()), ("missed", pa.int64()), ("billed_seconds", pa.int64()),
+    ("usage_minor", pa.int64()), ("credit_consumed_minor", pa.int64()), ("overage_minor", pa.int64()),
+    ("bundle_used_seconds", pa.int64()), ("bundle_left_seconds", pa.int64()),
+    ("minimum_topup_minor", pa.int64()), ("rental_minor", pa.int64()), ("features_minor", pa.int64()),
+    ("top_ups_minor", pa.int64()), ("adjustments_minor", pa.int64()), ("rerating_minor", pa.int64()),
+    ("opening_credit_minor", pa.int64()), ("closing_credit_minor", pa.int64()), ("amount_due_minor", pa.int64()),
+])
+
+
+def summary_table(statements: list[Statement]) -> pa.Table:
+    """One row per statement (``SUMMARY_SCHEMA``; money in minor units)."""
+    s = statements
+    cols = {
+        "account": [x.account for x in s], "company": [x.company for x in s], "month": [x.month for x in s],
+        "period_start": [x.period_start.isoformat() for x in s], "period_end": [x.period_end.isoformat() for x in s],
+        "package": [x.package for x in s], "calls": [x.calls for x in s], "answered": [x.answered for x in s],
+        "missed": [x.missed for x in s], "billed_seconds": [x.billed_seconds for x in s],
+        "usage_minor": [x.usage for x in s], "credit_consumed_minor": [x.credit_consumed for x in s],
+        "overage_minor": [x.overage for x in s], "bundle_used_seconds": [x.bundle_used_seconds for x in s],
+        "bundle_left_seconds": [x.bundle_left_seconds for x in s],
+        "minimum_topup_minor": [x.minimum_topup for x in s], "rental_minor": [x.rental for x in s],
+        "features_minor": [x.features_total for x in s], "top_ups_minor": [x.top_ups_total for x in s],
+        "adjustments_minor": [x.adjustments_total for x in s], "rerating_minor": [x.rerating_total for x in s],
+        "opening_credit_minor": [x.opening_credit for x in s],
+        "closing_credit_minor": [x.closing_credit for x in s], "amount_due_minor": [x.amount_due for x in s],
+    }
+    return pa.table(cols, schema=SUMMARY_SCHEMA)
+
+
+def _grouped(table: pa.Table, keys: list[str]) -> dict:
+    """(account, month, *keys) -> [calls, answered, billable, billed, charge,
+    credit, overage, bundle]."""
+    g = table.group_by(["account", "month", *keys], use_threads=True).aggregate([
+        ("answered", "count"), ("answered", "sum"), ("billable_seconds", "sum"), ("billed_seconds", "sum"),
+        ("charge", "sum"), ("credit_consumed", "sum"), ("overage", "sum"), ("bundle_seconds_consumed", "sum"),
+    ])
+    names = ["account", "month", *keys, "answered_count", "answered_sum", "billable_seconds_sum",
+             "billed_seconds_sum", "charge_sum", "credit_consumed_sum", "overage_sum",
+             "bundle_seconds_consumed_sum"]
+    cols = [g.column(n).to_pylist() for n in names]
+    k = 2 + len(keys)
+    out: dict = {}
+    for row in zip(*cols):
+        out.setdefault((row[0], row[1]), []).append((row[2:k], row[k:]))
+    return out
+
+
+class _Feature:
+    """When an account holds a feature: [from_ms, until_ms) intervals and the
+    anchor date of its yearly fee for each interval."""
+
+    def __init__(self):
+        self.spans: list[list] = []  # [from_ms, until_ms, anchor date, prorate]
+
+    def add(self, at_ms: int, anchor: dt.date, prorate: bool):
+        if not self.spans or self.spans[-1][1] is not None:
+            self.spans.append([at_ms, None, anchor, prorate])
+
+    def remove(self, at_ms: int):
+        if self.spans and self.spans[-1][1] is None:
+            self.spans[-1][1] = at_ms
+            self.spans[-1][3] = True
+
+
+def _day_of(ms: int) -> int:
+    return (ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+
+
+def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (), months: list[int] | None = None,
+                     accounts: list[str] | None = None) -> list[Statement]:
+    """Statements for every (account, month): ``months`` (month indexes,
+    default: the months the calls cover), ``accounts`` (ids, default: all of
+    the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
+    sorted by start) rated with ``snapshot``. Months before an account's
+    package start get no statement. Raises ValueError for an unknown account."""
+    meta, tables = snapshot.meta, snapshot.tables
+    b = meta["billing"]
+    ids = {a: i for i, a in enumerate(meta["accounts"])}
+    names = b.get("account_names") or meta["accounts"]
+    pkg_names = meta.get("package_names") or meta["packages"]
+    wanted = list(ids) if accounts is None else list(accounts)
+    for a in wanted:
+        if a not in ids:
+            raise ValueError(f"account: unknown account {a!r}")
+    start_ms = calls.column("start_ms").to_numpy()
+    call_months = month_index(start_ms) if len(start_ms) else np.zeros(0, np.int64)
+    if months is None:
+        months = list(range(int(call_months.min()), int(call_months.max()) + 1)) if len(call_months) else []
+    if not months:
+        return []
+    work = calls.select(["account", "number", "destination_class", "caller_class", "time_band", "answered",
+                         "billable_seconds", "billed_seconds", "charge", "credit_consumed", "overage",
+                         "bundle_seconds_consumed"]).append_column("month", pa.array(call_months))
+    work = work.set_column(work.schema.get_field_index("answered"), "answered",
+                           pc.cast(work.column("answered"), pa.int64()))
+    lo, hi = min(months), max(months)
+    if len(call_months) and (call_months.min() < lo or call_months.max() > hi):
+        work = work.filter(pc.and_(pc.greater_equal(work.column("month"), lo), pc.less_equal(work.column("month"), hi)))
+    totals = _grouped(work, [])
+    per_number = _grouped(work, ["number"])
+    per_class = _grouped(work, ["destination_class", "caller_class", "time_band"])
+    opening_at_first = _credit_before_first_call(calls)
+
+    by_account: dict[str, list[AccountEvent]] = {}
+    for e in sorted(events, key=lambda e: e.at_ms):
+        if e.account not in ids:
+            raise ValueError(f"account: event for unknown account {e.account!r}")
+        by_account.setdefault(e.account, []).append(e)
+
+    kinds = tables["package_kind"]
+    out: list[Statement] = []
+    for account in wanted:
+        i = ids[account]
+        p = int(tables["account_package"][i])
+        kind = layout.PACKAGE_KIND[kinds[p]]
+        start_day = dt.date.fromisoformat(b["account_package_start"][i])
+        start_month = start_day.year * 12 + start_day.month - 1
+        expiry_ms = int(tables["account_expiry_ms"][i])
+        package_end = local_date(expiry_ms) if kind == "prepaid" else None
+        acc_events = by_account.get(account, [])
+        feats = _feature_spans(b, i, start_day, acc_events)
+        credit = None  # chained month to month
+        for m in sorted(months):
+            if m < start_month:
+                continue
+            first, last, m_lo, m_hi = month_bounds(m)
+            s = Statement(account=account, company=names[i], month=month_label(m), period_start=first,
+                          period_end=last, package=meta["packages"][p], package_name=pkg_names[p],
+                          package_kind=kind, package_start=start_day, package_end=package_end,
+                          first_month=m == start_month)
+            t = totals.get((account, m))
+            if t:
+                (_, (s.calls, s.answered, s.billable_seconds, s.billed_seconds, s.usage, s.credit_consumed,
+                     s.overage, s.bundle_used_seconds)), = t
+            s.by_number = [UsageLine(k, v[0], v[1], v[3], v[4]) for k, v in per_number.get((account, m), [])]
+            s.by_class = [UsageLine(k, v[0], v[1], v[3], v[4]) for k, v in per_class.get((account, m), [])]
+            s.by_number.sort(key=lambda x: x.key)
+            s.by_class.sort(key=lambda x: x.key)
+            if kind == "bundle":
+                s.bundle_included_seconds = int(tables["package_included_seconds"][p])
+                s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
+            s.monthly_minimum = int(b["package_monthly_minimum"][p])
+            s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
+            s.rental = int(b["package_rental"][p])
+            s.features = _feature_lines(b, feats, m, first, last, m_lo, m_hi, calls, account, s.missed)
+            month_events = [e for e in acc_events if m_lo <= e.at_ms < m_hi]
+            s.top_ups = [e for e in month_events if e.kind == "top_up"]
+            s.adjustments = [e for e in month_events if e.kind == "adjustment"]
+            s.rerating = [e for e in month_events if e.kind == "rerating"]
+            # Prepaid credit, chained month to month.
+            pkg_credit_at = int(tables["account_start_ms"][i]) if kind == "prepaid" else None
+            if pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
+                s.package_credit = int(tables["account_opening_credit"][i])
+            if credit is None:
+                if kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
+                    credit = opening_at_first[account][1] - s.package_credit
+                else:
+                    credit = int(tables["account_opening_credit"][i]) if kind == "prepaid" and not s.first_month else 0
+            s.opening_credit = credit
+            if kind == "prepaid" and m_lo <= expiry_ms < m_hi:
+                before = calls.filter(pc.and_(pc.equal(calls.column("account"), account),
+                                              pc.and_(pc.greater_equal(calls.column("start_ms"), m_lo),
+                                                      pc.less(calls.column("start_ms"), expiry_ms))))
+                used = pc.sum(before.column("credit_consumed")).as_py() or 0
+                topped = sum(e.amount_minor for e in s.top_ups if e.at_ms < expiry_ms)
+                s.expired_credit = max(0, s.opening_credit + s.package_credit + topped - used)
+            credit = s.closing_credit
+            out.append(s)
+    return out
+
+
+def _credit_before_first_call(calls: pa.Table) -> dict[str, tuple[int, int]]:
+    """account -> (start ms, prepaid credit just before) of its first rated
+    call (``calls`` sorted by start)."""
+    if calls.num_rows == 0:
+        return {}
+    acc = pc.dictionary_encode(calls.column("account").combine_chunks())
+    codes = acc.indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    sub = calls.take(pa.array(first)).select(["account", "start_ms", "balance_after", "credit_consumed", "package"])
+    return {a: (s, bal + used) for a, s, bal, used in zip(
+        *(sub.column(c).to_pylist() for c in ("account", "start_ms", "balance_after", "credit_consumed")))}
+
+
+def _feature_spans(b: dict, i: int, start_day: dt.date, events: list[AccountEvent]) -> dict[str, _Feature]:
+    feats: dict[str, _Feature] = {}
+    start_ms = _midnight_ms(start_day)
+    for f in b["account_features"][i]:
+        feats.setdefault(f, _Feature()).add(start_ms, start_day, prorate=False)
+    for e in events:
+        if e.kind == "feature_added":
+            if e.feature not in b["features"]:
+                raise ValueError(f"feature: event adds unknown feature {e.feature!r} to {e.account!r}")
+            feats.setdefault(e.feature, _Feature()).add(e.at_ms, local_date(e.at_ms), prorate=True)
+        elif e.kind == "feature_removed" and e.feature in feats:
+            feats[e.feature].remove(e.at_ms)
+    return feats
+
+
+def _feature_lines(b: dict, feats: dict[str, _Feature], m: int, first: dt.date, last: dt.date, m_lo: int,
+                   m_hi: int, calls: pa.Table, account: str, missed: int) -> list[FeatureLine]:
+    lines = []
+    days_in_month = last.day
+    d_lo, d_hi = _day_of(m_lo), _day_of(m_hi)
+    for f, held in sorted(feats.items()):
+        spec = b["features"][f]
+        fee, per, name = int(spec["fee"]), spec["per"], spec.get("name", f)
+        for lo_ms, hi_ms, anchor, prorate in held.spans:
+            hi = m_hi if hi_ms is None else hi_ms
+            if hi <= m_lo or lo_ms >= m_hi:
+                continue
+            if per == "month":
+                if not prorate:
+                    lines.append(FeatureLine(f, name, "month", 1, fee, fee))
+                    continue
+                days = min(d_hi, _day_of(hi) if hi_ms is not None else d_hi) - max(d_lo, _day_of(lo_ms))
+                if days >= days_in_month:
+                    lines.append(FeatureLine(f, name, "month", 1, fee, fee))
+                elif days > 0:
+                    # The one rounding point of proration: down, to the minor unit.
+                    lines.append(FeatureLine(f, name, "prorated", days, fee, fee * days // days_in_month))
+            elif per == "year":
+                months_since = (first.year * 12 + first.month) - (anchor.year * 12 + anchor.month)
+                if months_since % 12 == 0 and lo_ms < m_hi:
+                    lines.append(FeatureLine(f, name, "year", 1, fee, fee))
+            elif per == "missed_call":
+                if lo_ms <= m_lo and hi >= m_hi:
+                    n = missed
+                else:  # held part of the month: count the missed calls in that part
+                    a, z = max(lo_ms, m_lo), min(hi, m_hi)
+                    mine = calls.filter(pc.equal(calls.column("account"), account))
+                    st = mine.column("start_ms").to_numpy()
+                    ans = mine.column("answered").to_numpy(zero_copy_only=False)
+                    n = int(((st >= a) & (st < z) & ~ans).sum())
+                if n:
+                    lines.append(FeatureLine(f, name, "missed_call", n, fee, fee * n))
+    return lines

@@ -1,0 +1,126 @@
+"""``rating400 bill`` (monthly statements), ``advise`` (package advisor),
+``crm`` (caller records) and ``report`` (calls per number, region, hour,
+campaign): faces on ``rating_core.billing``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+RATED = click.argument("rated", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
+                     type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
+VERSION = click.option("--version", type=int, help="Catalog version the CDRs were rated with (default: active).")
+LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+                    help="Headings in Chinese or English.")
+
+
+def _months(month: tuple[str, ...]) -> list[int] | None:
+    from .billing.statements import parse_month
+    from .errors import InvalidInput
+
+    out = []
+    for m in month:
+        try:
+            out.append(parse_month(m))
+        except ValueError:
+            raise InvalidInput("--month", f"{m!r} is not YYYY-MM") from None
+    return out or None
+
+
+def load_calls(rated):
+    """Rated files -> RatedCalls; prints the duplicate warning on stderr."""
+    from .billing.calls import read_rated
+    from .cli import err
+    from .errors import InvalidInput
+
+    if not rated:
+        raise InvalidInput("RATED", "give at least one rated CDR file (`rating400 rate` output)")
+    calls = read_rated(list(rated))
+    warning = calls.warning()
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return calls
+
+
+@click.command("bill")
+@RATED
+@STORE
+@VERSION
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
+                   "minor units) or .parquet (minor units).")
+@click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month the calls cover).")
+@click.option("--account", "accounts", multiple=True, help="Account id (repeatable; default: all).")
+@click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
+              help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
+                   "features added or removed).")
+@click.option("--statements", "statements_dir", type=click.Path(file_okay=False),
+              help="Write one printable statement per account and month into this directory.")
+@click.option("--format", "formats", default="html", show_default=True,
+              help="Printable formats, comma-separated: html, pdf, json.")
+@LANG
+@click.option("--show", type=int, default=30, show_default=True, help="Bills shown in the terminal.")
+def bill_command(rated, store_dir, version, out_path, month, accounts, events_path, statements_dir, formats, lang,
+                 show):
+    """Monthly statements per account from rated CDR files."""
+    from .billing.events import read_events
+    from .billing.render import statement_html, write_json, write_pdf, write_summary
+    from .billing.statements import build_statements
+    from .cli import out, user_errors
+    from .errors import InvalidInput
+    from .rater import yuan
+    from .store import Store
+
+    with user_errors():
+        kinds = [f.strip() for f in formats.split(",") if f.strip()]
+        bad = [f for f in kinds if f not in ("html", "pdf", "json")]
+        if bad:
+            raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
+        calls = load_calls(rated)
+        snapshot = Store(store_dir, create=False).open(version)
+        events = read_events(events_path) if events_path else []
+        try:
+            statements = build_statements(calls.table, snapshot, events, _months(month), list(accounts) or None)
+        except ValueError as e:
+            raise InvalidInput("--account" if "account" in str(e) else "events", str(e)) from None
+        warnings = [calls.warning()] if calls.duplicates else []
+        try:
+            write_summary(statements, out_path, lang, warnings)
+        except ValueError as e:
+            raise InvalidInput("--out", str(e)) from None
+        if statements_dir:
+            d = Path(statements_dir)
+            d.mkdir(parents=True, exist_ok=True)
+            for s in statements:
+                stem = d / f"{s.account}-{s.month}"
+                if "json" in kinds:
+                    write_json([s], stem.with_suffix(".json"), warnings)
+                if "html" in kinds or "pdf" in kinds:
+                    html = statement_html(s, calls.table, lang)
+                    if "html" in kinds:
+                        stem.with_suffix(".html").write_text(html, encoding="utf-8")
+                    if "pdf" in kinds:
+                        write_pdf(html, stem.with_suffix(".pdf"))
+    view = Table(title=f"{len(statements)} statement(s) -> {out_path}", title_justify="left")
+    for col in ("account", "month", "package", "calls", "usage", "minimum top-up", "rental", "features",
+                "closing credit", "amount due"):
+        view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
+    for s in statements[:max(show, 0)]:
+        view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
+                     yuan(s.rental), yuan(s.features_total), yuan(s.closing_credit), yuan(s.amount_due))
+    out.print(view)
+    left_out = len(statements) - min(len(statements), max(show, 0))
+    if left_out:
+        out.print(f"{left_out} more statement(s) not shown (--show {len(statements)} to see all; all are in "
+                  f"{out_path})", highlight=False)
+    total = sum(s.amount_due for s in statements)
+    out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
+    if statements_dir:
+        out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to the ``rating400`` group."""
+    cli.add_command(bill_command)
