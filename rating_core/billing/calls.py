@@ -55,7 +55,7 @@ CALLS_SCHEMA = pa.schema([
 ])
 
 # Columns a rated file must have for billing (the rater always writes them).
-REQUIRED = ("call_id", "account", "number", "start", "end", "billable_seconds", "billed_seconds",
+REQUIRED = ("call_id", "account", "number", "start", "billable_seconds", "billed_seconds",
             "charge", "credit_consumed", "overage")
 
 
@@ -123,7 +123,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
     agent = _times(t, "agent_answer", source, required=False)
     if "agent_answer" in t.column_names:
         answered = agent != layout.NO_TIME
-    else:  # a file without answer times: billable time means someone answered
+    else:  # a lean rated file (no answer times): billable time means someone answered
         answered = pc.greater(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False)
     cols = {
         "call_id": _strings(t, "call_id"),
@@ -133,7 +133,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "caller": _strings(t, "caller"),
         "forwarded_to": _strings(t, "forwarded_to"),
         "start_ms": pa.array(_times(t, "start", source, required=True)),
-        "end_ms": pa.array(_times(t, "end", source, required=True)),
+        "end_ms": pa.array(_times(t, "end", source, required=False)),  # absent from lean rated files
         "answered": pa.array(answered),
         "ivr_keys": _strings(t, "ivr_keys"),
         "destination_class": _strings(t, "destination_class"),
