@@ -121,6 +121,72 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
 
 
+@click.command("advise")
+@click.argument("cdr_files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@STORE
+@VERSION
+@click.option("--account", required=True, help="Account id.")
+@click.option("--from", "from_month", help="First month YYYY-MM (default: the first the calls cover).")
+@click.option("--to", "to_month", help="Last month YYYY-MM (default: the last the calls cover).")
+@click.option("--json", "as_json", is_flag=True, help="Print the advice as JSON (minor units).")
+def advise_command(cdr_files, store_dir, version, account, from_month, to_month, as_json):
+    """Price an account's calls (CDR or rated files) under every package."""
+    import json
+
+    import pyarrow as pa
+
+    from . import cdr
+    from .billing.advisor import Advisor
+    from .billing.statements import parse_month
+    from .cli import out, user_errors
+    from .errors import InvalidInput
+    from .rater import yuan
+    from .store import Store
+
+    with user_errors():
+        if not cdr_files:
+            raise InvalidInput("CDR_FILES", "give at least one CDR or rated file")
+        months = None
+        if from_month or to_month:
+            if not (from_month and to_month):
+                raise InvalidInput("--from/--to", "give both or neither")
+            try:
+                lo, hi = parse_month(from_month), parse_month(to_month)
+            except ValueError:
+                raise InvalidInput("--from/--to", "not YYYY-MM") from None
+            if hi < lo:
+                raise InvalidInput("--to", "before --from")
+            months = list(range(lo, hi + 1))
+        table = pa.concat_tables([cdr.read_table(p).select(
+            [c for c in cdr.CDR_COLUMNS if c in cdr.read_table(p).column_names]) for p in cdr_files],
+            promote_options="permissive")
+        snapshot = Store(store_dir, create=False).open(version)
+        try:
+            advice = Advisor(snapshot).advise(account, table, months)
+        except ValueError as e:
+            raise InvalidInput("--account", str(e)) from None
+    if as_json:
+        click.echo(json.dumps(advice.as_dict(), ensure_ascii=False))
+        return
+    view = Table(title=f"{account}: {advice.calls:,} calls over {len(advice.months)} month(s) "
+                       f"({advice.months[0]} .. {advice.months[-1]}), {advice.calls_per_month:,.1f} a month; "
+                       f"current package {advice.current}", title_justify="left")
+    for col in ("rank", "package", "kind", "monthly (yuan)", "saving / month", "break-even calls / month", "name"):
+        view.add_column(col, justify="right" if col not in ("package", "kind", "name") else "left")
+    for p in advice.packages:
+        view.add_row(str(p.rank) if p.rank else "-", p.package + (" *" if p.current else ""), p.kind,
+                     yuan(p.monthly) if p.applicable else f"cannot price {p.unpriced_calls:,} calls",
+                     "" if p.current or not p.applicable else yuan(p.saving_monthly),
+                     "" if p.break_even_calls_per_month is None else f"{p.break_even_calls_per_month:,}", p.name)
+    out.print(view)
+    best = advice.best
+    if best.current:
+        out.print("the current package is the cheapest for these calls", highlight=False)
+    else:
+        out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to the ``rating400`` group."""
     cli.add_command(bill_command)
+    cli.add_command(advise_command)

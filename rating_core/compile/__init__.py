@@ -187,6 +187,8 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
         "billing": {
             "package_rental": [cat.packages[p].rental for p in package_ids],
             "package_monthly_minimum": [cat.packages[p].monthly_minimum for p in package_ids],
+            "package_fee": [cat.packages[p].fee for p in package_ids],  # prepaid (advisor)
+            "package_period_months": [cat.packages[p].period_months for p in package_ids],
             "account_package_index": [package_ids[cat.accounts[a].package] for a in account_ids],
             "account_package_start": [cat.accounts[a].package_start.isoformat() for a in account_ids],
             "account_features": [cat.accounts[a].features for a in account_ids],
