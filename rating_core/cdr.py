@@ -62,9 +62,14 @@ REASONS = (
     "call longer than a day",
     "start outside the calendar table",
     "duplicate call id",
+    "time outside 1970-01-01 .. 2199-12-31 (UTC)",
 )
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
- END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE) = range(len(REASONS))
+ END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE) = range(len(REASONS))
+# Epoch ms the edge accepts at all: [1970-01-01, 2200-01-01) UTC. Outside it a
+# value is a wrong unit or garbage (2^63 overflows every later subtraction).
+MIN_TIME_MS = 0
+MAX_TIME_MS = 7_258_118_400_000
 # The kernel's overflow bounds assume a call shorter than a day.
 MAX_CALL_MS = 86_400_000
 F = {name: i for i, name in enumerate(FIELDS)}
@@ -346,6 +351,18 @@ def _cast_all(r: pa.Array) -> np.ndarray | None:
     return None
 
 
+def _bounded(values: np.ndarray, present: np.ndarray, valid: np.ndarray):
+    """``parse_times``'s result with times outside [MIN_TIME_MS, MAX_TIME_MS)
+    taken out: (values, present, valid, out of range mask). Everything
+    below the edge may then subtract two times without overflow."""
+    wild = valid & ((values < MIN_TIME_MS) | (values >= MAX_TIME_MS))
+    if wild.any():
+        values = values.copy()
+        values[wild] = layout.NO_TIME
+        valid = valid & ~wild
+    return values, present, valid, wild
+
+
 def _filled(values: pa.Array) -> np.ndarray:
     if values.null_count:
         values = pc.fill_null(values, layout.NO_TIME)
@@ -404,26 +421,29 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     fwd, fwd_present, fwd_ok = normalize_numbers(cols["forwarded_to"])
     is_400 = pc.fill_null(pc.and_(pc.equal(pc.binary_length(number), 10), pc.starts_with(number, "400")), False)
     number_ok &= is_400.to_numpy(zero_copy_only=False)
-    times = {name: parse_times(cols[name]) for name in TIME_COLUMNS}
-    start, start_present, start_ok = times["start"]
-    end, end_present, end_ok = times["end"]
+    times = {name: _bounded(*parse_times(cols[name])) for name in TIME_COLUMNS}
+    start, start_present, start_ok, start_wild = times["start"]
+    end, end_present, end_ok, end_wild = times["end"]
 
     both = start_ok & end_ok
     flag("end", both & (end - start >= MAX_CALL_MS), TOO_LONG)
     flag("end", both & (end < start), END_BEFORE_START)
     flag("end", end_present & ~end_ok, NOT_A_TIME)
+    flag("end", end_wild, TIME_OUT_OF_RANGE)
     flag("end", ~end_present, MISSING)
     # Answers are judged against a sound [start, end] only: when end is
     # before start, "end" is the field at fault, not the answers.
     sound = both & (end >= start)
     for name in ("agent_answer", "ivr_answer"):
-        t, present, ok = times[name]
+        t, present, ok, wild = times[name]
         flag(name, sound & ok & (t > end), AFTER_END)
         flag(name, sound & ok & (t < start), BEFORE_START)
         flag(name, present & ~ok, NOT_A_TIME)
+        flag(name, wild, TIME_OUT_OF_RANGE)
     local_day = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
     flag("start", start_ok & ((local_day < days[0]) | (local_day > days[1])), OUTSIDE_CALENDAR)
     flag("start", start_present & ~start_ok, NOT_A_TIME)
+    flag("start", start_wild, TIME_OUT_OF_RANGE)
     flag("start", ~start_present, MISSING)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
@@ -548,3 +568,182 @@ def dedupe(prepared: Prepared) -> Prepared:
     good[dup] = False
     return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
                     prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
+
+
+# --- requests: limits, Arrow IPC, field lengths -------------------------------
+# The same rules for a file, a gRPC batch (Arrow IPC or columns), a unary
+# RateCdr and a routing request: every string field has a length bound, every
+# batch a row bound, every message a size bound. A violation is InvalidInput
+# naming the field (gRPC: INVALID_ARGUMENT) with the value cut to an excerpt.
+@dataclass(frozen=True)
+class Limits:
+    """What the edge accepts from one request.
+
+    max_message_bytes: one gRPC message (an Arrow IPC stream included).
+    max_batch_rows: CDRs in one batch message.
+    The rest: longest value of a string field, in UTF-8 bytes. ``number``
+    bounds every phone-number field (caller, number, forwarded_to,
+    destination): 32 leaves room for ``+86 (755) 1234-5678``-style writing.
+    Defaults are safe for a 2-core server (a full batch decodes in tens of ms);
+    ``rating400 serve --max-message-mb/--max-batch-rows`` change the first two.
+    """
+
+    max_message_bytes: int = 64 << 20
+    max_batch_rows: int = 262_144
+    call_id: int = 128  # call ids are LMDB keys (at most 511 bytes) in the ledger
+    number: int = 32
+    hangup_cause: int = 64
+    ivr_keys: int = 16  # 5 menu levels of one key each, with room for '#' and '*'
+
+    def of(self, field: str) -> int:
+        """The length bound of a request field (by its last name part)."""
+        name = field.rsplit(".", 1)[-1]
+        return getattr(self, FIELD_LIMIT.get(name, "number"))
+
+
+FIELD_LIMIT = {"call_id": "call_id", "caller": "number", "number": "number", "forwarded_to": "number",
+               "destination": "number", "hangup_cause": "hangup_cause", "ivr_keys": "ivr_keys"}
+DEFAULT_LIMITS = Limits()
+EXCERPT_CHARS = 40
+
+
+def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
+    """``repr`` of at most ``limit`` characters of ``value``, with its full size
+    when cut: an error message never repeats a large input."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value[: limit * 4]).decode("utf-8", "replace")
+        size = None
+    else:
+        value = str(value)
+        size = len(value)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({size} characters)" if size is not None else f"{value[:limit]!r}..."
+
+
+def check_text(field: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """One request string field: at most its bound in UTF-8 bytes, no NUL or
+    other C0 control characters. Returns ``value``; InvalidInput otherwise."""
+    bound = limits.of(field)
+    if len(value) > bound or len(value.encode("utf-8", "surrogatepass")) > bound:
+        raise InvalidInput(field, f"longer than {bound} bytes: {excerpt(value)}")
+    if any(c < " " for c in value):
+        raise InvalidInput(field, f"contains a control character: {excerpt(value)}")
+    return value
+
+
+def check_time_ms(field: str, ms: int | None) -> int | None:
+    """An epoch-ms request time inside [MIN_TIME_MS, MAX_TIME_MS) (or None)."""
+    if ms is not None and not MIN_TIME_MS <= ms < MAX_TIME_MS:
+        raise InvalidInput(field, f"{REASONS[TIME_OUT_OF_RANGE]}: {excerpt(ms)} ms")
+    return ms
+
+
+def check_batch(table: pa.Table, limits: Limits = DEFAULT_LIMITS, prefix: str = "cdrs") -> pa.Table:
+    """Row count and string-field lengths of a CDR batch (engine column
+    names), vectorised: one ``binary_length`` and ``max`` per column. The
+    first over-long value is named by row with an excerpt."""
+    if table.num_rows > limits.max_batch_rows:
+        raise InvalidInput(prefix, f"{table.num_rows} rows, more than the limit of {limits.max_batch_rows} per batch")
+    for name in STRING_COLUMNS + ("hangup_cause",):
+        if name not in table.column_names or table.num_rows == 0:
+            continue
+        col = table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        length = pc.binary_length(col)
+        longest = pc.max(length).as_py()
+        bound = limits.of(name)
+        if longest is not None and longest > bound:
+            row = int(pc.index(length, longest).as_py())
+            raise InvalidInput(f"{prefix}.{name}",
+                               f"row {row}: longer than {bound} bytes: {excerpt(col[row].as_py())}")
+    return table
+
+
+# Arrow IPC batches (RateCdrBatches.cdrs_arrow_ipc): the columns and types a
+# client may send. Times are epoch ms under their wire (``start_ms``) or
+# engine (``start``) name; values <= 0 mean absent (as in CdrColumns).
+ARROW_STRINGS = STRING_COLUMNS + ("hangup_cause",)
+ARROW_TIMES = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer",
+               "end_ms": "end"}
+ARROW_REQUIRED = ("call_id", "number", "start_ms", "end_ms")
+
+
+def _string_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = "cdrs_arrow_ipc") -> pa.Table:
+    """An Arrow IPC stream of CDRs -> engine table (columns in CDR_COLUMNS
+    order, times int64 epoch ms, null where absent), fully validated first.
+
+    Checks, in order: message size; that it decodes; the schema (allowed
+    columns and types, no column twice); rows per batch; every buffer and
+    offset (``validate(full=True)``: a string offset past its data buffer,
+    a dictionary index out of range, bad UTF-8); field lengths. Raises
+    InvalidInput naming ``field`` or ``field.column``; nothing undecoded
+    ever reaches the kernels.
+    """
+    if len(data) > limits.max_message_bytes:
+        raise InvalidInput(field, f"{len(data)} bytes, more than the limit of {limits.max_message_bytes}")
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        schema = reader.schema
+        names = schema.names  # column names that are not UTF-8 fail here
+        types = schema.types
+    except Exception as e:  # noqa: BLE001 - any decode failure is the client's
+        raise InvalidInput(field, f"not an Arrow IPC stream: {excerpt(e, 120)}") from None
+    for name, t in zip(names, types):
+        if names.count(name) > 1:
+            raise InvalidInput(f"{field}.{excerpt(name)}", "column given twice")
+        if name in ARROW_STRINGS:
+            if not _string_type(t):
+                raise InvalidInput(f"{field}.{name}", f"must be string, not {excerpt(t)}")
+        elif name in ARROW_TIMES or name in ARROW_TIMES.values():
+            if not pa.types.is_integer(t):
+                raise InvalidInput(f"{field}.{name}", f"must be int64 epoch ms, not {excerpt(t)}")
+        else:
+            raise InvalidInput(f"{field}.{excerpt(name)}",
+                               f"unknown column (allowed: {', '.join(ARROW_STRINGS + tuple(ARROW_TIMES))})")
+    batches, rows = [], 0
+    try:
+        for batch in reader:
+            rows += batch.num_rows
+            if rows > limits.max_batch_rows:
+                raise InvalidInput(field, f"more than the limit of {limits.max_batch_rows} rows per batch")
+            batch.validate(full=True)
+            batches.append(batch)
+    except InvalidInput:
+        raise
+    except Exception as e:  # noqa: BLE001 - corrupt buffers, offsets, UTF-8
+        raise InvalidInput(field, f"corrupt Arrow data: {excerpt(e, 120)}") from None
+    table = pa.Table.from_batches(batches, schema=schema)
+    n = table.num_rows
+    cols = {}
+    for name in ARROW_STRINGS:
+        if name in names:
+            col = table.column(name)
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            cols[name] = col.cast(pa.string()) if pa.types.is_large_string(col.type) else col
+        elif n and name in ("call_id", "number"):
+            raise InvalidInput(f"{field}.{name}", "required column missing")
+        else:  # as CdrColumns has it: an absent string column is empty strings
+            cols[name] = pa.repeat("", n).cast(pa.string())
+    for wire, name in ARROW_TIMES.items():
+        src = wire if wire in names else name if name in names else None
+        if src is None:
+            if n and wire in ARROW_REQUIRED:
+                raise InvalidInput(f"{field}.{wire}", "required column missing")
+            cols[name] = pa.nulls(n, pa.int64())
+            continue
+        col = table.column(src)
+        if pa.types.is_uint64(col.type):  # values past int64 are out of range anyway
+            col = pc.if_else(pc.greater(col, np.iinfo(np.int64).max), pa.scalar(0, col.type), col)
+        col = col.cast(pa.int64())
+        cols[name] = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
+    out = pa.table({name: cols[name] for name in CDR_COLUMNS})
+    return check_batch(out, limits, field)

@@ -278,7 +278,7 @@ def demo(n, directory, seed):
 # --- serve ------------------------------------------------------------------
 @cli.command()
 @STORE
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", type=int, default=50051, show_default=True, help="0 picks a free port.")
 @click.option("--workers", type=int, help="Worker processes (default: one per core).")
 @click.option("--metrics-port", type=int, help="Prometheus endpoint port; 0 picks a free port.")

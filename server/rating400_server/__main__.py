@@ -10,7 +10,7 @@ from .main import serve
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rating400_server", description="Rating400 gRPC service")
     ap.add_argument("--store", required=True, help="catalog store directory (snapshots + ledger)")
-    ap.add_argument("--host", default="0.0.0.0")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     ap.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     ap.add_argument("--metrics-port", type=int, default=None,

@@ -1,7 +1,9 @@
-"""The edge: protobuf <-> Arrow columns for the engine.
+"""Protobuf <-> Arrow columns for the engine.
 
-Requests are validated here once (shape, presence, lengths); the engine
-judges the values (unknown numbers, bad times) and reports per-row rejects.
+The rules are the edge's (``rating_core.cdr``: limits, lengths, time range,
+Arrow validation); here they are applied to messages and their violations
+turned into BadRequest (INVALID_ARGUMENT). The engine judges the values
+(unknown numbers, bad times) and reports per-row rejects.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rating400.v1 import rating_pb2
+from rating_core import cdr as edge
+from rating_core.errors import InvalidInput
 
 # CdrColumns field -> engine CDR column.
 STRING_IN = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
@@ -36,29 +40,43 @@ class BadRequest(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-def _ts_ms(msg, name: str):
+def _ts_ms(msg, name: str, field: str | None = None):
+    """A Timestamp field as epoch ms (None when unset); out of range is
+    BadRequest (seconds near 2^63 would overflow int64 in milliseconds)."""
     if not msg.HasField(name):
         return None
     ts = getattr(msg, name)
-    return ts.seconds * 1000 + ts.nanos // 1_000_000
+    ms = ts.seconds * 1000 + ts.nanos // 1_000_000
+    try:
+        return edge.check_time_ms(field or name, ms)
+    except InvalidInput as e:
+        raise BadRequest(e.field, e.message) from None
 
 
 def at_ms(msg, name: str = "at"):
     return _ts_ms(msg, name)
 
 
-def cdr_to_row(cdr, prefix: str = "cdr") -> dict:
+def text(field: str, value: str, limits: edge.Limits = edge.DEFAULT_LIMITS) -> str:
+    """A request string within its length bound (see ``rating_core.cdr.Limits``)."""
+    try:
+        return edge.check_text(field, value, limits)
+    except InvalidInput as e:
+        raise BadRequest(e.field, e.message) from None
+
+
+def cdr_to_row(cdr, prefix: str = "cdr", limits: edge.Limits = edge.DEFAULT_LIMITS) -> dict:
     """One Cdr message -> one engine row (times as epoch ms, None = absent)."""
     row = {
-        "call_id": cdr.call_id,
-        "caller": cdr.caller,
-        "number": cdr.number,
-        "forwarded_to": cdr.forwarded_to,
-        "start": _ts_ms(cdr, "start_time"),
-        "ivr_answer": _ts_ms(cdr, "ivr_answer_time"),
-        "agent_answer": _ts_ms(cdr, "agent_answer_time"),
-        "end": _ts_ms(cdr, "end_time"),
-        "hangup_cause": cdr.hangup_cause,
+        "call_id": text(f"{prefix}.call_id", cdr.call_id, limits),
+        "caller": text(f"{prefix}.caller", cdr.caller, limits),
+        "number": text(f"{prefix}.number", cdr.number, limits),
+        "forwarded_to": text(f"{prefix}.forwarded_to", cdr.forwarded_to, limits),
+        "start": _ts_ms(cdr, "start_time", f"{prefix}.start_time"),
+        "ivr_answer": _ts_ms(cdr, "ivr_answer_time", f"{prefix}.ivr_answer_time"),
+        "agent_answer": _ts_ms(cdr, "agent_answer_time", f"{prefix}.agent_answer_time"),
+        "end": _ts_ms(cdr, "end_time", f"{prefix}.end_time"),
+        "hangup_cause": text(f"{prefix}.hangup_cause", cdr.hangup_cause, limits),
     }
     for f in REQUIRED_STRINGS:
         if not row[f]:
@@ -92,9 +110,12 @@ def _times(values, n: int, field: str) -> pa.Array:
     return pa.array(arr, mask=mask if mask.any() else None)
 
 
-def columns_to_table(cols: rating_pb2.CdrColumns) -> pa.Table:
-    """CdrColumns -> engine table; absent optional columns become empty/null."""
+def columns_to_table(cols: rating_pb2.CdrColumns, limits: edge.Limits = edge.DEFAULT_LIMITS) -> pa.Table:
+    """CdrColumns -> engine table; absent optional columns become empty/null.
+    Row count and field lengths are checked by the edge (``check_batch``)."""
     n = len(cols.call_id)
+    if n > limits.max_batch_rows:
+        raise BadRequest("cdrs", f"{n} rows, more than the limit of {limits.max_batch_rows} per batch")
     arrays, names = [], []
     for f in ("call_id", "caller", "number", "forwarded_to"):
         v = getattr(cols, f)
@@ -118,46 +139,23 @@ def columns_to_table(cols: rating_pb2.CdrColumns) -> pa.Table:
         raise BadRequest("cdrs.hangup_cause", f"has {len(v)} values for {n} rows")
     arrays.append(pa.array(v if len(v) else [""] * n, pa.string()))
     names.append("hangup_cause")
-    return pa.Table.from_arrays(arrays, names=names)
+    return _checked(pa.Table.from_arrays(arrays, names=names), limits, "cdrs")
 
 
-def arrow_to_table(data: bytes) -> pa.Table:
-    """cdrs_arrow_ipc -> engine table (zero-copy apart from renames/casts)."""
+def _checked(table: pa.Table, limits: edge.Limits, prefix: str) -> pa.Table:
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-    except Exception as e:  # noqa: BLE001 - any decode failure is the client's
-        raise BadRequest("cdrs_arrow_ipc", f"not an Arrow IPC stream: {e}") from None
-    n = table.num_rows
-    cols = {}
-    for f in ("call_id", "caller", "number", "forwarded_to", "hangup_cause"):
-        if f in table.column_names:
-            col = table.column(f)
-            if pa.types.is_dictionary(col.type):
-                col = col.cast(col.type.value_type)
-            if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-                raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be string, not {col.type}")
-        elif f in REQUIRED_STRINGS and n:
-            raise BadRequest(f"cdrs_arrow_ipc.{f}", "required column missing")
-        else:
-            col = pa.array([""] * n, pa.string())
-        cols[f] = col
-    for f, name in TIME_IN.items():
-        src = f if f in table.column_names else (name if name in table.column_names else None)
-        if src is None:
-            if f in REQUIRED_TIMES and n:
-                raise BadRequest(f"cdrs_arrow_ipc.{f}", "required column missing")
-            col = pa.nulls(n, pa.int64())
-        else:
-            col = table.column(src)
-            if not pa.types.is_integer(col.type):
-                raise BadRequest(f"cdrs_arrow_ipc.{f}", f"must be int64 epoch ms, not {col.type}")
-            col = col.cast(pa.int64())
-            if n and pc.min(col).as_py() is not None and pc.min(col).as_py() <= 0:
-                col = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
-        cols[name] = col
-    order = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
-             "hangup_cause")
-    return pa.Table.from_arrays([cols[k] for k in order], names=list(order))
+        return edge.check_batch(table, limits, prefix)
+    except InvalidInput as e:
+        raise BadRequest(e.field, e.message) from None
+
+
+def arrow_to_table(data: bytes, limits: edge.Limits = edge.DEFAULT_LIMITS) -> pa.Table:
+    """cdrs_arrow_ipc -> engine table, fully validated by the edge
+    (``rating_core.cdr.decode_arrow_ipc``)."""
+    try:
+        return edge.decode_arrow_ipc(data, limits)
+    except InvalidInput as e:
+        raise BadRequest(e.field, e.message) from None
 
 
 def rated_rows(n: int, rated: pa.Table, rejects: pa.Table | None) -> np.ndarray:

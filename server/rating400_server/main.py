@@ -2,6 +2,7 @@
 forward SIGTERM for a graceful drain, restart a worker that crashes."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import multiprocessing
@@ -19,17 +20,60 @@ log = logging.getLogger("rating400.supervisor")
 
 
 def _reserve_port(host: str, port: int) -> tuple[int, socket.socket]:
-    """Bind (not listen) with SO_REUSEPORT to learn/keep the port for the workers."""
+    """Bind (not listen) with SO_REUSEPORT to learn/keep the port for the workers.
+
+    SO_REUSEPORT would also let a second ``rating400 serve`` bind the same
+    port and silently share its traffic, so first the port is probed with a
+    plain bind (SO_REUSEADDR only, so TIME_WAIT leftovers of an earlier run do
+    not count): Linux refuses it while any other socket holds the port.
+    Raises OSError (EADDRINUSE) when the port is taken.
+    """
     fam = socket.AF_INET6 if ":" in host and host != "0.0.0.0" else socket.AF_INET
+    addr = (host.strip("[]") if host not in ("", "0.0.0.0") else "0.0.0.0", port)
+    if port:
+        probe = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(addr)
+        finally:
+            probe.close()
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    s.bind((host.strip("[]") if host not in ("", "0.0.0.0") else "0.0.0.0", port))
+    s.bind(addr)
     return s.getsockname()[1], s
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker ended: ``SIGKILL``, ``exit 3``..."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit {exitcode}"
+
+
+class Backoff:
+    """Restart delays for one worker slot: none for a worker that ran for
+    ``healthy_after`` seconds, then 0.25, 0.5, 1, ... up to ``most`` seconds
+    while it keeps dying young (a crash loop), so a broken store or a bad
+    deployment is logged a few times a minute, not spun on."""
+
+    def __init__(self, first: float = 0.25, most: float = 30.0, healthy_after: float = 10.0):
+        self.first, self.most, self.healthy_after = first, most, healthy_after
+        self.failures = 0
+
+    def delay(self, lived: float) -> float:
+        if lived >= self.healthy_after:
+            self.failures = 0
+            return 0.0
+        self.failures += 1
+        return 0.0 if self.failures == 1 else min(self.most, self.first * 2 ** (self.failures - 2))
 
 
 def serve(
     store_dir: str,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 50051,
     workers: int | None = None,
     *,
@@ -71,19 +115,27 @@ def serve(
     try:
         port, reservation = _reserve_port(host, port)
     except OSError as e:
-        logs.log(log, logging.ERROR, "cannot bind", host=host, port=port, error=str(e))
+        taken = e.errno == errno.EADDRINUSE
+        logs.log(log, logging.ERROR, "cannot bind", host=host, port=port,
+                 error="port in use (another rating400 serve or another program holds it)" if taken else str(e))
         return 2
     cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
                        max_concurrent_rpcs)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, multiprocessing.Process] = {}
+    started: dict[int, float] = {}
+    # Each worker's "ready" Event lives as long as its worker: with "spawn" the
+    # child re-opens the Event's named semaphore, and a dropped Event unlinks
+    # it first (the FileNotFoundError in SemLock._rebuild every respawn died of).
+    readies: dict[int, object] = {}
     stopping = {"flag": False}
 
     def start(i: int):
-        ready = ctx.Event()
+        ready = readies[i] = ctx.Event()
         p = ctx.Process(target=run, args=(cfg, i, ready), name=f"rating400-worker-{i}", daemon=False)
         p.start()
         procs[i] = p
+        started[i] = time.monotonic()
         return ready
 
     def on_signal(signum, _frame):
@@ -97,10 +149,12 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    readies = [start(i) for i in range(workers)]
+    for i in range(workers):
+        start(i)
     deadline = time.monotonic() + 120
-    for i, r in enumerate(readies):
-        while not r.wait(0.1):
+    for i in range(workers):
+        r = readies[i]
+        while not r.wait(0.1):  # type: ignore[attr-defined]
             if not procs[i].is_alive() or time.monotonic() > deadline or stopping["flag"]:
                 logs.log(log, logging.ERROR, "worker failed to start", worker=i,
                          exitcode=procs[i].exitcode)
@@ -125,23 +179,35 @@ def serve(
             json.dump(info, f)
         os.replace(tmp, ready_file)
 
-    restarts: dict[int, float] = {}
-    while True:
-        time.sleep(0.2)
+    from multiprocessing.connection import wait
+
+    from .metrics import mark_dead
+
+    backoff = {i: Backoff() for i in range(workers)}
+    due: dict[int, float] = {}  # worker slot -> when to start it again
+    while not stopping["flag"]:
+        # Wake the moment a worker dies (its sentinel), or for a due restart.
+        timeout = max(0.0, min(due.values()) - time.monotonic()) if due else 0.5
+        wait([p.sentinel for i, p in procs.items() if i not in due], timeout=min(timeout, 0.5))
         if stopping["flag"]:
             break
+        now = time.monotonic()
         for i, p in list(procs.items()):
-            if not p.is_alive():
-                from .metrics import mark_dead
-
-                mark_dead(p.pid)
-                logs.log(log, logging.ERROR, "worker died; restarting", worker=i, pid=p.pid,
-                         exitcode=p.exitcode)
-                last = restarts.get(i, 0.0)
-                if time.monotonic() - last < 1.0:
-                    time.sleep(1.0)  # crash loop: back off
-                restarts[i] = time.monotonic()
+            if i in due or p.is_alive():
+                continue
+            mark_dead(p.pid)
+            lived = now - started[i]
+            delay = backoff[i].delay(lived)
+            due[i] = now + delay
+            level = logging.ERROR if delay else logging.WARNING
+            logs.log(log, level, "worker died; restarting" if not delay else "worker crash loop; backing off",
+                     worker=i, pid=p.pid, death=_death(p.exitcode), lived_seconds=round(lived, 3),
+                     restart_in_seconds=delay, failures=backoff[i].failures)
+        for i, when in list(due.items()):
+            if when <= time.monotonic() and not stopping["flag"]:
+                del due[i]
                 start(i)
+                logs.log(log, logging.INFO, "worker restarted", worker=i, pid=procs[i].pid)
     code = 0
     for p in procs.values():
         p.join(cfg.grace + 5)

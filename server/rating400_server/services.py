@@ -16,6 +16,8 @@ from rating400.v1 import (
     routing_pb2_grpc,
 )
 
+from rating_core.cdr import DEFAULT_LIMITS, Limits
+
 from . import convert, logs
 from .convert import BadRequest
 
@@ -89,12 +91,21 @@ _KIND = {
 }
 
 
+MAX_STATUS_MESSAGE = 4000  # status details travel in a header: keep them far below its 8-16 KB limit
+
+
+def _bounded(message: str) -> str:
+    """A status message cut to MAX_STATUS_MESSAGE characters (the edge cuts
+    each quoted value already; this bounds lists of problems)."""
+    return message if len(message) <= MAX_STATUS_MESSAGE else message[:MAX_STATUS_MESSAGE] + "... (cut)"
+
+
 async def _fail(method: str, e: BaseException, context) -> str:
     """Map an exception to a status, abort the RPC; returns the code name."""
     if isinstance(e, RpcFail):
-        await context.abort(e.code, e.message)
+        await context.abort(e.code, _bounded(e.message))
     if isinstance(e, (BadRequest, InvalidInput)):
-        await context.abort(SC.INVALID_ARGUMENT, f"{e.field}: {getattr(e, 'message', e)}")
+        await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {getattr(e, 'message', e)}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
     log.error("%s failed", method, exc_info=e)
@@ -234,15 +245,20 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     PRESERIALIZED = frozenset({"Authorize"})
     CACHE_SIZE = 4096
 
-    def __init__(self, host, metrics):
+    def __init__(self, host, metrics, limits: Limits = DEFAULT_LIMITS):
         self.host = host
         self.metrics = metrics
+        self.limits = limits
         self._encoded: dict = {}
 
     @rpc("Authorize")
     async def Authorize(self, request, context):
         if not request.number:
             raise BadRequest("number", "required")
+        text, limits = convert.text, self.limits
+        text("number", request.number, limits)
+        text("caller", request.caller, limits)
+        text("ivr_keys", request.ivr_keys, limits)
         # Inline on the loop: one LMDB read and the routing kernel, microseconds.
         d = self.host.authorize(request.number, request.caller,
                                 at_ms=convert.at_ms(request) if request.HasField("at") else None,
@@ -311,6 +327,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             raise BadRequest("call_id", "required")
         if not request.number:
             raise BadRequest("number", "required")
+        for name in ("call_id", "number", "destination", "caller"):
+            convert.text(name, getattr(request, name), self.limits)
         kind = _KIND.get(request.kind)
         if kind is None:
             raise BadRequest("kind", "must be STARTED, ANSWERED or ENDED")
@@ -323,16 +341,17 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
-    def __init__(self, host, committer, metrics):
+    def __init__(self, host, committer, metrics, limits: Limits = DEFAULT_LIMITS):
         self.host = host
         self.committer = committer
         self.metrics = metrics
+        self.limits = limits
 
     @rpc("RateCdr")
     async def RateCdr(self, request, context):
         if not request.HasField("cdr"):
             raise BadRequest("cdr", "required")
-        row = convert.cdr_to_row(request.cdr)
+        row = convert.cdr_to_row(request.cdr, limits=self.limits)
         result, i, n, dup = await self.committer.submit(row, _deadline(context))
         rejects = getattr(result, "rejects", None)
         if rejects is not None and rejects.num_rows:
@@ -367,9 +386,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded")
             which = req.WhichOneof("cdrs_encoding")
             if which == "cdrs_arrow_ipc":
-                table = convert.arrow_to_table(req.cdrs_arrow_ipc)
+                table = convert.arrow_to_table(req.cdrs_arrow_ipc, self.limits)
             else:
-                table = convert.columns_to_table(req.cdrs)
+                table = convert.columns_to_table(req.cdrs, self.limits)
             n = table.num_rows
             resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
             if n:
@@ -486,22 +505,27 @@ class Malformed:
         self.error = error
 
 
-def _safe_deserializer(cls):
+def _safe_deserializer(cls, max_bytes: int | None = None):
     from_string = cls.FromString
     name = cls.DESCRIPTOR.name
 
     def deserialize(data: bytes):
+        if max_bytes is not None and len(data) > max_bytes:
+            return Malformed(name, f"{len(data)} bytes, more than the limit of {max_bytes}")
         try:
             return from_string(data)
         except Exception as e:  # noqa: BLE001 - DecodeError and friends
-            return Malformed(name, str(e) or type(e).__name__)
+            return Malformed(name, str(e)[:200] or type(e).__name__)
 
     return deserialize
 
 
-def register(server, servicer, service_descriptor) -> None:
+def register(server, servicer, service_descriptor, max_message_bytes: int | None = None) -> None:
     """Like the generated ``add_*Servicer_to_server``, but a request that does
-    not decode becomes INVALID_ARGUMENT (grpc's default is INTERNAL)."""
+    not decode, or is over ``max_message_bytes``, becomes INVALID_ARGUMENT
+    (grpc's default is INTERNAL). The transport's own limit (the worker sets
+    it to twice this) answers RESOURCE_EXHAUSTED above that, before any
+    bytes are buffered for us."""
     from google.protobuf.message_factory import GetMessageClass
 
     handlers = {}
@@ -514,7 +538,7 @@ def register(server, servicer, service_descriptor) -> None:
                 (True, False): grpc.stream_unary_rpc_method_handler,
                 (False, True): grpc.unary_stream_rpc_method_handler}[(m.client_streaming, m.server_streaming)]
         preserialized = m.name in getattr(servicer, "PRESERIALIZED", ())
-        handlers[m.name] = kind(fn, request_deserializer=_safe_deserializer(req_cls),
+        handlers[m.name] = kind(fn, request_deserializer=_safe_deserializer(req_cls, max_message_bytes),
                                 response_serializer=_identity if preserialized else resp_cls.SerializeToString)
     name = service_descriptor.full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))

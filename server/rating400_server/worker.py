@@ -14,11 +14,12 @@ import os
 import signal
 from dataclasses import dataclass
 
+from rating_core.cdr import DEFAULT_LIMITS, Limits
+
 from . import logs
 
 log = logging.getLogger("rating400.worker")
 
-MAX_MESSAGE = 256 * 1024 * 1024
 
 
 @dataclass
@@ -31,6 +32,7 @@ class WorkerConfig:
     refresh_interval: float = 0.1
     log_level: str = "INFO"
     max_concurrent_rpcs: int | None = None
+    limits: Limits = DEFAULT_LIMITS
 
 
 def _die_with_parent() -> None:
@@ -63,8 +65,10 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 1),
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
+            # Twice the edge's limit: a message between the two is decoded
+            # no further and answered INVALID_ARGUMENT naming its size.
+            ("grpc.max_receive_message_length", 2 * cfg.limits.max_message_bytes),
+            ("grpc.max_send_message_length", 4 * cfg.limits.max_message_bytes),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ],
@@ -73,9 +77,10 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     routing = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]
     rating = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
     catalog = catalog_pb2.DESCRIPTOR.services_by_name["CatalogAdminService"]
-    register(server, RoutingServicer(host, metrics), routing)
-    register(server, RatingServicer(host, committer, metrics), rating)
-    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics), catalog)
+    limits, most = cfg.limits, cfg.limits.max_message_bytes
+    register(server, RoutingServicer(host, metrics, limits), routing, most)
+    register(server, RatingServicer(host, committer, metrics, limits), rating, most)
+    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics), catalog, most)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [routing.full_name, rating.full_name, catalog.full_name]
