@@ -68,12 +68,14 @@ setup(
         "rating400.v1",
         "rating400_server",
         "rating400_client",
+        "rating400_switch",
     ],
     package_dir={
         "rating400": "proto/rating400",
         "rating400.v1": "proto/rating400/v1",
         "rating400_server": "server/rating400_server",
         "rating400_client": "clients/rating400_client",
+        "rating400_switch": "clients/rating400_switch",
     },
     package_data={
         "rating_core": ["py.typed", "*.pyi", "kernels/*.pyi", "kernels/*.pxd"],

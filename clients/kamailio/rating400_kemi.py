@@ -1,0 +1,227 @@
+"""Kamailio KEMI routing script for Rating400 (app_python3, Kamailio 5.6).
+
+Loaded by ``kamailio.cfg``. Kamailio's embedded Python is the system's
+(Debian bookworm: /usr/bin/python3 = CPython 3.11); grpcio, the contract and
+``rating400_switch`` come from the project's CPython 3.11 virtual
+environment, whose site-packages directory is added below from
+``$RATING400_VENV`` (``site.addsitedir``, so its ``.pth`` files -- the
+editable install -- apply too). The two must be the same minor version.
+
+Per call (see README.md here for the full contract):
+INVITE to a 400 number -> Authorize (deadline ``authorize_timeout_ms``);
+refused -> the SIP answer for the reason; engine unreachable -> 503;
+allowed -> dialog + record-route, serial hunt over the destinations with each
+one's ring timeout (``failure_route`` on busy / no answer / unreachable),
+``started`` on each destination rung, ``answered`` on 200 OK with the dialog
+timeout set to the granted maximum duration, ``ended`` and the CDR
+(``RateCdr``) at hang-up, through the spool.
+"""
+import glob
+import logging
+import os
+import site
+import sys
+
+_venv = os.environ.get("RATING400_VENV")
+if _venv:
+    for _sp in glob.glob(os.path.join(_venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")):
+        site.addsitedir(_sp)
+
+import KSR  # noqa: E402  (provided by app_python3)
+
+from rating400_switch import (Hunt, Leg, Settings, caller_of, cdr_of, dialog_timeout,  # noqa: E402
+                              event_op, is_400_number, now_ms)
+from rating400_switch.answers import HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRED, NOT_A_400_NUMBER  # noqa: E402
+from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
+
+BILLING = {1: "ring", 2: "ivr_answer", 3: "agent_answer"}  # routing.proto BillingStart
+LEG, HUNT = "$dlg_var(r4_leg)", "$dlg_var(r4_hunt)"
+
+
+class _KsrLog(logging.Handler):
+    def emit(self, record):
+        text = "rating400: " + self.format(record) + "\n"
+        (KSR.err if record.levelno >= logging.ERROR else
+         KSR.warn if record.levelno >= logging.WARNING else KSR.info)(text)
+
+
+def mod_init():
+    """Called once in Kamailio's main process, before the workers fork."""
+    logger = logging.getLogger("rating400_switch")
+    logger.addHandler(_KsrLog())
+    logger.setLevel(logging.INFO)
+    return Rating400(Settings.load())
+
+
+class Rating400:
+    def __init__(self, settings):
+        self.settings = settings
+        self.link = EngineLink(settings)  # the channel opens lazily, in each worker
+
+    def child_init(self, rank):
+        return 0
+
+    # Kamailio calls these for every reply / outgoing request; nothing to do.
+    def ksr_reply_route(self, msg):
+        return 1
+
+    def ksr_onsend_route(self, msg):
+        return 1
+
+    # -- requests ----------------------------------------------------------
+    def ksr_request_route(self, msg):
+        if KSR.maxfwd.process_maxfwd(10) < 0:
+            KSR.sl.sl_send_reply(483, "Too Many Hops")
+            return 1
+        if KSR.siputils.has_totag() > 0:
+            return self.in_dialog()
+        if KSR.is_CANCEL():
+            if KSR.tm.t_check_trans() > 0:
+                KSR.tm.t_relay()
+            return 1
+        if KSR.is_ACK():
+            if KSR.tm.t_check_trans() > 0:
+                KSR.tm.t_relay()
+            return 1
+        if KSR.is_OPTIONS():
+            KSR.sl.sl_send_reply(200, "OK")
+            return 1
+        if not KSR.is_INVITE():
+            KSR.sl.sl_send_reply(405, "Method Not Allowed")
+            return 1
+        if KSR.tm.t_check_trans() == 0:
+            return 1  # a retransmission, absorbed by its transaction
+        return self.invite()
+
+    def in_dialog(self):
+        if KSR.rr.loose_route() > 0 or KSR.is_ACK():
+            if KSR.is_ACK() and KSR.tm.t_check_trans() == 0:
+                return 1
+            KSR.tm.t_relay()
+            return 1
+        KSR.sl.sl_send_reply(404, "Not Here")
+        return 1
+
+    def invite(self):
+        start = now_ms()
+        number = is_400_number(KSR.pv.gete("$rU"))
+        if number is None:
+            return self.refuse(NOT_A_400_NUMBER)
+        caller = caller_of(KSR.pv.gete("$fU"))
+        keys = KSR.pv.gete("$hdr(%s)" % self.settings.ivr_keys_header) or KSR.pv.gete("$(ru{uri.param,ivr})")
+        call_id = KSR.pv.gete("$ci")
+        decision, answer = self.link.authorize(number, caller, keys, call_id, start)
+        if answer is not None:
+            return self.refuse(answer, decision)
+        hunt = Hunt.of(decision)
+        if not hunt.destinations:
+            # Allowed but the number's IVR menu must be played first.
+            if self.settings.ivr_uri:
+                KSR.pv.sets("$ru", self.settings.ivr_uri.replace("{number}", number))
+                KSR.tm.t_relay()
+                return 1
+            return self.refuse(IVR_KEYS_REQUIRED)
+        leg = Leg(call_id=call_id, number=number, caller=caller, start_ms=start,
+                  billing_start=BILLING.get(decision.billing_start, "agent_answer"),
+                  max_duration_s=int(decision.max_duration_seconds),
+                  ivr_answer_ms=start if keys else 0)
+        if leg.max_duration_s > 0:
+            # An upper bound from the start; set exactly at the answer.
+            KSR.pv.seti("$avp(r4_timeout)", leg.max_duration_s)
+        KSR.dialog.dlg_manage()
+        KSR.rr.record_route()
+        KSR.tm.t_on_reply("ksr_onreply_hunt")
+        if not self.next_destination(leg, hunt):
+            return self.refuse(HUNT_EXHAUSTED_NO_ANSWER)
+        return 1
+
+    def refuse(self, answer, decision=None):
+        KSR.hdr.append_to_reply("X-Rating400-Reason: %s\r\n" % answer.reason)
+        if decision is not None and decision.announcement:
+            KSR.hdr.append_to_reply("X-Rating400-Announcement: %s\r\n" % decision.announcement)
+        KSR.sl.sl_send_reply(answer.code, answer.phrase)
+        return 1
+
+    def next_destination(self, leg, hunt):
+        """Ring the next destination the engine accepts (``started``);
+        False when none is left."""
+        while True:
+            dest, hunt = hunt.pop()
+            if dest is None:
+                return False
+            number, ring_s = dest
+            uri = self.settings.gateway_uri(number)
+            if uri is None:
+                logging.getLogger("rating400_switch").error("no gateway for %s (call %s)", number, leg.call_id)
+                continue
+            if self.link.started(leg.call_id, leg.number, number, leg.caller, now_ms()):
+                break
+        leg = Leg(**{**leg.__dict__, "destination": number})
+        KSR.pv.sets(LEG, leg.text())
+        KSR.pv.sets(HUNT, hunt.text())
+        KSR.pv.sets("$ru", uri)
+        KSR.tm.t_set_fr(ring_s * 1000, self.settings.unreachable_after_ms)
+        KSR.tm.t_on_failure("ksr_failure_hunt")
+        if KSR.tm.t_relay() < 0:
+            return self.next_destination(leg, hunt)
+        return True
+
+    # -- replies -----------------------------------------------------------
+    def ksr_failure_hunt(self, msg):
+        """A destination was busy, did not answer in its ring time, or could
+        not be reached: try the next one."""
+        if KSR.tm.t_is_canceled() > 0:
+            return 1  # the caller hung up
+        code = int(KSR.pv.get("$T_reply_code") or 0)
+        if 200 <= code < 300:
+            return 1
+        leg = Leg.parse(KSR.pv.gete(LEG))
+        if self.next_destination(leg, Hunt.parse(KSR.pv.gete(HUNT))):
+            return 1
+        if code == 408:  # the last destination rang out
+            KSR.hdr.append_to_reply("X-Rating400-Reason: no_answer\r\n")
+            KSR.tm.t_reply(HUNT_EXHAUSTED_NO_ANSWER.code, HUNT_EXHAUSTED_NO_ANSWER.phrase)
+        return 1
+
+    def ksr_onreply_hunt(self, msg):
+        code = int(KSR.pv.get("$rs") or 0)
+        if not 200 <= code < 300 or KSR.pv.gete("$rm") != "INVITE":
+            return 1
+        text = KSR.pv.gete(LEG)
+        if not text:
+            return 1
+        leg = Leg.parse(text)
+        if leg.answer_ms:
+            return 1  # a retransmitted 200 OK
+        answered = now_ms()
+        leg = Leg(**{**leg.__dict__, "answer_ms": answered})
+        KSR.pv.sets(LEG, leg.text())
+        limit = dialog_timeout(leg, answered, self.settings.cut_margin_s)
+        if limit:
+            KSR.dialog.dlg_set_timeout(limit)
+        self.link.report(leg.call_id, [event_op(leg.call_id, leg.number, "answered", answered,
+                                                leg.destination, leg.caller)])
+        return 1
+
+    # -- dialog end, timer -------------------------------------------------
+    def ksr_dialog_event(self, msg, evname=None):
+        if evname not in ("dialog:end", "dialog:failed"):
+            return 1
+        text = KSR.pv.gete(LEG)
+        if not text:
+            return 1
+        leg = Leg.parse(text)
+        ended = now_ms()
+        if evname == "dialog:failed" or not leg.answer_ms:
+            cause = "no_answer"
+        else:
+            cause = "normal_clearing"
+        self.link.report(leg.call_id, [
+            event_op(leg.call_id, leg.number, "ended", ended, leg.destination, leg.caller),
+            cdr_op(cdr_of(leg, ended, cause)),
+        ])
+        return 1
+
+    def ksr_spool_timer(self, msg, evname=None):
+        self.link.flush()
+        return 1

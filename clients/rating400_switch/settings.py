@@ -1,0 +1,108 @@
+"""Switch settings: one TOML file, validated once when the switch starts.
+
+Example (every key optional except ``gateways``)::
+
+    engine = "127.0.0.1:50051"        # Rating400 gRPC address
+    authorize_timeout_ms = 300        # deadline of Authorize at call setup
+    event_timeout_ms = 1000           # deadline of CallEvent / RateCdr
+    spool_dir = "/var/spool/kamailio/rating400"
+    cdr_journal = ""                  # optional JSON-lines file of every CDR and its RateCdr answer
+    ivr_keys_header = "X-IVR-Keys"    # IVR keys from this header, else the R-URI parameter ivr=
+    unreachable_after_ms = 3000       # no provisional reply in this time: next destination
+    cut_margin_s = 1                  # see calls.dialog_timeout
+    ivr_uri = ""                      # where calls go that still need the IVR menu ("" -> 484)
+
+    [[gateways]]                      # first matching prefix wins; "" matches every number
+    prefix = "0571"
+    uri = "sip:{number}@10.0.0.7:5060"
+    [[gateways]]
+    prefix = ""
+    uri = "sip:{number}@carrier.example:5060"
+
+The switch finds the file in ``$RATING400_SWITCH_CONFIG`` (default
+``/etc/kamailio/rating400.toml``).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PATH = "/etc/kamailio/rating400.toml"
+
+
+class SettingsError(ValueError):
+    """A bad settings file: the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated switch settings (see module doc for each key and unit)."""
+
+    engine: str = "127.0.0.1:50051"
+    authorize_timeout_ms: int = 300
+    event_timeout_ms: int = 1000
+    spool_dir: str = "/var/spool/kamailio/rating400"
+    cdr_journal: str = ""
+    ivr_keys_header: str = "X-IVR-Keys"
+    unreachable_after_ms: int = 3000
+    cut_margin_s: int = 1
+    ivr_uri: str = ""
+    gateways: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def gateway_uri(self, number: str) -> str | None:
+        """SIP URI for a destination number (the first gateway whose prefix
+        it starts with), or None when no gateway serves it."""
+        for prefix, uri in self.gateways:
+            if number.startswith(prefix):
+                return uri.replace("{number}", number)
+        return None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "Settings":
+        """Read and validate; raises ``SettingsError`` naming file and key."""
+        path = Path(path or os.environ.get("RATING400_SWITCH_CONFIG") or DEFAULT_PATH)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise SettingsError(f"{path}: cannot read ({e.strerror})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"{path}: {e}") from None
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "settings") -> "Settings":
+        known = {f for f in cls.__dataclass_fields__}
+        for key in raw:
+            if key not in known:
+                raise SettingsError(f"{source}: {key}: unknown setting")
+        values: dict = {}
+        for key in ("engine", "spool_dir", "cdr_journal", "ivr_keys_header", "ivr_uri"):
+            if key in raw:
+                if not isinstance(raw[key], str):
+                    raise SettingsError(f"{source}: {key}: must be a string")
+                values[key] = raw[key]
+        for key, low, high in (("authorize_timeout_ms", 10, 10_000), ("event_timeout_ms", 10, 60_000),
+                               ("unreachable_after_ms", 500, 60_000), ("cut_margin_s", 0, 10)):
+            if key in raw:
+                v = raw[key]
+                if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+                    raise SettingsError(f"{source}: {key}: must be an integer in [{low}, {high}]")
+                values[key] = v
+        gws = raw.get("gateways")
+        if not isinstance(gws, list) or not gws:
+            raise SettingsError(f"{source}: gateways: at least one [[gateways]] entry is required")
+        out = []
+        for i, gw in enumerate(gws):
+            where = f"{source}: gateways[{i}]"
+            if not isinstance(gw, dict) or set(gw) - {"prefix", "uri"}:
+                raise SettingsError(f"{where}: only 'prefix' and 'uri' are allowed")
+            prefix, uri = gw.get("prefix", ""), gw.get("uri")
+            if not isinstance(prefix, str) or not prefix.isdigit() and prefix != "":
+                raise SettingsError(f"{where}.prefix: digits or \"\"")
+            if not isinstance(uri, str) or not uri.startswith("sip:") or "{number}" not in uri:
+                raise SettingsError(f"{where}.uri: a sip: URI containing {{number}}")
+            out.append((prefix, uri))
+        values["gateways"] = tuple(out)
+        return cls(**values)
