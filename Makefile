@@ -13,6 +13,10 @@ install:
 	@{ command -v pdftoppm >/dev/null 2>&1 && fc-list :lang=zh | grep -q . ; } || { \
 	  (apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-wqy-microhei >/dev/null) \
 	  || echo "note: could not install Pango, poppler-utils or fonts-wqy-microhei; PDF statements may fail"; }
+	@{ command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 \
+	  && test -e /usr/lib/x86_64-linux-gnu/kamailio/modules/app_python3.so; } || { \
+	  (apt-get update -qq && apt-get install -y -qq kamailio kamailio-python3-modules sip-tester >/dev/null) \
+	  || echo "note: could not install kamailio / sip-tester; the softswitch end-to-end tests will skip"; }
 
 # The benchmark peers at their pinned versions (pyproject's `bench` extra).
 install-bench: install

@@ -2,10 +2,11 @@
 
 Loaded by ``kamailio.cfg``. Kamailio's embedded Python is the system's
 (Debian bookworm: /usr/bin/python3 = CPython 3.11); grpcio, the contract and
-``rating400_switch`` come from the project's CPython 3.11 virtual
-environment, whose site-packages directory is added below from
-``$RATING400_VENV`` (``site.addsitedir``, so its ``.pth`` files -- the
-editable install -- apply too). The two must be the same minor version.
+``rating400_switch`` come from where the project is installed for a CPython
+of the same minor version (the project's 3.11 virtual environment):
+``$RATING400_SITE_PACKAGES`` names those site-packages directories
+(``:``-separated), added with ``site.addsitedir`` so their ``.pth`` files --
+the editable install -- apply too.
 
 Per call (see README.md here for the full contract):
 INVITE to a 400 number -> Authorize (deadline ``authorize_timeout_ms``);
@@ -16,20 +17,16 @@ one's ring timeout (``failure_route`` on busy / no answer / unreachable),
 timeout set to the granted maximum duration, ``ended`` and the CDR
 (``RateCdr``) at hang-up, through the spool.
 """
-import glob
 import logging
 import os
 import site
-import sys
 
-_venv = os.environ.get("RATING400_VENV")
-if _venv:
-    for _sp in glob.glob(os.path.join(_venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")):
-        site.addsitedir(_sp)
+for _sp in filter(None, os.environ.get("RATING400_SITE_PACKAGES", "").split(":")):
+    site.addsitedir(_sp)
 
 import KSR  # noqa: E402  (provided by app_python3)
 
-from rating400_switch import (Hunt, Leg, Settings, caller_of, cdr_of, dialog_timeout,  # noqa: E402
+from rating400_switch import (Hunt, Leg, Settings, SettingsError, caller_of, cdr_of, dialog_timeout,  # noqa: E402
                               event_op, is_400_number, now_ms)
 from rating400_switch.answers import HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRED, NOT_A_400_NUMBER  # noqa: E402
 from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
@@ -50,7 +47,12 @@ def mod_init():
     logger = logging.getLogger("rating400_switch")
     logger.addHandler(_KsrLog())
     logger.setLevel(logging.INFO)
-    return Rating400(Settings.load())
+    try:
+        settings = Settings.load()
+    except SettingsError as e:
+        KSR.err("rating400: %s\n" % e)  # one line naming file and key; Kamailio does not start
+        return None
+    return Rating400(settings)
 
 
 class Rating400:
