@@ -114,11 +114,18 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
                             store=store, pass_through=pass_through)
     from .engine import Engine
     from .rater import Rater
+    from .accounts.view import open_view
     from .store import Ledger, Store
 
     began = time.perf_counter()
     store = store or Store(store_dir, create=False)
-    rater = Rater(store.open(version), threads=threads)
+    ledger = Ledger(store_dir)
+    try:
+        # The catalog version with the customer layer's live accounts.
+        rater = Rater(open_view(store, ledger.env, version), threads=threads)
+    except BaseException:
+        ledger.close()
+        raise
     known = [cdr.row_count(p) for p in inputs]
     total = sum(known) if all(k is not None for k in known) else None
     parts, offset = [], 0
@@ -139,7 +146,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         prepared = cdr.concat(parts) if parts else None
         if prepared is None:
             raise InvalidInput("input", "no CDR rows")
-        engine = Engine(store, Ledger(store_dir), rater, threads)
+        engine = Engine(store, ledger, rater, threads)
         try:
             result = engine.commit_prepared(rater, prepared)
         finally:
@@ -299,10 +306,12 @@ def _add_commands():
     # Separate modules, one command each; imported here (not at the top) because
     # they import this module for user_errors().
     from . import cli_billing
+    from .cli_accounts import accounts_command
     from .cli_route import route_command
 
     cli.add_command(route_command)
     cli_billing.register(cli)
+    cli.add_command(accounts_command)
 
 
 _add_commands()

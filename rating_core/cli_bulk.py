@@ -44,13 +44,15 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
     """The bounded-memory job from the ledger's balances (nothing is
     written to the ledger); returns (summary, seconds)."""
     from . import bulk
+    from .accounts.view import open_view
     from .rater import Rater
     from .store import Ledger, Store
 
     store = store or Store(store_dir, create=False)
-    rater = Rater(store.open(version), threads=threads)
     ledger = Ledger(store_dir)
     try:
+        # The catalog version with the customer layer's live accounts.
+        rater = Rater(open_view(store, ledger.env, version), threads=threads)
         state = ledger.opening_state(rater.snapshot)
     finally:
         ledger.close()

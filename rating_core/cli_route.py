@@ -61,18 +61,21 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
     """Print the routing decision for a call to NUMBER from CALLER."""
+    from .accounts.view import open_view
     from .cli import user_errors  # the CLI's one way of reporting operator errors
     from .router import Router
     from .store import Ledger, Store
 
     at_ms = parse_time(at)
     with user_errors():
-        snapshot = Store(store_dir, create=False).open(version)
+        store = Store(store_dir, create=False)
         ledger = Ledger(store_dir)
+        view = open_view(store, ledger.env, version)  # with the customer layer's live numbers
+        snapshot = getattr(view, "base", view)
         try:
             if at_ms is None:
                 at_ms = int(dt.datetime.now(SHANGHAI).timestamp() * 1000)
-            decision = Router(snapshot, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
+            decision = Router(view, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
         finally:
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values

@@ -51,9 +51,14 @@ class Engine:
 
     @classmethod
     def open(cls, store_dir: str | Path, version: int | None = None, threads: int = 2) -> "Engine":
+        """The engine on ``version`` (default the active one), with the
+        customer layer's live accounts and numbers (``accounts.open_view``)."""
+        from .accounts.view import open_view
+
         store = Store(store_dir, create=False)
-        rater = Rater(store.open(version), threads=threads)
-        return cls(store, Ledger(store_dir), rater, threads)
+        ledger = Ledger(store_dir)
+        rater = Rater(open_view(store, ledger.env, version), threads=threads)
+        return cls(store, ledger, rater, threads)
 
     @property
     def rater(self) -> Rater:
@@ -64,12 +69,19 @@ class Engine:
         return self._rater.version
 
     def refresh(self) -> bool:
-        """Switch to the active catalog version if it changed (one LMDB read
-        when it did not). The new Rater is built first, then swapped in."""
+        """Switch to the active catalog version, or to the customer layer's
+        latest generation, if either changed (two LMDB reads when neither
+        did). The new Rater is built first, then swapped in."""
+        from .accounts.view import current_generation, open_view
+
         current = self.store.current()
-        if current is None or current == self._rater.version:
+        if current is None:
             return False
-        self._rater = Rater(self.store.open(current), threads=self.threads)
+        generation = current_generation(self.ledger.env)
+        seen = getattr(self._rater.snapshot, "generation", 0)
+        if current == self._rater.version and generation == seen:
+            return False
+        self._rater = Rater(open_view(self.store, self.ledger.env, current), threads=self.threads)
         return True
 
     # -- rating --------------------------------------------------------------

@@ -30,3 +30,24 @@ class InvalidInput(ValueError):
 
 class StoreError(RuntimeError):
     """A missing or unusable catalog store, version or ledger."""
+
+
+class NotFound(LookupError):
+    """A request names a record that does not exist (gRPC NOT_FOUND);
+    ``field`` is the request field that named it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class Refused(RuntimeError):
+    """An operation not allowed in the current state (gRPC
+    FAILED_PRECONDITION); ``reason`` is a machine-readable code such as
+    ``realname_not_verified`` or ``below_minimum``."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")

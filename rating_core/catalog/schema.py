@@ -212,6 +212,40 @@ class Account(Model):
     numbers: list[Number] = Field(default_factory=list)
 
 
+class NumberGrade(Model):
+    """A grade of 400 number (premium numbers such as 400-888-8888 cost
+    more): what opening it and renting it per month cost, in yuan.
+    ``patterns``: shell-style patterns (``400?888???``) that put a number in
+    this grade at intake when none is given; the first grade that matches
+    wins, in catalog order."""
+
+    opening_fee: Money = 0
+    monthly_rental: Money = 0
+    patterns: list[str] = Field(default_factory=list)
+
+
+class CustomerRules(Model):
+    """The platform's rules for customer operations (DOMAIN.md "Top-ups",
+    "Arrears"). A top-up must be at least ``top_up_min_months`` months of the
+    package's monthly minimum and at least ``top_up_min`` yuan. An account
+    suspended for arrears is restored by a top-up within
+    ``restore_months``; after that it is frozen; its numbers are reclaimed
+    ``reclaim_months`` after the suspension and become available again
+    ``cooling_days`` after that."""
+
+    top_up_min: Money = 600 * MINOR_UNITS_PER_YUAN  # written in yuan; the default is already minor units
+    top_up_min_months: int = Field(3, ge=0, le=36)
+    restore_months: int = Field(3, ge=1, le=24)
+    reclaim_months: int = Field(6, ge=1, le=60)
+    cooling_days: int = Field(90, ge=0, le=3650)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.reclaim_months < self.restore_months:
+            raise ValueError("reclaim_months: must be at least restore_months (a number is reclaimed after it froze)")
+        return self
+
+
 class Catalog(Model):
     """The whole catalog, after loading the CSV tables it names."""
 
@@ -225,4 +259,6 @@ class Catalog(Model):
     packages: dict[str, Package]
     features: dict[str, Feature] = Field(default_factory=dict)
     routing_plans: dict[str, RoutingPlan] = Field(default_factory=dict)
-    accounts: dict[str, Account]
+    accounts: dict[str, Account] = Field(default_factory=dict)
+    number_grades: dict[str, NumberGrade] = Field(default_factory=lambda: {"standard": NumberGrade()})
+    customer_rules: CustomerRules = Field(default_factory=CustomerRules)

@@ -195,6 +195,13 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
             "account_names": [cat.accounts[a].name or a for a in account_ids],
             "features": {f: {"fee": x.fee, "per": x.per, "name": x.name or f} for f, x in cat.features.items()},
         },
+        # For customer operations (rating_core.accounts), not read by kernels.
+        "customer_rules": cat.customer_rules.model_dump(mode="json"),
+        "number_grades": {g: x.model_dump(mode="json") for g, x in cat.number_grades.items()},
+        "package_rules": {p: {"kind": x.kind.value, "fee": x.fee, "period_months": x.period_months,
+                              "monthly_minimum": x.monthly_minimum, "included_minutes": x.included_minutes}
+                          for p, x in cat.packages.items()},
+        "routing_templates": {r: x.model_dump(mode="json", exclude_defaults=True) for r, x in cat.routing_plans.items()},
         "counts": {
             "accounts": len(account_ids),
             "numbers": len(numbers),

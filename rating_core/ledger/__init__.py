@@ -15,6 +15,9 @@ every database, key and value byte by byte:
   authorised call), ``route_active`` / ``route_calls`` / ``route_deadline``
   (live calls per destination line, caps), ``route_cursor`` (round-robin
   positions, generation counter), ``route_memory`` (caller memory).
+* the customer layer (in ``ledger.lmdb``, so an operation and the credit it
+  moves commit together): accounts, 400 numbers, request ids, the audit log;
+  its formats are in ``customers``, its operations in ``rating_core.accounts``.
 
 Public API:
 

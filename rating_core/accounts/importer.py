@@ -1,0 +1,93 @@
+"""``rating400 accounts import``: move a catalog's YAML/CSV accounts into the
+customer layer, so a platform can migrate from editing YAML to operations.
+
+Each catalog account becomes one operation (request id
+``import:<account>``, so running the import again changes nothing): the
+account opens already real-name ``verified`` (it was live), on its package
+from its ``package_start`` with its opening credit, its numbers in the
+inventory in their catalog status (``closed`` ones are skipped), each number's
+routing plan copied from the catalog and every destination that plan names
+bound and verified with proof ``imported from catalog``. A balance the
+ledger already holds for the same package start is kept, so credit already
+used stays used.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from ..errors import Refused
+from ..ledger import customers as C
+from .operations import LOCAL, Accounts, _Tx
+from .view import plan_json
+
+_NUMBER_STATE = {"active": "active", "suspended": "suspended", "pending_verification": "pending_verification",
+                 "frozen": "frozen"}
+_ACCOUNT_STATE = {"active": "active", "suspended": "suspended", "frozen": "frozen", "closed": "closed",
+                  "pending_verification": "active"}
+
+
+def _midnight(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL).timestamp() * 1000)
+
+
+def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
+    """Import every account of the catalog at ``catalog_path``; returns
+    ``{"imported": [...], "skipped": [...]}`` (skipped: already in the layer)."""
+    from ..catalog import load_catalog
+
+    cat = load_catalog(catalog_path)
+    imported, skipped = [], []
+    for aid, acc in cat.accounts.items():
+        pkg = cat.packages[acc.package]
+
+        def fn(tx: _Tx, aid=aid, acc=acc, pkg=pkg):
+            if tx.txn.get(aid.encode(), db=ops.db[C.ACCOUNTS_DB]) is not None:
+                raise Refused("account_exists", f"account {aid!r} is already in the customer layer")
+            meta = ops.db[C.META_DB]
+            row = C.get_counter(tx.txn, meta, C.NEXT_ROW)
+            C.put_counter(tx.txn, meta, C.NEXT_ROW, row + 1)
+            start = _midnight(acc.package_start)
+            prepaid = pkg.kind.value == "prepaid"
+            credit = (pkg.fee if acc.opening_credit is None else acc.opening_credit) if prepaid else 0
+            a = C.Account(id=aid, row=row, company=acc.name or aid, created_ms=tx.at,
+                          status=_ACCOUNT_STATE[acc.status.value], realname="verified",
+                          realname_note="imported from catalog", package=acc.package, package_start_ms=start,
+                          period_end_ms=_midnight(_add_months(acc.package_start, pkg.period_months)) if prepaid
+                          else C.NEVER_MS, opening_credit=credit, features=list(acc.features))
+            if a.status == "suspended":
+                a.suspended_ms, a.suspend_reason = tx.at, "manual"
+            if tx.txn.get(aid.encode(), db=ops.ledger.balances) is None:
+                tx.set_balance(a, credit)
+            tx.put_account(a, None, {"source": str(catalog_path)})
+            for num in acc.numbers:
+                state = _NUMBER_STATE.get(num.status.value)
+                if state is None:
+                    continue
+                if tx.txn.get(C.number_key(num.number), db=ops.db[C.NUMBERS_DB]) is not None:
+                    raise Refused("number_exists", f"{num.number} is already in the inventory")
+                n = C.Number(num.number, ops.grade_of(num.number), state, tx.at, [(state, tx.at)], account=aid,
+                             billing_start=num.billing_start.value, home_city=num.home_city)
+                if num.routing:
+                    plan = cat.routing_plans[num.routing]
+                    n.plan_name, n.plan = num.routing, plan_json(plan)
+                    seen = []
+                    for g in plan.groups.values():
+                        seen += [d.number for d in g.destinations if d.number not in seen]
+                    n.destinations = [C.Destination(d, tx.at, True, "imported from catalog", tx.at) for d in seen]
+                tx.put_number(n, None)
+            return ops._result(tx, a)
+
+        try:
+            res = ops._run("import_account", f"import:{aid}", actor, None, fn)
+        except Refused:
+            res = {"replayed": True}
+        (skipped if res["replayed"] else imported).append(aid)
+    return {"imported": imported, "skipped": skipped}
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    m = day.month - 1 + months
+    year, month = day.year + m // 12, m % 12 + 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31,
+            30, 31][month - 1]
+    return dt.date(year, month, min(day.day, last))

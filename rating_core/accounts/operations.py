@@ -1,0 +1,942 @@
+"""Customer operations: accounts, real-name, number inventory, destinations,
+packages, credit, lifecycle. The CLI and the gRPC ``AccountService`` are
+faces on this one API.
+
+Every operation:
+
+* is one LMDB write transaction on the ledger (state, credit, audit event,
+  request id, generation bump commit together or not at all);
+* is idempotent by the client's ``request_id``: a repeated id returns the
+  first answer (``replayed=True``) and changes nothing; an id reused for a
+  different operation is ``InvalidInput("request_id")``; a refused operation
+  stores nothing, so it can be retried under the same id once allowed;
+* appends one audit ``Event`` per record it changes: actor, effective time
+  ``at_ms`` (default now), wall-clock time, operation, the record before and
+  after;
+* raises ``InvalidInput`` (field named), ``NotFound`` (field named) or
+  ``Refused`` (machine-readable ``reason``) and then changes nothing.
+
+Money: int64 minor units (1/10000 yuan). Times: epoch ms; months are
+calendar months in Asia/Shanghai local time (``add_months_ms``).
+The rules (minimums, windows) come from the active catalog's
+``customer_rules``; the lifecycle is README "Accounts: lifecycle".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+import struct
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .. import layout
+from ..catalog.routing import RoutingPlan
+from ..catalog.schema import CustomerRules
+from ..errors import InvalidInput, NotFound, Refused
+from ..ledger import customers as C
+from ..numbers import normalize
+from .view import layer_dbs, plan_json
+
+LOCAL = dt.timezone(dt.timedelta(hours=8))
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_NUMBER_400 = re.compile(r"^400\d{7}$")
+_BALANCE = struct.Struct("<qiqq")  # the ledger's balance record (store/ledger.py)
+REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")
+DOCUMENT_KINDS = REQUIRED_DOCUMENTS + ("authorisation_letter", "other")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def add_months_ms(ms: int, months: int) -> int:
+    """``ms`` plus calendar months in local time (day clamped to the
+    month's last day), as epoch ms."""
+    t = dt.datetime.fromtimestamp(ms / 1000, LOCAL)
+    m = t.month - 1 + months
+    year, month = t.year + m // 12, m % 12 + 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31,
+            30, 31][month - 1]
+    return int(t.replace(year=year, month=month, day=min(t.day, last)).timestamp() * 1000)
+
+
+def local_midnight_ms(ms: int) -> int:
+    t = dt.datetime.fromtimestamp(ms / 1000, LOCAL)
+    return int(t.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+
+
+class _Tx:
+    """One operation's write transaction: reads, writes, audit events."""
+
+    def __init__(self, ops: "Accounts", txn, at_ms: int, actor: str, request_id: str, operation: str):
+        self.ops, self.txn, self.at, self.actor, self.request_id, self.operation = (
+            ops, txn, at_ms, actor, request_id, operation)
+        self.db = ops.db
+        self.seq = 0
+        self.detail: dict = {}  # the result's detail, unless the operation gives its own
+
+    # records
+    def account(self, account_id: str, field: str = "account") -> C.Account:
+        raw = self.txn.get(account_id.encode(), db=self.db[C.ACCOUNTS_DB]) if account_id else None
+        if raw is None:
+            raise NotFound(field, f"no account {account_id!r}")
+        return C.decode(C.Account, raw)
+
+    def number(self, number: str, field: str = "number") -> C.Number:
+        raw = self.txn.get(C.number_key(number), db=self.db[C.NUMBERS_DB])
+        if raw is None:
+            raise NotFound(field, f"no 400 number {number} in the inventory")
+        return C.decode(C.Number, raw)
+
+    def put_account(self, acc: C.Account, before: C.Account | None, detail: dict | None = None) -> None:
+        self.txn.put(acc.id.encode(), C.encode(acc), db=self.db[C.ACCOUNTS_DB])
+        self.event(acc.id, "", detail or {}, before, acc)
+        self.detail = detail or self.detail  # the account's change is the operation's own
+
+    def put_number(self, num: C.Number, before: C.Number | None, detail: dict | None = None) -> None:
+        self.txn.put(C.number_key(num.number), C.encode(num), db=self.db[C.NUMBERS_DB])
+        self.event(num.account or (before.account if before else ""), num.number, detail or {}, before, num)
+
+    def set_state(self, num: C.Number, state: str) -> None:
+        num.state = state
+        num.since_ms = self.at
+        num.history = [*num.history, (state, self.at)]
+
+    def event(self, account: str, number: str, detail: dict, before, after) -> int:
+        meta = self.db[C.META_DB]
+        seq = C.get_counter(self.txn, meta, C.NEXT_SEQ) + 1
+        C.put_counter(self.txn, meta, C.NEXT_SEQ, seq)
+        ev = C.Event(seq, self.at, now_ms(), self.actor, self.operation, self.request_id, account, number,
+                     detail, C.as_dict(before) if before is not None else {},
+                     C.as_dict(after) if after is not None else {})
+        if not self.detail:
+            self.detail = detail
+        self.txn.put(C.seq_key(seq), C.encode(ev), db=self.db[C.EVENTS_DB])
+        if account:
+            self.txn.put(C.event_index_key(account, self.at, seq), b"", db=self.db[C.EVENT_INDEX_DB])
+        self.seq = seq
+        return seq
+
+    # credit (the ledger's balance record, keyed by account id)
+    def balance(self, acc: C.Account) -> tuple[int, int, int]:
+        """(credit left, bundle period, bundle used s) of the current period."""
+        raw = self.txn.get(acc.id.encode(), db=self.ops.ledger.balances)
+        if raw is None:
+            return acc.opening_credit, -1, 0
+        credit, period, used, start = _BALANCE.unpack(raw)
+        if start != acc.package_start_ms:
+            return acc.opening_credit, -1, 0
+        return credit, period, used
+
+    def set_balance(self, acc: C.Account, credit: int, period: int = -1, used: int = 0) -> None:
+        if credit < 0:
+            raise AssertionError("credit below zero")  # every caller refuses before this
+        self.txn.put(acc.id.encode(), _BALANCE.pack(credit, period, used, acc.package_start_ms),
+                     db=self.ops.ledger.balances)
+
+
+class Accounts:
+    """Customer operations over one store's ledger (see the module doc).
+
+    ``Accounts(store, ledger)``; every operation takes ``request_id``
+    (client-chosen, unique per operation), ``actor`` (who asks; recorded)
+    and optional ``at_ms`` (effective time, default now) and returns the
+    result as a dict: ``request_id``, ``operation``, ``seq`` (audit event),
+    ``account`` / ``number`` (records after), ``balance`` (minor units and
+    seconds), ``detail``, ``replayed``."""
+
+    def __init__(self, store, ledger):
+        self.store = store
+        self.ledger = ledger
+        self.env = ledger.env
+        self.db = layer_dbs(self.env)
+        self._meta_version = None
+        self._meta: dict = {}
+
+    @classmethod
+    def open(cls, store_dir: str | Path) -> "Accounts":
+        from ..store import Ledger, Store
+
+        return cls(Store(store_dir, create=False), Ledger(store_dir))
+
+    # -- the catalog's products and rules --------------------------------------
+    def catalog(self) -> dict:
+        """The active catalog version's meta (packages, grades, rules)."""
+        v = self.store.current()
+        if v != self._meta_version:
+            self._meta = self.store.open(v).meta
+            self._meta_version = v
+        return self._meta
+
+    def rules(self) -> CustomerRules:
+        # Stored already in minor units: constructed, not validated again.
+        return CustomerRules.model_construct(**self.catalog().get("customer_rules", {}))
+
+    def _package(self, name: str, field: str = "package") -> dict:
+        pkgs = self.catalog().get("package_rules", {})
+        if name not in pkgs:
+            raise InvalidInput(field, f"unknown package {name!r} (catalog has: {', '.join(pkgs) or 'none'})")
+        return pkgs[name]
+
+    # -- the runner --------------------------------------------------------------
+    def _run(self, operation: str, request_id: str, actor: str, at_ms, fn) -> dict:
+        if not request_id or len(request_id) > 200:
+            raise InvalidInput("request_id", "required, at most 200 characters")
+        at = now_ms() if at_ms is None else _ms(at_ms, "at")
+        actor = actor or "operator"
+        rid = request_id.encode()
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(rid, db=self.db[C.REQUESTS_DB])
+            if raw is not None:
+                first = C.decode(C.OperationResult, raw)
+                if first.operation != operation:
+                    raise InvalidInput("request_id", f"already used for {first.operation}")
+                return {**C.as_dict(first), "replayed": True}
+            tx = _Tx(self, txn, at, actor, request_id, operation)
+            res = fn(tx)
+            res.request_id, res.operation, res.seq = request_id, operation, tx.seq
+            res.detail = res.detail or tx.detail
+            txn.put(rid, C.encode(res), db=self.db[C.REQUESTS_DB])
+            meta = self.db[C.META_DB]
+            C.put_counter(txn, meta, C.GENERATION, C.get_counter(txn, meta, C.GENERATION) + 1)
+        return {**C.as_dict(res), "replayed": False}
+
+    def _result(self, tx: _Tx, acc: C.Account | None = None, num: C.Number | None = None, **detail):
+        bal = self._balance_dict(tx, acc) if acc is not None else None
+        return C.OperationResult("", "", 0, account=C.as_dict(acc) if acc else None,
+                                 number=C.as_dict(num) if num else None, balance=bal, detail=detail)
+
+    def _balance_dict(self, tx: _Tx, acc: C.Account) -> dict:
+        credit, period, used = tx.balance(acc)
+        return {"credit_minor": credit, "bundle_used_seconds": used, "bundle_period": period}
+
+    # -- accounts and real-name ------------------------------------------------------
+    def open_account(self, request_id: str, account: str, company: str, actor: str = "", at_ms=None) -> dict:
+        """A new enterprise account (no package, real-name ``none``).
+        Refused: ``account_exists``."""
+        if not _ACCOUNT_ID.match(account or ""):
+            raise InvalidInput("account", "1-64 letters, digits, '_', '.', '-'")
+        if not (company or "").strip():
+            raise InvalidInput("company", "required (the enterprise's registered name)")
+
+        def fn(tx: _Tx):
+            if tx.txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is not None:
+                raise Refused("account_exists", f"account {account!r} is already open")
+            meta = self.db[C.META_DB]
+            row = C.get_counter(tx.txn, meta, C.NEXT_ROW)
+            C.put_counter(tx.txn, meta, C.NEXT_ROW, row + 1)
+            acc = C.Account(id=account, row=row, company=company.strip(), created_ms=tx.at)
+            tx.put_account(acc, None)
+            return self._result(tx, acc)
+        return self._run("open_account", request_id, actor, at_ms, fn)
+
+    def submit_documents(self, request_id: str, account: str, documents: list[tuple[str, str]],
+                         actor: str = "", at_ms=None) -> dict:
+        """Record real-name documents ((kind, archive reference) pairs) and
+        put the account's real-name review to ``pending``. The file must then
+        hold a business licence and the legal representative's ID.
+        Refused: ``already_verified``, ``documents_missing``."""
+        if not documents:
+            raise InvalidInput("documents", "at least one (kind, reference)")
+        for i, (kind, ref) in enumerate(documents):
+            if kind not in DOCUMENT_KINDS:
+                raise InvalidInput(f"documents[{i}].kind", f"{kind!r}: one of {', '.join(DOCUMENT_KINDS)}")
+            if not (ref or "").strip():
+                raise InvalidInput(f"documents[{i}].reference", "required (the document's archive id)")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if acc.realname == "verified":
+                raise Refused("already_verified", f"account {account!r} is already real-name verified")
+            acc.documents = [*acc.documents, *(C.Document(k, r.strip(), tx.at) for k, r in documents)]
+            missing = [k for k in REQUIRED_DOCUMENTS if k not in {d.kind for d in acc.documents}]
+            if missing:
+                raise Refused("documents_missing", f"the file still needs: {', '.join(missing)}")
+            acc.realname = "pending"
+            acc.realname_note = ""
+            tx.put_account(acc, before, {"documents": [list(d) for d in documents]})
+            return self._result(tx, acc)
+        return self._run("submit_documents", request_id, actor, at_ms, fn)
+
+    def review_realname(self, request_id: str, account: str, approve: bool, note: str = "",
+                        actor: str = "", at_ms=None) -> dict:
+        """The review's verdict: pending -> verified, or pending -> rejected
+        (``note`` says why; required). Refused: ``not_pending``."""
+        if not approve and not (note or "").strip():
+            raise InvalidInput("note", "a rejection needs the reason")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if acc.realname != "pending":
+                raise Refused("not_pending", f"real-name status is {acc.realname}, not pending")
+            acc.realname = "verified" if approve else "rejected"
+            acc.realname_note = note.strip()
+            tx.put_account(acc, before)
+            return self._result(tx, acc)
+        return self._run("review_realname", request_id, actor, at_ms, fn)
+
+    # -- number inventory ---------------------------------------------------------------
+    def grade_of(self, number: str) -> str:
+        """The first catalog grade whose pattern matches, else ``standard``
+        (or the first grade)."""
+        grades = self.catalog().get("number_grades") or {"standard": {}}
+        for g, spec in grades.items():
+            if any(fnmatch.fnmatchcase(number, p) for p in spec.get("patterns", [])):
+                return g
+        return "standard" if "standard" in grades else next(iter(grades))
+
+    def add_numbers(self, request_id: str, numbers: list[str], grade: str | None = None,
+                    actor: str = "", at_ms=None) -> dict:
+        """Take 400 numbers into the inventory as ``available``, with a grade
+        (given, or by the catalog's grade patterns). Refused: ``number_exists``."""
+        if not numbers:
+            raise InvalidInput("numbers", "at least one 400 number")
+        normal = [_number_400(n, f"numbers[{i}]") for i, n in enumerate(numbers)]
+        grades = self.catalog().get("number_grades") or {"standard": {}}
+        if grade is not None and grade not in grades:
+            raise InvalidInput("grade", f"unknown grade {grade!r} (catalog has: {', '.join(grades)})")
+
+        def fn(tx: _Tx):
+            last = None
+            for n in normal:
+                if tx.txn.get(C.number_key(n), db=self.db[C.NUMBERS_DB]) is not None:
+                    raise Refused("number_exists", f"{n} is already in the inventory")
+                last = C.Number(n, grade or self.grade_of(n), "available", tx.at, [("available", tx.at)])
+                tx.put_number(last, None)
+            return self._result(tx, num=last, count=len(normal))
+        return self._run("add_numbers", request_id, actor, at_ms, fn)
+
+    def search_numbers(self, pattern: str = "*", grade: str | None = None, state: str = "available",
+                       limit: int = 50) -> list[dict]:
+        """Numbers in ``state`` whose digits match ``pattern`` (shell style:
+        ``400?888*``; a pattern without wildcards matches as a substring),
+        with their grade and its catalog price (minor units)."""
+        if not re.fullmatch(r"[0-9*?\[\]!-]{1,20}", pattern or ""):
+            raise InvalidInput("pattern", "digits with * and ? wildcards")
+        if state not in C.NUMBER_STATES:
+            raise InvalidInput("state", f"one of {', '.join(C.NUMBER_STATES)}")
+        pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+        grades = self.catalog().get("number_grades") or {}
+        out = []
+        with self.env.begin(db=self.db[C.NUMBERS_DB]) as txn:
+            for k, v in txn.cursor():
+                if not fnmatch.fnmatchcase(bytes(k).decode(), pat):
+                    continue
+                num = C.decode(C.Number, v)
+                if num.state != state or (grade and num.grade != grade):
+                    continue
+                g = grades.get(num.grade, {})
+                out.append({"number": num.number, "grade": num.grade, "state": num.state,
+                            "opening_fee_minor": g.get("opening_fee", 0),
+                            "monthly_rental_minor": g.get("monthly_rental", 0)})
+                if len(out) >= limit:
+                    break
+        return out
+
+    def _number_op(self, operation, request_id, number, actor, at_ms, step) -> dict:
+        n = _number_400(number, "number")
+
+        def fn(tx: _Tx):
+            num = tx.number(n)
+            before = C.decode(C.Number, C.encode(num))
+            detail = step(tx, num) or {}
+            tx.put_number(num, before, detail)
+            acc = tx.account(num.account) if num.account else None
+            return self._result(tx, acc, num, **detail)
+        return self._run(operation, request_id, actor, at_ms, fn)
+
+    def lock_number(self, request_id: str, number: str, account: str, actor: str = "", at_ms=None) -> dict:
+        """available -> locked: chosen and paid for, held for ``account``.
+        Refused: ``number_not_available``, ``account_closed``."""
+        def step(tx: _Tx, num: C.Number):
+            acc = tx.account(account)
+            _need(num, "available", "number_not_available")
+            if acc.status in ("frozen", "closed"):
+                raise Refused("account_closed", f"account {account!r} is {acc.status}")
+            num.account = account
+            tx.set_state(num, "locked")
+            grade = (self.catalog().get("number_grades") or {}).get(num.grade, {})
+            return {"opening_fee_minor": grade.get("opening_fee", 0)}
+        return self._number_op("lock_number", request_id, number, actor, at_ms, step)
+
+    def submit_number(self, request_id: str, number: str, actor: str = "", at_ms=None) -> dict:
+        """locked -> pending_verification: the account's real-name material is
+        on file for review. Refused: ``wrong_state``, ``realname_missing``."""
+        def step(tx: _Tx, num: C.Number):
+            _need(num, "locked")
+            acc = tx.account(num.account)
+            if acc.realname not in ("pending", "verified"):
+                raise Refused("realname_missing", f"account {acc.id!r} has no real-name documents under review")
+            tx.set_state(num, "pending_verification")
+        return self._number_op("submit_number", request_id, number, actor, at_ms, step)
+
+    def activate_number(self, request_id: str, number: str, home_city: str,
+                        billing_start: str = "agent_answer", actor: str = "", at_ms=None) -> dict:
+        """pending_verification -> active: the service opens. Needs the
+        account real-name verified, subscribed to a package and active.
+        ``home_city``: the registered city (region data name).
+        Refused: ``wrong_state``, ``realname_not_verified``, ``no_package``,
+        ``account_not_active``."""
+        if billing_start not in layout.BILLING_START:
+            raise InvalidInput("billing_start", f"one of {', '.join(layout.BILLING_START)}")
+        if home_city not in set(self.catalog()["cities"]):
+            raise InvalidInput("home_city", f"unknown city {home_city!r} (not in region data)")
+
+        def step(tx: _Tx, num: C.Number):
+            _need(num, "pending_verification")
+            acc = tx.account(num.account)
+            if acc.realname != "verified":
+                raise Refused("realname_not_verified", f"account {acc.id!r} real-name status is {acc.realname}")
+            if not acc.package:
+                raise Refused("no_package", f"account {acc.id!r} has no package")
+            if acc.status != "active":
+                raise Refused("account_not_active", f"account {acc.id!r} is {acc.status}")
+            num.home_city, num.billing_start = home_city, billing_start
+            tx.set_state(num, "active")
+        return self._number_op("activate_number", request_id, number, actor, at_ms, step)
+
+    # -- destinations and routing ---------------------------------------------------------
+    def bind_destination(self, request_id: str, number: str, destination: str, actor: str = "", at_ms=None) -> dict:
+        """Bind a phone to a held number. It is routed only after
+        ``verify_destination``. Refused: ``number_not_held``, ``already_bound``."""
+        dest = normalize(destination, "destination")
+
+        def step(tx: _Tx, num: C.Number):
+            if num.state not in C.HELD_STATES:
+                raise Refused("number_not_held", f"{num.number} is {num.state}")
+            if any(d.number == dest for d in num.destinations):
+                raise Refused("already_bound", f"{dest} is already bound to {num.number}")
+            if len(num.destinations) >= 100:
+                raise Refused("too_many_destinations", "at most 100 destinations per number")
+            num.destinations = [*num.destinations, C.Destination(dest, tx.at)]
+            return {"destination": dest}
+        return self._number_op("bind_destination", request_id, number, actor, at_ms, step)
+
+    def verify_destination(self, request_id: str, number: str, destination: str, proof: str,
+                           actor: str = "", at_ms=None) -> dict:
+        """Record the bound phone's own real-name proof (its phone bill:
+        ``proof`` is the archive reference); from now on it is routed.
+        Refused: ``not_bound``, ``already_verified``."""
+        dest = normalize(destination, "destination")
+        if not (proof or "").strip():
+            raise InvalidInput("proof", "required: the phone bill's archive reference")
+
+        def step(tx: _Tx, num: C.Number):
+            for i, d in enumerate(num.destinations):
+                if d.number == dest:
+                    if d.verified:
+                        raise Refused("already_verified", f"{dest} is already verified")
+                    num.destinations = [*num.destinations[:i],
+                                        C.Destination(dest, d.bound_ms, True, proof.strip(), tx.at),
+                                        *num.destinations[i + 1:]]
+                    return {"destination": dest}
+            raise Refused("not_bound", f"{dest} is not bound to {num.number}")
+        return self._number_op("verify_destination", request_id, number, actor, at_ms, step)
+
+    def unbind_destination(self, request_id: str, number: str, destination: str, actor: str = "", at_ms=None) -> dict:
+        """Unbind a phone; it is no longer routed. Refused: ``not_bound``."""
+        dest = normalize(destination, "destination")
+
+        def step(tx: _Tx, num: C.Number):
+            kept = [d for d in num.destinations if d.number != dest]
+            if len(kept) == len(num.destinations):
+                raise Refused("not_bound", f"{dest} is not bound to {num.number}")
+            num.destinations = kept
+            return {"destination": dest}
+        return self._number_op("unbind_destination", request_id, number, actor, at_ms, step)
+
+    def set_routing(self, request_id: str, number: str, template: str | None = None, plan: dict | str | None = None,
+                    actor: str = "", at_ms=None) -> dict:
+        """Give a number a routing plan: a catalog template by name, or a plan
+        document (the catalog's routing-plan form, JSON). Only verified bound
+        destinations of the plan are routed. Neither: back to the default (a
+        sequential hunt over the bound destinations). Refused: ``number_not_held``."""
+        if template and plan:
+            raise InvalidInput("plan", "give a template or a plan, not both")
+        name, doc = "", ""
+        if template:
+            templates = self.catalog().get("routing_templates", {})
+            if template not in templates:
+                raise InvalidInput("template", f"unknown routing plan template {template!r}")
+            name, doc = template, templates[template]
+        elif plan:
+            name, doc = "plan", plan
+        if doc:
+            try:
+                model = (RoutingPlan.model_validate_json(doc) if isinstance(doc, str)
+                         else RoutingPlan.model_validate(doc))
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise InvalidInput(f"plan.{where}" if where else "plan", first["msg"]) from None
+            doc = plan_json(model)
+
+        def step(tx: _Tx, num: C.Number):
+            if num.state not in C.HELD_STATES:
+                raise Refused("number_not_held", f"{num.number} is {num.state}")
+            num.plan_name, num.plan = name, doc
+            return {"template": template or ""}
+        return self._number_op("set_routing", request_id, number, actor, at_ms, step)
+
+    def set_caps(self, request_id: str, number: str, spend_minor: int = 0, calls: int = 0,
+                 actor: str = "", at_ms=None) -> dict:
+        """Per-number monthly caps on spend (minor units) and on calls (0: none)."""
+        if spend_minor < 0:
+            raise InvalidInput("spend_minor", "must be >= 0")
+        if calls < 0:
+            raise InvalidInput("calls", "must be >= 0")
+
+        def step(tx: _Tx, num: C.Number):
+            num.cap_spend_minor, num.cap_calls = int(spend_minor), int(calls)
+        return self._number_op("set_caps", request_id, number, actor, at_ms, step)
+
+    # -- packages -------------------------------------------------------------------------
+    def _start_period(self, tx: _Tx, acc: C.Account, package: str, start_ms: int, carried: int,
+                      bundle: tuple[int, int]) -> int:
+        """Put ``acc`` on ``package`` from ``start_ms``; prepaid credit =
+        ``carried`` + the package fee. Returns the credit."""
+        pkg = self._package(package)
+        acc.package, acc.package_start_ms = package, start_ms
+        acc.pending_package, acc.pending_effective_ms = "", 0
+        credit = carried
+        if pkg["kind"] == "prepaid":
+            credit += pkg["fee"]
+            acc.period_end_ms = add_months_ms(start_ms, pkg["period_months"])
+        else:
+            acc.period_end_ms = C.NEVER_MS
+        acc.opening_credit = credit
+        tx.set_balance(acc, credit, *bundle)
+        return credit
+
+    def subscribe(self, request_id: str, account: str, package: str, start_ms=None,
+                  actor: str = "", at_ms=None) -> dict:
+        """First package of an account, from ``start_ms`` (default the
+        effective time; calls before it are refused ``package_not_started``).
+        A prepaid package's fee becomes its call credit.
+        Refused: ``already_subscribed``, ``account_closed``."""
+        self._package(package)
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if acc.package:
+                raise Refused("already_subscribed", f"account {account!r} has package {acc.package!r}; change it instead")
+            if acc.status == "closed":
+                raise Refused("account_closed", f"account {account!r} is closed")
+            start = tx.at if start_ms is None else _ms(start_ms, "start")
+            credit = self._start_period(tx, acc, package, start, 0, (-1, 0))
+            tx.put_account(acc, before, {"package": package, "credit_minor": credit})
+            return self._result(tx, acc)
+        return self._run("subscribe", request_id, actor, at_ms, fn)
+
+    def renew(self, request_id: str, account: str, actor: str = "", at_ms=None) -> dict:
+        """Renew a prepaid package: a new period starts at the effective time
+        with the fee as new credit plus the credit left (early renewal keeps
+        what was paid for; a renewal after the period ended starts from zero,
+        the old credit having expired). Refused: ``not_prepaid``, ``no_package``,
+        ``account_closed``."""
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if not acc.package:
+                raise Refused("no_package", f"account {account!r} has no package")
+            if acc.status == "closed":
+                raise Refused("account_closed", f"account {account!r} is closed")
+            if self._package(acc.package)["kind"] != "prepaid":
+                raise Refused("not_prepaid", f"package {acc.package!r} has no period to renew")
+            credit, period, used = tx.balance(acc)
+            carried = credit if tx.at < acc.period_end_ms else 0
+            credit = self._start_period(tx, acc, acc.package, tx.at, carried, (period, used))
+            self._maybe_restore(tx, acc, credit)
+            tx.put_account(acc, before, {"carried_minor": carried, "credit_minor": credit})
+            return self._result(tx, acc)
+        return self._run("renew", request_id, actor, at_ms, fn)
+
+    def change_package(self, request_id: str, account: str, package: str, effective_ms=None,
+                       actor: str = "", at_ms=None) -> dict:
+        """Change package from ``effective_ms`` (default now; a later date
+        waits, and the sweep applies it then). The rule (README): credit left
+        carries over (a prepaid target adds its fee and starts a new period);
+        bundle seconds used this month count against the new bundle; the
+        month's minimum is the one of the package in force at the month's
+        start. Refused: ``no_package``, ``same_package``, ``account_closed``."""
+        self._package(package)
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if not acc.package:
+                raise Refused("no_package", f"account {account!r} has no package; subscribe first")
+            if acc.package == package:
+                raise Refused("same_package", f"account {account!r} is already on {package!r}")
+            if acc.status == "closed":
+                raise Refused("account_closed", f"account {account!r} is closed")
+            when = tx.at if effective_ms is None else _ms(effective_ms, "effective")
+            if when > tx.at:
+                acc.pending_package, acc.pending_effective_ms = package, when
+                tx.put_account(acc, before, {"package": package, "effective_ms": when, "pending": True})
+            else:
+                self._apply_change(tx, acc, package, when, before)
+            return self._result(tx, acc)
+        return self._run("change_package", request_id, actor, at_ms, fn)
+
+    def _apply_change(self, tx: _Tx, acc: C.Account, package: str, when: int, before: C.Account) -> None:
+        credit, period, used = tx.balance(acc)
+        carried = credit if when < acc.period_end_ms else 0
+        old = acc.package
+        credit = self._start_period(tx, acc, package, when, carried, (period, used))
+        self._maybe_restore(tx, acc, credit)
+        tx.put_account(acc, before, {"from": old, "package": package, "effective_ms": when,
+                                     "carried_minor": carried, "credit_minor": credit})
+
+    # -- credit -----------------------------------------------------------------------------
+    def top_up(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
+        """Add prepaid credit. At least the catalog's minimum: max(top_up_min,
+        top_up_min_months x the package's monthly minimum). An account
+        suspended for arrears is restored when the credit is then above zero
+        and the restore window has not closed. Refused: ``not_prepaid``,
+        ``below_minimum``, ``period_ended``, ``account_closed``."""
+        amount = _amount(amount_minor, "amount_minor")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            self._prepaid(acc)
+            rules = self.rules()
+            minimum = max(rules.top_up_min, rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
+            if amount < minimum:
+                raise Refused("below_minimum", f"a top-up is at least {minimum} minor units ({minimum / 10000:.2f} yuan)")
+            if tx.at >= acc.period_end_ms:
+                raise Refused("period_ended", "the package period has ended; renew instead")
+            credit, period, used = tx.balance(acc)
+            credit += amount
+            tx.set_balance(acc, credit, period, used)
+            restored = self._maybe_restore(tx, acc, credit)
+            tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit, "restored": restored})
+            return self._result(tx, acc, restored=restored)
+        return self._run("top_up", request_id, actor, at_ms, fn)
+
+    def adjust(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
+               at_ms=None) -> dict:
+        """Manual credit (+) or debit (-) with a reason, e.g. a goodwill
+        credit or a correction. Refused: ``insufficient_credit`` (a debit never
+        takes credit below zero), ``not_prepaid``."""
+        amount = int(amount_minor)
+        if amount == 0:
+            raise InvalidInput("amount_minor", "must not be 0")
+        if not (reason or "").strip():
+            raise InvalidInput("reason", "required")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            self._prepaid(acc)
+            credit, period, used = tx.balance(acc)
+            if credit + amount < 0:
+                raise Refused("insufficient_credit", f"credit is {credit} minor units; cannot debit {-amount}")
+            tx.set_balance(acc, credit + amount, period, used)
+            restored = self._maybe_restore(tx, acc, credit + amount) if amount > 0 else False
+            tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
+                                         "credit_minor": credit + amount, "restored": restored})
+            return self._result(tx, acc)
+        return self._run("adjust", request_id, actor, at_ms, fn)
+
+    def refund(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
+        """Pay credit back to the enterprise. Refused: ``insufficient_credit``."""
+        amount = _amount(amount_minor, "amount_minor")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            self._prepaid(acc)
+            credit, period, used = tx.balance(acc)
+            if amount > credit:
+                raise Refused("insufficient_credit", f"credit is {credit} minor units; cannot refund {amount}")
+            tx.set_balance(acc, credit - amount, period, used)
+            tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit - amount})
+            return self._result(tx, acc)
+        return self._run("refund", request_id, actor, at_ms, fn)
+
+    def _prepaid(self, acc: C.Account) -> None:
+        if acc.status == "closed":
+            raise Refused("account_closed", f"account {acc.id!r} is closed")
+        if not acc.package or self._package(acc.package)["kind"] != "prepaid":
+            raise Refused("not_prepaid", f"account {acc.id!r} has no prepaid package")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _numbers_of(self, tx: _Tx, account: str) -> list[C.Number]:
+        out = []
+        for _k, v in tx.txn.cursor(db=self.db[C.NUMBERS_DB]):
+            num = C.decode(C.Number, v)
+            if num.account == account and num.state in C.HELD_STATES:
+                out.append(num)
+        return out
+
+    def _move_numbers(self, tx: _Tx, account: str, frm: tuple, to: str) -> None:
+        for num in self._numbers_of(tx, account):
+            if num.state in frm:
+                before = C.decode(C.Number, C.encode(num))
+                tx.set_state(num, to)
+                tx.put_number(num, before, {"by": "account"})
+
+    def _maybe_restore(self, tx: _Tx, acc: C.Account, credit: int) -> bool:
+        """Restore an account suspended for arrears or expiry when credit is
+        above zero again within the restore window."""
+        if acc.status != "suspended" or acc.suspend_reason not in ("arrears", "expired") or credit <= 0:
+            return False
+        if tx.at >= acc.period_end_ms:
+            return False
+        if tx.at >= add_months_ms(acc.suspended_ms, self.rules().restore_months):
+            return False  # the window closed (the sweep freezes it)
+        self._set_account_state(tx, acc, "active")
+        return True
+
+    def _set_account_state(self, tx: _Tx, acc: C.Account, state: str, reason: str = "") -> None:
+        if state == "suspended":
+            acc.suspended_ms, acc.suspend_reason = tx.at, reason
+            self._move_numbers(tx, acc.id, ("active",), "suspended")
+        elif state == "frozen":
+            acc.frozen_ms = tx.at
+            self._move_numbers(tx, acc.id, ("active", "suspended"), "frozen")
+        elif state == "active":
+            acc.suspended_ms, acc.suspend_reason, acc.frozen_ms = 0, "", 0
+            self._move_numbers(tx, acc.id, ("suspended", "frozen"), "active")
+        elif state == "closed":
+            self._reclaim_numbers(tx, acc.id)
+        acc.status = state
+
+    def _reclaim_numbers(self, tx: _Tx, account: str) -> None:
+        for num in self._numbers_of(tx, account):
+            before = C.decode(C.Number, C.encode(num))
+            self._reclaim(tx, num)
+            tx.put_number(num, before, {"by": "account"})
+
+    def _reclaim(self, tx: _Tx, num: C.Number) -> None:
+        tx.set_state(num, "reclaimed")
+        num.destinations, num.plan, num.plan_name = [], "", ""
+        num.cap_spend_minor = num.cap_calls = 0
+
+    _ACCOUNT_MOVES = {
+        "suspend": (("active",), "suspended"),
+        "restore": (("suspended", "frozen"), "active"),
+        "freeze": (("suspended",), "frozen"),
+        "reclaim": (("frozen",), "closed"),
+    }
+
+    def account_transition(self, request_id: str, account: str, action: str, reason: str = "",
+                           actor: str = "", at_ms=None) -> dict:
+        """``suspend`` (active -> suspended, its active numbers too),
+        ``restore`` (suspended or frozen -> active; a prepaid account needs
+        credit above zero and an unexpired period), ``freeze`` (suspended ->
+        frozen), ``reclaim`` (frozen -> closed, every number reclaimed).
+        Refused: ``wrong_state``, ``out_of_credit``, ``period_ended``."""
+        if action not in self._ACCOUNT_MOVES:
+            raise InvalidInput("action", f"one of {', '.join(self._ACCOUNT_MOVES)}")
+        frm, to = self._ACCOUNT_MOVES[action]
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if acc.status not in frm:
+                raise Refused("wrong_state", f"account {account!r} is {acc.status}; {action} needs {' or '.join(frm)}")
+            if action == "restore" and acc.package and self._package(acc.package)["kind"] == "prepaid":
+                credit = tx.balance(acc)[0]
+                if credit <= 0:
+                    raise Refused("out_of_credit", "credit is 0; top up first")
+                if tx.at >= acc.period_end_ms:
+                    raise Refused("period_ended", "the package period has ended; renew first")
+            self._set_account_state(tx, acc, to, reason or "manual")
+            tx.put_account(acc, before, {"action": action, "reason": reason})
+            return self._result(tx, acc)
+        return self._run(f"{action}_account", request_id, actor, at_ms, fn)
+
+    _NUMBER_MOVES = {
+        "suspend": (("active",), "suspended"),
+        "restore": (("suspended", "frozen"), "active"),
+        "freeze": (("suspended",), "frozen"),
+        "reclaim": (("frozen",), "reclaimed"),
+        "cool": (("reclaimed",), "cooling"),
+        "release": (("cooling",), "available"),
+    }
+
+    def number_transition(self, request_id: str, number: str, action: str, reason: str = "",
+                          actor: str = "", at_ms=None) -> dict:
+        """One number's move (see ``_NUMBER_MOVES``; README lifecycle table).
+        ``restore`` needs its account active. Refused: ``wrong_state``,
+        ``account_not_active``."""
+        if action not in self._NUMBER_MOVES:
+            raise InvalidInput("action", f"one of {', '.join(self._NUMBER_MOVES)}")
+        frm, to = self._NUMBER_MOVES[action]
+
+        def step(tx: _Tx, num: C.Number):
+            _need(num, *frm)
+            if action == "restore" and tx.account(num.account).status != "active":
+                raise Refused("account_not_active", f"account {num.account!r} is not active")
+            if to == "reclaimed":
+                self._reclaim(tx, num)
+            else:
+                tx.set_state(num, to)
+            if to == "cooling":
+                num.cooling_until_ms = tx.at + self.rules().cooling_days * layout.MS_PER_DAY
+            if to == "available":
+                num.account = ""
+            return {"action": action, "reason": reason}
+        return self._number_op(f"{action}_number", request_id, number, actor, at_ms, step)
+
+    # -- time-driven transitions --------------------------------------------------------------------
+    def sweep(self, at_ms=None, actor: str = "sweep") -> list[dict]:
+        """Apply every transition due at ``at_ms`` (default now):
+
+        * a package change whose effective date has come;
+        * active prepaid account with no credit left -> suspended (``arrears``),
+          or past its period end -> suspended (``expired``);
+        * suspended for arrears/expiry since >= ``restore_months`` -> frozen;
+        * frozen (arrears) since the suspension >= ``reclaim_months`` ->
+          closed, numbers reclaimed;
+        * reclaimed number -> cooling for ``cooling_days`` -> available.
+
+        Candidates are found in one read transaction; each transition is its
+        own operation with a request id derived from (what, whom, since), so
+        sweeps running at once in several processes apply each one once.
+        Returns the results of the operations that changed something."""
+        at = now_ms() if at_ms is None else _ms(at_ms, "at")
+        rules = self.rules()
+        pkgs = self.catalog().get("package_rules", {})
+        todo: list[tuple] = []
+        with self.env.begin() as txn:
+            bal = {}
+            for k, v in txn.cursor(db=self.ledger.balances):
+                bal[bytes(k).decode()] = _BALANCE.unpack(v)
+            for _k, v in txn.cursor(db=self.db[C.ACCOUNTS_DB]):
+                a = C.decode(C.Account, v)
+                if a.pending_package and a.pending_effective_ms <= at:
+                    todo.append(("change", a.id, a.pending_effective_ms))
+                prepaid = pkgs.get(a.package, {}).get("kind") == "prepaid"
+                if a.status == "active" and prepaid:
+                    b = bal.get(a.id)
+                    credit = b[0] if b is not None and b[3] == a.package_start_ms else a.opening_credit
+                    if at >= a.period_end_ms:
+                        todo.append(("suspend", a.id, "expired"))
+                    elif credit <= 0 and at >= a.package_start_ms:
+                        todo.append(("suspend", a.id, "arrears"))
+                if a.status == "suspended" and a.suspend_reason in ("arrears", "expired") and \
+                        at >= add_months_ms(a.suspended_ms, rules.restore_months):
+                    todo.append(("freeze", a.id, a.suspended_ms))
+                if a.status == "frozen" and a.suspend_reason in ("arrears", "expired") and \
+                        at >= add_months_ms(a.suspended_ms, rules.reclaim_months):
+                    todo.append(("reclaim", a.id, a.suspended_ms))
+            for _k, v in txn.cursor(db=self.db[C.NUMBERS_DB]):
+                n = C.decode(C.Number, v)
+                if n.state == "reclaimed":
+                    todo.append(("cool", n.number, n.since_ms))
+                elif n.state == "cooling" and at >= n.cooling_until_ms:
+                    todo.append(("release", n.number, n.since_ms))
+        done = []
+        for what, who, since in todo:
+            rid = f"sweep:{what}:{who}:{since}"
+            try:
+                if what == "change":
+                    res = self._sweep_change(rid, who, at, actor)
+                elif what == "suspend":
+                    rid = f"sweep:suspend:{who}:{at}"
+                    res = self.account_transition(rid, who, "suspend", since, actor=actor, at_ms=at)
+                elif what in ("freeze", "reclaim"):
+                    res = self.account_transition(rid, who, what, "arrears", actor=actor, at_ms=at)
+                else:
+                    res = self.number_transition(rid, who, what, "sweep", actor=actor, at_ms=at)
+            except Refused:
+                continue  # changed since the scan (an operator got there first)
+            if not res["replayed"]:
+                done.append(res)
+        return done
+
+    def _sweep_change(self, request_id: str, account: str, at: int, actor: str) -> dict:
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if not acc.pending_package or acc.pending_effective_ms > at:
+                raise Refused("nothing_pending", "no package change due")
+            self._apply_change(tx, acc, acc.pending_package, acc.pending_effective_ms, before)
+            return self._result(tx, acc)
+        return self._run("change_package", request_id, actor, at, fn)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get_account(self, account: str) -> dict:
+        """The account record, its numbers and its balance."""
+        with self.env.begin() as txn:
+            tx = _Tx(self, txn, now_ms(), "", "", "read")
+            acc = tx.account(account)
+            nums = [C.as_dict(n) for n in self._numbers_of(tx, account)]
+            return {"account": C.as_dict(acc), "numbers": nums, "balance": self._balance_dict(tx, acc)}
+
+    def get_number(self, number: str) -> dict:
+        with self.env.begin() as txn:
+            return C.as_dict(_Tx(self, txn, 0, "", "", "read").number(_number_400(number, "number")))
+
+    def balance(self, account: str) -> dict:
+        """Credit (minor units) and bundle use (seconds) of the current period."""
+        with self.env.begin() as txn:
+            tx = _Tx(self, txn, 0, "", "", "read")
+            acc = tx.account(account)
+            out = self._balance_dict(tx, acc)
+            pkg = self.catalog().get("package_rules", {}).get(acc.package, {})
+            out["bundle_included_seconds"] = pkg.get("included_minutes", 0) * 60
+            out["package"] = acc.package
+            out["period_end_ms"] = acc.period_end_ms
+            return out
+
+    def events(self, account: str | None = None, from_ms: int = 0, to_ms: int = C.NEVER_MS,
+               after_seq: int = 0, limit: int = 1000) -> list[dict]:
+        """Audit events, oldest first: of one ``account`` with effective time
+        in [from_ms, to_ms), or (no account) every event after ``after_seq``."""
+        out = []
+        with self.env.begin() as txn:
+            ev_db = self.db[C.EVENTS_DB]
+            if account:
+                if txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is None:
+                    raise NotFound("account", f"no account {account!r}")
+                cur = txn.cursor(db=self.db[C.EVENT_INDEX_DB])
+                lo = C.event_index_key(account, max(0, from_ms), 0)
+                hi = C.event_index_key(account, min(to_ms, C.NEVER_MS), 0)
+                if cur.set_range(lo):
+                    for k in cur.iternext(values=False):
+                        if bytes(k) >= hi or len(out) >= limit:
+                            break
+                        out.append(C.as_dict(C.decode(C.Event, txn.get(C.seq_key(C.seq_of_index_key(k)), db=ev_db))))
+            else:
+                cur = txn.cursor(db=ev_db)
+                if cur.set_range(C.seq_key(after_seq + 1)):
+                    for _k, v in cur:
+                        out.append(C.as_dict(C.decode(C.Event, v)))
+                        if len(out) >= limit:
+                            break
+        return out
+
+
+def _need(num: C.Number, *states: str, reason: str = "wrong_state") -> None:
+    if num.state not in states:
+        raise Refused(reason, f"{num.number} is {num.state}; needs {' or '.join(states)}")
+
+
+def _number_400(raw: str, field: str) -> str:
+    n = normalize(raw, field)
+    if not _NUMBER_400.match(n):
+        raise InvalidInput(field, f"{raw!r} is not a 400 number (400 + 7 digits)")
+    return n
+
+
+def _ms(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"{value!r}: epoch milliseconds")
+    return value
+
+
+def _amount(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(field, f"{value!r}: a positive whole number of minor units (1/10000 yuan)")
+    return value

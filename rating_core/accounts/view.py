@@ -1,0 +1,231 @@
+"""The live view: a catalog snapshot with its customer tables taken from the
+customer layer, in the very arrays the kernels read.
+
+``open_view(store, ledger, version)`` returns what ``Rater`` and ``Router``
+take as a snapshot. When the customer layer holds no account (a store that
+has not migrated, see ``rating400 accounts import``) that is the catalog
+snapshot itself. Otherwise it is a ``LiveSnapshot``: the snapshot's product
+tables (rates, bands, packages, prefixes, regions, calendar) shared as they
+are, and these rebuilt from the layer, at one ``generation`` of it:
+
+* ``number_*``: the numbers held by an account (locked .. frozen), sorted by
+  key; locked and pending-verification numbers are ``pending_verification``
+  to the kernels, so they are refused with that reason;
+* ``account_*``: one row per account (``Account.row``); ``meta["accounts"]``
+  names them, so the rated output and the balances use the same ids;
+* ``route_*``: each number's routing plan with only its verified bound
+  destinations (see ``effective_plan``), identical plans compiled once.
+
+A process checks ``generation`` (one LMDB read) and rebuilds its view when
+it moved; ``Engine.refresh`` does it on the server's refresh tick, so an
+operation reaches every worker within that tick plus one rebuild.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+
+from .. import layout
+from ..catalog.routing import RoutingPlan
+from ..ledger import customers as C
+from ..numbers import keys_of
+
+# Number inventory state -> the kernels' number status (layout.STATUS).
+_NUMBER_STATUS = {"active": 0, "suspended": 1, "locked": 2, "pending_verification": 2, "frozen": 3}
+_ACCOUNT_STATUS = {"active": 0, "suspended": 1, "frozen": 3, "closed": 4}
+DEFAULT_GROUP = "bound"
+
+
+def generation(txn, db) -> int:
+    return C.get_counter(txn, db, C.GENERATION)
+
+
+_dbs: dict = {}
+
+
+def layer_dbs(env) -> dict:
+    """The customer layer's database handles for ``env``, opened once per
+    process and environment (``open_db`` takes LMDB's write lock, so never
+    per request)."""
+    held = _dbs.get(id(env))
+    if held is None or held[0] is not env:  # an id can be reused once an environment is gone
+        held = _dbs[id(env)] = (env, {name: env.open_db(name) for name in C.DATABASES})
+    return held[1]
+
+
+def effective_plan(number: C.Number) -> tuple[str, RoutingPlan] | None:
+    """The plan a number routes by: its own plan with every destination
+    that is not bound to it and verified taken out, or, without a plan, a
+    sequential hunt over its verified bound destinations in bind order.
+    None when nothing can be routed (the kernels answer ``no_route``)."""
+    verified = [d.number for d in number.destinations if d.verified]
+    if not verified:
+        return None
+    if not number.plan:
+        plan = RoutingPlan.model_validate({"groups": {DEFAULT_GROUP: {"destinations": [{"number": n} for n in verified]}},
+                                           "rules": [{"group": DEFAULT_GROUP}]})
+        return DEFAULT_GROUP, plan
+    plan = RoutingPlan.model_validate_json(number.plan)
+    ok = set(verified)
+    groups = {}
+    for name, g in plan.groups.items():
+        kept = [d for d in g.destinations if d.number in ok]
+        # A group left empty offers nothing; the plan's overflow still applies.
+        groups[name] = g if len(kept) == len(g.destinations) else g.model_copy(update={"destinations": kept})
+    return number.plan_name or "plan", plan.model_copy(update={"groups": groups})
+
+
+@dataclass
+class LiveSnapshot:
+    """Snapshot-shaped (``tables``, ``meta``, ``version``) view of one
+    catalog version and one customer-layer generation."""
+
+    base: object  # the catalog Snapshot; keeps its mapped arrays alive
+    tables: dict
+    meta: dict
+    generation: int
+
+    @property
+    def version(self) -> int:
+        return self.base.version
+
+    @property
+    def path(self):
+        return self.base.path
+
+    def __repr__(self) -> str:
+        return f"<LiveSnapshot v{self.version} gen {self.generation}>"
+
+
+def layer_in_use(env) -> bool:
+    """True when the customer layer holds an account (it then replaces the
+    catalog's accounts)."""
+    db = layer_dbs(env)[C.META_DB]
+    with env.begin(db=db) as txn:
+        return C.get_counter(txn, db, C.NEXT_ROW) > 0
+
+
+def read_layer(env) -> tuple[int, list[C.Account], list[C.Number]]:
+    """(generation, accounts by row, numbers held by accounts) in one read
+    transaction."""
+    dbs = layer_dbs(env)
+    with env.begin() as txn:
+        gen = generation(txn, dbs[C.META_DB])
+        dec_a = C._dec[C.Account].decode
+        dec_n = C._dec[C.Number].decode
+        accounts = [dec_a(v) for _k, v in txn.cursor(db=dbs[C.ACCOUNTS_DB])]
+        numbers = [n for n in (dec_n(v) for _k, v in txn.cursor(db=dbs[C.NUMBERS_DB])) if n.state in C.HELD_STATES]
+    accounts.sort(key=lambda a: a.row)
+    return gen, accounts, numbers
+
+
+def build_view(snapshot, env) -> LiveSnapshot:
+    """Rebuild the customer tables of ``snapshot`` from the layer in ``env``."""
+    gen, accounts, numbers = read_layer(env)
+    base = snapshot.tables
+    meta = dict(snapshot.meta)
+    packages = {p: i for i, p in enumerate(meta["packages"])}
+    cities = {c: i for i, c in enumerate(meta["cities"])}
+    n_acc = (accounts[-1].row + 1) if accounts else 0
+    names = [""] * n_acc
+    a_pkg = np.zeros(n_acc, np.int32)
+    a_status = np.full(n_acc, _ACCOUNT_STATUS["closed"], np.int8)
+    a_start = np.zeros(n_acc, np.int64)
+    a_expiry = np.full(n_acc, layout.NEVER, np.int64)
+    a_credit = np.zeros(n_acc, np.int64)
+    for a in accounts:
+        names[a.row] = a.id
+        pkg = packages.get(a.package)
+        if pkg is None:
+            continue  # no package (or one this catalog version dropped): closed to calls
+        a_pkg[a.row] = pkg
+        a_status[a.row] = _ACCOUNT_STATUS[a.status]
+        a_start[a.row] = a.package_start_ms
+        a_expiry[a.row] = a.period_end_ms
+        a_credit[a.row] = a.opening_credit
+    row_of = {a.id: a.row for a in accounts}
+
+    plans: dict[str, int] = {}  # canonical JSON -> compiled plan id
+    plan_models: dict[str, RoutingPlan] = {}
+    n_route = []
+    for num in numbers:
+        eff = effective_plan(num)
+        if eff is None:
+            n_route.append(-1)
+            continue
+        name, plan = eff
+        canon = name + "\0" + plan.model_dump_json()
+        if canon not in plans:
+            pid = name if name not in plan_models else f"{name}@{num.number}"
+            plans[canon] = len(plans)
+            plan_models[pid] = plan
+        n_route.append(plans[canon])
+
+    tables = dict(base)
+    keys = keys_of(pa.array([n.number for n in numbers], pa.string())) if numbers else np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    cols = {
+        "number_key": (keys, np.int64),
+        "number_account": ([row_of[n.account] for n in numbers], np.int32),
+        "number_status": ([_NUMBER_STATUS[n.state] for n in numbers], np.int8),
+        "number_billing_start": ([layout.BILLING_START.index(n.billing_start) for n in numbers], np.int8),
+        "number_home_city": ([cities.get(n.home_city, -1) for n in numbers], np.int32),
+        "number_routing": (n_route, np.int32),
+    }
+    for name, (values, dtype) in cols.items():
+        tables[name] = np.ascontiguousarray(np.asarray(values, dtype).reshape(-1)[order])
+    tables.update(account_package=a_pkg, account_status=a_status, account_start_ms=a_start,
+                  account_expiry_ms=a_expiry, account_opening_credit=a_credit)
+    tables.update(_routing(plan_models, meta, base))
+    layout.check(tables)
+
+    meta["accounts"] = names
+    meta["customer_generation"] = gen
+    billing = dict(meta.get("billing", {}))
+    by_row = {a.row: a for a in accounts}
+    billing["account_package_index"] = [packages.get(by_row[i].package, 0) if i in by_row else 0 for i in range(n_acc)]
+    billing["account_package_start"] = [_local_date(by_row[i].package_start_ms) if i in by_row else "1970-01-01"
+                                        for i in range(n_acc)]
+    billing["account_features"] = [list(by_row[i].features) if i in by_row else [] for i in range(n_acc)]
+    meta["billing"] = billing
+    return LiveSnapshot(snapshot, tables, meta, gen)
+
+
+def _local_date(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp((ms + layout.LOCAL_OFFSET_MS) / 1000, dt.timezone.utc).date().isoformat()
+
+
+def _routing(plans: dict[str, RoutingPlan], meta: dict, base: dict) -> dict:
+    # Compiling a plan is the same step whether the plan came from the
+    # catalog or from the customer layer: one compiler, no second copy.
+    from ..compile.routing import routing_tables
+
+    cities = {c: i for i, c in enumerate(meta["cities"])}
+    ids = SimpleNamespace(plans={p: i for i, p in enumerate(plans)}, cities=cities,
+                          regions=SimpleNamespace(provinces=meta["provinces"]))
+    return routing_tables(SimpleNamespace(routing_plans=plans), ids, base)
+
+
+def open_view(store, env, version: int | None = None):
+    """The catalog snapshot (``version``, default the active one) with the
+    customer layer applied when it is in use; see the module doc."""
+    snapshot = store.open(version)
+    if not layer_in_use(env):
+        return snapshot
+    return build_view(snapshot, env)
+
+
+def current_generation(env) -> int:
+    db = layer_dbs(env)[C.META_DB]
+    with env.begin(db=db) as txn:
+        return generation(txn, db)
+
+
+def plan_json(plan: RoutingPlan) -> str:
+    return json.dumps(plan.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))

@@ -1,0 +1,357 @@
+"""``rating400 accounts ...``: customer operations from the shell, the same
+``rating_core.accounts.Accounts`` API the gRPC AccountService uses.
+
+Every changing command takes ``--request-id`` (default: a fresh one; give
+your own to make a retry safe), ``--actor`` (default ``$USER``) and ``--at``
+(the effective time, ISO 8601 local time or epoch ms; default now), and
+prints the operation's result as JSON. Amounts are written in yuan (at most
+4 decimals). Exit status: 0 done (or replayed), 1 refused (``refused:
+REASON: why`` on stderr), 2 bad input or unknown record.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import uuid
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from .cli_route import parse_time
+
+STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
+                     type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
+
+
+def _yuan(text: str, param: str, signed: bool = False) -> int:
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{text!r} is not an amount of yuan", param_hint=param) from None
+    minor = amount * 10_000
+    if minor != minor.to_integral_value():
+        raise click.BadParameter(f"{text} yuan is finer than 1/10000 yuan", param_hint=param)
+    if not signed and minor <= 0:
+        raise click.BadParameter("must be more than 0", param_hint=param)
+    return int(minor)
+
+
+def operation(fn):
+    """Common options of a changing command; runs it with an open
+    ``Accounts`` and prints its result."""
+    @STORE
+    @click.option("--request-id", default=None, help="Idempotency key (default: a new one).")
+    @click.option("--actor", default=lambda: os.environ.get("USER", "operator"), help="Who asks (audited).")
+    @click.option("--at", default=None, help="Effective time (ISO 8601, local time; or epoch ms). Default now.")
+    @functools.wraps(fn)
+    def wrapper(store_dir, request_id, actor, at, **kwargs):
+        common = {"request_id": request_id or f"cli-{uuid.uuid4()}", "actor": actor,
+                  "at_ms": parse_time(at)}
+        run(store_dir, lambda ops: fn(ops, common, **kwargs))
+    return wrapper
+
+
+def run(store_dir, body) -> None:
+    from .accounts import Accounts
+    from .cli import UserError, user_errors
+    from .errors import NotFound, Refused
+
+    with user_errors():
+        ops = Accounts.open(store_dir)
+        try:
+            result = body(ops)
+        except NotFound as e:
+            raise UserError(str(e)) from None
+        except Refused as e:
+            click.echo(f"refused: {e.reason}: {e.message}", err=True)
+            raise SystemExit(1) from None
+        finally:
+            ops.ledger.close()
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@click.group("accounts")
+def accounts_command():
+    """Customer operations: accounts, numbers, destinations, credit, lifecycle."""
+
+
+@accounts_command.command("import")
+@click.argument("catalog", type=click.Path(exists=True, dir_okay=False))
+@STORE
+def import_(catalog, store_dir):
+    """Move CATALOG's YAML/CSV accounts into the customer layer (idempotent)."""
+    from .accounts.importer import import_catalog
+
+    run(store_dir, lambda ops: import_catalog(ops, catalog))
+
+
+@accounts_command.command("open")
+@click.argument("account")
+@click.option("--company", required=True, help="The enterprise's registered name.")
+@operation
+def open_(ops, common, account, company):
+    """Open an enterprise account."""
+    return ops.open_account(account=account, company=company, **common)
+
+
+@accounts_command.command("documents")
+@click.argument("account")
+@click.option("--doc", "docs", multiple=True, required=True, metavar="KIND=REFERENCE",
+              help="business_licence, legal_representative_id, authorisation_letter or other = archive id.")
+@operation
+def documents(ops, common, account, docs):
+    """Record real-name documents; the review becomes pending."""
+    pairs = []
+    for d in docs:
+        kind, sep, ref = d.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{d!r}: KIND=REFERENCE", param_hint="--doc")
+        pairs.append((kind.strip(), ref.strip()))
+    return ops.submit_documents(account=account, documents=pairs, **common)
+
+
+@accounts_command.command("review")
+@click.argument("account")
+@click.option("--approve/--reject", required=True)
+@click.option("--note", default="", help="Why (required to reject).")
+@operation
+def review(ops, common, account, approve, note):
+    """The real-name review's verdict."""
+    return ops.review_realname(account=account, approve=approve, note=note, **common)
+
+
+@accounts_command.command("subscribe")
+@click.argument("account")
+@click.argument("package")
+@click.option("--start", default=None, help="Package start (default: the effective time).")
+@operation
+def subscribe(ops, common, account, package, start):
+    """Subscribe an account to its first package."""
+    return ops.subscribe(account=account, package=package, start_ms=parse_time(start), **common)
+
+
+@accounts_command.command("renew")
+@click.argument("account")
+@operation
+def renew(ops, common, account):
+    """Renew a prepaid package from the effective time."""
+    return ops.renew(account=account, **common)
+
+
+@accounts_command.command("change-package")
+@click.argument("account")
+@click.argument("package")
+@click.option("--effective", default=None, help="When it takes effect (default: the effective time).")
+@operation
+def change_package(ops, common, account, package, effective):
+    """Change package (see README for credit, bundle and minimum rules)."""
+    return ops.change_package(account=account, package=package, effective_ms=parse_time(effective), **common)
+
+
+@accounts_command.command("top-up")
+@click.argument("account")
+@click.argument("yuan")
+@operation
+def top_up(ops, common, account, yuan):
+    """Add prepaid credit (YUAN, e.g. 600 or 1234.50)."""
+    return ops.top_up(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+
+
+@accounts_command.command("adjust")
+@click.argument("account")
+@click.argument("yuan")
+@click.option("--reason", required=True)
+@operation
+def adjust(ops, common, account, yuan, reason):
+    """Manual credit (YUAN > 0) or debit (YUAN < 0, e.g. -- -12.5) with a reason."""
+    return ops.adjust(account=account, amount_minor=_yuan(yuan, "YUAN", signed=True), reason=reason, **common)
+
+
+@accounts_command.command("refund")
+@click.argument("account")
+@click.argument("yuan")
+@operation
+def refund(ops, common, account, yuan):
+    """Pay credit back to the enterprise."""
+    return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+
+
+def _account_move(action):
+    @click.argument("account")
+    @click.option("--reason", default="", help="Recorded in the audit log.")
+    @operation
+    def cmd(ops, common, account, reason):
+        return ops.account_transition(account=account, action=action, reason=reason, **common)
+    cmd.__doc__ = f"{action.capitalize()} an account (README: lifecycle)."
+    return accounts_command.command(action)(cmd)
+
+
+for _action in ("suspend", "restore", "freeze", "reclaim"):
+    _account_move(_action)
+
+
+@accounts_command.command("bind")
+@click.argument("number")
+@click.argument("destination")
+@operation
+def bind(ops, common, number, destination):
+    """Bind DESTINATION to NUMBER (routed once verified)."""
+    return ops.bind_destination(number=number, destination=destination, **common)
+
+
+@accounts_command.command("verify-destination")
+@click.argument("number")
+@click.argument("destination")
+@click.option("--proof", required=True, help="The phone bill's archive reference.")
+@operation
+def verify_destination(ops, common, number, destination, proof):
+    """Record a bound phone's real-name proof; it is routed from now on."""
+    return ops.verify_destination(number=number, destination=destination, proof=proof, **common)
+
+
+@accounts_command.command("unbind")
+@click.argument("number")
+@click.argument("destination")
+@operation
+def unbind(ops, common, number, destination):
+    """Unbind DESTINATION from NUMBER."""
+    return ops.unbind_destination(number=number, destination=destination, **common)
+
+
+@accounts_command.command("sweep")
+@STORE
+@click.option("--at", default=None, help="Apply what is due at this time (default now).")
+def sweep(store_dir, at):
+    """Apply the time-driven transitions due (arrears, freeze, reclaim, cooling, package changes)."""
+    run(store_dir, lambda ops: [{k: r[k] for k in ("operation", "request_id", "account", "number")}
+                                for r in ops.sweep(parse_time(at))])
+
+
+@accounts_command.command("show")
+@click.argument("account")
+@STORE
+def show(account, store_dir):
+    """The account, its numbers and its balance."""
+    run(store_dir, lambda ops: ops.get_account(account))
+
+
+@accounts_command.command("balance")
+@click.argument("account")
+@STORE
+def balance(account, store_dir):
+    """Credit (minor units, 1/10000 yuan) and bundle use (seconds)."""
+    run(store_dir, lambda ops: ops.balance(account))
+
+
+@accounts_command.command("events")
+@click.argument("account")
+@STORE
+@click.option("--from", "from_", default=None, help="From (inclusive).")
+@click.option("--to", default=None, help="To (exclusive).")
+def events(account, store_dir, from_, to):
+    """The account's audit log in a time range."""
+    lo, hi = parse_time(from_), parse_time(to)
+    run(store_dir, lambda ops: ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1))
+
+
+@accounts_command.group("number")
+def number_group():
+    """The 400-number inventory."""
+
+
+@number_group.command("add")
+@click.argument("numbers", nargs=-1, required=True)
+@click.option("--grade", default=None, help="Grade (default: by the catalog's grade patterns).")
+@operation
+def number_add(ops, common, numbers, grade):
+    """Take NUMBERS into the inventory as available."""
+    return ops.add_numbers(numbers=list(numbers), grade=grade, **common)
+
+
+@number_group.command("search")
+@click.argument("pattern", default="*")
+@STORE
+@click.option("--grade", default=None)
+@click.option("--state", default="available", show_default=True)
+@click.option("--limit", default=50, show_default=True)
+def number_search(pattern, store_dir, grade, state, limit):
+    """Numbers matching PATTERN (400?888*; digits alone match anywhere)."""
+    run(store_dir, lambda ops: ops.search_numbers(pattern, grade, state, limit))
+
+
+@number_group.command("show")
+@click.argument("number")
+@STORE
+def number_show(number, store_dir):
+    """A number's record and history."""
+    run(store_dir, lambda ops: ops.get_number(number))
+
+
+@number_group.command("lock")
+@click.argument("number")
+@click.argument("account")
+@operation
+def number_lock(ops, common, number, account):
+    """Hold NUMBER for ACCOUNT (chosen and paid)."""
+    return ops.lock_number(number=number, account=account, **common)
+
+
+@number_group.command("submit")
+@click.argument("number")
+@operation
+def number_submit(ops, common, number):
+    """Real-name material submitted: locked -> pending verification."""
+    return ops.submit_number(number=number, **common)
+
+
+@number_group.command("activate")
+@click.argument("number")
+@click.option("--home-city", required=True, help="Registered city (region data name, e.g. Shenzhen).")
+@click.option("--billing-start", default="agent_answer", show_default=True,
+              type=click.Choice(["ring", "ivr_answer", "agent_answer"]))
+@operation
+def number_activate(ops, common, number, home_city, billing_start):
+    """Open the service: pending verification -> active."""
+    return ops.activate_number(number=number, home_city=home_city, billing_start=billing_start, **common)
+
+
+@number_group.command("routing")
+@click.argument("number")
+@click.option("--template", default=None, help="A catalog routing-plan template.")
+@click.option("--plan", "plan_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A plan document (YAML or JSON, the catalog's routing-plan form).")
+@operation
+def number_routing(ops, common, number, template, plan_file):
+    """Set NUMBER's routing plan (neither option: hunt over the bound destinations)."""
+    plan = None
+    if plan_file:
+        import yaml
+
+        with open(plan_file, encoding="utf-8") as f:
+            plan = yaml.safe_load(f)
+    return ops.set_routing(number=number, template=template, plan=plan, **common)
+
+
+@number_group.command("caps")
+@click.argument("number")
+@click.option("--spend", default="0", help="Monthly spend cap in yuan (0: none).")
+@click.option("--calls", default=0, help="Monthly call cap (0: none).")
+@operation
+def number_caps(ops, common, number, spend, calls):
+    """Per-number monthly caps, enforced at authorization."""
+    return ops.set_caps(number=number, spend_minor=_yuan(spend, "--spend", signed=True), calls=calls, **common)
+
+
+def _number_move(action):
+    @click.argument("number")
+    @click.option("--reason", default="")
+    @operation
+    def cmd(ops, common, number, reason):
+        return ops.number_transition(number=number, action=action, reason=reason, **common)
+    cmd.__doc__ = f"{action.capitalize()} one number (README: lifecycle)."
+    return number_group.command(action)(cmd)
+
+
+for _action in ("suspend", "restore", "freeze", "reclaim", "cool", "release"):
+    _number_move(_action)

@@ -1,0 +1,374 @@
+"""Customer operations on the live layer: every lifecycle transition and
+every refused one, idempotency by request id, the audit log, the sweep at
+its window edges, and the next authorization seeing each operation without
+a catalog compile."""
+import datetime as dt
+
+import pytest
+
+from rating_core.accounts import Accounts, open_view
+from rating_core.accounts.importer import import_catalog
+from rating_core.accounts.operations import add_months_ms
+from rating_core.errors import InvalidInput, NotFound, Refused
+from rating_core.router import Router
+from rating_core.store import Ledger, Store
+
+CATALOG = """
+name: accounts-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  std: {tiers: [{price: 0.12}]}
+packages:
+  pre_480: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rates: [{rate: std}]}
+  pre_3y: {kind: prepaid, fee: 3000, period_months: 36, rates: [{rate: std}]}
+  payg: {kind: payg, rates: [{rate: std}]}
+number_grades:
+  premium: {opening_fee: 5000, monthly_rental: 100, patterns: ["400?888???", "400??8888?"]}
+  standard: {}
+customer_rules: {top_up_min: 600, top_up_min_months: 3, restore_months: 3, reclaim_months: 6, cooling_days: 90}
+routing_plans:
+  office:
+    groups:
+      desk: {destinations: [{number: "0755-12345678"}, {number: "13700000001"}]}
+    rules: [{group: desk}]
+accounts:
+  legacy:
+    name: Legacy Co.
+    package: pre_3y
+    package_start: 2026-01-01
+    opening_credit: 100
+    numbers:
+      - {number: "4001110001", home_city: Shenzhen, routing: office}
+"""
+
+SH = dt.timezone(dt.timedelta(hours=8))
+T0 = int(dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH).timestamp() * 1000)
+CALLER = "13812345678"
+
+
+@pytest.fixture
+def env(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    yield ops
+    ledger.close()
+
+
+def authorize(ops, number, at=T0):
+    view = open_view(ops.store, ops.env)
+    return Router(view, ops.ledger).authorize(number, CALLER, at)
+
+
+_ids = iter(range(10**9))
+
+
+def rid():
+    return f"r{next(_ids)}"
+
+
+def opened(ops, account="acme", package="pre_480", number="4001234567", at=T0):
+    """An account through the whole opening: real-name verified, package,
+    number active, one verified destination."""
+    ops.open_account(rid(), account, "Acme Trading Co., Ltd.", at_ms=at)
+    ops.submit_documents(rid(), account, [("business_licence", "BL-1"), ("legal_representative_id", "ID-1")], at_ms=at)
+    ops.review_realname(rid(), account, True, at_ms=at)
+    ops.subscribe(rid(), account, package, start_ms=at - 86_400_000, at_ms=at)
+    ops.add_numbers(rid(), [number], at_ms=at)
+    ops.lock_number(rid(), number, account, at_ms=at)
+    ops.submit_number(rid(), number, at_ms=at)
+    ops.activate_number(rid(), number, "Shenzhen", at_ms=at)
+    ops.bind_destination(rid(), number, "13700000001", at_ms=at)
+    ops.verify_destination(rid(), number, "13700000001", "BILL-1", at_ms=at)
+
+
+def test_opening_a_number_end_to_end_routes_only_verified_destinations(env):
+    ops = env
+    ops.open_account("a1", "acme", "Acme Trading Co., Ltd.", at_ms=T0)
+    ops.add_numbers("a2", ["4001234567"], at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "unknown_number"  # in stock, held by nobody
+    ops.lock_number("a3", "4001234567", "acme", at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "pending_verification"
+    with pytest.raises(Refused) as e:
+        ops.submit_number("a4", "4001234567", at_ms=T0)
+    assert e.value.reason == "realname_missing"
+    with pytest.raises(Refused) as e:
+        ops.submit_documents("a4", "acme", [("business_licence", "BL-1")], at_ms=T0)
+    assert e.value.reason == "documents_missing"
+    ops.submit_documents("a4", "acme", [("business_licence", "BL-1"), ("legal_representative_id", "ID")], at_ms=T0)
+    ops.submit_number("a5", "4001234567", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.activate_number("a6", "4001234567", "Shenzhen", at_ms=T0)
+    assert e.value.reason == "realname_not_verified"
+    ops.review_realname("a6", "acme", True, at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.activate_number("a7", "4001234567", "Shenzhen", at_ms=T0)
+    assert e.value.reason == "no_package"
+    ops.subscribe("a7", "acme", "pre_480", start_ms=T0 - 1000, at_ms=T0)
+    ops.activate_number("a8", "4001234567", "Shenzhen", at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "no_route"  # nothing bound yet
+    ops.bind_destination("a9", "4001234567", "137-0000-0001", at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "no_route"  # bound, not yet proven real-name
+    ops.verify_destination("a10", "4001234567", "13700000001", "BILL-2026-11", at_ms=T0)
+    d = authorize(ops, "4001234567")
+    assert d.allow and [x.number for x in d.destinations] == ["13700000001"]
+    assert d.max_duration_seconds > 0  # 480 yuan of credit
+    ops.bind_destination("a11", "4001234567", "0755-12345678", at_ms=T0)
+    d = authorize(ops, "4001234567")
+    assert [x.number for x in d.destinations] == ["13700000001"]
+    ops.verify_destination("a12", "4001234567", "075512345678", "BILL-7", at_ms=T0)
+    assert [x.number for x in authorize(ops, "4001234567").destinations] == ["13700000001", "075512345678"]
+    ops.unbind_destination("a13", "4001234567", "13700000001", at_ms=T0)
+    assert [x.number for x in authorize(ops, "4001234567").destinations] == ["075512345678"]
+    n = ops.get_number("4001234567")
+    assert [s for s, _ in n["history"]] == ["available", "locked", "pending_verification", "active"]
+
+
+def test_request_id_replays_the_first_result_and_changes_nothing(env):
+    ops = env
+    opened(ops)
+    first = ops.top_up("t1", "acme", 600 * 10_000, at_ms=T0)
+    again = ops.top_up("t1", "acme", 600 * 10_000, at_ms=T0)
+    assert again["replayed"] and not first["replayed"]
+    assert again["balance"] == first["balance"] and again["seq"] == first["seq"]
+    assert ops.balance("acme")["credit_minor"] == (480 + 600) * 10_000
+    with pytest.raises(InvalidInput) as e:
+        ops.refund("t1", "acme", 10_000)
+    assert e.value.field == "request_id"
+
+
+def test_top_up_minimums_adjust_refund(env):
+    ops = env
+    opened(ops)
+    # max(600 yuan, 3 x 40 yuan minimum) = 600 yuan.
+    with pytest.raises(Refused) as e:
+        ops.top_up(rid(), "acme", 599_9999, at_ms=T0)
+    assert e.value.reason == "below_minimum"
+    ops.top_up(rid(), "acme", 600_0000, at_ms=T0)
+    with pytest.raises(InvalidInput) as e:
+        ops.adjust(rid(), "acme", -10, "", at_ms=T0)
+    assert e.value.field == "reason"
+    with pytest.raises(Refused) as e:
+        ops.adjust(rid(), "acme", -1081_0000, "correction", at_ms=T0)
+    assert e.value.reason == "insufficient_credit"
+    ops.adjust(rid(), "acme", -80_0000, "duplicate payment reversed", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.refund(rid(), "acme", 1000_0001, at_ms=T0)
+    assert e.value.reason == "insufficient_credit"
+    ops.refund(rid(), "acme", 1000_0000, at_ms=T0)
+    assert ops.balance("acme")["credit_minor"] == 0
+    with pytest.raises(InvalidInput) as e:
+        ops.top_up(rid(), "acme", 0)
+    assert e.value.field == "amount_minor"
+    with pytest.raises(NotFound):
+        ops.top_up(rid(), "nobody", 600_0000)
+    ops.open_account(rid(), "postpaid", "Post Co.", at_ms=T0)
+    ops.subscribe(rid(), "postpaid", "payg", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.top_up(rid(), "postpaid", 600_0000, at_ms=T0)
+    assert e.value.reason == "not_prepaid"
+
+
+def test_suspend_restore_freeze_reclaim_and_refusals(env):
+    ops = env
+    opened(ops)
+    assert authorize(ops, "4001234567").allow
+    with pytest.raises(Refused) as e:
+        ops.account_transition(rid(), "acme", "restore", at_ms=T0)
+    assert e.value.reason == "wrong_state"
+    with pytest.raises(Refused):
+        ops.account_transition(rid(), "acme", "freeze", at_ms=T0)
+    ops.account_transition(rid(), "acme", "suspend", "customer request", at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "number_suspended"
+    assert ops.get_number("4001234567")["state"] == "suspended"
+    ops.account_transition(rid(), "acme", "restore", at_ms=T0)
+    assert authorize(ops, "4001234567").allow
+    ops.account_transition(rid(), "acme", "suspend", at_ms=T0)
+    ops.account_transition(rid(), "acme", "freeze", at_ms=T0)
+    assert ops.get_number("4001234567")["state"] == "frozen"
+    assert authorize(ops, "4001234567").reason == "number_not_active"
+    ops.account_transition(rid(), "acme", "reclaim", at_ms=T0)
+    n = ops.get_number("4001234567")
+    assert n["state"] == "reclaimed" and n["destinations"] == []
+    assert authorize(ops, "4001234567").reason == "unknown_number"
+    with pytest.raises(Refused) as e:
+        ops.number_transition(rid(), "4001234567", "release", at_ms=T0)
+    assert e.value.reason == "wrong_state"
+    ops.number_transition(rid(), "4001234567", "cool", at_ms=T0)
+    ops.number_transition(rid(), "4001234567", "release", at_ms=T0)
+    assert ops.get_number("4001234567")["state"] == "available"
+    assert ops.search_numbers("4001234567")[0]["state"] == "available"
+
+
+def test_number_level_moves(env):
+    ops = env
+    opened(ops)
+    ops.number_transition(rid(), "4001234567", "suspend", at_ms=T0)
+    assert authorize(ops, "4001234567").reason == "number_suspended"
+    ops.number_transition(rid(), "4001234567", "restore", at_ms=T0)
+    assert authorize(ops, "4001234567").allow
+    with pytest.raises(Refused):
+        ops.number_transition(rid(), "4001234567", "reclaim", at_ms=T0)
+    with pytest.raises(InvalidInput) as e:
+        ops.number_transition(rid(), "4001234567", "explode")
+    assert e.value.field == "action"
+
+
+def test_grades_and_search(env):
+    ops = env
+    ops.add_numbers(rid(), ["4006888888", "4001234500", "4008888812"], at_ms=T0)
+    found = {x["number"]: x for x in ops.search_numbers("*888*")}
+    assert found["4006888888"]["grade"] == "premium"
+    assert found["4006888888"]["opening_fee_minor"] == 5000_0000
+    assert set(found) == {"4006888888", "4008888812"}
+    assert [x["number"] for x in ops.search_numbers("400123*", grade="standard")] == ["4001234500"]
+    with pytest.raises(InvalidInput) as e:
+        ops.search_numbers("abc")
+    assert e.value.field == "pattern"
+    with pytest.raises(Refused) as e:
+        ops.add_numbers(rid(), ["4006888888"])
+    assert e.value.reason == "number_exists"
+    with pytest.raises(InvalidInput) as e:
+        ops.add_numbers(rid(), ["4001"])
+    assert e.value.field == "numbers[0]"
+
+
+def test_realname_review_paths(env):
+    ops = env
+    ops.open_account(rid(), "acme", "Acme", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.review_realname(rid(), "acme", True)
+    assert e.value.reason == "not_pending"
+    ops.submit_documents(rid(), "acme", [("business_licence", "B"), ("legal_representative_id", "I")])
+    with pytest.raises(InvalidInput):
+        ops.review_realname(rid(), "acme", False, "")
+    assert ops.review_realname(rid(), "acme", False, "licence expired")["account"]["realname"] == "rejected"
+    ops.submit_documents(rid(), "acme", [("business_licence", "B2")])
+    assert ops.review_realname(rid(), "acme", True)["account"]["realname"] == "verified"
+    with pytest.raises(Refused) as e:
+        ops.submit_documents(rid(), "acme", [("other", "x")])
+    assert e.value.reason == "already_verified"
+    with pytest.raises(Refused) as e:
+        ops.open_account(rid(), "acme", "Again")
+    assert e.value.reason == "account_exists"
+
+
+def test_sweep_arrears_window_edges(env):
+    ops = env
+    opened(ops)
+    ops.refund(rid(), "acme", 480_0000, at_ms=T0)  # credit 0: in arrears
+    done = ops.sweep(T0)
+    assert [d["operation"] for d in done] == ["suspend_account"]
+    acc = ops.get_account("acme")["account"]
+    assert acc["status"] == "suspended" and acc["suspend_reason"] == "arrears"
+    assert ops.sweep(T0 + 1000) == []  # nothing more is due
+    edge = add_months_ms(T0, 3)
+    assert ops.sweep(edge - 1) == []  # the last moment of the restore window
+    # Restored by a top-up one millisecond before the window closes.
+    r = ops.top_up(rid(), "acme", 600_0000, at_ms=edge - 1)
+    assert r["detail"]["restored"] and r["account"]["status"] == "active"
+    assert authorize(ops, "4001234567").allow
+
+
+def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env):
+    ops = env
+    opened(ops)
+    ops.refund(rid(), "acme", 480_0000, at_ms=T0)
+    ops.sweep(T0)
+    edge = add_months_ms(T0, 3)
+    r = ops.top_up(rid(), "acme", 600_0000, at_ms=edge)  # window closed: credit taken, not restored
+    assert not r["detail"]["restored"] and r["account"]["status"] == "suspended"
+    assert [d["operation"] for d in ops.sweep(edge)] == ["freeze_account"]
+    assert ops.get_number("4001234567")["state"] == "frozen"
+    reclaim = add_months_ms(T0, 6)
+    assert ops.sweep(reclaim - 1) == []
+    done = ops.sweep(reclaim)
+    assert done[0]["operation"] == "reclaim_account" and done[0]["account"]["status"] == "closed"
+    assert ops.get_number("4001234567")["state"] == "reclaimed"
+    ops.sweep(reclaim)  # reclaimed -> cooling
+    n = ops.get_number("4001234567")
+    assert n["state"] == "cooling"
+    assert ops.sweep(n["cooling_until_ms"] - 1) == []
+    ops.sweep(n["cooling_until_ms"])
+    assert ops.get_number("4001234567")["state"] == "available"
+
+
+def test_sweep_expired_period_and_pending_package_change(env):
+    ops = env
+    opened(ops)
+    end = ops.get_account("acme")["account"]["period_end_ms"]
+    assert ops.sweep(end - 1) == []
+    done = ops.sweep(end)
+    assert done[0]["account"]["suspend_reason"] == "expired"
+    with pytest.raises(Refused) as e:
+        ops.top_up(rid(), "acme", 600_0000, at_ms=end)
+    assert e.value.reason == "period_ended"
+    r = ops.renew(rid(), "acme", at_ms=end + 1)
+    assert r["account"]["status"] == "active" and r["detail"]["carried_minor"] == 0
+    assert r["balance"]["credit_minor"] == 480_0000
+    # A change with a later effective date waits for the sweep.
+    later = end + 10 * 86_400_000
+    r = ops.change_package(rid(), "acme", "pre_3y", effective_ms=later, at_ms=end + 2)
+    assert r["account"]["package"] == "pre_480" and r["account"]["pending_package"] == "pre_3y"
+    assert ops.sweep(later - 1) == []
+    r = ops.sweep(later)[0]
+    assert r["account"]["package"] == "pre_3y" and r["account"]["package_start_ms"] == later
+    assert r["balance"]["credit_minor"] == 480_0000 + 3000_0000  # credit left carries over
+
+
+def test_change_package_refusals(env):
+    ops = env
+    opened(ops)
+    with pytest.raises(Refused) as e:
+        ops.change_package(rid(), "acme", "pre_480", at_ms=T0)
+    assert e.value.reason == "same_package"
+    with pytest.raises(InvalidInput) as e:
+        ops.change_package(rid(), "acme", "gold", at_ms=T0)
+    assert e.value.field == "package"
+    with pytest.raises(Refused) as e:
+        ops.subscribe(rid(), "acme", "payg", at_ms=T0)
+    assert e.value.reason == "already_subscribed"
+
+
+def test_audit_log_by_account_and_time(env):
+    ops = env
+    opened(ops)
+    ops.top_up("audit-1", "acme", 600_0000, actor="alice", at_ms=T0 + 5000)
+    events = ops.events("acme", T0 + 1, T0 + 10_000)
+    assert [e["operation"] for e in events] == ["top_up"]
+    e = events[0]
+    assert e["actor"] == "alice" and e["request_id"] == "audit-1"
+    assert e["before"]["id"] == "acme" and e["detail"]["amount_minor"] == 600_0000
+    everything = ops.events("acme")
+    assert [x["operation"] for x in everything][:3] == ["open_account", "submit_documents", "review_realname"]
+    with pytest.raises(NotFound):
+        ops.events("nobody")
+
+
+def test_routing_plan_template_keeps_only_verified_destinations(env):
+    ops = env
+    opened(ops)
+    ops.set_routing(rid(), "4001234567", template="office", at_ms=T0)
+    # office names 0755-12345678 and 13700000001; only the latter is bound and verified.
+    assert [x.number for x in authorize(ops, "4001234567").destinations] == ["13700000001"]
+    with pytest.raises(InvalidInput) as e:
+        ops.set_routing(rid(), "4001234567", plan={"groups": {}}, at_ms=T0)
+    assert e.value.field.startswith("plan")
+
+
+def test_import_catalog_accounts(env, tmp_path):
+    ops = env
+    before = authorize(ops, "4001110001")  # the catalog's own account, before the import
+    assert before.allow
+    out = import_catalog(ops, tmp_path / "catalog.yaml")
+    assert out == {"imported": ["legacy"], "skipped": []}
+    assert import_catalog(ops, tmp_path / "catalog.yaml") == {"imported": [], "skipped": ["legacy"]}
+    after = authorize(ops, "4001110001")
+    assert after.allow and [x.number for x in after.destinations] == [x.number for x in before.destinations]
+    assert ops.balance("legacy")["credit_minor"] == 100_0000
+    acc = ops.get_account("legacy")
+    assert acc["account"]["realname"] == "verified" and acc["numbers"][0]["plan_name"] == "office"
