@@ -56,8 +56,6 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
                           else C.NEVER_MS, opening_credit=credit, features=list(acc.features))
             if a.status == "suspended":
                 a.suspended_ms, a.suspend_reason = tx.at, "manual"
-            if tx.txn.get(aid.encode(), db=ops.ledger.balances) is None:
-                tx.set_balance(a, credit)
             tx.put_account(a, None, {"source": str(catalog_path)})
             for num in acc.numbers:
                 state = _NUMBER_STATE.get(num.status.value)

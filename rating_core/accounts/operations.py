@@ -24,9 +24,9 @@ The rules (minimums, windows) come from the active catalog's
 from __future__ import annotations
 
 import datetime as dt
+import dataclasses
 import fnmatch
 import re
-import struct
 import time
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..catalog.schema import CustomerRules
 from ..errors import InvalidInput, NotFound, Refused
+from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
 from ..numbers import normalize
 from .view import layer_dbs, plan_json
@@ -43,7 +44,6 @@ from .view import layer_dbs, plan_json
 LOCAL = dt.timezone(dt.timedelta(hours=8))
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _NUMBER_400 = re.compile(r"^400\d{7}$")
-_BALANCE = struct.Struct("<qiqq")  # the ledger's balance record (store/ledger.py)
 REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")
 DOCUMENT_KINDS = REQUIRED_DOCUMENTS + ("authorisation_letter", "other")
 
@@ -71,9 +71,12 @@ def local_midnight_ms(ms: int) -> int:
 class _Tx:
     """One operation's write transaction: reads, writes, audit events."""
 
-    def __init__(self, ops: "Accounts", txn, at_ms: int, actor: str, request_id: str, operation: str):
-        self.ops, self.txn, self.at, self.actor, self.request_id, self.operation = (
-            ops, txn, at_ms, actor, request_id, operation)
+    def __init__(self, ops: "Accounts", w, at_ms: int, actor: str, request_id: str, operation: str,
+                 txn=None):
+        # w: the ledger's LedgerTxn (None for reads); txn: its durable transaction.
+        self.ops, self.w, self.at, self.actor, self.request_id, self.operation = (
+            ops, w, at_ms, actor, request_id, operation)
+        self.txn = w.txn if w is not None else txn
         self.db = ops.db
         self.seq = 0
         self.detail: dict = {}  # the result's detail, unless the operation gives its own
@@ -120,22 +123,24 @@ class _Tx:
         self.seq = seq
         return seq
 
-    # credit (the ledger's balance record, keyed by account id)
-    def balance(self, acc: C.Account) -> tuple[int, int, int]:
-        """(credit left, bundle period, bundle used s) of the current period."""
-        raw = self.txn.get(acc.id.encode(), db=self.ops.ledger.balances)
-        if raw is None:
-            return acc.opening_credit, -1, 0
-        credit, period, used, start = _BALANCE.unpack(raw)
-        if start != acc.package_start_ms:
-            return acc.opening_credit, -1, 0
-        return credit, period, used
+    # credit: the ledger's balances, under the account's terms
+    def balance(self, acc: C.Account):
+        """The ledger's ``Balance`` of the account's current period, or None
+        without a package."""
+        terms = self.ops.terms(acc)
+        if terms is None:
+            return None
+        live = self.w.live if self.w is not None else None
+        return self.ops.ledger.balance(acc.id, terms, self.at, txn=self.txn, live=live)
 
-    def set_balance(self, acc: C.Account, credit: int, period: int = -1, used: int = 0) -> None:
-        if credit < 0:
-            raise AssertionError("credit below zero")  # every caller refuses before this
-        self.txn.put(acc.id.encode(), _BALANCE.pack(credit, period, used, acc.package_start_ms),
-                     db=self.ops.ledger.balances)
+    def credit(self, acc: C.Account, delta_minor: int):
+        """Top-up (> 0) or debit (< 0) through the ledger; a debit below the
+        available balance is refused ``insufficient_credit``."""
+        try:
+            return self.ops.ledger.apply_credit(self.w, acc.id, delta_minor, self.ops.terms(acc), self.at)
+        except InsufficientCredit as e:
+            raise Refused("insufficient_credit", f"available is {e.available_minor} minor units; "
+                                                 f"cannot debit {e.debit_minor}") from None
 
 
 class Accounts:
@@ -167,9 +172,25 @@ class Accounts:
         """The active catalog version's meta (packages, grades, rules)."""
         v = self.store.current()
         if v != self._meta_version:
-            self._meta = self.store.open(v).meta
+            snap = self._snapshot = self.store.open(v)  # held: its tables are views of the map
+            self._meta, self._tables = snap.meta, snap.tables
+            self._limits = package_credit_limits(snap.tables)
             self._meta_version = v
         return self._meta
+
+    def terms(self, acc: C.Account) -> AccountTerms | None:
+        """What the account's balance means (``ledger.AccountTerms``) under
+        its package in the active catalog; None without a package."""
+        meta = self.catalog()
+        if acc.package not in meta["packages"]:
+            return None
+        p = meta["packages"].index(acc.package)
+        t = self._tables
+        return AccountTerms(
+            kind=layout.PACKAGE_KIND[int(t["package_kind"][p])], package_start_ms=acc.package_start_ms,
+            expiry_ms=acc.period_end_ms, opening_credit_minor=acc.opening_credit,
+            credit_limit_minor=int(self._limits[p]), included_seconds=int(t["package_included_seconds"][p]),
+            overage_price_minor=int(t["package_overage_price"][p]))
 
     def rules(self) -> CustomerRules:
         # Stored already in minor units: constructed, not validated again.
@@ -188,14 +209,15 @@ class Accounts:
         at = now_ms() if at_ms is None else _ms(at_ms, "at")
         actor = actor or "operator"
         rid = request_id.encode()
-        with self.env.begin(write=True) as txn:
+        with self.ledger.write() as w:
+            txn = w.txn
             raw = txn.get(rid, db=self.db[C.REQUESTS_DB])
             if raw is not None:
                 first = C.decode(C.OperationResult, raw)
                 if first.operation != operation:
                     raise InvalidInput("request_id", f"already used for {first.operation}")
                 return {**C.as_dict(first), "replayed": True}
-            tx = _Tx(self, txn, at, actor, request_id, operation)
+            tx = _Tx(self, w, at, actor, request_id, operation)
             res = fn(tx)
             res.request_id, res.operation, res.seq = request_id, operation, tx.seq
             res.detail = res.detail or tx.detail
@@ -209,9 +231,9 @@ class Accounts:
         return C.OperationResult("", "", 0, account=C.as_dict(acc) if acc else None,
                                  number=C.as_dict(num) if num else None, balance=bal, detail=detail)
 
-    def _balance_dict(self, tx: _Tx, acc: C.Account) -> dict:
-        credit, period, used = tx.balance(acc)
-        return {"credit_minor": credit, "bundle_used_seconds": used, "bundle_period": period}
+    def _balance_dict(self, tx: _Tx, acc: C.Account) -> dict | None:
+        bal = tx.balance(acc)
+        return None if bal is None else dataclasses.asdict(bal)
 
     # -- accounts and real-name ------------------------------------------------------
     def open_account(self, request_id: str, account: str, company: str, actor: str = "", at_ms=None) -> dict:
@@ -496,10 +518,12 @@ class Accounts:
         return self._number_op("set_caps", request_id, number, actor, at_ms, step)
 
     # -- packages -------------------------------------------------------------------------
-    def _start_period(self, tx: _Tx, acc: C.Account, package: str, start_ms: int, carried: int,
-                      bundle: tuple[int, int]) -> int:
-        """Put ``acc`` on ``package`` from ``start_ms``; prepaid credit =
-        ``carried`` + the package fee. Returns the credit."""
+    def _start_period(self, tx: _Tx, acc: C.Account, package: str, start_ms: int, carried: int) -> int:
+        """Put ``acc`` on ``package`` from ``start_ms``: a new balance period
+        whose opening credit is ``carried`` + the package fee (prepaid). The
+        ledger's balance of the old start is history from now on (its rule:
+        a new package start opens with the terms' opening credit). Returns
+        the opening credit."""
         pkg = self._package(package)
         acc.package, acc.package_start_ms = package, start_ms
         acc.pending_package, acc.pending_effective_ms = "", 0
@@ -510,7 +534,6 @@ class Accounts:
         else:
             acc.period_end_ms = C.NEVER_MS
         acc.opening_credit = credit
-        tx.set_balance(acc, credit, *bundle)
         return credit
 
     def subscribe(self, request_id: str, account: str, package: str, start_ms=None,
@@ -529,7 +552,7 @@ class Accounts:
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             start = tx.at if start_ms is None else _ms(start_ms, "start")
-            credit = self._start_period(tx, acc, package, start, 0, (-1, 0))
+            credit = self._start_period(tx, acc, package, start, 0)
             tx.put_account(acc, before, {"package": package, "credit_minor": credit})
             return self._result(tx, acc)
         return self._run("subscribe", request_id, actor, at_ms, fn)
@@ -549,9 +572,8 @@ class Accounts:
                 raise Refused("account_closed", f"account {account!r} is closed")
             if self._package(acc.package)["kind"] != "prepaid":
                 raise Refused("not_prepaid", f"package {acc.package!r} has no period to renew")
-            credit, period, used = tx.balance(acc)
-            carried = credit if tx.at < acc.period_end_ms else 0
-            credit = self._start_period(tx, acc, acc.package, tx.at, carried, (period, used))
+            carried = max(0, tx.balance(acc).credit_minor)  # 0 once the period has ended: expired
+            credit = self._start_period(tx, acc, acc.package, tx.at, carried)
             self._maybe_restore(tx, acc, credit)
             tx.put_account(acc, before, {"carried_minor": carried, "credit_minor": credit})
             return self._result(tx, acc)
@@ -586,10 +608,10 @@ class Accounts:
         return self._run("change_package", request_id, actor, at_ms, fn)
 
     def _apply_change(self, tx: _Tx, acc: C.Account, package: str, when: int, before: C.Account) -> None:
-        credit, period, used = tx.balance(acc)
-        carried = credit if when < acc.period_end_ms else 0
+        bal = tx.balance(acc)
+        carried = max(0, bal.credit_minor) if bal is not None and when < acc.period_end_ms else 0
         old = acc.package
-        credit = self._start_period(tx, acc, package, when, carried, (period, used))
+        credit = self._start_period(tx, acc, package, when, carried)
         self._maybe_restore(tx, acc, credit)
         tx.put_account(acc, before, {"from": old, "package": package, "effective_ms": when,
                                      "carried_minor": carried, "credit_minor": credit})
@@ -613,9 +635,7 @@ class Accounts:
                 raise Refused("below_minimum", f"a top-up is at least {minimum} minor units ({minimum / 10000:.2f} yuan)")
             if tx.at >= acc.period_end_ms:
                 raise Refused("period_ended", "the package period has ended; renew instead")
-            credit, period, used = tx.balance(acc)
-            credit += amount
-            tx.set_balance(acc, credit, period, used)
+            credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit)
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit, "restored": restored})
             return self._result(tx, acc, restored=restored)
@@ -636,13 +656,10 @@ class Accounts:
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             self._prepaid(acc)
-            credit, period, used = tx.balance(acc)
-            if credit + amount < 0:
-                raise Refused("insufficient_credit", f"credit is {credit} minor units; cannot debit {-amount}")
-            tx.set_balance(acc, credit + amount, period, used)
-            restored = self._maybe_restore(tx, acc, credit + amount) if amount > 0 else False
+            credit = tx.credit(acc, amount).credit_minor
+            restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
-                                         "credit_minor": credit + amount, "restored": restored})
+                                         "credit_minor": credit, "restored": restored})
             return self._result(tx, acc)
         return self._run("adjust", request_id, actor, at_ms, fn)
 
@@ -654,11 +671,8 @@ class Accounts:
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             self._prepaid(acc)
-            credit, period, used = tx.balance(acc)
-            if amount > credit:
-                raise Refused("insufficient_credit", f"credit is {credit} minor units; cannot refund {amount}")
-            tx.set_balance(acc, credit - amount, period, used)
-            tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit - amount})
+            credit = tx.credit(acc, -amount).credit_minor
+            tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc)
         return self._run("refund", request_id, actor, at_ms, fn)
 
@@ -745,7 +759,7 @@ class Accounts:
             if acc.status not in frm:
                 raise Refused("wrong_state", f"account {account!r} is {acc.status}; {action} needs {' or '.join(frm)}")
             if action == "restore" and acc.package and self._package(acc.package)["kind"] == "prepaid":
-                credit = tx.balance(acc)[0]
+                credit = tx.balance(acc).credit_minor
                 if credit <= 0:
                     raise Refused("out_of_credit", "credit is 0; top up first")
                 if tx.at >= acc.period_end_ms:
@@ -809,17 +823,13 @@ class Accounts:
         pkgs = self.catalog().get("package_rules", {})
         todo: list[tuple] = []
         with self.env.begin() as txn:
-            bal = {}
-            for k, v in txn.cursor(db=self.ledger.balances):
-                bal[bytes(k).decode()] = _BALANCE.unpack(v)
             for _k, v in txn.cursor(db=self.db[C.ACCOUNTS_DB]):
                 a = C.decode(C.Account, v)
                 if a.pending_package and a.pending_effective_ms <= at:
                     todo.append(("change", a.id, a.pending_effective_ms))
                 prepaid = pkgs.get(a.package, {}).get("kind") == "prepaid"
                 if a.status == "active" and prepaid:
-                    b = bal.get(a.id)
-                    credit = b[0] if b is not None and b[3] == a.package_start_ms else a.opening_credit
+                    credit = self.ledger.balance(a.id, self.terms(a), at, txn=txn).credit_minor
                     if at >= a.period_end_ms:
                         todo.append(("suspend", a.id, "expired"))
                     elif credit <= 0 and at >= a.package_start_ms:
@@ -869,23 +879,25 @@ class Accounts:
     def get_account(self, account: str) -> dict:
         """The account record, its numbers and its balance."""
         with self.env.begin() as txn:
-            tx = _Tx(self, txn, now_ms(), "", "", "read")
+            tx = _Tx(self, None, now_ms(), "", "", "read", txn=txn)
             acc = tx.account(account)
             nums = [C.as_dict(n) for n in self._numbers_of(tx, account)]
             return {"account": C.as_dict(acc), "numbers": nums, "balance": self._balance_dict(tx, acc)}
 
     def get_number(self, number: str) -> dict:
         with self.env.begin() as txn:
-            return C.as_dict(_Tx(self, txn, 0, "", "", "read").number(_number_400(number, "number")))
+            return C.as_dict(_Tx(self, None, 0, "", "", "read", txn=txn).number(_number_400(number, "number")))
 
     def balance(self, account: str) -> dict:
-        """Credit (minor units) and bundle use (seconds) of the current period."""
+        """The ledger's balance now (``ledger.Balance``: credit, reserved,
+        available in minor units; bundle seconds left, reserved), with the
+        package and its period end. Refused ``no_package``."""
         with self.env.begin() as txn:
-            tx = _Tx(self, txn, 0, "", "", "read")
+            tx = _Tx(self, None, now_ms(), "", "", "read", txn=txn)
             acc = tx.account(account)
             out = self._balance_dict(tx, acc)
-            pkg = self.catalog().get("package_rules", {}).get(acc.package, {})
-            out["bundle_included_seconds"] = pkg.get("included_minutes", 0) * 60
+            if out is None:
+                raise Refused("no_package", f"account {account!r} has no package, so no balance")
             out["package"] = acc.package
             out["period_end_ms"] = acc.period_end_ms
             return out
