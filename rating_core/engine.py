@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import cdr
+from .billing.calls import from_rated_table
+from .billing.crm import CRM
 from .ledger import Ledger, call_key, records
 from .rater import Rater, RatingResult, RatingSummary
 from .store import Store
@@ -46,6 +48,8 @@ class Engine:
         self.store = store
         self.ledger = ledger
         self.threads = threads
+        # The caller CRM is kept in the same transaction as each commit.
+        self.crm = CRM(ledger)
         # The one reference ``refresh`` swaps: a request sees one version.
         self._rater = rater
 
@@ -118,6 +122,7 @@ class Engine:
             if rated_new.num_rows:
                 new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
+                self.crm.record(txn, from_rated_table(rated_new, "committed calls"))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
                 self.ledger.write_state(rater.snapshot, state, txn, accounts=np.asarray(accounts, np.int64))
         # Committed. Stored results of the replayed rows, in their request rows.
