@@ -64,6 +64,7 @@ setup(
         "rating_core.store",
         "rating_core.kernels",
         "rating_core.demo",
+        "rating_core.billing",
         "rating400",
         "rating400.v1",
         "rating400_server",
@@ -80,6 +81,7 @@ setup(
     package_data={
         "rating_core": ["py.typed", "*.pyi", "kernels/*.pyi", "kernels/*.pxd"],
         "rating_core.demo": ["*.yaml", "*.csv"],
+        "rating_core.billing": ["templates/*.j2"],
         "rating400.v1": ["*.proto", "*.pyi"],
     },
     ext_modules=cythonize(extensions, compiler_directives=directives, annotate=False),

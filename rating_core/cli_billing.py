@@ -186,7 +186,223 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
 
 
+# --- crm -----------------------------------------------------------------------
+@click.group("crm")
+def crm_group():
+    """Caller CRM: every caller of an account, kept as calls are committed."""
+
+
+ROLE = click.option("--role", type=click.Choice(["agent", "supervisor", "owner", "admin"]), default="agent",
+                    show_default=True, help="Who reads: agents see caller numbers masked (138****5678).")
+ACCOUNT = click.option("--account", required=True, help="Account id.")
+CALLER = click.option("--caller", required=True, help="Caller number.")
+
+
+def _crm(store_dir, account=None):
+    """(CRM, Ledger) of the store; checks ``account`` is in the active catalog."""
+    from .billing.crm import CRM
+    from .errors import InvalidInput
+    from .ledger import Ledger
+    from .store import Store
+
+    store = Store(store_dir, create=False)
+    if account is not None and account not in store.open().meta["accounts"]:
+        raise InvalidInput("--account", f"unknown account {account!r}")
+    ledger = Ledger(store_dir)
+    return CRM(ledger), ledger
+
+
+def _caller(number: str) -> str:
+    from .errors import InvalidInput
+    from .numbers import normalize_array
+
+    import pyarrow as pa
+
+    normal, ok = normalize_array(pa.array([number]))
+    if not ok[0]:
+        raise InvalidInput("--caller", f"not a phone number: {number!r}")
+    return normal[0].as_py()
+
+
+@crm_group.command("update")
+@RATED
+@STORE
+def crm_update(rated, store_dir):
+    """Count calls of rated files (written with --pass-through, which keeps
+    the caller) into the CRM; calls counted before are skipped."""
+    from .cli import out, user_errors
+    from .errors import InvalidInput
+
+    with user_errors():
+        calls = load_calls(rated)
+        if calls.table.num_rows and calls.table.column("caller").null_count == calls.table.num_rows:
+            raise InvalidInput("caller", "the rated files have no caller column: rate with --pass-through")
+        crm, ledger = _crm(store_dir)
+        try:
+            n = crm.update_from_calls(calls.table)
+        finally:
+            ledger.close()
+    out.print(f"{n:,} call(s) counted, {calls.table.num_rows - n:,} counted before or without a caller",
+              highlight=False)
+
+
+@crm_group.command("show")
+@STORE
+@ACCOUNT
+@click.option("--caller", help="One caller, or the start of a number.")
+@click.option("--tag", help="Only callers with this tag.")
+@click.option("--awaiting-callback", is_flag=True, help="Only missed callers not yet called back.")
+@ROLE
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Export: .csv (UTF-8 with BOM) or .json.")
+def crm_show(store_dir, account, caller, tag, awaiting_callback, role, out_path):
+    """An account's callers: calls, answered, missed, talk time, last
+    destination, region, tags."""
+    import json
+
+    from .billing.crm import export_csv
+    from .billing.statements import local_date
+    from .cli import out, user_errors
+
+    with user_errors():
+        crm, ledger = _crm(store_dir, account)
+        try:
+            records = crm.callers(account, tag=tag, awaiting_callback=awaiting_callback,
+                                  caller_prefix=_caller(caller) if caller else "")
+        finally:
+            ledger.close()
+        if out_path:
+            if out_path.lower().endswith(".json"):
+                Path(out_path).write_text(json.dumps([r.as_dict(role) for r in records], ensure_ascii=False),
+                                          encoding="utf-8")
+            else:
+                export_csv(records, out_path, role)
+    view = Table(title=f"{account}: {len(records)} caller(s)", title_justify="left")
+    for col in ("caller", "first", "last", "calls", "answered", "missed", "talk min", "last answered by",
+                "region", "carrier", "callback?", "tags"):
+        view.add_column(col)
+    for r in records[:200]:
+        d = r.as_dict(role)
+        view.add_row(d["caller"], str(local_date(r.first_ms)), str(local_date(r.last_ms)), str(r.calls),
+                     str(r.answered), str(r.missed), f"{r.talk_seconds / 60:.1f}", r.destination or "",
+                     " ".join(x for x in (r.province, r.city) if x), r.carrier or "",
+                     "yes" if r.awaiting_callback else "", ",".join(r.tags))
+    out.print(view)
+    if len(records) > 200:
+        out.print(f"{len(records) - 200} more caller(s) not shown (use --out)", highlight=False)
+
+
+@crm_group.command("tag")
+@STORE
+@ACCOUNT
+@CALLER
+@click.option("--add", multiple=True, help="Tag to attach (repeatable).")
+@click.option("--remove", multiple=True, help="Tag to detach (repeatable).")
+def crm_tag(store_dir, account, caller, add, remove):
+    """Attach or detach tags on a caller."""
+    from .cli import out, user_errors
+
+    with user_errors():
+        crm, ledger = _crm(store_dir, account)
+        try:
+            rec = crm.tag(account, _caller(caller), add, remove)
+        finally:
+            ledger.close()
+    out.print(f"tags: {', '.join(rec.tags) or '(none)'}", highlight=False)
+
+
+@crm_group.command("note")
+@STORE
+@ACCOUNT
+@CALLER
+@click.argument("text")
+def crm_note(store_dir, account, caller, text):
+    """Add an after-sales note to a caller."""
+    import time
+
+    from .cli import out, user_errors
+
+    with user_errors():
+        crm, ledger = _crm(store_dir, account)
+        try:
+            rec = crm.note(account, _caller(caller), text, int(time.time() * 1000))
+        finally:
+            ledger.close()
+    out.print(f"{len(rec.notes)} note(s)", highlight=False)
+
+
+@crm_group.command("called-back")
+@STORE
+@ACCOUNT
+@CALLER
+def crm_called_back(store_dir, account, caller):
+    """Mark a missed caller as called back (now)."""
+    import time
+
+    from .cli import out, user_errors
+
+    with user_errors():
+        crm, ledger = _crm(store_dir, account)
+        try:
+            crm.called_back(account, _caller(caller), int(time.time() * 1000))
+        finally:
+            ledger.close()
+    out.print("marked as called back", highlight=False)
+
+
+# --- report ---------------------------------------------------------------------
+@click.command("report")
+@RATED
+@click.option("--by", "kind", type=click.Choice(["number", "region", "hour", "weekday", "destination", "campaign"]),
+              required=True, help="Group calls by this.")
+@click.option("--account", help="Only this account's calls.")
+@click.option("--campaigns", "campaigns_path", type=click.Path(exists=True, dir_okay=False),
+              help="Campaign tags CSV: campaign,number,ivr_keys (for --by campaign).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write .csv (UTF-8 with BOM) or .json.")
+def report_command(rated, kind, account, campaigns_path, out_path):
+    """Calls, answered, minutes and cost per number, region, hour, weekday,
+    destination or campaign, from rated files."""
+    import csv
+    import json
+
+    from .billing.reports import read_campaigns, report
+    from .cli import out, user_errors
+    from .errors import InvalidInput
+    from .rater import yuan
+
+    with user_errors():
+        if kind == "campaign" and not campaigns_path:
+            raise InvalidInput("--campaigns", "required with --by campaign")
+        calls = load_calls(rated)
+        tags = read_campaigns(campaigns_path) if campaigns_path else []
+        table = report(calls.table, kind, tags, account)
+        rows = table.to_pylist()
+        if out_path:
+            if out_path.lower().endswith(".json"):
+                Path(out_path).write_text(json.dumps({"unit": "charge_minor: 1/10000 yuan", "rows": rows},
+                                                     ensure_ascii=False), encoding="utf-8")
+            else:
+                with open(out_path, "w", encoding="utf-8-sig", newline="") as f:
+                    w = csv.writer(f)
+                    w.writerow([c if c != "charge_minor" else "charge_yuan" for c in table.column_names])
+                    for r in rows:
+                        w.writerow([yuan(v) if k == "charge_minor" else v for k, v in r.items()])
+    view = Table(title=f"calls by {kind}" + (f" ({account})" if account else ""), title_justify="left")
+    keys = [c for c in table.column_names if c not in ("calls", "answered", "answer_rate", "billed_seconds",
+                                                        "charge_minor")]
+    for col in keys + ["calls", "answered", "answer rate", "minutes", "cost (yuan)"]:
+        view.add_column(col, justify="left" if col in keys else "right")
+    for r in rows[:100]:
+        rate = "" if r["answer_rate"] is None else f"{r['answer_rate']:.1%}"
+        view.add_row(*(str(r[k]) for k in keys), f"{r['calls']:,}", f"{r['answered']:,}", rate,
+                     f"{r['billed_seconds'] / 60:,.1f}", yuan(r["charge_minor"]))
+    out.print(view)
+    if len(rows) > 100:
+        out.print(f"{len(rows) - 100} more row(s) not shown (use --out)", highlight=False)
+
+
 def register(cli: click.Group) -> None:
     """Add this module's commands to the ``rating400`` group."""
     cli.add_command(bill_command)
     cli.add_command(advise_command)
+    cli.add_command(crm_group)
+    cli.add_command(report_command)
