@@ -29,15 +29,34 @@ def _months(month: tuple[str, ...]) -> list[int] | None:
     return out or None
 
 
-def load_calls(rated):
-    """Rated files -> RatedCalls; prints the duplicate warning on stderr."""
-    from .billing.calls import read_rated
+def load_calls(rated, ledger_store=None, months=None):
+    """Rated files (and, with ``ledger_store``, the committed calls of that
+    store's ledger in ``months``) -> RatedCalls, each call id once; prints
+    the duplicate warning on stderr."""
+    from .billing.calls import combine, from_rated_table
     from .cli import err
     from .errors import InvalidInput
 
-    if not rated:
-        raise InvalidInput("RATED", "give at least one rated CDR file (`rating400 rate` output)")
-    calls = read_rated(list(rated))
+    if not rated and ledger_store is None:
+        raise InvalidInput("RATED", "give at least one rated CDR file (`rating400 rate` output) or --ledger")
+    parts = []
+    if ledger_store is not None:
+        from .billing.sources import committed_calls
+        from .billing.statements import month_bounds
+        from .ledger import Ledger
+
+        lo = month_bounds(min(months))[2] if months else None
+        hi = month_bounds(max(months))[3] if months else None
+        ledger = Ledger(ledger_store)
+        try:
+            parts.append(("ledger", committed_calls(ledger, lo, hi)))
+        finally:
+            ledger.close()
+    from . import cdr
+
+    for path in rated:
+        parts.append((str(path), from_rated_table(cdr.read_table(path), str(path))))
+    calls = combine(parts)
     warning = calls.warning()
     if warning:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -56,14 +75,16 @@ def load_calls(rated):
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
               help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
                    "features added or removed).")
+@click.option("--ledger", "from_ledger", is_flag=True,
+              help="Also bill the calls committed to the store's ledger (rate --commit, gRPC RateCdr).")
 @click.option("--statements", "statements_dir", type=click.Path(file_okay=False),
               help="Write one printable statement per account and month into this directory.")
 @click.option("--format", "formats", default="html", show_default=True,
               help="Printable formats, comma-separated: html, pdf, json.")
 @LANG
 @click.option("--show", type=int, default=30, show_default=True, help="Bills shown in the terminal.")
-def bill_command(rated, store_dir, version, out_path, month, accounts, events_path, statements_dir, formats, lang,
-                 show):
+def bill_command(rated, store_dir, version, out_path, month, accounts, events_path, from_ledger, statements_dir,
+                 formats, lang, show):
     """Monthly statements per account from rated CDR files."""
     from .billing.events import read_events
     from .billing.render import statement_html, write_json, write_pdf, write_summary
@@ -78,11 +99,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         bad = [f for f in kinds if f not in ("html", "pdf", "json")]
         if bad:
             raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
-        calls = load_calls(rated)
+        months = _months(month)
+        calls = load_calls(rated, store_dir if from_ledger else None, months)
         snapshot = Store(store_dir, create=False).open(version)
         events = read_events(events_path) if events_path else []
         try:
-            statements = build_statements(calls.table, snapshot, events, _months(month), list(accounts) or None)
+            statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None)
         except ValueError as e:
             raise InvalidInput("--account" if "account" in str(e) else "events", str(e)) from None
         warnings = [calls.warning()] if calls.duplicates else []

@@ -81,9 +81,12 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     register(server, RoutingServicer(host, metrics, limits), routing, most)
     register(server, RatingServicer(host, committer, metrics, limits), rating, most)
     register(server, CatalogAdminServicer(host, cfg.store_dir, metrics), catalog, most)
+    from .billing_service import SERVICE as billing, BillingServicer  # issue 10: advice, statements, CRM
+
+    register(server, BillingServicer(host, metrics), billing, most)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [routing.full_name, rating.full_name, catalog.full_name]
+    names = [routing.full_name, rating.full_name, catalog.full_name, billing.full_name]
     reflection.enable_server_reflection(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,

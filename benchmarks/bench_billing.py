@@ -1,0 +1,190 @@
+"""Billing: statements for many accounts, the package advisor on a year of
+one account, and the caller CRM's cost per committed CDR.
+
+- statements: 100k accounts, a month of 10M rated calls (CALLS_SCHEMA, made
+  synthetically; rating them is benchmarked elsewhere) -> every statement.
+  Target < 30 s. Floor in the same run: one Arrow group-by of the charges
+  per account (the least work any bill needs).
+- advisor: a year of one busy account's calls (100k) priced under every
+  demo package. Target < 2 s. Floor: one kernel pass over the same calls.
+- CRM: ``CRM.record`` per committed CDR (100k calls from 20k callers, in
+  commits of 1,000), against the commit without the CRM (same run).
+
+RATING400_BENCH_SMALL=1 shrinks every size.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rating_core.billing.advisor import Advisor
+from rating_core.billing.calls import CALLS_SCHEMA
+from rating_core.billing.statements import build_statements, parse_month
+from rating_core.store import Store
+
+from conftest import SMALL
+
+N_ACCOUNTS = 2_000 if SMALL else 100_000
+N_CALLS = 200_000 if SMALL else 10_000_000
+ADVISOR_CALLS = 5_000 if SMALL else 100_000
+CRM_CALLS = 5_000 if SMALL else 100_000
+CST = dt.timezone(dt.timedelta(hours=8))
+MONTH_START = int(dt.datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+
+
+def big_catalog(root, n_accounts: int):
+    root.mkdir(parents=True, exist_ok=True)
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(pa.table({
+        "number": [f"400{i:07d}" for i in range(n_accounts)],
+        "account": [f"a{i:06d}" for i in range(n_accounts)],
+        "status": ["active"] * n_accounts, "billing_start": ["agent_answer"] * n_accounts,
+        "home_city": ["Shenzhen"] * n_accounts, "routing": [""] * n_accounts,
+    }), root / "numbers.csv")
+    packages = ["payg", "pre_480", "bundle_1k"]
+    lines = ["name: billing-bench", "destination_classes: [mobile, landline]",
+             'destination_prefixes: {"1": mobile, "0": landline}',
+             "time_bands: [{name: peak, day_kinds: [workday], hours: [8, 20]}, {name: offpeak}]",
+             "rates: {std: {tiers: [{price: 0.12}]}}",
+             "packages:",
+             "  payg: {kind: payg, rates: [{rate: std}]}",
+             "  pre_480: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rental: 5, rates: [{rate: std}]}",
+             "  bundle_1k: {kind: bundle, included_minutes: 1000, overage_price: 0.1, rental: 99, rates: [{rate: std}]}",
+             "features: {sms: {fee: 0.1, per: missed_call}, rec: {fee: 10, per: month}}",
+             "numbers_csv: numbers.csv", "accounts:"]
+    for i in range(n_accounts):
+        feats = "[sms, rec]" if i % 4 == 0 else "[]"
+        lines.append(f"  a{i:06d}: {{package: {packages[i % 3]}, package_start: 2026-0{1 + i % 9}-01, "
+                     f"features: {feats}}}")
+    (root / "catalog.yaml").write_text("\n".join(lines) + "\n")
+    store = Store(root / "store")
+    store.activate(store.compile(root / "catalog.yaml"))
+    return store
+
+
+def month_of_calls(n: int, n_accounts: int, seed: int = 10) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    acc = rng.integers(0, n_accounts, n)
+    start = np.sort(MONTH_START + rng.integers(0, 30 * 86_400_000, n))
+    billed = rng.integers(0, 10, n) * 60
+    answered = billed > 0
+    charge = billed // 60 * 1200
+    accounts = pa.array([f"a{i:06d}" for i in range(n_accounts)]).take(pa.array(acc))
+    numbers = pa.array([f"400{i:07d}" for i in range(n_accounts)]).take(pa.array(acc))
+    classes = pa.array(["mobile", "landline"]).take(pa.array(rng.integers(0, 2, n)))
+    callers = pa.array(["local", "out_of_town"]).take(pa.array(rng.integers(0, 2, n)))
+    bands = pa.array(["peak", "offpeak"]).take(pa.array(rng.integers(0, 2, n)))
+    zeros = np.zeros(n, np.int64)
+    cols = {
+        "call_id": pa.array(np.arange(n).astype(str)), "account": accounts, "package": pa.nulls(n, pa.string()),
+        "number": numbers, "caller": pa.nulls(n, pa.string()), "forwarded_to": pa.nulls(n, pa.string()),
+        "start_ms": start, "end_ms": start + billed * 1000, "answered": answered, "ivr_keys": pa.nulls(n, pa.string()),
+        "destination_class": classes, "caller_class": callers, "time_band": bands,
+        "caller_city": pa.nulls(n, pa.string()), "caller_province": pa.nulls(n, pa.string()),
+        "caller_carrier": pa.nulls(n, pa.string()), "billable_seconds": billed, "billed_seconds": billed,
+        "charge": charge, "credit_consumed": zeros, "bundle_seconds_consumed": zeros, "overage": zeros,
+        "balance_after": zeros,
+    }
+    return pa.table(cols, schema=CALLS_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def statements_world(tmp_path_factory):
+    store = big_catalog(tmp_path_factory.mktemp("bill-bench"), N_ACCOUNTS)
+    return store.open(), month_of_calls(N_CALLS, N_ACCOUNTS)
+
+
+def test_statements_100k_accounts(benchmark, statements_world, report):
+    snapshot, calls = statements_world
+    t0 = time.perf_counter()
+    floor = calls.group_by("account").aggregate([("charge", "sum")])
+    floor_s = time.perf_counter() - t0
+    assert floor.num_rows <= N_ACCOUNTS
+    out = benchmark.pedantic(build_statements, args=(calls, snapshot, [], [parse_month("2026-11")]),
+                             rounds=1 if not SMALL else 2, iterations=1)
+    assert len(out) == N_ACCOUNTS
+    assert sum(s.usage for s in out) == int(calls.column("charge").to_numpy().sum())
+    median = benchmark.stats.stats.median
+    report(f"statements: {N_ACCOUNTS:,} accounts from {N_CALLS:,} calls in {median:.2f} s (target < 30 s); "
+           f"floor (one group-by per account) {floor_s:.2f} s, {median / floor_s:.1f}x the floor")
+
+
+def year_of_one_account(n: int, number: str, seed: int = 11) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    year = int(dt.datetime(2025, 11, 1, tzinfo=CST).timestamp() * 1000)
+    start = np.sort(year + rng.integers(0, 365 * 86_400_000, n))
+    talk = rng.integers(0, 600, n) * 1000
+    answer = start + 8000
+    return pa.table({
+        "call_id": pa.array(np.arange(n).astype(str)),
+        "caller": pa.array((13_800_000_000 + rng.integers(0, 99_999_999, n)).astype(str)),
+        "number": pa.array([number] * n), "forwarded_to": pa.array(["02088886666"] * n),
+        "start": start, "agent_answer": pa.array(np.where(talk > 0, answer, 0), mask=talk == 0),
+        "end": answer + talk,
+    })
+
+
+def test_advisor_year_of_one_account(benchmark, demo_snapshot, report):
+    from rating_core.kernels import rating
+
+    snapshot = demo_snapshot
+    calls = year_of_one_account(ADVISOR_CALLS, "4006431271")  # hangzhou_tea
+    advisor = Advisor(snapshot)
+    advice = benchmark.pedantic(advisor.advise, args=("hangzhou_tea", calls), rounds=3, iterations=1)
+    assert advice.calls == ADVISOR_CALLS and len(advice.months) >= 12
+    prepared = advisor.prepare(calls)
+    arrays = {k: v[prepared.good] for k, v in prepared.cdr.items()}
+    t0 = time.perf_counter()
+    rating.rate(snapshot.tables, arrays, {"credit_left": snapshot.tables["account_opening_credit"].copy(),
+                                          "bundle_period": np.full(len(snapshot.meta["accounts"]), -1, np.int32),
+                                          "bundle_used": np.zeros(len(snapshot.meta["accounts"]), np.int64)},
+                threads=1)
+    floor_s = time.perf_counter() - t0
+    median = benchmark.stats.stats.median
+    report(f"advisor: a year of one account ({ADVISOR_CALLS:,} calls, {len(snapshot.meta['packages'])} packages) "
+           f"in {median * 1000:.0f} ms (target < 2 s); one kernel pass {floor_s * 1000:.1f} ms")
+
+
+def test_crm_update_cost_per_cdr(benchmark, demo_snapshot, report, tmp_path):
+    from rating_core.billing.calls import from_rated_table
+    from rating_core.billing.crm import CRM
+    from rating_core.ledger import Ledger
+    from rating_core.rater import Rater
+
+    snapshot = demo_snapshot
+    rng = np.random.default_rng(5)
+    calls = year_of_one_account(CRM_CALLS, "4006431271")
+    callers = (13_800_000_000 + rng.integers(0, 20_000, CRM_CALLS)).astype(str)
+    calls = calls.set_column(1, "caller", pa.array(callers))
+    rated = from_rated_table(Rater(snapshot).rate(calls).rated)
+    batches = [rated.slice(i, 1000) for i in range(0, rated.num_rows, 1000)]
+    ledger = Ledger(tmp_path / "crm")  # a ledger of its own: the CRM's databases only
+    crm = CRM(ledger)
+
+    def run():
+        with ledger.env.begin(write=True) as txn:
+            txn.drop(crm.db, delete=False)
+            txn.drop(crm.seen, delete=False)
+        for b in batches:
+            with ledger.env.begin(write=True) as txn:
+                crm.record(txn, b)
+
+    def empty_commits():  # the floor: the same number of LMDB write transactions
+        for _ in batches:
+            with ledger.env.begin(write=True) as txn:
+                txn.put(b"bench", b"x", db=crm.seen)
+
+    t0 = time.perf_counter()
+    empty_commits()
+    floor_s = time.perf_counter() - t0
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    median = benchmark.stats.stats.median
+    assert sum(r.calls for r in crm.callers("hangzhou_tea")) == rated.num_rows
+    ledger.close()
+    report(f"CRM: {median / rated.num_rows * 1e6:.1f} us per committed CDR ({rated.num_rows:,} CDRs, 20k callers, "
+           f"commits of 1,000); empty commits alone {floor_s / rated.num_rows * 1e6:.2f} us per CDR")

@@ -1,0 +1,58 @@
+"""Committed calls from the ledger, for statements, advice and reports.
+
+The ledger keeps every committed rated record in ``call_batches`` (one
+Arrow IPC stream per commit, times as int64 epoch ms; see
+``rating_core.ledger.formats``). This reads them in one read transaction,
+keeps the calls whose start lies in [lo_ms, hi_ms) (and of one account),
+and returns them either as the rater's columns (``committed_records``, for
+the advisor, which rates them again) or as ``CALLS_SCHEMA``
+(``committed_calls``). Records written by older versions as JSON are not
+read here.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..ledger import formats
+from .calls import CALLS_SCHEMA, combine, from_rated_table
+
+
+def _plain(t: pa.Table) -> pa.Table:
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in t.columns]
+    return pa.Table.from_arrays(cols, names=t.column_names)
+
+
+def committed_records(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
+                      account: str | None = None) -> pa.Table | None:
+    """The committed rated records (rater columns, times int64 ms) of
+    calls starting in [lo_ms, hi_ms), optionally of one account; None when
+    there are none."""
+    parts = []
+    with ledger.env.begin() as txn:
+        for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
+            t = _plain(pa.ipc.open_stream(bytes(blob)).read_all())
+            mask = None
+            start = t.column("start")
+            for cond in ((pc.greater_equal(start, lo_ms) if lo_ms is not None else None),
+                         (pc.less(start, hi_ms) if hi_ms is not None else None),
+                         (pc.equal(t.column("account"), account) if account is not None else None)):
+                if cond is not None:
+                    mask = cond if mask is None else pc.and_(mask, cond)
+            if mask is not None:
+                t = t.filter(mask)
+            if t.num_rows:
+                parts.append(t)
+    if not parts:
+        return None
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def committed_calls(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
+                    account: str | None = None) -> pa.Table:
+    """``committed_records`` as ``CALLS_SCHEMA`` (one row per call id,
+    sorted by start)."""
+    t = committed_records(ledger, lo_ms, hi_ms, account)
+    if t is None:
+        return CALLS_SCHEMA.empty_table()
+    return combine([("ledger", from_rated_table(t, "ledger"))]).table

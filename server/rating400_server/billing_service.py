@@ -1,0 +1,185 @@
+"""BillingService: package advice, statements, caller CRM and reports over
+gRPC, from the ledger's committed calls (``rating_core.billing``).
+
+Work runs on the engine thread (``EngineHost.run``), which owns the LMDB
+handles. Bad requests end with INVALID_ARGUMENT naming the field.
+"""
+from __future__ import annotations
+
+from rating400.v1 import billing_pb2, billing_pb2_grpc
+
+from .convert import BadRequest
+from .services import rpc
+
+REPORT_KINDS = ("number", "region", "hour", "weekday", "destination", "campaign")
+
+
+def _months(from_month: str, to_month: str) -> list[int] | None:
+    from rating_core.billing.statements import parse_month
+
+    if not from_month and not to_month:
+        return None
+    if not (from_month and to_month):
+        raise BadRequest("from_month" if not from_month else "to_month", "give both months or neither")
+    try:
+        lo = parse_month(from_month)
+    except ValueError:
+        raise BadRequest("from_month", f"{from_month!r} is not YYYY-MM") from None
+    try:
+        hi = parse_month(to_month)
+    except ValueError:
+        raise BadRequest("to_month", f"{to_month!r} is not YYYY-MM") from None
+    if hi < lo:
+        raise BadRequest("to_month", "before from_month")
+    return list(range(lo, hi + 1))
+
+
+def _span(months: list[int] | None) -> tuple[int | None, int | None]:
+    from rating_core.billing.statements import month_bounds
+
+    if months is None:
+        return None, None
+    return month_bounds(min(months))[2], month_bounds(max(months))[3]
+
+
+class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, host, metrics):
+        self.host = host
+        self.metrics = metrics
+
+    def _snapshot(self):
+        return self.host.engine.rater.snapshot
+
+    def _account(self, account: str) -> str:
+        if not account:
+            raise BadRequest("account", "required")
+        if account not in self._snapshot().meta["accounts"]:
+            raise BadRequest("account", f"unknown account {account!r}")
+        return account
+
+    # -- Advise ------------------------------------------------------------------
+    def _advise(self, request):
+        from rating_core.billing.advisor import Advisor
+        from rating_core.billing.sources import committed_records
+
+        account = self._account(request.account)
+        months = _months(request.from_month, request.to_month)
+        lo, hi = _span(months)
+        records = committed_records(self.host.engine.ledger, lo, hi, account)
+        if records is None:
+            raise BadRequest("account", f"no committed calls of {account!r} in the period")
+        advice = Advisor(self._snapshot()).advise(account, records, months)
+        resp = billing_pb2.AdviseResponse(account=account, current_package=advice.current, months=advice.months,
+                                          calls=advice.calls, calls_per_month=advice.calls_per_month)
+        for p in advice.packages:
+            resp.packages.add(
+                package=p.package, name=p.name, kind=p.kind, applicable=p.applicable,
+                unpriced_calls=p.unpriced_calls, usage_minor=p.usage, fixed_minor=p.fixed, total_minor=p.total,
+                monthly_minor=p.monthly, saving_monthly_minor=p.saving_monthly,
+                has_break_even=p.break_even_calls_per_month is not None,
+                break_even_calls_per_month=p.break_even_calls_per_month or 0, rank=p.rank or 0, current=p.current)
+        return resp
+
+    @rpc("Advise")
+    async def Advise(self, request, context):
+        return await self.host.run(self._advise, request)
+
+    # -- GetStatement --------------------------------------------------------------
+    def _statement(self, request):
+        import json
+
+        from rating_core.billing.render import statement_html
+        from rating_core.billing.sources import committed_calls
+        from rating_core.billing.statements import build_statements, month_bounds, parse_month
+
+        account = self._account(request.account)
+        try:
+            m = parse_month(request.month)
+        except ValueError:
+            raise BadRequest("month", f"{request.month!r} is not YYYY-MM") from None
+        lang = request.lang or "zh"
+        if lang not in ("zh", "en"):
+            raise BadRequest("lang", "zh or en")
+        _, _, lo, hi = month_bounds(m)
+        calls = committed_calls(self.host.engine.ledger, lo, hi, account)
+        found = build_statements(calls, self._snapshot(), [], [m], [account])
+        if not found:
+            raise BadRequest("month", f"{account!r} has no package running in {request.month}")
+        s = found[0]
+        resp = billing_pb2.StatementResponse(
+            account=s.account, company=s.company, month=s.month, period_start=s.period_start.isoformat(),
+            period_end=s.period_end.isoformat(), package=s.package, calls=s.calls, answered=s.answered,
+            billed_seconds=s.billed_seconds, usage_minor=s.usage, credit_consumed_minor=s.credit_consumed,
+            overage_minor=s.overage, minimum_topup_minor=s.minimum_topup, rental_minor=s.rental,
+            features_minor=s.features_total, opening_credit_minor=s.opening_credit,
+            closing_credit_minor=s.closing_credit, amount_due_minor=s.amount_due,
+            json=json.dumps(s.as_dict(), ensure_ascii=False))
+        if request.include_html:
+            resp.html = statement_html(s, calls, lang)
+        return resp
+
+    @rpc("GetStatement")
+    async def GetStatement(self, request, context):
+        return await self.host.run(self._statement, request)
+
+    # -- ListCallers -----------------------------------------------------------------
+    def _callers(self, request):
+        import pyarrow as pa
+
+        from rating_core.numbers import normalize_array
+
+        account = self._account(request.account)
+        role = "agent"  # masked: no authenticated roles on this service yet (see billing.proto)
+        prefix = ""
+        if request.caller:
+            normal, ok = normalize_array(pa.array([request.caller]))
+            if not ok[0]:
+                raise BadRequest("caller", f"not a phone number: {request.caller!r}")
+            prefix = normal[0].as_py()
+        records = self.host.engine.crm.callers(account, tag=request.tag or None,
+                                               awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
+        resp = billing_pb2.ListCallersResponse()
+        for r in records:
+            d = r.as_dict(role)
+            resp.callers.add(caller=d["caller"], first_ms=r.first_ms, last_ms=r.last_ms, calls=r.calls,
+                             answered=r.answered, missed=r.missed, talk_seconds=r.talk_seconds,
+                             destination=r.destination or "", province=r.province or "", city=r.city or "",
+                             carrier=r.carrier or "", awaiting_callback=r.awaiting_callback, tags=r.tags)
+        return resp
+
+    @rpc("ListCallers")
+    async def ListCallers(self, request, context):
+        return await self.host.run(self._callers, request)
+
+    # -- GetReport ---------------------------------------------------------------------
+    def _report(self, request):
+        from rating_core.billing.reports import CampaignTag, report
+        from rating_core.billing.sources import committed_calls
+
+        if request.by not in REPORT_KINDS:
+            raise BadRequest("by", f"one of {', '.join(REPORT_KINDS)}")
+        account = self._account(request.account) if request.account else None
+        lo, hi = _span(_months(request.from_month, request.to_month))
+        tags = []
+        for i, c in enumerate(request.campaigns):
+            if not c.campaign or not (c.number.startswith("400") and len(c.number) == 10 and c.number.isdigit()):
+                raise BadRequest(f"campaigns[{i}]", "needs a campaign name and a 400 number (400 + 7 digits)")
+            tags.append(CampaignTag(c.campaign, c.number, c.ivr_keys))
+        if request.by == "campaign" and not tags:
+            raise BadRequest("campaigns", "required for by = campaign")
+        table = report(committed_calls(self.host.engine.ledger, lo, hi, account), request.by, tags)
+        names = [c for c in table.column_names if c not in ("calls", "answered", "answer_rate", "billed_seconds",
+                                                             "charge_minor")]
+        resp = billing_pb2.ReportResponse(key_names=names)
+        for row in table.to_pylist():
+            resp.rows.add(key=[str(row[k]) for k in names], calls=row["calls"], answered=row["answered"],
+                          answer_rate=row["answer_rate"] or 0.0, billed_seconds=row["billed_seconds"],
+                          charge_minor=row["charge_minor"])
+        return resp
+
+    @rpc("GetReport")
+    async def GetReport(self, request, context):
+        return await self.host.run(self._report, request)
+
+
+SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"]

@@ -1,0 +1,97 @@
+"""BillingService over real gRPC: a server subprocess on loopback, the demo
+catalog, calls committed to the ledger first."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from rating400.v1 import billing_pb2, billing_pb2_grpc
+from rating_core.billing.advisor import Advisor
+from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.engine import Engine
+from rating_core.store import Store
+
+ACCOUNT = "hangzhou_tea"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("billing-grpc")
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    del store
+    cdrs = demo_cdrs(6000, 7)
+    engine = Engine.open(root / "store", threads=1)
+    try:
+        engine.rate_and_commit(cdrs)
+        expected = Advisor(engine.rater.snapshot).advise(ACCOUNT, cdrs)
+        callers = engine.crm.callers(ACCOUNT)
+    finally:
+        engine.close()
+    ready = root / "ready.json"
+    log = open(root / "server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(root / "store"), "--host",
+                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready)],
+                            stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()[-3000:]
+            time.sleep(0.05)
+        port = json.loads(ready.read_text())["port"]
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield billing_pb2_grpc.BillingServiceStub(channel), expected, callers
+        channel.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_advise_matches_the_library(served):
+    stub, expected, _ = served
+    resp = stub.Advise(billing_pb2.AdviseRequest(account=ACCOUNT), timeout=30)
+    assert resp.calls == expected.calls and resp.current_package == expected.current
+    assert [(p.package, p.total_minor) for p in resp.packages] == [(p.package, p.total) for p in expected.packages]
+    assert resp.packages[0].rank == 1
+
+
+def test_statement_callers_and_report(served):
+    stub, expected, callers = served
+    month = expected.months[0]
+    s = stub.GetStatement(billing_pb2.StatementRequest(account=ACCOUNT, month=month, include_html=True), timeout=60)
+    assert s.calls > 0 and s.company == "West Lake Tea Trading" and "<svg" in s.html
+    assert json.loads(s.json)["amount_due_minor"] == s.amount_due_minor
+    got = stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT), timeout=30)
+    assert len(got.callers) == len(callers)
+    assert all("****" in c.caller for c in got.callers)  # always masked over gRPC
+    assert sum(c.calls for c in got.callers) == sum(c.calls for c in callers)
+    rep = stub.GetReport(billing_pb2.ReportRequest(by="number", account=ACCOUNT), timeout=30)
+    assert rep.key_names == ["number"] and sum(r.calls for r in rep.rows) >= s.calls
+
+
+@pytest.mark.parametrize("request_, field", [
+    (billing_pb2.AdviseRequest(account="nobody"), "account"),
+    (billing_pb2.AdviseRequest(account=ACCOUNT, from_month="2026-13", to_month="2026-12"), "from_month"),
+])
+def test_bad_requests_name_the_field(served, request_, field):
+    stub = served[0]
+    with pytest.raises(grpc.RpcError) as e:
+        stub.Advise(request_, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(field)
+
+
+def test_bad_report_and_statement_requests(served):
+    stub = served[0]
+    for call, req, field in (
+        (stub.GetReport, billing_pb2.ReportRequest(by="colour"), "by"),
+        (stub.GetReport, billing_pb2.ReportRequest(by="campaign"), "campaigns"),
+        (stub.GetStatement, billing_pb2.StatementRequest(account=ACCOUNT, month="October"), "month"),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            call(req, timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(field)
