@@ -49,7 +49,9 @@ extensions = [
         "rating_core.kernels." + os.path.splitext(os.path.basename(path))[0],
         [path],
         include_dirs=[numpy.get_include(), "rating_core/kernels"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # RATING400_DEBUG: common.DEBUG_BUILD reports the build, so a test
+        # can require the bounds-checked kernels.
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + ([("RATING400_DEBUG", "1")] if DEBUG else []),
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

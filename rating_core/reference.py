@@ -21,30 +21,34 @@ Asia/Shanghai. Per call, independently:
    number in the region data; province from the city. The caller is
    ``local`` when the city is known and is the number's ``home_city``,
    else ``out_of_town`` (an unknown region counts as out of town).
-4. **Time band, start-time rule**: the first band whose day kinds include
-   the kind of the local start date and whose hours contain the local start
-   hour. Day kinds: the catalog's ``day_overrides``, else chinese_calendar
-   (an official holiday is ``holiday``, other days off are ``weekend``, days
-   worked are ``workday``, adjusted working weekends included), else,
-   outside chinese_calendar's years, Saturday and Sunday are ``weekend``.
-   A call that runs past a band boundary, midnight or into a holiday keeps
-   its start's band.
-5. **Rate**: the first of the package's rate rules whose destination,
-   caller and band conditions all match (an omitted condition matches
-   anything); none is ``no_rate``.
-6. **Billable seconds**: from the timestamp named by the number's
-   ``billing_start`` (``ring``: the call's start, ``ivr_answer``,
-   ``agent_answer``) to the end, in whole seconds rounded up. 0 when that
-   timestamp is missing (not answered) or not before the end.
-7. **Charge**: 0 (no units, no connect fee) when billable is 0 or at most
-   the rate's ``free_seconds``. Otherwise the call lasts
-   d = max(billable, ``min_billable_seconds``) and is consumed in
+4. **Billing start** (``billing_start_ms``): ``ring`` the call's start;
+   ``ivr_answer`` the IVR answer, else the agent answer; ``agent_answer`` the
+   agent answer; none: not answered.
+5. **Time band** (``time_band``): in the package's band set, the first band
+   whose day kinds include the kind of the local date and whose window
+   (``TimeBand.covers``, wrapping midnight when from > to) holds the local
+   minute, at the billing start (the CDR's start when unanswered). Day
+   kinds: the catalog's ``day_overrides``, else chinese_calendar (an
+   official holiday is ``holiday``, other days off ``weekend``, days worked
+   ``workday``, adjusted working weekends included), else, outside
+   chinese_calendar's years, Saturday and Sunday are ``weekend``.
+6. **Rate**: the first of the package's rate rules whose destination,
+   caller and band conditions all match; none is ``no_rate``.
+7. **Billable seconds** (``billable_seconds``): milliseconds from the
+   billing start to the end, made whole by the rate's rule (else the
+   catalog's): truncate, ceil or round half up.
+8. **Charge** (``charge_of``, ``walk``): 0 (no units, no connect fee) when
+   billable is 0 or at most the rate's ``free_seconds``. Otherwise the call
+   lasts d = max(billable, ``min_billable_seconds``) and is consumed in
    increments: an increment starting at elapsed t uses the tier with the
-   greatest ``start`` <= t, lasts its ``increment`` and costs exactly
-   ``price * increment / unit``. Increments are added while t < d;
+   greatest ``start`` <= t of the rate in force, lasts its ``increment`` and
+   costs exactly ``price * increment / unit``. The rate in force is the
+   call's rate under the ``billing_start`` band rule; under ``split`` it is
+   the package's rate for the band in force at the increment's start (none:
+   the call is ``no_rate``). Increments are added while t < d;
    ``billed_seconds`` is the final t, ``units`` the number of increments.
-   The exact total is rounded ONCE, by the rate's ``rounding`` (``up``:
-   ceiling, ``half_up``: halves up, ``down``: floor), then the
+   The exact total is rounded ONCE, by the first rate's ``rounding``
+   (``up``: ceiling, ``half_up``: halves up, ``down``: floor), then its
    ``connect_fee`` is added. This is the only rounding of a call.
 
 Then per account, over the rated calls in chronological order of start
@@ -56,10 +60,10 @@ Then per account, over the rated calls in chronological order of start
   to its last day). The call takes min(credit, charge) from the credit;
   the rest is ``overage`` (arrears). ``balance_after`` is the credit left.
 - ``bundle``: the allowance is ``included_minutes * 60`` seconds per
-  calendar month (local time, of the call's start). The call takes
-  min(seconds left, billed seconds) from it; the seconds beyond are charged
-  ``overage_seconds * overage_price / 60``, rounded once by the rate's
-  rounding mode. That replaces the rate's charge (so no connect fee);
+  calendar month (local time, of the billing start, as the band). The call
+  takes min(seconds left, billed seconds) from it; the seconds beyond are
+  priced as a call of that many billable seconds under the package's
+  ``overage_rate`` (none: 0). That replaces the call rate's charge;
   ``overage`` = that charge. ``balance_after`` is the seconds left in the
   month's allowance (seconds left never count below 0, should a smaller
   allowance meet a larger recorded use).
@@ -182,10 +186,13 @@ def day_kind(day: dt.date, catalog: Catalog) -> str:
     return "holiday" if holiday_name is not None else "weekend"
 
 
-def time_band(catalog: Catalog, start: dt.datetime) -> str | None:
-    kind = day_kind(start.date(), catalog)
-    for band in catalog.time_bands:
-        if kind in [k.value for k in band.day_kinds] and band.hours[0] <= start.hour < band.hours[1]:
+def time_band(catalog: Catalog, package: str, at: dt.datetime) -> str | None:
+    """The first band of the package's band set whose day kinds include the
+    kind of ``at``'s local date and whose window holds ``at``'s minute."""
+    kind = day_kind(at.date(), catalog)
+    minute = at.hour * 60 + at.minute
+    for band in catalog.bands_of(package):
+        if kind in [k.value for k in band.day_kinds] and band.covers(minute):
             return band.name
     return None
 
@@ -202,15 +209,31 @@ def choose_rate(catalog: Catalog, package: str, destination: str, caller: str, b
     return None
 
 
-def billable_seconds(number: Number, call: Call) -> int:
-    bill_from = {
-        "ring": call.start_ms,
-        "ivr_answer": call.ivr_answer_ms,
-        "agent_answer": call.agent_answer_ms,
-    }[number.billing_start.value]
-    if bill_from is None or call.end_ms <= bill_from:
+def billing_start_ms(number: Number, call: Call) -> int | None:
+    """When billing starts: ``ring`` the call's start; ``ivr_answer`` the IVR
+    answer, or the agent answer when the CDR has no IVR answer; ``agent_answer``
+    the agent answer. None: not answered (nothing is billed)."""
+    mode = number.billing_start.value
+    if mode == "ring":
+        return call.start_ms
+    if mode == "ivr_answer" and call.ivr_answer_ms is not None:
+        return call.ivr_answer_ms
+    return call.agent_answer_ms
+
+
+def billable_seconds(rule: str, bill_from: int | None, end_ms: int) -> int:
+    """Whole seconds from the billing start to the end by the rate's rule:
+    ``truncate`` drops the fraction, ``ceil`` counts a started second,
+    ``round`` counts half a second or more. 0 without a billing start or
+    when the end is not after it."""
+    if bill_from is None or end_ms <= bill_from:
         return 0
-    return math.ceil(Fraction(call.end_ms - bill_from, 1000))
+    seconds = Fraction(end_ms - bill_from, 1000)
+    if rule == "ceil":
+        return math.ceil(seconds)
+    if rule == "round":
+        return math.floor(seconds + Fraction(1, 2))
+    return math.floor(seconds)
 
 
 def round_once(amount: Fraction, rounding: str) -> int:
@@ -221,18 +244,49 @@ def round_once(amount: Fraction, rounding: str) -> int:
     return math.floor(amount)
 
 
-def price_call(rate: Rate, billable: int) -> tuple[int, int, int]:
-    """(billed seconds, units, charge) of a call of ``billable`` seconds."""
-    if billable == 0 or billable <= rate.free_seconds:
-        return 0, 0, 0
-    duration = max(billable, rate.min_billable_seconds)
-    t, units, total = 0, 0, Fraction(0)
+@dataclass(frozen=True)
+class Step:
+    """One increment of a call's walk: where it starts (elapsed s), the band
+    and rate in force then, the tier, its length and exact cost (minor units)."""
+
+    start: int
+    band: str | None
+    rate: str
+    tier: int
+    seconds: int
+    cost: Fraction
+
+
+def walk(rate_at, first: Rate, billable: int) -> tuple[list[Step], int] | None:
+    """The increments of a call of ``billable`` seconds. ``rate_at(t)`` gives
+    (band, rate name, Rate) in force for an increment starting at elapsed t,
+    or None (no rate: the walk fails). ``first`` (the rate at the billing
+    start) sets the free seconds and minimum. Returns (steps, duration)."""
+    if billable == 0 or billable <= first.free_seconds:
+        return [], 0
+    duration = max(billable, first.min_billable_seconds)
+    t, steps = 0, []
     while t < duration:
-        tier = [tier for tier in rate.tiers if tier.start <= t][-1]
-        total += Fraction(tier.price * tier.increment, tier.unit)
+        found = rate_at(t)
+        if found is None:
+            return None
+        band, name, rate = found
+        j = [k for k, tier in enumerate(rate.tiers) if tier.start <= t][-1]
+        tier = rate.tiers[j]
+        steps.append(Step(t, band, name, j, tier.increment, Fraction(tier.price * tier.increment, tier.unit)))
         t += tier.increment
-        units += 1
-    return t, units, round_once(total, rate.rounding.value) + rate.connect_fee
+    return steps, duration
+
+
+def price_call(rate: Rate, billable: int) -> tuple[int, int, int]:
+    """(billed seconds, units, charge) of a call of ``billable`` seconds
+    under one rate: the exact sum of its increments rounded once by the
+    rate's rounding, then the connect fee (none when nothing is billed)."""
+    steps, _ = walk(lambda t: (None, "", rate), rate, billable)
+    if not steps:
+        return 0, 0, 0
+    total = sum((s.cost for s in steps), Fraction(0))
+    return sum(s.seconds for s in steps), len(steps), round_once(total, rate.rounding.value) + rate.connect_fee
 
 
 def opening_balances(catalog: Catalog) -> dict[str, Balance]:
@@ -266,13 +320,11 @@ def rate_reference(catalog: Catalog, calls: list[Call], balances: dict[str, Bala
 
 def _price(catalog: Catalog, call: Call, owner, regions: Regions) -> Rated:
     out = Rated()
-    start = local_time(call.start_ms)
     out.destination_class = longest_prefix(catalog.destination_prefixes, call.forwarded)
     out.caller_city = longest_prefix(regions.city_of_prefix, call.caller)
     if out.caller_city is not None:
         out.caller_province = regions.province_of_city[out.caller_city]
     out.caller_carrier = longest_prefix(regions.carrier_of_prefix, call.caller)
-    out.time_band = time_band(catalog, start)
 
     if call.number not in owner:
         out.status = "unknown_number"
@@ -281,6 +333,8 @@ def _price(catalog: Catalog, call: Call, owner, regions: Regions) -> Rated:
     out.package = account.package
     local = out.caller_city is not None and out.caller_city == number.home_city
     out.caller_class = "local" if local else "out_of_town"
+    bill_from = billing_start_ms(number, call)
+    out.time_band = time_band(catalog, out.package, local_time(banded_at(call, bill_from)))
 
     if number.status.value != "active":
         out.status = "number_not_active"
@@ -297,10 +351,48 @@ def _price(catalog: Catalog, call: Call, owner, regions: Regions) -> Rated:
     if out.status != "rated":
         return out
 
-    rate = catalog.rates[out.rate]
-    out.billable_seconds = billable_seconds(number, call)
-    out.billed_seconds, out.units, out.charge = price_call(rate, out.billable_seconds)
+    out.billable_seconds = billable_seconds(catalog.billable_rule(out.rate).value, bill_from, call.end_ms)
+    priced = charge_of(catalog, out.package, out.destination_class, out.caller_class, bill_from, out.rate,
+                       out.billable_seconds)
+    if priced is None:  # split rule: the call runs into a band without a rate
+        out.status, out.rate, out.billable_seconds = "no_rate", None, 0
+        return out
+    out.billed_seconds, out.units, out.charge = priced
     return out
+
+
+def charge_of(catalog: Catalog, package: str, destination: str, caller_class: str, bill_from: int | None,
+              rate_name: str, billable: int) -> tuple[int, int, int] | None:
+    """(billed seconds, units, charge) of ``billable`` seconds whose first
+    rate is ``rate_name``, by the catalog's band rule. ``billing_start``: that
+    rate prices every increment. ``split``: each increment is priced by the
+    rate the package gives in the band in force when it starts; the first
+    rate keeps the free seconds, minimum, rounding and connect fee. None
+    when an increment falls in a band without a rate."""
+    first = catalog.rates[rate_name]
+    if catalog.band_rule.value == "billing_start":
+        return price_call(first, billable)
+
+    def rate_at(t: int):
+        band = time_band(catalog, package, local_time(bill_from + t * 1000))
+        name = choose_rate(catalog, package, destination, caller_class, band) if band else None
+        return None if name is None else (band, name, catalog.rates[name])
+
+    walked = walk(rate_at, first, billable)
+    if walked is None:
+        return None
+    steps, _ = walked
+    if not steps:
+        return 0, 0, 0
+    total = sum((s.cost for s in steps), Fraction(0))
+    return (sum(s.seconds for s in steps), len(steps),
+            round_once(total, first.rounding.value) + first.connect_fee)
+
+
+def banded_at(call: Call, bill_from: int | None) -> int:
+    """The time that fixes a call's band and its bundle month: the billing
+    start, or the CDR's start for a call that was never answered."""
+    return call.start_ms if bill_from is None else bill_from
 
 
 def _settle(catalog: Catalog, call: Call, out: Rated, balance: Balance) -> None:
@@ -316,8 +408,9 @@ def _settle(catalog: Catalog, call: Call, out: Rated, balance: Balance) -> None:
         out.overage = out.charge - out.credit_consumed
         out.balance_after = balance.credit_left
     elif kind == "bundle":
-        start = local_time(call.start_ms)
-        month = start.year * 12 + start.month - 1
+        number = next(n for n in account.numbers if n.number == call.number)
+        at = local_time(banded_at(call, billing_start_ms(number, call)))
+        month = at.year * 12 + at.month - 1
         if balance.bundle_period != month:
             balance.bundle_period, balance.bundle_used = month, 0
         allowance = package.included_minutes * 60
@@ -325,7 +418,8 @@ def _settle(catalog: Catalog, call: Call, out: Rated, balance: Balance) -> None:
         out.bundle_seconds_consumed = min(left, out.billed_seconds)
         balance.bundle_used += out.bundle_seconds_consumed
         overage_seconds = out.billed_seconds - out.bundle_seconds_consumed
-        rounding = catalog.rates[out.rate].rounding.value
-        out.charge = round_once(Fraction(overage_seconds * package.overage_price, 60), rounding)
+        out.charge = 0
+        if package.overage_rate is not None:
+            out.charge = price_call(catalog.rates[package.overage_rate], overage_seconds)[2]
         out.overage = out.charge
         out.balance_after = allowance - balance.bundle_used

@@ -60,7 +60,7 @@ from .reference import (
     local_midnight_ms,
     local_time,
     longest_prefix,
-    price_call,
+    charge_of,
     time_band,
 )
 
@@ -227,11 +227,15 @@ def order_group(plan_name, plan, gname, call: RouteCall, state: RouteState, list
     return cands
 
 
-def max_seconds(rate, budget: int, money: bool) -> int:
+def max_seconds(cost_of, budget: int, money: bool) -> int:
     """Longest billable seconds whose charge (money) or billed seconds stay
-    within ``budget``; cost never decreases with time."""
+    within ``budget``; ``cost_of(s)`` is (billed, units, charge) or None (a
+    band without a rate: beyond any budget); cost never decreases with time."""
     def cost(s):
-        billed, _units, charge = price_call(rate, s)
+        priced = cost_of(s)
+        if priced is None:
+            return float("inf")
+        billed, _units, charge = priced
         return charge if money else billed
 
     if cost(CALL_SECONDS_LIMIT) <= budget:
@@ -303,7 +307,7 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
 
     package = catalog.packages[account.package]
     pkind = package.kind.value
-    limited = pkind == "prepaid" or (pkind == "bundle" and package.overage_price == 0)
+    limited = pkind == "prepaid" or (pkind == "bundle" and package.overage_rate is None)
     if pkind == "prepaid":
         expiry = local_midnight_ms(add_months(account.package_start, package.period_months))
         budget = 0 if call.at_ms >= expiry else call.credit_left
@@ -340,14 +344,18 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
 
     if limited:
         cls = longest_prefix(catalog.destination_prefixes, listed[0].number)
-        band = time_band(catalog, when)
+        band = time_band(catalog, account.package, when)
         out.rate = choose_rate(catalog, account.package, cls, out.caller_class, band) if cls else None
         if out.rate is None:
             out.reason = "no_rate"
             out.destinations = []  # a refused call lists no destination
             return out
         rate = catalog.rates[out.rate]
-        out.max_duration_seconds = max_seconds(rate, max(budget, 0), pkind == "prepaid")
+        # As if billing started now (under the split rule the walk crosses
+        # the bands from now on).
+        out.max_duration_seconds = max_seconds(
+            lambda s: charge_of(catalog, account.package, cls, out.caller_class, call.at_ms, out.rate, s),
+            max(budget, 0), pkind == "prepaid")
         if out.max_duration_seconds <= rate.free_seconds:
             out.reason = "out_of_credit"
             out.max_duration_seconds = 0

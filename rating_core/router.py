@@ -171,9 +171,9 @@ class Router:
         self._accounts = self.meta["accounts"]
         # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
         kind = t["package_kind"][t["account_package"]]
-        overage = t["package_overage_price"][t["account_package"]]
+        overage = t["package_overage_rate"][t["account_package"]]
         self._limited = (kind == layout.PACKAGE_KIND.index("prepaid")) | (
-            (kind == layout.PACKAGE_KIND.index("bundle")) & (overage == 0))
+            (kind == layout.PACKAGE_KIND.index("bundle")) & (overage < 0))
         self._number_account = t["number_account"]
         self._number_routing = t["number_routing"]
         self._memory_ms = t["route_plan_memory_ms"]

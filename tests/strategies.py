@@ -103,24 +103,40 @@ def rates(draw):
         "free_seconds": draw(st.sampled_from([0, 0, 3, 6, 30])),
         "min_billable_seconds": draw(st.sampled_from([0, 0, 30, 60, 61])),
         "rounding": draw(st.sampled_from(["up", "half_up", "down"])),
+        **draw(st.sampled_from([{}, {}, {"billable_seconds": "truncate"}, {"billable_seconds": "ceil"},
+                                {"billable_seconds": "round"}])),
     }
 
 
+def _clock(draw):
+    """A time of day: a whole hour, or HH:MM near the anchors' minutes."""
+    if draw(st.booleans()):
+        return draw(st.integers(0, 24))
+    h, m = draw(st.integers(0, 23)), draw(st.sampled_from([0, 1, 30, 50, 58, 59]))
+    return f"{h:02d}:{m:02d}"
+
+
 @st.composite
-def time_bands(draw):
-    """Random bands, then a catch-all so every (day kind, hour) has one."""
+def time_bands(draw, prefix="band"):
+    """Random bands (windows may wrap midnight), then a catch-all so every
+    (day kind, minute) has one."""
     bands = []
     for i in range(draw(st.integers(0, 3))):
-        lo = draw(st.integers(0, 23))
-        hi = draw(st.integers(lo + 1, 24))
+        lo, hi = _clock(draw), _clock(draw)
+        as_min = [x * 60 if isinstance(x, int) else int(x[:2]) * 60 + int(x[3:]) for x in (lo, hi)]
+        if as_min[0] == as_min[1] or as_min[0] == 1440:
+            lo, hi = 0, 24
         kinds = draw(st.lists(st.sampled_from(["workday", "weekend", "holiday"]), min_size=1, max_size=3, unique=True))
-        bands.append({"name": f"band{i}", "day_kinds": kinds, "hours": [lo, hi]})
+        bands.append({"name": f"{prefix}{i}", "day_kinds": kinds, "hours": [lo, hi]})
     return bands + [{"name": "any"}]
 
 
 @st.composite
-def packages(draw, rate_names, classes, bands):
+def packages(draw, rate_names, classes, bands, band_sets=None):
     kind = draw(st.sampled_from(["payg", "prepaid", "bundle"]))
+    band_set = draw(st.none() | st.sampled_from(sorted(band_sets))) if band_sets else None
+    if band_set is not None:
+        bands = band_sets[band_set]
     rules = [
         {
             "rate": draw(st.sampled_from(rate_names)),
@@ -133,12 +149,17 @@ def packages(draw, rate_names, classes, bands):
     if draw(st.booleans()):
         rules.append({"rate": draw(st.sampled_from(rate_names))})  # a catch-all: fewer no_rate rejects
     pkg = {"kind": kind, "rates": [{k: v for k, v in r.items() if v is not None} for r in rules]}
+    if band_set is not None:
+        pkg["band_set"] = band_set
     if kind == "prepaid":
         pkg["fee"] = yuan(draw(st.integers(1000, 50_000) | st.integers(1, 999)))
         pkg["period_months"] = draw(st.sampled_from([12, 1, 2, 3]))
     if kind == "bundle":
         pkg["included_minutes"] = draw(st.integers(1, 10))
-        pkg["overage_price"] = yuan(draw(st.integers(0, 20_000)))
+        if draw(st.booleans()):
+            pkg["overage_price"] = yuan(draw(st.integers(0, 20_000)))
+        elif draw(st.booleans()):
+            pkg["overage_rate"] = draw(st.sampled_from(rate_names))
     return pkg
 
 
@@ -148,8 +169,11 @@ def catalogs(draw) -> Catalog:
     prefixes = draw(st.dictionaries(prefix_digits, st.sampled_from(classes), min_size=1, max_size=6))
     bands = draw(time_bands())
     band_names = [b["name"] for b in bands]
+    sets = {f"set{i}": draw(time_bands(f"s{i}b")) for i in range(draw(st.integers(0, 2)))}
+    set_names = {k: [b["name"] for b in v] for k, v in sets.items()}
     rate_defs = {f"rate{i}": draw(rates()) for i in range(draw(st.integers(1, 3)))}
-    package_defs = {f"pkg{i}": draw(packages(list(rate_defs), classes, band_names)) for i in range(draw(st.integers(1, 3)))}
+    package_defs = {f"pkg{i}": draw(packages(list(rate_defs), classes, band_names, set_names))
+                    for i in range(draw(st.integers(1, 3)))}
     numbers = iter(draw(st.lists(st.integers(0, 99), min_size=6, max_size=6, unique=True)))
     accounts = {}
     for i in range(draw(st.integers(1, 3))):
@@ -175,6 +199,9 @@ def catalogs(draw) -> Catalog:
             "destination_classes": classes,
             "destination_prefixes": prefixes,
             "time_bands": bands,
+            "band_sets": sets,
+            "band_rule": draw(st.sampled_from(["billing_start", "billing_start", "split"])),
+            "billable_seconds": draw(st.sampled_from(["truncate", "ceil", "round"])),
             "day_overrides": draw(st.sampled_from(OVERRIDE_SETS)),
             "rates": rate_defs,
             "packages": package_defs,
@@ -188,13 +215,14 @@ def priced_catalogs(draw) -> Catalog:
     """One account, one active number billed from ring, one package (any
     kind) whose only rule is a random rate: every answered call is rated,
     so the arithmetic of charges and settlement is exercised on every call."""
-    kind_fields = draw(packages(["rate0"], ["any"], ["any"]))
+    kind_fields = draw(packages(["rate1"], ["any"], ["any"]))
     kind_fields["rates"] = [{"rate": "rate0"}]
     return Catalog.model_validate(
         {
             "destination_classes": ["any"],
             "destination_prefixes": {str(d): "any" for d in range(10)},
-            "rates": {"rate0": draw(rates())},
+            "rates": {"rate0": draw(rates()), "rate1": draw(rates())},
+            "billable_seconds": draw(st.sampled_from(["truncate", "ceil", "round"])),
             "packages": {"pkg0": kind_fields},
             "accounts": {
                 "acct0": {

@@ -8,14 +8,17 @@ as integer keys, times as epoch ms) into DuckDB, then rate in SQL:
 - longest-prefix match (destination class, caller city, carrier): the
   snapshot's prefix tables are disjoint intervals, so the match is "the
   last interval start <= key", an ASOF join;
-- time band: local day and hour by integer arithmetic, then the calendar
-  (day kind, month) and band tables;
+- billing start (a missing IVR answer falls back to the agent answer) and
+  the time band at it: local day and minute by integer arithmetic, then the
+  calendar (day kind, month) and the package's band set;
 - rate: a join on (package, destination class, caller class, band);
 - tiers: the tier walk is a recurrence (an increment may run past its
   tier's end), so it is a recursive CTE — over the distinct (rate,
   duration) pairs only, then joined back: cheaper than per call, which
   favours the peer;
-- the sequential credit / bundle pass: window functions. Per account in
+- billable seconds by the rate's rule (truncate, ceil, round);
+- the sequential credit / bundle pass: window functions; the seconds
+  beyond a bundle are walked again under the package's overage rate. Per account in
   chronological order (start, then input order), with S = the sum of the
   earlier rated calls' charges (prepaid) or billed seconds in the month
   (bundle):
@@ -27,7 +30,9 @@ and the closing account state, so the benchmark can check them all.
 DuckDB runs on all the threads it is given (both cores here).
 
 Assumptions the kernel shares: times are after 1970 (integer division is
-floor division) and inside the calendar table.
+floor division) and inside the calendar table. The peer implements the
+band rule ``billing_start`` (the demo's); ``load_snapshot`` refuses a
+snapshot compiled with ``split``.
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ from rating_core.kernels import rating as rating_kernel
 NO_TIME = int(layout.NO_TIME)
 OFFSET = layout.LOCAL_OFFSET_MS
 DAY = layout.MS_PER_DAY
-HOUR = 3_600_000
+MINUTE = 60_000
 
 # The output columns and their dtypes: the kernel's own contract.
 OUTPUT = rating_kernel.OUTPUT
@@ -67,20 +72,29 @@ WITH forwarded AS (
     FROM (SELECT DISTINCT forwarded_key FROM cdr) f
     ASOF JOIN dest d ON f.forwarded_key >= d.start
 ), located AS (
-    SELECT c.row_id, c.start_ms, c.ivr_answer_ms, c.agent_answer_ms, c.end_ms,
+    SELECT c.row_id, c.start_ms, c.end_ms,
            n.account, n.number_status, n.billing_start, n.home_city, n.package, n.package_start_ms,
-           n.expiry_ms, n.kind, n.included_seconds, n.overage_price,
+           n.expiry_ms, n.kind, n.included_seconds, n.overage_rate, n.band_set,
            f.destination_class, r.city AS caller_city, r.province AS caller_province,
-           r.carrier AS caller_carrier, h.band AS time_band, h.month
+           r.carrier AS caller_carrier,
+           CASE WHEN n.billing_start = 0 THEN c.start_ms
+                WHEN n.billing_start = 1 AND c.ivr_answer_ms <> {NO_TIME} THEN c.ivr_answer_ms
+                ELSE c.agent_answer_ms END AS bill_from
     FROM cdr c
     LEFT JOIN number_dim n ON n.number_key = c.number_key
     JOIN forwarded f ON f.forwarded_key = c.forwarded_key
     ASOF JOIN caller_region r ON c.caller_key >= r.start
-    JOIN local_hours h ON h.local_hour = (c.start_ms + {OFFSET}) // {HOUR}
-), chosen AS (
-    SELECT l.*, CASE WHEN l.account IS NULL THEN NULL
-                     WHEN l.caller_city >= 0 AND l.caller_city = l.home_city THEN 0 ELSE 1 END AS caller_class
+), banded AS (
+    SELECT l.*, CASE WHEN l.bill_from = {NO_TIME} THEN l.start_ms ELSE l.bill_from END + {OFFSET} AS local_ms
     FROM located l
+), chosen AS (
+    SELECT b.* EXCLUDE (local_ms), coalesce(bo.band, -1) AS time_band, d.month,
+           CASE WHEN b.account IS NULL THEN NULL
+                WHEN b.caller_city >= 0 AND b.caller_city = b.home_city THEN 0 ELSE 1 END AS caller_class
+    FROM banded b
+    JOIN days d ON d.day = b.local_ms // {DAY}
+    LEFT JOIN band_of bo ON bo.band_set = b.band_set AND bo.day_kind = d.day_kind
+                        AND bo.minute = (b.local_ms % {DAY}) // {MINUTE}
 ), rated AS (
     SELECT c.*, rt.rate AS chosen_rate,
            CASE WHEN c.account IS NULL THEN 1
@@ -88,17 +102,18 @@ WITH forwarded AS (
                 WHEN c.start_ms < c.package_start_ms THEN 3
                 WHEN c.destination_class < 0 THEN 4
                 WHEN c.time_band < 0 OR rt.rate IS NULL THEN 5
-                ELSE 0 END AS status,
-           CASE c.billing_start WHEN 0 THEN c.start_ms WHEN 1 THEN c.ivr_answer_ms
-                                ELSE c.agent_answer_ms END AS bill_from
+                ELSE 0 END AS status
     FROM chosen c
     LEFT JOIN rate_choice rt ON rt.package = c.package AND rt.destination_class = c.destination_class
                             AND rt.caller_class = c.caller_class AND rt.band = c.time_band
 )
-SELECT r.* EXCLUDE (bill_from, ivr_answer_ms, agent_answer_ms, end_ms),
+SELECT r.* EXCLUDE (bill_from, end_ms),
        CASE WHEN r.status <> 0 OR r.bill_from = {NO_TIME} OR r.end_ms <= r.bill_from THEN 0
-            ELSE (r.end_ms - r.bill_from + 999) // 1000 END AS billable_seconds
+            WHEN ra.billable_rule = 0 THEN (r.end_ms - r.bill_from) // 1000
+            WHEN ra.billable_rule = 1 THEN (r.end_ms - r.bill_from + 999) // 1000
+            ELSE (r.end_ms - r.bill_from + 500) // 1000 END AS billable_seconds
 FROM rated r
+LEFT JOIN rates ra ON ra.rate = r.chosen_rate
 """
 
 # Phase 1, the tier walk per distinct (rate, duration): a recursive CTE,
@@ -107,12 +122,16 @@ FROM rated r
 _LIMIT = "least(coalesce(ti.next_start, w.duration), w.duration)"  # end of this tier's segment
 _K = f"CASE WHEN w.t < {_LIMIT} THEN ({_LIMIT} - w.t + ti.increment - 1) // ti.increment ELSE 0 END"
 
-TIER_WALK = f"""
-CREATE OR REPLACE TEMP TABLE priced AS
+def _tier_walk(table: str, pairs: str) -> str:
+    """SQL creating ``table`` (rate, billable, billed_seconds, units, charge)
+    for the distinct (rate, billable) pairs ``pairs`` selects that are
+    charged at all (beyond the rate's free seconds)."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {table} AS
 WITH RECURSIVE calls AS (
-    SELECT DISTINCT l.chosen_rate AS rate, l.billable_seconds AS billable
-    FROM looked_up l JOIN rates ra ON ra.rate = l.chosen_rate
-    WHERE l.status = 0 AND l.billable_seconds > 0 AND l.billable_seconds > ra.free_seconds
+    SELECT DISTINCT p.rate, p.billable
+    FROM ({pairs}) p JOIN rates ra ON ra.rate = p.rate
+    WHERE p.billable > 0 AND p.billable > ra.free_seconds
 ), walk(rate, billable, duration, j, t, num, units) AS (
     SELECT c.rate, c.billable, greatest(c.billable, ra.min_billable), 0, 0::BIGINT, 0::HUGEINT, 0::BIGINT
     FROM calls c JOIN rates ra USING (rate)
@@ -130,7 +149,8 @@ SELECT w.rate, w.billable, w.t AS billed_seconds, w.units,
 FROM walk w JOIN rates ra ON ra.rate = w.rate AND w.j = ra.n_tiers
 """
 
-_BUNDLE_CHARGE = _rounded("(billed_seconds - bundle_seconds_consumed) * overage_price", "60", "rounding")
+
+TIER_WALK = _tier_walk("priced", "SELECT chosen_rate AS rate, billable_seconds AS billable FROM looked_up WHERE status = 0")
 _OUT = """row_id, status, coalesce(account, -1) AS account, coalesce(package, -1) AS package,
        destination_class, caller_city, caller_province, caller_carrier,
        coalesce(caller_class, -1) AS caller_class, time_band,
@@ -146,13 +166,13 @@ _OUT = """row_id, status, coalesce(account, -1) AS account, coalesce(package, -1
 # months run in start order, so (account, month) blocks are contiguous in
 # that order and their offsets come from a small aggregate.
 SETTLE = f"""
-CREATE OR REPLACE TABLE rated AS
-WITH calls AS MATERIALIZED (
+CREATE OR REPLACE TEMP TABLE calls AS
     SELECT l.*, coalesce(p.billed_seconds, 0) AS billed_seconds, coalesce(p.units, 0) AS units,
            coalesce(p.charge, 0) AS rate_charge
     FROM looked_up l
-    LEFT JOIN priced p ON p.rate = l.chosen_rate AND p.billable = l.billable_seconds AND l.status = 0
-), settling AS MATERIALIZED (
+    LEFT JOIN priced p ON p.rate = l.chosen_rate AND p.billable = l.billable_seconds AND l.status = 0;
+CREATE OR REPLACE TEMP TABLE settled AS
+WITH settling AS MATERIALIZED (
     SELECT * FROM calls WHERE status = 0 AND kind <> 0
 ), blocks AS (
     SELECT account, month,
@@ -194,14 +214,21 @@ WITH calls AS MATERIALIZED (
                AS bundle_seconds_consumed
     FROM opened o
 )
+SELECT *, CASE WHEN kind = 2 THEN billed_seconds - bundle_seconds_consumed ELSE 0 END AS overage_seconds
+FROM consumed;
+""" + _tier_walk("overage_priced", "SELECT overage_rate AS rate, overage_seconds AS billable FROM settled "
+                                   "WHERE kind = 2 AND overage_rate >= 0") + f""";
+CREATE OR REPLACE TABLE rated AS
 SELECT {_OUT},
-       CASE WHEN kind = 2 THEN {_BUNDLE_CHARGE} ELSE rate_charge END AS charge,
+       CASE WHEN kind = 2 THEN coalesce(op.overage_charge, 0) ELSE rate_charge END AS charge,
        credit_consumed, bundle_seconds_consumed,
-       CASE WHEN kind = 2 THEN {_BUNDLE_CHARGE} ELSE rate_charge - credit_consumed END AS overage,
+       CASE WHEN kind = 2 THEN coalesce(op.overage_charge, 0) ELSE rate_charge - credit_consumed END AS overage,
        CASE WHEN kind = 1 THEN credit_before - credit_consumed
             ELSE included_seconds - used_open - least(room, month_billed_before + billed_seconds) END AS balance_after,
        start_ms, month, kind
-FROM consumed
+FROM settled s
+LEFT JOIN (SELECT rate, billable, charge AS overage_charge FROM overage_priced) op
+       ON op.rate = s.overage_rate AND op.billable = s.overage_seconds
 UNION ALL
 SELECT {_OUT}, rate_charge AS charge, 0 AS credit_consumed, 0 AS bundle_seconds_consumed,
        0 AS overage, 0 AS balance_after, start_ms, month, kind
@@ -260,7 +287,7 @@ class DuckDBRater:
             "billing_start": t["number_billing_start"], "home_city": t["number_home_city"],
             "package": pkg, "package_start_ms": t["account_start_ms"][acc], "expiry_ms": t["account_expiry_ms"][acc],
             "kind": t["package_kind"][pkg], "included_seconds": t["package_included_seconds"][pkg],
-            "overage_price": t["package_overage_price"][pkg],
+            "overage_rate": t["package_overage_rate"][pkg], "band_set": t["package_band_set"][pkg],
         }))
         n_accounts = len(t["account_package"])
         self._table("account_dim", pa.table({
@@ -275,13 +302,18 @@ class DuckDBRater:
         province = np.where(city >= 0, t["city_province"][np.maximum(city, 0)], -1).astype(np.int32)
         self._table("caller_region", pa.table({"start": starts, "city": city, "province": province, "carrier": carrier}))
         self._table("dest", pa.table({"start": t["dest_starts"], "class": t["dest_values"]}))
-        # Time band and month by local hour (hours since the epoch, local time).
+        # The calendar by local day, and each band set's band by (day kind, local minute).
+        if layout.BAND_RULE[int(t["band_rule"][0])] != "billing_start":
+            raise NotImplementedError("the DuckDB peer implements the billing_start band rule only")
         n_days = len(t["day_kind"])
-        day = np.repeat(np.arange(n_days), 24)
-        hour = np.tile(np.arange(24), n_days)
-        self._table("local_hours", pa.table({
-            "local_hour": (t["calendar_first_day"][0] + day) * 24 + hour,
-            "band": t["band_of"][t["day_kind"][day], hour], "month": t["day_month"][day],
+        self._table("days", pa.table({
+            "day": t["calendar_first_day"][0] + np.arange(n_days, dtype=np.int64),
+            "day_kind": t["day_kind"], "month": t["day_month"],
+        }))
+        sets, kinds, minutes = np.indices(t["band_of"].shape)
+        self._table("band_of", pa.table({
+            "band_set": sets.ravel().astype(np.int32), "day_kind": kinds.ravel().astype(np.int8),
+            "minute": minutes.ravel().astype(np.int32), "band": t["band_of"].ravel(),
         }))
         rt = t["rate_table"]
         p, c, k, b = np.nonzero(rt >= 0)
@@ -294,6 +326,7 @@ class DuckDBRater:
             "rate": _ids(n_rates), "n_tiers": t["rate_n_tiers"], "connect_fee": t["rate_connect_fee"],
             "free_seconds": t["rate_free_seconds"], "min_billable": t["rate_min_billable"],
             "rounding": t["rate_rounding"], "denominator": t["rate_denominator"],
+            "billable_rule": t["rate_billable_rule"],
         }))
         tier_rate = np.repeat(_ids(n_rates), t["rate_n_tiers"])
         tier_j = np.arange(len(tier_rate), dtype=np.int32) - np.repeat(t["rate_first_tier"], t["rate_n_tiers"])
@@ -320,7 +353,8 @@ class DuckDBRater:
     def rate(self) -> None:
         """The timed part: every rating statement, results left in DuckDB."""
         for sql in (PRICE_LOOKUPS, TIER_WALK, SETTLE, CLOSING_STATE):
-            self.con.execute(sql)
+            for statement in filter(str.strip, sql.split(";")):
+                self.con.execute(statement)
 
     def result(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(per-CDR output columns in input order, closing account state)."""

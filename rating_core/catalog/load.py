@@ -5,6 +5,7 @@ Every problem is reported, not just the first, each as
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 
 from ..errors import CatalogError
 from .routing import check_routing
-from .schema import DAY_KINDS, Catalog
+from .. import layout
+from .schema import DAY_KINDS, BandRule, Catalog, TimeBand
 
 DIGITS = re.compile(r"^\d{1,18}$")
 
@@ -29,6 +31,38 @@ def _loc(loc) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "(document)"
+
+
+def _yaml(text: str):
+    """(document, duplicate keys): every mapping key written twice under one
+    parent (two rates, packages, accounts ... of one name) as
+    (record path, first line, second line); YAML itself would let the
+    last one silently win."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        duplicates: list[tuple[str, int, int]] = []
+
+        def walk(n, where: str) -> None:
+            if isinstance(n, yaml.MappingNode):
+                seen: dict = {}
+                for k, v in n.value:
+                    at = f"{where}.{k.value}" if where else str(k.value)
+                    if k.value in seen:
+                        duplicates.append((at, seen[k.value], k.start_mark.line + 1))
+                    else:
+                        seen[k.value] = k.start_mark.line + 1
+                    walk(v, at)
+            elif isinstance(n, yaml.SequenceNode):
+                for i, v in enumerate(n.value):
+                    walk(v, f"{where}[{i}]")
+
+        if node is None:
+            return None, []
+        walk(node, "")
+        return loader.construct_document(node), duplicates
+    finally:
+        loader.dispose()
 
 
 def _read_csv(path: Path, columns: list[str], problems: list[str]) -> pa.Table | None:
@@ -59,7 +93,13 @@ def _load_prefixes(path: Path, problems: list[str]) -> dict[str, str]:
     classes = table["class"].to_pylist()
     out = dict(zip(prefixes, classes))
     if len(out) != len(prefixes):
-        problems.append(f"{path}: prefix: {len(prefixes) - len(out)} duplicate prefix(es)")
+        first: dict[str, int] = {}
+        shown = 0
+        for i, p in enumerate(prefixes):
+            if p in first and shown < 20:
+                problems.append(f"{path}: line {i + 2}: prefix: duplicate prefix {p!r}, also line {first[p] + 2}")
+                shown += 1
+            first.setdefault(p, i)
     return out
 
 
@@ -89,16 +129,21 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     base = path.parent
     problems: list[str] = []
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc, duplicates = _yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError([f"{path}: {exc}"]) from None
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
+    for where, first, line in duplicates:
+        problems.append(f"{path}: {where} (line {line}): duplicate name, also {where} (line {first})")
 
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
         doc.setdefault("destination_prefixes", {})
-        doc["destination_prefixes"].update(_load_prefixes(base / prefix_file, problems))
+        from_csv = _load_prefixes(base / prefix_file, problems)
+        for p in sorted(set(from_csv) & set(doc["destination_prefixes"]))[:20]:
+            problems.append(f"{path}: destination_prefixes.{p}: duplicate prefix, also in {base / prefix_file}")
+        doc["destination_prefixes"].update(from_csv)
 
     numbers_file = doc.pop("numbers_csv", None)
     if numbers_file:
@@ -129,7 +174,20 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
     """References between records: names that must exist, coverage."""
     p: list[str] = []
     classes = set(cat.destination_classes)
-    bands = {b.name for b in cat.time_bands}
+    p += _duplicates(path, "destination_classes", cat.destination_classes, "destination class")
+    p += _duplicates(path, "day_overrides", [o.date.isoformat() for o in cat.day_overrides], "date", ".date")
+    band_sets = {"time_bands": cat.time_bands, **{f"band_sets.{k}": v for k, v in cat.band_sets.items()}}
+    for where, bands in band_sets.items():
+        p += _duplicates(path, where, [b.name for b in bands], "band name", ".name")
+        p += _coverage(path, where, bands)
+    n_bands = sum(len(b) for b in band_sets.values())
+    if n_bands > layout.MAX_BANDS:
+        p.append(f"{path}: band_sets: {n_bands} bands in all; at most {layout.MAX_BANDS}")
+    if cat.band_rule is BandRule.split:
+        units = math.lcm(*(t.unit for r in cat.rates.values() for t in r.tiers)) if cat.rates else 1
+        if units >= 2**40:
+            p.append(f"{path}: band_rule: split needs one common denominator of every rate's units; "
+                     f"theirs ({units}) is too large: use fewer distinct units")
     for prefix, cls in cat.destination_prefixes.items():
         if not DIGITS.match(prefix):
             p.append(f"{path}: destination_prefixes.{prefix}: prefix must be 1-18 digits")
@@ -137,12 +195,17 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
             p.append(f"{path}: destination_prefixes.{prefix}: unknown destination class {cls!r}")
             if len(p) > 50:
                 break
-    # Every (day kind, hour) must fall in some band: a call never lacks one.
-    for kind in DAY_KINDS:
-        for hour in range(24):
-            if not any(kind in b.day_kinds and b.hours[0] <= hour < b.hours[1] for b in cat.time_bands):
-                p.append(f"{path}: time_bands: no band covers {kind.value} hour {hour}")
     for pid, pkg in cat.packages.items():
+        if pkg.band_set is not None and pkg.band_set not in cat.band_sets:
+            p.append(f"{path}: packages.{pid}.band_set: unknown band set {pkg.band_set!r}")
+            bands = set()
+        else:
+            bands = {b.name for b in cat.bands_of(pid)}
+        if pkg.overage_rate is not None:
+            if pkg.overage_rate not in cat.rates:
+                p.append(f"{path}: packages.{pid}.overage_rate: unknown rate {pkg.overage_rate!r}")
+            if pkg.kind.value != "bundle":
+                p.append(f"{path}: packages.{pid}.overage_rate: only a bundle has overage")
         for i, rule in enumerate(pkg.rates):
             where = f"{path}: packages.{pid}.rates[{i}]"
             if rule.rate not in cat.rates:
@@ -150,8 +213,9 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
             if rule.destination is not None and rule.destination not in classes:
                 p.append(f"{where}.destination: unknown destination class {rule.destination!r}")
             if rule.band is not None and rule.band not in bands:
-                p.append(f"{where}.band: unknown time band {rule.band!r}")
-    seen: dict[str, str] = {}
+                p.append(f"{where}.band: unknown time band {rule.band!r} (not in the package's "
+                         f"{'band set ' + repr(pkg.band_set) if pkg.band_set else 'time_bands'})")
+    seen: dict[str, str] = {}  # number -> its first record
     for aid, acc in cat.accounts.items():
         if acc.package not in cat.packages:
             p.append(f"{path}: accounts.{aid}.package: unknown package {acc.package!r}")
@@ -161,8 +225,9 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
         for i, num in enumerate(acc.numbers):
             where = f"{path}: accounts.{aid}.numbers[{i}] ({num.number})"
             if num.number in seen:
-                p.append(f"{where}.number: already bound to account {seen[num.number]!r}")
-            seen[num.number] = aid
+                p.append(f"{where}.number: duplicate number {num.number!r}, also {seen[num.number]}.number")
+            else:
+                seen[num.number] = f"accounts.{aid}.numbers[{i}]"
             if regions is not None and num.home_city not in regions:
                 same = sorted(r for r in regions if r.startswith(num.home_city + ", "))
                 hint = f"; did you mean {' or '.join(map(repr, same))}?" if same else " (not in region data)"
@@ -170,3 +235,35 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
             if num.routing is not None and num.routing not in cat.routing_plans:
                 p.append(f"{where}.routing: unknown routing plan {num.routing!r}")
     return p
+
+
+def _duplicates(path: Path, where: str, names: list[str], what: str, field: str = "") -> list[str]:
+    """A problem for each repeated name of a list, naming both records."""
+    first: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        if name in first:
+            out.append(f"{path}: {where}[{i}]{field}: duplicate {what} {name!r}, also {where}[{first[name]}]{field}")
+        else:
+            first[name] = i
+    return out
+
+
+def _coverage(path: Path, where: str, bands: list[TimeBand]) -> list[str]:
+    """Every (day kind, local minute) must fall in some band of the set, so a
+    call never lacks one; gaps are reported as HH:MM ranges."""
+    out = []
+    for kind in DAY_KINDS:
+        covered = [any(kind in b.day_kinds and b.covers(m) for b in bands) for m in range(1440)]
+        m = 0
+        while m < 1440:
+            if covered[m]:
+                m += 1
+                continue
+            end = m
+            while end < 1440 and not covered[end]:
+                end += 1
+            out.append(f"{path}: {where}: no band covers {kind.value} {m // 60:02d}:{m % 60:02d}-"
+                       f"{end // 60:02d}:{end % 60:02d}")
+            m = end
+    return out

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .. import MINOR_UNITS_PER_YUAN
-from .routing import RoutingPlan
+from .routing import RoutingPlan, minute_of_day
 
 
 def _yuan_to_minor(value) -> int:
@@ -35,6 +35,13 @@ def _yuan_to_minor(value) -> int:
     return int(minor)
 
 
+def _yuan_to_minor_or_none(value) -> int | None:
+    try:
+        return _yuan_to_minor(value)
+    except ValueError:
+        return None  # reported where the value is validated
+
+
 Money = Annotated[int, BeforeValidator(_yuan_to_minor)]
 """An amount, written in yuan, held in minor units (1/10000 yuan)."""
 
@@ -49,6 +56,30 @@ class Rounding(str, Enum):
     up = "up"
     half_up = "half_up"
     down = "down"
+
+
+class BillableRule(str, Enum):
+    """Milliseconds of a call (end - billing start) -> whole billable seconds.
+
+    ``truncate`` (the default) drops the fraction, as switches report it
+    (FreeSWITCH and Asterisk ``billsec``): a finance team reconciling with
+    the switch's own CDRs sees the same seconds. ``ceil`` counts a started
+    second, ``round`` counts half a second or more as a second."""
+
+    truncate = "truncate"
+    ceil = "ceil"
+    round = "round"
+
+
+class BandRule(str, Enum):
+    """How a call meets time bands (catalog-wide; README, rule 5).
+
+    ``billing_start`` (default): the band in force at the billing start
+    prices the whole call. ``split``: each increment is priced by the band in
+    force when it starts (CGRateS-style rating intervals)."""
+
+    billing_start = "billing_start"
+    split = "split"
 
 
 class DayKind(str, Enum):
@@ -108,6 +139,7 @@ class Rate(Model):
     free_seconds: int = Field(0, ge=0, le=3600)
     min_billable_seconds: int = Field(0, ge=0, le=3600)
     rounding: Rounding = Rounding.up
+    billable_seconds: BillableRule | None = None  # None: the catalog's billable_seconds
 
     @field_validator("tiers")
     @classmethod
@@ -137,10 +169,14 @@ class Package(Model):
     kind: PackageKind
     name: str | None = None
     rates: list[RateRule] = Field(min_length=1)
+    band_set: str | None = None  # a name in the catalog's band_sets; None: its time_bands
     fee: Money = 0  # prepaid: the prepayment, which becomes call credit
     period_months: int = Field(12, ge=1, le=120)  # prepaid: credit expiry
     included_minutes: int = Field(0, ge=0)  # bundle: per calendar month
-    overage_price: Money = 0  # bundle: per minute beyond the bundle
+    # bundle: the rate of the seconds beyond the bundle (a rate name); None:
+    # no overage is sold (Authorize cuts calls at the bundle's end). The
+    # YAML's ``overage_price`` is a shorthand for one (Catalog._overage_price).
+    overage_rate: str | None = None
     monthly_minimum: Money = 0  # month charged max(usage, minimum); not the first
     rental: Money = 0  # per month
 
@@ -165,18 +201,43 @@ class Feature(Model):
     per: Literal["month", "year", "missed_call"]
 
 
+def _clock(value) -> int:
+    """A local time as a minute of the day: a whole hour (``8``) or ``"HH:MM"``."""
+    if isinstance(value, bool):
+        raise ValueError("a time of day is an hour (0-24) or 'HH:MM'")
+    if isinstance(value, int):
+        if not 0 <= value <= 24:
+            raise ValueError(f"hour {value} is not 0-24")
+        return value * 60
+    return minute_of_day(str(value).strip())
+
+
+Clock = Annotated[int, BeforeValidator(_clock)]
+"""A local time of day (Asia/Shanghai), held as minutes after midnight (0-1440)."""
+
+
 class TimeBand(Model):
+    """A band: its day kinds and a local time window ``hours: [from, to)``,
+    each a whole hour or ``HH:MM``; ``from > to`` wraps past midnight
+    (``["22:00", "08:00"]`` is 22:00-24:00 and 00:00-08:00 of every day of
+    its kinds, each minute judged by its own date's kind)."""
+
     name: str
     day_kinds: list[DayKind] = Field(default_factory=lambda: list(DAY_KINDS))
-    hours: tuple[int, int] = (0, 24)  # [from, to) local hours, Asia/Shanghai
+    hours: tuple[Clock, Clock] = (0, 1440)  # minutes of the day, [from, to)
 
     @field_validator("hours")
     @classmethod
     def _hours(cls, hours):
         lo, hi = hours
-        if not (0 <= lo < hi <= 24):
-            raise ValueError("hours must be [from, to) with 0 <= from < to <= 24")
+        if lo == hi or lo == 1440:
+            raise ValueError("hours must be [from, to) with from != to and from before 24:00")
         return hours
+
+    def covers(self, minute: int) -> bool:
+        """Does the window hold local minute ``minute`` (0-1439)?"""
+        lo, hi = self.hours
+        return lo <= minute < hi if lo < hi else (minute >= lo or minute < hi)
 
 
 class DayOverride(Model):
@@ -254,6 +315,9 @@ class Catalog(Model):
     # prefix (digits, national format: 0755, 138, 010) -> destination class
     destination_prefixes: dict[str, str] = Field(default_factory=dict)
     time_bands: list[TimeBand] = Field(default_factory=lambda: [TimeBand(name="all")])
+    band_sets: dict[str, list[TimeBand]] = Field(default_factory=dict)  # per package (Package.band_set)
+    band_rule: BandRule = BandRule.billing_start
+    billable_seconds: BillableRule = BillableRule.truncate  # for rates that do not say
     day_overrides: list[DayOverride] = Field(default_factory=list)
     rates: dict[str, Rate]
     packages: dict[str, Package]
@@ -262,3 +326,36 @@ class Catalog(Model):
     accounts: dict[str, Account] = Field(default_factory=dict)
     number_grades: dict[str, NumberGrade] = Field(default_factory=lambda: {"standard": NumberGrade()})
     customer_rules: CustomerRules = Field(default_factory=CustomerRules)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overage_price(cls, doc):
+        """``overage_price: P`` on a bundle is short for ``overage_rate`` naming
+        a rate ``<package>.overage`` of one tier: P per 60 s, charged by the
+        second, rounded up once (the seconds beyond the bundle at a per-minute
+        price, pro rata). 0 means no overage is sold."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):
+            return doc
+        packages, rates = dict(doc["packages"]), dict(doc.get("rates") or {})
+        for pid, pkg in packages.items():
+            if not isinstance(pkg, dict) or "overage_price" not in pkg:
+                continue
+            pkg = dict(pkg)
+            price = pkg.pop("overage_price")
+            if pkg.get("kind") == "bundle" and "overage_rate" not in pkg and _yuan_to_minor_or_none(price) != 0:
+                name = f"{pid}.overage"
+                if name in rates:
+                    raise ValueError(f"packages.{pid}.overage_price: the rate {name!r} it stands for is taken")
+                rates[name] = {"tiers": [{"price": price, "unit": 60, "increment": 1}], "rounding": "up"}
+                pkg["overage_rate"] = name
+            packages[pid] = pkg
+        return {**doc, "packages": packages, "rates": rates}
+
+    def bands_of(self, package: str) -> list[TimeBand]:
+        """The band set a package's calls are banded by."""
+        name = self.packages[package].band_set
+        return self.time_bands if name is None else self.band_sets[name]
+
+    def billable_rule(self, rate: str) -> BillableRule:
+        """A rate's billable-seconds rule: its own, else the catalog's."""
+        return self.rates[rate].billable_seconds or self.billable_seconds

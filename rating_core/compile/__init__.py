@@ -35,7 +35,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 
 def _rate_tables(cat: Catalog, rate_ids: dict[str, int]) -> dict[str, np.ndarray]:
+    """One row per rate and one per tier. Under the split band rule one call
+    sums increments of several rates, so every rate's denominator is the
+    catalog-wide lcm of units (the loader bounds it)."""
     first, count, fee, free, minimum, rounding, denominator = [], [], [], [], [], [], []
+    billable = []
+    common = math.lcm(*(t.unit for r in cat.rates.values() for t in r.tiers)) if cat.rates else 1
     t_start, t_price, t_unit, t_incr = [], [], [], []
     for name in rate_ids:
         rate = cat.rates[name]
@@ -45,7 +50,8 @@ def _rate_tables(cat: Catalog, rate_ids: dict[str, int]) -> dict[str, np.ndarray
         free.append(rate.free_seconds)
         minimum.append(rate.min_billable_seconds)
         rounding.append(layout.ROUNDING.index(rate.rounding.value))
-        denominator.append(math.lcm(*(t.unit for t in rate.tiers)))
+        billable.append(layout.BILLABLE_RULE.index(cat.billable_rule(name).value))
+        denominator.append(common if cat.band_rule.value == "split" else math.lcm(*(t.unit for t in rate.tiers)))
         for t in rate.tiers:
             t_start.append(t.start)
             t_price.append(t.price)
@@ -58,6 +64,7 @@ def _rate_tables(cat: Catalog, rate_ids: dict[str, int]) -> dict[str, np.ndarray
         "rate_free_seconds": np.array(free, np.int32),
         "rate_min_billable": np.array(minimum, np.int32),
         "rate_rounding": np.array(rounding, np.int8),
+        "rate_billable_rule": np.array(billable, np.int8),
         "rate_denominator": np.array(denominator, np.int64),
         "tier_start": np.array(t_start, np.int32),
         "tier_price": np.array(t_price, np.int64),
@@ -66,28 +73,59 @@ def _rate_tables(cat: Catalog, rate_ids: dict[str, int]) -> dict[str, np.ndarray
     }
 
 
-def _rate_choice(cat: Catalog, package_ids, class_ids, band_ids, rate_ids) -> np.ndarray:
-    """Dense (package, class, caller class, band) -> rate id; first rule wins."""
-    table = np.full((len(package_ids), len(class_ids), 2, len(band_ids)), -1, np.int32)
+def band_sets(cat: Catalog) -> dict[str, list]:
+    """Band set name -> bands, in id order: ``time_bands`` first (set 0,
+    named ``""``), then ``band_sets`` as written."""
+    return {"": cat.time_bands, **cat.band_sets}
+
+
+def band_ids(cat: Catalog) -> dict[tuple[str, str], int]:
+    """(band set, band name) -> band id; ids run over every set in order."""
+    out = {}
+    for set_name, bands in band_sets(cat).items():
+        for b in bands:
+            out[(set_name, b.name)] = len(out)
+    return out
+
+
+def _rate_choice(cat: Catalog, package_ids, class_ids, bands, rate_ids) -> np.ndarray:
+    """Dense (package, class, caller class, band) -> rate id; first rule wins.
+    A package's rules fill only the bands of its own band set."""
+    table = np.full((len(package_ids), len(class_ids), 2, len(bands)), -1, np.int32)
     for pid, p in package_ids.items():
-        for rule in reversed(cat.packages[pid].rates):  # later rules first, so earlier overwrite
+        pkg = cat.packages[pid]
+        set_name = pkg.band_set or ""
+        own = [i for (s, _), i in bands.items() if s == set_name]
+        for rule in reversed(pkg.rates):  # later rules first, so earlier overwrite
             cls = [class_ids[rule.destination]] if rule.destination else list(range(len(class_ids)))
             callers = [layout.CALLER_CLASS.index(rule.caller)] if rule.caller else [0, 1]
-            bands = [band_ids[rule.band]] if rule.band else list(range(len(band_ids)))
+            chosen = [bands[(set_name, rule.band)]] if rule.band else own
             for c in cls:
                 for k in callers:
-                    table[p, c, k, bands] = rate_ids[rule.rate]
+                    table[p, c, k, chosen] = rate_ids[rule.rate]
     return table
 
 
-def _band_of(cat: Catalog, band_ids) -> np.ndarray:
-    """(day kind, hour) -> the first band that covers it (the loader checked
-    that one always does)."""
-    out = np.full((3, 24), -1, np.int8)
-    for band in reversed(cat.time_bands):
-        for kind in band.day_kinds:
-            out[DAY_KINDS.index(kind), band.hours[0] : band.hours[1]] = band_ids[band.name]
-    return out
+def _band_tables(cat: Catalog, bands) -> dict[str, np.ndarray]:
+    """``band_of`` (set, day kind, local minute) -> the first band of the
+    set that covers it (the loader checked one always does), and
+    ``band_until``: the minute of the same day that band lasts until."""
+    sets = band_sets(cat)
+    band_of = np.full((len(sets), 3, layout.MINUTES_PER_DAY), -1, np.int8)
+    minutes = np.arange(layout.MINUTES_PER_DAY)
+    for s, (set_name, set_bands) in enumerate(sets.items()):
+        for band in reversed(set_bands):
+            lo, hi = band.hours
+            inside = (minutes >= lo) & (minutes < hi) if lo < hi else (minutes >= lo) | (minutes < hi)
+            for kind in band.day_kinds:
+                band_of[s, DAY_KINDS.index(kind), inside] = bands[(set_name, band.name)]
+    until = np.empty(band_of.shape, np.int16)
+    until[:, :, -1] = layout.MINUTES_PER_DAY
+    for m in range(layout.MINUTES_PER_DAY - 2, -1, -1):
+        same = band_of[:, :, m] == band_of[:, :, m + 1]
+        until[:, :, m] = np.where(same, until[:, :, m + 1], m + 1)
+    return {"band_of": band_of, "band_until": until,
+            "band_rule": np.array([layout.BAND_RULE.index(cat.band_rule.value)], np.int8)}
 
 
 def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
@@ -95,7 +133,8 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     regions = region_source()
     city_ids = {c: i for i, c in enumerate(regions.cities)}
     class_ids = {c: i for i, c in enumerate(cat.destination_classes)}
-    band_ids = {b.name: i for i, b in enumerate(cat.time_bands)}
+    bands = band_ids(cat)
+    set_ids = {name: i for i, name in enumerate(band_sets(cat))}
     rate_ids = {r: i for i, r in enumerate(cat.rates)}
     package_ids = {p: i for i, p in enumerate(cat.packages)}
     account_ids = {a: i for i, a in enumerate(cat.accounts)}
@@ -146,10 +185,12 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     pkgs = [cat.packages[p] for p in package_ids]
     tables["package_kind"] = np.array([layout.PACKAGE_KIND.index(p.kind.value) for p in pkgs], np.int8)
     tables["package_included_seconds"] = np.array([p.included_minutes * 60 for p in pkgs], np.int64)
-    tables["package_overage_price"] = np.array([p.overage_price for p in pkgs], np.int64)
+    tables["package_overage_rate"] = np.array([rate_ids[p.overage_rate] if p.overage_rate else -1 for p in pkgs],
+                                              np.int32)
+    tables["package_band_set"] = np.array([set_ids[p.band_set or ""] for p in pkgs], np.int32)
     tables["package_monthly_minimum"] = np.array([p.monthly_minimum for p in pkgs], np.int64)
 
-    tables["rate_table"] = _rate_choice(cat, package_ids, class_ids, band_ids, rate_ids)
+    tables["rate_table"] = _rate_choice(cat, package_ids, class_ids, bands, rate_ids)
     tables.update(_rate_tables(cat, rate_ids))
 
     prefixes = list(cat.destination_prefixes)
@@ -158,9 +199,9 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     )
     tables.update(region_tables(regions))
     tables.update(calendar_tables({o.date: o.kind.value for o in cat.day_overrides}))
-    tables["band_of"] = _band_of(cat, band_ids)
+    tables.update(_band_tables(cat, bands))
 
-    ids = CompileIds(account_ids, package_ids, class_ids, band_ids, rate_ids, plan_ids, city_ids, regions)
+    ids = CompileIds(account_ids, package_ids, class_ids, bands, rate_ids, plan_ids, city_ids, regions)
     try:
         from .routing import routing_tables  # issue 3: routing plans
     except ImportError:
@@ -170,13 +211,16 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
 
     tables = {k: np.ascontiguousarray(v) for k, v in tables.items()}
     layout.check(tables)
+    layout.check_indexes(tables)
     meta = {
         "catalog": cat.name,
         "accounts": list(account_ids),
         "packages": list(package_ids),
         "package_names": [cat.packages[p].name or p for p in package_ids],
         "destination_classes": list(class_ids),
-        "bands": list(band_ids),
+        "bands": [name for _, name in bands],  # band id -> name (names repeat across band sets)
+        "band_sets": list(set_ids),  # band set id -> name ("": the catalog's time_bands)
+        "band_rule": cat.band_rule.value,
         "rates": list(rate_ids),
         "routing_plans": list(plan_ids),
         "cities": regions.cities,
@@ -220,7 +264,7 @@ class CompileIds:
     accounts: dict
     packages: dict
     classes: dict
-    bands: dict
+    bands: dict  # (band set, band name) -> band id
     rates: dict
     plans: dict
     cities: dict

@@ -12,3 +12,7 @@ def rate(
     threads: int = 2,
     out: dict[str, npt.NDArray[np.generic]] | None = None,
 ) -> dict[str, npt.NDArray[np.generic]]: ...
+
+DEBUG_BUILD: bool  # built with RATING400_DEBUG=1 (bounds checks on)
+
+def bound(tables: dict[str, npt.NDArray[np.generic]]) -> object: ...

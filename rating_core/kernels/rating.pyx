@@ -8,11 +8,14 @@ rules and is checked against the reference by tests/test_rating_kernel.py.
 Two passes:
 
 1. ``price calls``: every CDR on its own (``prange``, no GIL): number ->
-   account -> package, destination class, caller region and class, time
-   band at the call's start, rate, billable seconds, units and charge.
+   account -> package, destination class, caller region and class,
+   billing start (with its fallback), time band at the billing start,
+   rate, billable seconds, units and charge (under the split band rule,
+   increment by increment across band boundaries).
 2. ``settle accounts``: the rated calls in chronological order of start
    (ties: input order), one pass, consuming each account's prepaid credit
-   or bundle seconds; overage once exhausted. The account state arrays are
+   or bundle seconds; once exhausted, arrears (prepaid) or the package's
+   overage rate (bundle). The account state arrays are
    updated in place so the caller can persist the closing balances.
 
 Overflow: the catalog bounds unit and increment to 3600 s and the edge
@@ -28,18 +31,13 @@ import weakref
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int32_t, int64_t
+from libc.stdint cimport INT64_MAX, int8_t, int32_t, int64_t
 
+from .common cimport *
+from . import common as _common
 from .prefix cimport last_le
 
 cnp.import_array()
-
-cdef int64_t NO_TIME = INT64_MIN  # layout.NO_TIME
-cdef enum:
-    # Compile-time constants, so divisions by them become multiplications.
-    LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
-    MS_PER_DAY = 86_400_000
-    MS_PER_HOUR = 3_600_000
 
 # Ids as the kernel knows them, for the test that ties them to layout.py.
 CODES = {
@@ -52,8 +50,11 @@ CODES = {
     "BILLING_START": {"ring": BILL_FROM_RING, "ivr_answer": BILL_FROM_IVR_ANSWER,
                       "agent_answer": BILL_FROM_AGENT_ANSWER},
     "CALLER_CLASS": {"local": LOCAL_CALLER, "out_of_town": OUT_OF_TOWN_CALLER},
-    "STATUS": {"active": NUMBER_ACTIVE},
+    "STATUS": {"active": ST_ACTIVE, "suspended": ST_SUSPENDED, "pending_verification": ST_PENDING},
+    "BILLABLE_RULE": {"truncate": BILLABLE_TRUNCATE, "ceil": BILLABLE_CEIL, "round": BILLABLE_ROUND},
+    "BAND_RULE": {"billing_start": BAND_AT_BILLING_START, "split": BAND_SPLIT},
 }
+DEBUG_BUILD = _common.DEBUG_BUILD
 
 # Output columns, in the order of the rated record.
 OUTPUT = (
@@ -136,69 +137,20 @@ def _bucket_index(keys):
     return index
 
 
-cdef inline int64_t local_day(int64_t start_ms, int64_t first_day) noexcept nogil:
-    # Row of the calendar tables for the call's local start date. The edge
-    # guarantees start_ms within the calendar, so local >= 0 and C division
-    # is floor division.
-    return (start_ms + LOCAL_OFFSET_MS) // MS_PER_DAY - first_day
-
-
-cdef inline int64_t billable_seconds_of(int8_t billing_start, int64_t start_ms,
-                                        int64_t ivr_answer_ms, int64_t agent_answer_ms,
-                                        int64_t end_ms) noexcept nogil:
-    # Whole seconds, rounded up, from the timestamp the billing start mode
-    # names to the end; 0 when that timestamp is missing (not answered) or
-    # not before the end.
-    cdef int64_t bill_from = start_ms
-    if billing_start == BILL_FROM_IVR_ANSWER:
-        bill_from = ivr_answer_ms
-    elif billing_start == BILL_FROM_AGENT_ANSWER:
-        bill_from = agent_answer_ms
-    if bill_from == NO_TIME or end_ms <= bill_from:
-        return 0
-    return ceil_div(end_ms - bill_from, 1000)
-
-
-cdef inline int64_t tier_charge(int32_t rate, int64_t billable,
-                                const int32_t[::1] rate_first_tier, const int32_t[::1] rate_n_tiers,
-                                const int64_t[::1] rate_connect_fee, const int32_t[::1] rate_free_seconds,
-                                const int32_t[::1] rate_min_billable, const int8_t[::1] rate_rounding,
-                                const int64_t[::1] rate_denominator,
-                                const int32_t[::1] tier_start, const int64_t[::1] tier_price,
-                                const int32_t[::1] tier_unit, const int32_t[::1] tier_increment,
-                                int32_t *billed_seconds, int32_t *units) noexcept nogil:
-    # Charge of a call of `billable` seconds under `rate` (rule 7 of the
-    # reference), in closed form: whole increments per tier segment instead
-    # of one step per increment.
-    cdef int64_t d, t = 0, limit, seg_end, k, den = rate_denominator[rate]
-    cdef int64_t n_units = 0
-    cdef wide_t num = 0
-    cdef int32_t first = rate_first_tier[rate], last = first + rate_n_tiers[rate], j
-    if billable == 0 or billable <= rate_free_seconds[rate]:
-        billed_seconds[0] = 0
-        units[0] = 0
-        return 0
-    d = billable if billable > rate_min_billable[rate] else rate_min_billable[rate]
-    for j in range(first, last):
-        # Tier j covers [start_j, start_{j+1}); an increment that starts in
-        # it is priced by it even when it runs past the segment's end.
-        seg_end = tier_start[j + 1] if j + 1 < last else d
-        limit = seg_end if seg_end < d else d
-        if t < limit:
-            k = ceil_div(limit - t, tier_increment[j])
-            num += <wide_t>(k * tier_increment[j]) * tier_price[j] * (den // tier_unit[j])
-            n_units += k
-            t += k * tier_increment[j]
-    billed_seconds[0] = <int32_t>t
-    units[0] = <int32_t>n_units
-    return round_div(num, den, rate_rounding[rate]) + rate_connect_fee[rate]
+def bound(tables):
+    """``tables`` (a snapshot's dict of arrays) as a ``common.Tables``; a
+    ``Tables`` passes through, so a caller rating many batches binds once."""
+    return tables if isinstance(tables, Tables) else Tables(tables)
 
 
 def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     """Rate CDR columns against snapshot ``tables``; see the module doc.
 
-    ``cdr``: int64 columns ``number_key caller_key forwarded_key start_ms
-    ivr_answer_ms agent_answer_ms end_ms`` (validated at the edge).
+    ``tables``: a snapshot's tables (``layout.TABLES``, checked by
+    ``layout.check`` and ``layout.check_indexes``), or a ``common.Tables``
+    bound from them. ``cdr``: int64 columns ``number_key caller_key
+    forwarded_key start_ms ivr_answer_ms agent_answer_ms end_ms`` (validated
+    at the edge; ``layout.NO_TIME`` for a missing answer).
     ``state``: ``credit_left`` int64, ``bundle_period`` int32,
     ``bundle_used`` int64, one entry per account, updated in place.
     Returns the output columns of ``OUTPUT`` (length of the CDR columns),
@@ -206,41 +158,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     be reused across batches: fresh output memory costs page faults worth
     a fifth of the kernel's time).
     """
-    # --- snapshot tables (layout.TABLES; checked when the snapshot opened)
-    cdef const int64_t[::1] number_key = tables["number_key"]
-    cdef const int32_t[::1] number_account = tables["number_account"]
-    cdef const int8_t[::1] number_status = tables["number_status"]
-    cdef const int8_t[::1] number_billing_start = tables["number_billing_start"]
-    cdef const int32_t[::1] number_home_city = tables["number_home_city"]
-    cdef const int32_t[::1] account_package = tables["account_package"]
-    cdef const int64_t[::1] account_start_ms = tables["account_start_ms"]
-    cdef const int64_t[::1] account_expiry_ms = tables["account_expiry_ms"]
-    cdef const int8_t[::1] package_kind = tables["package_kind"]
-    cdef const int64_t[::1] package_included_seconds = tables["package_included_seconds"]
-    cdef const int64_t[::1] package_overage_price = tables["package_overage_price"]
-    cdef const int32_t[:, :, :, ::1] rate_table = tables["rate_table"]
-    cdef const int32_t[::1] rate_first_tier = tables["rate_first_tier"]
-    cdef const int32_t[::1] rate_n_tiers = tables["rate_n_tiers"]
-    cdef const int64_t[::1] rate_connect_fee = tables["rate_connect_fee"]
-    cdef const int32_t[::1] rate_free_seconds = tables["rate_free_seconds"]
-    cdef const int32_t[::1] rate_min_billable = tables["rate_min_billable"]
-    cdef const int8_t[::1] rate_rounding = tables["rate_rounding"]
-    cdef const int64_t[::1] rate_denominator = tables["rate_denominator"]
-    cdef const int32_t[::1] tier_start = tables["tier_start"]
-    cdef const int64_t[::1] tier_price = tables["tier_price"]
-    cdef const int32_t[::1] tier_unit = tables["tier_unit"]
-    cdef const int32_t[::1] tier_increment = tables["tier_increment"]
-    cdef const int64_t[::1] dest_starts = tables["dest_starts"]
-    cdef const int32_t[::1] dest_values = tables["dest_values"]
-    cdef const int64_t[::1] region_starts = tables["region_starts"]
-    cdef const int32_t[::1] region_values = tables["region_values"]
-    cdef const int64_t[::1] carrier_starts = tables["carrier_starts"]
-    cdef const int32_t[::1] carrier_values = tables["carrier_values"]
-    cdef const int32_t[::1] city_province = tables["city_province"]
-    cdef int64_t first_day = tables["calendar_first_day"][0]
-    cdef const int8_t[::1] day_kind = tables["day_kind"]
-    cdef const int32_t[::1] day_month = tables["day_month"]
-    cdef const int8_t[:, ::1] band_of = tables["band_of"]
+    cdef Tables T = bound(tables)
 
     # --- CDR columns
     cdef const int64_t[::1] c_number = cdr["number_key"]
@@ -260,10 +178,10 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     cdef const int32_t[::1] number_first, dest_first, region_first, carrier_first
     cdef int64_t number_base, dest_base, region_base, carrier_base
     cdef int number_shift, dest_shift, region_shift, carrier_shift
-    number_first, number_base, number_shift = _bucket_index(tables["number_key"])
-    dest_first, dest_base, dest_shift = _bucket_index(tables["dest_starts"])
-    region_first, region_base, region_shift = _bucket_index(tables["region_starts"])
-    carrier_first, carrier_base, carrier_shift = _bucket_index(tables["carrier_starts"])
+    number_first, number_base, number_shift = _bucket_index(T.source["number_key"])
+    dest_first, dest_base, dest_shift = _bucket_index(T.source["dest_starts"])
+    region_first, region_base, region_shift = _bucket_index(T.source["region_starts"])
+    carrier_first, carrier_base, carrier_shift = _bucket_index(T.source["carrier_starts"])
 
     cdef Py_ssize_t n = c_start.shape[0]
     if out is None:
@@ -290,53 +208,65 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     cdef int64_t[::1] o_balance = out["balance_after"]
 
     cdef Py_ssize_t i, row, num_row
-    cdef int32_t acc, pkg, dest, city, r, billed, units
-    cdef int8_t status, caller_class, band
-    cdef int64_t start, day, local, billable, charge
+    cdef int32_t acc, pkg, dest, city, r, n_bands
+    cdef int8_t status, caller_class, band, bs
+    cdef int64_t start, bill_from, when, billable, charge
+    cdef bint split = T.band_rule == BAND_SPLIT
 
     # ---- pass 1: price every call on its own
     with nogil:
         for i in prange(n, num_threads=threads, schedule="static"):
             start = c_start[i]
-            local = start + LOCAL_OFFSET_MS
-            day = local // MS_PER_DAY - first_day
-            band = band_of[day_kind[day], (local % MS_PER_DAY) // MS_PER_HOUR]
             # Prefix tables start at key 0, so the interval always exists.
-            dest = dest_values[last_at_most(dest_starts, dest_first, dest_base, dest_shift, c_forwarded[i])]
-            city = region_values[last_at_most(region_starts, region_first, region_base, region_shift, c_caller[i])]
-            o_band[i] = band
+            dest = T.dest_values[last_at_most(T.dest_starts, dest_first, dest_base, dest_shift, c_forwarded[i])]
+            city = T.region_values[last_at_most(T.region_starts, region_first, region_base, region_shift, c_caller[i])]
             o_destination[i] = dest
             o_city[i] = city
-            o_province[i] = city_province[city] if city >= 0 else -1
-            o_carrier[i] = carrier_values[last_at_most(carrier_starts, carrier_first, carrier_base,
-                                                       carrier_shift, c_caller[i])]
+            o_province[i] = T.city_province[city] if city >= 0 else -1
+            o_carrier[i] = T.carrier_values[last_at_most(T.carrier_starts, carrier_first, carrier_base,
+                                                         carrier_shift, c_caller[i])]
 
-            num_row = last_at_most(number_key, number_first, number_base, number_shift, c_number[i])
-            if num_row >= 0 and number_key[num_row] != c_number[i]:
+            num_row = last_at_most(T.number_key, number_first, number_base, number_shift, c_number[i])
+            if num_row >= 0 and T.number_key[num_row] != c_number[i]:
                 num_row = -1  # not a number of the catalog
             acc = -1
             pkg = -1
             caller_class = -1
+            band = -1
             r = -1
+            bill_from = NO_TIME
+            when = start
             if num_row < 0:
                 status = UNKNOWN_NUMBER
             else:
-                acc = number_account[num_row]
-                pkg = account_package[acc]
+                acc = T.number_account[num_row]
+                pkg = T.account_package[acc]
                 # An unknown caller region counts as out of town.
-                caller_class = LOCAL_CALLER if city >= 0 and city == number_home_city[num_row] else OUT_OF_TOWN_CALLER
-                if number_status[num_row] != NUMBER_ACTIVE:
+                caller_class = LOCAL_CALLER if city >= 0 and city == T.number_home_city[num_row] else OUT_OF_TOWN_CALLER
+                # Billing start, with its fallback: a missing IVR answer
+                # falls back to the agent answer (the ring is never billed
+                # for a number that bills from an answer).
+                bs = T.number_billing_start[num_row]
+                if bs == BILL_FROM_RING:
+                    bill_from = start
+                else:
+                    if bs == BILL_FROM_IVR_ANSWER:
+                        bill_from = c_ivr_answer[i]
+                    if bill_from == NO_TIME:
+                        bill_from = c_agent_answer[i]
+                if bill_from != NO_TIME:
+                    when = bill_from  # the band (and bundle month) at the billing start
+                band = T.band_at(T.package_band_set[pkg], when)
+                if T.number_status[num_row] != ST_ACTIVE:
                     status = NUMBER_NOT_ACTIVE
-                elif start < account_start_ms[acc]:
+                elif start < T.account_start_ms[acc]:
                     status = PACKAGE_NOT_STARTED
                 elif dest < 0:
                     status = NO_DESTINATION_CLASS
-                elif band < 0:
-                    status = NO_RATE
                 else:
-                    r = rate_table[pkg, dest, caller_class, band]
+                    r = T.rate_table[pkg, dest, caller_class, band]
                     status = RATED if r >= 0 else NO_RATE
-            o_status[i] = status
+            o_band[i] = band
             o_account[i] = acc
             o_package[i] = pkg
             o_caller_class[i] = caller_class
@@ -345,20 +275,31 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
             o_overage[i] = 0
             o_balance[i] = 0
             if status == RATED:
-                o_rate[i] = r
-                billable = billable_seconds_of(number_billing_start[num_row], start, c_ivr_answer[i],
-                                               c_agent_answer[i], c_end[i])
+                billable = 0
+                if bill_from != NO_TIME and c_end[i] > bill_from:
+                    billable = billable_of(c_end[i] - bill_from, T.rate_billable_rule[r])
                 o_billable[i] = <int32_t>billable
-                o_charge[i] = tier_charge(r, billable, rate_first_tier, rate_n_tiers, rate_connect_fee,
-                                          rate_free_seconds, rate_min_billable, rate_rounding,
-                                          rate_denominator, tier_start, tier_price, tier_unit,
-                                          tier_increment, &o_billed[i], &o_units[i])
+                if split:
+                    charge = T.split_charge(pkg, dest, caller_class, bill_from, r, billable,
+                                            &o_billed[i], &o_units[i], &n_bands)
+                    if charge < 0:  # a band the call reaches has no rate
+                        status = NO_RATE
+                else:
+                    charge = T.charge(r, billable, &o_billed[i], &o_units[i])
+                o_charge[i] = charge
+                if T.package_kind[pkg] == BUNDLE:
+                    # Scratch until pass 2: the month the call counts against.
+                    o_bundle[i] = T.day_month[T.day_row(when)]
+            o_status[i] = status
+            if status == RATED:
+                o_rate[i] = r
             else:
                 o_rate[i] = -1
                 o_billable[i] = 0
                 o_billed[i] = 0
                 o_units[i] = 0
                 o_charge[i] = 0
+                o_bundle[i] = 0
 
     # ---- pass 2: settle accounts in chronological order
     cdef bint in_order = True
@@ -372,6 +313,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
         order = np.argsort(np.asarray(c_start), kind="stable")
 
     cdef int64_t consumed, left, month, overage_seconds
+    cdef int32_t over_billed, over_units
     with nogil:
         for i in range(n):
             row = i if in_order else order[i]
@@ -379,8 +321,8 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 continue
             acc = o_account[row]
             pkg = o_package[row]
-            if package_kind[pkg] == PREPAID:
-                if c_start[row] >= account_expiry_ms[acc]:
+            if T.package_kind[pkg] == PREPAID:
+                if c_start[row] >= T.account_expiry_ms[acc]:
                     credit_left[acc] = 0  # unused credit expires with the period
                 charge = o_charge[row]
                 consumed = credit_left[acc] if credit_left[acc] < charge else charge
@@ -388,22 +330,25 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 o_credit[row] = consumed
                 o_overage[row] = charge - consumed  # arrears
                 o_balance[row] = credit_left[acc]
-            elif package_kind[pkg] == BUNDLE:
-                month = day_month[local_day(c_start[row], first_day)]
+            elif T.package_kind[pkg] == BUNDLE:
+                month = o_bundle[row]
                 if bundle_period[acc] != month:
                     bundle_period[acc] = <int32_t>month
                     bundle_used[acc] = 0
-                left = package_included_seconds[pkg] - bundle_used[acc]
+                left = T.package_included_seconds[pkg] - bundle_used[acc]
                 if left < 0:
                     left = 0  # used more than a smaller, newer allowance
                 consumed = left if left < o_billed[row] else o_billed[row]
                 bundle_used[acc] += consumed
                 overage_seconds = o_billed[row] - consumed
-                # The overage price replaces the rate's charge (no connect fee).
-                charge = round_div(<wide_t>overage_seconds * package_overage_price[pkg], 60,
-                                   rate_rounding[o_rate[row]])
+                # The seconds beyond the bundle are a call of their own under
+                # the package's overage rate; its charge replaces the rate's.
+                r = T.package_overage_rate[pkg]
+                charge = 0
+                if r >= 0:
+                    charge = T.charge(r, overage_seconds, &over_billed, &over_units)
                 o_charge[row] = charge
                 o_overage[row] = charge
                 o_bundle[row] = <int32_t>consumed
-                o_balance[row] = package_included_seconds[pkg] - bundle_used[acc]
+                o_balance[row] = T.package_included_seconds[pkg] - bundle_used[acc]
     return out

@@ -15,19 +15,15 @@ so later calls of the batch see the earlier ones (caps, round robin).
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int8_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
+from .common cimport *
 from .prefix cimport find_exact, find_in, last_le, longest_prefix
-from .rating cimport ceil_div, round_div, wide_t
 
-cdef int64_t LOCAL_OFFSET_MS = 8 * 3600 * 1000  # Asia/Shanghai, no DST
-cdef int64_t MS_PER_DAY = 86_400_000
 cdef uint64_t GAMMA = 0x9E3779B97F4A7C15
 cdef int8_t LIST_BLACK = 1, LIST_WHITE = 2
 cdef int8_t REGION_CITY = 0
-cdef int8_t ST_ACTIVE = 0, ST_SUSPENDED = 1, ST_PENDING = 2  # layout.STATUS
-cdef int8_t PAYG = 0, PREPAID = 1, BUNDLE = 2  # layout.PACKAGE_KIND
 cdef int64_t REGION_BUCKET_SPAN = 11 ** 13  # keys sharing their first 5 digits (numbers.py keys)
 cdef Py_ssize_t REGION_BUCKETS = 11 ** 5
 cdef Py_ssize_t CHUNK = 65536  # calls selected in parallel before ordering (few barriers)
@@ -50,41 +46,7 @@ cdef inline uint64_t next_random(uint64_t *state) noexcept nogil:
 
 
 cdef class RoutingCore:
-    # snapshot tables (layout.TABLES)
-    cdef const int64_t[::1] number_key
-    cdef const int32_t[::1] number_account
-    cdef const int8_t[::1] number_status
-    cdef const int8_t[::1] number_billing_start
-    cdef const int32_t[::1] number_home_city
-    cdef const int32_t[::1] number_routing
-    cdef const int32_t[::1] account_package
-    cdef const int8_t[::1] account_status
-    cdef const int64_t[::1] account_start_ms
-    cdef const int64_t[::1] account_expiry_ms
-    cdef const int8_t[::1] package_kind
-    cdef const int64_t[::1] package_included_seconds
-    cdef const int64_t[::1] package_overage_price
-    cdef const int32_t[:, :, :, ::1] rate_table
-    cdef const int32_t[::1] rate_first_tier
-    cdef const int32_t[::1] rate_n_tiers
-    cdef const int64_t[::1] rate_connect_fee
-    cdef const int32_t[::1] rate_free_seconds
-    cdef const int32_t[::1] rate_min_billable
-    cdef const int8_t[::1] rate_rounding
-    cdef const int64_t[::1] rate_denominator
-    cdef const int32_t[::1] tier_start
-    cdef const int64_t[::1] tier_price
-    cdef const int32_t[::1] tier_unit
-    cdef const int32_t[::1] tier_increment
-    cdef const int64_t[::1] region_starts
-    cdef const int32_t[::1] region_values
-    cdef const int64_t[::1] carrier_starts
-    cdef const int32_t[::1] carrier_values
-    cdef const int32_t[::1] city_province
-    cdef int64_t first_day
-    cdef const int8_t[::1] day_kind
-    cdef const int32_t[::1] day_month
-    cdef const int8_t[:, ::1] band_of
+    cdef Tables t  # the rating tables (common.pxd)
     # routing tables (compile/routing.py ROUTING_TABLES)
     cdef const int32_t[::1] plan_max_hops
     cdef const int32_t[::1] plan_announcement
@@ -140,40 +102,7 @@ cdef class RoutingCore:
 
     def __init__(self, dict t, active, cursor):
         self._keep = t  # the arrays must outlive the views (snapshot map)
-        self.number_key = t["number_key"]
-        self.number_account = t["number_account"]
-        self.number_status = t["number_status"]
-        self.number_billing_start = t["number_billing_start"]
-        self.number_home_city = t["number_home_city"]
-        self.number_routing = t["number_routing"]
-        self.account_package = t["account_package"]
-        self.account_status = t["account_status"]
-        self.account_start_ms = t["account_start_ms"]
-        self.account_expiry_ms = t["account_expiry_ms"]
-        self.package_kind = t["package_kind"]
-        self.package_included_seconds = t["package_included_seconds"]
-        self.package_overage_price = t["package_overage_price"]
-        self.rate_table = t["rate_table"]
-        self.rate_first_tier = t["rate_first_tier"]
-        self.rate_n_tiers = t["rate_n_tiers"]
-        self.rate_connect_fee = t["rate_connect_fee"]
-        self.rate_free_seconds = t["rate_free_seconds"]
-        self.rate_min_billable = t["rate_min_billable"]
-        self.rate_rounding = t["rate_rounding"]
-        self.rate_denominator = t["rate_denominator"]
-        self.tier_start = t["tier_start"]
-        self.tier_price = t["tier_price"]
-        self.tier_unit = t["tier_unit"]
-        self.tier_increment = t["tier_increment"]
-        self.region_starts = t["region_starts"]
-        self.region_values = t["region_values"]
-        self.carrier_starts = t["carrier_starts"]
-        self.carrier_values = t["carrier_values"]
-        self.city_province = t["city_province"]
-        self.first_day = t["calendar_first_day"][0]
-        self.day_kind = t["day_kind"]
-        self.day_month = t["day_month"]
-        self.band_of = t["band_of"]
+        self.t = Tables(t)
         self.plan_max_hops = t["route_plan_max_hops"]
         self.plan_announcement = t["route_plan_announcement"]
         self.plan_closed_announcement = t["route_plan_closed_announcement"]
@@ -233,7 +162,7 @@ cdef class RoutingCore:
         # longest_prefix(region_starts, region_values, key), searched only
         # between the intervals covering the key's 5-digit bucket.
         cdef Py_ssize_t b = key // REGION_BUCKET_SPAN
-        return self.region_values[last_le(self.region_starts, self.region_bucket[b],
+        return self.t.region_values[last_le(self.t.region_starts, self.region_bucket[b],
                                           self.region_bucket[b + 1] + 1, key)]
 
     cdef int8_t _list_verdict(self, int32_t plan, int64_t caller_key) noexcept nogil:
@@ -341,37 +270,35 @@ cdef class RoutingCore:
             n_out += 1
         return n_out
 
-    cdef int64_t _cost(self, int32_t rate, int64_t billable, bint money) noexcept nogil:
-        # Rule 7 of the rating reference for a call of `billable` seconds:
-        # the charge (money) or the billed seconds (bundle use).
-        cdef int64_t d, t = 0, limit, seg_end, k, den = self.rate_denominator[rate]
-        cdef wide_t num = 0
-        cdef int32_t first = self.rate_first_tier[rate], last = first + self.rate_n_tiers[rate], j
-        if billable == 0 or billable <= self.rate_free_seconds[rate]:
-            return 0
-        d = billable if billable > self.rate_min_billable[rate] else self.rate_min_billable[rate]
-        for j in range(first, last):
-            seg_end = self.tier_start[j + 1] if j + 1 < last else d
-            limit = seg_end if seg_end < d else d
-            if t < limit:
-                k = ceil_div(limit - t, self.tier_increment[j])
-                num += <wide_t>(k * self.tier_increment[j] * self.tier_price[j]) * (den // self.tier_unit[j])
-                t += k * self.tier_increment[j]
-        if not money:
-            return t
-        return round_div(num, den, self.rate_rounding[rate]) + self.rate_connect_fee[rate]
+    cdef int64_t _cost(self, const Call *c, const Outcome *o, int32_t cls, int32_t rate, int64_t billable,
+                       bint money) noexcept nogil:
+        # What a call of `billable` seconds from now costs: the charge
+        # (money) or the billed seconds (bundle use), by the rating rules
+        # (common.Tables.charge; under the split band rule, walked across
+        # the bands from now, a band without a rate costing everything).
+        cdef int32_t billed, units, n_bands
+        cdef int64_t charge
+        if self.t.band_rule == BAND_SPLIT:
+            charge = self.t.split_charge(o.package, cls, o.caller_class, c.at_ms, rate, billable,
+                                         &billed, &units, &n_bands)
+            if charge < 0:
+                return INT64_MAX
+        else:
+            charge = self.t.charge(rate, billable, &billed, &units)
+        return charge if money else billed
 
-    cdef int32_t _max_seconds(self, int32_t rate, int64_t budget, bint money) noexcept nogil:
+    cdef int32_t _max_seconds(self, const Call *c, const Outcome *o, int32_t cls, int32_t rate, int64_t budget,
+                              bint money) noexcept nogil:
         # The longest call whose cost stays within budget: cost is
         # non-decreasing in seconds, so binary search; it counts the connect
         # fee, the first increment and the rounding, so a prepaid balance
         # never goes below zero.
         cdef int64_t lo = 0, hi = MAX_CALL_SECONDS, mid
-        if self._cost(rate, hi, money) <= budget:
+        if self._cost(c, o, cls, rate, hi, money) <= budget:
             return MAX_CALL_SECONDS
         while hi - lo > 1:
             mid = (lo + hi) >> 1
-            if self._cost(rate, mid, money) <= budget:
+            if self._cost(c, o, cls, rate, mid, money) <= budget:
                 lo = mid
             else:
                 hi = mid
@@ -401,31 +328,31 @@ cdef class RoutingCore:
         o.caller_class = 1
         o.billing_start = -1
         o.city = self._city_of(c.caller_key) if c.caller_key > 0 else -1
-        o.province = self.city_province[o.city] if o.city >= 0 else -1
-        o.carrier = longest_prefix(self.carrier_starts, self.carrier_values, c.caller_key) if c.caller_key > 0 else -1
+        o.province = self.t.city_province[o.city] if o.city >= 0 else -1
+        o.carrier = longest_prefix(self.t.carrier_starts, self.t.carrier_values, c.caller_key) if c.caller_key > 0 else -1
 
         n = c.number_row
         if n < 0:
             o.reason = R_UNKNOWN_NUMBER
             return
-        o.billing_start = self.number_billing_start[n]
-        if o.city >= 0 and o.city == self.number_home_city[n]:
+        o.billing_start = self.t.number_billing_start[n]
+        if o.city >= 0 and o.city == self.t.number_home_city[n]:
             o.caller_class = 0
-        acc = self.number_account[n]
-        st = self.number_status[n]
+        acc = self.t.number_account[n]
+        st = self.t.number_status[n]
         if st != ST_ACTIVE:
             o.reason = R_NUMBER_SUSPENDED if st == ST_SUSPENDED else (
                 R_PENDING_VERIFICATION if st == ST_PENDING else R_NUMBER_NOT_ACTIVE)
             return
-        st = self.account_status[acc]
+        st = self.t.account_status[acc]
         if st != ST_ACTIVE:  # an account in arrears is suspended
             o.reason = R_ACCOUNT_SUSPENDED if st == ST_SUSPENDED else (
                 R_PENDING_VERIFICATION if st == ST_PENDING else R_NUMBER_NOT_ACTIVE)
             return
-        if c.at_ms < self.account_start_ms[acc]:
+        if c.at_ms < self.t.account_start_ms[acc]:
             o.reason = R_PACKAGE_NOT_STARTED
             return
-        plan = self.number_routing[n]
+        plan = self.t.number_routing[n]
         o.plan = plan
         if plan < 0:
             o.reason = R_NO_ROUTE
@@ -445,8 +372,8 @@ cdef class RoutingCore:
         local = c.at_ms + LOCAL_OFFSET_MS
         day = local // MS_PER_DAY
         weekday = <int32_t>((day + 3) % 7)  # 1970-01-01 was a Thursday; Monday is 0
-        row = <int32_t>(day - self.first_day)
-        kind = self.day_kind[row]
+        row = <int32_t>(day - self.t.first_day)
+        kind = self.t.day_kind[row]
         minute = <int32_t>((local % MS_PER_DAY) // 60000)
 
         # IVR: keys reaching a menu node play that menu; a leaf selects.
@@ -465,16 +392,16 @@ cdef class RoutingCore:
             else:
                 g = self.ivr_group[k]
 
-        pkg = self.account_package[acc]
-        pkind = self.package_kind[pkg]
+        pkg = self.t.account_package[acc]
+        pkind = self.t.package_kind[pkg]
         o.package = pkg
-        o.band = <int8_t>self.band_of[kind, minute // 60]
-        o.limited = pkind == PREPAID or (pkind == BUNDLE and self.package_overage_price[pkg] == 0)
+        o.band = self.t.band_at(self.t.package_band_set[pkg], c.at_ms)
+        o.limited = pkind == PREPAID or (pkind == BUNDLE and self.t.package_overage_rate[pkg] < 0)
         if pkind == PREPAID:
-            o.budget = 0 if c.at_ms >= self.account_expiry_ms[acc] else c.credit_left
+            o.budget = 0 if c.at_ms >= self.t.account_expiry_ms[acc] else c.credit_left
         else:
-            month = self.day_month[row]
-            o.budget = self.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
+            month = self.t.day_month[row]
+            o.budget = self.t.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
         if o.menu_path >= 0:
             # The menu plays before any destination: only an empty balance stops it.
             if o.limited and o.budget <= 0:
@@ -518,15 +445,15 @@ cdef class RoutingCore:
         # Longest call: prepaid credit, or a bundle that sells no overage.
         if o.limited:
             cls = self.dest_class[dests[0]]
-            rate = self.rate_table[o.package, cls, o.caller_class, o.band] if cls >= 0 else -1
+            rate = self.t.rate_table[o.package, cls, o.caller_class, o.band] if cls >= 0 else -1
             o.rate = rate
             if rate < 0:
                 o.reason = R_NO_RATE
                 o.n_dest = 0  # a refused call lists no destination
                 return
-            o.max_duration = self._max_seconds(rate, o.budget if o.budget > 0 else 0,
-                                               self.package_kind[o.package] == PREPAID)
-            if o.max_duration <= self.rate_free_seconds[rate]:
+            o.max_duration = self._max_seconds(c, o, cls, rate, o.budget if o.budget > 0 else 0,
+                                               self.t.package_kind[o.package] == PREPAID)
+            if o.max_duration <= self.t.rate_free_seconds[rate]:
                 o.reason = R_OUT_OF_CREDIT
                 o.max_duration = 0
                 o.n_dest = 0
@@ -555,7 +482,7 @@ cdef class RoutingCore:
         cdef Outcome o
         cdef int32_t dests[MAX_HOPS]  # on the stack: threads may call at once
         c.number_key = number_key
-        c.number_row = find_exact(self.number_key, number_key)
+        c.number_row = find_exact(self.t.number_key, number_key)
         c.caller_key = caller_key
         c.at_ms = at_ms
         c.ivr_path = ivr_path
@@ -572,7 +499,7 @@ cdef class RoutingCore:
 
     def number_index(self, int64_t number_key):
         """Row of a 400 number in the snapshot, or -1."""
-        return find_exact(self.number_key, number_key)
+        return find_exact(self.t.number_key, number_key)
 
     @staticmethod
     def find_pairs(const int64_t[::1] first, const int64_t[::1] second,
@@ -602,7 +529,7 @@ cdef class RoutingCore:
         cdef Py_ssize_t i
         with nogil:
             for i in range(keys.shape[0]):
-                o[i] = find_exact(self.number_key, keys[i])
+                o[i] = find_exact(self.t.number_key, keys[i])
         return out
 
     def decide_batch(self, dict calls, uint64_t seed=0, uint64_t index=0, bint reserve=True,
@@ -675,7 +602,7 @@ cdef class RoutingCore:
                     for i in prange(start, end, num_threads=threads, schedule="static"):
                         j = i - start
                         cs[j].number_key = number_key[i]
-                        cs[j].number_row = number_row[i] if have_rows else find_exact(self.number_key, number_key[i])
+                        cs[j].number_row = number_row[i] if have_rows else find_exact(self.t.number_key, number_key[i])
                         cs[j].caller_key = caller_key[i]
                         cs[j].at_ms = at_ms[i]
                         cs[j].ivr_path = ivr_path[i]

@@ -32,6 +32,7 @@ META_KEY = b"__meta__"
 
 def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> None:
     layout.check(tables)
+    layout.check_indexes(tables)
     meta = dict(meta)
     meta["tables"] = {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in tables.items()}
     size = sum(v.nbytes for v in tables.values())
@@ -96,6 +97,7 @@ class Snapshot:
                 arr = arr.copy()
             self.tables[name] = arr
         layout.check(self.tables)
+        layout.check_indexes(self.tables)
 
     def close(self) -> None:
         """Only when no view of ``tables`` is in use any more, in this whole

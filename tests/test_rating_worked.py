@@ -1,4 +1,5 @@
-"""The rating rules, worked by hand on the reference (rating_core/reference.py).
+"""The rating rules, worked by hand: every example runs against BOTH the
+kernel (kernels/rating.pyx) and the reference (rating_core/reference.py).
 
 Prices are in minor units (1/10000 yuan): 0.12 yuan/min is 1200 per 60 s.
 """
@@ -7,13 +8,27 @@ import datetime as dt
 import pytest
 
 from rating_core.catalog.schema import Catalog
-from rating_core.reference import Balance, Call, Regions, opening_balances, price_call, rate_reference
+from rating_core.reference import Balance, Call, opening_balances
 
-REGIONS = Regions(
-    city_of_prefix={"0755": "Shenzhen", "1380755": "Shenzhen", "010": "Beijing", "138": "Nowhere"},
-    province_of_city={"Shenzhen": "Guangdong", "Beijing": "Beijing", "Nowhere": "Nowhere"},
-    carrier_of_prefix={"138": "China Mobile"},
-)
+from engines import rate_with
+
+ENGINE = "reference"
+
+
+@pytest.fixture(params=["reference", "kernel"], autouse=True)
+def engine(request):
+    """Every test of this module runs once per implementation."""
+    global ENGINE
+    ENGINE = request.param
+    yield request.param
+    ENGINE = "reference"
+
+
+def rate_reference(cat, calls, balances, _regions=None):
+    return rate_with(ENGINE, cat, calls, balances)
+
+
+REGIONS = None  # the engines use the real region data
 
 
 def ms(text: str) -> int:
@@ -27,7 +42,17 @@ def rate_of(*tiers, **extra):
 
 
 def charge(rate, seconds):
-    return price_call(rate, seconds)
+    """(billed seconds, units, charge) of a call of exactly ``seconds``
+    billed from ring under ``rate`` alone."""
+    cat = Catalog.model_validate({
+        "destination_classes": ["any"], "destination_prefixes": {"1": "any"},
+        "rates": {"r": {"tiers": [{"price": 0}]}}, "packages": {"p": {"kind": "payg", "rates": [{"rate": "r"}]}},
+        "accounts": {"a": {"package": "p", "package_start": "2026-01-01",
+                           "numbers": [{"number": "4000000000", "home_city": "Beijing", "billing_start": "ring"}]}},
+    }).model_copy(update={"rates": {"r": rate}})
+    s = ms("2026-03-04T10:00:00+08:00")
+    r = rate_with(ENGINE, cat, [Call("4000000000", None, "13900000000", s, s + seconds * 1000)])[0]
+    return r.billed_seconds, r.units, r.charge
 
 
 # --- increments and tiers -------------------------------------------------
@@ -157,7 +182,7 @@ def catalog(*, billing_start="agent_answer", kind="payg", number_status="active"
     )
 
 
-def call(start=f"{DAY}T10:00:00+08:00", seconds=61, *, number="4001234567", caller="13807551234", forwarded="13912345678", ivr=0, agent=10, answered=True, **kw):
+def call(start=f"{DAY}T10:00:00+08:00", seconds=61, *, number="4001234567", caller="13005400000", forwarded="13912345678", ivr=0, agent=10, answered=True, **kw):
     s = ms(start)
     return Call(
         number=number,
@@ -185,8 +210,8 @@ def test_a_rated_call_reports_every_name():
 
 
 def test_local_caller_gets_the_local_rate():
-    r = rate_one(catalog(), call(caller="13807551234"))
-    assert (r.caller_city, r.caller_carrier, r.caller_class, r.rate, r.charge) == ("Shenzhen", "China Mobile", "local", "local", 1600)
+    r = rate_one(catalog(), call(caller="13005400000"))
+    assert (r.caller_city, r.caller_carrier, r.caller_class, r.rate, r.charge) == ("Shenzhen", "China Unicom", "local", "local", 1600)
 
 
 def test_unknown_caller_region_counts_as_out_of_town():
@@ -197,7 +222,7 @@ def test_unknown_caller_region_counts_as_out_of_town():
 
 @pytest.mark.parametrize(
     "mode, billable",
-    [("ring", 81), ("ivr_answer", 76), ("agent_answer", 61)],
+    [("ring", 80), ("ivr_answer", 75), ("agent_answer", 60)],  # truncated: 80.5 s is 80
 )
 def test_billing_start_modes(mode, billable):
     # ring at 0 s, IVR answers at 5 s, the agent at 20 s, end at 80.5 s
@@ -217,7 +242,7 @@ def test_zero_length_call():
     assert (r.status, r.billable_seconds, r.charge) == ("rated", 0, 0)
 
 
-def test_band_is_fixed_by_the_start_across_a_boundary_and_midnight():
+def test_band_at_the_billing_start_holds_across_a_boundary_and_midnight():
     assert rate_one(catalog(), call(f"{DAY}T19:59:00+08:00", 600)).time_band == "day"
     assert rate_one(catalog(), call(f"{DAY}T23:55:00+08:00", 600)).time_band == "night"
 
@@ -314,10 +339,128 @@ def test_bundle_runs_out_mid_call_and_renews_with_the_month():
     assert balances["acme"] == Balance(credit_left=0, bundle_period=2026 * 12 + 3, bundle_used=120)
 
 
-def test_bundle_overage_is_rounded_once_by_the_rate_rounding():
+def test_overage_price_is_a_rate_of_its_own_rounded_up_once():
     cat = catalog(kind="bundle", included_minutes=1, overage_price=0.0001, rates=[{"rate": "one"}])
-    cat.rates["one"] = rate_of({"price": 0.12, "increment": 1}, rounding="half_up")
+    cat.rates["one"] = rate_of({"price": 0.12, "increment": 1}, rounding="down")
     balances = opening_balances(cat)
     r = rate_reference(cat, [call(seconds=90, caller="01012345678")], balances, REGIONS)[0]
-    # 30 s beyond the bundle at 1 minor unit per 60 s = 0.5 -> half up 1
+    # 30 s beyond the bundle at 1 minor unit per 60 s = 0.5 -> the shorthand rate rounds up: 1
     assert (r.bundle_seconds_consumed, r.charge, r.balance_after) == (60, 1, 0)
+    assert cat.packages["p"].overage_rate == "p.overage"
+
+
+# --- the rules of issue 7: billable time, billing start, bands, overage ------
+
+
+def banded_catalog(*, band_rule="billing_start", billing_start="agent_answer", billable=None, kind="payg",
+                   **package) -> Catalog:
+    """Workday day 08:00-22:00 at 0.16/min, night 22:00-08:00 (wrapping
+    midnight) at 0.10/min, for one package with its own band set."""
+    doc = {
+        "destination_classes": ["mobile"],
+        "destination_prefixes": {"1": "mobile"},
+        "band_rule": band_rule,
+        "band_sets": {"shop": [{"name": "day", "day_kinds": ["workday"], "hours": ["08:00", "22:00"]},
+                               {"name": "night", "day_kinds": ["workday"], "hours": ["22:00", "08:00"]},
+                               {"name": "off", "day_kinds": ["weekend", "holiday"]}]},
+        "rates": {"day": {"tiers": [{"price": 0.16}]}, "night": {"tiers": [{"price": 0.10}]},
+                  "off": {"tiers": [{"price": 0.08}]},
+                  "intro": {"tiers": [{"price": 0.22, "unit": 180, "increment": 180}, {"start": 180, "price": 0.11}]},
+                  "six": {"tiers": [{"price": 0.10, "increment": 6}]},
+                  "per_minute_015": {"tiers": [{"price": 0.15}]}},
+        "packages": {"p": {"kind": kind, "band_set": "shop", "rates": [
+            {"rate": "day", "band": "day"}, {"rate": "night", "band": "night"}, {"rate": "off"}], **package}},
+        "accounts": {"acme": {"package": "p", "package_start": "2026-01-01", "numbers": [
+            {"number": "4001234567", "home_city": "Shenzhen", "billing_start": billing_start}]}},
+    }
+    if billable:
+        doc["billable_seconds"] = billable
+    return Catalog.model_validate(doc)
+
+
+def cdr(start: str, end: str, *, ivr: str | None = None, agent: str | None = None) -> Call:
+    return Call("4001234567", "01012345678", "13912345678", ms(start), ms(end),
+                ivr_answer_ms=ms(ivr) if ivr else None, agent_answer_ms=ms(agent) if agent else None)
+
+
+@pytest.mark.parametrize("rule, billable, charge", [("truncate", 60, 1600), ("ceil", 61, 3200), ("round", 60, 1600)])
+def test_billable_seconds_rule(rule, billable, charge):
+    # answered 10:00:05, ends 10:01:05.001: 60.001 s
+    c = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:01:05.001+08:00", agent=f"{DAY}T10:00:05+08:00")
+    r = rate_reference(banded_catalog(billable=rule), [c], None)[0]
+    assert (r.billable_seconds, r.charge) == (billable, charge)
+
+
+def test_billable_seconds_rule_per_rate_over_the_catalogs():
+    cat = banded_catalog(billable="ceil")
+    cat.rates["day"] = rate_of({"price": 0.16}, billable_seconds="round")
+    c = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:01:00.499+08:00", agent=f"{DAY}T10:00:00+08:00")
+    assert rate_reference(cat, [c], None)[0].billable_seconds == 60  # round, not the catalog's ceil
+    c = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:01:00.500+08:00", agent=f"{DAY}T10:00:00+08:00")
+    assert rate_reference(cat, [c], None)[0].billable_seconds == 61
+
+
+def test_a_fraction_of_a_second_billed_from_ring_costs_nothing():
+    cat = banded_catalog(billing_start="ring", rates=[{"rate": "intro"}])
+    r = rate_reference(cat, [cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:00:00.300+08:00")], None)[0]
+    assert (r.billable_seconds, r.units, r.charge) == (0, 0, 0)  # not a whole 3-minute first tier
+
+
+def test_band_is_taken_at_the_billing_start_not_the_ring():
+    # rings 21:59:50 on a workday, answered 22:00:05, talks 60 s: night
+    c = cdr(f"{DAY}T21:59:50+08:00", f"{DAY}T22:01:05+08:00", agent=f"{DAY}T22:00:05+08:00")
+    r = rate_reference(banded_catalog(), [c], None)[0]
+    assert (r.time_band, r.rate, r.billable_seconds, r.charge) == ("night", "night", 60, 1000)
+
+
+def test_missing_ivr_answer_falls_back_to_the_agent_answer():
+    c = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:01:20+08:00", agent=f"{DAY}T10:00:20+08:00")
+    r = rate_reference(banded_catalog(billing_start="ivr_answer"), [c], None)[0]
+    assert (r.billable_seconds, r.charge) == (60, 1600)  # not 0, and the ring is not billed
+    unanswered = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:01:20+08:00")
+    assert rate_reference(banded_catalog(billing_start="ivr_answer"), [unanswered], None)[0].charge == 0
+
+
+def test_a_wrapped_band_covers_the_evening_and_the_morning():
+    cat = banded_catalog(billing_start="ring")
+    for start, band in [("T23:30:00", "night"), ("T03:00:00", "night"), ("T07:59:59", "night"), ("T08:00:00", "day")]:
+        r = rate_reference(cat, [cdr(f"{DAY}{start}+08:00", f"{DAY}{start}+08:00".replace(":00+", ":00+"))], None)[0]
+        assert r.time_band == band, start
+
+
+def test_split_rule_prices_each_increment_by_the_band_at_its_start():
+    # billed from 21:59:00 to 22:01:00: one minute of day (0.16), one of night (0.10)
+    c = cdr(f"{DAY}T21:59:00+08:00", f"{DAY}T22:01:00+08:00", agent=f"{DAY}T21:59:00+08:00")
+    split = rate_reference(banded_catalog(band_rule="split"), [c], None)[0]
+    whole = rate_reference(banded_catalog(), [c], None)[0]
+    assert (split.time_band, split.rate, split.units, split.charge) == ("day", "day", 2, 2600)
+    assert (whole.time_band, whole.units, whole.charge) == ("day", 2, 3200)
+    # an increment that starts before the boundary is priced by its band
+    c = cdr(f"{DAY}T21:59:30+08:00", f"{DAY}T22:01:00+08:00", agent=f"{DAY}T21:59:30+08:00")
+    assert rate_reference(banded_catalog(band_rule="split"), [c], None)[0].charge == 1600 + 1000
+
+
+def test_split_rule_into_a_band_without_a_rate_is_no_rate():
+    cat = banded_catalog(band_rule="split", rates=[{"rate": "day", "band": "day"}])
+    c = cdr(f"{DAY}T21:59:00+08:00", f"{DAY}T22:01:00+08:00", agent=f"{DAY}T21:59:00+08:00")
+    assert rate_reference(cat, [c], None)[0].status == "no_rate"
+    short = cdr(f"{DAY}T21:58:00+08:00", f"{DAY}T21:59:00+08:00", agent=f"{DAY}T21:58:00+08:00")
+    assert rate_reference(cat, [short], None)[0].status == "rated"
+
+
+def test_overage_as_a_full_rate():
+    # a 6/6 call rate, then 0.15 per started minute beyond the bundle
+    cat = banded_catalog(kind="bundle", included_minutes=1, overage_rate="per_minute_015", rates=[{"rate": "six"}])
+    c = cdr(f"{DAY}T10:00:00+08:00", f"{DAY}T10:02:06+08:00", agent=f"{DAY}T10:00:00+08:00")
+    r = rate_reference(cat, [c], None)[0]
+    # 126 s billed: 60 s in the bundle, 66 s of overage = 2 started minutes
+    assert (r.billed_seconds, r.bundle_seconds_consumed, r.charge, r.overage) == (126, 60, 3000, 3000)
+
+
+def test_bundle_month_follows_the_billing_start():
+    cat = banded_catalog(kind="bundle", included_minutes=1, overage_rate="per_minute_015")
+    balances = opening_balances(cat)
+    # rings in March, answered in April: counts against April's bundle
+    c = cdr("2026-03-31T23:59:50+08:00", "2026-04-01T00:00:35+08:00", agent="2026-04-01T00:00:05+08:00")
+    r = rate_reference(cat, [c], balances)[0]
+    assert balances["acme"].bundle_period == 2026 * 12 + 3 and r.bundle_seconds_consumed == 60
