@@ -200,7 +200,13 @@ class Advisor:
         if kind == "bundle":
             seconds_per_call = out["billed_seconds"][ok].sum() / max(n, 1)
             included = float(self.tables["package_included_seconds"][p])
-            price = float(self.tables["package_overage_price"][p])
+            # The overage rate's first tier, per 60 s (an estimate for the
+            # curve: the exact overage of observed calls is the kernel's).
+            r = int(self.tables["package_overage_rate"][p])
+            price = 0.0
+            if r >= 0:
+                j = int(self.tables["rate_first_tier"][r])
+                price = float(self.tables["tier_price"][j]) * 60 / float(self.tables["tier_unit"][j])
 
             def usage(x):
                 return np.maximum(x * seconds_per_call - included, 0) * price / 60

@@ -45,7 +45,7 @@ class AccountTerms:
     opening_credit_minor: credit at package start, 1/10000 yuan.
     credit_limit_minor: how far below zero credit may go (postpaid), >= 0.
     included_seconds: bundle seconds per calendar month (0 none).
-    overage_price_minor: bundle overage, 1/10000 yuan per 60 s (0: no overage sold).
+    overage_rate: bundle overage, the rate id of the seconds beyond the bundle (-1: no overage sold).
     """
 
     kind: str
@@ -54,7 +54,7 @@ class AccountTerms:
     opening_credit_minor: int
     credit_limit_minor: int
     included_seconds: int
-    overage_price_minor: int
+    overage_rate: int
 
     @classmethod
     def from_snapshot(cls, snapshot, account: int | str) -> "AccountTerms":
@@ -70,7 +70,7 @@ class AccountTerms:
             opening_credit_minor=int(t["account_opening_credit"][i]),
             credit_limit_minor=int(package_credit_limits(t)[p]),
             included_seconds=int(t["package_included_seconds"][p]),
-            overage_price_minor=int(t["package_overage_price"][p]),
+            overage_rate=int(t["package_overage_rate"][p]),
         )
 
 
