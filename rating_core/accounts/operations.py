@@ -190,7 +190,7 @@ class Accounts:
             kind=layout.PACKAGE_KIND[int(t["package_kind"][p])], package_start_ms=acc.package_start_ms,
             expiry_ms=acc.period_end_ms, opening_credit_minor=acc.opening_credit,
             credit_limit_minor=int(self._limits[p]), included_seconds=int(t["package_included_seconds"][p]),
-            overage_price_minor=int(t["package_overage_price"][p]))
+            overage_rate=int(t["package_overage_rate"][p]))
 
     def rules(self) -> CustomerRules:
         # Stored already in minor units: constructed, not validated again.
