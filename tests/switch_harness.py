@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -165,15 +166,18 @@ class Kamailio:
     def start(self) -> "Kamailio":
         paths = sysconfig.get_paths()
         site_dirs = dict.fromkeys([paths["purelib"], paths["platlib"]])  # where rating400 is installed
-        env = {**os.environ, "RATING400_SWITCH_CONFIG": str(self.config),
-               "RATING400_SITE_PACKAGES": ":".join(site_dirs)}
+        env_names, argv = readme_command()
+        values = {"RATING400_SWITCH_CONFIG": str(self.config), "RATING400_SITE_PACKAGES": ":".join(site_dirs)}
+        assert set(env_names) == set(values), env_names
+        env = {**os.environ, **values}
+        argv = [a.replace("udp:10.0.0.5:5060", f"udp:127.0.0.1:{self.port}")
+                 .replace("/opt/rating400/clients/kamailio/rating400_kemi.py", str(self.kemi))
+                 .replace("clients/kamailio/kamailio.cfg", str(KAMAILIO_DIR / "kamailio.cfg")) for a in argv]
         self.log_path = self.tmp / "kamailio.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", str(KAMAILIO_DIR / "kamailio.cfg"), "-DD", "-E", "-m", "64", "-M", "16",
-             "-w", str(self.tmp), "-P", str(self.tmp / "kamailio.pid"),
-             "-A", f"LISTEN=udp:127.0.0.1:{self.port}", "-A", f'KEMI_SCRIPT="{self.kemi}"',
-             "-A", f"CHILDREN={self.children}"],
+            argv + ["-m", "64", "-M", "16", "-w", str(self.tmp), "-P", str(self.tmp / "kamailio.pid"),
+                    "-A", f"CHILDREN={self.children}"],
             stdout=log, stderr=log, env=env, start_new_session=True)
         # Ready when it answers OPTIONS.
         deadline = time.monotonic() + 20
@@ -195,6 +199,18 @@ class Kamailio:
     def log_errors(self) -> list[str]:
         text = self.log_path.read_text(errors="replace")
         return [line for line in text.splitlines() if "Traceback" in line or "Unhandled exception" in line]
+
+
+def readme_command() -> tuple[list[str], list[str]]:
+    """The run command of clients/kamailio/README.md ("Install and run"):
+    (environment variable names it exports, kamailio argv). The tests start
+    Kamailio with exactly that command, with their own addresses and paths."""
+    text = (KAMAILIO_DIR / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", text.split("## Install and run", 1)[1], re.S).group(1)
+    block = block.replace("\\\n", " ")
+    names = re.findall(r"^export (\w+)=", block, re.M)
+    (line,) = [ln for ln in block.splitlines() if ln.startswith("kamailio ")]
+    return names, shlex.split(line)
 
 
 def options_ping(port: int, timeout: float = 0.3) -> bool:
@@ -244,6 +260,39 @@ class SippUas:
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGKILL)
+
+
+class MuteGateway:
+    """A destination that cannot be reached: a UDP port that takes packets
+    and never answers (no provisional reply, so the switch's
+    ``unreachable_after_ms`` timer moves on). ``call_ids()`` lists the calls
+    whose INVITE came here."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self._seen: set[str] = set()
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{{number}}@127.0.0.1:{self.port}"
+
+    def call_ids(self) -> set[str]:
+        while True:
+            try:
+                data = self.sock.recv(65535).decode(errors="replace")
+            except BlockingIOError:
+                return set(self._seen)
+            if data.startswith("INVITE"):
+                m = re.search(r"^Call-ID:\s*(\S+)", data, re.M | re.I)
+                if m:
+                    self._seen.add(m.group(1))
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 @dataclass(frozen=True)

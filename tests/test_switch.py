@@ -201,3 +201,12 @@ def test_link_authorizes_and_fails_closed_when_the_engine_is_down(engine, tmp_pa
     assert up.flush() == 0
     first = up.client.rate_cdr(cdr)
     assert first.replayed and first.rated_cdr.charge > 0
+
+
+def test_readme_settings_example_is_valid():
+    import tomllib
+
+    text = (KAMAILIO_DIR / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    s = Settings.from_dict(tomllib.loads(block), "README.md")
+    assert s.engine == "127.0.0.1:50051" and s.gateway_uri("13902001234") == "sip:13902001234@carrier.example:5060"

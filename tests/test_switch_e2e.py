@@ -43,9 +43,10 @@ DESK = "4000589196"  # yuehai_logistics, plan service_desk: blacklist prefixes 1
 UNKNOWN = "4008000001"
 
 BUSY, SILENT = "02083001234", "057187002001"  # hunt's first destination; menu service's first
+MUTE = "057187001002"  # one of menu sales' two (random order): unreachable
 NORTH = ("01065001234", "01065001235")
 SPLIT = ("02152001234", "02886001234")
-SALES = ("057187001001", "057187001002")
+SALES = ("057187001001", MUTE)
 AGENTS = ("075586001001", "075586001002", "075586001003")
 SILENT_RING_S = 15  # menu.service's first destination: the default ring timeout
 
@@ -68,12 +69,14 @@ def switch(tmp_path_factory):
     store = h.make_store(tmp)
     engine = h.Engine(store, tmp).start()
     uas = {role: h.SippUas(tmp, role).start() for role in ("answer", "busy", "silent")}
+    mute = h.MuteGateway()
     kam = None
     try:
         kam = h.Kamailio(tmp, engine.target, [(BUSY, uas["busy"].uri), (SILENT, uas["silent"].uri),
-                                              ("", uas["answer"].uri)], children=4).start()
-        yield {"tmp": tmp, "store": store, "engine": engine, "uas": uas, "kam": kam}
+                                              (MUTE, mute.uri), ("", uas["answer"].uri)], children=4).start()
+        yield {"tmp": tmp, "store": store, "engine": engine, "uas": uas, "kam": kam, "mute": mute}
     finally:
+        mute.close()
         if kam:
             kam.stop()
         for u in uas.values():
@@ -100,7 +103,7 @@ def traffic(switch):
              + [(f"0108888{i:04d}", BRANCHES, "") for i in range(12)]  # Beijing landlines: north
              + [(f"1381235{i:04d}", BRANCHES, "") for i in range(12)]  # Jiangsu mobiles: split
              + [(f"1381236{i:04d}", MENU, "2") for i in range(8)]
-             + [(f"1381237{i:04d}", MENU, "1") for i in range(6)]
+             + [(f"1381237{i:04d}", MENU, "1") for i in range(10)]
              + [("13812380000", MENU, "7"), ("13812380001", MENU, "7")]  # no such key
              + [("13812380002", MENU, ""), ("13812380003", MENU, "")]  # IVR menu not played yet
              + [(f"1701234{i:04d}", DESK, "") for i in range(4)] + [("17112345678", DESK, "")]  # blacklisted
@@ -114,6 +117,7 @@ def traffic(switch):
     out["after_cut"] = h.SippUac(tmp, "after-cut", port, [("13812345679", h.E2E_PREPAID, "")]).run()
     _drain(switch["kam"])
     out["tried"] = _tried(switch)
+    out["unreachable"] = switch["mute"].call_ids()
     return out
 
 
@@ -131,7 +135,7 @@ def _by_number(outcomes, number, keys=None):
 
 
 def test_every_call_placed_got_a_final_answer(traffic):
-    assert len(traffic["mixed"]) == 75 and len(traffic["rotation"]) == 12 and len(traffic["cut"]) == 1
+    assert len(traffic["mixed"]) == 79 and len(traffic["rotation"]) == 12 and len(traffic["cut"]) == 1
 
 
 def test_sequential_hunt_skips_busy_and_silent_destinations(traffic):
@@ -161,8 +165,14 @@ def test_region_rule_and_random_groups(traffic):
     assert firsts[NORTH[0]] >= 10
     for o in split:
         assert o.code == 200 and tried[o.call_id][0][1] in SPLIT
-    for o in _by_number(traffic["mixed"], MENU, "1"):
-        assert o.code == 200 and tried[o.call_id][0][1] in SALES
+    sales = _by_number(traffic["mixed"], MENU, "1")
+    for o in sales:
+        # Random order over the two; the unreachable one is skipped after
+        # unreachable_after_ms and the other answers.
+        assert o.code == 200 and [d for _, d, _ in tried[o.call_id]] == [SALES[0]]
+    # Each call picks its first at random: with 10 calls both orders occur
+    # but once in 2**10 runs.
+    assert traffic["unreachable"] and traffic["unreachable"] <= {o.call_id for o in sales}
 
 
 def test_round_robin_rotates(traffic):
@@ -255,7 +265,7 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
 
 def test_every_answered_call_rated_once_as_offline_and_credit_adds_up(switch, traffic):
     answered = {o.call_id for o in traffic["mixed"] + traffic["rotation"] + traffic["cut"] if o.code == 200}
-    assert len(answered) == 75 - 12 + 12 + 1
+    assert len(answered) == 79 - 12 + 12 + 1
     _check_rated_once_and_credit(switch, answered)
     assert switch["kam"].log_errors() == []
 

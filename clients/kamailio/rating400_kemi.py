@@ -28,7 +28,8 @@ import KSR  # noqa: E402  (provided by app_python3)
 
 from rating400_switch import (Hunt, Leg, Settings, SettingsError, caller_of, cdr_of, dialog_timeout,  # noqa: E402
                               event_op, is_400_number, now_ms)
-from rating400_switch.answers import HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRED, NOT_A_400_NUMBER  # noqa: E402
+from rating400_switch.answers import (HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRED, NOT_A_400_NUMBER,  # noqa: E402
+                                      answer_for_reason)
 from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
 
 BILLING = {1: "ring", 2: "ivr_answer", 3: "agent_answer"}  # routing.proto BillingStart
@@ -116,25 +117,31 @@ class Rating400:
         if answer is not None:
             return self.refuse(answer, decision)
         hunt = Hunt.of(decision)
-        if not hunt.destinations:
-            # Allowed but the number's IVR menu must be played first.
-            if self.settings.ivr_uri:
-                KSR.pv.sets("$ru", self.settings.ivr_uri.replace("{number}", number))
-                KSR.tm.t_relay()
-                return 1
-            return self.refuse(IVR_KEYS_REQUIRED)
         leg = Leg(call_id=call_id, number=number, caller=caller, start_ms=start,
                   billing_start=BILLING.get(decision.billing_start, "agent_answer"),
                   max_duration_s=int(decision.max_duration_seconds),
                   ivr_answer_ms=start if keys else 0)
+        if not hunt.destinations:
+            # Allowed, but the number's IVR menu must be played first.
+            if self.settings.ivr_uri:
+                KSR.pv.sets("$ru", self.settings.ivr_uri.replace("{number}", number))
+                KSR.tm.t_relay()
+                return 1
+            return self.give_up(leg, IVR_KEYS_REQUIRED)
+        first = self.pick(leg, hunt)
+        if first is None:  # every line refused at ``started`` (caps)
+            return self.give_up(leg, answer_for_reason("all_destinations_busy"))
         if leg.max_duration_s > 0:
             # An upper bound from the start; set exactly at the answer.
             KSR.pv.seti("$avp(r4_timeout)", leg.max_duration_s)
         KSR.dialog.dlg_manage()
         KSR.rr.record_route()
         KSR.tm.t_on_reply("ksr_onreply_hunt")
-        if not self.next_destination(leg, hunt):
-            return self.refuse(HUNT_EXHAUSTED_NO_ANSWER)
+        while first is not None:
+            if self.relay(leg, first):
+                return 1
+            first = self.pick(leg, first[3])
+        KSR.sl.sl_reply_error()
         return 1
 
     def refuse(self, answer, decision=None):
@@ -144,29 +151,39 @@ class Rating400:
         KSR.sl.sl_send_reply(answer.code, answer.phrase)
         return 1
 
-    def next_destination(self, leg, hunt):
-        """Ring the next destination the engine accepts (``started``);
-        False when none is left."""
+    def give_up(self, leg, answer):
+        """Refuse a call the engine had allowed: ``ended`` releases what it
+        holds for the call (line slot, credit reservation); no CDR."""
+        self.link.report(leg.call_id, [event_op(leg.call_id, leg.number, "ended", now_ms(), "", leg.caller)])
+        return self.refuse(answer)
+
+    def pick(self, leg, hunt):
+        """The next destination the engine accepts (``started``, which also
+        moves round-robin cursors) as (number, ring seconds, SIP URI, rest of
+        the hunt), or None when none is left."""
         while True:
             dest, hunt = hunt.pop()
             if dest is None:
-                return False
+                return None
             number, ring_s = dest
             uri = self.settings.gateway_uri(number)
             if uri is None:
                 logging.getLogger("rating400_switch").error("no gateway for %s (call %s)", number, leg.call_id)
                 continue
             if self.link.started(leg.call_id, leg.number, number, leg.caller, now_ms()):
-                break
+                return number, ring_s, uri, hunt
+
+    def relay(self, leg, picked):
+        """Ring ``picked`` (from ``pick``) as a new tm branch with its ring
+        timeout; the dialog variables name it and what is left to try."""
+        number, ring_s, uri, rest = picked
         leg = Leg(**{**leg.__dict__, "destination": number})
         KSR.pv.sets(LEG, leg.text())
-        KSR.pv.sets(HUNT, hunt.text())
+        KSR.pv.sets(HUNT, rest.text())
         KSR.pv.sets("$ru", uri)
         KSR.tm.t_set_fr(ring_s * 1000, self.settings.unreachable_after_ms)
         KSR.tm.t_on_failure("ksr_failure_hunt")
-        if KSR.tm.t_relay() < 0:
-            return self.next_destination(leg, hunt)
-        return True
+        return KSR.tm.t_relay() >= 0
 
     # -- replies -----------------------------------------------------------
     def ksr_failure_hunt(self, msg):
@@ -178,8 +195,11 @@ class Rating400:
         if 200 <= code < 300:
             return 1
         leg = Leg.parse(KSR.pv.gete(LEG))
-        if self.next_destination(leg, Hunt.parse(KSR.pv.gete(HUNT))):
-            return 1
+        picked = self.pick(leg, Hunt.parse(KSR.pv.gete(HUNT)))
+        while picked is not None:
+            if self.relay(leg, picked):
+                return 1
+            picked = self.pick(leg, picked[3])
         if code == 408:  # the last destination rang out
             KSR.hdr.append_to_reply("X-Rating400-Reason: no_answer\r\n")
             KSR.tm.t_reply(HUNT_EXHAUSTED_NO_ANSWER.code, HUNT_EXHAUSTED_NO_ANSWER.phrase)
