@@ -53,7 +53,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
                           status=_ACCOUNT_STATE[acc.status.value], realname="verified",
                           realname_note="imported from catalog", package=acc.package, package_start_ms=start,
                           period_end_ms=_midnight(_add_months(acc.package_start, pkg.period_months)) if prepaid
-                          else C.NEVER_MS, opening_credit=credit, features=list(acc.features))
+                          else C.NEVER_MS, opening_credit_minor=credit, features=list(acc.features))
             if a.status == "suspended":
                 a.suspended_ms, a.suspend_reason = tx.at, "manual"
             tx.put_account(a, None, {"source": str(catalog_path)})

@@ -188,7 +188,7 @@ class Accounts:
         t = self._tables
         return AccountTerms(
             kind=layout.PACKAGE_KIND[int(t["package_kind"][p])], package_start_ms=acc.package_start_ms,
-            expiry_ms=acc.period_end_ms, opening_credit_minor=acc.opening_credit,
+            expiry_ms=acc.period_end_ms, opening_credit_minor=acc.opening_credit_minor,
             credit_limit_minor=int(self._limits[p]), included_seconds=int(t["package_included_seconds"][p]),
             overage_rate=int(t["package_overage_rate"][p]))
 
@@ -533,7 +533,7 @@ class Accounts:
             acc.period_end_ms = add_months_ms(start_ms, pkg["period_months"])
         else:
             acc.period_end_ms = C.NEVER_MS
-        acc.opening_credit = credit
+        acc.opening_credit_minor = credit
         return credit
 
     def subscribe(self, request_id: str, account: str, package: str, start_ms=None,

@@ -146,7 +146,7 @@ def build_view(snapshot, env) -> LiveSnapshot:
         a_status[a.row] = _ACCOUNT_STATUS[a.status]
         a_start[a.row] = a.package_start_ms
         a_expiry[a.row] = a.period_end_ms
-        a_credit[a.row] = a.opening_credit
+        a_credit[a.row] = a.opening_credit_minor
     row_of = {a.id: a.row for a in accounts}
 
     plans: dict[str, int] = {}  # canonical JSON -> compiled plan id

@@ -83,7 +83,7 @@ class Account(msgspec.Struct):
     package: str = ""
     package_start_ms: int = 0
     period_end_ms: int = NEVER_MS
-    opening_credit: int = 0  # credit granted at package_start_ms, minor units
+    opening_credit_minor: int = 0  # credit granted at package_start_ms
     features: list[str] = []
     pending_package: str = ""
     pending_effective_ms: int = 0

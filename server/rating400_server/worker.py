@@ -50,11 +50,12 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection
 
-    from rating400.v1 import catalog_pb2, rating_pb2, routing_pb2
+    from rating400.v1 import accounts_pb2, catalog_pb2, rating_pb2, routing_pb2
 
     from . import convert
     from .engine import EngineHost, GroupCommitter, load_factory
     from .metrics import Metrics
+    from .accounts import AccountServicer
     from .services import CatalogAdminServicer, RatingServicer, RoutingServicer, register
 
     metrics = Metrics()
@@ -84,9 +85,12 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     from .billing_service import SERVICE as billing, BillingServicer  # issue 10: advice, statements, CRM
 
     register(server, BillingServicer(host, metrics), billing, most)
+    accounts = accounts_pb2.DESCRIPTOR.services_by_name["AccountService"]
+    account_servicer = AccountServicer(host, metrics, cfg.store_dir)
+    register(server, account_servicer, accounts, most)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [routing.full_name, rating.full_name, catalog.full_name, billing.full_name]
+    names = [routing.full_name, rating.full_name, catalog.full_name, billing.full_name, accounts.full_name]
     reflection.enable_server_reflection(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
@@ -97,6 +101,8 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     await server.start()
     host.start()
     committer.start()
+    if index == 0:
+        account_servicer.start_sweeper()  # one worker applies the time-driven transitions
     flusher = asyncio.get_running_loop().create_task(metrics.flush_forever())
     for name in names:
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -121,6 +127,7 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     # New RPCs are refused at once; in-flight RPCs get `grace` seconds.
     await server.stop(cfg.grace)
     await committer.close()
+    await account_servicer.close()
     await host.close()
     flusher.cancel()
     metrics.flush()

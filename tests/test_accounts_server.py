@@ -1,0 +1,209 @@
+"""AccountService end to end: ``rating400 serve --workers 2`` in a
+subprocess, operations over gRPC, and the next Authorize on BOTH worker
+processes seeing each one within 1 s, with no catalog compile.
+
+Both workers are reached by opening many separate connections (SO_REUSEPORT
+spreads connections over the workers); the test checks in /proc that each
+worker process holds at least one of them, so "every connection saw it"
+means "both workers saw it".
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from rating400.v1 import accounts_pb2 as pb
+from rating400.v1 import accounts_pb2_grpc, catalog_pb2, catalog_pb2_grpc
+from rating400_client import Client
+from rating_core.demo import write_demo_catalog
+
+NUMBER = "4007654321"
+CALLER = "13812345678"
+DEST = "13700000001"
+CONNECTIONS = 16
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from rating_core.store import Store
+
+    root = tmp_path_factory.mktemp("acctsrv")
+    catalog = write_demo_catalog(root / "catalog")
+    store = Store(root / "store")
+    store.activate(store.compile(catalog))
+    ready = root / "ready.json"
+    log = open(root / "server.log", "ab")
+    env = dict(os.environ, RATING400_SWEEP_SECONDS="3600")  # the test sweeps explicitly
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rating_core", "serve", "--store", str(root / "store"), "--host", "127.0.0.1",
+         "--port", "0", "--workers", "2", "--ready-file", str(ready), "--grace", "2"],
+        stdout=log, stderr=log, start_new_session=True, env=env)
+    deadline = time.monotonic() + 90
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("server did not start:\n" + (root / "server.log").read_text()[-4000:])
+        time.sleep(0.05)
+    info = json.loads(ready.read_text())
+    yield info
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    log.close()
+
+
+def _sockets(pid: int) -> set[str]:
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out.add(link[8:-1])
+    return out
+
+
+def _established_on(port: int) -> dict[str, int]:
+    """inode -> remote port of established TCP connections to ``port``."""
+    out = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            local, remote, state, inode = f[1], f[2], f[3], f[9]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                out[inode] = int(remote.rsplit(":", 1)[1], 16)
+    return out
+
+
+def _meta(rid):
+    return pb.OperationMeta(request_id=rid, actor="test")
+
+
+def _decision(client) -> str:
+    try:
+        d = client.authorize(NUMBER, CALLER)
+    except grpc.RpcError as e:
+        return f"{e.code().name}"
+    if not d.allow:
+        return f"deny {d.reason}"
+    return "allow " + ",".join(x.number for x in d.destinations) + f" max={d.max_duration_seconds}"
+
+
+def _all_see(clients, predicate, within=1.0) -> tuple[float, list[str]]:
+    """Seconds until every connection's Authorize satisfies ``predicate``."""
+    t0 = time.monotonic()
+    while True:
+        seen = [_decision(c) for c in clients]
+        if all(predicate(s) for s in seen):
+            print(f"every connection saw it after {time.monotonic() - t0:.3f} s")
+            return time.monotonic() - t0, seen
+        if time.monotonic() - t0 > within + 2:
+            return time.monotonic() - t0, seen
+        time.sleep(0.02)
+
+
+def test_operations_reach_both_workers_within_a_second_without_a_compile(server):
+    target = f"127.0.0.1:{server['port']}"
+    admin = grpc.insecure_channel(target)
+    acc = accounts_pb2_grpc.AccountServiceStub(admin)
+    cat = catalog_pb2_grpc.CatalogAdminServiceStub(admin)
+    versions = [v.version for v in cat.ListVersions(catalog_pb2.ListVersionsRequest()).versions]
+
+    # One number through the whole opening, over gRPC.
+    acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("o1"), account="acme", company="Acme Trading Co., Ltd."))
+    again = acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("o1"), account="acme", company="Acme Trading Co., Ltd."))
+    assert again.replayed and again.account.id == "acme"
+    acc.SubmitDocuments(pb.SubmitDocumentsRequest(meta=_meta("o2"), account="acme", documents=[
+        pb.DocumentRef(kind="business_licence", reference="BL-1"),
+        pb.DocumentRef(kind="legal_representative_id", reference="ID-1")]))
+    acc.ReviewRealName(pb.ReviewRealNameRequest(meta=_meta("o3"), account="acme", approve=True))
+    acc.Subscribe(pb.SubscribeRequest(meta=_meta("o4"), account="acme", package="prepaid_480_1y",
+                                      start_ms=int(time.time() * 1000) - 86_400_000))
+    acc.AddNumbers(pb.AddNumbersRequest(meta=_meta("o5"), numbers=[NUMBER]))
+    acc.LockNumber(pb.LockNumberRequest(meta=_meta("o6"), number=NUMBER, account="acme"))
+    acc.SubmitNumber(pb.NumberRequest(meta=_meta("o7"), number=NUMBER))
+    r = acc.ActivateNumber(pb.ActivateNumberRequest(meta=_meta("o8"), number=NUMBER, home_city="Shenzhen"))
+    assert r.number.state == "active"
+
+    clients = [Client(target, timeout=5, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(CONNECTIONS)]
+    try:
+        for c in clients:
+            c.wait_ready()
+        mine = _established_on(server["port"])
+        per_worker = [len(_sockets(pid) & set(mine)) for pid in server["workers"]]
+        assert len(per_worker) == 2 and all(n >= 1 for n in per_worker), per_worker
+
+        secs, seen = _all_see(clients, lambda s: s == "deny no_route")  # active, nothing bound
+        acc.BindDestination(pb.DestinationRequest(meta=_meta("b1"), number=NUMBER, destination=DEST))
+        acc.VerifyDestination(pb.DestinationRequest(meta=_meta("b2"), number=NUMBER, destination=DEST,
+                                                    proof="BILL-2026-11"))
+        secs, seen = _all_see(clients, lambda s: s.startswith(f"allow {DEST}"))
+        assert secs <= 1.0, (secs, seen)
+
+        acc.AccountTransition(pb.TransitionRequest(meta=_meta("s1"), account="acme", action="suspend"))
+        secs, seen = _all_see(clients, lambda s: s == "FAILED_PRECONDITION")
+        assert secs <= 1.0, (secs, seen)
+
+        acc.AccountTransition(pb.TransitionRequest(meta=_meta("s2"), account="acme", action="restore"))
+        secs, seen = _all_see(clients, lambda s: s.startswith(f"allow {DEST}"))
+        assert secs <= 1.0, (secs, seen)
+
+        # Refund down to 1 yuan, then top up: the granted duration follows on every worker.
+        acc.Refund(pb.AmountRequest(meta=_meta("t0"), account="acme", amount_minor=479_0000))
+        secs, seen = _all_see(clients, lambda s: s.startswith("allow") and int(s.rsplit("max=", 1)[1]) < 3600)
+        assert secs <= 1.0, (secs, seen)
+        before = int(seen[0].rsplit("max=", 1)[1])
+        acc.TopUp(pb.AmountRequest(meta=_meta("t1"), account="acme", amount_minor=6000_0000))
+        secs, seen = _all_see(clients, lambda s: s.startswith("allow") and int(s.rsplit("max=", 1)[1]) > before)
+        assert secs <= 1.0, (secs, seen)
+    finally:
+        for c in clients:
+            c.close()
+
+    # No catalog was compiled or activated for any of it.
+    assert [v.version for v in cat.ListVersions(catalog_pb2.ListVersionsRequest()).versions] == versions
+    admin.close()
+
+
+def test_status_codes(server):
+    target = f"127.0.0.1:{server['port']}"
+    with grpc.insecure_channel(target) as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as e:
+            acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("x1"), account="bad id!", company="X"))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("account:")
+        with pytest.raises(grpc.RpcError) as e:
+            acc.TopUp(pb.AmountRequest(meta=_meta("x2"), account="nobody", amount_minor=600_0000))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("x3"), account="beta", company="Beta"))
+        with pytest.raises(grpc.RpcError) as e:
+            acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("x4"), account="beta", company="Beta"))
+        assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        with pytest.raises(grpc.RpcError) as e:
+            acc.AccountTransition(pb.TransitionRequest(meta=_meta("x5"), account="beta", action="freeze"))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "wrong_state"
+        assert e.value.details().startswith("wrong_state:")
+        with pytest.raises(grpc.RpcError) as e:
+            acc.OpenAccount(pb.OpenAccountRequest(meta=_meta(""), account="gamma", company="G"))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("request_id:")
+        evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
+        assert [x.operation for x in evs] == ["open_account"] and evs[0].actor == "test"
+        stream = acc.WatchEvents(pb.WatchEventsRequest(account="beta"))
+        first = next(stream)
+        assert first.operation == "open_account" and json.loads(first.after_json)["company"] == "Beta"
+        stream.cancel()
