@@ -307,9 +307,11 @@ def _add_commands():
     # they import this module for user_errors().
     from . import cli_billing
     from .cli_accounts import accounts_command
+    from .cli_explain import explain_command
     from .cli_route import route_command
 
     cli.add_command(route_command)
+    cli.add_command(explain_command)
     cli_billing.register(cli)
     cli.add_command(accounts_command)
 

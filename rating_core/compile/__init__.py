@@ -221,6 +221,8 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
         "bands": [name for _, name in bands],  # band id -> name (names repeat across band sets)
         "band_sets": list(set_ids),  # band set id -> name ("": the catalog's time_bands)
         "band_rule": cat.band_rule.value,
+        # per package, its rate rules as written (for charge explanations)
+        "package_rate_rules": [[r.model_dump() for r in cat.packages[p].rates] for p in package_ids],
         "rates": list(rate_ids),
         "routing_plans": list(plan_ids),
         "cities": regions.cities,

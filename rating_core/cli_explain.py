@@ -1,0 +1,47 @@
+"""``rating400 explain CALL_ID``: why a rated call cost what it did, in
+plain words (English and Chinese), from a rated file or from the calls
+committed to the ledger. Reads only."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("explain")
+@click.argument("call_id")
+@click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
+              type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
+@click.option("--rated", "rated_file", type=click.Path(dir_okay=False),
+              help="A rated file (rating400 rate's output); default: the calls committed to the ledger.")
+@click.option("--version", "version", type=int, help="Catalog version that rated the call (default: the active one).")
+@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True,
+              help="Language of the explanation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation's fields as JSON.")
+def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
+    """Explain the charge of CALL_ID: account, package, billing start,
+    billable seconds, band(s), rate rule, increments, exact total, rounding,
+    connect fee, credit or bundle used."""
+    from .cli import user_errors  # the CLI's one way of reporting operator errors
+    from .explain import explain, record_committed, record_from_file
+    from .store import Ledger, Store
+
+    with user_errors():
+        snapshot = Store(store_dir, create=False).open(version)
+        try:
+            if rated_file:
+                record = record_from_file(rated_file, call_id)
+            else:
+                ledger = Ledger(store_dir)
+                try:
+                    record = record_committed(ledger, call_id)
+                finally:
+                    ledger.close()
+            x = explain(snapshot, record)
+        finally:
+            snapshot.close()
+    if as_json:
+        click.echo(json.dumps(x.as_dict(), ensure_ascii=False, indent=2, default=str))
+        return
+    langs = ["en", "zh"] if lang == "both" else [lang]
+    click.echo("\n\n".join(x.text(code) for code in langs))

@@ -1,0 +1,54 @@
+"""ExplainService: ``ExplainCharge`` for a committed call
+(``rating_core.explain`` over the active catalog version and the ledger).
+
+Work runs on the engine thread (``EngineHost.run``), which owns the LMDB
+handles. Bad requests end with INVALID_ARGUMENT naming the field.
+"""
+from __future__ import annotations
+
+from rating400.v1 import explain_pb2, explain_pb2_grpc
+
+from .convert import BadRequest
+from .services import rpc
+
+SERVICE = explain_pb2.DESCRIPTOR.services_by_name["ExplainService"]
+
+
+class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
+    def __init__(self, host, metrics):
+        self.host = host
+        self.metrics = metrics
+
+    def _explain(self, request):
+        from rating_core.errors import InvalidInput
+        from rating_core.explain import explain, record_committed
+
+        if not request.call_id:
+            raise BadRequest("call_id", "required")
+        lang = request.lang or "en"
+        if lang not in ("en", "zh"):
+            raise BadRequest("lang", f"{lang!r}: use en or zh")
+        engine = self.host.engine
+        try:
+            x = explain(engine.rater.snapshot, record_committed(engine.ledger, request.call_id))
+        except InvalidInput as e:
+            raise BadRequest(e.field, e.message) from None
+        resp = explain_pb2.ExplainChargeResponse(
+            call_id=x.call_id, text=x.text(lang), account=x.account or "", package=x.package or "",
+            rate=x.rate or "", bands=x.bands, billing_start_mode=x.billing_start_mode or "",
+            billing_start_used=x.billing_start_used or "", billable_rule=x.billable_rule or "",
+            billable_seconds=x.billable_seconds, billed_seconds=x.billed_seconds, units=x.units,
+            exact_total=f"{x.exact_total.numerator}/{x.exact_total.denominator}", rounding=x.rounding or "",
+            connect_fee=x.connect_fee, charge=x.charge, credit_consumed=x.credit_consumed,
+            bundle_seconds_consumed=x.bundle_seconds_consumed, overage=x.overage, balance_after=x.balance_after,
+            consistent=x.consistent, catalog_version=int(engine.version or 0),
+            rule_index=-1 if x.rule_index is None else x.rule_index)
+        for r in x.runs:
+            resp.steps.add(start_seconds=r.start, band=r.band or "", rate=r.rate, tier=r.tier, count=r.count,
+                           increment_seconds=r.seconds, price=r.price_minor, unit_seconds=r.unit,
+                           cost=f"{r.cost.numerator}/{r.cost.denominator}")
+        return resp
+
+    @rpc("ExplainCharge")
+    async def ExplainCharge(self, request, context):
+        return await self.host.run(self._explain, request)

@@ -1,0 +1,143 @@
+"""Charge explanations: the walk they show gives the kernel's own numbers
+(random catalogs and calls), and `rating400 explain` prints it in English
+and Chinese from a rated file or a committed call."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rating_core import layout
+from rating_core.cli import cli
+from rating_core.compile import compile_catalog
+from rating_core.explain import explain
+from rating_core.kernels import rating
+
+from engines import kernel_state
+from rating_core.reference import opening_balances
+from strategies import calls, catalogs, cdr_columns
+
+
+def _name(meta, kind, v):
+    return None if v < 0 else meta[kind][v]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_every_rated_call_is_explained_with_the_kernels_numbers(data):
+    catalog = data.draw(catalogs(), "catalog")
+    call_list = data.draw(calls(catalog), "calls")
+    tables, meta = compile_catalog(catalog)
+    out = rating.rate(tables, cdr_columns(call_list), kernel_state(tables, meta, opening_balances(catalog)), 1)
+    snapshot = SimpleNamespace(tables=tables, meta=meta)
+    for i, c in enumerate(call_list):
+        cc = int(out["caller_class"][i])
+        record = {
+            "call_id": f"c{i}", "number": c.number, "start": c.start_ms, "ivr_answer": c.ivr_answer_ms,
+            "agent_answer": c.agent_answer_ms, "end": c.end_ms, "status": layout.RATE_STATUS[out["status"][i]],
+            "account": _name(meta, "accounts", out["account"][i]), "package": _name(meta, "packages", out["package"][i]),
+            "destination_class": _name(meta, "destination_classes", out["destination_class"][i]),
+            "caller_class": None if cc < 0 else layout.CALLER_CLASS[cc], "rate": _name(meta, "rates", out["rate"][i]),
+            **{k: int(out[k][i]) for k in ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
+                                           "bundle_seconds_consumed", "overage", "balance_after")},
+        }
+        x = explain(snapshot, record)
+        if record["status"] != "rated":
+            continue
+        assert x.consistent, (x.note, record, x.as_dict())
+        assert x.billable_seconds == record["billable_seconds"]
+        assert x.rule is not None and x.rule["rate"] == record["rate"]
+        for lang in ("en", "zh"):
+            assert x.call_id in x.text(lang)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("explain") / "demo"
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return d
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
+    rated = tmp_path / "rated.parquet"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated,
+               "--pass-through").exit_code == 0
+    table = pq.read_table(rated).to_pylist()
+    call = next(r for r in table if r["billed_seconds"] > 60 and r["ivr_answer"] is None)
+    result = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert f"Call {call['call_id']}" in text and f"package {call['package']}" in text
+    assert "whole seconds" in text and "Rounded once" in text and "exact total" in text
+    assert "计费时长" in text and "统一取整一次" in text  # and in Chinese
+    assert f"Charged: {call['charge'] / 10_000:.4f} yuan" in text
+    js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
+    assert js["consistent"] and js["charge"] == call["charge"] and js["units"] == call["units"]
+
+
+@pytest.fixture(scope="module")
+def committed(demo, tmp_path_factory):
+    """The demo's CDRs committed to the ledger; the rated rows."""
+    out = tmp_path_factory.mktemp("committed") / "c.parquet"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--commit", "--out", out).exit_code == 0
+    return pq.read_table(out).to_pylist()
+
+
+def test_explain_a_committed_call_and_errors(demo, committed):
+    call_id = committed[0]["call_id"]
+    result = run("explain", call_id, "--store", demo / "store", "--lang", "en")
+    assert result.exit_code == 0 and f"Call {call_id}" in result.output and "通话" not in result.output
+    missing = run("explain", "no-such-call", "--store", demo / "store")
+    assert missing.exit_code == 2 and "call_id" in missing.output and "Traceback" not in missing.output
+
+
+def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
+    import time
+
+    import grpc
+
+    from rating400.v1 import explain_pb2, explain_pb2_grpc
+
+    call = next(r for r in committed if r["units"] > 1)
+    cli_json = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--json").output)
+    cli_zh = run("explain", call["call_id"], "--store", demo / "store", "--lang", "zh").output
+    ready = tmp_path / "ready.json"
+    log = open(tmp_path / "server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(demo / "store"), "--host",
+                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready)],
+                            stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
+            time.sleep(0.05)
+        port = json.loads(ready.read_text())["port"]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = explain_pb2_grpc.ExplainServiceStub(channel)
+            resp = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="zh"), timeout=30)
+            assert resp.text.strip() == cli_zh.strip()
+            assert (resp.charge, resp.units, resp.billed_seconds, resp.consistent) == (
+                cli_json["charge"], cli_json["units"], cli_json["billed_seconds"], True)
+            assert resp.exact_total == cli_json["exact_total"] and len(resp.steps) == len(cli_json["runs"])
+            for bad, field in [(explain_pb2.ExplainChargeRequest(), "call_id"),
+                               (explain_pb2.ExplainChargeRequest(call_id="nope"), "call_id"),
+                               (explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="fr"), "lang")]:
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ExplainCharge(bad, timeout=30)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()
+    finally:
+        proc.terminate()
+        proc.wait(30)
