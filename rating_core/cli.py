@@ -292,14 +292,33 @@ def demo(n, directory, seed):
 @click.option("--grace", type=float, default=10.0, show_default=True, help="Seconds to drain on SIGTERM.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write JSON {port, ...} once serving.")
 @click.option("--log-level", default="INFO", show_default=True)
-def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level):
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM): serve TLS.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
+@click.option("--tls-client-ca", type=click.Path(dir_okay=False),
+              help="CA (PEM) of client certificates: mutual TLS, roles from the certificate's OU.")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False),
+              help="Bearer tokens file: lines 'ROLE[,ROLE] TOKEN'.")
+@click.option("--allow-insecure", is_flag=True, help="Serve a non-loopback address without TLS and roles.")
+@click.option("--max-message-mb", type=int, default=64, show_default=True, help="Largest request message.")
+@click.option("--max-batch-rows", type=int, default=262_144, show_default=True, help="Most CDRs in one batch.")
+def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level, tls_cert, tls_key,
+          tls_client_ca, tokens_file, allow_insecure, max_message_mb, max_batch_rows):
     """Run the gRPC service (rating400_server)."""
     try:
+        from rating400_server.auth import Auth, AuthConfigError
         from rating400_server.main import serve as run
     except ImportError as e:
         raise UserError(f"the gRPC service is not installed ({e})") from None
+    from .cdr import Limits
+
+    try:
+        auth = Auth(tls_cert, tls_key, tls_client_ca, tokens_file)
+    except AuthConfigError as e:
+        raise UserError(str(e)) from None
+    limits = Limits(max_message_bytes=max_message_mb << 20, max_batch_rows=max_batch_rows)
     sys.exit(run(store_dir, host, port, workers, metrics_port=metrics_port, grace=grace,
-                 ready_file=ready_file, log_level=log_level))
+                 ready_file=ready_file, log_level=log_level, limits=limits, auth=auth,
+                 allow_insecure=allow_insecure))
 
 
 def _add_commands():

@@ -61,6 +61,7 @@ class Server:
         self.store, self.tmp, self.workers = store, tmp, workers
         self.proc = None
         self.info = None
+        self.extra: list[str] = []  # more server arguments (TLS, tokens, limits)
 
     def start(self, port=0):
         ready = self.tmp / f"ready-{time.monotonic_ns()}.json"
@@ -68,7 +69,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rating400_server", "--store", str(self.store), "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(self.workers), "--metrics-port", "0",
-             "--ready-file", str(ready), "--grace", "5"],
+             "--ready-file", str(ready), "--grace", "5", *self.extra],
             stdout=self.log, stderr=self.log, start_new_session=True,
         )
         deadline = time.monotonic() + 60

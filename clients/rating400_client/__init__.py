@@ -9,12 +9,17 @@
                                  "end": "2024-03-01T09:03:10+08:00"})
         result = client.rate_table(arrow_table, batch_size=8192)   # streaming RPC
 
+A server with TLS and roles: ``Client("rating.example:50051",
+credentials=credentials(ca="ca.crt", cert="billing.crt", key="billing.key"))``
+(mutual TLS) or ``credentials(ca="ca.crt", token="...")`` (bearer token).
+
 ``AsyncClient`` has the same methods, awaitable. Depends on the contract
 package only, never on rating_core.
 """
 from ._common import BatchResult, TableResult
+from ._credentials import credentials
 from ._retry import NO_RETRY, DeadlineExceeded, RetryPolicy
 from .aio import AsyncClient
 from .sync import Client
 
-__all__ = ["Client", "AsyncClient", "RetryPolicy", "NO_RETRY", "DeadlineExceeded", "BatchResult", "TableResult"]
+__all__ = ["credentials", "Client", "AsyncClient", "RetryPolicy", "NO_RETRY", "DeadlineExceeded", "BatchResult", "TableResult"]

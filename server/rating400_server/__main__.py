@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rating_core.cdr import Limits
+
+from .auth import Auth, AuthConfigError
 from .main import serve
 
 
@@ -21,10 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine-factory", default=None, help="module:callable(store_dir) -> engine (testing)")
     ap.add_argument("--ready-file", default=None, help="write JSON {port, metrics_port, ...} when serving")
     ap.add_argument("--log-level", default="INFO")
+    ap.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
+    ap.add_argument("--tls-key", help="server private key (PEM)")
+    ap.add_argument("--tls-client-ca", help="CA of client certificates (PEM): mutual TLS, roles from OU")
+    ap.add_argument("--tokens", help="bearer tokens file: lines 'ROLE[,ROLE] TOKEN'")
+    ap.add_argument("--allow-insecure", action="store_true",
+                    help="serve a non-loopback address without TLS and roles")
+    ap.add_argument("--max-message-mb", type=int, default=64, help="largest request message (MiB)")
+    ap.add_argument("--max-batch-rows", type=int, default=262_144, help="most CDRs in one batch")
     a = ap.parse_args(argv)
+    try:
+        auth = Auth(a.tls_cert, a.tls_key, a.tls_client_ca, a.tokens)
+    except AuthConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    limits = Limits(max_message_bytes=a.max_message_mb << 20, max_batch_rows=a.max_batch_rows)
     return serve(a.store, a.host, a.port, a.workers, metrics_port=a.metrics_port, grace=a.grace,
                  engine_factory=a.engine_factory, refresh_interval=a.refresh_interval,
-                 log_level=a.log_level, ready_file=a.ready_file)
+                 log_level=a.log_level, ready_file=a.ready_file, limits=limits, auth=auth,
+                 allow_insecure=a.allow_insecure)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ import tempfile
 import time
 
 from . import logs
+from rating_core.cdr import Limits
+
+from .auth import Auth, check_bind
 from .worker import WorkerConfig, run
 
 log = logging.getLogger("rating400.supervisor")
@@ -85,6 +88,9 @@ def serve(
     log_level: str = "INFO",
     ready_file: str | None = None,
     max_concurrent_rpcs: int | None = None,
+    limits: Limits | None = None,
+    auth: Auth | None = None,
+    allow_insecure: bool = False,
 ) -> int:
     """Run the gRPC service until SIGTERM/SIGINT; returns an exit status.
 
@@ -96,6 +102,9 @@ def serve(
     engine_factory: "module:callable" (store_dir -> engine); default
     rating_core.engine.Engine.open.
     ready_file: written (JSON: port, metrics_port, pids) once every worker serves.
+    limits: the edge's request limits (rating_core.cdr.Limits).
+    auth: TLS and roles (auth.Auth); a non-loopback host without them is
+    refused (exit 2) unless allow_insecure.
     """
     logs.setup(log_level)
     workers = workers or os.cpu_count() or 1
@@ -111,6 +120,11 @@ def serve(
             if f.endswith(".db"):
                 os.remove(os.path.join(d, f))
 
+    auth = auth or Auth()
+    refused = check_bind(host, auth, allow_insecure)
+    if refused:
+        logs.log(log, logging.ERROR, "refusing to serve", host=host, error=refused)
+        return 2
     os.environ["RATING400_WORKERS"] = str(workers)  # workers size their kernel threads by it
     try:
         port, reservation = _reserve_port(host, port)
@@ -120,7 +134,7 @@ def serve(
                  error="port in use (another rating400 serve or another program holds it)" if taken else str(e))
         return 2
     cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
-                       max_concurrent_rpcs)
+                       max_concurrent_rpcs, limits or Limits(), auth)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, multiprocessing.Process] = {}
     started: dict[int, float] = {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rating_core.cdr import DEFAULT_LIMITS, Limits
 
 from . import logs
+from .auth import Auth
 
 log = logging.getLogger("rating400.worker")
 
@@ -33,6 +34,7 @@ class WorkerConfig:
     log_level: str = "INFO"
     max_concurrent_rpcs: int | None = None
     limits: Limits = DEFAULT_LIMITS
+    auth: Auth | None = None  # TLS and roles (see auth.py); None: plaintext, no identity check
 
 
 def _die_with_parent() -> None:
@@ -63,7 +65,9 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     host = EngineHost(engine, metrics, cfg.refresh_interval)
     committer = GroupCommitter(host, convert.rows_to_table)
 
+    auth = cfg.auth or Auth()
     server = grpc.aio.server(
+        interceptors=auth.interceptors(),
         options=[
             ("grpc.so_reuseport", 1),
             # Twice the edge's limit: a message between the two is decoded
@@ -99,7 +103,9 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    bound = server.add_insecure_port(f"{cfg.host}:{cfg.port}")
+    creds = auth.server_credentials()
+    address = f"{cfg.host}:{cfg.port}"
+    bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
     if bound == 0:
         raise RuntimeError(f"could not bind {cfg.host}:{cfg.port}")
     await server.start()

@@ -1,0 +1,262 @@
+"""Authentication and roles: TLS / mutual TLS from certificate files, roles
+from client certificates or bearer tokens.
+
+Who may call what is one table, ``ROLES``: a role is a set of gRPC method
+prefixes (``/package.Service/`` for a whole service, or a full method
+name). A method that no role lists and that is not in ``OPEN`` is refused
+to everyone (deny by default), so a new service must be added here to be
+callable at all. To give a new service to a role, add its prefix.
+
+Identity, when the server has any (``--tls-client-ca`` or ``--tokens``):
+- a client certificate signed by the client CA (mutual TLS; with a client CA
+  every client must present one): its roles are the certificate subject's
+  OU (organizationalUnitName) values;
+- a bearer token (over TLS), ``authorization: Bearer TOKEN`` metadata: its
+  roles are those the tokens file gives it (lines ``ROLE[,ROLE...] TOKEN``).
+Both may be present; the roles are then the union.
+
+Answers: no identity, or an unknown token -> UNAUTHENTICATED; an identity
+without a role for the method -> PERMISSION_DENIED naming the role needed.
+Health and reflection are open to all (load balancers and tools probe them).
+
+A server with neither a client CA nor tokens checks no identity: that is
+only allowed on loopback or with ``--allow-insecure`` (see ``check_bind``),
+where whoever can reach the port can also read the store's files.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+# role -> method prefixes it may call. One table: extend it here.
+ROLES: dict[str, tuple[str, ...]] = {
+    "softswitch": ("/rating400.v1.RoutingService/",),
+    "billing": ("/rating400.v1.RatingService/",),
+    "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/"),
+}
+# Callable by anyone, credentials or not.
+OPEN: tuple[str, ...] = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
+                         "/grpc.reflection.v1.ServerReflection/")
+
+
+class AuthConfigError(ValueError):
+    """A bad certificate, key or tokens file (the CLI exits 2 with it)."""
+
+
+def roles_for(method: str) -> tuple[str, ...]:
+    """The roles that may call ``method`` (``/pkg.Service/Method``)."""
+    return tuple(sorted(r for r, prefixes in ROLES.items() if any(method.startswith(p) for p in prefixes)))
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def read_tokens(path: str | Path) -> dict[bytes, frozenset[str]]:
+    """A tokens file -> {sha256(token): roles}. Lines ``ROLE[,ROLE] TOKEN``;
+    blank lines and ``#`` comments are skipped. Only digests are kept."""
+    out: dict[bytes, frozenset[str]] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise AuthConfigError(f"{path}: cannot read tokens file: {e}") from None
+    for no, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise AuthConfigError(f"{path}:{no}: expected 'ROLE[,ROLE] TOKEN'")
+        roles = frozenset(parts[0].split(","))
+        unknown = roles - set(ROLES)
+        if unknown:
+            raise AuthConfigError(f"{path}:{no}: unknown role {sorted(unknown)[0]!r} (roles: {', '.join(ROLES)})")
+        if len(parts[1]) < 16:
+            raise AuthConfigError(f"{path}:{no}: token shorter than 16 characters")
+        out[_digest(parts[1])] = roles
+    return out
+
+
+_OU = re.compile(r"(?:^|,)\s*OU=((?:[^,\\]|\\.)*)")
+
+
+def cert_roles(subject: str) -> frozenset[str]:
+    """Roles in an RFC 2253 subject (``CN=sw1,OU=softswitch,O=Acme``): its
+    OU values that name a role."""
+    return frozenset(v.replace("\\", "") for v in _OU.findall(subject)) & set(ROLES)
+
+
+@dataclass
+class Auth:
+    """The server's credentials and the identity check.
+
+    tls_cert/tls_key: PEM files of the server's certificate chain and key.
+    client_ca: PEM file of the CA whose client certificates are accepted
+    (mutual TLS: every client must present one; a client without it fails
+    the TLS handshake, which gRPC reports as UNAVAILABLE).
+    tokens: the tokens file (see ``read_tokens``).
+    """
+
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
+    tokens_file: str | None = None
+    tokens: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise AuthConfigError("--tls-cert and --tls-key go together")
+        if self.client_ca and not self.tls_cert:
+            raise AuthConfigError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
+        if self.tokens_file and not self.tls_cert:
+            raise AuthConfigError("--tokens needs --tls-cert and --tls-key (a bearer token sent in clear "
+                                  "text can be replayed by anyone who sees it)")
+        for name in ("tls_cert", "tls_key", "client_ca"):
+            p = getattr(self, name)
+            if p and not Path(p).is_file():
+                raise AuthConfigError(f"{p}: no such file (--{name.replace('_', '-')})")
+        if self.tokens_file and not self.tokens:
+            self.tokens = read_tokens(self.tokens_file)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def checks_identity(self) -> bool:
+        return bool(self.client_ca or self.tokens_file)
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        if not self.tls:
+            return None
+        chain = Path(self.tls_cert).read_bytes()  # type: ignore[arg-type]
+        key = Path(self.tls_key).read_bytes()  # type: ignore[arg-type]
+        ca = Path(self.client_ca).read_bytes() if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            # gRPC either demands a client certificate or never asks for one:
+            # with a client CA every client presents one (tokens may add roles).
+            [(key, chain)], root_certificates=ca, require_client_auth=bool(ca))
+
+    def interceptors(self) -> list:
+        return [RoleInterceptor(self)] if self.checks_identity else []
+
+    def identify(self, context, metadata) -> tuple[frozenset[str], str | None]:
+        """(roles, problem): the caller's roles, or why it is unauthenticated."""
+        roles: frozenset[str] = frozenset()
+        known = False
+        if self.client_ca:
+            ac = context.auth_context()
+            subject = b"".join(ac.get("x509_subject", ())).decode("utf-8", "replace")
+            if subject:
+                roles |= cert_roles(subject)
+                known = True
+        token = None
+        for k, v in metadata or ():
+            if k == "authorization":
+                token = v if isinstance(v, str) else v.decode("latin-1")
+        if token is not None:
+            if not token.startswith("Bearer ") or not self.tokens:
+                return frozenset(), "authorization metadata must be 'Bearer TOKEN'"
+            given = _digest(token[len("Bearer "):].strip())
+            match = next((r for d, r in self.tokens.items() if hmac.compare_digest(d, given)), None)
+            if match is None:
+                return frozenset(), "unknown bearer token"
+            roles |= match
+            known = True
+        if not known:
+            return frozenset(), "no credentials: give a client certificate or 'authorization: Bearer TOKEN'"
+        return roles, None
+
+
+class RoleInterceptor(grpc.aio.ServerInterceptor):
+    """Checks every call against ``ROLES`` before its handler runs."""
+
+    def __init__(self, auth: Auth):
+        self.auth = auth
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(OPEN):
+            return handler
+        auth, need = self.auth, roles_for(method)
+        metadata = details.invocation_metadata
+
+        async def check(context) -> None:
+            roles, problem = auth.identify(context, metadata)
+            if problem:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+            if not roles & set(need):
+                have = ", ".join(sorted(roles)) or "no role"
+                needed = " or ".join(need) or "a role no one has (not in the server's role table)"
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: needs {needed}; caller has {have}")
+
+        return _guarded(handler, check)
+
+
+def _guarded(handler, check):
+    """``handler`` with ``check(context)`` run first, for any of the four kinds."""
+    if handler.unary_unary:
+        inner_uu = handler.unary_unary
+
+        async def uu(request, context):
+            await check(context)
+            return await inner_uu(request, context)
+
+        return handler._replace(unary_unary=uu)
+    if handler.stream_unary:
+        inner_su = handler.stream_unary
+
+        async def su(requests, context):
+            await check(context)
+            return await inner_su(requests, context)
+
+        return handler._replace(stream_unary=su)
+    if handler.unary_stream:
+        inner_us = handler.unary_stream
+
+        async def us(request, context):
+            await check(context)
+            async for r in inner_us(request, context):
+                yield r
+
+        return handler._replace(unary_stream=us)
+    inner_ss = handler.stream_stream
+
+    async def ss(requests, context):
+        await check(context)
+        async for r in inner_ss(requests, context):
+            yield r
+
+    return handler._replace(stream_stream=ss)
+
+
+def is_loopback(host: str) -> bool:
+    h = host.strip("[]")
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, auth: Auth, allow_insecure: bool) -> str | None:
+    """Why binding ``host`` with ``auth`` is refused (None: allowed): a
+    non-loopback address without TLS, or without any identity check, needs
+    ``--allow-insecure``."""
+    if is_loopback(host) or allow_insecure:
+        return None
+    if not auth.tls:
+        return (f"{host} is not a loopback address: serving it without TLS needs --tls-cert/--tls-key "
+                "(or --allow-insecure, to accept that anyone who reaches the port can change tariffs)")
+    if not auth.checks_identity:
+        return (f"{host} is not a loopback address: without --tls-client-ca or --tokens anyone who reaches "
+                "the port could compile and activate catalogs (or --allow-insecure)")
+    return None

@@ -1,0 +1,212 @@
+"""TLS, mutual TLS and roles against a running server: every role boundary.
+
+Certificates are made here with ``cryptography``: a CA, the server's
+certificate (localhost, 127.0.0.1), one client certificate per role (the
+role in the subject's OU) and one from a CA the server does not trust.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+pytest.importorskip("cryptography")
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
+
+from rating400.v1 import catalog_pb2, rating_pb2  # noqa: E402
+from rating400_client import Client, credentials  # noqa: E402
+from rating400_server import auth  # noqa: E402
+from test_service_grpc import ACTIVE, CALLER, Server, _cdr, _make_store  # noqa: E402
+
+SC = grpc.StatusCode
+TOKENS = {"admin": "admin-token-0123456789", "softswitch": "switch-token-0123456789",
+          "billing": "billing-token-0123456789"}
+
+
+def _name(cn, ou=None):
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if ou:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    return x509.Name(attrs)
+
+
+def _issue(subject, key, issuer, issuer_key, ca=False, san=None):
+    now = dt.datetime.now(dt.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+         .not_valid_after(now + dt.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path, cert, key):
+    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(path.with_suffix(".crt")), str(path.with_suffix(".key"))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    out = {}
+    for ca_name in ("ca", "rogue"):
+        k = ec.generate_private_key(ec.SECP256R1())
+        c = _issue(_name(f"Rating400 test {ca_name}"), k, _name(f"Rating400 test {ca_name}"), k, ca=True)
+        out[ca_name] = (c, k, _write(d / ca_name, c, k))
+    ca, ca_key, _ = out["ca"]
+    k = ec.generate_private_key(ec.SECP256R1())
+    out["server"] = _write(d / "server", _issue(
+        _name("localhost"), k, ca.subject, ca_key,
+        san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), k)
+    for role in ("softswitch", "billing", "admin", "nobody"):
+        k = ec.generate_private_key(ec.SECP256R1())
+        out[role] = _write(d / role, _issue(_name(f"{role}-1", role), k, ca.subject, ca_key), k)
+    rogue, rogue_key, _ = out["rogue"]
+    k = ec.generate_private_key(ec.SECP256R1())
+    out["rogue-admin"] = _write(d / "rogue-admin", _issue(_name("evil", "admin"), k, rogue.subject, rogue_key), k)
+    tokens = d / "tokens"
+    tokens.write_text("# role token\n" + "".join(f"{r} {t}\n" for r, t in TOKENS.items()))
+    out["tokens"] = str(tokens)
+    out["ca_file"] = out["ca"][2][0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return _make_store(tmp_path_factory.mktemp("auth"))[0]
+
+
+def _server(store, pki, tmp, *extra):
+    cert, key = pki["server"]
+    s = Server(store, tmp, workers=1)
+    s.extra = ["--tls-cert", cert, "--tls-key", key, *extra]
+    return s.start()
+
+
+@pytest.fixture(scope="module")
+def server(store, pki, tmp_path_factory):
+    """Mutual TLS: roles from client certificates."""
+    s = _server(store, pki, tmp_path_factory.mktemp("mtls"), "--tls-client-ca", pki["ca_file"])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def token_server(store, pki, tmp_path_factory):
+    """TLS with bearer tokens."""
+    s = _server(store, pki, tmp_path_factory.mktemp("tokens"), "--tokens", pki["tokens"])
+    yield s
+    s.stop()
+
+
+def _client(server, pki, role=None, token=None):
+    cert, key = pki[role] if role else (None, None)
+    creds = credentials(ca=pki["ca_file"], cert=cert, key=key, token=token)
+    return Client(f"localhost:{server.info['port']}", timeout=5, credentials=creds)
+
+
+def _code(fn):
+    try:
+        fn()
+        return SC.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def _calls(c):
+    """One call per service: routing, rating, catalog (read), catalog (change)."""
+    return {
+        "routing": lambda: c.authorize(ACTIVE, CALLER, ivr_keys="1"),
+        "rating": lambda: c.rating.RateCdr(rating_pb2.RateCdrRequest(
+            cdr=rating_pb2.Cdr(call_id="auth-x", number="12")), timeout=5),  # INVALID_ARGUMENT once allowed
+        "catalog": lambda: c.list_versions(),
+        "activate": lambda: c.catalog.Activate(catalog_pb2.ActivateRequest(version=1), timeout=5),
+    }
+
+
+ALLOWED = {"softswitch": {"routing"}, "billing": {"rating"}, "admin": {"catalog", "activate"}, "nobody": set()}
+
+
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_client_certificate_roles(server, pki, role):
+    with _client(server, pki, role) as c:
+        assert c.health() == "SERVING"
+        for what, call in _calls(c).items():
+            code = _code(call)
+            if what in ALLOWED[role]:
+                assert code in (SC.OK, SC.INVALID_ARGUMENT), (role, what, code)
+            else:
+                assert code == SC.PERMISSION_DENIED, (role, what, code)
+
+
+@pytest.mark.parametrize("role", sorted(TOKENS))
+def test_bearer_token_roles(token_server, pki, role):
+    with _client(token_server, pki, token=TOKENS[role]) as c:
+        for what, call in _calls(c).items():
+            code = _code(call)
+            allowed = what in ALLOWED[role]
+            assert (code in (SC.OK, SC.INVALID_ARGUMENT)) if allowed else code == SC.PERMISSION_DENIED, (role, what)
+
+
+def test_softswitch_certificate_cannot_activate(server, pki):
+    with _client(server, pki, "softswitch") as c:
+        with pytest.raises(grpc.RpcError) as e:
+            c.activate(1)
+    assert e.value.code() == SC.PERMISSION_DENIED
+    assert "needs admin" in e.value.details() and "caller has softswitch" in e.value.details()
+
+
+def test_without_credentials_unauthenticated(token_server, server, pki):
+    with _client(token_server, pki) as c:  # TLS, but no token
+        assert c.health() == "SERVING"  # open to load balancers
+        for what, call in _calls(c).items():
+            assert _code(call) == SC.UNAUTHENTICATED, what
+    with _client(token_server, pki, token="not-a-known-token-at-all") as c:
+        with pytest.raises(grpc.RpcError) as e:
+            c.list_versions()
+        assert e.value.code() == SC.UNAUTHENTICATED and e.value.details() == "unknown bearer token"
+    with _client(server, pki) as c:  # mutual TLS without a certificate: no handshake at all
+        assert _code(lambda: c.list_versions()) == SC.UNAVAILABLE
+
+
+def test_untrusted_certificate_and_plaintext_get_nothing(server, pki):
+    with _client(server, pki, "rogue-admin") as c:
+        assert _code(lambda: c.list_versions()) == SC.UNAVAILABLE  # the TLS handshake fails
+    with Client(f"127.0.0.1:{server.info['port']}", timeout=3) as c:  # plaintext to a TLS port
+        assert _code(lambda: c.list_versions()) == SC.UNAVAILABLE
+
+
+def test_every_method_has_a_role():
+    from rating400.v1 import catalog_pb2 as cat, rating_pb2 as rat, routing_pb2 as rout
+
+    for mod in (cat, rat, rout):
+        for svc in mod.DESCRIPTOR.services_by_name.values():
+            for m in svc.methods:
+                assert len(auth.roles_for(f"/{svc.full_name}/{m.name}")) == 1, m.full_name
+    assert auth.roles_for("/rating400.v1.SomethingNew/Do") == ()  # deny by default
+    assert auth.roles_for("/rating400.v1.AccountService/Create") == ("admin",)
+    assert auth.cert_roles("CN=sw-1,OU=softswitch,O=Acme") == {"softswitch"}
+    assert auth.cert_roles("CN=OU\\=admin,OU=billing") == {"billing"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--host", "0.0.0.0"], "not a loopback address"),
+    (["--tokens", "/nonexistent/tokens"], "--tokens needs --tls-cert"),
+    (["--tls-cert", "/nonexistent/x.crt", "--tls-key", "/nonexistent/x.key"], "no such file"),
+    (["--tls-cert", "x.crt"], "--tls-cert and --tls-key go together"),
+])
+def test_unsafe_or_broken_setups_refused(server, args, message):
+    proc = subprocess.run([sys.executable, "-m", "rating400_server", "--store", str(server.store),
+                           "--port", "0", "--workers", "1", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
