@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from rating400.v1 import rating_pb2, routing_pb2
+from rating400.v1 import catalog_pb2, rating_pb2, routing_pb2
 
 from . import columns
 
@@ -158,3 +160,22 @@ _ids = itertools.count(1)
 def next_batch_id() -> int:
     return next(_ids)
 
+
+
+_CSV_KEY = re.compile(r"""^[A-Za-z_]+_csv\s*:\s*["']?([^"'#\s]+)""", re.M)
+
+
+def compile_request(path: str | Path) -> catalog_pb2.CompileRequest:
+    """A CompileRequest carrying a local catalog as content: the YAML
+    document at ``path`` and the CSV files its top-level ``*_csv`` keys name
+    (read from beside it). Raises OSError for a file that cannot be read."""
+    path = Path(path)
+    text = path.read_bytes()
+    req = catalog_pb2.CompileRequest(main=path.name)
+    req.files.add(name=path.name, content=text)
+    for name in dict.fromkeys(_CSV_KEY.findall(text.decode("utf-8", "replace"))):
+        if "/" in name or "\\" in name:  # the server takes plain names only: let it say so
+            req.files.add(name=name, content=b"")
+            continue
+        req.files.add(name=name, content=(path.parent / name).read_bytes())
+    return req

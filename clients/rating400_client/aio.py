@@ -87,7 +87,9 @@ class AsyncClient:
                                 timeout, retry)
 
     async def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
-        return (await self._call(self.catalog.Compile, catalog_pb2.CompileRequest(path=path), timeout, None)).version
+        """Send a local catalog (YAML + the CSV files it names) to be compiled
+        -> the new version. See ``Client.compile_catalog``."""
+        return (await self._call(self.catalog.Compile, c.compile_request(path), timeout, None)).version
 
     async def activate(self, version: int, *, timeout: float | None = None) -> int:
         return (await self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version),

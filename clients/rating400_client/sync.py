@@ -103,7 +103,12 @@ class Client:
         return self._call(self.rating.RateCdr, rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)), timeout, retry)
 
     def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
-        return self._call(self.catalog.Compile, catalog_pb2.CompileRequest(path=path), timeout, None).version
+        """Send a local catalog (the YAML document at ``path`` and the CSV
+        files it names) to be compiled -> the new version (inactive until
+        ``activate``). The server compiles it within ``timeout`` or stops.
+        Raises OSError when a local file cannot be read; grpc.RpcError
+        INVALID_ARGUMENT listing the catalog's problems."""
+        return self._call(self.catalog.Compile, c.compile_request(path), timeout, None).version
 
     def activate(self, version: int, *, timeout: float | None = None) -> int:
         return self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version), timeout, None).version

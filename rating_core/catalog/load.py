@@ -119,19 +119,70 @@ def _load_numbers(path: Path, problems: list[str]) -> list[dict]:
     return rows
 
 
+# Bounds on what a catalog may make the loader read: the YAML document and
+# each CSV table (1M destination prefixes are ~20 MB; 100k numbers ~5 MB).
+MAX_YAML_BYTES = 16 << 20
+MAX_CSV_BYTES = 512 << 20
+
+
+def catalog_file(base: Path, name, key: str, path: Path, problems: list[str]) -> Path | None:
+    """The file a catalog key (``numbers_csv``...) names, or None with a
+    problem: it must be a plain relative name of a regular file inside the
+    catalog's directory (no absolute path, no '..', no symlink out of it, no
+    device), at most MAX_CSV_BYTES. The problem never quotes the file."""
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{path}: {key}: must be a file name")
+        return None
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or "\x00" in name:
+        problems.append(f"{path}: {key}: {name[:100]!r} must name a file beside the catalog "
+                        "(no absolute path, no '..')")
+        return None
+    target = base / rel
+    try:
+        real = target.resolve()
+        inside = real.is_relative_to(base.resolve())
+        regular = real.is_file()
+        size = real.stat().st_size if regular else 0
+    except (OSError, ValueError):
+        inside, regular, size = True, False, 0
+    if not inside:
+        problems.append(f"{path}: {key}: {name[:100]!r} leads out of the catalog's directory")
+    elif not regular:
+        problems.append(f"{path}: {key}: {name[:100]!r}: no such file beside the catalog")
+    elif size > MAX_CSV_BYTES:
+        problems.append(f"{path}: {key}: {name[:100]!r} is {size} bytes, more than {MAX_CSV_BYTES}")
+    else:
+        return target
+    return None
+
+
+def _read_document(path: Path):
+    """(document, duplicate keys) of the YAML document, bounded in size;
+    CatalogError when unreadable."""
+    try:
+        if not path.is_file():
+            raise CatalogError([f"{path}: no such file"])
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise CatalogError([f"{path}: {size} bytes, more than the limit of {MAX_YAML_BYTES}"])
+        return _yaml(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CatalogError([f"{path}: {exc}"]) from None
+
+
 def load_catalog(path: str | Path, regions=None) -> Catalog:
     """Read and validate a catalog.
 
     ``regions`` (a set of known city names) turns on the check that every
     number's home city exists in region data; the compiler passes it.
+    Files the document names are read only from its own directory
+    (``catalog_file``). Raises CatalogError listing every problem.
     """
     path = Path(path)
     base = path.parent
     problems: list[str] = []
-    try:
-        doc, duplicates = _yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError([f"{path}: {exc}"]) from None
+    doc, duplicates = _read_document(path)
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
     for where, first, line in duplicates:
@@ -140,19 +191,21 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
         doc.setdefault("destination_prefixes", {})
-        from_csv = _load_prefixes(base / prefix_file, problems)
+        found = catalog_file(base, prefix_file, "destination_prefixes_csv", path, problems)
+        from_csv = _load_prefixes(found, problems) if found is not None else {}
         for p in sorted(set(from_csv) & set(doc["destination_prefixes"]))[:20]:
-            problems.append(f"{path}: destination_prefixes.{p}: duplicate prefix, also in {base / prefix_file}")
+            problems.append(f"{path}: destination_prefixes.{p}: duplicate prefix, also in {found}")
         doc["destination_prefixes"].update(from_csv)
 
     numbers_file = doc.pop("numbers_csv", None)
     if numbers_file:
         accounts = doc.get("accounts") or {}
-        for row in _load_numbers(base / numbers_file, problems):
+        found = catalog_file(base, numbers_file, "numbers_csv", path, problems)
+        for row in _load_numbers(found, problems) if found is not None else ():
             line = row.pop("_line")
             owner = row.pop("account")
             if owner not in accounts:
-                problems.append(f"{base / numbers_file}: line {line}: account: unknown account {owner!r}")
+                problems.append(f"{found}: line {line}: account: unknown account {owner!r}")
                 continue
             accounts[owner].setdefault("numbers", []).append(row)
 

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", help="bearer tokens file: lines 'ROLE[,ROLE] TOKEN'")
     ap.add_argument("--allow-insecure", action="store_true",
                     help="serve a non-loopback address without TLS and roles")
+    ap.add_argument("--catalog-root", help="Compile may read catalogs by path under this directory only")
     ap.add_argument("--max-message-mb", type=int, default=64, help="largest request message (MiB)")
     ap.add_argument("--max-batch-rows", type=int, default=262_144, help="most CDRs in one batch")
     a = ap.parse_args(argv)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     return serve(a.store, a.host, a.port, a.workers, metrics_port=a.metrics_port, grace=a.grace,
                  engine_factory=a.engine_factory, refresh_interval=a.refresh_interval,
                  log_level=a.log_level, ready_file=a.ready_file, limits=limits, auth=auth,
-                 allow_insecure=a.allow_insecure)
+                 allow_insecure=a.allow_insecure, catalog_root=a.catalog_root)
 
 
 if __name__ == "__main__":

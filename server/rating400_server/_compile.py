@@ -1,24 +1,37 @@
 """Child process of the Compile RPC: ``python -m rating400_server._compile
-STORE_DIR CATALOG_PATH``. Prints one JSON line: {"version": N},
-{"problems": [...]} or {"not_found": path}."""
+STORE_DIR CATALOG_PATH MEMORY_BYTES``. Prints one JSON line:
+{"version": N}, {"problems": [...]}, {"not_found": path} or
+{"memory": MEMORY_BYTES}.
+
+Its data segment is capped at MEMORY_BYTES (RLIMIT_DATA: heap and private
+mappings, not the LMDB file mappings), so a catalog that would grow without
+bound ends in MemoryError here instead of in the server's memory.
+"""
 from __future__ import annotations
 
 import json
+import resource
 import sys
 
 
 def main(argv: list[str]) -> int:
-    store_dir, path = argv
-    from rating_core.errors import CatalogError
-    from rating_core.store import Store
-
+    store_dir, path, memory = argv
+    limit = int(memory)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     try:
-        version = Store(store_dir).compile(path)
-    except CatalogError as e:
-        print(json.dumps({"problems": list(getattr(e, "problems", None) or [str(e)])}))
-        return 0
-    except FileNotFoundError as e:
-        print(json.dumps({"not_found": str(e)}))
+        from rating_core.errors import CatalogError
+        from rating_core.store import Store
+
+        try:
+            version = Store(store_dir).compile(path)
+        except CatalogError as e:
+            print(json.dumps({"problems": list(getattr(e, "problems", None) or [str(e)])}))
+            return 0
+        except FileNotFoundError as e:
+            print(json.dumps({"not_found": str(e)}))
+            return 0
+    except MemoryError:
+        print(json.dumps({"memory": limit}))
         return 0
     print(json.dumps({"version": int(version)}))
     return 0

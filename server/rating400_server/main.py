@@ -91,6 +91,7 @@ def serve(
     limits: Limits | None = None,
     auth: Auth | None = None,
     allow_insecure: bool = False,
+    catalog_root: str | None = None,
 ) -> int:
     """Run the gRPC service until SIGTERM/SIGINT; returns an exit status.
 
@@ -105,6 +106,8 @@ def serve(
     limits: the edge's request limits (rating_core.cdr.Limits).
     auth: TLS and roles (auth.Auth); a non-loopback host without them is
     refused (exit 2) unless allow_insecure.
+    catalog_root: Compile by server path reads only under this directory
+    (None: catalogs are accepted as content only).
     """
     logs.setup(log_level)
     workers = workers or os.cpu_count() or 1
@@ -134,7 +137,8 @@ def serve(
                  error="port in use (another rating400 serve or another program holds it)" if taken else str(e))
         return 2
     cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
-                       max_concurrent_rpcs, limits or Limits(), auth)
+                       max_concurrent_rpcs, limits=limits or Limits(), auth=auth,
+                       catalog_root=os.path.abspath(catalog_root) if catalog_root else None)
     ctx = multiprocessing.get_context("spawn")
     procs: dict[int, multiprocessing.Process] = {}
     started: dict[int, float] = {}

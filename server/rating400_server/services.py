@@ -5,8 +5,13 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import re
+import shutil
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -17,6 +22,7 @@ from rating400.v1 import (
 )
 
 from rating_core.cdr import DEFAULT_LIMITS, Limits
+from rating_core.cdr import excerpt as edge_excerpt
 
 from . import convert, logs
 from .convert import BadRequest
@@ -417,11 +423,62 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             yield resp
 
 
+@dataclass(frozen=True)
+class CompileLimits:
+    """Bounds on one Compile: files sent as content (count; their bytes are
+    bounded by the message limit), wall time (also cut by the caller's
+    deadline) and the compiling child's memory (RLIMIT_DATA)."""
+
+    max_files: int = 16
+    max_seconds: float = 300.0
+    max_memory_bytes: int = 4 << 30
+
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
+
+
+def write_catalog_files(workdir: str, files, main: str, limits: CompileLimits) -> str:
+    """Write CatalogFile messages into ``workdir``; returns the YAML
+    document's path. Names are plain file names (no directories), each once."""
+    if len(files) > limits.max_files:
+        raise BadRequest("files", f"{len(files)} files, more than the limit of {limits.max_files}")
+    names = set()
+    for i, f in enumerate(files):
+        if not _FILE_NAME.match(f.name):
+            raise BadRequest(f"files[{i}].name", f"{edge_excerpt(f.name)} is not a plain file name "
+                             "(letters, digits, '.', '_', '-'; no directories)")
+        if f.name in names:
+            raise BadRequest(f"files[{i}].name", f"{f.name!r} given twice")
+        names.add(f.name)
+        with open(os.path.join(workdir, f.name), "xb") as out:
+            out.write(f.content)
+    main = main or files[0].name
+    if main not in names:
+        raise BadRequest("main", f"{edge_excerpt(main)} is not one of the files")
+    return os.path.join(workdir, main)
+
+
+def under_root(root: str, path: str) -> str:
+    """``path`` (relative to ``root``, or absolute inside it) resolved, or
+    BadRequest when it leads anywhere else or is not a regular file."""
+    if "\x00" in path or len(path) > 1000:
+        raise BadRequest("path", f"{edge_excerpt(path)} is not a file path")
+    real = os.path.realpath(os.path.join(root, path))
+    if os.path.commonpath([real, root]) != root:
+        raise BadRequest("path", f"{edge_excerpt(path)} is outside the server's catalog root")
+    if not os.path.isfile(real):
+        raise BadRequest("path", f"{edge_excerpt(path)}: no such file under the catalog root")
+    return real
+
+
 class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
-    def __init__(self, host, store_dir: str, metrics):
+    def __init__(self, host, store_dir: str, metrics, catalog_root: str | None = None,
+                 compile_limits: CompileLimits = CompileLimits()):
         self.host = host
         self.store_dir = store_dir
         self.metrics = metrics
+        self.catalog_root = os.path.realpath(catalog_root) if catalog_root else None
+        self.compile_limits = compile_limits
         self._store_obj = None
 
     def _store(self):
@@ -440,25 +497,59 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
     async def Compile(self, request, context):
         """Compiles in a child process: compiling is seconds of CPU-bound
         Python that would otherwise hold this worker's GIL and stall its
-        RPCs."""
+        RPCs; the child is capped in memory and killed at the deadline."""
+        limits = self.compile_limits
+        if request.files:
+            workdir = tempfile.mkdtemp(prefix="rating400-compile-")
+            try:
+                main = write_catalog_files(workdir, request.files, request.main, limits)
+                return await self._compile(main, workdir, context, request.main or request.files[0].name)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
         if not request.path:
-            raise BadRequest("path", "required")
+            raise BadRequest("files", "required: the catalog's files as content")
+        if self.catalog_root is None:
+            raise BadRequest("path", "this server reads no catalog from its own filesystem "
+                             "(start it with --catalog-root DIR, or send the files as content)")
+        main = under_root(self.catalog_root, request.path)
+        return await self._compile(main, self.catalog_root, context, request.path)
+
+    async def _compile(self, main: str, root: str, context, shown: str):
+        remaining = context.time_remaining()
+        budget = self.compile_limits.max_seconds if remaining is None else min(remaining, self.compile_limits.max_seconds)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rating400_server._compile", self.store_dir, request.path,
+            sys.executable, "-m", "rating400_server._compile", self.store_dir, main,
+            str(self.compile_limits.max_memory_bytes),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), budget)
+        except asyncio.TimeoutError:
+            if remaining is not None and remaining <= self.compile_limits.max_seconds:
+                raise RpcFail(SC.DEADLINE_EXCEEDED, "files: compile stopped at the call's deadline") from None
+            raise RpcFail(SC.RESOURCE_EXHAUSTED,
+                          f"files: compile took longer than {self.compile_limits.max_seconds:g} s") from None
+        finally:
+            if proc.returncode is None:  # deadline, or the caller went away
+                proc.kill()
+                await proc.wait()
         try:
             result = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
             log.error("catalog compile failed: %s", err.decode(errors="replace")[-4000:])
             raise RpcFail(SC.INTERNAL, "catalog compile failed (logged on the server)")
+        prefix = os.path.join(root, "")
         if "problems" in result:
-            raise RpcFail(SC.INVALID_ARGUMENT,
-                          "path: catalog has problems:\n" + "\n".join(result["problems"][:50]))
+            # Problems name files by their path under root: show the names
+            # the caller used, never the server's directories.
+            problems = [p.replace(prefix, "") for p in result["problems"][:50]]
+            raise RpcFail(SC.INVALID_ARGUMENT, "files: catalog has problems:\n" + "\n".join(problems))
         if "not_found" in result:
-            raise RpcFail(SC.INVALID_ARGUMENT, f"path: not found: {result['not_found']}")
+            raise RpcFail(SC.INVALID_ARGUMENT, f"files: not found: {result['not_found'].replace(prefix, '')}")
+        if "memory" in result:
+            raise RpcFail(SC.RESOURCE_EXHAUSTED,
+                          f"files: compile needed more than {result['memory'] >> 20} MiB of memory")
         version = int(result["version"])
-        logs.log(log, logging.INFO, "catalog compiled", path=request.path, version=version)
+        logs.log(log, logging.INFO, "catalog compiled", source=shown[:200], version=version)
         return catalog_pb2.CompileResponse(version=version)
 
     @rpc("Activate")

@@ -34,6 +34,7 @@ class WorkerConfig:
     log_level: str = "INFO"
     max_concurrent_rpcs: int | None = None
     limits: Limits = DEFAULT_LIMITS
+    catalog_root: str | None = None  # Compile may read catalogs by path only under it
     auth: Auth | None = None  # TLS and roles (see auth.py); None: plaintext, no identity check
 
 
@@ -85,7 +86,7 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     limits, most = cfg.limits, cfg.limits.max_message_bytes
     register(server, RoutingServicer(host, metrics, limits), routing, most)
     register(server, RatingServicer(host, committer, metrics, limits), rating, most)
-    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics), catalog, most)
+    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics, cfg.catalog_root), catalog, most)
     from .billing_service import SERVICE as billing, BillingServicer  # issue 10: advice, statements, CRM
 
     register(server, BillingServicer(host, metrics), billing, most)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/catalog.proto\x12\x0crating400.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\x0e\x43ompileRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\"\n\x0f\x43ompileResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\"\n\x0f\x41\x63tivateRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"#\n\x10\x41\x63tivateResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\x15\n\x13ListVersionsRequest\"\xd7\x01\n\x0e\x43\x61talogVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\nattributes\x18\x04 \x03(\x0b\x32,.rating400.v1.CatalogVersion.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x14ListVersionsResponse\x12.\n\x08versions\x18\x01 \x03(\x0b\x32\x1c.rating400.v1.CatalogVersion2\xff\x01\n\x13\x43\x61talogAdminService\x12\x46\n\x07\x43ompile\x12\x1c.rating400.v1.CompileRequest\x1a\x1d.rating400.v1.CompileResponse\x12I\n\x08\x41\x63tivate\x12\x1d.rating400.v1.ActivateRequest\x1a\x1e.rating400.v1.ActivateResponse\x12U\n\x0cListVersions\x12!.rating400.v1.ListVersionsRequest\x1a\".rating400.v1.ListVersionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/catalog.proto\x12\x0crating400.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\x0e\x43ompileRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12(\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x19.rating400.v1.CatalogFile\x12\x0c\n\x04main\x18\x03 \x01(\t\",\n\x0b\x43\x61talogFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\"\n\x0f\x43ompileResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\"\n\x0f\x41\x63tivateRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"#\n\x10\x41\x63tivateResponse\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\x15\n\x13ListVersionsRequest\"\xd7\x01\n\x0e\x43\x61talogVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12@\n\nattributes\x18\x04 \x03(\x0b\x32,.rating400.v1.CatalogVersion.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x14ListVersionsResponse\x12.\n\x08versions\x18\x01 \x03(\x0b\x32\x1c.rating400.v1.CatalogVersion2\xff\x01\n\x13\x43\x61talogAdminService\x12\x46\n\x07\x43ompile\x12\x1c.rating400.v1.CompileRequest\x1a\x1d.rating400.v1.CompileResponse\x12I\n\x08\x41\x63tivate\x12\x1d.rating400.v1.ActivateRequest\x1a\x1e.rating400.v1.ActivateResponse\x12U\n\x0cListVersions\x12!.rating400.v1.ListVersionsRequest\x1a\".rating400.v1.ListVersionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,21 +35,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_COMPILEREQUEST']._serialized_start=77
-  _globals['_COMPILEREQUEST']._serialized_end=107
-  _globals['_COMPILERESPONSE']._serialized_start=109
-  _globals['_COMPILERESPONSE']._serialized_end=143
-  _globals['_ACTIVATEREQUEST']._serialized_start=145
-  _globals['_ACTIVATEREQUEST']._serialized_end=179
-  _globals['_ACTIVATERESPONSE']._serialized_start=181
-  _globals['_ACTIVATERESPONSE']._serialized_end=216
-  _globals['_LISTVERSIONSREQUEST']._serialized_start=218
-  _globals['_LISTVERSIONSREQUEST']._serialized_end=239
-  _globals['_CATALOGVERSION']._serialized_start=242
-  _globals['_CATALOGVERSION']._serialized_end=457
-  _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._serialized_start=408
-  _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._serialized_end=457
-  _globals['_LISTVERSIONSRESPONSE']._serialized_start=459
-  _globals['_LISTVERSIONSRESPONSE']._serialized_end=529
-  _globals['_CATALOGADMINSERVICE']._serialized_start=532
-  _globals['_CATALOGADMINSERVICE']._serialized_end=787
+  _globals['_COMPILEREQUEST']._serialized_end=163
+  _globals['_CATALOGFILE']._serialized_start=165
+  _globals['_CATALOGFILE']._serialized_end=209
+  _globals['_COMPILERESPONSE']._serialized_start=211
+  _globals['_COMPILERESPONSE']._serialized_end=245
+  _globals['_ACTIVATEREQUEST']._serialized_start=247
+  _globals['_ACTIVATEREQUEST']._serialized_end=281
+  _globals['_ACTIVATERESPONSE']._serialized_start=283
+  _globals['_ACTIVATERESPONSE']._serialized_end=318
+  _globals['_LISTVERSIONSREQUEST']._serialized_start=320
+  _globals['_LISTVERSIONSREQUEST']._serialized_end=341
+  _globals['_CATALOGVERSION']._serialized_start=344
+  _globals['_CATALOGVERSION']._serialized_end=559
+  _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._serialized_start=510
+  _globals['_CATALOGVERSION_ATTRIBUTESENTRY']._serialized_end=559
+  _globals['_LISTVERSIONSRESPONSE']._serialized_start=561
+  _globals['_LISTVERSIONSRESPONSE']._serialized_end=631
+  _globals['_CATALOGADMINSERVICE']._serialized_start=634
+  _globals['_CATALOGADMINSERVICE']._serialized_end=889
 # @@protoc_insertion_point(module_scope)

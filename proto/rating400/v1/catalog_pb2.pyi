@@ -10,10 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CompileRequest(_message.Message):
-    __slots__ = ("path",)
+    __slots__ = ("path", "files", "main")
     PATH_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    MAIN_FIELD_NUMBER: _ClassVar[int]
     path: str
-    def __init__(self, path: _Optional[str] = ...) -> None: ...
+    files: _containers.RepeatedCompositeFieldContainer[CatalogFile]
+    main: str
+    def __init__(self, path: _Optional[str] = ..., files: _Optional[_Iterable[_Union[CatalogFile, _Mapping]]] = ..., main: _Optional[str] = ...) -> None: ...
+
+class CatalogFile(_message.Message):
+    __slots__ = ("name", "content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class CompileResponse(_message.Message):
     __slots__ = ("version",)

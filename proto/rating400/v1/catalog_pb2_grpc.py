@@ -55,9 +55,13 @@ class CatalogAdminServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Compile(self, request, context):
-        """Compiles catalog sources (a YAML file or directory on the server's
-        filesystem) into a new, inactive version.
-        Errors: INVALID_ARGUMENT listing every problem found in the sources.
+        """Compiles catalog sources into a new, inactive version. The sources are
+        sent as content (`files`); a server path is read only under the
+        server's --catalog-root. Bounded in size, time and memory; stopped when
+        the call's deadline passes.
+        Errors: INVALID_ARGUMENT listing every problem found in the sources
+        (quoting only the catalog's own files); DEADLINE_EXCEEDED;
+        RESOURCE_EXHAUSTED when the compile outgrows its memory limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
