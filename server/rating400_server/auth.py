@@ -37,7 +37,7 @@ import grpc
 # role -> method prefixes it may call. One table: extend it here.
 ROLES: dict[str, tuple[str, ...]] = {
     "softswitch": ("/rating400.v1.RoutingService/",),
-    "billing": ("/rating400.v1.RatingService/", "/rating400.v1.BillingService/"),
+    "billing": ("/rating400.v1.RatingService/", "/rating400.v1.BillingService/", "/rating400.v1.ExplainService/"),
     "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/"),
 }
 # Callable by anyone, credentials or not.
