@@ -63,6 +63,28 @@ def load_calls(rated, ledger_store=None, months=None):
     return calls
 
 
+def _live(store_dir, version):
+    """The catalog with the live customer layer applied (company names,
+    packages of accounts opened through ``rating400 accounts``) and the
+    layer's money events (top-ups, credit adjustments, refunds)."""
+    from .accounts import Accounts, open_view
+    from .billing.events import from_account_events
+
+    ops = Accounts.open(store_dir)
+    try:
+        snapshot = open_view(ops.store, ops.ledger.env, version)
+        raw, after = [], 0
+        while True:  # every audited event, in pages
+            page = ops.events(after_seq=after, limit=10_000)
+            if not page:
+                break
+            raw += page
+            after = page[-1]["seq"]
+    finally:
+        ops.ledger.close()
+    return snapshot, from_account_events(raw)
+
+
 @click.command("bill")
 @RATED
 @STORE
@@ -101,10 +123,15 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
         months = _months(month)
         calls = load_calls(rated, store_dir if from_ledger else None, months)
-        snapshot = Store(store_dir, create=False).open(version)
         events = read_events(events_path) if events_path else []
+        if from_ledger:
+            snapshot, ledger_events = _live(store_dir, version)
+            events += ledger_events
+        else:
+            snapshot = Store(store_dir, create=False).open(version)
         try:
-            statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None)
+            statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
+                                          events_in_balances=from_ledger)
         except ValueError as e:
             raise InvalidInput("--account" if "account" in str(e) else "events", str(e)) from None
         warnings = [calls.warning()] if calls.duplicates else []

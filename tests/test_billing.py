@@ -266,3 +266,52 @@ def test_statements_from_the_ledger_equal_those_from_rated_files(world, tmp_path
     from_ledger = {(s.account, s.month): s.as_dict() for s in build_statements(calls, snapshot, EVENTS, months)}
     from_files = {k: v.as_dict() for k, v in statements(world)[0].items()}
     assert from_ledger == from_files
+
+
+def test_live_accounts_top_up_from_the_ledger(tmp_path, capsys):
+    """Accounts in the live customer layer, a top-up through it, calls
+    committed in time order: `bill --ledger` takes the company, the calls
+    and the top-up from the ledger, and counts the top-up once though the
+    balances the rater saw already held it."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.engine import Engine
+
+    (tmp_path / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "c.yaml", activate=True)
+    del store
+    ops = Accounts.open(tmp_path / "store")
+    import_catalog(ops, tmp_path / "c.yaml")
+    ops.ledger.close()
+
+    def commit(rows):
+        table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
+                         schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
+                                           for k in CALLS[0]]))
+        engine = Engine.open(tmp_path / "store", threads=1)
+        try:
+            engine.rate_and_commit(table)
+        finally:
+            engine.close()
+
+    tea = [c for c in CALLS if c["number"] in ("4001000003", "4001000004")]
+    commit([c for c in tea if c["start"] < at(11, 1, 0)])
+    ops = Accounts.open(tmp_path / "store")
+    ops.top_up("t-1", "tea", 600 * YUAN, at_ms=at(11, 5))
+    ops.ledger.close()
+    commit([c for c in tea if c["start"] >= at(11, 1, 0)])
+
+    out = tmp_path / "bills.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(tmp_path / "store"), "--out", str(out), "--account", "tea",
+              "--month", "2026-10", "--month", "2026-11"])
+    assert e.value.code == 0, capsys.readouterr().err
+    got = {s["month"]: s for s in json.loads(out.read_text("utf-8"))["statements"]}
+    octo, nov = got["2026-10"], got["2026-11"]
+    assert nov["company"] == "West Lake Tea"
+    assert octo["closing_credit_minor"] == 4_788_000
+    assert nov["opening_credit_minor"] == 4_788_000
+    assert nov["top_ups_total_minor"] == 600 * YUAN
+    assert nov["closing_credit_minor"] == 10_782_000  # 478.80 + 600 - 0.60, the top-up counted once
+    assert nov["amount_due_minor"] == 394_000 + 50_000

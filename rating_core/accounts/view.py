@@ -191,6 +191,7 @@ def build_view(snapshot, env) -> LiveSnapshot:
     billing["account_package_start"] = [_local_date(by_row[i].package_start_ms) if i in by_row else "1970-01-01"
                                         for i in range(n_acc)]
     billing["account_features"] = [list(by_row[i].features) if i in by_row else [] for i in range(n_acc)]
+    billing["account_names"] = [by_row[i].company if i in by_row else names[i] for i in range(n_acc)]  # statements
     meta["billing"] = billing
     return LiveSnapshot(snapshot, tables, meta, gen)
 

@@ -7,6 +7,8 @@ Kinds (``KINDS``):
   charges the enterprise more, negative is a credit note.
 - ``rerating``: the difference a rerating made to calls already billed
   (new charge - old charge), signed like ``adjustment``.
+- ``credit_adjustment``: a signed change of the prepaid credit other than a
+  top-up (the accounts layer's ``adjust`` and ``refund``).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
   or stops at ``at_ms``; amount unused.
 
@@ -27,7 +29,7 @@ import pyarrow.csv as pacsv
 from .. import MINOR_UNITS_PER_YUAN, cdr, layout
 from ..errors import InvalidInput
 
-KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed")
+KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added", "feature_removed")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def read_events(path: str | Path) -> list[AccountEvent]:
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
         amount = 0
         feature = row.get("feature") or None
-        if kind in ("top_up", "adjustment", "rerating"):
+        if kind in ("top_up", "adjustment", "rerating", "credit_adjustment"):
             if not row.get("amount"):
                 raise InvalidInput("amount", "missing", where)
             amount = yuan_to_minor(row["amount"], where, signed=kind != "top_up")
@@ -95,3 +97,24 @@ def read_events(path: str | Path) -> list[AccountEvent]:
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
         events.append(AccountEvent(row["account"], int(at[i]), kind, amount, feature, row.get("note") or ""))
     return events
+
+
+def from_account_events(events: list[dict]) -> list[AccountEvent]:
+    """The accounts layer's audit events (``Accounts.events``) that a
+    statement shows: ``top_up`` -> top_up; ``adjust`` -> credit_adjustment
+    (its reason as the note); ``refund`` -> credit_adjustment, negative.
+    Other operations (real-name, numbers, lifecycle) are not money."""
+    out = []
+    for e in events:
+        op, detail = e.get("operation"), e.get("detail") or {}
+        if op not in ("top_up", "adjust", "refund") or e.get("number"):
+            continue
+        amount = int(detail.get("amount_minor", 0))
+        if op == "top_up":
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "top_up", amount, note=e.get("actor", "")))
+        elif op == "adjust":
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", amount,
+                                    note=str(detail.get("reason", ""))))
+        else:
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", -amount, note="refund"))
+    return out

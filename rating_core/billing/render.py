@@ -48,7 +48,7 @@ LABELS = {
         "per_day": "每日", "per_hour": "每小时（0-23点）", "minutes": "分钟", "date": "日期", "note": "说明",
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
-        "top_up": "充值", "adjustment": "调账", "local": "本地", "out_of_town": "外地", "until": "至",
+        "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整", "local": "本地", "out_of_town": "外地", "until": "至",
         "since": "起", "days": "天",
     },
     "en": {
@@ -73,6 +73,7 @@ LABELS = {
         "note": "Note", "events": "Top-ups and adjustments", "summary": "Summary", "kind": "Kind",
         "amount": "Amount (yuan)", "none": "none", "basis_month": "monthly", "basis_prorated": "prorated by days",
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
+        "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town", "until": "until",
         "since": "since", "days": "days",
     },

@@ -26,14 +26,18 @@ Rules (README, "Monthly statements", states them for operators):
   only rounding here, in the enterprise's favour); a yearly fee is charged
   in full in the month added and in each anniversary month of that date,
   never refunded; missed-call SMS counts only calls while held.
-- top-ups go to the prepaid credit; adjustments and rerating differences
-  go on the bill (positive charges more, negative is a credit).
+- top-ups and credit adjustments go to the prepaid credit; adjustments and
+  rerating differences go on the bill (positive charges more, negative is
+  a credit).
 - credit: opening + package credit (the month the package starts) +
-  top-ups - credit consumed - expired = closing. The opening of the first
-  month is the credit before the account's first rated call in the input
-  (less any package credit of that month), or the catalog's opening credit
-  when the account has no calls; later months open with the previous
-  closing. Credit left when the prepaid period ends expires.
+  top-ups + credit adjustments - credit consumed - expired = closing. The
+  opening of the first month is the credit before the account's first
+  rated call in the input (less any package credit of that month, and less
+  the month's earlier top-ups and credit adjustments when the rating
+  already saw them: ``events_in_balances``, the live ledger), or the
+  catalog's opening credit when the account has no calls; later months
+  open with the previous closing. Credit left when the prepaid period ends
+  expires.
 - amount due = usage - credit consumed + minimum top-up + rental + features
   + adjustments + rerating.
 """
@@ -151,6 +155,7 @@ class Statement:
     top_ups: list[AccountEvent] = field(default_factory=list)
     adjustments: list[AccountEvent] = field(default_factory=list)
     rerating: list[AccountEvent] = field(default_factory=list)
+    credit_adjustments: list[AccountEvent] = field(default_factory=list)
     opening_credit: int = 0
     package_credit: int = 0
     expired_credit: int = 0
@@ -180,9 +185,13 @@ class Statement:
         return sum(e.amount_minor for e in self.rerating)
 
     @property
+    def credit_adjustments_total(self) -> int:
+        return sum(e.amount_minor for e in self.credit_adjustments)
+
+    @property
     def closing_credit(self) -> int:
-        return (self.opening_credit + self.package_credit + self.top_ups_total - self.credit_consumed
-                - self.expired_credit)
+        return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
+                - self.credit_consumed - self.expired_credit)
 
     @property
     def amount_due(self) -> int:
@@ -196,19 +205,19 @@ class Statement:
             d[k] = d[k].isoformat() if d[k] else None
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
-        for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total", "closing_credit",
-                  "amount_due"):
+        for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
+                  "credit_adjustments_total", "closing_credit", "amount_due"):
             d[k] = getattr(self, k)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
-                 "adjustments_total", "rerating_total", "closing_credit", "amount_due"}
+                 "adjustments_total", "rerating_total", "credit_adjustments_total", "closing_credit", "amount_due"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
                          "billed_seconds": x["billed_seconds"], "charge_minor": x["charge"]} for x in d[group]]
         d["features"] = [{**{k: v for k, v in f.items() if k not in ("unit_fee", "amount")},
                           "unit_fee_minor": f["unit_fee"], "amount_minor": f["amount"]} for f in d["features"]]
-        for group in ("top_ups", "adjustments", "rerating"):
+        for group in ("top_ups", "adjustments", "rerating", "credit_adjustments"):
             d[group] = [{"at_ms": e["at_ms"], "kind": e["kind"], "amount_minor": e["amount_minor"],
                          "note": e["note"]} for e in d[group]]
         return d
@@ -286,12 +295,15 @@ def _day_of(ms: int) -> int:
 
 
 def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (), months: list[int] | None = None,
-                     accounts: list[str] | None = None) -> list[Statement]:
+                     accounts: list[str] | None = None, events_in_balances: bool = False) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
     default: the months the calls cover), ``accounts`` (ids, default: all of
     the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
     sorted by start) rated with ``snapshot``. Months before an account's
-    package start get no statement. Raises ValueError for an unknown account."""
+    package start get no statement. ``events_in_balances``: the calls were
+    rated with the top-ups and credit adjustments already in the balance
+    (the live ledger), so they are not added to the first opening again.
+    Raises ValueError for an unknown account."""
     meta, tables = snapshot.meta, snapshot.tables
     b = meta["billing"]
     ids = {a: i for i, a in enumerate(meta["accounts"])}
@@ -366,13 +378,17 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
             s.top_ups = [e for e in month_events if e.kind == "top_up"]
             s.adjustments = [e for e in month_events if e.kind == "adjustment"]
             s.rerating = [e for e in month_events if e.kind == "rerating"]
+            s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
             # Prepaid credit, chained month to month.
             pkg_credit_at = int(tables["account_start_ms"][i]) if kind == "prepaid" else None
             if pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
                 s.package_credit = int(tables["account_opening_credit"][i])
             if credit is None:
                 if kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
-                    credit = opening_at_first[account][1] - s.package_credit
+                    first_at, credit = opening_at_first[account]
+                    credit -= s.package_credit
+                    if events_in_balances:  # already in the balance the first call saw
+                        credit -= sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < first_at)
                 else:
                     credit = int(tables["account_opening_credit"][i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
@@ -381,7 +397,7 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
                                               pc.and_(pc.greater_equal(calls.column("start_ms"), m_lo),
                                                       pc.less(calls.column("start_ms"), expiry_ms))))
                 used = pc.sum(before.column("credit_consumed")).as_py() or 0
-                topped = sum(e.amount_minor for e in s.top_ups if e.at_ms < expiry_ms)
+                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expiry_ms)
                 s.expired_credit = max(0, s.opening_credit + s.package_credit + topped - used)
             credit = s.closing_credit
             out.append(s)
