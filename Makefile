@@ -24,6 +24,9 @@ install-bench: install
 
 demo: install
 	rating400 demo --cdrs $(DEMO_CDRS) --dir demo-out
+	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/bills.csv --show 10
+	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/statement.json \
+	  --account hangzhou_tea --month 2026-10 --statements demo-out/statements --format html,pdf
 
 test: install
 	$(PY) -m pytest -q
