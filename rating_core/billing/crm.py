@@ -5,8 +5,8 @@ Each committed call updates its caller's record once, in the same LMDB
 write transaction that commits the call (``Engine.commit_prepared`` calls
 ``record``), so the CRM never counts a call twice or misses one that was
 charged. Rated files can be added too (``update_from_calls``): call ids
-already in the CRM are skipped, so feeding the same file twice changes
-nothing. Nothing is recomputed from history: an update reads and writes
+counted from files before, or committed to the ledger, are skipped, so
+feeding the same file twice changes nothing. Nothing is recomputed from history: an update reads and writes
 only the records of the callers in the batch.
 
 Databases (in ``ledger.lmdb``, beside the committed calls):
@@ -16,9 +16,10 @@ database       key                               value
 =============  ================================  ==============================================
 ``crm``        account NUL caller (UTF-8)        ``COUNTS`` (below) + JSON {destination, city,
                                                  province, carrier, tags, notes}
-``crm_seen``   call key (``ledger.call_key``)    empty: this call is counted
+``crm_seen``   call key (``ledger.call_key``)    empty: counted from a rated file
 =============  ================================  ==============================================
 
+The JSON is encoded with msgspec (the customer layer's codec).
 ``COUNTS``: first_ms, last_ms, calls, answered, talk_seconds,
 last_answered_ms, last_missed_ms, called_back_ms (int64 little-endian;
 times epoch ms, 0 = never). Talk time is the billable seconds.
@@ -31,15 +32,20 @@ the reader's role may see them (``UNMASKED_ROLES``).
 from __future__ import annotations
 
 import csv
-import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ..ledger import call_key
+from .. import cdr
+from ..ledger import call_key, formats
+
+_ENCODE = msgspec.json.Encoder().encode
+_DECODE = msgspec.json.Decoder().decode
 
 CRM_DB = b"crm"
 SEEN_DB = b"crm_seen"
@@ -82,13 +88,13 @@ class CallerRecord:
                            self.last_answered_ms, self.last_missed_ms, self.called_back_ms)
         tail = {"d": self.destination, "c": self.city, "p": self.province, "k": self.carrier, "t": self.tags,
                 "n": self.notes}
-        return head + json.dumps(tail, ensure_ascii=False, separators=(",", ":")).encode()
+        return head + _ENCODE(tail)
 
     @classmethod
     def decode(cls, key: bytes, raw: bytes) -> "CallerRecord":
         account, caller = bytes(key).decode().split("\0", 1)
         counts = COUNTS.unpack_from(raw)
-        tail = json.loads(bytes(raw[COUNTS.size:]))
+        tail = _DECODE(bytes(raw[COUNTS.size:]))
         return cls(account, caller, *counts, destination=tail["d"], city=tail["c"], province=tail["p"],
                    carrier=tail["k"], tags=tail["t"], notes=tail["n"])
 
@@ -133,61 +139,79 @@ class CRM:
         self.seen = self.env.open_db(SEEN_DB)
 
     # -- updates ---------------------------------------------------------------
-    def record(self, txn, calls: pa.Table) -> int:
+    def record(self, txn, calls: pa.Table, fresh: bool = True) -> int:
         """Count ``calls`` (``billing.calls.CALLS_SCHEMA``) inside the write
-        ``txn``; call ids counted before are skipped. Returns calls counted."""
-        if calls.num_rows == 0:
+        ``txn``. ``fresh``: the caller guarantees none was counted before
+        (``Engine.commit_prepared`` passes only calls it commits now);
+        otherwise call ids counted before, or committed to the ledger (and
+        so counted at commit), are skipped and the rest remembered in
+        ``crm_seen``. Returns the calls counted.
+
+        The batch is aggregated per (account, caller) column-wise first, so
+        the per-call cost is Arrow's; LMDB is read and written once per
+        caller in the batch."""
+        t = calls.filter(pc.fill_null(pc.not_equal(calls.column("caller"), ""), False))
+        if t.num_rows and not fresh:
+            keys = [call_key(c) for c in t.column("call_id").to_pylist()]
+            seen_cur = txn.cursor(db=self.seen)
+            committed_cur = txn.cursor(db=self.ledger.db[formats.CALLS])
+            new = np.fromiter((not seen_cur.set_key(k) and not committed_cur.set_key(k) for k in keys), bool,
+                              count=len(keys))
+            # A call id twice in one input: the first copy counts.
+            new &= cdr.first_occurrences(t.column("call_id"))
+            t = t.filter(pa.array(new))
+            txn.cursor(db=self.seen).putmulti([(k, b"") for k, n in zip(keys, new) if n])
+        if t.num_rows == 0:
             return 0
-        cols = {name: calls.column(name).to_pylist() for name in (
-            "call_id", "account", "caller", "start_ms", "answered", "billable_seconds", "forwarded_to",
-            "caller_city", "caller_province", "caller_carrier")}
-        order = np.argsort(np.asarray(cols["start_ms"], np.int64), kind="stable")
-        cache: dict[bytes, CallerRecord] = {}
-        seen_put = []
-        counted = 0
-        seen_cursor = txn.cursor(db=self.seen)
-        for i in order.tolist():
-            caller = cols["caller"][i]
-            if not caller:
-                continue  # withheld caller id: nobody to remember
-            ck = call_key(cols["call_id"][i])
-            if seen_cursor.set_key(ck):
-                continue
-            seen_put.append((ck, b""))
-            account = cols["account"][i]
-            key = _key(account, caller)
-            rec = cache.get(key)
-            if rec is None:
-                raw = txn.get(key, db=self.db)
-                rec = CallerRecord.decode(key, raw) if raw is not None else CallerRecord(account, caller)
-                cache[key] = rec
-            at = cols["start_ms"][i]
-            rec.first_ms = at if rec.calls == 0 else min(rec.first_ms, at)
-            rec.last_ms = max(rec.last_ms, at)
-            rec.calls += 1
-            if cols["answered"][i]:
-                rec.answered += 1
-                rec.talk_seconds += cols["billable_seconds"][i]
-                if at >= rec.last_answered_ms:
-                    rec.last_answered_ms = at
-                    rec.destination = cols["forwarded_to"][i]
+        t = t.take(pc.sort_indices(t.column("start_ms")))  # "last" below = latest
+        key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0")
+        answered = t.column("answered")
+        start = t.column("start_ms")
+        work = pa.table({
+            "key": key, "start": start, "answered": pc.cast(answered, pa.int64()),
+            "talk": pc.if_else(answered, t.column("billable_seconds"), 0),
+            "missed_at": pc.if_else(answered, 0, start), "answered_at": pc.if_else(answered, start, 0),
+            "dest": pc.if_else(answered, t.column("forwarded_to"), pa.scalar(None, pa.string())),
+            "city": t.column("caller_city"), "province": t.column("caller_province"),
+            "carrier": t.column("caller_carrier"),
+        })
+        g = work.group_by("key", use_threads=False).aggregate([
+            ("start", "min"), ("start", "max"), ("start", "count"), ("answered", "sum"), ("talk", "sum"),
+            ("missed_at", "max"), ("answered_at", "max"), ("dest", "last"), ("city", "last"),
+            ("province", "last"), ("carrier", "last")])
+        cols = [g.column(c).to_pylist() for c in (
+            "key", "start_min", "start_max", "start_count", "answered_sum", "talk_sum", "missed_at_max",
+            "answered_at_max", "dest_last", "city_last", "province_last", "carrier_last")]
+        out = []
+        for k, lo, hi, n, ans, talk, missed_at, answered_at, dest, city, province, carrier in zip(*cols):
+            kb = k.encode()
+            raw = txn.get(kb, db=self.db)
+            if raw is None:
+                account, caller = k.split("\0", 1)
+                rec = CallerRecord(account, caller, first_ms=lo)
             else:
-                rec.last_missed_ms = max(rec.last_missed_ms, at)
-            rec.city = cols["caller_city"][i] or rec.city
-            rec.province = cols["caller_province"][i] or rec.province
-            rec.carrier = cols["caller_carrier"][i] or rec.carrier
-            counted += 1
-        # Within one batch a call id may repeat only if the input did: the
-        # put below makes the second copy see the first.
-        if seen_put:
-            txn.cursor(db=self.seen).putmulti(seen_put)
-        txn.cursor(db=self.db).putmulti([(k, r.encode()) for k, r in cache.items()])
-        return counted
+                rec = CallerRecord.decode(kb, raw)
+                rec.first_ms = min(rec.first_ms, lo) if rec.calls else lo
+            rec.last_ms = max(rec.last_ms, hi)
+            rec.calls += n
+            rec.answered += ans
+            rec.talk_seconds += talk
+            rec.last_missed_ms = max(rec.last_missed_ms, missed_at)
+            if ans and answered_at >= rec.last_answered_ms:
+                rec.last_answered_ms = answered_at
+                rec.destination = dest
+            rec.city = city or rec.city
+            rec.province = province or rec.province
+            rec.carrier = carrier or rec.carrier
+            out.append((kb, rec.encode()))
+        txn.cursor(db=self.db).putmulti(out)
+        return t.num_rows
 
     def update_from_calls(self, calls: pa.Table) -> int:
-        """``record`` in a transaction of its own (rated files)."""
+        """``record`` in a transaction of its own (rated files: call ids
+        counted before, or committed to the ledger, are skipped)."""
         with self.env.begin(write=True) as txn:
-            return self.record(txn, calls)
+            return self.record(txn, calls, fresh=False)
 
     def _edit(self, account: str, caller: str, fn) -> CallerRecord:
         with self.env.begin(write=True) as txn:
