@@ -331,6 +331,7 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     per_number = _grouped(work, ["number"])
     per_class = _grouped(work, ["destination_class", "caller_class", "time_band"])
     opening_at_first = _credit_before_first_call(calls)
+    consumed_before_expiry = _consumed_before_expiry(calls, snapshot, wanted, lo, hi)
 
     by_account: dict[str, list[AccountEvent]] = {}
     for e in sorted(events, key=lambda e: e.at_ms):
@@ -393,15 +394,41 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
                     credit = int(tables["account_opening_credit"][i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
             if kind == "prepaid" and m_lo <= expiry_ms < m_hi:
-                before = calls.filter(pc.and_(pc.equal(calls.column("account"), account),
-                                              pc.and_(pc.greater_equal(calls.column("start_ms"), m_lo),
-                                                      pc.less(calls.column("start_ms"), expiry_ms))))
-                used = pc.sum(before.column("credit_consumed")).as_py() or 0
+                used = consumed_before_expiry.get(account, 0)
                 topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expiry_ms)
                 s.expired_credit = max(0, s.opening_credit + s.package_credit + topped - used)
             credit = s.closing_credit
             out.append(s)
     return out
+
+
+def _consumed_before_expiry(calls: pa.Table, snapshot, accounts: list[str], lo: int, hi: int) -> dict[str, int]:
+    """account -> credit consumed in its expiry month before the expiry, for
+    the prepaid accounts whose credit expires in months [lo, hi]; one
+    column-wise pass over the calls, however many accounts expire."""
+    tables, ids = snapshot.tables, {a: i for i, a in enumerate(snapshot.meta["accounts"])}
+    prepaid = layout.PACKAGE_KIND.index("prepaid")
+    span_lo, span_hi = month_bounds(lo)[2], month_bounds(hi)[3]
+    expiring = {}
+    for a in accounts:
+        i = ids[a]
+        exp = int(tables["account_expiry_ms"][i])
+        if tables["package_kind"][tables["account_package"][i]] == prepaid and span_lo <= exp < span_hi:
+            expiring[a] = exp
+    if not expiring or calls.num_rows == 0:
+        return {}
+    enc = pc.dictionary_encode(calls.column("account").combine_chunks())
+    names = enc.dictionary.to_pylist()
+    expiry = np.array([expiring.get(n, np.iinfo(np.int64).min) for n in names], np.int64)
+    month_start = np.array([month_bounds(int(month_index(np.array([e]))[0]))[2] if n in expiring else 0
+                            for n, e in zip(names, expiry)], np.int64)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    start = calls.column("start_ms").to_numpy()
+    mask = (start < expiry[codes]) & (start >= month_start[codes])
+    if not mask.any():
+        return {}
+    g = calls.filter(pa.array(mask)).group_by("account").aggregate([("credit_consumed", "sum")])
+    return dict(zip(g.column("account").to_pylist(), g.column("credit_consumed_sum").to_pylist()))
 
 
 def _credit_before_first_call(calls: pa.Table) -> dict[str, tuple[int, int]]:
