@@ -210,3 +210,34 @@ def test_readme_settings_example_is_valid():
     (block,) = re.findall(r"```toml\n(.*?)```", text, re.S)
     s = Settings.from_dict(tomllib.loads(block), "README.md")
     assert s.engine == "127.0.0.1:50051" and s.gateway_uri("13902001234") == "sip:13902001234@carrier.example:5060"
+
+
+def test_a_hung_engine_fails_closed_within_the_deadline(tmp_path):
+    import socket
+
+    # Accepts TCP connections (the kernel's backlog) but never speaks HTTP/2.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        link = EngineLink(Settings.from_dict({**GW, "engine": f"127.0.0.1:{hung.getsockname()[1]}",
+                                              "authorize_timeout_ms": 250, "spool_dir": str(tmp_path)}))
+        t0 = time.monotonic()
+        d, answer = link.authorize("4009810838", "13812345678", "", "hung-1", int(time.time() * 1000))
+        took = time.monotonic() - t0
+    assert d is None and answer is ENGINE_DOWN
+    assert took < 1.0, took  # never more than the deadline and a little
+
+
+def test_one_channel_per_process(tmp_path):
+    import os
+
+    link = EngineLink(Settings.from_dict({**GW, "spool_dir": str(tmp_path)}))
+    first = link.client
+    assert link.client is first  # reused in this process
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked worker opens its own, never the parent's
+        os.write(w, b"1" if link.client is not first else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
