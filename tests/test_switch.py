@@ -4,6 +4,7 @@ settings errors, the spool, and the engine link against a real
 ``rating400 serve`` on loopback (fail closed with 503 when it is down)."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import re
 import time
@@ -241,3 +242,31 @@ def test_one_channel_per_process(tmp_path):
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(r, 1) == b"1"
+
+
+def test_a_slow_engine_gets_503_at_the_deadline_and_its_hold_released_later(tmp_path):
+    """An engine that answers after the switch gave up may have reserved
+    credit: the switch spools an ``ended`` for the call so it is released."""
+    from concurrent import futures
+
+    from rating400.v1 import routing_pb2_grpc
+
+    class Slow(routing_pb2_grpc.RoutingServiceServicer):
+        def Authorize(self, request, context):
+            time.sleep(0.6)
+            return routing_pb2.AuthorizeResponse(allow=True)
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    routing_pb2_grpc.add_RoutingServiceServicer_to_server(Slow(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        link = EngineLink(Settings.from_dict({**GW, "engine": f"127.0.0.1:{port}", "authorize_timeout_ms": 200,
+                                              "spool_dir": str(tmp_path)}))
+        t0 = time.monotonic()
+        d, answer = link.authorize("4009810838", "13812345678", "", "slow-1", 1_000)
+        assert answer is ENGINE_DOWN and time.monotonic() - t0 < 0.5
+        (path,) = (tmp_path).glob("*.json")
+        assert [op["kind"] for op in json.loads(path.read_text())] == ["ended"]
+    finally:
+        server.stop(0)

@@ -77,6 +77,12 @@ class EngineLink:
             answer = answer_for_rpc_error(err)
             if answer is ENGINE_DOWN:
                 log.warning("authorize %s: engine unavailable (%s): 503", call_id, _code(err))
+                if _code(err) in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                    # The engine may have decided (and reserved credit) after
+                    # we gave up: release it (``ended`` of an unknown call is
+                    # a no-op). Spooled only, never sent here: the caller is
+                    # waiting for its answer; the timer sends it.
+                    self.spool.add(call_id, [event_op(call_id, number, "ended", at_ms, "", caller)])
             return None, answer
         return d, answer_for_decision(d)
 
