@@ -101,6 +101,13 @@ class _Tx:
 
     def put_number(self, num: C.Number, before: C.Number | None, detail: dict | None = None) -> None:
         self.txn.put(C.number_key(num.number), C.encode(num), db=self.db[C.NUMBERS_DB])
+        held = num.account if num.state in C.HELD_STATES else ""
+        was = before.account if before is not None and before.state in C.HELD_STATES else ""
+        if held != was:  # the account -> numbers index follows the holder
+            if was:
+                self.txn.delete(C.account_number_key(was, num.number), db=self.db[C.ACCOUNT_NUMBERS_DB])
+            if held:
+                self.txn.put(C.account_number_key(held, num.number), b"", db=self.db[C.ACCOUNT_NUMBERS_DB])
         self.event(num.account or (before.account if before else ""), num.number, detail or {}, before, num)
 
     def set_state(self, num: C.Number, state: str) -> None:
@@ -684,12 +691,16 @@ class Accounts:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _numbers_of(self, tx: _Tx, account: str) -> list[C.Number]:
-        out = []
-        for _k, v in tx.txn.cursor(db=self.db[C.NUMBERS_DB]):
-            num = C.decode(C.Number, v)
-            if num.account == account and num.state in C.HELD_STATES:
-                out.append(num)
-        return out
+        """The numbers ``account`` holds (locked .. frozen), by the index."""
+        prefix = account.encode() + b"\0"
+        cur = tx.txn.cursor(db=self.db[C.ACCOUNT_NUMBERS_DB])
+        keys = []
+        if cur.set_range(prefix):
+            for k in cur.iternext(values=False):
+                if not bytes(k).startswith(prefix):
+                    break
+                keys.append(bytes(k)[len(prefix):])
+        return [C.decode(C.Number, tx.txn.get(k, db=self.db[C.NUMBERS_DB])) for k in keys]
 
     def _move_numbers(self, tx: _Tx, account: str, frm: tuple, to: str) -> None:
         for num in self._numbers_of(tx, account):

@@ -14,6 +14,7 @@ Databases (keys are bytes; values msgpack of the structs below):
 ``cust_requests``     client request id (UTF-8)     -> first ``OperationResult``
 ``cust_events``       seq (8 bytes big-endian)      -> ``Event`` (append-only)
 ``cust_event_index``  account + NUL + at ms (8B BE) + seq (8B BE) -> b""
+``cust_account_numbers`` account + NUL + 400 number -> b"" (the numbers an account holds)
 ``cust_meta``         ``generation`` / ``next_row`` / ``next_seq`` -> int64 LE
 
 Invariants:
@@ -38,7 +39,8 @@ REQUESTS_DB = b"cust_requests"
 EVENTS_DB = b"cust_events"
 EVENT_INDEX_DB = b"cust_event_index"
 META_DB = b"cust_meta"
-DATABASES = (ACCOUNTS_DB, NUMBERS_DB, REQUESTS_DB, EVENTS_DB, EVENT_INDEX_DB, META_DB)
+ACCOUNT_NUMBERS_DB = b"cust_account_numbers"
+DATABASES = (ACCOUNTS_DB, NUMBERS_DB, REQUESTS_DB, EVENTS_DB, EVENT_INDEX_DB, META_DB, ACCOUNT_NUMBERS_DB)
 
 GENERATION = b"generation"
 NEXT_ROW = b"next_row"
@@ -174,6 +176,10 @@ def as_dict(record) -> dict:
 
 def number_key(number: str) -> bytes:
     return number.encode("ascii")
+
+
+def account_number_key(account: str, number: str) -> bytes:
+    return account.encode() + b"\0" + number.encode("ascii")
 
 
 def seq_key(seq: int) -> bytes:

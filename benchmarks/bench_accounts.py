@@ -1,0 +1,111 @@
+"""Account operations at scale: one operation's latency at 100k accounts
+(target p99 < 5 ms), beside its floor in the same run (an empty durable
+ledger write: the fsync every operation pays), and the per-process view
+rebuild every worker pays when the customer layer's generation moves.
+
+    python -m pytest benchmarks/bench_accounts.py -q
+    RATING400_BENCH_SMALL=1 python -m pytest benchmarks/bench_accounts.py -q
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+SMALL = os.environ.get("RATING400_BENCH_SMALL", "") not in ("", "0")
+N_ACCOUNTS = 2_000 if SMALL else 100_000
+N_OPS = 200 if SMALL else 2_000
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory):
+    """The demo catalog plus N_ACCOUNTS live accounts, each verified, on a
+    prepaid package, with one active number and one verified destination.
+    Written in one transaction (setup, not what is measured)."""
+    from rating_core.accounts import Accounts
+    from rating_core.demo import write_demo_catalog
+    from rating_core.ledger import customers as C
+    from rating_core.store import Ledger, Store
+
+    root = tmp_path_factory.mktemp("accounts")
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    ledger = Ledger(root / "store")
+    ops = Accounts(store, ledger)
+    now = int(time.time() * 1000)
+    pkg = ops.catalog()["package_rules"]["prepaid_480_1y"]
+
+    def fn(tx):
+        meta = ops.db[C.META_DB]
+        for i in range(N_ACCOUNTS):
+            aid = f"acct{i:06d}"
+            acc = C.Account(id=aid, row=i, company=f"Company {i}", created_ms=now, realname="verified",
+                            package="prepaid_480_1y", package_start_ms=now - 86_400_000,
+                            period_end_ms=now + 300 * 86_400_000, opening_credit_minor=pkg["fee"])
+            tx.txn.put(aid.encode(), C.encode(acc), db=ops.db[C.ACCOUNTS_DB])
+            number = f"400{i:07d}"
+            num = C.Number(number, "standard", "active", now, [("active", now)], account=aid, home_city="Shenzhen",
+                           destinations=[C.Destination(f"137{i:08d}", now, True, "bench", now)])
+            tx.txn.put(C.number_key(number), C.encode(num), db=ops.db[C.NUMBERS_DB])
+            tx.txn.put(C.account_number_key(aid, number), b"", db=ops.db[C.ACCOUNT_NUMBERS_DB])
+        C.put_counter(tx.txn, meta, C.NEXT_ROW, N_ACCOUNTS)
+        return ops._result(tx)
+
+    ops._run("bench_setup", "bench-setup", "bench", now, fn)
+    yield ops
+    ledger.close()
+
+
+def _percentiles(samples_ns: np.ndarray) -> tuple[float, float]:
+    p50, p99 = np.percentile(samples_ns, [50, 99]) / 1e6
+    return float(p50), float(p99)
+
+
+def test_account_operation_latency(benchmark, layer, report):
+    ops = layer
+    rng = np.random.default_rng(7)
+    who = [f"acct{i:06d}" for i in rng.integers(0, N_ACCOUNTS, N_OPS)]
+    samples = np.empty(N_OPS, np.int64)
+    floor = np.empty(N_OPS, np.int64)
+    clock = time.perf_counter_ns
+
+    def run():
+        for i, aid in enumerate(who):
+            t0 = clock()
+            if i % 3 == 0:
+                ops.top_up(f"bench-top-up-{i}-{t0}", aid, 600_0000, actor="bench")
+            elif i % 3 == 1:
+                ops.account_transition(f"bench-suspend-{i}-{t0}", aid, "suspend", actor="bench")
+            else:
+                ops.bind_destination(f"bench-bind-{i}-{t0}", f"400{int(aid[4:]):07d}", f"139{i:08d}", actor="bench")
+            samples[i] = clock() - t0
+        # The floor: one durable ledger write (fsync) with one small put.
+        for i in range(N_OPS):
+            t0 = clock()
+            with ops.ledger.write() as w:
+                w.txn.put(b"bench-floor", b"x", db=ops.db["cust_meta".encode()])
+            floor[i] = clock() - t0
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    p50, p99 = _percentiles(samples)
+    f50, f99 = _percentiles(floor)
+    benchmark.extra_info.update(accounts=N_ACCOUNTS, operations=N_OPS, p50_ms=round(p50, 3), p99_ms=round(p99, 3),
+                                floor_p50_ms=round(f50, 3), floor_p99_ms=round(f99, 3))
+    report(f"account operation (top-up / suspend / bind, audited, durable) at {N_ACCOUNTS:,} accounts: "
+           f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 5 ms); floor (empty durable write) "
+           f"p50 {f50:.2f} ms, p99 {f99:.2f} ms; median {p50 / f50:.1f}x the floor")
+
+
+def test_view_rebuild(benchmark, layer, report):
+    """What each worker pays once per generation: every account and number
+    decoded and the kernels' arrays and routing tables rebuilt."""
+    from rating_core.accounts.view import build_view
+
+    snap = layer.store.open()
+    view = benchmark.pedantic(build_view, args=(snap, layer.env), rounds=3, iterations=1)
+    assert len(view.meta["accounts"]) == N_ACCOUNTS
+    median = benchmark.stats.stats.median
+    report(f"live view rebuild at {N_ACCOUNTS:,} accounts / numbers: median {median * 1000:.0f} ms "
+           f"(per worker, once per customer-layer generation)")
