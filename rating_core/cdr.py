@@ -29,6 +29,8 @@ Rules (the README states them for operators):
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -225,17 +227,22 @@ def _present(col: pa.Array) -> np.ndarray:
 def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(normal strings, present mask, valid mask) of a phone-number column.
 
-    Fast path: cells that already are plain national digit strings (the
-    common case in platform exports) are kept as they are; only the rest
-    goes through ``numbers.normalize_array`` (regexes) and is scattered back.
+    Fast path: cells already in normal form (the common case in platform
+    exports: a mobile, a landline with its trunk zero, a 400/800 number, all
+    ASCII digits) are kept as they are; only the rest goes through
+    ``numbers.normalize_array`` and is scattered back.
     """
     s = _as_string(col)
     present = _present(s)
     length = pc.binary_length(s)
-    plain = pc.and_(
-        pc.and_(pc.ascii_is_decimal(s), pc.invert(pc.starts_with(s, "00"))),
-        pc.and_(pc.greater_equal(length, MIN_DIGITS), pc.less_equal(length, MAX_DIGITS)),
+    starts = functools.partial(pc.starts_with, s)
+    normal_shape = pc.or_(
+        pc.or_(pc.and_(pc.and_(starts("0"), pc.invert(starts("00"))),
+                       pc.and_(pc.greater_equal(length, 10), pc.less_equal(length, 12))),
+               pc.and_(starts("1"), pc.equal(length, 11))),
+        pc.and_(pc.or_(starts("400"), starts("800")), pc.equal(length, 10)),
     )
+    plain = pc.and_(pc.ascii_is_decimal(s), normal_shape)
     plain = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
     valid = plain.copy()
     rest = present & ~plain

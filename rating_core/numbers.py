@@ -1,10 +1,20 @@
 """Phone numbers at the edge: normalise once, then carry integer keys.
 
+One normaliser for every edge (CDR files, gRPC requests, routing, the CLI,
+catalog files): ``normalize`` for one value, ``normalize_array`` for a
+column; both give the same answer for every value.
+
 Normal form is the national digit string: mobiles ``13812345678``,
 landlines with their trunk zero ``075512345678``, service numbers
-``4001234567``. Spaces, dashes, dots and parentheses are dropped; ``+86``
-and ``0086`` are removed, and a landline written internationally gets its
-trunk zero back (``+86 755 ...`` -> ``0755...``).
+``4001234567``. Every written form of a Chinese number that the
+``phonenumbers`` package parses for region CN is accepted and gives the
+digits of its national format: international prefixes (``+86``, ``0086``,
+``86`` before a full national number), the trunk zero written or not
+(``+86 (0)755 ...``, ``755 1234 5678``), parentheses, spaces, dashes, dots
+and slashes, ``tel:`` URIs and full-width digits (``１３８...``). A digit
+string that is not a valid Chinese number (a short code, a PBX extension
+block, a prefix) is kept as written. tests/test_numbers.py checks this
+against ``phonenumbers`` itself.
 
 Keys: see ``rating_core/kernels/prefix.pxd`` (base 11, order-preserving,
 exact longest-prefix match over disjoint intervals).
@@ -14,6 +24,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -22,43 +33,70 @@ from .errors import InvalidInput
 MAX_DIGITS = 18
 MIN_DIGITS = 3
 
+# Already in normal form, and valid: the common case, which never needs
+# phonenumbers (mobile, landline with trunk zero, 400/800).
+_NORMAL = r"^(?:1[3-9]\d{9}|0[1-9]\d{8,10}|[48]00\d{7})$"
 _JUNK = r"[\s\-().]"
 _INTL_KEEP = r"^(?:\+|00)86(1[3-9]\d{9}|[48]00\d{7})$"  # mobile, 400/800
 _INTL_TRUNK = r"^(?:\+|00)86(\d+)$"  # landline: restore the trunk zero
 _VALID = rf"^\d{{{MIN_DIGITS},{MAX_DIGITS}}}$"
 
+_normal_re = re.compile(_NORMAL)
 _junk_re = re.compile(_JUNK)
 _keep_re = re.compile(_INTL_KEEP)
 _trunk_re = re.compile(_INTL_TRUNK)
 _valid_re = re.compile(_VALID)
+# Full-width digits and plus (as on Chinese keyboards and forms) -> ASCII.
+_WIDE = str.maketrans({chr(0xFF10 + d): str(d) for d in range(10)} | {"\uff0b": "+"})
+
+
+def _normal_or_none(raw: str) -> str | None:
+    """The normal form of one written number, or None if it is not one."""
+    s = raw.strip().translate(_WIDE)
+    if _normal_re.match(s):
+        return s
+    try:
+        parsed = phonenumbers.parse(s, "CN")
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and parsed.country_code == 86 and phonenumbers.is_valid_number(parsed):
+        # The digits of the national format: the trunk zero where the
+        # number has one, none for mobiles and 400/800.
+        return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+    # Not a valid Chinese number as a whole (a short code, an extension
+    # block, a prefix): keep its digits as written, international prefix off.
+    s = _junk_re.sub("", s)
+    s = _keep_re.sub(r"\1", s)
+    s = _trunk_re.sub(r"0\1", s)
+    return s if _valid_re.match(s) else None
 
 
 def normalize(raw: str | None, field: str = "number") -> str:
     """One number to normal form, or InvalidInput naming ``field``."""
     if raw is None:
         raise InvalidInput(field, "missing")
-    s = _junk_re.sub("", str(raw))
-    s = _keep_re.sub(r"\1", s)
-    s = _trunk_re.sub(r"0\1", s)
-    if not _valid_re.match(s):
+    s = _normal_or_none(str(raw))
+    if s is None:
         raise InvalidInput(field, f"{raw!r} is not a phone number ({MIN_DIGITS}-{MAX_DIGITS} digits after normalising)")
     return s
 
 
 def normalize_array(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """Vectorised ``normalize``: (normal strings, valid mask). Invalid and
-    null slots are null in the result and False in the mask."""
+    null slots are null in the result and False in the mask. Values already
+    in normal form are kept by one regex over the column; only the others
+    go through ``normalize``'s rules one by one."""
     s = pc.cast(arr, pa.string())
-    s = pc.replace_substring_regex(s, _JUNK, "")
-    s = pc.replace_substring_regex(s, _INTL_KEEP, r"\1")
-    s = pc.replace_substring_regex(s, _INTL_TRUNK, r"0\1")
-    valid = pc.fill_null(pc.match_substring_regex(s, _VALID), False)
     if isinstance(s, pa.ChunkedArray):
         s = s.combine_chunks()
-    valid_np = valid.to_numpy(zero_copy_only=False)
-    if isinstance(valid, pa.ChunkedArray):
-        valid_np = np.asarray(valid_np, dtype=bool)
-    return pc.if_else(valid, s, pa.scalar(None, pa.string())), valid_np
+    fast = np.asarray(pc.fill_null(pc.match_substring_regex(s, _NORMAL), False).to_numpy(zero_copy_only=False), bool)
+    others = np.flatnonzero(~fast)
+    if len(others) == 0:
+        return s, fast
+    fixed = [None if v is None else _normal_or_none(v) for v in s.take(pa.array(others)).to_pylist()]
+    valid = fast.copy()
+    valid[others] = [f is not None for f in fixed]
+    return pc.replace_with_mask(s, pa.array(~fast), pa.array(fixed, pa.string())), valid
 
 
 def key(number: str) -> int:

@@ -3,7 +3,7 @@ interval table == a naive longest-prefix walk."""
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from rating_core import numbers as N
 from rating_core.errors import InvalidInput
@@ -20,6 +20,11 @@ from rating_core.errors import InvalidInput
         ("(0755) 1234-5678", "075512345678"),
         ("400-123-4567", "4001234567"),
         ("+864001234567", "4001234567"),
+        ("755 1234 5678", "075512345678"),  # the trunk zero not written
+        ("+86 (0)755 1234 5678", "075512345678"),  # nor twice
+        ("８６１３８１２３４５６７８", "13812345678"),  # full-width digits, 86 without +
+        ("tel:+86-10-1234-5678", "01012345678"),
+        ("010/1234 5678", "01012345678"),
     ],
 )
 def test_normalize(raw, normal):
@@ -66,3 +71,71 @@ def test_interval_table_is_longest_prefix(prefixes, numbers):
 def test_empty_table_matches_nothing():
     starts, values = N.build_prefix_table([], [])
     assert N.lookup(starts, values, N.keys_of(pa.array(["138"]))).tolist() == [-1]
+
+
+# --- one normaliser, checked against phonenumbers itself --------------------
+
+import phonenumbers as P
+
+from rating_core.cdr import normalize_numbers
+from rating_core.compile.regions import region_source
+
+_PREFIXES = sorted(region_source().city_prefixes)
+_AREA = [p for p in _PREFIXES if p.startswith("0")]
+_MOBILE = [p for p in _PREFIXES if p.startswith("1")]
+_WIDE = str.maketrans("0123456789+", "０１２３４５６７８９＋")
+
+
+@st.composite
+def chinese_numbers(draw) -> P.PhoneNumber:
+    """A valid Chinese number: landline (area code + 7-8 digits), mobile or 400."""
+    kind = draw(st.sampled_from(["landline", "mobile", "400"]))
+    if kind == "landline":
+        national = draw(st.sampled_from(_AREA))[1:] + draw(st.text("0123456789", min_size=7, max_size=8))
+    elif kind == "mobile":
+        p = draw(st.sampled_from(_MOBILE))
+        national = p + draw(st.text("0123456789", min_size=11 - len(p), max_size=11 - len(p)))
+    else:
+        national = "400" + draw(st.text("0123456789", min_size=7, max_size=7))
+    n = P.parse("+86" + national, None)
+    assume(P.is_valid_number(n))
+    return n
+
+
+@st.composite
+def written(draw, n: P.PhoneNumber) -> str:
+    """One way a person or a switch writes ``n``."""
+    F = P.PhoneNumberFormat
+    national = P.format_number(n, F.NATIONAL)
+    bare = str(n.national_number)
+    form = draw(st.sampled_from([
+        P.format_number(n, F.E164), P.format_number(n, F.INTERNATIONAL), national, P.format_number(n, F.RFC3966),
+        "00" + P.format_number(n, F.E164)[1:], "0086 " + national, bare, "86" + bare if bare[0] == "1" else bare,
+        "+86 (0)" + national[1:] if national.startswith("0") else national,
+        "(" + national.replace(" ", ") ", 1) if national.startswith("0") else national,
+        national.replace(" ", "-"), national.replace(" ", "."), national.replace(" ", "/"),
+    ]))
+    if draw(st.booleans()):
+        form = form.translate(_WIDE)  # full-width digits, as typed on Chinese forms
+    return form
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_every_form_phonenumbers_accepts_normalises_to_its_national_digits(data):
+    n = data.draw(chinese_numbers(), "number")
+    raw = data.draw(written(n), "written")
+    parsed = P.parse(raw, "CN")  # phonenumbers accepts the form ...
+    assert P.is_valid_number(parsed) and parsed.national_number == n.national_number
+    want = "".join(c for c in P.format_number(n, P.PhoneNumberFormat.NATIONAL) if c.isdigit())
+    assert N.normalize(raw) == want  # ... and so does every edge
+    arr, valid = N.normalize_array(pa.array([raw, want]))
+    assert valid.tolist() == [True, True] and arr.to_pylist() == [want, want]
+    col, present, ok = normalize_numbers(pa.array([raw]))
+    assert ok.tolist() == [True] and col.to_pylist() == [want]
+
+
+@pytest.mark.parametrize("raw", ["95588", "10086", "0999", "075512", "12345678901234"])
+def test_numbers_that_are_not_valid_chinese_numbers_are_kept_as_written(raw):
+    assert N.normalize(raw) == raw
+    assert normalize_numbers(pa.array([raw]))[0].to_pylist() == [raw]
