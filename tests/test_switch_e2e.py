@@ -297,3 +297,5 @@ def test_engine_killed_and_restarted_mid_run(switch, traffic):
                                   held.outcomes(), down, back))
     assert placed >= 100
     assert kam.log_errors() == []
+    print(f"\nswitch e2e: {placed} calls placed, {len(answered)} routed and answered, "
+          f"{len(answered)} rated once each, {placed - len(answered)} refused")
