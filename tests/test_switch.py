@@ -97,6 +97,30 @@ def test_dialog_timeout_keeps_billable_time_within_the_granted_maximum():
     assert dialog_timeout(Leg("c", "n", "", 0, max_duration_s=0), 5_000) == 0  # no limit
 
 
+def test_interim_is_asked_before_the_cut_and_moves_it():
+    from rating400_switch import cut_at_ms, interim_due
+
+    leg = Leg("c", "4009000001", "", start_ms=0, billing_start="agent_answer", max_duration_s=3600)
+    cut = cut_at_ms(leg, 3600, answer_ms=10_000)
+    assert cut == 10_000 + 3599 * 1000  # the same instant the dialog timeout gives
+    assert not interim_due(cut, now_ms=cut - 31_000, lead_s=30)
+    assert interim_due(cut, now_ms=cut - 30_000, lead_s=30)
+    assert cut_at_ms(leg, 7200, answer_ms=10_000) == 10_000 + 7199 * 1000  # a new grant counts from billing start
+
+
+def test_live_calls_registry(tmp_path):
+    from rating400_switch import LiveCalls
+
+    live = LiveCalls(tmp_path)
+    live.put({"call_id": "a@h", "cut_ms": 1})
+    live.put({"call_id": "a@h", "cut_ms": 2})
+    live.put({"call_id": "b@h", "cut_ms": 3})
+    assert sorted(r["cut_ms"] for r in live.records()) == [2, 3]
+    live.drop("a@h")
+    live.drop("a@h")
+    assert [r["call_id"] for r in live.records()] == ["b@h"]
+
+
 def test_cdr_carries_the_calls_real_timestamps():
     leg = Leg("c", "4009810838", "13812345678", 1_000, "agent_answer", 0, 0, "13902001234", 3_000)
     assert cdr_of(leg, 9_500, "normal_clearing") == {

@@ -26,8 +26,8 @@ for _sp in filter(None, os.environ.get("RATING400_SITE_PACKAGES", "").split(":")
 
 import KSR  # noqa: E402  (provided by app_python3)
 
-from rating400_switch import (Hunt, Leg, Settings, SettingsError, caller_of, cdr_of, dialog_timeout,  # noqa: E402
-                              event_op, is_400_number, now_ms)
+from rating400_switch import (Hunt, LiveCalls, Leg, Settings, SettingsError, caller_of, cdr_of,  # noqa: E402
+                              cut_at_ms, dialog_timeout, event_op, interim_due, is_400_number, now_ms)
 from rating400_switch.answers import (HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRED, NOT_A_400_NUMBER,  # noqa: E402
                                       answer_for_reason)
 from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
@@ -60,6 +60,7 @@ class Rating400:
     def __init__(self, settings):
         self.settings = settings
         self.link = EngineLink(settings)  # the channel opens lazily, in each worker
+        self.live = LiveCalls(settings.spool_dir)
 
     def child_init(self, rank):
         return 0
@@ -221,6 +222,12 @@ class Rating400:
         limit = dialog_timeout(leg, answered, self.settings.cut_margin_s)
         if limit:
             KSR.dialog.dlg_set_timeout(limit)
+            # The interim timer may extend the grant before the cut.
+            self.live.put({"call_id": leg.call_id, "number": leg.number, "caller": leg.caller,
+                           "h_entry": int(KSR.pv.get("$dlg(h_entry)") or 0),
+                           "h_id": int(KSR.pv.get("$dlg(h_id)") or 0),
+                           "billing_start_ms": leg.billing_start_ms(answered), "grant": leg.max_duration_s,
+                           "cut_ms": cut_at_ms(leg, leg.max_duration_s, answered, self.settings.cut_margin_s)})
         self.link.report(leg.call_id, [event_op(leg.call_id, leg.number, "answered", answered,
                                                 leg.destination, leg.caller)])
         return 1
@@ -234,6 +241,7 @@ class Rating400:
             return 1
         leg = Leg.parse(text)
         ended = now_ms()
+        self.live.drop(leg.call_id)
         if evname == "dialog:failed" or not leg.answer_ms:
             cause = "no_answer"
         else:
@@ -245,5 +253,29 @@ class Rating400:
         return 1
 
     def ksr_spool_timer(self, msg, evname=None):
+        """Every second (rtimer): send what the spool holds, and ask the
+        engine to extend live calls whose cut is near (``interim``)."""
         self.link.flush()
+        self.extend_live_calls()
         return 1
+
+    def extend_live_calls(self):
+        now = now_ms()
+        margin = self.settings.cut_margin_s
+        for rec in self.live.records():
+            if rec["cut_ms"] + 3_600_000 < now:
+                self.live.drop(rec["call_id"])  # its end was missed; long past its cut
+                continue
+            if rec.get("asked_for") == rec["cut_ms"] or not interim_due(rec["cut_ms"], now,
+                                                                       self.settings.interim_before_s):
+                continue
+            rec["asked_for"] = rec["cut_ms"]
+            grant = self.link.interim(rec["call_id"], rec["number"], rec["caller"], now)
+            if grant and grant > rec["grant"]:
+                cut = rec["billing_start_ms"] + max(1, grant - margin) * 1000
+                if KSR.dialog.dlg_set_timeout_id(max(1, (cut - now + 999) // 1000),
+                                                 rec["h_entry"], rec["h_id"]) < 0:
+                    self.live.drop(rec["call_id"])  # the dialog is gone
+                    continue
+                rec.update(grant=grant, cut_ms=cut)
+            self.live.put(rec)

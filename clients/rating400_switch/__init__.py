@@ -13,11 +13,11 @@ it; ``clients/kamailio/README.md`` documents the contract and the recipes for
 FreeSWITCH and OpenSIPS.
 """
 from .answers import ENGINE_DOWN, SipAnswer, answer_for_decision, answer_for_rpc_error
-from .calls import Hunt, Leg, caller_of, cdr_of, dialog_timeout, is_400_number
+from .calls import Hunt, Leg, caller_of, cdr_of, cut_at_ms, dialog_timeout, interim_due, is_400_number
 from .link import EngineLink, cdr_op, event_op, now_ms
 from .settings import Settings, SettingsError
-from .spool import Spool
+from .spool import LiveCalls, Spool
 
 __all__ = ["ENGINE_DOWN", "SipAnswer", "answer_for_decision", "answer_for_rpc_error", "Hunt", "Leg",
-           "caller_of", "cdr_of", "dialog_timeout", "is_400_number", "EngineLink", "cdr_op", "event_op", "now_ms", "Settings",
-           "SettingsError", "Spool"]
+           "caller_of", "cdr_of", "cut_at_ms", "dialog_timeout", "interim_due", "is_400_number", "EngineLink", "cdr_op", "event_op", "now_ms", "Settings",
+           "SettingsError", "Spool", "LiveCalls"]

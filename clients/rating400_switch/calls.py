@@ -136,3 +136,15 @@ def cdr_of(leg: Leg, end_ms: int, hangup_cause: str) -> dict:
     if leg.answer_ms:
         cdr["agent_answer"] = leg.answer_ms
     return cdr
+
+
+def cut_at_ms(leg: Leg, grant_s: int, answer_ms: int, margin_s: int = 1) -> int:
+    """Epoch ms at which the switch cuts an answered call whose grant is
+    ``grant_s`` seconds from billing start (see ``dialog_timeout``)."""
+    return leg.billing_start_ms(answer_ms) + max(1, grant_s - margin_s) * 1000
+
+
+def interim_due(cut_ms: int, now_ms: int, lead_s: int) -> bool:
+    """True when a live call's cut is within ``lead_s`` seconds: time to ask
+    the engine for more (``CallEvent interim``) before the switch must cut."""
+    return cut_ms - now_ms <= lead_s * 1000

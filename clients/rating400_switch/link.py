@@ -98,6 +98,19 @@ class EngineLink:
             log.warning("started %s on %s: engine error %s; ringing anyway", call_id, destination, _code(err))
             return True
 
+    def interim(self, call_id: str, number: str, caller: str, at_ms: int) -> int | None:
+        """``CallEvent interim`` for a live call -> its new grant (seconds
+        from billing start), or None when none is given: no reservation, an
+        engine whose contract has no INTERIM, or the engine unreachable. The
+        call is then cut at its current grant (never extended on credit the
+        engine has not held)."""
+        try:
+            r = self.client.call_event(call_id, number, "interim", caller=caller, at=at_ms)
+        except (grpc.RpcError, KeyError, ValueError):  # KeyError: a client without INTERIM
+            return None
+        grant = int(getattr(r, "max_duration_seconds", 0) or 0)
+        return grant if r.accepted and grant > 0 else None
+
     # -- post-call work, through the spool -----------------------------
     def report(self, call_id: str, ops: list[dict]) -> bool:
         """Queue ``ops`` (see ``event_op`` / ``cdr_op``) for the call and try
@@ -129,9 +142,12 @@ class EngineLink:
         if not self.settings.cdr_journal:
             return
         rc = r.rated_cdr
+        fields = rc.DESCRIPTOR.fields_by_name
+        credit_after = (rc.credit_after_minor if "credit_after_minor" in fields and rc.HasField("credit_after_minor")
+                        else None)
         line = json.dumps({"cdr": cdr, "charge": rc.charge, "billable_seconds": rc.billable_seconds,
                            "credit_consumed": rc.credit_consumed, "overage": rc.overage,
-                           "balance_after": rc.balance_after, "account": rc.account, "status": rc.status,
+                           "credit_after_minor": credit_after, "account": rc.account, "status": rc.status,
                            "replayed": r.replayed}, separators=(",", ":"))
         with self._journal_lock, open(self.settings.cdr_journal, "a", encoding="utf-8") as f:
             f.write(line + "\n")  # one write() of one line: O_APPEND keeps lines whole across processes

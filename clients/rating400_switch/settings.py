@@ -10,6 +10,7 @@ Example (every key optional except ``gateways``)::
     ivr_keys_header = "X-IVR-Keys"    # IVR keys from this header, else the R-URI parameter ivr=
     unreachable_after_ms = 3000       # no provisional reply in this time: next destination
     cut_margin_s = 1                  # see calls.dialog_timeout
+    interim_before_s = 30             # ask for more (CallEvent interim) this long before the cut
     ivr_uri = ""                      # where calls go that still need the IVR menu ("" -> 484)
 
     [[gateways]]                      # first matching prefix wins; "" matches every number
@@ -48,6 +49,7 @@ class Settings:
     ivr_keys_header: str = "X-IVR-Keys"
     unreachable_after_ms: int = 3000
     cut_margin_s: int = 1
+    interim_before_s: int = 30
     ivr_uri: str = ""
     gateways: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
@@ -84,7 +86,8 @@ class Settings:
                     raise SettingsError(f"{source}: {key}: must be a string")
                 values[key] = raw[key]
         for key, low, high in (("authorize_timeout_ms", 10, 10_000), ("event_timeout_ms", 10, 60_000),
-                               ("unreachable_after_ms", 500, 60_000), ("cut_margin_s", 0, 10)):
+                               ("unreachable_after_ms", 500, 60_000), ("cut_margin_s", 0, 10),
+                               ("interim_before_s", 2, 600)):
             if key in raw:
                 v = raw[key]
                 if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:

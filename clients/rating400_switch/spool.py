@@ -136,3 +136,36 @@ class Spool:
         for path in sorted((self.dir / "rejected").glob("*.json")):
             out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
         return out
+
+
+class LiveCalls:
+    """Answered calls with a granted maximum, for the interim timer: one
+    small JSON file per call under ``<spool_dir>/live`` (call id, number,
+    caller, the dialog's hash ids, billing start, grant, cut time), written
+    atomically (rename). The worker that sees the answer adds it, the one
+    that sees the end removes it; the timer reads and updates them."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory) / "live"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, call_id: str) -> Path:
+        return self.dir / (call_id.encode().hex()[:200] + ".json")
+
+    def put(self, record: dict) -> None:
+        path = self._path(record["call_id"])
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def drop(self, call_id: str) -> None:
+        self._path(call_id).unlink(missing_ok=True)
+
+    def records(self) -> list[dict]:
+        out = []
+        for path in self.dir.glob("*.json"):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue  # removed or being replaced meanwhile
+        return out
