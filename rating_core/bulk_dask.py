@@ -1,0 +1,310 @@
+"""The bulk rating job on a Dask cluster, partitioned by account.
+
+The settlement pass (prepaid credit, bundle seconds) is sequential per
+account and independent between accounts, so rows are partitioned by the
+account their 400 number belongs to: each partition is settled by one task
+in (start, input row) order from the opening balances, exactly as the
+single-machine job does, and the closing balances of its accounts come
+back to the client. Results are identical to ``Rater.rate`` on the whole
+input (tests/test_bulk_dask.py); only the row order of the output differs.
+
+Steps (``rate_on_dask``):
+
+1. The client lists the work: Parquet files (dataset directories in path
+   order) split into units of whole row groups, each with its first input
+   row number, so rows are numbered as on one machine. It finds the call
+   ids that occur more than once (``bulk.scan``, DuckDB over the call-id
+   column only).
+2. **The snapshot ships as a read-only file**: the client reads the
+   catalog version's LMDB file once and a worker plugin writes it into
+   each worker's local directory (mode 0444), where every task maps it,
+   also on workers that join later.
+3. ``edge`` tasks, one per unit: ``Rater.prepare`` on the unit's rows; the
+   rejects and each account partition's good rows go to Parquet files in
+   the job's scratch directory; the (call id, row) pairs of good rows whose
+   call id repeats come back to the client, which decides duplicates
+   exactly (the first valid copy by input row is rated).
+4. ``settle`` tasks, one per account partition: its rows minus the
+   duplicates, sorted by (start, row), rated from the opening balances;
+   rated rows to ``OUT/part-NNNNN.parquet``.
+5. The client writes the rejects (edge, duplicates, kernel statuses) in
+   input row order and returns the summary and the closing balances.
+
+Paths (inputs, ``OUT``, the scratch directory) must be the same for the
+client and every worker: a shared filesystem on a real cluster.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from distributed import WorkerPlugin  # the `dask` extra
+
+from . import bulk, cdr
+from .errors import InvalidInput
+from .rater import RatingSummary
+
+_SNAPSHOT_DIR = "rating400-snapshots"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Whole row groups of one Parquet file: the edge task's input."""
+
+    root: str  # the input as given (a file or a dataset directory)
+    path: str  # the Parquet file
+    row_groups: tuple[int, ...]
+    first_row: int  # input row number of its first row (all inputs, in order)
+    rows: int
+
+
+def plan_units(inputs, unit_rows: int = 1 << 20) -> list[Unit]:
+    """Units of at most about ``unit_rows`` rows (whole row groups), in input
+    order. Only Parquet: rows are counted from the metadata."""
+    units, row = [], 0
+    for raw in inputs:
+        root = Path(raw)
+        for f in bulk._files(root):
+            if not cdr._is_parquet(f):
+                raise InvalidInput(str(f), "--dask rates Parquet files and datasets (convert CSV first)")
+            meta = pq.ParquetFile(f).metadata
+            groups, rows = [], 0
+            for g in range(meta.num_row_groups):
+                n = meta.row_group(g).num_rows
+                if groups and rows + n > unit_rows:
+                    units.append(Unit(str(root), str(f), tuple(groups), row, rows))
+                    row, groups, rows = row + rows, [], 0
+                groups.append(g)
+                rows += n
+            if groups:
+                units.append(Unit(str(root), str(f), tuple(groups), row, rows))
+                row += rows
+    return units
+
+
+# --- on the workers ---------------------------------------------------------------
+class SnapshotFile(WorkerPlugin):
+    """Worker plugin: the catalog snapshot's bytes, written once into the
+    worker's local directory as a read-only file."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.data = name, data
+
+    def setup(self, worker):
+        d = Path(worker.local_directory) / _SNAPSHOT_DIR
+        d.mkdir(exist_ok=True)
+        target = d / self.name
+        if not target.exists():
+            tmp = d / f".{self.name}.{uuid.uuid4().hex}"
+            tmp.write_bytes(self.data)
+            tmp.chmod(0o444)
+            os.replace(tmp, target)
+
+
+_RATERS: dict[str, object] = {}
+
+
+def _rater(name: str, version: int):
+    """The worker's Rater over its local copy of the snapshot (one per
+    process: LMDB maps a file once per process)."""
+    from distributed import get_worker
+
+    from .rater import Rater
+    from .store.snapshot import open_snapshot
+
+    if name not in _RATERS:
+        path = Path(get_worker().local_directory) / _SNAPSHOT_DIR / name
+        _RATERS[name] = Rater(open_snapshot(path, version), threads=1)
+    return _RATERS[name]
+
+
+def _account_of(rater, number_key: np.ndarray) -> np.ndarray:
+    """Account id of each 400-number key (-1: not in the catalog)."""
+    keys = rater.tables["number_key"]
+    pos = np.searchsorted(keys, number_key)
+    pos = np.minimum(pos, len(keys) - 1)
+    found = keys[pos] == number_key if len(keys) else np.zeros(len(number_key), bool)
+    return np.where(found, rater.tables["number_account"][pos], -1)
+
+
+def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: pa.Array, scratch: str, partitions: int,
+              pass_through: bool) -> dict:
+    """Edge on one unit; spills good rows by account partition (step 3)."""
+    rater = _rater(*snapshot)
+    root, path = Path(unit.root), Path(unit.path)
+    keys = {} if root == path else dict(
+        part.split("=", 1) for part in path.relative_to(root).parts[:-1] if "=" in part)
+    table = pq.ParquetFile(path).read_row_groups(list(unit.row_groups))
+    for k, v in keys.items():
+        if k not in table.column_names:
+            table = table.append_column(k, pa.array([v] * table.num_rows, pa.string()))
+    p = rater.prepare(table, unit.first_row)
+    out = Path(scratch)
+    tag = f"unit-{unit.first_row:015d}.parquet"
+    if p.rejects.num_rows:
+        pq.write_table(p.rejects, out / "rejects" / tag)
+    rows = bulk._good_rows(p, pass_through)
+    account = _account_of(rater, rows.column("number_key").to_numpy())
+    part = np.where(account >= 0, account % partitions, 0)
+    for b in np.unique(part):
+        d = out / f"part={b}"
+        d.mkdir(exist_ok=True)
+        pq.write_table(rows.filter(pa.array(part == b)), d / tag, compression="lz4")
+    cand = pc.fill_null(pc.is_in(rows.column("call_id"), value_set=repeated), False) if len(repeated) else None
+    pairs = rows.select(["call_id", "row"]).filter(cand) if cand is not None else None
+    return {"rows_in": p.rows_in, "pairs": pairs, "order": bulk._order(p, pass_through),
+            "rejects": p.rejects.num_rows}
+
+
+def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: np.ndarray, scratch: str,
+                out: str, pass_through: bool, order: list[str]) -> dict:
+    """Settle one account partition from the opening balances (step 4)."""
+    rater = _rater(*snapshot)
+    d = Path(scratch) / f"part={b}"
+    files = sorted(d.glob("*.parquet"))  # unit order = input row order
+    state = {k: v.copy() for k, v in state.items()}
+    result_rows, charge, status_rejects = 0, 0, 0
+    if files:
+        rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+        if len(duplicate_rows):
+            rows = rows.filter(pc.invert(pc.is_in(rows.column("row"), value_set=pa.array(duplicate_rows))))
+        starts = rows.column("start_ms").to_numpy()
+        rows = rows.take(pa.array(np.argsort(starts, kind="stable")))
+        result = rater.rate_prepared(bulk._prepared_of(rows, order), state)
+        rated = bulk.billing_view(result.rated, pass_through)
+        writer = bulk.RatedWriter(Path(out) / f"part-{b:05d}.parquet")
+        try:
+            writer.write(rated)
+        finally:
+            writer.close(rated.schema)
+        if result.rejects.num_rows:
+            pq.write_table(result.rejects, Path(scratch) / "rejects" / f"part-{b:05d}.parquet")
+        result_rows, charge, status_rejects = result.summary.rated, result.summary.charge, result.rejects.num_rows
+    return {"part": b, "rated": result_rows, "charge": charge, "rejects": status_rejects, "state": state}
+
+
+# --- on the client -------------------------------------------------------------------
+@dataclass
+class DaskResult:
+    summary: RatingSummary
+    seconds: float
+    state: dict  # closing balances, in snapshot account order
+    partitions: int
+    files: list[Path] = field(default_factory=list)
+
+
+def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None = None, state: dict | None = None,
+                 pass_through: bool = False, partitions: int | None = None, unit_rows: int = 1 << 20,
+                 threads: int = 2, scratch: str | Path | None = None) -> DaskResult:
+    """Rate Parquet files/datasets on a Dask cluster (see the module doc).
+
+    ``client``: a ``distributed.Client`` or a scheduler address. ``out``: a
+    directory (one Parquet file per account partition). ``rejects``: CSV
+    (or .parquet), in input row order. ``state``: opening balances (default:
+    the ledger's); the closing ones are returned, the ledger is not written.
+    ``partitions``: account partitions (default 4 per worker thread).
+    """
+    from distributed import Client
+
+    from .rater import Rater
+    from .store import Ledger, Store
+
+    began = time.perf_counter()
+    own = not isinstance(client, Client)
+    if own:
+        client = Client(client)
+    store = Store(store_dir, create=False)
+    snap = store.open(version)
+    rater = Rater(snap, threads=threads)
+    if state is None:
+        ledger = Ledger(store_dir)
+        try:
+            state = ledger.opening_state(snap)
+        finally:
+            ledger.close()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput("--out", f"{out}: output directory exists and is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(scratch or out.parent / f".{out.name}.rating400-{uuid.uuid4().hex[:8]}")
+    (scratch / "rejects").mkdir(parents=True)
+    try:
+        units = plan_units(inputs, unit_rows)
+        if not units:
+            raise InvalidInput("input", "no CDR rows")
+        data = Path(snap.path).read_bytes()
+        name = f"v{snap.version:06d}-{hashlib.sha256(data).hexdigest()[:16]}.lmdb"
+        client.register_plugin(SnapshotFile(name, data), name=f"rating400-snapshot-{name}")
+        del data
+        snapshot = (name, snap.version)
+        found = bulk.scan(inputs, memory_limit="1GB", temp_dir=scratch, threads=threads)
+        if partitions is None:
+            partitions = 4 * max(1, sum(client.nthreads().values()))
+        repeated = client.scatter(found.repeated, broadcast=True)
+        edges = client.gather(client.map(edge_task, units, snapshot=snapshot, repeated=repeated, scratch=str(scratch),
+                                         partitions=partitions, pass_through=pass_through, pure=False))
+        order = edges[0]["order"]
+        # Duplicates, exactly: among good rows, every copy of a call id but
+        # the one with the lowest input row.
+        pairs = [e["pairs"] for e in edges if e["pairs"] is not None and e["pairs"].num_rows]
+        dup_rejects = cdr.REJECT_SCHEMA.empty_table()
+        duplicate_rows = np.zeros(0, np.int64)
+        if pairs:
+            t = pa.concat_tables(pairs).sort_by([("call_id", "ascending"), ("row", "ascending")])
+            ids = t.column("call_id").combine_chunks()
+            later = np.zeros(t.num_rows, bool)
+            if t.num_rows > 1:
+                later[1:] = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
+            dups = t.filter(pa.array(later))
+            duplicate_rows = np.sort(dups.column("row").to_numpy())
+            dup_rejects = pa.table({
+                "row": dups.column("row"), "call_id": dups.column("call_id"),
+                "field": pa.array(["call_id"] * dups.num_rows),
+                "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * dups.num_rows),
+                "value": dups.column("call_id"),
+            }, schema=cdr.REJECT_SCHEMA)
+        present = sorted(int(p.name.split("=", 1)[1]) for p in scratch.glob("part=*"))
+        dup_future = client.scatter(duplicate_rows, broadcast=True)
+        state_future = client.scatter(state, broadcast=True)
+        settled = client.gather(client.map(settle_task, present, snapshot=snapshot, state=state_future,
+                                           duplicate_rows=dup_future, scratch=str(scratch), out=str(out),
+                                           pass_through=pass_through, order=order, pure=False))
+        # Closing balances: each account from the partition that settled it.
+        n_accounts = len(state["credit_left"])
+        owner = np.arange(n_accounts) % partitions
+        closing = {k: v.copy() for k, v in state.items()}
+        for s in settled:
+            mine = owner == s["part"]
+            for k in closing:
+                closing[k][mine] = s["state"][k][mine]
+        state.update(closing)
+        # Rejects, in input row order.
+        parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
+        all_rejects = pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row")
+        cdr.write_table(all_rejects, rejects)
+        by_reason: dict[str, int] = {}
+        if all_rejects.num_rows:
+            keys = pc.binary_join_element_wise(all_rejects.column("field"), all_rejects.column("reason"), ": ")
+            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
+                by_reason[item["values"]] = item["counts"]
+        summary = RatingSummary(
+            rows_in=sum(e["rows_in"] for e in edges), rated=sum(s["rated"] for s in settled),
+            rejected=all_rejects.num_rows, duplicates=len(duplicate_rows),
+            charge=sum(s["charge"] for s in settled),
+            rejects_by_reason=dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
+        )
+        files = sorted(out.glob("part-*.parquet"))
+        return DaskResult(summary, time.perf_counter() - began, state, partitions, files)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if own:
+            client.close()
