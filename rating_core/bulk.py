@@ -300,6 +300,7 @@ def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAU
                                  "temp_directory": str(temp_dir or tempfile.gettempdir()),
                                  "preserve_insertion_order": False})
     try:
+        con.execute("SET enable_progress_bar = false")
         con.register("cdr_ids", reader)
         repeated = con.sql(
             "SELECT call_id FROM cdr_ids WHERE call_id IS NOT NULL AND call_id <> '' "
@@ -566,6 +567,7 @@ def _sorted(edged, settle, totals, rejects_out, pass_through: bool, chunk_rows: 
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
                                  "temp_directory": str(tmp / "duckdb")})
     try:
+        con.execute("SET enable_progress_bar = false")
         reader = con.sql(
             f"SELECT * FROM read_parquet('{spill}/*.parquet') ORDER BY start_ms, \"row\"").to_arrow_reader(chunk_rows)
         for batch in reader:
