@@ -66,9 +66,10 @@ def _percentiles(samples_ns: np.ndarray) -> tuple[float, float]:
 def test_account_operation_latency(benchmark, layer, report):
     ops = layer
     rng = np.random.default_rng(7)
-    who = [f"acct{i:06d}" for i in rng.integers(0, N_ACCOUNTS, N_OPS)]
+    who = [f"acct{i:06d}" for i in rng.choice(N_ACCOUNTS, N_OPS, replace=False)]  # each suspended once
     samples = np.empty(N_OPS, np.int64)
     floor = np.empty(N_OPS, np.int64)
+    dbs = [ops.env.open_db(b"bench_floor_%d" % i) for i in range(6)]
     clock = time.perf_counter_ns
 
     def run():
@@ -81,11 +82,16 @@ def test_account_operation_latency(benchmark, layer, report):
             else:
                 ops.bind_destination(f"bench-bind-{i}-{t0}", f"400{int(aid[4:]):07d}", f"139{i:08d}", actor="bench")
             samples[i] = clock() - t0
-        # The floor: one durable ledger write (fsync) with one small put.
+        # The floor: the same I/O without the logic: one durable ledger write
+        # putting a 300-byte value under a fresh random key in six databases
+        # (as many as an operation touches; one fsync of as many dirty pages).
+        blob = bytes(300)
         for i in range(N_OPS):
+            keys = [os.urandom(16) for _ in dbs]
             t0 = clock()
             with ops.ledger.write() as w:
-                w.txn.put(b"bench-floor", b"x", db=ops.db["cust_meta".encode()])
+                for k, db in zip(keys, dbs):
+                    w.txn.put(b"bench-floor-" + k, blob, db=db)
             floor[i] = clock() - t0
 
     benchmark.pedantic(run, rounds=1, iterations=1)
@@ -94,7 +100,7 @@ def test_account_operation_latency(benchmark, layer, report):
     benchmark.extra_info.update(accounts=N_ACCOUNTS, operations=N_OPS, p50_ms=round(p50, 3), p99_ms=round(p99, 3),
                                 floor_p50_ms=round(f50, 3), floor_p99_ms=round(f99, 3))
     report(f"account operation (top-up / suspend / bind, audited, durable) at {N_ACCOUNTS:,} accounts: "
-           f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 5 ms); floor (empty durable write) "
+           f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 5 ms); floor (the same durable write, no logic) "
            f"p50 {f50:.2f} ms, p99 {f99:.2f} ms; median {p50 / f50:.1f}x the floor")
 
 

@@ -191,6 +191,18 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
     _account_move(_action)
 
 
+@accounts_command.command("notify")
+@click.argument("account")
+@click.option("--credit-below", default="0", help="Alert when available credit falls below (yuan; 0 off).")
+@click.option("--expiry-days", default=0, help="Alert when the prepaid period ends within N days (0 off).")
+@click.option("--webhook", default="", help="http(s) URL the account's notifications are POSTed to.")
+@operation
+def notify(ops, common, account, credit_below, expiry_days, webhook):
+    """Notification thresholds (raised once per crossing by the sweep) and webhook."""
+    return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", signed=True),
+                                 expiry_within_days=expiry_days, webhook_url=webhook, **common)
+
+
 @accounts_command.command("bind")
 @click.argument("number")
 @click.argument("destination")

@@ -372,3 +372,86 @@ def test_import_catalog_accounts(env, tmp_path):
     assert ops.balance("legacy")["credit_minor"] == 100_0000
     acc = ops.get_account("legacy")
     assert acc["account"]["realname"] == "verified" and acc["numbers"][0]["plan_name"] == "office"
+
+
+def test_bulk_hunts_route_as_the_compiled_plan_would(env):
+    """Numbers without a plan are compiled in bulk (view._routing); each must
+    route exactly as the same sequential plan compiled by the catalog's
+    compiler, beside numbers that do have plans."""
+    ops = env
+    opened(ops)
+    ops.set_routing(rid(), "4001234567", template="office", at_ms=T0)
+    dests = {"4001234568": ["13700000002", "075512345678", "13700000003"], "4001234569": ["13700000002"],
+             "4001234570": ["01087654321", "13900000000"]}
+    ops.add_numbers(rid(), list(dests), at_ms=T0)
+    for n, ds in dests.items():
+        ops.lock_number(rid(), n, "acme", at_ms=T0)
+        ops.submit_number(rid(), n, at_ms=T0)
+        ops.activate_number(rid(), n, "Beijing", at_ms=T0)
+        for d in ds:
+            ops.bind_destination(rid(), n, d, at_ms=T0)
+            ops.verify_destination(rid(), n, d, "BILL", at_ms=T0)
+    bulk = {n: authorize(ops, n) for n in [*dests, "4001234567"]}
+    for n, ds in dests.items():
+        assert bulk[n].allow and [x.number for x in bulk[n].destinations] == ds
+        assert all(x.ring_timeout_seconds == 15 for x in bulk[n].destinations)
+    assert [x.number for x in bulk["4001234567"].destinations] == ["13700000001"]
+    # The same hunts as plan documents, through the compiler.
+    for n, ds in dests.items():
+        ops.set_routing(rid(), n, plan={"groups": {"bound": {"destinations": [{"number": d} for d in ds]}},
+                                        "rules": [{"group": "bound"}]}, at_ms=T0)
+    for n in dests:
+        compiled = authorize(ops, n)
+        assert [(x.number, x.ring_timeout_seconds) for x in compiled.destinations] == \
+            [(x.number, x.ring_timeout_seconds) for x in bulk[n].destinations]
+        assert compiled.max_duration_seconds == bulk[n].max_duration_seconds
+        assert compiled.caller_class == bulk[n].caller_class
+
+
+def test_thresholds_alert_once_per_crossing_and_webhooks_retry(env):
+    import http.server
+    import json as _json
+    import threading
+
+    from rating_core.accounts.notify import deliver_webhooks
+
+    got, fail = [], {"left": 1}
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if fail["left"]:
+                fail["left"] -= 1
+                self.send_response(500)
+            else:
+                got.append((self.headers["X-Rating400-Event"], _json.loads(body)))
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ops = env
+        opened(ops)  # 480 yuan of credit
+        with pytest.raises(InvalidInput) as e:
+            ops.set_notifications(rid(), "acme", webhook_url="ftp://x")
+        assert e.value.field == "webhook_url"
+        ops.set_notifications(rid(), "acme", credit_below_minor=100_0000,
+                              webhook_url=f"http://127.0.0.1:{srv.server_port}/hook", at_ms=T0)
+        assert ops.sweep(T0) == []  # 480 >= 100: nothing crossed
+        ops.refund(rid(), "acme", 400_0000, at_ms=T0)  # 80 yuan left
+        first = ops.sweep(T0 + 1)
+        assert [(r["operation"], r["detail"]["alert"], r["detail"]["raised"]) for r in first] == \
+            [("alert", "credit_low", True)]
+        assert ops.sweep(T0 + 2) == []  # still low: not raised again
+        ops.top_up(rid(), "acme", 600_0000, at_ms=T0 + 3)
+        assert [r["detail"]["raised"] for r in ops.sweep(T0 + 4)] == [False]  # cleared
+        assert deliver_webhooks(ops, backoff_s=0.01) == 3  # alert, top-up, cleared; the first POST failed once
+        assert [b["operation"] for _, b in got] == ["alert", "top_up", "alert"]
+        assert got[0][1]["detail"]["alert"] == "credit_low" and int(got[0][0]) == got[0][1]["seq"]
+        assert deliver_webhooks(ops) == 0  # the cursor moved: nothing twice
+    finally:
+        srv.shutdown()

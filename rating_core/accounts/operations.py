@@ -813,6 +813,56 @@ class Accounts:
             return {"action": action, "reason": reason}
         return self._number_op(f"{action}_number", request_id, number, actor, at_ms, step)
 
+    # -- notifications ----------------------------------------------------------------------------
+    def set_notifications(self, request_id: str, account: str, credit_below_minor: int = 0,
+                          expiry_within_days: int = 0, webhook_url: str = "", actor: str = "", at_ms=None) -> dict:
+        """Thresholds (0: off) and the webhook the account's notifications go
+        to. The sweep raises ``credit_low`` / ``expiring`` once per crossing
+        (an ``alert`` event), and clears it when back over the threshold."""
+        if credit_below_minor < 0:
+            raise InvalidInput("credit_below_minor", "must be >= 0")
+        if not 0 <= expiry_within_days <= 3650:
+            raise InvalidInput("expiry_within_days", "0-3650 days")
+        if webhook_url and not re.match(r"^https?://[^\s]+$", webhook_url):
+            raise InvalidInput("webhook_url", "an http(s) URL")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            acc.alert_credit_below_minor, acc.alert_expiry_days = int(credit_below_minor), int(expiry_within_days)
+            acc.webhook_url = webhook_url
+            tx.put_account(acc, before)
+            return self._result(tx, acc)
+        return self._run("set_notifications", request_id, actor, at_ms, fn)
+
+    def _alerts_due(self, a: C.Account, at: int, txn) -> list[tuple[str, bool]]:
+        """(alert, raise?) crossings of ``a`` at ``at``."""
+        out = []
+        terms = self.terms(a)
+        if a.alert_credit_below_minor and terms is not None:
+            low = self.ledger.balance(a.id, terms, at, txn=txn).available_minor < a.alert_credit_below_minor
+            if low != ("credit_low" in a.alerts):
+                out.append(("credit_low", low))
+        if a.alert_expiry_days and a.period_end_ms != C.NEVER_MS:
+            soon = a.period_end_ms - at <= a.alert_expiry_days * layout.MS_PER_DAY
+            if soon != ("expiring" in a.alerts):
+                out.append(("expiring", soon))
+        return out
+
+    def _alert(self, account: str, alert: str, raise_: bool, at: int, actor: str) -> dict:
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            before = C.decode(C.Account, C.encode(acc))
+            if (alert in acc.alerts) == raise_:
+                raise Refused("no_crossing", "already in that state")
+            acc.alerts = [*acc.alerts, alert] if raise_ else [x for x in acc.alerts if x != alert]
+            bal = tx.balance(acc)
+            tx.put_account(acc, before, {"alert": alert, "raised": raise_,
+                                         "available_minor": bal.available_minor if bal else 0,
+                                         "period_end_ms": acc.period_end_ms})
+            return self._result(tx, acc)
+        return self._run("alert", f"alert:{alert}:{int(raise_)}:{account}:{at}", actor, at, fn)
+
     # -- time-driven transitions --------------------------------------------------------------------
     def sweep(self, at_ms=None, actor: str = "sweep") -> list[dict]:
         """Apply every transition due at ``at_ms`` (default now):
@@ -823,7 +873,8 @@ class Accounts:
         * suspended for arrears/expiry since >= ``restore_months`` -> frozen;
         * frozen (arrears) since the suspension >= ``reclaim_months`` ->
           closed, numbers reclaimed;
-        * reclaimed number -> cooling for ``cooling_days`` -> available.
+        * reclaimed number -> cooling for ``cooling_days`` -> available;
+        * notification thresholds crossed (``set_notifications``): ``alert``.
 
         Candidates are found in one read transaction; each transition is its
         own operation with a request id derived from (what, whom, since), so
@@ -851,6 +902,8 @@ class Accounts:
                 if a.status == "frozen" and a.suspend_reason in ("arrears", "expired") and \
                         at >= add_months_ms(a.suspended_ms, rules.reclaim_months):
                     todo.append(("reclaim", a.id, a.suspended_ms))
+                for alert, raise_ in self._alerts_due(a, at, txn):
+                    todo.append(("alert", a.id, (alert, raise_)))
             for _k, v in txn.cursor(db=self.db[C.NUMBERS_DB]):
                 n = C.decode(C.Number, v)
                 if n.state == "reclaimed":
@@ -863,6 +916,8 @@ class Accounts:
             try:
                 if what == "change":
                     res = self._sweep_change(rid, who, at, actor)
+                elif what == "alert":
+                    res = self._alert(who, since[0], since[1], at, actor)
                 elif what == "suspend":
                     rid = f"sweep:suspend:{who}:{at}"
                     res = self.account_transition(rid, who, "suspend", since, actor=actor, at_ms=at)

@@ -32,6 +32,7 @@ import pyarrow as pa
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..ledger import customers as C
+from ..compile.routing import ROUTING_TABLES
 from ..numbers import keys_of
 
 # Number inventory state -> the kernels' number status (layout.STATUS).
@@ -117,14 +118,29 @@ def read_layer(env) -> tuple[int, list[C.Account], list[C.Number]]:
         gen = generation(txn, dbs[C.META_DB])
         dec_a = C._dec[C.Account].decode
         dec_n = C._dec[C.Number].decode
-        accounts = [dec_a(v) for _k, v in txn.cursor(db=dbs[C.ACCOUNTS_DB])]
-        numbers = [n for n in (dec_n(v) for _k, v in txn.cursor(db=dbs[C.NUMBERS_DB])) if n.state in C.HELD_STATES]
+        accounts = [dec_a(v) for v in txn.cursor(db=dbs[C.ACCOUNTS_DB]).iternext(keys=False)]
+        held = C.HELD_STATES
+        numbers = [n for n in map(dec_n, txn.cursor(db=dbs[C.NUMBERS_DB]).iternext(keys=False)) if n.state in held]
     accounts.sort(key=lambda a: a.row)
     return gen, accounts, numbers
 
 
 def build_view(snapshot, env) -> LiveSnapshot:
-    """Rebuild the customer tables of ``snapshot`` from the layer in ``env``."""
+    """Rebuild the customer tables of ``snapshot`` from the layer in ``env``.
+    The cyclic GC is paused meanwhile: hundreds of thousands of fresh records
+    would otherwise trigger full collections that cost more than the build."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_view(snapshot, env)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_view(snapshot, env) -> LiveSnapshot:
     gen, accounts, numbers = read_layer(env)
     base = snapshot.tables
     meta = dict(snapshot.meta)
@@ -151,8 +167,15 @@ def build_view(snapshot, env) -> LiveSnapshot:
 
     plans: dict[str, int] = {}  # canonical JSON -> compiled plan id
     plan_models: dict[str, RoutingPlan] = {}
+    hunts: list[list[str]] = []  # numbers without a plan: a sequential hunt each
     n_route = []
     for num in numbers:
+        if not num.plan:
+            verified = [d.number for d in num.destinations if d.verified]
+            n_route.append(-2 - len(hunts) if verified else -1)  # -2 - i: hunt i, placed after the plans
+            if verified:
+                hunts.append(verified)
+            continue
         eff = effective_plan(num)
         if eff is None:
             n_route.append(-1)
@@ -164,6 +187,7 @@ def build_view(snapshot, env) -> LiveSnapshot:
             plans[canon] = len(plans)
             plan_models[pid] = plan
         n_route.append(plans[canon])
+    n_route = [len(plan_models) - 2 - r if r <= -2 else r for r in n_route]
 
     tables = dict(base)
     keys = keys_of(pa.array([n.number for n in numbers], pa.string())) if numbers else np.zeros(0, np.int64)
@@ -180,7 +204,7 @@ def build_view(snapshot, env) -> LiveSnapshot:
         tables[name] = np.ascontiguousarray(np.asarray(values, dtype).reshape(-1)[order])
     tables.update(account_package=a_pkg, account_status=a_status, account_start_ms=a_start,
                   account_expiry_ms=a_expiry, account_opening_credit=a_credit)
-    tables.update(_routing(plan_models, meta, base))
+    tables.update(_routing(plan_models, hunts, meta, base))
     layout.check(tables)
 
     meta["accounts"] = names
@@ -188,29 +212,113 @@ def build_view(snapshot, env) -> LiveSnapshot:
     billing = dict(meta.get("billing", {}))
     by_row = {a.row: a for a in accounts}
     billing["account_package_index"] = [packages.get(by_row[i].package, 0) if i in by_row else 0 for i in range(n_acc)]
-    billing["account_package_start"] = [_local_date(by_row[i].package_start_ms) if i in by_row else "1970-01-01"
-                                        for i in range(n_acc)]
+    local_days = ((a_start + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY).astype("datetime64[D]")
+    billing["account_package_start"] = np.datetime_as_string(local_days).tolist()
     billing["account_features"] = [list(by_row[i].features) if i in by_row else [] for i in range(n_acc)]
     billing["account_names"] = [by_row[i].company if i in by_row else names[i] for i in range(n_acc)]  # statements
     meta["billing"] = billing
     return LiveSnapshot(snapshot, tables, meta, gen)
 
 
-def _local_date(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp((ms + layout.LOCAL_OFFSET_MS) / 1000, dt.timezone.utc).date().isoformat()
-
-
-def _routing(plans: dict[str, RoutingPlan], meta: dict, base: dict) -> dict:
-    # Compiling a plan is the same step whether the plan came from the
-    # catalog or from the customer layer: one compiler, no second copy.
-    from ..compile.routing import routing_tables
+def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, base: dict) -> dict:
+    """Route tables: the plan documents in ``plans`` compiled by the catalog's
+    compiler (one compiler, no second copy), then one plan per entry of
+    ``hunts`` appended in bulk: a sequential hunt over those destination
+    numbers with the plan defaults (max 5 hops, 15 s rings, no lists, no
+    schedule). Most numbers route that way, so a view of 100k numbers costs
+    array work, not 100k plan compilations. Plan ids: ``plans`` first, in
+    order, then the hunts."""
+    from ..compile.routing import NO_CAP, NO_IVR, routing_tables
+    from ..catalog.routing import RING_TIMEOUT_DEFAULT
+    from ..numbers import lookup
 
     cities = {c: i for i, c in enumerate(meta["cities"])}
     ids = SimpleNamespace(plans={p: i for i, p in enumerate(plans)}, cities=cities,
                           regions=SimpleNamespace(provinces=meta["provinces"]))
-    return routing_tables(SimpleNamespace(routing_plans=plans), ids, base)
+    out = routing_tables(SimpleNamespace(routing_plans=plans), ids, base)
+    if not hunts:
+        return out
+    # Real lengths (the compiler gives an empty part one inert row).
+    n_plans = len(plans)
+    n_rules = int(out["route_plan_n_rules"][:n_plans].sum())
+    n_groups = int(out["route_plan_n_groups"][:n_plans].sum())
+    n_dests = int(out["route_group_n_dest"][:n_groups].sum()) if n_groups else 0
+    real = {"route_plan_": n_plans, "route_rule_": n_rules, "route_group_": n_groups, "route_dest_": n_dests,
+            "route_sched_": int(out["route_rule_sched_count"][:n_rules].sum()) if n_rules else 0,
+            "route_region_kind": int(out["route_rule_region_count"][:n_rules].sum()) if n_rules else 0,
+            "route_region_id": int(out["route_rule_region_count"][:n_rules].sum()) if n_rules else 0,
+            "route_ivr_": int(out["route_plan_ivr_count"][:n_plans].sum()),
+            "route_exact_": int(out["route_plan_exact_count"][:n_plans].sum())}
+
+    def cut(name):
+        for prefix, n in real.items():
+            if name.startswith(prefix):
+                return out[name][:n]
+        return out[name]
+
+    t = {name: cut(name) for name in out}
+    h = len(hunts)
+    k = np.array([len(x) for x in hunts], np.int64)
+    flat = [n for x in hunts for n in x]
+    # Lines: every destination number, old and new, sorted by key.
+    old_keys = t["route_line_key"][t["route_dest_line"]] if n_dests else np.zeros(0, np.int64)
+    new_keys = keys_of(pa.array(flat, pa.string()))
+    line_keys, inverse = np.unique(np.concatenate([old_keys, new_keys]), return_inverse=True)
+    # Text pool: the old strings, then "bound" and the new destination numbers.
+    offsets = out["route_text_offsets"]
+    blob = bytes(out["route_text_bytes"][: offsets[-1]]) if len(offsets) > 1 else b""
+    n_text = len(offsets) - 1
+    names = [DEFAULT_GROUP] + flat
+    data = [x.encode() for x in names]
+    new_off = offsets[-1] + np.cumsum([len(x) for x in data])
+    text_offsets = np.concatenate([offsets, new_off]).astype(np.int64)
+    text_bytes = np.frombuffer(blob + b"".join(data) or b"\0", np.uint8).copy()
+    bound_text = n_text
+    line_text = np.full(len(line_keys), -1, np.int64)
+    if n_dests:
+        line_text[inverse[:n_dests]] = t["route_line_number"][t["route_dest_line"]]
+    line_text[inverse[n_dests:]] = n_text + 1 + np.arange(len(flat))
+    plan_ids = np.arange(h)
+    first_dest = n_dests + np.concatenate([[0], np.cumsum(k)[:-1]])
+    dest_group = np.repeat(n_groups + plan_ids, k)
+    z = lambda v, dtype: np.full(h, v, dtype)  # noqa: E731
+    add = {
+        "route_plan_name": z(bound_text, np.int32), "route_plan_max_hops": z(5, np.int32),
+        "route_plan_announcement": z(-1, np.int32), "route_plan_closed_announcement": z(-1, np.int32),
+        "route_plan_memory_ms": z(0, np.int64), "route_plan_first_rule": n_rules + plan_ids,
+        "route_plan_n_rules": z(1, np.int32), "route_plan_first_group": n_groups + plan_ids,
+        "route_plan_n_groups": z(1, np.int32), "route_plan_ivr_first": z(real["route_ivr_"], np.int32),
+        "route_plan_ivr_count": z(0, np.int32), "route_plan_menu": z(-1, np.int32),
+        "route_plan_exact_first": z(real["route_exact_"], np.int32), "route_plan_exact_count": z(0, np.int32),
+        "route_plan_list_first": z(0, np.int32), "route_plan_list_count": z(0, np.int32),
+        "route_plan_region_row": z(-1, np.int32),
+        "route_rule_group": n_groups + plan_ids, "route_rule_ivr": z(NO_IVR, np.int64),
+        "route_rule_sched_first": z(real["route_sched_"], np.int32), "route_rule_sched_count": z(0, np.int32),
+        "route_rule_region_first": z(real["route_region_kind"], np.int32),
+        "route_rule_region_count": z(0, np.int32),
+        "route_group_name": z(bound_text, np.int32), "route_group_plan": n_plans + plan_ids,
+        "route_group_strategy": z(0, np.int8), "route_group_memory": z(0, np.int8),
+        "route_group_overflow": z(-1, np.int32), "route_group_first_dest": first_dest,
+        "route_group_n_dest": k, "route_group_total_weight": z(0, np.int32),
+        "route_dest_group": dest_group, "route_dest_ring": np.full(len(flat), RING_TIMEOUT_DEFAULT, np.int32),
+        "route_dest_cap": np.full(len(flat), NO_CAP, np.int32), "route_dest_weight": np.zeros(len(flat), np.int32),
+        "route_dest_class": lookup(base["dest_starts"], base["dest_values"], new_keys).astype(np.int32),
+    }
+    res = {}
+    for name, arr in t.items():
+        if name in add:
+            res[name] = np.concatenate([arr, add[name].astype(arr.dtype)])
+        else:
+            res[name] = arr
+    res["route_dest_line"] = inverse.astype(np.int32)
+    res["route_line_key"] = line_keys.astype(np.int64)
+    res["route_line_number"] = line_text.astype(np.int32)
+    res["route_text_bytes"], res["route_text_offsets"] = text_bytes, text_offsets
+    for name, arr in res.items():
+        if arr.size == 0:  # an empty part keeps one inert row, as the compiler gives it
+            res[name] = out[name][:1]
+        res[name] = np.ascontiguousarray(res[name], ROUTING_TABLES[name])
+    return res
 
 
 def open_view(store, env, version: int | None = None):

@@ -43,6 +43,7 @@ ACCOUNT_NUMBERS_DB = b"cust_account_numbers"
 DATABASES = (ACCOUNTS_DB, NUMBERS_DB, REQUESTS_DB, EVENTS_DB, EVENT_INDEX_DB, META_DB, ACCOUNT_NUMBERS_DB)
 
 GENERATION = b"generation"
+WEBHOOK_SEQ = b"webhook_seq"  # the last event delivered to webhooks
 NEXT_ROW = b"next_row"
 NEXT_SEQ = b"next_seq"
 
@@ -92,6 +93,10 @@ class Account(msgspec.Struct):
     suspended_ms: int = 0  # when it was suspended (0: not)
     suspend_reason: str = ""  # arrears | expired | manual
     frozen_ms: int = 0
+    alert_credit_below_minor: int = 0  # raise credit_low when available credit falls below (0: off)
+    alert_expiry_days: int = 0  # raise expiring when the prepaid period ends within N days (0: off)
+    webhook_url: str = ""  # where the account's notifications are POSTed
+    alerts: list[str] = []  # alerts raised and not yet cleared (once per crossing)
 
 
 class Destination(msgspec.Struct):

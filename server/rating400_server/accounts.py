@@ -8,7 +8,7 @@ FAILED_PRECONDITION (ALREADY_EXISTS for ``account_exists`` /
 ``number_exists``) with "reason: why" and the reason in the trailing
 metadata ``rating400-reason``.
 
-Worker 0 also runs the time-driven transitions (``Accounts.sweep``) every
+Worker 0 also delivers webhooks (``accounts.notify``) and runs the time-driven transitions (``Accounts.sweep``) every
 ``RATING400_SWEEP_SECONDS`` (default 5 s); each transition is idempotent by
 its own request id, so a sweep from the CLI at the same time is harmless.
 """
@@ -86,6 +86,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         engine = host.engine
         self.ops = Accounts(engine.store, engine.ledger)
         self._sweeper: asyncio.Task | None = None
+        self._deliverer: asyncio.Task | None = None
         self.sweep_seconds = float(os.environ.get("RATING400_SWEEP_SECONDS", "5") or 5)
 
     async def _call(self, context, fn, *args, **kwargs):
@@ -153,6 +154,12 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         return await self._op(context, self.ops.account_transition, account=r.account, action=r.action,
                               reason=r.reason, **_meta(r.meta))
 
+    @rpc("SetNotifications")
+    async def SetNotifications(self, r, context):
+        return await self._op(context, self.ops.set_notifications, account=r.account,
+                              credit_below_minor=r.credit_below_minor, expiry_within_days=r.expiry_within_days,
+                              webhook_url=r.webhook_url, **_meta(r.meta))
+
     # -- numbers --------------------------------------------------------------
     @rpc("AddNumbers")
     async def AddNumbers(self, r, context):
@@ -215,7 +222,22 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         return pb.SweepResponse(applied=[result_msg(x) for x in done])
 
     def start_sweeper(self) -> None:
-        """Sweep every ``sweep_seconds`` on this worker (worker 0 only)."""
+        """Sweep every ``sweep_seconds`` and deliver webhooks every second, on
+        this worker (worker 0 only). Deliveries run on their own thread: a
+        slow receiver never holds up the engine thread."""
+        from rating_core.accounts.notify import deliver_webhooks
+
+        async def deliver():
+            while True:
+                await asyncio.sleep(1.0)
+                try:
+                    await asyncio.to_thread(deliver_webhooks, self.ops)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the cursor stays; next pass retries
+                    log.exception("webhook delivery failed")
+        self._deliverer = asyncio.get_running_loop().create_task(deliver())
+
         async def loop():
             while True:
                 await asyncio.sleep(self.sweep_seconds)
@@ -230,8 +252,9 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         self._sweeper = asyncio.get_running_loop().create_task(loop())
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._deliverer):
+            if task is not None:
+                task.cancel()
 
     # -- reads ---------------------------------------------------------------------
     @rpc("GetAccount")

@@ -84,6 +84,11 @@ class AccountServiceStub:
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.TransitionRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
                 _registered_method=True)
+        self.SetNotifications = channel.unary_unary(
+                '/rating400.v1.AccountService/SetNotifications',
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.SetNotificationsRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+                _registered_method=True)
         self.AddNumbers = channel.unary_unary(
                 '/rating400.v1.AccountService/AddNumbers',
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.AddNumbersRequest.SerializeToString,
@@ -230,6 +235,14 @@ class AccountServiceServicer:
 
     def AccountTransition(self, request, context):
         """action: suspend | restore | freeze | reclaim.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNotifications(self, request, context):
+        """Thresholds raise an "alert" event once per crossing (see the sweep);
+        events are POSTed to webhook_url with retries and readable by WatchEvents.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -393,6 +406,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
             'AccountTransition': grpc.unary_unary_rpc_method_handler(
                     servicer.AccountTransition,
                     request_deserializer=rating400_dot_v1_dot_accounts__pb2.TransitionRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
+            ),
+            'SetNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotifications,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.SetNotificationsRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
             ),
             'AddNumbers': grpc.unary_unary_rpc_method_handler(
@@ -750,6 +768,33 @@ class AccountService:
             target,
             '/rating400.v1.AccountService/AccountTransition',
             rating400_dot_v1_dot_accounts__pb2.TransitionRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.AccountService/SetNotifications',
+            rating400_dot_v1_dot_accounts__pb2.SetNotificationsRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
             options,
             channel_credentials,
