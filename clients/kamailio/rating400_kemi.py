@@ -34,6 +34,7 @@ from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
 
 BILLING = {1: "ring", 2: "ivr_answer", 3: "agent_answer"}  # routing.proto BillingStart
 LEG, HUNT = "$dlg_var(r4_leg)", "$dlg_var(r4_hunt)"
+INTERIM_EVERY_S = 5
 
 
 class _KsrLog(logging.Handler):
@@ -266,10 +267,12 @@ class Rating400:
             if rec["cut_ms"] + 3_600_000 < now:
                 self.live.drop(rec["call_id"])  # its end was missed; long past its cut
                 continue
-            if rec.get("asked_for") == rec["cut_ms"] or not interim_due(rec["cut_ms"], now,
-                                                                       self.settings.interim_before_s):
+            # Asked again every INTERIM_EVERY_S while the cut is near: a
+            # top-up during the call can still extend it.
+            if (not interim_due(rec["cut_ms"], now, self.settings.interim_before_s)
+                    or now - rec.get("asked_ms", 0) < INTERIM_EVERY_S * 1000):
                 continue
-            rec["asked_for"] = rec["cut_ms"]
+            rec["asked_ms"] = now
             grant = self.link.interim(rec["call_id"], rec["number"], rec["caller"], now)
             if grant and grant > rec["grant"]:
                 cut = rec["billing_start_ms"] + max(1, grant - margin) * 1000
