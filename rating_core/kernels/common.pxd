@@ -161,12 +161,99 @@ cdef class Tables:
     cdef const int16_t[:, :, ::1] band_until
     cdef int8_t band_rule
 
-    cdef int64_t day_row(self, int64_t at_ms) noexcept nogil
-    cdef int8_t band_at(self, int32_t band_set, int64_t at_ms) noexcept nogil
-    cdef int64_t band_end_ms(self, int32_t band_set, int64_t at_ms) noexcept nogil
-    cdef int64_t walk(self, int32_t rate, int64_t t, int64_t limit, int64_t den, wide_t *num,
-                      int32_t *units) noexcept nogil
-    cdef int64_t charge(self, int32_t rate, int64_t billable, int32_t *billed, int32_t *units) noexcept nogil
-    cdef int64_t split_charge(self, int32_t package, int32_t dest, int8_t caller_class, int64_t bill_from,
-                              int32_t first_rate, int64_t billable, int32_t *billed, int32_t *units,
-                              int32_t *n_bands) noexcept nogil
+
+# The rules of one call over the tables, inline in every kernel (see
+# rating_core/reference.py for the same rules in plain Python).
+
+@cython.cdivision(True)
+cdef inline int64_t day_row(Tables self, int64_t at_ms) noexcept nogil:
+    # Row of the calendar tables for the local date of at_ms. The edge
+    # keeps times within the calendar, so local >= 0 and C division is
+    # floor division.
+    return (at_ms + LOCAL_OFFSET_MS) // MS_PER_DAY - self.first_day
+
+@cython.cdivision(True)
+cdef inline int8_t band_at(Tables self, int32_t band_set, int64_t at_ms) noexcept nogil:
+    # The band of `band_set` in force at at_ms (day kind, local minute).
+    cdef int64_t local = at_ms + LOCAL_OFFSET_MS
+    return self.band_of[band_set, self.day_kind[local // MS_PER_DAY - self.first_day],
+                        (local % MS_PER_DAY) // MS_PER_MINUTE]
+
+@cython.cdivision(True)
+cdef inline int64_t band_end_ms(Tables self, int32_t band_set, int64_t at_ms) noexcept nogil:
+    # When the band in force at at_ms ends: the next minute whose band
+    # differs that day, else the next local midnight (the day kind may
+    # change there).
+    cdef int64_t local = at_ms + LOCAL_OFFSET_MS
+    cdef int64_t day = local // MS_PER_DAY
+    cdef int16_t until = self.band_until[band_set, self.day_kind[day - self.first_day],
+                                         (local % MS_PER_DAY) // MS_PER_MINUTE]
+    return day * MS_PER_DAY + <int64_t>until * MS_PER_MINUTE - LOCAL_OFFSET_MS
+
+@cython.cdivision(True)
+cdef inline int64_t walk(Tables self, int32_t rate, int64_t t, int64_t limit, int64_t den, wide_t *num,
+                  int32_t *units) noexcept nogil:
+    # Increments of `rate` that start at elapsed t, t + increment, ...
+    # while before `limit`, in closed form per tier segment: an increment
+    # starting in tier j ([start_j, start_j+1)) is priced by tier j even
+    # when it runs past the segment. Adds price * increment / unit to
+    # num / den for each; returns the new t.
+    cdef int32_t first = self.rate_first_tier[rate], last = first + self.rate_n_tiers[rate], j
+    cdef int64_t seg_end, lim, k
+    for j in range(first, last):
+        seg_end = self.tier_start[j + 1] if j + 1 < last else limit
+        lim = seg_end if seg_end < limit else limit
+        if t < lim:
+            k = ceil_div(lim - t, self.tier_increment[j])
+            num[0] += <wide_t>(k * self.tier_increment[j]) * self.tier_price[j] * (den // self.tier_unit[j])
+            units[0] += <int32_t>k
+            t += k * self.tier_increment[j]
+    return t
+
+@cython.cdivision(True)
+cdef inline int64_t charge_of(Tables self, int32_t rate, int64_t billable, int32_t *billed, int32_t *units) noexcept nogil:
+    # Charge of `billable` seconds under one rate (reference rule 8):
+    # nothing at or under the free seconds, else the minimum, the
+    # increments, one rounding, then the connect fee.
+    cdef int64_t d, t
+    cdef wide_t num = 0
+    units[0] = 0
+    if billable == 0 or billable <= self.rate_free_seconds[rate]:
+        billed[0] = 0
+        return 0
+    d = billable if billable > self.rate_min_billable[rate] else self.rate_min_billable[rate]
+    t = walk(self, rate, 0, d, self.rate_denominator[rate], &num, units)
+    billed[0] = <int32_t>t
+    return round_div(num, self.rate_denominator[rate], self.rate_rounding[rate]) + self.rate_connect_fee[rate]
+
+@cython.cdivision(True)
+cdef inline int64_t split_charge(Tables self, int32_t package, int32_t dest, int8_t caller_class, int64_t bill_from,
+                          int32_t first_rate, int64_t billable, int32_t *billed, int32_t *units,
+                          int32_t *n_bands) noexcept nogil:
+    # The split band rule (reference rule 8, "split"): each increment is
+    # priced by the rate the package gives in the band in force at the
+    # increment's start. The first rate (at the billing start) sets the
+    # free seconds, minimum, rounding and connect fee; denominators are
+    # the catalog-wide lcm (layout: every rate_denominator is it when
+    # band_rule is split). Returns -1 when a band the call reaches has
+    # no rate (the call is then no_rate).
+    cdef int64_t d, t = 0, seg_end, lim, den = self.rate_denominator[first_rate]
+    cdef int32_t r, set_ = self.package_band_set[package]
+    cdef wide_t num = 0
+    units[0] = 0
+    n_bands[0] = 0
+    if billable == 0 or billable <= self.rate_free_seconds[first_rate]:
+        billed[0] = 0
+        return 0
+    d = billable if billable > self.rate_min_billable[first_rate] else self.rate_min_billable[first_rate]
+    while t < d:
+        r = self.rate_table[package, dest, caller_class, band_at(self, set_, bill_from + t * 1000)]
+        if r < 0:
+            return -1
+        # increments starting before the band's end belong to this band
+        seg_end = ceil_div(band_end_ms(self, set_, bill_from + t * 1000) - bill_from, 1000)
+        lim = seg_end if seg_end < d else d
+        t = walk(self, r, t, lim, den, &num, units)
+        n_bands[0] += 1
+    billed[0] = <int32_t>t
+    return round_div(num, den, self.rate_rounding[first_rate]) + self.rate_connect_fee[first_rate]

@@ -207,6 +207,13 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     cdef int64_t[::1] o_overage = out["overage"]
     cdef int64_t[::1] o_balance = out["balance_after"]
 
+    # The searched tables as locals: loads the C compiler can keep in
+    # registers across the loop (fields of T could alias the outputs).
+    cdef const int64_t[::1] dest_starts = T.dest_starts, region_starts = T.region_starts
+    cdef const int64_t[::1] carrier_starts = T.carrier_starts, number_key = T.number_key
+    cdef const int32_t[::1] dest_values = T.dest_values, region_values = T.region_values
+    cdef const int32_t[::1] carrier_values = T.carrier_values
+
     cdef Py_ssize_t i, row, num_row
     cdef int32_t acc, pkg, dest, city, r, n_bands
     cdef int8_t status, caller_class, band, bs
@@ -218,16 +225,16 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
         for i in prange(n, num_threads=threads, schedule="static"):
             start = c_start[i]
             # Prefix tables start at key 0, so the interval always exists.
-            dest = T.dest_values[last_at_most(T.dest_starts, dest_first, dest_base, dest_shift, c_forwarded[i])]
-            city = T.region_values[last_at_most(T.region_starts, region_first, region_base, region_shift, c_caller[i])]
+            dest = dest_values[last_at_most(dest_starts, dest_first, dest_base, dest_shift, c_forwarded[i])]
+            city = region_values[last_at_most(region_starts, region_first, region_base, region_shift, c_caller[i])]
             o_destination[i] = dest
             o_city[i] = city
             o_province[i] = T.city_province[city] if city >= 0 else -1
-            o_carrier[i] = T.carrier_values[last_at_most(T.carrier_starts, carrier_first, carrier_base,
-                                                         carrier_shift, c_caller[i])]
+            o_carrier[i] = carrier_values[last_at_most(carrier_starts, carrier_first, carrier_base,
+                                                       carrier_shift, c_caller[i])]
 
-            num_row = last_at_most(T.number_key, number_first, number_base, number_shift, c_number[i])
-            if num_row >= 0 and T.number_key[num_row] != c_number[i]:
+            num_row = last_at_most(number_key, number_first, number_base, number_shift, c_number[i])
+            if num_row >= 0 and number_key[num_row] != c_number[i]:
                 num_row = -1  # not a number of the catalog
             acc = -1
             pkg = -1
@@ -256,7 +263,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                         bill_from = c_agent_answer[i]
                 if bill_from != NO_TIME:
                     when = bill_from  # the band (and bundle month) at the billing start
-                band = T.band_at(T.package_band_set[pkg], when)
+                band = band_at(T, T.package_band_set[pkg], when)
                 if T.number_status[num_row] != ST_ACTIVE:
                     status = NUMBER_NOT_ACTIVE
                 elif start < T.account_start_ms[acc]:
@@ -280,16 +287,16 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                     billable = billable_of(c_end[i] - bill_from, T.rate_billable_rule[r])
                 o_billable[i] = <int32_t>billable
                 if split:
-                    charge = T.split_charge(pkg, dest, caller_class, bill_from, r, billable,
+                    charge = split_charge(T, pkg, dest, caller_class, bill_from, r, billable,
                                             &o_billed[i], &o_units[i], &n_bands)
                     if charge < 0:  # a band the call reaches has no rate
                         status = NO_RATE
                 else:
-                    charge = T.charge(r, billable, &o_billed[i], &o_units[i])
+                    charge = charge_of(T, r, billable, &o_billed[i], &o_units[i])
                 o_charge[i] = charge
                 if T.package_kind[pkg] == BUNDLE:
                     # Scratch until pass 2: the month the call counts against.
-                    o_bundle[i] = T.day_month[T.day_row(when)]
+                    o_bundle[i] = T.day_month[day_row(T, when)]
             o_status[i] = status
             if status == RATED:
                 o_rate[i] = r
@@ -346,7 +353,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 r = T.package_overage_rate[pkg]
                 charge = 0
                 if r >= 0:
-                    charge = T.charge(r, overage_seconds, &over_billed, &over_units)
+                    charge = charge_of(T, r, overage_seconds, &over_billed, &over_units)
                 o_charge[row] = charge
                 o_overage[row] = charge
                 o_bundle[row] = <int32_t>consumed

@@ -274,17 +274,17 @@ cdef class RoutingCore:
                        bint money) noexcept nogil:
         # What a call of `billable` seconds from now costs: the charge
         # (money) or the billed seconds (bundle use), by the rating rules
-        # (common.Tables.charge; under the split band rule, walked across
+        # (common.pxd charge_of; under the split band rule, walked across
         # the bands from now, a band without a rate costing everything).
         cdef int32_t billed, units, n_bands
         cdef int64_t charge
         if self.t.band_rule == BAND_SPLIT:
-            charge = self.t.split_charge(o.package, cls, o.caller_class, c.at_ms, rate, billable,
+            charge = split_charge(self.t, o.package, cls, o.caller_class, c.at_ms, rate, billable,
                                          &billed, &units, &n_bands)
             if charge < 0:
                 return INT64_MAX
         else:
-            charge = self.t.charge(rate, billable, &billed, &units)
+            charge = charge_of(self.t, rate, billable, &billed, &units)
         return charge if money else billed
 
     cdef int32_t _max_seconds(self, const Call *c, const Outcome *o, int32_t cls, int32_t rate, int64_t budget,
@@ -395,7 +395,7 @@ cdef class RoutingCore:
         pkg = self.t.account_package[acc]
         pkind = self.t.package_kind[pkg]
         o.package = pkg
-        o.band = self.t.band_at(self.t.package_band_set[pkg], c.at_ms)
+        o.band = band_at(self.t, self.t.package_band_set[pkg], c.at_ms)
         o.limited = pkind == PREPAID or (pkind == BUNDLE and self.t.package_overage_rate[pkg] < 0)
         if pkind == PREPAID:
             o.budget = 0 if c.at_ms >= self.t.account_expiry_ms[acc] else c.credit_left
