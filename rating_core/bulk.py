@@ -234,19 +234,7 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
     for raw in inputs:
         path = Path(raw)
         if not path.is_dir():
-            if columns is None:
-                yield from cdr.read_batches(path, batch_rows)
-            elif cdr._is_parquet(path):
-                pf = pq.ParquetFile(path)
-                yield from pf.iter_batches(batch_size=batch_rows, columns=[c for c in columns if c in pf.schema_arrow.names])
-            else:
-                import pyarrow.csv as pacsv
-
-                yield from pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=64 << 20),
-                                          convert_options=pacsv.ConvertOptions(
-                                              column_types={c: pa.string() for c in cdr.CDR_COLUMNS},
-                                              strings_can_be_null=True,
-                                              include_columns=columns, include_missing_columns=True))
+            yield from cdr.read_batches(path, batch_rows, columns)  # the edge: encodings, bad files
             continue
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
         for f in _files(path):
@@ -281,6 +269,13 @@ def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAU
     state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
 
     def ids() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from _ids()
+        except cdr.InvalidFile as e:
+            state["error"] = e
+            raise
+
+    def _ids() -> Iterator[pa.RecordBatch]:
         for batch in input_batches(inputs, batch_rows, ["call_id", "start"]):
             state["rows"] += batch.num_rows
             if "start" in batch.schema.names:
@@ -308,6 +303,10 @@ def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAU
         repeated = con.sql(
             "SELECT call_id FROM cdr_ids WHERE call_id IS NOT NULL AND call_id <> '' "
             "GROUP BY call_id HAVING count(*) > 1").to_arrow_table()
+    except duckdb.Error:
+        if "error" in state:  # the edge's own error about a file, not DuckDB's wrapping of it
+            raise state["error"] from None
+        raise
     finally:
         con.close()
     values = repeated.column("call_id").combine_chunks() if repeated.num_rows else pa.array([], pa.string())

@@ -29,8 +29,9 @@ Rules (the README states them for operators):
 """
 from __future__ import annotations
 
+import codecs
+import csv
 import functools
-
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -65,9 +66,13 @@ REASONS = (
     "start outside the calendar table",
     "duplicate call id",
     "time outside 1970-01-01 .. 2199-12-31 (UTC)",
+    "leading 0 missing: a landline a spreadsheet turned into a number? (export the column as text)",
+    "written as a spreadsheet number (1.38E+10, 13812345678.0): export the column as text",
 )
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
- END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE) = range(len(REASONS))
+ END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
+ SPREADSHEET_NUMBER) = range(len(REASONS))
+_SPREADSHEET = r"^\s*\d+(\.\d+)?[eE]\+?\d+\s*$|^\s*\d+\.0+\s*$"
 # Epoch ms the edge accepts at all: [1970-01-01, 2200-01-01) UTC. Outside it a
 # value is a wrong unit or garbage (2^63 overflows every later subtraction).
 MIN_TIME_MS = 0
@@ -93,23 +98,169 @@ _BATCH_ROWS = 1 << 20
 
 
 # --- reading --------------------------------------------------------------
-def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """Record batches of a CSV or Parquet CDR file (by extension)."""
+# What operators export: UTF-8 with or without a BOM (Excel's "CSV UTF-8"),
+# GBK / GB18030 (Excel's plain "CSV" on Chinese Windows) and UTF-16 (Excel's
+# "Unicode text"). The encoding is named (``--encoding``) or detected from the
+# first SNIFF_BYTES; GBK is read as GB18030, its superset.
+SNIFF_BYTES = 1 << 16
+ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
+             "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
+             "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be"}
+# The encoding the CLI was told (``rating400 rate --encoding``); None: detect.
+DEFAULT_ENCODING: str | None = None
+
+
+class InvalidFile(InvalidInput):
+    """A CDR file that cannot be read at all: names the file, the line (1 =
+    the header) and, where there is one, the column."""
+
+    def __init__(self, path, message: str, line: int | None = None, column: str | None = None):
+        where = str(path) + (f": line {line}" if line else "")
+        super().__init__(column or "file", message, where)
+        self.path, self.line, self.column = str(path), line, column
+
+    def __str__(self) -> str:  # FILE: line N: column 'x': message
+        col = f"column {self.column}: " if self.column else ""
+        return f"{self.record}: {col}{self.message}"
+
+
+def encoding_of(path: str | Path, encoding: str | None = None) -> str:
+    """The encoding to read a CSV file with (pyarrow's name for it).
+
+    ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
+    UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
+    a mark); text that decodes as UTF-8; text that decodes as GB18030.
+    Raises InvalidFile for an unknown encoding name, an empty file, or bytes
+    that are none of these (binary data)."""
+    if encoding:
+        name = ENCODINGS.get(encoding.lower().replace("_", "-"))
+        if name is None:
+            raise InvalidFile(path, f"unknown encoding {excerpt(encoding)} (one of: utf-8, gbk, gb18030, utf-16)")
+        return name
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if not head:
+        raise InvalidFile(path, "empty file (no header)")
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf8"  # pyarrow skips the mark itself
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+        return "utf-16-le"
+    if len(head) >= 4 and even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+        return "utf-16-be"
+    for name, codec in (("utf8", "utf-8"), ("gb18030", "gb18030")):
+        try:
+            text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) < SNIFF_BYTES)
+        except UnicodeDecodeError:
+            continue
+        controls = sum(1 for c in text[:4096] if c < " " and c not in "\t\r\n")
+        if controls == 0:
+            return name
+    raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
+
+
+def _header(path: Path, encoding: str) -> list[str]:
+    """The header's column names (for the checks pyarrow does not make)."""
+    codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
+    with open(path, encoding=codec, newline="") as f:
+        try:
+            line = next(csv.reader(f), None)
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}", 1) from None
+    if not line or not any(c.strip() for c in line):
+        raise InvalidFile(path, "no header (the first line names the columns: " + ", ".join(CDR_COLUMNS) + ")", 1)
+    return line
+
+
+def check_file(path: str | Path, encoding: str | None = None) -> str | None:
+    """Everything about a CDR file that is judged before its rows: it
+    opens; Parquet is Parquet; CSV text is in a known encoding, has a
+    header, and names no column twice. Returns the CSV encoding (None for
+    Parquet). Raises InvalidFile."""
     path = Path(path)
     if _is_parquet(path):
+        try:
+            names = pq.ParquetFile(path).schema_arrow.names
+        except OSError as e:
+            raise InvalidFile(path, f"cannot read: {excerpt(e, 100)}") from None
+        except Exception as e:  # noqa: BLE001 - pyarrow's errors for a file that is not Parquet
+            raise InvalidFile(path, f"not a Parquet file: {excerpt(e, 100)}") from None
+    else:
+        try:
+            encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
+            names = _header(path, encoding)
+        except OSError as e:
+            raise InvalidFile(path, f"cannot read: {e.strerror or e}") from None
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InvalidFile(path, "column given twice in the header", 1, excerpt(name))
+        seen.add(name)
+    return None if _is_parquet(path) else encoding
+
+
+def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
+    """The line and column of a CSV that pyarrow refused (it tells neither):
+    re-read with Python's csv module, on this error path only."""
+    codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
+    line = 1
+    try:
+        with open(path, encoding=codec, newline="") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader)
+            line = reader.line_num
+            for row in reader:
+                if len(row) != len(header):
+                    return InvalidFile(path, f"{len(row)} fields where the header has {len(header)}"
+                                       " (a comma inside a value that is not quoted?)", line + 1)
+                line = reader.line_num
+    except UnicodeDecodeError as e:
+        return InvalidFile(path, f"not {encoding} text ({excerpt(e.object[max(0, e.start - 10):e.start + 10])} "
+                           "...): name the encoding with --encoding", line + 1)
+    except csv.Error as e:
+        if "end of data" in str(e):
+            return InvalidFile(path, "a quote opened here is never closed", line + 1)
+        return InvalidFile(path, f"{excerpt(e, 80)}", line + 1)
+    return InvalidFile(path, excerpt(str(error).removeprefix("CSV parse error: "), 120))
+
+
+def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[str] | None = None,
+                 encoding: str | None = None) -> Iterator[pa.RecordBatch]:
+    """Record batches of a CSV or Parquet CDR file (by extension).
+
+    columns: read only these (absent ones come as null strings for CSV, are
+    left out for Parquet). encoding: a CSV's encoding (default: the CLI's
+    ``--encoding``, else detected; see ``encoding_of``).
+    Raises InvalidFile naming file, line and column for a file that cannot
+    be read; rows with bad values are the caller's rejects, not errors.
+    """
+    path = Path(path)
+    encoding = check_file(path, encoding)
+    if encoding is None:
         pf = pq.ParquetFile(path)
-        yield from pf.iter_batches(batch_size=batch_rows, use_threads=True)
+        names = pf.schema_arrow.names
+        try:
+            yield from pf.iter_batches(batch_size=batch_rows, use_threads=True,
+                                       columns=None if columns is None else [c for c in columns if c in names])
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InvalidFile(path, f"corrupt Parquet data: {excerpt(e, 100)}") from None
         return
     # Every known column as a string: numbers keep leading zeros and "+86",
     # epoch-ms times are recognised as digits below; empty cells are null.
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=64 << 20),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in CDR_COLUMNS}, strings_can_be_null=True,
-        ),
-    )
-    yield from reader
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding=encoding),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in CDR_COLUMNS}, strings_can_be_null=True,
+                include_columns=columns, include_missing_columns=columns is not None,
+            ),
+        )
+        yield from reader
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise _diagnose(path, encoding, e) from None
 
 
 def row_count(path: str | Path) -> int | None:
@@ -274,6 +425,41 @@ def _with_validity(arr: pa.Array, valid: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(arr.type, len(arr), [_validity(valid)] + bufs[1:])
 
 
+def lost_zero(keys: np.ndarray) -> np.ndarray:
+    """Where a normalised number looks like a landline whose trunk 0 a
+    spreadsheet dropped: 10 + 8 digits (Beijing), 2 + 9 digits (2-digit area
+    codes), 3-9 + 9 or 10 digits (3-digit area codes), 400/800 numbers
+    excepted; mobiles start 1[3-9]. From the base-11 keys (see numbers.key),
+    in integer NumPy: no string is looked at again."""
+    digit = [(keys // 11 ** (MAX_DIGITS - 1 - i)) % 11 for i in range(12)]  # d + 1, 0 past the end
+    len10 = (digit[9] != 0) & (digit[10] == 0)
+    len11 = (digit[10] != 0) & (digit[11] == 0)
+    first, second = digit[0] - 1, digit[1] - 1
+    service = len10 & ((first == 4) | (first == 8)) & (digit[1] == 1) & (digit[2] == 1)  # 400/800
+    return (((first == 1) & (second == 0) & len10) | ((first == 2) & len10)
+            | ((first >= 3) & (len10 | len11) & ~service))
+
+
+def _spreadsheet(col) -> np.ndarray:
+    """Where a number cell was written by a spreadsheet as a number (an
+    exponent, or a ".0"). Only cells with a '.' or an 'e' go to the regex."""
+    col = _as_string(col)
+    if len(col) == 0 or col.null_count == len(col):
+        return np.zeros(len(col), bool)
+    maybe = pc.or_(pc.match_substring(col, "."), pc.match_substring(col, "e", ignore_case=True))
+    if not pc.any(maybe).as_py():
+        return np.zeros(len(col), bool)
+    return _matches(col, _SPREADSHEET)
+
+
+def _matches(col, pattern: str) -> np.ndarray:
+    """Where a string column matches ``pattern`` (RE2), nulls False."""
+    col = _as_string(col)
+    if len(col) == 0 or col.null_count == len(col):
+        return np.zeros(len(col), bool)
+    return pc.fill_null(pc.match_substring_regex(col, pattern), False).to_numpy(zero_copy_only=False)
+
+
 def _cast_rows(s: pa.Array, to: pa.DataType) -> tuple[pa.Array, np.ndarray]:
     """Cast, turning the rows that do not cast into nulls (bisection: one
     cast for clean data, a few more per bad row)."""
@@ -312,9 +498,11 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     present = _present(s)
     out = np.full(n, layout.NO_TIME, np.int64)
     valid = np.zeros(n, bool)
-    # Epoch milliseconds written as digits (at most 15: no int64 overflow).
+    # Epoch milliseconds written as digits: 11 to 15 of them (1973 onwards,
+    # no int64 overflow). Fewer digits are Excel serial days (below) or nothing.
+    length = pc.binary_length(s)
     digits = present & pc.fill_null(
-        pc.and_(pc.ascii_is_decimal(s), pc.less_equal(pc.binary_length(s), 15)), False
+        pc.and_(pc.ascii_is_decimal(s), pc.and_(pc.greater_equal(length, 11), pc.less_equal(length, 15))), False
     ).to_numpy(zero_copy_only=False)
     if digits.any():
         out[digits] = pc.cast(s.filter(pa.array(digits)), pa.int64()).to_numpy()
@@ -328,6 +516,13 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             out[idx] = fast
             valid[idx] = True
             return out, present, valid
+        serial = pc.fill_null(pc.match_substring_regex(r, _EXCEL_SERIAL), False).to_numpy(zero_copy_only=False)
+        if serial.any():
+            days = pc.cast(r.filter(pa.array(serial)), pa.float64()).to_numpy(zero_copy_only=False)
+            rows = idx[serial]
+            out[rows] = _excel_ms(days)
+            valid[rows] = True
+        r = _excel_text(r)
         shaped = pc.fill_null(pc.match_substring_regex(r, _ISO + _OFFSET), False).to_numpy(zero_copy_only=False)
         naive = pc.fill_null(pc.match_substring_regex(r, _ISO + "$"), False).to_numpy(zero_copy_only=False)
         for mask, to, shift in ((shaped, pa.timestamp("ms", tz="UTC"), 0),
@@ -340,6 +535,35 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             out[rows] = ms[ok]
             valid[rows] = True
     return out, present, valid
+
+
+# Excel's ways of writing a time: serial days (46296.0009375: days since
+# 1899-12-30, local time, as a cell formatted "General" exports it) and
+# dates with slashes or without zero padding (2026/10/1 0:01:21).
+_EXCEL_SERIAL = r"^\d{1,6}(\.\d+)?$"
+_EXCEL_EPOCH_DAYS = 25_569  # serial day of 1970-01-01
+_EXCEL_TEXT = (
+    (r"^(\d{4})/(\d{1,2})/(\d{1,2})", r"\1-\2-\3"),
+    (r"^(\d{4})-(\d)-", r"\1-0\2-"),
+    (r"^(\d{4}-\d\d)-(\d)([ T])", r"\1-0\2\3"),
+    (r"^(\d{4}-\d\d-\d\d[ T])(\d):", r"\10\2:"),  # RE2: \1 then "0" (groups are one digit)
+)
+
+
+def _excel_ms(days: np.ndarray) -> np.ndarray:
+    """Epoch ms of Excel serial days in Asia/Shanghai local time, rounded to
+    the second (Excel keeps time as a fraction of a day; the float's last
+    digits are noise, and Excel itself shows whole seconds)."""
+    seconds = np.rint((days - _EXCEL_EPOCH_DAYS) * 86_400).astype(np.int64)
+    return seconds * 1000 - layout.LOCAL_OFFSET_MS
+
+
+def _excel_text(r: pa.Array) -> pa.Array:
+    """Excel-style date-times rewritten as ISO 8601 (``2026/10/1 0:01:21`` ->
+    ``2026-10-01 00:01:21``); everything else unchanged."""
+    for pattern, repl in _EXCEL_TEXT:
+        r = pc.replace_substring_regex(r, pattern, repl)
+    return r
 
 
 def _cast_all(r: pa.Array) -> np.ndarray | None:
@@ -452,11 +676,17 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     flag("start", start_present & ~start_ok, NOT_A_TIME)
     flag("start", start_wild, TIME_OUT_OF_RANGE)
     flag("start", ~start_present, MISSING)
+    keys = {"number_key": keys_of(number), "caller_key": keys_of(caller), "forwarded_key": keys_of(fwd)}
+    flag("forwarded_to", fwd_ok & lost_zero(keys["forwarded_key"]), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
+    flag("forwarded_to", _spreadsheet(cols["forwarded_to"]), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
+    flag("number", _spreadsheet(cols["number"]), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
+    flag("caller", caller_ok & lost_zero(keys["caller_key"]), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
+    flag("caller", _spreadsheet(cols["caller"]), SPREADSHEET_NUMBER)
     flag("call_id", ~_present(call_id), MISSING)
 
     good = field < 0
@@ -478,9 +708,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
             out_cols[name] = batch.column(name)
     table = pa.table(out_cols)
     cdr = {
-        "number_key": keys_of(number),
-        "caller_key": keys_of(caller),
-        "forwarded_key": keys_of(fwd),
+        **keys,
         "start_ms": start,
         "ivr_answer_ms": times["ivr_answer"][0],
         "agent_answer_ms": times["agent_answer"][0],
@@ -754,3 +982,21 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
         cols[name] = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
     out = pa.table({name: cols[name] for name in CDR_COLUMNS})
     return check_batch(out, limits, field)
+
+
+def check_route(number: str, caller: str, ivr_keys: str = "", limits: Limits = DEFAULT_LIMITS) -> tuple[str, str]:
+    """A routing request from an operator (``rating400 route``): NUMBER must
+    be a 400 number (``400`` + 7 digits once normalised), CALLER a phone
+    number or empty (withheld), the IVR keys digits, ``*`` or ``#``.
+    Returns the normalised (number, caller); InvalidInput naming the field."""
+    from .numbers import normalize
+
+    for field, value in (("number", number), ("caller", caller), ("ivr_keys", ivr_keys)):
+        check_text(field, value, limits)
+    normal = normalize(number, "number")
+    if not (len(normal) == 10 and normal.startswith("400")):
+        raise InvalidInput("number", f"{excerpt(number)} is not a 400 number (400 + 7 digits)")
+    caller_normal = normalize(caller, "caller") if caller.strip() else ""
+    if ivr_keys.strip("0123456789*#"):
+        raise InvalidInput("ivr_keys", f"{excerpt(ivr_keys)}: only digits, '*' and '#'")
+    return normal, caller_normal

@@ -79,12 +79,18 @@ def cli():
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's limit for the scan and out-of-core sort.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
               help="Rate on a Dask cluster (scheduler address, e.g. tcp://host:8786), partitioned by account.")
+@click.option("--encoding", help="CSV text encoding: utf-8, gbk (gb18030) or utf-16 (default: detected).")
 def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, as_json,
-         pass_through, by_day, chunk_rows, memory_limit, dask_address):
+         pass_through, by_day, chunk_rows, memory_limit, dask_address, encoding):
     """Rate CDR files (CSV or Parquet) or Parquet dataset directories into rated CDRs and rejects."""
+    from . import cdr
     from .cli_bulk import rate_with_options
 
     with user_errors():
+        cdr.DEFAULT_ENCODING = encoding
+        for path in inputs:  # a file that cannot be read at all is an error before any row is rated
+            if not Path(path).is_dir():
+                cdr.check_file(path)
         summary, seconds = rate_with_options(
             inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
             pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
@@ -341,7 +347,31 @@ _add_commands()
 
 
 def main(argv=None):
-    return cli.main(args=argv, prog_name="rating400")
+    """The command line. Every operator error is one line on stderr and exit
+    status 2: click's usage errors too (its default is three lines with the
+    usage). Anything else escaping a command is a bug: one line naming it
+    (the traceback with RATING400_TRACEBACK=1) and exit status 1."""
+    import os
+
+    try:
+        return cli.main(args=argv, prog_name="rating400", standalone_mode=False)
+    except click.UsageError as e:
+        hint = f" (see `rating400 {e.ctx.command_path.split(' ', 1)[1]} --help`)" if e.ctx and " " in e.ctx.command_path else ""
+        err.print(f"error: {e.format_message()}{hint}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.Abort:
+        sys.exit(1)
+    except (KeyboardInterrupt, BrokenPipeError):
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        if os.environ.get("RATING400_TRACEBACK"):
+            raise
+        err.print(f"error: internal error, please report it: {type(e).__name__}: {str(e)[:300]}"
+                  " (RATING400_TRACEBACK=1 shows the traceback)", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,11 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
     from .router import Router
     from .store import Ledger, Store
 
+    from .cdr import check_route
+
     at_ms = parse_time(at)
     with user_errors():
+        check_route(number, caller, ivr_keys)  # an operator's typo is exit 2, not a DENY
         store = Store(store_dir, create=False)
         ledger = Ledger(store_dir)
         view = open_view(store, ledger.env, version)  # with the customer layer's live numbers

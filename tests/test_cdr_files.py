@@ -1,0 +1,136 @@
+"""The files a Chinese operator actually has, through ``rating400 rate``:
+UTF-8 with and without a BOM, GBK, UTF-16, Excel times and numbers; and every
+malformed file a one-line error naming file and line, exit status 2, never a
+traceback."""
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core import cdr
+from rating_core.cli import main
+
+HEADER = "call_id,caller,number,forwarded_to,start,agent_answer,end,hangup_cause\n"
+ROWS = [
+    # A Beijing caller to the service desk number (billing from agent answer).
+    "c1,13812345678,4000589196,02088886666,2026-10-10T09:00:00+08:00,2026-10-10T09:00:09+08:00,"
+    "2026-10-10T09:03:14+08:00,正常挂机\n",
+    "c2,13912345678,4000589196,13800138000,2026-10-10T10:00:00+08:00,2026-10-10T10:00:05+08:00,"
+    "2026-10-10T10:01:05+08:00,用户忙\n",
+]
+TEXT = HEADER + "".join(ROWS)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from rating_core.demo import write_demo_catalog
+    from rating_core.store import Store
+
+    root = tmp_path_factory.mktemp("files")
+    s = Store(root / "store")
+    s.activate(s.compile(write_demo_catalog(root / "catalog")))
+    del s
+    return root / "store"
+
+
+def rate(store, path, *more, capsys):
+    """``rating400 rate`` in process -> (exit status, stdout, stderr)."""
+    out = path.with_name(path.stem + ".rated.parquet")
+    try:
+        main(["rate", str(path), "--store", str(store), "--out", str(out), "--json", *map(str, more)])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16", "utf-16-le"])
+def test_encodings_detected(store, tmp_path, capsys, encoding):
+    path = tmp_path / f"cdrs-{encoding}.csv"
+    path.write_bytes(TEXT.encode(encoding))
+    code, out, err = rate(store, path, capsys=capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["rated"] == 2 and summary["rejected"] == 0
+    rated = pq.read_table(path.with_name(path.stem + ".rated.parquet"))
+    assert rated.num_rows == 2
+
+
+def test_encoding_named(store, tmp_path, capsys):
+    path = tmp_path / "named.csv"
+    path.write_bytes(TEXT.encode("gbk"))
+    code, out, err = rate(store, path, "--encoding", "gbk", capsys=capsys)
+    assert code == 0 and json.loads(out)["rated"] == 2
+    assert cdr.read_table(path, ).column("hangup_cause").to_pylist()[0] == "正常挂机"
+    code, out, err = rate(store, path, "--encoding", "latin-9", capsys=capsys)
+    assert code == 2 and err.strip().endswith("(one of: utf-8, gbk, gb18030, utf-16)")
+    cdr.DEFAULT_ENCODING = None
+
+
+def test_excel_times_and_numbers(store, tmp_path, capsys):
+    path = tmp_path / "excel.csv"
+    path.write_text(
+        HEADER
+        + "x1,13812345678,4000589196,02088886666,2026/10/10 9:00:00,2026/10/10 9:00:09,2026/10/10 9:03:14,\n"
+        + "x2,13812345678,4000589196,02088886666,2026-10-10 10:00,2026-10-10 10:00,2026-10-10 10:03,\n"
+        + "x3,13812345678,4000589196,02088886666,46305.375,46305.3751041667,46305.3772453704,\n"  # 9:00:00, :09, 9:03:14
+        + "x4,13812345678,4000589196,2088886666,2026-10-10 11:00,2026-10-10 11:00,2026-10-10 11:03,\n"
+        + "x5,1.38123E+10,4000589196,02088886666,2026-10-10 12:00,2026-10-10 12:00,2026-10-10 12:03,\n"
+        + "x6,13812345678,4000589196.0,02088886666,2026-10-10 13:00,2026-10-10 13:00,2026-10-10 13:03,\n",
+        encoding="utf-8")
+    code, out, err = rate(store, path, capsys=capsys)
+    assert code == 0, err
+    rated = pq.read_table(path.with_name(path.stem + ".rated.parquet"))
+    assert sorted(rated.column("call_id").to_pylist()) == ["x1", "x2", "x3"]
+    seconds = dict(zip(rated.column("call_id").to_pylist(), rated.column("billable_seconds").to_pylist()))
+    assert seconds["x3"] == seconds["x1"] == 185  # 09:00:09 -> 09:03:14, from serial days to the second
+    rejects = {r["call_id"]: r for r in cdr.read_table(path.with_name(path.stem + ".rated.rejects.csv")).to_pylist()}
+    assert rejects["x4"]["field"] == "forwarded_to" and rejects["x4"]["reason"].startswith("leading 0 missing")
+    assert rejects["x5"]["field"] == "caller" and "spreadsheet number" in rejects["x5"]["reason"]
+    assert rejects["x6"]["field"] == "number" and "spreadsheet number" in rejects["x6"]["reason"]
+
+
+BAD_FILES = {
+    "empty.csv": (b"", "empty.csv: empty file (no header)"),
+    "blank.csv": (b"\n\n", "blank.csv: line 1: no header"),
+    "random.csv": (bytes(range(256)) * 40, "random.csv: not text"),
+    "twice.csv": (b"call_id,number,call_id\n1,2,3\n", "twice.csv: line 1: column 'call_id': column given twice"),
+    "ragged.csv": (TEXT.encode() + b"c3,138\n", "ragged.csv: line 4: 2 fields where the header has 8"),
+    "quote.csv": (TEXT.encode() + b'c3,"138,4000589196\n' + ROWS[0].encode(),
+                  "quote.csv: line 4: a quote opened here is never closed"),
+    "gbk-late.csv": (TEXT.encode() * 1 + ("".join(ROWS) * 2000).encode("utf-8") + "c9,1,2,3,4,5,6,乱码\n".encode("gbk"),
+                     "gbk-late.csv: line "),
+    "nocolumns.csv": (b"a,b\n1,2\n", "call_id: no such column"),
+    "garbage.parquet": (b"PAR1" + os.urandom(100), "garbage.parquet: not a Parquet file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_malformed_files_are_one_line_exit_2(store, tmp_path, capsys, name):
+    content, says = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = rate(store, path, capsys=capsys)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert says in err, err
+
+
+def test_operator_mistakes_one_line(store, tmp_path, capsys):
+    for args, says in ((["route", "40012345", "13812345678", "--store", str(store)],
+                       "error: number: '40012345' is not a 400 number (400 + 7 digits)"),
+                       (["route", "4000589196", "138\x001", "--store", str(store)], "error: caller: contains a control"),
+                       (["rate", str(tmp_path / "missing.csv"), "--store", str(store), "--out", str(tmp_path / "o.csv")],
+                        "does not exist"),
+                       (["rate", "--store", str(store)], "error: Missing argument 'INPUTS...'")):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, (args, err)
