@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import yaml
 from pydantic import ValidationError
 
 from ..errors import CatalogError
+from . import yamldoc
 from .routing import check_routing
 from .. import layout
 from .schema import DAY_KINDS, BandRule, Catalog, TimeBand
@@ -31,38 +32,6 @@ def _loc(loc) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "(document)"
-
-
-def _yaml(text: str):
-    """(document, duplicate keys): every mapping key written twice under one
-    parent (two rates, packages, accounts ... of one name) as
-    (record path, first line, second line); YAML itself would let the
-    last one silently win."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        duplicates: list[tuple[str, int, int]] = []
-
-        def walk(n, where: str) -> None:
-            if isinstance(n, yaml.MappingNode):
-                seen: dict = {}
-                for k, v in n.value:
-                    at = f"{where}.{k.value}" if where else str(k.value)
-                    if k.value in seen:
-                        duplicates.append((at, seen[k.value], k.start_mark.line + 1))
-                    else:
-                        seen[k.value] = k.start_mark.line + 1
-                    walk(v, at)
-            elif isinstance(n, yaml.SequenceNode):
-                for i, v in enumerate(n.value):
-                    walk(v, f"{where}[{i}]")
-
-        if node is None:
-            return None, []
-        walk(node, "")
-        return loader.construct_document(node), duplicates
-    finally:
-        loader.dispose()
 
 
 def _read_csv(path: Path, columns: list[str], problems: list[str]) -> pa.Table | None:
@@ -158,44 +127,58 @@ def catalog_file(base: Path, name, key: str, path: Path, problems: list[str]) ->
 
 
 def _read_document(path: Path):
-    """(document, duplicate keys) of the YAML document, bounded in size;
-    CatalogError when unreadable."""
+    """(document, root node, problems): the YAML document, bounded in size,
+    read strictly (``yamldoc``). CatalogError when it cannot be read at all."""
     try:
         if not path.is_file():
             raise CatalogError([f"{path}: no such file"])
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
             raise CatalogError([f"{path}: {size} bytes, more than the limit of {MAX_YAML_BYTES}"])
-        return _yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CatalogError([f"{path}: {exc}"]) from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CatalogError([f"{path}: line {line}: not UTF-8 text (save the catalog as UTF-8; "
+                            "a GBK file is Excel's or Notepad's default on Chinese Windows)"]) from None
+    doc, root, problems = yamldoc.read(path, text)
+    if doc is None:
+        raise CatalogError(problems)
+    return doc, root, problems
 
 
 def load_catalog(path: str | Path, regions=None) -> Catalog:
     """Read and validate a catalog.
 
-    ``regions`` (a set of known city names) turns on the check that every
-    number's home city exists in region data; the compiler passes it.
+    ``regions``: the city names region data knows, turning on the check
+    that every number's home city exists; a set, or a mapping of every
+    accepted spelling to region data's name (Chinese ``天津`` -> ``Tianjin``,
+    see ``compile.regions.city_aliases``), as the compiler passes it.
     Files the document names are read only from its own directory
-    (``catalog_file``). Raises CatalogError listing every problem.
+    (``catalog_file``). Raises CatalogError listing every problem, each
+    with the line it is on where it has one.
     """
     path = Path(path)
     base = path.parent
-    problems: list[str] = []
-    doc, duplicates = _read_document(path)
+    doc, root, problems = _read_document(path)
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
-    for where, first, line in duplicates:
-        problems.append(f"{path}: {where} (line {line}): duplicate name, also {where} (line {first})")
+    origin: dict[tuple[str, int], tuple[Path, int]] = {}  # (account, number index) -> CSV file, line
 
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
-        doc.setdefault("destination_prefixes", {})
         found = catalog_file(base, prefix_file, "destination_prefixes_csv", path, problems)
-        from_csv = _load_prefixes(found, problems) if found is not None else {}
-        for p in sorted(set(from_csv) & set(doc["destination_prefixes"]))[:20]:
-            problems.append(f"{path}: destination_prefixes.{p}: duplicate prefix, also in {found}")
-        doc["destination_prefixes"].update(from_csv)
+        inline = doc.setdefault("destination_prefixes", {})
+        if not isinstance(inline, dict):
+            problems.append(f"{path}: destination_prefixes: must be a mapping of prefix to class")
+        elif found is not None:
+            from_csv = _load_prefixes(found, problems)
+            for p in sorted(set(from_csv) & set(inline))[:20]:
+                problems.append(f"{path}: destination_prefixes.{p}: duplicate prefix, also in {found}")
+            inline.update(from_csv)
 
     numbers_file = doc.pop("numbers_csv", None)
     if numbers_file:
@@ -204,23 +187,106 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         for row in _load_numbers(found, problems) if found is not None else ():
             line = row.pop("_line")
             owner = row.pop("account")
-            if owner not in accounts:
+            acc = accounts.get(owner) if isinstance(accounts, dict) else None
+            if not isinstance(acc, dict):
                 problems.append(f"{found}: line {line}: account: unknown account {owner!r}")
                 continue
-            accounts[owner].setdefault("numbers", []).append(row)
+            numbers = acc.setdefault("numbers", [])
+            if not isinstance(numbers, list):
+                continue  # the document's own problem, reported by the schema
+            origin[(owner, len(numbers))] = (found, line)
+            numbers.append(row)
 
+    known = None if regions is None else set(regions.values() if isinstance(regions, Mapping) else regions)
+    if isinstance(regions, Mapping):
+        _canonical_cities(doc, regions)
     try:
         catalog = Catalog.model_validate(doc)
     except ValidationError as exc:
         for err in exc.errors():
             problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}")
-        raise CatalogError(problems) from None
+        catalog = _without_bad_records(doc, exc)
+        if catalog is not None:  # the cross-checks too, in the same pass
+            pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
+            problems += [p for p in _cross_check(catalog, path, known) + check_routing(catalog, path, known)
+                         if not any(f"'{name}'" in p for name in pruned)]
+        raise CatalogError(_placed(problems, path, root, origin)) from None
 
-    problems += _cross_check(catalog, path, regions)
-    problems += check_routing(catalog, path, regions)
+    problems += _cross_check(catalog, path, known)
+    problems += check_routing(catalog, path, known)
     if problems:
-        raise CatalogError(problems)
+        raise CatalogError(_placed(problems, path, root, origin))
     return catalog
+
+
+def _without_bad_records(doc: dict, exc: ValidationError) -> Catalog | None:
+    """The catalog without the records the schema refused (``rates.x``,
+    ``accounts.y``), so references between the others can be checked in the
+    same pass; None when that still does not validate."""
+    import copy
+
+    pruned = copy.deepcopy(doc)
+    for err in exc.errors():
+        loc = err["loc"]
+        section = pruned.get(loc[0]) if loc else None
+        if len(loc) >= 2 and isinstance(section, dict):
+            section.pop(loc[1], None)
+        elif len(loc) >= 2 and isinstance(section, list) and isinstance(loc[1], int) and loc[1] < len(section):
+            section[loc[1]] = None  # removed below, keeping the other indexes stable meanwhile
+    for key, section in pruned.items():
+        if isinstance(section, list):
+            pruned[key] = [x for x in section if x is not None]
+    try:
+        return Catalog.model_validate(pruned)
+    except ValidationError:
+        return None
+
+
+def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
+    """Numbers' home cities in region data's spelling (``天津`` -> ``Tianjin``)
+    before validation; an unknown name stays as written, for the check."""
+    accounts = doc.get("accounts")
+    for acc in accounts.values() if isinstance(accounts, dict) else ():
+        numbers = acc.get("numbers") if isinstance(acc, dict) else None
+        for num in numbers if isinstance(numbers, list) else ():
+            if isinstance(num, dict) and isinstance(num.get("home_city"), str):
+                city = num["home_city"].strip()
+                num["home_city"] = aliases.get(city, city)
+
+
+_RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?: (?P<msg>.*)$", re.S)
+
+
+def _placed(problems: list[str], path: Path, root, origin: dict) -> list[str]:
+    """Problems about the document get the line of the record they name
+    (``catalog.yaml: accounts.acme.package: unknown package 'x' (line 12)``);
+    a problem about a number that came from the numbers CSV is told against
+    that file and line instead of the YAML document."""
+    prefix = f"{path}: "
+    out = []
+    placed = set()  # lines that already have a problem of their own (a bad number)
+    for p in problems:
+        m = _RECORD.match(p[len(prefix):]) if p.startswith(prefix) and "(line " not in p else None
+        if m is None or m.group("loc").startswith("line "):
+            if m is not None:
+                placed.add(m.group("loc"))
+            out.append(p)
+            continue
+        loc = m.group("loc") + (m.group("field") or "")
+        parts = [x.group(1) if x.group(1) is not None else int(x.group(2))
+                 for x in re.finditer(r"([^.\[\]]+)|\[(\d+)\]", loc)]
+        if len(parts) >= 4 and parts[0] == "accounts" and parts[2] == "numbers" and (parts[1], parts[3]) in origin:
+            csv_path, line = origin[(parts[1], parts[3])]
+            field = ".".join(str(x) for x in parts[4:]) or "number"
+            out.append(f"{csv_path}: line {line}: {field}: {m.group('msg')}")
+            continue
+        line = yamldoc.line_of(root, parts)
+        if f"line {line}" in placed:  # the schema's view of a number already reported on its line
+            continue
+        out.append(f"{p} (line {line})" if line else p)
+    return out
+
+
 
 
 def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:

@@ -99,6 +99,38 @@ def region_source() -> RegionSource:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def city_aliases() -> dict[str, str]:
+    """Every way a catalog may name a city -> the region data's name: the
+    name itself (``Tianjin``, ``Fuzhou, Jiangxi``) and the Chinese names of
+    ``phonenumbers``' zh descriptions (``天津``, ``天津市``; ``沈阳``,
+    ``沈阳市``, ``辽宁省沈阳市``). A Chinese name shared by two cities is left
+    out (the region data's own name says which)."""
+    names = _city_names({split_description(d["en"]) for k, d in GEOCODE_DATA.items()
+                         if k.startswith("86") and d.get("en") and d["en"] != "China"})
+    out = {name: name for name in names.values()}
+    zh: dict[str, set[str]] = {}
+    for key, desc in GEOCODE_DATA.items():
+        en, full = desc.get("en"), desc.get("zh")
+        if not key.startswith("86") or not en or en == "China" or not full:
+            continue
+        name = names[split_description(en)]
+        city = full
+        for end in ("省", "自治区"):  # 辽宁省沈阳市 -> 沈阳市; 新疆维吾尔自治区乌鲁木齐市 -> 乌鲁木齐市
+            if end in city:
+                city = city.split(end, 1)[1] or city
+        for region in ("广西", "内蒙古", "西藏", "宁夏", "新疆"):  # 广西南宁市 -> 南宁市
+            if city.startswith(region) and len(city) > len(region):
+                city = city[len(region):]
+        for alias in {full, city, city.removesuffix("市")}:
+            if alias:
+                zh.setdefault(alias, set()).add(name)
+    for alias, found in zh.items():
+        if len(found) == 1 and alias not in out:
+            out[alias] = next(iter(found))
+    return out
+
+
 def region_tables(src: RegionSource) -> dict[str, np.ndarray]:
     rs, rv = build_prefix_table(list(src.city_prefixes), list(src.city_prefixes.values()))
     cs, cv = build_prefix_table(list(src.carrier_prefixes), list(src.carrier_prefixes.values()))

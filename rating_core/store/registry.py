@@ -50,9 +50,9 @@ class Store:
         """Validate, compile and store a catalog; returns its new version."""
         from ..catalog import load_catalog
         from ..compile import compile_catalog, source_digest
-        from ..compile.regions import region_source
+        from ..compile.regions import city_aliases
 
-        catalog = load_catalog(catalog_path, regions=set(region_source().cities))
+        catalog = load_catalog(catalog_path, regions=city_aliases())
         tables, meta = compile_catalog(catalog)
         with self._index.begin(write=True, db=self._versions) as txn:
             last = txn.cursor()

@@ -1,0 +1,178 @@
+"""The catalog's YAML document, read strictly and with positions.
+
+PyYAML's ``safe_load`` lets a key written twice win silently (``tiers``
+twice compiles with the second), forgets where each value was written, and
+will build whatever nesting or alias expansion a file asks for. Here:
+
+- a key written twice in one mapping is a problem naming the record and
+  both lines (``rates.std (line 10): duplicate name, also rates.std (line
+  9)``; YAML merge keys ``<<`` may still be overridden, as YAML intends);
+- nesting deeper than MAX_DEPTH, a document that expands (through aliases)
+  to more than MAX_VALUES values, and a key that is not a name are problems
+  that stop the reading; a number that is not finite or beyond MAX_NUMBER
+  is a problem on its line and becomes None, so the rest is still checked;
+- the composed node tree is kept, so a problem about ``accounts.acme.package``
+  can say on which line that is (``line_of``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+MAX_DEPTH = 32
+MAX_VALUES = 2_000_000
+# No amount, duration or count in a catalog comes near this (1e12 yuan is
+# 1e16 minor units, still inside int64).
+MAX_NUMBER = 1e12
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records duplicate keys instead of overwriting."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.numbers: list[str] = []  # problems with numbers, placed
+
+    def construct_yaml_float(self, node):
+        return self._bounded(node, SafeConstructor.construct_yaml_float(self, node))
+
+    def construct_yaml_int(self, node):
+        return self._bounded(node, SafeConstructor.construct_yaml_int(self, node))
+
+    def _bounded(self, node, value):
+        """A number outside a catalog's range becomes None (the schema then
+        rejects it where it is required), with a problem naming its line."""
+        line = node.start_mark.line + 1
+        if not math.isfinite(value):
+            self.numbers.append(f"line {line}: {node.value[:40]!r}: not a finite number")
+            return None
+        if abs(value) > MAX_NUMBER:
+            self.numbers.append(f"line {line}: {node.value[:40]!r}: beyond the largest number a catalog "
+                                f"may hold ({MAX_NUMBER:.0e})")
+            return None
+        return value
+
+    def construct_mapping(self, node, deep=False):
+        return SafeConstructor.construct_mapping(self, node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+
+def read(path: Path, text: str) -> tuple[object, Node | None, list[str]]:
+    """(document, root node, problems) of YAML ``text`` from ``path``.
+    A document that cannot be parsed at all comes back as (None, None,
+    [problem]); the other problems leave the document usable."""
+    loader = _Loader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except RecursionError:
+            return None, None, [f"{path}: nesting too deep to read (more than {MAX_DEPTH} levels allowed)"]
+        except yaml.YAMLError as e:
+            return None, None, [f"{path}: {_yaml_error(e)}"]
+        if root is None:
+            return None, None, [f"{path}: empty document"]
+        problems = _bounds(path, root)
+        if any("duplicate name" not in p for p in problems):  # too deep, too big: not constructed
+            return None, root, problems
+        try:
+            doc = loader.construct_document(root)
+        except yaml.YAMLError as e:
+            return None, root, [f"{path}: {_yaml_error(e)}"]
+        except RecursionError:
+            return None, root, [f"{path}: nesting too deep to read"]
+        problems += [f"{path}: {p}" for p in loader.numbers]
+        return doc, root, problems
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """PyYAML's message on one line, with the line of the problem."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
+
+
+def _bounds(path: Path, root: Node) -> list[str]:
+    """Depth, expanded size, numbers and keys of the node graph, iteratively
+    (aliases are shared nodes: each is walked once, its expansion counted
+    through a memo)."""
+    problems: list[str] = []
+    size: dict[int, int] = {}
+    order: list[tuple[Node, int]] = []
+    stack: list[tuple[Node, int, str]] = [(root, 1, "")]
+    seen: set[int] = set()
+    while stack:
+        node, depth, where = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            return [f"{path}: line {line}: nested more than {MAX_DEPTH} levels deep"]
+        order.append((node, depth))
+        if isinstance(node, MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                if not isinstance(k, ScalarNode):
+                    problems.append(f"{path}: line {k.start_mark.line + 1}: a key must be a name, not a "
+                                    f"{'list' if isinstance(k, SequenceNode) else 'mapping'}")
+                    continue
+                at = f"{where}.{k.value}" if where else str(k.value)
+                if k.tag != "tag:yaml.org,2002:merge":  # a merge key's values may be overridden
+                    if k.value in first:
+                        problems.append(f"{path}: {at} (line {k.start_mark.line + 1}): duplicate name, "
+                                        f"also {at} (line {first[k.value]})")
+                    else:
+                        first[k.value] = k.start_mark.line + 1
+                stack.append((v, depth + 1, at))
+        elif isinstance(node, SequenceNode):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node.value))
+    for node, _ in reversed(order):  # children before parents
+        if isinstance(node, MappingNode):
+            n = 1 + sum(size.get(id(k), 1) + size.get(id(v), 1) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            n = 1 + sum(size.get(id(v), 1) for v in node.value)
+        else:
+            n = 1
+        size[id(node)] = n
+        if n > MAX_VALUES:
+            return problems + [f"{path}: line {node.start_mark.line + 1}: expands to more than {MAX_VALUES:,} "
+                               "values (YAML aliases repeating each other?)"]
+    return problems
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def line_of(root: Node | None, loc) -> int | None:
+    """The line of the value at ``loc`` (a pydantic loc tuple, or a record
+    path ``accounts.acme.numbers[0].home_city``) in the document, or of its
+    nearest ancestor that exists there."""
+    if root is None:
+        return None
+    if isinstance(loc, str):
+        loc = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(loc)]
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, MappingNode):
+            nxt = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == str(part)), None)
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            nxt = node.value[part]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line

@@ -1,0 +1,122 @@
+"""Catalog loading against mutated catalogs: every problem in one pass, on
+the right file and line; duplicate keys, depth, size and numbers bounded;
+Chinese city names; never a traceback."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rating_core.catalog import load_catalog
+from rating_core.catalog import load as loader
+from rating_core.compile.regions import city_aliases
+from rating_core.errors import CatalogError
+
+DEMO = Path(__file__).resolve().parents[1] / "rating_core" / "demo"
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    for f in DEMO.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(DEMO / "catalog.yaml", tmp_path / "catalog.yaml")
+    return tmp_path / "catalog.yaml"
+
+
+def problems(path, regions=None) -> list[str]:
+    with pytest.raises(CatalogError) as e:
+        load_catalog(path, regions=city_aliases() if regions is None else regions)
+    return e.value.problems
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+def test_demo_loads(catalog):
+    assert load_catalog(catalog, regions=city_aliases()).accounts
+
+
+def test_duplicate_key_names_both_lines(catalog):
+    edit(catalog, "  std_012: {tiers: [{price: 0.12}]}\n",
+         "  std_012:\n    tiers: [{price: 0.12}]\n    tiers: [{price: 0.001}]\n")
+    first = line_of(catalog, "tiers: [{price: 0.12}]")
+    p = problems(catalog)
+    assert p == [f"{catalog}: rates.std_012.tiers (line {first + 1}): duplicate name, also rates.std_012.tiers (line {first})"]
+
+
+def test_every_problem_in_one_pass_on_its_file_and_line(catalog):
+    edit(catalog, "  std_010: {tiers: [{price: 0.10}]}", "  std_010: {tiers: [{price: -1}]}")
+    edit(catalog, "package: ", "package: nopkg_")
+    numbers = catalog.parent / "numbers.csv"
+    rows = numbers.read_text().splitlines()
+    rows[2] = rows[2].replace("ivr_answer", "ivr_answr").replace("agent_answer", "agent_answr")
+    numbers.write_text("\n".join(rows) + "\n")
+    p = problems(catalog)
+    price = line_of(catalog, "std_010:")
+    assert f"{catalog}: rates.std_010.tiers[0].price: Value error, money cannot be negative (line {price})" in p
+    assert any(x.startswith(f"{numbers}: line 3: billing_start: ") for x in p), p  # the CSV's own line
+    pkg = line_of(catalog, "package: nopkg_")
+    assert any(x.startswith(f"{catalog}: accounts.") and "unknown package 'nopkg_" in x and x.endswith(f"(line {pkg})")
+               for x in p), p  # a cross-check, in the same pass as the schema problems
+
+
+def test_chinese_city_names(catalog):
+    numbers = catalog.parent / "numbers.csv"
+    rows = numbers.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[4] = "天津"
+    rows[1] = ",".join(cells)
+    numbers.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cat = load_catalog(catalog, regions=city_aliases())
+    homes = {n.number: n.home_city for a in cat.accounts.values() for n in a.numbers}
+    assert homes[cells[0]] == "Tianjin"
+    assert city_aliases()["天津市"] == "Tianjin" and city_aliases()["沈阳"] == "Shenyang"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("name: x\naccounts: {x: null}\n", "accounts.x: Input should be a valid dictionary"),
+    ("a: " + "[" * 100 + "]" * 100 + "\n", "line 1: nested more than 32 levels deep"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{k}: &{k} [{', '.join(['*' + p] * 10)}]\n" for p, k in zip("abcdefg", "bcdefgh")),
+     "expands to more than 2,000,000 values"),
+    ("name: x\nrates: {r: {tiers: [{price: .inf}]}}\n", "line 2: '.inf': not a finite number"),
+    ("name: x\nrates: {r: {tiers: [{price: 1.0e+300}]}}\n", "beyond the largest number"),
+    ("name: x\n[a]: 1\n", "line 2: a key must be a name, not a list"),
+    ("name: [unclosed\n", "line 2, column 1: "),
+    ("", "empty document"),
+    ("- a\n- b\n", "the catalog must be a mapping"),
+    ("name: x\ndestination_prefixes: [1, 2]\ndestination_prefixes_csv: p.csv\n", "destination_prefixes: must be a mapping"),
+    ("name: x\nnumbers_csv: /etc/passwd\n", "numbers_csv: '/etc/passwd' must name a file beside the catalog"),
+    ("name: x\nnumbers_csv: ../../etc/passwd\n", "must name a file beside the catalog"),
+    ("name: x\nnumbers_csv: [1]\n", "numbers_csv: must be a file name"),
+    ("name: x\ndestination_prefixes_csv: missing.csv\n", "'missing.csv': no such file beside the catalog"),
+])
+def test_mutated_catalogs_are_problems_not_tracebacks(tmp_path, text, says):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text, encoding="utf-8")
+    p = problems(path)
+    assert any(says in x for x in p), p
+
+
+def test_encoding_and_size(tmp_path, monkeypatch):
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes("name: 中文目录\n".encode("gbk"))
+    assert problems(path) == [f"{path}: line 1: not UTF-8 text (save the catalog as UTF-8; "
+                              "a GBK file is Excel's or Notepad's default on Chinese Windows)"]
+    monkeypatch.setattr(loader, "MAX_YAML_BYTES", 1000)
+    path.write_text("name: " + "x" * 2000 + "\n")
+    assert problems(path) == [f"{path}: 2007 bytes, more than the limit of 1000"]
+    fifo = tmp_path / "fifo.csv"
+    import os
+
+    os.mkfifo(fifo)
+    path.write_text("name: x\nnumbers_csv: fifo.csv\n")
+    assert any("'fifo.csv': no such file beside the catalog" in x for x in problems(path))
