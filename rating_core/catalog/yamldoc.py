@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 import yaml
+import yaml.reader
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -70,7 +71,10 @@ def read(path: Path, text: str) -> tuple[object, Node | None, list[str]]:
     """(document, root node, problems) of YAML ``text`` from ``path``.
     A document that cannot be parsed at all comes back as (None, None,
     [problem]); the other problems leave the document usable."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as e:  # characters YAML does not allow (control characters)
+        return None, None, [f"{path}: {_yaml_error(e)}"]
     try:
         try:
             root = loader.get_single_node()
@@ -97,6 +101,8 @@ def read(path: Path, text: str) -> tuple[object, Node | None, list[str]]:
 
 def _yaml_error(e: yaml.YAMLError) -> str:
     """PyYAML's message on one line, with the line of the problem."""
+    if isinstance(e, yaml.reader.ReaderError):
+        return f"character {e.character:#06x} at offset {e.position} is not allowed in YAML"
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or str(e)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
