@@ -35,15 +35,26 @@ def _loc(loc) -> str:
 
 
 def _read_csv(path: Path, columns: list[str], problems: list[str]) -> pa.Table | None:
+    """A catalog CSV table, every column text, in the encoding the CDR edge
+    detects (UTF-8 with or without BOM, GBK, UTF-16); a problem naming the
+    file, line and column when it cannot be read."""
+    from ..cdr import InvalidFile, check_file
+
     try:
+        encoding = check_file(path)  # encoding, header, columns given twice
         table = pacsv.read_csv(
             path,
+            read_options=pacsv.ReadOptions(encoding=encoding or "utf8"),
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}),
         )
-    except (OSError, pa.ArrowInvalid) as exc:
-        problems.append(f"{path}: cannot read: {exc}")
+        names = table.column_names
+    except InvalidFile as exc:
+        problems.append(str(exc))
         return None
-    missing = [c for c in columns if c not in table.column_names]
+    except (OSError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot read: {str(exc).splitlines()[0][:200]}")
+        return None
+    missing = [c for c in columns if c not in names]
     if missing:
         problems.append(f"{path}: missing column(s) {', '.join(missing)}")
         return None
@@ -205,17 +216,20 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     except ValidationError as exc:
         for err in exc.errors():
             problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}")
+        problems = _placed(problems, path, root, origin)
         catalog = _without_bad_records(doc, exc)
         if catalog is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
-            problems += [p for p in _cross_check(catalog, path, known) + check_routing(catalog, path, known)
-                         if not any(f"'{name}'" in p for name in pruned)]
-        raise CatalogError(_placed(problems, path, root, origin)) from None
+            checks = _cross_check(catalog, path, known) + check_routing(catalog, path, known)
+            problems += _placed([p for p in checks if not any(f"'{name}'" in p for name in pruned)],
+                                path, root, origin, lines=False)
+        raise CatalogError(problems) from None
 
-    problems += _cross_check(catalog, path, known)
-    problems += check_routing(catalog, path, known)
+    problems = _placed(problems, path, root, origin)
+    checks = _cross_check(catalog, path, known) + check_routing(catalog, path, known)
+    problems += _placed(checks, path, root, origin, lines=False)
     if problems:
-        raise CatalogError(_placed(problems, path, root, origin))
+        raise CatalogError(problems)
     return catalog
 
 
@@ -257,9 +271,10 @@ def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
 _RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?: (?P<msg>.*)$", re.S)
 
 
-def _placed(problems: list[str], path: Path, root, origin: dict) -> list[str]:
+def _placed(problems: list[str], path: Path, root, origin: dict, lines: bool = True) -> list[str]:
     """Problems about the document get the line of the record they name
-    (``catalog.yaml: accounts.acme.package: unknown package 'x' (line 12)``);
+    (``catalog.yaml: rates.std.tiers[0].price: money cannot be negative
+    (line 12)``; with ``lines`` false, only the CSV move below);
     a problem about a number that came from the numbers CSV is told against
     that file and line instead of the YAML document."""
     prefix = f"{path}: "
@@ -283,7 +298,7 @@ def _placed(problems: list[str], path: Path, root, origin: dict) -> list[str]:
         line = yamldoc.line_of(root, parts)
         if f"line {line}" in placed:  # the schema's view of a number already reported on its line
             continue
-        out.append(f"{p} (line {line})" if line else p)
+        out.append(f"{p} (line {line})" if line and lines else p)
     return out
 
 

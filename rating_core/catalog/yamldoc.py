@@ -33,7 +33,7 @@ MAX_NUMBER = 1e12
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate keys instead of overwriting."""
+    """SafeLoader whose numbers are bounded (see ``_bounded``)."""
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -57,9 +57,6 @@ class _Loader(yaml.SafeLoader):
                                 f"may hold ({MAX_NUMBER:.0e})")
             return None
         return value
-
-    def construct_mapping(self, node, deep=False):
-        return SafeConstructor.construct_mapping(self, node, deep=deep)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
