@@ -3,7 +3,7 @@
 PY ?= python3
 DEMO_CDRS ?= 200000
 
-.PHONY: install install-bench demo test bench bench-smoke
+.PHONY: install install-bench demo test bench bench-smoke fuzz
 install:
 	$(PY) -m pip install --quiet -e '.[test]'
 	@command -v h2load >/dev/null 2>&1 || { \
@@ -37,3 +37,8 @@ bench: install-bench
 # A small-size benchmark run, so the suites never rot (CI runs this).
 bench-smoke: install-bench
 	RATING400_BENCH_SMALL=1 $(PY) -m pytest benchmarks -q --benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.1
+
+# Fuzz harnesses (tests/test_fuzz.py), FUZZ_SECONDS each; CI runs them for 40 s.
+FUZZ_SECONDS ?= 40
+fuzz: install
+	RATING400_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py -k "fuzz_"
