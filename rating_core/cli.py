@@ -354,7 +354,8 @@ def main(argv=None):
     import os
 
     try:
-        return cli.main(args=argv, prog_name="rating400", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="rating400", standalone_mode=False)
+        sys.exit(rv if isinstance(rv, int) else 0)  # as click's standalone mode ends
     except click.UsageError as e:
         hint = f" (see `rating400 {e.ctx.command_path.split(' ', 1)[1]} --help`)" if e.ctx and " " in e.ctx.command_path else ""
         err.print(f"error: {e.format_message()}{hint}", markup=False, highlight=False, soft_wrap=True)

@@ -215,3 +215,40 @@ def test_unsafe_or_broken_setups_refused(server, args, message):
                            "--port", "0", "--workers", "1", *args],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_readme_security_commands(pki, store, tmp_path):
+    """README's serve commands for a non-loopback address start as written (with
+    this test's files), and the same without TLS and roles are refused."""
+    import re
+
+    from test_readme import ROOT, commands, run, section, serve, stop
+
+    lines = commands(section(ROOT / "README.md", "Security: TLS, roles, where the service listens"))
+    assert len(lines) == 2
+    files = {"server.crt": pki["server"][0], "server.key": pki["server"][1], "clients-ca.crt": pki["ca_file"],
+             "tokens.txt": pki["tokens"], "demo-out/store": str(store)}
+    for line in lines:
+        for name, real in files.items():
+            line = line.replace(name, real)
+        proc, info = serve(line, tmp_path, [])
+        stop(proc)
+        assert info["port"] > 0
+        bare = re.sub(r" --(tls-cert|tls-key|tls-client-ca|tokens) \S+", "", line)
+        refused = run(bare, tmp_path, timeout=60)
+        assert refused.returncode == 2 and "not a loopback address" in refused.stderr, refused.stderr
+
+
+def test_client_readme_credentials_example(token_server, pki, tmp_path, monkeypatch):
+    from test_readme import ROOT, blocks
+
+    code = next(b for b in blocks(ROOT / "clients" / "README.md", "python") if "credentials(" in b)
+    (tmp_path / "billing.token").write_text(TOKENS["billing"] + "\n")
+    cert, key = pki["billing"]
+    code = (code.replace('"ca.crt"', repr(pki["ca_file"])).replace('"billing.crt"', repr(cert))
+            .replace('"billing.key"', repr(key)).replace("rating.example.cn:50051", f"localhost:{token_server.info['port']}")
+            .replace("    ...", "    result = c.health()"))  # the README leaves the calls to the reader
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "clients/README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    assert scope["result"] == "SERVING"
