@@ -425,19 +425,19 @@ def _with_validity(arr: pa.Array, valid: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(arr.type, len(arr), [_validity(valid)] + bufs[1:])
 
 
-def lost_zero(keys: np.ndarray) -> np.ndarray:
-    """Where a normalised number looks like a landline whose trunk 0 a
-    spreadsheet dropped: 10 + 8 digits (Beijing), 2 + 9 digits (2-digit area
-    codes), 3-9 + 9 or 10 digits (3-digit area codes), 400/800 numbers
-    excepted; mobiles start 1[3-9]. From the base-11 keys (see numbers.key),
-    in integer NumPy: no string is looked at again."""
-    digit = [(keys // 11 ** (MAX_DIGITS - 1 - i)) % 11 for i in range(12)]  # d + 1, 0 past the end
-    len10 = (digit[9] != 0) & (digit[10] == 0)
-    len11 = (digit[10] != 0) & (digit[11] == 0)
-    first, second = digit[0] - 1, digit[1] - 1
-    service = len10 & ((first == 4) | (first == 8)) & (digit[1] == 1) & (digit[2] == 1)  # 400/800
-    return (((first == 1) & (second == 0) & len10) | ((first == 2) & len10)
-            | ((first >= 3) & (len10 | len11) & ~service))
+def lost_zero(raw, normal: pa.Array) -> np.ndarray:
+    """Where a number was written as bare digits without the trunk 0 that its
+    normal form has (``2088886666`` for ``02088886666``): the mark of a
+    spreadsheet that took a landline for a number. The normaliser would read
+    it (it accepts a landline without its 0); in a CDR it is flagged instead,
+    since the same digits are as likely a typo. ``86...`` (country code
+    without +) is not this."""
+    raw = _as_string(raw)
+    if len(raw) == 0:
+        return np.zeros(0, bool)
+    added = pc.and_(pc.starts_with(normal, "0"),
+                    pc.invert(pc.or_(pc.starts_with(raw, "0"), pc.starts_with(raw, "86"))))
+    return pc.fill_null(pc.and_(added, pc.ascii_is_decimal(raw)), False).to_numpy(zero_copy_only=False)
 
 
 def _spreadsheet(col) -> np.ndarray:
@@ -677,14 +677,14 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     flag("start", start_wild, TIME_OUT_OF_RANGE)
     flag("start", ~start_present, MISSING)
     keys = {"number_key": keys_of(number), "caller_key": keys_of(caller), "forwarded_key": keys_of(fwd)}
-    flag("forwarded_to", fwd_ok & lost_zero(keys["forwarded_key"]), LOST_ZERO)
+    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
     flag("forwarded_to", _spreadsheet(cols["forwarded_to"]), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
     flag("number", _spreadsheet(cols["number"]), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
-    flag("caller", caller_ok & lost_zero(keys["caller_key"]), LOST_ZERO)
+    flag("caller", caller_ok & lost_zero(cols["caller"], caller), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
     flag("caller", _spreadsheet(cols["caller"]), SPREADSHEET_NUMBER)
     flag("call_id", ~_present(call_id), MISSING)
