@@ -3,7 +3,7 @@
 PY ?= python3
 DEMO_CDRS ?= 200000
 
-.PHONY: install install-bench demo test bench bench-smoke fuzz
+.PHONY: install install-bench demo test bench bench-smoke fuzz lint
 install:
 	$(PY) -m pip install --quiet -e '.[test]'
 	@command -v h2load >/dev/null 2>&1 || { \
@@ -42,3 +42,11 @@ bench-smoke: install-bench
 FUZZ_SECONDS ?= 40
 fuzz: install
 	RATING400_FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py -k "fuzz_"
+
+# Lint and types (CI): ruff's default rules, mypy (config in pyproject.toml),
+# and the kernels' .pyi stubs against the built modules.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest rating_core.kernels.prefix rating_core.kernels.rating rating_core.kernels.routing \
+	  --allowlist .ci/stubtest-allowlist

@@ -35,7 +35,6 @@ order; Hive partition columns pass through).
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import MAX_DIGITS, MIN_DIGITS, keys_of, normalize_array
+from .numbers import keys_of, normalize_array
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")

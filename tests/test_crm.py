@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rating_core.billing.calls import from_rated_table
-from rating_core.billing.crm import CRM, export_csv, mask, shown
+from rating_core.billing.crm import export_csv, mask, shown
 from rating_core.engine import Engine
 from rating_core.store import Store
 

@@ -130,7 +130,7 @@ def _methods():
 
 
 def _valid_requests() -> dict[str, list[bytes]]:
-    from rating400.v1 import catalog_pb2, rating_pb2, routing_pb2
+    from rating400.v1 import catalog_pb2, rating_pb2
     from rating400_client import _common
 
     cdr_msg = _common.cdr_message({"call_id": "f1", "caller": "13812345678", "number": "4000589196",

@@ -93,8 +93,9 @@ def test_group_commit_shares_one_transaction_and_drops_expired():
         gc = GroupCommitter(host, convert.rows_to_table)
         gc.start()
         loop = asyncio.get_running_loop()
-        row = lambda cid: {"call_id": cid, "caller": "", "number": "4008593431", "forwarded_to": "0201",
-                           "start": 1, "ivr_answer": None, "agent_answer": None, "end": 2, "hangup_cause": ""}
+        def row(cid):
+            return {"call_id": cid, "caller": "", "number": "4008593431", "forwarded_to": "0201",
+                                   "start": 1, "ivr_answer": None, "agent_answer": None, "end": 2, "hangup_cause": ""}
         results = await asyncio.gather(
             gc.submit(row("a"), None), gc.submit(row("b"), loop.time() + 10),
             gc.submit(row("a"), None),  # same call id in the same group

@@ -165,7 +165,7 @@ _OUT = """row_id, status, coalesce(account, -1) AS account, coalesce(package, -1
 # month (billed seconds: bundles count per month). Within an account the
 # months run in start order, so (account, month) blocks are contiguous in
 # that order and their offsets come from a small aggregate.
-SETTLE = f"""
+SETTLE = """
 CREATE OR REPLACE TEMP TABLE calls AS
     SELECT l.*, coalesce(p.billed_seconds, 0) AS billed_seconds, coalesce(p.units, 0) AS units,
            coalesce(p.charge, 0) AS rate_charge

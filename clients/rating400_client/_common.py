@@ -136,7 +136,10 @@ def batch_result(resp, offset: int, rows: int) -> BatchResult:
 
 
 def collect(results: Iterable[BatchResult]) -> TableResult:
-    rated, rej, versions, replayed = [], [], set(), 0
+    rated: list[pa.Table] = []
+    rej: list[dict] = []
+    versions: set[int] = set()
+    replayed = 0
     for r in results:
         t = r.rated
         if t.num_rows:

@@ -59,7 +59,7 @@ class AsyncClient:
         deadline = Deadline(timeout)
         while True:
             try:
-                if await self.health(timeout=min(1.0, max(0.05, deadline.remaining()))) == "SERVING":
+                if await self.health(timeout=min(1.0, max(0.05, deadline.remaining() or 1.0))) == "SERVING":
                     return
             except grpc.aio.AioRpcError:
                 pass

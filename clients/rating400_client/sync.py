@@ -71,7 +71,7 @@ class Client:
         deadline = Deadline(timeout)
         while True:
             try:
-                if self.health(timeout=min(1.0, max(0.05, deadline.remaining()))) == "SERVING":
+                if self.health(timeout=min(1.0, max(0.05, deadline.remaining() or 1.0))) == "SERVING":
                     return
             except grpc.RpcError:
                 pass

@@ -19,7 +19,7 @@ import grpc
 
 from rating400_client import NO_RETRY, Client
 
-from .answers import ENGINE_DOWN, SipAnswer, answer_for_decision, answer_for_rpc_error
+from .answers import ENGINE_DOWN, answer_for_decision, answer_for_rpc_error
 from .settings import Settings
 from .spool import Spool
 

@@ -177,7 +177,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     doc, root, problems = _read_document(path)
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
-    origin: dict[tuple[str, int], tuple[Path, int]] = {}  # (account, number index) -> CSV file, line
+    origin: dict[tuple[str, int], tuple[Path | None, int]] = {}  # (account, number index) -> CSV file, line
 
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
@@ -205,7 +205,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
             numbers = acc.setdefault("numbers", [])
             if not isinstance(numbers, list):
                 continue  # the document's own problem, reported by the schema
-            origin[(owner, len(numbers))] = (found, line)
+            origin[(owner, len(numbers))] = (found, int(line))
             numbers.append(row)
 
     known = None if regions is None else set(regions.values() if isinstance(regions, Mapping) else regions)
@@ -217,10 +217,10 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         for err in exc.errors():
             problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}")
         problems = _placed(problems, path, root, origin)
-        catalog = _without_bad_records(doc, exc)
-        if catalog is not None:  # the cross-checks too, in the same pass
+        partial = _without_bad_records(doc, exc)
+        if partial is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
-            checks = _cross_check(catalog, path, known) + check_routing(catalog, path, known)
+            checks = _cross_check(partial, path, known) + check_routing(partial, path, known)
             problems += _placed([p for p in checks if not any(f"'{name}'" in p for name in pruned)],
                                 path, root, origin, lines=False)
         raise CatalogError(problems) from None
@@ -332,9 +332,9 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
     for pid, pkg in cat.packages.items():
         if pkg.band_set is not None and pkg.band_set not in cat.band_sets:
             p.append(f"{path}: packages.{pid}.band_set: unknown band set {pkg.band_set!r}")
-            bands = set()
+            names: set[str] = set()
         else:
-            bands = {b.name for b in cat.bands_of(pid)}
+            names = {b.name for b in cat.bands_of(pid)}
         if pkg.overage_rate is not None:
             if pkg.overage_rate not in cat.rates:
                 p.append(f"{path}: packages.{pid}.overage_rate: unknown rate {pkg.overage_rate!r}")
@@ -346,7 +346,7 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
                 p.append(f"{where}.rate: unknown rate {rule.rate!r}")
             if rule.destination is not None and rule.destination not in classes:
                 p.append(f"{where}.destination: unknown destination class {rule.destination!r}")
-            if rule.band is not None and rule.band not in bands:
+            if rule.band is not None and rule.band not in names:
                 p.append(f"{where}.band: unknown time band {rule.band!r} (not in the package's "
                          f"{'band set ' + repr(pkg.band_set) if pkg.band_set else 'time_bands'})")
     seen: dict[str, str] = {}  # number -> its first record

@@ -84,10 +84,10 @@ def region_source() -> RegionSource:
     for key, desc in CARRIER_DATA.items():
         if not key.startswith("86"):
             continue
-        name = desc.get("en")
-        if not name:
+        carrier = desc.get("en")
+        if not carrier:
             continue
-        carrier_prefixes[national_prefix(key)] = carriers.setdefault(name, len(carriers))
+        carrier_prefixes[national_prefix(key)] = carriers.setdefault(carrier, len(carriers))
     return RegionSource(
         cities=list(cities),
         provinces=list(provinces),

@@ -16,3 +16,5 @@ def rate(
 DEBUG_BUILD: bool  # built with RATING400_DEBUG=1 (bounds checks on)
 
 def bound(tables: dict[str, npt.NDArray[np.generic]]) -> object: ...
+
+MAX_BUCKETS_LOG2: int  # at most 2**16 buckets in the account-order index

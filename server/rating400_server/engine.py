@@ -214,7 +214,8 @@ class GroupCommitter:
         if not live:
             return
         first: dict[str, int] = {}
-        rows, owner = [], []
+        rows: list = []
+        owner: list = []
         for p in live:
             cid = p.row["call_id"]
             idx = first.get(cid)

@@ -1,37 +1,37 @@
-"""Structured logs: one JSON object per line on stderr.
+"""Structured logs: one JSON object per line on stderr, through
+``python-json-logger`` (a ``logging`` formatter; the stdlib does the rest).
 
 Every record carries ts (UTC, ISO 8601), level, logger, msg, pid and worker;
-fields passed with ``extra={"fields": {...}}`` are merged in.
+fields passed with ``log(logger, level, msg, **fields)`` are merged in at the
+top level, and an exception as ``exc``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import time
 
-_WORKER = {"id": None}
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+_WORKER: dict[str, int | None] = {"id": None}
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "pid": record.process,
-        }
+class JsonFormatter(_JsonFormatter):
+    def __init__(self) -> None:
+        super().__init__(json_ensure_ascii=False, json_default=str)
+
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        log_data["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        log_data["level"] = record.levelname.lower()
+        log_data["logger"] = record.name
+        log_data["msg"] = record.getMessage()
+        log_data["pid"] = record.process
         if _WORKER["id"] is not None:
-            out["worker"] = _WORKER["id"]
-        fields = getattr(record, "fields", None)
-        if fields:
-            out.update(fields)
+            log_data["worker"] = _WORKER["id"]
+        log_data.update(getattr(record, "fields", None) or {})
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+            log_data["exc"] = self.formatException(record.exc_info)
 
 
 def setup(level: str | int = "INFO", worker: int | None = None) -> None:

@@ -140,7 +140,7 @@ def serve(
                        max_concurrent_rpcs, limits=limits or Limits(), auth=auth,
                        catalog_root=os.path.abspath(catalog_root) if catalog_root else None)
     ctx = multiprocessing.get_context("spawn")
-    procs: dict[int, multiprocessing.Process] = {}
+    procs: dict[int, multiprocessing.process.BaseProcess] = {}
     started: dict[int, float] = {}
     # Each worker's "ready" Event lives as long as its worker: with "spawn" the
     # child re-opens the Event's named semaphore, and a dropped Event unlinks
@@ -193,8 +193,8 @@ def serve(
     logs.log(log, logging.INFO, "serving", host=host, **info)
     if ready_file:
         tmp = ready_file + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(info, f)
+        with open(tmp, "w") as out:
+            json.dump(info, out)
         os.replace(tmp, ready_file)
 
     from multiprocessing.connection import wait
@@ -213,7 +213,7 @@ def serve(
         for i, p in list(procs.items()):
             if i in due or p.is_alive():
                 continue
-            mark_dead(p.pid)
+            mark_dead(p.pid or 0)
             lived = now - started[i]
             delay = backoff[i].delay(lived)
             due[i] = now + delay

@@ -19,7 +19,6 @@ Metrics (all prefixed ``rating400_``):
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 
 _BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -27,11 +26,12 @@ _BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.
 class Metrics:
     """Worker-side metrics.
 
-    Per-RPC observations are aggregated in plain Python counters and flushed
-    into prometheus_client every ``FLUSH_SECONDS`` (and at shutdown): in
-    multiprocess mode every ``inc``/``observe`` writes a memory-mapped file
-    under a lock, which at thousands of RPCs per second is a visible share of
-    an Authorize call. Scrapes therefore lag by at most one flush interval.
+    Per-RPC observations are kept in plain Python counters and lists and
+    flushed into prometheus_client every ``FLUSH_SECONDS`` (and at shutdown),
+    through its public API only (``Counter.inc(n)``, ``Histogram.observe``):
+    in multiprocess mode every call writes a memory-mapped file under a lock,
+    so counters are summed first; latencies are observed one by one at the
+    flush, off the RPC's own path. Scrapes lag by at most one flush interval.
     """
 
     FLUSH_SECONDS = 1.0
@@ -49,9 +49,8 @@ class Metrics:
         kw = {"multiprocess_mode": "max"} if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else {}
         self.catalog_version = Gauge("rating400_catalog_version", "Catalog version in use", **kw)
         self.reloads = Counter("rating400_catalog_reloads_total", "Catalog version swaps picked up")
-        self._bounds = list(_BUCKETS)
         self._req: dict = {}  # (method, code) -> count since the last flush
-        self._lat: dict = {}  # method -> [bucket counts..., +Inf count], sum
+        self._lat: dict = {}  # method -> latencies (s) since the last flush
         self._cdr: dict = {}
         self._rej: dict = {}
 
@@ -60,9 +59,8 @@ class Metrics:
         self._req[key] = self._req.get(key, 0) + 1
         lat = self._lat.get(method)
         if lat is None:
-            lat = self._lat[method] = [[0] * (len(self._bounds) + 1), 0.0]
-        lat[0][bisect_left(self._bounds, seconds)] += 1
-        lat[1] += seconds
+            lat = self._lat[method] = []
+        lat.append(seconds)
 
     def rated(self, rpc: str, outcome: str, n: int) -> None:
         if n:
@@ -82,14 +80,10 @@ class Metrics:
             self.requests.labels(method, code).inc(n)
             if code != "OK":
                 self.errors.labels(method, code).inc(n)
-        for method, (counts, total) in lat.items():
-            h = self.latency.labels(method)
-            # Histogram keeps per-bucket (non-cumulative) counts: bucket i
-            # holds observations in (bound[i-1], bound[i]], as observe() does.
-            for i, n in enumerate(counts):
-                if n:
-                    h._buckets[i].inc(n)
-            h._sum.inc(total)
+        for method, values in lat.items():
+            observe = self.latency.labels(method).observe  # the public API, one call per RPC
+            for seconds in values:
+                observe(seconds)
         for (rpc, outcome), n in cdr.items():
             self.cdrs.labels(rpc, outcome).inc(n)
         for rpc, n in rej.items():

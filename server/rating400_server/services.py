@@ -106,8 +106,8 @@ def _bounded(message: str) -> str:
     return message if len(message) <= MAX_STATUS_MESSAGE else message[:MAX_STATUS_MESSAGE] + "... (cut)"
 
 
-async def _fail(method: str, e: BaseException, context) -> str:
-    """Map an exception to a status, abort the RPC; returns the code name."""
+async def _fail(method: str, e: BaseException, context) -> None:
+    """Map an exception to a status and abort the RPC (``abort`` raises)."""
     if isinstance(e, RpcFail):
         await context.abort(e.code, _bounded(e.message))
     if isinstance(e, (BadRequest, InvalidInput)):
