@@ -93,7 +93,6 @@ def test_peak_rss_bounded(benchmark, store_dir, tmp_path_factory, report, order)
     t0 = time.perf_counter()
     write_input(src, CDRS, in_order=order == "in time order")
     generated = time.perf_counter() - t0
-    rating400 = Path(sys.executable).parent / "rating400"
     out = d / "rated.parquet"
 
     def job():

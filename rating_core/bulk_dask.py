@@ -215,7 +215,6 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     """
     from distributed import Client
 
-    from .rater import Rater
     from .store import Ledger, Store
 
     began = time.perf_counter()
@@ -224,7 +223,6 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         client = Client(client)
     store = Store(store_dir, create=False)
     snap = store.open(version)
-    rater = Rater(snap, threads=threads)
     if state is None:
         ledger = Ledger(store_dir)
         try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 
 import msgspec
+from typing import TypeVar
 
 ACCOUNTS_DB = b"cust_accounts"
 NUMBERS_DB = b"cust_numbers"
@@ -171,8 +172,11 @@ def encode(record) -> bytes:
     return _encoders.encode(record)
 
 
-def decode(cls, raw) -> msgspec.Struct:
-    return _dec[cls].decode(raw)
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+def decode(cls: type[_S], raw) -> _S:
+    """A record of type ``cls`` from its stored bytes."""
+    return _dec[cls].decode(raw)  # type: ignore[index, return-value]  # the decoder of cls decodes a cls
 
 
 def as_dict(record) -> dict:
