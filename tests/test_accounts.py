@@ -455,3 +455,89 @@ def test_thresholds_alert_once_per_crossing_and_webhooks_retry(env):
         assert deliver_webhooks(ops) == 0  # the cursor moved: nothing twice
     finally:
         srv.shutdown()
+
+
+NUMBER_PATH = ["available", "locked", "pending_verification", "active", "suspended", "frozen", "reclaimed", "cooling"]
+NUMBER_ALLOWED = {"suspend": {"active"}, "restore": {"suspended", "frozen"}, "freeze": {"suspended"},
+                  "reclaim": {"frozen"}, "cool": {"reclaimed"}, "release": {"cooling"}}
+
+
+def _number_in(ops, state: str, number: str) -> None:
+    ops.add_numbers(rid(), [number], at_ms=T0)
+    steps = [lambda: ops.lock_number(rid(), number, "acme", at_ms=T0),
+             lambda: ops.submit_number(rid(), number, at_ms=T0),
+             lambda: ops.activate_number(rid(), number, "Shenzhen", at_ms=T0),
+             lambda: ops.number_transition(rid(), number, "suspend", at_ms=T0),
+             lambda: ops.number_transition(rid(), number, "freeze", at_ms=T0),
+             lambda: ops.number_transition(rid(), number, "reclaim", at_ms=T0),
+             lambda: ops.number_transition(rid(), number, "cool", at_ms=T0)]
+    for step in steps[:NUMBER_PATH.index(state)]:
+        step()
+    assert ops.get_number(number)["state"] == state
+
+
+def test_every_number_move_from_every_state(env):
+    """Each number action from each inventory state: done exactly where the
+    README's lifecycle table allows it, else refused ``wrong_state`` with
+    nothing changed."""
+    ops = env
+    opened(ops)
+    i = 0
+    for state in NUMBER_PATH:
+        for action, allowed in NUMBER_ALLOWED.items():
+            number = f"40050{i:05d}"
+            i += 1
+            _number_in(ops, state, number)
+            before = ops.get_number(number)
+            if state in allowed:
+                after = ops.number_transition(rid(), number, action, at_ms=T0)["number"]
+                assert after["state"] != state and after["history"][-1][0] == after["state"]
+            else:
+                with pytest.raises(Refused) as e:
+                    ops.number_transition(rid(), number, action, at_ms=T0)
+                assert e.value.reason == "wrong_state", (state, action)
+                assert ops.get_number(number) == before
+
+
+ACCOUNT_ALLOWED = {"suspend": {"active"}, "restore": {"suspended", "frozen"}, "freeze": {"suspended"},
+                   "reclaim": {"frozen"}}
+
+
+def test_every_account_move_from_every_state(env):
+    ops = env
+    path = ["active", "suspended", "frozen", "closed"]
+    moves = ["suspend", "freeze", "reclaim"]
+    i = 0
+    for state in path:
+        for action, allowed in ACCOUNT_ALLOWED.items():
+            account = f"acct{i}"
+            opened(ops, account=account, number=f"40060{i:05d}")
+            i += 1
+            for move in moves[:path.index(state)]:
+                ops.account_transition(rid(), account, move, at_ms=T0)
+            assert ops.get_account(account)["account"]["status"] == state
+            if state in allowed:
+                ops.account_transition(rid(), account, action, at_ms=T0)
+            else:
+                with pytest.raises(Refused) as e:
+                    ops.account_transition(rid(), account, action, at_ms=T0)
+                assert e.value.reason == "wrong_state", (state, action)
+
+
+def test_restore_refusals(env):
+    ops = env
+    opened(ops)
+    ops.account_transition(rid(), "acme", "suspend", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.number_transition(rid(), "4001234567", "restore", at_ms=T0)
+    assert e.value.reason == "account_not_active"
+    ops.refund(rid(), "acme", 480_0000, at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.account_transition(rid(), "acme", "restore", at_ms=T0)
+    assert e.value.reason == "out_of_credit"
+    end = ops.get_account("acme")["account"]["period_end_ms"]
+    ops.adjust(rid(), "acme", 10_0000, "goodwill", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.account_transition(rid(), "acme", "restore", at_ms=end)
+    assert e.value.reason == "period_ended"
+    assert ops.account_transition(rid(), "acme", "restore", at_ms=T0)["account"]["status"] == "active"

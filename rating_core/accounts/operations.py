@@ -770,11 +770,10 @@ class Accounts:
             if acc.status not in frm:
                 raise Refused("wrong_state", f"account {account!r} is {acc.status}; {action} needs {' or '.join(frm)}")
             if action == "restore" and acc.package and self._package(acc.package)["kind"] == "prepaid":
-                credit = tx.balance(acc).credit_minor
-                if credit <= 0:
-                    raise Refused("out_of_credit", "credit is 0; top up first")
-                if tx.at >= acc.period_end_ms:
+                if tx.at >= acc.period_end_ms:  # first: expired credit is 0 too
                     raise Refused("period_ended", "the package period has ended; renew first")
+                if tx.balance(acc).credit_minor <= 0:
+                    raise Refused("out_of_credit", "credit is 0; top up first")
             self._set_account_state(tx, acc, to, reason or "manual")
             tx.put_account(acc, before, {"action": action, "reason": reason})
             return self._result(tx, acc)
