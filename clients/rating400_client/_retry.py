@@ -1,6 +1,11 @@
-"""Deadlines and retries with exponential backoff on UNAVAILABLE."""
+"""Deadlines and retries with exponential backoff on UNAVAILABLE.
+
+Unary calls are retried by gRPC itself, from the channel's service config
+(``RetryPolicy.service_config``); the batch stream resends its unanswered
+batches on a new stream by the same policy (``should_retry``, ``backoff``)."""
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -24,6 +29,32 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.2
     retry_codes: frozenset = field(default_factory=lambda: frozenset({grpc.StatusCode.UNAVAILABLE}))
+
+    def service_config(self) -> str:
+        """This policy as the channel's gRPC service config (JSON), so gRPC
+        itself retries every unary call: attempts are capped at 5 by gRPC,
+        its jitter is its own (each pause uniform in [0, backoff]), and every
+        attempt stays within the call's deadline. A policy of one attempt
+        retries nothing."""
+        config: dict = {"name": [{}]}  # every method of every service
+        if self.max_attempts > 1:
+            config["retryPolicy"] = {
+                "maxAttempts": min(5, self.max_attempts),
+                "initialBackoff": f"{self.initial_backoff:.3f}s",
+                "maxBackoff": f"{self.max_backoff:.3f}s",
+                "backoffMultiplier": self.multiplier,
+                "retryableStatusCodes": sorted(c.name for c in self.retry_codes),
+            }
+        return json.dumps({"methodConfig": [config]})
+
+    def channel_options(self) -> list[tuple[str, object]]:
+        """Channel options that make gRPC retry by this policy. Reconnects
+        start at ``initial_backoff`` too, so a restarting server is found
+        again within the retries, not after gRPC's default 1 s."""
+        ms = max(1, int(self.initial_backoff * 1000))
+        return [("grpc.enable_retries", 1), ("grpc.service_config", self.service_config()),
+                ("grpc.initial_reconnect_backoff_ms", ms), ("grpc.min_reconnect_backoff_ms", ms),
+                ("grpc.max_reconnect_backoff_ms", max(ms, int(self.max_backoff * 1000)))]
 
     def backoff(self, retry: int) -> float:
         base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (retry - 1))

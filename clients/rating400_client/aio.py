@@ -12,26 +12,52 @@ from rating400.v1 import (catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_
                           routing_pb2_grpc)
 
 from . import _common as c
-from ._retry import Deadline, RetryPolicy
+from ._retry import Deadline, DeadlineExceeded, RetryPolicy
 
 
 class AsyncClient:
     def __init__(self, target: str, *, timeout: float | None = 5.0, retry: RetryPolicy | None = None,
                  channel: grpc.aio.Channel | None = None, options=None, credentials=None):
-        opts = list(c.DEFAULT_OPTIONS) + list(options or [])
-        if channel is None:
-            channel = (grpc.aio.secure_channel(target, credentials, options=opts) if credentials
-                       else grpc.aio.insecure_channel(target, options=opts))
-        self.channel = channel
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        self._target, self._credentials, self._options = target, credentials, list(options or [])
+        self._own_channel = channel is None
+        if channel is None:
+            channel = self._open(self.retry)
+        self.channel = channel
+        self._channels = {self.retry: channel}  # one per retry policy in use (a service config each)
+        self._stubs: dict = {}
         self.routing = routing_pb2_grpc.RoutingServiceStub(channel)
         self.rating = rating_pb2_grpc.RatingServiceStub(channel)
         self.catalog = catalog_pb2_grpc.CatalogAdminServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
+    def _open(self, policy: RetryPolicy):
+        opts = list(c.DEFAULT_OPTIONS) + policy.channel_options() + self._options
+        if self._credentials:
+            return grpc.aio.secure_channel(self._target, self._credentials, options=opts)
+        return grpc.aio.insecure_channel(self._target, options=opts)
+
+    def _stub(self, stub: str, policy: RetryPolicy):
+        """The stub ``stub`` (routing, rating, catalog, _health) on the
+        channel of ``policy``: gRPC takes a retry policy per channel (its
+        service config), so a call with another policy than the client's
+        goes through a channel of its own, opened once."""
+        if policy == self.retry or not self._own_channel:
+            return getattr(self, stub)
+        stubs = self._stubs.get(policy)
+        if stubs is None:
+            channel = self._channels[policy] = self._open(policy)
+            stubs = self._stubs[policy] = {
+                "routing": routing_pb2_grpc.RoutingServiceStub(channel),
+                "rating": rating_pb2_grpc.RatingServiceStub(channel),
+                "catalog": catalog_pb2_grpc.CatalogAdminServiceStub(channel),
+                "_health": health_pb2_grpc.HealthStub(channel)}
+        return stubs[stub]
+
     async def close(self) -> None:
-        await self.channel.close()
+        for channel in {id(ch): ch for ch in [self.channel, *self._channels.values()]}.values():
+            await channel.close()
 
     async def __aenter__(self):
         return self
@@ -39,21 +65,13 @@ class AsyncClient:
     async def __aexit__(self, *exc):
         await self.close()
 
-    async def _call(self, method, request, timeout, retry):
-        policy = retry or self.retry
-        deadline = Deadline(self.timeout if timeout is None else timeout)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await method(request, timeout=deadline.attempt_timeout())
-            except grpc.aio.AioRpcError as err:
-                if not policy.should_retry(err, attempt):
-                    raise
-                pause = policy.backoff(attempt)
-                if not deadline.allows(pause):
-                    raise
-                await asyncio.sleep(pause)
+    async def _call(self, stub: str, name: str, request, timeout, retry):
+        """One unary call; gRPC retries it by the policy's service config,
+        every attempt within the call's deadline."""
+        t = self.timeout if timeout is None else timeout
+        if t is not None and t <= 0:
+            raise DeadlineExceeded()
+        return await getattr(self._stub(stub, retry or self.retry), name)(request, timeout=t)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = Deadline(timeout)
@@ -68,35 +86,35 @@ class AsyncClient:
             await asyncio.sleep(0.05)
 
     async def health(self, service: str = "", timeout: float | None = None) -> str:
-        resp = await self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout,
-                                RetryPolicy(max_attempts=1))
+        resp = await self._call("_health", "Check", health_pb2.HealthCheckRequest(service=service), timeout,
+                                None)  # the client's channel: a health check sees what calls see
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
     async def authorize(self, number: str, caller: str, *, ivr_keys: str = "", call_id: str = "", at=None,
                         timeout: float | None = None, retry: RetryPolicy | None = None):
-        return await self._call(self.routing.Authorize, c.authorize_request(number, caller, ivr_keys, call_id, at),
+        return await self._call("routing", "Authorize", c.authorize_request(number, caller, ivr_keys, call_id, at),
                                 timeout, retry)
 
     async def call_event(self, call_id: str, number: str, kind, *, destination: str = "", caller: str = "",
                          at=None, timeout: float | None = None, retry: RetryPolicy | None = None):
-        return await self._call(self.routing.CallEvent,
+        return await self._call("routing", "CallEvent",
                                 c.call_event_request(call_id, number, kind, destination, caller, at), timeout, retry)
 
     async def rate_cdr(self, cdr, *, timeout: float | None = None, retry: RetryPolicy | None = None):
-        return await self._call(self.rating.RateCdr, rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)),
+        return await self._call("rating", "RateCdr", rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)),
                                 timeout, retry)
 
     async def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
         """Send a local catalog (YAML + the CSV files it names) to be compiled
         -> the new version. See ``Client.compile_catalog``."""
-        return (await self._call(self.catalog.Compile, c.compile_request(path), timeout, None)).version
+        return (await self._call("catalog", "Compile", c.compile_request(path), timeout, None)).version
 
     async def activate(self, version: int, *, timeout: float | None = None) -> int:
-        return (await self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version),
+        return (await self._call("catalog", "Activate", catalog_pb2.ActivateRequest(version=version),
                                  timeout, None)).version
 
     async def list_versions(self, *, timeout: float | None = None):
-        return list((await self._call(self.catalog.ListVersions, catalog_pb2.ListVersionsRequest(),
+        return list((await self._call("catalog", "ListVersions", catalog_pb2.ListVersionsRequest(),
                                       timeout, None)).versions)
 
     async def rate_batches(self, cdrs: Iterable, *, batch_size: int = 8192, encoding: str = "columns",

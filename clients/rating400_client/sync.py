@@ -13,7 +13,7 @@ from rating400.v1 import (catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_
                           routing_pb2_grpc)
 
 from . import _common as c
-from ._retry import Deadline, RetryPolicy
+from ._retry import Deadline, DeadlineExceeded, RetryPolicy
 
 
 class Client:
@@ -28,21 +28,47 @@ class Client:
 
     def __init__(self, target: str, *, timeout: float | None = 5.0, retry: RetryPolicy | None = None,
                  channel: grpc.Channel | None = None, options=None, credentials=None):
-        opts = list(c.DEFAULT_OPTIONS) + list(options or [])
-        if channel is None:
-            channel = (grpc.secure_channel(target, credentials, options=opts) if credentials
-                       else grpc.insecure_channel(target, options=opts))
-        self.channel = channel
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
+        self._target, self._credentials, self._options = target, credentials, list(options or [])
+        self._own_channel = channel is None
+        if channel is None:
+            channel = self._open(self.retry)
+        self.channel = channel
+        self._channels = {self.retry: channel}  # one per retry policy in use (a service config each)
+        self._stubs: dict = {}
         self.routing = routing_pb2_grpc.RoutingServiceStub(channel)
         self.rating = rating_pb2_grpc.RatingServiceStub(channel)
         self.catalog = catalog_pb2_grpc.CatalogAdminServiceStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
 
+    def _open(self, policy: RetryPolicy):
+        opts = list(c.DEFAULT_OPTIONS) + policy.channel_options() + self._options
+        if self._credentials:
+            return grpc.secure_channel(self._target, self._credentials, options=opts)
+        return grpc.insecure_channel(self._target, options=opts)
+
+    def _stub(self, stub: str, policy: RetryPolicy):
+        """The stub ``stub`` (routing, rating, catalog, _health) on the
+        channel of ``policy``: gRPC takes a retry policy per channel (its
+        service config), so a call with another policy than the client's
+        goes through a channel of its own, opened once."""
+        if policy == self.retry or not self._own_channel:
+            return getattr(self, stub)
+        stubs = self._stubs.get(policy)
+        if stubs is None:
+            channel = self._channels[policy] = self._open(policy)
+            stubs = self._stubs[policy] = {
+                "routing": routing_pb2_grpc.RoutingServiceStub(channel),
+                "rating": rating_pb2_grpc.RatingServiceStub(channel),
+                "catalog": catalog_pb2_grpc.CatalogAdminServiceStub(channel),
+                "_health": health_pb2_grpc.HealthStub(channel)}
+        return stubs[stub]
+
     # -- plumbing ---------------------------------------------------------
     def close(self) -> None:
-        self.channel.close()
+        for channel in {id(ch): ch for ch in [self.channel, *self._channels.values()]}.values():
+            channel.close()
 
     def __enter__(self):
         return self
@@ -50,21 +76,13 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, method, request, timeout, retry):
-        policy = retry or self.retry
-        deadline = Deadline(self.timeout if timeout is None else timeout)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return method(request, timeout=deadline.attempt_timeout())
-            except grpc.RpcError as err:
-                if not policy.should_retry(err, attempt):
-                    raise
-                pause = policy.backoff(attempt)
-                if not deadline.allows(pause):
-                    raise
-                time.sleep(pause)
+    def _call(self, stub: str, name: str, request, timeout, retry):
+        """One unary call; gRPC retries it by the policy's service config,
+        every attempt within the call's deadline."""
+        t = self.timeout if timeout is None else timeout
+        if t is not None and t <= 0:
+            raise DeadlineExceeded()
+        return getattr(self._stub(stub, retry or self.retry), name)(request, timeout=t)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until the server answers a health check SERVING."""
@@ -81,26 +99,26 @@ class Client:
 
     # -- RPCs -------------------------------------------------------------
     def health(self, service: str = "", timeout: float | None = None) -> str:
-        resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout,
-                          RetryPolicy(max_attempts=1))
+        resp = self._call("_health", "Check", health_pb2.HealthCheckRequest(service=service), timeout,
+                          None)  # the client's channel: a health check sees what calls see
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
 
     def authorize(self, number: str, caller: str, *, ivr_keys: str = "", call_id: str = "", at=None,
                   timeout: float | None = None, retry: RetryPolicy | None = None):
         """Routing decision -> AuthorizeResponse. Raises grpc.RpcError with
         NOT_FOUND (unknown number) or FAILED_PRECONDITION (suspended)."""
-        return self._call(self.routing.Authorize, c.authorize_request(number, caller, ivr_keys, call_id, at),
+        return self._call("routing", "Authorize", c.authorize_request(number, caller, ivr_keys, call_id, at),
                           timeout, retry)
 
     def call_event(self, call_id: str, number: str, kind, *, destination: str = "", caller: str = "",
                    at=None, timeout: float | None = None, retry: RetryPolicy | None = None):
         """kind: "started" | "answered" | "ended" (or the enum value)."""
-        return self._call(self.routing.CallEvent,
+        return self._call("routing", "CallEvent",
                           c.call_event_request(call_id, number, kind, destination, caller, at), timeout, retry)
 
     def rate_cdr(self, cdr, *, timeout: float | None = None, retry: RetryPolicy | None = None):
         """Rate and commit one CDR (mapping or Cdr) -> RateCdrResponse."""
-        return self._call(self.rating.RateCdr, rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)), timeout, retry)
+        return self._call("rating", "RateCdr", rating_pb2.RateCdrRequest(cdr=c.cdr_message(cdr)), timeout, retry)
 
     def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
         """Send a local catalog (the YAML document at ``path`` and the CSV
@@ -108,13 +126,13 @@ class Client:
         ``activate``). The server compiles it within ``timeout`` or stops.
         Raises OSError when a local file cannot be read; grpc.RpcError
         INVALID_ARGUMENT listing the catalog's problems."""
-        return self._call(self.catalog.Compile, c.compile_request(path), timeout, None).version
+        return self._call("catalog", "Compile", c.compile_request(path), timeout, None).version
 
     def activate(self, version: int, *, timeout: float | None = None) -> int:
-        return self._call(self.catalog.Activate, catalog_pb2.ActivateRequest(version=version), timeout, None).version
+        return self._call("catalog", "Activate", catalog_pb2.ActivateRequest(version=version), timeout, None).version
 
     def list_versions(self, *, timeout: float | None = None):
-        return list(self._call(self.catalog.ListVersions, catalog_pb2.ListVersionsRequest(), timeout, None).versions)
+        return list(self._call("catalog", "ListVersions", catalog_pb2.ListVersionsRequest(), timeout, None).versions)
 
     # -- streaming --------------------------------------------------------
     def rate_batches(self, cdrs: Iterable, *, batch_size: int = 8192, encoding: str = "columns",
