@@ -163,6 +163,8 @@ def rpc(method: str, streaming: bool = False):
                 code = "OK"
                 try:
                     _check_deadline(context)
+                    if request.__class__ is Malformed:  # a server-streaming call's one request
+                        raise BadRequest("request", f"not a valid {request.type_name} message: {request.error}")
                     async for resp in fn(self, request, context):
                         yield resp
                 except (asyncio.CancelledError, grpc.aio.AbortError) as e:
