@@ -133,7 +133,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
                                           events_in_balances=from_ledger)
         except ValueError as e:
-            raise InvalidInput("--account" if "account" in str(e) else "events", str(e)) from None
+            raise InvalidInput("--events" if "event" in str(e) else "--account", str(e)) from None
         warnings = [calls.warning()] if calls.duplicates else []
         try:
             write_summary(statements, out_path, lang, warnings)

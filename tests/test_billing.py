@@ -315,3 +315,19 @@ def test_live_accounts_top_up_from_the_ledger(tmp_path, capsys):
     assert nov["top_ups_total_minor"] == 600 * YUAN
     assert nov["closing_credit_minor"] == 10_782_000  # 478.80 + 600 - 0.60, the top-up counted once
     assert nov["amount_due_minor"] == 394_000 + 50_000
+
+
+def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
+    d, _ = world
+    args = ["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(tmp_path / "b.csv")]
+    for text, expected in (
+        ("account,at,kind,amount\ntea,2026-11-05T10:00:00+08:00,gift,1\n", "row 1: kind: 'gift' is not one of"),
+        ("account,at,kind,amount\ntea,2026-11-05T10:00:00+08:00,top_up,1.00001\n", "row 1: amount: 1.00001 yuan is finer"),
+        ("account,at,kind,amount\ntea,yesterday,top_up,1\n", "row 1: at: not a time"),
+        ("account,at,kind,amount\nnobody,2026-11-05T10:00:00+08:00,top_up,1\n", "--events: an event for unknown account"),
+    ):
+        (tmp_path / "e.csv").write_text(text)
+        with pytest.raises(SystemExit) as e:
+            main(args + ["--events", str(tmp_path / "e.csv")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and expected in err and "Traceback" not in err

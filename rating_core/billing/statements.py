@@ -312,7 +312,7 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     wanted = list(ids) if accounts is None else list(accounts)
     for a in wanted:
         if a not in ids:
-            raise ValueError(f"account: unknown account {a!r}")
+            raise ValueError(f"unknown account {a!r}")
     start_ms = calls.column("start_ms").to_numpy()
     call_months = month_index(start_ms) if len(start_ms) else np.zeros(0, np.int64)
     if months is None:
@@ -336,7 +336,7 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     by_account: dict[str, list[AccountEvent]] = {}
     for e in sorted(events, key=lambda e: e.at_ms):
         if e.account not in ids:
-            raise ValueError(f"account: event for unknown account {e.account!r}")
+            raise ValueError(f"an event for unknown account {e.account!r}")
         by_account.setdefault(e.account, []).append(e)
 
     kinds = tables["package_kind"]
@@ -452,7 +452,7 @@ def _feature_spans(b: dict, i: int, start_day: dt.date, events: list[AccountEven
     for e in events:
         if e.kind == "feature_added":
             if e.feature not in b["features"]:
-                raise ValueError(f"feature: event adds unknown feature {e.feature!r} to {e.account!r}")
+                raise ValueError(f"an event adds unknown feature {e.feature!r} to {e.account!r}")
             feats.setdefault(e.feature, _Feature()).add(e.at_ms, local_date(e.at_ms), prorate=True)
         elif e.kind == "feature_removed" and e.feature in feats:
             feats[e.feature].remove(e.at_ms)
