@@ -95,3 +95,17 @@ def test_bad_report_and_statement_requests(served):
         with pytest.raises(grpc.RpcError) as e:
             call(req, timeout=30)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(field)
+
+
+def test_update_caller_tags_notes_and_callback(served):
+    stub, _, callers = served
+    caller = callers[0].caller
+    rec = stub.UpdateCaller(billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=caller, add_tags=["vip"],
+                                                            note="wants a quote", called_back=True), timeout=30)
+    assert list(rec.tags) == ["vip"] and rec.notes == 1 and not rec.awaiting_callback and "****" in rec.caller
+    tagged = stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT, tag="vip"), timeout=30)
+    assert [c.calls for c in tagged.callers] == [callers[0].calls]
+    with pytest.raises(grpc.RpcError) as e:
+        stub.UpdateCaller(billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller="not a number", note="x"),
+                          timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("caller")

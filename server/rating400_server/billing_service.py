@@ -140,16 +140,47 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                                                awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
         resp = billing_pb2.ListCallersResponse()
         for r in records:
-            d = r.as_dict(role)
-            resp.callers.add(caller=d["caller"], first_ms=r.first_ms, last_ms=r.last_ms, calls=r.calls,
-                             answered=r.answered, missed=r.missed, talk_seconds=r.talk_seconds,
-                             destination=r.destination or "", province=r.province or "", city=r.city or "",
-                             carrier=r.carrier or "", awaiting_callback=r.awaiting_callback, tags=r.tags)
+            resp.callers.append(_caller_message(r, role))
         return resp
 
     @rpc("ListCallers")
     async def ListCallers(self, request, context):
         return await self.host.run(self._callers, request)
+
+    def _update_caller(self, request):
+        import time
+
+        import pyarrow as pa
+
+        from rating_core.numbers import normalize_array
+
+        account = self._account(request.account)
+        normal, ok = normalize_array(pa.array([request.caller or None], pa.string()))
+        if not ok[0]:
+            raise BadRequest("caller", f"not a phone number: {request.caller!r}")
+        caller = normal[0].as_py()
+        for name, tags in (("add_tags", request.add_tags), ("remove_tags", request.remove_tags)):
+            for i, t in enumerate(tags):
+                if not t.strip() or len(t) > 64:
+                    raise BadRequest(f"{name}[{i}]", "a tag is 1 to 64 characters")
+        if len(request.note) > 4000:
+            raise BadRequest("note", "at most 4000 characters")
+        if not (request.add_tags or request.remove_tags or request.note or request.called_back):
+            raise BadRequest("request", "nothing to change (tags, note or called_back)")
+        crm, now = self.host.engine.crm, int(time.time() * 1000)
+        rec = crm.get(account, caller)
+        if request.add_tags or request.remove_tags:
+            rec = crm.tag(account, caller, [t.strip() for t in request.add_tags],
+                          [t.strip() for t in request.remove_tags])
+        if request.note:
+            rec = crm.note(account, caller, request.note, now)
+        if request.called_back:
+            rec = crm.called_back(account, caller, now)
+        return _caller_message(rec, "agent")
+
+    @rpc("UpdateCaller")
+    async def UpdateCaller(self, request, context):
+        return await self.host.run(self._update_caller, request)
 
     # -- GetReport ---------------------------------------------------------------------
     def _report(self, request):
@@ -180,6 +211,15 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @rpc("GetReport")
     async def GetReport(self, request, context):
         return await self.host.run(self._report, request)
+
+
+def _caller_message(r, role: str) -> billing_pb2.CallerRecordMessage:
+    d = r.as_dict(role)
+    return billing_pb2.CallerRecordMessage(
+        caller=d["caller"], first_ms=r.first_ms, last_ms=r.last_ms, calls=r.calls, answered=r.answered,
+        missed=r.missed, talk_seconds=r.talk_seconds, destination=r.destination or "", province=r.province or "",
+        city=r.city or "", carrier=r.carrier or "", awaiting_callback=r.awaiting_callback, tags=r.tags,
+        notes=len(r.notes))
 
 
 SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"]

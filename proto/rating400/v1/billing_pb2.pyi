@@ -133,7 +133,7 @@ class ListCallersRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., caller: _Optional[str] = ..., tag: _Optional[str] = ..., awaiting_callback: _Optional[bool] = ...) -> None: ...
 
 class CallerRecordMessage(_message.Message):
-    __slots__ = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination", "province", "city", "carrier", "awaiting_callback", "tags")
+    __slots__ = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination", "province", "city", "carrier", "awaiting_callback", "tags", "notes")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     FIRST_MS_FIELD_NUMBER: _ClassVar[int]
     LAST_MS_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class CallerRecordMessage(_message.Message):
     CARRIER_FIELD_NUMBER: _ClassVar[int]
     AWAITING_CALLBACK_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     caller: str
     first_ms: int
     last_ms: int
@@ -160,7 +161,24 @@ class CallerRecordMessage(_message.Message):
     carrier: str
     awaiting_callback: bool
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, caller: _Optional[str] = ..., first_ms: _Optional[int] = ..., last_ms: _Optional[int] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., missed: _Optional[int] = ..., talk_seconds: _Optional[int] = ..., destination: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., carrier: _Optional[str] = ..., awaiting_callback: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    notes: int
+    def __init__(self, caller: _Optional[str] = ..., first_ms: _Optional[int] = ..., last_ms: _Optional[int] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., missed: _Optional[int] = ..., talk_seconds: _Optional[int] = ..., destination: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., carrier: _Optional[str] = ..., awaiting_callback: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., notes: _Optional[int] = ...) -> None: ...
+
+class UpdateCallerRequest(_message.Message):
+    __slots__ = ("account", "caller", "add_tags", "remove_tags", "note", "called_back")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    ADD_TAGS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_TAGS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CALLED_BACK_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    caller: str
+    add_tags: _containers.RepeatedScalarFieldContainer[str]
+    remove_tags: _containers.RepeatedScalarFieldContainer[str]
+    note: str
+    called_back: bool
+    def __init__(self, account: _Optional[str] = ..., caller: _Optional[str] = ..., add_tags: _Optional[_Iterable[str]] = ..., remove_tags: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., called_back: _Optional[bool] = ...) -> None: ...
 
 class ListCallersResponse(_message.Message):
     __slots__ = ("callers",)

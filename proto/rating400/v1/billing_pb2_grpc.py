@@ -49,6 +49,11 @@ class BillingServiceStub:
                 request_serializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_billing__pb2.ListCallersResponse.FromString,
                 _registered_method=True)
+        self.UpdateCaller = channel.unary_unary(
+                '/rating400.v1.BillingService/UpdateCaller',
+                request_serializer=rating400_dot_v1_dot_billing__pb2.UpdateCallerRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_billing__pb2.CallerRecordMessage.FromString,
+                _registered_method=True)
         self.GetReport = channel.unary_unary(
                 '/rating400.v1.BillingService/GetReport',
                 request_serializer=rating400_dot_v1_dot_billing__pb2.ReportRequest.SerializeToString,
@@ -86,6 +91,14 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCaller(self, request, context):
+        """Tags, an after-sales note, or a callback on one caller of an account
+        (the caller given in full). Answers the record, masked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetReport(self, request, context):
         """Calls, answered, minutes and cost per number, region, hour, weekday,
         destination or campaign.
@@ -111,6 +124,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ListCallers,
                     request_deserializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_billing__pb2.ListCallersResponse.SerializeToString,
+            ),
+            'UpdateCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCaller,
+                    request_deserializer=rating400_dot_v1_dot_billing__pb2.UpdateCallerRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_billing__pb2.CallerRecordMessage.SerializeToString,
             ),
             'GetReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReport,
@@ -199,6 +217,33 @@ class BillingService:
             '/rating400.v1.BillingService/ListCallers',
             rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
             rating400_dot_v1_dot_billing__pb2.ListCallersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.BillingService/UpdateCaller',
+            rating400_dot_v1_dot_billing__pb2.UpdateCallerRequest.SerializeToString,
+            rating400_dot_v1_dot_billing__pb2.CallerRecordMessage.FromString,
             options,
             channel_credentials,
             insecure,
