@@ -1,8 +1,10 @@
 """The enterprise's side of billing: statements, package advice, the caller
 CRM and campaign reports.
 
-- ``calls``: rated calls from files or the ledger, one row per call id.
-- ``events``: account events (top-ups, adjustments, rerating, features).
+- ``calls``: rated calls from files, one row per call id; ``sources``: the
+  ledger's committed calls in the same shape.
+- ``events``: account events (top-ups, credit adjustments, bill
+  adjustments, rerating, features) from a CSV or the accounts layer.
 - ``statements``: the monthly statement per account; ``render``: CSV (BOM),
   JSON, Parquet, HTML and PDF.
 - ``advisor``: an account's calls priced under every package.
