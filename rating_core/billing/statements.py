@@ -268,23 +268,22 @@ def _codes(col) -> tuple[np.ndarray, list]:
     return codes.astype(np.int64), values
 
 
-def _grouped(work: pa.Table, names: list, key: np.ndarray | None = None, key_values: list | None = None) -> dict:
-    """(account, month[, key value]) -> [(key tuple, [calls, answered,
-    billable, billed, charge, credit, overage, bundle])]. ``work`` has the
-    integer columns ``a`` (account code), ``m`` (month) and the measures;
-    ``key`` (codes) and ``key_values`` (code -> key tuple) group further."""
-    t = work if key is None else work.append_column("k", pa.array(key))
-    by = ["a", "m"] if key is None else ["a", "m", "k"]
-    g = t.group_by(by, use_threads=True).aggregate([
-        ("answered", "count"), ("answered", "sum"), ("billable_seconds", "sum"), ("billed_seconds", "sum"),
-        ("charge", "sum"), ("credit_consumed", "sum"), ("overage", "sum"), ("bundle_seconds_consumed", "sum"),
-    ])
+MEASURES = ("calls", "answered", "billable_seconds", "billed_seconds", "charge", "credit_consumed", "overage",
+            "bundle_seconds_consumed")
+
+
+def _grouped(fine: pa.Table, names: list, key: str | None = None, key_values: list | None = None) -> dict:
+    """(account, month) -> [(key tuple, [calls, answered, billable, billed,
+    charge, credit, overage, bundle])], summed from ``fine`` (one row per
+    account code ``a``, month ``m``, number code ``n``, class code ``c``)
+    over ``key`` (``"n"``, ``"c"`` or None for the totals; ``key_values``
+    maps its codes to key tuples)."""
+    by = ["a", "m"] if key is None else ["a", "m", key]
+    g = fine.group_by(by, use_threads=True).aggregate([(c, "sum") for c in MEASURES])
     a = g.column("a").to_numpy().tolist()
     m = g.column("m").to_numpy().tolist()
-    k = g.column("k").to_numpy().tolist() if key is not None else [None] * len(a)
-    measures = [g.column(c).to_numpy().tolist() for c in (
-        "answered_count", "answered_sum", "billable_seconds_sum", "billed_seconds_sum", "charge_sum",
-        "credit_consumed_sum", "overage_sum", "bundle_seconds_consumed_sum")]
+    k = g.column(key).to_numpy().tolist() if key is not None else [None] * len(a)
+    measures = [g.column(c + "_sum").to_numpy().tolist() for c in MEASURES]
     out: dict = {}
     for ai, mi, ki, *row in zip(a, m, k, *measures):
         out.setdefault((names[ai], mi), []).append(((), row) if ki is None else (key_values[ki], row))
@@ -353,6 +352,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     meta, tables = snapshot.meta, snapshot.tables
     b = meta["billing"]
     acc_codes, acc_names = _codes(calls.column("account"))
+    acc_codes_all = acc_codes
     num_codes, num_values = _codes(calls.column("number"))
     dest, dest_v = _codes(calls.column("destination_class"))
     caller, caller_v = _codes(calls.column("caller_class"))
@@ -360,22 +360,34 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     nc, nb = len(caller_v), len(band_v)
     class_codes = (dest * nc + caller) * nb + band
     class_values = [(d, c, x) for d in dest_v for c in caller_v for x in band_v]
-    work = pa.table({
-        "a": acc_codes, "m": call_months,
-        "answered": pc.cast(calls.column("answered"), pa.int64()),
-        **{c: calls.column(c) for c in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
-                                        "overage", "bundle_seconds_consumed")},
-    })
     lo, hi = min(months), max(months)
-    keep = None
+    month_codes = call_months - lo
+    measures = {"answered": pc.cast(calls.column("answered"), pa.int64()),
+                **{c: calls.column(c) for c in MEASURES[2:]}}
     if len(call_months) and (call_months.min() < lo or call_months.max() > hi):
         keep = (call_months >= lo) & (call_months <= hi)
-        work = work.filter(pa.array(keep))
-        num_codes, class_codes = num_codes[keep], class_codes[keep]
-    totals = _grouped(work, acc_names)
-    per_number = _grouped(work, acc_names, num_codes, [(v,) for v in num_values])
-    per_class = _grouped(work, acc_names, class_codes, class_values)
-    opening_at_first = _credit_before_first_call(calls)
+        mask = pa.array(keep)
+        measures = {k: v.filter(mask) for k, v in measures.items()}
+        acc_codes, num_codes, class_codes, month_codes = (
+            acc_codes[keep], num_codes[keep], class_codes[keep], month_codes[keep])
+    # One hash aggregation over the calls, on one int64 key (account, month,
+    # number, class); totals, per-number and per-class lines are sums of its
+    # far fewer rows.
+    span, n_num, n_cls = hi - lo + 1, max(len(num_values), 1), max(len(class_values), 1)
+    key = ((acc_codes * span + month_codes) * n_num + num_codes) * n_cls + class_codes
+    g = pa.table({"k": key, **measures}).group_by("k", use_threads=True).aggregate(
+        [("answered", "count")] + [(c, "sum") for c in MEASURES[1:]])
+    k = g.column("k").to_numpy()
+    rest, c_code = np.divmod(k, n_cls)
+    rest, n_code = np.divmod(rest, n_num)
+    a_code, m_off = np.divmod(rest, span)
+    fine = pa.table({"a": a_code, "m": m_off + lo, "n": n_code, "c": c_code,
+                     "calls": g.column("answered_count"),
+                     **{c: g.column(c + "_sum") for c in MEASURES[1:]}})
+    totals = _grouped(fine, acc_names)
+    per_number = _grouped(fine, acc_names, "n", [(v,) for v in num_values])
+    per_class = _grouped(fine, acc_names, "c", class_values)
+    opening_at_first = _credit_before_first_call(calls, acc_codes_all, acc_names)
     consumed_before_expiry = _consumed_before_expiry(calls, snapshot, wanted, lo, hi)
 
     by_account: dict[str, list[AccountEvent]] = {}
@@ -476,12 +488,12 @@ def _consumed_before_expiry(calls: pa.Table, snapshot, accounts: list[str], lo: 
     return dict(zip(g.column("account").to_pylist(), g.column("credit_consumed_sum").to_pylist()))
 
 
-def _credit_before_first_call(calls: pa.Table) -> dict[str, tuple[int, int]]:
+def _credit_before_first_call(calls: pa.Table, codes: np.ndarray, names: list) -> dict[str, tuple[int, int]]:
     """account -> (start ms, prepaid credit just before) of its first rated
-    call (``calls`` sorted by start)."""
+    call (``calls`` sorted by start; ``codes``: its account codes, ``names``
+    the accounts they stand for)."""
     if calls.num_rows == 0:
         return {}
-    codes, names = _codes(calls.column("account"))
     first = np.full(len(names), -1, np.int64)
     first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write per code is its first row
     first = first[first >= 0]
