@@ -150,17 +150,18 @@ class RatedWriter:
             table = table.drop_columns(["day"])
         start = pc.cast(table.column("start"), pa.int64()).to_numpy(zero_copy_only=False)
         days = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
-        if len(days) and np.any(np.diff(days) < 0):
-            raise AssertionError("rated chunks reach the day writer in chronological order")
-        edges = np.flatnonzero(np.diff(days)) + 1
-        for lo, hi in zip(np.r_[0, edges], np.r_[edges, len(days)]):
-            if hi <= lo:
-                continue
-            day = str(np.datetime64(int(days[lo]), "D"))
-            for old in [k for k in self._writers if k < day]:  # days never come back
-                self._writers.pop(old).close()
+        # Chunks come in chronological sets (every row of a later chunk
+        # starts after every row of this one), in input order within a set.
+        present = np.unique(days)
+        for d in present:
+            day = str(np.datetime64(int(d), "D"))
+            part = table if len(present) == 1 else table.filter(pa.array(days == d))
             w = self._writers.get(day) or self._writers.setdefault(day, self._open(day, table.schema))
-            self._write(w, table.slice(lo, hi - lo))
+            self._write(w, part)
+        if len(present):
+            last = str(np.datetime64(int(present[-1]), "D"))
+            for old in [k for k in self._writers if k < last]:  # later chunks start on or after `last`
+                self._writers.pop(old).close()
 
     def _write(self, writer, table: pa.Table) -> None:
         if self.fmt == "parquet":
@@ -374,8 +375,8 @@ def _good_rows(p: cdr.Prepared, pass_through: bool) -> pa.Table:
     if not everything:
         table = table.take(pa.array(idx))
     for k in (*_KEYS, *_TIMES):
-        v = p.cdr[k] if everything else p.cdr[k][idx]
-        table = table.append_column(k, pa.array(v, pa.int64()))
+        v = np.ascontiguousarray(p.cdr[k] if everything else p.cdr[k][idx], np.int64)
+        table = table.append_column(k, pa.Array.from_buffers(pa.int64(), len(v), [None, pa.py_buffer(v)]))
     return table
 
 
@@ -514,7 +515,12 @@ def _edge_rejects(p: cdr.Prepared, totals: _Totals, rejects_out: RejectsWriter) 
 
 
 def _stream(edged, settle, totals, rejects_out, pass_through: bool, disorder_ms: int) -> None:
-    """Reorder buffer: settle the rows no later row can precede."""
+    """Reorder buffer: settle the rows no later row can precede.
+
+    The buffer stays in input order and a settled set is handed over in
+    input order: the kernel orders a call's rows by (start, input order)
+    itself, and every row of a later set starts after every row of this
+    one, so the sets' concatenation is the global (start, row) order."""
     buffer: pa.Table | None = None
     order: list[str] | None = None
     latest = layout.NO_TIME
@@ -527,22 +533,23 @@ def _stream(edged, settle, totals, rejects_out, pass_through: bool, disorder_ms:
         buffer = rows if buffer is None else pa.concat_tables([buffer, rows], promote_options="permissive")
         starts = buffer.column("start_ms").to_numpy(zero_copy_only=False)
         latest = max(latest, int(starts.max()))
-        # Stable sort: buffered rows precede newer ones in input order, so
-        # ties on start stay in input order, as in the kernel.
-        idx = np.argsort(starts, kind="stable")
-        cut = int(np.searchsorted(starts[idx], latest - disorder_ms, "left"))
-        if cut == 0:
+        ready = starts < latest - disorder_ms
+        # In time order up to jitter: a long prefix is ready, the rest is
+        # the last few minutes' rows. Slice the prefix (no copy), filter
+        # only the tail.
+        k = int(np.argmin(ready)) if not ready.all() else len(ready)
+        if k == len(ready):
+            settle(buffer, order)
+            buffer = None
             continue
-        if np.array_equal(idx[:cut], np.arange(cut)):  # in time order: no copy
-            settle(buffer.slice(0, cut), order)
-            rest = idx[cut:]
-            buffer = buffer.slice(cut) if np.array_equal(rest, np.arange(cut, len(idx))) else buffer.take(pa.array(rest))
-        else:
-            settle(buffer.take(pa.array(idx[:cut])), order)
-            buffer = buffer.take(pa.array(idx[cut:]))
+        tail = buffer.slice(k)
+        tail_ready = pa.array(ready[k:])
+        now = pa.concat_tables([buffer.slice(0, k), tail.filter(tail_ready)])
+        if now.num_rows:
+            settle(now, order)
+        buffer = tail.filter(pc.invert(tail_ready))
     if buffer is not None and buffer.num_rows:
-        starts = buffer.column("start_ms").to_numpy(zero_copy_only=False)
-        settle(buffer.take(pa.array(np.argsort(starts, kind="stable"))), order)
+        settle(buffer, order)
 
 
 def _sorted(edged, settle, totals, rejects_out, pass_through: bool, chunk_rows: int, memory_limit: str,
