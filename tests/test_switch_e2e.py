@@ -15,7 +15,7 @@ the engine show:
   the caller holds on;
 * every answered call is rated exactly once, with the charge the engine
   computes offline for the same CDR, and prepaid credit after the run is
-  the opening credit minus those charges;
+  the opening credit minus those charges, with no credit left reserved;
 * the engine killed (-9) and restarted mid-run: calls in progress are rated
   once, new calls get 503 while it is down and are routed again after.
 
@@ -210,6 +210,16 @@ def test_prepaid_call_cut_at_the_granted_maximum(switch, traffic):
     assert j["credit_after_minor"] is None or j["credit_after_minor"] >= 0
 
 
+def _reserved(store, account) -> int:
+    """Credit still held by open reservations, 1/10000 yuan."""
+    from rating_core.ledger import AccountTerms, Ledger
+    from rating_core.store import Store
+
+    snap = Store(store, create=False).open()
+    bal = Ledger(store).balance(account, AccountTerms.from_snapshot(snap, account), int(time.time() * 1000))
+    return bal.reserved_minor
+
+
 def _credit(store, account) -> tuple[int, int]:
     """(opening credit, credit now), 1/10000 yuan, from the ledger."""
     from rating_core.ledger import AccountTerms, Ledger
@@ -258,6 +268,8 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
         opening, now = _credit(switch["store"], account)
         assert charged[account] > 0
         assert now == opening - charged[account], account
+    # Every hold Authorize made was settled by the switch's events and CDRs.
+    assert {a: _reserved(switch["store"], a) for a in charged} == {a: 0 for a in charged}
     for account in ("shudu_hotpot", "hangzhou_tea", "e2e_prepaid"):
         assert sum(j["overage"] for j in first if j["account"] == account) == 0
         assert sum(j["charge"] for j in first if j["account"] == account) == charged[account]
