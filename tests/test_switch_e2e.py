@@ -73,7 +73,9 @@ def switch(tmp_path_factory):
     kam = None
     try:
         kam = h.Kamailio(tmp, engine.target, [(BUSY, uas["busy"].uri), (SILENT, uas["silent"].uri),
-                                              (MUTE, mute.uri), ("", uas["answer"].uri)], children=4).start()
+                                              (MUTE, mute.uri), ("", uas["answer"].uri)], children=4,
+                         # Generous for a shared, loaded test machine; production default 300 ms.
+                         authorize_timeout_ms=3000).start()
         yield {"tmp": tmp, "store": store, "engine": engine, "uas": uas, "kam": kam, "mute": mute}
     finally:
         mute.close()
@@ -299,15 +301,23 @@ def test_engine_killed_and_restarted_mid_run(switch, traffic):
     assert [o.code for o in held.wait()] == [200] * 6  # they hung up while the engine was down
     assert Spool(kam.spool).pending() >= 6  # ended + CDR waiting for it
     engine.start()  # same port, same store
-    time.sleep(1.5)  # the workers' channels reconnect (backoff at most 1 s)
+    # The workers' channels reconnect (backoff at most 1 s): one call a
+    # second until the first is routed again (a few on a loaded machine).
+    probes = []
+    for i in range(15):
+        time.sleep(1.0)
+        probes += h.SippUac(tmp, f"probe{i}", port, [(f"1381243{i:04d}", HUNT, "")]).run()
+        if probes[-1].code == 200:
+            break
+    assert probes[-1].code == 200 and {o.code for o in probes} <= {200, 503}
     back = h.SippUac(tmp, "back", port, [(f"1381242{i:04d}", HUNT, "") for i in range(5)]).run()
     assert [o.code for o in back] == [200] * 5
     _drain(kam)
     answered = {o.call_id for o in traffic["mixed"] + traffic["rotation"] + traffic["cut"] + held.outcomes()
-                + back if o.code == 200}
+                + probes + back if o.code == 200}
     _check_rated_once_and_credit(switch, answered)
     placed = sum(len(x) for x in (traffic["mixed"], traffic["rotation"], traffic["cut"], traffic["after_cut"],
-                                  held.outcomes(), down, back))
+                                  held.outcomes(), down, probes, back))
     assert placed >= 100
     assert kam.log_errors() == []
     print(f"\nswitch e2e: {placed} calls placed, {len(answered)} routed and answered, "
