@@ -28,9 +28,10 @@ import numpy as np
 import pyarrow as pa
 
 from . import cdr
+from . import layout
 from .billing.calls import from_rated_table
 from .billing.crm import CRM
-from .ledger import Ledger, call_key, records
+from .ledger import Ledger, call_key, records, reservations
 from .rater import Rater, RatingResult, RatingSummary
 from .store import Store
 
@@ -123,8 +124,14 @@ class Engine:
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
                 self.crm.record(txn, from_rated_table(rated_new, "committed calls"))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
-                self.ledger.write_state(rater.snapshot, state, txn, accounts=np.asarray(accounts, np.int64))
-        # Committed. Stored results of the replayed rows, in their request rows.
+                accounts = np.asarray(accounts, np.int64)
+                _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
+                self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
+        # Committed: the true charges are in the balances, so the calls'
+        # reservations are released (after, never before: in between both
+        # count, which errs on the safe side).
+        reservations.release(self.ledger, keys)
+        # Stored results of the replayed rows, in their request rows.
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
             with self.ledger.env.begin() as txn:
@@ -149,3 +156,18 @@ class Engine:
     def close(self) -> None:
         self.ledger.close()
 
+
+_PAYG, _BUNDLE = layout.PACKAGE_KIND.index("payg"), layout.PACKAGE_KIND.index("bundle")
+
+
+def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    """Postpaid charges come off the account's credit, which may go below
+    zero down to the package's credit limit (the rating kernel itself moves
+    only prepaid credit): a pay-as-you-go call's charge, a bundle call's
+    overage. A payment (``Ledger.apply_credit``) brings it back up."""
+    kind = tables["package_kind"][tables["account_package"][accounts]]
+    charge = rated.column("charge").to_numpy()
+    overage = rated.column("overage").to_numpy()
+    owed = np.where(kind == _PAYG, charge, np.where(kind == _BUNDLE, overage, 0))
+    if owed.any():
+        np.subtract.at(state["credit_left"], accounts, owed)

@@ -58,6 +58,7 @@ TABLES = {
     "package_overage_rate": np.int32,  # bundle: rate id of the seconds beyond the bundle, -1 none
     "package_band_set": np.int32,  # band set id (first axis of band_of)
     "package_monthly_minimum": np.int64,
+    "package_credit_limit": np.int64,  # how far credit may go below zero (postpaid), minor units
     # --- rate choice: rate id or -1, shape (packages, classes, 2, bands)
     "rate_table": np.int32,
     # --- rates and their tiers (a rate's tiers are contiguous, by start)

@@ -34,13 +34,18 @@ For one call to a 400 number, in this order (the first that fails decides):
    cursor, wrapping); random (a shuffle); weighted (drawn one by one by
    weight, without replacement). With caller memory, the destination that
    last answered this caller comes first when it is available.
-6. Longest call, for a prepaid account (credit, zero once expired) or a
-   bundle that sells no overage (seconds left this month): the rate the
-   rating rules would choose for the first destination's class, the
-   caller's class and the band now (none: ``no_rate``); the longest
-   billable time whose charge (connect fee, increments, rounding) or billed
-   seconds stay within the balance, at most 86400 s. If that is no more
-   than the rate's free seconds: ``out_of_credit``. Otherwise 0: no limit.
+6. Longest call, for every account but a bundle that sells overage:
+   prepaid (the available credit, zero once expired), pay-as-you-go (the
+   available credit within its credit limit) or a bundle without overage
+   (seconds left this month): for each listed destination (overflow
+   included) the rate the rating rules would choose for its class, the
+   caller's class and the band now (none for the first: ``no_rate``; none
+   for a later one: not priced); the longest billable time whose charge
+   (connect fee, increments, rounding) or billed seconds stay within the
+   balance, at most 86400 s; the smallest of these (the dearest
+   destination; the first listed on a tie) is the limit and its rate is
+   reported. If that is no more than the rate's free seconds:
+   ``out_of_credit``. A bundle that sells overage: 0, no limit.
    At an IVR menu only an empty balance stops the call.
 
 Randomness comes from the call's seed through splitmix64 (``mix64``),
@@ -307,10 +312,12 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
 
     package = catalog.packages[account.package]
     pkind = package.kind.value
-    limited = pkind == "prepaid" or (pkind == "bundle" and package.overage_rate is None)
+    limited = pkind != "bundle" or package.overage_rate is None
     if pkind == "prepaid":
         expiry = local_midnight_ms(add_months(account.package_start, package.period_months))
         budget = 0 if call.at_ms >= expiry else call.credit_left
+    elif pkind == "payg":
+        budget = call.credit_left  # the ledger's available: credit + credit limit - reservations
     else:
         month = when.year * 12 + when.month - 1
         budget = package.included_minutes * 60 - (call.bundle_used if call.bundle_period == month else 0)
@@ -343,19 +350,27 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
         return out
 
     if limited:
-        cls = longest_prefix(catalog.destination_prefixes, listed[0].number)
         band = time_band(catalog, account.package, when)
-        out.rate = choose_rate(catalog, account.package, cls, out.caller_class, band) if cls else None
-        if out.rate is None:
-            out.reason = "no_rate"
-            out.destinations = []  # a refused call lists no destination
-            return out
+        priced = []  # (seconds the budget pays for, rate name, class): listed order, distinct classes
+        for k, d in enumerate(listed):
+            cls = longest_prefix(catalog.destination_prefixes, d.number)
+            name = choose_rate(catalog, account.package, cls, out.caller_class, band) if cls else None
+            if name is None and k == 0:
+                out.reason = "no_rate"
+                out.destinations = []  # a refused call lists no destination
+                return out
+            if name is None or cls in [c for _, _, c in priced]:
+                continue
+            # As if billing started now (under the split rule the walk crosses
+            # the bands from now on).
+            seconds = max_seconds(
+                lambda s, cls=cls, name=name: charge_of(catalog, account.package, cls, out.caller_class,
+                                                        call.at_ms, name, s),
+                max(budget, 0), pkind != "bundle")
+            priced.append((seconds, name, cls))
+        # The dearest destination sets the limit (the first listed on a tie).
+        out.max_duration_seconds, out.rate, _cls = min(priced, key=lambda p: p[0])
         rate = catalog.rates[out.rate]
-        # As if billing started now (under the split rule the walk crosses
-        # the bands from now on).
-        out.max_duration_seconds = max_seconds(
-            lambda s: charge_of(catalog, account.package, cls, out.caller_class, call.at_ms, out.rate, s),
-            max(budget, 0), pkind == "prepaid")
         if out.max_duration_seconds <= rate.free_seconds:
             out.reason = "out_of_credit"
             out.max_duration_seconds = 0

@@ -1,9 +1,10 @@
 """Router: a call at setup in, a routing decision out; call events in.
 
-``Router(snapshot, ledger)`` answers ``authorize`` (one call) and
-``authorize_batch`` (columns) through the same compiled core
-(``kernels/routing.pyx``; the rules: ``reference_routing.py``), and records
-``call_event``s (started / answered / ended) in the ledger.
+``Router(snapshot, ledger)`` answers ``authorize`` (one call; with a call id
+it reserves the call's credit) and ``authorize_batch`` (columns) through the
+same compiled core (``kernels/routing.pyx``; the rules:
+``reference_routing.py``), and records ``call_event``s (started / answered /
+interim / ended) in the ledger's live environment (``rating_core.ledger``).
 
 State that changes lives in the ledger's LMDB environment, in the routing
 side's own databases, keyed by names and number keys (never snapshot row
@@ -45,6 +46,23 @@ Consistency rules:
   releases the calls past their deadline at the event's time (a scan of
   ``route_deadline`` from its start, so only stale entries are touched);
   ``release_stale`` does the same on demand.
+* Credit reservation (Diameter credit control: initial / update /
+  terminate). ``authorize(..., call_id=...)`` decides against the AVAILABLE
+  balance (credit + credit limit - open reservations; bundle seconds left -
+  reserved seconds), grants g = min(the longest call the available balance
+  pays for at the dearest listed destination, ``quota_seconds``) and holds
+  the dearest listed destination's cost of g, all in one live write transaction
+  (holds are read there, so two calls of one account in any process are
+  ordered). ``answered`` records the answer time. ``interim`` re-prices the
+  call for min(used + quota, what available + its own hold pays for), never
+  less than already granted. ``ended`` shrinks the hold to the dearest cost
+  of the time the call can have used (from authorisation; 0 when billed
+  from agent answer and never answered) and keeps it ``CDR_GRACE_S`` for the
+  CDR; committing the CDR (``Engine.rate_and_commit``) debits the true
+  charge and then releases the hold. A hold past its deadline (authorised
+  + grant + ``SETUP_GRACE_S``; ended + ``CDR_GRACE_S``) expires at the next
+  event or ``release_stale``. Since every hold covers the most its call can
+  cost, a call cut at its grant never takes the balance below zero.
 * The router keeps an in-process mirror of active counts and cursors for the
   kernel, reloaded whenever the ledger's routing ``generation`` (bumped by
   every event that changes them, in any process) differs from the mirror's.
@@ -66,7 +84,8 @@ from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .compile.routing import NO_CAP, ROUTING_TABLES, ivr_path_code, text_of
 from .errors import InvalidInput
-from .ledger import formats
+from .ledger import formats, month_of, package_credit_limits, reservations
+from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
 from .reference_routing import REASONS
@@ -75,7 +94,10 @@ ROUTE_REASON = REASONS + ("invalid_input",)  # kernel codes, then the edge's own
 INVALID_INPUT = len(REASONS)
 INVALID_FIELDS = ("", "number", "caller", "at")  # authorize_batch's invalid_field codes
 SETUP_GRACE_S = 600
-EVENT_KINDS = ("started", "answered", "ended")
+_AGENT_ANSWER = layout.BILLING_START.index("agent_answer")
+EVENT_KINDS = ("started", "answered", "interim", "ended")
+QUOTA_SECONDS = 3600  # the longest grant one Authorize or interim event gives (README: credit reservation)
+CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
 
 ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB = (
     formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_MEMORY)
@@ -123,8 +145,11 @@ class Decision:
     plan: str | None = None
     rule: int | None = None  # index of the matching rule in the plan
     group: str | None = None
-    rate: str | None = None  # the rate the max duration was computed with
+    rate: str | None = None  # the rate the max duration was computed with (the dearest listed)
     catalog_version: int = 0
+    call_id: str | None = None  # the call the grant is reserved for (None: nothing reserved)
+    reserved_minor: int = 0  # credit held for the grant, 1/10000 yuan
+    reserved_seconds: int = 0  # bundle seconds held for the grant
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -134,8 +159,10 @@ class Decision:
 
 
 class Router:
-    def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2):
+    def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2,
+                 quota_seconds: int = QUOTA_SECONDS):
         t = snapshot.tables
+        self.quota_seconds = quota_seconds  # the longest grant per Authorize / interim
         self.threads = threads  # authorize_batch: selection threads (kernel)
         layout.check(t, ROUTING_TABLES)
         self.snapshot = snapshot  # keeps the mapped arrays alive
@@ -170,10 +197,14 @@ class Router:
         self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
         self._accounts = self.meta["accounts"]
         # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
+        # Accounts whose calls are limited (and reserve): all but a bundle that sells overage.
         kind = t["package_kind"][t["account_package"]]
         overage = t["package_overage_rate"][t["account_package"]]
-        self._limited = (kind == layout.PACKAGE_KIND.index("prepaid")) | (
-            (kind == layout.PACKAGE_KIND.index("bundle")) & (overage < 0))
+        bundle = kind == layout.PACKAGE_KIND.index("bundle")
+        self._limited = ~bundle | (overage < 0)
+        self._money = ~bundle  # the budget is money (else bundle seconds)
+        self._payg = kind == layout.PACKAGE_KIND.index("payg")
+        self._credit_limit = package_credit_limits(t)[t["account_package"]]
         self._number_account = t["number_account"]
         self._number_routing = t["number_routing"]
         self._memory_ms = t["route_plan_memory_ms"]
@@ -273,13 +304,24 @@ class Router:
         normal = normalize(caller, "caller")
         return normal, number_key(normal)
 
-    def _balance(self, acc: int) -> tuple[int, int, int]:
-        """(credit left, bundle used, bundle period) from the ledger."""
-        b = self.ledger.stored(self._accounts[acc])
+    def _budget(self, live, acc: int, at: int) -> tuple[int, int, int]:
+        """The kernel's (credit_left, bundle_used, bundle_period) for a limited
+        account: its AVAILABLE balance. Money: credit (+ the credit limit)
+        minus open reservations; bundle: seconds used this month plus
+        reserved. Holds are read before credit (see ``Ledger.balance``)."""
+        name = self._accounts[acc]
+        reserved_minor, reserved_seconds, _n = reservations.hold(self.ledger, live, name)
+        b = self.ledger.stored(name)
         t = self.tables
         if b is None or b.package_start_ms != t["account_start_ms"][acc]:
-            return int(t["account_opening_credit"][acc]), 0, -1  # the catalog's opening balance
-        return b.credit_minor, b.bundle_used_seconds, b.bundle_period
+            credit, used, period = int(t["account_opening_credit"][acc]), 0, -1  # the catalog's opening
+        else:
+            credit, used, period = b.credit_minor, b.bundle_used_seconds, b.bundle_period
+        if self._money[acc]:
+            limit = int(self._credit_limit[acc])
+            return credit + limit - reserved_minor, used, period
+        month = month_of(at)
+        return credit, (used if period == month else 0) + reserved_seconds, month
 
     def _memory(self, txn, plan: int, nkey: int, ckey: int, at: int) -> int:
         """Line key that last answered this caller on this number, within
@@ -292,26 +334,66 @@ class Router:
         line, answered = _MEMORY.unpack(raw)
         return line if 0 <= at - answered <= self._memory_ms[plan] else 0
 
-    def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "") -> Decision:
-        """The decision for one call (see ``reference_routing`` for the rules)."""
+    def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "",
+                  call_id: str | None = None) -> Decision:
+        """The decision for one call (see ``reference_routing`` for the rules).
+
+        With ``call_id`` the call's grant is RESERVED (one write transaction
+        on the live ledger): ``max_duration_seconds`` is the grant (at most
+        ``quota_seconds``), and the decision's ``reserved_minor`` /
+        ``reserved_seconds`` are held against the account until the call's
+        CDR is committed, its ``ended`` event settles it, or it expires.
+        Authorising the same call id again replaces its reservation. Without
+        ``call_id`` nothing is written: the answer an operator's query gets."""
         nkey = _dialled_key(number)
         _normal, ckey = self._caller(caller)
         at = self._at(at_ms)
         path = ivr_path_code(ivr_keys or "")
+        key = _call_key(call_id) if call_id is not None else None
+        if key is None:
+            with self.env.begin() as live:
+                o, dests, _priced, _acc = self._decide(live, nkey, ckey, at, path)
+            return self._decision(o, dests)
+        with self.env.begin(write=True) as live:
+            reservations.expire(self.ledger, live, at)
+            reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
+            o, dests, priced, acc = self._decide(live, nkey, ckey, at, path)
+            d = self._decision(o, dests)
+            if d.allow and priced:
+                package, classes = priced
+                money = bool(self._money[acc])
+                grant = min(d.max_duration_seconds, self.quota_seconds)
+                cost = self.core.cost(package, o[1], at, classes, grant, money)
+                reservations.put(self.ledger, live, key, Reservation(
+                    account=self._accounts[acc], reserved_minor=cost if money else 0,
+                    reserved_seconds=0 if money else cost, granted_seconds=grant, authorized_ms=at,
+                    deadline_ms=at + (grant + SETUP_GRACE_S) * 1000, answered_ms=0,
+                    catalog_version=self.version, billing_start=int(o[2]), money=money, package=package,
+                    caller_class=int(o[1]), classes=classes))
+                d.max_duration_seconds = grant
+                d.reserved_minor = cost if money else 0
+                d.reserved_seconds = 0 if money else cost
+        d.call_id = call_id
+        return d
+
+    def _decide(self, live, nkey: int, ckey: int, at: int, path: int):
+        """Kernel decision for one call inside a live transaction:
+        (outcome, destination ids, (package, listed destination classes) or
+        () when the call is not limited, account row or -1)."""
         memory = credit = used = 0
-        period = -1
-        with self.env.begin() as txn:
-            self._refresh(txn)
-            n = self.core.number_index(nkey)
-            if n >= 0:
-                acc = int(self._number_account[n])
-                memory = self._memory(txn, int(self._number_routing[n]), nkey, ckey, at)
-                if self._limited[acc]:
-                    credit, used, period = self._balance(acc)
+        period = acc = -1
+        self._refresh(live)
+        n = self.core.number_index(nkey)
+        if n >= 0:
+            acc = int(self._number_account[n])
+            memory = self._memory(live, int(self._number_routing[n]), nkey, ckey, at)
+            if self._limited[acc]:
+                credit, used, period = self._budget(live, acc, at)
         index = self._count  # this call's place in the router's random stream
         self._count += 1
-        o, dests = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed, index)
-        return self._decision(o, dests)
+        o, dests, priced = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed,
+                                                index, with_classes=True)
+        return o, dests, priced, acc
 
     def prepare_batch(self, columns):
         """The edge of ``authorize_batch`` (keyed columns ``number_key``,
@@ -385,12 +467,13 @@ class Router:
             # Balances: once per account, then gathered per row.
             limited = acc >= 0
             limited[limited] = self._limited[acc[limited]]
-            accounts = np.unique(acc[limited])
+            lim_rows = np.flatnonzero(limited)
+            accounts, first = np.unique(acc[lim_rows], return_index=True)
             a_credit = np.zeros(len(self._accounts), np.int64)
             a_used = np.zeros(len(self._accounts), np.int64)
             a_period = np.full(len(self._accounts), -1, np.int32)
-            for a in accounts.tolist():
-                a_credit[a], a_used[a], a_period[a] = self._balance(a)
+            for a, r in zip(accounts.tolist(), lim_rows[first].tolist()):  # once per account, at its first call
+                a_credit[a], a_used[a], a_period[a] = self._budget(txn, a, int(at[r]))
             active, cursor = self.active.copy(), self.cursor.copy()
         safe = np.where(limited, acc, 0)
         calls = {"number_key": nkeys, "number_row": pos, "caller_key": ckeys, "at_ms": at, "ivr_path": paths,
@@ -489,9 +572,14 @@ class Router:
         line_key = number_key(normalize(destination, "destination")) if destination else 0
         caller_normal, caller_key = self._caller(caller)
         at = self._at(at_ms)
+        if kind == "interim":
+            return self.interim(call_id, at) is not None
         if kind == "started":
             if max_duration_seconds is None:
-                max_duration_seconds = self.authorize(number, caller_normal, at).max_duration_seconds
+                with self.env.begin() as live:
+                    held = reservations.get(self.ledger, live, ckey)
+                max_duration_seconds = (held.granted_seconds if held is not None else
+                                        self.authorize(number, caller_normal, at).max_duration_seconds)
             limit = max_duration_seconds if max_duration_seconds and max_duration_seconds > 0 else CALL_SECONDS_LIMIT
             return self._started(ckey, nkey, line_key, at, at + (limit + SETUP_GRACE_S) * 1000)
         if kind == "answered":
@@ -582,6 +670,10 @@ class Router:
     def _answered(self, call: bytes, nkey: int, line_key: int, caller_key: int, at: int) -> bool:
         with self.env.begin(write=True) as txn:
             changed = self._sweep(txn, at) > 0
+            held = reservations.get(self.ledger, txn, call)
+            if held is not None and held.answered_ms == 0:
+                reservations.drop(self.ledger, txn, call)
+                reservations.put(self.ledger, txn, call, held.with_(answered_ms=at))
             if caller_key and line_key:
                 txn.put(_PAIR.pack(nkey, caller_key), _MEMORY.pack(line_key, at), db=self._db[MEMORY_DB])
             raw = txn.get(call, db=self._db[CALLS_DB])
@@ -602,15 +694,77 @@ class Router:
         with self.env.begin(write=True) as txn:
             changed = self._sweep(txn, at) > 0
             changed = self._drop(txn, call) > 0 or changed
+            self._settle(txn, call, at)
             if changed:
                 self._bump(txn)
         self._refresh_now()
         return True
 
+    # -- credit reservations (rules: module doc) ---------------------------------
+    def _elapsed(self, held: Reservation, at: int) -> int:
+        """Billable seconds the call can have used by ``at``, at most its
+        grant: counted from authorisation (an upper bound of any billing
+        start), 0 for a call billed from agent answer that was never answered."""
+        if held.billing_start == _AGENT_ANSWER and held.answered_ms == 0:
+            return 0
+        return min(held.granted_seconds, max(0, -((held.authorized_ms - at) // 1000)))
+
+    def _settle(self, txn, call: bytes, at: int) -> None:
+        """``ended``: the hold shrinks to the dearest cost of the time the call
+        can have used and waits ``CDR_GRACE_S`` for the CDR (which releases it)."""
+        held = reservations.drop(self.ledger, txn, call)
+        if held is None:
+            return
+        used = self._elapsed(held, at)
+        if held.catalog_version == self.version:
+            cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
+        else:  # priced by another catalog version: keep the hold as it was
+            cost = held.reserved_minor if held.money else held.reserved_seconds
+        if cost > 0:
+            reservations.put(self.ledger, txn, call, held.with_(
+                granted_seconds=used, reserved_minor=cost if held.money else 0,
+                reserved_seconds=0 if held.money else cost, deadline_ms=at + CDR_GRACE_S * 1000))
+
+    def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
+        """Interim update of a live call (Diameter CCR-Update): the hold is
+        recomputed for a new grant = min(what the available balance plus the
+        call's own hold pays for, used so far + ``quota_seconds``), never less
+        than the grant already given. Returns the new grant (seconds from
+        billing start), or None when the call holds no reservation (never
+        authorised with a call id, settled or expired: cut it or authorise
+        again)."""
+        call = _call_key(call_id)
+        at = self._at(at_ms)
+        with self.env.begin(write=True) as live:
+            reservations.expire(self.ledger, live, at)
+            held = reservations.drop(self.ledger, live, call)
+            if held is None:
+                return None
+            grant = held.granted_seconds
+            if held.catalog_version == self.version:
+                acc = self._accounts.index(held.account)
+                credit, used, period = self._budget(live, acc, at)
+                if self._money[acc] and not self._payg[acc] and at >= self.tables["account_expiry_ms"][acc]:
+                    credit = 0  # prepaid credit expired: nothing more to grant
+                budget = credit if held.money else int(
+                    self.tables["package_included_seconds"][self.tables["account_package"][acc]]) - used
+                affordable, _ = self.core.grant(held.package, held.caller_class, held.authorized_ms, held.classes,
+                                                budget, held.money)
+                grant = max(grant, min(affordable, self._elapsed(held, at) + self.quota_seconds))
+                cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, grant,
+                                      held.money)
+                held = held.with_(granted_seconds=grant, reserved_minor=cost if held.money else 0,
+                                  reserved_seconds=0 if held.money else cost,
+                                  deadline_ms=held.authorized_ms + (grant + SETUP_GRACE_S) * 1000)
+            reservations.put(self.ledger, live, call, held)
+        return grant
+
     def release_stale(self, at_ms: int | None = None) -> int:
-        """Release every call past its deadline at ``at_ms`` (default now)."""
+        """Release every call past its deadline at ``at_ms`` (default now),
+        and expire the reservations past theirs."""
         at = self._at(at_ms)
         with self.env.begin(write=True) as txn:
+            reservations.expire(self.ledger, txn, at)
             released = self._sweep(txn, at)
             if released:
                 self._bump(txn)

@@ -350,7 +350,7 @@ def test_memory_skips_a_destination_at_its_cap(router):
 def test_a_call_that_outlives_its_maximum_duration_is_released(router):
     at = ms(*WORKDAY_10)
     d = router.authorize("4000000013", OUT_OF_TOWN, at)
-    assert d.max_duration_seconds == 0  # payg: no limit, so the 24 h bound applies
+    assert d.max_duration_seconds == 86_400  # payg: its credit limit pays for more than the 24 h bound
     assert router.call_event("s1", "4000000013", "started", destination="13600000009", at_ms=at)
     assert router.active_calls("13600000009") == 1
     assert router.release_stale(at + 86_400_000) == 0  # within 24 h + setup grace
@@ -362,12 +362,12 @@ def test_a_call_that_outlives_its_maximum_duration_is_released(router):
 def test_prepaid_call_deadline_follows_its_credit(router):
     at = ms(*WORKDAY_10)
     d = router.authorize("4000000001", OUT_OF_TOWN, at)
-    assert d.max_duration_seconds == 4998
+    assert d.max_duration_seconds == 4920  # priced at the dearest listed destination (the mobile overflow)
     router.call_event("p1", "4000000001", "started", destination="075588880001", at_ms=at)
-    router.call_event("other", "4000000001", "ended", at_ms=at + (4998 + 600) * 1000)
+    router.call_event("other", "4000000001", "ended", at_ms=at + (4920 + 600) * 1000)
     assert router.active_calls("075588880001") == 1
-    # any later event sweeps it once start + 4998 s + grace has passed
-    router.call_event("other", "4000000001", "ended", at_ms=at + (4998 + 601) * 1000)
+    # any later event sweeps it once start + 4920 s + grace has passed
+    router.call_event("other", "4000000001", "ended", at_ms=at + (4920 + 601) * 1000)
     assert router.active_calls("075588880001") == 0
 
 
@@ -409,7 +409,9 @@ def test_max_duration_counts_connect_fee_first_increment_and_rounding(router):
     assert (numbers(d)[0], d.rate, d.max_duration_seconds) == ("13700000009", "std", 82 * 60)  # 98900; 83 min: 100100
     day = ms(*WORKDAY_10)  # to a landline: six, 120 per 6 s increment, no fee
     d = router.authorize("4000000001", OUT_OF_TOWN, day)
-    assert (numbers(d)[0], d.rate, d.max_duration_seconds) == ("075588880001", "six", 4998)  # 833 x 120 = 99960
+    # A landline first (six: 120 per 6 s, 4998 s would cost 99960) but a mobile overflow
+    # (std) is dearer: the limit is std's, so a call answered on the overflow stays in credit.
+    assert (numbers(d)[0], d.rate, d.max_duration_seconds) == ("075588880001", "std", 82 * 60)
     # after rated calls the ledger's balance is what counts
     acc = router.meta["accounts"].index("acme")
     state = router.ledger.opening_state(router.snapshot)
@@ -421,11 +423,11 @@ def test_max_duration_counts_connect_fee_first_increment_and_rounding(router):
         assert (d.max_duration_seconds, d.reason) == ((expected, "ok") if expected else (0, "out_of_credit"))
 
 
-def test_bundle_limits_only_without_overage(router):
+def test_every_kind_but_a_bundle_selling_overage_is_limited(router):
     at = ms(*WORKDAY_10)
     assert router.authorize("4000000011", OUT_OF_TOWN, at).max_duration_seconds == 600
     assert router.authorize("4000000014", OUT_OF_TOWN, at).max_duration_seconds == 0  # overage is billed
-    assert router.authorize("4000000012", OUT_OF_TOWN, at).max_duration_seconds == 0  # payg
+    assert router.authorize("4000000012", OUT_OF_TOWN, at).max_duration_seconds == 86_400  # payg: its credit limit
 
 
 # -- catalog errors ---------------------------------------------------------------------

@@ -179,6 +179,10 @@ class Package(Model):
     overage_rate: str | None = None
     monthly_minimum: Money = 0  # month charged max(usage, minimum); not the first
     rental: Money = 0  # per month
+    # How far credit may go below zero (postpaid usage: payg charges, bundle
+    # overage); calls are refused beyond it. None: the default by kind
+    # (rating_core.ledger.DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR; prepaid 0).
+    credit_limit: Money | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self):

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from .. import layout
 from ..catalog.schema import DAY_KINDS, Catalog
+from ..ledger.core import DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR
 from ..numbers import build_prefix_table, keys_of
 from .calendar import calendar_tables
 from .regions import region_source, region_tables
@@ -189,6 +190,9 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
                                               np.int32)
     tables["package_band_set"] = np.array([set_ids[p.band_set or ""] for p in pkgs], np.int32)
     tables["package_monthly_minimum"] = np.array([p.monthly_minimum for p in pkgs], np.int64)
+    tables["package_credit_limit"] = np.array(
+        [p.credit_limit if p.credit_limit is not None else
+         0 if p.kind.value == "prepaid" else DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR for p in pkgs], np.int64)
 
     tables["rate_table"] = _rate_choice(cat, package_ids, class_ids, bands, rate_ids)
     tables.update(_rate_tables(cat, rate_ids))

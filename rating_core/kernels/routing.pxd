@@ -40,7 +40,7 @@ cdef struct Call:
     int64_t at_ms  # epoch ms, within the calendar (the edge checks)
     int64_t ivr_path  # key path code, -1 invalid keys
     int64_t memory_key  # line key that last answered this caller here, 0 none
-    int64_t credit_left  # prepaid credit (minor units) from the ledger
+    int64_t credit_left  # money budget (minor units): the ledger's available balance
     int64_t bundle_used  # bundle seconds used in bundle_period
     int32_t bundle_period  # day_month of bundle_used, -1 none
     uint64_t rand  # this call's random seed
@@ -62,9 +62,11 @@ cdef struct Outcome:
     int64_t menu_path  # IVR menu to play (key path code), -1: none
     # carried from selection to ordering (not returned)
     int8_t band
-    bint limited  # prepaid, or a bundle without overage: max duration applies
+    bint limited  # all but a bundle that sells overage: max duration applies
+    int32_t n_classes  # distinct destination classes listed and priced (limited calls)
+    int32_t classes[MAX_HOPS]
     int32_t package
-    int64_t budget  # prepaid credit (minor units) or bundle seconds left
+    int64_t budget  # money (minor units) or bundle seconds the call may use
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:

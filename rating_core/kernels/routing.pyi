@@ -29,7 +29,12 @@ class RoutingCore:
         bundle_period: int = -1,
         seed: int = 0,
         index: int = 0,
-    ) -> tuple[tuple[int, ...], list[int]]: ...
+        with_classes: bool = False,
+    ) -> tuple: ...
+    def grant(self, package: int, caller_class: int, at_ms: int, classes: tuple[int, ...], budget: int,
+              money: bool) -> tuple[int, int]: ...
+    def cost(self, package: int, caller_class: int, at_ms: int, classes: tuple[int, ...], seconds: int,
+             money: bool) -> int: ...
     def decide_batch(
         self,
         calls: dict[str, np.ndarray],

@@ -323,6 +323,8 @@ cdef class RoutingCore:
         o.n_dest = 0
         o.rate = -1
         o.max_duration = 0
+        o.n_classes = 0
+        o.limited = False
         o.announcement = -1
         o.menu_path = -1
         o.caller_class = 1
@@ -396,9 +398,13 @@ cdef class RoutingCore:
         pkind = self.t.package_kind[pkg]
         o.package = pkg
         o.band = band_at(self.t, self.t.package_band_set[pkg], c.at_ms)
-        o.limited = pkind == PREPAID or (pkind == BUNDLE and self.t.package_overage_rate[pkg] < 0)
+        # Every call is limited by what it may spend (ledger: credit
+        # reservation), except a bundle that sells overage (billed after).
+        o.limited = pkind != BUNDLE or self.t.package_overage_rate[pkg] < 0
         if pkind == PREPAID:
             o.budget = 0 if c.at_ms >= self.t.account_expiry_ms[acc] else c.credit_left
+        elif pkind == PAYG:
+            o.budget = c.credit_left  # credit + credit limit - reservations (the ledger's available)
         else:
             month = self.t.day_month[row]
             o.budget = self.t.package_included_seconds[pkg] - (c.bundle_used if c.bundle_period == month else 0)
@@ -442,17 +448,35 @@ cdef class RoutingCore:
             o.announcement = self.plan_announcement[plan]
             return
 
-        # Longest call: prepaid credit, or a bundle that sells no overage.
+        # Longest call: what the budget pays for at the DEAREST listed
+        # destination (overflow included), so a call cut at that limit
+        # stays within the budget wherever it is answered. A destination
+        # whose class has no rate is not priced (its CDR is a no_rate reject).
         if o.limited:
-            cls = self.dest_class[dests[0]]
-            rate = self.t.rate_table[o.package, cls, o.caller_class, o.band] if cls >= 0 else -1
-            o.rate = rate
-            if rate < 0:
-                o.reason = R_NO_RATE
-                o.n_dest = 0  # a refused call lists no destination
-                return
-            o.max_duration = self._max_seconds(c, o, cls, rate, o.budget if o.budget > 0 else 0,
-                                               self.t.package_kind[o.package] == PREPAID)
+            for k in range(m):
+                cls = self.dest_class[dests[k]]
+                rate = self.t.rate_table[o.package, cls, o.caller_class, o.band] if cls >= 0 else -1
+                if k == 0 and rate < 0:
+                    o.rate = -1
+                    o.reason = R_NO_RATE
+                    o.n_dest = 0  # a refused call lists no destination
+                    return
+                if rate < 0:
+                    continue
+                for first in range(o.n_classes):
+                    if o.classes[first] == cls:  # same class, same cost
+                        rate = -1
+                        break
+                if rate < 0:
+                    continue
+                o.classes[o.n_classes] = cls
+                o.n_classes += 1
+                line = self._max_seconds(c, o, cls, rate, o.budget if o.budget > 0 else 0,
+                                         self.t.package_kind[o.package] != BUNDLE)
+                if o.n_classes == 1 or line < o.max_duration:
+                    o.max_duration = line
+                    o.rate = rate
+            rate = o.rate
             if o.max_duration <= self.t.rate_free_seconds[rate]:
                 o.reason = R_OUT_OF_CREDIT
                 o.max_duration = 0
@@ -475,9 +499,11 @@ cdef class RoutingCore:
     # -- Python faces ----------------------------------------------------
     def decide_one(self, int64_t number_key, int64_t caller_key, int64_t at_ms, int64_t ivr_path=0,
                    int64_t memory_key=0, int64_t credit_left=0, int64_t bundle_used=0,
-                   int32_t bundle_period=-1, uint64_t seed=0, uint64_t index=0):
+                   int32_t bundle_period=-1, uint64_t seed=0, uint64_t index=0, bint with_classes=False):
         """One call against the state set by ``set_state`` (not changed).
-        Returns (outcome tuple in OUTCOME_FIELDS order, destination entry ids)."""
+        Returns (outcome tuple in OUTCOME_FIELDS order, destination entry ids),
+        and with ``with_classes`` (package, distinct destination classes of
+        the listed destinations that priced the limit; () when not limited)."""
         cdef Call c
         cdef Outcome o
         cdef int32_t dests[MAX_HOPS]  # on the stack: threads may call at once
@@ -493,9 +519,57 @@ cdef class RoutingCore:
         c.rand = call_seed(seed, index)
         with nogil:
             self._decide(&c, &o, dests, self.active, self.cursor, False)
-        return ((o.reason, o.caller_class, o.billing_start, o.plan, o.rule, o.group, o.n_dest, o.city,
-                 o.province, o.carrier, o.rate, o.max_duration, o.announcement, o.menu_path),
-                [dests[k] for k in range(o.n_dest)])
+        outcome = ((o.reason, o.caller_class, o.billing_start, o.plan, o.rule, o.group, o.n_dest, o.city,
+                    o.province, o.carrier, o.rate, o.max_duration, o.announcement, o.menu_path),
+                   [dests[k] for k in range(o.n_dest)])
+        if with_classes:
+            priced = o.limited and o.reason == R_OK and o.menu_path < 0
+            return outcome + ((o.package, tuple([o.classes[k] for k in range(o.n_classes)])) if priced else (),)
+        return outcome
+
+    def grant(self, int32_t package, int8_t caller_class, int64_t at_ms, classes, int64_t budget, bint money):
+        """(seconds, cost): the longest billable time from ``at_ms`` that a
+        call of this package and caller class, to each destination class in
+        ``classes`` (the ones a decision listed), pays within ``budget``
+        (minor units when ``money``, else bundle seconds), at most 86400 s;
+        and the dearest class's cost of that time (charge incl. connect fee,
+        or billed seconds). The reservation rule of ``rating_core.router``."""
+        cdef Call c
+        cdef Outcome o
+        cdef int32_t cls, rate
+        cdef int64_t best = MAX_CALL_SECONDS, s
+        c.at_ms = at_ms
+        o.package = package
+        o.caller_class = caller_class
+        o.band = band_at(self.t, self.t.package_band_set[package], at_ms)
+        if budget < 0:
+            budget = 0
+        for cls in classes:
+            rate = self.t.rate_table[package, cls, caller_class, o.band]
+            if rate >= 0:
+                s = self._max_seconds(&c, &o, cls, rate, budget, money)
+                if s < best:
+                    best = s
+        return best, self.cost(package, caller_class, at_ms, classes, best, money)
+
+    def cost(self, int32_t package, int8_t caller_class, int64_t at_ms, classes, int64_t seconds, bint money):
+        """The dearest of ``classes``' costs of ``seconds`` billable seconds
+        from ``at_ms`` (see ``grant``)."""
+        cdef Call c
+        cdef Outcome o
+        cdef int32_t cls, rate
+        cdef int64_t cost = 0, x
+        c.at_ms = at_ms
+        o.package = package
+        o.caller_class = caller_class
+        o.band = band_at(self.t, self.t.package_band_set[package], at_ms)
+        for cls in classes:
+            rate = self.t.rate_table[package, cls, caller_class, o.band]
+            if rate >= 0:
+                x = self._cost(&c, &o, cls, rate, seconds, money)
+                if x > cost:
+                    cost = x
+        return cost
 
     def number_index(self, int64_t number_key):
         """Row of a 400 number in the snapshot, or -1."""

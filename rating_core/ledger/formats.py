@@ -43,11 +43,14 @@ database                  key                             value
 ``route_memory``          number key, caller key (``>qq``)  ``MEMORY``: line key, answered ms
 ========================  ==============================  ==========================================
 
-``RESERVATION``: reserved_minor int64 (1/10000 yuan), reserved_seconds int64
-(bundle seconds), granted_seconds int64 (from billing start, the call's
-limit), authorized_ms int64, deadline_ms int64, rate int32 (snapshot rate id
-of the dearest listed destination, -1 none), catalog_version int32, then the
-account name (UTF-8, the rest of the value).
+``RESERVATION`` (``reservations.Reservation.pack``): reserved_minor int64
+(1/10000 yuan), reserved_seconds int64 (bundle seconds), granted_seconds
+int64 (from billing start: the call's limit), authorized_ms int64,
+deadline_ms int64, answered_ms int64 (0 none), catalog_version int32,
+package int32, billing_start int8, money int8 (1 money, 0 bundle seconds),
+caller_class int8, n_classes int8, then n_classes int32 destination class
+ids (the listed destinations'; the dearest prices the hold), then the
+account name (UTF-8, the rest).
 
 All integers are little-endian unless marked ``>`` (big-endian keys sort by
 value, which the deadline sweeps rely on).
@@ -83,7 +86,6 @@ BALANCE = struct.Struct("<qiqq")  # credit_minor, bundle_period, bundle_used_sec
 COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
 BATCH_KEY = struct.Struct(">Q")
 HOLD = struct.Struct("<qqq")  # reserved_minor, reserved_seconds, open reservations
-RESERVATION = struct.Struct("<qqqqqii")
 COUNT = struct.Struct("<q")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 MEMORY = struct.Struct("<qq")  # line key, answered ms

@@ -1,0 +1,148 @@
+"""Credit reservations: one per authorised call, in ``live.lmdb``.
+
+A reservation holds money (1/10000 yuan) or bundle seconds for a call's
+grant. ``holds`` keeps each account's sum, changed in the same transaction
+as the reservation itself, so the available balance is one read. Every
+function here takes the caller's ``live`` write transaction: LMDB serialises
+those across threads and processes, which is what makes "available = credit
++ credit limit - open reservations" true at every commit.
+
+The rules (reserve, extend, settle, expire) are in ``rating_core.router``'s
+module doc and the README; this module is their storage.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+
+import lmdb
+
+from . import formats
+from .formats import HOLD, LINE
+
+# reserved_minor, reserved_seconds, granted_seconds, authorized_ms,
+# deadline_ms, answered_ms (0 none), catalog_version, package,
+# billing_start (layout.BILLING_START id), money (1: money, 0: bundle
+# seconds), caller_class, n_classes; then n_classes int32 destination class
+# ids, then the account name.
+_HEAD = struct.Struct("<qqqqqqiibbbb")
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One call's hold. ``package``, ``caller_class`` and ``classes`` (the
+    listed destinations' classes) are ids of ``catalog_version``: the hold is
+    the dearest class's cost of the grant from ``authorized_ms``."""
+
+    account: str
+    reserved_minor: int
+    reserved_seconds: int
+    granted_seconds: int
+    authorized_ms: int
+    deadline_ms: int
+    answered_ms: int
+    catalog_version: int
+    billing_start: int
+    money: bool
+    package: int
+    caller_class: int
+    classes: tuple[int, ...]
+
+    def pack(self) -> bytes:
+        return (_HEAD.pack(self.reserved_minor, self.reserved_seconds, self.granted_seconds, self.authorized_ms,
+                           self.deadline_ms, self.answered_ms, self.catalog_version, self.package,
+                           self.billing_start, 1 if self.money else 0, self.caller_class, len(self.classes))
+                + struct.pack(f"<{len(self.classes)}i", *self.classes) + self.account.encode())
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> "Reservation":
+        (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
+         n) = _HEAD.unpack_from(raw)
+        classes = struct.unpack_from(f"<{n}i", raw, _HEAD.size)
+        account = bytes(raw[_HEAD.size + 4 * n:]).decode()
+        return cls(account, minor, seconds, granted, authorized, deadline, answered, version, billing,
+                   bool(money), package, caller_class, classes)
+
+    def with_(self, **kw) -> "Reservation":
+        return replace(self, **kw)
+
+
+def hold(ledger, live: lmdb.Transaction, account: str) -> tuple[int, int, int]:
+    """(reserved_minor, reserved_seconds, open reservations) of an account."""
+    raw = live.get(account.encode(), db=ledger.live_db[formats.HOLDS])
+    return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+
+
+def _add_hold(ledger, live, account: str, minor: int, seconds: int, n: int) -> None:
+    m, s, k = hold(ledger, live, account)
+    m, s, k = m + minor, s + seconds, k + n
+    db = ledger.live_db[formats.HOLDS]
+    if k <= 0:
+        live.delete(account.encode(), db=db)
+    else:
+        live.put(account.encode(), HOLD.pack(m, s, k), db=db)
+
+
+def get(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
+    raw = live.get(key, db=ledger.live_db[formats.RESERVATIONS])
+    return None if raw is None else Reservation.unpack(raw)
+
+
+def put(ledger, live: lmdb.Transaction, key: bytes, r: Reservation) -> None:
+    """Open the reservation of call ``key`` (it must hold none)."""
+    live.put(key, r.pack(), db=ledger.live_db[formats.RESERVATIONS])
+    live.put(LINE.pack(r.deadline_ms) + key, b"", db=ledger.live_db[formats.RESERVATION_DEADLINE])
+    _add_hold(ledger, live, r.account, r.reserved_minor, r.reserved_seconds, 1)
+
+
+def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
+    """Close the reservation of call ``key``; returns it (None: it had none)."""
+    r = get(ledger, live, key)
+    if r is None:
+        return None
+    live.delete(key, db=ledger.live_db[formats.RESERVATIONS])
+    live.delete(LINE.pack(r.deadline_ms) + key, db=ledger.live_db[formats.RESERVATION_DEADLINE])
+    _add_hold(ledger, live, r.account, -r.reserved_minor, -r.reserved_seconds, -1)
+    return r
+
+
+def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
+    """Close every reservation whose deadline is before ``at_ms``: a scan
+    of ``reservation_deadline`` from its start, so only stale entries are
+    read (one key when none is stale). Returns how many."""
+    cur = live.cursor(db=ledger.live_db[formats.RESERVATION_DEADLINE])
+    stale = []
+    if cur.first():
+        for k in cur.iternext(values=False):
+            if LINE.unpack_from(k)[0] >= at_ms:
+                break
+            stale.append(bytes(k[8:]))
+    for key in stale:
+        drop(ledger, live, key)
+    return len(stale)
+
+
+def release(ledger, keys: list[bytes]) -> int:
+    """Close the reservations of calls whose CDR was committed (their true
+    charge is in ``balances`` now). One live write transaction; nothing to
+    do (no write) when no reservation is open at all."""
+    with ledger.live.begin() as t:
+        if t.stat(ledger.live_db[formats.RESERVATIONS])["entries"] == 0:
+            return 0
+    n = 0
+    with ledger.live.begin(write=True) as live:
+        found = dict(live.cursor(db=ledger.live_db[formats.RESERVATIONS]).getmulti(keys))
+        for key in found:
+            n += drop(ledger, live, bytes(key)) is not None
+    return n
+
+
+def open_reservations(ledger, live: lmdb.Transaction | None = None) -> list[tuple[bytes, Reservation]]:
+    """Every open reservation (call key, reservation); for tests and tools."""
+    own = live is None
+    live = live or ledger.live.begin()
+    try:
+        return [(bytes(k), Reservation.unpack(v)) for k, v in live.cursor(db=ledger.live_db[formats.RESERVATIONS])]
+    finally:
+        if own:
+            live.abort()

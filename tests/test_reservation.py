@@ -1,0 +1,399 @@
+"""Credit reservation: Authorize holds the grant, events settle it, the CDR
+releases it, an abandoned grant expires; no account goes below zero when
+every call is cut at its grant, on several threads and several processes."""
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import random
+import threading
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rating_core.engine import Engine
+from rating_core.ledger import AccountTerms, reservations
+from rating_core.router import SETUP_GRACE_S, Router
+from rating_core.store import Store
+
+CATALOG = """
+name: reservation-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  cheap: {tiers: [{price: 0.06}]}                   # landline: 0.06 yuan per started minute
+  dear: {tiers: [{price: 0.12}], connect_fee: 0.02}  # mobile: 0.12 per started minute + 0.02
+packages:
+  pre: {kind: prepaid, fee: 100, rates: [{rate: dear, destination: mobile}, {rate: cheap, destination: landline}]}
+  owes: {kind: payg, credit_limit: 1, rates: [{rate: dear, destination: mobile}, {rate: cheap, destination: landline}]}
+  bun: {kind: bundle, included_minutes: 10, rates: [{rate: cheap}]}
+routing_plans:
+  overflow:
+    rules: [{group: desk}]
+    groups:
+      desk: {overflow: mobiles, destinations: [{number: "0755-88880001", max_calls: 1000}]}
+      mobiles: {destinations: [{number: "13700000001", max_calls: 1000}]}
+accounts:
+  tiny:
+    package: pre
+    opening_credit: 0.5
+    package_start: 2026-01-01
+    numbers: [{number: "4000000101", home_city: Shenzhen, routing: overflow}]
+  owes:
+    package: owes
+    package_start: 2026-01-01
+    numbers: [{number: "4000000102", home_city: Shenzhen, routing: overflow}]
+  bun:
+    package: bun
+    package_start: 2026-01-01
+    numbers: [{number: "4000000103", home_city: Shenzhen, routing: overflow}]
+"""
+NUMBERS = {"tiny": "4000000101", "owes": "4000000102", "bun": "4000000103"}
+CALLER = "13912345678"
+AT = 1_772_589_600_000  # 2026-03-04 10:00 +08:00
+LANDLINE, MOBILE = "075588880001", "13700000001"
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    del store
+    gc.collect()
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def world(store_dir):
+    engine = Engine.open(store_dir)
+    router = Router(engine.rater.snapshot, engine.ledger, seed=1)
+    yield engine, router
+    engine.close()
+
+
+def cdr(call_id, account, at, answered, end, destination):
+    return {"call_id": call_id, "caller": CALLER, "number": NUMBERS[account], "forwarded_to": destination,
+            "start": at, "ivr_answer": None, "agent_answer": answered, "end": end, "hangup_cause": "normal"}
+
+
+def commit(engine, rows):
+    rows = [dict(r, ivr_answer=r["agent_answer"]) for r in rows]  # billing starts at answer either way
+    return engine.rate_and_commit(pa.Table.from_pylist(rows)).rated
+
+
+def balance(engine, account, at=AT):
+    terms = AccountTerms.from_snapshot(engine.rater.snapshot, account)
+    return engine.ledger.balance(account, terms, at)
+
+
+# -- the issue's scenarios ----------------------------------------------------------
+def test_fifty_concurrent_authorizations_of_fifty_fen(world):
+    """0.50 yuan, 50 Authorize at once: the grants together cost at most
+    0.50 yuan at the dearest destination, and cut at their limits they leave
+    no arrears."""
+    engine, router = world
+    decisions = {}
+
+    def ask(k):
+        decisions[k] = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id=f"c{k}")
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    allowed = [(k, d) for k, d in decisions.items() if d.allow]
+    assert sum(d.reserved_minor for _, d in allowed) <= 5000
+    assert [d.max_duration_seconds for _, d in allowed] == [240]  # 4 dear minutes + connect fee = 0.50
+    assert balance(engine, "tiny").available_minor == 0
+    refused = [d.reason for d in decisions.values() if not d.allow]
+    assert refused == ["out_of_credit"] * 49
+    # Every allowed call answered on the dear overflow and cut at its grant.
+    rated = commit(engine, [cdr(f"c{k}", "tiny", AT, AT + 5000, AT + 5000 + d.max_duration_seconds * 1000, MOBILE)
+                            for k, d in allowed])
+    assert rated.column("overage").to_pylist() == [0]
+    b = balance(engine, "tiny")
+    assert (b.credit_minor, b.reserved_minor, b.open_reservations) == (0, 0, 0)
+
+
+def test_overflow_to_the_dearer_destination_cut_at_its_limit_has_no_arrears(world):
+    engine, router = world
+    d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="over")
+    assert [x.number for x in d.destinations] == [LANDLINE, MOBILE]
+    # The landline alone would allow 8 minutes; the limit is the mobile's.
+    assert (d.rate, d.max_duration_seconds, d.reserved_minor) == ("dear", 240, 5000)
+    router.call_event("over", NUMBERS["tiny"], "started", destination=LANDLINE, at_ms=AT)
+    router.call_event("over", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER, at_ms=AT + 20_000)
+    end = AT + 20_000 + d.max_duration_seconds * 1000  # the switch cuts the call at its grant
+    router.call_event("over", NUMBERS["tiny"], "ended", at_ms=end)
+    rated = commit(engine, [cdr("over", "tiny", AT, AT + 20_000, end, MOBILE)])
+    assert rated.column("charge").to_pylist() == [5000]
+    assert rated.column("overage").to_pylist() == [0]
+    assert balance(engine, "tiny").credit_minor == 0
+
+
+def test_calls_one_after_another_see_what_the_earlier_ones_hold(world):
+    """The issue's second case: with started/answered/ended events and no CDR
+    rated yet, six calls in a row no longer all get the full grant."""
+    engine, router = world
+    granted = []
+    t = AT
+    for k in range(6):
+        d = router.authorize(NUMBERS["tiny"], CALLER, t, call_id=f"s{k}")
+        granted.append(d.max_duration_seconds if d.allow else 0)
+        if d.allow:
+            router.call_event(f"s{k}", NUMBERS["tiny"], "started", destination=MOBILE, at_ms=t)
+            router.call_event(f"s{k}", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER, at_ms=t)
+            t += d.max_duration_seconds * 1000
+            router.call_event(f"s{k}", NUMBERS["tiny"], "ended", at_ms=t)
+    assert granted == [240, 0, 0, 0, 0, 0]
+    assert balance(engine, "tiny", t).reserved_minor == 5000  # the ended call's hold waits for its CDR
+
+
+def test_ended_settles_to_the_time_used_and_the_cdr_releases(world):
+    engine, router = world
+    d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="short")
+    router.call_event("short", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER, at_ms=AT)
+    router.call_event("short", NUMBERS["tiny"], "ended", at_ms=AT + 61_000)  # 2 started minutes: 2600
+    assert d.reserved_minor == 5000 and balance(engine, "tiny").reserved_minor == 2600
+    commit(engine, [cdr("short", "tiny", AT, AT, AT + 61_000, MOBILE)])
+    b = balance(engine, "tiny")
+    assert (b.credit_minor, b.reserved_minor, b.available_minor) == (2400, 0, 2400)
+    # A replayed CDR is not charged again and finds nothing to release.
+    commit(engine, [cdr("short", "tiny", AT, AT, AT + 61_000, MOBILE)])
+    assert balance(engine, "tiny").credit_minor == 2400
+
+
+def test_unanswered_call_releases_its_hold_at_ended(world):
+    engine, router = world
+    router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="ring")
+    router.call_event("ring", NUMBERS["tiny"], "ended", at_ms=AT + 30_000)
+    assert balance(engine, "tiny").reserved_minor == 0
+
+
+def test_interim_extends_the_grant_by_the_quota(store_dir):
+    engine = Engine.open(store_dir)
+    router = Router(engine.rater.snapshot, engine.ledger, quota_seconds=60)
+    d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="long")
+    assert (d.max_duration_seconds, d.reserved_minor) == (60, 1400)
+    router.call_event("long", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER, at_ms=AT)
+    assert router.interim("long", AT + 50_000) == 110  # 50 s used + 60 s quota
+    assert balance(engine, "tiny").reserved_minor == 2600
+    assert router.interim("long", AT + 100_000) == 160
+    assert router.interim("long", AT + 150_000) == 210
+    assert router.interim("long", AT + 200_000) == 240  # all the credit pays for
+    assert router.interim("long", AT + 230_000) == 240  # never more, never less than given
+    assert router.interim("nobody", AT) is None
+    engine.close()
+
+
+def test_an_abandoned_reservation_expires(world):
+    engine, router = world
+    d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="lost")
+    deadline = AT + (d.max_duration_seconds + SETUP_GRACE_S) * 1000
+    assert router.release_stale(deadline - 1) == 0 and balance(engine, "tiny").reserved_minor == 5000
+    router.release_stale(deadline + 1)
+    assert balance(engine, "tiny").reserved_minor == 0
+    assert router.authorize(NUMBERS["tiny"], CALLER, deadline + 1, call_id="next").allow
+
+
+def test_repeated_authorize_replaces_the_hold(world):
+    engine, router = world
+    for _ in range(3):
+        assert router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="retry").max_duration_seconds == 240
+    b = balance(engine, "tiny")
+    assert (b.reserved_minor, b.open_reservations) == (5000, 1)
+
+
+def test_bundle_seconds_and_postpaid_limit_are_reserved(world):
+    engine, router = world
+    d = router.authorize(NUMBERS["bun"], CALLER, AT, call_id="b1")
+    assert (d.max_duration_seconds, d.reserved_seconds, d.reserved_minor) == (600, 600, 0)
+    assert not router.authorize(NUMBERS["bun"], CALLER, AT, call_id="b2").allow
+    # payg: a credit limit of 1 yuan: 7 dear minutes + connect fee = 8600, 8 = 9800
+    d = router.authorize(NUMBERS["owes"], CALLER, AT, call_id="p1")
+    assert (d.max_duration_seconds, d.reserved_minor) == (480, 9800)
+    end = AT + 480_000
+    commit(engine, [cdr("p1", "owes", AT, AT, end, MOBILE)])
+    b = balance(engine, "owes")
+    assert (b.credit_minor, b.available_minor) == (-9800, 200)  # postpaid usage counts against the limit
+    assert router.authorize(NUMBERS["owes"], CALLER, end, call_id="p2").reason == "out_of_credit"
+
+
+# -- random interleavings -------------------------------------------------------------
+@dataclass
+class Script:
+    account: str
+    answer: bool
+    talk_s: int  # wanted; the switch cuts the call at its grant
+    interims: int
+    ends: bool  # False: the switch never reports the end (nor a CDR)
+    cdr: bool  # the CDR is rated (else the hold waits, then expires)
+    overflow: bool  # answered on the dear overflow destination
+
+
+scripts = st.builds(Script, account=st.sampled_from(["tiny", "owes", "bun"]), answer=st.booleans(),
+                    talk_s=st.integers(0, 400), interims=st.integers(0, 2), ends=st.booleans(),
+                    cdr=st.booleans(), overflow=st.booleans())
+
+
+class Caller:
+    """One call's life as a switch that obeys its grants would live it."""
+
+    def __init__(self, router, call_id, script, at):
+        self.r, self.id, self.s, self.at = router, call_id, script, at
+        self.number = NUMBERS[script.account]
+        self.dest = MOBILE if script.overflow else LANDLINE
+        self.steps = self._steps()
+        self.row = None
+
+    def _steps(self):
+        s = self.s
+        yield "authorize"
+        d = self.r.authorize(self.number, CALLER, self.at, call_id=self.id)
+        if not d.allow:
+            return
+        grant = d.max_duration_seconds
+        self.r.call_event(self.id, self.number, "started", destination=LANDLINE, at_ms=self.at)
+        yield "started"
+        answered = None
+        if s.answer:
+            answered = self.at + 2000
+            self.r.call_event(self.id, self.number, "answered", destination=self.dest, caller=CALLER,
+                              at_ms=answered)
+            yield "answered"
+            for k in range(s.interims):
+                t = answered + (k + 1) * min(grant, s.talk_s) * 1000 // (s.interims + 1)
+                grant = self.r.interim(self.id, t) or grant
+                yield "interim"
+        if not s.ends:
+            return
+        end = (answered if answered else self.at + 2000) + min(s.talk_s, grant) * 1000  # cut at the grant
+        self.r.call_event(self.id, self.number, "ended", at_ms=end)
+        yield "ended"
+        if s.cdr:
+            self.row = cdr(self.id, s.account, self.at, answered, end, self.dest)
+            yield "cdr"
+
+
+def check_invariants(engine):
+    for account in NUMBERS:
+        b = balance(engine, account)
+        # the holds never exceed what the account may spend
+        assert b.reserved_minor <= b.credit_minor + b.credit_limit_minor
+        assert b.credit_minor >= -b.credit_limit_minor
+        assert b.reserved_seconds <= b.bundle_left_seconds
+
+
+def finish(engine, router, rated):
+    """Every grant is settled or expires; no account ever went below zero."""
+    for table in rated:
+        assert set(table.column("overage").to_pylist()) <= {0}
+    check_invariants(engine)
+    router.release_stale(AT + 2 * 86_400_000)
+    assert reservations.open_reservations(engine.ledger) == []
+    for account in NUMBERS:
+        b = balance(engine, account)
+        assert (b.reserved_minor, b.reserved_seconds, b.open_reservations) == (0, 0, 0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(scripts, min_size=1, max_size=12), order=st.randoms(use_true_random=False))
+def test_random_interleavings_never_overspend(store_dir, plan, order):
+    engine = Engine.open(store_dir)
+    ledger_files = [store_dir / "ledger.lmdb", store_dir / "live.lmdb"]
+    try:
+        router = Router(engine.rater.snapshot, engine.ledger, seed=3)
+        calls = [Caller(router, f"h{k}", s, AT + k * 1000) for k, s in enumerate(plan)]
+        live = list(calls)
+        rated = []
+        while live:  # one step of a randomly chosen call at a time
+            c = order.choice(live)
+            step = next(c.steps, None)
+            if step is None:
+                live.remove(c)
+                continue
+            if step == "cdr":
+                rated.append(commit(engine, [c.row]))
+            check_invariants(engine)
+        finish(engine, router, rated)
+    finally:
+        engine.close()
+        for f in ledger_files:  # a fresh ledger per example
+            f.unlink(missing_ok=True)
+            (f.parent / (f.name + "-lock")).unlink(missing_ok=True)
+
+
+def _run_calls(engine, router, tag, plan, rated, lock=None):
+    for k, s in enumerate(plan):
+        c = Caller(router, f"{tag}-{k}", s, AT + k * 1000)
+        for step in c.steps:
+            if step == "cdr":
+                out = commit(engine, [c.row])
+                if lock:
+                    with lock:
+                        rated.append(out)
+                else:
+                    rated.append(out)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plans=st.lists(st.lists(scripts, min_size=1, max_size=8), min_size=2, max_size=4))
+def test_threads_never_overspend(store_dir, plans):
+    engine = Engine.open(store_dir)
+    try:
+        router = Router(engine.rater.snapshot, engine.ledger, seed=5)
+        rated: list = []
+        lock = threading.Lock()
+        tag = random.getrandbits(48)
+        threads = [threading.Thread(target=_run_calls, args=(engine, router, f"t{tag}-{i}", p, rated, lock))
+                   for i, p in enumerate(plans)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        finish(engine, router, rated)
+    finally:
+        engine.close()
+        for name in ("ledger.lmdb", "live.lmdb"):
+            (store_dir / name).unlink(missing_ok=True)
+            (store_dir / (name + "-lock")).unlink(missing_ok=True)
+
+
+def _process(store_dir, tag, plan, queue):
+    engine = Engine.open(store_dir)
+    router = Router(engine.rater.snapshot, engine.ledger, seed=hash(tag) & 0xFFFF)
+    rated: list = []
+    _run_calls(engine, router, tag, plan, rated)
+    queue.put([t.column("overage").to_pylist() for t in rated])
+    engine.close()
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plans=st.lists(st.lists(scripts, min_size=4, max_size=10), min_size=3, max_size=3))
+def test_processes_never_overspend(store_dir, plans):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    tag = random.getrandbits(48)
+    procs = [ctx.Process(target=_process, args=(str(store_dir), f"p{tag}-{i}", p, queue))
+             for i, p in enumerate(plans)]
+    for p in procs:
+        p.start()
+    overages = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert all(o == 0 for batch in overages for rows in batch for o in rows)
+    engine = Engine.open(store_dir)
+    try:
+        finish(engine, Router(engine.rater.snapshot, engine.ledger), [])
+    finally:
+        engine.close()
+        for name in ("ledger.lmdb", "live.lmdb"):
+            (store_dir / name).unlink(missing_ok=True)
+            (store_dir / (name + "-lock")).unlink(missing_ok=True)
