@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 
 from .catalog.routing import WEEKDAYS, Strategy, minute_of_day
 from .catalog.schema import Catalog
+from .routing_layout import REASONS
 from .reference import (
     Regions,
     add_months,
@@ -69,22 +70,6 @@ from .reference import (
     time_band,
 )
 
-REASONS = (
-    "ok",
-    "unknown_number",
-    "number_not_active",
-    "number_suspended",
-    "pending_verification",
-    "account_suspended",
-    "package_not_started",
-    "caller_blocked",
-    "region_blocked",
-    "invalid_ivr_key",
-    "no_route",
-    "all_destinations_busy",
-    "no_rate",
-    "out_of_credit",
-)
 CALL_SECONDS_LIMIT = 86_400
 MASK = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15

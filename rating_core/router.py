@@ -82,13 +82,12 @@ import pyarrow.compute as pc
 
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
-from .compile.routing import NO_CAP, ROUTING_TABLES, ivr_path_code, text_of
 from .errors import InvalidInput
 from .ledger import formats, month_of, package_credit_limits, reservations
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
-from .reference_routing import REASONS
+from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, text_of
 
 ROUTE_REASON = REASONS + ("invalid_input",)  # kernel codes, then the edge's own
 INVALID_INPUT = len(REASONS)

@@ -78,3 +78,13 @@ def test_same_directory_shares_one_environment(store_dir):
     with b.env.begin() as txn:  # still open for the other user
         txn.stat(b.balances)
     b.close()
+
+
+def test_the_runtime_imports_neither_the_compiler_nor_the_reference():
+    import subprocess
+    import sys
+
+    code = ("import sys, rating_core.router, rating_core.engine, rating_core.ledger; "
+            "print(sorted(m for m in sys.modules if m.startswith(('rating_core.compile', 'rating_core.reference'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

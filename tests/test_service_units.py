@@ -53,7 +53,7 @@ class StubEngine:
     def refresh(self):
         return False
 
-    def authorize(self, number, caller, at_ms=None, ivr_keys=""):
+    def authorize(self, number, caller, at_ms=None, ivr_keys="", call_id=None):
         return types.SimpleNamespace(allow=True, reason="", destinations=[("13800000000", 20)],
                                      ivr_menu=None, billing_start="ivr_answer", caller_province="广东",
                                      caller_city="深圳", caller_carrier="中国移动", max_duration_seconds=60)

@@ -23,6 +23,7 @@ KINDS = {
     "started": routing_pb2.CALL_EVENT_KIND_STARTED,
     "answered": routing_pb2.CALL_EVENT_KIND_ANSWERED,
     "ended": routing_pb2.CALL_EVENT_KIND_ENDED,
+    "interim": routing_pb2.CALL_EVENT_KIND_INTERIM,  # the response's max_duration_seconds: the new grant
 }
 
 

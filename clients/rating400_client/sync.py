@@ -112,7 +112,7 @@ class Client:
 
     def call_event(self, call_id: str, number: str, kind, *, destination: str = "", caller: str = "",
                    at=None, timeout: float | None = None, retry: RetryPolicy | None = None):
-        """kind: "started" | "answered" | "ended" (or the enum value)."""
+        """kind: "started" | "answered" | "interim" | "ended" (or the enum value)."""
         return self._call("routing", "CallEvent",
                           c.call_event_request(call_id, number, kind, destination, caller, at), timeout, retry)
 

@@ -22,92 +22,10 @@ from ..catalog.schema import Catalog
 from ..errors import CatalogError
 from ..numbers import build_prefix_table, keys_of, lookup
 
-NO_CAP = np.iinfo(np.int32).max
-NO_TEXT = -1
-NO_IVR = -1  # route_rule_ivr: the rule has no key condition
-IVR_BASE = 13  # key path code: digits of base 13, key k -> IVR_KEYS.index(k) + 1
-LIST_NONE, LIST_BLACK, LIST_WHITE = 0, 1, 2
-REGION_CITY, REGION_PROVINCE = 0, 1
-DAY_KIND_BITS = {"workday": 1, "weekend": 2, "holiday": 4}
-
-ROUTING_TABLES = {
-    # plans
-    "route_plan_name": np.int32,  # text id
-    "route_plan_max_hops": np.int32,
-    "route_plan_announcement": np.int32,  # text id or -1
-    "route_plan_closed_announcement": np.int32,  # text id or -1
-    "route_plan_memory_ms": np.int64,  # caller memory lifetime; 0: no group uses memory
-    "route_plan_first_rule": np.int32,
-    "route_plan_n_rules": np.int32,
-    "route_plan_first_group": np.int32,
-    "route_plan_n_groups": np.int32,
-    "route_plan_ivr_first": np.int32,  # slice of route_ivr_*; count 0: no menu
-    "route_plan_ivr_count": np.int32,
-    "route_plan_menu": np.int32,  # text id of the menu JSON, or -1
-    "route_plan_exact_first": np.int32,  # slice of route_exact_*
-    "route_plan_exact_count": np.int32,
-    "route_plan_list_first": np.int32,  # slice of route_list_* (a prefix table, starts[first] == 0)
-    "route_plan_list_count": np.int32,
-    "route_plan_region_row": np.int32,  # row of route_region_verdict, -1: no region list
-    # caller lists: exact numbers (sorted keys per plan), prefixes, regions
-    "route_exact_key": np.int64,
-    "route_exact_verdict": np.int8,  # LIST_BLACK / LIST_WHITE
-    "route_list_starts": np.int64,
-    "route_list_values": np.int32,  # LIST_* verdict of the longest prefix
-    "route_region_verdict": np.int8,  # (rows, cities): city entry over province entry
-    # rules
-    "route_rule_group": np.int32,
-    "route_rule_ivr": np.int64,  # key path code, or NO_IVR
-    "route_rule_sched_first": np.int32,
-    "route_rule_sched_count": np.int32,  # 0: any time
-    "route_rule_region_first": np.int32,
-    "route_rule_region_count": np.int32,  # 0: any caller region
-    "route_sched_weekdays": np.int8,  # bit d: weekday d (Monday 0)
-    "route_sched_day_kinds": np.int8,  # bit k: layout.DAY_KIND k
-    "route_sched_start_min": np.int32,  # local minute of day, [start, end)
-    "route_sched_end_min": np.int32,  # start > end wraps past midnight
-    "route_region_kind": np.int8,  # REGION_CITY / REGION_PROVINCE
-    "route_region_id": np.int32,
-    # IVR menu nodes, per plan sorted by key path code
-    "route_ivr_path": np.int64,
-    "route_ivr_group": np.int32,  # leaf: its group; menu node: -1
-    # groups
-    "route_group_name": np.int32,  # text id
-    "route_group_plan": np.int32,
-    "route_group_strategy": np.int8,  # catalog.routing.STRATEGIES id
-    "route_group_memory": np.int8,  # 1: caller memory first
-    "route_group_overflow": np.int32,  # group id or -1
-    "route_group_first_dest": np.int32,
-    "route_group_n_dest": np.int32,
-    "route_group_total_weight": np.int32,
-    # destination entries (a number as listed in one group)
-    "route_dest_group": np.int32,
-    "route_dest_line": np.int32,
-    "route_dest_ring": np.int32,  # ring timeout, seconds
-    "route_dest_cap": np.int32,  # max concurrent calls on the line, NO_CAP: none
-    "route_dest_weight": np.int32,
-    "route_dest_class": np.int32,  # destination class id (rate choice), -1 none
-    # lines (distinct destination numbers), sorted by key
-    "route_line_key": np.int64,
-    "route_line_number": np.int32,  # text id of the normalised number
-    # text pool
-    "route_text_bytes": np.uint8,
-    "route_text_offsets": np.int64,
-}
-
-
-def ivr_path_code(keys: str) -> int:
-    """Key path -> integer (0 for the empty path); -1 when not a path of at
-    most 5 valid keys."""
-    if len(keys) > 5:
-        return -1
-    code = 0
-    for k in keys:
-        i = IVR_KEYS.find(k)
-        if i < 0 or len(k) != 1:
-            return -1
-        code = code * IVR_BASE + i + 1
-    return code
+from ..routing_layout import (  # noqa: F401 - the layout the compiler writes, shared with the runtime
+    DAY_KIND_BITS, IVR_BASE, LIST_BLACK, LIST_NONE, LIST_WHITE, NO_CAP, NO_IVR, NO_TEXT, REGION_CITY,
+    REGION_PROVINCE, ROUTING_TABLES, ivr_path_code, text_of,
+)
 
 
 def resolve_region(name: str, cities: dict[str, int], provinces: dict[str, int]) -> tuple[int, int] | None:
@@ -309,11 +227,3 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
             out[name] = np.zeros(shape, arr.dtype) if name == "route_region_verdict" else np.full(shape, -1, arr.dtype)
     layout.check(out, ROUTING_TABLES)
     return out
-
-
-def text_of(tables: dict[str, np.ndarray], i: int) -> str | None:
-    """A string of the text pool (None for -1)."""
-    if i < 0:
-        return None
-    off = tables["route_text_offsets"]
-    return bytes(tables["route_text_bytes"][off[i]:off[i + 1]]).decode("utf-8")

@@ -76,8 +76,11 @@ class RoutingAdapter:
             raise RuntimeError("routing is not available for this catalog version (see the worker log)")
         return router
 
-    def authorize(self, number, caller, at_ms=None, ivr_keys=""):
-        return self._current().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys)
+    def authorize(self, number, caller, at_ms=None, ivr_keys="", call_id=None):
+        return self._current().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id)
+
+    def interim(self, call_id, at_ms=None):
+        return self._current().interim(call_id, at_ms=at_ms)
 
     def call_event(self, call_id, number, kind, destination=None, caller=None, at_ms=None):
         return self._current().call_event(call_id, number, kind, destination=destination, caller=caller,
@@ -92,6 +95,7 @@ class EngineHost:
         self._sync_routing()
         self.authorize = engine.authorize if adapter is None else adapter.authorize
         self.call_event = getattr(engine, "call_event", None) or getattr(adapter, "call_event", None)
+        self.interim = getattr(engine, "interim", None) or getattr(adapter, "interim", None)
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")

@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 
 import grpc
@@ -94,6 +95,7 @@ _KIND = {
     routing_pb2.CALL_EVENT_KIND_STARTED: "started",
     routing_pb2.CALL_EVENT_KIND_ANSWERED: "answered",
     routing_pb2.CALL_EVENT_KIND_ENDED: "ended",
+    routing_pb2.CALL_EVENT_KIND_INTERIM: "interim",
 }
 
 
@@ -267,10 +269,15 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         text("number", request.number, limits)
         text("caller", request.caller, limits)
         text("ivr_keys", request.ivr_keys, limits)
-        # Inline on the loop: one LMDB read and the routing kernel, microseconds.
+        text("call_id", request.call_id, limits)
+        # Every grant is reserved: under the request's call id, or one made
+        # here (returned as reservation_id) so the credit is held all the same.
+        call_id = request.call_id or f"rsv-{uuid.uuid4().hex}"
+        # Inline on the loop: one live-ledger write (the reservation) and the
+        # routing kernel, microseconds (the live ledger is not fsynced).
         d = self.host.authorize(request.number, request.caller,
                                 at_ms=convert.at_ms(request) if request.HasField("at") else None,
-                                ivr_keys=request.ivr_keys)
+                                ivr_keys=request.ivr_keys, call_id=call_id)
         return self._encode(d, request)
 
     def _encode(self, d, request) -> bytes:
@@ -278,14 +285,14 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         decision, so the encoding is cached by the decision's content (every
         field that goes into the response); a decision with an IVR menu, or
         from an engine whose destinations are not hashable, is encoded afresh."""
-        if not d.allow or getattr(d, "ivr_menu", None):
-            return self._response(d, request).SerializeToString()
+        if not d.allow or getattr(d, "ivr_menu", None) or not request.call_id:
+            return self._response(d, request).SerializeToString()  # (a made reservation id is per call)
         g = getattr
         try:
             key = (g(d, "catalog_version", 0), tuple(d.destinations), g(d, "billing_start", None),
                    g(d, "caller_province", None), g(d, "caller_city", None), g(d, "caller_carrier", None),
                    g(d, "caller_class", None), g(d, "max_duration_seconds", 0), g(d, "group", None),
-                   g(d, "rate", None), self.host.version)
+                   g(d, "rate", None), g(d, "reserved_minor", 0), g(d, "reserved_seconds", 0), self.host.version)
             data = self._encoded.get(key)
         except TypeError:  # unhashable destinations
             return self._response(d, request).SerializeToString()
@@ -323,6 +330,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             caller_class=g(d, "caller_class", None),
             route_group=g(d, "group", None),
             rate=g(d, "rate", None),
+            reserved_minor=int(g(d, "reserved_minor", 0) or 0),
+            reserved_bundle_seconds=int(g(d, "reserved_seconds", 0) or 0),
+            reservation_id="" if request.call_id else (g(d, "call_id", None) or ""),
         )
         menu = g(d, "ivr_menu", None)
         if menu:
@@ -339,8 +349,12 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             convert.text(name, getattr(request, name), self.limits)
         kind = _KIND.get(request.kind)
         if kind is None:
-            raise BadRequest("kind", "must be STARTED, ANSWERED or ENDED")
+            raise BadRequest("kind", "must be STARTED, ANSWERED, INTERIM or ENDED")
         engine = self.host.engine
+        if kind == "interim":
+            grant = await self.host.run(self.host.interim, request.call_id, at_ms=convert.at_ms(request))
+            return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0),
+                                                 accepted=grant is not None, max_duration_seconds=grant or 0)
         accepted = await self.host.run(self.host.call_event, request.call_id, request.number, kind,
                                        destination=request.destination or None, caller=request.caller or None,
                                        at_ms=convert.at_ms(request))

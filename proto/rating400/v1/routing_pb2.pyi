@@ -42,6 +42,7 @@ class CallEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_EVENT_KIND_STARTED: _ClassVar[CallEventKind]
     CALL_EVENT_KIND_ANSWERED: _ClassVar[CallEventKind]
     CALL_EVENT_KIND_ENDED: _ClassVar[CallEventKind]
+    CALL_EVENT_KIND_INTERIM: _ClassVar[CallEventKind]
 DENY_REASON_UNSPECIFIED: DenyReason
 DENY_REASON_UNKNOWN_NUMBER: DenyReason
 DENY_REASON_NUMBER_NOT_ACTIVE: DenyReason
@@ -65,6 +66,7 @@ CALL_EVENT_KIND_UNSPECIFIED: CallEventKind
 CALL_EVENT_KIND_STARTED: CallEventKind
 CALL_EVENT_KIND_ANSWERED: CallEventKind
 CALL_EVENT_KIND_ENDED: CallEventKind
+CALL_EVENT_KIND_INTERIM: CallEventKind
 
 class AuthorizeRequest(_message.Message):
     __slots__ = ("call_id", "number", "caller", "ivr_keys", "at")
@@ -109,7 +111,7 @@ class IvrMenu(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., options: _Optional[_Iterable[_Union[IvrOption, _Mapping]]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version", "announcement", "caller_class", "route_group", "rate")
+    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version", "announcement", "caller_class", "route_group", "rate", "reserved_minor", "reserved_bundle_seconds", "reservation_id")
     ALLOW_FIELD_NUMBER: _ClassVar[int]
     DENY_REASON_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +125,9 @@ class AuthorizeResponse(_message.Message):
     CALLER_CLASS_FIELD_NUMBER: _ClassVar[int]
     ROUTE_GROUP_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_BUNDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     allow: bool
     deny_reason: DenyReason
     reason: str
@@ -136,7 +141,10 @@ class AuthorizeResponse(_message.Message):
     caller_class: str
     route_group: str
     rate: str
-    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ..., announcement: _Optional[str] = ..., caller_class: _Optional[str] = ..., route_group: _Optional[str] = ..., rate: _Optional[str] = ...) -> None: ...
+    reserved_minor: int
+    reserved_bundle_seconds: int
+    reservation_id: str
+    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ..., announcement: _Optional[str] = ..., caller_class: _Optional[str] = ..., route_group: _Optional[str] = ..., rate: _Optional[str] = ..., reserved_minor: _Optional[int] = ..., reserved_bundle_seconds: _Optional[int] = ..., reservation_id: _Optional[str] = ...) -> None: ...
 
 class CallEventRequest(_message.Message):
     __slots__ = ("call_id", "number", "kind", "destination", "caller", "at")
@@ -155,9 +163,11 @@ class CallEventRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., number: _Optional[str] = ..., kind: _Optional[_Union[CallEventKind, str]] = ..., destination: _Optional[str] = ..., caller: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CallEventResponse(_message.Message):
-    __slots__ = ("catalog_version", "accepted")
+    __slots__ = ("catalog_version", "accepted", "max_duration_seconds")
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    MAX_DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     catalog_version: int
     accepted: bool
-    def __init__(self, catalog_version: _Optional[int] = ..., accepted: _Optional[bool] = ...) -> None: ...
+    max_duration_seconds: int
+    def __init__(self, catalog_version: _Optional[int] = ..., accepted: _Optional[bool] = ..., max_duration_seconds: _Optional[int] = ...) -> None: ...
