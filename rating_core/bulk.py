@@ -65,7 +65,9 @@ BILLING_COLUMNS = (
     "account", "package", "rate", "destination_class", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "time_band",
     "billable_seconds", "billed_seconds", "units",
-    "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after",  # minor units (seconds for bundle)
+    "charge", "credit_consumed", "bundle_seconds_consumed", "overage",  # minor units
+    "credit_after_minor", "bundle_left_seconds",  # balances in their own units (null where the kind has none)
+    "balance_after",  # deprecated: minor units for prepaid, seconds for bundle
 )
 # Edge columns the rater needs to name rejects (status -> field value).
 _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")

@@ -46,6 +46,11 @@ AMOUNTS = (
     "bundle_seconds_consumed", "overage", "balance_after",
 )
 MONEY = ("charge", "credit_consumed", "overage", "balance_after")  # int64 minor units
+# After AMOUNTS in the rated output: credit_after_minor (prepaid credit left,
+# minor units), bundle_left_seconds (bundle seconds left this month); null
+# for the other account kinds.
+BALANCES = ("credit_after_minor", "bundle_left_seconds")
+_PREPAID, _BUNDLE = layout.PACKAGE_KIND.index("prepaid"), layout.PACKAGE_KIND.index("bundle")
 
 
 def yuan(minor: int) -> str:
@@ -233,6 +238,13 @@ class Rater:
             cols[col] = self._named(col, out[col])
         for col in AMOUNTS:
             cols[col] = pa.array(out[col].astype(np.int64) if col in MONEY else out[col])
+        # Balances in their own units (``balance_after`` mixes them by package
+        # and is kept for old readers only): prepaid credit in minor units,
+        # bundle seconds left; null where the account kind has no such balance.
+        kind = self.tables["package_kind"][np.maximum(out["package"], 0)]
+        after = out["balance_after"].astype(np.int64)
+        cols["credit_after_minor"] = pa.array(after, mask=kind != _PREPAID)
+        cols["bundle_left_seconds"] = pa.array(after, mask=kind != _BUNDLE)
         return pa.table(cols)
 
     def _status_rejects(self, table: pa.Table, status: np.ndarray, rows: np.ndarray) -> pa.Table:

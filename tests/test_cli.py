@@ -22,6 +22,7 @@ ALL_COLUMNS = {  # --pass-through: every input column too
     "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "rate", "billable_seconds", "billed_seconds", "units",
     "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after",
+    "credit_after_minor", "bundle_left_seconds",
 }
 
 

@@ -88,3 +88,22 @@ def test_the_runtime_imports_neither_the_compiler_nor_the_reference():
             "print(sorted(m for m in sys.modules if m.startswith(('rating_core.compile', 'rating_core.reference'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rated_output_has_balances_in_their_own_units(store_dir):
+    import pyarrow as pa
+
+    from rating_core.engine import Engine
+
+    engine = Engine.open(store_dir)
+    start = BASE + 9 * 3_600_000
+    rows = [{"call_id": f"u{n}", "caller": "13812345678", "number": number, "forwarded_to": "02088886666",
+             "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 9_000, "end": start + 189_000,
+             "hangup_cause": "normal"} for n, number in enumerate(("4008593431", "4000589196"))]
+    rated = engine.rate_and_commit(pa.Table.from_pylist(rows)).rated
+    kinds = [AccountTerms.from_snapshot(engine.rater.snapshot, a).kind for a in rated.column("account").to_pylist()]
+    assert kinds == ["prepaid", "payg"]
+    credit = rated.column("credit_after_minor").to_pylist()
+    assert credit[0] == 30_000_000 - rated.column("credit_consumed")[0].as_py() and credit[1] is None
+    assert rated.column("bundle_left_seconds").to_pylist() == [None, None]
+    engine.close()

@@ -15,7 +15,7 @@ TIMES = {"start": "start_ms", "ivr_answer": "ivr_answer_ms", "agent_answer": "ag
 RATED_STRINGS = ("call_id", "account", "package", "destination_class", "caller_province",
                  "caller_city", "caller_carrier", "time_band", "status", "rate", "caller_class")
 RATED_INTS = ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
-              "bundle_seconds_consumed", "overage", "balance_after")
+              "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds")
 
 
 def to_ms(value) -> int | None:

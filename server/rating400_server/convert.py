@@ -27,8 +27,9 @@ RATED_STRINGS = (
 )
 RATED_INTS = (
     "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
-    "bundle_seconds_consumed", "overage", "balance_after",
+    "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds",
 )
+OPTIONAL_INTS = ("credit_after_minor", "bundle_left_seconds")  # absent (not 0) where the kind has none
 
 
 class BadRequest(ValueError):
@@ -274,8 +275,12 @@ def rated_row_to_proto(rated: pa.Table, i: int) -> rating_pb2.RatedCdr:
         call_id=s("call_id"), account=s("account"), package=s("package"),
         destination_class=s("destination_class"), time_band=s("time_band"), status=s("status"),
         rate=s("rate"), caller_class=s("caller_class"),
-        **{k: n(k) for k in RATED_INTS},
+        **{k: n(k) for k in RATED_INTS if k not in OPTIONAL_INTS},
     )
+    for k in OPTIONAL_INTS:
+        v = rated.column(k)[i].as_py() if k in rated.column_names else None
+        if v is not None:
+            setattr(msg, k, int(v))
     msg.caller_region.province = s("caller_province")
     msg.caller_region.city = s("caller_city")
     msg.caller_region.carrier = s("caller_carrier")
