@@ -76,12 +76,14 @@ def test_fifty_concurrent_authorize_over_two_workers(server, store_dir):
     assert (b.credit_minor, b.reserved_minor, b.open_reservations) == (0, 0, 0)
 
 
-def test_interim_and_a_made_reservation_id(server, store_dir):
+def test_interim_extends_and_a_query_holds_nothing(server, store_dir):
     with Client(server.target, timeout=10) as c:
-        d = c.authorize(NUMBERS["owes"], CALLER, at=AT)  # no call id: the server makes one
-        assert d.allow and d.reservation_id.startswith("rsv-") and d.reserved_minor > 0
+        q = c.authorize(NUMBERS["owes"], CALLER, at=AT)  # no call id: a query
+        assert q.allow and q.reserved_minor == 0 and balance(store_dir, "owes").reserved_minor == 0
+        d = c.authorize(NUMBERS["owes"], CALLER, call_id="i1", at=AT)
+        assert d.allow and d.reserved_minor > 0 and balance(store_dir, "owes").reserved_minor == d.reserved_minor
         assert [x.number for x in d.destinations] == [LANDLINE, MOBILE]
-        e = c.call_event(d.reservation_id, NUMBERS["owes"], "interim", at=AT + 60_000)
+        e = c.call_event("i1", NUMBERS["owes"], "interim", at=AT + 60_000)
         assert e.accepted and e.max_duration_seconds >= d.max_duration_seconds
         gone = c.call_event("never-authorised", NUMBERS["owes"], "interim", at=AT)
         assert not gone.accepted and gone.max_duration_seconds == 0

@@ -11,7 +11,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 
 import grpc
@@ -270,9 +269,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         text("caller", request.caller, limits)
         text("ivr_keys", request.ivr_keys, limits)
         text("call_id", request.call_id, limits)
-        # Every grant is reserved: under the request's call id, or one made
-        # here (returned as reservation_id) so the credit is held all the same.
-        call_id = request.call_id or f"rsv-{uuid.uuid4().hex}"
+        # With a call id the grant is reserved under it (README: credit
+        # reservation); without one the answer is a query that holds nothing.
+        call_id = request.call_id or None
         # Inline on the loop: one live-ledger write (the reservation) and the
         # routing kernel, microseconds (the live ledger is not fsynced).
         d = self.host.authorize(request.number, request.caller,
@@ -285,8 +284,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         decision, so the encoding is cached by the decision's content (every
         field that goes into the response); a decision with an IVR menu, or
         from an engine whose destinations are not hashable, is encoded afresh."""
-        if not d.allow or getattr(d, "ivr_menu", None) or not request.call_id:
-            return self._response(d, request).SerializeToString()  # (a made reservation id is per call)
+        if not d.allow or getattr(d, "ivr_menu", None):
+            return self._response(d, request).SerializeToString()
         g = getattr
         try:
             key = (g(d, "catalog_version", 0), tuple(d.destinations), g(d, "billing_start", None),
@@ -332,7 +331,6 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             rate=g(d, "rate", None),
             reserved_minor=int(g(d, "reserved_minor", 0) or 0),
             reserved_bundle_seconds=int(g(d, "reserved_seconds", 0) or 0),
-            reservation_id="" if request.call_id else (g(d, "call_id", None) or ""),
         )
         menu = g(d, "ivr_menu", None)
         if menu:
