@@ -1,0 +1,131 @@
+"""The ledger: Authorize with a credit reservation, and committed rating.
+
+* ``test_authorize_with_reservation_latency``: in-process
+  ``Router.authorize(..., call_id=...)`` on the demo catalog (prepaid,
+  pay-as-you-go and bundle numbers, IVR keys), each call one live-ledger
+  write transaction (the reservation), p50/p99 per call; beside it in the
+  same run the same calls as queries (no call id: no write), the floor.
+  Target: p99 < 50 us. Call ids cycle over 1,000 live calls, so each
+  Authorize replaces a hold (drop + put) as a retried or re-authorised call
+  does, and the number of open reservations stays that of a busy platform.
+* ``test_rate_commit_throughput``: ``rating400 rate --commit`` (the CLI's
+  ``rate_files(commit=True)``): edge, kernel, one ledger transaction per
+  file with the records as Arrow batches and the balances, fsynced; beside
+  it in the same run the same file without ``--commit`` (the floor: no
+  ledger). Target: 1M CDR/s. Each round commits a fresh copy of the file's
+  call ids (a commit of ids already committed is a replay, not a charge).
+
+    python -m pytest benchmarks/bench_ledger.py -q
+    RATING400_BENCH_SMALL=1 python -m pytest benchmarks/bench_ledger.py -q
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.cli import rate_files
+from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.store import Store
+
+SMALL = os.environ.get("RATING400_BENCH_SMALL", "") not in ("", "0")
+N_AUTHORIZE = 5_000 if SMALL else 200_000
+N_COMMIT = 50_000 if SMALL else 1_000_000
+AT = 1_791_615_600_000  # 2026-10-10 09:00 +08:00
+CALLS = [  # (number, IVR keys): prepaid with IVR, pay-as-you-go service desk, bundle
+    ("4008593431", "1"), ("4000589196", ""), ("4000589196", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def ledger_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ledger-bench")
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    return root / "store", store
+
+
+def test_authorize_with_reservation_latency(benchmark, ledger_store, report):
+    from rating_core.engine import Engine
+    from rating_core.router import Router
+
+    store_dir, _ = ledger_store
+    engine = Engine.open(store_dir)
+    router = Router(engine.rater.snapshot, engine.ledger, seed=1)
+    rng = np.random.default_rng(12)
+    pick = rng.integers(0, len(CALLS), N_AUTHORIZE)
+    callers = [f"1381234{i % 10_000:04d}" for i in range(N_AUTHORIZE)]
+    at = (AT + rng.integers(0, 8 * 3_600_000, N_AUTHORIZE)).tolist()
+    ids = [f"bench-{i % 1000}" for i in range(N_AUTHORIZE)]
+    authorize, clock = router.authorize, time.perf_counter_ns
+    reserved, query = np.empty(N_AUTHORIZE, np.int64), np.empty(N_AUTHORIZE, np.int64)
+    allowed = 0
+
+    def run():
+        nonlocal allowed
+        allowed = 0
+        for i in range(N_AUTHORIZE):
+            number, keys = CALLS[pick[i]]
+            t0 = clock()
+            d = authorize(number, callers[i], at[i], keys, call_id=ids[i])
+            reserved[i] = clock() - t0
+            allowed += d.reserved_minor > 0
+            t0 = clock()
+            authorize(number, callers[i], at[i], keys)
+            query[i] = clock() - t0
+
+    for i in range(2000):  # warm the caches of names and menus
+        number, keys = CALLS[pick[i % N_AUTHORIZE]]
+        authorize(number, callers[i % N_AUTHORIZE], at[i % N_AUTHORIZE], keys)
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r50, r99 = np.percentile(reserved, [50, 99]) / 1000
+    q50, q99 = np.percentile(query, [50, 99]) / 1000
+    load = os.getloadavg()[0]
+    benchmark.extra_info.update(calls=N_AUTHORIZE, reserved=int(allowed), p50_us=round(r50, 2), p99_us=round(r99, 2),
+                                query_p50_us=round(q50, 2), query_p99_us=round(q99, 2), load_average=round(load, 2))
+    report(f"authorize with reservation (in process): {N_AUTHORIZE:,} calls ({allowed:,} held credit), "
+           f"p50 {r50:.1f} us, p99 {r99:.1f} us; the same as queries (no write): p50 {q50:.1f} us, "
+           f"p99 {q99:.1f} us; ratio p50 {r50 / q50:.2f}x (target p99 < 50 us; load {load:.1f})")
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def commit_parquet(tmp_path_factory):
+    path = tmp_path_factory.mktemp("commit") / "cdrs.parquet"
+    pq.write_table(demo_cdrs(N_COMMIT, seed=77), path)
+    return path
+
+
+def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report, tmp_path):
+    store_dir, store = ledger_store
+    table = pq.read_table(commit_parquet)
+    n = table.num_rows
+    inputs = []
+    for r in range(3):  # a fresh set of call ids per round
+        path = tmp_path / f"round{r}.parquet"
+        ids = pc.binary_join_element_wise(pa.scalar(f"r{r}-"), table.column("call_id").cast(pa.string()), "")
+        pq.write_table(table.set_column(table.column_names.index("call_id"), "call_id", ids), path)
+        inputs.append(path)
+    rounds = iter(inputs)
+
+    def commit():
+        return rate_files([next(rounds)], store_dir, tmp_path / "committed.parquet", tmp_path / "rejects.csv",
+                          threads=2, commit=True, progress=False, store=store)[0]
+
+    summary = benchmark.pedantic(commit, rounds=3, iterations=1, warmup_rounds=0)
+    median = benchmark.stats.stats.median
+    t0 = time.perf_counter()
+    rate_files([inputs[0]], store_dir, tmp_path / "plain.parquet", tmp_path / "rejects2.csv", threads=2,
+               progress=False, store=store)
+    plain = time.perf_counter() - t0
+    benchmark.extra_info.update(cdrs=n, rated=summary.rated, cdr_per_s=round(n / median),
+                                without_commit_cdr_per_s=round(n / plain))
+    report(f"rate --commit: {n:,} CDRs, median {median:.2f} s = {n / median / 1e3:.0f}k CDR/s; "
+           f"the same file without --commit {n / plain / 1e3:.0f}k CDR/s (commit costs "
+           f"{median / plain:.1f}x; target 1M CDR/s)")
+    assert summary.rows_in == n
