@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 from .catalog.routing import WEEKDAYS, Strategy, minute_of_day
 from .catalog.schema import Catalog
-from .routing_layout import REASONS
+from .routing_layout import REASONS  # noqa: F401 - the reason names, re-exported for the reference tests
 from .reference import (
     Regions,
     add_months,

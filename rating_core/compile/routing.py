@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import layout
-from ..catalog.routing import IVR_KEYS, STRATEGIES, WEEKDAYS, minute_of_day
+from ..catalog.routing import STRATEGIES, WEEKDAYS, minute_of_day
 from ..catalog.schema import Catalog
 from ..errors import CatalogError
 from ..numbers import build_prefix_table, keys_of, lookup

@@ -55,7 +55,7 @@ class Reservation:
                 + struct.pack(f"<{len(self.classes)}i", *self.classes) + self.account.encode())
 
     @classmethod
-    def unpack(cls, raw: bytes) -> "Reservation":
+    def unpack(cls, raw: bytes | memoryview) -> "Reservation":
         (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
          n) = _HEAD.unpack_from(raw)
         classes = struct.unpack_from(f"<{n}i", raw, _HEAD.size)
