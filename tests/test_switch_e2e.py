@@ -105,7 +105,7 @@ def traffic(switch):
              + [(f"0108888{i:04d}", BRANCHES, "") for i in range(12)]  # Beijing landlines: north
              + [(f"1381235{i:04d}", BRANCHES, "") for i in range(12)]  # Jiangsu mobiles: split
              + [(f"1381236{i:04d}", MENU, "2") for i in range(8)]
-             + [(f"1381237{i:04d}", MENU, "1") for i in range(10)]
+             + [(f"1381237{i:04d}", MENU, "1") for i in range(20)]
              + [("13812380000", MENU, "7"), ("13812380001", MENU, "7")]  # no such key
              + [("13812380002", MENU, ""), ("13812380003", MENU, "")]  # IVR menu not played yet
              + [(f"1701234{i:04d}", DESK, "") for i in range(4)] + [("17112345678", DESK, "")]  # blacklisted
@@ -137,7 +137,7 @@ def _by_number(outcomes, number, keys=None):
 
 
 def test_every_call_placed_got_a_final_answer(traffic):
-    assert len(traffic["mixed"]) == 79 and len(traffic["rotation"]) == 12 and len(traffic["cut"]) == 1
+    assert len(traffic["mixed"]) == 89 and len(traffic["rotation"]) == 12 and len(traffic["cut"]) == 1
 
 
 def test_sequential_hunt_skips_busy_and_silent_destinations(traffic):
@@ -172,8 +172,8 @@ def test_region_rule_and_random_groups(traffic):
         # Random order over the two; the unreachable one is skipped after
         # unreachable_after_ms and the other answers.
         assert o.code == 200 and [d for _, d, _ in tried[o.call_id]] == [SALES[0]]
-    # Each call picks its first at random: with 10 calls both orders occur
-    # but once in 2**10 runs.
+    # Each call picks its first at random: with 20 calls the unreachable one
+    # is tried first at least once but in one run of 2**20.
     assert traffic["unreachable"] and traffic["unreachable"] <= {o.call_id for o in sales}
 
 
@@ -280,7 +280,7 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
 
 def test_every_answered_call_rated_once_as_offline_and_credit_adds_up(switch, traffic):
     answered = {o.call_id for o in traffic["mixed"] + traffic["rotation"] + traffic["cut"] if o.code == 200}
-    assert len(answered) == 79 - 12 + 12 + 1
+    assert len(answered) == 89 - 12 + 12 + 1
     _check_rated_once_and_credit(switch, answered)
     assert switch["kam"].log_errors() == []
 
