@@ -43,7 +43,10 @@ class Client:
         self._health = health_pb2_grpc.HealthStub(channel)
 
     def _open(self, policy: RetryPolicy):
-        opts = list(c.DEFAULT_OPTIONS) + policy.channel_options() + self._options
+        # The caller's options win: a key it gives is not set twice (gRPC
+        # would take the first of two, not the caller's).
+        given = {k for k, _ in self._options}
+        opts = [o for o in list(c.DEFAULT_OPTIONS) + policy.channel_options() if o[0] not in given] + self._options
         if self._credentials:
             return grpc.secure_channel(self._target, self._credentials, options=opts)
         return grpc.insecure_channel(self._target, options=opts)
