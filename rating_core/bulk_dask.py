@@ -215,8 +215,19 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     """
     from distributed import Client
 
+    from .accounts.view import layer_in_use
     from .store import Ledger, Store
 
+    # The workers rate with the snapshot file alone. Once accounts are live
+    # (``rating400 accounts import``), the catalog's account tables are not
+    # the ones in force, so the job would charge the wrong accounts: refuse.
+    ledger = Ledger(store_dir)
+    try:
+        if layer_in_use(ledger.env):
+            raise InvalidInput("--dask", "this store's accounts are live (rating400 accounts import); the Dask "
+                                         "job rates with the catalog's accounts only: rate on one machine")
+    finally:
+        ledger.close()
     began = time.perf_counter()
     own = not isinstance(client, Client)
     if own:

@@ -77,3 +77,29 @@ def test_dask_job_same_as_one_machine(cluster, store, tmp_path):
     assert s1.duplicates >= 1 and s1.rejects_by_reason == s2.rejects_by_reason
     for k in state:
         assert np.array_equal(got_state[k], state[k]), k
+
+
+def test_dask_job_refuses_a_store_with_live_accounts(tmp_path):
+    """After `accounts import` the catalog's account tables are not the ones
+    in force; the Dask job (which ships only the snapshot) must refuse
+    rather than charge by the catalog's accounts."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.bulk_dask import rate_on_dask
+    from rating_core.errors import InvalidInput
+    from rating_core.store import Ledger
+
+    catalog = write_demo_catalog(tmp_path / "catalog")
+    s = Store(tmp_path / "store")
+    s.activate(s.compile(catalog))
+    ledger = Ledger(tmp_path / "store")
+    try:
+        assert import_catalog(Accounts(s, ledger), catalog)["imported"]
+    finally:
+        ledger.close()
+    pq.write_table(demo_cdrs(100, seed=3), tmp_path / "in.parquet")
+    with pytest.raises(InvalidInput) as e:
+        rate_on_dask("tcp://127.0.0.1:1", [tmp_path / "in.parquet"], tmp_path / "store", tmp_path / "out",
+                     tmp_path / "rejects.csv")
+    assert e.value.field == "--dask" and "live" in str(e.value)
+    assert not (tmp_path / "out").exists()
