@@ -321,7 +321,7 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     rated with the top-ups and credit adjustments already in the balance
     (the live ledger), so they are not added to the first opening again.
     Raises ValueError for an unknown account."""
-    meta, tables = snapshot.meta, snapshot.tables
+    meta = snapshot.meta
     b = meta["billing"]
     ids = {a: i for i, a in enumerate(meta["accounts"])}
     names = b.get("account_names") or meta["accounts"]
