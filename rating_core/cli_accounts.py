@@ -25,10 +25,19 @@ STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=
 
 
 def _yuan(text: str, param: str, signed: bool = False) -> int:
+    """Yuan (at most 4 decimals) -> minor units; BadParameter (exit 2) when
+    not a finite amount or above the per-operation bound."""
+    from .accounts.operations import MAX_AMOUNT_MINOR
+
     try:
         amount = Decimal(text.strip())
     except InvalidOperation:
         raise click.BadParameter(f"{text!r} is not an amount of yuan", param_hint=param) from None
+    if not amount.is_finite():
+        raise click.BadParameter(f"{text!r} is not an amount of yuan", param_hint=param)
+    if abs(amount) > MAX_AMOUNT_MINOR // 10_000:  # before scaling: 1e999999 * 10^4 overflows Decimal
+        raise click.BadParameter(f"{text} yuan is too large (at most {MAX_AMOUNT_MINOR // 10_000} yuan "
+                                 f"per operation)", param_hint=param)
     minor = amount * 10_000
     if minor != minor.to_integral_value():
         raise click.BadParameter(f"{text} yuan is finer than 1/10000 yuan", param_hint=param)

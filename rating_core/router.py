@@ -690,14 +690,20 @@ class Router:
         return True
 
     def _ended(self, call: bytes, at: int) -> bool:
+        """True when the call held something here (a line slot from
+        ``started`` or a credit reservation from Authorize) that this ended
+        released; False when nothing was held (never started nor authorised
+        with this call id, already ended, or swept as stale): nothing
+        changes, and the call's CDR still rates as usual."""
         with self.env.begin(write=True) as txn:
             changed = self._sweep(txn, at) > 0
-            changed = self._drop(txn, call) > 0 or changed
-            self._settle(txn, call, at)
+            line = self._drop(txn, call)
+            changed = line > 0 or changed
+            settled = self._settle(txn, call, at)
             if changed:
                 self._bump(txn)
         self._refresh_now()
-        return True
+        return line != -1 or settled
 
     # -- credit reservations (rules: module doc) ---------------------------------
     def _elapsed(self, held: Reservation, at: int) -> int:
@@ -708,12 +714,13 @@ class Router:
             return 0
         return min(held.granted_seconds, max(0, -((held.authorized_ms - at) // 1000)))
 
-    def _settle(self, txn, call: bytes, at: int) -> None:
+    def _settle(self, txn, call: bytes, at: int) -> bool:
         """``ended``: the hold shrinks to the dearest cost of the time the call
-        can have used and waits ``CDR_GRACE_S`` for the CDR (which releases it)."""
+        can have used and waits ``CDR_GRACE_S`` for the CDR (which releases it).
+        False when the call held no reservation."""
         held = reservations.drop(self.ledger, txn, call)
         if held is None:
-            return
+            return False
         used = self._elapsed(held, at)
         if held.catalog_version == self.version:
             cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
@@ -723,6 +730,7 @@ class Router:
             reservations.put(self.ledger, txn, call, held.with_(
                 granted_seconds=used, reserved_minor=cost if held.money else 0,
                 reserved_seconds=0 if held.money else cost, deadline_ms=at + CDR_GRACE_S * 1000))
+        return True
 
     def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
         """Interim update of a live call (Diameter CCR-Update): the hold is

@@ -6,9 +6,11 @@ Every operation:
 
 * is one LMDB write transaction on the ledger (state, credit, audit event,
   request id, generation bump commit together or not at all);
-* is idempotent by the client's ``request_id``: a repeated id returns the
-  first answer (``replayed=True``) and changes nothing; an id reused for a
-  different operation is ``InvalidInput("request_id")``; a refused operation
+* is idempotent by the client's ``request_id``: a repeated id with the same
+  content returns the first answer (``replayed=True``) and changes nothing;
+  an id reused for a different operation, or with different content (other
+  account, amount, ...; compared by a digest stored with the id, see
+  ``request_digest``), is ``InvalidInput("request_id")``; a refused operation
   stores nothing, so it can be retried under the same id once allowed;
 * appends one audit ``Event`` per record it changes: actor, effective time
   ``at_ms`` (default now), wall-clock time, operation, the record before and
@@ -16,16 +18,23 @@ Every operation:
 * raises ``InvalidInput`` (field named), ``NotFound`` (field named) or
   ``Refused`` (machine-readable ``reason``) and then changes nothing.
 
-Money: int64 minor units (1/10000 yuan). Times: epoch ms; months are
+Money: int64 minor units (1/10000 yuan); one operation's amount and any
+balance at most ``MAX_AMOUNT_MINOR`` / ``MAX_BALANCE_MINOR`` (10^15). Times:
+epoch ms in the edge's range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``); months are
 calendar months in Asia/Shanghai local time (``add_months_ms``).
 The rules (minimums, windows) come from the active catalog's
 ``customer_rules``; the lifecycle is README "Accounts: lifecycle".
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import dataclasses
 import fnmatch
+import functools
+import hashlib
+import inspect
+import json
 import re
 import time
 from pathlib import Path
@@ -35,6 +44,7 @@ from pydantic import ValidationError
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..catalog.schema import CustomerRules
+from ..cdr import check_time_ms
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
@@ -46,6 +56,38 @@ _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _NUMBER_400 = re.compile(r"^400\d{7}$")
 REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")
 DOCUMENT_KINDS = REQUIRED_DOCUMENTS + ("authorisation_letter", "other")
+# Money bounds (minor units, 1/10000 yuan). One operation moves at most 10^15
+# (10^11 yuan, beyond any 400 account's real money) and no balance may pass
+# 10^15 either: int64 holds 9.2 * 10^18, so every sum the ledger and the
+# rating kernels form (credit + credit limit, credit - a call's charge) keeps
+# 3 decimal orders of headroom and can never overflow.
+MAX_AMOUNT_MINOR = 10**15
+MAX_BALANCE_MINOR = 10**15
+
+
+# The digest of the operation running in this context (``_operation``),
+# read by ``Accounts._run``; "" for internal operations (sweep, alerts).
+_CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest", default="")
+_NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
+
+
+def _operation(method):
+    """Mark a public operation: its arguments other than request id, actor
+    and effective time are the request's content; their digest is stored
+    with the request id (``request_digest``)."""
+    sig = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        content = {k: v for k, v in bound.arguments.items() if k not in _NOT_CONTENT}
+        token = _CONTENT.set(request_digest({"operation": method.__name__, **content}))
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _CONTENT.reset(token)
+    return wrapper
 
 
 def now_ms() -> int:
@@ -144,10 +186,14 @@ class _Tx:
         """Top-up (> 0) or debit (< 0) through the ledger; a debit below the
         available balance is refused ``insufficient_credit``."""
         try:
-            return self.ops.ledger.apply_credit(self.w, acc.id, delta_minor, self.ops.terms(acc), self.at)
+            after = self.ops.ledger.apply_credit(self.w, acc.id, delta_minor, self.ops.terms(acc), self.at)
         except InsufficientCredit as e:
             raise Refused("insufficient_credit", f"available is {e.available_minor} minor units; "
                                                  f"cannot debit {e.debit_minor}") from None
+        if after.credit_minor > MAX_BALANCE_MINOR:  # raising aborts the write: nothing stored
+            raise Refused("balance_limit", f"credit would be {after.credit_minor} minor units, above the "
+                                           f"limit of {MAX_BALANCE_MINOR} ({MAX_BALANCE_MINOR // 10_000} yuan)")
+        return after
 
 
 class Accounts:
@@ -219,19 +265,25 @@ class Accounts:
         with self.ledger.write() as w:
             txn = w.txn
             raw = txn.get(rid, db=self.db[C.REQUESTS_DB])
+            digest = _CONTENT.get()
             if raw is not None:
                 first = C.decode(C.OperationResult, raw)
                 if first.operation != operation:
                     raise InvalidInput("request_id", f"already used for {first.operation}")
-                return {**C.as_dict(first), "replayed": True}
+                # Records from before digests were stored ("") replay as before.
+                if first.content_digest and digest and first.content_digest != digest:
+                    raise InvalidInput("request_id", f"request id reused with different content "
+                                                     f"(first used for {first.operation} seq {first.seq})")
+                return {**_public(first), "replayed": True}
             tx = _Tx(self, w, at, actor, request_id, operation)
             res = fn(tx)
             res.request_id, res.operation, res.seq = request_id, operation, tx.seq
             res.detail = res.detail or tx.detail
+            res.content_digest = digest
             txn.put(rid, C.encode(res), db=self.db[C.REQUESTS_DB])
             meta = self.db[C.META_DB]
             C.put_counter(txn, meta, C.GENERATION, C.get_counter(txn, meta, C.GENERATION) + 1)
-        return {**C.as_dict(res), "replayed": False}
+        return {**_public(res), "replayed": False}
 
     def _result(self, tx: _Tx, acc: C.Account | None = None, num: C.Number | None = None, **detail):
         bal = self._balance_dict(tx, acc) if acc is not None else None
@@ -243,6 +295,7 @@ class Accounts:
         return None if bal is None else dataclasses.asdict(bal)
 
     # -- accounts and real-name ------------------------------------------------------
+    @_operation
     def open_account(self, request_id: str, account: str, company: str, actor: str = "", at_ms=None) -> dict:
         """A new enterprise account (no package, real-name ``none``).
         Refused: ``account_exists``."""
@@ -262,6 +315,7 @@ class Accounts:
             return self._result(tx, acc)
         return self._run("open_account", request_id, actor, at_ms, fn)
 
+    @_operation
     def submit_documents(self, request_id: str, account: str, documents: list[tuple[str, str]],
                          actor: str = "", at_ms=None) -> dict:
         """Record real-name documents ((kind, archive reference) pairs) and
@@ -291,6 +345,7 @@ class Accounts:
             return self._result(tx, acc)
         return self._run("submit_documents", request_id, actor, at_ms, fn)
 
+    @_operation
     def review_realname(self, request_id: str, account: str, approve: bool, note: str = "",
                         actor: str = "", at_ms=None) -> dict:
         """The review's verdict: pending -> verified, or pending -> rejected
@@ -319,6 +374,7 @@ class Accounts:
                 return g
         return "standard" if "standard" in grades else next(iter(grades))
 
+    @_operation
     def add_numbers(self, request_id: str, numbers: list[str], grade: str | None = None,
                     actor: str = "", at_ms=None) -> dict:
         """Take 400 numbers into the inventory as ``available``, with a grade
@@ -379,6 +435,7 @@ class Accounts:
             return self._result(tx, acc, num, **detail)
         return self._run(operation, request_id, actor, at_ms, fn)
 
+    @_operation
     def lock_number(self, request_id: str, number: str, account: str, actor: str = "", at_ms=None) -> dict:
         """available -> locked: chosen and paid for, held for ``account``.
         Refused: ``number_not_available``, ``account_closed``."""
@@ -393,6 +450,7 @@ class Accounts:
             return {"opening_fee_minor": grade.get("opening_fee", 0)}
         return self._number_op("lock_number", request_id, number, actor, at_ms, step)
 
+    @_operation
     def submit_number(self, request_id: str, number: str, actor: str = "", at_ms=None) -> dict:
         """locked -> pending_verification: the account's real-name material is
         on file for review. Refused: ``wrong_state``, ``realname_missing``."""
@@ -404,6 +462,7 @@ class Accounts:
             tx.set_state(num, "pending_verification")
         return self._number_op("submit_number", request_id, number, actor, at_ms, step)
 
+    @_operation
     def activate_number(self, request_id: str, number: str, home_city: str,
                         billing_start: str = "agent_answer", actor: str = "", at_ms=None) -> dict:
         """pending_verification -> active: the service opens. Needs the
@@ -430,6 +489,7 @@ class Accounts:
         return self._number_op("activate_number", request_id, number, actor, at_ms, step)
 
     # -- destinations and routing ---------------------------------------------------------
+    @_operation
     def bind_destination(self, request_id: str, number: str, destination: str, actor: str = "", at_ms=None) -> dict:
         """Bind a phone to a held number. It is routed only after
         ``verify_destination``. Refused: ``number_not_held``, ``already_bound``."""
@@ -446,6 +506,7 @@ class Accounts:
             return {"destination": dest}
         return self._number_op("bind_destination", request_id, number, actor, at_ms, step)
 
+    @_operation
     def verify_destination(self, request_id: str, number: str, destination: str, proof: str,
                            actor: str = "", at_ms=None) -> dict:
         """Record the bound phone's own real-name proof (its phone bill:
@@ -467,6 +528,7 @@ class Accounts:
             raise Refused("not_bound", f"{dest} is not bound to {num.number}")
         return self._number_op("verify_destination", request_id, number, actor, at_ms, step)
 
+    @_operation
     def unbind_destination(self, request_id: str, number: str, destination: str, actor: str = "", at_ms=None) -> dict:
         """Unbind a phone; it is no longer routed. Refused: ``not_bound``."""
         dest = normalize(destination, "destination")
@@ -479,6 +541,7 @@ class Accounts:
             return {"destination": dest}
         return self._number_op("unbind_destination", request_id, number, actor, at_ms, step)
 
+    @_operation
     def set_routing(self, request_id: str, number: str, template: str | None = None, plan: dict | str | None = None,
                     actor: str = "", at_ms=None) -> dict:
         """Give a number a routing plan: a catalog template by name, or a plan
@@ -512,13 +575,13 @@ class Accounts:
             return {"template": template or ""}
         return self._number_op("set_routing", request_id, number, actor, at_ms, step)
 
+    @_operation
     def set_caps(self, request_id: str, number: str, spend_minor: int = 0, calls: int = 0,
                  actor: str = "", at_ms=None) -> dict:
         """Per-number monthly caps on spend (minor units) and on calls (0: none)."""
-        if spend_minor < 0:
-            raise InvalidInput("spend_minor", "must be >= 0")
-        if calls < 0:
-            raise InvalidInput("calls", "must be >= 0")
+        _limit(spend_minor, "spend_minor")
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 2**31 - 1:
+            raise InvalidInput("calls", f"{calls!r}: a whole number 0 .. {2**31 - 1}")
 
         def step(tx: _Tx, num: C.Number):
             num.cap_spend_minor, num.cap_calls = int(spend_minor), int(calls)
@@ -543,6 +606,7 @@ class Accounts:
         acc.opening_credit_minor = credit
         return credit
 
+    @_operation
     def subscribe(self, request_id: str, account: str, package: str, start_ms=None,
                   actor: str = "", at_ms=None) -> dict:
         """First package of an account, from ``start_ms`` (default the
@@ -550,6 +614,7 @@ class Accounts:
         A prepaid package's fee becomes its call credit.
         Refused: ``already_subscribed``, ``account_closed``."""
         self._package(package)
+        start_ms = None if start_ms is None else _ms(start_ms, "start")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -558,12 +623,13 @@ class Accounts:
                 raise Refused("already_subscribed", f"account {account!r} has package {acc.package!r}; change it instead")
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
-            start = tx.at if start_ms is None else _ms(start_ms, "start")
+            start = tx.at if start_ms is None else start_ms
             credit = self._start_period(tx, acc, package, start, 0)
             tx.put_account(acc, before, {"package": package, "credit_minor": credit})
             return self._result(tx, acc)
         return self._run("subscribe", request_id, actor, at_ms, fn)
 
+    @_operation
     def renew(self, request_id: str, account: str, actor: str = "", at_ms=None) -> dict:
         """Renew a prepaid package: a new period starts at the effective time
         with the fee as new credit plus the credit left (early renewal keeps
@@ -586,6 +652,7 @@ class Accounts:
             return self._result(tx, acc)
         return self._run("renew", request_id, actor, at_ms, fn)
 
+    @_operation
     def change_package(self, request_id: str, account: str, package: str, effective_ms=None,
                        actor: str = "", at_ms=None) -> dict:
         """Change package from ``effective_ms`` (default now; a later date
@@ -595,6 +662,7 @@ class Accounts:
         month's minimum is the one of the package in force at the month's
         start. Refused: ``no_package``, ``same_package``, ``account_closed``."""
         self._package(package)
+        effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -605,7 +673,7 @@ class Accounts:
                 raise Refused("same_package", f"account {account!r} is already on {package!r}")
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
-            when = tx.at if effective_ms is None else _ms(effective_ms, "effective")
+            when = tx.at if effective_ms is None else effective_ms
             if when > tx.at:
                 acc.pending_package, acc.pending_effective_ms = package, when
                 tx.put_account(acc, before, {"package": package, "effective_ms": when, "pending": True})
@@ -624,6 +692,7 @@ class Accounts:
                                      "carried_minor": carried, "credit_minor": credit})
 
     # -- credit -----------------------------------------------------------------------------
+    @_operation
     def top_up(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
         """Add prepaid credit. At least the catalog's minimum: max(top_up_min,
         top_up_min_months x the package's monthly minimum). An account
@@ -648,14 +717,13 @@ class Accounts:
             return self._result(tx, acc, restored=restored)
         return self._run("top_up", request_id, actor, at_ms, fn)
 
+    @_operation
     def adjust(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
                at_ms=None) -> dict:
         """Manual credit (+) or debit (-) with a reason, e.g. a goodwill
         credit or a correction. Refused: ``insufficient_credit`` (a debit never
         takes credit below zero), ``not_prepaid``."""
-        amount = int(amount_minor)
-        if amount == 0:
-            raise InvalidInput("amount_minor", "must not be 0")
+        amount = _amount(amount_minor, "amount_minor", signed=True)
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
 
@@ -670,6 +738,7 @@ class Accounts:
             return self._result(tx, acc)
         return self._run("adjust", request_id, actor, at_ms, fn)
 
+    @_operation
     def refund(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
         """Pay credit back to the enterprise. Refused: ``insufficient_credit``."""
         amount = _amount(amount_minor, "amount_minor")
@@ -753,6 +822,7 @@ class Accounts:
         "reclaim": (("frozen",), "closed"),
     }
 
+    @_operation
     def account_transition(self, request_id: str, account: str, action: str, reason: str = "",
                            actor: str = "", at_ms=None) -> dict:
         """``suspend`` (active -> suspended, its active numbers too),
@@ -788,6 +858,7 @@ class Accounts:
         "release": (("cooling",), "available"),
     }
 
+    @_operation
     def number_transition(self, request_id: str, number: str, action: str, reason: str = "",
                           actor: str = "", at_ms=None) -> dict:
         """One number's move (see ``_NUMBER_MOVES``; README lifecycle table).
@@ -813,13 +884,13 @@ class Accounts:
         return self._number_op(f"{action}_number", request_id, number, actor, at_ms, step)
 
     # -- notifications ----------------------------------------------------------------------------
+    @_operation
     def set_notifications(self, request_id: str, account: str, credit_below_minor: int = 0,
                           expiry_within_days: int = 0, webhook_url: str = "", actor: str = "", at_ms=None) -> dict:
         """Thresholds (0: off) and the webhook the account's notifications go
         to. The sweep raises ``credit_low`` / ``expiring`` once per crossing
         (an ``alert`` event), and clears it when back over the threshold."""
-        if credit_below_minor < 0:
-            raise InvalidInput("credit_below_minor", "must be >= 0")
+        _limit(credit_below_minor, "credit_below_minor")
         if not 0 <= expiry_within_days <= 3650:
             raise InvalidInput("expiry_within_days", "0-3650 days")
         if webhook_url and not re.match(r"^https?://[^\s]+$", webhook_url):
@@ -995,6 +1066,13 @@ class Accounts:
         return out
 
 
+def _public(res: C.OperationResult) -> dict:
+    """An operation's answer as the caller sees it (without the digest)."""
+    out = C.as_dict(res)
+    out.pop("content_digest", None)
+    return out
+
+
 def _need(num: C.Number, *states: str, reason: str = "wrong_state") -> None:
     if num.state not in states:
         raise Refused(reason, f"{num.number} is {num.state}; needs {' or '.join(states)}")
@@ -1008,12 +1086,38 @@ def _number_400(raw: str, field: str) -> str:
 
 
 def _ms(value, field: str) -> int:
+    """An effective time: epoch ms inside the edge's range
+    (``cdr.MIN_TIME_MS`` .. ``cdr.MAX_TIME_MS``, 1970 .. 2200), else
+    ``InvalidInput(field)``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(field, f"{value!r}: epoch milliseconds")
+    return check_time_ms(field, value)  # type: ignore[return-value]  # not None: value is an int
+
+
+def _amount(value, field: str, signed: bool = False) -> int:
+    """A money amount of one operation: a whole number of minor units,
+    > 0 (or != 0 when ``signed``), magnitude at most ``MAX_AMOUNT_MINOR``;
+    else ``InvalidInput(field)``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"{value!r}: a whole number of minor units (1/10000 yuan)")
+    if value == 0 or (value < 0 and not signed):
+        raise InvalidInput(field, f"{value}: must be {'non-zero' if signed else 'more than 0'} minor units")
+    if abs(value) > MAX_AMOUNT_MINOR:
+        raise InvalidInput(field, f"{value}: too large; at most {MAX_AMOUNT_MINOR} minor units "
+                                  f"({MAX_AMOUNT_MINOR // 10_000} yuan) per operation")
     return value
 
 
-def _amount(value, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput(field, f"{value!r}: a positive whole number of minor units (1/10000 yuan)")
+def _limit(value, field: str) -> int:
+    """A threshold or cap in minor units: 0 (off) .. ``MAX_BALANCE_MINOR``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BALANCE_MINOR:
+        raise InvalidInput(field, f"{value!r}: a whole number of minor units, 0 .. {MAX_BALANCE_MINOR}")
     return value
+
+
+def request_digest(content: dict) -> str:
+    """SHA-256 (hex) of an operation's content: its arguments other than
+    request id, actor and effective time, canonical JSON. Stored with the
+    request id so a reused id with other content is refused, not replayed."""
+    raw = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()

@@ -162,6 +162,10 @@ class OperationResult(msgspec.Struct):
     number: dict | None = None
     balance: dict | None = None
     detail: dict = {}
+    # SHA-256 hex of the request's content (its arguments but request id,
+    # actor, time): a reused id with another digest is refused. "" in records
+    # written before digests were kept, and for internal operations.
+    content_digest: str = ""
 
 
 _encoders = msgspec.msgpack.Encoder()

@@ -47,6 +47,8 @@ def _ts_ms(msg, name: str, field: str | None = None):
     if not msg.HasField(name):
         return None
     ts = getattr(msg, name)
+    if not 0 <= ts.nanos < 1_000_000_000:  # Timestamp's own rule; negative nanos would move time back
+        raise BadRequest(f"{field or name}.nanos", f"{ts.nanos}: must be in [0, 999999999]")
     ms = ts.seconds * 1000 + ts.nanos // 1_000_000
     try:
         return edge.check_time_ms(field or name, ms)

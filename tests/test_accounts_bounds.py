@@ -1,0 +1,115 @@
+"""Hostile input to the account operations (breaker findings): amounts and
+balances bounded well inside int64, effective times inside the edge's range,
+a request id reused with other content refused (identical content still
+replays), and the CLI answering all of it with exit 2 and one line."""
+import pytest
+
+from rating_core.accounts.operations import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
+from rating_core.cli import main
+from rating_core.errors import InvalidInput, Refused
+
+import test_accounts
+from test_accounts import T0, opened, rid
+
+env = test_accounts.env  # the fixture: an Accounts on a compiled store
+
+HUGE = (2**63 - 1, 2**63, 10**20, MAX_AMOUNT_MINOR + 1)
+
+
+@pytest.mark.parametrize("amount", HUGE)
+def test_amount_too_large_is_invalid_naming_amount_minor(env, amount):
+    ops = env
+    opened(ops)
+    before = ops.balance("acme")
+    for call in (lambda: ops.top_up(rid(), "acme", amount, at_ms=T0),
+                 lambda: ops.refund(rid(), "acme", amount, at_ms=T0),
+                 lambda: ops.adjust(rid(), "acme", amount, "x", at_ms=T0),
+                 lambda: ops.adjust(rid(), "acme", -amount, "x", at_ms=T0)):
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == "amount_minor" and "too large" in str(e.value)
+    with pytest.raises(InvalidInput) as e:
+        ops.adjust(rid(), "acme", -(2**63), "x", at_ms=T0)
+    assert e.value.field == "amount_minor"
+    with pytest.raises(InvalidInput) as e:
+        ops.set_notifications(rid(), "acme", credit_below_minor=amount, at_ms=T0)
+    assert e.value.field == "credit_below_minor"
+    with pytest.raises(InvalidInput) as e:
+        ops.set_caps(rid(), "4001234567", spend_minor=amount, at_ms=T0)
+    assert e.value.field == "spend_minor"
+    assert ops.balance("acme") == before
+
+
+def test_balance_never_passes_its_bound(env):
+    ops = env
+    opened(ops)
+    ops.top_up(rid(), "acme", MAX_AMOUNT_MINOR - ops.balance("acme")["credit_minor"], at_ms=T0)
+    assert ops.balance("acme")["credit_minor"] == MAX_BALANCE_MINOR
+    with pytest.raises(Refused) as e:
+        ops.top_up(rid(), "acme", 600_0000, at_ms=T0)
+    assert e.value.reason == "balance_limit"
+    assert ops.balance("acme")["credit_minor"] == MAX_BALANCE_MINOR  # refused: nothing stored
+
+
+@pytest.mark.parametrize("at", [-(2**63), -1, 2**63 - 1, 7_258_118_400_000])
+def test_effective_time_outside_the_edge_range_is_invalid(env, at):
+    ops = env
+    opened(ops)
+    with pytest.raises(InvalidInput) as e:
+        ops.adjust(rid(), "acme", 1, "x", at_ms=at)
+    assert e.value.field == "at"
+    with pytest.raises(InvalidInput) as e:
+        ops.subscribe(rid(), "acme", "pre_480", start_ms=at, at_ms=T0)
+    assert e.value.field == "start"
+
+
+def test_request_id_reused_with_other_content_is_refused(env):
+    ops = env
+    opened(ops)
+    opened(ops, account="other", number="4001234568")
+    first = ops.adjust("adj-1", "acme", -100, "a", at_ms=T0)
+    credit = ops.balance("acme")["credit_minor"]
+    for call in (lambda: ops.adjust("adj-1", "acme", -200_000, "a", at_ms=T0),  # other amount
+                 lambda: ops.adjust("adj-1", "other", -100, "a", at_ms=T0),  # other account
+                 lambda: ops.adjust("adj-1", "acme", -100, "b", at_ms=T0)):  # other reason
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == "request_id" and "different content" in str(e.value)
+    # Identical content (another actor, another effective time: a retry) replays.
+    again = ops.adjust("adj-1", "acme", -100, "a", actor="retry", at_ms=T0 + 5)
+    assert again["replayed"] and again["seq"] == first["seq"] and "content_digest" not in again
+    assert ops.balance("acme")["credit_minor"] == credit
+    assert ops.balance("other")["credit_minor"] == 480 * 10_000
+
+
+def _cli(args, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("yuan", ["99999999999999999999", "1e400", "922337203685477.5807", "inf", "-inf",
+                                  "NaN", "1e999999"])
+def test_cli_amount_too_large_exits_2_with_one_line(env, capsys, yuan):
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, err = _cli(["accounts", "top-up", "--store", store, "--", "acme", yuan], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "YUAN" in err, err
+
+
+def test_cli_reused_request_id_and_absurd_time_exit_2(env, capsys):
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    base = ["accounts", "adjust", "--store", store, "--reason", "x", "--request-id", "cli-1"]
+    code, _ = _cli([*base, "acme", "1"], capsys)
+    assert code == 0
+    code, err = _cli([*base, "acme", "2"], capsys)
+    assert code == 2 and "request_id" in err and len(err.strip().splitlines()) == 1, err
+    code, err = _cli(["accounts", "adjust", "--store", store, "--reason", "x", "--at", "-99999999999999999",
+                      "acme", "1"], capsys)
+    assert code == 2 and "at" in err and len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,69 @@
+"""Breaker findings over gRPC, on a real server (``rating400 serve``, the demo
+catalog): int64-sized amounts, absurd effective times and out-of-range
+Timestamp nanos are INVALID_ARGUMENT naming the field (were INTERNAL or
+accepted); a request id reused with other content is refused; ENDED for a
+call the engine holds nothing for answers accepted=false."""
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from rating400.v1 import accounts_pb2 as pb
+from rating400.v1 import accounts_pb2_grpc, rating_pb2, routing_pb2
+from rating400_client import Client
+import test_accounts_server
+from test_accounts_server import CALLER, NUMBER
+
+server = test_accounts_server.server  # the fixture: rating400 serve --workers 2 on the demo catalog
+
+SC = grpc.StatusCode
+AT = 1_791_615_600  # 2026-10-10, seconds
+
+
+def _fails(fn):
+    with pytest.raises(grpc.RpcError) as e:
+        fn()
+    return e.value.code(), e.value.details()
+
+
+def test_account_operations_refuse_huge_amounts_absurd_times_and_reused_ids(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        meta = lambda rid, **k: pb.OperationMeta(request_id=rid, actor="test", **k)  # noqa: E731
+        for i, amount in enumerate((2**63 - 1, 10**15 + 1)):
+            code, details = _fails(lambda: acc.TopUp(pb.AmountRequest(meta=meta(f"h{i}"), account="x",
+                                                                      amount_minor=amount), timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("amount_minor:") and "too large" in details
+        code, details = _fails(lambda: acc.Adjust(pb.AdjustRequest(meta=meta("h3"), account="x",
+                                                                   amount_minor=-(2**63), reason="x"), timeout=10))
+        assert code == SC.INVALID_ARGUMENT and details.startswith("amount_minor:")
+        code, details = _fails(lambda: acc.Adjust(pb.AdjustRequest(meta=meta("h4", at_ms=-(2**63)), account="x",
+                                                                   amount_minor=1, reason="x"), timeout=10))
+        assert code == SC.INVALID_ARGUMENT and details.startswith("at:")
+        first = acc.OpenAccount(pb.OpenAccountRequest(meta=meta("reuse"), account="delta", company="D"), timeout=10)
+        code, details = _fails(lambda: acc.OpenAccount(
+            pb.OpenAccountRequest(meta=meta("reuse"), account="epsilon", company="E"), timeout=10))
+        assert code == SC.INVALID_ARGUMENT and details.startswith("request_id: request id reused with different")
+        again = acc.OpenAccount(pb.OpenAccountRequest(meta=meta("reuse"), account="delta", company="D"), timeout=10)
+        assert again.replayed and again.seq == first.seq
+
+
+def test_timestamp_nanos_out_of_range_and_ended_without_a_call(server):
+    with Client(f"127.0.0.1:{server['port']}", timeout=10) as c:
+        c.wait_ready()
+        for nanos in (-1, 1_000_000_000):
+            areq = routing_pb2.AuthorizeRequest(number=NUMBER, caller=CALLER, at=Timestamp(seconds=AT, nanos=nanos))
+            code, details = _fails(lambda: c.routing.Authorize(areq, timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("at.nanos:"), details
+            cdr = rating_pb2.Cdr(call_id="n1", number=NUMBER, caller=CALLER, forwarded_to="13700000001",
+                                 start_time=Timestamp(seconds=AT, nanos=nanos), end_time=Timestamp(seconds=AT + 60))
+            code, details = _fails(lambda: c.rating.RateCdr(rating_pb2.RateCdrRequest(cdr=cdr), timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("cdr.start_time.nanos:"), details
+        # ENDED for a call never started nor authorised: nothing held, nothing released.
+        assert not c.call_event("never-started", NUMBER, "ended", at=AT * 1000).accepted
+        # ENDED after STARTED releases its line slot: accepted.
+        assert c.call_event("s1", NUMBER, "started", destination="13700000001", caller=CALLER,
+                            at=AT * 1000).accepted
+        assert c.call_event("s1", NUMBER, "ended", destination="13700000001", at=AT * 1000 + 60_000).accepted
+        assert not c.call_event("s1", NUMBER, "ended", at=AT * 1000 + 61_000).accepted  # already ended
