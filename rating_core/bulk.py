@@ -447,7 +447,7 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     try:
         found = scan(inputs, chunk_rows, memory_limit, tmp, threads)
         if found.rows == 0:
-            raise InvalidInput("input", "no CDR rows")
+            raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         sort = force_sort or found.disorder_ms > max_disorder_ms
         writer = RatedWriter(out, fmt, by_day)
         rejects_out = RejectsWriter(rejects)

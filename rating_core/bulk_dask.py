@@ -249,7 +249,7 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     try:
         units = plan_units(inputs, unit_rows)
         if not units:
-            raise InvalidInput("input", "no CDR rows")
+            raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         data = Path(snap.path).read_bytes()
         name = f"v{snap.version:06d}-{hashlib.sha256(data).hexdigest()[:16]}.lmdb"
         client.register_plugin(SnapshotFile(name, data), name=f"rating400-snapshot-{name}")

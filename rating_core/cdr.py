@@ -182,7 +182,8 @@ def check_file(path: str | Path, encoding: str | None = None) -> str | None:
     path = Path(path)
     if _is_parquet(path):
         try:
-            names = pq.ParquetFile(path).schema_arrow.names
+            schema = pq.ParquetFile(path).schema_arrow
+            names = schema.names
         except OSError as e:
             raise InvalidFile(path, f"cannot read: {excerpt(e, 100)}") from None
         except Exception as e:  # noqa: BLE001 - pyarrow's errors for a file that is not Parquet
@@ -191,14 +192,51 @@ def check_file(path: str | Path, encoding: str | None = None) -> str | None:
         try:
             encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
             names = _header(path, encoding)
+            if not _quotes_even(path):  # pyarrow takes the end of the file as closing a quote
+                problem = _diagnose(path, encoding, ValueError(""))
+                if problem.message.startswith("a quote opened"):
+                    raise problem
         except OSError as e:
             raise InvalidFile(path, f"cannot read: {e.strerror or e}") from None
+    if _is_parquet(path):
+        for f in schema:  # a nested cell is no CDR value (list, struct, map columns)
+            if f.name in CDR_COLUMNS and pa.types.is_nested(f.type):
+                raise InvalidFile(path, f"a {f.type} column; CDR fields are text, numbers or timestamps",
+                                  column=f.name)
     seen = set()
     for name in names:
         if name in seen:
             raise InvalidFile(path, "column given twice in the header", 1, excerpt(name))
         seen.add(name)
     return None if _is_parquet(path) else encoding
+
+
+def _quotes_even(path: Path) -> bool:
+    """An even number of '"' bytes in the file. A CSV whose quotes all
+    close has an even count (an escaped quote is doubled); an odd count is
+    a quote left open or a stray one, which ``_diagnose`` tells apart. One
+    pass at disk speed (bytes.count)."""
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            n += chunk.count(b'"')
+    return n % 2 == 0
+
+
+def check_dataset(path: str | Path) -> None:
+    """A directory given as input must be a Parquet dataset (every file in
+    it Parquet, e.g. ``rate --by-day`` output) whose CDR columns are flat.
+    Raises InvalidFile naming the directory and the first file refused."""
+    import pyarrow.dataset as ds
+
+    try:
+        schema = ds.dataset(str(path), format="parquet", exclude_invalid_files=False).schema
+    except Exception as e:  # noqa: BLE001 - pyarrow's errors for files that are not Parquet
+        raise InvalidFile(path, f"not a Parquet dataset directory: {excerpt(e, 160)}") from None
+    for f in schema:
+        if f.name in CDR_COLUMNS and pa.types.is_nested(f.type):
+            raise InvalidFile(path, f"a {f.type} column; CDR fields are text, numbers or timestamps",
+                              column=f.name)
 
 
 def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
@@ -272,7 +310,7 @@ def row_count(path: str | Path) -> int | None:
 def read_table(path: str | Path) -> pa.Table:
     batches = list(read_batches(path))
     if not batches:
-        raise ValueError(f"{path}: no rows and no header")
+        raise InvalidInput("file", "no rows (empty, or a header only)", str(path))
     return pa.Table.from_batches(batches)
 
 
@@ -634,6 +672,10 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     absent = [c for c in REQUIRED_COLUMNS if c not in batch.column_names]
     if absent:  # the whole input is unusable: an error, not a reject per row
         raise InvalidInput(absent[0], f"no such column (required: {', '.join(REQUIRED_COLUMNS)})")
+    for name in CDR_COLUMNS:  # a nested cell is no CDR value: the whole input is unusable
+        if name in batch.column_names and pa.types.is_nested(batch.schema.field(name).type):
+            raise InvalidInput(name, f"a {batch.schema.field(name).type} column; CDR fields are text, "
+                                     "numbers or timestamps")
     n = batch.num_rows
     cols = {name: batch.column(name) if name in batch.column_names else pa.nulls(n, pa.string())
             for name in CDR_COLUMNS}

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .cli_types import MEMORY_LIMIT, PORT, THREADS, check_outputs_apart
 from .errors import CatalogError, InvalidInput, StoreError
 
 err = Console(stderr=True, soft_wrap=True)
@@ -70,13 +71,13 @@ def cli():
 @click.option("--version", "version", type=int, help="Catalog version (default: the active one).")
 @click.option("--commit", is_flag=True,
               help="Exactly once against the ledger: skip call ids committed before, persist closing balances.")
-@click.option("--threads", type=int, default=2, show_default=True, help="Kernel threads.")
+@click.option("--threads", type=THREADS, default=2, show_default=True, help="Kernel threads (1..256).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--pass-through", is_flag=True, help="Keep every input column in the rated output (default: billing columns).")
 @click.option("--by-day", is_flag=True, help="Write OUT as a Parquet dataset directory partitioned by start day.")
 @click.option("--chunk-rows", type=click.IntRange(min=1000), default=1 << 19, show_default=True,
               help="Rows per chunk (memory is bounded by a few chunks).")
-@click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's limit for the scan and out-of-core sort.")
+@click.option("--memory-limit", type=MEMORY_LIMIT, default="1GB", show_default=True, help="DuckDB's limit for the scan and out-of-core sort.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
               help="Rate on a Dask cluster (scheduler address, e.g. tcp://host:8786), partitioned by account.")
 @click.option("--encoding", help="CSV text encoding: utf-8, gbk (gb18030) or utf-16 (default: detected).")
@@ -87,9 +88,12 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
     from .cli_bulk import rate_with_options
 
     with user_errors():
+        check_outputs_apart(inputs, out_path, rejects_path or default_rejects(out_path))
         cdr.DEFAULT_ENCODING = encoding
         for path in inputs:  # a file that cannot be read at all is an error before any row is rated
-            if not Path(path).is_dir():
+            if Path(path).is_dir():
+                cdr.check_dataset(path)
+            else:
                 cdr.check_file(path)
         summary, seconds = rate_with_options(
             inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
@@ -151,7 +155,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         bar.update(task, description="rating")
         prepared = cdr.concat(parts) if parts else None
         if prepared is None:
-            raise InvalidInput("input", "no CDR rows")
+            raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         engine = Engine(store, ledger, rater, threads)
         try:
             result = engine.commit_prepared(rater, prepared)
@@ -292,9 +296,9 @@ def demo(n, directory, seed):
 @cli.command()
 @STORE
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", type=int, default=50051, show_default=True, help="0 picks a free port.")
-@click.option("--workers", type=int, help="Worker processes (default: one per core).")
-@click.option("--metrics-port", type=int, help="Prometheus endpoint port; 0 picks a free port.")
+@click.option("--port", type=PORT, default=50051, show_default=True, help="0 picks a free port.")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+@click.option("--metrics-port", type=PORT, help="Prometheus endpoint port; 0 picks a free port.")
 @click.option("--grace", type=float, default=10.0, show_default=True, help="Seconds to drain on SIGTERM.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write JSON {port, ...} once serving.")
 @click.option("--log-level", default="INFO", show_default=True)
@@ -307,8 +311,8 @@ def demo(n, directory, seed):
 @click.option("--allow-insecure", is_flag=True, help="Serve a non-loopback address without TLS and roles.")
 @click.option("--catalog-root", type=click.Path(file_okay=False),
               help="Compile may read catalogs by server path under this directory only.")
-@click.option("--max-message-mb", type=int, default=64, show_default=True, help="Largest request message.")
-@click.option("--max-batch-rows", type=int, default=262_144, show_default=True, help="Most CDRs in one batch.")
+@click.option("--max-message-mb", type=click.IntRange(1, 2047), default=64, show_default=True, help="Largest request message.")
+@click.option("--max-batch-rows", type=click.IntRange(min=1), default=262_144, show_default=True, help="Most CDRs in one batch.")
 def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level, tls_cert, tls_key,
           tls_client_ca, tokens_file, allow_insecure, catalog_root, max_message_mb, max_batch_rows):
     """Run the gRPC service (rating400_server)."""

@@ -85,6 +85,21 @@ def _live(store_dir, version):
     return snapshot, from_account_events(raw)
 
 
+def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | None:
+    """One line naming the calls of accounts the catalog lacks (count,
+    charge in yuan, the first ``limit`` ids, the inputs), or None."""
+    from .billing.statements import unknown_accounts
+    from .rater import yuan
+
+    ids, rows, charge = unknown_accounts(calls, snapshot)
+    if not rows:
+        return None
+    named = ", ".join(repr(a) for a in ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    where = ", ".join(str(s) for s in sources) or "ledger"
+    return (f"{where}: {rows:,} call(s) charging {yuan(charge)} yuan belong to {len(ids)} account(s) "
+            f"not in the catalog: {named}")
+
+
 @click.command("bill")
 @RATED
 @STORE
@@ -105,13 +120,16 @@ def _live(store_dir, version):
               help="Printable formats, comma-separated: html, pdf, json.")
 @LANG
 @click.option("--show", type=int, default=30, show_default=True, help="Bills shown in the terminal.")
+@click.option("--skip-unknown-accounts", is_flag=True,
+              help="Bill the known accounts even when calls name accounts the catalog lacks "
+                   "(they are named in a warning and in the summary); default: refuse.")
 def bill_command(rated, store_dir, version, out_path, month, accounts, events_path, from_ledger, statements_dir,
-                 formats, lang, show):
+                 formats, lang, show, skip_unknown_accounts):
     """Monthly statements per account from rated CDR files."""
     from .billing.events import read_events
     from .billing.render import statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements
-    from .cli import out, user_errors
+    from .cli import err, out, user_errors
     from .errors import InvalidInput
     from .rater import yuan
     from .store import Store
@@ -129,12 +147,20 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             events += ledger_events
         else:
             snapshot = Store(store_dir, create=False).open(version)
+        warnings = [calls.warning()] if calls.duplicates else []
+        if not accounts:  # with --account, only the named accounts are billed
+            stray = unknown_accounts_line(calls.table, snapshot, rated)
+            if stray and not skip_unknown_accounts:
+                raise InvalidInput("account", stray + "; no statement would hold them (compile the catalog "
+                                   "that has them, bill with --ledger, or pass --skip-unknown-accounts)")
+            if stray:
+                err.print(f"[yellow]warning:[/] {stray}: not billed (--skip-unknown-accounts)", highlight=False)
+                warnings.append(stray + ": not billed")
         try:
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
                                           events_in_balances=from_ledger)
         except ValueError as e:
             raise InvalidInput("--events" if "event" in str(e) else "--account", str(e)) from None
-        warnings = [calls.warning()] if calls.duplicates else []
         try:
             write_summary(statements, out_path, lang, warnings)
         except ValueError as e:
@@ -206,12 +232,17 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
             if hi < lo:
                 raise InvalidInput("--to", "before --from")
             months = list(range(lo, hi + 1))
+        for p in cdr_files:  # unreadable files and nested columns, named before any row is read
+            if not Path(p).is_dir():
+                cdr.check_file(p)
         table = pa.concat_tables([cdr.read_table(p).select(
             [c for c in cdr.CDR_COLUMNS if c in cdr.read_table(p).column_names]) for p in cdr_files],
             promote_options="permissive")
         snapshot = Store(store_dir, create=False).open(version)
         try:
             advice = Advisor(snapshot).advise(account, table, months)
+        except InvalidInput:
+            raise
         except ValueError as e:
             raise InvalidInput("--account", str(e)) from None
     if as_json:

@@ -9,7 +9,7 @@ import click
 
 
 @click.command("explain")
-@click.argument("call_id")
+@click.argument("call_id", type=click.STRING)
 @click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
               type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
 @click.option("--rated", "rated_file", type=click.Path(dir_okay=False),
@@ -26,6 +26,8 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     from .explain import explain, record_committed, record_from_file
     from .store import Ledger, Store
 
+    if not call_id.strip() or "\x00" in call_id:
+        raise click.BadParameter("empty or contains NUL; give the call id of a rated CDR", param_hint="CALL_ID")
     with user_errors():
         snapshot = Store(store_dir, create=False).open(version)
         try:

@@ -464,7 +464,11 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     table = read_table(path)
     if "call_id" not in table.column_names:
         raise InvalidInput("call_id", f"{path}: not a rated file (no call_id column)")
-    rows = table.filter(pc.equal(pc.cast(table["call_id"], pa.string()), call_id))
+    try:
+        ids = pc.cast(table["call_id"], pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise InvalidInput("call_id", f"{path}: a {table['call_id'].type} column, not text") from None
+    rows = table.filter(pc.equal(ids, call_id))
     if rows.num_rows == 0:
         raise InvalidInput("call_id", f"{call_id!r} is not in {path}")
     return rows.slice(0, 1).to_pylist()[0]

@@ -82,7 +82,7 @@ import pyarrow.compute as pc
 
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
-from .errors import InvalidInput
+from .errors import InvalidInput, StoreError
 from .ledger import formats, month_of, package_credit_limits, reservations
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
@@ -163,7 +163,12 @@ class Router:
         t = snapshot.tables
         self.quota_seconds = quota_seconds  # the longest grant per Authorize / interim
         self.threads = threads  # authorize_batch: selection threads (kernel)
-        layout.check(t, ROUTING_TABLES)
+        try:
+            layout.check(t, ROUTING_TABLES)
+        except ValueError as e:
+            from .store.snapshot import stale_message
+
+            raise StoreError(stale_message(snapshot.path, snapshot.version, e)) from None
         self.snapshot = snapshot  # keeps the mapped arrays alive
         self.ledger = ledger
         self.version = snapshot.version

@@ -59,6 +59,31 @@ REQUIRED = ("call_id", "account", "number", "start", "billable_seconds", "billed
             "charge", "credit_consumed", "overage")
 
 
+# Bounds of a rated row, checked once where a rated file is read (every
+# billing command reads through ``from_rated_table``). A call lasts less
+# than a day (``cdr.MAX_CALL_MS``); billed seconds round up by at most one
+# increment, so two days bounds every seconds column. One call's money is
+# at most 10^12 minor units (100 million yuan): no tariff comes near it, and
+# with it 9 million calls cannot overflow an int64 total; ``combine`` checks
+# the sum of every file for the rest (``MAX_TOTAL``).
+MAX_CALL_MINOR = 10**12
+MAX_ROW_SECONDS = 2 * 86_400
+MAX_BALANCE_MINOR = 10**15  # |balance_after|: credit (may be below zero, postpaid) or bundle seconds left
+BOUNDS = {
+    "billable_seconds": (0, MAX_ROW_SECONDS, "seconds"),
+    "billed_seconds": (0, MAX_ROW_SECONDS, "seconds"),
+    "bundle_seconds_consumed": (0, MAX_ROW_SECONDS, "seconds"),
+    "charge": (0, MAX_CALL_MINOR, "minor units"),
+    "credit_consumed": (0, MAX_CALL_MINOR, "minor units"),
+    "overage": (0, MAX_CALL_MINOR, "minor units"),
+    "balance_after": (-MAX_BALANCE_MINOR, MAX_BALANCE_MINOR, "minor units or seconds"),
+}
+# Totals are int64 sums of the columns above; the sum of every summed
+# column over all inputs stays below this, so no total, per account, month,
+# number or class, can wrap (they are sums of non-negative parts of it).
+MAX_TOTAL = 2**62
+
+
 @dataclass
 class RatedCalls:
     """``table`` (``CALLS_SCHEMA``, one row per call id, sorted by
@@ -83,22 +108,39 @@ class RatedCalls:
                 f"{named}{more}")
 
 
-def _strings(t: pa.Table, name: str) -> pa.Array:
+def _strings(t: pa.Table, name: str, source: str = "rated") -> pa.Array:
     if name not in t.column_names:
         return pa.nulls(t.num_rows, pa.string())
     col = t.column(name)
-    if pa.types.is_dictionary(col.type):
-        col = pc.cast(col, pa.string())
-    return pc.cast(col, pa.string())
+    try:
+        if pa.types.is_dictionary(col.type):
+            col = pc.cast(col, pa.string())
+        return pc.cast(col, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise InvalidInput(name, f"a {col.type} column, not text", source) from None
 
 
-def _ints(t: pa.Table, name: str, source: str) -> pa.Array:
+def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
+    """Column ``name`` as int64 within ``BOUNDS``; ``rows``: each row's
+    1-based data row in the file (for the error). Raises InvalidInput naming
+    ``source``, the row and the field."""
     if name not in t.column_names:
         return pa.array(np.zeros(t.num_rows, np.int64))
+    lo, hi, unit = BOUNDS[name]
     try:
-        return pc.cast(t.column(name), pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise InvalidInput(name, "not whole numbers (minor units)", source) from None
+        col = pc.cast(t.column(name), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise InvalidInput(name, f"not whole numbers ({unit})", source) from None
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    nulls = col.is_null().to_numpy(zero_copy_only=False)
+    values = col.fill_null(0).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(nulls | (values < lo) | (values > hi))
+    if len(bad):
+        i = int(bad[0])
+        what = "missing" if nulls[i] else f"{int(values[i])} is outside [{lo}, {hi}] {unit}"
+        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+        raise InvalidInput(name, f"row {int(rows[i])}: {what} on a rated row{more}", source)
+    return col
 
 
 def _times(t: pa.Table, name: str, source: str, required: bool) -> np.ndarray:
@@ -118,34 +160,37 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
+    rows = np.arange(1, t.num_rows + 1)  # 1-based data rows, for errors
     if "status" in t.column_names:
-        t = t.filter(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"))
+        keep = pc.fill_null(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"), False)
+        t = t.filter(keep)
+        rows = rows[keep.to_numpy(zero_copy_only=False)]
     agent = _times(t, "agent_answer", source, required=False)
     if "agent_answer" in t.column_names:
         answered = agent != layout.NO_TIME
     else:  # a lean rated file (no answer times): billable time means someone answered
         answered = pc.greater(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False)
     cols = {
-        "call_id": _strings(t, "call_id"),
-        "account": _strings(t, "account"),
-        "package": _strings(t, "package"),
-        "number": _strings(t, "number"),
-        "caller": _strings(t, "caller"),
-        "forwarded_to": _strings(t, "forwarded_to"),
+        "call_id": _strings(t, "call_id", source),
+        "account": _strings(t, "account", source),
+        "package": _strings(t, "package", source),
+        "number": _strings(t, "number", source),
+        "caller": _strings(t, "caller", source),
+        "forwarded_to": _strings(t, "forwarded_to", source),
         "start_ms": pa.array(_times(t, "start", source, required=True)),
         "end_ms": pa.array(_times(t, "end", source, required=False)),  # absent from lean rated files
         "answered": pa.array(answered),
-        "ivr_keys": _strings(t, "ivr_keys"),
-        "destination_class": _strings(t, "destination_class"),
-        "caller_class": _strings(t, "caller_class"),
-        "time_band": _strings(t, "time_band"),
-        "caller_city": _strings(t, "caller_city"),
-        "caller_province": _strings(t, "caller_province"),
-        "caller_carrier": _strings(t, "caller_carrier"),
+        "ivr_keys": _strings(t, "ivr_keys", source),
+        "destination_class": _strings(t, "destination_class", source),
+        "caller_class": _strings(t, "caller_class", source),
+        "time_band": _strings(t, "time_band", source),
+        "caller_city": _strings(t, "caller_city", source),
+        "caller_province": _strings(t, "caller_province", source),
+        "caller_carrier": _strings(t, "caller_carrier", source),
     }
     for name in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
                  "bundle_seconds_consumed", "overage", "balance_after"):
-        cols[name] = _ints(t, name, source)
+        cols[name] = _ints(t, name, source, rows)
     if pc.any(pc.is_null(cols["call_id"])).as_py() or pc.any(pc.is_null(cols["account"])).as_py():
         raise InvalidInput("call_id" if pc.any(pc.is_null(cols["call_id"])).as_py() else "account",
                            "missing on a rated row", source)
@@ -158,6 +203,13 @@ def combine(parts: list[tuple[str, pa.Table]]) -> RatedCalls:
     if not parts:
         return RatedCalls(CALLS_SCHEMA.empty_table())
     table = pa.concat_tables([t for _, t in parts])
+    for name in BOUNDS:  # no total can wrap: see MAX_TOTAL
+        col = table.column(name)
+        total = pc.sum(pc.abs(pc.cast(col, pa.float64()))).as_py() or 0.0
+        if total >= MAX_TOTAL:
+            raise InvalidInput(name, f"the inputs add up to about {total:.3g}, beyond what an int64 total holds "
+                               f"({MAX_TOTAL:.3g}); bill them in smaller sets (by month or account)",
+                               ", ".join(src for src, _ in parts))
     source_of = np.repeat(np.arange(len(parts)), [t.num_rows for _, t in parts])
     first = cdr.first_occurrences(table.column("call_id"))
     duplicates: dict[str, list[str]] = {}

@@ -311,6 +311,21 @@ def _day_of(ms: int) -> int:
     return (ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
 
 
+def unknown_accounts(calls: pa.Table, snapshot) -> tuple[list[str], int, int]:
+    """Calls (``CALLS_SCHEMA``) whose account is not in ``snapshot``'s
+    catalog -> (the account ids, in first-seen order; rows; their charge in
+    minor units). ``build_statements`` has no statement to put them on, so
+    the caller must report them: revenue never disappears silently."""
+    known = pa.array(list(snapshot.meta["accounts"]), pa.string())
+    mask = pc.invert(pc.is_in(calls.column("account"), value_set=known))
+    rows = int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+    if not rows:
+        return [], 0, 0
+    stray = calls.filter(mask)
+    ids = pc.unique(stray.column("account")).to_pylist()
+    return ids, rows, int(pc.sum(stray.column("charge")).as_py() or 0)
+
+
 def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (), months: list[int] | None = None,
                      accounts: list[str] | None = None, events_in_balances: bool = False) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,

@@ -26,6 +26,7 @@ import lmdb
 import numpy as np
 
 from .. import layout
+from ..errors import StoreError
 
 META_KEY = b"__meta__"
 
@@ -75,6 +76,14 @@ def open_snapshot(path: Path, version: int) -> "Snapshot":
         return snap
 
 
+def stale_message(path, version, problem) -> str:
+    """One line for a snapshot this code cannot read: it was compiled by
+    another release's layout (``layout.TABLES``), so the operator recompiles
+    the catalog; its arrays are never handed to a kernel."""
+    return (f"catalog version {version} ({path}) was compiled by an older or different layout "
+            f"({problem}); recompile it: rating400 catalog compile CATALOG --store STORE --activate")
+
+
 class Snapshot:
     """A read-only, memory-mapped catalog version (open with ``open_snapshot``)."""
 
@@ -88,16 +97,22 @@ class Snapshot:
         # One read transaction for the snapshot's life: it pins the pages the
         # array views point into (the file never changes, see module doc).
         self._txn = self._env.begin(buffers=True)
-        self.meta = json.loads(bytes(self._txn.get(META_KEY)))
         self.tables: dict[str, np.ndarray] = {}
-        for name, spec in self.meta["tables"].items():
-            buf = self._txn.get(name.encode())
-            arr = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
-            if not arr.flags.aligned:  # small values inside a leaf page
-                arr = arr.copy()
-            self.tables[name] = arr
-        layout.check(self.tables)
-        layout.check_indexes(self.tables)
+        try:
+            self.meta = json.loads(bytes(self._txn.get(META_KEY)))
+            for name, spec in self.meta["tables"].items():
+                buf = self._txn.get(name.encode())
+                arr = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
+                if not arr.flags.aligned:  # small values inside a leaf page
+                    arr = arr.copy()
+                self.tables[name] = arr
+            layout.check(self.tables)
+            layout.check_indexes(self.tables)
+        except (ValueError, KeyError, TypeError) as e:  # json, dtype, shape and layout checks
+            self._txn.abort()
+            self._env.close()
+            self._env = None
+            raise StoreError(stale_message(path, version, e)) from None
 
     def close(self) -> None:
         """Only when no view of ``tables`` is in use any more, in this whole
