@@ -1,0 +1,197 @@
+"""Hostile inputs found by the breaker session: each is one line on stderr
+and exit status 2 naming the file, row or option (never exit 1 "internal
+error", never a hang, never a silently wrong bill)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import lmdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.billing.calls import MAX_CALL_MINOR
+from rating_core.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile") / "demo"
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return d
+
+
+def cli(capsys, *args):
+    """``rating400 ARGS`` in process -> (exit status, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+def one_line_error(code, err, *says):
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "internal error" not in err and "Traceback" not in err, err
+    for s in says:
+        assert s in err, (s, err)
+
+
+def rated_with(demo, tmp_path, name, column, values, dtype=None):
+    t = pq.read_table(demo / "rated.parquet").slice(0, 50)
+    i = t.column_names.index(column)
+    path = tmp_path / f"{name}.parquet"
+    pq.write_table(t.set_column(i, column, pa.array([values] * t.num_rows, dtype)), path)
+    return path
+
+
+@pytest.mark.parametrize("column,value", [("charge", 2**62), ("charge", 2**63 - 1), ("charge", MAX_CALL_MINOR + 1),
+                                          ("billable_seconds", -1), ("overage", -5)])
+def test_bill_refuses_rated_rows_out_of_bounds(demo, tmp_path, capsys, column, value):
+    path = rated_with(demo, tmp_path, "bad", column, value, pa.int64())
+    for command in (["bill", path, "--store", demo / "store", "--out", tmp_path / "b.csv"],
+                    ["report", path, "--by", "number", "--out", tmp_path / "r.csv"],
+                    ["explain", "X", "--store", demo / "store", "--rated", path]):
+        code, _, err = cli(capsys, *command)
+        if command[0] == "explain":  # explain reads one row as the rater wrote it; it must not crash
+            assert code == 2 and "internal error" not in err, err
+            continue
+        one_line_error(code, err, str(path), column, "row 1", "outside")
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_rated_totals_cannot_wrap(demo, tmp_path):
+    """Rows each within bounds whose sum would pass int64: refused, not wrapped."""
+    from rating_core.billing.calls import MAX_TOTAL, combine, from_rated_table
+    from rating_core.errors import InvalidInput
+
+    t = pq.read_table(demo / "rated.parquet").slice(0, 10)
+    i = t.column_names.index("charge")
+    t = t.set_column(i, "charge", pa.array([MAX_CALL_MINOR] * 10, pa.int64()))
+    parts = [(f"f{k}", from_rated_table(t, f"f{k}")) for k in range(MAX_TOTAL // (10 * MAX_CALL_MINOR) + 1)]
+    with pytest.raises(InvalidInput, match="charge: the inputs add up"):
+        combine(parts)
+
+
+def test_bill_names_calls_of_unknown_accounts(demo, tmp_path, capsys):
+    t = pq.read_table(demo / "rated.parquet").slice(0, 50)
+    i = t.column_names.index("account")
+    for k, bad in enumerate(["nope", "no\x00pe"]):
+        path = tmp_path / f"unknown{k}.parquet"
+        pq.write_table(t.set_column(i, "account", pa.array([bad] * t.num_rows)), path)
+        code, _, err = cli(capsys, "bill", path, "--store", demo / "store", "--out", tmp_path / "b.csv")
+        one_line_error(code, err, str(path), "50 call(s)", repr(bad), "not in the catalog")
+    code, out, err = cli(capsys, "bill", path, "--store", demo / "store", "--out", tmp_path / "b.csv",
+                         "--skip-unknown-accounts")
+    assert code == 0, err
+    assert "warning:" in err and "50 call(s)" in err and "not billed" in err
+
+
+def test_rate_never_writes_over_its_input(demo, tmp_path, capsys):
+    src = tmp_path / "cdrs.parquet"
+    shutil.copy(demo / "cdrs.parquet", src)
+    before = src.read_bytes()
+    link = tmp_path / "link.parquet"
+    link.symlink_to(src)
+    for more in (["--out", src], ["--out", tmp_path / "sub" / ".." / "cdrs.parquet"], ["--out", link],
+                 ["--out", tmp_path / "o.parquet", "--rejects", src],
+                 ["--out", tmp_path / "o.csv", "--rejects", tmp_path / "o.csv"]):
+        code, _, err = cli(capsys, "rate", src, "--store", demo / "store", *more)
+        one_line_error(code, err, "--out" if more[0] == "--out" and len(more) == 2 else "--rejects")
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--threads", "0"], "'--threads'"), (["--threads", "-5"], "'--threads'"),
+    (["--threads", "100000"], "'--threads'"),
+    (["--memory-limit", "banana"], "'--memory-limit'"), (["--memory-limit", "1B"], "'--memory-limit'"),
+])
+def test_rate_option_bounds(demo, tmp_path, capsys, args, says):
+    code, _, err = cli(capsys, "rate", demo / "cdrs.parquet", "--store", demo / "store",
+                       "--out", tmp_path / "o.parquet", *args)
+    one_line_error(code, err, says)
+
+
+def test_rate_memory_limit_sizes_accepted(demo, tmp_path, capsys):
+    code, out, err = cli(capsys, "rate", demo / "cdrs.parquet", "--store", demo / "store",
+                         "--out", tmp_path / "o.parquet", "--memory-limit", "256MiB", "--threads", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rows_in"] == 2000
+
+
+@pytest.mark.parametrize("args,says", [
+    (["explain", ""], "CALL_ID"),
+    (["serve", "--port", "70000"], "'--port'"), (["serve", "--port", "-1"], "'--port'"),
+    (["serve", "--workers", "0"], "'--workers'"),
+])
+def test_other_option_bounds(demo, capsys, args, says):
+    code, _, err = cli(capsys, *args, "--store", demo / "store")
+    one_line_error(code, err, says)
+
+
+def test_inputs_that_were_internal_errors(demo, tmp_path, capsys):
+    store = demo / "store"
+    nested = tmp_path / "nested.parquet"
+    t = pq.read_table(demo / "rated.parquet").slice(0, 5)
+    pq.write_table(t.set_column(t.column_names.index("call_id"), "call_id",
+                                pa.array([[1, 2]] * 5, pa.list_(pa.int64()))), nested)
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n")
+    not_a_dataset = tmp_path / "somedir"
+    not_a_dataset.mkdir()
+    (not_a_dataset / "notes.txt").write_text("hello\n")
+    cases = [
+        (["rate", nested, "--out", tmp_path / "o.parquet"], [str(nested), "call_id", "list"]),
+        (["advise", nested, "--account", "hangzhou_tea"], [str(nested), "call_id"]),
+        (["explain", "X", "--rated", nested], [str(nested), "call_id"]),
+        (["bill", nested, "--out", tmp_path / "b.csv"], [str(nested), "call_id"]),
+        (["bill", header_only, "--out", tmp_path / "b.csv"], [str(header_only), "no rows"]),
+        (["advise", header_only, "--account", "hangzhou_tea"], [str(header_only), "no rows"]),
+        (["explain", "X", "--rated", header_only], [str(header_only), "no rows"]),
+        (["rate", header_only, "--out", tmp_path / "o.parquet"], [str(header_only), "no CDR rows"]),
+        (["rate", not_a_dataset, "--out", tmp_path / "o.parquet"], [str(not_a_dataset), "not a Parquet dataset"]),
+    ]
+    for args, says in cases:
+        code, _, err = cli(capsys, *args, "--store", store)
+        one_line_error(code, err, *says)
+
+
+def test_csv_with_a_quote_never_closed(demo, tmp_path, capsys):
+    """README's bad-input table: a quote never closed is an error, also on
+    the file's last field (pyarrow takes the end of file as the close)."""
+    header = "call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\r\n"
+    row = ('"c1","07316017245","4007824773","07167665546",2026-10-01 00:01:15+0800,,'
+           '2026-10-01 00:01:35+0800,2026-10-01 00:04:09+0800,"unterminated\r\n')
+    path = tmp_path / "unclosed.csv"
+    path.write_text(header + row, encoding="utf-8")
+    code, _, err = cli(capsys, "rate", path, "--store", demo / "store", "--out", tmp_path / "o.parquet")
+    one_line_error(code, err, str(path), "line 2", "never closed")
+    path.write_text(header + row.replace('"unterminated', '"a ""quoted"" cause"'), encoding="utf-8")
+    code, _, err = cli(capsys, "rate", path, "--store", demo / "store", "--out", tmp_path / "o.parquet")
+    assert code == 0, err
+
+
+def test_store_compiled_by_an_older_layout(demo, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    snap = sorted((store / "snapshots").glob("v*"))[-1]
+    env = lmdb.open(str(snap), subdir=False, lock=False)
+    with env.begin(write=True) as txn:  # as the layout before package_credit_limit wrote it
+        meta = json.loads(bytes(txn.get(b"__meta__")))
+        del meta["tables"]["package_credit_limit"]
+        txn.delete(b"package_credit_limit")
+        txn.put(b"__meta__", json.dumps(meta).encode())
+    env.close()
+    for args in (["rate", demo / "cdrs.parquet", "--out", tmp_path / "o.parquet"],
+                 ["bill", demo / "rated.parquet", "--out", tmp_path / "b.csv"],
+                 ["route", "4007824773", "13812345678"]):
+        code, _, err = cli(capsys, *args, "--store", store)
+        one_line_error(code, err, "older or different layout", "package_credit_limit", "recompile")
