@@ -339,12 +339,14 @@ def _add_commands():
     from . import cli_billing
     from .cli_accounts import accounts_command
     from .cli_explain import explain_command
+    from .cli_rerate import rerate_command
     from .cli_route import route_command
 
     cli.add_command(route_command)
     cli.add_command(explain_command)
     cli_billing.register(cli)
     cli.add_command(accounts_command)
+    cli.add_command(rerate_command)
 
 
 _add_commands()

@@ -8,7 +8,8 @@ every database, key and value byte by byte:
   ``balances`` (credit, bundle use, package start per account),
   ``calls`` + ``call_batches`` (committed rated records: call id -> batch,
   row; each batch one Arrow IPC stream; ``records``), ``call_layouts``
-  (legacy JSON records, read only), ``meta`` (batch counter).
+  (legacy JSON records, read only), ``meta`` (batch counter),
+  ``adjustments`` (one row per call a rerating changed, per target version).
 * ``live.lmdb`` (not fsynced; discarded after a reboot) -- calls in progress:
   ``holds`` (reserved credit and bundle seconds per account),
   ``reservations`` + ``reservation_deadline`` (one credit reservation per
@@ -33,6 +34,7 @@ Public API:
 ``Ledger.opening_state / write_state`` the rating kernel's per-account arrays
 ``records.committed / store / load``  exactly-once rated records
 ``call_key(call_id)``                 the key of a call in every database
+``adjustments.put / exists / latest``  rerating adjustments (``rating_core.rerate``)
 
 Units: money int64 in 1/10000 yuan (``*_minor``), bundle time in seconds,
 instants in epoch ms.

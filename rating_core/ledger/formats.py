@@ -20,7 +20,16 @@ database            key                         value
                                                 committed together (times as int64 ms)
 ``call_layouts``    8-byte layout id            JSON column names (legacy records only)
 ``meta``            ``b"next_batch"``           ``COUNT`` int64
+``adjustments``     call key + NUL + target     ``ADJUSTMENT``: old_charge_minor int64,
+                    catalog version (``>i``)    new_charge_minor, delta_minor,
+                                                ledger_delta_minor (the part that moved
+                                                the balance), rerated_at_ms int64, then
+                                                account NUL reason (UTF-8)
 ==================  ==========================  =======================================
+
+One ``adjustments`` row per call whose charge a rerating changed; its key
+makes a repeated rerating of that call under the same target version a
+no-op (``ledger.adjustments``).
 
 ``live.lmdb`` -- state of calls in progress, fast: commits are not fsynced
 (``sync=False``: a crashed process loses nothing, the page cache has it; an
@@ -67,7 +76,8 @@ CALL_BATCHES = b"call_batches"
 CALL_LAYOUTS = b"call_layouts"
 META = b"meta"
 NEXT_BATCH = b"next_batch"
-DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META)
+ADJUSTMENTS = b"adjustments"
+DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -87,6 +97,9 @@ COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
 BATCH_KEY = struct.Struct(">Q")
 HOLD = struct.Struct("<qqq")  # reserved_minor, reserved_seconds, open reservations
 COUNT = struct.Struct("<q")
+# old_charge_minor, new_charge_minor, delta_minor, ledger_delta_minor, rerated_at_ms
+ADJUSTMENT = struct.Struct("<qqqqq")
+VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 MEMORY = struct.Struct("<qq")  # line key, answered ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value

@@ -1,0 +1,50 @@
+"""``rating400 rerate``: re-rate committed calls of a period under another
+catalog version, writing one adjustment per changed call and the balance
+corrections in one ledger transaction (rules: ``rating_core.rerate``)."""
+from __future__ import annotations
+
+import click
+
+
+@click.command("rerate")
+@click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
+              type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
+@click.option("--version", "version", type=int, required=True, help="Catalog version to rerate under.")
+@click.option("--from", "day_from", required=True, help="First local day of the period (YYYY-MM-DD).")
+@click.option("--to", "day_to", required=True, help="Last local day of the period, inclusive (YYYY-MM-DD).")
+@click.option("--account", help="Only this account's calls.")
+@click.option("--number", help="Only this 400 number's calls.")
+@click.option("--reason", help="Reason written on each adjustment (default: the version).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write the adjustments to this CSV.")
+@click.option("--dry-run", is_flag=True, help="Show the adjustments; write nothing to the ledger.")
+def rerate_command(store_dir, version, day_from, day_to, account, number, reason, out, dry_run):
+    """Rerate the committed calls of a period (an account, a number or all)
+    under catalog VERSION. Running it again changes nothing."""
+    import pyarrow.csv as pacsv
+
+    from .cli import UserError, user_errors
+    from .ledger import InsufficientCredit
+    from .rerate import adjustments_table, rerate
+
+    with user_errors():
+        try:
+            result = rerate(store_dir, version, day_from, day_to, account=account, number=number,
+                            dry_run=dry_run, reason=reason)
+        except InsufficientCredit as e:
+            raise UserError(f"refused, nothing written: {e}") from None
+    if out:
+        pacsv.write_csv(adjustments_table(result), out)
+    total = sum(a.delta_minor for a in result.adjustments)
+    verb = "would adjust" if dry_run else "adjusted"
+    click.echo(f"{result.seen} calls: {verb} {len(result.adjustments)} ({_signed(total)} yuan), "
+               f"{result.unchanged} unchanged, {result.skipped} already rerated under version {version}, "
+               f"{result.not_rerated} not rateable under it")
+    for acct, change in sorted(result.ledger_change_minor.items()):
+        click.echo(f"  {acct}: credit {_signed(change)} yuan")
+
+
+def _signed(minor: int) -> str:
+    """Minor units as signed yuan with 2 decimals, for display."""
+    from .rater import yuan
+
+    return ("+" if minor >= 0 else "") + yuan(minor)

@@ -1,0 +1,202 @@
+"""Rerating: re-rate committed calls of a period under another catalog
+version, write one adjustment per changed call and the balance corrections
+in ONE ledger write transaction.
+
+The rules (README "Rerating"):
+
+* Selection: the committed calls whose start lies in the local
+  (Asia/Shanghai) days ``day_from`` .. ``day_to`` inclusive, of one account,
+  of one 400 number, or all.
+* Sequence: every committed call of each selected account in the period is
+  replayed in chronological order (start, then call id) through the
+  kernel's sequential pass (``Rater``) from the catalog's opening state, so
+  prepaid credit consumption, arrears and bundle use are recomputed as the
+  sequence they are; adjustments are written only for the selected calls.
+  A period should therefore start at the package start (prepaid) or a month
+  start (bundle); top-ups made inside the period are not replayed.
+* Old charge: the committed charge, or the latest earlier adjustment's new
+  charge. A call whose charge and balance part are unchanged gets no row.
+* Ledger: the account's credit changes by ``-sum(ledger_delta_minor)``
+  (prepaid: credit consumed; pay-as-you-go: the charge; bundle: the
+  overage). A prepaid account is never taken below zero: such a rerating is
+  refused whole (``InsufficientCredit``), nothing is written.
+* Idempotent: an adjustment is keyed by call and target version; a call
+  already rerated under that version is skipped.
+* Calls the target version cannot rate (e.g. a number it does not know) are
+  counted in ``not_rerated`` and left as they are.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from . import layout
+from .errors import InvalidInput
+from .ledger import AccountTerms, Ledger, LedgerTxn, adjustments, call_key, formats
+from .ledger.adjustments import Adjustment
+from .rater import Rater
+
+_INPUTS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
+           "hangup_cause")
+
+
+@dataclass
+class RerateResult:
+    """What a rerating did (or would do, ``dry_run``).
+
+    adjustments: one per changed call. seen: selected committed calls.
+    unchanged / skipped (already rerated under the version) / not_rerated
+    (the version could not rate them) counts. ledger_change_minor: credit
+    change per account, 1/10000 yuan (``-sum(ledger_delta_minor)``)."""
+
+    version: int
+    adjustments: list[Adjustment] = field(default_factory=list)
+    seen: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    not_rerated: int = 0
+    ledger_change_minor: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def day_bounds(day_from: str, day_to: str) -> tuple[int, int]:
+    """Epoch ms [lo, hi) of local days ``day_from`` .. ``day_to`` (YYYY-MM-DD,
+    inclusive). Raises ``InvalidInput`` naming ``from``/``to``."""
+    out = []
+    for name, text, extra in (("from", day_from, 0), ("to", day_to, 1)):
+        try:
+            d = dt.date.fromisoformat(text)
+        except (TypeError, ValueError):
+            raise InvalidInput(name, f"not a date (YYYY-MM-DD): {text!r}") from None
+        days = (d - dt.date(1970, 1, 1)).days + extra
+        out.append(days * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
+    if out[1] <= out[0]:
+        raise InvalidInput("to", f"{day_to} is before {day_from}")
+    return out[0], out[1]
+
+
+def _committed_in(ledger: Ledger, txn, lo: int, hi: int) -> list[dict]:
+    """Every committed record (dict) whose start is in [lo, hi)."""
+    out = []
+    for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
+        table = pa.ipc.open_stream(blob).read_all()
+        start = table.column("start").to_numpy()
+        rows = np.flatnonzero((start >= lo) & (start < hi))
+        if len(rows):
+            out.extend(table.take(pa.array(rows)).to_pylist())
+    return out
+
+
+@contextlib.contextmanager
+def _read_only(ledger: Ledger) -> Iterator[LedgerTxn]:
+    with ledger.env.begin() as txn:
+        yield LedgerTxn(txn, None)  # type: ignore[arg-type]
+
+
+def _ledger_money(kind: str, rec: dict) -> int:
+    """The part of a rated call that moved the balance (see module doc)."""
+    if kind == "prepaid":
+        return int(rec["credit_consumed"])
+    if kind == "bundle":
+        return int(rec["overage"])
+    return int(rec["charge"])
+
+
+def rerate(store_dir: str | Path, version: int, day_from: str, day_to: str, account: str | None = None,
+           number: str | None = None, dry_run: bool = False, reason: str | None = None,
+           now_ms: int | None = None) -> RerateResult:
+    """Rerate (see the module doc). Raises ``InvalidInput`` for a bad
+    period/number, ``StoreError`` for an unknown version,
+    ``InsufficientCredit`` when a prepaid account would go below zero."""
+    from .accounts.view import open_view
+    from .numbers import normalize
+    from .store import Store
+
+    if account is not None and number is not None:
+        raise InvalidInput("account", "give --account or --number, not both")
+    lo, hi = day_bounds(day_from, day_to)
+    if number is not None:
+        number = normalize(number, "number")
+    reason = reason or f"rerated under catalog version {version}"
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    store = Store(store_dir, create=False)
+    ledger = Ledger(store_dir)
+    snapshot = open_view(store, ledger.env, version)
+    try:
+        result = RerateResult(version=version, dry_run=dry_run)
+        with ledger.env.begin() as txn:
+            recs = _committed_in(ledger, txn, lo, hi)
+        selected = [r for r in recs if (account is None or r["account"] == account)
+                    and (number is None or r["number"] == number)]
+        accounts = {r["account"] for r in selected}
+        # The whole period of every selected account, in order: the sequence.
+        replay = sorted((r for r in recs if r["account"] in accounts), key=lambda r: (r["start"], r["call_id"]))
+        result.seen = len(selected)
+        if not selected:
+            return result
+        table = pa.Table.from_pylist([{c: r.get(c) for c in _INPUTS} for r in replay])
+        rater = Rater(snapshot, threads=1)
+        rated = rater.rate(table, rater.opening_state()).rated.to_pylist()
+        new_of = {r["call_id"]: r for r in rated}
+        kind_of = {}
+        with (_read_only(ledger) if dry_run else ledger.write()) as w:
+            for rec in selected:
+                key = call_key(rec["call_id"])
+                new = new_of.get(rec["call_id"])
+                if new is None or new["account"] != rec["account"]:
+                    result.not_rerated += 1
+                    continue
+                if adjustments.exists(ledger, w.txn, key, version):
+                    result.skipped += 1
+                    continue
+                acct = rec["account"]
+                if acct not in kind_of:
+                    kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
+                kind = kind_of[acct].kind
+                old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
+                prior = adjustments.latest(ledger, w.txn, key)
+                if prior is not None:
+                    old_charge, old_money = prior[0], old_money + prior[1]
+                new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
+                if new_charge == old_charge and new_money == old_money:
+                    result.unchanged += 1
+                    continue
+                a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
+                               new_money - old_money, now_ms, reason)
+                result.adjustments.append(a)
+                result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
+                if not dry_run:
+                    adjustments.put(ledger, w.txn, key, a)
+            if not dry_run:  # a dry run's transaction is read only
+                for acct, change in result.ledger_change_minor.items():
+                    terms = kind_of[acct]
+                    # Postpaid corrections may book arrears (down to any
+                    # level: the call happened); prepaid never below zero.
+                    ledger.apply_credit(w, acct, change, terms, now_ms,
+                                        allow_below_available=terms.kind != "prepaid")
+        return result
+    finally:
+        snapshot.close()
+        ledger.close()
+
+
+def adjustments_table(result: RerateResult) -> pa.Table:
+    """The adjustment rows as a table (money int64 minor units)."""
+    rows = result.adjustments
+    return pa.table({
+        "call_id": pa.array([a.call_id for a in rows], pa.string()),
+        "account": pa.array([a.account for a in rows], pa.string()),
+        "version": pa.array([a.version for a in rows], pa.int32()),
+        "old_charge_minor": pa.array([a.old_charge_minor for a in rows], pa.int64()),
+        "new_charge_minor": pa.array([a.new_charge_minor for a in rows], pa.int64()),
+        "delta_minor": pa.array([a.delta_minor for a in rows], pa.int64()),
+        "ledger_delta_minor": pa.array([a.ledger_delta_minor for a in rows], pa.int64()),
+        "reason": pa.array([a.reason for a in rows], pa.string()),
+    })
