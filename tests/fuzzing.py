@@ -10,7 +10,7 @@ CatalogError, an INVALID_ARGUMENT-class gRPC status) -- or kills the
 process. Crashes are written to ``tests/fuzz_corpus/<harness>/`` and are
 replayed by ``test_fuzz.py`` on every run from then on.
 
-Run longer than CI does::
+Run longer than CI does (``RATING400_FUZZ_SEED`` replays the run a report names)::
 
     RATING400_FUZZ_SECONDS=600 python -m pytest -s tests/test_fuzz.py
 """
@@ -20,6 +20,7 @@ import hashlib
 import os
 import random
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -37,10 +38,14 @@ class Report:
     tried: int = 0
     crashes: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    seed: int = 0
+    errors: list[str] = field(default_factory=list)  # one per crash: the exception and where it was raised
 
     def line(self) -> str:
-        return (f"fuzz {self.harness}: {self.tried} inputs in {self.seconds:.1f} s, "
+        head = (f"fuzz {self.harness} (seed {self.seed}): {self.tried} inputs in {self.seconds:.1f} s, "
                 f"{len(self.crashes)} crashes" + (f" (kept in {self.crashes[0].parent})" if self.crashes else ""))
+        # The CI log is often all there is of a crash found on another machine: say what it was.
+        return "\n".join([head] + [f"  {p.name}: {e}" for p, e in zip(self.crashes, self.errors)])
 
 
 def budget() -> float:
@@ -91,8 +96,9 @@ def run(harness: str, seeds: Iterable[bytes], check: Callable[[bytes], None], se
     """Fuzz ``check`` (which raises AssertionError or anything unexpected on a
     crash) from ``seeds`` for ``seconds``; crashing inputs are kept."""
     seeds = list(seeds)
-    rng = random.Random(seed or int(time.time()))
-    report = Report(harness)
+    seed = seed or int(os.environ.get("RATING400_FUZZ_SEED", "0")) or int(time.time())
+    rng = random.Random(seed)
+    report = Report(harness, seed=seed)
     t0 = time.monotonic()
     end = t0 + (budget() if seconds is None else seconds)
     for data in corpus(harness) + seeds:  # known inputs first: a regression fails fast
@@ -107,6 +113,8 @@ def _one(report: Report, harness: str, check, data: bytes) -> None:
     report.tried += 1
     try:
         check(data)
-    except Exception:  # noqa: BLE001 - a crash: keep the input, go on
+    except Exception as e:  # noqa: BLE001 - a crash: keep the input, go on
         if len(report.crashes) < 20:
             report.crashes.append(keep(harness, data))
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            report.errors.append(f"{type(e).__name__}: {str(e)[:200]!r} at {Path(where.filename).name}:{where.lineno}")

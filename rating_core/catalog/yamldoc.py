@@ -45,6 +45,15 @@ class _Loader(yaml.SafeLoader):
     def construct_yaml_int(self, node):
         return self._bounded(node, SafeConstructor.construct_yaml_int(self, node))
 
+    def construct_yaml_timestamp(self, node):
+        """A date-shaped scalar that is no date (``2026-13-01``) is a problem
+        on its line and becomes None, like an out-of-range number."""
+        try:
+            return SafeConstructor.construct_yaml_timestamp(self, node)
+        except (ValueError, OverflowError) as e:
+            self.numbers.append(f"line {node.start_mark.line + 1}: {node.value[:40]!r}: not a date ({e})")
+            return None
+
     def _bounded(self, node, value):
         """A number outside a catalog's range becomes None (the schema then
         rejects it where it is required), with a problem naming its line."""
@@ -61,6 +70,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 
@@ -90,6 +100,8 @@ def read(path: Path, text: str) -> tuple[object, Node | None, list[str]]:
             return None, root, [f"{path}: {_yaml_error(e)}"]
         except RecursionError:
             return None, root, [f"{path}: nesting too deep to read"]
+        except (ValueError, OverflowError, TypeError) as e:  # a constructor PyYAML does not guard
+            return None, root, [f"{path}: a value YAML cannot build: {str(e)[:80]}"]
         problems += [f"{path}: {p}" for p in loader.numbers]
         return doc, root, problems
     finally:
