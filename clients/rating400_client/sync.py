@@ -7,16 +7,16 @@ from collections import OrderedDict
 from typing import Iterable, Iterator
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
-from rating400.v1 import (catalog_pb2, catalog_pb2_grpc, rating_pb2, rating_pb2_grpc,
-                          routing_pb2_grpc)
+from rating400.v1 import catalog_pb2, rating_pb2
 
 from . import _common as c
+from ._channels import ChannelOwner
 from ._retry import Deadline, DeadlineExceeded, RetryPolicy
 
 
-class Client:
+class Client(ChannelOwner):
     """Rating400 client.
 
     Every call has a deadline (``timeout`` seconds, default the client's) that
@@ -26,51 +26,9 @@ class Client:
     result (``replayed``).
     """
 
-    def __init__(self, target: str, *, timeout: float | None = 5.0, retry: RetryPolicy | None = None,
-                 channel: grpc.Channel | None = None, options=None, credentials=None):
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._target, self._credentials, self._options = target, credentials, list(options or [])
-        self._own_channel = channel is None
-        if channel is None:
-            channel = self._open(self.retry)
-        self.channel = channel
-        self._channels = {self.retry: channel}  # one per retry policy in use (a service config each)
-        self._stubs: dict = {}
-        self.routing = routing_pb2_grpc.RoutingServiceStub(channel)
-        self.rating = rating_pb2_grpc.RatingServiceStub(channel)
-        self.catalog = catalog_pb2_grpc.CatalogAdminServiceStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
-
-    def _open(self, policy: RetryPolicy):
-        # The caller's options win: a key it gives is not set twice (gRPC
-        # would take the first of two, not the caller's).
-        given = {k for k, _ in self._options}
-        opts = [o for o in list(c.DEFAULT_OPTIONS) + policy.channel_options() if o[0] not in given] + self._options
-        if self._credentials:
-            return grpc.secure_channel(self._target, self._credentials, options=opts)
-        return grpc.insecure_channel(self._target, options=opts)
-
-    def _stub(self, stub: str, policy: RetryPolicy):
-        """The stub ``stub`` (routing, rating, catalog, _health) on the
-        channel of ``policy``: gRPC takes a retry policy per channel (its
-        service config), so a call with another policy than the client's
-        goes through a channel of its own, opened once."""
-        if policy == self.retry or not self._own_channel:
-            return getattr(self, stub)
-        stubs = self._stubs.get(policy)
-        if stubs is None:
-            channel = self._channels[policy] = self._open(policy)
-            stubs = self._stubs[policy] = {
-                "routing": routing_pb2_grpc.RoutingServiceStub(channel),
-                "rating": rating_pb2_grpc.RatingServiceStub(channel),
-                "catalog": catalog_pb2_grpc.CatalogAdminServiceStub(channel),
-                "_health": health_pb2_grpc.HealthStub(channel)}
-        return stubs[stub]
-
     # -- plumbing ---------------------------------------------------------
     def close(self) -> None:
-        for channel in {id(ch): ch for ch in [self.channel, *self._channels.values()]}.values():
+        for channel in self._all_channels():
             channel.close()
 
     def __enter__(self):
