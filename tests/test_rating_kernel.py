@@ -15,6 +15,7 @@ from rating_core.compile.regions import region_source
 from rating_core.kernels import rating
 from rating_core.reference import Balance, Call, Rated, Regions, opening_balances, rate_reference
 
+from engines import as_rated, kernel_state
 from strategies import calls, catalogs, cdr_columns, local_ms, priced_catalogs
 
 REGIONS = Regions.from_source(region_source())
@@ -28,44 +29,13 @@ def opening_state(tables) -> dict[str, np.ndarray]:
     }
 
 
-def as_rated(out, meta, i) -> Rated:
-    """Row i of the kernel's output, in the reference's terms (names)."""
-
-    def name(kind, column):
-        v = int(out[column][i])
-        return None if v < 0 else meta[kind][v]
-
-    caller_class = int(out["caller_class"][i])
-    return Rated(
-        status=layout.RATE_STATUS[out["status"][i]],
-        account=name("accounts", "account"),
-        package=name("packages", "package"),
-        destination_class=name("destination_classes", "destination_class"),
-        caller_city=name("cities", "caller_city"),
-        caller_province=name("provinces", "caller_province"),
-        caller_carrier=name("carriers", "caller_carrier"),
-        caller_class=None if caller_class < 0 else layout.CALLER_CLASS[caller_class],
-        time_band=name("bands", "time_band"),
-        rate=name("rates", "rate"),
-        **{
-            f: int(out[f][i])
-            for f in ["billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
-                      "bundle_seconds_consumed", "overage", "balance_after"]
-        },
-    )
-
-
 def rate_both(catalog: Catalog, call_list: list[Call], threads: int = 2, balances=None):
     """Rate with the kernel and the reference; assert they agree; return
     the reference's rows and closing balances. ``balances``: opening
     balances by account name (default: each account at its package start)."""
     tables, meta = compile_catalog(catalog)
     balances = opening_balances(catalog) if balances is None else balances
-    state = opening_state(tables)
-    for a, account in enumerate(meta["accounts"]):
-        b = balances[account]
-        state["credit_left"][a], state["bundle_period"][a], state["bundle_used"][a] = (
-            b.credit_left, b.bundle_period, b.bundle_used)
+    state = kernel_state(tables, meta, balances)
     out = rating.rate(tables, cdr_columns(call_list), state, threads)
     expected = rate_reference(catalog, call_list, balances, REGIONS)
 
