@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,12 @@ from rich.table import Table
 from .cli_types import MEMORY_LIMIT, PORT, THREADS, check_outputs_apart
 from .errors import CatalogError, InvalidInput, StoreError
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# Piped or redirected output (make demo in a CI log, `| less`) has no
+# terminal width; rich would then squeeze tables into 80 columns and cut
+# every name. COLUMNS, when set, still wins.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
+out = Console(soft_wrap=True, width=_WIDTH)
 
 STORE = click.option(
     "--store", "store_dir", envvar="RATING400_STORE", required=True,
