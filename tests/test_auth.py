@@ -28,6 +28,7 @@ from test_service_grpc import ACTIVE, CALLER, Server, _make_store  # noqa: E402
 SC = grpc.StatusCode
 TOKENS = {"admin": "admin-token-0123456789", "softswitch": "switch-token-0123456789",
           "billing": "billing-token-0123456789"}
+SWITCH_TOKEN = "kamailio-token-0123456789"  # softswitch and billing: what a switch needs
 
 
 def _name(cn, ou=None):
@@ -75,7 +76,8 @@ def pki(tmp_path_factory):
     k = ec.generate_private_key(ec.SECP256R1())
     out["rogue-admin"] = _write(d / "rogue-admin", _issue(_name("evil", "admin"), k, rogue.subject, rogue_key), k)
     tokens = d / "tokens"
-    tokens.write_text("# role token\n" + "".join(f"{r} {t}\n" for r, t in TOKENS.items()))
+    tokens.write_text("# role token\n" + "".join(f"{r} {t}\n" for r, t in TOKENS.items())
+                      + f"softswitch,billing {SWITCH_TOKEN}\n")
     out["tokens"] = str(tokens)
     out["ca_file"] = out["ca"][2][0]
     return out
@@ -252,3 +254,34 @@ def test_client_readme_credentials_example(token_server, pki, tmp_path, monkeypa
     scope: dict = {}
     exec(compile(code, "clients/README.md", "exec"), scope)  # noqa: S102 - the README's own example
     assert scope["result"] == "SERVING"
+
+
+def test_switch_reaches_a_locked_down_engine_with_tls_and_a_token(token_server, pki, tmp_path):
+    """The switch's settings carry TLS and a token: Authorize and RateCdr go
+    through; without them the call fails closed (503), never routed."""
+    import time
+
+    from rating400_switch.answers import ENGINE_DOWN
+    from rating400_switch.link import EngineLink
+    from rating400_switch.settings import Settings, SettingsError
+
+    token = tmp_path / "switch.token"
+    token.write_text(SWITCH_TOKEN + "\n")
+    base = {"engine": f"localhost:{token_server.info['port']}", "gateways": [{"prefix": "", "uri": "sip:{number}@gw"}]}
+    link = EngineLink(Settings.from_dict({**base, "tls_ca": pki["ca_file"], "token_file": str(token),
+                                          "authorize_timeout_ms": 5000, "spool_dir": str(tmp_path / "spool")}))
+    now = int(time.time() * 1000)
+    decision, answer = link.authorize(ACTIVE, CALLER, "1", "switch-tls-1", now)
+    assert answer is None and decision.destinations
+    r = link.client.rate_cdr({"call_id": "switch-tls-1", "caller": CALLER, "number": ACTIVE,
+                              "forwarded_to": decision.destinations[0].number, "start": now - 70_000,
+                              "agent_answer": now - 60_000, "end": now})
+    assert r.rated_cdr.call_id == "switch-tls-1"
+
+    plain = EngineLink(Settings.from_dict({**base, "authorize_timeout_ms": 2000, "spool_dir": str(tmp_path / "s2")}))
+    assert plain.authorize(ACTIVE, CALLER, "1", "switch-tls-2", now)[1] is ENGINE_DOWN
+
+    with pytest.raises(SettingsError, match="tls_cert: tls_cert and tls_key go together"):
+        Settings.from_dict({**base, "tls_cert": pki["billing"][0]})
+    with pytest.raises(SettingsError, match="token_file: cannot read"):
+        Settings.from_dict({**base, "token_file": str(tmp_path / "missing")})

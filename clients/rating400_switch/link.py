@@ -64,7 +64,8 @@ class EngineLink:
             # First use in this process (or a fork of it): never reuse a
             # parent's channel.
             self._client = Client(self.settings.engine, timeout=self.settings.event_timeout_ms / 1000,
-                                  retry=NO_RETRY, options=CHANNEL_OPTIONS)
+                                  retry=NO_RETRY, options=CHANNEL_OPTIONS,
+                                  credentials=self.settings.credentials())
             self._pid = os.getpid()
         return self._client
 

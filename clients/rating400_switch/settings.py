@@ -12,6 +12,10 @@ Example (every key optional except ``gateways``)::
     cut_margin_s = 1                  # see calls.dialog_timeout
     interim_before_s = 30             # ask for more (CallEvent interim) this long before the cut
     ivr_uri = ""                      # where calls go that still need the IVR menu ("" -> 484)
+    tls_ca = ""                       # TLS to the engine: PEM of the CA that signed its certificate
+    tls_cert = ""                     # mutual TLS: this switch's certificate and key (PEM; OU = roles)
+    tls_key = ""
+    token_file = ""                   # or a bearer token, read from this file (needs TLS)
 
     [[gateways]]                      # first matching prefix wins; "" matches every number
     prefix = "0571"
@@ -19,6 +23,12 @@ Example (every key optional except ``gateways``)::
     [[gateways]]
     prefix = ""
     uri = "sip:{number}@carrier.example:5060"
+
+Behind a server with identities (``--tls-client-ca`` or ``--tokens``) the
+switch needs the roles ``softswitch`` (Authorize, CallEvent) and ``billing``
+(RateCdr): a certificate with both OUs, or a tokens-file line
+``softswitch,billing TOKEN``. Any of the four TLS keys turns TLS on (with
+no ``tls_ca``, the system's roots).
 
 The switch finds the file in ``$RATING400_SWITCH_CONFIG`` (default
 ``/etc/kamailio/rating400.toml``).
@@ -29,6 +39,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rating400_client import credentials
 
 DEFAULT_PATH = "/etc/kamailio/rating400.toml"
 
@@ -51,7 +63,24 @@ class Settings:
     cut_margin_s: int = 1
     interim_before_s: int = 30
     ivr_uri: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    token_file: str = ""
     gateways: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert or self.token_file)
+
+    def credentials(self):
+        """gRPC channel credentials for the engine (TLS, client certificate,
+        bearer token), or None for a plaintext channel on loopback."""
+        if not self.tls:
+            return None
+        token = Path(self.token_file).read_text(encoding="utf-8").strip() if self.token_file else None
+        return credentials(ca=self.tls_ca or None, cert=self.tls_cert or None, key=self.tls_key or None,
+                           token=token)
 
     def gateway_uri(self, number: str) -> str | None:
         """SIP URI for a destination number (the first gateway whose prefix
@@ -80,7 +109,8 @@ class Settings:
             if key not in known:
                 raise SettingsError(f"{source}: {key}: unknown setting")
         values: dict = {}
-        for key in ("engine", "spool_dir", "cdr_journal", "ivr_keys_header", "ivr_uri"):
+        for key in ("engine", "spool_dir", "cdr_journal", "ivr_keys_header", "ivr_uri", "tls_ca", "tls_cert",
+                    "tls_key", "token_file"):
             if key in raw:
                 if not isinstance(raw[key], str):
                     raise SettingsError(f"{source}: {key}: must be a string")
@@ -93,6 +123,16 @@ class Settings:
                 if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
                     raise SettingsError(f"{source}: {key}: must be an integer in [{low}, {high}]")
                 values[key] = v
+        if bool(values.get("tls_cert")) != bool(values.get("tls_key")):
+            raise SettingsError(f"{source}: tls_cert: tls_cert and tls_key go together")
+        for key in ("tls_ca", "tls_cert", "tls_key", "token_file"):
+            if values.get(key):
+                try:
+                    content = Path(values[key]).read_bytes()
+                except OSError as e:
+                    raise SettingsError(f"{source}: {key}: cannot read {values[key]} ({e.strerror})") from None
+                if key == "token_file" and not content.strip():
+                    raise SettingsError(f"{source}: token_file: {values[key]} is empty")
         gws = raw.get("gateways")
         if not isinstance(gws, list) or not gws:
             raise SettingsError(f"{source}: gateways: at least one [[gateways]] entry is required")
