@@ -14,7 +14,15 @@ ids), so it carries across catalog versions and restarts:
 ``route_calls``    call id -> (line key, started ms, deadline ms) of a live call
 ``route_deadline`` deadline ms (big-endian) + call id -> b"" (stale sweep order)
 ``route_cursor``   plan + NUL + group -> round-robin start; NUL"generation" -> counter
-``route_memory``   400 number key + caller key -> (line key, answered ms)
+
+Caller memory (a group with ``caller_memory``): a returning caller goes
+first to the destination that answered them last time, if it is still in
+the group and the answer is within the plan's memory lifetime. It is read
+from the caller CRM record (``crm`` in the durable ``ledger.lmdb``, per
+account and caller: the destination that last answered and when;
+``ledger.callers``), the same record the CRM shows, so there is one store.
+The ``answered`` event writes it (a ledger write transaction of its own,
+after the live one); committing the call's CDR keeps it.
 
 Consistency rules:
 
@@ -33,8 +41,9 @@ Consistency rules:
   *started* at (set by ``started``). Calls authorised before that event see
   the same cursor. A cursor is a position, taken modulo the group's size, so
   a new catalog version that changes the group just starts elsewhere.
-  Caller memory is written by ``answered`` and names the number, so it
-  survives catalog versions while that destination stays in the group.
+  Caller memory is written by ``answered`` and names the destination number,
+  so it survives catalog versions (and reboots: it is durable) while that
+  destination stays in the group.
 * Events are idempotent per call id: ``started`` twice on the same line is
   one call; ``answered`` by another line moves the slot with the call (no cap
   check: the call is already connected); ``ended`` of an unknown call does
@@ -83,7 +92,7 @@ import pyarrow.compute as pc
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .errors import InvalidInput, StoreError
-from .ledger import formats, month_of, package_credit_limits, reservations
+from .ledger import callers, formats, month_of, package_credit_limits, reservations
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
@@ -98,16 +107,29 @@ EVENT_KINDS = ("started", "answered", "interim", "ended")
 QUOTA_SECONDS = 3600  # the longest grant one Authorize or interim event gives (README: credit reservation)
 CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
 
-ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, MEMORY_DB = (
-    formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_MEMORY)
+ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB = (
+    formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR)
 GENERATION = formats.GENERATION
-_COUNT, _CALL, _MEMORY, _LINE, _PAIR = formats.COUNT, formats.CALL, formats.MEMORY, formats.LINE, formats.PAIR
+_COUNT, _CALL, _LINE = formats.COUNT, formats.CALL, formats.LINE
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
+_UNDIGITS = str.maketrans("123456789A", "0123456789")  # np.base_repr's digits back
 
 
 def number_key(normal: str) -> int:
     """``numbers.key`` of a normalised number, via int(..., 11)."""
     return int(normal.translate(_DIGITS).ljust(18, "0"), 11)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _line_key(destination: str) -> int:
+    """Line key of a destination as a caller record holds it (normalised)."""
+    return number_key(normalize(destination, "destination"))
+
+
+def number_of_key(key: int) -> str:
+    """The normalised number a ``number_key`` was made from (its inverse)."""
+    digits = np.base_repr(key, 11).rjust(18, "0").rstrip("0")
+    return digits.translate(_UNDIGITS)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -177,6 +199,7 @@ class Router:
         env = ledger.live  # calls in progress: ledger.formats, the live environment
         self.env = env
         self._db = ledger.live_db
+        self._crm = ledger.db[formats.CRM]  # caller records: caller memory (ledger.callers)
         self._lock = threading.Lock()
         self._generation: bytes | None = b"unread"
         self.active = np.zeros(len(t["route_line_key"]), np.int32)
@@ -327,16 +350,18 @@ class Router:
         month = month_of(at)
         return credit, (used if period == month else 0) + reserved_seconds, month
 
-    def _memory(self, txn, plan: int, nkey: int, ckey: int, at: int) -> int:
-        """Line key that last answered this caller on this number, within
-        the plan's memory lifetime; 0 none."""
-        if plan < 0 or ckey == 0 or self._memory_ms[plan] == 0:
+    def _memory(self, acc: int, plan: int, caller: str | None, at: int) -> int:
+        """Line key of the destination that last answered this caller of
+        the account (its caller record), when the plan has caller memory and
+        the answer is within its lifetime; 0 none. One read of ``ledger.lmdb``."""
+        if plan < 0 or not caller or self._memory_ms[plan] == 0:
             return 0
-        raw = txn.get(_PAIR.pack(nkey, ckey), db=self._db[MEMORY_DB])
-        if raw is None:
+        with self.ledger.env.begin() as txn:
+            raw = txn.get(callers.key(self._accounts[acc], caller), db=self._crm)
+        destination, answered = callers.last_answer(raw)
+        if destination is None or not 0 <= at - answered <= self._memory_ms[plan]:
             return 0
-        line, answered = _MEMORY.unpack(raw)
-        return line if 0 <= at - answered <= self._memory_ms[plan] else 0
+        return _line_key(destination)
 
     def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "",
                   call_id: str | None = None) -> Decision:
@@ -350,18 +375,18 @@ class Router:
         Authorising the same call id again replaces its reservation. Without
         ``call_id`` nothing is written: the answer an operator's query gets."""
         nkey = _dialled_key(number)
-        _normal, ckey = self._caller(caller)
+        normal, ckey = self._caller(caller)
         at = self._at(at_ms)
         path = ivr_path_code(ivr_keys or "")
         key = _call_key(call_id) if call_id is not None else None
         if key is None:
             with self.env.begin() as live:
-                o, dests, _priced, _acc = self._decide(live, nkey, ckey, at, path)
+                o, dests, _priced, _acc = self._decide(live, nkey, ckey, normal, at, path)
             return self._decision(o, dests)
         with self.env.begin(write=True) as live:
             reservations.expire(self.ledger, live, at)
             reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
-            o, dests, priced, acc = self._decide(live, nkey, ckey, at, path)
+            o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
             d = self._decision(o, dests)
             if d.allow and priced:
                 package, classes = priced
@@ -380,7 +405,7 @@ class Router:
         d.call_id = call_id
         return d
 
-    def _decide(self, live, nkey: int, ckey: int, at: int, path: int):
+    def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:
         (outcome, destination ids, (package, listed destination classes) or
         () when the call is not limited, account row or -1)."""
@@ -390,7 +415,7 @@ class Router:
         n = self.core.number_index(nkey)
         if n >= 0:
             acc = int(self._number_account[n])
-            memory = self._memory(live, int(self._number_routing[n]), nkey, ckey, at)
+            memory = self._memory(acc, int(self._number_routing[n]), caller, at)
             if self._limited[acc]:
                 credit, used, period = self._budget(live, acc, at)
         index = self._count  # this call's place in the router's random stream
@@ -464,7 +489,7 @@ class Router:
             rows = np.flatnonzero((plan >= 0) & (ckeys != 0))
             rows = rows[self._memory_ms[plan[rows]] > 0]
             if len(rows):
-                line, answered = self._memory_rows(txn, nkeys[rows], ckeys[rows])
+                line, answered = self._memory_rows(acc[rows], ckeys[rows])
                 age = at[rows] - answered
                 fresh = (line != 0) & (age >= 0) & (age <= self._memory_ms[plan[rows]])
                 memory[rows] = np.where(fresh, line, 0)
@@ -515,36 +540,19 @@ class Router:
         out["allow"] = out["reason"] == 0
         return out
 
-    def _memory_rows(self, txn, nkeys: np.ndarray, ckeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _memory_rows(self, accs: np.ndarray, ckeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Caller memory (line key, answered ms; 0 when none) for many
-        (number, caller) pairs: the whole memory database read once and
-        matched in NumPy when it is no bigger than the request, else one
-        multi-get."""
-        db = self._db[MEMORY_DB]
-        entries = txn.stat(db)["entries"]
-        if entries == 0:
-            return np.zeros(len(nkeys), np.int64), np.zeros(len(nkeys), np.int64)
-        if entries <= len(nkeys):
-            keys, values = bytearray(), bytearray()
-            for k, v in txn.cursor(db=db):
-                keys += k
-                values += v
-            stored = np.frombuffer(bytes(keys), ">i8").reshape(-1, 2).astype(np.int64)
-            vals = np.frombuffer(bytes(values), "<i8").reshape(-1, 2)
-            # LMDB returns keys sorted: by number key, then caller key.
-            at = RoutingCore.find_pairs(np.ascontiguousarray(stored[:, 0]), np.ascontiguousarray(stored[:, 1]),
-                                        np.ascontiguousarray(nkeys), np.ascontiguousarray(ckeys))
-            hit = at >= 0
-            line = np.where(hit, vals[at, 0], 0)
-            answered = np.where(hit, vals[at, 1], 0)
-            return line, answered
-        pairs = np.empty((len(nkeys), 2), ">i8")
-        pairs[:, 0], pairs[:, 1] = nkeys, ckeys
-        buf = pairs.tobytes()
-        keys = [buf[i:i + 16] for i in range(0, len(buf), 16)]
-        found = dict(txn.cursor(db=db).getmulti(keys))
-        none = bytes(16)
-        vals = np.frombuffer(b"".join([found.get(k, none) for k in keys]), "<i8").reshape(-1, 2)
+        (account row, caller key) pairs: each distinct caller record read
+        once, in one read transaction of ``ledger.lmdb``."""
+        pairs = np.unique(np.stack([accs, ckeys]), axis=1)
+        found: dict[tuple[int, int], tuple[int, int]] = {}
+        with self.ledger.env.begin() as txn:
+            for a, c in zip(pairs[0].tolist(), pairs[1].tolist()):
+                raw = txn.get(callers.key(self._accounts[a], number_of_key(c)), db=self._crm)
+                destination, answered = callers.last_answer(raw)
+                found[(a, c)] = (_line_key(destination), answered) if destination else (0, 0)
+        got = [found[(a, c)] for a, c in zip(accs.tolist(), ckeys.tolist())]
+        vals = np.array(got, np.int64).reshape(-1, 2)
         return vals[:, 0].copy(), vals[:, 1].copy()
 
     def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
@@ -587,7 +595,15 @@ class Router:
             limit = max_duration_seconds if max_duration_seconds and max_duration_seconds > 0 else CALL_SECONDS_LIMIT
             return self._started(ckey, nkey, line_key, at, at + (limit + SETUP_GRACE_S) * 1000)
         if kind == "answered":
-            return self._answered(ckey, nkey, line_key, caller_key, at)
+            answered = self._answered(ckey, line_key, at)
+            n = self.core.number_index(nkey)
+            if destination and caller_normal and n >= 0:
+                # The caller record (CRM and caller memory): after the live
+                # transaction, never inside it (Ledger.write takes live first).
+                with self.ledger.env.begin(write=True) as txn:
+                    callers.remember_answer(txn, self._crm, self._accounts[int(self._number_account[n])],
+                                            caller_normal, normalize(destination, "destination"), at)
+            return answered
         return self._ended(ckey, at)
 
     def _plan_line(self, nkey: int, line_key: int):
@@ -671,15 +687,13 @@ class Router:
         self._refresh_now()
         return claimed
 
-    def _answered(self, call: bytes, nkey: int, line_key: int, caller_key: int, at: int) -> bool:
+    def _answered(self, call: bytes, line_key: int, at: int) -> bool:
         with self.env.begin(write=True) as txn:
             changed = self._sweep(txn, at) > 0
             held = reservations.get(self.ledger, txn, call)
             if held is not None and held.answered_ms == 0:
                 reservations.drop(self.ledger, txn, call)
                 reservations.put(self.ledger, txn, call, held.with_(answered_ms=at))
-            if caller_key and line_key:
-                txn.put(_PAIR.pack(nkey, caller_key), _MEMORY.pack(line_key, at), db=self._db[MEMORY_DB])
             raw = txn.get(call, db=self._db[CALLS_DB])
             held = _CALL.unpack(raw) if raw is not None else None
             if line_key and (held is None or held[0] != line_key):

@@ -5,12 +5,16 @@ import datetime as dt
 import re
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rating_core.catalog import load_catalog
 from rating_core.errors import CatalogError, InvalidInput
+from rating_core.billing.crm import CRM
+from rating_core.ledger import callers, formats
+from rating_core.numbers import normalize
 from rating_core.router import INVALID_FIELDS, ROUTE_REASON, Router
 from rating_core.store import Ledger, Store
 
@@ -336,6 +340,39 @@ def test_caller_memory_survives_a_restart(snapshot, tmp_path):
     ledger.close()
 
 
+def test_caller_memory_is_the_crm_record(router):
+    """One store: the answered event writes the caller's CRM record, which
+    both the CRM shows and the next Authorize routes by; committing the
+    call's CDR (it started before the answer) keeps it."""
+    at = ms(*WORKDAY_10)
+    crm = CRM(router.ledger)
+    account = "acme"  # owns 4000000001
+    router.call_event("x1", "4000000001", "started", destination="075588880001", caller=OUT_OF_TOWN, at_ms=at)
+    router.call_event("x1", "4000000001", "answered", destination="0755-88880002", caller=OUT_OF_TOWN,
+                      at_ms=at + 20_000)
+    router.call_event("x1", "4000000001", "ended", at_ms=at + 80_000)
+    rec = crm.get(account, normalize(OUT_OF_TOWN, "caller"))
+    assert (rec.destination, rec.last_answered_ms) == ("075588880002", at + 20_000)
+    assert numbers(router.authorize("4000000001", OUT_OF_TOWN, at + 60_000))[0] == "075588880002"
+    batch = router.decisions(router.authorize_batch({"number": ["4000000001"], "caller": [OUT_OF_TOWN],
+                                                     "at_ms": [at + 60_000]}, reserve=False))
+    assert numbers(batch[0])[0] == "075588880002"
+    # The CDR of the same call, committed after the event, keeps the answer time.
+    with router.ledger.env.begin(write=True) as txn:
+        crm.record(txn, pa.table({
+            "call_id": ["x1"], "account": [account], "caller": [rec.caller], "start_ms": [at],
+            "answered": [True], "billable_seconds": [60], "forwarded_to": ["075588880002"],
+            "caller_city": ["Xi'an"], "caller_province": ["Shaanxi"],
+            "caller_carrier": pa.array([None], pa.string())}))
+    rec = crm.get(account, rec.caller)
+    assert (rec.calls, rec.answered, rec.destination, rec.last_answered_ms) == (1, 1, "075588880002", at + 20_000)
+    # Editing the record in the CRM is what routing reads: one record.
+    with router.ledger.env.begin(write=True) as txn:
+        callers.remember_answer(txn, router.ledger.db[formats.CRM], account, rec.caller, "13700000001", at + 30_000)
+    assert crm.get(account, rec.caller).destination == "13700000001"
+    assert numbers(router.authorize("4000000001", OUT_OF_TOWN, at + 60_000))[0] == "13700000001"
+
+
 def test_memory_skips_a_destination_at_its_cap(router):
     at = ms(*WORKDAY_10)
     router.call_event("a", "4000000001", "answered", destination="075588880002", caller=OUT_OF_TOWN, at_ms=at)
@@ -480,11 +517,11 @@ def test_batch_reads_caller_memory_like_single_calls(router):
     at = ms(*WORKDAY_10)
     router.call_event("a", "4000000001", "answered", destination="13700000001", caller=OUT_OF_TOWN, at_ms=at)
     router.call_event("b", "4000000001", "answered", destination="075588880002", caller="13012345678", at_ms=at)
-    for callers in ([OUT_OF_TOWN, "13012345678", "13012345679"],  # memory no bigger than the batch: one scan
-                    [OUT_OF_TOWN]):  # a bigger memory than the batch: one multi-get
-        out = router.authorize_batch({"number": ["4000000001"] * len(callers), "caller": callers,
-                                      "at_ms": [at] * len(callers)}, reserve=False)
-        single = [router.authorize("4000000001", c, at) for c in callers]
+    for batch in ([OUT_OF_TOWN, "13012345678", "13012345679", OUT_OF_TOWN],  # a caller twice: read once
+                  [OUT_OF_TOWN]):
+        out = router.authorize_batch({"number": ["4000000001"] * len(batch), "caller": batch,
+                                      "at_ms": [at] * len(batch)}, reserve=False)
+        single = [router.authorize("4000000001", c, at) for c in batch]
         assert [numbers(d)[0] for d in router.decisions(out)] == [numbers(d)[0] for d in single]
     assert numbers(single[0])[0] == "13700000001"
 

@@ -9,20 +9,19 @@ counted from files before, or committed to the ledger, are skipped, so
 feeding the same file twice changes nothing. Nothing is recomputed from history: an update reads and writes
 only the records of the callers in the batch.
 
-Databases (in ``ledger.lmdb``, beside the committed calls):
+Databases (in ``ledger.lmdb``, beside the committed calls; their formats
+are in ``rating_core.ledger.formats``): ``crm`` (one record per account NUL
+caller: ``COUNTS`` + JSON {destination, city, province, carrier, tags,
+notes}) and ``crm_seen`` (call keys counted from rated files). Talk time is
+the billable seconds.
 
-=============  ================================  ==============================================
-database       key                               value
-=============  ================================  ==============================================
-``crm``        account NUL caller (UTF-8)        ``COUNTS`` (below) + JSON {destination, city,
-                                                 province, carrier, tags, notes}
-``crm_seen``   call key (``ledger.call_key``)    empty: counted from a rated file
-=============  ================================  ==============================================
-
-The JSON is encoded with msgspec (the customer layer's codec).
-``COUNTS``: first_ms, last_ms, calls, answered, talk_seconds,
-last_answered_ms, last_missed_ms, called_back_ms (int64 little-endian;
-times epoch ms, 0 = never). Talk time is the billable seconds.
+The ``crm`` record is also caller memory: the router's ``answered`` call
+event sets the destination that last answered and last_answered_ms
+(``ledger.callers.remember_answer``, in a ledger write transaction), and
+caller-memory routing reads them back (``ledger.callers.last_answer``). A
+commit sets them only for an answered call that started at or after the
+recorded answer (an earlier call's CDR committed later never overrides it),
+so the call event's answer time is kept.
 
 A missed caller not yet called back: last_missed_ms > max(last_answered_ms,
 called_back_ms) (a later answered call, or the enterprise marking the
@@ -32,24 +31,18 @@ the reader's role may see them (``UNMASKED_ROLES``).
 from __future__ import annotations
 
 import csv
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import cdr
-from ..ledger import call_key, formats
+from ..ledger import call_key, callers, formats
 
-_ENCODE = msgspec.json.Encoder().encode
-_DECODE = msgspec.json.Decoder().decode
-
-CRM_DB = b"crm"
-SEEN_DB = b"crm_seen"
-COUNTS = struct.Struct("<qqqqqqqq")
+_ENCODE, _DECODE = callers.ENCODE, callers.DECODE
+COUNTS = formats.CRM_COUNTS
 UNMASKED_ROLES = frozenset({"admin", "owner", "supervisor"})
 ROLES = ("agent", "supervisor", "owner", "admin")
 
@@ -125,18 +118,14 @@ def shown(number: str, role: str) -> str:
     return number if role in UNMASKED_ROLES else mask(number)
 
 
-def _key(account: str, caller: str) -> bytes:
-    return f"{account}\0{caller}".encode()
-
-
 class CRM:
     """The CRM databases of a ledger (``rating_core.ledger.Ledger``)."""
 
     def __init__(self, ledger):
         self.ledger = ledger
         self.env = ledger.env
-        self.db = self.env.open_db(CRM_DB)
-        self.seen = self.env.open_db(SEEN_DB)
+        self.db = ledger.db[formats.CRM]
+        self.seen = ledger.db[formats.CRM_SEEN]
 
     # -- updates ---------------------------------------------------------------
     def record(self, txn, calls: pa.Table, fresh: bool = True) -> int:
@@ -215,7 +204,7 @@ class CRM:
 
     def _edit(self, account: str, caller: str, fn) -> CallerRecord:
         with self.env.begin(write=True) as txn:
-            key = _key(account, caller)
+            key = callers.key(account, caller)
             raw = txn.get(key, db=self.db)
             rec = CallerRecord.decode(key, raw) if raw is not None else CallerRecord(account, caller)
             fn(rec)
@@ -241,7 +230,7 @@ class CRM:
     # -- queries -----------------------------------------------------------------
     def get(self, account: str, caller: str) -> CallerRecord | None:
         with self.env.begin() as txn:
-            key = _key(account, caller)
+            key = callers.key(account, caller)
             raw = txn.get(key, db=self.db)
         return None if raw is None else CallerRecord.decode(key, raw)
 
@@ -249,7 +238,7 @@ class CRM:
                 caller_prefix: str = "") -> list[CallerRecord]:
         """An account's callers (by number), optionally those with ``tag``,
         those awaiting a callback, or whose number starts with ``caller_prefix``."""
-        prefix = _key(account, caller_prefix)
+        prefix = callers.key(account, caller_prefix)
         out = []
         with self.env.begin() as txn:
             cur = txn.cursor(db=self.db)

@@ -575,27 +575,6 @@ cdef class RoutingCore:
         """Row of a 400 number in the snapshot, or -1."""
         return find_exact(self.t.number_key, number_key)
 
-    @staticmethod
-    def find_pairs(const int64_t[::1] first, const int64_t[::1] second,
-                   const int64_t[::1] q_first, const int64_t[::1] q_second):
-        """Position of each query pair in the pairs (first, second), sorted
-        ascending by first then second; -1 when absent."""
-        out = np.empty(q_first.shape[0], np.int64)
-        cdef int64_t[::1] o = out
-        cdef Py_ssize_t i, lo, hi, mid, n = first.shape[0]
-        with nogil:
-            for i in range(q_first.shape[0]):
-                lo = 0
-                hi = n
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if first[mid] < q_first[i] or (first[mid] == q_first[i] and second[mid] < q_second[i]):
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                o[i] = lo if lo < n and first[lo] == q_first[i] and second[lo] == q_second[i] else -1
-        return out
-
     def number_rows(self, const int64_t[::1] keys):
         """``number_index`` of every key (int64 array, -1: unknown)."""
         out = np.empty(keys.shape[0], np.int64)

@@ -9,13 +9,15 @@ every database, key and value byte by byte:
   ``calls`` + ``call_batches`` (committed rated records: call id -> batch,
   row; each batch one Arrow IPC stream; ``records``), ``call_layouts``
   (legacy JSON records, read only), ``meta`` (batch counter),
-  ``adjustments`` (one row per call a rerating changed, per target version).
+  ``adjustments`` (one row per call a rerating changed, per target version),
+  ``crm`` + ``crm_seen`` (the caller CRM: one record per account and caller,
+  which is also caller memory: ``callers``).
 * ``live.lmdb`` (not fsynced; discarded after a reboot) -- calls in progress:
   ``holds`` (reserved credit and bundle seconds per account),
   ``reservations`` + ``reservation_deadline`` (one credit reservation per
   authorised call), ``route_active`` / ``route_calls`` / ``route_deadline``
   (live calls per destination line, caps), ``route_cursor`` (round-robin
-  positions, generation counter), ``route_memory`` (caller memory).
+  positions, generation counter).
 * the customer layer (in ``ledger.lmdb``, so an operation and the credit it
   moves commit together): accounts, 400 numbers, request ids, the audit log;
   its formats are in ``customers``, its operations in ``rating_core.accounts``.

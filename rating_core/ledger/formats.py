@@ -25,7 +25,19 @@ database            key                         value
                                                 ledger_delta_minor (the part that moved
                                                 the balance), rerated_at_ms int64, then
                                                 account NUL reason (UTF-8)
+``crm``             account NUL caller (UTF-8,  ``CRM_COUNTS`` + msgspec JSON tail
+                    the normalised number)      {d: destination that last answered,
+                                                c: city, p: province, k: carrier,
+                                                t: tags, n: notes}; see below
+``crm_seen``        call key                    empty: counted from a rated file
 ==================  ==========================  =======================================
+
+``CRM_COUNTS`` (the caller CRM, ``rating_core.billing.crm``): first_ms,
+last_ms, calls, answered, talk_seconds, last_answered_ms, last_missed_ms,
+called_back_ms (int64; times epoch ms, 0 = never). The same record is caller
+memory: the ``answered`` call event sets last_answered_ms and the
+destination (``callers.remember_answer``), the router reads them
+(``callers.last_answer``); a commit changes them only for a later answer.
 
 One ``adjustments`` row per call whose charge a rerating changed; its key
 makes a repeated rerating of that call under the same target version a
@@ -49,7 +61,6 @@ database                  key                             value
 ``route_deadline``        deadline ms (``>q``) + call key  empty (stale sweep order)
 ``route_cursor``          plan NUL group                  ``COUNT``: round-robin start;
                           ``b"\\x00generation"``          ``COUNT``: bumped by every routing change
-``route_memory``          number key, caller key (``>qq``)  ``MEMORY``: line key, answered ms
 ========================  ==============================  ==========================================
 
 ``RESERVATION`` (``reservations.Reservation.pack``): reserved_minor int64
@@ -77,7 +88,9 @@ CALL_LAYOUTS = b"call_layouts"
 META = b"meta"
 NEXT_BATCH = b"next_batch"
 ADJUSTMENTS = b"adjustments"
-DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS)
+CRM = b"crm"
+CRM_SEEN = b"crm_seen"
+DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -87,10 +100,9 @@ ROUTE_ACTIVE = b"route_active"
 ROUTE_CALLS = b"route_calls"
 ROUTE_DEADLINE = b"route_deadline"
 ROUTE_CURSOR = b"route_cursor"
-ROUTE_MEMORY = b"route_memory"
 GENERATION = b"\x00generation"  # in ROUTE_CURSOR
 LIVE_DBS = (HOLDS, RESERVATIONS, RESERVATION_DEADLINE, ROUTE_ACTIVE, ROUTE_CALLS, ROUTE_DEADLINE,
-            ROUTE_CURSOR, ROUTE_MEMORY)
+            ROUTE_CURSOR)
 
 BALANCE = struct.Struct("<qiqq")  # credit_minor, bundle_period, bundle_used_seconds, package_start_ms
 COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
@@ -101,9 +113,8 @@ COUNT = struct.Struct("<q")
 ADJUSTMENT = struct.Struct("<qqqqq")
 VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
-MEMORY = struct.Struct("<qq")  # line key, answered ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value
-PAIR = struct.Struct(">qq")
+CRM_COUNTS = struct.Struct("<qqqqqqqq")  # see the crm database above
 
 MAX_KEY = 480  # LMDB keys are at most 511 bytes; leave room for a deadline prefix
 
