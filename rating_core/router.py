@@ -112,7 +112,6 @@ ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB = (
 GENERATION = formats.GENERATION
 _COUNT, _CALL, _LINE = formats.COUNT, formats.CALL, formats.LINE
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
-_UNDIGITS = str.maketrans("123456789A", "0123456789")  # np.base_repr's digits back
 
 
 def number_key(normal: str) -> int:
@@ -126,10 +125,18 @@ def _line_key(destination: str) -> int:
     return number_key(normalize(destination, "destination"))
 
 
-def number_of_key(key: int) -> str:
-    """The normalised number a ``number_key`` was made from (its inverse)."""
-    digits = np.base_repr(key, 11).rjust(18, "0").rstrip("0")
-    return digits.translate(_UNDIGITS)
+def numbers_of_keys(keys: np.ndarray) -> np.ndarray:
+    """The normalised numbers (ASCII bytes, ``S18``) ``number_key`` made the
+    int64 ``keys`` from (its inverse, vectorised): 18 base-11 digits, most
+    significant first, 0 the padding, d + 1 the number digit d."""
+    k = np.asarray(keys, np.int64).copy()
+    digits = np.zeros((len(k), 18), np.uint8)
+    for pos in range(17, -1, -1):
+        k, d = np.divmod(k, 11)
+        digits[:, pos] = d
+    # Padding becomes NUL bytes, which an S18 value drops from its end.
+    chars = np.where(digits > 0, digits + (ord("0") - 1), 0).astype(np.uint8)
+    return chars.view("S18").ravel()
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -223,6 +230,7 @@ class Router:
         self._menus: dict[int, dict] = {}
         self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
         self._accounts = self.meta["accounts"]
+        self._account_prefixes = [callers.key(a, "") for a in self._accounts]  # caller record keys start so
         # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
         # Accounts whose calls are limited (and reserve): all but a bundle that sells overage.
         kind = t["package_kind"][t["account_package"]]
@@ -543,17 +551,20 @@ class Router:
     def _memory_rows(self, accs: np.ndarray, ckeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Caller memory (line key, answered ms; 0 when none) for many
         (account row, caller key) pairs: each distinct caller record read
-        once, in one read transaction of ``ledger.lmdb``."""
-        pairs = np.unique(np.stack([accs, ckeys]), axis=1)
-        found: dict[tuple[int, int], tuple[int, int]] = {}
+        once, by one multi-get in one read transaction of ``ledger.lmdb``."""
+        pairs, back = np.unique(np.stack([accs, ckeys]), axis=1, return_inverse=True)
+        prefix = self._account_prefixes
+        keys = [prefix[a] + c for a, c in zip(pairs[0].tolist(), numbers_of_keys(pairs[1]).tolist())]
         with self.ledger.env.begin() as txn:
-            for a, c in zip(pairs[0].tolist(), pairs[1].tolist()):
-                raw = txn.get(callers.key(self._accounts[a], number_of_key(c)), db=self._crm)
+            found = dict(txn.cursor(db=self._crm).getmulti(keys))
+        vals = np.zeros((len(keys), 2), np.int64)
+        for i, k in enumerate(keys):
+            raw = found.get(k)
+            if raw is not None:
                 destination, answered = callers.last_answer(raw)
-                found[(a, c)] = (_line_key(destination), answered) if destination else (0, 0)
-        got = [found[(a, c)] for a, c in zip(accs.tolist(), ckeys.tolist())]
-        vals = np.array(got, np.int64).reshape(-1, 2)
-        return vals[:, 0].copy(), vals[:, 1].copy()
+                if destination:
+                    vals[i] = _line_key(destination), answered
+        return vals[back.ravel(), 0], vals[back.ravel(), 1]
 
     def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
         """Render ``authorize_batch`` columns as Decisions."""
