@@ -105,7 +105,8 @@ def our_server(service_store, tmp_path_factory):
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "rating400_server", "--store", str(service_store), "--host", "127.0.0.1",
-         "--port", "0", "--workers", str(WORKERS), "--ready-file", str(ready), "--log-level", "WARNING"],
+         "--port", "0", "--workers", str(WORKERS), "--ready-file", str(ready), "--log-level", "WARNING",
+         "--local-admin"],
         stdout=log, stderr=log, start_new_session=True)
     info = _wait_file(ready, proc, "rating400 server")
     yield info

@@ -314,12 +314,14 @@ def demo(n, directory, seed):
 @click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False),
               help="Bearer tokens file: lines 'ROLE[,ROLE] TOKEN'.")
 @click.option("--allow-insecure", is_flag=True, help="Serve a non-loopback address without TLS and roles.")
+@click.option("--local-admin", is_flag=True,
+              help="Without TLS identities, let local callers use admin methods (single-user host).")
 @click.option("--catalog-root", type=click.Path(file_okay=False),
               help="Compile may read catalogs by server path under this directory only.")
 @click.option("--max-message-mb", type=click.IntRange(1, 2047), default=64, show_default=True, help="Largest request message.")
 @click.option("--max-batch-rows", type=click.IntRange(min=1), default=262_144, show_default=True, help="Most CDRs in one batch.")
 def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level, tls_cert, tls_key,
-          tls_client_ca, tokens_file, allow_insecure, catalog_root, max_message_mb, max_batch_rows):
+          tls_client_ca, tokens_file, allow_insecure, local_admin, catalog_root, max_message_mb, max_batch_rows):
     """Run the gRPC service (rating400_server)."""
     try:
         from rating400_server.auth import Auth, AuthConfigError
@@ -329,7 +331,7 @@ def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_l
     from .cdr import Limits
 
     try:
-        auth = Auth(tls_cert, tls_key, tls_client_ca, tokens_file)
+        auth = Auth(tls_cert, tls_key, tls_client_ca, tokens_file, local_admin=local_admin)
     except AuthConfigError as e:
         raise UserError(str(e)) from None
     limits = Limits(max_message_bytes=max_message_mb << 20, max_batch_rows=max_batch_rows)

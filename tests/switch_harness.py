@@ -120,7 +120,8 @@ class Engine:
         log = open(self.tmp / "engine.log", "ab")
         self.proc = subprocess.Popen(
             [str(RATING400), "serve", "--store", str(self.store), "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers), "--metrics-port", "0", "--ready-file", str(ready), "--grace", "2"],
+             "--workers", str(self.workers), "--metrics-port", "0", "--ready-file", str(ready), "--grace", "2",
+             "--local-admin"],
             stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 60
         while not ready.exists():

@@ -285,3 +285,29 @@ def test_switch_reaches_a_locked_down_engine_with_tls_and_a_token(token_server, 
         Settings.from_dict({**base, "tls_cert": pki["billing"][0]})
     with pytest.raises(SettingsError, match="token_file: cannot read"):
         Settings.from_dict({**base, "token_file": str(tmp_path / "missing")})
+
+
+def test_plaintext_server_keeps_admin_methods_closed_by_default(store, tmp_path):
+    """Secure by default: with no identities a loopback server serves the
+    call path to local callers, but changing tariffs or accounts answers
+    UNAUTHENTICATED naming how to allow it; --local-admin opens it."""
+    s = Server(store, tmp_path, workers=1)
+    s.extra = []
+    s.start()
+    try:
+        with Client(f"127.0.0.1:{s.info['port']}", timeout=10) as c:
+            assert c.authorize(ACTIVE, CALLER, ivr_keys="1").allow
+            for call in (c.list_versions,
+                         lambda: c.catalog.Activate(catalog_pb2.ActivateRequest(version=1), timeout=10)):
+                with pytest.raises(grpc.RpcError) as e:
+                    call()
+                assert e.value.code() == SC.UNAUTHENTICATED and "--local-admin" in e.value.details()
+    finally:
+        s.stop()
+    s.extra = ["--local-admin"]
+    s.start()
+    try:
+        with Client(f"127.0.0.1:{s.info['port']}", timeout=10) as c:
+            assert [v.version for v in c.list_versions()] == [1]
+    finally:
+        s.stop()

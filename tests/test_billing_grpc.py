@@ -36,7 +36,8 @@ def served(tmp_path_factory):
     ready = root / "ready.json"
     log = open(root / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(root / "store"), "--host",
-                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready)],
+                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready),
+                             "--local-admin"],
                             stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 60

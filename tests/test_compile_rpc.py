@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("compile")
     store, catalog = _make_store(root)
     s = Server(store, tmp_path_factory.mktemp("compile-srv"), workers=1)
-    s.extra = ["--catalog-root", str(catalog.parent)]
+    s.extra += ["--catalog-root", str(catalog.parent)]
     s.start()
     yield s, catalog
     s.stop()

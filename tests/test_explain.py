@@ -117,7 +117,8 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
     ready = tmp_path / "ready.json"
     log = open(tmp_path / "server.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(demo / "store"), "--host",
-                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready)],
+                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready),
+                             "--local-admin"],
                             stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 60

@@ -61,7 +61,9 @@ class Server:
         self.store, self.tmp, self.workers = store, tmp, workers
         self.proc = None
         self.info = None
-        self.extra: list[str] = []  # more server arguments (TLS, tokens, limits)
+        # More server arguments (TLS, tokens, limits). Tests call admin methods
+        # on a plaintext loopback server, so it allows them (--local-admin).
+        self.extra: list[str] = ["--local-admin"]
 
     def start(self, port=0):
         ready = self.tmp / f"ready-{time.monotonic_ns()}.json"

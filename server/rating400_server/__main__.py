@@ -30,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", help="bearer tokens file: lines 'ROLE[,ROLE] TOKEN'")
     ap.add_argument("--allow-insecure", action="store_true",
                     help="serve a non-loopback address without TLS and roles")
+    ap.add_argument("--local-admin", action="store_true",
+                    help="without TLS identities, let local callers use admin methods (single-user host)")
     ap.add_argument("--catalog-root", help="Compile may read catalogs by path under this directory only")
     ap.add_argument("--max-message-mb", type=int, default=64, help="largest request message (MiB)")
     ap.add_argument("--max-batch-rows", type=int, default=262_144, help="most CDRs in one batch")
     a = ap.parse_args(argv)
     try:
-        auth = Auth(a.tls_cert, a.tls_key, a.tls_client_ca, a.tokens)
+        auth = Auth(a.tls_cert, a.tls_key, a.tls_client_ca, a.tokens, local_admin=a.local_admin)
     except AuthConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,8 +20,14 @@ without a role for the method -> PERMISSION_DENIED naming the role needed.
 Health and reflection are open to all (load balancers and tools probe them).
 
 A server with neither a client CA nor tokens checks no identity: that is
-only allowed on loopback or with ``--allow-insecure`` (see ``check_bind``),
-where whoever can reach the port can also read the store's files.
+only allowed on loopback or with ``--allow-insecure`` (see ``check_bind``).
+It then serves the call path (routing, rating, billing reads: what a switch
+on the same host needs) to every local process, but refuses the methods only
+``admin`` may call (tariffs, accounts, top-ups, adjustments, rerating) with
+UNAUTHENTICATED (``AdminGuard``): on a shared host any local user can reach a
+loopback port, and a charge on the call path is bounded by the published
+tariff, while an admin call sets money and tariffs directly. ``--local-admin``
+lifts that on a single-user host.
 """
 from __future__ import annotations
 
@@ -108,6 +114,7 @@ class Auth:
     client_ca: str | None = None
     tokens_file: str | None = None
     tokens: dict = field(default_factory=dict, repr=False)
+    local_admin: bool = False  # without identities, admin methods are open to local callers too
 
     def __post_init__(self):
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -144,7 +151,9 @@ class Auth:
             [(key, chain)], root_certificates=ca, require_client_auth=bool(ca))
 
     def interceptors(self) -> list:
-        return [RoleInterceptor(self)] if self.checks_identity else []
+        if self.checks_identity:
+            return [RoleInterceptor(self)]
+        return [] if self.local_admin else [AdminGuard()]
 
     def identify(self, context, metadata) -> tuple[frozenset[str], str | None]:
         """(roles, problem): the caller's roles, or why it is unauthenticated."""
@@ -196,6 +205,25 @@ class RoleInterceptor(grpc.aio.ServerInterceptor):
                 have = ", ".join(sorted(roles)) or "no role"
                 needed = " or ".join(need) or "a role no one has (not in the server's role table)"
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: needs {needed}; caller has {have}")
+
+        return _guarded(handler, check)
+
+
+class AdminGuard(grpc.aio.ServerInterceptor):
+    """On a server that checks no identity: the methods only ``admin`` may
+    call are refused (UNAUTHENTICATED, naming the way to allow them); every
+    other method passes untouched."""
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(OPEN) or roles_for(method) not in (("admin",), ()):
+            return handler
+
+        async def check(context) -> None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, (
+                f"{method}: changing tariffs or accounts needs an identity with the admin role: serve with "
+                "--tls-cert/--tls-key and --tokens or --tls-client-ca (or --local-admin on a single-user host)"))
 
         return _guarded(handler, check)
 
