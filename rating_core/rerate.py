@@ -112,24 +112,46 @@ def _ledger_money(kind: str, rec: dict) -> int:
 def rerate(store_dir: str | Path, version: int, day_from: str, day_to: str, account: str | None = None,
            number: str | None = None, dry_run: bool = False, reason: str | None = None,
            now_ms: int | None = None) -> RerateResult:
-    """Rerate (see the module doc). Raises ``InvalidInput`` for a bad
-    period/number, ``StoreError`` for an unknown version,
-    ``InsufficientCredit`` when a prepaid account would go below zero."""
-    from .accounts.view import open_view
-    from .numbers import normalize
+    """Rerate (see the module doc) in the store directory ``store_dir``.
+    Raises ``InvalidInput`` naming ``version``/``from``/``to``/``account``/
+    ``number`` for a bad value, ``InsufficientCredit`` when a prepaid
+    account would go below zero (nothing is then written)."""
     from .store import Store
 
+    store = Store(store_dir, create=False)
+    ledger = Ledger(store_dir)
+    try:
+        return rerate_in(store, ledger, version, day_from, day_to, account=account, number=number,
+                         dry_run=dry_run, reason=reason, now_ms=now_ms)
+    finally:
+        ledger.close()
+
+
+def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, account: str | None = None,
+              number: str | None = None, dry_run: bool = False, reason: str | None = None,
+              now_ms: int | None = None) -> RerateResult:
+    """``rerate`` on an open ``Store`` and ``Ledger`` (the gRPC server's
+    engine holds both; same errors)."""
+    from .accounts.view import open_view
+    from .errors import StoreError
+    from .numbers import normalize
+
     if account is not None and number is not None:
-        raise InvalidInput("account", "give --account or --number, not both")
+        raise InvalidInput("account", "give an account or a number, not both")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 1 << 31:
+        raise InvalidInput("version", f"{version!r}: a catalog version is a positive integer")
     lo, hi = day_bounds(day_from, day_to)
     if number is not None:
         number = normalize(number, "number")
     reason = reason or f"rerated under catalog version {version}"
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    store = Store(store_dir, create=False)
-    ledger = Ledger(store_dir)
-    snapshot = open_view(store, ledger.env, version)
     try:
+        snapshot = open_view(store, ledger.env, version)
+    except StoreError as e:
+        raise InvalidInput("version", str(e)) from None
+    try:
+        if account is not None and account not in snapshot.meta["accounts"]:
+            raise InvalidInput("account", f"{account!r}: no such account in catalog version {version}")
         result = RerateResult(version=version, dry_run=dry_run)
         with ledger.env.begin() as txn:
             recs = _committed_in(ledger, txn, lo, hi)
@@ -184,7 +206,6 @@ def rerate(store_dir: str | Path, version: int, day_from: str, day_to: str, acco
         return result
     finally:
         snapshot.close()
-        ledger.close()
 
 
 def adjustments_table(result: RerateResult) -> pa.Table:

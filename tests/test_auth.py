@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
-from rating400.v1 import catalog_pb2, rating_pb2  # noqa: E402
+from rating400.v1 import catalog_pb2, rating_pb2, rerate_pb2, rerate_pb2_grpc  # noqa: E402
 from rating400_client import Client, credentials  # noqa: E402
 from rating400_server import auth  # noqa: E402
 from test_service_grpc import ACTIVE, CALLER, Server, _make_store  # noqa: E402
@@ -133,10 +133,13 @@ def _calls(c):
             cdr=rating_pb2.Cdr(call_id="auth-x", number="12")), timeout=5),  # INVALID_ARGUMENT once allowed
         "catalog": lambda: c.list_versions(),
         "activate": lambda: c.catalog.Activate(catalog_pb2.ActivateRequest(version=1), timeout=5),
+        "rerate": lambda: rerate_pb2_grpc.RerateServiceStub(c.channel).Rerate(  # INVALID_ARGUMENT once allowed
+            rerate_pb2.RerateRequest(catalog_version=1, from_day="x", to_day="x"), timeout=5),
     }
 
 
-ALLOWED = {"softswitch": {"routing"}, "billing": {"rating"}, "admin": {"catalog", "activate"}, "nobody": set()}
+ALLOWED = {"softswitch": {"routing"}, "billing": {"rating"}, "admin": {"catalog", "activate", "rerate"},
+           "nobody": set()}
 
 
 @pytest.mark.parametrize("role", sorted(ALLOWED))

@@ -44,7 +44,8 @@ import grpc
 ROLES: dict[str, tuple[str, ...]] = {
     "softswitch": ("/rating400.v1.RoutingService/",),
     "billing": ("/rating400.v1.RatingService/", "/rating400.v1.BillingService/", "/rating400.v1.ExplainService/"),
-    "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/"),
+    "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/",
+              "/rating400.v1.RerateService/"),
 }
 # Callable by anyone, credentials or not.
 OPEN: tuple[str, ...] = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",

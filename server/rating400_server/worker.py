@@ -96,10 +96,13 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     from .explain_service import SERVICE as explain, ExplainServicer  # issue 7: charge explanations
 
     register(server, ExplainServicer(host, metrics), explain, most)
+    from .rerate_service import SERVICE as rerate, RerateServicer  # issue 7: rerating (admin only)
+
+    register(server, RerateServicer(host, metrics), rerate, most)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [routing.full_name, rating.full_name, catalog.full_name, billing.full_name, accounts.full_name,
-             explain.full_name]
+             explain.full_name, rerate.full_name]
     reflection.enable_server_reflection(
         names + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
