@@ -66,9 +66,12 @@ def load_calls(rated, ledger_store=None, months=None):
 def _live(store_dir, version):
     """The catalog with the live customer layer applied (company names,
     packages of accounts opened through ``rating400 accounts``) and the
-    layer's money events (top-ups, credit adjustments, refunds)."""
+    layer's money events (top-ups, credit adjustments, refunds) and the
+    ledger's rerating adjustments."""
     from .accounts import Accounts, open_view
-    from .billing.events import from_account_events
+    from .billing.events import from_account_events, from_adjustments
+    from .layout import PACKAGE_KIND
+    from .ledger import adjustments
 
     ops = Accounts.open(store_dir)
     try:
@@ -80,9 +83,14 @@ def _live(store_dir, version):
                 break
             raw += page
             after = page[-1]["seq"]
+        with ops.ledger.env.begin() as txn:
+            rerated = adjustments.all_rows(ops.ledger, txn)
     finally:
         ops.ledger.close()
-    return snapshot, from_account_events(raw)
+    t = snapshot.tables
+    prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
+               if PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
+    return snapshot, from_account_events(raw) + from_adjustments(rerated, prepaid)
 
 
 def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | None:
@@ -190,6 +198,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     if left_out:
         out.print(f"{left_out} more statement(s) not shown (--show {len(statements)} to see all; all are in "
                   f"{out_path})", highlight=False)
+    rerated = [s for s in statements if s.rerating]
+    if rerated:
+        n, delta = sum(len(s.rerating) for s in rerated), sum(s.rerating_total for s in rerated)
+        from_credit = sum(s.rerating_credit_total for s in rerated)
+        out.print(f"rerating: {n} call(s) adjusted on {len(rerated)} statement(s), {yuan(delta)} yuan "
+                  f"({yuan(from_credit)} of it from prepaid credit), in the totals", highlight=False)
     total = sum(s.amount_due for s in statements)
     out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
     if statements_dir:

@@ -13,7 +13,9 @@ The rules (README "Rerating"):
   prepaid credit consumption, arrears and bundle use are recomputed as the
   sequence they are; adjustments are written only for the selected calls.
   A period should therefore start at the package start (prepaid) or a month
-  start (bundle); top-ups made inside the period are not replayed.
+  start (bundle). Top-ups, credit adjustments and refunds of the customer
+  layer made inside the period are replayed in their place: an event is in
+  the balance of the calls that end at or after it (``_replay``).
 * Old charge: the committed charge, or the latest earlier adjustment's new
   charge. A call whose charge and balance part are unchanged gets no row.
 * Ledger: the account's credit changes by ``-sum(ledger_delta_minor)``
@@ -109,6 +111,60 @@ def _ledger_money(kind: str, rec: dict) -> int:
     return int(rec["charge"])
 
 
+def _credit_events(store, ledger: Ledger, accounts: list[str], lo: int, hi: int) -> dict[str, list]:
+    """account -> its top-ups, credit adjustments and refunds with effective
+    time in [lo, hi), oldest first (``billing.events.AccountEvent``, signed
+    ``amount_minor``), from the customer layer's audit log; {} when the
+    layer is not in use (catalog accounts have no such events)."""
+    from .accounts import Accounts
+    from .accounts.view import layer_in_use
+    from .billing.events import from_account_events
+    from .errors import NotFound
+
+    if not layer_in_use(ledger.env):
+        return {}
+    ops = Accounts(store, ledger)
+    out = {}
+    for acct in accounts:
+        try:
+            raw = ops.events(acct, lo, hi, limit=1 << 30)
+        except NotFound:
+            continue  # a catalog account the layer does not hold
+        events = [e for e in from_account_events(raw) if e.amount_minor]
+        if events:
+            out[acct] = events
+    return out
+
+
+def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> list[dict]:
+    """Rate ``calls`` (sorted by start, call id) as one sequence per account
+    from the opening state, each account's credit events applied in their
+    place: an event at time t is in the balance of every call that ends at
+    or after t (a call is rated when it ends), not of the calls that ended
+    before. Accounts without events are rated in one pass."""
+    state = rater.opening_state()
+    index = {a: i for i, a in enumerate(rater.snapshot.meta["accounts"])}
+
+    def rate(rows: list[dict]) -> list[dict]:
+        if not rows:
+            return []
+        table = pa.Table.from_pylist([{c: r.get(c) for c in _INPUTS} for r in rows])
+        return rater.rate(table, state).rated.to_pylist()
+
+    rated = rate([r for r in calls if r["account"] not in credit_events])
+    for acct, events in credit_events.items():
+        own = [r for r in calls if r["account"] == acct]
+        ends = [r["end"] if r.get("end") is not None else r["start"] for r in own]
+        done = [False] * len(own)
+        for e in events:
+            # The calls ended before this event, still in start order.
+            rated += rate([r for k, r in enumerate(own) if not done[k] and ends[k] < e.at_ms])
+            done = [d or ends[k] < e.at_ms for k, d in enumerate(done)]
+            state["credit_left"][index[acct]] += e.amount_minor
+        rated += rate([r for k, r in enumerate(own) if not done[k]])
+    return rated
+
+
 def rerate(store_dir: str | Path, version: int, day_from: str, day_to: str, account: str | None = None,
            number: str | None = None, dry_run: bool = False, reason: str | None = None,
            now_ms: int | None = None) -> RerateResult:
@@ -149,63 +205,61 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
         snapshot = open_view(store, ledger.env, version)
     except StoreError as e:
         raise InvalidInput("version", str(e)) from None
-    try:
-        if account is not None and account not in snapshot.meta["accounts"]:
-            raise InvalidInput("account", f"{account!r}: no such account in catalog version {version}")
-        result = RerateResult(version=version, dry_run=dry_run)
-        with ledger.env.begin() as txn:
-            recs = _committed_in(ledger, txn, lo, hi)
-        selected = [r for r in recs if (account is None or r["account"] == account)
-                    and (number is None or r["number"] == number)]
-        accounts = {r["account"] for r in selected}
-        # The whole period of every selected account, in order: the sequence.
-        replay = sorted((r for r in recs if r["account"] in accounts), key=lambda r: (r["start"], r["call_id"]))
-        result.seen = len(selected)
-        if not selected:
-            return result
-        table = pa.Table.from_pylist([{c: r.get(c) for c in _INPUTS} for r in replay])
-        rater = Rater(snapshot, threads=1)
-        rated = rater.rate(table, rater.opening_state()).rated.to_pylist()
-        new_of = {r["call_id"]: r for r in rated}
-        kind_of = {}
-        with (_read_only(ledger) if dry_run else ledger.write()) as w:
-            for rec in selected:
-                key = call_key(rec["call_id"])
-                new = new_of.get(rec["call_id"])
-                if new is None or new["account"] != rec["account"]:
-                    result.not_rerated += 1
-                    continue
-                if adjustments.exists(ledger, w.txn, key, version):
-                    result.skipped += 1
-                    continue
-                acct = rec["account"]
-                if acct not in kind_of:
-                    kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
-                kind = kind_of[acct].kind
-                old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
-                prior = adjustments.latest(ledger, w.txn, key)
-                if prior is not None:
-                    old_charge, old_money = prior[0], old_money + prior[1]
-                new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
-                if new_charge == old_charge and new_money == old_money:
-                    result.unchanged += 1
-                    continue
-                a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
-                               new_money - old_money, now_ms, reason)
-                result.adjustments.append(a)
-                result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
-                if not dry_run:
-                    adjustments.put(ledger, w.txn, key, a)
-            if not dry_run:  # a dry run's transaction is read only
-                for acct, change in result.ledger_change_minor.items():
-                    terms = kind_of[acct]
-                    # Postpaid corrections may book arrears (down to any
-                    # level: the call happened); prepaid never below zero.
-                    ledger.apply_credit(w, acct, change, terms, now_ms,
-                                        allow_below_available=terms.kind != "prepaid")
+    # The snapshot is shared process-wide (``open_snapshot``; the server's
+    # engine may be rating with it): never closed here.
+    if account is not None and account not in snapshot.meta["accounts"]:
+        raise InvalidInput("account", f"{account!r}: no such account in catalog version {version}")
+    result = RerateResult(version=version, dry_run=dry_run)
+    with ledger.env.begin() as txn:
+        recs = _committed_in(ledger, txn, lo, hi)
+    selected = [r for r in recs if (account is None or r["account"] == account)
+                and (number is None or r["number"] == number)]
+    accounts = {r["account"] for r in selected}
+    # The whole period of every selected account, in order: the sequence.
+    replay = sorted((r for r in recs if r["account"] in accounts), key=lambda r: (r["start"], r["call_id"]))
+    result.seen = len(selected)
+    if not selected:
         return result
-    finally:
-        snapshot.close()
+    credit_events = _credit_events(store, ledger, sorted(accounts), lo, hi)
+    rated = _replay(Rater(snapshot, threads=1), replay, credit_events)
+    new_of = {r["call_id"]: r for r in rated}
+    kind_of = {}
+    with (_read_only(ledger) if dry_run else ledger.write()) as w:
+        for rec in selected:
+            key = call_key(rec["call_id"])
+            new = new_of.get(rec["call_id"])
+            if new is None or new["account"] != rec["account"]:
+                result.not_rerated += 1
+                continue
+            if adjustments.exists(ledger, w.txn, key, version):
+                result.skipped += 1
+                continue
+            acct = rec["account"]
+            if acct not in kind_of:
+                kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
+            kind = kind_of[acct].kind
+            old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
+            prior = adjustments.latest(ledger, w.txn, key)
+            if prior is not None:
+                old_charge, old_money = prior[0], old_money + prior[1]
+            new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
+            if new_charge == old_charge and new_money == old_money:
+                result.unchanged += 1
+                continue
+            a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
+                           new_money - old_money, now_ms, reason)
+            result.adjustments.append(a)
+            result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
+            if not dry_run:
+                adjustments.put(ledger, w.txn, key, a)
+        if not dry_run:  # a dry run's transaction is read only
+            for acct, change in result.ledger_change_minor.items():
+                terms = kind_of[acct]
+                # Postpaid corrections may book arrears (down to any
+                # level: the call happened); prepaid never below zero.
+                ledger.apply_credit(w, acct, change, terms, now_ms,
+                                    allow_below_available=terms.kind != "prepaid")
+    return result
 
 
 def adjustments_table(result: RerateResult) -> pa.Table:

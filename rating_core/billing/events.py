@@ -6,7 +6,9 @@ Kinds (``KINDS``):
 - ``adjustment``: a manual correction on the bill, signed: positive
   charges the enterprise more, negative is a credit note.
 - ``rerating``: the difference a rerating made to calls already billed
-  (new charge - old charge), signed like ``adjustment``.
+  (new charge - old charge), signed like ``adjustment``; from the ledger,
+  one per rerated call (``from_adjustments``), with the part of it that
+  prepaid credit paid in ``credit_minor``.
 - ``credit_adjustment``: a signed change of the prepaid credit other than a
   top-up (the accounts layer's ``adjust`` and ``refund``).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
@@ -36,7 +38,10 @@ KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added
 class AccountEvent:
     """One event: ``account`` id, ``at_ms`` (epoch ms), ``kind`` (KINDS),
     ``amount_minor`` (int64 minor units; signed for adjustment/rerating),
-    ``feature`` (for feature events), ``note`` (free text)."""
+    ``feature`` (for feature events), ``note`` (free text),
+    ``credit_minor`` (rerating of a prepaid call: the signed part of
+    ``amount_minor`` taken from prepaid credit, the ledger's correction; 0
+    otherwise)."""
 
     account: str
     at_ms: int
@@ -44,6 +49,7 @@ class AccountEvent:
     amount_minor: int = 0
     feature: str | None = None
     note: str = ""
+    credit_minor: int = 0
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
@@ -118,3 +124,15 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
         else:
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", -amount, note="refund"))
     return out
+
+
+def from_adjustments(rows, prepaid: set[str]) -> list[AccountEvent]:
+    """The ledger's rerating adjustments (``ledger.adjustments.Adjustment``)
+    as ``rerating`` events: at the rerating's time (``rerated_at_ms``: a
+    bill already sent is never changed, the correction goes on the bill of
+    the month it was made), amount = the charge's delta; for the accounts
+    in ``prepaid``, ``credit_minor`` = the credit consumed's delta
+    (``ledger_delta_minor``), the rest being arrears."""
+    return [AccountEvent(a.account, a.rerated_at_ms, "rerating", a.delta_minor,
+                         note=f"{a.call_id}: {a.reason}",
+                         credit_minor=a.ledger_delta_minor if a.account in prepaid else 0) for a in rows]

@@ -28,9 +28,11 @@ Rules (README, "Monthly statements", states them for operators):
   never refunded; missed-call SMS counts only calls while held.
 - top-ups and credit adjustments go to the prepaid credit; adjustments and
   rerating differences go on the bill (positive charges more, negative is
-  a credit).
+  a credit). A rerating of a prepaid call takes its ``credit_minor`` part
+  from the credit (the ledger's correction) and bills only the rest.
 - credit: opening + package credit (the month the package starts) +
-  top-ups + credit adjustments - credit consumed - expired = closing. The
+  top-ups + credit adjustments - credit consumed - rerating credit -
+  expired = closing. The
   opening of the first month is the credit before the account's first
   rated call in the input (less any package credit of that month, and less
   the month's earlier top-ups and credit adjustments when the rating
@@ -39,7 +41,7 @@ Rules (README, "Monthly statements", states them for operators):
   open with the previous closing. Credit left when the prepaid period ends
   expires.
 - amount due = usage - credit consumed + minimum top-up + rental + features
-  + adjustments + rerating.
+  + adjustments + rerating - rerating credit.
 """
 from __future__ import annotations
 
@@ -186,18 +188,23 @@ class Statement:
         return sum(e.amount_minor for e in self.rerating)
 
     @property
+    def rerating_credit_total(self) -> int:
+        """The part of the rerating taken from (or given back to) prepaid credit."""
+        return sum(e.credit_minor for e in self.rerating)
+
+    @property
     def credit_adjustments_total(self) -> int:
         return sum(e.amount_minor for e in self.credit_adjustments)
 
     @property
     def closing_credit(self) -> int:
         return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
-                - self.credit_consumed - self.expired_credit)
+                - self.credit_consumed - self.rerating_credit_total - self.expired_credit)
 
     @property
     def amount_due(self) -> int:
         return (self.usage - self.credit_consumed + self.minimum_topup + self.rental + self.features_total
-                + self.adjustments_total + self.rerating_total)
+                + self.adjustments_total + self.rerating_total - self.rerating_credit_total)
 
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
@@ -207,11 +214,13 @@ class Statement:
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
-                  "credit_adjustments_total", "closing_credit", "amount_due"):
+                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "amount_due"):
             d[k] = getattr(self, k)
+        d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
-                 "adjustments_total", "rerating_total", "credit_adjustments_total", "closing_credit", "amount_due"}
+                 "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
+                 "closing_credit", "amount_due"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -220,7 +229,8 @@ class Statement:
                           "unit_fee_minor": f["unit_fee"], "amount_minor": f["amount"]} for f in d["features"]]
         for group in ("top_ups", "adjustments", "rerating", "credit_adjustments"):
             d[group] = [{"at_ms": e["at_ms"], "kind": e["kind"], "amount_minor": e["amount_minor"],
-                         "note": e["note"]} for e in d[group]]
+                         "note": e["note"], **({"credit_minor": e["credit_minor"]} if group == "rerating" else {})}
+                        for e in d[group]]
         return d
 
 
@@ -233,6 +243,7 @@ SUMMARY_SCHEMA = pa.schema([
     ("minimum_topup_minor", pa.int64()), ("rental_minor", pa.int64()), ("features_minor", pa.int64()),
     ("top_ups_minor", pa.int64()), ("adjustments_minor", pa.int64()), ("rerating_minor", pa.int64()),
     ("opening_credit_minor", pa.int64()), ("closing_credit_minor", pa.int64()), ("amount_due_minor", pa.int64()),
+    ("rerating_calls", pa.int64()), ("rerating_credit_minor", pa.int64()),
 ])
 
 
@@ -252,6 +263,7 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "adjustments_minor": [x.adjustments_total for x in s], "rerating_minor": [x.rerating_total for x in s],
         "opening_credit_minor": [x.opening_credit for x in s],
         "closing_credit_minor": [x.closing_credit for x in s], "amount_due_minor": [x.amount_due for x in s],
+        "rerating_calls": [len(x.rerating) for x in s], "rerating_credit_minor": [x.rerating_credit_total for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
@@ -468,6 +480,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if kind == "prepaid" and m_lo <= expiry_ms < m_hi:
                 used = consumed_before_expiry.get(account, 0)
                 topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expiry_ms)
+                topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expiry_ms)
                 s.expired_credit = max(0, s.opening_credit + s.package_credit + topped - used)
             credit = s.closing_credit
             out.append(s)
