@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from rating400.v1 import rerate_pb2, rerate_pb2_grpc
+from rating400.v1 import explain_pb2, explain_pb2_grpc, rerate_pb2, rerate_pb2_grpc
 from test_rerate import credit, root, stored_adjustments  # noqa: F401 - ``root`` is a fixture
 from test_service_grpc import Server
 
@@ -19,7 +19,9 @@ def stub(root, tmp_path):  # noqa: F811 - the imported fixture
     server = Server(root, tmp_path, workers=1).start()
     try:
         with grpc.insecure_channel(server.target) as channel:
-            yield rerate_pb2_grpc.RerateServiceStub(channel)
+            stub = rerate_pb2_grpc.RerateServiceStub(channel)
+            stub.explain = explain_pb2_grpc.ExplainServiceStub(channel)
+            yield stub
     finally:
         server.stop()
 
@@ -64,6 +66,9 @@ def test_rerate_over_grpc_is_the_cli_rerating_and_idempotent(root, stub):  # noq
     one = stub.Rerate(req(catalog_version=1, number="400-058-9196", from_day="2026-10-13", to_day="2026-10-13"),
                       timeout=60)
     assert [(a.call_id, a.new_charge_minor) for a in one.adjustments] == [("g2", 1500)]
+    # Rerating under the active version left the server's own rating intact.
+    x = stub.explain.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id="g1"), timeout=60)
+    assert x.charge == 4500 and x.consistent
 
 
 BAD = [
