@@ -23,7 +23,7 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     billable seconds, band(s), rate rule, increments, exact total, rounding,
     connect fee, credit or bundle used."""
     from .cli import user_errors  # the CLI's one way of reporting operator errors
-    from .explain import explain, record_committed, record_from_file
+    from .explain import explain, record_committed, record_from_file, settled_reservation
     from .store import Ledger, Store
 
     if not call_id.strip() or "\x00" in call_id:
@@ -32,14 +32,14 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
         snapshot = Store(store_dir, create=False).open(version)
         try:
             if rated_file:
-                record = record_from_file(rated_file, call_id)
+                x = explain(snapshot, record_from_file(rated_file, call_id))
             else:
                 ledger = Ledger(store_dir)
                 try:
-                    record = record_committed(ledger, call_id)
+                    record, held = record_committed(ledger, call_id), settled_reservation(ledger, call_id)
                 finally:
                     ledger.close()
-            x = explain(snapshot, record)
+                x = explain(snapshot, record, held, committed=True)
         finally:
             snapshot.close()
     if as_json:

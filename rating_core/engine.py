@@ -122,6 +122,7 @@ class Engine:
             if rated_new.num_rows:
                 new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
+                reservations.record_settled(self.ledger, txn, new_keys)
                 self.crm.record(txn, from_rated_table(rated_new, "committed calls"))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
                 accounts = np.asarray(accounts, np.int64)

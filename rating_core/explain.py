@@ -99,6 +99,16 @@ class Explanation:
     balance_after: int = 0
     consistent: bool = True  # our walk gives the record's billed seconds, units and charge
     note: str | None = None
+    # The credit reservation settled when the call was committed (ledger only):
+    # reservation_checked: the ledger was asked; reservation_held: it had one.
+    reservation_checked: bool = False
+    reservation_held: bool = False
+    reserved_minor: int = 0  # money held, 1/10000 yuan (money holds)
+    reserved_seconds: int = 0  # bundle seconds held (bundle holds)
+    granted_seconds: int = 0  # the grant the hold covered, from billing start
+    authorized_ms: int | None = None
+    settled_minor: int = 0  # what replaced a money hold: credit consumed / charge / overage
+    settled_seconds: int = 0  # what replaced a bundle-seconds hold: bundle seconds consumed
 
     def as_dict(self) -> dict:
         """JSON-ready: fractions as ``"num/den"`` strings."""
@@ -157,7 +167,26 @@ class _Tables:
         return band, kind, day * layout.MS_PER_DAY + until * 60_000 - layout.LOCAL_OFFSET_MS
 
 
-def explain(snapshot, record: dict) -> Explanation:
+def explain(snapshot, record: dict, settled=None, committed: bool = False) -> Explanation:
+    """``explain_record`` plus the credit reservation: with ``committed``
+    (the record is the ledger's) ``settled`` is the
+    ``ledger.reservations.Reservation`` recorded when the call was committed,
+    or None when it held none; a rated file's record says nothing of it."""
+    x = explain_record(snapshot, record)
+    x.reservation_checked = committed
+    if committed and settled is not None:
+        x.reservation_held = True
+        x.reserved_minor, x.reserved_seconds = settled.reserved_minor, settled.reserved_seconds
+        x.granted_seconds, x.authorized_ms = settled.granted_seconds, settled.authorized_ms
+        if settled.money:  # the part of the charge that moved the balance replaced the hold
+            x.settled_minor = (x.credit_consumed if x.package_kind == "prepaid" else
+                               x.overage if x.package_kind == "bundle" else x.charge)
+        else:
+            x.settled_seconds = x.bundle_seconds_consumed
+    return x
+
+
+def explain_record(snapshot, record: dict) -> Explanation:
     """Explain one rated record (a dict with the rated columns, names as
     strings, and the CDR's ``call_id number start ivr_answer agent_answer
     end``) against ``snapshot`` (the catalog version that rated it).
@@ -338,7 +367,12 @@ WORDS = {
         "no_overage": "The package sells no overage: the seconds beyond the bundle cost nothing.",
         "payg": "Pay as you go: {charge} yuan billed.",
         "charged": "Charged: {charge} yuan.",
-        "reservation": "No credit reservation is recorded with this call.",
+        "reservation": "A rated file records no credit reservation (explain the committed call to see it).",
+        "held": "Credit reservation settled: {amount} was held for this call (authorised at {at}, grant "
+                "{granted} s) until its CDR was committed; the call's {settled} replaced it.",
+        "not_held": "No credit reservation was held for this call (it was not authorised with its call id, "
+                    "or its hold had expired before the CDR came).",
+        "held_money": "{v} yuan", "held_seconds": "{v} bundle seconds",
         "mismatch": "Note: this catalog version gives {billed} s, {units} increments, {charge} yuan, "
                     "not the record's; the call was rated under another catalog version.",
         "missing": "Note: {what} is not in this catalog version; it was rated under another one.",
@@ -378,7 +412,11 @@ WORDS = {
         "no_overage": "该套餐不销售超额通话：超出部分不收费。",
         "payg": "按量计费：{charge} 元。",
         "charged": "应收：{charge} 元。",
-        "reservation": "此通话没有记录额度预留。",
+        "reservation": "计费文件不记录额度预留（对已入账的通话进行解释可查看）。",
+        "held": "额度预留结算：本通话（授权时间 {at}，授权时长 {granted} 秒）预留了 {amount}，"
+                "话单入账时释放，按实际的 {settled} 结算。",
+        "not_held": "本通话未持有额度预留（未以通话 ID 授权，或预留在话单到达前已过期）。",
+        "held_money": "{v} 元", "held_seconds": "{v} 秒套餐时长",
         "mismatch": "注意：按当前资费版本计算为 {billed} 秒、{units} 个计费单元、{charge} 元，与记录不符；"
                     "该通话是按其他资费版本计费的。",
         "missing": "注意：当前资费版本中没有 {what}；该通话是按其他版本计费的。",
@@ -443,7 +481,17 @@ def _lines(x: Explanation, w: dict) -> list[str]:
     else:
         out.append(w["payg"].format(charge=y(x.charge)))
     out.append(w["charged"].format(charge=y(x.charge)))
-    out.append(w["reservation"])
+    if not x.reservation_checked:
+        out.append(w["reservation"])
+    elif not x.reservation_held:
+        out.append(w["not_held"])
+    elif x.reserved_seconds or x.settled_seconds:
+        out.append(w["held"].format(amount=w["held_seconds"].format(v=x.reserved_seconds), at=_when(x.authorized_ms),
+                                    granted=x.granted_seconds,
+                                    settled=w["held_seconds"].format(v=x.settled_seconds)))
+    else:
+        out.append(w["held"].format(amount=w["held_money"].format(v=y(x.reserved_minor)), at=_when(x.authorized_ms),
+                                    granted=x.granted_seconds, settled=w["held_money"].format(v=y(x.settled_minor))))
     if not x.consistent and x.note == "rated_under_another_version":
         out.append(w["mismatch"].format(billed=x.billed_seconds, units=x.units,
                                         charge=y(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))
@@ -472,6 +520,16 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     if rows.num_rows == 0:
         raise InvalidInput("call_id", f"{call_id!r} is not in {path}")
     return rows.slice(0, 1).to_pylist()[0]
+
+
+def settled_reservation(ledger, call_id: str):
+    """The credit reservation recorded when ``call_id`` was committed
+    (``ledger.reservations.Reservation``), or None when it held none."""
+    from .ledger import reservations
+    from .ledger.formats import call_key
+
+    with ledger.env.begin() as txn:
+        return reservations.settled(ledger, txn, call_key(call_id))
 
 
 def record_committed(ledger, call_id: str) -> dict:

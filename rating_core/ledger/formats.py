@@ -30,6 +30,9 @@ database            key                         value
                                                 c: city, p: province, k: carrier,
                                                 t: tags, n: notes}; see below
 ``crm_seen``        call key                    empty: counted from a rated file
+``settlements``     call key                    ``RESERVATION`` + account name: the
+                                                credit reservation the call held when
+                                                its CDR was committed (and released)
 ==================  ==========================  =======================================
 
 ``CRM_COUNTS`` (the caller CRM, ``rating_core.billing.crm``): first_ms,
@@ -41,7 +44,10 @@ destination (``callers.remember_answer``), the router reads them
 
 One ``adjustments`` row per call whose charge a rerating changed; its key
 makes a repeated rerating of that call under the same target version a
-no-op (``ledger.adjustments``).
+no-op (``ledger.adjustments``). One ``settlements`` row per committed call
+that held a credit reservation, written in the commit's transaction, so a
+charge explanation can name the hold its charge replaced
+(``reservations.record_settled``).
 
 ``live.lmdb`` -- state of calls in progress, fast: commits are not fsynced
 (``sync=False``: a crashed process loses nothing, the page cache has it; an
@@ -90,7 +96,8 @@ NEXT_BATCH = b"next_batch"
 ADJUSTMENTS = b"adjustments"
 CRM = b"crm"
 CRM_SEEN = b"crm_seen"
-DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN)
+SETTLEMENTS = b"settlements"
+DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"

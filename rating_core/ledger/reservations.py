@@ -137,6 +137,31 @@ def release(ledger, keys: list[bytes]) -> int:
     return n
 
 
+def record_settled(ledger, txn: lmdb.Transaction, keys: list[bytes]) -> int:
+    """Inside the durable write ``txn`` committing calls ``keys``: copy the
+    reservation each of them holds (if any) to ``settlements``, so the
+    explanation of the call can name the hold its charge replaced (``release``
+    then closes it). Nothing is read beyond one count when no reservation is
+    open. Returns how many were recorded."""
+    with ledger.live.begin() as live:
+        if live.stat(ledger.live_db[formats.RESERVATIONS])["entries"] == 0:
+            return 0
+        found = live.cursor(db=ledger.live_db[formats.RESERVATIONS]).getmulti(keys)
+        db = ledger.db[formats.SETTLEMENTS]
+        n = 0
+        for key, value in found:
+            txn.put(bytes(key), bytes(value), db=db)
+            n += 1
+    return n
+
+
+def settled(ledger, txn: lmdb.Transaction, key: bytes) -> Reservation | None:
+    """The reservation recorded when call ``key`` was committed, or None
+    (it held none, or was committed before settlements were recorded)."""
+    raw = txn.get(key, db=ledger.db[formats.SETTLEMENTS])
+    return None if raw is None else Reservation.unpack(raw)
+
+
 def open_reservations(ledger, live: lmdb.Transaction | None = None) -> list[tuple[bytes, Reservation]]:
     """Every open reservation (call key, reservation); for tests and tools."""
     own = live is None

@@ -21,7 +21,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
 
     def _explain(self, request):
         from rating_core.errors import InvalidInput
-        from rating_core.explain import explain, record_committed
+        from rating_core.explain import explain, record_committed, settled_reservation
 
         if not request.call_id:
             raise BadRequest("call_id", "required")
@@ -30,7 +30,9 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             raise BadRequest("lang", f"{lang!r}: use en or zh")
         engine = self.host.engine
         try:
-            x = explain(engine.rater.snapshot, record_committed(engine.ledger, request.call_id))
+            record = record_committed(engine.ledger, request.call_id)
+            x = explain(engine.rater.snapshot, record, settled_reservation(engine.ledger, request.call_id),
+                        committed=True)
         except InvalidInput as e:
             raise BadRequest(e.field, e.message) from None
         resp = explain_pb2.ExplainChargeResponse(
@@ -43,6 +45,11 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             bundle_seconds_consumed=x.bundle_seconds_consumed, overage=x.overage, balance_after=x.balance_after,
             consistent=x.consistent, catalog_version=int(engine.version or 0),
             rule_index=-1 if x.rule_index is None else x.rule_index)
+        if x.reservation_held:
+            resp.reservation.SetInParent()
+            for f in ("reserved_minor", "reserved_seconds", "granted_seconds", "settled_minor", "settled_seconds"):
+                setattr(resp.reservation, f, getattr(x, f))
+            resp.reservation.authorized_ms = x.authorized_ms or 0
         for r in x.runs:
             resp.steps.add(start_seconds=r.start, band=r.band or "", rate=r.rate, tier=r.tier, count=r.count,
                            increment_seconds=r.seconds, price=r.price_minor, unit_seconds=r.unit,

@@ -37,7 +37,7 @@ class ChargeStep(_message.Message):
     def __init__(self, start_seconds: _Optional[int] = ..., band: _Optional[str] = ..., rate: _Optional[str] = ..., tier: _Optional[int] = ..., count: _Optional[int] = ..., increment_seconds: _Optional[int] = ..., price: _Optional[int] = ..., unit_seconds: _Optional[int] = ..., cost: _Optional[str] = ...) -> None: ...
 
 class ExplainChargeResponse(_message.Message):
-    __slots__ = ("call_id", "text", "account", "package", "rate", "bands", "billing_start_mode", "billing_start_used", "billable_rule", "billable_seconds", "billed_seconds", "units", "steps", "exact_total", "rounding", "connect_fee", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "consistent", "catalog_version", "rule_index")
+    __slots__ = ("call_id", "text", "account", "package", "rate", "bands", "billing_start_mode", "billing_start_used", "billable_rule", "billable_seconds", "billed_seconds", "units", "steps", "exact_total", "rounding", "connect_fee", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "consistent", "catalog_version", "rule_index", "reservation")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class ExplainChargeResponse(_message.Message):
     CONSISTENT_FIELD_NUMBER: _ClassVar[int]
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     RULE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     text: str
     account: str
@@ -86,4 +87,21 @@ class ExplainChargeResponse(_message.Message):
     consistent: bool
     catalog_version: int
     rule_index: int
-    def __init__(self, call_id: _Optional[str] = ..., text: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., rate: _Optional[str] = ..., bands: _Optional[_Iterable[str]] = ..., billing_start_mode: _Optional[str] = ..., billing_start_used: _Optional[str] = ..., billable_rule: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[ChargeStep, _Mapping]]] = ..., exact_total: _Optional[str] = ..., rounding: _Optional[str] = ..., connect_fee: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., consistent: _Optional[bool] = ..., catalog_version: _Optional[int] = ..., rule_index: _Optional[int] = ...) -> None: ...
+    reservation: SettledReservation
+    def __init__(self, call_id: _Optional[str] = ..., text: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., rate: _Optional[str] = ..., bands: _Optional[_Iterable[str]] = ..., billing_start_mode: _Optional[str] = ..., billing_start_used: _Optional[str] = ..., billable_rule: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[ChargeStep, _Mapping]]] = ..., exact_total: _Optional[str] = ..., rounding: _Optional[str] = ..., connect_fee: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., consistent: _Optional[bool] = ..., catalog_version: _Optional[int] = ..., rule_index: _Optional[int] = ..., reservation: _Optional[_Union[SettledReservation, _Mapping]] = ...) -> None: ...
+
+class SettledReservation(_message.Message):
+    __slots__ = ("reserved_minor", "reserved_seconds", "granted_seconds", "authorized_ms", "settled_minor", "settled_seconds")
+    RESERVED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZED_MS_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    reserved_minor: int
+    reserved_seconds: int
+    granted_seconds: int
+    authorized_ms: int
+    settled_minor: int
+    settled_seconds: int
+    def __init__(self, reserved_minor: _Optional[int] = ..., reserved_seconds: _Optional[int] = ..., granted_seconds: _Optional[int] = ..., authorized_ms: _Optional[int] = ..., settled_minor: _Optional[int] = ..., settled_seconds: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,85 @@
+"""`rating400 explain` and gRPC ExplainCharge name the credit reservation a
+committed call settled (held amount, grant, what replaced it), or say
+plainly that none was held. Real LMDB ledger, real router, real server."""
+from __future__ import annotations
+
+import json
+
+import grpc
+import pyarrow as pa
+import pytest
+
+from rating400.v1 import explain_pb2, explain_pb2_grpc
+from rating_core.accounts import Accounts, open_view
+from rating_core.accounts.importer import import_catalog
+from rating_core.cli import main
+from rating_core.engine import Engine
+from rating_core.explain import yuan4
+from rating_core.ledger import Ledger, reservations
+from rating_core.router import Router
+from rating_core.store import Store
+from test_rerate_ledger import CATALOG, at, cdr
+from test_service_grpc import Server
+
+
+@pytest.fixture
+def committed(tmp_path):
+    """c1 authorised with its call id (a reservation), then committed; c2
+    committed without any authorisation. Returns (store dir, c1's decision)."""
+    (tmp_path / "v1.yaml").write_text(CATALOG.replace("PRICE", "0.12"))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "v1.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")
+    router = Router(open_view(store, ledger.env), ledger)
+    decision = router.authorize("4001110001", "13812345678", at(2), call_id="c1")
+    assert decision.allow and decision.reserved_minor > 0
+    assert len(reservations.open_reservations(ledger)) == 1
+    engine = Engine.open(tmp_path / "store")
+    engine.rate_and_commit(pa.Table.from_pylist([cdr("c1", 2), cdr("c2", 3)]))
+    assert reservations.open_reservations(ledger) == []  # the commit released it
+    engine.close()
+    ledger.close()
+    return tmp_path / "store", decision
+
+
+def explain_cli(capsys, store_dir, call_id, *extra):
+    with pytest.raises(SystemExit) as e:
+        main(["explain", call_id, "--store", str(store_dir), *extra])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    return out.out
+
+
+def test_explain_names_the_settled_reservation_or_says_none_was_held(committed, capsys):
+    store_dir, d = committed
+    text = explain_cli(capsys, store_dir, "c1", "--lang", "en")
+    # A 60-minute call at 0.12/min: 7.20 yuan of prepaid credit replaced the hold.
+    assert (f"Credit reservation settled: {yuan4(d.reserved_minor)} yuan was held for this call "
+            f"(authorised at 2026-11-02T10:00:00.000+08:00, grant {d.max_duration_seconds} s) until its CDR was "
+            f"committed; the call's 7.2000 yuan replaced it.") in text
+    zh = explain_cli(capsys, store_dir, "c1", "--lang", "zh")
+    assert f"预留了 {yuan4(d.reserved_minor)} 元" in zh and "按实际的 7.2000 元 结算" in zh
+    none = explain_cli(capsys, store_dir, "c2", "--lang", "en")
+    assert "No credit reservation was held for this call" in none and "Credit reservation settled" not in none
+    js = json.loads(explain_cli(capsys, store_dir, "c1", "--json"))
+    assert (js["reservation_held"], js["reserved_minor"], js["granted_seconds"], js["settled_minor"]) == (
+        True, d.reserved_minor, d.max_duration_seconds, 7_2000)
+
+
+def test_explain_charge_over_grpc_carries_the_reservation(committed, tmp_path):
+    store_dir, d = committed
+    server = Server(store_dir, tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = explain_pb2_grpc.ExplainServiceStub(channel)
+            held = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id="c1"), timeout=60)
+            assert held.HasField("reservation")
+            r = held.reservation
+            assert (r.reserved_minor, r.reserved_seconds, r.granted_seconds, r.authorized_ms, r.settled_minor) == (
+                d.reserved_minor, 0, d.max_duration_seconds, at(2), 7_2000)
+            assert "Credit reservation settled" in held.text
+            free = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id="c2"), timeout=60)
+            assert not free.HasField("reservation") and "No credit reservation was held" in free.text
+    finally:
+        server.stop()
