@@ -158,3 +158,22 @@ def test_readme_rerating_commands_run(tmp_path):
     table = pacsv.read_csv(tmp_path / "adjustments.csv")
     assert table.num_rows > 0 and set(table.column("version").to_pylist()) == {2}
     assert "adjusted 0 " in outs[6] and f"{table.num_rows} already rerated" in outs[6]
+
+    # The gRPC example, against a server on that store (a dry run back to version 1).
+    from test_readme import serve, stop
+
+    code = re.findall(r"```python\n(.*?)```", body, re.S)[0]
+    proc, info = serve("rating400 serve --store demo-out/store", tmp_path, [])
+    try:
+        scope: dict = {}
+        exec(compile(code.replace("localhost:50051", f"127.0.0.1:{info['port']}"), "README.md", "exec"),
+             scope)  # noqa: S102 - the README's own example
+    finally:
+        stop(proc)
+    resp = scope["resp"]
+    mine = [r for r in table.to_pylist() if r["account"] == "jinghua_appliances"]
+    assert resp.dry_run and len(resp.adjustments) == len(mine) > 0
+    # Back to version 1: every delta undoes the one rerating under version 2 made.
+    undo = {r["call_id"]: -r["delta_minor"] for r in mine}
+    assert {a.call_id: a.delta_minor for a in resp.adjustments} == undo
+    assert len(stored_adjustments(tmp_path / "demo-out" / "store")) == table.num_rows  # nothing written
