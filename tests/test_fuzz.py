@@ -130,7 +130,7 @@ def _methods():
 
 
 def _valid_requests() -> dict[str, list[bytes]]:
-    from rating400.v1 import catalog_pb2, rating_pb2
+    from rating400.v1 import catalog_pb2, rating_pb2, rerate_pb2
     from rating400_client import _common
 
     cdr_msg = _common.cdr_message({"call_id": "f1", "caller": "13812345678", "number": "4000589196",
@@ -147,6 +147,8 @@ def _valid_requests() -> dict[str, list[bytes]]:
         "/rating400.v1.CatalogAdminService/Activate": [catalog_pb2.ActivateRequest(version=1).SerializeToString()],
         "/rating400.v1.CatalogAdminService/Compile": [catalog_pb2.CompileRequest(
             files=[catalog_pb2.CatalogFile(name="catalog.yaml", content=b"name: x\n")]).SerializeToString()],
+        "/rating400.v1.RerateService/Rerate": [rerate_pb2.RerateRequest(
+            catalog_version=1, from_day="2026-10-01", to_day="2026-10-31", dry_run=True).SerializeToString()],
     }
 
 
