@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from . import layout
 from .errors import InvalidInput
-from .ledger import AccountTerms, Ledger, LedgerTxn, adjustments, call_key, formats
+from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 
@@ -141,7 +141,9 @@ def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> 
     from the opening state, each account's credit events applied in their
     place: an event at time t is in the balance of every call that ends at
     or after t (a call is rated when it ends), not of the calls that ended
-    before. Accounts without events are rated in one pass."""
+    before. Accounts without events are rated in one pass. Raises
+    ``InsufficientCredit`` when a debit event finds less credit than it
+    takes in the replayed sequence."""
     state = rater.opening_state()
     index = {a: i for i, a in enumerate(rater.snapshot.meta["accounts"])}
 
@@ -160,7 +162,12 @@ def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> 
             # The calls ended before this event, still in start order.
             rated += rate([r for k, r in enumerate(own) if not done[k] and ends[k] < e.at_ms])
             done = [d or ends[k] < e.at_ms for k, d in enumerate(done)]
-            state["credit_left"][index[acct]] += e.amount_minor
+            credit = int(state["credit_left"][index[acct]])
+            if credit + e.amount_minor < 0:
+                # A debit (refund, negative adjustment) the dearer sequence
+                # leaves no credit for: refused whole, like any prepaid debit.
+                raise InsufficientCredit(acct, credit, -e.amount_minor)
+            state["credit_left"][index[acct]] = credit + e.amount_minor
         rated += rate([r for k, r in enumerate(own) if not done[k]])
     return rated
 

@@ -147,3 +147,25 @@ def test_the_statement_of_the_month_carries_the_rerating(store_dir, tmp_path, ca
     printed = capsys.readouterr().out
     assert "rerating: 3 call(s) adjusted on 1 statement(s), 158.40 yuan (138.40 of it from prepaid credit)" in printed
     assert "total due 20.00 yuan" in printed
+
+
+def test_a_refund_the_rerated_sequence_cannot_pay_refuses_the_rerating(store_dir):
+    from rating_core.ledger import InsufficientCredit
+    from rating_core.ledger import adjustments as adj
+
+    ledger = Ledger(store_dir)
+    Accounts(Store(store_dir, create=False), ledger).refund("r1", "legacy", 600 * YUAN, at_ms=at(6))
+    ledger.close()
+    assert credit(store_dir) == 78_4000
+    # Replayed at 1.00/min, 540 yuan is left after c3: the 600 yuan refund on
+    # 11-06 could not have been paid. Refused whole, nothing written.
+    with pytest.raises(InsufficientCredit) as e:
+        rerate(store_dir, 2, "2026-11-01", "2026-11-30", account="legacy", now_ms=at(20))
+    assert (e.value.available_minor, e.value.debit_minor) == (540 * YUAN, 600 * YUAN)
+    assert credit(store_dir) == 78_4000
+    ledger = Ledger(store_dir)
+    try:
+        with ledger.env.begin() as txn:
+            assert adj.all_rows(ledger, txn) == []
+    finally:
+        ledger.close()
