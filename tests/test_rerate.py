@@ -163,7 +163,7 @@ def test_readme_rerating_commands_run(tmp_path):
     from test_readme import serve, stop
 
     code = re.findall(r"```python\n(.*?)```", body, re.S)[0]
-    proc, info = serve("rating400 serve --store demo-out/store", tmp_path, [])
+    proc, info = serve(re.search(r"`(rating400 serve [^`]*)`", body).group(1), tmp_path, [])
     try:
         scope: dict = {}
         exec(compile(code.replace("localhost:50051", f"127.0.0.1:{info['port']}"), "README.md", "exec"),
