@@ -31,7 +31,7 @@ from . import cdr
 from . import layout
 from .billing.calls import from_rated_table
 from .billing.crm import CRM
-from .ledger import Ledger, call_key, records, reservations
+from .ledger import Ledger, records, reservations
 from .rater import Rater, RatingResult, RatingSummary
 from .store import Store
 
@@ -106,10 +106,11 @@ class Engine:
         prepared = cdr.dedupe(prepared)
         with self.ledger.env.begin(write=True) as txn:
             good = np.flatnonzero(prepared.good)
-            ids = prepared.table.column("call_id").take(pa.array(good)).to_pylist()
-            keys = [call_key(i) for i in ids]
+            keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
             stored = records.committed(self.ledger, txn, keys)
-            seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
+            seen = np.zeros(len(keys), bool)
+            if stored:  # a replay (a retransmitted file or stream): which rows
+                seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
             old_rows = good[seen]
             fresh = prepared
             if len(old_rows):
@@ -120,7 +121,7 @@ class Engine:
             new = rater.rate_prepared(fresh, state)
             rated_new = plain(new.rated)
             if rated_new.num_rows:
-                new_keys = [call_key(i) for i in rated_new.column("call_id").to_pylist()]
+                new_keys = records.call_keys(rated_new.column("call_id"))
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
                 reservations.record_settled(self.ledger, txn, new_keys)
                 self.crm.record(txn, from_rated_table(rated_new, "committed calls"))

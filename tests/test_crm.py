@@ -4,11 +4,11 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rating_core.billing.calls import from_rated_table
-from rating_core.billing.crm import export_csv, mask, shown
+from rating_core.billing.calls import CALLS_SCHEMA, from_rated_table
+from rating_core.billing.crm import CRM, CallerRecord, export_csv, mask, shown
 from rating_core.engine import Engine
 from rating_core.store import Store
 
@@ -155,3 +155,97 @@ def test_masking_by_role(engine, tmp_path):
     assert "138****5678" in (tmp_path / "agent.csv").read_text("utf-8-sig")
     assert "13812345678" not in (tmp_path / "agent.csv").read_text("utf-8-sig")
     assert "13812345678" in (tmp_path / "admin.csv").read_text("utf-8-sig")
+
+
+def _call_by_call(stored: dict, calls: list[dict]) -> dict:
+    """The CRM update rule applied one call at a time to ``CallerRecord``s
+    (the readable form of ``CRM.record``'s column-wise merge)."""
+    out = dict(stored)
+    for c in sorted(calls, key=lambda c: c["start_ms"]):
+        if not c["caller"]:
+            continue
+        k = (c["account"], c["caller"])
+        rec = out.get(k) or CallerRecord(*k)
+        rec = CallerRecord.decode(f"{k[0]}\0{k[1]}".encode(), rec.encode())  # a copy
+        rec.first_ms = min(rec.first_ms, c["start_ms"]) if rec.calls else c["start_ms"]
+        rec.last_ms = max(rec.last_ms, c["start_ms"])
+        rec.calls += 1
+        if c["answered"]:
+            rec.answered += 1
+            rec.talk_seconds += c["billable_seconds"]
+            if c["start_ms"] >= rec.last_answered_ms:
+                rec.last_answered_ms, rec.destination = c["start_ms"], c["forwarded_to"]
+        else:
+            rec.last_missed_ms = max(rec.last_missed_ms, c["start_ms"])
+        rec.city = c["caller_city"] or rec.city
+        rec.province = c["caller_province"] or rec.province
+        rec.carrier = c["caller_carrier"] or rec.carrier
+        out[k] = rec
+    return out
+
+
+def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_factory):
+    """``CRM.record`` merges a batch column-wise (stored records read once,
+    new callers' JSON assembled by Arrow): byte for byte the records the
+    call-by-call rule gives, with stored tags and notes, callers known only
+    to caller memory (no calls yet), and names JSON must escape."""
+    from rating_core.ledger import Ledger
+
+    # (city, province, carrier): a stored caller's region is most often the
+    # same again; names JSON must escape; unknown (None) and empty names.
+    regions = st.sampled_from([("深圳", "广东", "China Mobile"), ("北京", "北京", "China Unicom"),
+                               ("Shen\"zhen", "a\\b", "tab\there"), (None, None, None), ("", "", ""),
+                               ("深圳", None, "")])
+    callers = st.sampled_from(["13812345678", "13912340000", "", "075512345678"])
+    when = st.integers(T0, T0 + 10**9)
+    stored_rec = st.builds(
+        lambda acct, caller, first, n, ans_at, dest, region, tags, notes: CallerRecord(
+            acct, caller, first_ms=first if n else 0, last_ms=first if n else 0, calls=n, answered=min(n, 1),
+            talk_seconds=n * 7, last_answered_ms=ans_at, destination=dest, city=region[0] or None,
+            province=region[1] or None, carrier=region[2] or None, tags=tags,
+            notes=[{"at_ms": T0, "text": t} for t in notes]),
+        st.sampled_from(["shop", "cafe"]), callers.filter(bool), when, st.integers(0, 3), st.sampled_from([0, T0 + 5]),
+        st.one_of(st.none(), st.sampled_from(DESTS)), regions, st.lists(st.sampled_from(["vip", "q\"t"]), max_size=2),
+        st.lists(st.text(max_size=5), max_size=2))
+    a_call = st.builds(
+        lambda d, region: dict(d, caller_city=region[0], caller_province=region[1], caller_carrier=region[2]),
+        st.fixed_dictionaries({
+            "account": st.sampled_from(["shop", "cafe"]), "caller": callers, "start_ms": when,
+            "answered": st.booleans(), "billable_seconds": st.integers(0, 600),
+            "forwarded_to": st.sampled_from(DESTS)}),  # the destination that answered or rang
+        regions)
+    ledger = Ledger(tmp_path_factory.mktemp("merge"))
+    crm = CRM(ledger)
+
+    sz = ("深圳", "广东", "China Mobile")
+    known_caller = [CallerRecord("shop", "13812345678", T0, T0, 2, 1, 40, T0, 0, 0, DESTS[0], *sz, ["vip"],
+                                 [{"at_ms": T0, "text": "a \"note\""}]),
+                    CallerRecord("cafe", "13912340000", T0, T0, 1, 0, 0, 0, T0, 0, None, *sz)]
+    again = [{"account": "shop", "caller": "13812345678", "start_ms": T0 + 9, "answered": True,
+              "billable_seconds": 30, "forwarded_to": DESTS[1], "caller_city": sz[0], "caller_province": sz[1],
+              "caller_carrier": sz[2]},
+             {"account": "cafe", "caller": "13912340000", "start_ms": T0 + 5, "answered": False,
+              "billable_seconds": 0, "forwarded_to": DESTS[1], "caller_city": sz[0], "caller_province": sz[1],
+              "caller_carrier": sz[2]}]
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(stored_rec, max_size=4), st.lists(a_call, min_size=1, max_size=15))
+    @example(known_caller, again)  # stored callers calling again from the same region
+    def run(stored, calls):
+        before = {(r.account, r.caller): r for r in stored}
+        txn = ledger.env.begin(write=True)
+        try:  # aborted after each example: the next starts from an empty CRM
+            for r in before.values():
+                txn.put(f"{r.account}\0{r.caller}".encode(), r.encode(), db=crm.db)
+            rows = [dict(c, call_id=f"c{i}") for i, c in enumerate(calls)]
+            crm.record(txn, pa.Table.from_pylist(rows, schema=CALLS_SCHEMA))
+            got = {bytes(k): bytes(v) for k, v in txn.cursor(db=crm.db)}
+        finally:
+            txn.abort()
+        want = {f"{a}\0{c}".encode(): r.encode() for (a, c), r in _call_by_call(before, rows).items()}
+        assert got == want
+
+    try:
+        run()
+    finally:
+        ledger.close()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -152,6 +153,8 @@ class CRM:
             txn.cursor(db=self.seen).putmulti([(k, b"") for k, n in zip(keys, new) if n])
         if t.num_rows == 0:
             return 0
+        t = t.select(["account", "caller", "start_ms", "answered", "billable_seconds", "forwarded_to",
+                      "caller_city", "caller_province", "caller_carrier"])
         t = t.take(pc.sort_indices(t.column("start_ms")))  # "last" below = latest
         key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0")
         answered = t.column("answered")
@@ -161,39 +164,16 @@ class CRM:
             "talk": pc.if_else(answered, t.column("billable_seconds"), 0),
             "missed_at": pc.if_else(answered, 0, start), "answered_at": pc.if_else(answered, start, 0),
             "dest": pc.if_else(answered, t.column("forwarded_to"), pa.scalar(None, pa.string())),
-            "city": t.column("caller_city"), "province": t.column("caller_province"),
-            "carrier": t.column("caller_carrier"),
+            # Empty is unknown (null): "last" below skips it, as ``x or stored`` does.
+            "city": _known(t.column("caller_city")), "province": _known(t.column("caller_province")),
+            "carrier": _known(t.column("caller_carrier")),
         })
         g = work.group_by("key", use_threads=False).aggregate([
             ("start", "min"), ("start", "max"), ("start", "count"), ("answered", "sum"), ("talk", "sum"),
             ("missed_at", "max"), ("answered_at", "max"), ("dest", "last"), ("city", "last"),
             ("province", "last"), ("carrier", "last")])
-        cols = [g.column(c).to_pylist() for c in (
-            "key", "start_min", "start_max", "start_count", "answered_sum", "talk_sum", "missed_at_max",
-            "answered_at_max", "dest_last", "city_last", "province_last", "carrier_last")]
-        out = []
-        for k, lo, hi, n, ans, talk, missed_at, answered_at, dest, city, province, carrier in zip(*cols):
-            kb = k.encode()
-            raw = txn.get(kb, db=self.db)
-            if raw is None:
-                account, caller = k.split("\0", 1)
-                rec = CallerRecord(account, caller, first_ms=lo)
-            else:
-                rec = CallerRecord.decode(kb, raw)
-                rec.first_ms = min(rec.first_ms, lo) if rec.calls else lo
-            rec.last_ms = max(rec.last_ms, hi)
-            rec.calls += n
-            rec.answered += ans
-            rec.talk_seconds += talk
-            rec.last_missed_ms = max(rec.last_missed_ms, missed_at)
-            if ans and answered_at >= rec.last_answered_ms:
-                rec.last_answered_ms = answered_at
-                rec.destination = dest
-            rec.city = city or rec.city
-            rec.province = province or rec.province
-            rec.carrier = carrier or rec.carrier
-            out.append((kb, rec.encode()))
-        txn.cursor(db=self.db).putmulti(out)
+        g = g.take(pc.sort_indices(g.column("key")))  # LMDB reads and writes in key order: fewer pages
+        txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), g))
         return t.num_rows
 
     def update_from_calls(self, calls: pa.Table) -> int:
@@ -253,6 +233,97 @@ class CRM:
                         continue
                     out.append(rec)
         return out
+
+
+# Characters JSON must escape (msgspec escapes exactly these; every other
+# character, non-ASCII included, is written as its UTF-8 bytes).
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+_FIRST, _LAST, _CALLS, _ANSWERED, _TALK, _LAST_ANSWERED, _LAST_MISSED = range(7)
+
+
+def _known(names: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
+
+
+def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
+    """The new ``crm`` records of the callers aggregated in ``g`` (one row
+    per key, sorted by key): the stored records read at once (``getmulti``),
+    counts merged column-wise in NumPy, JSON tails assembled column-wise by
+    Arrow. The same rules as a ``CallerRecord`` updated call by call
+    (tests/test_crm.py checks it byte for byte): first/last min/max, counts
+    summed, the latest answer (at or after the stored one) sets the
+    destination, a known city/province/carrier replaces the stored one,
+    tags and notes kept. Yields (key, record) pairs in key order."""
+    n = g.num_rows
+    key_array = pc.cast(g.column("key"), pa.binary())
+    keys = key_array.to_pylist()
+    found = cursor.getmulti(keys)  # (key, record) of the stored ones, in key order
+    hit = pc.is_in(key_array, value_set=pa.array([k for k, _ in found], pa.binary())).to_numpy(zero_copy_only=False)
+    hits = np.flatnonzero(hit)
+    raws = [v for _, v in found]
+    old = np.zeros((n, COUNTS.size // 8), np.int64)
+    if raws:
+        old[hits] = np.frombuffer(b"".join([r[:COUNTS.size] for r in raws]), "<i8").reshape(len(raws), -1)
+
+    def col(name):
+        return g.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    lo, answered_at, ans = col("start_min"), col("answered_at_max"), col("answered_sum")
+    new = old.copy()
+    new[:, _FIRST] = np.where(old[:, _CALLS] > 0, np.minimum(old[:, _FIRST], lo), lo)
+    new[:, _LAST] = np.maximum(old[:, _LAST], col("start_max"))
+    new[:, _CALLS] += col("start_count")
+    new[:, _ANSWERED] += ans
+    new[:, _TALK] += col("talk_sum")
+    new[:, _LAST_MISSED] = np.maximum(old[:, _LAST_MISSED], col("missed_at_max"))
+    takes_answer = (ans > 0) & (answered_at >= old[:, _LAST_ANSWERED])
+    new[:, _LAST_ANSWERED] = np.where(takes_answer, answered_at, old[:, _LAST_ANSWERED])
+    counts = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(COUNTS.size), n, [None, pa.py_buffer(new.astype("<i8").tobytes())]).cast(pa.binary())
+
+    # JSON pieces as msgspec writes them ({"d":..,"c":..,"p":..,"k":..,"t":[..],"n":[..]})
+    # for names JSON need not escape; the rest (rare) goes through msgspec.
+    dest = pc.if_else(pa.array(takes_answer), g.column("dest_last"), pa.scalar(None, pa.string()))
+    fields = [dest] + [g.column(c) for c in ("city_last", "province_last", "carrier_last")]
+    every = pc.binary_join_element_wise(*[pc.fill_null(f, "") for f in fields], "")
+    escape = pc.match_substring_regex(every, _NEEDS_ESCAPE).to_numpy(zero_copy_only=False)
+    q = [pc.fill_null(pc.binary_join_element_wise('"', f, '"', ""), "null") for f in fields]
+    heads = pc.binary_join_element_wise('{"d":', q[0], "")
+    fresh = pc.cast(pc.binary_join_element_wise(heads, ',"c":', q[1], ',"p":', q[2], ',"k":', q[3],
+                                                ',"t":[],"n":[]}', ""), pa.binary())
+    tails = pc.if_else(pa.array(hit | escape), pa.scalar(None, pa.binary()), fresh).to_pylist()
+    slow = [(int(i), -1) for i in np.flatnonzero(~hit & escape)]
+    if len(hits):
+        # A stored caller's tail is kept (its head replaced when the call
+        # takes the answer) when each known new name is the stored one: the
+        # fragment ',"c":"name",' occurs in a JSON tail only as that key
+        # ('"' inside a JSON string is escaped).
+        sel = pa.array(hits)
+        frags = [pc.cast(pc.binary_join_element_wise(f'"{c}":"', f.take(sel), '",', ""), pa.binary()).to_pylist()
+                 for c, f in zip("cpk", fields[1:])]
+        hit_heads = pc.cast(heads.take(sel), pa.binary()).to_pylist()
+        for j, (i, raw, plain, takes, h, c, p, k) in enumerate(zip(
+                hits.tolist(), raws, (~escape[hits]).tolist(), takes_answer[hits].tolist(), hit_heads, *frags)):
+            tail = raw[COUNTS.size:]
+            if plain and (c is None or c in tail) and (p is None or p in tail) and (k is None or k in tail):
+                tails[i] = h + tail[tail.index(b',"c":'):] if takes else tail
+            else:
+                slow.append((i, j))
+    if slow:
+        rows = pa.array([i for i, _ in slow])
+        values = [f.take(rows).to_pylist() for f in fields]
+        for pos, (i, j) in enumerate(slow):
+            d, c, p, k = (v[pos] for v in values)
+            if j < 0:
+                doc = {"d": d, "c": c, "p": p, "k": k, "t": [], "n": []}
+            else:
+                doc = _DECODE(raws[j][COUNTS.size:])
+                if takes_answer[i]:
+                    doc["d"] = d
+                doc["c"], doc["p"], doc["k"] = c or doc["c"], p or doc["p"], k or doc["k"]
+            tails[i] = _ENCODE(doc)
+    records = pc.binary_join_element_wise(counts, pa.array(tails, pa.binary()), b"")
+    return zip(keys, records.to_pylist())
 
 
 CSV_FIELDS = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination",
