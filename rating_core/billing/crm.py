@@ -238,6 +238,11 @@ class CRM:
 # Characters JSON must escape (msgspec escapes exactly these; every other
 # character, non-ASCII included, is written as its UTF-8 bytes).
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+# A stored JSON tail as msgspec writes it, in its parts (a JSON string
+# token: '"' and '\\' inside it are escaped).
+_TOKEN = r'(?:null|"(?:[^"\\]|\\.)*")'
+_TAIL = (r'(?s)^(?P<head>\{"d":' + _TOKEN + r'),"c":(?P<c>' + _TOKEN + r'),"p":(?P<p>' + _TOKEN
+         + r'),"k":(?P<k>' + _TOKEN + r'),(?P<rest>"t":.*)$')
 _FIRST, _LAST, _CALLS, _ANSWERED, _TALK, _LAST_ANSWERED, _LAST_MISSED = range(7)
 
 
@@ -248,19 +253,20 @@ def _known(names: pa.ChunkedArray) -> pa.ChunkedArray:
 def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     """The new ``crm`` records of the callers aggregated in ``g`` (one row
     per key, sorted by key): the stored records read at once (``getmulti``),
-    counts merged column-wise in NumPy, JSON tails assembled column-wise by
-    Arrow. The same rules as a ``CallerRecord`` updated call by call
-    (tests/test_crm.py checks it byte for byte): first/last min/max, counts
-    summed, the latest answer (at or after the stored one) sets the
+    counts merged column-wise in NumPy, JSON tails taken apart and assembled
+    column-wise by Arrow. The same rules as a ``CallerRecord`` updated call
+    by call (tests/test_crm.py checks it byte for byte): first/last min/max,
+    counts summed, the latest answer (at or after the stored one) sets the
     destination, a known city/province/carrier replaces the stored one,
-    tags and notes kept. Yields (key, record) pairs in key order."""
+    tags and notes kept. Names JSON must escape (rare) go through msgspec.
+    Yields (key, record) pairs in key order."""
     n = g.num_rows
     key_array = pc.cast(g.column("key"), pa.binary())
     keys = key_array.to_pylist()
     found = cursor.getmulti(keys)  # (key, record) of the stored ones, in key order
+    raws = [v for _, v in found]
     hit = pc.is_in(key_array, value_set=pa.array([k for k, _ in found], pa.binary())).to_numpy(zero_copy_only=False)
     hits = np.flatnonzero(hit)
-    raws = [v for _, v in found]
     old = np.zeros((n, COUNTS.size // 8), np.int64)
     if raws:
         old[hits] = np.frombuffer(b"".join([r[:COUNTS.size] for r in raws]), "<i8").reshape(len(raws), -1)
@@ -281,49 +287,43 @@ def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     counts = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(COUNTS.size), n, [None, pa.py_buffer(new.astype("<i8").tobytes())]).cast(pa.binary())
 
-    # JSON pieces as msgspec writes them ({"d":..,"c":..,"p":..,"k":..,"t":[..],"n":[..]})
-    # for names JSON need not escape; the rest (rare) goes through msgspec.
+    # The stored tails' parts (null for a new caller): head '{"d":..', the
+    # city/province/carrier tokens, and the rest ('"t":[..],"n":[..]}').
+    at = np.full(n, -1, np.int64)
+    at[hits] = np.arange(len(hits))
+    stored = pa.array([r[COUNTS.size:] for r in raws], pa.string()).take(pa.array(at, mask=at < 0))
+    parts = pc.extract_regex(stored, _TAIL)
+    old_head, old_c, old_p, old_k, rest = (pc.struct_field(parts, [i]) for i in range(5))  # null where parts is
+    parsed = parts.is_valid().to_numpy(zero_copy_only=False)
+
     dest = pc.if_else(pa.array(takes_answer), g.column("dest_last"), pa.scalar(None, pa.string()))
     fields = [dest] + [g.column(c) for c in ("city_last", "province_last", "carrier_last")]
     every = pc.binary_join_element_wise(*[pc.fill_null(f, "") for f in fields], "")
-    escape = pc.match_substring_regex(every, _NEEDS_ESCAPE).to_numpy(zero_copy_only=False)
+    slow = pc.match_substring_regex(every, _NEEDS_ESCAPE).to_numpy(zero_copy_only=False) | (hit & ~parsed)
     q = [pc.fill_null(pc.binary_join_element_wise('"', f, '"', ""), "null") for f in fields]
-    heads = pc.binary_join_element_wise('{"d":', q[0], "")
-    fresh = pc.cast(pc.binary_join_element_wise(heads, ',"c":', q[1], ',"p":', q[2], ',"k":', q[3],
-                                                ',"t":[],"n":[]}', ""), pa.binary())
-    tails = pc.if_else(pa.array(hit | escape), pa.scalar(None, pa.binary()), fresh).to_pylist()
-    slow = [(int(i), -1) for i in np.flatnonzero(~hit & escape)]
-    if len(hits):
-        # A stored caller's tail is kept (its head replaced when the call
-        # takes the answer) when each known new name is the stored one: the
-        # fragment ',"c":"name",' occurs in a JSON tail only as that key
-        # ('"' inside a JSON string is escaped).
-        sel = pa.array(hits)
-        frags = [pc.cast(pc.binary_join_element_wise(f'"{c}":"', f.take(sel), '",', ""), pa.binary()).to_pylist()
-                 for c, f in zip("cpk", fields[1:])]
-        hit_heads = pc.cast(heads.take(sel), pa.binary()).to_pylist()
-        for j, (i, raw, plain, takes, h, c, p, k) in enumerate(zip(
-                hits.tolist(), raws, (~escape[hits]).tolist(), takes_answer[hits].tolist(), hit_heads, *frags)):
-            tail = raw[COUNTS.size:]
-            if plain and (c is None or c in tail) and (p is None or p in tail) and (k is None or k in tail):
-                tails[i] = h + tail[tail.index(b',"c":'):] if takes else tail
-            else:
-                slow.append((i, j))
-    if slow:
-        rows = pa.array([i for i, _ in slow])
-        values = [f.take(rows).to_pylist() for f in fields]
-        for pos, (i, j) in enumerate(slow):
+    head = pc.if_else(pa.array(takes_answer | ~hit), pc.binary_join_element_wise('{"d":', q[0], ""), old_head)
+    # A missing name keeps the stored token (a new caller: null).
+    c, p, k = (pc.if_else(pc.is_null(f), pc.fill_null(o, "null"), t)
+               for f, o, t in zip(fields[1:], (old_c, old_p, old_k), q[1:]))
+    tails = pc.binary_join_element_wise(head, ',"c":', c, ',"p":', p, ',"k":', k, ",",
+                                        pc.fill_null(rest, '"t":[],"n":[]}'), "")
+    tails = pc.cast(tails, pa.binary())
+    if slow.any():
+        patched = tails.to_pylist()
+        rows = np.flatnonzero(slow)
+        values = [f.take(pa.array(rows)).to_pylist() for f in fields]
+        for pos, i in enumerate(rows.tolist()):
             d, c, p, k = (v[pos] for v in values)
-            if j < 0:
+            if not hit[i]:
                 doc = {"d": d, "c": c, "p": p, "k": k, "t": [], "n": []}
             else:
-                doc = _DECODE(raws[j][COUNTS.size:])
+                doc = _DECODE(raws[at[i]][COUNTS.size:])
                 if takes_answer[i]:
                     doc["d"] = d
                 doc["c"], doc["p"], doc["k"] = c or doc["c"], p or doc["p"], k or doc["k"]
-            tails[i] = _ENCODE(doc)
-    records = pc.binary_join_element_wise(counts, pa.array(tails, pa.binary()), b"")
-    return zip(keys, records.to_pylist())
+            patched[i] = _ENCODE(doc)
+        tails = pa.array(patched, pa.binary())
+    return zip(keys, pc.binary_join_element_wise(counts, tails, b"").to_pylist())
 
 
 CSV_FIELDS = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination",
