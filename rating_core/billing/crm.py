@@ -33,7 +33,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import numpy as np
 import pyarrow as pa
@@ -334,9 +334,15 @@ def export_csv(records: list[CallerRecord], path: str | Path, role: str = "agent
     """Caller records to CSV (UTF-8 with BOM), numbers masked unless ``role``
     may see them."""
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_FIELDS)
-        for r in records:
-            d = r.as_dict(role)
-            d["tags"] = ";".join(d["tags"])
-            w.writerow([d[k] for k in CSV_FIELDS])
+        write_csv(records, f, role)
+
+
+def write_csv(records: list[CallerRecord], f: TextIO, role: str = "agent") -> None:
+    """Caller records as CSV rows (header ``CSV_FIELDS``) to the text file
+    ``f``, numbers masked unless ``role`` may see them."""
+    w = csv.writer(f)
+    w.writerow(CSV_FIELDS)
+    for r in records:
+        d = r.as_dict(role)
+        d["tags"] = ";".join(d["tags"])
+        w.writerow([d[k] for k in CSV_FIELDS])

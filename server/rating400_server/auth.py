@@ -31,6 +31,7 @@ lifts that on a single-user host.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 import ipaddress
@@ -40,12 +41,18 @@ from pathlib import Path
 
 import grpc
 
+_CRM_METHODS = ("/rating400.v1.BillingService/ListCallers", "/rating400.v1.BillingService/UpdateCaller",
+                "/rating400.v1.BillingService/ExportCallers")
 # role -> method prefixes it may call. One table: extend it here.
 ROLES: dict[str, tuple[str, ...]] = {
     "softswitch": ("/rating400.v1.RoutingService/",),
     "billing": ("/rating400.v1.RatingService/", "/rating400.v1.BillingService/", "/rating400.v1.ExplainService/"),
     "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/",
               "/rating400.v1.RerateService/"),
+    # The enterprise's people in the caller CRM: an agent sees caller numbers
+    # masked (138****5678), a supervisor in full (rating_core.billing.crm).
+    "agent": _CRM_METHODS,
+    "supervisor": _CRM_METHODS,
 }
 # Callable by anyone, credentials or not.
 OPEN: tuple[str, ...] = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
@@ -184,6 +191,20 @@ class Auth:
         return roles, None
 
 
+# The roles of the identity the current call was checked with (set by
+# ``RoleInterceptor`` in the call's own task, before its handler runs; empty
+# when the server checks no identity). Handlers read it with
+# ``caller_roles()`` to decide what the caller may see, e.g. unmasked caller
+# numbers; only an authenticated role counts, never one a client claims.
+_CALLER_ROLES: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("rating400_caller_roles",
+                                                                               default=frozenset())
+
+
+def caller_roles() -> frozenset[str]:
+    """The authenticated roles of the gRPC call being handled (empty: none)."""
+    return _CALLER_ROLES.get()
+
+
 class RoleInterceptor(grpc.aio.ServerInterceptor):
     """Checks every call against ``ROLES`` before its handler runs."""
 
@@ -206,6 +227,7 @@ class RoleInterceptor(grpc.aio.ServerInterceptor):
                 have = ", ".join(sorted(roles)) or "no role"
                 needed = " or ".join(need) or "a role no one has (not in the server's role table)"
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: needs {needed}; caller has {have}")
+            _CALLER_ROLES.set(roles)
 
         return _guarded(handler, check)
 

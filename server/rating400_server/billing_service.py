@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rating400.v1 import billing_pb2, billing_pb2_grpc
 
+from .auth import caller_roles
 from .convert import BadRequest
 from .services import rpc
 
@@ -122,43 +123,60 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     async def GetStatement(self, request, context):
         return await self.host.run(self._statement, request)
 
-    # -- ListCallers -----------------------------------------------------------------
-    def _callers(self, request):
+    # -- ListCallers / ExportCallers -------------------------------------------------
+    def _listed(self, request, role: str) -> list:
+        """The caller records a ListCallers / ExportCallers request selects.
+        A masked ``role`` may only name a whole caller number: a prefix
+        search would reveal the masked digits one query at a time."""
         import pyarrow as pa
 
+        from rating_core.billing.crm import UNMASKED_ROLES
         from rating_core.numbers import normalize_array
 
         account = self._account(request.account)
-        role = "agent"  # masked: no authenticated roles on this service yet (see billing.proto)
-        prefix = ""
+        prefix, exact = "", None
         if request.caller:
-            normal, ok = normalize_array(pa.array([request.caller]))
-            if not ok[0]:
-                raise BadRequest("caller", f"not a phone number: {request.caller!r}")
-            prefix = normal[0].as_py()
+            if role in UNMASKED_ROLES:
+                normal, ok = normalize_array(pa.array([request.caller]))
+                if not ok[0] and not request.caller.isdigit():
+                    raise BadRequest("caller", f"not a phone number or the start of one: {request.caller!r}")
+                prefix = normal[0].as_py() if ok[0] else request.caller
+            else:
+                exact = _whole_caller(request.caller)
+                prefix = exact
         records = self.host.engine.crm.callers(account, tag=request.tag or None,
                                                awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
+        return [r for r in records if exact is None or r.caller == exact]
+
+    def _callers(self, request, role: str):
         resp = billing_pb2.ListCallersResponse()
-        for r in records:
+        for r in self._listed(request, role):
             resp.callers.append(_caller_message(r, role))
         return resp
 
     @rpc("ListCallers")
     async def ListCallers(self, request, context):
-        return await self.host.run(self._callers, request)
+        return await self.host.run(self._callers, request, crm_role())
 
-    def _update_caller(self, request):
+    def _export(self, request, role: str):
+        import io
+
+        from rating_core.billing.crm import write_csv
+
+        records = self._listed(request, role)
+        buf = io.StringIO()
+        write_csv(records, buf, role)
+        return billing_pb2.ExportCallersResponse(csv=buf.getvalue().encode("utf-8-sig"), callers=len(records))
+
+    @rpc("ExportCallers")
+    async def ExportCallers(self, request, context):
+        return await self.host.run(self._export, request, crm_role())
+
+    def _update_caller(self, request, role: str):
         import time
 
-        import pyarrow as pa
-
-        from rating_core.numbers import normalize_array
-
         account = self._account(request.account)
-        normal, ok = normalize_array(pa.array([request.caller or None], pa.string()))
-        if not ok[0]:
-            raise BadRequest("caller", f"not a phone number: {request.caller!r}")
-        caller = normal[0].as_py()
+        caller = _whole_caller(request.caller)
         for name, tags in (("add_tags", request.add_tags), ("remove_tags", request.remove_tags)):
             for i, t in enumerate(tags):
                 if not t.strip() or len(t) > 64:
@@ -176,11 +194,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             rec = crm.note(account, caller, request.note, now)
         if request.called_back:
             rec = crm.called_back(account, caller, now)
-        return _caller_message(rec, "agent")
+        return _caller_message(rec, role)
 
     @rpc("UpdateCaller")
     async def UpdateCaller(self, request, context):
-        return await self.host.run(self._update_caller, request)
+        return await self.host.run(self._update_caller, request, crm_role())
 
     # -- GetReport ---------------------------------------------------------------------
     def _report(self, request):
@@ -211,6 +229,29 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     @rpc("GetReport")
     async def GetReport(self, request, context):
         return await self.host.run(self._report, request)
+
+
+def crm_role() -> str:
+    """The CRM role (``rating_core.billing.crm.ROLES``) of the gRPC call
+    being handled: the most trusted CRM role its authenticated identity holds
+    (``auth.caller_roles``), else ``agent`` (numbers masked). Read in the
+    call's task, before work moves to the engine thread."""
+    from rating_core.billing.crm import ROLES
+
+    held = caller_roles()
+    return next((r for r in reversed(ROLES) if r in held), "agent")
+
+
+def _whole_caller(text: str) -> str:
+    """A whole caller number, normalised; INVALID_ARGUMENT naming ``caller``."""
+    import pyarrow as pa
+
+    from rating_core.numbers import normalize_array
+
+    normal, ok = normalize_array(pa.array([text or None], pa.string()))
+    if not ok[0]:
+        raise BadRequest("caller", f"not a whole phone number: {text!r}")
+    return normal[0].as_py()
 
 
 def _caller_message(r, role: str) -> billing_pb2.CallerRecordMessage:

@@ -186,6 +186,14 @@ class ListCallersResponse(_message.Message):
     callers: _containers.RepeatedCompositeFieldContainer[CallerRecordMessage]
     def __init__(self, callers: _Optional[_Iterable[_Union[CallerRecordMessage, _Mapping]]] = ...) -> None: ...
 
+class ExportCallersResponse(_message.Message):
+    __slots__ = ("csv", "callers")
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    CALLERS_FIELD_NUMBER: _ClassVar[int]
+    csv: bytes
+    callers: int
+    def __init__(self, csv: _Optional[bytes] = ..., callers: _Optional[int] = ...) -> None: ...
+
 class ReportRequest(_message.Message):
     __slots__ = ("by", "account", "from_month", "to_month", "campaigns")
     BY_FIELD_NUMBER: _ClassVar[int]

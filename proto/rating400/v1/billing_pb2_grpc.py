@@ -49,6 +49,11 @@ class BillingServiceStub:
                 request_serializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_billing__pb2.ListCallersResponse.FromString,
                 _registered_method=True)
+        self.ExportCallers = channel.unary_unary(
+                '/rating400.v1.BillingService/ExportCallers',
+                request_serializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_billing__pb2.ExportCallersResponse.FromString,
+                _registered_method=True)
         self.UpdateCaller = channel.unary_unary(
                 '/rating400.v1.BillingService/UpdateCaller',
                 request_serializer=rating400_dot_v1_dot_billing__pb2.UpdateCallerRequest.SerializeToString,
@@ -82,10 +87,21 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListCallers(self, request, context):
-        """Caller records of an account. Caller numbers are always masked
-        (138****5678): the service does not yet authenticate roles, and a role a
-        client merely claims cannot unmask them. Filter with ``caller`` by the
-        full number or its start.
+        """Caller records of an account. Caller numbers are masked (138****5678)
+        unless the caller's authenticated role may see them (supervisor; the
+        server's tokens or client certificate give the role, a role a client
+        merely claims never counts, a server without identity checks masks).
+        Filter with ``caller``: a role that sees numbers may give the start of
+        one, a masked role only a whole number (a prefix search would reveal the
+        masked digits one by one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCallers(self, request, context):
+        """The same records as CSV (UTF-8 with BOM, the CLI's ``crm show --out``
+        columns), masked by the same rule.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,7 +109,7 @@ class BillingServiceServicer:
 
     def UpdateCaller(self, request, context):
         """Tags, an after-sales note, or a callback on one caller of an account
-        (the caller given in full). Answers the record, masked.
+        (the caller given in full). Answers the record, masked as ListCallers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +140,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ListCallers,
                     request_deserializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_billing__pb2.ListCallersResponse.SerializeToString,
+            ),
+            'ExportCallers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCallers,
+                    request_deserializer=rating400_dot_v1_dot_billing__pb2.ListCallersRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_billing__pb2.ExportCallersResponse.SerializeToString,
             ),
             'UpdateCaller': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateCaller,
@@ -217,6 +238,33 @@ class BillingService:
             '/rating400.v1.BillingService/ListCallers',
             rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
             rating400_dot_v1_dot_billing__pb2.ListCallersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCallers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.BillingService/ExportCallers',
+            rating400_dot_v1_dot_billing__pb2.ListCallersRequest.SerializeToString,
+            rating400_dot_v1_dot_billing__pb2.ExportCallersResponse.FromString,
             options,
             channel_credentials,
             insecure,
