@@ -97,7 +97,7 @@ def local_date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL).date()
 
 
-@dataclass
+@dataclass(slots=True)
 class UsageLine:
     """Calls of one statement grouped by ``key`` (a 400 number, or
     destination class / caller class / time band). Seconds and minor units."""
@@ -284,22 +284,55 @@ MEASURES = ("calls", "answered", "billable_seconds", "billed_seconds", "charge",
             "bundle_seconds_consumed")
 
 
-def _grouped(fine: pa.Table, names: list, key: str | None = None, key_values: list | None = None) -> dict:
-    """(account, month) -> [(key tuple, [calls, answered, billable, billed,
-    charge, credit, overage, bundle])], summed from ``fine`` (one row per
-    account code ``a``, month ``m``, number code ``n``, class code ``c``)
-    over ``key`` (``"n"``, ``"c"`` or None for the totals; ``key_values``
-    maps its codes to key tuples)."""
-    by = ["a", "m"] if key is None else ["a", "m", key]
-    g = fine.group_by(by, use_threads=True).aggregate([(c, "sum") for c in MEASURES])
-    a = g.column("a").to_numpy().tolist()
-    m = g.column("m").to_numpy().tolist()
-    k = g.column(key).to_numpy().tolist() if key is not None else [None] * len(a)
-    measures = [g.column(c + "_sum").to_numpy().tolist() for c in MEASURES]
-    out: dict = {}
-    for ai, mi, ki, *row in zip(a, m, k, *measures):
-        out.setdefault((names[ai], mi), []).append(((), row) if ki is None else (key_values[ki], row))
-    return out
+class _Lines:
+    """Usage lines of every (account, month), from ``fine`` (one row per
+    account code ``a``, month ``m``, number code ``n``, class code ``c``,
+    with the ``MEASURES`` summed) grouped over ``key`` (``"n"``, ``"c"``,
+    or None for the totals). Rows are sorted by account, month and the key's
+    value, so a statement's lines are one slice (``span``) in the order it
+    shows them; ``key_values`` maps key codes to key tuples. Built with
+    Arrow and NumPy, so the per-account work is a slice, not a search."""
+
+    def __init__(self, fine: pa.Table, lo: int, months: int, key: str | None = None,
+                 key_values: list | None = None):
+        by = ["a", "m"] if key is None else ["a", "m", key]
+        g = fine.group_by(by, use_threads=True).aggregate([(c, "sum") for c in MEASURES])
+        slot = g.column("a").to_numpy() * months + (g.column("m").to_numpy() - lo)
+        if key is None:
+            order = np.argsort(slot, kind="stable")
+            self.keys: list = [()] * len(order)
+        else:
+            values = key_values or []
+            # Rank of each key code by its value (None first, then by value).
+            rank = np.empty(len(values), np.int64)
+            rank[sorted(range(len(values)), key=lambda j: _sort_key(values[j]))] = np.arange(len(values))
+            codes = g.column(key).to_numpy()
+            order = np.lexsort((rank[codes], slot))
+            self.keys = [values[j] for j in codes[order].tolist()]
+        slot = slot[order]
+        self.starts = np.searchsorted(slot, np.arange(slot[-1] + 2 if len(slot) else 1)).tolist()
+        self.cols = [g.column(c + "_sum").to_numpy()[order].tolist() for c in MEASURES]
+
+    def span(self, slot: int) -> range:
+        """Row positions of one (account, month) slot."""
+        starts = self.starts
+        return range(starts[slot], starts[slot + 1]) if slot + 1 < len(starts) else range(0)
+
+    def usage(self, slot: int) -> list[UsageLine]:
+        keys, (calls, answered, _billable, billed, charge) = self.keys, self.cols[:5]
+        return [UsageLine(keys[j], calls[j], answered[j], billed[j], charge[j]) for j in self.span(slot)]
+
+    def row(self, slot: int) -> int | None:
+        """The one row of a slot of the totals (``key`` None), or None."""
+        starts = self.starts
+        return starts[slot] if slot + 1 < len(starts) and starts[slot + 1] > starts[slot] else None
+
+
+def _sort_key(value) -> tuple:
+    """Sort key of a line key value (a string, or a tuple of strings; None
+    sorts first instead of failing to compare)."""
+    parts = value if isinstance(value, tuple) else (value,)
+    return tuple((p is not None, p or "") for p in parts)
 
 
 class _Feature:
@@ -411,9 +444,11 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     fine = pa.table({"a": a_code, "m": m_off + lo, "n": n_code, "c": c_code,
                      "calls": g.column("answered_count"),
                      **{c: g.column(c + "_sum") for c in MEASURES[1:]}})
-    totals = _grouped(fine, acc_names)
-    per_number = _grouped(fine, acc_names, "n", [(v,) for v in num_values])
-    per_class = _grouped(fine, acc_names, "c", class_values)
+    totals = _Lines(fine, lo, span)
+    per_number = _Lines(fine, lo, span, "n", [(v,) for v in num_values])
+    per_class = _Lines(fine, lo, span, "c", class_values)
+    code_of = {a: j for j, a in enumerate(acc_names)}  # account -> its code in the calls
+    t_calls, t_answered, t_billable, t_billed, t_usage, t_credit, t_overage, t_bundle = totals.cols
     opening_at_first = _credit_before_first_call(calls, acc_codes_all, acc_names)
     consumed_before_expiry = _consumed_before_expiry(calls, snapshot, wanted, lo, hi)
 
@@ -423,51 +458,64 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             raise ValueError(f"an event for unknown account {e.account!r}")
         by_account.setdefault(e.account, []).append(e)
 
-    kinds = tables["package_kind"]
+    # Per-account facts as Python lists once: indexing NumPy arrays one
+    # scalar at a time, 100k accounts x a dozen fields, cost seconds.
+    kinds = [layout.PACKAGE_KIND[k] for k in tables["package_kind"].tolist()]
+    acc_package = tables["account_package"].tolist()
+    acc_expiry = tables["account_expiry_ms"].tolist()
+    acc_start_ms = tables["account_start_ms"].tolist()
+    acc_opening = tables["account_opening_credit"].tolist()
+    included = tables["package_included_seconds"].tolist()
+    minimum, rental = list(b["package_monthly_minimum"]), list(b["package_rental"])
+    packages = meta["packages"]
+    month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     out: list[Statement] = []
     for account in wanted:
         i = ids[account]
-        p = int(tables["account_package"][i])
-        kind = layout.PACKAGE_KIND[kinds[p]]
+        p = int(acc_package[i])
+        kind = kinds[p]
         start_day = dt.date.fromisoformat(b["account_package_start"][i])
         start_month = start_day.year * 12 + start_day.month - 1
-        expiry_ms = int(tables["account_expiry_ms"][i])
+        expiry_ms = int(acc_expiry[i])
         package_end = local_date(expiry_ms) if kind == "prepaid" else None
         acc_events = by_account.get(account, [])
-        feats = _feature_spans(b, i, start_day, acc_events)
+        feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
+        code = code_of.get(account)
         credit = None  # chained month to month
-        for m in sorted(months):
+        for m, (first, last, m_lo, m_hi, label) in month_facts.items():
             if m < start_month:
                 continue
-            first, last, m_lo, m_hi = month_bounds(m)
-            s = Statement(account=account, company=names[i], month=month_label(m), period_start=first,
-                          period_end=last, package=meta["packages"][p], package_name=pkg_names[p],
+            s = Statement(account=account, company=names[i], month=label, period_start=first,
+                          period_end=last, package=packages[p], package_name=pkg_names[p],
                           package_kind=kind, package_start=start_day, package_end=package_end,
                           first_month=m == start_month)
-            t = totals.get((account, m))
-            if t:
-                (_, (s.calls, s.answered, s.billable_seconds, s.billed_seconds, s.usage, s.credit_consumed,
-                     s.overage, s.bundle_used_seconds)), = t
-            s.by_number = [UsageLine(k, v[0], v[1], v[3], v[4]) for k, v in per_number.get((account, m), [])]
-            s.by_class = [UsageLine(k, v[0], v[1], v[3], v[4]) for k, v in per_class.get((account, m), [])]
-            s.by_number.sort(key=lambda x: x.key)
-            s.by_class.sort(key=lambda x: x.key)
+            if code is not None:
+                slot = code * span + (m - lo)
+                j = totals.row(slot)
+                if j is not None:
+                    (s.calls, s.answered, s.billable_seconds, s.billed_seconds, s.usage, s.credit_consumed,
+                     s.overage, s.bundle_used_seconds) = (t_calls[j], t_answered[j], t_billable[j], t_billed[j],
+                                                          t_usage[j], t_credit[j], t_overage[j], t_bundle[j])
+                s.by_number = per_number.usage(slot)
+                s.by_class = per_class.usage(slot)
             if kind == "bundle":
-                s.bundle_included_seconds = int(tables["package_included_seconds"][p])
+                s.bundle_included_seconds = int(included[p])
                 s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
-            s.monthly_minimum = int(b["package_monthly_minimum"][p])
+            s.monthly_minimum = int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
-            s.rental = int(b["package_rental"][p])
-            s.features = _feature_lines(b, feats, m, first, last, m_lo, m_hi, calls, account, s.missed)
-            month_events = [e for e in acc_events if m_lo <= e.at_ms < m_hi]
-            s.top_ups = [e for e in month_events if e.kind == "top_up"]
-            s.adjustments = [e for e in month_events if e.kind == "adjustment"]
-            s.rerating = [e for e in month_events if e.kind == "rerating"]
-            s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
+            s.rental = int(rental[p])
+            if feats:
+                s.features = _feature_lines(b, feats, m, first, last, m_lo, m_hi, calls, account, s.missed)
+            if acc_events:
+                month_events = [e for e in acc_events if m_lo <= e.at_ms < m_hi]
+                s.top_ups = [e for e in month_events if e.kind == "top_up"]
+                s.adjustments = [e for e in month_events if e.kind == "adjustment"]
+                s.rerating = [e for e in month_events if e.kind == "rerating"]
+                s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
             # Prepaid credit, chained month to month.
-            pkg_credit_at = int(tables["account_start_ms"][i]) if kind == "prepaid" else None
+            pkg_credit_at = int(acc_start_ms[i]) if kind == "prepaid" else None
             if pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
-                s.package_credit = int(tables["account_opening_credit"][i])
+                s.package_credit = int(acc_opening[i])
             if credit is None:
                 if kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
                     first_at, credit = opening_at_first[account]
@@ -475,7 +523,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     if events_in_balances:  # already in the balance the first call saw
                         credit -= sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < first_at)
                 else:
-                    credit = int(tables["account_opening_credit"][i]) if kind == "prepaid" and not s.first_month else 0
+                    credit = int(acc_opening[i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
             if kind == "prepaid" and m_lo <= expiry_ms < m_hi:
                 used = consumed_before_expiry.get(account, 0)
