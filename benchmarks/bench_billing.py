@@ -212,3 +212,63 @@ def test_crm_update_cost_per_cdr(benchmark, demo_snapshot, report, tmp_path):
            f"commits of 1,000; empty write transactions alone {floor_s / rated.num_rows * 1e6:.2f} us per CDR); "
            f"exactly-once commit {calls.num_rows / without:,.0f} CDR/s without the CRM, "
            f"{calls.num_rows / with_crm:,.0f} CDR/s with it ({with_crm / without:.2f}x the time)")
+
+
+READ_BATCHES = 24 if SMALL else 240  # a year of gRPC commits in time order, 20 a month
+READ_BATCH_CALLS = 1_000 if SMALL else 5_000
+READ_ACCOUNTS = 200 if SMALL else 2_000
+
+
+def test_one_account_month_read(benchmark, tmp_path, report):
+    """What GetStatement / Advise read: one account's committed calls of one
+    month (``committed_records``), through the (account, month) batch index,
+    beside the scan of every committed batch it replaced (same ledger, same
+    run). The ledger holds a year of calls committed in time order."""
+    import pyarrow.compute as pc
+
+    from rating_core.billing.sources import committed_records
+    from rating_core.ledger import formats, records
+    from rating_core.store import Ledger
+
+    rng = np.random.default_rng(12)
+    ledger = Ledger(tmp_path / "store")
+    year = int(dt.datetime(2026, 1, 1, tzinfo=CST).timestamp() * 1000)
+    step = 365 * 86_400_000 // (READ_BATCHES * READ_BATCH_CALLS)
+    names = pa.array([f"a{i:06d}" for i in range(READ_ACCOUNTS)])
+    for b in range(READ_BATCHES):
+        n = READ_BATCH_CALLS
+        first = b * n
+        t = pa.table({"call_id": pa.array(np.arange(first, first + n).astype(str)),
+                      "account": names.take(pa.array(rng.integers(0, READ_ACCOUNTS, n))),
+                      "start": year + np.arange(first, first + n, dtype=np.int64) * step,
+                      "charge": rng.integers(0, 10_000, n)})
+        with ledger.env.begin(write=True) as txn:
+            records.store(ledger, txn, pa.array([f"c{i}".encode() for i in range(first, first + n)], pa.binary()), t)
+    m = parse_month("2026-06")
+    from rating_core.billing.statements import month_bounds
+
+    _, _, lo, hi = month_bounds(m)
+    account = "a000007"
+
+    def scan():  # the read before the index: decode every batch, filter
+        parts = []
+        with ledger.env.begin() as txn:
+            for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
+                t = pa.ipc.open_stream(bytes(blob)).read_all()
+                mask = pc.and_(pc.and_(pc.greater_equal(t.column("start"), lo), pc.less(t.column("start"), hi)),
+                               pc.equal(t.column("account"), account))
+                parts.append(t.filter(mask))
+        return pa.concat_tables(parts)
+
+    t0 = time.perf_counter()
+    for _ in range(3):
+        full = scan()
+    scan_s = (time.perf_counter() - t0) / 3
+    got = benchmark.pedantic(committed_records, args=(ledger, lo, hi, account), rounds=5, iterations=1)
+    assert sorted(got.column("call_id").to_pylist()) == sorted(full.column("call_id").to_pylist())
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(scan_s=scan_s, batches=READ_BATCHES)
+    report(f"one account's month from the ledger ({READ_BATCHES} batches, {READ_BATCHES * READ_BATCH_CALLS:,} calls): "
+           f"indexed {median * 1000:.1f} ms vs scanning every batch {scan_s * 1000:.1f} ms "
+           f"({scan_s / median:.0f}x)")
+    ledger.close()

@@ -2,8 +2,10 @@
 
 The ledger keeps every committed rated record in ``call_batches`` (one
 Arrow IPC stream per commit, times as int64 epoch ms; see
-``rating_core.ledger.formats``). This reads them in one read transaction,
-keeps the calls whose start lies in [lo_ms, hi_ms) (and of one account),
+``rating_core.ledger.formats``). This reads them in one read transaction
+(for one account only the batches its (account, month) index names,
+``ledger.records.account_batches``, not every batch), keeps the calls
+whose start lies in [lo_ms, hi_ms) (and of one account),
 and returns them either as the rater's columns (``committed_records``, for
 the advisor, which rates them again) or as ``CALLS_SCHEMA``
 (``committed_calls``). Records written by older versions as JSON are not
@@ -14,7 +16,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ledger import formats
+from ..ledger import formats, records
 from .calls import CALLS_SCHEMA, combine, from_rated_table
 
 
@@ -30,7 +32,13 @@ def committed_records(ledger, lo_ms: int | None = None, hi_ms: int | None = None
     there are none."""
     parts = []
     with ledger.env.begin() as txn:
-        for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
+        if account is None:
+            blobs = (blob for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]))
+        else:  # only the batches the (account, month) index names
+            db = ledger.db[formats.CALL_BATCHES]
+            blobs = (txn.get(formats.BATCH_KEY.pack(b), db=db)
+                     for b in records.account_batches(ledger, txn, account, lo_ms, hi_ms))
+        for blob in blobs:
             t = _plain(pa.ipc.open_stream(bytes(blob)).read_all())
             mask = None
             start = t.column("start")

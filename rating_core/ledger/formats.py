@@ -33,6 +33,11 @@ database            key                         value
 ``settlements``     call key                    ``RESERVATION`` + account name: the
                                                 credit reservation the call held when
                                                 its CDR was committed (and released)
+``account_batches`` ``ACCOUNT_MONTH``: blake2b   empty: batch ``batch id`` holds calls of
+                    8-byte digest of the         that account starting in that local month
+                    account, month (``>I``,      (``records.account_batches``); meta
+                    year*12+month-1), batch id   ``b"indexed_from"``: the first batch
+                    (``>Q``)                     indexed (older ones are read in full)
 ==================  ==========================  =======================================
 
 ``CRM_COUNTS`` (the caller CRM, ``rating_core.billing.crm``): first_ms,
@@ -97,7 +102,10 @@ ADJUSTMENTS = b"adjustments"
 CRM = b"crm"
 CRM_SEEN = b"crm_seen"
 SETTLEMENTS = b"settlements"
-DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS)
+ACCOUNT_BATCHES = b"account_batches"
+INDEXED_FROM = b"indexed_from"
+DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS,
+               ACCOUNT_BATCHES)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -122,6 +130,7 @@ VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value
 CRM_COUNTS = struct.Struct("<qqqqqqqq")  # see the crm database above
+ACCOUNT_MONTH = struct.Struct(">8sIQ")  # account digest, local month, batch id: see account_batches
 
 MAX_KEY = 480  # LMDB keys are at most 511 bytes; leave room for a deadline prefix
 

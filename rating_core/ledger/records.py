@@ -12,6 +12,7 @@ committed before an upgrade are replayed, never charged again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import lmdb
@@ -19,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import layout
 from . import formats
-from .formats import BATCH_KEY, COMMITTED, COUNT, MAX_KEY, call_key
+from .formats import ACCOUNT_MONTH, BATCH_KEY, COMMITTED, COUNT, MAX_KEY, call_key
 
 # ``COMMITTED`` as a NumPy record: a batch's entries are packed column-wise.
 _ENTRY = np.dtype([("batch", "<u8"), ("row", "<u4")])
@@ -83,7 +85,66 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(COMMITTED.size), n,
                                                   [None, pa.py_buffer(entries.tobytes())])
     txn.cursor(db=ledger.db[formats.CALLS]).putmulti(zip(keys.take(order).to_pylist(), values.to_pylist()))
+    _index_batch(ledger, txn, batch, records)
     return batch
+
+
+def account_digest(account: str) -> bytes:
+    """The 8-byte key prefix of an account in ``account_batches`` (fixed
+    size whatever the name; a collision only adds a batch to read, whose
+    rows are filtered by account anyway)."""
+    return hashlib.blake2b(account.encode(), digest_size=8).digest()
+
+
+def local_months(start_ms: np.ndarray) -> np.ndarray:
+    """Epoch ms -> year*12 + month-1 of the Asia/Shanghai local date."""
+    days = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
+
+
+def _index_batch(ledger, txn: lmdb.Transaction, batch: int, records: pa.Table) -> None:
+    """One ``account_batches`` entry per distinct (account, start month) of
+    the batch: a distinct-pairs hash aggregation, then one put each."""
+    meta = ledger.db[formats.META]
+    if txn.get(formats.INDEXED_FROM, db=meta) is None:  # batches before this one were never indexed
+        txn.put(formats.INDEXED_FROM, COUNT.pack(batch), db=meta)
+    if not records.num_rows or "account" not in records.column_names or "start" not in records.column_names:
+        return
+    months = local_months(records.column("start").to_numpy())
+    pairs = pa.table({"a": records.column("account"), "m": months}).group_by(["a", "m"]).aggregate([])
+    keys = [ACCOUNT_MONTH.pack(account_digest(a), m, batch)
+            for a, m in zip(pairs.column("a").to_pylist(), pairs.column("m").to_pylist()) if a is not None]
+    txn.cursor(db=ledger.db[formats.ACCOUNT_BATCHES]).putmulti([(k, b"") for k in keys])
+
+
+def account_batches(ledger, txn: lmdb.Transaction, account: str, lo_ms: int | None,
+                    hi_ms: int | None) -> list[int]:
+    """Batch ids that may hold calls of ``account`` starting in [lo_ms,
+    hi_ms) (None: unbounded), ascending: the indexed ones whose (account,
+    month) matches, and every batch committed before the index began."""
+    meta = ledger.db[formats.META]
+    raw = txn.get(formats.INDEXED_FROM, db=meta)
+    first_indexed = COUNT.unpack(raw)[0] if raw is not None else None
+    out: set[int] = set()
+    if first_indexed is None or first_indexed > 1:  # legacy batches: no index entries, read them all
+        cur = txn.cursor(db=ledger.db[formats.CALL_BATCHES])
+        for key in cur.iternext(keys=True, values=False):
+            b = BATCH_KEY.unpack(key)[0]
+            if first_indexed is not None and b >= first_indexed:
+                break
+            out.add(b)
+    if first_indexed is not None:
+        digest = account_digest(account)
+        m_lo = int(local_months(np.array([lo_ms]))[0]) if lo_ms is not None else 0
+        m_hi = int(local_months(np.array([hi_ms - 1]))[0]) if hi_ms is not None else (1 << 32) - 1
+        cur = txn.cursor(db=ledger.db[formats.ACCOUNT_BATCHES])
+        if cur.set_range(ACCOUNT_MONTH.pack(digest, m_lo, 0)):
+            for key in cur.iternext(keys=True, values=False):
+                d, m, b = ACCOUNT_MONTH.unpack(key)
+                if d != digest or m > m_hi:
+                    break
+                out.add(b)
+    return sorted(out)
 
 
 def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
