@@ -285,33 +285,36 @@ MEASURES = ("calls", "answered", "billable_seconds", "billed_seconds", "charge",
 
 
 class _Lines:
-    """Usage lines of every (account, month), from ``fine`` (one row per
-    account code ``a``, month ``m``, number code ``n``, class code ``c``,
-    with the ``MEASURES`` summed) grouped over ``key`` (``"n"``, ``"c"``,
-    or None for the totals). Rows are sorted by account, month and the key's
-    value, so a statement's lines are one slice (``span``) in the order it
-    shows them; ``key_values`` maps key codes to key tuples. Built with
-    Arrow and NumPy, so the per-account work is a slice, not a search."""
+    """Usage lines of every (account, month), from ``fine`` (NumPy int64
+    columns, one row per account code ``a``, month ``m``, number code ``n``,
+    class code ``c``, with the ``MEASURES`` summed) summed over ``key``
+    (``"n"``, ``"c"``, or None for the totals). One stable sort on an int64
+    (slot, rank of the key's value) and ``np.add.reduceat`` (exact int64):
+    rows come sorted by account, month and key value, so a statement's lines
+    are one slice (``span``) in the order it shows them, and the
+    per-account work is a slice, not a search. ``key_values`` maps key
+    codes to key tuples."""
 
-    def __init__(self, fine: pa.Table, lo: int, months: int, key: str | None = None,
+    def __init__(self, fine: dict[str, np.ndarray], lo: int, months: int, key: str | None = None,
                  key_values: list | None = None):
-        by = ["a", "m"] if key is None else ["a", "m", key]
-        g = fine.group_by(by, use_threads=True).aggregate([(c, "sum") for c in MEASURES])
-        slot = g.column("a").to_numpy() * months + (g.column("m").to_numpy() - lo)
+        slot = fine["a"] * months + (fine["m"] - lo)
+        values = key_values or []
+        rank = _ranks(values) if key is not None else np.zeros(0, np.int64)
+        n_vals = max(len(values), 1)
+        k = slot if key is None else slot * n_vals + rank[fine[key]]
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        first = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]]) if len(ks) else np.zeros(0, np.int64)
+        self.cols = [np.add.reduceat(fine[c][order], first).tolist() if len(first) else [] for c in MEASURES]
+        group = ks[first]
         if key is None:
-            order = np.argsort(slot, kind="stable")
-            self.keys: list = [()] * len(order)
+            g_slot = group
+            self.keys: list = [()] * len(first)
         else:
-            values = key_values or []
-            # Rank of each key code by its value (None first, then by value).
-            rank = np.empty(len(values), np.int64)
-            rank[sorted(range(len(values)), key=lambda j: _sort_key(values[j]))] = np.arange(len(values))
-            codes = g.column(key).to_numpy()
-            order = np.lexsort((rank[codes], slot))
-            self.keys = [values[j] for j in codes[order].tolist()]
-        slot = slot[order]
-        self.starts = np.searchsorted(slot, np.arange(slot[-1] + 2 if len(slot) else 1)).tolist()
-        self.cols = [g.column(c + "_sum").to_numpy()[order].tolist() for c in MEASURES]
+            g_slot, r = np.divmod(group, n_vals)
+            code_of_rank = np.argsort(rank)
+            self.keys = [values[j] for j in code_of_rank[r].tolist()]
+        self.starts = np.searchsorted(g_slot, np.arange(g_slot[-1] + 2 if len(g_slot) else 1)).tolist()
 
     def span(self, slot: int) -> range:
         """Row positions of one (account, month) slot."""
@@ -326,6 +329,21 @@ class _Lines:
         """The one row of a slot of the totals (``key`` None), or None."""
         starts = self.starts
         return starts[slot] if slot + 1 < len(starts) and starts[slot + 1] > starts[slot] else None
+
+
+def _ranks(values: list) -> np.ndarray:
+    """Rank of each key value in the order statements list them (None
+    first, then by value). Many single strings (400 numbers) are ranked by
+    Arrow's sort (UTF-8 byte order is code point order, as Python's)."""
+    if len(values) > 64 and all(isinstance(v, tuple) and len(v) == 1 and (v[0] is None or isinstance(v[0], str))
+                                for v in values):
+        order = pc.array_sort_indices(pa.array([v[0] for v in values], pa.string()),
+                                      null_placement="at_start").to_numpy()
+    else:
+        order = np.array(sorted(range(len(values)), key=lambda j: _sort_key(values[j])), np.int64)
+    rank = np.empty(len(values), np.int64)
+    rank[order] = np.arange(len(values))
+    return rank
 
 
 def _sort_key(value) -> tuple:
@@ -441,9 +459,9 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     rest, c_code = np.divmod(k, n_cls)
     rest, n_code = np.divmod(rest, n_num)
     a_code, m_off = np.divmod(rest, span)
-    fine = pa.table({"a": a_code, "m": m_off + lo, "n": n_code, "c": c_code,
-                     "calls": g.column("answered_count"),
-                     **{c: g.column(c + "_sum") for c in MEASURES[1:]}})
+    fine = {"a": a_code, "m": m_off + lo, "n": n_code, "c": c_code,
+            "calls": g.column("answered_count").to_numpy().astype(np.int64),
+            **{c: g.column(c + "_sum").to_numpy().astype(np.int64, copy=False) for c in MEASURES[1:]}}
     totals = _Lines(fine, lo, span)
     per_number = _Lines(fine, lo, span, "n", [(v,) for v in num_values])
     per_class = _Lines(fine, lo, span, "c", class_values)
