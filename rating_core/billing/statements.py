@@ -316,19 +316,19 @@ class _Lines:
             self.keys = [values[j] for j in code_of_rank[r].tolist()]
         self.starts = np.searchsorted(g_slot, np.arange(g_slot[-1] + 2 if len(g_slot) else 1)).tolist()
 
-    def span(self, slot: int) -> range:
-        """Row positions of one (account, month) slot."""
-        starts = self.starts
-        return range(starts[slot], starts[slot + 1]) if slot + 1 < len(starts) else range(0)
-
-    def usage(self, slot: int) -> list[UsageLine]:
+    def usage(self) -> list[list[UsageLine]]:
+        """The lines of each slot (slot -> list; a slot past the last: use
+        ``[]``). The UsageLines are made in one pass and each slot's list is
+        a slice of them: no per-statement loop."""
         keys, (calls, answered, _billable, billed, charge) = self.keys, self.cols[:5]
-        return [UsageLine(keys[j], calls[j], answered[j], billed[j], charge[j]) for j in self.span(slot)]
-
-    def row(self, slot: int) -> int | None:
-        """The one row of a slot of the totals (``key`` None), or None."""
+        every = list(map(UsageLine, keys, calls, answered, billed, charge))
         starts = self.starts
-        return starts[slot] if slot + 1 < len(starts) and starts[slot + 1] > starts[slot] else None
+        return [every[a:z] for a, z in zip(starts, starts[1:])]
+
+    def rows(self) -> list[int]:
+        """slot -> its one row (the totals, ``key`` None), -1 for none."""
+        starts = self.starts
+        return [a if z > a else -1 for a, z in zip(starts, starts[1:])]
 
 
 def _ranks(values: list) -> np.ndarray:
@@ -467,6 +467,8 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     per_class = _Lines(fine, lo, span, "c", class_values)
     code_of = {a: j for j, a in enumerate(acc_names)}  # account -> its code in the calls
     t_calls, t_answered, t_billable, t_billed, t_usage, t_credit, t_overage, t_bundle = totals.cols
+    total_row, number_lines, class_lines = totals.rows(), per_number.usage(), per_class.usage()
+    n_slots = len(total_row)
     opening_at_first = _credit_before_first_call(calls, acc_codes_all, acc_names)
     consumed_before_expiry = _consumed_before_expiry(calls, snapshot, wanted, lo, hi)
 
@@ -507,15 +509,17 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                           period_end=last, package=packages[p], package_name=pkg_names[p],
                           package_kind=kind, package_start=start_day, package_end=package_end,
                           first_month=m == start_month)
-            if code is not None:
-                slot = code * span + (m - lo)
-                j = totals.row(slot)
-                if j is not None:
+            slot = -1 if code is None else code * span + (m - lo)
+            if 0 <= slot < n_slots:
+                j = total_row[slot]
+                if j >= 0:
                     (s.calls, s.answered, s.billable_seconds, s.billed_seconds, s.usage, s.credit_consumed,
                      s.overage, s.bundle_used_seconds) = (t_calls[j], t_answered[j], t_billable[j], t_billed[j],
                                                           t_usage[j], t_credit[j], t_overage[j], t_bundle[j])
-                s.by_number = per_number.usage(slot)
-                s.by_class = per_class.usage(slot)
+                if slot < len(number_lines):
+                    s.by_number = number_lines[slot]
+                if slot < len(class_lines):
+                    s.by_class = class_lines[slot]
             if kind == "bundle":
                 s.bundle_included_seconds = int(included[p])
                 s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
