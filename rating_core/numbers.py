@@ -40,6 +40,20 @@ _JUNK = r"[\s\-().]"
 _INTL_KEEP = r"^(?:\+|00)86(1[3-9]\d{9}|[48]00\d{7})$"  # mobile, 400/800
 _INTL_TRUNK = r"^(?:\+|00)86(\d+)$"  # landline: restore the trunk zero
 _VALID = rf"^\d{{{MIN_DIGITS},{MAX_DIGITS}}}$"
+# International form of a mobile or 400/800 number with separators
+# (``+86 138-1234-5678``, ``0086 4001234567``): its normal form is the digits
+# after 86, whether phonenumbers calls it valid (national format: the same
+# digits, none of these has a trunk zero) or not (the fallback: separators
+# off, then ``_INTL_KEEP``). tests/test_numbers.py checks it against
+# ``_normal_or_none`` for every mobile prefix and for generated forms.
+_SEPARATOR = r"[ \-().]"
+_INTL_SEPARATED = (rf"^(?:\+|00)86{_SEPARATOR}*(?:1{_SEPARATOR}*[3-9](?:{_SEPARATOR}*\d){{9}}"
+                   rf"|[48]{_SEPARATOR}*0{_SEPARATOR}*0(?:{_SEPARATOR}*\d){{7}})$")
+# A landline written with a separator after the area code (``0791-5399455``,
+# ``0755 1234 5678``): its normal form is its digits, valid or not (a valid
+# one's national format keeps the trunk zero). Not 040x/080x/095x: there
+# phonenumbers reads the trunk zero off a 400/800 or 95xxx number.
+_LANDLINE_SEPARATED = r"^0(?:[2367]\d|4[1-9]|5\d|8[1-9]|9[0-46-9])\d?[ \-]\d{3,4}[ \-]?\d{4}$"
 
 _normal_re = re.compile(_NORMAL)
 _junk_re = re.compile(_JUNK)
@@ -93,10 +107,25 @@ def normalize_array(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarr
     others = np.flatnonzero(~fast)
     if len(others) == 0:
         return s, fast
-    fixed = [None if v is None else _normal_or_none(v) for v in s.take(pa.array(others)).to_pylist()]
+    rest = s.take(pa.array(others))
+    # Vectorised second path: international mobiles and 400/800 numbers
+    # with separators, the common irregular form of caller numbers.
+    trimmed = pc.utf8_trim_whitespace(rest)
+    intl = pc.fill_null(pc.or_(pc.match_substring_regex(trimmed, _INTL_SEPARATED),
+                               pc.match_substring_regex(trimmed, _LANDLINE_SEPARATED)), False)
+    digits = pc.replace_substring_regex(pc.replace_substring_regex(trimmed, _SEPARATOR, ""), r"^(?:\+|00)86", "")
+    fixed = pc.if_else(intl, digits, pa.scalar(None, pa.string()))
+    slow = np.flatnonzero(~np.asarray(intl.to_numpy(zero_copy_only=False), bool))
+    if len(slow):
+        # The rest one by one through ``normalize``'s rules, each distinct value once.
+        enc = rest.take(pa.array(slow)).dictionary_encode()
+        uniq = [None if v is None else _normal_or_none(v) for v in enc.dictionary.to_pylist()]
+        slow_fixed = pc.take(pa.array(uniq, pa.string()), enc.indices)
+        fixed = pc.replace_with_mask(fixed, pa.array(~np.asarray(intl.to_numpy(zero_copy_only=False), bool)),
+                                     slow_fixed)
     valid = fast.copy()
-    valid[others] = [f is not None for f in fixed]
-    return pc.replace_with_mask(s, pa.array(~fast), pa.array(fixed, pa.string())), valid
+    valid[others] = pc.is_valid(fixed).to_numpy(zero_copy_only=False)
+    return pc.replace_with_mask(s, pa.array(~fast), fixed), valid
 
 
 def key(number: str) -> int:

@@ -139,3 +139,57 @@ def test_every_form_phonenumbers_accepts_normalises_to_its_national_digits(data)
 def test_numbers_that_are_not_valid_chinese_numbers_are_kept_as_written(raw):
     assert N.normalize(raw) == raw
     assert normalize_numbers(pa.array([raw]))[0].to_pylist() == [raw]
+
+
+# --- the vectorised international path == the one-by-one rules ---------------
+_SEPARATORS = ["", " ", "-", ".", "(", ")", "  "]
+
+
+def _scalar(values: list) -> list:
+    return [None if v is None else N._normal_or_none(v) for v in values]
+
+
+def test_international_mobiles_and_400_match_the_scalar_rules_for_every_prefix():
+    """Every mobile prefix 130-199 (valid and unassigned ones: phonenumbers
+    and the fallback must agree with the vectorised path) and 400/800,
+    written with +86/0086 and separators."""
+    raws = []
+    for p in range(130, 200):
+        for tail in ("00000000", "12345678", "99999999"):
+            digits = f"{p}{tail}"
+            raws += [f"+86{digits}", f"+86 {digits[:3]}-{digits[3:7]}-{digits[7:]}", f"0086 {digits}",
+                     f" +86 ({digits[:3]}) {digits[3:7]}.{digits[7:]} "]
+    for p in ("400", "800"):
+        raws += [f"+86{p}1234567", f"0086 {p}-123-4567", f"+86 {p} 000 0000"]
+    raws += ["+86 128 1234 5678", "+86 1381234567", "+86 138123456789", "+86 755 1234 5678", None]
+    arr, valid = N.normalize_array(pa.array(raws, pa.string()))
+    want = _scalar(raws)
+    assert arr.to_pylist() == want
+    assert valid.tolist() == [w is not None for w in want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["+86", "0086", "86", "+", "00", "", "+86 ", "0086-"]),
+       st.sampled_from(["13", "15", "17", "19", "12", "1", "400", "800", "40", "0", "10", ""]),
+       st.lists(st.tuples(st.sampled_from(_SEPARATORS), st.sampled_from("0123456789")), min_size=6, max_size=11),
+       st.sampled_from(["", " ", "\t"]))
+def test_separated_numbers_vectorised_equal_scalar(prefix, head, parts, pad):
+    raw = pad + prefix + head + "".join(sep + d for sep, d in parts) + pad
+    arr, valid = N.normalize_array(pa.array([raw, "13812345678", None], pa.string()))
+    want = _scalar([raw, "13812345678", None])
+    assert arr.to_pylist() == want
+    assert valid.tolist() == [w is not None for w in want]
+
+
+def test_separated_landlines_match_the_scalar_rules_for_every_area_prefix():
+    """Every 3- and 4-digit area-code shape 020-0999 with a separator after
+    it, against ``_normal_or_none`` (phonenumbers, then the fallback)."""
+    raws = []
+    for a in range(20, 100):
+        for code in [f"0{a}"] + [f"0{a}{b}" for b in range(10)]:
+            for rest in ("0000000", "1234567", "9999999", "12345678", "00000000", "99999999"):
+                raws += [f"{code}-{rest}", f"{code} {rest[:-4]} {rest[-4:]}", f"{code}-{rest[:-4]}-{rest[-4:]}"]
+    arr, valid = N.normalize_array(pa.array(raws, pa.string()))
+    want = _scalar(raws)
+    assert [(r, g) for r, g, w in zip(raws, arr.to_pylist(), want) if g != w] == []
+    assert valid.tolist() == [w is not None for w in want]
