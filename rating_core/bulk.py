@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 
 from . import cdr, layout
 from .errors import InvalidInput
-from .rater import Rater, RatingSummary
+from .rater import Rater, RatingResult, RatingSummary
 
 # --- the rated output ---------------------------------------------------------
 # What a billing system needs of a rated CDR: the call id, the 400 number and
@@ -265,54 +265,118 @@ def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAU
          temp_dir: str | Path | None = None, threads: int = 2) -> Scan:
     """Step 1 of the job (see the module doc): reads only ``call_id`` and
     ``start``; the call-id count runs in DuckDB, out of core past
-    ``memory_limit``."""
+    ``memory_limit``. Parquet inputs whose call ids are text: DuckDB reads
+    the call ids from the files itself (native, parallel) while this thread
+    reads the starts; other inputs stream both columns through the edge's
+    reader into DuckDB."""
+    files = _parquet_call_id_files(inputs)
+    if files is None:
+        return _scan_through_edge(inputs, batch_rows, memory_limit, temp_dir, threads)
+    with ThreadPoolExecutor(1) as pool:
+        repeated = pool.submit(_repeated_in_parquet, files, memory_limit, temp_dir, threads)
+        state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
+        try:
+            for batch in input_batches(inputs, batch_rows, ["start"]):
+                _track_disorder(state, batch)
+        finally:
+            values = repeated.result()
+    return Scan(state["rows"], values, state["disorder"])
+
+
+def _parquet_call_id_files(inputs) -> list[str] | None:
+    """The Parquet files of ``inputs`` when every input is Parquet (files or
+    dataset directories) with a text ``call_id`` column, else None."""
+    files: list[str] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.is_dir() and not cdr._is_parquet(path):
+            return None
+        for f in _files(path):
+            cdr.check_file(f)  # the edge's own error for a file that is not Parquet
+            schema = pq.read_schema(f)
+            if "call_id" not in schema.names:
+                return None
+            t = schema.field("call_id").type
+            t = t.value_type if pa.types.is_dictionary(t) else t
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+                return None
+            files.append(str(f))
+    return files
+
+
+def _duckdb(memory_limit: str, temp_dir, threads: int):
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
+                                 "temp_directory": str(temp_dir or tempfile.gettempdir()),
+                                 "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+_REPEATED_SQL = ("SELECT call_id FROM {source} WHERE call_id IS NOT NULL AND call_id <> '' "
+                 "GROUP BY call_id HAVING count(*) > 1")
+
+
+def _repeated_values(repeated: pa.Table) -> pa.Array:
+    values = repeated.column("call_id").combine_chunks() if repeated.num_rows else pa.array([], pa.string())
+    return pc.cast(values, pa.string())
+
+
+def _repeated_in_parquet(files: list[str], memory_limit: str, temp_dir, threads: int) -> pa.Array:
+    con = _duckdb(memory_limit, temp_dir, threads)
+    try:
+        source = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
+        return _repeated_values(con.sql(_REPEATED_SQL.format(source=source), params={"files": files}).to_arrow_table())
+    finally:
+        con.close()
+
+
+def _track_disorder(state: dict, batch: pa.RecordBatch) -> None:
+    state["rows"] += batch.num_rows
+    if "start" not in batch.schema.names:
+        return
+    start, _present, ok = cdr.parse_times(batch.column("start"))
+    s = start[ok]
+    if len(s):
+        running = np.maximum.accumulate(s)
+        before = np.empty_like(running)
+        before[0] = state["latest"]
+        before[1:] = np.maximum(running[:-1], state["latest"])
+        late = before - s
+        late[before == layout.NO_TIME] = 0
+        state["disorder"] = max(state["disorder"], int(late.max()))
+        state["latest"] = max(state["latest"], int(running[-1]))
+
+
+def _scan_through_edge(inputs, batch_rows: int, memory_limit: str, temp_dir, threads: int) -> Scan:
     import duckdb
 
     state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
 
     def ids() -> Iterator[pa.RecordBatch]:
         try:
-            yield from _ids()
+            for batch in input_batches(inputs, batch_rows, ["call_id", "start"]):
+                _track_disorder(state, batch)
+                col = (batch.column("call_id") if "call_id" in batch.schema.names
+                       else pa.nulls(batch.num_rows, pa.string()))
+                yield pa.record_batch([cdr._as_string(col)], names=["call_id"])
         except cdr.InvalidFile as e:
             state["error"] = e
             raise
 
-    def _ids() -> Iterator[pa.RecordBatch]:
-        for batch in input_batches(inputs, batch_rows, ["call_id", "start"]):
-            state["rows"] += batch.num_rows
-            if "start" in batch.schema.names:
-                start, _present, ok = cdr.parse_times(batch.column("start"))
-                s = start[ok]
-                if len(s):
-                    running = np.maximum.accumulate(s)
-                    before = np.empty_like(running)
-                    before[0] = state["latest"]
-                    before[1:] = np.maximum(running[:-1], state["latest"])
-                    late = before - s
-                    late[before == layout.NO_TIME] = 0
-                    state["disorder"] = max(state["disorder"], int(late.max()))
-                    state["latest"] = max(state["latest"], int(running[-1]))
-            col = batch.column("call_id") if "call_id" in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
-            yield pa.record_batch([cdr._as_string(col)], names=["call_id"])
-
     reader = pa.RecordBatchReader.from_batches(pa.schema([("call_id", pa.string())]), ids())
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
-                                 "temp_directory": str(temp_dir or tempfile.gettempdir()),
-                                 "preserve_insertion_order": False})
+    con = _duckdb(memory_limit, temp_dir, threads)
     try:
-        con.execute("SET enable_progress_bar = false")
         con.register("cdr_ids", reader)
-        repeated = con.sql(
-            "SELECT call_id FROM cdr_ids WHERE call_id IS NOT NULL AND call_id <> '' "
-            "GROUP BY call_id HAVING count(*) > 1").to_arrow_table()
+        repeated = con.sql(_REPEATED_SQL.format(source="cdr_ids")).to_arrow_table()
     except duckdb.Error:
         if "error" in state:  # the edge's own error about a file, not DuckDB's wrapping of it
             raise state["error"] from None
         raise
     finally:
         con.close()
-    values = repeated.column("call_id").combine_chunks() if repeated.num_rows else pa.array([], pa.string())
-    return Scan(state["rows"], pc.cast(values, pa.string()), state["disorder"])
+    return Scan(state["rows"], _repeated_values(repeated), state["disorder"])
 
 
 # --- duplicates ------------------------------------------------------------------
@@ -454,16 +518,13 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
         totals = _Totals()
         chunks = 0
         empty_schema = None
+        # Gathering, naming and writing the rated rows run on a thread of
+        # their own (pyarrow's take and Parquet writer release the GIL), in
+        # settling order, at most two chunks behind the kernel.
+        output = _Behind(depth=2)
         try:
-            def settle(rows: pa.Table, order: list[str]) -> None:
-                nonlocal chunks, empty_schema
-                result = rater.rate_prepared(_prepared_of(rows, order), state)
-                chunks += 1
-                s = result.summary
-                totals.rated += s.rated
-                totals.charge += s.charge
-                totals.rejects(result.rejects)
-                rejects_out.write(result.rejects)
+            def gather_and_write(result: RatingResult) -> None:
+                nonlocal empty_schema
                 for t in result.rated_batches(ROW_GROUP_ROWS):
                     t = billing_view(t, pass_through)
                     if t.num_rows:
@@ -471,15 +532,28 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
                     elif empty_schema is None:
                         empty_schema = t.schema
 
+            def settle(rows: pa.Table, order: list[str]) -> None:
+                nonlocal chunks
+                result = rater.rate_prepared(_prepared_of(rows, order), state)
+                chunks += 1
+                s = result.summary
+                totals.rated += s.rated
+                totals.charge += s.charge
+                totals.rejects(result.rejects)
+                rejects_out.write(result.rejects)
+                output.submit(gather_and_write, result)
+
             edged = _edge(inputs, rater, chunk_rows, threads, Duplicates(found.repeated))
             if sort:
                 _sorted(edged, settle, totals, rejects_out, pass_through, chunk_rows, memory_limit, tmp, threads)
             else:
                 _stream(edged, settle, totals, rejects_out, pass_through, found.disorder_ms)
+            output.drain()
             if empty_schema is None and writer.rows == 0:  # nothing rated: an empty file of the same columns
                 empty = pa.table({c: pa.array([], pa.string()) for c in cdr.REQUIRED_COLUMNS})
                 empty_schema = billing_view(rater.rate(empty).rated, pass_through).schema
         finally:
+            output.shutdown()  # on an error: let the pending writes end before closing the files
             writer.close(empty_schema)
             rejects_out.close()
         summary = totals.summary()
@@ -488,6 +562,30 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
         return JobResult(summary, time.perf_counter() - began, "sorted" if sort else "stream", chunks, writer.files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Behind:
+    """Calls run in order on one thread of their own, at most ``depth``
+    pending (so memory stays bounded); ``drain`` waits for them and raises
+    the first error."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(1)
+        self._pending: deque = deque()
+
+    def submit(self, fn, *args) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > self.depth:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
 
 
 def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:

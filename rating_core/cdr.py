@@ -415,6 +415,13 @@ def _present(col: pa.Array) -> np.ndarray:
 
 def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(normal strings, present mask, valid mask) of a phone-number column.
+    See ``_normalize_numbers``."""
+    return _normalize_numbers(col)[:3]
+
+
+def _normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """(normal strings, present mask, valid mask, plain mask) of a
+    phone-number column; ``plain``: ASCII digits only, in a normal shape.
 
     Fast path: cells already in normal form (the common case in platform
     exports: a mobile, a landline with its trunk zero, a 400/800 number, all
@@ -444,7 +451,7 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         present[rest] = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
     if not valid.all():
         s = _with_validity(s, valid)
-    return s, present, valid
+    return s, present, valid, plain
 
 
 def _validity(mask: np.ndarray) -> pa.Buffer | None:
@@ -478,10 +485,18 @@ def lost_zero(raw, normal: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.and_(added, pc.ascii_is_decimal(raw)), False).to_numpy(zero_copy_only=False)
 
 
-def _spreadsheet(col) -> np.ndarray:
+def _spreadsheet(col, among: np.ndarray | None = None) -> np.ndarray:
     """Where a number cell was written by a spreadsheet as a number (an
-    exponent, or a ".0"). Only cells with a '.' or an 'e' go to the regex."""
+    exponent, or a ".0"). Only cells with a '.' or an 'e' go to the regex;
+    with ``among`` (a mask), only those cells are looked at (the others are
+    known to be digits only, e.g. ``_normalize_numbers``' plain cells)."""
     col = _as_string(col)
+    if among is not None:
+        out = np.zeros(len(col), bool)
+        rows = np.flatnonzero(among)
+        if len(rows):
+            out[rows] = _spreadsheet(col.take(pa.array(rows)))
+        return out
     if len(col) == 0 or col.null_count == len(col):
         return np.zeros(len(col), bool)
     maybe = pc.or_(pc.match_substring(col, "."), pc.match_substring(col, "e", ignore_case=True))
@@ -689,9 +704,9 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         reason[bad] = why
 
     call_id = _as_string(cols["call_id"])
-    caller, caller_present, caller_ok = normalize_numbers(cols["caller"])
-    number, number_present, number_ok = normalize_numbers(cols["number"])
-    fwd, fwd_present, fwd_ok = normalize_numbers(cols["forwarded_to"])
+    caller, caller_present, caller_ok, caller_plain = _normalize_numbers(cols["caller"])
+    number, number_present, number_ok, number_plain = _normalize_numbers(cols["number"])
+    fwd, fwd_present, fwd_ok, fwd_plain = _normalize_numbers(cols["forwarded_to"])
     is_400 = pc.fill_null(pc.and_(pc.equal(pc.binary_length(number), 10), pc.starts_with(number, "400")), False)
     number_ok &= is_400.to_numpy(zero_copy_only=False)
     times = {name: _bounded(*parse_times(cols[name])) for name in TIME_COLUMNS}
@@ -721,14 +736,14 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     keys = {"number_key": keys_of(number), "caller_key": keys_of(caller), "forwarded_key": keys_of(fwd)}
     flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
-    flag("forwarded_to", _spreadsheet(cols["forwarded_to"]), SPREADSHEET_NUMBER)
+    flag("forwarded_to", _spreadsheet(cols["forwarded_to"], ~fwd_plain), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
-    flag("number", _spreadsheet(cols["number"]), SPREADSHEET_NUMBER)
+    flag("number", _spreadsheet(cols["number"], ~number_plain), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
     flag("caller", caller_ok & lost_zero(cols["caller"], caller), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
-    flag("caller", _spreadsheet(cols["caller"]), SPREADSHEET_NUMBER)
+    flag("caller", _spreadsheet(cols["caller"], ~caller_plain), SPREADSHEET_NUMBER)
     flag("call_id", ~_present(call_id), MISSING)
 
     good = field < 0
