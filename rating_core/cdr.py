@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import keys_of, normalize_array
+from .numbers import keys_of, normalize_array, plain_and_present
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -429,17 +429,7 @@ def _normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarra
     ``numbers.normalize_array`` and is scattered back.
     """
     s = _as_string(col)
-    present = _present(s)
-    length = pc.binary_length(s)
-    starts = functools.partial(pc.starts_with, s)
-    normal_shape = pc.or_(
-        pc.or_(pc.and_(pc.and_(starts("0"), pc.invert(starts("00"))),
-                       pc.and_(pc.greater_equal(length, 10), pc.less_equal(length, 12))),
-               pc.and_(starts("1"), pc.equal(length, 11))),
-        pc.and_(pc.or_(starts("400"), starts("800")), pc.equal(length, 10)),
-    )
-    plain = pc.and_(pc.ascii_is_decimal(s), normal_shape)
-    plain = pc.fill_null(plain, False).to_numpy(zero_copy_only=False)
+    plain, present = plain_and_present(s)
     valid = plain.copy()
     rest = present & ~plain
     if rest.any():
@@ -470,16 +460,25 @@ def _with_validity(arr: pa.Array, valid: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(arr.type, len(arr), [_validity(valid)] + bufs[1:])
 
 
-def lost_zero(raw, normal: pa.Array) -> np.ndarray:
+def lost_zero(raw, normal: pa.Array, among: np.ndarray | None = None) -> np.ndarray:
     """Where a number was written as bare digits without the trunk 0 that its
     normal form has (``2088886666`` for ``02088886666``): the mark of a
     spreadsheet that took a landline for a number. The normaliser would read
     it (it accepts a landline without its 0); in a CDR it is flagged instead,
     since the same digits are as likely a typo. ``86...`` (country code
-    without +) is not this."""
+    without +) is not this. With ``among`` (a mask), only those cells are
+    looked at: a plain cell (``_normalize_numbers``) is its own normal form,
+    so it never is this."""
     raw = _as_string(raw)
     if len(raw) == 0:
         return np.zeros(0, bool)
+    if among is not None:
+        out = np.zeros(len(raw), bool)
+        rows = np.flatnonzero(among)
+        if len(rows):
+            take = pa.array(rows)
+            out[rows] = lost_zero(raw.take(take), normal.take(take))
+        return out
     added = pc.and_(pc.starts_with(normal, "0"),
                     pc.invert(pc.or_(pc.starts_with(raw, "0"), pc.starts_with(raw, "86"))))
     return pc.fill_null(pc.and_(added, pc.ascii_is_decimal(raw)), False).to_numpy(zero_copy_only=False)
@@ -734,14 +733,14 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     flag("start", start_wild, TIME_OUT_OF_RANGE)
     flag("start", ~start_present, MISSING)
     keys = {"number_key": keys_of(number), "caller_key": keys_of(caller), "forwarded_key": keys_of(fwd)}
-    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd), LOST_ZERO)
+    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, ~fwd_plain), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
     flag("forwarded_to", _spreadsheet(cols["forwarded_to"], ~fwd_plain), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
     flag("number", _spreadsheet(cols["number"], ~number_plain), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
-    flag("caller", caller_ok & lost_zero(cols["caller"], caller), LOST_ZERO)
+    flag("caller", caller_ok & lost_zero(cols["caller"], caller, ~caller_plain), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
     flag("caller", _spreadsheet(cols["caller"], ~caller_plain), SPREADSHEET_NUMBER)
     flag("call_id", ~_present(call_id), MISSING)

@@ -148,15 +148,44 @@ def keys_of(arr: pa.Array) -> np.ndarray:
         return out
     if arr.null_count:
         arr = pc.fill_null(arr, "")
+    offsets, data = _buffers(arr)
+    from .kernels import prefix  # here, not at import: the catalog uses normalize() without kernels
+
+    prefix.encode_strings(offsets, data, out)
+    return out
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a string array's buffers as NumPy views (data never empty)."""
+    n = len(arr)
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], np.int32, count=n + 1, offset=arr.offset * 4)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
     if len(data) == 0:
         data = np.zeros(1, np.uint8)
-    from .kernels import prefix  # here, not at import: the catalog uses normalize() without kernels
+    return np.ascontiguousarray(offsets), data
 
-    prefix.encode_strings(np.ascontiguousarray(offsets), data, out)
-    return out
+
+def plain_and_present(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(plain, present) masks of a string array in one pass over its
+    buffers: ``plain``, a number in normal shape written as ASCII digits
+    only (``kernels.prefix.plain_numbers``); ``present``, not null and not
+    empty."""
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, bool), np.zeros(0, bool)
+    offsets, data = _buffers(arr)
+    out = np.zeros(n, np.uint8)
+    from .kernels import prefix
+
+    prefix.plain_numbers(offsets, data, out)
+    plain = out.view(bool)
+    present = np.diff(offsets) > 0
+    if arr.null_count:
+        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        plain &= valid
+        present &= valid
+    return plain, present
 
 
 def build_prefix_table(prefixes: list[str], values: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -193,3 +193,29 @@ def test_separated_landlines_match_the_scalar_rules_for_every_area_prefix():
     want = _scalar(raws)
     assert [(r, g) for r, g, w in zip(raws, arr.to_pylist(), want) if g != w] == []
     assert valid.tolist() == [w is not None for w in want]
+
+
+def _plain_by_compute(s: pa.Array) -> list:
+    """The fast-path rule in pyarrow compute: ASCII digits only, and '0' then
+    not '0' with 10-12 digits, '1' with 11, '400'/'800' with 10."""
+    import pyarrow.compute as pc
+
+    length = pc.binary_length(s)
+    starts = lambda p: pc.starts_with(s, p)  # noqa: E731
+    shape = pc.or_(pc.or_(pc.and_(pc.and_(starts("0"), pc.invert(starts("00"))),
+                                  pc.and_(pc.greater_equal(length, 10), pc.less_equal(length, 12))),
+                          pc.and_(starts("1"), pc.equal(length, 11))),
+                   pc.and_(pc.or_(starts("400"), starts("800")), pc.equal(length, 10)))
+    return pc.fill_null(pc.and_(pc.ascii_is_decimal(s), shape), False).to_pylist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text("0123456789+- .e", max_size=14),
+                          st.sampled_from(["13812345678", "075512345678", "4001234567", "8001234567", "0012345678",
+                                           "4101234567", "1381234567８", "", " 13812345678"])), max_size=30),
+       st.integers(0, 3))
+def test_plain_numbers_kernel_is_the_compute_rule(values, cut):
+    arr = pa.array(values, pa.string()).slice(min(cut, len(values)))  # a slice: offsets start past 0
+    plain, present = N.plain_and_present(arr)
+    assert plain.tolist() == _plain_by_compute(arr)
+    assert present.tolist() == [v is not None and v != "" for v in arr.to_pylist()]

@@ -37,6 +37,39 @@ def encode_strings(const int32_t[::1] offsets, const uint8_t[::1] data, int64_t[
             out[i] = key
 
 
+def plain_numbers(const int32_t[::1] offsets, const uint8_t[::1] data, uint8_t[::1] out):
+    """1 where a string of an Arrow string array's buffers is a number in
+    normal shape written plainly, else 0: ASCII digits only, and ``0`` then
+    not ``0`` with 10-12 digits, ``1`` with 11, ``400``/``800`` with 10
+    (``rating_core.cdr``'s fast path; tests/test_numbers.py checks it
+    against the same rule in pyarrow compute). Null slots: the caller masks
+    them. ``offsets`` has one more entry than ``out``.
+    """
+    cdef Py_ssize_t i, j, n = out.shape[0]
+    cdef int32_t a, b, length
+    cdef uint8_t c0, ok
+    with nogil:
+        for i in range(n):
+            a = offsets[i]
+            b = offsets[i + 1]
+            length = b - a
+            ok = 0
+            if 10 <= length <= 12:
+                c0 = data[a]
+                if c0 == 48:  # '0': a landline with its trunk zero, not '00'
+                    ok = data[a + 1] != 48
+                elif c0 == 49:  # '1': a mobile
+                    ok = length == 11
+                elif c0 == 52 or c0 == 56:  # '400' / '800'
+                    ok = length == 10 and data[a + 1] == 48 and data[a + 2] == 48
+                if ok:
+                    for j in range(a, b):
+                        if data[j] < 48 or data[j] > 57:
+                            ok = 0
+                            break
+            out[i] = ok
+
+
 def flatten(const int64_t[::1] keys, const int32_t[::1] lengths, const int32_t[::1] values):
     """Disjoint intervals from prefix ranges.
 
