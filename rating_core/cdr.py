@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
