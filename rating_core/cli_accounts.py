@@ -205,11 +205,14 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
 @click.option("--credit-below", default="0", help="Alert when available credit falls below (yuan; 0 off).")
 @click.option("--expiry-days", default=0, help="Alert when the prepaid period ends within N days (0 off).")
 @click.option("--webhook", default="", help="http(s) URL the account's notifications are POSTed to.")
+@click.option("--credit-below-days", default=0, type=click.IntRange(0, 3650),
+              help="Alert when available credit covers fewer than N days of typical use (0 off).")
 @operation
-def notify(ops, common, account, credit_below, expiry_days, webhook):
+def notify(ops, common, account, credit_below, expiry_days, webhook, credit_below_days):
     """Notification thresholds (raised once per crossing by the sweep) and webhook."""
     return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", signed=True),
-                                 expiry_within_days=expiry_days, webhook_url=webhook, **common)
+                                 expiry_within_days=expiry_days, webhook_url=webhook,
+                                 credit_below_days=credit_below_days, **common)
 
 
 @accounts_command.command("bind")

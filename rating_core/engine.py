@@ -31,7 +31,7 @@ from . import cdr
 from . import layout
 from .billing.calls import from_rated_table
 from .billing.crm import CRM
-from .ledger import Ledger, records, reservations
+from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
 from .store import Store
 
@@ -125,6 +125,11 @@ class Engine:
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
                 reservations.record_settled(self.ledger, txn, new_keys)
                 self.crm.record(txn, from_rated_table(rated_new, "committed calls"))
+                # Per-number monthly usage (the caps Authorize enforces), same transaction.
+                usage.record(self.ledger, txn, rated_new.column("number"),
+                             rated_new.column("start").cast(pa.int64()).to_numpy(),
+                             rated_new.column("charge").to_numpy(), rated_new.column("billable_seconds").to_numpy(),
+                             rated_new.column("account"))
                 accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
                 accounts = np.asarray(accounts, np.int64)
                 _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)

@@ -92,14 +92,16 @@ import pyarrow.compute as pc
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .errors import InvalidInput, StoreError
-from .ledger import callers, formats, month_of, package_credit_limits, reservations
+from .ledger import callers, formats, month_of, package_credit_limits, reservations, usage
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import keys_of, normalize, normalize_array
 from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, text_of
 
-ROUTE_REASON = REASONS + ("invalid_input",)  # kernel codes, then the edge's own
+# Kernel codes, then the edge's own, then the router's monthly caps (README: monthly caps).
+ROUTE_REASON = REASONS + ("invalid_input", "monthly_spend_cap", "monthly_calls_cap")
 INVALID_INPUT = len(REASONS)
+MONTHLY_SPEND_CAP, MONTHLY_CALLS_CAP = INVALID_INPUT + 1, INVALID_INPUT + 2
 INVALID_FIELDS = ("", "number", "caller", "at")  # authorize_batch's invalid_field codes
 SETUP_GRACE_S = 600
 _AGENT_ANSWER = layout.BILLING_START.index("agent_answer")
@@ -231,17 +233,25 @@ class Router:
         self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
         self._accounts = self.meta["accounts"]
         self._account_prefixes = [callers.key(a, "") for a in self._accounts]  # caller record keys start so
-        # Accounts whose calls are limited by a balance: prepaid, or a bundle without overage.
-        # Accounts whose calls are limited (and reserve): all but a bundle that sells overage.
+        # The kernel limits (and the router reserves for) every account but a
+        # bundle that sells overage; that one the router limits itself, by the
+        # bundle left plus what the credit pays at the overage rate (``_overage_grant``).
         kind = t["package_kind"][t["account_package"]]
         overage = t["package_overage_rate"][t["account_package"]]
         bundle = kind == layout.PACKAGE_KIND.index("bundle")
         self._limited = ~bundle | (overage < 0)
+        self._overage = bundle & (overage >= 0)
+        self._dest_class = t["route_dest_class"]
         self._money = ~bundle  # the budget is money (else bundle seconds)
         self._payg = kind == layout.PACKAGE_KIND.index("payg")
         self._credit_limit = package_credit_limits(t)[t["account_package"]]
         self._number_account = t["number_account"]
         self._number_routing = t["number_routing"]
+        # Monthly caps per number (the live view's; a catalog snapshot has none).
+        n_numbers = len(t["number_key"])
+        self._cap_spend = t.get("number_cap_spend_minor", np.zeros(n_numbers, np.int64))
+        self._cap_calls = t.get("number_cap_calls", np.zeros(n_numbers, np.int64))
+        self._any_cap = bool(self._cap_spend.any() or self._cap_calls.any())
         self._memory_ms = t["route_plan_memory_ms"]
         first = int(t["calendar_first_day"][0])
         self._at_range = ((first * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS),
@@ -346,17 +356,60 @@ class Router:
         reserved. Holds are read before credit (see ``Ledger.balance``)."""
         name = self._accounts[acc]
         reserved_minor, reserved_seconds, _n = reservations.hold(self.ledger, live, name)
-        b = self.ledger.stored(name)
-        t = self.tables
-        if b is None or b.package_start_ms != t["account_start_ms"][acc]:
-            credit, used, period = int(t["account_opening_credit"][acc]), 0, -1  # the catalog's opening
-        else:
-            credit, used, period = b.credit_minor, b.bundle_used_seconds, b.bundle_period
+        credit, used, period = self._stored(acc)
         if self._money[acc]:
             limit = int(self._credit_limit[acc])
             return credit + limit - reserved_minor, used, period
         month = month_of(at)
         return credit, (used if period == month else 0) + reserved_seconds, month
+
+    def _stored(self, acc: int) -> tuple[int, int, int]:
+        """(credit_minor, bundle_used_seconds, bundle_period) committed for
+        an account's current package start (the catalog's opening when none)."""
+        b = self.ledger.stored(self._accounts[acc])
+        t = self.tables
+        if b is None or b.package_start_ms != t["account_start_ms"][acc]:
+            return int(t["account_opening_credit"][acc]), 0, -1
+        return b.credit_minor, b.bundle_used_seconds, b.bundle_period
+
+    def _overage_budget(self, live, acc: int, at: int) -> tuple[int, int, int, int]:
+        """A bundle that sells overage: (bundle seconds available, money
+        available, slack when in the bundle, slack when over it). Seconds:
+        included - used this month - reserved; money: credit + credit limit -
+        reserved (the overage comes off credit, ``engine._debit_postpaid``).
+        Slack (README: bundle overage): one overage unit (the charge of its
+        shortest call) per call that may end up over the bundle when the
+        calls settle in another order than they were authorised: the call's
+        own when money is already held, and one per open call for a call
+        that goes over the bundle."""
+        name = self._accounts[acc]
+        reserved_minor, reserved_seconds, n_open = reservations.hold(self.ledger, live, name)
+        credit, used, period = self._stored(acc)
+        package = int(self.tables["account_package"][acc])
+        left = int(self.tables["package_included_seconds"][package]) - (used if period == month_of(at) else 0)
+        unit = self.core.overage_charge(package, 1)
+        return (left - reserved_seconds, credit + int(self._credit_limit[acc]) - reserved_minor,
+                unit if reserved_minor > 0 else 0, (n_open + 1) * unit)
+
+    def _overage_grant(self, live, d: Decision, o, dests, acc: int, at: int, room: int | None):
+        """Limit an allowed decision on a bundle that sells overage (in
+        place): the grant is the longest time whose hold -- bundle seconds
+        up to what is left, the overage charge of the rest plus the slack --
+        fits the money available (and the number's spend-cap ``room``).
+        Returns the priced (package, classes, bundle seconds, money) or None
+        when denied ``out_of_credit``."""
+        package = int(self.tables["account_package"][acc])
+        classes = tuple(sorted({int(self._dest_class[e]) for e in dests} - {-1}))
+        seconds_left, money_left, slack_in, slack_over = self._overage_budget(live, acc, at)
+        if room is not None:
+            money_left = min(money_left, room)
+        g, s, m = self.core.bundle_grant(package, o[1], at, classes, seconds_left, money_left, slack_in, slack_over,
+                                         self.quota_seconds)
+        if g <= 0:
+            d.allow, d.reason, d.destinations, d.max_duration_seconds = False, "out_of_credit", [], 0
+            return None
+        d.max_duration_seconds = g
+        return package, classes, s, m
 
     def _memory(self, acc: int, plan: int, caller: str | None, at: int) -> int:
         """Line key of the destination that last answered this caller of
@@ -389,13 +442,29 @@ class Router:
         key = _call_key(call_id) if call_id is not None else None
         if key is None:
             with self.env.begin() as live:
-                o, dests, _priced, _acc = self._decide(live, nkey, ckey, normal, at, path)
-            return self._decision(o, dests)
+                o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
+                d = self._decision(o, dests)
+                _capped, room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else (0, None)
+                if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
+                    self._overage_grant(live, d, o, dests, acc, at, room)
+            return d
         with self.env.begin(write=True) as live:
             reservations.expire(self.ledger, live, at)
             reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
             o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
             d = self._decision(o, dests)
+            capped, room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else (0, None)
+            if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
+                over = self._overage_grant(live, d, o, dests, acc, at, room)
+                if over is not None:
+                    package, classes, s, m = over
+                    g = d.max_duration_seconds
+                    reservations.put(self.ledger, live, key, Reservation(
+                        account=self._accounts[acc], reserved_minor=m, reserved_seconds=s, granted_seconds=g,
+                        authorized_ms=at, deadline_ms=at + (g + SETUP_GRACE_S) * 1000, answered_ms=0,
+                        catalog_version=self.version, billing_start=int(o[2]), money=False, package=package,
+                        caller_class=int(o[1]), classes=classes, number_key=capped))
+                    d.reserved_minor, d.reserved_seconds = m, s
             if d.allow and priced:
                 package, classes = priced
                 money = bool(self._money[acc])
@@ -406,12 +475,69 @@ class Router:
                     reserved_seconds=0 if money else cost, granted_seconds=grant, authorized_ms=at,
                     deadline_ms=at + (grant + SETUP_GRACE_S) * 1000, answered_ms=0,
                     catalog_version=self.version, billing_start=int(o[2]), money=money, package=package,
-                    caller_class=int(o[1]), classes=classes))
+                    caller_class=int(o[1]), classes=classes, number_key=capped))
                 d.max_duration_seconds = grant
                 d.reserved_minor = cost if money else 0
                 d.reserved_seconds = 0 if money else cost
         d.call_id = call_id
         return d
+
+    def _caps(self, live, d: Decision, o, priced, acc: int, nkey: int, at: int) -> tuple[int, int | None]:
+        """Apply the number's monthly caps to an allowed decision ``d`` (in
+        place), inside the live transaction ``live``. Month-to-date use =
+        committed (``ledger.usage``, the month of ``at``, Asia/Shanghai) plus
+        the open reservations of calls on the number (``number_hold``):
+        calls + open >= ``cap_calls`` denies ``monthly_calls_cap``; spend +
+        reserved >= ``cap_spend_minor`` denies ``monthly_spend_cap``;
+        otherwise a money grant is cut to what the room left under the spend
+        cap pays for at the dearest listed destination (so a call cut at its
+        grant cannot pass the cap), and denied ``monthly_spend_cap`` when
+        that is no more than the rate's free seconds. Returns (the number's
+        key when it has a cap, else 0 -- its reservation is then summed per
+        number; the spend room left, None without a spend cap)."""
+        n = self.core.number_index(nkey)
+        if n < 0:
+            return 0, None
+        cap_spend, cap_calls = int(self._cap_spend[n]), int(self._cap_calls[n])
+        if not (cap_spend or cap_calls):
+            return 0, None
+        if not d.allow:
+            return nkey, None
+        spent, calls = self._month_use(nkey, at)
+        held_minor, _held_seconds, n_open = reservations.number_hold(self.ledger, live, nkey)
+        if cap_calls and calls + n_open >= cap_calls:
+            return self._deny(d, "monthly_calls_cap", nkey)
+        if not cap_spend:
+            return nkey, None
+        room = cap_spend - spent - held_minor
+        if room <= 0:
+            return self._deny(d, "monthly_spend_cap", nkey)
+        if priced and self._money[acc]:
+            package, classes = priced
+            seconds, _cost = self.core.grant(package, o[1], at, classes, room, True)
+            if seconds <= int(self.tables["rate_free_seconds"][o[10]]):
+                return self._deny(d, "monthly_spend_cap", nkey)
+            if seconds < d.max_duration_seconds:
+                d.max_duration_seconds = seconds
+        return nkey, room
+
+    def _month_use(self, nkey: int, at: int) -> tuple[int, int]:
+        with self.ledger.env.begin() as txn:
+            return usage.get(self.ledger, txn, nkey, month_of(at))
+
+    def _room(self, live, nkey: int, at: int) -> int | None:
+        """The spend room left under a capped number's spend cap (None: no
+        spend cap), its open reservations counted."""
+        n = self.core.number_index(nkey) if nkey else -1
+        if n < 0 or not self._cap_spend[n]:
+            return None
+        held_minor, _s, _n = reservations.number_hold(self.ledger, live, nkey)
+        return int(self._cap_spend[n]) - self._month_use(nkey, at)[0] - held_minor
+
+    @staticmethod
+    def _deny(d: Decision, reason: str, nkey: int) -> tuple[int, int | None]:
+        d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
+        return nkey, None
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:
@@ -544,9 +670,82 @@ class Router:
             out["reason"][bad] = INVALID_INPUT
             out["n_destinations"][bad] = 0
             out["destinations"][bad] = -1
+        if self._any_cap:
+            self._batch_caps(calls, out, reserve)
+        if self._overage.any():
+            self._batch_overage(calls, out)
         out["invalid_field"] = invalid
         out["allow"] = out["reason"] == 0
         return out
+
+    def _batch_overage(self, calls: dict, out: dict) -> None:
+        """Grants of ``authorize_batch`` rows on a bundle that sells overage
+        (in place): each row as its own query Authorize would answer it
+        (``_overage_grant``, nothing held, the rows not counted against
+        each other), once per (account, caller class, destination classes,
+        minute)."""
+        pos = calls["number_row"]
+        acc = np.where(pos >= 0, self._number_account[np.maximum(pos, 0)], -1)
+        rows = np.flatnonzero((out["reason"] == 0) & (acc >= 0) & (out["menu_path"] < 0)
+                              & self._overage[np.maximum(acc, 0)])
+        if not len(rows):
+            return
+        t = self.tables
+        seen: dict[tuple, int] = {}
+        with self.env.begin() as live:
+            for r in rows.tolist():
+                a, at = int(acc[r]), int(calls["at_ms"][r])
+                dests = out["destinations"][r, : int(out["n_destinations"][r])].tolist()
+                package = int(t["account_package"][a])
+                classes = tuple(sorted({int(self._dest_class[e]) for e in dests} - {-1}))
+                # Bands change on minute boundaries: the minute stands for the band.
+                key = (a, int(out["caller_class"][r]), classes, at // 60_000, month_of(at))
+                g = seen.get(key)
+                if g is None:
+                    seconds_left, money_left, slack_in, slack_over = self._overage_budget(live, a, at)
+                    g = seen[key] = self.core.bundle_grant(package, key[1], at, classes, seconds_left, money_left,
+                                                           slack_in, slack_over, self.quota_seconds)[0]
+                if g <= 0:
+                    out["reason"][r] = REASONS.index("out_of_credit")
+                    out["n_destinations"][r] = 0
+                    out["destinations"][r] = -1
+                out["max_duration_seconds"][r] = max(g, 0)
+
+    def _batch_caps(self, calls: dict, out: dict, reserve: bool) -> None:
+        """The monthly caps over ``authorize_batch`` rows (in place): an
+        allowed row on a capped number is denied ``monthly_calls_cap`` /
+        ``monthly_spend_cap`` when the number's month-to-date use (committed
+        plus open reservations, as in ``_caps``) has reached the cap; with
+        ``reserve`` each allowed row counts as one more call for the rows
+        after it. The grant is not cut to the spend room here (a batch holds
+        nothing; the call's own Authorize does)."""
+        pos = calls["number_row"]
+        known = pos >= 0
+        safe = np.where(known, pos, 0)
+        capped = known & (out["reason"] == 0) & ((self._cap_spend[safe] > 0) | (self._cap_calls[safe] > 0))
+        rows = np.flatnonzero(capped)
+        if not len(rows):
+            return
+        months = usage.month_ids(calls["at_ms"][rows])
+        seen: dict[tuple[int, int], list[int]] = {}
+        with self.ledger.env.begin() as txn, self.env.begin() as live:
+            for r, month in zip(rows.tolist(), months.tolist()):
+                nkey, p = int(calls["number_key"][r]), int(pos[r])
+                use = seen.get((nkey, month))
+                if use is None:
+                    spent, n_calls = usage.get(self.ledger, txn, nkey, month)
+                    held_minor, _s, n_open = reservations.number_hold(self.ledger, live, nkey)
+                    use = seen[(nkey, month)] = [spent + held_minor, n_calls + n_open]
+                cap_calls, cap_spend = int(self._cap_calls[p]), int(self._cap_spend[p])
+                code = (MONTHLY_CALLS_CAP if cap_calls and use[1] >= cap_calls else
+                        MONTHLY_SPEND_CAP if cap_spend and use[0] >= cap_spend else 0)
+                if code:
+                    out["reason"][r] = code
+                    out["n_destinations"][r] = 0
+                    out["destinations"][r] = -1
+                    out["max_duration_seconds"][r] = 0
+                elif reserve:
+                    use[1] += 1
 
     def _memory_rows(self, accs: np.ndarray, ckeys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Caller memory (line key, answered ms; 0 when none) for many
@@ -756,10 +955,16 @@ class Router:
             cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
         else:  # priced by another catalog version: keep the hold as it was
             cost = held.reserved_minor if held.money else held.reserved_seconds
-        if cost > 0:
+        minor, seconds = (cost, 0) if held.money else (0, cost)
+        if not held.money and held.reserved_minor > 0:
+            # A bundle that sells overage: the bundle seconds shrink to the time
+            # used; the money (overage and slack) stays until the CDR, unless
+            # nothing was used.
+            minor, seconds = (held.reserved_minor, min(cost, held.reserved_seconds)) if used > 0 else (0, 0)
+        if minor > 0 or seconds > 0:
             reservations.put(self.ledger, txn, call, held.with_(
-                granted_seconds=used, reserved_minor=cost if held.money else 0,
-                reserved_seconds=0 if held.money else cost, deadline_ms=at + CDR_GRACE_S * 1000))
+                granted_seconds=used, reserved_minor=minor, reserved_seconds=seconds,
+                deadline_ms=at + CDR_GRACE_S * 1000))
         return True
 
     def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
@@ -778,13 +983,30 @@ class Router:
             if held is None:
                 return None
             grant = held.granted_seconds
-            if held.catalog_version == self.version:
+            if held.catalog_version == self.version and self._overage[self._accounts.index(held.account)]:
+                acc = self._accounts.index(held.account)
+                seconds_left, money_left, slack_in, slack_over = self._overage_budget(live, acc, at)
+                room = self._room(live, held.number_key, at)
+                if room is not None:
+                    money_left = min(money_left, room)
+                affordable, _s, _m = self.core.bundle_grant(
+                    held.package, held.caller_class, held.authorized_ms, held.classes, seconds_left, money_left,
+                    slack_in, slack_over, self._elapsed(held, at) + self.quota_seconds)
+                grant = max(grant, affordable)
+                s, m = self.core.bundle_hold(held.package, held.caller_class, held.authorized_ms, held.classes, grant,
+                                             seconds_left, slack_in, slack_over)
+                held = held.with_(granted_seconds=grant, reserved_minor=m, reserved_seconds=s,
+                                  deadline_ms=held.authorized_ms + (grant + SETUP_GRACE_S) * 1000)
+            elif held.catalog_version == self.version:
                 acc = self._accounts.index(held.account)
                 credit, used, period = self._budget(live, acc, at)
                 if self._money[acc] and not self._payg[acc] and at >= self.tables["account_expiry_ms"][acc]:
                     credit = 0  # prepaid credit expired: nothing more to grant
                 budget = credit if held.money else int(
                     self.tables["package_included_seconds"][self.tables["account_package"][acc]]) - used
+                room = self._room(live, held.number_key, at) if held.money else None
+                if room is not None:
+                    budget = min(budget, room)  # the number's spend cap bounds the extension too
                 affordable, _ = self.core.grant(held.package, held.caller_class, held.authorized_ms, held.classes,
                                                 budget, held.money)
                 grant = max(grant, min(affordable, self._elapsed(held, at) + self.quota_seconds))

@@ -460,10 +460,11 @@ def test_max_duration_counts_connect_fee_first_increment_and_rounding(router):
         assert (d.max_duration_seconds, d.reason) == ((expected, "ok") if expected else (0, "out_of_credit"))
 
 
-def test_every_kind_but_a_bundle_selling_overage_is_limited(router):
+def test_every_kind_is_limited(router):
     at = ms(*WORKDAY_10)
     assert router.authorize("4000000011", OUT_OF_TOWN, at).max_duration_seconds == 600
-    assert router.authorize("4000000014", OUT_OF_TOWN, at).max_duration_seconds == 0  # overage is billed
+    # A bundle selling overage: the bundle plus what the credit limit pays at the overage rate, at most the quota.
+    assert router.authorize("4000000014", OUT_OF_TOWN, at).max_duration_seconds == 3600
     assert router.authorize("4000000012", OUT_OF_TOWN, at).max_duration_seconds == 86_400  # payg: its credit limit
 
 

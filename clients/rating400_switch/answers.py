@@ -44,6 +44,9 @@ DENY_ANSWERS: dict[str, tuple[int, str]] = {
     "all_destinations_busy": (486, "Busy Here"),
     "no_rate": (403, "No Rate"),
     "out_of_credit": (402, "Payment Required"),
+    # The enterprise's own monthly cap on the number: final until next month.
+    "monthly_spend_cap": (403, "Monthly Spend Cap Reached"),
+    "monthly_calls_cap": (403, "Monthly Call Cap Reached"),
 }
 OTHER = (403, "Forbidden")
 

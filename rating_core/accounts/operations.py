@@ -48,6 +48,7 @@ from ..cdr import check_time_ms
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
+from ..ledger import usage
 from ..numbers import normalize
 from .view import layer_dbs, plan_json
 
@@ -886,13 +887,18 @@ class Accounts:
     # -- notifications ----------------------------------------------------------------------------
     @_operation
     def set_notifications(self, request_id: str, account: str, credit_below_minor: int = 0,
-                          expiry_within_days: int = 0, webhook_url: str = "", actor: str = "", at_ms=None) -> dict:
+                          expiry_within_days: int = 0, webhook_url: str = "", actor: str = "", at_ms=None,
+                          credit_below_days: int = 0) -> dict:
         """Thresholds (0: off) and the webhook the account's notifications go
-        to. The sweep raises ``credit_low`` / ``expiring`` once per crossing
-        (an ``alert`` event), and clears it when back over the threshold."""
+        to. The sweep raises ``credit_low`` / ``expiring`` /
+        ``credit_days_low`` (available credit covers fewer than
+        ``credit_below_days`` days of typical use, ``ledger.usage.typical_daily``)
+        once per crossing (an ``alert`` event), and clears it when back over
+        the threshold."""
         _limit(credit_below_minor, "credit_below_minor")
-        if not 0 <= expiry_within_days <= 3650:
-            raise InvalidInput("expiry_within_days", "0-3650 days")
+        for value, field in ((expiry_within_days, "expiry_within_days"), (credit_below_days, "credit_below_days")):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
+                raise InvalidInput(field, f"{value!r}: 0-3650 days")
         if webhook_url and not re.match(r"^https?://[^\s]+$", webhook_url):
             raise InvalidInput("webhook_url", "an http(s) URL")
 
@@ -900,6 +906,7 @@ class Accounts:
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             acc.alert_credit_below_minor, acc.alert_expiry_days = int(credit_below_minor), int(expiry_within_days)
+            acc.alert_credit_days = int(credit_below_days)
             acc.webhook_url = webhook_url
             tx.put_account(acc, before)
             return self._result(tx, acc)
@@ -913,6 +920,13 @@ class Accounts:
             low = self.ledger.balance(a.id, terms, at, txn=txn).available_minor < a.alert_credit_below_minor
             if low != ("credit_low" in a.alerts):
                 out.append(("credit_low", low))
+        if a.alert_credit_days and terms is not None:
+            # Exact: available / (spend / days) < N  <=>  available * days < N * spend.
+            spend, days = usage.typical_daily(self.ledger, txn, a.id, at, a.package_start_ms)
+            available = self.ledger.balance(a.id, terms, at, txn=txn).available_minor
+            low = spend > 0 and available * days < a.alert_credit_days * spend
+            if low != ("credit_days_low" in a.alerts):
+                out.append(("credit_days_low", low))
         if a.alert_expiry_days and a.period_end_ms != C.NEVER_MS:
             soon = a.period_end_ms - at <= a.alert_expiry_days * layout.MS_PER_DAY
             if soon != ("expiring" in a.alerts):

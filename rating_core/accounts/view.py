@@ -11,6 +11,9 @@ are, and these rebuilt from the layer, at one ``generation`` of it:
 * ``number_*``: the numbers held by an account (locked .. frozen), sorted by
   key; locked and pending-verification numbers are ``pending_verification``
   to the kernels, so they are refused with that reason;
+  ``number_cap_spend_minor`` / ``number_cap_calls`` (int64, 0: none) are
+  the monthly caps the router enforces at Authorize (the kernels do not
+  read them);
 * ``account_*``: one row per account (``Account.row``); ``meta["accounts"]``
   names them, so the rated output and the balances use the same ids;
 * ``route_*``: each number's routing plan with only its verified bound
@@ -199,6 +202,9 @@ def _build_view(snapshot, env) -> LiveSnapshot:
         "number_billing_start": ([layout.BILLING_START.index(n.billing_start) for n in numbers], np.int8),
         "number_home_city": ([cities.get(n.home_city, -1) for n in numbers], np.int32),
         "number_routing": (n_route, np.int32),
+        # Monthly caps (0: none), enforced by the router at Authorize.
+        "number_cap_spend_minor": ([n.cap_spend_minor for n in numbers], np.int64),
+        "number_cap_calls": ([n.cap_calls for n in numbers], np.int64),
     }
     for name, (values, dtype) in cols.items():
         tables[name] = np.ascontiguousarray(np.asarray(values, dtype).reshape(-1)[order])

@@ -571,6 +571,80 @@ cdef class RoutingCore:
                     cost = x
         return cost
 
+    # -- a bundle that sells overage (router: bundle overage at Authorize) --
+    cdef int64_t _billed_dearest(self, Call *c, Outcome *o, classes, int64_t seconds):
+        # The most billed seconds any of `classes` gives `seconds` of billable time.
+        cdef int32_t cls, rate
+        cdef int64_t most = 0, x
+        for cls in classes:
+            rate = self.t.rate_table[o.package, cls, o.caller_class, o.band]
+            if rate >= 0:
+                x = self._cost(c, o, cls, rate, seconds, False)
+                if x > most:
+                    most = x
+        return most
+
+    cdef int64_t _over_charge(self, int32_t package, int64_t seconds) noexcept nogil:
+        # The overage part of a bundle call: a call of its own under the
+        # package's overage rate (rating.pyx pass 2), 0 when none is sold.
+        cdef int32_t r = self.t.package_overage_rate[package], billed, units
+        if r < 0 or seconds <= 0:
+            return 0
+        if seconds > MAX_CALL_SECONDS * 4:
+            return INT64_MAX  # beyond any call: never affordable
+        return charge_of(self.t, r, seconds, &billed, &units)
+
+    def overage_charge(self, int32_t package, int64_t seconds):
+        """The charge (minor units) of ``seconds`` beyond a bundle under the
+        package's overage rate; 0 when the package sells no overage."""
+        return self._over_charge(package, seconds)
+
+    def bundle_hold(self, int32_t package, int8_t caller_class, int64_t at_ms, classes, int64_t seconds,
+                    int64_t seconds_left, int64_t slack_in, int64_t slack_over):
+        """(bundle seconds, money in minor units) held for ``seconds`` of
+        billable time of a call on a bundle that sells overage: the dearest
+        listed class's billed seconds B; min(B, ``seconds_left``) from the
+        bundle; the overage charge of the rest plus ``slack_over`` when there
+        is a rest, else ``slack_in`` (the router's rule: README credit
+        reservation)."""
+        cdef Call c
+        cdef Outcome o
+        cdef int64_t b, s, left = seconds_left if seconds_left > 0 else 0, m
+        c.at_ms = at_ms
+        o.package = package
+        o.caller_class = caller_class
+        o.band = band_at(self.t, self.t.package_band_set[package], at_ms)
+        b = self._billed_dearest(&c, &o, classes, seconds)
+        s = b if b < left else left
+        if b > s:
+            m = self._over_charge(package, b - s)
+            m = INT64_MAX if m > INT64_MAX - slack_over else m + slack_over
+        else:
+            m = slack_in
+        return s, m
+
+    def bundle_grant(self, int32_t package, int8_t caller_class, int64_t at_ms, classes, int64_t seconds_left,
+                     int64_t money_left, int64_t slack_in, int64_t slack_over, int64_t limit):
+        """(seconds, bundle seconds held, money held): the longest billable
+        time up to ``limit`` whose ``bundle_hold`` money fits ``money_left``
+        (the hold is non-decreasing in time: binary search); (0, 0, 0) when
+        not even ``slack_in`` fits."""
+        cdef int64_t lo = 0, hi = limit, mid
+        if self.bundle_hold(package, caller_class, at_ms, classes, 0, seconds_left, slack_in, slack_over)[1] > money_left:
+            return 0, 0, 0
+        if self.bundle_hold(package, caller_class, at_ms, classes, hi, seconds_left, slack_in, slack_over)[1] <= money_left:
+            lo = hi
+        else:
+            while hi - lo > 1:
+                mid = (lo + hi) >> 1
+                if self.bundle_hold(package, caller_class, at_ms, classes, mid, seconds_left, slack_in,
+                                    slack_over)[1] <= money_left:
+                    lo = mid
+                else:
+                    hi = mid
+        s, m = self.bundle_hold(package, caller_class, at_ms, classes, lo, seconds_left, slack_in, slack_over)
+        return lo, s, m
+
     def number_index(self, int64_t number_key):
         """Row of a 400 number in the snapshot, or -1."""
         return find_exact(self.t.number_key, number_key)

@@ -96,6 +96,8 @@ class Account(msgspec.Struct):
     frozen_ms: int = 0
     alert_credit_below_minor: int = 0  # raise credit_low when available credit falls below (0: off)
     alert_expiry_days: int = 0  # raise expiring when the prepaid period ends within N days (0: off)
+    # raise credit_days_low when the available credit covers fewer than N days of typical use (0: off)
+    alert_credit_days: int = 0
     webhook_url: str = ""  # where the account's notifications are POSTed
     alerts: list[str] = []  # alerts raised and not yet cleared (once per crossing)
 

@@ -38,6 +38,12 @@ database            key                         value
                     account, month (``>I``,      (``records.account_batches``); meta
                     year*12+month-1), batch id   ``b"indexed_from"``: the first batch
                     (``>Q``)                     indexed (older ones are read in full)
+``number_usage``    400 number key (``>q``) +   ``USAGE``: spend_minor int64 (the committed
+                    month id (``>i``, year*12   calls' charges), calls int64 (committed
+                    + month-1, Asia/Shanghai)   calls with billable seconds > 0)
+``account_daily``   account (UTF-8) + NUL +      ``USAGE``: spend_minor, calls of that
+                    local day (``>i``, days      account's committed calls started that
+                    since 1970-01-01 +08:00)     day (Asia/Shanghai)
 ==================  ==========================  =======================================
 
 ``CRM_COUNTS`` (the caller CRM, ``rating_core.billing.crm``): first_ms,
@@ -46,6 +52,11 @@ called_back_ms (int64; times epoch ms, 0 = never). The same record is caller
 memory: the ``answered`` call event sets last_answered_ms and the
 destination (``callers.remember_answer``), the router reads them
 (``callers.last_answer``); a commit changes them only for a later answer.
+
+``number_usage`` is what the per-number monthly caps are checked against
+(``ledger.usage``); it is written in the transaction that commits the calls,
+so it counts each call exactly once; ``account_daily`` likewise gives the
+typical daily use the "credit below N days" notification compares with.
 
 One ``adjustments`` row per call whose charge a rerating changed; its key
 makes a repeated rerating of that call under the same target version a
@@ -72,6 +83,9 @@ database                  key                             value
 ``route_deadline``        deadline ms (``>q``) + call key  empty (stale sweep order)
 ``route_cursor``          plan NUL group                  ``COUNT``: round-robin start;
                           ``b"\\x00generation"``          ``COUNT``: bumped by every routing change
+``number_holds``          400 number key (``>q``)         ``HOLD``: reserved_minor int64,
+                                                          reserved_seconds int64, open int64
+                                                          (reservations of calls on a capped number)
 ========================  ==============================  ==========================================
 
 ``RESERVATION`` (``reservations.Reservation.pack``): reserved_minor int64
@@ -81,7 +95,8 @@ deadline_ms int64, answered_ms int64 (0 none), catalog_version int32,
 package int32, billing_start int8, money int8 (1 money, 0 bundle seconds),
 caller_class int8, n_classes int8, then n_classes int32 destination class
 ids (the listed destinations'; the dearest prices the hold), then the
-account name (UTF-8, the rest).
+account name (UTF-8), then, for a call on a number with a monthly cap, NUL
+and the 400 number's key (``>q``; its hold is also summed in ``number_holds``).
 
 All integers are little-endian unless marked ``>`` (big-endian keys sort by
 value, which the deadline sweeps rely on).
@@ -104,8 +119,10 @@ CRM_SEEN = b"crm_seen"
 SETTLEMENTS = b"settlements"
 ACCOUNT_BATCHES = b"account_batches"
 INDEXED_FROM = b"indexed_from"
+NUMBER_USAGE = b"number_usage"
+ACCOUNT_DAILY = b"account_daily"
 DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS,
-               ACCOUNT_BATCHES)
+               ACCOUNT_BATCHES, NUMBER_USAGE, ACCOUNT_DAILY)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -115,14 +132,17 @@ ROUTE_ACTIVE = b"route_active"
 ROUTE_CALLS = b"route_calls"
 ROUTE_DEADLINE = b"route_deadline"
 ROUTE_CURSOR = b"route_cursor"
+NUMBER_HOLDS = b"number_holds"
 GENERATION = b"\x00generation"  # in ROUTE_CURSOR
 LIVE_DBS = (HOLDS, RESERVATIONS, RESERVATION_DEADLINE, ROUTE_ACTIVE, ROUTE_CALLS, ROUTE_DEADLINE,
-            ROUTE_CURSOR)
+            ROUTE_CURSOR, NUMBER_HOLDS)
 
 BALANCE = struct.Struct("<qiqq")  # credit_minor, bundle_period, bundle_used_seconds, package_start_ms
 COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
 BATCH_KEY = struct.Struct(">Q")
 HOLD = struct.Struct("<qqq")  # reserved_minor, reserved_seconds, open reservations
+USAGE = struct.Struct("<qq")  # spend_minor, calls (number_usage)
+MONTH = struct.Struct(">i")  # big-endian: a number's months (an account's days) sort by value
 COUNT = struct.Struct("<q")
 # old_charge_minor, new_charge_minor, delta_minor, ledger_delta_minor, rerated_at_ms
 ADJUSTMENT = struct.Struct("<qqqqq")

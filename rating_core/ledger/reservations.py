@@ -24,7 +24,7 @@ from .formats import HOLD, LINE
 # deadline_ms, answered_ms (0 none), catalog_version, package,
 # billing_start (layout.BILLING_START id), money (1: money, 0: bundle
 # seconds), caller_class, n_classes; then n_classes int32 destination class
-# ids, then the account name.
+# ids, then the account name, then (a capped number's call) NUL + the number key (``>q``).
 _HEAD = struct.Struct("<qqqqqqiibbbb")
 
 
@@ -32,7 +32,10 @@ _HEAD = struct.Struct("<qqqqqqiibbbb")
 class Reservation:
     """One call's hold. ``package``, ``caller_class`` and ``classes`` (the
     listed destinations' classes) are ids of ``catalog_version``: the hold is
-    the dearest class's cost of the grant from ``authorized_ms``."""
+    the dearest class's cost of the grant from ``authorized_ms``.
+    ``number_key``: the 400 number's key (``numbers.key``) when it has a
+    monthly cap (its hold is then also summed per number, ``number_hold``);
+    0 otherwise."""
 
     account: str
     reserved_minor: int
@@ -47,21 +50,23 @@ class Reservation:
     package: int
     caller_class: int
     classes: tuple[int, ...]
+    number_key: int = 0
 
     def pack(self) -> bytes:
         return (_HEAD.pack(self.reserved_minor, self.reserved_seconds, self.granted_seconds, self.authorized_ms,
                            self.deadline_ms, self.answered_ms, self.catalog_version, self.package,
                            self.billing_start, 1 if self.money else 0, self.caller_class, len(self.classes))
-                + struct.pack(f"<{len(self.classes)}i", *self.classes) + self.account.encode())
+                + struct.pack(f"<{len(self.classes)}i", *self.classes) + self.account.encode()
+                + (b"\0" + LINE.pack(self.number_key) if self.number_key else b""))
 
     @classmethod
     def unpack(cls, raw: bytes | memoryview) -> "Reservation":
         (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
          n) = _HEAD.unpack_from(raw)
         classes = struct.unpack_from(f"<{n}i", raw, _HEAD.size)
-        account = bytes(raw[_HEAD.size + 4 * n:]).decode()
-        return cls(account, minor, seconds, granted, authorized, deadline, answered, version, billing,
-                   bool(money), package, caller_class, classes)
+        account, _, number = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
+        return cls(account.decode(), minor, seconds, granted, authorized, deadline, answered, version, billing,
+                   bool(money), package, caller_class, classes, LINE.unpack(number)[0] if number else 0)
 
     def with_(self, **kw) -> "Reservation":
         return replace(self, **kw)
@@ -83,6 +88,23 @@ def _add_hold(ledger, live, account: str, minor: int, seconds: int, n: int) -> N
         live.put(account.encode(), HOLD.pack(m, s, k), db=db)
 
 
+def number_hold(ledger, live: lmdb.Transaction, number_key: int) -> tuple[int, int, int]:
+    """(reserved_minor, reserved_seconds, open reservations) of the calls
+    on a capped 400 number (by its key, ``numbers.key``)."""
+    raw = live.get(LINE.pack(number_key), db=ledger.live_db[formats.NUMBER_HOLDS])
+    return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+
+
+def _add_number_hold(ledger, live, number_key: int, minor: int, seconds: int, n: int) -> None:
+    m, s, k = number_hold(ledger, live, number_key)
+    m, s, k = m + minor, s + seconds, k + n
+    db = ledger.live_db[formats.NUMBER_HOLDS]
+    if k <= 0:
+        live.delete(LINE.pack(number_key), db=db)
+    else:
+        live.put(LINE.pack(number_key), HOLD.pack(m, s, k), db=db)
+
+
 def get(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     raw = live.get(key, db=ledger.live_db[formats.RESERVATIONS])
     return None if raw is None else Reservation.unpack(raw)
@@ -93,6 +115,8 @@ def put(ledger, live: lmdb.Transaction, key: bytes, r: Reservation) -> None:
     live.put(key, r.pack(), db=ledger.live_db[formats.RESERVATIONS])
     live.put(LINE.pack(r.deadline_ms) + key, b"", db=ledger.live_db[formats.RESERVATION_DEADLINE])
     _add_hold(ledger, live, r.account, r.reserved_minor, r.reserved_seconds, 1)
+    if r.number_key:
+        _add_number_hold(ledger, live, r.number_key, r.reserved_minor, r.reserved_seconds, 1)
 
 
 def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
@@ -103,6 +127,8 @@ def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     live.delete(key, db=ledger.live_db[formats.RESERVATIONS])
     live.delete(LINE.pack(r.deadline_ms) + key, db=ledger.live_db[formats.RESERVATION_DEADLINE])
     _add_hold(ledger, live, r.account, -r.reserved_minor, -r.reserved_seconds, -1)
+    if r.number_key:
+        _add_number_hold(ledger, live, r.number_key, -r.reserved_minor, -r.reserved_seconds, -1)
     return r
 
 

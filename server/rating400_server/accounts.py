@@ -158,7 +158,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     async def SetNotifications(self, r, context):
         return await self._op(context, self.ops.set_notifications, account=r.account,
                               credit_below_minor=r.credit_below_minor, expiry_within_days=r.expiry_within_days,
-                              webhook_url=r.webhook_url, **_meta(r.meta))
+                              webhook_url=r.webhook_url, credit_below_days=r.credit_below_days, **_meta(r.meta))
 
     # -- numbers --------------------------------------------------------------
     @rpc("AddNumbers")

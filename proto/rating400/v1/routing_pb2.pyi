@@ -28,6 +28,8 @@ class DenyReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DENY_REASON_NO_RATE: _ClassVar[DenyReason]
     DENY_REASON_OUT_OF_CREDIT: _ClassVar[DenyReason]
     DENY_REASON_OTHER: _ClassVar[DenyReason]
+    DENY_REASON_MONTHLY_SPEND_CAP: _ClassVar[DenyReason]
+    DENY_REASON_MONTHLY_CALLS_CAP: _ClassVar[DenyReason]
 
 class BillingStart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -58,6 +60,8 @@ DENY_REASON_ALL_DESTINATIONS_BUSY: DenyReason
 DENY_REASON_NO_RATE: DenyReason
 DENY_REASON_OUT_OF_CREDIT: DenyReason
 DENY_REASON_OTHER: DenyReason
+DENY_REASON_MONTHLY_SPEND_CAP: DenyReason
+DENY_REASON_MONTHLY_CALLS_CAP: DenyReason
 BILLING_START_UNSPECIFIED: BillingStart
 BILLING_START_RINGING: BillingStart
 BILLING_START_IVR_ANSWER: BillingStart

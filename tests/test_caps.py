@@ -1,0 +1,246 @@
+"""Per-number monthly caps on spend and on calls, enforced at Authorize:
+month-to-date use = committed calls of the number this calendar month
+(Asia/Shanghai) plus the open reservations of its calls in progress; a call
+at the cap is denied with its reason, and a spend grant is cut so that a
+call cut at its grant cannot pass the cap."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pyarrow as pa
+import pytest
+
+from rating_core.accounts import Accounts, open_view
+from rating_core.engine import Engine
+from rating_core.ledger import usage
+from rating_core.numbers import key
+from rating_core.router import ROUTE_REASON, Router
+from rating_core.store import Ledger, Store
+
+CATALOG = """
+name: caps-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  std: {tiers: [{price: 0.12}]}
+packages:
+  pre_480: {kind: prepaid, fee: 480, period_months: 12, rates: [{rate: std}]}
+customer_rules: {top_up_min: 600, top_up_min_months: 3, restore_months: 3, reclaim_months: 6, cooling_days: 90}
+"""
+SH = dt.timezone(dt.timedelta(hours=8))
+T0 = int(dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH).timestamp() * 1000)
+DEC1 = int(dt.datetime(2026, 12, 1, 0, 0, tzinfo=SH).timestamp() * 1000)  # a new month, local time
+NUMBER, CALLER, DEST = "4001234567", "13812345678", "13700000001"
+_ids = iter(range(10**9))
+
+
+def rid():
+    return f"r{next(_ids)}"
+
+
+@pytest.fixture
+def ops(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    ops.open_account(rid(), "acme", "Acme Trading Co., Ltd.", at_ms=T0)
+    ops.submit_documents(rid(), "acme", [("business_licence", "BL-1"), ("legal_representative_id", "ID-1")], at_ms=T0)
+    ops.review_realname(rid(), "acme", True, at_ms=T0)
+    ops.subscribe(rid(), "acme", "pre_480", start_ms=T0 - 86_400_000, at_ms=T0)
+    ops.add_numbers(rid(), [NUMBER, "4001234568"], at_ms=T0)
+    for n in (NUMBER, "4001234568"):
+        ops.lock_number(rid(), n, "acme", at_ms=T0)
+        ops.submit_number(rid(), n, at_ms=T0)
+        ops.activate_number(rid(), n, "Shenzhen", at_ms=T0)
+        ops.bind_destination(rid(), n, DEST, at_ms=T0)
+        ops.verify_destination(rid(), n, DEST, "BILL-1", at_ms=T0)
+    yield ops
+    ledger.close()
+
+
+def router(ops) -> Router:
+    return Router(open_view(ops.store, ops.env), ops.ledger, seed=1)
+
+
+def engine(ops) -> Engine:
+    return Engine.open(ops.store.root)
+
+
+def cdr(call_id, at, seconds, number=NUMBER):
+    """A call answered 5 s after ``at`` and lasting ``seconds`` from the answer."""
+    answered = at + 5000
+    return {"call_id": call_id, "caller": CALLER, "number": number, "forwarded_to": DEST, "start": at,
+            "ivr_answer": answered, "agent_answer": answered, "end": answered + seconds * 1000,
+            "hangup_cause": "normal"}
+
+
+def commit(ops, rows):
+    e = engine(ops)
+    try:
+        return e.rate_and_commit(pa.Table.from_pylist(rows))
+    finally:
+        e.close()
+
+
+def test_calls_cap_counts_committed_calls_and_calls_in_progress(ops):
+    ops.set_caps(rid(), NUMBER, calls=3, at_ms=T0)
+    r = router(ops)
+    assert r.authorize(NUMBER, CALLER, T0, call_id="c1").allow
+    assert r.authorize(NUMBER, CALLER, T0, call_id="c2").allow
+    commit(ops, [cdr("c0", T0 - 60_000, 30)])  # one call already committed this month
+    d = r.authorize(NUMBER, CALLER, T0, call_id="c3")
+    assert (d.allow, d.reason, d.destinations, d.max_duration_seconds) == (False, "monthly_calls_cap", [], 0)
+    assert d.reserved_minor == 0
+    assert r.authorize(NUMBER, CALLER, T0).reason == "monthly_calls_cap"  # the query says the same
+    # The other number of the account has no cap.
+    assert r.authorize("4001234568", CALLER, T0, call_id="other").allow
+    # c1 ends unanswered: nothing held any more, a slot is free again.
+    assert r.call_event("c1", NUMBER, "ended", at_ms=T0 + 20_000)
+    assert r.authorize(NUMBER, CALLER, T0 + 21_000, call_id="c4").allow
+    # A committed call that nobody answered does not count; an answered one does.
+    commit(ops, [cdr("c9", T0, 0) | {"ivr_answer": None, "agent_answer": None}])
+    assert r.authorize(NUMBER, CALLER, T0 + 22_000, call_id="c5").reason == "monthly_calls_cap"
+    # A new calendar month (local time) starts from zero committed calls.
+    r.call_event("c2", NUMBER, "ended", at_ms=T0 + 30_000)
+    r.call_event("c4", NUMBER, "ended", at_ms=T0 + 30_000)
+    assert r.authorize(NUMBER, CALLER, DEC1 - 1000, call_id="c6").allow is True  # 1 committed + c6 open
+    assert r.authorize(NUMBER, CALLER, DEC1 - 1000, call_id="c7").allow is True
+    assert r.authorize(NUMBER, CALLER, DEC1 - 1000, call_id="c8").reason == "monthly_calls_cap"
+    r.call_event("c6", NUMBER, "ended", at_ms=DEC1)
+    r.call_event("c7", NUMBER, "ended", at_ms=DEC1)
+    assert r.authorize(NUMBER, CALLER, DEC1, call_id="c10").allow
+
+
+def test_spend_cap_limits_the_grant_and_a_call_cut_there_stays_within_it(ops):
+    # 0.30 yuan a month at 0.12 yuan per started minute: two minutes' worth.
+    ops.set_caps(rid(), NUMBER, spend_minor=3000, at_ms=T0)
+    r = router(ops)
+    q = r.authorize(NUMBER, CALLER, T0)
+    assert q.allow and q.max_duration_seconds == 120  # the query shows the cut grant, holds nothing
+    d = r.authorize(NUMBER, CALLER, T0, call_id="s1")
+    assert d.allow and d.max_duration_seconds == 120 and d.reserved_minor == 2400
+    # 0.06 yuan of room left: not one started minute.
+    d2 = r.authorize(NUMBER, CALLER, T0, call_id="s2")
+    assert (d2.allow, d2.reason) == (False, "monthly_spend_cap")
+    # s1 answered and cut at its grant: committed spend 0.24 yuan <= the cap.
+    res = commit(ops, [cdr("s1", T0, d.max_duration_seconds)])
+    assert res.rated.column("charge").to_pylist() == [2400]
+    with ops.ledger.env.begin() as txn:
+        assert usage.get(ops.ledger, txn, key(NUMBER), usage.month_ids([T0])[0]) == (2400, 1)
+    assert r.authorize(NUMBER, CALLER, T0 + 1000, call_id="s3").reason == "monthly_spend_cap"
+    # Raising the cap (an operation) is seen by the next Authorize of a fresh view.
+    ops.set_caps(rid(), NUMBER, spend_minor=6000, at_ms=T0)
+    d3 = router(ops).authorize(NUMBER, CALLER, T0 + 2000, call_id="s4")
+    assert d3.allow and d3.max_duration_seconds == 180 and d3.reserved_minor == 3600
+    # Replaying the committed CDR counts nothing twice.
+    again = commit(ops, [cdr("s1", T0, d.max_duration_seconds)])
+    assert again.summary.replayed == 1
+    with ops.ledger.env.begin() as txn:
+        assert usage.get(ops.ledger, txn, key(NUMBER), usage.month_ids([T0])[0]) == (2400, 1)
+    # Next month: the full cap again.
+    assert router(ops).authorize(NUMBER, CALLER, DEC1, call_id="s5").max_duration_seconds == 300
+
+
+def test_concurrent_authorizations_never_pass_the_spend_cap(ops):
+    ops.set_caps(rid(), NUMBER, spend_minor=10_000, at_ms=T0)  # 1 yuan: 8 started minutes
+    r = router(ops)
+    got = {}
+
+    def ask(k):
+        got[k] = r.authorize(NUMBER, CALLER, T0, call_id=f"k{k}")
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    allowed = [d for d in got.values() if d.allow]
+    assert sum(d.reserved_minor for d in allowed) <= 10_000
+    assert {d.reason for d in got.values() if not d.allow} <= {"monthly_spend_cap"}
+    # Every allowed call answered and cut at its grant: the month's spend stays within the cap.
+    res = commit(ops, [cdr(f"k{k}", T0, d.max_duration_seconds) for k, d in got.items() if d.allow])
+    assert sum(res.rated.column("charge").to_pylist()) <= 10_000
+
+
+def test_batch_denies_numbers_at_their_cap(ops):
+    ops.set_caps(rid(), NUMBER, calls=2, at_ms=T0)
+    r = router(ops)
+    cols = {"number": [NUMBER] * 3 + ["4001234568"], "caller": [CALLER] * 4, "at_ms": [T0] * 4}
+    out = r.authorize_batch(cols)
+    assert [ROUTE_REASON[x] for x in out["reason"]] == ["ok", "ok", "monthly_calls_cap", "ok"]
+    assert [d.reason for d in r.decisions(out)][2] == "monthly_calls_cap"
+    commit(ops, [cdr("b1", T0, 10), cdr("b2", T0, 10)])
+    out = r.authorize_batch(cols, reserve=False)
+    assert [ROUTE_REASON[x] for x in out["reason"]] == ["monthly_calls_cap"] * 3 + ["ok"]
+
+
+def test_caps_are_checked_at_the_edge(ops):
+    from rating_core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as e:
+        ops.set_caps(rid(), NUMBER, spend_minor=-1)
+    assert e.value.field == "spend_minor"
+    with pytest.raises(InvalidInput) as e:
+        ops.set_caps(rid(), NUMBER, calls=2**31)
+    assert e.value.field == "calls"
+
+
+# -- notification: credit below N days of typical use ---------------------------------
+DAY = 86_400_000
+
+
+def test_credit_below_n_days_of_typical_use_is_raised_once_per_crossing(tmp_path):
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    try:
+        ops.open_account(rid(), "busy", "Busy Co.", at_ms=T0 - 40 * DAY)
+        ops.subscribe(rid(), "busy", "pre_480", start_ms=T0 - 40 * DAY, at_ms=T0 - 40 * DAY)
+        ops.set_notifications(rid(), "busy", credit_below_days=1200, at_ms=T0)
+        assert ops.get_account("busy")["account"]["alert_credit_days"] == 1200
+        # No committed use yet: no typical use, no alert.
+        assert [r for r in ops.sweep(T0) if r["operation"] == "alert"] == []
+        # A 10-minute call (1.20 yuan) on each of the last 10 days: 12 yuan over the
+        # 30-day window = 0.40 yuan a day; 468 yuan left covers 1170 days < 1200.
+        rows = [{"call_id": f"d{k}", "caller": CALLER, "number": NUMBER, "forwarded_to": DEST,
+                 "start": T0 - k * DAY, "ivr_answer": T0 - k * DAY, "agent_answer": T0 - k * DAY,
+                 "end": T0 - k * DAY + 600_000, "hangup_cause": "normal"} for k in range(1, 11)]
+        ops.add_numbers(rid(), [NUMBER], at_ms=T0 - 40 * DAY)
+        ops.submit_documents(rid(), "busy", [("business_licence", "B"), ("legal_representative_id", "I")],
+                             at_ms=T0 - 40 * DAY)
+        ops.review_realname(rid(), "busy", True, at_ms=T0 - 40 * DAY)
+        ops.lock_number(rid(), NUMBER, "busy", at_ms=T0 - 40 * DAY)
+        ops.submit_number(rid(), NUMBER, at_ms=T0 - 40 * DAY)
+        ops.activate_number(rid(), NUMBER, "Shenzhen", at_ms=T0 - 40 * DAY)
+        assert commit(ops, rows).summary.rated == 10
+        raised = [r for r in ops.sweep(T0) if r["operation"] == "alert"]
+        assert [(r["detail"]["alert"], r["detail"]["raised"]) for r in raised] == [("credit_days_low", True)]
+        assert "credit_days_low" in ops.get_account("busy")["account"]["alerts"]
+        # Once per crossing: the next sweeps raise nothing new.
+        assert [r for r in ops.sweep(T0 + 1000) if r["operation"] == "alert"] == []
+        # A top-up lifts it over 1200 days: cleared once.
+        ops.top_up(rid(), "busy", 600 * 10_000, at_ms=T0 + 2000)
+        cleared = [r for r in ops.sweep(T0 + 3000) if r["operation"] == "alert"]
+        assert [(r["detail"]["alert"], r["detail"]["raised"]) for r in cleared] == [("credit_days_low", False)]
+        assert ops.get_account("busy")["account"]["alerts"] == []
+        with ledger.env.begin() as txn:
+            assert usage.typical_daily(ledger, txn, "busy", T0, T0 - 40 * DAY) == (10 * 12_000, 30)
+            assert usage.typical_daily(ledger, txn, "busy", T0, T0 - 5 * DAY) == (5 * 12_000, 5)  # young package
+            # The window slides: a month after the last call there is no typical use left.
+            assert usage.typical_daily(ledger, txn, "busy", T0 + 31 * DAY, T0 - 40 * DAY) == (0, 30)
+    finally:
+        ledger.close()
+
+
+def test_credit_below_days_is_checked_at_the_edge(ops):
+    from rating_core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as e:
+        ops.set_notifications(rid(), "acme", credit_below_days=3651)
+    assert e.value.field == "credit_below_days"
