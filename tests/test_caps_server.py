@@ -39,7 +39,7 @@ def server(tmp_path_factory):
     env = dict(os.environ, RATING400_SWEEP_SECONDS="3600")
     proc = subprocess.Popen(
         [sys.executable, "-m", "rating_core", "serve", "--store", str(root / "store"), "--host", "127.0.0.1",
-         "--port", "0", "--workers", "2", "--ready-file", str(ready), "--grace", "2"],
+         "--port", "0", "--workers", "2", "--ready-file", str(ready), "--grace", "2", "--local-admin"],
         stdout=log, stderr=log, start_new_session=True, env=env)
     deadline = time.monotonic() + 90
     while not ready.exists():
