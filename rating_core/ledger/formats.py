@@ -33,11 +33,13 @@ database            key                         value
 ``settlements``     call key                    ``RESERVATION`` + account name: the
                                                 credit reservation the call held when
                                                 its CDR was committed (and released)
-``account_batches`` ``ACCOUNT_MONTH``: blake2b   empty: batch ``batch id`` holds calls of
-                    8-byte digest of the         that account starting in that local month
-                    account, month (``>I``,      (``records.account_batches``); meta
-                    year*12+month-1), batch id   ``b"indexed_from"``: the first batch
-                    (``>Q``)                     indexed (older ones are read in full)
+``account_batches`` ``MONTH_BATCH``: local      the accounts with calls of that batch
+                    month (``>I``, year*12 +     starting in that month: sorted uint64
+                    month-1), batch id (``>Q``)  (little-endian), each the first 8 bytes
+                                                 of the account's blake2b digest
+                                                 (``records.account_batches``); meta
+                                                 ``b"indexed_from"``: the first batch
+                                                 indexed (older ones are read in full)
 ``number_usage``    400 number key (``>q``) +   ``USAGE``: spend_minor int64 (the committed
                     month id (``>i``, year*12   calls' charges), calls int64 (committed
                     + month-1, Asia/Shanghai)   calls with billable seconds > 0)
@@ -150,7 +152,7 @@ VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value
 CRM_COUNTS = struct.Struct("<qqqqqqqq")  # see the crm database above
-ACCOUNT_MONTH = struct.Struct(">8sIQ")  # account digest, local month, batch id: see account_batches
+MONTH_BATCH = struct.Struct(">IQ")  # local month, batch id: see account_batches
 
 MAX_KEY = 480  # LMDB keys are at most 511 bytes; leave room for a deadline prefix
 

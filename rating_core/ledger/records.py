@@ -12,6 +12,7 @@ committed before an upgrade are replayed, never charged again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from . import formats
-from .formats import ACCOUNT_MONTH, BATCH_KEY, COMMITTED, COUNT, MAX_KEY, call_key
+from .formats import BATCH_KEY, COMMITTED, COUNT, MAX_KEY, MONTH_BATCH, call_key
 
 # ``COMMITTED`` as a NumPy record: a batch's entries are packed column-wise.
 _ENTRY = np.dtype([("batch", "<u8"), ("row", "<u4")])
@@ -89,11 +90,13 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     return batch
 
 
-def account_digest(account: str) -> bytes:
-    """The 8-byte key prefix of an account in ``account_batches`` (fixed
-    size whatever the name; a collision only adds a batch to read, whose
-    rows are filtered by account anyway)."""
-    return hashlib.blake2b(account.encode(), digest_size=8).digest()
+@functools.lru_cache(maxsize=1 << 20)
+def account_digest(account: str) -> int:
+    """An account as ``account_batches`` lists it: the first 8 bytes of its
+    blake2b digest as a little-endian uint64 (fixed size whatever the name;
+    a collision only adds a batch to read, whose rows are filtered by
+    account anyway)."""
+    return int.from_bytes(hashlib.blake2b(account.encode(), digest_size=8).digest(), "little")
 
 
 def local_months(start_ms: np.ndarray) -> np.ndarray:
@@ -103,25 +106,65 @@ def local_months(start_ms: np.ndarray) -> np.ndarray:
 
 
 def _index_batch(ledger, txn: lmdb.Transaction, batch: int, records: pa.Table) -> None:
-    """One ``account_batches`` entry per distinct (account, start month) of
-    the batch: a distinct-pairs hash aggregation, then one put each."""
+    """One ``account_batches`` entry per local month the batch's calls start
+    in: the sorted digests of the accounts with calls in it. The distinct
+    (account, month) pairs are found on integer codes in NumPy; a batch
+    writes one value per month (appended: batch ids grow), never touching
+    the entries of earlier batches."""
     meta = ledger.db[formats.META]
     if txn.get(formats.INDEXED_FROM, db=meta) is None:  # batches before this one were never indexed
         txn.put(formats.INDEXED_FROM, COUNT.pack(batch), db=meta)
     if not records.num_rows or "account" not in records.column_names or "start" not in records.column_names:
         return
-    months = local_months(records.column("start").to_numpy())
-    pairs = pa.table({"a": records.column("account"), "m": months}).group_by(["a", "m"]).aggregate([])
-    keys = [ACCOUNT_MONTH.pack(account_digest(a), m, batch)
-            for a, m in zip(pairs.column("a").to_pylist(), pairs.column("m").to_pylist()) if a is not None]
-    txn.cursor(db=ledger.db[formats.ACCOUNT_BATCHES]).putmulti([(k, b"") for k in keys])
+    acc = records.column("account").combine_chunks()
+    start = records.column("start").combine_chunks()
+    if acc.null_count:
+        keep = pc.is_valid(acc)
+        acc, start = acc.filter(keep), start.filter(keep)
+    if not pa.types.is_dictionary(acc.type):
+        acc = pc.dictionary_encode(acc)
+    if not len(acc):
+        return
+    codes = acc.indices.to_numpy().astype(np.int64)
+    months = local_months(start.to_numpy())
+    m0 = int(months.min())
+    span = int(months.max()) - m0 + 1
+    n_codes = len(acc.dictionary)
+    pair = (months - m0) * n_codes + codes
+    if n_codes * span <= max(8 * len(pair), 1 << 20):  # distinct pairs by a bitmap: O(rows)
+        seen = np.zeros(n_codes * span, np.bool_)
+        seen[pair] = True
+        pairs = np.flatnonzero(seen)
+    else:  # a batch spanning many months: by a sort
+        pair.sort()
+        pairs = pair[np.r_[True, pair[1:] != pair[:-1]]]
+    month, code = np.divmod(pairs, n_codes)  # sorted by month
+    digests = _digests(acc.dictionary)
+    cut = np.flatnonzero(np.r_[True, month[1:] != month[:-1]]).tolist() + [len(month)]
+    db = ledger.db[formats.ACCOUNT_BATCHES]
+    for a, z in zip(cut, cut[1:]):
+        txn.put(MONTH_BATCH.pack(int(month[a]) + m0, batch), np.unique(digests[code[a:z]]).tobytes(), db=db)
+
+
+# [(dictionary, its digests)]: commits reuse the rater's account dictionary.
+_LAST_DIGESTS: list[tuple] = [(None, None)]
+
+
+def _digests(dictionary: pa.Array) -> np.ndarray:
+    """``account_digest`` of each value of an account dictionary (``<u8``)."""
+    last, digests = _LAST_DIGESTS[0]
+    if last is None or not last.equals(dictionary):
+        digests = np.array([account_digest(a) for a in dictionary.to_pylist()], "<u8")
+        _LAST_DIGESTS[0] = (dictionary, digests)
+    return digests
 
 
 def account_batches(ledger, txn: lmdb.Transaction, account: str, lo_ms: int | None,
                     hi_ms: int | None) -> list[int]:
     """Batch ids that may hold calls of ``account`` starting in [lo_ms,
-    hi_ms) (None: unbounded), ascending: the indexed ones whose (account,
-    month) matches, and every batch committed before the index began."""
+    hi_ms) (None: unbounded), ascending: the indexed ones whose month lists
+    the account (a binary search in each month's value), and every batch
+    committed before the index began."""
     meta = ledger.db[formats.META]
     raw = txn.get(formats.INDEXED_FROM, db=meta)
     first_indexed = COUNT.unpack(raw)[0] if raw is not None else None
@@ -134,16 +177,19 @@ def account_batches(ledger, txn: lmdb.Transaction, account: str, lo_ms: int | No
                 break
             out.add(b)
     if first_indexed is not None:
-        digest = account_digest(account)
+        target = np.uint64(account_digest(account))
         m_lo = int(local_months(np.array([lo_ms]))[0]) if lo_ms is not None else 0
         m_hi = int(local_months(np.array([hi_ms - 1]))[0]) if hi_ms is not None else (1 << 32) - 1
         cur = txn.cursor(db=ledger.db[formats.ACCOUNT_BATCHES])
-        if cur.set_range(ACCOUNT_MONTH.pack(digest, m_lo, 0)):
-            for key in cur.iternext(keys=True, values=False):
-                d, m, b = ACCOUNT_MONTH.unpack(key)
-                if d != digest or m > m_hi:
+        if cur.set_range(MONTH_BATCH.pack(m_lo, 0)):
+            for key, value in cur:
+                m, b = MONTH_BATCH.unpack(key)
+                if m > m_hi:
                     break
-                out.add(b)
+                listed = np.frombuffer(value, "<u8")
+                i = int(np.searchsorted(listed, target))
+                if i < len(listed) and listed[i] == target:
+                    out.add(b)
     return sorted(out)
 
 
