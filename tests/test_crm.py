@@ -184,12 +184,18 @@ def _call_by_call(stored: dict, calls: list[dict]) -> dict:
     return out
 
 
-def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_factory):
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_factory, monkeypatch, chunk):
     """``CRM.record`` merges a batch column-wise (stored records read once,
-    new callers' JSON assembled by Arrow): byte for byte the records the
-    call-by-call rule gives, with stored tags and notes, callers known only
-    to caller memory (no calls yet), and names JSON must escape."""
+    new callers' JSON assembled by Arrow), in time-ordered chunks: byte for
+    byte the records the call-by-call rule gives, with stored tags and
+    notes, callers known only to caller memory (no calls yet), and names
+    JSON must escape; the same with chunks of 3 calls."""
+    from rating_core.billing import crm as crm_module
     from rating_core.ledger import Ledger
+
+    if chunk:
+        monkeypatch.setattr(crm_module, "CHUNK", chunk)
 
     # (city, province, carrier): a stored caller's region is most often the
     # same again; names JSON must escape; unknown (None) and empty names.

@@ -77,7 +77,7 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, records.schema) as w:
         w.write_table(records)
-    txn.put(BATCH_KEY.pack(batch), sink.getvalue().to_pybytes(), db=ledger.db[formats.CALL_BATCHES])
+    txn.put(BATCH_KEY.pack(batch), sink.getvalue(), db=ledger.db[formats.CALL_BATCHES])  # no copy: a buffer
     n = len(keys)
     order = pc.sort_indices(keys)
     entries = np.empty(n, _ENTRY)
