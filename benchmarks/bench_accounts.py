@@ -145,3 +145,39 @@ def test_view_rebuild(benchmark, layer, report):
     median = benchmark.stats.stats.median
     report(f"live view rebuild at {N_ACCOUNTS:,} accounts / numbers: median {median * 1000:.0f} ms "
            f"(per worker, once per customer-layer generation)")
+
+
+def test_view_update_after_an_operation(benchmark, layer, report):
+    """What a worker pays to see one operation: the incremental update
+    (``update_view``: the changed records patched into copies of their
+    arrays) plus the Router on it (reusing what it derived from the shared
+    routing tables), beside the full rebuild and a fresh Router in the same
+    run (the peer: what every generation cost before)."""
+    from rating_core.accounts.view import build_view, update_view
+    from rating_core.router import Router
+
+    snap = layer.store.open()
+    base = build_view(snap, layer.env)
+    router = Router(base, layer.ledger)
+    aid = f"acct{N_ACCOUNTS // 2:06d}"
+    actions = iter(["suspend", "restore"] * 50)
+
+    def operate():
+        # Setup (not timed): one operation moves the generation.
+        layer.account_transition(f"bench-view-{time.perf_counter_ns()}", aid, next(actions), actor="bench")
+        return (), {}
+
+    def incremental():
+        view = update_view(base, layer.env)
+        assert view is not None and view is not base
+        Router(view, layer.ledger, previous=router)
+
+    benchmark.pedantic(incremental, setup=operate, rounds=5, iterations=1)
+    t0 = time.perf_counter()
+    Router(build_view(snap, layer.env), layer.ledger)
+    full = time.perf_counter() - t0
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(accounts=N_ACCOUNTS, incremental_ms=round(median * 1000, 1),
+                                full_ms=round(full * 1000, 1))
+    report(f"view + router after one operation at {N_ACCOUNTS:,} accounts / numbers: incremental median "
+           f"{median * 1000:.0f} ms vs full rebuild {full * 1000:.0f} ms ({full / median:.0f}x)")

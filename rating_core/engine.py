@@ -85,7 +85,8 @@ class Engine:
         seen = getattr(self._rater.snapshot, "generation", 0)
         if current == self._rater.version and generation == seen:
             return False
-        self._rater = Rater(open_view(self.store, self.ledger.env, current), threads=self.threads)
+        previous = self._rater.snapshot if current == self._rater.version else None
+        self._rater = Rater(open_view(self.store, self.ledger.env, current, previous=previous), threads=self.threads)
         return True
 
     # -- rating --------------------------------------------------------------

@@ -190,7 +190,10 @@ class Decision:
 
 class Router:
     def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2,
-                 quota_seconds: int = QUOTA_SECONDS):
+                 quota_seconds: int = QUOTA_SECONDS, previous: "Router | None" = None):
+        """The router of ``snapshot``. ``previous``: the router of an older
+        view whose routing tables this one shares (``accounts.view`` update):
+        what was derived from them is reused, not derived again."""
         t = snapshot.tables
         self.quota_seconds = quota_seconds  # the longest grant per Authorize / interim
         self.threads = threads  # authorize_batch: selection threads (kernel)
@@ -217,6 +220,20 @@ class Router:
         self._seed = int.from_bytes(os.urandom(8), "little") if seed is None else seed
         self._count = 0
 
+        shared = previous is not None and all(previous.tables.get(k) is t[k] for k in ROUTING_TABLES if k.startswith("route_"))
+        if previous is not None and shared:
+            self._reuse(previous)
+        else:
+            self._derive(t)
+        self._finish_init(t, env)
+
+    def _reuse(self, previous: "Router") -> None:
+        for name in ("_plans", "_groups", "_group_key", "_dest_number", "_dest_ring", "_line_index", "_texts",
+                     "_menus", "_line_rules"):
+            setattr(self, name, getattr(previous, name))
+
+    def _derive(self, t) -> None:
+        """Names and per-line rules derived from the routing tables."""
         text = lambda i: text_of(t, int(i))  # noqa: E731
         self._plans = [text(i) for i in t["route_plan_name"]]
         self._groups = [text(i) for i in t["route_group_name"]]
@@ -230,6 +247,22 @@ class Router:
         self._line_index = {int(k): i for i, k in enumerate(t["route_line_key"])}
         self._texts: dict[int, str | None] = {}
         self._menus: dict[int, dict] = {}
+        # (plan, line) -> (cap, [(group, cursor after it)]) for the started event.
+        self._line_rules: dict[tuple[int, int], tuple[int, list]] = {}
+        strat = t["route_group_strategy"]
+        round_robin = STRATEGIES.index(Strategy.round_robin)
+        for e, (g, line) in enumerate(zip(t["route_dest_group"].tolist(), t["route_dest_line"].tolist())):
+            if g < 0:
+                continue  # the inert row of a catalog without plans
+            plan = int(t["route_group_plan"][g])
+            cap, rr = self._line_rules.get((plan, line), (NO_CAP, []))
+            cap = min(cap, int(t["route_dest_cap"][e]))
+            if strat[g] == round_robin:
+                pos = e - int(t["route_group_first_dest"][g])
+                rr = rr + [(g, (pos + 1) % int(t["route_group_n_dest"][g]))]
+            self._line_rules[(plan, line)] = (cap, rr)
+
+    def _finish_init(self, t, env) -> None:
         self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
         self._accounts = self.meta["accounts"]
         self._account_prefixes = [callers.key(a, "") for a in self._accounts]  # caller record keys start so
@@ -256,20 +289,6 @@ class Router:
         first = int(t["calendar_first_day"][0])
         self._at_range = ((first * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS),
                           (first + len(t["day_kind"])) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
-        # (plan, line) -> (cap, [(group, cursor after it)]) for the started event.
-        self._line_rules: dict[tuple[int, int], tuple[int, list]] = {}
-        strat = t["route_group_strategy"]
-        round_robin = STRATEGIES.index(Strategy.round_robin)
-        for e, (g, line) in enumerate(zip(t["route_dest_group"].tolist(), t["route_dest_line"].tolist())):
-            if g < 0:
-                continue  # the inert row of a catalog without plans
-            plan = int(t["route_group_plan"][g])
-            cap, rr = self._line_rules.get((plan, line), (NO_CAP, []))
-            cap = min(cap, int(t["route_dest_cap"][e]))
-            if strat[g] == round_robin:
-                pos = e - int(t["route_group_first_dest"][g])
-                rr = rr + [(g, (pos + 1) % int(t["route_group_n_dest"][g]))]
-            self._line_rules[(plan, line)] = (cap, rr)
         with env.begin() as txn:
             self._refresh(txn)
 

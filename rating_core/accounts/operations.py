@@ -139,11 +139,13 @@ class _Tx:
 
     def put_account(self, acc: C.Account, before: C.Account | None, detail: dict | None = None) -> None:
         self.txn.put(acc.id.encode(), C.encode(acc), db=self.db[C.ACCOUNTS_DB])
+        self.changed(b"a", acc.id)
         self.event(acc.id, "", detail or {}, before, acc)
         self.detail = detail or self.detail  # the account's change is the operation's own
 
     def put_number(self, num: C.Number, before: C.Number | None, detail: dict | None = None) -> None:
         self.txn.put(C.number_key(num.number), C.encode(num), db=self.db[C.NUMBERS_DB])
+        self.changed(b"n", num.number)
         held = num.account if num.state in C.HELD_STATES else ""
         was = before.account if before is not None and before.state in C.HELD_STATES else ""
         if held != was:  # the account -> numbers index follows the holder
@@ -152,6 +154,12 @@ class _Tx:
             if held:
                 self.txn.put(C.account_number_key(held, num.number), b"", db=self.db[C.ACCOUNT_NUMBERS_DB])
         self.event(num.account or (before.account if before else ""), num.number, detail or {}, before, num)
+
+    def changed(self, kind: bytes, ident: str) -> None:
+        """Log a record this operation writes under the generation it
+        commits as (``cust_changes``: how every view updates itself)."""
+        gen = C.get_counter(self.txn, self.db[C.META_DB], C.GENERATION) + 1
+        self.txn.put(C.change_key(gen, kind, ident), b"", db=self.db[C.CHANGES_DB])
 
     def set_state(self, num: C.Number, state: str) -> None:
         num.state = state
@@ -283,6 +291,7 @@ class Accounts:
             res.content_digest = digest
             txn.put(rid, C.encode(res), db=self.db[C.REQUESTS_DB])
             meta = self.db[C.META_DB]
+            tx.changed(b"g", "")  # this generation's log is complete
             C.put_counter(txn, meta, C.GENERATION, C.get_counter(txn, meta, C.GENERATION) + 1)
         return {**_public(res), "replayed": False}
 
@@ -1013,7 +1022,23 @@ class Accounts:
                 continue  # changed since the scan (an operator got there first)
             if not res["replayed"]:
                 done.append(res)
+        self._prune_changes()
         return done
+
+    CHANGES_KEPT = 100_000  # generations of cust_changes kept for views to update from
+
+    def _prune_changes(self) -> int:
+        """Drop ``cust_changes`` entries older than the last ``CHANGES_KEPT``
+        generations (a view older than that finds its log incomplete and
+        rebuilds). Returns how many were dropped (at most 100k per call)."""
+        dropped = 0
+        with self.env.begin(write=True) as txn:
+            cutoff = C.change_key(C.get_counter(txn, self.db[C.META_DB], C.GENERATION) - self.CHANGES_KEPT + 1, b"", "")
+            cur = txn.cursor(db=self.db[C.CHANGES_DB])
+            while cur.first() and bytes(cur.key()) < cutoff and dropped < 100_000:
+                cur.delete()
+                dropped += 1
+        return dropped
 
     def _sweep_change(self, request_id: str, account: str, at: int, actor: str) -> dict:
         def fn(tx: _Tx):

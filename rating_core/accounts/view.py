@@ -19,14 +19,23 @@ are, and these rebuilt from the layer, at one ``generation`` of it:
 * ``route_*``: each number's routing plan with only its verified bound
   destinations (see ``effective_plan``), identical plans compiled once.
 
-A process checks ``generation`` (one LMDB read) and rebuilds its view when
+A process checks ``generation`` (one LMDB read) and updates its view when
 it moved; ``Engine.refresh`` does it on the server's refresh tick, so an
-operation reaches every worker within that tick plus one rebuild.
+operation reaches every worker within that tick plus one update.
+
+Incremental update (``update_view``): the records each generation changed
+are listed in ``cust_changes``; they are decoded and patched into copies of
+the arrays they touch (account rows, the number rows whose routing did not
+change, new accounts appended). The routing tables are shared with the
+previous view, so ``Router(previous=...)`` reuses what it derived from
+them. A change the patch cannot express (a number entering or leaving the
+held set, its destinations, plan or account changing), a generation whose
+log is missing, or another catalog version falls back to ``build_view``.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
@@ -92,6 +101,10 @@ class LiveSnapshot:
     tables: dict
     meta: dict
     generation: int
+    # What ``update_view`` needs: each held number's routing key
+    # (``_routing_key``) and its row in the number_* arrays.
+    numbers: dict = field(default_factory=dict, repr=False)
+    positions: dict = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> int:
@@ -223,7 +236,114 @@ def _build_view(snapshot, env) -> LiveSnapshot:
     billing["account_features"] = [list(by_row[i].features) if i in by_row else [] for i in range(n_acc)]
     billing["account_names"] = [by_row[i].company if i in by_row else names[i] for i in range(n_acc)]  # statements
     meta["billing"] = billing
-    return LiveSnapshot(snapshot, tables, meta, gen)
+    positions = {numbers[int(j)].number: i for i, j in enumerate(order)}
+    return LiveSnapshot(snapshot, tables, meta, gen, {n.number: _routing_key(n) for n in numbers}, positions)
+
+
+def _routing_key(n: C.Number | None):
+    """What of a number the routing tables and the number set depend on."""
+    if n is None or n.state not in C.HELD_STATES:
+        return None
+    return (n.account, n.plan_name, n.plan, tuple((d.number, d.verified) for d in n.destinations))
+
+
+def update_view(view: "LiveSnapshot", env) -> "LiveSnapshot | None":
+    """``view`` brought to the layer's generation by patching only what
+    changed since (module doc); ``view`` itself when nothing did; None when
+    the change needs a full ``build_view``."""
+    dbs = layer_dbs(env)
+    with env.begin() as txn:
+        gen = generation(txn, dbs[C.META_DB])
+        if gen == view.generation:
+            return view
+        if gen < view.generation:
+            return None
+        accounts: dict[str, C.Account] = {}
+        numbers: dict[str, C.Number | None] = {}
+        marked = set()
+        cur = txn.cursor(db=dbs[C.CHANGES_DB])
+        if cur.set_range(C.change_key(view.generation + 1, b"", "")):
+            for k in cur.iternext(values=False):
+                g, kind, ident = C.parse_change_key(bytes(k))
+                if g > gen:
+                    break
+                if kind == b"g":
+                    marked.add(g)
+                elif kind == b"a":
+                    accounts[ident] = C.decode(C.Account, txn.get(ident.encode(), db=dbs[C.ACCOUNTS_DB]))
+                elif kind == b"n":
+                    raw = txn.get(C.number_key(ident), db=dbs[C.NUMBERS_DB])
+                    numbers[ident] = C.decode(C.Number, raw) if raw is not None else None
+        if len(marked) != gen - view.generation:
+            return None  # a generation written without its log
+    return _patch(view, gen, accounts, numbers)
+
+
+def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbers: dict):
+    meta = dict(view.meta)
+    packages = {p: i for i, p in enumerate(meta["packages"])}
+    cities = {c: i for i, c in enumerate(meta["cities"])}
+    names = list(meta["accounts"])
+    tables = dict(view.tables)
+    copied: set[str] = set()
+
+    def col(name):
+        if name not in copied:
+            tables[name] = tables[name].copy()
+            copied.add(name)
+        return tables[name]
+
+    billing = dict(meta.get("billing", {}))
+    lists = ("account_package_index", "account_package_start", "account_features", "account_names")
+    if changed_accounts:
+        for key in lists:
+            billing[key] = list(billing.get(key, []))
+    for a in sorted(changed_accounts.values(), key=lambda a: a.row):
+        if a.row > len(names):
+            return None  # rows are dense; a gap means records this view never saw
+        if a.row == len(names):  # a new account: one more row
+            names.append(a.id)
+            for name, fill in (("account_package", 0), ("account_status", _ACCOUNT_STATUS["closed"]),
+                               ("account_start_ms", 0), ("account_expiry_ms", layout.NEVER),
+                               ("account_opening_credit", 0)):
+                tables[name] = np.append(tables[name], np.array([fill], tables[name].dtype))
+                copied.add(name)
+            for key in lists:
+                billing[key].append(None)
+        pkg = packages.get(a.package)
+        if pkg is None:  # as build_view: closed to calls
+            col("account_status")[a.row] = _ACCOUNT_STATUS["closed"]
+            col("account_package")[a.row] = 0
+            col("account_start_ms")[a.row] = 0
+            col("account_expiry_ms")[a.row] = layout.NEVER
+            col("account_opening_credit")[a.row] = 0
+        else:
+            col("account_package")[a.row] = pkg
+            col("account_status")[a.row] = _ACCOUNT_STATUS[a.status]
+            col("account_start_ms")[a.row] = a.package_start_ms
+            col("account_expiry_ms")[a.row] = a.period_end_ms
+            col("account_opening_credit")[a.row] = a.opening_credit_minor
+        local_day = (a.package_start_ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+        billing["account_package_index"][a.row] = pkg if pkg is not None else 0
+        billing["account_package_start"][a.row] = str(np.datetime64(int(local_day), "D"))
+        billing["account_features"][a.row] = list(a.features)
+        billing["account_names"][a.row] = a.company
+    if changed_numbers:
+        for number, new in changed_numbers.items():
+            if view.numbers.get(number) != _routing_key(new):
+                return None  # the number set or its routing changed: rebuild
+            if new is None or new.state not in C.HELD_STATES:
+                continue  # neither held before nor now
+            i = view.positions[number]
+            col("number_status")[i] = _NUMBER_STATUS[new.state]
+            col("number_billing_start")[i] = layout.BILLING_START.index(new.billing_start)
+            col("number_home_city")[i] = cities.get(new.home_city, -1)
+            col("number_cap_spend_minor")[i] = new.cap_spend_minor
+            col("number_cap_calls")[i] = new.cap_calls
+    meta["accounts"] = names
+    meta["customer_generation"] = gen
+    meta["billing"] = billing
+    return LiveSnapshot(view.base, tables, meta, gen, view.numbers, view.positions)
 
 
 def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, base: dict) -> dict:
@@ -327,9 +447,16 @@ def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, 
     return res
 
 
-def open_view(store, env, version: int | None = None):
+def open_view(store, env, version: int | None = None, previous=None):
     """The catalog snapshot (``version``, default the active one) with the
-    customer layer applied when it is in use; see the module doc."""
+    customer layer applied when it is in use; see the module doc. With
+    ``previous`` (a ``LiveSnapshot`` of the same catalog version) only what
+    changed since is applied (``update_view``) when it can be."""
+    if isinstance(previous, LiveSnapshot) and (version is None or version == previous.version) \
+            and store.current() == previous.version:
+        updated = update_view(previous, env)
+        if updated is not None:
+            return updated
     snapshot = store.open(version)
     if not layer_in_use(env):
         return snapshot

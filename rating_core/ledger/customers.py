@@ -16,6 +16,8 @@ Databases (keys are bytes; values msgpack of the structs below):
 ``cust_event_index``  account + NUL + at ms (8B BE) + seq (8B BE) -> b""
 ``cust_account_numbers`` account + NUL + 400 number -> b"" (the numbers an account holds)
 ``cust_meta``         ``generation`` / ``next_row`` / ``next_seq`` -> int64 LE
+``cust_changes``      generation (8B BE) + kind (``a`` account / ``n`` number / ``g`` the
+                      operation's own marker) + id -> b"" (what each generation changed)
 
 Invariants:
 
@@ -23,7 +25,10 @@ Invariants:
   never reused, so a per-process view can index its arrays by it and the
   rated output's account ids stay stable while accounts are added.
 * ``generation`` is bumped by every committed operation; a process whose
-  view was built at another generation rebuilds it (``accounts.view``).
+  view was built at another generation updates it (``accounts.view``): from
+  ``cust_changes``, which lists every account and number an operation wrote
+  under the generation it committed, plus one ``g`` marker per generation
+  (a generation without its marker is not known: the view is rebuilt).
 * Events are only ever appended (``next_seq``), never rewritten.
 Times are epoch milliseconds (UTC); money is int64 minor units (1/10000 yuan).
 """
@@ -41,7 +46,9 @@ EVENTS_DB = b"cust_events"
 EVENT_INDEX_DB = b"cust_event_index"
 META_DB = b"cust_meta"
 ACCOUNT_NUMBERS_DB = b"cust_account_numbers"
-DATABASES = (ACCOUNTS_DB, NUMBERS_DB, REQUESTS_DB, EVENTS_DB, EVENT_INDEX_DB, META_DB, ACCOUNT_NUMBERS_DB)
+CHANGES_DB = b"cust_changes"
+DATABASES = (ACCOUNTS_DB, NUMBERS_DB, REQUESTS_DB, EVENTS_DB, EVENT_INDEX_DB, META_DB, ACCOUNT_NUMBERS_DB,
+             CHANGES_DB)
 
 GENERATION = b"generation"
 WEBHOOK_SEQ = b"webhook_seq"  # the last event delivered to webhooks
@@ -199,6 +206,15 @@ def account_number_key(account: str, number: str) -> bytes:
 
 def seq_key(seq: int) -> bytes:
     return _BE.pack(seq)
+
+
+def change_key(generation: int, kind: bytes, ident: str) -> bytes:
+    """``cust_changes`` key: what ``generation`` changed (kind ``a``/``n``/``g``)."""
+    return _BE.pack(generation) + kind + ident.encode()
+
+
+def parse_change_key(key: bytes) -> tuple[int, bytes, str]:
+    return _BE.unpack(key[:8])[0], key[8:9], key[9:].decode()
 
 
 def event_index_key(account: str, at_ms: int, seq: int) -> bytes:

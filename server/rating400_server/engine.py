@@ -66,7 +66,7 @@ class RoutingAdapter:
             return False
         from rating_core.router import Router
 
-        self._router = Router(rater.snapshot, self.engine.ledger)
+        self._router = Router(rater.snapshot, self.engine.ledger, previous=self._router)
         self._rater = rater
         return True
 
