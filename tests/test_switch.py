@@ -145,6 +145,34 @@ def test_settings_errors_name_file_and_key(tmp_path):
         Settings.load(bad)
 
 
+def test_hostile_settings_files_are_refused_at_start(tmp_path):
+    """Every bad settings file stops the switch with one SettingsError naming
+    file and key: never another exception, a hang or unbounded reading."""
+    import os
+
+    gw = '[[gateways]]\nprefix = ""\nuri = "sip:{number}@h"\n'
+    (tmp_path / "badtok").write_bytes(b"tok\xffen\n")
+    (tmp_path / "twotok").write_text("abc def\nghi\n")
+    (tmp_path / "ca.pem").write_text("not a pem\n")
+    os.mkfifo(tmp_path / "fifo")
+    cases = {
+        b"\xff\xfe[[gateways]]\n": "not UTF-8",
+        f'token_file = "{tmp_path}/badtok"\n{gw}'.encode(): "token_file",
+        f'token_file = "{tmp_path}/twotok"\n{gw}'.encode(): "token_file",
+        f'tls_ca = "{tmp_path}/ca.pem"\n{gw}'.encode(): "tls_ca: " + str(tmp_path / "ca.pem") + " is not a PEM",
+        f'token_file = "/dev/zero"\n{gw}'.encode(): "not a regular file",
+        f'token_file = "{tmp_path}/fifo"\n{gw}'.encode(): "not a regular file",
+        f'engine = ""\n{gw}'.encode(): "engine: must not be empty",
+        '[[gateways]]\nprefix = "\u00b2\u0663"\nuri = "sip:{number}@h"\n'.encode(): "gateways[0].prefix",
+        b'[[gateways]]\nprefix = ""\nuri = "sip:{number}@h\\r\\nX-Evil: 1"\n': "gateways[0].uri",
+    }
+    for i, (text, where) in enumerate(cases.items()):
+        path = tmp_path / f"s{i}.toml"
+        path.write_bytes(text)
+        with pytest.raises(SettingsError, match=re.escape(where)):
+            Settings.load(path)
+
+
 def test_spool_keeps_order_until_the_engine_takes_each_operation(tmp_path):
     spool = Spool(tmp_path)
     sent, up = [], {"ok": False}

@@ -36,6 +36,8 @@ The switch finds the file in ``$RATING400_SWITCH_CONFIG`` (default
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,23 @@ from pathlib import Path
 from rating400_client import credentials
 
 DEFAULT_PATH = "/etc/kamailio/rating400.toml"
+MAX_FILE_BYTES = 1 << 20  # the settings file and each PEM / token file it names
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _read_small(path: Path, what: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES (never
+    /dev/zero or a FIFO: either would hang or exhaust memory at start)."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise SettingsError(f"{what}: {path} is not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise SettingsError(f"{what}: {path} is larger than {MAX_FILE_BYTES} bytes")
+        with path.open("rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+    except OSError as e:
+        raise SettingsError(f"{what}: cannot read {path} ({e.strerror})") from None
 
 
 class SettingsError(ValueError):
@@ -78,7 +97,7 @@ class Settings:
         bearer token), or None for a plaintext channel on loopback."""
         if not self.tls:
             return None
-        token = Path(self.token_file).read_text(encoding="utf-8").strip() if self.token_file else None
+        token = _read_small(Path(self.token_file), "token_file").decode("ascii").strip() if self.token_file else None
         return credentials(ca=self.tls_ca or None, cert=self.tls_cert or None, key=self.tls_key or None,
                            token=token)
 
@@ -94,10 +113,11 @@ class Settings:
     def load(cls, path: str | os.PathLike | None = None) -> "Settings":
         """Read and validate; raises ``SettingsError`` naming file and key."""
         path = Path(path or os.environ.get("RATING400_SWITCH_CONFIG") or DEFAULT_PATH)
+        data = _read_small(path, str(path))
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise SettingsError(f"{path}: cannot read ({e.strerror})") from None
+            raw = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise SettingsError(f"{path}: not UTF-8 text (byte {e.start})") from None
         except tomllib.TOMLDecodeError as e:
             raise SettingsError(f"{path}: {e}") from None
         return cls.from_dict(raw, str(path))
@@ -112,9 +132,12 @@ class Settings:
         for key in ("engine", "spool_dir", "cdr_journal", "ivr_keys_header", "ivr_uri", "tls_ca", "tls_cert",
                     "tls_key", "token_file"):
             if key in raw:
-                if not isinstance(raw[key], str):
-                    raise SettingsError(f"{source}: {key}: must be a string")
+                if not isinstance(raw[key], str) or _CONTROL.search(raw[key]):
+                    raise SettingsError(f"{source}: {key}: must be a string without control characters")
                 values[key] = raw[key]
+        for key in ("engine", "spool_dir"):
+            if key in values and not values[key].strip():
+                raise SettingsError(f"{source}: {key}: must not be empty")
         for key, low, high in (("authorize_timeout_ms", 10, 10_000), ("event_timeout_ms", 10, 60_000),
                                ("unreachable_after_ms", 500, 60_000), ("cut_margin_s", 0, 10),
                                ("interim_before_s", 2, 600)):
@@ -127,12 +150,15 @@ class Settings:
             raise SettingsError(f"{source}: tls_cert: tls_cert and tls_key go together")
         for key in ("tls_ca", "tls_cert", "tls_key", "token_file"):
             if values.get(key):
-                try:
-                    content = Path(values[key]).read_bytes()
-                except OSError as e:
-                    raise SettingsError(f"{source}: {key}: cannot read {values[key]} ({e.strerror})") from None
-                if key == "token_file" and not content.strip():
-                    raise SettingsError(f"{source}: token_file: {values[key]} is empty")
+                content = _read_small(Path(values[key]), f"{source}: {key}")
+                if key == "token_file":
+                    # A bearer token travels in HTTP/2 metadata: printable ASCII, one line.
+                    token = content.strip()
+                    if not token or not token.isascii() or any(c < 0x21 or c > 0x7e for c in token):
+                        raise SettingsError(f"{source}: token_file: {values[key]} must hold one token of "
+                                            "printable ASCII characters")
+                elif b"-----BEGIN " not in content:
+                    raise SettingsError(f"{source}: {key}: {values[key]} is not a PEM file")
         gws = raw.get("gateways")
         if not isinstance(gws, list) or not gws:
             raise SettingsError(f"{source}: gateways: at least one [[gateways]] entry is required")
@@ -142,9 +168,10 @@ class Settings:
             if not isinstance(gw, dict) or set(gw) - {"prefix", "uri"}:
                 raise SettingsError(f"{where}: only 'prefix' and 'uri' are allowed")
             prefix, uri = gw.get("prefix", ""), gw.get("uri")
-            if not isinstance(prefix, str) or not prefix.isdigit() and prefix != "":
+            if not isinstance(prefix, str) or prefix and not (prefix.isascii() and prefix.isdigit()):
                 raise SettingsError(f"{where}.prefix: digits or \"\"")
-            if not isinstance(uri, str) or not uri.startswith("sip:") or "{number}" not in uri:
+            if (not isinstance(uri, str) or not uri.startswith("sip:") or "{number}" not in uri
+                    or _CONTROL.search(uri) or " " in uri):
                 raise SettingsError(f"{where}.uri: a sip: URI containing {{number}}")
             out.append((prefix, uri))
         values["gateways"] = tuple(out)
