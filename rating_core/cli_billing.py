@@ -25,7 +25,7 @@ def _months(month: tuple[str, ...]) -> list[int] | None:
         try:
             out.append(parse_month(m))
         except ValueError:
-            raise InvalidInput("--month", f"{m!r} is not YYYY-MM") from None
+            raise InvalidInput("--month", f"{m!r} is not YYYY-MM from 1970-01 to 2199-12") from None
     return out or None
 
 
@@ -242,7 +242,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
             try:
                 lo, hi = parse_month(from_month), parse_month(to_month)
             except ValueError:
-                raise InvalidInput("--from/--to", "not YYYY-MM") from None
+                raise InvalidInput("--from/--to", "not YYYY-MM from 1970-01 to 2199-12") from None
             if hi < lo:
                 raise InvalidInput("--to", "before --from")
             months = list(range(lo, hi + 1))

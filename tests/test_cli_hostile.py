@@ -196,3 +196,12 @@ def test_store_compiled_by_an_older_layout(demo, tmp_path, capsys):
                  ["route", "4007824773", "13812345678"]):
         code, _, err = cli(capsys, *args, "--store", store)
         one_line_error(code, err, "older or different layout", "package_credit_limit", "recompile")
+
+
+@pytest.mark.parametrize("month", ["9999-12", "2200-01", "1969-12", "2026-1", "202610", "2026-10x"])
+def test_bill_months_outside_the_edge_range(demo, tmp_path, capsys, month):
+    """A month is YYYY-MM from 1970-01 to 2199-12 (9999-12 once ended in an
+    OverflowError: it has no next month)."""
+    code, _, err = cli(capsys, "bill", demo / "rated.parquet", "--store", demo / "store",
+                       "--out", tmp_path / "b.csv", "--month", month)
+    one_line_error(code, err, "--month", "1970-01 to 2199-12")

@@ -46,6 +46,7 @@ Rules (README, "Monthly statements", states them for operators):
 from __future__ import annotations
 
 import calendar
+import re
 import gc
 import datetime as dt
 from dataclasses import asdict, dataclass, field
@@ -72,10 +73,13 @@ def month_label(m: int) -> str:
 
 
 def parse_month(text: str) -> int:
-    """'2026-10' -> month index. Raises ValueError."""
-    y, mo = text.split("-")
-    y, mo = int(y), int(mo)
-    if not (1 <= mo <= 12 and 1970 <= y <= 9999):
+    """'2026-10' -> month index. Raises ValueError for anything but YYYY-MM
+    from 1970-01 to 2199-12 (the edge's time range: a later month has no
+    calls, and 9999-12 has no next month to end at)."""
+    if not re.fullmatch(r"\d{4}-\d{2}", text):
+        raise ValueError(text)
+    y, mo = int(text[:4]), int(text[5:])
+    if not (1 <= mo <= 12 and 1970 <= y <= 2199):
         raise ValueError(text)
     return y * 12 + mo - 1
 

@@ -25,11 +25,11 @@ def _months(from_month: str, to_month: str) -> list[int] | None:
     try:
         lo = parse_month(from_month)
     except ValueError:
-        raise BadRequest("from_month", f"{from_month!r} is not YYYY-MM") from None
+        raise BadRequest("from_month", f"{from_month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
     try:
         hi = parse_month(to_month)
     except ValueError:
-        raise BadRequest("to_month", f"{to_month!r} is not YYYY-MM") from None
+        raise BadRequest("to_month", f"{to_month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
     if hi < lo:
         raise BadRequest("to_month", "before from_month")
     return list(range(lo, hi + 1))
@@ -97,7 +97,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         try:
             m = parse_month(request.month)
         except ValueError:
-            raise BadRequest("month", f"{request.month!r} is not YYYY-MM") from None
+            raise BadRequest("month", f"{request.month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
         lang = request.lang or "zh"
         if lang not in ("zh", "en"):
             raise BadRequest("lang", "zh or en")
