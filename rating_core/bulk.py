@@ -269,17 +269,20 @@ def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAU
     the call ids from the files itself (native, parallel) while this thread
     reads the starts; other inputs stream both columns through the edge's
     reader into DuckDB."""
+    import duckdb
+
     files = _parquet_call_id_files(inputs)
     if files is None:
         return _scan_through_edge(inputs, batch_rows, memory_limit, temp_dir, threads)
     with ThreadPoolExecutor(1) as pool:
         repeated = pool.submit(_repeated_in_parquet, files, memory_limit, temp_dir, threads)
         state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
+        for batch in input_batches(inputs, batch_rows, ["start"]):  # the edge's error for a bad file
+            _track_disorder(state, batch)
         try:
-            for batch in input_batches(inputs, batch_rows, ["start"]):
-                _track_disorder(state, batch)
-        finally:
             values = repeated.result()
+        except duckdb.Error:  # DuckDB refused a call id (e.g. not UTF-8): the edge's reader judges
+            return _scan_through_edge(inputs, batch_rows, memory_limit, temp_dir, threads)
     return Scan(state["rows"], values, state["disorder"])
 
 
@@ -370,10 +373,12 @@ def _scan_through_edge(inputs, batch_rows: int, memory_limit: str, temp_dir, thr
     try:
         con.register("cdr_ids", reader)
         repeated = con.sql(_REPEATED_SQL.format(source="cdr_ids")).to_arrow_table()
-    except duckdb.Error:
+    except duckdb.Error as e:
         if "error" in state:  # the edge's own error about a file, not DuckDB's wrapping of it
             raise state["error"] from None
-        raise
+        # DuckDB refuses a call id the reader passed (a string that is not UTF-8).
+        raise InvalidInput("call_id", f"cannot be counted: {cdr.excerpt(str(e), 160)}",
+                           ", ".join(str(p) for p in inputs)) from None
     finally:
         con.close()
     return Scan(state["rows"], _repeated_values(repeated), state["disorder"])

@@ -127,3 +127,19 @@ def test_nothing_to_rate_still_writes_both_files(rater, tmp_path):
     assert (result.summary.rows_in, result.summary.rated, result.summary.rejected) == (1, 0, 1)
     assert pq.read_table(tmp_path / "rated.parquet").column_names == list(bulk.BILLING_COLUMNS)
     assert cdr.read_table(tmp_path / "rejects.csv").column("field").to_pylist() == ["number"]
+
+
+def test_call_ids_that_are_not_utf8_are_an_input_error(rater, tmp_path):
+    """A Parquet file whose call-id strings are not UTF-8 (damaged pages):
+    InvalidInput naming call_id and the input, not a DuckDB exception."""
+    from rating_core.errors import InvalidInput
+
+    path = tmp_path / "damaged.parquet"
+    pq.write_table(demo_cdrs(20_000, seed=1), path, compression="none")
+    data = bytearray(path.read_bytes())
+    at = len(data) // 10
+    data[at:at + 2000] = b"\xab" * 2000  # inside the call-id column's data page
+    path.write_bytes(bytes(data))
+    with pytest.raises((InvalidInput, cdr.InvalidFile)) as err:
+        bulk.rate_dataset([path], rater, rater.opening_state(), tmp_path / "r.parquet", tmp_path / "r.csv")
+    assert str(path) in str(err.value)
