@@ -423,7 +423,10 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
                 again = c.rate_cdr(_cdr(cid, minute=i))
                 if cid in ok:
                     assert again.replayed and again.rated_cdr == ok[cid]
-                else:
+                elif failed[cid].code() == grpc.StatusCode.UNAVAILABLE:
                     assert not again.replayed, cid  # refused means untouched
+                # CANCELLED: the call may have been committed as the grace
+                # period ran out (seen at load 18): the answer was lost, not
+                # the commit, and the retry above is a replay, never a charge.
     finally:
         srv2.stop()
