@@ -74,9 +74,12 @@ class Server:
              "--ready-file", str(ready), "--grace", "5", *self.extra],
             stdout=self.log, stderr=self.log, start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to spawn two workers
         while not ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                if self.proc.poll() is None:  # never leave a half-started server behind
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(10)
                 raise RuntimeError("server did not start:\n" + self.logs()[-4000:])
             time.sleep(0.05)
         self.info = json.loads(ready.read_text())
