@@ -318,6 +318,23 @@ def _caller(number: str) -> str:
     return normal[0].as_py()
 
 
+def _edit_caller(store_dir, account, caller, edit):
+    """``edit(crm, number)`` on the record of ``caller`` (a whole number);
+    a caller who never called the account is an ``InvalidInput`` naming
+    ``--caller`` (exit 2), as a bad tag or note is."""
+    from .errors import NotFound
+
+    crm, ledger = _crm(store_dir, account)
+    try:
+        return edit(crm, _caller(caller))
+    except NotFound as e:
+        from .errors import InvalidInput
+
+        raise InvalidInput("--caller", e.message) from None
+    finally:
+        ledger.close()
+
+
 @crm_group.command("update")
 @RATED
 @STORE
@@ -357,7 +374,12 @@ def crm_show(store_dir, account, caller, tag, awaiting_callback, role, out_path)
     from .billing.statements import local_date
     from .cli import out, user_errors
 
+    from .billing.crm import NO_CALLER_FILTER, UNMASKED_ROLES
+    from .errors import InvalidInput
+
     with user_errors():
+        if caller and role not in UNMASKED_ROLES:  # the masked digits, one query at a time
+            raise InvalidInput("--caller", f"{NO_CALLER_FILTER}: add --role supervisor")
         crm, ledger = _crm(store_dir, account)
         try:
             records = crm.callers(account, tag=tag, awaiting_callback=awaiting_callback,
@@ -396,11 +418,8 @@ def crm_tag(store_dir, account, caller, add, remove):
     from .cli import out, user_errors
 
     with user_errors():
-        crm, ledger = _crm(store_dir, account)
-        try:
-            rec = crm.tag(account, _caller(caller), add, remove)
-        finally:
-            ledger.close()
+        rec = _edit_caller(store_dir, account, caller,
+                           lambda crm, number: crm.tag(account, number, add, remove, ("--add", "--remove")))
     out.print(f"tags: {', '.join(rec.tags) or '(none)'}", highlight=False)
 
 
@@ -416,11 +435,8 @@ def crm_note(store_dir, account, caller, text):
     from .cli import out, user_errors
 
     with user_errors():
-        crm, ledger = _crm(store_dir, account)
-        try:
-            rec = crm.note(account, _caller(caller), text, int(time.time() * 1000))
-        finally:
-            ledger.close()
+        rec = _edit_caller(store_dir, account, caller,
+                           lambda crm, number: crm.note(account, number, text, int(time.time() * 1000)))
     out.print(f"{len(rec.notes)} note(s)", highlight=False)
 
 
@@ -435,11 +451,8 @@ def crm_called_back(store_dir, account, caller):
     from .cli import out, user_errors
 
     with user_errors():
-        crm, ledger = _crm(store_dir, account)
-        try:
-            crm.called_back(account, _caller(caller), int(time.time() * 1000))
-        finally:
-            ledger.close()
+        _edit_caller(store_dir, account, caller,
+                     lambda crm, number: crm.called_back(account, number, int(time.time() * 1000)))
     out.print("marked as called back", highlight=False)
 
 
@@ -458,6 +471,7 @@ def report_command(rated, kind, account, campaigns_path, out_path):
     import csv
     import json
 
+    from .billing.cells import row as csv_row
     from .billing.reports import read_campaigns, report
     from .cli import out, user_errors
     from .errors import InvalidInput
@@ -479,7 +493,7 @@ def report_command(rated, kind, account, campaigns_path, out_path):
                     w = csv.writer(f)
                     w.writerow([c if c != "charge_minor" else "charge_yuan" for c in table.column_names])
                     for r in rows:
-                        w.writerow([yuan(v) if k == "charge_minor" else v for k, v in r.items()])
+                        w.writerow(csv_row(yuan(v) if k == "charge_minor" else v for k, v in r.items()))
     view = Table(title=f"calls by {kind}" + (f" ({account})" if account else ""), title_justify="left")
     keys = [c for c in table.column_names if c not in ("calls", "answered", "answer_rate", "billed_seconds",
                                                         "charge_minor")]

@@ -110,3 +110,58 @@ def test_update_caller_tags_notes_and_callback(served):
         stub.UpdateCaller(billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller="not a number", note="x"),
                           timeout=30)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("caller")
+
+
+def _refused(call, request, code=grpc.StatusCode.INVALID_ARGUMENT) -> str:
+    with pytest.raises(grpc.RpcError) as e:
+        call(request, timeout=60)
+    assert e.value.code() == code, e.value.details()
+    return e.value.details()
+
+
+def test_update_caller_bounds_and_hostile_text(served):
+    stub, _, callers = served
+    caller = callers[1].caller
+
+    def update(**kw):
+        return billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=caller, **kw)
+
+    # Bounded: a caller record is rewritten by every committed call of that
+    # caller, so 100,000 tags made each RateCdr take 1.5 s (breaker 31/32).
+    assert _refused(stub.UpdateCaller, update(add_tags=[f"t{i}" for i in range(100_000)])).startswith("add_tags:")
+    assert _refused(stub.UpdateCaller, update(add_tags=["x" * 65])).startswith("add_tags[0]:")
+    assert _refused(stub.UpdateCaller, update(note="x" * 4001)).startswith("note:")
+    stub.UpdateCaller(update(add_tags=[f"t{i}" for i in range(32)]), timeout=30)
+    assert _refused(stub.UpdateCaller, update(add_tags=["one-more"])).startswith("add_tags:")
+    rec = stub.UpdateCaller(update(remove_tags=[f"t{i}" for i in range(32)]), timeout=30)
+    assert list(rec.tags) == []
+    # Control characters: none in a tag; a note keeps newline and tab only.
+    for tag in ("a\x00b", "x\ny", "\x1b[2J", "tab\there"):
+        assert _refused(stub.UpdateCaller, update(add_tags=[tag])).startswith("add_tags[0]: control characters")
+    for note in ("n\x00", "\x1b[2Jcleared", "bell\x07"):
+        assert _refused(stub.UpdateCaller, update(note=note)).startswith("note: control characters")
+    rec = stub.UpdateCaller(update(note="line one\n\tline two"), timeout=30)
+    assert rec.notes == 1
+    # Nothing was half-applied by the refusals.
+    assert list(stub.UpdateCaller(update(called_back=True), timeout=30).tags) == []
+    # A number that never called the account: no record is made up.
+    known = {c.caller for c in callers}
+    stranger = next(n for n in (f"139000000{i:02d}" for i in range(100)) if n not in known)
+    details = _refused(stub.UpdateCaller, billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=stranger,
+                                                                         note="never called"),
+                       grpc.StatusCode.NOT_FOUND)
+    assert details.startswith("caller:") and stranger in details
+    assert len(stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT), timeout=30).callers) == len(callers)
+
+
+def test_export_neutralises_formulas(served):
+    stub, _, callers = served
+    import csv
+    import io
+
+    stub.UpdateCaller(billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=callers[2].caller,
+                                                      add_tags=["=cmd|' /C calc'!A0"]), timeout=30)
+    exported = stub.ExportCallers(billing_pb2.ListCallersRequest(account=ACCOUNT, tag="=cmd|' /C calc'!A0"),
+                                  timeout=30)
+    rows = list(csv.DictReader(io.StringIO(exported.csv.decode("utf-8-sig"))))
+    assert [r["tags"] for r in rows] == ["'=cmd|' /C calc'!A0"]  # text to Excel, not a formula

@@ -8,7 +8,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rating_core.billing.calls import CALLS_SCHEMA, from_rated_table
-from rating_core.billing.crm import CRM, CallerRecord, export_csv, mask, shown
+from rating_core.billing.cells import cell
+from rating_core.billing.crm import MAX_NOTES, MAX_TAGS, CRM, CallerRecord, export_csv, mask, shown
+from rating_core.cli import main
+from rating_core.errors import InvalidInput, NotFound
 from rating_core.engine import Engine
 from rating_core.store import Store
 
@@ -142,6 +145,78 @@ def test_region_tags_notes_callbacks_and_queries(engine):
     assert crm.get("shop", "13812345678").notes[0]["text"] == "replaced the filter under warranty"
     assert crm.get("shop", "13812345678").calls == 2  # editing keeps the counts
     assert crm.callers("cafe") == []
+    # The CRM holds callers: a number that never called the account gets no
+    # record (it would show first and last calls in 1970).
+    for edit in (lambda: crm.tag("cafe", "13812345678", add=["vip"]), lambda: crm.note("shop", "13500001111", "x", T0),
+                 lambda: crm.called_back("shop", "13500001111", T0)):
+        with pytest.raises(NotFound, match="^caller: .* never called account"):
+            edit()
+    assert crm.get("cafe", "13812345678") is None and crm.get("shop", "13500001111") is None
+
+
+def test_tags_and_notes_are_bounded_and_plain_text(engine):
+    engine.rate_and_commit(table([(1, "4001000005", "13812345678", DESTS[0], 0, 20)]))
+    crm = engine.crm
+    with pytest.raises(InvalidInput, match=r"^add: at most 32 tags"):
+        crm.tag("shop", "13812345678", add=[f"t{i}" for i in range(MAX_TAGS + 1)])
+    crm.tag("shop", "13812345678", add=[f"t{i}" for i in range(MAX_TAGS)])
+    with pytest.raises(InvalidInput, match=r"^add: at most 32 tags"):
+        crm.tag("shop", "13812345678", add=["more"])
+    assert crm.tag("shop", "13812345678", add=["more"], remove=["t0"]).tags[-1] == "t9"  # swapping one is fine
+    for bad, field in (("", "add[0]"), ("x" * 65, "add[0]"), ("a\x00b", "add[0]"), ("x\ny", "add[0]"),
+                       ("\x1b[2J", "add[0]"), ("\x85", "add[0]")):
+        with pytest.raises(InvalidInput) as e:
+            crm.tag("shop", "13812345678", add=[bad])
+        assert e.value.field == field, repr(bad)
+    for bad in ("", "x" * 4001, "n\x00", "\x1b[2J", "\r\n"):
+        with pytest.raises(InvalidInput) as e:
+            crm.note("shop", "13812345678", bad, T0)
+        assert e.value.field == "note", repr(bad)
+    crm.note("shop", "13812345678", "line one\n\tline two", T0)
+    for i in range(MAX_NOTES - 1):
+        crm.note("shop", "13812345678", f"note {i}", T0)
+    with pytest.raises(InvalidInput, match="^note: at most 50 notes"):
+        crm.note("shop", "13812345678", "one too many", T0)
+    assert len(crm.get("shop", "13812345678").notes) == MAX_NOTES
+
+
+def test_csv_cells_that_start_like_a_formula_are_text(engine, tmp_path):
+    assert [cell(v) for v in ("=1+2", "+86 138", "-x", "@SUM(A1)", "\tx", "-12.50", "+3", "12", 7, None, "vip")] == [
+        "'=1+2", "'+86 138", "'-x", "'@SUM(A1)", "'\tx", "-12.50", "+3", "12", 7, None, "vip"]
+    engine.rate_and_commit(table([(1, "4001000005", "13812345678", DESTS[0], 0, 20)]))
+    engine.crm.tag("shop", "13812345678", add=["=cmd|' /C calc'!A0", "@x"])
+    export_csv(engine.crm.callers("shop"), tmp_path / "c.csv")
+    row = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()[1]
+    assert row.endswith(",'=cmd|' /C calc'!A0;@x")  # the cell starts with the quote
+
+
+def test_crm_cli_refuses_strangers_bad_tags_and_masked_number_filters(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text(CATALOG)
+    Store(tmp_path / "s").compile(tmp_path / "c.yaml", activate=True)
+    engine = Engine.open(tmp_path / "s", threads=1)
+    try:
+        engine.rate_and_commit(table([(1, "4001000005", "13812345678", DESTS[0], 0, 20)]))
+    finally:
+        engine.close()
+    store = ["--store", str(tmp_path / "s"), "--account", "shop"]
+
+    def run(*args):
+        with pytest.raises(SystemExit) as e:
+            main(["crm", *args])
+        return e.value.code, capsys.readouterr()
+
+    code, out = run("tag", *store, "--caller", "13812345678", "--add", "vip")
+    assert code == 0 and "vip" in out.out
+    for args, says in ((("tag", *store, "--caller", "13900000000", "--add", "vip"), "--caller: 13900000000 never"),
+                       (("note", *store, "--caller", "13900000000", "hi"), "--caller: 13900000000 never"),
+                       (("called-back", *store, "--caller", "13900000000"), "--caller: 13900000000 never"),
+                       (("tag", *store, "--caller", "13812345678", "--add", "a\x00b"), "--add[0]: control"),
+                       (("note", *store, "--caller", "13812345678", "x" * 4001), "note: a note is 1 to 4000"),
+                       (("show", *store, "--caller", "138"), "--caller: filtering by caller number needs")):
+        code, out = run(*args)
+        assert code == 2 and says in out.err and len(out.err.strip().splitlines()) == 1, (args, out.err)
+    code, out = run("show", *store, "--caller", "138", "--role", "supervisor")
+    assert code == 0 and "13812345678" in out.out
 
 
 def test_masking_by_role(engine, tmp_path):

@@ -31,6 +31,7 @@ the reader's role may see them (``UNMASKED_ROLES``).
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -40,13 +41,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import cdr
+from ..errors import InvalidInput, NotFound
 from ..ledger import call_key, callers, formats
+from .cells import row as csv_row
 
 _ENCODE, _DECODE = callers.ENCODE, callers.DECODE
 COUNTS = formats.CRM_COUNTS
 CHUNK = 131_072  # calls merged at once (see ``CRM.record``)
 UNMASKED_ROLES = frozenset({"admin", "owner", "supervisor"})
 ROLES = ("agent", "supervisor", "owner", "admin")
+# Bounds on what people attach to one caller: the record is read and
+# rewritten by every committed call of that caller (in the ledger's write
+# transaction) and sent whole by ListCallers, so it must stay small
+# (an unbounded one reached 25 MB: 1.5 s per RateCdr, breaker finding 31/32).
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_NOTES = 50
+MAX_NOTE_CHARS = 4000
+NO_CALLER_FILTER = "filtering by caller number needs a role that sees numbers (supervisor)"
 
 
 @dataclass
@@ -118,6 +130,33 @@ def mask(number: str) -> str:
 def shown(number: str, role: str) -> str:
     """The caller number as ``role`` may see it."""
     return number if role in UNMASKED_ROLES else mask(number)
+
+
+def _controls(text: str, allowed: str = "") -> list[str]:
+    return sorted({repr(c) for c in text if unicodedata.category(c) == "Cc" and c not in allowed})
+
+
+def clean_tag(text: str, field: str = "tag") -> str:
+    """A tag as stored: stripped, 1 to ``MAX_TAG_CHARS`` characters, no
+    control character (NUL, newline, escape: they break the CSV export and
+    terminals). Raises ``InvalidInput`` naming ``field``."""
+    tag = text.strip()
+    if not tag or len(tag) > MAX_TAG_CHARS:
+        raise InvalidInput(field, f"a tag is 1 to {MAX_TAG_CHARS} characters")
+    if bad := _controls(tag):
+        raise InvalidInput(field, f"control characters are not allowed in a tag: {', '.join(bad)}")
+    return tag
+
+
+def clean_note(text: str, field: str = "note") -> str:
+    """A note as stored: 1 to ``MAX_NOTE_CHARS`` characters; newline and tab
+    kept, no other control character. Raises ``InvalidInput`` naming
+    ``field``."""
+    if not text.strip() or len(text) > MAX_NOTE_CHARS:
+        raise InvalidInput(field, f"a note is 1 to {MAX_NOTE_CHARS} characters")
+    if bad := _controls(text, "\n\t"):
+        raise InvalidInput(field, f"control characters other than newline and tab are not allowed: {', '.join(bad)}")
+    return text
 
 
 class CRM:
@@ -192,26 +231,56 @@ class CRM:
             return self.record(txn, calls, fresh=False)
 
     def _edit(self, account: str, caller: str, fn) -> CallerRecord:
+        """Change the record of a caller who called ``account``; ``NotFound``
+        (field ``caller``) for a number that never did: the CRM holds callers,
+        not numbers typed in (no records without calls, dated 1970)."""
         with self.env.begin(write=True) as txn:
             key = callers.key(account, caller)
             raw = txn.get(key, db=self.db)
-            rec = CallerRecord.decode(key, raw) if raw is not None else CallerRecord(account, caller)
+            if raw is None:
+                raise NotFound("caller", f"{caller} never called account {account}")
+            rec = CallerRecord.decode(key, raw)
             fn(rec)
             txn.put(key, rec.encode(), db=self.db)
             return rec
 
-    def tag(self, account: str, caller: str, add=(), remove=()) -> CallerRecord:
-        """Attach and detach free-text tags (kept sorted, no duplicates)."""
+    def tag(self, account: str, caller: str, add=(), remove=(), fields=("add", "remove")) -> CallerRecord:
+        """Attach and detach free-text tags (kept sorted, no duplicates; each
+        tag attached checked by ``clean_tag``, at most ``MAX_TAGS`` per
+        caller). A tag detached only needs to be 1 to ``MAX_TAG_CHARS``
+        characters, so one stored before these rules can still go.
+        ``fields``: the names of ``add`` and ``remove`` in errors. Raises
+        ``InvalidInput``, ``NotFound`` (``caller``) for a caller who never
+        called."""
+        added = {clean_tag(t, f"{fields[0]}[{i}]") for i, t in enumerate(add)}
+        removed = set()
+        for i, t in enumerate(remove):
+            if not t.strip() or len(t.strip()) > MAX_TAG_CHARS:
+                raise InvalidInput(f"{fields[1]}[{i}]", f"a tag is 1 to {MAX_TAG_CHARS} characters")
+            removed.add(t.strip())
+
         def change(rec):
-            rec.tags = sorted((set(rec.tags) | set(add)) - set(remove))
+            tags = sorted((set(rec.tags) | added) - removed)
+            if len(tags) > MAX_TAGS and len(tags) > len(rec.tags):
+                raise InvalidInput(fields[0], f"at most {MAX_TAGS} tags per caller ({len(tags)} asked)")
+            rec.tags = tags
         return self._edit(account, caller, change)
 
     def note(self, account: str, caller: str, text: str, at_ms: int) -> CallerRecord:
-        """Append an after-sales note."""
-        return self._edit(account, caller, lambda rec: rec.notes.append({"at_ms": at_ms, "text": text}))
+        """Append an after-sales note (``clean_note``; at most ``MAX_NOTES``
+        per caller). Raises ``InvalidInput`` (``note``), ``NotFound``
+        (``caller``) for a caller who never called."""
+        text = clean_note(text)
+
+        def change(rec):
+            if len(rec.notes) >= MAX_NOTES:
+                raise InvalidInput("note", f"at most {MAX_NOTES} notes per caller")
+            rec.notes.append({"at_ms": at_ms, "text": text})
+        return self._edit(account, caller, change)
 
     def called_back(self, account: str, caller: str, at_ms: int) -> CallerRecord:
-        """The enterprise called this caller back at ``at_ms``."""
+        """The enterprise called this caller back at ``at_ms``. Raises
+        ``NotFound`` (``caller``) for a caller who never called."""
         def change(rec):
             rec.called_back_ms = max(rec.called_back_ms, at_ms)
         return self._edit(account, caller, change)
@@ -348,10 +417,11 @@ def export_csv(records: list[CallerRecord], path: str | Path, role: str = "agent
 
 def write_csv(records: list[CallerRecord], f: TextIO, role: str = "agent") -> None:
     """Caller records as CSV rows (header ``CSV_FIELDS``) to the text file
-    ``f``, numbers masked unless ``role`` may see them."""
+    ``f``, numbers masked unless ``role`` may see them; text cells that
+    start like a formula are neutralised (``cells.cell``)."""
     w = csv.writer(f)
     w.writerow(CSV_FIELDS)
     for r in records:
         d = r.as_dict(role)
         d["tags"] = ";".join(d["tags"])
-        w.writerow([d[k] for k in CSV_FIELDS])
+        w.writerow(csv_row(d[k] for k in CSV_FIELDS))

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from ..rater import yuan
+from .cells import row as csv_row
 from .statements import LOCAL, Statement, month_bounds, parse_month, summary_table
 
 LANGS = ("zh", "en")
@@ -100,13 +101,15 @@ CSV_COLUMNS = [
 
 
 def write_summary_csv(statements: list[Statement], path: str | Path, lang: str = "zh") -> None:
-    """Summary rows to CSV, UTF-8 with BOM (``utf-8-sig``) for Excel."""
+    """Summary rows to CSV, UTF-8 with BOM (``utf-8-sig``) for Excel; text
+    cells that start like a formula (a company or package name) are
+    neutralised (``cells.cell``)."""
     labels = LABELS[lang]
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
         w.writerow([labels[k] for k, _ in CSV_COLUMNS])
         for s in statements:
-            w.writerow([get(s) for _, get in CSV_COLUMNS])
+            w.writerow(csv_row(get(s) for _, get in CSV_COLUMNS))
 
 
 def write_json(statements: list[Statement], path: str | Path, warnings: list[str] = ()) -> None:

@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-FILES = ("catalog.yaml", "destination_prefixes.csv", "numbers.csv", "campaigns.csv")
+FILES = ("catalog.yaml", "destination_prefixes.csv", "numbers.csv", "campaigns.csv",
+         "returning_caller.csv")  # two calls of 13812345678, the CRM examples in README
 MONTH_START = dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 MONTH_DAYS = 31
 TIME_TYPE = pa.timestamp("ms", tz="+08:00")

@@ -126,27 +126,25 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     # -- ListCallers / ExportCallers -------------------------------------------------
     def _listed(self, request, role: str) -> list:
         """The caller records a ListCallers / ExportCallers request selects.
-        A masked ``role`` may only name a whole caller number: a prefix
-        search would reveal the masked digits one query at a time."""
+        A masked ``role`` cannot filter by caller number at all: a prefix
+        search reveals the masked digits one query at a time, and a whole
+        number 10,000 probes of the 4 hidden digits (breaker finding 35)."""
         import pyarrow as pa
 
-        from rating_core.billing.crm import UNMASKED_ROLES
+        from rating_core.billing.crm import NO_CALLER_FILTER, UNMASKED_ROLES
         from rating_core.numbers import normalize_array
 
         account = self._account(request.account)
-        prefix, exact = "", None
+        prefix = ""
         if request.caller:
-            if role in UNMASKED_ROLES:
-                normal, ok = normalize_array(pa.array([request.caller]))
-                if not ok[0] and not request.caller.isdigit():
-                    raise BadRequest("caller", f"not a phone number or the start of one: {request.caller!r}")
-                prefix = normal[0].as_py() if ok[0] else request.caller
-            else:
-                exact = _whole_caller(request.caller)
-                prefix = exact
-        records = self.host.engine.crm.callers(account, tag=request.tag or None,
-                                               awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
-        return [r for r in records if exact is None or r.caller == exact]
+            if role not in UNMASKED_ROLES:
+                raise BadRequest("caller", NO_CALLER_FILTER)
+            normal, ok = normalize_array(pa.array([request.caller]))
+            if not ok[0] and not request.caller.isdigit():
+                raise BadRequest("caller", f"not a phone number or the start of one: {request.caller!r}")
+            prefix = normal[0].as_py() if ok[0] else request.caller
+        return self.host.engine.crm.callers(account, tag=request.tag or None,
+                                            awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
 
     def _callers(self, request, role: str):
         resp = billing_pb2.ListCallersResponse()
@@ -173,27 +171,41 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return await self.host.run(self._export, request, crm_role())
 
     def _update_caller(self, request, role: str):
+        """Tags, a note or a callback on a caller who called the account
+        (NOT_FOUND otherwise); tags and notes checked and bounded by
+        ``rating_core.billing.crm`` (INVALID_ARGUMENT naming the field)."""
         import time
+
+        from grpc import StatusCode as SC
+
+        from rating_core.billing.crm import MAX_TAGS, clean_note, clean_tag
+        from rating_core.errors import NotFound
+
+        from .services import RpcFail
 
         account = self._account(request.account)
         caller = _whole_caller(request.caller)
-        for name, tags in (("add_tags", request.add_tags), ("remove_tags", request.remove_tags)):
-            for i, t in enumerate(tags):
-                if not t.strip() or len(t) > 64:
-                    raise BadRequest(f"{name}[{i}]", "a tag is 1 to 64 characters")
-        if len(request.note) > 4000:
-            raise BadRequest("note", "at most 4000 characters")
+        if len(request.add_tags) > MAX_TAGS:
+            raise BadRequest("add_tags", f"at most {MAX_TAGS} tags per caller ({len(request.add_tags)} given)")
+        for i, t in enumerate(request.add_tags):
+            clean_tag(t, f"add_tags[{i}]")
+        if request.note:
+            clean_note(request.note)
         if not (request.add_tags or request.remove_tags or request.note or request.called_back):
             raise BadRequest("request", "nothing to change (tags, note or called_back)")
         crm, now = self.host.engine.crm, int(time.time() * 1000)
-        rec = crm.get(account, caller)
-        if request.add_tags or request.remove_tags:
-            rec = crm.tag(account, caller, [t.strip() for t in request.add_tags],
-                          [t.strip() for t in request.remove_tags])
-        if request.note:
-            rec = crm.note(account, caller, request.note, now)
-        if request.called_back:
-            rec = crm.called_back(account, caller, now)
+        try:
+            rec = crm.get(account, caller)
+            if rec is None:
+                raise NotFound("caller", f"{caller} never called account {account}")
+            if request.add_tags or request.remove_tags:
+                rec = crm.tag(account, caller, request.add_tags, request.remove_tags, ("add_tags", "remove_tags"))
+            if request.note:
+                rec = crm.note(account, caller, request.note, now)
+            if request.called_back:
+                rec = crm.called_back(account, caller, now)
+        except NotFound as e:
+            raise RpcFail(SC.NOT_FOUND, str(e)) from None
         return _caller_message(rec, role)
 
     @rpc("UpdateCaller")
