@@ -92,14 +92,21 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
     acc.ActivateNumber(pb.ActivateNumberRequest(meta=_meta("o8"), number=NUMBER, home_city="Shenzhen"))
     acc.BindDestination(pb.DestinationRequest(meta=_meta("o9"), number=NUMBER, destination=DEST))
     acc.VerifyDestination(pb.DestinationRequest(meta=_meta("o10"), number=NUMBER, destination=DEST, proof="BILL-1"))
-    r = acc.SetCaps(pb.SetCapsRequest(meta=_meta("c1"), number=NUMBER, calls=1))
-    assert r.number.cap_calls == 1
+    # First a spend cap no call fits (every query then says so), then the
+    # cap under test: a worker that allows again has seen the second change
+    # (operations reach workers in order), so the test never races a worker
+    # still on the view from before the cap.
+    acc.SetCaps(pb.SetCapsRequest(meta=_meta("c0"), number=NUMBER, spend_minor=1))
 
     clients = [Client(target, timeout=5, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(CONNECTIONS)]
     try:
         for c in clients:
             c.wait_ready()
-        seen = _until(clients, lambda d: d.allow)
+        seen = _until(clients, lambda d: d.deny_reason == routing_pb2.DENY_REASON_MONTHLY_SPEND_CAP, within=10)
+        assert len(seen) == CONNECTIONS and all(not d.allow for d in seen)
+        r = acc.SetCaps(pb.SetCapsRequest(meta=_meta("c1"), number=NUMBER, calls=1))
+        assert r.number.cap_calls == 1
+        seen = _until(clients, lambda d: d.allow, within=10)
         assert len(seen) == CONNECTIONS and all(d.allow for d in seen)
         # One call in progress takes the month's only call.
         first = clients[0].authorize(NUMBER, CALLER, call_id="call-1")
@@ -120,7 +127,7 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
 
         # Spend cap instead: 0.12 yuan spent of 0.40 -> 0.28 of room = 2 started minutes.
         acc.SetCaps(pb.SetCapsRequest(meta=_meta("c2"), number=NUMBER, spend_minor=4000, calls=0))
-        seen = _until(clients, lambda d: d.allow and d.max_duration_seconds == 120)
+        seen = _until(clients, lambda d: d.allow and d.max_duration_seconds == 120, within=10)
         assert [d.max_duration_seconds for d in seen] == [120] * CONNECTIONS
         g = clients[3].authorize(NUMBER, CALLER, call_id="call-4")
         assert g.allow and g.max_duration_seconds == 120 and g.reserved_minor == 2400
