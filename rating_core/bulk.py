@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from . import cdr, layout
+from . import cdr, cells, layout
 from .errors import InvalidInput
 from .rater import Rater, RatingResult, RatingSummary
 
@@ -190,6 +190,16 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
                       for f in schema])
 
 
+REJECT_TEXT = ("call_id", "value")  # what a CDR file said: a formula in a CSV opened in Excel
+
+
+def rejects_for_csv(t: pa.Table) -> pa.Table:
+    """Rejects as the CSV a person opens: ``call_id`` and ``value`` cells
+    that start like a formula get a leading quote (``cells``); Parquet
+    keeps them as given."""
+    return cells.table(t, REJECT_TEXT)
+
+
 class RejectsWriter:
     """Rejects (``cdr.REJECT_SCHEMA``) to CSV or Parquet, as they come."""
 
@@ -197,6 +207,7 @@ class RejectsWriter:
         self.path = Path(path)
         self.rows = 0
         fmt = cdr.output_format(self.path)
+        self._csv = fmt != "parquet"
         if fmt == "parquet":
             self._w = pq.ParquetWriter(self.path, cdr.REJECT_SCHEMA, compression="lz4")
         else:
@@ -206,7 +217,8 @@ class RejectsWriter:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            self._w.write_table(table.cast(cdr.REJECT_SCHEMA))
+            table = table.cast(cdr.REJECT_SCHEMA)
+            self._w.write_table(rejects_for_csv(table) if self._csv else table)
             self.rows += table.num_rows
 
     def close(self) -> None:

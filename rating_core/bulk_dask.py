@@ -299,7 +299,8 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         # Rejects, in input row order.
         parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
         all_rejects = pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row")
-        cdr.write_table(all_rejects, rejects)
+        cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"
+                        else bulk.rejects_for_csv(all_rejects), rejects)
         by_reason: dict[str, int] = {}
         if all_rejects.num_rows:
             keys = pc.binary_join_element_wise(all_rejects.column("field"), all_rejects.column("reason"), ": ")

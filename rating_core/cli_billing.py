@@ -471,7 +471,7 @@ def report_command(rated, kind, account, campaigns_path, out_path):
     import csv
     import json
 
-    from .billing.cells import row as csv_row
+    from .cells import row as csv_row
     from .billing.reports import read_campaigns, report
     from .cli import out, user_errors
     from .errors import InvalidInput

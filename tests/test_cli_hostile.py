@@ -205,3 +205,25 @@ def test_bill_months_outside_the_edge_range(demo, tmp_path, capsys, month):
     code, _, err = cli(capsys, "bill", demo / "rated.parquet", "--store", demo / "store",
                        "--out", tmp_path / "b.csv", "--month", month)
     one_line_error(code, err, "--month", "1970-01 to 2199-12")
+
+
+def test_rejects_csv_neutralises_formulas(demo, tmp_path, capsys):
+    """A CDR file's call id or bad value that starts like a formula is
+    written to the rejects CSV (a file people open in Excel) after a single
+    quote; the Parquet rejects keep them as given."""
+    import csv
+
+    src = tmp_path / "hostile.csv"
+    src.write_text("call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n"
+                   "=HYPERLINK(\"http://x\"),13812345678,4006573681,13957100001,2026-10-20T10:15:00+08:00,,,"
+                   "@SUM(1+1),normal_clearing\n"
+                   "-2,13812345678,4006573681,13957100001,2026-10-20T10:16:00+08:00,,,-5,normal_clearing\n",
+                   encoding="utf-8")
+    for rejects in ("r.csv", "r.parquet"):
+        code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "o.parquet",
+                           "--rejects", tmp_path / rejects)
+        assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert [(r["call_id"], r["value"]) for r in rows] == [("'=HYPERLINK(\"http://x\")", "'@SUM(1+1)"), ("-2", "-5")]
+    raw = pq.read_table(tmp_path / "r.parquet")
+    assert raw.column("call_id").to_pylist() == ["=HYPERLINK(\"http://x\")", "-2"]

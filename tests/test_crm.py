@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rating_core.billing.calls import CALLS_SCHEMA, from_rated_table
-from rating_core.billing.cells import cell
+from rating_core.cells import cell
 from rating_core.billing.crm import MAX_NOTES, MAX_TAGS, CRM, CallerRecord, export_csv, mask, shown
 from rating_core.cli import main
 from rating_core.errors import InvalidInput, NotFound

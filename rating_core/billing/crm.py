@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 from .. import cdr
 from ..errors import InvalidInput, NotFound
 from ..ledger import call_key, callers, formats
-from .cells import row as csv_row
+from ..cells import row as csv_row
 
 _ENCODE, _DECODE = callers.ENCODE, callers.DECODE
 COUNTS = formats.CRM_COUNTS

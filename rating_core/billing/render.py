@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from ..rater import yuan
-from .cells import row as csv_row
+from ..cells import row as csv_row
 from .statements import LOCAL, Statement, month_bounds, parse_month, summary_table
 
 LANGS = ("zh", "en")
