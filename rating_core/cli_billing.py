@@ -67,30 +67,16 @@ def _live(store_dir, version):
     """The catalog with the live customer layer applied (company names,
     packages of accounts opened through ``rating400 accounts``) and the
     layer's money events (top-ups, credit adjustments, refunds) and the
-    ledger's rerating adjustments."""
+    ledger's rerating adjustments (``billing.sources.ledger_events``)."""
     from .accounts import Accounts, open_view
-    from .billing.events import from_account_events, from_adjustments
-    from .layout import PACKAGE_KIND
-    from .ledger import adjustments
+    from .billing.sources import ledger_events
 
     ops = Accounts.open(store_dir)
     try:
         snapshot = open_view(ops.store, ops.ledger.env, version)
-        raw, after = [], 0
-        while True:  # every audited event, in pages
-            page = ops.events(after_seq=after, limit=10_000)
-            if not page:
-                break
-            raw += page
-            after = page[-1]["seq"]
-        with ops.ledger.env.begin() as txn:
-            rerated = adjustments.all_rows(ops.ledger, txn)
+        return snapshot, ledger_events(ops, snapshot)
     finally:
         ops.ledger.close()
-    t = snapshot.tables
-    prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
-               if PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
-    return snapshot, from_account_events(raw) + from_adjustments(rerated, prepaid)
 
 
 def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | None:
@@ -115,7 +101,8 @@ def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | Non
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
                    "minor units) or .parquet (minor units).")
-@click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month the calls cover).")
+@click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month from the first to the last with calls, "
+                   "account events or rerating adjustments).")
 @click.option("--account", "accounts", multiple=True, help="Account id (repeatable; default: all).")
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
               help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
@@ -138,11 +125,15 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .billing.render import statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements
     from .cli import err, out, user_errors
+    from .cli_types import check_output_path, check_outputs_apart
     from .errors import InvalidInput
     from .rater import yuan
     from .store import Store
 
     with user_errors():
+        # Outputs checked before anything is read or written: never an input, always writable.
+        check_output_path("--out", out_path)
+        check_outputs_apart([*rated, *([events_path] if events_path else []), store_dir], out_path, None)
         kinds = [f.strip() for f in formats.split(",") if f.strip()]
         bad = [f for f in kinds if f not in ("html", "pdf", "json")]
         if bad:

@@ -64,3 +64,31 @@ def committed_calls(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
     if t is None:
         return CALLS_SCHEMA.empty_table()
     return combine([("ledger", from_rated_table(t, "ledger"))]).table
+
+
+def ledger_events(ops, snapshot, account: str | None = None) -> list:
+    """The money events a statement from the live ledger shows: the
+    accounts layer's audited top-ups, credit adjustments and refunds
+    (``events.from_account_events``) and the ledger's rerating adjustments
+    (``events.from_adjustments``, the prepaid part from credit), of every
+    account or only ``account``. ``ops``: ``rating_core.accounts.Accounts``
+    on the store's ledger; ``snapshot``: the live view (which accounts are
+    prepaid). One reader for ``bill --ledger`` and gRPC GetStatement, so
+    both show the same statement. -> list[AccountEvent]."""
+    from .. import layout
+    from ..ledger import adjustments
+    from .events import from_account_events, from_adjustments
+
+    raw, after = [], 0
+    while True:  # every audited event, in pages
+        page = ops.events(after_seq=after, limit=10_000)
+        if not page:
+            break
+        raw += [e for e in page if account is None or e.get("account") == account]
+        after = page[-1]["seq"]
+    with ops.ledger.env.begin() as txn:
+        rerated = [a for a in adjustments.all_rows(ops.ledger, txn) if account is None or a.account == account]
+    t = snapshot.tables
+    prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
+               if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
+    return from_account_events(raw) + from_adjustments(rerated, prepaid)

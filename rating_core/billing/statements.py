@@ -396,7 +396,8 @@ def unknown_accounts(calls: pa.Table, snapshot) -> tuple[list[str], int, int]:
 def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (), months: list[int] | None = None,
                      accounts: list[str] | None = None, events_in_balances: bool = False) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
-    default: the months the calls cover), ``accounts`` (ids, default: all of
+    default: every month from the first to the last that holds a call or
+    an event of the accounts billed), ``accounts`` (ids, default: all of
     the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
     sorted by start) rated with ``snapshot``. Months before an account's
     package start get no statement. ``events_in_balances``: the calls were
@@ -415,7 +416,15 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     start_ms = calls.column("start_ms").to_numpy()
     call_months = month_index(start_ms) if len(start_ms) else np.zeros(0, np.int64)
     if months is None:
-        months = list(range(int(call_months.min()), int(call_months.max()) + 1)) if len(call_months) else []
+        # Every month with calls, account events or rerating adjustments of
+        # the accounts billed: a month holding only a rerating (made after
+        # the calls) or a top-up still gets its statement, so no amount
+        # leaves the bill run unbilled.
+        keep = set(wanted)
+        seen = [int(m) for m in (call_months.min(), call_months.max())] if len(call_months) else []
+        at = np.array([e.at_ms for e in events if e.account in keep], np.int64)
+        seen += [int(m) for m in (month_index(at).min(), month_index(at).max())] if len(at) else []
+        months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
         return []
     # Millions of small objects are built below and none forms a cycle: the

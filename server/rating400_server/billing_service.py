@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rating400.v1 import billing_pb2, billing_pb2_grpc
 
+from rating_core.cdr import excerpt  # an error repeats at most 40 characters of a value
+
 from .auth import caller_roles
 from .convert import BadRequest
 from .services import rpc
@@ -25,11 +27,11 @@ def _months(from_month: str, to_month: str) -> list[int] | None:
     try:
         lo = parse_month(from_month)
     except ValueError:
-        raise BadRequest("from_month", f"{from_month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
+        raise BadRequest("from_month", f"{excerpt(from_month)} is not YYYY-MM from 1970-01 to 2199-12") from None
     try:
         hi = parse_month(to_month)
     except ValueError:
-        raise BadRequest("to_month", f"{to_month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
+        raise BadRequest("to_month", f"{excerpt(to_month)} is not YYYY-MM from 1970-01 to 2199-12") from None
     if hi < lo:
         raise BadRequest("to_month", "before from_month")
     return list(range(lo, hi + 1))
@@ -55,7 +57,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         if not account:
             raise BadRequest("account", "required")
         if account not in self._snapshot().meta["accounts"]:
-            raise BadRequest("account", f"unknown account {account!r}")
+            raise BadRequest("account", f"unknown account {excerpt(account)}")
         return account
 
     # -- Advise ------------------------------------------------------------------
@@ -90,20 +92,26 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         import json
 
         from rating_core.billing.render import statement_html
-        from rating_core.billing.sources import committed_calls
+        from rating_core.accounts import Accounts
+        from rating_core.billing.sources import committed_calls, ledger_events
         from rating_core.billing.statements import build_statements, month_bounds, parse_month
 
         account = self._account(request.account)
         try:
             m = parse_month(request.month)
         except ValueError:
-            raise BadRequest("month", f"{request.month!r} is not YYYY-MM from 1970-01 to 2199-12") from None
+            raise BadRequest("month", f"{excerpt(request.month)} is not YYYY-MM from 1970-01 to 2199-12") from None
         lang = request.lang or "zh"
         if lang not in ("zh", "en"):
             raise BadRequest("lang", "zh or en")
         _, _, lo, hi = month_bounds(m)
-        calls = committed_calls(self.host.engine.ledger, lo, hi, account)
-        found = build_statements(calls, self._snapshot(), [], [m], [account])
+        engine = self.host.engine
+        calls = committed_calls(engine.ledger, lo, hi, account)
+        # The same events as `bill --ledger`: top-ups, credit adjustments,
+        # refunds and rerating adjustments, already in the live balances.
+        snapshot = self._snapshot()
+        events = ledger_events(Accounts(engine.store, engine.ledger), snapshot, account)
+        found = build_statements(calls, snapshot, events, [m], [account], events_in_balances=True)
         if not found:
             raise BadRequest("month", f"{account!r} has no package running in {request.month}")
         s = found[0]
@@ -141,7 +149,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 raise BadRequest("caller", NO_CALLER_FILTER)
             normal, ok = normalize_array(pa.array([request.caller]))
             if not ok[0] and not request.caller.isdigit():
-                raise BadRequest("caller", f"not a phone number or the start of one: {request.caller!r}")
+                raise BadRequest("caller", f"not a phone number or the start of one: {excerpt(request.caller)}")
             prefix = normal[0].as_py() if ok[0] else request.caller
         return self.host.engine.crm.callers(account, tag=request.tag or None,
                                             awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
@@ -262,7 +270,7 @@ def _whole_caller(text: str) -> str:
 
     normal, ok = normalize_array(pa.array([text or None], pa.string()))
     if not ok[0]:
-        raise BadRequest("caller", f"not a whole phone number: {text!r}")
+        raise BadRequest("caller", f"not a whole phone number: {excerpt(text)}")
     return normal[0].as_py()
 
 
