@@ -23,7 +23,7 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     billable seconds, band(s), rate rule, increments, exact total, rounding,
     connect fee, credit or bundle used."""
     from .cli import user_errors  # the CLI's one way of reporting operator errors
-    from .explain import explain, record_committed, record_from_file, settled_reservation
+    from .explain import explain, record_committed, record_from_file, rerating_adjustments, settled_reservation
     from .store import Ledger, Store
 
     if not call_id.strip() or "\x00" in call_id:
@@ -37,9 +37,10 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
                 ledger = Ledger(store_dir)
                 try:
                     record, held = record_committed(ledger, call_id), settled_reservation(ledger, call_id)
+                    reratings = rerating_adjustments(ledger, call_id)
                 finally:
                     ledger.close()
-                x = explain(snapshot, record, held, committed=True)
+                x = explain(snapshot, record, held, committed=True, reratings=reratings)
         finally:
             snapshot.close()
     if as_json:

@@ -109,6 +109,10 @@ class Explanation:
     authorized_ms: int | None = None
     settled_minor: int = 0  # what replaced a money hold: credit consumed / charge / overage
     settled_seconds: int = 0  # what replaced a bundle-seconds hold: bundle seconds consumed
+    # Reratings of the committed call (ledger only), oldest first: dicts with
+    # version, old_charge_minor, new_charge_minor, delta_minor (1/10000 yuan),
+    # rerated_at_ms (epoch ms) and reason (``ledger.adjustments.Adjustment``).
+    reratings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """JSON-ready: fractions as ``"num/den"`` strings."""
@@ -167,13 +171,18 @@ class _Tables:
         return band, kind, day * layout.MS_PER_DAY + until * 60_000 - layout.LOCAL_OFFSET_MS
 
 
-def explain(snapshot, record: dict, settled=None, committed: bool = False) -> Explanation:
+def explain(snapshot, record: dict, settled=None, committed: bool = False, reratings=()) -> Explanation:
     """``explain_record`` plus the credit reservation: with ``committed``
     (the record is the ledger's) ``settled`` is the
     ``ledger.reservations.Reservation`` recorded when the call was committed,
-    or None when it held none; a rated file's record says nothing of it."""
+    or None when it held none; a rated file's record says nothing of it.
+    ``reratings``: the call's ``ledger.adjustments.Adjustment`` rows
+    (``rerating_adjustments``), told after the charge."""
     x = explain_record(snapshot, record)
     x.reservation_checked = committed
+    x.reratings = [{"version": a.version, "old_charge_minor": a.old_charge_minor,
+                    "new_charge_minor": a.new_charge_minor, "delta_minor": a.delta_minor,
+                    "rerated_at_ms": a.rerated_at_ms, "reason": a.reason} for a in reratings]
     if committed and settled is not None:
         x.reservation_held = True
         x.reserved_minor, x.reserved_seconds = settled.reserved_minor, settled.reserved_seconds
@@ -378,6 +387,8 @@ WORDS = {
         "missing": "Note: {what} is not in this catalog version; it was rated under another one.",
         "untimed": "The rated file holds no answer or end times: billable seconds and band as recorded.",
         "recorded": "Billed time: {s} whole seconds (as recorded).",
+        "rerated": "Rerated under catalog version {version} at {at}: charge {old} -> {new} yuan "
+                   "(adjustment {delta} yuan, on the bill of the month of the rerating; reason: {reason}).",
     },
     "zh": {
         "title": "通话 {call_id}，400 号码 {number}",
@@ -422,6 +433,8 @@ WORDS = {
         "missing": "注意：当前资费版本中没有 {what}；该通话是按其他版本计费的。",
         "untimed": "该计费文件不含应答和结束时间：计费时长和时段以记录为准。",
         "recorded": "计费时长：{s} 秒（以记录为准）。",
+        "rerated": "已于 {at} 按资费版本 {version} 重新计费：费用 {old} -> {new} 元"
+                   "（调整 {delta} 元，计入重新计费当月账单；原因：{reason}）。",
     },
 }
 
@@ -495,6 +508,11 @@ def _lines(x: Explanation, w: dict) -> list[str]:
     if not x.consistent and x.note == "rated_under_another_version":
         out.append(w["mismatch"].format(billed=x.billed_seconds, units=x.units,
                                         charge=y(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))
+    for r in x.reratings:
+        delta = r["delta_minor"]
+        out.append(w["rerated"].format(version=r["version"], at=_when(r["rerated_at_ms"]), old=y(r["old_charge_minor"]),
+                                       new=y(r["new_charge_minor"]), delta=("+" if delta >= 0 else "") + y(delta),
+                                       reason=r["reason"] or "-"))
     return out
 
 
@@ -507,8 +525,9 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .cdr import read_table
+    from .cdr import check_text, excerpt, read_table
 
+    check_text("call_id", call_id)  # the edge's bound (128 bytes, no control characters)
     table = read_table(path)
     if "call_id" not in table.column_names:
         raise InvalidInput("call_id", f"{path}: not a rated file (no call_id column)")
@@ -518,7 +537,7 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
         raise InvalidInput("call_id", f"{path}: a {table['call_id'].type} column, not text") from None
     rows = table.filter(pc.equal(ids, call_id))
     if rows.num_rows == 0:
-        raise InvalidInput("call_id", f"{call_id!r} is not in {path}")
+        raise InvalidInput("call_id", f"{excerpt(call_id)} is not in {path}")
     return rows.slice(0, 1).to_pylist()[0]
 
 
@@ -532,14 +551,26 @@ def settled_reservation(ledger, call_id: str):
         return reservations.settled(ledger, txn, call_key(call_id))
 
 
-def record_committed(ledger, call_id: str) -> dict:
-    """The committed rated record of ``call_id`` from the ledger (``rating400
-    rate --commit`` or the gRPC ``RateCdr``). Raises ``InvalidInput``."""
-    from .ledger import records
+def rerating_adjustments(ledger, call_id: str) -> list:
+    """The rerating adjustments of ``call_id`` (``ledger.adjustments.Adjustment``),
+    oldest first; [] when it was never rerated."""
+    from .ledger import adjustments
     from .ledger.formats import call_key
 
     with ledger.env.begin() as txn:
+        return adjustments.of_call(ledger, txn, call_key(call_id))
+
+
+def record_committed(ledger, call_id: str) -> dict:
+    """The committed rated record of ``call_id`` from the ledger (``rating400
+    rate --commit`` or the gRPC ``RateCdr``). Raises ``InvalidInput``."""
+    from .cdr import check_text, excerpt
+    from .ledger import records
+    from .ledger.formats import call_key
+
+    check_text("call_id", call_id)  # the edge's bound (128 bytes, no control characters)
+    with ledger.env.begin() as txn:
         stored = records.committed(ledger, txn, [call_key(call_id)])
         if not stored:
-            raise InvalidInput("call_id", f"{call_id!r} has not been committed")
+            raise InvalidInput("call_id", f"{excerpt(call_id)} has not been committed")
         return records.load(ledger, txn, list(stored.values()))[0]

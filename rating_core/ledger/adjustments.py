@@ -89,3 +89,23 @@ def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
         out.append(Adjustment(call.decode(errors="replace"), account, version, old, new, delta, ledger_delta,
                               at, reason))
     return out
+
+
+def of_call(ledger, txn: lmdb.Transaction, call_key: bytes) -> list[Adjustment]:
+    """The adjustments of one call (every version it was rerated under),
+    oldest rerating first; [] when it was never rerated."""
+    prefix = call_key + b"\x00"
+    out = []
+    cur = txn.cursor(db=ledger.db[formats.ADJUSTMENTS])
+    if cur.set_range(prefix):
+        for raw_key, raw in cur:
+            k, v = bytes(raw_key), bytes(raw)
+            if not k.startswith(prefix):
+                break
+            if len(k) != len(prefix) + VERSION.size:
+                continue  # a longer call key sharing the prefix
+            old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
+            account, _, reason = v[ADJUSTMENT.size:].decode().partition("\x00")
+            out.append(Adjustment(call_key.decode(errors="replace"), account, VERSION.unpack(k[-VERSION.size:])[0],
+                                  old, new, delta, ledger_delta, at, reason))
+    return sorted(out, key=lambda a: (a.rerated_at_ms, a.version))

@@ -20,19 +20,20 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         self.metrics = metrics
 
     def _explain(self, request):
+        from rating_core.cdr import excerpt
         from rating_core.errors import InvalidInput
-        from rating_core.explain import explain, record_committed, settled_reservation
+        from rating_core.explain import explain, record_committed, rerating_adjustments, settled_reservation
 
         if not request.call_id:
             raise BadRequest("call_id", "required")
         lang = request.lang or "en"
         if lang not in ("en", "zh"):
-            raise BadRequest("lang", f"{lang!r}: use en or zh")
+            raise BadRequest("lang", f"{excerpt(lang)}: use en or zh")
         engine = self.host.engine
         try:
             record = record_committed(engine.ledger, request.call_id)
             x = explain(engine.rater.snapshot, record, settled_reservation(engine.ledger, request.call_id),
-                        committed=True)
+                        committed=True, reratings=rerating_adjustments(engine.ledger, request.call_id))
         except InvalidInput as e:
             raise BadRequest(e.field, e.message) from None
         resp = explain_pb2.ExplainChargeResponse(
