@@ -27,13 +27,13 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
     from .rerate import adjustments_table, rerate
 
     with user_errors():
+        if out:  # checked before the ledger is touched: a bad --out never fails after the commit
+            check_adjustments_out(out, store_dir)
         try:
             result = rerate(store_dir, version, day_from, day_to, account=account, number=number,
                             dry_run=dry_run, reason=reason)
         except InsufficientCredit as e:
             raise UserError(f"refused, nothing written: {e}") from None
-    if out:
-        pacsv.write_csv(adjustments_table(result), out)
     total = sum(a.delta_minor for a in result.adjustments)
     verb = "would adjust" if dry_run else "adjusted"
     click.echo(f"{result.seen} calls: {verb} {len(result.adjustments)} ({_signed(total)} yuan), "
@@ -41,6 +41,37 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
                f"{result.not_rerated} not rateable under it")
     for acct, change in sorted(result.ledger_change_minor.items()):
         click.echo(f"  {acct}: credit {_signed(change)} yuan")
+    try:
+        if out:
+            pacsv.write_csv(adjustments_table(result), out)
+    except OSError as e:  # after the checks only a full disk or a race is left: say what was committed
+        done = "nothing was written to the ledger" if dry_run else "the rerating IS committed to the ledger"
+        raise UserError(f"--out: {out}: {e.strerror or e}; {done}") from None
+
+
+def check_adjustments_out(out: str, store_dir: str) -> None:
+    """``--out`` of ``rerate``: a writable file outside the store, and, when
+    it exists, an adjustments list written before (its CSV header): a CDR
+    file, a catalog or any other file is never overwritten. Raises
+    InvalidInput naming ``--out``."""
+    from pathlib import Path
+
+    from .cli_types import check_output_path, check_outputs_apart
+    from .errors import InvalidInput
+
+    check_output_path("--out", out)
+    check_outputs_apart([store_dir], out, None)
+    target = Path(out)
+    if target.is_file() and target.stat().st_size:
+        with open(target, "rb") as f:
+            head = f.read(len(ADJUSTMENTS_HEADER))
+        if head != ADJUSTMENTS_HEADER:
+            raise InvalidInput("--out", f"{out} exists and is not an adjustments list written by rerate; "
+                                        "it would be overwritten (write elsewhere)")
+
+
+# The first bytes of the CSV ``rerate --out`` writes (pyarrow quotes the names).
+ADJUSTMENTS_HEADER = b'"call_id","account","version"'
 
 
 def _signed(minor: int) -> str:

@@ -70,3 +70,21 @@ def check_outputs_apart(inputs, out_path, rejects_path) -> None:
                 raise InvalidInput(name, f"{target} is inside the input directory {src}; write elsewhere")
     if rejects_path and _same(out_path, rejects_path):
         raise InvalidInput("--rejects", f"{rejects_path} is also --out; the rejects would overwrite the rated CDRs")
+
+
+def check_output_path(option: str, path: str | os.PathLike) -> None:
+    """Refuse, before anything is computed or written, an output file that
+    could not be written: a directory, a missing or unwritable parent
+    directory, an existing read-only file. A command that commits to the
+    ledger checks its outputs first, so a bad path never fails after the
+    money moved. Raises InvalidInput naming ``option``."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInput(option, f"{target} is a directory; give a file name")
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise InvalidInput(option, f"{parent} is not an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInput(option, f"the directory {parent} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise InvalidInput(option, f"{target} is not writable")

@@ -91,7 +91,10 @@ def normalize(raw: str | None, field: str = "number") -> str:
         raise InvalidInput(field, "missing")
     s = _normal_or_none(str(raw))
     if s is None:
-        raise InvalidInput(field, f"{raw!r} is not a phone number ({MIN_DIGITS}-{MAX_DIGITS} digits after normalising)")
+        from .cdr import excerpt  # an error never repeats a long value in full
+
+        raise InvalidInput(field, f"{excerpt(raw)} is not a phone number ({MIN_DIGITS}-{MAX_DIGITS} digits after "
+                                  "normalising)")
     return s
 
 

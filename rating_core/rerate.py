@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -44,6 +46,11 @@ from .errors import InvalidInput
 from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats
 from .ledger.adjustments import Adjustment
 from .rater import Rater
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The reason written on each adjustment: free text an operator reads on a
+# statement, bounded (gRPC and CLI alike) and without control characters.
+MAX_REASON_CHARS = 1000
 
 _INPUTS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
            "hangup_cause")
@@ -71,17 +78,38 @@ class RerateResult:
 def day_bounds(day_from: str, day_to: str) -> tuple[int, int]:
     """Epoch ms [lo, hi) of local days ``day_from`` .. ``day_to`` (YYYY-MM-DD,
     inclusive). Raises ``InvalidInput`` naming ``from``/``to``."""
+    from .cdr import excerpt
+
     out = []
     for name, text, extra in (("from", day_from, 0), ("to", day_to, 1)):
+        # Only YYYY-MM-DD in ASCII digits: ``date.fromisoformat`` also takes
+        # 20261001 and 2026-W40-1, which an operator never means as a day.
+        if not isinstance(text, str) or not _DAY.fullmatch(text):
+            raise InvalidInput(name, f"not a date (YYYY-MM-DD): {excerpt(text)}")
         try:
             d = dt.date.fromisoformat(text)
-        except (TypeError, ValueError):
-            raise InvalidInput(name, f"not a date (YYYY-MM-DD): {text!r}") from None
+        except ValueError:
+            raise InvalidInput(name, f"not a date (YYYY-MM-DD): {excerpt(text)}") from None
         days = (d - dt.date(1970, 1, 1)).days + extra
         out.append(days * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
     if out[1] <= out[0]:
         raise InvalidInput("to", f"{day_to} is before {day_from}")
     return out[0], out[1]
+
+
+def check_reason(reason: str) -> str:
+    """A rerating reason: at most ``MAX_REASON_CHARS`` characters, no control
+    characters (Unicode category Cc: NUL, ESC, newlines...) and no lone
+    surrogates, as it is stored and shown on statements. Raises
+    ``InvalidInput`` naming ``reason``."""
+    from .cdr import excerpt
+
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidInput("reason", f"{len(reason)} characters: at most {MAX_REASON_CHARS}")
+    for c in reason:
+        if unicodedata.category(c) in ("Cc", "Cs"):
+            raise InvalidInput("reason", f"contains a control character {c!r}: {excerpt(reason)}")
+    return reason
 
 
 def _committed_in(ledger: Ledger, txn, lo: int, hi: int) -> list[dict]:
@@ -196,6 +224,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     """``rerate`` on an open ``Store`` and ``Ledger`` (the gRPC server's
     engine holds both; same errors)."""
     from .accounts.view import open_view
+    from .cdr import excerpt
     from .errors import StoreError
     from .numbers import normalize
 
@@ -206,6 +235,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     lo, hi = day_bounds(day_from, day_to)
     if number is not None:
         number = normalize(number, "number")
+    if reason is not None:
+        check_reason(reason)
     reason = reason or f"rerated under catalog version {version}"
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
@@ -215,7 +246,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     # The snapshot is shared process-wide (``open_snapshot``; the server's
     # engine may be rating with it): never closed here.
     if account is not None and account not in snapshot.meta["accounts"]:
-        raise InvalidInput("account", f"{account!r}: no such account in catalog version {version}")
+        raise InvalidInput("account", f"{excerpt(account)}: no such account in catalog version {version}")
     result = RerateResult(version=version, dry_run=dry_run)
     with ledger.env.begin() as txn:
         recs = _committed_in(ledger, txn, lo, hi)
