@@ -15,9 +15,11 @@ from rating_core.cli import main
 from rating_core.errors import InvalidInput
 from rating_core.rerate import day_bounds, rerate
 import test_rerate
+import test_rerate_ledger
 from test_rerate import PAYG, credit, stored_adjustments
 
 root = test_rerate.root  # the fixture: versions 1 and 2, five calls committed
+store_dir = test_rerate_ledger.store_dir  # the fixture: prepaid 'legacy', a 600 yuan top-up on 2026-11-04
 
 NOV_15 = 1_794_672_000_000  # 2026-11-15 00:00 +08:00: a month without calls
 
@@ -160,3 +162,31 @@ def test_long_values_are_echoed_as_a_short_excerpt(root):
     with pytest.raises(InvalidInput) as e:
         day_bounds("2" * 100_000, "2026-10-31")
     assert len(str(e.value)) < 200
+
+
+def test_get_statement_shows_the_top_ups_as_bill_ledger_does(store_dir, tmp_path, capsys):
+    """The accounts layer's top-up (600 yuan on 2026-11-04) is on GetStatement as on `bill --ledger`:
+    100 yuan opening + 600 top-up - 3 calls of 60 min at 0.12 yuan/min (7.20 each) = 678.40 yuan."""
+    import grpc
+
+    from rating400.v1 import billing_pb2, billing_pb2_grpc
+    from test_readme import serve, stop
+
+    store = store_dir
+    out = tmp_path / "bill.json"
+    code, _, err = run(["bill", "--store", str(store), "--ledger", "--account", "legacy", "--month", "2026-11",
+                        "--out", str(out)], capsys)
+    assert code == 0, err
+    want = json.loads(out.read_text("utf-8"))["statements"][0]
+    assert want["top_ups_total_minor"] == 600 * 10_000 and want["closing_credit_minor"] == 6_784_000
+    proc, info = serve(f"rating400 serve --store {store}", tmp_path, [])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{info['port']}") as ch:
+            s = billing_pb2_grpc.BillingServiceStub(ch).GetStatement(
+                billing_pb2.StatementRequest(account="legacy", month="2026-11"), timeout=60)
+    finally:
+        stop(proc)
+    got = json.loads(s.json)
+    assert got["top_ups_total_minor"] == 600 * 10_000
+    assert (s.opening_credit_minor, s.closing_credit_minor, s.amount_due_minor) == (
+        want["opening_credit_minor"], 6_784_000, want["amount_due_minor"])
