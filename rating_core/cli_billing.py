@@ -45,7 +45,7 @@ def load_calls(rated, ledger_store=None, months=None):
         from .billing.statements import month_bounds
         from .ledger import Ledger
 
-        lo = month_bounds(min(months))[2] if months else None
+        lo = None  # every earlier call too: a month opens at the previous one's closing credit
         hi = month_bounds(max(months))[3] if months else None
         ledger = Ledger(ledger_store)
         try:

@@ -399,8 +399,10 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
     default: every month from the first to the last that holds a call or
     an event of the accounts billed), ``accounts`` (ids, default: all of
     the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
-    sorted by start) rated with ``snapshot``. Months before an account's
-    package start get no statement. ``events_in_balances``: the calls were
+    sorted by start) rated with ``snapshot``; give every call up to the
+    last month asked for (earlier months carry the credit: a month's
+    statement opens at the previous one's close). Months before an
+    account's package start get no statement. ``events_in_balances``: the calls were
     rated with the top-ups and credit adjustments already in the balance
     (the live ledger), so they are not added to the first opening again.
     Raises ValueError for an unknown account."""
@@ -427,13 +429,26 @@ def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (),
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
         return []
+    # A month's opening credit is the previous month's closing credit, so
+    # the statements are chained from the first month with a call or an
+    # event, even when fewer months are asked for: November billed alone
+    # must open where October closed, not at the package's opening credit.
+    asked = None
+    keep = set(wanted)
+    before = [int(call_months.min())] if len(call_months) else []
+    at = np.array([e.at_ms for e in events if e.account in keep], np.int64)
+    before += [int(month_index(at).min())] if len(at) else []
+    if before and min(before) < min(months):
+        asked = {month_label(m) for m in months}
+        months = list(range(min(before), max(months) + 1))
     # Millions of small objects are built below and none forms a cycle: the
     # cyclic GC would only rescan them (it doubled the time at 10M calls).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names,
-                      pkg_names)
+        out = _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names,
+                     pkg_names)
+        return out if asked is None else [st for st in out if st.month in asked]
     finally:
         if was_enabled:
             gc.enable()

@@ -106,7 +106,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadRequest("lang", "zh or en")
         _, _, lo, hi = month_bounds(m)
         engine = self.host.engine
-        calls = committed_calls(engine.ledger, lo, hi, account)
+        # Every call up to the month's end: the month opens at the previous one's closing credit.
+        calls = committed_calls(engine.ledger, None, hi, account)
         # The same events as `bill --ledger`: top-ups, credit adjustments,
         # refunds and rerating adjustments, already in the live balances.
         snapshot = self._snapshot()
