@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import grpc
@@ -22,7 +19,7 @@ import pytest
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 from rating400_client import Client
-from rating_core.demo import write_demo_catalog
+from test_service_grpc import Server, _make_store
 
 NUMBER = "4007654321"
 CALLER = "13812345678"
@@ -32,33 +29,11 @@ CONNECTIONS = 16
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from rating_core.store import Store
-
     root = tmp_path_factory.mktemp("acctsrv")
-    catalog = write_demo_catalog(root / "catalog")
-    store = Store(root / "store")
-    store.activate(store.compile(catalog))
-    ready = root / "ready.json"
-    log = open(root / "server.log", "ab")
-    env = dict(os.environ, RATING400_SWEEP_SECONDS="3600")  # the test sweeps explicitly
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rating_core", "serve", "--store", str(root / "store"), "--host", "127.0.0.1",
-         "--port", "0", "--workers", "2", "--ready-file", str(ready), "--grace", "2", "--local-admin"],
-        stdout=log, stderr=log, start_new_session=True, env=env)
-    deadline = time.monotonic() + 90
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("server did not start:\n" + (root / "server.log").read_text()[-4000:])
-        time.sleep(0.05)
-    info = json.loads(ready.read_text())
-    yield info
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    log.close()
+    store, _ = _make_store(root)
+    s = Server(store, root, env={"RATING400_SWEEP_SECONDS": "3600"}).start()  # the test sweeps explicitly
+    yield s.info
+    s.stop()
 
 
 def _sockets(pid: int) -> set[str]:

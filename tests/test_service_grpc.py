@@ -57,8 +57,9 @@ class Server:
     """``python -m rating400_server`` in its own session (so kill -9 can take
     the whole process group, as a crash would)."""
 
-    def __init__(self, store, tmp, workers=2):
+    def __init__(self, store, tmp, workers=2, env=None):
         self.store, self.tmp, self.workers = store, tmp, workers
+        self.env = dict(os.environ, **(env or {}))  # e.g. RATING400_SWEEP_SECONDS for tests that sweep
         self.proc = None
         self.info = None
         # More server arguments (TLS, tokens, limits). Tests call admin methods
@@ -72,7 +73,7 @@ class Server:
             [sys.executable, "-m", "rating400_server", "--store", str(self.store), "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(self.workers), "--metrics-port", "0",
              "--ready-file", str(ready), "--grace", "5", *self.extra],
-            stdout=self.log, stderr=self.log, start_new_session=True,
+            stdout=self.log, stderr=self.log, start_new_session=True, env=self.env,
         )
         deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to spawn two workers
         while not ready.exists():
