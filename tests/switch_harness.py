@@ -197,9 +197,42 @@ class Kamailio:
             return []
         return [json.loads(line) for line in self.journal.read_text(encoding="utf-8").splitlines() if line]
 
+    def await_journal(self, call_ids: set[str], timeout: float = 20.0) -> set[str]:
+        """Wait until the CDR journal holds every call id in ``call_ids``;
+        returns those still missing. Kamailio ends a dialog (and sends its
+        CDR) only when both sides have answered its BYEs, which may come
+        after the caller has seen its own BYE and exited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = call_ids - {j["cdr"]["call_id"] for j in self.journal_lines()}
+            if not missing or time.monotonic() > deadline:
+                return missing
+            time.sleep(0.2)
+
     def log_errors(self) -> list[str]:
         text = self.log_path.read_text(errors="replace")
         return [line for line in text.splitlines() if "Traceback" in line or "Unhandled exception" in line]
+
+
+def diagnostics(tmp: Path, procs: dict[str, subprocess.Popen | None]) -> str:
+    """A short account of the switch run for a failed assertion (a CI log
+    is often all there is of a failure seen elsewhere): which helper
+    processes have exited, the spool, what the engine refused for good, and
+    the last warnings of Kamailio and the engine."""
+    from rating400_switch import Spool
+
+    out = [f"exited: {sorted(n for n, p in procs.items() if p is not None and p.poll() is not None)}"]
+    spool = tmp / "spool"
+    if spool.exists():
+        sp = Spool(spool)
+        out.append(f"spool pending: {sp.pending()}; rejected: {sp.rejected()[:5]}")
+    for name in ("kamailio.log", "engine.log"):
+        path = tmp / name
+        if path.exists():
+            lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                     if re.search(r"WARN|ERR|CRIT|Traceback|error", ln)]
+            out.append(f"{name}: " + " | ".join(ln[-200:] for ln in lines[-12:]))
+    return "\n".join(out)
 
 
 def readme_command() -> tuple[list[str], list[str]]:

@@ -76,7 +76,9 @@ def switch(tmp_path_factory):
                                               (MUTE, mute.uri), ("", uas["answer"].uri)], children=4,
                          # Generous for a shared, loaded test machine; production default 300 ms.
                          authorize_timeout_ms=3000).start()
-        yield {"tmp": tmp, "store": store, "engine": engine, "uas": uas, "kam": kam, "mute": mute}
+        yield {"tmp": tmp, "store": store, "engine": engine, "uas": uas, "kam": kam, "mute": mute,
+               "why": lambda: h.diagnostics(tmp, {"engine": engine.proc, "kamailio": kam.proc,
+                                                  **{f"uas-{r}": u.proc for r, u in uas.items()}})}
     finally:
         mute.close()
         if kam:
@@ -118,6 +120,9 @@ def traffic(switch):
     # The prepaid account's credit is spent now: the next call is refused.
     out["after_cut"] = h.SippUac(tmp, "after-cut", port, [("13812345679", h.E2E_PREPAID, "")]).run()
     _drain(switch["kam"])
+    answered = {o.call_id for o in out["mixed"] + out["rotation"] + out["cut"] if o.code == 200}
+    missing = switch["kam"].await_journal(answered)
+    assert not missing, f"no CDR from the switch for {sorted(missing)}\n{switch['why']()}"
     out["tried"] = _tried(switch)
     out["unreachable"] = switch["mute"].call_ids()
     return out
@@ -252,6 +257,8 @@ def _offline_charges(switch, rows) -> dict[str, int]:
 
 
 def _check_rated_once_and_credit(switch, answered: set[str]):
+    missing = switch["kam"].await_journal(answered)
+    assert not missing, f"no CDR from the switch for {sorted(missing)}\n{switch['why']()}"
     journal = switch["kam"].journal_lines()
     first = [j for j in journal if not j["replayed"]]
     counts = Counter(j["cdr"]["call_id"] for j in first)
@@ -291,10 +298,11 @@ def test_engine_killed_and_restarted_mid_run(switch, traffic):
     tmp, port, kam, engine = switch["tmp"], switch["kam"].port, switch["kam"], switch["engine"]
     held = h.SippUac(tmp, "held", port, [(f"1381240{i:04d}", HUNT, "") for i in range(6)],
                      hold_ms=6000, rate=20).start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while len(held.outcomes()) < 6 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [o.code for o in held.outcomes()] == [200] * 6  # six calls in progress
+    codes = [o.code for o in held.outcomes()]
+    assert codes == [200] * 6, f"{codes}\n{switch['why']()}"  # six calls in progress
     engine.kill()
     down = h.SippUac(tmp, "down", port, [(f"1381241{i:04d}", HUNT, "") for i in range(5)], limit=5).run()
     assert [o.code for o in down] == [503] * 5  # fail closed
