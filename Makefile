@@ -13,6 +13,9 @@ install:
 	@{ command -v pdftoppm >/dev/null 2>&1 && fc-list :lang=zh | grep -q . ; } || { \
 	  (apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-wqy-microhei >/dev/null) \
 	  || echo "note: could not install Pango, poppler-utils or fonts-wqy-microhei; PDF statements may fail"; }
+	@# openssl: README's certificate recipe (tests/test_auth.py runs it).
+	@command -v openssl >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq openssl >/dev/null) \
+	  || echo "note: could not install openssl; the certificate recipe test will fail"; }
 	@{ command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 \
 	  && test -e /usr/lib/x86_64-linux-gnu/kamailio/modules/app_python3.so; } || { \
 	  (apt-get update -qq && apt-get install -y -qq kamailio kamailio-python3-modules sip-tester >/dev/null) \

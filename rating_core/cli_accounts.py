@@ -5,7 +5,9 @@ Every changing command takes ``--request-id`` (default: a fresh one; give
 your own to make a retry safe), ``--actor`` (default ``$USER``) and ``--at``
 (the effective time, ISO 8601 local time or epoch ms; default now), and
 prints the operation's result as JSON. Amounts are written in yuan (at most
-4 decimals). Exit status: 0 done (or replayed), 1 refused (``refused:
+4 decimals). In the JSON every exact ``*_minor`` amount (1/10000 yuan) has a
+``*_yuan`` reading beside it: yuan with 2 decimals, half up, as a string (for
+people; programs keep the exact field). Exit status: 0 done (or replayed), 1 refused (``refused:
 REASON: why`` on stderr), 2 bad input or unknown record.
 """
 from __future__ import annotations
@@ -77,7 +79,24 @@ def run(store_dir, body) -> None:
             raise SystemExit(1) from None
         finally:
             ops.ledger.close()
-    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    click.echo(json.dumps(with_yuan(result), ensure_ascii=False, indent=2))
+
+
+def with_yuan(value):
+    """``value`` (JSON-shaped) with ``K_yuan`` (``rater.yuan``: 2 decimals,
+    half up) placed after every integer ``K_minor``; nothing else changes."""
+    from .rater import yuan
+
+    if isinstance(value, list):
+        return [with_yuan(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        out[k] = with_yuan(v)
+        if isinstance(k, str) and k.endswith("_minor") and isinstance(v, int) and not isinstance(v, bool):
+            out[k[:-len("_minor")] + "_yuan"] = yuan(v)
+    return out
 
 
 @click.group("accounts")

@@ -256,7 +256,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
     view = Table(title=f"{account}: {advice.calls:,} calls over {len(advice.months)} month(s) "
                        f"({advice.months[0]} .. {advice.months[-1]}), {advice.calls_per_month:,.1f} a month; "
                        f"current package {advice.current}", title_justify="left")
-    for col in ("rank", "package", "kind", "monthly (yuan)", "saving / month", "break-even calls / month", "name"):
+    for col in ("rank", "package", "kind", "monthly (yuan)", "saving / month (yuan)", "break-even calls / month", "name"):
         view.add_column(col, justify="right" if col not in ("package", "kind", "name") else "left")
     for p in advice.packages:
         view.add_row(str(p.rank) if p.rank else "-", p.package + (" *" if p.current else ""), p.kind,

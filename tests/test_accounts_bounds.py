@@ -2,6 +2,9 @@
 balances bounded well inside int64, effective times inside the edge's range,
 a request id reused with other content refused (identical content still
 replays), and the CLI answering all of it with exit 2 and one line."""
+import json
+from decimal import ROUND_HALF_UP, Decimal
+
 import pytest
 
 from rating_core.accounts.operations import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
@@ -113,3 +116,23 @@ def test_cli_reused_request_id_and_absurd_time_exit_2(env, capsys):
     code, err = _cli(["accounts", "adjust", "--store", store, "--reason", "x", "--at", "-99999999999999999",
                       "acme", "1"], capsys)
     assert code == 2 and "at" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_json_reads_every_minor_amount_in_yuan_beside_it(env, capsys):
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _ = _cli(["accounts", "adjust", "--store", store, "--reason", "goodwill", "acme", "12.3456"], capsys)
+    assert code == 0
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "balance", "--store", store, "acme"])
+    assert e.value.code in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    keys = list(out)
+    for k, v in out.items():
+        if k.endswith("_minor") and isinstance(v, int):
+            # the exact amount stays; its reading follows it, 2 decimals, half up
+            assert keys[keys.index(k) + 1] == k[:-6] + "_yuan"
+            assert Decimal(out[k[:-6] + "_yuan"]) == (Decimal(v) / 10_000).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert out["credit_yuan"] == str((Decimal(out["credit_minor"]) / 10_000).quantize(Decimal("0.01")))

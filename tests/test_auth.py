@@ -234,7 +234,7 @@ def test_readme_security_commands(pki, store, tmp_path):
 
     lines = commands(section(ROOT / "README.md", "Security: TLS, roles, where the service listens"))
     assert len(lines) == 2
-    files = {"server.crt": pki["server"][0], "server.key": pki["server"][1], "clients-ca.crt": pki["ca_file"],
+    files = {"server.crt": pki["server"][0], "server.key": pki["server"][1], "ca.crt": pki["ca_file"],
              "tokens.txt": pki["tokens"], "demo-out/store": str(store)}
     for line in lines:
         for name, real in files.items():
@@ -245,6 +245,37 @@ def test_readme_security_commands(pki, store, tmp_path):
         bare = re.sub(r" --(tls-cert|tls-key|tls-client-ca|tokens) \S+", "", line)
         refused = run(bare, tmp_path, timeout=60)
         assert refused.returncode == 2 and "not a loopback address" in refused.stderr, refused.stderr
+
+
+def test_readme_certificate_recipe(store, tmp_path):
+    """README's openssl recipe makes certificates the server starts with
+    (its first serve line, as written), and each client certificate's OU
+    values are its roles: admin may change the catalog, the switch may route
+    but not change it."""
+    import re
+
+    from test_readme import ROOT, commands, section, serve, stop
+
+    text = section(ROOT / "README.md", "Security: TLS, roles, where the service listens")
+    recipe = [ln for b in re.findall(r"```sh\n(.*?)```", text, re.S) for ln in b.splitlines()
+              if ln.startswith(("openssl ", "printf "))]
+    assert len(recipe) == 8
+    for line in recipe:
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (line, done.stderr)
+    proc, info = serve(commands(text)[0].replace("demo-out/store", str(store)), tmp_path, [])
+    try:
+        def client(who):
+            creds = credentials(ca=str(tmp_path / "ca.crt"), cert=str(tmp_path / f"{who}.crt"),
+                                key=str(tmp_path / f"{who}.key"))
+            return Client(f"localhost:{info['port']}", timeout=5, credentials=creds)
+
+        admin, switch = _calls(client("admin")), _calls(client("switch"))
+        assert _code(admin["catalog"]) == SC.OK
+        assert _code(switch["routing"]) == SC.OK
+        assert _code(switch["catalog"]) == SC.PERMISSION_DENIED
+    finally:
+        stop(proc)
 
 
 def test_client_readme_credentials_example(token_server, pki, tmp_path, monkeypatch):
