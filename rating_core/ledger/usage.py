@@ -102,33 +102,42 @@ def record(ledger, txn: lmdb.Transaction, numbers, start_ms: np.ndarray, charge:
         return 0
     from ..numbers import keys_of
 
-    t = pa.table({"number": keys_of(numbers), "month": month_ids(start_ms),
-                  "charge": np.asarray(charge, np.int64), "used": (np.asarray(billable) > 0).astype(np.int64)})
-    g = t.group_by(["number", "month"]).aggregate([("charge", "sum"), ("used", "sum")])
-    db = ledger.db[formats.NUMBER_USAGE]
-    n = 0
-    for number, month, spend, calls in zip(g.column("number").to_pylist(), g.column("month").to_pylist(),
-                                           g.column("charge_sum").to_pylist(), g.column("used_sum").to_pylist()):
-        if number == 0 or (spend == 0 and calls == 0):
-            continue
-        k = key(number, month)
-        raw = txn.get(k, db=db)
-        s, c = USAGE.unpack(raw) if raw is not None else (0, 0)
-        txn.put(k, USAGE.pack(s + spend, c + calls), db=db)
-        n += 1
-    if accounts is None:
-        return n
-    days = ((np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY).astype(np.int32)
-    t = pa.table({"account": accounts, "day": days, "charge": t.column("charge"), "used": t.column("used")})
-    g = t.group_by(["account", "day"]).aggregate([("charge", "sum"), ("used", "sum")])
-    db = ledger.db[formats.ACCOUNT_DAILY]
-    for account, day, spend, calls in zip(g.column("account").to_pylist(), g.column("day").to_pylist(),
-                                          g.column("charge_sum").to_pylist(), g.column("used_sum").to_pylist()):
-        if not account or (spend == 0 and calls == 0):
-            continue
-        k = day_key(account, day)
-        raw = txn.get(k, db=db)
-        s, c = USAGE.unpack(raw) if raw is not None else (0, 0)
-        txn.put(k, USAGE.pack(s + spend, c + calls), db=db)
-        n += 1
+    start_ms = np.asarray(start_ms, np.int64)
+    charge = pa.array(np.asarray(charge, np.int64))
+    used = pa.array((np.asarray(billable) > 0).astype(np.int64))
+    n = _accumulate(txn, ledger.db[formats.NUMBER_USAGE],
+                    pa.table({"k": keys_of(numbers), "at": month_ids(start_ms), "charge": charge, "used": used}),
+                    lambda number, month: key(number, month) if number != 0 else None)
+    if accounts is not None:
+        days = ((start_ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY).astype(np.int32)
+        n += _accumulate(txn, ledger.db[formats.ACCOUNT_DAILY],
+                         pa.table({"k": accounts, "at": days, "charge": charge, "used": used}),
+                         lambda account, day: day_key(account, day) if account else None)
     return n
+
+
+def _accumulate(txn: lmdb.Transaction, db, calls: pa.Table, key_of) -> int:
+    """The one accumulate of both usage databases: ``calls`` (columns ``k``,
+    ``at``: what a ``USAGE`` entry is kept per; ``charge``, ``used``: int64
+    per call) summed per (k, at), each sum added to the stored entry of key
+    ``key_of(k, at)`` (None: not recorded). Sums of zero change nothing.
+    Returns how many entries changed."""
+    g = calls.group_by(["k", "at"], use_threads=False).aggregate([("charge", "sum"), ("used", "sum")])
+    adds: dict[bytes, tuple[int, int]] = {}
+    for k, at, spend, n_calls in zip(g.column("k").to_pylist(), g.column("at").to_pylist(),
+                                      g.column("charge_sum").to_pylist(), g.column("used_sum").to_pylist()):
+        entry = key_of(k, at) if spend or n_calls else None
+        if entry is not None:
+            adds[entry] = (spend, n_calls)
+    if not adds:
+        return 0
+    keys = sorted(adds)  # key order: each LMDB page visited once
+    stored = dict(txn.cursor(db=db).getmulti(keys))
+    out = []
+    for k in keys:
+        spend, n_calls = adds[k]
+        raw = stored.get(k)
+        s, c = USAGE.unpack(raw) if raw is not None else (0, 0)
+        out.append((k, USAGE.pack(s + spend, c + n_calls)))
+    txn.cursor(db=db).putmulti(out)
+    return len(out)
