@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from test_service_grpc import Server
+
 ROOT = Path(__file__).resolve().parents[1]
 KAMAILIO_DIR = ROOT / "clients" / "kamailio"
 SIPP_DIR = KAMAILIO_DIR / "sipp"
@@ -106,40 +108,22 @@ def make_store(root: Path) -> Path:
 
 
 # -- the engine ------------------------------------------------------------
-class Engine:
-    """``rating400 serve`` on loopback; ``kill()`` is kill -9 of its whole
-    process group (a crash), ``start()`` again reuses the same port."""
+class Engine(Server):
+    """``rating400_server`` on loopback (``test_service_grpc.Server``, one
+    worker); ``kill()`` is kill -9 of its whole process group (a crash),
+    ``start()`` again reuses the same port."""
 
     def __init__(self, store: Path, tmp: Path, workers: int = 1):
-        self.store, self.tmp, self.workers = store, tmp, workers
+        super().__init__(store, tmp, workers=workers)
         self.port = 0
-        self.proc = None
 
     def start(self) -> "Engine":
-        ready = self.tmp / f"engine-ready-{time.monotonic_ns()}.json"
-        log = open(self.tmp / "engine.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(RATING400), "serve", "--store", str(self.store), "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers), "--metrics-port", "0", "--ready-file", str(ready), "--grace", "2",
-             "--local-admin"],
-            stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("rating400 serve did not start:\n" + (self.tmp / "engine.log").read_text()[-3000:])
-            time.sleep(0.05)
-        self.port = json.loads(ready.read_text())["port"]
+        super().start(self.port)
+        self.port = self.info["port"]
         return self
 
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
     def kill(self) -> None:
-        _stop(self.proc, signal.SIGKILL)
-
-    def stop(self) -> None:
-        _stop(self.proc)
+        self.kill9()
 
 
 # -- kamailio --------------------------------------------------------------
@@ -226,7 +210,7 @@ def diagnostics(tmp: Path, procs: dict[str, subprocess.Popen | None]) -> str:
     if spool.exists():
         sp = Spool(spool)
         out.append(f"spool pending: {sp.pending()}; rejected: {sp.rejected()[:5]}")
-    for name in ("kamailio.log", "engine.log"):
+    for name in ("kamailio.log", "server.log"):
         path = tmp / name
         if path.exists():
             lines = [ln for ln in path.read_text(errors="replace").splitlines()

@@ -3,9 +3,6 @@ catalog, calls committed to the ledger first."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import grpc
 import pytest
@@ -15,6 +12,7 @@ from rating_core.billing.advisor import Advisor
 from rating_core.demo import demo_cdrs, write_demo_catalog
 from rating_core.engine import Engine
 from rating_core.store import Store
+from test_service_grpc import Server
 
 ACCOUNT = "hangzhou_tea"
 
@@ -33,24 +31,13 @@ def served(tmp_path_factory):
         callers = engine.crm.callers(ACCOUNT)
     finally:
         engine.close()
-    ready = root / "ready.json"
-    log = open(root / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(root / "store"), "--host",
-                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready),
-                             "--local-admin"],
-                            stdout=log, stderr=log, start_new_session=True)
+    server = Server(root / "store", root, workers=1).start()
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()[-3000:]
-            time.sleep(0.05)
-        port = json.loads(ready.read_text())["port"]
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        channel = grpc.insecure_channel(server.target)
         yield billing_pb2_grpc.BillingServiceStub(channel), expected, callers
         channel.close()
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.stop()
 
 
 def test_advise_matches_the_library(served):

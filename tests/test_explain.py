@@ -105,28 +105,17 @@ def test_explain_a_committed_call_and_errors(demo, committed):
 
 
 def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
-    import time
-
     import grpc
 
     from rating400.v1 import explain_pb2, explain_pb2_grpc
+    from test_service_grpc import Server
 
     call = next(r for r in committed if r["units"] > 1)
     cli_json = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--json").output)
     cli_zh = run("explain", call["call_id"], "--store", demo / "store", "--lang", "zh").output
-    ready = tmp_path / "ready.json"
-    log = open(tmp_path / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "rating400_server", "--store", str(demo / "store"), "--host",
-                             "127.0.0.1", "--port", "0", "--workers", "1", "--ready-file", str(ready),
-                             "--local-admin"],
-                            stdout=log, stderr=log, start_new_session=True)
+    server = Server(demo / "store", tmp_path, workers=1).start()
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
-            time.sleep(0.05)
-        port = json.loads(ready.read_text())["port"]
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with grpc.insecure_channel(server.target) as channel:
             stub = explain_pb2_grpc.ExplainServiceStub(channel)
             resp = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="zh"), timeout=30)
             assert resp.text.strip() == cli_zh.strip()
@@ -140,5 +129,4 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
                     stub.ExplainCharge(bad, timeout=30)
                 assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.stop()
