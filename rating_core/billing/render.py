@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def write_summary_csv(statements: list[Statement], path: str | Path, lang: str =
             w.writerow(csv_row(get(s) for _, get in CSV_COLUMNS))
 
 
-def write_json(statements: list[Statement], path: str | Path, warnings: list[str] = ()) -> None:
+def write_json(statements: list[Statement], path: str | Path, warnings: Sequence[str] = ()) -> None:
     """Every statement in full, money as exact ``*_minor`` ints."""
     doc = {"unit": "minor units: 1/10000 yuan", "warnings": list(warnings),
            "statements": [s.as_dict() for s in statements]}
@@ -120,7 +121,7 @@ def write_json(statements: list[Statement], path: str | Path, warnings: list[str
 
 
 def write_summary(statements: list[Statement], path: str | Path, lang: str = "zh",
-                  warnings: list[str] = ()) -> None:
+                  warnings: Sequence[str] = ()) -> None:
     """By extension: .csv (people), .json or .parquet (machines)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":

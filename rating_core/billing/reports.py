@@ -23,6 +23,7 @@ column when the switch sends one.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def _base(calls: pa.Table) -> pa.Table:
                      "billed_seconds": calls.column("billed_seconds"), "charge": calls.column("charge")})
 
 
-def report(calls: pa.Table, kind: str, campaigns: list[CampaignTag] = (), account: str | None = None) -> pa.Table:
+def report(calls: pa.Table, kind: str, campaigns: Sequence[CampaignTag] = (), account: str | None = None) -> pa.Table:
     """One report (``KINDS``) over ``calls`` (optionally one account's)."""
     if kind not in KINDS:
         raise ValueError(f"report: {kind!r} is not one of {', '.join(KINDS)}")
@@ -108,7 +109,7 @@ def report(calls: pa.Table, kind: str, campaigns: list[CampaignTag] = (), accoun
     return _campaigns(calls, base, campaigns)
 
 
-def _campaigns(calls: pa.Table, base: pa.Table, tags: list[CampaignTag]) -> pa.Table:
+def _campaigns(calls: pa.Table, base: pa.Table, tags: Sequence[CampaignTag]) -> pa.Table:
     numbers = calls.column("number").to_pylist()
     keys = pc.fill_null(calls.column("ivr_keys"), "").to_pylist()
     by_number: dict[str, list[CampaignTag]] = {}

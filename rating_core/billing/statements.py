@@ -46,6 +46,7 @@ Rules (README, "Monthly statements", states them for operators):
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 import re
 import gc
 import datetime as dt
@@ -393,7 +394,7 @@ def unknown_accounts(calls: pa.Table, snapshot) -> tuple[list[str], int, int]:
     return ids, rows, int(pc.sum(stray.column("charge")).as_py() or 0)
 
 
-def build_statements(calls: pa.Table, snapshot, events: list[AccountEvent] = (), months: list[int] | None = None,
+def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] = (), months: list[int] | None = None,
                      accounts: list[str] | None = None, events_in_balances: bool = False) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
     default: every month from the first to the last that holds a call or
@@ -635,7 +636,7 @@ def _feature_spans(b: dict, i: int, start_day: dt.date, events: list[AccountEven
         feats.setdefault(f, _Feature()).add(start_ms, start_day, prorate=False)
     for e in events:
         if e.kind == "feature_added":
-            if e.feature not in b["features"]:
+            if e.feature is None or e.feature not in b["features"]:
                 raise ValueError(f"an event adds unknown feature {e.feature!r} to {e.account!r}")
             feats.setdefault(e.feature, _Feature()).add(e.at_ms, local_date(e.at_ms), prorate=True)
         elif e.kind == "feature_removed" and e.feature in feats:

@@ -41,10 +41,10 @@ def calendar_tables(overrides: dict[dt.date, str]) -> dict[str, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=8)
-def _calendar_tables(overrides: frozenset) -> dict[str, np.ndarray]:
+def _calendar_tables(override_items: frozenset) -> dict[str, np.ndarray]:
     """Cached per override set (22k chinese_calendar calls cost ~0.5 s).
     Callers must not write to the arrays: the snapshot copies them out."""
-    overrides = dict(overrides)
+    overrides = dict(override_items)
     n = (LAST_DAY - FIRST_DAY).days + 1
     kinds = np.empty(n, np.int8)
     months = np.empty(n, np.int32)
@@ -53,7 +53,7 @@ def _calendar_tables(overrides: frozenset) -> dict[str, np.ndarray]:
         kinds[i] = day_kind_of(day, overrides)
         months[i] = day.year * 12 + day.month - 1
         day += dt.timedelta(days=1)
-    tables = {
+    tables: dict[str, np.ndarray] = {
         "calendar_first_day": np.array([(FIRST_DAY - EPOCH).days], np.int64),
         "day_kind": kinds,
         "day_month": months,
