@@ -212,6 +212,9 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     (or .parquet), in input row order. ``state``: opening balances (default:
     the ledger's); the closing ones are returned, the ledger is not written.
     ``partitions``: account partitions (default 4 per worker thread).
+    Relative paths (inputs, ``out``, ``scratch``) are taken from the
+    client's working directory: the workers are given absolute paths, which
+    must name the same files on every machine (a shared mount).
     """
     from distributed import Client
 
@@ -240,11 +243,14 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
             state = ledger.opening_state(snap)
         finally:
             ledger.close()
-    out = Path(out)
+    # A worker's working directory is its own (where ``dask worker`` was
+    # started): hand it nothing relative.
+    inputs = [Path(p).absolute() for p in inputs]
+    out = Path(out).absolute()
     if out.exists() and any(out.iterdir()):
         raise InvalidInput("--out", f"{out}: output directory exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(scratch or out.parent / f".{out.name}.rating400-{uuid.uuid4().hex[:8]}")
+    scratch = Path(scratch or out.parent / f".{out.name}.rating400-{uuid.uuid4().hex[:8]}").absolute()
     (scratch / "rejects").mkdir(parents=True)
     try:
         units = plan_units(inputs, unit_rows)

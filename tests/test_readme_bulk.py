@@ -41,7 +41,11 @@ def test_readme_bulk_commands_and_api(tmp_path):
             cmd = line.split("#", 1)[0].strip().replace("8786", port)
             if cmd.endswith("&"):
                 argv = shlex.split(cmd[:-1]) + (["--no-dashboard"] if "scheduler" in cmd else [])
-                background.append(subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                # Each worker starts in a directory of its own, as on another
+                # machine: the job must hand it absolute paths.
+                where = tmp_path / f"elsewhere-{len(background)}"
+                where.mkdir()
+                background.append(subprocess.Popen(argv, cwd=where, env=env, stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.DEVNULL))
                 if "scheduler" in cmd:  # wait until it listens
                     deadline = time.time() + 60
