@@ -263,7 +263,7 @@ def explain_record(snapshot, record: dict) -> Explanation:
 
     r0 = tb.index["rates"][x.rate]
     x.billable_rule = layout.BILLABLE_RULE[int(t["rate_billable_rule"][r0])]
-    if not timed:
+    if end is None:  # not timed
         x.billable_seconds = int(record.get("billable_seconds") or 0)
     else:
         if x.bill_from_ms is not None and end > x.bill_from_ms:
@@ -278,7 +278,7 @@ def explain_record(snapshot, record: dict) -> Explanation:
 
     def rate_at(elapsed: int) -> tuple[int, int, int]:
         """(rate id, band id, elapsed s at which its band ends)."""
-        if x.band_rule != "split" or not timed:
+        if x.band_rule != "split" or not timed or x.bill_from_ms is None:
             return r0, band, 1 << 62
         b, _, ends = tb.band_at(band_set, x.bill_from_ms + elapsed * 1000)
         return int(t["rate_table"][p, dest, caller, b]), b, -(-(ends - x.bill_from_ms) // 1000)
@@ -286,7 +286,7 @@ def explain_record(snapshot, record: dict) -> Explanation:
     if x.billable_seconds > 0 and x.billable_seconds > x.free_seconds:
         x.runs, x.billed_seconds = _walk(t, meta, rate_at, max(x.billable_seconds, x.min_billable_seconds))
         if x.band_rule == "split":
-            x.bands = list(dict.fromkeys(r.band for r in x.runs)) or x.bands
+            x.bands = list(dict.fromkeys(r.band for r in x.runs if r.band is not None)) or x.bands
         x.units = sum(r.count for r in x.runs)
         x.exact_total = sum((r.cost for r in x.runs), Fraction(0))
         x.rounded = _round(x.exact_total, x.rounding)
@@ -468,7 +468,7 @@ def _lines(x: Explanation, w: dict) -> list[str]:
     out.append(w["band"].format(kind=n(x.day_kind), band=x.bands[0] if x.bands else "-", band_rule=n(x.band_rule)))
     if len(x.bands) > 1:
         out.append(w["split"].format(bands=" -> ".join(x.bands)))
-    if x.rule_index is not None:
+    if x.rule_index is not None and x.rule is not None:
         cond = ", ".join(f"{k}={v}" for k, v in x.rule.items() if k != "rate" and v is not None) or w["any"]
         out.append(w["rule"].format(i=x.rule_index + 1, cond=cond, rate=x.rate))
     if x.billable_seconds == 0 or x.billable_seconds <= x.free_seconds:
@@ -508,11 +508,11 @@ def _lines(x: Explanation, w: dict) -> list[str]:
     if not x.consistent and x.note == "rated_under_another_version":
         out.append(w["mismatch"].format(billed=x.billed_seconds, units=x.units,
                                         charge=y(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))
-    for r in x.reratings:
-        delta = r["delta_minor"]
-        out.append(w["rerated"].format(version=r["version"], at=_when(r["rerated_at_ms"]), old=y(r["old_charge_minor"]),
-                                       new=y(r["new_charge_minor"]), delta=("+" if delta >= 0 else "") + y(delta),
-                                       reason=r["reason"] or "-"))
+    for rr in x.reratings:
+        delta = rr["delta_minor"]
+        out.append(w["rerated"].format(version=rr["version"], at=_when(rr["rerated_at_ms"]),
+                                       old=y(rr["old_charge_minor"]), new=y(rr["new_charge_minor"]),
+                                       delta=("+" if delta >= 0 else "") + y(delta), reason=rr["reason"] or "-"))
     return out
 
 
