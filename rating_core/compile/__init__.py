@@ -206,12 +206,9 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     tables.update(_band_tables(cat, bands))
 
     ids = CompileIds(account_ids, package_ids, class_ids, bands, rate_ids, plan_ids, city_ids, regions)
-    try:
-        from .routing import routing_tables  # issue 3: routing plans
-    except ImportError:
-        routing_tables = None
-    if routing_tables is not None:
-        tables.update(routing_tables(cat, ids, tables))
+    from .routing import routing_tables
+
+    tables.update(routing_tables(cat, ids, tables))
 
     tables = {k: np.ascontiguousarray(v) for k, v in tables.items()}
     layout.check(tables)
