@@ -15,9 +15,11 @@ only then does it return. LMDB serialises write transactions across
 threads and processes, so two workers committing at once see each other's
 balances and call ids.
 
-Routing is ``rating_core.router.Router(snapshot, ledger)`` on the same
-snapshot and ledger; the gRPC server builds one per catalog version on its
-engine thread (LMDB's ``open_db`` must not race a commit on another thread).
+Routing: the engine owns the ``rating_core.router.Router`` of its current
+snapshot and ledger (``authorize`` / ``interim`` / ``call_event``). It is
+built in ``open`` and rebuilt by ``refresh`` -- only there, so a service that
+calls ``refresh`` on one thread (the gRPC worker's engine thread) builds
+every Router on that thread (see ``Engine.refresh``).
 """
 from __future__ import annotations
 
@@ -31,8 +33,10 @@ from . import cdr
 from . import layout
 from .billing.calls import from_rated_table
 from .billing.crm import CRM
+from .errors import StoreError
 from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
+from .router import Decision, Router
 from .store import Store
 
 
@@ -44,6 +48,14 @@ def plain(table: pa.Table) -> pa.Table:
 
 
 class Engine:
+    """Rating, exactly-once commits and routing on one store (module doc).
+
+    The typed interface the gRPC server talks to: ``version``, ``refresh``,
+    ``rate``, ``rate_and_commit``, ``authorize``, ``interim``, ``call_event``,
+    ``close``, and ``store`` / ``ledger`` / ``rater`` / ``crm`` for the
+    billing, account and rerating services.
+    """
+
     def __init__(self, store: Store, ledger: Ledger, rater: Rater, threads: int = 2):
         self.store = store
         self.ledger = ledger
@@ -52,6 +64,10 @@ class Engine:
         self.crm = CRM(ledger)
         # The one reference ``refresh`` swaps: a request sees one version.
         self._rater = rater
+        self._router: Router | None = None
+        # Why the current version has no Router of its own (None: it has one).
+        self.routing_error: str | None = None
+        self._route(rater)
 
     @classmethod
     def open(cls, store_dir: str | Path, version: int | None = None, threads: int = 2) -> "Engine":
@@ -86,8 +102,59 @@ class Engine:
         if current == self._rater.version and generation == seen:
             return False
         previous = self._rater.snapshot if current == self._rater.version else None
-        self._rater = Rater(open_view(self.store, self.ledger.env, current, previous=previous), threads=self.threads)
+        rater = Rater(open_view(self.store, self.ledger.env, current, previous=previous), threads=self.threads)
+        self._rater = rater
+        self._route(rater)
         return True
+
+    # -- routing -------------------------------------------------------------
+    def _route(self, rater: Rater) -> None:
+        """Build the Router of ``rater``'s snapshot (sharing the previous
+        Router's derived tables when the routing tables are the same).
+
+        Only in ``__init__`` and ``refresh``: building a Router opens LMDB
+        databases, which takes the ledger's write lock, and py-lmdb's
+        ``open_db`` keeps the GIL while it waits for that lock. A thread that
+        answers calls (the gRPC loop) must never wait for it while the thread
+        committing CDRs needs the GIL to release it, so a service calls
+        ``refresh`` on its one engine thread. Until the new Router is ready,
+        calls keep using the previous one (one attribute swap); a snapshot
+        that cannot route (``StoreError``: compiled before the routing
+        tables) keeps the previous Router too, and ``routing_error`` says why."""
+        try:
+            self._router = Router(rater.snapshot, self.ledger, previous=self._router)
+            self.routing_error = None
+        except StoreError as e:
+            self.routing_error = f"routing is not available for catalog version {rater.version}: {e}"
+
+    @property
+    def router(self) -> Router:
+        """The Router calls use. ``StoreError`` when no version opened by
+        this engine could route (``routing_error`` says why)."""
+        router = self._router
+        if router is None:
+            raise StoreError(self.routing_error or "routing is not available")
+        return router
+
+    def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "",
+                  call_id: str | None = None) -> Decision:
+        """``Router.authorize``: the routing decision for one call, its grant
+        reserved under ``call_id`` (none without one). ``InvalidInput`` for a
+        bad number, caller, key path or time."""
+        return self.router.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id)
+
+    def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
+        """``Router.interim``: the call's extended grant in seconds, or None
+        when it holds no reservation."""
+        return self.router.interim(call_id, at_ms=at_ms)
+
+    def call_event(self, call_id: str, number: str, kind: str, destination: str | None = None,
+                   caller: str | None = None, at_ms: int | None = None) -> bool:
+        """``Router.call_event`` (``kind``: started / answered / ended /
+        interim): False when ``started`` finds the line at its cap (or an
+        interim finds no reservation). Writes the ledger: call it on the
+        thread that commits (a service's engine thread)."""
+        return self.router.call_event(call_id, number, kind, destination=destination, caller=caller, at_ms=at_ms)
 
     # -- rating --------------------------------------------------------------
     def rate(self, table: pa.Table) -> RatingResult:

@@ -1,13 +1,13 @@
-"""Server pieces in-process, with a stand-in engine: deadline handling,
-group commit, error mapping, column conversion. (The end-to-end behaviour
-with the real engine is in test_service_grpc.py.)"""
+"""Server pieces in-process on the real engine (demo catalog): deadline
+handling, group commit, error mapping, column conversion. (The end-to-end
+behaviour over the wire is in test_service_grpc.py.)"""
 from __future__ import annotations
 
 import asyncio
-import types
+import gc
+import time
 
 import grpc
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -15,6 +15,14 @@ from rating400.v1 import rating_pb2, routing_pb2
 from rating400_server import convert
 from rating400_server.engine import EngineHost, GroupCommitter
 from rating400_server.services import RoutingServicer, reason_status
+from rating_core.demo import write_demo_catalog
+from rating_core.engine import Engine
+from rating_core.ledger import call_key, records
+from rating_core.ledger.formats import COMMITTED
+from rating_core.store import Store
+
+PREPAID = "4008593431"  # jinghua_appliances, prepaid credit, IVR menu
+PAYG = "4000589196"  # yuehai_logistics, pay as you go, service desk (agents in turn)
 
 
 class Aborted(Exception):
@@ -44,72 +52,68 @@ class NullMetrics:
         pass
 
 
-class StubEngine:
-    version = 3
-
-    def __init__(self):
-        self.committed: list[list[str]] = []
-
-    def refresh(self):
-        return False
-
-    def authorize(self, number, caller, at_ms=None, ivr_keys="", call_id=None):
-        return types.SimpleNamespace(allow=True, reason="", destinations=[("13800000000", 20)],
-                                     ivr_menu=None, billing_start="ivr_answer", caller_province="广东",
-                                     caller_city="深圳", caller_carrier="中国移动", max_duration_seconds=60)
-
-    def rate_and_commit(self, table):
-        ids = table.column("call_id").to_pylist()
-        self.committed.append(ids)
-        rated = pa.table({"call_id": ids, "charge": pa.array([100] * len(ids), pa.int64())})
-        rejects = pa.table({"row": pa.array([], pa.int64()), "call_id": pa.array([], pa.string()),
-                            "field": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
-        return types.SimpleNamespace(rated=rated, rejects=rejects, replayed=np.zeros(len(ids), bool))
+@pytest.fixture
+def engine(tmp_path):
+    """The real engine on the demo catalog (the server has no other)."""
+    catalog = write_demo_catalog(tmp_path / "catalog")
+    store = Store(tmp_path / "store")
+    store.activate(store.compile(catalog))
+    del store  # LMDB opens an environment once per process: the Engine opens its own
+    gc.collect()
+    engine = Engine.open(tmp_path / "store", threads=1)
+    yield engine
+    engine.close()
 
 
 def _run(coro):
     return asyncio.run(coro)
 
 
-def test_expired_deadline_is_refused_before_work():
+def test_expired_deadline_is_refused_before_work(engine):
     async def main():
-        engine = StubEngine()
-        svc = RoutingServicer(EngineHost(engine), NullMetrics())
+        host = EngineHost(engine)
+        svc = RoutingServicer(host, NullMetrics())
         with pytest.raises(Aborted) as e:
-            await svc.Authorize(routing_pb2.AuthorizeRequest(number="4008593431", caller="138"), Ctx(0.0))
+            await svc.Authorize(routing_pb2.AuthorizeRequest(number=PAYG, caller="13812345678"), Ctx(0.0))
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-        raw = await svc.Authorize(routing_pb2.AuthorizeRequest(number="4008593431", caller="138"), Ctx(1.0))
+        raw = await svc.Authorize(routing_pb2.AuthorizeRequest(number=PAYG, caller="13812345678"), Ctx(1.0))
         ok = routing_pb2.AuthorizeResponse.FromString(raw)  # Authorize answers pre-serialised bytes
-        assert ok.allow and ok.billing_start == routing_pb2.BILLING_START_IVR_ANSWER
-        assert ok.destinations[0].ring_timeout_seconds == 20 and ok.catalog_version == 3
+        assert ok.allow and ok.billing_start == routing_pb2.BILLING_START_AGENT_ANSWER
+        assert ok.destinations and all(d.ring_timeout_seconds > 0 for d in ok.destinations)
+        assert ok.catalog_version == 1 == host.version
 
     _run(main())
 
 
-def test_group_commit_shares_one_transaction_and_drops_expired():
+def test_group_commit_shares_one_transaction_and_drops_expired(engine):
     async def main():
-        engine = StubEngine()
         host = EngineHost(engine)
         gc = GroupCommitter(host, convert.rows_to_table)
         gc.start()
-        loop = asyncio.get_running_loop()
         def row(cid):
-            return {"call_id": cid, "caller": "", "number": "4008593431", "forwarded_to": "0201",
-                                   "start": 1, "ivr_answer": None, "agent_answer": None, "end": 2, "hangup_cause": ""}
+            start = 1_791_615_600_000  # 2026-10-10 09:00+08:00
+            return {"call_id": cid, "caller": "13812345678", "number": PREPAID, "forwarded_to": "02088886666",
+                    "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 9_000,
+                    "end": start + 60_000, "hangup_cause": "normal_clearing"}
         results = await asyncio.gather(
-            gc.submit(row("a"), None), gc.submit(row("b"), loop.time() + 10),
+            gc.submit(row("a"), None), gc.submit(row("b"), time.monotonic() + 10),
             gc.submit(row("a"), None),  # same call id in the same group
             gc.submit(row("late"), 0.0),  # deadline already gone
             return_exceptions=True)
         await gc.close()
-        await host.close()
-        return engine, results
+        return results
 
-    engine, results = _run(main())
-    assert engine.committed == [["a", "b"]]  # one transaction, no "late", "a" once
+    results = _run(main())
     assert isinstance(results[3], asyncio.TimeoutError)
-    (_, ia, _, dup_a), (_, ib, _, _), (_, ia2, _, dup_a2) = results[:3]
+    (ra, ia, _, dup_a), (rb, ib, _, _), (_, ia2, _, dup_a2) = results[:3]
+    assert ra is rb  # one rate_and_commit for the group
     assert (ia, ib, ia2) == (0, 1, 0) and not dup_a and dup_a2
+    keys = [call_key(c) for c in ("a", "b", "late")]
+    with engine.ledger.env.begin() as txn:
+        stored = records.committed(engine.ledger, txn, keys)
+    assert set(stored) == set(keys[:2])  # "late" was never committed
+    batches = {COMMITTED.unpack(stored[k])[0] for k in keys[:2]}
+    assert len(batches) == 1  # "a" and "b" in one committed batch: one LMDB transaction
 
 
 def test_reason_mapping():

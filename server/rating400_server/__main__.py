@@ -21,7 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grace", type=float, default=10.0, help="seconds to drain in-flight RPCs on SIGTERM")
     ap.add_argument("--refresh-interval", type=float, default=0.1,
                     help="seconds between checks for a newly activated catalog version")
-    ap.add_argument("--engine-factory", default=None, help="module:callable(store_dir) -> engine (testing)")
     ap.add_argument("--ready-file", default=None, help="write JSON {port, metrics_port, ...} when serving")
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--tls-cert", help="server certificate chain (PEM): serve TLS")
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     limits = Limits(max_message_bytes=a.max_message_mb << 20, max_batch_rows=a.max_batch_rows)
     return serve(a.store, a.host, a.port, a.workers, metrics_port=a.metrics_port, grace=a.grace,
-                 engine_factory=a.engine_factory, refresh_interval=a.refresh_interval,
+                 refresh_interval=a.refresh_interval,
                  log_level=a.log_level, ready_file=a.ready_file, limits=limits, auth=auth,
                  allow_insecure=a.allow_insecure, catalog_root=a.catalog_root)
 

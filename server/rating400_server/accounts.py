@@ -25,6 +25,8 @@ from google.protobuf import json_format
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc
 
+from .engine import EngineHost
+from .metrics import Metrics
 from .services import RpcFail, rpc
 
 log = logging.getLogger("rating400.accounts")
@@ -78,7 +80,7 @@ def _meta(m: pb.OperationMeta) -> dict:
 
 
 class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
-    def __init__(self, host, metrics, store_dir: str):
+    def __init__(self, host: EngineHost, metrics: Metrics, store_dir: str):
         from rating_core.accounts import Accounts
 
         self.host = host

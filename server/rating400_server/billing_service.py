@@ -12,6 +12,8 @@ from rating_core.cdr import excerpt  # an error repeats at most 40 characters of
 
 from .auth import caller_roles
 from .convert import BadRequest
+from .engine import EngineHost
+from .metrics import Metrics
 from .services import rpc
 
 REPORT_KINDS = ("number", "region", "hour", "weekday", "destination", "campaign")
@@ -46,7 +48,7 @@ def _span(months: list[int] | None) -> tuple[int | None, int | None]:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, host, metrics):
+    def __init__(self, host: EngineHost, metrics: Metrics):
         self.host = host
         self.metrics = metrics
 

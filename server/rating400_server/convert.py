@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from rating400.v1 import rating_pb2
 from rating_core import cdr as edge
 from rating_core.errors import InvalidInput
+from rating_core.rater import RatingResult
 
 # CdrColumns field -> engine CDR column.
 STRING_IN = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
@@ -161,32 +162,17 @@ def arrow_to_table(data: bytes, limits: edge.Limits = edge.DEFAULT_LIMITS) -> pa
         raise BadRequest(e.field, e.message) from None
 
 
-def rated_rows(n: int, rated: pa.Table, rejects: pa.Table | None) -> np.ndarray:
-    """Request row index of each rated row."""
-    if "row" in rated.column_names:
-        return rated.column("row").to_numpy().astype(np.uint32)
-    if rejects is None or rejects.num_rows == 0:
-        return np.arange(n, dtype=np.uint32)
-    keep = np.ones(n, dtype=bool)
-    keep[rejects.column("row").to_numpy()] = False
-    return np.nonzero(keep)[0].astype(np.uint32)
+def rated_rows(rated: pa.Table) -> np.ndarray:
+    """Request row index of each rated row (the engine's ``row`` column)."""
+    return rated.column("row").to_numpy().astype(np.uint32)
 
 
-def replayed_mask(result, rated: pa.Table) -> np.ndarray:
-    rep = getattr(result, "replayed", None)
-    m = rated.num_rows
-    if rep is None:
-        return np.zeros(m, dtype=bool)
-    if isinstance(rep, (pa.Array, pa.ChunkedArray)):
-        rep = rep.to_numpy(zero_copy_only=False)
-    if isinstance(rep, np.ndarray) and rep.dtype == bool:
-        return rep
-    rep = list(rep)
-    if len(rep) == m and all(isinstance(x, (bool, np.bool_)) for x in rep):
-        return np.asarray(rep, dtype=bool)
-    seen = set(rep)
-    ids = rated.column("call_id").to_pylist()
-    return np.fromiter((i in seen for i in ids), dtype=bool, count=m)
+def replayed_mask(result: RatingResult) -> np.ndarray:
+    """Per rated row: True when ``rate_and_commit`` answered the stored first
+    result of a call committed before (a dry run replays nothing)."""
+    if result.replayed is None:
+        return np.zeros(result.rated.num_rows, dtype=bool)
+    return result.replayed
 
 
 def _str_col(table: pa.Table, name: str, m: int) -> list:

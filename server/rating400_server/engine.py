@@ -1,5 +1,6 @@
-"""The engine as the service sees it: one per worker process, opened after
-the worker starts, plus the worker's engine thread and group committer.
+"""The engine as the service sees it: one ``rating_core.engine.Engine`` per
+worker process (the real one; there is no other), opened after the worker
+starts, plus the worker's engine thread and group committer.
 
 Threads: the asyncio loop answers RPCs. Work that can take milliseconds
 (rating batches, ledger commits with their fsync, catalog refresh) runs on a
@@ -9,25 +10,27 @@ thread and the loop keeps answering Authorize meanwhile.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any, Callable, TypeVar
+
+from rating_core.engine import Engine
+from rating_core.rater import RatingResult
 
 from . import logs
+from .metrics import Metrics
 
 log = logging.getLogger("rating400.engine")
+T = TypeVar("T")
 
 
-def default_factory(store_dir: str):
-    """The real engine. Kernel threads per worker: the cores left to each
-    worker (RATING400_ENGINE_THREADS overrides), so N workers on N cores do
-    not oversubscribe the machine."""
-    import os
-
-    from rating_core.engine import Engine
-
+def open_engine(store_dir: str) -> Engine:
+    """The worker's engine on ``store_dir``. Kernel threads per worker: the
+    cores left to each worker (RATING400_ENGINE_THREADS overrides), so N
+    workers on N cores do not oversubscribe the machine."""
     workers = int(os.environ.get("RATING400_WORKERS", "1") or 1)
     threads = int(os.environ.get("RATING400_ENGINE_THREADS", "0") or 0)
     if threads <= 0:
@@ -35,111 +38,58 @@ def default_factory(store_dir: str):
     return Engine.open(store_dir, threads=threads)
 
 
-def load_factory(spec: str | None):
-    """``"module:callable"`` -> callable(store_dir) -> engine."""
-    if not spec:
-        return default_factory
-    mod, _, name = spec.partition(":")
-    return getattr(importlib.import_module(mod), name or "open")
+class EngineHost:
+    """The worker's ``rating_core.engine.Engine`` and its engine thread.
 
-
-class RoutingAdapter:
-    """``authorize`` / ``call_event`` for an engine that does not offer them
-    itself: a ``rating_core.router.Router`` on the engine's current snapshot
-    and ledger.
-
-    The Router is (re)built only on the engine thread (``sync``, right after
-    ``Engine.refresh``): building one opens LMDB databases, which takes the
-    ledger's write lock, and the loop thread must never wait for that lock
-    while holding the GIL the engine thread needs to release it. Until the
-    new Router is ready, calls keep using the previous one.
+    Services call ``engine.authorize`` inline on the loop (microseconds, the
+    live ledger only) and everything that writes the durable ledger or
+    rebuilds the engine's Router -- commits, call events, ``refresh`` --
+    through ``run``, on the one engine thread (``Engine._route`` says why).
     """
 
-    def __init__(self, engine):
+    def __init__(self, engine: Engine, metrics: Metrics | None = None, refresh_interval: float = 0.1):
         self.engine = engine
-        self._rater = None
-        self._router = None
-
-    def sync(self) -> bool:
-        rater = getattr(self.engine, "rater", None)
-        if rater is None or rater is self._rater:
-            return False
-        from rating_core.router import Router
-
-        self._router = Router(rater.snapshot, self.engine.ledger, previous=self._router)
-        self._rater = rater
-        return True
-
-    def _current(self):
-        router = self._router
-        if router is None:
-            raise RuntimeError("routing is not available for this catalog version (see the worker log)")
-        return router
-
-    def authorize(self, number, caller, at_ms=None, ivr_keys="", call_id=None):
-        return self._current().authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id)
-
-    def interim(self, call_id, at_ms=None):
-        return self._current().interim(call_id, at_ms=at_ms)
-
-    def call_event(self, call_id, number, kind, destination=None, caller=None, at_ms=None):
-        return self._current().call_event(call_id, number, kind, destination=destination, caller=caller,
-                                          at_ms=at_ms)
-
-
-class EngineHost:
-    def __init__(self, engine, metrics=None, refresh_interval: float = 0.1):
-        self.engine = engine
-        adapter = None if hasattr(engine, "authorize") else RoutingAdapter(engine)
-        self.adapter = adapter
-        self._sync_routing()
-        self.authorize = engine.authorize if adapter is None else adapter.authorize
-        self.call_event = getattr(engine, "call_event", None) or getattr(adapter, "call_event", None)
-        self.interim = getattr(engine, "interim", None) or getattr(adapter, "interim", None)
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self._refresher: asyncio.Task | None = None
+        self._routing_error: str | None = None
+        self._log_routing_error()
         self._set_version_gauge()
 
-    def _sync_routing(self) -> None:
-        if self.adapter is None:
-            return
-        try:
-            self.adapter.sync()
-        except Exception:  # noqa: BLE001 - rating still works; Authorize reports the error
-            log.exception("routing unavailable for catalog version %s", self.version)
-
-    def _refresh_on_engine_thread(self) -> bool:
-        changed = bool(self.engine.refresh())
-        if changed:
-            self._sync_routing()
-        return changed
+    def _log_routing_error(self) -> None:
+        """Log the engine's routing error once when it appears or changes
+        (rating still works; Authorize answers the error)."""
+        error = self.engine.routing_error
+        if error is not None and error != self._routing_error:
+            log.error("%s", error)
+        self._routing_error = error
 
     @property
     def version(self) -> int:
-        return int(getattr(self.engine, "version", 0) or 0)
+        return self.engine.version
 
-    def _set_version_gauge(self):
+    def _set_version_gauge(self) -> None:
         if self.metrics is not None:
             self.metrics.catalog_version.set(self.version)
 
-    async def run(self, fn, *args, **kwargs):
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the engine thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
 
     async def refresh(self) -> bool:
         before = self.version
-        changed = await self.run(self._refresh_on_engine_thread)
+        changed = await self.run(self.engine.refresh)
         if changed:
+            self._log_routing_error()
             self._set_version_gauge()
             if self.metrics is not None:
                 self.metrics.reloads.inc()
             logs.log(log, logging.INFO, "catalog version swapped", old_version=before, version=self.version)
         return changed
 
-    async def _refresh_loop(self):
+    async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_interval)
             try:
@@ -149,15 +99,13 @@ class EngineHost:
             except Exception:  # noqa: BLE001 - keep serving the version we have
                 log.exception("catalog refresh failed; keeping the current version")
 
-    def start(self):
+    def start(self) -> None:
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
 
-    async def close(self):
+    async def close(self) -> None:
         if self._refresher:
             self._refresher.cancel()
-        close = getattr(self.engine, "close", None)
-        if close is not None:
-            await self.run(close)
+        await self.run(self.engine.close)
         self.executor.shutdown(wait=True)
 
 
@@ -191,7 +139,12 @@ class GroupCommitter:
     def start(self):
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def submit(self, row: dict, deadline: float | None):
+    async def submit(self, row: dict, deadline: float | None) -> tuple[RatingResult, int, int, bool]:
+        """Commit ``row`` (a CDR as ``to_table`` takes it) with the others
+        waiting; returns (result of its group's commit, its row in that
+        result's request, rows in that request, whether it repeated a call id
+        of the same group). Raises the commit's exception, or
+        ``asyncio.TimeoutError`` when ``deadline`` (``time.monotonic()``) passed first."""
         fut = asyncio.get_running_loop().create_future()
         self.queue.append(Pending(row, fut, deadline))
         self.wakeup.set()
@@ -232,6 +185,7 @@ class GroupCommitter:
             p.row = idx
         rac = self.host.engine.rate_and_commit
         # outcome[k] = (result or exception, failed, row index in that table, table rows)
+        outcome: list[tuple[RatingResult | Exception, bool, int, int]]
         try:
             result = await self.host.run(rac, self.to_table(rows))
             outcome = [(result, False, i, len(rows)) for i in range(len(rows))]

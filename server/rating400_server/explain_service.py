@@ -9,13 +9,15 @@ from __future__ import annotations
 from rating400.v1 import explain_pb2, explain_pb2_grpc
 
 from .convert import BadRequest
+from .engine import EngineHost
+from .metrics import Metrics
 from .services import rpc
 
 SERVICE = explain_pb2.DESCRIPTOR.services_by_name["ExplainService"]
 
 
 class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
-    def __init__(self, host, metrics):
+    def __init__(self, host: EngineHost, metrics: Metrics):
         self.host = host
         self.metrics = metrics
 
@@ -44,7 +46,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             exact_total=f"{x.exact_total.numerator}/{x.exact_total.denominator}", rounding=x.rounding or "",
             connect_fee=x.connect_fee, charge=x.charge, credit_consumed=x.credit_consumed,
             bundle_seconds_consumed=x.bundle_seconds_consumed, overage=x.overage, balance_after=x.balance_after,
-            consistent=x.consistent, catalog_version=int(engine.version or 0),
+            consistent=x.consistent, catalog_version=engine.version,
             rule_index=-1 if x.rule_index is None else x.rule_index)
         if x.reservation_held:
             resp.reservation.SetInParent()

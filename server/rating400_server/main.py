@@ -83,7 +83,6 @@ def serve(
     metrics_port: int | None = None,
     metrics_host: str = "0.0.0.0",
     grace: float = 10.0,
-    engine_factory: str | None = None,
     refresh_interval: float = 0.1,
     log_level: str = "INFO",
     ready_file: str | None = None,
@@ -100,8 +99,6 @@ def serve(
     metrics_port: serve Prometheus metrics (merged over workers) on this port;
     None disables the endpoint, 0 picks a free port.
     grace: seconds in-flight RPCs get to finish on SIGTERM.
-    engine_factory: "module:callable" (store_dir -> engine); default
-    rating_core.engine.Engine.open.
     ready_file: written (JSON: port, metrics_port, pids) once every worker serves.
     limits: the edge's request limits (rating_core.cdr.Limits).
     auth: TLS and roles (auth.Auth); a non-loopback host without them is
@@ -136,7 +133,7 @@ def serve(
         logs.log(log, logging.ERROR, "cannot bind", host=host, port=port,
                  error="port in use (another rating400 serve or another program holds it)" if taken else str(e))
         return 2
-    cfg = WorkerConfig(store_dir, host, port, grace, engine_factory, refresh_interval, log_level,
+    cfg = WorkerConfig(store_dir, host, port, grace, refresh_interval, log_level,
                        max_concurrent_rpcs, limits=limits or Limits(), auth=auth,
                        catalog_root=os.path.abspath(catalog_root) if catalog_root else None)
     ctx = multiprocessing.get_context("spawn")
@@ -161,7 +158,7 @@ def serve(
             stopping["flag"] = True
             logs.log(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
             for p in procs.values():
-                if p.is_alive():
+                if p.is_alive() and p.pid is not None:  # alive: started, so it has a pid
                     os.kill(p.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_signal)

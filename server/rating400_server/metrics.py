@@ -46,8 +46,11 @@ class Metrics:
         self.errors = Counter("rating400_errors_total", "RPCs ended with a non-OK code", ["method", "code"])
         self.cdrs = Counter("rating400_cdrs_rated_total", "CDR rows rated", ["rpc", "outcome"])
         self.rejects = Counter("rating400_cdrs_rejected_total", "CDR rows rejected", ["rpc"])
-        kw = {"multiprocess_mode": "max"} if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else {}
-        self.catalog_version = Gauge("rating400_catalog_version", "Catalog version in use", **kw)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self.catalog_version = Gauge("rating400_catalog_version", "Catalog version in use",
+                                         multiprocess_mode="max")
+        else:
+            self.catalog_version = Gauge("rating400_catalog_version", "Catalog version in use")
         self.reloads = Counter("rating400_catalog_reloads_total", "Catalog version swaps picked up")
         self._req: dict = {}  # (method, code) -> count since the last flush
         self._lat: dict = {}  # method -> latencies (s) since the last flush

@@ -14,13 +14,15 @@ import grpc
 from rating400.v1 import rerate_pb2, rerate_pb2_grpc
 
 from .convert import BadRequest
+from .engine import EngineHost
+from .metrics import Metrics
 from .services import RpcFail, rpc
 
 SERVICE = rerate_pb2.DESCRIPTOR.services_by_name["RerateService"]
 
 
 class RerateServicer(rerate_pb2_grpc.RerateServiceServicer):
-    def __init__(self, host, metrics):
+    def __init__(self, host: EngineHost, metrics: Metrics):
         self.host = host
         self.metrics = metrics
 

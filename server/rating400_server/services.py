@@ -23,24 +23,17 @@ from rating400.v1 import (
 
 from rating_core.cdr import DEFAULT_LIMITS, Limits
 from rating_core.cdr import excerpt as edge_excerpt
+from rating_core.errors import InvalidInput, StoreError
+from rating_core.router import Decision, Destination
+from rating_core.store import Store
 
 from . import convert, logs
 from .convert import BadRequest
+from .engine import EngineHost, GroupCommitter
+from .metrics import Metrics
 
 log = logging.getLogger("rating400.service")
 SC = grpc.StatusCode
-
-try:  # the engine's edge errors; the service also runs against injected engines
-    from rating_core.errors import CatalogError, InvalidInput, StoreError
-except Exception:  # noqa: BLE001
-    class InvalidInput(ValueError):  # type: ignore[no-redef]
-        field = "?"
-
-    class CatalogError(ValueError):  # type: ignore[no-redef]
-        problems: list = []
-
-    class StoreError(RuntimeError):  # type: ignore[no-redef]
-        pass
 
 
 class RpcFail(Exception):
@@ -80,15 +73,10 @@ def deny_reason(reason: str) -> int:
         return routing_pb2.DENY_REASON_OTHER
 
 
-_BILLING_START = {
-    "ringing": routing_pb2.BILLING_START_RINGING,
+_BILLING_START = {  # rating_core.layout.BILLING_START names
     "ring": routing_pb2.BILLING_START_RINGING,
-    "connect_immediately": routing_pb2.BILLING_START_RINGING,
     "ivr_answer": routing_pb2.BILLING_START_IVR_ANSWER,
-    "ivr": routing_pb2.BILLING_START_IVR_ANSWER,
     "agent_answer": routing_pb2.BILLING_START_AGENT_ANSWER,
-    "agent": routing_pb2.BILLING_START_AGENT_ANSWER,
-    "answer": routing_pb2.BILLING_START_AGENT_ANSWER,
 }
 _KIND = {
     routing_pb2.CALL_EVENT_KIND_STARTED: "started",
@@ -112,7 +100,7 @@ async def _fail(method: str, e: BaseException, context) -> None:
     if isinstance(e, RpcFail):
         await context.abort(e.code, _bounded(e.message))
     if isinstance(e, (BadRequest, InvalidInput)):
-        await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {getattr(e, 'message', e)}"))
+        await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {e.message}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
     log.error("%s failed", method, exc_info=e)
@@ -207,41 +195,19 @@ def _deadline(context) -> float | None:
     return None if rem is None else time.monotonic() + rem
 
 
-def _attr(obj, *names, default=None):
-    for n in names:
-        if isinstance(obj, dict):
-            if n in obj:
-                return obj[n]
-        elif hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+def _menu(src: dict, out: routing_pb2.IvrMenu) -> None:
+    """The decision's IVR menu (``Decision.ivr_menu``, as the catalog wrote
+    it: ``{"prompt", "options": [{"key", "label"?, "group"?, "menu"?}]}``,
+    at most 5 levels, checked when the catalog was compiled) into ``out``."""
+    out.prompt = src.get("prompt") or ""
+    for opt in src["options"]:
+        o = out.options.add(key=opt["key"], label=opt.get("label") or "", group=opt.get("group") or "")
+        if opt.get("menu"):
+            _menu(opt["menu"], o.submenu)
 
 
-def _menu(src, out: routing_pb2.IvrMenu, depth: int = 0) -> None:
-    """Tolerant conversion of the engine's IVR menu (object, dict or list)."""
-    if src is None or depth > 5:
-        return
-    out.prompt = str(_attr(src, "prompt", default="") or "")
-    options = _attr(src, "options", "keys", default=None)
-    if options is None and isinstance(src, (list, tuple)):
-        options = src
-    if isinstance(options, dict):
-        options = [{"key": k, **(v if isinstance(v, dict) else {"group": v})} for k, v in options.items()]
-    for opt in options or ():
-        o = out.options.add()
-        o.key = str(_attr(opt, "key", "digit", default="") or "")
-        o.label = str(_attr(opt, "label", "name", default="") or "")
-        o.group = str(_attr(opt, "group", "destination_group", default="") or "")
-        sub = _attr(opt, "submenu", "menu", default=None)
-        if sub:
-            _menu(sub, o.submenu, depth + 1)
-
-
-def _destination(x) -> routing_pb2.Destination:
-    if isinstance(x, (tuple, list)):
-        return routing_pb2.Destination(number=str(x[0]), ring_timeout_seconds=int(x[1] or 0))
-    return routing_pb2.Destination(number=str(x.number), ring_timeout_seconds=int(
-        _attr(x, "ring_timeout_seconds", "ring_timeout_s", default=0) or 0))
+def _destination(x: Destination) -> routing_pb2.Destination:
+    return routing_pb2.Destination(number=x.number, ring_timeout_seconds=x.ring_timeout_seconds)
 
 
 def _identity(data: bytes) -> bytes:
@@ -254,14 +220,14 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     PRESERIALIZED = frozenset({"Authorize"})
     CACHE_SIZE = 4096
 
-    def __init__(self, host, metrics, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, host: EngineHost, metrics: Metrics, limits: Limits = DEFAULT_LIMITS):
         self.host = host
         self.metrics = metrics
         self.limits = limits
-        self._encoded: dict = {}
+        self._encoded: dict[tuple, bytes] = {}
 
     @rpc("Authorize")
-    async def Authorize(self, request, context):
+    async def Authorize(self, request: routing_pb2.AuthorizeRequest, context: grpc.aio.ServicerContext) -> bytes:
         if not request.number:
             raise BadRequest("number", "required")
         text, limits = convert.text, self.limits
@@ -274,71 +240,58 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         call_id = request.call_id or None
         # Inline on the loop: one live-ledger write (the reservation) and the
         # routing kernel, microseconds (the live ledger is not fsynced).
-        d = self.host.authorize(request.number, request.caller,
-                                at_ms=convert.at_ms(request) if request.HasField("at") else None,
-                                ivr_keys=request.ivr_keys, call_id=call_id)
+        d = self.host.engine.authorize(request.number, request.caller,
+                                       at_ms=convert.at_ms(request) if request.HasField("at") else None,
+                                       ivr_keys=request.ivr_keys, call_id=call_id)
         return self._encode(d, request)
 
-    def _encode(self, d, request) -> bytes:
+    def _encode(self, d: Decision, request: routing_pb2.AuthorizeRequest) -> bytes:
         """The serialised response. Calls of one number mostly get the same
         decision, so the encoding is cached by the decision's content (every
-        field that goes into the response); a decision with an IVR menu, or
-        from an engine whose destinations are not hashable, is encoded afresh."""
-        if not d.allow or getattr(d, "ivr_menu", None):
+        field that goes into the response); a decision with an IVR menu is
+        encoded afresh."""
+        if not d.allow or d.ivr_menu:
             return self._response(d, request).SerializeToString()
-        g = getattr
-        try:
-            key = (g(d, "catalog_version", 0), tuple(d.destinations), g(d, "billing_start", None),
-                   g(d, "caller_province", None), g(d, "caller_city", None), g(d, "caller_carrier", None),
-                   g(d, "caller_class", None), g(d, "max_duration_seconds", 0), g(d, "group", None),
-                   g(d, "rate", None), g(d, "reserved_minor", 0), g(d, "reserved_seconds", 0), self.host.version)
-            data = self._encoded.get(key)
-        except TypeError:  # unhashable destinations
-            return self._response(d, request).SerializeToString()
+        key = (d.catalog_version, tuple(d.destinations), d.billing_start, d.caller_province, d.caller_city,
+               d.caller_carrier, d.caller_class, d.max_duration_seconds, d.group, d.rate, d.reserved_minor,
+               d.reserved_seconds)
+        data = self._encoded.get(key)
         if data is None:
             if len(self._encoded) >= self.CACHE_SIZE:
                 self._encoded.clear()
             data = self._encoded[key] = self._response(d, request).SerializeToString()
         return data
 
-    def _response(self, d, request) -> routing_pb2.AuthorizeResponse:
-        g = getattr
-        version = int(g(d, "catalog_version", 0) or self.host.version)
+    def _response(self, d: Decision, request: routing_pb2.AuthorizeRequest) -> routing_pb2.AuthorizeResponse:
+        region = common_pb2.CallerRegion(province=d.caller_province, city=d.caller_city, carrier=d.caller_carrier)
         if not d.allow:
-            reason = str(g(d, "reason", "") or "")
-            status = reason_status(reason)
+            status = reason_status(d.reason)
             if status is not SC.INVALID_ARGUMENT:
-                raise RpcFail(status, f"number {request.number}: {reason}")
+                raise RpcFail(status, f"number {request.number}: {d.reason}")
             return routing_pb2.AuthorizeResponse(
-                allow=False, reason=reason, deny_reason=deny_reason(reason),
-                announcement=g(d, "announcement", None), catalog_version=version,
-                caller_region=common_pb2.CallerRegion(
-                    province=g(d, "caller_province", None), city=g(d, "caller_city", None),
-                    carrier=g(d, "caller_carrier", None)),
-                caller_class=g(d, "caller_class", None))
-        bs = g(d, "billing_start", None)
+                allow=False, reason=d.reason, deny_reason=deny_reason(d.reason),
+                announcement=d.announcement, catalog_version=d.catalog_version,
+                caller_region=region, caller_class=d.caller_class)
         resp = routing_pb2.AuthorizeResponse(
             allow=True,
-            destinations=[_destination(x) for x in (g(d, "destinations", None) or ())],
-            billing_start=_BILLING_START.get(str(g(bs, "name", bs)).lower(), 0) if bs is not None else 0,
-            caller_region=common_pb2.CallerRegion(
-                province=g(d, "caller_province", None), city=g(d, "caller_city", None),
-                carrier=g(d, "caller_carrier", None)),
-            max_duration_seconds=int(g(d, "max_duration_seconds", 0) or 0),
-            catalog_version=version,
-            caller_class=g(d, "caller_class", None),
-            route_group=g(d, "group", None),
-            rate=g(d, "rate", None),
-            reserved_minor=int(g(d, "reserved_minor", 0) or 0),
-            reserved_bundle_seconds=int(g(d, "reserved_seconds", 0) or 0),
+            destinations=[_destination(x) for x in d.destinations],
+            billing_start=_BILLING_START[d.billing_start] if d.billing_start is not None else 0,
+            caller_region=region,
+            max_duration_seconds=d.max_duration_seconds,
+            catalog_version=d.catalog_version,
+            caller_class=d.caller_class,
+            route_group=d.group,
+            rate=d.rate,
+            reserved_minor=d.reserved_minor,
+            reserved_bundle_seconds=d.reserved_seconds,
         )
-        menu = g(d, "ivr_menu", None)
-        if menu:
-            _menu(menu, resp.ivr_menu)
+        if d.ivr_menu:
+            _menu(d.ivr_menu, resp.ivr_menu)
         return resp
 
     @rpc("CallEvent")
-    async def CallEvent(self, request, context):
+    async def CallEvent(self, request: routing_pb2.CallEventRequest,
+                        context: grpc.aio.ServicerContext) -> routing_pb2.CallEventResponse:
         if not request.call_id:
             raise BadRequest("call_id", "required")
         if not request.number:
@@ -350,31 +303,32 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             raise BadRequest("kind", "must be STARTED, ANSWERED, INTERIM or ENDED")
         engine = self.host.engine
         if kind == "interim":
-            grant = await self.host.run(self.host.interim, request.call_id, at_ms=convert.at_ms(request))
-            return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0),
+            grant = await self.host.run(engine.interim, request.call_id, at_ms=convert.at_ms(request))
+            return routing_pb2.CallEventResponse(catalog_version=engine.version,
                                                  accepted=grant is not None, max_duration_seconds=grant or 0)
-        accepted = await self.host.run(self.host.call_event, request.call_id, request.number, kind,
+        accepted = await self.host.run(engine.call_event, request.call_id, request.number, kind,
                                        destination=request.destination or None, caller=request.caller or None,
                                        at_ms=convert.at_ms(request))
-        return routing_pb2.CallEventResponse(catalog_version=int(engine.version or 0),
-                                             accepted=accepted is not False)
+        return routing_pb2.CallEventResponse(catalog_version=engine.version, accepted=accepted)
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
-    def __init__(self, host, committer, metrics, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, host: EngineHost, committer: GroupCommitter, metrics: Metrics,
+                 limits: Limits = DEFAULT_LIMITS):
         self.host = host
         self.committer = committer
         self.metrics = metrics
         self.limits = limits
 
     @rpc("RateCdr")
-    async def RateCdr(self, request, context):
+    async def RateCdr(self, request: rating_pb2.RateCdrRequest,
+                      context: grpc.aio.ServicerContext) -> rating_pb2.RateCdrResponse:
         if not request.HasField("cdr"):
             raise BadRequest("cdr", "required")
         row = convert.cdr_to_row(request.cdr, limits=self.limits)
-        result, i, n, dup = await self.committer.submit(row, _deadline(context))
-        rejects = getattr(result, "rejects", None)
-        if rejects is not None and rejects.num_rows:
+        result, i, _n, dup = await self.committer.submit(row, _deadline(context))
+        rejects = result.rejects
+        if rejects.num_rows:
             rows = rejects.column("row").to_pylist()
             if i in rows:
                 k = rows.index(i)
@@ -383,16 +337,16 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 self.metrics.rejected("RateCdr", 1)
                 raise RpcFail(reason_status(reason, field), f"cdr.{field}: {reason}")
         rated = result.rated
-        rows = convert.rated_rows(n, rated, rejects)
+        rows = convert.rated_rows(rated)
         hit = np.nonzero(rows == i)[0]
         if not len(hit):
             raise RpcFail(SC.INTERNAL, "engine returned neither a rated row nor a reject")
         pos = int(hit[0])
-        replayed = bool(convert.replayed_mask(result, rated)[pos]) or dup
+        replayed = bool(convert.replayed_mask(result)[pos]) or dup
         self.metrics.rated("RateCdr", "replayed" if replayed else "committed", 1)
         return rating_pb2.RateCdrResponse(
             rated_cdr=convert.rated_row_to_proto(rated, pos), replayed=replayed,
-            catalog_version=int(self.host.engine.version or 0),
+            catalog_version=self.host.engine.version,
         )
 
     @rpc("RateCdrBatches", streaming=True)
@@ -414,9 +368,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             if n:
                 fn = engine.rate if req.dry_run else engine.rate_and_commit
                 result = await self.host.run(fn, table)
-                rated, rejects = result.rated, getattr(result, "rejects", None)
-                rows = convert.rated_rows(n, rated, rejects)
-                replayed = convert.replayed_mask(result, rated)
+                rated, rejects = result.rated, result.rejects
+                rows = convert.rated_rows(rated)
+                replayed = convert.replayed_mask(result)
                 if which == "cdrs_arrow_ipc":
                     resp.rated_arrow_ipc = convert.rated_to_arrow(rated, rows, replayed)
                 else:
@@ -433,7 +387,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 resp.rated_arrow_ipc = b""
             else:
                 resp.rated.SetInParent()
-            resp.catalog_version = int(engine.version or 0)
+            resp.catalog_version = engine.version
             yield resp
 
 
@@ -486,26 +440,17 @@ def under_root(root: str, path: str) -> str:
 
 
 class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
-    def __init__(self, host, store_dir: str, metrics, catalog_root: str | None = None,
+    def __init__(self, host: EngineHost, store_dir: str, metrics: Metrics, catalog_root: str | None = None,
                  compile_limits: CompileLimits = CompileLimits()):
         self.host = host
         self.store_dir = store_dir
         self.metrics = metrics
         self.catalog_root = os.path.realpath(catalog_root) if catalog_root else None
         self.compile_limits = compile_limits
-        self._store_obj = None
 
-    def _store(self):
-        # One Store (one LMDB environment) per process: LMDB must not open the
-        # same environment twice in a process. Reuse the engine's when it has one.
-        if self._store_obj is None:
-            store = getattr(self.host.engine, "store", None)
-            if store is None or not hasattr(store, "compile"):
-                from rating_core.store import Store
-
-                store = Store(self.store_dir)
-            self._store_obj = store
-        return self._store_obj
+    def _store(self) -> Store:
+        # The engine's Store: LMDB must not open the same environment twice in a process.
+        return self.host.engine.store
 
     @rpc("Compile")
     async def Compile(self, request, context):
@@ -585,16 +530,9 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
         for v in versions:
             v = dict(v)
             cv = resp.versions.add(version=int(v.pop("version")), active=bool(v.pop("active", False)))
-            created = (v.pop("create_time", None) or v.pop("compiled_at", None) or v.pop("created_at", None)
-                       or v.pop("created", None))
+            created = v.pop("compiled_at", None)  # Store.compile's UTC ISO time
             if created is not None:
-                try:
-                    if isinstance(created, (int, float)):
-                        cv.create_time.FromMilliseconds(int(created * 1000 if created < 1e11 else created))
-                    else:
-                        cv.create_time.FromJsonString(str(created).replace("+00:00", "Z"))
-                except Exception:  # noqa: BLE001
-                    cv.attributes["created"] = str(created)
+                cv.create_time.FromJsonString(created.replace("+00:00", "Z"))
             for k, val in v.items():
                 cv.attributes[str(k)] = val if isinstance(val, str) else json.dumps(val, default=str)
         return resp

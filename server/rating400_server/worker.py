@@ -29,7 +29,6 @@ class WorkerConfig:
     host: str
     port: int
     grace: float = 10.0
-    engine_factory: str | None = None
     refresh_interval: float = 0.1
     log_level: str = "INFO"
     max_concurrent_rpcs: int | None = None
@@ -56,13 +55,13 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     from rating400.v1 import accounts_pb2, catalog_pb2, rating_pb2, routing_pb2
 
     from . import convert
-    from .engine import EngineHost, GroupCommitter, load_factory
+    from .engine import EngineHost, GroupCommitter, open_engine
     from .metrics import Metrics
     from .accounts import AccountServicer
     from .services import CatalogAdminServicer, RatingServicer, RoutingServicer, register
 
     metrics = Metrics()
-    engine = load_factory(cfg.engine_factory)(cfg.store_dir)
+    engine = open_engine(cfg.store_dir)
     host = EngineHost(engine, metrics, cfg.refresh_interval)
     committer = GroupCommitter(host, convert.rows_to_table)
 
