@@ -22,6 +22,11 @@ The rules (README "Rerating"):
   (prepaid: credit consumed; pay-as-you-go: the charge; bundle: the
   overage). A prepaid account is never taken below zero: such a rerating is
   refused whole (``InsufficientCredit``), nothing is written.
+* Counted spend: each adjustment's charge delta moves the month's counted
+  spend of the call's 400 number (``ledger.usage``, the month of the call's
+  start, which the monthly spend cap reads) and the account's day (typical
+  daily use), in the same transaction as the adjustment. The calls count
+  does not change: the call still happened.
 * Idempotent: an adjustment is keyed by call and target version; a call
   already rerated under that version is skipped.
 * Calls the target version cannot rate (e.g. a number it does not know) are
@@ -43,7 +48,7 @@ import pyarrow as pa
 
 from . import layout
 from .errors import InvalidInput
-from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats
+from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats, usage
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 
@@ -262,6 +267,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rated = _replay(Rater(snapshot, threads=1), replay, credit_events)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
+    moved: list[tuple[str, int, int, str]] = []  # (number, start ms, charge delta, account) of each adjustment
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
         for rec in selected:
             key = call_key(rec["call_id"])
@@ -290,6 +296,12 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
             if not dry_run:
                 adjustments.put(ledger, w.txn, key, a)
+                moved.append((rec["number"], int(rec["start"]), a.delta_minor, acct))
+        if moved:
+            # The caps' counted spend moves with the charge, in this transaction.
+            numbers, starts, deltas, accts = zip(*moved)
+            usage.record(ledger, w.txn, pa.array(numbers, pa.string()), np.array(starts, np.int64),
+                         np.array(deltas, np.int64), np.zeros(len(moved), np.int64), pa.array(accts, pa.string()))
         if not dry_run:  # a dry run's transaction is read only
             for acct, change in result.ledger_change_minor.items():
                 terms = kind_of[acct]

@@ -463,7 +463,7 @@ class Router:
             with self.env.begin() as live:
                 o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
                 d = self._decision(o, dests)
-                _capped, room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else (0, None)
+                room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
                 if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                     self._overage_grant(live, d, o, dests, acc, at, room)
             return d
@@ -472,7 +472,7 @@ class Router:
             reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
             o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
             d = self._decision(o, dests)
-            capped, room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else (0, None)
+            room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
             if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                 over = self._overage_grant(live, d, o, dests, acc, at, room)
                 if over is not None:
@@ -482,7 +482,7 @@ class Router:
                         account=self._accounts[acc], reserved_minor=m, reserved_seconds=s, granted_seconds=g,
                         authorized_ms=at, deadline_ms=at + (g + SETUP_GRACE_S) * 1000, answered_ms=0,
                         catalog_version=self.version, billing_start=int(o[2]), money=False, package=package,
-                        caller_class=int(o[1]), classes=classes, number_key=capped))
+                        caller_class=int(o[1]), classes=classes, number_key=nkey))
                     d.reserved_minor, d.reserved_seconds = m, s
             if d.allow and priced:
                 package, classes = priced
@@ -494,51 +494,49 @@ class Router:
                     reserved_seconds=0 if money else cost, granted_seconds=grant, authorized_ms=at,
                     deadline_ms=at + (grant + SETUP_GRACE_S) * 1000, answered_ms=0,
                     catalog_version=self.version, billing_start=int(o[2]), money=money, package=package,
-                    caller_class=int(o[1]), classes=classes, number_key=capped))
+                    caller_class=int(o[1]), classes=classes, number_key=nkey))
                 d.max_duration_seconds = grant
                 d.reserved_minor = cost if money else 0
                 d.reserved_seconds = 0 if money else cost
         d.call_id = call_id
         return d
 
-    def _caps(self, live, d: Decision, o, priced, acc: int, nkey: int, at: int) -> tuple[int, int | None]:
+    def _caps(self, live, d: Decision, o, priced, acc: int, nkey: int, at: int) -> int | None:
         """Apply the number's monthly caps to an allowed decision ``d`` (in
         place), inside the live transaction ``live``. Month-to-date use =
         committed (``ledger.usage``, the month of ``at``, Asia/Shanghai) plus
-        the open reservations of calls on the number (``number_hold``):
-        calls + open >= ``cap_calls`` denies ``monthly_calls_cap``; spend +
-        reserved >= ``cap_spend_minor`` denies ``monthly_spend_cap``;
-        otherwise a money grant is cut to what the room left under the spend
-        cap pays for at the dearest listed destination (so a call cut at its
-        grant cannot pass the cap), and denied ``monthly_spend_cap`` when
-        that is no more than the rate's free seconds. Returns (the number's
-        key when it has a cap, else 0 -- its reservation is then summed per
-        number; the spend room left, None without a spend cap)."""
+        every open reservation of calls on the number (``number_hold``;
+        every reservation is summed per number, so one made before the cap
+        was set counts too): calls + open >= ``cap_calls`` denies
+        ``monthly_calls_cap``; spend + reserved >= ``cap_spend_minor``
+        denies ``monthly_spend_cap``; otherwise a money grant is cut to what
+        the room left under the spend cap pays for at the dearest listed
+        destination (so a call cut at its grant cannot pass the cap), and
+        denied ``monthly_spend_cap`` when that is no more than the rate's
+        free seconds. Returns the spend room left (None without a spend cap)."""
         n = self.core.number_index(nkey)
         if n < 0:
-            return 0, None
+            return None
         cap_spend, cap_calls = int(self._cap_spend[n]), int(self._cap_calls[n])
-        if not (cap_spend or cap_calls):
-            return 0, None
-        if not d.allow:
-            return nkey, None
+        if not (cap_spend or cap_calls) or not d.allow:
+            return None
         spent, calls = self._month_use(nkey, at)
         held_minor, _held_seconds, n_open = reservations.number_hold(self.ledger, live, nkey)
         if cap_calls and calls + n_open >= cap_calls:
-            return self._deny(d, "monthly_calls_cap", nkey)
+            return self._deny(d, "monthly_calls_cap")
         if not cap_spend:
-            return nkey, None
+            return None
         room = cap_spend - spent - held_minor
         if room <= 0:
-            return self._deny(d, "monthly_spend_cap", nkey)
+            return self._deny(d, "monthly_spend_cap")
         if priced and self._money[acc]:
             package, classes = priced
             seconds, _cost = self.core.grant(package, o[1], at, classes, room, True)
             if seconds <= int(self.tables["rate_free_seconds"][o[10]]):
-                return self._deny(d, "monthly_spend_cap", nkey)
+                return self._deny(d, "monthly_spend_cap")
             if seconds < d.max_duration_seconds:
                 d.max_duration_seconds = seconds
-        return nkey, room
+        return room
 
     def _month_use(self, nkey: int, at: int) -> tuple[int, int]:
         with self.ledger.env.begin() as txn:
@@ -554,9 +552,8 @@ class Router:
         return int(self._cap_spend[n]) - self._month_use(nkey, at)[0] - held_minor
 
     @staticmethod
-    def _deny(d: Decision, reason: str, nkey: int) -> tuple[int, int | None]:
+    def _deny(d: Decision, reason: str) -> None:
         d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
-        return nkey, None
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:

@@ -145,6 +145,62 @@ def test_spend_cap_limits_the_grant_and_a_call_cut_there_stays_within_it(ops):
     assert router(ops).authorize(NUMBER, CALLER, DEC1, call_id="s5").max_duration_seconds == 300
 
 
+def test_a_reservation_made_before_the_cap_was_set_counts_against_it(ops):
+    # Two calls authorised (and held) while the number had no cap at all.
+    r = router(ops)
+    early = r.authorize(NUMBER, CALLER, T0, call_id="e1")
+    assert early.allow and early.reserved_minor > 0
+    assert r.authorize(NUMBER, CALLER, T0, call_id="e2").allow
+    # Then a cap: two calls a month -- both are in progress, so a third is denied.
+    ops.set_caps(rid(), NUMBER, calls=2, at_ms=T0)
+    capped = router(ops)
+    assert capped.authorize(NUMBER, CALLER, T0 + 1000, call_id="e3").reason == "monthly_calls_cap"
+    # A spend cap of exactly what the two early holds reserve leaves no room either.
+    ops.set_caps(rid(), NUMBER, spend_minor=2 * early.reserved_minor, at_ms=T0)
+    assert router(ops).authorize(NUMBER, CALLER, T0 + 2000, call_id="e4").reason == "monthly_spend_cap"
+    # The early calls end unanswered: their holds are gone, the room is back.
+    assert capped.call_event("e1", NUMBER, "ended", at_ms=T0 + 3000)
+    assert capped.call_event("e2", NUMBER, "ended", at_ms=T0 + 3000)
+    assert router(ops).authorize(NUMBER, CALLER, T0 + 4000, call_id="e5").allow
+
+
+def test_rerating_moves_the_counted_spend_the_spend_cap_reads(ops, tmp_path):
+    from rating_core.rerate import rerate_in
+
+    ops.set_caps(rid(), NUMBER, spend_minor=10_000, at_ms=T0)  # 1 yuan a month
+    month = usage.month_ids([T0])[0]
+
+    def counted():
+        with ops.ledger.env.begin() as txn:
+            return usage.get(ops.ledger, txn, key(NUMBER), month)
+
+    res = commit(ops, [cdr("r1", T0, 115)])  # 2 started minutes at 0.12 = 0.24 yuan
+    assert res.rated.column("charge").to_pylist() == [2400] and counted() == (2400, 1)
+    # 0.76 yuan of room: 6 started minutes at 0.12.
+    assert router(ops).authorize(NUMBER, CALLER, T0 + 1000).max_duration_seconds == 360
+    for version, price in ((2, "0.24"), (3, "0.06")):
+        (tmp_path / f"v{version}.yaml").write_text(CATALOG.replace("price: 0.12", f"price: {price}"))
+        assert ops.store.compile(tmp_path / f"v{version}.yaml") == version
+    # A dry run and a rerating of another day move nothing.
+    rerate_in(ops.store, ops.ledger, 2, "2026-11-02", "2026-11-02", dry_run=True, now_ms=T0 + 10_000)
+    rerate_in(ops.store, ops.ledger, 2, "2026-11-03", "2026-11-03", now_ms=T0 + 10_000)
+    assert counted() == (2400, 1)
+    # Rerated dearer (0.48 yuan): the month's counted spend is the new charge, still one call.
+    r = rerate_in(ops.store, ops.ledger, 2, "2026-11-02", "2026-11-02", now_ms=T0 + 10_000)
+    assert [a.delta_minor for a in r.adjustments] == [2400]
+    assert counted() == (4800, 1)
+    # 0.52 yuan of room: 4 started minutes at 0.12 (the active version's price).
+    assert router(ops).authorize(NUMBER, CALLER, T0 + 20_000).max_duration_seconds == 240
+    # Run again: already rerated under version 2, nothing moves twice.
+    assert rerate_in(ops.store, ops.ledger, 2, "2026-11-02", "2026-11-02", now_ms=T0 + 30_000).skipped == 1
+    assert counted() == (4800, 1)
+    # Rerated cheaper under version 3 (0.12 yuan): the count comes down with the charge.
+    r = rerate_in(ops.store, ops.ledger, 3, "2026-11-02", "2026-11-02", now_ms=T0 + 40_000)
+    assert [a.delta_minor for a in r.adjustments] == [-3600]
+    assert counted() == (1200, 1)
+    assert router(ops).authorize(NUMBER, CALLER, T0 + 50_000).max_duration_seconds == 420
+
+
 def test_concurrent_authorizations_never_pass_the_spend_cap(ops):
     ops.set_caps(rid(), NUMBER, spend_minor=10_000, at_ms=T0)  # 1 yuan: 8 started minutes
     r = router(ops)

@@ -87,7 +87,7 @@ database                  key                             value
                           ``b"\\x00generation"``          ``COUNT``: bumped by every routing change
 ``number_holds``          400 number key (``>q``)         ``HOLD``: reserved_minor int64,
                                                           reserved_seconds int64, open int64
-                                                          (reservations of calls on a capped number)
+                                                          (every reservation of calls on that number)
 ========================  ==============================  ==========================================
 
 ``RESERVATION`` (``reservations.Reservation.pack``): reserved_minor int64
@@ -97,8 +97,9 @@ deadline_ms int64, answered_ms int64 (0 none), catalog_version int32,
 package int32, billing_start int8, money int8 (1 money, 0 bundle seconds),
 caller_class int8, n_classes int8, then n_classes int32 destination class
 ids (the listed destinations'; the dearest prices the hold), then the
-account name (UTF-8), then, for a call on a number with a monthly cap, NUL
-and the 400 number's key (``>q``; its hold is also summed in ``number_holds``).
+account name (UTF-8), then NUL and the 400 number's key (``>q``; its hold is
+also summed in ``number_holds``, so a monthly cap set while the call is in
+progress counts it).
 
 All integers are little-endian unless marked ``>`` (big-endian keys sort by
 value, which the deadline sweeps rely on).

@@ -24,7 +24,8 @@ from .formats import HOLD, LINE
 # deadline_ms, answered_ms (0 none), catalog_version, package,
 # billing_start (layout.BILLING_START id), money (1: money, 0: bundle
 # seconds), caller_class, n_classes; then n_classes int32 destination class
-# ids, then the account name, then (a capped number's call) NUL + the number key (``>q``).
+# ids, then the account name, then NUL + the 400 number's key (``>q``; absent in a
+# reservation written before every reservation named its number).
 _HEAD = struct.Struct("<qqqqqqiibbbb")
 
 
@@ -33,9 +34,10 @@ class Reservation:
     """One call's hold. ``package``, ``caller_class`` and ``classes`` (the
     listed destinations' classes) are ids of ``catalog_version``: the hold is
     the dearest class's cost of the grant from ``authorized_ms``.
-    ``number_key``: the 400 number's key (``numbers.key``) when it has a
-    monthly cap (its hold is then also summed per number, ``number_hold``);
-    0 otherwise."""
+    ``number_key``: the 400 number's key (``numbers.key``); every hold is
+    also summed per number (``number_hold``), whether or not the number has
+    a monthly cap now, so a cap set while the call is in progress counts it
+    (0: a reservation written before reservations named their number)."""
 
     account: str
     reserved_minor: int
@@ -90,7 +92,7 @@ def _add_hold(ledger, live, account: str, minor: int, seconds: int, n: int) -> N
 
 def number_hold(ledger, live: lmdb.Transaction, number_key: int) -> tuple[int, int, int]:
     """(reserved_minor, reserved_seconds, open reservations) of the calls
-    on a capped 400 number (by its key, ``numbers.key``)."""
+    on a 400 number (by its key, ``numbers.key``), capped or not."""
     raw = live.get(LINE.pack(number_key), db=ledger.live_db[formats.NUMBER_HOLDS])
     return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
 

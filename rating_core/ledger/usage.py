@@ -17,7 +17,9 @@ compares the available credit with.
 
 ``record`` runs inside the transaction that commits the calls
 (``Engine.commit_prepared``), so a call counts exactly once, never for a
-replayed call id. Calls in progress are counted by their reservations
+replayed call id; rerating (``rating_core.rerate``) records each
+adjustment's charge delta (billable seconds 0: no call is added) inside
+the transaction that writes the adjustment. Calls in progress are counted by their reservations
 (``reservations.number_hold``) until their CDR is committed.
 """
 from __future__ import annotations
@@ -93,7 +95,9 @@ def record(ledger, txn: lmdb.Transaction, numbers, start_ms: np.ndarray, charge:
     """Add committed calls to their numbers' months inside the write ``txn``.
 
     numbers: the 400 numbers (Arrow string array or chunked array, normalised);
-    start_ms: int64 epoch ms of each call's start; charge: int64 minor units;
+    start_ms: int64 epoch ms of each call's start; charge: int64 minor units
+    (a rerating's delta may be negative; a count never goes below 0: calls
+    committed before the counts existed were never in them);
     billable: billable seconds; accounts: the calls' account names (Arrow
     strings; None: not recorded per account and day). One read and one
     write per (number, month) and (account, day) the calls touch. Returns
@@ -138,6 +142,6 @@ def _accumulate(txn: lmdb.Transaction, db, calls: pa.Table, key_of) -> int:
         spend, n_calls = adds[k]
         raw = stored.get(k)
         s, c = USAGE.unpack(raw) if raw is not None else (0, 0)
-        out.append((k, USAGE.pack(s + spend, c + n_calls)))
+        out.append((k, USAGE.pack(max(0, s + spend), c + n_calls)))  # a rerating's delta may be negative
     txn.cursor(db=db).putmulti(out)
     return len(out)
