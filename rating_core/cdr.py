@@ -67,10 +67,16 @@ REASONS = (
     "time outside 1970-01-01 .. 2199-12-31 (UTC)",
     "leading 0 missing: a landline a spreadsheet turned into a number? (export the column as text)",
     "written as a spreadsheet number (1.38E+10, 13812345678.0): export the column as text",
+    # A committed call id sent again with other billable content (``Engine.commit_prepared``).
+    "call id committed before with a different value here; the first commit stands "
+    "(correct a committed call by rerating)",
 )
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
- SPREADSHEET_NUMBER) = range(len(REASONS))
+ SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY) = range(len(REASONS))
+# The fields a repeat of a committed call id is compared on: what rates a call
+# (hangup_cause and extra columns do not; a repeat differing only there is a replay).
+BILLABLE_FIELDS = ("number", "caller", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
 _SPREADSHEET = r"^\s*\d+(\.\d+)?[eE]\+?\d+\s*$|^\s*\d+\.0+\s*$"
 # Epoch ms the edge accepts at all: [1970-01-01, 2200-01-01) UTC. Outside it a
 # value is a wrong unit or garbage (2^63 overflows every later subtraction).

@@ -8,7 +8,9 @@ side effects (``rate``) or exactly once against the ledger
 
 Exactly once: ``rate_and_commit`` runs in ONE LMDB write transaction on the
 ledger. It looks up the call ids already committed (their stored results
-come back, flagged ``replayed``, charged nothing again), rates the new ones
+come back, flagged ``replayed``, charged nothing again; a repeat whose
+billable content differs from the committed call is a reject instead, see
+``_split_repeats``), rates the new ones
 from the ledger's current balances, stores ``call_id -> rated record`` in
 the ledger's ``calls`` database, writes the closing balances and commits;
 only then does it return. LMDB serialises write transactions across
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import cdr
 from . import layout
@@ -214,6 +217,9 @@ class Engine:
             for r, row in zip(rows, prepared.table.column("row").take(pa.array(old_rows)).to_pylist()):
                 r["row"] = row
             replayed = pa.Table.from_pylist(rows, schema=rated_new.schema)
+            replayed, differing = _split_repeats(prepared.table.take(pa.array(old_rows)), replayed)
+            if differing.num_rows:
+                new.rejects = pa.concat_tables([new.rejects, differing])
             both = pa.concat_tables([rated_new, replayed])
             flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
             order = np.argsort(both.column("row").to_numpy(), kind="stable")
@@ -221,9 +227,15 @@ class Engine:
         else:
             rated_all, flags = rated_new, np.zeros(rated_new.num_rows, bool)
         s = new.summary
+        by_reason, rejected = s.rejects_by_reason, s.rejected
+        if len(old_rows) and differing.num_rows:
+            by_reason, rejected = dict(by_reason), rejected + differing.num_rows
+            for f in differing.column("field").to_pylist():
+                k = f"{f}: {cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]}"
+                by_reason[k] = by_reason.get(k, 0) + 1
         summary = RatingSummary(
-            rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=s.rejected,
-            duplicates=s.duplicates, charge=s.charge, rejects_by_reason=s.rejects_by_reason,
+            rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=rejected,
+            duplicates=s.duplicates, charge=s.charge, rejects_by_reason=by_reason,
             replayed=int(flags.sum()),
         )
         return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
@@ -233,6 +245,41 @@ class Engine:
 
 
 _PAYG, _BUNDLE = layout.PACKAGE_KIND.index("payg"), layout.PACKAGE_KIND.index("bundle")
+
+
+def _split_repeats(sent: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Repeats of committed call ids: ``sent`` (the request's rows, through
+    the edge) against ``stored`` (their committed records, same order).
+
+    Returns (the stored records of the true replays, rejects
+    ``cdr.REJECT_SCHEMA`` of the repeats whose billable content
+    (``cdr.BILLABLE_FIELDS``) differs: ``field`` the first differing field,
+    ``value`` the value sent now). The rule (README "Exactly once"): the
+    first commit stands -- a finance team never lets a retransmission
+    change a charge already booked -- and a repeat that is not a
+    retransmission is refused so its sender notices, instead of being
+    answered with a result that silently ignores it."""
+    n = sent.num_rows
+    first = np.full(n, -1, np.int64)  # index in BILLABLE_FIELDS of the first difference
+    for k, name in reversed(list(enumerate(cdr.BILLABLE_FIELDS))):
+        a, b = sent.column(name), stored.column(name).cast(sent.column(name).type)
+        same = pc.or_(pc.fill_null(pc.equal(a, b), False), pc.and_(pc.is_null(a), pc.is_null(b)))
+        first[~same.to_numpy(zero_copy_only=False)] = k
+    bad = np.flatnonzero(first >= 0)
+    if not len(bad):
+        return stored, cdr.REJECT_SCHEMA.empty_table()
+    fields = [cdr.BILLABLE_FIELDS[k] for k in first[bad]]
+    values = [sent.column(f)[int(r)] for f, r in zip(fields, bad)]
+    rejects = pa.table({
+        "row": sent.column("row").take(pa.array(bad)),
+        "call_id": sent.column("call_id").take(pa.array(bad)),
+        "field": pa.array(fields, pa.string()),
+        "reason": pa.array([cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]] * len(bad), pa.string()),
+        "value": pa.array([None if not v.is_valid else str(v.as_py()) for v in values], pa.string()),
+    }, schema=cdr.REJECT_SCHEMA)
+    keep = np.ones(n, bool)
+    keep[bad] = False
+    return stored.filter(pa.array(keep)), rejects
 
 
 def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[str, np.ndarray]) -> None:

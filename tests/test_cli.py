@@ -101,6 +101,35 @@ def test_commit_is_exactly_once(demo, tmp_path):
     assert again.column("charge").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge").to_pylist()
 
 
+def test_commit_of_a_call_id_committed_with_other_content_is_a_reject(demo, tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    d, _ = demo
+    opts = ("--store", d / "store", "--commit", "--json")
+    cdrs = pq.read_table(d / "cdrs.parquet").slice(0, 50)
+    pq.write_table(cdrs, tmp_path / "first.parquet")
+    assert run("rate", tmp_path / "first.parquet", *opts, "--out", tmp_path / "1.parquet").exit_code == 0
+    committed = pq.read_table(tmp_path / "1.parquet").column("call_id").to_pylist()
+    # The switch re-sends the file with one committed call's end a minute later: not a retransmission.
+    rows = cdrs.to_pylist()
+    k = next(i for i, r in enumerate(rows) if r["call_id"] in committed)
+    end = rows[k]["end"]
+    rows[k]["end"] = end + (dt.timedelta(minutes=1) if isinstance(end, dt.datetime) else 60_000)
+    pq.write_table(pa.Table.from_pylist(rows, schema=cdrs.schema), tmp_path / "again.parquet")
+    r = run("rate", tmp_path / "again.parquet", *opts, "--out", tmp_path / "2.parquet")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    # The first commit stands: nothing charged, every other committed call replayed.
+    assert summary["charge_minor"] == 0 and summary["replayed"] == summary["rated"] == len(committed) - 1
+    reason = ("call id committed before with a different value here; the first commit stands "
+              "(correct a committed call by rerating)")
+    assert summary["rejects_by_reason"][f"end: {reason}"] == 1
+    rejects = cdr.read_table(tmp_path / "2.rejects.csv").to_pylist()
+    assert [(x["call_id"], x["field"]) for x in rejects if x["reason"] == reason] == [(rows[k]["call_id"], "end")]
+
+
 def test_catalog_commands(demo, tmp_path):
     d, _ = demo
     store = tmp_path / "store"

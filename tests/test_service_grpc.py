@@ -257,6 +257,32 @@ def test_retried_cdr_is_charged_once(client, server):
     assert res.rated.column("replayed").to_pylist() == [True, False]
 
 
+def test_a_committed_call_id_resent_with_other_content_is_refused(client, server):
+    """The first commit stands; a repeat with other billable content is not a
+    retransmission, so it is refused (FAILED_PRECONDITION naming the call id
+    and the field) and the switch's spool keeps it in rejected/ for the operator."""
+    first = client.rate_cdr(_cdr("differ-1", minute=40))
+    assert not first.replayed
+    with pytest.raises(grpc.RpcError) as e:
+        client.rate_cdr(_cdr("differ-1", minute=40, talk_s=200))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert e.value.details().startswith("cdr.end: call id 'differ-1': call id committed before with a different value")
+    assert "first commit stands" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        client.rate_cdr(_cdr("differ-1", minute=40) | {"caller": "13912345678"})
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and e.value.details().startswith("cdr.caller:")
+    # A difference outside the billable fields (the hang-up cause) is still a retransmission.
+    again = client.rate_cdr(_cdr("differ-1", minute=40) | {"hangup_cause": "user_busy"})
+    assert again.replayed and again.rated_cdr == first.rated_cdr
+    # In a stream the repeat is a reject row; its neighbours are rated as usual.
+    res = client.rate_table(pa.Table.from_pylist([_cdr("differ-1", minute=41), _cdr("differ-2", minute=50)]))
+    assert res.rated.column("call_id").to_pylist() == ["differ-2"]
+    assert res.rejects.select(["row", "field"]).to_pylist() == [{"row": 0, "field": "start"}]
+    assert res.rejects.column("reason")[0].as_py().startswith("call id committed before with a different value")
+    # Nothing was charged for the refused repeats: the stored first result is unchanged.
+    assert client.rate_cdr(_cdr("differ-1", minute=40)).rated_cdr == first.rated_cdr
+
+
 def test_concurrent_callers(server):
     """64 callers at once over both workers: Authorize, RateCdr, CallEvent."""
     async def main():

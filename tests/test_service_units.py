@@ -116,6 +116,25 @@ def test_group_commit_shares_one_transaction_and_drops_expired(engine):
     assert len(batches) == 1  # "a" and "b" in one committed batch: one LMDB transaction
 
 
+def test_group_commit_compares_a_repeat_with_other_content_to_the_committed_first(engine):
+    async def main():
+        gc = GroupCommitter(EngineHost(engine), convert.rows_to_table)
+        gc.start()
+        start = 1_791_615_600_000  # 2026-10-10 09:00+08:00
+        row = {"call_id": "x", "caller": "13812345678", "number": PREPAID, "forwarded_to": "02088886666",
+               "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 9_000,
+               "end": start + 60_000, "hangup_cause": "normal_clearing"}
+        results = await asyncio.gather(gc.submit(row, None), gc.submit(row | {"end": start + 90_000}, None))
+        await gc.close()
+        return results
+
+    (first, _, _, _), (second, i, _, dup) = _run(main())
+    assert first is not second and not dup  # the repeat went in a group of its own
+    assert first.rated.column("call_id").to_pylist() == ["x"] and second.rated.num_rows == 0
+    assert second.rejects.select(["row", "call_id", "field"]).to_pylist() == [{"row": i, "call_id": "x", "field": "end"}]
+    assert reason_status(second.rejects.column("reason")[0].as_py()) == grpc.StatusCode.FAILED_PRECONDITION
+
+
 def test_reason_mapping():
     assert reason_status("unknown_number", "number") == grpc.StatusCode.NOT_FOUND
     assert reason_status("account_suspended") == grpc.StatusCode.FAILED_PRECONDITION

@@ -125,7 +125,9 @@ class GroupCommitter:
     moment; each caller is answered only after that transaction committed.
     A request whose deadline passed before its turn is dropped uncommitted
     (the client sees DEADLINE_EXCEEDED and can retry safely). Two requests
-    with the same call id in one group share the first row's result.
+    with the same call id and the same content in one group share the first
+    row's result; one with other content waits for the next group, so the
+    engine compares it with the committed first (``Engine.commit_prepared``).
     """
 
     def __init__(self, host: EngineHost, to_table, max_batch: int = 1024):
@@ -173,16 +175,24 @@ class GroupCommitter:
         first: dict[str, int] = {}
         rows: list = []
         owner: list = []
-        for p in live:
+        later: list[Pending] = []
+        for p in list(live):
             cid = p.row["call_id"]
             idx = first.get(cid)
             if idx is None:
                 idx = first[cid] = len(rows)
                 rows.append(p.row)
                 owner.append(False)
+            elif p.row != rows[idx]:
+                # The same call id with other content: not a retransmission.
+                # It goes in the next group, to be compared with this one's commit.
+                live.remove(p)
+                later.append(p)
+                continue
             else:
                 owner.append(True)  # duplicate within the group
             p.row = idx
+        self.queue[:0] = later
         rac = self.host.engine.rate_and_commit
         # outcome[k] = (result or exception, failed, row index in that table, table rows)
         outcome: list[tuple[RatingResult | Exception, bool, int, int]]

@@ -21,7 +21,7 @@ from rating400.v1 import (
     routing_pb2_grpc,
 )
 
-from rating_core.cdr import DEFAULT_LIMITS, Limits
+from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.errors import InvalidInput, StoreError
 from rating_core.router import Decision, Destination
@@ -51,6 +51,8 @@ _REASON_STATUS = {
     "pending_verification": SC.FAILED_PRECONDITION,
     "account_suspended": SC.FAILED_PRECONDITION,
     "package_not_started": SC.FAILED_PRECONDITION,
+    # A committed call id re-sent with other billable content: the first commit stands.
+    REASONS[COMMITTED_DIFFERENTLY]: SC.FAILED_PRECONDITION,
 }
 
 
@@ -335,7 +337,10 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 field = str(rejects.column("field")[k].as_py() or "cdr")
                 reason = str(rejects.column("reason")[k].as_py() or "rejected")
                 self.metrics.rejected("RateCdr", 1)
-                raise RpcFail(reason_status(reason, field), f"cdr.{field}: {reason}")
+                status = reason_status(reason, field)
+                if reason == REASONS[COMMITTED_DIFFERENTLY]:
+                    reason = f"call id {edge_excerpt(row['call_id'])}: {reason}"
+                raise RpcFail(status, f"cdr.{field}: {reason}")
         rated = result.rated
         rows = convert.rated_rows(rated)
         hit = np.nonzero(rows == i)[0]
