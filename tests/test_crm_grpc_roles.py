@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("cryptography")
 from rating400.v1 import billing_pb2, billing_pb2_grpc  # noqa: E402
 from rating400_client import credentials  # noqa: E402
+from rating_core.billing.crm import mask  # noqa: E402
 from rating_core.demo import demo_cdrs  # noqa: E402
 from rating_core.engine import Engine  # noqa: E402
 from test_auth import _server, pki  # noqa: E402,F401  (pki: the test CA, server and client certificates)
@@ -120,3 +121,45 @@ def test_crm_roles_reach_nothing_else(crm_server):
         with pytest.raises(grpc.RpcError) as e:
             stub.GetReport(billing_pb2.ReportRequest(by="number", account=ACCOUNT), timeout=30)
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_update_caller_tells_a_masked_role_nothing_about_whether_a_number_called(crm_server):
+    server, callers, certs = crm_server
+    known = {c.caller for c in callers}
+    number = sorted(known)[-1]
+    stranger = next(n for n in (f"139000000{i:02d}" for i in range(100)) if n not in known)
+
+    def update(caller, **kw):
+        return billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=caller, **kw)
+
+    channel, stub = _stub(server, certs, "supervisor")
+    with channel:  # a role that sees numbers gets the record, NOT_FOUND and the bound refusal
+        with pytest.raises(grpc.RpcError) as e:
+            stub.UpdateCaller(update(stranger, note="x"), timeout=30)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND and stranger in e.value.details()
+        rec = stub.UpdateCaller(update(number, add_tags=[f"b{i}" for i in range(32)]), timeout=30)
+        assert rec.caller == number and len(rec.tags) >= 32 and rec.calls > 0
+        with pytest.raises(grpc.RpcError) as e:
+            stub.UpdateCaller(update(number, add_tags=["b-over"]), timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("add_tags:")
+    for role in ("agent", "billing"):
+        channel, stub = _stub(server, certs, role)
+        with channel:
+            for kw in ({"note": "probe"}, {"add_tags": ["probe"]}, {"remove_tags": ["probe"]},
+                       {"called_back": True}, {"add_tags": ["b-over"]}):  # the last is past the caller's bound
+                answers = {}
+                for caller in (number, stranger):
+                    answers[caller] = stub.UpdateCaller(update(caller, **kw), timeout=30)
+                    assert answers[caller] == billing_pb2.CallerRecordMessage(caller=mask(caller)), (role, kw)
+            # Bad input is refused alike for both (it is checked before the record is read).
+            for caller in (number, stranger):
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.UpdateCaller(update(caller, remove_tags=[""]), timeout=30)
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert e.value.details().startswith("remove_tags[0]:")
+    channel, stub = _stub(server, certs, "supervisor")
+    with channel:  # the agents' notes were applied to the caller; tags past its bound were not
+        rec = stub.UpdateCaller(update(number, remove_tags=["probe"]), timeout=30)
+        assert "b-over" not in rec.tags and rec.notes >= 2
+        listed = stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT), timeout=30)
+        assert stranger not in {c.caller for c in listed.callers}

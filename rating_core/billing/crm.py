@@ -148,6 +148,16 @@ def clean_tag(text: str, field: str = "tag") -> str:
     return tag
 
 
+def removed_tag(text: str, field: str = "tag") -> str:
+    """A tag to detach: stripped, 1 to ``MAX_TAG_CHARS`` characters (no
+    other rule, so a tag stored before ``clean_tag``'s rules can still go).
+    Raises ``InvalidInput`` naming ``field``."""
+    tag = text.strip()
+    if not tag or len(tag) > MAX_TAG_CHARS:
+        raise InvalidInput(field, f"a tag is 1 to {MAX_TAG_CHARS} characters")
+    return tag
+
+
 def clean_note(text: str, field: str = "note") -> str:
     """A note as stored: 1 to ``MAX_NOTE_CHARS`` characters; newline and tab
     kept, no other control character. Raises ``InvalidInput`` naming
@@ -253,11 +263,7 @@ class CRM:
         ``InvalidInput``, ``NotFound`` (``caller``) for a caller who never
         called."""
         added = {clean_tag(t, f"{fields[0]}[{i}]") for i, t in enumerate(add)}
-        removed = set()
-        for i, t in enumerate(remove):
-            if not t.strip() or len(t.strip()) > MAX_TAG_CHARS:
-                raise InvalidInput(f"{fields[1]}[{i}]", f"a tag is 1 to {MAX_TAG_CHARS} characters")
-            removed.add(t.strip())
+        removed = {removed_tag(t, f"{fields[1]}[{i}]") for i, t in enumerate(remove)}
 
         def change(rec):
             tags = sorted((set(rec.tags) | added) - removed)

@@ -6,6 +6,8 @@ handles. Bad requests end with INVALID_ARGUMENT naming the field.
 """
 from __future__ import annotations
 
+import logging
+
 from rating400.v1 import billing_pb2, billing_pb2_grpc
 
 from rating_core.cdr import excerpt  # an error repeats at most 40 characters of a value
@@ -16,6 +18,7 @@ from .engine import EngineHost
 from .metrics import Metrics
 from .services import rpc
 
+log = logging.getLogger("rating400.billing")
 REPORT_KINDS = ("number", "region", "hour", "weekday", "destination", "campaign")
 
 
@@ -182,15 +185,24 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return await self.host.run(self._export, request, crm_role())
 
     def _update_caller(self, request, role: str):
-        """Tags, a note or a callback on a caller who called the account
-        (NOT_FOUND otherwise); tags and notes checked and bounded by
-        ``rating_core.billing.crm`` (INVALID_ARGUMENT naming the field)."""
+        """Tags, a note or a callback on a caller who called the account;
+        tags and notes checked and bounded by ``rating_core.billing.crm``
+        (INVALID_ARGUMENT naming the field).
+
+        A role that sees whole numbers gets the record, or NOT_FOUND for a
+        number that never called the account. A masked role (``agent``,
+        ``billing``) gets the same answer whether or not the number called:
+        only the masked number, nothing stored for a stranger, and a change
+        past a caller's bound (``MAX_TAGS`` tags, ``MAX_NOTES`` notes) left
+        unapplied and logged -- NOT_FOUND, the record, or a bound refusal
+        would each tell it that this whole number called (README: "Caller
+        CRM")."""
         import time
 
         from grpc import StatusCode as SC
 
-        from rating_core.billing.crm import MAX_TAGS, clean_note, clean_tag
-        from rating_core.errors import NotFound
+        from rating_core.billing.crm import MAX_TAGS, UNMASKED_ROLES, clean_note, clean_tag, removed_tag, shown
+        from rating_core.errors import InvalidInput, NotFound
 
         from .services import RpcFail
 
@@ -200,11 +212,14 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             raise BadRequest("add_tags", f"at most {MAX_TAGS} tags per caller ({len(request.add_tags)} given)")
         for i, t in enumerate(request.add_tags):
             clean_tag(t, f"add_tags[{i}]")
+        for i, t in enumerate(request.remove_tags):
+            removed_tag(t, f"remove_tags[{i}]")
         if request.note:
             clean_note(request.note)
         if not (request.add_tags or request.remove_tags or request.note or request.called_back):
             raise BadRequest("request", "nothing to change (tags, note or called_back)")
         crm, now = self.host.engine.crm, int(time.time() * 1000)
+        masked = role not in UNMASKED_ROLES
         try:
             rec = crm.get(account, caller)
             if rec is None:
@@ -216,7 +231,16 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             if request.called_back:
                 rec = crm.called_back(account, caller, now)
         except NotFound as e:
-            raise RpcFail(SC.NOT_FOUND, str(e)) from None
+            if not masked:
+                raise RpcFail(SC.NOT_FOUND, str(e)) from None
+        except InvalidInput as e:
+            # Every per-request check ran above; what is left is a caller's bound.
+            if not masked:
+                raise
+            log.warning("UpdateCaller by a masked role not applied: %s (account %s, caller %s)", e, account,
+                        shown(caller, role))
+        if masked:
+            return billing_pb2.CallerRecordMessage(caller=shown(caller, role))
         return _caller_message(rec, role)
 
     @rpc("UpdateCaller")

@@ -109,7 +109,9 @@ class BillingServiceServicer:
 
     def UpdateCaller(self, request, context):
         """Tags, an after-sales note, or a callback on one caller of an account
-        (the caller given in full). Answers the record, masked as ListCallers.
+        (the caller given in full). A role that sees whole numbers gets the
+        record (NOT_FOUND: the number never called); a masked role gets only the
+        masked number, the same answer whether or not the number called.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
