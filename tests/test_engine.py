@@ -84,8 +84,13 @@ def test_refresh_swaps_to_the_activated_version(root, tmp_path):
     cheaper = tmp_path / "catalog" / "catalog.yaml"
     cheaper.write_text(cheaper.read_text().replace("std_012: {tiers: [{price: 0.12}]}", "std_012: {tiers: [{price: 0.10}]}"))
     store.activate(store.compile(cheaper))
+    router = engine.router
+    assert engine.authorize(PREPAID, "13812345678").catalog_version == 1
     assert engine.refresh() is True and engine.version == 2
     assert engine.rate(pa.Table.from_pylist([cdr("r1")])).rated.column("charge").to_pylist() == [4000]
+    # The engine owns its Router: refresh built the new version's, routing moved with rating.
+    assert engine.router is not router and engine.router.version == 2 and engine.routing_error is None
+    assert engine.authorize(PREPAID, "13812345678").catalog_version == 2
     store.activate(1)  # rollback
-    assert engine.refresh() is True and engine.version == 1
+    assert engine.refresh() is True and engine.version == 1 == engine.router.version
     engine.close()

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         try:
             version = Store(store_dir).compile(path)
         except CatalogError as e:
-            print(json.dumps({"problems": list(getattr(e, "problems", None) or [str(e)])}))
+            print(json.dumps({"problems": e.problems or [str(e)]}))
             return 0
         except FileNotFoundError as e:
             print(json.dumps({"not_found": str(e)}))
