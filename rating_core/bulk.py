@@ -6,15 +6,16 @@ Results are those of rating the whole input in one ``Rater.rate`` call
 rows differs (here: chronological; in memory: input order). Memory is
 bounded by the chunk size, not the input size:
 
-1. **Scan** (one column or two): the call ids that occur more than once in
-   the input (DuckDB ``GROUP BY`` over the call-id column, out of core),
-   and how far the starts are out of time order (``disorder``: the largest
-   ``max(start of earlier rows) - start``).
+1. **Scan** (two columns): the 64-bit hashes of call ids that occur more
+   than once in the input (8 bytes a row, sorted a sixteenth of the hash
+   range at a time), and how far the starts are out of time order
+   (``disorder``: the largest ``max(start of earlier rows) - start``).
 2. **Edge**, in input order, chunk by chunk, on ``threads`` chunks at once
-   (``Rater.prepare``). Duplicate call ids: only the repeated ids from step
-   1 are remembered, so a later copy is known exactly without holding every
-   call id (memory grows with the number of *repeated* ids, ~100 bytes
-   each). The first valid copy (lowest input row) is rated, as in memory.
+   (``Rater.prepare``). Duplicate call ids: only the ids whose hash repeats
+   in step 1 are remembered (as strings, so a hash collision never makes a
+   duplicate), so a later copy is known exactly without holding every call
+   id (memory grows with the number of *repeated* ids, ~100 bytes each).
+   The first valid copy (lowest input row) is rated, as in memory.
 3. **Rate in chronological chunks**, the account state (prepaid credit
    left, bundle month and seconds used) carried from one chunk to the next:
    the kernel's settlement pass is one pass in (start, input row) order, so
@@ -88,7 +89,7 @@ _DICTIONARY = {"number", "account", "package", "rate", "destination_class", "cal
 
 DEFAULT_CHUNK_ROWS = 1 << 19
 DEFAULT_MAX_DISORDER_MS = 3_600_000  # beyond an hour out of order: sort out of core
-DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's, for the scan and the out-of-core sort
+DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's, for the out-of-core sort
 
 
 def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
@@ -269,178 +270,166 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
 @dataclass
 class Scan:
     rows: int
-    repeated: pa.Array  # call ids (strings) that occur more than once in the input
+    repeated: np.ndarray  # sorted uint64 hashes (``call_id_hashes``) that occur more than once in the input
     disorder_ms: int  # max over rows of (latest start among earlier rows - start), valid starts only
 
 
-def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-         temp_dir: str | Path | None = None, threads: int = 2) -> Scan:
+_HASH_BUCKET_BITS = 4  # the scan sorts its hashes a sixteenth at a time: memory ~8 bytes a row, not 16
+_HASH_BUCKETS = 1 << _HASH_BUCKET_BITS
+
+
+def call_id_hashes(ids) -> tuple[np.ndarray, np.ndarray]:
+    """(64-bit hashes, present mask) of a call-id column as the edge reads it
+    (``cdr._as_string``): equal ids get equal hashes (``kernels.ids``);
+    ``present``: not null and not empty (the only ids that can repeat)."""
+    from .kernels import ids as ids_kernel
+    from .numbers import _buffers
+
+    s = cdr._as_string(ids)
+    out = np.empty(len(s), np.uint64)
+    if len(s) == 0:
+        return out, np.zeros(0, bool)
+    offsets, data = _buffers(s)
+    ids_kernel.hash_strings(offsets, data, out)
+    present = np.diff(offsets) > 0
+    if s.null_count:
+        present &= pc.is_valid(s).to_numpy(zero_copy_only=False)
+    return out, present
+
+
+def may_repeat(ids, repeated: np.ndarray) -> np.ndarray:
+    """Where a call id's hash is one of ``repeated`` (``Scan.repeated``):
+    every copy of a repeated id, and perhaps an id whose hash collides with
+    one (rare; the caller compares the ids themselves)."""
+    h, present = call_id_hashes(ids)
+    if len(repeated) == 0 or len(h) == 0:
+        return np.zeros(len(h), bool)
+    hit = pc.is_in(pa.array(h), value_set=pa.array(repeated))  # a hash set: O(1) a row
+    return present & hit.to_numpy(zero_copy_only=False)
+
+
+def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, threads: int = 2) -> Scan:
     """Step 1 of the job (see the module doc): reads only ``call_id`` and
-    ``start``; the call-id count runs in DuckDB, out of core past
-    ``memory_limit``. Parquet inputs whose call ids are text: DuckDB reads
-    the call ids from the files itself (native, parallel) while this thread
-    reads the starts; other inputs stream both columns through the edge's
-    reader into DuckDB."""
-    import duckdb
+    ``start`` (through the edge's reader, so a bad file gets the edge's
+    error; read ahead on a thread of its own, each batch judged on one of
+    ``threads``). The call ids that may repeat are found from their 64-bit
+    hashes (``call_id_hashes``, 8 bytes a row, sorted a sixteenth of the
+    hash range at a time); the rating pass compares the ids themselves."""
+    rows, latest, disorder = 0, layout.NO_TIME, 0
+    buckets: list[list[np.ndarray]] = [[] for _ in range(_HASH_BUCKETS)]
 
-    files = _parquet_call_id_files(inputs)
-    if files is None:
-        return _scan_through_edge(inputs, batch_rows, memory_limit, temp_dir, threads)
-    with ThreadPoolExecutor(1) as pool:
-        repeated = pool.submit(_repeated_in_parquet, files, memory_limit, temp_dir, threads)
-        state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
-        for batch in input_batches(inputs, batch_rows, ["start"]):  # the edge's error for a bad file
-            _track_disorder(state, batch)
-        try:
-            values = repeated.result()
-        except duckdb.Error:  # DuckDB refused a call id (e.g. not UTF-8): the edge's reader judges
-            return _scan_through_edge(inputs, batch_rows, memory_limit, temp_dir, threads)
-    return Scan(state["rows"], values, state["disorder"])
+    def take(result) -> None:
+        nonlocal rows, latest, disorder
+        n, order, pieces = result
+        rows += n
+        if order is not None:  # disorder across batches: the latest start before this batch vs its earliest
+            inner, first, last = order
+            disorder = max(disorder, inner, latest - first if latest != layout.NO_TIME else 0)
+            latest = max(latest, last)
+        for b, piece in enumerate(pieces):
+            if len(piece):
+                buckets[b].append(piece)
 
-
-def _parquet_call_id_files(inputs) -> list[str] | None:
-    """The Parquet files of ``inputs`` when every input is Parquet (files or
-    dataset directories) with a text ``call_id`` column, else None."""
-    files: list[str] = []
-    for raw in inputs:
-        path = Path(raw)
-        if not path.is_dir() and not cdr._is_parquet(path):
-            return None
-        for f in _files(path):
-            cdr.check_file(f)  # the edge's own error for a file that is not Parquet
-            schema = pq.read_schema(f)
-            if "call_id" not in schema.names:
-                return None
-            t = schema.field("call_id").type
-            t = t.value_type if pa.types.is_dictionary(t) else t
-            if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
-                return None
-            files.append(str(f))
-    return files
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        pending: deque = deque()
+        for batch in cdr.prefetch(input_batches(inputs, batch_rows, ["call_id", "start"]), depth=2):
+            pending.append(pool.submit(_scan_batch, batch))
+            if len(pending) > threads:
+                take(pending.popleft().result())
+        while pending:
+            take(pending.popleft().result())
+    repeated = []
+    for b in range(_HASH_BUCKETS):
+        if not buckets[b]:
+            continue
+        h = np.concatenate(buckets[b])
+        buckets[b].clear()  # each batch's piece of this bucket goes now
+        h.sort()
+        repeated.append(np.unique(h[1:][h[1:] == h[:-1]]))
+    values = np.concatenate(repeated) if repeated else np.zeros(0, np.uint64)
+    return Scan(rows, values, disorder)
 
 
-def _duckdb(memory_limit: str, temp_dir, threads: int):
-    import duckdb
-
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
-                                 "temp_directory": str(temp_dir or tempfile.gettempdir()),
-                                 "preserve_insertion_order": False})
-    con.execute("SET enable_progress_bar = false")
-    return con
+_BUCKET_BOUNDS = np.arange(1, _HASH_BUCKETS, dtype=np.uint64) << np.uint64(64 - _HASH_BUCKET_BITS)
 
 
-_REPEATED_SQL = ("SELECT call_id FROM {source} WHERE call_id IS NOT NULL AND call_id <> '' "
-                 "GROUP BY call_id HAVING count(*) > 1")
-
-
-def _repeated_values(repeated: pa.Table) -> pa.Array:
-    values = repeated.column("call_id").combine_chunks() if repeated.num_rows else pa.array([], pa.string())
-    return pc.cast(values, pa.string())
-
-
-def _repeated_in_parquet(files: list[str], memory_limit: str, temp_dir, threads: int) -> pa.Array:
-    con = _duckdb(memory_limit, temp_dir, threads)
-    try:
-        source = "read_parquet($files, union_by_name = true, hive_partitioning = false)"
-        return _repeated_values(con.sql(_REPEATED_SQL.format(source=source), params={"files": files}).to_arrow_table())
-    finally:
-        con.close()
-
-
-def _track_disorder(state: dict, batch: pa.RecordBatch) -> None:
-    state["rows"] += batch.num_rows
-    if "start" not in batch.schema.names:
-        return
-    start, _present, ok = cdr.parse_times(batch.column("start"))
-    s = start[ok]
-    if len(s):
-        running = np.maximum.accumulate(s)
-        before = np.empty_like(running)
-        before[0] = state["latest"]
-        before[1:] = np.maximum(running[:-1], state["latest"])
-        late = before - s
-        late[before == layout.NO_TIME] = 0
-        state["disorder"] = max(state["disorder"], int(late.max()))
-        state["latest"] = max(state["latest"], int(running[-1]))
-
-
-def _scan_through_edge(inputs, batch_rows: int, memory_limit: str, temp_dir, threads: int) -> Scan:
-    import duckdb
-
-    state = {"rows": 0, "latest": layout.NO_TIME, "disorder": 0}
-
-    def ids() -> Iterator[pa.RecordBatch]:
-        try:
-            for batch in input_batches(inputs, batch_rows, ["call_id", "start"]):
-                _track_disorder(state, batch)
-                col = (batch.column("call_id") if "call_id" in batch.schema.names
-                       else pa.nulls(batch.num_rows, pa.string()))
-                yield pa.record_batch([cdr._as_string(col)], names=["call_id"])
-        except cdr.InvalidFile as e:
-            state["error"] = e
-            raise
-
-    reader = pa.RecordBatchReader.from_batches(pa.schema([("call_id", pa.string())]), ids())
-    con = _duckdb(memory_limit, temp_dir, threads)
-    try:
-        con.register("cdr_ids", reader)
-        repeated = con.sql(_REPEATED_SQL.format(source="cdr_ids")).to_arrow_table()
-    except duckdb.Error as e:
-        if "error" in state:  # the edge's own error about a file, not DuckDB's wrapping of it
-            raise state["error"] from None
-        # DuckDB refuses a call id the reader passed (a string that is not UTF-8).
-        raise InvalidInput("call_id", f"cannot be counted: {cdr.excerpt(str(e), 160)}",
-                           ", ".join(str(p) for p in inputs)) from None
-    finally:
-        con.close()
-    return Scan(state["rows"], _repeated_values(repeated), state["disorder"])
+def _scan_batch(batch: pa.RecordBatch) -> tuple[int, tuple[int, int, int] | None, list[np.ndarray]]:
+    """(rows, (disorder within the batch, earliest start, latest start) or
+    None, the batch's present call-id hashes sorted and cut by bucket)."""
+    names = batch.schema.names
+    order = None
+    if "start" in names:
+        start, _present, ok = cdr.parse_times(batch.column("start"))
+        s = start[ok]
+        if len(s):
+            running = np.maximum.accumulate(s)
+            inner = int((running[:-1] - s[1:]).max()) if len(s) > 1 else 0  # latest earlier start - start
+            order = (max(inner, 0), int(s.min()), int(running[-1]))
+    pieces: list[np.ndarray] = []
+    if "call_id" in names:
+        h, present = call_id_hashes(batch.column("call_id"))
+        h = np.sort(h[present])
+        cuts = [0, *np.searchsorted(h, _BUCKET_BOUNDS).tolist(), len(h)]
+        pieces = [h[cuts[b]:cuts[b + 1]].copy() for b in range(_HASH_BUCKETS)]  # copies: freed bucket by bucket
+    return batch.num_rows, order, pieces
 
 
 # --- duplicates ------------------------------------------------------------------
+@dataclass
+class _Edged:
+    """One chunk through the edge (on a pool thread): its rejects, its good
+    rows (``_good_rows``) and which of them may repeat a call id."""
+
+    rows_in: int
+    rejects: pa.Table
+    rows: pa.Table
+    candidates: np.ndarray  # rows (indices into ``rows``) whose call-id hash repeats in the input
+    order: list[str]
+    duplicates: int = 0
+
+
+def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, repeated: np.ndarray) -> _Edged:
+    p = rater.prepare(batch, offset)
+    rows = _good_rows(p, pass_through)
+    cand = np.flatnonzero(may_repeat(rows.column("call_id"), repeated)) if len(repeated) else np.zeros(0, np.intp)
+    return _Edged(p.rows_in, p.rejects, rows, cand, _order(p, pass_through))
+
+
 class Duplicates:
     """Exact duplicate call ids across chunks taken in input order, holding
-    only the ids known to repeat (``Scan.repeated``)."""
+    only the ids whose hash repeats (``Scan.repeated``), as strings."""
 
-    def __init__(self, repeated: pa.Array):
+    def __init__(self, repeated: np.ndarray):
         self.repeated = repeated
         self.seen: set[str] = set()
 
-    def mark(self, prepared: cdr.Prepared) -> cdr.Prepared:
-        """``prepared`` with later copies of a call id (among good rows)
-        turned into ``duplicate call id`` rejects, as ``cdr.dedupe`` does
-        over a whole input."""
-        good = prepared.good
-        if len(self.repeated) == 0 or not good.any():
-            return _deduped(prepared)
-        ids = prepared.table.column("call_id")
-        cand = good & pc.fill_null(pc.is_in(ids, value_set=self.repeated), False).to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(cand)
-        if len(rows) == 0:
-            return _deduped(prepared)
+    def mark(self, e: _Edged) -> _Edged:
+        """``e`` with later copies of a call id (among good rows) taken out
+        of its rows and made ``duplicate call id`` rejects, as
+        ``cdr.dedupe`` does over a whole input."""
+        if len(e.candidates) == 0:
+            return e
         dup = []
-        for r, i in zip(rows.tolist(), ids.take(pa.array(rows)).to_pylist()):
+        ids = e.rows.column("call_id").take(pa.array(e.candidates)).to_pylist()
+        for r, i in zip(e.candidates.tolist(), ids):
             if i in self.seen:
                 dup.append(r)
             else:
                 self.seen.add(i)
         if not dup:
-            return _deduped(prepared)
+            return e
         dup_rows = np.array(dup, np.int64)
-        t = prepared.table.select(["row", "call_id"]).take(pa.array(dup_rows))
+        t = e.rows.select(["row", "call_id"]).take(pa.array(dup_rows))
         rejects = pa.table({
             "row": t.column("row"), "call_id": t.column("call_id"),
             "field": pa.array(["call_id"] * len(dup)),
             "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * len(dup)),
             "value": t.column("call_id"),
         }, schema=cdr.REJECT_SCHEMA)
-        good = good.copy()
-        good[dup_rows] = False
-        return cdr.Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
-                            prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
-
-
-def _deduped(p: cdr.Prepared) -> cdr.Prepared:
-    return cdr.Prepared(p.table, p.cdr, p.good, p.rejects, p.rows_in, p.duplicates, deduped=True)
+        keep = np.ones(e.rows.num_rows, bool)
+        keep[dup_rows] = False
+        return _Edged(e.rows_in, pa.concat_tables([e.rejects, rejects]), e.rows.filter(pa.array(keep)),
+                      np.zeros(0, np.intp), e.order, e.duplicates + len(dup))
 
 
 # --- good rows as a plain table (buffer and spill) ---------------------------------
@@ -519,14 +508,15 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     updated in place to the closing balances. ``out``: a file (Parquet or CSV
     by ``fmt`` or extension) or, with ``by_day``, a dataset directory.
     ``rejects``: CSV (or .parquet). Memory: about ``chunk_rows`` x
-    (``threads`` + 2) rows at once, plus the repeated call ids, plus
-    DuckDB's ``memory_limit`` while it scans and sorts. Raises
+    (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
+    bytes per input row while it scans, plus DuckDB's ``memory_limit``
+    while it sorts. Raises
     ``InvalidInput`` for an input missing a required column.
     """
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
     try:
-        found = scan(inputs, chunk_rows, memory_limit, tmp, threads)
+        found = scan(inputs, chunk_rows, threads)
         if found.rows == 0:
             raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         sort = force_sort or found.disorder_ms > max_disorder_ms
@@ -560,7 +550,7 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
                 rejects_out.write(result.rejects)
                 output.submit(gather_and_write, result)
 
-            edged = _edge(inputs, rater, chunk_rows, threads, Duplicates(found.repeated))
+            edged = _edge(inputs, rater, chunk_rows, threads, pass_through, Duplicates(found.repeated))
             if sort:
                 _sorted(edged, settle, totals, rejects_out, pass_through, chunk_rows, memory_limit, tmp, threads)
             else:
@@ -609,14 +599,17 @@ def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
     return p.table.column_names if pass_through else list(_RATER_COLUMNS)
 
 
-def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, dups: Duplicates) -> Iterator[cdr.Prepared]:
-    """``Rater.prepare`` on ``threads`` chunks at once (pyarrow and NumPy
-    release the GIL), yielded in input order with duplicates marked."""
+def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: bool,
+          dups: Duplicates) -> Iterator[_Edged]:
+    """The edge (``Rater.prepare``, the good rows, their call-id hashes) on
+    ``threads`` chunks at once (pyarrow and NumPy release the GIL), the
+    input read ahead on a thread of its own; yielded in input order with
+    duplicates marked."""
     with ThreadPoolExecutor(max(1, threads)) as pool:
         pending: deque = deque()
         offset = 0
-        for batch in input_batches(inputs, chunk_rows):
-            pending.append(pool.submit(rater.prepare, batch, offset))
+        for batch in cdr.prefetch(input_batches(inputs, chunk_rows), depth=2):
+            pending.append(pool.submit(_edge_chunk, rater, batch, offset, pass_through, dups.repeated))
             offset += batch.num_rows
             if len(pending) > threads:
                 yield dups.mark(pending.popleft().result())
@@ -624,11 +617,11 @@ def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, dups: Duplicates)
             yield dups.mark(pending.popleft().result())
 
 
-def _edge_rejects(p: cdr.Prepared, totals: _Totals, rejects_out: RejectsWriter) -> None:
-    totals.rows_in += p.rows_in
-    totals.duplicates += p.duplicates
-    totals.rejects(p.rejects)
-    rejects_out.write(p.rejects)
+def _edge_rejects(e: _Edged, totals: _Totals, rejects_out: RejectsWriter) -> None:
+    totals.rows_in += e.rows_in
+    totals.duplicates += e.duplicates
+    totals.rejects(e.rejects)
+    rejects_out.write(e.rejects)
 
 
 def _stream(edged, settle, totals, rejects_out, pass_through: bool, disorder_ms: int) -> None:
@@ -641,10 +634,9 @@ def _stream(edged, settle, totals, rejects_out, pass_through: bool, disorder_ms:
     buffer: pa.Table | None = None
     order: list[str] | None = None
     latest = layout.NO_TIME
-    for p in edged:
-        _edge_rejects(p, totals, rejects_out)
-        rows = _good_rows(p, pass_through)
-        order = order or _order(p, pass_through)
+    for e in edged:
+        _edge_rejects(e, totals, rejects_out)
+        rows, order = e.rows, order or e.order
         if rows.num_rows == 0:
             continue
         buffer = rows if buffer is None else pa.concat_tables([buffer, rows], promote_options="permissive")
@@ -677,10 +669,9 @@ def _sorted(edged, settle, totals, rejects_out, pass_through: bool, chunk_rows: 
     spill = tmp / "spill"
     spill.mkdir()
     order, schema, parts = None, None, 0
-    for p in edged:
-        _edge_rejects(p, totals, rejects_out)
-        rows = _good_rows(p, pass_through)
-        order = order or _order(p, pass_through)
+    for e in edged:
+        _edge_rejects(e, totals, rejects_out)
+        rows, order = e.rows, order or e.order
         if rows.num_rows == 0:
             continue
         if schema is None:

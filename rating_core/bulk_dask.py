@@ -13,8 +13,8 @@ Steps (``rate_on_dask``):
 1. The client lists the work: Parquet files (dataset directories in path
    order) split into units of whole row groups, each with its first input
    row number, so rows are numbered as on one machine. It finds the call
-   ids that occur more than once (``bulk.scan``, DuckDB over the call-id
-   column only).
+   ids that may occur more than once (``bulk.scan``: hashes of the call-id
+   column).
 2. **The snapshot ships as a read-only file**: the client reads the
    catalog version's LMDB file once and a worker plugin writes it into
    each worker's local directory (mode 0444), where every task maps it,
@@ -136,7 +136,7 @@ def _account_of(rater, number_key: np.ndarray) -> np.ndarray:
     return np.where(found, rater.tables["number_account"][pos], -1)
 
 
-def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: pa.Array, scratch: str, partitions: int,
+def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scratch: str, partitions: int,
               pass_through: bool) -> dict:
     """Edge on one unit; spills good rows by account partition (step 3)."""
     rater = _rater(*snapshot)
@@ -159,8 +159,8 @@ def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: pa.Array, scratch
         d = out / f"part={b}"
         d.mkdir(exist_ok=True)
         pq.write_table(rows.filter(pa.array(part == b)), d / tag, compression="lz4")
-    cand = pc.fill_null(pc.is_in(rows.column("call_id"), value_set=repeated), False) if len(repeated) else None
-    pairs = rows.select(["call_id", "row"]).filter(cand) if cand is not None else None
+    cand = bulk.may_repeat(rows.column("call_id"), repeated)
+    pairs = rows.select(["call_id", "row"]).filter(pa.array(cand)) if cand.any() else None
     return {"rows_in": p.rows_in, "pairs": pairs, "order": bulk._order(p, pass_through),
             "rejects": p.rejects.num_rows}
 
@@ -261,7 +261,7 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         client.register_plugin(SnapshotFile(name, data), name=f"rating400-snapshot-{name}")
         del data
         snapshot = (name, snap.version)
-        found = bulk.scan(inputs, memory_limit="1GB", temp_dir=scratch, threads=threads)
+        found = bulk.scan(inputs)
         if partitions is None:
             partitions = 4 * max(1, sum(client.nthreads().values()))
         repeated = client.scatter(found.repeated, broadcast=True)

@@ -88,27 +88,36 @@ class RatingSummary:
 
 class RatedRows:
     """Rated rows not yet gathered: the edge's table, which of its rows were
-    rated (``rows``; None = all, in order) and the kernel's outputs for
-    them. A bulk writer takes them in pieces (``batches``), so the rated
-    output is never held twice; ``table()`` gathers them at once."""
+    rated (``rows``; None = all, in order) and the kernel's outputs, of
+    which ``picked`` (None = all) are the rated rows'. A bulk writer takes
+    them in pieces (``batches``, on its own thread), so the rated output is
+    never held twice and the kernel's caller never gathers it."""
 
-    def __init__(self, rater: "Rater", table: pa.Table, rows: np.ndarray | None, out: dict[str, np.ndarray]):
-        self.rater, self.source, self.rows, self.out = rater, table, rows, out
-        self.num_rows = len(out["status"])
+    def __init__(self, rater: "Rater", table: pa.Table, rows: np.ndarray | None, out: dict[str, np.ndarray],
+                 picked: np.ndarray | None = None):
+        self.rater, self.source, self.rows, self.out, self.picked = rater, table, rows, out, picked
+        self.num_rows = len(out["status"]) if picked is None else len(picked)
+
+    def _out(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        if self.picked is None:
+            return {k: v[lo:hi] for k, v in self.out.items()}
+        sel = self.picked[lo:hi]
+        return {k: v[sel] for k, v in self.out.items()}
 
     def batches(self, size: int = 1 << 20):
         if self.num_rows == 0:
-            yield self.rater._rated_table(self.source.slice(0, 0), self.out)
+            yield self.rater._rated_table(self.source.slice(0, 0), self._out(0, 0))
             return
         for lo in range(0, self.num_rows, size):
             hi = min(lo + size, self.num_rows)
             part = self.source.slice(lo, hi - lo) if self.rows is None else self.source.take(pa.array(self.rows[lo:hi]))
-            yield self.rater._rated_table(part, {k: v[lo:hi] for k, v in self.out.items()})
+            yield self.rater._rated_table(part, self._out(lo, hi))
 
     def table(self) -> pa.Table:
+        out = self._out(0, self.num_rows)
         if self.rows is None:
-            return self.rater._rated_table(self.source, self.out)
-        return self.rater._rated_table(self.source.take(pa.array(self.rows)), self.out)
+            return self.rater._rated_table(self.source, out)
+        return self.rater._rated_table(self.source.take(pa.array(self.rows)), out)
 
 
 class RatingResult:
@@ -191,15 +200,16 @@ class Rater:
         rejects = prepared.rejects
         rows = None if everything else idx  # rows of prepared.table the kernel saw
         unrated = np.flatnonzero(~ok)
+        picked = None  # the kernel's output rows that were rated (None: all)
         if len(unrated):
             where = unrated if rows is None else rows[unrated]
             extra = self._status_rejects(prepared.table, status[unrated], where)
             rejects = pa.concat_tables([rejects, extra])
-            out = {k: v[ok] for k, v in out.items()}
-            rows = np.flatnonzero(ok) if rows is None else rows[ok]
+            picked = np.flatnonzero(ok)
+            rows = picked if rows is None else rows[picked]
         if rejects.num_rows:
             rejects = rejects.sort_by("row")
-        rated = RatedRows(self, prepared.table, rows, out)
+        rated = RatedRows(self, prepared.table, rows, out, picked)
         by_reason = {}
         if rejects.num_rows:
             # "field: reason", e.g. "start: missing", "number: unknown_number"
@@ -211,7 +221,7 @@ class Rater:
             rated=rated.num_rows,
             rejected=rejects.num_rows,
             duplicates=prepared.duplicates,
-            charge=int(out["charge"].sum(dtype=np.int64)),
+            charge=int(out["charge"].sum(dtype=np.int64)),  # 0 on the rows not rated (the kernel's rule)
             rejects_by_reason=by_reason,
         )
         return RatingResult(rated, rejects, state, summary)

@@ -143,3 +143,21 @@ def test_call_ids_that_are_not_utf8_are_an_input_error(rater, tmp_path):
     with pytest.raises((InvalidInput, cdr.InvalidFile)) as err:
         bulk.rate_dataset([path], rater, rater.opening_state(), tmp_path / "r.parquet", tmp_path / "r.csv")
     assert str(path) in str(err.value)
+
+
+def test_hash_collisions_never_make_a_duplicate(rater, cdrs, tmp_path, monkeypatch):
+    """The scan finds repeated call ids by their 64-bit hashes; a collision
+    only makes a candidate, whose id the job compares as a string. With
+    every call id forced into 4 hashes (every row a candidate), the results
+    are still those of rating the whole input at once."""
+    hashes = bulk.call_id_hashes
+    monkeypatch.setattr(bulk, "call_id_hashes", lambda ids: (lambda h, p: (h % np.uint64(4), p))(*hashes(ids)))
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(cdrs, src)
+    assert len(bulk.scan([src]).repeated) == 4
+    state = rater.opening_state()
+    result = bulk.rate_dataset([src], rater, state, tmp_path / "rated.parquet", tmp_path / "rejects.csv",
+                               chunk_rows=3_001)
+    assert result.summary.duplicates >= 2  # the demo's own and the two added above
+    check(rater, cdrs, pq.read_table(tmp_path / "rated.parquet"), cdr.read_table(tmp_path / "rejects.csv"),
+          result, state)

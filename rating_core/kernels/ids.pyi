@@ -1,0 +1,4 @@
+import numpy as np
+import numpy.typing as npt
+
+def hash_strings(offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], out: npt.NDArray[np.uint64]) -> None: ...
