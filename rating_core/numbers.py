@@ -35,7 +35,7 @@ MIN_DIGITS = 3
 
 # Already in normal form, and valid: the common case, which never needs
 # phonenumbers (mobile, landline with trunk zero, 400/800).
-_NORMAL = r"^(?:1[3-9]\d{9}|0[1-9]\d{8,10}|[48]00\d{7})$"
+NORMAL = _NORMAL = r"^(?:1[3-9]\d{9}|0[1-9]\d{8,10}|[48]00\d{7})$"
 _JUNK = r"[\s\-().]"
 _INTL_KEEP = r"^(?:\+|00)86(1[3-9]\d{9}|[48]00\d{7})$"  # mobile, 400/800
 _INTL_TRUNK = r"^(?:\+|00)86(\d+)$"  # landline: restore the trunk zero

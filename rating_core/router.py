@@ -81,9 +81,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -93,9 +95,10 @@ from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .errors import InvalidInput, StoreError
 from .ledger import callers, formats, month_of, package_credit_limits, reservations, usage
+from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
-from .numbers import keys_of, normalize, normalize_array
+from .numbers import NORMAL, keys_of, normalize, normalize_array
 from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, text_of
 
 # Kernel codes, then the edge's own, then the router's monthly caps (README: monthly caps).
@@ -114,6 +117,9 @@ ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB = (
 GENERATION = formats.GENERATION
 _COUNT, _CALL, _LINE = formats.COUNT, formats.CALL, formats.LINE
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
+
+
+_already_normal = re.compile(NORMAL, re.ASCII).fullmatch  # ``normalize``'s first rule, for a value it keeps as it is
 
 
 def number_key(normal: str) -> int:
@@ -151,6 +157,16 @@ def _call_key(call_id: str) -> bytes:
     if not call_id:
         raise InvalidInput("call_id", "required")
     return formats.call_key(call_id)
+
+
+class _AccountRow(NamedTuple):
+    key: bytes  # the account name, UTF-8: its key in ``balances`` and ``holds``
+    limited: bool  # Authorize limits (and reserves for) its calls (``Router._limited``)
+    money: bool  # its budget is money (else bundle seconds)
+    overage: bool  # a bundle that sells overage
+    credit_limit: int  # minor units
+    start_ms: int  # package start
+    opening_credit: int  # minor units
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +244,8 @@ class Router:
         self._finish_init(t, env)
 
     def _reuse(self, previous: "Router") -> None:
-        for name in ("_plans", "_groups", "_group_key", "_dest_number", "_dest_ring", "_line_index", "_texts",
-                     "_menus", "_line_rules"):
+        for name in ("_plans", "_groups", "_group_key", "_dest_number", "_dest_ring", "_dest_objs", "_line_index",
+                     "_texts", "_menus", "_line_rules"):
             setattr(self, name, getattr(previous, name))
 
     def _derive(self, t) -> None:
@@ -244,6 +260,7 @@ class Router:
         lines = [text(i) for i in t["route_line_number"]]
         self._dest_number = [lines[i] for i in t["route_dest_line"]]
         self._dest_ring = t["route_dest_ring"].tolist()
+        self._dest_objs: dict[int, Destination] = {}  # entry -> its Destination (``_destination``)
         self._line_index = {int(k): i for i, k in enumerate(t["route_line_key"])}
         self._texts: dict[int, str | None] = {}
         self._menus: dict[int, dict] = {}
@@ -273,6 +290,8 @@ class Router:
         overage = t["package_overage_rate"][t["account_package"]]
         bundle = kind == layout.PACKAGE_KIND.index("bundle")
         self._limited = ~bundle | (overage < 0)
+        self._account_rows: dict[int, _AccountRow] = {}  # ``_account_row``
+        self._number_rows: dict[int, tuple[int, int]] = {}  # ``_number_row``
         self._overage = bundle & (overage >= 0)
         self._dest_class = t["route_dest_class"]
         self._money = ~bundle  # the budget is money (else bundle seconds)
@@ -328,14 +347,21 @@ class Router:
             self._menus[key] = menu
         return self._menus[key]
 
+    def _destination(self, e: int) -> Destination:
+        """Destination entry ``e`` as decisions list it: one immutable object
+        per entry, shared by every decision that lists it."""
+        d = self._dest_objs[e] = Destination(self._dest_number[e], self._dest_ring[e])
+        return d
+
     def _decision(self, o, dests) -> Decision:
         (reason, caller_class, billing_start, plan, rule, group, _n, city, province, carrier, rate,
          max_s, announcement, menu_path) = o
         t = self.tables
+        dest = self._dest_objs
         return Decision(
             allow=reason == 0,
             reason=ROUTE_REASON[reason],
-            destinations=[Destination(self._dest_number[e], self._dest_ring[e]) for e in dests],
+            destinations=[dest.get(e) or self._destination(e) for e in dests],
             ivr_menu=self.menu_at(plan, menu_path) if menu_path >= 0 and reason == 0 else None,
             billing_start=layout.BILLING_START[billing_start] if billing_start >= 0 else None,
             caller_city=self._cities[city] if city >= 0 else None,
@@ -363,33 +389,57 @@ class Router:
     @staticmethod
     def _caller(caller) -> tuple[str | None, int]:
         """Withheld callers ("", None, "anonymous") have no number: key 0."""
+        if type(caller) is str and _already_normal(caller):  # most callers: ``normalize`` keeps it as it is
+            return caller, number_key(caller)
         if caller is None or str(caller).strip().lower() in ("", "anonymous", "unknown", "private"):
             return None, 0
         normal = normalize(caller, "caller")
         return normal, number_key(normal)
 
-    def _budget(self, live, acc: int, at: int) -> tuple[int, int, int]:
+    def _budget(self, live, acc: int, at: int, txn=None) -> tuple[int, int, int]:
         """The kernel's (credit_left, bundle_used, bundle_period) for a limited
         account: its AVAILABLE balance. Money: credit (+ the credit limit)
         minus open reservations; bundle: seconds used this month plus
-        reserved. Holds are read before credit (see ``Ledger.balance``)."""
-        name = self._accounts[acc]
-        reserved_minor, reserved_seconds, _n = reservations.hold(self.ledger, live, name)
-        credit, used, period = self._stored(acc)
-        if self._money[acc]:
-            limit = int(self._credit_limit[acc])
-            return credit + limit - reserved_minor, used, period
+        reserved. Credit is read in ``txn`` (a read of ``ledger.lmdb``; a new
+        one when None) begun after ``live``: a settlement (debit, then release
+        of the hold) landing between the two is then counted twice (safe),
+        never not at all (see ``Ledger.balance``)."""
+        a = self._account_row(acc)
+        reserved_minor, reserved_seconds, _n = reservations.hold_of(self.ledger, live, a.key)
+        credit, used, period = self._stored(acc, txn)
+        if a.money:
+            return credit + a.credit_limit - reserved_minor, used, period
         month = month_of(at)
         return credit, (used if period == month else 0) + reserved_seconds, month
 
-    def _stored(self, acc: int) -> tuple[int, int, int]:
+    def _stored(self, acc: int, txn=None) -> tuple[int, int, int]:
         """(credit_minor, bundle_used_seconds, bundle_period) committed for
-        an account's current package start (the catalog's opening when none)."""
-        b = self.ledger.stored(self._accounts[acc])
-        t = self.tables
-        if b is None or b.package_start_ms != t["account_start_ms"][acc]:
-            return int(t["account_opening_credit"][acc]), 0, -1
-        return b.credit_minor, b.bundle_used_seconds, b.bundle_period
+        an account's current package start (the catalog's opening when none),
+        read in ``txn`` (a read of ``ledger.lmdb``; a new one when None)."""
+        a = self._account_row(acc)
+        if txn is None:
+            with self.ledger.env.begin() as txn:
+                raw = txn.get(a.key, db=self.ledger.balances)
+        else:
+            raw = txn.get(a.key, db=self.ledger.balances)
+        if raw is None:
+            return a.opening_credit, 0, -1
+        credit, period, used, start = BALANCE.unpack(raw)
+        if start != a.start_ms:  # renewed since: the catalog's opening applies
+            return a.opening_credit, 0, -1
+        return credit, used, period
+
+    def _account_row(self, acc: int) -> "_AccountRow":
+        """What Authorize reads of account row ``acc`` per call, as Python
+        values (made once per account, on its first call)."""
+        a = self._account_rows.get(acc)
+        if a is None:
+            t = self.tables
+            a = self._account_rows[acc] = _AccountRow(
+                self._accounts[acc].encode(), bool(self._limited[acc]), bool(self._money[acc]),
+                bool(self._overage[acc]), int(self._credit_limit[acc]), int(t["account_start_ms"][acc]),
+                int(t["account_opening_credit"][acc]))
+        return a
 
     def _overage_budget(self, live, acc: int, at: int) -> tuple[int, int, int, int]:
         """A bundle that sells overage: (bundle seconds available, money
@@ -430,16 +480,19 @@ class Router:
         d.max_duration_seconds = g
         return package, classes, s, m
 
-    def _memory(self, acc: int, plan: int, caller: str | None, at: int) -> int:
+    def _memory(self, acc: int, plan: int, caller: str | None, at: int, txn) -> int:
         """Line key of the destination that last answered this caller of
-        the account (its caller record), when the plan has caller memory and
-        the answer is within its lifetime; 0 none. One read of ``ledger.lmdb``."""
-        if plan < 0 or not caller or self._memory_ms[plan] == 0:
+        the account (its caller record, read in ``txn`` of ``ledger.lmdb``),
+        when the plan has caller memory and the answer is within its
+        lifetime; 0 none."""
+        if plan < 0 or not caller:
             return 0
-        with self.ledger.env.begin() as txn:
-            raw = txn.get(callers.key(self._accounts[acc], caller), db=self._crm)
+        lifetime = self._memory_ms[plan]
+        if lifetime == 0:
+            return 0
+        raw = txn.get(callers.key(self._accounts[acc], caller), db=self._crm)
         destination, answered = callers.last_answer(raw)
-        if destination is None or not 0 <= at - answered <= self._memory_ms[plan]:
+        if destination is None or not 0 <= at - answered <= lifetime:
             return 0
         return _line_key(destination)
 
@@ -564,15 +617,22 @@ class Router:
         self._refresh(live)
         n = self.core.number_index(nkey)
         if n >= 0:
-            acc = int(self._number_account[n])
-            memory = self._memory(acc, int(self._number_routing[n]), caller, at)
-            if self._limited[acc]:
-                credit, used, period = self._budget(live, acc, at)
+            acc, plan = self._number_rows.get(n) or self._number_row(n)
+            # One read of ledger.lmdb, begun after ``live`` (``_budget``): caller memory and credit.
+            with self.ledger.env.begin() as txn:
+                memory = self._memory(acc, plan, caller, at, txn)
+                if self._account_row(acc).limited:
+                    credit, used, period = self._budget(live, acc, at, txn)
         index = self._count  # this call's place in the router's random stream
         self._count += 1
         o, dests, priced = self.core.decide_one(nkey, ckey, at, path, memory, credit, used, period, self._seed,
                                                 index, with_classes=True)
         return o, dests, priced, acc
+
+    def _number_row(self, n: int) -> tuple[int, int]:
+        """(account row, routing plan) of number row ``n``, as Python ints (made once per number)."""
+        row = self._number_rows[n] = (int(self._number_account[n]), int(self._number_routing[n]))
+        return row
 
     def prepare_batch(self, columns):
         """The edge of ``authorize_batch`` (keyed columns ``number_key``,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import lmdb
 import numpy as np
@@ -122,9 +122,9 @@ class Balance:
     package_start_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A ``balances`` record as stored (see ``formats.BALANCE``)."""
+class Stored(NamedTuple):
+    """A ``balances`` record as stored (see ``formats.BALANCE``). A named
+    tuple: Authorize reads one per call."""
 
     credit_minor: int
     bundle_period: int
@@ -156,7 +156,7 @@ class Ledger:
         self.path = root / "ledger.lmdb"
         self.live_path = root / "live.lmdb"
         self.env = envs.acquire(self.path, live=False, map_size=map_size)
-        self.live = envs.acquire(self.live_path, live=True, map_size=1 << 34)
+        self.live = envs.acquire(self.live_path, live=True, map_size=envs.LIVE_MAP_SIZE)
         self.db = {name: self.env.open_db(name) for name in formats.DURABLE_DBS}
         self.live_db = {name: self.live.open_db(name) for name in formats.LIVE_DBS}
         self.balances = self.db[formats.BALANCES]

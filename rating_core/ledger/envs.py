@@ -4,9 +4,15 @@ LMDB allows one open of an environment per process (a second open of the
 same file breaks its locks), and never across fork(); so environments are
 shared by path and pid, with a count of the ``Ledger`` objects using them.
 
-``live.lmdb`` is opened with ``sync=False``: a commit costs microseconds, a
-process crash loses nothing (the pages are in the page cache), but an OS
-crash may leave it torn. It only holds calls in progress (reservations,
+``live.lmdb`` is opened with ``sync=False`` and ``writemap=True``: a commit
+costs about a microsecond (no fsync, and no write() of each dirty page:
+transactions write into the shared map, which is the page cache), a
+process crash loses nothing (the pages are in the page cache; pages a dead
+transaction wrote are unreferenced and reused), but an OS crash may leave
+it torn. With ``writemap`` LMDB sizes the file to the whole map: a sparse
+file of ``LIVE_MAP_SIZE`` (1 GiB, about 2 million calls in progress) that
+takes only the pages written; copies of a store should leave ``live.lmdb``
+out (calls in progress belong to the running platform). It only holds calls in progress (reservations,
 live calls, cursors, caller memory), which a reboot ends anyway, so the file
 remembers the boot it was written in (``live.boot``) and is discarded when
 opened after a reboot.
@@ -24,6 +30,7 @@ from . import formats
 
 _envs: dict[tuple[int, str], list] = {}  # (pid, path) -> [env, users]
 _lock = threading.Lock()
+LIVE_MAP_SIZE = 1 << 30  # live.lmdb (see above): a sparse file this size
 
 
 def _boot_id() -> str:
@@ -58,7 +65,7 @@ def acquire(path: Path, live: bool, map_size: int) -> lmdb.Environment:
             if live:
                 _discard_after_reboot(path)
                 env = lmdb.open(key[1], subdir=False, max_dbs=len(formats.LIVE_DBS) + 4, map_size=map_size,
-                                max_readers=1024, sync=False)
+                                max_readers=1024, sync=False, writemap=True)
             else:
                 # map_size is address space, not an allocation: the file grows
                 # as it is written.

@@ -12,8 +12,9 @@ module doc and the README; this module is their storage.
 """
 from __future__ import annotations
 
+import functools
 import struct
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import lmdb
 
@@ -29,15 +30,16 @@ from .formats import HOLD, LINE
 _HEAD = struct.Struct("<qqqqqqiibbbb")
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
     """One call's hold. ``package``, ``caller_class`` and ``classes`` (the
     listed destinations' classes) are ids of ``catalog_version``: the hold is
     the dearest class's cost of the grant from ``authorized_ms``.
     ``number_key``: the 400 number's key (``numbers.key``); every hold is
     also summed per number (``number_hold``), whether or not the number has
     a monthly cap now, so a cap set while the call is in progress counts it
-    (0: a reservation written before reservations named their number)."""
+    (0: a reservation written before reservations named their number). A
+    named tuple: Authorize builds one per call, and a tuple costs a fraction
+    of a frozen dataclass to build."""
 
     account: str
     reserved_minor: int
@@ -55,56 +57,69 @@ class Reservation:
     number_key: int = 0
 
     def pack(self) -> bytes:
+        classes = self.classes
         return (_HEAD.pack(self.reserved_minor, self.reserved_seconds, self.granted_seconds, self.authorized_ms,
                            self.deadline_ms, self.answered_ms, self.catalog_version, self.package,
-                           self.billing_start, 1 if self.money else 0, self.caller_class, len(self.classes))
-                + struct.pack(f"<{len(self.classes)}i", *self.classes) + self.account.encode()
+                           self.billing_start, 1 if self.money else 0, self.caller_class, len(classes))
+                + _classes(len(classes)).pack(*classes) + self.account.encode()
                 + (b"\0" + LINE.pack(self.number_key) if self.number_key else b""))
 
     @classmethod
     def unpack(cls, raw: bytes | memoryview) -> "Reservation":
         (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
          n) = _HEAD.unpack_from(raw)
-        classes = struct.unpack_from(f"<{n}i", raw, _HEAD.size)
+        classes = _classes(n).unpack_from(raw, _HEAD.size)
         account, _, number = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
         return cls(account.decode(), minor, seconds, granted, authorized, deadline, answered, version, billing,
                    bool(money), package, caller_class, classes, LINE.unpack(number)[0] if number else 0)
 
     def with_(self, **kw) -> "Reservation":
-        return replace(self, **kw)
+        return self._replace(**kw)
+
+
+@functools.lru_cache(maxsize=None)
+def _classes(n: int) -> struct.Struct:
+    """The packed destination class ids of a reservation with ``n`` of them."""
+    return struct.Struct(f"<{n}i")
+
+
+def _sum(live: lmdb.Transaction, db, key: bytes) -> tuple[int, int, int]:
+    raw = live.get(key, db=db)
+    return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+
+
+def _add(live: lmdb.Transaction, db, key: bytes, minor: int, seconds: int, n: int) -> None:
+    """Add to one ``HOLD`` sum (an account's in ``holds``, a number's in
+    ``number_holds``); the record goes when no reservation is left."""
+    m, s, k = _sum(live, db, key)
+    if k + n <= 0:
+        live.delete(key, db=db)
+    else:
+        live.put(key, HOLD.pack(m + minor, s + seconds, k + n), db=db)
 
 
 def hold(ledger, live: lmdb.Transaction, account: str) -> tuple[int, int, int]:
     """(reserved_minor, reserved_seconds, open reservations) of an account."""
-    raw = live.get(account.encode(), db=ledger.live_db[formats.HOLDS])
-    return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+    return _sum(live, ledger.live_db[formats.HOLDS], account.encode())
 
 
-def _add_hold(ledger, live, account: str, minor: int, seconds: int, n: int) -> None:
-    m, s, k = hold(ledger, live, account)
-    m, s, k = m + minor, s + seconds, k + n
-    db = ledger.live_db[formats.HOLDS]
-    if k <= 0:
-        live.delete(account.encode(), db=db)
-    else:
-        live.put(account.encode(), HOLD.pack(m, s, k), db=db)
+def hold_of(ledger, live: lmdb.Transaction, account_key: bytes) -> tuple[int, int, int]:
+    """``hold`` of an account by its key (the name, UTF-8)."""
+    return _sum(live, ledger.live_db[formats.HOLDS], account_key)
 
 
 def number_hold(ledger, live: lmdb.Transaction, number_key: int) -> tuple[int, int, int]:
     """(reserved_minor, reserved_seconds, open reservations) of the calls
     on a 400 number (by its key, ``numbers.key``), capped or not."""
-    raw = live.get(LINE.pack(number_key), db=ledger.live_db[formats.NUMBER_HOLDS])
-    return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
+    return _sum(live, ledger.live_db[formats.NUMBER_HOLDS], LINE.pack(number_key))
 
 
-def _add_number_hold(ledger, live, number_key: int, minor: int, seconds: int, n: int) -> None:
-    m, s, k = number_hold(ledger, live, number_key)
-    m, s, k = m + minor, s + seconds, k + n
-    db = ledger.live_db[formats.NUMBER_HOLDS]
-    if k <= 0:
-        live.delete(LINE.pack(number_key), db=db)
-    else:
-        live.put(LINE.pack(number_key), HOLD.pack(m, s, k), db=db)
+def _add_holds(ledger, live, r: "Reservation", sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) reservation ``r`` from its sums."""
+    minor, seconds = sign * r.reserved_minor, sign * r.reserved_seconds
+    _add(live, ledger.live_db[formats.HOLDS], r.account.encode(), minor, seconds, sign)
+    if r.number_key:
+        _add(live, ledger.live_db[formats.NUMBER_HOLDS], LINE.pack(r.number_key), minor, seconds, sign)
 
 
 def get(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
@@ -116,9 +131,7 @@ def put(ledger, live: lmdb.Transaction, key: bytes, r: Reservation) -> None:
     """Open the reservation of call ``key`` (it must hold none)."""
     live.put(key, r.pack(), db=ledger.live_db[formats.RESERVATIONS])
     live.put(LINE.pack(r.deadline_ms) + key, b"", db=ledger.live_db[formats.RESERVATION_DEADLINE])
-    _add_hold(ledger, live, r.account, r.reserved_minor, r.reserved_seconds, 1)
-    if r.number_key:
-        _add_number_hold(ledger, live, r.number_key, r.reserved_minor, r.reserved_seconds, 1)
+    _add_holds(ledger, live, r, 1)
 
 
 def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
@@ -128,9 +141,7 @@ def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
         return None
     live.delete(key, db=ledger.live_db[formats.RESERVATIONS])
     live.delete(LINE.pack(r.deadline_ms) + key, db=ledger.live_db[formats.RESERVATION_DEADLINE])
-    _add_hold(ledger, live, r.account, -r.reserved_minor, -r.reserved_seconds, -1)
-    if r.number_key:
-        _add_number_hold(ledger, live, r.number_key, -r.reserved_minor, -r.reserved_seconds, -1)
+    _add_holds(ledger, live, r, -1)
     return r
 
 
