@@ -1,8 +1,10 @@
 """gRPC service benchmarks, load from separate processes.
 
 (a) bare grpc.aio server answering only the standard health Check and
-(b) our Authorize, both driven by h2load with a pre-encoded gRPC frame at
-16 requests in flight, interleaved round by round so both see the same
+(b) our Authorize with a call id (each request reserves credit: one
+live-ledger write) and (b') the same without one (a query, which holds
+nothing), all driven by h2load with a pre-encoded gRPC frame at 16
+requests in flight, interleaved round by round so all see the same
 machine; reported: RPS, p50/p99 (from h2load's per-request log) and the
 ratio (target: Authorize >= 90% of bare, p99 < 10 ms), beside the
 in-process cost of one authorize call.
@@ -209,12 +211,14 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
     with Client(f"127.0.0.1:{our_server['port']}") as c:
         c.wait_ready(30)
         assert c.authorize(NUMBER, CALLER).allow
-    auth = tmp_path / "authorize.bin"
+    auth = tmp_path / "authorize.bin"  # with a call id: each request reserves credit (one live-ledger write)
     auth.write_bytes(_frame(routing_pb2.AuthorizeRequest(number=NUMBER, caller=CALLER, call_id="bench")))
+    query = tmp_path / "query.bin"  # without one: a query that holds nothing (what Authorize was before reservations)
+    query.write_bytes(_frame(routing_pb2.AuthorizeRequest(number=NUMBER, caller=CALLER)))
     health = tmp_path / "health.bin"
     health.write_bytes(_frame(health_pb2.HealthCheckRequest()))
 
-    rounds = []
+    rounds, queries = [], []
 
     def measure():
         for r in range(ROUNDS):
@@ -222,7 +226,10 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
                            tmp_path / f"bare{r}.log", SECONDS, bare_server["pid"])
             a = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", auth,
                            tmp_path / f"auth{r}.log", SECONDS, our_server["pid"])
+            q = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", query,
+                           tmp_path / f"query{r}.log", SECONDS, our_server["pid"])
             rounds.append((b, a))
+            queries.append(q)
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     ratios = [a["rps"] / b["rps"] for b, a in rounds if b["rps"]]
@@ -244,16 +251,23 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
         # machine would show with no other load on it.
         "authorize_over_bare_by_cpu": med(cpu_ratios) if cpu_ratios else None,
         "authorize_failed": sum(a["failed"] for _, a in rounds),
+        "query_rps": med([q["rps"] for q in queries]),
+        "query_p50_ms": med([q["p50_ms"] for q in queries]),
+        "query_p99_ms": med([q["p99_ms"] for q in queries]),
+        "query_over_bare": med([q["rps"] / b["rps"] for (b, _), q in zip(rounds, queries) if b["rps"]]),
+        "query_server_cpu_us_per_request": med([q["server_cpu_us_per_request"] or 0 for q in queries]),
+        "load_average": round(os.getloadavg()[0], 2),
         "authorize_in_process_per_s": _in_process_authorize(local_engine),
         "per_round": [{"bare": b, "authorize": a} for b, a in rounds],
     }
     benchmark.extra_info.update(info)
     print("\n[service unary] " + json.dumps({k: v for k, v in info.items() if k != "per_round"}))
-    for b, a in rounds:
+    for (b, a), q in zip(rounds, queries):
         print(f"  round: bare {b['rps']:.0f} rps p99 {b['p99_ms']:.2f} ms cpu {b['server_cpu_us_per_request'] or 0:.0f} us/req"
               f" | authorize {a['rps']:.0f} rps p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms"
-              f" cpu {a['server_cpu_us_per_request'] or 0:.0f} us/req | ratio {a['rps'] / max(b['rps'], 1):.2f}")
-    assert info["authorize_failed"] == 0
+              f" cpu {a['server_cpu_us_per_request'] or 0:.0f} us/req | ratio {a['rps'] / max(b['rps'], 1):.2f}"
+              f" | query {q['rps']:.0f} rps p99 {q['p99_ms']:.2f} ms ratio {q['rps'] / max(b['rps'], 1):.2f}")
+    assert info["authorize_failed"] == 0 and sum(q["failed"] for q in queries) == 0
 
 
 @pytest.fixture(scope="module")

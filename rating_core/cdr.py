@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -921,11 +922,14 @@ def check_text(field: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
     """One request string field: at most its bound in UTF-8 bytes, no NUL or
     other C0 control characters. Returns ``value``; InvalidInput otherwise."""
     bound = limits.of(field)
-    if len(value) > bound or len(value.encode("utf-8", "surrogatepass")) > bound:
+    if len(value) > bound or (not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > bound):
         raise InvalidInput(field, f"longer than {bound} bytes: {excerpt(value)}")
-    if any(c < " " for c in value):
+    if _control(value):
         raise InvalidInput(field, f"contains a control character: {excerpt(value)}")
     return value
+
+
+_control = re.compile("[\x00-\x1f]").search  # a C0 control character (below " ")
 
 
 def check_time_ms(field: str, ms: int | None) -> int | None:
