@@ -12,9 +12,14 @@
 * ``test_rate_commit_throughput``: ``rating400 rate --commit`` (the CLI's
   ``rate_files(commit=True)``): edge, kernel, one ledger transaction per
   file with the records as Arrow batches and the balances, fsynced; beside
-  it in the same run the same file without ``--commit`` (the floor: no
-  ledger). Target: 1M CDR/s. Each round commits a fresh copy of the file's
-  call ids (a commit of ids already committed is a replay, not a charge).
+  it in the same run the same file without ``--commit`` (no ledger), and
+  the physical floor: the bytes one round wrote to ``ledger.lmdb`` (its
+  call-id entries, its Arrow batch, the caller records it rewrote) written
+  again by bare py-lmdb into a fresh environment -- one ``getmulti`` of the
+  caller keys (a merge must read them), ``putmulti`` in key order, one
+  fsynced commit; no rating, no merging. Target: 1M CDR/s. Each round
+  commits a fresh copy of the file's call ids (a commit of ids already
+  committed is a replay, not a charge).
 
     python -m pytest benchmarks/bench_ledger.py -q
     RATING400_BENCH_SMALL=1 python -m pytest benchmarks/bench_ledger.py -q
@@ -137,13 +142,52 @@ def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report,
     rate_files([inputs[0]], store_dir, tmp_path / "plain.parquet", tmp_path / "rejects2.csv", threads=2,
                progress=False, store=store)
     plain, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
+    floor, floor_cpu = _lmdb_floor(store_dir, tmp_path / "floor.lmdb")
     cpu_median = float(np.median(cpu))
     load = os.getloadavg()[0]
     benchmark.extra_info.update(cdrs=n, rated=summary.rated, cdr_per_s=round(n / median),
                                 without_commit_cdr_per_s=round(n / plain), cpu_s=round(cpu_median, 3),
-                                without_commit_cpu_s=round(plain_cpu, 3), load_average=round(load, 2))
+                                without_commit_cpu_s=round(plain_cpu, 3), lmdb_floor_s=round(floor, 3),
+                                lmdb_floor_cpu_s=round(floor_cpu, 3), load_average=round(load, 2))
     report(f"rate --commit: {n:,} CDRs, median {median:.2f} s = {n / median / 1e3:.0f}k CDR/s "
            f"({cpu_median:.2f} CPU s = {n / cpu_median / 1e3:.0f}k CDR per CPU-second); the same file without "
            f"--commit {n / plain / 1e3:.0f}k CDR/s ({plain_cpu:.2f} CPU s); commit costs {median / plain:.1f}x "
-           f"wall, {cpu_median / plain_cpu:.1f}x CPU (target 1M CDR/s; load {load:.1f})")
+           f"wall, {cpu_median / plain_cpu:.1f}x CPU; LMDB floor (the same bytes, bare py-lmdb) {floor:.2f} s = "
+           f"{n / floor / 1e3:.0f}k CDR/s ({floor_cpu:.2f} CPU s): rate --commit is {median / floor:.1f}x the floor "
+           f"(wall), {cpu_median / floor_cpu:.1f}x (CPU) (target 1M CDR/s; load {load:.1f})")
     assert summary.rows_in == n
+
+
+def _lmdb_floor(store_dir, path) -> tuple[float, float]:
+    """Wall and CPU seconds of writing what the first round wrote (its
+    ``calls`` entries, its batch, every caller record) with bare py-lmdb
+    into a fresh environment: read the caller keys (``getmulti``), put
+    everything in key order (``putmulti``), one fsynced commit."""
+    import lmdb
+
+    from rating_core.ledger import Ledger, formats
+
+    ledger = Ledger(store_dir)
+    try:
+        with ledger.env.begin() as txn:
+            cur = txn.cursor(db=ledger.db[formats.CALLS])
+            calls = [(bytes(k), bytes(v)) for k, v in cur.iternext() if bytes(k).startswith(b"r0-")]
+            batch_id = formats.COMMITTED.unpack(calls[0][1])[0]
+            batch = bytes(txn.get(formats.BATCH_KEY.pack(batch_id), db=ledger.db[formats.CALL_BATCHES]))
+            crm = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=ledger.db[formats.CRM]).iternext()]
+    finally:
+        ledger.close()
+    env = lmdb.open(str(path), subdir=False, max_dbs=4, map_size=1 << 36)
+    dbs = [env.open_db(name) for name in (formats.CALLS, formats.CALL_BATCHES, formats.CRM)]
+    with env.begin(write=True) as txn:  # the caller records exist before, as in a later round
+        txn.cursor(db=dbs[2]).putmulti(crm)
+    keys = [k for k, _ in crm]
+    t0, c0 = time.perf_counter(), time.process_time()
+    with env.begin(write=True) as txn:
+        txn.cursor(db=dbs[2]).getmulti(keys)
+        txn.cursor(db=dbs[0]).putmulti(calls)
+        txn.put(formats.BATCH_KEY.pack(1), batch, db=dbs[1])
+        txn.cursor(db=dbs[2]).putmulti(crm)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    env.close()
+    return wall, cpu

@@ -330,3 +330,27 @@ def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_fa
         run()
     finally:
         ledger.close()
+
+
+def test_a_stored_record_of_another_shape_is_merged_through_msgspec(tmp_path):
+    """The merge kernel copies a stored tail's tokens only when the tail has
+    msgspec's own field order; any other JSON (keys reordered, as another
+    writer might store them) is decoded and re-encoded, never misread."""
+    from rating_core.ledger import Ledger, formats
+
+    ledger = Ledger(tmp_path)
+    crm = CRM(ledger)
+    key = b"shop\x0013812345678"
+    odd = b'{"n":[],"t":["vip"],"k":null,"p":"P","c":"X","d":"13700000001"}'
+    call = {"call_id": "c1", "account": "shop", "caller": "13812345678", "start_ms": T0 + 10, "answered": False,
+            "billable_seconds": 0, "forwarded_to": DESTS[1], "caller_city": None, "caller_province": "广东",
+            "caller_carrier": None}
+    try:
+        with ledger.env.begin(write=True) as txn:
+            txn.put(key, formats.CRM_COUNTS.pack(T0, T0, 1, 1, 5, T0, 0, 0) + odd, db=crm.db)
+            crm.record(txn, pa.Table.from_pylist([call], schema=CALLS_SCHEMA))
+            got = CallerRecord.decode(key, txn.get(key, db=crm.db))
+    finally:
+        ledger.close()
+    assert (got.calls, got.answered, got.first_ms, got.last_ms, got.last_missed_ms) == (2, 1, T0, T0 + 10, T0 + 10)
+    assert (got.destination, got.city, got.province, got.carrier, got.tags) == ("13700000001", "X", "广东", None, ["vip"])

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from .. import cdr
 from ..errors import InvalidInput, NotFound
+from ..kernels import crm as crm_kernel
 from ..ledger import call_key, callers, formats
 from ..cells import row as csv_row
 
@@ -319,15 +320,7 @@ class CRM:
         return out
 
 
-# Characters JSON must escape (msgspec escapes exactly these; every other
-# character, non-ASCII included, is written as its UTF-8 bytes).
-_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-# A stored JSON tail as msgspec writes it, in its parts (a JSON string
-# token: '"' and '\\' inside it are escaped).
-_TOKEN = r'(?:null|"(?:[^"\\]|\\.)*")'
-_TAIL = (r'(?s)^(?P<head>\{"d":' + _TOKEN + r'),"c":(?P<c>' + _TOKEN + r'),"p":(?P<p>' + _TOKEN
-         + r'),"k":(?P<k>' + _TOKEN + r'),(?P<rest>"t":.*)$')
-_FIRST, _LAST, _CALLS, _ANSWERED, _TALK, _LAST_ANSWERED, _LAST_MISSED = range(7)
+_LAST_ANSWERED = 5  # index of last_answered_ms in COUNTS
 
 
 def _known(names: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -336,78 +329,44 @@ def _known(names: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     """The new ``crm`` records of the callers aggregated in ``g`` (one row
-    per key, sorted by key): the stored records read at once (``getmulti``),
-    counts merged column-wise in NumPy, JSON tails taken apart and assembled
-    column-wise by Arrow. The same rules as a ``CallerRecord`` updated call
-    by call (tests/test_crm.py checks it byte for byte): first/last min/max,
-    counts summed, the latest answer (at or after the stored one) sets the
-    destination, a known city/province/carrier replaces the stored one,
-    tags and notes kept. Names JSON must escape (rare) go through msgspec.
-    Yields (key, record) pairs in key order."""
-    n = g.num_rows
-    key_array = pc.cast(g.column("key"), pa.binary())
-    keys = key_array.to_pylist()
+    per key, sorted by key): the stored records read at once (``getmulti``)
+    and merged in one pass by ``kernels.crm.merge`` (counts added, the
+    stored JSON tail's tokens copied as bytes). The same rules as a
+    ``CallerRecord`` updated call by call (tests/test_crm.py checks it byte
+    for byte): first/last min/max, counts summed, the latest answer (at or
+    after the stored one) sets the destination, a known city/province/
+    carrier replaces the stored one, tags and notes kept. Names JSON must
+    escape (rare) go through msgspec. Yields (key, record) pairs in key
+    order."""
+    keys = pc.cast(g.column("key"), pa.binary()).to_pylist()
     found = cursor.getmulti(keys)  # (key, record) of the stored ones, in key order
-    raws = [v for _, v in found]
-    hit = pc.is_in(key_array, value_set=pa.array([k for k, _ in found], pa.binary())).to_numpy(zero_copy_only=False)
-    hits = np.flatnonzero(hit)
-    old = np.zeros((n, COUNTS.size // 8), np.int64)
-    if raws:
-        old[hits] = np.frombuffer(b"".join([r[:COUNTS.size] for r in raws]), "<i8").reshape(len(raws), -1)
-
-    def col(name):
-        return g.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    lo, answered_at, ans = col("start_min"), col("answered_at_max"), col("answered_sum")
-    new = old.copy()
-    new[:, _FIRST] = np.where(old[:, _CALLS] > 0, np.minimum(old[:, _FIRST], lo), lo)
-    new[:, _LAST] = np.maximum(old[:, _LAST], col("start_max"))
-    new[:, _CALLS] += col("start_count")
-    new[:, _ANSWERED] += ans
-    new[:, _TALK] += col("talk_sum")
-    new[:, _LAST_MISSED] = np.maximum(old[:, _LAST_MISSED], col("missed_at_max"))
-    takes_answer = (ans > 0) & (answered_at >= old[:, _LAST_ANSWERED])
-    new[:, _LAST_ANSWERED] = np.where(takes_answer, answered_at, old[:, _LAST_ANSWERED])
-    counts = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(COUNTS.size), n, [None, pa.py_buffer(new.astype("<i8").tobytes())]).cast(pa.binary())
-
-    # The stored tails' parts (null for a new caller): head '{"d":..', the
-    # city/province/carrier tokens, and the rest ('"t":[..],"n":[..]}').
-    at = np.full(n, -1, np.int64)
-    at[hits] = np.arange(len(hits))
-    stored = pa.array([r[COUNTS.size:] for r in raws], pa.string()).take(pa.array(at, mask=at < 0))
-    parts = pc.extract_regex(stored, _TAIL)
-    old_head, old_c, old_p, old_k, rest = (pc.struct_field(parts, [i]) for i in range(5))  # null where parts is
-    parsed = parts.is_valid().to_numpy(zero_copy_only=False)
-
-    dest = pc.if_else(pa.array(takes_answer), g.column("dest_last"), pa.scalar(None, pa.string()))
-    fields = [dest] + [g.column(c) for c in ("city_last", "province_last", "carrier_last")]
-    every = pc.binary_join_element_wise(*[pc.fill_null(f, "") for f in fields], "")
-    slow = pc.match_substring_regex(every, _NEEDS_ESCAPE).to_numpy(zero_copy_only=False) | (hit & ~parsed)
-    q = [pc.fill_null(pc.binary_join_element_wise('"', f, '"', ""), "null") for f in fields]
-    head = pc.if_else(pa.array(takes_answer | ~hit), pc.binary_join_element_wise('{"d":', q[0], ""), old_head)
-    # A missing name keeps the stored token (a new caller: null).
-    c, p, k = (pc.if_else(pc.is_null(f), pc.fill_null(o, "null"), t)
-               for f, o, t in zip(fields[1:], (old_c, old_p, old_k), q[1:]))
-    tails = pc.binary_join_element_wise(head, ',"c":', c, ',"p":', p, ',"k":', k, ",",
-                                        pc.fill_null(rest, '"t":[],"n":[]}'), "")
-    tails = pc.cast(tails, pa.binary())
+    agg = np.stack([g.column(c).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                    for c in ("start_min", "start_max", "start_count", "answered_sum", "talk_sum",
+                              "missed_at_max", "answered_at_max")])
+    names = pa.concat_arrays([g.column(c).combine_chunks() if isinstance(g.column(c), pa.ChunkedArray)
+                              else g.column(c) for c in ("dest_last", "city_last", "province_last", "carrier_last")])
+    _, offsets, data = names.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[names.offset:names.offset + len(names) + 1]
+    data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+    valid = names.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
+    values, slow, counts, at = crm_kernel.merge(keys, found, agg, np.ascontiguousarray(offsets), data, valid)
     if slow.any():
-        patched = tails.to_pylist()
         rows = np.flatnonzero(slow)
-        values = [f.take(pa.array(rows)).to_pylist() for f in fields]
+        fields = [pc.take(g.column(c), pa.array(rows)).to_pylist()
+                  for c in ("dest_last", "city_last", "province_last", "carrier_last")]
         for pos, i in enumerate(rows.tolist()):
-            d, c, p, k = (v[pos] for v in values)
-            if not hit[i]:
-                doc = {"d": d, "c": c, "p": p, "k": k, "t": [], "n": []}
+            d, c, p, k = (v[pos] for v in fields)
+            if at[i] < 0:
+                doc = {"d": d, "c": c, "p": p, "k": k, "t": [], "n": []}  # d: null unless answered
             else:
-                doc = _DECODE(raws[at[i]][COUNTS.size:])
-                if takes_answer[i]:
+                raw = found[at[i]][1]
+                doc = _DECODE(raw[COUNTS.size:])
+                # The answer is taken when the counts' last answer moved to this batch's.
+                if agg[3, i] > 0 and counts[i, _LAST_ANSWERED] == agg[6, i]:
                     doc["d"] = d
                 doc["c"], doc["p"], doc["k"] = c or doc["c"], p or doc["p"], k or doc["k"]
-            patched[i] = _ENCODE(doc)
-        tails = pa.array(patched, pa.binary())
-    return zip(keys, pc.binary_join_element_wise(counts, tails, b"").to_pylist())
+            values[i] = COUNTS.pack(*counts[i].tolist()) + _ENCODE(doc)
+    return zip(keys, values)
 
 
 CSV_FIELDS = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination",

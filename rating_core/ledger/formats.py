@@ -17,7 +17,9 @@ database            key                         value
                                                 uint32 (legacy: 8-byte layout id +
                                                 JSON list, read only)
 ``call_batches``    batch id (big-endian u64)   Arrow IPC stream: the rated records
-                                                committed together (times as int64 ms)
+                                                committed together (times as int64 ms;
+                                                buffers LZ4-compressed, older batches
+                                                plain: the reader takes both)
 ``call_layouts``    8-byte layout id            JSON column names (legacy records only)
 ``meta``            ``b"next_batch"``           ``COUNT`` int64
 ``adjustments``     call key + NUL + target     ``ADJUSTMENT``: old_charge_minor int64,

@@ -22,9 +22,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import layout
+from ..kernels.crm import split_fixed
 from . import formats
 from .formats import BATCH_KEY, COMMITTED, COUNT, MAX_KEY, MONTH_BATCH, call_key
 
+# Batches are LZ4-compressed Arrow buffers (the IPC format's own compression,
+# read back transparently): a rated row is about 210 bytes as it is, 78
+# compressed (demo CDRs), so a commit writes and fsyncs 2.7x fewer bytes
+# for about 0.2 CPU-seconds per million rows.
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 # ``COMMITTED`` as a NumPy record: a batch's entries are packed column-wise.
 _ENTRY = np.dtype([("batch", "<u8"), ("row", "<u4")])
 assert _ENTRY.itemsize == COMMITTED.size
@@ -75,7 +81,7 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     each page once instead of revisiting pages at random)."""
     batch = _next_batch(ledger, txn)
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, records.schema) as w:
+    with pa.ipc.new_stream(sink, records.schema, options=_IPC_OPTIONS) as w:
         w.write_table(records)
     txn.put(BATCH_KEY.pack(batch), sink.getvalue(), db=ledger.db[formats.CALL_BATCHES])  # no copy: a buffer
     n = len(keys)
@@ -83,9 +89,8 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     entries = np.empty(n, _ENTRY)
     entries["batch"] = batch
     entries["row"] = order.to_numpy()
-    values = pa.FixedSizeBinaryArray.from_buffers(pa.binary(COMMITTED.size), n,
-                                                  [None, pa.py_buffer(entries.tobytes())])
-    txn.cursor(db=ledger.db[formats.CALLS]).putmulti(zip(keys.take(order).to_pylist(), values.to_pylist()))
+    values = split_fixed(entries.view(np.uint8), COMMITTED.size)
+    txn.cursor(db=ledger.db[formats.CALLS]).putmulti(zip(keys.take(order).to_pylist(), values))
     _index_batch(ledger, txn, batch, records)
     return batch
 

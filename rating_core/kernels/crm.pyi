@@ -1,0 +1,12 @@
+import numpy as np
+import numpy.typing as npt
+
+def merge(
+    keys: list[bytes],
+    found: list[tuple[bytes, bytes]],
+    agg: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    valid: npt.NDArray[np.uint8],
+) -> tuple[list[bytes | None], npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
