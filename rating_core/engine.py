@@ -34,8 +34,7 @@ import pyarrow.compute as pc
 
 from . import cdr
 from . import layout
-from .billing.calls import from_rated_table
-from .billing.crm import CRM
+from .billing.crm import CRM, rated_calls
 from .errors import StoreError
 from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
@@ -195,7 +194,7 @@ class Engine:
                 new_keys = records.call_keys(rated_new.column("call_id"))
                 records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
                 reservations.record_settled(self.ledger, txn, new_keys)
-                self.crm.record(txn, from_rated_table(rated_new, "committed calls"))
+                self.crm.record(txn, rated_calls(rated_new))
                 # Per-number monthly usage (the caps Authorize enforces), same transaction.
                 usage.record(self.ledger, txn, rated_new.column("number"),
                              rated_new.column("start").cast(pa.int64()).to_numpy(),

@@ -170,6 +170,34 @@ def clean_note(text: str, field: str = "note") -> str:
     return text
 
 
+# The columns of a call ``CRM.record`` merges (``CALLS_SCHEMA``'s names and types).
+MERGE_COLUMNS = ("account", "caller", "start_ms", "answered", "billable_seconds", "forwarded_to", "caller_city",
+                 "caller_province", "caller_carrier")
+
+
+def rated_calls(rated: pa.Table) -> pa.Table:
+    """The ``MERGE_COLUMNS`` of the rater's own rated rows (``Rater``
+    output with plain string columns: every row rated, times as
+    timestamps), for ``CRM.record`` at commit; what
+    ``billing.calls.from_rated_table`` would give for these columns, without
+    re-checking what the rater wrote. A call is answered when it has an
+    agent answer (without the column: when it has billable seconds)."""
+    def text(name):
+        col = rated.column(name)
+        return col if col.type == pa.string() else pc.cast(col, pa.string())
+
+    billable = pc.cast(rated.column("billable_seconds"), pa.int64())
+    return pa.table({
+        "account": text("account"), "caller": text("caller"),
+        "start_ms": pc.cast(rated.column("start"), pa.int64()),
+        "answered": (pc.is_valid(rated.column("agent_answer")) if "agent_answer" in rated.column_names
+                     else pc.greater(billable, 0)),
+        "billable_seconds": billable,
+        "forwarded_to": text("forwarded_to"), "caller_city": text("caller_city"),
+        "caller_province": text("caller_province"), "caller_carrier": text("caller_carrier"),
+    })
+
+
 class CRM:
     """The CRM databases of a ledger (``rating_core.ledger.Ledger``)."""
 
@@ -204,9 +232,10 @@ class CRM:
             txn.cursor(db=self.seen).putmulti([(k, b"") for k, n in zip(keys, new) if n])
         if t.num_rows == 0:
             return 0
-        t = t.select(["account", "caller", "start_ms", "answered", "billable_seconds", "forwarded_to",
-                      "caller_city", "caller_province", "caller_carrier"])
-        t = t.take(pc.sort_indices(t.column("start_ms")))  # "last" below = latest
+        t = t.select(list(MERGE_COLUMNS))
+        start = t.column("start_ms").to_numpy()
+        if len(start) > 1 and not (start[1:] >= start[:-1]).all():  # "last" below = latest
+            t = t.take(pc.sort_indices(t.column("start_ms")))
         # Merged in time-ordered chunks: merging chunk after chunk gives the
         # records merging the whole batch gives (the rules are min/max/sum
         # and "latest wins"), while Arrow's group-by and string kernels
