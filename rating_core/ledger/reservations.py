@@ -69,12 +69,19 @@ class Reservation(NamedTuple):
         (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
          n) = _HEAD.unpack_from(raw)
         classes = _classes(n).unpack_from(raw, _HEAD.size)
-        account, _, number = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
+        account, number_key = _names(raw, n)
         return cls(account.decode(), minor, seconds, granted, authorized, deadline, answered, version, billing,
-                   bool(money), package, caller_class, classes, LINE.unpack(number)[0] if number else 0)
+                   bool(money), package, caller_class, classes, number_key)
 
     def with_(self, **kw) -> "Reservation":
         return self._replace(**kw)
+
+
+def _names(raw: bytes | memoryview, n: int) -> tuple[bytes, int]:
+    """(account name as stored, 400 number key or 0) of a packed reservation
+    with ``n`` destination classes."""
+    account, _, number = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
+    return account, LINE.unpack(number)[0] if number else 0
 
 
 @functools.lru_cache(maxsize=None)
@@ -150,15 +157,36 @@ def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
     of ``reservation_deadline`` from its start, so only stale entries are
     read (one key when none is stale). Returns how many."""
     cur = live.cursor(db=ledger.live_db[formats.RESERVATION_DEADLINE])
-    stale = []
-    if cur.first():
-        for k in cur.iternext(values=False):
-            if LINE.unpack_from(k)[0] >= at_ms:
-                break
-            stale.append(bytes(k[8:]))
-    for key in stale:
-        drop(ledger, live, key)
-    return len(stale)
+    if not cur.first() or LINE.unpack_from(cur.key())[0] >= at_ms:
+        return 0  # the common case: nothing is stale
+    # Each stale hold leaves its account's and number's sums; the sums are
+    # written once per account and number (stale holds come in bursts).
+    # Cursors delete where they stand: one B-tree search per entry.
+    held = live.cursor(db=ledger.live_db[formats.RESERVATIONS])
+    holds, number_holds = ledger.live_db[formats.HOLDS], ledger.live_db[formats.NUMBER_HOLDS]
+    taken: dict[tuple, list[int]] = {}
+    stale = 0
+    while True:
+        k = cur.key()
+        if not k or LINE.unpack_from(k)[0] >= at_ms:
+            break
+        found = held.set_key(k[8:])
+        raw = held.value() if found else None
+        stale += 1
+        cur.delete()  # and on to the next entry
+        if raw is None:
+            continue
+        head = _HEAD.unpack_from(raw)
+        account, number_key = _names(raw, head[11])
+        held.delete()
+        for where in [(holds, account)] + ([(number_holds, LINE.pack(number_key))] if number_key else []):
+            t = taken.setdefault(where, [0, 0, 0])
+            t[0] += head[0]
+            t[1] += head[1]
+            t[2] += 1
+    for (db, k), (minor, seconds, n) in taken.items():
+        _add(live, db, k, -minor, -seconds, -n)
+    return stale
 
 
 def release(ledger, keys: list[bytes]) -> int:
