@@ -113,11 +113,17 @@ class RatedRows:
             part = self.source.slice(lo, hi - lo) if self.rows is None else self.source.take(pa.array(self.rows[lo:hi]))
             yield self.rater._rated_table(part, self._out(lo, hi))
 
-    def table(self) -> pa.Table:
+    def table(self, source_columns: tuple[str, ...] | None = None) -> pa.Table:
+        """All the rated rows as one table. ``source_columns``: only these of
+        the edge's columns (those it has) pass through, for a caller that
+        sends the others nowhere (the gather of the input is most of the cost)."""
         out = self._out(0, self.num_rows)
+        source = self.source
+        if source_columns is not None:
+            source = source.select([c for c in source_columns if c in source.column_names])
         if self.rows is None:
-            return self.rater._rated_table(self.source, out)
-        return self.rater._rated_table(self.source.take(pa.array(self.rows)), out)
+            return self.rater._rated_table(source, out)
+        return self.rater._rated_table(source.take(pa.array(self.rows)), out)
 
 
 class RatingResult:
@@ -137,6 +143,14 @@ class RatingResult:
     def rated(self) -> pa.Table:
         if isinstance(self._rated, RatedRows):
             self._rated = self._rated.table()
+        return self._rated
+
+    def rated_with(self, source_columns: tuple[str, ...]) -> pa.Table:
+        """``rated`` with only ``source_columns`` of the input passed through
+        (when not gathered yet: made for this caller, not kept). The gRPC
+        responses send the row and call id of the input, nothing else of it."""
+        if isinstance(self._rated, RatedRows):
+            return self._rated.table(source_columns)
         return self._rated
 
     def rated_batches(self, size: int = 1 << 20):

@@ -30,6 +30,7 @@ RATED_INTS = (
     "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
     "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds",
 )
+RESPONSE_SOURCE = ("row", "call_id")  # the input columns a rated response carries (RatingResult.rated_with)
 OPTIONAL_INTS = ("credit_after_minor", "bundle_left_seconds")  # absent (not 0) where the kind has none
 
 

@@ -373,7 +373,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             if n:
                 fn = engine.rate if req.dry_run else engine.rate_and_commit
                 result = await self.host.run(fn, table)
-                rated, rejects = result.rated, result.rejects
+                rated, rejects = result.rated_with(convert.RESPONSE_SOURCE), result.rejects
                 rows = convert.rated_rows(rated)
                 replayed = convert.replayed_mask(result)
                 if which == "cdrs_arrow_ipc":
