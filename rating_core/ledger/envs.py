@@ -12,7 +12,9 @@ transaction wrote are unreferenced and reused), but an OS crash may leave
 it torn. With ``writemap`` LMDB sizes the file to the whole map: a sparse
 file of ``LIVE_MAP_SIZE`` (1 GiB, about 2 million calls in progress) that
 takes only the pages written; copies of a store should leave ``live.lmdb``
-out (calls in progress belong to the running platform). It only holds calls
+out (calls in progress belong to the running platform). LMDB does not let
+processes with and without ``writemap`` share an environment, so stop every
+process of an older version before starting this one on the same store. It only holds calls
 in progress (reservations, live calls, cursors), which a reboot ends anyway, so the file
 remembers the boot it was written in (``live.boot``) and is discarded when
 opened after a reboot.
