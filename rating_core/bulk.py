@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -241,15 +242,19 @@ def _files(path: Path) -> list[Path]:
 
 
 def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_ROWS,
-                  columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+                  columns: list[str] | None = None, parquet_only: bool = False) -> Iterator[pa.RecordBatch]:
     """Record batches of CSV/Parquet files and Parquet dataset directories,
     in input order (files in the given order; a directory's files in path
     order). Hive partition columns of a directory (``day=...``) are added as
-    string columns, as ``pyarrow.dataset`` would."""
+    string columns, as ``pyarrow.dataset`` would. ``columns``: read only
+    these (absent ones: null strings from CSV, left out from Parquet); with
+    ``parquet_only``, CSV files are read whole (so a CSV missing a required
+    column is refused as such, not read as empty cells)."""
     for raw in inputs:
         path = Path(raw)
         if not path.is_dir():
-            yield from cdr.read_batches(path, batch_rows, columns)  # the edge: encodings, bad files
+            use = columns if not parquet_only or cdr._is_parquet(path) else None
+            yield from cdr.read_batches(path, batch_rows, use)  # the edge: encodings, bad files
             continue
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
         for f in _files(path):
@@ -377,22 +382,14 @@ def _scan_batch(batch: pa.RecordBatch) -> tuple[int, tuple[int, int, int] | None
 # --- duplicates ------------------------------------------------------------------
 @dataclass
 class _Edged:
-    """One chunk through the edge (on a pool thread): its rejects, its good
-    rows (``_good_rows``) and which of them may repeat a call id."""
+    """One chunk through the edge: its rejects (duplicates included) and
+    its good rows (``_good_rows``)."""
 
     rows_in: int
     rejects: pa.Table
     rows: pa.Table
-    candidates: np.ndarray  # rows (indices into ``rows``) whose call-id hash repeats in the input
     order: list[str]
-    duplicates: int = 0
-
-
-def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, repeated: np.ndarray) -> _Edged:
-    p = rater.prepare(batch, offset)
-    rows = _good_rows(p, pass_through)
-    cand = np.flatnonzero(may_repeat(rows.column("call_id"), repeated)) if len(repeated) else np.zeros(0, np.intp)
-    return _Edged(p.rows_in, p.rejects, rows, cand, _order(p, pass_through))
+    duplicates: int
 
 
 class Duplicates:
@@ -403,33 +400,46 @@ class Duplicates:
         self.repeated = repeated
         self.seen: set[str] = set()
 
-    def mark(self, e: _Edged) -> _Edged:
-        """``e`` with later copies of a call id (among good rows) taken out
-        of its rows and made ``duplicate call id`` rejects, as
-        ``cdr.dedupe`` does over a whole input."""
-        if len(e.candidates) == 0:
-            return e
+    def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
+        """Of ``candidates`` (rows of ``ids``, ascending, good rows whose hash
+        repeats), those whose call id an earlier row had: the rows
+        ``cdr.dedupe`` would reject over the whole input. Call in input order."""
         dup = []
-        ids = e.rows.column("call_id").take(pa.array(e.candidates)).to_pylist()
-        for r, i in zip(e.candidates.tolist(), ids):
+        for r, i in zip(candidates.tolist(), ids.take(pa.array(candidates)).to_pylist()):
             if i in self.seen:
                 dup.append(r)
             else:
                 self.seen.add(i)
-        if not dup:
-            return e
-        dup_rows = np.array(dup, np.int64)
-        t = e.rows.select(["row", "call_id"]).take(pa.array(dup_rows))
+        return np.array(dup, np.int64)
+
+
+def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Duplicates,
+                my_turn: threading.Event, next_turn: threading.Event) -> _Edged:
+    """The edge on one chunk, on a pool thread: prepare and hash in parallel
+    with the other chunks; the duplicate check in input order (``my_turn``
+    is set once the previous chunk's check is done; this chunk's sets
+    ``next_turn``); then its good rows, in parallel again."""
+    try:
+        p = rater.prepare(batch, offset)
+        ids = p.table.column("call_id")
+        cand = np.flatnonzero(p.good & may_repeat(ids, dups.repeated)) if len(dups.repeated) else []
+        my_turn.wait()
+        dup = dups.later_copies(ids, cand) if len(cand) else []
+    finally:
+        next_turn.set()  # also on an error: the next chunk goes on, the error comes out in input order
+    if len(dup):
+        t = p.table.select(["row", "call_id"]).take(pa.array(dup))
         rejects = pa.table({
             "row": t.column("row"), "call_id": t.column("call_id"),
             "field": pa.array(["call_id"] * len(dup)),
             "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * len(dup)),
             "value": t.column("call_id"),
         }, schema=cdr.REJECT_SCHEMA)
-        keep = np.ones(e.rows.num_rows, bool)
-        keep[dup_rows] = False
-        return _Edged(e.rows_in, pa.concat_tables([e.rejects, rejects]), e.rows.filter(pa.array(keep)),
-                      np.zeros(0, np.intp), e.order, e.duplicates + len(dup))
+        good = p.good.copy()
+        good[dup] = False
+        p = cdr.Prepared(p.table, p.cdr, good, pa.concat_tables([p.rejects, rejects]), p.rows_in,
+                         p.duplicates + len(dup), deduped=True)
+    return _Edged(p.rows_in, p.rejects, _good_rows(p, pass_through), _order(p, pass_through), p.duplicates)
 
 
 # --- good rows as a plain table (buffer and spill) ---------------------------------
@@ -601,20 +611,28 @@ def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
 
 def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: bool,
           dups: Duplicates) -> Iterator[_Edged]:
-    """The edge (``Rater.prepare``, the good rows, their call-id hashes) on
-    ``threads`` chunks at once (pyarrow and NumPy release the GIL), the
-    input read ahead on a thread of its own; yielded in input order with
-    duplicates marked."""
+    """The edge (``_edge_chunk``) on ``threads`` chunks at once (pyarrow,
+    NumPy and the kernels release the GIL), the input read ahead on a
+    thread of its own; yielded in input order."""
     with ThreadPoolExecutor(max(1, threads)) as pool:
         pending: deque = deque()
         offset = 0
-        for batch in cdr.prefetch(input_batches(inputs, chunk_rows), depth=2):
-            pending.append(pool.submit(_edge_chunk, rater, batch, offset, pass_through, dups.repeated))
+        turn = threading.Event()
+        turn.set()  # the first chunk's duplicate check goes first
+        # Without pass-through the rated output needs the CDR fields only:
+        # a Parquet file's other columns (hangup cause, extras) are not read.
+        columns = None if pass_through else list(cdr.FIELDS)
+        for batch in cdr.prefetch(input_batches(inputs, chunk_rows, columns, parquet_only=True), depth=2):
+            # Chunks start in input order (one pool queue), so a chunk waiting
+            # for its turn waits for one already started: no deadlock.
+            following = threading.Event()
+            pending.append(pool.submit(_edge_chunk, rater, batch, offset, pass_through, dups, turn, following))
+            turn = following
             offset += batch.num_rows
             if len(pending) > threads:
-                yield dups.mark(pending.popleft().result())
+                yield pending.popleft().result()
         while pending:
-            yield dups.mark(pending.popleft().result())
+            yield pending.popleft().result()
 
 
 def _edge_rejects(e: _Edged, totals: _Totals, rejects_out: RejectsWriter) -> None:

@@ -803,8 +803,36 @@ def values_as_given(cols, rows: np.ndarray, fields: np.ndarray) -> pa.Array:
             continue
         sel = fields == name
         cells = cols[name].take(pa.array(rows[sel]))
-        value = pc.replace_with_mask(value, pa.array(sel), _as_string(cells))
+        value = pc.replace_with_mask(value, pa.array(sel), _text(cells))
     return value
+
+
+_FIXED_OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)$")
+_YEAR_1_S, _YEAR_9999_S = -62_135_596_800 + 86_400, 253_402_300_799 - 86_400  # a day inside, for any offset
+_UNIT_PER_MINUTE = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}
+
+
+def _text(cells) -> pa.Array:
+    """``_as_string(cells)``, the same text, faster for timestamps in a fixed
+    offset such as the edge's own ``+08:00`` (Arrow formats those through
+    its time-zone database, ~5 us a value): the wall time cast as a naive
+    timestamp, then the offset as Arrow writes it (``+0800``)."""
+    t = cells.type
+    m = _FIXED_OFFSET.match(t.tz or "") if pa.types.is_timestamp(t) else None
+    if m is None:
+        return _as_string(cells)
+    per_minute = _UNIT_PER_MINUTE[t.unit]
+    sign = 1 if m.group(1) == "+" else -1
+    shift = sign * (int(m.group(2)) * 60 + int(m.group(3))) * per_minute
+    values = pc.cast(cells, pa.int64())
+    bounds = pc.min_max(values).as_py()
+    # Years 0001-9999 only: beyond them Arrow's text is not a date either way.
+    if bounds["min"] is not None and not (_YEAR_1_S // 60 * per_minute <= bounds["min"]
+                                          and bounds["max"] <= _YEAR_9999_S // 60 * per_minute):
+        return _as_string(cells)
+    wall = pc.add(values, shift).cast(pa.timestamp(t.unit))
+    text = pc.binary_join_element_wise(pc.cast(wall, pa.string()), m.group(1) + m.group(2) + m.group(3), "")
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def concat(parts: list[Prepared]) -> Prepared:

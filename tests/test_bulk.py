@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating_core import bulk, cdr
 from rating_core.demo import demo_cdrs, write_demo_catalog
@@ -161,3 +163,13 @@ def test_hash_collisions_never_make_a_duplicate(rater, cdrs, tmp_path, monkeypat
     assert result.summary.duplicates >= 2  # the demo's own and the two added above
     check(rater, cdrs, pq.read_table(tmp_path / "rated.parquet"), cdr.read_table(tmp_path / "rejects.csv"),
           result, state)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**63) + 1, 2**63 - 1), st.integers(-(2**45), 2**45)), max_size=20),
+       st.sampled_from(["s", "ms", "us", "ns"]), st.sampled_from(["+08:00", "-05:30", "+00:00", "UTC", None]))
+def test_reject_values_of_timestamps_are_arrows_text(values, unit, tz):
+    """A reject's value as given: the fast text of fixed-offset timestamps
+    (``cdr._text``) is Arrow's own cast to string, byte for byte."""
+    cells = pa.array(values, pa.timestamp(unit, tz=tz))
+    assert cdr._text(cells).equals(cdr._as_string(cells))
