@@ -36,6 +36,7 @@ order; Hive partition columns pass through).
 """
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 import threading
@@ -523,6 +524,22 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     while it sorts. Raises
     ``InvalidInput`` for an input missing a required column.
     """
+    # The cyclic GC is paused meanwhile: the job allocates few cycles, but
+    # its many short-lived Arrow wrappers trigger full collections that walk
+    # every object the process holds (~8% of the job's CPU, py-spy).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _rate_dataset(inputs, rater, state, out, rejects, fmt, pass_through, by_day, chunk_rows, threads,
+                             max_disorder_ms, memory_limit, temp_dir, force_sort)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_through: bool, by_day: bool,
+                  chunk_rows: int, threads: int, max_disorder_ms: int, memory_limit: str, temp_dir,
+                  force_sort: bool) -> JobResult:
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
     try:
