@@ -18,7 +18,11 @@ Steps (``rate_on_dask``):
 2. **The snapshot ships as a read-only file**: the client reads the
    catalog version's LMDB file once and a worker plugin writes it into
    each worker's local directory (mode 0444), where every task maps it,
-   also on workers that join later.
+   also on workers that join later. Once accounts are live (``rating400
+   accounts import``), the live view's account and number arrays
+   (``LiveTables``) go to every worker with the job and are laid over the
+   snapshot's, read-only, so the workers rate with the tables the
+   single-machine job uses.
 3. ``edge`` tasks, one per unit: ``Rater.prepare`` on the unit's rows; the
    rejects and each account partition's good rows go to Parquet files in
    the job's scratch directory; the (call id, row) pairs of good rows whose
@@ -110,21 +114,55 @@ class SnapshotFile(WorkerPlugin):
             os.replace(tmp, target)
 
 
-_RATERS: dict[str, object] = {}
+_RATERS: dict[tuple, object] = {}
 
 
-def _rater(name: str, version: int):
+@dataclass
+class LiveTables:
+    """The live accounts' view (``accounts.view.LiveSnapshot``) as the
+    workers need it: the tables it replaces in the catalog snapshot (account
+    and number arrays) and its meta (names), for one customer-layer
+    generation. Shipped to every worker with the job; the workers make the
+    arrays read-only."""
+
+    generation: int
+    tables: dict[str, np.ndarray]
+    meta: dict
+
+
+def live_tables(view) -> LiveTables | None:
+    """``LiveTables`` of ``view`` (``accounts.view.open_view``), or None
+    when the view is the catalog snapshot itself (no live accounts)."""
+    from .accounts.view import LiveSnapshot
+
+    if not isinstance(view, LiveSnapshot):
+        return None
+    base: dict = getattr(view.base, "tables")  # the catalog Snapshot under the view
+    changed = {k: np.ascontiguousarray(v) for k, v in view.tables.items() if base.get(k) is not v}
+    return LiveTables(view.generation, changed, view.meta)
+
+
+def _rater(name: str, version: int, live: LiveTables | None = None):
     """The worker's Rater over its local copy of the snapshot (one per
-    process: LMDB maps a file once per process)."""
+    process: LMDB maps a file once per process), with the live accounts'
+    tables over the catalog's when the store has them."""
     from distributed import get_worker
 
+    from .accounts.view import LiveSnapshot
     from .rater import Rater
     from .store.snapshot import open_snapshot
 
-    if name not in _RATERS:
+    key = (name, None if live is None else live.generation)
+    if key not in _RATERS:
         path = Path(get_worker().local_directory) / _SNAPSHOT_DIR / name
-        _RATERS[name] = Rater(open_snapshot(path, version), threads=1)
-    return _RATERS[name]
+        snapshot = open_snapshot(path, version)
+        view: object = snapshot
+        if live is not None:
+            for arr in live.tables.values():
+                arr.setflags(write=False)  # the view is read-only, as the snapshot's mapped arrays are
+            view = LiveSnapshot(snapshot, {**snapshot.tables, **live.tables}, live.meta, live.generation)
+        _RATERS[key] = Rater(view, threads=1)
+    return _RATERS[key]
 
 
 def _account_of(rater, number_key: np.ndarray) -> np.ndarray:
@@ -137,9 +175,9 @@ def _account_of(rater, number_key: np.ndarray) -> np.ndarray:
 
 
 def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scratch: str, partitions: int,
-              pass_through: bool) -> dict:
+              pass_through: bool, live: LiveTables | None = None) -> dict:
     """Edge on one unit; spills good rows by account partition (step 3)."""
-    rater = _rater(*snapshot)
+    rater = _rater(*snapshot, live)
     root, path = Path(unit.root), Path(unit.path)
     keys = {} if root == path else dict(
         part.split("=", 1) for part in path.relative_to(root).parts[:-1] if "=" in part)
@@ -166,9 +204,9 @@ def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scrat
 
 
 def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: np.ndarray, scratch: str,
-                out: str, pass_through: bool, order: list[str]) -> dict:
+                out: str, pass_through: bool, order: list[str], live: LiveTables | None = None) -> dict:
     """Settle one account partition from the opening balances (step 4)."""
-    rater = _rater(*snapshot)
+    rater = _rater(*snapshot, live)
     d = Path(scratch) / f"part={b}"
     files = sorted(d.glob("*.parquet"))  # unit order = input row order
     state = {k: v.copy() for k, v in state.items()}
@@ -218,31 +256,26 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     """
     from distributed import Client
 
-    from .accounts.view import layer_in_use
+    from .accounts.view import open_view
     from .store import Ledger, Store
 
-    # The workers rate with the snapshot file alone. Once accounts are live
-    # (``rating400 accounts import``), the catalog's account tables are not
-    # the ones in force, so the job would charge the wrong accounts: refuse.
+    began = time.perf_counter()
+    store = Store(store_dir, create=False)
+    # What a single-machine job rates with: the catalog snapshot, with the
+    # live accounts' tables over it once accounts are live (``rating400
+    # accounts import``); those tables ship to the workers with the job.
     ledger = Ledger(store_dir)
     try:
-        if layer_in_use(ledger.env):
-            raise InvalidInput("--dask", "this store's accounts are live (rating400 accounts import); the Dask "
-                                         "job rates with the catalog's accounts only: rate on one machine")
+        view = open_view(store, ledger.env, version)
+        if state is None:
+            state = ledger.opening_state(view)
     finally:
         ledger.close()
-    began = time.perf_counter()
+    snap = getattr(view, "base", view)
+    live = live_tables(view)
     own = not isinstance(client, Client)
     if own:
         client = Client(client)
-    store = Store(store_dir, create=False)
-    snap = store.open(version)
-    if state is None:
-        ledger = Ledger(store_dir)
-        try:
-            state = ledger.opening_state(snap)
-        finally:
-            ledger.close()
     # A worker's working directory is its own (where ``dask worker`` was
     # started): hand it nothing relative.
     inputs = [Path(p).absolute() for p in inputs]
@@ -265,8 +298,10 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         if partitions is None:
             partitions = 4 * max(1, sum(client.nthreads().values()))
         repeated = client.scatter(found.repeated, broadcast=True)
+        live_future = client.scatter(live, broadcast=True) if live is not None else None
         edges = client.gather(client.map(edge_task, units, snapshot=snapshot, repeated=repeated, scratch=str(scratch),
-                                         partitions=partitions, pass_through=pass_through, pure=False))
+                                         partitions=partitions, pass_through=pass_through, live=live_future,
+                                         pure=False))
         order = edges[0]["order"]
         # Duplicates, exactly: among good rows, every copy of a call id but
         # the one with the lowest input row.
@@ -292,7 +327,7 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         state_future = client.scatter(state, broadcast=True)
         settled = client.gather(client.map(settle_task, present, snapshot=snapshot, state=state_future,
                                            duplicate_rows=dup_future, scratch=str(scratch), out=str(out),
-                                           pass_through=pass_through, order=order, pure=False))
+                                           pass_through=pass_through, order=order, live=live_future, pure=False))
         # Closing balances: each account from the partition that settled it.
         n_accounts = len(state["credit_left"])
         owner = np.arange(n_accounts) % partitions

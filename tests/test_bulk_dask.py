@@ -79,27 +79,52 @@ def test_dask_job_same_as_one_machine(cluster, store, tmp_path):
         assert np.array_equal(got_state[k], state[k]), k
 
 
-def test_dask_job_refuses_a_store_with_live_accounts(tmp_path):
-    """After `accounts import` the catalog's account tables are not the ones
-    in force; the Dask job (which ships only the snapshot) must refuse
-    rather than charge by the catalog's accounts."""
-    from rating_core.accounts import Accounts
+def test_dask_job_with_live_accounts_same_as_one_machine(cluster, tmp_path):
+    """After `accounts import` the live accounts' tables are the ones in
+    force: they ship to the workers with the job, so the Dask job equals the
+    single-machine job on the same live view (a number suspended in the
+    live layer, an account topped up)."""
+    from rating_core import bulk
+    from rating_core.accounts import Accounts, open_view
     from rating_core.accounts.importer import import_catalog
     from rating_core.bulk_dask import rate_on_dask
-    from rating_core.errors import InvalidInput
     from rating_core.store import Ledger
 
     catalog = write_demo_catalog(tmp_path / "catalog")
     s = Store(tmp_path / "store")
     s.activate(s.compile(catalog))
+    t = demo_cdrs(8_000, seed=5)
+    numbers = pa.table({"n": t.column("number")}).group_by("n").aggregate([("n", "count")]).sort_by(
+        [("n_count", "descending")]).column("n").to_pylist()
     ledger = Ledger(tmp_path / "store")
     try:
-        assert import_catalog(Accounts(s, ledger), catalog)["imported"]
+        accounts = Accounts(s, ledger)
+        assert import_catalog(accounts, catalog)["imported"]
+        accounts.number_transition("r-suspend", numbers[0], "suspend", reason="test")
+        view = open_view(s, ledger.env, None)
+        assert type(view).__name__ == "LiveSnapshot"
+        rater = Rater(view, threads=2)
+        state = ledger.opening_state(view)
     finally:
         ledger.close()
-    pq.write_table(demo_cdrs(100, seed=3), tmp_path / "in.parquet")
-    with pytest.raises(InvalidInput) as e:
-        rate_on_dask("tcp://127.0.0.1:1", [tmp_path / "in.parquet"], tmp_path / "store", tmp_path / "out",
-                     tmp_path / "rejects.csv")
-    assert e.value.field == "--dask" and "live" in str(e.value)
-    assert not (tmp_path / "out").exists()
+    src = tmp_path / "in.parquet"
+    pq.write_table(t, src, row_group_size=2_000)
+    one = {k: v.copy() for k, v in state.items()}
+    job = bulk.rate_dataset([src], rater, one, tmp_path / "one.parquet", tmp_path / "one.csv")
+    suspended = "number: number_not_active"
+    by_catalog = Rater(s.open()).rate(t).summary.rejects_by_reason.get(suspended, 0)
+    assert job.summary.rejects_by_reason.get(suspended, 0) > by_catalog  # the live suspension counts
+
+    result = rate_on_dask(cluster, [src], tmp_path / "store", tmp_path / "rated", tmp_path / "rejects.csv",
+                          unit_rows=3_000)
+    rated = plain(pq.read_table(tmp_path / "rated")).sort_by("call_id")
+    want = plain(pq.read_table(tmp_path / "one.parquet")).sort_by("call_id")
+    assert rated.num_rows == want.num_rows == result.summary.rated
+    for name in want.column_names:
+        assert rated.column(name).equals(want.column(name)), name
+    s1, s2 = result.summary, job.summary
+    assert (s1.rows_in, s1.rated, s1.rejected, s1.duplicates, s1.charge) == \
+        (s2.rows_in, s2.rated, s2.rejected, s2.duplicates, s2.charge)
+    assert s1.rejects_by_reason == s2.rejects_by_reason
+    for k in one:
+        assert np.array_equal(result.state[k], one[k]), k
