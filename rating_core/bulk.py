@@ -242,6 +242,9 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
+_NO_PRE_BUFFER = ds.ParquetFragmentScanOptions(pre_buffer=False)
+
+
 def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_ROWS,
                   columns: list[str] | None = None, parquet_only: bool = False) -> Iterator[pa.RecordBatch]:
     """Record batches of CSV/Parquet files and Parquet dataset directories,
@@ -263,7 +266,8 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
             names = frag.schema.names
             keys = {k: v for k, v in (part.split("=", 1) for part in f.relative_to(path).parts[:-1] if "=" in part)}
             for batch in frag.to_batches(batch_size=batch_rows,
-                                         columns=None if columns is None else [c for c in columns if c in names]):
+                                         columns=None if columns is None else [c for c in columns if c in names],
+                                         fragment_scan_options=_NO_PRE_BUFFER):  # as cdr.read_batches
                 if columns is None:
                     for k, v in keys.items():
                         if k not in names:

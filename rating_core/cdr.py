@@ -283,7 +283,10 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     path = Path(path)
     encoding = check_file(path, encoding)
     if encoding is None:
-        pf = pq.ParquetFile(path)
+        # pre_buffer off: with it, the reader keeps every column chunk it has
+        # read until the file is closed, so memory grows with the file
+        # (~25 bytes a CDR: 5 GB peak at 100M; bench_memory.py).
+        pf = pq.ParquetFile(path, pre_buffer=False)
         names = pf.schema_arrow.names
         try:
             yield from pf.iter_batches(batch_size=batch_rows, use_threads=True,
