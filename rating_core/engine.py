@@ -25,6 +25,8 @@ every Router on that thread (see ``Engine.refresh``).
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,6 +42,19 @@ from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
 from .router import Decision, Router
 from .store import Store
+
+
+# One thread per process encodes committed batches (``records.encode``)
+# beside the committing thread: Arrow releases the GIL, so on two cores the
+# encoding and the CRM merge overlap. Made per pid: a forked child does not
+# inherit the parent's thread, only its executor object.
+_ENCODER: list = [None, None]  # [pid, ThreadPoolExecutor]
+
+
+def _encoder() -> ThreadPoolExecutor:
+    if _ENCODER[0] != os.getpid():
+        _ENCODER[:] = [os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="ledger-encode")]
+    return _ENCODER[1]
 
 
 def plain(table: pa.Table) -> pa.Table:
@@ -192,7 +207,10 @@ class Engine:
             rated_new = plain(new.rated)
             if rated_new.num_rows:
                 new_keys = records.call_keys(rated_new.column("call_id"))
-                records.store(self.ledger, txn, new_keys, records.times_as_ms(new.rated.drop_columns(["row"])))
+                stored_rows = records.times_as_ms(new.rated.drop_columns(["row"]))
+                # The batch is encoded (IPC + LZ4, GIL released) while this
+                # thread merges the CRM; stored last, in the same transaction.
+                blob = _encoder().submit(records.encode, stored_rows)
                 reservations.record_settled(self.ledger, txn, new_keys)
                 self.crm.record(txn, rated_calls(rated_new))
                 # Per-number monthly usage (the caps Authorize enforces), same transaction.
@@ -204,6 +222,7 @@ class Engine:
                 accounts = np.asarray(accounts, np.int64)
                 _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
                 self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
+                records.store(self.ledger, txn, new_keys, stored_rows, blob.result())
         # Committed: the true charges are in the balances, so the calls'
         # reservations are released (after, never before: in between both
         # count, which errs on the safe side).

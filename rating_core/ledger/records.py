@@ -74,16 +74,26 @@ def committed(ledger, txn: lmdb.Transaction, keys: list[bytes]) -> dict[bytes, b
     return dict(txn.cursor(db=ledger.db[formats.CALLS]).getmulti(keys))
 
 
-def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table) -> int:
-    """Store ``records`` (row i is the call ``keys[i]``, ``call_keys``) as
-    one batch inside the write ``txn``; returns the batch id. The 12-byte
-    entries are packed column-wise and put in key order (LMDB then fills
-    each page once instead of revisiting pages at random)."""
-    batch = _next_batch(ledger, txn)
+def encode(records: pa.Table) -> pa.Buffer:
+    """A batch as ``call_batches`` stores it: one Arrow IPC stream, LZ4
+    buffers. Touches no database (a commit may run it on another thread
+    while its transaction does other work)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, records.schema, options=_IPC_OPTIONS) as w:
         w.write_table(records)
-    txn.put(BATCH_KEY.pack(batch), sink.getvalue(), db=ledger.db[formats.CALL_BATCHES])  # no copy: a buffer
+    return sink.getvalue()
+
+
+def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table,
+          blob: pa.Buffer | None = None) -> int:
+    """Store ``records`` (row i is the call ``keys[i]``, ``call_keys``) as
+    one batch inside the write ``txn``; returns the batch id. ``blob``:
+    ``encode(records)`` when the caller made it already. The 12-byte
+    entries are packed column-wise and put in key order (LMDB then fills
+    each page once instead of revisiting pages at random)."""
+    batch = _next_batch(ledger, txn)
+    blob = encode(records) if blob is None else blob
+    txn.put(BATCH_KEY.pack(batch), blob, db=ledger.db[formats.CALL_BATCHES])  # no copy: a buffer
     n = len(keys)
     order = pc.sort_indices(keys)
     entries = np.empty(n, _ENTRY)
