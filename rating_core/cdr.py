@@ -18,7 +18,9 @@ epoch-ms arrays.
 Rules (the README states them for operators):
 - call_id: required.
 - caller: may be missing (withheld caller id: the caller is then of unknown
-  region, so out-of-town); when present it must normalise to a number.
+  region, so out-of-town); the words switches write for a withheld caller
+  (``WITHHELD_CALLERS``: anonymous, unknown, private, ...) count as missing;
+  otherwise it must normalise to a number.
 - number: required, must normalise to ``400`` + 7 digits.
 - forwarded_to: required, must normalise to a number.
 - start, end: required; start <= end < start + 1 day. The start's local
@@ -180,11 +182,12 @@ def _header(path: Path, encoding: str) -> list[str]:
     return line
 
 
-def check_file(path: str | Path, encoding: str | None = None) -> str | None:
+def check_file(path: str | Path, encoding: str | None = None, required: tuple[str, ...] = ()) -> str | None:
     """Everything about a CDR file that is judged before its rows: it
     opens; Parquet is Parquet; CSV text is in a known encoding, has a
-    header, and names no column twice. Returns the CSV encoding (None for
-    Parquet). Raises InvalidFile."""
+    header, names no column twice and (``required``, e.g.
+    ``REQUIRED_COLUMNS`` for CDR input) has every column asked for.
+    Returns the CSV encoding (None for Parquet). Raises InvalidFile."""
     path = Path(path)
     if _is_parquet(path):
         try:
@@ -214,6 +217,10 @@ def check_file(path: str | Path, encoding: str | None = None) -> str | None:
         if name in seen:
             raise InvalidFile(path, "column given twice in the header", 1, excerpt(name))
         seen.add(name)
+    absent = [c for c in required if c not in seen]
+    if absent:
+        raise InvalidFile(path, f"no such column (required: {', '.join(required)}; a `rating400 rate` output "
+                                f"holds them with --pass-through)", 1, absent[0])
     return None if _is_parquet(path) else encoding
 
 
@@ -428,9 +435,18 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return _normalize_numbers(col)[:3]
 
 
-def _normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+# What switches write in the From user part for a withheld caller id
+# (Kamailio/SIP "anonymous", FreeSWITCH "unknown"/"anonymous", Asterisk
+# "Anonymous"/"Restricted", carriers' "private"/"unavailable"), compared
+# lower-cased and trimmed. The forwarded leg was still carried, so such a
+# call is rated like one with no caller (out of town), never rejected.
+WITHHELD_CALLERS = ("anonymous", "unknown", "private", "restricted", "withheld", "unavailable")
+
+
+def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
     """(normal strings, present mask, valid mask, plain mask) of a
-    phone-number column; ``plain``: ASCII digits only, in a normal shape.
+    phone-number column; ``plain``: ASCII digits only, in a normal shape;
+    cells spelling one of ``withheld`` count as missing.
 
     Fast path: cells already in normal form (the common case in platform
     exports: a mobile, a landline with its trunk zero, a 400/800 number, all
@@ -446,8 +462,12 @@ def _normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarra
         fixed, ok = normalize_array(cells)
         s = pc.replace_with_mask(s, pa.array(rest), fixed)
         valid[rest] = ok
-        # Only blanks: missing, not malformed.
-        present[rest] = pc.greater(pc.binary_length(pc.utf8_trim_whitespace(cells)), 0).to_numpy(zero_copy_only=False)
+        # Only blanks (or a withheld caller's word): missing, not malformed.
+        trimmed = pc.utf8_trim_whitespace(cells)
+        here = pc.greater(pc.binary_length(trimmed), 0)
+        if withheld:
+            here = pc.and_(here, pc.invert(pc.is_in(pc.utf8_lower(trimmed), pa.array(withheld))))
+        present[rest] = here.to_numpy(zero_copy_only=False)
     if not valid.all():
         s = _with_validity(s, valid)
     return s, present, valid, plain
@@ -712,7 +732,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         reason[bad] = why
 
     call_id = _as_string(cols["call_id"])
-    caller, caller_present, caller_ok, caller_plain = _normalize_numbers(cols["caller"])
+    caller, caller_present, caller_ok, caller_plain = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
     number, number_present, number_ok, number_plain = _normalize_numbers(cols["number"])
     fwd, fwd_present, fwd_ok, fwd_plain = _normalize_numbers(cols["forwarded_to"])
     is_400 = pc.fill_null(pc.and_(pc.equal(pc.binary_length(number), 10), pc.starts_with(number, "400")), False)
@@ -1083,7 +1103,7 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
 def check_route(number: str, caller: str, ivr_keys: str = "", limits: Limits = DEFAULT_LIMITS) -> tuple[str, str]:
     """A routing request from an operator (``rating400 route``): NUMBER must
     be a 400 number (``400`` + 7 digits once normalised), CALLER a phone
-    number or empty (withheld), the IVR keys digits, ``*`` or ``#``.
+    number, or empty or a ``WITHHELD_CALLERS`` word (withheld), the IVR keys digits, ``*`` or ``#``.
     Returns the normalised (number, caller); InvalidInput naming the field."""
     from .numbers import normalize
 
@@ -1092,7 +1112,8 @@ def check_route(number: str, caller: str, ivr_keys: str = "", limits: Limits = D
     normal = normalize(number, "number")
     if not (len(normal) == 10 and normal.startswith("400")):
         raise InvalidInput("number", f"{excerpt(number)} is not a 400 number (400 + 7 digits)")
-    caller_normal = normalize(caller, "caller") if caller.strip() else ""
+    withheld = not caller.strip() or caller.strip().lower() in WITHHELD_CALLERS
+    caller_normal = "" if withheld else normalize(caller, "caller")
     if ivr_keys.strip("0123456789*#"):
         raise InvalidInput("ivr_keys", f"{excerpt(ivr_keys)}: only digits, '*' and '#'")
     return normal, caller_normal

@@ -98,7 +98,8 @@ def test_every_edge_reason_names_its_field(rater):
     }
     rows = [
         row(call_id=""),
-        row(call_id="bad-caller", caller="anonymous"),
+        row(call_id="bad-caller", caller="138-0013-80O0"),
+        row(call_id="withheld", caller=" Anonymous "),  # a withheld caller id: rated, caller unknown
         row(call_id="no-number", number=" "),
         row(call_id="not-400", number="8001234567"),
         row(call_id="no-fwd", forwarded_to=None),
@@ -118,10 +119,10 @@ def test_every_edge_reason_names_its_field(rater):
     res = rater.rate(table(*rows))
     got = {(r["call_id"] or "no-id"): (r["field"], r["reason"]) for r in res.rejects.to_pylist()}
     assert got == cases
-    assert res.rated.column("call_id").to_pylist() == ["fine"]
+    assert res.rated.column("call_id").to_pylist() == ["withheld", "fine"]
     # Rejects carry the input row number and the offending value as given.
     by_id = {r["call_id"]: r for r in res.rejects.to_pylist()}
-    assert by_id["bad-caller"]["row"] == 1 and by_id["bad-caller"]["value"] == "anonymous"
+    assert by_id["bad-caller"]["row"] == 1 and by_id["bad-caller"]["value"] == "138-0013-80O0"
     assert by_id["bad-start"]["value"] == "yesterday"
     assert res.summary.rows_in == len(rows) == res.summary.rated + res.summary.rejected
 

@@ -27,9 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .. import layout
+
 FILES = ("catalog.yaml", "destination_prefixes.csv", "numbers.csv", "campaigns.csv",
          "returning_caller.csv")  # two calls of 13812345678, the CRM examples in README
-MONTH_START = dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+MONTH_START = dt.datetime(2026, 10, 1, tzinfo=layout.LOCAL_TZ)
 MONTH_DAYS = 31
 TIME_TYPE = pa.timestamp("ms", tz="+08:00")
 
@@ -208,7 +210,7 @@ def _sprinkle(table: pa.Table, rng: np.random.Generator) -> pa.Table:
         if mask.any():
             cols[name] = pc.if_else(pa.array(mask), value, cols[name])
 
-    put("caller", r < 0.0004, pa.scalar("anonymous"))
+    put("caller", r < 0.0004, pa.scalar("138-0013-80O0"))  # a letter O typed for a zero
     put("forwarded_to", (r >= 0.0004) & (r < 0.0006), pa.scalar("ext. 8001"))
     put("start", (r >= 0.0006) & (r < 0.0008), pa.scalar(None, TIME_TYPE))
     put("end", (r >= 0.0008) & (r < 0.0010), pc.subtract(cols["start"].cast(pa.int64()), 60_000).cast(TIME_TYPE))
