@@ -26,6 +26,9 @@ install-bench: install
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 
 demo: install
+	@# demo-out is this target's own output: a second `make demo` starts afresh
+	@# (rating400 demo refuses to rate into an earlier demo's ledger).
+	rm -rf demo-out
 	rating400 demo --cdrs $(DEMO_CDRS) --dir demo-out
 	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/bills.csv --show 10
 	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/statement.json \

@@ -99,7 +99,7 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
             if Path(path).is_dir():
                 cdr.check_dataset(path)
             else:
-                cdr.check_file(path)
+                cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
         summary, seconds = rate_with_options(
             inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
             pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
@@ -284,6 +284,11 @@ def demo(n, directory, seed):
 
     d = Path(directory)
     with user_errors():
+        if (d / "store").exists():
+            # Rating new CDRs into an old demo's ledger and store would quietly
+            # change every figure the README shows: a demo starts afresh.
+            raise UserError(f"{d}: holds a demo already (store, ledger, rated files); remove it "
+                            f"(`rm -r {d}`) or give another --dir")
         catalog_path = write_demo_catalog(d / "catalog")
         store = Store(d / "store")
         v = store.compile(catalog_path, activate=True)

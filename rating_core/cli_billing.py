@@ -183,7 +183,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
     for s in statements[:max(show, 0)]:
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     yuan(s.rental), yuan(s.features_total), yuan(s.closing_credit), yuan(s.amount_due))
+                     yuan(s.rental), yuan(s.features_total), yuan(s.closing_credit), _due(s.amount_due))
     out.print(view)
     left_out = len(statements) - min(len(statements), max(show, 0))
     if left_out:
@@ -196,7 +196,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         out.print(f"rerating: {n} call(s) adjusted on {len(rerated)} statement(s), {yuan(delta)} yuan "
                   f"({yuan(from_credit)} of it from prepaid credit), in the totals", highlight=False)
     total = sum(s.amount_due for s in statements)
-    out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
+    if total < 0:  # rerating refunds larger than the month's charges: owed to the enterprises
+        out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s): a credit of "
+                  f"{yuan(-total)} yuan owed to the enterprises", highlight=False)
+    else:
+        out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
     if statements_dir:
         out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
 
@@ -239,10 +243,10 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
             months = list(range(lo, hi + 1))
         for p in cdr_files:  # unreadable files and nested columns, named before any row is read
             if not Path(p).is_dir():
-                cdr.check_file(p)
-        table = pa.concat_tables([cdr.read_table(p).select(
-            [c for c in cdr.CDR_COLUMNS if c in cdr.read_table(p).column_names]) for p in cdr_files],
-            promote_options="permissive")
+                cdr.check_file(p, required=cdr.REQUIRED_COLUMNS)
+        tables = [cdr.read_table(p) for p in cdr_files]
+        table = pa.concat_tables([t.select([c for c in cdr.CDR_COLUMNS if c in t.column_names]) for t in tables],
+                                 promote_options="permissive")
         snapshot = Store(store_dir, create=False).open(version)
         try:
             advice = Advisor(snapshot).advise(account, table, months)
@@ -269,6 +273,14 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         out.print("the current package is the cheapest for these calls", highlight=False)
     else:
         out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
+
+
+def _due(minor: int) -> str:
+    """An amount due for people: yuan, and a negative one (a rerating
+    refund larger than the month's charges) said to be a credit."""
+    from .rater import yuan
+
+    return yuan(minor) if minor >= 0 else f"{yuan(minor)} (credit)"
 
 
 # --- crm -----------------------------------------------------------------------

@@ -8,7 +8,9 @@ import json
 
 import click
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+from . import layout
+
+SHANGHAI = layout.LOCAL_TZ
 
 
 def parse_time(text: str | None) -> int | None:
@@ -39,7 +41,13 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
     if not d.allow:
         lines.append(f"DENY {d.reason}" + (f"  (announcement: {d.announcement})" if d.announcement else ""))
         return lines
+    from .router import QUOTA_SECONDS
+
     limit = f"{d.max_duration_seconds} s" if d.max_duration_seconds else "no limit"
+    if not d.max_duration_seconds or d.max_duration_seconds > QUOTA_SECONDS:
+        # What this query shows is what credit allows; a switch's Authorize
+        # (with a call id) reserves at most one quota of it at a time.
+        limit += f" (a switch's call is granted at most {QUOTA_SECONDS} s at a time, extended by interim events)"
     lines.append(f"ALLOW  billing starts at {d.billing_start}; max duration {limit}")
     if d.ivr_menu is not None:
         lines.append(f"ivr menu: {d.ivr_menu.get('prompt', '')}")

@@ -40,6 +40,16 @@ def demo(tmp_path_factory):
     return d, proc.stdout
 
 
+def test_demo_into_an_earlier_demo_is_refused_and_changes_nothing(demo):
+    d, _ = demo
+    before = (d / "rated.parquet").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "500", "--dir", str(d)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "holds a demo already" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert (d / "rated.parquet").read_bytes() == before
+
+
 def test_demo_writes_rates_and_summarises(demo):
     d, stdout = demo
     for name in ("catalog/catalog.yaml", "store/index.lmdb", "cdrs.parquet", "rated.parquet", "rejects.csv"):
@@ -178,4 +188,20 @@ def test_input_without_a_required_column_exits_2(demo, tmp_path):
     d, _ = demo
     (tmp_path / "in.csv").write_text("call_id,caller,number,forwarded_to,start\nx,13812345678,4001234567,13912345678,0\n")
     r = run("rate", tmp_path / "in.csv", "--store", d / "store", "--out", tmp_path / "o.csv")
-    assert r.exit_code == 2 and "end: no such column" in r.output
+    assert r.exit_code == 2 and "in.csv: line 1: column end: no such column" in r.output, r.output
+
+
+def test_accounts_on_a_store_whose_accounts_are_still_the_catalogs_says_how_to_import(demo, tmp_path):
+    import shutil
+
+    d, _ = demo
+    store = tmp_path / "store"
+    shutil.copytree(d / "store", store, ignore=shutil.ignore_patterns("live.lmdb"))
+    r = run("accounts", "balance", "hangzhou_tea", "--store", store)
+    assert r.exit_code == 2 and "no account 'hangzhou_tea'" in r.output and "rating400 accounts import" in r.output
+
+
+def test_route_says_a_switch_is_granted_one_quota_at_a_time(demo):
+    d, _ = demo
+    r = run("route", "4008593431", "13812345678", "--keys", "1", "--store", d / "store")
+    assert r.exit_code == 0 and "at most 3600 s at a time" in r.output, r.output
