@@ -7,7 +7,8 @@ your own to make a retry safe), ``--actor`` (default ``$USER``) and ``--at``
 prints the operation's result as JSON. Amounts are written in yuan (at most
 4 decimals). In the JSON every exact ``*_minor`` amount (1/10000 yuan) has a
 ``*_yuan`` reading beside it: yuan with 2 decimals, half up, as a string (for
-people; programs keep the exact field). Exit status: 0 done (or replayed), 1 refused (``refused:
+people; programs keep the exact field), and a time that never comes (an
+account without a package period) is ``null``. Exit status: 0 done (or replayed), 1 refused (``refused:
 REASON: why`` on stderr), 2 bad input or unknown record.
 """
 from __future__ import annotations
@@ -73,7 +74,13 @@ def run(store_dir, body) -> None:
         try:
             result = body(ops)
         except NotFound as e:
-            raise UserError(str(e)) from None
+            from .accounts.view import layer_in_use
+
+            hint = ""
+            if e.message.startswith("no account") and not layer_in_use(ops.ledger.env):
+                hint = ("; this store's accounts are still the catalog's: make them live with "
+                        "`rating400 accounts import CATALOG --store DIR`")
+            raise UserError(str(e) + hint) from None
         except Refused as e:
             click.echo(f"refused: {e.reason}: {e.message}", err=True)
             raise SystemExit(1) from None
@@ -84,7 +91,9 @@ def run(store_dir, body) -> None:
 
 def with_yuan(value):
     """``value`` (JSON-shaped) with ``K_yuan`` (``rater.yuan``: 2 decimals,
-    half up) placed after every integer ``K_minor``; nothing else changes."""
+    half up) placed after every integer ``K_minor``, and every ``K_ms`` that
+    holds the ledger's "never" (int64 max) as None; nothing else changes."""
+    from .ledger.customers import NEVER_MS
     from .rater import yuan
 
     if isinstance(value, list):
@@ -93,7 +102,7 @@ def with_yuan(value):
         return value
     out = {}
     for k, v in value.items():
-        out[k] = with_yuan(v)
+        out[k] = None if isinstance(k, str) and k.endswith("_ms") and v == NEVER_MS else with_yuan(v)
         if isinstance(k, str) and k.endswith("_minor") and isinstance(v, int) and not isinstance(v, bool):
             out[k[:-len("_minor")] + "_yuan"] = yuan(v)
     return out

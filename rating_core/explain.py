@@ -33,7 +33,7 @@ from . import MINOR_UNITS_PER_YUAN, layout
 from .errors import InvalidInput
 from .numbers import key as number_key_of
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+SHANGHAI = layout.LOCAL_TZ
 
 
 @dataclass

@@ -9,9 +9,12 @@ Times: epoch milliseconds, UTC. Local time is Asia/Shanghai, UTC+8 all
 year (no DST), so ``local_ms = utc_ms + LOCAL_OFFSET_MS`` exactly.
 Money: int64 minor units (1/10000 yuan). Missing timestamp: ``NO_TIME``.
 """
+import datetime as _dt
+
 import numpy as np
 
 LOCAL_OFFSET_MS = 8 * 3600 * 1000
+LOCAL_TZ = _dt.timezone(_dt.timedelta(milliseconds=LOCAL_OFFSET_MS))  # Asia/Shanghai, no DST since 1991
 MS_PER_DAY = 86_400_000
 NO_TIME = np.iinfo(np.int64).min  # a missing timestamp (unanswered call)
 NEVER = np.iinfo(np.int64).max  # an expiry that never comes

@@ -136,3 +136,14 @@ def test_cli_json_reads_every_minor_amount_in_yuan_beside_it(env, capsys):
             assert keys[keys.index(k) + 1] == k[:-6] + "_yuan"
             assert Decimal(out[k[:-6] + "_yuan"]) == (Decimal(v) / 10_000).quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert out["credit_yuan"] == str((Decimal(out["credit_minor"]) / 10_000).quantize(Decimal("0.01")))
+
+
+def test_cli_json_shows_a_period_that_never_ends_as_null(env, capsys):
+    ops = env
+    store = str(ops.store.root)
+    ops.ledger.close()
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "open", "--store", store, "--company", "Zeta Co.", "zeta"])
+    assert e.value.code in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    assert out["account"]["period_end_ms"] is None  # no package yet: not int64 max

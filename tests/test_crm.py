@@ -188,6 +188,13 @@ def test_csv_cells_that_start_like_a_formula_are_text(engine, tmp_path):
     export_csv(engine.crm.callers("shop"), tmp_path / "c.csv")
     row = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()[1]
     assert row.endswith(",'=cmd|' /C calc'!A0;@x")  # the cell starts with the quote
+    # For people: local date-times and yes / no, not epoch ms and booleans.
+    import csv as _csv
+
+    (r,) = _csv.DictReader((tmp_path / "c.csv").read_text("utf-8-sig").splitlines())
+    rec = engine.crm.callers("shop")[0]
+    when = dt.datetime.fromtimestamp(rec.first_ms / 1000, dt.timezone(dt.timedelta(hours=8)))
+    assert r["first_call"] == when.strftime("%Y-%m-%d %H:%M:%S") and r["awaiting_callback"] in ("yes", "no")
 
 
 def test_crm_cli_refuses_strangers_bad_tags_and_masked_number_filters(tmp_path, capsys):

@@ -164,6 +164,10 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
 
     code, details = code_and_details(lambda: client.authorize("", CALLER))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("number")
+    # Not a 400 number at all: the caller's bad input, as `rating400 route` says (an
+    # unknown 400 number stays NOT_FOUND, test_authorize_and_error_codes).
+    code, details = code_and_details(lambda: client.authorize("40012345", CALLER))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not a 400 number" in details, details
     bad = _cdr("m1")
     del bad["end"]
     code, details = code_and_details(lambda: client.rate_cdr(bad))

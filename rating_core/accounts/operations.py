@@ -52,7 +52,7 @@ from ..ledger import usage
 from ..numbers import normalize
 from .view import layer_dbs, plan_json
 
-LOCAL = dt.timezone(dt.timedelta(hours=8))
+LOCAL = layout.LOCAL_TZ
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _NUMBER_400 = re.compile(r"^400\d{7}$")
 REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")

@@ -31,6 +31,7 @@ the reader's role may see them (``UNMASKED_ROLES``).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import cdr
+from .. import cdr, layout
 from ..errors import InvalidInput, NotFound
 from ..kernels import crm as crm_kernel
 from ..ledger import call_key, callers, formats
@@ -398,8 +399,17 @@ def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     return zip(keys, values)
 
 
-CSV_FIELDS = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination",
+# The CSV is for people (a spreadsheet): times as local date-times
+# (Asia/Shanghai), the callback flag as yes / no. Programs read ListCallers.
+CSV_FIELDS = ("caller", "first_call", "last_call", "calls", "answered", "missed", "talk_seconds", "destination",
               "city", "province", "carrier", "awaiting_callback", "tags")
+
+
+def _local(ms: int) -> str:
+    """Epoch ms -> ``YYYY-MM-DD HH:MM:SS`` Asia/Shanghai; "" for never (0)."""
+    if not ms:
+        return ""
+    return dt.datetime.fromtimestamp(ms / 1000, layout.LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def export_csv(records: list[CallerRecord], path: str | Path, role: str = "agent") -> None:
@@ -418,4 +428,6 @@ def write_csv(records: list[CallerRecord], f: TextIO, role: str = "agent") -> No
     for r in records:
         d = r.as_dict(role)
         d["tags"] = ";".join(d["tags"])
+        d["first_call"], d["last_call"] = _local(d["first_ms"]), _local(d["last_ms"])
+        d["awaiting_callback"] = "yes" if d["awaiting_callback"] else "no"
         w.writerow(csv_row(d[k] for k in CSV_FIELDS))

@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 from .. import layout
 from .events import AccountEvent
 
-LOCAL = dt.timezone(dt.timedelta(hours=8))
+LOCAL = layout.LOCAL_TZ
 
 
 def month_index(ms: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from ..numbers import build_prefix_table, keys_of
 from .calendar import calendar_tables
 from .regions import region_source, region_tables
 
-LOCAL = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai, no DST since 1991
+LOCAL = layout.LOCAL_TZ
 
 
 def local_midnight_ms(day: dt.date) -> int:

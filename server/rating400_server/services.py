@@ -21,7 +21,7 @@ from rating400.v1 import (
     routing_pb2_grpc,
 )
 
-from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits
+from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.errors import InvalidInput, StoreError
 from rating_core.router import Decision, Destination
@@ -268,6 +268,14 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         region = common_pb2.CallerRegion(province=d.caller_province, city=d.caller_city, carrier=d.caller_carrier)
         if not d.allow:
             status = reason_status(d.reason)
+            if d.reason == "unknown_number":
+                # A number that cannot be a 400 number is the caller's bad
+                # input (INVALID_ARGUMENT, as `rating400 route` answers), not
+                # a 400 number we lack; checked on this path only.
+                try:
+                    check_route(request.number, "")
+                except InvalidInput as e:
+                    raise BadRequest(e.field, e.message) from None
             if status is not SC.INVALID_ARGUMENT:
                 raise RpcFail(status, f"number {request.number}: {d.reason}")
             return routing_pb2.AuthorizeResponse(
