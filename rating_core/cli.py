@@ -82,7 +82,7 @@ def cli():
 @click.option("--by-day", is_flag=True, help="Write OUT as a Parquet dataset directory partitioned by start day.")
 @click.option("--chunk-rows", type=click.IntRange(min=1000), default=1 << 19, show_default=True,
               help="Rows per chunk (memory is bounded by a few chunks).")
-@click.option("--memory-limit", type=MEMORY_LIMIT, default="1GB", show_default=True, help="DuckDB's limit for the scan and out-of-core sort.")
+@click.option("--memory-limit", type=MEMORY_LIMIT, default="1GB", show_default=True, help="DuckDB's limit for the out-of-core sort.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
               help="Rate on a Dask cluster (scheduler address, e.g. tcp://host:8786), partitioned by account.")
 @click.option("--encoding", help="CSV text encoding: utf-8, gbk (gb18030) or utf-16 (default: detected).")
