@@ -504,7 +504,8 @@ def report_command(rated, kind, account, campaigns_path, out_path):
         view.add_column(col, justify="left" if col in keys else "right")
     for r in rows[:100]:
         rate = "" if r["answer_rate"] is None else f"{r['answer_rate']:.1%}"
-        view.add_row(*(str(r[k]) for k in keys), f"{r['calls']:,}", f"{r['answered']:,}", rate,
+        view.add_row(*(str(r[k]) if r[k] not in ("", None) else "(unknown)" for k in keys),
+                     f"{r['calls']:,}", f"{r['answered']:,}", rate,
                      f"{r['billed_seconds'] / 60:,.1f}", yuan(r["charge_minor"]))
     out.print(view)
     if len(rows) > 100:
