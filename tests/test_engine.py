@@ -22,14 +22,19 @@ def cdr(call_id, minute=0, talk_s=185, number=PREPAID):
             "end": start + 9_000 + talk_s * 1000, "hangup_cause": "normal_clearing"}
 
 
-@pytest.fixture
-def root(tmp_path):
+def demo_store(tmp_path):
+    """The demo catalog compiled and active in ``tmp_path / "store"``."""
     catalog = write_demo_catalog(tmp_path / "catalog")
     store = Store(tmp_path / "store")
     store.activate(store.compile(catalog))
     del store  # LMDB opens an environment once per process: the Engine opens its own
     gc.collect()
     return tmp_path / "store"
+
+
+@pytest.fixture
+def root(tmp_path):
+    return demo_store(tmp_path)
 
 
 def test_rate_and_commit_is_exactly_once(root):

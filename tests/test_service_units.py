@@ -4,7 +4,6 @@ behaviour over the wire is in test_service_grpc.py.)"""
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 
 import grpc
@@ -15,11 +14,10 @@ from rating400.v1 import rating_pb2, routing_pb2
 from rating400_server import convert
 from rating400_server.engine import EngineHost, GroupCommitter
 from rating400_server.services import RoutingServicer, reason_status
-from rating_core.demo import write_demo_catalog
 from rating_core.engine import Engine
 from rating_core.ledger import call_key, records
 from rating_core.ledger.formats import COMMITTED
-from rating_core.store import Store
+from test_engine import demo_store
 
 PREPAID = "4008593431"  # jinghua_appliances, prepaid credit, IVR menu
 PAYG = "4000589196"  # yuehai_logistics, pay as you go, service desk (agents in turn)
@@ -55,12 +53,7 @@ class NullMetrics:
 @pytest.fixture
 def engine(tmp_path):
     """The real engine on the demo catalog (the server has no other)."""
-    catalog = write_demo_catalog(tmp_path / "catalog")
-    store = Store(tmp_path / "store")
-    store.activate(store.compile(catalog))
-    del store  # LMDB opens an environment once per process: the Engine opens its own
-    gc.collect()
-    engine = Engine.open(tmp_path / "store", threads=1)
+    engine = Engine.open(demo_store(tmp_path), threads=1)
     yield engine
     engine.close()
 
