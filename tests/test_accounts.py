@@ -168,8 +168,14 @@ def test_top_up_minimums_adjust_refund(env):
         ops.top_up(rid(), "nobody", 600_0000)
     ops.open_account(rid(), "postpaid", "Post Co.", at_ms=T0)
     ops.subscribe(rid(), "postpaid", "payg", at_ms=T0)
+    # Pay-as-you-go: a payment of any amount is credited against what was
+    # charged (its credit may run down to -credit_limit), no minimum.
+    before = ops.balance("postpaid")["credit_minor"]
+    ops.top_up(rid(), "postpaid", 12_3400, at_ms=T0)
+    assert ops.balance("postpaid")["credit_minor"] == before + 12_3400
+    ops.open_account(rid(), "nopkg", "No Package Co.", at_ms=T0)
     with pytest.raises(Refused) as e:
-        ops.top_up(rid(), "postpaid", 600_0000, at_ms=T0)
+        ops.top_up(rid(), "nopkg", 600_0000, at_ms=T0)
     assert e.value.reason == "not_prepaid"
 
 

@@ -706,23 +706,34 @@ class Accounts:
     # -- credit -----------------------------------------------------------------------------
     @_operation
     def top_up(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
-        """Add prepaid credit. At least the catalog's minimum: max(top_up_min,
-        top_up_min_months x the package's monthly minimum). An account
-        suspended for arrears is restored when the credit is then above zero
-        and the restore window has not closed. Refused: ``not_prepaid``,
+        """Add prepaid credit, or record a pay-as-you-go account's payment.
+
+        Prepaid: at least the catalog's minimum: max(top_up_min,
+        top_up_min_months x the package's monthly minimum), within the
+        package period. Pay-as-you-go: a payment of any amount, credited
+        against what was charged (its credit runs down to -credit_limit, so
+        an account stopped at its limit is paid back into service; README:
+        "a payment is a top-up"). An account suspended for arrears is
+        restored when the credit is then above zero and the restore window
+        has not closed. Refused: ``not_prepaid`` (no package, or a bundle),
         ``below_minimum``, ``period_ended``, ``account_closed``."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._prepaid(acc)
-            rules = self.rules()
-            minimum = max(rules.top_up_min, rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
-            if amount < minimum:
-                raise Refused("below_minimum", f"a top-up is at least {minimum} minor units ({minimum / 10000:.2f} yuan)")
-            if tx.at >= acc.period_end_ms:
-                raise Refused("period_ended", "the package period has ended; renew instead")
+            if acc.status != "closed" and acc.package and self._package(acc.package)["kind"] == "payg":
+                pass  # a payment: no minimum, no period
+            else:
+                self._prepaid(acc)
+                rules = self.rules()
+                minimum = max(rules.top_up_min,
+                              rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
+                if amount < minimum:
+                    raise Refused("below_minimum",
+                                  f"a top-up is at least {minimum} minor units ({minimum / 10000:.2f} yuan)")
+                if tx.at >= acc.period_end_ms:
+                    raise Refused("period_ended", "the package period has ended; renew instead")
             credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit)
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit, "restored": restored})
