@@ -570,9 +570,19 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         present = pc.is_valid(col).to_numpy(zero_copy_only=False)
         return _filled(values), present, present.copy()
     if pa.types.is_integer(t):
-        values = pc.cast(col, pa.int64())
         present = pc.is_valid(col).to_numpy(zero_copy_only=False)
-        return _filled(values), present, present.copy()
+        valid = present.copy()
+        if pa.types.is_uint64(t):  # past int64: present but no time (and no cast error)
+            over = pc.fill_null(pc.greater(col, pa.scalar(np.iinfo(np.int64).max, pa.uint64())), False)
+            over_np = over.to_numpy(zero_copy_only=False)
+            if over_np.any():
+                col = pc.if_else(over, pa.scalar(0, t), col)
+                valid &= ~over_np
+        out = _filled(pc.cast(col, pa.int64()))
+        if not valid.all() and (present & ~valid).any():
+            out = out.copy()  # _filled may hand back Arrow's read-only buffer
+            out[present & ~valid] = layout.NO_TIME
+        return out, present, valid
     if pa.types.is_null(t):
         return np.full(n, layout.NO_TIME, np.int64), np.zeros(n, bool), np.zeros(n, bool)
     s = _as_string(col)
@@ -1093,7 +1103,8 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
             continue
         col = table.column(src)
         if pa.types.is_uint64(col.type):  # values past int64 are out of range anyway
-            col = pc.if_else(pc.greater(col, np.iinfo(np.int64).max), pa.scalar(0, col.type), col)
+            col = pc.if_else(pc.greater(col, pa.scalar(np.iinfo(np.int64).max, pa.uint64())),
+                             pa.scalar(0, col.type), col)
         col = col.cast(pa.int64())
         cols[name] = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
     out = pa.table({name: cols[name] for name in CDR_COLUMNS})

@@ -258,3 +258,27 @@ def test_state_carries_balances_between_calls(rater):
     rater.rate(table(row()), state)
     assert (state["credit_left"] == before).all()  # payg: no credit moves
     assert rater.opening_state()["bundle_period"].tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("value", [2**64 - 1, 2**63])
+def test_uint64_times_past_int64_are_rejects_not_errors(value):
+    """Breaker finding: a uint64 time column above 2^63-1 was an internal
+    error in a Parquet file and INTERNAL over gRPC (Arrow's cast)."""
+    import io
+
+    import pyarrow as pa
+
+    from rating_core import cdr
+
+    start = 1_790_000_000_000
+    ms, present, valid = cdr.parse_times(pa.array([start, value, None], pa.uint64()))
+    assert present.tolist() == [True, True, False] and valid.tolist() == [True, False, False]
+    assert ms[0] == start
+    t = pa.table({"call_id": ["u1"], "caller": ["13812345678"], "number": ["4007824773"],
+                  "forwarded_to": ["04395708784"], "start_ms": pa.array([start], pa.uint64()),
+                  "end_ms": pa.array([value], pa.uint64())})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, t.schema) as w:
+        w.write_table(t)
+    decoded = cdr.decode_arrow_ipc(sink.getvalue())  # no ArrowInvalid: the end is simply absent
+    assert decoded.column("end").null_count == 1
