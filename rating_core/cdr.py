@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import keys_of, normalize_array, plain_and_present
+from .numbers import WITHHELD_CALLERS, keys_of, normalize_array, plain_and_present
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -435,12 +435,6 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return _normalize_numbers(col)[:3]
 
 
-# What switches write in the From user part for a withheld caller id
-# (Kamailio/SIP "anonymous", FreeSWITCH "unknown"/"anonymous", Asterisk
-# "Anonymous"/"Restricted", carriers' "private"/"unavailable"), compared
-# lower-cased and trimmed. The forwarded leg was still carried, so such a
-# call is rated like one with no caller (out of town), never rejected.
-WITHHELD_CALLERS = ("anonymous", "unknown", "private", "restricted", "withheld", "unavailable")
 
 
 def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:

@@ -31,6 +31,15 @@ import pyarrow.compute as pc
 from .errors import InvalidInput
 
 MAX_DIGITS = 18
+
+# What switches write in the From user part for a withheld caller id
+# (Kamailio/SIP "anonymous", FreeSWITCH "unknown"/"anonymous", Asterisk
+# "Anonymous"/"Restricted", carriers' "private"/"unavailable"), compared
+# lower-cased and trimmed. The forwarded leg was still carried, so such a
+# call is rated like one with no caller (out of town), never rejected, and
+# routed like one (the router, the CDR edge and ``rating400 route`` read this).
+WITHHELD_CALLERS = ("anonymous", "unknown", "private", "restricted", "withheld", "unavailable")
+
 MIN_DIGITS = 3
 
 # Already in normal form, and valid: the common case, which never needs

@@ -98,7 +98,7 @@ from .ledger import callers, formats, month_of, package_credit_limits, reservati
 from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
-from .numbers import NORMAL, keys_of, normalize, normalize_array
+from .numbers import NORMAL, WITHHELD_CALLERS, keys_of, normalize, normalize_array
 from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, text_of
 
 # Kernel codes, then the edge's own, then the router's monthly caps (README: monthly caps).
@@ -388,10 +388,10 @@ class Router:
 
     @staticmethod
     def _caller(caller) -> tuple[str | None, int]:
-        """Withheld callers ("", None, "anonymous") have no number: key 0."""
+        """Withheld callers (None, blank, a ``WITHHELD_CALLERS`` word) have no number: key 0."""
         if type(caller) is str and _already_normal(caller):  # most callers: ``normalize`` keeps it as it is
             return caller, number_key(caller)
-        if caller is None or str(caller).strip().lower() in ("", "anonymous", "unknown", "private"):
+        if caller is None or str(caller).strip().lower() in ("", *WITHHELD_CALLERS):
             return None, 0
         normal = normalize(caller, "caller")
         return normal, number_key(normal)
@@ -664,7 +664,7 @@ class Router:
             if "caller" in names:
                 raw = strings("caller")
                 withheld = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))),
-                                                 pa.array(["", "anonymous", "unknown", "private"])), True)
+                                                 pa.array(["", *WITHHELD_CALLERS])), True)
                 withheld = np.asarray(withheld.to_numpy(zero_copy_only=False), bool)
                 cnormal, ok_caller = normalize_array(raw)
                 ckeys = keys_of(cnormal)

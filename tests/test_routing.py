@@ -230,9 +230,17 @@ def test_invalid_input_names_the_field(router):
     assert [INVALID_FIELDS[f] for f in out["invalid_field"]] == ["", "number", "caller"]
 
 
-def test_withheld_caller_is_routed_without_region(router):
-    d = router.authorize("4000000001", "anonymous", ms(*WORKDAY_10))
+@pytest.mark.parametrize("caller", ["anonymous", " Restricted ", "WITHHELD", "unavailable", ""])
+def test_withheld_caller_is_routed_without_region(router, caller):
+    """Every word of numbers.WITHHELD_CALLERS, as the CDR edge rates them
+    (breaker finding: the router knew three of the six)."""
+    from rating_core.cdr import check_route
+
+    d = router.authorize("4000000001", caller, ms(*WORKDAY_10))
     assert d.allow and d.caller_city is None and d.group == "day"
+    out = router.authorize_batch({"number": ["4000000001"], "caller": [caller], "at_ms": [ms(*WORKDAY_10)]})
+    assert [ROUTE_REASON[r] for r in out["reason"]] == ["ok"]
+    assert check_route("4000000001", caller) == ("4000000001", "")
 
 
 # -- lists ---------------------------------------------------------------------
