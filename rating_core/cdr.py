@@ -217,11 +217,16 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
         if name in seen:
             raise InvalidFile(path, "column given twice in the header", 1, excerpt(name))
         seen.add(name)
-    absent = [c for c in required if c not in seen]
+    _require(path, seen, required, None if _is_parquet(path) else 1)
+    return None if _is_parquet(path) else encoding
+
+
+def _require(path, names, required: tuple[str, ...], line: int | None) -> None:
+    """InvalidFile naming ``path`` and the first of ``required`` not in ``names``."""
+    absent = [c for c in required if c not in names]
     if absent:
         raise InvalidFile(path, f"no such column (required: {', '.join(required)}; a `rating400 rate` output "
-                                f"holds them with --pass-through)", 1, absent[0])
-    return None if _is_parquet(path) else encoding
+                                f"holds them with --pass-through)", line, absent[0])
 
 
 def _quotes_even(path: Path) -> bool:
@@ -236,14 +241,22 @@ def _quotes_even(path: Path) -> bool:
     return n % 2 == 0
 
 
-def check_dataset(path: str | Path) -> None:
+def check_dataset(path: str | Path, required: tuple[str, ...] = ()) -> None:
     """A directory given as input must be a Parquet dataset (every file in
-    it Parquet, e.g. ``rate --by-day`` output) whose CDR columns are flat.
-    Raises InvalidFile naming the directory and the first file refused."""
+    it Parquet, e.g. ``rate --by-day`` output) whose CDR columns are flat,
+    and (``required``) every file of which has the columns asked for: all
+    checked before any row is read, so a bad file anywhere writes nothing.
+    Raises InvalidFile naming the directory, or the first file refused."""
     import pyarrow.dataset as ds
 
     try:
-        schema = ds.dataset(str(path), format="parquet", exclude_invalid_files=False).schema
+        dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=False)
+        schema = dataset.schema
+        if required:
+            for name in dataset.files:  # footers only: cheap
+                _require(name, pq.ParquetFile(name).schema_arrow.names, required, None)
+    except InvalidFile:
+        raise
     except Exception as e:  # noqa: BLE001 - pyarrow's errors for files that are not Parquet
         raise InvalidFile(path, f"not a Parquet dataset directory: {excerpt(e, 160)}") from None
     for f in schema:

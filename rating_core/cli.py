@@ -97,7 +97,7 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
         cdr.DEFAULT_ENCODING = encoding
         for path in inputs:  # a file that cannot be read at all is an error before any row is rated
             if Path(path).is_dir():
-                cdr.check_dataset(path)
+                cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS)
             else:
                 cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
         summary, seconds = rate_with_options(

@@ -205,3 +205,19 @@ def test_route_says_a_switch_is_granted_one_quota_at_a_time(demo):
     d, _ = demo
     r = run("route", "4008593431", "13812345678", "--keys", "1", "--store", d / "store")
     assert r.exit_code == 0 and "at most 3600 s at a time" in r.output, r.output
+
+
+def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, tmp_path):
+    """Breaker finding: the second file's missing column was found mid-job,
+    named no file, and rated rows and rejects of the first were left behind."""
+    import pyarrow.parquet as pq
+
+    d, _ = demo
+    t = pq.read_table(d / "cdrs.parquet").slice(0, 50)
+    (tmp_path / "ds").mkdir()
+    pq.write_table(t.slice(0, 25), tmp_path / "ds" / "a.parquet")
+    pq.write_table(t.slice(25).drop_columns(["end"]), tmp_path / "ds" / "b.parquet")
+    r = run("rate", tmp_path / "ds", "--store", d / "store", "--out", tmp_path / "o.parquet",
+            "--rejects", tmp_path / "o.csv")
+    assert r.exit_code == 2 and "b.parquet: column end: no such column" in r.output, r.output
+    assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "o.csv").exists()
