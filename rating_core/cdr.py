@@ -948,7 +948,9 @@ class Limits:
     max_batch_rows: CDRs in one batch message.
     The rest: longest value of a string field, in UTF-8 bytes. ``number``
     bounds every phone-number field (caller, number, forwarded_to,
-    destination): 32 leaves room for ``+86 (755) 1234-5678``-style writing.
+    destination): 64 leaves room for ``+86 (755) 1234-5678``-style writing
+    in full-width characters (3 UTF-8 bytes each), which the one normaliser
+    reads in a file, a gRPC request and ``rating400 route`` alike.
     Defaults are safe for a 2-core server (a full batch decodes in tens of ms);
     ``rating400 serve --max-message-mb/--max-batch-rows`` change the first two.
     """
@@ -956,7 +958,7 @@ class Limits:
     max_message_bytes: int = 64 << 20
     max_batch_rows: int = 262_144
     call_id: int = 128  # call ids are LMDB keys (at most 511 bytes) in the ledger
-    number: int = 32
+    number: int = 64
     hangup_cause: int = 64
     ivr_keys: int = 16  # 5 menu levels of one key each, with room for '#' and '*'
 

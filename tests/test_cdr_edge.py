@@ -282,3 +282,13 @@ def test_uint64_times_past_int64_are_rejects_not_errors(value):
         w.write_table(t)
     decoded = cdr.decode_arrow_ipc(sink.getvalue())  # no ArrowInvalid: the end is simply absent
     assert decoded.column("end").null_count == 1
+
+
+def test_full_width_numbers_pass_every_edge():
+    """Breaker finding: full-width digits were rated from a file but refused
+    by gRPC and `route` (a 32-byte bound on 3-byte characters)."""
+    from rating_core.cdr import DEFAULT_LIMITS, check_route, check_text
+
+    wide = "\uff11\uff13\uff18\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"  # 13812345678, full width
+    check_text("caller", "\uff0b\uff18\uff16 " + wide, DEFAULT_LIMITS)
+    assert check_route("4000000001", wide) == ("4000000001", "13812345678")

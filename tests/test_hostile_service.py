@@ -120,7 +120,7 @@ def test_limits_name_the_field_with_an_excerpt(client):
     assert code == SC.INVALID_ARGUMENT
     assert details.startswith("cdr.hangup_cause: longer than 64 bytes: 'xxxx") and len(details) < 200
     code, details = fails(lambda: client.authorize("4" * 5000, CALLER))
-    assert code == SC.INVALID_ARGUMENT and details.startswith("number: longer than 32") and len(details) < 200
+    assert code == SC.INVALID_ARGUMENT and details.startswith("number: longer than 64") and len(details) < 200
     code, details = fails(lambda: client.authorize(ACTIVE, "138\x00123"))
     assert code == SC.INVALID_ARGUMENT and details.startswith("caller: contains a control character")
     # Timestamps near 2^63 (were INTERNAL): named, not overflowed.
