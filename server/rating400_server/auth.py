@@ -50,8 +50,10 @@ ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("/rating400.v1.CatalogAdminService/", "/rating400.v1.AccountService/",
               "/rating400.v1.RerateService/"),
     # The enterprise's people in the caller CRM: an agent sees caller numbers
-    # masked (138****5678), a supervisor in full (rating_core.billing.crm).
-    "agent": _CRM_METHODS,
+    # masked (138****5678) and only reads; a supervisor sees them in full and
+    # may also update (tags, notes, callbacks are addressed by the whole
+    # number, so an update would tell a masked role who called).
+    "agent": tuple(m for m in _CRM_METHODS if not m.endswith("/UpdateCaller")),
     "supervisor": _CRM_METHODS,
 }
 # Callable by anyone, credentials or not.

@@ -187,25 +187,27 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     def _update_caller(self, request, role: str):
         """Tags, a note or a callback on a caller who called the account;
         tags and notes checked and bounded by ``rating_core.billing.crm``
-        (INVALID_ARGUMENT naming the field).
+        (INVALID_ARGUMENT naming the field); NOT_FOUND for a number that
+        never called the account.
 
-        A role that sees whole numbers gets the record, or NOT_FOUND for a
-        number that never called the account. A masked role (``agent``,
-        ``billing``) gets the same answer whether or not the number called:
-        only the masked number, nothing stored for a stranger, and a change
-        past a caller's bound (``MAX_TAGS`` tags, ``MAX_NOTES`` notes) left
-        unapplied and logged -- NOT_FOUND, the record, or a bound refusal
-        would each tell it that this whole number called (README: "Caller
-        CRM")."""
+        Only a role that sees whole numbers (supervisor and above) may
+        update: a change is addressed by the whole number, so any answer, a
+        stored tag found again by ListCallers, or even the time the write
+        takes would tell a masked role (``agent``, ``billing``) whether that
+        number called (README: "Caller CRM"). A masked role gets
+        PERMISSION_DENIED before anything is read."""
         import time
 
         from grpc import StatusCode as SC
 
-        from rating_core.billing.crm import MAX_TAGS, UNMASKED_ROLES, clean_note, clean_tag, removed_tag, shown
-        from rating_core.errors import InvalidInput, NotFound
+        from rating_core.billing.crm import MAX_TAGS, UNMASKED_ROLES, clean_note, clean_tag, removed_tag
+        from rating_core.errors import NotFound
 
         from .services import RpcFail
 
+        if role not in UNMASKED_ROLES:
+            raise RpcFail(SC.PERMISSION_DENIED, "UpdateCaller needs a role that sees whole caller numbers "
+                                                "(supervisor): a masked role could learn who called")
         account = self._account(request.account)
         caller = _whole_caller(request.caller)
         if len(request.add_tags) > MAX_TAGS:
@@ -219,7 +221,6 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         if not (request.add_tags or request.remove_tags or request.note or request.called_back):
             raise BadRequest("request", "nothing to change (tags, note or called_back)")
         crm, now = self.host.engine.crm, int(time.time() * 1000)
-        masked = role not in UNMASKED_ROLES
         try:
             rec = crm.get(account, caller)
             if rec is None:
@@ -231,16 +232,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             if request.called_back:
                 rec = crm.called_back(account, caller, now)
         except NotFound as e:
-            if not masked:
-                raise RpcFail(SC.NOT_FOUND, str(e)) from None
-        except InvalidInput as e:
-            # Every per-request check ran above; what is left is a caller's bound.
-            if not masked:
-                raise
-            log.warning("UpdateCaller by a masked role not applied: %s (account %s, caller %s)", e, account,
-                        shown(caller, role))
-        if masked:
-            return billing_pb2.CallerRecordMessage(caller=shown(caller, role))
+            raise RpcFail(SC.NOT_FOUND, str(e)) from None
         return _caller_message(rec, role)
 
     @rpc("UpdateCaller")
