@@ -192,6 +192,14 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     req = rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs_arrow_ipc=b"not arrow")
     code, details = code_and_details(lambda: list(client.rating.RateCdrBatches(iter([req]), timeout=5)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("cdrs_arrow_ipc")
+    # A batch of no rows is answered with a readable, empty Arrow stream (breaker finding: b"").
+    empty = pa.Table.from_pylist([_cdr("e-0")]).slice(0, 0)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, empty.schema) as w:
+        w.write_table(empty)
+    req = rating_pb2.RateCdrBatchesRequest(batch_id=3, cdrs_arrow_ipc=sink.getvalue().to_pybytes(), dry_run=True)
+    (resp,) = list(client.rating.RateCdrBatches(iter([req]), timeout=10))
+    assert pa.ipc.open_stream(resp.rated_arrow_ipc).read_all().num_rows == 0
     # Bad rows inside a good batch are rejects, not errors.
     t = pa.Table.from_pylist([_cdr("r-ok", minute=1), _cdr("r-bad", number="4001"), _cdr("r-unknown", number=UNKNOWN)])
     res = client.rate_table(t, dry_run=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
+import pyarrow as pa
 
 from rating400.v1 import (
     catalog_pb2, catalog_pb2_grpc, common_pb2, rating_pb2, rating_pb2_grpc, routing_pb2,
@@ -397,7 +398,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                     self.metrics.rated("RateCdrBatches", "replayed", nrep)
                     self.metrics.rated("RateCdrBatches", "committed", rated.num_rows - nrep)
             elif which == "cdrs_arrow_ipc":
-                resp.rated_arrow_ipc = b""
+                # Still a readable IPC stream: zero rows of ``row`` and ``replayed``.
+                resp.rated_arrow_ipc = convert.rated_to_arrow(pa.table({}), [], [])
             else:
                 resp.rated.SetInParent()
             resp.catalog_version = engine.version
