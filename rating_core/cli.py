@@ -284,10 +284,10 @@ def demo(n, directory, seed):
 
     d = Path(directory)
     with user_errors():
-        if (d / "store").exists():
+        if (d / "store").exists() or (d / "catalog").exists():
             # Rating new CDRs into an old demo's ledger and store would quietly
             # change every figure the README shows: a demo starts afresh.
-            raise UserError(f"{d}: holds a demo already (store, ledger, rated files); remove it "
+            raise UserError(f"{d}: holds a demo or a catalog already (store, ledger, files); remove it "
                             f"(`rm -r {d}`) or give another --dir")
         catalog_path = write_demo_catalog(d / "catalog")
         store = Store(d / "store")

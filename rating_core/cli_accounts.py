@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
@@ -32,6 +33,10 @@ def _yuan(text: str, param: str, signed: bool = False) -> int:
     not a finite amount or above the per-operation bound."""
     from .accounts.operations import MAX_AMOUNT_MINOR
 
+    # Plain decimal writing only: Decimal also takes "1_000", exponents and
+    # other scripts' digits, which a person typing an amount never means.
+    if not re.fullmatch(r"[+-]?[0-9]+(\.[0-9]+)?", text.strip()):
+        raise click.BadParameter(f"{text!r} is not an amount of yuan (digits, at most 4 decimals)", param_hint=param)
     try:
         amount = Decimal(text.strip())
     except InvalidOperation:

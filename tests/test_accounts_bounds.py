@@ -93,7 +93,7 @@ def _cli(args, capsys):
 
 
 @pytest.mark.parametrize("yuan", ["99999999999999999999", "1e400", "922337203685477.5807", "inf", "-inf",
-                                  "NaN", "1e999999"])
+                                  "NaN", "1e999999", "1_000", "\u0661\u0662", "6e2"])
 def test_cli_amount_too_large_exits_2_with_one_line(env, capsys, yuan):
     ops = env
     opened(ops)
@@ -147,3 +147,12 @@ def test_cli_json_shows_a_period_that_never_ends_as_null(env, capsys):
     assert e.value.code in (0, None)
     out = json.loads(capsys.readouterr().out)
     assert out["account"]["period_end_ms"] is None  # no package yet: not int64 max
+
+
+@pytest.mark.parametrize("request_id", [" ", "a\nb", "tab\there", "\x00"])
+def test_blank_or_control_character_request_ids_are_invalid(env, request_id):
+    ops = env
+    opened(ops)
+    with pytest.raises(InvalidInput) as e:
+        ops.top_up(request_id, "acme", 600_0000, at_ms=T0)
+    assert e.value.field == "request_id"

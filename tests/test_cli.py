@@ -45,7 +45,7 @@ def test_demo_into_an_earlier_demo_is_refused_and_changes_nothing(demo):
     before = (d / "rated.parquet").read_bytes()
     proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "500", "--dir", str(d)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "holds a demo already" in proc.stderr, proc.stderr
+    assert proc.returncode != 0 and "holds a demo or a catalog already" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert (d / "rated.parquet").read_bytes() == before
 

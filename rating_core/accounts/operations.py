@@ -268,6 +268,9 @@ class Accounts:
     def _run(self, operation: str, request_id: str, actor: str, at_ms, fn) -> dict:
         if not request_id or len(request_id) > 200:
             raise InvalidInput("request_id", "required, at most 200 characters")
+        if not request_id.strip() or not request_id.isprintable():
+            # A key people and logs must be able to read back and quote.
+            raise InvalidInput("request_id", "blank, or holds a control character")
         at = now_ms() if at_ms is None else _ms(at_ms, "at")
         actor = actor or "operator"
         rid = request_id.encode()
