@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import random
-import threading
 
 import pyarrow as pa
 import pytest
@@ -16,6 +15,7 @@ from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
 from rating_core.router import Router
 from rating_core.store import Store
+from test_reservation import authorize_at_once
 
 CATALOG = """
 name: overage-test
@@ -90,16 +90,7 @@ def test_grant_is_bundle_plus_what_credit_pays_at_the_overage_rate(world):
 def test_concurrent_calls_settled_in_any_order_stay_within_bundle_and_credit(world):
     engine = world
     router = Router(engine.rater.snapshot, engine.ledger, seed=1, quota_seconds=120)
-    got = {}
-
-    def ask(k):
-        got[k] = router.authorize(NUMBER, CALLER, AT, call_id=f"k{k}")
-
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = authorize_at_once(router, NUMBER, CALLER, AT, 24, "k")
     allowed = {k: d for k, d in got.items() if d.allow}
     assert 5 <= len(allowed) < 24
     assert sum(d.reserved_seconds for d in allowed.values()) <= 600

@@ -6,7 +6,6 @@ call cut at its grant cannot pass the cap."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pyarrow as pa
 import pytest
@@ -17,6 +16,7 @@ from rating_core.ledger import usage
 from rating_core.numbers import key
 from rating_core.router import ROUTE_REASON, Router
 from rating_core.store import Ledger, Store
+from test_reservation import authorize_at_once
 
 CATALOG = """
 name: caps-test
@@ -203,17 +203,7 @@ def test_rerating_moves_the_counted_spend_the_spend_cap_reads(ops, tmp_path):
 
 def test_concurrent_authorizations_never_pass_the_spend_cap(ops):
     ops.set_caps(rid(), NUMBER, spend_minor=10_000, at_ms=T0)  # 1 yuan: 8 started minutes
-    r = router(ops)
-    got = {}
-
-    def ask(k):
-        got[k] = r.authorize(NUMBER, CALLER, T0, call_id=f"k{k}")
-
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = authorize_at_once(router(ops), NUMBER, CALLER, T0, 20, "k")
     allowed = [d for d in got.values() if d.allow]
     assert sum(d.reserved_minor for d in allowed) <= 10_000
     assert {d.reason for d in got.values() if not d.allow} <= {"monthly_spend_cap"}

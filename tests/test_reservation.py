@@ -92,21 +92,29 @@ def balance(engine, account, at=AT):
 
 
 # -- the issue's scenarios ----------------------------------------------------------
+
+def authorize_at_once(router, number: str, caller: str, at_ms: int, n: int, prefix: str) -> dict:
+    """``n`` Authorize calls with call ids ``{prefix}{k}``, all started
+    before any is joined (one thread each) -> {k: Decision}."""
+    decisions = {}
+
+    def ask(k):
+        decisions[k] = router.authorize(number, caller, at_ms, call_id=f"{prefix}{k}")
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return decisions
+
+
 def test_fifty_concurrent_authorizations_of_fifty_fen(world):
     """0.50 yuan, 50 Authorize at once: the grants together cost at most
     0.50 yuan at the dearest destination, and cut at their limits they leave
     no arrears."""
     engine, router = world
-    decisions = {}
-
-    def ask(k):
-        decisions[k] = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id=f"c{k}")
-
-    threads = [threading.Thread(target=ask, args=(k,)) for k in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    decisions = authorize_at_once(router, NUMBERS["tiny"], CALLER, AT, 50, "c")
     allowed = [(k, d) for k, d in decisions.items() if d.allow]
     assert sum(d.reserved_minor for _, d in allowed) <= 5000
     assert [d.max_duration_seconds for _, d in allowed] == [240]  # 4 dear minutes + connect fee = 0.50
