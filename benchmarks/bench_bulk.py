@@ -21,18 +21,14 @@ import pytest
 
 from rating_core import bulk
 from rating_core.cli import rate_files
-from rating_core.demo import demo_cdrs, write_demo_catalog
-from rating_core.store import Store
+from rating_core.demo import demo_cdrs, demo_store
 
 
 @pytest.fixture(scope="module")
 def bulk_store(tmp_path_factory):
     """A store of its own: LMDB allows one open of a snapshot per process,
     and ``rate_files`` opens the active version itself, as the CLI does."""
-    root = tmp_path_factory.mktemp("bulk-store")
-    store = Store(root / "store")
-    store.activate(store.compile(write_demo_catalog(root / "catalog")))
-    return root / "store", store
+    return demo_store(tmp_path_factory.mktemp("bulk-store"))
 
 
 @pytest.fixture(scope="module")

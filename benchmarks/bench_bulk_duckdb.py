@@ -26,9 +26,9 @@ import pytest
 from rating_core import bulk
 from rating_core.accounts.view import open_view
 from rating_core.cli import rate_files
-from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.demo import demo_cdrs, demo_store
 from rating_core.rater import Rater
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
 
 from peers.duckdb_bulk import DuckDBBulkJob
 
@@ -44,10 +44,7 @@ def e2e_cdrs(sizes) -> int:
 
 @pytest.fixture(scope="module")
 def e2e_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e-store")
-    store = Store(root / "store")
-    store.activate(store.compile(write_demo_catalog(root / "catalog")))
-    return root / "store", store
+    return demo_store(tmp_path_factory.mktemp("e2e-store"))
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rating_core.cli import rate_files
-from rating_core.demo import demo_cdrs, write_demo_catalog
-from rating_core.store import Store
+from rating_core.demo import demo_cdrs, demo_store
 
 SMALL = os.environ.get("RATING400_BENCH_SMALL", "") not in ("", "0")
 N_AUTHORIZE = 5_000 if SMALL else 200_000
@@ -50,10 +49,7 @@ CALLS = [  # (number, IVR keys): prepaid with IVR, pay-as-you-go service desk, b
 
 @pytest.fixture(scope="module")
 def ledger_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ledger-bench")
-    store = Store(root / "store")
-    store.activate(store.compile(write_demo_catalog(root / "catalog")))
-    return root / "store", store
+    return demo_store(tmp_path_factory.mktemp("ledger-bench"))
 
 
 def test_authorize_with_reservation_latency(benchmark, ledger_store, report):

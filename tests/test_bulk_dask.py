@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rating_core import cdr
-from rating_core.demo import demo_cdrs, write_demo_catalog
+from rating_core.demo import demo_cdrs, demo_store, write_demo_catalog
 from rating_core.rater import Rater
 from rating_core.store import Store
 
@@ -28,10 +28,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dask")
-    s = Store(root / "store")
-    s.activate(s.compile(write_demo_catalog(root / "catalog")))
-    return root / "store", s
+    return demo_store(tmp_path_factory.mktemp("dask"))
 
 
 def plain(table):

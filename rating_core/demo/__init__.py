@@ -47,6 +47,17 @@ def write_demo_catalog(directory: str | Path) -> Path:
     return directory / "catalog.yaml"
 
 
+def demo_store(root: str | Path):
+    """The demo catalog written to ``root/catalog``, compiled and activated
+    in ``root/store`` -> (store directory, its ``Store``)."""
+    from ..store import Store
+
+    root = Path(root)
+    store = Store(root / "store")
+    store.activate(store.compile(write_demo_catalog(root / "catalog")))
+    return root / "store", store
+
+
 @functools.lru_cache(maxsize=1)
 def _numbers() -> pa.Table:
     with resources.as_file(resources.files(__package__) / "numbers.csv") as p:
