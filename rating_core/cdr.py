@@ -578,18 +578,20 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _filled(values), present, present.copy()
     if pa.types.is_integer(t):
         present = pc.is_valid(col).to_numpy(zero_copy_only=False)
-        valid = present.copy()
+        over = None
         if pa.types.is_uint64(t):  # past int64: present but no time (and no cast error)
             over = pc.fill_null(pc.greater(col, pa.scalar(np.iinfo(np.int64).max, pa.uint64())), False)
-            over_np = over.to_numpy(zero_copy_only=False)
-            if over_np.any():
-                col = pc.if_else(over, pa.scalar(0, t), col)
-                valid &= ~over_np
+            over = over.to_numpy(zero_copy_only=False)
+            if over.any():
+                col = pc.if_else(pa.array(over), pa.scalar(0, t), col)
+            else:
+                over = None
         out = _filled(pc.cast(col, pa.int64()))
-        if not valid.all() and (present & ~valid).any():
-            out = out.copy()  # _filled may hand back Arrow's read-only buffer
-            out[present & ~valid] = layout.NO_TIME
-        return out, present, valid
+        if over is None:
+            return out, present, present.copy()
+        out = out.copy()  # _filled may hand back Arrow's read-only buffer
+        out[over] = layout.NO_TIME
+        return out, present, present & ~over
     if pa.types.is_null(t):
         return np.full(n, layout.NO_TIME, np.int64), np.zeros(n, bool), np.zeros(n, bool)
     s = _as_string(col)

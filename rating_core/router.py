@@ -119,6 +119,7 @@ _COUNT, _CALL, _LINE = formats.COUNT, formats.CALL, formats.LINE
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
 
 
+_WITHHELD = frozenset(("", *WITHHELD_CALLERS))  # a caller that is no number: key 0
 _already_normal = re.compile(NORMAL, re.ASCII).fullmatch  # ``normalize``'s first rule, for a value it keeps as it is
 
 
@@ -391,7 +392,7 @@ class Router:
         """Withheld callers (None, blank, a ``WITHHELD_CALLERS`` word) have no number: key 0."""
         if type(caller) is str and _already_normal(caller):  # most callers: ``normalize`` keeps it as it is
             return caller, number_key(caller)
-        if caller is None or str(caller).strip().lower() in ("", *WITHHELD_CALLERS):
+        if caller is None or str(caller).strip().lower() in _WITHHELD:
             return None, 0
         normal = normalize(caller, "caller")
         return normal, number_key(normal)

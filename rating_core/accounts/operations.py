@@ -725,9 +725,8 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            if acc.status != "closed" and acc.package and self._package(acc.package)["kind"] == "payg":
-                pass  # a payment: no minimum, no period
-            else:
+            payment = acc.status != "closed" and acc.package and self._package(acc.package)["kind"] == "payg"
+            if not payment:  # a payment has no minimum and no period
                 self._prepaid(acc)
                 rules = self.rules()
                 minimum = max(rules.top_up_min,
