@@ -1035,7 +1035,9 @@ def check_batch(table: pa.Table, limits: Limits = DEFAULT_LIMITS, prefix: str = 
 
 # Arrow IPC batches (RateCdrBatches.cdrs_arrow_ipc): the columns and types a
 # client may send. Times are epoch ms under their wire (``start_ms``) or
-# engine (``start``) name; values <= 0 mean absent (as in CdrColumns).
+# engine (``start``) name; null or 0 means absent (as in CdrColumns); any
+# other value is a time, so one out of range (negative, past int64) is a
+# reject naming its field, never a call taken as unanswered.
 ARROW_STRINGS = STRING_COLUMNS + ("hangup_cause",)
 ARROW_TIMES = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer",
                "end_ms": "end"}
@@ -1113,11 +1115,11 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
             cols[name] = pa.nulls(n, pa.int64())
             continue
         col = table.column(src)
-        if pa.types.is_uint64(col.type):  # values past int64 are out of range anyway
-            col = pc.if_else(pc.greater(col, pa.scalar(np.iinfo(np.int64).max, pa.uint64())),
-                             pa.scalar(0, col.type), col)
+        if pa.types.is_uint64(col.type):  # past int64: out of range, kept as a (rejected) time
+            over = pc.greater(col, pa.scalar(np.iinfo(np.int64).max, pa.uint64()))
+            col = pc.if_else(over, pa.scalar(-1, pa.int64()), col.cast(pa.int64(), safe=False))
         col = col.cast(pa.int64())
-        cols[name] = pc.if_else(pc.less_equal(col, 0), pa.scalar(None, pa.int64()), col)
+        cols[name] = pc.if_else(pc.equal(col, 0), pa.scalar(None, pa.int64()), col)
     out = pa.table({name: cols[name] for name in CDR_COLUMNS})
     return check_batch(out, limits, field)
 

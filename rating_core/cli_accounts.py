@@ -63,7 +63,9 @@ def operation(fn):
     @click.option("--at", default=None, help="Effective time (ISO 8601, local time; or epoch ms). Default now.")
     @functools.wraps(fn)
     def wrapper(store_dir, request_id, actor, at, **kwargs):
-        common = {"request_id": request_id or f"cli-{uuid.uuid4()}", "actor": actor,
+        # Only an id not given is made up: an empty one (an unset shell
+        # variable) is refused, or a retry would top up twice.
+        common = {"request_id": f"cli-{uuid.uuid4()}" if request_id is None else request_id, "actor": actor,
                   "at_ms": parse_time(at)}
         run(store_dir, lambda ops: fn(ops, common, **kwargs))
     return wrapper

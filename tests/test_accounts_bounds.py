@@ -156,3 +156,14 @@ def test_blank_or_control_character_request_ids_are_invalid(env, request_id):
     with pytest.raises(InvalidInput) as e:
         ops.top_up(request_id, "acme", 600_0000, at_ms=T0)
     assert e.value.field == "request_id"
+
+
+def test_cli_empty_request_id_is_refused_not_replaced(env, capsys):
+    """Breaker finding: `--request-id ''` (an unset variable) became a fresh
+    id each time, so a retried top-up credited twice."""
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, err = _cli(["accounts", "top-up", "--store", store, "--request-id", "", "acme", "600"], capsys)
+    assert code == 2 and "request_id" in err and len(err.strip().splitlines()) == 1, err

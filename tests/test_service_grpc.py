@@ -472,3 +472,28 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
                 # the commit, and the retry above is a replay, never a charge.
     finally:
         srv2.stop()
+
+
+def test_an_answer_time_out_of_range_is_a_reject_not_an_unanswered_call(client):
+    """Breaker finding: a negative answer time (packed columns) or one past
+    int64 (an Arrow uint64 column) was taken as "no answer" and the call
+    rated free. Only 0 / null means absent (rating.proto)."""
+    c = _cdr("oor-1")
+    req = rating_pb2.RateCdrBatchesRequest(batch_id=1, dry_run=True)
+    for name in ("call_id", "caller", "number", "forwarded_to"):
+        getattr(req.cdrs, name).append(c[name])
+    req.cdrs.start_ms.append(c["start"])
+    req.cdrs.agent_answer_ms.append(-1)
+    req.cdrs.end_ms.append(c["end"])
+    (resp,) = list(client.rating.RateCdrBatches(iter([req]), timeout=10))
+    assert [r.field for r in resp.rejects] == ["agent_answer"] and not resp.rated.call_id
+    t = pa.table({"call_id": ["oor-2"], "caller": [CALLER], "number": [ACTIVE], "forwarded_to": [c["forwarded_to"]],
+                  "start_ms": pa.array([c["start"]], pa.int64()), "end_ms": pa.array([c["end"]], pa.int64()),
+                  "agent_answer_ms": pa.array([2**64 - 1], pa.uint64())})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, t.schema) as w:
+        w.write_table(t)
+    req = rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs_arrow_ipc=sink.getvalue().to_pybytes(), dry_run=True)
+    (resp,) = list(client.rating.RateCdrBatches(iter([req]), timeout=10))
+    assert [r.field for r in resp.rejects] == ["agent_answer"]
+    assert pa.ipc.open_stream(resp.rated_arrow_ipc).read_all().num_rows == 0

@@ -111,7 +111,7 @@ def _times(values, n: int, field: str) -> pa.Array:
         raise BadRequest(f"cdrs.{field}", f"has {len(values)} values for {n} rows")
     # upb's repeated scalar containers export the array protocol: no per-row Python.
     arr = np.array(values, dtype=np.int64)
-    mask = arr <= 0
+    mask = arr == 0  # 0 = absent (rating.proto); a negative time is a reject, not "unanswered"
     return pa.array(arr, mask=mask if mask.any() else None)
 
 
