@@ -197,7 +197,7 @@ def time_band(catalog: Catalog, package: str, at: dt.datetime) -> str | None:
     return None
 
 
-def choose_rate(catalog: Catalog, package: str, destination: str, caller: str, band: str) -> str | None:
+def choose_rate(catalog: Catalog, package: str, destination: str, caller: str, band: str | None) -> str | None:
     for rule in catalog.packages[package].rates:
         if rule.destination not in (None, destination):
             continue
@@ -282,7 +282,9 @@ def price_call(rate: Rate, billable: int) -> tuple[int, int, int]:
     """(billed seconds, units, charge) of a call of ``billable`` seconds
     under one rate: the exact sum of its increments rounded once by the
     rate's rounding, then the connect fee (none when nothing is billed)."""
-    steps, _ = walk(lambda t: (None, "", rate), rate, billable)
+    walked = walk(lambda t: (None, "", rate), rate, billable)
+    assert walked is not None  # one rate for every increment: the walk cannot fail
+    steps, _ = walked
     if not steps:
         return 0, 0, 0
     total = sum((s.cost for s in steps), Fraction(0))
@@ -313,8 +315,9 @@ def rate_reference(catalog: Catalog, calls: list[Call], balances: dict[str, Bala
 
     chronological = sorted(range(len(calls)), key=lambda i: calls[i].start_ms)  # stable: ties keep input order
     for i in chronological:
-        if rated[i].status == "rated":
-            _settle(catalog, calls[i], rated[i], balances[rated[i].account])
+        name = rated[i].account
+        if rated[i].status == "rated" and name is not None:  # a rated call always has its account
+            _settle(catalog, name, calls[i], rated[i], balances[name])
     return rated
 
 
@@ -348,8 +351,8 @@ def _price(catalog: Catalog, call: Call, owner, regions: Regions) -> Rated:
         out.rate = choose_rate(catalog, out.package, out.destination_class, out.caller_class, out.time_band)
         if out.rate is None:
             out.status = "no_rate"
-    if out.status != "rated":
-        return out
+    if out.status != "rated" or out.rate is None or out.destination_class is None:
+        return out  # (a rated call has its rate and destination class: the branches above)
 
     out.billable_seconds = billable_seconds(catalog.billable_rule(out.rate).value, bill_from, call.end_ms)
     priced = charge_of(catalog, out.package, out.destination_class, out.caller_class, bill_from, out.rate,
@@ -374,6 +377,7 @@ def charge_of(catalog: Catalog, package: str, destination: str, caller_class: st
         return price_call(first, billable)
 
     def rate_at(t: int):
+        assert bill_from is not None  # billable seconds > 0 only for an answered call
         band = time_band(catalog, package, local_time(bill_from + t * 1000))
         name = choose_rate(catalog, package, destination, caller_class, band) if band else None
         return None if name is None else (band, name, catalog.rates[name])
@@ -395,8 +399,8 @@ def banded_at(call: Call, bill_from: int | None) -> int:
     return call.start_ms if bill_from is None else bill_from
 
 
-def _settle(catalog: Catalog, call: Call, out: Rated, balance: Balance) -> None:
-    account = catalog.accounts[out.account]
+def _settle(catalog: Catalog, account_name: str, call: Call, out: Rated, balance: Balance) -> None:
+    account = catalog.accounts[account_name]
     package = catalog.packages[account.package]
     kind = package.kind.value
     if kind == "prepaid":

@@ -254,7 +254,7 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
         for num in acc.numbers:
             if num.number == call.number:
                 owner, number = aid, num
-    if number is None:
+    if number is None or owner is None:
         out.reason = "unknown_number"
         return out
     account = catalog.accounts[owner]
@@ -290,10 +290,11 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
         if keys not in paths:
             out.reason = "invalid_ivr_key"
             return out
-        if paths[keys] is None:
+        option = paths[keys]
+        if option is None:
             out.menu = keys
         else:
-            group = paths[keys].group
+            group = option.group
 
     package = catalog.packages[account.package]
     pkind = package.kind.value
@@ -323,10 +324,10 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
 
     draws = Draws(call.seed)
     listed: list = []
-    g = group
-    while g is not None and len(listed) < plan.max_hops:
-        listed += order_group(out.plan, plan, g, call, state, listed, draws)
-        g = plan.groups[g].overflow
+    hunt: str | None = group
+    while hunt is not None and len(listed) < plan.max_hops:
+        listed += order_group(out.plan, plan, hunt, call, state, listed, draws)
+        hunt = plan.groups[hunt].overflow
     listed = listed[: plan.max_hops]
     out.destinations = [(d.number, d.ring_timeout) for d in listed]
     if not listed:

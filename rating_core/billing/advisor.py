@@ -189,7 +189,7 @@ class Advisor:
             col[acc] = value
             tables[name] = col
         n_acc = len(self.meta["accounts"])
-        state = {"credit_left": np.full(n_acc, UNLIMITED_CREDIT, np.int64),
+        state: dict[str, np.ndarray] = {"credit_left": np.full(n_acc, UNLIMITED_CREDIT, np.int64),
                  "bundle_period": np.full(n_acc, -1, np.int32), "bundle_used": np.zeros(n_acc, np.int64)}
         return rating.rate(tables, arrays, state, threads=self.threads)
 

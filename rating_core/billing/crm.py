@@ -35,7 +35,7 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterator, TextIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -102,9 +102,10 @@ class CallerRecord:
     @classmethod
     def decode(cls, key: bytes, raw: bytes) -> "CallerRecord":
         account, caller = bytes(key).decode().split("\0", 1)
-        counts = COUNTS.unpack_from(raw)
+        first, last, calls, answered, talk, last_answered, last_missed, called_back = COUNTS.unpack_from(raw)
         tail = _DECODE(bytes(raw[COUNTS.size:]))
-        return cls(account, caller, *counts, destination=tail["d"], city=tail["c"], province=tail["p"],
+        return cls(account, caller, first, last, calls, answered, talk, last_answered, last_missed, called_back,
+                   destination=tail["d"], city=tail["c"], province=tail["p"],
                    carrier=tail["k"], tags=tail["t"], notes=tail["n"])
 
     def as_dict(self, role: str = "agent") -> dict:
@@ -396,7 +397,7 @@ def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
                     doc["d"] = d
                 doc["c"], doc["p"], doc["k"] = c or doc["c"], p or doc["p"], k or doc["k"]
             values[i] = COUNTS.pack(*counts[i].tolist()) + _ENCODE(doc)
-    return zip(keys, values)
+    return zip(keys, cast("list[bytes]", values))  # each None (a slow row) was filled above
 
 
 # The CSV is for people (a spreadsheet): times as local date-times

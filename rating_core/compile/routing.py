@@ -122,7 +122,7 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
                 col["route_dest_weight"].append(d.weight or 0)
 
         # IVR menu nodes: every key path, sorted by code.
-        nodes = sorted((ivr_path_code(p), group_ids[o.group] if o is not None else -1)
+        nodes = sorted((ivr_path_code(p), group_ids[o.group] if o is not None and o.group is not None else -1)
                        for p, o in (plan.ivr.paths() if plan.ivr else {}).items())
         col["route_plan_ivr_first"].append(len(col["route_ivr_path"]))
         col["route_plan_ivr_count"].append(len(nodes))

@@ -47,7 +47,7 @@ def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> Non
         with env.begin(write=True) as txn:
             for name, arr in tables.items():
                 # tobytes() for empty tables: a zero-size memoryview cannot be cast.
-                data = memoryview(np.ascontiguousarray(arr)).cast("B") if arr.size else arr.tobytes()
+                data = np.ascontiguousarray(arr).data.cast("B") if arr.size else arr.tobytes()
                 txn.put(name.encode(), data)
             txn.put(META_KEY, json.dumps(meta).encode())
         env.sync(True)
@@ -90,7 +90,7 @@ class Snapshot:
     def __init__(self, path: Path, version: int):
         self.path = Path(path)
         self.version = version
-        self._env = lmdb.open(
+        self._env: lmdb.Environment | None = lmdb.open(
             str(path), subdir=False, readonly=True, lock=False, max_readers=1024,
             map_size=os.path.getsize(path) + (1 << 20),
         )
@@ -99,9 +99,9 @@ class Snapshot:
         self._txn = self._env.begin(buffers=True)
         self.tables: dict[str, np.ndarray] = {}
         try:
-            self.meta = json.loads(bytes(self._txn.get(META_KEY)))
+            self.meta = json.loads(bytes(self._value(META_KEY)))
             for name, spec in self.meta["tables"].items():
-                buf = self._txn.get(name.encode())
+                buf = self._value(name.encode())
                 arr = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
                 if not arr.flags.aligned:  # small values inside a leaf page
                     arr = arr.copy()
@@ -113,6 +113,13 @@ class Snapshot:
             self._env.close()
             self._env = None
             raise StoreError(stale_message(path, version, e)) from None
+
+    def _value(self, key: bytes) -> memoryview:
+        """A stored value; KeyError when the file lacks it (a stale or foreign file)."""
+        buf = self._txn.get(key)
+        if buf is None:
+            raise KeyError(key.decode())
+        return buf
 
     def close(self) -> None:
         """Only when no view of ``tables`` is in use any more, in this whole
