@@ -29,6 +29,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -188,46 +189,102 @@ class Engine:
     def commit_prepared(self, rater: Rater, prepared: cdr.Prepared) -> RatingResult:
         """``rate_and_commit`` for CDRs already through ``rater``'s edge (the
         CLI streams files through the edge batch by batch)."""
-        prepared = cdr.dedupe(prepared)
+        results, error = self.commit_group(rater, [prepared])
+        if error is not None:
+            raise error
+        return results[0]
+
+    def commit_tables(self, tables: list[pa.Table]) -> tuple[list[RatingResult], BaseException | None]:
+        """``rate_and_commit`` of several requests (a stream's consecutive
+        messages) in one ledger transaction: ``commit_group`` of the tables
+        through the edge of the current version."""
+        rater = self._rater
+        return self.commit_group(rater, [rater.prepare(t) for t in tables])
+
+    def commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> tuple[list[RatingResult], BaseException | None]:
+        """Commit the requests of ``group`` in order, in ONE LMDB write
+        transaction (one fsync, and each B-tree page the requests' call ids
+        and callers land on written once instead of once per request).
+
+        Each request sees the ones before it as committed: a call id it
+        repeats from an earlier request of the group is replayed when its
+        content is the same and refused (a ``committed_differently`` reject
+        naming the field) when it differs, exactly as when the requests were
+        committed one after another. Every result is answered only after the
+        transaction committed.
+
+        Returns (results, error): results of the requests committed, in
+        order, and None; or, when one request raises, the group is committed
+        again one request at a time, stopping at the failing one, whose
+        exception is returned after the results of the requests before it
+        (the requests after it are not committed, as when they were sent
+        separately and the stream stopped there)."""
+        if len(group) > 1:
+            try:
+                return self._commit_group(rater, group), None
+            except Exception:  # noqa: BLE001 - retried one by one below, so the right request fails
+                pass
+        results: list[RatingResult] = []
+        for prepared in group:
+            try:
+                results.extend(self._commit_group(rater, [prepared]))
+            except Exception as e:  # noqa: BLE001 - handed to the caller with the results before it
+                return results, e
+        return results, None
+
+    def _commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> list[RatingResult]:
         with self.ledger.env.begin(write=True) as txn:
-            good = np.flatnonzero(prepared.good)
-            keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
-            stored = records.committed(self.ledger, txn, keys)
-            seen = np.zeros(len(keys), bool)
-            if stored:  # a replay (a retransmitted file or stream): which rows
-                seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
-            old_rows = good[seen]
-            fresh = prepared
-            if len(old_rows):
-                mask = prepared.good.copy()
-                mask[old_rows] = False
-                fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
-            state = self.ledger.opening_state(rater.snapshot, txn)
-            new = rater.rate_prepared(fresh, state)
-            rated_new = plain(new.rated)
-            if rated_new.num_rows:
-                new_keys = records.call_keys(rated_new.column("call_id"))
-                stored_rows = records.times_as_ms(new.rated.drop_columns(["row"]))
-                # The batch is encoded (IPC + LZ4, GIL released) while this
-                # thread merges the CRM; stored last, in the same transaction.
-                blob = _encoder().submit(records.encode, stored_rows)
-                reservations.record_settled(self.ledger, txn, new_keys)
-                self.crm.record(txn, rated_calls(rated_new))
-                # Per-number monthly usage (the caps Authorize enforces), same transaction.
-                usage.record(self.ledger, txn, rated_new.column("number"),
-                             rated_new.column("start").cast(pa.int64()).to_numpy(),
-                             rated_new.column("charge").to_numpy(), rated_new.column("billable_seconds").to_numpy(),
-                             rated_new.column("account"))
-                accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
-                accounts = np.asarray(accounts, np.int64)
-                _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
-                self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
-                records.store(self.ledger, txn, new_keys, stored_rows, blob.result())
+            steps = [self._commit_in(txn, rater, prepared) for prepared in group]
         # Committed: the true charges are in the balances, so the calls'
         # reservations are released (after, never before: in between both
         # count, which errs on the safe side).
-        reservations.release(self.ledger, keys)
-        # Stored results of the replayed rows, in their request rows.
+        reservations.release(self.ledger, [k for step in steps for k in step.keys])
+        return [self._answer(step) for step in steps]
+
+    def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared) -> "_Step":
+        """One request's part of a commit, inside the write ``txn``: the
+        call-id check, rating from the balances as the transaction holds
+        them, the rated records, CRM, usage and balances written."""
+        prepared = cdr.dedupe(prepared)
+        good = np.flatnonzero(prepared.good)
+        keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
+        stored = records.committed(self.ledger, txn, keys)
+        seen = np.zeros(len(keys), bool)
+        if stored:  # a replay (a retransmitted file or stream): which rows
+            seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
+        old_rows = good[seen]
+        fresh = prepared
+        if len(old_rows):
+            mask = prepared.good.copy()
+            mask[old_rows] = False
+            fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
+        state = self.ledger.opening_state(rater.snapshot, txn)
+        new = rater.rate_prepared(fresh, state)
+        rated_new = plain(new.rated)
+        if rated_new.num_rows:
+            new_keys = records.call_keys(rated_new.column("call_id"))
+            stored_rows = records.times_as_ms(new.rated.drop_columns(["row"]))
+            # The batch is encoded (IPC + LZ4, GIL released) while this
+            # thread merges the CRM; stored last, in the same transaction.
+            blob = _encoder().submit(records.encode, stored_rows)
+            reservations.record_settled(self.ledger, txn, new_keys)
+            self.crm.record(txn, rated_calls(rated_new))
+            # Per-number monthly usage (the caps Authorize enforces), same transaction.
+            usage.record(self.ledger, txn, rated_new.column("number"),
+                         rated_new.column("start").cast(pa.int64()).to_numpy(),
+                         rated_new.column("charge").to_numpy(), rated_new.column("billable_seconds").to_numpy(),
+                         rated_new.column("account"))
+            accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
+            accounts = np.asarray(accounts, np.int64)
+            _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
+            self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
+            records.store(self.ledger, txn, new_keys, stored_rows, blob.result())
+        return _Step(prepared, keys, stored, seen, old_rows, new, rated_new, state)
+
+    def _answer(self, step: "_Step") -> RatingResult:
+        """A committed request's result: its new rated rows and the stored
+        results of its replayed rows, in request row order."""
+        prepared, keys, stored, seen, old_rows, new, rated_new, state = step
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
             with self.ledger.env.begin() as txn:
@@ -260,6 +317,19 @@ class Engine:
 
     def close(self) -> None:
         self.ledger.close()
+
+
+class _Step(NamedTuple):
+    """One request of a group commit between its transaction and its answer."""
+
+    prepared: cdr.Prepared
+    keys: list[bytes]  # call keys of its good rows
+    stored: dict[bytes, bytes]  # committed entries of those committed before
+    seen: np.ndarray  # bool per key: committed before
+    old_rows: np.ndarray  # request rows of the keys seen
+    new: RatingResult  # the rating of the rest
+    rated_new: pa.Table
+    state: dict[str, np.ndarray]
 
 
 _PAYG, _BUNDLE = layout.PACKAGE_KIND.index("payg"), layout.PACKAGE_KIND.index("bundle")

@@ -182,3 +182,149 @@ def test_ivr_menu_conversion():
     assert out.options[0].group == "sales"
     assert out.options[1].submenu.prompt == "support"
     assert out.options[1].submenu.options[0].group == "support"
+
+
+def _cdr_row(cid, minute=0, talk_s=60):
+    start = 1_791_615_600_000 + minute * 60_000  # 2026-10-10 09:00+08:00
+    return {"call_id": cid, "caller": "13812345678", "number": PREPAID, "forwarded_to": "02088886666",
+            "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 9_000,
+            "end": start + 9_000 + talk_s * 1000, "hangup_cause": "normal_clearing"}
+
+
+def test_commit_group_keeps_the_semantics_of_separate_commits(engine, tmp_path):
+    """Requests committed in one transaction (``Engine.commit_tables``) give
+    what committing them one after another gives: a call id repeated from an
+    earlier request of the group is replayed when identical and refused
+    naming the field when it differs; balances and the CRM count each call once."""
+    msgs = [
+        [_cdr_row("g1", 1), _cdr_row("g2", 2)],
+        [_cdr_row("g1", 1), _cdr_row("g3", 3)],  # g1 again, the same: replayed
+        [_cdr_row("g2", 2, talk_s=90), _cdr_row("g4", 4)],  # g2 again with another end: refused
+    ]
+    tables = [convert.rows_to_table(m) for m in msgs]
+    grouped, error = engine.commit_tables(tables)
+    assert error is None and len(grouped) == 3
+    apart = Engine.open(demo_store(tmp_path / "apart"), threads=1)
+    try:
+        separate = [apart.rate_and_commit(t) for t in tables]
+        for g, s in zip(grouped, separate):
+            assert g.rated.drop_columns(["row"]).equals(s.rated.drop_columns(["row"]))
+            assert g.replayed.tolist() == s.replayed.tolist()
+            assert g.rejects.equals(s.rejects)
+            assert g.summary == s.summary
+        assert grouped[1].replayed.tolist() == [True, False]
+        assert grouped[2].rated.column("call_id").to_pylist() == ["g4"]
+        assert grouped[2].rejects.select(["row", "call_id", "field"]).to_pylist() == [
+            {"row": 0, "call_id": "g2", "field": "end"}]
+        assert reason_status(grouped[2].rejects.column("reason")[0].as_py()) == grpc.StatusCode.FAILED_PRECONDITION
+        account = grouped[0].rated.column("account")[0].as_py()
+        assert engine.ledger.stored(account) == apart.ledger.stored(account)  # the same balance
+        assert engine.crm.get(account, "13812345678").calls == apart.crm.get(account, "13812345678").calls == 4
+    finally:
+        apart.close()
+
+
+def test_commit_group_with_a_failing_request_commits_those_before_it(engine, monkeypatch):
+    """One request raising inside the group's transaction: the group is
+    committed again request by request; those before it are committed and
+    answered, it gets its exception, those after it are not committed."""
+    tables = [convert.rows_to_table([_cdr_row(f"f{i}", i)]) for i in range(3)]
+    record = engine.crm.record
+    calls = []
+
+    def failing_second(txn, t, **kw):  # the real CRM, failing on the second request's call
+        calls.append(1)
+        if t.num_rows and pa.compute.any(pa.compute.equal(t.column("start_ms"), _cdr_row("f1", 1)["start"])).as_py():
+            raise RuntimeError("disk on fire")
+        return record(txn, t, **kw)
+
+    monkeypatch.setattr(engine.crm, "record", failing_second)
+    results, error = engine.commit_tables(tables)
+    assert isinstance(error, RuntimeError) and len(results) == 1
+    with engine.ledger.env.begin() as txn:
+        stored = records.committed(engine.ledger, txn, [call_key(f"f{i}") for i in range(3)])
+    assert set(stored) == {call_key("f0")}
+
+
+class Stream:
+    """A client stream whose messages have all arrived (so they group)."""
+
+    def __init__(self, messages):
+        self.messages = list(messages)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if not self.messages:
+            raise StopAsyncIteration
+        return self.messages.pop(0)
+
+
+def _batch(batch_id, rows, dry_run=False):
+    from rating400_client._common import batch_request
+
+    return batch_request(batch_id, convert.rows_to_table(rows), "arrow", dry_run)
+
+
+def test_stream_groups_consecutive_messages_and_answers_each(engine, monkeypatch):
+    """RateCdrBatches commits messages that arrived together in one
+    transaction, answering each in order; a repeated call id across them is
+    replayed (same content) or a reject naming the field (other content),
+    as in separate transactions; a dry-run message is rated apart."""
+    from rating400_server.services import RatingServicer
+
+    sizes = []
+    commit_tables = engine.commit_tables
+
+    def spy(tables):
+        sizes.append(len(tables))
+        return commit_tables(tables)
+
+    monkeypatch.setattr(engine, "commit_tables", spy)
+
+    async def main():
+        host = EngineHost(engine)
+        svc = RatingServicer(host, None, NullMetrics())
+        msgs = [_batch(1, [_cdr_row("s1", 1), _cdr_row("s2", 2)]),
+                _batch(2, [_cdr_row("s1", 1), _cdr_row("s3", 3)]),
+                _batch(3, [_cdr_row("s2", 2, talk_s=99)]),
+                _batch(4, [_cdr_row("s9", 9)], dry_run=True),
+                _batch(5, [_cdr_row("s3", 3)])]
+        return [r async for r in svc.RateCdrBatches(Stream(msgs), Ctx())]
+
+    out = _run(main())
+    from rating400_client import columns
+
+    assert [r.batch_id for r in out] == [1, 2, 3, 4, 5]
+    rated = [columns.rated_from_response(r) for r in out]
+    assert rated[0].column("replayed").to_pylist() == [False, False]
+    assert rated[1].column("replayed").to_pylist() == [True, False]
+    assert rated[2].num_rows == 0 and [(x.call_id, x.field) for x in out[2].rejects] == [("s2", "end")]
+    assert out[2].rejects[0].reason.startswith("call id committed before with a different value")
+    assert rated[4].column("replayed").to_pylist() == [True]
+    assert sizes[0] == 3  # the first three messages in one transaction
+    with engine.ledger.env.begin() as txn:
+        assert call_key("s9") not in records.committed(engine.ledger, txn, [call_key("s9")])  # dry run
+
+
+def test_stream_answers_the_group_before_a_bad_message(engine):
+    """A message that cannot be read ends the stream with its error, after
+    the answers (and commits) of the messages before it."""
+    from rating400_server.services import RatingServicer
+
+    async def main():
+        svc = RatingServicer(EngineHost(engine), None, NullMetrics())
+        bad = rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs_arrow_ipc=b"not arrow")
+        msgs = [_batch(1, [_cdr_row("b1", 1)]), bad, _batch(3, [_cdr_row("b3", 3)])]
+        got = []
+        with pytest.raises(Aborted) as e:
+            async for r in svc.RateCdrBatches(Stream(msgs), Ctx()):
+                got.append(r.batch_id)
+        return got, e.value
+
+    got, err = _run(main())
+    assert got == [1] and err.code == grpc.StatusCode.INVALID_ARGUMENT
+    with engine.ledger.env.begin() as txn:
+        stored = records.committed(engine.ledger, txn, [call_key("b1"), call_key("b3")])
+    assert set(stored) == {call_key("b1")}

@@ -25,6 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.errors import InvalidInput, StoreError
+from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination
 from rating_core.store import Store
 
@@ -365,45 +366,111 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
 
     @rpc("RateCdrBatches", streaming=True)
     async def RateCdrBatches(self, request_iterator, context):
+        """Each message answered in order. Consecutive committed messages
+        that have arrived while the previous ones committed are committed
+        together in one ledger transaction (``Engine.commit_tables``: a call
+        id repeated across them is replayed or refused exactly as across
+        separate transactions), at most ``GROUP_ROWS`` rows; each is answered
+        after that transaction committed. A message that cannot be read ends
+        the stream after the answers of the messages before it."""
         engine = self.host.engine
-        async for req in request_iterator:
-            if req.__class__ is Malformed:
-                raise BadRequest("request", f"not a valid {req.type_name} message: {req.error}")
+        queue: asyncio.Queue = asyncio.Queue(READ_AHEAD)
+        reader = asyncio.get_running_loop().create_task(_read_ahead(request_iterator, queue))
+        try:
+            pending = None  # an item taken ahead that starts the next round
+            while True:
+                item = pending if pending is not None else self._batch(await queue.get(), context)
+                pending = None
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                req, which, table = item
+                if req.dry_run or not table.num_rows:
+                    result = await self.host.run(engine.rate, table) if table.num_rows else None
+                    yield self._batch_response(req, which, result)
+                    continue
+                group, rows = [item], table.num_rows
+                while rows < GROUP_ROWS and not queue.empty():
+                    nxt = self._batch(queue.get_nowait(), context)
+                    if not isinstance(nxt, tuple) or nxt[0].dry_run or not nxt[2].num_rows:
+                        pending = nxt
+                        break
+                    group.append(nxt)
+                    rows += nxt[2].num_rows
+                results, error = await self.host.run(engine.commit_tables, [t for _, _, t in group])
+                for (req, which, _), result in zip(group, results):
+                    yield self._batch_response(req, which, result)
+                if error is not None:
+                    raise error
+        finally:
+            reader.cancel()
+
+    def _batch(self, msg, context):
+        """A message from the read-ahead queue as (request, encoding, table);
+        ``_END`` and the reader's exception as they are; a message that cannot
+        be read (malformed, bad input, deadline passed) as its exception."""
+        if msg is _END or isinstance(msg, BaseException):
+            return msg
+        try:
+            if msg.__class__ is Malformed:
+                raise BadRequest("request", f"not a valid {msg.type_name} message: {msg.error}")
             rem = context.time_remaining()
             if rem is not None and rem <= 0:
                 raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded")
-            which = req.WhichOneof("cdrs_encoding")
+            which = msg.WhichOneof("cdrs_encoding")
             if which == "cdrs_arrow_ipc":
-                table = convert.arrow_to_table(req.cdrs_arrow_ipc, self.limits)
+                return msg, which, convert.arrow_to_table(msg.cdrs_arrow_ipc, self.limits)
+            return msg, which, convert.columns_to_table(msg.cdrs, self.limits)
+        except Exception as e:  # noqa: BLE001 - raised in its turn, after the answers before it
+            return e
+
+    def _batch_response(self, req, which: str, result: RatingResult | None) -> rating_pb2.RateCdrBatchesResponse:
+        resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
+        if result is not None:
+            rated, rejects = result.rated_with(convert.RESPONSE_SOURCE), result.rejects
+            rows = convert.rated_rows(rated)
+            replayed = convert.replayed_mask(result)
+            if which == "cdrs_arrow_ipc":
+                resp.rated_arrow_ipc = convert.rated_to_arrow(rated, rows, replayed)
             else:
-                table = convert.columns_to_table(req.cdrs, self.limits)
-            n = table.num_rows
-            resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
-            if n:
-                fn = engine.rate if req.dry_run else engine.rate_and_commit
-                result = await self.host.run(fn, table)
-                rated, rejects = result.rated_with(convert.RESPONSE_SOURCE), result.rejects
-                rows = convert.rated_rows(rated)
-                replayed = convert.replayed_mask(result)
-                if which == "cdrs_arrow_ipc":
-                    resp.rated_arrow_ipc = convert.rated_to_arrow(rated, rows, replayed)
-                else:
-                    convert.fill_rated_columns(resp.rated, rated, rows, replayed)
-                nrej = convert.rejects_to_proto(resp.rejects, rejects)
-                self.metrics.rejected("RateCdrBatches", nrej)
-                if req.dry_run:
-                    self.metrics.rated("RateCdrBatches", "dry_run", rated.num_rows)
-                else:
-                    nrep = int(replayed.sum())
-                    self.metrics.rated("RateCdrBatches", "replayed", nrep)
-                    self.metrics.rated("RateCdrBatches", "committed", rated.num_rows - nrep)
-            elif which == "cdrs_arrow_ipc":
-                # Still a readable IPC stream: zero rows of ``row`` and ``replayed``.
-                resp.rated_arrow_ipc = convert.rated_to_arrow(pa.table({}), [], [])
+                convert.fill_rated_columns(resp.rated, rated, rows, replayed)
+            nrej = convert.rejects_to_proto(resp.rejects, rejects)
+            self.metrics.rejected("RateCdrBatches", nrej)
+            if req.dry_run:
+                self.metrics.rated("RateCdrBatches", "dry_run", rated.num_rows)
             else:
-                resp.rated.SetInParent()
-            resp.catalog_version = engine.version
-            yield resp
+                nrep = int(replayed.sum())
+                self.metrics.rated("RateCdrBatches", "replayed", nrep)
+                self.metrics.rated("RateCdrBatches", "committed", rated.num_rows - nrep)
+        elif which == "cdrs_arrow_ipc":
+            # Still a readable IPC stream: zero rows of ``row`` and ``replayed``.
+            resp.rated_arrow_ipc = convert.rated_to_arrow(pa.table({}), [], [])
+        else:
+            resp.rated.SetInParent()
+        resp.catalog_version = self.host.engine.version
+        return resp
+
+
+# RateCdrBatches: messages read ahead of the one being answered (each at most
+# ``Limits.max_message_bytes``), and the rows one group commit takes.
+READ_AHEAD = 4
+GROUP_ROWS = 1 << 20
+_END = object()  # the client closed its side of the stream
+
+
+async def _read_ahead(request_iterator, queue: asyncio.Queue) -> None:
+    """Move a stream's messages into ``queue`` (bounded: the client's HTTP/2
+    window stops it when the queue is full), then ``_END``, or the
+    iterator's exception."""
+    try:
+        async for req in request_iterator:
+            await queue.put(req)
+        await queue.put(_END)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # noqa: BLE001 - raised by the handler in its turn
+        await queue.put(e)
 
 
 @dataclass(frozen=True)
