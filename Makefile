@@ -57,5 +57,5 @@ fuzz: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m mypy.stubtest rating_core.kernels.ids rating_core.kernels.prefix rating_core.kernels.rating rating_core.kernels.routing rating_core.kernels.crm \
+	$(PY) -m mypy.stubtest rating_core.kernels.ids rating_core.kernels.prefix rating_core.kernels.rating rating_core.kernels.routing rating_core.kernels.crm rating_core.kernels.edge \
 	  --allowlist .ci/stubtest-allowlist

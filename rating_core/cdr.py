@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import WITHHELD_CALLERS, keys_of, normalize_array, plain_and_present
+from .numbers import WITHHELD_CALLERS, keys_of, normalize_array, number_cells
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -448,20 +448,22 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return _normalize_numbers(col)[:3]
 
 
-
-
-def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-    """(normal strings, present mask, valid mask, plain mask) of a
-    phone-number column; ``plain``: ASCII digits only, in a normal shape;
-    cells spelling one of ``withheld`` count as missing.
+def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray,
+                                                                      np.ndarray, np.ndarray]:
+    """(normal strings, present mask, valid mask, plain mask, keys, 400 mask)
+    of a phone-number column; ``plain``: ASCII digits only, in a normal
+    shape; ``keys``: the kernel's int64 key of each valid number, 0 elsewhere;
+    ``400``: valid and ``400`` + 7 digits. Cells spelling one of ``withheld``
+    count as missing.
 
     Fast path: cells already in normal form (the common case in platform
     exports: a mobile, a landline with its trunk zero, a 400/800 number, all
-    ASCII digits) are kept as they are; only the rest goes through
+    ASCII digits) are judged and keyed by one compiled pass
+    (``numbers.number_cells``); only the rest goes through
     ``numbers.normalize_array`` and is scattered back.
     """
     s = _as_string(col)
-    plain, present = plain_and_present(s)
+    plain, present, is_400, keys = number_cells(s)
     valid = plain.copy()
     rest = present & ~plain
     if rest.any():
@@ -469,6 +471,9 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
         fixed, ok = normalize_array(cells)
         s = pc.replace_with_mask(s, pa.array(rest), fixed)
         valid[rest] = ok
+        keys[rest] = keys_of(fixed)  # invalid (null): 0
+        is_400[rest] = pc.fill_null(pc.and_(pc.equal(pc.binary_length(fixed), 10), pc.starts_with(fixed, "400")),
+                                    False).to_numpy(zero_copy_only=False)
         # Only blanks (or a withheld caller's word): missing, not malformed.
         trimmed = pc.utf8_trim_whitespace(cells)
         here = pc.greater(pc.binary_length(trimmed), 0)
@@ -477,7 +482,7 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
         present[rest] = here.to_numpy(zero_copy_only=False)
     if not valid.all():
         s = _with_validity(s, valid)
-    return s, present, valid, plain
+    return s, present, valid, plain, keys, is_400
 
 
 def _validity(mask: np.ndarray) -> pa.Buffer | None:
@@ -682,18 +687,6 @@ def _cast_all(r: pa.Array) -> np.ndarray | None:
     return None
 
 
-def _bounded(values: np.ndarray, present: np.ndarray, valid: np.ndarray):
-    """``parse_times``'s result with times outside [MIN_TIME_MS, MAX_TIME_MS)
-    taken out: (values, present, valid, out of range mask). Everything
-    below the edge may then subtract two times without overflow."""
-    wild = valid & ((values < MIN_TIME_MS) | (values >= MAX_TIME_MS))
-    if wild.any():
-        values = values.copy()
-        values[wild] = layout.NO_TIME
-        valid = valid & ~wild
-    return values, present, valid, wild
-
-
 def _filled(values: pa.Array) -> np.ndarray:
     if values.null_count:
         values = pc.fill_null(values, layout.NO_TIME)
@@ -727,6 +720,42 @@ def calendar_range(tables: dict) -> tuple[int, int]:
     return first, first + len(tables["day_kind"]) - 1
 
 
+def judge_times(parsed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], days: tuple[int, int],
+                field: np.ndarray, reason: np.ndarray) -> dict[str, np.ndarray]:
+    """The time fields' rejects, in one compiled pass (``kernels.edge.judge_times``).
+
+    parsed: ``parse_times``' (epoch ms, present, valid) per TIME_COLUMNS name;
+    days: the calendar's [first, last] local epoch day. Writes, for every row,
+    the first bad time field in column order into ``field`` (int8, -1 where
+    the times are sound) and its REASONS code into ``reason`` (int8):
+    start/end missing; a time outside [MIN_TIME_MS, MAX_TIME_MS) out of range;
+    present but unparsed, not a time; the start's local day outside the
+    calendar; an answer before start or after end (against a sound
+    start <= end only: otherwise end is the field at fault); end before
+    start; a call of MAX_CALL_MS or more. Returns the epoch ms per name with
+    NO_TIME where absent, unparsed or out of range, so everything below the
+    edge may subtract two times without overflow."""
+    from .kernels import edge
+
+    present = np.stack([parsed[name][1] for name in TIME_COLUMNS]).view(np.uint8)
+    valid = np.stack([parsed[name][2] for name in TIME_COLUMNS]).view(np.uint8)
+    values = {name: parsed[name][0] for name in TIME_COLUMNS}
+    wild = edge.judge_times(
+        values["start"], values["ivr_answer"], values["agent_answer"], values["end"], present, valid, field, reason,
+        min_ms=MIN_TIME_MS, max_ms=MAX_TIME_MS, max_call_ms=MAX_CALL_MS, first_day=days[0], last_day=days[1],
+        f_start=F["start"], f_ivr=F["ivr_answer"], f_agent=F["agent_answer"], f_end=F["end"],
+        missing=MISSING, not_a_time=NOT_A_TIME, out_of_range=TIME_OUT_OF_RANGE, before_start=BEFORE_START,
+        after_end=AFTER_END, end_before_start=END_BEFORE_START, too_long=TOO_LONG,
+        outside_calendar=OUTSIDE_CALENDAR)
+    if wild:  # rare: times out of range become NO_TIME (a copy: the parsed array may be Arrow's)
+        for name in TIME_COLUMNS:
+            t, ok = values[name], parsed[name][2]
+            out = ok & ((t < MIN_TIME_MS) | (t >= MAX_TIME_MS))
+            if out.any():
+                values[name] = np.where(out, layout.NO_TIME, t)
+    return values
+
+
 def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset: int = 0) -> Prepared:
     """Normalise and validate one batch (no duplicate check: see ``dedupe``)."""
     if isinstance(batch, pa.RecordBatch):
@@ -741,8 +770,8 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     n = batch.num_rows
     cols = {name: batch.column(name) if name in batch.column_names else pa.nulls(n, pa.string())
             for name in CDR_COLUMNS}
-    field = np.full(n, -1, np.int8)
-    reason = np.zeros(n, np.int8)
+    field = np.empty(n, np.int8)  # every row written by judge_times
+    reason = np.empty(n, np.int8)
 
     def flag(name: str, bad: np.ndarray, why: int) -> None:
         # Fields are flagged in reverse column order, so the first bad field
@@ -751,36 +780,15 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         reason[bad] = why
 
     call_id = _as_string(cols["call_id"])
-    caller, caller_present, caller_ok, caller_plain = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
-    number, number_present, number_ok, number_plain = _normalize_numbers(cols["number"])
-    fwd, fwd_present, fwd_ok, fwd_plain = _normalize_numbers(cols["forwarded_to"])
-    is_400 = pc.fill_null(pc.and_(pc.equal(pc.binary_length(number), 10), pc.starts_with(number, "400")), False)
-    number_ok &= is_400.to_numpy(zero_copy_only=False)
-    times = {name: _bounded(*parse_times(cols[name])) for name in TIME_COLUMNS}
-    start, start_present, start_ok, start_wild = times["start"]
-    end, end_present, end_ok, end_wild = times["end"]
-
-    both = start_ok & end_ok
-    flag("end", both & (end - start >= MAX_CALL_MS), TOO_LONG)
-    flag("end", both & (end < start), END_BEFORE_START)
-    flag("end", end_present & ~end_ok, NOT_A_TIME)
-    flag("end", end_wild, TIME_OUT_OF_RANGE)
-    flag("end", ~end_present, MISSING)
-    # Answers are judged against a sound [start, end] only: when end is
-    # before start, "end" is the field at fault, not the answers.
-    sound = both & (end >= start)
-    for name in ("agent_answer", "ivr_answer"):
-        t, present, ok, wild = times[name]
-        flag(name, sound & ok & (t > end), AFTER_END)
-        flag(name, sound & ok & (t < start), BEFORE_START)
-        flag(name, present & ~ok, NOT_A_TIME)
-        flag(name, wild, TIME_OUT_OF_RANGE)
-    local_day = np.floor_divide(start + layout.LOCAL_OFFSET_MS, layout.MS_PER_DAY)
-    flag("start", start_ok & ((local_day < days[0]) | (local_day > days[1])), OUTSIDE_CALENDAR)
-    flag("start", start_present & ~start_ok, NOT_A_TIME)
-    flag("start", start_wild, TIME_OUT_OF_RANGE)
-    flag("start", ~start_present, MISSING)
-    keys = {"number_key": keys_of(number), "caller_key": keys_of(caller), "forwarded_key": keys_of(fwd)}
+    caller, caller_present, caller_ok, caller_plain, caller_key, _ = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
+    number, number_present, number_ok, number_plain, number_key, is_400 = _normalize_numbers(cols["number"])
+    fwd, fwd_present, fwd_ok, fwd_plain, fwd_key, _ = _normalize_numbers(cols["forwarded_to"])
+    number_ok &= is_400
+    # The time fields, judged in one compiled pass (reasons in the order
+    # of ``kernels/edge.pyx``); the number fields' flags below override them.
+    times = judge_times({name: parse_times(cols[name]) for name in TIME_COLUMNS}, days, field, reason)
+    start, end = times["start"], times["end"]
+    keys = {"number_key": number_key, "caller_key": caller_key, "forwarded_key": fwd_key}
     flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, ~fwd_plain), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
     flag("forwarded_to", _spreadsheet(cols["forwarded_to"], ~fwd_plain), SPREADSHEET_NUMBER)
@@ -804,7 +812,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         "forwarded_to": fwd,
     }
     for name in TIME_COLUMNS:
-        t = times[name][0]  # zero copy: the kernel's array, nulls where NO_TIME
+        t = times[name]  # zero copy: the kernel's array, nulls where NO_TIME
         out_cols[name] = pa.Array.from_buffers(TIME_TYPE, n, [_validity(t != layout.NO_TIME), pa.py_buffer(t)])
     out_cols["hangup_cause"] = _as_string(cols["hangup_cause"])
     for name in batch.column_names:
@@ -814,8 +822,8 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     cdr = {
         **keys,
         "start_ms": start,
-        "ivr_answer_ms": times["ivr_answer"][0],
-        "agent_answer_ms": times["agent_answer"][0],
+        "ivr_answer_ms": times["ivr_answer"],
+        "agent_answer_ms": times["agent_answer"],
         "end_ms": end,
     }
     return Prepared(table, cdr, good, rejects, n)

@@ -22,6 +22,7 @@ exact longest-prefix match over disjoint intervals).
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 import phonenumbers
@@ -178,26 +179,36 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(offsets), data
 
 
-def plain_and_present(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(plain, present) masks of a string array in one pass over its
-    buffers: ``plain``, a number in normal shape written as ASCII digits
-    only (``kernels.prefix.plain_numbers``); ``present``, not null and not
-    empty."""
+class Cells(NamedTuple):
+    """What one pass over a string column's buffers tells (``number_cells``),
+    each an array of the column's length: ``plain`` (bool), a number in normal
+    shape written as ASCII digits only; ``present`` (bool), not null and not
+    empty; ``is_400`` (bool), plain and ``400`` + 7 digits; ``keys`` (int64),
+    the key of each plain cell, 0 elsewhere."""
+
+    plain: np.ndarray
+    present: np.ndarray
+    is_400: np.ndarray
+    keys: np.ndarray
+
+
+def number_cells(arr: pa.Array) -> Cells:
+    """``Cells`` of a string array in one compiled pass over its buffers
+    (``kernels.prefix.number_cells``): no compute kernel, no copy."""
     n = len(arr)
     if n == 0:
-        return np.zeros(0, bool), np.zeros(0, bool)
+        empty = np.zeros(0, bool)
+        return Cells(empty, empty, empty, np.zeros(0, np.int64))
     offsets, data = _buffers(arr)
-    out = np.zeros(n, np.uint8)
+    validity = arr.buffers()[0]
+    bitmap = np.frombuffer(validity, np.uint8) if validity is not None and arr.null_count else np.zeros(0, np.uint8)
+    flags = np.empty((3, n), np.uint8)
+    keys = np.empty(n, np.int64)
     from .kernels import prefix
 
-    prefix.plain_numbers(offsets, data, out)
-    plain = out.view(bool)
-    present = np.diff(offsets) > 0
-    if arr.null_count:
-        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-        plain &= valid
-        present &= valid
-    return plain, present
+    prefix.number_cells(offsets, data, bitmap, arr.offset, flags[0], flags[1], flags[2], keys)
+    present, plain, is_400 = flags.view(bool)
+    return Cells(plain, present, is_400, keys)
 
 
 def build_prefix_table(prefixes: list[str], values: list[int]) -> tuple[np.ndarray, np.ndarray]:

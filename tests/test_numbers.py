@@ -214,8 +214,11 @@ def _plain_by_compute(s: pa.Array) -> list:
                           st.sampled_from(["13812345678", "075512345678", "4001234567", "8001234567", "0012345678",
                                            "4101234567", "1381234567８", "", " 13812345678"])), max_size=30),
        st.integers(0, 3))
-def test_plain_numbers_kernel_is_the_compute_rule(values, cut):
-    arr = pa.array(values, pa.string()).slice(min(cut, len(values)))  # a slice: offsets start past 0
-    plain, present = N.plain_and_present(arr)
-    assert plain.tolist() == _plain_by_compute(arr)
-    assert present.tolist() == [v is not None and v != "" for v in arr.to_pylist()]
+def test_number_cells_kernel_is_the_compute_rule(values, cut):
+    arr = pa.array(values, pa.string()).slice(min(cut, len(values)))  # a slice: offsets and bits start past 0
+    cells = N.number_cells(arr)
+    plain = _plain_by_compute(arr)
+    assert cells.plain.tolist() == plain
+    assert cells.present.tolist() == [v is not None and v != "" for v in arr.to_pylist()]
+    assert cells.is_400.tolist() == [p and v.startswith("400") and len(v) == 10 for p, v in zip(plain, arr.to_pylist())]
+    assert cells.keys.tolist() == [N.key(v) if p else 0 for p, v in zip(plain, arr.to_pylist())]

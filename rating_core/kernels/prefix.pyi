@@ -3,7 +3,16 @@ import numpy.typing as npt
 
 def pow11(n: int) -> int: ...
 def encode_strings(offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], out: npt.NDArray[np.int64]) -> None: ...
-def plain_numbers(offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], out: npt.NDArray[np.uint8]) -> None: ...
+def number_cells(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    bitmap: npt.NDArray[np.uint8],
+    bit_offset: int,
+    present: npt.NDArray[np.uint8],
+    plain: npt.NDArray[np.uint8],
+    is_400: npt.NDArray[np.uint8],
+    keys: npt.NDArray[np.int64],
+) -> None: ...
 def flatten(
     keys: npt.NDArray[np.int64], lengths: npt.NDArray[np.int32], values: npt.NDArray[np.int32]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...

@@ -37,24 +37,37 @@ def encode_strings(const int32_t[::1] offsets, const uint8_t[::1] data, int64_t[
             out[i] = key
 
 
-def plain_numbers(const int32_t[::1] offsets, const uint8_t[::1] data, uint8_t[::1] out):
-    """1 where a string of an Arrow string array's buffers is a number in
-    normal shape written plainly, else 0: ASCII digits only, and ``0`` then
-    not ``0`` with 10-12 digits, ``1`` with 11, ``400``/``800`` with 10
-    (``rating_core.cdr``'s fast path; tests/test_numbers.py checks it
-    against the same rule in pyarrow compute). Null slots: the caller masks
-    them. ``offsets`` has one more entry than ``out``.
+def number_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] bitmap,
+                 Py_ssize_t bit_offset, uint8_t[::1] present, uint8_t[::1] plain, uint8_t[::1] is_400,
+                 int64_t[::1] keys):
+    """One pass over an Arrow string array's buffers: for each cell i,
+    ``present[i]`` not null and not empty; ``plain[i]`` a number in normal
+    shape written plainly: ASCII digits only, and ``0`` then not ``0`` with
+    10-12 digits, ``1`` with 11, ``400``/``800`` with 10 (``rating_core.cdr``'s
+    fast path; tests/test_numbers.py checks it against the same rule in
+    pyarrow compute); ``is_400[i]`` plain and ``400`` + 7 digits; ``keys[i]``
+    the key of a plain cell, 0 elsewhere. ``bitmap``: the array's validity
+    bitmap (empty: no nulls) read from bit ``bit_offset``; ``offsets`` has one
+    more entry than the outputs.
     """
-    cdef Py_ssize_t i, j, n = out.shape[0]
+    cdef Py_ssize_t i, j, n = present.shape[0]
+    cdef bint nulls = bitmap.shape[0] > 0
+    cdef Py_ssize_t bit
     cdef int32_t a, b, length
-    cdef uint8_t c0, ok
+    cdef uint8_t c0, ok, here
+    cdef int64_t key
     with nogil:
         for i in range(n):
             a = offsets[i]
             b = offsets[i + 1]
             length = b - a
+            here = length > 0
+            if nulls and here:
+                bit = bit_offset + i
+                here = (bitmap[bit >> 3] >> (bit & 7)) & 1
             ok = 0
-            if 10 <= length <= 12:
+            c0 = 0
+            if here and 10 <= length <= 12:
                 c0 = data[a]
                 if c0 == 48:  # '0': a landline with its trunk zero, not '00'
                     ok = data[a + 1] != 48
@@ -62,12 +75,17 @@ def plain_numbers(const int32_t[::1] offsets, const uint8_t[::1] data, uint8_t[:
                     ok = length == 11
                 elif c0 == 52 or c0 == 56:  # '400' / '800'
                     ok = length == 10 and data[a + 1] == 48 and data[a + 2] == 48
-                if ok:
-                    for j in range(a, b):
-                        if data[j] < 48 or data[j] > 57:
-                            ok = 0
-                            break
-            out[i] = ok
+            key = 0
+            if ok:
+                for j in range(a, b):
+                    if data[j] < 48 or data[j] > 57:
+                        ok = 0
+                        break
+                    key += (<int64_t>(data[j] - 48) + 1) * POW11[MAX_DIGITS - 1 - (j - a)]
+            present[i] = here
+            plain[i] = ok
+            is_400[i] = ok and length == 10 and c0 == 52
+            keys[i] = key if ok else 0
 
 
 def flatten(const int64_t[::1] keys, const int32_t[::1] lengths, const int32_t[::1] values):

@@ -1,0 +1,31 @@
+import numpy as np
+import numpy.typing as npt
+
+def judge_times(
+    start: npt.NDArray[np.int64],
+    ivr: npt.NDArray[np.int64],
+    agent: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    present: npt.NDArray[np.uint8],
+    valid: npt.NDArray[np.uint8],
+    field: npt.NDArray[np.int8],
+    reason: npt.NDArray[np.int8],
+    *,
+    min_ms: int,
+    max_ms: int,
+    max_call_ms: int,
+    first_day: int,
+    last_day: int,
+    f_start: int,
+    f_ivr: int,
+    f_agent: int,
+    f_end: int,
+    missing: int,
+    not_a_time: int,
+    out_of_range: int,
+    before_start: int,
+    after_end: int,
+    end_before_start: int,
+    too_long: int,
+    outside_calendar: int,
+) -> int: ...

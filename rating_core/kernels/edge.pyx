@@ -1,0 +1,114 @@
+# cython: freethreading_compatible=True
+"""The edge's reject mask over a batch's times in one pass (see edge.pxd).
+
+``rating_core/cdr.py`` parses the four time columns to epoch ms with a
+present and a valid mask each, then calls ``judge_times``; before it the
+same judgement took some forty NumPy passes. tests/test_cdr_edge.py checks
+this pass against those NumPy rules (``judge_times_by_numpy``) with
+hypothesis, row for row, field and reason.
+"""
+from libc.stdint cimport int8_t, int64_t, uint8_t
+
+from .common cimport LOCAL_OFFSET_MS, MS_PER_DAY
+
+
+def judge_times(const int64_t[::1] start, const int64_t[::1] ivr, const int64_t[::1] agent,
+                const int64_t[::1] end, const uint8_t[:, ::1] present, const uint8_t[:, ::1] valid,
+                int8_t[::1] field, int8_t[::1] reason, *,
+                int64_t min_ms, int64_t max_ms, int64_t max_call_ms, int64_t first_day, int64_t last_day,
+                int8_t f_start, int8_t f_ivr, int8_t f_agent, int8_t f_end,
+                int8_t missing, int8_t not_a_time, int8_t out_of_range, int8_t before_start,
+                int8_t after_end, int8_t end_before_start, int8_t too_long, int8_t outside_calendar):
+    """For each row i, the first bad time field in column order (start,
+    ivr_answer, agent_answer, end) and its reason, into ``field[i]`` /
+    ``reason[i]``; rows with sound times get field -1, reason 0.
+
+    Inputs: epoch ms (int64, any value where not valid); ``present`` and
+    ``valid`` are (4, n) uint8 masks in that column order: present, the
+    cell holds something; valid, it parsed as a time. A valid time outside
+    [min_ms, max_ms) is out of range (and counts as no time below). Within
+    a field the reasons rank: missing (start, end only), out of range, not a
+    time, then start outside the calendar [first_day, last_day] (local
+    days); an answer before start or after end (judged only when start and
+    end are sound and end >= start); end before start; a call of
+    max_call_ms or more. Returns how many valid times were out of range.
+    """
+    cdef TimeRule rule
+    rule.min_ms, rule.max_ms, rule.max_call_ms = min_ms, max_ms, max_call_ms
+    rule.first_day, rule.last_day = first_day, last_day
+    rule.f_start, rule.f_ivr, rule.f_agent, rule.f_end = f_start, f_ivr, f_agent, f_end
+    rule.missing, rule.not_a_time, rule.out_of_range = missing, not_a_time, out_of_range
+    rule.before_start, rule.after_end = before_start, after_end
+    rule.end_before_start, rule.too_long, rule.outside_calendar = end_before_start, too_long, outside_calendar
+    cdef Py_ssize_t i, n = field.shape[0]
+    cdef Py_ssize_t wild = 0
+    cdef int64_t s, e, day
+    cdef bint s_ok, e_ok, sound
+    cdef int8_t f, r
+    if not (start.shape[0] == ivr.shape[0] == agent.shape[0] == end.shape[0] == reason.shape[0] == n
+            and present.shape[0] == valid.shape[0] == 4 and present.shape[1] == valid.shape[1] == n):
+        raise ValueError("judge_times: arrays of different lengths")
+    with nogil:
+        for i in range(n):
+            s = start[i]
+            e = end[i]
+            s_ok = valid[0, i] != 0 and in_range(&rule, s)
+            e_ok = valid[3, i] != 0 and in_range(&rule, e)
+            wild += (valid[0, i] != 0 and not s_ok) + (valid[3, i] != 0 and not e_ok)
+            wild += (valid[1, i] != 0 and not in_range(&rule, ivr[i]))
+            wild += (valid[2, i] != 0 and not in_range(&rule, agent[i]))
+            f = -1
+            r = 0
+            if not present[0, i]:
+                f, r = rule.f_start, rule.missing
+            elif valid[0, i] != 0 and not s_ok:
+                f, r = rule.f_start, rule.out_of_range
+            elif not s_ok:
+                f, r = rule.f_start, rule.not_a_time
+            else:
+                day = (s + LOCAL_OFFSET_MS) // MS_PER_DAY  # s >= min_ms >= 0: C division floors
+                if day < rule.first_day or day > rule.last_day:
+                    f, r = rule.f_start, rule.outside_calendar
+            if f < 0:
+                sound = s_ok and e_ok and e >= s
+                r = answer(&rule, ivr[i], present[1, i], valid[1, i], sound, s, e)
+                if r >= 0:
+                    f = rule.f_ivr
+                else:
+                    r = answer(&rule, agent[i], present[2, i], valid[2, i], sound, s, e)
+                    if r >= 0:
+                        f = rule.f_agent
+                    else:
+                        r = 0
+            if f < 0:
+                f = rule.f_end
+                if not present[3, i]:
+                    r = rule.missing
+                elif valid[3, i] != 0 and not e_ok:
+                    r = rule.out_of_range
+                elif not e_ok:
+                    r = rule.not_a_time
+                elif s_ok and e < s:
+                    r = rule.end_before_start
+                elif s_ok and e - s >= rule.max_call_ms:
+                    r = rule.too_long
+                else:
+                    f, r = -1, 0
+            field[i] = f
+            reason[i] = r
+    return wild
+
+
+cdef inline int8_t answer(const TimeRule *rule, int64_t t, uint8_t present, uint8_t valid, bint sound,
+                          int64_t s, int64_t e) noexcept nogil:
+    # The reason an optional answer time is bad, or -1.
+    cdef bint ok = valid != 0 and in_range(rule, t)
+    if valid != 0 and not ok:
+        return rule.out_of_range
+    if present != 0 and not ok:
+        return rule.not_a_time
+    if sound and ok and t < s:
+        return rule.before_start
+    if sound and ok and t > e:
+        return rule.after_end
+    return -1
