@@ -521,39 +521,69 @@ class Router:
                 if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                     self._overage_grant(live, d, o, dests, acc, at, room)
             return d
+        # The decision is made in a read snapshot of the live ledger, outside
+        # its write lock (LMDB's one writer, shared by every worker process:
+        # a decision made under it kept the other worker's Authorize waiting,
+        # and 2 workers reserved fewer calls a second than 1). The write then
+        # checks that no transaction committed since the snapshot (LMDB
+        # numbers them: a write transaction's id is the last committed + 1),
+        # so the state the decision read is the state it writes on: the same
+        # outcome as deciding under the lock. Otherwise -- another call's
+        # hold, an event, a sweep came between -- it decides again under the
+        # lock. A snapshot with a stale hold to expire, or this call's own
+        # earlier hold to replace, goes straight to the locked path.
+        count = self._count
+        with self.env.begin() as snap:
+            base = -1
+            if not reservations.due(self.ledger, snap, at) and reservations.get(self.ledger, snap, key) is None:
+                base = snap.id()
+                d, holds = self._grant(snap, nkey, ckey, normal, at, path)
         with self.env.begin(write=True) as live:
-            reservations.expire(self.ledger, live, at)
-            reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
-            o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
-            d = self._decision(o, dests)
-            room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
-            if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
-                over = self._overage_grant(live, d, o, dests, acc, at, room)
-                if over is not None:
-                    package, classes, s, m = over
-                    g = d.max_duration_seconds
-                    reservations.put(self.ledger, live, key, Reservation(
-                        account=self._accounts[acc], reserved_minor=m, reserved_seconds=s, granted_seconds=g,
-                        authorized_ms=at, deadline_ms=at + (g + SETUP_GRACE_S) * 1000, answered_ms=0,
-                        catalog_version=self.version, billing_start=int(o[2]), money=False, package=package,
-                        caller_class=int(o[1]), classes=classes, number_key=nkey))
-                    d.reserved_minor, d.reserved_seconds = m, s
-            if d.allow and priced:
-                package, classes = priced
-                money = bool(self._money[acc])
-                grant = min(d.max_duration_seconds, self.quota_seconds)
-                cost = self.core.cost(package, o[1], at, classes, grant, money)
-                reservations.put(self.ledger, live, key, Reservation(
-                    account=self._accounts[acc], reserved_minor=cost if money else 0,
-                    reserved_seconds=0 if money else cost, granted_seconds=grant, authorized_ms=at,
-                    deadline_ms=at + (grant + SETUP_GRACE_S) * 1000, answered_ms=0,
-                    catalog_version=self.version, billing_start=int(o[2]), money=money, package=package,
-                    caller_class=int(o[1]), classes=classes, number_key=nkey))
-                d.max_duration_seconds = grant
-                d.reserved_minor = cost if money else 0
-                d.reserved_seconds = 0 if money else cost
+            if live.id() != base + 1:
+                self._count = count  # the same draw as the first try
+                reservations.expire(self.ledger, live, at)
+                reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
+                d, holds = self._grant(live, nkey, ckey, normal, at, path)
+            for r in holds:
+                reservations.put(self.ledger, live, key, r)
         d.call_id = call_id
         return d
+
+    def _grant(self, live, nkey: int, ckey: int, normal: str | None, at: int,
+               path: int) -> tuple[Decision, list[Reservation]]:
+        """The decision of a reserving Authorize read in ``live`` (a snapshot
+        or the write transaction) and the reservations it opens, in order;
+        nothing is written here."""
+        holds: list[Reservation] = []
+        o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
+        d = self._decision(o, dests)
+        room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
+        if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
+            over = self._overage_grant(live, d, o, dests, acc, at, room)
+            if over is not None:
+                package, classes, s, m = over
+                g = d.max_duration_seconds
+                holds.append(Reservation(
+                    account=self._accounts[acc], reserved_minor=m, reserved_seconds=s, granted_seconds=g,
+                    authorized_ms=at, deadline_ms=at + (g + SETUP_GRACE_S) * 1000, answered_ms=0,
+                    catalog_version=self.version, billing_start=int(o[2]), money=False, package=package,
+                    caller_class=int(o[1]), classes=classes, number_key=nkey))
+                d.reserved_minor, d.reserved_seconds = m, s
+        if d.allow and priced:
+            package, classes = priced
+            money = bool(self._money[acc])
+            grant = min(d.max_duration_seconds, self.quota_seconds)
+            cost = self.core.cost(package, o[1], at, classes, grant, money)
+            holds.append(Reservation(
+                account=self._accounts[acc], reserved_minor=cost if money else 0,
+                reserved_seconds=0 if money else cost, granted_seconds=grant, authorized_ms=at,
+                deadline_ms=at + (grant + SETUP_GRACE_S) * 1000, answered_ms=0,
+                catalog_version=self.version, billing_start=int(o[2]), money=money, package=package,
+                caller_class=int(o[1]), classes=classes, number_key=nkey))
+            d.max_duration_seconds = grant
+            d.reserved_minor = cost if money else 0
+            d.reserved_seconds = 0 if money else cost
+        return d, holds
 
     def _caps(self, live, d: Decision, o, priced, acc: int, nkey: int, at: int) -> int | None:
         """Apply the number's monthly caps to an allowed decision ``d`` (in
