@@ -122,7 +122,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                  formats, lang, show, skip_unknown_accounts):
     """Monthly statements per account from rated CDR files."""
     from .billing.events import read_events
-    from .billing.render import statement_html, write_json, write_pdf, write_summary
+    from .billing.render import catalog_names, statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements
     from .cli import err, out, user_errors
     from .cli_types import check_output_path, check_outputs_apart
@@ -161,7 +161,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         except ValueError as e:
             raise InvalidInput("--events" if "event" in str(e) else "--account", str(e)) from None
         try:
-            write_summary(statements, out_path, lang, warnings)
+            write_summary(statements, out_path, lang, warnings, catalog_names(snapshot.meta, lang))
         except ValueError as e:
             raise InvalidInput("--out", str(e)) from None
         if statements_dir:
@@ -172,7 +172,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 if "json" in kinds:
                     write_json([s], stem.with_suffix(".json"), warnings)
                 if "html" in kinds or "pdf" in kinds:
-                    html = statement_html(s, calls.table, lang)
+                    html = statement_html(s, calls.table, lang, catalog_names(snapshot.meta, lang))
                     if "html" in kinds:
                         stem.with_suffix(".html").write_text(html, encoding="utf-8")
                     if "pdf" in kinds:

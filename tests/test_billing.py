@@ -16,7 +16,7 @@ import pytest
 
 from rating_core import cdr
 from rating_core.billing import AccountEvent, build_statements, read_rated
-from rating_core.billing.render import statement_html, write_pdf, write_summary
+from rating_core.billing.render import catalog_names, statement_html, write_pdf, write_summary
 from rating_core.billing.statements import parse_month
 from rating_core.cli import main
 from rating_core.rater import Rater
@@ -36,6 +36,8 @@ features:
   sms: {name: Missed-call SMS, fee: 0.1, per: missed_call}
   rec: {name: Recording, fee: 30, per: month}
   crm: {name: CRM, fee: 120, per: year}
+labels:
+  zh: {mobile: 手机, pre_480: 预存480元/年, rec: 通话录音}
 accounts:
   expiring:
     name: 到期贸易有限公司
@@ -214,6 +216,20 @@ def test_html_and_pdf_statement_render(world, tmp_path):
     html = statement_html(s, calls.table, "zh")
     assert "应付金额" in html and "West Lake Tea" in html and "44.28" in html and "<svg" in html
     assert "Amount due" in statement_html(s, calls.table, "en")
+    # The catalog's labels (its `labels.zh`) print in place of its names; a
+    # name without a label prints as written; English keeps the names.
+    _, snapshot = world
+    zh = statement_html(s, calls.table, "zh", catalog_names(snapshot.meta, "zh"))
+    assert "<td>手机</td>" in zh and "<td>mobile</td>" not in zh and "<td>all</td>" in zh
+    assert "<td>预存480元/年</td>" in zh
+    en = statement_html(s, calls.table, "en", catalog_names(snapshot.meta, "en"))
+    assert "<td>mobile</td>" in en and "手机" not in en and "预存" not in en
+    shop = st[("shop", "2026-11")]  # holds the recording feature that month
+    assert "<td>通话录音</td>" in statement_html(shop, calls.table, "zh", catalog_names(snapshot.meta, "zh"))
+    assert "<td>Recording</td>" in statement_html(shop, calls.table, "en", catalog_names(snapshot.meta, "en"))
+    rows, _ = statements(world)
+    write_summary(list(rows.values()), tmp_path / "zh.csv", "zh", names=catalog_names(snapshot.meta, "zh"))
+    assert "预存480元/年" in (tmp_path / "zh.csv").read_text("utf-8-sig")
     write_pdf(html, tmp_path / "s.pdf")
     assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
     if not shutil.which("pdftoppm"):

@@ -97,6 +97,8 @@ def test_chinese_city_names(catalog):
     ("name: x\nnumbers_csv: ../../etc/passwd\n", "must name a file beside the catalog"),
     ("name: x\nnumbers_csv: [1]\n", "numbers_csv: must be a file name"),
     ("name: x\ndestination_prefixes_csv: missing.csv\n", "'missing.csv': no such file beside the catalog"),
+    ("name: x\nlabels: {fr: {a: b}}\n", "labels.fr"),
+    ("name: x\nlabels: {zh: {a: ''}}\n", "labels.zh.a"),
 ])
 def test_mutated_catalogs_are_problems_not_tracebacks(tmp_path, text, says):
     path = tmp_path / "catalog.yaml"
@@ -119,3 +121,11 @@ def test_encoding_and_size(tmp_path, monkeypatch):
     os.mkfifo(fifo)
     path.write_text("name: x\nnumbers_csv: fifo.csv\n")
     assert any("'fifo.csv': no such file beside the catalog" in x for x in problems(path))
+
+
+def test_labels_name_what_the_catalog_defines(catalog):
+    edit(catalog, "    mobile: 手机\n", "    mobil: 手机\n")
+    edit(catalog, "    peak: 高峰\n", "    peak: \"高峰\\t\"\n")
+    p = problems(catalog)
+    assert any("labels.zh.mobil: not a destination class, time band, package or feature" in x for x in p), p
+    assert any("labels.zh.peak: a label is one line of printable text" in x for x in p), p

@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,16 +101,26 @@ CSV_COLUMNS = [
 ]
 
 
-def write_summary_csv(statements: list[Statement], path: str | Path, lang: str = "zh") -> None:
+def write_summary_csv(statements: list[Statement], path: str | Path, lang: str = "zh",
+                      names: Mapping[str, str] | None = None) -> None:
     """Summary rows to CSV, UTF-8 with BOM (``utf-8-sig``) for Excel; text
     cells that start like a formula (a company or package name) are
-    neutralised (``cells.cell``)."""
-    labels = LABELS[lang]
+    neutralised (``cells.cell``). ``names``: the catalog's labels in
+    ``lang`` (``catalog_names``); a package prints as its label."""
+    labels, names = LABELS[lang], names or {}
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
         w.writerow([labels[k] for k, _ in CSV_COLUMNS])
         for s in statements:
-            w.writerow(csv_row(get(s) for _, get in CSV_COLUMNS))
+            w.writerow(csv_row(names.get(s.package, s.package_name) if key == "package" else get(s)
+                               for key, get in CSV_COLUMNS))
+
+
+def catalog_names(meta: Mapping, lang: str) -> dict[str, str]:
+    """The labels a catalog gives its names (destination classes, time
+    bands, packages, features) for statements in ``lang`` (the catalog's
+    ``labels``; a snapshot compiled before labels existed has none)."""
+    return dict((meta.get("labels") or {}).get(lang) or {})
 
 
 def write_json(statements: list[Statement], path: str | Path, warnings: Sequence[str] = ()) -> None:
@@ -121,11 +131,11 @@ def write_json(statements: list[Statement], path: str | Path, warnings: Sequence
 
 
 def write_summary(statements: list[Statement], path: str | Path, lang: str = "zh",
-                  warnings: Sequence[str] = ()) -> None:
-    """By extension: .csv (people), .json or .parquet (machines)."""
+                  warnings: Sequence[str] = (), names: Mapping[str, str] | None = None) -> None:
+    """By extension: .csv (people, package labels from ``names``), .json or .parquet (machines)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        write_summary_csv(statements, path, lang)
+        write_summary_csv(statements, path, lang, names)
     elif suffix == ".json":
         write_json(statements, path, warnings)
     elif suffix in (".parquet", ".pq"):
@@ -208,14 +218,20 @@ def _template():
     return env.get_template("statement.html.j2")
 
 
-def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh") -> str:
-    """The printable statement as one self-contained HTML page."""
+def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
+                   names: Mapping[str, str] | None = None) -> str:
+    """The printable statement as one self-contained HTML page. ``names``:
+    the catalog's labels in ``lang`` (``catalog_names``): destination
+    classes, time bands, the package and features print as their labels,
+    a name without one as the catalog writes it."""
     from markupsafe import Markup
 
     if lang not in LANGS:
         raise ValueError(f"lang: {lang!r} is not one of {', '.join(LANGS)}")
     series = daily_hourly(calls, statement.account, statement.month)
-    return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)))
+    named = names or {}
+    return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
+                              N=lambda name, written=None: named.get(name, name if written is None else written))
 
 
 def write_pdf(html: str, path: str | Path) -> None:

@@ -349,6 +349,14 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
             if rule.band is not None and rule.band not in names:
                 p.append(f"{where}.band: unknown time band {rule.band!r} (not in the package's "
                          f"{'band set ' + repr(pkg.band_set) if pkg.band_set else 'time_bands'})")
+    named = classes | set(cat.packages) | set(cat.features) | {b.name for bands in band_sets.values() for b in bands}
+    for lang, labels in cat.labels.items():
+        for name, label in labels.items():
+            if name not in named:
+                p.append(f"{path}: labels.{lang}.{name}: not a destination class, time band, package or feature "
+                         "of this catalog")
+            elif not label.isprintable():
+                p.append(f"{path}: labels.{lang}.{name}: a label is one line of printable text")
     seen: dict[str, str] = {}  # number -> its first record
     for aid, acc in cat.accounts.items():
         if acc.package not in cat.packages:

@@ -330,6 +330,12 @@ class Catalog(Model):
     accounts: dict[str, Account] = Field(default_factory=dict)
     number_grades: dict[str, NumberGrade] = Field(default_factory=lambda: {"standard": NumberGrade()})
     customer_rules: CustomerRules = Field(default_factory=CustomerRules)
+    # What a statement prints for the catalog's names, per statement language:
+    # {"zh": {"mobile": "手机", "peak": "高峰", "<package id>": "...", "<feature id>": "..."}}.
+    # A name without a label prints as the catalog writes it (a package or
+    # feature: its ``name``).
+    labels: dict[Literal["zh", "en"], dict[str, Annotated[str, Field(min_length=1, max_length=120)]]] = Field(
+        default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

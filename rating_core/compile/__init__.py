@@ -218,6 +218,7 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
         "accounts": list(account_ids),
         "packages": list(package_ids),
         "package_names": [cat.packages[p].name or p for p in package_ids],
+        "labels": {lang: dict(labels) for lang, labels in cat.labels.items()},  # statements' names, by language
         "destination_classes": list(class_ids),
         "bands": [name for _, name in bands],  # band id -> name (names repeat across band sets)
         "band_sets": list(set_ids),  # band set id -> name ("": the catalog's time_bands)

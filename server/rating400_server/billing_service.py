@@ -96,7 +96,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     def _statement(self, request):
         import json
 
-        from rating_core.billing.render import statement_html
+        from rating_core.billing.render import catalog_names, statement_html
         from rating_core.accounts import Accounts
         from rating_core.billing.sources import committed_calls, ledger_events
         from rating_core.billing.statements import build_statements, month_bounds, parse_month
@@ -130,7 +130,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             closing_credit_minor=s.closing_credit, amount_due_minor=s.amount_due,
             json=json.dumps(s.as_dict(), ensure_ascii=False))
         if request.include_html:
-            resp.html = statement_html(s, calls, lang)
+            resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp
 
     @rpc("GetStatement")
