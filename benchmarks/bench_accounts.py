@@ -198,3 +198,62 @@ def test_view_update_after_an_operation(benchmark, layer, report):
                                 full_ms=round(full * 1000, 1))
     report(f"view + router after one operation at {N_ACCOUNTS:,} accounts / numbers: incremental median "
            f"{median * 1000:.0f} ms vs full rebuild {full * 1000:.0f} ms ({full / median:.0f}x)")
+
+
+def test_commit_small_batch_at_many_accounts(benchmark, layer, report):
+    """Committed rating of a small batch (``Engine.rate_and_commit``: one
+    durable transaction) with N_ACCOUNTS live accounts: the batch reads the
+    balances of the accounts it reaches (``Rater.accounts_of``), beside the
+    same commit reading every account's balance (the peer: what each commit
+    cost before), alternately in the same run."""
+    import pyarrow as pa
+
+    from rating_core.engine import Engine
+
+    engine = Engine.open(layer.store.root)
+    rater = engine.rater
+    rng = np.random.default_rng(11)
+    rows_per_batch, rounds = 100, 5 if SMALL else 15
+    now = int(time.time() * 1000) - 3_600_000
+    serial = iter(range(10**9))
+
+    def table():
+        calls = []
+        for i in rng.integers(0, N_ACCOUNTS, rows_per_batch).tolist():
+            start = now + int(rng.integers(0, 3_000_000))
+            calls.append({"call_id": f"bench-commit-{next(serial)}", "caller": "13812345678",
+                          "number": f"400{i:07d}", "forwarded_to": f"137{i:08d}", "start": start,
+                          "agent_answer": start + 2_000, "end": start + 62_000, "hangup_cause": "normal_clearing"})
+        return pa.Table.from_pylist(calls)
+
+    def commit(read_all: bool) -> float:
+        t = table()
+        if read_all:
+            rater.accounts_of = lambda prepared: None  # opening_state(accounts=None): every balance
+        try:
+            t0 = time.perf_counter()
+            result = engine.rate_and_commit(t)
+            took = time.perf_counter() - t0
+        finally:
+            rater.__dict__.pop("accounts_of", None)
+        assert result.summary.rated == rows_per_batch
+        return took
+
+    touched, every = [], []
+
+    def run():
+        for _ in range(rounds):
+            touched.append(commit(False))
+            every.append(commit(True))
+
+    try:
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    finally:
+        engine.close()
+    t50, e50 = float(np.median(touched)) * 1000, float(np.median(every)) * 1000
+    load = os.getloadavg()[0]
+    benchmark.extra_info.update(accounts=N_ACCOUNTS, rows=rows_per_batch, rounds=rounds, touched_median_ms=round(t50, 2),
+                                every_median_ms=round(e50, 2), load_average=round(load, 2))
+    report(f"committed rating of {rows_per_batch} CDRs at {N_ACCOUNTS:,} live accounts, median of {rounds}: reading "
+           f"the accounts the batch reaches {t50:.1f} ms vs every account's balance {e50:.1f} ms "
+           f"({e50 / t50:.1f}x; load {load:.1f})")

@@ -178,7 +178,9 @@ class Engine:
     def rate(self, table: pa.Table) -> RatingResult:
         """Rate from the ledger's balances; nothing is written."""
         rater = self._rater
-        return rater.rate(table, self.ledger.opening_state(rater.snapshot))
+        prepared = rater.prepare(table)
+        return rater.rate_prepared(prepared, self.ledger.opening_state(rater.snapshot,
+                                                                      accounts=rater.accounts_of(prepared)))
 
     def rate_and_commit(self, table: pa.Table) -> RatingResult:
         """Rate exactly once (see the module doc). ``result.replayed`` flags
@@ -258,7 +260,7 @@ class Engine:
             mask = prepared.good.copy()
             mask[old_rows] = False
             fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
-        state = self.ledger.opening_state(rater.snapshot, txn)
+        state = self.ledger.opening_state(rater.snapshot, txn, accounts=rater.accounts_of(fresh))
         new = rater.rate_prepared(fresh, state)
         rated_new = plain(new.rated)
         if rated_new.num_rows:

@@ -192,6 +192,24 @@ class Rater:
             "bundle_used": np.zeros(n, np.int64),
         }
 
+    def accounts_of(self, prepared: cdr.Prepared) -> np.ndarray:
+        """The account rows (int32, sorted, distinct) the good rows of
+        ``prepared`` can reach: the accounts of their 400 numbers, as the
+        kernel finds them (an unknown number reaches none). The ledger reads
+        only these balances for the batch (``Ledger.opening_state``).
+        O(rows log numbers + accounts)."""
+        nkeys = self.tables["number_key"]
+        keys = prepared.cdr["number_key"]
+        if not prepared.good.all():
+            keys = keys[prepared.good]
+        if not len(keys) or not len(nkeys):
+            return np.zeros(0, np.int32)
+        at = np.minimum(np.searchsorted(nkeys, keys), len(nkeys) - 1)
+        accounts = self.tables["number_account"][at[nkeys[at] == keys]]
+        reached = np.zeros(len(self.meta["accounts"]), bool)
+        reached[accounts[accounts >= 0]] = True
+        return np.flatnonzero(reached).astype(np.int32)
+
     # -- the steps, for callers that stream batches (the CLI) ---------------
     def prepare(self, batch, row_offset: int = 0) -> cdr.Prepared:
         """Edge for one batch: normalise and validate (no duplicate check)."""

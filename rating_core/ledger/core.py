@@ -240,24 +240,32 @@ class Ledger:
         return self.balance(account, terms, at_ms, txn=w.txn, live=w.live)
 
     # -- rating state (the kernels' arrays) -----------------------------------
-    def opening_state(self, snapshot, txn: lmdb.Transaction | None = None) -> dict[str, np.ndarray]:
+    def opening_state(self, snapshot, txn: lmdb.Transaction | None = None,
+                      accounts: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Per-account state arrays, in snapshot account order, for the rating
         kernel: ``credit_left`` int64 (minor units), ``bundle_period`` int32,
         ``bundle_used`` int64 (seconds). An account with no record for its
-        package start gets the catalog's opening balance."""
+        package start gets the catalog's opening balance.
+
+        ``accounts``: the account rows to read balances for (int array, e.g.
+        ``Rater.accounts_of`` a batch; None: every account). The others keep
+        the catalog's opening, which the kernel never reads for a batch whose
+        numbers do not reach them, so a commit reads what it touches, not
+        every live account's balance."""
         t = snapshot.tables
-        accounts = snapshot.meta["accounts"]
+        names = snapshot.meta["accounts"]
         state = {
             "credit_left": t["account_opening_credit"].copy(),
-            "bundle_period": np.full(len(accounts), -1, np.int32),
-            "bundle_used": np.zeros(len(accounts), np.int64),
+            "bundle_period": np.full(len(names), -1, np.int32),
+            "bundle_used": np.zeros(len(names), np.int64),
         }
         own = txn is None
         txn = txn or self.env.begin()
         try:
             starts = t["account_start_ms"]
-            for i, name in enumerate(accounts):
-                raw = txn.get(name.encode(), db=self.balances)
+            rows = range(len(names)) if accounts is None else np.unique(accounts[accounts >= 0]).tolist()
+            for i in rows:
+                raw = txn.get(names[i].encode(), db=self.balances)
                 if raw is None:
                     continue
                 credit, period, used, start = BALANCE.unpack(raw)
