@@ -94,7 +94,7 @@ import pyarrow.compute as pc
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
 from .errors import InvalidInput, StoreError
-from .ledger import callers, formats, month_of, package_credit_limits, reservations, usage
+from .ledger import callers, envs, formats, month_of, package_credit_limits, reservations, usage
 from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
@@ -538,12 +538,14 @@ class Router:
             if not reservations.due(self.ledger, snap, at) and reservations.get(self.ledger, snap, key) is None:
                 base = snap.id()
                 d, holds = self._grant(snap, nkey, ckey, normal, at, path)
-        with self.env.begin(write=True) as live:
+        with envs.live_write(self.ledger) as live:
             if live.id() != base + 1:
                 self._count = count  # the same draw as the first try
                 reservations.expire(self.ledger, live, at)
                 reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
                 d, holds = self._grant(live, nkey, ckey, normal, at, path)
+            if holds:
+                envs.room_for_new_call(self.ledger, live)  # a full live.lmdb refuses new calls
             for r in holds:
                 reservations.put(self.ledger, live, key, r)
         d.call_id = call_id
@@ -977,7 +979,7 @@ class Router:
 
     def _started(self, call: bytes, nkey: int, line_key: int, at: int, deadline: int) -> bool:
         cap, rr = self._plan_line(nkey, line_key)
-        with self.env.begin(write=True) as txn:
+        with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
             raw = txn.get(call, db=self._db[CALLS_DB])
             if raw is not None and _CALL.unpack(raw)[0] == line_key:
@@ -986,6 +988,8 @@ class Router:
                 if raw is not None:
                     self._drop(txn, call)
                     changed = True
+                elif reservations.get(self.ledger, txn, call) is None:
+                    envs.room_for_new_call(self.ledger, txn)  # a call not yet known: a new call
                 claimed = True
                 if line_key:
                     raw_count = txn.get(_LINE.pack(line_key), db=self._db[ACTIVE_DB])
@@ -1005,7 +1009,7 @@ class Router:
         return claimed
 
     def _answered(self, call: bytes, line_key: int, at: int) -> bool:
-        with self.env.begin(write=True) as txn:
+        with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
             held = reservations.get(self.ledger, txn, call)
             if held is not None and held.answered_ms == 0:
@@ -1014,6 +1018,8 @@ class Router:
             raw = txn.get(call, db=self._db[CALLS_DB])
             held = _CALL.unpack(raw) if raw is not None else None
             if line_key and (held is None or held[0] != line_key):
+                if held is None and reservations.get(self.ledger, txn, call) is None:
+                    envs.room_for_new_call(self.ledger, txn)  # a call not yet known: a new call
                 started, deadline = (held[1], held[2]) if held else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000)
                 if held is not None:
                     self._drop(txn, call)
@@ -1031,7 +1037,7 @@ class Router:
         released; False when nothing was held (never started nor authorised
         with this call id, already ended, or swept as stale): nothing
         changes, and the call's CDR still rates as usual."""
-        with self.env.begin(write=True) as txn:
+        with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
             line = self._drop(txn, call)
             changed = line > 0 or changed
@@ -1084,7 +1090,7 @@ class Router:
         again)."""
         call = _call_key(call_id)
         at = self._at(at_ms)
-        with self.env.begin(write=True) as live:
+        with envs.live_write(self.ledger) as live:
             reservations.expire(self.ledger, live, at)
             held = reservations.drop(self.ledger, live, call)
             if held is None:
@@ -1129,7 +1135,7 @@ class Router:
         """Release every call past its deadline at ``at_ms`` (default now),
         and expire the reservations past theirs."""
         at = self._at(at_ms)
-        with self.env.begin(write=True) as txn:
+        with envs.live_write(self.ledger) as txn:
             reservations.expire(self.ledger, txn, at)
             released = self._sweep(txn, at)
             if released:

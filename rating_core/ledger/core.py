@@ -156,7 +156,7 @@ class Ledger:
         self.path = root / "ledger.lmdb"
         self.live_path = root / "live.lmdb"
         self.env = envs.acquire(self.path, live=False, map_size=map_size)
-        self.live = envs.acquire(self.live_path, live=True, map_size=envs.LIVE_MAP_SIZE)
+        self.live = envs.acquire(self.live_path, live=True, map_size=envs.live_map_size())
         self.db = {name: self.env.open_db(name) for name in formats.DURABLE_DBS}
         self.live_db = {name: self.live.open_db(name) for name in formats.LIVE_DBS}
         self.balances = self.db[formats.BALANCES]
@@ -169,7 +169,7 @@ class Ledger:
         (orders it with reservations), then a durable write transaction.
         Both commit when the block ends without an exception (durable first:
         a crash between leaves a reservation, never a lost debit)."""
-        with self.live.begin(write=True) as live:
+        with envs.live_write(self) as live:
             with self.env.begin(write=True) as txn:
                 yield LedgerTxn(txn, live)
 

@@ -10,7 +10,7 @@ transactions write into the shared map, which is the page cache), a
 process crash loses nothing (the pages are in the page cache; pages a dead
 transaction wrote are unreferenced and reused), but an OS crash may leave
 it torn. With ``writemap`` LMDB sizes the file to the whole map: a sparse
-file of ``LIVE_MAP_SIZE`` (1 GiB, about 2 million calls in progress) that
+file of ``live_map_size()`` (1 GiB: about 4 million authorised calls) that
 takes only the pages written; copies of a store should leave ``live.lmdb``
 out (calls in progress belong to the running platform). LMDB does not let
 processes with and without ``writemap`` share an environment, so stop every
@@ -18,21 +18,134 @@ process of an older version before starting this one on the same store. It only 
 in progress (reservations, live calls, cursors), which a reboot ends anyway, so the file
 remembers the boot it was written in (``live.boot``) and is discarded when
 opened after a reboot.
+
+**A full map** (README "Credit reservation: when live.lmdb fills"): new
+calls (a reservation, a live call not yet known) may fill at most
+``NEW_CALL_SHARE`` of the map; past that they are refused with
+``LiveLedgerFull`` (gRPC RESOURCE_EXHAUSTED) while every write that settles
+a call (events of known calls, expiry, releases after a commit, account
+operations) still runs in the rest. LMDB copies every page it changes, so
+a delete in a map with no free page fails too: without that reserve a full
+map could never be emptied. The map size is ``RATING400_LIVE_MAP_MB``
+(default 1024); an environment is never opened smaller than its file (with
+``writemap`` LMDB truncates the file to the map, and a process whose map
+reaches past the end of the file dies of SIGBUS on its next write there).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import threading
 from pathlib import Path
+from typing import Literal
 
 import lmdb
 
+from ..errors import StoreError
 from . import formats
 
 _envs: dict[tuple[int, str], list] = {}  # (pid, path) -> [env, users]
 _lock = threading.Lock()
-LIVE_MAP_SIZE = 1 << 30  # live.lmdb (see above): a sparse file this size
+LIVE_MAP_SIZE = 1 << 30  # live.lmdb (see above): a sparse file this size, unless LIVE_MAP_ENV says
+LIVE_MAP_ENV = "RATING400_LIVE_MAP_MB"
+MAX_LIVE_MAP_MB = 1 << 20  # 1 TiB of address space: beyond it a typo, not a plan
+NEW_CALL_SHARE = 0.8  # of the map new calls may fill; the rest is settling's (see above)
+
+
+class LiveLedgerFull(StoreError):
+    """``live.lmdb`` has no room for another call in progress (gRPC
+    RESOURCE_EXHAUSTED; CLI exit 2). Nothing of the refused write is kept.
+    ``used_bytes`` / ``map_bytes``: the pages in use and the map."""
+
+    reason = "live_ledger_full"
+
+    def __init__(self, used_bytes: int, map_bytes: int, open_calls: int):
+        self.used_bytes, self.map_bytes, self.open_calls = used_bytes, map_bytes, open_calls
+        mb = map_bytes >> 20
+        super().__init__(
+            f"live.lmdb is full: {100 * used_bytes // max(1, map_bytes)}% of its {mb} MiB map in use, "
+            f"{open_calls} calls in progress; "
+            f"new calls are refused, calls in progress still settle. Raise {LIVE_MAP_ENV} (now {mb}) "
+            f"and restart the server (calls in progress are kept), or look for calls whose ended event "
+            f"never arrives")
+
+
+def live_map_size() -> int:
+    """The live map size in bytes: ``RATING400_LIVE_MAP_MB`` MiB (1 ..
+    ``MAX_LIVE_MAP_MB``), else ``LIVE_MAP_SIZE``. Raises ``StoreError``
+    naming the variable for another value."""
+    raw = os.environ.get(LIVE_MAP_ENV, "").strip()
+    if not raw:
+        return LIVE_MAP_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIVE_MAP_MB:
+        raise StoreError(f"{LIVE_MAP_ENV}={raw[:40]!r}: the live.lmdb map in MiB, a whole number "
+                         f"1..{MAX_LIVE_MAP_MB}")
+    return int(raw) << 20
+
+
+def _pages(st) -> int:
+    return st["branch_pages"] + st["leaf_pages"] + st["overflow_pages"]
+
+
+def room_for_new_call(ledger, txn: lmdb.Transaction) -> None:
+    """Raise ``LiveLedgerFull`` when ``live.lmdb`` holds more than
+    ``NEW_CALL_SHARE`` of its map (inside the live write ``txn`` that would
+    add a call in progress). Costs one ``env.info()`` (~0.5 us) while the
+    file's high-water mark is under the share; above it the pages holding
+    data are counted (free pages below the mark are reused): every live
+    database's, the main database's and the two meta pages."""
+    info = ledger.live.info()
+    limit = int(info["map_size"] * NEW_CALL_SHARE)
+    if (info["last_pgno"] + 1) * _PAGE <= limit:
+        return
+    used = 2 + _pages(ledger.live.stat()) + sum(_pages(txn.stat(db)) for db in ledger.live_db.values())
+    if used * _PAGE > limit:
+        raise LiveLedgerFull(used * _PAGE, info["map_size"], open_calls(ledger, txn))
+
+
+_PAGE = resource.getpagesize()  # LMDB's page size: the OS page
+
+
+def open_calls(ledger, txn: lmdb.Transaction) -> int:
+    """Calls in progress known to ``live.lmdb``: the larger of the open
+    reservations and the live calls (one call may have both)."""
+    return max(txn.stat(ledger.live_db[name])["entries"] for name in (formats.RESERVATIONS, formats.ROUTE_CALLS))
+
+
+class live_write:
+    """``with live_write(ledger) as txn``: a write transaction on ``live.lmdb``
+    (committed at the end of the block, aborted on an exception, as
+    ``env.begin(write=True)``) whose MDB_MAP_FULL, from any put, delete or
+    the commit, is raised as ``LiveLedgerFull``: the transaction is aborted,
+    so nothing of it is kept."""
+
+    __slots__ = ("ledger", "txn")
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def __enter__(self) -> lmdb.Transaction:
+        self.txn = self.ledger.live.begin(write=True)
+        return self.txn
+
+    def __exit__(self, kind, exc, tb) -> Literal[False]:
+        txn = self.txn
+        if kind is None:
+            try:
+                txn.commit()
+            except lmdb.MapFullError:
+                raise self._full() from None
+            return False
+        txn.abort()
+        if isinstance(exc, lmdb.MapFullError):
+            raise self._full() from None
+        return False
+
+    def _full(self) -> LiveLedgerFull:
+        info = self.ledger.live.info()
+        with self.ledger.live.begin() as t:
+            return LiveLedgerFull((info["last_pgno"] + 1) * _PAGE, info["map_size"], open_calls(self.ledger, t))
 
 
 def _boot_id() -> str:
@@ -66,6 +179,9 @@ def acquire(path: Path, live: bool, map_size: int) -> lmdb.Environment:
         if entry is None:
             if live:
                 _discard_after_reboot(path)
+                # Never smaller than the file (see the module doc): another
+                # process may have opened it with a larger map.
+                map_size = max(map_size, path.stat().st_size if path.exists() else 0)
                 env = lmdb.open(key[1], subdir=False, max_dbs=len(formats.LIVE_DBS) + 4, map_size=map_size,
                                 max_readers=1024, sync=False, writemap=True)
             else:

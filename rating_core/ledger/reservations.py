@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import lmdb
 
-from . import formats
+from . import envs, formats
 from .formats import HOLD, LINE
 
 # reserved_minor, reserved_seconds, granted_seconds, authorized_ms,
@@ -199,15 +199,22 @@ def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
 def release(ledger, keys: list[bytes]) -> int:
     """Close the reservations of calls whose CDR was committed (their true
     charge is in ``balances`` now). One live write transaction; nothing to
-    do (no write) when no reservation is open at all."""
+    do (no write) when no reservation is open at all. A ``live.lmdb`` with
+    no page left for the release (it keeps a reserve for settling, so only
+    when that is spent too) releases nothing: the charges are committed
+    already, the holds stay counted (the safe side) and expire at their
+    deadlines."""
     with ledger.live.begin() as t:
         if t.stat(ledger.live_db[formats.RESERVATIONS])["entries"] == 0:
             return 0
     n = 0
-    with ledger.live.begin(write=True) as live:
-        found = dict(live.cursor(db=ledger.live_db[formats.RESERVATIONS]).getmulti(keys))
-        for key in found:
-            n += drop(ledger, live, bytes(key)) is not None
+    try:
+        with envs.live_write(ledger) as live:
+            found = dict(live.cursor(db=ledger.live_db[formats.RESERVATIONS]).getmulti(keys))
+            for key in found:
+                n += drop(ledger, live, bytes(key)) is not None
+    except envs.LiveLedgerFull:
+        return 0
     return n
 
 

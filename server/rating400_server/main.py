@@ -15,6 +15,8 @@ import time
 
 from . import logs
 from rating_core.cdr import Limits
+from rating_core.errors import StoreError
+from rating_core.ledger.envs import live_map_size
 
 from .auth import Auth, check_bind
 from .worker import WorkerConfig, run
@@ -124,6 +126,11 @@ def serve(
     refused = check_bind(host, auth, allow_insecure)
     if refused:
         logs.log(log, logging.ERROR, "refusing to serve", host=host, error=refused)
+        return 2
+    try:
+        live_map_size()  # RATING400_LIVE_MAP_MB: refused here, not in every worker's crash loop
+    except StoreError as e:
+        logs.log(log, logging.ERROR, "refusing to serve", error=str(e))
         return 2
     os.environ["RATING400_WORKERS"] = str(workers)  # workers size their kernel threads by it
     try:

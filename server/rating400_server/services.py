@@ -25,6 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.errors import InvalidInput, StoreError
+from rating_core.ledger.envs import LiveLedgerFull
 from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination
 from rating_core.store import Store
@@ -99,6 +100,18 @@ def _bounded(message: str) -> str:
     return message if len(message) <= MAX_STATUS_MESSAGE else message[:MAX_STATUS_MESSAGE] + "... (cut)"
 
 
+_full_logged = [0.0]  # monotonic time of the last "live.lmdb is full" log line
+
+
+def _log_full(e: LiveLedgerFull) -> None:
+    """The operator's line (what is full, what to do), at most every 10 s
+    per worker: a full map refuses every new call, not one."""
+    now = time.monotonic()
+    if now - _full_logged[0] >= 10:
+        _full_logged[0] = now
+        logs.log(log, logging.ERROR, str(e), code="RESOURCE_EXHAUSTED", reason=e.reason)
+
+
 async def _fail(method: str, e: BaseException, context) -> None:
     """Map an exception to a status and abort the RPC (``abort`` raises)."""
     if isinstance(e, RpcFail):
@@ -107,6 +120,9 @@ async def _fail(method: str, e: BaseException, context) -> None:
         await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {e.message}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
+    if isinstance(e, LiveLedgerFull):
+        _log_full(e)
+        await context.abort(SC.RESOURCE_EXHAUSTED, _bounded(str(e)))
     log.error("%s failed", method, exc_info=e)
     await context.abort(SC.INTERNAL, "internal error (logged on the server)")
 
@@ -118,6 +134,8 @@ def _code(e: BaseException) -> str:
         return "INVALID_ARGUMENT"
     if isinstance(e, asyncio.TimeoutError):
         return "DEADLINE_EXCEEDED"
+    if isinstance(e, LiveLedgerFull):
+        return "RESOURCE_EXHAUSTED"
     if isinstance(e, asyncio.CancelledError):
         return "CANCELLED"
     if isinstance(e, grpc.aio.AbortError):
