@@ -293,13 +293,13 @@ def call_id_hashes(ids) -> tuple[np.ndarray, np.ndarray]:
     (``cdr._as_string``): equal ids get equal hashes (``kernels.ids``);
     ``present``: not null and not empty (the only ids that can repeat)."""
     from .kernels import ids as ids_kernel
-    from .numbers import _buffers
+    from .numbers import string_buffers
 
     s = cdr._as_string(ids)
     out = np.empty(len(s), np.uint64)
     if len(s) == 0:
         return out, np.zeros(0, bool)
-    offsets, data = _buffers(s)
+    offsets, data = string_buffers(s)
     ids_kernel.hash_strings(offsets, data, out)
     present = np.diff(offsets) > 0
     if s.null_count:

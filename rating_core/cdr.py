@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import WITHHELD_CALLERS, keys_of, normalize_array, number_cells
+from .numbers import WITHHELD_CALLERS, string_buffers, keys_of, normalize_array, number_cells, validity_bits
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -469,7 +469,7 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
     if rest.any():
         cells = s.filter(pa.array(rest))
         fixed, ok = normalize_array(cells)
-        s = pc.replace_with_mask(s, pa.array(rest), fixed)
+        s = _splice(s, np.flatnonzero(rest), fixed)
         valid[rest] = ok
         keys[rest] = keys_of(fixed)  # invalid (null): 0
         is_400[rest] = pc.fill_null(pc.and_(pc.equal(pc.binary_length(fixed), 10), pc.starts_with(fixed, "400")),
@@ -483,6 +483,26 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
     if not valid.all():
         s = _with_validity(s, valid)
     return s, present, valid, plain, keys, is_400
+
+
+def _splice(s: pa.Array, rows: np.ndarray, fixed: pa.Array) -> pa.Array:
+    """``s`` with cell ``rows[k]`` replaced by ``fixed[k]`` (rows ascending),
+    without a validity bitmap: every cell valid, the caller nulls what is
+    not (``_with_validity``). One compiled copy of the buffers
+    (``kernels.edge.splice_strings``)."""
+    from .kernels import edge
+
+    offsets, data = string_buffers(s)
+    new_offsets, new_data = string_buffers(fixed)
+    size = (int(offsets[-1] - offsets[0]) + int(new_offsets[-1] - new_offsets[0])
+            - int((offsets[rows + 1] - offsets[rows]).sum()))
+    if size >= 1 << 31:  # past a string array's int32 offsets: pyarrow's own (slower) way
+        return pc.replace_with_mask(pc.fill_null(s, ""), pa.array(np.isin(np.arange(len(s)), rows)),
+                                    pc.fill_null(fixed, ""))
+    out_offsets = np.empty(len(s) + 1, np.int32)
+    out_data = np.empty(size, np.uint8)
+    edge.splice_strings(offsets, data, rows.astype(np.int64, copy=False), new_offsets, new_data, out_offsets, out_data)
+    return pa.Array.from_buffers(pa.string(), len(s), [None, pa.py_buffer(out_offsets), pa.py_buffer(out_data)])
 
 
 def _validity(mask: np.ndarray) -> pa.Buffer | None:
@@ -574,6 +594,18 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         col = col.combine_chunks()
     t = col.type
     n = len(col)
+    if n and (pa.types.is_int64(t) or (pa.types.is_timestamp(t) and t.unit == "ms")):
+        # The common forms (gRPC's int64 ms, Parquet timestamp[ms]): one
+        # compiled pass over the value buffer and validity bitmap.
+        from .kernels import edge
+
+        out = np.empty(n, np.int64)
+        present = np.empty(n, np.uint8)
+        shift = layout.LOCAL_OFFSET_MS if pa.types.is_timestamp(t) and t.tz is None else 0  # naive: Shanghai wall time
+        values = np.frombuffer(col.buffers()[1], np.int64, count=n, offset=col.offset * 8)
+        edge.int64_times(values, validity_bits(col), col.offset, shift, out, present)
+        mask = present.view(bool)
+        return out, mask, mask.copy()
     if pa.types.is_timestamp(t):
         ms = pc.cast(col, pa.timestamp("ms", tz=t.tz), safe=False)
         values = ms.cast(pa.int64())
@@ -628,6 +660,10 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             out[rows] = _excel_ms(days)
             valid[rows] = True
         r = _excel_text(r)
+        # Fractions of a second past the millisecond (``.123456``, as a
+        # timestamp[us] or [ns] is written as text) are cut to it: the
+        # cast to ms refuses to drop digits.
+        r = pc.replace_substring_regex(r, _SUB_MS, r"\1")
         shaped = pc.fill_null(pc.match_substring_regex(r, _ISO + _OFFSET), False).to_numpy(zero_copy_only=False)
         naive = pc.fill_null(pc.match_substring_regex(r, _ISO + "$"), False).to_numpy(zero_copy_only=False)
         for mask, to, shift in ((shaped, pa.timestamp("ms", tz="UTC"), 0),
@@ -646,6 +682,7 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # 1899-12-30, local time, as a cell formatted "General" exports it) and
 # dates with slashes or without zero padding (2026/10/1 0:01:21).
 _EXCEL_SERIAL = r"^\d{1,6}(\.\d+)?$"
+_SUB_MS = r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{3})\d{1,6}"  # \1: the time to the millisecond
 _EXCEL_EPOCH_DAYS = 25_569  # serial day of 1970-01-01
 _EXCEL_TEXT = (
     (r"^(\d{4})/(\d{1,2})/(\d{1,2})", r"\1-\2-\3"),
@@ -789,16 +826,16 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     times = judge_times({name: parse_times(cols[name]) for name in TIME_COLUMNS}, days, field, reason)
     start, end = times["start"], times["end"]
     keys = {"number_key": number_key, "caller_key": caller_key, "forwarded_key": fwd_key}
-    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, ~fwd_plain), LOST_ZERO)
+    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, fwd_present & ~fwd_plain), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
-    flag("forwarded_to", _spreadsheet(cols["forwarded_to"], ~fwd_plain), SPREADSHEET_NUMBER)
+    flag("forwarded_to", _spreadsheet(cols["forwarded_to"], fwd_present & ~fwd_plain), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
-    flag("number", _spreadsheet(cols["number"], ~number_plain), SPREADSHEET_NUMBER)
+    flag("number", _spreadsheet(cols["number"], number_present & ~number_plain), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
-    flag("caller", caller_ok & lost_zero(cols["caller"], caller, ~caller_plain), LOST_ZERO)
+    flag("caller", caller_ok & lost_zero(cols["caller"], caller, caller_present & ~caller_plain), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
-    flag("caller", _spreadsheet(cols["caller"], ~caller_plain), SPREADSHEET_NUMBER)
+    flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_plain), SPREADSHEET_NUMBER)
     flag("call_id", ~_present(call_id), MISSING)
 
     good = field < 0

@@ -161,14 +161,14 @@ def keys_of(arr: pa.Array) -> np.ndarray:
         return out
     if arr.null_count:
         arr = pc.fill_null(arr, "")
-    offsets, data = _buffers(arr)
+    offsets, data = string_buffers(arr)
     from .kernels import prefix  # here, not at import: the catalog uses normalize() without kernels
 
     prefix.encode_strings(offsets, data, out)
     return out
 
 
-def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, data) of a string array's buffers as NumPy views (data never empty)."""
     n = len(arr)
     bufs = arr.buffers()
@@ -177,6 +177,14 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if len(data) == 0:
         data = np.zeros(1, np.uint8)
     return np.ascontiguousarray(offsets), data
+
+
+def validity_bits(arr: pa.Array) -> np.ndarray:
+    """An Arrow array's validity bitmap as uint8 (bit ``arr.offset`` is its
+    first cell), or an empty array when it has no nulls: what the kernels
+    take to tell nulls without a compute pass."""
+    buf = arr.buffers()[0]
+    return np.frombuffer(buf, np.uint8) if buf is not None and arr.null_count else np.zeros(0, np.uint8)
 
 
 class Cells(NamedTuple):
@@ -199,14 +207,12 @@ def number_cells(arr: pa.Array) -> Cells:
     if n == 0:
         empty = np.zeros(0, bool)
         return Cells(empty, empty, empty, np.zeros(0, np.int64))
-    offsets, data = _buffers(arr)
-    validity = arr.buffers()[0]
-    bitmap = np.frombuffer(validity, np.uint8) if validity is not None and arr.null_count else np.zeros(0, np.uint8)
+    offsets, data = string_buffers(arr)
     flags = np.empty((3, n), np.uint8)
     keys = np.empty(n, np.int64)
     from .kernels import prefix
 
-    prefix.number_cells(offsets, data, bitmap, arr.offset, flags[0], flags[1], flags[2], keys)
+    prefix.number_cells(offsets, data, validity_bits(arr), arr.offset, flags[0], flags[1], flags[2], keys)
     present, plain, is_400 = flags.view(bool)
     return Cells(plain, present, is_400, keys)
 

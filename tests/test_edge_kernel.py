@@ -5,6 +5,8 @@ row for row, field and reason, on generated times around every bound."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +131,40 @@ def test_judge_times_every_reason():
     cdr.judge_times(parsed, DAYS, field, reason)
     assert [(cdr.FIELDS[f] if f >= 0 else None, r) for f, r in zip(field, reason)] == [c[1] for c in cases]
     assert judge_times_by_numpy(parsed, DAYS)[0].tolist() == field.tolist()
+
+
+# --- int64 times from their buffers, strings spliced -----------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max)), max_size=40),
+       st.integers(0, 9), st.sampled_from([pa.int64(), pa.timestamp("ms", tz="+08:00"), pa.timestamp("ms")]))
+def test_int64_times_are_the_compute_rule(values, cut, to):
+    """``parse_times`` on int64 and timestamp[ms] columns (one compiled pass
+    over the buffers) gives what pyarrow compute gives: the value (a naive
+    timestamp less Shanghai's offset, wrapping as pyarrow's subtract), NO_TIME
+    where null; present and valid where not null. Sliced, so offsets and
+    bitmaps start mid-byte."""
+    col = pa.array(values, pa.int64()).cast(to).slice(min(cut, len(values)))
+    out, present, valid = cdr.parse_times(col)
+    ints = col.cast(pa.int64())
+    if pa.types.is_timestamp(to) and to.tz is None:
+        ints = pc.subtract(ints, layout.LOCAL_OFFSET_MS)
+    assert out.tolist() == pc.fill_null(ints, layout.NO_TIME).to_pylist()
+    assert present.tolist() == valid.tolist() == pc.is_valid(col).to_pylist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=30), st.data())
+def test_splice_is_replace_with_mask(values, data):
+    """``cdr._splice`` (``kernels.edge.splice_strings``) puts the same
+    strings in the same cells as pyarrow's ``replace_with_mask``."""
+    cut = data.draw(st.integers(0, 3))
+    s = pa.array(values, pa.string()).slice(min(cut, len(values)))
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(s), max_size=len(s))), bool)
+    fixed = pa.array(data.draw(st.lists(st.text(max_size=12), min_size=int(mask.sum()), max_size=int(mask.sum()))),
+                     pa.string())
+    got = cdr._splice(s, np.flatnonzero(mask), fixed)
+    got.validate(full=True)
+    want = pc.replace_with_mask(pc.fill_null(s, ""), pa.array(mask, pa.bool_()), fixed)
+    assert got.to_pylist() == want.to_pylist()

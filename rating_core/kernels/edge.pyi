@@ -29,3 +29,20 @@ def judge_times(
     too_long: int,
     outside_calendar: int,
 ) -> int: ...
+def int64_times(
+    values: npt.NDArray[np.int64],
+    bitmap: npt.NDArray[np.uint8],
+    bit_offset: int,
+    shift: int,
+    out: npt.NDArray[np.int64],
+    present: npt.NDArray[np.uint8],
+) -> None: ...
+def splice_strings(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.int64],
+    new_offsets: npt.NDArray[np.int32],
+    new_data: npt.NDArray[np.uint8],
+    out_offsets: npt.NDArray[np.int32],
+    out_data: npt.NDArray[np.uint8],
+) -> None: ...

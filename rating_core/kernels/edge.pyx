@@ -1,5 +1,7 @@
 # cython: freethreading_compatible=True
-"""The edge's reject mask over a batch's times in one pass (see edge.pxd).
+"""The edge's compiled passes: the reject mask over a batch's times in one
+pass (see edge.pxd), int64 times read from their Arrow buffers, and string
+cells replaced in place of pyarrow's ``replace_with_mask``.
 
 ``rating_core/cdr.py`` parses the four time columns to epoch ms with a
 present and a valid mask each, then calls ``judge_times``; before it the
@@ -7,9 +9,10 @@ same judgement took some forty NumPy passes. tests/test_cdr_edge.py checks
 this pass against those NumPy rules (``judge_times_by_numpy``) with
 hypothesis, row for row, field and reason.
 """
-from libc.stdint cimport int8_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcpy
 
-from .common cimport LOCAL_OFFSET_MS, MS_PER_DAY
+from .common cimport LOCAL_OFFSET_MS, MS_PER_DAY, NO_TIME
 
 
 def judge_times(const int64_t[::1] start, const int64_t[::1] ivr, const int64_t[::1] agent,
@@ -112,3 +115,72 @@ cdef inline int8_t answer(const TimeRule *rule, int64_t t, uint8_t present, uint
     if sound and ok and t > e:
         return rule.after_end
     return -1
+
+
+def int64_times(const int64_t[::1] values, const uint8_t[::1] bitmap, Py_ssize_t bit_offset, int64_t shift,
+                int64_t[::1] out, uint8_t[::1] present):
+    """Epoch ms of an int64 or timestamp[ms] Arrow column, from its value
+    buffer and validity bitmap (``bitmap`` empty: no nulls; read from bit
+    ``bit_offset``): ``out[i] = values[i] - shift`` (wrapping, as pyarrow's
+    unchecked subtract), NO_TIME where null; ``present[i]`` 1 where not null.
+    ``shift``: LOCAL_OFFSET_MS for a naive (Shanghai wall time) timestamp,
+    else 0."""
+    cdef Py_ssize_t i, bit, n = out.shape[0]
+    cdef bint nulls = bitmap.shape[0] > 0
+    cdef uint8_t here
+    if values.shape[0] != n or present.shape[0] != n or (nulls and bitmap.shape[0] * 8 < bit_offset + n):
+        raise ValueError("int64_times: arrays of different lengths")
+    with nogil:
+        for i in range(n):
+            here = 1
+            if nulls:
+                bit = bit_offset + i
+                here = (bitmap[bit >> 3] >> (bit & 7)) & 1
+            present[i] = here
+            out[i] = <int64_t>(<uint64_t>values[i] - <uint64_t>shift) if here else NO_TIME
+
+
+def splice_strings(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rows,
+                   const int32_t[::1] new_offsets, const uint8_t[::1] new_data,
+                   int32_t[::1] out_offsets, uint8_t[::1] out_data):
+    """An Arrow string array's buffers with some cells replaced: cell i of
+    the output is cell k of (``new_offsets``, ``new_data``) where
+    ``rows[k] == i``, else cell i of (``offsets``, ``data``). ``rows``
+    ascending, one per new cell; ``out_offsets`` has one more entry than the
+    input has cells, ``out_data`` exactly the output's bytes (the caller
+    sizes it). Untouched runs of cells are copied whole (``memcpy``), so a
+    few replaced cells cost about one copy of the buffers (pyarrow's
+    ``replace_with_mask`` rebuilds the array cell by cell)."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, k = rows.shape[0], i, r, w = 0, run
+    cdef int32_t a, b
+    if new_offsets.shape[0] != k + 1 or out_offsets.shape[0] != n + 1:
+        raise ValueError("splice_strings: offsets of the wrong length")
+    cdef Py_ssize_t size = offsets[n] - offsets[0] + new_offsets[k] - new_offsets[0]
+    for r in range(k):
+        if not 0 <= rows[r] < n or (r and rows[r] <= rows[r - 1]):
+            raise ValueError("splice_strings: rows must be ascending cell numbers")
+        size -= offsets[rows[r] + 1] - offsets[rows[r]]
+    if out_data.shape[0] != size:
+        raise ValueError("splice_strings: out_data of the wrong size")
+    with nogil:
+        i = 0
+        out_offsets[0] = 0
+        for r in range(k + 1):
+            run = rows[r] if r < k else n  # cells i .. run - 1 are kept as they are
+            if run > i:
+                a = offsets[i]
+                b = offsets[run]
+                if b > a:
+                    memcpy(&out_data[w], &data[a], b - a)
+                for i in range(i, run):
+                    out_offsets[i + 1] = out_offsets[i] + offsets[i + 1] - offsets[i]
+                w += b - a
+                i = run
+            if r < k:
+                a = new_offsets[r]
+                b = new_offsets[r + 1]
+                if b > a:
+                    memcpy(&out_data[w], &new_data[a], b - a)
+                w += b - a
+                out_offsets[i + 1] = <int32_t>w
+                i += 1
