@@ -175,8 +175,9 @@ def test_international_mobiles_and_400_match_the_scalar_rules_for_every_prefix()
        st.sampled_from(["", " ", "\t"]))
 def test_separated_numbers_vectorised_equal_scalar(prefix, head, parts, pad):
     raw = pad + prefix + head + "".join(sep + d for sep, d in parts) + pad
-    arr, valid = N.normalize_array(pa.array([raw, "13812345678", None], pa.string()))
+    arr, valid = N.normalize_array(pa.array([raw, "13812345678", None], pa.string()), one_by_one=0)
     want = _scalar([raw, "13812345678", None])
+    assert N.normalize_array(pa.array([raw, "13812345678", None], pa.string()))[0].to_pylist() == want  # one by one
     assert arr.to_pylist() == want
     assert valid.tolist() == [w is not None for w in want]
 
