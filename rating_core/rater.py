@@ -166,16 +166,22 @@ class Rater:
     """Rates CDR tables against one snapshot (held for the Rater's life,
     since the kernel reads its memory-mapped arrays)."""
 
-    def __init__(self, snapshot, threads: int = 2):
+    def __init__(self, snapshot, threads: int = 2, previous: "Rater | None" = None):
+        """``previous``: the Rater of an older view of the same catalog
+        version; its name dictionaries are reused where the name lists are
+        the very same objects (a live view shares them until they change)."""
         self.snapshot = snapshot
         self.tables = snapshot.tables
         self.meta = snapshot.meta
         self.threads = threads
         self.days = cdr.calendar_range(self.tables)
-        self._dictionaries = {
-            col: pa.array(list(layout.CALLER_CLASS) if key is None else self.meta[key], pa.string())
-            for col, key in NAMED
-        }
+        self._dictionaries = {}
+        for col, key in NAMED:
+            if previous is not None and key is not None and previous.meta.get(key) is self.meta[key]:
+                self._dictionaries[col] = previous._dictionaries[col]
+            else:
+                self._dictionaries[col] = pa.array(list(layout.CALLER_CLASS) if key is None else self.meta[key],
+                                                   pa.string())
         self._status_names = pa.array(layout.RATE_STATUS, pa.string())
 
     @property

@@ -99,7 +99,7 @@ from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import NORMAL, WITHHELD_CALLERS, keys_of, normalize, normalize_array
-from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, text_of
+from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, route_sizes, text_of
 
 # Kernel codes, then the edge's own, then the router's monthly caps (README: monthly caps).
 ROUTE_REASON = REASONS + ("invalid_input", "monthly_spend_cap", "monthly_calls_cap")
@@ -237,39 +237,70 @@ class Router:
         self._seed = int.from_bytes(os.urandom(8), "little") if seed is None else seed
         self._count = 0
 
+        self._routes_id = getattr(snapshot, "routes_id", None)
         shared = previous is not None and all(previous.tables.get(k) is t[k] for k in ROUTING_TABLES if k.startswith("route_"))
         if previous is not None and shared:
             self._reuse(previous)
+        elif previous is not None and previous._routes_id is not None \
+                and getattr(snapshot, "routes_from", None) == previous._routes_id:
+            self._extend(previous, t)
         else:
             self._derive(t)
-        self._finish_init(t, env)
+        self._finish_init(t, env, previous)
+
+    _DERIVED = ("_plans", "_groups", "_group_key", "_dest_number", "_dest_ring", "_dest_objs", "_line_index",
+                "_texts", "_menus", "_line_rules")
 
     def _reuse(self, previous: "Router") -> None:
-        for name in ("_plans", "_groups", "_group_key", "_dest_number", "_dest_ring", "_dest_objs", "_line_index",
-                     "_texts", "_menus", "_line_rules"):
+        for name in self._DERIVED:
             setattr(self, name, getattr(previous, name))
 
     def _derive(self, t) -> None:
         """Names and per-line rules derived from the routing tables."""
-        text = lambda i: text_of(t, int(i))  # noqa: E731
-        self._plans = [text(i) for i in t["route_plan_name"]]
-        self._groups = [text(i) for i in t["route_group_name"]]
+        self._plans, self._groups, self._dest_number, self._dest_ring = [], [], [], []
         self._group_key = {}  # route_cursor key -> group id
-        for g, (name, plan) in enumerate(zip(self._groups, t["route_group_plan"].tolist())):
-            if plan >= 0:  # not the inert row of a catalog without plans
-                self._group_key[(self._plans[plan] + "\0" + name).encode()] = g
-        lines = [text(i) for i in t["route_line_number"]]
-        self._dest_number = [lines[i] for i in t["route_dest_line"]]
-        self._dest_ring = t["route_dest_ring"].tolist()
         self._dest_objs: dict[int, Destination] = {}  # entry -> its Destination (``_destination``)
-        self._line_index = {int(k): i for i, k in enumerate(t["route_line_key"])}
+        self._line_index = {}  # line key -> line
         self._texts: dict[int, str | None] = {}
         self._menus: dict[int, dict] = {}
         # (plan, line) -> (cap, [(group, cursor after it)]) for the started event.
         self._line_rules: dict[tuple[int, int], tuple[int, list]] = {}
+        self._derive_from(t, {"plan": 0, "group": 0, "dest": 0, "line": 0}, len(t["route_dest_group"]))
+
+    def _extend(self, previous: "Router", t) -> None:
+        """Derive only the rows appended to ``previous``'s routing tables (the
+        live view's ``routes_from``): its ids are unchanged in ``t``."""
+        sizes = route_sizes(previous.tables)
+        self._plans = previous._plans[:sizes["plan"]]
+        self._groups = previous._groups[:sizes["group"]]
+        self._dest_number = previous._dest_number[:sizes["dest"]]
+        self._dest_ring = previous._dest_ring[:sizes["dest"]]
+        self._line_index = {k: i for k, i in previous._line_index.items() if i < sizes["line"]} \
+            if sizes["line"] < len(previous._line_index) else dict(previous._line_index)
+        self._group_key = dict(previous._group_key)
+        self._dest_objs = dict(previous._dest_objs)
+        self._texts, self._menus = dict(previous._texts), dict(previous._menus)
+        self._line_rules = dict(previous._line_rules)
+        self._derive_from(t, sizes, route_sizes(t)["dest"])
+
+    def _derive_from(self, t, start: dict, n_dests: int) -> None:
+        """Append what rows ``start[part]`` on of ``t`` give to the derived
+        names and rules (all of them from 0: ``_derive``)."""
+        text = lambda i: text_of(t, int(i))  # noqa: E731
+        self._plans += [text(i) for i in t["route_plan_name"][start["plan"]:]]
+        self._groups += [text(i) for i in t["route_group_name"][start["group"]:]]
+        g0, line0, e0 = start["group"], start["line"], start["dest"]
+        for g, plan in enumerate(t["route_group_plan"][g0:].tolist(), g0):
+            if plan >= 0:  # not the inert row of a catalog without plans
+                self._group_key[(self._plans[plan] + "\0" + self._groups[g]).encode()] = g
+        self._line_index.update(zip(t["route_line_key"][line0:].tolist(), range(line0, len(t["route_line_key"]))))
+        line_numbers = t["route_line_number"]
+        dest_lines = t["route_dest_line"][e0:].tolist()
+        self._dest_number += [text(line_numbers[line]) for line in dest_lines]
+        self._dest_ring += t["route_dest_ring"][e0:].tolist()
         strat = t["route_group_strategy"]
         round_robin = STRATEGIES.index(Strategy.round_robin)
-        for e, (g, line) in enumerate(zip(t["route_dest_group"].tolist(), t["route_dest_line"].tolist())):
+        for e, g, line in zip(range(e0, n_dests), t["route_dest_group"][e0:].tolist(), dest_lines):
             if g < 0:
                 continue  # the inert row of a catalog without plans
             plan = int(t["route_group_plan"][g])
@@ -280,10 +311,17 @@ class Router:
                 rr = rr + [(g, (pos + 1) % int(t["route_group_n_dest"][g]))]
             self._line_rules[(plan, line)] = (cap, rr)
 
-    def _finish_init(self, t, env) -> None:
+    def _finish_init(self, t, env, previous: "Router | None" = None) -> None:
         self._cities, self._provinces, self._carriers = self.meta["cities"], self.meta["provinces"], self.meta["carriers"]
-        self._accounts = self.meta["accounts"]
-        self._account_prefixes = [callers.key(a, "") for a in self._accounts]  # caller record keys start so
+        self._accounts = accounts = self.meta["accounts"]
+        # Caller record keys start so; a live view's accounts only ever grow
+        # (rows are dense and kept), so the previous Router's are extended.
+        known = previous._accounts if previous is not None else []
+        if known and (known is accounts or (len(known) <= len(accounts) and accounts[:len(known)] == known)):
+            self._account_prefixes = previous._account_prefixes + [callers.key(a, "") for a in accounts[len(known):]] \
+                if len(known) < len(accounts) else previous._account_prefixes
+        else:
+            self._account_prefixes = [callers.key(a, "") for a in accounts]
         # The kernel limits (and the router reserves for) every account but a
         # bundle that sells overage; that one the router limits itself, by the
         # bundle left plus what the credit pays at the overage rate (``_overage_grant``).

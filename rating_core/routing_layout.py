@@ -100,6 +100,39 @@ def ivr_path_code(keys: str) -> int:
     return code
 
 
+def route_sizes(t: dict[str, np.ndarray]) -> dict[str, int]:
+    """The real length of each routing index space of tables ``t`` (the
+    compiler stores an empty part as one inert row, which no id refers to).
+    Keys: ``plan rule group dest sched region ivr exact list region_row
+    line text text_bytes``. Every row of a part belongs to a plan, so the
+    lengths follow from the plan counts."""
+    n_plans = len(t["route_plan_name"]) if int(t["route_plan_name"][0]) >= 0 else 0
+    n_rules = int(t["route_plan_n_rules"][:n_plans].sum())
+    n_groups = int(t["route_plan_n_groups"][:n_plans].sum())
+    n_dests = int(t["route_group_n_dest"][:n_groups].sum())
+    rows = t["route_plan_region_row"][:n_plans]
+    return {
+        "plan": n_plans, "rule": n_rules, "group": n_groups, "dest": n_dests,
+        "sched": int(t["route_rule_sched_count"][:n_rules].sum()),
+        "region": int(t["route_rule_region_count"][:n_rules].sum()),
+        "ivr": int(t["route_plan_ivr_count"][:n_plans].sum()),
+        "exact": int(t["route_plan_exact_count"][:n_plans].sum()),
+        "list": int(t["route_plan_list_count"][:n_plans].sum()),
+        "region_row": int(rows.max()) + 1 if len(rows) else 0,
+        "line": len(t["route_line_key"]) if n_dests else 0,
+        "text": len(t["route_text_offsets"]) - 1,
+        "text_bytes": int(t["route_text_offsets"][-1]),
+    }
+
+
+# Which index space each routing table's rows are (``route_sizes``).
+ROUTE_PARTS = {
+    "route_plan_": "plan", "route_rule_": "rule", "route_group_": "group", "route_dest_": "dest",
+    "route_sched_": "sched", "route_region_kind": "region", "route_region_id": "region", "route_ivr_": "ivr",
+    "route_exact_": "exact", "route_list_": "list", "route_region_verdict": "region_row", "route_line_": "line",
+}
+
+
 def text_of(tables: dict[str, np.ndarray], i: int) -> str | None:
     """A string of the text pool (None for -1)."""
     if i < 0:

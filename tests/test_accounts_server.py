@@ -182,3 +182,91 @@ def test_status_codes(server):
         first = next(stream)
         assert first.operation == "open_account" and json.loads(first.after_json)["company"] == "Beta"
         stream.cancel()
+
+
+MANY = 50_000  # live accounts, each with one active number and a verified destination
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """A server whose customer layer holds MANY live accounts (written in one
+    transaction before it starts, as a migrated platform's would be)."""
+    from rating_core.accounts import Accounts
+    from rating_core.ledger import customers as C
+    from rating_core.store import Ledger, Store
+
+    root = tmp_path_factory.mktemp("manysrv")
+    store_dir, _ = _make_store(root)
+    ledger = Ledger(store_dir)
+    ops = Accounts(Store(store_dir, create=False), ledger)
+    now = int(time.time() * 1000)
+    fee = ops.catalog()["package_rules"]["prepaid_480_1y"]["fee"]
+
+    def fn(tx):
+        for i in range(MANY):
+            aid, number = f"acct{i:06d}", f"400{i:07d}"
+            acc = C.Account(id=aid, row=i, company=f"Company {i}", created_ms=now, realname="verified",
+                            package="prepaid_480_1y", package_start_ms=now - 86_400_000,
+                            period_end_ms=now + 300 * 86_400_000, opening_credit_minor=fee)
+            tx.txn.put(aid.encode(), C.encode(acc), db=ops.db[C.ACCOUNTS_DB])
+            num = C.Number(number, "standard", "active", now, [("active", now)], account=aid, home_city="Shenzhen",
+                           destinations=[C.Destination(f"137{i:08d}", now, True, "bill", now)])
+            tx.txn.put(C.number_key(number), C.encode(num), db=ops.db[C.NUMBERS_DB])
+            tx.txn.put(C.account_number_key(aid, number), b"", db=ops.db[C.ACCOUNT_NUMBERS_DB])
+        C.put_counter(tx.txn, ops.db[C.META_DB], C.NEXT_ROW, MANY)
+        return ops._result(tx)
+
+    ops._run("setup", "setup", "test", now, fn)
+    ledger.close()
+    s = Server(store_dir, root, env={"RATING400_SWEEP_SECONDS": "3600"}).start()
+    yield s.info
+    s.stop()
+
+
+def test_routing_operations_reach_both_workers_within_a_second_at_many_accounts(many):
+    """A bind + verification, a routing plan and an unbind each change a
+    number's routing: with MANY live accounts each reaches the next
+    Authorize on both workers within 1 s (the incremental view; a full
+    rebuild of the view and router at this size takes seconds)."""
+    target = f"127.0.0.1:{many['port']}"
+    admin = grpc.insecure_channel(target)
+    acc = accounts_pb2_grpc.AccountServiceStub(admin)
+    number, old, new = f"400{MANY // 2:07d}", f"137{MANY // 2:08d}", "13900000001"
+
+    def routed(c) -> str:
+        d = c.authorize(number, CALLER)
+        return ",".join(x.number for x in d.destinations) if d.allow else f"deny {d.reason}"
+
+    def all_see(clients, want) -> float:
+        t0 = time.monotonic()
+        while True:
+            seen = [routed(c) for c in clients]
+            if all(s == want for s in seen) or time.monotonic() - t0 > 3:
+                print(f"every connection saw {want} after {time.monotonic() - t0:.3f} s")
+                assert all(s == want for s in seen), seen
+                return time.monotonic() - t0
+            time.sleep(0.02)
+
+    clients = [Client(target, timeout=5, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(CONNECTIONS)]
+    try:
+        for c in clients:
+            c.wait_ready()
+        mine = _established_on(many["port"])
+        per_worker = [len(_sockets(pid) & set(mine)) for pid in many["workers"]]
+        assert len(per_worker) == 2 and all(n >= 1 for n in per_worker), per_worker
+        assert all_see(clients, old) < 5  # both workers serve the MANY accounts
+
+        acc.BindDestination(pb.DestinationRequest(meta=_meta("m1"), number=number, destination=new))
+        acc.VerifyDestination(pb.DestinationRequest(meta=_meta("m2"), number=number, destination=new, proof="BILL"))
+        assert all_see(clients, f"{old},{new}") <= 1.0
+
+        plan = {"groups": {"desk": {"destinations": [{"number": new}, {"number": old}]}}, "rules": [{"group": "desk"}]}
+        acc.SetRouting(pb.SetRoutingRequest(meta=_meta("m3"), number=number, plan_json=json.dumps(plan)))
+        assert all_see(clients, f"{new},{old}") <= 1.0
+
+        acc.UnbindDestination(pb.DestinationRequest(meta=_meta("m4"), number=number, destination=new))
+        assert all_see(clients, old) <= 1.0
+    finally:
+        for c in clients:
+            c.close()
+    admin.close()

@@ -34,6 +34,7 @@ log is missing, or another catalog version falls back to ``build_view``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -45,12 +46,16 @@ from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..ledger import customers as C
 from ..compile.routing import ROUTING_TABLES
+from ..routing_layout import ROUTE_PARTS, route_sizes
 from ..numbers import keys_of
 
 # Number inventory state -> the kernels' number status (layout.STATUS).
 _NUMBER_STATUS = {"active": 0, "suspended": 1, "locked": 2, "pending_verification": 2, "frozen": 3}
 _ACCOUNT_STATUS = {"active": 0, "suspended": 1, "frozen": 3, "closed": 4}
 DEFAULT_GROUP = "bound"
+NUMBER_COLUMNS = ("number_key", "number_account", "number_status", "number_billing_start", "number_home_city",
+                  "number_routing", "number_cap_spend_minor", "number_cap_calls")
+_route_ids = itertools.count(1)
 
 
 def generation(txn, db) -> int:
@@ -101,10 +106,13 @@ class LiveSnapshot:
     tables: dict
     meta: dict
     generation: int
-    # What ``update_view`` needs: each held number's routing key
-    # (``_routing_key``) and its row in the number_* arrays.
+    # What ``update_view`` needs: each held number's routing key (``_routing_key``).
     numbers: dict = field(default_factory=dict, repr=False)
-    positions: dict = field(default_factory=dict, repr=False)
+    # The routing tables' identity: ``routes_id`` names these route_* arrays;
+    # ``routes_from`` the ones they extend by appending (None: built afresh),
+    # so ``Router(previous=...)`` derives only the appended rows.
+    routes_id: int = field(default_factory=lambda: next(_route_ids))
+    routes_from: int | None = None
 
     @property
     def version(self) -> int:
@@ -181,30 +189,7 @@ def _build_view(snapshot, env) -> LiveSnapshot:
         a_credit[a.row] = a.opening_credit_minor
     row_of = {a.id: a.row for a in accounts}
 
-    plans: dict[str, int] = {}  # canonical JSON -> compiled plan id
-    plan_models: dict[str, RoutingPlan] = {}
-    hunts: list[list[str]] = []  # numbers without a plan: a sequential hunt each
-    n_route = []
-    for num in numbers:
-        if not num.plan:
-            verified = [d.number for d in num.destinations if d.verified]
-            n_route.append(-2 - len(hunts) if verified else -1)  # -2 - i: hunt i, placed after the plans
-            if verified:
-                hunts.append(verified)
-            continue
-        eff = effective_plan(num)
-        if eff is None:
-            n_route.append(-1)
-            continue
-        name, plan = eff
-        canon = name + "\0" + plan.model_dump_json()
-        if canon not in plans:
-            pid = name if name not in plan_models else f"{name}@{num.number}"
-            plans[canon] = len(plans)
-            plan_models[pid] = plan
-        n_route.append(plans[canon])
-    n_route = [len(plan_models) - 2 - r if r <= -2 else r for r in n_route]
-
+    n_route, plan_models, hunts = _routes(numbers)
     tables = dict(base)
     keys = keys_of(pa.array([n.number for n in numbers], pa.string())) if numbers else np.zeros(0, np.int64)
     order = np.argsort(keys, kind="stable")
@@ -236,8 +221,42 @@ def _build_view(snapshot, env) -> LiveSnapshot:
     billing["account_features"] = [list(by_row[i].features) if i in by_row else [] for i in range(n_acc)]
     billing["account_names"] = [by_row[i].company if i in by_row else names[i] for i in range(n_acc)]  # statements
     meta["billing"] = billing
-    positions = {numbers[int(j)].number: i for i, j in enumerate(order)}
-    return LiveSnapshot(snapshot, tables, meta, gen, {n.number: _routing_key(n) for n in numbers}, positions)
+    return LiveSnapshot(snapshot, tables, meta, gen, {n.number: _routing_key(n) for n in numbers})
+
+
+def _route_of(num: C.Number) -> tuple[str, RoutingPlan] | list[str] | None:
+    """How a held number routes: (plan id, its effective plan) when it has a
+    plan; the verified destinations of its sequential hunt when it has none;
+    None when nothing can be routed. A plan is the number's own (id
+    ``name@number``), never shared with another number's, so a number's
+    plan id and round-robin cursor do not depend on which other numbers
+    exist, and a change to one number recompiles only its plan."""
+    if not num.plan:
+        return [d.number for d in num.destinations if d.verified] or None
+    eff = effective_plan(num)
+    if eff is None:
+        return None
+    name, plan = eff
+    return f"{name}@{num.number}", plan
+
+
+def _routes(numbers: list[C.Number]) -> tuple[list[int], dict[str, RoutingPlan], list[list[str]]]:
+    """Per number its route id (-1: none) among the plans then the hunts
+    that ``_routing`` compiles from the returned (plans, hunts)."""
+    plans: dict[str, RoutingPlan] = {}
+    hunts: list[list[str]] = []
+    ids = []
+    for num in numbers:
+        route = _route_of(num)
+        if route is None:
+            ids.append(-1)
+        elif isinstance(route, list):
+            ids.append(-2 - len(hunts))  # -2 - i: hunt i, placed after the plans
+            hunts.append(route)
+        else:
+            ids.append(len(plans))
+            plans[route[0]] = route[1]
+    return [len(plans) - 2 - r if r <= -2 else r for r in ids], plans, hunts
 
 
 def _routing_key(n: C.Number | None):
@@ -276,14 +295,19 @@ def update_view(view: "LiveSnapshot", env) -> "LiveSnapshot | None":
                     numbers[ident] = C.decode(C.Number, raw) if raw is not None else None
         if len(marked) != gen - view.generation:
             return None  # a generation written without its log
-    return _patch(view, gen, accounts, numbers)
+        account_rows = {}  # the row of each account a changed number is held by
+        for n in numbers.values():
+            if n is not None and n.state in C.HELD_STATES and n.account not in account_rows:
+                acc = accounts.get(n.account) or C.decode(C.Account, txn.get(n.account.encode(), db=dbs[C.ACCOUNTS_DB]))
+                account_rows[n.account] = acc.row
+    return _patch(view, gen, accounts, numbers, account_rows)
 
 
-def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbers: dict):
+def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbers: dict, account_rows: dict):
     meta = dict(view.meta)
     packages = {p: i for i, p in enumerate(meta["packages"])}
     cities = {c: i for i, c in enumerate(meta["cities"])}
-    names = list(meta["accounts"])
+    names = meta["accounts"]  # shared with ``view`` until an account is appended
     tables = dict(view.tables)
     copied: set[str] = set()
 
@@ -302,6 +326,8 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
         if a.row > len(names):
             return None  # rows are dense; a gap means records this view never saw
         if a.row == len(names):  # a new account: one more row
+            if names is view.meta["accounts"]:
+                names = list(names)
             names.append(a.id)
             for name, fill in (("account_package", 0), ("account_status", _ACCOUNT_STATUS["closed"]),
                                ("account_start_ms", 0), ("account_expiry_ms", layout.NEVER),
@@ -328,22 +354,114 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
         billing["account_package_start"][a.row] = str(np.datetime64(int(local_day), "D"))
         billing["account_features"][a.row] = list(a.features)
         billing["account_names"][a.row] = a.company
-    if changed_numbers:
-        for number, new in changed_numbers.items():
-            if view.numbers.get(number) != _routing_key(new):
-                return None  # the number set or its routing changed: rebuild
-            if new is None or new.state not in C.HELD_STATES:
-                continue  # neither held before nor now
-            i = view.positions[number]
+    numbers = view.numbers
+    routes_id, routes_from = view.routes_id, view.routes_from
+    held = [new for number, new in changed_numbers.items()
+            if new is not None and new.state in C.HELD_STATES]
+    moved = {number: new for number, new in changed_numbers.items() if view.numbers.get(number) != _routing_key(new)}
+    if moved:
+        # The number set or a number's routing changed: rows leave and join
+        # the sorted number_* arrays, and the new routes are compiled alone
+        # and appended to the routing tables (old plan ids stay valid; a
+        # plan no number uses any more is left in place until a rebuild).
+        numbers = dict(view.numbers)
+        gone = [n for n in moved if n in numbers]
+        if gone:
+            at = np.searchsorted(tables["number_key"], keys_of(pa.array(gone, pa.string())))
+            for name in NUMBER_COLUMNS:
+                tables[name] = np.delete(tables[name], at)
+                copied.add(name)
+            for n in gone:
+                del numbers[n]
+        joining = [new for new in moved.values() if _routing_key(new) is not None]
+        if joining:
+            new_keys = np.sort(keys_of(pa.array([n.number for n in joining], pa.string())))
+            at = np.searchsorted(tables["number_key"], new_keys)
+            for name in NUMBER_COLUMNS:  # placeholders, filled in with every held change below
+                fill = new_keys if name == "number_key" else np.zeros(len(new_keys), tables[name].dtype)
+                tables[name] = np.insert(tables[name], at, fill)
+                copied.add(name)
+            route_ids, plans, hunts = _routes(joining)
+            first = route_sizes(tables)["plan"]
+            tables.update(_append_routes(tables, _routing(plans, hunts, meta, view.base.tables)))
+            routes_id, routes_from = next(_route_ids), view.routes_id
+            if route_sizes(tables)["plan"] > 2 * (len(numbers) + len(joining)) + 4096:
+                return None  # mostly plans no number uses: compact them by a rebuild (amortised)
+            route = {n.number: (r + first if r >= 0 else -1) for n, r in zip(joining, route_ids)}
+            for n in joining:
+                numbers[n.number] = _routing_key(n)
+    if held:
+        at = np.searchsorted(tables["number_key"], keys_of(pa.array([n.number for n in held], pa.string())))
+        for i, new in zip(at.tolist(), held):
             col("number_status")[i] = _NUMBER_STATUS[new.state]
             col("number_billing_start")[i] = layout.BILLING_START.index(new.billing_start)
             col("number_home_city")[i] = cities.get(new.home_city, -1)
             col("number_cap_spend_minor")[i] = new.cap_spend_minor
             col("number_cap_calls")[i] = new.cap_calls
+            if new.number in moved:
+                col("number_account")[i] = account_rows[new.account]
+                col("number_routing")[i] = route[new.number]
     meta["accounts"] = names
     meta["customer_generation"] = gen
     meta["billing"] = billing
-    return LiveSnapshot(view.base, tables, meta, gen, view.numbers, view.positions)
+    return LiveSnapshot(view.base, tables, meta, gen, numbers, routes_id, routes_from)
+
+
+def _append_routes(old: dict, new: dict) -> dict:
+    """Routing tables ``old`` with the standalone tables ``new`` (``_routing``
+    of some plans and hunts) appended: every id ``new`` holds is moved past
+    ``old``'s rows, destination numbers ``old`` already has keep their line
+    (concurrency counts per line, whichever plan offered it), new ones get
+    lines appended, and the text pools are joined. ``old``'s ids are
+    unchanged. Lines are then in order of arrival, not sorted by key (no
+    reader searches them by key)."""
+    so, sn = route_sizes(old), route_sizes(new)
+    old_keys = old["route_line_key"][:so["line"]]
+    new_keys = new["route_line_key"][:sn["line"]]
+    line_map = np.empty(len(new_keys), np.int64)
+    found = np.zeros(len(new_keys), bool)
+    if len(old_keys) and len(new_keys):
+        sorter = np.argsort(old_keys, kind="stable")
+        pos = np.minimum(np.searchsorted(old_keys, new_keys, sorter=sorter), len(old_keys) - 1)
+        found = old_keys[sorter[pos]] == new_keys
+        line_map[found] = sorter[pos[found]]
+    fresh = np.flatnonzero(~found)
+    line_map[fresh] = so["line"] + np.arange(len(fresh))
+    out = {}
+    for name, dtype in ROUTING_TABLES.items():
+        if name.startswith("route_text_"):
+            continue
+        part = next(p for prefix, p in ROUTE_PARTS.items() if name.startswith(prefix))
+        a, b = old[name][:so[part]], new[name][:sn[part]]
+        if name == "route_dest_line":
+            b = line_map[b]
+        elif name in ("route_line_key", "route_line_number"):
+            b = b[fresh] + (so["text"] if name == "route_line_number" else 0)
+        elif name in _ROUTE_REFS:
+            shift = so[_ROUTE_REFS[name]]
+            b = np.where(b >= 0, b + shift, b)
+        out[name] = np.concatenate([a, b.astype(dtype)]) if len(b) else a
+    off_old, off_new = old["route_text_offsets"], new["route_text_offsets"]
+    out["route_text_offsets"] = np.concatenate([off_old[:so["text"] + 1], off_new[1:sn["text"] + 1] + so["text_bytes"]])
+    out["route_text_bytes"] = np.concatenate([old["route_text_bytes"][:so["text_bytes"]],
+                                              new["route_text_bytes"][:sn["text_bytes"]]])
+    for name, arr in out.items():
+        if arr.size == 0:  # an empty part keeps one inert row, as the compiler gives it
+            arr = old[name][:1]
+        out[name] = np.ascontiguousarray(arr, ROUTING_TABLES[name])
+    return out
+
+
+# Routing columns holding ids of another part (``route_sizes`` key; -1 stays -1).
+_ROUTE_REFS = {
+    "route_plan_name": "text", "route_plan_announcement": "text", "route_plan_closed_announcement": "text",
+    "route_plan_menu": "text", "route_group_name": "text",
+    "route_plan_first_rule": "rule", "route_plan_first_group": "group", "route_plan_ivr_first": "ivr",
+    "route_plan_exact_first": "exact", "route_plan_list_first": "list", "route_plan_region_row": "region_row",
+    "route_rule_group": "group", "route_rule_sched_first": "sched", "route_rule_region_first": "region",
+    "route_ivr_group": "group", "route_group_plan": "plan", "route_group_overflow": "group",
+    "route_group_first_dest": "dest", "route_dest_group": "group",
+}
 
 
 def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, base: dict) -> dict:

@@ -222,7 +222,7 @@ cdef class RoutingCore:
         cdef int8_t strategy = self.group_strategy[g]
         cdef uint64_t r
         cdef bint listed
-        if strategy == ROUND_ROBIN:
+        if strategy == ROUND_ROBIN and n > 0:  # a live plan's group may be left empty (accounts.view)
             start = cursor[g] % n
         for k in range(n):
             e = first + (start + k) % n
