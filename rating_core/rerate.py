@@ -25,8 +25,14 @@ The rules (README "Rerating"):
 * Counted spend: each adjustment's charge delta moves the month's counted
   spend of the call's 400 number (``ledger.usage``, the month of the call's
   start, which the monthly spend cap reads) and the account's day (typical
-  daily use), in the same transaction as the adjustment. The calls count
-  does not change: the call still happened.
+  daily use), in the same transaction as the adjustment. The calls count counts a
+  call while its billable seconds AS LAST RATED are > 0: a rerating that
+  takes them to 0 takes the call out of the number's month (and the
+  account's day), one that makes them > 0 puts it in, same transaction; a
+  call rerated to a charge of 0 with billable seconds still counts (the
+  line was answered and used). Such a count change is an adjustment row
+  even when no money moves (its new billable seconds are stored, so the
+  next rerating starts from them).
 * Idempotent: an adjustment is keyed by call and target version; a call
   already rerated under that version is skipped.
 * Calls the target version cannot rate (e.g. a number it does not know) are
@@ -267,7 +273,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rated = _replay(Rater(snapshot, threads=1), replay, credit_events)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
-    moved: list[tuple[str, int, int, str]] = []  # (number, start ms, charge delta, account) of each adjustment
+    # (number, start ms, charge delta, account, calls change) of each adjustment
+    moved: list[tuple[str, int, int, str, int]] = []
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
         for rec in selected:
             key = call_key(rec["call_id"])
@@ -283,25 +290,30 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                 kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
             kind = kind_of[acct].kind
             old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
+            old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior[0], old_money + prior[1]
+                old_billable = prior[2] if prior[2] >= 0 else old_billable
             new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
-            if new_charge == old_charge and new_money == old_money:
+            new_billable = int(new["billable_seconds"])
+            counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
+            if new_charge == old_charge and new_money == old_money and not counted:
                 result.unchanged += 1
                 continue
             a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
-                           new_money - old_money, now_ms, reason)
+                           new_money - old_money, now_ms, reason, new_billable)
             result.adjustments.append(a)
             result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
             if not dry_run:
                 adjustments.put(ledger, w.txn, key, a)
-                moved.append((rec["number"], int(rec["start"]), a.delta_minor, acct))
+                moved.append((rec["number"], int(rec["start"]), a.delta_minor, acct, counted))
         if moved:
-            # The caps' counted spend moves with the charge, in this transaction.
-            numbers, starts, deltas, accts = zip(*moved)
+            # The caps' counted spend and calls move with the call, in this transaction.
+            numbers, starts, deltas, accts, calls = zip(*moved)
             usage.record(ledger, w.txn, pa.array(numbers, pa.string()), np.array(starts, np.int64),
-                         np.array(deltas, np.int64), np.zeros(len(moved), np.int64), pa.array(accts, pa.string()))
+                         np.array(deltas, np.int64), np.zeros(len(moved), np.int64), pa.array(accts, pa.string()),
+                         calls=np.array(calls, np.int64))
         if not dry_run:  # a dry run's transaction is read only
             for acct, change in result.ledger_change_minor.items():
                 terms = kind_of[acct]
@@ -313,7 +325,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
 
 
 def adjustments_table(result: RerateResult) -> pa.Table:
-    """The adjustment rows as a table (money int64 minor units)."""
+    """The adjustment rows as a table (money int64 minor units; new_billable_seconds:
+    the call's billable seconds under the version, which the calls count follows)."""
     rows = result.adjustments
     return pa.table({
         "call_id": pa.array([a.call_id for a in rows], pa.string()),
@@ -324,4 +337,5 @@ def adjustments_table(result: RerateResult) -> pa.Table:
         "delta_minor": pa.array([a.delta_minor for a in rows], pa.int64()),
         "ledger_delta_minor": pa.array([a.ledger_delta_minor for a in rows], pa.int64()),
         "reason": pa.array([a.reason for a in rows], pa.string()),
+        "new_billable_seconds": pa.array([a.new_billable_seconds for a in rows], pa.int64()),
     })

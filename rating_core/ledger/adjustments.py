@@ -25,7 +25,10 @@ class Adjustment:
     delta_minor = new - old; ledger_delta_minor: the part of the delta that
     moves the balance (prepaid: credit consumed; pay-as-you-go: the charge;
     bundle: the overage), so credit changes by ``-ledger_delta_minor``.
-    rerated_at_ms: epoch ms of the rerating. reason: free text."""
+    rerated_at_ms: epoch ms of the rerating. reason: free text.
+    new_billable_seconds: the call's billable seconds under ``version``
+    (what the number's monthly calls count reads: a call counts while they
+    are > 0); -1 in rows written before it was recorded."""
 
     call_id: str
     account: str
@@ -36,6 +39,7 @@ class Adjustment:
     ledger_delta_minor: int
     rerated_at_ms: int
     reason: str
+    new_billable_seconds: int = -1
 
 
 def key(call_key: bytes, version: int) -> bytes:
@@ -48,12 +52,22 @@ def exists(ledger, txn: lmdb.Transaction, call_key: bytes, version: int) -> bool
     return txn.get(key(call_key, version), db=ledger.db[formats.ADJUSTMENTS]) is not None
 
 
-def latest(ledger, txn: lmdb.Transaction, call_key: bytes) -> tuple[int, int] | None:
+def _tail(v) -> tuple[str, str, int]:
+    """(account, reason, new_billable_seconds or -1) of a stored value: the
+    text after ``ADJUSTMENT`` is account NUL reason [NUL billable seconds]
+    (a reason holds no control character, ``rerate.check_reason``)."""
+    account, _, rest = bytes(v[ADJUSTMENT.size:]).decode().partition("\x00")
+    reason, _, billable = rest.partition("\x00")
+    return account, reason, int(billable) if billable else -1
+
+
+def latest(ledger, txn: lmdb.Transaction, call_key: bytes) -> tuple[int, int, int] | None:
     """The call's earlier adjustments under any version, or None: (the
-    latest one's new_charge_minor, the sum of their ledger_delta_minor)."""
+    latest one's new_charge_minor, the sum of their ledger_delta_minor, the
+    latest one's new_billable_seconds, -1 when not recorded)."""
     prefix = call_key + b"\x00"
     cur = txn.cursor(db=ledger.db[formats.ADJUSTMENTS])
-    best: tuple[int, int] | None = None
+    best: tuple[int, int, int] | None = None
     ledger_sum = 0
     if cur.set_range(prefix):
         for k, v in cur:
@@ -65,15 +79,16 @@ def latest(ledger, txn: lmdb.Transaction, call_key: bytes) -> tuple[int, int] | 
             old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
             ledger_sum += ledger_delta
             if best is None or at >= best[0]:
-                best = (at, new)
-    return None if best is None else (best[1], ledger_sum)
+                best = (at, new, _tail(v)[2])
+    return None if best is None else (best[1], ledger_sum, best[2])
 
 
 def put(ledger, txn: lmdb.Transaction, call_key: bytes, a: Adjustment) -> None:
     """Store one adjustment inside the write ``txn`` (with its balance
     correction, so both commit or neither)."""
+    tail = a.account + "\x00" + a.reason + (f"\x00{a.new_billable_seconds}" if a.new_billable_seconds >= 0 else "")
     value = ADJUSTMENT.pack(a.old_charge_minor, a.new_charge_minor, a.delta_minor, a.ledger_delta_minor,
-                            a.rerated_at_ms) + (a.account + "\x00" + a.reason).encode()
+                            a.rerated_at_ms) + tail.encode()
     txn.put(key(call_key, a.version), value, db=ledger.db[formats.ADJUSTMENTS])
 
 
@@ -85,9 +100,9 @@ def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
         k, v = bytes(raw_key), bytes(raw)
         call, version = k[:-VERSION.size - 1], VERSION.unpack(k[-VERSION.size:])[0]
         old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-        account, _, reason = v[ADJUSTMENT.size:].decode().partition("\x00")
+        account, reason, billable = _tail(v)
         out.append(Adjustment(call.decode(errors="replace"), account, version, old, new, delta, ledger_delta,
-                              at, reason))
+                              at, reason, billable))
     return out
 
 
@@ -105,7 +120,7 @@ def of_call(ledger, txn: lmdb.Transaction, call_key: bytes) -> list[Adjustment]:
             if len(k) != len(prefix) + VERSION.size:
                 continue  # a longer call key sharing the prefix
             old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-            account, _, reason = v[ADJUSTMENT.size:].decode().partition("\x00")
+            account, reason, billable = _tail(v)
             out.append(Adjustment(call_key.decode(errors="replace"), account, VERSION.unpack(k[-VERSION.size:])[0],
-                                  old, new, delta, ledger_delta, at, reason))
+                                  old, new, delta, ledger_delta, at, reason, billable))
     return sorted(out, key=lambda a: (a.rerated_at_ms, a.version))

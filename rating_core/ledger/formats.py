@@ -26,7 +26,9 @@ database            key                         value
                     catalog version (``>i``)    new_charge_minor, delta_minor,
                                                 ledger_delta_minor (the part that moved
                                                 the balance), rerated_at_ms int64, then
-                                                account NUL reason (UTF-8)
+                                                account NUL reason (UTF-8) [NUL the new
+                                                billable seconds, decimal; absent in
+                                                rows written before they were kept]
 ``crm``             account NUL caller (UTF-8,  ``CRM_COUNTS`` + msgspec JSON tail
                     the normalised number)      {d: destination that last answered,
                                                 c: city, p: province, k: carrier,

@@ -18,8 +18,9 @@ compares the available credit with.
 ``record`` runs inside the transaction that commits the calls
 (``Engine.commit_prepared``), so a call counts exactly once, never for a
 replayed call id; rerating (``rating_core.rerate``) records each
-adjustment's charge delta (billable seconds 0: no call is added) inside
-the transaction that writes the adjustment. Calls in progress are counted by their reservations
+adjustment's charge delta and its calls change (-1 a call whose billable
+seconds the new version makes 0, +1 the reverse, else 0) inside the
+transaction that writes the adjustment. Calls in progress are counted by their reservations
 (``reservations.number_hold``) until their CDR is committed.
 """
 from __future__ import annotations
@@ -91,7 +92,7 @@ def typical_daily(ledger, txn: lmdb.Transaction, account: str, at_ms: int, since
 
 
 def record(ledger, txn: lmdb.Transaction, numbers, start_ms: np.ndarray, charge: np.ndarray,
-           billable: np.ndarray, accounts=None) -> int:
+           billable: np.ndarray, accounts=None, calls: np.ndarray | None = None) -> int:
     """Add committed calls to their numbers' months inside the write ``txn``.
 
     numbers: the 400 numbers (Arrow string array or chunked array, normalised);
@@ -99,7 +100,9 @@ def record(ledger, txn: lmdb.Transaction, numbers, start_ms: np.ndarray, charge:
     (a rerating's delta may be negative; a count never goes below 0: calls
     committed before the counts existed were never in them);
     billable: billable seconds; accounts: the calls' account names (Arrow
-    strings; None: not recorded per account and day). One read and one
+    strings; None: not recorded per account and day); calls: int64 signed
+    calls count change per row instead of ``billable > 0`` (a rerating's:
+    +1 a call that became billable, -1 one that no longer is). One read and one
     write per (number, month) and (account, day) the calls touch. Returns
     how many entries changed."""
     if len(start_ms) == 0:
@@ -108,7 +111,7 @@ def record(ledger, txn: lmdb.Transaction, numbers, start_ms: np.ndarray, charge:
 
     start_ms = np.asarray(start_ms, np.int64)
     charge = pa.array(np.asarray(charge, np.int64))
-    used = pa.array((np.asarray(billable) > 0).astype(np.int64))
+    used = pa.array(np.asarray(calls, np.int64) if calls is not None else (np.asarray(billable) > 0).astype(np.int64))
     n = _accumulate(txn, ledger.db[formats.NUMBER_USAGE],
                     pa.table({"k": keys_of(numbers), "at": month_ids(start_ms), "charge": charge, "used": used}),
                     lambda number, month: key(number, month) if number != 0 else None)
@@ -142,6 +145,6 @@ def _accumulate(txn: lmdb.Transaction, db, calls: pa.Table, key_of) -> int:
         spend, n_calls = adds[k]
         raw = stored.get(k)
         s, c = USAGE.unpack(raw) if raw is not None else (0, 0)
-        out.append((k, USAGE.pack(max(0, s + spend), c + n_calls)))  # a rerating's delta may be negative
+        out.append((k, USAGE.pack(max(0, s + spend), max(0, c + n_calls))))  # a rerating's delta may be negative
     txn.cursor(db=db).putmulti(out)
     return len(out)
