@@ -134,6 +134,34 @@ def test_a_bind_is_appended_not_rebuilt(ops):
     assert [x.number for x in d.destinations] == ["13700000000", "13900000009"]
 
 
+def test_unused_plans_are_compacted_by_a_rebuild(ops, monkeypatch):
+    from rating_core.accounts import view as V
+
+    monkeypatch.setattr(V, "SPARE_PLANS", 0)
+    view = open_view(ops.store, ops.env)
+    for k in range(3):  # each routing change leaves the number's old plan unused
+        ops.set_routing(rid(), "4001234560", plan=PLAN if k % 2 == 0 else None, at_ms=T0)
+        view = update_view(view, ops.env)
+        assert view is not None
+    assert V.route_sizes(view.tables)["plan"] == 6  # 3 numbers, 3 plans unused
+    ops.set_routing(rid(), "4001234561", plan=PLAN, at_ms=T0)
+    assert update_view(view, ops.env) is None  # 7 plans > 2 x 3 numbers: rebuild
+    fresh = open_view(ops.store, ops.env, previous=view)
+    assert V.route_sizes(fresh.tables)["plan"] == 3 and fresh.routes_from is None
+
+
+def test_a_round_robin_group_left_empty_overflows(ops):
+    """The desk template's round-robin group has none of its destinations
+    verified on this number: the empty group offers nothing (no division by
+    its zero destinations in the kernel) and the overflow group answers."""
+    ops.bind_destination(rid(), "4001234560", "075512345678", at_ms=T0)
+    ops.verify_destination(rid(), "4001234560", "075512345678", "BILL", at_ms=T0)
+    ops.set_routing(rid(), "4001234560", template="desk", at_ms=T0)
+    view = open_view(ops.store, ops.env)
+    d = Router(view, ops.ledger, seed=1).authorize("4001234560", CALLER, T0)
+    assert d.allow and [x.number for x in d.destinations] == ["075512345678"] and d.plan == "desk@4001234560"
+
+
 def test_a_generation_without_its_log_is_rebuilt(ops):
     from rating_core.ledger import customers as C
 

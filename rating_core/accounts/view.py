@@ -56,6 +56,10 @@ DEFAULT_GROUP = "bound"
 NUMBER_COLUMNS = ("number_key", "number_account", "number_status", "number_billing_start", "number_home_city",
                   "number_routing", "number_cap_spend_minor", "number_cap_calls")
 _route_ids = itertools.count(1)
+# Plans no number uses are left in the routing tables by ``update_view`` until
+# the tables hold more than twice the held numbers plus this many plans; then
+# one full rebuild compacts them (amortised over that many routing changes).
+SPARE_PLANS = 4096
 
 
 def generation(txn, db) -> int:
@@ -385,7 +389,7 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
             first = route_sizes(tables)["plan"]
             tables.update(_append_routes(tables, _routing(plans, hunts, meta, view.base.tables)))
             routes_id, routes_from = next(_route_ids), view.routes_id
-            if route_sizes(tables)["plan"] > 2 * (len(numbers) + len(joining)) + 4096:
+            if route_sizes(tables)["plan"] > 2 * (len(numbers) + len(joining)) + SPARE_PLANS:
                 return None  # mostly plans no number uses: compact them by a rebuild (amortised)
             route = {n.number: (r + first if r >= 0 else -1) for n, r in zip(joining, route_ids)}
             for n in joining:
