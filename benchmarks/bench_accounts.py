@@ -3,8 +3,11 @@
 write + fsync of a file on the same disk (taken right after each
 operation, so both see the same load), and the same durable ledger write
 without the logic (LMDB's commit: data pages, then the meta page, each
-flushed), and the per-process view
-rebuild every worker pays when the customer layer's generation moves.
+flushed); the per-process view rebuild, and what a worker pays per
+operation kind instead (``Engine.refresh``: the incremental view, a Rater
+and the Router on it) beside that rebuild; and a committed 100-CDR batch
+at N_ACCOUNTS live accounts reading the balances it reaches, beside the
+same commit reading every balance.
 
 Each operation moves money or state, so it is durable before it returns:
 one LMDB write transaction, fsynced (data pages, then the meta page). Its
