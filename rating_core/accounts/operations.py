@@ -565,7 +565,8 @@ class Accounts:
         sequential hunt over the bound destinations). Refused: ``number_not_held``."""
         if template and plan:
             raise InvalidInput("plan", "give a template or a plan, not both")
-        name, doc = "", ""
+        name, stored = "", ""
+        doc: dict | str = ""  # the plan as given (JSON text or decoded); stored: as kept
         if template:
             templates = self.catalog().get("routing_templates", {})
             if template not in templates:
@@ -581,12 +582,12 @@ class Accounts:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise InvalidInput(f"plan.{where}" if where else "plan", first["msg"]) from None
-            doc = plan_json(model)
+            stored = plan_json(model)
 
         def step(tx: _Tx, num: C.Number):
             if num.state not in C.HELD_STATES:
                 raise Refused("number_not_held", f"{num.number} is {num.state}")
-            num.plan_name, num.plan = name, doc
+            num.plan_name, num.plan = name, stored
             return {"template": template or ""}
         return self._number_op("set_routing", request_id, number, actor, at_ms, step)
 

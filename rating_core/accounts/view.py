@@ -38,7 +38,9 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
@@ -48,6 +50,9 @@ from ..ledger import customers as C
 from ..compile.routing import ROUTING_TABLES
 from ..routing_layout import ROUTE_PARTS, route_sizes
 from ..numbers import keys_of
+
+if TYPE_CHECKING:
+    from ..store.snapshot import Snapshot
 
 # Number inventory state -> the kernels' number status (layout.STATUS).
 _NUMBER_STATUS = {"active": 0, "suspended": 1, "locked": 2, "pending_verification": 2, "frozen": 3}
@@ -106,7 +111,7 @@ class LiveSnapshot:
     """Snapshot-shaped (``tables``, ``meta``, ``version``) view of one
     catalog version and one customer-layer generation."""
 
-    base: object  # the catalog Snapshot; keeps its mapped arrays alive
+    base: Snapshot  # the catalog Snapshot; keeps its mapped arrays alive
     tables: dict
     meta: dict
     generation: int
@@ -144,8 +149,8 @@ def read_layer(env) -> tuple[int, list[C.Account], list[C.Number]]:
     dbs = layer_dbs(env)
     with env.begin() as txn:
         gen = generation(txn, dbs[C.META_DB])
-        dec_a = C._dec[C.Account].decode
-        dec_n = C._dec[C.Number].decode
+        dec_a = cast("msgspec.msgpack.Decoder[C.Account]", C._dec[C.Account]).decode
+        dec_n = cast("msgspec.msgpack.Decoder[C.Number]", C._dec[C.Number]).decode
         accounts = [dec_a(v) for v in txn.cursor(db=dbs[C.ACCOUNTS_DB]).iternext(keys=False)]
         held = C.HELD_STATES
         numbers = [n for n in map(dec_n, txn.cursor(db=dbs[C.NUMBERS_DB]).iternext(keys=False)) if n.state in held]
@@ -382,8 +387,8 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
             new_keys = np.sort(keys_of(pa.array([n.number for n in joining], pa.string())))
             at = np.searchsorted(tables["number_key"], new_keys)
             for name in NUMBER_COLUMNS:  # placeholders, filled in with every held change below
-                fill = new_keys if name == "number_key" else np.zeros(len(new_keys), tables[name].dtype)
-                tables[name] = np.insert(tables[name], at, fill)
+                placeholder = new_keys if name == "number_key" else np.zeros(len(new_keys), tables[name].dtype)
+                tables[name] = np.insert(tables[name], at, placeholder)
                 copied.add(name)
             route_ids, plans, hunts = _routes(joining)
             first = route_sizes(tables)["plan"]
@@ -483,7 +488,7 @@ def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, 
     cities = {c: i for i, c in enumerate(meta["cities"])}
     ids = SimpleNamespace(plans={p: i for i, p in enumerate(plans)}, cities=cities,
                           regions=SimpleNamespace(provinces=meta["provinces"]))
-    out = routing_tables(SimpleNamespace(routing_plans=plans), ids, base)
+    out = routing_tables(cast(Any, SimpleNamespace(routing_plans=plans)), ids, base)  # the plans part of a Catalog
     if not hunts:
         return out
     # Real lengths (the compiler gives an empty part one inert row).
