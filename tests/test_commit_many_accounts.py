@@ -3,8 +3,6 @@ accounts it reaches (``Rater.accounts_of``), not every account's, and
 rates, debits and stores exactly what reading every balance would."""
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 
@@ -12,22 +10,9 @@ from rating_core.accounts import Accounts
 from rating_core.engine import Engine, plain
 from rating_core.ledger import customers as C
 from rating_core.store import Ledger, Store
+from test_view_incremental import CATALOG, T0  # the same products: pre_480 and payg
 
 N = 3_000  # live accounts, each with one active number
-CATALOG = """
-name: many
-destination_classes: [mobile, landline]
-destination_prefixes: {"1": mobile, "0": landline}
-time_bands: [{name: all}]
-rates:
-  std: {tiers: [{price: 0.12}]}
-packages:
-  pre_480: {kind: prepaid, fee: 480, period_months: 12, rates: [{rate: std}]}
-  payg: {kind: payg, rates: [{rate: std}]}
-customer_rules: {top_up_min: 600, top_up_min_months: 3, restore_months: 3, reclaim_months: 6, cooling_days: 90}
-"""
-SH = dt.timezone(dt.timedelta(hours=8))
-T0 = int(dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH).timestamp() * 1000)
 
 
 def make_store(root):
