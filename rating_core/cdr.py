@@ -429,9 +429,17 @@ def write_batches(tables, path: str | Path, fmt: str | None = None) -> int:
 
 
 # --- normalising ------------------------------------------------------------
-def _as_string(col) -> pa.Array:
+def _one_array(col) -> pa.Array:
+    """A column as one array: a chunked column of one chunk is that chunk
+    (``combine_chunks`` would copy its buffers), so the result may be a
+    slice (offset > 0); every pass here reads through the offset."""
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
+def _as_string(col) -> pa.Array:
+    col = _one_array(col)
     if not pa.types.is_string(col.type):
         col = pc.cast(col, pa.string())
     return col
@@ -590,8 +598,7 @@ def _cast_rows(s: pa.Array, to: pa.DataType) -> tuple[pa.Array, np.ndarray]:
 
 def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(epoch ms with NO_TIME where absent or bad, present mask, valid mask)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+    col = _one_array(col)
     t = col.type
     n = len(col)
     if n and (pa.types.is_int64(t) or (pa.types.is_timestamp(t) and t.unit == "ms")):

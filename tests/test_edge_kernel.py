@@ -168,3 +168,31 @@ def test_splice_is_replace_with_mask(values, data):
     got.validate(full=True)
     want = pc.replace_with_mask(pc.fill_null(s, ""), pa.array(mask, pa.bool_()), fixed)
     assert got.to_pylist() == want.to_pylist()
+
+
+def test_prepare_reads_a_slice_as_its_copy():
+    """The edge's passes read columns through their offsets (a one-chunk
+    column is taken as it is, not copied): a slice of a batch with bad
+    cells of every kind prepares exactly as the same rows copied."""
+    from rating_core.demo import demo_cdrs
+
+    t = demo_cdrs(3000, seed=7)
+    bad = {"caller": ["1.38E+10", "anonymous", "+86 138 1234 5678", "", None, "ext. 8001"],
+           "number": ["4001234567.0", "40012345", None, "+86 400 123 4567", "800 123 4567", "x"],
+           "forwarded_to": ["2088886666", "0791-5399455", None, "13812345678.0", "abc", "+86 (0)755 1234 5678"]}
+    for name, values in bad.items():
+        col = t.column(name).to_pylist()
+        for i, v in enumerate(values):
+            col[100 + 37 * i] = v
+        t = t.set_column(t.schema.get_field_index(name), name, pa.array(col, pa.string()))
+    start = pc.cast(t.column("start"), pa.int64()).to_pylist()
+    start[500], start[501] = -1, 2**62
+    t = t.set_column(t.schema.get_field_index("start"), "start", pa.array(start, pa.int64()))
+    part = t.slice(77, 2500)
+    copied = pa.Table.from_pylist(part.to_pylist(), schema=part.schema)
+    days = (0, 100_000)
+    a, b = cdr.prepare(part, days, 77), cdr.prepare(copied, days, 77)
+    assert a.rejects.num_rows >= 6
+    assert a.table.equals(b.table) and a.rejects.equals(b.rejects) and a.good.tolist() == b.good.tolist()
+    for k in a.cdr:
+        assert a.cdr[k].tolist() == b.cdr[k].tolist(), k
