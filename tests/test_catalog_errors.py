@@ -129,3 +129,14 @@ def test_labels_name_what_the_catalog_defines(catalog):
     p = problems(catalog)
     assert any("labels.zh.mobil: not a destination class, time band, package or feature" in x for x in p), p
     assert any("labels.zh.peak: a label is one line of printable text" in x for x in p), p
+
+
+def test_a_numbers_row_without_its_account(catalog):
+    numbers = catalog.parent / "numbers.csv"
+    lines = numbers.read_text(encoding="utf-8").splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("account")] = ""
+    numbers.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n", encoding="utf-8")
+    p = problems(catalog)
+    assert any(x.endswith("numbers.csv: line 2: account: missing (the account that holds the number)") for x in p), p

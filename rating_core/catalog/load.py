@@ -197,7 +197,10 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         found = catalog_file(base, numbers_file, "numbers_csv", path, problems)
         for row in _load_numbers(found, problems) if found is not None else ():
             line = row.pop("_line")
-            owner = row.pop("account")
+            owner = row.pop("account", None)  # an empty cell is no value (``_load_numbers``)
+            if owner is None:
+                problems.append(f"{found}: line {line}: account: missing (the account that holds the number)")
+                continue
             acc = accounts.get(owner) if isinstance(accounts, dict) else None
             if not isinstance(acc, dict):
                 problems.append(f"{found}: line {line}: account: unknown account {owner!r}")
