@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import phonenumbers
-from phonenumbers.carrierdata import CARRIER_DATA
-from phonenumbers.geodata import GEOCODE_DATA
 
 from ..numbers import build_prefix_table
 
@@ -60,6 +58,12 @@ def _city_names(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
 
 @functools.lru_cache(maxsize=1)
 def region_source() -> RegionSource:
+    # The data modules are imported here, not at the top: loading them costs
+    # ~0.5 s, and every worker (re)start imports this package (the accounts
+    # view compiles plans with it) without needing them.
+    from phonenumbers.carrierdata import CARRIER_DATA
+    from phonenumbers.geodata import GEOCODE_DATA
+
     entries = []
     for key, desc in GEOCODE_DATA.items():
         if not key.startswith("86"):
@@ -106,6 +110,8 @@ def city_aliases() -> dict[str, str]:
     ``phonenumbers``' zh descriptions (``天津``, ``天津市``; ``沈阳``,
     ``沈阳市``, ``辽宁省沈阳市``). A Chinese name shared by two cities is left
     out (the region data's own name says which)."""
+    from phonenumbers.geodata import GEOCODE_DATA
+
     names = _city_names({split_description(d["en"]) for k, d in GEOCODE_DATA.items()
                          if k.startswith("86") and d.get("en") and d["en"] != "China"})
     out = {name: name for name in names.values()}
