@@ -57,13 +57,20 @@ def _city_names(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
 
 
 @functools.lru_cache(maxsize=1)
-def region_source() -> RegionSource:
-    # The data modules are imported here, not at the top: loading them costs
-    # ~0.5 s, and every worker (re)start imports this package (the accounts
-    # view compiles plans with it) without needing them.
+def _data() -> tuple[dict, dict]:
+    """``phonenumbers``' (GEOCODE_DATA, CARRIER_DATA), imported on first use
+    and together (a compile needs both): loading them costs ~0.5 s, and
+    every worker (re)start imports this package (the accounts view compiles
+    plans with it) without needing them."""
     from phonenumbers.carrierdata import CARRIER_DATA
     from phonenumbers.geodata import GEOCODE_DATA
 
+    return GEOCODE_DATA, CARRIER_DATA
+
+
+@functools.lru_cache(maxsize=1)
+def region_source() -> RegionSource:
+    GEOCODE_DATA, CARRIER_DATA = _data()
     entries = []
     for key, desc in GEOCODE_DATA.items():
         if not key.startswith("86"):
@@ -110,8 +117,7 @@ def city_aliases() -> dict[str, str]:
     ``phonenumbers``' zh descriptions (``天津``, ``天津市``; ``沈阳``,
     ``沈阳市``, ``辽宁省沈阳市``). A Chinese name shared by two cities is left
     out (the region data's own name says which)."""
-    from phonenumbers.geodata import GEOCODE_DATA
-
+    GEOCODE_DATA = _data()[0]
     names = _city_names({split_description(d["en"]) for k, d in GEOCODE_DATA.items()
                          if k.startswith("86") and d.get("en") and d["en"] != "China"})
     out = {name: name for name in names.values()}
