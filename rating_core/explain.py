@@ -113,10 +113,14 @@ class Explanation:
     # version, old_charge_minor, new_charge_minor, delta_minor (1/10000 yuan),
     # rerated_at_ms (epoch ms) and reason (``ledger.adjustments.Adjustment``).
     reratings: list[dict] = field(default_factory=list)
+    # The catalog's labels of its names by language (its ``labels``): what
+    # ``text`` prints for the package, bands and classes, as statements do.
+    labels: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        """JSON-ready: fractions as ``"num/den"`` strings."""
+        """JSON-ready: fractions as ``"num/den"`` strings (the catalog's names as written)."""
         d = asdict(self)
+        del d["labels"]
         d["exact_total"] = f"{self.exact_total.numerator}/{self.exact_total.denominator}"
         for r in d["runs"]:
             r["cost"] = f"{r['cost'].numerator}/{r['cost'].denominator}"
@@ -126,7 +130,7 @@ class Explanation:
         """The explanation in plain words, ``en`` or ``zh``."""
         if lang not in WORDS:
             raise InvalidInput("lang", f"{lang!r}: use en or zh")
-        return "\n".join(_lines(self, WORDS[lang]))
+        return "\n".join(_lines(self, WORDS[lang], self.labels.get(lang, {})))
 
 
 def yuan4(minor) -> str:
@@ -220,6 +224,7 @@ def explain_record(snapshot, record: dict) -> Explanation:
         x.consistent, x.note = False, "package_not_in_snapshot"
         return x
     x.package_name = meta["package_names"][p]
+    x.labels = meta.get("labels") or {}
     x.package_kind = layout.PACKAGE_KIND[int(t["package_kind"][p])]
     row = int(np.searchsorted(t["number_key"], number_key_of(x.number)))
     if row >= len(t["number_key"]) or t["number_key"][row] != number_key_of(x.number):
@@ -439,7 +444,7 @@ WORDS = {
 }
 
 
-def _lines(x: Explanation, w: dict) -> list[str]:
+def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     y = yuan4
 
     def n(value):
@@ -451,7 +456,11 @@ def _lines(x: Explanation, w: dict) -> list[str]:
     if x.status != "rated":
         out.append(w["status"].format(status=x.status, why=w["why"].get(x.status, x.status)))
         return out
-    out.append(w["account"].format(account=x.account, package=x.package, package_name=x.package_name,
+    def label(name):  # a catalog name as the catalog labels it in this language
+        return names.get(name, name)
+
+    out.append(w["account"].format(account=x.account, package=x.package,
+                                   package_name=names.get(x.package or "", x.package_name),
                                    kind=n(x.package_kind)))
     if x.note == "times_not_in_file":
         out.append(w["untimed"])
@@ -465,11 +474,12 @@ def _lines(x: Explanation, w: dict) -> list[str]:
             out.append(w["fallback"])
         out.append(w["billable"].format(ms=x.billable_ms, end=_when(x.end_ms), rule=w["rules"][x.billable_rule],
                                         s=x.billable_seconds))
-    out.append(w["band"].format(kind=n(x.day_kind), band=x.bands[0] if x.bands else "-", band_rule=n(x.band_rule)))
+    out.append(w["band"].format(kind=n(x.day_kind), band=label(x.bands[0]) if x.bands else "-",
+                                band_rule=n(x.band_rule)))
     if len(x.bands) > 1:
-        out.append(w["split"].format(bands=" -> ".join(x.bands)))
+        out.append(w["split"].format(bands=" -> ".join(map(label, x.bands))))
     if x.rule_index is not None and x.rule is not None:
-        cond = ", ".join(f"{k}={v}" for k, v in x.rule.items() if k != "rate" and v is not None) or w["any"]
+        cond = ", ".join(f"{k}={label(v)}" for k, v in x.rule.items() if k != "rate" and v is not None) or w["any"]
         out.append(w["rule"].format(i=x.rule_index + 1, cond=cond, rate=x.rate))
     if x.billable_seconds == 0 or x.billable_seconds <= x.free_seconds:
         if x.bill_from_ms is not None or x.note == "times_not_in_file":
@@ -479,7 +489,7 @@ def _lines(x: Explanation, w: dict) -> list[str]:
             out.append(w["minimum"].format(m=x.min_billable_seconds))
         for r in x.runs:
             out.append(w["run"].format(count=r.count, seconds=r.seconds, tier=r.tier, rate=r.rate,
-                                       band=w["inband"].format(band=r.band) if len(x.bands) > 1 else "",
+                                       band=w["inband"].format(band=label(r.band)) if len(x.bands) > 1 else "",
                                        price=y(r.price_minor), unit=r.unit, cost=y(r.cost)))
         out.append(w["total"].format(units=x.units, billed=x.billed_seconds, exact=y(x.exact_total)))
         out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=y(x.rounded), fee=y(x.connect_fee),

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rating_core import layout
+from rating_core.catalog import load_catalog
 from rating_core.cli import cli
 from rating_core.compile import compile_catalog
 from rating_core.explain import explain
@@ -119,6 +120,10 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
             stub = explain_pb2_grpc.ExplainServiceStub(channel)
             resp = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="zh"), timeout=30)
             assert resp.text.strip() == cli_zh.strip()
+            # The demo catalog's labels.zh, as on a Chinese statement: the package's and the band's Chinese names.
+            labels = load_catalog(demo / "catalog" / "catalog.yaml").labels["zh"]
+            assert labels[cli_json["package"]] in cli_zh and cli_json["package_name"] not in cli_zh
+            assert f"时段 {labels[cli_json['bands'][0]]}" in cli_zh
             assert (resp.charge, resp.units, resp.billed_seconds, resp.consistent) == (
                 cli_json["charge"], cli_json["units"], cli_json["billed_seconds"], True)
             assert resp.exact_total == cli_json["exact_total"] and len(resp.steps) == len(cli_json["runs"])
