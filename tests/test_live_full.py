@@ -165,7 +165,7 @@ def test_a_write_that_fills_the_map_is_refused_whole(tmp_path, small_map):
         ledger.close()
 
 
-def test_never_opened_smaller_than_its_file(tmp_path, monkeypatch):
+def test_never_opened_smaller_than_its_file(tmp_path, monkeypatch, caplog):
     """A process configured with a smaller map than the file (an older
     setting, a CLI without the variable) maps the whole file: with writemap
     LMDB would truncate the file to its map, and the processes with the
@@ -175,7 +175,10 @@ def test_never_opened_smaller_than_its_file(tmp_path, monkeypatch):
     live = tmp_path / "store" / "live.lmdb"
     assert live.stat().st_size == 2 << 20
     monkeypatch.setenv(envs.LIVE_MAP_ENV, "1")
-    ledger = Ledger(tmp_path / "store")
+    with caplog.at_level("WARNING", logger="rating400.ledger"):
+        ledger = Ledger(tmp_path / "store")
+    # The operator is told the setting did not take (newcomer finding).
+    assert any(f"{envs.LIVE_MAP_ENV}=1 is smaller than" in r.getMessage() for r in caplog.records), caplog.text
     try:
         assert ledger.live.info()["map_size"] == 2 << 20
         assert live.stat().st_size == 2 << 20

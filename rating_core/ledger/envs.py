@@ -34,6 +34,7 @@ reaches past the end of the file dies of SIGBUS on its next write there).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import resource
 import threading
@@ -181,7 +182,13 @@ def acquire(path: Path, live: bool, map_size: int) -> lmdb.Environment:
                 _discard_after_reboot(path)
                 # Never smaller than the file (see the module doc): another
                 # process may have opened it with a larger map.
-                map_size = max(map_size, path.stat().st_size if path.exists() else 0)
+                held = path.stat().st_size if path.exists() else 0
+                if held > map_size and os.environ.get(LIVE_MAP_ENV, "").strip():
+                    logging.getLogger("rating400.ledger").warning(
+                        "%s=%s is smaller than %s (%d MiB): the map stays at the file's size; move the file away "
+                        "when no call is in progress to start smaller", LIVE_MAP_ENV,
+                        os.environ[LIVE_MAP_ENV].strip(), path, held >> 20)
+                map_size = max(map_size, held)
                 env = lmdb.open(key[1], subdir=False, max_dbs=len(formats.LIVE_DBS) + 4, map_size=map_size,
                                 max_readers=1024, sync=False, writemap=True)
             else:
