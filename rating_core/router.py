@@ -559,29 +559,17 @@ class Router:
                 if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                     self._overage_grant(live, d, o, dests, acc, at, room)
             return d
-        # The decision is made in a read snapshot of the live ledger, outside
-        # its write lock (LMDB's one writer, shared by every worker process:
-        # a decision made under it kept the other worker's Authorize waiting,
-        # and 2 workers reserved fewer calls a second than 1). The write then
-        # checks that no transaction committed since the snapshot (LMDB
-        # numbers them: a write transaction's id is the last committed + 1),
-        # so the state the decision read is the state it writes on: the same
-        # outcome as deciding under the lock. Otherwise -- another call's
-        # hold, an event, a sweep came between -- it decides again under the
-        # lock. A snapshot with a stale hold to expire, or this call's own
-        # earlier hold to replace, goes straight to the locked path.
-        count = self._count
-        with self.env.begin() as snap:
-            base = -1
-            if not reservations.due(self.ledger, snap, at) and reservations.get(self.ledger, snap, key) is None:
-                base = snap.id()
-                d, holds = self._grant(snap, nkey, ckey, normal, at, path)
+        # Decided and reserved in one live write transaction: every money
+        # operation (a debit, a commit, a rerating) takes this lock too, so
+        # the decision sees every change of credit before it holds any.
+        # (Deciding in a read snapshot and writing only when no transaction
+        # committed meanwhile was tried and removed: a money operation that
+        # writes nothing in live.lmdb commits no transaction there, so a
+        # debit could pass unseen and a hold overspend the credit.)
         with envs.live_write(self.ledger) as live:
-            if live.id() != base + 1:
-                self._count = count  # the same draw as the first try
-                reservations.expire(self.ledger, live, at)
-                reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
-                d, holds = self._grant(live, nkey, ckey, normal, at, path)
+            reservations.expire(self.ledger, live, at)
+            reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
+            d, holds = self._grant(live, nkey, ckey, normal, at, path)
             if holds:
                 envs.room_for_new_call(self.ledger, live)  # a full live.lmdb refuses new calls
             for r in holds:

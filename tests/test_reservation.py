@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
+from rating_core.ledger.core import InsufficientCredit
 from rating_core.router import SETUP_GRACE_S, Router
 from rating_core.store import Store
 
@@ -216,6 +217,44 @@ def test_repeated_authorize_replaces_the_hold(world):
         assert router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="retry").max_duration_seconds == 240
     b = balance(engine, "tiny")
     assert (b.reserved_minor, b.open_reservations) == (5000, 1)
+
+
+def test_a_debit_while_authorize_decides_never_overspends(store_dir, monkeypatch):
+    """Breaker finding against a read-snapshot Authorize (since removed): a
+    debit adjustment of another worker lands while Authorize is deciding.
+    Whichever goes first, the other sees it: the debit is refused once the
+    hold is in (InsufficientCredit), or the call is denied once the credit
+    is gone; the available credit never goes below zero."""
+    engine, other = Engine.open(store_dir), Engine.open(store_dir)  # two workers' engines
+    router = Router(engine.rater.snapshot, engine.ledger, seed=1)
+    terms = AccountTerms.from_snapshot(engine.rater.snapshot, "tiny")
+    outcome: list = []
+
+    def spend():  # the whole 0.50 yuan of credit, from the other worker
+        try:
+            with other.ledger.write() as w:
+                outcome.append(other.ledger.apply_credit(w, "tiny", -5000, terms, AT))
+        except InsufficientCredit as e:
+            outcome.append(e)
+
+    grant, thread = Router._grant, threading.Thread(target=spend)
+
+    def deciding(self, *a, **k):  # start the debit while the decision is being made
+        if not thread.is_alive() and not outcome:
+            thread.start()
+        return grant(self, *a, **k)
+
+    monkeypatch.setattr(Router, "_grant", deciding)
+    try:
+        d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="A")
+        thread.join(30)
+        assert not thread.is_alive() and outcome
+        after = engine.ledger.balance("tiny", terms, AT)
+        assert after.available_minor >= 0, (d, outcome, after)
+        assert d.allow == isinstance(outcome[0], InsufficientCredit)  # exactly one of the two went through
+    finally:
+        engine.close()
+        other.close()
 
 
 def test_bundle_seconds_and_postpaid_limit_are_reserved(world):

@@ -152,13 +152,6 @@ def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     return r
 
 
-def due(ledger, live: lmdb.Transaction, at_ms: int) -> bool:
-    """Whether a reservation's deadline is before ``at_ms`` (``expire``
-    would close one); one cursor read, in any transaction."""
-    cur = live.cursor(db=ledger.live_db[formats.RESERVATION_DEADLINE])
-    return bool(cur.first()) and LINE.unpack_from(cur.key())[0] < at_ms
-
-
 def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
     """Close every reservation whose deadline is before ``at_ms``: a scan
     of ``reservation_deadline`` from its start, so only stale entries are
