@@ -183,7 +183,7 @@ def test_authorize_batch_throughput(benchmark, router, calls, report, edge):
     else:
         from rating_core.numbers import keys_of, normalize_array
 
-        from rating_core.compile.routing import ivr_path_code
+        from rating_core.routes import ivr_path_code
 
         codes = {k: ivr_path_code(k) for k in ("", "1", "2")}
         keyed = {"number_key": keys_of(normalize_array(strings["number"])[0]),

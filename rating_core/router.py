@@ -739,7 +739,7 @@ class Router:
         else:
             at = np.full(n, time.time_ns() // 1_000_000, np.int64)
         paths = np.zeros(n, np.int64)
-        if "ivr_path" in names:  # already coded (compile.routing.ivr_path_code)
+        if "ivr_path" in names:  # already coded (routes.ivr_path_code)
             paths = np.ascontiguousarray(get("ivr_path"), np.int64)
         elif "ivr_keys" in names:
             coded = pc.dictionary_encode(pc.fill_null(pc.cast(strings("ivr_keys"), pa.string()), ""))

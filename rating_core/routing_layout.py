@@ -2,7 +2,7 @@
 (``ROUTING_TABLES``), sentinels, the IVR key path code, the text pool and
 the decision reasons (kernel codes, in order).
 
-Shared by the compiler (``compile.routing`` writes these tables), the
+Shared by ``routes`` (which writes these tables, for the catalog compiler and the live customer layer), the
 reference (``reference_routing``) and the runtime (``router``), so the
 runtime imports neither the compiler nor the reference.
 """

@@ -536,7 +536,7 @@ def test_batch_reads_caller_memory_like_single_calls(router):
 
 
 def test_batch_takes_keys_already_coded(router):
-    from rating_core.compile.routing import ivr_path_code
+    from rating_core.routes import ivr_path_code
     from rating_core.router import number_key
 
     at = [ms(*WORKDAY_10)] * 3

@@ -14,7 +14,7 @@ from rating_core.catalog.routing import WEEKDAYS
 from rating_core.catalog.schema import Catalog
 from rating_core.compile import CompileIds, compile_catalog
 from rating_core.compile.regions import region_source
-from rating_core.compile.routing import ivr_path_code, routing_tables, text_of
+from rating_core.routes import ivr_path_code, routing_tables, text_of
 from rating_core.kernels.routing import OUTCOME_FIELDS, RoutingCore
 from rating_core.layout import BILLING_START, CALLER_CLASS
 from rating_core.reference import Regions

@@ -47,7 +47,7 @@ import pyarrow as pa
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..ledger import customers as C
-from ..compile.routing import ROUTING_TABLES
+from ..routes import ROUTING_TABLES
 from ..routing_layout import ROUTE_PARTS, route_sizes
 from ..numbers import keys_of
 
@@ -481,7 +481,7 @@ def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, 
     schedule). Most numbers route that way, so a view of 100k numbers costs
     array work, not 100k plan compilations. Plan ids: ``plans`` first, in
     order, then the hunts."""
-    from ..compile.routing import NO_CAP, NO_IVR, routing_tables
+    from ..routes import NO_CAP, NO_IVR, routing_tables
     from ..catalog.routing import RING_TIMEOUT_DEFAULT
     from ..numbers import lookup
 

@@ -284,7 +284,7 @@ def check_routing(catalog, path, regions=None) -> list[str]:
     if regions is None:
         return []
     from ..compile.regions import region_source  # region data (phonenumbers), not LMDB
-    from ..compile.routing import resolve_region
+    from ..routes import resolve_region
 
     src = region_source()
     cities = {c: i for i, c in enumerate(src.cities)}

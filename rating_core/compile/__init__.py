@@ -206,7 +206,7 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
     tables.update(_band_tables(cat, bands))
 
     ids = CompileIds(account_ids, package_ids, class_ids, bands, rate_ids, plan_ids, city_ids, regions)
-    from .routing import routing_tables
+    from ..routes import routing_tables
 
     tables.update(routing_tables(cat, ids, tables))
 

@@ -1,5 +1,9 @@
 """Routing plans -> ``route_*`` snapshot tables (read by kernels/routing.pyx).
 
+Built by the catalog compiler for the catalog's plans and by the live
+customer layer (``accounts.view``) for a number whose routing an operation
+changed; so it lives outside ``compile/``, which the runtime never imports.
+
 Ids: plans are ``CompileIds.plans`` (meta["routing_plans"]); rules, groups
 and destination entries are numbered plan by plan in catalog order; every
 per-plan list is one contiguous slice ``[first, first + count)`` of a flat
@@ -16,13 +20,13 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from .. import layout
-from ..catalog.routing import STRATEGIES, WEEKDAYS, minute_of_day
-from ..catalog.schema import Catalog
-from ..errors import CatalogError
-from ..numbers import build_prefix_table, keys_of, lookup
+from . import layout
+from .catalog.routing import STRATEGIES, WEEKDAYS, minute_of_day
+from .catalog.schema import Catalog
+from .errors import CatalogError
+from .numbers import build_prefix_table, keys_of, lookup
 
-from ..routing_layout import (  # noqa: F401 - the layout the compiler writes, shared with the runtime
+from .routing_layout import (  # noqa: F401 - the layout the compiler writes, shared with the runtime
     DAY_KIND_BITS, IVR_BASE, LIST_BLACK, LIST_NONE, LIST_WHITE, NO_CAP, NO_IVR, NO_TEXT, REGION_CITY,
     REGION_PROVINCE, ROUTING_TABLES, ivr_path_code, text_of,
 )
