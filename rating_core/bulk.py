@@ -45,7 +45,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -116,7 +116,7 @@ class RatedWriter:
             raise InvalidInput("--format", f"unknown output format {self.fmt!r} (parquet or csv)")
         self.rows = 0
         self.files: list[Path] = []
-        self._writers: dict[object, object] = {}
+        self._writers: dict[str | None, Any] = {}  # by day (None: one file); pyarrow writers
         self._schema: pa.Schema | None = None
         if by_day:
             if self.path.exists() and any(self.path.iterdir()):
@@ -165,7 +165,7 @@ class RatedWriter:
             self._write(w, part)
         if len(present):
             last = str(np.datetime64(int(present[-1]), "D"))
-            for old in [k for k in self._writers if k < last]:  # later chunks start on or after `last`
+            for old in [k for k in self._writers if k is not None and k < last]:  # later chunks start on or after `last`
                 self._writers.pop(old).close()
 
     def _write(self, writer, table: pa.Table) -> None:
@@ -427,7 +427,7 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
     try:
         p = rater.prepare(batch, offset)
         ids = p.table.column("call_id")
-        cand = np.flatnonzero(p.good & may_repeat(ids, dups.repeated)) if len(dups.repeated) else []
+        cand = np.flatnonzero(p.good & may_repeat(ids, dups.repeated)) if len(dups.repeated) else np.zeros(0, np.intp)
         my_turn.wait()
         dup = dups.later_copies(ids, cand) if len(cand) else []
     finally:

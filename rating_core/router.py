@@ -317,7 +317,9 @@ class Router:
         # Caller record keys start so; a live view's accounts only ever grow
         # (rows are dense and kept), so the previous Router's are extended.
         known = previous._accounts if previous is not None else []
-        if known and (known is accounts or (len(known) <= len(accounts) and accounts[:len(known)] == known)):
+        self._account_prefixes: list[bytes]
+        if previous is not None and known and (
+                known is accounts or (len(known) <= len(accounts) and accounts[:len(known)] == known)):
             self._account_prefixes = previous._account_prefixes + [callers.key(a, "") for a in accounts[len(known):]] \
                 if len(known) < len(accounts) else previous._account_prefixes
         else:
@@ -380,7 +382,7 @@ class Router:
         """The (sub)menu a key path reaches, as the catalog wrote it."""
         key = plan * 10**9 + path
         if key not in self._menus:
-            menu = json.loads(self._text(int(self.tables["route_plan_menu"][plan])))
+            menu = json.loads(self._text(int(self.tables["route_plan_menu"][plan])) or "null")  # a menu plan has one
             for digit in _path_keys(path):
                 menu = next(o["menu"] for o in menu["options"] if o["key"] == digit)
             self._menus[key] = menu
@@ -1042,12 +1044,13 @@ class Router:
                 reservations.drop(self.ledger, txn, call)
                 reservations.put(self.ledger, txn, call, held.with_(answered_ms=at))
             raw = txn.get(call, db=self._db[CALLS_DB])
-            held = _CALL.unpack(raw) if raw is not None else None
-            if line_key and (held is None or held[0] != line_key):
-                if held is None and reservations.get(self.ledger, txn, call) is None:
+            on_line = _CALL.unpack(raw) if raw is not None else None  # (line key, started, deadline)
+            if line_key and (on_line is None or on_line[0] != line_key):
+                if on_line is None and reservations.get(self.ledger, txn, call) is None:
                     envs.room_for_new_call(self.ledger, txn)  # a call not yet known: a new call
-                started, deadline = (held[1], held[2]) if held else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000)
-                if held is not None:
+                started, deadline = ((on_line[1], on_line[2]) if on_line
+                                     else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000))
+                if on_line is not None:
                     self._drop(txn, call)
                 self._add(txn, line_key, +1)  # connected: the slot follows the call
                 self._hold(txn, call, line_key, started, deadline)

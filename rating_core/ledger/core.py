@@ -176,6 +176,7 @@ class Ledger:
     # -- balances -----------------------------------------------------------
     def stored(self, account: str, txn: lmdb.Transaction | None = None) -> Stored | None:
         """The ``balances`` record of an account, or None when none was written."""
+        raw: bytes | memoryview | None
         if txn is None:
             with self.env.begin() as t:
                 raw = t.get(account.encode(), db=self.balances)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from typing import cast
 
 import lmdb
 import numpy as np
@@ -71,7 +72,7 @@ def committed(ledger, txn: lmdb.Transaction, keys: list[bytes]) -> dict[bytes, b
     """The stored entries of those call keys that were committed before."""
     if not keys:
         return {}
-    return dict(txn.cursor(db=ledger.db[formats.CALLS]).getmulti(keys))
+    return dict(cast("list[tuple[bytes, bytes]]", txn.cursor(db=ledger.db[formats.CALLS]).getmulti(keys)))  # no buffers
 
 
 def encode(records: pa.Table) -> pa.Buffer:
@@ -218,7 +219,7 @@ def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
             batch, row = COMMITTED.unpack(raw)
             by_batch.setdefault(batch, []).append((i, row))
         else:  # legacy: layout id + JSON values
-            names = json.loads(txn.get(raw[:8], db=ledger.db[formats.CALL_LAYOUTS]))
+            names = json.loads(cast(bytes, txn.get(raw[:8], db=ledger.db[formats.CALL_LAYOUTS])))  # written with it
             out[i] = dict(zip(names, json.loads(raw[8:])))
     for batch, wanted in by_batch.items():
         blob = txn.get(BATCH_KEY.pack(batch), db=ledger.db[formats.CALL_BATCHES])
