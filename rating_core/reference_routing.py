@@ -29,7 +29,10 @@ For one call to a 400 number, in this order (the first that fails decides):
 5. Destinations: the group's destinations, then its overflow group's, and
    so on, each group in its own order, skipping destinations at their
    concurrency cap and numbers already listed, at most ``max_hops``. None
-   left: ``all_destinations_busy`` (with the plan's announcement).
+   left: ``all_destinations_busy`` (with the plan's announcement); but when
+   the groups hold no destination at all (a live number whose bound
+   destinations are all unverified), ``no_route`` (with the plan's closed
+   announcement): no load would ever free a line.
    Group orders: sequential (as written); round robin (from the group's
    cursor, wrapping); random (a shuffle); weighted (drawn one by one by
    weight, without replacement). With caller memory, the destination that
@@ -187,7 +190,7 @@ def rule_holds(rule, weekday, kind, minute, city, province, keys, regions: Regio
 def order_group(plan_name, plan, gname, call: RouteCall, state: RouteState, listed: list, draws: Draws) -> list:
     g = plan.groups[gname]
     n = len(g.destinations)
-    start = state.cursor.get((plan_name, gname), 0) % n if g.strategy is Strategy.round_robin else 0
+    start = state.cursor.get((plan_name, gname), 0) % n if g.strategy is Strategy.round_robin and n else 0
     cands = []
     for k in range(n):
         d = g.destinations[(start + k) % n]
@@ -331,8 +334,16 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
     listed = listed[: plan.max_hops]
     out.destinations = [(d.number, d.ring_timeout) for d in listed]
     if not listed:
-        out.reason = "all_destinations_busy"
-        out.announcement = plan.announcement
+        chain, hunt = [], group
+        while hunt is not None and hunt not in chain:
+            chain.append(hunt)
+            hunt = plan.groups[hunt].overflow
+        if not any(plan.groups[g].destinations for g in chain):  # nothing to route to, busy or not
+            out.reason = "no_route"
+            out.announcement = plan.closed_announcement or plan.announcement
+        else:
+            out.reason = "all_destinations_busy"
+            out.announcement = plan.announcement
         return out
 
     if limited:

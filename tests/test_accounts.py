@@ -364,6 +364,12 @@ def test_routing_plan_template_keeps_only_verified_destinations(env):
     with pytest.raises(InvalidInput) as e:
         ops.set_routing(rid(), "4001234567", plan={"groups": {}}, at_ms=T0)
     assert e.value.field.startswith("plan")
+    # A plan whose destinations are none of the verified ones routes nowhere:
+    # no_route, not "all lines busy" for ever (newcomer and breaker finding).
+    ops.set_routing(rid(), "4001234567", plan={"groups": {"g": {"destinations": [{"number": "13999999999"}]}},
+                                               "rules": [{"group": "g"}]}, at_ms=T0)
+    d = authorize(ops, "4001234567")
+    assert (d.allow, d.reason, d.destinations) == (False, "no_route", [])
 
 
 def test_import_catalog_accounts(env, tmp_path):

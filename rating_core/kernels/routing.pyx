@@ -444,8 +444,22 @@ cdef class RoutingCore:
             k += 1
         o.n_dest = m
         if m == 0:
-            o.reason = R_ALL_DESTINATIONS_BUSY
-            o.announcement = self.plan_announcement[plan]
+            # Busy only when the chain has destinations: a chain with none
+            # (a live number whose bound destinations are all unverified)
+            # routes nowhere, whatever the load (reference_routing, rule 5).
+            g = o.group
+            k = 0
+            e = 0
+            while g >= 0 and k < MAX_CHAIN:
+                e += self.group_n_dest[g]
+                g = self.group_overflow[g]
+                k += 1
+            if e == 0:
+                o.reason = R_NO_ROUTE
+                o.announcement = self.plan_closed_announcement[plan]
+            else:
+                o.reason = R_ALL_DESTINATIONS_BUSY
+                o.announcement = self.plan_announcement[plan]
             return
 
         # Longest call: what the budget pays for at the DEAREST listed
