@@ -32,14 +32,17 @@ Rules (README, "Monthly statements", states them for operators):
   from the credit (the ledger's correction) and bills only the rest.
 - credit: opening + package credit (the month the package starts) +
   top-ups + credit adjustments - credit consumed - rerating credit -
-  expired = closing. The
-  opening of the first month is the credit before the account's first
-  rated call in the input (less any package credit of that month, and less
-  the month's earlier top-ups and credit adjustments when the rating
-  already saw them: ``events_in_balances``, the live ledger), or the
-  catalog's opening credit when the account has no calls; later months
-  open with the previous closing. Credit left when the prepaid period ends
-  expires.
+  expired = closing. Each
+  top-up and credit adjustment counts at its own ``at_ms``, a call at its
+  start. The opening of the first month: from the live ledger
+  (``events_in_balances``), 0 in the month the package starts (its opening
+  credit is that month's package credit) and the package's opening credit
+  in a later month, so the last closing is the ledger's balance whatever
+  order calls and top-ups were committed in; from rated files, the credit
+  before the account's first rated call in the input (less any package
+  credit of that month), or the catalog's opening credit when the account
+  has no calls. Later months open with the previous closing. Credit left
+  when the prepaid period ends expires.
 - amount due = usage - credit consumed + minimum top-up + rental + features
   + adjustments + rerating - rerating credit.
 """
@@ -403,9 +406,10 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     sorted by start) rated with ``snapshot``; give every call up to the
     last month asked for (earlier months carry the credit: a month's
     statement opens at the previous one's close). Months before an
-    account's package start get no statement. ``events_in_balances``: the calls were
-    rated with the top-ups and credit adjustments already in the balance
-    (the live ledger), so they are not added to the first opening again.
+    account's package start get no statement. ``events_in_balances``: the
+    calls and events are the live ledger's, every one since the package
+    start: the first month opens from the package's opening credit, not
+    from a call's stored balance (which depends on commit order).
     Raises ValueError for an unknown account."""
     meta = snapshot.meta
     b = meta["billing"]
@@ -568,11 +572,17 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
                 s.package_credit = int(acc_opening[i])
             if credit is None:
-                if kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
-                    first_at, credit = opening_at_first[account]
-                    credit -= s.package_credit
-                    if events_in_balances:  # already in the balance the first call saw
-                        credit -= sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < first_at)
+                if kind == "prepaid" and events_in_balances:
+                    # The live ledger: the period opened at the package start
+                    # with ``acc_opening`` (package credit of the start month)
+                    # and every committed call and money event since is on a
+                    # statement from the first month on, each at its own time.
+                    # A call's stored balance is not used: it holds whatever
+                    # was committed before it (a top-up timed during the call
+                    # but committed first), so it counted that top-up twice.
+                    credit = 0 if s.first_month else int(acc_opening[i])
+                elif kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
+                    credit = opening_at_first[account][1] - s.package_credit
                 else:
                     credit = int(acc_opening[i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
