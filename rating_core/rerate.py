@@ -248,7 +248,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
         number = normalize(number, "number")
     if reason is not None:
         check_reason(reason)
-    reason = reason or f"rerated under catalog version {version}"
+    reason = reason or adjustments.default_reason(version)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
         snapshot = open_view(store, ledger.env, version)

@@ -41,7 +41,8 @@ class AccountEvent:
     ``feature`` (for feature events), ``note`` (free text),
     ``credit_minor`` (rerating of a prepaid call: the signed part of
     ``amount_minor`` taken from prepaid credit, the ledger's correction; 0
-    otherwise)."""
+    otherwise), ``version`` (a ledger rerating: the catalog version it
+    rated under, and ``call_id`` the rerated call; 0 and "" otherwise)."""
 
     account: str
     at_ms: int
@@ -50,6 +51,8 @@ class AccountEvent:
     feature: str | None = None
     note: str = ""
     credit_minor: int = 0
+    version: int = 0
+    call_id: str = ""
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
@@ -135,4 +138,5 @@ def from_adjustments(rows, prepaid: set[str]) -> list[AccountEvent]:
     (``ledger_delta_minor``), the rest being arrears."""
     return [AccountEvent(a.account, a.rerated_at_ms, "rerating", a.delta_minor,
                          note=f"{a.call_id}: {a.reason}",
-                         credit_minor=a.ledger_delta_minor if a.account in prepaid else 0) for a in rows]
+                         credit_minor=a.ledger_delta_minor if a.account in prepaid else 0,
+                         version=a.version, call_id=a.call_id) for a in rows]

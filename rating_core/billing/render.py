@@ -52,7 +52,8 @@ LABELS = {
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整", "local": "本地", "out_of_town": "外地", "until": "至",
-        "since": "起", "days": "天",
+        "since": "起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
+        "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -79,7 +80,8 @@ LABELS = {
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
         "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town", "until": "until",
-        "since": "since", "days": "days",
+        "since": "since", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
+        "rerating_n_calls": "calls", "rerating_credit_part": "from prepaid credit (yuan)", "sep": "; ",
     },
 }
 

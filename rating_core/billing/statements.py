@@ -131,6 +131,43 @@ class FeatureLine:
     amount: int
 
 
+@dataclass(frozen=True, slots=True)
+class RerateRun:
+    """One rerating as a statement prints it: the ``rerating`` events made
+    at the same time under the same catalog ``version`` (one ``rerate``
+    run). ``calls``: how many events (calls, for a ledger rerating);
+    ``amount_minor`` / ``credit_minor``: their sums (minor units, signed;
+    the credit part as in ``AccountEvent.credit_minor``); ``reason``: the
+    operator's reason, "" when it was the default one (the version says
+    it). A rerating row of an ``--events`` CSV (``version`` 0) is a run of
+    its own, its note as the reason."""
+
+    at_ms: int
+    version: int
+    calls: int
+    amount_minor: int
+    credit_minor: int
+    reason: str
+
+
+def rerate_runs(events: Sequence[AccountEvent]) -> list[RerateRun]:
+    """``rerating`` events grouped into runs (``RerateRun``), by time."""
+    from ..ledger.adjustments import default_reason
+
+    runs: dict[tuple, list[AccountEvent]] = {}
+    for i, e in enumerate(events):
+        # A ledger adjustment's note is "call id: reason" (events.from_adjustments).
+        reason = e.note[len(e.call_id) + 2:] if e.version else e.note
+        runs.setdefault((e.at_ms, e.version, reason) if e.version else (e.at_ms, 0, reason, i), []).append(e)
+    out = []
+    for key, group in runs.items():
+        at_ms, version, reason = key[:3]
+        out.append(RerateRun(at_ms, version, len(group), sum(e.amount_minor for e in group),
+                             sum(e.credit_minor for e in group),
+                             "" if version and reason == default_reason(version) else reason))
+    return sorted(out, key=lambda r: (r.at_ms, r.version))
+
+
 @dataclass
 class Statement:
     """A month's statement for one account. Money: int64 minor units;
@@ -199,6 +236,11 @@ class Statement:
     def rerating_credit_total(self) -> int:
         """The part of the rerating taken from (or given back to) prepaid credit."""
         return sum(e.credit_minor for e in self.rerating)
+
+    @property
+    def rerating_runs(self) -> list[RerateRun]:
+        """The rerating events as one line per rerating run (``rerate_runs``)."""
+        return rerate_runs(self.rerating)
 
     @property
     def credit_adjustments_total(self) -> int:

@@ -16,6 +16,12 @@ from . import formats
 from .formats import ADJUSTMENT, VERSION
 
 
+def default_reason(version: int) -> str:
+    """The reason written on an adjustment when the rerating gives none
+    (a statement then names the version in its own language instead)."""
+    return f"rerated under catalog version {version}"
+
+
 @dataclass(frozen=True, slots=True)
 class Adjustment:
     """One rerated call. Money int64 in 1/10000 yuan.

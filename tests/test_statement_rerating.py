@@ -1,0 +1,126 @@
+"""The printable statement shows a rerating as one line per rerating run
+(catalog version, calls, total difference, the part from prepaid credit),
+in the statement's language; the JSON statement keeps every call.
+
+Hand-computed case (yuan): account ``tea``, prepaid, 100 yuan opening
+credit; 400 one-minute calls on 2026-11-02 at 0.12/min under version 1
+(48.00, all from credit, 52.00 left). Version 2 (1.00/min) reprices them
+to 400.00: +352.00, of which 52.00 from the credit (left: 0) and 300.00
+arrears. Version 3 (0.12/min again) gives it back: -352.00, -52.00 to
+the credit.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pytest
+
+from rating_core.accounts import Accounts
+from rating_core.accounts.importer import import_catalog
+from rating_core.cli import main
+from rating_core.engine import Engine
+from rating_core.ledger import Ledger
+from rating_core.rerate import rerate
+from rating_core.store import Store
+
+CATALOG = """
+name: statement-rerating-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  std: {tiers: [{price: PRICE}]}
+packages:
+  pre_3y: {kind: prepaid, fee: 3000, period_months: 36, rates: [{rate: std}]}
+number_grades:
+  standard: {}
+customer_rules: {top_up_min: 600, top_up_min_months: 3, restore_months: 3, reclaim_months: 6, cooling_days: 90}
+routing_plans:
+  office:
+    groups:
+      desk: {destinations: [{number: "13700000001"}]}
+    rules: [{group: desk}]
+accounts:
+  tea:
+    name: West Lake Tea
+    package: pre_3y
+    package_start: 2026-01-01
+    opening_credit: 100
+    numbers:
+      - {number: "4001110001", home_city: Hangzhou, routing: office}
+"""
+
+SH = dt.timezone(dt.timedelta(hours=8))
+YUAN = 10_000
+CALLS = 400
+
+
+def at(day, hour=0):
+    return int(dt.datetime(2026, 11, day, hour, tzinfo=SH).timestamp() * 1000)
+
+
+def cdr(i):
+    start = at(2) + i * 120_000
+    return {"call_id": f"call-{i:04d}", "caller": "13812345678", "number": "4001110001",
+            "forwarded_to": "13700000001", "start": start, "ivr_answer": start + 1_000,
+            "agent_answer": start + 1_000, "end": start + 61_000, "hangup_cause": "normal_clearing"}
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    for v, price in ((1, "0.12"), (2, "1.00"), (3, "0.12")):
+        (tmp_path / f"v{v}.yaml").write_text(CATALOG.replace("PRICE", price))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "v1.yaml", activate=True)
+    assert store.compile(tmp_path / "v2.yaml") == 2 and store.compile(tmp_path / "v3.yaml") == 3
+    ledger = Ledger(tmp_path / "store")
+    assert import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")["imported"] == ["tea"]
+    ledger.close()
+    engine = Engine.open(tmp_path / "store")
+    engine.rate_and_commit(pa.Table.from_pylist([cdr(i) for i in range(CALLS)]))
+    engine.close()
+    return tmp_path / "store"
+
+
+def bill(store_dir, out, lang, capsys):
+    out.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store_dir), "--month", "2026-11", "--out", str(out / "b.json"),
+              "--statements", str(out), "--format", "json,html", "--lang", lang])
+    assert e.value.code == 0, capsys.readouterr().err
+    doc = json.loads((out / "tea-2026-11.json").read_text("utf-8"))
+    return doc["statements"][0], (out / "tea-2026-11.html").read_text("utf-8")
+
+
+def events_table(html):
+    """The rows of the statement's events table (after its heading)."""
+    table = html.split("<h2>", 6)[6]  # summary, credit, by number, by class, features, events
+    return [row for row in table.split("</table>")[0].split("<tr>")[2:]]
+
+
+def test_a_rerating_of_many_calls_is_one_statement_line_in_the_statements_language(store_dir, tmp_path, capsys):
+    before, _ = bill(store_dir, tmp_path / "before", "zh", capsys)
+    assert before["amount_due_minor"] == 0 and before["closing_credit_minor"] == 52 * YUAN
+    r = rerate(store_dir, 2, "2026-11-01", "2026-11-30", account="tea", now_ms=at(20, 10))
+    assert len(r.adjustments) == CALLS and r.ledger_change_minor == {"tea": -52 * YUAN}
+    st, html = bill(store_dir, tmp_path / "zh", "zh", capsys)
+    # The JSON statement keeps every call; the amounts are unchanged by the printing.
+    assert len(st["rerating"]) == CALLS and st["rerating_total_minor"] == 352 * YUAN
+    assert st["rerating_credit_total_minor"] == 52 * YUAN and st["amount_due_minor"] == 300 * YUAN
+    (line,) = events_table(html)
+    assert "<td>2026-11-20 10:00</td><td>重新计费</td>" in line and '<td class="n">352.00</td>' in line
+    assert "资费目录版本 2；400 次通话；其中预存款抵扣(元) 52.00</td>" in line
+    assert "call-0001" not in html and "rerated under" not in html and "重新计费调整(元) (重新计费通话数 400)" in html
+    assert '<td class="due">300.00</td>' in html  # amount due, as in the JSON statement
+
+    # A second run (its own reason) is a second line; English reads English.
+    rerate(store_dir, 3, "2026-11-01", "2026-11-30", account="tea", now_ms=at(21, 9), reason="back to 0.12")
+    st, html = bill(store_dir, tmp_path / "en", "en", capsys)
+    assert len(st["rerating"]) == 2 * CALLS and st["rerating_total_minor"] == 0 and st["amount_due_minor"] == 0
+    first, second = events_table(html)
+    assert "<td>rerating</td>" in first and "catalog version 2; 400 calls; from prepaid credit (yuan) 52.00<" in first
+    assert '<td class="n">-352.00</td>' in second
+    assert "catalog version 3; 400 calls; from prepaid credit (yuan) -52.00; back to 0.12</td>" in second
+    assert "重新计费" not in html and "call-0001" not in html
