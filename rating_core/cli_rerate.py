@@ -39,8 +39,13 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
     click.echo(f"{result.seen} calls: {verb} {len(result.adjustments)} ({_signed(total)} yuan), "
                f"{result.unchanged} unchanged, {result.skipped} already rerated under version {version}, "
                f"{result.not_rerated} not rateable under it")
-    for acct, change in sorted(result.ledger_change_minor.items()):
-        click.echo(f"  {acct}: credit {_signed(change)} yuan")
+    for acct, c in result.by_account().items():
+        if c.kind == "prepaid":  # what moved the credit and what moved the arrears
+            click.echo(f"  {acct} (prepaid): charges {_signed(c.charge_minor)} yuan: "
+                       f"prepaid credit {_signed(c.credit_minor)}, arrears {_signed(c.billed_minor)}")
+        else:
+            click.echo(f"  {acct} ({c.kind}): charges {_signed(c.charge_minor)} yuan, on the bill "
+                       f"(balance {_signed(c.balance_minor)})")
     try:
         if out:
             pacsv.write_csv(adjustments_table(result), out)

@@ -84,6 +84,38 @@ class RerateResult:
     not_rerated: int = 0
     ledger_change_minor: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    package_kind: dict[str, str] = field(default_factory=dict)
+
+    def by_account(self) -> dict[str, AccountChange]:
+        """Each adjusted account's share (``AccountChange``), by account id."""
+        charge: dict[str, int] = {}
+        for a in self.adjustments:
+            charge[a.account] = charge.get(a.account, 0) + a.delta_minor
+        return {acct: AccountChange.of(self.package_kind[acct], charge[acct], self.ledger_change_minor[acct])
+                for acct in sorted(charge)}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """One account's share of a rerating, int64 minor units, signed (+ the
+    enterprise owes more). ``charge_minor``: the calls' charge change (sum
+    of ``delta_minor``); ``credit_minor``: a prepaid account's credit change
+    (the ledger's correction, + given back; 0 for other kinds);
+    ``billed_minor``: the rest, on the bill (a prepaid account's arrears,
+    or a pay-as-you-go / bundle account's charges), so charge = billed -
+    credit, as the statement splits it (``billing.events.from_adjustments``);
+    ``balance_minor``: the ledger balance's change (``ledger_change_minor``)."""
+
+    kind: str
+    charge_minor: int
+    credit_minor: int
+    billed_minor: int
+    balance_minor: int
+
+    @classmethod
+    def of(cls, kind: str, charge_minor: int, balance_minor: int) -> AccountChange:
+        credit = balance_minor if kind == "prepaid" else 0
+        return cls(kind, charge_minor, credit, charge_minor + credit, balance_minor)
 
 
 def day_bounds(day_from: str, day_to: str) -> tuple[int, int]:
@@ -288,6 +320,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             acct = rec["account"]
             if acct not in kind_of:
                 kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
+                result.package_kind[acct] = kind_of[acct].kind
             kind = kind_of[acct].kind
             old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
             old_billable = int(rec["billable_seconds"])

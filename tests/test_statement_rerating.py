@@ -34,6 +34,7 @@ rates:
   std: {tiers: [{price: PRICE}]}
 packages:
   pre_3y: {kind: prepaid, fee: 3000, period_months: 36, rates: [{rate: std}]}
+  payg: {kind: payg, rates: [{rate: std}]}
 number_grades:
   standard: {}
 customer_rules: {top_up_min: 600, top_up_min_months: 3, restore_months: 3, reclaim_months: 6, cooling_days: 90}
@@ -50,6 +51,12 @@ accounts:
     opening_credit: 100
     numbers:
       - {number: "4001110001", home_city: Hangzhou, routing: office}
+  shop:
+    name: Corner Shop
+    package: payg
+    package_start: 2026-01-01
+    numbers:
+      - {number: "4001110002", home_city: Hangzhou, routing: office}
 """
 
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -61,25 +68,26 @@ def at(day, hour=0):
     return int(dt.datetime(2026, 11, day, hour, tzinfo=SH).timestamp() * 1000)
 
 
-def cdr(i):
+def cdr(i, number="4001110001"):
     start = at(2) + i * 120_000
-    return {"call_id": f"call-{i:04d}", "caller": "13812345678", "number": "4001110001",
+    return {"call_id": f"call-{number[-1]}-{i:04d}", "caller": "13812345678", "number": number,
             "forwarded_to": "13700000001", "start": start, "ivr_answer": start + 1_000,
             "agent_answer": start + 1_000, "end": start + 61_000, "hangup_cause": "normal_clearing"}
 
 
 @pytest.fixture
 def store_dir(tmp_path):
-    for v, price in ((1, "0.12"), (2, "1.00"), (3, "0.12")):
+    for v, price in ((1, "0.12"), (2, "1.00"), (3, "0.12"), (4, "0.50")):
         (tmp_path / f"v{v}.yaml").write_text(CATALOG.replace("PRICE", price))
     store = Store(tmp_path / "store")
     store.compile(tmp_path / "v1.yaml", activate=True)
-    assert store.compile(tmp_path / "v2.yaml") == 2 and store.compile(tmp_path / "v3.yaml") == 3
+    assert [store.compile(tmp_path / f"v{v}.yaml") for v in (2, 3, 4)] == [2, 3, 4]
     ledger = Ledger(tmp_path / "store")
-    assert import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")["imported"] == ["tea"]
+    assert sorted(import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")["imported"]) == ["shop", "tea"]
     ledger.close()
     engine = Engine.open(tmp_path / "store")
-    engine.rate_and_commit(pa.Table.from_pylist([cdr(i) for i in range(CALLS)]))
+    engine.rate_and_commit(pa.Table.from_pylist([cdr(i) for i in range(CALLS)]
+                                                + [cdr(i, "4001110002") for i in range(10)]))
     engine.close()
     return tmp_path / "store"
 
@@ -112,7 +120,7 @@ def test_a_rerating_of_many_calls_is_one_statement_line_in_the_statements_langua
     (line,) = events_table(html)
     assert "<td>2026-11-20 10:00</td><td>重新计费</td>" in line and '<td class="n">352.00</td>' in line
     assert "资费目录版本 2；400 次通话；其中预存款抵扣(元) 52.00</td>" in line
-    assert "call-0001" not in html and "rerated under" not in html and "重新计费调整(元) (重新计费通话数 400)" in html
+    assert "call-1-0001" not in html and "rerated under" not in html and "重新计费调整(元) (重新计费通话数 400)" in html
     assert '<td class="due">300.00</td>' in html  # amount due, as in the JSON statement
 
     # A second run (its own reason) is a second line; English reads English.
@@ -123,4 +131,31 @@ def test_a_rerating_of_many_calls_is_one_statement_line_in_the_statements_langua
     assert "<td>rerating</td>" in first and "catalog version 2; 400 calls; from prepaid credit (yuan) 52.00<" in first
     assert '<td class="n">-352.00</td>' in second
     assert "catalog version 3; 400 calls; from prepaid credit (yuan) -52.00; back to 0.12</td>" in second
-    assert "重新计费" not in html and "call-0001" not in html
+    assert "重新计费" not in html and "call-1-0001" not in html
+
+
+def rerate_cli(store_dir, version, capsys, account=None, day=22):
+    args = ["rerate", "--store", str(store_dir), "--version", str(version), "--from", "2026-11-01", "--to", "2026-11-30"]
+    with pytest.raises(SystemExit) as e:
+        main(args + (["--account", account] if account else []))
+    out, err = capsys.readouterr()
+    assert e.value.code == 0, err
+    return out.splitlines()
+
+
+def test_rerate_shows_each_accounts_charge_change_and_its_credit_and_arrears_parts(store_dir, capsys):
+    # v2: tea +352.00 = 52.00 from its credit (now 0) + 300.00 arrears; shop's
+    # 10 calls +8.80, billed as pay-as-you-go (its balance goes down by that).
+    lines = rerate_cli(store_dir, 2, capsys)
+    assert lines[0].startswith("410 calls: adjusted 410 (+360.80 yuan)")
+    assert lines[1:] == ["  shop (payg): charges +8.80 yuan, on the bill (balance -8.80)",
+                         "  tea (prepaid): charges +352.00 yuan: prepaid credit -52.00, arrears +300.00"]
+    # v4 (0.50/min: 200.00 in all): 100 from the credit again, 100 of arrears.
+    # The credit is unchanged, and the arrears fall by 200: the line says so.
+    lines = rerate_cli(store_dir, 4, capsys, account="tea")
+    assert lines[1:] == ["  tea (prepaid): charges -200.00 yuan: prepaid credit +0.00, arrears -200.00"]
+    ledger = Ledger(store_dir)
+    try:
+        assert ledger.stored("tea").credit_minor == 0
+    finally:
+        ledger.close()
