@@ -105,6 +105,10 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
         assert [d.max_duration_seconds for d in seen] == [120] * CONNECTIONS
         g = clients[3].authorize(NUMBER, CALLER, call_id="call-4")
         assert g.allow and g.max_duration_seconds == 120 and g.reserved_minor == 2400
+        # GetNumber shows what the caps count now: call-1 committed, call-4 held.
+        use = acc.GetNumber(pb.NumberRequest(number=NUMBER)).month_use
+        assert (use.calls, use.spend_minor, use.open_reservations, use.reserved_minor) == (1, 1200, 1, 2400)
+        assert (use.counted_calls, use.counted_spend_minor) == (2, 3600) and len(use.month) == 7
         d = clients[4].authorize(NUMBER, CALLER, call_id="call-5")  # 0.04 yuan of room: not a minute
         assert (d.allow, d.deny_reason) == (False, routing_pb2.DENY_REASON_MONTHLY_SPEND_CAP)
         assert answer_for_decision(d).code == 403

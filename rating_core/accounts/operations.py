@@ -1075,9 +1075,37 @@ class Accounts:
             nums = [C.as_dict(n) for n in self._numbers_of(tx, account)]
             return {"account": C.as_dict(acc), "numbers": nums, "balance": self._balance_dict(tx, acc)}
 
-    def get_number(self, number: str) -> dict:
+    def get_number(self, number: str, at_ms: int | None = None) -> dict:
+        """A number's record and history, with ``month_use``: the month's
+        use its monthly caps are checked against at ``at_ms`` (default now;
+        ``number_month_use``)."""
+        number = _number_400(number, "number")
         with self.env.begin() as txn:
-            return C.as_dict(_Tx(self, None, 0, "", "", "read", txn=txn).number(_number_400(number, "number")))
+            out = C.as_dict(_Tx(self, None, 0, "", "", "read", txn=txn).number(number))
+        out["month_use"] = self.number_month_use(number, now_ms() if at_ms is None else at_ms)
+        return out
+
+    def number_month_use(self, number: str, at_ms: int) -> dict:
+        """Month-to-date use of a (normalised) 400 number as its monthly caps
+        read it at ``at_ms`` (``router.Router._caps``, README "Monthly caps
+        per number"): ``month`` (YYYY-MM, Asia/Shanghai), the month's
+        committed ``calls`` (billable seconds > 0) and ``spend_minor``
+        (``ledger.usage``, reratings included), the ``open_reservations`` of
+        its calls now and their ``reserved_minor``, and what the caps compare
+        with: ``counted_calls`` = calls + open reservations,
+        ``counted_spend_minor`` = spend + reserved (int64 minor units)."""
+        from ..ledger import reservations
+        from ..ledger.core import month_of
+        from ..numbers import key
+
+        nkey, month = key(number), month_of(at_ms)
+        with self.ledger.env.begin() as txn:
+            spend, calls = usage.get(self.ledger, txn, nkey, month)
+        with self.ledger.live.begin() as live:
+            reserved, _seconds, n_open = reservations.number_hold(self.ledger, live, nkey)
+        return {"month": f"{month // 12}-{month % 12 + 1:02d}", "calls": calls, "spend_minor": spend,
+                "open_reservations": n_open, "reserved_minor": reserved, "counted_calls": calls + n_open,
+                "counted_spend_minor": spend + reserved}
 
     def balance(self, account: str) -> dict:
         """The ledger's balance now (``ledger.Balance``: credit, reserved,

@@ -369,7 +369,7 @@ class StateChange(_message.Message):
     def __init__(self, state: _Optional[str] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class Number(_message.Message):
-    __slots__ = ("number", "grade", "state", "since_ms", "history", "account", "billing_start", "home_city", "plan_name", "plan_json", "destinations", "cooling_until_ms", "cap_spend_minor", "cap_calls")
+    __slots__ = ("number", "grade", "state", "since_ms", "history", "account", "billing_start", "home_city", "plan_name", "plan_json", "destinations", "cooling_until_ms", "cap_spend_minor", "cap_calls", "month_use")
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     GRADE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -384,6 +384,7 @@ class Number(_message.Message):
     COOLING_UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
     CAP_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
     CAP_CALLS_FIELD_NUMBER: _ClassVar[int]
+    MONTH_USE_FIELD_NUMBER: _ClassVar[int]
     number: str
     grade: str
     state: str
@@ -398,7 +399,26 @@ class Number(_message.Message):
     cooling_until_ms: int
     cap_spend_minor: int
     cap_calls: int
-    def __init__(self, number: _Optional[str] = ..., grade: _Optional[str] = ..., state: _Optional[str] = ..., since_ms: _Optional[int] = ..., history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., account: _Optional[str] = ..., billing_start: _Optional[str] = ..., home_city: _Optional[str] = ..., plan_name: _Optional[str] = ..., plan_json: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[BoundDestination, _Mapping]]] = ..., cooling_until_ms: _Optional[int] = ..., cap_spend_minor: _Optional[int] = ..., cap_calls: _Optional[int] = ...) -> None: ...
+    month_use: NumberMonthUse
+    def __init__(self, number: _Optional[str] = ..., grade: _Optional[str] = ..., state: _Optional[str] = ..., since_ms: _Optional[int] = ..., history: _Optional[_Iterable[_Union[StateChange, _Mapping]]] = ..., account: _Optional[str] = ..., billing_start: _Optional[str] = ..., home_city: _Optional[str] = ..., plan_name: _Optional[str] = ..., plan_json: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[BoundDestination, _Mapping]]] = ..., cooling_until_ms: _Optional[int] = ..., cap_spend_minor: _Optional[int] = ..., cap_calls: _Optional[int] = ..., month_use: _Optional[_Union[NumberMonthUse, _Mapping]] = ...) -> None: ...
+
+class NumberMonthUse(_message.Message):
+    __slots__ = ("month", "calls", "spend_minor", "open_reservations", "reserved_minor", "counted_calls", "counted_spend_minor")
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OPEN_RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_SPEND_MINOR_FIELD_NUMBER: _ClassVar[int]
+    month: str
+    calls: int
+    spend_minor: int
+    open_reservations: int
+    reserved_minor: int
+    counted_calls: int
+    counted_spend_minor: int
+    def __init__(self, month: _Optional[str] = ..., calls: _Optional[int] = ..., spend_minor: _Optional[int] = ..., open_reservations: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., counted_calls: _Optional[int] = ..., counted_spend_minor: _Optional[int] = ...) -> None: ...
 
 class Balance(_message.Message):
     __slots__ = ("account", "kind", "credit_minor", "reserved_minor", "available_minor", "credit_limit_minor", "bundle_left_seconds", "reserved_seconds", "available_seconds", "open_reservations", "package_start_ms", "package", "period_end_ms")
