@@ -290,12 +290,12 @@ _HASH_BUCKETS = 1 << _HASH_BUCKET_BITS
 
 def call_id_hashes(ids) -> tuple[np.ndarray, np.ndarray]:
     """(64-bit hashes, present mask) of a call-id column as the edge reads it
-    (``cdr._as_string``): equal ids get equal hashes (``kernels.ids``);
+    (``cdr._as_string``, or ``cdr.text_column`` for a binary column): equal ids get equal hashes (``kernels.ids``);
     ``present``: not null and not empty (the only ids that can repeat)."""
     from .kernels import ids as ids_kernel
     from .numbers import string_buffers
 
-    s = cdr._as_string(ids)
+    s = cdr.text_column(ids)[0] if cdr.binary_type(ids.type) else cdr._as_string(ids)
     out = np.empty(len(s), np.uint64)
     if len(s) == 0:
         return out, np.zeros(0, bool)

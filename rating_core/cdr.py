@@ -55,7 +55,8 @@ CDR_COLUMNS = STRING_COLUMNS + TIME_COLUMNS + ("hangup_cause",)
 REQUIRED_COLUMNS = ("call_id", "number", "forwarded_to", "start", "end")
 
 # Field order for "the first bad field": the column order above.
-FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
+FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
+          "hangup_cause")
 REASONS = (
     "missing",
     "not a phone number",
@@ -73,10 +74,15 @@ REASONS = (
     # A committed call id sent again with other billable content (``Engine.commit_prepared``).
     "call id committed before with a different value here; the first commit stands "
     "(correct a committed call by rerating)",
+    # A text cell (``text_cells``): bytes that are not UTF-8 (a Parquet or
+    # Arrow binary column), or a C0 control character (NUL, ESC, newline,
+    # tab...), which a unary RateCdr refuses too (``check_text``).
+    "not UTF-8 text",
+    "contains a control character",
 )
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
- SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY) = range(len(REASONS))
+ SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER) = range(len(REASONS))
 # The fields a repeat of a committed call id is compared on: what rates a call
 # (hangup_cause and extra columns do not; a repeat differing only there is a replay).
 BILLABLE_FIELDS = ("number", "caller", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
@@ -443,6 +449,56 @@ def _as_string(col) -> pa.Array:
     if not pa.types.is_string(col.type):
         col = pc.cast(col, pa.string())
     return col
+
+
+def binary_type(t: pa.DataType) -> bool:
+    """An Arrow binary type (plain, large, fixed size, or dictionary of one):
+    bytes that ``text_column`` turns into text."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
+def text_column(col) -> tuple[pa.Array, np.ndarray]:
+    """(string array, judgement) of a CDR text column, in one compiled pass
+    over its buffers (``kernels.edge.text_cells``): judgement is uint8 per
+    cell, 0 sound, CONTROL_CHARACTER where it holds a C0 control character,
+    NOT_UTF8 where its bytes are not UTF-8 (binary columns only: Parquet or
+    Arrow ``binary``). Such a cell becomes its bytes with the bad ones
+    escaped (``\\xff``), the value its reject shows; nothing undecodable
+    reaches a compute kernel. Columns of other types (numbers, times) are
+    cast to text and judged sound. The rule is ``check_text``'s, so a file,
+    a gRPC batch and a unary RateCdr refuse the same cells."""
+    from .kernels import edge
+
+    col = _one_array(col)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col, t = col.cast(t.value_type), t.value_type
+    if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        col, t = pc.cast(col, pa.binary()), pa.binary()
+    elif pa.types.is_large_string(t):
+        col, t = pc.cast(col, pa.string()), pa.string()
+    binary = pa.types.is_binary(t)
+    if not (binary or pa.types.is_string(t)):
+        s = _as_string(col)
+        return s, np.zeros(len(s), np.uint8)
+    out = np.empty(len(col), np.uint8)
+    offsets, data = string_buffers(col)
+    bad = edge.text_cells(offsets, data, validity_bits(col), col.offset, binary, out)
+    if binary:
+        bufs = col.buffers()
+        col = pa.Array.from_buffers(pa.string(), len(col), bufs, col.null_count, col.offset)
+        if bad and (rows := np.flatnonzero(out == 2)).size:
+            cells = pa.Array.from_buffers(pa.binary(), len(col), bufs, col.null_count, col.offset).take(pa.array(rows))
+            escaped = pa.array([v.decode("utf-8", "backslashreplace") for v in cells.to_pylist()], pa.string())
+            nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
+            col = _splice(col, rows, escaped)
+            if nulls is not None:
+                col = _with_validity(col, ~nulls)
+    if bad:
+        out = np.where(out == 2, NOT_UTF8, np.where(out == 1, CONTROL_CHARACTER, 0)).astype(np.uint8)
+    return col, out
 
 
 def _present(col: pa.Array) -> np.ndarray:
@@ -816,12 +872,24 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
             for name in CDR_COLUMNS}
     field = np.empty(n, np.int8)  # every row written by judge_times
     reason = np.empty(n, np.int8)
+    text = {}  # the text columns' judgement (``text_column``): 0, NOT_UTF8 or CONTROL_CHARACTER
+    for name in STRING_COLUMNS + ("hangup_cause",):
+        cols[name], text[name] = text_column(cols[name])
+    for name in TIME_COLUMNS:  # a time written as bytes: its text (a cell not UTF-8 is then not a time)
+        if binary_type(cols[name].type):
+            cols[name] = text_column(cols[name])[0]
 
     def flag(name: str, bad: np.ndarray, why: int) -> None:
         # Fields are flagged in reverse column order, so the first bad field
         # in column order is the one that stays.
         field[bad] = F[name]
         reason[bad] = why
+
+    def flag_text(name: str) -> None:  # a field's text judgement outranks its other reasons
+        bad = text[name] != 0
+        if bad.any():
+            field[bad] = F[name]
+            reason[bad] = text[name][bad]
 
     call_id = _as_string(cols["call_id"])
     caller, caller_present, caller_ok, caller_plain, caller_key, _ = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
@@ -833,17 +901,25 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     times = judge_times({name: parse_times(cols[name]) for name in TIME_COLUMNS}, days, field, reason)
     start, end = times["start"], times["end"]
     keys = {"number_key": number_key, "caller_key": caller_key, "forwarded_key": fwd_key}
+    hangup = (text["hangup_cause"] != 0) & (field < 0)  # the last field: only where no time is bad
+    if hangup.any():
+        field[hangup] = F["hangup_cause"]
+        reason[hangup] = text["hangup_cause"][hangup]
     flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, fwd_present & ~fwd_plain), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
     flag("forwarded_to", _spreadsheet(cols["forwarded_to"], fwd_present & ~fwd_plain), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
+    flag_text("forwarded_to")
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
     flag("number", _spreadsheet(cols["number"], number_present & ~number_plain), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
+    flag_text("number")
     flag("caller", caller_ok & lost_zero(cols["caller"], caller, caller_present & ~caller_plain), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
     flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_plain), SPREADSHEET_NUMBER)
+    flag_text("caller")
     flag("call_id", ~_present(call_id), MISSING)
+    flag_text("call_id")
 
     good = field < 0
     rejects = _rejects(np.flatnonzero(~good), field, reason, call_id, cols, row_offset)
@@ -1097,9 +1173,11 @@ ARROW_REQUIRED = ("call_id", "number", "start_ms", "end_ms")
 
 
 def _string_type(t: pa.DataType) -> bool:
+    """Text or bytes (``binary_type``: judged cell by cell by ``prepare``, a
+    cell that is not UTF-8 being a reject, as in a Parquet file)."""
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or binary_type(t)
 
 
 def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = "cdrs_arrow_ipc") -> pa.Table:
@@ -1127,7 +1205,7 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
             raise InvalidInput(f"{field}.{excerpt(name)}", "column given twice")
         if name in ARROW_STRINGS:
             if not _string_type(t):
-                raise InvalidInput(f"{field}.{name}", f"must be string, not {excerpt(t)}")
+                raise InvalidInput(f"{field}.{name}", f"must be string or binary, not {excerpt(t)}")
         elif name in ARROW_TIMES or name in ARROW_TIMES.values():
             if not pa.types.is_integer(t):
                 raise InvalidInput(f"{field}.{name}", f"must be int64 epoch ms, not {excerpt(t)}")
@@ -1140,7 +1218,15 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
             rows += batch.num_rows
             if rows > limits.max_batch_rows:
                 raise InvalidInput(field, f"more than the limit of {limits.max_batch_rows} rows per batch")
-            batch.validate(full=True)
+            try:
+                batch.validate(full=True)
+            except Exception:  # noqa: BLE001 - name the column at fault (a string column not UTF-8...)
+                for name, column in zip(names, batch.columns):
+                    try:
+                        column.validate(full=True)
+                    except Exception as e:  # noqa: BLE001
+                        raise InvalidInput(f"{field}.{name}", f"corrupt Arrow data: {excerpt(e, 120)}") from None
+                raise
             batches.append(batch)
     except InvalidInput:
         raise
@@ -1154,7 +1240,7 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
             col = table.column(name)
             if pa.types.is_dictionary(col.type):
                 col = col.cast(col.type.value_type)
-            cols[name] = col.cast(pa.string()) if pa.types.is_large_string(col.type) else col
+            cols[name] = col.cast(pa.string()) if pa.types.is_large_string(col.type) else col  # bytes: prepare
         elif n and name in ("call_id", "number"):
             raise InvalidInput(f"{field}.{name}", "required column missing")
         else:  # as CdrColumns has it: an absent string column is empty strings

@@ -46,3 +46,11 @@ def splice_strings(
     out_offsets: npt.NDArray[np.int32],
     out_data: npt.NDArray[np.uint8],
 ) -> None: ...
+def text_cells(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    bitmap: npt.NDArray[np.uint8],
+    bit_offset: int,
+    check_utf8: bool,
+    out: npt.NDArray[np.uint8],
+) -> int: ...

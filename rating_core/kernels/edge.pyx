@@ -184,3 +184,76 @@ def splice_strings(const int32_t[::1] offsets, const uint8_t[::1] data, const in
                 w += b - a
                 out_offsets[i + 1] = <int32_t>w
                 i += 1
+
+
+def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] bitmap,
+               Py_ssize_t bit_offset, bint check_utf8, uint8_t[::1] out):
+    """One pass over an Arrow string or binary array's buffers (int32
+    offsets): ``out[i]`` is 2 where cell i is not UTF-8 (only judged with
+    ``check_utf8``, for a binary column: a string column's bytes are UTF-8
+    by Arrow's own rule), else 1 where it holds a C0 control character
+    (a byte below 0x20: in UTF-8 such a byte is always that character), else
+    0; null cells (``bitmap``, empty when none, read from bit ``bit_offset``)
+    are 0. Returns how many cells are not 0. The UTF-8 rule is RFC 3629's:
+    no overlong form, no surrogate, nothing past U+10FFFF
+    (tests/test_cdr_edge.py checks it against Python's decoder)."""
+    cdef Py_ssize_t i, j, bit, n = out.shape[0], bad = 0
+    cdef bint nulls = bitmap.shape[0] > 0
+    cdef int32_t a, b
+    cdef uint8_t c, c1, flag
+    cdef int need
+    if offsets.shape[0] != n + 1 or (nulls and bitmap.shape[0] * 8 < bit_offset + n):
+        raise ValueError("text_cells: arrays of different lengths")
+    if n and (offsets[0] < 0 or offsets[n] > data.shape[0] or offsets[0] > offsets[n]):
+        raise ValueError("text_cells: offsets outside the data buffer")
+    with nogil:
+        for i in range(n):
+            out[i] = 0
+            if nulls:
+                bit = bit_offset + i
+                if not (bitmap[bit >> 3] >> (bit & 7)) & 1:
+                    continue
+            a = offsets[i]
+            b = offsets[i + 1]
+            flag = 0
+            j = a
+            while j < b:
+                c = data[j]
+                if c < 0x20:
+                    flag = 1
+                    if not check_utf8:
+                        break
+                    j += 1
+                elif c < 0x80 or not check_utf8:
+                    j += 1
+                else:
+                    # Lead byte: C2-DF one continuation, E0-EF two, F0-F4 three.
+                    if 0xC2 <= c <= 0xDF:
+                        need = 1
+                    elif 0xE0 <= c <= 0xEF:
+                        need = 2
+                    elif 0xF0 <= c <= 0xF4:
+                        need = 3
+                    else:
+                        flag = 2
+                        break
+                    if j + need >= b:
+                        flag = 2
+                        break
+                    c1 = data[j + 1]
+                    # The second byte's range narrows after E0 (overlong), ED
+                    # (surrogates), F0 (overlong) and F4 (past U+10FFFF).
+                    if (c1 & 0xC0) != 0x80 or (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F) \
+                            or (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F):
+                        flag = 2
+                        break
+                    if need >= 2 and (data[j + 2] & 0xC0) != 0x80:
+                        flag = 2
+                        break
+                    if need == 3 and (data[j + 3] & 0xC0) != 0x80:
+                        flag = 2
+                        break
+                    j += need + 1
+            out[i] = flag
+            bad += flag != 0
+    return bad

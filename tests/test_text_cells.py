@@ -1,0 +1,200 @@
+"""Text cells at the edge (breaker findings): a cell that is not UTF-8 (a
+Parquet or Arrow ``binary`` column) or holds a control character (NUL, ESC,
+newline, tab) is a reject naming its field, in a file (``rating400 rate``)
+and in a gRPC batch (Arrow IPC or packed columns) alike; a unary RateCdr
+answers INVALID_ARGUMENT for the same cells (``cdr.check_text``). Before,
+a binary column crashed ``rate`` (ArrowInvalid), and batches committed call
+ids RateCdr and ``explain`` refuse."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rating400.v1 import rating_pb2, rating_pb2_grpc
+from rating400_client import Client
+from rating_core import cdr
+from rating_core.kernels import edge
+from rating_core.numbers import string_buffers, validity_bits
+import test_accounts_server
+from test_accounts_server import CALLER, DEST
+from test_service_grpc import PAYG as NUMBER  # a pay-as-you-go number of the server's catalog
+from test_cdr_edge import rater, row, table  # noqa: F401 - the module's rater fixture
+
+server = test_accounts_server.server  # the fixture: rating400 serve --workers 2 on the demo catalog
+RATING400 = str(Path(sys.executable).with_name("rating400"))
+START = 1_791_615_600_000  # 2026-10-10T16:20:00+08:00
+ANSWER, END = START + 10_000, START + 70_000
+# A call the demo catalog (``rating400 demo``, deterministic) rates.
+DEMO = dict(caller="09018305136", number="4007824773", forwarded_to="04745261504",
+            start=1_790_795_887_276, agent_answer=1_790_795_909_863, end=1_790_796_037_896)
+
+
+def _expected(value: bytes | None) -> int:
+    if value is None:
+        return 0
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return 2
+    return 1 if any(c < " " for c in text) else 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=5).map(str.encode)), max_size=40),
+       st.integers(0, 3))
+def test_text_cells_judges_as_pythons_decoder(values, skip):
+    arr = pa.array(values, pa.binary()).slice(min(skip, len(values)))
+    out = np.empty(len(arr), np.uint8)
+    offsets, data = string_buffers(arr)
+    bad = edge.text_cells(offsets, data, validity_bits(arr), arr.offset, True, out)
+    expected = [_expected(v) for v in values[min(skip, len(values)):]]
+    assert out.tolist() == expected and bad == sum(1 for e in expected if e)
+
+
+def test_binary_and_control_cells_are_rejects_naming_their_field(rater):  # noqa: F811
+    rows = [row(call_id="good"), row(call_id="nul\x00"), row(call_id="esc\x1b[31m"),
+            row(call_id="cnl", caller="0901830\n5136"), row(call_id="num", number="4001234567\x00"),
+            row(call_id="tab", forwarded_to="13912345678\t"), row(call_id="hc", hangup_cause="normal\x01")]
+    res = rater.rate(table(*rows))
+    got = {r["row"]: (r["field"], r["reason"]) for r in res.rejects.to_pylist()}
+    control = cdr.REASONS[cdr.CONTROL_CHARACTER]
+    assert got == {1: ("call_id", control), 2: ("call_id", control), 3: ("caller", control),
+                   4: ("number", control), 5: ("forwarded_to", control), 6: ("hangup_cause", control)}
+    assert res.rated.column("call_id").to_pylist() == ["good"]
+    # The same CDRs with every text column as bytes, two of them not UTF-8.
+    t = table(row(call_id="good"), row(call_id="badcaller"), row(call_id="badid"))
+    raw = {name: [v.encode() if v is not None else None for v in t.column(name).to_pylist()]
+           for name in cdr.STRING_COLUMNS + ("hangup_cause",)}
+    raw["caller"][1] = b"\xff\xfe138"
+    raw["call_id"][2] = b"\xffid"
+    for name, values in raw.items():
+        t = t.set_column(t.schema.get_field_index(name), name, pa.array(values, pa.large_binary()
+                                                                         if name == "number" else pa.binary()))
+    res = rater.rate(t)
+    assert res.rated.column("call_id").to_pylist() == ["good"]
+    assert [(r["row"], r["call_id"], r["field"], r["reason"], r["value"]) for r in res.rejects.to_pylist()] == [
+        (1, "badcaller", "caller", "not UTF-8 text", "\\xff\\xfe138"),
+        (2, "\\xffid", "call_id", "not UTF-8 text", "\\xffid")]
+
+
+def _rate(tmp_path, path, *extra: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    store = tmp_path / "demo" / "store"
+    subprocess.run([RATING400, "demo", "--cdrs", "10", "--dir", str(tmp_path / "demo")], check=True, capture_output=True)
+    proc = subprocess.run([RATING400, "rate", str(path), "--store", str(store), "--out", str(tmp_path / "out.parquet"),
+                           "--rejects", str(tmp_path / "rejects.csv"), *extra], capture_output=True, text=True)
+    rejects = list(csv.DictReader(open(tmp_path / "rejects.csv", encoding="utf-8"))) if proc.returncode == 0 else []
+    return proc, rejects
+
+
+def test_rate_a_parquet_file_with_binary_columns_and_control_characters(tmp_path):
+    def cells(*values):
+        return pa.array(values, pa.binary())
+
+    ts = pa.timestamp("ms", tz="+08:00")
+    n = 4
+    caller = DEMO["caller"].encode()
+    pq.write_table(pa.table({
+        "call_id": cells(b"ok", b"\xffid", b"cr", b"nul\x00"),
+        "caller": cells(caller, caller, b"\xff\xfe138", caller),
+        "number": pa.array([DEMO["number"]] * n),
+        "forwarded_to": cells(*[DEMO["forwarded_to"].encode()] * n),
+        **{name: pa.array([DEMO[name]] * n, ts) for name in ("start", "agent_answer", "end")},
+    }), tmp_path / "cdrs.parquet")
+    proc, rejects = _rate(tmp_path, tmp_path / "cdrs.parquet")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("1", "call_id", "not UTF-8 text", "\\xffid"), ("2", "caller", "not UTF-8 text", "\\xff\\xfe138"),
+        ("3", "call_id", "contains a control character", "nul\x00")]
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["ok"]
+
+
+def test_rate_a_csv_file_with_control_characters(tmp_path):
+    lines = ["call_id,caller,number,forwarded_to,start,agent_answer,end"]
+    d = DEMO
+    for cid, caller in (("ok", d["caller"]), ("esc\x1b[31m", d["caller"]), ("nl", '"0901830\n5136"')):
+        lines.append(f"{cid},{caller},{d['number']},{d['forwarded_to']},{d['start']},{d['agent_answer']},{d['end']}")
+    (tmp_path / "cdrs.csv").write_text("\n".join(lines) + "\n")
+    # Named: detection takes text with control characters (ESC) for binary data.
+    proc, rejects = _rate(tmp_path, tmp_path / "cdrs.csv", "--encoding", "utf-8")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [
+        ("1", "call_id", "contains a control character"), ("2", "caller", "contains a control character")]
+
+
+def _ipc(t: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, t.schema) as w:
+        w.write_table(t)
+    return sink.getvalue().to_pybytes()
+
+
+CASES = [("nul\x00", CALLER, NUMBER, "call_id"), ("esc\x1b[31m", CALLER, NUMBER, "call_id"),
+         ("num", CALLER, NUMBER + "\x00", "number"), ("cnl", "0901830\n5136", NUMBER, "caller")]
+
+
+def _stream(stub, req):
+    return list(stub.RateCdrBatches(iter([req]), timeout=20))[0]
+
+
+def test_grpc_batches_reject_control_characters_as_rate_cdr_refuses_them(server):
+    target = f"127.0.0.1:{server['port']}"
+    with grpc.insecure_channel(target) as ch, Client(target, timeout=10) as client:
+        stub = rating_pb2_grpc.RatingServiceStub(ch)
+        for tag, encoding in (("a", "arrow"), ("c", "columns")):
+            ids = [f"{tag}-ok"] + [tag + cid for cid, *_ in CASES]
+            callers = [CALLER] + [c for _, c, _, _ in CASES]
+            numbers = [NUMBER] + [n for _, _, n, _ in CASES]
+            if encoding == "arrow":
+                t = pa.table({"call_id": ids, "caller": callers, "number": numbers, "forwarded_to": [DEST] * 5,
+                              "start_ms": [START] * 5, "agent_answer_ms": [ANSWER] * 5, "end_ms": [END] * 5})
+                resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs_arrow_ipc=_ipc(t)))
+                with pa.ipc.open_stream(resp.rated_arrow_ipc) as r:
+                    rated_rows = r.read_all().column("row").to_pylist()
+            else:
+                cols = rating_pb2.CdrColumns(call_id=ids, caller=callers, number=numbers, forwarded_to=[DEST] * 5,
+                                             start_ms=[START] * 5, agent_answer_ms=[ANSWER] * 5, end_ms=[END] * 5)
+                resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs=cols))
+                rated_rows = list(resp.rated.row)
+            assert rated_rows == [0], (encoding, resp.rejects)
+            assert [(r.row, r.call_id, r.field, r.reason) for r in resp.rejects] == [
+                (i + 1, ids[i + 1], field, "contains a control character") for i, (*_, field) in enumerate(CASES)]
+        for cid, caller, number, field in CASES:
+            with pytest.raises(grpc.RpcError) as e:
+                client.rate_cdr({"call_id": "one" + cid, "caller": caller, "number": number, "forwarded_to": DEST,
+                                 "start": START, "agent_answer": ANSWER, "end": END})
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert e.value.details().startswith(f"cdr.{field}: contains a control character"), e.value.details()
+
+
+def test_grpc_arrow_batches_with_binary_columns(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        stub = rating_pb2_grpc.RatingServiceStub(ch)
+        t = pa.table({"call_id": pa.array([b"bin-ok", b"bin\xffid", b"bin-caller"], pa.binary()),
+                      "caller": pa.array([CALLER.encode(), CALLER.encode(), b"\xff\xfe138"], pa.large_binary()),
+                      "number": [NUMBER] * 3, "forwarded_to": [DEST] * 3,
+                      "start_ms": [START] * 3, "agent_answer_ms": [ANSWER] * 3, "end_ms": [END] * 3})
+        resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=3, cdrs_arrow_ipc=_ipc(t), dry_run=True))
+        with pa.ipc.open_stream(resp.rated_arrow_ipc) as r:
+            assert r.read_all().column("row").to_pylist() == [0]
+        assert [(r.row, r.call_id, r.field, r.reason, r.value) for r in resp.rejects] == [
+            (1, "bin\\xffid", "call_id", "not UTF-8 text", "bin\\xffid"),
+            (2, "bin-caller", "caller", "not UTF-8 text", "\\xff\\xfe138")]
+        # A column typed string whose bytes are not UTF-8 is a malformed message, named by its column.
+        good = pa.array(["x"])
+        bufs = good.buffers()
+        bad = pa.Array.from_buffers(pa.string(), 1, [None, bufs[1], pa.py_buffer(b"\xff")])
+        t = pa.table({"call_id": bad, "number": [NUMBER], "start_ms": [START], "end_ms": [END]})
+        with pytest.raises(grpc.RpcError) as e:
+            _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=4, cdrs_arrow_ipc=_ipc(t)))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("cdrs_arrow_ipc.call_id: corrupt Arrow data"), e.value.details()
