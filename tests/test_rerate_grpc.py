@@ -57,6 +57,10 @@ def test_rerate_over_grpc_is_the_cli_rerating_and_idempotent(root, stub):  # noq
     assert corrections == {a: after[a] - before[a] for a in before}
     assert after["jinghua_appliances"] == 0 and corrections["yuehai_logistics"] == -2000
     assert resp.credit_change_total_minor == sum(corrections.values())
+    # Each account's charge change and its split (prepaid: credit and arrears).
+    split = {c.account: (c.package_kind, c.charge_change_minor, c.billed_change_minor) for c in resp.corrections}
+    assert split == {"jinghua_appliances": ("prepaid", 3 * 17_280_000, 3 * 17_280_000 - 27_840_000),
+                     "yuehai_logistics": ("payg", 2000, 2000)}
     assert len(stored_adjustments(root)) == 5
 
     again = stub.Rerate(req(reason="tariff fix 2026-10"), timeout=60)

@@ -56,8 +56,9 @@ class RerateServicer(rerate_pb2_grpc.RerateServiceServicer):
                                  old_charge_minor=a.old_charge_minor, new_charge_minor=a.new_charge_minor,
                                  delta_minor=a.delta_minor, ledger_delta_minor=a.ledger_delta_minor,
                                  reason=a.reason, rerated_at_ms=a.rerated_at_ms)
-        for acct, change in sorted(r.ledger_change_minor.items()):
-            resp.corrections.add(account=acct, credit_change_minor=change)
+        for acct, c in r.by_account().items():
+            resp.corrections.add(account=acct, credit_change_minor=c.balance_minor, package_kind=c.kind,
+                                 charge_change_minor=c.charge_minor, billed_change_minor=c.billed_minor)
         return resp
 
     @rpc("Rerate")

@@ -47,12 +47,18 @@ class RerateAdjustment(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., account: _Optional[str] = ..., catalog_version: _Optional[int] = ..., old_charge_minor: _Optional[int] = ..., new_charge_minor: _Optional[int] = ..., delta_minor: _Optional[int] = ..., ledger_delta_minor: _Optional[int] = ..., reason: _Optional[str] = ..., rerated_at_ms: _Optional[int] = ...) -> None: ...
 
 class RerateCorrection(_message.Message):
-    __slots__ = ("account", "credit_change_minor")
+    __slots__ = ("account", "credit_change_minor", "package_kind", "charge_change_minor", "billed_change_minor")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CREDIT_CHANGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_KIND_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_CHANGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BILLED_CHANGE_MINOR_FIELD_NUMBER: _ClassVar[int]
     account: str
     credit_change_minor: int
-    def __init__(self, account: _Optional[str] = ..., credit_change_minor: _Optional[int] = ...) -> None: ...
+    package_kind: str
+    charge_change_minor: int
+    billed_change_minor: int
+    def __init__(self, account: _Optional[str] = ..., credit_change_minor: _Optional[int] = ..., package_kind: _Optional[str] = ..., charge_change_minor: _Optional[int] = ..., billed_change_minor: _Optional[int] = ...) -> None: ...
 
 class RerateResponse(_message.Message):
     __slots__ = ("catalog_version", "dry_run", "adjustments", "corrections", "seen", "unchanged", "skipped", "not_rerated", "delta_total_minor", "credit_change_total_minor")
