@@ -160,8 +160,9 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                                           events_in_balances=from_ledger)
         except ValueError as e:
             raise InvalidInput("--events" if "event" in str(e) else "--account", str(e)) from None
+        names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
         try:
-            write_summary(statements, out_path, lang, warnings, catalog_names(snapshot.meta, lang))
+            write_summary(statements, out_path, lang, warnings, names)
         except ValueError as e:
             raise InvalidInput("--out", str(e)) from None
         if statements_dir:
@@ -172,7 +173,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 if "json" in kinds:
                     write_json([s], stem.with_suffix(".json"), warnings)
                 if "html" in kinds or "pdf" in kinds:
-                    html = statement_html(s, calls.table, lang, catalog_names(snapshot.meta, lang))
+                    html = statement_html(s, calls.table, lang, names)
                     if "html" in kinds:
                         stem.with_suffix(".html").write_text(html, encoding="utf-8")
                     if "pdf" in kinds:

@@ -581,9 +581,9 @@ class Router:
 
     def _grant(self, live, nkey: int, ckey: int, normal: str | None, at: int,
                path: int) -> tuple[Decision, list[Reservation]]:
-        """The decision of a reserving Authorize read in ``live`` (a snapshot
-        or the write transaction) and the reservations it opens, in order;
-        nothing is written here."""
+        """The decision of a reserving Authorize, read in the live write
+        transaction ``live``, and the reservations it opens, in order (the
+        caller puts them in the same transaction); nothing is written here."""
         holds: list[Reservation] = []
         o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
         d = self._decision(o, dests)
