@@ -26,8 +26,17 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     from .explain import explain, record_committed, record_from_file, rerating_adjustments, settled_reservation
     from .store import Ledger, Store
 
-    if not call_id.strip() or "\x00" in call_id:
-        raise click.BadParameter("empty or contains NUL; give the call id of a rated CDR", param_hint="CALL_ID")
+    from .cdr import check_text
+    from .errors import InvalidInput
+
+    if not call_id.strip():
+        raise click.BadParameter("empty; give the call id of a rated CDR", param_hint="CALL_ID")
+    try:  # the edge's rule for a call id (length, control characters), and text a shell can pass: UTF-8
+        check_text("call_id", call_id).encode("utf-8")
+    except InvalidInput as e:
+        raise click.BadParameter(e.message, param_hint="CALL_ID") from None
+    except UnicodeEncodeError:
+        raise click.BadParameter("not UTF-8 text; give the call id of a rated CDR", param_hint="CALL_ID") from None
     with user_errors():
         snapshot = Store(store_dir, create=False).open(version)
         try:

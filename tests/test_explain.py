@@ -103,6 +103,13 @@ def test_explain_a_committed_call_and_errors(demo, committed):
     assert result.exit_code == 0 and f"Call {call_id}" in result.output and "通话" not in result.output
     missing = run("explain", "no-such-call", "--store", demo / "store")
     assert missing.exit_code == 2 and "call_id" in missing.output and "Traceback" not in missing.output
+    # A call id a shell passes as bytes that are not UTF-8, or with a control
+    # character: one line naming CALL_ID, exit 2, never an internal error (breaker finding).
+    for bad in (b"x\x9b31my", b"x\x1b[2Jy"):
+        proc = subprocess.run([sys.executable, "-m", "rating_core", "explain", bad, "--store", str(demo / "store")],
+                              capture_output=True, timeout=120)
+        err = proc.stderr.decode("utf-8", "replace")
+        assert proc.returncode == 2 and "CALL_ID" in err and "internal error" not in err and "Traceback" not in err
 
 
 def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
