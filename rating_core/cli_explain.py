@@ -31,13 +31,11 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
 
     if not call_id.strip():
         raise click.BadParameter("empty; give the call id of a rated CDR", param_hint="CALL_ID")
-    try:  # the edge's rule for a call id (length, control characters), and text a shell can pass: UTF-8
-        check_text("call_id", call_id).encode("utf-8")
-    except InvalidInput as e:
-        raise click.BadParameter(e.message, param_hint="CALL_ID") from None
-    except UnicodeEncodeError:
-        raise click.BadParameter("not UTF-8 text; give the call id of a rated CDR", param_hint="CALL_ID") from None
     with user_errors():
+        try:  # the edge's rule for a call id (length, control characters); a shell may pass bytes that are not UTF-8
+            check_text("call_id", call_id).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("call_id", "not UTF-8 text; give the call id of a rated CDR") from None
         snapshot = Store(store_dir, create=False).open(version)
         try:
             if rated_file:

@@ -109,7 +109,7 @@ def test_explain_a_committed_call_and_errors(demo, committed):
         proc = subprocess.run([sys.executable, "-m", "rating_core", "explain", bad, "--store", str(demo / "store")],
                               capture_output=True, timeout=120)
         err = proc.stderr.decode("utf-8", "replace")
-        assert proc.returncode == 2 and "CALL_ID" in err and "internal error" not in err and "Traceback" not in err
+        assert proc.returncode == 2 and "call_id" in err and "internal error" not in err and "Traceback" not in err
 
 
 def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
