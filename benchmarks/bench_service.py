@@ -3,7 +3,8 @@
 (a) bare grpc.aio server answering only the standard health Check and
 (b) our Authorize with a call id (each request reserves credit: one
 live-ledger write) and (b') the same without one (a query, which holds
-nothing), all driven by h2load with a pre-encoded gRPC frame at 16
+nothing), and (a') the same health Check on our server (our process model,
+options and services, before any handler of ours), all driven by h2load with a pre-encoded gRPC frame at 16
 requests in flight, interleaved round by round so all see the same
 machine; reported: RPS, p50/p99 (from h2load's per-request log) and the
 ratio (target: Authorize >= 90% of bare, p99 < 10 ms), beside the
@@ -218,18 +219,23 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
     health = tmp_path / "health.bin"
     health.write_bytes(_frame(health_pb2.HealthCheckRequest()))
 
-    rounds, queries = [], []
+    rounds, queries, ours = [], [], []
 
     def measure():
         for r in range(ROUNDS):
             b = run_h2load(h2load, bare_server["port"], "/grpc.health.v1.Health/Check", health,
                            tmp_path / f"bare{r}.log", SECONDS, bare_server["pid"])
+            # The same health Check on our server: what our process model,
+            # options and registered services cost before any handler of ours.
+            o = run_h2load(h2load, our_server["port"], "/grpc.health.v1.Health/Check", health,
+                           tmp_path / f"ours{r}.log", SECONDS, our_server["pid"])
             a = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", auth,
                            tmp_path / f"auth{r}.log", SECONDS, our_server["pid"])
             q = run_h2load(h2load, our_server["port"], "/rating400.v1.RoutingService/Authorize", query,
                            tmp_path / f"query{r}.log", SECONDS, our_server["pid"])
             rounds.append((b, a))
             queries.append(q)
+            ours.append(o)
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     ratios = [a["rps"] / b["rps"] for b, a in rounds if b["rps"]]
@@ -256,14 +262,20 @@ def test_unary_authorize_vs_bare_health(benchmark, h2load, our_server, bare_serv
         "query_p99_ms": med([q["p99_ms"] for q in queries]),
         "query_over_bare": med([q["rps"] / b["rps"] for (b, _), q in zip(rounds, queries) if b["rps"]]),
         "query_server_cpu_us_per_request": med([q["server_cpu_us_per_request"] or 0 for q in queries]),
+        "our_health_over_bare": med([o["rps"] / b["rps"] for (b, _), o in zip(rounds, ours) if b["rps"]]),
+        "our_health_server_cpu_us_per_request": med([o["server_cpu_us_per_request"] or 0 for o in ours]),
+        # Authorize against our own server's health Check: the handler's
+        # share alone (validation, the routing kernel, the reservation write).
+        "authorize_over_our_health": med([a["rps"] / o["rps"] for (_, a), o in zip(rounds, ours) if o["rps"]]),
         "load_average": round(os.getloadavg()[0], 2),
         "authorize_in_process_per_s": _in_process_authorize(local_engine),
         "per_round": [{"bare": b, "authorize": a} for b, a in rounds],
     }
     benchmark.extra_info.update(info)
     print("\n[service unary] " + json.dumps({k: v for k, v in info.items() if k != "per_round"}))
-    for (b, a), q in zip(rounds, queries):
+    for (b, a), q, o in zip(rounds, queries, ours):
         print(f"  round: bare {b['rps']:.0f} rps p99 {b['p99_ms']:.2f} ms cpu {b['server_cpu_us_per_request'] or 0:.0f} us/req"
+              f" | our health {o['rps']:.0f} rps cpu {o['server_cpu_us_per_request'] or 0:.0f} us/req"
               f" | authorize {a['rps']:.0f} rps p50 {a['p50_ms']:.2f} p99 {a['p99_ms']:.2f} ms"
               f" cpu {a['server_cpu_us_per_request'] or 0:.0f} us/req | ratio {a['rps'] / max(b['rps'], 1):.2f}"
               f" | query {q['rps']:.0f} rps p99 {q['p99_ms']:.2f} ms ratio {q['rps'] / max(b['rps'], 1):.2f}")
