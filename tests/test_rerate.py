@@ -155,6 +155,9 @@ def test_readme_rerating_commands_run(tmp_path):
     outs = [subprocess.run(["bash", "-c", ln], cwd=tmp_path, env=env, check=True, capture_output=True,
                            text=True).stdout for ln in lines]
     assert "would adjust" in outs[4]
+    # The new price everywhere the catalog quotes it: the rate, package names, Chinese labels.
+    v2 = (tmp_path / "catalog-v2" / "catalog.yaml").read_text("utf-8")
+    assert "0.12" not in v2 and "0.11元/分钟" in v2 and "price: 0.11" in v2
     table = pacsv.read_csv(tmp_path / "adjustments.csv")
     assert table.num_rows > 0 and set(table.column("version").to_pylist()) == {2}
     assert "adjusted 0 " in outs[6] and f"{table.num_rows} already rerated" in outs[6]
