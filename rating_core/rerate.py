@@ -33,8 +33,12 @@ The rules (README "Rerating"):
   line was answered and used). Such a count change is an adjustment row
   even when no money moves (its new billable seconds are stored, so the
   next rerating starts from them).
-* Idempotent: an adjustment is keyed by call and target version; a call
-  already rerated under that version is skipped.
+* Exactly once: a call's adjustments are numbered per call
+  (``ledger.adjustments``). A run moves each call from its latest state to
+  the target version's outcome, so every run applies once, also a run back
+  to an earlier version (v1 -> v2 -> v3 -> v2); a call whose newest
+  adjustment is already under the target version with the same outcome is
+  ``skipped`` (a repeated or retried run writes nothing, charges nothing).
 * Calls the target version cannot rate (e.g. a number it does not know) are
   counted in ``not_rerated`` and left as they are.
 """
@@ -72,7 +76,8 @@ class RerateResult:
     """What a rerating did (or would do, ``dry_run``).
 
     adjustments: one per changed call. seen: selected committed calls.
-    unchanged / skipped (already rerated under the version) / not_rerated
+    unchanged / skipped (already where an earlier run under the version
+    put them: a repeated run) / not_rerated
     (the version could not rate them) counts. ledger_change_minor: credit
     change per account, 1/10000 yuan (``-sum(ledger_delta_minor)``)."""
 
@@ -314,9 +319,6 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             if new is None or new["account"] != rec["account"]:
                 result.not_rerated += 1
                 continue
-            if adjustments.exists(ledger, w.txn, key, version):
-                result.skipped += 1
-                continue
             acct = rec["account"]
             if acct not in kind_of:
                 kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
@@ -326,16 +328,21 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
-                old_charge, old_money = prior[0], old_money + prior[1]
-                old_billable = prior[2] if prior[2] >= 0 else old_billable
+                old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
+                old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
             new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:
-                result.unchanged += 1
+                # Where the version puts it already: by this version's earlier run, or as it stands.
+                if prior is not None and prior.version == version:
+                    result.skipped += 1
+                else:
+                    result.unchanged += 1
                 continue
             a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
-                           new_money - old_money, now_ms, reason, new_billable)
+                           new_money - old_money, now_ms, reason, new_billable,
+                           seq=1 if prior is None else prior.count + 1)
             result.adjustments.append(a)
             result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
             if not dry_run:

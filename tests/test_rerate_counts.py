@@ -2,7 +2,7 @@
 number" and "Rerating"): the count follows each call's billable seconds as
 last rated, in the adjustment's transaction; a charge alone never moves it,
 a call the new version cannot rate keeps its count, a repeated rerating
-moves nothing."""
+moves nothing, a rerating back to a version applied before moves it again."""
 from __future__ import annotations
 
 import gc
@@ -99,17 +99,21 @@ def test_the_calls_count_follows_billable_seconds_as_last_rated(world):
     r = rerate(engine, 4, AT + 4 * 10**6)
     assert (r.not_rerated, r.adjustments) == (3, [])
     assert counted(engine) == (2400, 2)
-    # Rerating again under a version already applied moves nothing (the
-    # missed call was never adjusted: it is unchanged, not skipped).
-    r = rerate(engine, 3, AT + 5 * 10**6)
-    assert (r.skipped, r.unchanged, r.adjustments) == (2, 1, [])
+    # The last run repeated moves nothing: "short" is where version 1 put it
+    # (skipped); "long" and the missed call are as version 1 rates them (unchanged).
+    r = rerate(engine, 1, AT + 5 * 10**6)
+    assert (r.skipped, r.unchanged, r.adjustments) == (1, 2, [])
     assert counted(engine) == (2400, 2)
+    # Version 3 again is a run of its own: the half-second call leaves the count again.
+    r = rerate(engine, 3, AT + 6 * 10**6)
+    assert [(a.call_id, a.delta_minor, a.new_billable_seconds) for a in r.adjustments] == [("short", -1200, 0)]
+    assert counted(engine) == (1200, 1)
     # Each adjustment keeps its new billable seconds (explain / statements read them).
     with engine.ledger.env.begin() as txn:
         rows = adjustments.of_call(engine.ledger, txn, call_key("short"))
-    assert [(a.version, a.new_charge_minor, a.new_billable_seconds, a.reason) for a in rows] == [
-        (2, 0, 1, "rerated under catalog version 2"), (3, 0, 0, "rerated under catalog version 3"),
-        (1, 1200, 1, "rerated under catalog version 1")]
+    assert [(a.seq, a.version, a.new_charge_minor, a.new_billable_seconds, a.reason) for a in rows] == [
+        (1, 2, 0, 1, "rerated under catalog version 2"), (2, 3, 0, 0, "rerated under catalog version 3"),
+        (3, 1, 1200, 1, "rerated under catalog version 1"), (4, 3, 0, 0, "rerated under catalog version 3")]
 
 
 def test_a_dry_run_moves_no_count(world):
@@ -123,8 +127,8 @@ def test_an_adjustment_stored_before_billable_seconds_were_kept_reads_as_unknown
     """Rows written before this change (account NUL reason, nothing after)
     read -1, and the next rerating starts from the committed record."""
     engine = world
-    a = adjustments.Adjustment("short", "acme", 2, 1200, 0, -1200, -1200, AT, "old row")
+    a = adjustments.Adjustment("short", "acme", 2, 1200, 0, -1200, -1200, AT, "old row", seq=1)
     with engine.ledger.env.begin(write=True) as txn:
         adjustments.put(engine.ledger, txn, call_key("short"), a)
-        assert adjustments.latest(engine.ledger, txn, call_key("short")) == (0, -1200, -1)
+        assert adjustments.latest(engine.ledger, txn, call_key("short")) == adjustments.Latest(0, -1200, -1, 2, 1)
         assert adjustments.of_call(engine.ledger, txn, call_key("short"))[0].reason == "old row"

@@ -9,7 +9,7 @@ every database, key and value byte by byte:
   ``calls`` + ``call_batches`` (committed rated records: call id -> batch,
   row; each batch one Arrow IPC stream; ``records``), ``call_layouts``
   (legacy JSON records, read only), ``meta`` (batch counter),
-  ``adjustments`` (one row per call a rerating changed, per target version),
+  ``adjustments`` (one row per call and rerating run that changed it),
   ``crm`` + ``crm_seen`` (the caller CRM: one record per account and caller,
   which is also caller memory: ``callers``).
 * ``live.lmdb`` (not fsynced; discarded after a reboot) -- calls in progress:
@@ -36,7 +36,7 @@ Public API:
 ``Ledger.opening_state / write_state`` the rating kernel's per-account arrays
 ``records.committed / store / load``  exactly-once rated records
 ``call_key(call_id)``                 the key of a call in every database
-``adjustments.put / exists / latest``  rerating adjustments (``rating_core.rerate``)
+``adjustments.put / latest / of_call``  rerating adjustments (``rating_core.rerate``)
 
 Units: money int64 in 1/10000 yuan (``*_minor``), bundle time in seconds,
 instants in epoch ms.

@@ -1,19 +1,29 @@
-"""Rerating adjustments: one ``adjustments`` row per call whose charge a
-rerating changed (format in ``formats``: key call key + NUL + target
-catalog version, value ``ADJUSTMENT`` + account NUL reason).
+"""Rerating adjustments: one ``adjustments`` row per call each rerating run
+changed (format in ``formats``: key call key + NUL + ``SEQ_MARK`` + the
+call's rerating sequence number, value ``ADJUSTMENT_SEQ`` (with the target
+catalog version) + account NUL reason NUL new billable seconds).
 
-The key is the idempotency rule: a call already adjusted under a target
-version is skipped when the same rerating runs again, so its balance
-correction is never applied twice.
+Exactly once: a run's adjustment moves the call from its LATEST state (the
+committed record, or the newest earlier adjustment, whatever its version)
+to what the target version gives, and a new row gets the next sequence
+number. So every run applies once, also a run back to an earlier version
+(v2 -> v3 -> v2: the second v2 run takes the call back from v3), and a
+retried or repeated run finds the call already where the version puts it
+(its newest row is under that version with the same outcome) and writes
+nothing: nothing is charged twice.
+
+Rows written before the sequence existed were keyed by target version
+(key call key + NUL + version ``>i``, value ``ADJUSTMENT``); they are read
+as they are, ordered by their rerating time, before every sequenced row.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lmdb
 
 from . import formats
-from .formats import ADJUSTMENT, VERSION
+from .formats import ADJUSTMENT, ADJUSTMENT_SEQ, SEQ, SEQ_MARK, VERSION
 
 
 def default_reason(version: int) -> str:
@@ -34,7 +44,8 @@ class Adjustment:
     rerated_at_ms: epoch ms of the rerating. reason: free text.
     new_billable_seconds: the call's billable seconds under ``version``
     (what the number's monthly calls count reads: a call counts while they
-    are > 0); -1 in rows written before it was recorded."""
+    are > 0); -1 in rows written before it was recorded. seq: the call's
+    rerating sequence number (1 = its first rerating)."""
 
     call_id: str
     account: str
@@ -46,87 +57,113 @@ class Adjustment:
     rerated_at_ms: int
     reason: str
     new_billable_seconds: int = -1
+    seq: int = 0
 
 
-def key(call_key: bytes, version: int) -> bytes:
-    """The ``adjustments`` key of a call under a target catalog version."""
-    return call_key + b"\x00" + VERSION.pack(version)
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """A call's rerating state: ``new_charge_minor``, ``version`` and
+    ``new_billable_seconds`` (-1 unknown) of its newest adjustment,
+    ``ledger_sum_minor`` the sum of every adjustment's ledger_delta_minor,
+    ``count`` how many it has (the next one is number count + 1)."""
+
+    new_charge_minor: int
+    ledger_sum_minor: int
+    new_billable_seconds: int
+    version: int
+    count: int
 
 
-def exists(ledger, txn: lmdb.Transaction, call_key: bytes, version: int) -> bool:
-    """Whether the call was already rerated under ``version``."""
-    return txn.get(key(call_key, version), db=ledger.db[formats.ADJUSTMENTS]) is not None
+def key(call_key: bytes, seq: int) -> bytes:
+    """The ``adjustments`` key of a call's ``seq``-th rerating."""
+    return call_key + b"\x00" + SEQ_MARK + SEQ.pack(seq)
 
 
-def _tail(v) -> tuple[str, str, int]:
+def _tail(v: bytes, head: int) -> tuple[str, str, int]:
     """(account, reason, new_billable_seconds or -1) of a stored value: the
-    text after ``ADJUSTMENT`` is account NUL reason [NUL billable seconds]
+    text after the fixed head is account NUL reason [NUL billable seconds]
     (a reason holds no control character, ``rerate.check_reason``)."""
-    account, _, rest = bytes(v[ADJUSTMENT.size:]).decode().partition("\x00")
+    account, _, rest = v[head:].decode().partition("\x00")
     reason, _, billable = rest.partition("\x00")
     return account, reason, int(billable) if billable else -1
 
 
-def latest(ledger, txn: lmdb.Transaction, call_key: bytes) -> tuple[int, int, int] | None:
-    """The call's earlier adjustments under any version, or None: (the
-    latest one's new_charge_minor, the sum of their ledger_delta_minor, the
-    latest one's new_billable_seconds, -1 when not recorded)."""
-    prefix = call_key + b"\x00"
-    cur = txn.cursor(db=ledger.db[formats.ADJUSTMENTS])
-    best: tuple[int, int, int] | None = None
-    ledger_sum = 0
-    if cur.set_range(prefix):
-        for k, v in cur:
-            k = bytes(k)
-            if not k.startswith(prefix):
-                break
-            if len(k) != len(prefix) + VERSION.size:
-                continue  # a longer call key sharing the prefix
-            old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-            ledger_sum += ledger_delta
-            if best is None or at >= best[0]:
-                best = (at, new, _tail(v)[2])
-    return None if best is None else (best[1], ledger_sum, best[2])
-
-
-def put(ledger, txn: lmdb.Transaction, call_key: bytes, a: Adjustment) -> None:
-    """Store one adjustment inside the write ``txn`` (with its balance
-    correction, so both commit or neither)."""
-    tail = a.account + "\x00" + a.reason + (f"\x00{a.new_billable_seconds}" if a.new_billable_seconds >= 0 else "")
-    value = ADJUSTMENT.pack(a.old_charge_minor, a.new_charge_minor, a.delta_minor, a.ledger_delta_minor,
-                            a.rerated_at_ms) + tail.encode()
-    txn.put(key(call_key, a.version), value, db=ledger.db[formats.ADJUSTMENTS])
-
-
-def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
-    """Every stored adjustment, in key order (a call id longer than
-    ``formats.MAX_KEY`` bytes is stored hashed and shows as its key)."""
-    out = []
-    for raw_key, raw in txn.cursor(db=ledger.db[formats.ADJUSTMENTS]):
-        k, v = bytes(raw_key), bytes(raw)
-        call, version = k[:-VERSION.size - 1], VERSION.unpack(k[-VERSION.size:])[0]
+def _decode(call: bytes, suffix: bytes, v: bytes) -> Adjustment | None:
+    """One stored row (``suffix``: the key after call key + NUL), or None
+    for a longer call key that shares the prefix."""
+    if len(suffix) == 1 + SEQ.size and suffix[:1] == SEQ_MARK:
+        old, new, delta, ledger_delta, at, version = ADJUSTMENT_SEQ.unpack_from(v)
+        account, reason, billable = _tail(v, ADJUSTMENT_SEQ.size)
+        seq = SEQ.unpack(suffix[1:])[0]
+    elif len(suffix) == VERSION.size:  # a row keyed by version (before the sequence)
         old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-        account, reason, billable = _tail(v)
-        out.append(Adjustment(call.decode(errors="replace"), account, version, old, new, delta, ledger_delta,
-                              at, reason, billable))
-    return out
+        account, reason, billable = _tail(v, ADJUSTMENT.size)
+        version, seq = VERSION.unpack(suffix)[0], 0
+    else:
+        return None
+    return Adjustment(call.decode(errors="replace"), account, version, old, new, delta, ledger_delta, at, reason,
+                      billable, seq)
+
+
+def _ordered(rows: list[Adjustment]) -> list[Adjustment]:
+    """Oldest rerating first: version-keyed rows by time, then the sequence;
+    the version-keyed ones are numbered 1.. in that order."""
+    legacy = sorted((a for a in rows if a.seq == 0), key=lambda a: (a.rerated_at_ms, a.version))
+    seqd = sorted((a for a in rows if a.seq), key=lambda a: a.seq)
+    return [replace(a, seq=i + 1) for i, a in enumerate(legacy)] + seqd
 
 
 def of_call(ledger, txn: lmdb.Transaction, call_key: bytes) -> list[Adjustment]:
-    """The adjustments of one call (every version it was rerated under),
-    oldest rerating first; [] when it was never rerated."""
+    """The adjustments of one call (every rerating run that changed it),
+    oldest first; [] when it was never rerated."""
     prefix = call_key + b"\x00"
     out = []
     cur = txn.cursor(db=ledger.db[formats.ADJUSTMENTS])
     if cur.set_range(prefix):
         for raw_key, raw in cur:
-            k, v = bytes(raw_key), bytes(raw)
+            k = bytes(raw_key)
             if not k.startswith(prefix):
                 break
-            if len(k) != len(prefix) + VERSION.size:
-                continue  # a longer call key sharing the prefix
-            old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-            account, reason, billable = _tail(v)
-            out.append(Adjustment(call_key.decode(errors="replace"), account, VERSION.unpack(k[-VERSION.size:])[0],
-                                  old, new, delta, ledger_delta, at, reason, billable))
-    return sorted(out, key=lambda a: (a.rerated_at_ms, a.version))
+            a = _decode(call_key, k[len(prefix):], bytes(raw))
+            if a is not None:
+                out.append(a)
+    return _ordered(out)
+
+
+def latest(ledger, txn: lmdb.Transaction, call_key: bytes) -> Latest | None:
+    """The call's rerating state (``Latest``), or None when never rerated."""
+    rows = of_call(ledger, txn, call_key)
+    if not rows:
+        return None
+    last = rows[-1]
+    return Latest(last.new_charge_minor, sum(a.ledger_delta_minor for a in rows), last.new_billable_seconds,
+                  last.version, len(rows))
+
+
+def put(ledger, txn: lmdb.Transaction, call_key: bytes, a: Adjustment) -> None:
+    """Store one adjustment (``a.seq`` >= 1, the call's next number) inside
+    the write ``txn`` (with its balance correction, so both commit or
+    neither)."""
+    if a.seq < 1:
+        raise ValueError(f"adjustment of {a.call_id}: seq {a.seq}, not >= 1")
+    tail = a.account + "\x00" + a.reason + (f"\x00{a.new_billable_seconds}" if a.new_billable_seconds >= 0 else "")
+    value = ADJUSTMENT_SEQ.pack(a.old_charge_minor, a.new_charge_minor, a.delta_minor, a.ledger_delta_minor,
+                                a.rerated_at_ms, a.version) + tail.encode()
+    txn.put(key(call_key, a.seq), value, db=ledger.db[formats.ADJUSTMENTS], overwrite=False)
+
+
+def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
+    """Every stored adjustment, each call's oldest first (a call id longer
+    than ``formats.MAX_KEY`` bytes is stored hashed and shows as its key)."""
+    by_call: dict[bytes, list[Adjustment]] = {}
+    for raw_key, raw in txn.cursor(db=ledger.db[formats.ADJUSTMENTS]):
+        k = bytes(raw_key)
+        # The call key is everything before the suffix (a hashed key may hold NUL).
+        for size in (1 + SEQ.size, VERSION.size):
+            call, suffix = k[:-size - 1], k[-size:]
+            if k[-size - 1:-size] == b"\x00":
+                a = _decode(call, suffix, bytes(raw))
+                if a is not None:
+                    by_call.setdefault(call, []).append(a)
+                    break
+    return [a for rows in by_call.values() for a in _ordered(rows)]

@@ -22,13 +22,16 @@ database            key                         value
                                                 plain: the reader takes both)
 ``call_layouts``    8-byte layout id            JSON column names (legacy records only)
 ``meta``            ``b"next_batch"``           ``COUNT`` int64
-``adjustments``     call key + NUL + target     ``ADJUSTMENT``: old_charge_minor int64,
-                    catalog version (``>i``)    new_charge_minor, delta_minor,
-                                                ledger_delta_minor (the part that moved
-                                                the balance), rerated_at_ms int64, then
-                                                account NUL reason (UTF-8) [NUL the new
-                                                billable seconds, decimal; absent in
-                                                rows written before they were kept]
+``adjustments``     call key + NUL + ``\x01`` +  ``ADJUSTMENT_SEQ``: old_charge_minor int64,
+                    the call's rerating         new_charge_minor, delta_minor,
+                    sequence number (``>I``,    ledger_delta_minor (the part that moved
+                    1 = its first rerating)     the balance), rerated_at_ms int64, target
+                                                catalog version int32, then account NUL
+                                                reason (UTF-8) NUL the new billable
+                                                seconds, decimal. Older rows: key call
+                                                key + NUL + target version (``>i``),
+                                                value ``ADJUSTMENT`` (no version), the
+                                                billable seconds possibly absent
 ``crm``             account NUL caller (UTF-8,  ``CRM_COUNTS`` + msgspec JSON tail
                     the normalised number)      {d: destination that last answered,
                                                 c: city, p: province, k: carrier,
@@ -64,9 +67,10 @@ destination (``callers.remember_answer``), the router reads them
 so it counts each call exactly once; ``account_daily`` likewise gives the
 typical daily use the "credit below N days" notification compares with.
 
-One ``adjustments`` row per call whose charge a rerating changed; its key
-makes a repeated rerating of that call under the same target version a
-no-op (``ledger.adjustments``). One ``settlements`` row per committed call
+One ``adjustments`` row per call and rerating run that changed it, numbered
+per call, so a run back to an earlier version (v2 -> v3 -> v2) is a row of
+its own; a repeated run finds the call's newest row already at the
+version's outcome and writes nothing (``ledger.adjustments``). One ``settlements`` row per committed call
 that held a credit reservation, written in the commit's transaction, so a
 charge explanation can name the hold its charge replaced
 (``reservations.record_settled``).
@@ -153,6 +157,10 @@ MONTH = struct.Struct(">i")  # big-endian: a number's months (an account's days)
 COUNT = struct.Struct("<q")
 # old_charge_minor, new_charge_minor, delta_minor, ledger_delta_minor, rerated_at_ms
 ADJUSTMENT = struct.Struct("<qqqqq")
+# the same, then the target catalog version (rows keyed by sequence)
+ADJUSTMENT_SEQ = struct.Struct("<qqqqqi")
+SEQ = struct.Struct(">I")  # a call's rerating sequence number (big-endian: sorts by value)
+SEQ_MARK = b"\x01"  # after call key + NUL: a sequenced row (version-keyed rows have none)
 VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value

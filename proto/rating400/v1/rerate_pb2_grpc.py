@@ -50,8 +50,9 @@ class RerateServiceServicer:
         """Rerates the committed calls whose start lies in the local days
         from_day .. to_day (inclusive) of one account, one 400 number, or all,
         under catalog_version; writes one adjustment per changed call and the
-        balance corrections in one ledger transaction. Running it again changes
-        nothing (every call is then counted in `skipped`).
+        balance corrections in one ledger transaction. Each run applies once
+        (also one back to an earlier version: v2 -> v3 -> v2); running it again
+        changes nothing (every call it adjusted is then counted in `skipped`).
         Errors: INVALID_ARGUMENT naming the field (catalog_version unknown or
         not positive, from_day / to_day not YYYY-MM-DD or reversed, unknown
         account, number not a Chinese number, account and number both given);
