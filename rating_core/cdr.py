@@ -1018,20 +1018,23 @@ def concat(parts: list[Prepared]) -> Prepared:
     )
 
 
-def first_occurrences(call_id: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """True at the first occurrence of each value. ``dictionary_encode``
-    numbers values in order of first appearance, so a row is a first
-    occurrence iff its code exceeds every code before it."""
-    if len(call_id) == 0:
-        return np.zeros(0, bool)
-    if isinstance(call_id, pa.ChunkedArray):
-        call_id = call_id.combine_chunks()
-    codes = pc.dictionary_encode(call_id).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    seen = np.maximum.accumulate(codes)
-    first = np.empty(len(codes), bool)
-    first[0] = True
-    first[1:] = codes[1:] > seen[:-1]
-    return first
+def later_copies(call_id: pa.Array | pa.ChunkedArray, consider: np.ndarray) -> np.ndarray:
+    """Rows (ascending) among ``consider`` (a bool mask) whose call id an
+    earlier considered row holds: every copy after the first. One compiled
+    pass over the ids' buffers (``kernels.ids.later_copies``: hashes, then
+    exact byte comparison), no copy of a one-chunk column."""
+    from .kernels import ids as ids_kernel
+
+    s = _as_string(call_id)
+    if len(s) == 0:
+        return np.zeros(0, np.intp)
+    if s.null_count:  # a null id is no copy of anything (a good row's id is never null)
+        consider = consider & pc.is_valid(s).to_numpy(zero_copy_only=False)
+    later = np.empty(len(s), np.uint8)
+    offsets, data = string_buffers(s)
+    if not ids_kernel.later_copies(offsets, data, np.ascontiguousarray(consider).view(np.uint8), later):
+        return np.zeros(0, np.intp)
+    return np.flatnonzero(later)
 
 
 def dedupe(prepared: Prepared) -> Prepared:
@@ -1041,17 +1044,10 @@ def dedupe(prepared: Prepared) -> Prepared:
     if prepared.deduped:
         return prepared
     good = prepared.good
-    ids = prepared.table.column("call_id")
-    if good.all():
-        first = first_occurrences(ids)
-        dup = np.flatnonzero(~first)
-    else:
-        g = np.flatnonzero(good)
-        first = first_occurrences(ids.take(pa.array(g)))
-        dup = g[~first]
+    dup = later_copies(prepared.table.column("call_id"), good)
     if len(dup) == 0:
         return replace(prepared, deduped=True)
-    t = prepared.table.take(pa.array(dup))
+    t = prepared.table.select(["row", "call_id"]).take(pa.array(dup))
     rejects = pa.table({
         "row": t.column("row"),
         "call_id": t.column("call_id"),
