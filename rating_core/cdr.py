@@ -46,7 +46,8 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import WITHHELD_CALLERS, string_buffers, keys_of, normalize_array, number_cells, validity_bits
+from .numbers import (WITHHELD_CALLERS, keys_of, normalize_array, number_cells, separated_cells, string_buffers,
+                      validity_bits)
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -514,26 +515,41 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray,
                                                                       np.ndarray, np.ndarray]:
-    """(normal strings, present mask, valid mask, plain mask, keys, 400 mask)
-    of a phone-number column; ``plain``: ASCII digits only, in a normal
-    shape; ``keys``: the kernel's int64 key of each valid number, 0 elsewhere;
+    """(normal strings, present mask, valid mask, known mask, keys, 400 mask)
+    of a phone-number column; ``known``: cells that cannot be a lost zero or a
+    spreadsheet number (``lost_zero``, ``_spreadsheet``): ASCII digits only in
+    a normal shape, or one of the separated forms below without a dot;
+    ``keys``: the kernel's int64 key of each valid number, 0 elsewhere;
     ``400``: valid and ``400`` + 7 digits. Cells spelling one of ``withheld``
     count as missing.
 
-    Fast path: cells already in normal form (the common case in platform
+    Fast paths: cells already in normal form (the common case in platform
     exports: a mobile, a landline with its trunk zero, a 400/800 number, all
     ASCII digits) are judged and keyed by one compiled pass
-    (``numbers.number_cells``); only the rest goes through
-    ``numbers.normalize_array`` and is scattered back.
+    (``numbers.number_cells``); of the rest, the two common irregular forms
+    (``+86 138-1234-5678``, ``0791-5399455``) by a second
+    (``numbers.separated_cells``, the vectorised path's rule); only what is
+    left goes through ``numbers.normalize_array`` and is scattered back.
     """
     s = _as_string(col)
     plain, present, is_400, keys = number_cells(s)
     valid = plain.copy()
-    rest = present & ~plain
-    if rest.any():
-        cells = s.filter(pa.array(rest))
+    known = plain.copy()
+    rest = np.flatnonzero(present & ~plain)
+    if len(rest):
+        sep = separated_cells(s, rest)
+        done = rest[sep.ok > 0]
+        if len(done):
+            s = _splice(s, done, sep.normal)
+            valid[done] = True
+            keys[done] = sep.keys[sep.ok > 0]
+            is_400[done] = sep.is_400[sep.ok > 0]
+            known[rest[sep.ok == 1]] = True
+        rest = rest[sep.ok == 0]
+    if len(rest):
+        cells = s.take(pa.array(rest))
         fixed, ok = normalize_array(cells)
-        s = _splice(s, np.flatnonzero(rest), fixed)
+        s = _splice(s, rest, fixed)
         valid[rest] = ok
         keys[rest] = keys_of(fixed)  # invalid (null): 0
         is_400[rest] = pc.fill_null(pc.and_(pc.equal(pc.binary_length(fixed), 10), pc.starts_with(fixed, "400")),
@@ -546,7 +562,7 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
         present[rest] = here.to_numpy(zero_copy_only=False)
     if not valid.all():
         s = _with_validity(s, valid)
-    return s, present, valid, plain, keys, is_400
+    return s, present, valid, known, keys, is_400
 
 
 def _splice(s: pa.Array, rows: np.ndarray, fixed: pa.Array) -> pa.Array:
@@ -892,9 +908,9 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
             reason[bad] = text[name][bad]
 
     call_id = _as_string(cols["call_id"])
-    caller, caller_present, caller_ok, caller_plain, caller_key, _ = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
-    number, number_present, number_ok, number_plain, number_key, is_400 = _normalize_numbers(cols["number"])
-    fwd, fwd_present, fwd_ok, fwd_plain, fwd_key, _ = _normalize_numbers(cols["forwarded_to"])
+    caller, caller_present, caller_ok, caller_known, caller_key, _ = _normalize_numbers(cols["caller"], WITHHELD_CALLERS)
+    number, number_present, number_ok, number_known, number_key, is_400 = _normalize_numbers(cols["number"])
+    fwd, fwd_present, fwd_ok, fwd_known, fwd_key, _ = _normalize_numbers(cols["forwarded_to"])
     number_ok &= is_400
     # The time fields, judged in one compiled pass (reasons in the order
     # of ``kernels/edge.pyx``); the number fields' flags below override them.
@@ -905,18 +921,18 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     if hangup.any():
         field[hangup] = F["hangup_cause"]
         reason[hangup] = text["hangup_cause"][hangup]
-    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, fwd_present & ~fwd_plain), LOST_ZERO)
+    flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, fwd_present & ~fwd_known), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
-    flag("forwarded_to", _spreadsheet(cols["forwarded_to"], fwd_present & ~fwd_plain), SPREADSHEET_NUMBER)
+    flag("forwarded_to", _spreadsheet(cols["forwarded_to"], fwd_present & ~fwd_known), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag_text("forwarded_to")
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
-    flag("number", _spreadsheet(cols["number"], number_present & ~number_plain), SPREADSHEET_NUMBER)
+    flag("number", _spreadsheet(cols["number"], number_present & ~number_known), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
     flag_text("number")
-    flag("caller", caller_ok & lost_zero(cols["caller"], caller, caller_present & ~caller_plain), LOST_ZERO)
+    flag("caller", caller_ok & lost_zero(cols["caller"], caller, caller_present & ~caller_known), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
-    flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_plain), SPREADSHEET_NUMBER)
+    flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_known), SPREADSHEET_NUMBER)
     flag_text("caller")
     flag("call_id", ~_present(call_id), MISSING)
     flag_text("call_id")
@@ -1035,6 +1051,14 @@ def later_copies(call_id: pa.Array | pa.ChunkedArray, consider: np.ndarray) -> n
     if not ids_kernel.later_copies(offsets, data, np.ascontiguousarray(consider).view(np.uint8), later):
         return np.zeros(0, np.intp)
     return np.flatnonzero(later)
+
+
+def first_occurrences(call_id: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True at the first occurrence of each value (and at null values):
+    ``later_copies`` over every row, as a mask."""
+    first = np.ones(len(call_id), bool)
+    first[later_copies(call_id, first)] = False
+    return first
 
 
 def dedupe(prepared: Prepared) -> Prepared:

@@ -223,3 +223,52 @@ def test_number_cells_kernel_is_the_compute_rule(values, cut):
     assert cells.present.tolist() == [v is not None and v != "" for v in arr.to_pylist()]
     assert cells.is_400.tolist() == [p and v.startswith("400") and len(v) == 10 for p, v in zip(plain, arr.to_pylist())]
     assert cells.keys.tolist() == [N.key(v) if p else 0 for p, v in zip(plain, arr.to_pylist())]
+
+
+# --- the compiled separated forms == the vectorised path's RE2 rule ----------
+def _separated_by_re2(values: list) -> list:
+    """``normalize_array``'s vectorised rule, readably: trimmed, one of the two
+    patterns, then the digits after the separators and ``+86``/``0086`` are
+    taken off; None where neither pattern matches."""
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(pa.array(values, pa.string()))
+    match = pc.or_(pc.match_substring_regex(trimmed, N._INTL_SEPARATED),
+                   pc.match_substring_regex(trimmed, N._LANDLINE_SEPARATED))
+    digits = pc.replace_substring_regex(pc.replace_substring_regex(trimmed, N._SEPARATOR, ""), r"^(?:\+|00)86", "")
+    return [d if m else None for m, d in zip(match.to_pylist(), digits.to_pylist())]
+
+
+_FORM_PARTS = st.sampled_from(["+86", "0086", "86", "+", "00", "0", "(", ")", ".", " ", "-", "--", "1", "13", "138",
+                               "400", "800", "0755", "0791", "021", "095", "040", "1234", "5678", "12345678", "9",
+                               "\t", "\uff11", "e"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(_FORM_PARTS, max_size=9).map("".join), min_size=1, max_size=20), st.integers(0, 3))
+def test_separated_cells_kernel_is_the_re2_rule(values, cut):
+    arr = pa.array(values, pa.string()).slice(min(cut, len(values)))
+    cells = arr.to_pylist()
+    rows = np.arange(len(arr))
+    got = N.separated_cells(arr, rows)
+    want = _separated_by_re2(cells)
+    normal = iter(got.normal.to_pylist())
+    for v, ok, key, is_400, w in zip(cells, got.ok.tolist(), got.keys.tolist(), got.is_400.tolist(), want):
+        simple = all(c in "0123456789 -().+" for c in v)  # the kernel leaves other bytes to the regex path
+        if ok:
+            assert w is not None and next(normal) == w, v
+            assert (key, is_400, ok) == (N.key(w), w.startswith("400") and len(w) == 10, 2 if "." in v else 1), v
+        else:
+            assert key == 0 and not is_400
+            assert w is None or not simple, v
+    assert next(normal, None) is None
+
+
+def test_separated_cells_of_the_demo_forms():
+    arr = pa.array(["+86 18893988033", "0812-7158020", " 0086 400-123-4567 ", "+86 (138) 1234.5678", "0755 1234 5678",
+                    "ext. 8001", "13812345678", "0791-5399455", "+86\t13812345678", "0950-1234567"])
+    got = N.separated_cells(arr, np.array([0, 1, 2, 3, 4, 5, 7, 8, 9]))
+    assert got.ok.tolist() == [1, 1, 1, 2, 1, 0, 1, 0, 0]
+    assert got.normal.to_pylist() == ["18893988033", "08127158020", "4001234567", "13812345678", "075512345678",
+                                      "07915399455"]
+    assert got.is_400.tolist() == [False, False, True, False, False, False, False, False, False]

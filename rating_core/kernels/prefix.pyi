@@ -13,6 +13,16 @@ def number_cells(
     is_400: npt.NDArray[np.uint8],
     keys: npt.NDArray[np.int64],
 ) -> None: ...
+def separated_numbers(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.int64],
+    ok: npt.NDArray[np.uint8],
+    out_offsets: npt.NDArray[np.int32],
+    out_data: npt.NDArray[np.uint8],
+    keys: npt.NDArray[np.int64],
+    is_400: npt.NDArray[np.uint8],
+) -> int: ...
 def flatten(
     keys: npt.NDArray[np.int64], lengths: npt.NDArray[np.int32], values: npt.NDArray[np.int32]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...

@@ -88,6 +88,166 @@ def number_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
             keys[i] = key if ok else 0
 
 
+
+cdef inline bint is_digit(uint8_t c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef inline bint separator(uint8_t c) noexcept nogil:
+    # numbers._SEPARATOR: space, dash, parentheses, dot
+    return c == 32 or c == 45 or c == 40 or c == 41 or c == 46
+
+
+def separated_numbers(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rows,
+                      uint8_t[::1] ok, int32_t[::1] out_offsets, uint8_t[::1] out_data, int64_t[::1] keys,
+                      uint8_t[::1] is_400):
+    """The two common irregular forms of a phone number, judged in one pass
+    over the cells ``rows`` of an Arrow string array's buffers, as
+    ``numbers.normalize_array``'s vectorised path judges them with RE2
+    (tests/test_numbers.py checks it against that path):
+
+    - ``numbers._INTL_SEPARATED``: ``+86`` or ``0086``, then a mobile
+      (``1[3-9]`` + 9 digits) or a 400/800 number (``[48]00`` + 7 digits),
+      separators (space, dash, parentheses, dot) anywhere after ``86`` but
+      not last; normal form: the digits after ``86``;
+    - ``numbers._LANDLINE_SEPARATED``: ``0`` + an area code's first two
+      digits (``[2367]d``, ``4[1-9]``, ``5d``, ``8[1-9]``, ``9[0-46-9]``), an
+      optional third, a space or dash, then 3-4 digits, an optional space or
+      dash, 4 digits; normal form: the digits.
+
+    Only spaces are trimmed, and a cell holding any byte but digits,
+    separators and ``+`` is left to the regex path (tabs, full-width digits,
+    letters...). For each k: ``ok[k]`` 0 (not one of the forms), 1 (one of
+    them), 2 (one of them and it holds a dot: the caller still asks whether a
+    spreadsheet wrote it); ``keys[k]`` the key of its normal form, 0 where
+    ``ok[k]`` is 0; ``is_400[k]`` its normal form is 400 + 7 digits. The
+    normal forms of the cells with ``ok[k] > 0``, in order, are written as an
+    Arrow string array's buffers into ``out_offsets`` / ``out_data`` (sized
+    by the caller: ``len(rows) + 1`` offsets, at least the cells' bytes).
+    Returns how many cells are one of the forms."""
+    cdef Py_ssize_t k, n = rows.shape[0], count = 0, j, w = 0, start, r, g1, g2, i
+    cdef int32_t a, b
+    cdef uint8_t c, c1, c2, dot, fail
+    cdef int64_t key
+    cdef int nd
+    if ok.shape[0] != n or keys.shape[0] != n or is_400.shape[0] != n or out_offsets.shape[0] != n + 1:
+        raise ValueError("separated_numbers: arrays of different lengths")
+    for k in range(n):
+        if not 0 <= rows[k] < offsets.shape[0] - 1:
+            raise ValueError("separated_numbers: a row outside the array")
+        if offsets[rows[k] + 1] - offsets[rows[k]] > out_data.shape[0]:
+            raise ValueError("separated_numbers: out_data too small")
+    with nogil:
+        out_offsets[0] = 0
+        for k in range(n):
+            ok[k] = 0
+            keys[k] = 0
+            is_400[k] = 0
+            i = rows[k]
+            a = offsets[i]
+            b = offsets[i + 1]
+            while a < b and data[a] == 32:
+                a += 1
+            while b > a and data[b - 1] == 32:
+                b -= 1
+            if b - a < 10 or not is_digit(data[b - 1]) or w + (b - a) > out_data.shape[0]:
+                continue
+            dot = 0
+            fail = 0
+            for j in range(a, b):
+                c = data[j]
+                if c == 46:
+                    dot = 1
+                elif not (is_digit(c) or separator(c) or c == 43):
+                    fail = 1
+                    break
+            if fail:
+                continue
+            nd = 0
+            start = -1
+            if data[a] == 43:  # '+'
+                start = a + 1
+            elif data[a] == 48 and data[a + 1] == 48:  # '00'
+                start = a + 2
+            if start >= 0:  # international: 86, then digits and separators only
+                if start + 2 > b or data[start] != 56 or data[start + 1] != 54:
+                    continue
+                for j in range(start + 2, b):
+                    c = data[j]
+                    if is_digit(c):
+                        if nd == 11:
+                            fail = 1
+                            break
+                        out_data[w + nd] = c
+                        nd += 1
+                    elif not separator(c):
+                        fail = 1
+                        break
+                if fail:
+                    continue
+                c1 = out_data[w]
+                if nd == 11:
+                    if not (c1 == 49 and 51 <= out_data[w + 1] <= 57):
+                        continue
+                elif nd == 10:
+                    if not ((c1 == 52 or c1 == 56) and out_data[w + 1] == 48 and out_data[w + 2] == 48):
+                        continue
+                else:
+                    continue
+            else:  # a landline: 0, area code, separator, 3-4 digits, [separator], 4 digits
+                if data[a] != 48:
+                    continue
+                c1 = data[a + 1]
+                c2 = data[a + 2]
+                if not (is_digit(c1) and is_digit(c2)):
+                    continue
+                if not (c1 == 50 or c1 == 51 or c1 == 54 or c1 == 55 or c1 == 53
+                        or ((c1 == 52 or c1 == 56) and c2 != 48) or (c1 == 57 and c2 != 53)):
+                    continue
+                r = 3
+                if is_digit(data[a + 3]):
+                    r = 4
+                c = data[a + r]
+                if c != 32 and c != 45:
+                    continue
+                # the rest: g1 digits, at most one space or dash, g2 digits
+                g1 = 0
+                g2 = -1
+                for j in range(a + r + 1, b):
+                    c = data[j]
+                    if is_digit(c):
+                        if g2 < 0:
+                            g1 += 1
+                        else:
+                            g2 += 1
+                    elif (c == 32 or c == 45) and g2 < 0 and g1 > 0:
+                        g2 = 0
+                    else:
+                        fail = 1
+                        break
+                if fail:
+                    continue
+                if g2 < 0:
+                    if not (g1 == 7 or g1 == 8):
+                        continue
+                elif not ((g1 == 3 or g1 == 4) and g2 == 4):
+                    continue
+                for j in range(a, b):
+                    if is_digit(data[j]):
+                        out_data[w + nd] = data[j]
+                        nd += 1
+            key = 0
+            for j in range(nd):
+                key += (<int64_t>(out_data[w + j] - 48) + 1) * POW11[MAX_DIGITS - 1 - j]
+            keys[k] = key
+            is_400[k] = nd == 10 and out_data[w] == 52
+            ok[k] = 2 if dot else 1
+            w += nd
+            count += 1
+            out_offsets[count] = <int32_t>w
+    return count
+
+
 def flatten(const int64_t[::1] keys, const int32_t[::1] lengths, const int32_t[::1] values):
     """Disjoint intervals from prefix ranges.
 
