@@ -55,6 +55,37 @@ CDR_COLUMNS = STRING_COLUMNS + TIME_COLUMNS + ("hangup_cause",)
 # Columns an input must have; the others may be absent (all missing).
 REQUIRED_COLUMNS = ("call_id", "number", "forwarded_to", "start", "end")
 
+# The longest value of a text field, in UTF-8 bytes, at every edge: a cell of
+# a CDR file (a reject naming the field and the bound), a gRPC field or batch
+# column (INVALID_ARGUMENT), a routing request (``Limits``' defaults are these).
+# ``number`` bounds every phone-number field (caller, number, forwarded_to,
+# destination): 64 leaves room for ``+86 (755) 1234-5678``-style writing in
+# full-width characters (3 UTF-8 bytes each).
+TEXT_BYTES = {
+    "call_id": 128,  # call ids are LMDB keys (at most 511 bytes) in the ledger
+    "number": 64,
+    "hangup_cause": 64,
+    "ivr_keys": 16,  # 5 menu levels of one key each, with room for '#' and '*'
+}
+# Characters no text field holds, as inclusive code point ranges (the one
+# list: ``check_text``'s pattern and ``kernels.edge.text_cells``' table are
+# made from it). C0 controls (NUL, ESC, tab, newline...), DEL and the C1
+# controls: terminal escapes and line breaks in a rejects file or a
+# statement. Unicode's Bidi_Control characters (ALM U+061C, LRM/RLM
+# U+200E-U+200F, the embeddings and overrides U+202A-U+202E, the isolates
+# U+2066-U+2069): they reorder what a reader sees ("Trojan Source",
+# CVE-2021-42574). The invisible ones: soft hyphen U+00AD, zero-width space,
+# non-joiner and joiner U+200B-U+200D, word joiner and invisible operators
+# U+2060-U+206F, zero-width no-break space U+FEFF, interlinear annotation
+# U+FFF9-U+FFFB, tags U+E0000-U+E007F; and the line and paragraph
+# separators U+2028-U+2029. Every field here is a machine identifier (a
+# call id, a phone number, a hang-up cause) in which none of them has a
+# meaning, while each makes two values that print alike differ (a call id
+# ``explain`` cannot find, a duplicate nobody sees), so they are refused
+# rather than stripped: the cell is rejected and shown escaped.
+FORBIDDEN_TEXT = ((0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x061C, 0x061C), (0x200B, 0x200F),
+                  (0x2028, 0x202E), (0x2060, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0xE0000, 0xE007F))
+
 # Field order for "the first bad field": the column order above.
 FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
           "hangup_cause")
@@ -76,14 +107,17 @@ REASONS = (
     "call id committed before with a different value here; the first commit stands "
     "(correct a committed call by rerating)",
     # A text cell (``text_cells``): bytes that are not UTF-8 (a Parquet or
-    # Arrow binary column), or a C0 control character (NUL, ESC, newline,
-    # tab...), which a unary RateCdr refuses too (``check_text``).
+    # Arrow binary column), or a character of FORBIDDEN_TEXT (NUL, ESC,
+    # newline, DEL, C1, a bidi override...), which a unary RateCdr refuses
+    # too (``check_text``); then one reason per length bound (TEXT_BYTES).
     "not UTF-8 text",
     "contains a control character",
-)
+) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
- SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER) = range(len(REASONS))
+ SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+# The reason of a text cell over its field's bound, by bound.
+LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
 # (hangup_cause and extra columns do not; a repeat differing only there is a replay).
 BILLABLE_FIELDS = ("number", "caller", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
@@ -118,6 +152,7 @@ _BATCH_ROWS = 1 << 20
 # "Unicode text"). The encoding is named (``--encoding``) or detected from the
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
+BINARY_CONTROLS = 20
 ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
              "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
              "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be"}
@@ -144,7 +179,8 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
 
     ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
     UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
-    a mark); text that decodes as UTF-8; text that decodes as GB18030.
+    a mark); text that decodes as UTF-8; text that decodes as GB18030; either
+    with at most 1 in BINARY_CONTROLS characters a control (a few bad cells).
     Raises InvalidFile for an unknown encoding name, an empty file, or bytes
     that are none of these (binary data)."""
     if encoding:
@@ -170,8 +206,12 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
             text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) < SNIFF_BYTES)
         except UnicodeDecodeError:
             continue
-        controls = sum(1 for c in text[:4096] if c < " " and c not in "\t\r\n")
-        if controls == 0:
+        # Binary data that happens to decode (NUL padding, a tar archive of a
+        # CSV): C0 controls other than tab and line ends are more than 1 in
+        # BINARY_CONTROLS of the first 4096 characters. Fewer are bad cells
+        # of a text file, each a reject naming its row and field.
+        sample = text[:4096]
+        if sum(1 for c in sample if c < " " and c not in "\t\r\n") * BINARY_CONTROLS <= len(sample):
             return name
     raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
 
@@ -460,16 +500,18 @@ def binary_type(t: pa.DataType) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
 
 
-def text_column(col) -> tuple[pa.Array, np.ndarray]:
+def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
     """(string array, judgement) of a CDR text column, in one compiled pass
     over its buffers (``kernels.edge.text_cells``): judgement is uint8 per
-    cell, 0 sound, CONTROL_CHARACTER where it holds a C0 control character,
-    NOT_UTF8 where its bytes are not UTF-8 (binary columns only: Parquet or
-    Arrow ``binary``). Such a cell becomes its bytes with the bad ones
-    escaped (``\\xff``), the value its reject shows; nothing undecodable
-    reaches a compute kernel. Columns of other types (numbers, times) are
-    cast to text and judged sound. The rule is ``check_text``'s, so a file,
-    a gRPC batch and a unary RateCdr refuse the same cells."""
+    cell, 0 sound, ``LONGER_THAN[max_bytes]`` where it holds more than
+    ``max_bytes`` UTF-8 bytes (its bytes are not read), NOT_UTF8 where its
+    bytes are not UTF-8 (binary columns only: Parquet or Arrow ``binary``),
+    CONTROL_CHARACTER where it holds a FORBIDDEN_TEXT character. A binary
+    cell not UTF-8 (or too long) becomes its bytes with the bad ones escaped
+    (``\\xff``); nothing undecodable reaches a compute kernel (a reject shows
+    its value through ``shown``). Columns of other types (numbers, times)
+    are cast to text and judged sound. The rule is ``check_text``'s, so a
+    file, a gRPC batch and a unary RateCdr refuse the same cells."""
     from .kernels import edge
 
     col = _one_array(col)
@@ -486,11 +528,11 @@ def text_column(col) -> tuple[pa.Array, np.ndarray]:
         return s, np.zeros(len(s), np.uint8)
     out = np.empty(len(col), np.uint8)
     offsets, data = string_buffers(col)
-    bad = edge.text_cells(offsets, data, validity_bits(col), col.offset, binary, out)
+    bad = edge.text_cells(offsets, data, validity_bits(col), col.offset, binary, _FORBIDDEN_RANGES, max_bytes, out)
     if binary:
         bufs = col.buffers()
         col = pa.Array.from_buffers(pa.string(), len(col), bufs, col.null_count, col.offset)
-        if bad and (rows := np.flatnonzero(out == 2)).size:
+        if bad and (rows := np.flatnonzero(out >= 2)).size:
             cells = pa.Array.from_buffers(pa.binary(), len(col), bufs, col.null_count, col.offset).take(pa.array(rows))
             escaped = pa.array([v.decode("utf-8", "backslashreplace") for v in cells.to_pylist()], pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
@@ -498,8 +540,42 @@ def text_column(col) -> tuple[pa.Array, np.ndarray]:
             if nulls is not None:
                 col = _with_validity(col, ~nulls)
     if bad:
-        out = np.where(out == 2, NOT_UTF8, np.where(out == 1, CONTROL_CHARACTER, 0)).astype(np.uint8)
+        codes = np.array([0, CONTROL_CHARACTER, NOT_UTF8, LONGER_THAN.get(max_bytes, 0)], np.uint8)
+        out = codes[out]
     return col, out
+
+
+_FORBIDDEN_RANGES = np.array(FORBIDDEN_TEXT, np.int32).ravel()
+_FORBIDDEN_CLASS = "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in FORBIDDEN_TEXT)
+_FORBIDDEN_RE2 = "[" + "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in FORBIDDEN_TEXT) + "]"
+_forbidden = re.compile(f"[{_FORBIDDEN_CLASS}]")
+# A reject shows at most this many characters of a value (then its size).
+SHOWN_CHARS = 200
+
+
+def _escaped(value: str) -> str:
+    """``value`` with each FORBIDDEN_TEXT character written as Python writes
+    it (``\\x7f``, ``\\u202e``), cut to SHOWN_CHARS characters."""
+    cut = value[:SHOWN_CHARS]
+    text = _forbidden.sub(lambda m: ascii(m.group())[1:-1], cut)
+    return text if len(cut) == len(value) else f"{text}... ({len(value)} characters)"
+
+
+def shown(values: pa.Array) -> pa.Array:
+    """A string column as a rejects file shows it: the cells holding a
+    FORBIDDEN_TEXT character or longer than SHOWN_CHARS are ``_escaped``
+    (what was received, never a terminal escape, a reordering or a megabyte
+    cell), the others kept. Nulls stay null."""
+    values = _one_array(values)
+    if len(values) == 0:
+        return values
+    need = pc.or_(pc.match_substring_regex(values, _FORBIDDEN_RE2),
+                  pc.greater(pc.utf8_length(values), SHOWN_CHARS))
+    mask = pc.fill_null(need, False)
+    if not pc.any(mask).as_py():
+        return values
+    fixed = pa.array([_escaped(v) for v in values.filter(mask).to_pylist()], pa.string())
+    return pc.replace_with_mask(values, mask, fixed)
 
 
 def _present(col: pa.Array) -> np.ndarray:
@@ -890,7 +966,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     reason = np.empty(n, np.int8)
     text = {}  # the text columns' judgement (``text_column``): 0, NOT_UTF8 or CONTROL_CHARACTER
     for name in STRING_COLUMNS + ("hangup_cause",):
-        cols[name], text[name] = text_column(cols[name])
+        cols[name], text[name] = text_column(cols[name], TEXT_BYTES[FIELD_LIMIT[name]])
     for name in TIME_COLUMNS:  # a time written as bytes: its text (a cell not UTF-8 is then not a time)
         if binary_type(cols[name].type):
             cols[name] = text_column(cols[name])[0]
@@ -973,10 +1049,10 @@ def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa
     value = values_as_given(cols, bad, np.array(FIELDS)[f])
     return pa.table({
         "row": pa.array(bad.astype(np.int64) + row_offset),
-        "call_id": call_id.take(pa.array(bad)),
+        "call_id": shown(call_id.take(pa.array(bad))),
         "field": pa.DictionaryArray.from_arrays(pa.array(f, pa.int8()), pa.array(FIELDS)).cast(pa.string()),
         "reason": pa.DictionaryArray.from_arrays(pa.array(reason[bad]), pa.array(REASONS)).cast(pa.string()),
-        "value": value,
+        "value": shown(value),
     }, schema=REJECT_SCHEMA)
 
 
@@ -1096,21 +1172,18 @@ class Limits:
 
     max_message_bytes: one gRPC message (an Arrow IPC stream included).
     max_batch_rows: CDRs in one batch message.
-    The rest: longest value of a string field, in UTF-8 bytes. ``number``
-    bounds every phone-number field (caller, number, forwarded_to,
-    destination): 64 leaves room for ``+86 (755) 1234-5678``-style writing
-    in full-width characters (3 UTF-8 bytes each), which the one normaliser
-    reads in a file, a gRPC request and ``rating400 route`` alike.
+    The rest: longest value of a string field, in UTF-8 bytes (TEXT_BYTES,
+    the bounds a CDR file's cells have too).
     Defaults are safe for a 2-core server (a full batch decodes in tens of ms);
     ``rating400 serve --max-message-mb/--max-batch-rows`` change the first two.
     """
 
     max_message_bytes: int = 64 << 20
     max_batch_rows: int = 262_144
-    call_id: int = 128  # call ids are LMDB keys (at most 511 bytes) in the ledger
-    number: int = 64
-    hangup_cause: int = 64
-    ivr_keys: int = 16  # 5 menu levels of one key each, with room for '#' and '*'
+    call_id: int = TEXT_BYTES["call_id"]
+    number: int = TEXT_BYTES["number"]
+    hangup_cause: int = TEXT_BYTES["hangup_cause"]
+    ivr_keys: int = TEXT_BYTES["ivr_keys"]
 
     def of(self, field: str) -> int:
         """The length bound of a request field (by its last name part)."""
@@ -1138,18 +1211,23 @@ def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
     return f"{value[:limit]!r}... ({size} characters)" if size is not None else f"{value[:limit]!r}..."
 
 
+def forbidden_characters(text: str, allowed: str = "") -> list[str]:
+    """The FORBIDDEN_TEXT characters ``text`` holds, other than ``allowed``,
+    each once, as ``repr`` writes it (``'\\x7f'``, ``'\\u202e'``), sorted: the
+    one rule for what people type too (CRM tags and notes, rerating reasons)."""
+    return sorted({repr(c) for c in _forbidden.findall(text) if c not in allowed})
+
+
 def check_text(field: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
-    """One request string field: at most its bound in UTF-8 bytes, no NUL or
-    other C0 control characters. Returns ``value``; InvalidInput otherwise."""
+    """One request string field: at most its bound in UTF-8 bytes, no
+    FORBIDDEN_TEXT character (NUL, ESC, DEL, C1, bidi controls, zero-width
+    characters). Returns ``value``; InvalidInput otherwise."""
     bound = limits.of(field)
     if len(value) > bound or (not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > bound):
         raise InvalidInput(field, f"longer than {bound} bytes: {excerpt(value)}")
-    if _control(value):
+    if _forbidden.search(value):
         raise InvalidInput(field, f"contains a control character: {excerpt(value)}")
     return value
-
-
-_control = re.compile("[\x00-\x1f]").search  # a C0 control character (below " ")
 
 
 def check_time_ms(field: str, ms: int | None) -> int | None:

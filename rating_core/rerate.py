@@ -147,16 +147,16 @@ def day_bounds(day_from: str, day_to: str) -> tuple[int, int]:
 
 def check_reason(reason: str) -> str:
     """A rerating reason: at most ``MAX_REASON_CHARS`` characters, no control
-    characters (Unicode category Cc: NUL, ESC, newlines...) and no lone
-    surrogates, as it is stored and shown on statements. Raises
-    ``InvalidInput`` naming ``reason``."""
-    from .cdr import excerpt
+    characters (``cdr.FORBIDDEN_TEXT``: NUL, ESC, newlines, DEL, C1, bidi
+    controls, zero-width characters) and no lone surrogates, as it is stored
+    and shown on statements. Raises ``InvalidInput`` naming ``reason``."""
+    from .cdr import excerpt, forbidden_characters
 
     if len(reason) > MAX_REASON_CHARS:
         raise InvalidInput("reason", f"{len(reason)} characters: at most {MAX_REASON_CHARS}")
-    for c in reason:
-        if unicodedata.category(c) in ("Cc", "Cs"):
-            raise InvalidInput("reason", f"contains a control character {c!r}: {excerpt(reason)}")
+    bad = forbidden_characters(reason) + sorted({repr(c) for c in reason if unicodedata.category(c) == "Cs"})
+    if bad:
+        raise InvalidInput("reason", f"contains a control character {bad[0]}: {excerpt(reason)}")
     return reason
 
 

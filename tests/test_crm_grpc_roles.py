@@ -206,9 +206,9 @@ def test_update_caller_tags_notes_callback_bounds_and_hostile_text(crm_server):
         assert len(_listed(stub, caller).tags) == 32
         stub.UpdateCaller(update(remove_tags=[f"t{i}" for i in range(32)]), timeout=30)
         assert list(_listed(stub, caller).tags) == []
-        for tag in ("a\x00b", "x\ny", "\x1b[2J", "tab\there"):
+        for tag in ("a\x00b", "x\ny", "\x1b[2J", "tab\there", "del\x7f", "c1\x9b2J", "vip\u202eqqq", "v\u200bip"):
             assert _refused(stub.UpdateCaller, update(add_tags=[tag])).startswith("add_tags[0]: control characters")
-        for note in ("n\x00", "\x1b[2Jcleared", "bell\x07"):
+        for note in ("n\x00", "\x1b[2Jcleared", "bell\x07", "rub\x7fout", "\u202eyadot llac", "\u2066isolated\u2069"):
             assert _refused(stub.UpdateCaller, update(note=note)).startswith("note: control characters")
         stub.UpdateCaller(update(note="line one\n\tline two"), timeout=30)
         assert _listed(stub, caller).notes == 2

@@ -146,7 +146,8 @@ def test_days_only_as_yyyy_mm_dd(day):
 
 def test_reason_bounded_and_without_control_characters(root, capsys):
     for reason, word in (("r" * 1001, "at most 1000"), ("fix\x1b[31m", "control character"),
-                         ("a\nb", "control character")):
+                         ("a\nb", "control character"), ("del\x7f", "'\\x7f'"), ("c1\x85", "'\\x85'"),
+                         ("\u202eesrever", "'\\u202e'"), ("zero\u200bwidth", "'\\u200b'")):
         code, _, err = run(rerate_args(root, "--reason", reason), capsys)
         assert code == 2 and "reason" in err and word in err, err
     assert stored_adjustments(root) == []

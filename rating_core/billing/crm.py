@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO, cast
@@ -135,18 +134,15 @@ def shown(number: str, role: str) -> str:
     return number if role in UNMASKED_ROLES else mask(number)
 
 
-def _controls(text: str, allowed: str = "") -> list[str]:
-    return sorted({repr(c) for c in text if unicodedata.category(c) == "Cc" and c not in allowed})
-
-
 def clean_tag(text: str, field: str = "tag") -> str:
     """A tag as stored: stripped, 1 to ``MAX_TAG_CHARS`` characters, no
-    control character (NUL, newline, escape: they break the CSV export and
-    terminals). Raises ``InvalidInput`` naming ``field``."""
+    control character (``cdr.FORBIDDEN_TEXT``: NUL, newline, escape, DEL, C1,
+    bidi controls, zero-width characters: they break the CSV export and
+    terminals, or make two tags that print alike differ). Raises ``InvalidInput`` naming ``field``."""
     tag = text.strip()
     if not tag or len(tag) > MAX_TAG_CHARS:
         raise InvalidInput(field, f"a tag is 1 to {MAX_TAG_CHARS} characters")
-    if bad := _controls(tag):
+    if bad := cdr.forbidden_characters(tag):
         raise InvalidInput(field, f"control characters are not allowed in a tag: {', '.join(bad)}")
     return tag
 
@@ -163,11 +159,12 @@ def removed_tag(text: str, field: str = "tag") -> str:
 
 def clean_note(text: str, field: str = "note") -> str:
     """A note as stored: 1 to ``MAX_NOTE_CHARS`` characters; newline and tab
-    kept, no other control character. Raises ``InvalidInput`` naming
+    kept, no other control character (``cdr.FORBIDDEN_TEXT``: a bidi override
+    would reorder what the next reader sees). Raises ``InvalidInput`` naming
     ``field``."""
     if not text.strip() or len(text) > MAX_NOTE_CHARS:
         raise InvalidInput(field, f"a note is 1 to {MAX_NOTE_CHARS} characters")
-    if bad := _controls(text, "\n\t"):
+    if bad := cdr.forbidden_characters(text, "\n\t"):
         raise InvalidInput(field, f"control characters other than newline and tab are not allowed: {', '.join(bad)}")
     return text
 

@@ -52,5 +52,7 @@ def text_cells(
     bitmap: npt.NDArray[np.uint8],
     bit_offset: int,
     check_utf8: bool,
+    forbidden: npt.NDArray[np.int32],
+    max_bytes: int,
     out: npt.NDArray[np.uint8],
 ) -> int: ...

@@ -187,25 +187,39 @@ def splice_strings(const int32_t[::1] offsets, const uint8_t[::1] data, const in
 
 
 def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] bitmap,
-               Py_ssize_t bit_offset, bint check_utf8, uint8_t[::1] out):
+               Py_ssize_t bit_offset, bint check_utf8, const int32_t[::1] forbidden, Py_ssize_t max_bytes,
+               uint8_t[::1] out):
     """One pass over an Arrow string or binary array's buffers (int32
-    offsets): ``out[i]`` is 2 where cell i is not UTF-8 (only judged with
-    ``check_utf8``, for a binary column: a string column's bytes are UTF-8
-    by Arrow's own rule), else 1 where it holds a C0 control character
-    (a byte below 0x20: in UTF-8 such a byte is always that character), else
-    0; null cells (``bitmap``, empty when none, read from bit ``bit_offset``)
-    are 0. Returns how many cells are not 0. The UTF-8 rule is RFC 3629's:
-    no overlong form, no surrogate, nothing past U+10FFFF
-    (tests/test_cdr_edge.py checks it against Python's decoder)."""
-    cdef Py_ssize_t i, j, bit, n = out.shape[0], bad = 0
+    offsets): ``out[i]`` is 3 where cell i is longer than ``max_bytes``
+    (its bytes are then not read), else 2 where it is not UTF-8 (only
+    judged with ``check_utf8``, for a binary column: a string column's bytes
+    are UTF-8 by Arrow's own rule), else 1 where it holds a character of
+    ``forbidden`` (code point ranges, inclusive, as a flat sorted array
+    lo0, hi0, lo1, hi1...: ``cdr.FORBIDDEN_TEXT``), else 0; null cells
+    (``bitmap``, empty when none, read from bit ``bit_offset``) are 0.
+    Returns how many cells are not 0. The UTF-8 rule is RFC 3629's: no
+    overlong form, no surrogate, nothing past U+10FFFF (tests/test_cdr_edge.py
+    checks it against Python's decoder; tests/test_text_cells.py checks the
+    forbidden characters against ``cdr.check_text``)."""
+    cdef Py_ssize_t i, j, k, bit, n = out.shape[0], bad = 0, nf = forbidden.shape[0]
     cdef bint nulls = bitmap.shape[0] > 0
-    cdef int32_t a, b
+    cdef int32_t a, b, cp
     cdef uint8_t c, c1, flag
     cdef int need
+    cdef uint8_t ascii_bad[128]  # the forbidden ASCII characters (C0, DEL), one load a byte
     if offsets.shape[0] != n + 1 or (nulls and bitmap.shape[0] * 8 < bit_offset + n):
         raise ValueError("text_cells: arrays of different lengths")
     if n and (offsets[0] < 0 or offsets[n] > data.shape[0] or offsets[0] > offsets[n]):
         raise ValueError("text_cells: offsets outside the data buffer")
+    if nf % 2:
+        raise ValueError("text_cells: forbidden ranges come in (lo, hi) pairs")
+    for k in range(128):
+        ascii_bad[k] = 0
+        j = 0
+        while j < nf and forbidden[j] <= k:
+            if k <= forbidden[j + 1]:
+                ascii_bad[k] = 1
+            j += 2
     with nogil:
         for i in range(n):
             out[i] = 0
@@ -215,32 +229,40 @@ def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_
                     continue
             a = offsets[i]
             b = offsets[i + 1]
+            if b - a > max_bytes:
+                out[i] = 3
+                bad += 1
+                continue
             flag = 0
             j = a
             while j < b:
                 c = data[j]
-                if c < 0x20:
-                    flag = 1
-                    if not check_utf8:
-                        break
+                if c < 0x80:
+                    if ascii_bad[c]:
+                        flag = 1
+                        if not check_utf8:
+                            break
                     j += 1
-                elif c < 0x80 or not check_utf8:
+                    continue
+                # Lead byte: C2-DF one continuation, E0-EF two, F0-F4 three.
+                if 0xC2 <= c <= 0xDF:
+                    need = 1
+                elif 0xE0 <= c <= 0xEF:
+                    need = 2
+                elif 0xF0 <= c <= 0xF4:
+                    need = 3
+                elif check_utf8:
+                    flag = 2
+                    break
+                else:  # a string column is UTF-8: not reached; never read past the cell
                     j += 1
-                else:
-                    # Lead byte: C2-DF one continuation, E0-EF two, F0-F4 three.
-                    if 0xC2 <= c <= 0xDF:
-                        need = 1
-                    elif 0xE0 <= c <= 0xEF:
-                        need = 2
-                    elif 0xF0 <= c <= 0xF4:
-                        need = 3
-                    else:
+                    continue
+                if j + need >= b:
+                    if check_utf8:
                         flag = 2
-                        break
-                    if j + need >= b:
-                        flag = 2
-                        break
-                    c1 = data[j + 1]
+                    break
+                c1 = data[j + 1]
+                if check_utf8:
                     # The second byte's range narrows after E0 (overlong), ED
                     # (surrogates), F0 (overlong) and F4 (past U+10FFFF).
                     if (c1 & 0xC0) != 0x80 or (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F) \
@@ -253,7 +275,23 @@ def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_
                     if need == 3 and (data[j + 3] & 0xC0) != 0x80:
                         flag = 2
                         break
-                    j += need + 1
+                if flag == 0:
+                    if need == 1:
+                        cp = ((c & 0x1F) << 6) | (c1 & 0x3F)
+                    elif need == 2:
+                        cp = ((c & 0x0F) << 12) | ((c1 & 0x3F) << 6) | (data[j + 2] & 0x3F)
+                    else:
+                        cp = ((c & 0x07) << 18) | ((c1 & 0x3F) << 12) | ((data[j + 2] & 0x3F) << 6) \
+                            | (data[j + 3] & 0x3F)
+                    k = 0
+                    while k < nf and forbidden[k] <= cp:
+                        if cp <= forbidden[k + 1]:
+                            flag = 1
+                            break
+                        k += 2
+                    if flag and not check_utf8:
+                        break
+                j += need + 1
             out[i] = flag
             bad += flag != 0
     return bad
