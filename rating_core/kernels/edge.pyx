@@ -220,6 +220,8 @@ def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_
             if k <= forbidden[j + 1]:
                 ascii_bad[k] = 1
             j += 2
+        if ascii_bad[k] and 0x20 <= k < 0x7F:
+            raise ValueError("text_cells: a printable ASCII character among the forbidden (see the fast path)")
     with nogil:
         for i in range(n):
             out[i] = 0
@@ -237,6 +239,9 @@ def text_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_
             j = a
             while j < b:
                 c = data[j]
+                if <uint8_t>(c - 0x20) < 0x5F:  # printable ASCII (never forbidden): one compare
+                    j += 1
+                    continue
                 if c < 0x80:
                     if ascii_bad[c]:
                         flag = 1
