@@ -361,3 +361,54 @@ def test_a_stored_record_of_another_shape_is_merged_through_msgspec(tmp_path):
         ledger.close()
     assert (got.calls, got.answered, got.first_ms, got.last_ms, got.last_missed_ms) == (2, 1, T0, T0 + 10, T0 + 10)
     assert (got.destination, got.city, got.province, got.carrier, got.tags) == ("13700000001", "X", "广东", None, ["vip"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(
+    # keys: shared prefixes longer than the kernel's 24-byte sort prefix, NUL bytes, the empty key
+    st.sampled_from([b"", b"a", b"a\x00", b"a\x00b", b"shop\x00138", b"x" * 24, b"x" * 24 + b"\x00", b"x" * 25,
+                     b"x" * 23 + b"\xff", "深圳\x0013812345678".encode(), b"cafe\x0013912340000" * 2]),
+    st.one_of(st.none(), st.integers(0, 50)),  # start (None: unknown)
+    st.sampled_from([0, 1, 2]),  # missed, answered, unknown
+    st.integers(0, 600),
+    st.tuples(*[st.booleans()] * 4)), max_size=40))
+def test_group_kernel_equals_a_readable_grouping(calls):
+    """``kernels.crm.group`` (hash, then keys sorted by their bytes) against
+    a dict and ``sorted``: the same keys in the same order, the same
+    aggregates and latest name rows."""
+    import numpy as np
+
+    from rating_core.kernels import crm as kernel
+
+    calls = sorted(calls, key=lambda c: (c[1] is None, c[1] or 0))  # time order, unknown starts last
+    keys = pa.array([c[0] for c in calls], pa.binary())
+    offsets = np.frombuffer(keys.buffers()[1], np.int32)[:len(calls) + 1].copy()
+    data = np.frombuffer(keys.buffers()[2], np.uint8) if keys.buffers()[2] is not None and keys.buffers()[2].size \
+        else np.zeros(1, np.uint8)
+    first, agg, last = kernel.group(
+        offsets, data, np.array([c[1] or 0 for c in calls], np.int64),
+        np.array([c[1] is not None for c in calls], np.uint8), np.array([c[2] for c in calls], np.uint8),
+        np.array([c[3] for c in calls], np.int64), np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
+    want = {}
+    for i, (k, s, a, b, known) in enumerate(calls):
+        w = want.setdefault(k, {"lo": None, "hi": None, "n": 0, "ans": 0, "talk": 0, "missed": 0, "ans_at": 0,
+                                "last": [-1] * 4})
+        if s is not None:
+            w["lo"] = s if w["lo"] is None else min(w["lo"], s)
+            w["hi"] = s if w["hi"] is None else max(w["hi"], s)
+            w["n"] += 1
+        if a == 1:
+            w["ans"] += 1
+            w["talk"] += b
+            w["ans_at"] = max(w["ans_at"], s or 0)
+        elif a == 0:
+            w["missed"] = max(w["missed"], s or 0)
+        for f in range(4):
+            if known[f]:
+                w["last"][f] = i
+    order = sorted(want)
+    assert [calls[r][0] for r in first] == order
+    for j, k in enumerate(order):
+        w = want[k]
+        assert agg[:, j].tolist() == [w["lo"] or 0, w["hi"] or 0, w["n"], w["ans"], w["talk"], w["missed"], w["ans_at"]]
+        assert last[:, j].tolist() == w["last"]

@@ -48,7 +48,7 @@ from ..cells import row as csv_row
 
 _ENCODE, _DECODE = callers.ENCODE, callers.DECODE
 COUNTS = formats.CRM_COUNTS
-CHUNK = 131_072  # calls merged at once (see ``CRM.record``)
+CHUNK = 1 << 20  # calls merged at once: bounds the grouping's memory (about 200 bytes a call)
 UNMASKED_ROLES = frozenset({"admin", "owner", "supervisor"})
 ROLES = ("agent", "supervisor", "owner", "admin")
 # Bounds on what people attach to one caller: the record is read and
@@ -215,9 +215,9 @@ class CRM:
         so counted at commit), are skipped and the rest remembered in
         ``crm_seen``. Returns the calls counted.
 
-        The batch is aggregated per (account, caller) column-wise first, so
-        the per-call cost is Arrow's; LMDB is read and written once per
-        caller in the batch."""
+        The batch is aggregated per (account, caller) in one compiled pass
+        first (``kernels.crm.group``); LMDB is read and written once per
+        caller in the batch, in key order."""
         t = calls.filter(pc.fill_null(pc.not_equal(calls.column("caller"), ""), False))
         if t.num_rows and not fresh:
             keys = [call_key(c) for c in t.column("call_id").to_pylist()]
@@ -237,43 +237,41 @@ class CRM:
             t = t.take(pc.sort_indices(t.column("start_ms")))
         # Merged in time-ordered chunks: merging chunk after chunk gives the
         # records merging the whole batch gives (the rules are min/max/sum
-        # and "latest wins"), while Arrow's group-by and string kernels
-        # stay in cache (a 1M-row group-by costs 14x a 200k one, measured).
+        # and "latest wins"). One chunk is a million calls, so a commit reads
+        # and writes each caller's page in key order once (the B-tree work
+        # is most of a merge's cost: by key over the whole batch it is about
+        # 0.4 of what it was in 131k-call chunks, measured).
         for lo in range(0, t.num_rows, CHUNK):
             self._merge_chunk(txn, t.slice(lo, CHUNK))
         return t.num_rows
 
     def _merge_chunk(self, txn, t: pa.Table) -> None:
+        # One compiled pass (``kernels.crm.group``) aggregates the calls per
+        # record key and sorts the keys (LMDB reads and writes in key order:
+        # fewer pages). "Latest wins" for the names is the latest row holding
+        # a known value (rows are in time order); the destination counts on
+        # answered calls only; an empty city/province/carrier is unknown, as
+        # ``x or stored``.
         key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0")
+        key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
         answered = t.column("answered")
+        state = np.where(pc.fill_null(answered, False).to_numpy(zero_copy_only=False), 1, 0).astype(np.uint8)
+        if answered.null_count:
+            state[pc.is_null(answered).to_numpy(zero_copy_only=False)] = 2
         start = t.column("start_ms")
-        row = pa.array(np.arange(t.num_rows, dtype=np.int64))
-
-        def at(known):  # the row where the value is known, else -1
-            return pc.if_else(pc.fill_null(known, False), row, -1)
-
-        # "Latest wins" for the names is the greatest row holding a known
-        # value (rows are in time order): an integer max per caller, then one
-        # take per name column (Arrow's string "last" per group cost 4x the
-        # whole numeric group-by). The destination counts on answered calls
-        # only; an empty city/province/carrier is unknown, as ``x or stored``.
-        cols = {
-            "key": key, "start": start, "answered": pc.cast(answered, pa.int64()),
-            "talk": pc.if_else(answered, t.column("billable_seconds"), 0),
-            "missed_at": pc.if_else(answered, 0, start), "answered_at": pc.if_else(answered, start, 0),
-            "dest": at(pc.and_(answered, pc.is_valid(t.column("forwarded_to")))),
-        }
-        for name, col in _NAMES[1:]:
-            cols[name] = at(pc.not_equal(t.column(col), ""))
-        g = pa.table(cols).group_by("key", use_threads=False).aggregate([
-            ("start", "min"), ("start", "max"), ("start", "count"), ("answered", "sum"), ("talk", "sum"),
-            ("missed_at", "max"), ("answered_at", "max"), ("dest", "max"), ("city", "max"),
-            ("province", "max"), ("carrier", "max")])
-        g = g.take(pc.sort_indices(g.column("key")))  # LMDB reads and writes in key order: fewer pages
-        for name, col in _NAMES:
-            rows = g.column(f"{name}_max").to_numpy()
-            g = g.append_column(f"{name}_last", t.column(col).take(pa.array(rows, mask=rows < 0)))
-        txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), g))
+        known = np.stack([
+            (state == 1) & pc.is_valid(t.column("forwarded_to")).to_numpy(zero_copy_only=False),
+            *(pc.fill_null(pc.not_equal(t.column(col), ""), False).to_numpy(zero_copy_only=False)
+              for _, col in _NAMES[1:])]).astype(np.uint8)
+        first, agg, last = crm_kernel.group(
+            _offsets(key), _data(key), pc.fill_null(start, 0).to_numpy(zero_copy_only=False).astype(np.int64),
+            pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
+            pc.fill_null(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False).astype(np.int64),
+            np.ascontiguousarray(known))
+        keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
+        names = pa.concat_arrays([pc.take(t.column(col), pa.array(rows, mask=rows < 0)).combine_chunks()
+                                  for (_, col), rows in zip(_NAMES, last)])
+        txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
 
     def update_from_calls(self, calls: pa.Table) -> int:
         """``record`` in a transaction of its own (rated files: call ids
@@ -366,9 +364,23 @@ _NAMES = (("dest", "forwarded_to"), ("city", "caller_city"), ("province", "calle
           ("carrier", "caller_carrier"))
 
 
-def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
-    """The new ``crm`` records of the callers aggregated in ``g`` (one row
-    per key, sorted by key): the stored records read at once (``getmulti``)
+def _offsets(strings: pa.Array) -> np.ndarray:
+    """The int32 offsets of a string or binary array, from its offset (len + 1)."""
+    raw = strings.buffers()[1]
+    return np.ascontiguousarray(np.frombuffer(raw, np.int32)[strings.offset:strings.offset + len(strings) + 1])
+
+
+def _data(strings: pa.Array) -> np.ndarray:
+    """The character buffer of a string or binary array (one byte when empty)."""
+    data = strings.buffers()[2]
+    return np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
+
+
+def _merge(cursor, keys: list[bytes], agg: np.ndarray, names: pa.Array) -> Iterator[tuple[bytes, bytes]]:
+    """The new ``crm`` records of the g callers ``keys`` (sorted, distinct)
+    aggregated in ``agg`` (``kernels.crm.group``) with ``names`` (4 g
+    strings: the batch's destination, city, province, carrier of each, null
+    none): the stored records read at once (``getmulti``)
     and merged in one pass by ``kernels.crm.merge`` (counts added, the
     stored JSON tail's tokens copied as bytes). The same rules as a
     ``CallerRecord`` updated call by call (tests/test_crm.py checks it byte
@@ -377,22 +389,14 @@ def _merge(cursor, g: pa.Table) -> Iterator[tuple[bytes, bytes]]:
     carrier replaces the stored one, tags and notes kept. Names JSON must
     escape (rare) go through msgspec. Yields (key, record) pairs in key
     order."""
-    keys = pc.cast(g.column("key"), pa.binary()).to_pylist()
     found = cursor.getmulti(keys)  # (key, record) of the stored ones, in key order
-    agg = np.stack([g.column(c).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-                    for c in ("start_min", "start_max", "start_count", "answered_sum", "talk_sum",
-                              "missed_at_max", "answered_at_max")])
-    names = pa.concat_arrays([g.column(c).combine_chunks() if isinstance(g.column(c), pa.ChunkedArray)
-                              else g.column(c) for c in ("dest_last", "city_last", "province_last", "carrier_last")])
-    _, offsets, data = names.buffers()
-    offsets = np.frombuffer(offsets, np.int32)[names.offset:names.offset + len(names) + 1]
-    data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
     valid = names.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
-    values, slow, counts, at = crm_kernel.merge(keys, found, agg, np.ascontiguousarray(offsets), data, valid)
+    offsets, data = _offsets(names), _data(names)
+    values, slow, counts, at = crm_kernel.merge(keys, found, agg, offsets, data, valid)
     if slow.any():
         rows = np.flatnonzero(slow)
-        fields = [pc.take(g.column(c), pa.array(rows)).to_pylist()
-                  for c in ("dest_last", "city_last", "province_last", "carrier_last")]
+        g = len(keys)
+        fields = [pc.take(names, pa.array(rows + f * g)).to_pylist() for f in range(4)]
         for pos, i in enumerate(rows.tolist()):
             d, c, p, k = (v[pos] for v in fields)
             if at[i] < 0:

@@ -10,3 +10,12 @@ def merge(
     valid: npt.NDArray[np.uint8],
 ) -> tuple[list[bytes | None], npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
+def group(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    start: npt.NDArray[np.int64],
+    start_valid: npt.NDArray[np.uint8],
+    answered: npt.NDArray[np.uint8],
+    billable: npt.NDArray[np.int64],
+    known: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

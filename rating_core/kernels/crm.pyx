@@ -1,5 +1,6 @@
 # cython: freethreading_compatible=True
-"""Caller CRM records merged in one pass (``rating_core.billing.crm._merge``).
+"""Caller CRM records merged in one pass (``rating_core.billing.crm._merge``),
+from a batch grouped per caller in one pass (``group``).
 
 A ``crm`` record (``ledger.formats``) is 8 little-endian int64 counts
 (``CRM_COUNTS``) followed by a msgspec JSON tail that always starts
@@ -11,10 +12,12 @@ as msgspec would (a new name JSON must escape, a stored tail of another
 shape) is left to the caller (``slow``), which decodes and encodes it.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
 import numpy as np
+
+_KEYED = np.dtype([("p0", "<u8"), ("p1", "<u8"), ("p2", "<u8"), ("row", "<i8")])
 
 cdef enum:
     N_COUNTS = 8
@@ -36,6 +39,9 @@ cdef enum:
     A_MISSED_AT = 5
     A_ANSWERED_AT = 6
     N_AGG = 7
+    # ``group``'s per-key row: the aggregates, 4 latest name rows, whether a start was seen
+    HAS_START = 11
+    W = 12
 
 cdef const char* NEW_REST = b'"t":[],"n":[]}'
 cdef Py_ssize_t NEW_REST_LEN = 14
@@ -239,3 +245,201 @@ def split_fixed(const uint8_t[::1] data, Py_ssize_t size):
     for i in range(n):
         out[i] = PyBytes_FromStringAndSize(<const char*>&data[i * size], size)
     return out
+
+
+cdef inline uint64_t _hash(const uint8_t* s, Py_ssize_t n) noexcept nogil:
+    """FNV-1a over the key's bytes, then a final mix (the table's slot is the low bits)."""
+    cdef uint64_t h = 14695981039346656037ULL
+    cdef Py_ssize_t j
+    for j in range(n):
+        h = (h ^ s[j]) * 1099511628211ULL
+    h ^= h >> 33
+    h *= 0xff51afd7ed558ccdULL
+    h ^= h >> 33
+    return h
+
+
+cdef inline int _cmp(const int32_t* offsets, const uint8_t* data, int64_t a, int64_t b) noexcept nogil:
+    """memcmp order of keys ``a`` and ``b`` (a shorter prefix first), as LMDB and bytes sort them."""
+    cdef Py_ssize_t na = offsets[a + 1] - offsets[a], nb = offsets[b + 1] - offsets[b]
+    cdef int c = memcmp(data + offsets[a], data + offsets[b], na if na < nb else nb) if (na and nb) else 0
+    if c:
+        return c
+    return (na > nb) - (na < nb)
+
+
+cdef struct _Keyed:
+    uint64_t p0, p1, p2  # the key's first 24 bytes, big-endian (zero-padded): integer order = byte order
+    int64_t row
+
+
+cdef inline uint64_t _be(const uint8_t* s, Py_ssize_t n) noexcept nogil:
+    """Up to 8 bytes of ``s`` as a big-endian integer, zero-padded on the right."""
+    cdef uint64_t v = 0
+    cdef Py_ssize_t j
+    for j in range(8):
+        v = (v << 8) | (s[j] if j < n else 0)
+    return v
+
+
+cdef inline bint _less(const _Keyed* a, const _Keyed* b, const int32_t* offsets, const uint8_t* data) noexcept nogil:
+    if a.p0 != b.p0:
+        return a.p0 < b.p0
+    if a.p1 != b.p1:
+        return a.p1 < b.p1
+    if a.p2 != b.p2:
+        return a.p2 < b.p2
+    return _cmp(offsets, data, a.row, b.row) < 0  # same first 24 bytes: the whole keys decide
+
+
+cdef void _sort_keyed(_Keyed* items, _Keyed* tmp, Py_ssize_t n, const int32_t* offsets,
+                      const uint8_t* data) noexcept nogil:
+    """Bottom-up merge sort of ``items`` by key (``_less``); ``tmp`` has room for n."""
+    cdef Py_ssize_t width = 1, lo, mid, hi, i, j, k
+    cdef _Keyed* src = items
+    cdef _Keyed* dst = tmp
+    cdef _Keyed* swap
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if _less(&src[j], &src[i], offsets, data):
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                dst[k] = src[i]
+                i += 1
+                k += 1
+            while j < hi:
+                dst[k] = src[j]
+                j += 1
+                k += 1
+            lo = hi
+        swap = src
+        src = dst
+        dst = swap
+        width *= 2
+    if src != items:
+        memcpy(items, src, n * sizeof(_Keyed))
+
+
+def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] start,
+          const uint8_t[::1] start_valid, const uint8_t[::1] answered, const int64_t[::1] billable,
+          const uint8_t[:, ::1] known):
+    """A batch of calls aggregated per caller key, in one pass (what
+    ``CRM.record`` merges into the stored records).
+
+    The n calls are in time order. offsets / data: one Arrow string or
+    binary array's buffers (int32 offsets, offset 0) holding each call's
+    record key (account NUL caller). start: int64 epoch ms, start_valid 1
+    where known (an unknown start counts no call time). answered: 1 an
+    agent answered, 0 missed, 2 unknown (neither answered nor missed).
+    billable: int64 billable seconds (0 when unknown). known: uint8 (4, n),
+    1 where the call sets the name: the destination (an answered call's),
+    city, province, carrier.
+
+    Returns (first, agg, last) for the g distinct keys sorted by their bytes
+    (LMDB's order): first int64 (g) a row holding the key; agg int64 (7, g)
+    the ``merge`` aggregates (first start, last start, calls with a start,
+    answered, talk seconds, latest missed start, latest answered start;
+    0 none); last int64 (4, g) the latest row setting each name (-1 none).
+    Raises ValueError when the arrays disagree in length."""
+    cdef Py_ssize_t n = start.shape[0], i, f, cap = 16, g = 0, kn
+    cdef uint64_t mask_, slot
+    cdef int64_t gid
+    if (offsets.shape[0] < n + 1 or start_valid.shape[0] != n or answered.shape[0] != n
+            or billable.shape[0] != n or known.shape[0] != 4 or known.shape[1] != n):
+        raise ValueError("group: every column needs one value per call")
+    while cap < 2 * n:
+        cap *= 2
+    mask_ = cap - 1
+    # slot -> the key's hash (high 32 bits) and its group id + 1 (low 32 bits; 0 empty):
+    # a probe compares the keys' bytes only when their hashes agree
+    cdef uint64_t[::1] table = np.zeros(cap, np.uint64)
+    cdef uint64_t h, entry
+    cdef int64_t[::1] firsts = np.empty(max(n, 1), np.int64)  # group -> its first row
+    cdef int64_t[::1] group_of = np.empty(max(n, 1), np.int64)  # row -> its group
+    # per group, one row of W int64 (one or two cache lines): the 7 aggregates,
+    # the 4 latest name rows, whether a start was seen
+    cdef int64_t[:, ::1] acc = np.empty((max(n, 1), W), np.int64)
+    cdef int64_t* a
+    cdef const int32_t* off = &offsets[0]
+    cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
+    if n >= (1 << 31):
+        raise ValueError("group: at most 2**31 - 1 calls at once")
+    with nogil:
+        for i in range(n):
+            h = _hash(dat + off[i], off[i + 1] - off[i])
+            slot = h & mask_
+            while True:
+                entry = table[slot]
+                if entry == 0:
+                    gid = g
+                    table[slot] = (h & 0xFFFFFFFF00000000ULL) | <uint64_t>(g + 1)
+                    firsts[g] = i
+                    a = &acc[g, 0]
+                    for f in range(W):
+                        a[f] = 0
+                    for f in range(4):
+                        a[N_AGG + f] = -1
+                    g += 1
+                    break
+                if (entry >> 32) == (h >> 32):
+                    gid = <int64_t>(entry & 0xFFFFFFFFULL) - 1
+                    if _cmp(off, dat, firsts[gid], i) == 0:
+                        break
+                slot = (slot + 1) & mask_
+            group_of[i] = gid
+            a = &acc[gid, 0]
+            if start_valid[i]:
+                if not a[HAS_START] or start[i] < a[A_LO]:
+                    a[A_LO] = start[i]
+                if not a[HAS_START] or start[i] > a[A_HI]:
+                    a[A_HI] = start[i]
+                a[HAS_START] = 1
+                a[A_COUNT] += 1
+            if answered[i] == 1:
+                a[A_ANSWERED] += 1
+                a[A_TALK] += billable[i]
+                if start_valid[i] and start[i] > a[A_ANSWERED_AT]:
+                    a[A_ANSWERED_AT] = start[i]
+            elif answered[i] == 0:
+                if start_valid[i] and start[i] > a[A_MISSED_AT]:
+                    a[A_MISSED_AT] = start[i]
+            for f in range(4):
+                if known[f, i]:
+                    a[N_AGG + f] = i  # rows in time order: the latest so far
+    cdef _Keyed[::1] items
+    cdef _Keyed[::1] tmp
+    keyed = np.empty(max(g, 1), _KEYED)
+    items = keyed
+    tmp = np.empty(max(g, 1), _KEYED)
+    with nogil:
+        for i in range(g):
+            kn = off[firsts[i] + 1] - off[firsts[i]]
+            items[i].p0 = _be(dat + off[firsts[i]], kn)
+            items[i].p1 = _be(dat + off[firsts[i]] + 8, kn - 8) if kn > 8 else 0
+            items[i].p2 = _be(dat + off[firsts[i]] + 16, kn - 16) if kn > 16 else 0
+            items[i].row = firsts[i]
+        if g > 1:
+            _sort_keyed(&items[0], &tmp[0], g, off, dat)
+    rows = np.empty(g, np.int64)
+    cdef int64_t[::1] rows_v = rows
+    cdef int64_t[:, ::1] agg = np.empty((N_AGG, g), np.int64)
+    cdef int64_t[:, ::1] last = np.empty((4, g), np.int64)
+    with nogil:
+        for i in range(g):
+            rows_v[i] = items[i].row
+            a = &acc[group_of[items[i].row], 0]
+            for f in range(N_AGG):
+                agg[f, i] = a[f]
+            for f in range(4):
+                last[f, i] = a[N_AGG + f]
+    return rows, np.asarray(agg), np.asarray(last)
