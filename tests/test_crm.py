@@ -380,17 +380,19 @@ def test_group_kernel_equals_a_readable_grouping(calls):
 
     from rating_core.kernels import crm as kernel
 
-    calls = sorted(calls, key=lambda c: (c[1] is None, c[1] or 0))  # time order, unknown starts last
+    # the time order: rows visited by a permutation (unknown starts last)
+    order = sorted(range(len(calls)), key=lambda i: (calls[i][1] is None, calls[i][1] or 0))
     keys = pa.array([c[0] for c in calls], pa.binary())
     offsets = np.frombuffer(keys.buffers()[1], np.int32)[:len(calls) + 1].copy()
     data = np.frombuffer(keys.buffers()[2], np.uint8) if keys.buffers()[2] is not None and keys.buffers()[2].size \
         else np.zeros(1, np.uint8)
     first, agg, last = kernel.group(
-        offsets, data, np.array([c[1] or 0 for c in calls], np.int64),
+        offsets, data, np.array(order, np.int64), np.array([c[1] or 0 for c in calls], np.int64),
         np.array([c[1] is not None for c in calls], np.uint8), np.array([c[2] for c in calls], np.uint8),
         np.array([c[3] for c in calls], np.int64), np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
     want = {}
-    for i, (k, s, a, b, known) in enumerate(calls):
+    for i in order:
+        k, s, a, b, known = calls[i]
         w = want.setdefault(k, {"lo": None, "hi": None, "n": 0, "ans": 0, "talk": 0, "missed": 0, "ans_at": 0,
                                 "last": [-1] * 4})
         if s is not None:

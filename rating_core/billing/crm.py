@@ -232,46 +232,44 @@ class CRM:
         if t.num_rows == 0:
             return 0
         t = t.select(list(MERGE_COLUMNS))
-        start = t.column("start_ms").to_numpy()
-        if len(start) > 1 and not (start[1:] >= start[:-1]).all():  # "last" below = latest
-            t = t.take(pc.sort_indices(t.column("start_ms")))
-        # Merged in time-ordered chunks: merging chunk after chunk gives the
-        # records merging the whole batch gives (the rules are min/max/sum
-        # and "latest wins"). One chunk is a million calls, so a commit reads
-        # and writes each caller's page in key order once (the B-tree work
-        # is most of a merge's cost: by key over the whole batch it is about
-        # 0.4 of what it was in 131k-call chunks, measured).
-        for lo in range(0, t.num_rows, CHUNK):
-            self._merge_chunk(txn, t.slice(lo, CHUNK))
-        return t.num_rows
-
-    def _merge_chunk(self, txn, t: pa.Table) -> None:
-        # One compiled pass (``kernels.crm.group``) aggregates the calls per
-        # record key and sorts the keys (LMDB reads and writes in key order:
-        # fewer pages). "Latest wins" for the names is the latest row holding
-        # a known value (rows are in time order); the destination counts on
-        # answered calls only; an empty city/province/carrier is unknown, as
-        # ``x or stored``.
-        key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0")
-        key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+        t = t.combine_chunks()
+        start = t.column("start_ms")
+        as_float = start.to_numpy(zero_copy_only=False)  # NaN for an unknown start: never "in order"
+        if len(as_float) > 1 and not (as_float[1:] >= as_float[:-1]).all():
+            order = pc.sort_indices(start).to_numpy()  # stable: equal starts keep their order
+        else:
+            order = np.arange(t.num_rows, dtype=np.int64)
+        # The calls' columns for ``kernels.crm.group``, in row order; the
+        # rows are visited in time order where they are (no reordered copy).
+        # "Latest wins" for the names is the latest call holding a known
+        # value; the destination counts on answered calls only; an empty
+        # city/province/carrier is unknown, as ``x or stored``.
+        key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0").combine_chunks()
         answered = t.column("answered")
         state = np.where(pc.fill_null(answered, False).to_numpy(zero_copy_only=False), 1, 0).astype(np.uint8)
         if answered.null_count:
-            state[pc.is_null(answered).to_numpy(zero_copy_only=False)] = 2
-        start = t.column("start_ms")
-        known = np.stack([
+            state[pc.is_null(answered).to_numpy(zero_copy_only=False)] = 2  # neither answered nor missed
+        known = np.ascontiguousarray(np.stack([
             (state == 1) & pc.is_valid(t.column("forwarded_to")).to_numpy(zero_copy_only=False),
             *(pc.fill_null(pc.not_equal(t.column(col), ""), False).to_numpy(zero_copy_only=False)
-              for _, col in _NAMES[1:])]).astype(np.uint8)
-        first, agg, last = crm_kernel.group(
-            _offsets(key), _data(key), pc.fill_null(start, 0).to_numpy(zero_copy_only=False).astype(np.int64),
-            pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
-            pc.fill_null(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False).astype(np.int64),
-            np.ascontiguousarray(known))
-        keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
-        names = pa.concat_arrays([pc.take(t.column(col), pa.array(rows, mask=rows < 0)).combine_chunks()
-                                  for (_, col), rows in zip(_NAMES, last)])
-        txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
+              for _, col in _NAMES[1:])]).astype(np.uint8))
+        columns = (_offsets(key), _data(key), np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
+                   pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
+                   np.ascontiguousarray(pc.fill_null(t.column("billable_seconds"), 0).to_numpy(), np.int64), known)
+        # Merged in time-ordered chunks: merging chunk after chunk gives the
+        # records merging the whole batch gives (the rules are min/max/sum
+        # and "latest wins"). A chunk is up to a million calls, so a commit
+        # reads and writes its callers' pages in key order once (the B-tree
+        # work is most of a merge's cost).
+        for lo in range(0, t.num_rows, CHUNK):
+            rows = np.ascontiguousarray(order[lo:lo + CHUNK], np.int64)
+            offsets, data, *rest = columns
+            first, agg, last = crm_kernel.group(offsets, data, rows, *rest)
+            keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
+            names = pa.concat_arrays([t.column(col).take(pa.array(at, mask=at < 0)).combine_chunks()
+                                      for (_, col), at in zip(_NAMES, last)])
+            txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
+        return t.num_rows
 
     def update_from_calls(self, calls: pa.Table) -> int:
         """``record`` in a transaction of its own (rated files: call ids

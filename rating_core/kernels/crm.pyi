@@ -13,6 +13,7 @@ def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
 def group(
     offsets: npt.NDArray[np.int32],
     data: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.int64],
     start: npt.NDArray[np.int64],
     start_valid: npt.NDArray[np.uint8],
     answered: npt.NDArray[np.uint8],

@@ -330,52 +330,60 @@ cdef void _sort_keyed(_Keyed* items, _Keyed* tmp, Py_ssize_t n, const int32_t* o
         memcpy(items, src, n * sizeof(_Keyed))
 
 
-def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] start,
-          const uint8_t[::1] start_valid, const uint8_t[::1] answered, const int64_t[::1] billable,
-          const uint8_t[:, ::1] known):
+def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rows,
+          const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
+          const int64_t[::1] billable, const uint8_t[:, ::1] known):
     """A batch of calls aggregated per caller key, in one pass (what
     ``CRM.record`` merges into the stored records).
 
-    The n calls are in time order. offsets / data: one Arrow string or
-    binary array's buffers (int32 offsets, offset 0) holding each call's
-    record key (account NUL caller). start: int64 epoch ms, start_valid 1
+    rows: the m calls to group, as row numbers in time order (a call's
+    columns need not be: "latest" is the later in ``rows``). offsets /
+    data: one Arrow string or binary array's buffers (int32 offsets,
+    offset 0) holding each row's record key (account NUL caller). start: int64 epoch ms, start_valid 1
     where known (an unknown start counts no call time). answered: 1 an
     agent answered, 0 missed, 2 unknown (neither answered nor missed).
     billable: int64 billable seconds (0 when unknown). known: uint8 (4, n),
     1 where the call sets the name: the destination (an answered call's),
     city, province, carrier.
 
+    The other columns have one value per row (n rows).
+
     Returns (first, agg, last) for the g distinct keys sorted by their bytes
     (LMDB's order): first int64 (g) a row holding the key; agg int64 (7, g)
     the ``merge`` aggregates (first start, last start, calls with a start,
     answered, talk seconds, latest missed start, latest answered start;
     0 none); last int64 (4, g) the latest row setting each name (-1 none).
-    Raises ValueError when the arrays disagree in length."""
-    cdef Py_ssize_t n = start.shape[0], i, f, cap = 16, g = 0, kn
+    Raises ValueError when the arrays disagree in length or a row is out
+    of range."""
+    cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0, kn
     cdef uint64_t mask_, slot
     cdef int64_t gid
     if (offsets.shape[0] < n + 1 or start_valid.shape[0] != n or answered.shape[0] != n
             or billable.shape[0] != n or known.shape[0] != 4 or known.shape[1] != n):
         raise ValueError("group: every column needs one value per call")
-    while cap < 2 * n:
+    for i in range(m):
+        if rows[i] < 0 or rows[i] >= n:
+            raise ValueError("group: a row out of range")
+    while cap < 2 * m:
         cap *= 2
     mask_ = cap - 1
     # slot -> the key's hash (high 32 bits) and its group id + 1 (low 32 bits; 0 empty):
     # a probe compares the keys' bytes only when their hashes agree
     cdef uint64_t[::1] table = np.zeros(cap, np.uint64)
     cdef uint64_t h, entry
-    cdef int64_t[::1] firsts = np.empty(max(n, 1), np.int64)  # group -> its first row
+    cdef int64_t[::1] firsts = np.empty(max(m, 1), np.int64)  # group -> its first row
     cdef int64_t[::1] group_of = np.empty(max(n, 1), np.int64)  # row -> its group
     # per group, one row of W int64 (one or two cache lines): the 7 aggregates,
     # the 4 latest name rows, whether a start was seen
-    cdef int64_t[:, ::1] acc = np.empty((max(n, 1), W), np.int64)
+    cdef int64_t[:, ::1] acc = np.empty((max(m, 1), W), np.int64)
     cdef int64_t* a
     cdef const int32_t* off = &offsets[0]
     cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
-    if n >= (1 << 31):
+    if m >= (1 << 31):
         raise ValueError("group: at most 2**31 - 1 calls at once")
     with nogil:
-        for i in range(n):
+        for r in range(m):
+            i = rows[r]  # the call's row: visited in time order
             h = _hash(dat + off[i], off[i + 1] - off[i])
             slot = h & mask_
             while True:
@@ -430,8 +438,8 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
             items[i].row = firsts[i]
         if g > 1:
             _sort_keyed(&items[0], &tmp[0], g, off, dat)
-    rows = np.empty(g, np.int64)
-    cdef int64_t[::1] rows_v = rows
+    sorted_rows = np.empty(g, np.int64)
+    cdef int64_t[::1] rows_v = sorted_rows
     cdef int64_t[:, ::1] agg = np.empty((N_AGG, g), np.int64)
     cdef int64_t[:, ::1] last = np.empty((4, g), np.int64)
     with nogil:
@@ -442,4 +450,4 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
                 agg[f, i] = a[f]
             for f in range(4):
                 last[f, i] = a[N_AGG + f]
-    return rows, np.asarray(agg), np.asarray(last)
+    return sorted_rows, np.asarray(agg), np.asarray(last)
