@@ -71,6 +71,7 @@ BILLING_COLUMNS = (
     "charge", "credit_consumed", "bundle_seconds_consumed", "overage",  # minor units
     "credit_after_minor", "bundle_left_seconds",  # balances in their own units (null where the kind has none)
     "balance_after",  # deprecated: minor units for prepaid, seconds for bundle
+    "answered",  # bool, an agent answered (``rating_core.answered``), made from agent_answer
 )
 # Edge columns the rater needs to name rejects (status -> field value).
 _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
@@ -95,11 +96,18 @@ DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's, for the out-of-core sort
 
 
 def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
-    """The rated output's columns: ``BILLING_COLUMNS`` (default) or every
-    column of the rated table (input columns included) with ``pass_through``."""
+    """The rated output's columns: ``BILLING_COLUMNS`` (default) and
+    ``answered`` (bool: ``rating_core.answered``, so reports and statements
+    on the file count answered calls as on the ledger), or every column of
+    the rated table (input columns included) with ``pass_through``."""
     if pass_through:
         return rated
-    return rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
+    view = rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
+    if "agent_answer" in rated.column_names and "answered" not in view.column_names:
+        from .answered import answered
+
+        view = view.append_column("answered", answered(rated))
+    return view
 
 
 class RatedWriter:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import cdr, layout
+from ..answered import answered
 from ..errors import InvalidInput
 
 CALLS_SCHEMA = pa.schema([
@@ -37,7 +38,7 @@ CALLS_SCHEMA = pa.schema([
     ("forwarded_to", pa.string()),  # the destination that took (or rang for) the call
     ("start_ms", pa.int64()),
     ("end_ms", pa.int64()),
-    ("answered", pa.bool_()),  # an agent answered (agent_answer present)
+    ("answered", pa.bool_()),  # an agent answered (``rating_core.answered``)
     ("ivr_keys", pa.string()),  # IVR key path, when the CDR has it
     ("destination_class", pa.string()),
     ("caller_class", pa.string()),
@@ -165,11 +166,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         keep = pc.fill_null(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"), False)
         t = t.filter(keep)
         rows = rows[keep.to_numpy(zero_copy_only=False)]
-    agent = _times(t, "agent_answer", source, required=False)
-    if "agent_answer" in t.column_names:
-        answered = agent != layout.NO_TIME
-    else:  # a lean rated file (no answer times): billable time means someone answered
-        answered = pc.greater(t.column("billable_seconds"), 0).to_numpy(zero_copy_only=False)
+    _times(t, "agent_answer", source, required=False)  # a bad answer time is an error naming it
     cols = {
         "call_id": _strings(t, "call_id", source),
         "account": _strings(t, "account", source),
@@ -179,7 +176,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "forwarded_to": _strings(t, "forwarded_to", source),
         "start_ms": pa.array(_times(t, "start", source, required=True)),
         "end_ms": pa.array(_times(t, "end", source, required=False)),  # absent from lean rated files
-        "answered": pa.array(answered),
+        "answered": answered(t, source),  # the one rule (rating_core.answered)
         "ivr_keys": _strings(t, "ivr_keys", source),
         "destination_class": _strings(t, "destination_class", source),
         "caller_class": _strings(t, "caller_class", source),

@@ -179,8 +179,9 @@ def rated_calls(rated: pa.Table) -> pa.Table:
     output with plain string columns: every row rated, times as
     timestamps), for ``CRM.record`` at commit; what
     ``billing.calls.from_rated_table`` would give for these columns, without
-    re-checking what the rater wrote. A call is answered when it has an
-    agent answer (without the column: when it has billable seconds)."""
+    re-checking what the rater wrote. Answered: ``rating_core.answered``."""
+    from ..answered import answered
+
     def text(name):
         col = rated.column(name)
         return col if col.type == pa.string() else pc.cast(col, pa.string())
@@ -189,8 +190,7 @@ def rated_calls(rated: pa.Table) -> pa.Table:
     return pa.table({
         "account": text("account"), "caller": text("caller"),
         "start_ms": pc.cast(rated.column("start"), pa.int64()),
-        "answered": (pc.is_valid(rated.column("agent_answer")) if "agent_answer" in rated.column_names
-                     else pc.greater(billable, 0)),
+        "answered": answered(rated),
         "billable_seconds": billable,
         "forwarded_to": text("forwarded_to"), "caller_city": text("caller_city"),
         "caller_province": text("caller_province"), "caller_carrier": text("caller_carrier"),

@@ -1,0 +1,46 @@
+"""What "answered" means, once, for every reader: reports, the caller CRM,
+statements (from rated files and from the ledger) and the rated output.
+
+The rule (README "Answered calls"): **a call is answered when an agent
+answered it**, i.e. the CDR has an agent answer time (``agent_answer``): a
+person at the enterprise (a bound phone or a PBX seat) took the call. That
+is what the enterprise counts as answered (its answer rate, the callers it
+missed and calls back, the missed-call SMS it pays for per unanswered call).
+It is not "charged": a number billed from ring (connect immediately) or from
+the IVR answer pays for calls nobody took, so billable seconds > 0 does not
+mean answered, and a statement shows both (calls answered; billed minutes
+and charge).
+
+A rated file that holds no ``agent_answer`` column (``rating400 rate``'s
+default billing columns) carries the rule's result as the boolean column
+``answered`` (``bulk.billing_view``), so it is counted the same way.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import InvalidInput
+
+
+def answered(t: pa.Table, source: str = "rated") -> pa.ChunkedArray:
+    """Per row of ``t``, whether the call was answered (module doc): True
+    where ``agent_answer`` holds a time (timestamp, int64 epoch ms, or text
+    that is not empty), else the ``answered`` column of a lean rated file
+    (null reads False). -> bool ChunkedArray of ``t.num_rows``. Raises
+    ``InvalidInput`` naming ``agent_answer`` and ``source`` when ``t`` has
+    neither column (a rated file written before ``answered`` was kept:
+    rate it again)."""
+    if "agent_answer" in t.column_names:
+        col = t.column("agent_answer")
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            # Text times (a CSV rated file): an empty cell is no answer.
+            return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(col)), 0), False)
+        return pc.is_valid(col)
+    if "answered" in t.column_names:
+        try:
+            return pc.fill_null(pc.cast(t.column("answered"), pa.bool_()), False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise InvalidInput("answered", "not true/false", source) from None
+    raise InvalidInput("agent_answer", "no agent_answer or answered column, so which calls were answered is "
+                                       "unknown (rate the CDRs again: the rated output carries `answered`)", source)
