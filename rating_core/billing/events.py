@@ -13,6 +13,13 @@ Kinds (``KINDS``):
   top-up (the accounts layer's ``adjust`` and ``refund``).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
   or stops at ``at_ms``; amount unused.
+- ``package_start`` (from the live ledger only, ``from_package_starts``):
+  a package period starts at ``at_ms`` (subscribe, import, renewal, package
+  change): ``package`` (and ``from_package``, "" for the first),
+  ``amount_minor`` the new money it brings (a prepaid package's fee;
+  the opening credit less what was carried), ``credit_minor`` the credit
+  carried over from the period before. Not a line of its own: it tells a
+  statement which package a month runs under.
 
 An operator who rates offline writes them in a CSV
 (``account,at,kind,amount,feature,note``; ``amount`` in yuan, at most 4
@@ -42,7 +49,8 @@ class AccountEvent:
     ``credit_minor`` (rerating of a prepaid call: the signed part of
     ``amount_minor`` taken from prepaid credit, the ledger's correction; 0
     otherwise), ``version`` (a ledger rerating: the catalog version it
-    rated under, and ``call_id`` the rerated call; 0 and "" otherwise)."""
+    rated under, and ``call_id`` the rerated call; 0 and "" otherwise);
+    ``package`` / ``from_package`` for ``package_start``."""
 
     account: str
     at_ms: int
@@ -53,6 +61,8 @@ class AccountEvent:
     credit_minor: int = 0
     version: int = 0
     call_id: str = ""
+    package: str = ""
+    from_package: str = ""
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
@@ -126,6 +136,29 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
                                     note=str(detail.get("reason", ""))))
         else:
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", -amount, note="refund"))
+    return out
+
+
+def from_package_starts(events: list[dict]) -> list[AccountEvent]:
+    """The package periods in the accounts layer's audit events
+    (``Accounts.events``, oldest first) as ``package_start`` events: every
+    account event after which the account has a package whose start differs
+    from the one before (import, subscribe, renew, change_package, a
+    pending change the sweep applied). ``amount_minor``: the new period's
+    opening credit less ``credit_minor`` (``detail.carried_minor``, the
+    credit carried over)."""
+    out = []
+    for e in events:
+        after, before = e.get("after") or {}, e.get("before") or {}
+        if e.get("number") or not after.get("package"):
+            continue
+        start = int(after.get("package_start_ms", 0))
+        if before.get("package") == after["package"] and int(before.get("package_start_ms", -1)) == start:
+            continue
+        carried = int((e.get("detail") or {}).get("carried_minor", 0))
+        out.append(AccountEvent(e["account"], start, "package_start",
+                                int(after.get("opening_credit_minor", 0)) - carried, credit_minor=carried,
+                                package=after["package"], from_package=before.get("package") or ""))
     return out
 
 

@@ -69,15 +69,16 @@ def committed_calls(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
 def ledger_events(ops, snapshot, account: str | None = None) -> list:
     """The money events a statement from the live ledger shows: the
     accounts layer's audited top-ups, credit adjustments and refunds
-    (``events.from_account_events``) and the ledger's rerating adjustments
-    (``events.from_adjustments``, the prepaid part from credit), of every
+    (``events.from_account_events``), the ledger's rerating adjustments
+    (``events.from_adjustments``, the prepaid part from credit) and the
+    package periods (``events.from_package_starts``), of every
     account or only ``account``. ``ops``: ``rating_core.accounts.Accounts``
     on the store's ledger; ``snapshot``: the live view (which accounts are
     prepaid). One reader for ``bill --ledger`` and gRPC GetStatement, so
     both show the same statement. -> list[AccountEvent]."""
     from .. import layout
     from ..ledger import adjustments
-    from .events import from_account_events, from_adjustments
+    from .events import from_account_events, from_adjustments, from_package_starts
 
     raw, after = [], 0
     while True:  # every audited event, in pages
@@ -91,4 +92,4 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     t = snapshot.tables
     prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
                if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
-    return from_account_events(raw) + from_adjustments(rerated, prepaid)
+    return from_account_events(raw) + from_adjustments(rerated, prepaid) + from_package_starts(raw)

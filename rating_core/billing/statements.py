@@ -45,6 +45,11 @@ Rules (README, "Monthly statements", states them for operators):
   when the prepaid period ends expires.
 - amount due = usage - credit consumed + minimum top-up + rental + features
   + adjustments + rerating - rerating credit.
+- package periods (live ledger: ``package_start`` events): a month is billed
+  under the package in force at its start (minimum, rental, kind); the
+  package credit of a period starting in the month is its new money only
+  (the carried credit is already on the statements); a bundle's allowance
+  counts for every bundle period that ran in the month (``_period_terms``).
 """
 from __future__ import annotations
 
@@ -207,6 +212,10 @@ class Statement:
     opening_credit: int = 0
     package_credit: int = 0
     expired_credit: int = 0
+    # Package periods that started in the month after the first (renewals,
+    # changes; live ledger only): at_ms, at (local date), from, to,
+    # carried_minor, package_credit_minor.
+    package_changes: list[dict] = field(default_factory=list)
 
     @property
     def missed(self) -> int:
@@ -471,7 +480,7 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         # leaves the bill run unbilled.
         keep = set(wanted)
         seen = [int(m) for m in (call_months.min(), call_months.max())] if len(call_months) else []
-        at = np.array([e.at_ms for e in events if e.account in keep], np.int64)
+        at = np.array([e.at_ms for e in events if e.account in keep and e.kind != "package_start"], np.int64)
         seen += [int(m) for m in (month_index(at).min(), month_index(at).max())] if len(at) else []
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
@@ -480,6 +489,8 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     # the statements are chained from the first month with a call or an
     # event, even when fewer months are asked for: November billed alone
     # must open where October closed, not at the package's opening credit.
+    # From the live ledger the chain starts at the account's first package
+    # period (its ``package_start`` event), whose month opens at 0.
     asked = None
     keep = set(wanted)
     before = [int(call_months.min())] if len(call_months) else []
@@ -563,6 +574,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     included = tables["package_included_seconds"].tolist()
     minimum, rental = list(b["package_monthly_minimum"]), list(b["package_rental"])
     packages = meta["packages"]
+    pkg_index = {name: j for j, name in enumerate(packages)}
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     out: list[Statement] = []
     for account in wanted:
@@ -570,20 +582,32 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         p = int(acc_package[i])
         kind = kinds[p]
         start_day = dt.date.fromisoformat(b["account_package_start"][i])
-        start_month = start_day.year * 12 + start_day.month - 1
         expiry_ms = int(acc_expiry[i])
         package_end = local_date(expiry_ms) if kind == "prepaid" else None
         acc_events = by_account.get(account, [])
+        # The live ledger's package periods (import, subscribe, renewals,
+        # changes), oldest first: the months before the current period are
+        # billed under the package they ran under (``_period_terms``).
+        periods = [e for e in acc_events if e.kind == "package_start" and e.package in pkg_index]
+        if periods:
+            start_day = local_date(periods[0].at_ms)
+        start_month = start_day.year * 12 + start_day.month - 1
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
             if m < start_month:
                 continue
+            changes: list[dict] = []
+            if periods:
+                p, in_force_start, included_m, period_credit, changes = _period_terms(
+                    periods, pkg_index, kinds, included, m_lo, m_hi)
+                kind = kinds[p]
             s = Statement(account=account, company=names[i], month=label, period_start=first,
                           period_end=last, package=packages[p], package_name=pkg_names[p],
-                          package_kind=kind, package_start=start_day, package_end=package_end,
-                          first_month=m == start_month)
+                          package_kind=kind, package_start=local_date(in_force_start) if periods else start_day,
+                          package_end=package_end if kind == "prepaid" else None,
+                          first_month=m == start_month, package_changes=changes)
             slot = -1 if code is None else code * span + (m - lo)
             if 0 <= slot < n_slots:
                 j = total_row[slot]
@@ -596,7 +620,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 if slot < len(class_lines):
                     s.by_class = class_lines[slot]
             if kind == "bundle":
-                s.bundle_included_seconds = int(included[p])
+                s.bundle_included_seconds = included_m if periods else int(included[p])
                 s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
             s.monthly_minimum = int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
@@ -611,7 +635,9 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
             # Prepaid credit, chained month to month.
             pkg_credit_at = int(acc_start_ms[i]) if kind == "prepaid" else None
-            if pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
+            if periods:  # each prepaid period's new money, in the month it starts (carried credit is not new)
+                s.package_credit = period_credit
+            elif pkg_credit_at is not None and m_lo <= pkg_credit_at < m_hi:
                 s.package_credit = int(acc_opening[i])
             if credit is None:
                 if kind == "prepaid" and events_in_balances:
@@ -628,7 +654,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 else:
                     credit = int(acc_opening[i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
-            if kind == "prepaid" and m_lo <= expiry_ms < m_hi:
+            if kind == "prepaid" and m_lo <= expiry_ms < m_hi and kinds[int(acc_package[i])] == "prepaid":
                 used = consumed_before_expiry.get(account, 0)
                 topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expiry_ms)
                 topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expiry_ms)
@@ -636,6 +662,30 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             credit = s.closing_credit
             out.append(s)
     return out
+
+
+def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], included: list,
+                  m_lo: int, m_hi: int) -> tuple[int, int, int, int, list[dict]]:
+    """A month [m_lo, m_hi) of an account with package periods (``periods``:
+    ``package_start`` events, oldest first) -> (the package index in force
+    at the month's start, which the month is billed under: its minimum,
+    rental and kind (the first period's when it starts in the month); that
+    period's start ms; the bundle seconds included in the month: the
+    allowance of every bundle period that ran in it, since a new bundle
+    starts fresh; the prepaid package credit of the periods starting in the
+    month (new money only: the carried credit is the old one, already on the
+    statements); the month's package changes, JSON-ready)."""
+    before = [e for e in periods if e.at_ms < m_lo]
+    starting = [e for e in periods if m_lo <= e.at_ms < m_hi]
+    in_force = before[-1] if before else starting[0]
+    running = ([in_force] if before else []) + starting
+    p = pkg_index[in_force.package]
+    bundle = sum(int(included[pkg_index[e.package]]) for e in running if kinds[pkg_index[e.package]] == "bundle")
+    credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
+    changes = [{"at_ms": e.at_ms, "at": local_date(e.at_ms).isoformat(), "from": e.from_package, "to": e.package,
+                "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor}
+               for e in starting if e.from_package]
+    return p, in_force.at_ms, bundle, credit, changes
 
 
 def _consumed_before_expiry(calls: pa.Table, snapshot, accounts: list[str], lo: int, hi: int) -> dict[str, int]:

@@ -1,0 +1,198 @@
+"""Statements from the live ledger across a mid-month package change, and
+money events exactly at a month boundary: `rating400 bill --ledger` and gRPC
+GetStatement against a real ledger.
+
+The package-change rule (README "Change package" and "Monthly statements"):
+credit left carries over into the new period (it is not new money: the
+statement's package credit is only the new package's fee), the month of the
+change is billed under the minimum of the package in force at the month's
+start, the new one applies from the next month; a bundle starts fresh at
+the change, so the month's statement counts both allowances.
+
+Hand-computed (1 yuan = 10000 minor units), account ``acme`` from
+2026-10-01, calls of 100 minutes at 0.12/min = 12.00 each:
+prepaid ``pre_a`` (fee 480, minimum 40/month) -> ``pre_b`` (fee 600,
+minimum 60/month) on 2026-11-15 00:00 (credit 456 carried, 1056 opening).
+Oct: 0 + 480 - 12 = 468; first month, no minimum.
+Nov: 468 + 600 - 24 = 1044 (the ledger's: 456 + 600 - 12); minimum 40
+(pre_a's): 16 top-up.
+Dec: 1044 - 12 = 1032; minimum 60 (pre_b's): 48 top-up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.accounts import Accounts
+from rating_core.accounts.importer import import_catalog
+from rating_core.cli import main
+from rating_core.engine import Engine
+from rating_core.ledger import Ledger
+from rating_core.store import Store
+
+CATALOG = """
+name: package-change-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  std: {tiers: [{price: 0.12}]}
+packages:
+  pre_a: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rates: [{rate: std}]}
+  pre_b: {kind: prepaid, fee: 600, period_months: 12, monthly_minimum: 60, rates: [{rate: std}]}
+  bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rates: [{rate: std}]}
+  bun_b: {kind: bundle, included_minutes: 300, overage_price: 0.20, rates: [{rate: std}]}
+number_grades:
+  standard: {}
+customer_rules: {top_up_min: 100, top_up_min_months: 1, restore_months: 3, reclaim_months: 6, cooling_days: 90}
+routing_plans:
+  office:
+    groups:
+      desk: {destinations: [{number: "13700000001"}]}
+    rules: [{group: desk}]
+accounts:
+  acme:
+    name: Acme Co.
+    package: PACKAGE
+    package_start: 2026-10-01
+    numbers:
+      - {number: "4001110001", home_city: Shenzhen, routing: office}
+"""
+SH = dt.timezone(dt.timedelta(hours=8))
+YUAN = 10_000
+
+
+def at(month, day, hour=10, ms=0):
+    return int(dt.datetime(2026, month, day, hour, tzinfo=SH).timestamp() * 1000) + ms
+
+
+def cdr(call_id, start, minutes=100):
+    return {"call_id": call_id, "caller": "13812345678", "number": "4001110001", "forwarded_to": "13700000001",
+            "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 2_000,
+            "end": start + 2_000 + minutes * 60_000, "hangup_cause": "normal_clearing"}
+
+
+def world(tmp_path, package, steps):
+    """A store with ``acme`` on ``package`` (imported from the catalog) and
+    ``steps`` run in order: a list of CDR dicts is committed, a callable
+    gets the account operations."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", package))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme"]
+    engine = Engine.open(tmp_path / "store")
+    for step in steps:
+        if callable(step):
+            step(ops)
+            engine.refresh()
+        else:
+            engine.rate_and_commit(pa.Table.from_pylist(step))
+    engine.close()
+    credit = ledger.stored("acme").credit_minor
+    ledger.close()
+    return tmp_path / "store", credit
+
+
+def bill(store, tmp_path, capsys, *extra):
+    out = tmp_path / "bills.parquet"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(out), "--account", "acme",
+              "--statements", str(tmp_path / "st"), "--format", "json", *extra])
+    assert e.value.code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return {r["month"]: r for r in pq.read_table(out).to_pylist()}
+
+
+def get_statement(store, tmp_path, months):
+    from rating400.v1 import billing_pb2, billing_pb2_grpc
+    from test_service_grpc import Server
+
+    server = Server(store, tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = billing_pb2_grpc.BillingServiceStub(channel)
+            return {m: json.loads(stub.GetStatement(billing_pb2.StatementRequest(account="acme", month=m),
+                                                    timeout=60).json) for m in months}
+    finally:
+        server.stop()
+
+
+def money(row):
+    return (row["opening_credit_minor"], row["closing_credit_minor"], row["minimum_topup_minor"],
+            row["amount_due_minor"])
+
+
+def test_a_prepaid_package_change_mid_month_carries_the_credit_once(tmp_path, capsys):
+    store, credit = world(tmp_path, "pre_a", [
+        [cdr("oct", at(10, 10)), cdr("nov1", at(11, 5))],
+        lambda ops: ops.change_package("chg", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov2", at(11, 20)), cdr("dec", at(12, 3))],
+    ])
+    assert credit == 1032 * YUAN
+    rows = bill(store, tmp_path, capsys)
+    assert sorted(rows) == ["2026-10", "2026-11", "2026-12"]  # October is still billed after the change
+    assert money(rows["2026-10"]) == (0, 468 * YUAN, 0, 0)
+    # November: the change month; pre_a's minimum 40 against 24 of usage.
+    assert money(rows["2026-11"]) == (468 * YUAN, 1044 * YUAN, 16 * YUAN, 16 * YUAN)
+    assert money(rows["2026-12"]) == (1044 * YUAN, credit, 48 * YUAN, 48 * YUAN)
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["package_credit_minor"] == 600 * YUAN and nov["monthly_minimum_minor"] == 40 * YUAN
+    assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_a", "pre_b", 456 * YUAN)]
+    grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
+    assert (grpc_st["2026-11"]["opening_credit_minor"], grpc_st["2026-11"]["closing_credit_minor"]) == (
+        468 * YUAN, 1044 * YUAN)
+    assert grpc_st["2026-11"]["minimum_topup_minor"] == 16 * YUAN
+    assert grpc_st["2026-12"]["closing_credit_minor"] == credit
+
+
+def test_a_bundle_change_mid_month_counts_both_allowances(tmp_path, capsys):
+    """bun_a (100 min) -> bun_b (300 min, fresh) on 11-15. Nov 5: 120 min,
+    100 in the bundle, 20 over at 0.20 = 4.00; Nov 20: 120 min in bun_b;
+    Dec 3: 60 min in bun_b's December."""
+    store, _ = world(tmp_path, "bun_a", [
+        [cdr("nov1", at(11, 5), 120)],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov2", at(11, 20), 120), cdr("dec", at(12, 3), 60)],
+    ])
+    rows = bill(store, tmp_path, capsys)
+    nov, dec = rows["2026-11"], rows["2026-12"]
+    assert nov["overage_minor"] == 4 * YUAN and nov["amount_due_minor"] == 4 * YUAN
+    assert (nov["bundle_used_seconds"], nov["bundle_left_seconds"]) == (220 * 60, (100 + 300 - 220) * 60)
+    assert (dec["bundle_used_seconds"], dec["bundle_left_seconds"]) == (60 * 60, 240 * 60)
+    assert dec["overage_minor"] == 0
+    assert get_statement(store, tmp_path, ["2026-11"])["2026-11"]["bundle_left_seconds"] == 180 * 60
+
+
+BOUNDARY = at(12, 1, 0)  # 2026-12-01 00:00 Asia/Shanghai
+
+
+def test_money_events_at_a_month_boundary_fall_in_the_month_of_their_instant(tmp_path, capsys):
+    """A top-up, an adjustment and a refund one ms before 2026-12-01 00:00
+    (+08:00) are November's; the same exactly at it are December's."""
+    def events(ops):
+        for i, t in enumerate((BOUNDARY - 1, BOUNDARY)):
+            ops.top_up(f"t{i}", "acme", 200 * YUAN, at_ms=t)
+            ops.adjust(f"a{i}", "acme", 5 * YUAN, "goodwill", at_ms=t)
+            ops.refund(f"r{i}", "acme", 3 * YUAN, at_ms=t)
+
+    store, credit = world(tmp_path, "pre_a", [[cdr("nov", at(11, 5))], events, [cdr("dec", at(12, 3))]])
+    assert credit == (480 - 24 + 2 * (200 + 5 - 3)) * YUAN
+    rows = bill(store, tmp_path, capsys)
+    for m in ("2026-11", "2026-12"):
+        st = json.loads((tmp_path / "st" / f"acme-{m}.json").read_text("utf-8"))["statements"][0]
+        assert (st["top_ups_total_minor"], st["credit_adjustments_total_minor"]) == (200 * YUAN, 2 * YUAN), m
+        assert rows[m]["top_ups_minor"] == 200 * YUAN
+    assert rows["2026-11"]["closing_credit_minor"] == (480 - 12 + 202) * YUAN == rows["2026-12"]["opening_credit_minor"]
+    assert rows["2026-12"]["closing_credit_minor"] == credit
+    grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
+    for m in ("2026-11", "2026-12"):
+        assert [e["amount_minor"] for e in grpc_st[m]["top_ups"]] == [200 * YUAN]
+        assert sorted(e["amount_minor"] for e in grpc_st[m]["credit_adjustments"]) == [-3 * YUAN, 5 * YUAN]
+    assert grpc_st["2026-12"]["closing_credit_minor"] == credit
