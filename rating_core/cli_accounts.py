@@ -98,8 +98,12 @@ def run(store_dir, body) -> None:
 
 def with_yuan(value):
     """``value`` (JSON-shaped) with ``K_yuan`` (``rater.yuan``: 2 decimals,
-    half up) placed after every integer ``K_minor``, and every ``K_ms`` that
-    holds the ledger's "never" (int64 max) as None; nothing else changes."""
+    half up) placed after every integer ``K_minor``, every ``K_ms`` that
+    holds the ledger's "never" (int64 max) as None, and ``K_local`` after
+    every ``K_ms``: the instant in Asia/Shanghai local time, ISO 8601 with
+    milliseconds and offset (``2026-11-15T00:00:00.000+08:00``; None for
+    never and for 0, which the ledger writes for "none"); the ms fields stay
+    as they are, so scripts keep reading them."""
     from .ledger.customers import NEVER_MS
     from .rater import yuan
 
@@ -112,7 +116,27 @@ def with_yuan(value):
         out[k] = None if isinstance(k, str) and k.endswith("_ms") and v == NEVER_MS else with_yuan(v)
         if isinstance(k, str) and k.endswith("_minor") and isinstance(v, int) and not isinstance(v, bool):
             out[k[:-len("_minor")] + "_yuan"] = yuan(v)
+        if isinstance(k, str) and k.endswith("_ms") and isinstance(v, int) and not isinstance(v, bool):
+            out[k[:-len("_ms")] + "_local"] = local_iso(v)
     return out
+
+
+def local_iso(ms: int) -> str | None:
+    """Epoch ms -> Asia/Shanghai ISO 8601 (``YYYY-MM-DDTHH:MM:SS.mmm+08:00``);
+    None for 0 and for the ledger's "never" (int64 max), and for an instant
+    outside years 1..9999."""
+    import datetime as dt
+
+    from . import layout
+    from .ledger.customers import NEVER_MS
+
+    if ms in (0, NEVER_MS):
+        return None
+    try:
+        t = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        return None
+    return t.astimezone(layout.LOCAL_TZ).isoformat(timespec="milliseconds")
 
 
 @click.group("accounts")

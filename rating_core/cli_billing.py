@@ -140,12 +140,14 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
         months = _months(month)
         calls = load_calls(rated, store_dir if from_ledger else None, months)
-        events = read_events(events_path) if events_path else []
         if from_ledger:
             snapshot, ledger_events = _live(store_dir, version)
-            events += ledger_events
         else:
-            snapshot = Store(store_dir, create=False).open(version)
+            snapshot, ledger_events = Store(store_dir, create=False).open(version), []
+        # Checked against the catalog here, so a bad row is named (file, row, field).
+        events = read_events(events_path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"]) \
+            if events_path else []
+        events += ledger_events
         warnings = [calls.warning()] if calls.duplicates else []
         if not accounts:  # with --account, only the named accounts are billed
             stray = unknown_accounts_line(calls.table, snapshot, rated)
@@ -396,16 +398,21 @@ def crm_show(store_dir, account, caller, tag, awaiting_callback, role, out_path)
                                           encoding="utf-8")
             else:
                 export_csv(records, out_path, role)
+    from rich.text import Text
+
+    from .billing.crm import notes_text
+
     view = Table(title=f"{account}: {len(records)} caller(s)", title_justify="left")
     for col in ("caller", "first", "last", "calls", "answered", "missed", "talk min", "last answered by",
-                "region", "carrier", "callback?", "tags"):
+                "region", "carrier", "callback?", "tags", "notes"):
         view.add_column(col)
     for r in records[:200]:
         d = r.as_dict(role)
+        # Notes (and tags) are the enterprise's own text: shown as text, never read as Rich markup.
         view.add_row(d["caller"], str(local_date(r.first_ms)), str(local_date(r.last_ms)), str(r.calls),
                      str(r.answered), str(r.missed), f"{r.talk_seconds / 60:.1f}", r.destination or "",
                      " ".join(x for x in (r.province, r.city) if x), r.carrier or "",
-                     "yes" if r.awaiting_callback else "", ",".join(r.tags))
+                     "yes" if r.awaiting_callback else "", Text(",".join(r.tags)), Text(notes_text(r.notes, "\n")))
     out.print(view)
     if len(records) > 200:
         out.print(f"{len(records) - 200} more caller(s) not shown (use --out)", highlight=False)

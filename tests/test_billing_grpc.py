@@ -55,7 +55,7 @@ def test_statement_callers_and_report(served):
     stub, expected, callers = served
     month = expected.months[0]
     s = stub.GetStatement(billing_pb2.StatementRequest(account=ACCOUNT, month=month, include_html=True), timeout=60)
-    assert s.calls > 0 and s.company == "West Lake Tea Trading" and "<svg" in s.html
+    assert s.calls > 0 and s.company == "杭州西湖茶叶贸易有限公司" and "<svg" in s.html
     assert "<td>手机</td>" in s.html and "<td>mobile</td>" not in s.html  # the demo catalog's labels.zh
     assert json.loads(s.json)["amount_due_minor"] == s.amount_due_minor
     got = stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT), timeout=30)

@@ -187,7 +187,7 @@ def test_csv_cells_that_start_like_a_formula_are_text(engine, tmp_path):
     engine.crm.tag("shop", "13812345678", add=["=cmd|' /C calc'!A0", "@x"])
     export_csv(engine.crm.callers("shop"), tmp_path / "c.csv")
     row = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()[1]
-    assert row.endswith(",'=cmd|' /C calc'!A0;@x")  # the cell starts with the quote
+    assert row.endswith(",'=cmd|' /C calc'!A0;@x,")  # the cell starts with the quote (then: no notes)
     # For people: local date-times and yes / no, not epoch ms and booleans.
     import csv as _csv
 

@@ -413,7 +413,15 @@ def _merge(cursor, keys: list[bytes], agg: np.ndarray, names: pa.Array) -> Itera
 # The CSV is for people (a spreadsheet): times as local date-times
 # (Asia/Shanghai), the callback flag as yes / no. Programs read ListCallers.
 CSV_FIELDS = ("caller", "first_call", "last_call", "calls", "answered", "missed", "talk_seconds", "destination",
-              "city", "province", "carrier", "awaiting_callback", "tags")
+              "city", "province", "carrier", "awaiting_callback", "tags", "notes")
+
+
+def notes_text(notes: list[dict], sep: str = " | ") -> str:
+    """After-sales notes as one text, oldest first, each ``YYYY-MM-DD HH:MM:SS
+    text`` (Asia/Shanghai), joined by ``sep``; a note's own line breaks and
+    tabs become spaces (a CSV cell or a table cell is one line)."""
+    return sep.join(f"{_local(int(n.get('at_ms', 0)))} {' '.join(str(n.get('text', '')).split())}".strip()
+                    for n in notes)
 
 
 def _local(ms: int) -> str:
@@ -441,4 +449,5 @@ def write_csv(records: list[CallerRecord], f: TextIO, role: str = "agent") -> No
         d["tags"] = ";".join(d["tags"])
         d["first_call"], d["last_call"] = _local(d["first_ms"]), _local(d["last_ms"])
         d["awaiting_callback"] = "yes" if d["awaiting_callback"] else "no"
+        d["notes"] = notes_text(d["notes"])
         w.writerow(csv_row(d[k] for k in CSV_FIELDS))

@@ -79,9 +79,11 @@ def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
     return int(minor)
 
 
-def read_events(path: str | Path) -> list[AccountEvent]:
-    """Events from a CSV file (see the module doc). Raises InvalidInput
-    naming ``FILE row N`` and the field."""
+def read_events(path: str | Path, accounts=None, features=None) -> list[AccountEvent]:
+    """Events from a CSV file (see the module doc). ``accounts`` /
+    ``features``: the catalog's ids, when given an event naming another is
+    an error of its row. Raises InvalidInput naming ``FILE row N`` (N: the
+    data row, 1 = the line after the header) and the field."""
     path = Path(path)
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
@@ -99,6 +101,8 @@ def read_events(path: str | Path) -> list[AccountEvent]:
         where = f"{path} row {i + 1}"
         if not row.get("account"):
             raise InvalidInput("account", "missing", where)
+        if accounts is not None and row["account"] not in accounts:
+            raise InvalidInput("account", f"no such account in the catalog: {cdr.excerpt(row['account'])}", where)
         if not valid[i] or at[i] == layout.NO_TIME:
             raise InvalidInput("at", f"not a time: {row.get('at')!r}", where)
         kind = row["kind"]
@@ -114,6 +118,8 @@ def read_events(path: str | Path) -> list[AccountEvent]:
                 raise InvalidInput("amount", "a top-up must be more than 0", where)
         elif not feature:
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
+        elif features is not None and kind == "feature_added" and feature not in features:
+            raise InvalidInput("feature", f"no such feature in the catalog: {cdr.excerpt(feature)}", where)
         events.append(AccountEvent(row["account"], int(at[i]), kind, amount, feature, row.get("note") or ""))
     return events
 

@@ -277,7 +277,8 @@ _RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?
 def _placed(problems: list[str], path: Path, root, origin: dict, lines: bool = True) -> list[str]:
     """Problems about the document get the line of the record they name
     (``catalog.yaml: rates.std.tiers[0].price: money cannot be negative
-    (line 12)``; with ``lines`` false, only the CSV move below);
+    (line 12)``; with ``lines`` false, only the CSV move below and the
+    line of a ``labels`` entry);
     a problem about a number that came from the numbers CSV is told against
     that file and line instead of the YAML document."""
     prefix = f"{path}: "
@@ -301,7 +302,8 @@ def _placed(problems: list[str], path: Path, root, origin: dict, lines: bool = T
         line = yamldoc.line_of(root, parts)
         if f"line {line}" in placed:  # the schema's view of a number already reported on its line
             continue
-        out.append(f"{p} (line {line})" if line and lines else p)
+        # A label is a record of its own line, so its cross-check problems say where it is too.
+        out.append(f"{p} (line {line})" if line and (lines or loc.startswith("labels.")) else p)
     return out
 
 
