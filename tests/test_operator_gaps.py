@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from rating_core.cli import main
-from test_rerate_ledger import CATALOG, at, cdr
+from test_rerate_ledger import CATALOG, cdr
 
 SH_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+08:00")
 
