@@ -341,7 +341,7 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         ("account,at,kind,amount\ntea,2026-11-05T10:00:00+08:00,gift,1\n", "row 1: kind: 'gift' is not one of"),
         ("account,at,kind,amount\ntea,2026-11-05T10:00:00+08:00,top_up,1.00001\n", "row 1: amount: 1.00001 yuan is finer"),
         ("account,at,kind,amount\ntea,yesterday,top_up,1\n", "row 1: at: not a time"),
-        ("account,at,kind,amount\nnobody,2026-11-05T10:00:00+08:00,top_up,1\n", "--events: an event for unknown account"),
+        ("account,at,kind,amount\nnobody,2026-11-05T10:00:00+08:00,top_up,1\n", "row 1: account: no such account in the catalog: 'nobody'"),
     ):
         (tmp_path / "e.csv").write_text(text)
         with pytest.raises(SystemExit) as e:

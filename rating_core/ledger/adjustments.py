@@ -149,7 +149,9 @@ def put(ledger, txn: lmdb.Transaction, call_key: bytes, a: Adjustment) -> None:
     tail = a.account + "\x00" + a.reason + (f"\x00{a.new_billable_seconds}" if a.new_billable_seconds >= 0 else "")
     value = ADJUSTMENT_SEQ.pack(a.old_charge_minor, a.new_charge_minor, a.delta_minor, a.ledger_delta_minor,
                                 a.rerated_at_ms, a.version) + tail.encode()
-    txn.put(key(call_key, a.seq), value, db=ledger.db[formats.ADJUSTMENTS], overwrite=False)
+    if not txn.put(key(call_key, a.seq), value, db=ledger.db[formats.ADJUSTMENTS], overwrite=False):
+        # The number comes from ``latest`` in this same write transaction: taken means a bug, never overwrite.
+        raise ValueError(f"adjustment {a.seq} of {a.call_id} exists already")
 
 
 def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
