@@ -45,6 +45,10 @@ class UserError(click.ClickException):
 @contextlib.contextmanager
 def user_errors():
     """Errors the operator can fix -> a message and exit code 2."""
+    import lmdb
+
+    from .ledger.envs import ledger_full
+
     try:
         yield
     except CatalogError as e:
@@ -56,6 +60,10 @@ def user_errors():
         raise UserError(str(e)) from None
     except OSError as e:  # pyarrow and friends: unreadable inputs, full disks
         raise UserError(str(e)) from None
+    except lmdb.Error as e:  # ledger.lmdb's map or disk full (aborted whole): what to do, exit 2
+        if (full := ledger_full(e)) is None:
+            raise
+        raise UserError(str(full)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

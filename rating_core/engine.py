@@ -39,7 +39,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import StoreError
-from .ledger import Ledger, records, reservations, usage
+from .ledger import Ledger, envs, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
 from .router import Decision, Router
 from .store import Store
@@ -236,7 +236,7 @@ class Engine:
         return results, None
 
     def _commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> list[RatingResult]:
-        with self.ledger.env.begin(write=True) as txn:
+        with envs.durable_errors(self.ledger), self.ledger.env.begin(write=True) as txn:  # full: LedgerFull
             steps = [self._commit_in(txn, rater, prepared) for prepared in group]
         # Committed: the true charges are in the balances, so the calls'
         # reservations are released (after, never before: in between both

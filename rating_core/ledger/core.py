@@ -150,12 +150,12 @@ class Ledger:
     and record. ``Ledger(root)`` in the same process shares the environments;
     ``close`` releases this user."""
 
-    def __init__(self, root: str | Path, map_size: int = 1 << 38):
+    def __init__(self, root: str | Path, map_size: int | None = None):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / "ledger.lmdb"
         self.live_path = root / "live.lmdb"
-        self.env = envs.acquire(self.path, live=False, map_size=map_size)
+        self.env = envs.acquire(self.path, live=False, map_size=map_size or envs.ledger_map_size())
         self.live = envs.acquire(self.live_path, live=True, map_size=envs.live_map_size())
         self.db = {name: self.env.open_db(name) for name in formats.DURABLE_DBS}
         self.live_db = {name: self.live.open_db(name) for name in formats.LIVE_DBS}
@@ -168,9 +168,10 @@ class Ledger:
         """One operation on money: the live environment's write lock first
         (orders it with reservations), then a durable write transaction.
         Both commit when the block ends without an exception (durable first:
-        a crash between leaves a reservation, never a lost debit)."""
+        a crash between leaves a reservation, never a lost debit). A full
+        map or disk aborts both: ``LedgerFull`` / ``LiveLedgerFull``."""
         with envs.live_write(self) as live:
-            with self.env.begin(write=True) as txn:
+            with envs.durable_errors(self), self.env.begin(write=True) as txn:
                 yield LedgerTxn(txn, live)
 
     # -- balances -----------------------------------------------------------

@@ -30,13 +30,24 @@ map could never be emptied. The map size is ``RATING400_LIVE_MAP_MB``
 (default 1024); an environment is never opened smaller than its file (with
 ``writemap`` LMDB truncates the file to the map, and a process whose map
 reaches past the end of the file dies of SIGBUS on its next write there).
+
+**ledger.lmdb full** (README "When the ledger or its disk fills"): the
+durable ledger's map is ``RATING400_LEDGER_MAP_MB`` (default 256 GiB of
+address space; the file grows as it is written). A write that finds the
+map used up (MDB_MAP_FULL) or the disk full (ENOSPC; LMDB reports the short
+write of its pages as EIO, so an LMDB error with under DISK_FULL_BYTES free
+counts too) is aborted whole -- LMDB commits a transaction or nothing -- and raised as ``LedgerFull``
+(gRPC RESOURCE_EXHAUSTED, CLI one line and exit 2) saying what to do;
+the process keeps serving (reads, and every write once there is room).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import resource
+import shutil
 import threading
 from pathlib import Path
 from typing import Literal
@@ -51,6 +62,9 @@ _lock = threading.Lock()
 LIVE_MAP_SIZE = 1 << 30  # live.lmdb (see above): a sparse file this size, unless LIVE_MAP_ENV says
 LIVE_MAP_ENV = "RATING400_LIVE_MAP_MB"
 MAX_LIVE_MAP_MB = 1 << 20  # 1 TiB of address space: beyond it a typo, not a plan
+LEDGER_MAP_SIZE = 1 << 38  # ledger.lmdb: 256 GiB of address space, unless LEDGER_MAP_ENV says
+LEDGER_MAP_ENV = "RATING400_LEDGER_MAP_MB"
+MAX_LEDGER_MAP_MB = 1 << 24  # 16 TiB
 NEW_CALL_SHARE = 0.8  # of the map new calls may fill; the rest is settling's (see above)
 
 
@@ -72,17 +86,106 @@ class LiveLedgerFull(StoreError):
             f"never arrives")
 
 
+class LedgerFull(StoreError):
+    """A write to ``ledger.lmdb`` found its map used up (``disk`` False) or
+    the disk full (``disk`` True): gRPC RESOURCE_EXHAUSTED, CLI exit 2.
+    The write's transaction was aborted: nothing of it is kept."""
+
+    reason = "ledger_full"
+
+    def __init__(self, disk: bool, detail: str = ""):
+        self.disk = disk
+        if disk:
+            what = (f"the disk holding ledger.lmdb is full ({detail or 'No space left on device'}); "
+                    "nothing of this write was committed. Free space on that filesystem (or move the store "
+                    "to a larger one), then send it again: committed calls are kept")
+        else:
+            mb = ledger_map_size() >> 20
+            what = (f"ledger.lmdb is full: its {mb} MiB map is used up; nothing of this write was committed. "
+                    f"Raise {LEDGER_MAP_ENV} (now {mb}) and restart the server or command "
+                    "(committed calls are kept)")
+        super().__init__(what)
+
+
+def ledger_full(exc: BaseException) -> LedgerFull | None:
+    """The ``LedgerFull`` an exception from a durable write is (MDB_MAP_FULL,
+    LMDB's ENOSPC, an OSError ENOSPC), else None. A MapFullError of
+    ``live.lmdb`` never reaches here: ``live_write`` turns it into
+    ``LiveLedgerFull``."""
+    if isinstance(exc, LedgerFull):
+        return exc
+    if isinstance(exc, lmdb.MapFullError):
+        return LedgerFull(False)
+    if isinstance(exc, lmdb.DiskError) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        return LedgerFull(True, os.strerror(errno.ENOSPC))
+    return None
+
+
+class durable_errors:
+    """``with durable_errors(ledger):`` around a ``ledger.lmdb`` write
+    transaction: its map or disk running full is raised as ``LedgerFull``
+    (the transaction aborted by its own ``with``). Inside ``Ledger.write``
+    the live transaction is open too: a MapFullError is the live map's only
+    when ``live.lmdb`` is past ``NEW_CALL_SHARE`` (below it settling writes
+    always have room), and is then left to ``live_write``."""
+
+    __slots__ = ("ledger",)
+
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> Literal[False]:
+        if exc is None or isinstance(exc, LedgerFull):
+            return False
+        if isinstance(exc, lmdb.MapFullError):
+            info = self.ledger.live.info()
+            if (info["last_pgno"] + 1) * _PAGE > info["map_size"] * NEW_CALL_SHARE:
+                return False
+        full = ledger_full(exc)
+        if full is None and isinstance(exc, lmdb.Error) and _disk_full(self.ledger.path):
+            # LMDB reports a short write of its pages (a disk filled) as EIO.
+            full = LedgerFull(True, os.strerror(errno.ENOSPC))
+        if full is not None:
+            raise full from None
+        return False
+
+
+def _disk_full(path: Path) -> bool:
+    """Less than DISK_FULL_BYTES free on the filesystem holding ``path``."""
+    try:
+        return shutil.disk_usage(path.parent).free < DISK_FULL_BYTES
+    except OSError:
+        return False
+
+
+DISK_FULL_BYTES = 1 << 20  # after a failed commit's pages took what was left
+
+
+def _map_mb(env: str, default: int, most: int, what: str) -> int:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise StoreError(f"{env}={raw[:40]!r}: the {what} map in MiB, a whole number 1..{most}")
+    return int(raw) << 20
+
+
 def live_map_size() -> int:
     """The live map size in bytes: ``RATING400_LIVE_MAP_MB`` MiB (1 ..
     ``MAX_LIVE_MAP_MB``), else ``LIVE_MAP_SIZE``. Raises ``StoreError``
     naming the variable for another value."""
-    raw = os.environ.get(LIVE_MAP_ENV, "").strip()
-    if not raw:
-        return LIVE_MAP_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIVE_MAP_MB:
-        raise StoreError(f"{LIVE_MAP_ENV}={raw[:40]!r}: the live.lmdb map in MiB, a whole number "
-                         f"1..{MAX_LIVE_MAP_MB}")
-    return int(raw) << 20
+    return _map_mb(LIVE_MAP_ENV, LIVE_MAP_SIZE, MAX_LIVE_MAP_MB, "live.lmdb")
+
+
+def ledger_map_size() -> int:
+    """The ``ledger.lmdb`` map size in bytes: ``RATING400_LEDGER_MAP_MB`` MiB
+    (1 .. ``MAX_LEDGER_MAP_MB``), else ``LEDGER_MAP_SIZE``. Raises
+    ``StoreError`` naming the variable for another value. LMDB never maps
+    less than the file's data, so a value below it leaves a full map."""
+    return _map_mb(LEDGER_MAP_ENV, LEDGER_MAP_SIZE, MAX_LEDGER_MAP_MB, "ledger.lmdb")
 
 
 def _pages(st) -> int:

@@ -16,7 +16,7 @@ import time
 from . import logs
 from rating_core.cdr import Limits
 from rating_core.errors import StoreError
-from rating_core.ledger.envs import live_map_size
+from rating_core.ledger.envs import ledger_map_size, live_map_size
 
 from .auth import Auth, check_bind
 from .worker import WorkerConfig, run
@@ -129,6 +129,7 @@ def serve(
         return 2
     try:
         live_map_size()  # RATING400_LIVE_MAP_MB: refused here, not in every worker's crash loop
+        ledger_map_size()  # RATING400_LEDGER_MAP_MB likewise
     except StoreError as e:
         logs.log(log, logging.ERROR, "refusing to serve", error=str(e))
         return 2

@@ -25,7 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.errors import InvalidInput, StoreError
-from rating_core.ledger.envs import LiveLedgerFull
+from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination
 from rating_core.store import Store
@@ -103,7 +103,7 @@ def _bounded(message: str) -> str:
 _full_logged = [0.0]  # monotonic time of the last "live.lmdb is full" log line
 
 
-def _log_full(e: LiveLedgerFull) -> None:
+def _log_full(e: LiveLedgerFull | LedgerFull) -> None:
     """The operator's line (what is full, what to do), at most every 10 s
     per worker: a full map refuses every new call, not one."""
     now = time.monotonic()
@@ -120,7 +120,8 @@ async def _fail(method: str, e: BaseException, context) -> None:
         await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {e.message}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
-    if isinstance(e, LiveLedgerFull):
+    e = ledger_full(e) or e  # ledger.lmdb's map or disk full: aborted whole, say what to do
+    if isinstance(e, (LiveLedgerFull, LedgerFull)):
         _log_full(e)
         await context.abort(SC.RESOURCE_EXHAUSTED, _bounded(str(e)))
     log.error("%s failed", method, exc_info=e)
@@ -134,7 +135,7 @@ def _code(e: BaseException) -> str:
         return "INVALID_ARGUMENT"
     if isinstance(e, asyncio.TimeoutError):
         return "DEADLINE_EXCEEDED"
-    if isinstance(e, LiveLedgerFull):
+    if isinstance(e, LiveLedgerFull) or ledger_full(e) is not None:
         return "RESOURCE_EXHAUSTED"
     if isinstance(e, asyncio.CancelledError):
         return "CANCELLED"
