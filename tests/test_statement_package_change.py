@@ -104,7 +104,7 @@ def bill(store, tmp_path, capsys, *extra):
     out = tmp_path / "bills.parquet"
     with pytest.raises(SystemExit) as e:
         main(["bill", "--ledger", "--store", str(store), "--out", str(out), "--account", "acme",
-              "--statements", str(tmp_path / "st"), "--format", "json", *extra])
+              "--statements", str(tmp_path / "st"), "--format", "json,html", *extra])
     assert e.value.code == 0, capsys.readouterr().err
     capsys.readouterr()
     return {r["month"]: r for r in pq.read_table(out).to_pylist()}
@@ -136,7 +136,7 @@ def test_a_prepaid_package_change_mid_month_carries_the_credit_once(tmp_path, ca
         [cdr("nov2", at(11, 20)), cdr("dec", at(12, 3))],
     ])
     assert credit == 1032 * YUAN
-    rows = bill(store, tmp_path, capsys)
+    rows = bill(store, tmp_path, capsys, "--lang", "en")
     assert sorted(rows) == ["2026-10", "2026-11", "2026-12"]  # October is still billed after the change
     assert money(rows["2026-10"]) == (0, 468 * YUAN, 0, 0)
     # November: the change month; pre_a's minimum 40 against 24 of usage.
@@ -145,6 +145,8 @@ def test_a_prepaid_package_change_mid_month_carries_the_credit_once(tmp_path, ca
     nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
     assert nov["package_credit_minor"] == 600 * YUAN and nov["monthly_minimum_minor"] == 40 * YUAN
     assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_a", "pre_b", 456 * YUAN)]
+    html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
+    assert "package change" in html and "pre_a → pre_b; credit carried over (yuan) 456.00" in html
     grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
     assert (grpc_st["2026-11"]["opening_credit_minor"], grpc_st["2026-11"]["closing_credit_minor"]) == (
         468 * YUAN, 1044 * YUAN)

@@ -674,9 +674,9 @@ class Accounts:
         """Change package from ``effective_ms`` (default now; a later date
         waits, and the sweep applies it then). The rule (README): credit left
         carries over (a prepaid target adds its fee and starts a new period);
-        bundle seconds used this month count against the new bundle; the
-        month's minimum is the one of the package in force at the month's
-        start. Refused: ``no_package``, ``same_package``, ``account_closed``."""
+        a bundle starts fresh at the effective date (seconds used before are
+        not carried); the month's minimum is the one of the package in force
+        at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``."""
         self._package(package)
         effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
