@@ -198,3 +198,31 @@ def test_money_events_at_a_month_boundary_fall_in_the_month_of_their_instant(tmp
         assert [e["amount_minor"] for e in grpc_st[m]["top_ups"]] == [200 * YUAN]
         assert sorted(e["amount_minor"] for e in grpc_st[m]["credit_adjustments"]) == [-3 * YUAN, 5 * YUAN]
     assert grpc_st["2026-12"]["closing_credit_minor"] == credit
+
+
+def test_a_renewal_after_the_period_ended_shows_the_old_credit_expired(tmp_path, capsys):
+    """``pre_m``: 480 yuan for 1 month from 2026-10-01: 468 left when it
+    expires at 2026-11-01 00:00; renewed on 11-10 (nothing carries: the
+    credit had expired), a call on 11-20. November: 468 - 468 expired + 480
+    - 12 = 468 = the ledger; December opens there."""
+    global CATALOG
+    saved = CATALOG
+    CATALOG = CATALOG.replace("packages:\n", "packages:\n  pre_m: {kind: prepaid, fee: 480, period_months: 1, "
+                                             "rates: [{rate: std}]}\n")
+    try:
+        store, credit = world(tmp_path, "pre_m", [
+            [cdr("oct", at(10, 10))],
+            lambda ops: ops.renew("rn", "acme", at_ms=at(11, 10)),
+            [cdr("nov", at(11, 20))],
+        ])
+    finally:
+        CATALOG = saved
+    assert credit == 468 * YUAN
+    rows = bill(store, tmp_path, capsys, "--month", "2026-10", "--month", "2026-11", "--month", "2026-12")
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert (nov["opening_credit_minor"], nov["expired_credit_minor"], nov["package_credit_minor"]) == (
+        468 * YUAN, 468 * YUAN, 480 * YUAN)
+    assert rows["2026-11"]["closing_credit_minor"] == credit == rows["2026-12"]["opening_credit_minor"]
+    # The renewed period ends 12-10 with nothing more used: its 468 expire then.
+    assert rows["2026-12"]["closing_credit_minor"] == 0
+    assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_m", "pre_m", 0)]

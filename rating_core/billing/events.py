@@ -50,7 +50,8 @@ class AccountEvent:
     ``amount_minor`` taken from prepaid credit, the ledger's correction; 0
     otherwise), ``version`` (a ledger rerating: the catalog version it
     rated under, and ``call_id`` the rerated call; 0 and "" otherwise);
-    ``package`` / ``from_package`` for ``package_start``."""
+    ``package`` / ``from_package`` / ``until_ms`` (the period's end: prepaid
+    credit left then expires) for ``package_start``."""
 
     account: str
     at_ms: int
@@ -63,6 +64,7 @@ class AccountEvent:
     call_id: str = ""
     package: str = ""
     from_package: str = ""
+    until_ms: int = 0
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
@@ -164,7 +166,8 @@ def from_package_starts(events: list[dict]) -> list[AccountEvent]:
         carried = int((e.get("detail") or {}).get("carried_minor", 0))
         out.append(AccountEvent(e["account"], start, "package_start",
                                 int(after.get("opening_credit_minor", 0)) - carried, credit_minor=carried,
-                                package=after["package"], from_package=before.get("package") or ""))
+                                package=after["package"], from_package=before.get("package") or "",
+                                until_ms=int(after.get("period_end_ms", 0))))
     return out
 
 

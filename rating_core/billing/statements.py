@@ -654,11 +654,15 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 else:
                     credit = int(acc_opening[i]) if kind == "prepaid" and not s.first_month else 0
             s.opening_credit = credit
-            if kind == "prepaid" and m_lo <= expiry_ms < m_hi and kinds[int(acc_package[i])] == "prepaid":
-                used = consumed_before_expiry.get(account, 0)
-                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expiry_ms)
-                topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expiry_ms)
-                s.expired_credit = max(0, s.opening_credit + s.package_credit + topped - used)
+            expires, credit_before = (expiry_ms if kinds[int(acc_package[i])] == "prepaid" else None), s.package_credit
+            if periods:  # the period that ran to its end in this month, if one did (a renewal after it)
+                expires, credit_before = _period_expiry(periods, pkg_index, kinds, m_lo, m_hi)
+            if kind == "prepaid" and expires is not None and m_lo <= expires < m_hi:
+                used = (consumed_before_expiry.get(account, 0) if expires == expiry_ms
+                        else _consumed_between(calls, account, m_lo, expires))
+                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expires)
+                topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expires)
+                s.expired_credit = max(0, s.opening_credit + credit_before + topped - used)
             credit = s.closing_credit
             out.append(s)
     return out
@@ -686,6 +690,29 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
                 "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor}
                for e in starting if e.from_package]
     return p, in_force.at_ms, bundle, credit, changes
+
+
+def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], m_lo: int,
+                   m_hi: int) -> tuple[int | None, int]:
+    """(the end ms of the prepaid period that ran to its end in [m_lo, m_hi),
+    not cut short by a renewal or change before it, or None; the package
+    credit of the periods that started in the month before that end)."""
+    for k, e in enumerate(periods):
+        nxt = periods[k + 1].at_ms if k + 1 < len(periods) else None
+        if (kinds[pkg_index[e.package]] == "prepaid" and m_lo <= e.until_ms < m_hi
+                and (nxt is None or nxt >= e.until_ms)):
+            credit = sum(x.amount_minor for x in periods
+                         if m_lo <= x.at_ms < e.until_ms and kinds[pkg_index[x.package]] == "prepaid")
+            return e.until_ms, credit
+    return None, 0
+
+
+def _consumed_between(calls: pa.Table, account: str, lo_ms: int, hi_ms: int) -> int:
+    """Prepaid credit consumed by ``account``'s calls starting in [lo_ms, hi_ms)."""
+    st = calls.column("start_ms")
+    mask = pc.and_(pc.equal(calls.column("account"), account),
+                   pc.and_(pc.greater_equal(st, lo_ms), pc.less(st, hi_ms)))
+    return int(pc.sum(calls.filter(mask).column("credit_consumed")).as_py() or 0)
 
 
 def _consumed_before_expiry(calls: pa.Table, snapshot, accounts: list[str], lo: int, hi: int) -> dict[str, int]:
