@@ -46,8 +46,9 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import (WITHHELD_CALLERS, keys_of, normalize_array, number_cells, separated_cells, string_buffers,
-                      validity_bits)
+from .numbers import (ONE_BY_ONE, WITHHELD_CALLERS, _normal_of, keys_of, normalize_array, number_cells, separated_cells,
+                      string_buffers, validity_bits)
+from .numbers import key as number_key
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
 TIME_COLUMNS = ("start", "ivr_answer", "agent_answer", "end")
@@ -604,38 +605,56 @@ def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, n
     ASCII digits) are judged and keyed by one compiled pass
     (``numbers.number_cells``); of the rest, the two common irregular forms
     (``+86 138-1234-5678``, ``0791-5399455``) by a second
-    (``numbers.separated_cells``, the vectorised path's rule); only what is
-    left goes through ``numbers.normalize_array`` and is scattered back.
+    (``numbers.separated_cells``, the vectorised path's rule); what is left
+    goes through ``numbers.normalize_array``'s rules (at most ONE_BY_ONE ASCII
+    cells one by one in Python, which costs less than its compute passes),
+    and every normal form is spliced back in one copy.
     """
     s = _as_string(col)
     plain, present, is_400, keys = number_cells(s)
     valid = plain.copy()
     known = plain.copy()
     rest = np.flatnonzero(present & ~plain)
-    if len(rest):
-        sep = separated_cells(s, rest)
-        done = rest[sep.ok > 0]
+    if len(rest) == 0:
+        return (s if valid.all() else _with_validity(s, valid)), present, valid, known, keys, is_400
+    sep = separated_cells(s, rest)
+    done, left = rest[sep.ok > 0], rest[sep.ok == 0]
+    valid[done] = True
+    keys[done] = sep.keys[sep.ok > 0]
+    is_400[done] = sep.is_400[sep.ok > 0]
+    known[rest[sep.ok == 1]] = True
+    fixed = sep.normal
+    if len(left):
+        cells = s.take(pa.array(left))
+        raw = cells.to_pylist() if len(left) <= ONE_BY_ONE else None
+        if raw is not None and all(v.isascii() for v in raw):
+            # A few odd cells (every batch of an export has some): the same
+            # rules one cell at a time (``normalize_array``'s one-by-one path;
+            # on ASCII text ``str.strip``/``lower`` are Arrow's
+            # ``utf8_trim_whitespace``/``utf8_lower``), no compute pass.
+            normal = [_normal_of(v) for v in raw]
+            valid[left] = [v is not None for v in normal]
+            keys[left] = [number_key(v) if v is not None else 0 for v in normal]
+            is_400[left] = [v is not None and len(v) == 10 and v.startswith("400") for v in normal]
+            present[left] = [bool(t) and t.lower() not in withheld for t in (v.strip() for v in raw)]
+            odd = pa.array(normal, pa.string())
+        else:
+            odd, ok = normalize_array(cells)
+            valid[left] = ok
+            keys[left] = keys_of(odd)  # invalid (null): 0
+            is_400[left] = pc.fill_null(pc.and_(pc.equal(pc.binary_length(odd), 10), pc.starts_with(odd, "400")),
+                                        False).to_numpy(zero_copy_only=False)
+            # Only blanks (or a withheld caller's word): missing, not malformed.
+            trimmed = pc.utf8_trim_whitespace(cells)
+            here = pc.greater(pc.binary_length(trimmed), 0)
+            if withheld:
+                here = pc.and_(here, pc.invert(pc.is_in(pc.utf8_lower(trimmed), pa.array(withheld))))
+            present[left] = here.to_numpy(zero_copy_only=False)
+        # The separated cells' and these normal forms, in row order, spliced in once.
+        fixed = pa.concat_arrays([fixed, pc.fill_null(odd, "")])
         if len(done):
-            s = _splice(s, done, sep.normal)
-            valid[done] = True
-            keys[done] = sep.keys[sep.ok > 0]
-            is_400[done] = sep.is_400[sep.ok > 0]
-            known[rest[sep.ok == 1]] = True
-        rest = rest[sep.ok == 0]
-    if len(rest):
-        cells = s.take(pa.array(rest))
-        fixed, ok = normalize_array(cells)
-        s = _splice(s, rest, fixed)
-        valid[rest] = ok
-        keys[rest] = keys_of(fixed)  # invalid (null): 0
-        is_400[rest] = pc.fill_null(pc.and_(pc.equal(pc.binary_length(fixed), 10), pc.starts_with(fixed, "400")),
-                                    False).to_numpy(zero_copy_only=False)
-        # Only blanks (or a withheld caller's word): missing, not malformed.
-        trimmed = pc.utf8_trim_whitespace(cells)
-        here = pc.greater(pc.binary_length(trimmed), 0)
-        if withheld:
-            here = pc.and_(here, pc.invert(pc.is_in(pc.utf8_lower(trimmed), pa.array(withheld))))
-        present[rest] = here.to_numpy(zero_copy_only=False)
+            fixed = fixed.take(pa.array(np.argsort(np.concatenate([done, left]), kind="stable")))
+    s = _splice(s, rest, fixed)
     if not valid.all():
         s = _with_validity(s, valid)
     return s, present, valid, known, keys, is_400

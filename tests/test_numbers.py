@@ -272,3 +272,33 @@ def test_separated_cells_of_the_demo_forms():
     assert got.normal.to_pylist() == ["18893988033", "08127158020", "4001234567", "13812345678", "075512345678",
                                       "07915399455"]
     assert got.is_400.tolist() == [False, False, True, False, False, False, False, False, False]
+
+
+_CELLS = st.one_of(st.none(), st.sampled_from(["13812345678", "075512345678", "4001234567", "+86 138 1234 5678",
+                                               "0791-5399455", "ext. 8001", "anonymous", " Unknown ", "  ", "",
+                                               "\u3000", "１３８１２３４５６７８", "0950-1234567", "138-0013-80O0",
+                                               "2088886666", "1.38E+10", "13812345678.0", "0086 400-123-4567"]),
+                   st.text("0123456789+-(). e\t", max_size=16))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CELLS, max_size=40), st.booleans())
+def test_few_odd_cells_one_by_one_equal_the_vectorised_path(values, withheld):
+    """``cdr._normalize_numbers`` takes at most ONE_BY_ONE odd ASCII cells
+    one by one in Python; with that path off (ONE_BY_ONE -1) the same
+    column goes through ``normalize_array`` and Arrow's trimming: every
+    output the same."""
+    from rating_core import cdr
+
+    arr = pa.array(values, pa.string())
+    words = N.WITHHELD_CALLERS if withheld else ()
+    fast = cdr._normalize_numbers(arr, words)
+    saved = cdr.ONE_BY_ONE
+    cdr.ONE_BY_ONE = -1
+    try:
+        slow = cdr._normalize_numbers(arr, words)
+    finally:
+        cdr.ONE_BY_ONE = saved
+    assert fast[0].to_pylist() == slow[0].to_pylist()
+    for got, want in zip(fast[1:], slow[1:]):
+        assert got.tolist() == want.tolist()
