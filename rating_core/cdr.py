@@ -518,7 +518,11 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
     col = _one_array(col)
     t = col.type
     if pa.types.is_dictionary(t):
-        col, t = col.cast(t.value_type), t.value_type
+        # Judged once per dictionary value (Parquet's hangup causes: a
+        # handful of values for the whole column), then spread by index.
+        values, judged = text_column(col.dictionary)
+        out = pc.fill_null(pa.array(judged, pa.uint8()).take(col.indices), 0).to_numpy(zero_copy_only=False)
+        return values.take(col.indices), out
     if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         col, t = pc.cast(col, pa.binary()), pa.binary()
     elif pa.types.is_large_string(t):

@@ -302,3 +302,25 @@ def test_few_odd_cells_one_by_one_equal_the_vectorised_path(values, withheld):
     assert fast[0].to_pylist() == slow[0].to_pylist()
     for got, want in zip(fast[1:], slow[1:]):
         assert got.tolist() == want.tolist()
+
+
+def test_number_cells_word_at_a_time_digit_check_and_keys():
+    """``number_cells`` reads a cell's first 8 bytes as one word: a byte just
+    outside '0'..'9' (or a multi-byte character) anywhere in a plain shape
+    makes it not plain, and every plain cell's key equals ``numbers.key``."""
+    rng = np.random.default_rng(11)
+    base = ["13812345678", "075512345678", "0791539945", "4001234567", "8009876543", "19999999999", "0200000000"]
+    base += ["1" + "".join(rng.choice(list("0123456789"), 10)) for _ in range(200)]
+    base += ["0" + str(rng.integers(1, 10)) + "".join(rng.choice(list("0123456789"), int(rng.integers(8, 11))))
+             for _ in range(200)]
+    bad = []
+    for v in base[:7]:
+        for pos in range(len(v)):
+            for c in "/:\x7f\x00 é８":
+                bad.append(v[:pos] + c + v[pos + 1:])
+    arr = pa.array(base + bad, pa.string())
+    cells = N.number_cells(arr)
+    want = _plain_by_compute(arr)
+    assert cells.plain.tolist() == want
+    assert all(want[: len(base)]) and not any(want[len(base):])
+    assert cells.keys[: len(base)].tolist() == [N.key(v) for v in base]

@@ -2,7 +2,10 @@
 """Number keys and prefix tables (see prefix.pxd for the key invariant)."""
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int64_t, int32_t, uint8_t
+import sys
+
+from libc.stdint cimport int64_t, int32_t, uint8_t, uint64_t
+from libc.string cimport memcpy
 
 cnp.import_array()
 
@@ -10,6 +13,33 @@ cdef int64_t POW11[MAX_DIGITS + 1]
 POW11[0] = 1
 for _i in range(1, MAX_DIGITS + 1):
     POW11[_i] = POW11[_i - 1] * 11
+
+
+# ONES11[m] = sum(11 ** (MAX_DIGITS - 1 - j) for j < m): what the "+ 1" of
+# each of a key's first m digits adds.
+cdef int64_t ONES11[MAX_DIGITS + 1]
+ONES11[0] = 0
+for _i in range(1, MAX_DIGITS + 1):
+    ONES11[_i] = ONES11[_i - 1] + POW11[MAX_DIGITS - _i]
+LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+cdef inline bint eight_digits(uint64_t x) noexcept nogil:
+    # Every byte of x in '0'..'9'. A byte below '0' sets its top bit in
+    # x - 0x30.., one above '9' in x + 0x46.. (or, from 0xBA up, in x - 0x30..);
+    # carries and borrows start only at a byte that is not a digit, so the
+    # lowest such byte is always flagged.
+    return (((x - <uint64_t>0x3030303030303030) | (x + <uint64_t>0x4646464646464646))
+            & <uint64_t>0x8080808080808080) == 0
+
+
+cdef inline int64_t base11_of_8(uint64_t x) noexcept nogil:
+    # The 8 digits of x (first digit in the low byte) read in base 11:
+    # pairs, then quads, then the whole, each step one multiply.
+    x -= <uint64_t>0x3030303030303030
+    x = ((x * <uint64_t>(1 + (11 << 8))) >> 8) & <uint64_t>0x00FF00FF00FF00FF
+    x = ((x * <uint64_t>(1 + (121 << 16))) >> 16) & <uint64_t>0x0000FFFF0000FFFF
+    return <int64_t>((x * <uint64_t>(1 + (<uint64_t>14641 << 32))) >> 32)
 
 
 def pow11(int n):
@@ -55,7 +85,9 @@ def number_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
     cdef Py_ssize_t bit
     cdef int32_t a, b, length
     cdef uint8_t c0, ok, here
-    cdef int64_t key
+    cdef int64_t key, value
+    cdef uint64_t word
+    cdef bint little_endian = LITTLE_ENDIAN
     with nogil:
         for i in range(n):
             a = offsets[i]
@@ -77,11 +109,25 @@ def number_cells(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
                     ok = length == 10 and data[a + 1] == 48 and data[a + 2] == 48
             key = 0
             if ok:
-                for j in range(a, b):
-                    if data[j] < 48 or data[j] > 57:
-                        ok = 0
-                        break
-                    key += (<int64_t>(data[j] - 48) + 1) * POW11[MAX_DIGITS - 1 - (j - a)]
+                # The first 8 bytes at once (plain cells have 10-12): all
+                # digits, and their base-11 value, by SWAR arithmetic on one
+                # little-endian word; then the 2-4 bytes after them.
+                memcpy(&word, &data[a], 8)
+                if little_endian and eight_digits(word):
+                    value = base11_of_8(word)
+                    for j in range(a + 8, b):
+                        if data[j] < 48 or data[j] > 57:
+                            ok = 0
+                            break
+                        value = value * 11 + (data[j] - 48)
+                    # sum((d + 1) * 11**(17 - j)) = value * 11**(18 - length) + sum(11**(17 - j))
+                    key = value * POW11[MAX_DIGITS - length] + ONES11[length]
+                else:
+                    for j in range(a, b):
+                        if data[j] < 48 or data[j] > 57:
+                            ok = 0
+                            break
+                        key += (<int64_t>(data[j] - 48) + 1) * POW11[MAX_DIGITS - 1 - (j - a)]
             present[i] = here
             plain[i] = ok
             is_400[i] = ok and length == 10 and c0 == 52
