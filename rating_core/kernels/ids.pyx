@@ -28,7 +28,7 @@ def hash_strings(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t[:
 
 cdef struct Slot:
     uint64_t hash
-    int64_t row  # -1: empty
+    int32_t row  # -1: empty
 
 
 cdef inline bint same_cell(const int32_t[::1] offsets, const uint8_t* base, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
@@ -58,7 +58,7 @@ def later_copies(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
     the time at 2M rows). Rows whose hashes agree are compared byte for
     byte, so a collision never makes a copy (tests keep only ``hash_bits``
     low bits of each hash to force collisions). Raises ValueError for
-    mismatched lengths or offsets outside ``data``."""
+    mismatched lengths, offsets outside ``data`` or 2**31 rows or more."""
     cdef Py_ssize_t i, k, n = later.shape[0], m = 0, copies = 0, size, p, parts, a, b
     cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
     cdef uint64_t h, mask
@@ -68,6 +68,8 @@ def later_copies(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
         raise ValueError("later_copies: arrays of different lengths")
     if n and (offsets[0] < 0 or offsets[n] > data.shape[0] or offsets[0] > offsets[n]):
         raise ValueError("later_copies: offsets outside the data buffer")
+    if n >= 1 << 31:
+        raise ValueError("later_copies: 2**31 rows or more")
     for i in range(n):
         m += consider[i] != 0
     while bits < 16 and (m >> bits) > PART_ROWS:
@@ -77,7 +79,7 @@ def later_copies(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
     cdef int64_t[::1] start = np.zeros(parts + 1, np.int64)
     cdef int64_t[::1] cursor = np.empty(parts, np.int64)
     cdef uint64_t[::1] part_hash = np.empty(m, np.uint64)
-    cdef int64_t[::1] part_row = np.empty(m, np.int64)
+    cdef int32_t[::1] part_row = np.empty(m, np.int32)
     cdef Py_ssize_t most = 0
     with nogil:
         for i in range(n):
@@ -97,7 +99,7 @@ def later_copies(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
                 h = hashes[i]
                 p = h >> (64 - bits) if bits else 0
                 part_hash[cursor[p]] = h
-                part_row[cursor[p]] = i
+                part_row[cursor[p]] = <int32_t>i
                 cursor[p] += 1
     size = 16
     while size < 2 * most:
@@ -125,7 +127,7 @@ def later_copies(const int32_t[::1] offsets, const uint8_t[::1] data, const uint
                     while True:
                         if s.row < 0:
                             s.hash = h
-                            s.row = i
+                            s.row = <int32_t>i
                             break
                         if s.hash == h and same_cell(offsets, base, s.row, i):
                             later[i] = 1
