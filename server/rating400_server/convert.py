@@ -232,19 +232,23 @@ def rated_to_arrow(rated: pa.Table, rows, replayed) -> bytes:
 
 
 def rejects_to_proto(out_list, rejects: pa.Table | None, call_ids=None) -> int:
+    """The rejects table into ``out_list`` (a repeated ``Reject``); returns
+    how many. A missing call id is taken from ``call_ids`` by row. Columns
+    are read once (a stream's batch has thousands of rejects)."""
     if rejects is None or rejects.num_rows == 0:
         return 0
+    n = rejects.num_rows
     d = rejects.to_pydict()
-    for i in range(rejects.num_rows):
-        row = int(d["row"][i])
-        cid = d.get("call_id", [None] * rejects.num_rows)[i]
+    none = [None] * n
+    rows, cids, fields, reasons, values = (d.get(k, none) for k in ("row", "call_id", "field", "reason", "value"))
+    add = out_list.add
+    for row, cid, field, reason, value in zip(rows, cids, fields, reasons, values):
+        row = int(row)
         if cid is None and call_ids is not None:
             cid = call_ids[row]
-        value = d["value"][i] if "value" in d else None
-        out_list.add(row=row, call_id=cid or "", field=str(d.get("field", [""] * rejects.num_rows)[i] or ""),
-                     reason=str(d.get("reason", [""] * rejects.num_rows)[i] or ""),
-                     value="" if value is None else str(value))
-    return rejects.num_rows
+        add(row=row, call_id=cid or "", field=str(field or ""), reason=str(reason or ""),
+            value="" if value is None else str(value))
+    return n
 
 
 def rated_row_to_proto(rated: pa.Table, i: int) -> rating_pb2.RatedCdr:
