@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import MINOR_UNITS_PER_YUAN, cdr, layout
-from .kernels import rating
+from .kernels import prefix, rating
 
 # Kernel status -> the CDR field a reject names.
 STATUS_FIELD = {
@@ -210,8 +210,9 @@ class Rater:
             keys = keys[prepared.good]
         if not len(keys) or not len(nkeys):
             return np.zeros(0, np.int32)
-        at = np.minimum(np.searchsorted(nkeys, keys), len(nkeys) - 1)
-        accounts = self.tables["number_account"][at[nkeys[at] == keys]]
+        at = np.empty(len(keys), np.int64)
+        prefix.exact_rows(np.ascontiguousarray(nkeys, np.int64), np.ascontiguousarray(keys, np.int64), at)
+        accounts = self.tables["number_account"][at[at >= 0]]
         reached = np.zeros(len(self.meta["accounts"]), bool)
         reached[accounts[accounts >= 0]] = True
         return np.flatnonzero(reached).astype(np.int32)

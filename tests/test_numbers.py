@@ -324,3 +324,19 @@ def test_number_cells_word_at_a_time_digit_check_and_keys():
     assert cells.plain.tolist() == want
     assert all(want[: len(base)]) and not any(want[len(base):])
     assert cells.keys[: len(base)].tolist() == [N.key(v) for v in base]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60), unique=True, max_size=30), st.lists(st.integers(-5, 65), max_size=60))
+def test_exact_rows_is_searchsorted_with_the_equality_test(table, keys):
+    """``kernels.prefix.exact_rows`` (``Rater.accounts_of``'s lookup of a
+    batch's 400 numbers) against NumPy's searchsorted and an equality test."""
+    from rating_core.kernels import prefix
+
+    t = np.array(sorted(table), np.int64)
+    k = np.array(keys, np.int64)
+    out = np.empty(len(k), np.int64)
+    prefix.exact_rows(t, k, out)
+    at = np.minimum(np.searchsorted(t, k), max(len(t) - 1, 0))
+    want = np.where((len(t) > 0) & (t[at] == k), at, -1) if len(t) else np.full(len(k), -1)
+    assert out.tolist() == want.tolist()

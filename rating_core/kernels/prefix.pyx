@@ -353,6 +353,36 @@ def flatten(const int64_t[::1] keys, const int32_t[::1] lengths, const int32_t[:
     return np.ascontiguousarray(starts), np.ascontiguousarray(vals)
 
 
+def exact_rows(const int64_t[::1] table, const int64_t[::1] keys, int64_t[::1] out):
+    """For each key, its index in ``table`` (ascending, distinct), or -1
+    where the table does not hold it: one binary search a key, the last
+    answer reused for a run of equal keys (a batch's calls to one 400
+    number). ``numpy.searchsorted`` with the equality test after it gives
+    the same, at about three times the cost on a batch of CDRs."""
+    cdef Py_ssize_t i, lo, hi, mid, n = keys.shape[0], m = table.shape[0]
+    cdef int64_t key, last = 0
+    cdef int64_t found = -1
+    cdef bint have = False
+    if out.shape[0] != n:
+        raise ValueError("exact_rows: out of the wrong length")
+    with nogil:
+        for i in range(n):
+            key = keys[i]
+            if not (have and key == last):
+                lo = 0
+                hi = m
+                while lo < hi:  # the first entry >= key
+                    mid = (lo + hi) >> 1
+                    if table[mid] < key:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                found = lo if lo < m and table[lo] == key else -1
+                last = key
+                have = True
+            out[i] = found
+
+
 def lookup(const int64_t[::1] starts, const int32_t[::1] values, const int64_t[::1] keys):
     """Longest-prefix values for many keys (for the Python API and tests)."""
     cdef Py_ssize_t i, n = keys.shape[0]
