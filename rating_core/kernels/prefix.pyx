@@ -21,7 +21,7 @@ cdef int64_t ONES11[MAX_DIGITS + 1]
 ONES11[0] = 0
 for _i in range(1, MAX_DIGITS + 1):
     ONES11[_i] = ONES11[_i - 1] + POW11[MAX_DIGITS - _i]
-LITTLE_ENDIAN = sys.byteorder == "little"
+cdef bint LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 cdef inline bint eight_digits(uint64_t x) noexcept nogil:
