@@ -363,19 +363,35 @@ def test_a_stored_record_of_another_shape_is_merged_through_msgspec(tmp_path):
     assert (got.destination, got.city, got.province, got.carrier, got.tags) == ("13700000001", "X", "广东", None, ["vip"])
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(
-    # keys: shared prefixes longer than the kernel's 24-byte sort prefix, NUL bytes, the empty key
-    st.sampled_from([b"", b"a", b"a\x00", b"a\x00b", b"shop\x00138", b"x" * 24, b"x" * 24 + b"\x00", b"x" * 25,
-                     b"x" * 23 + b"\xff", "深圳\x0013812345678".encode(), b"cafe\x0013912340000" * 2]),
-    st.one_of(st.none(), st.integers(0, 50)),  # start (None: unknown)
-    st.sampled_from([0, 1, 2]),  # missed, answered, unknown
-    st.integers(0, 600),
-    st.tuples(*[st.booleans()] * 4)), max_size=40))
-def test_group_kernel_equals_a_readable_grouping(calls):
+# Record keys: shared prefixes longer than the kernel's 24-byte sort prefix,
+# NUL bytes, the empty key; the second pool is account NUL caller keys only,
+# where the sort's shortcut ranks the part before the first NUL.
+_ANY_KEYS = [b"", b"a", b"a\x00", b"a\x00b", b"shop\x00138", b"x" * 24, b"x" * 24 + b"\x00", b"x" * 25,
+             b"x" * 23 + b"\xff", "深圳\x0013812345678".encode(), b"cafe\x0013912340000" * 2]
+_NUL_KEYS = [b"a\x00", b"a\x00b", b"a\x00\x00", b"ab\x00", b"ab\x00a", b"\x00", b"\x00z", b"b\x00" + b"9" * 30,
+             b"b\x00" + b"9" * 29 + b"8", b"pearl_river_travel\x0018799673526", b"pearl_river_travel\x0018799673527",
+             b"pearl_river_travelx\x001", "深圳\x0013812345678".encode()]
+
+
+@pytest.mark.parametrize("pool", [_ANY_KEYS, _NUL_KEYS], ids=["any", "account-caller"])
+def test_group_kernel_equals_a_readable_grouping(pool):
     """``kernels.crm.group`` (hash, then keys sorted by their bytes) against
     a dict and ``sorted``: the same keys in the same order, the same
     aggregates and latest name rows."""
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(
+        st.sampled_from(pool),
+        st.one_of(st.none(), st.integers(0, 50)),  # start (None: unknown)
+        st.sampled_from([0, 1, 2]),  # missed, answered, unknown
+        st.integers(0, 600),
+        st.tuples(*[st.booleans()] * 4)), max_size=40))
+    def run(calls):
+        _check_group(calls)
+
+    run()
+
+
+def _check_group(calls):
     import numpy as np
 
     from rating_core.kernels import crm as kernel
@@ -386,8 +402,15 @@ def test_group_kernel_equals_a_readable_grouping(calls):
     offsets = np.frombuffer(keys.buffers()[1], np.int32)[:len(calls) + 1].copy()
     data = np.frombuffer(keys.buffers()[2], np.uint8) if keys.buffers()[2] is not None and keys.buffers()[2].size \
         else np.zeros(1, np.uint8)
+    # the sort's shortcut: rank the part before the first NUL when no key lacks one
+    heads = [c[0].split(b"\0", 1)[0] for c in calls]
+    if all(b"\0" in c[0] for c in calls):
+        ranks = {h: i for i, h in enumerate(sorted(set(heads)))}
+        rank, skip = [ranks[h] for h in heads], [len(h) + 1 for h in heads]
+    else:
+        rank = skip = [0] * len(calls)
     first, agg, last = kernel.group(
-        offsets, data, np.array(order, np.int64), np.array([c[1] or 0 for c in calls], np.int64),
+        offsets, data, np.array(rank, np.int64), np.array(skip, np.int32), np.array(order, np.int64), np.array([c[1] or 0 for c in calls], np.int64),
         np.array([c[1] is not None for c in calls], np.uint8), np.array([c[2] for c in calls], np.uint8),
         np.array([c[3] for c in calls], np.int64), np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
     want = {}

@@ -13,6 +13,8 @@ def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
 def group(
     offsets: npt.NDArray[np.int32],
     data: npt.NDArray[np.uint8],
+    rank: npt.NDArray[np.int64],
+    skip: npt.NDArray[np.int32],
     rows: npt.NDArray[np.int64],
     start: npt.NDArray[np.int64],
     start_valid: npt.NDArray[np.uint8],

@@ -17,7 +17,7 @@ from libc.string cimport memcmp, memcpy
 
 import numpy as np
 
-_KEYED = np.dtype([("p0", "<u8"), ("p1", "<u8"), ("p2", "<u8"), ("row", "<i8")])
+_KEYED = np.dtype([("p0", "<u8"), ("p1", "<u8"), ("p2", "<u8"), ("p3", "<u8"), ("row", "<i8")])
 
 cdef enum:
     N_COUNTS = 8
@@ -269,7 +269,9 @@ cdef inline int _cmp(const int32_t* offsets, const uint8_t* data, int64_t a, int
 
 
 cdef struct _Keyed:
-    uint64_t p0, p1, p2  # the key's first 24 bytes, big-endian (zero-padded): integer order = byte order
+    # p0: the rank of the key's first ``skip`` bytes; p1..p3: the next 24
+    # bytes, big-endian (zero-padded): integer order = byte order
+    uint64_t p0, p1, p2, p3
     int64_t row
 
 
@@ -289,7 +291,9 @@ cdef inline bint _less(const _Keyed* a, const _Keyed* b, const int32_t* offsets,
         return a.p1 < b.p1
     if a.p2 != b.p2:
         return a.p2 < b.p2
-    return _cmp(offsets, data, a.row, b.row) < 0  # same first 24 bytes: the whole keys decide
+    if a.p3 != b.p3:
+        return a.p3 < b.p3
+    return _cmp(offsets, data, a.row, b.row) < 0  # the same so far: the whole keys decide
 
 
 cdef void _sort_keyed(_Keyed* items, _Keyed* tmp, Py_ssize_t n, const int32_t* offsets,
@@ -330,8 +334,8 @@ cdef void _sort_keyed(_Keyed* items, _Keyed* tmp, Py_ssize_t n, const int32_t* o
         memcpy(items, src, n * sizeof(_Keyed))
 
 
-def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rows,
-          const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
+def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
+          const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
           const int64_t[::1] billable, const uint8_t[:, ::1] known):
     """A batch of calls aggregated per caller key, in one pass (what
     ``CRM.record`` merges into the stored records).
@@ -339,7 +343,10 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     rows: the m calls to group, as row numbers in time order (a call's
     columns need not be: "latest" is the later in ``rows``). offsets /
     data: one Arrow string or binary array's buffers (int32 offsets,
-    offset 0) holding each row's record key (account NUL caller). start: int64 epoch ms, start_valid 1
+    offset 0) holding each row's record key (account NUL caller). rank,
+    skip: the sort's shortcut, per row: keys whose first ``skip`` bytes
+    differ must be in ``rank`` order (the caller's rank of the account
+    part of the key, skip = its length + 1; zeros: no shortcut). start: int64 epoch ms, start_valid 1
     where known (an unknown start counts no call time). answered: 1 an
     agent answered, 0 missed, 2 unknown (neither answered nor missed).
     billable: int64 billable seconds (0 when unknown). known: uint8 (4, n),
@@ -358,12 +365,15 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0, kn
     cdef uint64_t mask_, slot
     cdef int64_t gid
-    if (offsets.shape[0] < n + 1 or start_valid.shape[0] != n or answered.shape[0] != n
+    if (offsets.shape[0] < n + 1 or rank.shape[0] != n or skip.shape[0] != n or start_valid.shape[0] != n or answered.shape[0] != n
             or billable.shape[0] != n or known.shape[0] != 4 or known.shape[1] != n):
         raise ValueError("group: every column needs one value per call")
     for i in range(m):
         if rows[i] < 0 or rows[i] >= n:
             raise ValueError("group: a row out of range")
+    for i in range(n):
+        if skip[i] < 0 or skip[i] > offsets[i + 1] - offsets[i]:
+            raise ValueError("group: a skip beyond its key")
     while cap < 2 * m:
         cap *= 2
     mask_ = cap - 1
@@ -371,6 +381,7 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     # a probe compares the keys' bytes only when their hashes agree
     cdef uint64_t[::1] table = np.zeros(cap, np.uint64)
     cdef uint64_t h, entry
+    cdef const uint8_t* k
     cdef int64_t[::1] firsts = np.empty(max(m, 1), np.int64)  # group -> its first row
     cdef int64_t[::1] group_of = np.empty(max(n, 1), np.int64)  # row -> its group
     # per group, one row of W int64 (one or two cache lines): the 7 aggregates,
@@ -431,10 +442,13 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     tmp = np.empty(max(g, 1), _KEYED)
     with nogil:
         for i in range(g):
-            kn = off[firsts[i] + 1] - off[firsts[i]]
-            items[i].p0 = _be(dat + off[firsts[i]], kn)
-            items[i].p1 = _be(dat + off[firsts[i]] + 8, kn - 8) if kn > 8 else 0
-            items[i].p2 = _be(dat + off[firsts[i]] + 16, kn - 16) if kn > 16 else 0
+            r = firsts[i]
+            kn = off[r + 1] - off[r] - skip[r]
+            k = dat + off[r] + skip[r]
+            items[i].p0 = <uint64_t>rank[r]
+            items[i].p1 = _be(k, kn) if kn > 0 else 0
+            items[i].p2 = _be(k + 8, kn - 8) if kn > 8 else 0
+            items[i].p3 = _be(k + 16, kn - 16) if kn > 16 else 0
             items[i].row = firsts[i]
         if g > 1:
             _sort_keyed(&items[0], &tmp[0], g, off, dat)
