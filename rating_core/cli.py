@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,8 +27,12 @@ from .errors import CatalogError, InvalidInput, StoreError
 # terminal width; rich would then squeeze tables into 80 columns and cut
 # every name. COLUMNS, when set, still wins.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
-err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
-out = Console(soft_wrap=True, width=_WIDTH)
+# Markup off by default: the CLI prints operator text (tags, notes, company
+# names, file names) that may hold '[red]' or '[/]'; rendered as markup it
+# would be changed or crash the print (MarkupError) after the work was done.
+# The few styled lines pass markup=True and escape every value they hold.
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH, markup=False)
+out = Console(soft_wrap=True, width=_WIDTH, markup=False)
 
 STORE = click.option(
     "--store", "store_dir", envvar="RATING400_STORE", required=True,
@@ -39,7 +44,7 @@ class UserError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None):
-        err.print(f"[bold red]error:[/] {self.message}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(self.message)}", highlight=False, markup=True, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -52,7 +57,7 @@ def user_errors():
     try:
         yield
     except CatalogError as e:
-        err.print(f"[bold red]catalog has {len(e.problems)} problem(s):[/]")
+        err.print(f"[bold red]catalog has {len(e.problems)} problem(s):[/]", markup=True)
         for p in e.problems:
             err.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
@@ -265,7 +270,8 @@ def catalog_show(version, store_dir):
     with user_errors():
         snap = Store(store_dir, create=False).open(version)
     m = snap.meta
-    out.print(f"[bold]version {snap.version}[/]: {m.get('catalog')}  ({m.get('source', '')})", highlight=False)
+    out.print(f"[bold]version {snap.version}[/]: {escape(str(m.get('catalog')))}  ({escape(str(m.get('source', '')))})",
+              highlight=False, markup=True)
     out.print(f"compiled {m.get('compiled_at', '')}, region data {m.get('region_data', '')}", highlight=False)
     for k, v in m.get("counts", {}).items():
         out.print(f"  {k}: {v:,}", highlight=False)
@@ -372,15 +378,50 @@ def _add_commands():
 _add_commands()
 
 
+def not_utf8_argument(argv: list[str]) -> str | None:
+    """The first argument that is not UTF-8 text, described for an error
+    line (``argument N`` counted from 1 after the program name, or the
+    option it is the value of: ``--add``), or None when all are text.
+    Python hands such bytes over as lone surrogates (PEP 383); every command
+    would otherwise meet them as an internal error when it stores or prints
+    them, so they are refused once, here, before any command runs."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            if arg.startswith("--") and "=" in arg and arg.split("=", 1)[0].isascii():
+                return f"option {arg.split('=', 1)[0]}"
+            if i and _takes_value(argv[:i - 1], argv[i - 1]):
+                return f"argument {i + 1} (the value of {argv[i - 1]})"
+            return f"argument {i + 1}"
+    return None
+
+
+def _takes_value(before: list[str], option: str) -> bool:
+    """Whether ``option`` is an option taking a value of the (sub)command the
+    words ``before`` it name (``crm tag`` -> the tag command's ``--add``)."""
+    cmd: click.Command = cli
+    for word in before:
+        if isinstance(cmd, click.Group) and word in cmd.commands:
+            cmd = cmd.commands[word]
+    return any(isinstance(p, click.Option) and option in p.opts and not p.is_flag and not p.count
+               for p in cmd.params)
+
+
 def main(argv=None):
     """The command line. Every operator error is one line on stderr and exit
     status 2: click's usage errors too (its default is three lines with the
-    usage). Anything else escaping a command is a bug: one line naming it
+    usage), and arguments that are not UTF-8 text (``not_utf8_argument``).
+    Anything else escaping a command is a bug: one line naming it
     (the traceback with RATING400_TRACEBACK=1) and exit status 1."""
     import os
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    if (bad := not_utf8_argument(args)) is not None:
+        err.print(f"error: {bad}: not UTF-8 text", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     try:
-        rv = cli.main(args=argv, prog_name="rating400", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="rating400", standalone_mode=False)
         sys.exit(rv if isinstance(rv, int) else 0)  # as click's standalone mode ends
     except click.UsageError as e:
         hint = f" (see `rating400 {e.ctx.command_path.split(' ', 1)[1]} --help`)" if e.ctx and " " in e.ctx.command_path else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 RATED = click.argument("rated", nargs=-1, type=click.Path(exists=True, dir_okay=False))
@@ -59,7 +60,7 @@ def load_calls(rated, ledger_store=None, months=None):
     calls = combine(parts)
     warning = calls.warning()
     if warning:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False, markup=True)
     return calls
 
 
@@ -155,7 +156,8 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 raise InvalidInput("account", stray + "; no statement would hold them (compile the catalog "
                                    "that has them, bill with --ledger, or pass --skip-unknown-accounts)")
             if stray:
-                err.print(f"[yellow]warning:[/] {stray}: not billed (--skip-unknown-accounts)", highlight=False)
+                err.print(f"[yellow]warning:[/] {escape(str(stray))}: not billed (--skip-unknown-accounts)",
+                          highlight=False, markup=True)
                 warnings.append(stray + ": not billed")
         try:
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,

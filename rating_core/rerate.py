@@ -272,7 +272,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     """``rerate`` on an open ``Store`` and ``Ledger`` (the gRPC server's
     engine holds both; same errors)."""
     from .accounts.view import open_view
-    from .cdr import excerpt
+    from .cdr import check_text, excerpt
     from .errors import StoreError
     from .numbers import normalize
 
@@ -282,6 +282,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
         raise InvalidInput("version", f"{version!r}: a catalog version is a positive integer")
     lo, hi = day_bounds(day_from, day_to)
     if number is not None:
+        if isinstance(number, str):  # the edge's text rule, as route: no zero-width or bidi character stripped
+            check_text("number", number)
         number = normalize(number, "number")
     if reason is not None:
         check_reason(reason)

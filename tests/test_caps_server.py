@@ -109,6 +109,9 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
         use = acc.GetNumber(pb.NumberRequest(number=NUMBER)).month_use
         assert (use.calls, use.spend_minor, use.open_reservations, use.reserved_minor) == (1, 1200, 1, 2400)
         assert (use.counted_calls, use.counted_spend_minor) == (2, 3600) and len(use.month) == 7
+        with pytest.raises(grpc.RpcError) as e:  # an invisible character is refused, not stripped (as route)
+            acc.GetNumber(pb.NumberRequest(number=NUMBER + "\u00ad"))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("number:")
         d = clients[4].authorize(NUMBER, CALLER, call_id="call-5")  # 0.04 yuan of room: not a minute
         assert (d.allow, d.deny_reason) == (False, routing_pb2.DENY_REASON_MONTHLY_SPEND_CAP)
         assert answer_for_decision(d).code == 403

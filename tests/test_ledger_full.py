@@ -108,13 +108,18 @@ def test_cli_rate_commit_on_a_full_map_is_one_line_and_exit_2(store_dir, tmp_pat
     assert balances(store_dir) == balances(clean)
 
 
-@pytest.mark.parametrize("value", ["abc", "0", str(envs.MAX_LEDGER_MAP_MB + 1)])
+@pytest.mark.parametrize("value", ["abc", "0", str(envs.MAX_LEDGER_MAP_MB + 1), "\uff11", "\u00b2", "1\u3000"])
 def test_a_bad_ledger_map_size_is_refused_naming_the_variable(store_dir, monkeypatch, value):
     monkeypatch.setenv(envs.LEDGER_MAP_ENV, value)
     with pytest.raises(envs.StoreError, match=envs.LEDGER_MAP_ENV):
         Ledger(store_dir)
     cli = run_cli("accounts", "balance", "big", "--store", str(store_dir))
     assert cli.returncode == 2 and envs.LEDGER_MAP_ENV in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_ledger_map_size_takes_ascii_digits_with_spaces_around(monkeypatch):
+    monkeypatch.setenv(envs.LEDGER_MAP_ENV, " 3\t")
+    assert envs.ledger_map_size() == 3 << 20
 
 
 def test_server_answers_resource_exhausted_and_keeps_serving(store_dir, tmp_path):

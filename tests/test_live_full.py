@@ -186,7 +186,8 @@ def test_never_opened_smaller_than_its_file(tmp_path, monkeypatch, caplog):
         ledger.close()
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", str(envs.MAX_LIVE_MAP_MB + 1)])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", str(envs.MAX_LIVE_MAP_MB + 1), "\uff11", "\u0661",
+                                   "\u00b2", "\u30001"])
 def test_a_bad_map_size_is_refused_naming_the_variable(store_dir, monkeypatch, value):
     monkeypatch.setenv(envs.LIVE_MAP_ENV, value)
     with pytest.raises(envs.StoreError, match=envs.LIVE_MAP_ENV):
@@ -198,6 +199,11 @@ def test_a_bad_map_size_is_refused_naming_the_variable(store_dir, monkeypatch, v
         serve = subprocess.run([sys.executable, "-m", "rating400_server", "--store", str(store_dir), "--port", "0"],
                                capture_output=True, text=True, timeout=120)
         assert serve.returncode == 2 and envs.LIVE_MAP_ENV in serve.stderr + serve.stdout
+
+
+def test_live_map_size_takes_ascii_digits_with_spaces_around(monkeypatch):
+    monkeypatch.setenv(envs.LIVE_MAP_ENV, " 2 ")
+    assert envs.live_map_size() == 2 << 20
 
 
 def run_cli(*args, **kw):

@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..catalog.schema import CustomerRules
-from ..cdr import check_time_ms
+from ..cdr import check_text, check_time_ms
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
@@ -1162,6 +1162,12 @@ def _need(num: C.Number, *states: str, reason: str = "wrong_state") -> None:
 
 
 def _number_400(raw: str, field: str) -> str:
+    """A 400 number from a request -> its normal form. The edge's text rule
+    first (``cdr.check_text``: a zero-width space, soft hyphen or bidi
+    override is refused, as ``route`` refuses it, never silently stripped by
+    the normaliser); then ``400`` + 7 digits. InvalidInput naming ``field``."""
+    if isinstance(raw, str):
+        check_text(field, raw)
     n = normalize(raw, field)
     if not _NUMBER_400.match(n):
         raise InvalidInput(field, f"{raw!r} is not a 400 number (400 + 7 digits)")

@@ -46,6 +46,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import resource
 import shutil
 import threading
@@ -165,10 +166,14 @@ DISK_FULL_BYTES = 1 << 20  # after a failed commit's pages took what was left
 
 
 def _map_mb(env: str, default: int, most: int, what: str) -> int:
-    raw = os.environ.get(env, "").strip()
+    """``env``'s value: ASCII digits only (``str.isdigit`` would also take
+    full-width ``１`` or ``²``), surrounding ASCII spaces and tabs ignored (a
+    shell's quoting leaves them), 1..``most`` MiB -> bytes; unset or blank:
+    ``default``. StoreError naming the variable otherwise."""
+    raw = os.environ.get(env, "").strip(" \t")
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not 1 <= int(raw) <= most:
         raise StoreError(f"{env}={raw[:40]!r}: the {what} map in MiB, a whole number 1..{most}")
     return int(raw) << 20
 

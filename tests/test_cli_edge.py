@@ -1,0 +1,108 @@
+"""The command line's edge: arguments that are not UTF-8 text are refused
+once, before any command runs (one line, exit 2); operator text the CLI
+prints (tags, notes, catalog names, file names) is printed as text, never
+read as Rich markup; a 400 number carrying a zero-width, soft-hyphen or bidi
+character is refused by every command that takes one, as ``route`` refuses it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rating_core.cli import main
+from rating_core.engine import Engine
+from rating_core.store import Store
+from test_crm import CATALOG, DESTS, table
+
+BAD = b"\xff"  # not UTF-8: Python hands it over as the lone surrogate U+DCFF (PEP 383)
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("edge")
+    (d / "c.yaml").write_text(CATALOG.replace("name: crm", "name: \"crm [red]x[/red] [/]\""))
+    Store(d / "s").compile(d / "c.yaml", activate=True)
+    engine = Engine.open(d / "s", threads=1)
+    try:
+        engine.rate_and_commit(table([(1, "4001000005", "13812345678", DESTS[0], 0, 20)]))
+    finally:
+        engine.close()
+    return d / "s"
+
+
+def run_bytes(*args: str | bytes) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    return subprocess.run([sys.executable, "-m", "rating_core", *args], capture_output=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("args, names", [
+    (("crm", "tag", "--store", "{s}", "--account", "shop", "--caller", "13812345678", "--add", BAD),
+     "argument 10 (the value of --add)"),
+    (("crm", "note", "--store", "{s}", "--account", "shop", "--caller", "13812345678", BAD), "argument 9"),
+    (("crm", "note", "--store", "{s}", "--account", "shop", "--caller", BAD, "hi"),
+     "argument 8 (the value of --caller)"),
+    (("accounts", "top-up", BAD, "10", "--store", "{s}"), "argument 3"),
+    (("accounts", "balance", b"sh" + BAD, "--store", "{s}"), "argument 3"),
+    (("report", "missing.parquet", "--by", "number", b"--account=" + BAD), "option --account"),
+    (("route", b"400100000" + BAD, "13812345678", "--store", "{s}"), "argument 2"),
+    (("rerate", "--store", "{s}", "--version", "1", "--from", "2026-11-01", "--to", "2026-11-30", "--number", BAD),
+     "argument 11 (the value of --number)"),
+    ((BAD, "--help"), "argument 1"),
+])
+def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(store_dir, args, names):
+    args = tuple(str(store_dir) if a == "{s}" else a for a in args)
+    r = run_bytes(*args)
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert err.strip().splitlines() == [f"error: {names}: not UTF-8 text"]
+    assert r.stdout == b""
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    got = capsys.readouterr()
+    return e.value.code, got.out, got.err
+
+
+@pytest.mark.parametrize("text", ["[red]x[/red]", "[/]", "[bold", "a [link=x]b[/link]"])
+def test_tags_and_notes_are_printed_as_text_never_markup(store_dir, capsys, text):
+    who = ["--store", str(store_dir), "--account", "shop", "--caller", "13812345678"]
+    code, out, err = cli(capsys, "crm", "tag", *who, "--add", text)
+    assert code == 0 and text in out, err
+    code, out, err = cli(capsys, "crm", "note", *who, f"note {text}")
+    assert code == 0, err
+    code, out, err = cli(capsys, "crm", "show", "--store", str(store_dir), "--account", "shop")
+    assert code == 0 and text in out, err
+    code, out, err = cli(capsys, "crm", "tag", *who, "--remove", text)
+    assert code == 0 and text not in out, err
+
+
+def test_catalog_names_and_paths_are_printed_as_text(store_dir, tmp_path, capsys):
+    odd = tmp_path / "c [red]x [bold.yaml"  # a file name cannot hold "/"
+    odd.write_text(CATALOG.replace("name: crm", "name: \"[/] [red]y[/red]\""))
+    code, out, err = cli(capsys, "catalog", "compile", str(odd), "--store", str(tmp_path / "s"), "--activate")
+    assert code == 0 and str(odd) in out, err
+    code, out, err = cli(capsys, "catalog", "show", "--store", str(tmp_path / "s"))
+    assert code == 0 and "[/] [red]y[/red]" in out, err
+    code, out, err = cli(capsys, "accounts", "balance", "[/]", "--store", str(store_dir))
+    assert code == 2 and "[/]" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("number", ["4001000005\u200b", "\u202e4001000005", "4001000005\u00ad", "400\u20601000005"])
+def test_a_number_with_an_invisible_character_is_refused_as_route_refuses_it(store_dir, capsys, number):
+    s = ["--store", str(store_dir)]
+    for args in (("route", number, "13812345678", *s, "--at", "2026-11-02T10:00:00+08:00"),
+                 ("rerate", *s, "--version", "1", "--from", "2026-11-01", "--to", "2026-11-30", "--dry-run",
+                  "--number", number),
+                 ("accounts", "number", "show", number, *s)):
+        code, out, err = cli(capsys, *args)
+        assert code == 2 and "number" in err and "control character" in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    code, out, err = cli(capsys, "rerate", *s, "--version", "1", "--from", "2026-11-01", "--to", "2026-11-30",
+                         "--dry-run", "--number", "4001000005")  # the clean number is fine
+    assert code == 0, err
+    code, out, err = cli(capsys, "accounts", "number", "show", "4001000005", *s)  # past the text rule
+    assert code == 2 and "no 400 number 4001000005 in the inventory" in err, err
