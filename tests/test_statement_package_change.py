@@ -226,3 +226,40 @@ def test_a_renewal_after_the_period_ended_shows_the_old_credit_expired(tmp_path,
     # The renewed period ends 12-10 with nothing more used: its 468 expire then.
     assert rows["2026-12"]["closing_credit_minor"] == 0
     assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_m", "pre_m", 0)]
+
+
+def test_a_change_effective_at_midnight_on_the_first_bills_that_month_under_the_new_package(tmp_path, capsys):
+    """pre_a -> bun_b effective 2026-12-01 00:00 (+08:00), the month's first
+    instant: December is bun_b's whole month (no pre_a minimum, bun_b's 300
+    minutes), the change is December's line, and a bill run without
+    --month still reaches December (breaker finding: it was billed under
+    pre_a, and left out without --month)."""
+    store, _ = world(tmp_path, "pre_a", [
+        [cdr("nov", at(11, 5))],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=BOUNDARY, at_ms=BOUNDARY),
+    ])
+    rows = bill(store, tmp_path, capsys)
+    assert sorted(rows) == ["2026-11", "2026-12"]
+    dec = json.loads((tmp_path / "st" / "acme-2026-12.json").read_text("utf-8"))["statements"][0]
+    assert (dec["package"], dec["monthly_minimum_minor"], dec["minimum_topup_minor"]) == ("bun_b", 0, 0)
+    assert dec["bundle_included_seconds"] == 300 * 60
+    assert [(c["from"], c["to"]) for c in dec["package_changes"]] == [("pre_a", "bun_b")]
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["package"] == "pre_a" and nov["package_changes"] == []
+
+
+def test_two_renewals_at_one_instant_are_both_on_the_statement(tmp_path, capsys):
+    """Renewing twice at the same instant (two operations, two fees: README's
+    renewal rule carries the first's credit into the second) puts both fees
+    on the statement, whose closing credit equals the ledger's (breaker
+    finding: the statement dropped the second and closed 480 yuan low)."""
+    store, credit = world(tmp_path, "pre_a", [
+        [cdr("oct", at(10, 10))],
+        lambda ops: (ops.renew("rn1", "acme", at_ms=at(11, 10)), ops.renew("rn2", "acme", at_ms=at(11, 10))),
+        [cdr("nov", at(11, 20))],
+    ])
+    assert credit == (480 - 12 + 480 + 480 - 12) * YUAN
+    rows = bill(store, tmp_path, capsys, "--month", "2026-11")
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["package_credit_minor"] == 960 * YUAN and len(nov["package_changes"]) == 2
+    assert rows["2026-11"]["closing_credit_minor"] == credit

@@ -152,7 +152,8 @@ def from_package_starts(events: list[dict]) -> list[AccountEvent]:
     (``Accounts.events``, oldest first) as ``package_start`` events: every
     account event after which the account has a package whose start differs
     from the one before (import, subscribe, renew, change_package, a
-    pending change the sweep applied). ``amount_minor``: the new period's
+    pending change the sweep applied), or whose opening credit differs (a
+    second renewal at the same instant). ``amount_minor``: the new period's
     opening credit less ``credit_minor`` (``detail.carried_minor``, the
     credit carried over)."""
     out = []
@@ -161,7 +162,12 @@ def from_package_starts(events: list[dict]) -> list[AccountEvent]:
         if e.get("number") or not after.get("package"):
             continue
         start = int(after.get("package_start_ms", 0))
-        if before.get("package") == after["package"] and int(before.get("package_start_ms", -1)) == start:
+        # Only ``_start_period`` moves the start or the opening credit: an
+        # event that moved neither opened no period. A second renewal at the
+        # same instant moves only the credit (the fee again, carried on top of
+        # the first's), and that money must be on the statement too.
+        if (before.get("package") == after["package"] and int(before.get("package_start_ms", -1)) == start
+                and int(before.get("opening_credit_minor", -1)) == int(after.get("opening_credit_minor", 0))):
             continue
         carried = int((e.get("detail") or {}).get("carried_minor", 0))
         out.append(AccountEvent(e["account"], start, "package_start",

@@ -480,7 +480,11 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         # leaves the bill run unbilled.
         keep = set(wanted)
         seen = [int(m) for m in (call_months.min(), call_months.max())] if len(call_months) else []
-        at = np.array([e.at_ms for e in events if e.account in keep and e.kind != "package_start"], np.int64)
+        # A package change or renewal counts (new credit, a new minimum and
+        # rental); the account's first package start (an import dated years
+        # back) does not, or a bill run would reach back to it.
+        at = np.array([e.at_ms for e in events
+                       if e.account in keep and (e.kind != "package_start" or e.from_package)], np.int64)
         seen += [int(m) for m in (month_index(at).min(), month_index(at).max())] if len(at) else []
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
@@ -679,10 +683,14 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     starts fresh; the prepaid package credit of the periods starting in the
     month (new money only: the carried credit is the old one, already on the
     statements); the month's package changes, JSON-ready)."""
-    before = [e for e in periods if e.at_ms < m_lo]
+    # In force at the month's start: the last period started at or before
+    # its first instant (a change effective at 00:00 on the 1st bills the
+    # whole month under the new package). A period starting at that instant
+    # is still the month's new money and change, so it is in ``starting`` too.
+    at_start = [e for e in periods if e.at_ms <= m_lo]
     starting = [e for e in periods if m_lo <= e.at_ms < m_hi]
-    in_force = before[-1] if before else starting[0]
-    running = ([in_force] if before else []) + starting
+    in_force = at_start[-1] if at_start else starting[0]
+    running = ([] if in_force.at_ms == m_lo else [in_force]) + starting
     p = pkg_index[in_force.package]
     bundle = sum(int(included[pkg_index[e.package]]) for e in running if kinds[pkg_index[e.package]] == "bundle")
     credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
