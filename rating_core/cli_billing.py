@@ -315,11 +315,19 @@ def _crm(store_dir, account=None):
 
 
 def _caller(number: str) -> str:
+    """``--caller``, a whole phone number -> its normal form; InvalidInput
+    naming ``--caller``, also for a zero-width, soft-hyphen or bidi character
+    (``cdr.check_text``, as ``route`` refuses it; never silently stripped)."""
+    from .cdr import check_text
     from .errors import InvalidInput
     from .numbers import normalize_array
 
     import pyarrow as pa
 
+    try:
+        check_text("caller", number)
+    except InvalidInput as e:
+        raise InvalidInput("--caller", e.message) from None
     normal, ok = normalize_array(pa.array([number]))
     if not ok[0]:
         raise InvalidInput("--caller", f"not a phone number: {number!r}")

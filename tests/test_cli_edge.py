@@ -101,6 +101,9 @@ def test_a_number_with_an_invisible_character_is_refused_as_route_refuses_it(sto
         code, out, err = cli(capsys, *args)
         assert code == 2 and "number" in err and "control character" in err, (args, err)
         assert len(err.strip().splitlines()) == 1, err
+    code, out, err = cli(capsys, "crm", "tag", *s, "--account", "shop", "--caller",
+                         "1381234" + next(c for c in number if not c.isdigit()) + "5678", "--add", "x")  # a caller too
+    assert code == 2 and err.startswith("error: --caller: contains a control character"), err
     code, out, err = cli(capsys, "rerate", *s, "--version", "1", "--from", "2026-11-01", "--to", "2026-11-30",
                          "--dry-run", "--number", "4001000005")  # the clean number is fine
     assert code == 0, err

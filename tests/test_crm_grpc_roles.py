@@ -77,6 +77,11 @@ def test_masking_follows_the_authenticated_role(crm_server):
             request = billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=one.caller, add_tags=[f"seen-by-{role}"])
             if sees:
                 assert stub.UpdateCaller(request, timeout=30).caller == one.caller
+                hidden = billing_pb2.UpdateCallerRequest(account=ACCOUNT, caller=one.caller[:3] + "\u200b" + one.caller[3:],
+                                                         add_tags=["x"])  # refused as routing refuses it, not stripped
+                with pytest.raises(grpc.RpcError) as e:
+                    stub.UpdateCaller(hidden, timeout=30)
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("caller:")
             else:
                 with pytest.raises(grpc.RpcError) as e:
                     stub.UpdateCaller(request, timeout=30)

@@ -282,10 +282,19 @@ def crm_role() -> str:
 
 
 def _whole_caller(text: str) -> str:
-    """A whole caller number, normalised; INVALID_ARGUMENT naming ``caller``."""
+    """A whole caller number, normalised; INVALID_ARGUMENT naming ``caller``
+    (a zero-width, soft-hyphen or bidi character too, as routing refuses it:
+    ``cdr.check_text``, never stripped by the normaliser)."""
     import pyarrow as pa
 
+    from rating_core.cdr import check_text
+    from rating_core.errors import InvalidInput
     from rating_core.numbers import normalize_array
+
+    try:
+        check_text("caller", text)
+    except InvalidInput as e:
+        raise BadRequest("caller", e.message) from None
 
     normal, ok = normalize_array(pa.array([text or None], pa.string()))
     if not ok[0]:
