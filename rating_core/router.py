@@ -1089,9 +1089,10 @@ class Router:
         """``ended``: the hold shrinks to the dearest cost of the time the call
         can have used and waits ``CDR_GRACE_S`` for the CDR (which releases it).
         False when the call held no reservation."""
-        held = reservations.drop(self.ledger, txn, call)
-        if held is None:
+        held = reservations.get(self.ledger, txn, call)
+        if held is None or held.ended:  # none, or settled by an earlier ``ended``: nothing changes
             return False
+        reservations.drop(self.ledger, txn, call)
         used = self._elapsed(held, at)
         if held.catalog_version == self.version:
             cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
@@ -1106,7 +1107,7 @@ class Router:
         if minor > 0 or seconds > 0:
             reservations.put(self.ledger, txn, call, held.with_(
                 granted_seconds=used, reserved_minor=minor, reserved_seconds=seconds,
-                deadline_ms=at + CDR_GRACE_S * 1000))
+                deadline_ms=at + CDR_GRACE_S * 1000, ended=True))
         return True
 
     def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
@@ -1121,9 +1122,10 @@ class Router:
         at = self._at(at_ms)
         with envs.live_write(self.ledger) as live:
             reservations.expire(self.ledger, live, at)
-            held = reservations.drop(self.ledger, live, call)
-            if held is None:
+            held = reservations.get(self.ledger, live, call)
+            if held is None or held.ended:  # an ended call is not extended
                 return None
+            reservations.drop(self.ledger, live, call)
             grant = held.granted_seconds
             if held.catalog_version == self.version and self._overage[self._accounts.index(held.account)]:
                 acc = self._accounts.index(held.account)

@@ -168,8 +168,14 @@ def test_ended_settles_to_the_time_used_and_the_cdr_releases(world):
     engine, router = world
     d = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="short")
     router.call_event("short", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER, at_ms=AT)
-    router.call_event("short", NUMBERS["tiny"], "ended", at_ms=AT + 61_000)  # 2 started minutes: 2600
+    assert router.call_event("short", NUMBERS["tiny"], "ended", at_ms=AT + 61_000)  # 2 started minutes: 2600
     assert d.reserved_minor == 5000 and balance(engine, "tiny").reserved_minor == 2600
+    # Already ended (README: accepted false): a repeat, even later, changes
+    # nothing, and an ended call is not extended (newcomer finding: it
+    # answered true and settled the hold again).
+    assert not router.call_event("short", NUMBERS["tiny"], "ended", at_ms=AT + 120_000)
+    assert router.interim("short", AT + 62_000) is None
+    assert balance(engine, "tiny").reserved_minor == 2600
     commit(engine, [cdr("short", "tiny", AT, AT, AT + 61_000, MOBILE)])
     b = balance(engine, "tiny")
     assert (b.credit_minor, b.reserved_minor, b.available_minor) == (2400, 0, 2400)

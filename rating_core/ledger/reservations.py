@@ -55,12 +55,16 @@ class Reservation(NamedTuple):
     caller_class: int
     classes: tuple[int, ...]
     number_key: int = 0
+    # Set by the call's ``ended`` (the hold then waits for the CDR): a second
+    # ``ended`` finds it and changes nothing. Stored in the money byte's
+    # second bit, so holds written before read as not ended.
+    ended: bool = False
 
     def pack(self) -> bytes:
         classes = self.classes
         return (_HEAD.pack(self.reserved_minor, self.reserved_seconds, self.granted_seconds, self.authorized_ms,
                            self.deadline_ms, self.answered_ms, self.catalog_version, self.package,
-                           self.billing_start, 1 if self.money else 0, self.caller_class, len(classes))
+                           self.billing_start, (1 if self.money else 0) | (2 if self.ended else 0), self.caller_class, len(classes))
                 + _classes(len(classes)).pack(*classes) + self.account.encode()
                 + (b"\0" + LINE.pack(self.number_key) if self.number_key else b""))
 
@@ -71,7 +75,7 @@ class Reservation(NamedTuple):
         classes = _classes(n).unpack_from(raw, _HEAD.size)
         account, number_key = _names(raw, n)
         return cls(account.decode(), minor, seconds, granted, authorized, deadline, answered, version, billing,
-                   bool(money), package, caller_class, classes, number_key)
+                   bool(money & 1), package, caller_class, classes, number_key, bool(money & 2))
 
     def with_(self, **kw) -> "Reservation":
         return self._replace(**kw)
