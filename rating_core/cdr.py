@@ -154,6 +154,11 @@ _BATCH_ROWS = 1 << 20
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
 BINARY_CONTROLS = 20
+# A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
+# sniffed non-ASCII bytes fail to form valid UTF-8 sequences (``encoding_of``).
+UTF8_MAJORITY = 2
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
+_ASCII = bytes(range(128))
 ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
              "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
              "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be"}
@@ -180,10 +185,12 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
 
     ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
     UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
-    a mark); text that decodes as UTF-8; text that decodes as GB18030; either
-    with at most 1 in BINARY_CONTROLS characters a control (a few bad cells).
-    Raises InvalidFile for an unknown encoding name, an empty file, or bytes
-    that are none of these (binary data)."""
+    a mark); UTF-8 when its non-ASCII bytes mostly form valid UTF-8
+    sequences (UTF8_MAJORITY; rows with bytes not UTF-8 are then rejects,
+    ``read_batches``); else text that decodes as GB18030; either with at most
+    1 in BINARY_CONTROLS characters a control (a few bad cells).
+    Raises InvalidFile for an unknown encoding name, an empty file, UTF-32,
+    or bytes that are none of these (binary data)."""
     if encoding:
         name = ENCODINGS.get(encoding.lower().replace("_", "-"))
         if name is None:
@@ -195,6 +202,10 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
         raise InvalidFile(path, "empty file (no header)")
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf8"  # pyarrow skips the mark itself
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) or _utf32_without_mark(head):
+        # UTF-32: its mark starts like UTF-16's, and read as UTF-16 it would
+        # look like a file without the columns asked for.
+        raise InvalidFile(path, "UTF-32 is not a supported text encoding (save it as UTF-8, GBK or UTF-16)")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     even, odd = head[0::2], head[1::2]
@@ -202,11 +213,23 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
         return "utf-16-le"
     if len(head) >= 4 and even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
         return "utf-16-be"
-    for name, codec in (("utf8", "utf-8"), ("gb18030", "gb18030")):
+    final = len(head) < SNIFF_BYTES
+    # Whose bytes the non-ASCII ones are: a file whose non-ASCII bytes mostly
+    # form valid UTF-8 sequences is UTF-8, and a stray byte in it (a cell cut
+    # mid-character, one pasted from elsewhere) is that row's reject, never a
+    # reason to read every other row in another encoding (its call ids would
+    # change and their calls be charged again). GB18030 text almost never
+    # forms valid UTF-8 sequences, so it is chosen only when they are rare.
+    utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=final)
+    invalid = len(_ESCAPED_BYTE.findall(utf8))
+    non_ascii = len(head.translate(None, _ASCII))
+    guesses = (("utf8", utf8),) if invalid * UTF8_MAJORITY <= non_ascii else ()
+    if not guesses:
         try:
-            text = codecs.getincrementaldecoder(codec)().decode(head, final=len(head) < SNIFF_BYTES)
+            guesses = (("gb18030", codecs.getincrementaldecoder("gb18030")().decode(head, final=final)),)
         except UnicodeDecodeError:
-            continue
+            pass
+    for name, text in guesses:
         # Binary data that happens to decode (NUL padding, a tar archive of a
         # CSV): C0 controls other than tab and line ends are more than 1 in
         # BINARY_CONTROLS of the first 4096 characters. Fewer are bad cells
@@ -217,12 +240,28 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
 
 
+def _utf32_without_mark(head: bytes) -> bool:
+    """Text mostly below U+0100 in UTF-32 (LE or BE): in each 4-byte unit one
+    end byte is the character (rarely NUL) and the other three are NUL."""
+    if len(head) < 16:
+        return False
+    units = [head[i::4] for i in range(4)]
+    zero = [u.count(0) / len(u) for u in units]
+    return zero[1] > 0.9 and zero[2] > 0.9 and ((zero[0] < 0.05 and zero[3] > 0.9) or (zero[3] < 0.05 and zero[0] > 0.9))
+
+
 def _header(path: Path, encoding: str) -> list[str]:
     """The header's column names (for the checks pyarrow does not make)."""
     codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
-    with open(path, encoding=codec, newline="") as f:
+    # UTF-8: a byte that is not, in a row below, is that row's reject (the
+    # reader decodes ahead of the header), in the header it is an error.
+    errors = "surrogateescape" if encoding == "utf8" else "strict"
+    with open(path, encoding=codec, errors=errors, newline="") as f:
         try:
             line = next(csv.reader(f), None)
+            if line and (bad := next((c for c in line if _ESCAPED_BYTE.search(c)), None)) is not None:
+                bad = bad.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise InvalidFile(path, f"header unreadable: not UTF-8 text ({excerpt(bad)})", 1)
         except (UnicodeDecodeError, csv.Error) as e:
             raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}", 1) from None
     if not line or not any(c.strip() for c in line):
@@ -317,9 +356,10 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
     """The line and column of a CSV that pyarrow refused (it tells neither):
     re-read with Python's csv module, on this error path only."""
     codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
+    errors = "surrogateescape" if encoding == "utf8" else "strict"  # as ``_header``
     line = 1
     try:
-        with open(path, encoding=codec, newline="") as f:
+        with open(path, encoding=codec, errors=errors, newline="") as f:
             reader = csv.reader(f, strict=True)
             header = next(reader)
             line = reader.line_num
@@ -364,18 +404,39 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
         return
     # Every known column as a string: numbers keep leading zeros and "+86",
     # epoch-ms times are recognised as digits below; empty cells are null.
+    # UTF-8 (the encoding pyarrow reads without transcoding): CDR columns are
+    # read as bytes and made text where every cell is UTF-8 (one validation
+    # pass, as pyarrow's own); a column with a cell that is not stays bytes,
+    # and the edge (``text_column``) rejects that row naming its field, as
+    # for a Parquet binary column. The other rows rate.
+    utf8 = encoding == "utf8"
     try:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(block_size=64 << 20, encoding=encoding),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in CDR_COLUMNS}, strings_can_be_null=True,
-                include_columns=columns, include_missing_columns=columns is not None,
+                column_types={c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS},
+                strings_can_be_null=True, include_columns=columns, include_missing_columns=columns is not None,
             ),
         )
-        yield from reader
+        for batch in reader:
+            yield _text_where_utf8(batch) if utf8 else batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise _diagnose(path, encoding, e) from None
+
+
+def _text_where_utf8(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with each binary CDR column cast to string where all its
+    cells are UTF-8 (a column with one that is not is left as bytes)."""
+    cols = batch.columns
+    for i, name in enumerate(batch.schema.names):
+        if name in CDR_COLUMNS and pa.types.is_binary(cols[i].type):
+            try:
+                cols[i] = pc.cast(cols[i], pa.string())
+            except pa.ArrowInvalid:
+                pass  # not UTF-8 somewhere: the edge rejects those rows
+    return pa.RecordBatch.from_arrays(cols, schema=pa.schema(
+        [pa.field(n, c.type) for n, c in zip(batch.schema.names, cols)]))
 
 
 def row_count(path: str | Path) -> int | None:
@@ -388,6 +449,11 @@ def read_table(path: str | Path) -> pa.Table:
     batches = list(read_batches(path))
     if not batches:
         raise InvalidInput("file", "no rows (empty, or a header only)", str(path))
+    binary = {f.name for b in batches for f in b.schema if pa.types.is_binary(f.type)}
+    if binary and len({b.schema for b in batches}) > 1:  # a UTF-8 CSV column not UTF-8 in some batch only
+        batches = [pa.RecordBatch.from_arrays(
+            [c.cast(pa.binary()) if n in binary else c for n, c in zip(b.schema.names, b.columns)],
+            names=b.schema.names) for b in batches]
     return pa.Table.from_batches(batches)
 
 
@@ -520,7 +586,7 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
     if pa.types.is_dictionary(t):
         # Judged once per dictionary value (Parquet's hangup causes: a
         # handful of values for the whole column), then spread by index.
-        values, judged = text_column(col.dictionary)
+        values, judged = text_column(col.dictionary, max_bytes)
         out = pc.fill_null(pa.array(judged, pa.uint8()).take(col.indices), 0).to_numpy(zero_copy_only=False)
         return values.take(col.indices), out
     if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
@@ -539,7 +605,7 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
         col = pa.Array.from_buffers(pa.string(), len(col), bufs, col.null_count, col.offset)
         if bad and (rows := np.flatnonzero(out >= 2)).size:
             cells = pa.Array.from_buffers(pa.binary(), len(col), bufs, col.null_count, col.offset).take(pa.array(rows))
-            escaped = pa.array([v.decode("utf-8", "backslashreplace") for v in cells.to_pylist()], pa.string())
+            escaped = pa.array([_escaped_bytes(v) for v in cells.to_pylist()], pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
             col = _splice(col, rows, escaped)
             if nulls is not None:
@@ -564,6 +630,29 @@ def _escaped(value: str) -> str:
     cut = value[:SHOWN_CHARS]
     text = _forbidden.sub(lambda m: ascii(m.group())[1:-1], cut)
     return text if len(cut) == len(value) else f"{text}... ({len(value)} characters)"
+
+
+def _escaped_bytes(value: bytes) -> str:
+    """A binary cell as a reject shows it: each byte not UTF-8 written
+    ``\\x85``, each FORBIDDEN_TEXT character as ``_escaped`` writes it; when
+    that is longer than SHOWN_CHARS, cut (never inside an escape) and
+    followed by the size of the value given, in its characters (a byte not
+    UTF-8 counts one), so ``shown`` keeps it as it is."""
+    text = value.decode("utf-8", "surrogateescape")
+    parts = [f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else ascii(c)[1:-1] if _forbidden.match(c)
+             else c for c in text[:SHOWN_CHARS + 1]]
+    if len(text) <= SHOWN_CHARS and sum(map(len, parts)) <= SHOWN_CHARS:
+        return "".join(parts)
+    suffix = f"... ({len(text)} characters)"
+    room, cut = SHOWN_CHARS - len(suffix), 0
+    for i, part in enumerate(parts):
+        if room < len(part):
+            cut = i
+            break
+        room -= len(part)
+    else:
+        cut = len(parts)
+    return "".join(parts[:cut]) + suffix
 
 
 def shown(values: pa.Array) -> pa.Array:

@@ -102,8 +102,6 @@ BAD_FILES = {
     "ragged.csv": (TEXT.encode() + b"c3,138\n", "ragged.csv: line 4: 2 fields where the header has 8"),
     "quote.csv": (TEXT.encode() + b'c3,"138,4000589196\n' + ROWS[0].encode(),
                   "quote.csv: line 4: a quote opened here is never closed"),
-    "gbk-late.csv": (TEXT.encode() * 1 + ("".join(ROWS) * 2000).encode("utf-8") + "c9,1,2,3,4,5,6,乱码\n".encode("gbk"),
-                     "gbk-late.csv: line "),
     "nocolumns.csv": (b"a,b\n1,2\n", "nocolumns.csv: line 1: column call_id: no such column"),
     "garbage.parquet": (b"PAR1" + os.urandom(100), "garbage.parquet: not a Parquet file"),
 }

@@ -1,0 +1,143 @@
+"""A CSV's encoding is guessed from its bytes as a whole, never flipped by
+one bad cell (README "CSV encodings"): a UTF-8 file with a stray byte stays
+UTF-8 and only that row is a reject, so a file committed once and sent again
+charges nothing twice; a genuine GB18030 file is still GB18030; UTF-32 is
+refused as such. And the text bounds (``cdr.TEXT_BYTES``) hold for dictionary
+columns too (Parquet, gRPC Arrow batches); a reject's ``... (N characters)``
+counts the value received."""
+from __future__ import annotations
+
+import json
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating400.v1 import rating_pb2, rating_pb2_grpc
+from rating_core import cdr
+from test_text_cells import ANSWER, CALLER, DEMO, DEST, END, NUMBER, START, _ipc, _rate, _stream
+from test_text_cells import server  # noqa: F401 - the module's gRPC server fixture
+
+HEADER = "call_id,caller,number,forwarded_to,start,agent_answer,end,hangup_cause\n"
+
+
+def _row(cid: str) -> str:
+    d = DEMO
+    return f"{cid},{d['caller']},{d['number']},{d['forwarded_to']},{d['start']},{d['agent_answer']},{d['end']},正常\n"
+
+
+def _commit(tmp_path, path) -> tuple[dict, list[dict]]:
+    proc, rejects = _rate(tmp_path, path, "--commit", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), rejects
+
+
+def test_a_stray_byte_in_a_committed_utf8_file_charges_nothing_twice(tmp_path):
+    """The breaker's file: 20 calls with Chinese call ids committed, then the
+    same file again with one more row holding a byte that is not UTF-8."""
+    body = HEADER + "".join(_row(f"呼叫-{i}") for i in range(20))
+    (tmp_path / "g1.csv").write_bytes(body.encode())
+    first, rejects = _commit(tmp_path, tmp_path / "g1.csv")
+    assert first["rated"] == 20 and first["rejected"] == 0 and first["charge_minor"] > 0, first
+    (tmp_path / "g2.csv").write_bytes(body.encode() + _row("stray\x85x").encode().replace(b"\xc2\x85", b"\x85"))
+    assert cdr.encoding_of(tmp_path / "g2.csv") == "utf8"
+    again, rejects = _commit(tmp_path, tmp_path / "g2.csv")
+    assert again["charge_minor"] == 0 and again["replayed"] == 20 and again["rejected"] == 1, again
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("20", "call_id", "not UTF-8 text", "stray\\x85x")]
+    ids = pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
+    assert ids == [f"呼叫-{i}" for i in range(20)]  # read as written, not as GB18030
+
+
+def test_a_genuine_gb18030_file_is_still_gb18030(tmp_path):
+    body = HEADER + "".join(_row(f"呼叫-{i}") for i in range(5)) + _row("€-欧元")
+    (tmp_path / "gb.csv").write_bytes(body.encode("gb18030"))
+    assert cdr.encoding_of(tmp_path / "gb.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "gb.csv")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == [
+        *(f"呼叫-{i}" for i in range(5)), "€-欧元"]
+
+
+def test_utf32_is_not_a_supported_encoding(tmp_path):
+    body = HEADER + _row("c1")
+    for codec in ("utf-32", "utf-32-le", "utf-32-be"):
+        (tmp_path / "u32.csv").write_bytes(body.encode(codec))
+        proc, _ = _rate(tmp_path, tmp_path / "u32.csv")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (codec, proc.stderr)
+        assert "UTF-32 is not a supported text encoding" in proc.stderr, (codec, proc.stderr)
+
+
+def test_parquet_dictionary_columns_keep_the_byte_bounds(tmp_path):
+    n = 4
+    ts = pa.timestamp("ms", tz="+08:00")
+    pq.write_table(pa.table({
+        "call_id": pa.array(["dict-ok", "L" * 600, "dict-2", "dict-3"]).dictionary_encode(),
+        "caller": pa.array([DEMO["caller"]] * n), "number": pa.array([DEMO["number"]] * n),
+        "forwarded_to": pa.array([DEMO["forwarded_to"]] * n),
+        **{name: pa.array([DEMO[name]] * n, ts) for name in ("start", "agent_answer", "end")},
+        "hangup_cause": pa.array(["normal", "normal", "H" * 5000, "1" * 65]).dictionary_encode(),
+    }), tmp_path / "dict.parquet")
+    proc, rejects = _rate(tmp_path, tmp_path / "dict.parquet")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [
+        ("1", "call_id", "longer than 128 bytes"), ("2", "hangup_cause", "longer than 64 bytes"),
+        ("3", "hangup_cause", "longer than 64 bytes")]
+    assert rejects[1]["value"].endswith("... (5000 characters)")
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["dict-ok"]
+
+
+def test_a_reject_counts_the_characters_received(tmp_path):
+    """100 bytes that are not UTF-8 are 100 characters, not the 400 of their escapes."""
+    n = 2
+    ts = pa.timestamp("ms", tz="+08:00")
+    pq.write_table(pa.table({
+        "call_id": pa.array([b"ok", b"\x85" * 100], pa.binary()),
+        "caller": pa.array([DEMO["caller"]] * n), "number": pa.array([DEMO["number"]] * n),
+        "forwarded_to": pa.array([DEMO["forwarded_to"]] * n),
+        **{name: pa.array([DEMO[name]] * n, ts) for name in ("start", "agent_answer", "end")},
+    }), tmp_path / "bin.parquet")
+    proc, rejects = _rate(tmp_path, tmp_path / "bin.parquet")
+    assert proc.returncode == 0, proc.stderr
+    [r] = rejects
+    assert (r["row"], r["field"], r["reason"]) == ("1", "call_id", "not UTF-8 text")
+    assert r["value"].endswith("... (100 characters)") and len(r["value"]) <= cdr.SHOWN_CHARS, r["value"]
+    assert r["value"].startswith("\\x85\\x85")
+    assert cdr._escaped_bytes(b"\x85" * 10) == "\\x85" * 10  # short: whole, nothing cut
+
+
+def test_grpc_arrow_batch_dictionary_columns_keep_the_byte_bounds(server):  # noqa: F811
+    """As for a plain string column: a cell over its field's bound refuses the
+    batch, INVALID_ARGUMENT naming column and row; within bounds it rates."""
+    def batch(ids, causes):
+        n = len(ids)
+        return pa.table({"call_id": pa.array(ids).dictionary_encode(),
+                         "caller": [CALLER] * n, "number": [NUMBER] * n, "forwarded_to": [DEST] * n,
+                         "start_ms": [START] * n, "agent_answer_ms": [ANSWER] * n, "end_ms": [END] * n,
+                         "hangup_cause": pa.array(causes).dictionary_encode()})
+
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        stub = rating_pb2_grpc.RatingServiceStub(ch)
+        for t, says in ((batch(["gd-ok", "L" * 600], ["normal"] * 2), "call_id: row 1: longer than 128 bytes"),
+                        (batch(["gd-ok", "gd-1"], ["normal", "H" * 5000]), "hangup_cause: row 1: longer than 64 bytes")):
+            with pytest.raises(grpc.RpcError) as e:
+                _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=7, cdrs_arrow_ipc=_ipc(t), dry_run=True))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert e.value.details().startswith("cdrs_arrow_ipc." + says), e.value.details()
+        t = batch(["gd-ok", "gd-1"], ["normal", "H" * 64])
+        resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=8, cdrs_arrow_ipc=_ipc(t), dry_run=True))
+        with pa.ipc.open_stream(resp.rated_arrow_ipc) as r:
+            assert r.read_all().column("row").to_pylist() == [0, 1]
+
+
+def test_a_gbk_row_past_the_sniffed_bytes_of_a_utf8_file_is_one_reject(tmp_path):
+    """The guess reads the first 64 KiB; a row not UTF-8 after them is still a reject of its own."""
+    rows = "".join(_row(f"呼叫-{i}") for i in range(700))
+    assert len(rows.encode()) > cdr.SNIFF_BYTES
+    late = _row("晚-1").replace("正常", "乱码").encode("gbk")
+    (tmp_path / "late.csv").write_bytes((HEADER + rows).encode() + late)
+    proc, rejects = _rate(tmp_path, tmp_path / "late.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("700", "call_id", "not UTF-8 text")]
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 700
