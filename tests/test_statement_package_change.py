@@ -47,6 +47,7 @@ packages:
   pre_b: {kind: prepaid, fee: 600, period_months: 12, monthly_minimum: 60, rates: [{rate: std}]}
   bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rates: [{rate: std}]}
   bun_b: {kind: bundle, included_minutes: 300, overage_price: 0.20, rates: [{rate: std}]}
+  payg: {kind: payg, rates: [{rate: std}]}
 number_grades:
   standard: {}
 customer_rules: {top_up_min: 100, top_up_min_months: 1, restore_months: 3, reclaim_months: 6, cooling_days: 90}
@@ -263,3 +264,29 @@ def test_two_renewals_at_one_instant_are_both_on_the_statement(tmp_path, capsys)
     nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
     assert nov["package_credit_minor"] == 960 * YUAN and len(nov["package_changes"]) == 2
     assert rows["2026-11"]["closing_credit_minor"] == credit
+
+
+def test_a_change_to_a_bundle_mid_month_shows_its_allowance_and_the_old_period_end(tmp_path, capsys):
+    """payg -> bun_b on 11-15: November (billed under payg, in force at its
+    start) still shows bun_b's 300 minutes and what is left of them; pre_a ->
+    bun_b shows pre_a's period ending at the change, not the account's
+    current end (newcomer findings: 0 minutes included; no or the new end)."""
+    store, _ = world(tmp_path, "payg", [
+        [cdr("nov1", at(11, 5), 10)],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov2", at(11, 20), 120)],
+    ])
+    bill(store, tmp_path, capsys, "--month", "2026-11")
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["package"] == "payg" and nov["bundle_included_seconds"] == 300 * 60
+    assert nov["bundle_left_seconds"] == 300 * 60 - nov["bundle_used_seconds"] > 0
+
+    other = tmp_path / "prepaid"
+    other.mkdir()
+    store, _ = world(other, "pre_a", [
+        [cdr("nov1", at(11, 5))],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+    ])
+    bill(store, other, capsys, "--month", "2026-11")
+    nov = json.loads((other / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert (nov["package"], nov["package_end"]) == ("pre_a", "2026-11-15")

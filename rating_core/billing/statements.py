@@ -65,10 +65,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import layout
+from ..ledger.customers import NEVER_MS as _NEVER_MS  # a package period without an end
 from .events import AccountEvent
 
 LOCAL = layout.LOCAL_TZ
-
 
 def month_index(ms: np.ndarray) -> np.ndarray:
     """Epoch ms -> year * 12 + month - 1 of the Asia/Shanghai local date."""
@@ -604,9 +604,11 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 continue
             changes: list[dict] = []
             if periods:
-                p, in_force_start, included_m, period_credit, changes = _period_terms(
+                p, in_force_start, included_m, period_credit, changes, in_force_end = _period_terms(
                     periods, pkg_index, kinds, included, m_lo, m_hi)
                 kind = kinds[p]
+                # The in-force package's own end (cut short by a change in the month), not the current one's.
+                package_end = local_date(in_force_end) if in_force_end < _NEVER_MS else None
             s = Statement(account=account, company=names[i], month=label, period_start=first,
                           period_end=last, package=packages[p], package_name=pkg_names[p],
                           package_kind=kind, package_start=local_date(in_force_start) if periods else start_day,
@@ -623,7 +625,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     s.by_number = number_lines[slot]
                 if slot < len(class_lines):
                     s.by_class = class_lines[slot]
-            if kind == "bundle":
+            if kind == "bundle" or (periods and included_m):  # a change to a bundle in the month counts too
                 s.bundle_included_seconds = included_m if periods else int(included[p])
                 s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
             s.monthly_minimum = int(minimum[p])
@@ -673,7 +675,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
 
 
 def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], included: list,
-                  m_lo: int, m_hi: int) -> tuple[int, int, int, int, list[dict]]:
+                  m_lo: int, m_hi: int) -> tuple[int, int, int, int, list[dict], int]:
     """A month [m_lo, m_hi) of an account with package periods (``periods``:
     ``package_start`` events, oldest first) -> (the package index in force
     at the month's start, which the month is billed under: its minimum,
@@ -682,7 +684,9 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     allowance of every bundle period that ran in it, since a new bundle
     starts fresh; the prepaid package credit of the periods starting in the
     month (new money only: the carried credit is the old one, already on the
-    statements); the month's package changes, JSON-ready)."""
+    statements); the month's package changes, JSON-ready; the end ms of the
+    period in force at the month's start: its ``until_ms``, or the start
+    of the next period when that comes first, ``_NEVER_MS`` for none)."""
     # In force at the month's start: the last period started at or before
     # its first instant (a change effective at 00:00 on the 1st bills the
     # whole month under the new package). A period starting at that instant
@@ -697,7 +701,9 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     changes = [{"at_ms": e.at_ms, "at": local_date(e.at_ms).isoformat(), "from": e.from_package, "to": e.package,
                 "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor}
                for e in starting if e.from_package]
-    return p, in_force.at_ms, bundle, credit, changes
+    later = [e.at_ms for e in periods if e.at_ms > in_force.at_ms]
+    end = min([in_force.until_ms or _NEVER_MS] + later[:1])
+    return p, in_force.at_ms, bundle, credit, changes, end
 
 
 def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], m_lo: int,
