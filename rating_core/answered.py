@@ -17,20 +17,25 @@ default billing columns) carries the rule's result as the boolean column
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InvalidInput
 
 
-def answered(t: pa.Table, source: str = "rated") -> pa.ChunkedArray:
+def answered(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None) -> pa.ChunkedArray:
     """Per row of ``t``, whether the call was answered (module doc): True
     where ``agent_answer`` holds a time (timestamp, int64 epoch ms, or text
-    that is not empty), else the ``answered`` column of a lean rated file
-    (null reads False). -> bool ChunkedArray of ``t.num_rows``. Raises
-    ``InvalidInput`` naming ``agent_answer`` and ``source`` when ``t`` has
-    neither column (a rated file written before ``answered`` was kept:
-    rate it again)."""
+    that is not empty; null is no answer, by meaning), else the ``answered``
+    column of a lean rated file. -> bool ChunkedArray of ``t.num_rows``.
+    Raises ``InvalidInput`` naming ``source`` and the field when ``t`` has
+    neither column (a rated file written before ``answered`` was kept: rate
+    it again), when ``answered`` is not booleans, or when a row's
+    ``answered`` is missing (README: a missing value on a rated row is
+    refused; read as False it would count the call missed and charge its
+    missed-call SMS). ``rows``: each row's 1-based data row in the file, for
+    that error (default: 1..n)."""
     if "agent_answer" in t.column_names:
         col = t.column("agent_answer")
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
@@ -39,8 +44,14 @@ def answered(t: pa.Table, source: str = "rated") -> pa.ChunkedArray:
         return pc.is_valid(col)
     if "answered" in t.column_names:
         try:
-            return pc.fill_null(pc.cast(t.column("answered"), pa.bool_()), False)
+            col = pc.cast(t.column("answered"), pa.bool_())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise InvalidInput("answered", "not true/false", source) from None
+        if col.null_count:
+            bad = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
+            row = int(rows[bad[0]]) if rows is not None else int(bad[0]) + 1
+            more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+            raise InvalidInput("answered", f"row {row}: missing on a rated row{more}", source)
+        return col
     raise InvalidInput("agent_answer", "no agent_answer or answered column, so which calls were answered is "
                                        "unknown (rate the CDRs again: the rated output carries `answered`)", source)

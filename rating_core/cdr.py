@@ -46,8 +46,8 @@ import pyarrow.parquet as pq
 
 from . import layout
 from .errors import InvalidInput
-from .numbers import (ONE_BY_ONE, WITHHELD_CALLERS, _normal_of, keys_of, normalize_array, number_cells, separated_cells,
-                      string_buffers, validity_bits)
+from .numbers import (FOREIGN_DIGITS, ONE_BY_ONE, WITHHELD_CALLERS, _normal_of, foreign_digits, keys_of,
+                      normalize_array, number_cells, separated_cells, string_buffers, validity_bits)
 from .numbers import key as number_key
 
 STRING_COLUMNS = ("call_id", "caller", "number", "forwarded_to")
@@ -113,10 +113,12 @@ REASONS = (
     # too (``check_text``); then one reason per length bound (TEXT_BYTES).
     "not UTF-8 text",
     "contains a control character",
+    # A number cell holding a decimal digit of another script (``numbers.foreign_digits``).
+    FOREIGN_DIGITS,
 ) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
- SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+ SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -813,6 +815,20 @@ def lost_zero(raw, normal: pa.Array, among: np.ndarray | None = None) -> np.ndar
     return pc.fill_null(pc.and_(added, pc.ascii_is_decimal(raw)), False).to_numpy(zero_copy_only=False)
 
 
+def _foreign(col, among: np.ndarray) -> np.ndarray:
+    """Where a number cell among ``among`` (a mask: the cells already refused,
+    so never the common path) holds a decimal digit of another script
+    (``numbers.foreign_digits``), each distinct value judged once."""
+    out = np.zeros(len(among), bool)
+    rows = np.flatnonzero(among)
+    if len(rows):
+        enc = _as_string(col).take(pa.array(rows)).dictionary_encode()
+        hit = np.array([v is not None and foreign_digits(v) for v in enc.dictionary.to_pylist()] + [False], bool)
+        idx = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False)
+        out[rows] = hit[idx]
+    return out
+
+
 def _spreadsheet(col, among: np.ndarray | None = None) -> np.ndarray:
     """Where a number cell was written by a spreadsheet as a number (an
     exponent, or a ".0"). Only cells with a '.' or an 'e' go to the regex;
@@ -1111,15 +1127,18 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         reason[hangup] = text["hangup_cause"][hangup]
     flag("forwarded_to", fwd_ok & lost_zero(cols["forwarded_to"], fwd, fwd_present & ~fwd_known), LOST_ZERO)
     flag("forwarded_to", fwd_present & ~fwd_ok, NOT_A_NUMBER)
+    flag("forwarded_to", _foreign(cols["forwarded_to"], fwd_present & ~fwd_ok), NOT_ASCII_DIGITS)
     flag("forwarded_to", _spreadsheet(cols["forwarded_to"], fwd_present & ~fwd_known), SPREADSHEET_NUMBER)
     flag("forwarded_to", ~fwd_present, MISSING)
     flag_text("forwarded_to")
     flag("number", number_present & ~number_ok, NOT_A_400_NUMBER)
+    flag("number", _foreign(cols["number"], number_present & ~number_ok), NOT_ASCII_DIGITS)
     flag("number", _spreadsheet(cols["number"], number_present & ~number_known), SPREADSHEET_NUMBER)
     flag("number", ~number_present, MISSING)
     flag_text("number")
     flag("caller", caller_ok & lost_zero(cols["caller"], caller, caller_present & ~caller_known), LOST_ZERO)
     flag("caller", caller_present & ~caller_ok, NOT_A_NUMBER)
+    flag("caller", _foreign(cols["caller"], caller_present & ~caller_ok), NOT_ASCII_DIGITS)
     flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_known), SPREADSHEET_NUMBER)
     flag_text("caller")
     flag("call_id", ~_present(call_id), MISSING)

@@ -11,9 +11,15 @@ landlines with their trunk zero ``075512345678``, service numbers
 digits of its national format: international prefixes (``+86``, ``0086``,
 ``86`` before a full national number), the trunk zero written or not
 (``+86 (0)755 ...``, ``755 1234 5678``), parentheses, spaces, dashes, dots
-and slashes, ``tel:`` URIs and full-width digits (``１３８...``). A digit
-string that is not a valid Chinese number (a short code, a PBX extension
-block, a prefix) is kept as written. tests/test_numbers.py checks this
+and slashes, ``tel:`` URIs and full-width digits (``１３８...``, what Chinese
+input methods type: read as ASCII). A digit string that is not a valid
+Chinese number (a short code, a PBX extension block, a prefix) is kept as
+written, its international prefix off (``+86 95588`` is ``95588``: only a
+number long enough to be a landline, 9 digits or more after 86, gets its
+trunk zero back). Decimal digits of any other script (Arabic-Indic
+``٠٧٩١...``, Devanagari) are refused (``FOREIGN_DIGITS``): kept, they would
+make a second spelling of one caller (two CRM records, no caller city), and
+no switch or platform writes them. tests/test_numbers.py checks this
 against ``phonenumbers`` itself.
 
 Keys: see ``rating_core/kernels/prefix.pxd`` (base 11, order-preserving,
@@ -49,7 +55,8 @@ MIN_DIGITS = 3
 NORMAL = _NORMAL = r"^(?:1[3-9]\d{9}|0[1-9]\d{8,10}|[48]00\d{7})$"
 _JUNK = r"[\s\-().]"
 _INTL_KEEP = r"^(?:\+|00)86(1[3-9]\d{9}|[48]00\d{7})$"  # mobile, 400/800
-_INTL_TRUNK = r"^(?:\+|00)86(\d+)$"  # landline: restore the trunk zero
+_INTL_TRUNK = r"^(?:\+|00)86(\d{9,})$"  # landline (area code + 7-8 digits): restore the trunk zero
+_INTL_SHORT = r"^(?:\+|00)86(\d{1,8})$"  # a service or short number (95588, 10086): prefix off only
 _VALID = rf"^\d{{{MIN_DIGITS},{MAX_DIGITS}}}$"
 # International form of a mobile or 400/800 number with separators
 # (``+86 138-1234-5678``, ``0086 4001234567``): its normal form is the digits
@@ -66,18 +73,32 @@ _INTL_SEPARATED = (rf"^(?:\+|00)86{_SEPARATOR}*(?:1{_SEPARATOR}*[3-9](?:{_SEPARA
 # phonenumbers reads the trunk zero off a 400/800 or 95xxx number.
 _LANDLINE_SEPARATED = r"^0(?:[2367]\d|4[1-9]|5\d|8[1-9]|9[0-46-9])\d?[ \-]\d{3,4}[ \-]?\d{4}$"
 
-_normal_re = re.compile(_NORMAL)
+# re.ASCII: \d is 0-9 only, as in RE2 (the vectorised path) and the kernels.
+_normal_re = re.compile(_NORMAL, re.ASCII)
 _junk_re = re.compile(_JUNK)
-_keep_re = re.compile(_INTL_KEEP)
-_trunk_re = re.compile(_INTL_TRUNK)
-_valid_re = re.compile(_VALID)
+_keep_re = re.compile(_INTL_KEEP, re.ASCII)
+_trunk_re = re.compile(_INTL_TRUNK, re.ASCII)
+_short_re = re.compile(_INTL_SHORT, re.ASCII)
+_valid_re = re.compile(_VALID, re.ASCII)
 # Full-width digits and plus (as on Chinese keyboards and forms) -> ASCII.
 _WIDE = str.maketrans({chr(0xFF10 + d): str(d) for d in range(10)} | {"\uff0b": "+"})
+# Why a cell holding a decimal digit of another script is refused (the edge's
+# reject reason, ``normalize``'s message).
+FOREIGN_DIGITS = "not a phone number (digits 0-9 only)"
+
+
+def foreign_digits(raw: str) -> bool:
+    """True where ``raw`` holds a decimal digit (Unicode category Nd) other
+    than ASCII ``0-9`` and full-width ``０-９``: Arabic-Indic ``٣``,
+    Devanagari ``३``, ... (refused at every edge: see the module doc)."""
+    return not raw.isascii() and any(c.isdecimal() and not ("0" <= c <= "9" or "０" <= c <= "９") for c in raw)
 
 
 def _normal_or_none(raw: str) -> str | None:
     """The normal form of one written number, or None if it is not one."""
     s = raw.strip().translate(_WIDE)
+    if foreign_digits(s):
+        return None
     if _normal_re.match(s):
         return s
     try:
@@ -93,6 +114,7 @@ def _normal_or_none(raw: str) -> str | None:
     s = _junk_re.sub("", s)
     s = _keep_re.sub(r"\1", s)
     s = _trunk_re.sub(r"0\1", s)
+    s = _short_re.sub(r"\1", s)
     return s if _valid_re.match(s) else None
 
 
@@ -121,6 +143,8 @@ def normalize(raw: str | None, field: str = "number") -> str:
     if s is None:
         from .cdr import excerpt  # an error never repeats a long value in full
 
+        if foreign_digits(str(raw)):
+            raise InvalidInput(field, f"{excerpt(raw)}: {FOREIGN_DIGITS}")
         raise InvalidInput(field, f"{excerpt(raw)} is not a phone number ({MIN_DIGITS}-{MAX_DIGITS} digits after "
                                   "normalising)")
     return s

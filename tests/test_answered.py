@@ -113,7 +113,33 @@ def test_the_rule_reads_every_form_and_names_a_missing_column():
     t = pa.table({"agent_answer": pa.array([None, 1_000], pa.int64())})
     assert answered(t).to_pylist() == [False, True]
     assert answered(pa.table({"agent_answer": ["", "2026-11-01T10:00:00+08:00"]})).to_pylist() == [False, True]
-    assert answered(pa.table({"answered": [True, None]})).to_pylist() == [True, False]
+    assert answered(pa.table({"answered": [True, False]})).to_pylist() == [True, False]
+    with pytest.raises(InvalidInput, match=r"y.parquet: answered: row 2: missing on a rated row$"):
+        answered(pa.table({"answered": [True, None]}), "y.parquet")
     with pytest.raises(InvalidInput) as e:
         answered(pa.table({"billable_seconds": [5]}), "x.parquet")
     assert e.value.field == "agent_answer" and "x.parquet" in str(e.value)
+
+
+@pytest.mark.parametrize("nulls", ["all", "one"])
+@pytest.mark.parametrize("command", ["bill", "report"])
+def test_a_missing_answered_on_a_rated_row_is_refused(demo, tmp_path, capsys, nulls, command):
+    """A lean rated file whose ``answered`` is null (all, or one row) is
+    refused naming file, field and row (README: a missing value on a rated
+    row), not read as "missed" (which would charge a missed-call SMS)."""
+    t = pq.read_table(demo / "committed.parquet")
+    col = t.column("answered").to_pylist()
+    col = [None] * len(col) if nulls == "all" else col[:2] + [None] + col[3:]
+    t = t.set_column(t.column_names.index("answered"), "answered", pa.array(col, pa.bool_()))
+    path = tmp_path / "nullans.parquet"
+    pq.write_table(t, path)
+    args = ["bill", path, "--store", demo / "demo" / "store", "--out", tmp_path / "b.json"] if command == "bill" \
+        else ["report", path, "--by", "number"]
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2
+    row = 1 if nulls == "all" else 3
+    assert err.strip() == (f"error: {path}: answered: row {row}: missing on a rated row"
+                           + (f" ({len(col)} such rows)" if nulls == "all" else ""))
+    assert not (tmp_path / "b.json").exists()

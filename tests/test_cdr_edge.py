@@ -292,3 +292,30 @@ def test_full_width_numbers_pass_every_edge():
     wide = "\uff11\uff13\uff18\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"  # 13812345678, full width
     check_text("caller", "\uff0b\uff18\uff16 " + wide, DEFAULT_LIMITS)
     assert check_route("4000000001", wide) == ("4000000001", "13812345678")
+
+
+@pytest.mark.parametrize("many", [False, True])  # few odd cells (one by one) and many (the vectorised path)
+def test_digits_of_other_scripts_are_rejects_naming_their_field(rater, many):
+    """Breaker finding: Arabic-Indic digits were kept as written and rated
+    (caller city lost, one caller two CRM records). Refused now, naming the
+    field; full-width digits are read as ASCII; the same at ``route``."""
+    from rating_core.cdr import check_route
+    from rating_core.errors import InvalidInput
+
+    arabic = "\u0660\u0667\u0669\u0661\u0665\u0663\u0669\u0669\u0664\u0665\u0665"  # 07915399455
+    wide = "\uff10\uff17\uff19\uff11\uff15\uff13\uff19\uff19\uff14\uff15\uff15"
+    rows = [row(call_id="ar-caller", caller=arabic), row(call_id="mixed-caller", caller="1381234567\u0663"),
+            row(call_id="ar-number", number="400123456\u0667"), row(call_id="ar-fwd", forwarded_to="+86 " + arabic),
+            row(call_id="wide", caller=wide), row(call_id="plain", caller="07915399455")]
+    rows += [row(call_id=f"pad{i}", caller=f"+86 (0)791 539 {i:04d}") for i in range(100 if many else 0)]
+    res = rater.rate(table(*rows))
+    why = "not a phone number (digits 0-9 only)"
+    assert rejects_of(res) == {"ar-caller": ("caller", why), "mixed-caller": ("caller", why),
+                               "ar-number": ("number", why), "ar-fwd": ("forwarded_to", why)}
+    rated = {r["call_id"]: r for r in res.rated.to_pylist()}
+    assert rated["wide"]["caller"] == rated["plain"]["caller"] == "07915399455"
+    assert rated["wide"]["caller_city"] == rated["plain"]["caller_city"] is not None
+    with pytest.raises(InvalidInput, match=r"^caller: .*not a phone number \(digits 0-9 only\)"):
+        check_route("4001234567", arabic)
+    with pytest.raises(InvalidInput, match=r"^number: .*not a phone number \(digits 0-9 only\)"):
+        check_route("400123456\u0667", "13812345678")

@@ -135,6 +135,29 @@ def test_every_form_phonenumbers_accepts_normalises_to_its_national_digits(data)
     assert ok.tolist() == [True] and col.to_pylist() == [want]
 
 
+@pytest.mark.parametrize("raw", ["\u0660\u0667\u0669\u0661\u0665\u0663\u0669\u0669\u0664\u0665\u0665",
+                                 "1381234567\u0663", "+86 1381234567\u0663", "0791\u096b399455", "\u0664\u0660\u0660"])
+def test_digits_of_other_scripts_are_refused_at_every_edge(raw):
+    """Arabic-Indic / Devanagari digits are not read as 0-9 (a second spelling
+    of one caller) nor kept: refused, naming the field; full-width digits are
+    read as ASCII."""
+    with pytest.raises(InvalidInput, match=r"caller: .*not a phone number \(digits 0-9 only\)"):
+        N.normalize(raw, "caller")
+    arr, valid = N.normalize_array(pa.array([raw] * 3), one_by_one=0)
+    assert valid.tolist() == [False] * 3
+    assert normalize_numbers(pa.array([raw]))[2].tolist() == [False]
+    assert N.normalize("\uff10\uff17\uff19\uff11\uff15\uff13\uff19\uff19\uff14\uff15\uff15") == "07915399455"
+
+
+@pytest.mark.parametrize("raw, want", [("+86 95588", "95588"), ("0086-95588", "95588"), ("+86 10086", "10086"),
+                                       ("+86 755 1234 5678", "075512345678"), ("+86 10 1234 5678", "01012345678")])
+def test_international_prefix_on_a_service_number_comes_off_without_a_trunk_zero(raw, want):
+    """``+86 95588`` is the bank's ``95588`` (what a caller dials), not
+    ``095588``: only a number long enough to be a landline gets its zero."""
+    assert N.normalize(raw) == want
+    assert normalize_numbers(pa.array([raw, want]))[0].to_pylist() == [want, want]
+
+
 @pytest.mark.parametrize("raw", ["95588", "10086", "0999", "075512", "12345678901234"])
 def test_numbers_that_are_not_valid_chinese_numbers_are_kept_as_written(raw):
     assert N.normalize(raw) == raw
@@ -241,7 +264,7 @@ def _separated_by_re2(values: list) -> list:
 
 _FORM_PARTS = st.sampled_from(["+86", "0086", "86", "+", "00", "0", "(", ")", ".", " ", "-", "--", "1", "13", "138",
                                "400", "800", "0755", "0791", "021", "095", "040", "1234", "5678", "12345678", "9",
-                               "\t", "\uff11", "e"])
+                               "\t", "\uff11", "e", "\u0663", "\u0969"])
 
 
 @settings(max_examples=500, deadline=None)
@@ -277,8 +300,10 @@ def test_separated_cells_of_the_demo_forms():
 _CELLS = st.one_of(st.none(), st.sampled_from(["13812345678", "075512345678", "4001234567", "+86 138 1234 5678",
                                                "0791-5399455", "ext. 8001", "anonymous", " Unknown ", "  ", "",
                                                "\u3000", "１３８１２３４５６７８", "0950-1234567", "138-0013-80O0",
-                                               "2088886666", "1.38E+10", "13812345678.0", "0086 400-123-4567"]),
-                   st.text("0123456789+-(). e\t", max_size=16))
+                                               "2088886666", "1.38E+10", "13812345678.0", "0086 400-123-4567",
+                                               "1381234567\u0663", "\u0660\u0667\u0669\u0661\u0665\u0663\u0669\u0669"
+                                               "\u0664\u0665\u0665", "+86 95588", "95588"]),
+                   st.text("0123456789+-(). e\t\u0663\uff18", max_size=16))
 
 
 @settings(max_examples=300, deadline=None)

@@ -176,7 +176,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "forwarded_to": _strings(t, "forwarded_to", source),
         "start_ms": pa.array(_times(t, "start", source, required=True)),
         "end_ms": pa.array(_times(t, "end", source, required=False)),  # absent from lean rated files
-        "answered": answered(t, source),  # the one rule (rating_core.answered)
+        "answered": answered(t, source, rows),  # the one rule (rating_core.answered)
         "ivr_keys": _strings(t, "ivr_keys", source),
         "destination_class": _strings(t, "destination_class", source),
         "caller_class": _strings(t, "caller_class", source),
