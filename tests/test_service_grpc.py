@@ -168,6 +168,10 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     # unknown 400 number stays NOT_FOUND, test_authorize_and_error_codes).
     code, details = code_and_details(lambda: client.authorize("40012345", CALLER))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "not a 400 number" in details, details
+    # Digits of another script (Arabic-Indic): refused naming the field, not read or kept.
+    code, details = code_and_details(lambda: client.authorize(ACTIVE, "\u0661\u0663\u0668" + CALLER[3:]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("caller"), details
+    assert "digits 0-9 only" in details, details
     bad = _cdr("m1")
     del bad["end"]
     code, details = code_and_details(lambda: client.rate_cdr(bad))
