@@ -1356,8 +1356,16 @@ def check_text(field: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
     bound = limits.of(field)
     if len(value) > bound or (not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > bound):
         raise InvalidInput(field, f"longer than {bound} bytes: {excerpt(value)}")
+    return check_characters(field, value)
+
+
+def check_characters(field: str, value: str, record: str | None = None) -> str:
+    """One free-text value (a note, a reason, a company name, a CSV cell):
+    no FORBIDDEN_TEXT character, with no length bound of its own. Returns
+    ``value``; ``InvalidInput(field, ..., record)`` showing it escaped
+    otherwise (``record``: where it came from, e.g. ``FILE row N``)."""
     if _forbidden.search(value):
-        raise InvalidInput(field, f"contains a control character: {excerpt(value)}")
+        raise InvalidInput(field, f"contains a control character: {excerpt(value)}", record)
     return value
 
 

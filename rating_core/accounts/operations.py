@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..catalog.schema import CustomerRules
-from ..cdr import check_text, check_time_ms
+from ..cdr import check_characters, check_text, check_time_ms
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
@@ -70,6 +70,23 @@ MAX_BALANCE_MINOR = 10**15
 # read by ``Accounts._run``; "" for internal operations (sweep, alerts).
 _CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest", default="")
 _NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
+# Arguments with a rule of their own: a routing plan is a document its
+# model validates (its JSON text may hold newlines between tokens); the
+# request id is checked by ``_run``.
+_OWN_RULE = frozenset({"plan", "request_id"})
+
+
+def _check_free_text(field: str, value) -> None:
+    """The edge's text rule (``cdr.check_characters``: no control, DEL, C1,
+    bidi or zero-width character) for every string an operation receives
+    and may store (company name, reasons, notes, document references,
+    actor), inside lists and tuples too (``documents[0][1]``):
+    InvalidInput naming the field, the value shown escaped."""
+    if isinstance(value, str):
+        check_characters(field, value)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_free_text(f"{field}[{i}]", item)
 
 
 def _operation(method):
@@ -83,6 +100,9 @@ def _operation(method):
         bound = sig.bind(self, *args, **kwargs)
         bound.apply_defaults()
         content = {k: v for k, v in bound.arguments.items() if k not in _NOT_CONTENT}
+        for name, value in bound.arguments.items():
+            if name not in _OWN_RULE:
+                _check_free_text(name, value)
         token = _CONTENT.set(request_digest({"operation": method.__name__, **content}))
         try:
             return method(self, *args, **kwargs)

@@ -101,6 +101,9 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
     events = []
     for i, row in enumerate(rows):
         where = f"{path} row {i + 1}"
+        for field in ("account", "kind", "amount", "feature", "note"):
+            if isinstance(row.get(field), str):  # statements print these raw
+                cdr.check_characters(field, row[field], where)
         if not row.get("account"):
             raise InvalidInput("account", "missing", where)
         if accounts is not None and row["account"] not in accounts:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import layout
+from ..cdr import check_characters
 from ..errors import InvalidInput
 from ..numbers import normalize_array
 
@@ -56,6 +57,9 @@ def read_campaigns(path: str | Path) -> list[CampaignTag]:
                 raise InvalidInput(col, "no such column (need campaign,number[,ivr_keys])", str(path))
         for i, row in enumerate(reader, start=1):
             where = f"{path} row {i}"
+            for field in ("campaign", "number", "ivr_keys"):
+                if isinstance(row.get(field), str):  # reports write the name raw
+                    check_characters(field, row[field], where)
             if not (row.get("campaign") or "").strip():
                 raise InvalidInput("campaign", "missing", where)
             number = normalize_array(pa.array([row.get("number") or ""]))[0].to_pylist()[0]

@@ -217,8 +217,14 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     try:
         catalog = Catalog.model_validate(doc)
     except ValidationError as exc:
+        from ..cdr import excerpt, forbidden_characters
+
         for err in exc.errors():
-            problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}")
+            value = err.get("input")
+            # A value holding an invisible character is shown escaped, so the
+            # reader sees why ``act\u200bive`` is not ``active``.
+            shown = f" (got {excerpt(value)})" if isinstance(value, str) and forbidden_characters(value) else ""
+            problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}{shown}")
         problems = _placed(problems, path, root, origin)
         partial = _without_bad_records(doc, exc)
         if partial is not None:  # the cross-checks too, in the same pass

@@ -1,0 +1,65 @@
+"""The edge's text rule (``cdr.FORBIDDEN_TEXT`` through ``cdr.check_characters``)
+on the remaining free-text inputs: ``bill --events`` cells, the account
+operations' strings (company, reasons, notes, document references), campaign
+tags, and a catalog numbers.csv cell the schema refuses (shown escaped)."""
+import pytest
+
+from rating_core.billing.reports import read_campaigns
+from rating_core.cli import main
+from rating_core.errors import InvalidInput
+
+import test_accounts
+import test_billing
+from test_accounts import T0, rid
+from test_catalog import GOOD, problems
+
+env = test_accounts.env
+world = test_billing.world
+
+
+def test_bill_events_note_with_a_control_character_is_one_line_exit_2(world, tmp_path, capsys):
+    d, _ = world
+    args = ["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(tmp_path / "b.csv")]
+    for note, shown in (("goodwill\x07bell", "\\x07"), ("good\u202ewill", "\\u202e")):
+        (tmp_path / "e.csv").write_text(f"account,at,kind,amount,note\ntea,2026-11-05T10:00:00+08:00,top_up,1,{note}\n")
+        with pytest.raises(SystemExit) as e:
+            main(args + ["--events", str(tmp_path / "e.csv")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "e.csv row 1: note: contains a control character" in err and shown in err, err
+        assert note not in err
+
+
+def test_account_operations_refuse_forbidden_text_naming_the_field(env, capsys):
+    ops = env
+    for call, field in (
+            (lambda: ops.open_account(rid(), "acme2", "深圳\u202e公司", at_ms=T0), "company"),
+            (lambda: ops.submit_documents(rid(), "acme2", [("other", "doc\u200b1")], at_ms=T0),
+             "documents[0][1]"),
+            (lambda: ops.adjust(rid(), "acme2", 100, "good\x07will", at_ms=T0), "reason")):
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == field and "contains a control character" in str(e.value), str(e.value)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "open", "--store", store, "--company", "深圳\u202e公司", "acme2"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "company: contains a control character" in err and "\\u202e" in err and "\u202e" not in err, err
+
+
+def test_campaign_name_with_a_bidi_override_is_refused(tmp_path):
+    (tmp_path / "c.csv").write_text("campaign,number,ivr_keys\nsea\u202erch ads,4001000005,\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        read_campaigns(tmp_path / "c.csv")
+    assert str(e.value).startswith(f"{tmp_path / 'c.csv'} row 1: campaign: contains a control character")
+    assert "\\u202e" in str(e.value) and "\u202e" not in str(e.value)
+
+
+def test_catalog_numbers_cell_refused_by_the_schema_shows_the_value_escaped(tmp_path):
+    p = problems(tmp_path, GOOD, numbers="number,account,status,billing_start,home_city\n"
+                                         "4009990001,acme,act\u200bive,ring,Beijing\n")
+    line = [x for x in p if "numbers.csv: line 2: status" in x]
+    assert line and "'act\\u200bive'" in line[0] and "\u200b" not in line[0], p
