@@ -2,19 +2,25 @@
 on the remaining free-text inputs: ``bill --events`` cells, the account
 operations' strings (company, reasons, notes, document references), campaign
 tags, and a catalog numbers.csv cell the schema refuses (shown escaped)."""
+import grpc
 import pytest
 
+from rating400.v1 import accounts_pb2 as pb
+from rating400.v1 import accounts_pb2_grpc
 from rating_core.billing.reports import read_campaigns
 from rating_core.cli import main
 from rating_core.errors import InvalidInput
 
 import test_accounts
+import test_accounts_server
 import test_billing
 from test_accounts import T0, rid
 from test_catalog import GOOD, problems
 
 env = test_accounts.env
 world = test_billing.world
+server = test_accounts_server.server  # a two-worker server on loopback
+_meta = test_accounts_server._meta
 
 
 def test_bill_events_note_with_a_control_character_is_one_line_exit_2(world, tmp_path, capsys):
@@ -63,3 +69,13 @@ def test_catalog_numbers_cell_refused_by_the_schema_shows_the_value_escaped(tmp_
                                          "4009990001,acme,act\u200bive,ring,Beijing\n")
     line = [x for x in p if "numbers.csv: line 2: status" in x]
     assert line and "'act\\u200bive'" in line[0] and "\u200b" not in line[0], p
+
+
+def test_grpc_open_account_company_with_a_bidi_override_is_invalid_argument(server):
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as e:
+            acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("te1"), account="acme2", company="深圳\u202e公司"))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("company: contains a control character"), e.value.details()
+        assert "\\u202e" in e.value.details()
