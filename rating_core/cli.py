@@ -393,8 +393,32 @@ def not_utf8_argument(argv: list[str]) -> str | None:
                 return f"option {arg.split('=', 1)[0]}"
             if i and _takes_value(argv[:i - 1], argv[i - 1]):
                 return f"argument {i + 1} (the value of {argv[i - 1]})"
-            return f"argument {i + 1}"
+            name = _positional_name(argv, i)
+            return f"argument {i + 1} ({name})" if name else f"argument {i + 1}"
     return None
+
+
+def _positional_name(argv: list[str], i: int) -> str | None:
+    """The name of the (sub)command's positional parameter ``argv[i]`` fills
+    (``explain X`` -> ``call_id``), or None when it is none of them."""
+    cmd: click.Command = cli
+    k = 0
+    while k < len(argv) and isinstance(cmd, click.Group) and argv[k] in cmd.commands:
+        cmd = cmd.commands[argv[k]]
+        k += 1
+    if k > i:
+        return None
+    pos, j = 0, k
+    while j < i:
+        word = argv[j]
+        if word.startswith("-") and word != "-":
+            if "=" not in word and _takes_value(argv[:k], word):
+                j += 1  # its value
+        else:
+            pos += 1
+        j += 1
+    names = [p.name for p in cmd.params if isinstance(p, click.Argument)]
+    return names[pos] if pos < len(names) else None
 
 
 def _takes_value(before: list[str], option: str) -> bool:
