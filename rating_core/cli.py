@@ -398,14 +398,21 @@ def not_utf8_argument(argv: list[str]) -> str | None:
     return None
 
 
-def _positional_name(argv: list[str], i: int) -> str | None:
-    """The name of the (sub)command's positional parameter ``argv[i]`` fills
-    (``explain X`` -> ``call_id``), or None when it is none of them."""
+def _subcommand(argv: list[str]) -> tuple[click.Command, int]:
+    """The (sub)command the leading words of ``argv`` name (``crm tag ...``
+    -> the tag command) and how many words named it."""
     cmd: click.Command = cli
     k = 0
     while k < len(argv) and isinstance(cmd, click.Group) and argv[k] in cmd.commands:
         cmd = cmd.commands[argv[k]]
         k += 1
+    return cmd, k
+
+
+def _positional_name(argv: list[str], i: int) -> str | None:
+    """The name of the (sub)command's positional parameter ``argv[i]`` fills
+    (``explain X`` -> ``call_id``), or None when it is none of them."""
+    cmd, k = _subcommand(argv)
     if k > i:
         return None
     pos, j = 0, k
@@ -424,10 +431,7 @@ def _positional_name(argv: list[str], i: int) -> str | None:
 def _takes_value(before: list[str], option: str) -> bool:
     """Whether ``option`` is an option taking a value of the (sub)command the
     words ``before`` it name (``crm tag`` -> the tag command's ``--add``)."""
-    cmd: click.Command = cli
-    for word in before:
-        if isinstance(cmd, click.Group) and word in cmd.commands:
-            cmd = cmd.commands[word]
+    cmd, _ = _subcommand(before)
     return any(isinstance(p, click.Option) and option in p.opts and not p.is_flag and not p.count
                for p in cmd.params)
 
