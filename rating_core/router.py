@@ -1089,10 +1089,9 @@ class Router:
         """``ended``: the hold shrinks to the dearest cost of the time the call
         can have used and waits ``CDR_GRACE_S`` for the CDR (which releases it).
         False when the call held no reservation."""
-        held = reservations.get(self.ledger, txn, call)
-        if held is None or held.ended:  # none, or settled by an earlier ``ended``: nothing changes
+        held = reservations.take_open(self.ledger, txn, call)
+        if held is None:  # none, or settled by an earlier ``ended``: nothing changes
             return False
-        reservations.drop(self.ledger, txn, call)
         used = self._elapsed(held, at)
         if held.catalog_version == self.version:
             cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
@@ -1122,10 +1121,9 @@ class Router:
         at = self._at(at_ms)
         with envs.live_write(self.ledger) as live:
             reservations.expire(self.ledger, live, at)
-            held = reservations.get(self.ledger, live, call)
-            if held is None or held.ended:  # an ended call is not extended
+            held = reservations.take_open(self.ledger, live, call)
+            if held is None:  # none, or ended: an ended call is not extended
                 return None
-            reservations.drop(self.ledger, live, call)
             grant = held.granted_seconds
             if held.catalog_version == self.version and self._overage[self._accounts.index(held.account)]:
                 acc = self._accounts.index(held.account)

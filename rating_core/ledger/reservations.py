@@ -145,6 +145,17 @@ def put(ledger, live: lmdb.Transaction, key: bytes, r: Reservation) -> None:
     _add_holds(ledger, live, r, 1)
 
 
+def take_open(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
+    """``drop`` the reservation of call ``key`` unless the call's ``ended``
+    settled it already (then it stays, waiting for the CDR); returns it, or
+    None when there is none or it is ended."""
+    r = get(ledger, live, key)
+    if r is None or r.ended:
+        return None
+    drop(ledger, live, key)
+    return r
+
+
 def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     """Close the reservation of call ``key``; returns it (None: it had none)."""
     r = get(ledger, live, key)
