@@ -159,6 +159,11 @@ BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
 # sniffed non-ASCII bytes fail to form valid UTF-8 sequences (``encoding_of``).
 UTF8_MAJORITY = 2
+# ... and GB18030 only on evidence: at least GB_EVIDENCE characters, and most
+# of its non-ASCII characters, in GB2312's two-byte zone (both bytes 0xA1-0xFE:
+# the common hanzi and punctuation a GBK export is made of). A stray Latin-1
+# byte before ASCII (b"\xe9x") decodes as GB18030 too, but outside that zone.
+GB_EVIDENCE = 4
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
 _ASCII = bytes(range(128))
 ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
@@ -188,8 +193,9 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
     UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
     a mark); UTF-8 when its non-ASCII bytes mostly form valid UTF-8
-    sequences (UTF8_MAJORITY; rows with bytes not UTF-8 are then rejects,
-    ``read_batches``); else text that decodes as GB18030; either with at most
+    sequences (UTF8_MAJORITY) or GB18030 shows no evidence (GB_EVIDENCE;
+    rows with bytes not UTF-8 are then rejects, ``read_batches``); else
+    GB18030; either with at most
     1 in BINARY_CONTROLS characters a control (a few bad cells).
     Raises InvalidFile for an unknown encoding name, an empty file, UTF-32,
     or bytes that are none of these (binary data)."""
@@ -216,30 +222,47 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     if len(head) >= 4 and even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
         return "utf-16-be"
     final = len(head) < SNIFF_BYTES
-    # Whose bytes the non-ASCII ones are: a file whose non-ASCII bytes mostly
-    # form valid UTF-8 sequences is UTF-8, and a stray byte in it (a cell cut
-    # mid-character, one pasted from elsewhere) is that row's reject, never a
-    # reason to read every other row in another encoding (its call ids would
-    # change and their calls be charged again). GB18030 text almost never
-    # forms valid UTF-8 sequences, so it is chosen only when they are rare.
+    # Whose bytes the non-ASCII ones are. A wrong guess costs differently
+    # each way: read as UTF-8, a GBK cell is its row's reject (`not UTF-8
+    # text`), nothing is rated under a wrong id, and the run with `--encoding
+    # gbk` rates just that row (the others' ids are the same ASCII). Read as
+    # GB18030, a UTF-8 cell becomes other text silently: its call id changes,
+    # and the corrected file charges that call again. So UTF-8 is the default
+    # and GB18030 needs evidence: the non-ASCII bytes mostly fail as UTF-8
+    # (GB18030 text almost never forms valid UTF-8 sequences) AND decode as
+    # GB18030 into common hanzi (``_gb_evidence``). A stray byte in a UTF-8
+    # or ASCII file is neither; it is that row's reject.
     utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=final)
     invalid = len(_ESCAPED_BYTE.findall(utf8))
     non_ascii = len(head.translate(None, _ASCII))
-    guesses = (("utf8", utf8),) if invalid * UTF8_MAJORITY <= non_ascii else ()
-    if not guesses:
+    name, text = "utf8", utf8
+    if invalid * UTF8_MAJORITY > non_ascii:
         try:
-            guesses = (("gb18030", codecs.getincrementaldecoder("gb18030")().decode(head, final=final)),)
+            gb = codecs.getincrementaldecoder("gb18030")().decode(head, final=final)
         except UnicodeDecodeError:
-            pass
-    for name, text in guesses:
-        # Binary data that happens to decode (NUL padding, a tar archive of a
-        # CSV): C0 controls other than tab and line ends are more than 1 in
-        # BINARY_CONTROLS of the first 4096 characters. Fewer are bad cells
-        # of a text file, each a reject naming its row and field.
-        sample = text[:4096]
-        if sum(1 for c in sample if c < " " and c not in "\t\r\n") * BINARY_CONTROLS <= len(sample):
-            return name
+            gb = None
+        if gb is not None and _gb_evidence(gb):
+            name, text = "gb18030", gb
+    # Binary data that happens to decode (NUL padding, a tar archive of a
+    # CSV): C0 controls other than tab and line ends are more than 1 in
+    # BINARY_CONTROLS of the first 4096 characters. Fewer are bad cells of a
+    # text file, each a reject naming its row and field.
+    sample = text[:4096]
+    if sum(1 for c in sample if c < " " and c not in "\t\r\n") * BINARY_CONTROLS <= len(sample):
+        return name
     raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
+
+
+def _gb_evidence(text: str) -> bool:
+    """Whether ``text`` (a sample decoded as GB18030) reads as Chinese: at
+    least GB_EVIDENCE of its non-ASCII characters, and at least half of them,
+    are two-byte GB2312-zone characters (both bytes 0xA1-0xFE)."""
+    wide = [c for c in text if c >= "\x80"]
+    zone = 0
+    for c in wide:
+        b = c.encode("gb18030")
+        zone += len(b) == 2 and b[0] >= 0xA1 and b[1] >= 0xA1
+    return zone >= GB_EVIDENCE and 2 * zone >= len(wide)
 
 
 def _utf32_without_mark(head: bytes) -> bool:

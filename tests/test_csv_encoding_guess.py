@@ -141,3 +141,54 @@ def test_a_gbk_row_past_the_sniffed_bytes_of_a_utf8_file_is_one_reject(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("700", "call_id", "not UTF-8 text")]
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 700
+
+
+def test_a_stray_byte_in_an_ascii_file_is_one_reject_and_the_fix_charges_it_once(tmp_path):
+    """The breaker's second file: ASCII call ids, one with a Latin-1 byte
+    before ASCII (b"\\xe9x", which GB18030 would read as a hanzi). The guess
+    stays UTF-8, that row is the reject, and the corrected re-export (the
+    same calls, é in UTF-8) charges that one call and nothing else again."""
+    body = HEADER.encode() + b"".join(_row(f"call-{i}").encode() for i in range(20))
+    bad = _row("caf\x00x").encode().replace(b"\x00", b"\xe9")
+    (tmp_path / "a1.csv").write_bytes(body + bad)
+    assert cdr.encoding_of(tmp_path / "a1.csv") == "utf8"
+    first, rejects = _commit(tmp_path, tmp_path / "a1.csv")
+    assert first["rated"] == 20 and first["rejected"] == 1, first
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("20", "call_id", "not UTF-8 text", "caf\\xe9x")]
+    (tmp_path / "a2.csv").write_bytes(body + bad.replace(b"\xe9", "é".encode()))
+    again, rejects = _commit(tmp_path, tmp_path / "a2.csv")
+    assert again["replayed"] == 20 and again["rated"] == 21 and rejects == [], again
+    one = again["charge_minor"]
+    assert one > 0 and first["charge_minor"] == 20 * one, (first, again)
+
+
+def test_a_lone_high_byte_in_an_ascii_file_is_one_reject_not_a_refused_file(tmp_path):
+    """0xFF is neither UTF-8 nor GB18030: before, the whole file was `not text`."""
+    (tmp_path / "ff.csv").write_bytes(HEADER.encode() + _row("ok-1").encode() + _row("x\x00").encode().replace(b"\x00", b"\xff"))
+    assert cdr.encoding_of(tmp_path / "ff.csv") == "utf8"
+    proc, rejects = _rate(tmp_path, tmp_path / "ff.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [("1", "call_id", "x\\xff")]
+
+
+def test_a_gbk_file_with_too_few_hanzi_to_tell_is_read_as_utf8_and_named_gbk_rates(tmp_path):
+    """Under GB_EVIDENCE hanzi the bytes cannot be told from a stray byte:
+    those rows are rejects (never a silently changed id), and `--encoding gbk`
+    rates them."""
+    body = HEADER + "".join(_row(f"c-{i}").replace("正常", "ok") for i in range(5)) + _row("c-5").replace("正常", "无")
+    (tmp_path / "few.csv").write_bytes(body.encode("gbk"))
+    assert cdr.encoding_of(tmp_path / "few.csv") == "utf8"
+    proc, rejects = _rate(tmp_path, tmp_path / "few.csv")
+    assert proc.returncode == 0 and [(r["row"], r["field"]) for r in rejects] == [("5", "hangup_cause")], rejects
+    proc, rejects = _rate(tmp_path, tmp_path / "few.csv", "--encoding", "gbk")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 6
+
+
+def test_binary_data_is_still_not_text(tmp_path):
+    import random
+    rnd = random.Random(7)
+    (tmp_path / "bin.csv").write_bytes(bytes(rnd.randrange(256) for _ in range(8192)))
+    proc, _ = _rate(tmp_path, tmp_path / "bin.csv")
+    assert proc.returncode == 2 and "not text" in proc.stderr, proc.stderr
