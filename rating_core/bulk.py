@@ -287,6 +287,10 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
 # --- scan: repeated call ids, disorder ---------------------------------------------
 @dataclass
 class Scan:
+    """What the bulk job's first pass learns of its input: the row count,
+    the call-id hashes seen more than once, and how far out of time order
+    the rows are (ms), which decides streaming vs sorting out of core."""
+
     rows: int
     repeated: np.ndarray  # sorted uint64 hashes (``call_id_hashes``) that occur more than once in the input
     disorder_ms: int  # max over rows of (latest start among earlier rows - start), valid starts only
@@ -495,6 +499,9 @@ def _prepared_of(rows: pa.Table, column_order: list[str]) -> cdr.Prepared:
 # --- the job -----------------------------------------------------------------------
 @dataclass
 class JobResult:
+    """A bulk job's outcome: its RatingSummary, wall seconds, how it ran
+    (``mode``), the chunks rated and the rated files written."""
+
     summary: RatingSummary
     seconds: float
     mode: str  # "stream" (reorder buffer) or "sorted" (spilled and sorted out of core)

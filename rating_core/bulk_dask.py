@@ -233,6 +233,11 @@ def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: 
 # --- on the client -------------------------------------------------------------------
 @dataclass
 class DaskResult:
+    """``rate_on_dask``'s outcome: the RatingSummary over all partitions,
+    wall seconds, the closing balances (``state``, in snapshot account
+    order, as the single-machine job leaves them), the partition count and
+    the rated files written."""
+
     summary: RatingSummary
     seconds: float
     state: dict  # closing balances, in snapshot account order

@@ -60,6 +60,11 @@ def yuan(minor: int) -> str:
 
 @dataclass
 class RatingSummary:
+    """A rating run's totals: rows in = rated + rejected (checked on
+    creation), duplicates among the rejected, the charge in 1/10000 yuan
+    (``charge_yuan`` for display), rejects counted by "field: reason", and
+    rows replayed from the ledger (committed before, not charged again)."""
+
     rows_in: int
     rated: int
     rejected: int

@@ -172,12 +172,22 @@ class _AccountRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Destination:
+    """One phone a decision hunts: its number as bound (digits, a landline
+    with its area code) and how long it rings before the next, seconds."""
+
     number: str
     ring_timeout_seconds: int
 
 
 @dataclass(slots=True)
 class Decision:
+    """What ``Router.authorize`` answers for one call (README "Routing and
+    authorization", "Credit reservation"): allowed or the reason refused,
+    the destinations in hunt order, the caller's region, and the grant:
+    ``max_duration_seconds`` from the billing start, priced at the dearest
+    destination listed (``rate``), with the credit (1/10000 yuan) or bundle
+    seconds held for it under ``call_id``. Built per request; never raises."""
+
     allow: bool
     reason: str  # "ok" or a ROUTE_REASON name
     destinations: list[Destination] = field(default_factory=list)  # hunt order
@@ -206,6 +216,14 @@ class Decision:
 
 
 class Router:
+    """Routing and authorization over one catalog view (snapshot + live
+    customer layer) and the ledger's live environment: picks destinations
+    with the compiled routing kernel (``kernels.routing``), counts calls in
+    progress per line, and reserves credit for each grant (``ledger.reservations``).
+    One per view, shared by threads and worker processes: the live state is
+    read and written in LMDB transactions (one writer at a time), and its
+    in-memory mirror (lines in use, hunt cursors) is refreshed under a lock."""
+
     def __init__(self, snapshot, ledger, seed: int | None = None, threads: int = 2,
                  quota_seconds: int = QUOTA_SECONDS, previous: "Router | None" = None):
         """The router of ``snapshot``. ``previous``: the router of an older

@@ -37,6 +37,14 @@ def _index_env(path: Path) -> lmdb.Environment:
 
 
 class Store:
+    """A catalog store directory: ``index.lmdb`` (the versions and which one
+    is active) and ``snapshots/vNNNNNN`` (one immutable LMDB file per compiled
+    catalog version). ``compile`` adds a version, ``activate`` switches the
+    one the rater, router and server read (``current``, one LMDB read).
+    Raises StoreError for a directory that is not a store (``create=False``)
+    or a version it does not hold; the catalog compiler is imported only
+    by ``compile``, never at run time."""
+
     def __init__(self, root: str | Path, create: bool = True):
         self.root = Path(root)
         if not (self.root / "index.lmdb").exists() and not create:
@@ -76,6 +84,7 @@ class Store:
         return version
 
     def activate(self, version: int) -> None:
+        """Make ``version`` the active one (StoreError if the store lacks it)."""
         with self._index.begin(write=True) as txn:
             if txn.get(b"%08d" % version, db=self._versions) in (None, b"{}"):
                 raise StoreError(f"no catalog version {version} in {self.root}")
@@ -89,6 +98,8 @@ class Store:
         return int(v) if v else None
 
     def versions(self) -> list[dict]:
+        """Every compiled version's summary (version, catalog, source and its
+        sha256, compiled_at, counts, region data, ``active``), oldest first."""
         current = self.current()
         out = []
         with self._index.begin(db=self._versions) as txn:
@@ -100,6 +111,8 @@ class Store:
         return out
 
     def open(self, version: int | None = None) -> Snapshot:
+        """The memory-mapped snapshot of ``version`` (default: the active
+        one). Raises StoreError when there is none."""
         if version is None:
             version = self.current()
             if version is None:

@@ -32,6 +32,10 @@ META_KEY = b"__meta__"
 
 
 def write_snapshot(path: Path, tables: dict[str, np.ndarray], meta: dict) -> None:
+    """Write a compiled catalog as one LMDB file at ``path``: each table a
+    value of contiguous bytes (dtype and shape recorded in the meta, checked
+    against ``layout.TABLES`` first), written to a temporary file, synced and
+    renamed into place, so a reader never sees half a snapshot."""
     layout.check(tables)
     layout.check_indexes(tables)
     meta = dict(meta)
@@ -68,6 +72,7 @@ _open_lock = threading.Lock()
 
 
 def open_snapshot(path: Path, version: int) -> "Snapshot":
+    """The snapshot at ``path``, opened once per process and shared."""
     key = (os.getpid(), str(Path(path).resolve()))
     with _open_lock:
         snap = _open.get(key)
