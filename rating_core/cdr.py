@@ -697,6 +697,20 @@ def shown(values: pa.Array) -> pa.Array:
     return pc.replace_with_mask(values, mask, fixed)
 
 
+def forbidden_cells(values) -> list[int]:
+    """Indexes of the cells of a string column (Array or ChunkedArray)
+    holding a FORBIDDEN_TEXT character, found in one vectorised pass (nulls
+    are not): a large table's cells are checked without a Python call per
+    cell, and only the cells found go through ``check_characters`` for
+    their message. A column that is not text (a CSV column read as numbers,
+    or as binary because it is not UTF-8) has none."""
+    values = _one_array(values)
+    if len(values) == 0 or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return []
+    found = pc.fill_null(pc.match_substring_regex(values, _FORBIDDEN_RE2), False)
+    return pc.indices_nonzero(found).to_pylist()
+
+
 def _present(col: pa.Array) -> np.ndarray:
     """True where a string cell holds something (not null, not empty)."""
     return pc.fill_null(pc.greater(pc.binary_length(col), 0), False).to_numpy(zero_copy_only=False)

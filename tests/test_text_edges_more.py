@@ -79,3 +79,48 @@ def test_grpc_open_account_company_with_a_bidi_override_is_invalid_argument(serv
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert e.value.details().startswith("company: contains a control character"), e.value.details()
         assert "\\u202e" in e.value.details()
+
+
+@pytest.mark.parametrize("change, record", [
+    (("  acme:\n    package: p1", "  acme:\n    name: \"ACME\u202e\u7532\"\n    package: p1"), "accounts.acme.name"),
+    (("  p1: {kind", "  p\u200b1: {kind"), "packages.'p\\u200b1'"),
+    (("destination_classes: [mobile, landline]", "destination_classes: [mobile, \"land\u2066line\"]"),
+     "destination_classes[1]"),
+    (("name: t\n", "name: t\nlabels:\n  en: {mobile: \"Mo\u2028bile\"}\n"), "labels.en.mobile"),
+    (("  - {name: offpeak}", "  - {name: \"off\u00adpeak\"}"), "time_bands[1].name"),
+])
+def test_catalog_text_with_forbidden_characters_is_refused_naming_record_and_field(tmp_path, change, record):
+    p = problems(tmp_path, GOOD.replace(*change))
+    found = [x for x in p if x.startswith(f"{tmp_path / 'catalog.yaml'}: {record}: contains a control character")]
+    assert found, p
+    assert "(line " in found[0], found
+    bad = change[1][[i for i, c in enumerate(change[1]) if ord(c) > 0x7f][0]]
+    assert ascii(bad)[1:-1] in found[0] and not any(bad in x for x in p), p
+    assert not any(record in x and "Input should" in x for x in p), p  # said once, in the edge's words
+
+
+def test_catalog_csv_cells_with_forbidden_characters_name_file_line_and_column(tmp_path):
+    p = problems(tmp_path, GOOD, prefixes="prefix,class\n13,mobile\n0,land\u202eline\n",
+                 numbers="number,account,status,billing_start,home_city\n4009990001,acme,active,ring,Bei\u200bjing\n")
+    assert any(x.startswith(f"{tmp_path / 'prefixes.csv'}: line 3: class: contains a control character: "
+                            "'land\\u202eline'") for x in p), p
+    assert any(x.startswith(f"{tmp_path / 'numbers.csv'}: line 2: home_city: contains a control character: "
+                            "'Bei\\u200bjing'") for x in p), p
+    assert not any("\u202e" in x or "\u200b" in x for x in p), p
+
+
+def test_accounts_import_refuses_a_catalog_with_a_bidi_account_name(tmp_path, capsys):
+    from test_catalog import write
+
+    store = str(tmp_path / "store")
+    (tmp_path / "good").mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(write(tmp_path / "good", GOOD)), "--store", store, "--activate"])
+    assert e.value.code == 0
+    cat = write(tmp_path, GOOD.replace("  acme:\n    package: p1", "  acme:\n    name: \"ACME\u202e\"\n    package: p1"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "import", str(cat), "--store", store])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "accounts.acme.name: contains a control character" in err, err
+    assert "\\u202e" in err and "\u202e" not in err, err

@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import ValidationError
 
-from ..errors import CatalogError
+from ..cdr import check_characters, excerpt, forbidden_cells, forbidden_characters
+from ..errors import CatalogError, InvalidInput
 from . import yamldoc
 from .routing import check_routing
 from .. import layout
@@ -61,6 +62,56 @@ def _read_csv(path: Path, columns: list[str], problems: list[str]) -> pa.Table |
     return table
 
 
+def _text_problem(record: str, field: str, value: str) -> str:
+    """The problem of a catalog text holding a FORBIDDEN_TEXT character, in
+    the edge's words (``cdr.check_characters``: the value shown escaped)."""
+    try:
+        check_characters(field, value, record)
+    except InvalidInput as exc:
+        return str(exc)
+    raise AssertionError("called for a value without a forbidden character")
+
+
+def _text_problems(doc, path: Path, root) -> tuple[list[str], set[tuple]]:
+    """Every name (mapping key) and text value of the YAML document holding
+    a FORBIDDEN_TEXT character (a control character, a bidi control such as
+    U+202E, a zero-width or invisible character, U+2028/9): ``FILE:
+    RECORD.FIELD: contains a control character: 'ac\\u202eme' (line N)``.
+    Why refused: every catalog text is a name or one line of label text;
+    a bidi override or zero-width character in it makes two names that
+    print alike different records, and reorders statements and reports
+    that show it (CVE-2021-42574). Returns (problems, the locations
+    refused), so the schema's complaint about the same value is not
+    repeated. Aliased subtrees are walked once."""
+    problems: list[str] = []
+    refused: set[tuple] = set()
+    seen: set[int] = set()
+    stack: list[tuple[object, tuple]] = [(doc, ())]
+    while stack:
+        node, parts = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            at = parts + (key,)
+            if isinstance(key, str) and forbidden_characters(key):
+                field = _loc(parts + (excerpt(key),))
+                line = yamldoc.line_of(root, list(at))
+                problems.append(_text_problem(str(path), field, key) + (f" (line {line})" if line else ""))
+                refused.add(at)
+                continue  # the record under a refused name is not read further
+            if isinstance(value, str):
+                if forbidden_characters(value):
+                    line = yamldoc.line_of(root, list(at))
+                    problems.append(_text_problem(str(path), _loc(at), value) + (f" (line {line})" if line else ""))
+                    refused.add(at)
+            else:
+                stack.append((value, at))
+    return problems, refused
+
+
 def _load_prefixes(path: Path, problems: list[str]) -> dict[str, str]:
     table = _read_csv(path, ["prefix", "class"], problems)
     if table is None:
@@ -71,6 +122,8 @@ def _load_prefixes(path: Path, problems: list[str]) -> dict[str, str]:
         problems.append(f"{path}: line {i + 2}: prefix: {prefix[i].as_py()!r} is not 1-18 digits")
     prefixes = prefix.to_pylist()
     classes = table["class"].to_pylist()
+    for i in forbidden_cells(table["class"])[:20]:
+        problems.append(_text_problem(f"{path}: line {i + 2}", "class", classes[i]))
     out = dict(zip(prefixes, classes))
     if len(out) != len(prefixes):
         first: dict[str, int] = {}
@@ -91,8 +144,16 @@ def _load_numbers(path: Path, problems: list[str]) -> list[dict]:
     if table is None:
         return []
     cols = {c: table[c].to_pylist() for c in NUMBER_COLUMNS if c in table.column_names}
+    bad: dict[int, str] = {}  # row -> its first cell holding a forbidden character
+    for c in cols:
+        for i in forbidden_cells(table[c]):
+            bad.setdefault(i, c)
+    for i in sorted(bad)[:20]:
+        problems.append(_text_problem(f"{path}: line {i + 2}", bad[i], cols[bad[i]][i]))
     rows = []
     for i in range(table.num_rows):
+        if i in bad:  # reported above; the schema would refuse it again
+            continue
         row = {c: v[i] for c, v in cols.items() if v[i] not in (None, "")}
         row["_line"] = i + 2
         rows.append(row)
@@ -178,6 +239,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
     origin: dict[tuple[str, int], tuple[Path | None, int]] = {}  # (account, number index) -> CSV file, line
+    text, refused = _text_problems(doc, path, root)  # the document's own text, before the CSVs join it
 
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
@@ -217,15 +279,15 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     try:
         catalog = Catalog.model_validate(doc)
     except ValidationError as exc:
-        from ..cdr import excerpt, forbidden_characters
-
         for err in exc.errors():
+            if any(tuple(err["loc"][:n]) in refused for n in range(1, len(err["loc"]) + 1)):
+                continue  # its text was refused above, in the edge's words
             value = err.get("input")
             # A value holding an invisible character is shown escaped, so the
             # reader sees why ``act\u200bive`` is not ``active``.
             shown = f" (got {excerpt(value)})" if isinstance(value, str) and forbidden_characters(value) else ""
             problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}{shown}")
-        problems = _placed(problems, path, root, origin)
+        problems = _placed(problems, path, root, origin) + text
         partial = _without_bad_records(doc, exc)
         if partial is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
@@ -234,7 +296,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
                                 path, root, origin, lines=False)
         raise CatalogError(problems) from None
 
-    problems = _placed(problems, path, root, origin)
+    problems = _placed(problems, path, root, origin) + text
     checks = _cross_check(catalog, path, known) + check_routing(catalog, path, known)
     problems += _placed(checks, path, root, origin, lines=False)
     if problems:
