@@ -236,12 +236,16 @@ class Engine:
         return results, None
 
     def _commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> list[RatingResult]:
+        # What depends on the request alone (duplicates within it, its call
+        # keys) is computed before the write transaction: LMDB has one
+        # writer, so every millisecond inside it is one no other commit has.
+        keyed = [_keyed(prepared) for prepared in group]
         with envs.durable_errors(self.ledger), self.ledger.env.begin(write=True) as txn:  # full: LedgerFull
             # The group's calls go to the caller CRM in one merge, in the last
             # request's turn (see ``_commit_in``); left over when it rated none.
             crm_calls: list[pa.Table] = []
-            steps = [self._commit_in(txn, rater, prepared, crm_calls, i == len(group) - 1)
-                     for i, prepared in enumerate(group)]
+            steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, i == len(group) - 1)
+                     for i, (prepared, good, keys) in enumerate(keyed)]
             if crm_calls:
                 self.crm.record(txn, pa.concat_tables(crm_calls))
         # Committed: the true charges are in the balances, so the calls'
@@ -250,8 +254,8 @@ class Engine:
         reservations.release(self.ledger, [k for step in steps for k in step.keys])
         return [self._answer(step) for step in steps]
 
-    def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, crm_calls: list[pa.Table],
-                   last: bool = True) -> "_Step":
+    def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, good: np.ndarray, keys: list[bytes],
+                   crm_calls: list[pa.Table], last: bool = True) -> "_Step":
         """One request's part of a commit, inside the write ``txn``: the
         call-id check, rating from the balances as the transaction holds
         them, the rated records, usage and balances written. Its calls are
@@ -261,10 +265,11 @@ class Engine:
         records one merge per request writes (``CRM.record`` orders calls by
         start, stably, so equal starts keep request order), and each
         caller's page is read and written once. Nothing in a commit reads
-        the CRM, so the requests before it do not miss it."""
-        prepared = cdr.dedupe(prepared)
-        good = np.flatnonzero(prepared.good)
-        keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
+        the CRM, so the requests before it do not miss it. ``prepared``,
+        ``good``, ``keys``: ``_keyed``. Only what needs the transaction is
+        done here: the rated table's names stay dictionary-encoded (the
+        stored batch keeps them so); ``_answer`` decodes them after the
+        commit."""
         stored = records.committed(self.ledger, txn, keys)
         seen = np.zeros(len(keys), bool)
         if stored:  # a replay (a retransmitted file or stream): which rows
@@ -277,34 +282,37 @@ class Engine:
             fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
         state = self.ledger.opening_state(rater.snapshot, txn, accounts=rater.accounts_of(fresh))
         new = rater.rate_prepared(fresh, state)
-        rated_new = plain(new.rated)
-        if rated_new.num_rows:
-            new_keys = records.call_keys(rated_new.column("call_id"))
-            stored_rows = records.times_as_ms(new.rated.drop_columns(["row"]))
+        rated = new.rated
+        if rated.num_rows:
+            new_keys = records.call_keys(rated.column("call_id"))
+            stored_rows = records.times_as_ms(rated.drop_columns(["row"]))
             # The batch is encoded (IPC + LZ4, GIL released) while this
             # thread merges the CRM; stored last, in the same transaction.
             blob = _encoder().submit(records.encode, stored_rows)
             reservations.record_settled(self.ledger, txn, new_keys)
-            crm_calls.append(rated_calls(rated_new))
+            account_names = pc.cast(rated.column("account"), pa.string())
+            crm_calls.append(rated_calls(rated.set_column(rated.schema.get_field_index("account"), "account",
+                                                          account_names)))
             if last:
                 self.crm.record(txn, pa.concat_tables(crm_calls))
                 crm_calls.clear()
             # Per-number monthly usage (the caps Authorize enforces), same transaction.
-            usage.record(self.ledger, txn, rated_new.column("number"),
-                         rated_new.column("start").cast(pa.int64()).to_numpy(),
-                         rated_new.column("charge").to_numpy(), rated_new.column("billable_seconds").to_numpy(),
-                         rated_new.column("account"))
+            usage.record(self.ledger, txn, rated.column("number"),
+                         rated.column("start").cast(pa.int64()).to_numpy(),
+                         rated.column("charge").to_numpy(), rated.column("billable_seconds").to_numpy(),
+                         account_names)
             accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
             accounts = np.asarray(accounts, np.int64)
             _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
             self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
             records.store(self.ledger, txn, new_keys, stored_rows, blob.result())
-        return _Step(prepared, keys, stored, seen, old_rows, new, rated_new, state)
+        return _Step(prepared, keys, stored, seen, old_rows, new, state)
 
     def _answer(self, step: "_Step") -> RatingResult:
         """A committed request's result: its new rated rows and the stored
         results of its replayed rows, in request row order."""
-        prepared, keys, stored, seen, old_rows, new, rated_new, state = step
+        prepared, keys, stored, seen, old_rows, new, state = step
+        rated_new = plain(new.rated)
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
             with self.ledger.env.begin() as txn:
@@ -347,12 +355,21 @@ class _Step(NamedTuple):
     stored: dict[bytes, bytes]  # committed entries of those committed before
     seen: np.ndarray  # bool per key: committed before
     old_rows: np.ndarray  # request rows of the keys seen
-    new: RatingResult  # the rating of the rest
-    rated_new: pa.Table
+    new: RatingResult  # the rating of the rest (names dictionary-encoded)
     state: dict[str, np.ndarray]
 
 
 _PAYG, _BUNDLE = layout.PACKAGE_KIND.index("payg"), layout.PACKAGE_KIND.index("bundle")
+
+
+def _keyed(prepared: cdr.Prepared) -> tuple[cdr.Prepared, np.ndarray, list[bytes]]:
+    """A request's part of a commit that needs no ledger: ``prepared`` with
+    its duplicates within the request marked (``cdr.dedupe``), the rows
+    still good, and their call keys (``records.call_keys``), in row order."""
+    prepared = cdr.dedupe(prepared)
+    good = np.flatnonzero(prepared.good)
+    keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
+    return prepared, good, keys
 
 
 def _split_repeats(sent: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Table]:

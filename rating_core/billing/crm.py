@@ -218,8 +218,11 @@ class CRM:
         The batch is aggregated per (account, caller) in one compiled pass
         first (``kernels.crm.group``); LMDB is read and written once per
         caller in the batch, in key order."""
-        t = calls.filter(pc.and_(pc.fill_null(pc.not_equal(calls.column("caller"), ""), False),
-                                 pc.is_valid(calls.column("account"))))
+        counted = pc.and_(pc.fill_null(pc.not_equal(calls.column("caller"), ""), False),
+                          pc.is_valid(calls.column("account")))
+        # Usually every call has a caller and an account: no filtered copy then
+        # (``counted`` holds no null; ``all`` of none is None).
+        t = calls if pc.all(counted).as_py() is not False else calls.filter(counted)
         if t.num_rows and not fresh:
             keys = [call_key(c) for c in t.column("call_id").to_pylist()]
             seen_cur = txn.cursor(db=self.seen)
