@@ -39,7 +39,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import StoreError
-from .ledger import Ledger, envs, records, reservations, usage
+from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
 from .router import Decision, Router
 from .store import Store
@@ -240,7 +240,7 @@ class Engine:
         # keys) is computed before the write transaction: LMDB has one
         # writer, so every millisecond inside it is one no other commit has.
         keyed = [_keyed(prepared) for prepared in group]
-        with envs.durable_errors(self.ledger), self.ledger.env.begin(write=True) as txn:  # full: LedgerFull
+        with self.ledger.durable() as txn:  # full: LedgerFull
             # The group's calls go to the caller CRM in one merge, in the last
             # request's turn (see ``_commit_in``); left over when it rated none.
             crm_calls: list[pa.Table] = []

@@ -965,7 +965,7 @@ class Router:
             if destination and caller_normal and n >= 0:
                 # The caller record (CRM and caller memory): after the live
                 # transaction, never inside it (Ledger.write takes live first).
-                with self.ledger.env.begin(write=True) as txn:
+                with self.ledger.durable() as txn:  # full: LedgerFull
                     callers.remember_answer(txn, self._crm, self._accounts[int(self._number_account[n])],
                                             caller_normal, normalize(destination, "destination"), at)
             return answered

@@ -56,6 +56,6 @@ def deliver_webhooks(ops, post=post_json, tries: int = 3, backoff_s: float = 0.2
                         return delivered  # the cursor stays: the next pass retries this event
                     time.sleep(backoff_s * (2 ** attempt))
             delivered += 1
-        with ops.env.begin(write=True) as txn:
+        with ops.ledger.durable() as txn:  # full: LedgerFull (the next pass retries)
             C.put_counter(txn, dbs[C.META_DB], C.WEBHOOK_SEQ, ev["seq"])
     return delivered

@@ -49,6 +49,7 @@ from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
 from ..ledger import usage
+from ..ledger.envs import LedgerFull
 from ..numbers import normalize
 from .view import layer_dbs, plan_json
 
@@ -1066,14 +1067,21 @@ class Accounts:
     def _prune_changes(self) -> int:
         """Drop ``cust_changes`` entries older than the last ``CHANGES_KEPT``
         generations (a view older than that finds its log incomplete and
-        rebuilds). Returns how many were dropped (at most 100k per call)."""
+        rebuilds). Returns how many were dropped (at most 100k per call).
+        Housekeeping after operations already committed: a full map or disk
+        (``LedgerFull``: deletes copy pages too) drops nothing this time
+        rather than report the committed operation as failed."""
         dropped = 0
-        with self.env.begin(write=True) as txn:
-            cutoff = C.change_key(C.get_counter(txn, self.db[C.META_DB], C.GENERATION) - self.CHANGES_KEPT + 1, b"", "")
-            cur = txn.cursor(db=self.db[C.CHANGES_DB])
-            while cur.first() and bytes(cur.key()) < cutoff and dropped < 100_000:
-                cur.delete()
-                dropped += 1
+        try:
+            with self.ledger.durable() as txn:
+                cutoff = C.change_key(C.get_counter(txn, self.db[C.META_DB], C.GENERATION) - self.CHANGES_KEPT + 1,
+                                      b"", "")
+                cur = txn.cursor(db=self.db[C.CHANGES_DB])
+                while cur.first() and bytes(cur.key()) < cutoff and dropped < 100_000:
+                    cur.delete()
+                    dropped += 1
+        except LedgerFull:
+            return 0
         return dropped
 
     def _sweep_change(self, request_id: str, account: str, at: int, actor: str) -> dict:

@@ -278,14 +278,14 @@ class CRM:
     def update_from_calls(self, calls: pa.Table) -> int:
         """``record`` in a transaction of its own (rated files: call ids
         counted before, or committed to the ledger, are skipped)."""
-        with self.env.begin(write=True) as txn:
+        with self.ledger.durable() as txn:  # full: LedgerFull
             return self.record(txn, calls, fresh=False)
 
     def _edit(self, account: str, caller: str, fn) -> CallerRecord:
         """Change the record of a caller who called ``account``; ``NotFound``
         (field ``caller``) for a number that never did: the CRM holds callers,
         not numbers typed in (no records without calls, dated 1970)."""
-        with self.env.begin(write=True) as txn:
+        with self.ledger.durable() as txn:  # full: LedgerFull
             key = callers.key(account, caller)
             raw = txn.get(key, db=self.db)
             if raw is None:

@@ -171,8 +171,20 @@ class Ledger:
         a crash between leaves a reservation, never a lost debit). A full
         map or disk aborts both: ``LedgerFull`` / ``LiveLedgerFull``."""
         with envs.live_write(self) as live:
-            with envs.durable_errors(self), self.env.begin(write=True) as txn:
+            with envs.durable_errors(self, live=True), self.env.begin(write=True) as txn:
                 yield LedgerTxn(txn, live)
+
+    @contextlib.contextmanager
+    def durable(self) -> Iterator[lmdb.Transaction]:
+        """A write transaction on ``ledger.lmdb`` alone (a commit of rated
+        calls, a CRM edit, caller memory, the webhook cursor): committed
+        when the block ends without an exception, else aborted. A full map
+        or disk (MDB_MAP_FULL, ENOSPC, the EIO of a short page write) is
+        raised as ``LedgerFull`` with nothing of it kept. Every durable
+        write goes through here or ``write`` (``tests/test_ledger_full_writes.py``
+        checks no other module opens one), so none answers INTERNAL."""
+        with envs.durable_errors(self, live=False), self.env.begin(write=True) as txn:
+            yield txn
 
     # -- balances -----------------------------------------------------------
     def stored(self, account: str, txn: lmdb.Transaction | None = None) -> Stored | None:

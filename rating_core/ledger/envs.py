@@ -123,17 +123,18 @@ def ledger_full(exc: BaseException) -> LedgerFull | None:
 
 
 class durable_errors:
-    """``with durable_errors(ledger):`` around a ``ledger.lmdb`` write
-    transaction: its map or disk running full is raised as ``LedgerFull``
-    (the transaction aborted by its own ``with``). Inside ``Ledger.write``
-    the live transaction is open too: a MapFullError is the live map's only
-    when ``live.lmdb`` is past ``NEW_CALL_SHARE`` (below it settling writes
-    always have room), and is then left to ``live_write``."""
+    """``with durable_errors(ledger, live):`` around a ``ledger.lmdb`` write
+    transaction (``Ledger.durable`` / ``Ledger.write``, the only users): its
+    map or disk running full is raised as ``LedgerFull`` (the transaction
+    aborted by its own ``with``). ``live``: a live transaction is open too
+    (``Ledger.write``): a MapFullError is then the live map's when
+    ``live.lmdb`` is past ``NEW_CALL_SHARE`` (below it settling writes
+    always have room), and is left to ``live_write``."""
 
-    __slots__ = ("ledger",)
+    __slots__ = ("ledger", "live")
 
-    def __init__(self, ledger):
-        self.ledger = ledger
+    def __init__(self, ledger, live: bool):
+        self.ledger, self.live = ledger, live
 
     def __enter__(self) -> None:
         return None
@@ -141,7 +142,7 @@ class durable_errors:
     def __exit__(self, kind, exc, tb) -> Literal[False]:
         if exc is None or isinstance(exc, LedgerFull):
             return False
-        if isinstance(exc, lmdb.MapFullError):
+        if self.live and isinstance(exc, lmdb.MapFullError):
             info = self.ledger.live.info()
             if (info["last_pgno"] + 1) * _PAGE > info["map_size"] * NEW_CALL_SHARE:
                 return False

@@ -24,10 +24,11 @@ from google.protobuf import json_format
 
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc
+from rating_core.ledger.envs import LedgerFull
 
 from .engine import EngineHost
 from .metrics import Metrics
-from .services import RpcFail, rpc
+from .services import RpcFail, _log_full, rpc
 
 log = logging.getLogger("rating400.accounts")
 SC = grpc.StatusCode
@@ -236,6 +237,8 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
                     await asyncio.to_thread(deliver_webhooks, self.ops)
                 except asyncio.CancelledError:
                     raise
+                except LedgerFull as e:  # the cursor stays; what to do, without a traceback each second
+                    _log_full(e)
                 except Exception:  # noqa: BLE001 - the cursor stays; next pass retries
                     log.exception("webhook delivery failed")
         self._deliverer = asyncio.get_running_loop().create_task(deliver())
@@ -249,6 +252,8 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
                         log.info("sweep applied %d transition(s)", len(done))
                 except asyncio.CancelledError:
                     raise
+                except LedgerFull as e:  # aborted whole; the next sweep tries again
+                    _log_full(e)
                 except Exception:  # noqa: BLE001 - try again next time
                     log.exception("sweep failed")
         self._sweeper = asyncio.get_running_loop().create_task(loop())
