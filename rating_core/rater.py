@@ -150,6 +150,11 @@ class RatingResult:
             self._rated = self._rated.table()
         return self._rated
 
+    @property
+    def num_rated(self) -> int:
+        """How many rows ``rated`` has, without gathering it."""
+        return self._rated.num_rows
+
     def rated_with(self, source_columns: tuple[str, ...]) -> pa.Table:
         """``rated`` with only ``source_columns`` of the input passed through
         (when not gathered yet: made for this caller, not kept). The gRPC

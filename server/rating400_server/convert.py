@@ -172,7 +172,9 @@ def replayed_mask(result: RatingResult) -> np.ndarray:
     """Per rated row: True when ``rate_and_commit`` answered the stored first
     result of a call committed before (a dry run replays nothing)."""
     if result.replayed is None:
-        return np.zeros(result.rated.num_rows, dtype=bool)
+        # Not ``result.rated``: a dry run's rated table is gathered only for
+        # the response's columns (``rated_with``), never whole.
+        return np.zeros(result.num_rated, dtype=bool)
     return result.replayed
 
 
