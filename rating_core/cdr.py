@@ -1406,6 +1406,26 @@ def check_characters(field: str, value: str, record: str | None = None) -> str:
     return value
 
 
+def check_environment(prefix: str = "RATING400_") -> None:
+    """The project's environment variables (names starting with ``prefix``)
+    are text: InvalidInput naming the first variable whose value is not
+    UTF-8 (``RATING400_STORE: not UTF-8 text: 'd/st\\xffore'``) or holds a
+    FORBIDDEN_TEXT character, the value shown escaped. Each of them is a
+    path, a number or a name; a byte that is not UTF-8 would otherwise reach
+    a path or an error line as a lone surrogate, a bidi control would
+    reorder the error line that shows it. Checked once, before a command
+    runs (``cli.main``, ``rating400_server.main.serve``)."""
+    import os
+
+    for name in sorted(k for k in os.environ if k.startswith(prefix)):
+        value = os.environ[name]
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(name, f"not UTF-8 text: '{_escaped_bytes(os.fsencode(value))}'") from None
+        check_characters(name, value)
+
+
 def check_time_ms(field: str, ms: int | None) -> int | None:
     """An epoch-ms request time inside [MIN_TIME_MS, MAX_TIME_MS) (or None)."""
     if ms is not None and not MIN_TIME_MS <= ms < MAX_TIME_MS:

@@ -347,8 +347,14 @@ def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_l
         from rating400_server.main import serve as run
     except ImportError as e:
         raise UserError(f"the gRPC service is not installed ({e})") from None
+    from rating400_server.envvars import EnvError, check as check_env
+
     from .cdr import Limits
 
+    try:
+        check_env()  # RATING400_SWEEP_SECONDS, _ENGINE_THREADS, _LOG_LEVEL...: one line naming it
+    except EnvError as e:
+        raise UserError(str(e)) from None
     try:
         auth = Auth(tls_cert, tls_key, tls_client_ca, tokens_file, local_admin=local_admin)
     except AuthConfigError as e:
@@ -440,13 +446,23 @@ def main(argv=None):
     """The command line. Every operator error is one line on stderr and exit
     status 2: click's usage errors too (its default is three lines with the
     usage), and arguments that are not UTF-8 text (``not_utf8_argument``).
+    ``RATING400_*`` environment values that are not UTF-8 text or hold a
+    control character (``cdr.check_environment``) likewise, naming the variable.
     Anything else escaping a command is a bug: one line naming it
     (the traceback with RATING400_TRACEBACK=1) and exit status 1."""
     import os
 
+    from .cdr import check_environment
+    from .errors import InvalidInput
+
     args = list(sys.argv[1:] if argv is None else argv)
     if (bad := not_utf8_argument(args)) is not None:
         err.print(f"error: {bad}: not UTF-8 text", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    try:
+        check_environment()  # RATING400_* values: UTF-8 text without control characters
+    except InvalidInput as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     try:
         rv = cli.main(args=args, prog_name="rating400", standalone_mode=False)

@@ -494,11 +494,14 @@ def report_command(rated, kind, account, campaigns_path, out_path):
 
     from .cells import row as csv_row
     from .billing.reports import read_campaigns, report
+    from .cdr import check_characters
     from .cli import out, user_errors
     from .errors import InvalidInput
     from .rater import yuan
 
     with user_errors():
+        if account is not None:  # shown in the title: no bidi override, no terminal escape
+            check_characters("--account", account)
         if kind == "campaign" and not campaigns_path:
             raise InvalidInput("--campaigns", "required with --by campaign")
         calls = load_calls(rated)

@@ -109,3 +109,45 @@ def test_a_number_with_an_invisible_character_is_refused_as_route_refuses_it(sto
     assert code == 0, err
     code, out, err = cli(capsys, "accounts", "number", "show", "4001000005", *s)  # past the text rule
     assert code == 2 and "no 400 number 4001000005 in the inventory" in err, err
+
+
+@pytest.mark.parametrize("account", ["shop\u202e", "sh\u200bop", "shop\x1b[31m"])
+def test_report_account_with_a_control_character_is_refused_naming_the_option(store_dir, capsys, tmp_path, account):
+    engine = Engine.open(store_dir, threads=1)
+    try:
+        rated = tmp_path / "r.parquet"
+        import pyarrow.parquet as pq
+
+        pq.write_table(engine.rate(table([(1, "4001000005", "13812345678", DESTS[0], 0, 20)])).rated, rated)
+    finally:
+        engine.close()
+    code, out, err = cli(capsys, "report", str(rated), "--by", "number", "--account", account)
+    assert code == 2 and err.startswith("error: --account: contains a control character"), err
+    assert len(err.strip().splitlines()) == 1 and account not in err + out, err
+    code, out, err = cli(capsys, "report", str(rated), "--by", "number", "--account", "[red]shop")
+    assert code == 0 and "calls by number ([red]shop)" in out, out  # printed as text, not markup
+
+
+@pytest.mark.parametrize("name, value, shown", [
+    ("RATING400_STORE", b"d/st\xffore", "RATING400_STORE: not UTF-8 text: 'd/st\\xffore'"),
+    ("RATING400_STORE", "d/st\u202eore".encode(), "RATING400_STORE: contains a control character"),
+    ("RATING400_LIVE_MAP_MB", "1\u200b".encode(), "RATING400_LIVE_MAP_MB: contains a control character"),
+])
+def test_an_environment_value_not_text_is_one_line_naming_the_variable(name, value, shown):
+    env = {**{k: v for k, v in os.environb.items()}, b"LC_ALL": b"C.UTF-8", name.encode(): value}
+    r = subprocess.run([sys.executable, "-m", "rating_core", "catalog", "list"], capture_output=True, timeout=120,
+                       env=env)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.strip().splitlines() == [err.strip()] and err.startswith(f"error: {shown}"), err
+    assert "\u202e" not in err and "\u200b" not in err and "\udcff" not in err
+
+
+@pytest.mark.parametrize("name, value", [("RATING400_SWEEP_SECONDS", "abc"), ("RATING400_SWEEP_SECONDS", "0"),
+                                         ("RATING400_ENGINE_THREADS", "x"), ("RATING400_LOG_LEVEL", "LOUD")])
+def test_serve_with_a_bad_server_variable_is_one_line_naming_it(store_dir, name, value):
+    env = {**os.environ, "LC_ALL": "C.UTF-8", name: value}
+    r = subprocess.run([sys.executable, "-m", "rating_core", "serve", "--store", str(store_dir), "--port", "0"],
+                       capture_output=True, timeout=120, env=env)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"error: {name}="), err
+    assert "Traceback" not in err

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 
 import grpc
 from google.protobuf import json_format
@@ -26,6 +25,7 @@ from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc
 from rating_core.ledger.envs import LedgerFull
 
+from . import envvars
 from .engine import EngineHost
 from .metrics import Metrics
 from .services import RpcFail, _log_full, rpc
@@ -90,7 +90,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         self.ops = Accounts(engine.store, engine.ledger)
         self._sweeper: asyncio.Task | None = None
         self._deliverer: asyncio.Task | None = None
-        self.sweep_seconds = float(os.environ.get("RATING400_SWEEP_SECONDS", "5") or 5)
+        self.sweep_seconds = envvars.sweep_seconds()
 
     async def _call(self, context, fn, *args, **kwargs):
         """Run an operation on the engine thread; map its refusals."""

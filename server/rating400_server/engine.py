@@ -20,7 +20,7 @@ from typing import Any, Callable, TypeVar
 from rating_core.engine import Engine
 from rating_core.rater import RatingResult
 
-from . import logs
+from . import envvars, logs
 from .metrics import Metrics
 
 log = logging.getLogger("rating400.engine")
@@ -31,8 +31,8 @@ def open_engine(store_dir: str) -> Engine:
     """The worker's engine on ``store_dir``. Kernel threads per worker: the
     cores left to each worker (RATING400_ENGINE_THREADS overrides), so N
     workers on N cores do not oversubscribe the machine."""
-    workers = int(os.environ.get("RATING400_WORKERS", "1") or 1)
-    threads = int(os.environ.get("RATING400_ENGINE_THREADS", "0") or 0)
+    workers = envvars.workers()
+    threads = envvars.engine_threads()
     if threads <= 0:
         threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     return Engine.open(store_dir, threads=threads)

@@ -8,11 +8,12 @@ top level, and an exception as ``exc``.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from . import envvars
 
 _WORKER: dict[str, int | None] = {"id": None}
 
@@ -42,7 +43,7 @@ def setup(level: str | int = "INFO", worker: int | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(os.environ.get("RATING400_LOG_LEVEL", level))
+    root.setLevel(envvars.log_level(level))
 
 
 def log(logger: logging.Logger, level: int, msg: str, **fields) -> None:

@@ -10,10 +10,11 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 
-from . import logs
+from . import envvars, logs
 from rating_core.cdr import Limits
 from rating_core.errors import StoreError
 from rating_core.ledger.envs import ledger_map_size, live_map_size
@@ -108,6 +109,11 @@ def serve(
     catalog_root: Compile by server path reads only under this directory
     (None: catalogs are accepted as content only).
     """
+    try:
+        envvars.check()  # before any worker reads them: one line, not a crash loop
+    except envvars.EnvError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     logs.setup(log_level)
     workers = workers or os.cpu_count() or 1
     store_dir = os.path.abspath(store_dir)
