@@ -14,6 +14,7 @@ ids), so it carries across catalog versions and restarts:
 ``route_calls``    call id -> (line key, started ms, deadline ms) of a live call
 ``route_deadline`` deadline ms (big-endian) + call id -> b"" (stale sweep order)
 ``route_cursor``   plan + NUL + group -> round-robin start; NUL"generation" -> counter
+``route_ended``    call id -> until when it is remembered as ended (expiry in ``route_deadline`` too)
 
 Caller memory (a group with ``caller_memory``): a returning caller goes
 first to the destination that answered them last time, if it is still in
@@ -46,8 +47,16 @@ Consistency rules:
   destination stays in the group.
 * Events are idempotent per call id: ``started`` twice on the same line is
   one call; ``answered`` by another line moves the slot with the call (no cap
-  check: the call is already connected); ``ended`` of an unknown call does
-  nothing.
+  check: the call is already connected); ``ended`` of an unknown call
+  releases nothing.
+* An ended call stays ended: ``ended`` remembers the call id for
+  ``CDR_GRACE_S`` (``route_ended``; also when it held nothing, so an
+  ``ended`` that overtook its ``started`` counts; only while ``live.lmdb``
+  is below its new-call share, past which such a ``started`` is refused as
+  a new call anyway), and a later ``started`` or ``answered`` of it
+  (late, replayed or out of order) answers False and changes nothing: no
+  line slot, no cursor, no caller memory. ``interim`` of an ended call
+  answers None (its hold is settled: ``reservations.take_open``).
 * Stale calls: a call whose ``ended`` never comes is released once it
   outlives its deadline = start + its maximum duration (the decision's
   ``max_duration_seconds``, or 86400 s when unlimited) + ``SETUP_GRACE_S``
@@ -112,8 +121,8 @@ EVENT_KINDS = ("started", "answered", "interim", "ended")
 QUOTA_SECONDS = 3600  # the longest grant one Authorize or interim event gives (README: credit reservation)
 CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
 
-ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB = (
-    formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR)
+ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, ENDED_DB = (
+    formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_ENDED)
 GENERATION = formats.GENERATION
 _COUNT, _CALL, _LINE = formats.COUNT, formats.CALL, formats.LINE
 _DIGITS = str.maketrans("0123456789", "123456789a")  # base-11 digit of a number digit
@@ -962,7 +971,7 @@ class Router:
         if kind == "answered":
             answered = self._answered(ckey, line_key, at)
             n = self.core.number_index(nkey)
-            if destination and caller_normal and n >= 0:
+            if answered and destination and caller_normal and n >= 0:
                 # The caller record (CRM and caller memory): after the live
                 # transaction, never inside it (Ledger.write takes live first).
                 with self.ledger.durable() as txn:  # full: LedgerFull
@@ -1011,17 +1020,54 @@ class Router:
         return line_key
 
     def _sweep(self, txn, at: int) -> int:
-        """Release the calls past their deadline at ``at``."""
+        """Release the calls past their deadline at ``at``, and forget the
+        ended calls remembered until before ``at``. Returns the live calls
+        released."""
         cur = txn.cursor(db=self._db[DEADLINE_DB])
         stale = []
         if cur.first():
             for k in cur.iternext(values=False):
                 if _LINE.unpack(k[:8])[0] >= at:
                     break
-                stale.append(bytes(k[8:]))
-        for call in stale:
-            self._drop(txn, call)
-        return len(stale)
+                stale.append(bytes(k))
+        released = 0
+        for k in stale:
+            call = k[8:]
+            raw = txn.get(call, db=self._db[CALLS_DB])
+            if raw is not None and _LINE.pack(_CALL.unpack(raw)[2]) == k[:8]:
+                self._drop(txn, call)
+                released += 1
+                continue
+            ended = txn.get(call, db=self._db[ENDED_DB])
+            if ended is not None and _LINE.pack(_COUNT.unpack(ended)[0]) == k[:8]:
+                txn.delete(call, db=self._db[ENDED_DB])
+            txn.delete(k, db=self._db[DEADLINE_DB])
+        return released
+
+    def _has_ended(self, txn, call: bytes) -> bool:
+        """The call's ``ended`` came already (remembered ``CDR_GRACE_S``, or
+        its reservation is settled and waits for the CDR)."""
+        if txn.get(call, db=self._db[ENDED_DB]) is not None:
+            return True
+        held = reservations.get(self.ledger, txn, call)
+        return held is not None and held.ended
+
+    def _remember_end(self, txn, call: bytes, at: int) -> None:
+        """Remember that call ``call`` ended (until ``at + CDR_GRACE_S``; the
+        first ``ended`` counts), while ``live.lmdb`` is below its new-call
+        share: the reserve above it is for settling writes. Past the share
+        nothing is lost: a ``started`` of a call ``live.lmdb`` does not hold
+        is a new call, refused there anyway, and a settled reservation
+        keeps its own ended mark."""
+        if txn.get(call, db=self._db[ENDED_DB]) is not None:
+            return
+        try:
+            envs.room_for_new_call(self.ledger, txn)
+        except envs.LiveLedgerFull:
+            return
+        until = at + CDR_GRACE_S * 1000
+        txn.put(call, _COUNT.pack(until), db=self._db[ENDED_DB])
+        txn.put(_LINE.pack(until) + call, b"", db=self._db[DEADLINE_DB])
 
     def _started(self, call: bytes, nkey: int, line_key: int, at: int, deadline: int) -> bool:
         cap, rr = self._plan_line(nkey, line_key)
@@ -1030,6 +1076,8 @@ class Router:
             raw = txn.get(call, db=self._db[CALLS_DB])
             if raw is not None and _CALL.unpack(raw)[0] == line_key:
                 claimed = True  # the same event again
+            elif self._has_ended(txn, call):
+                claimed = False  # late or replayed: an ended call takes no line again
             else:
                 if raw is not None:
                     self._drop(txn, call)
@@ -1057,25 +1105,35 @@ class Router:
     def _answered(self, call: bytes, line_key: int, at: int) -> bool:
         with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
-            held = reservations.get(self.ledger, txn, call)
-            if held is not None and held.answered_ms == 0:
-                reservations.drop(self.ledger, txn, call)
-                reservations.put(self.ledger, txn, call, held.with_(answered_ms=at))
-            raw = txn.get(call, db=self._db[CALLS_DB])
-            on_line = _CALL.unpack(raw) if raw is not None else None  # (line key, started, deadline)
-            if line_key and (on_line is None or on_line[0] != line_key):
-                if on_line is None and reservations.get(self.ledger, txn, call) is None:
-                    envs.room_for_new_call(self.ledger, txn)  # a call not yet known: a new call
-                started, deadline = ((on_line[1], on_line[2]) if on_line
-                                     else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000))
-                if on_line is not None:
-                    self._drop(txn, call)
-                self._add(txn, line_key, +1)  # connected: the slot follows the call
-                self._hold(txn, call, line_key, started, deadline)
-                changed = True
-            if changed:
-                self._bump(txn)
+            if self._has_ended(txn, call):  # late or replayed: nothing changes
+                if changed:
+                    self._bump(txn)
+                answered = False
+            else:
+                answered = self._answer(txn, call, line_key, at, changed)
         self._refresh_now()
+        return answered
+
+    def _answer(self, txn, call: bytes, line_key: int, at: int, changed: bool) -> bool:
+        """``answered`` of a call not ended, inside the live write ``txn``."""
+        held = reservations.get(self.ledger, txn, call)
+        if held is not None and held.answered_ms == 0:
+            reservations.drop(self.ledger, txn, call)
+            reservations.put(self.ledger, txn, call, held.with_(answered_ms=at))
+        raw = txn.get(call, db=self._db[CALLS_DB])
+        on_line = _CALL.unpack(raw) if raw is not None else None  # (line key, started, deadline)
+        if line_key and (on_line is None or on_line[0] != line_key):
+            if on_line is None and reservations.get(self.ledger, txn, call) is None:
+                envs.room_for_new_call(self.ledger, txn)  # a call not yet known: a new call
+            started, deadline = ((on_line[1], on_line[2]) if on_line
+                                 else (at, at + (CALL_SECONDS_LIMIT + SETUP_GRACE_S) * 1000))
+            if on_line is not None:
+                self._drop(txn, call)
+            self._add(txn, line_key, +1)  # connected: the slot follows the call
+            self._hold(txn, call, line_key, started, deadline)
+            changed = True
+        if changed:
+            self._bump(txn)
         return True
 
     def _ended(self, call: bytes, at: int) -> bool:
@@ -1089,6 +1147,7 @@ class Router:
             line = self._drop(txn, call)
             changed = line > 0 or changed
             settled = self._settle(txn, call, at)
+            self._remember_end(txn, call, at)
             if changed:
                 self._bump(txn)
         self._refresh_now()

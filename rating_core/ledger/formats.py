@@ -93,6 +93,10 @@ database                  key                             value
 ``route_deadline``        deadline ms (``>q``) + call key  empty (stale sweep order)
 ``route_cursor``          plan NUL group                  ``COUNT``: round-robin start;
                           ``b"\\x00generation"``          ``COUNT``: bumped by every routing change
+``route_ended``           call key                        ``COUNT``: until when (ms) the call is
+                                                          known to have ended (a late ``started`` /
+                                                          ``answered`` is refused); its expiry is
+                                                          also in ``route_deadline``
 ``number_holds``          400 number key (``>q``)         ``HOLD``: reserved_minor int64,
                                                           reserved_seconds int64, open int64
                                                           (every reservation of calls on that number)
@@ -143,10 +147,11 @@ ROUTE_ACTIVE = b"route_active"
 ROUTE_CALLS = b"route_calls"
 ROUTE_DEADLINE = b"route_deadline"
 ROUTE_CURSOR = b"route_cursor"
+ROUTE_ENDED = b"route_ended"
 NUMBER_HOLDS = b"number_holds"
 GENERATION = b"\x00generation"  # in ROUTE_CURSOR
 LIVE_DBS = (HOLDS, RESERVATIONS, RESERVATION_DEADLINE, ROUTE_ACTIVE, ROUTE_CALLS, ROUTE_DEADLINE,
-            ROUTE_CURSOR, NUMBER_HOLDS)
+            ROUTE_CURSOR, NUMBER_HOLDS, ROUTE_ENDED)
 
 BALANCE = struct.Struct("<qiqq")  # credit_minor, bundle_period, bundle_used_seconds, package_start_ms
 COMMITTED = struct.Struct("<QI")  # batch id, row in the batch
