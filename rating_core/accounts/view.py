@@ -16,6 +16,13 @@ are, and these rebuilt from the layer, at one ``generation`` of it:
   read them);
 * ``account_*``: one row per account (``Account.row``); ``meta["accounts"]``
   names them, so the rated output and the balances use the same ids;
+* history (``kernels.rating.HISTORY``): each account's package periods
+  (``accounts.periods``, from the audit log) and each held number's states
+  since its holding began (``Number.history``), so a late CDR is rated under
+  the period and number state in force at its start. Rows are located per
+  account / number by ``*_first`` and ``*_count``; ``update_view`` appends a
+  changed record's rows and repoints it (the old rows stay unused until the
+  next full build);
 * ``route_*``: each number's routing plan with only its verified bound
   destinations (see ``effective_plan``), identical plans compiled once.
 
@@ -47,6 +54,7 @@ import pyarrow as pa
 from .. import layout
 from ..catalog.routing import RoutingPlan
 from ..ledger import customers as C
+from . import periods as P
 from ..routes import ROUTING_TABLES
 from ..routing_layout import ROUTE_PARTS, route_sizes
 from ..numbers import keys_of
@@ -57,9 +65,11 @@ if TYPE_CHECKING:
 # Number inventory state -> the kernels' number status (layout.STATUS).
 _NUMBER_STATUS = {"active": 0, "suspended": 1, "locked": 2, "pending_verification": 2, "frozen": 3}
 _ACCOUNT_STATUS = {"active": 0, "suspended": 1, "frozen": 3, "closed": 4}
+_NOT_HELD = layout.STATUS.index("closed")  # a number's state no account holds it in (available, cooling, ...)
 DEFAULT_GROUP = "bound"
 NUMBER_COLUMNS = ("number_key", "number_account", "number_status", "number_billing_start", "number_home_city",
-                  "number_routing", "number_cap_spend_minor", "number_cap_calls")
+                  "number_routing", "number_cap_spend_minor", "number_cap_calls", "number_hist_first",
+                  "number_hist_count")
 _route_ids = itertools.count(1)
 # Plans no number uses are left in the routing tables by ``update_view`` until
 # the tables hold more than twice the held numbers plus this many plans; then
@@ -143,9 +153,9 @@ def layer_in_use(env) -> bool:
         return C.get_counter(txn, db, C.NEXT_ROW) > 0
 
 
-def read_layer(env) -> tuple[int, list[C.Account], list[C.Number]]:
-    """(generation, accounts by row, numbers held by accounts) in one read
-    transaction."""
+def read_layer(env) -> tuple[int, list[C.Account], list[C.Number], dict[str, list[P.Period]]]:
+    """(generation, accounts by row, numbers held by accounts, each account's
+    recorded package periods) in one read transaction."""
     dbs = layer_dbs(env)
     with env.begin() as txn:
         gen = generation(txn, dbs[C.META_DB])
@@ -154,8 +164,87 @@ def read_layer(env) -> tuple[int, list[C.Account], list[C.Number]]:
         accounts = [dec_a(v) for v in txn.cursor(db=dbs[C.ACCOUNTS_DB]).iternext(keys=False)]
         held = C.HELD_STATES
         numbers = [n for n in map(dec_n, txn.cursor(db=dbs[C.NUMBERS_DB]).iternext(keys=False)) if n.state in held]
+        periods: dict[str, list[P.Period]] = {}
+        for p in P.package_periods(map(_period_fields, txn.cursor(db=dbs[C.EVENTS_DB]).iternext(keys=False))):
+            periods.setdefault(p.account, []).append(p)
     accounts.sort(key=lambda a: a.row)
-    return gen, accounts, numbers
+    return gen, accounts, numbers, periods
+
+
+class _PeriodFields(msgspec.Struct):
+    """The fields of an audit ``C.Event`` that ``periods.package_periods`` reads."""
+
+    account: str = ""
+    number: str = ""
+    detail: dict = {}
+    before: dict = {}
+    after: dict = {}
+
+
+_period_decoder = msgspec.msgpack.Decoder(_PeriodFields)
+
+
+def _period_fields(raw) -> dict:
+    e = _period_decoder.decode(raw)
+    return {"account": e.account, "number": e.number, "detail": e.detail, "before": e.before, "after": e.after}
+
+
+def account_periods(txn, dbs, account: str) -> list[P.Period]:
+    """The recorded package periods of one account, in the order recorded
+    (its events through ``cust_event_index``, sorted by seq)."""
+    cur = txn.cursor(db=dbs[C.EVENT_INDEX_DB])
+    prefix = account.encode() + b"\0"
+    seqs = []
+    if cur.set_range(prefix):
+        for k in cur.iternext(values=False):
+            k = bytes(k)
+            if not k.startswith(prefix):
+                break
+            seqs.append(C.seq_of_index_key(k))
+    ev_db = dbs[C.EVENTS_DB]
+    return P.package_periods(_period_fields(txn.get(C.seq_key(q), db=ev_db)) for q in sorted(seqs))
+
+
+def _period_rows(accounts: list[C.Account], recorded: dict[str, list[P.Period]], packages: dict[str, int],
+                 offset: int) -> tuple[dict[str, np.ndarray], list[int], list[int]]:
+    """Period arrays (``period_start_ms`` / ``period_package`` /
+    ``period_expiry_ms``) for ``accounts`` and, per account, its first row
+    (from ``offset``) and count. An account without a package, or with a
+    period under a package this catalog version does not have, gets none
+    (its current ``account_*`` row then applies to every call, as before)."""
+    starts: list[int] = []
+    pkgs: list[int] = []
+    expiry: list[int] = []
+    first, count = [], []
+    for a in accounts:
+        ps = P.in_force(recorded.get(a.id, []), a) if a.package else []
+        ids = [packages.get(p.package) for p in ps]
+        if any(i is None for i in ids):
+            ps, ids = [], []
+        first.append(offset + len(starts))
+        count.append(len(ps))
+        starts += [p.start_ms for p in ps]
+        pkgs += [int(i) for i in ids if i is not None]
+        expiry += [p.until_ms for p in ps]
+    cols = {"period_start_ms": np.array(starts, np.int64), "period_package": np.array(pkgs, np.int32),
+            "period_expiry_ms": np.array(expiry, np.int64)}
+    return cols, first, count
+
+
+def _history_rows(numbers: list[C.Number], offset: int) -> tuple[dict[str, np.ndarray], list[int], list[int]]:
+    """State arrays (``hist_ms`` / ``hist_status``) of ``numbers`` (their
+    ``periods.held_history``) and, per number, its first row (from
+    ``offset``) and count."""
+    ms: list[int] = []
+    status: list[int] = []
+    first, count = [], []
+    for n in numbers:
+        h = P.held_history(n.history)
+        first.append(offset + len(ms))
+        count.append(len(h))
+        ms += [at for _s, at in h]
+        status += [_NUMBER_STATUS.get(state, _NOT_HELD) for state, _at in h]
+    return {"hist_ms": np.array(ms, np.int64), "hist_status": np.array(status, np.int8)}, first, count
 
 
 def build_view(snapshot, env) -> LiveSnapshot:
@@ -174,7 +263,7 @@ def build_view(snapshot, env) -> LiveSnapshot:
 
 
 def _build_view(snapshot, env) -> LiveSnapshot:
-    gen, accounts, numbers = read_layer(env)
+    gen, accounts, numbers, recorded = read_layer(env)
     base = snapshot.tables
     meta = dict(snapshot.meta)
     packages = {p: i for i, p in enumerate(meta["packages"])}
@@ -213,10 +302,19 @@ def _build_view(snapshot, env) -> LiveSnapshot:
         "number_cap_spend_minor": ([n.cap_spend_minor for n in numbers], np.int64),
         "number_cap_calls": ([n.cap_calls for n in numbers], np.int64),
     }
+    hist, h_first, h_count = _history_rows(numbers, 0)
+    cols["number_hist_first"] = (h_first, np.int32)
+    cols["number_hist_count"] = (h_count, np.int32)
     for name, (values, dtype) in cols.items():
         tables[name] = np.ascontiguousarray(np.asarray(values, dtype).reshape(-1)[order])
     tables.update(account_package=a_pkg, account_status=a_status, account_start_ms=a_start,
                   account_expiry_ms=a_expiry, account_opening_credit=a_credit)
+    rows = [C.Account(id="", row=i, company="", created_ms=0) for i in range(n_acc)]  # no package: no periods
+    for a in accounts:
+        rows[a.row] = a
+    period_cols, p_first, p_count = _period_rows(rows, recorded, packages, 0)
+    tables.update(hist, **period_cols, account_period_first=np.array(p_first, np.int32),
+                  account_period_count=np.array(p_count, np.int32))
     tables.update(_routing(plan_models, hunts, meta, base))
     layout.check(tables)
 
@@ -309,10 +407,17 @@ def update_view(view: "LiveSnapshot", env) -> "LiveSnapshot | None":
             if n is not None and n.state in C.HELD_STATES and n.account not in account_rows:
                 acc = accounts.get(n.account) or C.decode(C.Account, txn.get(n.account.encode(), db=dbs[C.ACCOUNTS_DB]))
                 account_rows[n.account] = acc.row
-    return _patch(view, gen, accounts, numbers, account_rows)
+        # Package periods of the accounts whose period moved (or that are new).
+        t, n_rows = view.tables, len(view.meta["accounts"])
+        periods = {a.id: account_periods(txn, dbs, a.id) for a in accounts.values()
+                   if a.row >= n_rows or a.package_start_ms != t["account_start_ms"][a.row]
+                   or a.opening_credit_minor != t["account_opening_credit"][a.row]
+                   or a.package != view.meta["packages"][t["account_package"][a.row]]}
+    return _patch(view, gen, accounts, numbers, account_rows, periods)
 
 
-def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbers: dict, account_rows: dict):
+def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbers: dict, account_rows: dict,
+           periods: dict[str, list[P.Period]]):
     meta = dict(view.meta)
     packages = {p: i for i, p in enumerate(meta["packages"])}
     cities = {c: i for i, c in enumerate(meta["cities"])}
@@ -340,7 +445,8 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
             names.append(a.id)
             for name, fill in (("account_package", 0), ("account_status", _ACCOUNT_STATUS["closed"]),
                                ("account_start_ms", 0), ("account_expiry_ms", layout.NEVER),
-                               ("account_opening_credit", 0)):
+                               ("account_opening_credit", 0), ("account_period_first", 0),
+                               ("account_period_count", 0)):
                 tables[name] = np.append(tables[name], np.array([fill], tables[name].dtype))
                 copied.add(name)
             for key in lists:
@@ -358,6 +464,12 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
             col("account_start_ms")[a.row] = a.package_start_ms
             col("account_expiry_ms")[a.row] = a.period_end_ms
             col("account_opening_credit")[a.row] = a.opening_credit_minor
+        if a.id in periods:  # its periods appended, the account repointed at them
+            cols, first, count = _period_rows([a], periods, packages, len(tables["period_start_ms"]))
+            for name, arr in cols.items():
+                tables[name] = np.concatenate([tables[name], arr])
+            col("account_period_first")[a.row] = first[0]
+            col("account_period_count")[a.row] = count[0]
         local_day = (a.package_start_ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
         billing["account_package_index"][a.row] = pkg if pkg is not None else 0
         billing["account_package_start"][a.row] = str(np.datetime64(int(local_day), "D"))
@@ -401,6 +513,12 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
                 numbers[n.number] = _routing_key(n)
     if held:
         at = np.searchsorted(tables["number_key"], keys_of(pa.array([n.number for n in held], pa.string())))
+        hist, h_first, h_count = _history_rows(held, len(tables["hist_ms"]))
+        for name, arr in hist.items():
+            tables[name] = np.concatenate([tables[name], arr])
+        for i, first, count in zip(at.tolist(), h_first, h_count):
+            col("number_hist_first")[i] = first
+            col("number_hist_count")[i] = count
         for i, new in zip(at.tolist(), held):
             col("number_status")[i] = _NUMBER_STATUS[new.state]
             col("number_billing_start")[i] = layout.BILLING_START.index(new.billing_start)

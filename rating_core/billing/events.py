@@ -152,32 +152,16 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
 
 def from_package_starts(events: list[dict]) -> list[AccountEvent]:
     """The package periods in the accounts layer's audit events
-    (``Accounts.events``, oldest first) as ``package_start`` events: every
-    account event after which the account has a package whose start differs
-    from the one before (import, subscribe, renew, change_package, a
-    pending change the sweep applied), or whose opening credit differs (a
-    second renewal at the same instant). ``amount_minor``: the new period's
-    opening credit less ``credit_minor`` (``detail.carried_minor``, the
-    credit carried over)."""
-    out = []
-    for e in events:
-        after, before = e.get("after") or {}, e.get("before") or {}
-        if e.get("number") or not after.get("package"):
-            continue
-        start = int(after.get("package_start_ms", 0))
-        # Only ``_start_period`` moves the start or the opening credit: an
-        # event that moved neither opened no period. A second renewal at the
-        # same instant moves only the credit (the fee again, carried on top of
-        # the first's), and that money must be on the statement too.
-        if (before.get("package") == after["package"] and int(before.get("package_start_ms", -1)) == start
-                and int(before.get("opening_credit_minor", -1)) == int(after.get("opening_credit_minor", 0))):
-            continue
-        carried = int((e.get("detail") or {}).get("carried_minor", 0))
-        out.append(AccountEvent(e["account"], start, "package_start",
-                                int(after.get("opening_credit_minor", 0)) - carried, credit_minor=carried,
-                                package=after["package"], from_package=before.get("package") or "",
-                                until_ms=int(after.get("period_end_ms", 0))))
-    return out
+    (``Accounts.events``, oldest first; ``accounts.periods.package_periods``,
+    the one derivation the rater's live view uses too) as ``package_start``
+    events. ``amount_minor``: the new period's opening credit less
+    ``credit_minor`` (``detail.carried_minor``, the credit carried over)."""
+    from ..accounts.periods import package_periods
+
+    return [AccountEvent(p.account, p.start_ms, "package_start", p.opening_credit_minor - p.carried_minor,
+                         credit_minor=p.carried_minor, package=p.package, from_package=p.from_package,
+                         until_ms=p.until_ms)
+            for p in package_periods(events)]
 
 
 def from_adjustments(rows, prepaid: set[str]) -> list[AccountEvent]:

@@ -18,6 +18,30 @@ Two passes:
    overage rate (bundle). The account state arrays are
    updated in place so the caller can persist the closing balances.
 
+History (a live view, ``accounts.view``): when ``tables`` holds the
+``HISTORY`` arrays, each CDR is rated under the subscription period in force
+at its start (the period's package, its rates, bundle and credit rules) and
+the number status in force then (README "Late CDRs"):
+
+* ``account_period_first`` / ``account_period_count`` (int32, per account
+  row) locate the account's periods in ``period_start_ms`` (int64, epoch ms,
+  ascending within an account), ``period_package`` (int32) and
+  ``period_expiry_ms`` (int64, prepaid credit expiry, else NEVER); the last
+  one is the current period (``account_*``). A call before the first start
+  is ``package_not_started``.
+* ``number_hist_first`` / ``number_hist_count`` (int32, per number row)
+  locate the number's states in ``hist_ms`` (int64 ascending) and
+  ``hist_status`` (int8 ``layout.STATUS``); before the first entry the
+  first entry's state holds (an imported number's one entry is its state
+  since ever).
+
+The search is ``last_le`` over the few rows of one account or number.
+Settlement of a call of an earlier period: prepaid credit is the one
+account balance (never taken below zero; none after that period's expiry:
+the rest is arrears); a bundle allowance is tracked for the account's latest
+month only, so a call of an earlier period or month pays its package's
+overage rate for all its billed seconds.
+
 Overflow: the catalog bounds unit and increment to 3600 s and the edge
 bounds a call to less than one day, so billed seconds < 86_400 + 3_600 +
 3_600 < 1e5. A call's exact total over the rate's common denominator (the
@@ -55,6 +79,14 @@ CODES = {
     "BAND_RULE": {"billing_start": BAND_AT_BILLING_START, "split": BAND_SPLIT},
 }
 DEBUG_BUILD = _common.DEBUG_BUILD
+
+# The optional history arrays of a live view (module doc), name -> dtype.
+HISTORY = {
+    "account_period_first": np.int32, "account_period_count": np.int32,
+    "period_start_ms": np.int64, "period_package": np.int32, "period_expiry_ms": np.int64,
+    "number_hist_first": np.int32, "number_hist_count": np.int32,
+    "hist_ms": np.int64, "hist_status": np.int8,
+}
 
 # Output columns, in the order of the rated record.
 OUTPUT = (
@@ -214,8 +246,24 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     cdef const int32_t[::1] dest_values = T.dest_values, region_values = T.region_values
     cdef const int32_t[::1] carrier_values = T.carrier_values
 
+    # --- history (module doc): empty views when the tables have none
+    cdef bint has_history = "period_start_ms" in T.source
+    cdef dict H = T.source if has_history else {k: np.zeros(0, v) for k, v in HISTORY.items()}
+    cdef const int32_t[::1] ap_first = H["account_period_first"], ap_count = H["account_period_count"]
+    cdef const int64_t[::1] p_start = H["period_start_ms"], p_expiry = H["period_expiry_ms"]
+    cdef const int32_t[::1] p_package = H["period_package"]
+    cdef const int32_t[::1] nh_first = H["number_hist_first"], nh_count = H["number_hist_count"]
+    cdef const int64_t[::1] h_ms = H["hist_ms"]
+    cdef const int8_t[::1] h_status = H["hist_status"]
+    # Per CDR: its period row (-1: the account's only period, no history) and
+    # whether it is the account's current one; read by the settlement pass.
+    cdef int32_t[::1] c_period = np.empty(n if has_history else 0, np.int32)
+    cdef Py_ssize_t lo, cnt, p
+
     cdef Py_ssize_t i, row, num_row
     cdef int32_t acc, pkg, dest, city, r, n_bands
+    cdef int8_t num_status
+    cdef int64_t period_start
     cdef int8_t status, caller_class, band, bs
     cdef int64_t start, bill_from, when, billable, charge
     cdef bint split = T.band_rule == BAND_SPLIT
@@ -248,6 +296,23 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
             else:
                 acc = T.number_account[num_row]
                 pkg = T.account_package[acc]
+                num_status = T.number_status[num_row]
+                period_start = T.account_start_ms[acc]
+                if has_history:
+                    # The period in force at the start: the last start <= it.
+                    lo = ap_first[acc]
+                    cnt = ap_count[acc]
+                    p = -1
+                    if cnt > 0 and p_start[lo] <= start:
+                        p = last_le(p_start, lo, lo + cnt, start)
+                        pkg = p_package[p]
+                        period_start = p_start[p]
+                    c_period[i] = <int32_t>p
+                    # The number's state at the start (before its first entry: that entry's).
+                    lo = nh_first[num_row]
+                    cnt = nh_count[num_row]
+                    if cnt > 0:
+                        num_status = h_status[last_le(h_ms, lo, lo + cnt, start) if h_ms[lo] <= start else lo]
                 # An unknown caller region counts as out of town.
                 caller_class = LOCAL_CALLER if city >= 0 and city == T.number_home_city[num_row] else OUT_OF_TOWN_CALLER
                 # Billing start, with its fallback: a missing IVR answer
@@ -264,9 +329,9 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 if bill_from != NO_TIME:
                     when = bill_from  # the band (and bundle month) at the billing start
                 band = band_at(T, T.package_band_set[pkg], when)
-                if T.number_status[num_row] != ST_ACTIVE:
+                if num_status != ST_ACTIVE:
                     status = NUMBER_NOT_ACTIVE
-                elif start < T.account_start_ms[acc]:
+                elif start < period_start:
                     status = PACKAGE_NOT_STARTED
                 elif dest < 0:
                     status = NO_DESTINATION_CLASS
@@ -321,6 +386,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
 
     cdef int64_t consumed, left, month, overage_seconds
     cdef int32_t over_billed, over_units
+    cdef bint earlier  # a call of a period before the account's current one
     with nogil:
         for i in range(n):
             row = i if in_order else order[i]
@@ -328,15 +394,36 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 continue
             acc = o_account[row]
             pkg = o_package[row]
+            earlier = False
+            if has_history and c_period[row] >= 0:
+                earlier = c_period[row] != ap_first[acc] + ap_count[acc] - 1
             if T.package_kind[pkg] == PREPAID:
-                if c_start[row] >= T.account_expiry_ms[acc]:
-                    credit_left[acc] = 0  # unused credit expires with the period
                 charge = o_charge[row]
-                consumed = credit_left[acc] if credit_left[acc] < charge else charge
+                if earlier:
+                    # The one credit balance, never below zero; none once
+                    # that period's credit had expired at the call's start.
+                    consumed = 0
+                    if c_start[row] < p_expiry[c_period[row]] and credit_left[acc] > 0:
+                        consumed = credit_left[acc] if credit_left[acc] < charge else charge
+                else:
+                    if c_start[row] >= T.account_expiry_ms[acc]:
+                        credit_left[acc] = 0  # unused credit expires with the period
+                    consumed = credit_left[acc] if credit_left[acc] < charge else charge
                 credit_left[acc] -= consumed
                 o_credit[row] = consumed
                 o_overage[row] = charge - consumed  # arrears
                 o_balance[row] = credit_left[acc]
+            elif T.package_kind[pkg] == BUNDLE and (earlier or o_bundle[row] < bundle_period[acc]):
+                # An allowance no longer tracked (an earlier period, or a month
+                # before the account's latest): all billed seconds at overage.
+                r = T.package_overage_rate[pkg]
+                charge = 0
+                if r >= 0:
+                    charge = charge_of(T, r, o_billed[row], &over_billed, &over_units)
+                o_charge[row] = charge
+                o_overage[row] = charge
+                o_bundle[row] = 0
+                o_balance[row] = 0
             elif T.package_kind[pkg] == BUNDLE:
                 month = o_bundle[row]
                 if bundle_period[acc] != month:

@@ -1,0 +1,282 @@
+"""Late CDRs: a call is rated under the package period and number state in
+force at its start, whenever its CDR arrives (README "Late CDRs").
+
+Worked examples on a real store, ledger and customer layer (1 yuan = 10000
+minor units). ``acme`` is imported on ``pre_a`` from 2026-10-01 (0.12
+yuan/min, fee 480); each call is 100 minutes:
+
+* change to ``pre_b`` (0.10/min, fee 600) on 11-15; the 11-10 call arrives
+  after: 12.00 under pre_a (not 10.00 under pre_b, not rejected
+  ``package_not_started``), drawn from the one credit balance:
+  480 carried + 600 = 1080 - 12 = 1068.
+* renewal on 11-15; the 11-10 call arrives after: rated, credit 480 + 480 - 12.
+* the number suspended on 11-15: the 11-10 call arrives after and is rated;
+  a call on 11-16 (really suspended) is ``number_not_active``; after the
+  restore on 11-20 a late 11-16 call is still refused and an 11-21 call rated.
+* bundle ``bun_a`` (100 min, overage 0.20) -> ``bun_b`` on 11-15: a late
+  11-10 call of bun_a's period pays bun_a's overage rate for all 100
+  minutes (20.00): that allowance is no longer tracked.
+
+Both faces: ``rating400 rate --commit`` and the gRPC ``RateCdr`` /
+``RateCdrBatches`` of a running server.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rating_core.accounts import Accounts
+from rating_core.accounts import periods as P
+from rating_core.accounts.importer import import_catalog
+from rating_core.cli import main
+from rating_core.engine import Engine
+from rating_core.ledger import Ledger
+from rating_core.ledger import customers as C
+from rating_core.store import Store
+
+CATALOG = """
+name: late-cdr-test
+destination_classes: [mobile, landline]
+destination_prefixes: {"1": mobile, "0": landline}
+time_bands: [{name: all}]
+rates:
+  std: {tiers: [{price: 0.12}]}
+  cheap: {tiers: [{price: 0.10}]}
+packages:
+  pre_a: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rates: [{rate: std}]}
+  pre_b: {kind: prepaid, fee: 600, period_months: 12, monthly_minimum: 60, rates: [{rate: cheap}]}
+  bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rates: [{rate: std}]}
+  bun_b: {kind: bundle, included_minutes: 300, overage_price: 0.15, rates: [{rate: std}]}
+number_grades:
+  standard: {}
+customer_rules: {top_up_min: 100, top_up_min_months: 1, restore_months: 3, reclaim_months: 6, cooling_days: 90}
+routing_plans:
+  office:
+    groups:
+      desk: {destinations: [{number: "13700000001"}]}
+    rules: [{group: desk}]
+accounts:
+  acme:
+    name: Acme Co.
+    package: PACKAGE
+    package_start: 2026-10-01
+    numbers:
+      - {number: "4001110001", home_city: Shenzhen, routing: office}
+"""
+SH = dt.timezone(dt.timedelta(hours=8))
+YUAN = 10_000
+NUMBER = "4001110001"
+
+
+def at(month, day, hour=10):
+    return int(dt.datetime(2026, month, day, hour, tzinfo=SH).timestamp() * 1000)
+
+
+def cdr(call_id, start, minutes=100):
+    return {"call_id": call_id, "caller": "13812345678", "number": NUMBER, "forwarded_to": "13700000001",
+            "start": start, "ivr_answer": start + 2_000, "agent_answer": start + 2_000,
+            "end": start + 2_000 + minutes * 60_000, "hangup_cause": "normal_clearing"}
+
+
+def setup_store(tmp_path, package):
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", package))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme"]
+    return tmp_path / "store", ops, ledger
+
+
+def change(ops):
+    ops.change_package("chg", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+
+
+def renew(ops):
+    ops.renew("ren", "acme", at_ms=at(11, 15, 0))
+
+
+def suspend(ops):
+    ops.number_transition("sus", NUMBER, "suspend", "manual", at_ms=at(11, 15, 0))
+
+
+def engine_rows(store, calls):
+    engine = Engine.open(store)
+    try:
+        res = engine.rate_and_commit(pa.Table.from_pylist(calls))
+        return res.rated.to_pylist(), res.rejects.to_pylist()
+    finally:
+        engine.close()
+
+
+# ---- the worked examples, in process --------------------------------------------------------------
+def test_a_call_before_a_package_change_is_rated_under_the_old_package(tmp_path):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    change(ops)
+    rated, rejects = engine_rows(store, [cdr("late", at(11, 10)), cdr("new", at(11, 20))])
+    assert rejects == []
+    late, new = rated
+    assert (late["package"], late["rate"], late["charge"], late["credit_consumed"]) == ("pre_a", "std", 12 * YUAN,
+                                                                                      12 * YUAN)
+    assert (new["package"], new["rate"], new["charge"]) == ("pre_b", "cheap", 10 * YUAN)
+    # One credit balance: 480 carried + 600 fee, less both calls.
+    assert ledger.stored("acme").credit_minor == (480 + 600 - 12 - 10) * YUAN
+    assert late["credit_after_minor"] == (1080 - 12) * YUAN
+
+
+def test_a_call_before_a_renewal_is_rated_and_drawn_from_the_one_balance(tmp_path):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    renew(ops)
+    rated, rejects = engine_rows(store, [cdr("late", at(11, 10))])
+    assert rejects == [] and rated[0]["charge"] == 12 * YUAN and rated[0]["overage"] == 0
+    assert ledger.stored("acme").credit_minor == (480 + 480 - 12) * YUAN
+
+
+def test_a_call_before_a_suspension_is_rated_and_one_while_suspended_is_not(tmp_path):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    suspend(ops)
+    rated, rejects = engine_rows(store, [cdr("late", at(11, 10)), cdr("during", at(11, 16))])
+    assert [r["call_id"] for r in rated] == ["late"]
+    assert [(r["call_id"], r["field"], r["reason"]) for r in rejects] == [("during", "number", "number_not_active")]
+    ops.number_transition("res", NUMBER, "restore", at_ms=at(11, 20, 0))
+    rated, rejects = engine_rows(store, [cdr("during2", at(11, 16)), cdr("after", at(11, 21))])
+    assert [r["call_id"] for r in rated] == ["after"]
+    assert [r["reason"] for r in rejects] == ["number_not_active"]
+
+
+def test_calls_before_the_account_existed_keep_their_reason(tmp_path):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    change(ops)
+    _, rejects = engine_rows(store, [cdr("before", at(9, 20))])
+    assert [(r["field"], r["reason"]) for r in rejects] == [("start", "package_not_started")]
+
+
+def test_a_late_call_of_an_earlier_bundle_period_pays_its_overage_rate(tmp_path):
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    rated, rejects = engine_rows(store, [cdr("new", at(11, 20), 50), cdr("late", at(11, 10))])
+    assert rejects == []
+    by = {r["call_id"]: r for r in rated}
+    assert (by["late"]["package"], by["late"]["bundle_seconds_consumed"], by["late"]["charge"]) == ("bun_a", 0,
+                                                                                                     20 * YUAN)
+    assert (by["new"]["package"], by["new"]["bundle_seconds_consumed"], by["new"]["charge"]) == ("bun_b", 3000, 0)
+    assert by["new"]["bundle_left_seconds"] == 250 * 60
+
+
+def test_the_statement_shows_the_late_call_under_the_old_package(tmp_path, capsys):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    change(ops)
+    engine_rows(store, [cdr("late", at(11, 10))])
+    out = tmp_path / "bills.parquet"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(out), "--account", "acme",
+              "--statements", str(tmp_path / "st"), "--format", "json"])
+    assert e.value.code == 0, capsys.readouterr().err
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["usage_minor"] == 12 * YUAN if "usage_minor" in nov else True
+    calls = pq.read_table(out).to_pylist()
+    assert {r["month"] for r in calls} >= {"2026-11"}
+    text = json.dumps(nov)
+    assert "pre_a" in text
+
+
+# ---- CLI: rating400 rate --commit ------------------------------------------------------------------
+@pytest.mark.parametrize("operation", [change, renew, suspend])
+def test_cli_rate_commit_rates_the_late_call(tmp_path, capsys, operation):
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    operation(ops)
+    pq.write_table(pa.Table.from_pylist([cdr("late", at(11, 10))]), tmp_path / "cdrs.parquet")
+    with pytest.raises(SystemExit) as e:
+        main(["rate", str(tmp_path / "cdrs.parquet"), "--store", str(store), "--commit", "--json",
+              "--out", str(tmp_path / "rated.parquet")])
+    out = capsys.readouterr().out
+    assert e.value.code == 0, out
+    summary = json.loads(out)
+    assert (summary["rated"], summary["rejected"]) == (1, 0), summary
+    row = pq.read_table(tmp_path / "rated.parquet").to_pylist()[0]
+    assert (row["package"], row["charge"]) == ("pre_a", 12 * YUAN)
+
+
+# ---- gRPC: RateCdr and RateCdrBatches ------------------------------------------------------------
+def _ts(ms):
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    t = Timestamp()
+    t.FromMilliseconds(ms)
+    return t
+
+
+def test_grpc_rates_the_late_calls_one_by_one_and_in_a_stream(tmp_path):
+    from rating400.v1 import rating_pb2, rating_pb2_grpc
+    from test_service_grpc import Server
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    change(ops)
+    ledger.close()
+    server = Server(store, tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = rating_pb2_grpc.RatingServiceStub(channel)
+            c = cdr("one", at(11, 10))
+            msg = rating_pb2.Cdr(call_id="one", caller=c["caller"], number=NUMBER, forwarded_to=c["forwarded_to"],
+                                 start_time=_ts(c["start"]), agent_answer_time=_ts(c["agent_answer"]),
+                                 end_time=_ts(c["end"]), hangup_cause="normal_clearing")
+            one = stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
+            assert (one.rated_cdr.package, one.rated_cdr.charge) == ("pre_a", 12 * YUAN)
+            calls = [cdr("s1", at(11, 11)), cdr("s2", at(11, 20))]
+            cols = rating_pb2.CdrColumns(
+                call_id=[x["call_id"] for x in calls], caller=[x["caller"] for x in calls],
+                number=[NUMBER] * 2, forwarded_to=[x["forwarded_to"] for x in calls],
+                start_ms=[x["start"] for x in calls], ivr_answer_ms=[x["ivr_answer"] for x in calls],
+                agent_answer_ms=[x["agent_answer"] for x in calls], end_ms=[x["end"] for x in calls],
+                hangup_cause=["normal_clearing"] * 2)
+            resp = list(stub.RateCdrBatches(iter([rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols)]),
+                                            timeout=30))[0]
+            assert list(resp.rejects) == []
+            assert list(zip(resp.rated.package, resp.rated.charge)) == [("pre_a", 12 * YUAN), ("pre_b", 10 * YUAN)]
+    finally:
+        server.stop()
+
+
+# ---- the search, against its readable form ------------------------------------------------------
+def _event(account, seq, package, start, credit=0, until=C.NEVER_MS):
+    return {"account": account, "number": "", "detail": {}, "before": {},
+            "after": {"package": package, "package_start_ms": start, "opening_credit_minor": credit + seq,
+                      "period_end_ms": until}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["pre_a", "pre_b", "bun_a"]), st.integers(0, 50)), min_size=1, max_size=8),
+       st.lists(st.integers(-5, 60), min_size=1, max_size=20), st.randoms(use_true_random=False))
+def test_the_kernel_picks_the_period_a_plain_search_picks(history, starts, rnd: random.Random):
+    """Random period histories (back-dated changes included) and CDR times:
+    the view's arrays searched by the kernel give the package ``period_at``
+    gives over ``in_force`` periods; before the first, package_not_started."""
+    from rating_core.accounts.view import _period_rows
+
+    day = 86_400_000
+    events = [_event("a", i, pkg, d * day) for i, (pkg, d) in enumerate(history)]
+    recorded = P.package_periods(events)
+    last = P.in_force(recorded)[-1]
+    acc = C.Account(id="a", row=0, company="A", created_ms=0, package=last.package, package_start_ms=last.start_ms,
+                    opening_credit_minor=last.opening_credit_minor)
+    packages = {"pre_a": 0, "pre_b": 1, "bun_a": 2}
+    cols, first, count = _period_rows([acc], {"a": recorded}, packages, 0)
+    periods = P.in_force(recorded, acc)
+    import numpy as np
+
+    for s in starts:
+        t = s * day + rnd.randint(-1, 1)
+        want = P.period_at(periods, t)
+        lo, n = first[0], count[0]
+        i = int(np.searchsorted(cols["period_start_ms"][lo:lo + n], t, "right")) - 1
+        got = None if i < 0 else cols["period_package"][lo + i]
+        assert got == (None if want is None else packages[want.package])
