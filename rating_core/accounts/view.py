@@ -226,8 +226,9 @@ def _period_rows(accounts: list[C.Account], recorded: dict[str, list[P.Period]],
         starts += [p.start_ms for p in ps]
         pkgs += [int(i) for i in ids if i is not None]
         expiry += [p.until_ms for p in ps]
-    cols = {"period_start_ms": np.array(starts, np.int64), "period_package": np.array(pkgs, np.int32),
-            "period_expiry_ms": np.array(expiry, np.int64)}
+    cols: dict[str, np.ndarray] = {
+        "period_start_ms": np.array(starts, np.int64), "period_package": np.array(pkgs, np.int32),
+        "period_expiry_ms": np.array(expiry, np.int64)}
     return cols, first, count
 
 
@@ -465,11 +466,11 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
             col("account_expiry_ms")[a.row] = a.period_end_ms
             col("account_opening_credit")[a.row] = a.opening_credit_minor
         if a.id in periods:  # its periods appended, the account repointed at them
-            cols, first, count = _period_rows([a], periods, packages, len(tables["period_start_ms"]))
-            for name, arr in cols.items():
+            p_cols, p_first, p_count = _period_rows([a], periods, packages, len(tables["period_start_ms"]))
+            for name, arr in p_cols.items():
                 tables[name] = np.concatenate([tables[name], arr])
-            col("account_period_first")[a.row] = first[0]
-            col("account_period_count")[a.row] = count[0]
+            col("account_period_first")[a.row] = p_first[0]
+            col("account_period_count")[a.row] = p_count[0]
         local_day = (a.package_start_ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
         billing["account_package_index"][a.row] = pkg if pkg is not None else 0
         billing["account_package_start"][a.row] = str(np.datetime64(int(local_day), "D"))
@@ -516,9 +517,9 @@ def _patch(view: "LiveSnapshot", gen: int, changed_accounts: dict, changed_numbe
         hist, h_first, h_count = _history_rows(held, len(tables["hist_ms"]))
         for name, arr in hist.items():
             tables[name] = np.concatenate([tables[name], arr])
-        for i, first, count in zip(at.tolist(), h_first, h_count):
-            col("number_hist_first")[i] = first
-            col("number_hist_count")[i] = count
+        for i, h_at, h_n in zip(at.tolist(), h_first, h_count):
+            col("number_hist_first")[i] = h_at
+            col("number_hist_count")[i] = h_n
         for i, new in zip(at.tolist(), held):
             col("number_status")[i] = _NUMBER_STATUS[new.state]
             col("number_billing_start")[i] = layout.BILLING_START.index(new.billing_start)

@@ -4,6 +4,7 @@ import numpy.typing as npt
 
 CODES: dict[str, dict[str, int]]
 OUTPUT: tuple[tuple[str, type[np.generic]], ...]
+HISTORY: dict[str, type[np.generic]]  # the optional history arrays of a live view, name -> dtype
 
 def rate(
     tables: dict[str, npt.NDArray[np.generic]],
