@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -97,7 +98,10 @@ def test_dask_job_with_live_accounts_same_as_one_machine(cluster, tmp_path):
     try:
         accounts = Accounts(s, ledger)
         assert import_catalog(accounts, catalog)["imported"]
-        accounts.number_transition("r-suspend", numbers[0], "suspend", reason="test")
+        # Suspended from before the first call (a call made before a suspension is rated: README "Late CDRs").
+        first_call = pc.min(t.column("start")).as_py()
+        first_ms = first_call if isinstance(first_call, int) else int(first_call.timestamp() * 1000)
+        accounts.number_transition("r-suspend", numbers[0], "suspend", reason="test", at_ms=first_ms - 1)
         view = open_view(s, ledger.env, None)
         assert type(view).__name__ == "LiveSnapshot"
         rater = Rater(view, threads=2)

@@ -27,6 +27,7 @@ import json
 import random
 
 import grpc
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -246,6 +247,72 @@ def test_grpc_rates_the_late_calls_one_by_one_and_in_a_stream(tmp_path):
         server.stop()
 
 
+# ---- the kernel's search, against its readable form -------------------------------------------
+@pytest.fixture(scope="module")
+def live_view(tmp_path_factory):
+    from rating_core.accounts import open_view
+
+    root = tmp_path_factory.mktemp("late")
+    store, ops, ledger = setup_store(root, "pre_a")
+    view = open_view(Store(store), ledger.env)
+    yield view
+    ledger.close()
+
+
+DAY = 86_400_000
+STATES = ["active", "suspended", "pending_verification", "frozen", "available", "locked"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(periods=st.lists(st.tuples(st.sampled_from(["pre_a", "pre_b", "bun_a", "bun_b"]), st.integers(0, 40)),
+                        min_size=1, max_size=6),
+       states=st.lists(st.tuples(st.sampled_from(STATES), st.integers(0, 40)), min_size=1, max_size=6),
+       starts=st.lists(st.tuples(st.integers(-3, 45), st.integers(-1, 1)), min_size=1, max_size=12))
+def test_the_kernel_rates_under_the_period_and_state_a_plain_search_picks(live_view, periods, states, starts):
+    """Random package-period histories (back-dated changes included), random
+    number histories and CDR times: each CDR's package and status from the
+    rating kernel (through ``Rater``) equal what ``periods.period_at`` /
+    ``state_at`` pick over the view's own derivation (``in_force`` /
+    ``held_history``)."""
+    from types import SimpleNamespace
+
+    from rating_core.accounts.view import _history_rows, _period_rows
+    from rating_core.rater import Rater
+
+    t0 = at(10, 1, 0)
+    events = [{"account": "acme", "number": "", "detail": {}, "before": {},
+               "after": {"package": pkg, "package_start_ms": t0 + d * DAY, "opening_credit_minor": i,
+                         "period_end_ms": C.NEVER_MS}} for i, (pkg, d) in enumerate(periods)]
+    recorded = P.package_periods(events)
+    last = P.in_force(recorded)[-1]
+    acc = C.Account(id="acme", row=0, company="Acme", created_ms=0, package=last.package,
+                    package_start_ms=last.start_ms, opening_credit_minor=last.opening_credit_minor)
+    history = [(s, t0 + d * DAY) for s, d in states]
+    number = C.Number(NUMBER, "standard", history[-1][0], 0, history)
+    tables = dict(live_view.tables)
+    meta = live_view.meta
+    packages = {p: i for i, p in enumerate(meta["packages"])}
+    cols, first, count = _period_rows([acc], {"acme": recorded}, packages, 0)
+    hist, h_first, h_count = _history_rows([number], 0)
+    tables.update(cols, **hist, account_period_first=np.array(first, np.int32),
+                  account_period_count=np.array(count, np.int32),
+                  number_hist_first=np.array(h_first, np.int32), number_hist_count=np.array(h_count, np.int32),
+                  account_start_ms=np.array([acc.package_start_ms], np.int64),
+                  account_package=np.array([packages[acc.package]], np.int32),
+                  number_status=np.array([0], np.int8))
+    rater = Rater(SimpleNamespace(tables=tables, meta=meta, version=live_view.version))
+    calls = [cdr(f"c{k}", t0 + d * DAY + ms) for k, (d, ms) in enumerate(starts)]
+    res = rater.rate(pa.Table.from_pylist(calls))
+    got = {r["call_id"]: ("rated", r["package"]) for r in res.rated.to_pylist()}
+    got.update({r["call_id"]: (r["reason"], None) for r in res.rejects.to_pylist()})
+    in_force, held = P.in_force(recorded, acc), P.held_history(history)
+    for c in calls:
+        period, state = P.period_at(in_force, c["start"]), P.state_at(held, c["start"])
+        want = (("number_not_active", None) if state != "active" else ("package_not_started", None)
+                if period is None else ("rated", period.package))
+        assert got[c["call_id"]] == want, (c["start"] - t0) / DAY
+
+
 # ---- the search, against its readable form ------------------------------------------------------
 def _event(account, seq, package, start, credit=0, until=C.NEVER_MS):
     return {"account": account, "number": "", "detail": {}, "before": {},
@@ -271,8 +338,6 @@ def test_the_kernel_picks_the_period_a_plain_search_picks(history, starts, rnd: 
     packages = {"pre_a": 0, "pre_b": 1, "bun_a": 2}
     cols, first, count = _period_rows([acc], {"a": recorded}, packages, 0)
     periods = P.in_force(recorded, acc)
-    import numpy as np
-
     for s in starts:
         t = s * day + rnd.randint(-1, 1)
         want = P.period_at(periods, t)

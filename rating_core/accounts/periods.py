@@ -99,19 +99,30 @@ SINCE_EVER = -(1 << 63)  # the time of a number's first state (int64 min)
 
 def held_history(history: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """A number's states over time for its current holding, ascending by
-    time: the entries from the last one in which no account held it
-    (available, reclaimed, cooling) onwards, so a former holder's states
-    never count for the current one. The first of them holds since ever
-    (``SINCE_EVER``): an imported number's one entry is its state since
-    ever, and a number taken from the inventory was not held before. Taken
-    in the order recorded, an entry replaces every earlier-recorded one at
-    or after its time (a back-dated transition overrides what it covers)."""
+    time, the first one holding since ever (``SINCE_EVER``):
+
+    * only the entries from the last one in which no account held it
+      (available, reclaimed, cooling) count, so a former holder's states
+      never count for the current one;
+    * of those, the entries before its first ``active`` one are dropped and
+      that one holds since ever: the steps before service opens (inventory,
+      lock, real-name review) are dated when the operator recorded them,
+      which for a migrated platform is after the calls it bills, so a call
+      before the first activation is judged by the package period alone
+      (as before history was kept). An imported number's one entry is its
+      state since ever; a number never active keeps its states (refused);
+    * taken in the order recorded, an entry replaces every earlier-recorded
+      one at or after its time (a back-dated transition overrides what it
+      covers).
+    """
     last_free = 0
     for i, (state, _at) in enumerate(history):
         if state not in C.HELD_STATES:
             last_free = i
+    held = history[last_free:]
+    first_active = next((i for i, (state, _at) in enumerate(held) if state == "active"), 0)
     kept: list[tuple[str, int]] = []
-    for i, (state, at) in enumerate(history[last_free:]):
+    for i, (state, at) in enumerate(held[first_active:]):
         at = SINCE_EVER if i == 0 else at
         kept = [e for e in kept if e[1] < at]  # stays ascending
         kept.append((state, at))

@@ -31,9 +31,9 @@ the number status in force then (README "Late CDRs"):
   is ``package_not_started``.
 * ``number_hist_first`` / ``number_hist_count`` (int32, per number row)
   locate the number's states in ``hist_ms`` (int64 ascending) and
-  ``hist_status`` (int8 ``layout.STATUS``); before the first entry the
-  first entry's state holds (an imported number's one entry is its state
-  since ever).
+  ``hist_status`` (int8 ``layout.STATUS``); the first entry is dated
+  int64 min (``accounts.periods.held_history``: it holds since ever), and
+  before any entry the first one's state holds all the same.
 
 The search is ``last_le`` over the few rows of one account or number.
 Settlement of a call of an earlier period: prepaid credit is the one
