@@ -1340,8 +1340,10 @@ class Limits:
 
     max_message_bytes: one gRPC message (an Arrow IPC stream included).
     max_batch_rows: CDRs in one batch message.
-    The rest: longest value of a string field, in UTF-8 bytes (TEXT_BYTES,
-    the bounds a CDR file's cells have too).
+    The rest: longest value of a string field of one request (a unary
+    RateCdr, a routing request: INVALID_ARGUMENT), in UTF-8 bytes
+    (TEXT_BYTES, the bounds a CDR file's cells have too; in a batch, as in a
+    file, a cell over them is its row's reject).
     Defaults are safe for a 2-core server (a full batch decodes in tens of ms);
     ``rating400 serve --max-message-mb/--max-batch-rows`` change the first two.
     """
@@ -1434,24 +1436,16 @@ def check_time_ms(field: str, ms: int | None) -> int | None:
 
 
 def check_batch(table: pa.Table, limits: Limits = DEFAULT_LIMITS, prefix: str = "cdrs") -> pa.Table:
-    """Row count and string-field lengths of a CDR batch (engine column
-    names), vectorised: one ``binary_length`` and ``max`` per column. The
-    first over-long value is named by row with an excerpt."""
+    """The request-level bound of a CDR batch (engine column names): its row
+    count (InvalidInput naming ``prefix``). A cell over its field's byte
+    bound is *not* refused here: the edge rejects that row alone
+    (``text_column``: ``longer than 128 bytes``, naming the field), as it
+    does in a file and for every other bad cell of a batch, and rates the
+    rest. What protects the server is the message size, checked before
+    decoding (``max_message_bytes``), and the row count; a long cell is
+    never read past its bound and a reject shows at most SHOWN_CHARS."""
     if table.num_rows > limits.max_batch_rows:
         raise InvalidInput(prefix, f"{table.num_rows} rows, more than the limit of {limits.max_batch_rows} per batch")
-    for name in STRING_COLUMNS + ("hangup_cause",):
-        if name not in table.column_names or table.num_rows == 0:
-            continue
-        col = table.column(name)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        length = pc.binary_length(col)
-        longest = pc.max(length).as_py()
-        bound = limits.of(name)
-        if longest is not None and longest > bound:
-            row = int(pc.index(length, longest).as_py())
-            raise InvalidInput(f"{prefix}.{name}",
-                               f"row {row}: longer than {bound} bytes: {excerpt(col[row].as_py())}")
     return table
 
 
@@ -1481,7 +1475,8 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
     Checks, in order: message size; that it decodes; the schema (allowed
     columns and types, no column twice); rows per batch; every buffer and
     offset (``validate(full=True)``: a string offset past its data buffer,
-    a dictionary index out of range, bad UTF-8); field lengths. Raises
+    a dictionary index out of range, bad UTF-8). A cell over its field's
+    bound is that row's reject (``check_batch``). Raises
     InvalidInput naming ``field`` or ``field.column``; nothing undecoded
     ever reaches the kernels.
     """

@@ -295,3 +295,44 @@ def test_grpc_arrow_batches_with_binary_columns(server):
             _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=4, cdrs_arrow_ipc=_ipc(t)))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert e.value.details().startswith("cdrs_arrow_ipc.call_id: corrupt Arrow data"), e.value.details()
+
+
+def test_grpc_batch_with_an_over_long_cell_rejects_that_row_as_a_file_does(server, tmp_path):
+    """An over-long cell in a gRPC batch (either encoding) is its row's reject,
+    with the field and reason a file's rejects give it; the rest rate. The
+    request-level bounds (rows per batch, message size) still refuse the whole
+    request."""
+    ids = ["long-ok", LONG_ID, "long-cause", "long-caller"]
+    callers, causes = [CALLER, CALLER, CALLER, "1" * 65], ["", "", LONG_CAUSE, ""]
+    n = len(ids)
+    expected = [(1, "call_id", "longer than 128 bytes"), (2, "hangup_cause", "longer than 64 bytes"),
+                (3, "caller", "longer than 64 bytes")]
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        stub = rating_pb2_grpc.RatingServiceStub(ch)
+        t = pa.table({"call_id": ids, "caller": callers, "number": [NUMBER] * n, "forwarded_to": [DEST] * n,
+                      "start_ms": [START] * n, "agent_answer_ms": [ANSWER] * n, "end_ms": [END] * n,
+                      "hangup_cause": causes})
+        resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=11, cdrs_arrow_ipc=_ipc(t), dry_run=True))
+        with pa.ipc.open_stream(resp.rated_arrow_ipc) as r:
+            assert r.read_all().column("row").to_pylist() == [0]
+        assert [(r.row, r.field, r.reason) for r in resp.rejects] == expected, resp.rejects
+        assert resp.rejects[0].value == LONG_ID and resp.rejects[0].call_id == LONG_ID
+        cols = rating_pb2.CdrColumns(call_id=ids, caller=callers, number=[NUMBER] * n, forwarded_to=[DEST] * n,
+                                     start_ms=[START] * n, agent_answer_ms=[ANSWER] * n, end_ms=[END] * n,
+                                     hangup_cause=causes)
+        resp = _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=12, cdrs=cols, dry_run=True))
+        assert list(resp.rated.row) == [0]
+        assert [(r.row, r.field, r.reason) for r in resp.rejects] == expected, resp.rejects
+        # A file with the same rows: the same field and reason per row.
+        pq.write_table(pa.table({"call_id": ids, "caller": callers, "number": [DEMO["number"]] * n,
+                                 "forwarded_to": [DEMO["forwarded_to"]] * n,
+                                 **{k: [DEMO[k]] * n for k in ("start", "agent_answer", "end")},
+                                 "hangup_cause": causes}), tmp_path / "long.parquet")
+        proc, rejects = _rate(tmp_path, tmp_path / "long.parquet")
+        assert proc.returncode == 0, proc.stderr
+        assert [(r["field"], r["reason"]) for r in rejects] == [e[1:] for e in expected]
+        # A cell is bounded by the message: one over max_message_bytes still refuses the request.
+        big = pa.table({"call_id": ["x" * (65 << 20)], "number": [NUMBER], "start_ms": [START], "end_ms": [END]})
+        with pytest.raises(grpc.RpcError) as e:
+            _stream(stub, rating_pb2.RateCdrBatchesRequest(batch_id=13, cdrs_arrow_ipc=_ipc(big), dry_run=True))
+        assert e.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
