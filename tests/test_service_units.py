@@ -7,8 +7,11 @@ import asyncio
 import time
 
 import grpc
+import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating400.v1 import rating_pb2, routing_pb2
 from rating400_server import convert
@@ -291,7 +294,9 @@ def test_stream_groups_consecutive_messages_and_answers_each(engine, monkeypatch
                 _batch(3, [_cdr_row("s2", 2, talk_s=99)]),
                 _batch(4, [_cdr_row("s9", 9)], dry_run=True),
                 _batch(5, [_cdr_row("s3", 3)])]
-        return [r async for r in svc.RateCdrBatches(Stream(msgs), Ctx())]
+        # The handler yields serialised responses (``PRESERIALIZED``).
+        return [rating_pb2.RateCdrBatchesResponse.FromString(r)
+                async for r in svc.RateCdrBatches(Stream(msgs), Ctx())]
 
     out = _run(main())
     from rating400_client import columns
@@ -320,7 +325,7 @@ def test_stream_answers_the_group_before_a_bad_message(engine):
         got = []
         with pytest.raises(Aborted) as e:
             async for r in svc.RateCdrBatches(Stream(msgs), Ctx()):
-                got.append(r.batch_id)
+                got.append(rating_pb2.RateCdrBatchesResponse.FromString(r).batch_id)
         return got, e.value
 
     got, err = _run(main())
@@ -328,3 +333,34 @@ def test_stream_answers_the_group_before_a_bad_message(engine):
     with engine.ledger.env.begin() as txn:
         stored = records.committed(engine.ledger, txn, [call_key("b1"), call_key("b3")])
     assert set(stored) == {call_key("b1")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch_id=st.integers(0, 2**64 - 1), version=st.integers(-2**63, 2**63 - 1),
+       size=st.one_of(st.integers(0, 300), st.sampled_from([16383, 16384, 2097151, 2097152])),
+       rejects=st.integers(0, 3))
+def test_stream_response_appended_ipc_is_the_serialised_message(batch_id, version, size, rejects):
+    """RateCdrBatches frames its Arrow IPC answer itself (``with_bytes_field``):
+    byte for byte what protobuf serialises the message with
+    ``rated_arrow_ipc`` set to, at every varint length boundary; and the
+    field it appends is the message's highest."""
+    from rating400_server.services import _RATED_ARROW_IPC
+
+    assert _RATED_ARROW_IPC == max(f.number for f in rating_pb2.RateCdrBatchesResponse.DESCRIPTOR.fields)
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    resp = rating_pb2.RateCdrBatchesResponse(batch_id=batch_id, catalog_version=version)
+    for i in range(rejects):
+        resp.rejects.add(row=i, call_id=f"c{i}", field="end", reason="r")
+    head = resp.SerializeToString()
+    resp.rated_arrow_ipc = data
+    assert convert.with_bytes_field(head, _RATED_ARROW_IPC, pa.py_buffer(data)) == resp.SerializeToString()
+
+
+def test_rated_ipc_is_the_stream_rated_to_arrow_wrote():
+    """The exactly sized IPC buffer reads back as the rated columns."""
+    rated = pa.table({"call_id": ["a", "b"], "charge": pa.array([5, 7], pa.int64())})
+    buf = convert.rated_ipc(rated, np.array([0, 2], np.uint32), np.array([False, True]))
+    back = pa.ipc.open_stream(buf).read_all()
+    assert back.column_names == ["row", "call_id", "charge", "replayed"]
+    assert back.column("row").to_pylist() == [0, 2] and back.column("replayed").to_pylist() == [False, True]
+    assert convert.rated_to_arrow(rated, [0, 2], [False, True]) == buf.to_pybytes()

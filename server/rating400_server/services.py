@@ -344,6 +344,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
+    # Handlers that return their response serialised already (``register``).
+    PRESERIALIZED = frozenset({"RateCdrBatches"})
+
     def __init__(self, host: EngineHost, committer: GroupCommitter, metrics: Metrics,
                  limits: Limits = DEFAULT_LIMITS):
         self.host = host
@@ -444,14 +447,19 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         except Exception as e:  # noqa: BLE001 - raised in its turn, after the answers before it
             return e
 
-    def _batch_response(self, req, which: str, result: RatingResult | None) -> rating_pb2.RateCdrBatchesResponse:
+    def _batch_response(self, req, which: str, result: RatingResult | None) -> bytes:
+        """The serialised ``RateCdrBatchesResponse`` (``PRESERIALIZED``): an
+        Arrow IPC answer is appended as field ``rated_arrow_ipc`` (the
+        highest field number, so the bytes are those the message with it set
+        serialises to) instead of copied into the message first."""
         resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
+        ipc = None
         if result is not None:
             rated, rejects = result.rated_with(convert.RESPONSE_SOURCE), result.rejects
             rows = convert.rated_rows(rated)
             replayed = convert.replayed_mask(result)
             if which == "cdrs_arrow_ipc":
-                resp.rated_arrow_ipc = convert.rated_to_arrow(rated, rows, replayed)
+                ipc = convert.rated_ipc(rated, rows, replayed)
             else:
                 convert.fill_rated_columns(resp.rated, rated, rows, replayed)
             nrej = convert.rejects_to_proto(resp.rejects, rejects)
@@ -464,12 +472,17 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 self.metrics.rated("RateCdrBatches", "committed", rated.num_rows - nrep)
         elif which == "cdrs_arrow_ipc":
             # Still a readable IPC stream: zero rows of ``row`` and ``replayed``.
-            resp.rated_arrow_ipc = convert.rated_to_arrow(pa.table({}), [], [])
+            ipc = convert.rated_ipc(pa.table({}), [], [])
         else:
             resp.rated.SetInParent()
         resp.catalog_version = self.host.engine.version
-        return resp
+        if ipc is None:
+            return resp.SerializeToString()
+        return convert.with_bytes_field(resp.SerializeToString(), _RATED_ARROW_IPC, ipc)
 
+
+# RateCdrBatchesResponse.rated_arrow_ipc: its highest field (``with_bytes_field``).
+_RATED_ARROW_IPC = rating_pb2.RateCdrBatchesResponse.DESCRIPTOR.fields_by_name["rated_arrow_ipc"].number
 
 # RateCdrBatches: messages read ahead of the one being answered (each at most
 # ``Limits.max_message_bytes``), and the rows one group commit takes.
