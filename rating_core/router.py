@@ -75,7 +75,9 @@ Consistency rules:
   call for min(used + quota, what available + its own hold pays for), never
   less than already granted. ``ended`` shrinks the hold to the dearest cost
   of the time the call can have used (from authorisation; 0 when billed
-  from agent answer and never answered) and keeps it ``CDR_GRACE_S`` for the
+  from agent answer and never answered; without ``at``, measured on the
+  server's clock + ``CLOCK_SKEW_S``, and refused when the authorization is
+  further ahead than that: ``_end_time``) and keeps it ``CDR_GRACE_S`` for the
   CDR; committing the CDR (``Engine.rate_and_commit``) debits the true
   charge and then releases the hold. A hold past its deadline (authorised
   + grant + ``SETUP_GRACE_S``; ended + ``CDR_GRACE_S``) expires at the next
@@ -120,6 +122,10 @@ _AGENT_ANSWER = layout.BILLING_START.index("agent_answer")
 EVENT_KINDS = ("started", "answered", "interim", "ended")
 QUOTA_SECONDS = 3600  # the longest grant one Authorize or interim event gives (README: credit reservation)
 CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
+# How far the clock that dated a call's Authorize (the switch's, when it sent
+# ``at``) and the server's may disagree (README "Credit reservation": the end
+# time). NTP keeps servers within milliseconds; 5 s covers a switch without it.
+CLOCK_SKEW_S = 5
 
 ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, ENDED_DB = (
     formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_ENDED)
@@ -978,7 +984,7 @@ class Router:
                     callers.remember_answer(txn, self._crm, self._accounts[int(self._number_account[n])],
                                             caller_normal, normalize(destination, "destination"), at)
             return answered
-        return self._ended(ckey, at)
+        return self._ended(ckey, at, at_ms is not None, call_id)
 
     def _plan_line(self, nkey: int, line_key: int):
         """(cap, round-robin updates) of a line for the number's plan."""
@@ -1136,17 +1142,22 @@ class Router:
             self._bump(txn)
         return True
 
-    def _ended(self, call: bytes, at: int) -> bool:
+    def _ended(self, call: bytes, at: int, at_given: bool = True, call_id: str = "") -> bool:
         """True when the call held something here (a line slot from
         ``started`` or a credit reservation from Authorize) that this ended
         released; False when nothing was held (never started nor authorised
         with this call id, already ended, or swept as stale): nothing
-        changes, and the call's CDR still rates as usual."""
+        changes, and the call's CDR still rates as usual. ``at_given``:
+        ``at`` came with the event (else it is the server's now); an end time
+        that cannot be measured against the call's authorization raises
+        ``InvalidInput`` (``at``) and changes nothing (``_end_time``)."""
         with envs.live_write(self.ledger) as txn:
+            held = reservations.get(self.ledger, txn, call)
+            used_at = at if held is None or held.ended else self._end_time(call_id, held, at, at_given)
             changed = self._sweep(txn, at) > 0
             line = self._drop(txn, call)
             changed = line > 0 or changed
-            settled = self._settle(txn, call, at)
+            settled = self._settle(txn, call, used_at)
             self._remember_end(txn, call, at)
             if changed:
                 self._bump(txn)
@@ -1154,6 +1165,32 @@ class Router:
         return line != -1 or settled
 
     # -- credit reservations (rules: module doc) ---------------------------------
+    def _end_time(self, call_id: str, held: Reservation, at: int, at_given: bool) -> int:
+        """The end time the hold of an ``ended`` is settled at (README "Credit
+        reservation": the end time). ``at`` given: the switch's own clock,
+        the one that dated the Authorize; more than ``CLOCK_SKEW_S`` before
+        the authorization it contradicts it (``InvalidInput`` naming
+        ``at``). ``at`` missing (the server's now): the Authorize may have
+        been dated by a clock up to ``CLOCK_SKEW_S`` ahead, so the call is
+        counted that much longer (the safe side: the CDR settles the true
+        charge); an authorization more than ``CLOCK_SKEW_S`` after now
+        cannot be measured at all and is refused the same way, the hold
+        kept whole for the CDR or its deadline."""
+        skew = CLOCK_SKEW_S * 1000
+        call_id = call_id if len(call_id) <= 60 else call_id[:57] + "..."
+        if at_given:
+            if at < held.authorized_ms - skew:
+                raise InvalidInput("at", f"{at} ms is {(held.authorized_ms - at) // 1000} s before call "
+                                         f"{call_id}'s authorization ({held.authorized_ms} ms): an end cannot "
+                                         "come before the start")
+            return at
+        if held.authorized_ms > at + skew:
+            raise InvalidInput("at", f"required for call {call_id}: it was authorized at {held.authorized_ms} ms, "
+                                     f"{(held.authorized_ms - at) // 1000} s after the server's clock now ({at} ms), "
+                                     "so the server cannot tell how long it ran; send the end time on the clock "
+                                     "that dated the Authorize (its hold is kept until then)")
+        return at + skew
+
     def _elapsed(self, held: Reservation, at: int) -> int:
         """Billable seconds the call can have used by ``at``, at most its
         grant: counted from authorisation (an upper bound of any billing

@@ -1,16 +1,23 @@
 """Call events late, replayed or out of order (README "Routing and
 authorization", "Credit reservation"): an ended call stays ended -- a later
 ``started`` / ``answered`` / ``interim`` of it answers accepted=false and
-changes nothing (no line slot, no hold, no caller memory) -- in process
-on a real ledger and through a real server on loopback."""
+changes nothing (no line slot, no hold, no caller memory) -- and an
+``ended`` whose end time cannot be measured against the call's
+authorization is refused (INVALID_ARGUMENT naming ``at``) with the hold
+kept whole; in process on a real ledger and through a real server on
+loopback."""
 from __future__ import annotations
+
+import time
 
 import pytest
 
-from rating_core.router import CDR_GRACE_S
+from rating_core.errors import InvalidInput
+from rating_core.ledger import reservations
+from rating_core.router import CDR_GRACE_S, CLOCK_SKEW_S
 from rating_core.store import Store
 from test_reservation import (  # noqa: F401  (store_dir, world: fixtures)
-    AT, CALLER, CATALOG, LANDLINE, MOBILE, NUMBERS, balance, store_dir, world,
+    AT, CALLER, CATALOG, LANDLINE, MOBILE, NUMBERS, balance, cdr, commit, store_dir, world,
 )
 
 TINY = NUMBERS["tiny"]
@@ -96,3 +103,70 @@ def test_grpc_started_after_ended_is_not_accepted(server):
     finally:
         engine.close()
 
+
+# -- an ended without ``at`` (README "Credit reservation": the end time) ------------------
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def test_ended_without_at_before_a_future_dated_authorize_is_refused_and_keeps_the_hold(world):  # noqa: F811
+    engine, router = world
+    future = now_ms() + 2 * 3_600_000  # the switch's clock, two hours ahead of the server's
+    d = router.authorize(TINY, CALLER, future, call_id="ahead")
+    assert d.allow and d.reserved_minor == 5000
+    assert router.call_event("ahead", TINY, "answered", destination=MOBILE, caller=CALLER, at_ms=future)
+    with pytest.raises(InvalidInput) as refused:
+        router.call_event("ahead", TINY, "ended")  # no at: the server cannot tell how long it ran
+    assert refused.value.field == "at" and "ahead" in refused.value.message
+    # Nothing changed: the hold still covers the call, so no other call can take that credit.
+    assert balance(engine, "tiny", future).reserved_minor == 5000
+    assert slots(router) == (0, 1)
+    assert not router.authorize(TINY, CALLER, future, call_id="other").allow
+    # With the end time it settles; the CDR charges it, and the account never goes below zero.
+    assert router.call_event("ahead", TINY, "ended", at_ms=future + 61_000)
+    assert balance(engine, "tiny", future).reserved_minor == 2600
+    commit(engine, [cdr("ahead", "tiny", future, future, future + 61_000, MOBILE)])
+    b = balance(engine, "tiny", future)
+    assert (b.credit_minor, b.reserved_minor) == (2400, 0)
+
+
+def test_ended_with_an_at_before_the_authorization_is_refused(world):  # noqa: F811
+    engine, router = world
+    router.authorize(TINY, CALLER, AT, call_id="early")
+    with pytest.raises(InvalidInput) as refused:
+        router.call_event("early", TINY, "ended", at_ms=AT - (CLOCK_SKEW_S + 1) * 1000)
+    assert refused.value.field == "at"
+    assert balance(engine, "tiny").reserved_minor == 5000
+    # Within the tolerance: the call used nothing, as an end at its authorization.
+    assert router.call_event("early", TINY, "ended", at_ms=AT - CLOCK_SKEW_S * 1000)
+    assert balance(engine, "tiny").reserved_minor == 0
+
+
+def test_ended_without_at_counts_the_clock_tolerance_on_the_safe_side(world):  # noqa: F811
+    engine, router = world
+    start = now_ms() - 30_000  # authorized 30 s ago
+    router.authorize(TINY, CALLER, start, call_id="now")
+    router.call_event("now", TINY, "answered", destination=MOBILE, caller=CALLER, at_ms=start)
+    assert router.call_event("now", TINY, "ended")
+    # The server's clock says about 30 s; the Authorize's clock may be up to
+    # the tolerance ahead of it, so the hold covers 30 s + CLOCK_SKEW_S.
+    held = reservations.open_reservations(engine.ledger)
+    assert len(held) == 1 and held[0][1].ended
+    assert 30 + CLOCK_SKEW_S <= held[0][1].granted_seconds <= 40 + CLOCK_SKEW_S
+
+
+def test_grpc_ended_without_at_before_a_future_authorize_is_invalid_argument(server):
+    import grpc
+
+    from rating400_client import Client
+
+    future = now_ms() + 2 * 3_600_000
+    with Client(server.target, timeout=30) as c:
+        d = c.authorize(NUMBERS["owes"], CALLER, call_id="gf", at=future)
+        assert d.allow and d.reserved_minor > 0
+        with pytest.raises(grpc.RpcError) as refused:
+            c.call_event("gf", NUMBERS["owes"], "ended")
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("at:"), refused.value.details()
+        assert c.call_event("gf", NUMBERS["owes"], "ended", at=future + 10_000).accepted
