@@ -328,8 +328,11 @@ def _without_bad_records(doc: dict, exc: ValidationError) -> Catalog | None:
 
 
 def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
-    """Numbers' home cities in region data's spelling (``天津`` -> ``Tianjin``)
-    before validation; an unknown name stays as written, for the check."""
+    """Numbers' home cities, and the city names routing plans use
+    (``caller_regions``, black/white list ``regions``; bare or ``city:``),
+    in region data's spelling (``天津`` -> ``Tianjin``, ``Lu'an`` -> ``LuAn``)
+    before validation; an unknown name stays as written, for the check. A
+    province's name is never an alias, so a bare province name is kept."""
     accounts = doc.get("accounts")
     for acc in accounts.values() if isinstance(accounts, dict) else ():
         numbers = acc.get("numbers") if isinstance(acc, dict) else None
@@ -337,6 +340,31 @@ def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
             if isinstance(num, dict) and isinstance(num.get("home_city"), str):
                 city = num["home_city"].strip()
                 num["home_city"] = aliases.get(city, city)
+
+    def canonical(names):
+        if not isinstance(names, list):
+            return names
+        out = []
+        for name in names:
+            kind, sep, bare = name.partition(":") if isinstance(name, str) else ("", "", "")
+            if sep and kind == "city":
+                out.append(f"city:{aliases.get(bare, bare)}")
+            elif isinstance(name, str) and not sep and aliases.get(name, name) != name:
+                out.append(aliases[name])
+            else:
+                out.append(name)
+        return out
+
+    plans = doc.get("routing_plans")
+    for plan in plans.values() if isinstance(plans, dict) else ():
+        if not isinstance(plan, dict):
+            continue
+        for rule in plan.get("rules") or () if isinstance(plan.get("rules"), list) else ():
+            if isinstance(rule, dict) and "caller_regions" in rule:
+                rule["caller_regions"] = canonical(rule["caller_regions"])
+        for lst in ("blacklist", "whitelist"):
+            if isinstance(plan.get(lst), dict) and "regions" in plan[lst]:
+                plan[lst]["regions"] = canonical(plan[lst]["regions"])
 
 
 _RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?: (?P<msg>.*)$", re.S)

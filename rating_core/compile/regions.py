@@ -8,6 +8,15 @@ We turn each key into a prefix in our normal form: mobile prefixes
 city (before the comma) and province (after; a municipality is its own
 province). A city name found in two provinces is qualified with its
 province (``"Fuzhou, Jiangxi"``) so that names identify cities. 16x, 19x and 171-175 carry no city: they resolve to nothing.
+
+One name per city (``canonical_entries``): the data's mobile prefixes and
+its landline area codes spell some cities differently (``LuAn, Anhui`` on
+339 mobile prefixes, ``Lu'an, Anhui`` on area code 0564; ``Xichang`` for
+Liangshan's area code, ``Huhehaote`` for Hohhot's), which split one city
+in two in every report and routing rule. The Chinese description names the
+prefecture once (``安徽省六安市``), so every prefix of one Chinese description
+takes the English name most of them carry; the other spellings stay
+accepted as names in a catalog (``city_aliases``).
 """
 from __future__ import annotations
 
@@ -69,16 +78,33 @@ def _data() -> tuple[dict, dict]:
 
 
 @functools.lru_cache(maxsize=1)
-def region_source() -> RegionSource:
-    GEOCODE_DATA, CARRIER_DATA = _data()
-    entries = []
+def canonical_entries() -> list[tuple[str, tuple[str, str], tuple[str, str], str]]:
+    """Every China prefix with a city: (prefix in normal form, (city,
+    province) as the region data's name for it, (city, province) as its own
+    entry spells it, its Chinese description). The name is the English
+    description most prefixes of the same Chinese description carry (ties:
+    the first in sorted order), so one prefecture has one name whichever
+    table (mobile prefixes, landline area codes) a caller's number is in."""
+    GEOCODE_DATA = _data()[0]
+    raw = []
     for key, desc in GEOCODE_DATA.items():
-        if not key.startswith("86"):
-            continue
         en = desc.get("en")
-        if not en or en == "China":
+        if not key.startswith("86") or not en or en == "China":
             continue
-        entries.append((national_prefix(key), split_description(en)))
+        raw.append((national_prefix(key), split_description(en), desc.get("zh") or ""))
+    spellings: dict[str, dict[tuple[str, str], int]] = {}
+    for _, pair, zh in raw:
+        if zh:
+            counts = spellings.setdefault(zh, {})
+            counts[pair] = counts.get(pair, 0) + 1
+    name = {zh: min(counts, key=lambda p: (-counts[p], p)) for zh, counts in spellings.items()}
+    return [(prefix, name.get(zh, pair), pair, zh) for prefix, pair, zh in raw]
+
+
+@functools.lru_cache(maxsize=1)
+def region_source() -> RegionSource:
+    _, CARRIER_DATA = _data()
+    entries = [(prefix, pair) for prefix, pair, _, _ in canonical_entries()]
     names = _city_names({pair for _, pair in entries})
     cities: dict[str, int] = {}
     provinces: dict[str, int] = {}
@@ -116,17 +142,26 @@ def city_aliases() -> dict[str, str]:
     name itself (``Tianjin``, ``Fuzhou, Jiangxi``) and the Chinese names of
     ``phonenumbers``' zh descriptions (``天津``, ``天津市``; ``沈阳``,
     ``沈阳市``, ``辽宁省沈阳市``). A Chinese name shared by two cities is left
-    out (the region data's own name says which)."""
-    GEOCODE_DATA = _data()[0]
-    names = _city_names({split_description(d["en"]) for k, d in GEOCODE_DATA.items()
-                         if k.startswith("86") and d.get("en") and d["en"] != "China"})
+    out (the region data's own name says which). The other English spellings
+    of a city (``Lu'an`` for ``LuAn``, ``canonical_entries``) name it too,
+    when they name no other city."""
+    entries = canonical_entries()
+    names = _city_names({pair for _, pair, _, _ in entries})
     out = {name: name for name in names.values()}
+    other: dict[str, set[str]] = {}
+    for _, pair, spelled, _ in entries:
+        if spelled != pair:
+            city, province = spelled
+            for alias in (city, f"{city}, {province}"):
+                other.setdefault(alias, set()).add(names[pair])
+    for alias, found in other.items():
+        if len(found) == 1 and alias not in out:
+            out[alias] = next(iter(found))
     zh: dict[str, set[str]] = {}
-    for key, desc in GEOCODE_DATA.items():
-        en, full = desc.get("en"), desc.get("zh")
-        if not key.startswith("86") or not en or en == "China" or not full:
+    for _, pair, _, full in entries:
+        if not full:
             continue
-        name = names[split_description(en)]
+        name = names[pair]
         city = full
         for end in ("省", "自治区"):  # 辽宁省沈阳市 -> 沈阳市; 新疆维吾尔自治区乌鲁木齐市 -> 乌鲁木齐市
             if end in city:
