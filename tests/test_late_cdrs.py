@@ -173,6 +173,9 @@ def test_a_late_call_of_an_earlier_bundle_period_pays_its_overage_rate(tmp_path)
 
 
 def test_the_statement_shows_the_late_call_under_the_old_package(tmp_path, capsys):
+    """November's statement (from the ledger) bills the late 11-10 call at
+    pre_a's 0.12/min (12.00), under pre_a (in force at the month's start),
+    and closes at the ledger's credit: 480 + 600 - 12."""
     store, ops, ledger = setup_store(tmp_path, "pre_a")
     change(ops)
     engine_rows(store, [cdr("late", at(11, 10))])
@@ -182,11 +185,40 @@ def test_the_statement_shows_the_late_call_under_the_old_package(tmp_path, capsy
               "--statements", str(tmp_path / "st"), "--format", "json"])
     assert e.value.code == 0, capsys.readouterr().err
     nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
-    assert nov["usage_minor"] == 12 * YUAN if "usage_minor" in nov else True
-    calls = pq.read_table(out).to_pylist()
-    assert {r["month"] for r in calls} >= {"2026-11"}
-    text = json.dumps(nov)
-    assert "pre_a" in text
+    assert (nov["package"], nov["calls"], nov["usage_minor"], nov["credit_consumed_minor"]) == (
+        "pre_a", 1, 12 * YUAN, 12 * YUAN)
+    assert nov["closing_credit_minor"] == ledger.stored("acme").credit_minor == (480 + 600 - 12) * YUAN
+    assert [(c["from"], c["to"]) for c in nov["package_changes"]] == [("pre_a", "pre_b")]
+
+
+def test_an_open_engine_sees_the_history_of_an_operation_made_while_it_runs(tmp_path, monkeypatch):
+    """The incremental view update (``accounts.view.update_view``): the
+    package change and the suspension reach a running engine by
+    ``refresh``, history included."""
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    engine = Engine.open(store)
+    try:
+        first = engine.rate_and_commit(pa.Table.from_pylist([cdr("early", at(11, 1))]))
+        assert first.rated.column("package").to_pylist() == ["pre_a"]
+        from rating_core.accounts import view
+
+        def no_rebuild(*a):
+            raise AssertionError("the patch path should apply these changes")
+        monkeypatch.setattr(view, "build_view", no_rebuild)
+        change(ops)
+        suspend(ops)
+        engine.refresh()
+        res = engine.rate_and_commit(pa.Table.from_pylist([cdr("late", at(11, 10)), cdr("during", at(11, 16))]))
+        assert [(r["call_id"], r["package"], r["charge"]) for r in res.rated.to_pylist()] == [
+            ("late", "pre_a", 12 * YUAN)]
+        assert [r["reason"] for r in res.rejects.to_pylist()] == ["number_not_active"]
+        ops.number_transition("res", NUMBER, "restore", at_ms=at(11, 20, 0))
+        engine.refresh()
+        res = engine.rate_and_commit(pa.Table.from_pylist([cdr("after", at(11, 21))]))
+        assert [(r["package"], r["charge"]) for r in res.rated.to_pylist()] == [("pre_b", 10 * YUAN)]
+    finally:
+        engine.close()
+    assert ledger.stored("acme").credit_minor == (480 - 12 + 600 - 12 - 10) * YUAN
 
 
 # ---- CLI: rating400 rate --commit ------------------------------------------------------------------
