@@ -136,3 +136,55 @@ def test_duckdb_matches_kernel_on_carried_balances(demo_snapshot, demo_cdr_colum
         assert len(diff) == 0, f"{name}: {len(diff)} CDRs differ, first rows {diff[:5].tolist()}"
     for name in kernel_state:
         np.testing.assert_array_equal(kernel_state[name], got_state[name], err_msg=name)
+
+
+def _with_history(tables: dict, cdr: dict) -> dict:
+    """``tables`` plus the live view's history arrays (``rating.HISTORY``):
+    every account with three package periods (two before its current one,
+    under its own package, so the output is the plain kernel's) and every
+    number with two states (active since ever, then active again), so each
+    CDR pays both searches the live view makes it pay."""
+    t = dict(tables)
+    n_acc, n_num = len(t["account_package"]), len(t["number_key"])
+    first_call = int(np.min(cdr["start_ms"]))
+    starts = np.stack([t["account_start_ms"] - 2, t["account_start_ms"] - 1, t["account_start_ms"]], 1)
+    t.update(account_period_first=np.arange(0, 3 * n_acc, 3, dtype=np.int32),
+             account_period_count=np.full(n_acc, 3, np.int32),
+             period_start_ms=starts.reshape(-1).astype(np.int64),
+             period_package=np.repeat(t["account_package"], 3).astype(np.int32),
+             period_expiry_ms=np.repeat(t["account_expiry_ms"], 3).astype(np.int64),
+             number_hist_first=np.arange(0, 2 * n_num, 2, dtype=np.int32),
+             number_hist_count=np.full(n_num, 2, np.int32),
+             hist_ms=np.tile(np.array([np.iinfo(np.int64).min, first_call], np.int64), n_num),
+             hist_status=np.repeat(t["number_status"], 2).astype(np.int8))
+    return t
+
+
+def test_kernel_with_period_history(benchmark, sizes, demo_snapshot, demo_cdr_columns, opening_state, report):
+    """The rating kernel on the demo CDRs with the live view's history arrays
+    (README "Late CDRs": the period and number state at each call's start)
+    beside the same kernel without them (the catalog snapshot's path), runs
+    alternating (A/B) on one thread; the outputs must be identical (every
+    period of an account is under its own package)."""
+    import time
+
+    plain, cdr = demo_snapshot.tables, demo_cdr_columns
+    history = _with_history(plain, cdr)
+    n = len(cdr["start_ms"])
+    want = rating.rate(plain, cdr, _fresh(opening_state), threads=1)
+    got = rating.rate(history, cdr, _fresh(opening_state), threads=1)
+    for name in want:
+        assert np.array_equal(want[name], got[name]), name
+    times: dict[str, list[float]] = {"plain": [], "history": []}
+    for _ in range(_rounds(sizes, 7)):
+        for name, tables in (("plain", plain), ("history", history)):
+            state = _fresh(opening_state)
+            t0 = time.perf_counter()
+            rating.rate(tables, cdr, state, threads=1)
+            times[name].append(time.perf_counter() - t0)
+    benchmark.pedantic(rating.rate, args=(history, cdr, _fresh(opening_state)), kwargs={"threads": 1},
+                       rounds=1, iterations=1)
+    p, h = float(np.median(times["plain"])), float(np.median(times["history"]))
+    benchmark.extra_info.update(cdrs=n, plain_s=round(p, 4), history_s=round(h, 4), ratio=round(h / p, 3))
+    report(f"rating kernel with period history: {n:,} CDRs, median {h:.3f} s = {n / h / 1e6:.2f}M CDR/s beside "
+           f"{p:.3f} s = {n / p / 1e6:.2f}M CDR/s without (the catalog path): {h / p:.2f}x, one thread, A/B alternating")

@@ -45,7 +45,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 import msgspec
 import numpy as np
@@ -165,28 +165,49 @@ def read_layer(env) -> tuple[int, list[C.Account], list[C.Number], dict[str, lis
         held = C.HELD_STATES
         numbers = [n for n in map(dec_n, txn.cursor(db=dbs[C.NUMBERS_DB]).iternext(keys=False)) if n.state in held]
         periods: dict[str, list[P.Period]] = {}
-        for p in P.package_periods(map(_period_fields, txn.cursor(db=dbs[C.EVENTS_DB]).iternext(keys=False))):
+        for p in P.package_periods(_period_events(txn.cursor(db=dbs[C.EVENTS_DB]).iternext(keys=False))):
             periods.setdefault(p.account, []).append(p)
     accounts.sort(key=lambda a: a.row)
     return gen, accounts, numbers, periods
 
 
+class _Terms(msgspec.Struct, frozen=True):
+    """The package terms of an audit event's ``before`` / ``after`` record
+    (an empty record: the defaults, which match no real period)."""
+
+    package: str = ""
+    package_start_ms: int = -1
+    opening_credit_minor: int = -1
+    period_end_ms: int = C.NEVER_MS
+
+
+class _Carried(msgspec.Struct, frozen=True):
+    carried_minor: int = 0
+
+
 class _PeriodFields(msgspec.Struct):
-    """The fields of an audit ``C.Event`` that ``periods.package_periods`` reads."""
+    """The fields of an audit ``C.Event`` that ``periods.package_periods``
+    reads; the rest of each record is skipped by the decoder, not built."""
 
     account: str = ""
     number: str = ""
-    detail: dict = {}
-    before: dict = {}
-    after: dict = {}
+    detail: _Carried = _Carried()
+    before: _Terms = _Terms()
+    after: _Terms = _Terms()
 
 
 _period_decoder = msgspec.msgpack.Decoder(_PeriodFields)
 
 
-def _period_fields(raw) -> dict:
-    e = _period_decoder.decode(raw)
-    return {"account": e.account, "number": e.number, "detail": e.detail, "before": e.before, "after": e.after}
+def _period_events(raws) -> Iterator[dict]:
+    """The audit events (raw records, in the order recorded) that may open a
+    period, as the dicts ``periods.package_periods`` reads: account events
+    (not a number's) after which the account has a package."""
+    for raw in raws:
+        e = _period_decoder.decode(raw)
+        if not e.number and e.after.package:
+            yield {"account": e.account, "number": "", "detail": {"carried_minor": e.detail.carried_minor},
+                   "before": msgspec.structs.asdict(e.before), "after": msgspec.structs.asdict(e.after)}
 
 
 def account_periods(txn, dbs, account: str) -> list[P.Period]:
@@ -202,7 +223,7 @@ def account_periods(txn, dbs, account: str) -> list[P.Period]:
                 break
             seqs.append(C.seq_of_index_key(k))
     ev_db = dbs[C.EVENTS_DB]
-    return P.package_periods(_period_fields(txn.get(C.seq_key(q), db=ev_db)) for q in sorted(seqs))
+    return P.package_periods(_period_events(txn.get(C.seq_key(q), db=ev_db) for q in sorted(seqs)))
 
 
 def _period_rows(accounts: list[C.Account], recorded: dict[str, list[P.Period]], packages: dict[str, int],
@@ -217,7 +238,15 @@ def _period_rows(accounts: list[C.Account], recorded: dict[str, list[P.Period]],
     expiry: list[int] = []
     first, count = [], []
     for a in accounts:
-        ps = P.in_force(recorded.get(a.id, []), a) if a.package else []
+        own = recorded.get(a.id)
+        if own is None and a.package in packages:  # no logged period (written directly): the record's only
+            first.append(offset + len(starts))
+            count.append(1)
+            starts.append(a.package_start_ms)
+            pkgs.append(packages[a.package])
+            expiry.append(a.period_end_ms)
+            continue
+        ps = P.in_force(own or [], a) if a.package else []
         ids = [packages.get(p.package) for p in ps]
         if any(i is None for i in ids):
             ps, ids = [], []
@@ -240,7 +269,7 @@ def _history_rows(numbers: list[C.Number], offset: int) -> tuple[dict[str, np.nd
     status: list[int] = []
     first, count = [], []
     for n in numbers:
-        h = P.held_history(n.history)
+        h = [(n.history[0][0], P.SINCE_EVER)] if len(n.history) == 1 else P.held_history(n.history)
         first.append(offset + len(ms))
         count.append(len(h))
         ms += [at for _s, at in h]
