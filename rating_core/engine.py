@@ -58,6 +58,17 @@ def _encoder() -> ThreadPoolExecutor:
     return _ENCODER[1]
 
 
+# And one groups a commit's calls for the caller CRM (``CRM.group``, pure)
+# while the committing thread stores the last request and the usage.
+_GROUPER: list = [None, None]  # [pid, ThreadPoolExecutor]
+
+
+def _grouper() -> ThreadPoolExecutor:
+    if _GROUPER[0] != os.getpid():
+        _GROUPER[:] = [os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="ledger-crm")]
+    return _GROUPER[1]
+
+
 def plain(table: pa.Table) -> pa.Table:
     """Dictionary columns decoded to their value type (uniform schema for
     joining stored and new records)."""
@@ -241,13 +252,28 @@ class Engine:
         # writer, so every millisecond inside it is one no other commit has.
         keyed = [_keyed(prepared) for prepared in group]
         with self.ledger.durable() as txn:  # full: LedgerFull
-            # The group's calls go to the caller CRM in one merge, in the last
-            # request's turn (see ``_commit_in``); left over when it rated none.
+            # The group's calls go to the caller CRM in one merge: grouped on
+            # another thread from the last request's turn (see ``_commit_in``;
+            # at the end when it rated none), merged into the records last.
+            # Its usage is added once for the group, before that merge.
             crm_calls: list[pa.Table] = []
-            steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, i == len(group) - 1)
+            grouping: list = []
+            used: list[tuple] = []
+            steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, used, grouping,
+                                     i == len(group) - 1)
                      for i, (prepared, good, keys) in enumerate(keyed)]
             if crm_calls:
-                self.crm.record(txn, pa.concat_tables(crm_calls))
+                grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
+            if used:
+                # Per-number monthly usage (the caps Authorize enforces): sums,
+                # so one accumulate of the group's calls writes what one per
+                # request would (nothing in a commit reads usage).
+                usage.record(self.ledger, txn, pa.chunked_array([c for u in used for c in u[0].chunks]),
+                             np.concatenate([u[1] for u in used]), np.concatenate([u[2] for u in used]),
+                             np.concatenate([u[3] for u in used]),
+                             pa.chunked_array([c for u in used for c in u[4].chunks]))
+            for job in grouping:
+                self.crm.write(txn, job.result())
         # Committed: the true charges are in the balances, so the calls'
         # reservations are released (after, never before: in between both
         # count, which errs on the safe side).
@@ -255,12 +281,15 @@ class Engine:
         return [self._answer(step) for step in steps]
 
     def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, good: np.ndarray, keys: list[bytes],
-                   crm_calls: list[pa.Table], last: bool = True) -> "_Step":
+                   crm_calls: list[pa.Table], used: list[tuple], grouping: list, last: bool = True) -> "_Step":
         """One request's part of a commit, inside the write ``txn``: the
         call-id check, rating from the balances as the transaction holds
-        them, the rated records, usage and balances written. Its calls are
-        added to ``crm_calls``; the ``last`` request of a group merges them
-        all into the caller CRM at once: the CRM's rules are min / max / sum
+        them, the rated records and balances written; its usage columns are
+        added to ``used`` (``_commit_group`` records the group's at once).
+        Its calls are added to ``crm_calls``; the ``last`` request of a group
+        starts grouping them all for the caller CRM on another thread
+        (``CRM.group``, into ``grouping``; ``_commit_group`` merges the
+        result into the records, ``CRM.write``): the CRM's rules are min / max / sum
         and the latest call, so one merge of the group's calls writes the
         records one merge per request writes (``CRM.record`` orders calls by
         start, stably, so equal starts keep request order), and each
@@ -294,13 +323,11 @@ class Engine:
             crm_calls.append(rated_calls(rated.set_column(rated.schema.get_field_index("account"), "account",
                                                           account_names)))
             if last:
-                self.crm.record(txn, pa.concat_tables(crm_calls))
+                grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
                 crm_calls.clear()
-            # Per-number monthly usage (the caps Authorize enforces), same transaction.
-            usage.record(self.ledger, txn, rated.column("number"),
-                         rated.column("start").cast(pa.int64()).to_numpy(),
+            used.append((rated.column("number"), rated.column("start").cast(pa.int64()).to_numpy(),
                          rated.column("charge").to_numpy(), rated.column("billable_seconds").to_numpy(),
-                         account_names)
+                         account_names))
             accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
             accounts = np.asarray(accounts, np.int64)
             _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)

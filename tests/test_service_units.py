@@ -232,16 +232,16 @@ def test_commit_group_with_a_failing_request_commits_those_before_it(engine, mon
     committed again request by request; those before it are committed and
     answered, it gets its exception, those after it are not committed."""
     tables = [convert.rows_to_table([_cdr_row(f"f{i}", i)]) for i in range(3)]
-    record = engine.crm.record
+    group = engine.crm.group
     calls = []
 
-    def failing_second(txn, t, **kw):  # the real CRM, failing on the second request's call
+    def failing_second(t):  # the real CRM, failing on the second request's call (on the grouping thread)
         calls.append(1)
         if t.num_rows and pa.compute.any(pa.compute.equal(t.column("start_ms"), _cdr_row("f1", 1)["start"])).as_py():
             raise RuntimeError("disk on fire")
-        return record(txn, t, **kw)
+        return group(t)
 
-    monkeypatch.setattr(engine.crm, "record", failing_second)
+    monkeypatch.setattr(engine.crm, "group", failing_second)
     results, error = engine.commit_tables(tables)
     assert isinstance(error, RuntimeError) and len(results) == 1
     with engine.ledger.env.begin() as txn:

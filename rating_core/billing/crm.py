@@ -34,7 +34,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO, cast
+from typing import Iterator, NamedTuple, TextIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -218,12 +218,7 @@ class CRM:
         The batch is aggregated per (account, caller) in one compiled pass
         first (``kernels.crm.group``); LMDB is read and written once per
         caller in the batch, in key order."""
-        caller, account = calls.column("caller"), calls.column("account")
-        t = calls
-        # Usually every call has a caller and an account: no filtered copy then
-        # (told by null counts and the shortest caller, not a string compare).
-        if caller.null_count or account.null_count or (len(caller) and pc.min(pc.binary_length(caller)).as_py() == 0):
-            t = calls.filter(pc.and_(pc.fill_null(pc.not_equal(caller, ""), False), pc.is_valid(account)))
+        t = _counted(calls)
         if t.num_rows and not fresh:
             keys = [call_key(c) for c in t.column("call_id").to_pylist()]
             seen_cur = txn.cursor(db=self.seen)
@@ -234,8 +229,18 @@ class CRM:
             new &= cdr.first_occurrences(t.column("call_id"))
             t = t.filter(pa.array(new))
             txn.cursor(db=self.seen).putmulti([(k, b"") for k, n in zip(keys, new) if n])
+        return self.write(txn, self.group(t))
+
+    def group(self, calls: pa.Table) -> "Grouped":
+        """The part of ``record`` that reads no database: ``calls`` (every one
+        to be counted, each with a caller and an account) aggregated per
+        (account, caller) by ``kernels.crm.group``, in time-ordered chunks
+        of ``CHUNK``; calls without a caller or an account are not counted.
+        Pure (a commit runs it on another thread while its transaction does
+        other work); ``write`` merges it into the records."""
+        t = _counted(calls)
         if t.num_rows == 0:
-            return 0
+            return Grouped(0, [])
         # Not combined into one chunk: the columns are read once each below
         # (NumPy copies, the key join), so a combined copy would be a second.
         t = t.select(list(MERGE_COLUMNS))
@@ -267,6 +272,7 @@ class CRM:
         # and "latest wins"). A chunk is up to a million calls, so a commit
         # reads and writes its callers' pages in key order once (the B-tree
         # work is most of a merge's cost).
+        chunks = []
         for lo in range(0, t.num_rows, CHUNK):
             rows = np.ascontiguousarray(order[lo:lo + CHUNK], np.int64)
             offsets, data, rank, skip, *rest = columns
@@ -274,8 +280,16 @@ class CRM:
             keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
             names = pa.concat_arrays([t.column(col).take(pa.array(at, mask=at < 0)).combine_chunks()
                                       for (_, col), at in zip(_NAMES, last)])
+            chunks.append((keys, agg, names))
+        return Grouped(t.num_rows, chunks)
+
+    def write(self, txn, grouped: "Grouped") -> int:
+        """Merge ``group``'s aggregates into the stored records inside the
+        write ``txn``, chunk after chunk (merging chunk after chunk gives
+        what merging the whole batch gives). Returns the calls counted."""
+        for keys, agg, names in grouped.chunks:
             txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
-        return t.num_rows
+        return grouped.calls
 
     def update_from_calls(self, calls: pa.Table) -> int:
         """``record`` in a transaction of its own (rated files: call ids
@@ -366,6 +380,24 @@ _LAST_ANSWERED = 5  # index of last_answered_ms in COUNTS
 # The names a caller record keeps, by aggregate name and ``MERGE_COLUMNS`` column.
 _NAMES = (("dest", "forwarded_to"), ("city", "caller_city"), ("province", "caller_province"),
           ("carrier", "caller_carrier"))
+
+
+def _counted(calls: pa.Table) -> pa.Table:
+    """The calls the CRM counts: those with a caller and an account."""
+    caller, account = calls.column("caller"), calls.column("account")
+    # Usually every call has both: no filtered copy then (told by null
+    # counts and the shortest caller, not a string compare).
+    if caller.null_count or account.null_count or (len(caller) and pc.min(pc.binary_length(caller)).as_py() == 0):
+        return calls.filter(pc.and_(pc.fill_null(pc.not_equal(caller, ""), False), pc.is_valid(account)))
+    return calls
+
+
+class Grouped(NamedTuple):
+    """``CRM.group``'s result: the calls counted, and per chunk the sorted
+    distinct record keys, their aggregates and names (``_merge``'s input)."""
+
+    calls: int
+    chunks: list
 
 
 def _sort_shortcut(account: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
