@@ -99,9 +99,11 @@ def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
     """The rated output's columns: ``BILLING_COLUMNS`` (default) and
     ``answered`` (bool: ``rating_core.answered``, so reports and statements
     on the file count answered calls as on the ledger), or every column of
-    the rated table (input columns included) with ``pass_through``."""
+    the rated table (input columns included) with ``pass_through``, whose
+    ``row`` then counts data rows from 1 as the rejects file's does
+    (``cdr.rejects_file``), so a run's rated and rejected rows number alike."""
     if pass_through:
-        return rated
+        return cdr.rejects_file(rated) if "row" in rated.column_names else rated
     view = rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
     if "agent_answer" in rated.column_names and "answered" not in view.column_names:
         from .answered import answered
@@ -228,7 +230,7 @@ class RejectsWriter:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            table = table.cast(cdr.REJECT_SCHEMA)
+            table = cdr.rejects_file(table.cast(cdr.REJECT_SCHEMA))  # row counted from 1
             self._w.write_table(rejects_for_csv(table) if self._csv else table)
             self.rows += table.num_rows
 

@@ -137,12 +137,31 @@ F = {name: i for i, name in enumerate(FIELDS)}
 # (Asia/Shanghai has had no DST since 1991), so files read naturally.
 TIME_TYPE = pa.timestamp("ms", tz="+08:00")
 REJECT_SCHEMA = pa.schema([
-    ("row", pa.int64()),  # 0-based row number in the input (all files, in order)
+    # In memory and on the wire (RatingResult.rejects, gRPC Reject.row): the
+    # 0-based index of the row in the input (all files, in order) or request.
+    # A rejects *file* counts from 1 (``rejects_file``).
+    ("row", pa.int64()),
     ("call_id", pa.string()),
     ("field", pa.string()),
     ("reason", pa.string()),
     ("value", pa.string()),  # the offending value as given
 ])
+
+
+
+def rejects_file(rejects: pa.Table) -> pa.Table:
+    """Rejects as a rejects file (``rate --rejects``, CSV or Parquet) holds
+    them (and a ``--pass-through`` rated file its rows): ``row`` is the data row counted from 1, the first row after a
+    CSV's header (a Parquet file's first row) being row 1 -- the way every
+    error of the command line names a row (``bill``, campaigns, accounts) --
+    and across several input files the count runs on through them in order.
+    In memory and on the wire ``row`` stays the 0-based index
+    (``REJECT_SCHEMA``). Until 2026-11-30 the file held the index too."""
+    if rejects.num_rows == 0:
+        return rejects
+    i = rejects.schema.get_field_index("row")
+    return rejects.set_column(i, "row", pc.add(rejects.column(i), 1))
+
 
 _ISO = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?"
 _OFFSET = r"(Z|[+-]\d\d(:?\d\d)?)$"

@@ -44,7 +44,7 @@ def test_a_stray_byte_in_a_committed_utf8_file_charges_nothing_twice(tmp_path):
     again, rejects = _commit(tmp_path, tmp_path / "g2.csv")
     assert again["charge_minor"] == 0 and again["replayed"] == 20 and again["rejected"] == 1, again
     assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
-        ("20", "call_id", "not UTF-8 text", "stray\\x85x")]
+        ("21", "call_id", "not UTF-8 text", "stray\\x85x")]  # the 21st data row (rows count from 1)
     ids = pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
     assert ids == [f"呼叫-{i}" for i in range(20)]  # read as written, not as GB18030
 
@@ -81,8 +81,8 @@ def test_parquet_dictionary_columns_keep_the_byte_bounds(tmp_path):
     proc, rejects = _rate(tmp_path, tmp_path / "dict.parquet")
     assert proc.returncode == 0, proc.stderr
     assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [
-        ("1", "call_id", "longer than 128 bytes"), ("2", "hangup_cause", "longer than 64 bytes"),
-        ("3", "hangup_cause", "longer than 64 bytes")]
+        ("2", "call_id", "longer than 128 bytes"), ("3", "hangup_cause", "longer than 64 bytes"),
+        ("4", "hangup_cause", "longer than 64 bytes")]
     assert rejects[1]["value"].endswith("... (5000 characters)")
     assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["dict-ok"]
 
@@ -100,7 +100,7 @@ def test_a_reject_counts_the_characters_received(tmp_path):
     proc, rejects = _rate(tmp_path, tmp_path / "bin.parquet")
     assert proc.returncode == 0, proc.stderr
     [r] = rejects
-    assert (r["row"], r["field"], r["reason"]) == ("1", "call_id", "not UTF-8 text")
+    assert (r["row"], r["field"], r["reason"]) == ("2", "call_id", "not UTF-8 text")
     assert r["value"].endswith("... (100 characters)") and len(r["value"]) <= cdr.SHOWN_CHARS, r["value"]
     assert r["value"].startswith("\\x85\\x85")
     assert cdr._escaped_bytes(b"\x85" * 10) == "\\x85" * 10  # short: whole, nothing cut
@@ -138,7 +138,7 @@ def test_a_gbk_row_past_the_sniffed_bytes_of_a_utf8_file_is_one_reject(tmp_path)
     (tmp_path / "late.csv").write_bytes((HEADER + rows).encode() + late)
     proc, rejects = _rate(tmp_path, tmp_path / "late.csv")
     assert proc.returncode == 0, proc.stderr
-    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("700", "call_id", "not UTF-8 text")]
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("701", "call_id", "not UTF-8 text")]
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 700
 
 
@@ -154,7 +154,7 @@ def test_a_stray_byte_in_an_ascii_file_is_one_reject_and_the_fix_charges_it_once
     first, rejects = _commit(tmp_path, tmp_path / "a1.csv")
     assert first["rated"] == 20 and first["rejected"] == 1, first
     assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
-        ("20", "call_id", "not UTF-8 text", "caf\\xe9x")]
+        ("21", "call_id", "not UTF-8 text", "caf\\xe9x")]
     (tmp_path / "a2.csv").write_bytes(body + bad.replace(b"\xe9", "é".encode()))
     again, rejects = _commit(tmp_path, tmp_path / "a2.csv")
     assert again["replayed"] == 20 and again["rated"] == 21 and rejects == [], again
@@ -168,7 +168,7 @@ def test_a_lone_high_byte_in_an_ascii_file_is_one_reject_not_a_refused_file(tmp_
     assert cdr.encoding_of(tmp_path / "ff.csv") == "utf8"
     proc, rejects = _rate(tmp_path, tmp_path / "ff.csv")
     assert proc.returncode == 0, proc.stderr
-    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [("1", "call_id", "x\\xff")]
+    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [("2", "call_id", "x\\xff")]
 
 
 def test_a_gbk_file_with_too_few_hanzi_to_tell_is_read_as_utf8_and_named_gbk_rates(tmp_path):
@@ -179,7 +179,7 @@ def test_a_gbk_file_with_too_few_hanzi_to_tell_is_read_as_utf8_and_named_gbk_rat
     (tmp_path / "few.csv").write_bytes(body.encode("gbk"))
     assert cdr.encoding_of(tmp_path / "few.csv") == "utf8"
     proc, rejects = _rate(tmp_path, tmp_path / "few.csv")
-    assert proc.returncode == 0 and [(r["row"], r["field"]) for r in rejects] == [("5", "hangup_cause")], rejects
+    assert proc.returncode == 0 and [(r["row"], r["field"]) for r in rejects] == [("6", "hangup_cause")], rejects
     proc, rejects = _rate(tmp_path, tmp_path / "few.csv", "--encoding", "gbk")
     assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 6

@@ -176,9 +176,9 @@ def test_rate_a_parquet_file_with_binary_columns_and_control_characters(tmp_path
     assert proc.returncode == 0, proc.stderr
     # What was received, escaped (never the cell cleaned, never a raw escape sequence in the file).
     assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
-        ("1", "call_id", "not UTF-8 text", "\\xffid"), ("2", "caller", "not UTF-8 text", "\\xff\\xfe138"),
-        ("3", "call_id", "contains a control character", "nul\\x00")] + [
-        (str(4 + i), *h[3]) for i, h in enumerate(HOSTILE)]
+        ("2", "call_id", "not UTF-8 text", "\\xffid"), ("3", "caller", "not UTF-8 text", "\\xff\\xfe138"),
+        ("4", "call_id", "contains a control character", "nul\\x00")] + [
+        (str(5 + i), *h[3]) for i, h in enumerate(HOSTILE)]
     assert rejects[3]["call_id"] == "del\\x7f"
     assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["ok"]
 
@@ -197,8 +197,8 @@ def test_rate_a_csv_file_with_control_characters(tmp_path):
     proc, rejects = _rate(tmp_path, tmp_path / "cdrs.csv")
     assert proc.returncode == 0, proc.stderr
     assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
-        ("1", "call_id", "contains a control character", "nul\\x00")] + [
-        (str(2 + i), *h[3]) for i, h in enumerate(HOSTILE)]
+        ("2", "call_id", "contains a control character", "nul\\x00")] + [
+        (str(3 + i), *h[3]) for i, h in enumerate(HOSTILE)]
     assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["ok"]
 
 

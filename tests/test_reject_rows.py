@@ -1,0 +1,48 @@
+"""One row convention for people: a rejects file's ``row`` and every error of
+the command line that names a row count data rows from 1 (the first row after
+a CSV's header is row 1), in a dry run, a committed run and a Parquet file
+alike; in memory and on the wire ``row`` stays the 0-based index."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.cli import main
+from rating_core.errors import InvalidInput
+from rating_core.billing.calls import from_rated_table
+from test_csv_encoding_guess import HEADER, _commit, _row
+from test_text_cells import _rate
+
+
+@pytest.mark.parametrize("commit", [False, True])
+def test_the_second_data_row_is_row_2_in_the_rejects_file(tmp_path, commit):
+    (tmp_path / "c.csv").write_text(HEADER + _row("r-ok-1") + _row("r-bad\x07") + _row("r-ok-2"), encoding="utf-8")
+    if commit:
+        _, rejects = _commit(tmp_path, tmp_path / "c.csv")
+    else:
+        proc, rejects = _rate(tmp_path, tmp_path / "c.csv")
+        assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["call_id"], r["field"]) for r in rejects] == [("2", "r-bad\\x07", "call_id")]
+    # A Parquet rejects file says the same.
+    proc, _ = _rate(tmp_path, tmp_path / "c.csv", "--rejects", str(tmp_path / "rej.parquet"))
+    assert proc.returncode == 0, proc.stderr
+    assert pq.read_table(tmp_path / "rej.parquet").column("row").to_pylist() == [2]
+
+
+def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
+    """Rows the rater rejected are skipped before the check, yet the row named is the file's."""
+    n = 3
+    t = pa.table({"call_id": ["a", "b", "c"], "account": ["x"] * n, "package": ["p"] * n, "number": ["4001000005"] * n,
+                  "status": ["rejected", "rated", "rated"],
+                  "start": ["2026-11-01T10:00:00+08:00", "2026-11-01T10:00:00+08:00", "yesterday"],
+                  **{c: [0] * n for c in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
+                                          "bundle_seconds_consumed", "overage", "balance_after")},
+                  "answered": [True] * n})
+    with pytest.raises(InvalidInput) as e:
+        from_rated_table(t, "r.parquet")
+    assert str(e.value) == "r.parquet: start: row 3: not a time", str(e.value)
+    pq.write_table(t, tmp_path / "r.parquet")
+    with pytest.raises(SystemExit) as s:
+        main(["report", str(tmp_path / "r.parquet"), "--by", "number"])
+    assert s.value.code == 2
