@@ -56,7 +56,8 @@ Consistency rules:
   a new call anyway), and a later ``started`` or ``answered`` of it
   (late, replayed or out of order) answers False and changes nothing: no
   line slot, no cursor, no caller memory. ``interim`` of an ended call
-  answers None (its hold is settled: ``reservations.take_open``).
+  answers None (its hold is settled: ``reservations.take_open``), and a
+  reserving ``authorize`` of it raises ``InvalidInput`` (``call_id``).
 * Stale calls: a call whose ``ended`` never comes is released once it
   outlives its deadline = start + its maximum duration (the decision's
   ``max_duration_seconds``, or 86400 s when unlimited) + ``SETUP_GRACE_S``
@@ -579,8 +580,11 @@ class Router:
         ``quota_seconds``), and the decision's ``reserved_minor`` /
         ``reserved_seconds`` are held against the account until the call's
         CDR is committed, its ``ended`` event settles it, or it expires.
-        Authorising the same call id again replaces its reservation. Without
-        ``call_id`` nothing is written: the answer an operator's query gets."""
+        Authorising the same call id again replaces its reservation, unless
+        the call ended (``InvalidInput`` naming ``call_id``: its settled hold
+        waits for the CDR, see "An ended call stays ended" in the module doc).
+        Without ``call_id`` nothing is written: the answer an operator's query
+        gets."""
         nkey = _dialled_key(number)
         normal, ckey = self._caller(caller)
         at = self._at(at_ms)
@@ -603,6 +607,11 @@ class Router:
         # debit could pass unseen and a hold overspend the credit.)
         with envs.live_write(self.ledger) as live:
             reservations.expire(self.ledger, live, at)
+            if self._has_ended(live, key):
+                # Its hold waits for the CDR: replacing it (or dropping it when
+                # the new decision denies) would let the CDR charge past it.
+                raise InvalidInput("call_id", f"call {str(call_id)[:60]!r} already ended: its hold waits for its CDR; "
+                                              "a new call needs a new call id")
             reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
             d, holds = self._grant(live, nkey, ckey, normal, at, path)
             if holds:

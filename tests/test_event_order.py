@@ -170,3 +170,35 @@ def test_grpc_ended_without_at_before_a_future_authorize_is_invalid_argument(ser
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert refused.value.details().startswith("at:"), refused.value.details()
         assert c.call_event("gf", NUMBERS["owes"], "ended", at=future + 10_000).accepted
+
+
+def test_authorize_again_after_ended_is_refused_and_keeps_the_settled_hold(world):  # noqa: F811
+    """A replayed Authorize of an ended call must not replace the hold that
+    waits for its CDR (nor drop it when the new decision denies)."""
+    engine, router = world
+    router.authorize(TINY, CALLER, AT, call_id="once")
+    router.call_event("once", TINY, "answered", destination=MOBILE, caller=CALLER, at_ms=AT)
+    assert router.call_event("once", TINY, "ended", at_ms=AT + 61_000)
+    assert balance(engine, "tiny").reserved_minor == 2600
+    with pytest.raises(InvalidInput) as refused:
+        router.authorize(TINY, CALLER, AT + 62_000, call_id="once")
+    assert refused.value.field == "call_id" and "ended" in refused.value.message
+    b = balance(engine, "tiny")
+    assert (b.reserved_minor, b.open_reservations) == (2600, 1)
+    commit(engine, [cdr("once", "tiny", AT, AT, AT + 61_000, MOBILE)])
+    b = balance(engine, "tiny")
+    assert (b.credit_minor, b.reserved_minor) == (2400, 0)
+
+
+def test_grpc_authorize_of_an_ended_call_is_invalid_argument(server):
+    import grpc
+
+    from rating400_client import Client
+
+    with Client(server.target, timeout=30) as c:
+        assert c.authorize(NUMBERS["owes"], CALLER, call_id="ga", at=AT).allow
+        assert c.call_event("ga", NUMBERS["owes"], "ended", at=AT + 10_000).accepted
+        with pytest.raises(grpc.RpcError) as refused:
+            c.authorize(NUMBERS["owes"], CALLER, call_id="ga", at=AT + 11_000)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("call_id:"), refused.value.details()
