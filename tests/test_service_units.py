@@ -278,13 +278,13 @@ def test_stream_groups_consecutive_messages_and_answers_each(engine, monkeypatch
     from rating400_server.services import RatingServicer
 
     sizes = []
-    commit_tables = engine.commit_tables
+    commit_group = engine.commit_group
 
-    def spy(tables):
-        sizes.append(len(tables))
-        return commit_tables(tables)
+    def spy(rater, group):
+        sizes.append(len(group))
+        return commit_group(rater, group)
 
-    monkeypatch.setattr(engine, "commit_tables", spy)
+    monkeypatch.setattr(engine, "commit_group", spy)
 
     async def main():
         host = EngineHost(engine)

@@ -52,6 +52,9 @@ class EngineHost:
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        # The edge of committed stream messages (``Rater.prepare``: pure, no
+        # ledger) runs here, so it overlaps the engine thread's commits.
+        self.edge = ThreadPoolExecutor(1, thread_name_prefix="edge")
         self._refresher: asyncio.Task | None = None
         self._routing_error: str | None = None
         self._log_routing_error()
@@ -77,6 +80,15 @@ class EngineHost:
         """Run ``fn`` on the engine thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
+
+    async def prepare(self, tables: list) -> tuple[Any, list]:
+        """(the current Rater, ``Rater.prepare`` of each table), on the edge
+        thread: what ``Engine.commit_tables`` does before its transaction,
+        for ``Engine.commit_group`` on the engine thread next, with the
+        Rater of the edge that prepared them."""
+        rater = self.engine.rater
+        loop = asyncio.get_running_loop()
+        return rater, await loop.run_in_executor(self.edge, lambda: [rater.prepare(t) for t in tables])
 
     async def refresh(self) -> bool:
         before = self.version
@@ -105,6 +117,7 @@ class EngineHost:
     async def close(self) -> None:
         if self._refresher:
             self._refresher.cancel()
+        self.edge.shutdown(wait=True)  # no edge reads the snapshot once the engine closes
         await self.run(self.engine.close)
         self.executor.shutdown(wait=True)
 

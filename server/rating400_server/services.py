@@ -390,7 +390,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def RateCdrBatches(self, request_iterator, context):
         """Each message answered in order. Consecutive committed messages
         that have arrived while the previous ones committed are committed
-        together in one ledger transaction (``Engine.commit_tables``: a call
+        together in one ledger transaction (``Engine.commit_group``: a call
         id repeated across them is replayed or refused exactly as across
         separate transactions), at most ``GROUP_ROWS`` rows; each is answered
         after that transaction committed. A message that cannot be read ends
@@ -420,7 +420,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                         break
                     group.append(nxt)
                     rows += nxt[2].num_rows
-                results, error = await self.host.run(engine.commit_tables, [t for _, _, t in group])
+                # ``Engine.commit_tables`` in two steps: the edge on its own
+                # thread (overlapping another stream's commit), then the
+                # transaction on the engine thread.
+                rater, prepared = await self.host.prepare([t for _, _, t in group])
+                results, error = await self.host.run(engine.commit_group, rater, prepared)
                 for (req, which, _), result in zip(group, results):
                     yield self._batch_response(req, which, result)
                 if error is not None:
