@@ -259,7 +259,8 @@ class Engine:
             crm_calls: list[pa.Table] = []
             grouping: list = []
             used: list[tuple] = []
-            steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, used, grouping,
+            batches: list[tuple] = []
+            steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, used, grouping, batches,
                                      i == len(group) - 1)
                      for i, (prepared, good, keys) in enumerate(keyed)]
             if crm_calls:
@@ -274,6 +275,10 @@ class Engine:
                              pa.chunked_array([c for u in used for c in u[4].chunks]))
             for job in grouping:
                 self.crm.write(txn, job.result())
+            # The batches' values last: their encoding (another thread) is
+            # done by now, so this thread never waited for it in between.
+            for batch, blob in batches:
+                records.put_batch(self.ledger, txn, batch, blob.result())
         # Committed: the true charges are in the balances, so the calls'
         # reservations are released (after, never before: in between both
         # count, which errs on the safe side).
@@ -281,11 +286,13 @@ class Engine:
         return [self._answer(step) for step in steps]
 
     def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, good: np.ndarray, keys: list[bytes],
-                   crm_calls: list[pa.Table], used: list[tuple], grouping: list, last: bool = True) -> "_Step":
+                   crm_calls: list[pa.Table], used: list[tuple], grouping: list, batches: list[tuple],
+                   last: bool = True) -> "_Step":
         """One request's part of a commit, inside the write ``txn``: the
         call-id check, rating from the balances as the transaction holds
         them, the rated records and balances written; its usage columns are
-        added to ``used`` (``_commit_group`` records the group's at once).
+        added to ``used`` (``_commit_group`` records the group's at once),
+        its batch id and encoding future to ``batches`` (put last).
         Its calls are added to ``crm_calls``; the ``last`` request of a group
         starts grouping them all for the caller CRM on another thread
         (``CRM.group``, into ``grouping``; ``_commit_group`` merges the
@@ -315,8 +322,8 @@ class Engine:
         if rated.num_rows:
             new_keys = records.call_keys(rated.column("call_id"))
             stored_rows = records.times_as_ms(rated.drop_columns(["row"]))
-            # The batch is encoded (IPC + LZ4, GIL released) while this
-            # thread merges the CRM; stored last, in the same transaction.
+            # The batch is encoded (IPC + LZ4, GIL released) on another
+            # thread while this one carries on; its value is put last.
             blob = _encoder().submit(records.encode, stored_rows)
             reservations.record_settled(self.ledger, txn, new_keys)
             account_names = pc.cast(rated.column("account"), pa.string())
@@ -332,7 +339,9 @@ class Engine:
             accounts = np.asarray(accounts, np.int64)
             _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
             self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
-            records.store(self.ledger, txn, new_keys, stored_rows, blob.result())
+            # Its call entries now (the next request's call-id check reads
+            # them); the batch's value once encoded (``batches``, at the end).
+            batches.append((records.store_entries(self.ledger, txn, new_keys, stored_rows), blob))
         return _Step(prepared, keys, stored, seen, old_rows, new, state)
 
     def _answer(self, step: "_Step") -> RatingResult:

@@ -92,9 +92,24 @@ def store(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table
     ``encode(records)`` when the caller made it already. The 12-byte
     entries are packed column-wise and put in key order (LMDB then fills
     each page once instead of revisiting pages at random)."""
-    batch = _next_batch(ledger, txn)
-    blob = encode(records) if blob is None else blob
+    batch = store_entries(ledger, txn, keys, records)
+    put_batch(ledger, txn, batch, encode(records) if blob is None else blob)
+    return batch
+
+
+def put_batch(ledger, txn: lmdb.Transaction, batch: int, blob: pa.Buffer) -> None:
+    """The value of batch ``batch`` (``encode`` of its records): the rest of
+    ``store`` after ``store_entries``, in the same write ``txn`` (a commit
+    puts it last, once its encoding on another thread is done; nothing in a
+    commit reads a batch's value)."""
     txn.put(BATCH_KEY.pack(batch), blob, db=ledger.db[formats.CALL_BATCHES])  # no copy: a buffer
+
+
+def store_entries(ledger, txn: lmdb.Transaction, keys: pa.BinaryArray, records: pa.Table) -> int:
+    """``store`` without the batch's value: the batch id taken, the call
+    entries and the account index written; returns the batch id, whose
+    value ``put_batch`` must put before ``txn`` commits."""
+    batch = _next_batch(ledger, txn)
     n = len(keys)
     order = pc.sort_indices(keys)
     entries = np.empty(n, _ENTRY)
