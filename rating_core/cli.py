@@ -184,7 +184,10 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
 
         rated = [bulk.billing_view(result.rated, pass_through).append_column("replayed", pa.array(result.replayed))]
         cdr.write_batches(rated, out_path, fmt)
-        cdr.write_table(cdr.rejects_file(result.rejects), rejects_path or default_rejects(out_path), "csv")
+        # The bounded job's writer: CSV or Parquet by extension, rows from 1, formula cells quoted in a CSV.
+        rejects_out = bulk.RejectsWriter(rejects_path or default_rejects(out_path))
+        rejects_out.write(result.rejects)
+        rejects_out.close()
     return result.summary, time.perf_counter() - began
 
 

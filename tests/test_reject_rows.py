@@ -46,3 +46,19 @@ def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
     with pytest.raises(SystemExit) as s:
         main(["report", str(tmp_path / "r.parquet"), "--by", "number"])
     assert s.value.code == 2
+
+
+def test_a_committed_runs_rejects_file_is_written_as_a_dry_runs(tmp_path):
+    """``rate --commit`` writes its rejects with the same writer: Parquet when
+    the name says so (it wrote CSV bytes there before), and in a CSV a call id
+    that starts like a formula quoted, as a dry run does."""
+    (tmp_path / "d.csv").write_text(HEADER + _row("=cmd|' /C calc'!A1\x07"), encoding="utf-8")
+    for extra in ((), ("--commit",)):
+        proc, rejects = _rate(tmp_path, tmp_path / "d.csv", *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert [r["call_id"][:2] for r in rejects] == ["'="], (extra, rejects)
+    (tmp_path / "c.csv").write_text(HEADER + _row("=cmd|' /C calc'!A0\x07") + _row("k-ok"), encoding="utf-8")
+    proc, _ = _rate(tmp_path, tmp_path / "c.csv", "--commit", "--rejects", str(tmp_path / "rej.parquet"))
+    assert proc.returncode == 0, proc.stderr
+    t = pq.read_table(tmp_path / "rej.parquet")
+    assert t.column("row").to_pylist() == [1] and t.column("field").to_pylist() == ["call_id"]
