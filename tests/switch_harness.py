@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from test_service_grpc import Server
+from demo_server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 KAMAILIO_DIR = ROOT / "clients" / "kamailio"

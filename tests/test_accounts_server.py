@@ -19,7 +19,7 @@ import pytest
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc, catalog_pb2, catalog_pb2_grpc
 from rating400_client import Client
-from test_service_grpc import Server, _make_store
+from demo_server import Server, make_store
 
 NUMBER = "4007654321"
 CALLER = "13812345678"
@@ -30,7 +30,7 @@ CONNECTIONS = 16
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("acctsrv")
-    store, _ = _make_store(root)
+    store, _ = make_store(root)
     s = Server(store, root, env={"RATING400_SWEEP_SECONDS": "3600"}).start()  # the test sweeps explicitly
     yield s.info
     s.stop()
@@ -196,7 +196,7 @@ def many(tmp_path_factory):
     from rating_core.store import Ledger, Store
 
     root = tmp_path_factory.mktemp("manysrv")
-    store_dir, _ = _make_store(root)
+    store_dir, _ = make_store(root)
     ledger = Ledger(store_dir)
     ops = Accounts(Store(store_dir, create=False), ledger)
     now = int(time.time() * 1000)

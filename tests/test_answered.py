@@ -87,7 +87,7 @@ def test_reports_statements_and_the_crm_agree_on_answered(demo, tmp_path, capsys
 
 def test_grpc_statement_report_and_callers_count_the_same(demo, tmp_path):
     from rating400.v1 import billing_pb2, billing_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     want, committed = truth(demo)
     acct = max(want, key=lambda a: want[a][2] - want[a][1])

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 from rating400.v1 import catalog_pb2, rating_pb2, rerate_pb2, rerate_pb2_grpc  # noqa: E402
 from rating400_client import Client, credentials  # noqa: E402
 from rating400_server import auth  # noqa: E402
-from test_service_grpc import ACTIVE, CALLER, Server, _make_store  # noqa: E402
+from demo_server import ACTIVE, CALLER, Server, make_store  # noqa: E402
 
 SC = grpc.StatusCode
 TOKENS = {"admin": "admin-token-0123456789", "softswitch": "switch-token-0123456789",
@@ -85,7 +85,7 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return _make_store(tmp_path_factory.mktemp("auth"))[0]
+    return make_store(tmp_path_factory.mktemp("auth"))[0]
 
 
 def _server(store, pki, tmp, *extra):

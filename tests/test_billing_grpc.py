@@ -12,7 +12,7 @@ from rating_core.billing.advisor import Advisor
 from rating_core.demo import demo_cdrs, write_demo_catalog
 from rating_core.engine import Engine
 from rating_core.store import Store
-from test_service_grpc import Server
+from demo_server import Server
 
 ACCOUNT = "hangzhou_tea"
 

@@ -13,7 +13,7 @@ from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc, routing_pb2
 from rating400_client import Client
 from rating400_switch.answers import answer_for_decision
-from test_service_grpc import Server, _make_store
+from demo_server import Server, make_store
 
 NUMBER = "4007654300"
 CALLER = "13812345678"
@@ -24,7 +24,7 @@ CONNECTIONS = 8
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("capsrv")
-    store, _ = _make_store(root)
+    store, _ = make_store(root)
     s = Server(store, root, env={"RATING400_SWEEP_SECONDS": "3600"}).start()
     yield s.info
     s.stop()

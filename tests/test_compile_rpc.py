@@ -11,7 +11,7 @@ import pytest
 
 from rating400.v1 import catalog_pb2
 from rating400_client import Client
-from test_service_grpc import Server, _make_store
+from demo_server import Server, make_store
 
 SC = grpc.StatusCode
 
@@ -19,7 +19,7 @@ SC = grpc.StatusCode
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("compile")
-    store, catalog = _make_store(root)
+    store, catalog = make_store(root)
     s = Server(store, tmp_path_factory.mktemp("compile-srv"), workers=1)
     s.extra += ["--catalog-root", str(catalog.parent)]
     s.start()

@@ -20,7 +20,7 @@ from rating_core.billing.crm import mask  # noqa: E402
 from rating_core.demo import demo_cdrs  # noqa: E402
 from rating_core.engine import Engine  # noqa: E402
 from test_auth import _server, pki  # noqa: E402,F401  (pki: the test CA, server and client certificates)
-from test_service_grpc import _make_store  # noqa: E402
+from demo_server import make_store  # noqa: E402
 
 ACCOUNT = "hangzhou_tea"
 TOKENS = {"billing": "crm-billing-token-0123456789", "agent": "crm-agent-token-0123456789",
@@ -30,7 +30,7 @@ TOKENS = {"billing": "crm-billing-token-0123456789", "agent": "crm-agent-token-0
 @pytest.fixture(scope="module")
 def crm_server(pki, tmp_path_factory):  # noqa: F811 (the fixture imported above)
     root = tmp_path_factory.mktemp("crm-roles")
-    store = _make_store(root)[0]
+    store = make_store(root)[0]
     engine = Engine.open(store, threads=1)
     try:
         engine.rate_and_commit(demo_cdrs(3000, 5))

@@ -72,7 +72,7 @@ def test_the_end_is_remembered_for_the_cdr_grace_then_the_call_id_is_new(world):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from test_service_grpc import Server
+    from demo_server import Server
 
     root = tmp_path_factory.mktemp("event-order")
     (root / "catalog.yaml").write_text(CATALOG)

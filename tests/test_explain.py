@@ -116,7 +116,7 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
     import grpc
 
     from rating400.v1 import explain_pb2, explain_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     call = next(r for r in committed if r["units"] > 1)
     cli_json = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--json").output)

@@ -19,7 +19,7 @@ from rating_core.ledger import Ledger, reservations
 from rating_core.router import Router
 from rating_core.store import Store
 from test_rerate_ledger import CATALOG, at, cdr
-from test_service_grpc import Server
+from demo_server import Server
 
 
 @pytest.fixture

@@ -162,9 +162,9 @@ ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):
-    from test_service_grpc import Server, _make_store
+    from demo_server import Server, make_store
 
-    store, _ = _make_store(tmp_path_factory.mktemp("fuzz"))
+    store, _ = make_store(tmp_path_factory.mktemp("fuzz"))
     s = Server(store, tmp_path_factory.mktemp("fuzz-srv"), workers=1).start()
     yield s
     s.stop()

@@ -26,32 +26,13 @@ from rating400.v1 import rating_pb2, routing_pb2
 from rating400_client import Client, columns
 from rating_core import cdr as edge
 from rating_core.errors import InvalidInput
-from test_service_grpc import ACTIVE, CALLER, Server, _cdr, _make_store
+from demo_server import ACTIVE, CALLER, cdr_row
 
 SC = grpc.StatusCode
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return _make_store(tmp_path_factory.mktemp("hostile"))
-
-
-@pytest.fixture(scope="module")
-def server(store, tmp_path_factory):
-    s = Server(store[0], tmp_path_factory.mktemp("hostile-srv")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def client(server):
-    with Client(server.target, timeout=10) as c:
-        c.wait_ready()
-        yield c
-
-
 def _batch_bytes(n=3) -> bytes:
-    rows = [_cdr(f"flip-{i}", minute=i) for i in range(n)]
+    rows = [cdr_row(f"flip-{i}", minute=i) for i in range(n)]
     return columns.table_to_arrow_ipc(columns.rows_to_table(rows))
 
 
@@ -117,7 +98,7 @@ def test_limits_name_the_field_with_an_excerpt(client):
         return e.value.code(), e.value.details()
 
     huge = "x" * 100_000  # repeated in full, the answer would not fit a header
-    code, details = fails(lambda: client.rate_cdr({**_cdr("lim-1"), "hangup_cause": huge}))
+    code, details = fails(lambda: client.rate_cdr({**cdr_row("lim-1"), "hangup_cause": huge}))
     assert code == SC.INVALID_ARGUMENT
     assert details.startswith("cdr.hangup_cause: longer than 64 bytes: 'xxxx") and len(details) < 200
     code, details = fails(lambda: client.authorize("4" * 5000, CALLER))
@@ -186,7 +167,7 @@ def test_killed_worker_under_load_comes_back_and_no_acknowledged_cdr_is_lost(ser
             while not stop.is_set():
                 cid = f"kill-{tag}-{k}-{i}"
                 try:
-                    c.rate_cdr(_cdr(cid, minute=i % 600))
+                    c.rate_cdr(cdr_row(cid, minute=i % 600))
                     acked.append(cid)
                 except grpc.RpcError as e:  # a call on the dying worker: not acknowledged
                     errors.append(e.code().name)
@@ -229,7 +210,7 @@ def test_killed_worker_under_load_comes_back_and_no_acknowledged_cdr_is_lost(ser
     with Client(server.target, timeout=10) as c:
         for cid in acked:
             i = int(cid.rsplit("-", 1)[1])
-            assert c.rate_cdr(_cdr(cid, minute=i % 600)).replayed, cid
+            assert c.rate_cdr(cdr_row(cid, minute=i % 600)).replayed, cid
         assert c.health() == "SERVING"
 
 

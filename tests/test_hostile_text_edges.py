@@ -12,27 +12,10 @@ import sys
 import grpc
 import pytest
 
-from rating400_client import Client
-from test_service_grpc import ACTIVE, CALLER, Server, _cdr, _make_store
+from demo_server import ACTIVE, CALLER, cdr_row
 
 # One of each kind: DEL, C1 (CSI), right-to-left override, isolate, zero-width space, BOM, tag.
 HOSTILE = ["\x7f", "\x9b", "\u202e", "\u2067", "\u200b", "\ufeff", "\U000e0041"]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return _make_store(tmp_path_factory.mktemp("hostile-text"))
-
-
-@pytest.fixture(scope="module")
-def client(store, tmp_path_factory):
-    s = Server(store[0], tmp_path_factory.mktemp("hostile-text-srv")).start()
-    try:
-        with Client(s.target, timeout=10) as c:
-            c.wait_ready()
-            yield c
-    finally:
-        s.stop()
 
 
 def refused(fn) -> str:
@@ -50,7 +33,7 @@ def test_grpc_fields_refuse_the_character_naming_the_field(client, char):
             (refused(lambda: client.authorize(ACTIVE + char, CALLER)), "number"),
             (refused(lambda: client.authorize(ACTIVE, CALLER, call_id="id" + char)), "call_id"),
             (refused(lambda: client.call_event("ev" + char, ACTIVE, "started")), "call_id"),
-            (refused(lambda: client.rate_cdr({**_cdr("rc-1"), "hangup_cause": "normal" + char})),
+            (refused(lambda: client.rate_cdr({**cdr_row("rc-1"), "hangup_cause": "normal" + char})),
              "cdr.hangup_cause")):
         assert details.startswith(f"{field}: contains a control character: "), details
         assert char not in details  # shown escaped, as repr writes it

@@ -249,7 +249,7 @@ def _ts(ms):
 
 def test_grpc_rates_the_late_calls_one_by_one_and_in_a_stream(tmp_path):
     from rating400.v1 import rating_pb2, rating_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     store, ops, ledger = setup_store(tmp_path, "pre_a")
     change(ops)

@@ -124,7 +124,7 @@ def test_ledger_map_size_takes_ascii_digits_with_spaces_around(monkeypatch):
 
 def test_server_answers_resource_exhausted_and_keeps_serving(store_dir, tmp_path):
     from rating400_client import Client
-    from test_service_grpc import Server
+    from demo_server import Server
 
     server = Server(store_dir, tmp_path, env={envs.LEDGER_MAP_ENV: "1"}).start()
     try:

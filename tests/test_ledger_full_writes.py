@@ -144,7 +144,7 @@ def test_server_answers_resource_exhausted_for_crm_and_caller_memory_on_a_full_d
         store_dir, small_disk, tmp_path, monkeypatch, pki):  # noqa: F811
     from rating400.v1 import billing_pb2, billing_pb2_grpc
     from rating400_client import Client, credentials
-    from test_service_grpc import Server
+    from demo_server import Server
 
     monkeypatch.setenv(envs.LIVE_MAP_ENV, "1")
     store = small_disk / "store"

@@ -236,7 +236,7 @@ def test_cli_settles_and_moves_money_on_a_full_map(store_dir, tmp_path):
 
 def test_two_worker_server_answers_resource_exhausted_and_keeps_settling(store_dir, tmp_path):
     from rating400_client import Client
-    from test_service_grpc import Server
+    from demo_server import Server
 
     server = Server(store_dir, tmp_path, env={envs.LIVE_MAP_ENV: "1"}).start()
     try:

@@ -135,7 +135,7 @@ def test_back_to_v2_through_the_cli_applies_once_and_the_statement_shows_three_r
 
 def test_back_to_v2_over_grpc_applies_once_and_get_statement_agrees(store_dir, tmp_path):
     from rating400.v1 import billing_pb2, billing_pb2_grpc, rerate_pb2, rerate_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     server = Server(store_dir, tmp_path, workers=1).start()
     try:

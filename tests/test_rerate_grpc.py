@@ -9,7 +9,7 @@ import pytest
 
 from rating400.v1 import explain_pb2, explain_pb2_grpc, rerate_pb2, rerate_pb2_grpc
 from test_rerate import credit, root, stored_adjustments  # noqa: F401 - ``root`` is a fixture
-from test_service_grpc import Server
+from demo_server import Server
 
 SC = grpc.StatusCode
 

@@ -12,7 +12,7 @@ from rating400_client import AsyncClient, Client
 from rating_core.ledger import AccountTerms, Ledger
 from rating_core.store import Store
 from test_reservation import AT, CALLER, CATALOG, LANDLINE, MOBILE, NUMBERS
-from test_service_grpc import Server
+from demo_server import Server
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,7 @@ malformed requests get INVALID_ARGUMENT and the server keeps serving.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -23,108 +19,8 @@ import pytest
 
 from rating400.v1 import rating_pb2
 from rating400_client import AsyncClient, Client, RetryPolicy
-from rating_core.demo import write_demo_catalog
 
-pytest.importorskip("rating_core.engine")
-
-ACTIVE = "4008593431"  # jinghua_appliances, prepaid credit, IVR
-PAYG = "4000589196"  # yuehai_logistics, pay as you go
-SUSPENDED = "4001997558"  # pearl_river_travel
-UNKNOWN = "4008000001"
-CALLER = "13812345678"
-
-
-
-
-def _cdr(call_id, number=ACTIVE, minute=0, talk_s=185):
-    base = 1_791_615_600_000 + minute * 60_000  # 2026-10-10 09:00+08:00
-    return {"call_id": call_id, "caller": CALLER, "number": number, "forwarded_to": "02088886666",
-            "start": base, "ivr_answer": base + 2_000, "agent_answer": base + 9_000,
-            "end": base + 9_000 + talk_s * 1000, "hangup_cause": "normal_clearing"}
-
-
-def _make_store(root):
-    from rating_core.store import Store
-
-    catalog = write_demo_catalog(root / "catalog")
-    store = Store(root / "store")
-    store.activate(store.compile(catalog))
-    del store
-    return root / "store", catalog
-
-
-class Server:
-    """``python -m rating400_server`` in its own session (so kill -9 can take
-    the whole process group, as a crash would)."""
-
-    def __init__(self, store, tmp, workers=2, env=None):
-        self.store, self.tmp, self.workers = store, tmp, workers
-        self.env = dict(os.environ, **(env or {}))  # e.g. RATING400_SWEEP_SECONDS for tests that sweep
-        self.proc = None
-        self.info = None
-        # More server arguments (TLS, tokens, limits). Tests call admin methods
-        # on a plaintext loopback server, so it allows them (--local-admin).
-        self.extra: list[str] = ["--local-admin"]
-
-    def start(self, port=0):
-        ready = self.tmp / f"ready-{time.monotonic_ns()}.json"
-        self.log = open(self.tmp / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rating400_server", "--store", str(self.store), "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(self.workers), "--metrics-port", "0",
-             "--ready-file", str(ready), "--grace", "5", *self.extra],
-            stdout=self.log, stderr=self.log, start_new_session=True, env=self.env,
-        )
-        deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to spawn two workers
-        while not ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                if self.proc.poll() is None:  # never leave a half-started server behind
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(10)
-                raise RuntimeError("server did not start:\n" + self.logs()[-4000:])
-            time.sleep(0.05)
-        self.info = json.loads(ready.read_text())
-        return self
-
-    @property
-    def target(self):
-        return f"127.0.0.1:{self.info['port']}"
-
-    def logs(self) -> str:
-        return (self.tmp / "server.log").read_text(errors="replace")
-
-    def kill9(self):
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return _make_store(tmp_path_factory.mktemp("svc"))
-
-
-@pytest.fixture(scope="module")
-def server(store, tmp_path_factory):
-    s = Server(store[0], tmp_path_factory.mktemp("srv")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def client(server):
-    with Client(server.target, timeout=10) as c:
-        c.wait_ready()
-        yield c
+from demo_server import ACTIVE, CALLER, PAYG, SUSPENDED, UNKNOWN, Server, cdr_row, make_store  # noqa: F401
 
 
 def test_health_and_reflection(client, server):
@@ -172,11 +68,11 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     code, details = code_and_details(lambda: client.authorize(ACTIVE, "\u0661\u0663\u0668" + CALLER[3:]))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("caller"), details
     assert "digits 0-9 only" in details, details
-    bad = _cdr("m1")
+    bad = cdr_row("m1")
     del bad["end"]
     code, details = code_and_details(lambda: client.rate_cdr(bad))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "cdr.end_time" in details
-    code, details = code_and_details(lambda: client.rate_cdr(_cdr("m2", number="12345")))
+    code, details = code_and_details(lambda: client.rate_cdr(cdr_row("m2", number="12345")))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "number" in details
     code, details = code_and_details(lambda: client.call_event("m3", ACTIVE, 0))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("kind")
@@ -197,7 +93,7 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     code, details = code_and_details(lambda: list(client.rating.RateCdrBatches(iter([req]), timeout=5)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("cdrs_arrow_ipc")
     # A batch of no rows is answered with a readable, empty Arrow stream (breaker finding: b"").
-    empty = pa.Table.from_pylist([_cdr("e-0")]).slice(0, 0)
+    empty = pa.Table.from_pylist([cdr_row("e-0")]).slice(0, 0)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, empty.schema) as w:
         w.write_table(empty)
@@ -205,7 +101,7 @@ def test_malformed_requests_get_invalid_argument_and_server_keeps_serving(client
     (resp,) = list(client.rating.RateCdrBatches(iter([req]), timeout=10))
     assert pa.ipc.open_stream(resp.rated_arrow_ipc).read_all().num_rows == 0
     # Bad rows inside a good batch are rejects, not errors.
-    t = pa.Table.from_pylist([_cdr("r-ok", minute=1), _cdr("r-bad", number="4001"), _cdr("r-unknown", number=UNKNOWN)])
+    t = pa.Table.from_pylist([cdr_row("r-ok", minute=1), cdr_row("r-bad", number="4001"), cdr_row("r-unknown", number=UNKNOWN)])
     res = client.rate_table(t, dry_run=True)
     assert res.rated.column("call_id").to_pylist() == ["r-ok"]
     assert sorted(res.rejects.column("row").to_pylist()) == [1, 2]
@@ -244,7 +140,7 @@ def test_deadline_honoured(client, server):
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # The server stops a stream whose deadline passes mid-way: far more work
     # than 200 ms allows ends DEADLINE_EXCEEDED, not after all of it.
-    rows = [_cdr(f"dl-{i}", number=PAYG, minute=i % 5000) for i in range(20_000)]
+    rows = [cdr_row(f"dl-{i}", number=PAYG, minute=i % 5000) for i in range(20_000)]
     t0 = time.monotonic()
     with pytest.raises(grpc.RpcError) as e:
         client.rate_table(pa.Table.from_pylist(rows), batch_size=500, window=2, timeout=0.2,
@@ -255,21 +151,21 @@ def test_deadline_honoured(client, server):
 
 
 def test_retried_cdr_is_charged_once(client, server):
-    first = client.rate_cdr(_cdr("once-1", minute=10))
+    first = client.rate_cdr(cdr_row("once-1", minute=10))
     assert not first.replayed and first.rated_cdr.charge > 0
     # The retry may land on the other worker: a new connection each time.
     for _ in range(4):
         with Client(server.target, options=[("grpc.use_local_subchannel_pool", 1)]) as c2:
-            again = c2.rate_cdr(_cdr("once-1", minute=10))
+            again = c2.rate_cdr(cdr_row("once-1", minute=10))
         assert again.replayed
         assert again.rated_cdr == first.rated_cdr  # the stored first result
     # Nothing was debited again: the next CDR of the account starts from the
     # balance the first one left.
-    nxt = client.rate_cdr(_cdr("once-2", minute=20))
+    nxt = client.rate_cdr(cdr_row("once-2", minute=20))
     assert not nxt.replayed
     assert nxt.rated_cdr.balance_after == first.rated_cdr.balance_after - nxt.rated_cdr.credit_consumed
     # The same through the stream: replayed rows come back flagged, uncharged again.
-    res = client.rate_table(pa.Table.from_pylist([_cdr("once-1", minute=10), _cdr("once-3", minute=30)]))
+    res = client.rate_table(pa.Table.from_pylist([cdr_row("once-1", minute=10), cdr_row("once-3", minute=30)]))
     assert res.rated.column("replayed").to_pylist() == [True, False]
 
 
@@ -277,26 +173,26 @@ def test_a_committed_call_id_resent_with_other_content_is_refused(client, server
     """The first commit stands; a repeat with other billable content is not a
     retransmission, so it is refused (FAILED_PRECONDITION naming the call id
     and the field) and the switch's spool keeps it in rejected/ for the operator."""
-    first = client.rate_cdr(_cdr("differ-1", minute=40))
+    first = client.rate_cdr(cdr_row("differ-1", minute=40))
     assert not first.replayed
     with pytest.raises(grpc.RpcError) as e:
-        client.rate_cdr(_cdr("differ-1", minute=40, talk_s=200))
+        client.rate_cdr(cdr_row("differ-1", minute=40, talk_s=200))
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert e.value.details().startswith("cdr.end: call id 'differ-1': call id committed before with a different value")
     assert "first commit stands" in e.value.details()
     with pytest.raises(grpc.RpcError) as e:
-        client.rate_cdr(_cdr("differ-1", minute=40) | {"caller": "13912345678"})
+        client.rate_cdr(cdr_row("differ-1", minute=40) | {"caller": "13912345678"})
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and e.value.details().startswith("cdr.caller:")
     # A difference outside the billable fields (the hang-up cause) is still a retransmission.
-    again = client.rate_cdr(_cdr("differ-1", minute=40) | {"hangup_cause": "user_busy"})
+    again = client.rate_cdr(cdr_row("differ-1", minute=40) | {"hangup_cause": "user_busy"})
     assert again.replayed and again.rated_cdr == first.rated_cdr
     # In a stream the repeat is a reject row; its neighbours are rated as usual.
-    res = client.rate_table(pa.Table.from_pylist([_cdr("differ-1", minute=41), _cdr("differ-2", minute=50)]))
+    res = client.rate_table(pa.Table.from_pylist([cdr_row("differ-1", minute=41), cdr_row("differ-2", minute=50)]))
     assert res.rated.column("call_id").to_pylist() == ["differ-2"]
     assert res.rejects.select(["row", "field"]).to_pylist() == [{"row": 0, "field": "start"}]
     assert res.rejects.column("reason")[0].as_py().startswith("call id committed before with a different value")
     # Nothing was charged for the refused repeats: the stored first result is unchanged.
-    assert client.rate_cdr(_cdr("differ-1", minute=40)).rated_cdr == first.rated_cdr
+    assert client.rate_cdr(cdr_row("differ-1", minute=40)).rated_cdr == first.rated_cdr
 
 
 def test_concurrent_callers(server):
@@ -309,7 +205,7 @@ def test_concurrent_callers(server):
             c = clients[i % len(clients)]
             d = await c.authorize(PAYG if i % 2 else ACTIVE, CALLER, call_id=f"cc-{i}")
             await c.call_event(f"cc-{i}", PAYG if i % 2 else ACTIVE, "started", caller=CALLER)
-            r = await c.rate_cdr(_cdr(f"cc-{i}", number=PAYG if i % 2 else ACTIVE, minute=100 + i))
+            r = await c.rate_cdr(cdr_row(f"cc-{i}", number=PAYG if i % 2 else ACTIVE, minute=100 + i))
             return d, r
 
         try:
@@ -332,7 +228,7 @@ def test_concurrent_callers(server):
 
 def test_metrics_endpoint(server, client):
     client.authorize(ACTIVE, CALLER)
-    client.rate_cdr(_cdr("metrics-1", minute=900))
+    client.rate_cdr(cdr_row("metrics-1", minute=900))
     # Workers flush their counters once a second.
     deadline = time.monotonic() + 5
     while True:
@@ -362,7 +258,7 @@ def test_hot_reload_under_load_fails_no_call(server, client, store):
                 try:
                     versions.add(c.authorize(ACTIVE, CALLER).catalog_version)
                     if i % 4 == 0:
-                        r = c.rate_cdr(_cdr(f"hot-{k}-{i}", number=PAYG, minute=i % 1000))
+                        r = c.rate_cdr(cdr_row(f"hot-{k}-{i}", number=PAYG, minute=i % 1000))
                         versions.add(r.catalog_version)
                     count[0] += 1
                 except grpc.RpcError as e:  # any failure is a test failure
@@ -400,7 +296,7 @@ def test_hot_reload_under_load_fails_no_call(server, client, store):
 
 
 def test_kill9_then_restart_loses_no_acknowledged_cdr(tmp_path):
-    store, _ = _make_store(tmp_path)
+    store, _ = make_store(tmp_path)
     srv = Server(store, tmp_path).start()
     acked = {}
     try:
@@ -409,13 +305,13 @@ def test_kill9_then_restart_loses_no_acknowledged_cdr(tmp_path):
 
             async def burst():
                 async with AsyncClient(srv.target, timeout=10) as ac:
-                    rs = await asyncio.gather(*(ac.rate_cdr(_cdr(f"k9-{i}", minute=i)) for i in range(40)))
+                    rs = await asyncio.gather(*(ac.rate_cdr(cdr_row(f"k9-{i}", minute=i)) for i in range(40)))
                     return rs
 
             for r in asyncio.run(burst()):
                 acked[r.rated_cdr.call_id] = r.rated_cdr
             # A stream too: acknowledged batches are committed.
-            res = c.rate_table(pa.Table.from_pylist([_cdr(f"k9s-{i}", number=PAYG, minute=i) for i in range(300)]),
+            res = c.rate_table(pa.Table.from_pylist([cdr_row(f"k9s-{i}", number=PAYG, minute=i) for i in range(300)]),
                                batch_size=50)
             stream_acked = set(res.rated.column("call_id").to_pylist())
     finally:
@@ -425,10 +321,10 @@ def test_kill9_then_restart_loses_no_acknowledged_cdr(tmp_path):
         with Client(srv2.target, timeout=10) as c:
             c.wait_ready()
             for cid, first in acked.items():
-                again = c.rate_cdr(_cdr(cid, minute=int(cid.split("-")[1])))
+                again = c.rate_cdr(cdr_row(cid, minute=int(cid.split("-")[1])))
                 assert again.replayed, cid
                 assert again.rated_cdr == first
-            res = c.rate_table(pa.Table.from_pylist([_cdr(f"k9s-{i}", number=PAYG, minute=i) for i in range(300)]))
+            res = c.rate_table(pa.Table.from_pylist([cdr_row(f"k9s-{i}", number=PAYG, minute=i) for i in range(300)]))
             replayed = {cid for cid, rep in zip(res.rated.column("call_id").to_pylist(),
                                                 res.rated.column("replayed").to_pylist()) if rep}
             assert stream_acked <= replayed
@@ -441,13 +337,13 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
     still queued in gRPC's transport are refused (UNAVAILABLE, or CANCELLED
     for calls the transport had accepted but no handler had picked up) and
     were not processed at all: after a restart they are new."""
-    store, _ = _make_store(tmp_path)
+    store, _ = make_store(tmp_path)
     srv = Server(store, tmp_path).start()
 
     async def main():
         async with AsyncClient(srv.target, timeout=20, retry=RetryPolicy(max_attempts=1)) as ac:
             await ac.wait_ready()
-            tasks = [asyncio.ensure_future(ac.rate_cdr(_cdr(f"drain-{i}", minute=i))) for i in range(100)]
+            tasks = [asyncio.ensure_future(ac.rate_cdr(cdr_row(f"drain-{i}", minute=i))) for i in range(100)]
             await asyncio.sleep(0.02)
             srv.proc.send_signal(signal.SIGTERM)
             return await asyncio.gather(*tasks, return_exceptions=True)
@@ -466,7 +362,7 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
             c.wait_ready()
             for i in range(100):
                 cid = f"drain-{i}"
-                again = c.rate_cdr(_cdr(cid, minute=i))
+                again = c.rate_cdr(cdr_row(cid, minute=i))
                 if cid in ok:
                     assert again.replayed and again.rated_cdr == ok[cid]
                 elif failed[cid].code() == grpc.StatusCode.UNAVAILABLE:
@@ -482,7 +378,7 @@ def test_an_answer_time_out_of_range_is_a_reject_not_an_unanswered_call(client):
     """Breaker finding: a negative answer time (packed columns) or one past
     int64 (an Arrow uint64 column) was taken as "no answer" and the call
     rated free. Only 0 / null means absent (rating.proto)."""
-    c = _cdr("oor-1")
+    c = cdr_row("oor-1")
     req = rating_pb2.RateCdrBatchesRequest(batch_id=1, dry_run=True)
     for name in ("call_id", "caller", "number", "forwarded_to"):
         getattr(req.cdrs, name).append(c[name])

@@ -113,7 +113,7 @@ def bill(store, tmp_path, capsys, *extra):
 
 def get_statement(store, tmp_path, months):
     from rating400.v1 import billing_pb2, billing_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     server = Server(store, tmp_path, workers=1).start()
     try:

@@ -55,7 +55,7 @@ def base(tmp_path_factory):
     return root / "d"
 
 
-def _cdr(path, call_id, start, end):
+def cdr_row(path, call_id, start, end):
     path.write_text("call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n"
                     f"{call_id},13812345678,{NUMBER},13700000001,{start},{start},{start},{end},normal\n",
                     encoding="utf-8")
@@ -78,7 +78,7 @@ def _setup(base, tmp_path, monkeypatch, capsys, topup_at, calls, topup_first):
 
     def commit():
         for k, (start, end) in enumerate(calls):
-            _cdr(tmp_path / f"c{k}.csv", f"bob-{k}", start, end)
+            cdr_row(tmp_path / f"c{k}.csv", f"bob-{k}", start, end)
             _run(capsys, "rate", f"c{k}.csv", *s, "--out", f"r{k}.parquet", "--commit")
 
     for step in ((top_up, commit) if topup_first else (commit, top_up)):
@@ -118,7 +118,7 @@ def test_get_statement_closes_at_the_ledger_balance(base, tmp_path, monkeypatch,
     import grpc
 
     from rating400.v1 import billing_pb2, billing_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     store = _setup(base, tmp_path, monkeypatch, capsys, "2026-11-10T10:00:00", [CALL], True)
     balance = json.loads(_run(capsys, "accounts", "balance", ACCOUNT, "--store", store))

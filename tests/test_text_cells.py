@@ -27,7 +27,7 @@ from rating_core.kernels import edge
 from rating_core.numbers import string_buffers, validity_bits
 import test_accounts_server
 from test_accounts_server import CALLER, DEST
-from test_service_grpc import PAYG as NUMBER  # a pay-as-you-go number of the server's catalog
+from demo_server import PAYG as NUMBER  # a pay-as-you-go number of the server's catalog
 from test_cdr_edge import rater, row, table  # noqa: F401 - the module's rater fixture
 
 server = test_accounts_server.server  # the fixture: rating400 serve --workers 2 on the demo catalog
