@@ -395,7 +395,7 @@ class _Step(NamedTuple):
     state: dict[str, np.ndarray]
 
 
-_PAYG, _BUNDLE = layout.PACKAGE_KIND.index("payg"), layout.PACKAGE_KIND.index("bundle")
+_PREPAID, _PAYG, _BUNDLE = (layout.PACKAGE_KIND.index(k) for k in ("prepaid", "payg", "bundle"))
 
 
 def _keyed(prepared: cdr.Prepared) -> tuple[cdr.Prepared, np.ndarray, list[bytes]]:
@@ -447,10 +447,30 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     """Postpaid charges come off the account's credit, which may go below
     zero down to the package's credit limit (the rating kernel itself moves
     only prepaid credit): a pay-as-you-go call's charge, a bundle call's
-    overage. A payment (``Ledger.apply_credit``) brings it back up."""
-    kind = tables["package_kind"][tables["account_package"][accounts]]
+    overage. A payment (``Ledger.apply_credit``) brings it back up.
+
+    ``rated``: the committed rows (``package`` dictionary-encoded, indices
+    = the snapshot's package ids); ``accounts``: int64 account row per rated
+    row; ``state["credit_left"]``: int64 minor units per account, debited
+    in place. What a row owes is decided by the kind of the package it was
+    rated under, not the account's current one (README "Late CDRs"): a late
+    call of an earlier prepaid period was drawn by the kernel
+    (``credit_consumed``) and owes nothing more here, a late pay-as-you-go
+    call owes its charge and a late bundle call its overage whatever the
+    account holds now -- so the ledger moves by exactly what the rated rows
+    say. An account that is prepaid now never goes below zero: what its
+    credit does not cover of such late postpaid rows is arrears, on the bill
+    as any prepaid call's."""
+    pkg = np.asarray(rated.column("package").combine_chunks().indices.to_numpy(zero_copy_only=False), np.int64)
+    kind = tables["package_kind"][np.maximum(pkg, 0)]
     charge = rated.column("charge").to_numpy()
     overage = rated.column("overage").to_numpy()
-    owed = np.where(kind == _PAYG, charge, np.where(kind == _BUNDLE, overage, 0))
-    if owed.any():
-        np.subtract.at(state["credit_left"], accounts, owed)
+    owed = np.where(kind == _PAYG, charge, np.where(kind == _BUNDLE, overage, 0)).astype(np.int64)
+    if not owed.any():
+        return
+    credit = state["credit_left"]
+    total = np.zeros(len(credit), np.int64)
+    np.add.at(total, accounts, owed)
+    prepaid_now = tables["package_kind"][tables["account_package"]] == _PREPAID
+    cap = np.where(prepaid_now, np.maximum(credit, 0), np.iinfo(np.int64).max)
+    credit -= np.minimum(total, cap)

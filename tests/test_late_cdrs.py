@@ -377,3 +377,64 @@ def test_the_kernel_picks_the_period_a_plain_search_picks(history, starts, rnd: 
         i = int(np.searchsorted(cols["period_start_ms"][lo:lo + n], t, "right")) - 1
         got = None if i < 0 else cols["period_package"][lo + i]
         assert got == (None if want is None else packages[want.package])
+
+
+# ---- the ledger agrees with the rated rows, whatever the account holds now ----------------------
+KINDS = {"pre_a": "prepaid", "pre_b": "prepaid", "pay": "payg", "pay2": "payg", "bun_a": "bundle",
+         "bun_b": "bundle"}
+PAYG = "  pay: {kind: payg, credit_limit: 100000, rates: [{rate: std}]}\n" \
+       "  pay2: {kind: payg, credit_limit: 100000, rates: [{rate: cheap}]}\n"
+
+
+def _debited(row):
+    """What a rated row takes from the account's credit, by the kind of the
+    package it was rated under: prepaid its credit_consumed, pay-as-you-go its
+    charge, bundle its overage."""
+    kind = KINDS[row["package"]]
+    return row["credit_consumed"] if kind == "prepaid" else row["charge"] if kind == "payg" else row["overage"]
+
+
+@pytest.mark.parametrize("old,new", [(a, b) for a in ("pre_a", "pay", "bun_a") for b in ("pre_b", "pay2", "bun_b")])
+def test_the_ledger_moves_by_what_the_late_rows_say_for_every_pair_of_kinds(tmp_path, monkeypatch, capsys, old, new):
+    """A change between any two package kinds on 11-15, then a late call of
+    the old period (11-01) and one of the new (11-20) committed: the credit
+    moves by exactly what the rated rows say, each by its own package's kind
+    (a late prepaid call is not debited again as pay-as-you-go, a late
+    pay-as-you-go or bundle call is not left undebited because the account
+    is prepaid now); `accounts balance` and November's statement agree."""
+    monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
+    store, ops, ledger = setup_store(tmp_path, old)
+    ops.change_package("chg", "acme", new, effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    before = ops.balance("acme")["credit_minor"]
+    rated, rejects = engine_rows(store, [cdr("late", at(11, 1)), cdr("now", at(11, 20), 10)])
+    assert rejects == [] and [r["package"] for r in rated] == [old, new]
+    want = before - sum(_debited(r) for r in rated)
+    assert ledger.stored("acme").credit_minor == want
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "balance", "acme", "--store", str(store)])
+    assert e.value.code == 0
+    assert json.loads(capsys.readouterr().out)["credit_minor"] == want
+    engine_rows(store, [cdr("late", at(11, 1))])  # a retransmission moves nothing
+    assert ledger.stored("acme").credit_minor == want
+    if KINDS[old] == "prepaid":  # the statement's closing credit: the prepaid credit (postpaid charges are due)
+        with pytest.raises(SystemExit) as e:
+            main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
+                  "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
+        assert e.value.code == 0
+        nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+        postpaid = sum(_debited(r) for r in rated if KINDS[r["package"]] != "prepaid")
+        assert nov["closing_credit_minor"] == want + postpaid
+
+
+def test_late_postpaid_calls_never_take_a_now_prepaid_account_below_zero(tmp_path, monkeypatch):
+    """pay -> pre_b (600 credit) on 11-15, then four late 23-hour pay-as-you-go
+    calls (165.60 each, 662.40) and a prepaid call: the credit stops at zero;
+    the 62.40 it does not cover is arrears, as for any prepaid call."""
+    monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
+    store, ops, ledger = setup_store(tmp_path, "pay")
+    ops.change_package("chg", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    calls = [cdr(f"l{i}", at(11, 1 + i, 0), 23 * 60) for i in range(4)] + [cdr("now", at(11, 16), 10)]
+    rated, rejects = engine_rows(store, calls)
+    assert rejects == [] and [r["charge"] for r in rated[:4]] == [16_560 * 100] * 4
+    assert rated[4]["credit_consumed"] == 1 * YUAN
+    assert ledger.stored("acme").credit_minor == 0
