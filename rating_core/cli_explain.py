@@ -23,7 +23,7 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     billable seconds, band(s), rate rule, increments, exact total, rounding,
     connect fee, credit or bundle used."""
     from .cli import user_errors  # the CLI's one way of reporting operator errors
-    from .explain import explain, record_committed, record_from_file, rerating_adjustments, settled_reservation
+    from .explain import close_view, explain, explain_committed, layer_billing_start, rating_view, record_from_file
     from .store import Ledger, Store
 
     from .cdr import check_text
@@ -36,20 +36,23 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
             check_text("call_id", call_id).encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput("call_id", "not UTF-8 text; give the call id of a rated CDR") from None
-        snapshot = Store(store_dir, create=False).open(version)
+        store = Store(store_dir, create=False)
+        ledger = Ledger(store_dir)
         try:
-            if rated_file:
-                x = explain(snapshot, record_from_file(rated_file, call_id))
-            else:
-                ledger = Ledger(store_dir)
-                try:
-                    record, held = record_committed(ledger, call_id), settled_reservation(ledger, call_id)
-                    reratings = rerating_adjustments(ledger, call_id)
-                finally:
-                    ledger.close()
-                x = explain(snapshot, record, held, committed=True, reratings=reratings)
+            # The view the rater used: the catalog version with the customer
+            # layer's accounts, numbers and package periods (a number added by
+            # `accounts number add` is in no catalog snapshot).
+            view = rating_view(store, ledger, version)
+            try:
+                if rated_file:
+                    record = record_from_file(rated_file, call_id)
+                    x = explain(view, record, billing_start=layer_billing_start(ledger, record.get("number")))
+                else:
+                    x = explain_committed(view, ledger, call_id)
+            finally:
+                close_view(view)
         finally:
-            snapshot.close()
+            ledger.close()
     if as_json:
         click.echo(json.dumps(x.as_dict(), ensure_ascii=False, indent=2, default=str))
         return

@@ -175,14 +175,16 @@ class _Tables:
         return band, kind, day * layout.MS_PER_DAY + until * 60_000 - layout.LOCAL_OFFSET_MS
 
 
-def explain(snapshot, record: dict, settled=None, committed: bool = False, reratings=()) -> Explanation:
+def explain(snapshot, record: dict, settled=None, committed: bool = False, reratings=(),
+            billing_start: str | None = None) -> Explanation:
     """``explain_record`` plus the credit reservation: with ``committed``
     (the record is the ledger's) ``settled`` is the
     ``ledger.reservations.Reservation`` recorded when the call was committed,
     or None when it held none; a rated file's record says nothing of it.
     ``reratings``: the call's ``ledger.adjustments.Adjustment`` rows
-    (``rerating_adjustments``), told after the charge."""
-    x = explain_record(snapshot, record)
+    (``rerating_adjustments``), told after the charge. ``billing_start``:
+    see ``explain_record``."""
+    x = explain_record(snapshot, record, billing_start)
     x.reservation_checked = committed
     x.reratings = [{"version": a.version, "old_charge_minor": a.old_charge_minor,
                     "new_charge_minor": a.new_charge_minor, "delta_minor": a.delta_minor,
@@ -199,10 +201,16 @@ def explain(snapshot, record: dict, settled=None, committed: bool = False, rerat
     return x
 
 
-def explain_record(snapshot, record: dict) -> Explanation:
+def explain_record(snapshot, record: dict, billing_start: str | None = None) -> Explanation:
     """Explain one rated record (a dict with the rated columns, names as
     strings, and the CDR's ``call_id number start ivr_answer agent_answer
-    end``) against ``snapshot`` (the catalog version that rated it).
+    end``) against ``snapshot``: the view that rated it (``rating_view``:
+    the catalog version with the customer layer's live accounts and numbers,
+    as the rater reads them). The package walked is the record's: the
+    package period in force at the call's start, which the rater chose.
+    ``billing_start`` (a ``layout.BILLING_START`` name): the number's
+    setting when ``snapshot`` no longer holds the number (reclaimed since,
+    ``layer_billing_start``); None: the number must be in ``snapshot``.
     Raises ``InvalidInput`` when the record lacks what explaining needs."""
     for col in ("call_id", "charge"):
         if col not in record:
@@ -227,7 +235,11 @@ def explain_record(snapshot, record: dict) -> Explanation:
     x.labels = meta.get("labels") or {}
     x.package_kind = layout.PACKAGE_KIND[int(t["package_kind"][p])]
     row = int(np.searchsorted(t["number_key"], number_key_of(x.number)))
-    if row >= len(t["number_key"]) or t["number_key"][row] != number_key_of(x.number):
+    if row < len(t["number_key"]) and t["number_key"][row] == number_key_of(x.number):
+        mode = layout.BILLING_START[int(t["number_billing_start"][row])]
+    elif billing_start in layout.BILLING_START:
+        mode = billing_start
+    else:
         x.consistent, x.note = False, "number_not_in_snapshot"
         return x
 
@@ -236,7 +248,6 @@ def explain_record(snapshot, record: dict) -> Explanation:
     ivr, agent = _ms(record.get("ivr_answer")), _ms(record.get("agent_answer"))
     if start is None:
         raise InvalidInput("start", "missing from the rated record")
-    mode = layout.BILLING_START[int(t["number_billing_start"][row])]
     x.billing_start_mode, x.end_ms = mode, end
     timed = end is not None  # a lean rated file has no answer or end times
     if not timed:
@@ -584,3 +595,50 @@ def record_committed(ledger, call_id: str) -> dict:
         if not stored:
             raise InvalidInput("call_id", f"{excerpt(call_id)} has not been committed")
         return records.load(ledger, txn, list(stored.values()))[0]
+
+
+# --- the view the rater used ------------------------------------------------
+
+def rating_view(store, ledger, version: int | None = None):
+    """What the rater rated with: catalog ``version`` (default the active
+    one) of ``store`` with the customer layer of ``ledger`` applied
+    (``accounts.open_view``): numbers and accounts opened by operations,
+    each account's package periods and each number's dated states. The
+    catalog snapshot itself when the layer holds no account. Close it with
+    ``close_view``."""
+    from .accounts.view import open_view
+
+    return open_view(store, ledger.env, version)
+
+
+def close_view(view) -> None:
+    """Close what ``rating_view`` opened (a live view's catalog snapshot)."""
+    getattr(view, "base", view).close()
+
+
+def layer_billing_start(ledger, number: str | None) -> str | None:
+    """The billing start setting (``layout.BILLING_START`` name) of
+    ``number`` in the customer layer, in whatever state it is now (a number
+    reclaimed since its call is no longer in the live view); None when the
+    layer does not know it."""
+    from .accounts.view import layer_dbs
+    from .ledger import customers as C
+
+    if not number:
+        return None
+    db = layer_dbs(ledger.env)[C.NUMBERS_DB]
+    with ledger.env.begin(db=db) as txn:
+        raw = txn.get(C.number_key(number), db=db)
+    return None if raw is None else C.decode(C.Number, raw).billing_start
+
+
+def explain_committed(view, ledger, call_id: str) -> Explanation:
+    """The committed call ``call_id`` explained over ``view`` (the
+    ``rating_view`` of the catalog version; the gRPC server's engine
+    view): the record, its settled reservation and reratings from
+    ``ledger``. The one path of the CLI and ``ExplainCharge``. Raises
+    ``InvalidInput`` (field ``call_id``) when the call was not committed."""
+    record = record_committed(ledger, call_id)
+    return explain(view, record, settled_reservation(ledger, call_id), committed=True,
+                   reratings=rerating_adjustments(ledger, call_id),
+                   billing_start=layer_billing_start(ledger, record.get("number")))

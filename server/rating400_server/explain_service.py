@@ -1,5 +1,6 @@
 """ExplainService: ``ExplainCharge`` for a committed call
-(``rating_core.explain`` over the active catalog version and the ledger).
+(``rating_core.explain`` over the engine's view -- the active catalog
+version with the customer layer, as it rates -- and the ledger).
 
 Work runs on the engine thread (``EngineHost.run``), which owns the LMDB
 handles. Bad requests end with INVALID_ARGUMENT naming the field.
@@ -24,7 +25,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
     def _explain(self, request):
         from rating_core.cdr import excerpt
         from rating_core.errors import InvalidInput
-        from rating_core.explain import explain, record_committed, rerating_adjustments, settled_reservation
+        from rating_core.explain import explain_committed
 
         if not request.call_id:
             raise BadRequest("call_id", "required")
@@ -32,10 +33,11 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
         if lang not in ("en", "zh"):
             raise BadRequest("lang", f"{excerpt(lang)}: use en or zh")
         engine = self.host.engine
+        rater = engine.rater  # one view for the whole walk (the refresh tick may swap the engine's)
         try:
-            record = record_committed(engine.ledger, request.call_id)
-            x = explain(engine.rater.snapshot, record, settled_reservation(engine.ledger, request.call_id),
-                        committed=True, reratings=rerating_adjustments(engine.ledger, request.call_id))
+            # The view the engine rates with: the catalog version with the
+            # customer layer (accounts, numbers, package periods) applied.
+            x = explain_committed(rater.snapshot, engine.ledger, request.call_id)
         except InvalidInput as e:
             raise BadRequest(e.field, e.message) from None
         resp = explain_pb2.ExplainChargeResponse(
@@ -46,7 +48,7 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             exact_total=f"{x.exact_total.numerator}/{x.exact_total.denominator}", rounding=x.rounding or "",
             connect_fee=x.connect_fee, charge=x.charge, credit_consumed=x.credit_consumed,
             bundle_seconds_consumed=x.bundle_seconds_consumed, overage=x.overage, balance_after=x.balance_after,
-            consistent=x.consistent, catalog_version=engine.version,
+            consistent=x.consistent, catalog_version=rater.version,
             rule_index=-1 if x.rule_index is None else x.rule_index)
         if x.reservation_held:
             resp.reservation.SetInParent()
