@@ -169,7 +169,7 @@ def test_a_reclaimed_number_s_call_explains_with_its_billing_start(live):
 
 def test_explain_charge_over_grpc_walks_the_live_view(live, tmp_path):
     from rating400.v1 import explain_pb2, explain_pb2_grpc
-    from test_service_grpc import Server
+    from demo_server import Server
 
     store, rows = live
     server = Server(store, tmp_path, workers=1).start()
