@@ -15,7 +15,11 @@ The rules (README "Rerating"):
   A period should therefore start at the package start (prepaid) or a month
   start (bundle). Top-ups, credit adjustments and refunds of the customer
   layer made inside the period are replayed in their place: an event is in
-  the balance of the calls that end at or after it (``_replay``).
+  the balance of the calls that end at or after it (``_replay``). A call
+  of a bundle period that has ended is replayed with its period's calls on
+  that period's own allowance (``_replay_ended_bundles``), not at overage
+  for all its seconds as live rating settles a late one: the same version
+  rerates on-time calls to no change, whatever package came after.
 * Old charge: the committed charge, or the latest earlier adjustment's new
   charge. A call whose charge and balance part are unchanged gets no row.
 * Ledger: the account's credit changes by ``-sum(ledger_delta_minor)``
@@ -45,6 +49,7 @@ The rules (README "Rerating"):
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import re
 import time
@@ -67,6 +72,7 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # statement, bounded (gRPC and CLI alike) and without control characters.
 MAX_REASON_CHARS = 1000
 
+_BUNDLE = layout.PACKAGE_KIND.index("bundle")
 _INPUTS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
            "hangup_cause")
 
@@ -248,6 +254,56 @@ def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> 
     return rated
 
 
+def _ended_bundle_periods(snapshot, calls: list[dict]) -> dict[str, tuple[int, int]]:
+    """call id -> (account row, period row) of each call in ``calls`` whose
+    package period in force at its start (``accounts.view``'s history of the
+    account named on the committed record) is a bundle period that has
+    ended: the kernel settles such a call at overage for all its seconds (the
+    ledger keeps no usage of an ended period), but the rerating's replay
+    holds every call of the period in order and can reproduce its allowance
+    (``_replay_ended_bundles``). {} for a view without history."""
+    tables = snapshot.tables
+    if "period_start_ms" not in tables:
+        return {}
+    index = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
+    first, count = tables["account_period_first"], tables["account_period_count"]
+    starts, packages = tables["period_start_ms"], tables["period_package"]
+    kind = tables["package_kind"]
+    out = {}
+    for r in calls:
+        acc = index.get(r["account"])
+        if acc is None or int(count[acc]) < 2:
+            continue
+        lo, hi = int(first[acc]), int(first[acc]) + int(count[acc])
+        p = lo + int(np.searchsorted(starts[lo:hi], int(r["start"]), "right")) - 1
+        if lo <= p < hi - 1 and kind[packages[p]] == _BUNDLE:
+            out[r["call_id"]] = (acc, p)
+    return out
+
+
+def _replay_ended_bundles(rater: Rater, calls: list[dict], ended: dict[str, tuple[int, int]]) -> list[dict]:
+    """Rate the calls of ended bundle periods (``ended``, from
+    ``_ended_bundle_periods``; ``calls`` sorted by start, call id): each
+    period's calls as one sequence from a fresh allowance, with that period
+    as the account's last (the view's period count cut there), so its
+    allowance is consumed in order, month by month, exactly as when the calls
+    were committed on time. Such a call moves no credit, so it is rated
+    apart from the account's other calls."""
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for r in calls:
+        if r["call_id"] in ended:
+            groups.setdefault(ended[r["call_id"]], []).append(r)
+    out: list[dict] = []
+    for (acc, p), rows in groups.items():
+        count = rater.tables["account_period_count"].copy()
+        count[acc] = p - int(rater.tables["account_period_first"][acc]) + 1
+        cut = copy.copy(rater)
+        cut.tables = {**rater.tables, "account_period_count": count}
+        table = pa.Table.from_pylist([{c: r.get(c) for c in _INPUTS} for r in rows])
+        out += cut.rate(table, cut.opening_state()).rated.to_pylist()
+    return out
+
+
 def rerate(store_dir: str | Path, version: int, day_from: str, day_to: str, account: str | None = None,
            number: str | None = None, dry_run: bool = False, reason: str | None = None,
            now_ms: int | None = None) -> RerateResult:
@@ -309,7 +365,12 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     if not selected:
         return result
     credit_events = _credit_events(store, ledger, sorted(accounts), lo, hi)
-    rated = _replay(Rater(snapshot, threads=1), replay, credit_events)
+    rater = Rater(snapshot, threads=1)
+    # Calls of an ended bundle period are replayed on that period's own
+    # allowance (README "Rerating", "Package periods"), the rest as one sequence.
+    ended = _ended_bundle_periods(snapshot, replay)
+    rated = _replay(rater, [r for r in replay if r["call_id"] not in ended], credit_events)
+    rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
     # (number, start ms, charge delta, account, calls change) of each adjustment
