@@ -332,6 +332,8 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
         try:
             encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
             names = _header(path, encoding)
+            if encoding == "gb18030":
+                _check_gb_lines(path)
             if not _quotes_even(path):  # pyarrow takes the end of the file as closing a quote
                 problem = _diagnose(path, encoding, ValueError(""))
                 if problem.message.startswith("a quote opened"):
@@ -350,6 +352,80 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
         seen.add(name)
     _require(path, seen, required, None if _is_parquet(path) else 1)
     return None if _is_parquet(path) else encoding
+
+
+# A run of UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte (U+4E00..
+# U+9FFF: E4-E9, then two bytes 0x80-0xBF): UTF-8 Chinese text.
+UTF8_CJK_RUN = 2
+_UTF8_CJK = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){%d}" % UTF8_CJK_RUN)
+_CHUNK = 1 << 22
+
+
+def _check_gb_lines(path: Path) -> None:
+    """Refuse a file read as GB18030 that holds a line of UTF-8 Chinese
+    text, or a line whose bytes are not GB18030, naming that line (1 = the
+    header; physical lines, as an editor counts them). One pass at codec and
+    regex speed, only for files read as GB18030 (UTF-8 files never come here).
+
+    Why refuse: read as GB18030, UTF-8 Chinese becomes other hanzi silently
+    (b"\xe5\x91\xbc\xe5\x8f\xab" "呼叫" reads "鍛煎彨"): a committed call id
+    changed, and the corrected re-export charges that call again. pyarrow
+    decodes the whole stream before it splits rows, so a row's raw bytes are
+    not at hand to reject that row alone; a refused file charges nothing.
+
+    The test, per line: the line is valid UTF-8 as a whole AND holds
+    UTF8_CJK_RUN consecutive 3-byte UTF-8 CJK sequences. Chance of a genuine
+    GBK line passing it: a GB2312 hanzi is two bytes 0xA1-0xFE; six bytes
+    making E4-E9,80-BF,80-BF twice need (aligned) lead E4-E9 (6/94: rare
+    level-2 hanzi), trail A1-BF (31/94), then lead A1-BF (31/94), trail E4-E9
+    (6/94), then a hanzi with both bytes A1-BF ((31/94)^2): about 5e-5 at a
+    position if bytes were uniform; and every other non-ASCII byte of the
+    line must form valid UTF-8 too (a lead D5, as in 正 D5FD, never does),
+    so a line of several hanzi passes with odds well under 1e-6. A GBK word
+    whose two bytes happen to be one valid 2-byte UTF-8 character (忙 C3A6)
+    is not a 3-byte CJK run and reads as GBK."""
+    line = 1  # the line the chunk starts on
+    tail = b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            data = tail + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    tail = data
+                    continue
+                data, tail = data[:cut], data[cut:]
+            elif not data:
+                return
+            else:
+                tail = b""
+            try:
+                data.decode("gb18030")
+            except UnicodeDecodeError as e:
+                start = data.rfind(b"\n", 0, e.start) + 1
+                raise InvalidFile(path, f"not GBK text ({_shown_line(data, start)}): the file mixes "
+                                  "encodings? save it in one (UTF-8 or GBK), or name it with --encoding",
+                                  line + data.count(b"\n", 0, start)) from None
+            for m in _UTF8_CJK.finditer(data):
+                start = data.rfind(b"\n", 0, m.start()) + 1
+                end = data.find(b"\n", m.end())
+                try:
+                    data[start:len(data) if end < 0 else end].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue  # GBK bytes that happen to look like it
+                raise InvalidFile(path, f"UTF-8 text in a GBK file ({_shown_line(data, start)}): save the "
+                                  "file in one encoding (UTF-8 or GBK)", line + data.count(b"\n", 0, start))
+            line += data.count(b"\n")
+            if not chunk:
+                return
+
+
+def _shown_line(data: bytes, start: int) -> str:
+    """The start of the line at ``start`` as UTF-8, bad bytes escaped."""
+    end = data.find(b"\n", start)
+    raw = data[start:len(data) if end < 0 else end].rstrip(b"\r")
+    return excerpt(raw.decode("utf-8", "backslashreplace"), 60)
 
 
 def _require(path, names, required: tuple[str, ...], line: int | None) -> None:

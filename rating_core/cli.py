@@ -192,10 +192,18 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
 
 
 def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
+    from . import cdr
+
+    # The reason is one of a fixed list (cdr.REASONS); what to do about it is said here, once.
+    why = ": " + cdr.REASONS[cdr.NOT_UTF8]  # keys are "field: reason"
+    not_utf8 = sum(n for key, n in summary.rejects_by_reason.items() if key.endswith(why))
+    hint = f"{not_utf8:,} rows not UTF-8: if the file is GBK, name it with --encoding gbk" if not_utf8 else ""
     if as_json:
         d = summary.as_dict()
         d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))
         click.echo(json.dumps(d))
+        if hint:  # stdout stays one JSON document
+            click.echo(hint, err=True)
         return
     t = Table(title="rating summary", show_header=False, title_justify="left")
     t.add_row("rows in", f"{summary.rows_in:,}")
@@ -212,6 +220,8 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     t.add_row("rejects", str(rejects_path))
     out.print(t)
     out.print(f"rows in {summary.rows_in:,} = rated {summary.rated:,} + rejected {summary.rejected:,}", highlight=False)
+    if hint:
+        out.print(hint, highlight=False, markup=False)
 
 
 # --- catalog ----------------------------------------------------------------

@@ -191,3 +191,66 @@ def test_binary_data_is_still_not_text(tmp_path):
     (tmp_path / "bin.csv").write_bytes(bytes(rnd.randrange(256) for _ in range(8192)))
     proc, _ = _rate(tmp_path, tmp_path / "bin.csv")
     assert proc.returncode == 2 and "not text" in proc.stderr, proc.stderr
+
+
+def test_utf8_chinese_in_a_gbk_file_is_refused_not_a_changed_call_id(tmp_path):
+    """The breaker's mixed file: ten GBK rows, then one UTF-8 row whose call
+    id is 呼叫-0001. Read as GB18030 that id would be 鍛煎彨-0001, committed,
+    and the corrected file would charge the call again: the file is refused
+    naming that line, nothing is written, and the corrected file rates."""
+    gbk = (HEADER + "".join(_row(f"c-{i}") for i in range(10))).encode("gbk")
+    (tmp_path / "mixed.csv").write_bytes(gbk + _row("呼叫-0001").encode())
+    assert cdr.encoding_of(tmp_path / "mixed.csv") == "gb18030"
+    for extra in ((), ("--encoding", "gbk")):
+        proc, _ = _rate(tmp_path, tmp_path / "mixed.csv", "--commit", *extra)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "line 12:" in proc.stderr and "UTF-8 text in a GBK file" in proc.stderr, proc.stderr
+        assert "呼叫-0001" in proc.stderr and "save the file in one encoding" in proc.stderr, proc.stderr
+    fixed = (HEADER + "".join(_row(f"c-{i}") for i in range(10)) + _row("呼叫-0001")).encode()
+    (tmp_path / "fixed.csv").write_bytes(fixed)
+    first, rejects = _commit(tmp_path, tmp_path / "fixed.csv")
+    assert first["rated"] == 11 and rejects == [], first
+    assert "呼叫-0001" in pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
+
+
+def test_a_utf8_row_deep_in_a_gbk_file_names_its_own_line(tmp_path):
+    """900 GBK rows (more than the sniffed 64 KiB), one UTF-8 row at line
+    902 whose bytes are not GB18030, 49 more: the refusal names line 902
+    (it named a line counted from a read buffer)."""
+    rows = [_row(f"呼叫-{i}").replace("正常", "正常挂机") for i in range(950)]
+    body = (HEADER + "".join(rows[:900])).encode("gbk") + rows[900].replace("呼叫", "呼叫甲").encode() \
+        + "".join(rows[901:]).encode("gbk")
+    assert len(body) > cdr.SNIFF_BYTES
+    (tmp_path / "tail.csv").write_bytes(body)
+    assert cdr.encoding_of(tmp_path / "tail.csv") == "gb18030"
+    proc, _ = _rate(tmp_path, tmp_path / "tail.csv")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "tail.csv: line 902:" in proc.stderr and "呼叫甲-900" in proc.stderr, proc.stderr
+
+
+def test_gbk_words_that_look_like_utf8_are_still_gbk(tmp_path):
+    """忙 is C3A6 in GBK, a valid 2-byte UTF-8 character (æ); GBK text whose
+    bytes hold a 3-byte UTF-8 CJK sequence by chance is not UTF-8 as a line."""
+    rows = [_row(f"c-{i}").replace("正常", w) for i, w in enumerate(["忙", "用户忙", "正常", "无应答", "忙音"])]
+    (tmp_path / "busy.csv").write_bytes((HEADER + "".join(rows)).encode("gbk"))
+    proc, rejects = _rate(tmp_path, tmp_path / "busy.csv", "--encoding", "gbk", "--pass-through")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").column("hangup_cause").to_pylist() == [
+        "忙", "用户忙", "正常", "无应答", "忙音"]
+
+
+def test_gbk_rejects_in_a_utf8_read_get_one_hint(tmp_path):
+    body = HEADER + "".join(_row(f"c-{i}").replace("正常", "ok") for i in range(5)) + _row("c-5").replace("正常", "无")
+    (tmp_path / "few.csv").write_bytes(body.encode("gbk"))
+    proc, _ = _rate(tmp_path, tmp_path / "few.csv")
+    assert proc.returncode == 0, proc.stderr
+    hint = "1 rows not UTF-8: if the file is GBK, name it with --encoding gbk"
+    assert (proc.stdout + proc.stderr).count(hint) == 1, (proc.stdout, proc.stderr)
+
+
+def test_readme_states_the_text_bounds_of_the_code():
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    b = cdr.TEXT_BYTES
+    assert (f"call id {b['call_id']} bytes, numbers {b['number']}, hang-up cause {b['hangup_cause']}, "
+            f"IVR keys {b['ivr_keys']}") in readme
