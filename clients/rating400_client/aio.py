@@ -89,6 +89,7 @@ class AsyncClient(ChannelOwner):
         source = iter(c.split(cdrs, batch_size))
         pending: OrderedDict[int, tuple] = OrderedDict()
         attempt = 0
+        failed: list[Exception] = []  # see Client.rate_batches
         while True:
             attempt += 1
             slots = asyncio.Semaphore(window)
@@ -99,9 +100,17 @@ class AsyncClient(ChannelOwner):
                 for req, _off, _n in resend:
                     await slots.acquire()
                     await call.write(req)
-                for off, table in source:
-                    bid = c.next_batch_id()
-                    req = c.batch_request(bid, table, encoding, dry_run)
+                while True:
+                    try:  # bad input making a batch ends the stream; raised below, as itself
+                        item = next(source, None)
+                        if item is None:
+                            break
+                        off, table = item
+                        bid = c.next_batch_id()
+                        req = c.batch_request(bid, table, encoding, dry_run)
+                    except Exception as e:  # noqa: BLE001
+                        failed.append(e)
+                        break
                     pending[bid] = (req, off, table.num_rows)
                     await slots.acquire()
                     await call.write(req)
@@ -118,10 +127,14 @@ class AsyncClient(ChannelOwner):
                     attempt = 0
                     yield c.batch_result(resp, off, n)
                 await wtask
+                if failed:
+                    raise failed[0]
                 if pending:
                     raise RuntimeError(f"stream ended with {len(pending)} batches unanswered")
                 return
             except grpc.aio.AioRpcError as err:
+                if failed:
+                    raise failed[0] from None
                 if not policy.should_retry(err, max(attempt, 1)):
                     raise
                 pause = policy.backoff(max(attempt, 1))
@@ -138,4 +151,5 @@ class AsyncClient(ChannelOwner):
                 call.cancel()
 
     async def rate_table(self, table, **kw) -> c.TableResult:
-        return c.collect([r async for r in self.rate_batches([table], **kw)])
+        """See :meth:`rating400_client.Client.rate_table`."""
+        return c.collect([r async for r in self.rate_batches([c.columns.normalise(table)], **kw)])

@@ -37,22 +37,31 @@ def to_ms(value) -> int | None:
     raise TypeError(f"cannot use {type(value).__name__} as a time")
 
 
-def _time_col(col) -> pa.Array:
+def _time_col(name: str, col) -> pa.Array:
+    """One time column as int64 epoch ms (null: absent). Raises ValueError
+    naming the column when its type cannot be a time."""
     t = col.type
+    if pa.types.is_null(t):  # all null (e.g. from_pylist with no IVR answers): no such times
+        return pa.nulls(len(col), pa.int64())
     if pa.types.is_integer(t):
         return pc.cast(col, pa.int64())
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        col = pc.cast(col, pa.timestamp("ms", tz="UTC"))
+        try:
+            col = pc.cast(col, pa.timestamp("ms", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ValueError(f"{name}: not ISO 8601 times with an offset ({e})") from None
         t = col.type
     if pa.types.is_timestamp(t):
         if t.tz is None:
-            raise ValueError("timestamp column without time zone")
+            raise ValueError(f"{name}: timestamp column without time zone")
         return pc.cast(pc.cast(col, pa.timestamp("ms", tz="UTC")), pa.int64())
-    raise TypeError(f"time column of type {t}")
+    raise ValueError(f"{name}: time column of type {t}: give int64 epoch ms, timestamps with a time zone "
+                     "or ISO 8601 text")
 
 
 def normalise(table: pa.Table | pa.RecordBatch) -> pa.Table:
-    """A CDR table with engine column names -> the wire columns (*_ms int64)."""
+    """A CDR table with engine column names -> the wire columns (*_ms int64).
+    Raises ValueError naming a time column whose type cannot be a time."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     n = table.num_rows
@@ -64,7 +73,7 @@ def normalise(table: pa.Table | pa.RecordBatch) -> pa.Table:
     for name, wire in TIMES.items():
         src = wire if wire in table.column_names else name if name in table.column_names else None
         if src is not None:
-            arrays.append(_time_col(table.column(src)))
+            arrays.append(_time_col(src, table.column(src)))
             names.append(wire)
     if not names:
         raise ValueError("no CDR columns found")

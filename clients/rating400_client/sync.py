@@ -114,6 +114,11 @@ class Client(ChannelOwner):
         pending: OrderedDict[int, tuple] = OrderedDict()
         lock = threading.Lock()
         attempt = 0
+        # An error making a batch (bad input: a time column of another type)
+        # raised inside the request iterator would reach the caller as gRPC's
+        # UNKNOWN "Exception iterating requests!"; it ends the stream instead
+        # and is raised as itself once the batches sent before are answered.
+        failed: list[Exception] = []
         while True:
             attempt += 1
             slots = threading.Semaphore(window)
@@ -139,12 +144,16 @@ class Client(ChannelOwner):
                     with lock:
                         if dead.is_set():
                             return
-                        item = next(source, None)
-                        if item is None:
-                            break
-                        off, table = item
-                        bid = c.next_batch_id()
-                        req = c.batch_request(bid, table, encoding, dry_run)
+                        try:
+                            item = next(source, None)
+                            if item is None:
+                                break
+                            off, table = item
+                            bid = c.next_batch_id()
+                            req = c.batch_request(bid, table, encoding, dry_run)
+                        except Exception as e:  # noqa: BLE001 -- raised to the caller below, as itself
+                            failed.append(e)
+                            return
                         pending[bid] = (req, off, table.num_rows)
                     if not take():
                         return
@@ -158,11 +167,15 @@ class Client(ChannelOwner):
                     slots.release()
                     attempt = 0  # progress: a later failure starts a fresh backoff
                     yield c.batch_result(resp, off, n)
+                if failed:
+                    raise failed[0]
                 if pending:
                     raise RuntimeError(f"stream ended with {len(pending)} batches unanswered")
                 return
             except grpc.RpcError as err:
                 dead.set()
+                if failed:
+                    raise failed[0] from None
                 if not policy.should_retry(err, max(attempt, 1)):
                     raise
                 pause = policy.backoff(max(attempt, 1))
@@ -174,5 +187,7 @@ class Client(ChannelOwner):
                 call.cancel()
 
     def rate_table(self, table, **kw) -> c.TableResult:
-        """Rate a whole table via the stream; ``rated.row`` indexes ``table``."""
-        return c.collect(self.rate_batches([table], **kw))
+        """Rate a whole table via the stream; ``rated.row`` indexes ``table``.
+        Its columns are checked before any RPC (ValueError naming a time
+        column whose type cannot be a time)."""
+        return c.collect(self.rate_batches([c.columns.normalise(table)], **kw))

@@ -1,0 +1,83 @@
+"""The Python client's table input and rated output against a real server
+(clients/README.md "Batching CDRs into the streaming RPC").
+
+* A table whose ``ivr_answer`` column is all None (``pa.Table.from_pylist``
+  types it ``null``) is a valid table with no IVR answers: it rates as the
+  same table with an int64 column of nulls, in both encodings.
+* A time column of a type that cannot be a time is a ValueError naming the
+  column, raised as itself (never gRPC's UNKNOWN "Exception iterating
+  requests!"), before any RPC for ``rate_table``; in a stream of several
+  tables, after the batches before it were answered.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from demo_server import ACTIVE, PAYG, cdr_row
+
+
+def rows(prefix, n=4):
+    out = []
+    for i in range(n):
+        r = cdr_row(f"{prefix}-{i}", number=(ACTIVE, PAYG)[i % 2], minute=200 + i)
+        r["ivr_answer"] = None
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["columns", "arrow"])
+def test_an_all_null_ivr_answer_column_rates_as_no_ivr_answers(client, encoding):
+    table = pa.Table.from_pylist(rows(f"null-{encoding}"))
+    assert table.schema.field("ivr_answer").type == pa.null()
+    res = client.rate_table(table, dry_run=True, encoding=encoding)
+    typed = table.set_column(table.column_names.index("ivr_answer"), "ivr_answer",
+                             pa.nulls(table.num_rows, pa.int64()))
+    same = client.rate_table(typed, dry_run=True, encoding=encoding)
+    assert res.rejects.num_rows == 0
+    assert res.rated.num_rows == table.num_rows
+    assert res.rated.select(["row", "call_id", "billable_seconds", "charge"]).equals(
+        same.rated.select(["row", "call_id", "billable_seconds", "charge"]))
+    assert all(c > 0 for c in res.rated.column("charge").to_pylist())
+
+
+def test_a_time_column_of_another_type_is_a_value_error_naming_it(client, monkeypatch):
+    table = pa.Table.from_pylist(rows("bad"))
+    bad = table.set_column(table.column_names.index("end"), "end", pa.array([True] * table.num_rows))
+    sent = []
+    real = client.rating.RateCdrBatches
+    monkeypatch.setattr(client.rating, "RateCdrBatches", lambda *a, **k: sent.append(1) or real(*a, **k))
+    with pytest.raises(ValueError, match=r"^end: time column of type bool"):
+        client.rate_table(bad, dry_run=True)
+    assert sent == []  # before any RPC
+    naive = table.set_column(table.column_names.index("start"), "start",
+                             pa.array([r["start"] for r in rows("x")], pa.timestamp("ms")))
+    with pytest.raises(ValueError, match=r"^start: timestamp column without time zone"):
+        client.rate_table(naive, dry_run=True)
+    # In a stream, the good batch before it is answered and the error is itself.
+    good = pa.Table.from_pylist(rows("first"))
+    got = []
+    with pytest.raises(ValueError, match=r"^end: time column of type bool"):
+        for r in client.rate_batches(iter([good, bad]), dry_run=True):
+            got.append(r.rated.num_rows)
+    assert got == [good.num_rows]
+
+
+def test_the_asyncio_client_raises_the_same_value_error(server):
+    import asyncio
+
+    from rating400_client.aio import AsyncClient
+
+    async def go():
+        async with AsyncClient(server.target, timeout=10) as c:
+            table = pa.Table.from_pylist(rows("aio"))
+            res = await c.rate_table(table, dry_run=True)
+            assert res.rated.num_rows == table.num_rows
+            bad = table.set_column(table.column_names.index("end"), "end", pa.array([True] * table.num_rows))
+            with pytest.raises(ValueError, match=r"^end: time column"):
+                await c.rate_table(bad, dry_run=True)
+            with pytest.raises(ValueError, match=r"^end: time column"):
+                async for _ in c.rate_batches(iter([table, bad]), dry_run=True):
+                    pass
+
+    asyncio.run(asyncio.wait_for(go(), 60))
