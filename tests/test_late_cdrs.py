@@ -438,3 +438,46 @@ def test_late_postpaid_calls_never_take_a_now_prepaid_account_below_zero(tmp_pat
     assert rejects == [] and [r["charge"] for r in rated[:4]] == [16_560 * 100] * 4
     assert rated[4]["credit_consumed"] == 1 * YUAN
     assert ledger.stored("acme").credit_minor == 0
+
+
+def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the_new_one(tmp_path):
+    """acme's number (imported: its state since ever) is reclaimed, cooled
+    and released on 11-12, then locked, reviewed and activated for beta. A
+    late CDR of acme's 11-10 call, and one of a call while beta held it but
+    before its activation, are refused ``number_not_active``: nobody is
+    charged (acme no longer holds the number, beta did not hold it then).
+    beta's call after its activation is rated to beta (10 min, 1.20)."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", "pre_a") + (
+        "  beta:\n    name: Beta Co.\n    package: pre_a\n    package_start: 2026-10-01\n    numbers:\n"
+        "      - {number: \"4001110002\", home_city: Shenzhen, routing: office}\n"))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "catalog.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    ops = Accounts(store, ledger)
+    assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme", "beta"]
+    t = at(11, 12, 0)
+    for i, step in enumerate(["suspend", "freeze", "reclaim", "cool", "release"]):
+        ops.number_transition(f"t{i}", NUMBER, step, "x", at_ms=t + i)
+    ops.lock_number("l", NUMBER, "beta", at_ms=at(11, 13, 0))
+    ops.submit_number("s", NUMBER, at_ms=at(11, 13, 1))
+    ops.activate_number("a", NUMBER, "Shenzhen", at_ms=at(11, 14, 0))
+    rated, rejects = engine_rows(tmp_path / "store", [cdr("acme-late", at(11, 10)), cdr("pending", at(11, 13, 5)),
+                                                      cdr("beta", at(11, 15), 10)])
+    assert [(r["call_id"], r["reason"]) for r in rejects] == [("acme-late", "number_not_active"),
+                                                              ("pending", "number_not_active")]
+    assert [(r["call_id"], r["account"], r["charge"]) for r in rated] == [("beta", "beta", 12_000)]
+    assert ledger.stored("beta").credit_minor == 480 * YUAN - 12_000
+    assert ops.balance("acme")["credit_minor"] == 480 * YUAN
+
+
+@pytest.mark.parametrize("history,calls", [
+    # First holder: states before its first activation are recording dates; since ever.
+    ([("available", 5), ("locked", 6), ("pending_verification", 7), ("active", 8)], {1: "active", 9: "active"}),
+    # Recycled: the new holder counts from its dates; before them, free.
+    ([("active", 1), ("suspended", 2), ("frozen", 3), ("reclaimed", 4), ("cooling", 4), ("available", 5),
+      ("locked", 6), ("pending_verification", 7), ("active", 8)],
+     {1: "available", 6: "locked", 7: "pending_verification", 9: "active"}),
+])
+def test_held_history_since_ever_only_for_a_first_holder(history, calls):
+    held = P.held_history(history)
+    assert {t: P.state_at(held, t) for t in calls} == calls

@@ -104,13 +104,20 @@ def held_history(history: list[tuple[str, int]]) -> list[tuple[str, int]]:
     * only the entries from the last one in which no account held it
       (available, reclaimed, cooling) count, so a former holder's states
       never count for the current one;
-    * of those, the entries before its first ``active`` one are dropped and
-      that one holds since ever: the steps before service opens (inventory,
-      lock, real-name review) are dated when the operator recorded them,
-      which for a migrated platform is after the calls it bills, so a call
-      before the first activation is judged by the package period alone
-      (as before history was kept). An imported number's one entry is its
-      state since ever; a number never active keeps its states (refused);
+    * a **first holder's** number (no account held it before: imported, or
+      taken from the inventory for the first time): the entries before its
+      first ``active`` one are dropped and that one holds since ever. The
+      steps before service opens (inventory, lock, real-name review) are
+      dated when the operator recorded them, which for a migrated platform
+      is after the calls it bills, so a call before the first activation is
+      judged by the package period alone (as before history was kept). An
+      imported number's one entry is its state since ever; a number never
+      active keeps its states (refused);
+    * a **recycled** number (another account held it before): nothing is
+      since ever but the free state it was taken from; the current holder's
+      states count from their dates (lock, review, activation), so a late
+      call made before it took the number -- the former holder's call -- or
+      before its activation is refused, never charged to the new holder;
     * taken in the order recorded, an entry replaces every earlier-recorded
       one at or after its time (a back-dated transition overrides what it
       covers).
@@ -120,7 +127,8 @@ def held_history(history: list[tuple[str, int]]) -> list[tuple[str, int]]:
         if state not in C.HELD_STATES:
             last_free = i
     held = history[last_free:]
-    first_active = next((i for i, (state, _at) in enumerate(held) if state == "active"), 0)
+    recycled = any(state in C.HELD_STATES for state, _at in history[:last_free])
+    first_active = 0 if recycled else next((i for i, (state, _at) in enumerate(held) if state == "active"), 0)
     kept: list[tuple[str, int]] = []
     for i, (state, at) in enumerate(held[first_active:]):
         at = SINCE_EVER if i == 0 else at
