@@ -185,7 +185,8 @@ def _read_only(ledger: Ledger) -> Iterator[LedgerTxn]:
 
 
 def _ledger_money(kind: str, rec: dict) -> int:
-    """The part of a rated call that moved the balance (see module doc)."""
+    """The part of a rated call that moved the balance (see module doc),
+    minor units; ``kind``: that of the package the call was rated under."""
     if kind == "prepaid":
         return int(rec["credit_consumed"])
     if kind == "bundle":
@@ -373,6 +374,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
+    row_kind = {name: layout.PACKAGE_KIND[int(k)]
+                for name, k in zip(snapshot.meta["packages"], snapshot.tables["package_kind"])}
     # (number, start ms, charge delta, account, calls change) of each adjustment
     moved: list[tuple[str, int, int, str, int]] = []
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
@@ -386,14 +389,17 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             if acct not in kind_of:
                 kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
                 result.package_kind[acct] = kind_of[acct].kind
+            # What a row moved is decided by the kind of the package it was
+            # rated under, as the commit debited it (README "Late CDRs"), not
+            # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
-            old_charge, old_money = int(rec["charge"]), _ledger_money(kind, rec)
+            old_charge, old_money = int(rec["charge"]), _ledger_money(row_kind.get(rec.get("package"), kind), rec)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
-            new_charge, new_money = int(new["charge"]), _ledger_money(kind, new)
+            new_charge, new_money = int(new["charge"]), _ledger_money(row_kind.get(new.get("package"), kind), new)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:

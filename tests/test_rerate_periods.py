@@ -157,3 +157,32 @@ def test_payg_across_a_change_rerates_to_no_change(tmp_path, monkeypatch):
     before = balance(store)
     r = rerate(store, 1, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
     assert r.adjustments == [] and balance(store) == before
+
+
+def test_a_late_payg_call_of_a_prepaid_now_account_is_corrected_on_the_credit(tmp_path, monkeypatch, capsys):
+    """payg_a (0.10/min) -> pre_a on 11-15; a late 11-10 payg call's charge
+    (10.00) was debited from the one credit at commit. Version 2 prices
+    payg_a at 0.09: the rerating gives 1.00 back to the credit, as the row's
+    kind (payg: its charge) says -- not nothing, as the account's current
+    kind (prepaid: credit consumed, 0) would."""
+    import test_late_cdrs
+
+    payg = "packages:\n  payg_a: {kind: payg, rates: [{rate: cheap}]}\n"
+    monkeypatch.setattr(test_late_cdrs, "CATALOG", CATALOG.replace("packages:\n", payg))
+    store, ops, ledger = setup_store(tmp_path, "payg_a")
+    ops.change_package("chg", "acme", "pre_a", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    (late,), _ = engine_rows(store, [cdr("late", at(11, 10))])
+    assert (late["package"], late["charge"]) == ("payg_a", 10 * YUAN)
+    ledger.close()
+    before = balance(store)
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(CATALOG.replace("packages:\n", payg.replace("cheap", "payg_rate")).replace("PACKAGE", "payg_a")
+                  .replace("rates:\n", "rates:\n  payg_rate: {tiers: [{price: 0.09}]}\n", 1))
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(v2), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    assert [(a.call_id, a.new_charge_minor, a.ledger_delta_minor) for a in r.adjustments] == [
+        ("late", 9 * YUAN, -1 * YUAN)]
+    assert balance(store) == before + 1 * YUAN
+    assert rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29, 11)).adjustments == []
