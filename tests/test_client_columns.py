@@ -8,6 +8,8 @@
   column, raised as itself (never gRPC's UNKNOWN "Exception iterating
   requests!"), before any RPC for ``rate_table``; in a stream of several
   tables, after the batches before it were answered.
+* ``credit_after_minor`` / ``bundle_left_seconds`` are null where the
+  account kind has no such balance in both encodings.
 """
 from __future__ import annotations
 
@@ -81,3 +83,20 @@ def test_the_asyncio_client_raises_the_same_value_error(server):
                     pass
 
     asyncio.run(asyncio.wait_for(go(), 60))
+
+
+def test_balances_are_the_same_in_both_encodings(client):
+    """README Quickstart, the rated output: ``credit_after_minor`` is null
+    on a pay-as-you-go row (the account has no such balance), in the
+    "columns" encoding (``RatedCdrColumns.credit_after_minor_set``) as in
+    "arrow"; the prepaid row's credit is a value."""
+    table = pa.Table.from_pylist(rows("bal"))
+    got = {}
+    for encoding in ("columns", "arrow"):
+        res = client.rate_table(table, dry_run=True, encoding=encoding)
+        got[encoding] = res.rated.sort_by("row").select(["row", "package", "credit_after_minor",
+                                                         "bundle_left_seconds"]).to_pylist()
+    assert got["columns"] == got["arrow"]
+    by_number = {table.column("number")[r["row"]].as_py(): r for r in got["columns"]}
+    assert by_number[PAYG]["credit_after_minor"] is None and by_number[PAYG]["bundle_left_seconds"] is None
+    assert by_number[ACTIVE]["credit_after_minor"] > 0 and by_number[ACTIVE]["bundle_left_seconds"] is None

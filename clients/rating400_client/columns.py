@@ -112,7 +112,9 @@ def table_to_arrow_ipc(table: pa.Table) -> bytes:
 
 
 def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
-    """RatedCdrColumns -> table; a column the server left empty is omitted."""
+    """RatedCdrColumns -> table; a column the server left empty is omitted;
+    ``credit_after_minor`` / ``bundle_left_seconds`` are null where the
+    row's ``*_set`` is false (the account kind has no such balance)."""
     n = len(cols.row)
     data = {"row": pa.array(np.array(cols.row, dtype=np.uint32))}
     for name in RATED_STRINGS:
@@ -122,7 +124,13 @@ def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
     for name in RATED_INTS:
         v = getattr(cols, name)
         if len(v) == n:
-            data[name] = pa.array(np.array(v, dtype=np.int64))  # array protocol: no per-row Python
+            values = np.array(v, dtype=np.int64)  # array protocol: no per-row Python
+            present = getattr(cols, f"{name}_set", ())
+            # null where the row has no such balance (pay as you go has no
+            # credit), as the Arrow encoding answers; an older server sends no
+            # *_set and its 0s stay.
+            mask = ~np.array(present, dtype=bool) if len(present) == n else None
+            data[name] = pa.array(values, mask=mask) if mask is not None and mask.any() else pa.array(values)
     rep = np.array(cols.replayed, dtype=bool) if len(cols.replayed) == n else np.zeros(n, bool)
     data["replayed"] = pa.array(rep)
     return pa.table(data)

@@ -207,6 +207,16 @@ def _int_col(table: pa.Table, name: str, m: int):
     return col.to_numpy().tolist()
 
 
+def _set_col(table: pa.Table, name: str, m: int):
+    """Which rows of ``name`` hold a value (``RatedCdrColumns.*_set``)."""
+    if name not in table.column_names:
+        return [False] * m
+    col = table.column(name)
+    if not col.null_count:
+        return [True] * m
+    return pc.is_valid(col).to_numpy(zero_copy_only=False).tolist()
+
+
 def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, replayed) -> None:
     m = rated.num_rows
     out.row.extend(rows.tolist())
@@ -214,6 +224,8 @@ def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, r
         getattr(out, name).extend(_str_col(rated, name, m))
     for name in RATED_INTS:
         getattr(out, name).extend(_int_col(rated, name, m))
+    for name in OPTIONAL_INTS:  # where the 0 above is a value, not an absent balance
+        getattr(out, f"{name}_set").extend(_set_col(rated, name, m))
     out.replayed.extend(replayed.tolist())
 
 

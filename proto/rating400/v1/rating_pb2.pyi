@@ -113,7 +113,7 @@ class CdrColumns(_message.Message):
     def __init__(self, call_id: _Optional[_Iterable[str]] = ..., caller: _Optional[_Iterable[str]] = ..., number: _Optional[_Iterable[str]] = ..., forwarded_to: _Optional[_Iterable[str]] = ..., start_ms: _Optional[_Iterable[int]] = ..., ivr_answer_ms: _Optional[_Iterable[int]] = ..., agent_answer_ms: _Optional[_Iterable[int]] = ..., end_ms: _Optional[_Iterable[int]] = ..., hangup_cause: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RatedCdrColumns(_message.Message):
-    __slots__ = ("row", "call_id", "account", "package", "destination_class", "caller_province", "caller_city", "caller_carrier", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "replayed", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds")
+    __slots__ = ("row", "call_id", "account", "package", "destination_class", "caller_province", "caller_city", "caller_carrier", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "replayed", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds", "credit_after_minor_set", "bundle_left_seconds_set")
     ROW_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,8 @@ class RatedCdrColumns(_message.Message):
     CALLER_CLASS_FIELD_NUMBER: _ClassVar[int]
     CREDIT_AFTER_MINOR_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_LEFT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_AFTER_MINOR_SET_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_LEFT_SECONDS_SET_FIELD_NUMBER: _ClassVar[int]
     row: _containers.RepeatedScalarFieldContainer[int]
     call_id: _containers.RepeatedScalarFieldContainer[str]
     account: _containers.RepeatedScalarFieldContainer[str]
@@ -160,7 +162,9 @@ class RatedCdrColumns(_message.Message):
     caller_class: _containers.RepeatedScalarFieldContainer[str]
     credit_after_minor: _containers.RepeatedScalarFieldContainer[int]
     bundle_left_seconds: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, row: _Optional[_Iterable[int]] = ..., call_id: _Optional[_Iterable[str]] = ..., account: _Optional[_Iterable[str]] = ..., package: _Optional[_Iterable[str]] = ..., destination_class: _Optional[_Iterable[str]] = ..., caller_province: _Optional[_Iterable[str]] = ..., caller_city: _Optional[_Iterable[str]] = ..., caller_carrier: _Optional[_Iterable[str]] = ..., time_band: _Optional[_Iterable[str]] = ..., billable_seconds: _Optional[_Iterable[int]] = ..., billed_seconds: _Optional[_Iterable[int]] = ..., units: _Optional[_Iterable[int]] = ..., charge: _Optional[_Iterable[int]] = ..., credit_consumed: _Optional[_Iterable[int]] = ..., bundle_seconds_consumed: _Optional[_Iterable[int]] = ..., overage: _Optional[_Iterable[int]] = ..., balance_after: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[str]] = ..., replayed: _Optional[_Iterable[bool]] = ..., rate: _Optional[_Iterable[str]] = ..., caller_class: _Optional[_Iterable[str]] = ..., credit_after_minor: _Optional[_Iterable[int]] = ..., bundle_left_seconds: _Optional[_Iterable[int]] = ...) -> None: ...
+    credit_after_minor_set: _containers.RepeatedScalarFieldContainer[bool]
+    bundle_left_seconds_set: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, row: _Optional[_Iterable[int]] = ..., call_id: _Optional[_Iterable[str]] = ..., account: _Optional[_Iterable[str]] = ..., package: _Optional[_Iterable[str]] = ..., destination_class: _Optional[_Iterable[str]] = ..., caller_province: _Optional[_Iterable[str]] = ..., caller_city: _Optional[_Iterable[str]] = ..., caller_carrier: _Optional[_Iterable[str]] = ..., time_band: _Optional[_Iterable[str]] = ..., billable_seconds: _Optional[_Iterable[int]] = ..., billed_seconds: _Optional[_Iterable[int]] = ..., units: _Optional[_Iterable[int]] = ..., charge: _Optional[_Iterable[int]] = ..., credit_consumed: _Optional[_Iterable[int]] = ..., bundle_seconds_consumed: _Optional[_Iterable[int]] = ..., overage: _Optional[_Iterable[int]] = ..., balance_after: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[str]] = ..., replayed: _Optional[_Iterable[bool]] = ..., rate: _Optional[_Iterable[str]] = ..., caller_class: _Optional[_Iterable[str]] = ..., credit_after_minor: _Optional[_Iterable[int]] = ..., bundle_left_seconds: _Optional[_Iterable[int]] = ..., credit_after_minor_set: _Optional[_Iterable[bool]] = ..., bundle_left_seconds_set: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class Reject(_message.Message):
     __slots__ = ("row", "call_id", "field", "reason", "value")
