@@ -481,3 +481,36 @@ def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the
 def test_held_history_since_ever_only_for_a_first_holder(history, calls):
     held = P.held_history(history)
     assert {t: P.state_at(held, t) for t in calls} == calls
+
+
+@pytest.mark.parametrize("old,new", [("pay", "pre_b"), ("pre_a", "pay2"), ("bun_a", "pre_b")])
+def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path, monkeypatch, capsys, old, new):
+    """The late 11-10 call of the old period, then version 2 raises std to
+    0.15/min and November is rerated: the call's charge goes 12.00 -> 15.00
+    (bun_a's late call gets back the allowance its ended period left, README
+    "Rerating": its 20.00 overage is given back) and the credit moves by
+    what its row's balance part moves, by the kind of the package it was
+    rated under (a late pay-as-you-go call of an account prepaid now was
+    left at no ledger change)."""
+    from rating_core.rerate import rerate
+
+    monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
+    store, ops, ledger = setup_store(tmp_path, old)
+    ops.change_package("chg", "acme", new, effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    (late,), _ = engine_rows(store, [cdr("late", at(11, 10))])
+    before = ledger.stored("acme").credit_minor
+    ledger.close()
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(CATALOG.replace("PACKAGE", old)  # CATALOG: the patched one, with PAYG
+                  .replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.15}]}"))
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(v2), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    moved = {"pay": 3 * YUAN, "pre_a": 3 * YUAN, "bun_a": -20 * YUAN}[old]
+    assert [a.ledger_delta_minor for a in r.adjustments] == [moved]
+    after = Ledger(store)
+    try:
+        assert after.stored("acme").credit_minor == before - moved
+    finally:
+        after.close()
