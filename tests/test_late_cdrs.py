@@ -440,13 +440,8 @@ def test_late_postpaid_calls_never_take_a_now_prepaid_account_below_zero(tmp_pat
     assert ledger.stored("acme").credit_minor == 0
 
 
-def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the_new_one(tmp_path):
-    """acme's number (imported: its state since ever) is reclaimed, cooled
-    and released on 11-12, then locked, reviewed and activated for beta. A
-    late CDR of acme's 11-10 call, and one of a call while beta held it but
-    before its activation, are refused ``number_not_active``: nobody is
-    charged (acme no longer holds the number, beta did not hold it then).
-    beta's call after its activation is rated to beta (10 min, 1.20)."""
+def _two_accounts(tmp_path):
+    """acme (holding NUMBER, imported: its state since ever) and beta, both on pre_a."""
     (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", "pre_a") + (
         "  beta:\n    name: Beta Co.\n    package: pre_a\n    package_start: 2026-10-01\n    numbers:\n"
         "      - {number: \"4001110002\", home_city: Shenzhen, routing: office}\n"))
@@ -455,19 +450,54 @@ def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme", "beta"]
+    return tmp_path / "store", ops, ledger
+
+
+def _recycle_to_beta(ops):
+    """NUMBER reclaimed, cooled and released on 11-12, locked and reviewed
+    for beta on 11-13 and activated on 11-14."""
     t = at(11, 12, 0)
     for i, step in enumerate(["suspend", "freeze", "reclaim", "cool", "release"]):
         ops.number_transition(f"t{i}", NUMBER, step, "x", at_ms=t + i)
     ops.lock_number("l", NUMBER, "beta", at_ms=at(11, 13, 0))
     ops.submit_number("s", NUMBER, at_ms=at(11, 13, 1))
     ops.activate_number("a", NUMBER, "Shenzhen", at_ms=at(11, 14, 0))
-    rated, rejects = engine_rows(tmp_path / "store", [cdr("acme-late", at(11, 10)), cdr("pending", at(11, 13, 5)),
-                                                      cdr("beta", at(11, 15), 10)])
+
+
+RECYCLED_CALLS = [cdr("acme-late", at(11, 10)), cdr("pending", at(11, 13, 5)), cdr("beta", at(11, 15), 10)]
+
+
+def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the_new_one(tmp_path):
+    """acme's number is recycled to beta (``_recycle_to_beta``). A late CDR
+    of acme's 11-10 call, and one of a call while beta held it but before
+    its activation, are refused ``number_not_active``: nobody is charged
+    (acme no longer holds the number, beta did not hold it then). beta's
+    call after its activation is rated to beta (10 min, 1.20)."""
+    store, ops, ledger = _two_accounts(tmp_path)
+    _recycle_to_beta(ops)
+    rated, rejects = engine_rows(store, RECYCLED_CALLS)
     assert [(r["call_id"], r["reason"]) for r in rejects] == [("acme-late", "number_not_active"),
                                                               ("pending", "number_not_active")]
     assert [(r["call_id"], r["account"], r["charge"]) for r in rated] == [("beta", "beta", 12_000)]
     assert ledger.stored("beta").credit_minor == 480 * YUAN - 12_000
     assert ops.balance("acme")["credit_minor"] == 480 * YUAN
+
+
+def test_a_running_engine_refuses_the_former_holders_late_call_after_the_recycling(tmp_path):
+    """The same through a running engine's incremental view update."""
+    store, ops, ledger = _two_accounts(tmp_path)
+    engine = Engine.open(store)
+    try:
+        first = engine.rate_and_commit(pa.Table.from_pylist([cdr("early", at(11, 1))]))
+        assert first.rated.column("account").to_pylist() == ["acme"]
+        _recycle_to_beta(ops)
+        engine.refresh()
+        res = engine.rate_and_commit(pa.Table.from_pylist(RECYCLED_CALLS))
+        assert [(r["call_id"], r["reason"]) for r in res.rejects.to_pylist()] == [
+            ("acme-late", "number_not_active"), ("pending", "number_not_active")]
+        assert [(r["call_id"], r["account"]) for r in res.rated.to_pylist()] == [("beta", "beta")]
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("history,calls", [
