@@ -254,3 +254,17 @@ def test_readme_states_the_text_bounds_of_the_code():
     b = cdr.TEXT_BYTES
     assert (f"call id {b['call_id']} bytes, numbers {b['number']}, hang-up cause {b['hangup_cause']}, "
             f"IVR keys {b['ivr_keys']}") in readme
+
+
+def test_bytes_not_gb18030_deep_in_a_gbk_file_name_their_own_line(tmp_path):
+    """0xFF is no GB18030 byte: the reader refuses the file, and the line
+    named is the bad row's (902), found on that error path only."""
+    rows = [_row(f"呼叫-{i}").replace("正常", "正常挂机") for i in range(950)]
+    body = (HEADER + "".join(rows[:900])).encode("gbk") + rows[900].encode("gbk").replace(b"-", b"\xff", 1) \
+        + "".join(rows[901:]).encode("gbk")
+    (tmp_path / "ff.csv").write_bytes(body)
+    assert cdr.encoding_of(tmp_path / "ff.csv") == "gb18030"
+    proc, _ = _rate(tmp_path, tmp_path / "ff.csv")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "ff.csv: line 902:" in proc.stderr and "not GBK text" in proc.stderr, proc.stderr
+    assert "\\xff900" in proc.stderr, proc.stderr  # the bad byte shown escaped
