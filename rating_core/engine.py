@@ -458,9 +458,13 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     (``credit_consumed``) and owes nothing more here, a late pay-as-you-go
     call owes its charge and a late bundle call its overage whatever the
     account holds now -- so the ledger moves by exactly what the rated rows
-    say. An account that is prepaid now never goes below zero: what its
-    credit does not cover of such late postpaid rows is arrears, on the bill
-    as any prepaid call's."""
+    say -- except on an account that is prepaid NOW: its credit was bought
+    for calls under the prepaid package, so a late pay-as-you-go charge or
+    bundle overage of an earlier period is not taken from it; that month's
+    statement bills it as amount due, as the old package would have (and as
+    a change to prepaid leaves an on-time postpaid debt on the bill, not in
+    the credit). So the ledger, the statement and a rerating all read such
+    a row the same way: it moved no credit (``rerate._moved_credit``)."""
     pkg = np.asarray(rated.column("package").combine_chunks().indices.to_numpy(zero_copy_only=False), np.int64)
     kind = tables["package_kind"][np.maximum(pkg, 0)]
     charge = rated.column("charge").to_numpy()
@@ -472,5 +476,4 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     total = np.zeros(len(credit), np.int64)
     np.add.at(total, accounts, owed)
     prepaid_now = tables["package_kind"][tables["account_package"]] == _PREPAID
-    cap = np.where(prepaid_now, np.maximum(credit, 0), np.iinfo(np.int64).max)
-    credit -= np.minimum(total, cap)
+    credit -= np.where(prepaid_now, 0, total)

@@ -184,6 +184,17 @@ def _read_only(ledger: Ledger) -> Iterator[LedgerTxn]:
         yield LedgerTxn(txn, None)  # type: ignore[arg-type]
 
 
+def _moved_credit(kind_now: str, kind: str, rec: dict) -> int:
+    """What a call rated under a package of ``kind`` moved the balance of
+    an account whose package is of ``kind_now``, as the commit moved it
+    (``engine._debit_postpaid``): a pay-as-you-go or bundle call of an
+    account prepaid now moved none of its prepaid credit (the statement
+    bills it as due), else ``_ledger_money``."""
+    if kind_now == "prepaid" and kind != "prepaid":
+        return 0
+    return _ledger_money(kind, rec)
+
+
 def _ledger_money(kind: str, rec: dict) -> int:
     """The part of a rated call that moved the balance (see module doc),
     minor units; ``kind``: that of the package the call was rated under."""
@@ -393,13 +404,13 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # rated under, as the commit debited it (README "Late CDRs"), not
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
-            old_charge, old_money = int(rec["charge"]), _ledger_money(row_kind.get(rec.get("package"), kind), rec)
+            old_charge, old_money = int(rec["charge"]), _moved_credit(kind, row_kind.get(rec.get("package"), kind), rec)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
-            new_charge, new_money = int(new["charge"]), _ledger_money(row_kind.get(new.get("package"), kind), new)
+            new_charge, new_money = int(new["charge"]), _moved_credit(kind, row_kind.get(new.get("package"), kind), new)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:

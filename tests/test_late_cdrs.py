@@ -386,11 +386,14 @@ PAYG = "  pay: {kind: payg, credit_limit: 100000, rates: [{rate: std}]}\n" \
        "  pay2: {kind: payg, credit_limit: 100000, rates: [{rate: cheap}]}\n"
 
 
-def _debited(row):
+def _debited(row, now: str = ""):
     """What a rated row takes from the account's credit, by the kind of the
     package it was rated under: prepaid its credit_consumed, pay-as-you-go its
-    charge, bundle its overage."""
+    charge, bundle its overage -- but nothing of a postpaid row from an
+    account prepaid ``now`` (its statement bills that row as due)."""
     kind = KINDS[row["package"]]
+    if KINDS.get(now) == "prepaid" and kind != "prepaid":
+        return 0
     return row["credit_consumed"] if kind == "prepaid" else row["charge"] if kind == "payg" else row["overage"]
 
 
@@ -399,16 +402,17 @@ def test_the_ledger_moves_by_what_the_late_rows_say_for_every_pair_of_kinds(tmp_
     """A change between any two package kinds on 11-15, then a late call of
     the old period (11-01) and one of the new (11-20) committed: the credit
     moves by exactly what the rated rows say, each by its own package's kind
-    (a late prepaid call is not debited again as pay-as-you-go, a late
-    pay-as-you-go or bundle call is not left undebited because the account
-    is prepaid now); `accounts balance` and November's statement agree."""
+    (a late prepaid call is not debited again as pay-as-you-go; a late
+    pay-as-you-go or bundle call of an account prepaid now is billed as due,
+    not taken from the prepaid credit); `accounts balance` and November's
+    statement agree, and the statement bills each postpaid row once."""
     monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
     store, ops, ledger = setup_store(tmp_path, old)
     ops.change_package("chg", "acme", new, effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     before = ops.balance("acme")["credit_minor"]
     rated, rejects = engine_rows(store, [cdr("late", at(11, 1)), cdr("now", at(11, 20), 10)])
     assert rejects == [] and [r["package"] for r in rated] == [old, new]
-    want = before - sum(_debited(r) for r in rated)
+    want = before - sum(_debited(r, new) for r in rated)
     assert ledger.stored("acme").credit_minor == want
     with pytest.raises(SystemExit) as e:
         main(["accounts", "balance", "acme", "--store", str(store)])
@@ -416,20 +420,23 @@ def test_the_ledger_moves_by_what_the_late_rows_say_for_every_pair_of_kinds(tmp_
     assert json.loads(capsys.readouterr().out)["credit_minor"] == want
     engine_rows(store, [cdr("late", at(11, 1))])  # a retransmission moves nothing
     assert ledger.stored("acme").credit_minor == want
-    if KINDS[old] == "prepaid":  # the statement's closing credit: the prepaid credit (postpaid charges are due)
+    if "prepaid" in (KINDS[old], KINDS[new]):  # the closing credit: the prepaid credit (postpaid charges are due)
         with pytest.raises(SystemExit) as e:
             main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
                   "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
         assert e.value.code == 0
         nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
         postpaid = sum(_debited(r) for r in rated if KINDS[r["package"]] != "prepaid")
-        assert nov["closing_credit_minor"] == want + postpaid
+        assert nov["closing_credit_minor"] == want + (0 if KINDS[new] == "prepaid" else postpaid)
+        if KINDS[new] == "prepaid":  # billed once: due, never also taken from the credit
+            assert nov["amount_due_minor"] >= postpaid
 
 
-def test_late_postpaid_calls_never_take_a_now_prepaid_account_below_zero(tmp_path, monkeypatch):
+def test_late_postpaid_calls_of_a_now_prepaid_account_are_billed_not_taken_from_its_credit(tmp_path, monkeypatch):
     """pay -> pre_b (600 credit) on 11-15, then four late 23-hour pay-as-you-go
-    calls (165.60 each, 662.40) and a prepaid call: the credit stops at zero;
-    the 62.40 it does not cover is arrears, as for any prepaid call."""
+    calls (165.60 each, 662.40) and a prepaid call: the late calls are billed
+    as due and take none of the prepaid credit, which pays only the prepaid
+    call (599.00 left)."""
     monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
     store, ops, ledger = setup_store(tmp_path, "pay")
     ops.change_package("chg", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
@@ -437,7 +444,7 @@ def test_late_postpaid_calls_never_take_a_now_prepaid_account_below_zero(tmp_pat
     rated, rejects = engine_rows(store, calls)
     assert rejects == [] and [r["charge"] for r in rated[:4]] == [16_560 * 100] * 4
     assert rated[4]["credit_consumed"] == 1 * YUAN
-    assert ledger.stored("acme").credit_minor == 0
+    assert ledger.stored("acme").credit_minor == 599 * YUAN
 
 
 def _two_accounts(tmp_path):
@@ -519,9 +526,9 @@ def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path
     0.15/min and November is rerated: the call's charge goes 12.00 -> 15.00
     (bun_a's late call gets back the allowance its ended period left, README
     "Rerating": its 20.00 overage is given back) and the credit moves by
-    what its row's balance part moves, by the kind of the package it was
-    rated under (a late pay-as-you-go call of an account prepaid now was
-    left at no ledger change)."""
+    what its row moved at commit: a prepaid row its credit consumed; a
+    pay-as-you-go or bundle row of an account prepaid now nothing (the
+    statement bills its change as due)."""
     from rating_core.rerate import rerate
 
     monkeypatch.setattr(__import__(__name__), "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
@@ -537,7 +544,7 @@ def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path
         main(["catalog", "compile", str(v2), "--store", str(store)])
     assert e.value.code == 0, capsys.readouterr().err
     r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
-    moved = {"pay": 3 * YUAN, "pre_a": 3 * YUAN, "bun_a": -20 * YUAN}[old]
+    moved = {"pay": 0, "pre_a": 3 * YUAN, "bun_a": 0}[old]  # postpaid rows of a now-prepaid account: on the bill
     assert [a.ledger_delta_minor for a in r.adjustments] == [moved]
     after = Ledger(store)
     try:

@@ -159,12 +159,13 @@ def test_payg_across_a_change_rerates_to_no_change(tmp_path, monkeypatch):
     assert r.adjustments == [] and balance(store) == before
 
 
-def test_a_late_payg_call_of_a_prepaid_now_account_is_corrected_on_the_credit(tmp_path, monkeypatch, capsys):
+def test_a_late_payg_call_of_a_prepaid_now_account_is_corrected_on_the_bill_not_the_credit(tmp_path, monkeypatch,
+                                                                                          capsys):
     """payg_a (0.10/min) -> pre_a on 11-15; a late 11-10 payg call's charge
-    (10.00) was debited from the one credit at commit. Version 2 prices
-    payg_a at 0.09: the rerating gives 1.00 back to the credit, as the row's
-    kind (payg: its charge) says -- not nothing, as the account's current
-    kind (prepaid: credit consumed, 0) would."""
+    (10.00) is billed as due and took none of the prepaid credit at commit.
+    Version 2 prices payg_a at 0.09: the rerating lowers the charge by 1.00
+    and moves no credit (had it given 1.00 back to the credit, a customer
+    could be refunded money never taken from it: the breaker's 63.40)."""
     import test_late_cdrs
 
     payg = "packages:\n  payg_a: {kind: payg, rates: [{rate: cheap}]}\n"
@@ -183,6 +184,6 @@ def test_a_late_payg_call_of_a_prepaid_now_account_is_corrected_on_the_credit(tm
     assert e.value.code == 0, capsys.readouterr().err
     r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
     assert [(a.call_id, a.new_charge_minor, a.ledger_delta_minor) for a in r.adjustments] == [
-        ("late", 9 * YUAN, -1 * YUAN)]
-    assert balance(store) == before + 1 * YUAN
+        ("late", 9 * YUAN, 0)]
+    assert balance(store) == before
     assert rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29, 11)).adjustments == []
