@@ -165,6 +165,27 @@ def next_batch_id() -> int:
     return next(_ids)
 
 
+def next_request(source, encoding: str, dry_run: bool, pending: dict, failed: list):
+    """The request of the next batch of ``source`` (an iterator of (offset,
+    table) from ``split``), registered in ``pending`` (batch id -> (request,
+    offset, rows)) before it is sent; None at the end. Bad input that makes
+    no batch (``ValueError`` naming the column) ends the stream too: it is
+    appended to ``failed`` for the caller to raise as itself, after the
+    batches sent before it are answered."""
+    try:
+        item = next(source, None)
+        if item is None:
+            return None
+        off, table = item
+        bid = next_batch_id()
+        req = batch_request(bid, table, encoding, dry_run)
+    except Exception as e:  # noqa: BLE001 -- raised to the caller, as itself
+        failed.append(e)
+        return None
+    pending[bid] = (req, off, table.num_rows)
+    return req
+
+
 
 _CSV_KEY = re.compile(r"""^[A-Za-z_]+_csv\s*:\s*["']?([^"'#\s]+)""", re.M)
 

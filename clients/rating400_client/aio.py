@@ -100,18 +100,8 @@ class AsyncClient(ChannelOwner):
                 for req, _off, _n in resend:
                     await slots.acquire()
                     await call.write(req)
-                while True:
-                    try:  # bad input making a batch ends the stream; raised below, as itself
-                        item = next(source, None)
-                        if item is None:
-                            break
-                        off, table = item
-                        bid = c.next_batch_id()
-                        req = c.batch_request(bid, table, encoding, dry_run)
-                    except Exception as e:  # noqa: BLE001
-                        failed.append(e)
-                        break
-                    pending[bid] = (req, off, table.num_rows)
+                # Bad input making a batch ends the stream; raised below, as itself.
+                while (req := c.next_request(source, encoding, dry_run, pending, failed)) is not None:
                     await slots.acquire()
                     await call.write(req)
                 await call.done_writing()

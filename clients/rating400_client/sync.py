@@ -144,17 +144,9 @@ class Client(ChannelOwner):
                     with lock:
                         if dead.is_set():
                             return
-                        try:
-                            item = next(source, None)
-                            if item is None:
-                                break
-                            off, table = item
-                            bid = c.next_batch_id()
-                            req = c.batch_request(bid, table, encoding, dry_run)
-                        except Exception as e:  # noqa: BLE001 -- raised to the caller below, as itself
-                            failed.append(e)
-                            return
-                        pending[bid] = (req, off, table.num_rows)
+                        req = c.next_request(source, encoding, dry_run, pending, failed)
+                    if req is None:  # the end, or bad input raised to the caller below
+                        return
                     if not take():
                         return
                     yield req
