@@ -148,11 +148,15 @@ class Kamailio:
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.proc = None
 
-    def start(self) -> "Kamailio":
+    def start(self, site_packages: str | None = None) -> "Kamailio":
+        """Start and wait until it answers OPTIONS. ``site_packages``
+        replaces ``$RATING400_SITE_PACKAGES`` (default: where rating400 is
+        installed); raises RuntimeError with the log's tail if it exits."""
         paths = sysconfig.get_paths()
         site_dirs = dict.fromkeys([paths["purelib"], paths["platlib"]])  # where rating400 is installed
         env_names, argv = readme_command()
-        values = {"RATING400_SWITCH_CONFIG": str(self.config), "RATING400_SITE_PACKAGES": ":".join(site_dirs)}
+        values = {"RATING400_SWITCH_CONFIG": str(self.config),
+                  "RATING400_SITE_PACKAGES": ":".join(site_dirs) if site_packages is None else site_packages}
         assert set(env_names) == set(values), env_names
         env = {**os.environ, **values}
         argv = [a.replace("udp:10.0.0.5:5060", f"udp:127.0.0.1:{self.port}")

@@ -18,6 +18,7 @@ from rating400_switch import (Hunt, Leg, Settings, SettingsError, Spool, answer_
 from rating400_switch.answers import DENY_ANSWERS, ENGINE_DOWN
 from rating400_switch.link import EngineLink, cdr_op, event_op
 from rating_core.reference_routing import REASONS
+import switch_harness as h
 from switch_harness import E2E_PREPAID, KAMAILIO_DIR, Engine, make_store
 
 GW = {"gateways": [{"prefix": "", "uri": "sip:{number}@127.0.0.1:5099"}]}
@@ -171,6 +172,33 @@ def test_hostile_settings_files_are_refused_at_start(tmp_path):
         path.write_bytes(text)
         with pytest.raises(SettingsError, match=re.escape(where)):
             Settings.load(path)
+
+
+def test_switch_environment_is_checked(tmp_path, monkeypatch):
+    """``$RATING400_SWITCH_CONFIG`` with a control character or a path that
+    is not a file is one SettingsError naming it, never a ValueError."""
+    monkeypatch.setenv("RATING400_SWITCH_CONFIG", "/etc/x\x01.toml")
+    with pytest.raises(SettingsError, match="RATING400_SWITCH_CONFIG='/etc/x\\\\x01.toml'"):
+        Settings.load()
+    monkeypatch.setenv("RATING400_SWITCH_CONFIG", str(tmp_path))
+    with pytest.raises(SettingsError, match="is not a regular file"):
+        Settings.load()
+    with pytest.raises(SettingsError, match="is not a file path"):
+        Settings.load(str(tmp_path / "a\0b"))
+
+
+@pytest.mark.skipif(h.missing() is not None, reason=h.missing() or "")
+def test_kamailio_refuses_to_start_on_a_wrong_site_packages(tmp_path):
+    """A wrong ``$RATING400_SITE_PACKAGES`` entry stops a real Kamailio at
+    start with one line naming the variable and the entry."""
+    k = h.Kamailio(tmp_path, "127.0.0.1:1", [("", "sip:{number}@127.0.0.1:5099")], children=1)
+    try:
+        with pytest.raises(RuntimeError, match="kamailio exited"):
+            k.start(site_packages="/nonexistent/site-packages")
+    finally:
+        k.stop()
+    log = k.log_path.read_text(errors="replace")
+    assert "rating400: RATING400_SITE_PACKAGES: '/nonexistent/site-packages' is not a directory" in log
 
 
 def test_spool_keeps_order_until_the_engine_takes_each_operation(tmp_path):

@@ -21,10 +21,26 @@ import logging
 import os
 import site
 
-for _sp in filter(None, os.environ.get("RATING400_SITE_PACKAGES", "").split(":")):
-    site.addsitedir(_sp)
+import KSR  # provided by app_python3
 
-import KSR  # noqa: E402  (provided by app_python3)
+
+def _site_packages(raw):
+    """The directories named by ``$RATING400_SITE_PACKAGES``, each checked:
+    a wrong entry is one line naming the variable and the entry (the
+    imports below would otherwise fail with a traceback about grpc)."""
+    dirs = [p for p in raw.split(":") if p]
+    for p in dirs:
+        if any(ord(c) < 32 or c == "\x7f" for c in p) or not os.path.isdir(p):
+            raise ImportError("RATING400_SITE_PACKAGES: %r is not a directory (the project's site-packages)" % p[:120])
+    return dirs
+
+
+try:
+    for _sp in _site_packages(os.environ.get("RATING400_SITE_PACKAGES", "")):
+        site.addsitedir(_sp)
+except ImportError as _e:
+    KSR.err("rating400: %s\n" % _e)  # one line; the module does not load and Kamailio does not start
+    raise
 
 from rating400_switch import (Hunt, LiveCalls, Leg, Settings, SettingsError, caller_of, cdr_of,  # noqa: E402
                               cut_at_ms, dialog_timeout, event_op, interim_due, is_400_number, now_ms)

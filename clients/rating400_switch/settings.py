@@ -45,6 +45,7 @@ from pathlib import Path
 from rating400_client import credentials
 
 DEFAULT_PATH = "/etc/kamailio/rating400.toml"
+CONFIG_ENV = "RATING400_SWITCH_CONFIG"  # the settings file's path (default DEFAULT_PATH)
 MAX_FILE_BYTES = 1 << 20  # the settings file and each PEM / token file it names
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -52,6 +53,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _read_small(path: Path, what: str) -> bytes:
     """The bytes of a regular file of at most MAX_FILE_BYTES (never
     /dev/zero or a FIFO: either would hang or exhaust memory at start)."""
+    if "\0" in str(path):  # os.stat would raise ValueError
+        raise SettingsError(f"{what}: {str(path)[:80]!r} is not a file path")
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
@@ -112,7 +115,12 @@ class Settings:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "Settings":
         """Read and validate; raises ``SettingsError`` naming file and key."""
-        path = Path(path or os.environ.get("RATING400_SWITCH_CONFIG") or DEFAULT_PATH)
+        if path is None and os.environ.get(CONFIG_ENV):
+            raw_env = os.environ[CONFIG_ENV]
+            if _CONTROL.search(raw_env):
+                raise SettingsError(f"{CONFIG_ENV}={raw_env[:80]!r}: a file path without control characters")
+            path = raw_env
+        path = Path(path or DEFAULT_PATH)
         data = _read_small(path, str(path))
         try:
             raw = tomllib.loads(data.decode("utf-8"))
