@@ -4,6 +4,7 @@ committed to the ledger. Reads only."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -37,22 +38,36 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
         except UnicodeEncodeError:
             raise InvalidInput("call_id", "not UTF-8 text; give the call id of a rated CDR") from None
         store = Store(store_dir, create=False)
-        ledger = Ledger(store_dir)
-        try:
-            # The view the rater used: the catalog version with the customer
-            # layer's accounts, numbers and package periods (a number added by
-            # `accounts number add` is in no catalog snapshot).
-            view = rating_view(store, ledger, version)
+        if not rated_file and not (Path(store_dir) / "ledger.lmdb").exists():
+            raise InvalidInput("call_id", "nothing has been committed to this store (no ledger); "
+                                          "give the rated file with --rated")
+        if rated_file and not (Path(store_dir) / "ledger.lmdb").exists():
+            # A rated file explained against a store that never had a ledger:
+            # the catalog alone (no customer layer), and no ledger created
+            # by a command that only reads.
+            record = record_from_file(rated_file, call_id)
+            snapshot = store.open(version)
             try:
-                if rated_file:
-                    record = record_from_file(rated_file, call_id)
-                    x = explain(view, record, billing_start=layer_billing_start(ledger, record.get("number")))
-                else:
-                    x = explain_committed(view, ledger, call_id)
+                x = explain(snapshot, record)
             finally:
-                close_view(view)
-        finally:
-            ledger.close()
+                snapshot.close()
+        else:
+            ledger = Ledger(store_dir)
+            try:
+                # The view the rater used: the catalog version with the customer
+                # layer's accounts, numbers and package periods (a number added by
+                # `accounts number add` is in no catalog snapshot).
+                view = rating_view(store, ledger, version)
+                try:
+                    if rated_file:
+                        record = record_from_file(rated_file, call_id)
+                        x = explain(view, record, billing_start=layer_billing_start(ledger, record.get("number")))
+                    else:
+                        x = explain_committed(view, ledger, call_id)
+                finally:
+                    close_view(view)
+            finally:
+                ledger.close()
     if as_json:
         click.echo(json.dumps(x.as_dict(), ensure_ascii=False, indent=2, default=str))
         return

@@ -4,6 +4,7 @@ and Chinese from a rated file or a committed call."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -87,6 +88,16 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert f"Charged: {call['charge'] / 10_000:.4f} yuan" in text
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
     assert js["consistent"] and js["charge"] == call["charge"] and js["units"] == call["units"]
+    # explain only reads: a store that never had a ledger (the catalog
+    # alone) explains the rated file alike and still has none after; a
+    # committed call there is an error that says to give the rated file.
+    bare = tmp_path / "bare"
+    shutil.copytree(demo / "store", bare, ignore=shutil.ignore_patterns("ledger.lmdb*", "live.lmdb*"))
+    again = json.loads(run("explain", call["call_id"], "--store", bare, "--rated", rated, "--json").output)
+    assert again["charge"] == call["charge"] and not (bare / "ledger.lmdb").exists()
+    none = run("explain", call["call_id"], "--store", bare)
+    assert none.exit_code == 2 and "no ledger" in none.output and "--rated" in none.output
+    assert not (bare / "ledger.lmdb").exists()
 
 
 @pytest.fixture(scope="module")
