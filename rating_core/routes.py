@@ -16,12 +16,13 @@ numbers, announcements, names, IVR menus as JSON) live in one text pool,
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
 
 from . import layout
-from .catalog.routing import STRATEGIES, WEEKDAYS, minute_of_day
+from .catalog.routing import STRATEGIES, WEEKDAYS, canonical_region, minute_of_day
 from .catalog.schema import Catalog
 from .errors import CatalogError
 from .numbers import build_prefix_table, keys_of, lookup
@@ -73,9 +74,17 @@ def _menu_json(menu) -> str:
     return json.dumps(node(menu), ensure_ascii=False, separators=(",", ":"))
 
 
-def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray],
+                   unknown_regions: list[str] | None = None,
+                   aliases: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
     """Compile every routing plan; ``ids`` are the compiler's id maps,
-    ``tables`` the tables compiled so far (for destination classes)."""
+    ``tables`` the tables compiled so far (for destination classes).
+    A region name no province or city has raises CatalogError naming it;
+    with ``unknown_regions`` (a list, the live view's) it is appended there
+    instead and matches no caller: a rule naming only it never applies and
+    a list entry of it neither blocks nor exempts anyone, which is what a
+    region without callers means. ``aliases``: other spellings of cities
+    (``canonical_region``), for plans stored by operations."""
     cities = dict(ids.cities)
     provinces = {p: i for i, p in enumerate(ids.regions.provinces)}
     n_cities = len(cities)
@@ -89,7 +98,7 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
     dest_numbers: list[str] = []
 
     def region(name, where):
-        r = resolve_region(name, cities, provinces)
+        r = resolve_region(canonical_region(name, aliases) if aliases else name, cities, provinces)
         if r is None:
             problems.append(f"routing_plans.{where}: unknown region {name!r}")
         return r
@@ -199,8 +208,10 @@ def routing_tables(cat: Catalog, ids, tables: dict[str, np.ndarray]) -> dict[str
         else:
             col["route_plan_region_row"].append(-1)
 
-    if problems:
+    if problems and unknown_regions is None:
         raise CatalogError(problems)
+    if unknown_regions is not None:
+        unknown_regions.extend(problems)
 
     # Lines: distinct destination numbers, sorted by key.
     dkeys = keys_of(pa.array(dest_numbers, pa.string())) if dest_numbers else np.zeros(0, np.int64)

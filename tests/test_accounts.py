@@ -372,6 +372,46 @@ def test_routing_plan_template_keeps_only_verified_destinations(env):
     assert (d.allow, d.reason, d.destinations) == (False, "no_route", [])
 
 
+def test_routing_plan_region_names_are_checked_and_spelled_as_region_data(env, monkeypatch, caplog):
+    """A plan naming a region the region data lacks is refused naming the
+    field; another spelling of a city (Lu'an, 天津) is stored as region
+    data's name and routes its callers. A plan stored before names were
+    checked (simulated by skipping the check) matches no caller there and
+    leaves every other number's routing alone (it stopped the whole view)."""
+    ops = env
+    opened(ops)
+    ops.add_numbers(rid(), ["4001234568"], at_ms=T0)
+    ops.lock_number(rid(), "4001234568", "acme", at_ms=T0)
+    ops.submit_number(rid(), "4001234568", at_ms=T0)
+    ops.activate_number(rid(), "4001234568", "Lu'an", at_ms=T0)  # another spelling of LuAn
+    assert next(n for n in ops.get_account("acme")["numbers"] if n["number"] == "4001234568")["home_city"] == "LuAn"
+    ops.bind_destination(rid(), "4001234568", "13700000001", at_ms=T0)
+    ops.verify_destination(rid(), "4001234568", "13700000001", "BILL-2", at_ms=T0)
+
+    def plan(region):
+        return {"groups": {"g": {"destinations": [{"number": "13700000001"}]}},
+                "rules": [{"group": "g", "caller_regions": [region]}]}
+
+    with pytest.raises(InvalidInput) as e:
+        ops.set_routing(rid(), "4001234567", plan=plan("city:Atlantis"), at_ms=T0)
+    assert e.value.field == "plan.rules[0].caller_regions" and "Atlantis" in e.value.message
+    ops.set_routing(rid(), "4001234567", plan=plan("city:Lu'an"), at_ms=T0)
+    assert '"city:LuAn"' in ops.get_account("acme")["numbers"][0]["plan"]
+    view = open_view(ops.store, ops.env)
+    router = Router(view, ops.ledger)
+    assert router.authorize("4001234567", "056412345678", T0).allow  # a Lu'an landline (area code 0564)
+    assert router.authorize("4001234567", CALLER, T0).reason == "no_route"
+
+    monkeypatch.setattr(type(ops), "_regions_checked", lambda self, p: p)
+    ops.set_routing(rid(), "4001234567", plan=plan("city:Atlantis"), at_ms=T0)
+    with caplog.at_level("WARNING"):
+        view = open_view(ops.store, ops.env)
+    assert "Atlantis" in caplog.text
+    router = Router(view, ops.ledger)
+    assert router.authorize("4001234567", "056412345678", T0).reason == "no_route"
+    assert router.authorize("4001234568", CALLER, T0).allow  # the other number still routes
+
+
 def test_import_catalog_accounts(env, tmp_path):
     ops = env
     before = authorize(ops, "4001110001")  # the catalog's own account, before the import

@@ -42,15 +42,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import layout
-from ..catalog.routing import RoutingPlan
+from ..catalog.routing import RoutingPlan, canonical_plan_regions, region_names
 from ..catalog.schema import CustomerRules
-from ..cdr import check_characters, check_text, check_time_ms
+from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
 from ..ledger import usage
 from ..ledger.envs import LedgerFull
 from ..numbers import normalize
+from ..routes import resolve_region
 from .view import layer_dbs, plan_json
 
 LOCAL = layout.LOCAL_TZ
@@ -508,8 +509,10 @@ class Accounts:
         ``account_not_active``."""
         if billing_start not in layout.BILLING_START:
             raise InvalidInput("billing_start", f"one of {', '.join(layout.BILLING_START)}")
-        if home_city not in set(self.catalog()["cities"]):
-            raise InvalidInput("home_city", f"unknown city {home_city!r} (not in region data)")
+        meta = self.catalog()
+        home_city = meta.get("city_aliases", {}).get(home_city, home_city)  # Lu'an, 天津: region data's name
+        if home_city not in set(meta["cities"]):
+            raise InvalidInput("home_city", f"unknown city {excerpt(home_city)} (not in region data)")
 
         def step(tx: _Tx, num: C.Number):
             _need(num, "pending_verification")
@@ -603,7 +606,7 @@ class Accounts:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise InvalidInput(f"plan.{where}" if where else "plan", first["msg"]) from None
-            stored = plan_json(model)
+            stored = plan_json(self._regions_checked(model))
 
         def step(tx: _Tx, num: C.Number):
             if num.state not in C.HELD_STATES:
@@ -611,6 +614,23 @@ class Accounts:
             num.plan_name, num.plan = name, stored
             return {"template": template or ""}
         return self._number_op("set_routing", request_id, number, actor, at_ms, step)
+
+    def _regions_checked(self, plan: RoutingPlan) -> RoutingPlan:
+        """``plan`` with its region names in region data's spelling (the
+        snapshot's ``city_aliases``: ``Lu'an`` -> ``LuAn``); raises
+        InvalidInput naming ``plan.<field>`` for a name that is no province
+        or city of the active catalog's region data."""
+        meta = self.catalog()
+        doc = plan.model_dump(mode="json", exclude_defaults=True)
+        canonical_plan_regions(doc, meta.get("city_aliases", {}))
+        plan = RoutingPlan.model_validate(doc)
+        cities = {c: i for i, c in enumerate(meta["cities"])}
+        provinces = {p: i for i, p in enumerate(meta["provinces"])}
+        for field, name in region_names(plan):
+            if resolve_region(name, cities, provinces) is None:
+                raise InvalidInput(f"plan.{field}", f"unknown region {excerpt(name)} "
+                                                    "(not a province or city of the region data)")
+        return plan
 
     @_operation
     def set_caps(self, request_id: str, number: str, spend_minor: int = 0, calls: int = 0,

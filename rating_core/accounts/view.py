@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Iterator, cast
@@ -58,6 +59,8 @@ from . import periods as P
 from ..routes import ROUTING_TABLES
 from ..routing_layout import ROUTE_PARTS, route_sizes
 from ..numbers import keys_of
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..store.snapshot import Snapshot
@@ -636,7 +639,15 @@ def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, 
     cities = {c: i for i, c in enumerate(meta["cities"])}
     ids = SimpleNamespace(plans={p: i for i, p in enumerate(plans)}, cities=cities,
                           regions=SimpleNamespace(provinces=meta["provinces"]))
-    out = routing_tables(cast(Any, SimpleNamespace(routing_plans=plans)), ids, base)  # the plans part of a Catalog
+    # A stored plan naming a region the region data lacks (stored before
+    # set_routing checked names) matches no caller there, and is logged:
+    # one number's plan never stops every number's routing.
+    unknown: list[str] = []
+    out = routing_tables(cast(Any, SimpleNamespace(routing_plans=plans)), ids, base,  # the plans part of a Catalog
+                         unknown_regions=unknown, aliases=meta.get("city_aliases", {}))
+    if unknown:
+        log.warning("routing plans name regions not in the region data (they match no caller): %s",
+                    "; ".join(unknown[:5]))
     if not hunts:
         return out
     # Real lengths (the compiler gives an empty part one inert row).

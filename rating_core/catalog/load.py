@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..cdr import check_characters, excerpt, forbidden_cells, forbidden_characters
 from ..errors import CatalogError, InvalidInput
 from . import yamldoc
-from .routing import check_routing
+from .routing import canonical_plan_regions, check_routing
 from .. import layout
 from .schema import DAY_KINDS, BandRule, Catalog, TimeBand
 
@@ -341,30 +341,10 @@ def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
                 city = num["home_city"].strip()
                 num["home_city"] = aliases.get(city, city)
 
-    def canonical(names):
-        if not isinstance(names, list):
-            return names
-        out = []
-        for name in names:
-            kind, sep, bare = name.partition(":") if isinstance(name, str) else ("", "", "")
-            if sep and kind == "city":
-                out.append(f"city:{aliases.get(bare, bare)}")
-            elif isinstance(name, str) and not sep and aliases.get(name, name) != name:
-                out.append(aliases[name])
-            else:
-                out.append(name)
-        return out
-
     plans = doc.get("routing_plans")
     for plan in plans.values() if isinstance(plans, dict) else ():
-        if not isinstance(plan, dict):
-            continue
-        for rule in plan.get("rules") or () if isinstance(plan.get("rules"), list) else ():
-            if isinstance(rule, dict) and "caller_regions" in rule:
-                rule["caller_regions"] = canonical(rule["caller_regions"])
-        for lst in ("blacklist", "whitelist"):
-            if isinstance(plan.get(lst), dict) and "regions" in plan[lst]:
-                plan[lst]["regions"] = canonical(plan[lst]["regions"])
+        if isinstance(plan, dict):
+            canonical_plan_regions(plan, aliases)
 
 
 _RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?: (?P<msg>.*)$", re.S)

@@ -36,6 +36,8 @@ Region names are the region data's English names (provinces or cities, as
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import re
 from enum import Enum
 from typing import Optional
@@ -276,6 +278,45 @@ class RoutingPlan(_Model):
 IvrOption.model_rebuild()
 
 
+def canonical_region(name: str, aliases: Mapping[str, str]) -> str:
+    """A region name of a routing plan in region data's spelling: a city
+    named bare or as ``city:NAME`` through ``aliases`` (``Lu'an`` ->
+    ``LuAn``, ``天津`` -> ``Tianjin``; the compiler's ``city_aliases``, kept
+    in the snapshot meta as ``city_aliases``); ``province:NAME`` and unknown
+    names as written."""
+    kind, sep, bare = name.partition(":")
+    if sep:
+        return f"city:{aliases.get(bare, bare)}" if kind == "city" else name
+    return aliases.get(name, name)
+
+
+def canonical_plan_regions(plan: dict, aliases: Mapping[str, str]) -> None:
+    """Every region name of a plan document (a dict, before validation:
+    rules' ``caller_regions``, black/white list ``regions``) through
+    ``canonical_region``, in place; values that are not lists of strings
+    are left for the validator."""
+    def canonical(names):
+        if not isinstance(names, list):
+            return names
+        return [canonical_region(n, aliases) if isinstance(n, str) else n for n in names]
+
+    rules = plan.get("rules")
+    for rule in rules if isinstance(rules, list) else ():
+        if isinstance(rule, dict) and "caller_regions" in rule:
+            rule["caller_regions"] = canonical(rule["caller_regions"])
+    for lst in ("blacklist", "whitelist"):
+        if isinstance(plan.get(lst), dict) and "regions" in plan[lst]:
+            plan[lst]["regions"] = canonical(plan[lst]["regions"])
+
+
+def region_names(plan: RoutingPlan) -> list[tuple[str, str]]:
+    """(field, name) of every region name ``plan`` uses, the field relative
+    to the plan (``rules[0].caller_regions``, ``blacklist.regions``)."""
+    named = [(f"rules[{i}].caller_regions", r) for i, rule in enumerate(plan.rules) for r in rule.caller_regions or ()]
+    named += [(f"{lst}.regions", r) for lst in ("blacklist", "whitelist") for r in getattr(plan, lst).regions]
+    return named
+
+
 def check_routing(catalog, path, regions=None) -> list[str]:
     """Cross-checks that need region data: every region name a plan uses
     is a province or city of it (``"Guangdong"``, ``"city:Jilin"``,
@@ -291,12 +332,8 @@ def check_routing(catalog, path, regions=None) -> list[str]:
     provinces = {p: i for i, p in enumerate(src.provinces)}
     problems = []
     for pid, plan in catalog.routing_plans.items():
-        where = f"{path}: routing_plans.{pid}"
-        named = [(f"{where}.rules[{i}].caller_regions", r) for i, rule in enumerate(plan.rules)
-                 for r in rule.caller_regions or ()]
-        named += [(f"{where}.{lst}.regions", r) for lst in ("blacklist", "whitelist")
-                  for r in getattr(plan, lst).regions]
-        for field, name in named:
+        for field, name in region_names(plan):
             if resolve_region(name, cities, provinces) is None:
-                problems.append(f"{field}: unknown region {name!r} (not a province or city of the region data)")
+                problems.append(f"{path}: routing_plans.{pid}.{field}: unknown region {name!r} "
+                                "(not a province or city of the region data)")
     return problems

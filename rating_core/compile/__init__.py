@@ -19,7 +19,7 @@ from ..catalog.schema import DAY_KINDS, Catalog
 from ..ledger.core import DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR
 from ..numbers import build_prefix_table, keys_of
 from .calendar import calendar_tables
-from .regions import region_source, region_tables
+from .regions import city_aliases, region_source, region_tables
 
 LOCAL = layout.LOCAL_TZ
 
@@ -228,6 +228,10 @@ def compile_catalog(cat: Catalog) -> tuple[dict[str, np.ndarray], dict]:
         "rates": list(rate_ids),
         "routing_plans": list(plan_ids),
         "cities": regions.cities,
+        # Other spellings of a city -> its name (Lu'an -> LuAn, 天津 -> Tianjin):
+        # routing plans and home cities given by account operations (runtime,
+        # which never imports the compiler) are read through it.
+        "city_aliases": {a: c for a, c in city_aliases().items() if a != c},
         "provinces": regions.provinces,
         "carriers": regions.carriers,
         "region_data": f"phonenumbers {regions.version}",
