@@ -75,6 +75,9 @@ BILLING_COLUMNS = (
 )
 # Edge columns the rater needs to name rejects (status -> field value).
 _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
+# Of those, what ``billing_view`` takes (agent_answer: for ``answered``): the
+# only input columns the writer gathers without ``pass_through``.
+_BILLING_SOURCE = ("call_id", "number", "start", "agent_answer")
 
 # Parquet writer settings, chosen by measurement (benchmarks/bench_output.py,
 # figures in benchmarks/README.md, 1.8M rated rows, medians of 5 interleaved
@@ -580,7 +583,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
         try:
             def gather_and_write(result: RatingResult) -> None:
                 nonlocal empty_schema
-                for t in result.rated_batches(ROW_GROUP_ROWS):
+                for t in result.rated_batches(ROW_GROUP_ROWS, None if pass_through else _BILLING_SOURCE):
                     t = billing_view(t, pass_through)
                     if t.num_rows:
                         writer.write(t)

@@ -109,13 +109,16 @@ class RatedRows:
         sel = self.picked[lo:hi]
         return {k: v[sel] for k, v in self.out.items()}
 
-    def batches(self, size: int = 1 << 20):
+    def batches(self, size: int = 1 << 20, source_columns: tuple[str, ...] | None = None):
+        source = self.source
+        if source_columns is not None:  # gather only what the caller writes (the take is most of the cost)
+            source = source.select([c for c in source_columns if c in source.column_names])
         if self.num_rows == 0:
-            yield self.rater._rated_table(self.source.slice(0, 0), self._out(0, 0))
+            yield self.rater._rated_table(source.slice(0, 0), self._out(0, 0))
             return
         for lo in range(0, self.num_rows, size):
             hi = min(lo + size, self.num_rows)
-            part = self.source.slice(lo, hi - lo) if self.rows is None else self.source.take(pa.array(self.rows[lo:hi]))
+            part = source.slice(lo, hi - lo) if self.rows is None else source.take(pa.array(self.rows[lo:hi]))
             yield self.rater._rated_table(part, self._out(lo, hi))
 
     def table(self, source_columns: tuple[str, ...] | None = None) -> pa.Table:
@@ -163,10 +166,12 @@ class RatingResult:
             return self._rated.table(source_columns)
         return self._rated
 
-    def rated_batches(self, size: int = 1 << 20):
-        """The rated rows in pieces of ``size`` (tables), for writers."""
+    def rated_batches(self, size: int = 1 << 20, source_columns: tuple[str, ...] | None = None):
+        """The rated rows in pieces of ``size`` (tables), for writers.
+        ``source_columns``: as in ``rated_with`` (when not gathered yet, only
+        these of the input's columns come along; the rating columns always do)."""
         if isinstance(self._rated, RatedRows):
-            yield from self._rated.batches(size)
+            yield from self._rated.batches(size, source_columns)
         else:
             for lo in range(0, max(self._rated.num_rows, 1), size):
                 yield self._rated.slice(lo, size)
@@ -286,24 +291,26 @@ class Rater:
 
     # -- output ------------------------------------------------------------
     def _named(self, col: str, ids: np.ndarray) -> pa.Array:
-        # Dictionary-encoded names: the kernel's ids are the indices.
+        # Dictionary-encoded names: the kernel's ids are the indices (-1: none, null).
         ids = np.ascontiguousarray(ids, np.int32)
-        return pa.DictionaryArray.from_arrays(pa.array(ids, mask=ids < 0), self._dictionaries[col])
+        return pa.DictionaryArray.from_arrays(_int_array(ids, ids >= 0), self._dictionaries[col])
 
     def _rated_table(self, table: pa.Table, out: dict[str, np.ndarray]) -> pa.Table:
+        # The kernel's arrays are wrapped, not copied (validity bitmaps only
+        # where a value can be missing).
         cols = {name: table.column(name) for name in table.column_names}
         cols["status"] = pa.DictionaryArray.from_arrays(pa.array(out["status"].astype(np.int32)), self._status_names)
         for col, _ in NAMED:
             cols[col] = self._named(col, out[col])
         for col in AMOUNTS:
-            cols[col] = pa.array(out[col].astype(np.int64) if col in MONEY else out[col])
+            cols[col] = pa.array(out[col].astype(np.int64, copy=False) if col in MONEY else out[col])
         # Balances in their own units (``balance_after`` mixes them by package
         # and is kept for old readers only): prepaid credit in minor units,
         # bundle seconds left; null where the account kind has no such balance.
         kind = self.tables["package_kind"][np.maximum(out["package"], 0)]
-        after = out["balance_after"].astype(np.int64)
-        cols["credit_after_minor"] = pa.array(after, mask=kind != _PREPAID)
-        cols["bundle_left_seconds"] = pa.array(after, mask=kind != _BUNDLE)
+        after = np.ascontiguousarray(out["balance_after"], np.int64)
+        cols["credit_after_minor"] = _int_array(after, kind == _PREPAID)
+        cols["bundle_left_seconds"] = _int_array(after, kind == _BUNDLE)
         return pa.table(cols)
 
     def _status_rejects(self, table: pa.Table, status: np.ndarray, rows: np.ndarray) -> pa.Table:
@@ -322,3 +329,10 @@ class Rater:
             "reason": pa.DictionaryArray.from_arrays(codes, self._status_names).cast(pa.string()),
             "value": value,
         }, schema=cdr.REJECT_SCHEMA)
+
+
+def _int_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """``values`` (a contiguous int32/int64 NumPy array, shared, not copied)
+    as an Arrow array, null where ``valid`` is False."""
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
+                                 [cdr._validity(valid), pa.py_buffer(values)])
