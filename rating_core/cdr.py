@@ -115,10 +115,16 @@ REASONS = (
     "contains a control character",
     # A number cell holding a decimal digit of another script (``numbers.foreign_digits``).
     FOREIGN_DIGITS,
+    # A cell of a CSV read as GBK/GB18030 (``read_batches``): bytes that are
+    # not GB18030, or Chinese in UTF-8 (read as GBK it would become other
+    # hanzi silently: a changed call id, charged again once corrected).
+    "not GBK text",
+    "UTF-8 text in a GBK file (save the file in one encoding)",
 ) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
- SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+ SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
+ UTF8_IN_GBK) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -297,15 +303,17 @@ def _utf32_without_mark(head: bytes) -> bool:
 def _header(path: Path, encoding: str) -> list[str]:
     """The header's column names (for the checks pyarrow does not make)."""
     codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
-    # UTF-8: a byte that is not, in a row below, is that row's reject (the
-    # reader decodes ahead of the header), in the header it is an error.
-    errors = "surrogateescape" if encoding == "utf8" else "strict"
+    # UTF-8 and GBK: a byte that is not, in a row below, is that row's
+    # reject (the reader decodes ahead of the header), in the header it is
+    # an error.
+    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "strict"
     with open(path, encoding=codec, errors=errors, newline="") as f:
         try:
             line = next(csv.reader(f), None)
             if line and (bad := next((c for c in line if _ESCAPED_BYTE.search(c)), None)) is not None:
-                bad = bad.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                raise InvalidFile(path, f"header unreadable: not UTF-8 text ({excerpt(bad)})", 1)
+                bad = bad.encode(codec, "surrogateescape").decode(codec, "backslashreplace")
+                raise InvalidFile(path, f"header unreadable: not {'GBK' if encoding == 'gb18030' else 'UTF-8'} "
+                                  f"text ({excerpt(bad)})", 1)
         except (UnicodeDecodeError, csv.Error) as e:
             raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}", 1) from None
     if not line or not any(c.strip() for c in line):
@@ -332,8 +340,6 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
         try:
             encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
             names = _header(path, encoding)
-            if encoding == "gb18030":
-                _check_gb_lines(path)
             if not _quotes_even(path):  # pyarrow takes the end of the file as closing a quote
                 problem = _diagnose(path, encoding, ValueError(""))
                 if problem.message.startswith("a quote opened"):
@@ -354,99 +360,79 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
     return None if _is_parquet(path) else encoding
 
 
-# A run of UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte (U+4E00..
-# U+9FFF: E4-E9, then two bytes 0x80-0xBF): UTF-8 Chinese text.
+# UTF-8 Chinese: UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte
+# (U+4E00..U+9FFF: E4-E9, then two bytes 0x80-0xBF) in a row.
 UTF8_CJK_RUN = 2
-_CHUNK = 1 << 22
+_UTF8_CJK = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf][\x80-\xbf]){%d}" % UTF8_CJK_RUN)
+# A text cell of a GBK file that is no GBK text, as ``read_batches`` hands it
+# to the edge: a marker that is never UTF-8 (0xFF) and says why, then the
+# cell's own bytes; ``text_column`` turns it into that reason.
+_GB_MARK = {NOT_GBK: b"\xff\x00g", UTF8_IN_GBK: b"\xff\x00u"}
+_GB_MARKED = {mark: why for why, mark in _GB_MARK.items()}
 
 
-def _utf8_cjk_runs(data: bytes) -> np.ndarray:
-    """Offsets in ``data`` where UTF8_CJK_RUN 3-byte UTF-8 CJK sequences
-    follow each other (vectorised: a regex pass is several times slower)."""
-    a = np.frombuffer(data, np.uint8)
-    if len(a) < 3 * UTF8_CJK_RUN:
-        return np.empty(0, np.intp)
-    lead = (a >= 0xE4) & (a <= 0xE9)
-    trail = (a >= 0x80) & (a <= 0xBF)
-    run = lead[:-2] & trail[1:-1] & trail[2:]  # a sequence starts here
-    for k in range(1, UTF8_CJK_RUN):
-        run = run[:-3] & run[3:]
-    return np.flatnonzero(run)
+def _gb_cell(raw: bytes) -> tuple[int, str]:
+    """(0, text) for a cell of a GBK file that reads as GBK; (UTF8_IN_GBK,
+    its UTF-8 text) for Chinese in UTF-8; (NOT_GBK, text with the bad bytes
+    escaped) for bytes that are not GB18030.
+
+    Chinese in UTF-8: the cell is valid UTF-8 as a whole AND holds
+    UTF8_CJK_RUN consecutive 3-byte UTF-8 CJK sequences. Chance of genuine
+    GBK passing it: a GB2312 hanzi is two bytes 0xA1-0xFE; six bytes making
+    E4-E9,80-BF,80-BF twice need (aligned) lead E4-E9 (6/94: rare level-2
+    hanzi), trail A1-BF (31/94), then lead A1-BF (31/94), trail E4-E9 (6/94),
+    then a hanzi with both bytes A1-BF ((31/94)^2): about 5e-5 at a position
+    if bytes were uniform, and every other non-ASCII byte of the cell must
+    form valid UTF-8 too (a lead D5, as in 正 D5FD, never does). Such a cell
+    is a reject the operator sees, never a silently changed value. A GBK
+    word whose two bytes happen to be one 2-byte UTF-8 character (忙 C3A6)
+    is no 3-byte CJK run and reads as GBK."""
+    if _UTF8_CJK.search(raw):
+        try:
+            return UTF8_IN_GBK, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # GBK bytes that happen to look like it
+    try:
+        return 0, raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return NOT_GBK, raw.decode("gb18030", "backslashreplace")
 
 
-def _check_gb_lines(path: Path, decode: bool = False) -> None:
-    """Refuse a file read as GB18030 that holds a line of UTF-8 Chinese
-    text, or a line whose bytes are not GB18030, naming that line (1 = the
-    header; physical lines, as an editor counts them). One vectorised pass
-    (numpy), only for files read as GB18030 (UTF-8 files never come here).
-    ``decode``: look for bytes not GB18030 too (a decode: as long again as
-    the vectorised pass, so only on the error path, ``_diagnose``; the reader
-    itself refuses them).
-
-    Why refuse: read as GB18030, UTF-8 Chinese becomes other hanzi silently
-    (b"\xe5\x91\xbc\xe5\x8f\xab" "呼叫" reads "鍛煎彨"): a committed call id
-    changed, and the corrected re-export charges that call again. pyarrow
-    decodes the whole stream before it splits rows, so a row's raw bytes are
-    not at hand to reject that row alone; a refused file charges nothing.
-
-    The test, per line: the line is valid UTF-8 as a whole AND holds
-    UTF8_CJK_RUN consecutive 3-byte UTF-8 CJK sequences. Chance of a genuine
-    GBK line passing it: a GB2312 hanzi is two bytes 0xA1-0xFE; six bytes
-    making E4-E9,80-BF,80-BF twice need (aligned) lead E4-E9 (6/94: rare
-    level-2 hanzi), trail A1-BF (31/94), then lead A1-BF (31/94), trail E4-E9
-    (6/94), then a hanzi with both bytes A1-BF ((31/94)^2): about 5e-5 at a
-    position if bytes were uniform; and every other non-ASCII byte of the
-    line must form valid UTF-8 too (a lead D5, as in 正 D5FD, never does),
-    so a line of several hanzi passes with odds well under 1e-6. A GBK word
-    whose two bytes happen to be one valid 2-byte UTF-8 character (忙 C3A6)
-    is not a 3-byte CJK run and reads as GBK."""
-    line = 1  # the line the chunk starts on
-    tail = b""
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(_CHUNK)
-            data = tail + chunk
-            if chunk:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    tail = data
-                    continue
-                data, tail = data[:cut], data[cut:]
-            elif not data:
-                return
-            else:
-                tail = b""
-            try:
-                if decode:
-                    data.decode("gb18030")
-            except UnicodeDecodeError as e:
-                start = data.rfind(b"\n", 0, e.start) + 1
-                raise InvalidFile(path, f"not GBK text ({_shown_line(data, start)}): the file mixes "
-                                  "encodings? save it in one (UTF-8 or GBK), or name it with --encoding",
-                                  line + data.count(b"\n", 0, start)) from None
-            checked = -1  # the end of the last line checked
-            for at in _utf8_cjk_runs(data):
-                if at < checked:
-                    continue
-                start = data.rfind(b"\n", 0, at) + 1
-                end = data.find(b"\n", at)
-                checked = len(data) if end < 0 else end
-                try:
-                    data[start:len(data) if end < 0 else end].decode("utf-8")
-                except UnicodeDecodeError:
-                    continue  # GBK bytes that happen to look like it
-                raise InvalidFile(path, f"UTF-8 text in a GBK file ({_shown_line(data, start)}): save the "
-                                  "file in one encoding (UTF-8 or GBK)", line + data.count(b"\n", 0, start))
-            line += data.count(b"\n")
-            if not chunk:
-                return
-
-
-def _shown_line(data: bytes, start: int) -> str:
-    """The start of the line at ``start`` as UTF-8, bad bytes escaped."""
-    end = data.find(b"\n", start)
-    raw = data[start:len(data) if end < 0 else end].rstrip(b"\r")
-    return excerpt(raw.decode("utf-8", "backslashreplace"), 60)
+def _from_gbk(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of a GBK CSV read as bytes (``read_batches``), every text
+    column made UTF-8 text cell by cell: ASCII columns are cast as they are
+    (one vectorised test of their bytes); only the cells holding a byte
+    over 0x7F are decoded (``_gb_cell``). A CDR cell that is no GBK text
+    stays bytes behind a ``_GB_MARK`` (the column stays binary), and the
+    edge rejects that row naming its field and the reason; another
+    column's such cell is its text as ``_gb_cell`` reads it (pass-through
+    data, not rated)."""
+    cols = list(batch.columns)
+    names = batch.schema.names
+    for i, col in enumerate(cols):
+        if not (pa.types.is_binary(col.type) or pa.types.is_string(col.type)):
+            continue
+        offsets, data = string_buffers(col)
+        base = int(offsets[0])
+        high = np.frombuffer(data, np.uint8)[base:int(offsets[-1])] >= 0x80
+        if not high.any():
+            cols[i] = col.cast(pa.string())
+            continue
+        seen = np.concatenate([[0], np.cumsum(high, dtype=np.int64)])  # high bytes before each position
+        rows = np.flatnonzero(seen[offsets[1:] - base] - seen[offsets[:-1] - base])
+        cdr_col = names[i] in CDR_COLUMNS
+        fixed = []
+        for v in col.take(pa.array(rows)).to_pylist():
+            raw = v if isinstance(v, bytes) else v.encode("utf-8")
+            why, text = _gb_cell(raw)
+            fixed.append(_GB_MARK[why] + raw if why and cdr_col else text.encode("utf-8"))
+        mask = np.zeros(len(col), bool)
+        mask[rows] = True
+        out = pc.replace_with_mask(col.cast(pa.binary()), pa.array(mask), pa.array(fixed, pa.binary()))
+        marked = cdr_col and any(f[:1] == b"\xff" for f in fixed)
+        cols[i] = out if marked else out.cast(pa.string())
+    return pa.RecordBatch.from_arrays(cols, schema=pa.schema(
+        [pa.field(n, c.type) for n, c in zip(names, cols)]))
 
 
 def _require(path, names, required: tuple[str, ...], line: int | None) -> None:
@@ -497,7 +483,9 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
     """The line and column of a CSV that pyarrow refused (it tells neither):
     re-read with Python's csv module, on this error path only."""
     codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
-    errors = "surrogateescape" if encoding == "utf8" else "strict"  # as ``_header``
+    # Bytes not of the encoding are rows' rejects in UTF-8 and GBK files (the
+    # reader reads those as bytes): only UTF-16 is decoded strictly.
+    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "strict"
     line = 1
     try:
         with open(path, encoding=codec, errors=errors, newline="") as f:
@@ -510,11 +498,6 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
                                        " (a comma inside a value that is not quoted?)", line + 1)
                 line = reader.line_num
     except UnicodeDecodeError as e:
-        if encoding == "gb18030":  # the line of the bad bytes (the csv module's count is its read buffer's)
-            try:
-                _check_gb_lines(path, decode=True)
-            except InvalidFile as found:
-                return found
         return InvalidFile(path, f"not {encoding} text ({excerpt(e.object[max(0, e.start - 10):e.start + 10])} "
                            "...): name the encoding with --encoding", line + 1)
     except csv.Error as e:
@@ -555,18 +538,24 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # pass, as pyarrow's own); a column with a cell that is not stays bytes,
     # and the edge (``text_column``) rejects that row naming its field, as
     # for a Parquet binary column. The other rows rate.
-    utf8 = encoding == "utf8"
+    # GBK/GB18030: read as bytes too (no byte of a multi-byte GB18030
+    # character is a comma, quote or newline, so rows split as in UTF-8),
+    # then made UTF-8 cell by cell (``_from_gbk``): a cell that is no GBK
+    # text is its row's reject, the other rows rate. The header, read by
+    # ``_header`` in the file's encoding, names the columns.
+    utf8, gbk = encoding == "utf8", encoding == "gb18030"
+    named = {"column_names": _header(path, encoding), "skip_rows": 1} if gbk else {}
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding=encoding),
+            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding="utf8" if gbk else encoding, **named),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS},
+                column_types={c: pa.binary() if utf8 or gbk else pa.string() for c in CDR_COLUMNS},
                 strings_can_be_null=True, include_columns=columns, include_missing_columns=columns is not None,
             ),
         )
         for batch in reader:
-            yield _text_where_utf8(batch) if utf8 else batch
+            yield _text_where_utf8(batch) if utf8 else _from_gbk(batch) if gbk else batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise _diagnose(path, encoding, e) from None
 
@@ -744,6 +733,7 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
         s = _as_string(col)
         return s, np.zeros(len(s), np.uint8)
     out = np.empty(len(col), np.uint8)
+    gb_reason: dict[int, int] = {}
     offsets, data = string_buffers(col)
     bad = edge.text_cells(offsets, data, validity_bits(col), col.offset, binary, _FORBIDDEN_RANGES, max_bytes, out)
     if binary:
@@ -751,7 +741,15 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
         col = pa.Array.from_buffers(pa.string(), len(col), bufs, col.null_count, col.offset)
         if bad and (rows := np.flatnonzero(out >= 2)).size:
             cells = pa.Array.from_buffers(pa.binary(), len(col), bufs, col.null_count, col.offset).take(pa.array(rows))
-            escaped = pa.array([_escaped_bytes(v) for v in cells.to_pylist()], pa.string())
+            shown_cells = []
+            for k, v in enumerate(cells.to_pylist()):
+                why = _GB_MARKED.get(v[:3]) if out[rows[k]] == 2 else None
+                if why is None:
+                    shown_cells.append(_escaped_bytes(v))
+                else:  # a GBK file's cell (``_from_gbk``): its reason, its text as far as it reads
+                    gb_reason[rows[k]] = why
+                    shown_cells.append(_escaped(_gb_cell(v[3:])[1]))
+            escaped = pa.array(shown_cells, pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
             col = _splice(col, rows, escaped)
             if nulls is not None:
@@ -759,6 +757,8 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
     if bad:
         codes = np.array([0, CONTROL_CHARACTER, NOT_UTF8, LONGER_THAN.get(max_bytes, 0)], np.uint8)
         out = codes[out]
+        for row, why in gb_reason.items():
+            out[row] = why
     return col, out
 
 

@@ -193,39 +193,45 @@ def test_binary_data_is_still_not_text(tmp_path):
     assert proc.returncode == 2 and "not text" in proc.stderr, proc.stderr
 
 
-def test_utf8_chinese_in_a_gbk_file_is_refused_not_a_changed_call_id(tmp_path):
+def test_utf8_chinese_in_a_gbk_file_is_a_reject_not_a_changed_call_id(tmp_path):
     """The breaker's mixed file: ten GBK rows, then one UTF-8 row whose call
     id is 呼叫-0001. Read as GB18030 that id would be 鍛煎彨-0001, committed,
-    and the corrected file would charge the call again: the file is refused
-    naming that line, nothing is written, and the corrected file rates."""
+    and the corrected file would charge the call again: that row is a
+    reject naming its row, field and reason, showing the id as written;
+    the ten GBK rows commit; the corrected row commits once after."""
     gbk = (HEADER + "".join(_row(f"c-{i}") for i in range(10))).encode("gbk")
     (tmp_path / "mixed.csv").write_bytes(gbk + _row("呼叫-0001").encode())
     assert cdr.encoding_of(tmp_path / "mixed.csv") == "gb18030"
-    for extra in ((), ("--encoding", "gbk")):
-        proc, _ = _rate(tmp_path, tmp_path / "mixed.csv", "--commit", *extra)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-        assert "line 12:" in proc.stderr and "UTF-8 text in a GBK file" in proc.stderr, proc.stderr
-        assert "呼叫-0001" in proc.stderr and "save the file in one encoding" in proc.stderr, proc.stderr
-    fixed = (HEADER + "".join(_row(f"c-{i}") for i in range(10)) + _row("呼叫-0001")).encode()
-    (tmp_path / "fixed.csv").write_bytes(fixed)
-    first, rejects = _commit(tmp_path, tmp_path / "fixed.csv")
-    assert first["rated"] == 11 and rejects == [], first
+    proc, rejects = _rate(tmp_path, tmp_path / "mixed.csv", "--encoding", "gbk")
+    assert proc.returncode == 0, proc.stderr
+    first, rejects = _commit(tmp_path, tmp_path / "mixed.csv")
+    assert first["rated"] == 10 and first["rejected"] == 1, first
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("11", "call_id", "UTF-8 text in a GBK file (save the file in one encoding)", "呼叫-0001")]
+    assert "鍛煎彨-0001" not in pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
+    (tmp_path / "fixed.csv").write_bytes((HEADER + "".join(_row(f"c-{i}") for i in range(10))
+                                          + _row("呼叫-0001")).encode())
+    again, rejects = _commit(tmp_path, tmp_path / "fixed.csv")
+    assert again["rated"] == 11 and again["replayed"] == 10 and rejects == [], again
     assert "呼叫-0001" in pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
 
 
-def test_a_utf8_row_deep_in_a_gbk_file_names_its_own_line(tmp_path):
-    """900 GBK rows (more than the sniffed 64 KiB), one UTF-8 row at line
-    902 whose bytes are not GB18030, 49 more: the refusal names line 902
-    (it named a line counted from a read buffer)."""
+def test_a_utf8_row_deep_in_a_gbk_file_is_its_own_reject(tmp_path):
+    """900 GBK rows (more than the sniffed 64 KiB), one UTF-8 row (row 901)
+    whose bytes are not GB18030, 49 more: only row 901 is a reject, the
+    other 949 rate, read as GBK."""
     rows = [_row(f"呼叫-{i}").replace("正常", "正常挂机") for i in range(950)]
     body = (HEADER + "".join(rows[:900])).encode("gbk") + rows[900].replace("呼叫", "呼叫甲").encode() \
         + "".join(rows[901:]).encode("gbk")
     assert len(body) > cdr.SNIFF_BYTES
     (tmp_path / "tail.csv").write_bytes(body)
     assert cdr.encoding_of(tmp_path / "tail.csv") == "gb18030"
-    proc, _ = _rate(tmp_path, tmp_path / "tail.csv")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "tail.csv: line 902:" in proc.stderr and "呼叫甲-900" in proc.stderr, proc.stderr
+    proc, rejects = _rate(tmp_path, tmp_path / "tail.csv", "--pass-through")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [("901", "call_id", "呼叫甲-900")], rejects
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.num_rows == 949 and set(out.column("hangup_cause").to_pylist()) == {"正常挂机"}
+    assert out.column("call_id").to_pylist()[-1] == "呼叫-949"
 
 
 def test_gbk_words_that_look_like_utf8_are_still_gbk(tmp_path):
@@ -256,15 +262,23 @@ def test_readme_states_the_text_bounds_of_the_code():
             f"IVR keys {b['ivr_keys']}") in readme
 
 
-def test_bytes_not_gb18030_deep_in_a_gbk_file_name_their_own_line(tmp_path):
-    """0xFF is no GB18030 byte: the reader refuses the file, and the line
-    named is the bad row's (902), found on that error path only."""
+def test_bytes_not_gb18030_deep_in_a_gbk_file_are_their_rows_reject(tmp_path):
+    """0xFF is no GB18030 byte: the row holding it (901) is a reject naming
+    the field, the reason and the bad byte escaped; a bad byte in a
+    pass-through column rejects nothing and is shown escaped there."""
     rows = [_row(f"呼叫-{i}").replace("正常", "正常挂机") for i in range(950)]
     body = (HEADER + "".join(rows[:900])).encode("gbk") + rows[900].encode("gbk").replace(b"-", b"\xff", 1) \
         + "".join(rows[901:]).encode("gbk")
     (tmp_path / "ff.csv").write_bytes(body)
     assert cdr.encoding_of(tmp_path / "ff.csv") == "gb18030"
-    proc, _ = _rate(tmp_path, tmp_path / "ff.csv")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "ff.csv: line 902:" in proc.stderr and "not GBK text" in proc.stderr, proc.stderr
-    assert "\\xff900" in proc.stderr, proc.stderr  # the bad byte shown escaped
+    proc, rejects = _rate(tmp_path, tmp_path / "ff.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("901", "call_id", "not GBK text", "呼叫\\xff900")], rejects
+    extra = (HEADER.rstrip("\n") + ",备注\n" + "".join(r.rstrip("\n") + ",客户\n" for r in rows[:20])).encode("gbk")
+    extra = extra.replace("客户".encode("gbk"), b"\xff\xff", 1)
+    (tmp_path / "extra.csv").write_bytes(extra)
+    proc, rejects = _rate(tmp_path, tmp_path / "extra.csv", "--pass-through", "--encoding", "gbk")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    notes = pq.read_table(tmp_path / "out.parquet").column("备注").to_pylist()
+    assert notes[0] == "\\xff\\xff" and notes[1:] == ["客户"] * 19, notes[:3]
