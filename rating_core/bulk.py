@@ -36,6 +36,7 @@ order; Hive partition columns pass through).
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import shutil
 import tempfile
@@ -553,12 +554,38 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     # every object the process holds (~8% of the job's CPU, py-spy).
     enabled = gc.isenabled()
     gc.disable()
+    keep_freed_memory()
     try:
         return _rate_dataset(inputs, rater, state, out, rejects, fmt, pass_through, by_day, chunk_rows, threads,
                              max_disorder_ms, memory_limit, temp_dir, force_sort)
     finally:
         if enabled:
             gc.enable()
+
+
+# glibc's malloc (NumPy's arrays) by default gives a freed block of a few MB
+# back to the kernel and maps fresh pages for the next: every chunk's arrays
+# (keys, times, the kernel's outputs, the picked rated rows: 0.5-4 MB each)
+# were page-faulted in anew, a third of the edge's, the kernel's and the
+# gather's CPU (thread CPU per 524,288-row chunk: edge 65 -> 43 ms, good rows
+# 25 -> 9, kernel call 73 -> 51, gather 43 -> 27; benchmarks/README.md). Blocks
+# below 32 MB (glibc's largest heap threshold) now come from the heap, and up
+# to 256 MB freed at a heap's top stays mapped for reuse. Peak RSS is the
+# working set's high-water mark either way (bench_memory.py).
+_MMAP_THRESHOLD, _TRIM_THRESHOLD = 32 << 20, 256 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Tune glibc's malloc for the bulk job's chunk-sized arrays (see
+    above), for the rest of the process (``rating400 rate`` is one job a
+    process). -> whether it applied (False off glibc, e.g. macOS, where
+    nothing changes)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_through: bool, by_day: bool,
