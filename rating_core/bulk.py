@@ -116,6 +116,23 @@ def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
     return view
 
 
+# The columns the rater writes dictionary-encoded (the names).
+NAME_COLUMNS = frozenset(("account", "package", "rate", "destination_class", "caller_class", "caller_city",
+                          "caller_province", "caller_carrier", "time_band"))
+
+
+def encode_names(rated: pa.Table) -> pa.Table:
+    """``rated`` with the name columns (``NAME_COLUMNS``) dictionary-encoded
+    as the rater writes them; a table whose names are already so (the
+    usual case) is returned as is (a committed file with replayed rows
+    comes back with plain strings, ``Engine._answer``)."""
+    if not any(n in NAME_COLUMNS and pa.types.is_string(c.type) for n, c in zip(rated.column_names, rated.columns)):
+        return rated
+    cols = [c.dictionary_encode() if n in NAME_COLUMNS and pa.types.is_string(c.type) else c
+            for n, c in zip(rated.column_names, rated.columns)]
+    return pa.Table.from_arrays(cols, names=rated.column_names)
+
+
 class RatedWriter:
     """Rated tables, in chronological order, to one file (Parquet or CSV by
     ``fmt`` or extension) or, with ``by_day``, to a Parquet dataset directory

@@ -176,14 +176,18 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
             raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         engine = Engine(store, ledger, rater, threads)
         try:
-            result = engine.commit_prepared(rater, prepared)
+            # Names stay dictionary-encoded: the output is the bulk job's
+            # (same writer, settings and schema) plus ``replayed``.
+            result = engine.commit_prepared(rater, prepared, decode_names=False)
         finally:
             engine.close()
         bar.update(task, description="writing")
         import pyarrow as pa
 
-        rated = [bulk.billing_view(result.rated, pass_through).append_column("replayed", pa.array(result.replayed))]
-        cdr.write_batches(rated, out_path, fmt)
+        out = bulk.RatedWriter(out_path, fmt)
+        out.write(bulk.encode_names(bulk.billing_view(result.rated, pass_through))
+                  .append_column("replayed", pa.array(result.replayed)))
+        out.close()
         # The bounded job's writer: CSV or Parquet by extension, rows from 1, formula cells quoted in a CSV.
         rejects_out = bulk.RejectsWriter(rejects_path or default_rejects(out_path))
         rejects_out.write(result.rejects)

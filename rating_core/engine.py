@@ -200,10 +200,13 @@ class Engine:
         rater = self._rater
         return self.commit_prepared(rater, rater.prepare(table))
 
-    def commit_prepared(self, rater: Rater, prepared: cdr.Prepared) -> RatingResult:
+    def commit_prepared(self, rater: Rater, prepared: cdr.Prepared, decode_names: bool = True) -> RatingResult:
         """``rate_and_commit`` for CDRs already through ``rater``'s edge (the
-        CLI streams files through the edge batch by batch)."""
-        results, error = self.commit_group(rater, [prepared])
+        CLI streams files through the edge batch by batch). ``decode_names``
+        False: the result's name columns stay dictionary-encoded as the
+        rater wrote them (the bulk job's output form; the CLI writes them so)
+        unless replayed rows had to be joined in, which needs plain ones."""
+        results, error = self.commit_group(rater, [prepared], decode_names)
         if error is not None:
             raise error
         return results[0]
@@ -215,7 +218,8 @@ class Engine:
         rater = self._rater
         return self.commit_group(rater, [rater.prepare(t) for t in tables])
 
-    def commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> tuple[list[RatingResult], BaseException | None]:
+    def commit_group(self, rater: Rater, group: list[cdr.Prepared],
+                     decode_names: bool = True) -> tuple[list[RatingResult], BaseException | None]:
         """Commit the requests of ``group`` in order, in ONE LMDB write
         transaction (one fsync, and each B-tree page the requests' call ids
         and callers land on written once instead of once per request).
@@ -235,18 +239,18 @@ class Engine:
         separately and the stream stopped there)."""
         if len(group) > 1:
             try:
-                return self._commit_group(rater, group), None
+                return self._commit_group(rater, group, decode_names), None
             except Exception:  # noqa: BLE001 - retried one by one below, so the right request fails
                 pass
         results: list[RatingResult] = []
         for prepared in group:
             try:
-                results.extend(self._commit_group(rater, [prepared]))
+                results.extend(self._commit_group(rater, [prepared], decode_names))
             except Exception as e:  # noqa: BLE001 - handed to the caller with the results before it
                 return results, e
         return results, None
 
-    def _commit_group(self, rater: Rater, group: list[cdr.Prepared]) -> list[RatingResult]:
+    def _commit_group(self, rater: Rater, group: list[cdr.Prepared], decode_names: bool = True) -> list[RatingResult]:
         # What depends on the request alone (duplicates within it, its call
         # keys) is computed before the write transaction: LMDB has one
         # writer, so every millisecond inside it is one no other commit has.
@@ -283,7 +287,7 @@ class Engine:
         # reservations are released (after, never before: in between both
         # count, which errs on the safe side).
         reservations.release(self.ledger, [k for step in steps for k in step.keys])
-        return [self._answer(step) for step in steps]
+        return [self._answer(step, decode_names) for step in steps]
 
     def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, good: np.ndarray, keys: list[bytes],
                    crm_calls: list[pa.Table], used: list[tuple], grouping: list, batches: list[tuple],
@@ -344,11 +348,13 @@ class Engine:
             batches.append((records.store_entries(self.ledger, txn, new_keys, stored_rows), blob))
         return _Step(prepared, keys, stored, seen, old_rows, new, state)
 
-    def _answer(self, step: "_Step") -> RatingResult:
+    def _answer(self, step: "_Step", decode_names: bool = True) -> RatingResult:
         """A committed request's result: its new rated rows and the stored
-        results of its replayed rows, in request row order."""
+        results of its replayed rows, in request row order; names decoded to
+        plain strings unless ``decode_names`` is False and nothing was
+        replayed (``commit_prepared``)."""
         prepared, keys, stored, seen, old_rows, new, state = step
-        rated_new = plain(new.rated)
+        rated_new = plain(new.rated) if decode_names or len(old_rows) else new.rated
         if len(old_rows):
             old_keys = [k for k, s in zip(keys, seen) if s]
             with self.ledger.env.begin() as txn:
