@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -203,8 +204,9 @@ class Engine:
         """Rate from the ledger's balances; nothing is written."""
         rater = self._rater
         prepared = rater.prepare(table)
-        return rater.rate_prepared(prepared, self.ledger.opening_state(rater.snapshot,
-                                                                      accounts=rater.accounts_of(prepared)))
+        return rater.rate_prepared(prepared, self.ledger.opening_state(rater.snapshot, usage=True,
+                                                                      accounts=rater.accounts_of(prepared)),
+                                   bundle_usage=partial(self.ledger.bundle_usage, rater.snapshot))
 
     def rate_and_commit(self, table: pa.Table) -> RatingResult:
         """Rate exactly once (see the module doc). ``result.replayed`` flags
@@ -334,8 +336,9 @@ class Engine:
             mask = prepared.good.copy()
             mask[old_rows] = False
             fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
-        state = self.ledger.opening_state(rater.snapshot, txn, accounts=rater.accounts_of(fresh))
-        new = rater.rate_prepared(fresh, state)
+        state = self.ledger.opening_state(rater.snapshot, txn, accounts=rater.accounts_of(fresh), usage=True)
+        new = rater.rate_prepared(fresh, state, bundle_usage=partial(self.ledger.bundle_usage, rater.snapshot,
+                                                                     txn=txn))
         rated = new.rated
         if rated.num_rows:
             new_keys = records.call_keys(rated.column("call_id"))

@@ -8,6 +8,7 @@ tables: rows in = rated + rejected, checked on every call.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 
 from . import MINOR_UNITS_PER_YUAN, cdr, layout
 from .kernels import prefix, rating
+from .ledger.core import usage_table as ledger_usage_table
 
 # Kernel status -> the CDR field a reject names.
 STATUS_FIELD = {
@@ -237,8 +239,17 @@ class Rater:
         """Edge for one batch: normalise and validate (no duplicate check)."""
         return cdr.prepare(batch, self.days, row_offset)
 
-    def rate_prepared(self, prepared: cdr.Prepared, state: dict | None = None) -> RatingResult:
-        """Duplicates, kernel, names. ``state`` is updated in place."""
+    def rate_prepared(self, prepared: cdr.Prepared, state: dict | None = None,
+                      bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None) -> RatingResult:
+        """Duplicates, kernel, names. ``state`` is updated in place.
+
+        ``bundle_usage``: for a ``state`` from the ledger (with its usage
+        table, ``ledger.usage_table``), the ledger's bundle usage per period
+        and month of the account rows given (``Ledger.bundle_usage``). When
+        the rating meets a late bundle call of a period-month the table lacks,
+        the table is completed for those accounts and the batch rated again
+        from the same opening state, so a late call draws from its own
+        period's allowance (README "Late CDRs")."""
         prepared = cdr.dedupe(prepared)
         state = self.opening_state() if state is None else state
         good = prepared.good
@@ -246,7 +257,7 @@ class Rater:
         idx = None if everything else np.flatnonzero(good)
         arrays = prepared.cdr if everything else {k: np.ascontiguousarray(v[idx]) for k, v in prepared.cdr.items()}
         if len(arrays["start_ms"]):
-            out = rating.rate(self.tables, arrays, state, threads=self.threads)
+            out = self._kernel(arrays, state, bundle_usage)
         else:
             out = {name: np.zeros(0, dtype) for name, dtype in rating.OUTPUT}
         status = out["status"]
@@ -279,6 +290,39 @@ class Rater:
             rejects_by_reason=by_reason,
         )
         return RatingResult(rated, rejects, state, summary)
+
+    def _kernel(self, arrays: dict[str, np.ndarray], state: dict,
+                bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None) -> dict[str, np.ndarray]:
+        """``rating.rate`` of the batch, with its late bundle calls' usage
+        loaded when ``bundle_usage`` is given (``rate_prepared``)."""
+        if "late_key" not in state:
+            return rating.rate(self.tables, arrays, state, threads=self.threads)
+        n = len(arrays["start_ms"])
+        for name in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start"):
+            state[name] = np.empty(n, np.int64)  # at most one entry per CDR
+        opening = {k: state[k].copy() for k in ("credit_left", "bundle_period", "bundle_used", "late_used")}
+        out = rating.rate(self.tables, arrays, state, threads=self.threads)
+        missed = int(state["missed_n"][0])
+        if bundle_usage is None or not missed:
+            return out
+        # Late calls of period-months the table lacked: complete it (the
+        # ledger's usage of their accounts; none used: 0) and rate again
+        # from the opening state.
+        for k, v in opening.items():
+            state[k][...] = v
+        m_key, m_start = state["missed_key"][:missed], state["missed_start"][:missed]
+        key, start, used = bundle_usage(np.unique(m_key >> 16))
+        key = np.concatenate([state["late_key"], key, m_key])
+        start = np.concatenate([state["late_start"], start, m_start])
+        used = np.concatenate([state["late_used"], used, np.zeros(missed, np.int64)])
+        # One row per (key, start), the first found: the table's, the ledger's, then 0.
+        _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
+        first = np.sort(first)
+        key, start, used = key[first], start[first], used[first]
+        order = np.lexsort((start, key))
+        buffers = {k: state[k] for k in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")}
+        state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
+        return rating.rate(self.tables, arrays, state, threads=self.threads)
 
     # -- the whole job on one table ----------------------------------------
     def rate(self, table: pa.Table, state: dict | None = None) -> RatingResult:

@@ -17,9 +17,9 @@ The rules (README "Rerating"):
   layer made inside the period are replayed in their place: an event is in
   the balance of the calls that end at or after it (``_replay``). A call
   of a bundle period that has ended is replayed with its period's calls on
-  that period's own allowance (``_replay_ended_bundles``), not at overage
-  for all its seconds as live rating settles a late one: the same version
-  rerates on-time calls to no change, whatever package came after.
+  that period's own allowance (``_replay_ended_bundles``), as the commit
+  settled it (the ledger's usage per period-month): the same version
+  rerates on-time and late calls to no change, whatever package came after.
 * Old charge: the committed charge, or the latest earlier adjustment's new
   charge. A call whose charge and balance part are unchanged gets no row.
 * Ledger: the account's credit changes by ``-sum(ledger_delta_minor)``
@@ -270,10 +270,10 @@ def _ended_bundle_periods(snapshot, calls: list[dict]) -> dict[str, tuple[int, i
     """call id -> (account row, period row) of each call in ``calls`` whose
     package period in force at its start (``accounts.view``'s history of the
     account named on the committed record) is a bundle period that has
-    ended: the kernel settles such a call at overage for all its seconds (the
-    ledger keeps no usage of an ended period), but the rerating's replay
-    holds every call of the period in order and can reproduce its allowance
-    (``_replay_ended_bundles``). {} for a view without history."""
+    ended: the rerating's replay holds every call of the period in order and
+    reproduces its allowance from the period's start
+    (``_replay_ended_bundles``), as the commit drew it from the ledger's
+    usage of that period-month. {} for a view without history."""
     tables = snapshot.tables
     if "period_start_ms" not in tables:
         return {}

@@ -14,8 +14,8 @@ yuan/min, fee 480); each call is 100 minutes:
   a call on 11-16 (really suspended) is ``number_not_active``; after the
   restore on 11-20 a late 11-16 call is still refused and an 11-21 call rated.
 * bundle ``bun_a`` (100 min, overage 0.20) -> ``bun_b`` on 11-15: a late
-  11-10 call of bun_a's period pays bun_a's overage rate for all 100
-  minutes (20.00): that allowance is no longer tracked.
+  11-10 call of bun_a's period draws from bun_a's own allowance of that
+  month (100 minutes left: nothing to pay), as it would have on time.
 
 Both faces: ``rating400 rate --commit`` and the gRPC ``RateCdr`` /
 ``RateCdrBatches`` of a running server.
@@ -160,14 +160,14 @@ def test_calls_before_the_account_existed_keep_their_reason(tmp_path):
     assert [(r["field"], r["reason"]) for r in rejects] == [("start", "package_not_started")]
 
 
-def test_a_late_call_of_an_earlier_bundle_period_pays_its_overage_rate(tmp_path):
+def test_a_late_call_of_an_earlier_bundle_period_draws_from_its_own_allowance(tmp_path):
     store, ops, ledger = setup_store(tmp_path, "bun_a")
     ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     rated, rejects = engine_rows(store, [cdr("new", at(11, 20), 50), cdr("late", at(11, 10))])
     assert rejects == []
     by = {r["call_id"]: r for r in rated}
-    assert (by["late"]["package"], by["late"]["bundle_seconds_consumed"], by["late"]["charge"]) == ("bun_a", 0,
-                                                                                                     20 * YUAN)
+    assert (by["late"]["package"], by["late"]["bundle_seconds_consumed"], by["late"]["charge"],
+            by["late"]["bundle_left_seconds"]) == ("bun_a", 6000, 0, 0)
     assert (by["new"]["package"], by["new"]["bundle_seconds_consumed"], by["new"]["charge"]) == ("bun_b", 3000, 0)
     assert by["new"]["bundle_left_seconds"] == 250 * 60
 
@@ -524,8 +524,9 @@ def test_held_history_since_ever_only_for_a_first_holder(history, calls):
 def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path, monkeypatch, capsys, old, new):
     """The late 11-10 call of the old period, then version 2 raises std to
     0.15/min and November is rerated: the call's charge goes 12.00 -> 15.00
-    (bun_a's late call gets back the allowance its ended period left, README
-    "Rerating": its 20.00 overage is given back) and the credit moves by
+    (bun_a's late call drew from the allowance its ended period left when it
+    was committed, README "Late CDRs": inside the bundle it has nothing to
+    rerate) and the credit moves by
     what its row moved at commit: a prepaid row its credit consumed; a
     pay-as-you-go or bundle row of an account prepaid now nothing (the
     statement bills its change as due)."""
@@ -545,7 +546,9 @@ def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path
     assert e.value.code == 0, capsys.readouterr().err
     r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
     moved = {"pay": 0, "pre_a": 3 * YUAN, "bun_a": 0}[old]  # postpaid rows of a now-prepaid account: on the bill
-    assert [a.ledger_delta_minor for a in r.adjustments] == [moved]
+    assert [a.ledger_delta_minor for a in r.adjustments] == ([] if old == "bun_a" else [moved])
+    assert (late["bundle_seconds_consumed"], late["charge"]) == ((6000, 0) if old == "bun_a" else
+                                                                  (0, late["charge"]))
     after = Ledger(store)
     try:
         assert after.stored("acme").credit_minor == before - moved

@@ -38,9 +38,11 @@ the number status in force then (README "Late CDRs"):
 The search is ``last_le`` over the few rows of one account or number.
 Settlement of a call of an earlier period: prepaid credit is the one
 account balance (never taken below zero; none after that period's expiry:
-the rest is arrears); a bundle allowance is tracked for the account's latest
-month only, so a call of an earlier period or month pays its package's
-overage rate for all its billed seconds.
+the rest is arrears). A bundle allowance is tracked in ``state`` for the
+account's latest month; a call of an earlier period or month (a late CDR)
+draws from that period-month's own allowance when ``state`` carries the
+ledger's usage per bundle period (``late_key`` ...; see ``rate``), else it
+pays its package's overage rate for all its billed seconds.
 
 Overflow: the catalog bounds unit and increment to 3600 s and the edge
 bounds a call to less than one day, so billed seconds < 86_400 + 3_600 +
@@ -139,6 +141,23 @@ cdef inline Py_ssize_t last_at_most(const int64_t[::1] keys, const int32_t[::1] 
     return last_le(keys, lo, hi, key)
 
 
+cdef inline Py_ssize_t _usage_slot(const int64_t[::1] keys, const int64_t[::1] starts, int64_t key,
+                                   int64_t start) noexcept nogil:
+    # Row of (key, start) in the table sorted by (key, start), or -1.
+    cdef Py_ssize_t lo = 0, hi = keys.shape[0], mid
+    while lo < hi:  # the first row with keys[row] >= key
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    while lo < keys.shape[0] and keys[lo] == key:
+        if starts[lo] == start:
+            return lo
+        lo += 1
+    return -1
+
+
 _bucket_indexes = {}  # id(table) -> (weak reference, fingerprint, first, base, shift)
 MAX_BUCKETS_LOG2 = 16
 
@@ -185,6 +204,19 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     at the edge; ``layout.NO_TIME`` for a missing answer).
     ``state``: ``credit_left`` int64, ``bundle_period`` int32,
     ``bundle_used`` int64, one entry per account, updated in place.
+    Optional (all or none; ``Ledger.opening_state`` gives them): usage per
+    bundle period and month, for late CDRs (README "Late CDRs"):
+    ``late_key`` int64 ascending (account row << 16 | month id
+    year*12+month-1), ``late_start`` int64 (the period's start, epoch ms;
+    ascending among equal keys), ``late_used`` int64 (seconds used, updated
+    in place); ``missed_key`` / ``missed_start`` int64 and ``missed_n``
+    int64[1]: the period-months late calls found no row for (such a call
+    pays overage for all its seconds: the caller completes the table and
+    rates again); ``rolled_acc`` / ``rolled_month`` / ``rolled_used`` int64
+    and ``rolled_n`` int64[1]: each month an account's current period leaves
+    behind (the account row, that month, its seconds used), for the caller
+    to keep. The ``missed_*`` and ``rolled_*`` buffers hold at least one
+    entry per CDR.
     Returns the output columns of ``OUTPUT`` (length of the CDR columns),
     written into ``out`` when given (arrays of those dtypes and length, to
     be reused across batches: fresh output memory costs page faults worth
@@ -384,6 +416,21 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     if not in_order:
         order = np.argsort(np.asarray(c_start), kind="stable")
 
+    # --- usage per bundle period-month (late CDRs), when the state has it
+    cdef bint track = "late_key" in state
+    cdef const int64_t[::1] l_key = state["late_key"] if track else np.zeros(0, np.int64)
+    cdef const int64_t[::1] l_start = state["late_start"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] l_used = state["late_used"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] m_key = state["missed_key"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] m_start = state["missed_start"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] m_n = state["missed_n"] if track else np.zeros(1, np.int64)
+    cdef int64_t[::1] r_acc = state["rolled_acc"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] r_month = state["rolled_month"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] r_used = state["rolled_used"] if track else np.zeros(0, np.int64)
+    cdef int64_t[::1] r_n = state["rolled_n"] if track else np.zeros(1, np.int64)
+    cdef Py_ssize_t slot
+    cdef int64_t pstart
+
     cdef int64_t consumed, left, month, overage_seconds
     cdef int32_t over_billed, over_units
     cdef bint earlier  # a call of a period before the account's current one
@@ -414,19 +461,53 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 o_overage[row] = charge - consumed  # arrears
                 o_balance[row] = credit_left[acc]
             elif T.package_kind[pkg] == BUNDLE and (earlier or o_bundle[row] < bundle_period[acc]):
-                # An allowance no longer tracked (an earlier period, or a month
-                # before the account's latest): all billed seconds at overage.
+                # A late call: an earlier period, or a month before the
+                # account's latest. It draws from that period-month's own
+                # allowance (the ledger's usage of it), as it would have on
+                # time; without that usage, all billed seconds at overage.
                 r = T.package_overage_rate[pkg]
-                charge = 0
-                if r >= 0:
-                    charge = charge_of(T, r, o_billed[row], &over_billed, &over_units)
-                o_charge[row] = charge
-                o_overage[row] = charge
-                o_bundle[row] = 0
-                o_balance[row] = 0
+                slot = -1
+                if track:
+                    month = o_bundle[row]
+                    pstart = T.account_start_ms[acc]
+                    if has_history and c_period[row] >= 0:
+                        pstart = p_start[c_period[row]]
+                    slot = _usage_slot(l_key, l_start, ((<int64_t>acc) << 16) | month, pstart)
+                    if slot < 0 and m_n[0] < m_key.shape[0]:
+                        m_key[m_n[0]] = ((<int64_t>acc) << 16) | month
+                        m_start[m_n[0]] = pstart
+                        m_n[0] += 1
+                if slot >= 0:
+                    left = T.package_included_seconds[pkg] - l_used[slot]
+                    if left < 0:
+                        left = 0
+                    consumed = left if left < o_billed[row] else o_billed[row]
+                    l_used[slot] += consumed
+                    overage_seconds = o_billed[row] - consumed
+                    charge = 0
+                    if r >= 0:
+                        charge = charge_of(T, r, overage_seconds, &over_billed, &over_units)
+                    o_charge[row] = charge
+                    o_overage[row] = charge
+                    o_bundle[row] = <int32_t>consumed
+                    o_balance[row] = T.package_included_seconds[pkg] - l_used[slot]
+                else:
+                    charge = 0
+                    if r >= 0:
+                        charge = charge_of(T, r, o_billed[row], &over_billed, &over_units)
+                    o_charge[row] = charge
+                    o_overage[row] = charge
+                    o_bundle[row] = 0
+                    o_balance[row] = 0
             elif T.package_kind[pkg] == BUNDLE:
                 month = o_bundle[row]
                 if bundle_period[acc] != month:
+                    if track and bundle_period[acc] >= 0 and bundle_used[acc] > 0 and r_n[0] < r_acc.shape[0]:
+                        # The month left behind, kept for its late calls.
+                        r_acc[r_n[0]] = acc
+                        r_month[r_n[0]] = bundle_period[acc]
+                        r_used[r_n[0]] = bundle_used[acc]
+                        r_n[0] += 1
                     bundle_period[acc] = <int32_t>month
                     bundle_used[acc] = 0
                 left = T.package_included_seconds[pkg] - bundle_used[acc]

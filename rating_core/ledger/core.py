@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import layout
 from . import envs, formats
-from .formats import BALANCE, HOLD
+from .formats import BALANCE, COUNT, HOLD, PERIOD_MONTH
 
 # The credit limit of a package that names none (catalog ``credit_limit``):
 # postpaid usage (payg, bundle overage) may run this far before calls are
@@ -132,6 +132,17 @@ class Stored(NamedTuple):
     package_start_ms: int
 
 
+def usage_table(table: tuple[np.ndarray, ...] | None = None) -> dict[str, np.ndarray]:
+    """The kernel's state entries for bundle usage per period-month
+    (``kernels.rating.rate``): ``table`` (``Ledger.bundle_usage``, default
+    empty); ``missed_*`` and ``rolled_*`` empty until a rating sizes them."""
+    key, start, used = table if table is not None else (np.zeros(0, np.int64),) * 3
+    empty = np.zeros(0, np.int64)
+    return {"late_key": key, "late_start": start, "late_used": used, "late_used_before": used.copy(),
+            "missed_key": empty, "missed_start": empty, "missed_n": np.zeros(1, np.int64),
+            "rolled_acc": empty, "rolled_month": empty, "rolled_used": empty, "rolled_n": np.zeros(1, np.int64)}
+
+
 class LedgerTxn:
     """A write on both environments: ``txn`` (ledger.lmdb, durable) and
     ``live`` (live.lmdb). Holding ``live`` serialises the operation with
@@ -247,15 +258,85 @@ class Ledger:
         before = self.balance(account, terms, at_ms, txn=w.txn, live=w.live)
         if delta_minor < 0 and not allow_below_available and before.available_minor + delta_minor < 0:
             raise InsufficientCredit(account, before.available_minor, -delta_minor)
-        cur = self._current(self.stored(account, w.txn), terms)
+        stored = self.stored(account, w.txn)
+        self._keep_ended(w.txn, account, stored, terms.package_start_ms)
+        cur = self._current(stored, terms)
         w.txn.put(account.encode(), BALANCE.pack(cur.credit_minor + delta_minor, cur.bundle_period,
                                                  cur.bundle_used_seconds, cur.package_start_ms),
                   db=self.balances)
         return self.balance(account, terms, at_ms, txn=w.txn, live=w.live)
 
+    # -- bundle usage per period and month (late CDRs) ------------------------
+    def _keep_ended(self, txn: lmdb.Transaction, account: str, stored: Stored | None, start_ms: int) -> None:
+        """Before the ``balances`` record of an account is replaced by one of
+        a new package period (``start_ms``): keep the month of bundle use it
+        holds in ``bundle_usage`` (unless kept already), so that a late CDR of
+        the ended period draws from what its allowance had left."""
+        if stored is None or stored.package_start_ms == start_ms or stored.bundle_period < 0 \
+                or stored.bundle_used_seconds <= 0:
+            return
+        key = account.encode() + b"\0" + PERIOD_MONTH.pack(stored.package_start_ms, stored.bundle_period)
+        txn.put(key, COUNT.pack(stored.bundle_used_seconds), db=self.db[formats.BUNDLE_USAGE], overwrite=False)
+
+    def bundle_usage(self, snapshot, accounts, txn: lmdb.Transaction | None = None) -> tuple[np.ndarray, ...]:
+        """Bundle seconds used per package period and month of ``accounts``
+        (account rows of ``snapshot``) other than their current month: the
+        ``bundle_usage`` records, and the ``balances`` record of a period
+        that has ended (a change not yet written over by a commit).
+
+        Returns the kernel's table (``kernels.rating.rate``, state
+        ``late_key`` / ``late_start`` / ``late_used``): int64 arrays sorted by
+        (account row << 16 | month id, period start ms)."""
+        names = snapshot.meta["accounts"]
+        starts = snapshot.tables["account_start_ms"]
+        rows: dict[tuple[int, int], int] = {}
+        own = txn is None
+        txn = txn or self.env.begin()
+        try:
+            cursor = txn.cursor(db=self.db[formats.BUNDLE_USAGE])
+            for i in (int(a) for a in accounts):
+                prefix = names[i].encode() + b"\0"
+                if cursor.set_range(prefix):
+                    for key, value in cursor:
+                        if bytes(key[:len(prefix)]) != prefix:
+                            break
+                        start, month = PERIOD_MONTH.unpack(key[len(prefix):])
+                        rows[(i << 16 | month, start)] = COUNT.unpack(value)[0]
+                raw = txn.get(names[i].encode(), db=self.balances)
+                if raw is not None:
+                    _credit, month, used, start = BALANCE.unpack(raw)
+                    if start != starts[i] and month >= 0:
+                        rows.setdefault((i << 16 | month, start), used)
+        finally:
+            if own:
+                txn.abort()
+        ordered = sorted(rows)
+        return (np.array([k for k, _ in ordered], np.int64), np.array([s for _, s in ordered], np.int64),
+                np.array([rows[k] for k in ordered], np.int64))
+
+    def _keep_usage(self, snapshot, state: dict[str, np.ndarray], txn: lmdb.Transaction) -> None:
+        """Write the bundle usage a rating left in ``state`` (the months its
+        accounts' current periods left behind, ``rolled_*``; the period-months
+        its late calls drew from, ``late_*``) to ``bundle_usage``."""
+        if "late_key" not in state:
+            return
+        names = snapshot.meta["accounts"]
+        starts = snapshot.tables["account_start_ms"]
+        db = self.db[formats.BUNDLE_USAGE]
+        n = int(state["rolled_n"][0])
+        for acc, month, used in zip(state["rolled_acc"][:n].tolist(), state["rolled_month"][:n].tolist(),
+                                    state["rolled_used"][:n].tolist()):
+            txn.put(names[acc].encode() + b"\0" + PERIOD_MONTH.pack(int(starts[acc]), month), COUNT.pack(used),
+                    db=db)
+        changed = np.flatnonzero(state["late_used"] != state["late_used_before"])
+        for j in changed.tolist():
+            key = int(state["late_key"][j])
+            txn.put(names[key >> 16].encode() + b"\0" + PERIOD_MONTH.pack(int(state["late_start"][j]), key & 0xFFFF),
+                    COUNT.pack(int(state["late_used"][j])), db=db)
+
     # -- rating state (the kernels' arrays) -----------------------------------
     def opening_state(self, snapshot, txn: lmdb.Transaction | None = None,
-                      accounts: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      accounts: np.ndarray | None = None, usage: bool = False) -> dict[str, np.ndarray]:
         """Per-account state arrays, in snapshot account order, for the rating
         kernel: ``credit_left`` int64 (minor units), ``bundle_period`` int32,
         ``bundle_used`` int64 (seconds). An account with no record for its
@@ -265,7 +346,15 @@ class Ledger:
         ``Rater.accounts_of`` a batch; None: every account). The others keep
         the catalog's opening, which the kernel never reads for a batch whose
         numbers do not reach them, so a commit reads what it touches, not
-        every live account's balance."""
+        every live account's balance.
+
+        ``usage`` (a commit, and the engine's dry rating): with the kernel's
+        usage table for late CDRs (``usage_table``, empty: a rating that
+        meets a late bundle call loads it, ``Rater.rate_prepared`` with
+        ``bundle_usage``), and ``ended``: the balances of ended periods
+        about to be replaced; ``write_state`` keeps what they hold in
+        ``bundle_usage``. Without it (bulk jobs, reports) a late bundle call
+        pays overage for all its seconds."""
         t = snapshot.tables
         names = snapshot.meta["accounts"]
         state = {
@@ -273,10 +362,15 @@ class Ledger:
             "bundle_period": np.full(len(names), -1, np.int32),
             "bundle_used": np.zeros(len(names), np.int64),
         }
+        if usage:
+            state.update(usage_table())
         own = txn is None
         txn = txn or self.env.begin()
         try:
             starts = t["account_start_ms"]
+            ended: list[tuple[int, int, int, int, int]] = []
+            if usage:
+                state["ended"] = ended  # type: ignore[assignment]  # rows, not an array
             rows = range(len(names)) if accounts is None else np.unique(accounts[accounts >= 0]).tolist()
             for i in rows:
                 raw = txn.get(names[i].encode(), db=self.balances)
@@ -284,7 +378,11 @@ class Ledger:
                     continue
                 credit, period, used, start = BALANCE.unpack(raw)
                 if start != starts[i]:
-                    continue  # renewed since: the catalog's opening applies
+                    # Renewed or changed since: the catalog's opening applies;
+                    # ``write_state`` keeps the ended period's month.
+                    if period >= 0 and used > 0:
+                        ended.append((i, credit, period, used, start))
+                    continue
                 state["credit_left"][i] = credit
                 state["bundle_period"][i] = period
                 state["bundle_used"][i] = used
@@ -299,6 +397,9 @@ class Ledger:
         names = snapshot.meta["accounts"]
         starts = snapshot.tables["account_start_ms"]
         ids = range(len(names)) if accounts is None else np.unique(accounts[accounts >= 0])
+        for i, credit, month, used, start in state.get("ended", ()):
+            # The record about to be replaced was of an ended period: keep its month.
+            self._keep_ended(txn, names[i], Stored(credit, month, used, start), int(starts[i]))
         for i in ids:
             txn.put(
                 names[i].encode(),
@@ -306,6 +407,7 @@ class Ledger:
                              int(state["bundle_used"][i]), int(starts[i])),
                 db=self.balances,
             )
+        self._keep_usage(snapshot, state, txn)
 
     def close(self) -> None:
         if not self._closed:

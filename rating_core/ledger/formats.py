@@ -53,6 +53,13 @@ database            key                         value
 ``account_daily``   account (UTF-8) + NUL +      ``USAGE``: spend_minor, calls of that
                     local day (``>i``, days      account's committed calls started that
                     since 1970-01-01 +08:00)     day (Asia/Shanghai)
+``bundle_usage``    account (UTF-8) + NUL +      ``COUNT``: bundle seconds used in that
+                    ``PERIOD_MONTH``: package    month of that package period, for its
+                    period start (``>q`` epoch   late CDRs (README "Late CDRs"): a month
+                    ms), month id (``>i``)       the current period left behind, or a
+                                                 period that ended (the ``balances``
+                                                 record's month at the change); the
+                                                 current month lives in ``balances``
 ==================  ==========================  =======================================
 
 ``CRM_COUNTS`` (the caller CRM, ``rating_core.billing.crm``): first_ms,
@@ -136,8 +143,9 @@ ACCOUNT_BATCHES = b"account_batches"
 INDEXED_FROM = b"indexed_from"
 NUMBER_USAGE = b"number_usage"
 ACCOUNT_DAILY = b"account_daily"
+BUNDLE_USAGE = b"bundle_usage"
 DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS,
-               ACCOUNT_BATCHES, NUMBER_USAGE, ACCOUNT_DAILY)
+               ACCOUNT_BATCHES, NUMBER_USAGE, ACCOUNT_DAILY, BUNDLE_USAGE)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -160,6 +168,7 @@ HOLD = struct.Struct("<qqq")  # reserved_minor, reserved_seconds, open reservati
 USAGE = struct.Struct("<qq")  # spend_minor, calls (number_usage)
 MONTH = struct.Struct(">i")  # big-endian: a number's months (an account's days) sort by value
 COUNT = struct.Struct("<q")
+PERIOD_MONTH = struct.Struct(">qi")  # bundle_usage: package period start ms, month id (sorts by value)
 # old_charge_minor, new_charge_minor, delta_minor, ledger_delta_minor, rerated_at_ms
 ADJUSTMENT = struct.Struct("<qqqqq")
 # the same, then the target catalog version (rows keyed by sequence)

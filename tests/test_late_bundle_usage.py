@@ -1,0 +1,99 @@
+"""Late CDRs of a bundle draw from their own period-month's allowance
+(README "Late CDRs"): the ledger keeps bundle usage per package period and
+month (``bundle_usage``), so the same calls committed on time or late give
+the same rated rows and the same balances, and a rerating of the month after
+a late commit moves nothing.
+
+Real store, ledger (LMDB) and customer layer of ``test_late_cdrs``:
+``bun_a`` (100 min included, overage 0.20/min), ``bun_b`` (300 min, 0.15).
+"""
+from __future__ import annotations
+
+import pytest
+
+from rating_core.ledger import Ledger
+from rating_core.rerate import rerate
+from test_late_cdrs import at, cdr, engine_rows, setup_store
+
+FIELDS = ("package", "billable_seconds", "bundle_seconds_consumed", "charge", "overage", "bundle_left_seconds")
+
+
+def run(tmp_path, name, steps):
+    """Commit ``steps`` in order (a list of CDR lists, or a callable taking
+    the operations); the rated rows by call id and the account's credit."""
+    (tmp_path / name).mkdir()
+    store, ops, ledger = setup_store(tmp_path / name, "bun_a")
+    rows = {}
+    for step in steps:
+        if callable(step):
+            step(ops)
+        else:
+            rated, rejects = engine_rows(store, step)
+            assert rejects == []
+            rows.update({r["call_id"]: tuple(r[f] for f in FIELDS) for r in rated})
+    ledger.close()
+    ledger = Ledger(store)
+    try:
+        credit = ledger.stored("acme").credit_minor
+    finally:
+        ledger.close()
+    return store, rows, credit
+
+
+def to_bun_b(ops):
+    ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+
+
+N1, N2, N3 = cdr("n1", at(11, 10), 60), cdr("n2", at(11, 12), 60), cdr("n3", at(11, 20), 60)
+O1, O2, O3 = cdr("o1", at(10, 20), 60), cdr("o2", at(10, 25), 60), cdr("o3", at(11, 5), 30)
+
+CASES = {
+    # a period that ended (a package change): n2 arrives after the change
+    "ended period": ([[N1], [N2], to_bun_b, [N3]], [[N1], to_bun_b, [N3], [N2]]),
+    "ended period, late with the new": ([[N1], [N2], to_bun_b, [N3]], [[N1], to_bun_b, [N3, N2]]),
+    "ended period, nothing used on time": ([[N1], [N2], to_bun_b, [N3]], [to_bun_b, [N3], [N1], [N2]]),
+    # an earlier month of the current period: o2 (October) after November's o3
+    "earlier month": ([[O1], [O2], [O3]], [[O1], [O3], [O2]]),
+    "earlier month, left behind in one batch": ([[O1], [O2], [O3]], [[O1, O3], [O2]]),
+    "earlier month and ended period": ([[O1], [O2], [O3], [N2], to_bun_b, [N3]],
+                                       [[O1, O3], to_bun_b, [N3], [O2, N2]]),
+}
+
+# The late calls committed after the change to bun_b, per case.
+LATE_AFTER_CHANGE = {"ended period": ("n2",), "ended period, late with the new": ("n2",),
+                     "ended period, nothing used on time": ("n1", "n2"),
+                     "earlier month and ended period": ("o2", "n2")}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_late_and_on_time_bundle_calls_give_the_same_rows_and_balance(tmp_path, case):
+    on_time, late = CASES[case]
+    _, rows_on_time, credit_on_time = run(tmp_path, "on_time", on_time)
+    store, rows_late, credit_late = run(tmp_path, "late", late)
+    assert rows_late == rows_on_time
+    # The overage of a late call committed after the change is the same as
+    # on time; on time it was owed before the change, which carries no debt
+    # (it is on the bill), late it is owed after it, off the credit (README
+    # "Late CDRs": the ledger follows the package each call was rated under).
+    owed_after_change = sum(rows_late[c][4] for c in LATE_AFTER_CHANGE.get(case, ()))
+    assert credit_late == credit_on_time - owed_after_change
+    # A rerating of the months under the same version agrees with the commit.
+    r = rerate(store, 1, "2026-10-01", "2026-11-30", now_ms=at(11, 29))
+    assert r.adjustments == []
+
+
+def test_the_worked_example(tmp_path):
+    """n1 uses 60 of bun_a's 100 minutes; after the change to bun_b a late
+    n2 (60 min) draws the 40 left and pays 20 at 0.20 = 4.00, not 12.00."""
+    _, rows, credit = run(tmp_path, "late", CASES["ended period"][1])
+    assert rows["n2"] == ("bun_a", 3600, 2400, 4 * 10_000, 4 * 10_000, 0)
+    assert credit == -4 * 10_000  # the overage owed, off the postpaid credit
+
+
+def test_a_second_late_call_sees_the_first(tmp_path):
+    """Two late calls of the same ended period-month, in two commits: the
+    second draws what the first left (the usage is written back)."""
+    a, b = cdr("a", at(11, 10), 70), cdr("b", at(11, 12), 70)
+    _, rows, _ = run(tmp_path, "late", [to_bun_b, [a], [b]])
+    assert rows["a"][2:4] == (4200, 0)
+    assert rows["b"][2:4] == (1800, 8 * 10_000)  # 30 min left, 40 at 0.20
