@@ -31,6 +31,24 @@ map could never be emptied. The map size is ``RATING400_LIVE_MAP_MB``
 ``writemap`` LMDB truncates the file to the map, and a process whose map
 reaches past the end of the file dies of SIGBUS on its next write there).
 
+**A full disk under live.lmdb** (README "When live.lmdb fills"): with
+``writemap`` a transaction writes straight into the mapped file, and a page
+of a sparse file that the filesystem cannot back is a SIGBUS that kills the
+process, not an error. So the file's blocks are allocated ahead of the
+writes (``posix_fallocate``, ``reserve_live``): before every live write
+transaction, up to the map's high-water mark plus ``LIVE_HEADROOM`` (1 MiB,
+or an eighth of the high-water mark when larger; never past the map). A
+disk that cannot give them lets writes go on while a quarter of the headroom
+is still allocated past the mark (a transaction of calls in progress takes a
+few pages), then refuses every live write with ``LiveDiskFull`` (a
+``LiveLedgerFull``: gRPC RESOURCE_EXHAUSTED) before it writes anything.
+Residual: one transaction that grows the file past the allocated room (an
+expiry sweep of thousands of calls at once, on a disk already full) could
+still meet an unbacked page.
+Dropping ``writemap`` instead (write() reports ENOSPC) was measured: p50
+2.0 -> 7.2 us and p99 3 -> 40..110 us per small live commit, against
+Authorize's 50 us p99 target.
+
 **ledger.lmdb full** (README "When the ledger or its disk fills"): the
 durable ledger's map is ``RATING400_LEDGER_MAP_MB`` (default 256 GiB of
 address space; the file grows as it is written). A write that finds the
@@ -85,6 +103,19 @@ class LiveLedgerFull(StoreError):
             f"new calls are refused, calls in progress still settle. Raise {LIVE_MAP_ENV} (now {mb}) "
             f"and restart the server (calls in progress are kept), or look for calls whose ended event "
             f"never arrives")
+
+
+class LiveDiskFull(LiveLedgerFull):
+    """The disk holding ``live.lmdb`` cannot back the pages the next live
+    write may take (``reserve_live``): the write is refused before it starts
+    (gRPC RESOURCE_EXHAUSTED, CLI exit 2), nothing of it is kept."""
+
+    def __init__(self, path: Path, need_bytes: int, detail: str):
+        self.used_bytes, self.map_bytes, self.open_calls = need_bytes, 0, 0
+        StoreError.__init__(
+            self, f"the disk holding {path} is full ({detail}): it cannot reserve the {need_bytes >> 20} MiB "
+                  f"live.lmdb may use next, so this call is refused and nothing of it was written. Free space "
+                  f"on that filesystem (or move the store to a larger one); calls in progress are kept")
 
 
 class LedgerFull(StoreError):
@@ -236,6 +267,7 @@ class live_write:
         self.ledger = ledger
 
     def __enter__(self) -> lmdb.Transaction:
+        reserve_live(self.ledger.live)
         self.txn = self.ledger.live.begin(write=True)
         return self.txn
 
@@ -256,6 +288,37 @@ class live_write:
         info = self.ledger.live.info()
         with self.ledger.live.begin() as t:
             return LiveLedgerFull((info["last_pgno"] + 1) * _PAGE, info["map_size"], open_calls(self.ledger, t))
+
+
+LIVE_HEADROOM = 1 << 20  # bytes of live.lmdb allocated past its high-water mark (at least)
+_reserved: dict[int, list] = {}  # id(live env) -> [fd, bytes allocated from 0, path]
+
+
+def reserve_live(env: lmdb.Environment) -> None:
+    """Make sure the blocks of ``live.lmdb`` up to its high-water mark plus
+    the headroom (module doc) are allocated on disk, so the next write
+    transaction never touches an unbacked page of the map. One
+    ``env.info()`` (~0.5 us) while they are; else ``posix_fallocate`` of the
+    rest (a no-op for blocks another process already allocated). Raises
+    ``LiveDiskFull`` when the disk cannot give them."""
+    entry = _reserved.get(id(env))
+    if entry is None:
+        return  # not a live environment of ``acquire`` (nothing to reserve)
+    info = env.info()
+    high = (info["last_pgno"] + 1) * _PAGE
+    need = min(info["map_size"], high + max(LIVE_HEADROOM, high >> 3))
+    if need <= entry[1]:
+        return
+    try:
+        os.posix_fallocate(entry[0], entry[1], need - entry[1])
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
+            entry[1] = info["map_size"]  # a filesystem without allocation: nothing to do but go on
+            return
+        if high + (LIVE_HEADROOM >> 2) <= entry[1]:
+            return  # a quarter of the headroom is still backed: enough for one transaction
+        raise LiveDiskFull(entry[2], need, os.strerror(e.errno or errno.ENOSPC)) from None
+    entry[1] = need
 
 
 def _boot_id() -> str:
@@ -300,6 +363,8 @@ def acquire(path: Path, live: bool, map_size: int) -> lmdb.Environment:
                 map_size = max(map_size, held)
                 env = lmdb.open(key[1], subdir=False, max_dbs=len(formats.LIVE_DBS) + 4, map_size=map_size,
                                 max_readers=1024, sync=False, writemap=True)
+                # Blocks are allocated ahead of the writes (``reserve_live``).
+                _reserved[id(env)] = [os.open(key[1], os.O_RDWR | os.O_CLOEXEC), 0, path]
             else:
                 # map_size is address space, not an allocation: the file grows
                 # as it is written.
@@ -316,5 +381,8 @@ def release(env: lmdb.Environment) -> None:
                 entry[1] -= 1
                 if entry[1] <= 0:
                     del _envs[key]
+                    reserved = _reserved.pop(id(env), None)
+                    if reserved is not None:
+                        os.close(reserved[0])
                     env.close()
                 return
