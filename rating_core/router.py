@@ -75,8 +75,10 @@ Consistency rules:
   ordered). ``answered`` records the answer time. ``interim`` re-prices the
   call for min(used + quota, what available + its own hold pays for), never
   less than already granted. ``ended`` shrinks the hold to the dearest cost
-  of the time the call can have used (from authorisation; 0 when billed
-  from agent answer and never answered; without ``at``, measured on the
+  of the time the call can have used (from authorisation; for a call billed
+  from agent answer with no ``answered`` yet, the same bound, kept only
+  ``ANSWER_WAIT_S`` for an ``answered`` that the ``ended`` overtook: a late
+  ``answered`` is accepted to correct the settlement; without ``at``, measured on the
   server's clock + ``CLOCK_SKEW_S``, and refused when the authorization is
   further ahead than that: ``_end_time``) and keeps it ``CDR_GRACE_S`` for the
   CDR; committing the CDR (``Engine.rate_and_commit``) debits the true
@@ -127,6 +129,11 @@ CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
 # ``at``) and the server's may disagree (README "Credit reservation": the end
 # time). NTP keeps servers within milliseconds; 5 s covers a switch without it.
 CLOCK_SKEW_S = 5
+# How long the hold of a call billed from agent answer whose ``ended`` came
+# with no ``answered`` waits for that ``answered`` (events overtaking each
+# other on the way) before the call counts as unanswered (README "Credit
+# reservation": ended before answered).
+ANSWER_WAIT_S = 60
 
 ACTIVE_DB, CALLS_DB, DEADLINE_DB, CURSOR_DB, ENDED_DB = (
     formats.ROUTE_ACTIVE, formats.ROUTE_CALLS, formats.ROUTE_DEADLINE, formats.ROUTE_CURSOR, formats.ROUTE_ENDED)
@@ -1120,14 +1127,32 @@ class Router:
     def _answered(self, call: bytes, line_key: int, at: int) -> bool:
         with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
-            if self._has_ended(txn, call):  # late or replayed: nothing changes
+            if self._has_ended(txn, call):
+                # Late or replayed: nothing changes, unless it is the answer an
+                # ``ended`` overtook (``_answer_after_end``).
+                answered = self._answer_after_end(txn, call, at)
                 if changed:
                     self._bump(txn)
-                answered = False
             else:
                 answered = self._answer(txn, call, line_key, at, changed)
         self._refresh_now()
         return answered
+
+    def _answer_after_end(self, txn, call: bytes, at: int) -> bool:
+        """``answered`` of an ended call, inside the live write ``txn``: True
+        when it is the answer of a call billed from agent answer whose
+        ``ended`` came first and whose hold still waits for it (``_settle``,
+        ``ANSWER_WAIT_S``): the answer time is recorded and the hold now waits
+        ``CDR_GRACE_S`` from the end for the CDR, as for any answered call.
+        No line slot is taken (the call is over). Else (a replay, or an
+        answer after the wait) False and nothing changes."""
+        held = reservations.get(self.ledger, txn, call)
+        if held is None or not held.ended or held.answered_ms != 0 or held.billing_start != _AGENT_ANSWER:
+            return False
+        ended_at = held.deadline_ms - ANSWER_WAIT_S * 1000
+        reservations.drop(self.ledger, txn, call)
+        reservations.put(self.ledger, txn, call, held.with_(answered_ms=at, deadline_ms=ended_at + CDR_GRACE_S * 1000))
+        return True
 
     def _answer(self, txn, call: bytes, line_key: int, at: int, changed: bool) -> bool:
         """``answered`` of a call not ended, inside the live write ``txn``."""
@@ -1215,7 +1240,14 @@ class Router:
         held = reservations.take_open(self.ledger, txn, call)
         if held is None:  # none, or settled by an earlier ``ended``: nothing changes
             return False
-        used = self._elapsed(held, at)
+        # No ``answered`` yet for a call billed from it: the answer may be on
+        # its way (events overtake each other), so the call is counted as
+        # answered at authorization (the bound every other call gets) for
+        # ANSWER_WAIT_S; a late ``answered`` then keeps the hold for the CDR
+        # (``_answer_after_end``), else it expires as unanswered.
+        pending = held.billing_start == _AGENT_ANSWER and held.answered_ms == 0
+        wait = ANSWER_WAIT_S if pending else CDR_GRACE_S
+        used = self._elapsed(held.with_(answered_ms=held.authorized_ms) if pending else held, at)
         if held.catalog_version == self.version:
             cost = self.core.cost(held.package, held.caller_class, held.authorized_ms, held.classes, used, held.money)
         else:  # priced by another catalog version: keep the hold as it was
@@ -1229,7 +1261,7 @@ class Router:
         if minor > 0 or seconds > 0:
             reservations.put(self.ledger, txn, call, held.with_(
                 granted_seconds=used, reserved_minor=minor, reserved_seconds=seconds,
-                deadline_ms=at + CDR_GRACE_S * 1000, ended=True))
+                deadline_ms=at + wait * 1000, ended=True))
         return True
 
     def interim(self, call_id: str, at_ms: int | None = None) -> int | None:

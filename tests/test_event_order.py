@@ -1,7 +1,8 @@
 """Call events late, replayed or out of order (README "Routing and
 authorization", "Credit reservation"): an ended call stays ended -- a later
 ``started`` / ``answered`` / ``interim`` of it answers accepted=false and
-changes nothing (no line slot, no hold, no caller memory) -- and an
+changes nothing (no line slot, no hold, no caller memory; except the
+``answered`` an ``ended`` overtook, accepted to correct the settlement) -- and an
 ``ended`` whose end time cannot be measured against the call's
 authorization is refused (INVALID_ARGUMENT naming ``at``) with the hold
 kept whole; in process on a real ledger and through a real server on
@@ -92,6 +93,11 @@ def test_grpc_started_after_ended_is_not_accepted(server):
         assert c.call_event("g1", TINY, "ended", at=AT + 61_000).accepted
         late = c.call_event("g1", TINY, "started", destination=LANDLINE, at=AT)
         assert not late.accepted
+        # g1 was never answered before its ended: this answered may be the one
+        # the ended overtook, so it is accepted to correct the settlement
+        # (README "Credit reservation": ended before answered), taking no slot;
+        # sent again, it is a replay.
+        assert c.call_event("g1", TINY, "answered", destination=MOBILE, caller=CALLER, at=AT + 2000).accepted
         assert not c.call_event("g1", TINY, "answered", destination=MOBILE, caller=CALLER, at=AT + 2000).accepted
         assert not c.call_event("g1", TINY, "interim", at=AT + 30_000).accepted
         assert c.call_event("g2", TINY, "started", destination=LANDLINE, at=AT + 62_000).accepted

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
 from rating_core.ledger.core import InsufficientCredit
-from rating_core.router import SETUP_GRACE_S, Router
+from rating_core.router import ANSWER_WAIT_S, SETUP_GRACE_S, Router
 from rating_core.store import Store
 
 CATALOG = """
@@ -185,11 +185,51 @@ def test_ended_settles_to_the_time_used_and_the_cdr_releases(world):
     assert balance(engine, "tiny").credit_minor == 2400
 
 
-def test_unanswered_call_releases_its_hold_at_ended(world):
+def test_unanswered_call_releases_its_hold_after_the_answer_wait(world):
+    """An ended with no answered (a call billed from agent answer): the
+    answer may still be on its way, so the hold of the time since
+    authorization (30 s: one started minute at 0.12 + 0.02) waits
+    ANSWER_WAIT_S for it, then expires: the call was not answered."""
     engine, router = world
     router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="ring")
     router.call_event("ring", NUMBERS["tiny"], "ended", at_ms=AT + 30_000)
+    assert balance(engine, "tiny").reserved_minor == 1400
+    router.release_stale(AT + 30_000 + ANSWER_WAIT_S * 1000 - 1)
+    assert balance(engine, "tiny").reserved_minor == 1400
+    router.release_stale(AT + 30_000 + ANSWER_WAIT_S * 1000 + 1)
     assert balance(engine, "tiny").reserved_minor == 0
+    # An answered after the wait changes nothing (accepted false).
+    assert not router.call_event("ring", NUMBERS["tiny"], "answered", destination=MOBILE, caller=CALLER,
+                                 at_ms=AT + 2000)
+    assert balance(engine, "tiny").reserved_minor == 0
+
+
+def test_an_ended_that_overtook_its_answered_keeps_the_hold_and_no_arrears(world):
+    """The switch's answered (AT+2 s) arrives after its ended (AT+61 s).
+    The old rule settled the call as unanswered and freed its hold: a second
+    call then took the whole 0.50 and, both CDRs in, the account owed 0.14
+    of arrears. Now the ended keeps the hold of 61 s from authorization (2
+    minutes: 0.26) for the answer, the second call gets only the rest, the
+    late answered is accepted and the hold waits for the CDR: no arrears."""
+    engine, router = world
+    tiny = NUMBERS["tiny"]
+    assert router.authorize(tiny, CALLER, AT, call_id="a").reserved_minor == 5000
+    assert router.call_event("a", tiny, "ended", at_ms=AT + 61_000)
+    assert balance(engine, "tiny").reserved_minor == 2600
+    b = router.authorize(tiny, CALLER, AT + 62_000, call_id="b")
+    assert b.allow and b.reserved_minor <= 2400
+    assert router.call_event("a", tiny, "answered", destination=MOBILE, caller=CALLER, at_ms=AT + 2000)
+    # The hold now waits for the CDR (CDR_GRACE_S from the end), not ANSWER_WAIT_S.
+    router.release_stale(AT + 61_000 + ANSWER_WAIT_S * 1000 + 1)
+    assert balance(engine, "tiny").reserved_minor == 2600 + b.reserved_minor
+    # A replayed answered changes nothing more.
+    assert not router.call_event("a", tiny, "answered", destination=MOBILE, caller=CALLER, at_ms=AT + 2000)
+    rated = commit(engine, [cdr("a", "tiny", AT, AT + 2000, AT + 61_000, MOBILE),
+                            cdr("b", "tiny", AT + 62_000, AT + 62_000,
+                                AT + 62_000 + b.max_duration_seconds * 1000, MOBILE)])
+    assert rated.column("overage").to_pylist() == [0, 0]
+    after = balance(engine, "tiny", AT + 3_600_000)
+    assert after.credit_minor >= 0 and after.reserved_minor == 0
 
 
 def test_interim_extends_the_grant_by_the_quota(store_dir):
@@ -296,7 +336,7 @@ class Script:
     replay: str = "none"
 
 
-REPLAYS = ("none", "started_after_ended", "duplicate_ended", "ended_without_at")
+REPLAYS = ("none", "started_after_ended", "duplicate_ended", "ended_without_at", "ended_before_answered")
 scripts = st.builds(Script, account=st.sampled_from(["tiny", "owes", "bun"]), answer=st.booleans(),
                     talk_s=st.integers(0, 400), interims=st.integers(0, 2), ends=st.booleans(),
                     cdr=st.booleans(), overflow=st.booleans(), replay=st.sampled_from(REPLAYS))
@@ -322,6 +362,20 @@ class Caller:
         self.r.call_event(self.id, self.number, "started", destination=LANDLINE, at_ms=self.at)
         yield "started"
         answered = None
+        if s.answer and s.replay == "ended_before_answered" and s.ends:
+            # The ended overtakes the answered on the way (README "Credit
+            # reservation": ended before answered); the CDR still bills it.
+            answered = self.at + 2000
+            end = answered + min(s.talk_s, grant) * 1000
+            self.r.call_event(self.id, self.number, "ended", at_ms=end)
+            yield "ended"
+            assert self.r.call_event(self.id, self.number, "answered", destination=self.dest, caller=CALLER,
+                                     at_ms=answered)
+            yield "answered"
+            if s.cdr:
+                self.row = cdr(self.id, s.account, self.at, answered, end, self.dest)
+                yield "cdr"
+            return
         if s.answer:
             answered = self.at + 2000
             self.r.call_event(self.id, self.number, "answered", destination=self.dest, caller=CALLER,
