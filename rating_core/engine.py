@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from . import cdr
 from . import layout
-from .billing.crm import CRM, PARTS, SPLIT_MIN, rated_calls
+from .billing.crm import CRM, rated_calls
 from .errors import StoreError
 from .ledger import Ledger, records, reservations, usage
 from .rater import Rater, RatingResult, RatingSummary
@@ -59,27 +59,15 @@ def _encoder() -> ThreadPoolExecutor:
     return _ENCODER[1]
 
 
-# And two group a commit's calls for the caller CRM and merge them with the
-# stored records (``CRM.merged``: two parts of disjoint callers at once)
+# And one groups a commit's calls for the caller CRM (``CRM.group``, pure)
 # while the committing thread stores the last request and the usage.
 _GROUPER: list = [None, None]  # [pid, ThreadPoolExecutor]
 
 
 def _grouper() -> ThreadPoolExecutor:
     if _GROUPER[0] != os.getpid():
-        _GROUPER[:] = [os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="ledger-crm")]
+        _GROUPER[:] = [os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="ledger-crm")]
     return _GROUPER[1]
-
-
-def _crm_merge(crm: CRM, calls: pa.Table, grouping: list) -> None:
-    """Inside a commit's write transaction, before it writes any caller
-    record: group ``calls`` for the caller CRM and merge them with the
-    stored records (``CRM.merged``), in two parts of disjoint callers
-    (``billing.crm.part_of``) on the two grouping threads (one part below
-    ``SPLIT_MIN`` calls); their futures go to ``grouping`` (``CRM.write``
-    puts the records last)."""
-    parts = range(PARTS) if calls.num_rows >= SPLIT_MIN else [None]
-    grouping.extend(_grouper().submit(crm.merged, calls, part) for part in parts)
 
 
 def plain(table: pa.Table) -> pa.Table:
@@ -270,11 +258,9 @@ class Engine:
         # writer, so every millisecond inside it is one no other commit has.
         keyed = [_keyed(prepared) for prepared in group]
         with self.ledger.durable() as txn:  # full: LedgerFull
-            # The group's calls go to the caller CRM in one merge: grouped and
-            # merged with the stored records on the grouping threads from the
-            # last request's turn (see ``_commit_in``; at the end when it rated
-            # none), put last. Nothing before that put writes a caller record,
-            # so what those threads read is what this transaction holds.
+            # The group's calls go to the caller CRM in one merge: grouped on
+            # another thread from the last request's turn (see ``_commit_in``;
+            # at the end when it rated none), merged into the records last.
             # Its usage is added once for the group, before that merge.
             crm_calls: list[pa.Table] = []
             grouping: list = []
@@ -284,7 +270,7 @@ class Engine:
                                      i == len(group) - 1)
                      for i, (prepared, good, keys) in enumerate(keyed)]
             if crm_calls:
-                _crm_merge(self.crm, pa.concat_tables(crm_calls), grouping)
+                grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
             if used:
                 # Per-number monthly usage (the caps Authorize enforces): sums,
                 # so one accumulate of the group's calls writes what one per
@@ -314,9 +300,9 @@ class Engine:
         added to ``used`` (``_commit_group`` records the group's at once),
         its batch id and encoding future to ``batches`` (put last).
         Its calls are added to ``crm_calls``; the ``last`` request of a group
-        starts grouping them all for the caller CRM and merging them with the
-        stored records on the grouping threads (``_crm_merge``, into
-        ``grouping``; ``_commit_group`` puts the records, ``CRM.write``): the CRM's rules are min / max / sum
+        starts grouping them all for the caller CRM on another thread
+        (``CRM.group``, into ``grouping``; ``_commit_group`` merges the
+        result into the records, ``CRM.write``): the CRM's rules are min / max / sum
         and the latest call, so one merge of the group's calls writes the
         records one merge per request writes (``CRM.record`` orders calls by
         start, stably, so equal starts keep request order), and each
@@ -351,7 +337,7 @@ class Engine:
             crm_calls.append(rated_calls(rated.set_column(rated.schema.get_field_index("account"), "account",
                                                           account_names)))
             if last:
-                _crm_merge(self.crm, pa.concat_tables(crm_calls), grouping)
+                grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
                 crm_calls.clear()
             used.append((rated.column("number"), rated.column("start").cast(pa.int64()).to_numpy(),
                          rated.column("charge").to_numpy(), rated.column("billable_seconds").to_numpy(),

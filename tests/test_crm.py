@@ -90,19 +90,7 @@ def engine(tmp_path):
     e.close()
 
 
-@pytest.fixture(params=["one part", "two parts"])
-def parts(request, monkeypatch):
-    """A commit's CRM merge in one part, or forced into two parts of
-    disjoint callers merged on two threads from a read transaction
-    (``engine._crm_merge``; real commits split from ``SPLIT_MIN`` calls)."""
-    from rating_core import engine as engine_module
-
-    if request.param == "two parts":
-        monkeypatch.setattr(engine_module, "SPLIT_MIN", 1)
-    return request.param
-
-
-def test_counts_equal_a_recomputation_after_random_commits(tmp_path_factory, parts):
+def test_counts_equal_a_recomputation_after_random_commits(tmp_path_factory):
     @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.lists(call, min_size=1, max_size=12), min_size=1, max_size=5))
     def run(batches):
@@ -139,7 +127,7 @@ def test_counts_equal_a_recomputation_after_random_commits(tmp_path_factory, par
     run()
 
 
-def test_a_group_commit_writes_the_records_separate_commits_write(tmp_path_factory, parts):
+def test_a_group_commit_writes_the_records_separate_commits_write(tmp_path_factory):
     """``Engine.commit_tables`` merges a group's calls into the CRM once;
     the records are byte for byte those of the same requests committed one
     after another (repeated call ids across requests, equal start times,

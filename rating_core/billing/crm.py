@@ -283,33 +283,10 @@ class CRM:
             chunks.append((keys, agg, names))
         return Grouped(t.num_rows, chunks)
 
-    def merged(self, calls: pa.Table, part: int | None = None) -> "Grouped | Merged":
-        """``group`` of ``calls`` (of ``part``, see ``part_of``), then, when it is one chunk, its new records
-        merged from the stored ones read in a read transaction of their own
-        (``Merged``; ``write`` only puts them). For a commit's grouping
-        thread(s): called while the commit's write transaction is open and
-        before it writes any caller record (``Engine._commit_group`` writes
-        them last, ``write``), so the read transaction, which begins after
-        the write one (LMDB has one writer, held by that commit), sees the
-        records that transaction would read. Several chunks stay ``Grouped``
-        (merged in the write transaction: a later chunk must see an earlier
-        one's records)."""
-        grouped = self.group(part_of(calls, part))
-        if len(grouped.chunks) != 1:
-            return grouped
-        keys, agg, names = grouped.chunks[0]
-        with self.env.begin() as txn:
-            pairs = list(_merge(txn.cursor(db=self.db), keys, agg, names))
-        return Merged(grouped.calls, pairs)
-
-    def write(self, txn, grouped: "Grouped | Merged") -> int:
+    def write(self, txn, grouped: "Grouped") -> int:
         """Merge ``group``'s aggregates into the stored records inside the
         write ``txn``, chunk after chunk (merging chunk after chunk gives
-        what merging the whole batch gives), or put ``merged``'s records.
-        Returns the calls counted."""
-        if isinstance(grouped, Merged):
-            txn.cursor(db=self.db).putmulti(grouped.pairs)
-            return grouped.calls
+        what merging the whole batch gives). Returns the calls counted."""
         for keys, agg, names in grouped.chunks:
             txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
         return grouped.calls
@@ -421,32 +398,6 @@ class Grouped(NamedTuple):
 
     calls: int
     chunks: list
-
-
-class Merged(NamedTuple):
-    """``CRM.merged``'s result: the calls counted and the new (key, record)
-    pairs of their callers, in key order."""
-
-    calls: int
-    pairs: list
-
-
-SPLIT_MIN = 1 << 16  # calls: fewer are grouped and merged in one part
-PARTS = 2
-
-
-def part_of(calls: pa.Table, part: int | None) -> pa.Table:
-    """The calls the CRM counts (``_counted``) of ``part`` (0 or 1: the
-    parity of the caller number's last byte; None: all). No caller spans
-    two parts, so the parts are grouped and merged at once on two threads
-    into records of disjoint keys (a caller's record depends on that
-    caller's calls alone); each keeps the calls' order."""
-    calls = _counted(calls)
-    if part is None or not calls.num_rows:
-        return calls
-    caller = calls.column("caller").combine_chunks()  # no null, none empty (``_counted``)
-    last = _data(caller)[_offsets(caller)[1:] - 1]
-    return calls.filter(pa.array((last & 1) == part))
 
 
 def _sort_shortcut(account: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
