@@ -49,7 +49,7 @@ from rating400_switch.answers import (HUNT_EXHAUSTED_NO_ANSWER, IVR_KEYS_REQUIRE
 from rating400_switch.link import EngineLink, cdr_op  # noqa: E402
 
 BILLING = {1: "ring", 2: "ivr_answer", 3: "agent_answer"}  # routing.proto BillingStart
-LEG, HUNT = "$dlg_var(r4_leg)", "$dlg_var(r4_hunt)"
+LEG, HUNT, DONE = "$dlg_var(r4_leg)", "$dlg_var(r4_hunt)", "$dlg_var(r4_done)"
 INTERIM_EVERY_S = 5
 
 
@@ -251,18 +251,44 @@ class Rating400:
 
     # -- dialog end, timer -------------------------------------------------
     def ksr_dialog_event(self, msg, evname=None):
+        """dialog:end (BYE from either side, the cut when no race, see
+        ``ksr_tm_event``) and dialog:failed (never answered)."""
         if evname not in ("dialog:end", "dialog:failed"):
             return 1
-        text = KSR.pv.gete(LEG)
-        if not text:
+        return self.call_ended(evname == "dialog:failed")
+
+    def ksr_tm_event(self, msg, evname=None):
+        """tm:local-request: a request Kamailio sends itself. A BYE here is
+        the dialog module ending the call: the cut at the granted maximum
+        (dialog timeout with ``send_bye``) or an operator's ``dlg.end_dlg``.
+
+        The call ends here, not in dialog:end: Kamailio 5.6 runs dialog:end
+        after sending both BYEs only if the dialog is still confirmed then,
+        and under load the caller's 200 OK to the first BYE, taken by another
+        worker, has often deleted it already (the second BYE fails with
+        "terminating non-confirmed dialogs not supported"): no dialog:end,
+        so the answered call was never billed and its credit hold never
+        released. This runs in the dialog's timer process before the first
+        BYE leaves, whatever the replies do."""
+        if evname != "tm:local-request" or KSR.pv.gete("$rm") != "BYE":
             return 1
+        text = KSR.pv.gete(LEG)
+        if text and not KSR.pv.gete(DONE):
+            logging.getLogger("rating400_switch").info("call %s ended by the switch (BYE)", Leg.parse(text).call_id)
+        return self.call_ended(False)
+
+    def call_ended(self, failed):
+        """``ended`` and the CDR for the dialog of the current message, once:
+        the dialog variable ``r4_done`` marks a call already reported (a cut
+        is seen at its first BYE, then maybe again as dialog:end)."""
+        text = KSR.pv.gete(LEG)
+        if not text or KSR.pv.gete(DONE):
+            return 1
+        KSR.pv.sets(DONE, "1")
         leg = Leg.parse(text)
         ended = now_ms()
         self.live.drop(leg.call_id)
-        if evname == "dialog:failed" or not leg.answer_ms:
-            cause = "no_answer"
-        else:
-            cause = "normal_clearing"
+        cause = "no_answer" if failed or not leg.answer_ms else "normal_clearing"
         self.link.report(leg.call_id, [
             event_op(leg.call_id, leg.number, "ended", ended, leg.destination, leg.caller),
             cdr_op(cdr_of(leg, ended, cause)),
