@@ -332,13 +332,25 @@ def test_kill9_then_restart_loses_no_acknowledged_cdr(tmp_path):
         srv2.stop()
 
 
-def test_sigterm_drains_in_flight_calls(tmp_path):
+@pytest.mark.parametrize("grace", ["5", "0.02"])
+def test_sigterm_drains_in_flight_calls(tmp_path, grace):
     """SIGTERM: calls the workers had started finish and are committed; calls
     still queued in gRPC's transport are refused (UNAVAILABLE, or CANCELLED
     for calls the transport had accepted but no handler had picked up) and
-    were not processed at all: after a restart they are new."""
+    were not processed at all: after a restart they are new.
+
+    Unless the grace period ran out (100 commits taking over 5 s, seen at
+    load 18): gRPC then cancels the calls still running, the client sees
+    UNAVAILABLE "Cancelling all calls" or CANCELLED, and a CDR whose group
+    commit was under way is committed unanswered -- the answer is lost, not
+    the commit, and the retry is a replay, never a second charge. The server
+    logs that the grace ran out; it is the only way to lose an answer. A
+    grace of 20 ms makes it run out on most runs (then about one run in
+    three has such a call)."""
     store, _ = make_store(tmp_path)
-    srv = Server(store, tmp_path).start()
+    srv = Server(store, tmp_path)
+    srv.extra += ["--grace", grace]  # the last --grace counts
+    srv = srv.start()
 
     async def main():
         async with AsyncClient(srv.target, timeout=20, retry=RetryPolicy(max_attempts=1)) as ac:
@@ -352,9 +364,11 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
     srv.proc.wait(30)
     srv.log.close()
     assert srv.proc.returncode == 0
+    grace_ran_out = "drain grace ran out" in srv.logs()
     ok = {f"drain-{i}": r.rated_cdr for i, r in enumerate(out) if not isinstance(r, Exception)}
     failed = {f"drain-{i}": r for i, r in enumerate(out) if isinstance(r, Exception)}
-    assert ok
+    if grace == "5":
+        assert ok
     assert all(e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED) for e in failed.values())
     srv2 = Server(store, tmp_path).start()
     try:
@@ -365,11 +379,8 @@ def test_sigterm_drains_in_flight_calls(tmp_path):
                 again = c.rate_cdr(cdr_row(cid, minute=i))
                 if cid in ok:
                     assert again.replayed and again.rated_cdr == ok[cid]
-                elif failed[cid].code() == grpc.StatusCode.UNAVAILABLE:
-                    assert not again.replayed, cid  # refused means untouched
-                # CANCELLED: the call may have been committed as the grace
-                # period ran out (seen at load 18): the answer was lost, not
-                # the commit, and the retry above is a replay, never a charge.
+                else:  # refused means untouched, unless the grace ran out
+                    assert not again.replayed or grace_ran_out, (cid, failed[cid].code(), failed[cid].details())
     finally:
         srv2.stop()
 

@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 
 from rating_core.cdr import DEFAULT_LIMITS, Limits
@@ -138,7 +139,15 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     logs.log(log, logging.INFO, "draining", grace_seconds=cfg.grace)
     await health.enter_graceful_shutdown()
     # New RPCs are refused at once; in-flight RPCs get `grace` seconds.
+    draining = time.monotonic()
     await server.stop(cfg.grace)
+    if time.monotonic() - draining >= cfg.grace:
+        # gRPC cancelled the calls still running (the client sees UNAVAILABLE
+        # "Cancelling all calls" or CANCELLED): a CDR whose group commit was
+        # under way is committed unanswered, and the client's retry is
+        # answered `replayed`, never charged twice. Only then.
+        logs.log(log, logging.WARNING, "drain grace ran out; calls still running were cancelled",
+                 grace_seconds=cfg.grace)
     await committer.close()
     await account_servicer.close()
     await host.close()
