@@ -308,14 +308,23 @@ class Rater:
         # Late calls of period-months the table lacked: complete it (the
         # ledger's usage of their accounts; none used: 0) and rate again
         # from the opening state.
+        # A month this batch's own calls left behind (a call answered after
+        # midnight sorted before one answered before it) had, when left, what
+        # the rating counted then (``rolled_*``); others not in the ledger: 0.
+        rolled = int(state["rolled_n"][0])
+        r_acc = state["rolled_acc"][:rolled]
+        r_key = (r_acc << 16) | state["rolled_month"][:rolled]
+        r_start = self.tables["account_start_ms"][r_acc].astype(np.int64)
+        r_used = state["rolled_used"][:rolled].copy()
         for k, v in opening.items():
             state[k][...] = v
+        state["rolled_n"][0] = 0
         m_key, m_start = state["missed_key"][:missed], state["missed_start"][:missed]
         key, start, used = bundle_usage(np.unique(m_key >> 16))
-        key = np.concatenate([state["late_key"], key, m_key])
-        start = np.concatenate([state["late_start"], start, m_start])
-        used = np.concatenate([state["late_used"], used, np.zeros(missed, np.int64)])
-        # One row per (key, start), the first found: the table's, the ledger's, then 0.
+        key = np.concatenate([state["late_key"], key, r_key, m_key])
+        start = np.concatenate([state["late_start"], start, r_start, m_start])
+        used = np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)])
+        # One row per (key, start), the first found: the table's, the ledger's, the batch's, then 0.
         _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
         first = np.sort(first)
         key, start, used = key[first], start[first], used[first]

@@ -97,3 +97,18 @@ def test_a_second_late_call_sees_the_first(tmp_path):
     _, rows, _ = run(tmp_path, "late", [to_bun_b, [a], [b]])
     assert rows["a"][2:4] == (4200, 0)
     assert rows["b"][2:4] == (1800, 8 * 10_000)  # 30 min left, 40 at 0.20
+
+
+def test_a_month_left_behind_in_the_same_batch_keeps_what_it_used(tmp_path):
+    """Month end: x starts 10-31 23:59:50 and is answered after midnight
+    (a November call), y starts 5 s later and is answered before it (an
+    October call, rated after x: late). October had 95 of 100 minutes used
+    by o1, so y (10 minutes) draws 5 and pays 5 at overage (1.00)."""
+    def call(call_id, start_s, answer_s, minutes):
+        start = at(11, 1, 0) + start_s * 1000
+        return dict(cdr(call_id, start, minutes), ivr_answer=start + answer_s * 1000,
+                    agent_answer=start + answer_s * 1000, end=start + answer_s * 1000 + minutes * 60_000)
+    o1 = cdr("o1", at(10, 20), 95)
+    _, rows, _ = run(tmp_path, "late", [[o1], [call("x", -10, 20, 1), call("y", -5, 3, 10)]])
+    assert rows["y"][2:4] == (300, 10_000)
+    assert rows["x"][2:4] == (60, 0)
