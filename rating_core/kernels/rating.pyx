@@ -430,6 +430,7 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
     cdef int64_t[::1] r_n = state["rolled_n"] if track else np.zeros(1, np.int64)
     cdef Py_ssize_t slot
     cdef int64_t pstart
+    cdef int64_t* used  # the allowance a bundle call draws from (see below)
 
     cdef int64_t consumed, left, month, overage_seconds
     cdef int32_t over_billed, over_units
@@ -460,61 +461,46 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 o_credit[row] = consumed
                 o_overage[row] = charge - consumed  # arrears
                 o_balance[row] = credit_left[acc]
-            elif T.package_kind[pkg] == BUNDLE and (earlier or o_bundle[row] < bundle_period[acc]):
-                # A late call: an earlier period, or a month before the
-                # account's latest. It draws from that period-month's own
-                # allowance (the ledger's usage of it), as it would have on
-                # time; without that usage, all billed seconds at overage.
-                r = T.package_overage_rate[pkg]
-                slot = -1
-                if track:
-                    month = o_bundle[row]
-                    pstart = T.account_start_ms[acc]
-                    if has_history and c_period[row] >= 0:
-                        pstart = p_start[c_period[row]]
-                    slot = _usage_slot(l_key, l_start, ((<int64_t>acc) << 16) | month, pstart)
-                    if slot < 0 and m_n[0] < m_key.shape[0]:
-                        m_key[m_n[0]] = ((<int64_t>acc) << 16) | month
-                        m_start[m_n[0]] = pstart
-                        m_n[0] += 1
-                if slot >= 0:
-                    left = T.package_included_seconds[pkg] - l_used[slot]
-                    if left < 0:
-                        left = 0
-                    consumed = left if left < o_billed[row] else o_billed[row]
-                    l_used[slot] += consumed
-                    overage_seconds = o_billed[row] - consumed
-                    charge = 0
-                    if r >= 0:
-                        charge = charge_of(T, r, overage_seconds, &over_billed, &over_units)
-                    o_charge[row] = charge
-                    o_overage[row] = charge
-                    o_bundle[row] = <int32_t>consumed
-                    o_balance[row] = T.package_included_seconds[pkg] - l_used[slot]
-                else:
-                    charge = 0
-                    if r >= 0:
-                        charge = charge_of(T, r, o_billed[row], &over_billed, &over_units)
-                    o_charge[row] = charge
-                    o_overage[row] = charge
-                    o_bundle[row] = 0
-                    o_balance[row] = 0
             elif T.package_kind[pkg] == BUNDLE:
+                # The allowance the call draws from: the account's latest month
+                # (``bundle_used``), or for a late call -- an earlier period,
+                # or a month before the account's latest -- that
+                # period-month's own (the ledger's usage of it), as it would
+                # have on time; a late call whose usage is not known pays
+                # overage for all its billed seconds (the caller completes
+                # the table from ``missed_*`` and rates again).
                 month = o_bundle[row]
-                if bundle_period[acc] != month:
-                    if track and bundle_period[acc] >= 0 and bundle_used[acc] > 0 and r_n[0] < r_acc.shape[0]:
-                        # The month left behind, kept for its late calls.
-                        r_acc[r_n[0]] = acc
-                        r_month[r_n[0]] = bundle_period[acc]
-                        r_used[r_n[0]] = bundle_used[acc]
-                        r_n[0] += 1
-                    bundle_period[acc] = <int32_t>month
-                    bundle_used[acc] = 0
-                left = T.package_included_seconds[pkg] - bundle_used[acc]
-                if left < 0:
-                    left = 0  # used more than a smaller, newer allowance
-                consumed = left if left < o_billed[row] else o_billed[row]
-                bundle_used[acc] += consumed
+                used = NULL
+                if earlier or month < bundle_period[acc]:
+                    if track:
+                        pstart = T.account_start_ms[acc]
+                        if has_history and c_period[row] >= 0:
+                            pstart = p_start[c_period[row]]
+                        slot = _usage_slot(l_key, l_start, ((<int64_t>acc) << 16) | month, pstart)
+                        if slot >= 0:
+                            used = &l_used[slot]
+                        elif m_n[0] < m_key.shape[0]:
+                            m_key[m_n[0]] = ((<int64_t>acc) << 16) | month
+                            m_start[m_n[0]] = pstart
+                            m_n[0] += 1
+                else:
+                    if bundle_period[acc] != month:
+                        if track and bundle_period[acc] >= 0 and bundle_used[acc] > 0 and r_n[0] < r_acc.shape[0]:
+                            # The month left behind, kept for its late calls.
+                            r_acc[r_n[0]] = acc
+                            r_month[r_n[0]] = bundle_period[acc]
+                            r_used[r_n[0]] = bundle_used[acc]
+                            r_n[0] += 1
+                        bundle_period[acc] = <int32_t>month
+                        bundle_used[acc] = 0
+                    used = &bundle_used[acc]
+                consumed = 0
+                if used != NULL:
+                    left = T.package_included_seconds[pkg] - used[0]
+                    if left < 0:
+                        left = 0  # used more than a smaller, newer allowance
+                    consumed = left if left < o_billed[row] else o_billed[row]
+                    used[0] += consumed
                 overage_seconds = o_billed[row] - consumed
                 # The seconds beyond the bundle are a call of their own under
                 # the package's overage rate; its charge replaces the rate's.
@@ -525,5 +511,5 @@ def rate(dict tables, dict cdr, dict state, int threads=2, dict out=None):
                 o_charge[row] = charge
                 o_overage[row] = charge
                 o_bundle[row] = <int32_t>consumed
-                o_balance[row] = T.package_included_seconds[pkg] - bundle_used[acc]
+                o_balance[row] = T.package_included_seconds[pkg] - used[0] if used != NULL else 0
     return out
