@@ -189,6 +189,7 @@ UTF8_MAJORITY = 2
 # the common hanzi and punctuation a GBK export is made of). A stray Latin-1
 # byte before ASCII (b"\xe9x") decodes as GB18030 too, but outside that zone.
 GB_EVIDENCE = 4
+GB_STRAY = 20  # at most 1 in 20 of the non-ASCII bytes may fail as GB18030 in a file guessed GBK
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
 _ASCII = bytes(range(128))
 ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
@@ -262,11 +263,11 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     non_ascii = len(head.translate(None, _ASCII))
     name, text = "utf8", utf8
     if invalid * UTF8_MAJORITY > non_ascii:
-        try:
-            gb = codecs.getincrementaldecoder("gb18030")().decode(head, final=final)
-        except UnicodeDecodeError:
-            gb = None
-        if gb is not None and _gb_evidence(gb):
+        # A few bytes that are not GB18030 (a stray 0xFF, a cell cut
+        # mid-character) do not hide the evidence: at most one in
+        # GB_STRAY of the non-ASCII bytes; each is its row's reject.
+        gb = codecs.getincrementaldecoder("gb18030")("surrogateescape").decode(head, final=final)
+        if len(_ESCAPED_BYTE.findall(gb)) * GB_STRAY <= non_ascii and _gb_evidence(_ESCAPED_BYTE.sub("", gb)):
             name, text = "gb18030", gb
     # Binary data that happens to decode (NUL padding, a tar archive of a
     # CSV): C0 controls other than tab and line ends are more than 1 in
@@ -385,6 +386,17 @@ def _utf8_cjk_runs(data: bytes) -> np.ndarray:
     return np.flatnonzero(run)
 
 
+def _one_byte_escape(e: UnicodeError) -> tuple[str | bytes, int]:
+    # Escape the first byte the decoder refused and go on from the next one
+    # (``backslashreplace`` escapes the whole refused sequence: 0xFF "04"
+    # would show as \xff\x30\x34, not \xff04 as the UTF-8 reading shows it).
+    assert isinstance(e, UnicodeDecodeError)  # registered for decoding only
+    return f"\\x{e.object[e.start]:02x}", e.start + 1
+
+
+codecs.register_error("rating400.one_byte", _one_byte_escape)
+
+
 def _gb_cell(raw: bytes) -> tuple[int, str]:
     """(0, text) for a cell of a GBK file that reads as GBK; (UTF8_IN_GBK,
     its UTF-8 text) for Chinese in UTF-8; (NOT_GBK, text with the bad bytes
@@ -409,7 +421,7 @@ def _gb_cell(raw: bytes) -> tuple[int, str]:
     try:
         return 0, raw.decode("gb18030")
     except UnicodeDecodeError:
-        return NOT_GBK, raw.decode("gb18030", "backslashreplace")
+        return NOT_GBK, raw.decode("gb18030", "rating400.one_byte")
 
 
 def _gb_cells(raws: list[bytes], cdr_col: bool) -> list[bytes]:

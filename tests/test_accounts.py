@@ -395,6 +395,9 @@ def test_routing_plan_region_names_are_checked_and_spelled_as_region_data(env, m
     with pytest.raises(InvalidInput) as e:
         ops.set_routing(rid(), "4001234567", plan=plan("city:Atlantis"), at_ms=T0)
     assert e.value.field == "plan.rules[0].caller_regions" and "Atlantis" in e.value.message
+    with pytest.raises(InvalidInput) as e:
+        ops.set_routing(rid(), "4001234567", plan=plan("Luan"), at_ms=T0)
+    assert "did you mean 'LuAn'?" in e.value.message
     ops.set_routing(rid(), "4001234567", plan=plan("city:Lu'an"), at_ms=T0)
     assert '"city:LuAn"' in ops.get_account("acme")["numbers"][0]["plan"]
     view = open_view(ops.store, ops.env)

@@ -282,3 +282,20 @@ def test_bytes_not_gb18030_deep_in_a_gbk_file_are_their_rows_reject(tmp_path):
     assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
     notes = pq.read_table(tmp_path / "out.parquet").column("备注").to_pylist()
     assert notes[0] == "\\xff\\xff" and notes[1:] == ["客户"] * 19, notes[:3]
+
+
+def test_a_stray_byte_does_not_hide_a_gbk_file(tmp_path):
+    """The newcomer's Excel export: GBK rows, one UTF-8 call id, one call id
+    with a byte 0xFF. The file is still guessed GBK (one bad byte among many
+    GBK ones); those two rows are rejects, the bad byte shown as the UTF-8
+    reading shows it (``\\xff04``, not ``\\xff\\x30\\x34``), the rest rate."""
+    rows = [_row(f"呼叫-{i:04d}") for i in range(6)]
+    body = (HEADER + "".join(rows)).encode("gbk") + _row("呼叫-0006").encode() + _row("call-X04").encode("gbk").replace(b"X", b"\xff")
+    (tmp_path / "excel.csv").write_bytes(body)
+    assert cdr.encoding_of(tmp_path / "excel.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "excel.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"], r["value"]) for r in rejects] == [
+        ("7", "call_id", "UTF-8 text in a GBK file (save the file in one encoding)", "呼叫-0006"),
+        ("8", "call_id", "not GBK text", "call-\\xff04")], rejects
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 6

@@ -227,6 +227,17 @@ class _Tx:
         return after
 
 
+def _near_region(name: str, known: list[str]) -> str:
+    """``; did you mean 'LuAn'?`` for a region name spelled nearly like
+    a known one (case, an apostrophe, a letter), else ``""``."""
+    import difflib
+
+    bare = name.partition(":")[2] or name
+    folded = {k.casefold().replace("'", ""): k for k in known}
+    found = difflib.get_close_matches(bare.casefold().replace("'", ""), list(folded), n=1, cutoff=0.8)
+    return f"; did you mean {folded[found[0]]!r}?" if found else ""
+
+
 class Accounts:
     """Customer operations over one store's ledger (see the module doc).
 
@@ -628,8 +639,9 @@ class Accounts:
         provinces = {p: i for i, p in enumerate(meta["provinces"])}
         for field, name in region_names(plan):
             if resolve_region(name, cities, provinces) is None:
+                near = _near_region(name, [*meta.get("city_aliases", {}), *cities, *provinces])  # the data's names win
                 raise InvalidInput(f"plan.{field}", f"unknown region {excerpt(name)} "
-                                                    "(not a province or city of the region data)")
+                                                    f"(not a province or city of the region data){near}")
         return plan
 
     @_operation
