@@ -215,13 +215,29 @@ class RatedWriter:
 
 
 def _plain(table: pa.Table) -> pa.Table:
-    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    """A table as CSV text takes it: dictionaries decoded, and bytes
+    (a pass-through column of a file that was not all UTF-8) as text, a
+    byte that is not UTF-8 written ``\\xff`` as a reject shows it (the CSV
+    writer refuses bytes that are not UTF-8: after a commit, that was an
+    internal error with the calls already charged)."""
+    cols = []
+    for c in table.columns:
+        if pa.types.is_dictionary(c.type):
+            c = c.cast(c.type.value_type)
+        if pa.types.is_binary(c.type) or pa.types.is_large_binary(c.type):
+            try:
+                c = c.cast(pa.string())
+            except pa.ArrowInvalid:
+                c = pa.array([None if v is None else cdr._escaped_bytes(v) for v in c.to_pylist()], pa.string())
+        cols.append(c)
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                      for f in schema])
+    def plain(t: pa.DataType) -> pa.DataType:
+        t = t.value_type if pa.types.is_dictionary(t) else t
+        return pa.string() if pa.types.is_binary(t) or pa.types.is_large_binary(t) else t
+    return pa.schema([pa.field(f.name, plain(f.type)) for f in schema])
 
 
 REJECT_TEXT = ("call_id", "value")  # what a CDR file said: a formula in a CSV opened in Excel

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -180,6 +181,7 @@ _BATCH_ROWS = 1 << 20
 # "Unicode text"). The encoding is named (``--encoding``) or detected from the
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
+CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block: a column's type is inferred from the first
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
 # sniffed non-ASCII bytes fail to form valid UTF-8 sequences (``encoding_of``).
@@ -363,12 +365,15 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
 
 # UTF-8 Chinese: UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte
 # (U+4E00..U+9FFF: E4-E9, then two bytes 0x80-0xBF) in a row.
-UTF8_CJK_RUN = 2
+UTF8_CJK_RUN = 1
 _UTF8_CJK = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf][\x80-\xbf]){%d}" % UTF8_CJK_RUN)
 # A text cell of a GBK file that is no GBK text, as ``read_batches`` hands it
 # to the edge: a marker that is never UTF-8 (0xFF) and says why, then the
 # cell's own bytes; ``text_column`` turns it into that reason.
-_GB_MARK = {NOT_GBK: b"\xff\x00g", UTF8_IN_GBK: b"\xff\x00u"}
+# The marker carries a nonce drawn per process, so no input can forge it.
+_GB_NONCE = os.urandom(8)
+_GB_MARK = {NOT_GBK: b"\xff\x00g" + _GB_NONCE, UTF8_IN_GBK: b"\xff\x00u" + _GB_NONCE}
+_GB_MARK_LEN = 3 + len(_GB_NONCE)
 _GB_MARKED = {mark: why for why, mark in _GB_MARK.items()}
 
 
@@ -402,17 +407,20 @@ def _gb_cell(raw: bytes) -> tuple[int, str]:
     its UTF-8 text) for Chinese in UTF-8; (NOT_GBK, text with the bad bytes
     escaped) for bytes that are not GB18030.
 
-    Chinese in UTF-8: the cell is valid UTF-8 as a whole AND holds
-    UTF8_CJK_RUN consecutive 3-byte UTF-8 CJK sequences. Chance of genuine
-    GBK passing it: a GB2312 hanzi is two bytes 0xA1-0xFE; six bytes making
-    E4-E9,80-BF,80-BF twice need (aligned) lead E4-E9 (6/94: rare level-2
-    hanzi), trail A1-BF (31/94), then lead A1-BF (31/94), trail E4-E9 (6/94),
-    then a hanzi with both bytes A1-BF ((31/94)^2): about 5e-5 at a position
-    if bytes were uniform, and every other non-ASCII byte of the cell must
-    form valid UTF-8 too (a lead D5, as in 正 D5FD, never does). Such a cell
-    is a reject the operator sees, never a silently changed value. A GBK
-    word whose two bytes happen to be one 2-byte UTF-8 character (忙 C3A6)
-    is no 3-byte CJK run and reads as GBK."""
+    Chinese in UTF-8: the cell is valid UTF-8 as a whole AND holds a 3-byte
+    UTF-8 CJK sequence (UTF8_CJK_RUN = 1: one character, as in 单a-1, is
+    enough; with two required, such an id was read as GBK 鍗昦-1 and charged
+    again once the file came as UTF-8). Genuine GBK rarely passes: GBK
+    characters are two bytes, so a run of non-ASCII bytes holding a 3-byte
+    sequence is at least six bytes that must all form valid UTF-8 (a GB2312
+    hanzi is two bytes 0xA1-0xFE; E4-E9,A1-BF,A1-BF then a valid
+    continuation: about 5e-5 at a position if bytes were uniform), and every
+    other non-ASCII byte of the cell must too (a lead D5, as in 正 D5FD,
+    never does). Such a cell is a reject the operator sees, never a silently
+    changed value. A GBK word whose two bytes happen to be one 2-byte UTF-8
+    character (忙 C3A6) holds no 3-byte sequence and reads as GBK; so does
+    Latin text in UTF-8 (café: C3A9 is GBK 茅), which no rule can tell from
+    GBK: name such a file's encoding."""
     if _UTF8_CJK.search(raw):
         try:
             return UTF8_IN_GBK, raw.decode("utf-8")
@@ -590,19 +598,27 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # character is a comma, quote or newline, so rows split as in UTF-8),
     # then made UTF-8 cell by cell (``_from_gbk``): a cell that is no GBK
     # text is its row's reject, the other rows rate. The header, read by
-    # ``_header`` in the file's encoding, names the columns.
+    # ``_header`` in the file's encoding, names the columns; pyarrow reads it
+    # as the first row (a quoted header cell may hold a newline), dropped.
+    # Every column is bytes: a type inferred from the first block (ASCII)
+    # would refuse a GBK cell of a later one.
     utf8, gbk = encoding == "utf8", encoding == "gb18030"
-    named = {"column_names": _header(path, encoding), "skip_rows": 1} if gbk else {}
+    names = _header(path, encoding) if gbk else []
+    types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=64 << 20, encoding="utf8" if gbk else encoding, **named),
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8" if gbk else encoding,
+                                           **({"column_names": names} if gbk else {})),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.binary() if utf8 or gbk else pa.string() for c in CDR_COLUMNS},
+                column_types=types,
                 strings_can_be_null=True, include_columns=columns, include_missing_columns=columns is not None,
             ),
         )
+        header = gbk
         for batch in reader:
+            if header:
+                batch, header = batch.slice(1), False
             yield _text_where_utf8(batch) if utf8 else _from_gbk(batch) if gbk else batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise _diagnose(path, encoding, e) from None
@@ -791,12 +807,13 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
             cells = pa.Array.from_buffers(pa.binary(), len(col), bufs, col.null_count, col.offset).take(pa.array(rows))
             shown_cells = []
             for k, v in enumerate(cells.to_pylist()):
-                why = _GB_MARKED.get(v[:3]) if out[rows[k]] == 2 else None
+                why = _GB_MARKED.get(v[:_GB_MARK_LEN])
                 if why is None:
                     shown_cells.append(_escaped_bytes(v))
                 else:  # a GBK file's cell (``_from_gbk``): its reason, its text as far as it reads
-                    gb_reason[rows[k]] = why
-                    shown_cells.append(_escaped(_gb_cell(v[3:])[1]))
+                    if out[rows[k]] == 2 or len(v) - _GB_MARK_LEN <= max_bytes:
+                        gb_reason[rows[k]] = why  # else: too long, whatever its bytes
+                    shown_cells.append(_escaped(_gb_cell(v[_GB_MARK_LEN:])[1]))
             escaped = pa.array(shown_cells, pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
             col = _splice(col, rows, escaped)

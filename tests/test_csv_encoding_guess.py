@@ -299,3 +299,49 @@ def test_a_stray_byte_does_not_hide_a_gbk_file(tmp_path):
         ("7", "call_id", "UTF-8 text in a GBK file (save the file in one encoding)", "呼叫-0006"),
         ("8", "call_id", "not GBK text", "call-\\xff04")], rejects
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 6
+
+
+def test_gbk_breaker_files(tmp_path, monkeypatch):
+    """The breaker's GBK files, read in process: Chinese in a pass-through
+    column only after the first read block (the column's type was inferred
+    from that block: the whole file was refused); a header cell quoted over
+    two lines; one UTF-8 CJK character in a call id (read as GBK it was
+    another id, charged again once sent as UTF-8); a UTF-8 file whose cell
+    starts like the GBK marker (a plain `not UTF-8 text`, shown as sent)."""
+    monkeypatch.setattr(cdr, "CSV_BLOCK_BYTES", 4096)
+    rows = [_row(f"c-{i}").rstrip("\n") + (",ascii\n" if i < 200 else ",中文备注\n") for i in range(400)]
+    (tmp_path / "late.csv").write_bytes((HEADER.rstrip("\n") + ",note\n" + "".join(rows)).encode("gbk"))
+    table = pa.Table.from_batches(list(cdr.read_batches(tmp_path / "late.csv", encoding="gbk")))
+    assert table.num_rows == 400 and table.column("note").to_pylist()[-1] == "中文备注"
+    head = 'call_id,caller,number,forwarded_to,start,agent_answer,end,"挂机\n原因"\n'
+    (tmp_path / "head.csv").write_bytes((head + _row("呼叫-1")).encode("gbk"))
+    table = pa.Table.from_batches(list(cdr.read_batches(tmp_path / "head.csv", encoding="gbk")))
+    assert table.num_rows == 1 and table.column("call_id").to_pylist() == ["呼叫-1"]
+    (tmp_path / "one.csv").write_bytes((HEADER + _row("c-0")).encode("gbk") + _row("单a-1").encode())
+    proc, rejects = _rate(tmp_path, tmp_path / "one.csv", "--encoding", "gbk")
+    assert proc.returncode == 0 and [(r["row"], r["value"]) for r in rejects] == [("2", "单a-1")], rejects
+    (tmp_path / "forged.csv").write_bytes((HEADER + _row("c-0")).encode() + _row("X").encode().replace(
+        b"X", b"\xff\x00u\xba\xc3", 1))
+    proc, rejects = _rate(tmp_path, tmp_path / "forged.csv")
+    assert [(r["reason"], r["value"]) for r in rejects] == [("not UTF-8 text", "\\xff\\x00u\\xba\\xc3")], rejects
+
+
+def test_pass_through_bytes_to_csv_output_after_a_commit(tmp_path):
+    """A pass-through column with a byte that is not UTF-8, written as CSV
+    with --commit: it was an internal error after the calls were charged
+    (breaker); now the byte is written escaped and the run succeeds."""
+    import csv as csv_mod
+    import subprocess
+
+    from test_text_cells import RATING400
+
+    body = (HEADER.rstrip("\n") + ",note\n").encode() + b"".join(
+        _row(f"c-{i}").rstrip("\n").encode() + (b",ok\n" if i else b",bad\xffbyte\n") for i in range(5))
+    (tmp_path / "pt.csv").write_bytes(body)
+    _rate(tmp_path, tmp_path / "pt.csv")  # makes the demo store
+    proc = subprocess.run([RATING400, "rate", str(tmp_path / "pt.csv"), "--store", str(tmp_path / "demo" / "store"),
+                           "--out", str(tmp_path / "o.csv"), "--pass-through", "--commit"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    notes = [r["note"] for r in csv_mod.DictReader(open(tmp_path / "o.csv", encoding="utf-8"))]
+    assert notes == ["bad\\xffbyte", "ok", "ok", "ok", "ok"], notes

@@ -66,5 +66,16 @@ routing_plans:
     cat = load_catalog(write(tmp_path, text), regions=city_aliases())
     assert cat.accounts["acme"].numbers[0].home_city == "LuAn"
     plan = cat.routing_plans["r"]
-    assert plan.rules[0].caller_regions == ["LuAn", "city:Liangshan", "Anhui"]
-    assert plan.blacklist.regions == ["Hohhot"]
+    assert plan.rules[0].caller_regions == ["city:LuAn", "city:Liangshan", "Anhui"]
+    assert plan.blacklist.regions == ["city:Hohhot"]
+
+
+def test_a_city_spelling_never_names_a_province_of_the_same_name(tmp_path):
+    """吉林市 is the city Jilin, Gonghe the prefecture Hainan of Qinghai: as
+    bare names they resolved to the provinces Jilin and Hainan (breaker)."""
+    from rating_core.catalog.routing import canonical_region
+
+    aliases = city_aliases()
+    assert canonical_region("吉林市", aliases) == "city:Jilin"
+    assert canonical_region("Gonghe", aliases) == "city:Hainan"
+    assert canonical_region("Jilin", aliases) == "Jilin"  # region data's own name: the province first

@@ -281,13 +281,19 @@ IvrOption.model_rebuild()
 def canonical_region(name: str, aliases: Mapping[str, str]) -> str:
     """A region name of a routing plan in region data's spelling: a city
     named bare or as ``city:NAME`` through ``aliases`` (``Lu'an`` ->
-    ``LuAn``, ``天津`` -> ``Tianjin``; the compiler's ``city_aliases``, kept
-    in the snapshot meta as ``city_aliases``); ``province:NAME`` and unknown
-    names as written."""
+    ``city:LuAn``, ``天津`` -> ``city:Tianjin``; the compiler's
+    ``city_aliases``, kept in the snapshot meta as ``city_aliases``);
+    ``province:NAME``, region data's own names and unknown names as
+    written."""
     kind, sep, bare = name.partition(":")
     if sep:
         return f"city:{aliases.get(bare, bare)}" if kind == "city" else name
-    return aliases.get(name, name)
+    city = aliases.get(name, name)
+    # Another spelling names the city, never a province of the same name
+    # (吉林市 is the city Jilin, not the province; Gonghe is the prefecture
+    # Hainan of Qinghai, not the province Hainan): a bare name resolves to a
+    # province first, so the city is named as one.
+    return f"city:{city}" if city != name else name
 
 
 def canonical_plan_regions(plan: dict, aliases: Mapping[str, str]) -> None:
