@@ -1150,6 +1150,8 @@ class Router:
         if held is None or not held.ended or held.answered_ms != 0 or held.billing_start != _AGENT_ANSWER:
             return False
         ended_at = held.deadline_ms - ANSWER_WAIT_S * 1000
+        if at > ended_at + CLOCK_SKEW_S * 1000 or at > held.deadline_ms:
+            return False  # an answer after the call's end is no answer of it (breaker)
         reservations.drop(self.ledger, txn, call)
         reservations.put(self.ledger, txn, call, held.with_(answered_ms=at, deadline_ms=ended_at + CDR_GRACE_S * 1000))
         return True
