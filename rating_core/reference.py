@@ -66,7 +66,11 @@ Then per account, over the rated calls in chronological order of start
   ``overage_rate`` (none: 0). That replaces the call rate's charge;
   ``overage`` = that charge. ``balance_after`` is the seconds left in the
   month's allowance (seconds left never count below 0, should a smaller
-  allowance meet a larger recorded use).
+  allowance meet a larger recorded use). A call of a month before the
+  account's latest (a late CDR, or one answered before midnight rated
+  after one answered past it) draws from that month's own allowance: what
+  that month's calls left (``Balance.late_used``, the ledger's
+  ``bundle_usage``; none recorded: all of it), never the latest month's.
 
 Rows that are not rated carry zero amounts; ``rate`` is reported only on
 rated rows; the other names are reported whenever they could be found.
@@ -76,7 +80,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -108,6 +112,9 @@ class Balance:
     credit_left: int = 0  # prepaid credit, minor units
     bundle_period: int = -1  # month the bundle use counts: year * 12 + month - 1
     bundle_used: int = 0  # seconds of the allowance used in that month
+    # Seconds used of each earlier month's allowance (month -> seconds), kept
+    # for late calls (the ledger's ``bundle_usage``; README "Late CDRs").
+    late_used: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -415,15 +422,27 @@ def _settle(catalog: Catalog, account_name: str, call: Call, out: Rated, balance
         number = next(n for n in account.numbers if n.number == call.number)
         at = local_time(banded_at(call, billing_start_ms(number, call)))
         month = at.year * 12 + at.month - 1
-        if balance.bundle_period != month:
-            balance.bundle_period, balance.bundle_used = month, 0
         allowance = package.included_minutes * 60
-        left = max(0, allowance - balance.bundle_used)
-        out.bundle_seconds_consumed = min(left, out.billed_seconds)
-        balance.bundle_used += out.bundle_seconds_consumed
+        if month < balance.bundle_period:
+            # A late call (README "Late CDRs"): a month before the latest one
+            # draws from that month's own allowance, what its calls left
+            # (none recorded: all of it) -- as if it had come on time.
+            used = balance.late_used.get(month, 0)
+            out.bundle_seconds_consumed = min(max(0, allowance - used), out.billed_seconds)
+            balance.late_used[month] = used + out.bundle_seconds_consumed
+            left_after = allowance - balance.late_used[month]
+        else:
+            if balance.bundle_period != month:
+                if balance.bundle_period >= 0 and balance.bundle_used > 0:
+                    balance.late_used[balance.bundle_period] = balance.bundle_used  # kept for its late calls
+                balance.bundle_period, balance.bundle_used = month, 0
+            left = max(0, allowance - balance.bundle_used)
+            out.bundle_seconds_consumed = min(left, out.billed_seconds)
+            balance.bundle_used += out.bundle_seconds_consumed
+            left_after = allowance - balance.bundle_used
         overage_seconds = out.billed_seconds - out.bundle_seconds_consumed
         out.charge = 0
         if package.overage_rate is not None:
             out.charge = price_call(catalog.rates[package.overage_rate], overage_seconds)[2]
         out.overage = out.charge
-        out.balance_after = allowance - balance.bundle_used
+        out.balance_after = left_after

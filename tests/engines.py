@@ -7,13 +7,16 @@ account name, so one test body checks both implementations.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from rating_core import layout
 from rating_core.catalog.schema import Catalog
 from rating_core.compile import compile_catalog
 from rating_core.compile.regions import region_source
-from rating_core.kernels import rating
+from rating_core.ledger.core import usage_table
+from rating_core.rater import Rater
 from rating_core.reference import Balance, Call, Rated, Regions, opening_balances, rate_reference
 
 from strategies import cdr_columns
@@ -47,14 +50,49 @@ def as_rated(out, meta, i) -> Rated:
 
 
 def kernel_state(tables, meta, balances: dict[str, Balance]) -> dict[str, np.ndarray]:
+    """The kernel's state for ``balances``, with the usage of earlier
+    bundle months (``Balance.late_used``) as the ledger gives it
+    (``ledger.core.usage_table``: keyed account row << 16 | month, at the
+    account's package start)."""
     n = len(tables["account_package"])
     state = {"credit_left": np.zeros(n, np.int64), "bundle_period": np.full(n, -1, np.int32),
              "bundle_used": np.zeros(n, np.int64)}
+    keys, starts, used = [], [], []
     for a, account in enumerate(meta["accounts"]):
         b = balances[account]
         state["credit_left"][a], state["bundle_period"][a], state["bundle_used"][a] = (
             b.credit_left, b.bundle_period, b.bundle_used)
+        for month, u in sorted(b.late_used.items()):
+            keys.append((a << 16) | month)
+            starts.append(int(tables["account_start_ms"][a]))
+            used.append(u)
+    state.update(usage_table((np.array(keys, np.int64), np.array(starts, np.int64), np.array(used, np.int64))))
     return state
+
+
+def kernel_rate(tables, arrays, state, threads: int = 2) -> dict[str, np.ndarray]:
+    """``rating.rate`` with late bundle calls settled as the rater settles
+    them (``Rater._kernel``: the months a batch left behind complete the
+    usage table, then the batch is rated again from its opening state); the
+    ledger here holds nothing beyond ``state``."""
+    empty = np.zeros(0, np.int64)
+    return Rater._kernel(SimpleNamespace(tables=tables, threads=threads), arrays, state,
+                         lambda accounts: (empty, empty, empty))
+
+
+def closing_late_used(state, meta) -> dict[str, dict[int, int]]:
+    """Per account, month -> seconds used of earlier months after a
+    ``kernel_rate``: the months left behind (``rolled_*``), then the table
+    (its late draws), as the ledger keeps them; months with none used
+    left out."""
+    out: dict[str, dict[int, int]] = {a: {} for a in meta["accounts"]}
+    n = int(state["rolled_n"][0])
+    for a, m, u in zip(state["rolled_acc"][:n].tolist(), state["rolled_month"][:n].tolist(),
+                       state["rolled_used"][:n].tolist()):
+        out[meta["accounts"][a]][m] = u
+    for k, u in zip(state["late_key"].tolist(), state["late_used"].tolist()):
+        out[meta["accounts"][k >> 16]][k & 0xFFFF] = u
+    return {a: {m: u for m, u in d.items() if u} for a, d in out.items()}
 
 
 def rate_with(engine: str, catalog: Catalog, calls: list[Call], balances=None, threads: int = 2) -> list[Rated]:
@@ -64,8 +102,9 @@ def rate_with(engine: str, catalog: Catalog, calls: list[Call], balances=None, t
         return rate_reference(catalog, calls, balances, REGIONS)
     tables, meta = compile_catalog(catalog)
     state = kernel_state(tables, meta, balances)
-    out = rating.rate(tables, cdr_columns(calls), state, threads)
+    out = kernel_rate(tables, cdr_columns(calls), state, threads)
+    late = closing_late_used(state, meta)
     for a, account in enumerate(meta["accounts"]):
         balances[account] = Balance(int(state["credit_left"][a]), int(state["bundle_period"][a]),
-                                    int(state["bundle_used"][a]))
+                                    int(state["bundle_used"][a]), late[account])
     return [as_rated(out, meta, i) for i in range(len(calls))]

@@ -15,7 +15,7 @@ from rating_core.compile.regions import region_source
 from rating_core.kernels import rating
 from rating_core.reference import Balance, Call, Rated, Regions, opening_balances, rate_reference
 
-from engines import as_rated, kernel_state
+from engines import as_rated, closing_late_used, kernel_rate, kernel_state
 from strategies import calls, catalogs, cdr_columns, local_ms, priced_catalogs
 
 REGIONS = Regions.from_source(region_source())
@@ -36,7 +36,7 @@ def rate_both(catalog: Catalog, call_list: list[Call], threads: int = 2, balance
     tables, meta = compile_catalog(catalog)
     balances = opening_balances(catalog) if balances is None else balances
     state = kernel_state(tables, meta, balances)
-    out = rating.rate(tables, cdr_columns(call_list), state, threads)
+    out = kernel_rate(tables, cdr_columns(call_list), state, threads)
     expected = rate_reference(catalog, call_list, balances, REGIONS)
 
     assert set(out) == {name for name, _ in rating.OUTPUT}
@@ -52,6 +52,9 @@ def rate_both(catalog: Catalog, call_list: list[Call], threads: int = 2, balance
         b = balances[account]
         assert (state["credit_left"][a], state["bundle_period"][a], state["bundle_used"][a]) == (
             b.credit_left, b.bundle_period, b.bundle_used), account
+    late = closing_late_used(state, meta)
+    for account in meta["accounts"]:
+        assert late[account] == {m: u for m, u in balances[account].late_used.items() if u}, account
     return expected, balances
 
 
@@ -69,6 +72,29 @@ def test_charges_and_settlement_agree_with_reference(data):
     catalog = data.draw(priced_catalogs(), "catalog")
     call_list = data.draw(calls(catalog, max_size=40), "calls")
     rate_both(catalog, call_list, threads=2)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_late_bundle_calls_agree_with_reference(data):
+    """Late CDRs (README "Late CDRs"): the account's latest bundle month is
+    later than some calls' (a call answered after midnight rated before one
+    answered before it; an opening state from a later month), and the
+    ledger holds usage of earlier months: each late call draws from its own
+    month's allowance, in kernel (with the rater's completion of the usage
+    table) and reference alike, and the usage kept after agrees."""
+    catalog = data.draw(priced_catalogs(), "catalog")
+    call_list = data.draw(calls(catalog, max_size=30), "calls")
+    balances = opening_balances(catalog)
+    months = [2026 * 12 + m for m in range(12)]  # the anchors' year
+    for b in balances.values():
+        b.bundle_period = data.draw(st.sampled_from([-1, *months]), "latest month")
+        b.bundle_used = data.draw(st.integers(0, 700), "used") if b.bundle_period >= 0 else 0
+        earlier = [m for m in months if m < b.bundle_period]
+        if earlier:
+            b.late_used = data.draw(st.dictionaries(st.sampled_from(earlier), st.integers(0, 700), max_size=4),
+                                    "earlier months' usage")
+    rate_both(catalog, call_list, threads=data.draw(st.sampled_from([1, 2]), "threads"), balances=balances)
 
 
 @pytest.mark.skipif(not rating.DEBUG_BUILD, reason="needs the debug build (RATING400_DEBUG=1); CI runs it")

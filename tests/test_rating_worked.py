@@ -336,7 +336,9 @@ def test_bundle_runs_out_mid_call_and_renews_with_the_month():
         (60, 0, 1000, 1000, 0),
         (180, 120, 1000, 1000, 0),
     ]
-    assert balances["acme"] == Balance(credit_left=0, bundle_period=2026 * 12 + 3, bundle_used=120)
+    # March's allowance (all 120 s used) is kept for March's late calls.
+    assert balances["acme"] == Balance(credit_left=0, bundle_period=2026 * 12 + 3, bundle_used=120,
+                                       late_used={2026 * 12 + 2: 120})
 
 
 def test_overage_price_is_a_rate_of_its_own_rounded_up_once():
