@@ -214,30 +214,50 @@ class RatedWriter:
         self._writers.clear()
 
 
+def _csv_type(t: pa.DataType) -> pa.DataType:
+    """The type a column has in CSV output (``_plain``)."""
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_nested(t) or _bytes_type(t) or t in (pa.string_view(), pa.large_string()):
+        return pa.string()
+    return t
+
+
+def _bytes_type(t: pa.DataType) -> bool:
+    return (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+            or t == pa.binary_view())
+
+
 def _plain(table: pa.Table) -> pa.Table:
-    """A table as CSV text takes it: dictionaries decoded, and bytes
-    (a pass-through column of a file that was not all UTF-8) as text, a
-    byte that is not UTF-8 written ``\\xff`` as a reject shows it (the CSV
-    writer refuses bytes that are not UTF-8: after a commit, that was an
-    internal error with the calls already charged)."""
+    """A table as CSV text takes it: dictionaries decoded; bytes (a
+    pass-through column of a file that was not all UTF-8, fixed-size or
+    view binary) as text, a byte that is not UTF-8 written ``\\xff`` as a
+    reject shows it; lists, structs and maps as JSON. pyarrow's CSV writer
+    refuses the bytes and the nested types: after a commit, that was an
+    internal error with the calls already charged (breakers)."""
+    import json
+
     cols = []
     for c in table.columns:
         if pa.types.is_dictionary(c.type):
             c = c.cast(c.type.value_type)
-        if pa.types.is_binary(c.type) or pa.types.is_large_binary(c.type):
+        t = c.type
+        if _bytes_type(t):
+            c = c.cast(pa.binary()) if t != pa.binary() else c
             try:
                 c = c.cast(pa.string())
             except pa.ArrowInvalid:
                 c = pa.array([None if v is None else cdr._escaped_bytes(v) for v in c.to_pylist()], pa.string())
+        elif pa.types.is_nested(t):
+            c = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                          for v in c.to_pylist()], pa.string())
+        elif t != _csv_type(t):
+            c = c.cast(pa.string())
         cols.append(c)
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    def plain(t: pa.DataType) -> pa.DataType:
-        t = t.value_type if pa.types.is_dictionary(t) else t
-        return pa.string() if pa.types.is_binary(t) or pa.types.is_large_binary(t) else t
-    return pa.schema([pa.field(f.name, plain(f.type)) for f in schema])
+    return pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
 
 
 REJECT_TEXT = ("call_id", "value")  # what a CDR file said: a formula in a CSV opened in Excel

@@ -402,7 +402,7 @@ def _one_byte_escape(e: UnicodeError) -> tuple[str | bytes, int]:
 codecs.register_error("rating400.one_byte", _one_byte_escape)
 
 
-def _gb_cell(raw: bytes) -> tuple[int, str]:
+def _gb_cell(raw: bytes, call_id: bool = False) -> tuple[int, str]:
     """(0, text) for a cell of a GBK file that reads as GBK; (UTF8_IN_GBK,
     its UTF-8 text) for Chinese in UTF-8; (NOT_GBK, text with the bad bytes
     escaped) for bytes that are not GB18030.
@@ -420,8 +420,13 @@ def _gb_cell(raw: bytes) -> tuple[int, str]:
     changed value. A GBK word whose two bytes happen to be one 2-byte UTF-8
     character (忙 C3A6) holds no 3-byte sequence and reads as GBK; so does
     Latin text in UTF-8 (café: C3A9 is GBK 茅), which no rule can tell from
-    GBK: name such a file's encoding."""
-    if _UTF8_CJK.search(raw):
+    GBK -- except in a call id (``call_id``), the key that keeps a call from
+    being charged twice: there any non-ASCII cell that is valid UTF-8 is
+    rejected as UTF-8 text, since read as GBK it would be another id than
+    the same call sent as UTF-8 (breaker: café-1 committed twice, once as
+    caf茅-1). A GBK id that happens to be valid UTF-8 is then a visible
+    reject, never a second charge."""
+    if call_id or _UTF8_CJK.search(raw):
         try:
             return UTF8_IN_GBK, raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -432,7 +437,7 @@ def _gb_cell(raw: bytes) -> tuple[int, str]:
         return NOT_GBK, raw.decode("gb18030", "rating400.one_byte")
 
 
-def _gb_cells(raws: list[bytes], cdr_col: bool) -> list[bytes]:
+def _gb_cells(raws: list[bytes], cdr_col: bool, call_id: bool = False) -> list[bytes]:
     """The UTF-8 bytes of GBK cells (``_gb_cell`` for each; a CDR cell that
     is no GBK text as ``_GB_MARK`` + its bytes). Fast path: the cells
     joined by NUL decoded in one call. NUL is one byte in GB18030 and
@@ -444,7 +449,7 @@ def _gb_cells(raws: list[bytes], cdr_col: bool) -> list[bytes]:
         parts = joined.decode("gb18030").split("\0")
     except UnicodeDecodeError:
         parts = []
-    if len(parts) != len(raws):
+    if len(parts) != len(raws) or call_id:  # call ids: each cell judged (``_gb_cell``)
         parts = [""] * len(raws)
         suspects = range(len(raws))
     else:
@@ -452,7 +457,7 @@ def _gb_cells(raws: list[bytes], cdr_col: bool) -> list[bytes]:
         suspects = np.unique(np.searchsorted(ends, _utf8_cjk_runs(joined), "right")).tolist()
     out = [t.encode("utf-8") for t in parts]
     for k in suspects:
-        why, text = _gb_cell(raws[k])
+        why, text = _gb_cell(raws[k], call_id)
         out[k] = _GB_MARK[why] + raws[k] if why and cdr_col else text.encode("utf-8")
     return out
 
@@ -481,7 +486,7 @@ def _from_gbk(batch: pa.RecordBatch) -> pa.RecordBatch:
         rows = np.flatnonzero(seen[offsets[1:] - base] - seen[offsets[:-1] - base])
         cdr_col = names[i] in CDR_COLUMNS
         raws = [v if isinstance(v, bytes) else v.encode("utf-8") for v in col.take(pa.array(rows)).to_pylist()]
-        fixed = _gb_cells(raws, cdr_col)
+        fixed = _gb_cells(raws, cdr_col, names[i] == "call_id")
         mask = np.zeros(len(col), bool)
         mask[rows] = True
         out = pc.replace_with_mask(col.cast(pa.binary()), pa.array(mask), pa.array(fixed, pa.binary()))
@@ -813,7 +818,8 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
                 else:  # a GBK file's cell (``_from_gbk``): its reason, its text as far as it reads
                     if out[rows[k]] == 2 or len(v) - _GB_MARK_LEN <= max_bytes:
                         gb_reason[rows[k]] = why  # else: too long, whatever its bytes
-                    shown_cells.append(_escaped(_gb_cell(v[_GB_MARK_LEN:])[1]))
+                    raw = v[_GB_MARK_LEN:]
+                    shown_cells.append(_escaped(raw.decode("utf-8") if why == UTF8_IN_GBK else _gb_cell(raw)[1]))
             escaped = pa.array(shown_cells, pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
             col = _splice(col, rows, escaped)
@@ -1451,11 +1457,33 @@ def _text(cells) -> pa.Array:
     return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
+def _one_table(tables: list[pa.Table]) -> pa.Table:
+    """``tables`` (the inputs of one run) as one: Arrow's permissive
+    promotion, and a column whose types cannot be promoted (an extra
+    column read as numbers from one file and as text from another, e.g.
+    UTF-8 beside GBK) as text in every table (breaker: an internal error)."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        types: dict[str, set] = {}
+        for t in tables:
+            for f in t.schema:
+                types.setdefault(f.name, set()).add(f.type)
+        mixed = {name for name, ts in types.items() if len(ts) > 1}
+        as_text = []
+        for t in tables:
+            for name in mixed & set(t.column_names):
+                i = t.column_names.index(name)
+                t = t.set_column(i, name, text_column(t.column(i))[0])
+            as_text.append(t)
+        return pa.concat_tables(as_text, promote_options="permissive")
+
+
 def concat(parts: list[Prepared]) -> Prepared:
     if len(parts) == 1:
         return parts[0]
     return Prepared(
-        pa.concat_tables([p.table for p in parts], promote_options="permissive"),
+        _one_table([p.table for p in parts]),
         {k: np.concatenate([p.cdr[k] for p in parts]) for k in parts[0].cdr},
         np.concatenate([p.good for p in parts]),
         pa.concat_tables([p.rejects for p in parts]),

@@ -1150,8 +1150,9 @@ class Router:
         if held is None or not held.ended or held.answered_ms != 0 or held.billing_start != _AGENT_ANSWER:
             return False
         ended_at = held.deadline_ms - ANSWER_WAIT_S * 1000
-        if at > ended_at + CLOCK_SKEW_S * 1000 or at > held.deadline_ms:
-            return False  # an answer after the call's end is no answer of it (breaker)
+        skew = CLOCK_SKEW_S * 1000
+        if at > ended_at + skew or at > held.deadline_ms or at < held.authorized_ms - skew:
+            return False  # an answer after the call's end, or before its authorization, is no answer of it
         reservations.drop(self.ledger, txn, call)
         reservations.put(self.ledger, txn, call, held.with_(answered_ms=at, deadline_ms=ended_at + CDR_GRACE_S * 1000))
         return True

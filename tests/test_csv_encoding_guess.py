@@ -345,3 +345,41 @@ def test_pass_through_bytes_to_csv_output_after_a_commit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     notes = [r["note"] for r in csv_mod.DictReader(open(tmp_path / "o.csv", encoding="utf-8"))]
     assert notes == ["bad\\xffbyte", "ok", "ok", "ok", "ok"], notes
+
+
+def test_second_breaker_files(tmp_path):
+    """A UTF-8 call id with a Latin letter (café-1) read as GBK is a reject,
+    never caf茅-1 charged again; a UTF-8 and a GBK file whose extra column
+    reads as numbers in one and text in the other commit together (an
+    internal error); Parquet pass-through of fixed-size binary and list
+    columns written as CSV after a commit (an internal error with the calls
+    charged)."""
+    import subprocess
+
+    from test_text_cells import RATING400
+
+    (tmp_path / "cafe.csv").write_bytes((HEADER + _row("c-0") + _row("café-1")).encode())
+    first, rejects = _commit(tmp_path, tmp_path / "cafe.csv")
+    assert first["rated"] == 2, first
+    proc, rejects = _rate(tmp_path, tmp_path / "cafe.csv", "--encoding", "gbk", "--commit", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["charge_minor"] == 0, proc.stdout
+    assert [(r["row"], r["value"]) for r in rejects if r["field"] == "call_id"] == [("2", "café-1")], rejects
+    head = HEADER.rstrip("\n") + ",dur\n"
+    (tmp_path / "u8.csv").write_bytes((head + _row("u-1").rstrip("\n") + ",7\n").encode())
+    (tmp_path / "gb.csv").write_bytes((head + "".join(_row(f"呼叫-{i}").rstrip("\n") + f",{i}\n"
+                                                      for i in range(5))).encode("gbk"))
+    store = str(tmp_path / "demo" / "store")
+    proc = subprocess.run([RATING400, "rate", str(tmp_path / "u8.csv"), str(tmp_path / "gb.csv"), "--store", store,
+                           "--out", str(tmp_path / "two.parquet"), "--commit", "--pass-through", "--json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["rated"] == 6, proc.stderr
+    table = pa.Table.from_pylist([{**{k: v for k, v in zip(HEADER.strip().split(","), _row(f"p-{i}").strip().split(","))},
+                                   "fx": b"ab", "lst": [i, 2]} for i in range(3)])
+    table = table.set_column(table.column_names.index("fx"), "fx", table.column("fx").cast(pa.binary(2)))
+    pq.write_table(table, tmp_path / "nested.parquet")
+    proc = subprocess.run([RATING400, "rate", str(tmp_path / "nested.parquet"), "--store", store,
+                           "--out", str(tmp_path / "nested.csv"), "--commit", "--pass-through"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "nested.csv").read_text()
+    assert '"ab"' in text and '"[0, 2]"' in text, text[:400]

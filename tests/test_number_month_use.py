@@ -10,6 +10,7 @@ import pytest
 
 from rating_core.cli import main
 from rating_core.ledger.core import month_of
+from rating_core.router import ANSWER_WAIT_S
 from test_caps import CALLER, NUMBER, T0, cdr, commit, ops, rid, router  # noqa: F401 (ops: a fixture)
 
 
@@ -28,8 +29,12 @@ def test_month_use_is_what_the_caps_count(ops):  # noqa: F811
     december = ops.number_month_use(NUMBER, T0 + 31 * 86_400_000)
     assert (december["month"], december["calls"], december["spend_minor"], december["open_reservations"]) == (
         "2026-12", 0, 0, 1)
-    # The call ends unanswered: its hold is gone.
-    router(ops).call_event("open-1", NUMBER, "ended", at_ms=T0 + 10_000)
+    # The call ends with no answered: its hold waits ANSWER_WAIT_S for an
+    # answer still on its way (README "Ended before answered"), then is gone.
+    r = router(ops)
+    r.call_event("open-1", NUMBER, "ended", at_ms=T0 + 10_000)
+    assert ops.get_number(NUMBER, at_ms=T0)["month_use"]["counted_calls"] == 3
+    r.release_stale(T0 + 10_000 + ANSWER_WAIT_S * 1000 + 1)
     assert ops.get_number(NUMBER, at_ms=T0)["month_use"]["counted_calls"] == 2
 
 

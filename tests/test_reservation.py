@@ -218,8 +218,9 @@ def test_an_ended_that_overtook_its_answered_keeps_the_hold_and_no_arrears(world
     assert balance(engine, "tiny").reserved_minor == 2600
     b = router.authorize(tiny, CALLER, AT + 62_000, call_id="b")
     assert b.allow and b.reserved_minor <= 2400
-    # An answer dated after the end is no answer of this call (breaker).
+    # An answer dated after the end, or before the authorization, is no answer of this call (breakers).
     assert not router.call_event("a", tiny, "answered", destination=MOBILE, caller=CALLER, at_ms=AT + 261_000)
+    assert not router.call_event("a", tiny, "answered", destination=MOBILE, caller=CALLER, at_ms=AT - 3_600_000)
     assert router.call_event("a", tiny, "answered", destination=MOBILE, caller=CALLER, at_ms=AT + 2000)
     # The hold now waits for the CDR (CDR_GRACE_S from the end), not ANSWER_WAIT_S.
     router.release_stale(AT + 61_000 + ANSWER_WAIT_S * 1000 + 1)
