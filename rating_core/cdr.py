@@ -181,6 +181,7 @@ _BATCH_ROWS = 1 << 20
 # "Unicode text"). The encoding is named (``--encoding``) or detected from the
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
+GB18030_MARK = b"\x84\x31\x95\x33"  # U+FEFF in GB18030: a byte-order mark some exporters write
 CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block: a column's type is inferred from the first
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
@@ -238,6 +239,8 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
         raise InvalidFile(path, "empty file (no header)")
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf8"  # pyarrow skips the mark itself
+    if head.startswith(GB18030_MARK):
+        return "gb18030"  # the mark is dropped with the header row (``_header``, ``read_batches``)
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) or _utf32_without_mark(head):
         # UTF-32: its mark starts like UTF-16's, and read as UTF-16 it would
         # look like a file without the columns asked for.
@@ -319,6 +322,8 @@ def _header(path: Path, encoding: str) -> list[str]:
                                   f"text ({excerpt(bad)})", 1)
         except (UnicodeDecodeError, csv.Error) as e:
             raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}", 1) from None
+    if line and encoding == "gb18030" and line[0].startswith("\ufeff"):
+        line[0] = line[0][1:]  # GB18030's byte-order mark (GB18030_MARK), decoded
     if not line or not any(c.strip() for c in line):
         raise InvalidFile(path, "no header (the first line names the columns: " + ", ".join(CDR_COLUMNS) + ")", 1)
     return line

@@ -383,3 +383,15 @@ def test_second_breaker_files(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "nested.csv").read_text()
     assert '"ab"' in text and '"[0, 2]"' in text, text[:400]
+
+
+def test_a_gb18030_byte_order_mark_is_read_as_one(tmp_path):
+    """GB18030's mark (U+FEFF, 84 31 95 33) names the encoding, and the
+    header's first column is still call_id (it was `no such column`)."""
+    body = ("\ufeff" + HEADER + _row("呼叫-1") + _row("c-2")).encode("gb18030")
+    assert body.startswith(cdr.GB18030_MARK)
+    (tmp_path / "mark.csv").write_bytes(body)
+    assert cdr.encoding_of(tmp_path / "mark.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "mark.csv")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["呼叫-1", "c-2"]
