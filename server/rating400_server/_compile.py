@@ -10,6 +10,7 @@ bound ends in MemoryError here instead of in the server's memory.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 
@@ -17,8 +18,17 @@ import sys
 def main(argv: list[str]) -> int:
     store_dir, path, memory = argv
     limit = int(memory)
+    # One native thread per pool: each thread's stack and arena count against
+    # the cap, so with pools sized by the machine the cap was met in native
+    # code at a point that varied from run to run (an abort, no answer).
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     try:
+        import pyarrow
+
+        pyarrow.set_cpu_count(1)
+        pyarrow.set_io_thread_count(1)
         from rating_core.errors import CatalogError
         from rating_core.store import Store
 

@@ -612,7 +612,13 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
         try:
             result = json.loads(out.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
-            log.error("catalog compile failed: %s", err.decode(errors="replace")[-4000:])
+            log.error("catalog compile failed (exit %s): %s", proc.returncode, err.decode(errors="replace")[-4000:])
+            if proc.returncode:
+                # Died without answering: under its memory cap, native code
+                # that cannot allocate aborts rather than raising MemoryError.
+                raise RpcFail(SC.RESOURCE_EXHAUSTED,
+                              f"files: compile stopped (exit {proc.returncode}) within its "
+                              f"{self.compile_limits.max_memory_bytes >> 20} MiB memory cap (logged on the server)")
             raise RpcFail(SC.INTERNAL, "catalog compile failed (logged on the server)")
         prefix = os.path.join(root, "")
         if "problems" in result:
