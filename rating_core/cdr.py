@@ -450,11 +450,13 @@ def _gb_cells(raws: list[bytes], cdr_col: bool, call_id: bool = False) -> list[b
     cell does alone; a cell holding NUL itself, or a UTF-8 CJK run
     somewhere, sends those cells (or all) through ``_gb_cell``."""
     joined = b"\0".join(raws)
-    try:
-        parts = joined.decode("gb18030").split("\0")
-    except UnicodeDecodeError:
-        parts = []
-    if len(parts) != len(raws) or call_id:  # call ids: each cell judged (``_gb_cell``)
+    parts: list[str] = []
+    if not call_id:  # call ids: each cell judged (``_gb_cell``), the joined decode would be thrown away
+        try:
+            parts = joined.decode("gb18030").split("\0")
+        except UnicodeDecodeError:
+            pass
+    if len(parts) != len(raws):
         parts = [""] * len(raws)
         suspects = range(len(raws))
     else:
