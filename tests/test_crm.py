@@ -407,9 +407,16 @@ _ANY_KEYS = [b"", b"a", b"a\x00", b"a\x00b", b"shop\x00138", b"x" * 24, b"x" * 2
 _NUL_KEYS = [b"a\x00", b"a\x00b", b"a\x00\x00", b"ab\x00", b"ab\x00a", b"\x00", b"\x00z", b"b\x00" + b"9" * 30,
              b"b\x00" + b"9" * 29 + b"8", b"pearl_river_travel\x0018799673526", b"pearl_river_travel\x0018799673527",
              b"pearl_river_travelx\x001", "深圳\x0013812345678".encode()]
+# Digit callers only: the radix path (rank, then the digits as nibbles),
+# with prefixes of one another, an empty caller, the longest that fits (16
+# digits) and 0 / 9 at the ends; the 17-digit key sends a draw to the hash path.
+_DIGIT_KEYS = [b"a\x00", b"a\x000", b"a\x0000", b"a\x001", b"a\x0010", b"a\x009", b"a\x00" + b"9" * 16,
+               b"a\x00" + b"0" * 16, b"ab\x001", b"b\x0013812345678", b"b\x001381234567", b"b\x0013812345679",
+               b"pearl_river_travel\x0018799673526", "深圳\x0013812345678".encode(), b"\x000"]
 
 
-@pytest.mark.parametrize("pool", [_ANY_KEYS, _NUL_KEYS], ids=["any", "account-caller"])
+@pytest.mark.parametrize("pool", [_ANY_KEYS, _NUL_KEYS, _DIGIT_KEYS, _DIGIT_KEYS + [b"b\x00" + b"1" * 17]],
+                         ids=["any", "account-caller", "digits", "digits-or-long"])
 def test_group_kernel_equals_a_readable_grouping(pool):
     """``kernels.crm.group`` (hash, then keys sorted by their bytes) against
     a dict and ``sorted``: the same keys in the same order, the same
@@ -445,10 +452,16 @@ def _check_group(calls):
         rank, skip = [ranks[h] for h in heads], [len(h) + 1 for h in heads]
     else:
         rank = skip = [0] * len(calls)
-    first, agg, last = kernel.group(
-        offsets, data, np.array(rank, np.int64), np.array(skip, np.int32), np.array(order, np.int64), np.array([c[1] or 0 for c in calls], np.int64),
-        np.array([c[1] is not None for c in calls], np.uint8), np.array([c[2] for c in calls], np.uint8),
-        np.array([c[3] for c in calls], np.int64), np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
+    columns = (offsets, data, np.array(rank, np.int64), np.array(skip, np.int32), np.array(order, np.int64),
+               np.array([c[1] or 0 for c in calls], np.int64), np.array([c[1] is not None for c in calls], np.uint8),
+               np.array([c[2] for c in calls], np.uint8), np.array([c[3] for c in calls], np.int64),
+               np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
+    first, agg, last = kernel.group(*columns)
+    # The radix path takes every batch whose callers are digits and fit one
+    # uint64 with the account's rank (4 bits a digit), and no other.
+    rests = [c[0][s:] for c, s in zip(calls, skip)]
+    fits = bool(calls) and 4 * max(map(len, rests)) + max(rank).bit_length() <= 64
+    assert (kernel._group_digits(*columns) is not None) == (fits and all(r.isdigit() or not r for r in rests))
     want = {}
     for i in order:
         k, s, a, b, known = calls[i]

@@ -334,11 +334,173 @@ cdef void _sort_keyed(_Keyed* items, _Keyed* tmp, Py_ssize_t n, const int32_t* o
         memcpy(items, src, n * sizeof(_Keyed))
 
 
+
+cdef inline void _add(int64_t* a, Py_ssize_t i, const int64_t[::1] start, const uint8_t[::1] start_valid,
+                      const uint8_t[::1] answered, const int64_t[::1] billable,
+                      const uint8_t[:, ::1] known) noexcept nogil:
+    """Call ``i`` added to its key's row ``a`` (W int64: the aggregates, the
+    4 latest name rows, whether a start was seen); calls come in time order,
+    so a name's latest row is the last one seen."""
+    cdef int f
+    if start_valid[i]:
+        if not a[HAS_START] or start[i] < a[A_LO]:
+            a[A_LO] = start[i]
+        if not a[HAS_START] or start[i] > a[A_HI]:
+            a[A_HI] = start[i]
+        a[HAS_START] = 1
+        a[A_COUNT] += 1
+    if answered[i] == 1:
+        a[A_ANSWERED] += 1
+        a[A_TALK] += billable[i]
+        if start_valid[i] and start[i] > a[A_ANSWERED_AT]:
+            a[A_ANSWERED_AT] = start[i]
+    elif answered[i] == 0:
+        if start_valid[i] and start[i] > a[A_MISSED_AT]:
+            a[A_MISSED_AT] = start[i]
+    for f in range(4):
+        if known[f, i]:
+            a[N_AGG + f] = i
+
+
+cdef inline void _reset(int64_t* a) noexcept nogil:
+    cdef int f
+    for f in range(W):
+        a[f] = 0
+    for f in range(4):
+        a[N_AGG + f] = -1
+
+
+cdef struct _Item:
+    uint64_t key  # (rank, caller digits) in the order of the key's bytes
+    int64_t row
+
+_ITEM = np.dtype([("key", "<u8"), ("row", "<i8")])
+
+cdef enum:
+    RADIX_BITS = 11
+    RADIX = 2048  # 1 << RADIX_BITS
+
+
+def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
+                  const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start,
+                  const uint8_t[::1] start_valid, const uint8_t[::1] answered, const int64_t[::1] billable,
+                  const uint8_t[:, ::1] known):
+    """``group`` when every key is (rank, then ASCII digits after ``skip``)
+    and both fit one uint64 (the usual case: a caller number is digits):
+    each call's key as rank << 4 D | its digits as nibbles (digit + 1; 0
+    pads the shorter numbers on the right, so a prefix sorts first, as in
+    byte order), D the longest caller's digits; a stable LSD radix sort of
+    (key, row) in time order, then one pass over the runs of equal keys --
+    no hash table, no comparison sort, every step sequential in memory.
+    Returns None when a key does not fit (``group`` then hashes and sorts
+    the keys' bytes)."""
+    cdef Py_ssize_t m = rows.shape[0], r, i, j, d, lo, kn, digits = 0, g = 0, shift, total, cnt
+    cdef const uint8_t* k
+    cdef uint64_t code, max_rank = 0, rank_bits = 0
+    cdef bint ok = True
+    cdef const int32_t* off = &offsets[0]
+    cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
+    if m == 0:
+        return None
+    with nogil:
+        for r in range(m):
+            i = rows[r]
+            kn = off[i + 1] - off[i] - skip[i]
+            k = dat + off[i] + skip[i]
+            if kn > 16 or rank[i] < 0:
+                ok = False
+                break
+            for d in range(kn):
+                if k[d] < 48 or k[d] > 57:
+                    ok = False
+                    break
+            if not ok:
+                break
+            if kn > digits:
+                digits = kn
+            if <uint64_t>rank[i] > max_rank:
+                max_rank = <uint64_t>rank[i]
+        while rank_bits < 64 and (max_rank >> rank_bits) != 0:
+            rank_bits += 1
+    total = 4 * digits + rank_bits
+    if not ok or total > 64:
+        return None
+    items_a = np.empty(m, _ITEM)
+    items_b = np.empty(m, _ITEM)
+    cdef _Item[::1] a_v = items_a
+    cdef _Item[::1] b_v = items_b
+    cdef _Item* src = &a_v[0]
+    cdef _Item* dst = &b_v[0]
+    cdef _Item* swap
+    cdef Py_ssize_t count[RADIX]
+    cdef Py_ssize_t pos
+    with nogil:
+        for r in range(m):
+            i = rows[r]  # time order: the stable sort keeps it within a key
+            kn = off[i + 1] - off[i] - skip[i]
+            k = dat + off[i] + skip[i]
+            code = 0
+            for d in range(digits):
+                code = (code << 4) | (<uint64_t>(k[d] - 47) if d < kn else 0)
+            if 4 * digits < 64:
+                code |= <uint64_t>rank[i] << (4 * digits)
+            src[r].key = code
+            src[r].row = i
+        shift = 0
+        while shift < total:
+            for d in range(RADIX):
+                count[d] = 0
+            for r in range(m):
+                count[(src[r].key >> shift) & (RADIX - 1)] += 1
+            if count[(src[0].key >> shift) & (RADIX - 1)] != m:  # else every key has this digit
+                pos = 0
+                for d in range(RADIX):
+                    cnt = count[d]
+                    count[d] = pos
+                    pos += cnt
+                for r in range(m):
+                    d = (src[r].key >> shift) & (RADIX - 1)
+                    dst[count[d]] = src[r]
+                    count[d] += 1
+                swap = src
+                src = dst
+                dst = swap
+            shift += RADIX_BITS
+        for r in range(m):
+            if r == 0 or src[r].key != src[r - 1].key:
+                g += 1
+    first = np.empty(g, np.int64)
+    cdef int64_t[::1] first_v = first
+    cdef int64_t[:, ::1] agg = np.empty((N_AGG, g), np.int64)
+    cdef int64_t[:, ::1] last = np.empty((4, g), np.int64)
+    cdef int64_t acc[W]
+    cdef int f
+    with nogil:
+        lo = 0
+        j = 0
+        while lo < m:
+            _reset(acc)
+            first_v[j] = src[lo].row
+            r = lo
+            while r < m and src[r].key == src[lo].key:
+                _add(acc, src[r].row, start, start_valid, answered, billable, known)
+                r += 1
+            for f in range(N_AGG):
+                agg[f, j] = acc[f]
+            for f in range(4):
+                last[f, j] = acc[N_AGG + f]
+            j += 1
+            lo = r
+    return first, np.asarray(agg), np.asarray(last)
+
+
 def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
           const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
           const int64_t[::1] billable, const uint8_t[:, ::1] known):
-    """A batch of calls aggregated per caller key, in one pass (what
-    ``CRM.record`` merges into the stored records).
+    """A batch of calls aggregated per caller key (what ``CRM.record``
+    merges into the stored records): by a radix sort of the keys as
+    integers when the callers are digits (``_group_digits``, the usual
+    case), else by a hash on the keys' bytes, then the distinct keys sorted.
 
     rows: the m calls to group, as row numbers in time order (a call's
     columns need not be: "latest" is the later in ``rows``). offsets /
@@ -374,6 +536,11 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     for i in range(n):
         if skip[i] < 0 or skip[i] > offsets[i + 1] - offsets[i]:
             raise ValueError("group: a skip beyond its key")
+    if m >= (1 << 31):
+        raise ValueError("group: at most 2**31 - 1 calls at once")
+    fast = _group_digits(offsets, data, rank, skip, rows, start, start_valid, answered, billable, known)
+    if fast is not None:
+        return fast
     while cap < 2 * m:
         cap *= 2
     mask_ = cap - 1
@@ -390,8 +557,6 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     cdef int64_t* a
     cdef const int32_t* off = &offsets[0]
     cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
-    if m >= (1 << 31):
-        raise ValueError("group: at most 2**31 - 1 calls at once")
     with nogil:
         for r in range(m):
             i = rows[r]  # the call's row: visited in time order
@@ -416,25 +581,7 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
                         break
                 slot = (slot + 1) & mask_
             group_of[i] = gid
-            a = &acc[gid, 0]
-            if start_valid[i]:
-                if not a[HAS_START] or start[i] < a[A_LO]:
-                    a[A_LO] = start[i]
-                if not a[HAS_START] or start[i] > a[A_HI]:
-                    a[A_HI] = start[i]
-                a[HAS_START] = 1
-                a[A_COUNT] += 1
-            if answered[i] == 1:
-                a[A_ANSWERED] += 1
-                a[A_TALK] += billable[i]
-                if start_valid[i] and start[i] > a[A_ANSWERED_AT]:
-                    a[A_ANSWERED_AT] = start[i]
-            elif answered[i] == 0:
-                if start_valid[i] and start[i] > a[A_MISSED_AT]:
-                    a[A_MISSED_AT] = start[i]
-            for f in range(4):
-                if known[f, i]:
-                    a[N_AGG + f] = i  # rows in time order: the latest so far
+            _add(&acc[gid, 0], i, start, start_valid, answered, billable, known)
     cdef _Keyed[::1] items
     cdef _Keyed[::1] tmp
     keyed = np.empty(max(g, 1), _KEYED)
