@@ -260,7 +260,7 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
 
 
-REJECT_TEXT = ("call_id", "value")  # what a CDR file said: a formula in a CSV opened in Excel
+REJECT_TEXT = ("file", "call_id", "value")  # a formula in a CSV opened in Excel
 
 
 def rejects_for_csv(t: pa.Table) -> pa.Table:
@@ -271,23 +271,26 @@ def rejects_for_csv(t: pa.Table) -> pa.Table:
 
 
 class RejectsWriter:
-    """Rejects (``cdr.REJECT_SCHEMA``) to CSV or Parquet, as they come."""
+    """Rejects (``cdr.REJECT_SCHEMA``) to CSV or Parquet, as they come, as
+    a rejects file (``cdr.REJECT_FILE_SCHEMA``): each names its input file
+    and its row within it (``inputs``, filled as the job reads)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, inputs: cdr.InputRows):
         self.path = Path(path)
         self.rows = 0
+        self.inputs = inputs
         fmt = cdr.output_format(self.path)
         self._csv = fmt != "parquet"
         if fmt == "parquet":
-            self._w = pq.ParquetWriter(self.path, cdr.REJECT_SCHEMA, compression="lz4")
+            self._w = pq.ParquetWriter(self.path, cdr.REJECT_FILE_SCHEMA, compression="lz4")
         else:
             import pyarrow.csv as pacsv
 
-            self._w = pacsv.CSVWriter(self.path, cdr.REJECT_SCHEMA)
+            self._w = pacsv.CSVWriter(self.path, cdr.REJECT_FILE_SCHEMA)
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            table = cdr.rejects_file(table.cast(cdr.REJECT_SCHEMA))  # row counted from 1
+            table = cdr.rejects_file(table.cast(cdr.REJECT_SCHEMA), self.inputs)  # row counted from 1 in its file
             self._w.write_table(rejects_for_csv(table) if self._csv else table)
             self.rows += table.num_rows
 
@@ -313,22 +316,31 @@ _NO_PRE_BUFFER = ds.ParquetFragmentScanOptions(pre_buffer=False)
 
 
 def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_ROWS,
-                  columns: list[str] | None = None, parquet_only: bool = False) -> Iterator[pa.RecordBatch]:
+                  columns: list[str] | None = None, parquet_only: bool = False,
+                  files: cdr.InputRows | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches of CSV/Parquet files and Parquet dataset directories,
     in input order (files in the given order; a directory's files in path
     order). Hive partition columns of a directory (``day=...``) are added as
     string columns, as ``pyarrow.dataset`` would. ``columns``: read only
     these (absent ones: null strings from CSV, left out from Parquet); with
     ``parquet_only``, CSV files are read whole (so a CSV missing a required
-    column is refused as such, not read as empty cells)."""
+    column is refused as such, not read as empty cells). ``files``: where
+    each file's rows begin is recorded there (``cdr.InputRows``)."""
+    row = 0
     for raw in inputs:
         path = Path(raw)
         if not path.is_dir():
             use = columns if not parquet_only or cdr._is_parquet(path) else None
-            yield from cdr.read_batches(path, batch_rows, use)  # the edge: encodings, bad files
+            if files is not None:
+                files.begin(str(raw), row)
+            for batch in cdr.read_batches(path, batch_rows, use):  # the edge: encodings, bad files
+                row += batch.num_rows
+                yield batch
             continue
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
         for f in _files(path):
+            if files is not None:
+                files.begin(str(f), row)
             frag = ds.dataset(f, format="parquet")
             names = frag.schema.names
             keys = {k: v for k, v in (part.split("=", 1) for part in f.relative_to(path).parts[:-1] if "=" in part)}
@@ -339,6 +351,7 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
                     for k, v in keys.items():
                         if k not in names:
                             batch = batch.append_column(k, pa.array([v] * batch.num_rows, pa.string()))
+                row += batch.num_rows
                 yield batch
         del dataset
 
@@ -589,12 +602,18 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
                  fmt: str | None = None, *, pass_through: bool = False, by_day: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, threads: int = 2,
                  max_disorder_ms: int = DEFAULT_MAX_DISORDER_MS, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-                 temp_dir: str | Path | None = None, force_sort: bool = False) -> JobResult:
+                 temp_dir: str | Path | None = None, force_sort: bool = False,
+                 bundle_usage=None) -> JobResult:
     """Rate ``inputs`` (CSV/Parquet files, Parquet dataset directories) in
     bounded memory; see the module doc for the steps.
 
     ``state``: opening balances (``Rater.opening_state()`` or the ledger's),
-    updated in place to the closing balances. ``out``: a file (Parquet or CSV
+    updated in place to the closing balances; with a usage table (both
+    give one) the bundle usage of every period-month the job meets is kept
+    in it from chunk to chunk (``Rater.carry_usage``), so late bundle calls
+    are settled as a commit settles them. ``bundle_usage``: the ledger's
+    usage of the accounts given, read-only (``Rater.rate_prepared``; None:
+    none used before the job). ``out``: a file (Parquet or CSV
     by ``fmt`` or extension) or, with ``by_day``, a dataset directory.
     ``rejects``: CSV (or .parquet). Memory: about ``chunk_rows`` x
     (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
@@ -610,7 +629,7 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     keep_freed_memory()
     try:
         return _rate_dataset(inputs, rater, state, out, rejects, fmt, pass_through, by_day, chunk_rows, threads,
-                             max_disorder_ms, memory_limit, temp_dir, force_sort)
+                             max_disorder_ms, memory_limit, temp_dir, force_sort, bundle_usage)
     finally:
         if enabled:
             gc.enable()
@@ -643,7 +662,7 @@ def keep_freed_memory() -> bool:
 
 def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_through: bool, by_day: bool,
                   chunk_rows: int, threads: int, max_disorder_ms: int, memory_limit: str, temp_dir,
-                  force_sort: bool) -> JobResult:
+                  force_sort: bool, bundle_usage=None) -> JobResult:
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
     try:
@@ -652,7 +671,8 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         sort = force_sort or found.disorder_ms > max_disorder_ms
         writer = RatedWriter(out, fmt, by_day)
-        rejects_out = RejectsWriter(rejects)
+        files = cdr.InputRows()  # filled as the edge reads
+        rejects_out = RejectsWriter(rejects, files)
         totals = _Totals()
         chunks = 0
         empty_schema = None
@@ -672,7 +692,8 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
 
             def settle(rows: pa.Table, order: list[str]) -> None:
                 nonlocal chunks
-                result = rater.rate_prepared(_prepared_of(rows, order), state)
+                result = rater.rate_prepared(_prepared_of(rows, order), state, bundle_usage)
+                rater.carry_usage(state)
                 chunks += 1
                 s = result.summary
                 totals.rated += s.rated
@@ -681,7 +702,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                 rejects_out.write(result.rejects)
                 output.submit(gather_and_write, result)
 
-            edged = _edge(inputs, rater, chunk_rows, threads, pass_through, Duplicates(found.repeated))
+            edged = _edge(inputs, rater, chunk_rows, threads, pass_through, Duplicates(found.repeated), files)
             if sort:
                 _sorted(edged, settle, totals, rejects_out, pass_through, chunk_rows, memory_limit, tmp, threads)
             else:
@@ -731,7 +752,7 @@ def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
 
 
 def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: bool,
-          dups: Duplicates) -> Iterator[_Edged]:
+          dups: Duplicates, files: cdr.InputRows | None = None) -> Iterator[_Edged]:
     """The edge (``_edge_chunk``) on ``threads`` chunks at once (pyarrow,
     NumPy and the kernels release the GIL), the input read ahead on a
     thread of its own; yielded in input order."""
@@ -743,7 +764,8 @@ def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: boo
         # Without pass-through the rated output needs the CDR fields only:
         # a Parquet file's other columns (hangup cause, extras) are not read.
         columns = None if pass_through else list(cdr.FIELDS)
-        for batch in cdr.prefetch(input_batches(inputs, chunk_rows, columns, parquet_only=True), depth=2):
+        for batch in cdr.prefetch(input_batches(inputs, chunk_rows, columns, parquet_only=True, files=files),
+                                  depth=2):
             # Chunks start in input order (one pool queue), so a chunk waiting
             # for its turn waits for one already started: no deadlock.
             following = threading.Event()

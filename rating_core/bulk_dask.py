@@ -55,7 +55,14 @@ from distributed import WorkerPlugin  # the `dask` extra
 
 from . import bulk, cdr
 from .errors import InvalidInput
+from .ledger.core import usage_table
 from .rater import RatingSummary
+
+# The per-account arrays of a rating state (one entry per account), merged
+# from the partition that settled each account; the usage table for late
+# bundle calls (``ledger.usage_table``) is given to every partition and its
+# closing counts are not merged back.
+ACCOUNT_STATE = ("credit_left", "bundle_period", "bundle_used")
 
 _SNAPSHOT_DIR = "rating400-snapshots"
 
@@ -273,7 +280,12 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     try:
         view = open_view(store, ledger.env, version)
         if state is None:
-            state = ledger.opening_state(view)
+            # With the ledger's bundle usage of every account (read here, as
+            # the workers have no ledger): a partition's late bundle calls
+            # draw from their month's allowance as a single-machine job's do.
+            state = ledger.opening_state(view, usage=True)
+            state.pop("ended")
+            state.update(usage_table(ledger.bundle_usage(view, np.arange(len(state["credit_left"])))))
     finally:
         ledger.close()
     snap = getattr(view, "base", view)
@@ -339,12 +351,17 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         closing = {k: v.copy() for k, v in state.items()}
         for s in settled:
             mine = owner == s["part"]
-            for k in closing:
+            for k in ACCOUNT_STATE:
                 closing[k][mine] = s["state"][k][mine]
         state.update(closing)
         # Rejects, in input row order.
         parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
-        all_rejects = cdr.rejects_file(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"))
+        inputs_rows = cdr.InputRows()
+        for u in units:
+            if not inputs_rows.names or inputs_rows.names[-1] != u.path:
+                inputs_rows.begin(u.path, u.first_row)
+        all_rejects = cdr.rejects_file(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"),
+                                       inputs_rows)
         cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"
                         else bulk.rejects_for_csv(all_rejects), rejects)
         by_reason: dict[str, int] = {}

@@ -156,18 +156,61 @@ REJECT_SCHEMA = pa.schema([
 
 
 
-def rejects_file(rejects: pa.Table) -> pa.Table:
+# A rejects *file* (``rate --rejects``): ``file``, the input file the row
+# is in, then ``REJECT_SCHEMA`` with ``row`` counted from 1 within that file.
+REJECT_FILE_SCHEMA = pa.schema([("file", pa.string()), *REJECT_SCHEMA])
+
+
+class InputRows:
+    """Where each input file's rows begin in a job's row index (0-based,
+    over all its inputs in order): ``begin`` as each file is reached,
+    before any of its rows is rated; ``locate`` maps indexes back to (file,
+    row within it). Appends and reads may come from different threads (a
+    list append is atomic; a file is begun before its rows are rated)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.names: list[str] = []
+
+    def begin(self, name: str, row: int) -> None:
+        """The file ``name`` (as the user gave it; a dataset's Parquet
+        file) starts at job row index ``row``."""
+        self.starts.append(row)
+        self.names.append(name)
+
+    def locate(self, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """Job row indexes (int64) -> (the file of each, string array; the
+        row within that file, 0-based int64). A file with no rows is never
+        named (the next one begins at the same index)."""
+        n = len(self.starts)
+        starts = np.array(self.starts[:n], np.int64)
+        at = np.searchsorted(starts, rows, side="right") - 1
+        if len(at) and at.min() < 0:
+            raise AssertionError("a reject before the first input file began")
+        names = pa.DictionaryArray.from_arrays(pa.array(at.astype(np.int32)), pa.array(self.names[:n], pa.string()))
+        return names.cast(pa.string()), rows - starts[at]
+
+
+def rejects_file(rejects: pa.Table, inputs: InputRows | None = None) -> pa.Table:
     """Rejects as a rejects file (``rate --rejects``, CSV or Parquet) holds
     them (and a ``--pass-through`` rated file its rows): ``row`` is the data row counted from 1, the first row after a
     CSV's header (a Parquet file's first row) being row 1 -- the way every
-    error of the command line names a row (``bill``, campaigns, accounts) --
-    and across several input files the count runs on through them in order.
-    In memory and on the wire ``row`` stays the 0-based index
-    (``REJECT_SCHEMA``). Until 2026-11-30 the file held the index too."""
-    if rejects.num_rows == 0:
-        return rejects
+    error of the command line names a row (``bill``, campaigns, accounts).
+    With ``inputs`` (a rejects file, ``REJECT_FILE_SCHEMA``): ``file``
+    names the input file of each reject and ``row`` counts within that file
+    (several inputs: each from 1; a dataset directory: its Parquet file).
+    In memory and on the wire ``row`` stays the 0-based index over all
+    inputs (``REJECT_SCHEMA``). Until 2026-11-30 the file held the index
+    too, and until 2026-12-01 it counted on through several inputs and
+    named no file."""
     i = rejects.schema.get_field_index("row")
-    return rejects.set_column(i, "row", pc.add(rejects.column(i), 1))
+    if inputs is None:
+        if rejects.num_rows == 0:
+            return rejects
+        return rejects.set_column(i, "row", pc.add(rejects.column(i), 1))
+    rows = rejects.column(i).to_numpy().astype(np.int64, copy=False)
+    names, local = inputs.locate(rows)
+    return rejects.set_column(i, "row", pa.array(local + 1)).add_column(0, "file", names)
 
 
 _ISO = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?"

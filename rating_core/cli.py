@@ -163,7 +163,9 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         # The edge runs on ``threads`` batches at once (pyarrow compute and
         # NumPy release the GIL); results are kept in input order.
         task = bar.add_task("reading CDRs", total=total)
+        files = cdr.InputRows()
         for path in inputs:
+            files.begin(str(path), offset)
             for batch in cdr.read_batches(path):
                 fut = pool.submit(rater.prepare, batch, offset)
                 fut.add_done_callback(lambda f, k=batch.num_rows: bar.update(task, advance=k))
@@ -189,7 +191,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
                   .append_column("replayed", pa.array(result.replayed)))
         out.close()
         # The bounded job's writer: CSV or Parquet by extension, rows from 1, formula cells quoted in a CSV.
-        rejects_out = bulk.RejectsWriter(rejects_path or default_rejects(out_path))
+        rejects_out = bulk.RejectsWriter(rejects_path or default_rejects(out_path), files)
         rejects_out.write(result.rejects)
         rejects_out.close()
     return result.summary, time.perf_counter() - began

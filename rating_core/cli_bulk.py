@@ -3,6 +3,7 @@
 exactly once against the ledger (``cli.rate_files`` with ``commit``)."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -53,10 +54,14 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
     try:
         # The catalog version with the customer layer's live accounts.
         rater = Rater(open_view(store, ledger.env, version), threads=threads)
-        state = ledger.opening_state(rater.snapshot)
+        # With the usage table: a late bundle call draws from its month's
+        # allowance, read from the ledger (read-only) and kept in memory
+        # through the job, as ``rate --commit`` settles it.
+        state = ledger.opening_state(rater.snapshot, usage=True)
+        result = bulk.rate_dataset(inputs, rater, state, out_path, rejects_path or _default_rejects(out_path), fmt,
+                                   pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
+                                   memory_limit=memory_limit,
+                                   bundle_usage=partial(ledger.bundle_usage, rater.snapshot))
     finally:
         ledger.close()
-    result = bulk.rate_dataset(inputs, rater, state, out_path, rejects_path or _default_rejects(out_path), fmt,
-                               pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
-                               memory_limit=memory_limit)
     return result.summary, result.seconds

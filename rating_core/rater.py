@@ -207,13 +207,41 @@ class Rater:
 
     def opening_state(self) -> dict[str, np.ndarray]:
         """The catalog's opening balances (no ledger): full prepaid credit,
-        no bundle period started."""
+        no bundle period started, and an empty usage table for late bundle
+        calls (``ledger.usage_table``): a rating that meets one completes it
+        (none used before), and ``carry_usage`` keeps it from one batch to
+        the next, so a dry job settles late calls as a commit does."""
         n = len(self.meta["accounts"])
         return {
             "credit_left": self.tables["account_opening_credit"].copy(),
             "bundle_period": np.full(n, -1, np.int32),
             "bundle_used": np.zeros(n, np.int64),
+            **ledger_usage_table(),
         }
+
+    def carry_usage(self, state: dict) -> None:
+        """Keep, in ``state``'s usage table, the months a rating's accounts
+        left behind (``rolled_*``), for the next batch of a job that writes
+        no ledger (a dry bulk job): its late bundle calls then draw from
+        those months' allowance as a commit's do (the commit writes them to
+        the ledger's ``bundle_usage`` instead, ``Ledger.write_state``). A
+        no-op for a state without a usage table."""
+        if "late_key" not in state:
+            return
+        rolled = int(state["rolled_n"][0])
+        if rolled:
+            acc = state["rolled_acc"][:rolled]
+            key = np.concatenate([(acc << 16) | state["rolled_month"][:rolled], state["late_key"]])
+            start = np.concatenate([self.tables["account_start_ms"][acc].astype(np.int64), state["late_start"]])
+            used = np.concatenate([state["rolled_used"][:rolled], state["late_used"]])
+            # One row per (key, start): what the month left behind holds
+            # (the later count), then the table's.
+            _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
+            key, start, used = key[first], start[first], used[first]
+            order = np.lexsort((start, key))
+            state.update(ledger_usage_table((key[order], start[order], used[order])))
+        state["rolled_n"][0] = 0
+        state["missed_n"][0] = 0
 
     def accounts_of(self, prepared: cdr.Prepared) -> np.ndarray:
         """The account rows (int32, sorted, distinct) the good rows of
@@ -243,13 +271,13 @@ class Rater:
                       bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None) -> RatingResult:
         """Duplicates, kernel, names. ``state`` is updated in place.
 
-        ``bundle_usage``: for a ``state`` from the ledger (with its usage
-        table, ``ledger.usage_table``), the ledger's bundle usage per period
-        and month of the account rows given (``Ledger.bundle_usage``). When
-        the rating meets a late bundle call of a period-month the table lacks,
-        the table is completed for those accounts and the batch rated again
-        from the same opening state, so a late call draws from its own
-        period's allowance (README "Late CDRs")."""
+        ``bundle_usage``: for a ``state`` with a usage table
+        (``ledger.usage_table``), the ledger's bundle usage per period and
+        month of the account rows given (``Ledger.bundle_usage``; None: no
+        ledger, none used). When the rating meets a late bundle call of a
+        period-month the table lacks, the table is completed for those
+        accounts and the batch rated again from the same opening state, so a
+        late call draws from its own period's allowance (README "Late CDRs")."""
         prepared = cdr.dedupe(prepared)
         state = self.opening_state() if state is None else state
         good = prepared.good
@@ -303,7 +331,7 @@ class Rater:
         opening = {k: state[k].copy() for k in ("credit_left", "bundle_period", "bundle_used", "late_used")}
         out = rating.rate(self.tables, arrays, state, threads=self.threads)
         missed = int(state["missed_n"][0])
-        if bundle_usage is None or not missed:
+        if not missed:
             return out
         # Late calls of period-months the table lacked: complete it (the
         # ledger's usage of their accounts; none used: 0) and rate again
@@ -320,7 +348,10 @@ class Rater:
             state[k][...] = v
         state["rolled_n"][0] = 0
         m_key, m_start = state["missed_key"][:missed], state["missed_start"][:missed]
-        key, start, used = bundle_usage(np.unique(m_key >> 16))
+        if bundle_usage is None:  # no ledger: none used before this job
+            key = start = used = np.zeros(0, np.int64)
+        else:
+            key, start, used = bundle_usage(np.unique(m_key >> 16))
         key = np.concatenate([state["late_key"], key, r_key, m_key])
         start = np.concatenate([state["late_start"], start, r_start, m_start])
         used = np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)])

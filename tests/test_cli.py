@@ -80,7 +80,8 @@ def test_rate_csv_and_parquet_alike(demo, tmp_path):
     assert a.column("charge").to_pylist() == [int(x) for x in b.column("charge").to_pylist()]
     assert (tmp_path / "a.rejects.csv").exists() and (tmp_path / "b-rejects.csv").exists()
     rejects = cdr.read_table(tmp_path / "b-rejects.csv")
-    assert rejects.column_names == ["row", "call_id", "field", "reason", "value"]
+    assert rejects.column_names == ["file", "row", "call_id", "field", "reason", "value"]
+    assert set(rejects.column("file").to_pylist()) == {str(tmp_path / "cdrs.csv")}
 
 
 def test_several_inputs_number_rows_through(demo, tmp_path):
@@ -94,7 +95,14 @@ def test_several_inputs_number_rows_through(demo, tmp_path):
     rated = pq.read_table(tmp_path / "all.parquet")
     assert set(rated.column_names) == ALL_COLUMNS
     rejects = cdr.read_table(tmp_path / "all.rejects.csv")
-    rows = sorted(rated.column("row").to_pylist() + [int(x) for x in rejects.column("row").to_pylist()])
+    # A reject names its input file and its data row within it, from 1; the
+    # pass-through rated file's row is the job's (counted on through both).
+    first = {str(tmp_path / "one.parquet"): 0, str(tmp_path / "two.csv"): 1200}
+    files = rejects.column("file").to_pylist()
+    assert set(files) == set(first)
+    within = [int(x) for x in rejects.column("row").to_pylist()]
+    assert all(1 <= r <= (1200 if f.endswith("one.parquet") else 800) for f, r in zip(files, within))
+    rows = sorted(rated.column("row").to_pylist() + [first[f] + r for f, r in zip(files, within)])
     assert rows == list(range(1, 2001))  # data rows counted from 1 in both files
 
 
@@ -221,3 +229,29 @@ def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, 
             "--rejects", tmp_path / "o.csv")
     assert r.exit_code == 2 and "b.parquet: column end: no such column" in r.output, r.output
     assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("commit", [False, True], ids=["dry", "commit"])
+def test_each_reject_names_its_input_file_and_row_within_it(demo, tmp_path, commit):
+    """Two CSV inputs, a bad cell in each: the rejects file names the file
+    and the data row within it (from 1), dry and committed alike."""
+    import shutil
+
+    d, _ = demo
+    store = tmp_path / "store"
+    shutil.copytree(d / "store", store)  # a commit writes the ledger: not the shared demo's
+    cdrs = pq.read_table(d / "cdrs.parquet").slice(0, 6)
+    ok = cdrs.column("call_id").to_pylist()
+    a, b = cdrs.slice(0, 3).to_pylist(), cdrs.slice(3, 3).to_pylist()
+    a[1]["end"], b[2]["forwarded_to"] = None, "not a number"
+    import pyarrow as pa
+
+    cdr.write_table(pa.Table.from_pylist(a, cdrs.schema), tmp_path / "a.csv")
+    cdr.write_table(pa.Table.from_pylist(b, cdrs.schema), tmp_path / "b.csv")
+    r = run("rate", tmp_path / "a.csv", tmp_path / "b.csv", "--store", store, "--out", tmp_path / "r.parquet",
+            "--rejects", tmp_path / "rejects.csv", "--json", *(["--commit"] if commit else []))
+    assert r.exit_code == 0, r.output
+    got = [(x["file"], int(x["row"]), x["call_id"], x["field"])
+           for x in cdr.read_table(tmp_path / "rejects.csv").to_pylist() if x["reason"] != "duplicate"]
+    assert (str(tmp_path / "a.csv"), 2, ok[1], "end") in got
+    assert (str(tmp_path / "b.csv"), 3, ok[5], "forwarded_to") in got

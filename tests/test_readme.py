@@ -84,7 +84,12 @@ def stop(proc) -> None:
 
 
 def test_quickstart(demo_dir):
-    lines = commands(section(ROOT / "README.md", "Quickstart"))
+    text = section(ROOT / "README.md", "Quickstart")
+    lines = commands(text)
+    # The rejects file's example: its second input, and the rejects shown.
+    (more,) = re.findall(r"```csv\n(.*?)```", text, re.S)
+    (demo_dir / "demo-out" / "more.csv").write_text(more, encoding="utf-8")
+    (shown,) = re.findall(r"```text\n(.*?)```", text, re.S)
     assert any(x.startswith("rating400 serve") for x in lines)
     for line in lines:
         if line.startswith("rating400 serve"):
@@ -97,6 +102,8 @@ def test_quickstart(demo_dir):
         proc = run(line, demo_dir)
         assert proc.returncode == 0, (line, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr, line
+    rejects = (demo_dir / "several.rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert [x for x in rejects if "more.csv" in x] == shown.splitlines()
     # The Quickstart rates into the file its bill line reads.
     rated = demo_dir / "demo-out" / "rated.parquet"
     assert pq.read_table(rated).num_rows > 0 and (demo_dir / "bills.csv").exists()

@@ -353,8 +353,8 @@ class Ledger:
         meets a late bundle call loads it, ``Rater.rate_prepared`` with
         ``bundle_usage``), and ``ended``: the balances of ended periods
         about to be replaced; ``write_state`` keeps what they hold in
-        ``bundle_usage``. Without it (bulk jobs, reports) a late bundle call
-        pays overage for all its seconds."""
+        ``bundle_usage``. Without it a late bundle call pays overage for all
+        its seconds."""
         t = snapshot.tables
         names = snapshot.meta["accounts"]
         state = {
