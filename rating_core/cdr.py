@@ -228,8 +228,11 @@ GB18030_MARK = b"\x84\x31\x95\x33"  # U+FEFF in GB18030: a byte-order mark some 
 CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block: a column's type is inferred from the first
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
-# sniffed non-ASCII bytes fail to form valid UTF-8 sequences (``encoding_of``).
+# sniffed non-ASCII bytes fail to form valid UTF-8 sequences, or when at most
+# 1 in UTF8_LINES of its sniffed lines holds bytes that are not UTF-8 (a few
+# rows of another encoding in a note column: ``encoding_of``).
 UTF8_MAJORITY = 2
+UTF8_LINES = 20
 # ... and GB18030 only on evidence: at least GB_EVIDENCE characters, and most
 # of its non-ASCII characters, in GB2312's two-byte zone (both bytes 0xA1-0xFE:
 # the common hanzi and punctuation a GBK export is made of). A stray Latin-1
@@ -265,7 +268,8 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
     UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
     a mark); UTF-8 when its non-ASCII bytes mostly form valid UTF-8
-    sequences (UTF8_MAJORITY) or GB18030 shows no evidence (GB_EVIDENCE;
+    sequences (UTF8_MAJORITY), or at most 1 in UTF8_LINES lines hold bytes
+    that do not, or GB18030 shows no evidence (GB_EVIDENCE;
     rows with bytes not UTF-8 are then rejects, ``read_batches``); else
     GB18030; either with at most
     1 in BINARY_CONTROLS characters a control (a few bad cells).
@@ -306,11 +310,17 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     # (GB18030 text almost never forms valid UTF-8 sequences) AND decode as
     # GB18030 into common hanzi (``_gb_evidence``). A stray byte in a UTF-8
     # or ASCII file is neither; it is that row's reject.
+    # GBK "across the file": by bytes (most non-ASCII bytes fail as UTF-8)
+    # and by lines (more than 1 in UTF8_LINES lines do). A UTF-8 file with a
+    # few rows of other bytes (Windows-1251 text in a note column, whose
+    # byte pairs read as GBK hanzi) is overwhelmingly UTF-8 by lines, however
+    # many bad bytes those rows hold: they are its rejects (or, in a column
+    # not rated, kept with the bytes escaped).
     utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=final)
     invalid = len(_ESCAPED_BYTE.findall(utf8))
     non_ascii = len(head.translate(None, _ASCII))
     name, text = "utf8", utf8
-    if invalid * UTF8_MAJORITY > non_ascii:
+    if invalid * UTF8_MAJORITY > non_ascii and _lines_not_utf8(utf8, final) * UTF8_LINES > utf8.count("\n") + final:
         # A few bytes that are not GB18030 (a stray 0xFF, a cell cut
         # mid-character) do not hide the evidence: at most one in
         # GB_STRAY of the non-ASCII bytes; each is its row's reject.
@@ -325,6 +335,16 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     if sum(1 for c in sample if c < " " and c not in "\t\r\n") * BINARY_CONTROLS <= len(sample):
         return name
     raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
+
+
+def _lines_not_utf8(utf8: str, final: bool) -> int:
+    """Lines of ``utf8`` (a sample decoded with surrogateescape) holding a
+    byte that is not UTF-8; a sample cut before its end leaves its last,
+    partial line out."""
+    lines = utf8.split("\n")
+    if not final:
+        lines.pop()
+    return sum(1 for line in lines if _ESCAPED_BYTE.search(line))
 
 
 def _gb_evidence(text: str) -> bool:

@@ -395,3 +395,68 @@ def test_a_gb18030_byte_order_mark_is_read_as_one(tmp_path):
     proc, rejects = _rate(tmp_path, tmp_path / "mark.csv")
     assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
     assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["呼叫-1", "c-2"]
+
+
+CYRILLIC_NOTE = "Клиент просил звонок днем"  # Windows-1251 in a note column (the breaker's)
+
+
+def _ascii_row(cid: str, cause: str = "normal_clearing") -> str:
+    return _row(cid).replace(",正常\n", f",{cause}\n")
+
+
+def test_a_utf8_file_with_a_few_windows_1251_rows_is_utf8(tmp_path):
+    """UTF-8 with a few rows of Windows-1251 text in a pass-through note
+    (its byte pairs read as GBK hanzi, and they are most of the file's
+    non-ASCII bytes): the file is overwhelmingly UTF-8 by lines, so it is
+    read as UTF-8 (it was guessed GBK); the notes are kept with the bytes
+    escaped, a hang-up cause in Windows-1251 is that row's reject naming
+    the field, and every other row rates under its own call id."""
+    import csv as csv_mod
+
+    note = CYRILLIC_NOTE.encode("cp1251")
+    rows = []
+    for i in range(60):
+        line = _ascii_row(f"c-{i}").rstrip("\n").encode() + b","
+        rows.append(line + (note if i in (3, 30) else b"ok") + b"\n")
+    rows.append(_ascii_row("c-bad", "X").rstrip("\n").encode().replace(b",X", b"," + "отбой".encode("cp1251"))
+                + b",ok\n")
+    (tmp_path / "w1251.csv").write_bytes((HEADER.rstrip("\n") + ",note\n").encode() + b"".join(rows))
+    assert cdr.encoding_of(tmp_path / "w1251.csv") == "utf8"
+    proc, rejects = _rate(tmp_path, tmp_path / "w1251.csv", "--pass-through")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["call_id"], r["field"], r["reason"]) for r in rejects] == [
+        ("61", "c-bad", "hangup_cause", "not UTF-8 text")], rejects
+    rated = pq.read_table(tmp_path / "out.parquet")
+    assert rated.column("call_id").to_pylist() == [f"c-{i}" for i in range(60)]
+    # Parquet keeps the note's bytes as given (a binary column); CSV output
+    # writes them escaped (test_pass_through_bytes_to_csv_output_after_a_commit).
+    notes = rated.column("note").to_pylist()
+    assert [notes[i] for i in (3, 30)] == [note, note] and notes[0] == b"ok"
+
+
+def test_gbk_across_the_file_is_still_gbk(tmp_path):
+    """The other direction: a GBK export whose Chinese is in a quarter of
+    its rows (hang-up causes) is still read as GBK, and rates as written."""
+    rows = [_row(f"呼叫-{i}") if i % 4 == 0 else _ascii_row(f"c-{i}") for i in range(40)]
+    (tmp_path / "gbk.csv").write_bytes((HEADER + "".join(rows)).encode("gbk"))
+    assert cdr.encoding_of(tmp_path / "gbk.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "gbk.csv")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    ids = pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist()
+    assert ids == [f"呼叫-{i}" if i % 4 == 0 else f"c-{i}" for i in range(40)]
+
+
+def test_a_mostly_ascii_gbk_file_with_a_few_chinese_rows_reads_as_utf8_and_says_so(tmp_path):
+    """Where the rule leans: GBK in 1 row of 40 is not GBK across the
+    file. The file is read as UTF-8; a pass-through note keeps its bytes
+    escaped, and a Chinese call id is that row's reject with the hint to
+    name the encoding (nothing is charged under another id)."""
+    rows = [_ascii_row(f"c-{i}") for i in range(39)] + [_ascii_row("呼叫-1")]
+    (tmp_path / "few.csv").write_bytes((HEADER + "".join(rows)).encode("gbk"))
+    assert cdr.encoding_of(tmp_path / "few.csv") == "utf8"
+    proc, rejects = _rate(tmp_path, tmp_path / "few.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["field"], r["reason"]) for r in rejects] == [("40", "call_id", "not UTF-8 text")]
+    assert "--encoding gbk" in proc.stdout + proc.stderr
+    proc, rejects = _rate(tmp_path, tmp_path / "few.csv", "--encoding", "gbk")
+    assert proc.returncode == 0 and rejects == [], rejects
