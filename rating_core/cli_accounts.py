@@ -390,7 +390,7 @@ def number_submit(ops, common, number):
 
 @number_group.command("activate")
 @click.argument("number")
-@click.option("--home-city", required=True, help="Registered city (region data name, e.g. Shenzhen).")
+@click.option("--home-city", required=True, help="Registered city (region data name or alias, e.g. Shenzhen, 深圳, city:Shenzhen).")
 @click.option("--billing-start", default="agent_answer", show_default=True,
               type=click.Choice(["ring", "ivr_answer", "agent_answer"]))
 @operation

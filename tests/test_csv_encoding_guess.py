@@ -411,8 +411,6 @@ def test_a_utf8_file_with_a_few_windows_1251_rows_is_utf8(tmp_path):
     read as UTF-8 (it was guessed GBK); the notes are kept with the bytes
     escaped, a hang-up cause in Windows-1251 is that row's reject naming
     the field, and every other row rates under its own call id."""
-    import csv as csv_mod
-
     note = CYRILLIC_NOTE.encode("cp1251")
     rows = []
     for i in range(60):

@@ -278,16 +278,47 @@ class RoutingPlan(_Model):
 IvrOption.model_rebuild()
 
 
+# The Chinese names of the provinces and autonomous regions -> region data's
+# (``phonenumbers``' English) province names: the short name (广东, 内蒙古)
+# and the full one (广东省, 内蒙古自治区). The municipalities (北京, 上海,
+# 天津, 重庆) are cities of the same name (``city_aliases``), which their
+# province covers alike. tests/test_region_aliases.py checks every province
+# of the region data has its names here, as its zh descriptions write them.
+PROVINCES_ZH = {
+    "河北": "Hebei", "山西": "Shanxi", "辽宁": "Liaoning", "吉林": "Jilin", "黑龙江": "Heilongjiang",
+    "江苏": "Jiangsu", "浙江": "Zhejiang", "安徽": "Anhui", "福建": "Fujian", "江西": "Jiangxi",
+    "山东": "Shandong", "河南": "Henan", "湖北": "Hubei", "湖南": "Hunan", "广东": "Guangdong",
+    "海南": "Hainan", "四川": "Sichuan", "贵州": "Guizhou", "云南": "Yunnan", "陕西": "Shaanxi",
+    "甘肃": "Gansu", "青海": "Qinghai",
+}
+AUTONOMOUS_REGIONS_ZH = {
+    "内蒙古": ("Inner Mongolia", "内蒙古自治区"), "广西": ("Guangxi", "广西壮族自治区"),
+    "西藏": ("Tibet", "西藏自治区"), "宁夏": ("Ningxia", "宁夏回族自治区"), "新疆": ("Xinjiang", "新疆维吾尔自治区"),
+}
+PROVINCE_ALIASES = {
+    **PROVINCES_ZH, **{f"{zh}省": en for zh, en in PROVINCES_ZH.items()},
+    **{zh: en for zh, (en, _) in AUTONOMOUS_REGIONS_ZH.items()},
+    **{full: en for en, full in AUTONOMOUS_REGIONS_ZH.values()},
+}
+
+
 def canonical_region(name: str, aliases: Mapping[str, str]) -> str:
-    """A region name of a routing plan in region data's spelling: a city
-    named bare or as ``city:NAME`` through ``aliases`` (``Lu'an`` ->
-    ``city:LuAn``, ``天津`` -> ``city:Tianjin``; the compiler's
-    ``city_aliases``, kept in the snapshot meta as ``city_aliases``);
-    ``province:NAME``, region data's own names and unknown names as
-    written."""
+    """A region name of a routing plan in region data's spelling: a
+    province's Chinese name bare or as ``province:NAME`` (``广东``,
+    ``广东省``, ``广西壮族自治区``: ``PROVINCE_ALIASES``) -> ``province:Guangdong``;
+    a city named bare or as ``city:NAME`` through ``aliases`` (``Lu'an`` ->
+    ``city:LuAn``, ``天津`` -> ``city:Tianjin``, ``吉林市`` -> ``city:Jilin``;
+    the compiler's ``city_aliases``, kept in the snapshot meta as
+    ``city_aliases``); region data's own names and unknown names as
+    written. A bare Chinese province name is the province, as Chinese
+    writes it (吉林 is the province, 吉林市 the city)."""
     kind, sep, bare = name.partition(":")
     if sep:
+        if kind == "province":
+            return f"province:{PROVINCE_ALIASES.get(bare, bare)}"
         return f"city:{aliases.get(bare, bare)}" if kind == "city" else name
+    if name in PROVINCE_ALIASES:
+        return f"province:{PROVINCE_ALIASES[name]}"
     city = aliases.get(name, name)
     # Another spelling names the city, never a province of the same name
     # (吉林市 is the city Jilin, not the province; Gonghe is the prefecture
