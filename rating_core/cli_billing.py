@@ -425,7 +425,8 @@ def crm_show(store_dir, account, caller, tag, awaiting_callback, role, out_path)
                      "yes" if r.awaiting_callback else "", Text(",".join(r.tags)), Text(notes_text(r.notes, "\n")))
     out.print(view)
     if len(records) > 200:
-        out.print(f"{len(records) - 200} more caller(s) not shown (use --out)", highlight=False)
+        where = f"all {len(records):,} are in {out_path}" if out_path else "use --out"
+        out.print(f"{len(records) - 200:,} more caller(s) not shown here ({where})", highlight=False, markup=False)
 
 
 @crm_group.command("tag")
@@ -530,7 +531,11 @@ def report_command(rated, kind, account, campaigns_path, out_path):
                      f"{r['billed_seconds'] / 60:,.1f}", yuan(r["charge_minor"]))
     out.print(view)
     if len(rows) > 100:
-        out.print(f"{len(rows) - 100} more row(s) not shown (use --out)", highlight=False)
+        # With --out every row is in the file: say so, not "use --out".
+        where = f"all {len(rows):,} are in {out_path}" if out_path else "use --out"
+        out.print(f"{len(rows) - 100:,} more row(s) not shown here ({where})", highlight=False, markup=False)
+    elif out_path:
+        out.print(f"{len(rows):,} row(s) written to {out_path}", highlight=False, markup=False)
 
 
 def register(cli: click.Group) -> None:

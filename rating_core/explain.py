@@ -365,10 +365,10 @@ WORDS = {
                 "the call was before the package started", "no_destination_class":
                 "the forwarded-to number matches no destination class", "no_rate":
                 "no rate rule of the package matches this call"},
-        "account": "Account {account}, package {package} ({package_name}, {kind}).",
+        "account": "Account {account}, package {package} ({package_name}): {kind}.",
         "start": "Billing starts at the {mode} (number setting); used: {used} at {at}.",
         "fallback": "The CDR has no IVR answer, so billing starts at the agent answer instead.",
-        "unanswered": "The call was not answered: nothing is billed.",
+        "unanswered": "The call was not answered (no {mode} in the CDR), so billing never started: 0 billable s.",
         "billable": "Billed time: {ms} ms to the end at {end}, {rule} to {s} whole seconds.",
         "rules": {"truncate": "truncated", "ceil": "rounded up", "round": "rounded to the nearest second"},
         "band": "Day kind {kind}; band {band} (band rule: {band_rule}).",
@@ -376,6 +376,7 @@ WORDS = {
         "rule": "Rate rule {i} of the package matched ({cond}): rate {rate}.",
         "any": "any call",
         "free": "{s} s is within the rate's {free} free seconds: nothing is charged, no connect fee.",
+        "zero": "No billable time (0 s): nothing is charged, no connect fee.",
         "minimum": "The rate bills at least {m} s.",
         "run": "  {count} x {seconds} s (tier {tier} of {rate}{band}, {price} yuan per {unit} s) = {cost} yuan",
         "inband": ", band {band}",
@@ -385,12 +386,14 @@ WORDS = {
         "names": {"ring": "ring", "ivr_answer": "IVR answer", "agent_answer": "agent answer",
                   "workday": "workday", "weekend": "weekend", "holiday": "holiday",
                   "billing_start": "band at the billing start", "split": "split at band boundaries",
-                  "payg": "pay as you go", "prepaid": "prepaid", "bundle": "bundle"},
+                  "payg": "pay as you go (the charge goes on the month's bill)",
+                  "prepaid": "prepaid (drawn from the account's credit)",
+                  "bundle": "bundle (included minutes each month, then overage)"},
         "prepaid": "Prepaid credit paid {credit} yuan; {overage} yuan in arrears; credit left {left} yuan.",
         "bundle": "Bundle: {used} s from the month's included minutes ({left} s left); {over} s beyond it.",
         "overage_rate": "The {over} s beyond the bundle are charged at overage rate {rate}: {charge} yuan.",
         "no_overage": "The package sells no overage: the seconds beyond the bundle cost nothing.",
-        "payg": "Pay as you go: {charge} yuan billed.",
+        "payg": "Pay as you go: {charge} yuan on the month's bill.",
         "charged": "Charged: {charge} yuan.",
         "reservation": "A rated file records no credit reservation (explain the committed call to see it).",
         "held": "Credit reservation settled: {amount} was held for this call (authorised at {at}, grant "
@@ -412,10 +415,10 @@ WORDS = {
         "why": {"unknown_number": "该 400 号码不在资费目录中", "number_not_active": "号码未处于开通状态",
                 "package_not_started": "通话发生在套餐生效之前", "no_destination_class": "转接号码不属于任何目的地类别",
                 "no_rate": "套餐中没有适用于此通话的费率规则"},
-        "account": "账户 {account}，套餐 {package}（{package_name}，{kind}）。",
+        "account": "账户 {account}，套餐 {package}（{package_name}）：{kind}。",
         "start": "计费起点：{mode}（号码设置）；实际采用：{used}，时间 {at}。",
         "fallback": "话单中没有 IVR 应答时间，因此改从坐席应答时开始计费。",
-        "unanswered": "通话未被应答：不计费。",
+        "unanswered": "通话未被应答（话单中没有{mode}时间），未开始计费：计费时长 0 秒。",
         "billable": "计费时长：至结束时间 {end} 共 {ms} 毫秒，按{rule}取整为 {s} 秒。",
         "rules": {"truncate": "舍去不足一秒部分", "ceil": "不足一秒按一秒", "round": "四舍五入到秒"},
         "band": "日期类型 {kind}；时段 {band}（时段规则：{band_rule}）。",
@@ -423,6 +426,7 @@ WORDS = {
         "rule": "匹配套餐第 {i} 条费率规则（{cond}）：费率 {rate}。",
         "any": "任意通话",
         "free": "{s} 秒在费率的 {free} 秒免费时长内：不收费，也不收接通费。",
+        "zero": "没有计费时长（0 秒）：不收费，也不收接通费。",
         "minimum": "该费率最少按 {m} 秒计费。",
         "run": "  {count} × {seconds} 秒（{rate} 第 {tier} 档{band}，每 {unit} 秒 {price} 元）= {cost} 元",
         "inband": "，时段 {band}",
@@ -432,12 +436,13 @@ WORDS = {
         "names": {"ring": "振铃", "ivr_answer": "IVR 应答", "agent_answer": "坐席应答",
                   "workday": "工作日", "weekend": "周末", "holiday": "节假日",
                   "billing_start": "按计费起点所在时段", "split": "按时段边界拆分",
-                  "payg": "按量计费", "prepaid": "预付费", "bundle": "套餐包"},
+                  "payg": "按量计费（费用计入当月账单）", "prepaid": "预付费（从账户预存款中扣除）",
+                  "bundle": "套餐包（每月包含分钟数，超出部分另计）"},
         "prepaid": "预存款支付 {credit} 元；欠费 {overage} 元；剩余预存款 {left} 元。",
         "bundle": "套餐包：本月包含分钟数中使用 {used} 秒（剩余 {left} 秒）；超出 {over} 秒。",
         "overage_rate": "超出套餐的 {over} 秒按超额费率 {rate} 计费：{charge} 元。",
         "no_overage": "该套餐不销售超额通话：超出部分不收费。",
-        "payg": "按量计费：{charge} 元。",
+        "payg": "按量计费：{charge} 元，计入当月账单。",
         "charged": "应收：{charge} 元。",
         "reservation": "计费文件不记录额度预留（对已入账的通话进行解释可查看）。",
         "held": "额度预留结算：本通话（授权时间 {at}，授权时长 {granted} 秒）预留了 {amount}，"
@@ -477,7 +482,7 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         out.append(w["untimed"])
         out.append(w["recorded"].format(s=x.billable_seconds))
     elif x.bill_from_ms is None:
-        out.append(w["unanswered"])
+        out.append(w["unanswered"].format(mode=n(x.billing_start_mode)))
     else:
         out.append(w["start"].format(mode=n(x.billing_start_mode), used=n(x.billing_start_used),
                                      at=_when(x.bill_from_ms)))
@@ -493,7 +498,9 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         cond = ", ".join(f"{k}={label(v)}" for k, v in x.rule.items() if k != "rate" and v is not None) or w["any"]
         out.append(w["rule"].format(i=x.rule_index + 1, cond=cond, rate=x.rate))
     if x.billable_seconds == 0 or x.billable_seconds <= x.free_seconds:
-        if x.bill_from_ms is not None or x.note == "times_not_in_file":
+        if x.billable_seconds == 0:  # not answered, or answered at its end: no free seconds to speak of
+            out.append(w["zero"])
+        else:
             out.append(w["free"].format(s=x.billable_seconds, free=x.free_seconds))
     else:
         if x.min_billable_seconds > x.billable_seconds:

@@ -440,7 +440,9 @@ class Accounts:
     def add_numbers(self, request_id: str, numbers: list[str], grade: str | None = None,
                     actor: str = "", at_ms=None) -> dict:
         """Take 400 numbers into the inventory as ``available``, with a grade
-        (given, or by the catalog's grade patterns). Refused: ``number_exists``."""
+        (given, or by the catalog's grade patterns). The result's ``number``
+        is the last one; ``detail.numbers`` lists every one added, in order
+        (``count`` of them). Refused: ``number_exists``."""
         if not numbers:
             raise InvalidInput("numbers", "at least one 400 number")
         normal = [_number_400(n, f"numbers[{i}]") for i, n in enumerate(numbers)]
@@ -449,13 +451,14 @@ class Accounts:
             raise InvalidInput("grade", f"unknown grade {grade!r} (catalog has: {', '.join(grades)})")
 
         def fn(tx: _Tx):
-            last = None
+            added = []
             for n in normal:
                 if tx.txn.get(C.number_key(n), db=self.db[C.NUMBERS_DB]) is not None:
                     raise Refused("number_exists", f"{n} is already in the inventory")
-                last = C.Number(n, grade or self.grade_of(n), "available", tx.at, [("available", tx.at)])
-                tx.put_number(last, None)
-            return self._result(tx, num=last, count=len(normal))
+                added.append(C.Number(n, grade or self.grade_of(n), "available", tx.at, [("available", tx.at)]))
+                tx.put_number(added[-1], None)
+            return self._result(tx, num=added[-1], count=len(normal),
+                                numbers=[{"number": a.number, "grade": a.grade, "state": a.state} for a in added])
         return self._run("add_numbers", request_id, actor, at_ms, fn)
 
     def search_numbers(self, pattern: str = "*", grade: str | None = None, state: str = "available",

@@ -1,0 +1,89 @@
+"""The newcomer's small findings: ``accounts number add A B`` shows every
+number added; ``report --out`` with more rows than the screen shows says
+where they all are; ``explain`` says plainly what a pay-as-you-go package
+does and why a call with no billable time costs nothing; ``--home-city``
+takes the ``city:`` prefix on the command line (one line, exit 2, when
+wrong)."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.cli import main
+
+
+def run(capsys, *args, code=0):
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    got = capsys.readouterr()
+    assert e.value.code == code, (args, got.out, got.err)
+    return got
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("newcomer")
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--cdrs", "400", "--dir", str(root / "d")])
+    assert e.value.code == 0
+    return root / "d"
+
+
+def test_number_add_shows_every_number(tmp_path, demo, capsys):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    run(capsys, "accounts", "import", demo / "catalog" / "catalog.yaml", "--store", store)
+    out = json.loads(run(capsys, "accounts", "number", "add", "4009990001", "4009990002", "4009990003",
+                         "--store", store).out)
+    assert [n["number"] for n in out["detail"]["numbers"]] == ["4009990001", "4009990002", "4009990003"]
+    assert out["detail"]["count"] == 3
+    # --home-city takes the plan's city: prefix; a wrong one is one line, exit 2, with a hint.
+    run(capsys, "accounts", "open", "zed", "--company", "Zed Co.", "--store", store)
+    run(capsys, "accounts", "documents", "zed", "--doc", "business_licence=BL-1", "--doc",
+        "legal_representative_id=ID-1", "--store", store)
+    run(capsys, "accounts", "review", "zed", "--approve", "--store", store)
+    run(capsys, "accounts", "subscribe", "zed", "prepaid_480_1y", "--store", store)
+    for n in ("4009990001", "4009990002"):
+        run(capsys, "accounts", "number", "lock", n, "zed", "--store", store)
+        run(capsys, "accounts", "number", "submit", n, "--store", store)
+    out = json.loads(run(capsys, "accounts", "number", "activate", "4009990001", "--home-city", "city:深圳",
+                         "--store", store).out)
+    assert out["number"]["home_city"] == "Shenzhen"
+    err = run(capsys, "accounts", "number", "activate", "4009990002", "--home-city", "city:Shenzen",
+              "--store", store, code=2).err
+    assert len(err.strip().splitlines()) == 1 and "home_city" in err and "did you mean 'Shenzhen'?" in err, err
+    assert "Traceback" not in err
+
+
+def test_report_with_out_says_where_the_rows_are(tmp_path, demo, capsys):
+    rows = 150  # more than the 100 the screen shows
+    t = pq.read_table(demo / "rated.parquet")
+    t = pa.concat_tables([t] * 3).slice(0, 1200)
+    numbers = pa.array([f"40000{i % rows:05d}" for i in range(t.num_rows)])
+    t = t.set_column(t.column_names.index("number"), "number", numbers)
+    pq.write_table(t, tmp_path / "r.parquet")
+    out = run(capsys, "report", tmp_path / "r.parquet", "--by", "number", "--out", tmp_path / "rep.json").out
+    assert "use --out" not in out
+    assert f"50 more row(s) not shown here (all {rows} are in {tmp_path / 'rep.json'})" in out.replace("\n", "")
+    assert len(json.loads((tmp_path / "rep.json").read_text())["rows"]) == rows
+    out = run(capsys, "report", tmp_path / "r.parquet", "--by", "number").out
+    assert "50 more row(s) not shown here (use --out)" in out
+
+
+def test_explain_words_pay_as_you_go_and_no_billable_time(demo, capsys):
+    t = pq.read_table(demo / "rated.parquet").to_pylist()
+    paid = next(r for r in t if r["package"].startswith("payg") and r["charge"] > 0)
+    zero = next(r for r in t if r["package"].startswith("payg") and r["billable_seconds"] == 0)
+    out = run(capsys, "explain", paid["call_id"], "--store", demo / "store", "--rated", demo / "rated.parquet",
+              "--lang", "en").out
+    assert ": pay as you go (the charge goes on the month's bill)." in out.replace("\n", "")
+    assert "on the month's bill." in out and "yuan billed" not in out
+    out = run(capsys, "explain", zero["call_id"], "--store", demo / "store", "--rated", demo / "rated.parquet",
+              "--lang", "en").out
+    assert "No billable time (0 s): nothing is charged, no connect fee." in out
+    assert "free seconds" not in out  # it said "0 s is within the rate's 0 free seconds"
