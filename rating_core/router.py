@@ -573,7 +573,7 @@ class Router:
         if lifetime == 0:
             return 0
         raw = txn.get(callers.key(self._accounts[acc], caller), db=self._crm)
-        destination, answered = callers.last_answer(raw)
+        destination, answered = callers.last_answer(self.ledger, txn, raw)
         if destination is None or not 0 <= at - answered <= lifetime:
             return 0
         return _line_key(destination)
@@ -940,15 +940,15 @@ class Router:
         pairs, back = np.unique(np.stack([accs, ckeys]), axis=1, return_inverse=True)
         prefix = self._account_prefixes
         keys = [prefix[a] + c for a, c in zip(pairs[0].tolist(), numbers_of_keys(pairs[1]).tolist())]
+        vals = np.zeros((len(keys), 2), np.int64)
         with self.ledger.env.begin() as txn:
             found = dict(txn.cursor(db=self._crm).getmulti(keys))
-        vals = np.zeros((len(keys), 2), np.int64)
-        for i, k in enumerate(keys):
-            raw = found.get(k)
-            if raw is not None:
-                destination, answered = callers.last_answer(raw)
-                if destination:
-                    vals[i] = _line_key(destination), answered
+            for i, k in enumerate(keys):
+                raw = found.get(k)
+                if raw is not None:
+                    destination, answered = callers.last_answer(self.ledger, txn, raw)
+                    if destination:
+                        vals[i] = _line_key(destination), answered
         return vals[back.ravel(), 0], vals[back.ravel(), 1]
 
     def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
@@ -997,7 +997,7 @@ class Router:
                 # The caller record (CRM and caller memory): after the live
                 # transaction, never inside it (Ledger.write takes live first).
                 with self.ledger.durable() as txn:  # full: LedgerFull
-                    callers.remember_answer(txn, self._crm, self._accounts[int(self._number_account[n])],
+                    callers.remember_answer(self.ledger, txn, self._accounts[int(self._number_account[n])],
                                             caller_normal, normalize(destination, "destination"), at)
             return answered
         return self._ended(ckey, at, at_ms is not None, call_id)

@@ -1,5 +1,7 @@
 """Caller CRM: kept incrementally with each commit, equal to a
 recomputation from the committed calls; masking by role."""
+import copy
+import dataclasses
 import datetime as dt
 
 import pyarrow as pa
@@ -117,10 +119,10 @@ def test_counts_equal_a_recomputation_after_random_commits(tmp_path_factory):
                     x["calls"], x["answered"], x["talk"], x["first"], x["last"], x["dest"])
                 assert r.awaiting_callback == (x["missed_at"] > x["answered_at"])
             # The same calls fed again from a rated file change nothing.
-            before = {k: r.encode() for k, r in got.items()}
+            before = dict(got)
             assert crm.update_from_calls(from_rated_table(pa.Table.from_pylist(
                 [dict(v, start=v["start_ms"], status="rated") for v in committed.values()]))) == 0
-            assert {(r.account, r.caller): r.encode() for a in ("shop", "cafe") for r in crm.callers(a)} == before
+            assert {(r.account, r.caller): r for a in ("shop", "cafe") for r in crm.callers(a)} == before
         finally:
             engine.close()
 
@@ -129,9 +131,10 @@ def test_counts_equal_a_recomputation_after_random_commits(tmp_path_factory):
 
 def test_a_group_commit_writes_the_records_separate_commits_write(tmp_path_factory):
     """``Engine.commit_tables`` merges a group's calls into the CRM once;
-    the records are byte for byte those of the same requests committed one
-    after another (repeated call ids across requests, equal start times,
-    out-of-order requests, answers moving back and forth)."""
+    the records read are those of the same requests committed one after
+    another (repeated call ids across requests, equal start times,
+    out-of-order requests, answers moving back and forth); the counts byte
+    for byte (name ids may be interned in another order)."""
     from rating_core.ledger import formats
 
     def open_engine():
@@ -142,7 +145,8 @@ def test_a_group_commit_writes_the_records_separate_commits_write(tmp_path_facto
 
     def records(engine):
         with engine.ledger.env.begin() as txn:
-            return {bytes(k): bytes(v) for k, v in txn.cursor(db=engine.ledger.db[formats.CRM])}
+            return {bytes(k): (bytes(v)[:66], CallerRecord.read(engine.ledger, txn, k, v))
+                    for k, v in txn.cursor(db=engine.ledger.db[formats.CRM])}
 
     @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.lists(call, min_size=1, max_size=10), min_size=2, max_size=4))
@@ -275,6 +279,28 @@ def test_masking_by_role(engine, tmp_path):
     assert "13812345678" in (tmp_path / "admin.csv").read_text("utf-8-sig")
 
 
+def _older_form(r: CallerRecord) -> bytes:
+    """A caller record as the ledger stored it before ``CRM_RECORD``:
+    ``CRM_COUNTS`` + msgspec JSON {d, c, p, k, t, n} (what ``ledger.callers``
+    must still read)."""
+    import msgspec
+
+    from rating_core.ledger import formats
+
+    return formats.CRM_COUNTS.pack(r.first_ms, r.last_ms, r.calls, r.answered, r.talk_seconds, r.last_answered_ms,
+                                   r.last_missed_ms, r.called_back_ms) + msgspec.json.encode(
+        {"d": r.destination, "c": r.city, "p": r.province, "k": r.carrier, "t": r.tags, "n": r.notes})
+
+
+def _callers(crm: CRM, txn, account: str) -> list[CallerRecord]:
+    """``crm.callers(account)`` read inside ``txn`` (an open write)."""
+    from rating_core.ledger import callers
+
+    prefix = callers.key(account, "")
+    return [CallerRecord.read(crm.ledger, txn, bytes(k), v) for k, v in txn.cursor(db=crm.db)
+            if bytes(k).startswith(prefix)]
+
+
 def _call_by_call(stored: dict, calls: list[dict]) -> dict:
     """The CRM update rule applied one call at a time to ``CallerRecord``s
     (the readable form of ``CRM.record``'s column-wise merge)."""
@@ -284,7 +310,7 @@ def _call_by_call(stored: dict, calls: list[dict]) -> dict:
             continue
         k = (c["account"], c["caller"])
         rec = out.get(k) or CallerRecord(*k)
-        rec = CallerRecord.decode(f"{k[0]}\0{k[1]}".encode(), rec.encode())  # a copy
+        rec = copy.deepcopy(rec)
         rec.first_ms = min(rec.first_ms, c["start_ms"]) if rec.calls else c["start_ms"]
         rec.last_ms = max(rec.last_ms, c["start_ms"])
         rec.calls += 1
@@ -302,18 +328,22 @@ def _call_by_call(stored: dict, calls: list[dict]) -> dict:
     return out
 
 
-@pytest.mark.parametrize("chunk", [None, 3])
-def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_factory, monkeypatch, chunk):
+@pytest.mark.parametrize("chunk,walk", [(None, 0.0), (3, 0.0), (None, float("inf")), (3, float("inf"))],
+                         ids=["walk", "chunks-walk", "getmulti", "chunks-getmulti"])
+def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_factory, monkeypatch, chunk, walk):
     """``CRM.record`` merges a batch column-wise (stored records read once,
-    new callers' JSON assembled by Arrow), in time-ordered chunks: byte for
-    byte the records the call-by-call rule gives, with stored tags and
-    notes, callers known only to caller memory (no calls yet), and names
-    JSON must escape; the same with chunks of 3 calls."""
+    names interned), in time-ordered chunks: the records the call-by-call
+    rule gives, with stored tags and notes, stored records of the older
+    form (counts + JSON) beside current ones, callers known only to caller
+    memory (no calls yet), and names with quotes and backslashes; the same
+    with chunks of 3 calls, and with the stored records read by a cursor
+    walk (every record from the batch's first caller on) or by getmulti."""
     from rating_core.billing import crm as crm_module
     from rating_core.ledger import Ledger
 
     if chunk:
         monkeypatch.setattr(crm_module, "CHUNK", chunk)
+    monkeypatch.setattr(crm_module, "WALK_SHARE", walk)  # stored records read by a cursor walk, or by getmulti
 
     # (city, province, carrier): a stored caller's region is most often the
     # same again; names JSON must escape; unknown (None) and empty names.
@@ -359,15 +389,17 @@ def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_fa
         before = {(r.account, r.caller): r for r in stored}
         txn = ledger.env.begin(write=True)
         try:  # aborted after each example: the next starts from an empty CRM
-            for r in before.values():
-                txn.put(f"{r.account}\0{r.caller}".encode(), r.encode(), db=crm.db)
+            for i, r in enumerate(before.values()):  # every other one in the older form
+                if i % 2:
+                    txn.put(f"{r.account}\0{r.caller}".encode(), _older_form(r), db=crm.db)
+                else:
+                    r.write(ledger, txn)
             rows = [dict(c, call_id=f"c{i}") for i, c in enumerate(calls)]
             crm.record(txn, pa.Table.from_pylist(rows, schema=CALLS_SCHEMA))
-            got = {bytes(k): bytes(v) for k, v in txn.cursor(db=crm.db)}
+            got = {(r.account, r.caller): r for a in ("shop", "cafe") for r in _callers(crm, txn, a)}
         finally:
             txn.abort()
-        want = {f"{a}\0{c}".encode(): r.encode() for (a, c), r in _call_by_call(before, rows).items()}
-        assert got == want
+        assert got == _call_by_call(before, rows)
 
     try:
         run()
@@ -376,9 +408,9 @@ def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_fa
 
 
 def test_a_stored_record_of_another_shape_is_merged_through_msgspec(tmp_path):
-    """The merge kernel copies a stored tail's tokens only when the tail has
-    msgspec's own field order; any other JSON (keys reordered, as another
-    writer might store them) is decoded and re-encoded, never misread."""
+    """A stored record of the older form whose JSON tail has its keys in
+    another order (as another writer might store them) is decoded by
+    msgspec and upgraded, never misread."""
     from rating_core.ledger import Ledger, formats
 
     ledger = Ledger(tmp_path)
@@ -392,7 +424,8 @@ def test_a_stored_record_of_another_shape_is_merged_through_msgspec(tmp_path):
         with ledger.env.begin(write=True) as txn:
             txn.put(key, formats.CRM_COUNTS.pack(T0, T0, 1, 1, 5, T0, 0, 0) + odd, db=crm.db)
             crm.record(txn, pa.Table.from_pylist([call], schema=CALLS_SCHEMA))
-            got = CallerRecord.decode(key, txn.get(key, db=crm.db))
+            got = CallerRecord.read(ledger, txn, key, txn.get(key, db=crm.db))
+            assert len(txn.get(key, db=crm.db)) == formats.CRM_RECORD.size  # upgraded by the merge
     finally:
         ledger.close()
     assert (got.calls, got.answered, got.first_ms, got.last_ms, got.last_missed_ms) == (2, 1, T0, T0 + 10, T0 + 10)
@@ -486,3 +519,56 @@ def _check_group(calls):
         w = want[k]
         assert agg[:, j].tolist() == [w["lo"] or 0, w["hi"] or 0, w["n"], w["ans"], w["talk"], w["missed"], w["ans_at"]]
         assert last[:, j].tolist() == w["last"]
+
+
+def test_a_ledger_of_older_records_reads_the_same(tmp_path):
+    """Caller records stored in the older form (``CRM_COUNTS`` + JSON, what
+    ledgers written before ``CRM_RECORD`` hold) read exactly as the same
+    records stored now: ``get``, ``callers`` with each filter, caller memory
+    (``last_answer``); an edit or an answer event upgrades a record and
+    keeps everything else it held."""
+    from rating_core.ledger import Ledger, callers, formats
+
+    sz = ("深圳", "广东", "China Mobile")
+    recs = [CallerRecord("shop", "13812345678", T0, T0 + 9, 3, 2, 95, T0 + 9, T0 + 1, 0, DESTS[0], *sz, ["vip"],
+                         [{"at_ms": T0, "text": "a \"note\"\nline 2"}]),
+            CallerRecord("shop", "13912340000", T0, T0, 1, 0, 0, 0, T0, 0, None, None, None, None),
+            CallerRecord("shop", "075512345678", T0, T0 + 5, 2, 1, 10, T0 + 5, 0, T0 + 7, DESTS[1], "", "a\\b", None,
+                         ["q\"t", "vip"]),
+            CallerRecord("cafe", "13812345678", 0, 0, 0, 0, 0, T0, 0, 0, DESTS[1], None, None, None)]  # memory only
+    old, new = Ledger(tmp_path / "old"), Ledger(tmp_path / "new")
+    try:
+        with old.durable() as txn:
+            for r in recs:
+                txn.put(callers.key(r.account, r.caller), _older_form(r), db=old.db[formats.CRM])
+        with new.durable() as txn:
+            for r in recs:
+                r.write(new, txn)
+        reads = []
+        for ledger in (old, new):
+            crm = CRM(ledger)
+            with ledger.env.begin() as txn:
+                memory = [callers.last_answer(ledger, txn, txn.get(callers.key(r.account, r.caller),
+                                                                   db=ledger.db[formats.CRM])) for r in recs]
+            reads.append(([crm.get(r.account, r.caller) for r in recs], crm.callers("shop"), crm.callers("cafe"),
+                          crm.callers("shop", tag="vip"), crm.callers("shop", awaiting_callback=True),
+                          crm.callers("shop", caller_prefix="138"), memory))
+        assert reads[0] == reads[1]
+        assert reads[0][0] == recs
+        assert reads[0][-1] == [(r.destination, r.last_answered_ms) for r in recs]
+        # Written again (a tag, an answer event): current form, nothing else lost.
+        crm = CRM(old)
+        crm.tag("shop", "13812345678", add=["new"])
+        with old.durable() as txn:
+            callers.remember_answer(old, txn, "shop", "075512345678", DESTS[0], T0 + 20)
+        with old.env.begin() as txn:
+            for r in recs[:3:2]:
+                assert len(txn.get(callers.key(r.account, r.caller), db=old.db[formats.CRM])) == \
+                    formats.CRM_RECORD.size
+        assert crm.get("shop", "13812345678") == dataclasses.replace(recs[0], tags=["new", "vip"])
+        got = crm.get("shop", "075512345678")
+        assert (got.destination, got.last_answered_ms, got.tags, got.calls, got.province) == (
+            DESTS[0], T0 + 20, ["q\"t", "vip"], 2, "a\\b")
+    finally:
+        old.close()
+        new.close()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rating_core.catalog import load_catalog
 from rating_core.errors import CatalogError, InvalidInput
 from rating_core.billing.crm import CRM
-from rating_core.ledger import callers, formats
+from rating_core.ledger import callers
 from rating_core.numbers import normalize
 from rating_core.router import INVALID_FIELDS, ROUTE_REASON, Router
 from rating_core.store import Ledger, Store
@@ -376,7 +376,7 @@ def test_caller_memory_is_the_crm_record(router):
     assert (rec.calls, rec.answered, rec.destination, rec.last_answered_ms) == (1, 1, "075588880002", at + 20_000)
     # Editing the record in the CRM is what routing reads: one record.
     with router.ledger.env.begin(write=True) as txn:
-        callers.remember_answer(txn, router.ledger.db[formats.CRM], account, rec.caller, "13700000001", at + 30_000)
+        callers.remember_answer(router.ledger, txn, account, rec.caller, "13700000001", at + 30_000)
     assert crm.get(account, rec.caller).destination == "13700000001"
     assert numbers(router.authorize("4000000001", OUT_OF_TOWN, at + 60_000))[0] == "13700000001"
 

@@ -10,10 +10,12 @@ feeding the same file twice changes nothing. Nothing is recomputed from history:
 only the records of the callers in the batch.
 
 Databases (in ``ledger.lmdb``, beside the committed calls; their formats
-are in ``rating_core.ledger.formats``): ``crm`` (one record per account NUL
-caller: ``COUNTS`` + JSON {destination, city, province, carrier, tags,
-notes}) and ``crm_seen`` (call keys counted from rated files). Talk time is
-the billable seconds.
+are in ``rating_core.ledger.formats``, read and written by
+``rating_core.ledger.callers``): ``crm`` (one fixed-size record per account
+NUL caller: counts and the ids of its destination, city, province and
+carrier), the interned names, ``crm_extra`` (tags and notes) and
+``crm_seen`` (call keys counted from rated files). Talk time is the
+billable seconds.
 
 The ``crm`` record is also caller memory: the router's ``answered`` call
 event sets the destination that last answered and last_answered_ms
@@ -46,8 +48,6 @@ from ..kernels import crm as crm_kernel
 from ..ledger import call_key, callers, formats
 from ..cells import row as csv_row
 
-_ENCODE, _DECODE = callers.ENCODE, callers.DECODE
-COUNTS = formats.CRM_COUNTS
 CHUNK = 1 << 20  # calls merged at once: bounds the grouping's memory (about 200 bytes a call)
 UNMASKED_ROLES = frozenset({"admin", "owner", "supervisor"})
 ROLES = ("agent", "supervisor", "owner", "admin")
@@ -91,21 +91,25 @@ class CallerRecord:
     def awaiting_callback(self) -> bool:
         return self.last_missed_ms > max(self.last_answered_ms, self.called_back_ms)
 
-    def encode(self) -> bytes:
-        head = COUNTS.pack(self.first_ms, self.last_ms, self.calls, self.answered, self.talk_seconds,
-                           self.last_answered_ms, self.last_missed_ms, self.called_back_ms)
-        tail = {"d": self.destination, "c": self.city, "p": self.province, "k": self.carrier, "t": self.tags,
-                "n": self.notes}
-        return head + _ENCODE(tail)
-
     @classmethod
-    def decode(cls, key: bytes, raw: bytes) -> "CallerRecord":
+    def read(cls, ledger, txn, key: bytes, raw: bytes | memoryview, cache: dict | None = None) -> "CallerRecord":
+        """The record stored under ``key`` (``callers.read``, either form);
+        ``cache``: name ids read before in ``txn`` (``callers.name_of``)."""
         account, caller = bytes(key).decode().split("\0", 1)
-        first, last, calls, answered, talk, last_answered, last_missed, called_back = COUNTS.unpack_from(raw)
-        tail = _DECODE(bytes(raw[COUNTS.size:]))
+        rec = callers.read(ledger, txn, bytes(key), raw, cache)
+        first, last, calls, answered, talk, last_answered, last_missed, called_back = rec.counts
+        destination, city, province, carrier = rec.names
         return cls(account, caller, first, last, calls, answered, talk, last_answered, last_missed, called_back,
-                   destination=tail["d"], city=tail["c"], province=tail["p"],
-                   carrier=tail["k"], tags=tail["t"], notes=tail["n"])
+                   destination=destination, city=city, province=province, carrier=carrier, tags=rec.tags,
+                   notes=rec.notes)
+
+    def write(self, ledger, txn) -> None:
+        """Store this record inside the write ``txn`` (``callers.write``)."""
+        counts = [self.first_ms, self.last_ms, self.calls, self.answered, self.talk_seconds, self.last_answered_ms,
+                  self.last_missed_ms, self.called_back_ms]
+        callers.write(ledger, txn, callers.key(self.account, self.caller),
+                      callers.Caller(counts, [self.destination, self.city, self.province, self.carrier],
+                                     list(self.tags), list(self.notes)))
 
     def as_dict(self, role: str = "agent") -> dict:
         return {
@@ -176,10 +180,11 @@ MERGE_COLUMNS = ("account", "caller", "start_ms", "answered", "billable_seconds"
 
 def rated_calls(rated: pa.Table) -> pa.Table:
     """The ``MERGE_COLUMNS`` of the rater's own rated rows (``Rater``
-    output with plain string columns: every row rated, times as
-    timestamps), for ``CRM.record`` at commit; what
-    ``billing.calls.from_rated_table`` would give for these columns, without
-    re-checking what the rater wrote. Answered: ``rating_core.answered``."""
+    output: every row rated, times as timestamps), for ``CRM.record`` at
+    commit; what ``billing.calls.from_rated_table`` would give for these
+    columns, without re-checking what the rater wrote, the names left
+    dictionary-encoded as the rater wrote them (string or dictionary of
+    strings: ``CRM.group`` takes both). Answered: ``rating_core.answered``."""
     from ..answered import answered
 
     def text(name):
@@ -192,8 +197,8 @@ def rated_calls(rated: pa.Table) -> pa.Table:
         "start_ms": pc.cast(rated.column("start"), pa.int64()),
         "answered": answered(rated),
         "billable_seconds": billable,
-        "forwarded_to": text("forwarded_to"), "caller_city": text("caller_city"),
-        "caller_province": text("caller_province"), "caller_carrier": text("caller_carrier"),
+        # The names as the rater holds them (dictionary-encoded): ``CRM.group`` works on their codes.
+        **{name: rated.column(name) for name in ("forwarded_to", "caller_city", "caller_province", "caller_carrier")},
     })
 
 
@@ -254,16 +259,21 @@ class CRM:
         # rows are visited in time order where they are (no reordered copy).
         # "Latest wins" for the names is the latest call holding a known
         # value; the destination counts on answered calls only; an empty
-        # city/province/carrier is unknown, as ``x or stored``.
+        # city/province/carrier is unknown, as ``x or stored``. Each name
+        # column as dictionary codes (-1 null): a caller's name is then
+        # the code its latest row holds, interned by ``write``.
         key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0").combine_chunks()
         answered = t.column("answered")
         state = np.where(pc.fill_null(answered, False).to_numpy(zero_copy_only=False), 1, 0).astype(np.uint8)
         if answered.null_count:
             state[pc.is_null(answered).to_numpy(zero_copy_only=False)] = 2  # neither answered nor missed
-        known = np.ascontiguousarray(np.stack([
-            (state == 1) & pc.is_valid(t.column("forwarded_to")).to_numpy(zero_copy_only=False),
-            *(pc.fill_null(pc.not_equal(t.column(col), ""), False).to_numpy(zero_copy_only=False)
-              for _, col in _NAMES[1:])]).astype(np.uint8))
+        coded = [_codes(t.column(col)) for _, col in _NAMES]
+        known = np.empty((4, t.num_rows), np.uint8)
+        known[0] = (state == 1) & (coded[0][1] >= 0)
+        for f in range(1, 4):
+            values, codes = coded[f]
+            nonempty = np.append(pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False), False)
+            known[f] = nonempty[codes]  # code -1 (null): the appended False
         columns = (_offsets(key), _data(key), *_sort_shortcut(t.column("account")), np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
                    pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
                    np.ascontiguousarray(pc.fill_null(t.column("billable_seconds"), 0).to_numpy(), np.int64), known)
@@ -278,8 +288,7 @@ class CRM:
             offsets, data, rank, skip, *rest = columns
             first, agg, last = crm_kernel.group(offsets, data, rank, skip, rows, *rest)
             keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
-            names = pa.concat_arrays([t.column(col).take(pa.array(at, mask=at < 0)).combine_chunks()
-                                      for (_, col), at in zip(_NAMES, last)])
+            names = [(values, np.where(at >= 0, codes[at], -1)) for (values, codes), at in zip(coded, last)]
             chunks.append((keys, agg, names))
         return Grouped(t.num_rows, chunks)
 
@@ -288,7 +297,7 @@ class CRM:
         write ``txn``, chunk after chunk (merging chunk after chunk gives
         what merging the whole batch gives). Returns the calls counted."""
         for keys, agg, names in grouped.chunks:
-            txn.cursor(db=self.db).putmulti(_merge(txn.cursor(db=self.db), keys, agg, names))
+            txn.cursor(db=self.db).putmulti(_merge(self.ledger, txn, keys, agg, names))
         return grouped.calls
 
     def update_from_calls(self, calls: pa.Table) -> int:
@@ -306,9 +315,9 @@ class CRM:
             raw = txn.get(key, db=self.db)
             if raw is None:
                 raise NotFound("caller", f"{caller} never called account {account}")
-            rec = CallerRecord.decode(key, raw)
+            rec = CallerRecord.read(self.ledger, txn, key, raw)
             fn(rec)
-            txn.put(key, rec.encode(), db=self.db)
+            rec.write(self.ledger, txn)
             return rec
 
     def tag(self, account: str, caller: str, add=(), remove=(), fields=("add", "remove")) -> CallerRecord:
@@ -353,7 +362,7 @@ class CRM:
         with self.env.begin() as txn:
             key = callers.key(account, caller)
             raw = txn.get(key, db=self.db)
-        return None if raw is None else CallerRecord.decode(key, raw)
+            return None if raw is None else CallerRecord.read(self.ledger, txn, key, raw)
 
     def callers(self, account: str, tag: str | None = None, awaiting_callback: bool = False,
                 caller_prefix: str = "") -> list[CallerRecord]:
@@ -361,13 +370,14 @@ class CRM:
         those awaiting a callback, or whose number starts with ``caller_prefix``."""
         prefix = callers.key(account, caller_prefix)
         out = []
+        names: dict[int, str] = {}  # name ids read so far
         with self.env.begin() as txn:
             cur = txn.cursor(db=self.db)
             if cur.set_range(prefix):
                 for k, v in cur:
                     if not bytes(k).startswith(prefix):
                         break
-                    rec = CallerRecord.decode(k, v)
+                    rec = CallerRecord.read(self.ledger, txn, k, v, names)
                     if tag is not None and tag not in rec.tags:
                         continue
                     if awaiting_callback and not rec.awaiting_callback:
@@ -376,7 +386,6 @@ class CRM:
         return out
 
 
-_LAST_ANSWERED = 5  # index of last_answered_ms in COUNTS
 # The names a caller record keeps, by aggregate name and ``MERGE_COLUMNS`` column.
 _NAMES = (("dest", "forwarded_to"), ("city", "caller_city"), ("province", "caller_province"),
           ("carrier", "caller_carrier"))
@@ -431,40 +440,67 @@ def _data(strings: pa.Array) -> np.ndarray:
     return np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
 
 
-def _merge(cursor, keys: list[bytes], agg: np.ndarray, names: pa.Array) -> Iterator[tuple[bytes, bytes]]:
+def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A string column as (distinct values, int64 code per row; -1 null):
+    its own dictionary when it has one (the rater's names), else encoded."""
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type) and column.num_chunks > 1:
+            column = column.unify_dictionaries()  # requests of a group commit: one dictionary each
+        col = column.combine_chunks()
+    else:
+        col = column
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    values = col.dictionary
+    if not pa.types.is_string(values.type):
+        values = pc.cast(values, pa.string())
+    return values, pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _merge(ledger, txn, keys: list[bytes], agg: np.ndarray,
+           names: list[tuple[pa.Array, np.ndarray]]) -> Iterator[tuple[bytes, bytes]]:
     """The new ``crm`` records of the g callers ``keys`` (sorted, distinct)
-    aggregated in ``agg`` (``kernels.crm.group``) with ``names`` (4 g
-    strings: the batch's destination, city, province, carrier of each, null
-    none): the stored records read at once (``getmulti``)
-    and merged in one pass by ``kernels.crm.merge`` (counts added, the
-    stored JSON tail's tokens copied as bytes). The same rules as a
-    ``CallerRecord`` updated call by call (tests/test_crm.py checks it byte
-    for byte): first/last min/max, counts summed, the latest answer (at or
-    after the stored one) sets the destination, a known city/province/
-    carrier replaces the stored one, tags and notes kept. Names JSON must
-    escape (rare) go through msgspec. Yields (key, record) pairs in key
-    order."""
-    found = cursor.getmulti(keys)  # (key, record) of the stored ones, in key order
-    valid = names.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
-    offsets, data = _offsets(names), _data(names)
-    values, slow, counts, at = crm_kernel.merge(keys, found, agg, offsets, data, valid)
-    if slow.any():
-        rows = np.flatnonzero(slow)
-        g = len(keys)
-        fields = [pc.take(names, pa.array(rows + f * g)).to_pylist() for f in range(4)]
-        for pos, i in enumerate(rows.tolist()):
-            d, c, p, k = (v[pos] for v in fields)
-            if at[i] < 0:
-                doc = {"d": d, "c": c, "p": p, "k": k, "t": [], "n": []}  # d: null unless answered
-            else:
-                raw = found[at[i]][1]
-                doc = _DECODE(raw[COUNTS.size:])
-                # The answer is taken when the counts' last answer moved to this batch's.
-                if agg[3, i] > 0 and counts[i, _LAST_ANSWERED] == agg[6, i]:
-                    doc["d"] = d
-                doc["c"], doc["p"], doc["k"] = c or doc["c"], p or doc["p"], k or doc["k"]
-            values[i] = COUNTS.pack(*counts[i].tolist()) + _ENCODE(doc)
-    return zip(keys, cast("list[bytes]", values))  # each None (a slow row) was filled above
+    aggregated in ``agg`` (``kernels.crm.group``) with ``names`` (per name:
+    destination, city, province, carrier, its distinct values and each
+    caller's code among them, -1 none in the batch), inside the write
+    ``txn``: the names the batch sets interned (``callers.intern``), the
+    stored records read in key order (``_stored``) and merged in one pass by
+    ``kernels.crm.merge``, whose rules are a ``CallerRecord`` updated call
+    by call (tests/test_crm.py checks them). Stored records of the older
+    form are upgraded first (``callers.upgrade``). Yields (key, record)
+    pairs in key order."""
+    g = len(keys)
+    ids = np.zeros((4, g), np.uint32)
+    for f, (values, codes) in enumerate(names):
+        used = np.unique(codes[codes >= 0])
+        if len(used):
+            lut = np.zeros(len(values), np.uint32)
+            lut[used] = callers.intern(ledger, txn, values.take(pa.array(used)).to_pylist())
+            ids[f] = np.where(codes >= 0, lut[np.maximum(codes, 0)], 0)
+    db = ledger.db[formats.CRM]
+    values, stale = crm_kernel.merge(keys, _stored(txn, db, keys), agg, ids)
+    if stale:  # records of the older form: upgraded once, then merged as the rest
+        for k, raw in stale:
+            txn.put(k, callers.upgrade(ledger, txn, k, raw), db=db)
+        values, stale = crm_kernel.merge(keys, _stored(txn, db, keys), agg, ids)
+    return zip(keys, cast("list[bytes]", values))  # none left None: every stored record is current now
+
+
+# A batch whose callers are at least this share of the stored records reads
+# them by walking a cursor from its first key (each record a step to the
+# next) instead of a lookup per key (a B-tree descent each).
+WALK_SHARE = 2 / 3
+
+
+def _stored(txn, db, keys: list[bytes]):
+    """The stored (key, record) pairs among the sorted ``keys``, in key
+    order, possibly with others between them (``kernels.crm.merge`` skips
+    them): a cursor walk from the first key when the batch touches most of
+    the records (``WALK_SHARE``), else one ``getmulti``."""
+    cursor = txn.cursor(db=db)
+    if keys and len(keys) >= WALK_SHARE * txn.stat(db)["entries"]:
+        return cursor.iternext() if cursor.set_range(keys[0]) else iter(())
+    return cursor.getmulti(keys)
 
 
 # The CSV is for people (a spreadsheet): times as local date-times

@@ -1,14 +1,14 @@
+from typing import Iterable
+
 import numpy as np
 import numpy.typing as npt
 
 def merge(
     keys: list[bytes],
-    found: list[tuple[bytes, bytes]],
+    stored: Iterable[tuple[bytes, bytes]],
     agg: npt.NDArray[np.int64],
-    offsets: npt.NDArray[np.int32],
-    data: npt.NDArray[np.uint8],
-    valid: npt.NDArray[np.uint8],
-) -> tuple[list[bytes | None], npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    ids: npt.NDArray[np.uint32],
+) -> tuple[list[bytes | None], list[tuple[bytes, bytes]]]: ...
 def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
 def group(
     offsets: npt.NDArray[np.int32],
@@ -22,3 +22,15 @@ def group(
     billable: npt.NDArray[np.int64],
     known: npt.NDArray[np.uint8],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def _group_digits(
+    offsets: npt.NDArray[np.int32],
+    data: npt.NDArray[np.uint8],
+    rank: npt.NDArray[np.int64],
+    skip: npt.NDArray[np.int32],
+    rows: npt.NDArray[np.int64],
+    start: npt.NDArray[np.int64],
+    start_valid: npt.NDArray[np.uint8],
+    answered: npt.NDArray[np.uint8],
+    billable: npt.NDArray[np.int64],
+    known: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...

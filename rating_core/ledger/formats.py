@@ -32,10 +32,24 @@ database            key                         value
                                                 key + NUL + target version (``>i``),
                                                 value ``ADJUSTMENT`` (no version), the
                                                 billable seconds possibly absent
-``crm``             account NUL caller (UTF-8,  ``CRM_COUNTS`` + msgspec JSON tail
-                    the normalised number)      {d: destination that last answered,
-                                                c: city, p: province, k: carrier,
-                                                t: tags, n: notes}; see below
+``crm``             account NUL caller (UTF-8,  ``CRM_RECORD`` (82 bytes): version
+                    the normalised number)      byte 2, flags (``CRM_HAS_EXTRA``: tags
+                                                or notes in ``crm_extra``), the 8
+                                                ``CRM_COUNTS``, then the name ids
+                                                (uint32, 0 none, ``crm_names``) of the
+                                                destination that last answered, city,
+                                                province, carrier. Older records (read,
+                                                rewritten as ``CRM_RECORD`` when next
+                                                written): ``CRM_COUNTS`` + msgspec JSON
+                                                {d, c, p, k: those names, t: tags,
+                                                n: notes}, always over 82 bytes
+``crm_names``       name id (``>I``, from 1)    the name (UTF-8): a destination, city,
+                                                province or carrier of a caller record
+``crm_name_ids``    ``name_key``: ``\x00`` +     the name's id (``>I``); ids are never
+                    the name's UTF-8, or        reused or renumbered
+                    ``\x01`` + its sha256
+``crm_extra``       the ``crm`` record's key    msgspec JSON {t: tags, n: notes}:
+                                                only callers with tags or notes
 ``crm_seen``        call key                    empty: counted from a rated file
 ``settlements``     call key                    ``RESERVATION`` + account name: the
                                                 credit reservation the call held when
@@ -68,6 +82,11 @@ called_back_ms (int64; times epoch ms, 0 = never). The same record is caller
 memory: the ``answered`` call event sets last_answered_ms and the
 destination (``callers.remember_answer``), the router reads them
 (``callers.last_answer``); a commit changes them only for a later answer.
+Every commit reads and rewrites the records of its callers, so the record
+is fixed-size and small (a name is an id, interned once per ledger in the
+commit's own transaction; tags and notes, written only by people, live
+beside it); ``ledger.callers`` reads and writes it, and reads the older
+JSON-tailed form.
 
 ``number_usage`` is what the per-number monthly caps are checked against
 (``ledger.usage``); it is written in the transaction that commits the calls,
@@ -138,6 +157,9 @@ NEXT_BATCH = b"next_batch"
 ADJUSTMENTS = b"adjustments"
 CRM = b"crm"
 CRM_SEEN = b"crm_seen"
+CRM_NAMES = b"crm_names"
+CRM_NAME_IDS = b"crm_name_ids"
+CRM_EXTRA = b"crm_extra"
 SETTLEMENTS = b"settlements"
 ACCOUNT_BATCHES = b"account_batches"
 INDEXED_FROM = b"indexed_from"
@@ -145,7 +167,7 @@ NUMBER_USAGE = b"number_usage"
 ACCOUNT_DAILY = b"account_daily"
 BUNDLE_USAGE = b"bundle_usage"
 DURABLE_DBS = (BALANCES, CALLS, CALL_BATCHES, CALL_LAYOUTS, META, ADJUSTMENTS, CRM, CRM_SEEN, SETTLEMENTS,
-               ACCOUNT_BATCHES, NUMBER_USAGE, ACCOUNT_DAILY, BUNDLE_USAGE)
+               ACCOUNT_BATCHES, NUMBER_USAGE, ACCOUNT_DAILY, BUNDLE_USAGE, CRM_NAMES, CRM_NAME_IDS, CRM_EXTRA)
 
 # -- live.lmdb (calls in progress)
 HOLDS = b"holds"
@@ -179,6 +201,11 @@ VERSION = struct.Struct(">i")
 CALL = struct.Struct("<qqq")  # line key (0: none), started ms, deadline ms
 LINE = struct.Struct(">q")  # big-endian: keys sort by value
 CRM_COUNTS = struct.Struct("<qqqqqqqq")  # see the crm database above
+# version, flags, CRM_COUNTS, name ids of destination, city, province, carrier
+CRM_RECORD = struct.Struct("<BB8q4I")
+CRM_VERSION = 2  # the first byte of a CRM_RECORD (the older records have no version byte)
+CRM_HAS_EXTRA = 1  # CRM_RECORD flags: the caller has tags or notes (crm_extra)
+NAME_ID = struct.Struct(">I")
 MONTH_BATCH = struct.Struct(">IQ")  # local month, batch id: see account_batches
 
 MAX_KEY = 480  # LMDB keys are at most 511 bytes; leave room for a deadline prefix
@@ -193,3 +220,11 @@ def call_key(call_id: str) -> bytes:
     if not key:
         raise ValueError("call_id: required")
     return key if len(key) <= MAX_KEY else b"#sha256:" + hashlib.sha256(key).digest()
+
+
+def name_key(name: str) -> bytes:
+    """The ``crm_name_ids`` key of a caller record's name: ``\\x00`` + its
+    UTF-8 bytes (never empty, so an empty name is a key too), or ``\\x01`` +
+    their sha256 when longer than ``MAX_KEY`` bytes."""
+    raw = name.encode()
+    return b"\x00" + raw if len(raw) <= MAX_KEY else b"\x01" + hashlib.sha256(raw).digest()
