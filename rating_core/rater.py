@@ -322,47 +322,8 @@ class Rater:
     def _kernel(self, arrays: dict[str, np.ndarray], state: dict,
                 bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None) -> dict[str, np.ndarray]:
         """``rating.rate`` of the batch, with its late bundle calls' usage
-        loaded when ``bundle_usage`` is given (``rate_prepared``)."""
-        if "late_key" not in state:
-            return rating.rate(self.tables, arrays, state, threads=self.threads)
-        n = len(arrays["start_ms"])
-        for name in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start"):
-            state[name] = np.empty(n, np.int64)  # at most one entry per CDR
-        opening = {k: state[k].copy() for k in ("credit_left", "bundle_period", "bundle_used", "late_used")}
-        out = rating.rate(self.tables, arrays, state, threads=self.threads)
-        missed = int(state["missed_n"][0])
-        if not missed:
-            return out
-        # Late calls of period-months the table lacked: complete it (the
-        # ledger's usage of their accounts; none used: 0) and rate again
-        # from the opening state.
-        # A month this batch's own calls left behind (a call answered after
-        # midnight sorted before one answered before it) had, when left, what
-        # the rating counted then (``rolled_*``); others not in the ledger: 0.
-        rolled = int(state["rolled_n"][0])
-        r_acc = state["rolled_acc"][:rolled]
-        r_key = (r_acc << 16) | state["rolled_month"][:rolled]
-        r_start = self.tables["account_start_ms"][r_acc].astype(np.int64)
-        r_used = state["rolled_used"][:rolled].copy()
-        for k, v in opening.items():
-            state[k][...] = v
-        state["rolled_n"][0] = 0
-        m_key, m_start = state["missed_key"][:missed], state["missed_start"][:missed]
-        if bundle_usage is None:  # no ledger: none used before this job
-            key = start = used = np.zeros(0, np.int64)
-        else:
-            key, start, used = bundle_usage(np.unique(m_key >> 16))
-        key = np.concatenate([state["late_key"], key, r_key, m_key])
-        start = np.concatenate([state["late_start"], start, r_start, m_start])
-        used = np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)])
-        # One row per (key, start), the first found: the table's, the ledger's, the batch's, then 0.
-        _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
-        first = np.sort(first)
-        key, start, used = key[first], start[first], used[first]
-        order = np.lexsort((start, key))
-        buffers = {k: state[k] for k in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")}
-        state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
-        return rating.rate(self.tables, arrays, state, threads=self.threads)
+        loaded (``rate_settling_late``; ``rate_prepared``)."""
+        return rate_settling_late(self.tables, arrays, state, bundle_usage, self.threads)
 
     # -- the whole job on one table ----------------------------------------
     def rate(self, table: pa.Table, state: dict | None = None) -> RatingResult:
@@ -413,6 +374,60 @@ class Rater:
             "reason": pa.DictionaryArray.from_arrays(codes, self._status_names).cast(pa.string()),
             "value": value,
         }, schema=cdr.REJECT_SCHEMA)
+
+
+def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
+                       bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None,
+                       threads: int = 2) -> dict[str, np.ndarray]:
+    """``kernels.rating.rate`` of one batch (``tables``: a snapshot's, or a
+    what-if copy of them), settling its late bundle calls from their own
+    period-month's allowance when ``state`` has a usage table
+    (``ledger.usage_table``): a late call of a period-month the table lacks
+    makes the table complete (the ledger's usage of those accounts from
+    ``bundle_usage``, None: none used; a month this batch left behind: what
+    it had used) and the batch be rated again from the same opening state.
+    Without a usage table: one plain ``rating.rate``. ``state`` is updated
+    in place; returns the kernel's output columns."""
+    if "late_key" not in state:
+        return rating.rate(tables, arrays, state, threads=threads)
+    n = len(arrays["start_ms"])
+    for name in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start"):
+        state[name] = np.empty(n, np.int64)  # at most one entry per CDR
+    opening = {k: state[k].copy() for k in ("credit_left", "bundle_period", "bundle_used", "late_used")}
+    out = rating.rate(tables, arrays, state, threads=threads)
+    missed = int(state["missed_n"][0])
+    if not missed:
+        return out
+    # Late calls of period-months the table lacked: complete it (the
+    # ledger's usage of their accounts; none used: 0) and rate again
+    # from the opening state.
+    # A month this batch's own calls left behind (a call answered after
+    # midnight sorted before one answered before it) had, when left, what
+    # the rating counted then (``rolled_*``); others not in the ledger: 0.
+    rolled = int(state["rolled_n"][0])
+    r_acc = state["rolled_acc"][:rolled]
+    r_key = (r_acc << 16) | state["rolled_month"][:rolled]
+    r_start = tables["account_start_ms"][r_acc].astype(np.int64)
+    r_used = state["rolled_used"][:rolled].copy()
+    for k, v in opening.items():
+        state[k][...] = v
+    state["rolled_n"][0] = 0
+    m_key, m_start = state["missed_key"][:missed], state["missed_start"][:missed]
+    if bundle_usage is None:  # no ledger: none used before this job
+        key = start = used = np.zeros(0, np.int64)
+    else:
+        key, start, used = bundle_usage(np.unique(m_key >> 16))
+    key = np.concatenate([state["late_key"], key, r_key, m_key])
+    start = np.concatenate([state["late_start"], start, r_start, m_start])
+    used = np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)])
+    # One row per (key, start), the first found: the table's, the ledger's, the batch's, then 0.
+    _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
+    first = np.sort(first)
+    key, start, used = key[first], start[first], used[first]
+    order = np.lexsort((start, key))
+    buffers = {k: state[k] for k in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")}
+    state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
+    return rating.rate(tables, arrays, state, threads=threads)
 
 
 def _int_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:

@@ -105,3 +105,20 @@ def test_advise_command(snapshot, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["advise", str(tmp_path / "calls.parquet"), "--store", store, "--account", "nobody"])
     assert e.value.code == 2 and "nobody" in capsys.readouterr().err
+
+
+def test_a_late_bundle_call_draws_from_its_months_allowance(snapshot):
+    """What-if on the bundle: o1 uses 95 of October's 100 minutes; x starts
+    before midnight and is answered after it (November), y starts 5 s
+    later and is answered before it (October, settled after x: late). y's
+    10 minutes draw October's 5 left and pay 5 at 0.10 (0.50 yuan), as
+    rating and a commit settle it; the advisor charged all 10 (1.00)."""
+    def call(call_id, start, answer_s, minutes):
+        return {"call_id": call_id, "caller": "13812345678", "number": "4001000005", "forwarded_to": "13912345678",
+                "start": start, "agent_answer": start + answer_s * 1000, "end": start + answer_s * 1000 + minutes * 60_000}
+    midnight = int(dt.datetime(2026, 11, 1, tzinfo=CST).timestamp() * 1000)
+    o1 = int(dt.datetime(2026, 10, 20, 9, tzinfo=CST).timestamp() * 1000)
+    calls = [call("o1", o1, 5, 95), call("x", midnight - 10_000, 20, 1), call("y", midnight - 5_000, 3, 10)]
+    advice = Advisor(snapshot).advise("shop", pa.table({k: [c[k] for c in calls] for k in calls[0]}))
+    costs = {p.package: p for p in advice.packages}
+    assert costs["bundle_100"].usage == 5 * 1000

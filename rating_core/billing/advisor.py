@@ -32,7 +32,8 @@ import numpy as np
 import pyarrow as pa
 
 from .. import cdr, layout
-from ..kernels import rating
+from ..ledger.core import usage_table
+from ..rater import rate_settling_late
 from .statements import month_index
 
 UNLIMITED_CREDIT = 1 << 60
@@ -190,8 +191,11 @@ class Advisor:
             tables[name] = col
         n_acc = len(self.meta["accounts"])
         state: dict[str, np.ndarray] = {"credit_left": np.full(n_acc, UNLIMITED_CREDIT, np.int64),
-                 "bundle_period": np.full(n_acc, -1, np.int32), "bundle_used": np.zeros(n_acc, np.int64)}
-        return rating.rate(tables, arrays, state, threads=self.threads)
+                 "bundle_period": np.full(n_acc, -1, np.int32), "bundle_used": np.zeros(n_acc, np.int64),
+                 **usage_table()}
+        # A late bundle call (answered before midnight, settled after one
+        # answered past it) draws from its month's allowance, as rated.
+        return rate_settling_late(tables, arrays, state, None, self.threads)
 
     def _curve(self, kind, p, out, ok, n, n_months, minimum, rental, prepaid):
         """Monthly cost as a function of calls per month (float, minor units),
