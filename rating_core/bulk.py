@@ -10,6 +10,9 @@ bounded by the chunk size, not the input size:
    than once in the input (8 bytes a row, sorted a sixteenth of the hash
    range at a time), and how far the starts are out of time order
    (``disorder``: the largest ``max(start of earlier rows) - start``).
+   It runs on a thread of its own beside step 2's first chunks (which
+   wait for it before their duplicate check), so the job does not idle
+   through it.
 2. **Edge**, in input order, chunk by chunk, on ``threads`` chunks at once
    (``Rater.prepare``). Duplicate call ids: only the ids whose hash repeats
    in step 1 are remembered (as strings, so a hash collision never makes a
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import itertools
 import shutil
 import tempfile
 import threading
@@ -46,7 +50,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -483,11 +487,33 @@ class _Edged:
 
 class Duplicates:
     """Exact duplicate call ids across chunks taken in input order, holding
-    only the ids whose hash repeats (``Scan.repeated``), as strings."""
+    only the ids whose hash repeats (``Scan.repeated``), as strings.
+    ``repeated`` may come later (``resolve``), from a scan still running
+    while the edge prepares the first chunks; ``wait`` blocks until then."""
 
-    def __init__(self, repeated: np.ndarray):
-        self.repeated = repeated
+    def __init__(self, repeated: np.ndarray | None = None):
+        self.repeated = np.zeros(0, np.uint64) if repeated is None else repeated
         self.seen: set[str] = set()
+        self._ready = threading.Event()
+        self._failed = False
+        if repeated is not None:
+            self._ready.set()
+
+    def resolve(self, repeated: np.ndarray | None) -> None:
+        """The scan's ``repeated`` hashes; None: the scan failed (``wait``
+        then raises; the job reports the scan's own error)."""
+        if repeated is None:
+            self._failed = True
+        else:
+            self.repeated = repeated
+        self._ready.set()
+
+    def wait(self) -> np.ndarray:
+        """``repeated``, once the scan has found it."""
+        self._ready.wait()
+        if self._failed:
+            raise _ScanFailed()
+        return self.repeated
 
     def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
         """Of ``candidates`` (rows of ``ids``, ascending, good rows whose hash
@@ -511,7 +537,8 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
     try:
         p = rater.prepare(batch, offset)
         ids = p.table.column("call_id")
-        cand = np.flatnonzero(p.good & may_repeat(ids, dups.repeated)) if len(dups.repeated) else np.zeros(0, np.intp)
+        repeated = dups.wait()  # the scan runs beside the first chunks' edge
+        cand = np.flatnonzero(p.good & may_repeat(ids, repeated)) if len(repeated) else np.zeros(0, np.intp)
         my_turn.wait()
         dup = dups.later_copies(ids, cand) if len(cand) else []
     finally:
@@ -529,6 +556,10 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
         p = cdr.Prepared(p.table, p.cdr, good, pa.concat_tables([p.rejects, rejects]), p.rows_in,
                          p.duplicates + len(dup), deduped=True)
     return _Edged(p.rows_in, p.rejects, _good_rows(p, pass_through), _order(p, pass_through), p.duplicates)
+
+
+class _ScanFailed(Exception):
+    """The scan ended in an error, which the job raises instead."""
 
 
 # --- good rows as a plain table (buffer and spill) ---------------------------------
@@ -665,13 +696,30 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                   force_sort: bool, bundle_usage=None) -> JobResult:
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
+    scanning = ThreadPoolExecutor(1)
+    edge: Generator[_Edged, None, None] | None = None
     try:
-        found = scan(inputs, chunk_rows, threads)
+        # The scan (step 1) runs on a thread of its own while the edge reads
+        # and prepares the first chunks; their duplicate check waits for its
+        # repeated hashes (``Duplicates.wait``), so the results are those of
+        # scanning first. Errors come out as if it had: the scan's, then "no
+        # CDR rows", then the edge's.
+        dups = Duplicates(None)
+        found_f = scanning.submit(scan, inputs, chunk_rows, threads)
+        found_f.add_done_callback(lambda f: dups.resolve(None if f.exception() else f.result().repeated))
+        files = cdr.InputRows()  # filled as the edge reads
+        edge = _edge(inputs, rater, chunk_rows, threads, pass_through, dups, files)
+        first: list[_Edged] = []
+        edge_error: Exception | None = None
+        try:
+            first.extend(itertools.islice(edge, 1))  # returns once the scan is done (the first duplicate check)
+        except Exception as e:  # raised where the edge would have raised it, after the scan's checks
+            edge_error = e
+        found = found_f.result()
         if found.rows == 0:
             raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
         sort = force_sort or found.disorder_ms > max_disorder_ms
         writer = RatedWriter(out, fmt, by_day)
-        files = cdr.InputRows()  # filled as the edge reads
         rejects_out = RejectsWriter(rejects, files)
         totals = _Totals()
         chunks = 0
@@ -702,7 +750,9 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                 rejects_out.write(result.rejects)
                 output.submit(gather_and_write, result)
 
-            edged = _edge(inputs, rater, chunk_rows, threads, pass_through, Duplicates(found.repeated), files)
+            if edge_error is not None:
+                raise edge_error
+            edged = itertools.chain(first, edge)
             if sort:
                 _sorted(edged, settle, totals, rejects_out, pass_through, chunk_rows, memory_limit, tmp, threads)
             else:
@@ -720,6 +770,9 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             raise AssertionError(f"rows read twice differ: {found.rows} then {summary.rows_in}")
         return JobResult(summary, time.perf_counter() - began, "sorted" if sort else "stream", chunks, writer.files)
     finally:
+        if edge is not None:
+            edge.close()  # on an error: the edge's pool ends its chunks before the temporary files go
+        scanning.shutdown(wait=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -752,7 +805,7 @@ def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
 
 
 def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: bool,
-          dups: Duplicates, files: cdr.InputRows | None = None) -> Iterator[_Edged]:
+          dups: Duplicates, files: cdr.InputRows | None = None) -> Generator[_Edged, None, None]:
     """The edge (``_edge_chunk``) on ``threads`` chunks at once (pyarrow,
     NumPy and the kernels release the GIL), the input read ahead on a
     thread of its own; yielded in input order."""
