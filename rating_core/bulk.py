@@ -395,15 +395,38 @@ def call_id_hashes(ids) -> tuple[np.ndarray, np.ndarray]:
     return out, present
 
 
-def may_repeat(ids, repeated: np.ndarray) -> np.ndarray:
-    """Where a call id's hash is one of ``repeated`` (``Scan.repeated``):
-    every copy of a repeated id, and perhaps an id whose hash collides with
-    one (rare; the caller compares the ids themselves)."""
+_FILTER_BITS = 20  # may_repeat's filter: one bool per value of a hash's top 20 bits (1 MB)
+_FILTER_SHIFT = np.uint64(64 - _FILTER_BITS)
+
+
+def repeat_filter(repeated: np.ndarray) -> np.ndarray:
+    """``may_repeat``'s filter of ``repeated``: a bool per value of a hash's
+    top ``_FILTER_BITS`` bits, True where some repeated hash has them."""
+    f = np.zeros(1 << _FILTER_BITS, bool)
+    f[(repeated >> _FILTER_SHIFT).astype(np.intp)] = True
+    return f
+
+
+def may_repeat(ids, repeated: np.ndarray, prefilter: np.ndarray | None = None) -> np.ndarray:
+    """Where a call id's hash is one of ``repeated`` (``Scan.repeated``,
+    sorted): every copy of a repeated id, and perhaps an id whose hash
+    collides with one (rare; the caller compares the ids themselves).
+    ``prefilter``: ``repeat_filter(repeated)``, made once for many calls.
+    A row passes the filter by its hash's top bits (one table lookup; with
+    the demo's ~0.05% repeated ids ~2% pass at 100M rows, ~0.1% at 2M) and
+    only those are searched in ``repeated``: 2-3x faster than Arrow's
+    ``is_in`` hash set (benchmarks/README.md, round 7)."""
     h, present = call_id_hashes(ids)
+    hit = np.zeros(len(h), bool)
     if len(repeated) == 0 or len(h) == 0:
-        return np.zeros(len(h), bool)
-    hit = pc.is_in(pa.array(h), value_set=pa.array(repeated))  # a hash set: O(1) a row
-    return present & hit.to_numpy(zero_copy_only=False)
+        return hit
+    f = repeat_filter(repeated) if prefilter is None else prefilter
+    cand = np.flatnonzero(f[(h >> _FILTER_SHIFT).astype(np.intp)] & present)
+    if len(cand):
+        hv = h[cand]
+        at = np.minimum(np.searchsorted(repeated, hv), len(repeated) - 1)
+        hit[cand[repeated[at] == hv]] = True
+    return hit
 
 
 def scan(inputs, batch_rows: int = DEFAULT_CHUNK_ROWS, threads: int = 2) -> Scan:
@@ -492,12 +515,13 @@ class Duplicates:
     while the edge prepares the first chunks; ``wait`` blocks until then."""
 
     def __init__(self, repeated: np.ndarray | None = None):
-        self.repeated = np.zeros(0, np.uint64) if repeated is None else repeated
+        self.repeated = np.zeros(0, np.uint64)
+        self.prefilter: np.ndarray | None = None  # repeat_filter(repeated), made once
         self.seen: set[str] = set()
         self._ready = threading.Event()
         self._failed = False
         if repeated is not None:
-            self._ready.set()
+            self.resolve(repeated)
 
     def resolve(self, repeated: np.ndarray | None) -> None:
         """The scan's ``repeated`` hashes; None: the scan failed (``wait``
@@ -506,6 +530,7 @@ class Duplicates:
             self._failed = True
         else:
             self.repeated = repeated
+            self.prefilter = repeat_filter(repeated) if len(repeated) else None
         self._ready.set()
 
     def wait(self) -> np.ndarray:
@@ -538,7 +563,8 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
         p = rater.prepare(batch, offset)
         ids = p.table.column("call_id")
         repeated = dups.wait()  # the scan runs beside the first chunks' edge
-        cand = np.flatnonzero(p.good & may_repeat(ids, repeated)) if len(repeated) else np.zeros(0, np.intp)
+        cand = (np.flatnonzero(p.good & may_repeat(ids, repeated, dups.prefilter)) if len(repeated)
+                else np.zeros(0, np.intp))
         my_turn.wait()
         dup = dups.later_copies(ids, cand) if len(cand) else []
     finally:

@@ -193,3 +193,30 @@ def test_malloc_keeps_freed_chunks_on_glibc():
     import platform
 
     assert bulk.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=6), max_size=60), st.integers(0, 2**32), st.booleans())
+def test_may_repeat_is_membership_of_the_hash(ids, seed, narrow):
+    """``may_repeat`` (a filter on the hash's top bits, then a search) marks
+    exactly the present ids whose hash is in ``repeated``, as Arrow's
+    ``is_in`` does; ``narrow`` puts every hash under the same top bits (all
+    pass the filter)."""
+    arr = pa.array([None if i == "" and seed % 3 == 0 else i for i in ids], pa.string())
+    h, present = bulk.call_id_hashes(arr)
+    if narrow:
+        h = h % np.uint64(8)
+    rng = np.random.default_rng(seed)
+    some = h[rng.random(len(h)) < 0.3] if len(h) else h
+    other = rng.integers(0, 2**63, 5, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    repeated = np.unique(np.concatenate([some, other % np.uint64(8) if narrow else other]))
+    hashes = bulk.call_id_hashes
+    want = present & pc.is_in(pa.array(h), value_set=pa.array(repeated)).to_numpy(zero_copy_only=False)
+    patched = pytest.MonkeyPatch()
+    if narrow:
+        patched.setattr(bulk, "call_id_hashes", lambda ids: (lambda h, p: (h % np.uint64(8), p))(*hashes(ids)))
+    try:
+        assert (bulk.may_repeat(arr, repeated) == want).all()
+        assert (bulk.may_repeat(arr, repeated, bulk.repeat_filter(repeated)) == want).all()
+    finally:
+        patched.undo()
