@@ -239,7 +239,8 @@ class Rater:
             _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
             key, start, used = key[first], start[first], used[first]
             order = np.lexsort((start, key))
-            state.update(ledger_usage_table((key[order], start[order], used[order])))
+            buffers = {k: state[k] for k in _BUFFERS}
+            state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
         state["rolled_n"][0] = 0
         state["missed_n"][0] = 0
 
@@ -376,6 +377,10 @@ class Rater:
         }, schema=cdr.REJECT_SCHEMA)
 
 
+# The kernel's per-batch buffers of a usage table (``kernels.rating.rate``).
+_BUFFERS = ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")
+
+
 def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
                        bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None,
                        threads: int = 2) -> dict[str, np.ndarray]:
@@ -391,8 +396,10 @@ def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
     if "late_key" not in state:
         return rating.rate(tables, arrays, state, threads=threads)
     n = len(arrays["start_ms"])
-    for name in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start"):
-        state[name] = np.empty(n, np.int64)  # at most one entry per CDR
+    for name in _BUFFERS:
+        if len(state[name]) < n:  # at most one entry per CDR; kept for the next batch of a job
+            state[name] = np.empty(n, np.int64)
+    state["rolled_n"][0] = state["missed_n"][0] = 0
     opening = {k: state[k].copy() for k in ("credit_left", "bundle_period", "bundle_used", "late_used")}
     out = rating.rate(tables, arrays, state, threads=threads)
     missed = int(state["missed_n"][0])
@@ -425,7 +432,7 @@ def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
     first = np.sort(first)
     key, start, used = key[first], start[first], used[first]
     order = np.lexsort((start, key))
-    buffers = {k: state[k] for k in ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")}
+    buffers = {k: state[k] for k in _BUFFERS}
     state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
     return rating.rate(tables, arrays, state, threads=threads)
 
