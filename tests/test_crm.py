@@ -364,7 +364,7 @@ def test_batch_merge_writes_the_records_a_call_by_call_update_writes(tmp_path_fa
     a_call = st.builds(
         lambda d, region: dict(d, caller_city=region[0], caller_province=region[1], caller_carrier=region[2]),
         st.fixed_dictionaries({
-            "account": st.sampled_from(["shop", "cafe"]), "caller": callers, "start_ms": when,
+            "account": st.sampled_from(["shop", "cafe"]), "caller": st.one_of(callers, st.none()), "start_ms": when,
             "answered": st.booleans(), "billable_seconds": st.integers(0, 600),
             "forwarded_to": st.sampled_from(DESTS)}),  # the destination that answered or rang
         regions)

@@ -243,18 +243,23 @@ class CRM:
         of ``CHUNK``; calls without a caller or an account are not counted.
         Pure (a commit runs it on another thread while its transaction does
         other work); ``write`` merges it into the records."""
-        t = _counted(calls)
-        if t.num_rows == 0:
-            return Grouped(0, [])
         # Not combined into one chunk: the columns are read once each below
         # (NumPy copies, the key join), so a combined copy would be a second.
-        t = t.select(list(MERGE_COLUMNS))
+        t = calls.select(list(MERGE_COLUMNS))
         start = t.column("start_ms")
         as_float = start.to_numpy(zero_copy_only=False)  # NaN for an unknown start: never "in order"
         if len(as_float) > 1 and not (as_float[1:] >= as_float[:-1]).all():
             order = pc.sort_indices(start).to_numpy()  # stable: equal starts keep their order
         else:
             order = np.arange(t.num_rows, dtype=np.int64)
+        # The calls not counted (no caller or no account) are left out of
+        # the rows the kernel visits, not filtered out of the columns (a
+        # copy of every column for the few calls without a caller).
+        counted = _counted_rows(t)
+        if counted is not None:
+            order = order[counted[order]]
+        if len(order) == 0:
+            return Grouped(0, [])
         # The calls' columns for ``kernels.crm.group``, in row order; the
         # rows are visited in time order where they are (no reordered copy).
         # "Latest wins" for the names is the latest call holding a known
@@ -274,7 +279,10 @@ class CRM:
             values, codes = coded[f]
             nonempty = np.append(pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False), False)
             known[f] = nonempty[codes]  # code -1 (null): the appended False
-        columns = (_offsets(key), _data(key), *_sort_shortcut(t.column("account")), np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
+        rank, skip = _sort_shortcut(t.column("account"))
+        if counted is not None:
+            skip[~counted] = 0  # a call without a caller has a null key (never visited)
+        columns = (_offsets(key), _data(key), rank, skip, np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
                    pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
                    np.ascontiguousarray(pc.fill_null(t.column("billable_seconds"), 0).to_numpy(), np.int64), known)
         # Merged in time-ordered chunks: merging chunk after chunk gives the
@@ -283,14 +291,14 @@ class CRM:
         # reads and writes its callers' pages in key order once (the B-tree
         # work is most of a merge's cost).
         chunks = []
-        for lo in range(0, t.num_rows, CHUNK):
+        for lo in range(0, len(order), CHUNK):
             rows = np.ascontiguousarray(order[lo:lo + CHUNK], np.int64)
             offsets, data, rank, skip, *rest = columns
             first, agg, last = crm_kernel.group(offsets, data, rank, skip, rows, *rest)
             keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
             names = [(values, np.where(at >= 0, codes[at], -1)) for (values, codes), at in zip(coded, last)]
             chunks.append((keys, agg, names))
-        return Grouped(t.num_rows, chunks)
+        return Grouped(len(order), chunks)
 
     def write(self, txn, grouped: "Grouped") -> int:
         """Merge ``group``'s aggregates into the stored records inside the
@@ -401,6 +409,15 @@ def _counted(calls: pa.Table) -> pa.Table:
     return calls
 
 
+def _counted_rows(calls: pa.Table) -> np.ndarray | None:
+    """``_counted`` as a bool per row, or None when every call counts."""
+    caller, account = calls.column("caller"), calls.column("account")
+    if caller.null_count or account.null_count or (len(caller) and pc.min(pc.binary_length(caller)).as_py() == 0):
+        return pc.and_(pc.fill_null(pc.not_equal(caller, ""), False), pc.is_valid(account)).to_numpy(
+            zero_copy_only=False)
+    return None
+
+
 class Grouped(NamedTuple):
     """``CRM.group``'s result: the calls counted, and per chunk the sorted
     distinct record keys, their aggregates and names (``_merge``'s input)."""
@@ -423,8 +440,9 @@ def _sort_shortcut(account: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(n, np.int64), np.zeros(n, np.int32)
     rank_of = np.empty(len(names), np.int64)
     rank_of[pc.sort_indices(names).to_numpy()] = np.arange(len(names))
-    rank = rank_of[enc.indices.to_numpy(zero_copy_only=False)]
-    skip = pc.binary_length(account).to_numpy(zero_copy_only=False).astype(np.int32) + 1
+    # A call without an account (not counted, never visited): rank 0, skip 0.
+    rank = rank_of[pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)]
+    skip = pc.fill_null(pc.add(pc.binary_length(account), 1), 0).to_numpy(zero_copy_only=False).astype(np.int32)
     return np.ascontiguousarray(rank), np.ascontiguousarray(skip)
 
 
