@@ -103,15 +103,16 @@ DEFAULT_MAX_DISORDER_MS = 3_600_000  # beyond an hour out of order: sort out of 
 DEFAULT_MEMORY_LIMIT = "1GB"  # DuckDB's, for the out-of-core sort
 
 
-def billing_view(rated: pa.Table, pass_through: bool = False) -> pa.Table:
+def billing_view(rated: pa.Table, pass_through: bool = False, inputs: cdr.InputRows | None = None) -> pa.Table:
     """The rated output's columns: ``BILLING_COLUMNS`` (default) and
     ``answered`` (bool: ``rating_core.answered``, so reports and statements
     on the file count answered calls as on the ledger), or every column of
     the rated table (input columns included) with ``pass_through``, whose
     ``row`` then counts data rows from 1 as the rejects file's does
-    (``cdr.rejects_file``), so a run's rated and rejected rows number alike."""
+    (``cdr.rejects_file``; with ``inputs``, a ``file`` column first and the
+    row within that file), so a run's rated and rejected rows number alike."""
     if pass_through:
-        return cdr.rejects_file(rated) if "row" in rated.column_names else rated
+        return cdr.rejects_file(rated, inputs) if "row" in rated.column_names else rated
     view = rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
     if "agent_answer" in rated.column_names and "answered" not in view.column_names:
         from .answered import answered
@@ -758,7 +759,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             def gather_and_write(result: RatingResult) -> None:
                 nonlocal empty_schema
                 for t in result.rated_batches(ROW_GROUP_ROWS, None if pass_through else _BILLING_SOURCE):
-                    t = billing_view(t, pass_through)
+                    t = billing_view(t, pass_through, files)
                     if t.num_rows:
                         writer.write(t)
                     elif empty_schema is None:
@@ -786,7 +787,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             output.drain()
             if empty_schema is None and writer.rows == 0:  # nothing rated: an empty file of the same columns
                 empty = pa.table({c: pa.array([], pa.string()) for c in cdr.REQUIRED_COLUMNS})
-                empty_schema = billing_view(rater.rate(empty).rated, pass_through).schema
+                empty_schema = billing_view(rater.rate(empty).rated, pass_through, files).schema
         finally:
             output.shutdown()  # on an error: let the pending writes end before closing the files
             writer.close(empty_schema)

@@ -211,8 +211,11 @@ def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scrat
 
 
 def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: np.ndarray, scratch: str,
-                out: str, pass_through: bool, order: list[str], live: LiveTables | None = None) -> dict:
-    """Settle one account partition from the opening balances (step 4)."""
+                out: str, pass_through: bool, order: list[str], live: LiveTables | None = None,
+                inputs: cdr.InputRows | None = None) -> dict:
+    """Settle one account partition from the opening balances (step 4).
+    ``inputs``: where each input file begins (a ``--pass-through`` row
+    names its file and counts within it)."""
     rater = _rater(*snapshot, live)
     d = Path(scratch) / f"part={b}"
     files = sorted(d.glob("*.parquet"))  # unit order = input row order
@@ -225,7 +228,7 @@ def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: 
         starts = rows.column("start_ms").to_numpy()
         rows = rows.take(pa.array(np.argsort(starts, kind="stable")))
         result = rater.rate_prepared(bulk._prepared_of(rows, order), state)
-        rated = bulk.billing_view(result.rated, pass_through)
+        rated = bulk.billing_view(result.rated, pass_through, inputs)
         writer = bulk.RatedWriter(Path(out) / f"part-{b:05d}.parquet")
         try:
             writer.write(rated)
@@ -339,12 +342,17 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
                 "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * dups.num_rows),
                 "value": dups.column("call_id"),
             }, schema=cdr.REJECT_SCHEMA)
+        inputs_rows = cdr.InputRows()  # where each Parquet file begins: a reject names its file
+        for u in units:
+            if not inputs_rows.names or inputs_rows.names[-1] != u.path:
+                inputs_rows.begin(u.path, u.first_row)
         present = sorted(int(p.name.split("=", 1)[1]) for p in scratch.glob("part=*"))
         dup_future = client.scatter(duplicate_rows, broadcast=True)
         state_future = client.scatter(state, broadcast=True)
         settled = client.gather(client.map(settle_task, present, snapshot=snapshot, state=state_future,
                                            duplicate_rows=dup_future, scratch=str(scratch), out=str(out),
-                                           pass_through=pass_through, order=order, live=live_future, pure=False))
+                                           pass_through=pass_through, order=order, live=live_future,
+                                           inputs=inputs_rows, pure=False))
         # Closing balances: each account from the partition that settled it.
         n_accounts = len(state["credit_left"])
         owner = np.arange(n_accounts) % partitions
@@ -356,10 +364,6 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         state.update(closing)
         # Rejects, in input row order.
         parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
-        inputs_rows = cdr.InputRows()
-        for u in units:
-            if not inputs_rows.names or inputs_rows.names[-1] != u.path:
-                inputs_rows.begin(u.path, u.first_row)
         all_rejects = cdr.rejects_file(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"),
                                        inputs_rows)
         cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"

@@ -210,7 +210,10 @@ def rejects_file(rejects: pa.Table, inputs: InputRows | None = None) -> pa.Table
         return rejects.set_column(i, "row", pc.add(rejects.column(i), 1))
     rows = rejects.column(i).to_numpy().astype(np.int64, copy=False)
     names, local = inputs.locate(rows)
-    return rejects.set_column(i, "row", pa.array(local + 1)).add_column(0, "file", names)
+    out = rejects.set_column(i, "row", pa.array(local + 1))
+    if "file" in out.column_names:  # a pass-through input column of that name: the output's replaces it
+        out = out.drop_columns(["file"])
+    return out.add_column(0, "file", names)
 
 
 _ISO = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?"

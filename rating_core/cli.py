@@ -187,7 +187,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         import pyarrow as pa
 
         out = bulk.RatedWriter(out_path, fmt)
-        out.write(bulk.encode_names(bulk.billing_view(result.rated, pass_through))
+        out.write(bulk.encode_names(bulk.billing_view(result.rated, pass_through, files))
                   .append_column("replayed", pa.array(result.replayed)))
         out.close()
         # The bounded job's writer: CSV or Parquet by extension, rows from 1, formula cells quoted in a CSV.

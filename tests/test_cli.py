@@ -85,6 +85,8 @@ def test_rate_csv_and_parquet_alike(demo, tmp_path):
 
 
 def test_several_inputs_number_rows_through(demo, tmp_path):
+    """Rated (--pass-through) and rejected rows name their input file and
+    count data rows from 1 within it: together they are every row of each."""
     d, _ = demo
     cdrs = pq.read_table(d / "cdrs.parquet")
     pq.write_table(cdrs.slice(0, 1200), tmp_path / "one.parquet")
@@ -93,17 +95,14 @@ def test_several_inputs_number_rows_through(demo, tmp_path):
             "--out", tmp_path / "all.parquet", "--json", "--pass-through")
     assert r.exit_code == 0, r.output
     rated = pq.read_table(tmp_path / "all.parquet")
-    assert set(rated.column_names) == ALL_COLUMNS
+    assert set(rated.column_names) == ALL_COLUMNS | {"file"} and rated.column_names[0] == "file"
     rejects = cdr.read_table(tmp_path / "all.rejects.csv")
-    # A reject names its input file and its data row within it, from 1; the
-    # pass-through rated file's row is the job's (counted on through both).
-    first = {str(tmp_path / "one.parquet"): 0, str(tmp_path / "two.csv"): 1200}
-    files = rejects.column("file").to_pylist()
-    assert set(files) == set(first)
-    within = [int(x) for x in rejects.column("row").to_pylist()]
-    assert all(1 <= r <= (1200 if f.endswith("one.parquet") else 800) for f, r in zip(files, within))
-    rows = sorted(rated.column("row").to_pylist() + [first[f] + r for f, r in zip(files, within)])
-    assert rows == list(range(1, 2001))  # data rows counted from 1 in both files
+    sizes = {str(tmp_path / "one.parquet"): 1200, str(tmp_path / "two.csv"): 800}
+    seen = {f: [] for f in sizes}
+    for t in (rated, rejects):
+        for f, row in zip(t.column("file").to_pylist(), t.column("row").to_pylist()):
+            seen[f].append(int(row))
+    assert {f: sorted(rows) for f, rows in seen.items()} == {f: list(range(1, n + 1)) for f, n in sizes.items()}
 
 
 def test_commit_is_exactly_once(demo, tmp_path):
@@ -255,3 +254,16 @@ def test_each_reject_names_its_input_file_and_row_within_it(demo, tmp_path, comm
            for x in cdr.read_table(tmp_path / "rejects.csv").to_pylist() if x["reason"] != "duplicate"]
     assert (str(tmp_path / "a.csv"), 2, ok[1], "end") in got
     assert (str(tmp_path / "b.csv"), 3, ok[5], "forwarded_to") in got
+
+
+def test_an_input_column_named_file_is_replaced_by_the_output_one(demo, tmp_path):
+    d, _ = demo
+    t = pq.read_table(d / "cdrs.parquet").slice(0, 5)
+    import pyarrow as pa
+
+    pq.write_table(t.append_column("file", pa.array(["x.wav"] * 5)), tmp_path / "in.parquet")
+    r = run("rate", tmp_path / "in.parquet", "--store", d / "store", "--out", tmp_path / "o.parquet", "--json",
+            "--pass-through")
+    assert r.exit_code == 0, r.output
+    out = pq.read_table(tmp_path / "o.parquet")
+    assert out.column_names.count("file") == 1 and set(out.column("file").to_pylist()) == {str(tmp_path / "in.parquet")}
