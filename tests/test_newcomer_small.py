@@ -87,3 +87,18 @@ def test_explain_words_pay_as_you_go_and_no_billable_time(demo, capsys):
               "--lang", "en").out
     assert "No billable time (0 s): nothing is charged, no connect fee." in out
     assert "free seconds" not in out  # it said "0 s is within the rate's 0 free seconds"
+
+
+def test_explain_an_unanswered_committed_call(tmp_path, capsys):
+    """A committed call with no answer: explain names the answer it lacks
+    and says nothing is charged (it said "nothing is billed" and then
+    printed a band, a rate and "Pay as you go: 0.0000 yuan billed")."""
+    from test_late_cdrs import at, cdr, engine_rows, setup_store
+
+    store, _, ledger = setup_store(tmp_path, "bun_a")
+    c = dict(cdr("un-1", at(11, 10), 3), ivr_answer=None, agent_answer=None)
+    assert engine_rows(store, [c])[1] == []
+    ledger.close()
+    out = run(capsys, "explain", "un-1", "--store", store, "--lang", "en").out.replace("\n", " ")
+    assert "The call was not answered (no agent answer in the CDR), so billing never started." in out
+    assert "No billable time (0 s): nothing is charged, no connect fee." in out and "Charged: 0.0000 yuan." in out
