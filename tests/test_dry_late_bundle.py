@@ -15,6 +15,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rating_core.catalog import load_catalog
 from rating_core.cli import main
@@ -126,3 +128,53 @@ def test_the_rater_without_a_ledger_agrees_with_the_reference(tmp_path, calls):
         assert r.status == "rated"
         assert whole[c["call_id"]][1:5] == (r.billable_seconds, r.bundle_seconds_consumed, r.charge, r.overage)
     assert apart == whole
+
+
+@pytest.fixture(scope="module")
+def bundle_rater(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dry_late")
+    (d / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", "bun_a"))
+    store = Store(d / "store")
+    store.compile(d / "catalog.yaml", activate=True)
+    return Rater(store.open()), load_catalog(d / "catalog.yaml")
+
+
+MIDNIGHT = at(11, 1, 0)
+# Calls starting within minutes of midnight (October's last, November's
+# first), answered up to 4 minutes later: a call answered before midnight
+# is often settled after one answered past it.
+CALLS = st.lists(st.tuples(st.integers(-4, 2),  # start, minutes from 11-01 00:00
+                           st.integers(0, 59),  # and seconds
+                           st.integers(0, 240),  # answered that many seconds after the start
+                           st.integers(1, 60)),  # minutes talked
+                 min_size=1, max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(calls=CALLS, cuts=st.lists(st.integers(1, 11), max_size=4))
+def test_chunks_settle_late_calls_as_one_batch_and_the_reference(bundle_rater, calls, cuts):
+    """Calls around a month end (answered before or after midnight, in any
+    order of start), rated in one batch, and in chunks in start order with
+    the usage carried between them (the bulk job's way), give the same rows,
+    and the reference's."""
+    rater, catalog = bundle_rater
+    rows = []
+    for i, (minute, second, answer, talk) in enumerate(calls):
+        start = MIDNIGHT + (minute * 60 + second) * 1000
+        rows.append(dict(cdr(f"c{i}", start, talk), ivr_answer=start + answer * 1000,
+                         agent_answer=start + answer * 1000, end=start + answer * 1000 + talk * 60_000))
+    whole = by_call(rater.rate(pa.Table.from_pylist(rows)).rated.to_pylist())
+    ordered = sorted(rows, key=lambda c: c["start"])  # stable: equal starts keep input order
+    state, apart, at_row = rater.opening_state(), {}, 0
+    for cut in sorted({min(c, len(ordered)) for c in cuts} | {len(ordered)}):
+        if cut > at_row:
+            chunk = pa.Table.from_pylist(ordered[at_row:cut])
+            apart.update(by_call(rater.rate(chunk, state).rated.to_pylist()))
+            rater.carry_usage(state)
+            at_row = cut
+    assert apart == whole
+    ref_calls = [Call(c["number"], c["caller"], c["forwarded_to"], c["start"], c["end"], c["ivr_answer"],
+                      c["agent_answer"]) for c in rows]
+    ref = rate_reference(catalog, ref_calls, opening_balances(catalog), REGIONS)
+    for c, r in zip(rows, ref):
+        assert whole[c["call_id"]][1:5] == (r.billable_seconds, r.bundle_seconds_consumed, r.charge, r.overage)
