@@ -234,13 +234,17 @@ class Rater:
             key = np.concatenate([(acc << 16) | state["rolled_month"][:rolled], state["late_key"]])
             start = np.concatenate([self.tables["account_start_ms"][acc].astype(np.int64), state["late_start"]])
             used = np.concatenate([state["rolled_used"][:rolled], state["late_used"]])
-            # One row per (key, start): what the month left behind holds
-            # (the later count), then the table's.
-            _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
-            key, start, used = key[first], start[first], used[first]
-            order = np.lexsort((start, key))
+            # One row per (key, start), the largest count: a period-month's
+            # usage only grows, so the largest is the latest. A month left
+            # behind (``rolled_*``: its count when left) may have been drawn
+            # from since by late calls of the same batch (the table's), or
+            # not (then the table lacks it or holds less).
+            order = np.lexsort((used, start, key))
+            key, start, used = key[order], start[order], used[order]
+            last = np.ones(len(key), bool)
+            last[:-1] = (key[1:] != key[:-1]) | (start[1:] != start[:-1])
             buffers = {k: state[k] for k in _BUFFERS}
-            state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
+            state.update(ledger_usage_table((key[last], start[last], used[last])), **buffers)
         state["rolled_n"][0] = 0
         state["missed_n"][0] = 0
 

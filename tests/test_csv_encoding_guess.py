@@ -458,3 +458,29 @@ def test_a_mostly_ascii_gbk_file_with_a_few_chinese_rows_reads_as_utf8_and_says_
     assert "--encoding gbk" in proc.stdout + proc.stderr
     proc, rejects = _rate(tmp_path, tmp_path / "few.csv", "--encoding", "gbk")
     assert proc.returncode == 0 and rejects == [], rejects
+
+
+def test_a_stray_byte_in_the_start_cell_is_a_reject_in_a_dry_run(tmp_path):
+    """The duplicate scan reads ``start`` before the edge judges it: a byte
+    that is not UTF-8 there (UTF-8 CSV, a CSV read as GBK, a Parquet binary
+    column) was an internal error in a dry run (``ArrowInvalid``) while a
+    commit rejected the row. Now it is that row's reject naming ``start``,
+    dry as committed, and the other rows rate."""
+    bad = str(DEMO["start"]).encode() + b"\xff"
+    utf8 = (HEADER + _ascii_row("s-1")).encode() + _ascii_row("s-2").encode().replace(str(DEMO["start"]).encode(), bad)
+    gbk = (HEADER + "".join(_row(f"呼叫-{i}") for i in range(20))).encode("gbk") + _row("s-2").encode(
+        "gbk").replace(str(DEMO["start"]).encode(), bad)
+    (tmp_path / "u.csv").write_bytes(utf8)
+    (tmp_path / "g.csv").write_bytes(gbk)
+    assert cdr.encoding_of(tmp_path / "g.csv") == "gb18030"
+    rows = [dict(zip(HEADER.strip().split(","), _ascii_row(f"p-{i}").strip().split(","))) for i in (1, 2)]
+    table = pa.Table.from_pylist(rows)
+    starts = pa.array([r["start"].encode() for r in rows[:1]] + [bad], pa.binary())
+    pq.write_table(table.set_column(table.column_names.index("start"), "start", starts), tmp_path / "p.parquet")
+    for name, rated in (("u.csv", 1), ("g.csv", 20), ("p.parquet", 1)):
+        for extra in ((), ("--commit",)):
+            proc, rejects = _rate(tmp_path, tmp_path / name, "--json", *extra)
+            assert proc.returncode == 0, (name, extra, proc.stderr)
+            assert json.loads(proc.stdout)["rated"] == rated, (name, extra, proc.stdout)
+            assert [(r["call_id"], r["field"]) for r in rejects] == [("s-2" if "csv" in name else "p-2", "start")], (
+                name, extra, rejects)

@@ -42,6 +42,11 @@ def midnight(call_id, start_s, answer_s, minutes):
 # settled after x: late, it draws what October's allowance has left.
 X, Y = midnight("x", -10, 20, 1), midnight("y", -5, 3, 10)
 O1_95 = cdr("o1", at(10, 20), 95)
+# z, another October call settled after x, starts after y: in chunks of 3
+# rows it is in the chunk after the one where x left October and y drew
+# from it (the breaker's case: that chunk must pass on y's count, not the
+# count October had when x left it).
+Z = midnight("z", -2, 1, 10)
 
 # name: (what is committed or done first, the file rated dry and committed)
 SCENARIOS = {
@@ -50,6 +55,7 @@ SCENARIOS = {
     "earlier month in the ledger": ([[O1], [O3]], [O2]),
     "midnight order, October used in the ledger": ([[O1_95]], [X, Y]),
     "midnight order in one file": ([], [O1_95, X, Y]),
+    "midnight order, two late calls in two chunks": ([], [O1_95, X, Y, Z]),
     "earlier month and ended period": ([[O1, O3], to_bun_b, [N3]], [O2, N2]),
 }
 
@@ -86,12 +92,13 @@ def test_the_same_file_rated_dry_and_committed_gives_the_same_charges(tmp_path, 
     dry_store = prepared_store(tmp_path, "dry", steps)
     dry = rate_cli(tmp_path, dry_store, calls, commit=False)
     json.loads(capsys.readouterr().out)
-    # Chunks of one row: what a chunk leaves behind reaches the next.
-    rate_bounded([str(tmp_path / "cdrs-False.parquet")], dry_store, tmp_path / "rated-1.parquet", chunk_rows=1)
-    one_by_one = by_call(pq.read_table(tmp_path / "rated-1.parquet").to_pylist())
     committed = rate_cli(tmp_path, prepared_store(tmp_path, "commit", steps), calls, commit=True)
     assert dry == committed
-    assert one_by_one == committed
+    # In chunks: what a chunk leaves behind reaches the next.
+    for rows in (1, 2, 3):
+        rate_bounded([str(tmp_path / "cdrs-False.parquet")], dry_store, tmp_path / f"rated-{rows}.parquet",
+                     chunk_rows=rows)
+        assert by_call(pq.read_table(tmp_path / f"rated-{rows}.parquet").to_pylist()) == committed, rows
     # And a dry job wrote nothing: rated again, the same.
     assert rate_cli(tmp_path, dry_store, calls, commit=False) == dry
 
