@@ -174,9 +174,13 @@ class InputRows:
 
     def begin(self, name: str, row: int) -> None:
         """The file ``name`` (as the user gave it; a dataset's Parquet
-        file) starts at job row index ``row``."""
+        file) starts at job row index ``row``. Named as a rejects file shows
+        text: a byte of the name that is not UTF-8 as ``\\xff``, a
+        FORBIDDEN_TEXT character (ESC, bidi controls) as Python writes it,
+        so a file name never puts a terminal escape in a rejects file."""
+        text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         self.starts.append(row)
-        self.names.append(name)
+        self.names.append(_forbidden.sub(lambda m: ascii(m.group())[1:-1], text))
 
     def locate(self, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
         """Job row indexes (int64) -> (the file of each, string array; the
@@ -200,9 +204,8 @@ def rejects_file(rejects: pa.Table, inputs: InputRows | None = None) -> pa.Table
     names the input file of each reject and ``row`` counts within that file
     (several inputs: each from 1; a dataset directory: its Parquet file).
     In memory and on the wire ``row`` stays the 0-based index over all
-    inputs (``REJECT_SCHEMA``). Until 2026-11-30 the file held the index
-    too, and until 2026-12-01 it counted on through several inputs and
-    named no file."""
+    inputs (``REJECT_SCHEMA``). Earlier versions of the file held that
+    index, then counted from 1 on through several inputs naming no file."""
     i = rejects.schema.get_field_index("row")
     if inputs is None:
         if rejects.num_rows == 0:

@@ -19,6 +19,7 @@ import os
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import click
 
@@ -409,11 +410,27 @@ def number_routing(ops, common, number, template, plan_file):
     """Set NUMBER's routing plan (neither option: hunt over the bound destinations)."""
     plan = None
     if plan_file:
-        import yaml
-
-        with open(plan_file, encoding="utf-8") as f:
-            plan = yaml.safe_load(f)
+        plan = _plan_document(Path(plan_file))
     return ops.set_routing(number=number, template=template, plan=plan, **common)
+
+
+def _plan_document(path: Path):
+    """A routing-plan file (YAML or JSON) read as the catalog reads its
+    document (``catalog.yamldoc``: strict, bounded, a key written twice
+    refused). ``InvalidInput`` (field ``plan``, naming the file) for bytes
+    that are not UTF-8 or YAML that does not read."""
+    from .catalog import yamldoc
+    from .errors import InvalidInput
+
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput("plan", f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
+    doc, _root, problems = yamldoc.read(path, text)
+    if problems:
+        raise InvalidInput("plan", "; ".join(problems))
+    return doc
 
 
 @number_group.command("caps")

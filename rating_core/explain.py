@@ -147,13 +147,24 @@ def _when(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).isoformat(timespec="milliseconds")
 
 
-def _ms(value) -> int | None:
-    """A record's time (epoch ms int, datetime, or None)."""
-    if value is None:
+def _ms(value, field: str) -> int | None:
+    """A record's time ``field``: epoch ms (int, or its digits as text), a
+    datetime, an ISO 8601 text (a rated CSV holds ``2026-11-02
+    10:00:00.000+0800``; without an offset: Asia/Shanghai), or None/empty.
+    Raises ``InvalidInput`` naming ``field`` for anything else."""
+    if value is None or value == "":
         return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text) if text.lstrip("-").isdigit() else dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(field, f"not a time (ISO 8601 or epoch milliseconds): {value[:40]!r}") from None
     if isinstance(value, dt.datetime):
         return int(value.timestamp() * 1000) if value.tzinfo else int(value.replace(tzinfo=SHANGHAI).timestamp() * 1000)
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"not a time (ISO 8601 or epoch milliseconds): {str(value)[:40]!r}")
+    return value
 
 
 class _Tables:
@@ -244,8 +255,8 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
         return x
 
     # Billing start and its fallback (rule 3).
-    start, end = _ms(record.get("start")), _ms(record.get("end"))
-    ivr, agent = _ms(record.get("ivr_answer")), _ms(record.get("agent_answer"))
+    start, end = _ms(record.get("start"), "start"), _ms(record.get("end"), "end")
+    ivr, agent = _ms(record.get("ivr_answer"), "ivr_answer"), _ms(record.get("agent_answer"), "agent_answer")
     if start is None:
         raise InvalidInput("start", "missing from the rated record")
     x.billing_start_mode, x.end_ms = mode, end

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import grpc
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -484,3 +485,21 @@ def test_a_stray_byte_in_the_start_cell_is_a_reject_in_a_dry_run(tmp_path):
             assert json.loads(proc.stdout)["rated"] == rated, (name, extra, proc.stdout)
             assert [(r["call_id"], r["field"]) for r in rejects] == [("s-2" if "csv" in name else "p-2", "start")], (
                 name, extra, rejects)
+
+
+def test_a_file_name_in_a_rejects_file_is_shown_escaped(tmp_path):
+    """The rejects file's ``file`` column is text a clerk opens: an ESC or a
+    byte that is not UTF-8 in an input's name is written escaped, never a
+    terminal escape (breaker), and the file still rates."""
+    files = cdr.InputRows()
+    files.begin("a.csv", 0)
+    files.begin("bad\x1b[31m\u202e.csv", 2)
+    files.begin("gbk-\udcc4\udce3.csv", 3)
+    names, rows = files.locate(np.array([1, 2, 4], np.int64))
+    assert names.to_pylist() == ["a.csv", "bad\\x1b[31m\\u202e.csv", "gbk-\\xc4\\xe3.csv"] and rows.tolist() == [1, 0, 1]
+    name = tmp_path / "bad\x1b[31mname.csv"
+    name.write_bytes((HEADER + _ascii_row("e-1") + _ascii_row("e-1")).encode())
+    proc, rejects = _rate(tmp_path, name)
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["file"], r["row"], r["reason"]) for r in rejects] == [
+        (str(name).replace("\x1b", "\\x1b"), "2", "duplicate call id")]

@@ -100,6 +100,33 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert not (bare / "ledger.lmdb").exists()
 
 
+def test_explain_a_call_from_a_rated_csv(demo, tmp_path):
+    """A rated CSV (times written as ``2026-11-02 10:00:00.000+0800``)
+    explains as the same rated Parquet does (it was an internal error); a
+    time that is not one is an error naming its field."""
+    both = {}
+    for ext in ("parquet", "csv"):
+        rated = tmp_path / f"rated.{ext}"
+        assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated,
+                   "--pass-through").exit_code == 0
+        both[ext] = rated
+    call = next(r for r in pq.read_table(both["parquet"]).to_pylist() if r["billed_seconds"] > 60)
+    explained = [json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", both[ext],
+                                "--json").output) for ext in ("parquet", "csv")]
+    assert explained[0] == explained[1] and explained[0]["charge"] == call["charge"]
+    import csv
+
+    with open(both["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    next(r for r in rows if r["call_id"] == call["call_id"])["start"] = "not-a-time"
+    with open(both["csv"], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    bad = run("explain", call["call_id"], "--store", demo / "store", "--rated", both["csv"])
+    assert bad.exit_code == 2 and "start: not a time" in bad.output, bad.output
+
+
 @pytest.fixture(scope="module")
 def committed(demo, tmp_path_factory):
     """The demo's CDRs committed to the ledger; the rated rows."""

@@ -94,3 +94,36 @@ def test_home_city_takes_the_city_prefix(env):  # noqa: F811
     with pytest.raises(InvalidInput) as e:
         ops.activate_number(rid(), "4001234570", "city:Shenzen", at_ms=T0)
     assert e.value.field == "home_city" and "did you mean 'Shenzhen'?" in e.value.message
+
+
+def test_a_plan_file_that_does_not_read_is_an_error_naming_it(tmp_path):
+    """`accounts number routing --plan FILE`: bytes that are not UTF-8 and
+    YAML that does not read are one line naming the file (exit 2), read as
+    the catalog reads its document (a key written twice refused); they were
+    a UnicodeDecodeError traceback (breaker)."""
+    import subprocess
+    import sys
+
+    from rating_core.cli_accounts import _plan_document
+
+    good = tmp_path / "good.yaml"
+    good.write_text("groups: {a: {destinations: [{number: '13902001234'}]}}\n"
+                    "rules: [{group: a, caller_regions: ['广东']}]\n", encoding="utf-8")
+    assert _plan_document(good)["rules"][0]["caller_regions"] == ["广东"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b'groups: {a: {destinations: [{number: "13902001234"}]}}\nrules: [{group: a, caller_regions: ["\xff"]}]\n')
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("groups: {a: {destinations: []}}\ngroups: {b: {destinations: []}}\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [{group: a\n")
+    for path, said in ((bad, "not UTF-8 text (byte 92"), (twice, "duplicate name"), (broken, "line ")):
+        with pytest.raises(InvalidInput) as e:
+            _plan_document(path)
+        assert e.value.field == "plan" and str(path) in str(e.value) and said in str(e.value), str(e.value)
+    demo = tmp_path / "demo"
+    subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "10", "--dir", str(demo)], check=True,
+                   capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "accounts", "number", "routing", "4000589196",
+                           "--plan", str(bad), "--store", str(demo / "store")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "plan:" in proc.stderr and "not UTF-8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
