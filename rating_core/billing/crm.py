@@ -373,11 +373,12 @@ class CRM:
             return None if raw is None else CallerRecord.read(self.ledger, txn, key, raw)
 
     def callers(self, account: str, tag: str | None = None, awaiting_callback: bool = False,
-                caller_prefix: str = "") -> list[CallerRecord]:
+                caller_prefix: str = "", skip: int = 0, limit: int | None = None) -> list[CallerRecord]:
         """An account's callers (by number), optionally those with ``tag``,
-        those awaiting a callback, or whose number starts with ``caller_prefix``."""
+        those awaiting a callback, or whose number starts with ``caller_prefix``;
+        of those, ``limit`` (None: all) after the first ``skip`` (a page)."""
         prefix = callers.key(account, caller_prefix)
-        out = []
+        out: list[CallerRecord] = []
         names: dict[int, str] = {}  # name ids read so far
         with self.env.begin() as txn:
             cur = txn.cursor(db=self.db)
@@ -390,6 +391,11 @@ class CRM:
                         continue
                     if awaiting_callback and not rec.awaiting_callback:
                         continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    if limit is not None and len(out) >= limit:
+                        break
                     out.append(rec)
         return out
 

@@ -138,7 +138,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return await self.host.run(self._statement, request)
 
     # -- ListCallers / ExportCallers -------------------------------------------------
-    def _listed(self, request, role: str) -> list:
+    def _listed(self, request, role: str, skip: int = 0, limit: int | None = None) -> list:
         """The caller records a ListCallers / ExportCallers request selects.
         A masked ``role`` cannot filter by caller number at all: a prefix
         search reveals the masked digits one query at a time, and a whole
@@ -158,13 +158,31 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 raise BadRequest("caller", f"not a phone number or the start of one: {excerpt(request.caller)}")
             prefix = normal[0].as_py() if ok[0] else request.caller
         return self.host.engine.crm.callers(account, tag=request.tag or None,
-                                            awaiting_callback=request.awaiting_callback, caller_prefix=prefix)
+                                            awaiting_callback=request.awaiting_callback, caller_prefix=prefix,
+                                            skip=skip, limit=limit)
 
     def _callers(self, request, role: str):
-        resp = billing_pb2.ListCallersResponse()
-        for r in self._listed(request, role):
+        """One page of ListCallers (AIP-158): at most ``page_size`` records
+        (0 or more than CALLERS_PAGE_MOST: that many, so no reply outgrows a
+        client's default 4 MB; 200k callers were one 15 MB reply), and a
+        ``next_page_token`` when more follow. The token holds how many were
+        listed before and a digest of the filters, never a number (a masked
+        role must not learn one from it)."""
+        records, token = self._page(request, role)
+        resp = billing_pb2.ListCallersResponse(next_page_token=token)
+        for r in records:
             resp.callers.append(_caller_message(r, role))
         return resp
+
+    def _page(self, request, role: str) -> tuple[list, str]:
+        """(the records of the page ``request`` asks for, the next page's
+        token or ""), for ListCallers and ExportCallers alike."""
+        if request.page_size < 0:
+            raise BadRequest("page_size", f"must be 0 or more, not {request.page_size}")
+        size = min(request.page_size or CALLERS_PAGE_MOST, CALLERS_PAGE_MOST)
+        skip = _page_offset(request)
+        records = self._listed(request, role, skip, size + 1)
+        return records[:size], _page_token(request, skip + size) if len(records) > size else ""
 
     @rpc("ListCallers")
     async def ListCallers(self, request, context):
@@ -175,10 +193,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
         from rating_core.billing.crm import write_csv
 
-        records = self._listed(request, role)
+        records, token = self._page(request, role)  # each page a CSV with its header
         buf = io.StringIO()
         write_csv(records, buf, role)
-        return billing_pb2.ExportCallersResponse(csv=buf.getvalue().encode("utf-8-sig"), callers=len(records))
+        return billing_pb2.ExportCallersResponse(csv=buf.getvalue().encode("utf-8-sig"), callers=len(records),
+                                                 next_page_token=token)
 
     @rpc("ExportCallers")
     async def ExportCallers(self, request, context):
@@ -300,6 +319,43 @@ def _whole_caller(text: str) -> str:
     if not ok[0]:
         raise BadRequest("caller", f"not a whole phone number: {excerpt(text)}")
     return normal[0].as_py()
+
+
+# The most caller records one ListCallers reply holds (about 1.5 MB).
+CALLERS_PAGE_MOST = 10_000
+
+
+def _filters_digest(request) -> str:
+    """What a page token is tied to: the request's filters (a token used
+    with other filters would skip the wrong records)."""
+    import hashlib
+
+    seen = "\0".join([request.account, request.caller, request.tag, str(request.awaiting_callback)])
+    return hashlib.sha256(seen.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _page_token(request, offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"{offset}:{_filters_digest(request)}".encode()).decode()
+
+
+def _page_offset(request) -> int:
+    """How many records the pages before this one listed (0 without a
+    token). INVALID_ARGUMENT naming ``page_token`` for one this server did
+    not give for these filters."""
+    import base64
+    import binascii
+
+    if not request.page_token:
+        return 0
+    try:
+        offset, digest = base64.urlsafe_b64decode(request.page_token.encode("ascii")).decode("ascii").split(":")
+        if digest != _filters_digest(request) or not offset.isdigit() or len(offset) > 12:
+            raise ValueError
+        return int(offset)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadRequest("page_token", "not a next_page_token of a ListCallers request with these filters") from None
 
 
 def _caller_message(r, role: str) -> billing_pb2.CallerRecordMessage:

@@ -121,16 +121,20 @@ class StatementResponse(_message.Message):
     def __init__(self, account: _Optional[str] = ..., company: _Optional[str] = ..., month: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., package: _Optional[str] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., usage_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., minimum_topup_minor: _Optional[int] = ..., rental_minor: _Optional[int] = ..., features_minor: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., closing_credit_minor: _Optional[int] = ..., amount_due_minor: _Optional[int] = ..., json: _Optional[str] = ..., html: _Optional[str] = ...) -> None: ...
 
 class ListCallersRequest(_message.Message):
-    __slots__ = ("account", "caller", "tag", "awaiting_callback")
+    __slots__ = ("account", "caller", "tag", "awaiting_callback", "page_size", "page_token")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     AWAITING_CALLBACK_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     account: str
     caller: str
     tag: str
     awaiting_callback: bool
-    def __init__(self, account: _Optional[str] = ..., caller: _Optional[str] = ..., tag: _Optional[str] = ..., awaiting_callback: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, account: _Optional[str] = ..., caller: _Optional[str] = ..., tag: _Optional[str] = ..., awaiting_callback: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class CallerRecordMessage(_message.Message):
     __slots__ = ("caller", "first_ms", "last_ms", "calls", "answered", "missed", "talk_seconds", "destination", "province", "city", "carrier", "awaiting_callback", "tags", "notes")
@@ -181,18 +185,22 @@ class UpdateCallerRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., caller: _Optional[str] = ..., add_tags: _Optional[_Iterable[str]] = ..., remove_tags: _Optional[_Iterable[str]] = ..., note: _Optional[str] = ..., called_back: _Optional[bool] = ...) -> None: ...
 
 class ListCallersResponse(_message.Message):
-    __slots__ = ("callers",)
+    __slots__ = ("callers", "next_page_token")
     CALLERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     callers: _containers.RepeatedCompositeFieldContainer[CallerRecordMessage]
-    def __init__(self, callers: _Optional[_Iterable[_Union[CallerRecordMessage, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, callers: _Optional[_Iterable[_Union[CallerRecordMessage, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportCallersResponse(_message.Message):
-    __slots__ = ("csv", "callers")
+    __slots__ = ("csv", "callers", "next_page_token")
     CSV_FIELD_NUMBER: _ClassVar[int]
     CALLERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     csv: bytes
     callers: int
-    def __init__(self, csv: _Optional[bytes] = ..., callers: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, csv: _Optional[bytes] = ..., callers: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("by", "account", "from_month", "to_month", "campaigns")
