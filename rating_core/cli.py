@@ -107,6 +107,12 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
 
     with user_errors():
         check_outputs_apart(inputs, out_path, rejects_path or default_rejects(out_path))
+        for option, path in (("--out", out_path), ("--rejects", rejects_path)):
+            if path and not fmt and Path(path).suffix.lower() in NOT_WRITTEN:
+                # Before anything is rated or committed: a CSV named .xlsx is a
+                # file Excel refuses to open, found only after the commit.
+                raise UserError(f"{option}: {path}: rate writes .csv (Excel opens it) or .parquet, not "
+                                f"{Path(path).suffix}; name the file so, or give --format")
         cdr.DEFAULT_ENCODING = encoding
         for path in inputs:  # a file that cannot be read at all is an error before any row is rated
             if Path(path).is_dir():
@@ -118,6 +124,12 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
             pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
             dask_address=dask_address)
     print_summary(summary, seconds, out_path, rejects_path or default_rejects(out_path), as_json)
+
+
+# Extensions of formats ``rate`` does not write (it writes CSV under any
+# other name): refused rather than a CSV misnamed.
+NOT_WRITTEN = frozenset({".xlsx", ".xls", ".xlsm", ".xlsb", ".ods", ".numbers", ".json", ".jsonl", ".arrow",
+                         ".feather", ".orc", ".avro"})
 
 
 def default_rejects(out_path) -> str:

@@ -525,7 +525,9 @@ def report_command(rated, kind, account, campaigns_path, out_path):
     for col in keys + ["calls", "answered", "answer rate", "minutes", "cost (yuan)"]:
         view.add_column(col, justify="left" if col in keys else "right")
     for r in rows[:100]:
-        rate = "" if r["answer_rate"] is None else f"{r['answer_rate']:.1%}"
+        # From the counts, rounded once half up (14 of 17: 82.4%; the
+        # column's 4-decimal float, rounded again, showed 82.3%).
+        rate = "" if not r["calls"] else f"{_percent(r['answered'], r['calls'])}%"
         view.add_row(*(str(r[k]) if r[k] not in ("", None) else "(unknown)" for k in keys),
                      f"{r['calls']:,}", f"{r['answered']:,}", rate,
                      f"{r['billed_seconds'] / 60:,.1f}", yuan(r["charge_minor"]))
@@ -544,3 +546,11 @@ def register(cli: click.Group) -> None:
     cli.add_command(advise_command)
     cli.add_command(crm_group)
     cli.add_command(report_command)
+
+
+def _percent(part: int, whole: int) -> str:
+    """``part`` of ``whole`` in percent with one decimal, half up (exact:
+    integers and Decimal, never a float rounded twice)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str((Decimal(part * 100) / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP))

@@ -611,7 +611,9 @@ def record_committed(ledger, call_id: str) -> dict:
     with ledger.env.begin() as txn:
         stored = records.committed(ledger, txn, [call_key(call_id)])
         if not stored:
-            raise InvalidInput("call_id", f"{excerpt(call_id)} has not been committed")
+            raise InvalidInput("call_id", f"{excerpt(call_id)} has not been committed (a rejected or repeated row "
+                                          "never is: its job's rejects file says why; a call rated without "
+                                          "--commit: give that rated file with --rated)")
         return records.load(ledger, txn, list(stored.values()))[0]
 
 

@@ -208,6 +208,15 @@ def test_machine_outputs_keep_minor_units_and_csv_opens_in_excel(world, tmp_path
     assert tea_row["应付金额(元)"] == "44.28" and tea_row["期末余额(元)"] == "1078.20"
     write_summary(rows, tmp_path / "en.csv", lang="en")
     assert "Amount due (yuan)" in (tmp_path / "en.csv").read_text("utf-8-sig").splitlines()[0]
+    # Every row's prepaid credit reconciles from its own columns (credit
+    # adjustments, package credit and expiry were only in JSON and PDF).
+    from decimal import Decimal
+
+    for r in csv.DictReader((tmp_path / "en.csv").read_text("utf-8-sig").splitlines()):
+        d = {k: Decimal(v) for k, v in r.items() if k.endswith("(yuan)")}
+        assert (d["Opening credit (yuan)"] + d["Package credit (yuan)"] + d["Top-ups (yuan)"]
+                + d["Credit adjustments (yuan)"] - d["Paid from credit (yuan)"]
+                - d["Rerating paid from credit (yuan)"] - d["Expired credit (yuan)"]) == d["Closing credit (yuan)"], r
 
 
 def test_html_and_pdf_statement_render(world, tmp_path):

@@ -58,6 +58,23 @@ def test_number_add_shows_every_number(tmp_path, demo, capsys):
               "--store", store, code=2).err
     assert len(err.strip().splitlines()) == 1 and "home_city" in err and "did you mean 'Shenzhen'?" in err, err
     assert "Traceback" not in err
+    # A province where a city belongs says so (it said "unknown city '广东'").
+    for province in ("广东", "Guangdong"):
+        err = run(capsys, "accounts", "number", "activate", "4009990002", "--home-city", province,
+                  "--store", store, code=2).err
+        assert "is a province (Guangdong); give the city" in err, err
+    # A top-up below the minimum names yuan first, exactly (no float).
+    err = run(capsys, "accounts", "top-up", "zed", "100", "--store", store, code=1).err
+    assert "a top-up is at least 600.00 yuan (6000000 minor units)" in err, err
+
+
+def test_answer_rate_is_rounded_once_half_up():
+    """``report``'s answer rate from the counts: 14 of 17 is 82.4% (it
+    showed 82.3%, a 4-decimal float rounded again)."""
+    from rating_core.cli_billing import _percent
+
+    assert [_percent(14, 17), _percent(1, 3), _percent(2, 3), _percent(1, 8), _percent(0, 5)] == [
+        "82.4", "33.3", "66.7", "12.5", "0.0"]
 
 
 def test_report_with_out_says_where_the_rows_are(tmp_path, demo, capsys):
@@ -102,3 +119,17 @@ def test_explain_an_unanswered_committed_call(tmp_path, capsys):
     out = run(capsys, "explain", "un-1", "--store", store, "--lang", "en").out.replace("\n", " ")
     assert "The call was not answered (no agent answer in the CDR), so billing never started." in out
     assert "No billable time (0 s): nothing is charged, no connect fee." in out and "Charged: 0.0000 yuan." in out
+
+
+def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, demo, capsys):
+    """``rate --out x.xlsx`` wrote a CSV under that name (Excel then refuses
+    the file); now one line, exit 2, before anything is rated; --format
+    still names the format outright."""
+    src = demo / "cdrs.parquet"
+    for option, names in (("--out", ["--out", tmp_path / "r.xlsx"]),
+                          ("--rejects", ["--out", tmp_path / "r.csv", "--rejects", tmp_path / "rej.xlsx"])):
+        err = run(capsys, "rate", src, "--store", demo / "store", *names, code=2).err
+        assert f"{option}: " in err and "rate writes .csv (Excel opens it) or .parquet" in err, err
+    assert not (tmp_path / "r.xlsx").exists() and not (tmp_path / "r.csv").exists()
+    run(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "r.json", "--format", "csv", "--json")
+    assert (tmp_path / "r.json").read_text().startswith('"call_id"')

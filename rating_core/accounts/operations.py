@@ -51,6 +51,7 @@ from ..ledger import customers as C
 from ..ledger import usage
 from ..ledger.envs import LedgerFull
 from ..numbers import normalize
+from ..rater import yuan
 from ..routes import resolve_region
 from .view import layer_dbs, plan_json
 
@@ -542,6 +543,10 @@ class Accounts:
             home_city = home_city[len("city:"):]  # as a routing plan names a city
         home_city = meta.get("city_aliases", {}).get(home_city, home_city)  # Lu'an, 天津: region data's name
         if home_city not in set(meta["cities"]):
+            province = PROVINCE_ALIASES.get(home_city, home_city if home_city in set(meta.get("provinces", ())) else None)
+            if province is not None:  # 广东, Guangdong: a province, where a number is registered in a city
+                raise InvalidInput("home_city", f"{excerpt(home_city)} is a province ({province}); give the city "
+                                                "the number is registered in")
             near = _near_region(home_city, [*meta.get("city_aliases", {}), *meta["cities"]])
             raise InvalidInput("home_city", f"unknown city {excerpt(home_city)} (not in region data){near}")
 
@@ -808,7 +813,7 @@ class Accounts:
                               rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
                 if amount < minimum:
                     raise Refused("below_minimum",
-                                  f"a top-up is at least {minimum} minor units ({minimum / 10000:.2f} yuan)")
+                                  f"a top-up is at least {yuan(minimum)} yuan ({minimum} minor units)")
                 if tx.at >= acc.period_end_ms:
                     raise Refused("period_ended", "the package period has ended; renew instead")
             credit = tx.credit(acc, amount).credit_minor

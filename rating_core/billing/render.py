@@ -99,9 +99,14 @@ CSV_COLUMNS = [
     ("minimum_topup", lambda s: yuan(s.minimum_topup)), ("rental", lambda s: yuan(s.rental)),
     ("features", lambda s: yuan(s.features_total)), ("top_ups", lambda s: yuan(s.top_ups_total)),
     ("adjustments", lambda s: yuan(s.adjustments_total)), ("rerating", lambda s: yuan(s.rerating_total)),
-    ("opening_credit", lambda s: yuan(s.opening_credit)), ("closing_credit", lambda s: yuan(s.closing_credit)),
-    ("amount_due", lambda s: yuan(s.amount_due)),
-    ("rerating_calls", lambda s: len(s.rerating)), ("rerating_credit", lambda s: yuan(s.rerating_credit_total)),
+    # The prepaid credit's sum, every term a column, so a row reconciles:
+    # opening + package credit + top-ups + credit adjustments - paid from
+    # credit - rerating from credit - expired = closing (``Statement.closing_credit``).
+    ("opening_credit", lambda s: yuan(s.opening_credit)), ("package_credit", lambda s: yuan(s.package_credit)),
+    ("credit_adjustments", lambda s: yuan(s.credit_adjustments_total)),
+    ("rerating_credit", lambda s: yuan(s.rerating_credit_total)),
+    ("expired_credit", lambda s: yuan(s.expired_credit)), ("closing_credit", lambda s: yuan(s.closing_credit)),
+    ("amount_due", lambda s: yuan(s.amount_due)), ("rerating_calls", lambda s: len(s.rerating)),
 ]
 
 
