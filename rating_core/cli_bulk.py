@@ -58,10 +58,12 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
         # allowance, read from the ledger (read-only) and kept in memory
         # through the job, as ``rate --commit`` settles it.
         state = ledger.opening_state(rater.snapshot, usage=True)
+        committed = ledger.committed_calls()
         result = bulk.rate_dataset(inputs, rater, state, out_path, rejects_path or _default_rejects(out_path), fmt,
                                    pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
                                    memory_limit=memory_limit,
                                    bundle_usage=partial(ledger.bundle_usage, rater.snapshot))
     finally:
         ledger.close()
+    result.summary.ledger_calls = committed
     return result.summary, result.seconds

@@ -74,6 +74,10 @@ class RatingSummary:
     charge: int  # total charge of the rows rated by this run, minor units
     rejects_by_reason: dict[str, int] = field(default_factory=dict)  # "field: reason" -> rows
     replayed: int = 0  # Engine.rate_and_commit: rated rows committed before (not charged again)
+    # A dry job: the calls its ledger held committed when it read the
+    # balances it rated from (a file rated dry after its commit is charged
+    # again from what that commit left, and says so); None: not known.
+    ledger_calls: int | None = None
 
     def __post_init__(self):
         # Nothing is lost: every row is rated or rejected, never both.
@@ -90,6 +94,7 @@ class RatingSummary:
             "duplicates": self.duplicates, "charge_minor": self.charge,
             "charge_yuan": self.charge_yuan, "rejects_by_reason": dict(self.rejects_by_reason),
             "replayed": self.replayed,
+            **({"ledger_calls_committed": self.ledger_calls} if self.ledger_calls else {}),
         }
 
 

@@ -133,3 +133,22 @@ def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, dem
     assert not (tmp_path / "r.xlsx").exists() and not (tmp_path / "r.csv").exists()
     run(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "r.json", "--format", "csv", "--json")
     assert (tmp_path / "r.json").read_text().startswith('"call_id"')
+
+
+def test_a_dry_run_after_a_commit_says_it_rates_from_what_the_commit_left(tmp_path, demo, capsys):
+    """README's order (a commit, then a dry run of the same file) gave a
+    different total with no word why; now the dry run says how many calls
+    the ledger held and that those are charged again from what their
+    commit left (JSON: ``ledger_calls_committed``, only when some are)."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    src, out = demo / "cdrs.parquet", tmp_path / "r.parquet"
+    first = json.loads(run(capsys, "rate", src, "--store", store, "--out", out, "--json").out)
+    assert "ledger_calls_committed" not in first
+    committed = json.loads(run(capsys, "rate", src, "--store", store, "--out", out, "--commit", "--json").out)
+    again = json.loads(run(capsys, "rate", src, "--store", store, "--out", out, "--json").out)
+    assert again["ledger_calls_committed"] == committed["rated"]
+    text = run(capsys, "rate", src, "--store", store, "--out", out).out
+    assert f"after {committed['rated']:,} committed calls" in " ".join(text.split()) and "--commit replays" in text

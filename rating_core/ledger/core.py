@@ -409,6 +409,12 @@ class Ledger:
             )
         self._keep_usage(snapshot, state, txn)
 
+    def committed_calls(self) -> int:
+        """How many calls the ledger holds committed (the ``calls``
+        database's entries; O(1))."""
+        with self.env.begin() as txn:
+            return txn.stat(self.db[formats.CALLS])["entries"]
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
