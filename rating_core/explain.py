@@ -200,6 +200,13 @@ def explain(snapshot, record: dict, settled=None, committed: bool = False, rerat
     x.reratings = [{"version": a.version, "old_charge_minor": a.old_charge_minor,
                     "new_charge_minor": a.new_charge_minor, "delta_minor": a.delta_minor,
                     "rerated_at_ms": a.rerated_at_ms, "reason": a.reason} for a in reratings]
+    if not x.consistent and x.note == "rated_under_another_version" and x.reratings:
+        # Explained under the version the call was last rerated to: the
+        # committed record holds the charge before the rerating, so a
+        # difference that is exactly the rerating's is no mismatch.
+        computed = x.overage_charge if x.package_kind == "bundle" else x.rate_charge
+        if computed == x.reratings[-1]["new_charge_minor"]:
+            x.consistent, x.note = True, "as_rerated"
     if committed and settled is not None:
         x.reservation_held = True
         x.reserved_minor, x.reserved_seconds = settled.reserved_minor, settled.reserved_seconds
@@ -406,6 +413,8 @@ WORDS = {
         "no_overage": "The package sells no overage: the seconds beyond the bundle cost nothing.",
         "payg": "Pay as you go: {charge} yuan on the month's bill.",
         "charged": "Charged: {charge} yuan.",
+        "charged_rerated": "Charged when committed: {charge} yuan; {new} yuan since its rerating under catalog "
+                           "version {version} (below).",
         "reservation": "A rated file records no credit reservation (explain the committed call to see it).",
         "held": "Credit reservation settled: {amount} was held for this call (authorised at {at}, grant "
                 "{granted} s) until its CDR was committed; the call's {settled} replaced it.",
@@ -455,6 +464,7 @@ WORDS = {
         "no_overage": "该套餐不销售超额通话：超出部分不收费。",
         "payg": "按量计费：{charge} 元，计入当月账单。",
         "charged": "应收：{charge} 元。",
+        "charged_rerated": "入账时应收：{charge} 元；按资费版本 {version} 重新计费后为 {new} 元（见下）。",
         "reservation": "计费文件不记录额度预留（对已入账的通话进行解释可查看）。",
         "held": "额度预留结算：本通话（授权时间 {at}，授权时长 {granted} 秒）预留了 {amount}，"
                 "话单入账时释放，按实际的 {settled} 结算。",
@@ -532,7 +542,12 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
                        if x.overage_rate else w["no_overage"])
     else:
         out.append(w["payg"].format(charge=y(x.charge)))
-    out.append(w["charged"].format(charge=y(x.charge)))
+    if x.reratings:
+        last = x.reratings[-1]
+        out.append(w["charged_rerated"].format(charge=y(x.charge), new=y(last["new_charge_minor"]),
+                                               version=last["version"]))
+    else:
+        out.append(w["charged"].format(charge=y(x.charge)))
     if not x.reservation_checked:
         out.append(w["reservation"])
     elif not x.reservation_held:

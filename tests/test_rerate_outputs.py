@@ -103,6 +103,16 @@ def test_explain_tells_the_rerating(root, capsys):
     assert json.loads(text)["reratings"] == [{"version": 2, "old_charge_minor": 4500, "new_charge_minor": 6000,
                                               "delta_minor": 1500, "rerated_at_ms": NOV_15,
                                               "reason": "tariff fix"}]
+    code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "1", "--lang", "en"], capsys)
+    flat = " ".join(text.split())
+    assert "Charged when committed: 0.4500 yuan; 0.6000 yuan since its rerating under catalog version 2" in flat
+    # Under the version it was rerated to, the call's charge is the
+    # rerating's: no "rated under another catalog version" note (newcomer).
+    code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--lang", "en"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "0.6000 yuan since its rerating" in flat and "another catalog version" not in flat, flat
+    code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--json"], capsys)
+    assert json.loads(text)["consistent"] and json.loads(text)["note"] == "as_rerated"
     code, _, err = run(["explain", "x" * 129, "--store", str(root)], capsys)
     assert code == 2 and "call_id" in err and "129 characters" in err and "x" * 41 not in err
 
