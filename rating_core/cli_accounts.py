@@ -95,6 +95,10 @@ def run(store_dir, body) -> None:
         finally:
             ops.ledger.close()
     click.echo(json.dumps(with_yuan(result), ensure_ascii=False, indent=2))
+    # An operation that succeeded with something to fix (a routing plan's
+    # destinations not bound yet) also says so where a person looks.
+    for warning in ((result.get("detail") or {}).get("warnings") or []) if isinstance(result, dict) else []:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def with_yuan(value):

@@ -261,11 +261,15 @@ def test_routing_operations_reach_both_workers_within_a_second_at_many_accounts(
         assert all_see(clients, f"{old},{new}") <= 1.0
 
         plan = {"groups": {"desk": {"destinations": [{"number": new}, {"number": old}]}}, "rules": [{"group": "desk"}]}
-        acc.SetRouting(pb.SetRoutingRequest(meta=_meta("m3"), number=number, plan_json=json.dumps(plan)))
+        got = acc.SetRouting(pb.SetRoutingRequest(meta=_meta("m3"), number=number, plan_json=json.dumps(plan)))
+        assert "warnings" not in json.loads(got.detail_json)  # both bound and verified
         assert all_see(clients, f"{new},{old}") <= 1.0
 
         acc.UnbindDestination(pb.DestinationRequest(meta=_meta("m4"), number=number, destination=new))
         assert all_see(clients, old) <= 1.0
+        # The plan set again names the destination no longer bound (detail_json's warnings).
+        got = acc.SetRouting(pb.SetRoutingRequest(meta=_meta("m5"), number=number, plan_json=json.dumps(plan)))
+        assert json.loads(got.detail_json)["warnings"][0].startswith(f"not bound to {number}: {new};")
     finally:
         for c in clients:
             c.close()

@@ -152,3 +152,45 @@ def test_a_dry_run_after_a_commit_says_it_rates_from_what_the_commit_left(tmp_pa
     assert again["ledger_calls_committed"] == committed["rated"]
     text = run(capsys, "rate", src, "--store", store, "--out", out).out
     assert f"after {committed['rated']:,} committed calls" in " ".join(text.split()) and "--commit replays" in text
+
+
+def test_routing_plan_names_destinations_not_routed(tmp_path, demo, capsys):
+    """README's account session: ``number routing N --template hunt``
+    succeeds (a plan may come before its phones are bound) and says which of
+    the plan's destinations are not bound, or bound and not verified, to N:
+    calls to them get ``no_route`` until they are."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    s = ("--store", store)
+    run(capsys, "accounts", "import", demo / "catalog" / "catalog.yaml", *s)
+    run(capsys, "accounts", "open", "acme", "--company", "Acme", *s)
+    run(capsys, "accounts", "documents", "acme", "--doc", "business_licence=BL-1", "--doc",
+        "legal_representative_id=ID-1", *s)
+    run(capsys, "accounts", "review", "acme", "--approve", *s)
+    run(capsys, "accounts", "subscribe", "acme", "prepaid_480_1y", *s)
+    run(capsys, "accounts", "number", "add", "4007654321", *s)
+    for step in (("lock", "4007654321", "acme"), ("submit", "4007654321"),
+                 ("activate", "4007654321", "--home-city", "Shenzhen")):
+        run(capsys, "accounts", "number", *step, *s)
+    out = json.loads(run(capsys, "accounts", "number", "routing", "4007654321", *s).out)
+    assert out["detail"]["warnings"] == [
+        "4007654321 has no verified bound destination: calls get no_route until one is bound "
+        "(accounts bind) and verified (accounts verify-destination)"]
+    run(capsys, "accounts", "bind", "4007654321", "13700000001", *s)
+    run(capsys, "accounts", "verify-destination", "4007654321", "13700000001", "--proof", "B-1", *s)
+    out = json.loads(run(capsys, "accounts", "number", "routing", "4007654321", *s).out)
+    assert "warnings" not in out["detail"]
+    out = json.loads(run(capsys, "accounts", "number", "routing", "4007654321", "--template", "hunt", *s).out)
+    assert out["number"]["plan_name"] == "hunt"
+    assert out["detail"]["warnings"] == [
+        "not bound to 4007654321: 02083001234, 13902001234; calls are not routed to them until they are "
+        "bound (accounts bind) and verified (accounts verify-destination)"]
+    run(capsys, "accounts", "bind", "4007654321", "13902001234", *s)
+    out = json.loads(run(capsys, "accounts", "number", "routing", "4007654321", "--template", "hunt", *s).out)
+    assert out["detail"]["warnings"] == [
+        "not bound to 4007654321: 02083001234; calls are not routed to them until they are "
+        "bound (accounts bind) and verified (accounts verify-destination)",
+        "bound to 4007654321 but not real-name verified: 13902001234; calls are not routed to them "
+        "until they are verified (accounts verify-destination)"]

@@ -644,11 +644,18 @@ class Accounts:
                 raise InvalidInput(f"plan.{where}" if where else "plan", first["msg"]) from None
             stored = plan_json(self._regions_checked(model))
 
+        wanted = [] if not stored else list(dict.fromkeys(
+            d.number for g in RoutingPlan.model_validate_json(stored).groups.values() for d in g.destinations))
+
         def step(tx: _Tx, num: C.Number):
             if num.state not in C.HELD_STATES:
                 raise Refused("number_not_held", f"{num.number} is {num.state}")
             num.plan_name, num.plan = name, stored
-            return {"template": template or ""}
+            detail: dict = {"template": template or ""}
+            warnings = _unrouted_warnings(num, wanted)
+            if warnings:
+                detail["warnings"] = warnings
+            return detail
         return self._number_op("set_routing", request_id, number, actor, at_ms, step)
 
     def _regions_checked(self, plan: RoutingPlan) -> RoutingPlan:
@@ -1239,6 +1246,30 @@ def _public(res: C.OperationResult) -> dict:
     """An operation's answer as the caller sees it (without the digest)."""
     out = C.as_dict(res)
     out.pop("content_digest", None)
+    return out
+
+
+def _unrouted_warnings(num: C.Number, wanted: list[str]) -> list[str]:
+    """Plain sentences for a routing plan's destinations (``wanted``, plan
+    order; empty: the default hunt) that calls will not reach yet: not bound
+    to ``num``, or bound and not real-name verified (``view.effective_plan``
+    routes only verified bound destinations). A plan may be set before its
+    phones are bound, so this warns; it never refuses."""
+    bound = {d.number: d.verified for d in num.destinations}
+    if not wanted:
+        if any(bound.values()):
+            return []
+        return [f"{num.number} has no verified bound destination: calls get no_route until one is bound "
+                "(accounts bind) and verified (accounts verify-destination)"]
+    unbound = [n for n in wanted if n not in bound]
+    unverified = [n for n in wanted if bound.get(n) is False]
+    out = []
+    if unbound:
+        out.append(f"not bound to {num.number}: {', '.join(unbound)}; calls are not routed to them until "
+                   "they are bound (accounts bind) and verified (accounts verify-destination)")
+    if unverified:
+        out.append(f"bound to {num.number} but not real-name verified: {', '.join(unverified)}; calls are not "
+                   "routed to them until they are verified (accounts verify-destination)")
     return out
 
 
