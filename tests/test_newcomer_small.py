@@ -194,3 +194,21 @@ def test_routing_plan_names_destinations_not_routed(tmp_path, demo, capsys):
         "bound (accounts bind) and verified (accounts verify-destination)",
         "bound to 4007654321 but not real-name verified: 13902001234; calls are not routed to them "
         "until they are verified (accounts verify-destination)"]
+
+
+def test_events_at_takes_a_bare_date_and_says_what_it_expects(tmp_path, demo, capsys):
+    """``bill --events``: ``at`` = ``2026-10-20`` is that day's 00:00
+    Asia/Shanghai (what a finance clerk writes for a top-up); a value that is
+    no time says which forms are (one line naming file, row and field, exit 2)."""
+    from rating_core.billing.events import read_events
+
+    (tmp_path / "e.csv").write_text("account,at,kind,amount\nacme,2026-10-20,top_up,600\n"
+                                    "acme,2026-10-20T10:00:00+08:00,top_up,1\nacme,1792461600000,top_up,1\n")
+    assert [e.at_ms for e in read_events(tmp_path / "e.csv")] == [1792425600000, 1792461600000, 1792461600000]
+    for bad in ("2026-02-30", "20/10/2026", "yesterday"):
+        (tmp_path / "e.csv").write_text(f"account,at,kind,amount\nyuehai_logistics,{bad},top_up,600\n")
+        err = run(capsys, "bill", "--ledger", "--store", demo / "store", "--out", tmp_path / "b.csv",
+                  "--events", tmp_path / "e.csv", code=2).err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert f"e.csv row 1: at: not a time: {bad!r} (ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; " \
+               "a bare date, 2026-10-20, is that day's 00:00 Asia/Shanghai; or epoch milliseconds)" in err, err

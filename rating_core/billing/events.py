@@ -28,6 +28,8 @@ events. Both become ``AccountEvent`` values.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -65,6 +67,25 @@ class AccountEvent:
     package: str = ""
     from_package: str = ""
     until_ms: int = 0
+
+
+AT_FORMS = ("ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; a bare date, 2026-10-20, "
+            "is that day's 00:00 Asia/Shanghai; or epoch milliseconds")
+_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})\s*")
+
+
+def _day_start_ms(text) -> int | None:
+    """A bare date (``2026-10-20``, what a finance clerk writes for a
+    top-up) -> that day's 00:00 Asia/Shanghai in epoch ms; None for
+    anything else (the row's ``at`` is then refused)."""
+    m = _DATE.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    try:
+        day = dt.datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=layout.LOCAL_TZ)
+    except ValueError:
+        return None
+    return int(day.timestamp()) * 1000
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
@@ -108,8 +129,9 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
             raise InvalidInput("account", "missing", where)
         if accounts is not None and row["account"] not in accounts:
             raise InvalidInput("account", f"no such account in the catalog: {cdr.excerpt(row['account'])}", where)
-        if not valid[i] or at[i] == layout.NO_TIME:
-            raise InvalidInput("at", f"not a time: {row.get('at')!r}", where)
+        at_ms = int(at[i]) if valid[i] and at[i] != layout.NO_TIME else _day_start_ms(row.get("at"))
+        if at_ms is None:
+            raise InvalidInput("at", f"not a time: {cdr.excerpt(row.get('at') or '')} ({AT_FORMS})", where)
         kind = row["kind"]
         if kind not in KINDS:
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
@@ -125,7 +147,7 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
         elif features is not None and kind == "feature_added" and feature not in features:
             raise InvalidInput("feature", f"no such feature in the catalog: {cdr.excerpt(feature)}", where)
-        events.append(AccountEvent(row["account"], int(at[i]), kind, amount, feature, row.get("note") or ""))
+        events.append(AccountEvent(row["account"], at_ms, kind, amount, feature, row.get("note") or ""))
     return events
 
 
