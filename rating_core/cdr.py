@@ -121,11 +121,14 @@ REASONS = (
     # hanzi silently: a changed call id, charged again once corrected).
     "not GBK text",
     "UTF-8 text in a GBK file (save the file in one encoding)",
+    # A call id with a space (or tab) before or after it: a padded export
+    # of a call would be another id, charged again (``prepare``).
+    "space before or after the call id (a padded export? remove it; the same call without it is another id)",
 ) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
  SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
- UTF8_IN_GBK) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+ UTF8_IN_GBK, SPACED_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -1446,7 +1449,10 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
     flag("caller", _foreign(cols["caller"], caller_present & ~caller_ok), NOT_ASCII_DIGITS)
     flag("caller", _spreadsheet(cols["caller"], caller_present & ~caller_known), SPREADSHEET_NUMBER)
     flag_text("caller")
-    flag("call_id", ~_present(call_id), MISSING)
+    present = _present(call_id)
+    flag("call_id", present & pc.fill_null(pc.match_substring_regex(call_id, r"^\s|\s$"), False).to_numpy(
+        zero_copy_only=False), SPACED_ID)
+    flag("call_id", ~present, MISSING)
     flag_text("call_id")
 
     good = field < 0

@@ -503,3 +503,20 @@ def test_a_file_name_in_a_rejects_file_is_shown_escaped(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [(r["file"], r["row"], r["reason"]) for r in rejects] == [
         (str(name).replace("\x1b", "\\x1b"), "2", "duplicate call id")]
+
+
+def test_a_padded_call_id_is_a_reject_not_another_call(tmp_path):
+    """`` d1 `` beside ``d1`` (a padded re-export) was rated as another call,
+    charged twice, dry and committed (breaker); now it is its row's reject
+    naming call_id, dry as committed, and a space inside an id is kept."""
+    body = (HEADER + _ascii_row("d1") + _ascii_row(" d1 ") + _ascii_row("d1\t") + _ascii_row('"d 2"')).encode()
+    (tmp_path / "pad.csv").write_bytes(body)
+    for extra in ((), ("--commit",)):
+        proc, rejects = _rate(tmp_path, tmp_path / "pad.csv", "--json", *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["rated"] == 2
+        assert [(r["row"], r["call_id"], r["field"]) for r in rejects] == [("2", " d1 ", "call_id"),
+                                                                            ("3", "d1\\t", "call_id")], rejects
+        assert rejects[0]["reason"].startswith("space before or after the call id")
+        assert rejects[1]["reason"] == "contains a control character"  # a tab: refused as a control already
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["d1", "d 2"]
