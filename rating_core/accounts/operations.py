@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from .. import layout
 from ..catalog.routing import PROVINCE_ALIASES, RoutingPlan, canonical_plan_regions, region_names
-from ..catalog.schema import CustomerRules
+from ..catalog.schema import CustomerRules, error_message
 from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
@@ -641,7 +641,7 @@ class Accounts:
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
-                raise InvalidInput(f"plan.{where}" if where else "plan", first["msg"]) from None
+                raise InvalidInput(f"plan.{where}" if where else "plan", error_message(first)) from None
             stored = plan_json(self._regions_checked(model))
 
         wanted = [] if not stored else list(dict.fromkeys(

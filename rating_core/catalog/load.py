@@ -20,7 +20,7 @@ from ..errors import CatalogError, InvalidInput
 from . import yamldoc
 from .routing import canonical_plan_regions, check_routing
 from .. import layout
-from .schema import DAY_KINDS, BandRule, Catalog, TimeBand
+from .schema import DAY_KINDS, BandRule, Catalog, TimeBand, error_message
 
 DIGITS = re.compile(r"^\d{1,18}$")
 
@@ -286,7 +286,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
             # A value holding an invisible character is shown escaped, so the
             # reader sees why ``act\u200bive`` is not ``active``.
             shown = f" (got {excerpt(value)})" if isinstance(value, str) and forbidden_characters(value) else ""
-            problems.append(f"{path}: {_loc(err['loc'])}: {err['msg']}{shown}")
+            problems.append(f"{path}: {_loc(err['loc'])}: {error_message(err)}{shown}")
         problems = _placed(problems, path, root, origin) + text
         partial = _without_bad_records(doc, exc)
         if partial is not None:  # the cross-checks too, in the same pass

@@ -19,6 +19,18 @@ from .. import MINOR_UNITS_PER_YUAN
 from .routing import RoutingPlan, minute_of_day
 
 
+def error_message(err: dict) -> str:
+    """A pydantic error's ``msg`` (one of ``ValidationError.errors()``) as a
+    catalog or plan error says it: without pydantic's ``Value error, `` /
+    ``Assertion failed, `` prefix, which names the exception our own
+    validator raised, not the problem."""
+    msg = str(err.get("msg", ""))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
 def _yuan_to_minor(value) -> int:
     if isinstance(value, bool):
         raise ValueError("money must be a number of yuan, not a boolean")
