@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -19,7 +20,7 @@ from .. import MINOR_UNITS_PER_YUAN
 from .routing import RoutingPlan, minute_of_day
 
 
-def error_message(err: dict) -> str:
+def error_message(err: Mapping[str, Any]) -> str:
     """A pydantic error's ``msg`` (one of ``ValidationError.errors()``) as a
     catalog or plan error says it: without pydantic's ``Value error, `` /
     ``Assertion failed, `` prefix, which names the exception our own
