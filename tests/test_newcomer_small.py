@@ -212,3 +212,20 @@ def test_events_at_takes_a_bare_date_and_says_what_it_expects(tmp_path, demo, ca
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
         assert f"e.csv row 1: at: not a time: {bad!r} (ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; " \
                "a bare date, 2026-10-20, is that day's 00:00 Asia/Shanghai; or epoch milliseconds)" in err, err
+
+
+def test_number_add_refuses_a_number_given_twice(tmp_path, demo, capsys):
+    """``accounts number add N N`` said "already in the inventory" with
+    nothing added; now bad input naming the repeat (one line, exit 2), and
+    nothing is added."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    run(capsys, "accounts", "import", demo / "catalog" / "catalog.yaml", "--store", store)
+    err = run(capsys, "accounts", "number", "add", "4009990001", "400-999-0002", "4009990002",
+              "--store", store, code=2).err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "numbers[2]: 4009990002 is given twice (also numbers[1]): give each number once" in err, err
+    out = json.loads(run(capsys, "accounts", "number", "add", "4009990001", "4009990002", "--store", store).out)
+    assert out["detail"]["count"] == 2

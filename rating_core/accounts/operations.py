@@ -443,10 +443,20 @@ class Accounts:
         """Take 400 numbers into the inventory as ``available``, with a grade
         (given, or by the catalog's grade patterns). The result's ``number``
         is the last one; ``detail.numbers`` lists every one added, in order
-        (``count`` of them). Refused: ``number_exists``."""
+        (``count`` of them). InvalidInput for a number given twice.
+        Refused: ``number_exists``."""
         if not numbers:
             raise InvalidInput("numbers", "at least one 400 number")
         normal = [_number_400(n, f"numbers[{i}]") for i, n in enumerate(numbers)]
+        # A number given twice is refused, not added once: it is most likely a
+        # typo for another number, and "already in the inventory" (what the
+        # second one met) would say nothing was added when none was.
+        first: dict[str, int] = {}
+        for i, n in enumerate(normal):
+            if n in first:
+                raise InvalidInput(f"numbers[{i}]", f"{n} is given twice (also numbers[{first[n]}]): "
+                                                    "give each number once")
+            first[n] = i
         grades = self.catalog().get("number_grades") or {"standard": {}}
         if grade is not None and grade not in grades:
             raise InvalidInput("grade", f"unknown grade {grade!r} (catalog has: {', '.join(grades)})")
