@@ -215,7 +215,8 @@ def renew(ops, common, account):
 @accounts_command.command("change-package")
 @click.argument("account")
 @click.argument("package")
-@click.option("--effective", default=None, help="When it takes effect (default: the effective time).")
+@click.option("--effective", default=None, help="When the new package takes effect (ISO 8601, local time; or epoch ms). "
+              "Default: the operation's --at time, which is now unless given.")
 @operation
 def change_package(ops, common, account, package, effective):
     """Change package (see README for credit, bundle and minimum rules)."""

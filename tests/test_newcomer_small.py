@@ -229,3 +229,10 @@ def test_number_add_refuses_a_number_given_twice(tmp_path, demo, capsys):
     assert "numbers[2]: 4009990002 is given twice (also numbers[1]): give each number once" in err, err
     out = json.loads(run(capsys, "accounts", "number", "add", "4009990001", "4009990002", "--store", store).out)
     assert out["detail"]["count"] == 2
+
+
+def test_change_package_effective_help_says_what_the_default_is(capsys):
+    """``--effective``'s help said "default: the effective time"."""
+    text = " ".join(run(capsys, "accounts", "change-package", "--help").out.split())
+    assert "Default: the operation's --at time, which is now unless given." in text, text
+    assert "default: the effective time" not in text
