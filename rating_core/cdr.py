@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass, replace
@@ -249,6 +250,7 @@ UTF8_LINES = 20
 GB_EVIDENCE = 4
 GB_STRAY = 20  # at most 1 in 20 of the non-ASCII bytes may fail as GB18030 in a file guessed GBK
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # UTF-16 that is no text, as surrogatepass decodes it
 _ASCII = bytes(range(128))
 ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
              "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
@@ -384,10 +386,16 @@ def _header(path: Path, encoding: str) -> list[str]:
     # UTF-8 and GBK: a byte that is not, in a row below, is that row's
     # reject (the reader decodes ahead of the header), in the header it is
     # an error.
-    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "strict"
+    # UTF-16: a lone surrogate below is that row's reject too (read_batches),
+    # in the header an error.
+    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "surrogatepass"
     with open(path, encoding=codec, errors=errors, newline="") as f:
         try:
             line = next(csv.reader(f), None)
+            if line and (bad := next((c for c in line if _LONE_SURROGATE.search(c)), None)) is not None \
+                    and encoding.startswith("utf-16"):
+                raise InvalidFile(path, "header unreadable: not UTF-16 text (a lone surrogate: "
+                                  f"{excerpt(bad.encode('utf-16-le', 'surrogatepass').decode('utf-16-le', 'backslashreplace'))})", 1)
             if line and (bad := next((c for c in line if _ESCAPED_BYTE.search(c)), None)) is not None:
                 bad = bad.encode(codec, "surrogateescape").decode(codec, "backslashreplace")
                 raise InvalidFile(path, f"header unreadable: not {'GBK' if encoding == 'gb18030' else 'UTF-8'} "
@@ -624,8 +632,8 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
     re-read with Python's csv module, on this error path only."""
     codec = {"utf8": "utf-8-sig"}.get(encoding, encoding)
     # Bytes not of the encoding are rows' rejects in UTF-8 and GBK files (the
-    # reader reads those as bytes): only UTF-16 is decoded strictly.
-    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "strict"
+    # reader reads those as bytes), and so is a lone surrogate in UTF-16.
+    errors = "surrogateescape" if encoding in ("utf8", "gb18030") else "surrogatepass"
     line = 1
     try:
         with open(path, encoding=codec, errors=errors, newline="") as f:
@@ -686,13 +694,18 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # as the first row (a quoted header cell may hold a newline), dropped.
     # Every column is bytes: a type inferred from the first block (ASCII)
     # would refuse a GBK cell of a later one.
-    utf8, gbk = encoding == "utf8", encoding == "gb18030"
+    # UTF-16: transcoded to UTF-8 here (``_Utf16AsUtf8``), a lone surrogate
+    # written as bytes that are not UTF-8, then read as UTF-8 is: that row is
+    # a reject naming its field (pyarrow's own transcoding is strict: one
+    # such character refused the whole file).
+    utf16 = encoding.startswith("utf-16")
+    utf8, gbk = encoding == "utf8" or utf16, encoding == "gb18030"
     names = _header(path, encoding) if gbk else []
     types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
     try:
         reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8" if gbk else encoding,
+            _Utf16AsUtf8(path, encoding) if utf16 else path,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf8" if gbk or utf16 else encoding,
                                            **({"column_names": names} if gbk else {})),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
@@ -706,6 +719,42 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
             yield _text_where_utf8(batch) if utf8 else _from_gbk(batch) if gbk else batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise _diagnose(path, encoding, e) from None
+
+
+class _Utf16AsUtf8(io.RawIOBase):
+    """A UTF-16 file read as UTF-8 bytes (a binary stream for pyarrow's CSV
+    reader): a lone surrogate, no character, becomes its surrogatepass bytes
+    (``\\xed\\xa0\\x80``), which are not UTF-8, so its cell is its row's
+    reject as a UTF-8 file's bad byte is. The byte-order mark is dropped."""
+
+    def __init__(self, path: Path, encoding: str):
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed with this stream
+        self._decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
+        self._pending, self._at = b"", 0
+        self._eof = False
+        self._first = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending and not self._eof:
+            chunk = self._raw.read(1 << 20)
+            self._eof = not chunk
+            text = self._decoder.decode(chunk, final=self._eof)
+            if self._first and text:
+                text, self._first = text.removeprefix("\ufeff"), False
+            self._pending = text.encode("utf-8", "surrogatepass")
+        n = min(len(buffer), len(self._pending) - self._at)
+        buffer[:n] = self._pending[self._at:self._at + n]
+        self._at += n
+        if self._at == len(self._pending):
+            self._pending, self._at = b"", 0
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _text_where_utf8(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -132,3 +132,23 @@ def test_operator_mistakes_one_line(store, tmp_path, capsys):
             code = e.code
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, (args, err)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encoding):
+    """A lone surrogate (UTF-16 that is no character) in one row's field is
+    that row's reject naming the field; the other rows rate (it refused the
+    whole file: "line 1: header unreadable"). In the header: one line, exit 2."""
+    path = tmp_path / f"lone-{encoding}.csv"
+    bad = ROWS[1].replace("用户忙", "用户\ud800忙").replace("c2,", "c3,")
+    path.write_bytes((TEXT + bad).encode(encoding, "surrogatepass"))
+    code, out, err = rate(store, path, "--encoding", encoding, "--rejects", tmp_path / "rej.csv", capsys=capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["rated"] == 2 and summary["rejected"] == 1, summary
+    rejects = (tmp_path / "rej.csv").read_text(encoding="utf-8")
+    assert "c3" in rejects and "hangup_cause" in rejects, rejects
+    path.write_bytes(TEXT.replace("end,", "e\ud800nd,").encode(encoding, "surrogatepass"))
+    code, out, err = rate(store, path, "--encoding", encoding, capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "line 1: header unreadable: not UTF-16 text (a lone surrogate" in err, err
