@@ -82,6 +82,27 @@ def test_chinese_city_names(catalog):
     assert city_aliases()["天津市"] == "Tianjin" and city_aliases()["沈阳"] == "Shenyang"
 
 
+@pytest.mark.parametrize("home", ["city:深圳", "city:Shenzhen", " city: 深圳 "])
+def test_home_city_takes_the_city_prefix(catalog, home):
+    """A number's ``home_city`` takes ``city:`` as ``--home-city`` and a
+    routing plan do (the catalog refused ``city:深圳``); a wrong city after
+    it is still the catalog's error naming the field."""
+    numbers = catalog.parent / "numbers.csv"
+    rows = numbers.read_text().splitlines()
+    cells = rows[1].split(",")
+    cells[4] = home
+    rows[1] = ",".join(cells)
+    numbers.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cat = load_catalog(catalog, regions=city_aliases())
+    homes = {n.number: n.home_city for a in cat.accounts.values() for n in a.numbers}
+    assert homes[cells[0]] == "Shenzhen"
+    cells[4] = "city:Shenzen"
+    rows[1] = ",".join(cells)
+    numbers.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    p = problems(catalog)
+    assert any("home_city: unknown city 'Shenzen'" in x for x in p), p
+
+
 @pytest.mark.parametrize("text, says", [
     ("name: x\naccounts: {x: null}\n", "accounts.x: Input should be a valid dictionary"),
     ("a: " + "[" * 100 + "]" * 100 + "\n", "line 1: nested more than 32 levels deep"),

@@ -338,7 +338,8 @@ def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
         numbers = acc.get("numbers") if isinstance(acc, dict) else None
         for num in numbers if isinstance(numbers, list) else ():
             if isinstance(num, dict) and isinstance(num.get("home_city"), str):
-                city = num["home_city"].strip()
+                # ``city:深圳`` as a routing plan (and ``--home-city``) names a city.
+                city = num["home_city"].strip().removeprefix("city:").strip()
                 num["home_city"] = aliases.get(city, city)
 
     plans = doc.get("routing_plans")
