@@ -135,10 +135,12 @@ def test_operator_mistakes_one_line(store, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
-def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encoding):
+def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encoding, monkeypatch):
     """A lone surrogate (UTF-16 that is no character) in one row's field is
     that row's reject naming the field; the other rows rate (it refused the
     whole file: "line 1: header unreadable"). In the header: one line, exit 2."""
+    # ``--encoding`` sets cdr.DEFAULT_ENCODING for the process: put it back after.
+    monkeypatch.setattr(cdr, "DEFAULT_ENCODING", cdr.DEFAULT_ENCODING)
     path = tmp_path / f"lone-{encoding}.csv"
     bad = ROWS[1].replace("用户忙", "用户\ud800忙").replace("c2,", "c3,")
     path.write_bytes((TEXT + bad).encode(encoding, "surrogatepass"))
