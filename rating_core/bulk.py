@@ -481,13 +481,7 @@ def _scan_batch(batch: pa.RecordBatch) -> tuple[int, tuple[int, int, int] | None
     names = batch.schema.names
     order = None
     if "start" in names:
-        col = batch.column("start")
-        if cdr.binary_type(col.type):
-            # Bytes (a Parquet binary column, a CSV read as bytes): a cell
-            # that is not UTF-8 is escaped here, so it is a time that does
-            # not parse (its row's reject is the edge's), not a cast error.
-            col = cdr.text_column(col)[0]
-        start, _present, ok = cdr.parse_times(col)
+        start, _present, ok = cdr.parse_times(batch.column("start"))  # bytes not UTF-8: not a time
         s = start[ok]
         if len(s):
             running = np.maximum.accumulate(s)

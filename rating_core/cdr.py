@@ -184,7 +184,7 @@ class InputRows:
         so a file name never puts a terminal escape in a rejects file."""
         text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         self.starts.append(row)
-        self.names.append(_forbidden.sub(lambda m: ascii(m.group())[1:-1], text))
+        self.names.append(_escape_forbidden(text))
 
     def locate(self, rows: np.ndarray) -> tuple[pa.Array, np.ndarray]:
         """Job row indexes (int64) -> (the file of each, string array; the
@@ -973,8 +973,14 @@ def _escaped(value: str) -> str:
     """``value`` with each FORBIDDEN_TEXT character written as Python writes
     it (``\\x7f``, ``\\u202e``), cut to SHOWN_CHARS characters."""
     cut = value[:SHOWN_CHARS]
-    text = _forbidden.sub(lambda m: ascii(m.group())[1:-1], cut)
+    text = _escape_forbidden(cut)
     return text if len(cut) == len(value) else f"{text}... ({len(value)} characters)"
+
+
+def _escape_forbidden(text: str) -> str:
+    """``text`` with each FORBIDDEN_TEXT character written as Python writes
+    it (``\\x1b``, ``\\u202e``), nothing cut."""
+    return _forbidden.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def _escaped_bytes(value: bytes) -> str:
@@ -1293,7 +1299,10 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return out, present, present & ~over
     if pa.types.is_null(t):
         return np.full(n, layout.NO_TIME, np.int64), np.zeros(n, bool), np.zeros(n, bool)
-    s = _as_string(col)
+    # Bytes (a Parquet binary column, a CSV read as bytes): their text, a
+    # cell that is not UTF-8 escaped, so it is a time that does not parse
+    # (its row's reject), never a cast error.
+    s = text_column(col)[0] if binary_type(t) else _as_string(col)
     present = _present(s)
     out = np.full(n, layout.NO_TIME, np.int64)
     valid = np.zeros(n, bool)
