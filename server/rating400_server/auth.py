@@ -24,7 +24,7 @@ only allowed on loopback or with ``--allow-insecure`` (see ``check_bind``).
 It then serves the call path (routing, rating, billing reads: what a switch
 on the same host needs) to every local process, but refuses the methods only
 ``admin`` may call (tariffs, accounts, top-ups, adjustments, rerating) with
-UNAUTHENTICATED (``AdminGuard``): on a shared host any local user can reach a
+UNAUTHENTICATED (``Auth.guard``): on a shared host any local user can reach a
 loopback port, and a charge on the call path is bounded by the published
 tariff, while an admin call sets money and tariffs directly. ``--local-admin``
 lifts that on a single-user host.
@@ -160,10 +160,43 @@ class Auth:
             # with a client CA every client presents one (tokens may add roles).
             [(key, chain)], root_certificates=ca, require_client_auth=bool(ca))
 
-    def interceptors(self) -> list:
+    def guard(self, method: str, handler):
+        """``handler`` (a ``grpc.RpcMethodHandler``) for ``method``
+        (``/pkg.Service/Method``) with this server's check run before it, or
+        ``handler`` itself when the method needs none (``OPEN``; without
+        identities, every method but the admin-only ones).
+
+        The check is put in front of each handler once, when it is
+        registered (``services.register``), not by a ``grpc.aio`` server
+        interceptor: an interceptor is a coroutine awaited on every call of
+        every method, the call path's included, which cost the unary
+        ``Authorize`` measurable throughput (benchmarks/bench_service.py).
+        Deny by default holds: a method no role lists gets a check that
+        refuses everyone.
+        """
+        if method.startswith(OPEN):
+            return handler
+        need = roles_for(method)
         if self.checks_identity:
-            return [RoleInterceptor(self)]
-        return [] if self.local_admin else [AdminGuard()]
+            return _guarded(handler, self._role_check(method, need))
+        if self.local_admin or need not in (("admin",), ()):
+            return handler
+        return _guarded(handler, _admin_refusal(method))
+
+    def _role_check(self, method: str, need: tuple[str, ...]):
+        wanted = frozenset(need)
+
+        async def check(context) -> None:
+            roles, problem = self.identify(context, context.invocation_metadata())
+            if problem:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+            if not roles & wanted:
+                have = ", ".join(sorted(roles)) or "no role"
+                needed = " or ".join(need) or "a role no one has (not in the server's role table)"
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: needs {needed}; caller has {have}")
+            _CALLER_ROLES.set(roles)
+
+        return check
 
     def identify(self, context, metadata) -> tuple[frozenset[str], str | None]:
         """(roles, problem): the caller's roles, or why it is unauthenticated."""
@@ -194,7 +227,7 @@ class Auth:
 
 
 # The roles of the identity the current call was checked with (set by
-# ``RoleInterceptor`` in the call's own task, before its handler runs; empty
+# ``Auth.guard``'s check in the call's own task, before its handler runs; empty
 # when the server checks no identity). Handlers read it with
 # ``caller_roles()`` to decide what the caller may see, e.g. unmasked caller
 # numbers; only an authenticated role counts, never one a client claims.
@@ -207,50 +240,16 @@ def caller_roles() -> frozenset[str]:
     return _CALLER_ROLES.get()
 
 
-class RoleInterceptor(grpc.aio.ServerInterceptor):
-    """Checks every call against ``ROLES`` before its handler runs."""
+def _admin_refusal(method: str):
+    """On a server that checks no identity: the check that refuses a method
+    only ``admin`` may call (UNAUTHENTICATED, naming the way to allow it)."""
 
-    def __init__(self, auth: Auth):
-        self.auth = auth
+    async def check(context) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, (
+            f"{method}: changing tariffs or accounts needs an identity with the admin role: serve with "
+            "--tls-cert/--tls-key and --tokens or --tls-client-ca (or --local-admin on a single-user host)"))
 
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith(OPEN):
-            return handler
-        auth, need = self.auth, roles_for(method)
-        metadata = details.invocation_metadata
-
-        async def check(context) -> None:
-            roles, problem = auth.identify(context, metadata)
-            if problem:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
-            if not roles & set(need):
-                have = ", ".join(sorted(roles)) or "no role"
-                needed = " or ".join(need) or "a role no one has (not in the server's role table)"
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method}: needs {needed}; caller has {have}")
-            _CALLER_ROLES.set(roles)
-
-        return _guarded(handler, check)
-
-
-class AdminGuard(grpc.aio.ServerInterceptor):
-    """On a server that checks no identity: the methods only ``admin`` may
-    call are refused (UNAUTHENTICATED, naming the way to allow them); every
-    other method passes untouched."""
-
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith(OPEN) or roles_for(method) not in (("admin",), ()):
-            return handler
-
-        async def check(context) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, (
-                f"{method}: changing tariffs or accounts needs an identity with the admin role: serve with "
-                "--tls-cert/--tls-key and --tokens or --tls-client-ca (or --local-admin on a single-user host)"))
-
-        return _guarded(handler, check)
+    return check
 
 
 def _guarded(handler, check):

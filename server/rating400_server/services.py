@@ -687,12 +687,17 @@ def _safe_deserializer(cls, max_bytes: int | None = None):
     return deserialize
 
 
-def register(server, servicer, service_descriptor, max_message_bytes: int | None = None) -> None:
+def register(server, servicer, service_descriptor, max_message_bytes: int | None = None, auth=None) -> None:
     """Like the generated ``add_*Servicer_to_server``, but a request that does
     not decode, or is over ``max_message_bytes``, becomes INVALID_ARGUMENT
     (grpc's default is INTERNAL). The transport's own limit (the worker sets
     it to twice this) answers RESOURCE_EXHAUSTED above that, before any
-    bytes are buffered for us."""
+    bytes are buffered for us. Each handler gets ``auth``'s role check in
+    front (``auth.Auth.guard``; None: the default ``Auth()``, which refuses
+    admin-only methods)."""
+    from .auth import Auth
+
+    auth = auth if auth is not None else Auth()
     from google.protobuf.message_factory import GetMessageClass
 
     handlers = {}
@@ -705,8 +710,9 @@ def register(server, servicer, service_descriptor, max_message_bytes: int | None
                 (True, False): grpc.stream_unary_rpc_method_handler,
                 (False, True): grpc.unary_stream_rpc_method_handler}[(m.client_streaming, m.server_streaming)]
         preserialized = m.name in getattr(servicer, "PRESERIALIZED", ())
-        handlers[m.name] = kind(fn, request_deserializer=_safe_deserializer(req_cls, max_message_bytes),
-                                response_serializer=_identity if preserialized else resp_cls.SerializeToString)
+        handler = kind(fn, request_deserializer=_safe_deserializer(req_cls, max_message_bytes),
+                       response_serializer=_identity if preserialized else resp_cls.SerializeToString)
+        handlers[m.name] = auth.guard(f"/{service_descriptor.full_name}/{m.name}", handler)
     name = service_descriptor.full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
     server.add_registered_method_handlers(name, handlers)

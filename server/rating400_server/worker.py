@@ -68,7 +68,6 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
 
     auth = cfg.auth or Auth()
     server = grpc.aio.server(
-        interceptors=auth.interceptors(),
         options=[
             ("grpc.so_reuseport", 1),
             # Twice the edge's limit: a message between the two is decoded
@@ -84,21 +83,21 @@ async def serve_worker(cfg: WorkerConfig, index: int, ready=None) -> None:
     rating = rating_pb2.DESCRIPTOR.services_by_name["RatingService"]
     catalog = catalog_pb2.DESCRIPTOR.services_by_name["CatalogAdminService"]
     limits, most = cfg.limits, cfg.limits.max_message_bytes
-    register(server, RoutingServicer(host, metrics, limits), routing, most)
-    register(server, RatingServicer(host, committer, metrics, limits), rating, most)
-    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics, cfg.catalog_root), catalog, most)
+    register(server, RoutingServicer(host, metrics, limits), routing, most, auth)
+    register(server, RatingServicer(host, committer, metrics, limits), rating, most, auth)
+    register(server, CatalogAdminServicer(host, cfg.store_dir, metrics, cfg.catalog_root), catalog, most, auth)
     from .billing_service import SERVICE as billing, BillingServicer  # issue 10: advice, statements, CRM
 
-    register(server, BillingServicer(host, metrics), billing, most)
+    register(server, BillingServicer(host, metrics), billing, most, auth)
     accounts = accounts_pb2.DESCRIPTOR.services_by_name["AccountService"]
     account_servicer = AccountServicer(host, metrics, cfg.store_dir)
-    register(server, account_servicer, accounts, most)
+    register(server, account_servicer, accounts, most, auth)
     from .explain_service import SERVICE as explain, ExplainServicer  # issue 7: charge explanations
 
-    register(server, ExplainServicer(host, metrics), explain, most)
+    register(server, ExplainServicer(host, metrics), explain, most, auth)
     from .rerate_service import SERVICE as rerate, RerateServicer  # issue 7: rerating (admin only)
 
-    register(server, RerateServicer(host, metrics), rerate, most)
+    register(server, RerateServicer(host, metrics), rerate, most, auth)
     health = health_async.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = [routing.full_name, rating.full_name, catalog.full_name, billing.full_name, accounts.full_name,
