@@ -54,7 +54,7 @@ LABELS = {
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整", "local": "本地", "out_of_town": "外地", "until": "至",
         "since": "起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
-        "package_change": "套餐变更", "carried": "结转余额(元)",
+        "package_change": "套餐变更", "carried": "结转余额(元)", "of_which": "其中：",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -83,7 +83,7 @@ LABELS = {
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town", "until": "until",
         "since": "since", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
         "rerating_n_calls": "calls", "rerating_credit_part": "from prepaid credit (yuan)", "sep": "; ",
-        "package_change": "package change", "carried": "credit carried over (yuan)",
+        "package_change": "package change", "carried": "credit carried over (yuan)", "of_which": "of which: ",
     },
 }
 
