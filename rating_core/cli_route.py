@@ -43,12 +43,15 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         return lines
     from .router import QUOTA_SECONDS
 
-    limit = f"{d.max_duration_seconds} s" if d.max_duration_seconds else "no limit"
-    if not d.max_duration_seconds or d.max_duration_seconds > QUOTA_SECONDS:
+    if d.max_duration_seconds and d.max_duration_seconds <= QUOTA_SECONDS:
+        limit = f"max duration {d.max_duration_seconds} s"
+    else:
         # What this query shows is what credit allows; a switch's Authorize
         # (with a call id) reserves at most one quota of it at a time.
-        limit += f" (a switch's call is granted at most {QUOTA_SECONDS} s at a time, extended by interim events)"
-    lines.append(f"ALLOW  billing starts at {d.billing_start}; max duration {limit}")
+        allows = f"{d.max_duration_seconds} s" if d.max_duration_seconds else "any length"
+        limit = (f"credit allows {allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, "
+                 "extended by interim events")
+    lines.append(f"ALLOW  billing starts at {d.billing_start}; {limit}")
     if d.ivr_menu is not None:
         lines.append(f"ivr menu: {d.ivr_menu.get('prompt', '')}")
         for o in d.ivr_menu["options"]:
