@@ -157,3 +157,17 @@ def test_the_readme_catalog_loads(tmp_path):
     cat = load_catalog(write(tmp_path, block, prefixes="prefix,class\n138,mobile\n0755,landline\n010,landline\n",
                              numbers="number,account\n"))
     assert cat.packages["late_shop"].band_set == "shop" and cat.packages["bundle_1k"].overage_rate == "std_012"
+
+
+def test_a_misspelt_region_gets_a_hint_at_compile(tmp_path):
+    """Newcomer: catalog compile named an unknown city or region with no
+    "did you mean", where `accounts` operations gave one (one function,
+    ``catalog.routing.near_region``, serves both)."""
+    from rating_core.compile.regions import region_source
+
+    cities = set(region_source().cities)
+    text = GOOD.replace("home_city: Shenzhen", "home_city: Shenzen")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(write(tmp_path, text), regions=cities)
+    assert any("home_city: unknown city 'Shenzen' (not in region data); did you mean 'Shenzhen'?" in x
+               for x in exc.value.problems), exc.value.problems

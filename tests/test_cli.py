@@ -267,3 +267,16 @@ def test_an_input_column_named_file_is_replaced_by_the_output_one(demo, tmp_path
     assert r.exit_code == 0, r.output
     out = pq.read_table(tmp_path / "o.parquet")
     assert out.column_names.count("file") == 1 and set(out.column("file").to_pylist()) == {str(tmp_path / "in.parquet")}
+
+
+def test_compile_hints_a_misspelt_routing_region(demo, tmp_path):
+    """Newcomer: an unknown region in a routing plan got no "did you mean"
+    at compile, where the accounts operations gave one."""
+    import shutil
+
+    d, _ = demo
+    shutil.copytree(d / "catalog", tmp_path / "cat")
+    y = tmp_path / "cat" / "catalog.yaml"
+    y.write_text(y.read_text(encoding="utf-8").replace("Hebei,", "Hebeii,", 1), encoding="utf-8")
+    r = run("catalog", "compile", y, "--store", tmp_path / "store")
+    assert r.exit_code == 2 and "unknown region 'Hebeii'" in r.output and "did you mean 'Hebei'?" in r.output, r.output

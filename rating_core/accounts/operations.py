@@ -42,7 +42,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import layout
-from ..catalog.routing import PROVINCE_ALIASES, RoutingPlan, canonical_plan_regions, region_names
+from ..catalog.routing import PROVINCE_ALIASES, RoutingPlan, canonical_plan_regions, near_region, region_names
 from ..catalog.schema import CustomerRules, error_message
 from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
@@ -226,31 +226,6 @@ class _Tx:
             raise Refused("balance_limit", f"credit would be {after.credit_minor} minor units, above the "
                                            f"limit of {MAX_BALANCE_MINOR} ({MAX_BALANCE_MINOR // 10_000} yuan)")
         return after
-
-
-def _near_region(name: str, known: list[str]) -> str:
-    """``; did you mean 'LuAn'?`` for a region name spelled nearly like
-    a known one (case, an apostrophe, a letter), else ``""``. A Chinese
-    name (two or three characters, where one wrong character is a third
-    or half of it) is near the one known name it differs from least, when
-    no other is as near, or the longest known name it starts with
-    (``广东地区`` -> ``广东``)."""
-    import difflib
-
-    bare = name.partition(":")[2] or name
-    folded = {k.casefold().replace("'", ""): k for k in known}
-    found = difflib.get_close_matches(bare.casefold().replace("'", ""), list(folded), n=1, cutoff=0.8)
-    if found:
-        return f"; did you mean {folded[found[0]]!r}?"
-    if not any("\u4e00" <= c <= "\u9fff" for c in bare):
-        return ""
-    starts = [k for k in known if len(k) >= 2 and bare.startswith(k)]
-    if starts:
-        return f"; did you mean {max(starts, key=len)!r}?"
-    ratio = {k: difflib.SequenceMatcher(None, bare, k).ratio() for k in known if any("\u4e00" <= c <= "\u9fff" for c in k)}
-    best = max(ratio.values(), default=0.0)
-    near = [k for k, r in ratio.items() if r == best]
-    return f"; did you mean {near[0]!r}?" if best >= 0.5 and len(near) == 1 else ""
 
 
 class Accounts:
@@ -557,7 +532,7 @@ class Accounts:
             if province is not None:  # 广东, Guangdong: a province, where a number is registered in a city
                 raise InvalidInput("home_city", f"{excerpt(home_city)} is a province ({province}); give the city "
                                                 "the number is registered in")
-            near = _near_region(home_city, [*meta.get("city_aliases", {}), *meta["cities"]])
+            near = near_region(home_city, [*meta.get("city_aliases", {}), *meta["cities"]])
             raise InvalidInput("home_city", f"unknown city {excerpt(home_city)} (not in region data){near}")
 
         def step(tx: _Tx, num: C.Number):
@@ -681,7 +656,7 @@ class Accounts:
         provinces = {p: i for i, p in enumerate(meta["provinces"])}
         for field, name in region_names(plan):
             if resolve_region(name, cities, provinces) is None:
-                near = _near_region(name, [*meta.get("city_aliases", {}), *PROVINCE_ALIASES, *cities,
+                near = near_region(name, [*meta.get("city_aliases", {}), *PROVINCE_ALIASES, *cities,
                                            *provinces])  # the data's names win
                 raise InvalidInput(f"plan.{field}", f"unknown region {excerpt(name)} "
                                                     f"(not a province or city of the region data){near}")

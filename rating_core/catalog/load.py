@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..cdr import check_characters, excerpt, forbidden_cells, forbidden_characters
 from ..errors import CatalogError, InvalidInput
 from . import yamldoc
-from .routing import canonical_plan_regions, check_routing
+from .routing import canonical_plan_regions, check_routing, near_region
 from .. import layout
 from .schema import DAY_KINDS, BandRule, Catalog, TimeBand, error_message
 
@@ -454,7 +454,8 @@ def _cross_check(cat: Catalog, path: Path, regions) -> list[str]:
                 seen[num.number] = f"accounts.{aid}.numbers[{i}]"
             if regions is not None and num.home_city not in regions:
                 same = sorted(r for r in regions if r.startswith(num.home_city + ", "))
-                hint = f"; did you mean {' or '.join(map(repr, same))}?" if same else " (not in region data)"
+                hint = (f"; did you mean {' or '.join(map(repr, same))}?" if same
+                        else " (not in region data)" + near_region(num.home_city, list(regions)))
                 p.append(f"{where}.home_city: unknown city {num.home_city!r}{hint}")
             if num.routing is not None and num.routing not in cat.routing_plans:
                 p.append(f"{where}.routing: unknown routing plan {num.routing!r}")

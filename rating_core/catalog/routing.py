@@ -354,6 +354,31 @@ def region_names(plan: RoutingPlan) -> list[tuple[str, str]]:
     return named
 
 
+def near_region(name: str, known: list[str]) -> str:
+    """``; did you mean 'LuAn'?`` for a region name spelled nearly like
+    a known one (case, an apostrophe, a letter), else ``""``. A Chinese
+    name (two or three characters, where one wrong character is a third
+    or half of it) is near the one known name it differs from least, when
+    no other is as near, or the longest known name it starts with
+    (``广东地区`` -> ``广东``)."""
+    import difflib
+
+    bare = name.partition(":")[2] or name
+    folded = {k.casefold().replace("'", ""): k for k in known}
+    found = difflib.get_close_matches(bare.casefold().replace("'", ""), list(folded), n=1, cutoff=0.8)
+    if found:
+        return f"; did you mean {folded[found[0]]!r}?"
+    if not any("\u4e00" <= c <= "\u9fff" for c in bare):
+        return ""
+    starts = [k for k in known if len(k) >= 2 and bare.startswith(k)]
+    if starts:
+        return f"; did you mean {max(starts, key=len)!r}?"
+    ratio = {k: difflib.SequenceMatcher(None, bare, k).ratio() for k in known if any("\u4e00" <= c <= "\u9fff" for c in k)}
+    best = max(ratio.values(), default=0.0)
+    near = [k for k, r in ratio.items() if r == best]
+    return f"; did you mean {near[0]!r}?" if best >= 0.5 and len(near) == 1 else ""
+
+
 def check_routing(catalog, path, regions=None) -> list[str]:
     """Cross-checks that need region data: every region name a plan uses
     is a province or city of it (``"Guangdong"``, ``"city:Jilin"``,
@@ -361,7 +386,7 @@ def check_routing(catalog, path, regions=None) -> list[str]:
     (``regions`` is not None)."""
     if regions is None:
         return []
-    from ..compile.regions import region_source  # region data (phonenumbers), not LMDB
+    from ..compile.regions import city_aliases, region_source  # region data (phonenumbers), not LMDB
     from ..routes import resolve_region
 
     src = region_source()
@@ -371,6 +396,7 @@ def check_routing(catalog, path, regions=None) -> list[str]:
     for pid, plan in catalog.routing_plans.items():
         for field, name in region_names(plan):
             if resolve_region(name, cities, provinces) is None:
+                near = near_region(name, [*city_aliases(), *PROVINCE_ALIASES, *cities, *provinces])
                 problems.append(f"{path}: routing_plans.{pid}.{field}: unknown region {name!r} "
-                                "(not a province or city of the region data)")
+                                f"(not a province or city of the region data){near}")
     return problems
