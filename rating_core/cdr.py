@@ -32,6 +32,7 @@ Rules (the README states them for operators):
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -256,7 +257,22 @@ ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb180
              "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
              "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be"}
 # The encoding the CLI was told (``rating400 rate --encoding``); None: detect.
+# A module global, not a context variable, because the bulk job's reader and
+# edge threads read it too; set only through ``told_encoding``, which puts it
+# back, so one command's ``--encoding`` never outlives it in a process that
+# runs several (tests, a Python API caller).
 DEFAULT_ENCODING: str | None = None
+
+
+@contextlib.contextmanager
+def told_encoding(encoding: str | None):
+    """``DEFAULT_ENCODING`` is ``encoding`` (None: detect) inside the block."""
+    global DEFAULT_ENCODING
+    before, DEFAULT_ENCODING = DEFAULT_ENCODING, encoding
+    try:
+        yield
+    finally:
+        DEFAULT_ENCODING = before
 
 
 class InvalidFile(InvalidInput):

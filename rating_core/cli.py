@@ -113,16 +113,16 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
                 # file Excel refuses to open, found only after the commit.
                 raise UserError(f"{option}: {path}: rate writes .csv (Excel opens it) or .parquet, not "
                                 f"{Path(path).suffix}; name the file so, or give --format")
-        cdr.DEFAULT_ENCODING = encoding
-        for path in inputs:  # a file that cannot be read at all is an error before any row is rated
-            if Path(path).is_dir():
-                cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS)
-            else:
-                cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
-        summary, seconds = rate_with_options(
-            inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
-            pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
-            dask_address=dask_address)
+        with cdr.told_encoding(encoding):
+            for path in inputs:  # a file that cannot be read at all is an error before any row is rated
+                if Path(path).is_dir():
+                    cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS)
+                else:
+                    cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
+            summary, seconds = rate_with_options(
+                inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
+                pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
+                dask_address=dask_address)
     print_summary(summary, seconds, out_path, rejects_path or default_rejects(out_path), as_json)
 
 

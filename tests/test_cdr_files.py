@@ -68,7 +68,7 @@ def test_encoding_named(store, tmp_path, capsys):
     assert cdr.read_table(path, ).column("hangup_cause").to_pylist()[0] == "正常挂机"
     code, out, err = rate(store, path, "--encoding", "latin-9", capsys=capsys)
     assert code == 2 and err.strip().endswith("(one of: utf-8, gbk, gb18030, utf-16)")
-    cdr.DEFAULT_ENCODING = None
+    assert cdr.DEFAULT_ENCODING is None  # a command's --encoding does not outlive it (cdr.told_encoding)
 
 
 def test_excel_times_and_numbers(store, tmp_path, capsys):
@@ -135,12 +135,10 @@ def test_operator_mistakes_one_line(store, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
-def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encoding, monkeypatch):
+def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encoding):
     """A lone surrogate (UTF-16 that is no character) in one row's field is
     that row's reject naming the field; the other rows rate (it refused the
     whole file: "line 1: header unreadable"). In the header: one line, exit 2."""
-    # ``--encoding`` sets cdr.DEFAULT_ENCODING for the process: put it back after.
-    monkeypatch.setattr(cdr, "DEFAULT_ENCODING", cdr.DEFAULT_ENCODING)
     path = tmp_path / f"lone-{encoding}.csv"
     bad = ROWS[1].replace("用户忙", "用户\ud800忙").replace("c2,", "c3,")
     path.write_bytes((TEXT + bad).encode(encoding, "surrogatepass"))
