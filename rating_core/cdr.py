@@ -1054,24 +1054,30 @@ def forbidden_cells(values) -> list[int]:
 
 
 def _spaced(col: pa.Array, present: np.ndarray) -> np.ndarray:
-    """Where a present string cell starts or ends with white space (Unicode
-    ``\\s``: a space, NBSP, U+3000...). The first and last bytes of every
-    cell are looked at in NumPy; only a cell starting with a space or a
-    non-ASCII byte, or ending with a space or a non-ASCII byte, goes
-    through the regex (a call id is ASCII almost always: a regex over every
-    cell cost as much as a third of the edge's other work)."""
+    """Where a present string cell starts or ends with white space: ASCII
+    space or Unicode white space (NBSP, U+3000, U+2003..., what Python's
+    ``str.isspace`` calls space). The first and last bytes of every cell
+    are looked at in NumPy; only a cell starting with a space or a
+    non-ASCII byte, or ending with a space or a non-ASCII byte, is trimmed
+    by Arrow's ``utf8_trim_whitespace`` (Unicode-aware, where Arrow's regex
+    ``\\s`` is ASCII only: NBSP-padded ids were taken as other calls and
+    charged again) and compared with its length before (a call id is
+    ASCII almost always: work on every cell cost as much as a third of
+    the edge's other work). ASCII control white space (tab, newline) is
+    caught too."""
     col = _one_array(col)
     offsets, data = string_buffers(col)
     if not len(col):
         return np.zeros(0, bool)
     first = data[np.minimum(offsets[:-1], len(data) - 1)]
     last = data[np.maximum(offsets[1:] - 1, 0)]
-    maybe = present & ((first == 0x20) | (first >= 0x80) | (last == 0x20) | (last >= 0x80))
+    maybe = present & ((first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80))  # space, controls, non-ASCII
     out = np.zeros(len(col), bool)
     if maybe.any():
         rows = np.flatnonzero(maybe)
-        found = pc.match_substring_regex(col.take(pa.array(rows)), r"^\s|\s$")
-        out[rows] = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+        cells = col.take(pa.array(rows))
+        trimmed = pc.not_equal(pc.binary_length(pc.utf8_trim_whitespace(cells)), pc.binary_length(cells))
+        out[rows] = pc.fill_null(trimmed, False).to_numpy(zero_copy_only=False)
     return out
 
 
