@@ -16,9 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import uuid
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
@@ -30,29 +28,20 @@ STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=
 
 
 def _yuan(text: str, param: str, signed: bool = False) -> int:
-    """Yuan (at most 4 decimals) -> minor units; BadParameter (exit 2) when
-    not a finite amount or above the per-operation bound."""
-    from .accounts.operations import MAX_AMOUNT_MINOR
+    """Yuan (at most 4 decimals) -> minor units (``money.parse_yuan``, the
+    one parser); BadParameter (exit 2) when not a plain amount, finer than
+    1/10000 yuan, above the per-operation bound, or (not ``signed``) not
+    more than 0."""
+    from .money import MAX_AMOUNT_MINOR, parse_yuan
 
-    # Plain decimal writing only: Decimal also takes "1_000", exponents and
-    # other scripts' digits, which a person typing an amount never means.
-    if not re.fullmatch(r"[+-]?[0-9]+(\.[0-9]+)?", text.strip()):
-        raise click.BadParameter(f"{text!r} is not an amount of yuan (digits, at most 4 decimals)", param_hint=param)
     try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise click.BadParameter(f"{text!r} is not an amount of yuan", param_hint=param) from None
-    if not amount.is_finite():
-        raise click.BadParameter(f"{text!r} is not an amount of yuan", param_hint=param)
-    if abs(amount) > MAX_AMOUNT_MINOR // 10_000:  # before scaling: 1e999999 * 10^4 overflows Decimal
-        raise click.BadParameter(f"{text} yuan is too large (at most {MAX_AMOUNT_MINOR // 10_000} yuan "
-                                 f"per operation)", param_hint=param)
-    minor = amount * 10_000
-    if minor != minor.to_integral_value():
-        raise click.BadParameter(f"{text} yuan is finer than 1/10000 yuan", param_hint=param)
+        minor = parse_yuan(text, signed=signed, most_minor=MAX_AMOUNT_MINOR)
+    except ValueError as e:
+        raise click.BadParameter(f"{e} (per operation)" if "too large" in str(e) else str(e),
+                                 param_hint=param) from None
     if not signed and minor <= 0:
         raise click.BadParameter("must be more than 0", param_hint=param)
-    return int(minor)
+    return minor
 
 
 def operation(fn):

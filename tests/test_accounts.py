@@ -372,6 +372,23 @@ def test_routing_plan_template_keeps_only_verified_destinations(env):
     assert (d.allow, d.reason, d.destinations) == (False, "no_route", [])
 
 
+def test_routing_plan_names_are_held_to_the_text_rule(env):
+    """Breaker: a plan whose group was named ``ma\u202ein`` (a bidi
+    override) was stored, and `route` printed it raw, reversing the
+    terminal's text. A plan's names and values are refused as other
+    operator text is, the value shown escaped."""
+    ops = env
+    opened(ops)
+    for plan in ({"groups": {"ma\u202ein": {"destinations": [{"number": "13700000001"}]}},
+                  "rules": [{"group": "ma\u202ein"}]},
+                 {"groups": {"g": {"destinations": [{"number": "13700000001"}]}},
+                  "rules": [{"group": "g"}], "announcement": "closed\x1b[2J"}):
+        with pytest.raises(InvalidInput) as e:
+            ops.set_routing(rid(), "4001234567", plan=plan, at_ms=T0)
+        assert e.value.field.startswith("plan") and "control character" in e.value.message, e.value
+        assert "\u202e" not in str(e.value) and "\x1b" not in str(e.value)
+
+
 def test_routing_plan_region_names_are_checked_and_spelled_as_region_data(env, monkeypatch, caplog):
     """A plan naming a region the region data lacks is refused naming the
     field; another spelling of a city (Lu'an, 天津) is stored as region

@@ -46,6 +46,7 @@ from ..catalog.routing import PROVINCE_ALIASES, RoutingPlan, canonical_plan_regi
 from ..catalog.schema import CustomerRules, error_message
 from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
+from ..money import MAX_AMOUNT_MINOR
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
 from ..ledger import usage
@@ -61,11 +62,10 @@ _NUMBER_400 = re.compile(r"^400\d{7}$")
 REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")
 DOCUMENT_KINDS = REQUIRED_DOCUMENTS + ("authorisation_letter", "other")
 # Money bounds (minor units, 1/10000 yuan). One operation moves at most 10^15
-# (10^11 yuan, beyond any 400 account's real money) and no balance may pass
-# 10^15 either: int64 holds 9.2 * 10^18, so every sum the ledger and the
-# rating kernels form (credit + credit limit, credit - a call's charge) keeps
-# 3 decimal orders of headroom and can never overflow.
-MAX_AMOUNT_MINOR = 10**15
+# (10^11 yuan, beyond any 400 account's real money; ``money.MAX_AMOUNT_MINOR``)
+# and no balance may pass 10^15 either: int64 holds 9.2 * 10^18, so every sum
+# the ledger and the rating kernels form (credit + credit limit, credit - a
+# call's charge) keeps 3 decimal orders of headroom and can never overflow.
 MAX_BALANCE_MINOR = 10**15
 
 
@@ -83,13 +83,19 @@ def _check_free_text(field: str, value) -> None:
     """The edge's text rule (``cdr.check_characters``: no control, DEL, C1,
     bidi or zero-width character) for every string an operation receives
     and may store (company name, reasons, notes, document references,
-    actor), inside lists and tuples too (``documents[0][1]``):
+    actor), inside lists and tuples too (``documents[0][1]``) and in a
+    routing plan document's names and values (``plan.groups``):
     InvalidInput naming the field, the value shown escaped."""
     if isinstance(value, str):
         check_characters(field, value)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _check_free_text(f"{field}[{i}]", item)
+    elif isinstance(value, dict):  # a plan document: its names (keys) too, as the catalog's are
+        for key, item in value.items():
+            if isinstance(key, str):
+                check_characters(field, key)  # the refused name shown escaped, never raw in the field
+            _check_free_text(f"{field}.{key}", item)
 
 
 def _operation(method):
@@ -627,6 +633,7 @@ class Accounts:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise InvalidInput(f"plan.{where}" if where else "plan", error_message(first)) from None
+            _check_free_text("plan", model.model_dump(mode="json"))  # `route` prints its names
             stored = plan_json(self._regions_checked(model))
 
         wanted = [] if not stored else list(dict.fromkeys(

@@ -31,14 +31,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .. import MINOR_UNITS_PER_YUAN, cdr, layout
+from .. import cdr, layout
 from ..errors import InvalidInput
+from ..money import MAX_AMOUNT_MINOR, parse_yuan
 
 KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added", "feature_removed")
 
@@ -89,17 +89,13 @@ def _day_start_ms(text) -> int | None:
 
 
 def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
-    """'12.5' -> 125000. Exact: finer than 1/10000 yuan is an error (InvalidInput)."""
+    """'12.5' -> 125000 (``money.parse_yuan``: plain decimal, exact, at
+    most ``MAX_AMOUNT_MINOR`` in magnitude, what one account operation may
+    move). Raises InvalidInput naming ``amount`` and ``where``."""
     try:
-        amount = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise InvalidInput("amount", f"not an amount of yuan: {text!r}", where) from None
-    minor = amount * MINOR_UNITS_PER_YUAN
-    if minor != minor.to_integral_value():
-        raise InvalidInput("amount", f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan", where)
-    if not signed and minor < 0:
-        raise InvalidInput("amount", "must not be negative", where)
-    return int(minor)
+        return parse_yuan(text, signed=signed, most_minor=MAX_AMOUNT_MINOR)
+    except ValueError as e:
+        raise InvalidInput("amount", str(e), where) from None
 
 
 def read_events(path: str | Path, accounts=None, features=None) -> list[AccountEvent]:

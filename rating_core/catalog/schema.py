@@ -10,13 +10,13 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .. import MINOR_UNITS_PER_YUAN
+from ..money import parse_yuan
 from .routing import RoutingPlan, minute_of_day
 
 
@@ -33,19 +33,8 @@ def error_message(err: Mapping[str, Any]) -> str:
 
 
 def _yuan_to_minor(value) -> int:
-    if isinstance(value, bool):
-        raise ValueError("money must be a number of yuan, not a boolean")
-    try:
-        # str() first: a YAML float 0.12 becomes Decimal("0.12"), exactly.
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"not an amount of yuan: {value!r}") from None
-    minor = amount * MINOR_UNITS_PER_YUAN
-    if minor != minor.to_integral_value():
-        raise ValueError(f"{value} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")
-    if minor < 0:
-        raise ValueError("money cannot be negative")
-    return int(minor)
+    # str() first (in parse_yuan): a YAML float 0.12 becomes "0.12", exactly.
+    return parse_yuan(value)
 
 
 def _yuan_to_minor_or_none(value) -> int | None:

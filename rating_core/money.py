@@ -1,0 +1,62 @@
+"""Money as people write it: yuan in plain decimal -> minor units.
+
+The one parser of a yuan amount written by a person (catalog prices and
+fees, `rating400 accounts` amounts, `bill --events` amounts). Minor units
+are 1/10000 yuan (``MINOR_UNITS_PER_YUAN``); an amount is exact or refused,
+never rounded.
+
+Why text, not ``Decimal`` arithmetic: ``Decimal(text) * 10000`` runs in the
+default 28-digit context and rounds, so ``599.99999999999999999999999999999``
+became exactly 6,000,000 minor units and passed both the "finer than
+1/10000 yuan" check and a 600-yuan minimum (breaker). Plain decimal writing
+only: ``Decimal`` also takes ``1_000``, exponents, ``NaN``, ``Infinity`` and
+other scripts' digits (``１２``), which a person typing an amount never means.
+"""
+from __future__ import annotations
+
+import re
+
+from . import MINOR_UNITS_PER_YUAN
+
+_PLAIN = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?")
+_DECIMALS = len(str(MINOR_UNITS_PER_YUAN)) - 1  # 4
+
+# The largest amount one operation (a top-up, an adjustment, a refund, an
+# events-file amount) may move: 10^15 minor units, 10^11 yuan, beyond any
+# 400 account's real money; balances are bounded alike (accounts.operations
+# MAX_BALANCE_MINOR), so every sum the ledger and the kernels form keeps 3
+# decimal orders of headroom in an int64 (9.2 * 10^18).
+MAX_AMOUNT_MINOR = 10**15
+# The largest amount any parse accepts when the caller names no bound.
+MAX_YUAN_MINOR = 10**18
+
+
+def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = None) -> int:
+    """Yuan written in plain decimal (``12``, ``0.12``, ``-3.5`` when
+    ``signed``; at most 4 decimals, trailing zeros aside) -> minor units
+    (int, 1/10000 yuan), exactly. A YAML number comes as its ``str``
+    (``0.12``). ``most_minor``: the largest magnitude allowed, in minor
+    units (default 10^15 yuan). Raises ValueError with a message for a
+    person: not an amount, finer than 1/10000 yuan, negative when not
+    ``signed``, too large."""
+    if isinstance(value, bool):
+        raise ValueError("money must be a number of yuan, not a boolean")
+    text = str(value).strip()
+    m = _PLAIN.fullmatch(text)
+    if m is None:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ValueError(f"not an amount of yuan: {shown!r} (digits, at most {_DECIMALS} decimals)")
+    sign, whole, frac = m[1], m[2].lstrip("0"), (m[3] or "").rstrip("0")
+    if len(frac) > _DECIMALS:
+        raise ValueError(f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")
+    most = MAX_YUAN_MINOR if most_minor is None else most_minor
+    if len(whole) > len(str(most)):  # before int(): a thousand-digit amount is refused, not converted
+        raise ValueError(f"{text[:40]} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
+    minor = int(whole or "0") * MINOR_UNITS_PER_YUAN + int(frac.ljust(_DECIMALS, "0"))
+    if minor > most:
+        raise ValueError(f"{text} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
+    if sign == "-":
+        if not signed and minor:
+            raise ValueError("money cannot be negative")
+        minor = -minor
+    return minor

@@ -1,0 +1,70 @@
+"""The one yuan parser (``rating_core.money.parse_yuan``) and the places
+that read a person's amount through it: catalog money, `rating400 accounts`
+amounts, `bill --events` amounts."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from rating_core.money import MAX_AMOUNT_MINOR, parse_yuan
+
+
+@pytest.mark.parametrize("text,minor", [("12", 120000), ("0.12", 1200), ("600", 6000000), ("1.50000", 15000),
+                                        (" 3.0001 ", 30001), ("-2.5", -25000), ("0", 0), ("007.10", 71000),
+                                        (0.12, 1200), (3000, 30000000)])
+def test_plain_amounts(text, minor):
+    assert parse_yuan(text, signed=True) == minor
+
+
+@pytest.mark.parametrize("text", ["599.99999999999999999999999999999", "600.0000000000000000000000000001",
+                                  "0.00001", "1.23456"])
+def test_finer_than_the_minor_unit_is_refused_exactly(text):
+    """Breaker: Decimal's 28-digit context rounded the first two to exactly
+    600 yuan, which passed both the precision check and a 600-yuan minimum."""
+    with pytest.raises(ValueError, match="finer than 1/10000 yuan"):
+        parse_yuan(text)
+
+
+@pytest.mark.parametrize("text", ["NaN", "sNaN", "Infinity", "-inf", "1e400", "1E+20", "1_000", "１２", "١٢", "",
+                                  "1.2.3", "0x10", "+", ".5", True])
+def test_not_an_amount(text):
+    with pytest.raises(ValueError):
+        parse_yuan(text, signed=True)
+
+
+def test_bounds_and_sign():
+    assert parse_yuan("100000000000", most_minor=MAX_AMOUNT_MINOR) == MAX_AMOUNT_MINOR
+    with pytest.raises(ValueError, match="too large"):
+        parse_yuan("100000000000.0001", most_minor=MAX_AMOUNT_MINOR)
+    with pytest.raises(ValueError, match="too large"):
+        parse_yuan("9" * 5000)
+    with pytest.raises(ValueError, match="negative"):
+        parse_yuan("-1")
+
+
+@given(st.integers(-10**18, 10**18))
+def test_every_minor_amount_written_in_yuan_reads_back(minor):
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10_000)
+    assert parse_yuan(f"{sign}{whole}.{frac:04d}", signed=True) == minor
+
+
+def test_a_top_up_finer_than_the_minor_unit_is_refused_by_the_cli():
+    import click
+    from rating_core.cli_accounts import _yuan
+
+    with pytest.raises(click.BadParameter, match="finer than 1/10000 yuan"):
+        _yuan("599.99999999999999999999999999999", "YUAN")
+    assert _yuan("600", "YUAN") == 6_000_000
+
+
+@pytest.mark.parametrize("amount", ["sNaN", "1e400", "Infinity", "1E+20", "1_000", "１２", "100000000000.0001"])
+def test_events_amounts_are_a_row_error(tmp_path, amount):
+    from rating_core.billing.events import read_events
+    from rating_core.errors import InvalidInput
+
+    p = tmp_path / "events.csv"
+    p.write_text(f"account,at,kind,amount\nacme,2026-10-20,adjustment,{amount}\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        read_events(p)
+    assert e.value.field == "amount" and "row 1" in str(e.value), e.value
