@@ -241,7 +241,7 @@ def test_one_account_month_read(benchmark, tmp_path, report):
         t = pa.table({"call_id": pa.array(np.arange(first, first + n).astype(str)),
                       "account": names.take(pa.array(rng.integers(0, READ_ACCOUNTS, n))),
                       "start": year + np.arange(first, first + n, dtype=np.int64) * step,
-                      "charge": rng.integers(0, 10_000, n)})
+                      "charge_minor": rng.integers(0, 10_000, n)})
         with ledger.env.begin(write=True) as txn:
             records.store(ledger, txn, pa.array([f"c{i}".encode() for i in range(first, first + n)], pa.binary()), t)
     m = parse_month("2026-06")

@@ -33,7 +33,7 @@ from rating_core.store import Ledger
 from peers.duckdb_bulk import DuckDBBulkJob
 
 CHARGED = ("call_id", "number", "account", "package", "rate", "destination_class", "billable_seconds",
-           "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage",
+           "billed_seconds", "units", "charge_minor", "credit_consumed_minor", "bundle_seconds_consumed", "overage_minor",
            "balance_after")
 
 

@@ -52,7 +52,7 @@ def test_dask_vs_one_machine(benchmark, demo_store, sizes, report, tmp_path):
     assert (a.rows_in, a.rated, a.rejected, a.duplicates, a.charge) == (b.rows_in, b.rated, b.rejected, b.duplicates, b.charge)
     for k in ACCOUNT_STATE:  # the balances; the kernel's scratch buffers and usage table are not merged back
         assert np.array_equal(state[k], one_state[k]), k
-    cols = ["call_id", "charge", "credit_consumed", "overage", "balance_after", "bundle_seconds_consumed"]
+    cols = ["call_id", "charge_minor", "credit_consumed_minor", "overage_minor", "balance_after", "bundle_seconds_consumed"]
     x = pq.read_table(tmp_path / "one.parquet", columns=cols).sort_by("call_id")
     y = pq.read_table(out, columns=cols).sort_by("call_id")
     assert x.equals(pa.Table.from_arrays(y.columns, schema=x.schema))

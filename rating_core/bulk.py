@@ -73,7 +73,7 @@ BILLING_COLUMNS = (
     "account", "package", "rate", "destination_class", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "time_band",
     "billable_seconds", "billed_seconds", "units",
-    "charge", "credit_consumed", "bundle_seconds_consumed", "overage",  # minor units
+    "charge_minor", "credit_consumed_minor", "bundle_seconds_consumed", "overage_minor",  # cdr.RATED_MINOR_NAMES
     "credit_after_minor", "bundle_left_seconds",  # balances in their own units (null where the kind has none)
     "balance_after",  # deprecated: minor units for prepaid, seconds for bundle
     "answered",  # bool, an agent answered (``rating_core.answered``), made from agent_answer

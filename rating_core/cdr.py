@@ -805,6 +805,43 @@ def read_table(path: str | Path) -> pa.Table:
     return pa.Table.from_batches(batches)
 
 
+# The rated output's money columns (int64, 1/10000 yuan) are named with their
+# unit; a file or ledger batch rated by an earlier version names them as the
+# rating kernel does (the keys). ``balance_after`` (deprecated: mixed units)
+# keeps its name. The rater names its output by this (``Rater._rated_table``);
+# every reader of a rated table takes both through ``rated_columns``.
+RATED_MINOR_NAMES = {"charge": "charge_minor", "credit_consumed": "credit_consumed_minor",
+                     "overage": "overage_minor"}
+
+
+def rated_names(names: list[str], source: str) -> list[str]:
+    """Column ``names`` of a rated table as this version writes them:
+    an earlier version's money column names (``RATED_MINOR_NAMES``) become
+    their ``*_minor`` names, the others stay. Raises InvalidInput naming
+    ``source`` and the columns when one column is there under both names."""
+    both = [(old, new) for old, new in RATED_MINOR_NAMES.items() if old in names and new in names]
+    if both:
+        pairs = ", ".join(f"{old} and {new}" for old, new in both)
+        raise InvalidInput(both[0][1], f"both columns {pairs}: the same column named as by earlier versions "
+                                       "and as now; keep one", source)
+    return [RATED_MINOR_NAMES.get(n, n) for n in names]
+
+
+def rated_columns(table: pa.Table, source: str) -> pa.Table:
+    """A rated table (a rated file, a ledger batch) with this version's
+    column names (``rated_names``; renamed, not copied). Raises InvalidInput
+    naming ``source`` for a column there under both names."""
+    names = rated_names(table.column_names, source)
+    return table if names == table.column_names else table.rename_columns(names)
+
+
+def read_rated(path: str | Path) -> pa.Table:
+    """A rated file (``rating400 rate`` output, Parquet or CSV, of this
+    version or an earlier one) with this version's column names
+    (``rated_columns``). Raises InvalidInput naming the file."""
+    return rated_columns(read_table(path), str(path))
+
+
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 

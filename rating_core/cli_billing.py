@@ -56,7 +56,7 @@ def load_calls(rated, ledger_store=None, months=None):
     from . import cdr
 
     for path in rated:
-        parts.append((str(path), from_rated_table(cdr.read_table(path), str(path))))
+        parts.append((str(path), from_rated_table(cdr.read_rated(path), str(path))))
     calls = combine(parts)
     warning = calls.warning()
     if warning:

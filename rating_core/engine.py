@@ -340,7 +340,7 @@ class Engine:
                 grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
                 crm_calls.clear()
             used.append((rated.column("number"), rated.column("start").cast(pa.int64()).to_numpy(),
-                         rated.column("charge").to_numpy(), rated.column("billable_seconds").to_numpy(),
+                         rated.column("charge_minor").to_numpy(), rated.column("billable_seconds").to_numpy(),
                          account_names))
             accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
             accounts = np.asarray(accounts, np.int64)
@@ -464,7 +464,7 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     in place. What a row owes is decided by the kind of the package it was
     rated under, not the account's current one (README "Late CDRs"): a late
     call of an earlier prepaid period was drawn by the kernel
-    (``credit_consumed``) and owes nothing more here, a late pay-as-you-go
+    (``credit_consumed_minor``) and owes nothing more here, a late pay-as-you-go
     call owes its charge and a late bundle call its overage whatever the
     account holds now -- so the ledger moves by exactly what the rated rows
     say -- except on an account that is prepaid NOW: its credit was bought
@@ -476,8 +476,8 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     a row the same way: it moved no credit (``rerate._moved_credit``)."""
     pkg = np.asarray(rated.column("package").combine_chunks().indices.to_numpy(zero_copy_only=False), np.int64)
     kind = tables["package_kind"][np.maximum(pkg, 0)]
-    charge = rated.column("charge").to_numpy()
-    overage = rated.column("overage").to_numpy()
+    charge = rated.column("charge_minor").to_numpy()
+    overage = rated.column("overage_minor").to_numpy()
     owed = np.where(kind == _PAYG, charge, np.where(kind == _BUNDLE, overage, 0)).astype(np.int64)
     if not owed.any():
         return

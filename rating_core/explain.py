@@ -229,8 +229,12 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
     ``billing_start`` (a ``layout.BILLING_START`` name): the number's
     setting when ``snapshot`` no longer holds the number (reclaimed since,
     ``layer_billing_start``); None: the number must be in ``snapshot``.
-    Raises ``InvalidInput`` when the record lacks what explaining needs."""
-    for col in ("call_id", "charge"):
+    Raises ``InvalidInput`` when the record lacks what explaining needs.
+    The rated columns go by this version's names (``cdr.rated_columns``:
+    ``charge_minor``, ...)."""
+    from .cdr import RATED_MINOR_NAMES
+
+    for col in ("call_id", "charge_minor"):
         if col not in record:
             raise InvalidInput(col, "missing from the rated record")
     # A lean rated file (rating400 rate's default) holds rated rows only.
@@ -239,7 +243,7 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
     for f in ("account", "package", "destination_class", "caller_class", "rate"):
         setattr(x, f, record.get(f))
     for f in ("charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after"):
-        setattr(x, f, int(record.get(f) or 0))
+        setattr(x, f, int(record.get(RATED_MINOR_NAMES.get(f, f)) or 0))
     tb = _Tables(snapshot)
     t, meta = tb.t, tb.meta
     x.band_rule = meta.get("band_rule", "billing_start")
@@ -579,10 +583,10 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .cdr import check_text, excerpt, read_table
+    from .cdr import check_text, excerpt, read_rated
 
     check_text("call_id", call_id)  # the edge's bound (128 bytes, no control characters)
-    table = read_table(path)
+    table = read_rated(path)
     if "call_id" not in table.column_names:
         raise InvalidInput("call_id", f"{path}: not a rated file (no call_id column)")
     try:

@@ -48,6 +48,8 @@ AMOUNTS = (
     "bundle_seconds_consumed", "overage", "balance_after",
 )
 MONEY = ("charge", "credit_consumed", "overage", "balance_after")  # int64 minor units
+# The kernel's names: the rated output names its money columns with their unit
+# (``cdr.RATED_MINOR_NAMES``: charge -> charge_minor, ...; balance_after stays).
 # After AMOUNTS in the rated output: credit_after_minor (prepaid credit left,
 # minor units), bundle_left_seconds (bundle seconds left this month); null
 # for the other account kinds.
@@ -353,12 +355,15 @@ class Rater:
     def _rated_table(self, table: pa.Table, out: dict[str, np.ndarray]) -> pa.Table:
         # The kernel's arrays are wrapped, not copied (validity bitmaps only
         # where a value can be missing).
-        cols = {name: table.column(name) for name in table.column_names}
+        # An input column named like an output column, now or by earlier
+        # versions (a rated file rated again), is replaced by the output's.
+        cols = {name: table.column(name) for name in table.column_names if name not in cdr.RATED_MINOR_NAMES}
         cols["status"] = pa.DictionaryArray.from_arrays(pa.array(out["status"].astype(np.int32)), self._status_names)
         for col, _ in NAMED:
             cols[col] = self._named(col, out[col])
         for col in AMOUNTS:
-            cols[col] = pa.array(out[col].astype(np.int64, copy=False) if col in MONEY else out[col])
+            values = out[col].astype(np.int64, copy=False) if col in MONEY else out[col]
+            cols[cdr.RATED_MINOR_NAMES.get(col, col)] = pa.array(values)
         # Balances in their own units (``balance_after`` mixes them by package
         # and is kept for old readers only): prepaid credit in minor units,
         # bundle seconds left; null where the account kind has no such balance.

@@ -63,7 +63,7 @@ import pyarrow as pa
 
 from . import layout
 from .errors import InvalidInput
-from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats, usage
+from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats, records, usage
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 
@@ -169,8 +169,8 @@ def check_reason(reason: str) -> str:
 def _committed_in(ledger: Ledger, txn, lo: int, hi: int) -> list[dict]:
     """Every committed record (dict) whose start is in [lo, hi)."""
     out = []
-    for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
-        table = pa.ipc.open_stream(blob).read_all()
+    for key, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]):
+        table = records.read_batch(blob, formats.BATCH_KEY.unpack(key)[0])
         start = table.column("start").to_numpy()
         rows = np.flatnonzero((start >= lo) & (start < hi))
         if len(rows):
@@ -199,10 +199,10 @@ def _ledger_money(kind: str, rec: dict) -> int:
     """The part of a rated call that moved the balance (see module doc),
     minor units; ``kind``: that of the package the call was rated under."""
     if kind == "prepaid":
-        return int(rec["credit_consumed"])
+        return int(rec["credit_consumed_minor"])
     if kind == "bundle":
-        return int(rec["overage"])
-    return int(rec["charge"])
+        return int(rec["overage_minor"])
+    return int(rec["charge_minor"])
 
 
 def _credit_events(store, ledger: Ledger, accounts: list[str], lo: int, hi: int) -> dict[str, list]:
@@ -404,13 +404,13 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # rated under, as the commit debited it (README "Late CDRs"), not
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
-            old_charge, old_money = int(rec["charge"]), _moved_credit(kind, row_kind.get(rec.get("package"), kind), rec)
+            old_charge, old_money = int(rec["charge_minor"]), _moved_credit(kind, row_kind.get(rec.get("package"), kind), rec)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
-            new_charge, new_money = int(new["charge"]), _moved_credit(kind, row_kind.get(new.get("package"), kind), new)
+            new_charge, new_money = int(new["charge_minor"]), _moved_credit(kind, row_kind.get(new.get("package"), kind), new)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:

@@ -104,7 +104,7 @@ def test_concurrent_calls_settled_in_any_order_stay_within_bundle_and_credit(wor
     for _ in range(30):
         rng.shuffle(rows)
         rated = engine.rate(pa.Table.from_pylist(rows)).rated
-        assert sum(rated.column("overage").to_pylist()) <= CREDIT_LIMIT
+        assert sum(rated.column("overage_minor").to_pylist()) <= CREDIT_LIMIT
         assert sum(rated.column("bundle_seconds_consumed").to_pylist()) <= 600
     res = engine.rate_and_commit(pa.Table.from_pylist(rows))
     assert res.summary.rated == len(rows)
@@ -134,7 +134,7 @@ def test_small_in_bundle_calls_pushed_out_by_a_later_long_one(world):
     calls["long"] = d
     rows = [cdr("long", 600, MOBILE)] + [cdr(f"s{k}", 60, MOBILE) for k in range(3)]
     rated = engine.rate(pa.Table.from_pylist(rows)).rated
-    overage = rated.column("overage").to_pylist()
+    overage = rated.column("overage_minor").to_pylist()
     assert overage == [0, 1500, 1500, 1500]  # more than the 0.35 the long call's overage alone would be
     assert sum(overage) <= sum(x.reserved_minor for x in calls.values()) <= CREDIT_LIMIT
     # A fourth short call would find no room for its slack-backed overage.

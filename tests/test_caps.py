@@ -132,7 +132,7 @@ def test_spend_cap_limits_the_grant_and_a_call_cut_there_stays_within_it(ops):
     assert (d2.allow, d2.reason) == (False, "monthly_spend_cap")
     # s1 answered and cut at its grant: committed spend 0.24 yuan <= the cap.
     res = commit(ops, [cdr("s1", T0, d.max_duration_seconds)])
-    assert res.rated.column("charge").to_pylist() == [2400]
+    assert res.rated.column("charge_minor").to_pylist() == [2400]
     with ops.ledger.env.begin() as txn:
         assert usage.get(ops.ledger, txn, key(NUMBER), usage.month_ids([T0])[0]) == (2400, 1)
     assert r.authorize(NUMBER, CALLER, T0 + 1000, call_id="s3").reason == "monthly_spend_cap"
@@ -179,7 +179,7 @@ def test_rerating_moves_the_counted_spend_the_spend_cap_reads(ops, tmp_path):
             return usage.get(ops.ledger, txn, key(NUMBER), month)
 
     res = commit(ops, [cdr("r1", T0, 115)])  # 2 started minutes at 0.12 = 0.24 yuan
-    assert res.rated.column("charge").to_pylist() == [2400] and counted() == (2400, 1)
+    assert res.rated.column("charge_minor").to_pylist() == [2400] and counted() == (2400, 1)
     # 0.76 yuan of room: 6 started minutes at 0.12.
     assert router(ops).authorize(NUMBER, CALLER, T0 + 1000).max_duration_seconds == 360
     for version, price in ((2, "0.24"), (3, "0.06")):
@@ -213,7 +213,7 @@ def test_concurrent_authorizations_never_pass_the_spend_cap(ops):
     assert {d.reason for d in got.values() if not d.allow} <= {"monthly_spend_cap"}
     # Every allowed call answered and cut at its grant: the month's spend stays within the cap.
     res = commit(ops, [cdr(f"k{k}", T0, d.max_duration_seconds) for k, d in got.items() if d.allow])
-    assert sum(res.rated.column("charge").to_pylist()) <= 10_000
+    assert sum(res.rated.column("charge_minor").to_pylist()) <= 10_000
 
 
 def test_batch_denies_numbers_at_their_cap(ops):

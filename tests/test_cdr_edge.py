@@ -72,7 +72,7 @@ def test_a_good_call_is_rated(rater):
     r = res.rated.to_pylist()[0]
     # 90 s from agent answer at 0.12 yuan per started minute: 2 minutes.
     assert (r["account"], r["package"], r["destination_class"], r["status"]) == ("acme", "p", "mobile", "rated")
-    assert (r["billable_seconds"], r["units"], r["charge"]) == (90, 2, 2400)
+    assert (r["billable_seconds"], r["units"], r["charge_minor"]) == (90, 2, 2400)
     assert r["caller_class"] == "out_of_town" and r["caller_carrier"] is not None
     assert res.summary.charge == 2400 and yuan(res.summary.charge) == "0.24"
 

@@ -21,7 +21,7 @@ ALL_COLUMNS = {  # --pass-through: every input column too
     "row", "call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
     "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "rate", "billable_seconds", "billed_seconds", "units",
-    "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after",
+    "charge_minor", "credit_consumed_minor", "bundle_seconds_consumed", "overage_minor", "balance_after",
     "credit_after_minor", "bundle_left_seconds",
 }
 
@@ -77,7 +77,7 @@ def test_rate_csv_and_parquet_alike(demo, tmp_path):
     a = pq.read_table(tmp_path / "a.parquet")
     b = cdr.read_table(tmp_path / "b.csv")
     assert set(a.column_names) == set(b.column_names) == RATED_COLUMNS
-    assert a.column("charge").to_pylist() == [int(x) for x in b.column("charge").to_pylist()]
+    assert a.column("charge_minor").to_pylist() == [int(x) for x in b.column("charge_minor").to_pylist()]
     assert (tmp_path / "a.rejects.csv").exists() and (tmp_path / "b-rejects.csv").exists()
     rejects = cdr.read_table(tmp_path / "b-rejects.csv")
     assert rejects.column_names == ["file", "row", "call_id", "field", "reason", "value"]
@@ -115,7 +115,7 @@ def test_commit_is_exactly_once(demo, tmp_path):
     again = pq.read_table(tmp_path / "2.parquet")
     assert set(again.column_names) == RATED_COLUMNS | {"replayed"}
     assert all(again.column("replayed").to_pylist())
-    assert again.column("charge").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge").to_pylist()
+    assert again.column("charge_minor").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge_minor").to_pylist()
 
 
 def test_commit_of_a_call_id_committed_with_other_content_is_a_reject(demo, tmp_path):

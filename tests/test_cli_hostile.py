@@ -53,8 +53,9 @@ def rated_with(demo, tmp_path, name, column, values, dtype=None):
     return path
 
 
-@pytest.mark.parametrize("column,value", [("charge", 2**62), ("charge", 2**63 - 1), ("charge", MAX_CALL_MINOR + 1),
-                                          ("billable_seconds", -1), ("overage", -5)])
+@pytest.mark.parametrize("column,value", [("charge_minor", 2**62), ("charge_minor", 2**63 - 1),
+                                          ("charge_minor", MAX_CALL_MINOR + 1), ("billable_seconds", -1),
+                                          ("overage_minor", -5)])
 def test_bill_refuses_rated_rows_out_of_bounds(demo, tmp_path, capsys, column, value):
     path = rated_with(demo, tmp_path, "bad", column, value, pa.int64())
     for command in (["bill", path, "--store", demo / "store", "--out", tmp_path / "b.csv"],
@@ -74,11 +75,11 @@ def test_rated_totals_cannot_wrap(demo, tmp_path):
     from rating_core.errors import InvalidInput
 
     t = pq.read_table(demo / "rated.parquet").slice(0, 10)
-    i = t.column_names.index("charge")
-    t = t.set_column(i, "charge", pa.array([MAX_CALL_MINOR] * 10, pa.int64()))
+    i = t.column_names.index("charge_minor")
+    t = t.set_column(i, "charge_minor", pa.array([MAX_CALL_MINOR] * 10, pa.int64()))
     one = from_rated_table(t, "f")  # read once, shared: 461k reads of it took minutes and 7 GB
     parts = [(f"f{k}", one) for k in range(MAX_TOTAL // (10 * MAX_CALL_MINOR) + 1)]
-    with pytest.raises(InvalidInput, match="charge: the inputs add up"):
+    with pytest.raises(InvalidInput, match="charge_minor: the inputs add up"):
         combine(parts)
 
 

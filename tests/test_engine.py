@@ -44,7 +44,7 @@ def test_rate_and_commit_is_exactly_once(root):
     assert first.replayed.tolist() == [False, False]
     assert first.rejects.column("call_id").to_pylist() == ["bad"]
     # 185 s from IVR answer (+7 s) = 192 s -> 4 started minutes at 0.12 = 0.48 yuan.
-    assert first.rated.column("charge").to_pylist() == [4800, 4800]
+    assert first.rated.column("charge_minor").to_pylist() == [4800, 4800]
     credit = engine.ledger.stored("jinghua_appliances").credit_minor
     assert credit == 30_000_000 - 9600
 
@@ -92,7 +92,7 @@ def test_refresh_swaps_to_the_activated_version(root, tmp_path):
     router = engine.router
     assert engine.authorize(PREPAID, "13812345678").catalog_version == 1
     assert engine.refresh() is True and engine.version == 2
-    assert engine.rate(pa.Table.from_pylist([cdr("r1")])).rated.column("charge").to_pylist() == [4000]
+    assert engine.rate(pa.Table.from_pylist([cdr("r1")])).rated.column("charge_minor").to_pylist() == [4000]
     # The engine owns its Router: refresh built the new version's, routing moved with rating.
     assert engine.router is not router and engine.router.version == 2 and engine.routing_error is None
     assert engine.authorize(PREPAID, "13812345678").catalog_version == 2

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rating_core import layout
+from rating_core.cdr import RATED_MINOR_NAMES
 from rating_core.catalog import load_catalog
 from rating_core.cli import cli
 from rating_core.compile import compile_catalog
@@ -47,8 +48,9 @@ def test_every_rated_call_is_explained_with_the_kernels_numbers(data):
             "account": _name(meta, "accounts", out["account"][i]), "package": _name(meta, "packages", out["package"][i]),
             "destination_class": _name(meta, "destination_classes", out["destination_class"][i]),
             "caller_class": None if cc < 0 else layout.CALLER_CLASS[cc], "rate": _name(meta, "rates", out["rate"][i]),
-            **{k: int(out[k][i]) for k in ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
-                                           "bundle_seconds_consumed", "overage", "balance_after")},
+            **{RATED_MINOR_NAMES.get(k, k): int(out[k][i])  # the rated table's names
+               for k in ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
+                         "bundle_seconds_consumed", "overage", "balance_after")},
         }
         x = explain(snapshot, record)
         if record["status"] != "rated":
@@ -85,16 +87,16 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert f"Call {call['call_id']}" in text and f"package {call['package']}" in text
     assert "whole seconds" in text and "Rounded once" in text and "exact total" in text
     assert "计费时长" in text and "统一取整一次" in text  # and in Chinese
-    assert f"Charged: {call['charge'] / 10_000:.4f} yuan" in text
+    assert f"Charged: {call['charge_minor'] / 10_000:.4f} yuan" in text
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
-    assert js["consistent"] and js["charge"] == call["charge"] and js["units"] == call["units"]
+    assert js["consistent"] and js["charge"] == call["charge_minor"] and js["units"] == call["units"]
     # explain only reads: a store that never had a ledger (the catalog
     # alone) explains the rated file alike and still has none after; a
     # committed call there is an error that says to give the rated file.
     bare = tmp_path / "bare"
     shutil.copytree(demo / "store", bare, ignore=shutil.ignore_patterns("ledger.lmdb*", "live.lmdb*"))
     again = json.loads(run("explain", call["call_id"], "--store", bare, "--rated", rated, "--json").output)
-    assert again["charge"] == call["charge"] and not (bare / "ledger.lmdb").exists()
+    assert again["charge"] == call["charge_minor"] and not (bare / "ledger.lmdb").exists()
     none = run("explain", call["call_id"], "--store", bare)
     assert none.exit_code == 2 and "no ledger" in none.output and "--rated" in none.output
     assert not (bare / "ledger.lmdb").exists()
@@ -113,7 +115,7 @@ def test_explain_a_call_from_a_rated_csv(demo, tmp_path):
     call = next(r for r in pq.read_table(both["parquet"]).to_pylist() if r["billed_seconds"] > 60)
     explained = [json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", both[ext],
                                 "--json").output) for ext in ("parquet", "csv")]
-    assert explained[0] == explained[1] and explained[0]["charge"] == call["charge"]
+    assert explained[0] == explained[1] and explained[0]["charge"] == call["charge_minor"]
     import csv
 
     with open(both["csv"], newline="") as f:

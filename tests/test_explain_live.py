@@ -118,9 +118,9 @@ def live(tmp_path_factory):
 
 def test_the_committed_figures(live):
     _, rows = live
-    assert (rows["late"]["package"], rows["late"]["rate"], rows["late"]["charge"]) == ("pre_a", "std", 12 * YUAN)
-    assert (rows["new"]["package"], rows["new"]["rate"], rows["new"]["charge"]) == ("pre_b", "cheap", 10 * YUAN)
-    assert (rows["beta"]["package"], rows["beta"]["units"], rows["beta"]["charge"]) == ("payg", 101, 1212 * 100)
+    assert (rows["late"]["package"], rows["late"]["rate"], rows["late"]["charge_minor"]) == ("pre_a", "std", 12 * YUAN)
+    assert (rows["new"]["package"], rows["new"]["rate"], rows["new"]["charge_minor"]) == ("pre_b", "cheap", 10 * YUAN)
+    assert (rows["beta"]["package"], rows["beta"]["units"], rows["beta"]["charge_minor"]) == ("payg", 101, 1212 * 100)
 
 
 def explain_cli(store, call_id, *extra):
@@ -135,7 +135,7 @@ def assert_walk_is_the_charge(x: dict, row: dict):
     assert (x["account"], x["package"], x["rate"]) == (row["account"], row["package"], row["rate"])
     assert (x["billable_seconds"], x["billed_seconds"], x["units"]) == (
         row["billable_seconds"], row["billed_seconds"], row["units"])
-    assert x["rate_charge"] == x["charge"] == row["charge"]
+    assert x["rate_charge"] == x["charge"] == row["charge_minor"]
     assert sum(r["count"] for r in x["runs"]) == row["units"]
 
 
@@ -148,7 +148,7 @@ def test_cli_explains_a_live_number_call_with_the_committed_figures(live, call_i
     text = explain_cli(store, call_id, "--lang", "en")
     assert "not in this catalog version" not in text and "not answered" not in text
     assert f"package {row['package']}" in text and f"rate {row['rate']}" in text
-    assert f"Charged: {row['charge'] / YUAN:.4f} yuan" in text
+    assert f"Charged: {row['charge_minor'] / YUAN:.4f} yuan" in text
 
 
 def test_a_late_call_explains_under_the_package_in_force_at_its_start(live):
@@ -181,7 +181,7 @@ def test_explain_charge_over_grpc_walks_the_live_view(live, tmp_path):
                 assert resp.consistent, resp.text
                 assert (resp.account, resp.package, resp.rate) == (row["account"], row["package"], row["rate"])
                 assert (resp.billable_seconds, resp.billed_seconds, resp.units, resp.charge) == (
-                    row["billable_seconds"], row["billed_seconds"], row["units"], row["charge"])
+                    row["billable_seconds"], row["billed_seconds"], row["units"], row["charge_minor"])
                 assert sum(s.count for s in resp.steps) == row["units"]
                 assert resp.text.strip() == explain_cli(store, call_id, "--lang", "en").strip()
     finally:

@@ -15,7 +15,7 @@ from rating_core.ledger import Ledger
 from rating_core.rerate import rerate
 from test_late_cdrs import at, cdr, engine_rows, setup_store
 
-FIELDS = ("package", "billable_seconds", "bundle_seconds_consumed", "charge", "overage", "bundle_left_seconds")
+FIELDS = ("package", "billable_seconds", "bundle_seconds_consumed", "charge_minor", "overage_minor", "bundle_left_seconds")
 
 
 def run(tmp_path, name, steps):

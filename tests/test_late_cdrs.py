@@ -125,9 +125,9 @@ def test_a_call_before_a_package_change_is_rated_under_the_old_package(tmp_path)
     rated, rejects = engine_rows(store, [cdr("late", at(11, 10)), cdr("new", at(11, 20))])
     assert rejects == []
     late, new = rated
-    assert (late["package"], late["rate"], late["charge"], late["credit_consumed"]) == ("pre_a", "std", 12 * YUAN,
+    assert (late["package"], late["rate"], late["charge_minor"], late["credit_consumed_minor"]) == ("pre_a", "std", 12 * YUAN,
                                                                                       12 * YUAN)
-    assert (new["package"], new["rate"], new["charge"]) == ("pre_b", "cheap", 10 * YUAN)
+    assert (new["package"], new["rate"], new["charge_minor"]) == ("pre_b", "cheap", 10 * YUAN)
     # One credit balance: 480 carried + 600 fee, less both calls.
     assert ledger.stored("acme").credit_minor == (480 + 600 - 12 - 10) * YUAN
     assert late["credit_after_minor"] == (1080 - 12) * YUAN
@@ -137,7 +137,7 @@ def test_a_call_before_a_renewal_is_rated_and_drawn_from_the_one_balance(tmp_pat
     store, ops, ledger = setup_store(tmp_path, "pre_a")
     renew(ops)
     rated, rejects = engine_rows(store, [cdr("late", at(11, 10))])
-    assert rejects == [] and rated[0]["charge"] == 12 * YUAN and rated[0]["overage"] == 0
+    assert rejects == [] and rated[0]["charge_minor"] == 12 * YUAN and rated[0]["overage_minor"] == 0
     assert ledger.stored("acme").credit_minor == (480 + 480 - 12) * YUAN
 
 
@@ -166,9 +166,9 @@ def test_a_late_call_of_an_earlier_bundle_period_draws_from_its_own_allowance(tm
     rated, rejects = engine_rows(store, [cdr("new", at(11, 20), 50), cdr("late", at(11, 10))])
     assert rejects == []
     by = {r["call_id"]: r for r in rated}
-    assert (by["late"]["package"], by["late"]["bundle_seconds_consumed"], by["late"]["charge"],
+    assert (by["late"]["package"], by["late"]["bundle_seconds_consumed"], by["late"]["charge_minor"],
             by["late"]["bundle_left_seconds"]) == ("bun_a", 6000, 0, 0)
-    assert (by["new"]["package"], by["new"]["bundle_seconds_consumed"], by["new"]["charge"]) == ("bun_b", 3000, 0)
+    assert (by["new"]["package"], by["new"]["bundle_seconds_consumed"], by["new"]["charge_minor"]) == ("bun_b", 3000, 0)
     assert by["new"]["bundle_left_seconds"] == 250 * 60
 
 
@@ -209,13 +209,13 @@ def test_an_open_engine_sees_the_history_of_an_operation_made_while_it_runs(tmp_
         suspend(ops)
         engine.refresh()
         res = engine.rate_and_commit(pa.Table.from_pylist([cdr("late", at(11, 10)), cdr("during", at(11, 16))]))
-        assert [(r["call_id"], r["package"], r["charge"]) for r in res.rated.to_pylist()] == [
+        assert [(r["call_id"], r["package"], r["charge_minor"]) for r in res.rated.to_pylist()] == [
             ("late", "pre_a", 12 * YUAN)]
         assert [r["reason"] for r in res.rejects.to_pylist()] == ["number_not_active"]
         ops.number_transition("res", NUMBER, "restore", at_ms=at(11, 20, 0))
         engine.refresh()
         res = engine.rate_and_commit(pa.Table.from_pylist([cdr("after", at(11, 21))]))
-        assert [(r["package"], r["charge"]) for r in res.rated.to_pylist()] == [("pre_b", 10 * YUAN)]
+        assert [(r["package"], r["charge_minor"]) for r in res.rated.to_pylist()] == [("pre_b", 10 * YUAN)]
     finally:
         engine.close()
     assert ledger.stored("acme").credit_minor == (480 - 12 + 600 - 12 - 10) * YUAN
@@ -235,7 +235,7 @@ def test_cli_rate_commit_rates_the_late_call(tmp_path, capsys, operation):
     summary = json.loads(out)
     assert (summary["rated"], summary["rejected"]) == (1, 0), summary
     row = pq.read_table(tmp_path / "rated.parquet").to_pylist()[0]
-    assert (row["package"], row["charge"]) == ("pre_a", 12 * YUAN)
+    assert (row["package"], row["charge_minor"]) == ("pre_a", 12 * YUAN)
 
 
 # ---- gRPC: RateCdr and RateCdrBatches ------------------------------------------------------------
@@ -394,7 +394,7 @@ def _debited(row, now: str = ""):
     kind = KINDS[row["package"]]
     if KINDS.get(now) == "prepaid" and kind != "prepaid":
         return 0
-    return row["credit_consumed"] if kind == "prepaid" else row["charge"] if kind == "payg" else row["overage"]
+    return row["credit_consumed_minor"] if kind == "prepaid" else row["charge_minor"] if kind == "payg" else row["overage_minor"]
 
 
 @pytest.mark.parametrize("old,new", [(a, b) for a in ("pre_a", "pay", "bun_a") for b in ("pre_b", "pay2", "bun_b")])
@@ -442,8 +442,8 @@ def test_late_postpaid_calls_of_a_now_prepaid_account_are_billed_not_taken_from_
     ops.change_package("chg", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     calls = [cdr(f"l{i}", at(11, 1 + i, 0), 23 * 60) for i in range(4)] + [cdr("now", at(11, 16), 10)]
     rated, rejects = engine_rows(store, calls)
-    assert rejects == [] and [r["charge"] for r in rated[:4]] == [16_560 * 100] * 4
-    assert rated[4]["credit_consumed"] == 1 * YUAN
+    assert rejects == [] and [r["charge_minor"] for r in rated[:4]] == [16_560 * 100] * 4
+    assert rated[4]["credit_consumed_minor"] == 1 * YUAN
     assert ledger.stored("acme").credit_minor == 599 * YUAN
 
 
@@ -485,7 +485,7 @@ def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the
     rated, rejects = engine_rows(store, RECYCLED_CALLS)
     assert [(r["call_id"], r["reason"]) for r in rejects] == [("acme-late", "number_not_active"),
                                                               ("pending", "number_not_active")]
-    assert [(r["call_id"], r["account"], r["charge"]) for r in rated] == [("beta", "beta", 12_000)]
+    assert [(r["call_id"], r["account"], r["charge_minor"]) for r in rated] == [("beta", "beta", 12_000)]
     assert ledger.stored("beta").credit_minor == 480 * YUAN - 12_000
     assert ops.balance("acme")["credit_minor"] == 480 * YUAN
 
@@ -547,8 +547,8 @@ def test_rerating_a_late_call_moves_the_ledger_by_its_own_packages_kind(tmp_path
     r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
     moved = {"pay": 0, "pre_a": 3 * YUAN, "bun_a": 0}[old]  # postpaid rows of a now-prepaid account: on the bill
     assert [a.ledger_delta_minor for a in r.adjustments] == ([] if old == "bun_a" else [moved])
-    assert (late["bundle_seconds_consumed"], late["charge"]) == ((6000, 0) if old == "bun_a" else
-                                                                  (0, late["charge"]))
+    assert (late["bundle_seconds_consumed"], late["charge_minor"]) == ((6000, 0) if old == "bun_a" else
+                                                                        (0, late["charge_minor"]))
     after = Ledger(store)
     try:
         assert after.stored("acme").credit_minor == before - moved

@@ -104,6 +104,6 @@ def test_rated_output_has_balances_in_their_own_units(store_dir):
     kinds = [AccountTerms.from_snapshot(engine.rater.snapshot, a).kind for a in rated.column("account").to_pylist()]
     assert kinds == ["prepaid", "payg"]
     credit = rated.column("credit_after_minor").to_pylist()
-    assert credit[0] == 30_000_000 - rated.column("credit_consumed")[0].as_py() and credit[1] is None
+    assert credit[0] == 30_000_000 - rated.column("credit_consumed_minor")[0].as_py() and credit[1] is None
     assert rated.column("bundle_left_seconds").to_pylist() == [None, None]
     engine.close()

@@ -135,7 +135,7 @@ def test_a_full_map_refuses_new_calls_and_settles_the_rest(store_dir):
         terms = AccountTerms.from_snapshot(engine.rater.snapshot, "big")
         with engine.ledger.write() as w:
             after = engine.ledger.apply_credit(w, "big", 100_000, terms, AT)
-        assert after.credit_minor == 100_000 - sum(rated.column("charge").to_pylist())
+        assert after.credit_minor == 100_000 - sum(rated.column("charge_minor").to_pylist())
         # The expiry sweep empties the rest; then new calls are served again.
         engine.router.release_stale(AT + 10 * 3600 * 1000)
         assert sums_agree(engine.ledger) == (0, 0)

@@ -94,7 +94,7 @@ def test_report_with_out_says_where_the_rows_are(tmp_path, demo, capsys):
 
 def test_explain_words_pay_as_you_go_and_no_billable_time(demo, capsys):
     t = pq.read_table(demo / "rated.parquet").to_pylist()
-    paid = next(r for r in t if r["package"].startswith("payg") and r["charge"] > 0)
+    paid = next(r for r in t if r["package"].startswith("payg") and r["charge_minor"] > 0)
     zero = next(r for r in t if r["package"].startswith("payg") and r["billable_seconds"] == 0)
     out = run(capsys, "explain", paid["call_id"], "--store", demo / "store", "--rated", demo / "rated.parquet",
               "--lang", "en").out

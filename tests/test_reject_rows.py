@@ -36,8 +36,8 @@ def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
     t = pa.table({"call_id": ["a", "b", "c"], "account": ["x"] * n, "package": ["p"] * n, "number": ["4001000005"] * n,
                   "status": ["rejected", "rated", "rated"],
                   "start": ["2026-11-01T10:00:00+08:00", "2026-11-01T10:00:00+08:00", "yesterday"],
-                  **{c: [0] * n for c in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
-                                          "bundle_seconds_consumed", "overage", "balance_after")},
+                  **{c: [0] * n for c in ("billable_seconds", "billed_seconds", "charge_minor", "credit_consumed_minor",
+                                          "bundle_seconds_consumed", "overage_minor", "balance_after")},
                   "answered": [True] * n})
     with pytest.raises(InvalidInput) as e:
         from_rated_table(t, "r.parquet")

@@ -49,7 +49,7 @@ def root(tmp_path):
     calls = [cdr("p1", 0, 36_000, PREPAID), cdr("p2", 1, 36_000, PREPAID), cdr("p3", 2, 36_000, PREPAID),
              cdr("g1", 0, 125, PAYG), cdr("g2", 3, 60, PAYG)]
     result = engine.rate_and_commit(pa.Table.from_pylist(calls))
-    assert result.rated.column("charge").to_pylist() == [720_000] * 3 + [4500, 1500]
+    assert result.rated.column("charge_minor").to_pylist() == [720_000] * 3 + [4500, 1500]
     engine.close()
     return tmp_path / "store"
 

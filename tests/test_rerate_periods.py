@@ -51,7 +51,7 @@ def balance(store):
 def test_the_breakers_change_of_bundle_rerates_to_no_change_cli(tmp_path, capsys):
     store, ops, ledger = setup_store(tmp_path, "bun_a")
     by = committed(store, ops)
-    assert [(by[c]["package"], by[c]["bundle_seconds_consumed"], by[c]["charge"]) for c in ("n1", "n2", "n3")] == [
+    assert [(by[c]["package"], by[c]["bundle_seconds_consumed"], by[c]["charge_minor"]) for c in ("n1", "n2", "n3")] == [
         ("bun_a", 3600, 0), ("bun_a", 2400, 4 * YUAN), ("bun_b", 3600, 0)]
     ledger.close()
     before = balance(store)
@@ -120,7 +120,7 @@ def test_a_late_call_of_the_ended_period_gets_the_allowance_it_left(tmp_path):
     engine_rows(store, [cdr("n1", at(11, 10), 60)])
     ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     (late,), _ = engine_rows(store, [cdr("late", at(11, 12), 60)])
-    assert (late["bundle_seconds_consumed"], late["charge"]) == (2400, 4 * YUAN)
+    assert (late["bundle_seconds_consumed"], late["charge_minor"]) == (2400, 4 * YUAN)
     ledger.close()
     before = balance(store)
     r = rerate(store, 1, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
@@ -170,7 +170,7 @@ def test_a_late_payg_call_of_a_prepaid_now_account_is_corrected_on_the_bill_not_
     store, ops, ledger = setup_store(tmp_path, "payg_a")
     ops.change_package("chg", "acme", "pre_a", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     (late,), _ = engine_rows(store, [cdr("late", at(11, 10))])
-    assert (late["package"], late["charge"]) == ("payg_a", 10 * YUAN)
+    assert (late["package"], late["charge_minor"]) == ("payg_a", 10 * YUAN)
     ledger.close()
     before = balance(store)
     v2 = tmp_path / "v2.yaml"

@@ -126,7 +126,7 @@ def test_fifty_concurrent_authorizations_of_fifty_fen(world):
     # Every allowed call answered on the dear overflow and cut at its grant.
     rated = commit(engine, [cdr(f"c{k}", "tiny", AT, AT + 5000, AT + 5000 + d.max_duration_seconds * 1000, MOBILE)
                             for k, d in allowed])
-    assert rated.column("overage").to_pylist() == [0]
+    assert rated.column("overage_minor").to_pylist() == [0]
     b = balance(engine, "tiny")
     assert (b.credit_minor, b.reserved_minor, b.open_reservations) == (0, 0, 0)
 
@@ -142,8 +142,8 @@ def test_overflow_to_the_dearer_destination_cut_at_its_limit_has_no_arrears(worl
     end = AT + 20_000 + d.max_duration_seconds * 1000  # the switch cuts the call at its grant
     router.call_event("over", NUMBERS["tiny"], "ended", at_ms=end)
     rated = commit(engine, [cdr("over", "tiny", AT, AT + 20_000, end, MOBILE)])
-    assert rated.column("charge").to_pylist() == [5000]
-    assert rated.column("overage").to_pylist() == [0]
+    assert rated.column("charge_minor").to_pylist() == [5000]
+    assert rated.column("overage_minor").to_pylist() == [0]
     assert balance(engine, "tiny").credit_minor == 0
 
 
@@ -230,7 +230,7 @@ def test_an_ended_that_overtook_its_answered_keeps_the_hold_and_no_arrears(world
     rated = commit(engine, [cdr("a", "tiny", AT, AT + 2000, AT + 61_000, MOBILE),
                             cdr("b", "tiny", AT + 62_000, AT + 62_000,
                                 AT + 62_000 + b.max_duration_seconds * 1000, MOBILE)])
-    assert rated.column("overage").to_pylist() == [0, 0]
+    assert rated.column("overage_minor").to_pylist() == [0, 0]
     after = balance(engine, "tiny", AT + 3_600_000)
     assert after.credit_minor >= 0 and after.reserved_minor == 0
 
@@ -425,7 +425,7 @@ def check_invariants(engine):
 def finish(engine, router, rated):
     """Every grant is settled or expires; no account ever went below zero."""
     for table in rated:
-        assert set(table.column("overage").to_pylist()) <= {0}
+        assert set(table.column("overage_minor").to_pylist()) <= {0}
     check_invariants(engine)
     # An ended without at was settled on the server's clock: its hold waits
     # CDR_GRACE_S from now, so the sweep runs past both.
@@ -504,7 +504,7 @@ def _process(store_dir, tag, plan, queue):
     router = Router(engine.rater.snapshot, engine.ledger, seed=hash(tag) & 0xFFFF)
     rated: list = []
     _run_calls(engine, router, tag, plan, rated)
-    queue.put([t.column("overage").to_pylist() for t in rated])
+    queue.put([t.column("overage_minor").to_pylist() for t in rated])
     engine.close()
 
 

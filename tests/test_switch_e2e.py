@@ -256,7 +256,7 @@ def _offline_charges(switch, rows) -> dict[str, int]:
     subprocess.run([str(h.RATING400), "rate", str(src), "--store", str(switch["store"]), "--out", str(out)],
                    check=True, capture_output=True)
     with open(out, newline="") as f:
-        return {r["call_id"]: int(r["charge"]) for r in csv.DictReader(f)}
+        return {r["call_id"]: int(r["charge_minor"]) for r in csv.DictReader(f)}
 
 
 def _check_rated_once_and_credit(switch, answered: set[str]):

@@ -94,7 +94,8 @@ COPY (
     SELECT e.call_id, e.number_n AS number, e.start,
            an.name AS account, pn.name AS package, rn.name AS rate, dn.name AS destination_class,
            r.billable_seconds, r.billed_seconds, r.units,
-           r.charge, r.credit_consumed, r.bundle_seconds_consumed, r.overage, r.balance_after
+           r.charge AS charge_minor, r.credit_consumed AS credit_consumed_minor, r.bundle_seconds_consumed,
+           r.overage AS overage_minor, r.balance_after
     FROM rated r
     JOIN edged e ON e.row_id = r.row_id
     LEFT JOIN account_names an ON an.id = r.account

@@ -14,7 +14,10 @@ so the operator sees which files overlap. Only rows the rater rated
 (``status == rated``) are billing's business; the rest were rejects.
 
 Times are epoch ms (UTC instants; local time is Asia/Shanghai, UTC+8).
-Money columns are int64 minor units (1/10000 yuan), as the rater wrote them.
+Money columns are int64 minor units (1/10000 yuan), as the rater wrote them
+(named ``charge_minor`` ... in a rated file, ``charge`` ... here; a file
+rated by an earlier version, with ``charge`` ..., is read too:
+``cdr.read_rated``).
 """
 from __future__ import annotations
 
@@ -55,9 +58,12 @@ CALLS_SCHEMA = pa.schema([
     ("balance_after", pa.int64()),  # minor units (prepaid credit) or bundle seconds left
 ])
 
-# Columns a rated file must have for billing (the rater always writes them).
+# Columns a rated file must have for billing (the rater always writes them),
+# by this version's names (``cdr.rated_columns``: files of earlier versions
+# are read with them). The money columns come into ``CALLS_SCHEMA`` under
+# the kernel's names (``charge``, ...).
 REQUIRED = ("call_id", "account", "number", "start", "billable_seconds", "billed_seconds",
-            "charge", "credit_consumed", "overage")
+            "charge_minor", "credit_consumed_minor", "overage_minor")
 
 
 # Bounds of a rated row, checked once where a rated file is read (every
@@ -122,12 +128,14 @@ def _strings(t: pa.Table, name: str, source: str = "rated") -> pa.Array:
 
 
 def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
-    """Column ``name`` as int64 within ``BOUNDS``; ``rows``: each row's
-    1-based data row in the file (for the error). Raises InvalidInput naming
-    ``source``, the row and the field."""
+    """``CALLS_SCHEMA`` column ``name`` as int64 within ``BOUNDS``, from
+    the rated column of that name (money: ``cdr.RATED_MINOR_NAMES``);
+    ``rows``: each row's 1-based data row in the file (for the error).
+    Raises InvalidInput naming ``source``, the row and the rated column."""
+    lo, hi, unit = BOUNDS[name]
+    name = cdr.RATED_MINOR_NAMES.get(name, name)
     if name not in t.column_names:
         return pa.array(np.zeros(t.num_rows, np.int64))
-    lo, hi, unit = BOUNDS[name]
     try:
         col = pc.cast(t.column(name), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -155,9 +163,11 @@ def _times(t: pa.Table, name: str, source: str, required: bool, rows: np.ndarray
 
 
 def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
-    """A rated table (the rater's output columns) -> ``CALLS_SCHEMA``,
-    keeping only rated rows. Raises InvalidInput naming ``source`` and the
-    column when a required column is missing or unusable."""
+    """A rated table (the rater's output columns, this version's names:
+    ``cdr.read_rated`` / ``ledger.records.read_batch`` give them) ->
+    ``CALLS_SCHEMA``, keeping only rated rows. Raises InvalidInput naming
+    ``source`` and the column when a required column is missing or
+    unusable."""
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
@@ -204,7 +214,8 @@ def combine(parts: list[tuple[str, pa.Table]]) -> RatedCalls:
         col = table.column(name)
         total = pc.sum(pc.abs(pc.cast(col, pa.float64()))).as_py() or 0.0
         if total >= MAX_TOTAL:
-            raise InvalidInput(name, f"the inputs add up to about {total:.3g}, beyond what an int64 total holds "
+            raise InvalidInput(cdr.RATED_MINOR_NAMES.get(name, name),  # the rated files' name
+                               f"the inputs add up to about {total:.3g}, beyond what an int64 total holds "
                                f"({MAX_TOTAL:.3g}); bill them in smaller sets (by month or account)",
                                ", ".join(src for src, _ in parts))
     source_of = np.repeat(np.arange(len(parts)), [t.num_rows for _, t in parts])
@@ -225,6 +236,5 @@ def read_rated(paths: list[str | Path]) -> RatedCalls:
     call per call id. Errors name the file and column (InvalidInput)."""
     parts = []
     for path in paths:
-        t = cdr.read_table(path)
-        parts.append((str(path), from_rated_table(t, str(path))))
+        parts.append((str(path), from_rated_table(cdr.read_rated(path), str(path))))
     return combine(parts)

@@ -27,19 +27,19 @@ def _plain(t: pa.Table) -> pa.Table:
 
 def committed_records(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
                       account: str | None = None) -> pa.Table | None:
-    """The committed rated records (rater columns, times int64 ms) of
-    calls starting in [lo_ms, hi_ms), optionally of one account; None when
-    there are none."""
+    """The committed rated records (rater columns, this version's names:
+    ``records.read_batch``; times int64 ms) of calls starting in [lo_ms,
+    hi_ms), optionally of one account; None when there are none."""
     parts = []
     with ledger.env.begin() as txn:
+        db = ledger.db[formats.CALL_BATCHES]
         if account is None:
-            blobs = (blob for _, blob in txn.cursor(db=ledger.db[formats.CALL_BATCHES]))
+            blobs = ((formats.BATCH_KEY.unpack(key)[0], blob) for key, blob in txn.cursor(db=db))
         else:  # only the batches the (account, month) index names
-            db = ledger.db[formats.CALL_BATCHES]
-            blobs = (txn.get(formats.BATCH_KEY.pack(b), db=db)
+            blobs = ((b, txn.get(formats.BATCH_KEY.pack(b), db=db))
                      for b in records.account_batches(ledger, txn, account, lo_ms, hi_ms))
-        for blob in blobs:
-            t = _plain(pa.ipc.open_stream(bytes(blob)).read_all())
+        for batch, blob in blobs:
+            t = _plain(records.read_batch(bytes(blob), batch))
             mask = None
             start = t.column("start")
             for cond in ((pc.greater_equal(start, lo_ms) if lo_ms is not None else None),

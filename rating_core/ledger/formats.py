@@ -19,7 +19,11 @@ database            key                         value
 ``call_batches``    batch id (big-endian u64)   Arrow IPC stream: the rated records
                                                 committed together (times as int64 ms;
                                                 buffers LZ4-compressed, older batches
-                                                plain: the reader takes both)
+                                                plain: the reader takes both; money
+                                                columns named as the rated output's,
+                                                ``charge_minor`` ..., older batches'
+                                                ``charge`` ...: ``records.read_batch``
+                                                takes both)
 ``call_layouts``    8-byte layout id            JSON column names (legacy records only)
 ``meta``            ``b"next_batch"``           ``COUNT`` int64
 ``adjustments``     call key + NUL + ``\x01`` +  ``ADJUSTMENT_SEQ``: old_charge_minor int64,

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import layout
+from .. import cdr, layout
 from ..kernels.crm import split_fixed
 from . import formats
 from .formats import BATCH_KEY, COMMITTED, COUNT, MAX_KEY, MONTH_BATCH, call_key
@@ -224,8 +224,16 @@ def account_batches(ledger, txn: lmdb.Transaction, account: str, lo_ms: int | No
     return sorted(out)
 
 
+def read_batch(blob, batch: int) -> pa.Table:
+    """The records of batch ``batch`` (its ``call_batches`` value) with this
+    version's column names: a batch committed by an earlier version names
+    the money columns as it did (``cdr.rated_columns``)."""
+    return cdr.rated_columns(pa.ipc.open_stream(blob).read_all(), f"ledger batch {batch}")
+
+
 def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
-    """The stored records (dicts, times as epoch ms) of ``committed`` entries."""
+    """The stored records (dicts, times as epoch ms, this version's column
+    names: ``read_batch``) of ``committed`` entries."""
     out: list[dict | None] = [None] * len(entries)
     by_batch: dict[int, list[tuple[int, int]]] = {}
     for i, raw in enumerate(entries):
@@ -235,10 +243,9 @@ def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
             by_batch.setdefault(batch, []).append((i, row))
         else:  # legacy: layout id + JSON values
             names = json.loads(cast(bytes, txn.get(raw[:8], db=ledger.db[formats.CALL_LAYOUTS])))  # written with it
-            out[i] = dict(zip(names, json.loads(raw[8:])))
+            out[i] = dict(zip(cdr.rated_names(names, "ledger call layout"), json.loads(raw[8:])))
     for batch, wanted in by_batch.items():
-        blob = txn.get(BATCH_KEY.pack(batch), db=ledger.db[formats.CALL_BATCHES])
-        table = pa.ipc.open_stream(blob).read_all()
+        table = read_batch(txn.get(BATCH_KEY.pack(batch), db=ledger.db[formats.CALL_BATCHES]), batch)
         rows = table.take(pa.array([r for _, r in wanted])).to_pylist()
         for (i, _), rec in zip(wanted, rows):
             out[i] = rec

@@ -26,6 +26,9 @@ RATED_STRINGS = (
     "call_id", "account", "package", "destination_class", "caller_province",
     "caller_city", "caller_carrier", "time_band", "status", "rate", "caller_class",
 )
+# The contract's names (RatedCdrColumns fields, and the rated Arrow IPC
+# stream's columns); the engine's rated table names the money columns with
+# their unit (``edge.RATED_MINOR_NAMES``: charge_minor for charge, ...).
 RATED_INTS = (
     "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
     "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds",
@@ -199,6 +202,7 @@ def _str_col(table: pa.Table, name: str, m: int) -> list:
 
 
 def _int_col(table: pa.Table, name: str, m: int):
+    name = edge.RATED_MINOR_NAMES.get(name, name)  # the contract's name -> the rated table's
     if name not in table.column_names:
         return [0] * m
     col = table.column(name)
@@ -243,8 +247,9 @@ def rated_ipc(rated: pa.Table, rows, replayed) -> pa.Buffer:
     cols = [pa.array(rows, pa.uint32())]
     names = ["row"]
     for name in RATED_STRINGS + RATED_INTS:
-        if name in rated.column_names and name not in names:
-            cols.append(rated.column(name))
+        column = edge.RATED_MINOR_NAMES.get(name, name)  # the contract's name -> the rated table's
+        if column in rated.column_names and name not in names:
+            cols.append(rated.column(column))
             names.append(name)
     cols.append(pa.array(replayed, pa.bool_()))
     names.append("replayed")
@@ -305,6 +310,7 @@ def rated_row_to_proto(rated: pa.Table, i: int) -> rating_pb2.RatedCdr:
         return "" if v is None else str(v)
 
     def n(name):
+        name = edge.RATED_MINOR_NAMES.get(name, name)  # the contract's name -> the rated table's
         if name not in rated.column_names:
             return 0
         v = rated.column(name)[i].as_py()
