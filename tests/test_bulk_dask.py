@@ -64,6 +64,8 @@ def test_dask_job_same_as_one_machine(cluster, store, tmp_path):
     rated = plain(pq.read_table(tmp_path / "rated")).sort_by("call_id")
     want = plain(bulk.billing_view(mem.rated)).sort_by("call_id")
     assert rated.num_rows == want.num_rows == result.summary.rated
+    money = set(cdr.RATED_MINOR_NAMES.values())  # named with their unit, as the single-machine job's
+    assert money <= set(rated.column_names) and not set(cdr.RATED_MINOR_NAMES) & set(rated.column_names)
     for name in want.column_names:
         assert rated.column(name).equals(want.column(name)), name
     rejects = cdr.read_table(tmp_path / "rejects.csv")
