@@ -831,8 +831,9 @@ def rated_columns(table: pa.Table, source: str) -> pa.Table:
     """A rated table (a rated file, a ledger batch) with this version's
     column names (``rated_names``; renamed, not copied). Raises InvalidInput
     naming ``source`` for a column there under both names."""
-    names = rated_names(table.column_names, source)
-    return table if names == table.column_names else table.rename_columns(names)
+    given = table.column_names
+    names = rated_names(given, source)
+    return table if names == given else table.rename_columns(names)
 
 
 def read_rated(path: str | Path) -> pa.Table:
