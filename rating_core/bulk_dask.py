@@ -56,13 +56,11 @@ from distributed import WorkerPlugin  # the `dask` extra
 from . import bulk, cdr
 from .errors import InvalidInput
 from .ledger.core import usage_table
-from .rater import RatingSummary
-
-# The per-account arrays of a rating state (one entry per account), merged
-# from the partition that settled each account; the usage table for late
-# bundle calls (``ledger.usage_table``) is given to every partition and its
+# ACCOUNT_STATE: the per-account arrays of a rating state, merged from the
+# partition that settled each account; the usage table for late bundle
+# calls (``ledger.usage_table``) is given to every partition and its
 # closing counts are not merged back.
-ACCOUNT_STATE = ("credit_left", "bundle_period", "bundle_used")
+from .rater import ACCOUNT_STATE, RatingSummary
 
 _SNAPSHOT_DIR = "rating400-snapshots"
 

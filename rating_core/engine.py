@@ -41,7 +41,7 @@ from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import StoreError
 from .ledger import Ledger, records, reservations, usage
-from .rater import Rater, RatingResult, RatingSummary
+from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary
 from .router import Decision, Router
 from .store import Store
 
@@ -189,12 +189,9 @@ class Engine:
 
     # -- rating --------------------------------------------------------------
     def rate(self, table: pa.Table) -> RatingResult:
-        """Rate from the ledger's balances; nothing is written."""
-        rater = self._rater
-        prepared = rater.prepare(table)
-        return rater.rate_prepared(prepared, self.ledger.opening_state(rater.snapshot, usage=True,
-                                                                      accounts=rater.accounts_of(prepared)),
-                                   bundle_usage=partial(self.ledger.bundle_usage, rater.snapshot))
+        """Rate from the ledger's balances; nothing is written (a
+        ``DryRun`` of one request)."""
+        return DryRun(self).rate(table)
 
     def rate_and_commit(self, table: pa.Table) -> RatingResult:
         """Rate exactly once (see the module doc). ``result.replayed`` flags
@@ -390,6 +387,65 @@ class Engine:
 
     def close(self) -> None:
         self.ledger.close()
+
+
+class DryRun:
+    """A dry rating in several requests (a dry gRPC stream's messages),
+    rated as the chunks of one job, so N requests give the rows one request
+    of the same CDRs gives (time-ordered across them, as a file job's chunks
+    are). Nothing is written to the ledger.
+
+    Each account's balances (``rater.ACCOUNT_STATE``: prepaid credit left,
+    bundle month and seconds used) are read from the ledger when a request
+    first reaches the account, then carried in memory from request to
+    request, and so is the bundle usage of every period-month met
+    (``Rater.carry_usage``), as ``rating400 rate`` without ``--commit``
+    carries them from chunk to chunk; before, every request started again
+    from the ledger, and a bundle's minutes used by request 1 were free
+    again in request 2. The requests are rated against the view (catalog
+    version and customer layer) the first one found: a run's state is in
+    that view's account order, and one request would see one view. Not
+    carried: call ids (a call id repeated in a later request is rated
+    again, where one request rates it once).
+
+    Not thread-safe: one caller rates the requests in order (the gRPC
+    service on its engine thread)."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+        self.rater: Rater | None = None
+        self.state: dict[str, np.ndarray] | None = None
+        self.read: np.ndarray | None = None  # bool per account: its balances were read from the ledger
+
+    @property
+    def version(self) -> int:
+        """The catalog version the run rates with (the engine's until it rated)."""
+        return (self.rater or self.engine.rater).version
+
+    def rate(self, table: pa.Table) -> RatingResult:
+        """Rate the run's next request (``Engine.rate``'s result); the
+        closing balances stay in ``state`` for the next."""
+        ledger = self.engine.ledger
+        if self.rater is None:
+            self.rater = self.engine.rater
+        rater = self.rater
+        prepared = rater.prepare(table)
+        accounts = rater.accounts_of(prepared)
+        state, read = self.state, self.read
+        if state is None or read is None:
+            state = self.state = ledger.opening_state(rater.snapshot, usage=True, accounts=accounts)
+            state.pop("ended")  # the ended periods a commit would keep: nothing is written
+            read = self.read = np.zeros(len(state["credit_left"]), bool)
+        else:
+            new = accounts[~read[accounts]]
+            if len(new):
+                fresh = ledger.opening_state(rater.snapshot, accounts=new)
+                for k in ACCOUNT_STATE:
+                    state[k][new] = fresh[k][new]
+        read[accounts] = True
+        result = rater.rate_prepared(prepared, state, bundle_usage=partial(ledger.bundle_usage, rater.snapshot))
+        rater.carry_usage(state)
+        return result
 
 
 class _Step(NamedTuple):

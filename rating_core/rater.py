@@ -55,6 +55,10 @@ MONEY = ("charge", "credit_consumed", "overage", "balance_after")  # int64 minor
 # for the other account kinds.
 BALANCES = ("credit_after_minor", "bundle_left_seconds")
 _PREPAID, _BUNDLE = layout.PACKAGE_KIND.index("prepaid"), layout.PACKAGE_KIND.index("bundle")
+# The per-account arrays of a rating state (one entry per account, in
+# snapshot account order); the usage table for late bundle calls
+# (``ledger.usage_table``) is keyed by account and period-month instead.
+ACCOUNT_STATE = ("credit_left", "bundle_period", "bundle_used")
 
 
 def yuan(minor: int) -> str:

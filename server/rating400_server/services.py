@@ -24,6 +24,7 @@ from rating400.v1 import (
 
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
+from rating_core.engine import DryRun
 from rating_core.errors import InvalidInput, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
@@ -394,10 +395,17 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         id repeated across them is replayed or refused exactly as across
         separate transactions), at most ``GROUP_ROWS`` rows; each is answered
         after that transaction committed. A message that cannot be read ends
-        the stream after the answers of the messages before it."""
+        the stream after the answers of the messages before it.
+
+        Consecutive dry messages are one dry run (``rating_core.engine.DryRun``): each
+        rates from the balances the ones before it left, as the chunks of
+        a file job, and all against the catalog version the first found. A
+        committed message ends the run (the next dry one starts from the
+        ledger as that commit left it)."""
         engine = self.host.engine
         queue: asyncio.Queue = asyncio.Queue(READ_AHEAD)
         reader = asyncio.get_running_loop().create_task(_read_ahead(request_iterator, queue))
+        dry: DryRun | None = None
         try:
             pending = None  # an item taken ahead that starts the next round
             while True:
@@ -409,9 +417,13 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                     raise item
                 req, which, table = item
                 if req.dry_run or not table.num_rows:
-                    result = await self.host.run(engine.rate, table) if table.num_rows else None
-                    yield self._batch_response(req, which, result)
+                    result = None
+                    if table.num_rows:
+                        dry = dry if dry is not None else DryRun(engine)
+                        result = await self.host.run(dry.rate, table)
+                    yield self._batch_response(req, which, result, dry.version if req.dry_run and dry is not None else None)
                     continue
+                dry = None
                 group, rows = [item], table.num_rows
                 while rows < GROUP_ROWS and not queue.empty():
                     nxt = self._batch(queue.get_nowait(), context)
@@ -451,11 +463,12 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         except Exception as e:  # noqa: BLE001 - raised in its turn, after the answers before it
             return e
 
-    def _batch_response(self, req, which: str, result: RatingResult | None) -> bytes:
+    def _batch_response(self, req, which: str, result: RatingResult | None, version: int | None = None) -> bytes:
         """The serialised ``RateCdrBatchesResponse`` (``PRESERIALIZED``): an
         Arrow IPC answer is appended as field ``rated_arrow_ipc`` (the
         highest field number, so the bytes are those the message with it set
-        serialises to) instead of copied into the message first."""
+        serialises to) instead of copied into the message first.
+        ``version``: the catalog version that rated it (None: the engine's)."""
         resp = rating_pb2.RateCdrBatchesResponse(batch_id=req.batch_id)
         ipc = None
         if result is not None:
@@ -479,7 +492,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             ipc = convert.rated_ipc(pa.table({}), [], [])
         else:
             resp.rated.SetInParent()
-        resp.catalog_version = self.host.engine.version
+        resp.catalog_version = self.host.engine.version if version is None else version
         if ipc is None:
             return resp.SerializeToString()
         return convert.with_bytes_field(resp.SerializeToString(), _RATED_ARROW_IPC, ipc)
