@@ -242,20 +242,12 @@ class Rater:
         rolled = int(state["rolled_n"][0])
         if rolled:
             acc = state["rolled_acc"][:rolled]
-            key = np.concatenate([(acc << 16) | state["rolled_month"][:rolled], state["late_key"]])
-            start = np.concatenate([self.tables["account_start_ms"][acc].astype(np.int64), state["late_start"]])
-            used = np.concatenate([state["rolled_used"][:rolled], state["late_used"]])
-            # One row per (key, start), the largest count: a period-month's
-            # usage only grows, so the largest is the latest. A month left
-            # behind (``rolled_*``: its count when left) may have been drawn
-            # from since by late calls of the same batch (the table's), or
-            # not (then the table lacks it or holds less).
-            order = np.lexsort((used, start, key))
-            key, start, used = key[order], start[order], used[order]
-            last = np.ones(len(key), bool)
-            last[:-1] = (key[1:] != key[:-1]) | (start[1:] != start[:-1])
-            buffers = {k: state[k] for k in _BUFFERS}
-            state.update(ledger_usage_table((key[last], start[last], used[last])), **buffers)
+            # A month left behind (``rolled_*``: its count when left) may
+            # have been drawn from since by late calls of the same batch
+            # (the table's count, larger), or not (then the table lacks it).
+            _merge_usage(state, np.concatenate([(acc << 16) | state["rolled_month"][:rolled], state["late_key"]]),
+                         np.concatenate([self.tables["account_start_ms"][acc].astype(np.int64), state["late_start"]]),
+                         np.concatenate([state["rolled_used"][:rolled], state["late_used"]]))
         state["rolled_n"][0] = 0
         state["missed_n"][0] = 0
 
@@ -399,6 +391,23 @@ class Rater:
 _BUFFERS = ("rolled_acc", "rolled_month", "rolled_used", "missed_key", "missed_start")
 
 
+def _merge_usage(state: dict, key: np.ndarray, start: np.ndarray, used: np.ndarray) -> None:
+    """Make ``state``'s usage table (``ledger.usage_table``) the rows
+    ``key`` (account row << 16 | month id), ``start`` (period start ms),
+    ``used`` (seconds) -- int64 arrays from several sources, which may
+    name a period-month more than once -- with one row per (key, start),
+    the largest count, sorted by (key, start): a period-month's usage only
+    grows, so of two counts of it the larger is the later. The kernel's
+    per-batch buffers (``_BUFFERS``) are kept. The one rule of
+    ``Rater.carry_usage`` and ``rate_settling_late``."""
+    order = np.lexsort((used, start, key))
+    key, start, used = key[order], start[order], used[order]
+    last = np.ones(len(key), bool)
+    last[:-1] = (key[1:] != key[:-1]) | (start[1:] != start[:-1])
+    buffers = {k: state[k] for k in _BUFFERS}
+    state.update(ledger_usage_table((key[last], start[last], used[last])), **buffers)
+
+
 def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
                        bundle_usage: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None,
                        threads: int = 2) -> dict[str, np.ndarray]:
@@ -442,16 +451,14 @@ def rate_settling_late(tables, arrays: dict[str, np.ndarray], state: dict,
         key = start = used = np.zeros(0, np.int64)
     else:
         key, start, used = bundle_usage(np.unique(m_key >> 16))
-    key = np.concatenate([state["late_key"], key, r_key, m_key])
-    start = np.concatenate([state["late_start"], start, r_start, m_start])
-    used = np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)])
-    # One row per (key, start), the first found: the table's, the ledger's, the batch's, then 0.
-    _, first = np.unique(np.stack([key, start]), axis=1, return_index=True)
-    first = np.sort(first)
-    key, start, used = key[first], start[first], used[first]
-    order = np.lexsort((start, key))
-    buffers = {k: state[k] for k in _BUFFERS}
-    state.update(ledger_usage_table((key[order], start[order], used[order])), **buffers)
+    # One row per period-month, the largest count (``_merge_usage``): the
+    # table's (read from the ledger, then grown by this job) is at least the
+    # ledger's, unless other writers committed calls of the month after a
+    # dry job read it (then the ledger's is the later count); a month this
+    # batch left, its count when left; a month found nowhere, 0 (none used).
+    _merge_usage(state, np.concatenate([state["late_key"], key, r_key, m_key]),
+                 np.concatenate([state["late_start"], start, r_start, m_start]),
+                 np.concatenate([state["late_used"], used, r_used, np.zeros(missed, np.int64)]))
     return rating.rate(tables, arrays, state, threads=threads)
 
 

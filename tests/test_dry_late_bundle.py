@@ -185,3 +185,33 @@ def test_chunks_settle_late_calls_as_one_batch_and_the_reference(bundle_rater, c
     ref = rate_reference(catalog, ref_calls, opening_balances(catalog), REGIONS)
     for c, r in zip(rows, ref):
         assert whole[c["call_id"]][1:5] == (r.billable_seconds, r.bundle_seconds_consumed, r.charge, r.overage)
+
+
+def test_a_dry_run_takes_the_larger_count_of_a_month_others_committed_meanwhile(tmp_path):
+    """Both merges of bundle usage keep the largest count per period-month
+    (usage only grows, so the largest is the latest): a dry run
+    (``engine.DryRun``) left October at 30 minutes; another writer then
+    committed 60 October minutes; a later dry request with a late call of
+    a month the run had not met reloads the account's usage from the
+    ledger, and its late October call draws from what the ledger's 60
+    (not the run's older 30) left: 40 minutes, 10 of its 50 over at 0.20
+    yuan. (The reload kept the run's own count before, and gave it 70
+    minutes free.)"""
+    from rating_core.engine import DryRun, Engine
+
+    store, _ops, ledger = setup_store(tmp_path, "bun_a")
+    ledger.close()
+    engine = Engine.open(store)
+    try:
+        dry = DryRun(engine)
+        first = by_call(dry.rate(pa.Table.from_pylist([cdr("o1", at(10, 5), 30), cdr("d1", at(12, 5), 1)]))
+                        .rated.to_pylist())
+        assert first["o1"][4] == 0
+        other = engine.rate_and_commit(pa.Table.from_pylist([cdr("c1", at(10, 6), 60), cdr("c2", at(12, 6), 1)]))
+        assert other.rejects.num_rows == 0
+        late = by_call(dry.rate(pa.Table.from_pylist([cdr("late-oct", at(10, 20), 50),
+                                                      cdr("late-nov", at(11, 20), 5)])).rated.to_pylist())
+        assert late["late-nov"][4] == 0
+        assert late["late-oct"][4] == 10 * 2_000, late["late-oct"]
+    finally:
+        engine.close()
