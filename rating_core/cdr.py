@@ -1409,6 +1409,27 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out, present, valid
 
 
+def file_times(table: pa.Table, name: str, source: str, rows: np.ndarray, required: bool = False) -> np.ndarray:
+    """Time column ``name`` of a file a command reads back (a rated file),
+    read as the edge reads a CDR file's (``parse_times``): int64 epoch ms a
+    row, NO_TIME where absent (all, without the column). ``rows``: each
+    row's data row in the file, from 1, for the error. Raises
+    ``InvalidInput`` naming ``source``, the row and the field, with the
+    edge's reason and the cell, for the first time that does not parse or
+    is out of range, or is absent when ``required``."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, layout.NO_TIME, np.int64)
+    ms, present, valid = parse_times(table.column(name))
+    wild = valid & ((ms < MIN_TIME_MS) | (ms >= MAX_TIME_MS))
+    bad = np.flatnonzero((~valid if required else present & ~valid) | wild)
+    if len(bad):
+        i = int(bad[0])
+        why = MISSING if not present[i] else TIME_OUT_OF_RANGE if valid[i] else NOT_A_TIME
+        cell = f": {excerpt(table.column(name)[i].as_py())}" if present[i] else ""
+        raise InvalidInput(name, f"row {int(rows[i])}: {REASONS[why]}{cell}", source)
+    return ms
+
+
 # Excel's ways of writing a time: serial days (46296.0009375: days since
 # 1899-12-30, local time, as a cell formatted "General" exports it) and
 # dates with slashes or without zero padding (2026/10/1 0:01:21).

@@ -147,26 +147,6 @@ def _when(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, SHANGHAI).isoformat(timespec="milliseconds")
 
 
-def _ms(value, field: str) -> int | None:
-    """A record's time ``field``: epoch ms (int, or its digits as text), a
-    datetime, an ISO 8601 text (a rated CSV holds ``2026-11-02
-    10:00:00.000+0800``; without an offset: Asia/Shanghai), or None/empty.
-    Raises ``InvalidInput`` naming ``field`` for anything else."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text) if text.lstrip("-").isdigit() else dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(field, f"not a time (ISO 8601 or epoch milliseconds): {value[:40]!r}") from None
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000) if value.tzinfo else int(value.replace(tzinfo=SHANGHAI).timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(field, f"not a time (ISO 8601 or epoch milliseconds): {str(value)[:40]!r}")
-    return value
-
-
 class _Tables:
     """The snapshot tables explain reads, with name lookups from meta."""
 
@@ -222,7 +202,8 @@ def explain(snapshot, record: dict, settled=None, committed: bool = False, rerat
 def explain_record(snapshot, record: dict, billing_start: str | None = None) -> Explanation:
     """Explain one rated record (a dict with the rated columns, names as
     strings, and the CDR's ``call_id number start ivr_answer agent_answer
-    end``) against ``snapshot``: the view that rated it (``rating_view``:
+    end``, times as int epoch ms or None: ``record_from_file``,
+    ``record_committed``) against ``snapshot``: the view that rated it (``rating_view``:
     the catalog version with the customer layer's live accounts and numbers,
     as the rater reads them). The package walked is the record's: the
     package period in force at the call's start, which the rater chose.
@@ -266,8 +247,7 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
         return x
 
     # Billing start and its fallback (rule 3).
-    start, end = _ms(record.get("start"), "start"), _ms(record.get("end"), "end")
-    ivr, agent = _ms(record.get("ivr_answer"), "ivr_answer"), _ms(record.get("agent_answer"), "agent_answer")
+    start, end, ivr, agent = (record.get(f) for f in ("start", "end", "ivr_answer", "agent_answer"))
     if start is None:
         raise InvalidInput("start", "missing from the rated record")
     x.billing_start_mode, x.end_ms = mode, end
@@ -578,12 +558,14 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
 
 def record_from_file(path: str | Path, call_id: str) -> dict:
     """The rated row of ``call_id`` in a rated file (Parquet or CSV, the
-    output of ``rating400 rate``). Raises ``InvalidInput`` (field
-    ``call_id``) when the file has no such call."""
+    output of ``rating400 rate``), its times as epoch ms (None: absent).
+    Raises ``InvalidInput`` (field ``call_id``) when the file has no such
+    call, and naming the file, the data row (from 1) and the field for a
+    time the edge would not read (``cdr.file_times``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .cdr import check_text, excerpt, read_rated
+    from .cdr import TIME_COLUMNS, check_text, excerpt, file_times, read_rated
 
     check_text("call_id", call_id)  # the edge's bound (128 bytes, no control characters)
     table = read_rated(path)
@@ -593,10 +575,17 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
         ids = pc.cast(table["call_id"], pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise InvalidInput("call_id", f"{path}: a {table['call_id'].type} column, not text") from None
-    rows = table.filter(pc.equal(ids, call_id))
-    if rows.num_rows == 0:
+    at = pc.index(ids, call_id).as_py()
+    if at < 0:
         raise InvalidInput("call_id", f"{excerpt(call_id)} is not in {path}")
-    return rows.slice(0, 1).to_pylist()[0]
+    row = table.slice(at, 1)
+    record = row.to_pylist()[0]
+    # Its times read as the edge reads a CDR file's (``cdr.parse_times``):
+    # the same forms, and a bad one is an error naming file, row and field.
+    for name in TIME_COLUMNS:
+        ms = int(file_times(row, name, str(path), np.array([at + 1]))[0])
+        record[name] = None if ms == layout.NO_TIME else ms
+    return record
 
 
 def settled_reservation(ledger, call_id: str):

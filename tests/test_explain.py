@@ -126,7 +126,87 @@ def test_explain_a_call_from_a_rated_csv(demo, tmp_path):
         w.writeheader()
         w.writerows(rows)
     bad = run("explain", call["call_id"], "--store", demo / "store", "--rated", both["csv"])
-    assert bad.exit_code == 2 and "start: not a time" in bad.output, bad.output
+    assert bad.exit_code == 2 and "start: row " in bad.output and ": not a time (" in bad.output, bad.output
+
+
+@pytest.fixture(scope="module")
+def rated_csv(demo, tmp_path_factory):
+    """The demo's CDRs rated to a CSV (``--pass-through``: with their
+    times), and a call with an agent answer: (path, the call's CDR)."""
+    rated = tmp_path_factory.mktemp("rated_csv") / "rated.csv"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated,
+               "--pass-through").exit_code == 0
+    return rated, next(r for r in pq.read_table(demo / "cdrs.parquet").to_pylist() if r["agent_answer"] is not None)
+
+
+def _rated_csv_with(path, call_id, **cells):
+    """The rated CSV ``path`` with ``cells`` of ``call_id``'s row replaced;
+    -> that row's data row (from 1)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    at = next(i for i, r in enumerate(rows) if r["call_id"] == call_id)
+    rows[at].update(cells)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return at + 1
+
+
+def test_a_rated_csv_s_times_are_read_as_the_edge_reads_a_cdr_file_s(demo, rated_csv, tmp_path):
+    """explain reads a rated file's time text with the edge's parser
+    (``cdr.parse_times``): a form the rater reads (an offset written
+    ``+08:00``, ``+0800``, ``+08`` or ``Z``, epoch ms) explains the same
+    call, and one it refuses (``20261102T100000+0800``, a space before the
+    offset, a date alone) is an error naming the file, the data row and the
+    field, with the edge's reason: explain had its own parser, which took
+    them (and said neither file nor row for a time it refused)."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from rating_core.cdr import REASONS, NOT_A_TIME, parse_times
+
+    rated, call = tmp_path / "rated.csv", rated_csv[1]
+    shutil.copy(rated_csv[0], rated)
+    start_ms = int(call["start"].timestamp() * 1000)
+    local, utc = call["start"].astimezone(layout.LOCAL_TZ), call["start"].astimezone(dt.timezone.utc)
+    explained = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated,
+                               "--json").output)
+    ms3 = f".{local.microsecond // 1000:03d}"
+    read = {f"{local:%Y-%m-%d %H:%M:%S}{ms3}+08:00", f"{local:%Y-%m-%dT%H:%M:%S}{ms3}+0800",
+            f"{local:%Y-%m-%d %H:%M:%S}{ms3}+08", f"{utc:%Y-%m-%dT%H:%M:%S}{ms3}Z", str(start_ms)}
+    refused = {f"{local:%Y%m%dT%H%M%S}+0800", f"{local:%Y-%m-%d %H:%M:%S} +08:00", f"{local:%Y-%m-%d}"}
+    for text in sorted(read | refused):
+        ms, present, valid = parse_times(pa.array([text]))
+        assert bool(valid[0]) == (text in read) and (text not in read or ms[0] == start_ms), text
+        row = _rated_csv_with(rated, call["call_id"], start=text)
+        out = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json")
+        if text in read:
+            assert out.exit_code == 0 and json.loads(out.output) == explained, (text, out.output)
+        else:
+            assert out.exit_code == 2 and "Traceback" not in out.output, (text, out.output)
+            assert out.output.strip() == f"error: {rated}: start: row {row}: {REASONS[NOT_A_TIME]}: {text!r}", \
+                out.output
+
+
+def test_a_bad_time_in_a_rated_file_names_file_row_and_field(demo, rated_csv, tmp_path):
+    """Not a time, and a time outside the edge's range (an epoch-ms
+    number past 2199: explain crashed on it, an IndexError past the
+    calendar table): one error line naming the file, the data row and the
+    field, with the edge's reason, exit 2."""
+    from rating_core.cdr import REASONS, NOT_A_TIME, TIME_OUT_OF_RANGE
+
+    rated, call = rated_csv
+    for field, text, why in (("end", "yesterday", NOT_A_TIME), ("agent_answer", "999999999999999", TIME_OUT_OF_RANGE)):
+        again = tmp_path / f"{field}.csv"
+        shutil.copy(rated, again)
+        row = _rated_csv_with(again, call["call_id"], **{field: text})
+        out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again)
+        assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+        assert out.output.strip() == f"error: {again}: {field}: row {row}: {REASONS[why]}: {text!r}", out.output
 
 
 @pytest.fixture(scope="module")

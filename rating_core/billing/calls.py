@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import cdr, layout
+from .. import cdr
 from ..answered import answered
 from ..errors import InvalidInput
 
@@ -152,16 +152,6 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     return col
 
 
-def _times(t: pa.Table, name: str, source: str, required: bool, rows: np.ndarray) -> np.ndarray:
-    if name not in t.column_names:
-        return np.full(t.num_rows, layout.NO_TIME, np.int64)
-    ms, present, valid = cdr.parse_times(t.column(name))
-    bad = np.flatnonzero(present & ~valid) if not required else np.flatnonzero(~valid)
-    if len(bad):
-        raise InvalidInput(name, f"row {int(rows[bad[0]])}: not a time", source)  # 1-based data row
-    return ms
-
-
 def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
     """A rated table (the rater's output columns, this version's names:
     ``cdr.read_rated`` / ``ledger.records.read_batch`` give them) ->
@@ -176,7 +166,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         keep = pc.fill_null(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"), False)
         t = t.filter(keep)
         rows = rows[keep.to_numpy(zero_copy_only=False)]
-    _times(t, "agent_answer", source, required=False, rows=rows)  # a bad answer time is an error naming it
+    cdr.file_times(t, "agent_answer", source, rows)  # a bad answer time is an error naming it
     cols = {
         "call_id": _strings(t, "call_id", source),
         "account": _strings(t, "account", source),
@@ -184,8 +174,8 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "number": _strings(t, "number", source),
         "caller": _strings(t, "caller", source),
         "forwarded_to": _strings(t, "forwarded_to", source),
-        "start_ms": pa.array(_times(t, "start", source, required=True, rows=rows)),
-        "end_ms": pa.array(_times(t, "end", source, required=False, rows=rows)),  # absent from lean rated files
+        "start_ms": pa.array(cdr.file_times(t, "start", source, rows, required=True)),
+        "end_ms": pa.array(cdr.file_times(t, "end", source, rows)),  # absent from lean rated files
         "answered": answered(t, source, rows),  # the one rule (rating_core.answered)
         "ivr_keys": _strings(t, "ivr_keys", source),
         "destination_class": _strings(t, "destination_class", source),
