@@ -410,18 +410,14 @@ def number_routing(ops, common, number, template, plan_file):
 
 def _plan_document(path: Path):
     """A routing-plan file (YAML or JSON) read as the catalog reads its
-    document (``catalog.yamldoc``: strict, bounded, a key written twice
-    refused). ``InvalidInput`` (field ``plan``, naming the file) for bytes
-    that are not UTF-8 or YAML that does not read."""
+    document (``catalog.yamldoc.read_file``: UTF-8, at most
+    ``yamldoc.MAX_BYTES``, strict, a key written twice refused).
+    ``InvalidInput`` (field ``plan``, naming the file) for a file that
+    cannot be read, bytes that are not UTF-8 or YAML that does not read."""
     from .catalog import yamldoc
     from .errors import InvalidInput
 
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput("plan", f"{path}: not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
-    doc, _root, problems = yamldoc.read(path, text)
+    doc, _root, problems = yamldoc.read_file(path, "plan")
     if problems:
         raise InvalidInput("plan", "; ".join(problems))
     return doc

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rating_core.catalog import load_catalog
-from rating_core.catalog import load as loader
+from rating_core.catalog import yamldoc
 from rating_core.compile.regions import city_aliases
 from rating_core.errors import CatalogError
 
@@ -135,7 +135,7 @@ def test_encoding_and_size(tmp_path, monkeypatch):
     path.write_bytes("name: 中文目录\n".encode("gbk"))
     assert problems(path) == [f"{path}: line 1: not UTF-8 text (save the catalog as UTF-8; "
                               "a GBK file is Excel's or Notepad's default on Chinese Windows)"]
-    monkeypatch.setattr(loader, "MAX_YAML_BYTES", 1000)
+    monkeypatch.setattr(yamldoc, "MAX_BYTES", 1000)
     path.write_text("name: " + "x" * 2000 + "\n")
     assert problems(path) == [f"{path}: 2007 bytes, more than the limit of 1000"]
     fifo = tmp_path / "fifo.csv"

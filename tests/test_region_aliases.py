@@ -116,7 +116,8 @@ def test_a_plan_file_that_does_not_read_is_an_error_naming_it(tmp_path):
     twice.write_text("groups: {a: {destinations: []}}\ngroups: {b: {destinations: []}}\n")
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules: [{group: a\n")
-    for path, said in ((bad, "not UTF-8 text (byte 92"), (twice, "duplicate name"), (broken, "line ")):
+    for path, said in ((bad, "line 2: not UTF-8 text (save the plan as UTF-8"), (twice, "duplicate name"),
+                       (broken, "line ")):
         with pytest.raises(InvalidInput) as e:
             _plan_document(path)
         assert e.value.field == "plan" and str(path) in str(e.value) and said in str(e.value), str(e.value)
@@ -127,3 +128,25 @@ def test_a_plan_file_that_does_not_read_is_an_error_naming_it(tmp_path):
                            "--plan", str(bad), "--store", str(demo / "store")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "plan:" in proc.stderr and "not UTF-8" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_plan_file_is_read_as_the_catalog_reads_its_document(tmp_path, monkeypatch):
+    """One reader (``yamldoc.read_file``) for both: a plan is bounded in
+    size as a catalog is (it had no bound: a plan of any size was read
+    whole), and each names its own file in the same words."""
+    from rating_core.catalog import load_catalog, yamldoc
+    from rating_core.cli_accounts import _plan_document
+    from rating_core.errors import CatalogError
+
+    plan, catalog = tmp_path / "plan.yaml", tmp_path / "catalog.yaml"
+    text = "groups: {a: {destinations: [{number: '13902001234'}]}}\nrules: [{group: a}]\n" + "#" * 200 + "\n"
+    plan.write_text(text)
+    catalog.write_text(text)
+    monkeypatch.setattr(yamldoc, "MAX_BYTES", 100)
+    with pytest.raises(InvalidInput) as e:
+        _plan_document(plan)
+    with pytest.raises(CatalogError) as c:
+        load_catalog(catalog)
+    size = len(text.encode())
+    assert e.value.field == "plan" and e.value.message == f"{plan}: {size} bytes, more than the limit of 100"
+    assert c.value.problems == [f"{catalog}: {size} bytes, more than the limit of 100"]

@@ -160,9 +160,9 @@ def _load_numbers(path: Path, problems: list[str]) -> list[dict]:
     return rows
 
 
-# Bounds on what a catalog may make the loader read: the YAML document and
-# each CSV table (1M destination prefixes are ~20 MB; 100k numbers ~5 MB).
-MAX_YAML_BYTES = 16 << 20
+# Bounds on what a catalog may make the loader read: each CSV table (1M
+# destination prefixes are ~20 MB; 100k numbers ~5 MB); the YAML document's
+# is ``yamldoc.MAX_BYTES``.
 MAX_CSV_BYTES = 512 << 20
 
 
@@ -198,30 +198,6 @@ def catalog_file(base: Path, name, key: str, path: Path, problems: list[str]) ->
     return None
 
 
-def _read_document(path: Path):
-    """(document, root node, problems): the YAML document, bounded in size,
-    read strictly (``yamldoc``). CatalogError when it cannot be read at all."""
-    try:
-        if not path.is_file():
-            raise CatalogError([f"{path}: no such file"])
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise CatalogError([f"{path}: {size} bytes, more than the limit of {MAX_YAML_BYTES}"])
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CatalogError([f"{path}: line {line}: not UTF-8 text (save the catalog as UTF-8; "
-                            "a GBK file is Excel's or Notepad's default on Chinese Windows)"]) from None
-    doc, root, problems = yamldoc.read(path, text)
-    if doc is None:
-        raise CatalogError(problems)
-    return doc, root, problems
-
-
 def load_catalog(path: str | Path, regions=None) -> Catalog:
     """Read and validate a catalog.
 
@@ -235,7 +211,9 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     """
     path = Path(path)
     base = path.parent
-    doc, root, problems = _read_document(path)
+    doc, root, problems = yamldoc.read_file(path, "catalog")
+    if doc is None:
+        raise CatalogError(problems)
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
     origin: dict[tuple[str, int], tuple[Path | None, int]] = {}  # (account, number index) -> CSV file, line

@@ -25,6 +25,9 @@ import yaml.reader
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+# The largest YAML file read (a catalog's document, a routing plan): a
+# catalog's tables of many rows are CSV files beside it.
+MAX_BYTES = 16 << 20
 MAX_DEPTH = 32
 MAX_VALUES = 2_000_000
 # No amount, duration or count in a catalog comes near this (1e12 yuan is
@@ -72,6 +75,31 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
+
+
+def read_file(path: Path, what: str = "file") -> tuple[object, Node | None, list[str]]:
+    """``read`` of the YAML file ``path`` (a catalog's document, a routing
+    plan): at most MAX_BYTES, UTF-8 (a byte order mark allowed). A file
+    that cannot be read (missing, too large, not UTF-8, an OS error) comes
+    back as (None, None, [one problem naming ``path``]), as a document that
+    does not parse; ``what`` names the file in the advice of a file that is
+    not UTF-8 ("save the catalog as UTF-8")."""
+    try:
+        if not path.is_file():
+            return None, None, [f"{path}: no such file"]
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            return None, None, [f"{path}: {size} bytes, more than the limit of {MAX_BYTES}"]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, None, [f"{path}: cannot read: {exc.strerror or exc}"]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, None, [f"{path}: line {line}: not UTF-8 text (save the {what} as UTF-8; "
+                            "a GBK file is Excel's or Notepad's default on Chinese Windows)"]
+    return read(path, text)
 
 
 def read(path: Path, text: str) -> tuple[object, Node | None, list[str]]:
