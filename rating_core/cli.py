@@ -108,6 +108,9 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
     with user_errors():
         check_outputs_apart(inputs, out_path, rejects_path or default_rejects(out_path))
         for option, path in (("--out", out_path), ("--rejects", rejects_path)):
+            if path and str(path) != str(path).rstrip(" ."):
+                # Windows drops a trailing space or dot: "r.parquet " would be a CSV named r.parquet there.
+                raise UserError(f"{option}: {str(path)!r} ends with a space or a dot; name the file without it")
             if path and not fmt and Path(path).suffix.lower() in NOT_WRITTEN:
                 # Before anything is rated or committed: a CSV named .xlsx is a
                 # file Excel refuses to open, found only after the commit.
@@ -129,7 +132,9 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
 # Extensions of formats ``rate`` does not write (it writes CSV under any
 # other name): refused rather than a CSV misnamed.
 NOT_WRITTEN = frozenset({".xlsx", ".xls", ".xlsm", ".xlsb", ".ods", ".numbers", ".json", ".jsonl", ".arrow",
-                         ".feather", ".orc", ".avro"})
+                         ".feather", ".orc", ".avro",
+                         # compressed or archived: rate writes neither (a plain CSV named .gz breaks gunzip)
+                         ".gz", ".zip", ".bz2", ".xz", ".zst", ".7z", ".tar", ".tgz", ".rar", ".lz4", ".snappy"})
 
 
 def default_rejects(out_path) -> str:

@@ -133,6 +133,12 @@ def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, dem
     assert not (tmp_path / "r.xlsx").exists() and not (tmp_path / "r.csv").exists()
     run(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "r.json", "--format", "csv", "--json")
     assert (tmp_path / "r.json").read_text().startswith('"call_id"')
+    # Breaker: compressed names and a name ending in a space or dot were plain CSVs under that name.
+    for name, said in (("r.csv.gz", "not .gz"), ("r.zip", "not .zip"), ("r.parquet ", "ends with a space or a dot"),
+                       ("r.xlsx.", "ends with a space or a dot")):
+        err = run(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / name, code=2).err
+        assert said in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / name).exists()
 
 
 def test_a_dry_run_after_a_commit_says_it_rates_from_what_the_commit_left(tmp_path, demo, capsys):
