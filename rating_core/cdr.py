@@ -729,7 +729,11 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
                                            **({"column_names": names} if gbk else {})),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
-                strings_can_be_null=True, include_columns=columns, include_missing_columns=columns is not None,
+                # Only an empty cell is null: pyarrow's default null words (NA,
+                # null, nan, N/A, #N/A...) made call id "NA" a missing id and
+                # caller "NULL" a withheld number (breaker).
+                strings_can_be_null=True, null_values=[""],
+                include_columns=columns, include_missing_columns=columns is not None,
             ),
         )
         header = gbk

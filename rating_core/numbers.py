@@ -46,7 +46,8 @@ MAX_DIGITS = 18
 # lower-cased and trimmed. The forwarded leg was still carried, so such a
 # call is rated like one with no caller (out of town), never rejected, and
 # routed like one (the router, the CDR edge and ``rating400 route`` read this).
-WITHHELD_CALLERS = ("anonymous", "unknown", "private", "restricted", "withheld", "unavailable")
+WITHHELD_CALLERS = ("anonymous", "unknown", "private", "restricted", "withheld", "unavailable",
+                    "null", "none", "na", "n/a")  # the empty-value words of database and spreadsheet exports
 
 MIN_DIGITS = 3
 

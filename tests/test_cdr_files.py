@@ -4,6 +4,7 @@ malformed file a one-line error naming file and line, exit status 2, never a
 traceback."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -170,3 +171,22 @@ def test_an_extra_column_is_text_whatever_its_first_block_holds(tmp_path, monkey
         assert len(batches) > 1 and sum(b.num_rows for b in batches) == 301
         notes = [v for b in batches for v in b.column("note").to_pylist()]
         assert notes[0] in ("123", b"123") and notes[-1] == want
+
+
+def test_only_an_empty_cell_is_empty(store, tmp_path, capsys):
+    """Breaker: pyarrow's default null words (NA, null, nan, N/A, #N/A)
+    made call id "NA" a missing id and a caller "NULL" withheld by accident.
+    Now a call id NA is that id; a caller written as an export's empty
+    word (null, none, na, n/a) is a withheld caller on purpose
+    (WITHHELD_CALLERS: the forwarded leg is charged, out of town); a
+    forwarded_to "N/A" is that row's reject."""
+    head = "call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end\n"
+    row = "{},{},4000589196,{},2026-11-02T10:00:00+08:00,,2026-11-02T10:00:05+08:00,2026-11-02T10:03:05+08:00\n"
+    path = tmp_path / "nulls.csv"
+    path.write_text(head + row.format("NA", "13812345678", "13700000001") + row.format("nan", "NULL", "13700000001")
+                    + row.format("#N/A", "n/a", "N/A"), encoding="utf-8")
+    assert cdr.read_table(path).column("call_id").to_pylist() == ["NA", "nan", "#N/A"]
+    code, out, err = rate(store, path, "--rejects", tmp_path / "rej.csv", capsys=capsys)
+    assert code == 0 and json.loads(out)["rated"] == 2, (out, err)
+    rejects = list(csv.DictReader((tmp_path / "rej.csv").open(encoding="utf-8")))
+    assert [(r["call_id"], r["field"]) for r in rejects] == [("#N/A", "forwarded_to")], rejects

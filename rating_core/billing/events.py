@@ -107,7 +107,7 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in ("account", "at", "kind", "amount", "feature", "note")},
-            strings_can_be_null=True))
+            strings_can_be_null=True, null_values=[""]))  # only an empty cell is null, as in cdr
     except pa.ArrowInvalid as e:
         raise InvalidInput("file", f"not a CSV: {e}", str(path)) from None
     for col in ("account", "at", "kind"):
