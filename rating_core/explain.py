@@ -330,7 +330,13 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
 
 
 def _walk(t, meta, rate_at, duration: int) -> tuple[list[Run], int]:
-    """Increments until ``duration`` s, grouped into runs (rule 8)."""
+    """Increments until ``duration`` s, grouped into runs (rule 8). Raises
+    InvalidInput beyond a rated row's bound on seconds
+    (``billing.calls.MAX_ROW_SECONDS``: a call lasts less than a day)."""
+    from .billing.calls import MAX_ROW_SECONDS
+
+    if not 0 <= duration <= MAX_ROW_SECONDS:
+        raise InvalidInput("billable_seconds", f"{duration} s is outside [0, {MAX_ROW_SECONDS}] seconds")
     runs: list[Run] = []
     elapsed = 0
     while elapsed < duration:
@@ -561,7 +567,8 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     output of ``rating400 rate``), its times as epoch ms (None: absent).
     Raises ``InvalidInput`` (field ``call_id``) when the file has no such
     call, and naming the file, the data row (from 1) and the field for a
-    time the edge would not read (``cdr.file_times``)."""
+    time the edge would not read (``cdr.file_times``) and a rated row's
+    number billing would not read (``billing.calls.rated_numbers``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -585,6 +592,12 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     for name in TIME_COLUMNS:
         ms = int(file_times(row, name, str(path), np.array([at + 1]))[0])
         record[name] = None if ms == layout.NO_TIME else ms
+    if str(record.get("status") or "rated") == "rated":
+        # Its numbers checked as billing checks a rated row's (``calls.BOUNDS``).
+        from .billing.calls import rated_numbers
+
+        numbers = rated_numbers(row, str(path), np.array([at + 1]))
+        record.update({name: numbers[name][0].as_py() for name in numbers if name in row.column_names})
     return record
 
 

@@ -209,6 +209,42 @@ def test_a_bad_time_in_a_rated_file_names_file_row_and_field(demo, rated_csv, tm
         assert out.output.strip() == f"error: {again}: {field}: row {row}: {REASONS[why]}: {text!r}", out.output
 
 
+@pytest.mark.parametrize("field, text, why", [
+    ("billable_seconds", "9223372036854775807", "9223372036854775807 is outside [0, 172800] seconds"),
+    ("billable_seconds", "abc", "'abc' is not a whole number (seconds)"),
+    ("billable_seconds", "-1", "-1 is outside [0, 172800] seconds"),
+    ("charge", "", "missing"),
+])
+def test_a_bad_number_in_a_rated_file_is_refused_as_bill_refuses_it(demo, rated_csv, tmp_path, field, text, why):
+    """explain reads a rated row's numbers through billing's check
+    (``calls.rated_numbers``): one error line naming the file, the data row
+    and the field, exit 2, the one bill gives. It took -1 s and an empty
+    cell (as 0), 'abc' was an internal error, and 2^63-1 s looped forever
+    in ``_walk`` eating memory (so: a subprocess with a timeout)."""
+    rated, call = rated_csv
+    again = tmp_path / "bad.csv"
+    shutil.copy(rated, again)
+    row = _rated_csv_with(again, call["call_id"], **{field: text})
+    expected = f"error: {again}: {field}: row {row}: {why} on a rated row"
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "explain", call["call_id"], "--store",
+                           str(demo / "store"), "--rated", str(again)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == expected, proc.stderr
+    bill = run("bill", again, "--store", demo / "store", "--out", tmp_path / "bill.json")
+    assert bill.exit_code == 2 and bill.output.strip() == expected, bill.output
+
+
+def test_walk_refuses_seconds_beyond_a_rated_row_s_bound():
+    """``_walk`` itself refuses a duration past ``MAX_ROW_SECONDS`` (no
+    caller can make it loop: at 2^62 s its tiers' end stopped moving)."""
+    from rating_core.billing.calls import MAX_ROW_SECONDS
+    from rating_core.errors import InvalidInput
+    from rating_core.explain import _walk
+
+    for seconds in (MAX_ROW_SECONDS + 1, 1 << 62, -1):
+        with pytest.raises(InvalidInput, match="billable_seconds"):
+            _walk(None, None, None, seconds)
+
+
 @pytest.fixture(scope="module")
 def committed(demo, tmp_path_factory):
     """The demo's CDRs committed to the ledger; the rated rows."""

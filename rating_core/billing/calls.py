@@ -139,7 +139,7 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     try:
         col = pc.cast(t.column(name), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        raise InvalidInput(name, f"not whole numbers ({unit})", source) from None
+        raise InvalidInput(name, _not_whole(t.column(name), unit, rows), source) from None
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     nulls = col.is_null().to_numpy(zero_copy_only=False)
     values = col.fill_null(0).to_numpy(zero_copy_only=False)
@@ -150,6 +150,28 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
         more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
         raise InvalidInput(name, f"row {int(rows[i])}: {what} on a rated row{more}", source)
     return col
+
+
+def _not_whole(col, unit: str, rows: np.ndarray) -> str:
+    """Why ``col`` does not cast to int64, naming its first such row: the
+    shortest failing prefix, found by bisection (log2(n) casts)."""
+    lo, hi = 0, len(col)  # col[:lo] casts; col[:hi] does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(col.slice(0, mid), pa.int64())
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            hi = mid
+    return f"row {int(rows[lo])}: {cdr.excerpt(col[lo].as_py())} is not a whole number ({unit}) on a rated row"
+
+
+def rated_numbers(t: pa.Table, source: str, rows: np.ndarray) -> dict[str, pa.Array]:
+    """The ``BOUNDS`` columns of rated rows ``t`` as int64 arrays (zeros
+    for a column the file lacks); ``rows``: each row's 1-based data row in
+    the file. Raises InvalidInput naming ``source``, the row and the field
+    for a value that is missing, not a whole number or out of bounds."""
+    return {name: _ints(t, name, source, rows) for name in BOUNDS}
 
 
 def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
@@ -185,9 +207,7 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "caller_province": _strings(t, "caller_province", source),
         "caller_carrier": _strings(t, "caller_carrier", source),
     }
-    for name in ("billable_seconds", "billed_seconds", "charge", "credit_consumed",
-                 "bundle_seconds_consumed", "overage", "balance_after"):
-        cols[name] = _ints(t, name, source, rows)
+    cols.update(rated_numbers(t, source, rows))
     if pc.any(pc.is_null(cols["call_id"])).as_py() or pc.any(pc.is_null(cols["account"])).as_py():
         raise InvalidInput("call_id" if pc.any(pc.is_null(cols["call_id"])).as_py() else "account",
                            "missing on a rated row", source)
