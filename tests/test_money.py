@@ -68,3 +68,34 @@ def test_events_amounts_are_a_row_error(tmp_path, amount):
     with pytest.raises(InvalidInput) as e:
         read_events(p)
     assert e.value.field == "amount" and "row 1" in str(e.value), e.value
+
+
+@pytest.mark.parametrize("header,row,field,said", [
+    ("account,at,kind,amount", "acme,9999-12-31,adjustment,1", "at", "outside 1970-2199"),
+    ("account,at,kind,amount", "acme,0001-01-01,adjustment,1", "at", "outside 1970-2199"),
+    ("account,at,kind,amount", "acme,2300-01-01,adjustment,1", "at", "outside 1970-2199"),
+    ("account,at,kind,amount,amount", "acme,2026-10-20,adjustment,1,2", "amount", "column named twice"),
+])
+def test_events_times_and_header_are_checked(tmp_path, header, row, field, said):
+    """Breaker: an `at` of 9999-12-31 was an OverflowError, year 0001
+    dropped the row silently, year 2300 made 3,280 monthly statements; a
+    header naming `amount` twice used the second silently."""
+    from rating_core.billing.events import read_events
+    from rating_core.errors import InvalidInput
+
+    p = tmp_path / "events.csv"
+    p.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        read_events(p)
+    assert e.value.field == field and said in str(e.value), e.value
+
+
+def test_a_gbk_events_file_says_so(tmp_path):
+    from rating_core.billing.events import read_events
+    from rating_core.errors import InvalidInput
+
+    p = tmp_path / "events.csv"
+    p.write_bytes("account,at,kind,amount,note\nacme,2026-10-20,adjustment,1,补差价\n".encode("gbk"))
+    with pytest.raises(InvalidInput) as e:
+        read_events(p)
+    assert "not UTF-8 text" in str(e.value), e.value

@@ -109,7 +109,13 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
             column_types={c: pa.string() for c in ("account", "at", "kind", "amount", "feature", "note")},
             strings_can_be_null=True, null_values=[""]))  # only an empty cell is null, as in cdr
     except pa.ArrowInvalid as e:
-        raise InvalidInput("file", f"not a CSV: {e}", str(path)) from None
+        if "invalid UTF8" in str(e):  # a GBK export: say so, not pyarrow's column number
+            raise InvalidInput("file", "not UTF-8 text (an events file is read as UTF-8: save it as "
+                                       "\"CSV UTF-8\")", str(path)) from None
+        raise InvalidInput("file", f"not a CSV: {cdr.excerpt(e, 200)}", str(path)) from None
+    twice = sorted({c for c in t.column_names if t.column_names.count(c) > 1})
+    if twice:  # which of the two would be read is no choice to make silently
+        raise InvalidInput(twice[0], "column named twice in the header", str(path))
     for col in ("account", "at", "kind"):
         if col not in t.column_names:
             raise InvalidInput(col, "no such column (need account,at,kind[,amount,feature,note])", str(path))
@@ -128,6 +134,8 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
         at_ms = int(at[i]) if valid[i] and at[i] != layout.NO_TIME else _day_start_ms(row.get("at"))
         if at_ms is None:
             raise InvalidInput("at", f"not a time: {cdr.excerpt(row.get('at') or '')} ({AT_FORMS})", where)
+        if not cdr.MIN_TIME_MS <= at_ms < cdr.MAX_TIME_MS:  # as the edge bounds a call's time
+            raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: outside 1970-2199", where)
         kind = row["kind"]
         if kind not in KINDS:
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
