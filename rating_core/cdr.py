@@ -236,7 +236,7 @@ _BATCH_ROWS = 1 << 20
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
 GB18030_MARK = b"\x84\x31\x95\x33"  # U+FEFF in GB18030: a byte-order mark some exporters write
-CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block (every column is read as bytes, so no type is inferred from it)
+CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block: a column's type is inferred from the first
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
 # sniffed non-ASCII bytes fail to form valid UTF-8 sequences, or when at most
@@ -716,12 +716,8 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # such character refused the whole file).
     utf16 = encoding.startswith("utf-16")
     utf8, gbk = encoding == "utf8" or utf16, encoding == "gb18030"
-    # Every column, the CDR's and any other, is read as bytes (UTF-8 too):
-    # a type pyarrow infers from the first block (64 MiB) for an extra
-    # column refused the whole file at a later cell that did not fit it
-    # ("conversion error to int64: invalid value 'abc'", breaker).
-    names = _header(path, encoding) if gbk or utf8 else []
-    types = {c: pa.binary() for c in names} if gbk or utf8 else {c: pa.string() for c in CDR_COLUMNS}
+    names = _header(path, encoding) if gbk else []
+    types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
     try:
         reader = pacsv.open_csv(
             _Utf16AsUtf8(path, encoding) if utf16 else path,
@@ -782,13 +778,11 @@ class _Utf16AsUtf8(io.RawIOBase):
 
 
 def _text_where_utf8(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with each binary column cast to string where all its cells
-    are UTF-8 (a column with one that is not is left as bytes: a CDR
-    column's rows are rejected by the edge, another column is kept as it
-    is, ``--pass-through``)."""
+    """``batch`` with each binary CDR column cast to string where all its
+    cells are UTF-8 (a column with one that is not is left as bytes)."""
     cols = batch.columns
     for i, name in enumerate(batch.schema.names):
-        if pa.types.is_binary(cols[i].type):
+        if name in CDR_COLUMNS and pa.types.is_binary(cols[i].type):
             try:
                 cols[i] = pc.cast(cols[i], pa.string())
             except pa.ArrowInvalid:

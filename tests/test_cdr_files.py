@@ -155,24 +155,6 @@ def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encod
     assert "line 1: header unreadable: not UTF-16 text (a lone surrogate" in err, err
 
 
-def test_an_extra_column_is_text_whatever_its_first_block_holds(tmp_path, monkeypatch):
-    """Breaker: pyarrow inferred an extra column's type from the first
-    block (64 MiB), so a later cell that did not fit it ('abc' after
-    numbers, a byte that is not UTF-8) refused the whole file, even without
-    --pass-through. Every column is read as bytes and made text where it is
-    UTF-8; the block is made small here to put the odd cells in a later one."""
-    monkeypatch.setattr(cdr, "CSV_BLOCK_BYTES", 1 << 12)
-    head = b"call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,note\n"
-    row = b"x-%d,13812345678,4000589196,13700000001,2026-11-02T10:00:00+08:00,,2026-11-02T10:00:05+08:00,2026-11-02T10:03:05+08:00,%s\n"
-    for odd, want in ((b"abc", "abc"), (b"caf\xe9", b"caf\xe9")):
-        path = tmp_path / "big.csv"
-        path.write_bytes(head + b"".join(row % (i, b"123") for i in range(300)) + row % (300, odd))
-        batches = list(cdr.read_batches(path))
-        assert len(batches) > 1 and sum(b.num_rows for b in batches) == 301
-        notes = [v for b in batches for v in b.column("note").to_pylist()]
-        assert notes[0] in ("123", b"123") and notes[-1] == want
-
-
 def test_only_an_empty_cell_is_empty(store, tmp_path, capsys):
     """Breaker: pyarrow's default null words (NA, null, nan, N/A, #N/A)
     made call id "NA" a missing id and a caller "NULL" withheld by accident.
