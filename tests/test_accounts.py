@@ -277,6 +277,7 @@ def test_sweep_arrears_window_edges(env):
     # Restored by a top-up one millisecond before the window closes.
     r = ops.top_up(rid(), "acme", 600_0000, at_ms=edge - 1)
     assert r["detail"]["restored"] and r["account"]["status"] == "active"
+    assert r["detail"]["amount_minor"] == 600_0000  # newcomer: the receipt says what was booked
     assert authorize(ops, "4001234567").allow
 
 

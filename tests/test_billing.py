@@ -232,6 +232,10 @@ def test_html_and_pdf_statement_render(world, tmp_path):
     assert "<td>手机</td>" in zh and "<td>mobile</td>" not in zh and "<td>all</td>" in zh
     assert "<td>预存480元/年</td>" in zh
     assert ">-0.00<" not in zh  # nothing paid from credit reads 0.00, not -0.00 (newcomer finding)
+    # The package period shows its last day, as the month does (newcomer: the day the credit
+    # expires read as a day still in the period); minutes are written without a thousands separator.
+    assert s.package_end is not None and f"– {s.package_end - dt.timedelta(days=1)}" in zh
+    assert f"– {s.package_end}<" not in zh
     en = statement_html(s, calls.table, "en", catalog_names(snapshot.meta, "en"))
     assert "<td>mobile</td>" in en and "手机" not in en and "预存" not in en
     shop = st[("shop", "2026-11")]  # holds the recording feature that month

@@ -818,7 +818,7 @@ class Accounts:
             credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit)
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit, "restored": restored})
-            return self._result(tx, acc, restored=restored)
+            return self._result(tx, acc, amount_minor=amount, restored=restored)  # the receipt says what was booked
         return self._run("top_up", request_id, actor, at_ms, fn)
 
     @_operation
@@ -839,7 +839,7 @@ class Accounts:
             restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
                                          "credit_minor": credit, "restored": restored})
-            return self._result(tx, acc)
+            return self._result(tx, acc, amount_minor=amount, restored=restored)
         return self._run("adjust", request_id, actor, at_ms, fn)
 
     @_operation
@@ -853,7 +853,7 @@ class Accounts:
             self._prepaid(acc)
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
-            return self._result(tx, acc)
+            return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
     def _prepaid(self, acc: C.Account) -> None:

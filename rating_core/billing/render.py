@@ -222,7 +222,10 @@ def _template():
     env = jinja2.Environment(loader=jinja2.PackageLoader("rating_core.billing", "templates"),
                              autoescape=jinja2.select_autoescape(["j2", "html"]))
     env.filters["yuan"] = yuan
-    env.filters["minutes"] = lambda s: f"{s / 60:,.1f}"
+    env.filters["minutes"] = lambda s: f"{s / 60:.1f}"  # no thousands separator: written as the yuan are
+    # A period's last day, as the statement's month shows its own (31 Oct):
+    # ``package_end`` is the day the credit expires, one day later.
+    env.filters["last_day"] = lambda d: d - dt.timedelta(days=1)
     env.filters["localtime"] = lambda ms: dt.datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%Y-%m-%d %H:%M")
     return env.get_template("statement.html.j2")
 
