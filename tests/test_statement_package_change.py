@@ -229,6 +229,27 @@ def test_a_renewal_after_the_period_ended_shows_the_old_credit_expired(tmp_path,
     assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_m", "pre_m", 0)]
 
 
+def test_credit_of_a_period_that_ended_unrenewed_opens_no_later_month(tmp_path, capsys):
+    """``pre_m`` (480 yuan, 1 month from 2026-10-01) ends 11-01 and is not
+    renewed; a call on 12-05 is arrears. Billed for December alone, the
+    statement opened with the expired credit as a live balance (newcomer:
+    1200.00 yuan shown for ever on a demo account); November shows it
+    expired and closes at 0, December opens at 0."""
+    global CATALOG
+    saved = CATALOG
+    CATALOG = CATALOG.replace("packages:\n", "packages:\n  pre_m: {kind: prepaid, fee: 480, period_months: 1, "
+                                             "rates: [{rate: std}]}\n")
+    try:
+        store, _ = world(tmp_path, "pre_m", [[cdr("oct", at(10, 10))], [cdr("dec", at(12, 5))]])
+    finally:
+        CATALOG = saved
+    rows = bill(store, tmp_path, capsys, "--month", "2026-12")
+    assert (rows["2026-12"]["opening_credit_minor"], rows["2026-12"]["closing_credit_minor"]) == (0, 0)
+    bill(store, tmp_path, capsys, "--month", "2026-11")
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["expired_credit_minor"] == nov["opening_credit_minor"] > 0 and nov["closing_credit_minor"] == 0
+
+
 def test_a_change_effective_at_midnight_on_the_first_bills_that_month_under_the_new_package(tmp_path, capsys):
     """pre_a -> bun_b effective 2026-12-01 00:00 (+08:00), the month's first
     instant: December is bun_b's whole month (no pre_a minimum, bun_b's 300

@@ -659,6 +659,13 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     credit = opening_at_first[account][1] - s.package_credit
                 else:
                     credit = int(acc_opening[i]) if kind == "prepaid" and not s.first_month else 0
+                if kind == "prepaid" and (in_force_end if periods else expiry_ms) < m_lo:
+                    # The prepaid period in force ended before this month (one
+                    # ending at its first instant expires on its statement) and
+                    # was not renewed: its credit expired then (on that month's
+                    # statement), so none opens this one (newcomer: a ledger
+                    # statement showed it as a live balance for ever).
+                    credit = 0
             s.opening_credit = credit
             expires, credit_before = (expiry_ms if kinds[int(acc_package[i])] == "prepaid" else None), s.package_credit
             if periods:  # the period that ran to its end in this month, if one did (a renewal after it)
