@@ -213,7 +213,7 @@ def test_a_bad_time_in_a_rated_file_names_file_row_and_field(demo, rated_csv, tm
     ("billable_seconds", "9223372036854775807", "9223372036854775807 is outside [0, 172800] seconds"),
     ("billable_seconds", "abc", "'abc' is not a whole number (seconds)"),
     ("billable_seconds", "-1", "-1 is outside [0, 172800] seconds"),
-    ("charge", "", "missing"),
+    ("charge_minor", "", "missing"),
 ])
 def test_a_bad_number_in_a_rated_file_is_refused_as_bill_refuses_it(demo, rated_csv, tmp_path, field, text, why):
     """explain reads a rated row's numbers through billing's check
