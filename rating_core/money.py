@@ -36,7 +36,7 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
     ``signed``; at most 4 decimals, trailing zeros aside) -> minor units
     (int, 1/10000 yuan), exactly. A YAML number comes as its ``str``
     (``0.12``). ``most_minor``: the largest magnitude allowed, in minor
-    units (default 10^15 yuan). Raises ValueError with a message for a
+    units (default ``MAX_YUAN_MINOR``, 10^14 yuan). Raises ValueError with a message for a
     person: not an amount, finer than 1/10000 yuan, negative when not
     ``signed``, too large."""
     if isinstance(value, bool):
