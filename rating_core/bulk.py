@@ -338,7 +338,7 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
             use = columns if not parquet_only or cdr._is_parquet(path) else None
             if files is not None:
                 files.begin(str(raw), row)
-            for batch in cdr.read_batches(path, batch_rows, use):  # the edge: encodings, bad files
+            for batch in cdr.read_batches(path, batch_rows, use, cdr_input=True):  # the edge: encodings, bad files
                 row += batch.num_rows
                 yield batch
             continue

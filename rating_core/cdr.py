@@ -236,7 +236,7 @@ _BATCH_ROWS = 1 << 20
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
 GB18030_MARK = b"\x84\x31\x95\x33"  # U+FEFF in GB18030: a byte-order mark some exporters write
-CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block: a column's type is inferred from the first
+CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block (a rated file's columns are typed from the first; a CDR file's are text)
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
 # sniffed non-ASCII bytes fail to form valid UTF-8 sequences, or when at most
@@ -672,12 +672,15 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
 
 
 def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[str] | None = None,
-                 encoding: str | None = None) -> Iterator[pa.RecordBatch]:
+                 encoding: str | None = None, *, cdr_input: bool = False) -> Iterator[pa.RecordBatch]:
     """Record batches of a CSV or Parquet CDR file (by extension).
 
     columns: read only these (absent ones come as null strings for CSV, are
     left out for Parquet). encoding: a CSV's encoding (default: the CLI's
-    ``--encoding``, else detected; see ``encoding_of``).
+    ``--encoding``, else detected; see ``encoding_of``). cdr_input: the file
+    is CDR input, so a CSV's columns that are not CDR_COLUMNS (pass-through
+    extras) are text too, not typed by pyarrow's inference; without it (a
+    rated or rejects file read back) they are typed (int64 ``row``...).
     Raises InvalidFile naming file, line and column for a file that cannot
     be read; rows with bad values are the caller's rejects, not errors.
     """
@@ -714,10 +717,16 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # written as bytes that are not UTF-8, then read as UTF-8 is: that row is
     # a reject naming its field (pyarrow's own transcoding is strict: one
     # such character refused the whole file).
+    # CDR input: extra columns are bytes (made text where UTF-8) as well: a
+    # type inferred from the first block (64 MiB) refused the whole file at
+    # a later cell that did not fit it ("conversion error to int64: invalid
+    # value 'abc'", breaker).
     utf16 = encoding.startswith("utf-16")
     utf8, gbk = encoding == "utf8" or utf16, encoding == "gb18030"
-    names = _header(path, encoding) if gbk else []
+    names = _header(path, encoding) if gbk or cdr_input else []
     types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
+    if cdr_input and utf8:
+        types.update((c, pa.binary()) for c in names if c not in types)
     try:
         reader = pacsv.open_csv(
             _Utf16AsUtf8(path, encoding) if utf16 else path,
@@ -736,7 +745,7 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
         for batch in reader:
             if header:
                 batch, header = batch.slice(1), False
-            yield _text_where_utf8(batch) if utf8 else _from_gbk(batch) if gbk else batch
+            yield _text_where_utf8(batch, types) if utf8 else _from_gbk(batch) if gbk else batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise _diagnose(path, encoding, e) from None
 
@@ -777,12 +786,13 @@ class _Utf16AsUtf8(io.RawIOBase):
         super().close()
 
 
-def _text_where_utf8(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with each binary CDR column cast to string where all its
-    cells are UTF-8 (a column with one that is not is left as bytes)."""
+def _text_where_utf8(batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
+    """``batch`` with each column read as binary (``types``) cast to string
+    where all its cells are UTF-8 (a column with one that is not is left as
+    bytes: a CDR column's rows are the edge's rejects, an extra is kept)."""
     cols = batch.columns
     for i, name in enumerate(batch.schema.names):
-        if name in CDR_COLUMNS and pa.types.is_binary(cols[i].type):
+        if name in types and pa.types.is_binary(cols[i].type):
             try:
                 cols[i] = pc.cast(cols[i], pa.string())
             except pa.ArrowInvalid:
@@ -797,8 +807,11 @@ def row_count(path: str | Path) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if _is_parquet(path) else None
 
 
-def read_table(path: str | Path) -> pa.Table:
-    batches = list(read_batches(path))
+def read_table(path: str | Path, *, cdr_input: bool = False) -> pa.Table:
+    """The whole of ``read_batches(path, cdr_input=cdr_input)`` as one table
+    (a column bytes in some batch only is bytes throughout). Raises
+    InvalidFile, or InvalidInput for a file with no rows."""
+    batches = list(read_batches(path, cdr_input=cdr_input))
     if not batches:
         raise InvalidInput("file", "no rows (empty, or a header only)", str(path))
     binary = {f.name for b in batches for f in b.schema if pa.types.is_binary(f.type)}

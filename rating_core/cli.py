@@ -183,7 +183,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         files = cdr.InputRows()
         for path in inputs:
             files.begin(str(path), offset)
-            for batch in cdr.read_batches(path):
+            for batch in cdr.read_batches(path, cdr_input=True):
                 fut = pool.submit(rater.prepare, batch, offset)
                 fut.add_done_callback(lambda f, k=batch.num_rows: bar.update(task, advance=k))
                 parts.append(fut)

@@ -249,7 +249,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         for p in cdr_files:  # unreadable files and nested columns, named before any row is read
             if not Path(p).is_dir():
                 cdr.check_file(p, required=cdr.REQUIRED_COLUMNS)
-        tables = [cdr.read_table(p) for p in cdr_files]
+        tables = [cdr.read_table(p, cdr_input=True) for p in cdr_files]
         table = pa.concat_tables([t.select([c for c in cdr.CDR_COLUMNS if c in t.column_names]) for t in tables],
                                  promote_options="permissive")
         snapshot = Store(store_dir, create=False).open(version)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -172,3 +173,37 @@ def test_only_an_empty_cell_is_empty(store, tmp_path, capsys):
     assert code == 0 and json.loads(out)["rated"] == 2, (out, err)
     rejects = list(csv.DictReader((tmp_path / "rej.csv").open(encoding="utf-8")))
     assert [(r["call_id"], r["field"]) for r in rejects] == [("#N/A", "forwarded_to")], rejects
+
+
+@pytest.mark.parametrize("out_fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("more", [(), ("--pass-through",), ("--commit", "--pass-through")])
+def test_a_late_odd_cell_in_an_extra_column_refuses_nothing(store, tmp_path, capsys, monkeypatch, more, out_fmt):
+    """Breaker: pyarrow typed a column the CDR schema does not name by
+    inference from the first block (64 MiB), so one later cell that did not
+    fit ('abc' after numbers, a byte not UTF-8 after text) refused the whole
+    file. A CDR file's extra columns are read as text (bytes where a batch's
+    cells are not UTF-8) and passed through as written ('007' keeps its zeros);
+    a rated or rejects file read back keeps its typed columns. The block is
+    made small here to put the odd cells in a later one."""
+    monkeypatch.setattr(cdr, "CSV_BLOCK_BYTES", 1 << 12)
+    head = "call_id,caller,number,forwarded_to,start,agent_answer,end,note,ext\n"
+    row = ("x-{},13812345678,4000589196,13700000001,2026-11-02T10:00:00+08:00,2026-11-02T10:00:05+08:00,"
+           "2026-11-02T10:03:05+08:00,{},{}\n")
+    path = tmp_path / "late.csv"
+    path.write_bytes((head + "".join(row.format(i, 123, "007") for i in range(300))
+                      + row.format(300, "abc", "1.5") + row.format(301, "caf\udce9", "x")
+                      ).encode("utf-8", "surrogateescape"))
+    out = tmp_path / f"late.rated.{out_fmt}"
+    store_copy = tmp_path / "store"  # --commit writes the ledger: a store of this test's own
+    shutil.copytree(store, store_copy)
+    code, got, err = rate(store_copy, path, "--out", out, *more, capsys=capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert json.loads(got)["rated"] == 302, got
+    if more:
+        monkeypatch.undo()  # a rated file's extras are typed by inference (one block here)
+        t = cdr.read_table(out)
+        # Parquet keeps a column with a byte not UTF-8 as bytes (binary), CSV escapes it
+        notes = [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else v
+                 for v in t.column("note").to_pylist()]
+        assert [notes[0], notes[300], notes[301]] == ["123", "abc", "caf\\xe9"], notes[299:]
+        assert t.column("ext").to_pylist()[:1] + t.column("ext").to_pylist()[-2:] == ["007", "1.5", "x"]
