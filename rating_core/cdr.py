@@ -126,11 +126,16 @@ REASONS = (
     # A call id with a space (or tab) before or after it: a padded export
     # of a call would be another id, charged again (``prepare``).
     "space before or after the call id (a padded export? remove it; the same call without it is another id)",
+    # A call id of a CSV read as GBK whose bytes are valid UTF-8 too, with
+    # no UTF-8 Chinese to tell (``_gb_cell``): café-1 in UTF-8 is caf茅-1 in
+    # GBK, GBK 忙-1 is æ-1 in UTF-8. Either reading could be another call's id.
+    "reads as UTF-8 (shown) and as GBK, as other text: which one is meant cannot be told; "
+    "if the file is UTF-8, rate it with --encoding utf-8; if GBK, save it as UTF-8 (Excel: CSV UTF-8) and rate that",
 ) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
  SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
- UTF8_IN_GBK, SPACED_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+ UTF8_IN_GBK, SPACED_ID, AMBIGUOUS_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -473,7 +478,8 @@ _UTF8_CJK = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf][\x80-\xbf]){%d}" % UTF8_CJK_
 # cell's own bytes; ``text_column`` turns it into that reason.
 # The marker carries a nonce drawn per process, so no input can forge it.
 _GB_NONCE = os.urandom(8)
-_GB_MARK = {NOT_GBK: b"\xff\x00g" + _GB_NONCE, UTF8_IN_GBK: b"\xff\x00u" + _GB_NONCE}
+_GB_MARK = {NOT_GBK: b"\xff\x00g" + _GB_NONCE, UTF8_IN_GBK: b"\xff\x00u" + _GB_NONCE,
+            AMBIGUOUS_ID: b"\xff\x00a" + _GB_NONCE}
 _GB_MARK_LEN = 3 + len(_GB_NONCE)
 _GB_MARKED = {mark: why for why, mark in _GB_MARK.items()}
 
@@ -505,7 +511,8 @@ codecs.register_error("rating400.one_byte", _one_byte_escape)
 
 def _gb_cell(raw: bytes, call_id: bool = False) -> tuple[int, str]:
     """(0, text) for a cell of a GBK file that reads as GBK; (UTF8_IN_GBK,
-    its UTF-8 text) for Chinese in UTF-8; (NOT_GBK, text with the bad bytes
+    its UTF-8 text) for Chinese in UTF-8; (AMBIGUOUS_ID, its UTF-8 text) for
+    another call id that is valid UTF-8; (NOT_GBK, text with the bad bytes
     escaped) for bytes that are not GB18030.
 
     Chinese in UTF-8: the cell is valid UTF-8 as a whole AND holds a 3-byte
@@ -523,13 +530,14 @@ def _gb_cell(raw: bytes, call_id: bool = False) -> tuple[int, str]:
     Latin text in UTF-8 (café: C3A9 is GBK 茅), which no rule can tell from
     GBK -- except in a call id (``call_id``), the key that keeps a call from
     being charged twice: there any non-ASCII cell that is valid UTF-8 is
-    rejected as UTF-8 text, since read as GBK it would be another id than
-    the same call sent as UTF-8 (breaker: café-1 committed twice, once as
-    caf茅-1). A GBK id that happens to be valid UTF-8 is then a visible
-    reject, never a second charge."""
+    rejected, since read as GBK it would be another id than the same call
+    sent as UTF-8 (breaker: café-1 committed twice, once as caf茅-1). A GBK
+    id that happens to be valid UTF-8 (忙-1, æ-1 as UTF-8) is then a visible
+    reject saying the two readings differ (AMBIGUOUS_ID), never a second
+    charge."""
     if call_id or _UTF8_CJK.search(raw):
         try:
-            return UTF8_IN_GBK, raw.decode("utf-8")
+            return UTF8_IN_GBK if _UTF8_CJK.search(raw) else AMBIGUOUS_ID, raw.decode("utf-8")
         except UnicodeDecodeError:
             pass  # GBK bytes that happen to look like it
     try:
@@ -1018,7 +1026,7 @@ def text_column(col, max_bytes: int = 1 << 62) -> tuple[pa.Array, np.ndarray]:
                     if out[rows[k]] == 2 or len(v) - _GB_MARK_LEN <= max_bytes:
                         gb_reason[rows[k]] = why  # else: too long, whatever its bytes
                     raw = v[_GB_MARK_LEN:]
-                    shown_cells.append(_escaped(raw.decode("utf-8") if why == UTF8_IN_GBK else _gb_cell(raw)[1]))
+                    shown_cells.append(_escaped(raw.decode("utf-8") if why in (UTF8_IN_GBK, AMBIGUOUS_ID) else _gb_cell(raw)[1]))
             escaped = pa.array(shown_cells, pa.string())
             nulls = pc.is_null(col).to_numpy(zero_copy_only=False) if col.null_count else None
             col = _splice(col, rows, escaped)

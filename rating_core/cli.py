@@ -220,7 +220,8 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     # The reason is one of a fixed list (cdr.REASONS); what to do about it is said here, once.
     why = ": " + cdr.REASONS[cdr.NOT_UTF8]  # keys are "field: reason"
     not_utf8 = sum(n for key, n in summary.rejects_by_reason.items() if key.endswith(why))
-    hint = f"{not_utf8:,} rows not UTF-8: if the file is GBK, name it with --encoding gbk" if not_utf8 else ""
+    hint = (f"{not_utf8:,} rows not UTF-8 text: the file was read as UTF-8; if it is GBK, rate it again with "
+            "--encoding gbk") if not_utf8 else ""
     if as_json:
         d = summary.as_dict()
         d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))

@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from rating400.v1 import rating_pb2, rating_pb2_grpc
 from rating_core import cdr
@@ -251,7 +252,7 @@ def test_gbk_rejects_in_a_utf8_read_get_one_hint(tmp_path):
     (tmp_path / "few.csv").write_bytes(body.encode("gbk"))
     proc, _ = _rate(tmp_path, tmp_path / "few.csv")
     assert proc.returncode == 0, proc.stderr
-    hint = "1 rows not UTF-8: if the file is GBK, name it with --encoding gbk"
+    hint = "1 rows not UTF-8 text: the file was read as UTF-8; if it is GBK, rate it again with --encoding gbk"
     assert (proc.stdout + proc.stderr).count(hint) == 1, (proc.stdout, proc.stderr)
 
 
@@ -538,3 +539,22 @@ def test_spaced_finds_every_white_space_at_either_end():
     present = cdr._present(col)
     want = np.array([bool(c) and (c[0].isspace() or c[-1].isspace()) for c in col.to_pylist()])
     assert (cdr._spaced(col, present) == want).all()
+
+
+@pytest.mark.parametrize("told", [(), ("--encoding", "gbk")])
+def test_a_call_id_that_reads_as_gbk_and_as_utf8_says_so(tmp_path, told):
+    """忙-1 in GBK is C3 A6 2D 31, valid UTF-8 too (æ-1): in a GBK file
+    (guessed from its Chinese, or told) that call id is not guessed either
+    way. The reject said `UTF-8 text in a GBK file (save the file in one
+    encoding)` of a file in one encoding; it says now that the id reads as
+    both, which is shown, and what to do for either; the other rows rate."""
+    body = HEADER + _row("忙-1") + "".join(_row(f"呼叫-{i}").replace("正常", "正常挂机") for i in range(20))
+    (tmp_path / "busy.csv").write_bytes(body.encode("gbk"))
+    assert cdr.encoding_of(tmp_path / "busy.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "busy.csv", *told)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert [(r["row"], r["field"], r["value"]) for r in rejects] == [("1", "call_id", "æ-1")], rejects
+    reason = rejects[0]["reason"]
+    assert reason == cdr.REASONS[cdr.AMBIGUOUS_ID] and reason.startswith("reads as UTF-8 (shown) and as GBK"), reason
+    assert "--encoding utf-8" in reason and "save it as UTF-8" in reason, reason
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 20
