@@ -465,6 +465,13 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
         if name in seen:
             raise InvalidFile(path, "column given twice in the header", 1, excerpt(name))
         seen.add(name)
+    if encoding and any(c not in seen for c in required) and any("\t" in n for n in names):
+        # Excel's "Unicode text" export: UTF-16 with a mark, columns separated
+        # by tabs; read as CSV it is one column named "call_id\tcaller...".
+        label = "UTF-16" if encoding.startswith("utf-16") else "GBK" if encoding == "gb18030" else "UTF-8"
+        raise InvalidFile(path, f"{label} text whose columns are separated by tabs, not commas (Excel's "
+                                f"\"Unicode text\"?): rate reads CSV; in Excel, save it as \"CSV UTF-8 (Comma "
+                                f"delimited)\" and rate that file", 1)
     _require(path, seen, required, None if _is_parquet(path) else 1)
     return None if _is_parquet(path) else encoding
 

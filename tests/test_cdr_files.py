@@ -207,3 +207,18 @@ def test_a_late_odd_cell_in_an_extra_column_refuses_nothing(store, tmp_path, cap
                  for v in t.column("note").to_pylist()]
         assert [notes[0], notes[300], notes[301]] == ["123", "abc", "caf\\xe9"], notes[299:]
         assert t.column("ext").to_pylist()[:1] + t.column("ext").to_pylist()[-2:] == ["007", "1.5", "x"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8"])
+def test_a_tab_separated_export_says_so(store, tmp_path, capsys, encoding):
+    """Excel's "Unicode text" export is UTF-16 with a mark and tabs between
+    the columns: read as CSV it was one column named "call_id\\tcaller...",
+    refused as `column call_id: no such column`. Now one line naming the
+    file, its encoding, the tabs and how to convert it; exit 2."""
+    path = tmp_path / f"unicode-text-{encoding}.txt"
+    path.write_bytes(TEXT.replace(",", "\t").replace("\n", "\r\n").encode(encoding))
+    code, out, err = rate(store, path, capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    label = "UTF-8" if encoding == "utf-8" else "UTF-16"
+    assert err.startswith(f"error: {path}: line 1: {label} text whose columns are separated by tabs"), err
+    assert 'save it as "CSV UTF-8 (Comma delimited)"' in err, err
