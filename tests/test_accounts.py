@@ -614,3 +614,23 @@ def test_restore_refusals(env):
         ops.account_transition(rid(), "acme", "restore", at_ms=end)
     assert e.value.reason == "period_ended"
     assert ops.account_transition(rid(), "acme", "restore", at_ms=T0)["account"]["status"] == "active"
+
+
+def test_home_city_jilin_is_the_city_jilin(env):
+    """吉林 names both the province Jilin and its city Jilin (吉林市).
+    ``--home-city`` asks for a city, so it is the city (a routing plan's
+    bare 吉林 is the province); 吉林省 says it is a province."""
+    ops = env
+    opened(ops)
+    for number, name in (("4001234568", "吉林"), ("4001234569", "吉林市")):
+        ops.add_numbers(rid(), [number], at_ms=T0)
+        ops.lock_number(rid(), number, "acme", at_ms=T0)
+        ops.submit_number(rid(), number, at_ms=T0)
+        ops.activate_number(rid(), number, name, at_ms=T0)
+        assert next(n for n in ops.get_account("acme")["numbers"] if n["number"] == number)["home_city"] == "Jilin"
+    ops.add_numbers(rid(), ["4001234570"], at_ms=T0)
+    ops.lock_number(rid(), "4001234570", "acme", at_ms=T0)
+    ops.submit_number(rid(), "4001234570", at_ms=T0)
+    with pytest.raises(InvalidInput) as e:
+        ops.activate_number(rid(), "4001234570", "吉林省", at_ms=T0)
+    assert e.value.field == "home_city" and "is a province (Jilin); give the city" in e.value.message, e.value
