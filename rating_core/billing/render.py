@@ -55,6 +55,10 @@ LABELS = {
         "since": "起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
         "package_change": "套餐变更", "carried": "结转余额(元)", "of_which": "其中：",
+        "payments": "缴费", "payment": "缴费", "charges": "本月费用合计(元)", "opening_payments": "上月结余(元)",
+        "payments_received": "本月缴费(元)", "earlier_unpaid": "以前账单未付(元)",
+        "paid_to_earlier": "缴费抵扣以前账单(元)", "paid_to_charges": "缴费抵扣本月费用(元)",
+        "still_unpaid": "以前账单仍未付(元)",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -84,6 +88,12 @@ LABELS = {
         "since": "since", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
         "rerating_n_calls": "calls", "rerating_credit_part": "from prepaid credit (yuan)", "sep": "; ",
         "package_change": "package change", "carried": "credit carried over (yuan)", "of_which": "of which: ",
+        "payments": "Payments", "payment": "payment", "charges": "This month's charges (yuan)",
+        "opening_payments": "Credit brought forward (yuan)", "payments_received": "Payments received (yuan)",
+        "earlier_unpaid": "Unpaid on earlier statements (yuan)",
+        "paid_to_earlier": "Paid towards earlier statements (yuan)",
+        "paid_to_charges": "Paid towards this month's charges (yuan)",
+        "still_unpaid": "Still unpaid on earlier statements (yuan)",
     },
 }
 
@@ -105,7 +115,13 @@ CSV_COLUMNS = [
     ("opening_credit", lambda s: yuan(s.opening_credit)), ("package_credit", lambda s: yuan(s.package_credit)),
     ("credit_adjustments", lambda s: yuan(s.credit_adjustments_total)),
     ("rerating_credit", lambda s: yuan(s.rerating_credit_total)),
-    ("expired_credit", lambda s: yuan(s.expired_credit)), ("closing_credit", lambda s: yuan(s.closing_credit)),
+    ("expired_credit", lambda s: yuan(s.expired_credit)),
+    # Pay-as-you-go payments: the month's charges less what was paid towards
+    # them is the amount due; the credit above less both payment columns
+    # is the closing credit.
+    ("earlier_unpaid", lambda s: yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: yuan(s.paid_to_earlier)),
+    ("charges", lambda s: yuan(s.charges)), ("paid_to_charges", lambda s: yuan(s.paid_to_charges)),
+    ("closing_credit", lambda s: yuan(s.closing_credit)),
     ("amount_due", lambda s: yuan(s.amount_due)), ("rerating_calls", lambda s: len(s.rerating)),
 ]
 

@@ -43,8 +43,18 @@ Rules (README, "Monthly statements", states them for operators):
   credit of that month), or the catalog's opening credit when the account
   has no calls. Later months open with the previous closing. Credit left
   when the prepaid period ends expires.
-- amount due = usage - credit consumed + minimum top-up + rental + features
-  + adjustments + rerating - rerating credit.
+- charges = usage - credit consumed + minimum top-up + rental + features
+  + adjustments + rerating - rerating credit; amount due = charges - the
+  payments applied to them.
+- pay-as-you-go (postpaid) payments: a ``top_up`` of a payg month is a
+  payment (the ledger credits it against what was charged). The month's
+  money to apply is the credit carried in (payments not yet used, or
+  credit carried from a package change) plus the month's payments (those
+  before a package change in the month: later ones belong to the new
+  package). It settles first what earlier payg statements left unpaid
+  (``earlier_unpaid``), then the month's charges, never below zero; what
+  is left is the closing credit, applied to the next months' charges.
+  Other kinds apply no payments (a prepaid top-up is credit for calls).
 - package periods (live ledger: ``package_start`` events): a month is billed
   under the package in force at its start (minimum, rental, kind); the
   package credit of a period starting in the month is its new money only
@@ -216,6 +226,12 @@ class Statement:
     # changes; live ledger only): at_ms, at (local date), from, to,
     # carried_minor, package_credit_minor.
     package_changes: list[dict] = field(default_factory=list)
+    # Pay-as-you-go payments (module doc): what earlier statements left
+    # unpaid at the month's start, and the part of the credit carried in
+    # plus the month's payments applied to it and to the month's charges.
+    earlier_unpaid: int = 0
+    paid_to_earlier: int = 0
+    paid_to_charges: int = 0
 
     @property
     def missed(self) -> int:
@@ -258,12 +274,18 @@ class Statement:
     @property
     def closing_credit(self) -> int:
         return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
-                - self.credit_consumed - self.rerating_credit_total - self.expired_credit)
+                - self.credit_consumed - self.rerating_credit_total - self.expired_credit
+                - self.paid_to_earlier - self.paid_to_charges)
+
+    @property
+    def charges(self) -> int:
+        """The month's bill before pay-as-you-go payments (minor units)."""
+        return (self.usage - self.credit_consumed + self.minimum_topup + self.rental + self.features_total
+                + self.adjustments_total + self.rerating_total - self.rerating_credit_total)
 
     @property
     def amount_due(self) -> int:
-        return (self.usage - self.credit_consumed + self.minimum_topup + self.rental + self.features_total
-                + self.adjustments_total + self.rerating_total - self.rerating_credit_total)
+        return self.charges - self.paid_to_charges
 
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
@@ -273,13 +295,13 @@ class Statement:
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
-                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "amount_due"):
+                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
-                 "closing_credit", "amount_due"}
+                 "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -303,6 +325,7 @@ SUMMARY_SCHEMA = pa.schema([
     ("top_ups_minor", pa.int64()), ("adjustments_minor", pa.int64()), ("rerating_minor", pa.int64()),
     ("opening_credit_minor", pa.int64()), ("closing_credit_minor", pa.int64()), ("amount_due_minor", pa.int64()),
     ("rerating_calls", pa.int64()), ("rerating_credit_minor", pa.int64()),
+    ("earlier_unpaid_minor", pa.int64()), ("paid_to_earlier_minor", pa.int64()), ("paid_to_charges_minor", pa.int64()),
 ])
 
 
@@ -323,6 +346,8 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "opening_credit_minor": [x.opening_credit for x in s],
         "closing_credit_minor": [x.closing_credit for x in s], "amount_due_minor": [x.amount_due for x in s],
         "rerating_calls": [len(x.rerating) for x in s], "rerating_credit_minor": [x.rerating_credit_total for x in s],
+        "earlier_unpaid_minor": [x.earlier_unpaid for x in s], "paid_to_earlier_minor": [x.paid_to_earlier for x in s],
+        "paid_to_charges_minor": [x.paid_to_charges for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
@@ -599,6 +624,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
+        unpaid = 0  # what pay-as-you-go statements left unpaid, chained too
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
             if m < start_month:
                 continue
@@ -676,9 +702,26 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expires)
                 topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expires)
                 s.expired_credit = max(0, s.opening_credit + credit_before + topped - used)
+            if kind == "payg":
+                unpaid = _apply_payments(s, unpaid)
             credit = s.closing_credit
             out.append(s)
     return out
+
+
+def _apply_payments(s: Statement, unpaid: int) -> int:
+    """Apply a pay-as-you-go month's money (the credit carried in plus the
+    payments before any package change in the month) to what earlier
+    statements left unpaid (``unpaid``, minor units), then to the month's
+    charges, never below zero; sets ``s``'s ``earlier_unpaid``,
+    ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
+    unpaid after the month (earlier and this month's amount due)."""
+    cut = s.package_changes[0]["at_ms"] if s.package_changes else None
+    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups if cut is None or e.at_ms < cut))
+    s.earlier_unpaid = unpaid
+    s.paid_to_earlier = min(unpaid, money)
+    s.paid_to_charges = min(max(0, s.charges), money - s.paid_to_earlier)
+    return unpaid - s.paid_to_earlier + max(0, s.amount_due)
 
 
 def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], included: list,

@@ -1,0 +1,85 @@
+"""Pay-as-you-go payments settle the bill (README, "Pay-as-you-go payments").
+
+A payg account's ``accounts top-up`` is a payment: the ledger credits it
+against what was charged. Its statement applies it the same way: to what
+earlier statements left unpaid first, then to the month's charges, never
+below zero, the rest carried as credit. Figures by hand, 0.12 yuan per
+started minute (tests/test_billing.py's catalog).
+"""
+import json
+
+import pyarrow as pa
+import pytest
+
+from rating_core.cli import main
+from rating_core.store import Store
+
+from test_billing import CALLS, CATALOG, YUAN, at, call
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """shop (payg): calls of 1.20 (Oct), 0.60 (Nov), 0.24 (Dec); payments
+    of 1.00 on 11-05 and 5.00 on 12-03, through the live customer layer."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.engine import Engine
+
+    d = tmp_path_factory.mktemp("payg")
+    (d / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    Store(d / "store").compile(d / "c.yaml", activate=True)
+    ops = Accounts.open(d / "store")
+    import_catalog(ops, d / "c.yaml")
+    ops.ledger.close()
+    rows = [call("p1", "4001000005", at(10, 10), 10), call("p2", "4001000005", at(11, 10), 5),
+            call("p3", "4001000005", at(12, 10), 2)]
+    table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
+                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
+                                       for k in CALLS[0]]))
+    engine = Engine.open(d / "store", threads=1)
+    try:
+        engine.rate_and_commit(table)
+    finally:
+        engine.close()
+    ops = Accounts.open(d / "store")
+    ops.top_up("pay-1", "shop", 1 * YUAN, at_ms=at(11, 5))
+    ops.top_up("pay-2", "shop", 5 * YUAN, at_ms=at(12, 3))
+    balance = ops.balance("shop")["credit_minor"]
+    ops.ledger.close()
+    return d, balance
+
+
+def bill(d, capsys, *extra):
+    out = d / "bills.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(d / "store"), "--out", str(out), "--account", "shop", *extra])
+    captured = capsys.readouterr()
+    assert e.value.code == 0, captured.err
+    return {s["month"]: s for s in json.loads(out.read_text("utf-8"))["statements"]}, captured.out
+
+
+def test_payments_settle_earlier_statements_then_the_month(shop, capsys):
+    d, balance = shop
+    got, table = bill(d, capsys)
+    octo, nov, dec = got["2026-10"], got["2026-11"], got["2026-12"]
+    assert octo["amount_due_minor"] == 12_000 and octo["closing_credit_minor"] == 0  # nothing paid yet
+    # November: the 1.00 goes to October's unpaid 1.20; November's 0.60 is due; 0.20 of October still unpaid.
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (12_000, 10_000, 0)
+    assert nov["charges_minor"] == nov["amount_due_minor"] == 6_000 and nov["closing_credit_minor"] == 0
+    # December: the 5.00 settles the 0.20 + 0.60 left, then December's 0.24; 3.96 is carried as credit.
+    assert (dec["earlier_unpaid_minor"], dec["paid_to_earlier_minor"], dec["paid_to_charges_minor"]) == (8_000, 8_000, 2_400)
+    assert dec["charges_minor"] == 2_400 and dec["amount_due_minor"] == 0
+    assert dec["closing_credit_minor"] == 39_600
+    # The ledger's balance is payments less call charges: 6.00 - 2.04 (no fees to bill on this account).
+    assert balance == dec["closing_credit_minor"]
+    # bill's table shows the same: December's credit 3.96 and nothing due.
+    row = next(line for line in table.splitlines() if "2026-12" in line)
+    assert "3.96" in row and row.rstrip(" │|").endswith("0.00")
+
+
+def test_a_payment_beyond_the_charges_is_never_a_negative_amount_due(shop, capsys):
+    d, _ = shop
+    got, _ = bill(d, capsys, "--month", "2026-12")
+    dec = got["2026-12"]  # billed alone, it still opens where November closed
+    assert dec["earlier_unpaid_minor"] == 8_000 and dec["amount_due_minor"] == 0
+    assert dec["closing_credit_minor"] == 39_600
