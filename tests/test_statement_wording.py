@@ -1,0 +1,34 @@
+"""What the printable statement says, per package kind (newcomer's reading
+of the demo statements): only the lines that mean something for the kind,
+where add-on fees are paid from, the monthly minimum in plain English, and
+a header that keeps to its lines at A4. The world is tests/test_billing.py's
+(tea: prepaid, bun: bundle, shop: pay-as-you-go with features)."""
+from rating_core.billing.render import catalog_names, statement_html
+
+from test_billing import statements, world  # noqa: F401 (the fixture)
+
+
+def pages(world, account, month="2026-11"):  # noqa: F811
+    rows, calls = statements(world)
+    s = rows[(account, month)]
+    _, snapshot = world
+    return s, {lang: statement_html(s, calls.table, lang, catalog_names(snapshot.meta, lang)) for lang in ("zh", "en")}
+
+
+def test_payg_statement_has_no_overage_arrears_or_credit_lines(world):  # noqa: F811
+    s, html = pages(world, "shop")
+    assert s.package_kind == "payg" and s.monthly_minimum == 0 and s.rental == 0
+    for word in ("超出", "欠费", "预存款", "月最低消费", "套餐月费"):
+        assert word not in html["zh"], word
+    for word in ("Overage", "arrears", "Arrears", "Prepaid credit", "Monthly minimum", "monthly fee"):
+        assert word not in html["en"], word
+    assert "缴费" in html["zh"] and "Payments" in html["en"]  # its payments section
+
+
+def test_prepaid_and_bundle_statements_name_their_own_overage(world):  # noqa: F811
+    _, prepaid = pages(world, "expiring")
+    assert "欠费（预存款不足部分）" in prepaid["zh"] and "超出套餐" not in prepaid["zh"]
+    assert "Arrears: not covered by prepaid credit" in prepaid["en"] and "预存款" in prepaid["zh"]
+    _, bundle = pages(world, "bun")
+    assert "超出套餐费用" in bundle["zh"] and "欠费" not in bundle["zh"]
+    assert "Charges beyond the bundle" in bundle["en"] and "Prepaid credit" not in bundle["en"]
