@@ -184,11 +184,14 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         write_pdf(html, stem.with_suffix(".pdf"))
     view = Table(title=f"{len(statements)} statement(s) -> {out_path} (amounts in yuan)", title_justify="left")
     for col in ("account", "month", "package", "calls", "usage", "minimum top-up", "package fee", "features",
-                "closing credit", "amount due"):
+                "closing credit (yuan)", "amount due"):
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
     for s in statements[:max(show, 0)]:
+        # The closing credit: a prepaid account's credit, or a pay-as-you-go
+        # account's payments carried to later bills; none ("-") for the rest.
+        credit = yuan(s.closing_credit) if s.package_kind == "prepaid" or s.closing_credit else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     yuan(s.rental), yuan(s.features_total), yuan(s.closing_credit), _due(s.amount_due))
+                     yuan(s.rental), yuan(s.features_total), credit, _due(s.amount_due))
     out.print(view)
     left_out = len(statements) - min(len(statements), max(show, 0))
     if left_out:

@@ -32,3 +32,24 @@ def test_prepaid_and_bundle_statements_name_their_own_overage(world):  # noqa: F
     _, bundle = pages(world, "bun")
     assert "超出套餐费用" in bundle["zh"] and "欠费" not in bundle["zh"]
     assert "Charges beyond the bundle" in bundle["en"] and "Prepaid credit" not in bundle["en"]
+
+
+def test_bill_table_has_the_closing_credit_in_yuan_for_prepaid_accounts(world, tmp_path, capsys, monkeypatch):  # noqa: F811
+    import pytest
+
+    from rating_core.cli import main
+
+    d, _ = world
+    monkeypatch.setenv("COLUMNS", "200")  # one line per row
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(tmp_path / "b.csv"),
+              "--month", "2026-11"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert "closing credit (yuan)" in out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
+            for line in out.splitlines() if line.count("│") > 5}
+    # tea (prepaid, no events here): 478.80 opening - 0.60 paid from credit.
+    assert rows["tea"][-2] == "478.20"
+    assert rows["expiring"][-2] == "0.00"  # prepaid, its credit expired: still its figure
+    assert rows["bun"][-2] == rows["shop"][-2] == "-"  # bundle and payg without credit: none
