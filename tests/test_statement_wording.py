@@ -53,3 +53,16 @@ def test_bill_table_has_the_closing_credit_in_yuan_for_prepaid_accounts(world, t
     assert rows["tea"][-2] == "478.20"
     assert rows["expiring"][-2] == "0.00"  # prepaid, its credit expired: still its figure
     assert rows["bun"][-2] == rows["shop"][-2] == "-"  # bundle and payg without credit: none
+
+
+def test_feature_fees_say_they_are_due_not_paid_from_credit(world):  # noqa: F811
+    rows, calls = statements(world)
+    _, snapshot = world
+    s = rows[("tea", "2026-11")]
+    s.features = rows[("shop", "2026-11")].features  # a prepaid account holding features
+    assert s.features_total and s.credit_consumed
+    zh, en = (statement_html(s, calls.table, lang) for lang in ("zh", "en"))
+    assert "增值功能费(元) (计入应付金额，不从预存款扣除)" in zh
+    assert "Add-on features (yuan) (due: not paid from the prepaid credit)" in en
+    _, shop = pages(world, "shop")
+    assert "(计入应付金额)" in shop["zh"] and "不从预存款" not in shop["zh"] and "(in the amount due)" in shop["en"]
