@@ -183,7 +183,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                     if "pdf" in kinds:
                         write_pdf(html, stem.with_suffix(".pdf"))
     view = Table(title=f"{len(statements)} statement(s) -> {out_path} (amounts in yuan)", title_justify="left")
-    for col in ("account", "month", "package", "calls", "usage", "minimum top-up", "package fee", "features",
+    for col in ("account", "month", "package", "calls", "usage", "minimum shortfall", "package fee", "features",
                 "closing credit (yuan)", "amount due"):
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
     for s in statements[:max(show, 0)]:
