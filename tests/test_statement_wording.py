@@ -76,3 +76,33 @@ def test_the_monthly_minimum_reads_naturally_in_english(world):  # noqa: F811
     assert "top-up (yuan) (Monthly minimum" not in html["en"]
     _, first = pages(world, "tea", "2026-10")
     assert "(minimum spend: 40.00 yuan a month; first month: charged at actual usage)" in first["en"]
+
+
+def test_the_header_keeps_to_its_lines_at_a4(world, tmp_path):  # noqa: F811
+    """The demo's longest package name and a long company name: each header
+    pair stays on its line in the English PDF (newcomer: the English header
+    wrapped at A4), and the Chinese one still renders the same way."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from rating_core.billing.render import write_pdf
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed: `make install` installs it")
+    rows, calls = statements(world)
+    s = rows[("tea", "2026-11")]
+    s.company = "杭州西湖茶叶贸易有限公司"
+    s.package_name = "Prepaid 480 yuan / year at 0.12 yuan/min, minimum 40 yuan/month"
+    for lang, want in (("en", ["400 service monthly statement", "Company 杭州西湖茶叶贸易有限公司",
+                               "Account tea Period 2026-11-01 – 2026-11-30", f"Package {s.package_name}",
+                               "Package period 2026-10-15 – 2027-10-14 Amount due (yuan) 44.28"]),
+                       ("zh", ["400业务月度账单", "公司名称 杭州西湖茶叶贸易有限公司",
+                               "账户 tea 账期 2026-11-01 – 2026-11-30", f"套餐 {s.package_name}",
+                               "套餐期限 2026-10-15 – 2027-10-14 应付金额(元) 44.28"])):
+        write_pdf(statement_html(s, calls.table, lang), tmp_path / f"{lang}.pdf")
+        text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(tmp_path / f"{lang}.pdf"), "-"],
+                              check=True, capture_output=True, text=True).stdout
+        lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+        assert lines[:5] == want, lines[:6]
