@@ -23,6 +23,7 @@ def test_payg_statement_has_no_overage_arrears_or_credit_lines(world):  # noqa: 
     for word in ("Overage", "arrears", "Arrears", "Prepaid credit", "Monthly minimum", "monthly fee"):
         assert word not in html["en"], word
     assert "缴费" in html["zh"] and "Payments" in html["en"]  # its payments section
+    assert "充值" not in html["zh"] and "Top-ups" not in html["en"]  # a payg top-up is a payment
 
 
 def test_prepaid_and_bundle_statements_name_their_own_overage(world):  # noqa: F811
