@@ -230,7 +230,7 @@ def test_html_and_pdf_statement_render(world, tmp_path):
     _, snapshot = world
     zh = statement_html(s, calls.table, "zh", catalog_names(snapshot.meta, "zh"))
     assert "<td>手机</td>" in zh and "<td>mobile</td>" not in zh and "<td>all</td>" in zh
-    assert "<td>预存480元/年</td>" in zh
+    assert ">预存480元/年</td>" in zh
     assert ">-0.00<" not in zh  # nothing paid from credit reads 0.00, not -0.00 (newcomer finding)
     # The package period shows its last day, as the month does (newcomer: the day the credit
     # expires read as a day still in the period); minutes are written without a thousands separator.
