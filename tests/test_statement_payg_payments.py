@@ -7,6 +7,7 @@ below zero, the rest carried as credit. Figures by hand, 0.12 yuan per
 started minute (tests/test_billing.py's catalog).
 """
 import json
+from html import unescape
 
 import pyarrow as pa
 import pytest
@@ -83,3 +84,15 @@ def test_a_payment_beyond_the_charges_is_never_a_negative_amount_due(shop, capsy
     dec = got["2026-12"]  # billed alone, it still opens where November closed
     assert dec["earlier_unpaid_minor"] == 8_000 and dec["amount_due_minor"] == 0
     assert dec["closing_credit_minor"] == 39_600
+
+
+def test_the_printable_statement_shows_where_the_payments_went(shop, capsys):
+    d, _ = shop
+    bill(d, capsys, "--month", "2026-12", "--statements", str(d / "st"), "--format", "html", "--lang", "en")
+    html = unescape((d / "st" / "shop-2026-12.html").read_text("utf-8"))
+    assert "<h2>Payments</h2>" in html and "Prepaid credit" not in html
+    assert "Payments received (yuan)</td><td class=\"n\">+5.00" in html
+    assert "Paid towards earlier statements (yuan) (Unpaid on earlier statements (yuan) 0.80)</td><td class=\"n\">-0.80" in html
+    assert "Paid towards this month's charges (yuan)</td><td class=\"n\">-0.24" in html
+    assert "Closing credit (yuan)</td><td class=\"n\">3.96" in html
+    assert "<td>payment</td>" in html  # the events table's top-up is a payment
