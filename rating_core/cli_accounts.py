@@ -32,13 +32,14 @@ def _yuan(text: str, param: str, signed: bool = False) -> int:
     one parser); BadParameter (exit 2) when not a plain amount, finer than
     1/10000 yuan, above the per-operation bound, or (not ``signed``) not
     more than 0."""
-    from .money import MAX_AMOUNT_MINOR, parse_yuan
+    from .money import MAX_AMOUNT_MINOR, AmountTooLarge, parse_yuan
 
     try:
         minor = parse_yuan(text, signed=signed, most_minor=MAX_AMOUNT_MINOR)
+    except AmountTooLarge as e:
+        raise click.BadParameter(f"{e} (per operation)", param_hint=param) from None
     except ValueError as e:
-        raise click.BadParameter(f"{e} (per operation)" if "too large" in str(e) else str(e),
-                                 param_hint=param) from None
+        raise click.BadParameter(str(e), param_hint=param) from None
     if not signed and minor <= 0:
         raise click.BadParameter("must be more than 0", param_hint=param)
     return minor

@@ -31,6 +31,12 @@ MAX_AMOUNT_MINOR = 10**15
 MAX_YUAN_MINOR = 10**18
 
 
+class AmountTooLarge(ValueError):
+    """An amount above the bound the caller named (``parse_yuan``'s
+    ``most_minor``); a caller that says more about its bound (the CLI's
+    "per operation") catches this type, not the message text."""
+
+
 def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = None) -> int:
     """Yuan written in plain decimal (``12``, ``0.12``, ``-3.5`` when
     ``signed``; at most 4 decimals, trailing zeros aside) -> minor units
@@ -38,7 +44,7 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
     (``0.12``). ``most_minor``: the largest magnitude allowed, in minor
     units (default ``MAX_YUAN_MINOR``, 10^14 yuan). Raises ValueError with a message for a
     person: not an amount, finer than 1/10000 yuan, negative when not
-    ``signed``, too large."""
+    ``signed``; AmountTooLarge (a ValueError) when above ``most_minor``."""
     if isinstance(value, bool):
         raise ValueError("money must be a number of yuan, not a boolean")
     text = str(value).strip()
@@ -51,10 +57,10 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
         raise ValueError(f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")
     most = MAX_YUAN_MINOR if most_minor is None else most_minor
     if len(whole) > len(str(most)):  # before int(): a thousand-digit amount is refused, not converted
-        raise ValueError(f"{text[:40]} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
+        raise AmountTooLarge(f"{text[:40]} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
     minor = int(whole or "0") * MINOR_UNITS_PER_YUAN + int(frac.ljust(_DECIMALS, "0"))
     if minor > most:
-        raise ValueError(f"{text} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
+        raise AmountTooLarge(f"{text} yuan is too large (at most {most // MINOR_UNITS_PER_YUAN} yuan)")
     if sign == "-":
         if not signed and minor:
             raise ValueError("money cannot be negative")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from rating_core.money import MAX_AMOUNT_MINOR, parse_yuan
+from rating_core.money import MAX_AMOUNT_MINOR, AmountTooLarge, parse_yuan
 
 
 @pytest.mark.parametrize("text,minor", [("12", 120000), ("0.12", 1200), ("600", 6000000), ("1.50000", 15000),
@@ -34,9 +34,9 @@ def test_not_an_amount(text):
 
 def test_bounds_and_sign():
     assert parse_yuan("100000000000", most_minor=MAX_AMOUNT_MINOR) == MAX_AMOUNT_MINOR
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(AmountTooLarge, match="too large"):
         parse_yuan("100000000000.0001", most_minor=MAX_AMOUNT_MINOR)
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(AmountTooLarge, match="too large"):
         parse_yuan("9" * 5000)
     with pytest.raises(ValueError, match="negative"):
         parse_yuan("-1")
@@ -56,6 +56,17 @@ def test_a_top_up_finer_than_the_minor_unit_is_refused_by_the_cli():
     with pytest.raises(click.BadParameter, match="finer than 1/10000 yuan"):
         _yuan("599.99999999999999999999999999999", "YUAN")
     assert _yuan("600", "YUAN") == 6_000_000
+
+
+def test_the_cli_says_its_bound_is_per_operation_only_for_an_amount_too_large():
+    import click
+    from rating_core.cli_accounts import _yuan
+
+    with pytest.raises(click.BadParameter, match=r"too large \(at most 100000000000 yuan\) \(per operation\)"):
+        _yuan("100000000000.0001", "YUAN")
+    with pytest.raises(click.BadParameter) as e:
+        _yuan("1.00001", "YUAN")
+    assert "per operation" not in e.value.message
 
 
 @pytest.mark.parametrize("amount", ["sNaN", "1e400", "Infinity", "1E+20", "1_000", "１２", "100000000000.0001"])
