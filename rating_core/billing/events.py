@@ -135,7 +135,8 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
         if at_ms is None:
             raise InvalidInput("at", f"not a time: {cdr.excerpt(row.get('at') or '')} ({AT_FORMS})", where)
         if not cdr.MIN_TIME_MS <= at_ms < cdr.MAX_TIME_MS:  # as the edge bounds a call's time
-            raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: outside 1970-2199", where)
+            raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}",
+                               where)
         kind = row["kind"]
         if kind not in KINDS:
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
