@@ -10,8 +10,10 @@ Real store, ledger (LMDB) and customer layer of ``test_late_cdrs``:
 from __future__ import annotations
 
 import pytest
+import numpy as np
+from hypothesis import given, strategies as st
 
-from rating_core.ledger import Ledger
+from rating_core.ledger import Ledger, formats
 from rating_core.rerate import rerate
 from test_late_cdrs import at, cdr, engine_rows, setup_store
 
@@ -112,3 +114,42 @@ def test_a_month_left_behind_in_the_same_batch_keeps_what_it_used(tmp_path):
     _, rows, _ = run(tmp_path, "late", [[o1], [call("x", -10, 20, 1), call("y", -5, 3, 10)]])
     assert rows["y"][2:4] == (300, 10_000)
     assert rows["x"][2:4] == (60, 0)
+
+
+
+def test_late_calls_of_one_period_month_in_three_commits_use_their_sum(tmp_path):
+    """Three late calls of one ended period-month (bun_a, 100 minutes),
+    each in its own commit: the ledger's ``bundle_usage`` count of the
+    month after them is the sum of their bundle seconds (each commit adds
+    its call's use to the count the earlier ones wrote: the third merge
+    does not keep the first count), and the third draws what the two
+    before left (10 of 40 minutes free, 30 at 0.20 yuan)."""
+    calls = [cdr("a", at(11, 10), 50), cdr("b", at(11, 11), 40), cdr("c", at(11, 12), 40)]
+    store, rows, _ = run(tmp_path, "late", [to_bun_b] + [[c] for c in calls])
+    assert [rows[c][2:4] for c in "abc"] == [(3000, 0), (2400, 0), (600, 30 * 2000)]
+    ledger = Ledger(store)
+    try:
+        with ledger.env.begin() as txn:
+            stored = list(txn.cursor(db=ledger.db[formats.BUNDLE_USAGE]).iternext(keys=False))
+    finally:
+        ledger.close()
+    assert stored == [formats.COUNT.pack(100 * 60)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 10**6)), min_size=1, max_size=30))
+def test_merging_counts_of_a_period_month_keeps_the_largest(rows):
+    """``rater._merge_usage`` of counts from several sources, any period-month
+    named any number of times, in any order: one row per (key, start), its
+    largest count (a count is the month's running total: usage only grows,
+    so the largest is the latest; counts are never summed), sorted."""
+    from rating_core.ledger.core import usage_table
+    from rating_core.rater import _merge_usage
+
+    state = usage_table()
+    key, start, used = (np.array(c, np.int64) for c in zip(*rows))
+    _merge_usage(state, key, start, used)
+    want: dict[tuple[int, int], int] = {}
+    for k, s, u in rows:
+        want[(k, s)] = max(want.get((k, s), 0), u)
+    assert list(zip(state["late_key"].tolist(), state["late_start"].tolist(), state["late_used"].tolist())) == \
+        [(k, s, u) for (k, s), u in sorted(want.items())]
