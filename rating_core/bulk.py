@@ -509,16 +509,17 @@ class _Edged:
     duplicates: int
 
 
-class Duplicates:
+class Duplicates(cdr.SeenIds):
     """Exact duplicate call ids across chunks taken in input order, holding
-    only the ids whose hash repeats (``Scan.repeated``), as strings.
+    only the ids whose hash repeats (``Scan.repeated``), as strings
+    (``later_copies`` of those candidates, in input order).
     ``repeated`` may come later (``resolve``), from a scan still running
     while the edge prepares the first chunks; ``wait`` blocks until then."""
 
     def __init__(self, repeated: np.ndarray | None = None):
+        super().__init__()
         self.repeated = np.zeros(0, np.uint64)
         self.prefilter: np.ndarray | None = None  # repeat_filter(repeated), made once
-        self.seen: set[str] = set()
         self._ready = threading.Event()
         self._failed = False
         if repeated is not None:
@@ -541,18 +542,6 @@ class Duplicates:
             raise _ScanFailed()
         return self.repeated
 
-    def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
-        """Of ``candidates`` (rows of ``ids``, ascending, good rows whose hash
-        repeats), those whose call id an earlier row had: the rows
-        ``cdr.dedupe`` would reject over the whole input. Call in input order."""
-        dup = []
-        for r, i in zip(candidates.tolist(), ids.take(pa.array(candidates)).to_pylist()):
-            if i in self.seen:
-                dup.append(r)
-            else:
-                self.seen.add(i)
-        return np.array(dup, np.int64)
-
 
 def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Duplicates,
                 my_turn: threading.Event, next_turn: threading.Event) -> _Edged:
@@ -567,21 +556,11 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
         cand = (np.flatnonzero(p.good & may_repeat(ids, repeated, dups.prefilter)) if len(repeated)
                 else np.zeros(0, np.intp))
         my_turn.wait()
-        dup = dups.later_copies(ids, cand) if len(cand) else []
+        dup = dups.later_copies(ids, cand) if len(cand) else np.zeros(0, np.int64)
     finally:
         next_turn.set()  # also on an error: the next chunk goes on, the error comes out in input order
     if len(dup):
-        t = p.table.select(["row", "call_id"]).take(pa.array(dup))
-        rejects = pa.table({
-            "row": t.column("row"), "call_id": t.column("call_id"),
-            "field": pa.array(["call_id"] * len(dup)),
-            "reason": pa.array([cdr.REASONS[cdr.DUPLICATE]] * len(dup)),
-            "value": t.column("call_id"),
-        }, schema=cdr.REJECT_SCHEMA)
-        good = p.good.copy()
-        good[dup] = False
-        p = cdr.Prepared(p.table, p.cdr, good, pa.concat_tables([p.rejects, rejects]), p.rows_in,
-                         p.duplicates + len(dup), deduped=True)
+        p = cdr.reject_copies(p, dup)
     return _Edged(p.rows_in, p.rejects, _good_rows(p, pass_through), _order(p, pass_through), p.duplicates)
 
 

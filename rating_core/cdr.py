@@ -1799,8 +1799,14 @@ def dedupe(prepared: Prepared) -> Prepared:
     good retransmission)."""
     if prepared.deduped:
         return prepared
-    good = prepared.good
-    dup = later_copies(prepared.table.column("call_id"), good)
+    return reject_copies(prepared, later_copies(prepared.table.column("call_id"), prepared.good))
+
+
+def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
+    """``prepared`` (deduped) with the rows ``dup`` (int array of row
+    indices, good rows) made rejects ``duplicate call id``: copies of a call
+    id seen earlier in the request (``dedupe``) or in an earlier chunk or
+    request of the same job (``SeenIds``)."""
     if len(dup) == 0:
         return replace(prepared, deduped=True)
     t = prepared.table.select(["row", "call_id"]).take(pa.array(dup))
@@ -1811,10 +1817,32 @@ def dedupe(prepared: Prepared) -> Prepared:
         "reason": pa.array([REASONS[DUPLICATE]] * len(dup)),
         "value": t.column("call_id"),
     }, schema=REJECT_SCHEMA)
-    good = good.copy()
+    good = prepared.good.copy()
     good[dup] = False
     return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
                     prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
+
+
+class SeenIds:
+    """The call ids of one job's earlier chunks or requests (a file job's
+    chunks, ``bulk.Duplicates``; a dry stream's messages,
+    ``engine.DryRun``), as strings, so a copy in a later one is rejected as
+    ``duplicate call id`` as one request's copies are (``dedupe``)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
+        """Of ``candidates`` (rows of ``ids``, ascending int array), those
+        whose call id an earlier candidate (of this call or an earlier one)
+        had; the others' ids are remembered. Call in input order."""
+        dup = []
+        for r, i in zip(candidates.tolist(), ids.take(pa.array(candidates, pa.int64())).to_pylist()):
+            if i in self.seen:
+                dup.append(r)
+            else:
+                self.seen.add(i)
+        return np.array(dup, np.int64)
 
 
 # --- requests: limits, Arrow IPC, field lengths -------------------------------

@@ -404,9 +404,12 @@ class DryRun:
     from the ledger, and a bundle's minutes used by request 1 were free
     again in request 2. The requests are rated against the view (catalog
     version and customer layer) the first one found: a run's state is in
-    that view's account order, and one request would see one view. Not
-    carried: call ids (a call id repeated in a later request is rated
-    again, where one request rates it once).
+    that view's account order, and one request would see one view. The
+    call ids are carried too (``cdr.SeenIds``): a call id repeated in a
+    later request is rejected as ``duplicate call id``, as a copy within
+    one request is and as a file job rejects one in a later chunk (before,
+    it was rated and priced again). The run holds each distinct call id it
+    rated as a string (about 100 bytes a call).
 
     Not thread-safe: one caller rates the requests in order (the gRPC
     service on its engine thread)."""
@@ -416,6 +419,7 @@ class DryRun:
         self.rater: Rater | None = None
         self.state: dict[str, np.ndarray] | None = None
         self.read: np.ndarray | None = None  # bool per account: its balances were read from the ledger
+        self.seen = cdr.SeenIds()  # the call ids of the requests before
 
     @property
     def version(self) -> int:
@@ -429,7 +433,9 @@ class DryRun:
         if self.rater is None:
             self.rater = self.engine.rater
         rater = self.rater
-        prepared = rater.prepare(table)
+        prepared = cdr.dedupe(rater.prepare(table))
+        prepared = cdr.reject_copies(prepared, self.seen.later_copies(prepared.table.column("call_id"),
+                                                                      np.flatnonzero(prepared.good)))
         accounts = rater.accounts_of(prepared)
         state, read = self.state, self.read
         if state is None or read is None:

@@ -71,3 +71,30 @@ def test_a_dry_stream_writes_nothing(client):
     """Rated again, a dry stream gives the same rows: nothing it carried
     reached the ledger."""
     assert rated_by_call(client, 4, "columns") == rated_by_call(client, 4, "columns")
+
+
+def test_a_call_id_repeated_in_a_later_dry_message_is_a_duplicate_as_in_a_file_job(client, store, tmp_path):
+    """A call id sent again in a later message of a dry stream is rejected
+    as ``duplicate call id`` (the first copy rated), as a copy within one
+    message is and as ``rating400 rate`` without ``--commit`` rejects a
+    copy in a later chunk; it was rated and priced again before."""
+    import pyarrow.parquet as pq
+
+    from rating_core.cdr import DUPLICATE, REASONS
+    from rating_core.cli_bulk import rate_bounded
+
+    a = call("rep-a", BUNDLE, OCT, 10)
+    table = pa.Table.from_pylist([a, call("rep-b", BUNDLE, OCT + HOUR, 10), a, call("rep-c", PREPAID, OCT, 10)])
+    want = [{"row": 2, "call_id": "rep-a", "field": "call_id", "reason": REASONS[DUPLICATE], "value": "rep-a"}]
+    answers = {}
+    for size in (4, 2):  # one message; two, the copy in the second
+        result = client.rate_table(table, batch_size=size, encoding="columns", dry_run=True)
+        assert result.rejects.to_pylist() == want, (size, result.rejects.to_pylist())
+        answers[size] = result.rated.to_pylist()
+    assert [r["call_id"] for r in answers[2]] == ["rep-a", "rep-b", "rep-c"]
+    assert answers[2] == answers[4]
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(table, src)
+    rate_bounded([str(src)], store[0], tmp_path / "rated.parquet", tmp_path / "rejects.csv", chunk_rows=2)
+    assert [r["call_id"] for r in pq.read_table(tmp_path / "rated.parquet").to_pylist()] == ["rep-a", "rep-b", "rep-c"]
+    assert (tmp_path / "rejects.csv").read_text().count("duplicate call id") == 1
