@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import MINOR_UNITS_PER_YUAN, layout
+from . import MINOR_UNITS_PER_YUAN, cdr, layout
 from .errors import InvalidInput
 from .numbers import key as number_key_of
 
@@ -118,8 +118,11 @@ class Explanation:
     labels: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        """JSON-ready: fractions as ``"num/den"`` strings (the catalog's names as written)."""
-        d = asdict(self)
+        """JSON-ready: fractions as ``"num/den"`` strings (the catalog's names
+        as written); the record's money (``charge``, ``credit_consumed``,
+        ``overage``) under the rated output's names, which say their unit
+        (``cdr.RATED_MINOR_NAMES``: ``charge_minor``...)."""
+        d = {cdr.RATED_MINOR_NAMES.get(k, k): v for k, v in asdict(self).items()}
         del d["labels"]
         d["exact_total"] = f"{self.exact_total.numerator}/{self.exact_total.denominator}"
         for r in d["runs"]:

@@ -89,14 +89,16 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert "计费时长" in text and "统一取整一次" in text  # and in Chinese
     assert f"Charged: {call['charge_minor'] / 10_000:.4f} yuan" in text
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
-    assert js["consistent"] and js["charge"] == call["charge_minor"] and js["units"] == call["units"]
+    assert js["consistent"] and js["charge_minor"] == call["charge_minor"] and js["units"] == call["units"]
+    # Every money field of the record says its unit, as in the rated file.
+    assert {"credit_consumed_minor", "overage_minor"} <= set(js) and not {"charge", "credit_consumed", "overage"} & set(js)
     # explain only reads: a store that never had a ledger (the catalog
     # alone) explains the rated file alike and still has none after; a
     # committed call there is an error that says to give the rated file.
     bare = tmp_path / "bare"
     shutil.copytree(demo / "store", bare, ignore=shutil.ignore_patterns("ledger.lmdb*", "live.lmdb*"))
     again = json.loads(run("explain", call["call_id"], "--store", bare, "--rated", rated, "--json").output)
-    assert again["charge"] == call["charge_minor"] and not (bare / "ledger.lmdb").exists()
+    assert again["charge_minor"] == call["charge_minor"] and not (bare / "ledger.lmdb").exists()
     none = run("explain", call["call_id"], "--store", bare)
     assert none.exit_code == 2 and "no ledger" in none.output and "--rated" in none.output
     assert not (bare / "ledger.lmdb").exists()
@@ -115,7 +117,7 @@ def test_explain_a_call_from_a_rated_csv(demo, tmp_path):
     call = next(r for r in pq.read_table(both["parquet"]).to_pylist() if r["billed_seconds"] > 60)
     explained = [json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", both[ext],
                                 "--json").output) for ext in ("parquet", "csv")]
-    assert explained[0] == explained[1] and explained[0]["charge"] == call["charge_minor"]
+    assert explained[0] == explained[1] and explained[0]["charge_minor"] == call["charge_minor"]
     import csv
 
     with open(both["csv"], newline="") as f:
@@ -288,7 +290,7 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
             assert labels[cli_json["package"]] in cli_zh and cli_json["package_name"] not in cli_zh
             assert f"时段 {labels[cli_json['bands'][0]]}" in cli_zh
             assert (resp.charge, resp.units, resp.billed_seconds, resp.consistent) == (
-                cli_json["charge"], cli_json["units"], cli_json["billed_seconds"], True)
+                cli_json["charge_minor"], cli_json["units"], cli_json["billed_seconds"], True)
             assert resp.exact_total == cli_json["exact_total"] and len(resp.steps) == len(cli_json["runs"])
             for bad, field in [(explain_pb2.ExplainChargeRequest(), "call_id"),
                                (explain_pb2.ExplainChargeRequest(call_id="nope"), "call_id"),

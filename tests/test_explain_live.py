@@ -135,7 +135,7 @@ def assert_walk_is_the_charge(x: dict, row: dict):
     assert (x["account"], x["package"], x["rate"]) == (row["account"], row["package"], row["rate"])
     assert (x["billable_seconds"], x["billed_seconds"], x["units"]) == (
         row["billable_seconds"], row["billed_seconds"], row["units"])
-    assert x["rate_charge"] == x["charge"] == row["charge_minor"]
+    assert x["rate_charge"] == x["charge_minor"] == row["charge_minor"]
     assert sum(r["count"] for r in x["runs"]) == row["units"]
 
 
@@ -164,7 +164,7 @@ def test_a_reclaimed_number_s_call_explains_with_its_billing_start(live):
     store, rows = live
     x = json.loads(explain_cli(store, "beta", "--json"))
     assert (x["billing_start_mode"], x["billing_start_used"]) == ("ring", "ring")
-    assert x["billable_ms"] == 100 * 60_000 + 2_000 and x["charge"] == 1212 * 100
+    assert x["billable_ms"] == 100 * 60_000 + 2_000 and x["charge_minor"] == 1212 * 100
 
 
 def test_explain_charge_over_grpc_walks_the_live_view(live, tmp_path):

@@ -148,7 +148,7 @@ def test_every_reader_reads_an_earlier_versions_file_alike(demo, rated, tmp_path
         if tag == "new":
             assert value == got["old", name], name
     explained = json.loads(got["new", "explain"])
-    assert explained["consistent"] and explained["charge"] > 0
+    assert explained["consistent"] and explained["charge_minor"] > 0
     assert json.loads(got["new", "crm show"]) and json.loads(got["new", "advise"])["packages"]
 
 
@@ -251,7 +251,7 @@ def test_ledger_batches_of_an_earlier_version_read_alike(root, capsys):  # noqa:
     ledger of this version."""
     now = _from_the_ledger(root, capsys)
     assert [r["charge_minor"] for r in now["replay"]] == [720_000] * 3 + [4500, 1500]
-    assert now["rerate"] and json.loads(now["explain"])["charge"] == 720_000
+    assert now["rerate"] and json.loads(now["explain"])["charge_minor"] == 720_000
     assert _as_earlier_batches(root) >= 1
     assert _from_the_ledger(root, capsys) == now
 

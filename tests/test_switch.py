@@ -131,6 +131,23 @@ def test_cdr_carries_the_calls_real_timestamps():
     assert "agent_answer" not in missed and missed["end"] == 31_000
 
 
+def test_the_cdr_journal_names_money_with_its_unit(tmp_path):
+    """The journal's money fields are named as the rated files name them
+    (``cdr.RATED_MINOR_NAMES``: charge_minor, ...), not as the proto does."""
+    from rating400.v1 import rating_pb2
+    from rating_core.cdr import RATED_MINOR_NAMES
+
+    journal = tmp_path / "journal.jsonl"
+    link = EngineLink(Settings.from_dict({**GW, "spool_dir": str(tmp_path / "spool"), "cdr_journal": str(journal)}))
+    rc = rating_pb2.RatedCdr(call_id="j1", account="acme", status="rated", billable_seconds=60,
+                             charge=1200, credit_consumed=1000, overage=200)
+    link._journal({"call_id": "j1"}, rating_pb2.RateCdrResponse(rated_cdr=rc))
+    (line,) = [json.loads(x) for x in journal.read_text(encoding="utf-8").splitlines()]
+    assert {new: line.get(new) for new in RATED_MINOR_NAMES.values()} == {
+        "charge_minor": 1200, "credit_consumed_minor": 1000, "overage_minor": 200}
+    assert not set(RATED_MINOR_NAMES) & set(line)  # not the proto's names
+
+
 def test_settings_errors_name_file_and_key(tmp_path):
     assert Settings.from_dict(GW).gateway_uri("02088886666") == "sip:02088886666@127.0.0.1:5099"
     s = Settings.from_dict({"gateways": [{"prefix": "0571", "uri": "sip:{number}@a"}]})

@@ -216,7 +216,7 @@ def test_prepaid_call_cut_at_the_granted_maximum(switch, traffic):
     talk = (j["cdr"]["end"] - j["cdr"]["agent_answer"]) / 1000
     assert granted - 3 <= talk <= granted, talk  # the caller would have held for 60 s
     assert j["billable_seconds"] <= granted
-    assert j["overage"] == 0 and j["charge"] == 360
+    assert j["overage_minor"] == 0 and j["charge_minor"] == 360
     assert j["credit_after_minor"] is None or j["credit_after_minor"] >= 0
 
 
@@ -270,12 +270,12 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
     by_call = {j["cdr"]["call_id"]: j for j in first}
     for j in journal:
         if j["replayed"]:
-            assert j["charge"] == by_call[j["cdr"]["call_id"]]["charge"]
+            assert j["charge_minor"] == by_call[j["cdr"]["call_id"]]["charge_minor"]
     offline = _offline_charges(switch, [j["cdr"] for j in first])
-    assert offline == {c: j["charge"] for c, j in by_call.items()}
+    assert offline == {c: j["charge_minor"] for c, j in by_call.items()}
     charged = Counter()
     for j in first:
-        charged[j["account"]] += j["credit_consumed"]
+        charged[j["account"]] += j["credit_consumed_minor"]
     for account in ("shudu_hotpot", "hangzhou_tea", "e2e_prepaid"):
         opening, now = _credit(switch["store"], account)
         assert charged[account] > 0
@@ -283,8 +283,8 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
     # Every hold Authorize made was settled by the switch's events and CDRs.
     assert {a: _reserved(switch["store"], a) for a in charged} == {a: 0 for a in charged}
     for account in ("shudu_hotpot", "hangzhou_tea", "e2e_prepaid"):
-        assert sum(j["overage"] for j in first if j["account"] == account) == 0
-        assert sum(j["charge"] for j in first if j["account"] == account) == charged[account]
+        assert sum(j["overage_minor"] for j in first if j["account"] == account) == 0
+        assert sum(j["charge_minor"] for j in first if j["account"] == account) == charged[account]
     return first
 
 

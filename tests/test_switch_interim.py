@@ -80,7 +80,7 @@ def test_top_up_during_the_call_extends_it_past_its_first_grant(switch):
     assert HOLD_S - 1 <= talk <= HOLD_S + 3, (talk, switch["why"]())
     assert j["billable_seconds"] > GRANTED_S
     units = -(-(j["billable_seconds"]) // 6)  # 6-second increments at 0.018 yuan each (180 minor)
-    assert j["charge"] == units * 180 and j["credit_consumed"] == j["charge"]
+    assert j["charge_minor"] == units * 180 and j["credit_consumed_minor"] == j["charge_minor"]
     _, now = _credit(store, "e2e_prepaid")
-    assert now == opening + 600 * 10_000 - j["charge"]
+    assert now == opening + 600 * 10_000 - j["charge_minor"]
     assert kam.log_errors() == []
