@@ -2,13 +2,40 @@
 
 ``store``, ``server`` and ``client``: the demo store and a real server on
 loopback (``demo_server``), one per test module; a module defining
-fixtures of the same names uses its own."""
+fixtures of the same names uses its own.
+
+``demo``: the directory ``rating400 demo --cdrs 2000`` writes (catalog/,
+store/, cdrs.parquet, rated.parquet, rejects.csv), one copy per test module
+(a module may commit to its store), of one demo made once per session
+(``demo_made``, with what the command printed)."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
-from demo_server import Server, make_store
+from demo_server import Server, copy_store, make_store
 from rating400_client import Client
+
+
+@pytest.fixture(scope="session")
+def demo_made(tmp_path_factory):
+    """(directory, stdout) of ``rating400 demo --cdrs 2000``, a real
+    subprocess, made once per session. Read only: a test takes ``demo``."""
+    d = tmp_path_factory.mktemp("demo-made") / "demo"
+    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return d, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def demo(demo_made, tmp_path_factory):
+    """This module's own copy of the session's demo directory (``demo_made``)."""
+    d = tmp_path_factory.mktemp("demo") / "demo"
+    copy_store(demo_made[0], d)
+    return d
 
 
 @pytest.fixture(scope="module")

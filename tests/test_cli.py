@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from rating_core import cdr
 from rating_core.bulk import BILLING_COLUMNS
 from rating_core.cli import cli
+from demo_server import copy_store
 
 RATED_COLUMNS = set(BILLING_COLUMNS)  # the default: the columns a billing system needs
 ALL_COLUMNS = {  # --pass-through: every input column too
@@ -31,17 +32,8 @@ def run(*args):
     return result
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cli") / "demo"
-    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return d, proc.stdout
-
-
 def test_demo_into_an_earlier_demo_is_refused_and_changes_nothing(demo):
-    d, _ = demo
+    d = demo
     before = (d / "rated.parquet").read_bytes()
     proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "500", "--dir", str(d)],
                           capture_output=True, text=True, timeout=120)
@@ -50,8 +42,8 @@ def test_demo_into_an_earlier_demo_is_refused_and_changes_nothing(demo):
     assert (d / "rated.parquet").read_bytes() == before
 
 
-def test_demo_writes_rates_and_summarises(demo):
-    d, stdout = demo
+def test_demo_writes_rates_and_summarises(demo, demo_made):
+    d, stdout = demo, demo_made[1]
     for name in ("catalog/catalog.yaml", "store/index.lmdb", "cdrs.parquet", "rated.parquet", "rejects.csv"):
         assert (d / name).exists(), name
     m = re.search(r"rows in ([\d,]+) = rated ([\d,]+) \+ rejected ([\d,]+)", stdout)
@@ -64,7 +56,7 @@ def test_demo_writes_rates_and_summarises(demo):
 
 
 def test_rate_csv_and_parquet_alike(demo, tmp_path):
-    d, _ = demo
+    d = demo
     cdrs = pq.read_table(d / "cdrs.parquet")
     cdr.write_table(cdrs, tmp_path / "cdrs.csv")  # times become ISO text with offsets
     r1 = run("rate", d / "cdrs.parquet", "--store", d / "store", "--out", tmp_path / "a.parquet", "--json")
@@ -87,7 +79,7 @@ def test_rate_csv_and_parquet_alike(demo, tmp_path):
 def test_several_inputs_number_rows_through(demo, tmp_path):
     """Rated (--pass-through) and rejected rows name their input file and
     count data rows from 1 within it: together they are every row of each."""
-    d, _ = demo
+    d = demo
     cdrs = pq.read_table(d / "cdrs.parquet")
     pq.write_table(cdrs.slice(0, 1200), tmp_path / "one.parquet")
     cdr.write_table(cdrs.slice(1200), tmp_path / "two.csv")
@@ -106,7 +98,7 @@ def test_several_inputs_number_rows_through(demo, tmp_path):
 
 
 def test_commit_is_exactly_once(demo, tmp_path):
-    d, _ = demo
+    d = demo
     args = ("rate", d / "cdrs.parquet", "--store", d / "store", "--commit", "--json")
     first = json.loads(run(*args, "--out", tmp_path / "1.parquet").output)
     second = json.loads(run(*args, "--out", tmp_path / "2.parquet").output)
@@ -123,7 +115,7 @@ def test_commit_of_a_call_id_committed_with_other_content_is_a_reject(demo, tmp_
 
     import pyarrow as pa
 
-    d, _ = demo
+    d = demo
     opts = ("--store", d / "store", "--commit", "--json")
     cdrs = pq.read_table(d / "cdrs.parquet").slice(0, 50)
     pq.write_table(cdrs, tmp_path / "first.parquet")
@@ -148,7 +140,7 @@ def test_commit_of_a_call_id_committed_with_other_content_is_a_reject(demo, tmp_
 
 
 def test_catalog_commands(demo, tmp_path):
-    d, _ = demo
+    d = demo
     store = tmp_path / "store"
     r = run("catalog", "compile", d / "catalog" / "catalog.yaml", "--store", store)
     assert r.exit_code == 0 and "version 1" in r.output
@@ -163,7 +155,7 @@ def test_catalog_commands(demo, tmp_path):
 
 
 def test_bad_catalog_exits_2_naming_file_record_field(demo, tmp_path):
-    d, _ = demo
+    d = demo
     text = (d / "catalog" / "catalog.yaml").read_text()
     bad = tmp_path / "catalog"
     bad.mkdir()
@@ -186,30 +178,28 @@ def test_bad_catalog_exits_2_naming_file_record_field(demo, tmp_path):
 
 
 def test_missing_store_exits_2(tmp_path, demo):
-    d, _ = demo
+    d = demo
     r = run("rate", d / "cdrs.parquet", "--store", tmp_path / "nowhere", "--out", tmp_path / "x.parquet")
     assert r.exit_code == 2 and "not a catalog store" in r.output
 
 
 def test_input_without_a_required_column_exits_2(demo, tmp_path):
-    d, _ = demo
+    d = demo
     (tmp_path / "in.csv").write_text("call_id,caller,number,forwarded_to,start\nx,13812345678,4001234567,13912345678,0\n")
     r = run("rate", tmp_path / "in.csv", "--store", d / "store", "--out", tmp_path / "o.csv")
     assert r.exit_code == 2 and "in.csv: line 1: column end: no such column" in r.output, r.output
 
 
 def test_accounts_on_a_store_whose_accounts_are_still_the_catalogs_says_how_to_import(demo, tmp_path):
-    import shutil
-
-    d, _ = demo
+    d = demo
     store = tmp_path / "store"
-    shutil.copytree(d / "store", store, ignore=shutil.ignore_patterns("live.lmdb"))
+    copy_store(d / "store", store)
     r = run("accounts", "balance", "hangzhou_tea", "--store", store)
     assert r.exit_code == 2 and "no account 'hangzhou_tea'" in r.output and "rating400 accounts import" in r.output
 
 
 def test_route_says_a_switch_is_granted_one_quota_at_a_time(demo):
-    d, _ = demo
+    d = demo
     r = run("route", "4008593431", "13812345678", "--keys", "1", "--store", d / "store")
     assert r.exit_code == 0 and "credit allows " in r.output and "grants 3600 s at a time" in r.output, r.output
 
@@ -219,7 +209,7 @@ def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, 
     named no file, and rated rows and rejects of the first were left behind."""
     import pyarrow.parquet as pq
 
-    d, _ = demo
+    d = demo
     t = pq.read_table(d / "cdrs.parquet").slice(0, 50)
     (tmp_path / "ds").mkdir()
     pq.write_table(t.slice(0, 25), tmp_path / "ds" / "a.parquet")
@@ -234,11 +224,9 @@ def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, 
 def test_each_reject_names_its_input_file_and_row_within_it(demo, tmp_path, commit):
     """Two CSV inputs, a bad cell in each: the rejects file names the file
     and the data row within it (from 1), dry and committed alike."""
-    import shutil
-
-    d, _ = demo
+    d = demo
     store = tmp_path / "store"
-    shutil.copytree(d / "store", store)  # a commit writes the ledger: not the shared demo's
+    copy_store(d / "store", store)  # a commit writes the ledger: not the module's demo
     cdrs = pq.read_table(d / "cdrs.parquet").slice(0, 6)
     ok = cdrs.column("call_id").to_pylist()
     a, b = cdrs.slice(0, 3).to_pylist(), cdrs.slice(3, 3).to_pylist()
@@ -257,7 +245,7 @@ def test_each_reject_names_its_input_file_and_row_within_it(demo, tmp_path, comm
 
 
 def test_an_input_column_named_file_is_replaced_by_the_output_one(demo, tmp_path):
-    d, _ = demo
+    d = demo
     t = pq.read_table(d / "cdrs.parquet").slice(0, 5)
     import pyarrow as pa
 
@@ -274,7 +262,7 @@ def test_compile_hints_a_misspelt_routing_region(demo, tmp_path):
     at compile, where the accounts operations gave one."""
     import shutil
 
-    d, _ = demo
+    d = demo
     shutil.copytree(d / "catalog", tmp_path / "cat")
     y = tmp_path / "cat" / "catalog.yaml"
     y.write_text(y.read_text(encoding="utf-8").replace("Hebei,", "Hebeii,", 1), encoding="utf-8")

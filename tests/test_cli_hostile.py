@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import lmdb
 import pyarrow as pa
@@ -15,15 +13,7 @@ import pytest
 
 from rating_core.billing.calls import MAX_CALL_MINOR
 from rating_core.cli import main
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hostile") / "demo"
-    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return d
+from demo_server import copy_store
 
 
 def cli(capsys, *args):
@@ -183,7 +173,7 @@ def test_csv_with_a_quote_never_closed(demo, tmp_path, capsys):
 
 def test_store_compiled_by_an_older_layout(demo, tmp_path, capsys):
     store = tmp_path / "store"
-    shutil.copytree(demo / "store", store, ignore=shutil.ignore_patterns("live.*"))  # calls in progress stay
+    copy_store(demo / "store", store)
     snap = sorted((store / "snapshots").glob("v*"))[-1]
     env = lmdb.open(str(snap), subdir=False, lock=False)
     with env.begin(write=True) as txn:  # as the layout before package_credit_limit wrote it

@@ -62,15 +62,6 @@ def test_every_rated_call_is_explained_with_the_kernels_numbers(data):
             assert x.call_id in x.text(lang)
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("explain") / "demo"
-    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr
-    return d
-
-
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 

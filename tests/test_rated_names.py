@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import subprocess
-import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +17,7 @@ from rating_core import cdr
 from rating_core.cdr import RATED_MINOR_NAMES
 from rating_core.cli import main
 from rating_core.errors import InvalidInput
+from demo_server import copy_store
 
 from test_rerate import root  # noqa: F401 - the fixture: version 1 with calls committed, version 2 dearer
 
@@ -41,15 +39,12 @@ def cli(capsys, *args):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("names") / "demo"
-    proc = subprocess.run([sys.executable, "-m", "rating_core", "demo", "--cdrs", "2000", "--dir", str(d)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    # Untouched copies of the store for the commands that write to it (crm update).
+def demo(demo):
+    """The module's demo (conftest) with untouched copies of the store for
+    the commands that write to it (crm update)."""
     for name in ("store-new", "store-old"):
-        shutil.copytree(d / "store", d / name)
-    return d
+        copy_store(demo / "store", demo / name)
+    return demo
 
 
 def as_earlier(path, out):
@@ -139,7 +134,7 @@ def test_every_reader_reads_an_earlier_versions_file_alike(demo, rated, tmp_path
         out = tmp_path / tag
         out.mkdir()
         store = tmp_path / f"store-{tag}"
-        shutil.copytree(demo / f"store-{tag}", store)  # crm update writes to its store
+        copy_store(demo / f"store-{tag}", store)  # crm update writes to its store
         for name, argv, written in _readers(store, path, call_id, out):
             code, stdout, err = cli(capsys, *argv)
             assert code == 0, (name, tag, err)
