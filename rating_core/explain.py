@@ -53,6 +53,13 @@ class Run:
     cost: Fraction  # exact, minor units, the whole run
 
 
+# ``Explanation.as_dict``'s names for its money fields (int or exact
+# fraction, 1/10000 yuan): each says its unit, as the rated output's do.
+_JSON_MINOR_NAMES = {**cdr.RATED_MINOR_NAMES, "exact_total": "exact_total_minor", "rounded": "rounded_minor",
+                     "connect_fee": "connect_fee_minor", "rate_charge": "rate_charge_minor",
+                     "overage_charge": "overage_charge_minor"}
+
+
 @dataclass
 class Explanation:
     """One rated call, explained. Times: epoch ms; money: minor units."""
@@ -119,14 +126,22 @@ class Explanation:
 
     def as_dict(self) -> dict:
         """JSON-ready: fractions as ``"num/den"`` strings (the catalog's names
-        as written); the record's money (``charge``, ``credit_consumed``,
-        ``overage``) under the rated output's names, which say their unit
-        (``cdr.RATED_MINOR_NAMES``: ``charge_minor``...)."""
-        d = {cdr.RATED_MINOR_NAMES.get(k, k): v for k, v in asdict(self).items()}
+        as written). Every money field is named with its unit, 1/10000 yuan
+        (``_JSON_MINOR_NAMES``: the record's ``charge``... under the rated
+        output's names, ``cdr.RATED_MINOR_NAMES``; the walk's ``rate_charge``...
+        as ``rate_charge_minor``...; a run's ``cost`` as ``cost_minor``), and
+        the record's mixed-unit ``balance_after`` as the rated output gives
+        it: ``credit_after_minor`` (prepaid) and ``bundle_left_seconds``
+        (bundle), None where the package has no such balance."""
+        d = {_JSON_MINOR_NAMES.get(k, k): v for k, v in asdict(self).items()}
         del d["labels"]
-        d["exact_total"] = f"{self.exact_total.numerator}/{self.exact_total.denominator}"
+        balance = d.pop("balance_after")
+        d["credit_after_minor"] = balance if self.package_kind == "prepaid" else None
+        d["bundle_left_seconds"] = balance if self.package_kind == "bundle" else None
+        d["exact_total_minor"] = f"{self.exact_total.numerator}/{self.exact_total.denominator}"
         for r in d["runs"]:
-            r["cost"] = f"{r['cost'].numerator}/{r['cost'].denominator}"
+            cost = r.pop("cost")
+            r["cost_minor"] = f"{cost.numerator}/{cost.denominator}"
         return d
 
     def text(self, lang: str = "en") -> str:

@@ -282,7 +282,7 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
             assert f"时段 {labels[cli_json['bands'][0]]}" in cli_zh
             assert (resp.charge, resp.units, resp.billed_seconds, resp.consistent) == (
                 cli_json["charge_minor"], cli_json["units"], cli_json["billed_seconds"], True)
-            assert resp.exact_total == cli_json["exact_total"] and len(resp.steps) == len(cli_json["runs"])
+            assert resp.exact_total == cli_json["exact_total_minor"] and len(resp.steps) == len(cli_json["runs"])
             for bad, field in [(explain_pb2.ExplainChargeRequest(), "call_id"),
                                (explain_pb2.ExplainChargeRequest(call_id="nope"), "call_id"),
                                (explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="fr"), "lang")]:

@@ -135,7 +135,7 @@ def assert_walk_is_the_charge(x: dict, row: dict):
     assert (x["account"], x["package"], x["rate"]) == (row["account"], row["package"], row["rate"])
     assert (x["billable_seconds"], x["billed_seconds"], x["units"]) == (
         row["billable_seconds"], row["billed_seconds"], row["units"])
-    assert x["rate_charge"] == x["charge_minor"] == row["charge_minor"]
+    assert x["rate_charge_minor"] == x["charge_minor"] == row["charge_minor"]
     assert sum(r["count"] for r in x["runs"]) == row["units"]
 
 
