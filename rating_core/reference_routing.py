@@ -3,8 +3,10 @@ specification ``kernels/routing.pyx`` is tested against.
 
 For one call to a 400 number, in this order (the first that fails decides):
 
-1. The number must be in the catalog (``unknown_number``), its status and
-   its account's status active (``number_suspended``, ``account_suspended``,
+1. The number must be in the catalog (``unknown_number``), its account
+   not suspended (``account_suspended``: suspending an account suspends its
+   numbers, and the reason names the cause), its status and its account's
+   status active (``number_suspended``, ``account_suspended``,
    ``pending_verification``, ``number_not_active`` for frozen or closed),
    and the call no earlier than the account's package start
    (``package_not_started``). A number without a routing plan has nowhere
@@ -263,6 +265,9 @@ def route(catalog: Catalog, regions: Regions, call: RouteCall, state: RouteState
     account = catalog.accounts[owner]
     out.billing_start = number.billing_start.value
     out.caller_class = "local" if city is not None and city == number.home_city else "out_of_town"
+    if account.status.value == "suspended":  # its numbers are suspended with it: name the cause
+        out.reason = "account_suspended"
+        return out
     for status, suspended in ((number.status.value, "number_suspended"), (account.status.value, "account_suspended")):
         if status != "active":
             out.reason = {"suspended": suspended, "pending_verification": "pending_verification"}.get(status, "number_not_active")

@@ -189,7 +189,8 @@ def test_suspend_restore_freeze_reclaim_and_refusals(env):
     with pytest.raises(Refused):
         ops.account_transition(rid(), "acme", "freeze", at_ms=T0)
     ops.account_transition(rid(), "acme", "suspend", "customer request", at_ms=T0)
-    assert authorize(ops, "4001234567").reason == "number_suspended"
+    # The number is suspended with its account; the reason names the account (the cause).
+    assert authorize(ops, "4001234567").reason == "account_suspended"
     assert ops.get_number("4001234567")["state"] == "suspended"
     ops.account_transition(rid(), "acme", "restore", at_ms=T0)
     assert authorize(ops, "4001234567").allow

@@ -341,6 +341,10 @@ cdef class RoutingCore:
         if o.city >= 0 and o.city == self.t.number_home_city[n]:
             o.caller_class = 0
         acc = self.t.number_account[n]
+        if self.t.account_status[acc] == ST_SUSPENDED:
+            # Suspending an account suspends its numbers: name the cause.
+            o.reason = R_ACCOUNT_SUSPENDED
+            return
         st = self.t.number_status[n]
         if st != ST_ACTIVE:
             o.reason = R_NUMBER_SUSPENDED if st == ST_SUSPENDED else (
