@@ -39,7 +39,12 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         rule = f"rule {d.rule}" if d.rule is not None else "ivr key"
         lines.append(f"plan: {d.plan}" + (f", {rule} -> group {d.group}" if d.group else ""))
     if not d.allow:
+        from .router import deny_detail
+
         lines.append(f"DENY {d.reason}" + (f"  (announcement: {d.announcement})" if d.announcement else ""))
+        why = deny_detail(d)
+        if why:
+            lines.append(f"why: {why}")
         return lines
     from .router import QUOTA_SECONDS
 
@@ -94,7 +99,9 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values
     if as_json:
-        click.echo(json.dumps(decision.as_dict(), ensure_ascii=False, indent=2))
+        from .router import deny_detail
+
+        click.echo(json.dumps({**decision.as_dict(), "detail": deny_detail(decision)}, ensure_ascii=False, indent=2))
     else:
         click.echo("\n".join(render(number, caller, int(at_ms), decision)))
     if not decision.allow:

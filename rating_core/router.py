@@ -113,7 +113,7 @@ from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
 from .numbers import NORMAL, WITHHELD_CALLERS, keys_of, normalize, normalize_array
-from .routing_layout import NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, route_sizes, text_of
+from .routing_layout import NEEDS_VERIFIED_DESTINATION, NO_CAP, REASONS, ROUTING_TABLES, ivr_path_code, route_sizes, text_of
 
 # Kernel codes, then the edge's own, then the router's monthly caps (README: monthly caps).
 ROUTE_REASON = REASONS + ("invalid_input", "monthly_spend_cap", "monthly_calls_cap")
@@ -236,6 +236,27 @@ class Decision:
         out["destinations"] = [{"number": d.number, "ring_timeout_seconds": d.ring_timeout_seconds}
                                for d in self.destinations]
         return out
+
+
+def deny_detail(d: Decision) -> str | None:
+    """A sentence for an operator saying why a ``no_route`` or
+    ``all_destinations_busy`` deny happened (the machine-readable code stays
+    ``d.reason``); None for any other decision. ``no_route`` has three
+    causes: no plan to route by (a number without a verified bound
+    destination), no rule of the plan matching the call (out of hours, a
+    caller region not listed), or a matching rule whose group and overflow
+    have no destination left."""
+    if d.reason == "no_route":
+        if d.plan is None:
+            return f"the number has no routing plan and no verified bound destination; {NEEDS_VERIFIED_DESTINATION}"
+        if d.group is None:
+            return (f"no rule of plan {d.plan} matches this call (its schedule, caller regions or IVR keys: "
+                    "e.g. out of hours) and no IVR option selects a group")
+        return (f"group {d.group} (with its overflow) has no destination bound to the number and verified; "
+                f"{NEEDS_VERIFIED_DESTINATION}")
+    if d.reason == "all_destinations_busy":
+        return f"every destination of group {d.group} (with its overflow) is at its max_calls cap (calls in progress)"
+    return None
 
 
 class Router:

@@ -141,6 +141,11 @@ def text_of(tables: dict[str, np.ndarray], i: int) -> str | None:
     return bytes(tables["route_text_bytes"][off[i]:off[i + 1]]).decode("utf-8")
 
 
+# What a number with no verified bound destination needs (accounts'
+# warning when its plan is set; the deny detail of a call to it).
+NEEDS_VERIFIED_DESTINATION = ("calls get no_route until one is bound (accounts bind) and verified "
+                              "(accounts verify-destination)")
+
 # Decision reasons: the kernel's codes, in order (kernels/routing.pxd R_*).
 REASONS = (
     "ok",

@@ -2,6 +2,7 @@
 (midnight, a public holiday, an adjusted working Saturday), strategies,
 caps, caller memory, stale calls, the IVR menu, the longest call."""
 import datetime as dt
+import json
 import re
 
 import numpy as np
@@ -520,6 +521,25 @@ def test_route_command_prints_the_decision(tmp_path):
     res = run(route_command, ["4000000008", "13912345678", "--at", "2026-03-04T10:00", "--keys", "2",
                               "--store", str(store_dir), "--json"])
     assert '"prompt": "support"' in res.output
+    # no_route says which of its causes it is (the code stays no_route).
+    res = run(route_command, ["4000000001", OUT_OF_TOWN, "--at", "2026-03-04T19:00", "--store", str(store_dir)])
+    assert res.exit_code == 1 and "DENY no_route  (announcement: closed)" in res.output
+    assert "why: no rule of plan main matches this call (its schedule, caller regions or IVR keys" in res.output
+    res = run(route_command, ["4000000007", OUT_OF_TOWN, "--at", "2026-03-04T10:00", "--store", str(store_dir),
+                              "--json"])
+    assert json.loads(res.output)["detail"].startswith("the number has no routing plan and no verified bound")
+
+
+def test_deny_detail_names_each_cause():
+    from rating_core.router import Decision, deny_detail
+
+    assert deny_detail(Decision(allow=True, reason="ok")) is None
+    assert deny_detail(Decision(allow=False, reason="caller_blocked", plan="p")) is None
+    assert "no routing plan" in deny_detail(Decision(allow=False, reason="no_route"))
+    assert "no rule of plan p" in deny_detail(Decision(allow=False, reason="no_route", plan="p"))
+    assert deny_detail(Decision(allow=False, reason="no_route", plan="p", group="g")).startswith(
+        "group g (with its overflow) has no destination bound to the number and verified")
+    assert "max_calls cap" in deny_detail(Decision(allow=False, reason="all_destinations_busy", plan="p", group="g"))
 
 
 def test_batch_reads_caller_memory_like_single_calls(router):

@@ -81,6 +81,16 @@ def test_expired_deadline_is_refused_before_work(engine):
     _run(main())
 
 
+def test_a_no_route_deny_says_why(engine):
+    from rating_core.router import Decision
+
+    svc = RoutingServicer(EngineHost(engine), NullMetrics())
+    d = Decision(allow=False, reason="no_route", plan="service_desk", announcement="closed")
+    resp = svc._response(d, routing_pb2.AuthorizeRequest(number=PAYG, caller="13812345678"))
+    assert (resp.allow, resp.reason, resp.deny_reason) == (False, "no_route", routing_pb2.DENY_REASON_NO_ROUTE)
+    assert resp.detail.startswith("no rule of plan service_desk matches this call")
+
+
 def test_group_commit_shares_one_transaction_and_drops_expired(engine):
     async def main():
         host = EngineHost(engine)

@@ -54,6 +54,7 @@ from ..ledger.envs import LedgerFull
 from ..numbers import normalize
 from ..rater import yuan
 from ..routes import resolve_region
+from ..routing_layout import NEEDS_VERIFIED_DESTINATION
 from .view import layer_dbs, plan_json
 
 LOCAL = layout.LOCAL_TZ
@@ -1251,8 +1252,7 @@ def _unrouted_warnings(num: C.Number, wanted: list[str]) -> list[str]:
     if not wanted:
         if any(bound.values()):
             return []
-        return [f"{num.number} has no verified bound destination: calls get no_route until one is bound "
-                "(accounts bind) and verified (accounts verify-destination)"]
+        return [f"{num.number} has no verified bound destination: {NEEDS_VERIFIED_DESTINATION}"]
     unbound = [n for n in wanted if n not in bound]
     unverified = [n for n in wanted if bound.get(n) is False]
     out = []

@@ -28,7 +28,7 @@ from rating_core.engine import DryRun
 from rating_core.errors import InvalidInput, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
-from rating_core.router import Decision, Destination
+from rating_core.router import Decision, Destination, deny_detail
 from rating_core.store import Store
 
 from . import convert, logs
@@ -301,7 +301,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             if status is not SC.INVALID_ARGUMENT:
                 raise RpcFail(status, f"number {request.number}: {d.reason}")
             return routing_pb2.AuthorizeResponse(
-                allow=False, reason=d.reason, deny_reason=deny_reason(d.reason),
+                allow=False, reason=d.reason, deny_reason=deny_reason(d.reason), detail=deny_detail(d),
                 announcement=d.announcement, catalog_version=d.catalog_version,
                 caller_region=region, caller_class=d.caller_class)
         resp = routing_pb2.AuthorizeResponse(

@@ -115,7 +115,7 @@ class IvrMenu(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., options: _Optional[_Iterable[_Union[IvrOption, _Mapping]]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version", "announcement", "caller_class", "route_group", "rate", "reserved_minor", "reserved_bundle_seconds")
+    __slots__ = ("allow", "deny_reason", "reason", "destinations", "ivr_menu", "billing_start", "caller_region", "max_duration_seconds", "catalog_version", "announcement", "caller_class", "route_group", "rate", "reserved_minor", "reserved_bundle_seconds", "detail")
     ALLOW_FIELD_NUMBER: _ClassVar[int]
     DENY_REASON_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class AuthorizeResponse(_message.Message):
     RATE_FIELD_NUMBER: _ClassVar[int]
     RESERVED_MINOR_FIELD_NUMBER: _ClassVar[int]
     RESERVED_BUNDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     allow: bool
     deny_reason: DenyReason
     reason: str
@@ -146,7 +147,8 @@ class AuthorizeResponse(_message.Message):
     rate: str
     reserved_minor: int
     reserved_bundle_seconds: int
-    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ..., announcement: _Optional[str] = ..., caller_class: _Optional[str] = ..., route_group: _Optional[str] = ..., rate: _Optional[str] = ..., reserved_minor: _Optional[int] = ..., reserved_bundle_seconds: _Optional[int] = ...) -> None: ...
+    detail: str
+    def __init__(self, allow: _Optional[bool] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., reason: _Optional[str] = ..., destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., ivr_menu: _Optional[_Union[IvrMenu, _Mapping]] = ..., billing_start: _Optional[_Union[BillingStart, str]] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., max_duration_seconds: _Optional[int] = ..., catalog_version: _Optional[int] = ..., announcement: _Optional[str] = ..., caller_class: _Optional[str] = ..., route_group: _Optional[str] = ..., rate: _Optional[str] = ..., reserved_minor: _Optional[int] = ..., reserved_bundle_seconds: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CallEventRequest(_message.Message):
     __slots__ = ("call_id", "number", "kind", "destination", "caller", "at")
