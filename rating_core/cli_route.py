@@ -36,7 +36,8 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
     where = ", ".join(x for x in (d.caller_city, d.caller_province, d.caller_carrier) if x) or "unknown region"
     lines.append(f"caller: {where} ({d.caller_class})")
     if d.plan is not None:
-        rule = f"rule {d.rule}" if d.rule is not None else "ivr key"
+        # Counted from 1, as `rating400 explain` counts rate rules (Decision.rule is the 0-based index).
+        rule = f"rule {d.rule + 1}" if d.rule is not None else "ivr key"
         lines.append(f"plan: {d.plan}" + (f", {rule} -> group {d.group}" if d.group else ""))
     if not d.allow:
         from .router import deny_detail

@@ -223,7 +223,7 @@ class Decision:
     max_duration_seconds: int = 0  # from billing start; 0: no limit
     announcement: str | None = None  # to play when refused for lack of a route / destination
     plan: str | None = None
-    rule: int | None = None  # index of the matching rule in the plan
+    rule: int | None = None  # 0-based index of the matching rule in the plan (text shows it + 1)
     group: str | None = None
     rate: str | None = None  # the rate the max duration was computed with (the dearest listed)
     catalog_version: int = 0

@@ -516,6 +516,11 @@ def test_route_command_prints_the_decision(tmp_path):
     assert res.exit_code == 0, res.output
     assert "ALLOW" in res.output and "1. 075588880001  ring 15 s" in res.output
     assert "caller: Changzhou, Jiangsu, China Mobile (out_of_town)" in res.output
+    # People count rules from 1 (as `explain` counts rate rules); the JSON keeps the 0-based index.
+    assert "plan: main, rule 2 -> group day" in res.output
+    res = run(route_command, ["4000000001", "139 1234 5678", "--at", "2026-03-04T10:00", "--store", str(store_dir),
+                              "--json"])
+    assert json.loads(res.output)["rule"] == 1
     res = run(route_command, ["4000000001", "13800138000", "--at", "2026-03-04T10:00", "--store", str(store_dir)])
     assert res.exit_code == 1 and "DENY caller_blocked" in res.output
     res = run(route_command, ["4000000008", "13912345678", "--at", "2026-03-04T10:00", "--keys", "2",
