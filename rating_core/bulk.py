@@ -78,11 +78,14 @@ BILLING_COLUMNS = (
     "balance_after",  # deprecated: minor units for prepaid, seconds for bundle
     "answered",  # bool, an agent answered (``rating_core.answered``), made from agent_answer
 )
+# The default rated output leads with these (``billing_view``): the input
+# file and its data row counted from 1, as the rejects file names a row.
+ROW_COLUMNS = ("file", "row")
 # Edge columns the rater needs to name rejects (status -> field value).
 _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
 # Of those, what ``billing_view`` takes (agent_answer: for ``answered``): the
 # only input columns the writer gathers without ``pass_through``.
-_BILLING_SOURCE = ("call_id", "number", "start", "agent_answer")
+_BILLING_SOURCE = ("row", "call_id", "number", "start", "agent_answer")
 
 # Parquet writer settings, chosen by measurement (benchmarks/bench_output.py,
 # figures in benchmarks/README.md, 1.8M rated rows, medians of 5 interleaved
@@ -96,7 +99,7 @@ _BILLING_SOURCE = ("call_id", "number", "start", "agent_answer")
 PARQUET_OPTIONS = dict(compression="lz4", write_statistics=["start"])
 ROW_GROUP_ROWS = 1 << 20
 _DICTIONARY = {"number", "account", "package", "rate", "destination_class", "caller_class", "caller_city",
-               "caller_province", "caller_carrier", "time_band", "status", "hangup_cause"}
+               "caller_province", "caller_carrier", "time_band", "status", "hangup_cause", "file"}
 
 DEFAULT_CHUNK_ROWS = 1 << 19
 DEFAULT_MAX_DISORDER_MS = 3_600_000  # beyond an hour out of order: sort out of core
@@ -110,7 +113,10 @@ def billing_view(rated: pa.Table, pass_through: bool = False, inputs: cdr.InputR
     the rated table (input columns included) with ``pass_through``, whose
     ``row`` then counts data rows from 1 as the rejects file's does
     (``cdr.rejects_file``; with ``inputs``, a ``file`` column first and the
-    row within that file), so a run's rated and rejected rows number alike."""
+    row within that file), so a run's rated and rejected rows number alike.
+    The default view leads with the same ``row`` (and ``file``), so a
+    billing system ties a rated row to its input row when call ids repeat
+    or are missing."""
     if pass_through:
         return cdr.rejects_file(rated, inputs) if "row" in rated.column_names else rated
     view = rated.select([c for c in BILLING_COLUMNS if c in rated.column_names])
@@ -118,6 +124,11 @@ def billing_view(rated: pa.Table, pass_through: bool = False, inputs: cdr.InputR
         from .answered import answered
 
         view = view.append_column("answered", answered(rated))
+    if "row" in rated.column_names:
+        # ROW_COLUMNS (without inputs: row alone, over all rows), as the rejects file names a row.
+        numbered = cdr.rejects_file(rated.select(["row"]), inputs)
+        for i, name in enumerate(numbered.column_names):
+            view = view.add_column(i, name, numbered.column(name))
     return view
 
 

@@ -56,15 +56,19 @@ def check(rater, table, got_rated, got_rejects, result, state, pass_through=Fals
     """``files``: the Parquet files the input is made of, in order (None:
     one file)."""
     rated, rejects, summary, closing = expected(rater, table, pass_through)
-    got = plain(got_rated).select(rated.column_names).sort_by("call_id")
+    got = plain(got_rated).sort_by("call_id")
     assert got.num_rows == rated.num_rows == summary.rated
-    for name in rated.column_names:
-        assert got.column(name).equals(rated.column(name)), name
-    # The file names each reject's input file and counts its rows from 1
-    # (cdr.rejects_file); in memory the row is the 0-based index over all.
+    # The file names each reject's (and rated row's) input file and counts its rows
+    # from 1 (cdr.rejects_file); in memory the row is the 0-based index over all.
     first = {}
     for f in files or []:
         first[str(f)] = sum(pq.ParquetFile(g).metadata.num_rows for g in files[:files.index(f)])
+    if "file" in got.column_names:  # rows of several files: as numbered over all of them
+        over_all = [first.get(f, 0) + r for f, r in zip(got.column("file").to_pylist(), got.column("row").to_pylist())]
+        got = got.set_column(got.schema.get_field_index("row"), "row", pa.array(over_all, pa.int64()))
+    got = got.select(rated.column_names)
+    for name in rated.column_names:
+        assert got.column(name).equals(rated.column(name)), name
     index = [first.get(f, 0) + r - 1 for f, r in zip(got_rejects.column("file").to_pylist(),
                                                      got_rejects.column("row").to_pylist())]
     got_rejects = got_rejects.append_column("index", pa.array(index)).sort_by("index")
@@ -139,7 +143,7 @@ def test_nothing_to_rate_still_writes_both_files(rater, tmp_path):
     result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
                                tmp_path / "rejects.csv")
     assert (result.summary.rows_in, result.summary.rated, result.summary.rejected) == (1, 0, 1)
-    assert pq.read_table(tmp_path / "rated.parquet").column_names == list(bulk.BILLING_COLUMNS)
+    assert pq.read_table(tmp_path / "rated.parquet").column_names == list(bulk.ROW_COLUMNS + bulk.BILLING_COLUMNS)
     assert cdr.read_table(tmp_path / "rejects.csv").column("field").to_pylist() == ["number"]
 
 

@@ -66,11 +66,13 @@ def test_dask_job_same_as_one_machine(cluster, store, tmp_path):
     assert rated.num_rows == want.num_rows == result.summary.rated
     money = set(cdr.RATED_MINOR_NAMES.values())  # named with their unit, as the single-machine job's
     assert money <= set(rated.column_names) and not set(cdr.RATED_MINOR_NAMES) & set(rated.column_names)
+    # Each reject and rated row names its Parquet file and its row within it, from 1.
+    first = {str((src / "a.parquet").absolute()): 0, str((src / "b.parquet").absolute()): 12_001}
+    over_all = [first[f] + r for f, r in zip(rated.column("file").to_pylist(), rated.column("row").to_pylist())]
+    rated = rated.set_column(rated.schema.get_field_index("row"), "row", pa.array(over_all, pa.int64()))
     for name in want.column_names:
         assert rated.column(name).equals(want.column(name)), name
     rejects = cdr.read_table(tmp_path / "rejects.csv")
-    # Each reject names its Parquet file and its row within it, from 1.
-    first = {str((src / "a.parquet").absolute()): 0, str((src / "b.parquet").absolute()): 12_001}
     assert set(rejects.column("file").to_pylist()) == set(first)
     index = [first[f] + r - 1 for f, r in zip(rejects.column("file").to_pylist(), rejects.column("row").to_pylist())]
     assert index == mem.rejects.column("row").to_pylist()

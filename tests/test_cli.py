@@ -8,16 +8,18 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from rating_core import cdr
-from rating_core.bulk import BILLING_COLUMNS
+from rating_core.bulk import BILLING_COLUMNS, ROW_COLUMNS
 from rating_core.cli import cli
 from demo_server import copy_store
 
-RATED_COLUMNS = set(BILLING_COLUMNS)  # the default: the columns a billing system needs
+RATED_COLUMNS = set(ROW_COLUMNS + BILLING_COLUMNS)  # the default: the columns a billing system needs
 ALL_COLUMNS = {  # --pass-through: every input column too
     "row", "call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
     "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
@@ -53,6 +55,13 @@ def test_demo_writes_rates_and_summarises(demo, demo_made):
     table = pq.read_table(d / "rated.parquet")
     assert set(table.column_names) == RATED_COLUMNS and table.num_rows == rated
     assert cdr.read_table(d / "rejects.csv").num_rows == rejected
+    # Each rated row names its input row (counted from 1, as a reject does), so a billing
+    # system ties it back even when call ids repeat or are missing.
+    cdrs = pq.read_table(d / "cdrs.parquet")
+    assert table.column_names[:2] == ["file", "row"]
+    assert set(table.column("file").to_pylist()) == {str(d / "cdrs.parquet")}
+    rows = np.array(table.column("row").to_pylist())
+    assert cdrs.column("call_id").take(pa.array(rows - 1)).to_pylist() == table.column("call_id").to_pylist()
 
 
 def test_rate_csv_and_parquet_alike(demo, tmp_path):
