@@ -132,7 +132,7 @@ def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, dem
         assert f"{option}: " in err and "rate writes .csv (Excel opens it) or .parquet" in err, err
     assert not (tmp_path / "r.xlsx").exists() and not (tmp_path / "r.csv").exists()
     run(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "r.json", "--format", "csv", "--json")
-    assert (tmp_path / "r.json").read_text().startswith('"call_id"')
+    assert (tmp_path / "r.json").read_text().startswith('"file","row","call_id"')
     # Breaker: compressed names and a name ending in a space or dot were plain CSVs under that name.
     for name, said in (("r.csv.gz", "not .gz"), ("r.zip", "not .zip"), ("r.parquet ", "ends with a space or a dot"),
                        ("r.xlsx.", "ends with a space or a dot")):
