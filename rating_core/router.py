@@ -635,12 +635,14 @@ class Router:
         # debit could pass unseen and a hold overspend the credit.)
         with envs.live_write(self.ledger) as live:
             reservations.expire(self.ledger, live, at)
-            if self._has_ended(live, key):
+            held = reservations.get(self.ledger, live, key)
+            if self._has_ended(live, key, held):
                 # Its hold waits for the CDR: replacing it (or dropping it when
                 # the new decision denies) would let the CDR charge past it.
                 raise InvalidInput("call_id", f"call {str(call_id)[:60]!r} already ended: its hold waits for its CDR; "
                                               "a new call needs a new call id")
-            reservations.drop(self.ledger, live, key)  # a repeated Authorize replaces the hold
+            if held is not None:  # a repeated Authorize replaces the hold
+                reservations.close(self.ledger, live, key, held)
             d, holds = self._grant(live, nkey, ckey, normal, at, path)
             if holds:
                 envs.room_for_new_call(self.ledger, live)  # a full live.lmdb refuses new calls
@@ -1087,13 +1089,11 @@ class Router:
             txn.delete(k, db=self._db[DEADLINE_DB])
         return released
 
-    def _has_ended(self, txn, call: bytes) -> bool:
+    def _has_ended(self, txn, call: bytes, held: Reservation | None) -> bool:
         """The call's ``ended`` came already (remembered ``CDR_GRACE_S``, or
-        its reservation is settled and waits for the CDR)."""
-        if txn.get(call, db=self._db[ENDED_DB]) is not None:
-            return True
-        held = reservations.get(self.ledger, txn, call)
-        return held is not None and held.ended
+        its reservation ``held``, as read in ``txn``, is settled and waits
+        for the CDR)."""
+        return (held is not None and held.ended) or txn.get(call, db=self._db[ENDED_DB]) is not None
 
     def _remember_end(self, txn, call: bytes, at: int) -> None:
         """Remember that call ``call`` ended (until ``at + CDR_GRACE_S``; the
@@ -1119,7 +1119,7 @@ class Router:
             raw = txn.get(call, db=self._db[CALLS_DB])
             if raw is not None and _CALL.unpack(raw)[0] == line_key:
                 claimed = True  # the same event again
-            elif self._has_ended(txn, call):
+            elif self._has_ended(txn, call, reservations.get(self.ledger, txn, call)):
                 claimed = False  # late or replayed: an ended call takes no line again
             else:
                 if raw is not None:
@@ -1148,7 +1148,7 @@ class Router:
     def _answered(self, call: bytes, line_key: int, at: int) -> bool:
         with envs.live_write(self.ledger) as txn:
             changed = self._sweep(txn, at) > 0
-            if self._has_ended(txn, call):
+            if self._has_ended(txn, call, reservations.get(self.ledger, txn, call)):
                 # Late or replayed: nothing changes, unless it is the answer an
                 # ``ended`` overtook (``_answer_after_end``).
                 answered = self._answer_after_end(txn, call, at)

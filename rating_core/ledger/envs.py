@@ -35,8 +35,8 @@ reaches past the end of the file dies of SIGBUS on its next write there).
 ``writemap`` a transaction writes straight into the mapped file, and a page
 of a sparse file that the filesystem cannot back is a SIGBUS that kills the
 process, not an error. So the file's blocks are allocated ahead of the
-writes (``posix_fallocate``, ``reserve_live``): before every live write
-transaction, up to the map's high-water mark plus ``LIVE_HEADROOM`` (1 MiB,
+writes (``posix_fallocate``, ``reserve_live``): as every live write
+transaction begins (inside LMDB's write lock, before it writes), up to the map's high-water mark plus ``LIVE_HEADROOM`` (1 MiB,
 or an eighth of the high-water mark when larger; never past the map). A
 disk that cannot give them lets writes go on while a quarter of the headroom
 is still allocated past the mark (a transaction of calls in progress takes a
@@ -69,7 +69,7 @@ import resource
 import shutil
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Mapping
 
 import lmdb
 
@@ -233,10 +233,13 @@ def room_for_new_call(ledger, txn: lmdb.Transaction) -> None:
     """Raise ``LiveLedgerFull`` when ``live.lmdb`` holds more than
     ``NEW_CALL_SHARE`` of its map (inside the live write ``txn`` that would
     add a call in progress). Costs one ``env.info()`` (~0.5 us) while the
-    file's high-water mark is under the share; above it the pages holding
+    file's high-water mark is under the share (none inside a ``live_write``:
+    the one ``reserve_live`` read as the transaction began, which no other
+    writer can change before it ends); above it the pages holding
     data are counted (free pages below the mark are reused): every live
     database's, the main database's and the two meta pages."""
-    info = ledger.live.info()
+    seen = _write_info.get(id(ledger.live))
+    info = seen[1] if seen is not None and seen[0] is txn and seen[1] is not None else ledger.live.info()
     limit = int(info["map_size"] * NEW_CALL_SHARE)
     if (info["last_pgno"] + 1) * _PAGE <= limit:
         return
@@ -267,9 +270,16 @@ class live_write:
         self.ledger = ledger
 
     def __enter__(self) -> lmdb.Transaction:
-        reserve_live(self.ledger.live)
-        self.txn = self.ledger.live.begin(write=True)
-        return self.txn
+        env = self.ledger.live
+        txn = self.txn = env.begin(write=True)
+        try:
+            # Inside the write lock, before any write: the env.info() read
+            # here is exact until the commit, and room_for_new_call reuses it.
+            _write_info[id(env)] = (txn, reserve_live(env))
+        except BaseException:
+            txn.abort()
+            raise
+        return txn
 
     def __exit__(self, kind, exc, tb) -> Literal[False]:
         txn = self.txn
@@ -292,33 +302,36 @@ class live_write:
 
 LIVE_HEADROOM = 1 << 20  # bytes of live.lmdb allocated past its high-water mark (at least)
 _reserved: dict[int, list] = {}  # id(live env) -> [fd, bytes allocated from 0, path]
+_write_info: dict[int, tuple] = {}  # id(live env) -> (its live_write's transaction, the env.info() read in it)
 
 
-def reserve_live(env: lmdb.Environment) -> None:
+def reserve_live(env: lmdb.Environment) -> Mapping[str, object] | None:
     """Make sure the blocks of ``live.lmdb`` up to its high-water mark plus
     the headroom (module doc) are allocated on disk, so the next write
     transaction never touches an unbacked page of the map. One
     ``env.info()`` (~0.5 us) while they are; else ``posix_fallocate`` of the
-    rest (a no-op for blocks another process already allocated). Raises
-    ``LiveDiskFull`` when the disk cannot give them."""
+    rest (a no-op for blocks another process already allocated). Returns
+    that ``env.info()`` (None: not a live environment of ``acquire``,
+    nothing read). Raises ``LiveDiskFull`` when the disk cannot give them."""
     entry = _reserved.get(id(env))
     if entry is None:
-        return  # not a live environment of ``acquire`` (nothing to reserve)
+        return None  # not a live environment of ``acquire`` (nothing to reserve)
     info = env.info()
     high = (info["last_pgno"] + 1) * _PAGE
     need = min(info["map_size"], high + max(LIVE_HEADROOM, high >> 3))
     if need <= entry[1]:
-        return
+        return info
     try:
         os.posix_fallocate(entry[0], entry[1], need - entry[1])
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
             entry[1] = info["map_size"]  # a filesystem without allocation: nothing to do but go on
-            return
+            return info
         if high + (LIVE_HEADROOM >> 2) <= entry[1]:
-            return  # a quarter of the headroom is still backed: enough for one transaction
+            return info  # a quarter of the headroom is still backed: enough for one transaction
         raise LiveDiskFull(entry[2], need, os.strerror(e.errno or errno.ENOSPC)) from None
     entry[1] = need
+    return info
 
 
 def _boot_id() -> str:
@@ -381,6 +394,7 @@ def release(env: lmdb.Environment) -> None:
                 entry[1] -= 1
                 if entry[1] <= 0:
                     del _envs[key]
+                    _write_info.pop(id(env), None)
                     reserved = _reserved.pop(id(env), None)
                     if reserved is not None:
                         os.close(reserved[0])

@@ -152,19 +152,24 @@ def take_open(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     r = get(ledger, live, key)
     if r is None or r.ended:
         return None
-    drop(ledger, live, key)
+    close(ledger, live, key, r)
     return r
 
 
 def drop(ledger, live: lmdb.Transaction, key: bytes) -> Reservation | None:
     """Close the reservation of call ``key``; returns it (None: it had none)."""
     r = get(ledger, live, key)
-    if r is None:
-        return None
+    if r is not None:
+        close(ledger, live, key, r)
+    return r
+
+
+def close(ledger, live: lmdb.Transaction, key: bytes, r: Reservation) -> None:
+    """Close reservation ``r`` of call ``key``, as ``get`` read it in this
+    same transaction ``live`` (``drop`` without reading it again)."""
     live.delete(key, db=ledger.live_db[formats.RESERVATIONS])
     live.delete(LINE.pack(r.deadline_ms) + key, db=ledger.live_db[formats.RESERVATION_DEADLINE])
     _add_holds(ledger, live, r, -1)
-    return r
 
 
 def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
