@@ -18,7 +18,7 @@ LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", sho
 
 
 def _months(month: tuple[str, ...]) -> list[int] | None:
-    from .billing.statements import parse_month
+    from .billing.statements import MONTH_RULE, parse_month
     from .errors import InvalidInput
 
     out = []
@@ -26,7 +26,7 @@ def _months(month: tuple[str, ...]) -> list[int] | None:
         try:
             out.append(parse_month(m))
         except ValueError:
-            raise InvalidInput("--month", f"{m!r} is not YYYY-MM from 1970-01 to 2199-12") from None
+            raise InvalidInput("--month", f"{m!r} is not {MONTH_RULE}") from None
     return out or None
 
 
@@ -229,7 +229,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
 
     from . import cdr
     from .billing.advisor import Advisor
-    from .billing.statements import parse_month
+    from .billing.statements import MONTH_RULE, parse_month
     from .cli import out, user_errors
     from .errors import InvalidInput
     from .rater import yuan
@@ -245,7 +245,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
             try:
                 lo, hi = parse_month(from_month), parse_month(to_month)
             except ValueError:
-                raise InvalidInput("--from/--to", "not YYYY-MM from 1970-01 to 2199-12") from None
+                raise InvalidInput("--from/--to", f"not {MONTH_RULE}") from None
             if hi < lo:
                 raise InvalidInput("--to", "before --from")
             months = list(range(lo, hi + 1))

@@ -74,11 +74,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import layout
+from .. import cdr, layout
 from ..ledger.customers import NEVER_MS as _NEVER_MS  # a package period without an end
 from .events import AccountEvent
 
 LOCAL = layout.LOCAL_TZ
+# The years a statement month may fall in: those of the edge's time range
+# (cdr.MIN_TIME_MS .. MAX_TIME_MS, UTC): a later month has no calls, and
+# 9999-12 has no next month to end at. MONTH_RULE is how errors state it.
+FIRST_YEAR = dt.datetime.fromtimestamp(cdr.MIN_TIME_MS // 1000, dt.timezone.utc).year
+LAST_YEAR = dt.datetime.fromtimestamp((cdr.MAX_TIME_MS - 1) // 1000, dt.timezone.utc).year
+MONTH_RULE = f"YYYY-MM from {FIRST_YEAR}-01 to {LAST_YEAR}-12"
 
 def month_index(ms: np.ndarray) -> np.ndarray:
     """Epoch ms -> year * 12 + month - 1 of the Asia/Shanghai local date."""
@@ -92,13 +98,12 @@ def month_label(m: int) -> str:
 
 
 def parse_month(text: str) -> int:
-    """'2026-10' -> month index. Raises ValueError for anything but YYYY-MM
-    from 1970-01 to 2199-12 (the edge's time range: a later month has no
-    calls, and 9999-12 has no next month to end at)."""
+    """'2026-10' -> month index. Raises ValueError for anything but
+    ``MONTH_RULE`` (YYYY-MM from 1970-01 to 2199-12, the edge's time range)."""
     if not re.fullmatch(r"\d{4}-\d{2}", text):
         raise ValueError(text)
     y, mo = int(text[:4]), int(text[5:])
-    if not (1 <= mo <= 12 and 1970 <= y <= 2199):
+    if not (1 <= mo <= 12 and FIRST_YEAR <= y <= LAST_YEAR):
         raise ValueError(text)
     return y * 12 + mo - 1
 

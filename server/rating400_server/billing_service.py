@@ -23,7 +23,7 @@ REPORT_KINDS = ("number", "region", "hour", "weekday", "destination", "campaign"
 
 
 def _months(from_month: str, to_month: str) -> list[int] | None:
-    from rating_core.billing.statements import parse_month
+    from rating_core.billing.statements import MONTH_RULE, parse_month
 
     if not from_month and not to_month:
         return None
@@ -32,11 +32,11 @@ def _months(from_month: str, to_month: str) -> list[int] | None:
     try:
         lo = parse_month(from_month)
     except ValueError:
-        raise BadRequest("from_month", f"{excerpt(from_month)} is not YYYY-MM from 1970-01 to 2199-12") from None
+        raise BadRequest("from_month", f"{excerpt(from_month)} is not {MONTH_RULE}") from None
     try:
         hi = parse_month(to_month)
     except ValueError:
-        raise BadRequest("to_month", f"{excerpt(to_month)} is not YYYY-MM from 1970-01 to 2199-12") from None
+        raise BadRequest("to_month", f"{excerpt(to_month)} is not {MONTH_RULE}") from None
     if hi < lo:
         raise BadRequest("to_month", "before from_month")
     return list(range(lo, hi + 1))
@@ -99,13 +99,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         from rating_core.billing.render import catalog_names, statement_html
         from rating_core.accounts import Accounts
         from rating_core.billing.sources import committed_calls, ledger_events
-        from rating_core.billing.statements import build_statements, month_bounds, parse_month
+        from rating_core.billing.statements import MONTH_RULE, build_statements, month_bounds, parse_month
 
         account = self._account(request.account)
         try:
             m = parse_month(request.month)
         except ValueError:
-            raise BadRequest("month", f"{excerpt(request.month)} is not YYYY-MM from 1970-01 to 2199-12") from None
+            raise BadRequest("month", f"{excerpt(request.month)} is not {MONTH_RULE}") from None
         lang = request.lang or "zh"
         if lang not in ("zh", "en"):
             raise BadRequest("lang", "zh or en")
