@@ -19,7 +19,10 @@
   caller keys (a merge must read them), ``putmulti`` in key order, one
   fsynced commit; no rating, no merging. Target: 1M CDR/s. Each round
   commits a fresh copy of the file's call ids (a commit of ids already
-  committed is a replay, not a charge).
+  committed is a replay, not a charge). ``[ordered]``: the demo's ids, in
+  key order by row as a switch numbering its calls writes them;
+  ``[shuffled]``: the same ids dealt to the rows at random (ids that are
+  not sequential, e.g. UUIDs), so the commit must sort its call entries.
 
     python -m pytest benchmarks/bench_ledger.py -q
     RATING400_BENCH_SMALL=1 python -m pytest benchmarks/bench_ledger.py -q
@@ -112,15 +115,20 @@ def commit_parquet(tmp_path_factory):
     return path
 
 
-def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report, tmp_path):
+@pytest.mark.parametrize("ids", ["ordered", "shuffled"])
+def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report, tmp_path, ids):
     store_dir, store = ledger_store
     table = pq.read_table(commit_parquet)
     n = table.num_rows
+    call_ids = table.column("call_id").cast(pa.string())
+    if ids == "shuffled":
+        call_ids = call_ids.take(pa.array(np.random.default_rng(5).permutation(n)))
+    prefix = "r" if ids == "ordered" else "s"
     inputs = []
     for r in range(3):  # a fresh set of call ids per round
         path = tmp_path / f"round{r}.parquet"
-        ids = pc.binary_join_element_wise(pa.scalar(f"r{r}-"), table.column("call_id").cast(pa.string()), "")
-        pq.write_table(table.set_column(table.column_names.index("call_id"), "call_id", ids), path)
+        ids_r = pc.binary_join_element_wise(pa.scalar(f"{prefix}{r}-"), call_ids, "")
+        pq.write_table(table.set_column(table.column_names.index("call_id"), "call_id", ids_r), path)
         inputs.append(path)
     rounds = iter(inputs)
     cpu = []  # CPU seconds of the process per round (all threads): steadier than wall time on a shared machine
@@ -138,14 +146,14 @@ def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report,
     rate_files([inputs[0]], store_dir, tmp_path / "plain.parquet", tmp_path / "rejects2.csv", threads=2,
                progress=False, store=store)
     plain, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
-    floor, floor_cpu = _lmdb_floor(store_dir, tmp_path / "floor.lmdb")
+    floor, floor_cpu = _lmdb_floor(store_dir, tmp_path / "floor.lmdb", f"{prefix}0-".encode())
     cpu_median = float(np.median(cpu))
     load = os.getloadavg()[0]
     benchmark.extra_info.update(cdrs=n, rated=summary.rated, cdr_per_s=round(n / median),
                                 without_commit_cdr_per_s=round(n / plain), cpu_s=round(cpu_median, 3),
                                 without_commit_cpu_s=round(plain_cpu, 3), lmdb_floor_s=round(floor, 3),
                                 lmdb_floor_cpu_s=round(floor_cpu, 3), load_average=round(load, 2))
-    report(f"rate --commit: {n:,} CDRs, median {median:.2f} s = {n / median / 1e3:.0f}k CDR/s "
+    report(f"rate --commit ({ids} call ids): {n:,} CDRs, median {median:.2f} s = {n / median / 1e3:.0f}k CDR/s "
            f"({cpu_median:.2f} CPU s = {n / cpu_median / 1e3:.0f}k CDR per CPU-second); the same file without "
            f"--commit {n / plain / 1e3:.0f}k CDR/s ({plain_cpu:.2f} CPU s); commit costs {median / plain:.1f}x "
            f"wall, {cpu_median / plain_cpu:.1f}x CPU; LMDB floor (the same bytes, bare py-lmdb) {floor:.2f} s = "
@@ -154,10 +162,10 @@ def test_rate_commit_throughput(benchmark, ledger_store, commit_parquet, report,
     assert summary.rows_in == n
 
 
-def _lmdb_floor(store_dir, path) -> tuple[float, float]:
-    """Wall and CPU seconds of writing what the first round wrote (its
-    ``calls`` entries, its batch, every caller record) with bare py-lmdb
-    into a fresh environment: read the caller keys (``getmulti``), put
+def _lmdb_floor(store_dir, path, first_round: bytes) -> tuple[float, float]:
+    """Wall and CPU seconds of writing what the first round wrote (whose
+    call ids start ``first_round``: its ``calls`` entries, its batch, every
+    caller record) with bare py-lmdb into a fresh environment: read the caller keys (``getmulti``), put
     everything in key order (``putmulti``), one fsynced commit."""
     import lmdb
 
@@ -167,7 +175,7 @@ def _lmdb_floor(store_dir, path) -> tuple[float, float]:
     try:
         with ledger.env.begin() as txn:
             cur = txn.cursor(db=ledger.db[formats.CALLS])
-            calls = [(bytes(k), bytes(v)) for k, v in cur.iternext() if bytes(k).startswith(b"r0-")]
+            calls = [(bytes(k), bytes(v)) for k, v in cur.iternext() if bytes(k).startswith(first_round)]
             batch_id = formats.COMMITTED.unpack(calls[0][1])[0]
             batch = bytes(txn.get(formats.BATCH_KEY.pack(batch_id), db=ledger.db[formats.CALL_BATCHES]))
             crm = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=ledger.db[formats.CRM]).iternext()]

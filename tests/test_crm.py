@@ -574,3 +574,39 @@ def test_a_ledger_of_older_records_reads_the_same(tmp_path):
     finally:
         old.close()
         new.close()
+
+
+# Call ids: shared prefixes longer than the sort's 24 integer bytes, one a
+# prefix of another, bytes at both ends of the range.
+_CALL_IDS = st.one_of(
+    st.binary(min_size=1, max_size=40),
+    st.builds(lambda p, s: p + s, st.sampled_from([b"r0-d4d-", b"r0-d4d-1000", b"x" * 30, b""]),
+              st.sampled_from([b"", b"0", b"00", b"1", b"\x00", b"\xff", b"9" * 20])).filter(bool))
+
+
+def test_call_entries_kernel_equals_a_readable_sort():
+    """``kernels.crm.call_entries`` (a pass that finds ordered keys, else a
+    radix sort on 8 bytes, then the runs equal in them by their bytes)
+    against ``sorted``: the same (key,
+    ``COMMITTED`` value) pairs in byte order, equal keys in row order, for
+    ordered and shuffled ids and an array that starts at an offset."""
+    import numpy as np
+
+    from rating_core.kernels.crm import call_entries
+    from rating_core.ledger.formats import COMMITTED
+    from rating_core.numbers import string_buffers
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(_CALL_IDS, min_size=1, max_size=40), st.booleans(), st.integers(0, 3),
+           st.integers(0, (1 << 64) - 1))
+    def run(ids, ordered, skip, batch):
+        if ordered:
+            ids = sorted(ids)
+        keys = pa.array([b"pad"] * skip + ids, pa.binary()).slice(skip)
+        got = list(zip(*call_entries(*string_buffers(keys), batch)))
+        want = sorted(((k, COMMITTED.pack(batch, r)) for r, k in enumerate(ids)), key=lambda e: e[0])
+        assert got == want
+
+    run()
+    with pytest.raises(ValueError, match="offset"):
+        call_entries(np.array([0, 5], np.int32), np.zeros(2, np.uint8), 1)

@@ -496,7 +496,9 @@ def _merge(ledger, txn, keys: list[bytes], agg: np.ndarray,
     g = len(keys)
     ids = np.zeros((4, g), np.uint32)
     for f, (values, codes) in enumerate(names):
-        used = np.unique(codes[codes >= 0])
+        seen = np.zeros(len(values), np.bool_)  # the codes the batch uses, by a bitmap (no sort)
+        seen[codes[codes >= 0]] = True
+        used = np.flatnonzero(seen)
         if len(used):
             lut = np.zeros(len(values), np.uint32)
             lut[used] = callers.intern(ledger, txn, values.take(pa.array(used)).to_pylist())

@@ -9,7 +9,9 @@ def merge(
     agg: npt.NDArray[np.int64],
     ids: npt.NDArray[np.uint32],
 ) -> tuple[list[bytes | None], list[tuple[bytes, bytes]]]: ...
-def split_fixed(data: npt.NDArray[np.uint8], size: int) -> list[bytes]: ...
+def call_entries(
+    offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], batch: int
+) -> tuple[list[bytes], list[bytes]]: ...
 def group(
     offsets: npt.NDArray[np.int32],
     data: npt.NDArray[np.uint8],

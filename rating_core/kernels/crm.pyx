@@ -145,16 +145,6 @@ def merge(list keys, stored, const int64_t[:, ::1] agg, const uint32_t[:, ::1] i
     return values, stale
 
 
-def split_fixed(const uint8_t[::1] data, Py_ssize_t size):
-    """``data`` cut into ``len(data) // size`` bytes objects of ``size`` bytes
-    (fixed-size records to hand to ``Cursor.putmulti``)."""
-    cdef Py_ssize_t i, n = data.shape[0] // size if size > 0 else 0
-    cdef list out = [None] * n
-    for i in range(n):
-        out[i] = PyBytes_FromStringAndSize(<const char*>&data[i * size], size)
-    return out
-
-
 cdef inline uint64_t _hash(const uint8_t* s, Py_ssize_t n) noexcept nogil:
     """FNV-1a over the key's bytes, then a final mix (the table's slot is the low bits)."""
     cdef uint64_t h = 14695981039346656037ULL
@@ -289,6 +279,139 @@ cdef enum:
     RADIX = 2048  # 1 << RADIX_BITS
 
 
+cdef _Item* _radix_sort(_Item* src, _Item* dst, Py_ssize_t m, Py_ssize_t total) noexcept nogil:
+    """Stable LSD radix sort of ``src`` (m items) by the low ``total`` bits
+    of their keys, RADIX_BITS a pass, a pass skipped where every key has
+    the same digit; ``dst`` has room for m. Returns the buffer (``src`` or
+    ``dst``) holding the sorted items."""
+    cdef Py_ssize_t count[RADIX]
+    cdef Py_ssize_t shift = 0, pos, cnt, r, d
+    cdef _Item* swap
+    while shift < total:
+        for d in range(RADIX):
+            count[d] = 0
+        for r in range(m):
+            count[(src[r].key >> shift) & (RADIX - 1)] += 1
+        if count[(src[0].key >> shift) & (RADIX - 1)] != m:  # else every key has this digit
+            pos = 0
+            for d in range(RADIX):
+                cnt = count[d]
+                count[d] = pos
+                pos += cnt
+            for r in range(m):
+                d = (src[r].key >> shift) & (RADIX - 1)
+                dst[count[d]] = src[r]
+                count[d] += 1
+            swap = src
+            src = dst
+            dst = swap
+        shift += RADIX_BITS
+    return src
+
+
+def call_entries(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t batch):
+    """The ``calls`` entries of a committed batch, for ``Cursor.putmulti``:
+    (call key, ``formats.COMMITTED`` value: batch id uint64 LE, row uint32
+    LE) per key, in the keys' byte order (LMDB's: a shorter prefix first),
+    equal keys in row order.
+
+    offsets / data: one Arrow binary array's buffers (n + 1 int32 offsets,
+    from the array's offset; data non-empty), key i being row i of the
+    batch. Already ordered keys (a switch's sequential ids) are found in
+    one pass and not sorted; otherwise a radix sort on the 8 bytes after
+    the keys' common prefix (``_radix_sort``), each run of keys equal in
+    those bytes then sorted by the rest (``_sort_keyed``). Returns (keys,
+    values): two lists of n bytes, in that order. Raises ValueError for
+    offsets outside ``data`` or more than 2**32 keys."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, nd = data.shape[0], i, j, r, cp, kn, lo, hi, longest = 1
+    if n < 0 or nd == 0:
+        raise ValueError("call_entries: offsets need n + 1 values and data a byte")
+    if n >= (1 << 32):
+        raise ValueError("call_entries: at most 2**32 calls in a batch")
+    cdef const int32_t* off = &offsets[0]
+    cdef const uint8_t* dat = &data[0]
+    for i in range(n):
+        if off[i] < 0 or off[i] > off[i + 1] or off[i + 1] > nd:
+            raise ValueError("call_entries: an offset outside the data")
+    cdef bint ordered = True
+    cdef const uint8_t* k
+    with nogil:
+        for i in range(1, n):
+            if _cmp(off, dat, i - 1, i) > 0:
+                ordered = False
+                break
+    order = np.arange(n, dtype=np.int64)
+    cdef int64_t[::1] order_v = order
+    cdef _Item[::1] a_v
+    cdef _Item[::1] b_v
+    cdef _Item* items
+    cdef _Keyed[::1] run_v
+    cdef _Keyed[::1] tmp_v
+    if not ordered:
+        a_v = np.empty(n, _ITEM)
+        b_v = np.empty(n, _ITEM)
+        with nogil:
+            cp = off[1] - off[0]  # the keys' common prefix: it orders nothing
+            for i in range(1, n):
+                kn = off[i + 1] - off[i]
+                if kn < cp:
+                    cp = kn
+                j = 0
+                while j < cp and dat[off[i] + j] == dat[off[0] + j]:
+                    j += 1
+                cp = j
+            for i in range(n):
+                kn = off[i + 1] - off[i] - cp
+                a_v[i].key = _be(dat + off[i] + cp, kn) if kn > 0 else 0
+                a_v[i].row = i
+            items = _radix_sort(&a_v[0], &b_v[0], n, 64)
+            lo = 0
+            while lo < n:  # the longest run of keys equal in their first 8 bytes after the prefix
+                hi = lo + 1
+                while hi < n and items[hi].key == items[lo].key:
+                    hi += 1
+                if hi - lo > longest:
+                    longest = hi - lo
+                lo = hi
+        if longest > 1:
+            run_v = np.empty(longest, _KEYED)
+            tmp_v = np.empty(longest, _KEYED)
+        with nogil:
+            lo = 0
+            while lo < n:
+                hi = lo + 1
+                while hi < n and items[hi].key == items[lo].key:
+                    hi += 1
+                if hi - lo > 1:  # by the next 24 bytes, then the whole keys (row order kept for equal keys)
+                    for j in range(lo, hi):
+                        r = items[j].row
+                        kn = off[r + 1] - off[r] - cp - 8
+                        k = dat + off[r] + cp + 8
+                        run_v[j - lo].p0 = 0
+                        run_v[j - lo].p1 = _be(k, kn) if kn > 0 else 0
+                        run_v[j - lo].p2 = _be(k + 8, kn - 8) if kn > 8 else 0
+                        run_v[j - lo].p3 = _be(k + 16, kn - 16) if kn > 16 else 0
+                        run_v[j - lo].row = r
+                    _sort_keyed(&run_v[0], &tmp_v[0], hi - lo, off, dat)
+                    for j in range(lo, hi):
+                        order_v[j] = run_v[j - lo].row
+                else:
+                    order_v[lo] = items[lo].row
+                lo = hi
+    cdef list keys = [None] * n
+    cdef list values = [None] * n
+    cdef char entry[12]
+    for j in range(8):
+        entry[j] = <char>((batch >> (8 * j)) & 0xFF)
+    for i in range(n):
+        r = order_v[i]
+        for j in range(4):
+            entry[8 + j] = <char>((<uint64_t>r >> (8 * j)) & 0xFF)
+        keys[i] = PyBytes_FromStringAndSize(<const char*>dat + off[r], off[r + 1] - off[r])
+        values[i] = PyBytes_FromStringAndSize(entry, 12)
+    return keys, values
+
+
 def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
                   const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start,
                   const uint8_t[::1] start_valid, const uint8_t[::1] answered, const int64_t[::1] billable,
@@ -302,7 +425,7 @@ def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int
     no hash table, no comparison sort, every step sequential in memory.
     Returns None when a key does not fit (``group`` then hashes and sorts
     the keys' bytes)."""
-    cdef Py_ssize_t m = rows.shape[0], r, i, j, d, lo, kn, digits = 0, g = 0, shift, total, cnt
+    cdef Py_ssize_t m = rows.shape[0], r, i, j, d, lo, kn, digits = 0, g = 0, total
     cdef const uint8_t* k
     cdef uint64_t code, max_rank = 0, rank_bits = 0
     cdef bint ok = True
@@ -339,9 +462,6 @@ def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int
     cdef _Item[::1] b_v = items_b
     cdef _Item* src = &a_v[0]
     cdef _Item* dst = &b_v[0]
-    cdef _Item* swap
-    cdef Py_ssize_t count[RADIX]
-    cdef Py_ssize_t pos
     with nogil:
         for r in range(m):
             i = rows[r]  # time order: the stable sort keeps it within a key
@@ -354,26 +474,7 @@ def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int
                 code |= <uint64_t>rank[i] << (4 * digits)
             src[r].key = code
             src[r].row = i
-        shift = 0
-        while shift < total:
-            for d in range(RADIX):
-                count[d] = 0
-            for r in range(m):
-                count[(src[r].key >> shift) & (RADIX - 1)] += 1
-            if count[(src[0].key >> shift) & (RADIX - 1)] != m:  # else every key has this digit
-                pos = 0
-                for d in range(RADIX):
-                    cnt = count[d]
-                    count[d] = pos
-                    pos += cnt
-                for r in range(m):
-                    d = (src[r].key >> shift) & (RADIX - 1)
-                    dst[count[d]] = src[r]
-                    count[d] += 1
-                swap = src
-                src = dst
-                dst = swap
-            shift += RADIX_BITS
+        src = _radix_sort(src, dst, m, total)
         for r in range(m):
             if r == 0 or src[r].key != src[r - 1].key:
                 g += 1
