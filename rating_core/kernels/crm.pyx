@@ -182,6 +182,15 @@ cdef inline uint64_t _be(const uint8_t* s, Py_ssize_t n) noexcept nogil:
     return v
 
 
+cdef inline void _fill_keyed(_Keyed* item, const uint8_t* k, Py_ssize_t kn, uint64_t p0, int64_t row) noexcept nogil:
+    """``item`` for the key bytes ``k`` (``kn`` of them) after a part ranked ``p0``."""
+    item.p0 = p0
+    item.p1 = _be(k, kn) if kn > 0 else 0
+    item.p2 = _be(k + 8, kn - 8) if kn > 8 else 0
+    item.p3 = _be(k + 16, kn - 16) if kn > 16 else 0
+    item.row = row
+
+
 cdef inline bint _less(const _Keyed* a, const _Keyed* b, const int32_t* offsets, const uint8_t* data) noexcept nogil:
     if a.p0 != b.p0:
         return a.p0 < b.p0
@@ -277,6 +286,7 @@ _ITEM = np.dtype([("key", "<u8"), ("row", "<i8")])
 cdef enum:
     RADIX_BITS = 11
     RADIX = 2048  # 1 << RADIX_BITS
+    OUTLIERS = 64  # ``call_entries`` merges at most n / OUTLIERS keys out of order into the rest
 
 
 cdef _Item* _radix_sort(_Item* src, _Item* dst, Py_ssize_t m, Py_ssize_t total) noexcept nogil:
@@ -317,10 +327,11 @@ def call_entries(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t b
 
     offsets / data: one Arrow binary array's buffers (n + 1 int32 offsets,
     from the array's offset; data non-empty), key i being row i of the
-    batch. Already ordered keys (a switch's sequential ids) are found in
-    one pass and not sorted; otherwise a radix sort on the 8 bytes after
-    the keys' common prefix (``_radix_sort``), each run of keys equal in
-    those bytes then sorted by the rest (``_sort_keyed``). Returns (keys,
+    batch. Nearly ordered keys (a switch's sequential ids) are found in one
+    pass: at most n / OUTLIERS keys below one before them are sorted and
+    merged into the others, which stay in place; otherwise a radix sort on
+    the 8 bytes after the keys' common prefix (``_radix_sort``), each run
+    of keys equal in those bytes then sorted by the rest (``_sort_keyed``). Returns (keys,
     values): two lists of n bytes, in that order. Raises ValueError for
     offsets outside ``data`` or more than 2**32 keys."""
     cdef Py_ssize_t n = offsets.shape[0] - 1, nd = data.shape[0], i, j, r, cp, kn, lo, hi, longest = 1
@@ -328,20 +339,54 @@ def call_entries(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t b
         raise ValueError("call_entries: offsets need n + 1 values and data a byte")
     if n >= (1 << 32):
         raise ValueError("call_entries: at most 2**32 calls in a batch")
+    if n == 0:
+        return [], []
     cdef const int32_t* off = &offsets[0]
     cdef const uint8_t* dat = &data[0]
     for i in range(n):
         if off[i] < 0 or off[i] > off[i + 1] or off[i + 1] > nd:
             raise ValueError("call_entries: an offset outside the data")
+    # Nearly ordered keys (ordered but for at most n / OUTLIERS): the
+    # ordered ones kept in place, the others sorted and merged in.
+    order = np.empty(n, np.int64)
+    cdef int64_t[::1] order_v = order
+    cdef Py_ssize_t n_in = 1, n_out = 0, cap = n // OUTLIERS + 1
+    cdef int64_t[::1] out_v = np.empty(cap, np.int64)
     cdef bint ordered = True
-    cdef const uint8_t* k
+    cdef int c
     with nogil:
+        order_v[0] = 0
         for i in range(1, n):
-            if _cmp(off, dat, i - 1, i) > 0:
+            if _cmp(off, dat, order_v[n_in - 1], i) <= 0:
+                order_v[n_in] = i
+                n_in += 1
+            elif n_out < cap:
+                out_v[n_out] = i
+                n_out += 1
+            else:
                 ordered = False
                 break
-    order = np.arange(n, dtype=np.int64)
-    cdef int64_t[::1] order_v = order
+    cdef _Keyed[::1] few_v
+    cdef _Keyed[::1] few_tmp
+    if ordered and n_out:
+        few_v = np.empty(n_out, _KEYED)
+        few_tmp = np.empty(n_out, _KEYED)
+        with nogil:
+            for j in range(n_out):
+                r = out_v[j]
+                _fill_keyed(&few_v[j], dat + off[r], off[r + 1] - off[r], 0, r)
+            _sort_keyed(&few_v[0], &few_tmp[0], n_out, off, dat)
+            i, j, lo = n_in - 1, n_out - 1, n - 1  # merged from the back: the later of equal keys first
+            while j >= 0:
+                r = few_v[j].row
+                c = _cmp(off, dat, order_v[i], r) if i >= 0 else -1
+                if c > 0 or (c == 0 and order_v[i] > r):
+                    order_v[lo] = order_v[i]
+                    i -= 1
+                else:
+                    order_v[lo] = r
+                    j -= 1
+                lo -= 1
     cdef _Item[::1] a_v
     cdef _Item[::1] b_v
     cdef _Item* items
@@ -385,13 +430,7 @@ def call_entries(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t b
                 if hi - lo > 1:  # by the next 24 bytes, then the whole keys (row order kept for equal keys)
                     for j in range(lo, hi):
                         r = items[j].row
-                        kn = off[r + 1] - off[r] - cp - 8
-                        k = dat + off[r] + cp + 8
-                        run_v[j - lo].p0 = 0
-                        run_v[j - lo].p1 = _be(k, kn) if kn > 0 else 0
-                        run_v[j - lo].p2 = _be(k + 8, kn - 8) if kn > 8 else 0
-                        run_v[j - lo].p3 = _be(k + 16, kn - 16) if kn > 16 else 0
-                        run_v[j - lo].row = r
+                        _fill_keyed(&run_v[j - lo], dat + off[r] + cp + 8, off[r + 1] - off[r] - cp - 8, 0, r)
                     _sort_keyed(&run_v[0], &tmp_v[0], hi - lo, off, dat)
                     for j in range(lo, hi):
                         order_v[j] = run_v[j - lo].row
@@ -533,7 +572,7 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     0 none); last int64 (4, g) the latest row setting each name (-1 none).
     Raises ValueError when the arrays disagree in length or a row is out
     of range."""
-    cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0, kn
+    cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0
     cdef uint64_t mask_, slot
     cdef int64_t gid
     if (offsets.shape[0] < n + 1 or rank.shape[0] != n or skip.shape[0] != n or start_valid.shape[0] != n or answered.shape[0] != n
@@ -557,7 +596,6 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     # a probe compares the keys' bytes only when their hashes agree
     cdef uint64_t[::1] table = np.zeros(cap, np.uint64)
     cdef uint64_t h, entry
-    cdef const uint8_t* k
     cdef int64_t[::1] firsts = np.empty(max(m, 1), np.int64)  # group -> its first row
     cdef int64_t[::1] group_of = np.empty(max(n, 1), np.int64)  # row -> its group
     # per group, one row of W int64 (one or two cache lines): the 7 aggregates,
@@ -599,13 +637,7 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     with nogil:
         for i in range(g):
             r = firsts[i]
-            kn = off[r + 1] - off[r] - skip[r]
-            k = dat + off[r] + skip[r]
-            items[i].p0 = <uint64_t>rank[r]
-            items[i].p1 = _be(k, kn) if kn > 0 else 0
-            items[i].p2 = _be(k + 8, kn - 8) if kn > 8 else 0
-            items[i].p3 = _be(k + 16, kn - 16) if kn > 16 else 0
-            items[i].row = firsts[i]
+            _fill_keyed(&items[i], dat + off[r] + skip[r], off[r + 1] - off[r] - skip[r], <uint64_t>rank[r], r)
         if g > 1:
             _sort_keyed(&items[0], &tmp[0], g, off, dat)
     sorted_rows = np.empty(g, np.int64)
