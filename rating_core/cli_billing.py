@@ -4,6 +4,7 @@ campaign): faces on ``rating_core.billing``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -209,6 +210,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                   f"{yuan(-total)} yuan owed to the enterprises", highlight=False)
     else:
         out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
+    owed = outstanding(statements)
+    if owed != total:  # later pay-as-you-go payments settled earlier statements
+        out.print(f"outstanding {yuan(owed)} yuan after the last month shown: later payments of pay-as-you-go "
+                  "accounts settled earlier statements (each statement's amount due is as it was billed)",
+                  highlight=False)
     if statements_dir:
         out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
 
@@ -281,6 +287,28 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         out.print("the current package is the cheapest for these calls", highlight=False)
     else:
         out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
+
+
+def outstanding(statements) -> int:
+    """What the accounts of ``statements`` still owe after the last month
+    listed, minor units (1/10000 yuan): a pay-as-you-go account's unpaid
+    after its last payg statement (earlier statements' unpaid less the
+    payments applied to them, plus that month's amount due: the
+    statements' payment rule, ``billing.statements``), and every other
+    statement's amount due as billed (their kinds apply no payments).
+    ``sum(amount_due)`` counts a payg bill a later payment settled."""
+    last_payg: dict[str, Any] = {}
+    owed = 0
+    for s in statements:
+        if s.package_kind == "payg":
+            prev = last_payg.get(s.account)
+            if prev is None or prev.month < s.month:
+                last_payg[s.account] = s
+        else:
+            owed += s.amount_due
+    for s in last_payg.values():
+        owed += s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due)
+    return owed
 
 
 def _due(minor: int) -> str:

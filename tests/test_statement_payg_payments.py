@@ -76,6 +76,18 @@ def test_payments_settle_earlier_statements_then_the_month(shop, capsys):
     # bill's table shows the same: December's credit 3.96 and nothing due.
     row = next(line for line in table.splitlines() if "2026-12" in line)
     assert "3.96" in row and row.rstrip(" │|").endswith("0.00")
+    # Each statement's amount due is as billed (1.20 + 0.60 + 0.00); the
+    # later payments settled them: nothing is outstanding after December.
+    assert "total due 1.80 yuan over 3 statement(s)" in table
+    assert "outstanding 0.00 yuan after the last month shown" in table
+
+
+def test_outstanding_counts_earlier_unpaid_of_months_not_shown(shop, capsys):
+    d, _ = shop
+    _, table = bill(d, capsys, "--month", "2026-11")
+    # November alone: its 0.60 due, and 0.20 of October the 1.00 did not cover.
+    assert "total due 0.60 yuan over 1 statement(s)" in table
+    assert "outstanding 0.80 yuan after the last month shown" in table
 
 
 def test_a_payment_beyond_the_charges_is_never_a_negative_amount_due(shop, capsys):
@@ -92,7 +104,7 @@ def test_the_printable_statement_shows_where_the_payments_went(shop, capsys):
     html = unescape((d / "st" / "shop-2026-12.html").read_text("utf-8"))
     assert "<h2>Payments</h2>" in html and "Prepaid credit" not in html
     assert "Payments received (yuan)</td><td class=\"n\">+5.00" in html
-    assert "Paid towards earlier statements (yuan) (Unpaid on earlier statements (yuan) 0.80)</td><td class=\"n\">-0.80" in html
+    assert "Paid towards earlier statements (yuan) (of unpaid 0.80)</td><td class=\"n\">-0.80" in html
     assert "Paid towards this month's charges (yuan)</td><td class=\"n\">-0.24" in html
     assert "Closing credit (yuan)</td><td class=\"n\">3.96" in html
     assert "<td>payment</td>" in html  # the events table's top-up is a payment
