@@ -4,6 +4,7 @@ campaign): faces on ``rating_core.billing``."""
 from __future__ import annotations
 
 from pathlib import Path
+import time
 from typing import Any
 
 import click
@@ -210,6 +211,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                   f"{yuan(-total)} yuan owed to the enterprises", highlight=False)
     else:
         out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
+    unended = months_not_ended(statements, int(time.time() * 1000))
+    if unended:
+        out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "
+                  "and a monthly minimum's shortfall is reckoned as if the month ended now", highlight=False)
     owed = outstanding(statements)
     if owed != total:  # later pay-as-you-go payments settled earlier statements
         out.print(f"outstanding {yuan(owed)} yuan after the last month shown: later payments of pay-as-you-go "
@@ -287,6 +292,15 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         out.print("the current package is the cheapest for these calls", highlight=False)
     else:
         out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
+
+
+def months_not_ended(statements, now_ms: int) -> list[str]:
+    """The months (YYYY-MM) of ``statements`` whose end (Asia/Shanghai) is
+    after ``now_ms`` (epoch ms): billed before they are over, so their
+    figures are to date (a finance team bills a month once it has ended)."""
+    from .billing.statements import month_bounds, parse_month
+
+    return sorted({s.month for s in statements if month_bounds(parse_month(s.month))[3] > now_ms})
 
 
 def outstanding(statements) -> int:

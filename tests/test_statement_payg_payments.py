@@ -108,3 +108,16 @@ def test_the_printable_statement_shows_where_the_payments_went(shop, capsys):
     assert "Paid towards this month's charges (yuan)</td><td class=\"n\">-0.24" in html
     assert "Closing credit (yuan)</td><td class=\"n\">3.96" in html
     assert "<td>payment</td>" in html  # the events table's top-up is a payment
+
+
+def test_bill_says_which_months_have_not_ended(shop, capsys):
+    from rating_core.billing.statements import month_bounds, parse_month
+    from rating_core.cli_billing import months_not_ended
+
+    d, _ = shop
+    got, _ = bill(d, capsys)
+    rows = [type("S", (), {"month": m}) for m in got]
+    december_ends = month_bounds(parse_month("2026-12"))[3]  # 2027-01-01 00:00 Asia/Shanghai
+    assert months_not_ended(rows, december_ends - 1) == ["2026-12"]
+    assert months_not_ended(rows, december_ends) == []
+    assert months_not_ended(rows, month_bounds(parse_month("2026-11"))[3] - 1) == ["2026-11", "2026-12"]

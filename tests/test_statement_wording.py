@@ -72,8 +72,10 @@ def test_feature_fees_say_they_are_due_not_paid_from_credit(world):  # noqa: F81
 def test_the_monthly_minimum_reads_naturally_in_english(world):  # noqa: F811
     s, html = pages(world, "tea")  # pre_480: 40 yuan a month, not its first month
     assert s.minimum_topup == 394_000
-    assert "Shortfall to the monthly minimum spend (yuan) (minimum spend: 40.00 yuan a month)" in html["en"]
-    assert "月最低消费补足(元) (月最低消费 40.00 元)" in html["zh"]  # the Chinese, the source
+    # A prepaid account's shortfall is billed like its fees, not drawn from the credit (README).
+    assert ("Shortfall to the monthly minimum spend (yuan) (minimum spend: 40.00 yuan a month; "
+            "due: not paid from the prepaid credit)") in html["en"]
+    assert "月最低消费补足(元) (月最低消费 40.00 元；计入应付金额，不从预存款扣除)" in html["zh"]  # the Chinese, the source
     assert "top-up (yuan) (Monthly minimum" not in html["en"]
     _, first = pages(world, "tea", "2026-10")
     assert "(minimum spend: 40.00 yuan a month; first month: charged at actual usage)" in first["en"]
