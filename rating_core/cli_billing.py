@@ -165,7 +165,13 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
                                           events_in_balances=from_ledger)
         except ValueError as e:
-            raise InvalidInput("--events" if "event" in str(e) else "--account", str(e)) from None
+            if "event" in str(e):
+                raise InvalidInput("--events", str(e)) from None
+            # An account opened live (accounts open) is in the ledger's
+            # customer layer, not in the compiled catalog a rated file is
+            # billed against: say where it is.
+            hint = "" if from_ledger else " in the catalog (an account opened with `accounts open` is billed with --ledger)"
+            raise InvalidInput("--account", f"{e}{hint}") from None
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
         try:
             write_summary(statements, out_path, lang, warnings, names)

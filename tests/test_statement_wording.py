@@ -109,3 +109,17 @@ def test_the_header_keeps_to_its_lines_at_a4(world, tmp_path):  # noqa: F811
                               check=True, capture_output=True, text=True).stdout
         lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
         assert lines[:5] == want, lines[:6]
+
+
+def test_an_account_not_in_the_catalog_is_refused_naming_the_ledger(world, tmp_path, capsys):  # noqa: F811
+    import pytest
+
+    from rating_core.cli import main
+
+    d, _ = world
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(tmp_path / "b.csv"),
+              "--account", "opened_live"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert "--account: unknown account 'opened_live' in the catalog" in err and "--ledger" in err
