@@ -5,29 +5,38 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import click
 
-from . import layout
+from . import cdr, layout
 
 SHANGHAI = layout.LOCAL_TZ
 
 
 def parse_time(text: str | None) -> int | None:
     """ISO 8601 (local Asia/Shanghai time when no offset is given) or epoch
-    milliseconds -> epoch ms; None: now."""
+    milliseconds (ASCII digits) -> epoch ms, within the edge's time range
+    (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``); None: now. Raises
+    click.BadParameter for anything else (other scripts' digits included:
+    ``str.isdigit`` takes '²' and '١', which ``int`` refuses or reads)."""
     if text is None:
         return None
-    if text.strip().lstrip("-").isdigit():
-        return int(text)
-    try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use ISO 8601 (2026-03-04T10:00, local time) or epoch ms",
-                                 param_hint="--at") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=SHANGHAI)
-    return int(when.timestamp() * 1000)
+    t = text.strip()
+    if re.fullmatch(r"-?[0-9]+", t, re.ASCII):
+        ms = int(t)
+    else:
+        try:
+            when = dt.datetime.fromisoformat(t)
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: use ISO 8601 (2026-03-04T10:00, local time) or epoch ms",
+                                     param_hint="--at") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=SHANGHAI)
+        ms = (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(milliseconds=1)
+    if not cdr.MIN_TIME_MS <= ms < cdr.MAX_TIME_MS:
+        raise click.BadParameter(f"{text!r}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}", param_hint="--at")
+    return ms
 
 
 def render(number: str, caller: str, at_ms: int, d) -> list[str]:

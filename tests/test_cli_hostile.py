@@ -218,3 +218,17 @@ def test_rejects_csv_neutralises_formulas(demo, tmp_path, capsys):
     assert [(r["call_id"], r["value"]) for r in rows] == [("'=HYPERLINK(\"http://x\")", "'@SUM(1+1)"), ("-2", "-5")]
     raw = pq.read_table(tmp_path / "r.parquet")
     assert raw.column("call_id").to_pylist() == ["=HYPERLINK(\"http://x\")", "-2"]
+
+
+@pytest.mark.parametrize("text", ["--5", "²", "١٧٩٤٢٤٠٠٠٠٠٠٠", "9999-01-01", "-5", "99999999999999999999"])
+def test_a_time_option_refuses_other_digits_and_times_out_of_range(text):
+    """--at / --effective / --from (cli_route.parse_time): '²'.isdigit() is
+    true and int() refused it (an internal error); Arabic-Indic digits were
+    read as epoch ms (breaker). Only ASCII digits or ISO 8601, 1970..2199."""
+    import click
+
+    from rating_core.cli_route import parse_time
+
+    with pytest.raises(click.BadParameter):
+        parse_time(text)
+    assert parse_time("2026-11-10T00:00:00") == parse_time("1794240000000") == 1_794_240_000_000
