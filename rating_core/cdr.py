@@ -421,8 +421,10 @@ def _header(path: Path, encoding: str) -> list[str]:
                 bad = bad.encode(codec, "surrogateescape").decode(codec, "backslashreplace")
                 raise InvalidFile(path, f"header unreadable: not {'GBK' if encoding == 'gb18030' else 'UTF-8'} "
                                   f"text ({excerpt(bad)})", 1)
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}", 1) from None
+        except (UnicodeError, csv.Error) as e:  # UnicodeError: Python's utf-16 codec wants a byte-order mark
+            hint = ("; a UTF-16 file without a byte-order mark: name its byte order, --encoding utf-16-le "
+                    "(Windows) or utf-16-be") if encoding in ("utf-16", "utf16", "utf_16") else ""
+            raise InvalidFile(path, f"header unreadable: {excerpt(e, 80)}{hint}", 1) from None
     if line and encoding == "gb18030" and line[0].startswith("\ufeff"):
         line[0] = line[0][1:]  # GB18030's byte-order mark (GB18030_MARK), decoded
     if not line or not any(c.strip() for c in line):

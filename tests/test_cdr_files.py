@@ -222,3 +222,14 @@ def test_a_tab_separated_export_says_so(store, tmp_path, capsys, encoding):
     label = "UTF-8" if encoding == "utf-8" else "UTF-16"
     assert err.startswith(f"error: {path}: line 1: {label} text whose columns are separated by tabs"), err
     assert 'save it as "CSV UTF-8 (Comma delimited)"' in err, err
+
+
+def test_utf16_named_without_a_byte_order_mark_is_a_clear_error(tmp_path):
+    """--encoding utf-16 on a file without a byte-order mark: Python's codec
+    raised a UnicodeError the header check did not catch (an internal
+    error, breaker); now the file's error, naming the byte orders."""
+    p = tmp_path / "be.csv"
+    p.write_bytes("call_id,number\na,4001234567\n".encode("utf-16-be"))
+    with pytest.raises(cdr.InvalidFile) as e:
+        cdr.check_file(p, "utf-16")
+    assert "without a byte-order mark" in str(e.value) and "utf-16-be" in str(e.value)
