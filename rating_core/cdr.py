@@ -241,7 +241,7 @@ _BATCH_ROWS = 1 << 20
 # first SNIFF_BYTES; GBK is read as GB18030, its superset.
 SNIFF_BYTES = 1 << 16
 GB18030_MARK = b"\x84\x31\x95\x33"  # U+FEFF in GB18030: a byte-order mark some exporters write
-CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block (a rated file's columns are typed from the first; a CDR file's are text)
+CSV_BLOCK_BYTES = 64 << 20  # pyarrow's read block (no column is typed from it: CDR and rated files name their types)
 BINARY_CONTROLS = 20
 # A file without a mark is UTF-8 when at most 1 in UTF8_MAJORITY of its
 # sniffed non-ASCII bytes fail to form valid UTF-8 sequences, or when at most
@@ -689,7 +689,8 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
 
 
 def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[str] | None = None,
-                 encoding: str | None = None, *, cdr_input: bool = False) -> Iterator[pa.RecordBatch]:
+                 encoding: str | None = None, *, cdr_input: bool = False,
+                 typed: dict[str, pa.DataType] | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches of a CSV or Parquet CDR file (by extension).
 
     columns: read only these (absent ones come as null strings for CSV, are
@@ -698,6 +699,9 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     is CDR input, so a CSV's columns that are not CDR_COLUMNS (pass-through
     extras) are text too, not typed by pyarrow's inference; without it (a
     rated or rejects file read back) they are typed (int64 ``row``...).
+    typed: a CSV's columns of known type (a rated file read back,
+    ``read_rated``): those get these types, every other column is text as
+    with cdr_input, none typed by inference.
     Raises InvalidFile naming file, line and column for a file that cannot
     be read; rows with bad values are the caller's rejects, not errors.
     """
@@ -740,10 +744,17 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # value 'abc'", breaker).
     utf16 = encoding.startswith("utf-16")
     utf8, gbk = encoding == "utf8" or utf16, encoding == "gb18030"
-    names = _header(path, encoding) if gbk or cdr_input else []
+    # A rated file read back (typed): its known columns by type, the rest as
+    # CDR input's extras; a type inferred from the first block refused the
+    # file at a later cell (credit_after_minor empty for 64 MiB of
+    # pay-as-you-go calls was typed null, breaker).
+    text_extras = cdr_input or typed is not None
+    names = _header(path, encoding) if gbk or text_extras else []
     types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
-    if cdr_input and utf8:
+    if text_extras and utf8:
         types.update((c, pa.binary()) for c in names if c not in types)
+    if typed is not None and not gbk:
+        types.update((c, t) for c, t in typed.items() if c in names)
     try:
         reader = pacsv.open_csv(
             _Utf16AsUtf8(path, encoding) if utf16 else path,
@@ -824,11 +835,11 @@ def row_count(path: str | Path) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if _is_parquet(path) else None
 
 
-def read_table(path: str | Path, *, cdr_input: bool = False) -> pa.Table:
-    """The whole of ``read_batches(path, cdr_input=cdr_input)`` as one table
-    (a column bytes in some batch only is bytes throughout). Raises
-    InvalidFile, or InvalidInput for a file with no rows."""
-    batches = list(read_batches(path, cdr_input=cdr_input))
+def read_table(path: str | Path, *, cdr_input: bool = False, typed: dict[str, pa.DataType] | None = None) -> pa.Table:
+    """The whole of ``read_batches(path, cdr_input=cdr_input, typed=typed)``
+    as one table (a column bytes in some batch only is bytes throughout).
+    Raises InvalidFile, or InvalidInput for a file with no rows."""
+    batches = list(read_batches(path, cdr_input=cdr_input, typed=typed))
     if not batches:
         raise InvalidInput("file", "no rows (empty, or a header only)", str(path))
     binary = {f.name for b in batches for f in b.schema if pa.types.is_binary(f.type)}
@@ -873,8 +884,16 @@ def rated_columns(table: pa.Table, source: str) -> pa.Table:
 def read_rated(path: str | Path) -> pa.Table:
     """A rated file (``rating400 rate`` output, Parquet or CSV, of this
     version or an earlier one) with this version's column names
-    (``rated_columns``). Raises InvalidInput naming the file."""
-    return rated_columns(read_table(path), str(path))
+    (``rated_columns``). A CSV's columns are read by the rated output's
+    types (``rater.AMOUNTS`` and ``BALANCES`` int64 under either name, the
+    input ``row`` int64, ``answered`` bool), every other column as text.
+    Raises InvalidInput naming the file."""
+    from .rater import AMOUNTS, BALANCES
+
+    typed: dict[str, pa.DataType] = {c: pa.int64() for c in (*AMOUNTS, *BALANCES, "row")}
+    typed.update((RATED_MINOR_NAMES[c], pa.int64()) for c in AMOUNTS if c in RATED_MINOR_NAMES)
+    typed["answered"] = pa.bool_()
+    return rated_columns(read_table(path, typed=typed), str(path))
 
 
 def _is_parquet(path: Path) -> bool:

@@ -233,3 +233,30 @@ def test_utf16_named_without_a_byte_order_mark_is_a_clear_error(tmp_path):
     with pytest.raises(cdr.InvalidFile) as e:
         cdr.check_file(p, "utf-16")
     assert "without a byte-order mark" in str(e.value) and "utf-16-be" in str(e.value)
+
+
+def test_a_rated_csv_reads_back_by_the_rated_types_not_the_first_block(tmp_path, monkeypatch):
+    """A rated CSV over one read block (64 MiB): credit_after_minor empty for
+    the whole first block (pay-as-you-go calls) was inferred null and a
+    pass-through column of digits int64, so a prepaid call's balance or an
+    'abc' below refused the file in bill, explain and report (breaker).
+    read_rated types the rated columns and reads the others as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n = 400
+    table = pa.table({
+        "call_id": [f"c{i}" for i in range(n)],
+        "charge_minor": pa.array(range(n), pa.int64()),
+        "credit_after_minor": pa.array([None] * 300 + [5] * 100, pa.int64()),
+        "answered": pa.array([i % 2 == 0 for i in range(n)]),
+        "note": ["007"] * (n - 1) + ["abc"],
+    })
+    path = tmp_path / "rated.csv"
+    pacsv.write_csv(table, path)
+    monkeypatch.setattr(cdr, "CSV_BLOCK_BYTES", 4096)
+    got = cdr.read_rated(path)
+    assert got.column("credit_after_minor").type == pa.int64()
+    assert got.column("credit_after_minor").to_pylist()[299:301] == [None, 5]
+    assert got.column("answered").type == pa.bool_() and got.column("charge_minor").type == pa.int64()
+    assert got.column("note").to_pylist()[0] == "007" and got.column("note").to_pylist()[-1] == "abc"
