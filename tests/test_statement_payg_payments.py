@@ -121,3 +121,23 @@ def test_bill_says_which_months_have_not_ended(shop, capsys):
     assert months_not_ended(rows, december_ends - 1) == ["2026-12"]
     assert months_not_ended(rows, december_ends) == []
     assert months_not_ended(rows, month_bounds(parse_month("2026-11"))[3] - 1) == ["2026-11", "2026-12"]
+
+
+def test_a_credit_note_beyond_the_months_charges_is_carried_not_lost(shop, capsys):
+    """A 5.00 credit note (a bill adjustment) on November's 0.60 of calls:
+    the 4.40 beyond them is owed to the customer, applied as a payment
+    (October's 0.20 left unpaid first) and carried; it was a negative amount
+    due that vanished at the next month (breaker)."""
+    d, _ = shop
+    events = d / "credit-note.csv"
+    events.write_text("account,at,kind,amount,feature,note\nshop,2026-11-20T10:00:00+08:00,adjustment,-5,,credit note\n",
+                      encoding="utf-8")
+    got, _ = bill(d, capsys, "--events", str(events))
+    nov, dec = got["2026-11"], got["2026-12"]
+    assert nov["charges_minor"] == 6_000 - 50_000 and nov["amount_due_minor"] == 0
+    # 1.00 paid + 4.40 owed: October's 1.20 settled, 4.20 carried.
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (12_000, 12_000, -44_000)
+    assert nov["closing_credit_minor"] == 42_000
+    # December opens with it: 4.20 + 5.00 paid - 0.24 of calls.
+    assert dec["earlier_unpaid_minor"] == 0 and dec["amount_due_minor"] == 0
+    assert dec["closing_credit_minor"] == 42_000 + 50_000 - 2_400

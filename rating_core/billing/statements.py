@@ -720,12 +720,24 @@ def _apply_payments(s: Statement, unpaid: int) -> int:
     statements left unpaid (``unpaid``, minor units), then to the month's
     charges, never below zero; sets ``s``'s ``earlier_unpaid``,
     ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
-    unpaid after the month (earlier and this month's amount due)."""
+    unpaid after the month (earlier and this month's amount due).
+
+    A month whose charges are negative (a credit note, an adjustment or a
+    rerating refund larger than its calls and fees) owes the customer that
+    money: it is applied as a payment, to earlier unpaid first, and the rest
+    carried as credit (``paid_to_charges`` is then the negative charges, so
+    the amount due is 0); it was shown as a negative amount due and lost at
+    the next month (breaker: a 500.00 credit note on 49.05 of calls)."""
     cut = s.package_changes[0]["at_ms"] if s.package_changes else None
+    owed_to_customer = max(0, -s.charges)
     money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups if cut is None or e.at_ms < cut))
+    money += owed_to_customer
     s.earlier_unpaid = unpaid
     s.paid_to_earlier = min(unpaid, money)
-    s.paid_to_charges = min(max(0, s.charges), money - s.paid_to_earlier)
+    if owed_to_customer:
+        s.paid_to_charges = s.charges
+    else:
+        s.paid_to_charges = min(max(0, s.charges), money - s.paid_to_earlier)
     return unpaid - s.paid_to_earlier + max(0, s.amount_due)
 
 
