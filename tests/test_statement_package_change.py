@@ -311,3 +311,21 @@ def test_a_change_to_a_bundle_mid_month_shows_its_allowance_and_the_old_period_e
     bill(store, other, capsys, "--month", "2026-11")
     nov = json.loads((other / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
     assert (nov["package"], nov["package_end"]) == ("pre_a", "2026-11-15")
+
+
+def test_a_change_to_pay_as_you_go_pays_its_calls_from_the_carried_credit_once(tmp_path, capsys):
+    """pre_a -> payg on 2026-11-15: the ledger debits the payg call of 11-20
+    (12.00) from the carried credit; the statement billed it as due as well
+    (breaker: charged twice). Now it is paid from the credit on the
+    statement too, and the closing credit is the ledger's."""
+    store, credit = world(tmp_path, "pre_a", [
+        [cdr("oct", at(10, 10))],
+        lambda ops: ops.change_package("chg", "acme", "payg", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov", at(11, 20))],
+    ])
+    rows = bill(store, tmp_path, capsys, "--month", "2026-11")
+    nov = rows["2026-11"]
+    assert nov["closing_credit_minor"] == credit == (480 - 12 - 12) * YUAN
+    # Billed under pre_a (in force at the month's start): its 40 minimum against 12 of usage.
+    assert nov["usage_minor"] == nov["credit_consumed_minor"] == 12 * YUAN
+    assert nov["amount_due_minor"] == nov["minimum_topup_minor"] == 28 * YUAN

@@ -707,6 +707,14 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expires)
                 topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expires)
                 s.expired_credit = max(0, s.opening_credit + credit_before + topped - used)
+            if kind == "prepaid" and any(kinds[pkg_index[c["to"]]] == "payg" for c in changes if c["to"] in pkg_index):
+                # A change to pay-as-you-go in a month billed as prepaid: the
+                # ledger debits the pay-as-you-go calls after it from the
+                # carried credit (one balance; README "Late CDRs"), so the
+                # statement pays them from the credit too, as far as it goes,
+                # and bills the rest (breaker: billed as due and debited, twice).
+                payg = [name for name in packages if kinds[pkg_index[name]] == "payg"]
+                s.credit_consumed += min(_charged_under(calls, account, payg, m_lo, m_hi), max(0, s.closing_credit))
             if kind == "payg":
                 unpaid = _apply_payments(s, unpaid)
             credit = s.closing_credit
@@ -786,6 +794,16 @@ def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds
                          if m_lo <= x.at_ms < e.until_ms and kinds[pkg_index[x.package]] == "prepaid")
             return e.until_ms, credit
     return None, 0
+
+
+def _charged_under(calls: pa.Table, account: str, packages: list[str], lo_ms: int, hi_ms: int) -> int:
+    """The charges (minor units) of ``account``'s calls rated under one of
+    ``packages``, starting in [lo_ms, hi_ms)."""
+    st = calls.column("start_ms")
+    mask = pc.and_(pc.and_(pc.equal(calls.column("account"), account),
+                           pc.is_in(calls.column("package"), pa.array(packages, pa.string()))),
+                   pc.and_(pc.greater_equal(st, lo_ms), pc.less(st, hi_ms)))
+    return int(pc.sum(calls.filter(mask).column("charge")).as_py() or 0)
 
 
 def _consumed_between(calls: pa.Table, account: str, lo_ms: int, hi_ms: int) -> int:
