@@ -152,6 +152,9 @@ def test_top_up_minimums_adjust_refund(env):
     with pytest.raises(InvalidInput) as e:
         ops.adjust(rid(), "acme", -10, "", at_ms=T0)
     assert e.value.field == "reason"
+    with pytest.raises(InvalidInput) as e:  # the audit log keeps it for ever: bounded (breaker: 3 MiB by gRPC)
+        ops.adjust(rid(), "acme", -10, "退" * 400, at_ms=T0)
+    assert e.value.field == "reason" and "longer than 1024 bytes" in e.value.message
     with pytest.raises(Refused) as e:
         ops.adjust(rid(), "acme", -1081_0000, "correction", at_ms=T0)
     assert e.value.reason == "insufficient_credit"

@@ -80,14 +80,22 @@ _NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
 _OWN_RULE = frozenset({"plan", "request_id"})
 
 
+# The longest free text an operation stores (a company name, a reason, a
+# note, a document reference), UTF-8 bytes: the audit log keeps it for ever,
+# and gRPC let a 3 MiB reason in (breaker).
+FREE_TEXT_BYTES = 1024
+
+
 def _check_free_text(field: str, value) -> None:
     """The edge's text rule (``cdr.check_characters``: no control, DEL, C1,
-    bidi or zero-width character) for every string an operation receives
-    and may store (company name, reasons, notes, document references,
-    actor), inside lists and tuples too (``documents[0][1]``) and in a
-    routing plan document's names and values (``plan.groups``):
-    InvalidInput naming the field, the value shown escaped."""
+    bidi or zero-width character) and ``FREE_TEXT_BYTES`` for every string
+    an operation receives and may store (company name, reasons, notes,
+    document references, actor), inside lists and tuples too
+    (``documents[0][1]``) and in a routing plan document's names and values
+    (``plan.groups``): InvalidInput naming the field, the value shown escaped."""
     if isinstance(value, str):
+        if len(value) > FREE_TEXT_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > FREE_TEXT_BYTES:
+            raise InvalidInput(field, f"longer than {FREE_TEXT_BYTES} bytes")
         check_characters(field, value)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
