@@ -300,8 +300,9 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     ``encoding`` (any spelling in ENCODINGS) wins; otherwise: a UTF-8 or
     UTF-16 byte-order mark; NUL bytes in every other position (UTF-16 without
     a mark); UTF-8 when its non-ASCII bytes mostly form valid UTF-8
-    sequences (UTF8_MAJORITY), or at most 1 in UTF8_LINES lines hold bytes
-    that do not, or GB18030 shows no evidence (GB_EVIDENCE;
+    sequences (UTF8_MAJORITY) and it holds UTF-8 text (``_no_utf8_text``)
+    or bytes not GB18030, or at most 1 in UTF8_LINES lines hold bytes
+    that are not UTF-8, or GB18030 shows no evidence (GB_EVIDENCE;
     rows with bytes not UTF-8 are then rejects, ``read_batches``); else
     GB18030; either with at most
     1 in BINARY_CONTROLS characters a control (a few bad cells).
@@ -351,13 +352,27 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=final)
     invalid = len(_ESCAPED_BYTE.findall(utf8))
     non_ascii = len(head.translate(None, _ASCII))
+    # By bytes, "most fail as UTF-8" undercounts GBK: about half of a GBK
+    # hanzi's byte pairs form a valid 2-byte UTF-8 character by chance, so
+    # a small or repetitive export (a header ending 备注, notes 普通 or 退货)
+    # can have exactly half its non-ASCII bytes valid, and was read as
+    # UTF-8: its header refused, its notes garbled. So the bytes also show
+    # GBK when the sample holds no UTF-8 text at all (``_no_utf8_text``:
+    # no line with a non-ASCII byte is valid UTF-8, no UTF-8 CJK character)
+    # and every byte of it decodes as GB18030. A UTF-8 file with a stray
+    # byte has valid UTF-8 lines (or a UTF-8 CJK character) besides: still
+    # UTF-8, that row its reject. A GBK sample whose bytes form a UTF-8 CJK
+    # character by chance (bytes E4-E9, 80-BF, 80-BF across two hanzi) is
+    # left to the byte majority, as before.
     name, text = "utf8", utf8
-    if invalid * UTF8_MAJORITY > non_ascii and _lines_not_utf8(utf8, final) * UTF8_LINES > utf8.count("\n") + final:
+    if _lines_not_utf8(utf8, final) * UTF8_LINES > utf8.count("\n") + final:
+        gb = codecs.getincrementaldecoder("gb18030")("surrogateescape").decode(head, final=final)
+        not_gb = len(_ESCAPED_BYTE.findall(gb))
         # A few bytes that are not GB18030 (a stray 0xFF, a cell cut
         # mid-character) do not hide the evidence: at most one in
         # GB_STRAY of the non-ASCII bytes; each is its row's reject.
-        gb = codecs.getincrementaldecoder("gb18030")("surrogateescape").decode(head, final=final)
-        if len(_ESCAPED_BYTE.findall(gb)) * GB_STRAY <= non_ascii and _gb_evidence(_ESCAPED_BYTE.sub("", gb)):
+        if (invalid * UTF8_MAJORITY > non_ascii or (not not_gb and _no_utf8_text(head, utf8, final))) \
+                and not_gb * GB_STRAY <= non_ascii and _gb_evidence(_ESCAPED_BYTE.sub("", gb)):
             name, text = "gb18030", gb
     # Binary data that happens to decode (NUL padding, a tar archive of a
     # CSV): C0 controls other than tab and line ends are more than 1 in
@@ -377,6 +392,19 @@ def _lines_not_utf8(utf8: str, final: bool) -> int:
     if not final:
         lines.pop()
     return sum(1 for line in lines if _ESCAPED_BYTE.search(line))
+
+
+def _no_utf8_text(head: bytes, utf8: str, final: bool) -> bool:
+    """Whether the sample ``head`` (``utf8``: it decoded with surrogateescape)
+    holds no UTF-8 text: every line with a non-ASCII byte holds a byte that is
+    not UTF-8, and no bytes form a UTF-8 CJK character (``_UTF8_CJK``, which a
+    line of UTF-8 Chinese cut by a stray byte still holds). A sample cut
+    before its end leaves its last, partial line out."""
+    lines = utf8.split("\n")
+    if not final:
+        lines.pop()
+    return not _UTF8_CJK.search(head) and all(
+        _ESCAPED_BYTE.search(line) for line in lines if not line.isascii())
 
 
 def _gb_evidence(text: str) -> bool:

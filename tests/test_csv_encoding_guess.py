@@ -558,3 +558,55 @@ def test_a_call_id_that_reads_as_gbk_and_as_utf8_says_so(tmp_path, told):
     assert reason == cdr.REASONS[cdr.AMBIGUOUS_ID] and reason.startswith("reads as UTF-8 (shown) and as GBK"), reason
     assert "--encoding utf-8" in reason and "save it as UTF-8" in reason, reason
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 20
+
+
+def _noted(rows: list[str], notes: list[str]) -> str:
+    return "".join(r.rstrip("\n") + f",{n}\n" for r, n in zip(rows, notes))
+
+
+def test_a_small_gbk_file_half_of_whose_bytes_look_utf8_is_gbk(tmp_path):
+    """The newcomer's files: 4 rows under a header ending 备注,switch_id,
+    each note 普通 (exactly 10 of the 20 non-ASCII bytes form valid UTF-8 by
+    chance), and 200 rows noted 普通, 客户投诉 or 退货. No line of either is
+    UTF-8, every byte is GB18030: both are GBK (the first was refused,
+    `header unreadable`; the second's notes came out garbled)."""
+    head = HEADER.rstrip("\n") + ",备注,switch_id\n"
+    body = (head + _noted([_ascii_row(f"c-{i}") for i in range(4)], ["普通,sw1"] * 4)).encode("gbk")
+    (tmp_path / "payg_gbk.csv").write_bytes(body)
+    utf8 = body.decode("utf-8", "surrogateescape")
+    assert len(cdr._ESCAPED_BYTE.findall(utf8)) * 2 == len(body.translate(None, bytes(range(128)))) == 20
+    assert cdr.encoding_of(tmp_path / "payg_gbk.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "payg_gbk.csv", "--pass-through")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").column("备注").to_pylist() == ["普通"] * 4
+    notes = [("普通", "客户投诉", "退货")[i % 3] for i in range(200)]
+    rows = _noted([_ascii_row(f"c-{i}") for i in range(200)], notes)
+    (tmp_path / "notes.csv").write_bytes((HEADER.rstrip("\n") + ",note\n" + rows).encode("gbk"))
+    assert cdr.encoding_of(tmp_path / "notes.csv") == "gb18030"
+    proc, rejects = _rate(tmp_path, tmp_path / "notes.csv", "--pass-through")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+    assert pq.read_table(tmp_path / "out.parquet").column("note").to_pylist() == notes
+
+
+def test_a_small_utf8_file_with_a_stray_byte_is_still_utf8(tmp_path):
+    """What the rule for small GBK files must not take: UTF-8 files whose
+    every byte also decodes as GB18030 into enough GB2312 hanzi, each with
+    one stray byte: Chinese call ids (valid UTF-8 lines), Latin ones (café:
+    valid UTF-8 lines, no CJK), and the stray byte on the one line with
+    Chinese (no valid UTF-8 line, but a UTF-8 CJK character). Each stays
+    UTF-8, the stray byte its row's reject, never every id changed."""
+    stray = _row("x\x00x").encode().replace(b"\x00", b"\x85")
+    cases = [(HEADER + "".join(_row(f"呼叫-{i}") for i in range(4))).encode() + stray,
+             (HEADER + "".join(_ascii_row(f"café-{i}") for i in range(5))).encode()
+             + _ascii_row("caf\x00x").encode().replace(b"\x00", b"\xe9"),
+             (HEADER + _ascii_row("c-0")).encode() + _row("呼叫-\x00x").encode().replace(b"\x00", b"\x85")]
+    for i, body in enumerate(cases):
+        gb = body.decode("gb18030", "surrogateescape")
+        assert not cdr._ESCAPED_BYTE.search(gb) and cdr._gb_evidence(gb), body  # GBK by those two alone
+        assert cdr._lines_not_utf8(body.decode("utf-8", "surrogateescape"), True) == 1
+        (tmp_path / f"{i}.csv").write_bytes(body)
+        assert cdr.encoding_of(tmp_path / f"{i}.csv") == "utf8", body
+    proc, rejects = _rate(tmp_path, tmp_path / "2.csv")
+    assert proc.returncode == 0 and [(r["row"], r["field"], r["reason"]) for r in rejects] == [
+        ("2", "call_id", "not UTF-8 text")], (proc.stderr, rejects)
+
