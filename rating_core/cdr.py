@@ -255,6 +255,7 @@ UTF8_LINES = 20
 # byte before ASCII (b"\xe9x") decodes as GB18030 too, but outside that zone.
 GB_EVIDENCE = 4
 GB_STRAY = 20  # at most 1 in 20 of the non-ASCII bytes may fail as GB18030 in a file guessed GBK
+HEADER_BYTES_SHOWN = 8  # of a header cell not in the file's encoding, from its first bad byte (``_header``)
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # UTF-16 that is no text, as surrogatepass decodes it
 _ASCII = bytes(range(128))
@@ -445,10 +446,16 @@ def _header(path: Path, encoding: str) -> list[str]:
                     and encoding.startswith("utf-16"):
                 raise InvalidFile(path, "header unreadable: not UTF-16 text (a lone surrogate: "
                                   f"{excerpt(bad.encode('utf-16-le', 'surrogatepass').decode('utf-16-le', 'backslashreplace'))})", 1)
-            if line and (bad := next((c for c in line if _ESCAPED_BYTE.search(c)), None)) is not None:
-                bad = bad.encode(codec, "surrogateescape").decode(codec, "backslashreplace")
-                raise InvalidFile(path, f"header unreadable: not {'GBK' if encoding == 'gb18030' else 'UTF-8'} "
-                                  f"text ({excerpt(bad)})", 1)
+            if line and (cut := next(filter(None, map(_ESCAPED_BYTE.search, line)), None)) is not None:
+                # The bytes as they are in the file (from the first one not
+                # of the encoding), in hex: a repr of them decoded would show
+                # escapes doubled and the pairs that happen to decode as text.
+                raw = cut.string[cut.start():].encode("utf-8" if encoding == "utf8" else encoding, "surrogateescape")
+                shown = raw[:HEADER_BYTES_SHOWN].hex(" ") + (" ..." if len(raw) > HEADER_BYTES_SHOWN else "")
+                hint = ("if the file is GBK, rate it with --encoding gbk" if encoding == "utf8"
+                        else "name the file's encoding with --encoding")
+                raise InvalidFile(path, f"header is not {'GBK' if encoding == 'gb18030' else 'UTF-8'} "
+                                  f"text (bytes {shown}): {hint}", 1)
         except (UnicodeError, csv.Error) as e:  # UnicodeError: Python's utf-16 codec wants a byte-order mark
             hint = ("; a UTF-16 file without a byte-order mark: name its byte order, --encoding utf-16-le "
                     "(Windows) or utf-16-be") if encoding in ("utf-16", "utf16", "utf_16") else ""

@@ -610,3 +610,18 @@ def test_a_small_utf8_file_with_a_stray_byte_is_still_utf8(tmp_path):
     assert proc.returncode == 0 and [(r["row"], r["field"], r["reason"]) for r in rejects] == [
         ("2", "call_id", "not UTF-8 text")], (proc.stderr, rejects)
 
+
+def test_a_header_not_utf8_shows_its_bytes_and_names_the_fix(tmp_path):
+    """A GBK export whose only Chinese is its header (1 line in 41: read as
+    UTF-8) is refused with the header's bytes in hex (it showed
+    '\\\\xb1\\\\xb8ע': escapes doubled, a pair decoded by chance) and the
+    option that reads it; named GBK, it rates."""
+    head = HEADER.rstrip("\n") + ",备注\n"
+    body = (head + _noted([_ascii_row(f"c-{i}") for i in range(40)], ["ok"] * 40)).encode("gbk")
+    (tmp_path / "head.csv").write_bytes(body)
+    proc, _ = _rate(tmp_path, tmp_path / "head.csv")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"error: {tmp_path / 'head.csv'}: line 1: header is not UTF-8 text "
+                                   "(bytes b1 b8 d7 a2): if the file is GBK, rate it with --encoding gbk"), proc.stderr
+    proc, rejects = _rate(tmp_path, tmp_path / "head.csv", "--encoding", "gbk")
+    assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
