@@ -259,7 +259,7 @@ HEADER_BYTES_SHOWN = 8  # of a header cell not in the file's encoding, from its 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # UTF-16 that is no text, as surrogatepass decodes it
 _ASCII = bytes(range(128))
-ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030",
+ENCODINGS = {"utf-8": "utf8", "utf8": "utf8", "utf-8-sig": "utf8", "gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030",
              "gb18030": "gb18030", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16-le": "utf-16-le",
              "utf-16be": "utf-16-be", "utf-16-be": "utf-16-be"}
 # The encoding the CLI was told (``rating400 rate --encoding``); None: detect.

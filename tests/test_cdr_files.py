@@ -260,3 +260,10 @@ def test_a_rated_csv_reads_back_by_the_rated_types_not_the_first_block(tmp_path,
     assert got.column("credit_after_minor").to_pylist()[299:301] == [None, 5]
     assert got.column("answered").type == pa.bool_() and got.column("charge_minor").type == pa.int64()
     assert got.column("note").to_pylist()[0] == "007" and got.column("note").to_pylist()[-1] == "abc"
+
+
+def test_cp936_names_gbk(tmp_path):
+    """--encoding cp936 (Windows' name for GBK) is GBK (breaker: refused as unknown)."""
+    p = tmp_path / "gbk.csv"
+    p.write_bytes("call_id,备注\na,普通\n".encode("gbk"))
+    assert cdr.encoding_of(p, "cp936") == cdr.encoding_of(p, "gbk") == "gb18030"
