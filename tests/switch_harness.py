@@ -334,6 +334,7 @@ class Seen:
     status: int  # response code, or 0
     user: str  # R-URI user of a request
     call_id: str
+    branch: str = ""  # the top Via's branch: a retransmission repeats it, a new attempt does not
 
 
 _BLOCK = re.compile(r"^-{40,} (\d{4}-\d\d-\d\d[ \t]\d\d:\d\d:\d\d\.\d+)\s*$", re.M)
@@ -355,12 +356,14 @@ def read_trace(path: Path) -> list[Seen]:
         at = time.mktime(time.strptime(stamp.split(".")[0].replace("\t", " "), "%Y-%m-%d %H:%M:%S")) + \
             float("0." + stamp.split(".")[1])
         call_id = next((ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("call-id:")), "")
+        via = next((ln for ln in lines if ln.lower().startswith(("via:", "v:"))), "")
+        branch = via.split("branch=", 1)[1].split(";", 1)[0].strip() if "branch=" in via else ""
         if first.startswith("SIP/2.0"):
             out.append(Seen(at, received, "", int(first.split()[1]), "", call_id))
         else:
             method, _, rest = first.partition(" ")
             user = rest.split("sip:", 1)[-1].split("@", 1)[0] if "@" in rest else ""
-            out.append(Seen(at, received, method, 0, user, call_id))
+            out.append(Seen(at, received, method, 0, user, call_id, branch))
     return out
 
 

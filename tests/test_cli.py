@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +60,7 @@ def test_demo_writes_rates_and_summarises(demo, demo_made):
     # system ties it back even when call ids repeat or are missing.
     cdrs = pq.read_table(d / "cdrs.parquet")
     assert table.column_names[:2] == ["file", "row"]
-    assert set(table.column("file").to_pylist()) == {str(d / "cdrs.parquet")}
+    assert {Path(f).name for f in table.column("file").to_pylist()} == {"cdrs.parquet"}  # the demo was made elsewhere, then copied
     rows = np.array(table.column("row").to_pylist())
     assert cdrs.column("call_id").take(pa.array(rows - 1)).to_pylist() == table.column("call_id").to_pylist()
 

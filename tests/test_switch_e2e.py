@@ -89,10 +89,17 @@ def switch(tmp_path_factory):
 
 
 def _tried(switch) -> dict[str, list[tuple[float, str, str]]]:
-    """Call id -> [(time, destination, role)] of every INVITE the destinations got, in time order."""
+    """Call id -> [(time, destination, role)] of every INVITE the destinations got, in time order.
+    A retransmission (the same top Via branch: the switch's transaction layer
+    resends an INVITE not answered within T1, which a loaded machine can
+    cause) is the attempt it repeats, counted once at its first time."""
     out = defaultdict(list)
     for role, u in switch["uas"].items():
-        for m in u.invites():
+        seen = set()
+        for m in sorted(u.invites(), key=lambda m: m.at):
+            if m.branch and (m.call_id, m.user, m.branch) in seen:
+                continue
+            seen.add((m.call_id, m.user, m.branch))
             out[m.call_id].append((m.at, m.user, role))
     return {k: sorted(set(v)) for k, v in out.items()}
 
