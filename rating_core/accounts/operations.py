@@ -539,9 +539,15 @@ class Accounts:
         if billing_start not in layout.BILLING_START:
             raise InvalidInput("billing_start", f"one of {', '.join(layout.BILLING_START)}")
         meta = self.catalog()
+        home_city = home_city.strip() if isinstance(home_city, str) else home_city  # '长春 ' from a form
         if isinstance(home_city, str) and home_city.startswith("city:"):
             home_city = home_city[len("city:"):]  # as a routing plan names a city
-        home_city = meta.get("city_aliases", {}).get(home_city, home_city)  # Lu'an, 天津: region data's name
+        aliases = meta.get("city_aliases", {})
+        if home_city not in aliases and home_city not in set(meta["cities"]) and isinstance(home_city, str):
+            # 'jilin', 'SHENZHEN': region data's name whatever its case (newcomer: refused)
+            folded = {name.casefold(): name for name in (*meta["cities"], *aliases)}
+            home_city = folded.get(home_city.casefold(), home_city)
+        home_city = aliases.get(home_city, home_city)  # Lu'an, 天津: region data's name
         if home_city not in set(meta["cities"]):
             province = PROVINCE_ALIASES.get(home_city, home_city if home_city in set(meta.get("provinces", ())) else None)
             if province is not None:  # 广东, Guangdong: a province, where a number is registered in a city
