@@ -377,3 +377,16 @@ def test_rated_ipc_is_the_stream_rated_to_arrow_wrote():
     assert back.column("charge").to_pylist() == [5, 7]
     assert back.column("row").to_pylist() == [0, 2] and back.column("replayed").to_pylist() == [False, True]
     assert convert.rated_to_arrow(rated, [0, 2], [False, True]) == buf.to_pybytes()
+
+
+def test_the_client_names_the_field_of_a_time_it_cannot_read():
+    """The client's times (``columns.to_ms``): an unreadable one names its
+    argument or CDR field (newcomer: "Invalid isoformat string: 'yesterday'")."""
+    import pytest
+
+    from rating400_client import _common
+
+    with pytest.raises(ValueError, match=r"^at: 'yesterday' is not an ISO 8601 time"):
+        _common.authorize_request("4001234567", "13812345678", at="yesterday")
+    with pytest.raises(ValueError, match=r"^end: naive datetime"):
+        _common.cdr_message({"call_id": "c", "start": 0, "end": __import__("datetime").datetime(2026, 1, 1)})

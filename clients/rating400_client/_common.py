@@ -27,8 +27,9 @@ KINDS = {
 }
 
 
-def set_time(ts, value) -> None:
-    ms = columns.to_ms(value)
+def set_time(ts, value, field: str = "at") -> None:
+    """``value`` (``columns.to_ms``) into Timestamp ``ts``; errors name ``field``."""
+    ms = columns.to_ms(value, field)
     if ms is not None:
         ts.FromMilliseconds(ms)
 
@@ -64,7 +65,7 @@ def cdr_message(cdr) -> rating_pb2.Cdr:
                              ("agent_answer", "agent_answer_time"), ("end", "end_time")):
         v = cdr.get(name)
         if v is not None and v != "":
-            set_time(getattr(msg, field_name), v)
+            set_time(getattr(msg, field_name), v, name)
     return msg
 
 

@@ -18,23 +18,29 @@ RATED_INTS = ("billable_seconds", "billed_seconds", "units", "charge", "credit_c
               "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds")
 
 
-def to_ms(value) -> int | None:
-    """datetime (aware), ISO 8601 string with offset, or epoch ms -> epoch ms."""
+def to_ms(value, field: str = "time") -> int | None:
+    """datetime (aware), ISO 8601 string with offset, or epoch ms -> epoch
+    ms. Raises ValueError or TypeError naming ``field`` (the argument or
+    CDR field the value was given as)."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise TypeError("time must not be bool")
+        raise TypeError(f"{field}: a time, not a bool")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         return int(value)
     if isinstance(value, str):
-        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{field}: {value[:40]!r} is not an ISO 8601 time with an offset "
+                             "(2026-03-04T10:00:00+08:00) or epoch ms") from None
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            raise ValueError("naive datetime: give an offset (CDR times are absolute)")
+            raise ValueError(f"{field}: naive datetime: give an offset (CDR times are absolute)")
         return int(value.timestamp() * 1000)
-    raise TypeError(f"cannot use {type(value).__name__} as a time")
+    raise TypeError(f"{field}: cannot use {type(value).__name__} as a time")
 
 
 def _time_col(name: str, col) -> pa.Array:
@@ -86,7 +92,7 @@ def rows_to_table(rows: Iterable[Mapping]) -> pa.Table:
     for name in STRINGS:
         data[name] = pa.array([r.get(name) or "" for r in rows], pa.string())
     for name, wire in TIMES.items():
-        data[wire] = pa.array([to_ms(r.get(name, r.get(wire))) for r in rows], pa.int64())
+        data[wire] = pa.array([to_ms(r.get(name, r.get(wire)), name) for r in rows], pa.int64())
     return pa.table(data)
 
 
