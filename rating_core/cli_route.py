@@ -58,12 +58,17 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         return lines
     from .router import QUOTA_SECONDS
 
-    if d.max_duration_seconds and d.max_duration_seconds <= QUOTA_SECONDS:
+    day = cdr.MAX_CALL_MS // 1000
+    if d.ivr_menu is not None and not d.destinations:
+        limit = "the duration limit is set once a key is pressed (route with --keys)"
+    elif d.max_duration_seconds and d.max_duration_seconds <= QUOTA_SECONDS:
         limit = f"max duration {d.max_duration_seconds} s"
     else:
         # What this query shows is what credit allows; a switch's Authorize
-        # (with a call id) reserves at most one quota of it at a time.
-        allows = f"{d.max_duration_seconds} s" if d.max_duration_seconds else "any length"
+        # (with a call id) reserves at most one quota of it at a time. No
+        # call is longer than a day (cdr.MAX_CALL_MS): 0 or a day is "any".
+        allows = (f"{d.max_duration_seconds} s" if 0 < d.max_duration_seconds < day
+                  else f"any length (a call is at most {day} s)")
         limit = (f"credit allows {allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, "
                  "extended by interim events")
     lines.append(f"ALLOW  billing starts at {d.billing_start}; {limit}")

@@ -212,6 +212,10 @@ def test_route_says_a_switch_is_granted_one_quota_at_a_time(demo):
     d = demo
     r = run("route", "4008593431", "13812345678", "--keys", "1", "--store", d / "store")
     assert r.exit_code == 0 and "credit allows " in r.output and "grants 3600 s at a time" in r.output, r.output
+    # Before a key, the menu: no limit yet (newcomer: 'any length' there, 86400 s after a key).
+    r = run("route", "4008593431", "13812345678", "--store", d / "store")
+    assert r.exit_code == 0 and "the duration limit is set once a key is pressed" in r.output, r.output
+    assert "86400 s;" not in r.output
 
 
 def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, tmp_path):
