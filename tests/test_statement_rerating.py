@@ -118,7 +118,7 @@ def test_a_rerating_of_many_calls_is_one_statement_line_in_the_statements_langua
     assert len(st["rerating"]) == CALLS and st["rerating_total_minor"] == 352 * YUAN
     assert st["rerating_credit_total_minor"] == 52 * YUAN and st["amount_due_minor"] == 300 * YUAN
     (line,) = events_table(html)
-    assert "<td>2026-11-20 10:00</td><td>重新计费</td>" in line and '<td class="n">352.00</td>' in line
+    assert "<td class=\"when\">2026-11-20 10:00</td><td>重新计费</td>" in line and '<td class="n">352.00</td>' in line
     assert "资费目录版本 2；400 次通话；其中预存款抵扣(元) 52.00</td>" in line
     assert "call-1-0001" not in html and "rerated under" not in html and "重新计费调整(元) (重新计费通话数 400)" in html
     assert '<td class="due nw">300.00</td>' in html  # amount due, as in the JSON statement
