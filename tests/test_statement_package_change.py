@@ -329,3 +329,17 @@ def test_a_change_to_pay_as_you_go_pays_its_calls_from_the_carried_credit_once(t
     # Billed under pre_a (in force at the month's start): its 40 minimum against 12 of usage.
     assert nov["usage_minor"] == nov["credit_consumed_minor"] == 12 * YUAN
     assert nov["amount_due_minor"] == nov["minimum_topup_minor"] == 28 * YUAN
+
+
+def test_a_prepaid_package_bought_in_a_payg_month_reads_as_such(tmp_path, capsys):
+    """payg -> pre_a on 2026-11-15: November is billed as pay-as-you-go (the
+    package in force at its start); its Payments section lists the prepaid
+    package's credit as what it is, not as a payment received (newcomer:
+    'Package credit +480.00' beside 'Payments received' read as money paid in)."""
+    store, credit = world(tmp_path, "payg", [
+        [cdr("oct", at(10, 10))],
+        lambda ops: ops.change_package("chg", "acme", "pre_a", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+    ])
+    bill(store, tmp_path, capsys, "--month", "2026-11", "--lang", "en")
+    html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
+    assert "Prepaid package bought: its fee as prepaid credit (yuan)</td><td class=\"n\">+480.00" in html

@@ -59,7 +59,7 @@ LABELS = {
         "features_due": "计入应付金额", "overage_prepaid": "欠费（预存款不足部分）(元)",
         "overage_bundle": "超出套餐费用(元)", "charges": "本月费用合计(元)", "opening_payments": "上月结余(元)",
         "payments_received": "本月缴费(元)", "earlier_unpaid": "以前账单未付(元)",
-        "paid_to_earlier": "缴费抵扣以前账单(元)", "charges_below_zero": "本月费用为负（贷记），转为余额(元)", "unpaid_on_them": "原未付", "paid_to_charges": "缴费抵扣本月费用(元)",
+        "paid_to_earlier": "缴费抵扣以前账单(元)", "package_credit_bought": "购买预存套餐：套餐费转为预存款(元)", "charges_below_zero": "本月费用为负（贷记），转为余额(元)", "unpaid_on_them": "原未付", "paid_to_charges": "缴费抵扣本月费用(元)",
         "still_unpaid": "以前账单仍未付(元)",
     },
     "en": {
@@ -97,6 +97,7 @@ LABELS = {
         "opening_payments": "Credit brought forward (yuan)", "payments_received": "Payments received (yuan)",
         "earlier_unpaid": "Unpaid on earlier statements (yuan)",
         "paid_to_earlier": "Paid towards earlier statements (yuan)",
+        "package_credit_bought": "Prepaid package bought: its fee as prepaid credit (yuan)",
         "charges_below_zero": "Charges below zero (a credit), added to the credit (yuan)",
         "unpaid_on_them": "of unpaid",
         "paid_to_charges": "Paid towards this month's charges (yuan)",
