@@ -651,12 +651,21 @@ def _from_gbk(batch: pa.RecordBatch) -> pa.RecordBatch:
         [pa.field(n, c.type) for n, c in zip(names, cols)]))
 
 
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u00a0 \t"
+
+
 def _require(path, names, required: tuple[str, ...], line: int | None) -> None:
     """InvalidFile naming ``path`` and the first of ``required`` not in ``names``."""
     absent = [c for c in required if c not in names]
     if absent:
+        # A name that is the column but for invisible characters (a byte-order
+        # mark written twice, a zero-width space): say which (breaker: "no
+        # such column" for a header that showed call_id).
+        hidden = next((n for n in names if n != absent[0] and n.strip(_INVISIBLE) == absent[0]), None)
+        also = (f"; the header has {ascii(hidden)}, the name with invisible characters "
+                "(a byte-order mark written twice?)") if hidden is not None else ""
         raise InvalidFile(path, f"no such column (required: {', '.join(required)}; a `rating400 rate` output "
-                                f"holds them with --pass-through)", line, absent[0])
+                                f"holds them with --pass-through){also}", line, absent[0])
 
 
 def _quotes_even(path: Path) -> bool:

@@ -267,3 +267,13 @@ def test_cp936_names_gbk(tmp_path):
     p = tmp_path / "gbk.csv"
     p.write_bytes("call_id,备注\na,普通\n".encode("gbk"))
     assert cdr.encoding_of(p, "cp936") == cdr.encoding_of(p, "gbk") == "gb18030"
+
+
+def test_a_header_name_with_an_invisible_character_is_shown_escaped(tmp_path):
+    """A byte-order mark written twice leaves U+FEFF in the first name: the
+    error said 'no such column' for a header that showed call_id (breaker)."""
+    p = tmp_path / "bom2.csv"
+    p.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbfcall_id,number,forwarded_to,start,end\na,4001234567,1,0,1\n")
+    with pytest.raises(cdr.InvalidFile) as e:
+        cdr.check_file(p, None, cdr.REQUIRED_COLUMNS)
+    assert "no such column" in str(e.value) and "'\\ufeffcall_id'" in str(e.value)
