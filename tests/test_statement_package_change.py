@@ -48,6 +48,7 @@ packages:
   bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rates: [{rate: std}]}
   bun_b: {kind: bundle, included_minutes: 300, overage_price: 0.20, rates: [{rate: std}]}
   payg: {kind: payg, rates: [{rate: std}]}
+  payg_b: {kind: payg, rates: [{rate: std}]}
 number_grades:
   standard: {}
 customer_rules: {top_up_min: 100, top_up_min_months: 1, restore_months: 3, reclaim_months: 6, cooling_days: 90}
@@ -343,3 +344,24 @@ def test_a_prepaid_package_bought_in_a_payg_month_reads_as_such(tmp_path, capsys
     bill(store, tmp_path, capsys, "--month", "2026-11", "--lang", "en")
     html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
     assert "Prepaid package bought: its fee as prepaid credit (yuan)</td><td class=\"n\">+480.00" in html
+
+
+def test_a_payment_after_a_change_between_payg_packages_settles_that_month(tmp_path, capsys):
+    """payg -> payg_b on 2026-11-15, then 100.00 paid on 11-25: the payment
+    belongs to a pay-as-you-go package either way, so it settles October's
+    12.00 and November's 12.00 in November (breaker: November showed 12.00
+    due beside 100.00 of credit). The closing credit is what was paid less
+    what was used, 76.00; the ledger's balance is 88.00, as the change left
+    October's debt on October's bill (README "Late CDRs": a change carries
+    credit, not debt)."""
+    store, credit = world(tmp_path, "payg", [
+        [cdr("oct", at(10, 10))],
+        lambda ops: ops.change_package("chg", "acme", "payg_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov", at(11, 20))],
+        lambda ops: ops.top_up("pay", "acme", 100 * YUAN, at_ms=at(11, 25)),
+    ])
+    nov = bill(store, tmp_path, capsys, "--month", "2026-11")["2026-11"]
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (
+        12 * YUAN, 12 * YUAN, 12 * YUAN)
+    assert nov["amount_due_minor"] == 0 and nov["closing_credit_minor"] == 76 * YUAN
+    assert credit == 88 * YUAN

@@ -716,15 +716,20 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 payg = [name for name in packages if kinds[pkg_index[name]] == "payg"]
                 s.credit_consumed += min(_charged_under(calls, account, payg, m_lo, m_hi), max(0, s.closing_credit))
             if kind == "payg":
-                unpaid = _apply_payments(s, unpaid)
+                # Payments after a change to another kind belong to it; a
+                # change between pay-as-you-go packages keeps them here (breaker).
+                cut = next((c["at_ms"] for c in changes
+                            if c["to"] not in pkg_index or kinds[pkg_index[c["to"]]] != "payg"), None)
+                unpaid = _apply_payments(s, unpaid, cut)
             credit = s.closing_credit
             out.append(s)
     return out
 
 
-def _apply_payments(s: Statement, unpaid: int) -> int:
+def _apply_payments(s: Statement, unpaid: int, cut: int | None = None) -> int:
     """Apply a pay-as-you-go month's money (the credit carried in plus the
-    payments before any package change in the month) to what earlier
+    payments before ``cut``, epoch ms: a change to another package kind in
+    the month, whose package the later ones belong to) to what earlier
     statements left unpaid (``unpaid``, minor units), then to the month's
     charges, never below zero; sets ``s``'s ``earlier_unpaid``,
     ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
@@ -736,7 +741,6 @@ def _apply_payments(s: Statement, unpaid: int) -> int:
     carried as credit (``paid_to_charges`` is then the negative charges, so
     the amount due is 0); it was shown as a negative amount due and lost at
     the next month (breaker: a 500.00 credit note on 49.05 of calls)."""
-    cut = s.package_changes[0]["at_ms"] if s.package_changes else None
     owed_to_customer = max(0, -s.charges)
     money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups if cut is None or e.at_ms < cut))
     money += owed_to_customer
