@@ -930,14 +930,23 @@ def read_rated(path: str | Path) -> pa.Table:
     version or an earlier one) with this version's column names
     (``rated_columns``). A CSV's columns are read by the rated output's
     types (``rater.AMOUNTS`` and ``BALANCES`` int64 under either name, the
-    input ``row`` int64, ``answered`` bool), every other column as text.
+    input ``row`` int64, ``answered`` bool), every other column as text;
+    every column as text when a cell is not of its column's type.
     Raises InvalidInput naming the file."""
     from .rater import AMOUNTS, BALANCES
 
     typed: dict[str, pa.DataType] = {c: pa.int64() for c in (*AMOUNTS, *BALANCES, "row")}
     typed.update((RATED_MINOR_NAMES[c], pa.int64()) for c in AMOUNTS if c in RATED_MINOR_NAMES)
     typed["answered"] = pa.bool_()
-    return rated_columns(read_table(path, typed=typed), str(path))
+    try:
+        table = read_table(path, typed=typed)
+    except InvalidFile:
+        # A cell that is not its column's type ('abc' as billable seconds):
+        # every column as text, so the reader that validates the column
+        # names the row and field (billing.calls, explain) as it does for a
+        # Parquet file's, not pyarrow's "conversion error".
+        table = read_table(path, typed={})
+    return rated_columns(table, str(path))
 
 
 def _is_parquet(path: Path) -> bool:
