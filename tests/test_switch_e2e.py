@@ -270,14 +270,18 @@ def _check_rated_once_and_credit(switch, answered: set[str]):
     missing = switch["kam"].await_journal(answered)
     assert not missing, f"no CDR from the switch for {sorted(missing)}\n{switch['why']()}"
     journal = switch["kam"].journal_lines()
-    first = [j for j in journal if not j["replayed"]]
-    counts = Counter(j["cdr"]["call_id"] for j in first)
-    assert set(counts) == answered  # every answered call rated ...
-    assert max(counts.values()) == 1  # ... exactly once (a resend is answered replayed)
-    by_call = {j["cdr"]["call_id"]: j for j in first}
+    counts = Counter(j["cdr"]["call_id"] for j in journal if not j["replayed"])
+    assert max(counts.values(), default=0) <= 1  # exactly once: a resend is answered replayed
+    # Each call's rating is its first answer: a RateCdr whose answer missed
+    # its 1 s deadline on a loaded machine was committed all the same, and
+    # the spool's resend is answered replayed, with the same rating.
+    by_call: dict[str, dict] = {}
     for j in journal:
-        if j["replayed"]:
-            assert j["charge_minor"] == by_call[j["cdr"]["call_id"]]["charge_minor"]
+        by_call.setdefault(j["cdr"]["call_id"], j)
+    assert set(by_call) == answered  # every answered call rated
+    for j in journal:
+        assert j["charge_minor"] == by_call[j["cdr"]["call_id"]]["charge_minor"]
+    first = list(by_call.values())
     offline = _offline_charges(switch, [j["cdr"] for j in first])
     assert offline == {c: j["charge_minor"] for c, j in by_call.items()}
     charged = Counter()
