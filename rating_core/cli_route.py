@@ -56,9 +56,9 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         if why:
             lines.append(f"why: {why}")
         return lines
-    from .router import QUOTA_SECONDS
+    from .router import CALL_SECONDS_LIMIT, QUOTA_SECONDS
 
-    day = cdr.MAX_CALL_MS // 1000
+    day = CALL_SECONDS_LIMIT  # the longest grant the routing kernel gives: a day
     if d.ivr_menu is not None and not d.destinations:
         limit = "the duration limit is set once a key is pressed (route with --keys)"
     elif d.max_duration_seconds and d.max_duration_seconds <= QUOTA_SECONDS:
@@ -66,7 +66,7 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
     else:
         # What this query shows is what credit allows; a switch's Authorize
         # (with a call id) reserves at most one quota of it at a time. No
-        # call is longer than a day (cdr.MAX_CALL_MS): 0 or a day is "any".
+        # call is granted more than a day (CALL_SECONDS_LIMIT): 0 or a day is "any".
         allows = (f"{d.max_duration_seconds} s" if 0 < d.max_duration_seconds < day
                   else f"any length (a call is at most {day} s)")
         limit = (f"credit allows {allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, "

@@ -609,6 +609,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     minimum, rental = list(b["package_monthly_minimum"]), list(b["package_rental"])
     packages = meta["packages"]
     pkg_index = {name: j for j, name in enumerate(packages)}
+    payg_packages = [name for name in packages if kinds[pkg_index[name]] == "payg"]
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     out: list[Statement] = []
     for account in wanted:
@@ -713,8 +714,8 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # carried credit (one balance; README "Late CDRs"), so the
                 # statement pays them from the credit too, as far as it goes,
                 # and bills the rest (breaker: billed as due and debited, twice).
-                payg = [name for name in packages if kinds[pkg_index[name]] == "payg"]
-                s.credit_consumed += min(_charged_under(calls, account, payg, m_lo, m_hi), max(0, s.closing_credit))
+                s.credit_consumed += min(_charged_under(calls, account, payg_packages, m_lo, m_hi),
+                                         max(0, s.closing_credit))
             if kind == "payg":
                 # Payments after a change to another kind belong to it; a
                 # change between pay-as-you-go packages keeps them here (breaker).
