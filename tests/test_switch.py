@@ -88,13 +88,13 @@ def test_hunt_and_leg_round_trip_through_dialog_variables():
 
 def test_dialog_timeout_keeps_billable_time_within_the_granted_maximum():
     leg = Leg("c", "4009000001", "", start_ms=0, billing_start="agent_answer", max_duration_s=12)
-    assert dialog_timeout(leg, answer_ms=5_000) == 11  # from the answer, 1 s margin for the timer tick
+    assert dialog_timeout(leg, answer_ms=5_000) == 10  # from the answer, 2 s margin (CUT_MARGIN_S)
     assert dialog_timeout(leg, answer_ms=5_000, margin_s=0) == 12
     ring = Leg("c", "n", "", start_ms=0, billing_start="ring", max_duration_s=60)
-    assert dialog_timeout(ring, answer_ms=20_000) == 39  # 20 s of ringing were billable already
+    assert dialog_timeout(ring, answer_ms=20_000) == 38  # 20 s of ringing were billable already
     assert dialog_timeout(ring, answer_ms=90_000) == 1  # nothing left: cut at once
     ivr = Leg("c", "n", "", start_ms=0, billing_start="ivr_answer", max_duration_s=60, ivr_answer_ms=2_000)
-    assert dialog_timeout(ivr, answer_ms=12_000) == 49
+    assert dialog_timeout(ivr, answer_ms=12_000) == 48
     assert dialog_timeout(Leg("c", "n", "", 0, max_duration_s=0), 5_000) == 0  # no limit
 
 
@@ -103,10 +103,10 @@ def test_interim_is_asked_before_the_cut_and_moves_it():
 
     leg = Leg("c", "4009000001", "", start_ms=0, billing_start="agent_answer", max_duration_s=3600)
     cut = cut_at_ms(leg, 3600, answer_ms=10_000)
-    assert cut == 10_000 + 3599 * 1000  # the same instant the dialog timeout gives
+    assert cut == 10_000 + 3598 * 1000  # the same instant the dialog timeout gives
     assert not interim_due(cut, now_ms=cut - 31_000, lead_s=30)
     assert interim_due(cut, now_ms=cut - 30_000, lead_s=30)
-    assert cut_at_ms(leg, 7200, answer_ms=10_000) == 10_000 + 7199 * 1000  # a new grant counts from billing start
+    assert cut_at_ms(leg, 7200, answer_ms=10_000) == 10_000 + 7198 * 1000  # a new grant counts from billing start
 
 
 def test_live_calls_registry(tmp_path):

@@ -9,7 +9,7 @@ Example (every key optional except ``gateways``)::
     cdr_journal = ""                  # optional JSON-lines file of every CDR and its RateCdr answer
     ivr_keys_header = "X-IVR-Keys"    # IVR keys from this header, else the R-URI parameter ivr=
     unreachable_after_ms = 3000       # no provisional reply in this time: next destination
-    cut_margin_s = 1                  # see calls.dialog_timeout
+    cut_margin_s = 2                  # cut this long before the grant (calls.CUT_MARGIN_S)
     interim_before_s = 30             # ask for more (CallEvent interim) this long before the cut
     ivr_uri = ""                      # where calls go that still need the IVR menu ("" -> 484)
     tls_ca = ""                       # TLS to the engine: PEM of the CA that signed its certificate
@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rating400_client import credentials
+
+from .calls import CUT_MARGIN_S
 
 DEFAULT_PATH = "/etc/kamailio/rating400.toml"
 CONFIG_ENV = "RATING400_SWITCH_CONFIG"  # the settings file's path (default DEFAULT_PATH)
@@ -82,7 +84,7 @@ class Settings:
     cdr_journal: str = ""
     ivr_keys_header: str = "X-IVR-Keys"
     unreachable_after_ms: int = 3000
-    cut_margin_s: int = 1
+    cut_margin_s: int = CUT_MARGIN_S
     interim_before_s: int = 30
     ivr_uri: str = ""
     tls_ca: str = ""
