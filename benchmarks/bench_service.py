@@ -333,7 +333,7 @@ def _in_process_rating(engine, table_path) -> dict:
         msgs = [fresh.slice(i, STREAM_BATCH) for i in range(0, t.num_rows, STREAM_BATCH)]
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(msgs), group):
-            results, error = engine.commit_tables(msgs[i:i + group])
+            results, error = engine.commit_tables(msgs[i:i + group], decode_names=False)  # as the server
             assert error is None
         out[f"in_process_commit_groups_of_{group}_cdr_per_s"] = t.num_rows / (time.perf_counter() - t0)
         out[f"in_process_commit_groups_of_{group}_cpu_s"] = time.process_time() - c0

@@ -210,12 +210,13 @@ class Engine:
             raise error
         return results[0]
 
-    def commit_tables(self, tables: list[pa.Table]) -> tuple[list[RatingResult], BaseException | None]:
+    def commit_tables(self, tables: list[pa.Table],
+                      decode_names: bool = True) -> tuple[list[RatingResult], BaseException | None]:
         """``rate_and_commit`` of several requests (a stream's consecutive
         messages) in one ledger transaction: ``commit_group`` of the tables
-        through the edge of the current version."""
+        through the edge of the current version (``decode_names``: as there)."""
         rater = self._rater
-        return self.commit_group(rater, [rater.prepare(t) for t in tables])
+        return self.commit_group(rater, [rater.prepare(t) for t in tables], decode_names)
 
     def commit_group(self, rater: Rater, group: list[cdr.Prepared],
                      decode_names: bool = True) -> tuple[list[RatingResult], BaseException | None]:

@@ -100,3 +100,21 @@ def test_balances_are_the_same_in_both_encodings(client):
     by_number = {table.column("number")[r["row"]].as_py(): r for r in got["columns"]}
     assert by_number[PAYG]["credit_after_minor"] is None and by_number[PAYG]["bundle_left_seconds"] is None
     assert by_number[ACTIVE]["credit_after_minor"] > 0 and by_number[ACTIVE]["bundle_left_seconds"] is None
+
+
+def test_a_committed_arrow_stream_answers_in_one_schema_with_replayed_messages(client):
+    """A committed stream's Arrow answers share one schema whether a message
+    replayed calls committed before (their stored results, joined decoded)
+    or rated new ones (names as the rater wrote them, dictionary-encoded),
+    so ``rate_table`` concatenates them; the names read the same."""
+    first = rows("schema-a", 2)
+    client.rate_table(pa.Table.from_pylist(first), dry_run=False, encoding="arrow")
+    table = pa.Table.from_pylist(first + rows("schema-b", 2))
+    res = client.rate_table(table, dry_run=False, encoding="arrow", batch_size=2)
+    assert res.rejects.num_rows == 0 and res.rated.num_rows == 4 and res.replayed == 2
+    assert pa.types.is_dictionary(res.rated.schema.field("package").type)
+    assert res.rated.schema.field("call_id").type == pa.string()
+    by_row = {r["row"]: r for r in res.rated.to_pylist()}
+    assert [by_row[i]["call_id"] for i in range(4)] == table.column("call_id").to_pylist()
+    assert by_row[0]["package"] == by_row[2]["package"] and by_row[0]["account"] == by_row[2]["account"]
+    assert [by_row[i]["replayed"] for i in range(4)] == [True, True, False, False]

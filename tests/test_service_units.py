@@ -290,9 +290,9 @@ def test_stream_groups_consecutive_messages_and_answers_each(engine, monkeypatch
     sizes = []
     commit_group = engine.commit_group
 
-    def spy(rater, group):
+    def spy(rater, group, decode_names=True):
         sizes.append(len(group))
-        return commit_group(rater, group)
+        return commit_group(rater, group, decode_names)
 
     monkeypatch.setattr(engine, "commit_group", spy)
 

@@ -243,13 +243,22 @@ def rated_ipc(rated: pa.Table, rows, replayed) -> pa.Buffer:
     """``rated_to_arrow`` as an Arrow buffer, written into one allocation of
     its exact size (measured first): no growing copies of a ~120-byte-a-row
     stream, and no ``bytes`` copy for a caller that frames it itself
-    (``with_bytes_field``)."""
+    (``with_bytes_field``).
+
+    One schema for every answer: ``call_id`` a string column, the other
+    names (``RATED_STRINGS``) dictionary-encoded, as the rater writes them.
+    A committed answer with replayed rows holds them decoded (joined with
+    the stored results) and is encoded again here, so a client can
+    concatenate the answers of one stream, dry, committed or replayed."""
     cols = [pa.array(rows, pa.uint32())]
     names = ["row"]
     for name in RATED_STRINGS + RATED_INTS:
         column = edge.RATED_MINOR_NAMES.get(name, name)  # the contract's name -> the rated table's
         if column in rated.column_names and name not in names:
-            cols.append(rated.column(column))
+            col = rated.column(column)
+            if name in RATED_STRINGS and name != "call_id" and not pa.types.is_dictionary(col.type):
+                col = pc.dictionary_encode(col)
+            cols.append(col)
             names.append(name)
     cols.append(pa.array(replayed, pa.bool_()))
     names.append("replayed")

@@ -436,7 +436,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 # thread (overlapping another stream's commit), then the
                 # transaction on the engine thread.
                 rater, prepared = await self.host.prepare([t for _, _, t in group])
-                results, error = await self.host.run(engine.commit_group, rater, prepared)
+                # Names stay dictionary-encoded, as a dry message's answer has
+                # them: both encodings carry them so (``convert.rated_ipc``;
+                # ``convert._str_col`` fans the few values out). Decoding the
+                # ten name columns cost 0.16 CPU s per 1M CDRs, about 3%.
+                results, error = await self.host.run(engine.commit_group, rater, prepared, False)
                 for (req, which, _), result in zip(group, results):
                     yield self._batch_response(req, which, result)
                 if error is not None:
