@@ -311,20 +311,21 @@ def months_not_ended(statements, now_ms: int) -> list[str]:
 
 def outstanding(statements) -> int:
     """What the accounts of ``statements`` still owe after the last month
-    listed, minor units (1/10000 yuan): a pay-as-you-go account's unpaid
-    after its last payg statement (earlier statements' unpaid less the
-    payments applied to them, plus that month's amount due: the
-    statements' payment rule, ``billing.statements``), and every other
-    statement's amount due as billed (their kinds apply no payments).
-    ``sum(amount_due)`` counts a payg bill a later payment settled."""
+    listed, minor units (1/10000 yuan): an account's unpaid after its last
+    pay-as-you-go statement (earlier statements' unpaid, of every kind, less
+    the payments applied to them, plus that month's amount due: the
+    statements' payment rule, ``billing.statements``) and the amount due of
+    each later statement; an account without payg statements owes its
+    statements' amounts due as billed (their kinds apply no payments).
+    ``sum(amount_due)`` counts a bill a later payg payment settled."""
     last_payg: dict[str, Any] = {}
+    for s in statements:
+        if s.package_kind == "payg" and (s.account not in last_payg or last_payg[s.account].month < s.month):
+            last_payg[s.account] = s
     owed = 0
     for s in statements:
-        if s.package_kind == "payg":
-            prev = last_payg.get(s.account)
-            if prev is None or prev.month < s.month:
-                last_payg[s.account] = s
-        else:
+        last = last_payg.get(s.account)
+        if last is None or s.month > last.month:
             owed += s.amount_due
     for s in last_payg.values():
         owed += s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due)

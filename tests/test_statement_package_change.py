@@ -365,3 +365,34 @@ def test_a_payment_after_a_change_between_payg_packages_settles_that_month(tmp_p
         12 * YUAN, 12 * YUAN, 12 * YUAN)
     assert nov["amount_due_minor"] == 0 and nov["closing_credit_minor"] == 76 * YUAN
     assert credit == 88 * YUAN
+
+
+def test_a_payment_after_a_bundle_to_payg_change_settles_the_bundle_month_first(tmp_path, capsys):
+    """bun_a -> payg on 2026-10-15: October is billed under bun_a (120
+    minutes: 20 beyond the bundle at 0.20 = 4.00) with the payg call of
+    10-20 (12.00): 16.00 due. November's 100.00 payment settles October's
+    16.00 first, then November's 12.00 (breaker: it paid November first and
+    left October's 16.00 unpaid beside 88.00 of credit). Closing credit 72.00:
+    the ledger's 76.00 (it debits the calls, 100 - 12 - 12) less the 4.00
+    overage, which the statement bills and the ledger does not."""
+    store, credit = world(tmp_path, "bun_a", [
+        [cdr("oct1", at(10, 10), 120)],
+        lambda ops: ops.change_package("chg", "acme", "payg", effective_ms=at(10, 15, 0), at_ms=at(10, 15, 0)),
+        [cdr("oct2", at(10, 20))],
+        [cdr("nov", at(11, 5))],
+        lambda ops: ops.top_up("pay", "acme", 100 * YUAN, at_ms=at(11, 25)),
+    ])
+    out = tmp_path / "bills.parquet"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(out), "--account", "acme"])
+    assert e.value.code == 0
+    printed = capsys.readouterr().out
+    rows = {r["month"]: r for r in pq.read_table(out).to_pylist()}
+    oct_, nov = rows["2026-10"], rows["2026-11"]
+    assert (oct_["package"], oct_["overage_minor"], oct_["amount_due_minor"]) == ("bun_a", 4 * YUAN, 16 * YUAN)
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (
+        16 * YUAN, 16 * YUAN, 12 * YUAN)
+    assert nov["amount_due_minor"] == 0
+    assert credit == 76 * YUAN and nov["closing_credit_minor"] == credit - oct_["overage_minor"]
+    # bill's total is each statement as billed; nothing is outstanding after November.
+    assert "total due 16.00 yuan" in printed and "outstanding 0.00 yuan" in printed

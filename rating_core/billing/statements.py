@@ -51,10 +51,11 @@ Rules (README, "Monthly statements", states them for operators):
   money to apply is the credit carried in (payments not yet used, or
   credit carried from a package change) plus the month's payments (those
   before a package change in the month: later ones belong to the new
-  package). It settles first what earlier payg statements left unpaid
-  (``earlier_unpaid``), then the month's charges, never below zero; what
-  is left is the closing credit, applied to the next months' charges.
-  Other kinds apply no payments (a prepaid top-up is credit for calls).
+  package). It settles first what earlier statements left unpaid
+  (``earlier_unpaid``: of every kind, e.g. a bundle month before a change
+  to payg), then the month's charges, never below zero; what is left is
+  the closing credit, applied to the next months' charges. Other kinds
+  apply no payments (a prepaid top-up is credit for calls).
 - package periods (live ledger: ``package_start`` events): a month is billed
   under the package in force at its start (minimum, rental, kind); the
   package credit of a period starting in the month is its new money only
@@ -630,7 +631,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
-        unpaid = 0  # what pay-as-you-go statements left unpaid, chained too
+        unpaid = 0  # what the statements left unpaid, chained too (settled by payg payments)
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
             if m < start_month:
                 continue
@@ -722,6 +723,13 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 cut = next((c["at_ms"] for c in changes
                             if c["to"] not in pkg_index or kinds[pkg_index[c["to"]]] != "payg"), None)
                 unpaid = _apply_payments(s, unpaid, cut)
+            else:
+                # A month of another kind applies no payments, but what it
+                # leaves due is earlier unpaid to a later pay-as-you-go
+                # month (a change to payg), settled before that month's
+                # charges, as for any payment (breaker: after bundle -> payg
+                # the first payg payment paid its own month first).
+                unpaid += max(0, s.amount_due)
             credit = s.closing_credit
             out.append(s)
     return out
