@@ -215,8 +215,10 @@ def test_machine_outputs_keep_minor_units_and_csv_opens_in_excel(world, tmp_path
     for r in csv.DictReader((tmp_path / "en.csv").read_text("utf-8-sig").splitlines()):
         d = {k: Decimal(v) for k, v in r.items() if k.endswith("(yuan)")}
         assert (d["Opening credit (yuan)"] + d["Package credit (yuan)"] + d["Top-ups (yuan)"]
-                + d["Credit adjustments (yuan)"] - d["Paid from credit (yuan)"]
-                - d["Rerating paid from credit (yuan)"] - d["Expired credit (yuan)"]) == d["Closing credit (yuan)"], r
+                + d["Payments received (yuan)"] + d["Credit adjustments (yuan)"] - d["Paid from credit (yuan)"]
+                - d["Rerating paid from credit (yuan)"] - d["Expired credit (yuan)"]
+                - d["Paid towards earlier statements (yuan)"] - d["Paid towards this month's charges (yuan)"]
+                ) == d["Closing credit (yuan)"], r
 
 
 def test_html_and_pdf_statement_render(world, tmp_path):

@@ -141,3 +141,27 @@ def test_a_credit_note_beyond_the_months_charges_is_carried_not_lost(shop, capsy
     # December opens with it: 4.20 + 5.00 paid - 0.24 of calls.
     assert dec["earlier_unpaid_minor"] == 0 and dec["amount_due_minor"] == 0
     assert dec["closing_credit_minor"] == 42_000 + 50_000 - 2_400
+
+
+def test_the_csv_calls_a_payg_top_up_a_payment_as_the_printable_statement_does(shop, capsys):
+    """The summary CSV had one 'Top-ups (yuan)' column for every kind; the
+    printable payg statement says 'Payments received' (CSV reviewer). A payg
+    month's top-ups are in that column, and the row still reconciles."""
+    import csv
+    from decimal import Decimal
+
+    d, _ = shop
+    for lang, top_ups, payments in (("en", "Top-ups (yuan)", "Payments received (yuan)"),
+                                    ("zh", "充值(元)", "本月缴费(元)")):
+        out = d / f"bills-{lang}.csv"
+        with pytest.raises(SystemExit) as e:
+            main(["bill", "--ledger", "--store", str(d / "store"), "--out", str(out), "--account", "shop",
+                  "--lang", lang])
+        assert e.value.code == 0
+        capsys.readouterr()
+        rows = list(csv.DictReader(out.read_text("utf-8-sig").splitlines()))
+        assert [(r[payments], r[top_ups]) for r in rows] == [("0.00", "0.00"), ("1.00", "0.00"), ("5.00", "0.00")]
+    for r in rows:  # zh: opening + payments received - paid towards earlier and this month = closing
+        d_ = {k: Decimal(v) for k, v in r.items() if k.endswith("(元)")}
+        assert (d_["期初余额(元)"] + d_["本月缴费(元)"] - d_["缴费抵扣以前账单(元)"] - d_["缴费抵扣本月费用(元)"]
+                == d_["期末余额(元)"]), r
