@@ -16,7 +16,7 @@ import pytest
 
 from rating_core import cdr
 from rating_core.billing import AccountEvent, build_statements, read_rated
-from rating_core.billing.render import catalog_names, statement_html, write_pdf, write_summary
+from rating_core.billing.render import LABELS, catalog_names, statement_html, write_pdf, write_summary
 from rating_core.billing.statements import parse_month
 from rating_core.cli import main
 from rating_core.rater import Rater
@@ -177,8 +177,33 @@ def test_features_added_and_removed_mid_month(world):
     # December: recording removed on the 11th, held 10 of 31 days:
     # 30 x 10 / 31 = 9.677419... rounded down to 9.6774; no yearly fee; sms monthly.
     dl = {f.feature: f for f in dec.features}
-    assert dl["rec"].amount == 96_774 and "crm" not in dl and "sms" not in dl  # no missed calls in Dec
+    assert dl["rec"].amount == 96_774
+    # Held, not billed this month: each still has its line (a clerk read the
+    # features table's 'none' as not subscribed): the yearly fee with the
+    # months it is billed in, missed-call SMS with no missed calls.
+    assert (dl["crm"].basis, dl["crm"].amount, dl["crm"].billed_month, dl["crm"].next_month) == (
+        "year_held", 0, "2026-11", "2027-11")
+    assert (dl["sms"].basis, dl["sms"].quantity, dl["sms"].amount) == ("missed_call", 0, 0)
     assert dec.amount_due == 96_774
+
+
+def test_a_held_yearly_feature_reads_as_held_in_months_it_is_not_billed(world, tmp_path):
+    """December of shop (CRM yearly since 11-21): the printable statement
+    and the CSV say when it is billed, the same words in both; they showed
+    'none' / nothing, read as not subscribed (newcomer)."""
+    st, calls = statements(world)
+    dec = st[("shop", "2026-12")]
+    _, snapshot = world
+    for lang, said in (("en", "CRM</td><td>yearly, billed in 2026-11; next in 2027-11</td>"),
+                       ("zh", "CRM</td><td>年费，已于2026-11计费，下次2027-11</td>")):
+        html = statement_html(dec, calls.table, lang, catalog_names(snapshot.meta, lang))
+        table = html.split("<h2>" + LABELS[lang]["features"])[1].split("<h2>")[0]  # the features table
+        assert said in table and LABELS[lang]["none"] not in table, lang
+        write_summary([dec], tmp_path / f"{lang}.csv", lang=lang, names=catalog_names(snapshot.meta, lang))
+        row = next(csv.DictReader((tmp_path / f"{lang}.csv").read_text("utf-8-sig").splitlines()))
+        assert said.split("</td><td>")[1].removesuffix("</td>") in row[
+            "Add-on features held" if lang == "en" else "已开通增值功能"], row
+    assert row["已开通增值功能"] == "CRM (年费，已于2026-11计费，下次2027-11)；通话录音 (按天折算)；Missed-call SMS (未接来电短信)"
 
 
 def test_a_duplicated_input_file_changes_nothing(world, tmp_path):

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from .. import layout
 from ..rater import yuan
 from ..cells import row as csv_row
-from .statements import LOCAL, Statement, month_bounds, parse_month, summary_table
+from .statements import LOCAL, FeatureLine, Statement, month_bounds, parse_month, summary_table
 
 LANGS = ("zh", "en")
 # CJK fonts the chart may use, first found wins (Makefile installs WenQuanYi).
@@ -51,6 +51,7 @@ LABELS = {
         "per_day": "每日", "per_hour": "每小时（0-23点）", "minutes": "分钟", "date": "日期", "note": "说明",
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
+        "basis_year_held": "年费，已于{billed}计费，下次{next}", "features_held": "已开通增值功能",
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整", "local": "本地", "out_of_town": "外地",
         "since": "{} 起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
@@ -85,6 +86,7 @@ LABELS = {
         "note": "Note", "events": "Top-ups and adjustments", "summary": "Summary", "kind": "Kind",
         "amount": "Amount (yuan)", "none": "none", "basis_month": "monthly", "basis_prorated": "prorated by days",
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
+        "basis_year_held": "yearly, billed in {billed}; next in {next}", "features_held": "Add-on features held",
         "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town",
         "since": "since {}", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
@@ -140,6 +142,21 @@ CSV_COLUMNS = [
 ]
 
 
+def feature_basis(line: FeatureLine, lang: str) -> str:
+    """How a feature line was billed, for people: its basis in ``lang``
+    ("yearly, billed in 2026-11; next in 2027-11" for a yearly fee billed
+    in another month). The printable statement and the CSV say the same."""
+    text = LABELS[lang]["basis_" + line.basis]
+    return text.format(billed=line.billed_month, next=line.next_month) if line.basis == "year_held" else text
+
+
+def features_held(s: Statement, lang: str, names: Mapping[str, str]) -> str:
+    """The features ``s`` held, each as "name (basis)", feature names as
+    the catalog labels them in ``lang`` (``names``); "" for none."""
+    return LABELS[lang]["sep"].join(f"{names.get(f.feature, f.name)} ({feature_basis(f, lang)})"
+                                    for f in s.features)
+
+
 def write_summary_csv(statements: list[Statement], path: str | Path, lang: str = "zh",
                       names: Mapping[str, str] | None = None) -> None:
     """Summary rows to CSV, UTF-8 with BOM (``utf-8-sig``) for Excel; text
@@ -149,10 +166,12 @@ def write_summary_csv(statements: list[Statement], path: str | Path, lang: str =
     labels, names = LABELS[lang], names or {}
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow([labels[k] for k, _ in CSV_COLUMNS])
+        # Last, every feature held in the month with its basis, as the
+        # printable statement's features table says it (``features_held``).
+        w.writerow([labels[k] for k, _ in CSV_COLUMNS] + [labels["features_held"]])
         for s in statements:
-            w.writerow(csv_row(names.get(s.package, s.package_name) if key == "package" else get(s)
-                               for key, get in CSV_COLUMNS))
+            w.writerow(csv_row([*(names.get(s.package, s.package_name) if key == "package" else get(s)
+                                  for key, get in CSV_COLUMNS), features_held(s, lang, names)]))
 
 
 def catalog_names(meta: Mapping, lang: str) -> dict[str, str]:
@@ -273,6 +292,7 @@ def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
     series = daily_hourly(calls, statement.account, statement.month)
     named = names or {}
     return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
+                              basis=lambda line: feature_basis(line, lang),
                               N=lambda name, written=None: named.get(name, name if written is None else written))
 
 

@@ -19,7 +19,9 @@ Rules (README, "Monthly statements", states them for operators):
   runs, the starting month included.
 - add-on features held under the catalog run from the package start:
   monthly fees in full every month, yearly fees in the month of each
-  package-start anniversary, missed-call SMS per unanswered call.
+  package-start anniversary (the other months list the feature with the
+  months it was and will be billed in, amount 0), missed-call SMS per
+  unanswered call (a line of 0 when none).
   A feature added or removed by an account event mid-month: a monthly fee
   is prorated by days held (the day added counts, the day removed does
   not): fee x days / days in month, rounded down to the minor unit (the
@@ -140,9 +142,13 @@ class UsageLine:
 
 @dataclass
 class FeatureLine:
-    """One add-on charge: ``basis`` says how it was computed
-    (``month``, ``prorated``, ``year``, ``missed_call``), ``quantity`` is
-    days held (prorated), missed calls (missed_call) or 1."""
+    """One add-on feature held in the month and its charge: ``basis`` says
+    how it was computed (``month``, ``prorated``, ``year``, ``missed_call``,
+    or ``year_held``: a yearly fee billed in another month, amount 0, with
+    ``billed_month`` the last month it was billed in and ``next_month`` the
+    next, YYYY-MM), ``quantity`` is days held (prorated), missed calls
+    (missed_call, 0 when none), 0 (year_held) or 1. A held feature always
+    has its line, so a month without its fee does not read as not held."""
 
     feature: str
     name: str
@@ -150,6 +156,8 @@ class FeatureLine:
     quantity: int
     unit_fee: int
     amount: int
+    billed_month: str = ""
+    next_month: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -909,8 +917,12 @@ def _feature_lines(b: dict, feats: dict[str, _Feature], m: int, first: dt.date, 
                     lines.append(FeatureLine(f, name, "prorated", days, fee, fee * days // days_in_month))
             elif per == "year":
                 months_since = (first.year * 12 + first.month) - (anchor.year * 12 + anchor.month)
-                if months_since % 12 == 0 and lo_ms < m_hi:
+                if months_since % 12 == 0:
                     lines.append(FeatureLine(f, name, "year", 1, fee, fee))
+                else:  # held, its fee billed in the anniversary month (newcomer: 'none' read as not held)
+                    billed = m - months_since % 12
+                    lines.append(FeatureLine(f, name, "year_held", 0, fee, 0, month_label(billed),
+                                             month_label(billed + 12)))
             elif per == "missed_call":
                 if lo_ms <= m_lo and hi >= m_hi:
                     n = missed
@@ -920,6 +932,5 @@ def _feature_lines(b: dict, feats: dict[str, _Feature], m: int, first: dt.date, 
                     st = mine.column("start_ms").to_numpy()
                     ans = mine.column("answered").to_numpy(zero_copy_only=False)
                     n = int(((st >= a) & (st < z) & ~ans).sum())
-                if n:
-                    lines.append(FeatureLine(f, name, "missed_call", n, fee, fee * n))
+                lines.append(FeatureLine(f, name, "missed_call", n, fee, fee * n))
     return lines
