@@ -640,3 +640,23 @@ def test_home_city_jilin_is_the_city_jilin(env):
     with pytest.raises(InvalidInput) as e:
         ops.activate_number(rid(), "4001234570", "吉林省", at_ms=T0)
     assert e.value.field == "home_city" and "is a province (Jilin); give the city" in e.value.message, e.value
+
+
+def test_a_home_city_typo_of_a_province_suggests_the_province(env):
+    """'Guangdon' (广东 Guangdong, a letter short) was offered the city
+    'GuangAn' (newcomer): provinces are candidates too, and the hint says a
+    province needs one of its cities; pinyin with tone marks reads without
+    them; a city typo still gets the city."""
+    ops = env
+    opened(ops)
+    ops.add_numbers(rid(), ["4001234570"], at_ms=T0)
+    ops.lock_number(rid(), "4001234570", "acme", at_ms=T0)
+    ops.submit_number(rid(), "4001234570", at_ms=T0)
+    for typo, hint in (("Guangdon", "did you mean the province 'Guangdong'? give the city"),
+                       ("Guǎngdōng", "did you mean the province 'Guangdong'? give the city"),
+                       ("广东省省", "did you mean the province 'Guangdong'? give the city"),
+                       ("Guangzou", "did you mean 'Guangzhou'?"), ("Shenzen", "did you mean 'Shenzhen'?")):
+        with pytest.raises(InvalidInput) as e:
+            ops.activate_number(rid(), "4001234570", typo, at_ms=T0)
+        assert e.value.field == "home_city" and hint in e.value.message, (typo, e.value.message)
+        assert "GuangAn" not in e.value.message

@@ -42,7 +42,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import layout
-from ..catalog.routing import PROVINCE_ALIASES, RoutingPlan, canonical_plan_regions, near_region, region_names
+from ..catalog.routing import (PROVINCE_ALIASES, RoutingPlan, canonical_plan_regions, near_region, nearest_region,
+                               region_names)
 from ..catalog.schema import CustomerRules, error_message
 from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
@@ -553,7 +554,13 @@ class Accounts:
             if province is not None:  # 广东, Guangdong: a province, where a number is registered in a city
                 raise InvalidInput("home_city", f"{excerpt(home_city)} is a province ({province}); give the city "
                                                 "the number is registered in")
-            near = near_region(home_city, [*meta.get("city_aliases", {}), *meta["cities"]])
+            # Provinces are candidates too: 'Guangdon' is nearest the
+            # province Guangdong, and was offered the city GuangAn (newcomer).
+            provinces = {*PROVINCE_ALIASES, *meta.get("provinces", ())}
+            found = nearest_region(home_city, [*aliases, *meta["cities"], *provinces])
+            near = ("" if found is None else f"; did you mean {found!r}?" if found not in provinces
+                    else f"; did you mean the province {PROVINCE_ALIASES.get(found, found)!r}? give the city "
+                         "the number is registered in")
             raise InvalidInput("home_city", f"unknown city {excerpt(home_city)} (not in region data){near}")
 
         def step(tx: _Tx, num: C.Number):

@@ -356,27 +356,38 @@ def region_names(plan: RoutingPlan) -> list[tuple[str, str]]:
 
 def near_region(name: str, known: list[str]) -> str:
     """``; did you mean 'LuAn'?`` for a region name spelled nearly like
-    a known one (case, an apostrophe, a letter), else ``""``. A Chinese
-    name (two or three characters, where one wrong character is a third
-    or half of it) is near the one known name it differs from least, when
-    no other is as near, or the longest known name it starts with
-    (``广东地区`` -> ``广东``)."""
+    a known one (``nearest_region``), else ``""``."""
+    found = nearest_region(name, known)
+    return "" if found is None else f"; did you mean {found!r}?"
+
+
+def nearest_region(name: str, known: list[str]) -> str | None:
+    """The known region name ``name`` is spelled nearly like (case, an
+    apostrophe, a letter, pinyin written with tone marks: ``Guǎngdōng``
+    reads as ``Guangdong``), else None. A Chinese name (two or three
+    characters, where one wrong character is a third or half of it) is near
+    the one known name it differs from least, when no other is as near, or
+    the longest known name it starts with (``广东地区`` -> ``广东``)."""
     import difflib
+    import unicodedata
 
     bare = name.partition(":")[2] or name
+    toneless = "".join(c for c in unicodedata.normalize("NFD", bare) if not unicodedata.combining(c))
+    if not any("\u4e00" <= c <= "\u9fff" for c in bare):
+        bare = unicodedata.normalize("NFC", toneless)  # pinyin tone marks off; CJK left as written
     folded = {k.casefold().replace("'", ""): k for k in known}
     found = difflib.get_close_matches(bare.casefold().replace("'", ""), list(folded), n=1, cutoff=0.8)
     if found:
-        return f"; did you mean {folded[found[0]]!r}?"
+        return folded[found[0]]
     if not any("\u4e00" <= c <= "\u9fff" for c in bare):
-        return ""
+        return None
     starts = [k for k in known if len(k) >= 2 and bare.startswith(k)]
     if starts:
-        return f"; did you mean {max(starts, key=len)!r}?"
+        return max(starts, key=len)
     ratio = {k: difflib.SequenceMatcher(None, bare, k).ratio() for k in known if any("\u4e00" <= c <= "\u9fff" for c in k)}
     best = max(ratio.values(), default=0.0)
     near = [k for k, r in ratio.items() if r == best]
-    return f"; did you mean {near[0]!r}?" if best >= 0.5 and len(near) == 1 else ""
+    return near[0] if best >= 0.5 and len(near) == 1 else None
 
 
 def check_routing(catalog, path, regions=None) -> list[str]:
