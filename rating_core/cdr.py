@@ -723,6 +723,12 @@ def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:
                                        " (a comma inside a value that is not quoted?)", line + 1)
                 line = reader.line_num
     except UnicodeDecodeError as e:
+        if e.reason == "truncated data":  # the codec's word for bytes left over at the end of the file
+            size = Path(path).stat().st_size
+            at = size - (len(e.object) - e.start)  # e.start counts from the chunk read, which ends the file
+            return InvalidFile(path, f"the file ends mid-character: its last {size - at} byte(s), from byte "
+                                     f"offset {at} of {size}, are part of a {encoding.upper()} character "
+                                     "(a file cut short, or not in this encoding?)", line + 1)
         return InvalidFile(path, f"not {encoding} text ({excerpt(e.object[max(0, e.start - 10):e.start + 10])} "
                            "...): name the encoding with --encoding", line + 1)
     except csv.Error as e:

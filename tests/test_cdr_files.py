@@ -156,6 +156,20 @@ def test_utf16_lone_surrogate_is_that_rows_reject(store, tmp_path, capsys, encod
     assert "line 1: header unreadable: not UTF-16 text (a lone surrogate" in err, err
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_file_cut_mid_character_names_the_file_and_the_offset(store, tmp_path, capsys, encoding):
+    """A UTF-16 file one byte short (a copy cut off): the error names the
+    file, says it ends mid-character and at which byte offset (csvin
+    reviewer: it said "not utf-16 text ('\\n' ...)")."""
+    path = tmp_path / f"cut-{encoding}.csv"
+    data = TEXT.encode(encoding)
+    path.write_bytes(data[:-1])
+    code, _, err = rate(store, path, capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and "the file ends mid-character" in err, err
+    assert f"from byte offset {len(data) - 2} of {len(data) - 1}" in err, err
+
+
 def test_only_an_empty_cell_is_empty(store, tmp_path, capsys):
     """Breaker: pyarrow's default null words (NA, null, nan, N/A, #N/A)
     made call id "NA" a missing id and a caller "NULL" withheld by accident.
