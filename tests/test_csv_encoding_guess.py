@@ -625,3 +625,22 @@ def test_a_header_not_utf8_shows_its_bytes_and_names_the_fix(tmp_path):
                                    "(bytes b1 b8 d7 a2): if the file is GBK, rate it with --encoding gbk"), proc.stderr
     proc, rejects = _rate(tmp_path, tmp_path / "head.csv", "--encoding", "gbk")
     assert proc.returncode == 0 and rejects == [], (proc.stderr, rejects)
+
+
+def test_gbk_call_ids_that_are_utf8_text_too_cannot_be_told_from_their_bytes(tmp_path):
+    """A GBK export whose only Chinese is 忙 (bytes C3 A6: UTF-8 æ) holds no
+    byte that is not UTF-8 text, as a UTF-8 file of café-1 ids does: the
+    guess is UTF-8, by design (README "CSV encodings": the bytes are text
+    both ways, and a wrong GBK guess would change every UTF-8 id). Named
+    --encoding gbk, such an id is refused as reading both ways, never rated
+    as another id; the ASCII rows rate either way (csvin reviewer)."""
+    rows = [_row(c).replace("正常", "normal") for c in ("忙-1", "忙-2", "a-3")]
+    (tmp_path / "gbk.csv").write_bytes((HEADER + "".join(rows)).encode("gbk"))
+    (tmp_path / "utf8.csv").write_bytes((HEADER + "".join(rows)).replace("忙", "æ").encode("utf-8"))
+    assert (tmp_path / "gbk.csv").read_bytes() == (tmp_path / "utf8.csv").read_bytes()
+    assert cdr.encoding_of(tmp_path / "gbk.csv") == "utf8"
+    proc, rejects = _rate(tmp_path, tmp_path / "gbk.csv", "--encoding", "gbk")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["row"], r["value"], r["reason"][:28]) for r in rejects] == [
+        ("1", "æ-1", "reads as UTF-8 (shown) and a"), ("2", "æ-2", "reads as UTF-8 (shown) and a")], rejects
+    assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["a-3"]
