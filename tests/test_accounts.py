@@ -660,3 +660,31 @@ def test_a_home_city_typo_of_a_province_suggests_the_province(env):
             ops.activate_number(rid(), "4001234570", typo, at_ms=T0)
         assert e.value.field == "home_city" and hint in e.value.message, (typo, e.value.message)
         assert "GuangAn" not in e.value.message
+
+
+def test_home_city_names_of_hainan_and_others_a_person_types(env):
+    """Region data's city 'Hainan' is a prefecture of Qinghai (海南藏族自治州),
+    while 海南 is the province, whose cities it calls Haikou and Haikou/Sanya:
+    'Hainan' registered a Haikou company in Qinghai (every local caller out of
+    town), and 'Sanya' / 三亚 were unknown (csvin reviewer). 'Hainan' now asks
+    which is meant; the names a person types name their city."""
+    ops = env
+    opened(ops)
+    numbers = iter(f"40012346{i:02d}" for i in range(10))
+
+    def activate(name):
+        number = next(numbers)
+        ops.add_numbers(rid(), [number], at_ms=T0)
+        ops.lock_number(rid(), number, "acme", at_ms=T0)
+        ops.submit_number(rid(), number, at_ms=T0)
+        ops.activate_number(rid(), number, name, at_ms=T0)
+        return next(n for n in ops.get_account("acme")["numbers"] if n["number"] == number)["home_city"]
+
+    with pytest.raises(InvalidInput) as e:
+        activate("Hainan")
+    assert e.value.field == "home_city" and e.value.message.endswith(
+        "names the province Hainan and a city of Qinghai: give a city of the province (Haikou, Haikou/Sanya) "
+        "or this one as 'Hainan, Qinghai'"), e.value.message
+    for name, city in (("Hainan, Qinghai", "Hainan"), ("海南藏族自治州", "Hainan"), ("Sanya", "Haikou/Sanya"),
+                       ("三亚", "Haikou/Sanya"), ("海口", "Haikou"), ("Luliang", "Lüliang"), ("Jilin", "Jilin")):
+        assert activate(name) == city, name

@@ -548,7 +548,18 @@ class Accounts:
             # 'jilin', 'SHENZHEN': region data's name whatever its case (newcomer: refused)
             folded = {name.casefold(): name for name in (*meta["cities"], *aliases)}
             home_city = folded.get(home_city.casefold(), home_city)
-        home_city = aliases.get(home_city, home_city)  # Lu'an, 天津: region data's name
+        given, home_city = home_city, aliases.get(home_city, home_city)  # Lu'an, 天津: region data's name
+        if given == home_city and home_city in set(meta.get("provinces", ())) and home_city in set(meta["cities"]):
+            # A city named as a province elsewhere (Hainan, a prefecture of
+            # Qinghai: a Haikou company registered there had every local
+            # caller out of town); Jilin, the city of Jilin, is no such name.
+            where = meta["provinces"][int(self._tables["city_province"][meta["cities"].index(home_city)])]
+            if where != home_city:
+                of = [c for c, p in zip(meta["cities"], self._tables["city_province"].tolist())
+                      if meta["provinces"][p] == home_city]
+                raise InvalidInput("home_city", f"{excerpt(home_city)} names the province {home_city} and a city "
+                                                f"of {where}: give a city of the province ({', '.join(of)}) or "
+                                                f"this one as '{home_city}, {where}'")
         if home_city not in set(meta["cities"]):
             province = PROVINCE_ALIASES.get(home_city, home_city if home_city in set(meta.get("provinces", ())) else None)
             if province is not None:  # 广东, Guangdong: a province, where a number is registered in a city

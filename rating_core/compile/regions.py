@@ -21,6 +21,7 @@ accepted as names in a catalog (``city_aliases``).
 from __future__ import annotations
 
 import functools
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,7 +145,9 @@ def city_aliases() -> dict[str, str]:
     ``沈阳市``, ``辽宁省沈阳市``). A Chinese name shared by two cities is left
     out (the region data's own name says which). The other English spellings
     of a city (``Lu'an`` for ``LuAn``, ``canonical_entries``) name it too,
-    when they name no other city."""
+    when they name no other city; so do, with less priority, a city with its
+    province (``Hainan, Qinghai``), its name without tone marks (``Luliang``)
+    and one city of a name for several (``Sanya``, ``三亚`` for ``Haikou/Sanya``)."""
     entries = canonical_entries()
     names = _city_names({pair for _, pair, _, _ in entries})
     out = {name: name for name in names.values()}
@@ -175,6 +178,29 @@ def city_aliases() -> dict[str, str]:
     for alias, found in zh.items():
         if len(found) == 1 and alias not in out:
             out[alias] = next(iter(found))
+    # Names a person types that the data spells otherwise, each when it
+    # names no other city (csvin reviewer: Sanya, 三亚 were unknown): a
+    # city and its province (``Hainan, Qinghai``: Hainan alone is also a
+    # province); a name without its tone marks (``Luliang`` for
+    # ``Lüliang``); one city of a description naming several (``Sanya``,
+    # ``三亚`` of ``Haikou/Sanya``, 海南省海口市、三亚市).
+    # A city's own name first: Luliang is Lüliang, not Jinzhong/Luliang.
+    own: dict[str, set[str]] = {}
+    parts: dict[str, set[str]] = {}
+    for _, pair, _, full in entries:
+        name = names[pair]
+        toneless = "".join(c for c in unicodedata.normalize("NFD", name) if not unicodedata.combining(c))
+        for alias in ("" if "," in name else f"{name}, {pair[1]}", toneless):
+            own.setdefault(alias, set()).add(name)
+        several = name.split("/") if "/" in name else []
+        if full and "、" in full:
+            several += [p for part in full.split("、") for p in (part, part.removesuffix("市"))]
+        for alias in several:
+            parts.setdefault(alias, set()).add(name)
+    for typed in (own, parts):
+        for alias, found in typed.items():
+            if alias and len(found) == 1 and alias not in out:
+                out[alias] = next(iter(found))
     return out
 
 
