@@ -4,7 +4,19 @@ PY ?= python3
 DEMO_CDRS ?= 200000
 
 .PHONY: install install-bench demo test bench bench-smoke fuzz lint
-install:
+# `make install` does its work once per Python environment (a stamp under
+# .make/ named after the environment's prefix), again only when the build
+# inputs change or the kernels no longer import there: a second `make demo`
+# or `make test` does not rebuild (pip's editable install rebuilds the
+# kernels every time, minutes on a small machine).
+ENV_ID_PY := import hashlib, sys, rating_core.kernels.rating; print(hashlib.sha1(sys.prefix.encode()).hexdigest()[:12])
+ENV_ID := $(shell $(PY) -c '$(ENV_ID_PY)' 2>/dev/null || echo absent-$$$$)
+STAMP := .make/installed-$(ENV_ID)
+BUILD_INPUTS := pyproject.toml setup.py Makefile $(wildcard rating_core/kernels/*.pyx rating_core/kernels/*.pxd rating_core/kernels/*.pxi)
+
+install: $(STAMP)
+
+$(STAMP): $(BUILD_INPUTS)
 	$(PY) -m pip install --quiet -e '.[test]'
 	@command -v h2load >/dev/null 2>&1 || { \
 	  (apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null) \
@@ -20,10 +32,15 @@ install:
 	  && test -e /usr/lib/x86_64-linux-gnu/kamailio/modules/app_python3.so; } || { \
 	  (apt-get update -qq && apt-get install -y -qq kamailio kamailio-python3-modules sip-tester >/dev/null) \
 	  || echo "note: could not install kamailio / sip-tester; the softswitch end-to-end tests will skip"; }
+	@# Named after the environment now that the kernels import there.
+	@mkdir -p .make && touch .make/installed-$$($(PY) -c '$(ENV_ID_PY)')
 
 # The benchmark peers at their pinned versions (pyproject's `bench` extra).
-install-bench: install
+install-bench: .make/bench-$(ENV_ID)
+
+.make/bench-$(ENV_ID): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
+	@touch .make/bench-$$($(PY) -c '$(ENV_ID_PY)')
 
 demo: install
 	@# demo-out is this target's own output: a second `make demo` starts afresh
