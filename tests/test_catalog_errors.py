@@ -111,6 +111,12 @@ def test_home_city_takes_the_city_prefix(catalog, home):
      "expands to more than 2,000,000 values"),
     ("name: x\nrates: {r: {tiers: [{price: .inf}]}}\n", "line 2: '.inf': not a finite number"),
     ("name: x\nrates: {r: {tiers: [{price: 1.0e+300}]}}\n", "beyond the largest number"),
+    # YAML 1.1 numbers that are not decimal: 012 would have priced 10 yuan, not 0.12 (breaker).
+    ("name: x\nrates: {r: {tiers: [{price: 012}]}}\n", "line 2: '012': not a decimal number (YAML would read it as 10)"),
+    ("name: x\nrates: {r: {tiers: [{price: 0x10}]}}\n", "line 2: '0x10': not a decimal number"),
+    ("name: x\nrates: {r: {tiers: [{price: 1_0}]}}\n", "line 2: '1_0': not a decimal number"),
+    ("name: x\npackages: {p: {kind: prepaid, fee: 1:30}}\n", "line 2: '1:30': not a decimal number (YAML would read it as 90)"),
+    ("~\n", "the catalog must be a mapping, not null"),
     ("name: x\n[a]: 1\n", "line 2: a key must be a name, not a list"),
     ("name: [unclosed\n", "line 2, column 1: "),
     ("", "empty document"),

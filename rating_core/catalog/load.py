@@ -212,8 +212,8 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     path = Path(path)
     base = path.parent
     doc, root, problems = yamldoc.read_file(path, "catalog")
-    if doc is None:
-        raise CatalogError(problems)
+    if doc is None:  # unreadable (its problems), or a document of only null (``~``)
+        raise CatalogError(problems or [f"{path}: the catalog must be a mapping, not null"])
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
     origin: dict[tuple[str, int], tuple[Path | None, int]] = {}  # (account, number index) -> CSV file, line

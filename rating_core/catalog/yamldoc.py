@@ -35,6 +35,11 @@ MAX_VALUES = 2_000_000
 MAX_NUMBER = 1e12
 
 
+# A number as people write one: digits, at most one point, an exponent; no
+# leading zero before more digits (YAML 1.1 octal), no 0x/0o/0b, no "_" or ":".
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]*)?([eE][-+]?[0-9]+)?|[-+]?\.[0-9]+([eE][-+]?[0-9]+)?")
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose numbers are bounded (see ``_bounded``)."""
 
@@ -43,10 +48,29 @@ class _Loader(yaml.SafeLoader):
         self.numbers: list[str] = []  # problems with numbers, placed
 
     def construct_yaml_float(self, node):
-        return self._bounded(node, SafeConstructor.construct_yaml_float(self, node))
+        return self._number(node, SafeConstructor.construct_yaml_float(self, node))
 
     def construct_yaml_int(self, node):
-        return self._bounded(node, SafeConstructor.construct_yaml_int(self, node))
+        return self._number(node, SafeConstructor.construct_yaml_int(self, node))
+
+    def _number(self, node, value):
+        return None if self._decimal(node, value) is None else self._bounded(node, value)
+
+    def _decimal(self, node, value):
+        """``value`` when its scalar is written in plain decimal digits, else
+        None with a problem on its line. YAML 1.1 (PyYAML) reads ``012`` as
+        octal 10, ``0x10`` as 16, ``1_0`` as 10 and ``1:30`` as 90: a price
+        typed ``012`` for ``0.12`` would charge 83 times as much (breaker).
+        Every number in a catalog is an amount, a duration or a count, which
+        people write in decimal; ``.inf`` / ``.nan`` go on to ``_bounded``."""
+        text = node.value.strip()
+        if _DECIMAL.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
+            return value
+        advice = ("quote a time of day, e.g. \"18:00\", or write a number in decimal digits" if ":" in text
+                  else "write it in decimal digits, e.g. 12 or 0.12")
+        self.numbers.append(f"line {node.start_mark.line + 1}: {text[:40]!r}: not a decimal number (YAML would "
+                            f"read it as {value!r}); {advice}")
+        return None
 
     def construct_yaml_timestamp(self, node):
         """A date-shaped scalar that is no date (``2026-13-01``) is a problem
