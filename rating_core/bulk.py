@@ -86,6 +86,11 @@ _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answ
 # Of those, what ``billing_view`` takes (agent_answer: for ``answered``): the
 # only input columns the writer gathers without ``pass_through``.
 _BILLING_SOURCE = ("row", "call_id", "number", "start", "agent_answer")
+# A job that replays committed calls (``replays``) also carries what a repeat
+# is compared on (``cdr.BILLABLE_FIELDS``: the caller too), and each good
+# row's committed entry (null: not committed) in this column.
+_REPLAY_COLUMNS = (*_RATER_COLUMNS, "caller")
+_ENTRY = "committed_entry"
 
 # Parquet writer settings, chosen by measurement (benchmarks/bench_output.py,
 # figures in benchmarks/README.md, 1.8M rated rows, medians of 5 interleaved
@@ -555,11 +560,12 @@ class Duplicates(cdr.SeenIds):
 
 
 def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Duplicates,
-                my_turn: threading.Event, next_turn: threading.Event) -> _Edged:
+                my_turn: threading.Event, next_turn: threading.Event, replays=None) -> _Edged:
     """The edge on one chunk, on a pool thread: prepare and hash in parallel
     with the other chunks; the duplicate check in input order (``my_turn``
     is set once the previous chunk's check is done; this chunk's sets
-    ``next_turn``); then its good rows, in parallel again."""
+    ``next_turn``); then its good rows, in parallel again, with their
+    committed entries (``_ENTRY``) when the job ``replays``."""
     try:
         p = rater.prepare(batch, offset)
         ids = p.table.column("call_id")
@@ -572,7 +578,10 @@ def _edge_chunk(rater: Rater, batch, offset: int, pass_through: bool, dups: Dupl
         next_turn.set()  # also on an error: the next chunk goes on, the error comes out in input order
     if len(dup):
         p = cdr.reject_copies(p, dup)
-    return _Edged(p.rows_in, p.rejects, _good_rows(p, pass_through), _order(p, pass_through), p.duplicates)
+    rows = _good_rows(p, pass_through, replays)
+    if replays is not None:
+        rows = rows.append_column(_ENTRY, replays.lookup(rows.column("call_id")))
+    return _Edged(p.rows_in, p.rejects, rows, _order(p, pass_through, replays), p.duplicates)
 
 
 class _ScanFailed(Exception):
@@ -584,12 +593,13 @@ _KEYS = ("number_key", "caller_key", "forwarded_key")
 _TIMES = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer", "end_ms": "end"}
 
 
-def _good_rows(p: cdr.Prepared, pass_through: bool) -> pa.Table:
-    """The good rows of ``p``: the edge columns the output needs plus the
-    kernel's arrays (keys and epoch ms) as int64 columns."""
+def _good_rows(p: cdr.Prepared, pass_through: bool, replays=None) -> pa.Table:
+    """The good rows of ``p``: the edge columns the output needs (and a
+    repeat is compared on, when the job ``replays``) plus the kernel's
+    arrays (keys and epoch ms) as int64 columns."""
     idx = np.flatnonzero(p.good)
     everything = len(idx) == p.rows_in
-    table = p.table if pass_through else p.table.select(list(_RATER_COLUMNS))
+    table = p.table if pass_through else p.table.select(_order(p, False, replays))
     table = table.drop_columns([c for c in _TIMES.values() if c in table.column_names])
     if not everything:
         table = table.take(pa.array(idx))
@@ -631,7 +641,7 @@ class JobResult:
 
 class _Totals:
     def __init__(self):
-        self.rows_in = self.rated = self.rejected = self.duplicates = self.charge = 0
+        self.rows_in = self.rated = self.rejected = self.duplicates = self.charge = self.replayed = 0
         self.by_reason: dict[str, int] = {}
 
     def rejects(self, rejects: pa.Table) -> None:
@@ -643,7 +653,7 @@ class _Totals:
 
     def summary(self) -> RatingSummary:
         return RatingSummary(self.rows_in, self.rated, self.rejected, self.duplicates, self.charge,
-                             dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])))
+                             dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])), self.replayed)
 
 
 def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: str | Path,
@@ -651,7 +661,7 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, threads: int = 2,
                  max_disorder_ms: int = DEFAULT_MAX_DISORDER_MS, memory_limit: str = DEFAULT_MEMORY_LIMIT,
                  temp_dir: str | Path | None = None, force_sort: bool = False,
-                 bundle_usage=None) -> JobResult:
+                 bundle_usage=None, replays=None) -> JobResult:
     """Rate ``inputs`` (CSV/Parquet files, Parquet dataset directories) in
     bounded memory; see the module doc for the steps.
 
@@ -661,7 +671,14 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     in it from chunk to chunk (``Rater.carry_usage``), so late bundle calls
     are settled as a commit settles them. ``bundle_usage``: the ledger's
     usage of the accounts given, read-only (``Rater.rate_prepared``; None:
-    none used before the job). ``out``: a file (Parquet or CSV
+    none used before the job). ``replays``: the ledger's committed calls
+    (``engine.Replays``; None: none, the job reads no call id of the
+    ledger): a call id it holds is not rated again but answered with its
+    stored result, in its place among the rated rows, as ``rate --commit``
+    replays it (a repeat whose billable content differs is the same reject
+    ``committed_differently``); the output then has ``replayed`` (bool)
+    last, as ``--commit``'s has, and the summary counts those rows in
+    ``replayed`` (rated, charged nothing). ``out``: a file (Parquet or CSV
     by ``fmt`` or extension) or, with ``by_day``, a dataset directory.
     ``rejects``: CSV (or .parquet). Memory: about ``chunk_rows`` x
     (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
@@ -677,7 +694,7 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     keep_freed_memory()
     try:
         return _rate_dataset(inputs, rater, state, out, rejects, fmt, pass_through, by_day, chunk_rows, threads,
-                             max_disorder_ms, memory_limit, temp_dir, force_sort, bundle_usage)
+                             max_disorder_ms, memory_limit, temp_dir, force_sort, bundle_usage, replays)
     finally:
         if enabled:
             gc.enable()
@@ -710,7 +727,7 @@ def keep_freed_memory() -> bool:
 
 def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_through: bool, by_day: bool,
                   chunk_rows: int, threads: int, max_disorder_ms: int, memory_limit: str, temp_dir,
-                  force_sort: bool, bundle_usage=None) -> JobResult:
+                  force_sort: bool, bundle_usage=None, replays=None) -> JobResult:
     began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="rating400-job-", dir=temp_dir))
     scanning = ThreadPoolExecutor(1)
@@ -725,7 +742,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
         found_f = scanning.submit(scan, inputs, chunk_rows, threads)
         found_f.add_done_callback(lambda f: dups.resolve(None if f.exception() else f.result().repeated))
         files = cdr.InputRows()  # filled as the edge reads
-        edge = _edge(inputs, rater, chunk_rows, threads, pass_through, dups, files)
+        edge = _edge(inputs, rater, chunk_rows, threads, pass_through, dups, files, replays)
         first: list[_Edged] = []
         edge_error: Exception | None = None
         try:
@@ -748,8 +765,14 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
         try:
             def gather_and_write(result: RatingResult) -> None:
                 nonlocal empty_schema
+                at = 0
                 for t in result.rated_batches(ROW_GROUP_ROWS, None if pass_through else _BILLING_SOURCE):
                     t = billing_view(t, pass_through, files)
+                    if replays is not None:  # as ``rate --commit`` writes it
+                        flags = (np.zeros(t.num_rows, bool) if result.replayed is None
+                                 else result.replayed[at:at + t.num_rows])
+                        t = encode_names(t).append_column("replayed", pa.array(flags))
+                        at += t.num_rows
                     if t.num_rows:
                         writer.write(t)
                     elif empty_schema is None:
@@ -757,6 +780,10 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
 
             def settle(rows: pa.Table, order: list[str]) -> None:
                 nonlocal chunks
+                old = None
+                if replays is not None and rows.column(_ENTRY).null_count < rows.num_rows:
+                    committed = pc.is_valid(rows.column(_ENTRY))
+                    old, rows = rows.filter(committed), rows.filter(pc.invert(committed))
                 result = rater.rate_prepared(_prepared_of(rows, order), state, bundle_usage)
                 rater.carry_usage(state)
                 chunks += 1
@@ -765,6 +792,14 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                 totals.charge += s.charge
                 totals.rejects(result.rejects)
                 rejects_out.write(result.rejects)
+                if old is not None:  # committed before: the stored results, not rated again
+                    rated, flags, differing = replays.answer(result.rated, _prepared_of(old, order).table,
+                                                             old.column(_ENTRY))
+                    totals.rated += int(flags.sum())
+                    totals.replayed += int(flags.sum())
+                    totals.rejects(differing)
+                    rejects_out.write(differing)
+                    result = RatingResult(rated, result.rejects, state, s, replayed=flags)
                 output.submit(gather_and_write, result)
 
             if edge_error is not None:
@@ -778,6 +813,8 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             if empty_schema is None and writer.rows == 0:  # nothing rated: an empty file of the same columns
                 empty = pa.table({c: pa.array([], pa.string()) for c in cdr.REQUIRED_COLUMNS})
                 empty_schema = billing_view(rater.rate(empty).rated, pass_through, files).schema
+                if replays is not None:
+                    empty_schema = empty_schema.append(pa.field("replayed", pa.bool_()))
         finally:
             output.shutdown()  # on an error: let the pending writes end before closing the files
             writer.close(empty_schema)
@@ -817,12 +854,12 @@ class _Behind:
         self._pending.clear()
 
 
-def _order(p: cdr.Prepared, pass_through: bool) -> list[str]:
-    return p.table.column_names if pass_through else list(_RATER_COLUMNS)
+def _order(p: cdr.Prepared, pass_through: bool, replays=None) -> list[str]:
+    return p.table.column_names if pass_through else list(_RATER_COLUMNS if replays is None else _REPLAY_COLUMNS)
 
 
 def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: bool,
-          dups: Duplicates, files: cdr.InputRows | None = None) -> Generator[_Edged, None, None]:
+          dups: Duplicates, files: cdr.InputRows | None = None, replays=None) -> Generator[_Edged, None, None]:
     """The edge (``_edge_chunk``) on ``threads`` chunks at once (pyarrow,
     NumPy and the kernels release the GIL), the input read ahead on a
     thread of its own; yielded in input order."""
@@ -839,7 +876,8 @@ def _edge(inputs, rater: Rater, chunk_rows: int, threads: int, pass_through: boo
             # Chunks start in input order (one pool queue), so a chunk waiting
             # for its turn waits for one already started: no deadlock.
             following = threading.Event()
-            pending.append(pool.submit(_edge_chunk, rater, batch, offset, pass_through, dups, turn, following))
+            pending.append(pool.submit(_edge_chunk, rater, batch, offset, pass_through, dups, turn, following,
+                                       replays))
             turn = following
             offset += batch.num_rows
             if len(pending) > threads:

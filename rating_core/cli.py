@@ -246,8 +246,8 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     out.print(f"rows in {summary.rows_in:,} = rated {summary.rated:,} + rejected {summary.rejected:,}", highlight=False)
     if summary.ledger_calls:
         out.print(f"dry run (the ledger is not changed) from the ledger's balances as they stand, after "
-                  f"{summary.ledger_calls:,} committed calls: a call of this file committed before is charged "
-                  "again here from what its commit left (bundle minutes, credit); --commit replays it instead",
+                  f"{summary.ledger_calls:,} committed calls: a call of this file committed before is not charged "
+                  "again but answered with its stored result (replayed), as --commit answers it",
                   highlight=False, markup=False)
     if hint:
         out.print(hint, highlight=False, markup=False)

@@ -46,6 +46,7 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
     written to the ledger); returns (summary, seconds)."""
     from . import bulk
     from .accounts.view import open_view
+    from .engine import Replays
     from .rater import Rater
     from .store import Ledger, Store
 
@@ -59,10 +60,13 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
         # through the job, as ``rate --commit`` settles it.
         state = ledger.opening_state(rater.snapshot, usage=True)
         committed = ledger.committed_calls()
+        # A call the ledger holds is answered with its stored result, as
+        # ``rate --commit`` replays it; a ledger holding none: no lookup at all.
         result = bulk.rate_dataset(inputs, rater, state, out_path, rejects_path or _default_rejects(out_path), fmt,
                                    pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
                                    memory_limit=memory_limit,
-                                   bundle_usage=partial(ledger.bundle_usage, rater.snapshot))
+                                   bundle_usage=partial(ledger.bundle_usage, rater.snapshot),
+                                   replays=Replays(ledger) if committed else None)
     finally:
         ledger.close()
     result.summary.ledger_calls = committed

@@ -25,6 +25,7 @@ every Router on that thread (see ``Engine.refresh``).
 """
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -310,10 +311,7 @@ class Engine:
         done here: the rated table's names stay dictionary-encoded (the
         stored batch keeps them so); ``_answer`` decodes them after the
         commit."""
-        stored = records.committed(self.ledger, txn, keys)
-        seen = np.zeros(len(keys), bool)
-        if stored:  # a replay (a retransmitted file or stream): which rows
-            seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
+        stored, seen = committed_before(self.ledger, txn, keys)
         old_rows = good[seen]
         fresh = prepared
         if len(old_rows):
@@ -357,19 +355,11 @@ class Engine:
         prepared, keys, stored, seen, old_rows, new, state = step
         rated_new = plain(new.rated) if decode_names or len(old_rows) else new.rated
         if len(old_rows):
-            old_keys = [k for k, s in zip(keys, seen) if s]
-            with self.ledger.env.begin() as txn:
-                rows = records.load(self.ledger, txn, [stored[k] for k in old_keys])
-            for r, row in zip(rows, prepared.table.column("row").take(pa.array(old_rows)).to_pylist()):
-                r["row"] = row
-            replayed = pa.Table.from_pylist(rows, schema=rated_new.schema)
-            replayed, differing = _split_repeats(prepared.table.take(pa.array(old_rows)), replayed)
+            entries = [stored[k] for k, s in zip(keys, seen) if s]
+            rated_all, flags, differing = with_replayed(self.ledger, rated_new,
+                                                        prepared.table.take(pa.array(old_rows)), entries)
             if differing.num_rows:
                 new.rejects = pa.concat_tables([new.rejects, differing])
-            both = pa.concat_tables([rated_new, replayed])
-            flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
-            order = np.argsort(both.column("row").to_numpy(), kind="stable")
-            rated_all, flags = both.take(pa.array(order)), flags[order]
         else:
             rated_all, flags = rated_new, np.zeros(rated_new.num_rows, bool)
         s = new.summary
@@ -468,6 +458,90 @@ class _Step(NamedTuple):
 
 
 _PREPAID, _PAYG, _BUNDLE = (layout.PACKAGE_KIND.index(k) for k in ("prepaid", "payg", "bundle"))
+
+
+def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[dict[bytes, bytes], np.ndarray]:
+    """Which of ``keys`` (call keys, ``records.call_keys``) the ledger holds
+    committed, read in ``txn``: (their stored entries by key, a bool per
+    key). The one call-id check of a commit (``Engine._commit_in``) and of a
+    dry job (``Replays.lookup``)."""
+    stored = records.committed(ledger, txn, keys)
+    seen = np.zeros(len(keys), bool)
+    if stored:  # a replay (a retransmitted file or stream): which rows
+        seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
+    return stored, seen
+
+
+def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
+                  entries: list) -> tuple[pa.Table, np.ndarray, pa.Table]:
+    """The answer to a request some of whose call ids were committed before,
+    as ``rate --commit`` gives it: ``rated_new`` (the rows rated now, names
+    plain strings) with the stored results of ``sent`` (the request's
+    repeated rows through the edge, with their ``row``; ``entries``: their
+    ``committed_before`` entries, same order) in place, in ``row`` order.
+
+    Returns (rated rows, a bool per rated row: replayed, rejects
+    ``cdr.REJECT_SCHEMA`` of the repeats whose billable content differs
+    from the committed call: ``_split_repeats``; those are not in the rated
+    rows). The stored rows take ``rated_new``'s columns (one the stored
+    record lacks is null). Reads the ledger in a read transaction of its own."""
+    with ledger.env.begin() as txn:
+        rows = records.load(ledger, txn, entries)
+    for r, row in zip(rows, sent.column("row").to_pylist()):
+        r["row"] = row
+    replayed, differing = _split_repeats(sent, pa.Table.from_pylist(rows, schema=rated_new.schema))
+    both = pa.concat_tables([rated_new, replayed])
+    flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
+    order = np.argsort(both.column("row").to_numpy(), kind="stable")
+    return both.take(pa.array(order)), flags[order], differing
+
+
+class Replays:
+    """A dry job's view of the calls its ledger holds committed (read-only),
+    so it answers them as ``rate --commit`` does (README "CDR input"):
+    ``lookup`` finds a chunk's committed call ids (``committed_before``),
+    ``answer`` puts their stored results in place (``with_replayed``).
+
+    Prefilter: a call key outside the range of the keys the ledger held
+    when the job began (its first and last, two cursor reads) is not
+    looked up, so a file none of whose ids fall in that range costs the
+    job one vectorised comparison per chunk, not a B-tree read per call
+    (a call committed while the job runs is not seen, as its balances
+    are not: the job rates from the ledger as it was)."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        with ledger.env.begin() as txn:
+            self.range = records.key_range(ledger, txn)
+
+    def lookup(self, call_ids: pa.Array | pa.ChunkedArray) -> pa.BinaryArray:
+        """One ``committed_before`` entry per id of ``call_ids`` (a string
+        column of good rows: none null or empty), null for an id not
+        committed. ``ValueError`` for a null or empty id."""
+        n = len(call_ids)
+        if self.range is None or n == 0:
+            return pa.nulls(n, pa.binary())
+        lo, hi = self.range
+        keys = records.call_keys(call_ids)
+        inside = pc.and_(pc.greater_equal(keys, pa.scalar(lo, pa.binary())),
+                         pc.less_equal(keys, pa.scalar(hi, pa.binary())))
+        cand = np.flatnonzero(inside.to_numpy(zero_copy_only=False))
+        if not len(cand):
+            return pa.nulls(n, pa.binary())
+        wanted = keys.take(pa.array(cand)).to_pylist()
+        with self.ledger.env.begin() as txn:
+            stored, seen = committed_before(self.ledger, txn, wanted)
+        if not seen.any():
+            return pa.nulls(n, pa.binary())
+        out: list[bytes | None] = [None] * n
+        for i, k in zip(cand[seen].tolist(), itertools.compress(wanted, seen)):
+            out[i] = bytes(stored[k])
+        return pa.array(out, pa.binary())
+
+    def answer(self, rated_new: pa.Table, sent: pa.Table, entries: pa.Array) -> tuple[pa.Table, np.ndarray, pa.Table]:
+        """``with_replayed`` of ``rated_new`` (names plain or dictionary) and
+        ``sent`` (rows whose ``lookup`` found ``entries``)."""
+        return with_replayed(self.ledger, plain(rated_new), sent, entries.to_pylist())
 
 
 def _keyed(prepared: cdr.Prepared) -> tuple[cdr.Prepared, np.ndarray, list[bytes]]:

@@ -79,10 +79,10 @@ class RatingSummary:
     duplicates: int
     charge: int  # total charge of the rows rated by this run, minor units
     rejects_by_reason: dict[str, int] = field(default_factory=dict)  # "field: reason" -> rows
-    replayed: int = 0  # Engine.rate_and_commit: rated rows committed before (not charged again)
+    replayed: int = 0  # rated rows committed before, their stored results (not charged again): commit or dry job
     # A dry job: the calls its ledger held committed when it read the
-    # balances it rated from (a file rated dry after its commit is charged
-    # again from what that commit left, and says so); None: not known.
+    # balances it rated from (those of its file are replayed, and it says
+    # so); None: not known.
     ledger_calls: int | None = None
 
     def __post_init__(self):

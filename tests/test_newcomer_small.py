@@ -141,11 +141,13 @@ def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, dem
         assert not (tmp_path / name).exists()
 
 
-def test_a_dry_run_after_a_commit_says_it_rates_from_what_the_commit_left(tmp_path, demo, capsys):
-    """README's order (a commit, then a dry run of the same file) gave a
-    different total with no word why; now the dry run says how many calls
-    the ledger held and that those are charged again from what their
-    commit left (JSON: ``ledger_calls_committed``, only when some are)."""
+def test_a_dry_run_after_a_commit_says_it_replays_the_committed_calls(tmp_path, demo, capsys):
+    """README's order (a commit, then a dry run of the same file): the dry
+    run says how many calls the ledger held and that those of the file are
+    answered with their stored results, as --commit answers them, not
+    charged again (JSON: ``ledger_calls_committed``, only when some are;
+    ``replayed``). Before, it charged them again from what their commit
+    left (tests/test_dry_replay.py)."""
     import shutil
 
     store = tmp_path / "store"
@@ -155,9 +157,10 @@ def test_a_dry_run_after_a_commit_says_it_rates_from_what_the_commit_left(tmp_pa
     assert "ledger_calls_committed" not in first
     committed = json.loads(run(capsys, "rate", src, "--store", store, "--out", out, "--commit", "--json").out)
     again = json.loads(run(capsys, "rate", src, "--store", store, "--out", out, "--json").out)
-    assert again["ledger_calls_committed"] == committed["rated"]
-    text = run(capsys, "rate", src, "--store", store, "--out", out).out
-    assert f"after {committed['rated']:,} committed calls" in " ".join(text.split()) and "--commit replays" in text
+    assert again["ledger_calls_committed"] == committed["rated"] == again["replayed"] and again["charge_minor"] == 0
+    text = " ".join(run(capsys, "rate", src, "--store", store, "--out", out).out.split())
+    assert f"after {committed['rated']:,} committed calls" in text and "as --commit answers it" in text
+    assert f"replayed (committed before, not charged again) │ {committed['rated']:,}" in text
 
 
 def test_routing_plan_names_destinations_not_routed(tmp_path, demo, capsys):

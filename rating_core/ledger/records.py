@@ -73,6 +73,18 @@ def committed(ledger, txn: lmdb.Transaction, keys: list[bytes]) -> dict[bytes, b
     return dict(cast("list[tuple[bytes, bytes]]", txn.cursor(db=ledger.db[formats.CALLS]).getmulti(keys)))  # no buffers
 
 
+def key_range(ledger, txn: lmdb.Transaction) -> tuple[bytes, bytes] | None:
+    """(first, last) call key the ledger holds committed, in key order
+    (two cursor reads), or None when it holds none: a key outside the
+    range is surely not committed (a dry job's prefilter, ``engine.Replays``)."""
+    cur = txn.cursor(db=ledger.db[formats.CALLS])
+    if not cur.first():
+        return None
+    lo = bytes(cur.key())
+    cur.last()
+    return lo, bytes(cur.key())
+
+
 def encode(records: pa.Table) -> pa.Buffer:
     """A batch as ``call_batches`` stores it: one Arrow IPC stream, LZ4
     buffers. Touches no database (a commit may run it on another thread
