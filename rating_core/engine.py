@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -502,17 +503,38 @@ class Replays:
     ``lookup`` finds a chunk's committed call ids (``committed_before``),
     ``answer`` puts their stored results in place (``with_replayed``).
 
-    Prefilter: a call key outside the range of the keys the ledger held
-    when the job began (its first and last, two cursor reads) is not
-    looked up, so a file none of whose ids fall in that range costs the
-    job one vectorised comparison per chunk, not a B-tree read per call
-    (a call committed while the job runs is not seen, as its balances
-    are not: the job rates from the ledger as it was)."""
+    Prefilters, so that a file none of whose ids the ledger holds costs
+    the job about what it cost before (a B-tree read per call id was
+    0.5 CPU s per 1M ids, benchmarks/README.md): a call key outside the
+    range of the keys the ledger held when the job began (its first and
+    last) is not looked up; and once the ids asked about outnumber the
+    ledger's calls (at most ``HELD_MAX``), its keys are read once and the
+    ids are looked up only when in that set (Arrow ``is_in``), so the job
+    spends on lookups at most about twice what the cheaper of the two
+    ways costs. A call committed while the job runs may not be seen, as
+    its balances are not: the job rates from the ledger as it was."""
+
+    HELD_MAX = 1 << 20  # keys held in memory (~30 MB), the order of a job's chunk
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
         with ledger.env.begin() as txn:
             self.range = records.key_range(ledger, txn)
+        self.calls = ledger.committed_calls()
+        self.held: pa.BinaryArray | None = None  # records.all_keys, once read
+        self._asked = 0
+        self._lock = threading.Lock()  # lookups run on the job's edge threads
+
+    def _held_keys(self, asked: int) -> pa.BinaryArray | None:
+        """The ledger's keys once the ids asked about (``asked`` more now)
+        outnumber them (None before, or for a ledger over ``HELD_MAX``)."""
+        with self._lock:
+            if self.held is None and self.calls <= self.HELD_MAX:
+                self._asked += asked
+                if self._asked > self.calls:
+                    with self.ledger.env.begin() as txn:
+                        self.held = records.all_keys(self.ledger, txn)
+            return self.held
 
     def lookup(self, call_ids: pa.Array | pa.ChunkedArray) -> pa.BinaryArray:
         """One ``committed_before`` entry per id of ``call_ids`` (a string
@@ -526,6 +548,9 @@ class Replays:
         inside = pc.and_(pc.greater_equal(keys, pa.scalar(lo, pa.binary())),
                          pc.less_equal(keys, pa.scalar(hi, pa.binary())))
         cand = np.flatnonzero(inside.to_numpy(zero_copy_only=False))
+        held = self._held_keys(len(cand)) if len(cand) else None
+        if held is not None:
+            cand = cand[pc.is_in(keys.take(pa.array(cand)), value_set=held).to_numpy(zero_copy_only=False)]
         if not len(cand):
             return pa.nulls(n, pa.binary())
         wanted = keys.take(pa.array(cand)).to_pylist()

@@ -156,7 +156,12 @@ def test_a_ledger_holding_none_of_the_files_ids_looks_none_up(demo, store, tmp_p
         ids = ids.filter(pc.and_(pc.is_valid(ids), pc.not_equal(ids, "")))
         assert replays.lookup(ids).null_count == len(ids)
         hit = replays.lookup(pa.array(["d-not-there", "zz-5", "zz-6x"]))
-        assert [v is not None for v in hit.to_pylist()] == [False, True, False]
+        assert [v is not None for v in hit.to_pylist()] == [False, True, False] and replays.held is None
+        # Ids inside the range, none held, outnumbering the ledger's calls: its keys are read once.
+        assert replays.lookup(pa.array([f"zz-5-{i}" for i in range(2 * replays.calls)])).null_count == 2 * replays.calls
+        assert replays.held is not None and len(replays.held) == replays.calls
+        again = replays.lookup(pa.array(["zz-5", "zz-6x", "zz-7"]))
+        assert [v is not None for v in again.to_pylist()] == [True, False, True]
     finally:
         ledger.close()
     dry = rate(capsys, demo / "cdrs.parquet", "--store", store, "--out", tmp_path / "d.parquet")

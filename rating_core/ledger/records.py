@@ -85,6 +85,14 @@ def key_range(ledger, txn: lmdb.Transaction) -> tuple[bytes, bytes] | None:
     return lo, bytes(cur.key())
 
 
+def all_keys(ledger, txn: lmdb.Transaction) -> pa.BinaryArray:
+    """Every call key the ledger holds committed, in key order (a cursor
+    walk over the keys: for a ledger small beside the calls asked about,
+    ``engine.Replays``)."""
+    cur = txn.cursor(db=ledger.db[formats.CALLS])
+    return pa.array(list(cur.iternext(keys=True, values=False)), pa.binary())
+
+
 def encode(records: pa.Table) -> pa.Buffer:
     """A batch as ``call_batches`` stores it: one Arrow IPC stream, LZ4
     buffers. Touches no database (a commit may run it on another thread
