@@ -487,10 +487,10 @@ def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
     rows). The stored rows take ``rated_new``'s columns (one the stored
     record lacks is null). Reads the ledger in a read transaction of its own."""
     with ledger.env.begin() as txn:
-        rows = records.load(ledger, txn, entries)
-    for r, row in zip(rows, sent.column("row").to_pylist()):
-        r["row"] = row
-    replayed, differing = _split_repeats(sent, pa.Table.from_pylist(rows, schema=rated_new.schema))
+        stored = records.load_table(ledger, txn, entries, rated_new.schema)
+    stored = stored.set_column(stored.column_names.index("row"), rated_new.schema.field("row"),
+                               sent.column("row").cast(rated_new.schema.field("row").type))
+    replayed, differing = _split_repeats(sent, stored)
     both = pa.concat_tables([rated_new, replayed])
     flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
     order = np.argsort(both.column("row").to_numpy(), kind="stable")

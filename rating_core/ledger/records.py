@@ -246,6 +246,53 @@ def read_batch(blob, batch: int) -> pa.Table:
     return cdr.rated_columns(pa.ipc.open_stream(blob).read_all(), f"ledger batch {batch}")
 
 
+def load_table(ledger, txn: lmdb.Transaction, entries: list[bytes], schema: pa.Schema) -> pa.Table:
+    """``load`` as a table of ``schema`` (one row per entry, same order),
+    column-wise: each batch's rows are taken and cast (epoch ms to the
+    schema's timestamps, dictionary names to strings or back), a column
+    the stored records lack is null; records of the legacy JSON layout go
+    through ``load``. ``load`` turned every row into a dict: a replay of a
+    committed file cost about 45 CPU s per 1M rows against the job's 3."""
+    by_batch: dict[int, list[tuple[int, int]]] = {}
+    legacy: list[int] = []
+    for i, raw in enumerate(entries):
+        raw = bytes(raw)
+        if len(raw) == COMMITTED.size:
+            batch, row = COMMITTED.unpack(raw)
+            by_batch.setdefault(batch, []).append((i, row))
+        else:
+            legacy.append(i)
+    parts: list[pa.Table] = []
+    order: list[int] = []
+    for batch, wanted in by_batch.items():
+        table = read_batch(txn.get(BATCH_KEY.pack(batch), db=ledger.db[formats.CALL_BATCHES]), batch)
+        parts.append(_conform(table.take(pa.array([r for _, r in wanted], pa.int64())), schema))
+        order += [i for i, _ in wanted]
+    if legacy:
+        parts.append(pa.Table.from_pylist(load(ledger, txn, [entries[i] for i in legacy]), schema=schema))
+        order += legacy
+    if not parts:
+        return schema.empty_table()
+    both = pa.concat_tables(parts)
+    return both.take(pa.array(np.argsort(np.asarray(order, np.int64), kind="stable")))
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table``'s columns as ``schema`` has them (cast; missing: null)."""
+    cols = []
+    for f in schema:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
+        col = table.column(f.name)
+        if col.type != f.type:
+            if pa.types.is_dictionary(col.type) and not pa.types.is_dictionary(f.type):
+                col = col.cast(col.type.value_type)
+            col = col.cast(f.type)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
 def load(ledger, txn: lmdb.Transaction, entries: list[bytes]) -> list[dict]:
     """The stored records (dicts, times as epoch ms, this version's column
     names: ``read_batch``) of ``committed`` entries."""
