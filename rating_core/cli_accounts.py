@@ -218,7 +218,8 @@ def change_package(ops, common, account, package, effective):
 @click.argument("yuan")
 @operation
 def top_up(ops, common, account, yuan):
-    """Add prepaid credit (YUAN, e.g. 600 or 1234.50)."""
+    """Add prepaid credit, or record a payment of a pay-as-you-go or bundle
+    account's bill (YUAN, e.g. 600 or 1234.50; README "Money rules")."""
     return ops.top_up(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
 
 
@@ -237,7 +238,7 @@ def adjust(ops, common, account, yuan, reason):
 @click.argument("yuan")
 @operation
 def refund(ops, common, account, yuan):
-    """Pay credit back to the enterprise."""
+    """Pay credit above zero back to the enterprise (any package kind)."""
     return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
 
 

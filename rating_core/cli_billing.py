@@ -196,7 +196,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
     for s in statements[:max(show, 0)]:
         # The closing credit: a prepaid account's credit, or a pay-as-you-go
-        # account's payments carried to later bills; none ("-") for the rest.
+        # or bundle account's payments carried to later bills; none ("-") for the rest.
         credit = yuan(s.closing_credit) if s.package_kind == "prepaid" or s.closing_credit else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
                      yuan(s.rental), yuan(s.features_total), credit, _due(s.amount_due))
@@ -312,22 +312,22 @@ def months_not_ended(statements, now_ms: int) -> list[str]:
 def outstanding(statements) -> int:
     """What the accounts of ``statements`` still owe after the last month
     listed, minor units (1/10000 yuan): an account's unpaid after its last
-    pay-as-you-go statement (earlier statements' unpaid, of every kind, less
-    the payments applied to them, plus that month's amount due: the
-    statements' payment rule, ``billing.statements``) and the amount due of
-    each later statement; an account without payg statements owes its
-    statements' amounts due as billed (their kinds apply no payments).
-    ``sum(amount_due)`` counts a bill a later payg payment settled."""
-    last_payg: dict[str, Any] = {}
+    postpaid (pay-as-you-go or bundle) statement (earlier statements'
+    unpaid, of every kind, less the payments applied to them, plus that
+    month's amount due: the statements' payment rule, ``billing.statements``)
+    and the amount due of each later statement; an account without postpaid
+    statements owes its statements' amounts due as billed (prepaid months
+    apply no payments). ``sum(amount_due)`` counts a bill a later payment settled."""
+    last_postpaid: dict[str, Any] = {}
     for s in statements:
-        if s.package_kind == "payg" and (s.account not in last_payg or last_payg[s.account].month < s.month):
-            last_payg[s.account] = s
+        if s.postpaid and (s.account not in last_postpaid or last_postpaid[s.account].month < s.month):
+            last_postpaid[s.account] = s
     owed = 0
     for s in statements:
-        last = last_payg.get(s.account)
+        last = last_postpaid.get(s.account)
         if last is None or s.month > last.month:
             owed += s.amount_due
-    for s in last_payg.values():
+    for s in last_postpaid.values():
         owed += s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due)
     return owed
 

@@ -24,6 +24,9 @@ DAY_KIND = ("workday", "weekend", "holiday")
 BILLING_START = ("ring", "ivr_answer", "agent_answer")
 STATUS = ("active", "suspended", "pending_verification", "frozen", "closed")
 PACKAGE_KIND = ("payg", "prepaid", "bundle")
+# The kinds whose customer pays a monthly bill (README "Money rules"): a top-up
+# records a payment of any amount, settling the bill; a prepaid top-up buys credit.
+POSTPAID_KINDS = ("payg", "bundle")
 ROUNDING = ("up", "half_up", "down")
 CALLER_CLASS = ("local", "out_of_town")
 BILLABLE_RULE = ("truncate", "ceil", "round")  # milliseconds -> whole billable seconds

@@ -239,13 +239,15 @@ class Decision:
 
 
 def deny_detail(d: Decision) -> str | None:
-    """A sentence for an operator saying why a ``no_route`` or
-    ``all_destinations_busy`` deny happened (the machine-readable code stays
-    ``d.reason``); None for any other decision. ``no_route`` has three
-    causes: no plan to route by (a number without a verified bound
-    destination), no rule of the plan matching the call (out of hours, a
-    caller region not listed), or a matching rule whose group and overflow
-    have no destination left."""
+    """A sentence for an operator saying why a ``no_route``,
+    ``all_destinations_busy`` or ``out_of_credit`` deny happened and what to
+    do (the machine-readable code stays ``d.reason``); None for any other
+    decision. ``no_route`` has three causes: no plan to route by (a number
+    without a verified bound destination), no rule of the plan matching the
+    call (out of hours, a caller region not listed), or a matching rule
+    whose group and overflow have no destination left."""
+    if d.reason == "out_of_credit":
+        return OUT_OF_CREDIT_DETAIL
     if d.reason == "no_route":
         if d.plan is None:
             return f"the number has no routing plan and no verified bound destination; {NEEDS_VERIFIED_DESTINATION}"
@@ -257,6 +259,14 @@ def deny_detail(d: Decision) -> str | None:
     if d.reason == "all_destinations_busy":
         return f"every destination of group {d.group} (with its overflow) is at its max_calls cap (calls in progress)"
     return None
+
+
+# README "Money rules": who may call again, after what.
+OUT_OF_CREDIT_DETAIL = (
+    "the account's money does not pay for this call: a prepaid account's credit is used up (top it up or renew: "
+    "rating400 accounts top-up / renew); a pay-as-you-go account, or a bundle's calls past its minutes, owes its "
+    "bill up to the credit limit (record the customer's payment: rating400 accounts top-up ACCOUNT YUAN, gRPC "
+    "TopUp; calls inside the bundle's minutes are never refused for money)")
 
 
 class Router:
@@ -560,8 +570,10 @@ class Router:
         package = int(self.tables["account_package"][acc])
         left = int(self.tables["package_included_seconds"][package]) - (used if period == month_of(at) else 0)
         unit = self.core.overage_charge(package, 1)
-        return (left - reserved_seconds, credit + int(self._credit_limit[acc]) - reserved_minor,
-                unit if reserved_minor > 0 else 0, (n_open + 1) * unit)
+        # A debt past the credit limit is 0 money, not less (README "Money rules"): a call inside
+        # the bundle costs nothing and is granted its seconds; only the overage needs money.
+        money = max(0, credit + int(self._credit_limit[acc]) - reserved_minor)
+        return left - reserved_seconds, money, unit if reserved_minor > 0 else 0, (n_open + 1) * unit
 
     def _overage_grant(self, live, d: Decision, o, dests, acc: int, at: int, room: int | None):
         """Limit an allowed decision on a bundle that sells overage (in

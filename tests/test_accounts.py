@@ -179,7 +179,7 @@ def test_top_up_minimums_adjust_refund(env):
     ops.open_account(rid(), "nopkg", "No Package Co.", at_ms=T0)
     with pytest.raises(Refused) as e:
         ops.top_up(rid(), "nopkg", 600_0000, at_ms=T0)
-    assert e.value.reason == "not_prepaid"
+    assert e.value.reason == "no_package"
 
 
 def test_suspend_restore_freeze_reclaim_and_refusals(env):

@@ -821,25 +821,24 @@ class Accounts:
     # -- credit -----------------------------------------------------------------------------
     @_operation
     def top_up(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
-        """Add prepaid credit, or record a pay-as-you-go account's payment.
+        """Add prepaid credit, or record a postpaid account's payment.
 
         Prepaid: at least the catalog's minimum: max(top_up_min,
         top_up_min_months x the package's monthly minimum), within the
-        package period. Pay-as-you-go: a payment of any amount, credited
-        against what was charged (its credit runs down to -credit_limit, so
-        an account stopped at its limit is paid back into service; README:
-        "a payment is a top-up"). An account suspended for arrears is
-        restored when the credit is then above zero and the restore window
-        has not closed. Refused: ``not_prepaid`` (no package, or a bundle),
+        package period. Postpaid (pay-as-you-go and bundle,
+        ``layout.POSTPAID_KINDS``): a payment of the bill, of any amount,
+        credited against what was charged (its credit runs down to
+        -credit_limit, so an account stopped at its limit is paid back into
+        service; README: "a payment is a top-up"). An account suspended for
+        arrears is restored when the credit is then above zero and the
+        restore window has not closed. Refused: ``no_package``,
         ``below_minimum``, ``period_ended``, ``account_closed``."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            payment = acc.status != "closed" and acc.package and self._package(acc.package)["kind"] == "payg"
-            if not payment:  # a payment has no minimum and no period
-                self._prepaid(acc)
+            if self._money_kind(acc) == "prepaid":  # a payment has no minimum and no period
                 rules = self.rules()
                 minimum = max(rules.top_up_min,
                               rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
@@ -858,8 +857,10 @@ class Accounts:
     def adjust(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
                at_ms=None) -> dict:
         """Manual credit (+) or debit (-) with a reason, e.g. a goodwill
-        credit or a correction. Refused: ``insufficient_credit`` (a debit never
-        takes credit below zero), ``not_prepaid``."""
+        credit or a correction, on every package kind. Refused:
+        ``insufficient_credit`` (a debit never takes the available balance,
+        credit + credit limit - open reservations, below zero),
+        ``no_package``, ``account_closed``."""
         amount = _amount(amount_minor, "amount_minor", signed=True)
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
@@ -867,7 +868,7 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._prepaid(acc)
+            self._money_kind(acc)
             credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
@@ -877,23 +878,34 @@ class Accounts:
 
     @_operation
     def refund(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
-        """Pay credit back to the enterprise. Refused: ``insufficient_credit``."""
+        """Pay credit back to the enterprise, on every package kind: only
+        credit above zero and not held by open reservations (a postpaid
+        account's credit limit is the platform's money, never refunded).
+        Refused: ``insufficient_credit``, ``no_package``, ``account_closed``."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._prepaid(acc)
+            self._money_kind(acc)
+            bal = tx.balance(acc)
+            refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
+            if amount > refundable:
+                raise Refused("insufficient_credit", f"refundable credit is {refundable} minor units "
+                                                     f"({yuan(refundable)} yuan); cannot refund {amount}")
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _prepaid(self, acc: C.Account) -> None:
+    def _money_kind(self, acc: C.Account) -> str:
+        """The kind of the package whose money an operation moves
+        (``layout.PACKAGE_KIND``). Refused: ``account_closed``, ``no_package``."""
         if acc.status == "closed":
             raise Refused("account_closed", f"account {acc.id!r} is closed")
-        if not acc.package or self._package(acc.package)["kind"] != "prepaid":
-            raise Refused("not_prepaid", f"account {acc.id!r} has no prepaid package")
+        if not acc.package:
+            raise Refused("no_package", f"account {acc.id!r} has no package; subscribe first")
+        return self._package(acc.package)["kind"]
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _numbers_of(self, tx: _Tx, account: str) -> list[C.Number]:

@@ -119,11 +119,11 @@ CSV_COLUMNS = [
     ("minimum_topup", lambda s: yuan(s.minimum_topup)), ("rental", lambda s: yuan(s.rental)),
     ("features", lambda s: yuan(s.features_total)),
     # One top-up, two meanings, as the printable statement says them: a
-    # prepaid (or bundle) account's top-up is credit for calls, a
-    # pay-as-you-go account's is a payment that settles the bill (README
-    # "Pay-as-you-go payments"); the month's package kind picks the column.
-    ("top_ups", lambda s: yuan(0 if s.package_kind == "payg" else s.top_ups_total)),
-    ("payments_received", lambda s: yuan(s.top_ups_total if s.package_kind == "payg" else 0)),
+    # prepaid account's top-up is credit for calls, a pay-as-you-go or
+    # bundle account's is a payment that settles the bill (README "Money
+    # rules"); the month's package kind picks the column.
+    ("top_ups", lambda s: yuan(0 if s.postpaid else s.top_ups_total)),
+    ("payments_received", lambda s: yuan(s.top_ups_total if s.postpaid else 0)),
     ("adjustments", lambda s: yuan(s.adjustments_total)), ("rerating", lambda s: yuan(s.rerating_total)),
     # The prepaid credit's sum, every term a column, so a row reconciles:
     # opening + package credit + top-ups + credit adjustments - paid from
@@ -132,7 +132,7 @@ CSV_COLUMNS = [
     ("credit_adjustments", lambda s: yuan(s.credit_adjustments_total)),
     ("rerating_credit", lambda s: yuan(s.rerating_credit_total)),
     ("expired_credit", lambda s: yuan(s.expired_credit)),
-    # Pay-as-you-go payments: the month's charges less what was paid towards
+    # Postpaid payments: the month's charges less what was paid towards
     # them is the amount due; the credit above, with the payments received,
     # less both payment columns is the closing credit.
     ("earlier_unpaid", lambda s: yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: yuan(s.paid_to_earlier)),

@@ -48,16 +48,18 @@ Rules (README, "Monthly statements", states them for operators):
 - charges = usage - credit consumed + minimum top-up + rental + features
   + adjustments + rerating - rerating credit; amount due = charges - the
   payments applied to them.
-- pay-as-you-go (postpaid) payments: a ``top_up`` of a payg month is a
-  payment (the ledger credits it against what was charged). The month's
-  money to apply is the credit carried in (payments not yet used, or
-  credit carried from a package change) plus the month's payments (those
-  before a package change in the month: later ones belong to the new
-  package). It settles first what earlier statements left unpaid
-  (``earlier_unpaid``: of every kind, e.g. a bundle month before a change
-  to payg), then the month's charges, never below zero; what is left is
-  the closing credit, applied to the next months' charges. Other kinds
-  apply no payments (a prepaid top-up is credit for calls).
+- postpaid payments (pay-as-you-go and bundle, ``layout.POSTPAID_KINDS``):
+  a ``top_up`` of a postpaid month is a payment (the ledger credits it
+  against what was charged). The month's money to apply is the credit
+  carried in (payments not yet used, or credit carried from a package
+  change) plus the month's payments and credit adjustments (a goodwill
+  credit, less a refund; those before a change to a prepaid package in the
+  month: later ones belong to the new package). It settles first what
+  earlier statements left unpaid (``earlier_unpaid``: of every kind, e.g. a
+  prepaid month's arrears before a change to a bundle), then the month's
+  charges, never below zero; what is left is the closing credit, applied to
+  the next months' charges. A prepaid month applies no payments (a prepaid
+  top-up is credit for calls).
 - package periods (live ledger: ``package_start`` events): a month is billed
   under the package in force at its start (minimum, rental, kind); the
   package credit of a period starting in the month is its new money only
@@ -296,6 +298,12 @@ class Statement:
         """The month's bill before pay-as-you-go payments (minor units)."""
         return (self.usage - self.credit_consumed + self.minimum_topup + self.rental + self.features_total
                 + self.adjustments_total + self.rerating_total - self.rerating_credit_total)
+
+    @property
+    def postpaid(self) -> bool:
+        """The month's package bills its customer, who pays the bill (a
+        top-up is a payment): pay-as-you-go and bundle."""
+        return self.package_kind in layout.POSTPAID_KINDS
 
     @property
     def amount_due(self) -> int:
@@ -725,18 +733,19 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # and bills the rest (breaker: billed as due and debited, twice).
                 s.credit_consumed += min(_charged_under(calls, account, payg_packages, m_lo, m_hi),
                                          max(0, s.closing_credit))
-            if kind == "payg":
-                # Payments after a change to another kind belong to it; a
-                # change between pay-as-you-go packages keeps them here (breaker).
+            if kind in layout.POSTPAID_KINDS:
+                # Payments after a change to prepaid belong to it; a change
+                # between postpaid packages keeps them here (breaker).
                 cut = next((c["at_ms"] for c in changes
-                            if c["to"] not in pkg_index or kinds[pkg_index[c["to"]]] != "payg"), None)
+                            if c["to"] not in pkg_index or kinds[pkg_index[c["to"]]] not in layout.POSTPAID_KINDS),
+                           None)
                 unpaid = _apply_payments(s, unpaid, cut)
             else:
-                # A month of another kind applies no payments, but what it
-                # leaves due is earlier unpaid to a later pay-as-you-go
-                # month (a change to payg), settled before that month's
-                # charges, as for any payment (breaker: after bundle -> payg
-                # the first payg payment paid its own month first).
+                # A prepaid month applies no payments, but what it leaves due
+                # is earlier unpaid to a later postpaid month (a change to
+                # payg or a bundle), settled before that month's charges, as
+                # for any payment (breaker: after a change the first payment
+                # paid its own month first).
                 unpaid += max(0, s.amount_due)
             credit = s.closing_credit
             out.append(s)
@@ -744,9 +753,9 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
 
 
 def _apply_payments(s: Statement, unpaid: int, cut: int | None = None) -> int:
-    """Apply a pay-as-you-go month's money (the credit carried in plus the
-    payments before ``cut``, epoch ms: a change to another package kind in
-    the month, whose package the later ones belong to) to what earlier
+    """Apply a postpaid month's money (the credit carried in plus the
+    payments and credit adjustments before ``cut``, epoch ms: a change to a
+    prepaid package in the month, whose package the later ones belong to) to what earlier
     statements left unpaid (``unpaid``, minor units), then to the month's
     charges, never below zero; sets ``s``'s ``earlier_unpaid``,
     ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
@@ -759,7 +768,8 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None) -> int:
     the amount due is 0); it was shown as a negative amount due and lost at
     the next month (breaker: a 500.00 credit note on 49.05 of calls)."""
     owed_to_customer = max(0, -s.charges)
-    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups if cut is None or e.at_ms < cut))
+    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments
+                                          if cut is None or e.at_ms < cut))
     money += owed_to_customer
     s.earlier_unpaid = unpaid
     s.paid_to_earlier = min(unpaid, money)
