@@ -176,8 +176,19 @@ def test_status_codes(server):
         with pytest.raises(grpc.RpcError) as e:
             acc.OpenAccount(pb.OpenAccountRequest(meta=_meta(""), account="gamma", company="G"))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("request_id:")
+        # A bundle account's payment of its bill: any amount (README "Money rules"); a refund
+        # only of credit above zero.
+        acc.Subscribe(pb.SubscribeRequest(meta=_meta("x6"), account="beta", package="bundle_1000"))
+        r = acc.TopUp(pb.AmountRequest(meta=_meta("x7"), account="beta", amount_minor=1_0000))
+        assert r.balance.credit_minor == 1_0000
+        acc.Adjust(pb.AdjustRequest(meta=_meta("x8"), account="beta", amount_minor=5000, reason="goodwill"))
+        with pytest.raises(grpc.RpcError) as e:
+            acc.Refund(pb.AmountRequest(meta=_meta("x9"), account="beta", amount_minor=1_5001))
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_credit"
+        assert acc.Refund(pb.AmountRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000)).balance.credit_minor == 0
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
-        assert [x.operation for x in evs] == ["open_account"] and evs[0].actor == "test"
+        assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]
+        assert evs[0].actor == "test"
         stream = acc.WatchEvents(pb.WatchEventsRequest(account="beta"))
         first = next(stream)
         assert first.operation == "open_account" and json.loads(first.after_json)["company"] == "Beta"

@@ -148,3 +148,16 @@ def test_credit_carried_into_a_bundle_is_refundable(store):
         assert ops.balance("tea")["credit_minor"] == 0
     finally:
         ops.ledger.close()
+
+
+def test_an_account_suspended_for_arrears_is_restored_by_paying_its_bill(store):
+    ops = Accounts.open(store)
+    try:
+        ops.account_transition("s1", "bo", "suspend", "arrears", at_ms=at(4, 2))
+        assert authorize(ops, at(4, 2)).reason == "account_suspended"
+        # Part of the bill paid: still suspended; the whole bill paid (credit 0.00): restored.
+        assert ops.top_up("p1", "bo", 5 * YUAN, at_ms=at(4, 3))["detail"]["restored"] is False
+        assert ops.top_up("p2", "bo", 1 * YUAN, at_ms=at(4, 3))["detail"]["restored"] is True
+        assert authorize(ops, at(4, 3)).allow
+    finally:
+        ops.ledger.close()

@@ -928,9 +928,12 @@ class Accounts:
                 tx.put_number(num, before, {"by": "account"})
 
     def _maybe_restore(self, tx: _Tx, acc: C.Account, credit: int) -> bool:
-        """Restore an account suspended for arrears or expiry when credit is
-        above zero again within the restore window."""
-        if acc.status != "suspended" or acc.suspend_reason not in ("arrears", "expired") or credit <= 0:
+        """Restore an account suspended for arrears or expiry within the
+        restore window when credit is above zero again (prepaid: it pays for
+        calls) or, postpaid, not below zero (the bill is paid)."""
+        postpaid = bool(acc.package) and self._package(acc.package)["kind"] in layout.POSTPAID_KINDS
+        if acc.status != "suspended" or acc.suspend_reason not in ("arrears", "expired") or \
+                credit < (0 if postpaid else 1):
             return False
         if tx.at >= acc.period_end_ms:
             return False
