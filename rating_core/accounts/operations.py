@@ -892,7 +892,7 @@ class Accounts:
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             if amount > refundable:
                 raise Refused("insufficient_credit", f"refundable credit is {refundable} minor units "
-                                                     f"({yuan(refundable)} yuan); cannot refund {amount}")
+                                                     f"({yuan(refundable)} yuan); cannot refund {amount} ({yuan(amount)} yuan)")
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
