@@ -216,7 +216,9 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TopUp(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Prepaid: credit bought (at least the top-up minimum); pay-as-you-go and
+        bundle: a payment of the bill, any amount (README "Money rules").
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -228,7 +230,8 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Refund(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Pays back credit above zero only, on every package kind.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
