@@ -245,12 +245,13 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
     import pyarrow as pa
 
     from . import cdr
+    from .accounts.view import open_view
     from .billing.advisor import Advisor
     from .billing.statements import MONTH_RULE, parse_month
     from .cli import out, user_errors
     from .errors import InvalidInput
     from .rater import yuan
-    from .store import Store
+    from .store import Ledger, Store
 
     with user_errors():
         if not cdr_files:
@@ -272,7 +273,13 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
         tables = [cdr.read_table(p, cdr_input=True) for p in cdr_files]
         table = pa.concat_tables([t.select([c for c in cdr.CDR_COLUMNS if c in t.column_names]) for t in tables],
                                  promote_options="permissive")
-        snapshot = Store(store_dir, create=False).open(version)
+        # The rater's view (``rate`` rates with it): the live accounts and numbers once imported.
+        store = Store(store_dir, create=False)
+        ledger = Ledger(store_dir)
+        try:
+            snapshot = open_view(store, ledger.env, version)
+        finally:
+            ledger.close()
         try:
             advice = Advisor(snapshot).advise(account, table, months)
         except InvalidInput:
@@ -282,7 +289,7 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
     if as_json:
         click.echo(json.dumps(advice.as_dict(), ensure_ascii=False))
         return
-    view = Table(title=f"{account}: {advice.calls:,} calls over {len(advice.months)} month(s) "
+    view = Table(title=f"{account}: {advice.calls:,} billed calls over {len(advice.months)} month(s) "
                        f"({advice.months[0]} .. {advice.months[-1]}), {advice.calls_per_month:,.1f} a month; "
                        f"current package {advice.current}", title_justify="left")
     for col in ("rank", "package", "kind", "monthly (yuan)", "saving / month (yuan)", "break-even calls / month", "name"):
@@ -293,11 +300,28 @@ def advise_command(cdr_files, store_dir, version, account, from_month, to_month,
                      "" if p.current or not p.applicable else yuan(p.saving_monthly),
                      "" if p.break_even_calls_per_month is None else f"{p.break_even_calls_per_month:,}", p.name)
     out.print(view)
+    if advice.left_out:
+        out.print(f"left out {sum(advice.left_out.values()):,} calls the rater rejects, never billed: "
+                  + ", ".join(f"{c:,} {r}" for r, c in advice.left_out.items()), highlight=False)
+    out.print(advise_conclusion(advice), highlight=False)
+
+
+def advise_conclusion(advice) -> str:
+    """The one line ``advise`` ends with: the cheapest package of those
+    ranked (the ones that price every billed call), its saving against the
+    current package when that one is ranked too; never a ranking not made."""
+    from .rater import yuan
+
     best = advice.best
+    cur = next(p for p in advice.packages if p.current)
+    if best.rank is None:
+        return "no package prices all these calls: nothing is ranked"
+    if cur.rank is None:
+        return (f"the current package cannot price {cur.unpriced_calls:,} of these calls, so no saving is given; "
+                f"cheapest of those that price them all: {best.package}, {yuan(best.monthly)} yuan a month")
     if best.current:
-        out.print("the current package is the cheapest for these calls", highlight=False)
-    else:
-        out.print(f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month", highlight=False)
+        return "the current package is the cheapest for these calls"
+    return f"cheapest: {best.package}, saving {yuan(best.saving_monthly)} yuan a month"
 
 
 def months_not_ended(statements, now_ms: int) -> list[str]:

@@ -1,9 +1,16 @@
 """Package advisor: an account's calls priced under every package.
 
-The calls of one account over a period are rated again by the rating
-kernel (no second implementation) under each package of the catalog: the
-account's row of the snapshot tables is pointed at that package, with no
-start, no expiry and unlimited credit, so every call is priced the way the
+The calls of one account over a period are first rated as the rater
+rates them (the snapshot's own terms: the account's package periods, its
+package start, its numbers' states); the calls it rejects (e.g.
+``package_not_started`` before the package start, ``number_not_active`` on
+a suspended number) are never billed, so they are left out and counted by
+reason (``Advice.left_out``). The billed calls are rated again by the
+rating kernel (no second implementation) under each package of the
+catalog: the account's row of the snapshot tables is pointed at that
+package, with no start, no expiry, no package periods of a live view
+(``accounts.view``: the kernel would price each call under the period in
+force instead) and unlimited credit, so every call is priced the way the
 kernel prices it (rates, tiers, increments, rounding, bundle months,
 overage). Then the package's fixed terms are added. Rules (README,
 "Package advisor"):
@@ -69,7 +76,9 @@ class PackageCost:
 
 @dataclass
 class Advice:
-    """``packages`` ranked cheapest first (inapplicable ones last)."""
+    """``packages`` ranked cheapest first (inapplicable ones last).
+    ``calls``: the billed calls priced; ``left_out``: the account's calls
+    the rater rejects, by ``layout.RATE_STATUS`` reason (not priced)."""
 
     account: str
     current: str
@@ -77,6 +86,7 @@ class Advice:
     calls: int
     calls_per_month: float
     packages: list[PackageCost]
+    left_out: dict[str, int]
 
     @property
     def best(self) -> PackageCost:
@@ -85,7 +95,8 @@ class Advice:
     def as_dict(self) -> dict:
         return {"account": self.account, "current": self.current, "months": self.months, "calls": self.calls,
                 "calls_per_month": round(self.calls_per_month, 2),
-                "packages": [p.as_dict() for p in self.packages], "unit": "minor units: 1/10000 yuan"}
+                "left_out": self.left_out, "packages": [p.as_dict() for p in self.packages],
+                "unit": "minor units: 1/10000 yuan"}
 
 
 def _round_half_up(num: int, den: int) -> int:
@@ -108,9 +119,11 @@ class Advisor:
 
     def advise(self, account: str, table: pa.Table, months: list[int] | None = None) -> Advice:
         """``table``: the account's CDRs (raw or the rater's output; rows
-        whose 400 number belongs to another account are ignored).
-        ``months``: month indexes of the period (default: those the calls
-        cover). Raises ValueError for an unknown account or no calls."""
+        whose 400 number belongs to another account are ignored; those the
+        rater rejects are counted in ``Advice.left_out``, not priced).
+        ``months``: month indexes of the period (default: those the billed
+        calls cover). Raises ValueError for an unknown account or no billed
+        calls in the period."""
         ids = {a: i for i, a in enumerate(self.meta["accounts"])}
         if account not in ids:
             raise ValueError(f"account: unknown account {account!r}")
@@ -125,17 +138,24 @@ class Advisor:
         pos[pos >= len(keys)] = 0
         mine = (keys[pos] == arrays["number_key"]) & (t["number_account"][pos] == acc)
         arrays = {k: np.ascontiguousarray(v[mine]) for k, v in arrays.items()}
+        if len(arrays["start_ms"]) == 0:
+            raise ValueError(f"account: no calls of {account!r} to advise on")
+        if months is not None:
+            keep = np.isin(month_index(arrays["start_ms"]), months)
+            arrays = {k: np.ascontiguousarray(v[keep]) for k, v in arrays.items()}
+        # The calls the rater bills: those it rates under the account's own terms.
+        status = self._rate_under(acc, None, arrays)["status"]
+        billed = status == 0
+        reasons, counts = np.unique(status[~billed], return_counts=True)
+        left_out = {layout.RATE_STATUS[int(r)]: int(c) for r, c in zip(reasons, counts)}
+        arrays = {k: np.ascontiguousarray(v[billed]) for k, v in arrays.items()}
         n = len(arrays["start_ms"])
         if n == 0:
-            raise ValueError(f"account: no calls of {account!r} to advise on")
+            why = ", ".join(f"{c:,} {r}" for r, c in left_out.items()) or "none in the period"
+            raise ValueError(f"account: no billed calls of {account!r} to advise on (the rater rejects them: {why})")
         call_months = month_index(arrays["start_ms"])
         if months is None:
             months = list(range(int(call_months.min()), int(call_months.max()) + 1))
-        else:
-            keep = np.isin(call_months, months)
-            arrays = {k: np.ascontiguousarray(v[keep]) for k, v in arrays.items()}
-            call_months = call_months[keep]
-            n = int(keep.sum())
         n_months = len(months)
         month_pos = np.searchsorted(np.array(sorted(months)), call_months)
 
@@ -178,14 +198,20 @@ class Advisor:
         for i, r in enumerate(ranked):
             r.rank = i + 1 if r.applicable else None
         return Advice(account, self.meta["packages"][current], [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in sorted(months)],
-                      n, volume, ranked)
+                      n, volume, ranked, left_out)
 
-    def _rate_under(self, acc: int, p: int, arrays: dict) -> dict:
+    def _rate_under(self, acc: int, p: int | None, arrays: dict) -> dict:
         """The kernel's output for the calls with account ``acc`` on package
-        ``p``: started long ago, never expiring, unlimited credit."""
+        ``p``: started long ago, never expiring, no other package period,
+        unlimited credit. ``p`` None: under the snapshot's own terms (its
+        package periods, start and expiry), with unlimited credit."""
         tables = dict(self.tables)
-        for name, value in (("account_package", p), ("account_start_ms", np.iinfo(np.int64).min),
-                            ("account_expiry_ms", layout.NEVER)):
+        changes: tuple = () if p is None else (
+            ("account_package", p), ("account_start_ms", np.iinfo(np.int64).min),
+            ("account_expiry_ms", layout.NEVER),
+            # A live view's periods: none, so the kernel reads the account row above.
+            *((("account_period_count", 0),) if "account_period_count" in tables else ()))
+        for name, value in changes:
             col = np.array(self.tables[name], copy=True)
             col[acc] = value
             tables[name] = col
