@@ -47,6 +47,7 @@ def test_advise_matches_the_library(served):
     stub, expected, _ = served
     resp = stub.Advise(billing_pb2.AdviseRequest(account=ACCOUNT), timeout=30)
     assert resp.calls == expected.calls and resp.current_package == expected.current
+    assert dict(resp.left_out_calls) == expected.left_out  # the committed calls are the billed ones
     assert [(p.package, p.total_minor) for p in resp.packages] == [(p.package, p.total) for p in expected.packages]
     assert resp.packages[0].rank == 1
 

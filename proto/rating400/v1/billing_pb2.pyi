@@ -49,35 +49,48 @@ class PackageAdvice(_message.Message):
     def __init__(self, package: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., applicable: _Optional[bool] = ..., unpriced_calls: _Optional[int] = ..., usage_minor: _Optional[int] = ..., fixed_minor: _Optional[int] = ..., total_minor: _Optional[int] = ..., monthly_minor: _Optional[int] = ..., saving_monthly_minor: _Optional[int] = ..., has_break_even: _Optional[bool] = ..., break_even_calls_per_month: _Optional[int] = ..., rank: _Optional[int] = ..., current: _Optional[bool] = ...) -> None: ...
 
 class AdviseResponse(_message.Message):
-    __slots__ = ("account", "current_package", "months", "calls", "calls_per_month", "packages")
+    __slots__ = ("account", "current_package", "months", "calls", "calls_per_month", "packages", "left_out_calls")
+    class LeftOutCallsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     CURRENT_PACKAGE_FIELD_NUMBER: _ClassVar[int]
     MONTHS_FIELD_NUMBER: _ClassVar[int]
     CALLS_FIELD_NUMBER: _ClassVar[int]
     CALLS_PER_MONTH_FIELD_NUMBER: _ClassVar[int]
     PACKAGES_FIELD_NUMBER: _ClassVar[int]
+    LEFT_OUT_CALLS_FIELD_NUMBER: _ClassVar[int]
     account: str
     current_package: str
     months: _containers.RepeatedScalarFieldContainer[str]
     calls: int
     calls_per_month: float
     packages: _containers.RepeatedCompositeFieldContainer[PackageAdvice]
-    def __init__(self, account: _Optional[str] = ..., current_package: _Optional[str] = ..., months: _Optional[_Iterable[str]] = ..., calls: _Optional[int] = ..., calls_per_month: _Optional[float] = ..., packages: _Optional[_Iterable[_Union[PackageAdvice, _Mapping]]] = ...) -> None: ...
+    left_out_calls: _containers.ScalarMap[str, int]
+    def __init__(self, account: _Optional[str] = ..., current_package: _Optional[str] = ..., months: _Optional[_Iterable[str]] = ..., calls: _Optional[int] = ..., calls_per_month: _Optional[float] = ..., packages: _Optional[_Iterable[_Union[PackageAdvice, _Mapping]]] = ..., left_out_calls: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class StatementRequest(_message.Message):
-    __slots__ = ("account", "month", "lang", "include_html")
+    __slots__ = ("account", "month", "lang", "include_html", "rerating_page_size", "rerating_page_token")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
     LANG_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_HTML_FIELD_NUMBER: _ClassVar[int]
+    RERATING_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RERATING_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     account: str
     month: str
     lang: str
     include_html: bool
-    def __init__(self, account: _Optional[str] = ..., month: _Optional[str] = ..., lang: _Optional[str] = ..., include_html: _Optional[bool] = ...) -> None: ...
+    rerating_page_size: int
+    rerating_page_token: str
+    def __init__(self, account: _Optional[str] = ..., month: _Optional[str] = ..., lang: _Optional[str] = ..., include_html: _Optional[bool] = ..., rerating_page_size: _Optional[int] = ..., rerating_page_token: _Optional[str] = ...) -> None: ...
 
 class StatementResponse(_message.Message):
-    __slots__ = ("account", "company", "month", "period_start", "period_end", "package", "calls", "answered", "billed_seconds", "usage_minor", "credit_consumed_minor", "overage_minor", "minimum_topup_minor", "rental_minor", "features_minor", "opening_credit_minor", "closing_credit_minor", "amount_due_minor", "json", "html")
+    __slots__ = ("account", "company", "month", "period_start", "period_end", "package", "calls", "answered", "billed_seconds", "usage_minor", "credit_consumed_minor", "overage_minor", "minimum_topup_minor", "rental_minor", "features_minor", "opening_credit_minor", "closing_credit_minor", "amount_due_minor", "json", "html", "next_rerating_page_token", "rerating_calls")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +111,8 @@ class StatementResponse(_message.Message):
     AMOUNT_DUE_MINOR_FIELD_NUMBER: _ClassVar[int]
     JSON_FIELD_NUMBER: _ClassVar[int]
     HTML_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RERATING_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RERATING_CALLS_FIELD_NUMBER: _ClassVar[int]
     account: str
     company: str
     month: str
@@ -118,7 +133,9 @@ class StatementResponse(_message.Message):
     amount_due_minor: int
     json: str
     html: str
-    def __init__(self, account: _Optional[str] = ..., company: _Optional[str] = ..., month: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., package: _Optional[str] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., usage_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., minimum_topup_minor: _Optional[int] = ..., rental_minor: _Optional[int] = ..., features_minor: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., closing_credit_minor: _Optional[int] = ..., amount_due_minor: _Optional[int] = ..., json: _Optional[str] = ..., html: _Optional[str] = ...) -> None: ...
+    next_rerating_page_token: str
+    rerating_calls: int
+    def __init__(self, account: _Optional[str] = ..., company: _Optional[str] = ..., month: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., package: _Optional[str] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., usage_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., minimum_topup_minor: _Optional[int] = ..., rental_minor: _Optional[int] = ..., features_minor: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., closing_credit_minor: _Optional[int] = ..., amount_due_minor: _Optional[int] = ..., json: _Optional[str] = ..., html: _Optional[str] = ..., next_rerating_page_token: _Optional[str] = ..., rerating_calls: _Optional[int] = ...) -> None: ...
 
 class ListCallersRequest(_message.Message):
     __slots__ = ("account", "caller", "tag", "awaiting_callback", "page_size", "page_token")

@@ -79,7 +79,12 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStatement(self, request, context):
-        """The monthly statement of one account.
+        """The monthly statement of one account: its totals and every line, and
+        its reratings summarised (one line per rerating run with its calls and
+        amounts, and the count of rerated calls). The rerated calls themselves,
+        one a line, come a page at a time (rerating_page_size /
+        rerating_page_token), so no answer outgrows a client's default 4 MB
+        receive limit: one rerating of a busy account lists 25,000 calls.
         Errors: INVALID_ARGUMENT naming the field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
