@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 
 from . import cdr, cells, layout
 from .errors import InvalidInput
-from .rater import Rater, RatingResult, RatingSummary
+from .rater import RATED_COLUMNS, Rater, RatingResult, RatingSummary
 
 # --- the rated output ---------------------------------------------------------
 # What a billing system needs of a rated CDR: the call id, the 400 number and
@@ -81,6 +81,30 @@ BILLING_COLUMNS = (
 # The default rated output leads with these (``billing_view``): the input
 # file and its data row counted from 1, as the rejects file names a row.
 ROW_COLUMNS = ("file", "row")
+# Names an input column kept by ``pass_through`` must not have: the rated
+# output's own (``file``, ``row``, the rater's columns, ``answered``, a
+# commit's ``replayed``) and an earlier version's money names, which readers
+# take as this version's (``cdr.RATED_MINOR_NAMES``).
+OUTPUT_NAMES = frozenset((*ROW_COLUMNS, *RATED_COLUMNS, "answered", "replayed", *cdr.RATED_MINOR_NAMES))
+
+
+def check_pass_through(inputs) -> None:
+    """Before anything is rated: no input file (CSV header, Parquet schema;
+    a dataset directory's every file) has a column named like a column of
+    the rated output (``OUTPUT_NAMES``). Kept, it would be replaced by the
+    output's (a clerk reading our charge as theirs) or lost. Raises
+    InvalidFile naming the file and every such column, and the way out."""
+    for path in inputs:
+        for f in _files(Path(path)):
+            clash = [n for n in cdr.column_names(f) if n in OUTPUT_NAMES]
+            if clash:
+                raise cdr.InvalidFile(
+                    f, f"with --pass-through, column(s) {', '.join(clash)} would be replaced by the rated "
+                       f"output's own of that name: rename them in the file (e.g. "
+                       f"{', '.join('in_' + n for n in clash[:3])}) or rate without --pass-through",
+                    None if cdr._is_parquet(f) else 1)
+
+
 # Edge columns the rater needs to name rejects (status -> field value).
 _RATER_COLUMNS = ("row", "call_id", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end")
 # Of those, what ``billing_view`` takes (agent_answer: for ``answered``): the
@@ -684,11 +708,14 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
     bytes per input row while it scans, plus DuckDB's ``memory_limit``
     while it sorts. Raises
-    ``InvalidInput`` for an input missing a required column.
+    ``InvalidInput`` for an input missing a required column, or with
+    ``pass_through`` a column named like an output column (``check_pass_through``).
     """
     # The cyclic GC is paused meanwhile: the job allocates few cycles, but
     # its many short-lived Arrow wrappers trigger full collections that walk
     # every object the process holds (~8% of the job's CPU, py-spy).
+    if pass_through:
+        check_pass_through(inputs)
     enabled = gc.isenabled()
     gc.disable()
     keep_freed_memory()

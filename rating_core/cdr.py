@@ -513,6 +513,18 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
     return None if _is_parquet(path) else encoding
 
 
+def column_names(path: str | Path) -> list[str]:
+    """A CDR file's column names: a CSV's header (in its encoding, as
+    ``check_file`` reads it) or a Parquet file's schema. Raises InvalidFile."""
+    path = Path(path)
+    if _is_parquet(path):
+        try:
+            return pq.ParquetFile(path).schema_arrow.names
+        except Exception as e:  # noqa: BLE001 - pyarrow's errors for a file that is not Parquet
+            raise InvalidFile(path, f"not a Parquet file: {excerpt(e, 100)}") from None
+    return _header(path, encoding_of(path, DEFAULT_ENCODING))
+
+
 # UTF-8 Chinese: UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte
 # (U+4E00..U+9FFF: E4-E9, then two bytes 0x80-0xBF) in a row.
 UTF8_CJK_RUN = 1

@@ -122,6 +122,10 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
                     cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS)
                 else:
                     cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
+            if pass_through:  # every job (bounded, --commit, --dask): refused before anything is rated
+                from .bulk import check_pass_through
+
+                check_pass_through(inputs)
             summary, seconds = rate_with_options(
                 inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
                 pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,

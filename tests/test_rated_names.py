@@ -90,12 +90,18 @@ def test_the_rated_output_names_money_with_its_unit(rated, fmt, lean):
 
 
 def test_rating_a_rated_file_again_keeps_no_old_money_column(demo, rated, tmp_path, capsys):
-    """An earlier version's rated file rated again with --pass-through: its
-    ``charge`` is replaced by the output's ``charge_minor`` (as an input
-    column named like an output column always is), so the new file reads."""
+    """An earlier version's rated file rated again: with --pass-through its
+    ``charge`` (and every other rated column) would be replaced by the
+    output's, so it is refused before rating, naming the file and the
+    columns; without --pass-through only the CDR fields are read and the
+    new file reads."""
     old = as_earlier(rated["parquet", False], tmp_path / "old.parquet")
-    code, _, err = cli(capsys, "rate", old, "--store", demo / "store", "--out", tmp_path / "again.parquet",
+    code, _, err = cli(capsys, "rate", old, "--store", demo / "store", "--out", tmp_path / "refused.parquet",
                        "--pass-through")
+    assert code == 2 and f"{old}: with --pass-through, column(s) file, row," in err, err
+    assert " charge," in err and "charge_minor" not in err and "rate without --pass-through" in err, err
+    assert not (tmp_path / "refused.parquet").exists()
+    code, _, err = cli(capsys, "rate", old, "--store", demo / "store", "--out", tmp_path / "again.parquet")
     assert code == 0, err
     names = pq.read_schema(tmp_path / "again.parquet").names
     assert NEW <= set(names) and not OLD & set(names), names
