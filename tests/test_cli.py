@@ -258,7 +258,10 @@ def test_each_reject_names_its_input_file_and_row_within_it(demo, tmp_path, comm
     assert (str(tmp_path / "b.csv"), 3, ok[5], "forwarded_to") in got
 
 
-def test_an_input_column_named_file_is_replaced_by_the_output_one(demo, tmp_path):
+def test_an_input_column_named_file_is_refused_not_replaced(demo, tmp_path):
+    """A switch's ``file`` column (a recording) beside the rated output's
+    ``file`` (the input file): refused before rating, naming the file and
+    the column (README "Pass-through columns"); renamed, both are kept."""
     d = demo
     t = pq.read_table(d / "cdrs.parquet").slice(0, 5)
     import pyarrow as pa
@@ -266,9 +269,15 @@ def test_an_input_column_named_file_is_replaced_by_the_output_one(demo, tmp_path
     pq.write_table(t.append_column("file", pa.array(["x.wav"] * 5)), tmp_path / "in.parquet")
     r = run("rate", tmp_path / "in.parquet", "--store", d / "store", "--out", tmp_path / "o.parquet", "--json",
             "--pass-through")
+    assert r.exit_code == 2 and f"{tmp_path / 'in.parquet'}: with --pass-through, column(s) file would be" in r.output
+    assert not (tmp_path / "o.parquet").exists()
+    pq.write_table(t.append_column("recording", pa.array(["x.wav"] * 5)), tmp_path / "in.parquet")
+    r = run("rate", tmp_path / "in.parquet", "--store", d / "store", "--out", tmp_path / "o.parquet", "--json",
+            "--pass-through")
     assert r.exit_code == 0, r.output
     out = pq.read_table(tmp_path / "o.parquet")
-    assert out.column_names.count("file") == 1 and set(out.column("file").to_pylist()) == {str(tmp_path / "in.parquet")}
+    assert set(out.column("file").to_pylist()) == {str(tmp_path / "in.parquet")}
+    assert set(out.column("recording").to_pylist()) == {"x.wav"}
 
 
 def test_compile_hints_a_misspelt_routing_region(demo, tmp_path):
