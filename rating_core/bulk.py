@@ -278,7 +278,10 @@ def _plain(table: pa.Table) -> pa.Table:
     view binary) as text, a byte that is not UTF-8 written ``\\xff`` as a
     reject shows it; lists, structs and maps as JSON. pyarrow's CSV writer
     refuses the bytes and the nested types: after a commit, that was an
-    internal error with the calls already charged (breakers)."""
+    internal error with the calls already charged (breakers). Every text
+    cell that starts like a formula gets a leading quote (``cells``: people
+    open the rated CSV in Excel; ``cdr.read_rated`` takes it off again);
+    number, time and bool columns are written as they are."""
     import json
 
     cols = []
@@ -297,7 +300,7 @@ def _plain(table: pa.Table) -> pa.Table:
                           for v in c.to_pylist()], pa.string())
         elif t != _csv_type(t):
             c = c.cast(pa.string())
-        cols.append(c)
+        cols.append(cells.column(c) if pa.types.is_string(c.type) else c)
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 

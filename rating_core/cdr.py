@@ -949,8 +949,11 @@ def read_rated(path: str | Path) -> pa.Table:
     (``rated_columns``). A CSV's columns are read by the rated output's
     types (``rater.AMOUNTS`` and ``BALANCES`` int64 under either name, the
     input ``row`` int64, ``answered`` bool), every other column as text;
-    every column as text when a cell is not of its column's type.
+    every column as text when a cell is not of its column's type. A CSV's
+    text cells are the text as rated: the quote the rated CSV puts before a
+    cell starting like a formula (``cells``) is taken off.
     Raises InvalidInput naming the file."""
+    from .cells import original, text_columns
     from .rater import AMOUNTS, BALANCES
 
     typed: dict[str, pa.DataType] = {c: pa.int64() for c in (*AMOUNTS, *BALANCES, "row")}
@@ -964,6 +967,9 @@ def read_rated(path: str | Path) -> pa.Table:
         # names the row and field (billing.calls, explain) as it does for a
         # Parquet file's, not pyarrow's "conversion error".
         table = read_table(path, typed={})
+    if not _is_parquet(Path(path)):
+        for name in text_columns(table):
+            table = table.set_column(table.schema.get_field_index(name), name, original(table.column(name)))
     return rated_columns(table, str(path))
 
 

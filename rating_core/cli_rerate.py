@@ -22,6 +22,7 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
     under catalog VERSION. Running it again changes nothing."""
     import pyarrow.csv as pacsv
 
+    from . import cells
     from .cli import UserError, user_errors
     from .ledger import InsufficientCredit
     from .rerate import adjustments_table, rerate
@@ -48,7 +49,8 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
                        f"(balance {_signed(c.balance_minor)})")
     try:
         if out:
-            pacsv.write_csv(adjustments_table(result), out)
+            table = adjustments_table(result)  # for people: a call id or --reason starting like a formula is quoted
+            pacsv.write_csv(cells.table(table, cells.text_columns(table)), out)
     except OSError as e:  # after the checks only a full disk or a race is left: say what was committed
         done = "nothing was written to the ledger" if dry_run else "the rerating IS committed to the ledger"
         raise UserError(f"--out: {out}: {e.strerror or e}; {done}") from None

