@@ -338,7 +338,7 @@ class RejectsWriter:
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
-            table = cdr.rejects_file(table.cast(cdr.REJECT_SCHEMA), self.inputs)  # row counted from 1 in its file
+            table = cdr.rejects_file_table(table.cast(cdr.REJECT_SCHEMA), self.inputs)  # row from 1 in its file
             self._w.write_table(rejects_for_csv(table) if self._csv else table)
             self.rows += table.num_rows
 

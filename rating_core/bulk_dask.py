@@ -362,8 +362,8 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         state.update(closing)
         # Rejects, in input row order.
         parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
-        all_rejects = cdr.rejects_file(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"),
-                                       inputs_rows)
+        all_rejects = cdr.rejects_file_table(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"),
+                                             inputs_rows)
         cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"
                         else bulk.rejects_for_csv(all_rejects), rejects)
         by_reason: dict[str, int] = {}

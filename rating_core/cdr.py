@@ -93,45 +93,56 @@ FORBIDDEN_TEXT = ((0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x061C, 0x061C), (0
 # Field order for "the first bad field": the column order above.
 FIELDS = ("call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
           "hangup_cause")
-REASONS = (
-    "missing",
-    "not a phone number",
-    "not a 400 number (400 + 7 digits)",
-    "not a time (ISO 8601 with offset, or epoch milliseconds)",
-    "before start",
-    "after end",
-    "end before start",
-    "call longer than a day",
-    "start outside the calendar table",
-    "duplicate call id",
-    "time outside 1970-01-01 .. 2199-12-31 (UTC)",
-    "leading 0 missing: a landline a spreadsheet turned into a number? (export the column as text)",
-    "written as a spreadsheet number (1.38E+10, 13812345678.0): export the column as text",
+# Why a row is rejected: (code, reason). The reason is for people (the
+# rejects file's ``reason``, gRPC ``Reject.reason``); the code, beside it, is
+# for programs (``code``: stable, snake_case). The rater's own rejects give
+# their status name (``layout.RATE_STATUS``, e.g. ``unknown_number``) as both.
+REJECT_REASONS = (
+    ("missing", "missing"),
+    ("not_a_phone_number", "not a phone number"),
+    ("not_a_400_number", "not a 400 number (400 + 7 digits)"),
+    ("not_a_time", "not a time (ISO 8601 with offset, or epoch milliseconds)"),
+    ("before_start", "before start"),
+    ("after_end", "after end"),
+    ("end_before_start", "end before start"),
+    ("call_longer_than_a_day", "call longer than a day"),
+    ("outside_calendar", "start outside the calendar table"),
+    ("duplicate_call_id", "duplicate call id"),
+    ("time_out_of_range", "time outside 1970-01-01 .. 2199-12-31 (UTC)"),
+    ("leading_zero_missing",
+     "leading 0 missing: a landline a spreadsheet turned into a number? (export the column as text)"),
+    ("spreadsheet_number", "written as a spreadsheet number (1.38E+10, 13812345678.0): export the column as text"),
     # A committed call id sent again with other billable content (``Engine.commit_prepared``).
-    "call id committed before with a different value here; the first commit stands "
-    "(correct a committed call by rerating)",
+    ("committed_differently", "call id committed before with a different value here; the first commit stands "
+                              "(correct a committed call by rerating)"),
     # A text cell (``text_cells``): bytes that are not UTF-8 (a Parquet or
     # Arrow binary column), or a character of FORBIDDEN_TEXT (NUL, ESC,
     # newline, DEL, C1, a bidi override...), which a unary RateCdr refuses
     # too (``check_text``); then one reason per length bound (TEXT_BYTES).
-    "not UTF-8 text",
-    "contains a control character",
+    ("not_utf8", "not UTF-8 text"),
+    ("control_character", "contains a control character"),
     # A number cell holding a decimal digit of another script (``numbers.foreign_digits``).
-    FOREIGN_DIGITS,
+    ("not_ascii_digits", FOREIGN_DIGITS),
     # A cell of a CSV read as GBK/GB18030 (``read_batches``): bytes that are
     # not GB18030, or Chinese in UTF-8 (read as GBK it would become other
     # hanzi silently: a changed call id, charged again once corrected).
-    "not GBK text",
-    "UTF-8 text in a GBK file (save the file in one encoding)",
+    ("not_gbk", "not GBK text"),
+    ("utf8_in_gbk", "UTF-8 text in a GBK file (save the file in one encoding)"),
     # A call id with a space (or tab) before or after it: a padded export
     # of a call would be another id, charged again (``prepare``).
-    "space before or after the call id (a padded export? remove it; the same call without it is another id)",
+    ("spaced_call_id",
+     "space before or after the call id (a padded export? remove it; the same call without it is another id)"),
     # A call id of a CSV read as GBK whose bytes are valid UTF-8 too, with
     # no UTF-8 Chinese to tell (``_gb_cell``): café-1 in UTF-8 is caf茅-1 in
     # GBK, GBK 忙-1 is æ-1 in UTF-8. Either reading could be another call's id.
-    "reads as UTF-8 (shown) and as GBK, as other text: which one is meant cannot be told; "
-    "if the file is UTF-8, rate it with --encoding utf-8; if GBK, save it as UTF-8 (Excel: CSV UTF-8) and rate that",
-) + tuple(f"longer than {bound} bytes" for bound in sorted(set(TEXT_BYTES.values())))
+    ("ambiguous_encoding",
+     "reads as UTF-8 (shown) and as GBK, as other text: which one is meant cannot be told; "
+     "if the file is UTF-8, rate it with --encoding utf-8; if GBK, save it as UTF-8 (Excel: CSV UTF-8) and rate that"),
+) + tuple((f"longer_than_{bound}_bytes", f"longer than {bound} bytes") for bound in sorted(set(TEXT_BYTES.values())))
+REASONS = tuple(reason for _, reason in REJECT_REASONS)
+# reason -> code, of every reject: the edge's and the rater's (its status names).
+REJECT_CODES = {**{reason: code for code, reason in REJECT_REASONS},
+                **{status: status for status in layout.RATE_STATUS if status != "rated"}}
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
  SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
@@ -167,8 +178,26 @@ REJECT_SCHEMA = pa.schema([
 
 
 # A rejects *file* (``rate --rejects``): ``file``, the input file the row
-# is in, then ``REJECT_SCHEMA`` with ``row`` counted from 1 within that file.
-REJECT_FILE_SCHEMA = pa.schema([("file", pa.string()), *REJECT_SCHEMA])
+# is in, then ``REJECT_SCHEMA`` with ``row`` counted from 1 within that file,
+# then ``code``: the reason's code (``REJECT_CODES``), for programs.
+REJECT_FILE_SCHEMA = pa.schema([("file", pa.string()), *REJECT_SCHEMA, ("code", pa.string())])
+
+
+def reject_codes(reasons: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The machine-readable ``code`` (``REJECT_CODES``) of each reject's
+    ``reason`` (strings, one a reject) -> strings; null for a reason not
+    of the list (none is)."""
+    known = pa.array(list(REJECT_CODES), pa.string())
+    at = pc.index_in(reasons, value_set=known)
+    return pa.array(list(REJECT_CODES.values()), pa.string()).take(at)
+
+
+def rejects_file_table(rejects: pa.Table, inputs: InputRows) -> pa.Table:
+    """Rejects (``REJECT_SCHEMA``) as a rejects file holds them
+    (``REJECT_FILE_SCHEMA``): ``rejects_file`` (the input file, its row
+    from 1), then each reason's ``code``."""
+    t = rejects_file(rejects, inputs)
+    return t.append_column("code", reject_codes(t.column("reason")))
 
 
 class InputRows:

@@ -82,7 +82,7 @@ def test_rate_csv_and_parquet_alike(demo, tmp_path):
     assert a.column("charge_minor").to_pylist() == [int(x) for x in b.column("charge_minor").to_pylist()]
     assert (tmp_path / "a.rejects.csv").exists() and (tmp_path / "b-rejects.csv").exists()
     rejects = cdr.read_table(tmp_path / "b-rejects.csv")
-    assert rejects.column_names == ["file", "row", "call_id", "field", "reason", "value"]
+    assert rejects.column_names == ["file", "row", "call_id", "field", "reason", "value", "code"]
     assert set(rejects.column("file").to_pylist()) == {str(tmp_path / "cdrs.csv")}
 
 

@@ -4,7 +4,8 @@ charges: an input column named like an output column is refused with
 and the columns (README "Pass-through columns"); a text cell that starts
 like a spreadsheet formula is quoted in every CSV, numbers are not, and
 the readers of a rated CSV get the text as given (README "Formulas in CSV
-output")."""
+output"); the rejects file and gRPC ``Reject`` carry a ``code`` for
+programs beside the ``reason`` for people."""
 from __future__ import annotations
 
 import csv
@@ -218,3 +219,52 @@ def test_the_rerating_adjustments_csv_quotes_a_formula_reason(root, tmp_path, ca
     rows = csv_rows(out)
     assert rows and {r["reason"] for r in rows} == {"'=cmd|' /C calc'!A0"}
     assert all(int(r["delta_minor"]) > 0 for r in rows)
+
+
+# --- 3. the rejects file's code ----------------------------------------------------------------
+def test_every_reason_has_one_code_written_beside_it():
+    codes = [code for code, _ in cdr.REJECT_REASONS]
+    assert len(set(codes)) == len(codes) == len(cdr.REASONS)
+    assert all(re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", c) for c in cdr.REJECT_CODES.values())
+    assert len(set(cdr.REJECT_CODES.values())) == len(cdr.REJECT_CODES)  # no code for two reasons
+    from rating_core.layout import RATE_STATUS
+    from rating_core.rater import STATUS_FIELD
+
+    assert {cdr.REJECT_CODES[s] for s in STATUS_FIELD} == set(STATUS_FIELD) == set(RATE_STATUS) - {"rated"}
+    assert cdr.REJECT_CODES[cdr.REASONS[cdr.DUPLICATE]] == "duplicate_call_id"
+    assert cdr.REJECT_CODES[cdr.REASONS[cdr.LONGER_THAN[128]]] == "longer_than_128_bytes"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_rejects_file_has_a_code_beside_each_reason(demo, calls, tmp_path, capsys, suffix):
+    t = calls.slice(0, 4)
+    start = t.column("start").cast(pa.string()).to_pylist()
+    rows = t.to_pylist()
+    rows[1]["number"] = "4009999999"  # unknown_number (the rater's status)
+    rows[3]["call_id"] = rows[0]["call_id"]  # duplicate call id (of a row rated)
+    src = tmp_path / "in.csv"
+    table = pa.Table.from_pylist(rows, t.schema)
+    table = table.set_column(4, "start", pa.array([start[0], start[1], "yesterday", start[3]]))
+    pacsv.write_csv(table, src)
+    rejects = tmp_path / f"rejects{suffix}"
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "o.parquet",
+                       "--rejects", rejects)
+    assert code == 0, err
+    got = pq.read_table(rejects).to_pylist() if suffix == ".parquet" else csv_rows(rejects)
+    assert list(got[0]) == ["file", "row", "call_id", "field", "reason", "value", "code"]
+    assert sorted((int(r["row"]), r["field"], r["code"]) for r in got) == [
+        (2, "number", "unknown_number"), (3, "start", "not_a_time"), (4, "call_id", "duplicate_call_id")]
+    assert all(cdr.REJECT_CODES[r["reason"]] == r["code"] for r in got)
+
+
+def test_grpc_rejects_carry_the_code():
+    from rating400.v1 import rating_pb2
+    from rating400_server.convert import rejects_to_proto
+
+    t = pa.table({"row": [0, 1], "call_id": ["a", "b"], "field": ["start", "number"],
+                  "reason": [cdr.REASONS[cdr.NOT_A_TIME], "no_rate"], "value": ["x", "4000000000"]},
+                 schema=cdr.REJECT_SCHEMA)
+    resp = rating_pb2.RateCdrBatchesResponse()
+    assert rejects_to_proto(resp.rejects, t) == 2
+    assert [(r.reason, r.code) for r in resp.rejects] == [(cdr.REASONS[cdr.NOT_A_TIME], "not_a_time"),
+                                                          ("no_rate", "no_rate")]

@@ -151,10 +151,10 @@ def collect(results: Iterable[BatchResult]) -> TableResult:
         replayed += r.replayed
         versions.add(r.catalog_version)
         rej.extend({"row": x.row + r.offset, "call_id": x.call_id, "field": x.field, "reason": x.reason,
-                    "value": x.value} for x in r.rejects)
+                    "value": x.value, "code": x.code} for x in r.rejects)
     rejects = pa.Table.from_pylist(rej, schema=pa.schema(
         [("row", pa.int64()), ("call_id", pa.string()), ("field", pa.string()), ("reason", pa.string()),
-         ("value", pa.string())]))
+         ("value", pa.string()), ("code", pa.string())]))
     rated_t = pa.concat_tables(rated, promote_options="default") if rated else pa.table({"row": pa.array([], pa.int64())})
     return TableResult(rated=rated_t, rejects=rejects, replayed=replayed, catalog_versions=versions)
 

@@ -307,7 +307,7 @@ def rejects_to_proto(out_list, rejects: pa.Table | None, call_ids=None) -> int:
         if cid is None and call_ids is not None:
             cid = call_ids[row]
         add(row=row, call_id=cid or "", field=str(field or ""), reason=str(reason or ""),
-            value="" if value is None else str(value))
+            value="" if value is None else str(value), code=edge.REJECT_CODES.get(reason, ""))
     return n
 
 

@@ -167,18 +167,20 @@ class RatedCdrColumns(_message.Message):
     def __init__(self, row: _Optional[_Iterable[int]] = ..., call_id: _Optional[_Iterable[str]] = ..., account: _Optional[_Iterable[str]] = ..., package: _Optional[_Iterable[str]] = ..., destination_class: _Optional[_Iterable[str]] = ..., caller_province: _Optional[_Iterable[str]] = ..., caller_city: _Optional[_Iterable[str]] = ..., caller_carrier: _Optional[_Iterable[str]] = ..., time_band: _Optional[_Iterable[str]] = ..., billable_seconds: _Optional[_Iterable[int]] = ..., billed_seconds: _Optional[_Iterable[int]] = ..., units: _Optional[_Iterable[int]] = ..., charge: _Optional[_Iterable[int]] = ..., credit_consumed: _Optional[_Iterable[int]] = ..., bundle_seconds_consumed: _Optional[_Iterable[int]] = ..., overage: _Optional[_Iterable[int]] = ..., balance_after: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[str]] = ..., replayed: _Optional[_Iterable[bool]] = ..., rate: _Optional[_Iterable[str]] = ..., caller_class: _Optional[_Iterable[str]] = ..., credit_after_minor: _Optional[_Iterable[int]] = ..., bundle_left_seconds: _Optional[_Iterable[int]] = ..., credit_after_minor_set: _Optional[_Iterable[bool]] = ..., bundle_left_seconds_set: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class Reject(_message.Message):
-    __slots__ = ("row", "call_id", "field", "reason", "value")
+    __slots__ = ("row", "call_id", "field", "reason", "value", "code")
     ROW_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
     row: int
     call_id: str
     field: str
     reason: str
     value: str
-    def __init__(self, row: _Optional[int] = ..., call_id: _Optional[str] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    code: str
+    def __init__(self, row: _Optional[int] = ..., call_id: _Optional[str] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ..., value: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
 
 class RateCdrBatchesRequest(_message.Message):
     __slots__ = ("batch_id", "cdrs", "cdrs_arrow_ipc", "dry_run")
