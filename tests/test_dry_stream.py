@@ -85,7 +85,8 @@ def test_a_call_id_repeated_in_a_later_dry_message_is_a_duplicate_as_in_a_file_j
 
     a = call("rep-a", BUNDLE, OCT, 10)
     table = pa.Table.from_pylist([a, call("rep-b", BUNDLE, OCT + HOUR, 10), a, call("rep-c", PREPAID, OCT, 10)])
-    want = [{"row": 2, "call_id": "rep-a", "field": "call_id", "reason": REASONS[DUPLICATE], "value": "rep-a"}]
+    want = [{"row": 2, "call_id": "rep-a", "field": "call_id", "reason": REASONS[DUPLICATE], "value": "rep-a",
+             "code": "duplicate_call_id"}]
     answers = {}
     for size in (4, 2):  # one message; two, the copy in the second
         result = client.rate_table(table, batch_size=size, encoding="columns", dry_run=True)
