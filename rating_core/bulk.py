@@ -286,6 +286,11 @@ def _plain(table: pa.Table) -> pa.Table:
 
     cols = []
     for c in table.columns:
+        if pa.types.is_dictionary(c.type) and pa.types.is_string(c.type.value_type):
+            # The names: each distinct value quoted once, in the dictionary, not in every row.
+            quoted = [pa.DictionaryArray.from_arrays(k.indices, cells.column(k.dictionary)) for k in c.chunks]
+            cols.append(pa.chunked_array(quoted, c.type).cast(pa.string()))
+            continue
         if pa.types.is_dictionary(c.type):
             c = c.cast(c.type.value_type)
         t = c.type

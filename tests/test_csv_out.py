@@ -142,7 +142,8 @@ def formulas(demo, calls, tmp_path_factory):
     callers = t.column("caller").to_pylist()
     callers[n] = "@SUM(1+1)*cmd|' /C calc'!A0"
     t = t.set_column(1, "caller", pa.array(callers))
-    t = with_columns(t, note=[*NOTES, "x"], adjust_minor=pa.array([-5] * (n + 1), pa.int64()))
+    t = with_columns(t, note=[*NOTES, "x"], adjust_minor=pa.array([-5] * (n + 1), pa.int64()),
+                     tag=pa.array([*NOTES, "x"]).dictionary_encode())  # quoted in the dictionary
     src = d / "cdrs.parquet"
     pq.write_table(t, src)
     out = {"cdrs": t, "src": src}
@@ -167,6 +168,7 @@ def test_the_rated_csv_quotes_formula_cells_and_keeps_numbers(formulas):
     n = len(NOTES)
     assert sorted(rows, key=int) == [str(i) for i in range(1, n + 1)]  # the last row is the caller's reject
     assert [rows[str(i + 1)]["note"] for i in range(n)] == QUOTED
+    assert [rows[str(i + 1)]["tag"] for i in range(n)] == QUOTED
     assert rows["1"]["call_id"] == "'=1+1" and rows["2"]["call_id"] == "-7"  # -7 is a number, not a formula
     assert {r["adjust_minor"] for r in rows.values()} == {"-5"}  # an int64 column: a number, never quoted
     assert all(not r["charge_minor"].startswith("'") for r in rows.values())
