@@ -484,17 +484,36 @@ def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
     Returns (rated rows, a bool per rated row: replayed, rejects
     ``cdr.REJECT_SCHEMA`` of the repeats whose billable content differs
     from the committed call: ``_split_repeats``; those are not in the rated
-    rows). The stored rows take ``rated_new``'s columns (one the stored
-    record lacks is null). Reads the ledger in a read transaction of its own."""
+    rows). The stored rows take ``rated_new``'s columns; a cell the stored
+    record lacks (a pass-through column it was committed without) is the
+    one ``sent`` carries, else null. Reads the ledger in a read transaction
+    of its own."""
     with ledger.env.begin() as txn:
         stored = records.load_table(ledger, txn, entries, rated_new.schema)
-    stored = stored.set_column(stored.column_names.index("row"), rated_new.schema.field("row"),
-                               sent.column("row").cast(rated_new.schema.field("row").type))
+    for name in sent.column_names:
+        if name not in stored.column_names:
+            continue
+        i = stored.column_names.index(name)
+        field = stored.schema.field(i)
+        col = sent.column(name).cast(field.type) if name == "row" else _filled(stored.column(i), sent.column(name))
+        stored = stored.set_column(i, field, col)
     replayed, differing = _split_repeats(sent, stored)
     both = pa.concat_tables([rated_new, replayed])
     flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
     order = np.argsort(both.column("row").to_numpy(), kind="stable")
     return both.take(pa.array(order)), flags[order], differing
+
+
+def _filled(stored: pa.ChunkedArray, sent: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``stored`` with its nulls taken from ``sent`` (same rows) where the
+    types allow it: the input's pass-through cells of a call committed
+    without them. A replay's stored values stand where it has them."""
+    if not stored.null_count:
+        return stored
+    try:
+        return pc.coalesce(stored, sent.cast(stored.type))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return stored
 
 
 class Replays:
