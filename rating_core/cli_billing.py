@@ -199,7 +199,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # or bundle account's payments carried to later bills; none ("-") for the rest.
         credit = yuan(s.closing_credit) if s.package_kind == "prepaid" or s.closing_credit else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     yuan(s.rental), yuan(s.features_total), credit, _due(s.amount_due))
+                     yuan(s.rental), yuan(s.features_total), credit, yuan(s.amount_due))
     out.print(view)
     left_out = len(statements) - min(len(statements), max(show, 0))
     if left_out:
@@ -212,20 +212,17 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         out.print(f"rerating: {n} call(s) adjusted on {len(rerated)} statement(s), {yuan(delta)} yuan "
                   f"({yuan(from_credit)} of it from prepaid credit), in the totals", highlight=False)
     total = sum(s.amount_due for s in statements)
-    if total < 0:  # rerating refunds larger than the month's charges: owed to the enterprises
-        out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s): a credit of "
-                  f"{yuan(-total)} yuan owed to the enterprises", highlight=False)
-    else:
-        out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
+    out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
     unended = months_not_ended(statements, int(time.time() * 1000))
     if unended:
         out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "
                   "and a monthly minimum's shortfall is reckoned as if the month ended now", highlight=False)
-    owed = outstanding(statements)
-    if owed != total:  # later pay-as-you-go payments settled earlier statements
-        out.print(f"outstanding {yuan(owed)} yuan after the last month shown: later payments of pay-as-you-go "
-                  "accounts settled earlier statements (each statement's amount due is as it was billed)",
-                  highlight=False)
+    owed, before, paid = outstanding(statements)
+    if owed != total:  # each reason printed only when it is a figure (newcomer: "later payments" with none)
+        why = ([f"{yuan(before)} left unpaid by months before those shown"] if before else []) + (
+            [f"less {yuan(paid)} later payments or credits paid towards earlier statements"] if paid else [])
+        out.print(f"outstanding {yuan(owed)} yuan after the last month shown, every package kind: the total due, "
+                  f"{', '.join(why)} (each statement's amount due is as it was billed)", highlight=False)
     if statements_dir:
         out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
 
@@ -333,35 +330,27 @@ def months_not_ended(statements, now_ms: int) -> list[str]:
     return sorted({s.month for s in statements if month_bounds(parse_month(s.month))[3] > now_ms})
 
 
-def outstanding(statements) -> int:
+def outstanding(statements) -> tuple[int, int, int]:
     """What the accounts of ``statements`` still owe after the last month
-    listed, minor units (1/10000 yuan): an account's unpaid after its last
-    postpaid (pay-as-you-go or bundle) statement (earlier statements'
-    unpaid, of every kind, less the payments applied to them, plus that
-    month's amount due: the statements' payment rule, ``billing.statements``)
-    and the amount due of each later statement; an account without postpaid
-    statements owes its statements' amounts due as billed (prepaid months
-    apply no payments). ``sum(amount_due)`` counts a bill a later payment settled."""
-    last_postpaid: dict[str, Any] = {}
+    listed, minor units (1/10000 yuan), and its two differences from the
+    sum of the amounts due: (owed, the unpaid months before the first one
+    listed left, the part of earlier statements' unpaid later payments or
+    credits paid). Every kind chains its unpaid the same way
+    (``billing.statements``: earlier unpaid - paid to earlier + amount due),
+    so an account owes its last statement's earlier unpaid less what was
+    paid towards it plus its amount due; owed = sum(amount_due) + before -
+    paid. ``sum(amount_due)`` alone counts a bill a later payment settled
+    and leaves out what earlier months left unpaid."""
+    first: dict[str, Any] = {}
+    last: dict[str, Any] = {}
     for s in statements:
-        if s.postpaid and (s.account not in last_postpaid or last_postpaid[s.account].month < s.month):
-            last_postpaid[s.account] = s
-    owed = 0
-    for s in statements:
-        last = last_postpaid.get(s.account)
-        if last is None or s.month > last.month:
-            owed += s.amount_due
-    for s in last_postpaid.values():
-        owed += s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due)
-    return owed
+        if s.account not in first or s.month < first[s.account].month:
+            first[s.account] = s
+        if s.account not in last or s.month > last[s.account].month:
+            last[s.account] = s
+    owed = sum(s.earlier_unpaid - s.paid_to_earlier + s.amount_due for s in last.values())
+    return owed, sum(s.earlier_unpaid for s in first.values()), sum(s.paid_to_earlier for s in statements)
 
-
-def _due(minor: int) -> str:
-    """An amount due for people: yuan, and a negative one (a rerating
-    refund larger than the month's charges) said to be a credit."""
-    from .rater import yuan
-
-    return yuan(minor) if minor >= 0 else f"{yuan(minor)} (credit)"
 
 
 # --- crm -----------------------------------------------------------------------

@@ -159,3 +159,40 @@ def test_rerate_shows_each_accounts_charge_change_and_its_credit_and_arrears_par
         assert ledger.stored("tea").credit_minor == 0
     finally:
         ledger.close()
+
+
+def test_a_prepaid_refund_pays_earlier_arrears_and_is_never_a_negative_amount_due(store_dir, tmp_path, capsys):
+    # November: v2 makes tea's 400 calls 400.00: 52.00 from the credit, 300.00
+    # of arrears due. December: v3 gives it back, -352.00: 52.00 to the
+    # credit and -300.00 on the bill. That refund pays November's unpaid
+    # 300.00 arrears (README: a credit pays earlier unpaid first, the rest
+    # back to the credit): December is due 0.00, never -300.00 (newcomer
+    # A10: -191.64 due to a customer who still owed its arrears).
+    rerate(store_dir, 2, "2026-11-01", "2026-11-30", account="tea", now_ms=at(20, 10))
+    rerate(store_dir, 3, "2026-11-01", "2026-11-30", account="tea",
+           now_ms=int(dt.datetime(2026, 12, 3, 9, tzinfo=SH).timestamp() * 1000))
+    out = tmp_path / "both"
+    out.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store_dir), "--account", "tea", "--out", str(out / "b.json"),
+              "--statements", str(out), "--format", "html", "--lang", "en"])
+    printed = capsys.readouterr().out
+    assert e.value.code == 0
+    nov, dec = json.loads((out / "b.json").read_text("utf-8"))["statements"]
+    assert nov["amount_due_minor"] == 300 * YUAN and nov["closing_credit_minor"] == 0
+    assert dec["charges_minor"] == -300 * YUAN and dec["amount_due_minor"] == 0
+    assert (dec["earlier_unpaid_minor"], dec["paid_to_earlier_minor"], dec["paid_to_charges_minor"]) == (
+        300 * YUAN, 300 * YUAN, -300 * YUAN)
+    assert dec["closing_credit_minor"] == 52 * YUAN  # the ledger's balance: only the credit part came back
+    ledger = Ledger(store_dir)
+    try:
+        assert ledger.stored("tea").credit_minor == 52 * YUAN
+    finally:
+        ledger.close()
+    html = (out / "tea-2026-12.html").read_text("utf-8")
+    assert '<td class="due nw">0.00</td>' in html
+    assert "Paid towards earlier statements (yuan) (of unpaid 300.00)</td><td class=\"n\">-300.00" in html
+    # bill's footer: 300.00 billed in all, nothing still owed, and why.
+    assert "total due 300.00 yuan over 2 statement(s)" in printed
+    assert ("outstanding 0.00 yuan after the last month shown, every package kind: the total due, less 300.00 "
+            "later payments or credits paid towards earlier statements") in printed

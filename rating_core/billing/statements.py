@@ -60,6 +60,10 @@ Rules (README, "Monthly statements", states them for operators):
   charges, never below zero; what is left is the closing credit, applied to
   the next months' charges. A prepaid month applies no payments (a prepaid
   top-up is credit for calls).
+  Prepaid months apply no payments (a prepaid top-up is credit for
+  calls), but their charges below zero (a rerating refund of arrears) are
+  applied the same way: to earlier unpaid first, the rest back to the
+  credit, so no amount due is negative; every kind's ``earlier_unpaid`` is set.
 - package periods (live ledger: ``package_start`` events): a month is billed
   under the package in force at its start (minimum, rental, kind); the
   package credit of a period starting in the month is its new money only
@@ -745,17 +749,22 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # is earlier unpaid to a later postpaid month (a change to
                 # payg or a bundle), settled before that month's charges, as
                 # for any payment (breaker: after a change the first payment
-                # paid its own month first).
-                unpaid += max(0, s.amount_due)
+                # paid its own month first). Charges below zero (a rerating
+                # refund of arrears) pay earlier unpaid first, the rest back
+                # to the credit, as for postpaid (newcomer: prepaid showed
+                # -191.64 due beside its arrears).
+                unpaid = _apply_payments(s, unpaid, payments=False)
             credit = s.closing_credit
             out.append(s)
     return out
 
 
-def _apply_payments(s: Statement, unpaid: int, cut: int | None = None) -> int:
+def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments: bool = True) -> int:
     """Apply a postpaid month's money (the credit carried in plus the
     payments and credit adjustments before ``cut``, epoch ms: a change to a
-    prepaid package in the month, whose package the later ones belong to) to what earlier
+    prepaid package in the month, whose package the later ones belong to;
+    none when ``payments`` is False: a prepaid month, whose top-ups are
+    credit for calls, applies only charges below zero) to what earlier
     statements left unpaid (``unpaid``, minor units), then to the month's
     charges, never below zero; sets ``s``'s ``earlier_unpaid``,
     ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
@@ -769,7 +778,7 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None) -> int:
     the next month (breaker: a 500.00 credit note on 49.05 of calls)."""
     owed_to_customer = max(0, -s.charges)
     money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments
-                                          if cut is None or e.at_ms < cut))
+                                          if cut is None or e.at_ms < cut)) if payments else 0
     money += owed_to_customer
     s.earlier_unpaid = unpaid
     s.paid_to_earlier = min(unpaid, money)
