@@ -59,6 +59,21 @@ def test_statement_callers_and_report(served):
     assert s.calls > 0 and s.company == "杭州西湖茶叶贸易有限公司" and "<svg" in s.html
     assert "<td>手机</td>" in s.html and "<td>mobile</td>" not in s.html  # the demo catalog's labels.zh
     assert json.loads(s.json)["amount_due_minor"] == s.amount_due_minor
+    # The top-level fields hold every term of both sums, so a finance system
+    # reconciles them without the JSON (newcomer A6: no package credit,
+    # credit adjustments or expired credit); each is the JSON's figure.
+    doc = json.loads(s.json)
+    for name in ("package_credit", "expired_credit", "earlier_unpaid", "paid_to_earlier", "paid_to_charges"):
+        assert getattr(s, name + "_minor") == doc[name + "_minor"], name
+    for name in ("credit_adjustments", "top_ups", "adjustments", "rerating", "rerating_credit"):
+        assert getattr(s, name + "_minor") == doc[name + "_total_minor"], name
+    assert s.closing_credit_minor == (s.opening_credit_minor + s.package_credit_minor + s.top_ups_minor
+                                      + s.credit_adjustments_minor - s.credit_consumed_minor
+                                      - s.rerating_credit_minor - s.expired_credit_minor
+                                      - s.paid_to_earlier_minor - s.paid_to_charges_minor)
+    assert s.amount_due_minor == (s.usage_minor - s.credit_consumed_minor + s.minimum_topup_minor + s.rental_minor
+                                  + s.features_minor + s.adjustments_minor + s.rerating_minor
+                                  - s.rerating_credit_minor - s.paid_to_charges_minor)
     got = stub.ListCallers(billing_pb2.ListCallersRequest(account=ACCOUNT), timeout=30)
     assert len(got.callers) == len(callers)
     assert all("****" in c.caller for c in got.callers)  # masked: this server checks no identity

@@ -196,3 +196,37 @@ def test_a_prepaid_refund_pays_earlier_arrears_and_is_never_a_negative_amount_du
     assert "total due 300.00 yuan over 2 statement(s)" in printed
     assert ("outstanding 0.00 yuan after the last month shown, every package kind: the total due, less 300.00 "
             "later payments or credits paid towards earlier statements") in printed
+
+
+def test_a_month_shows_what_earlier_months_left_unpaid_every_kind_and_the_parquet_reconciles(
+        store_dir, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    # November: 300.00 of arrears after v2 (README: Rerating), and a credit
+    # adjustment in December. December billed alone shows November's unpaid
+    # arrears as earlier unpaid (the CSV left a prepaid month's out: A7).
+    rerate(store_dir, 2, "2026-11-01", "2026-11-30", account="tea", now_ms=at(20, 10))
+    ops = Accounts.open(store_dir)
+    ops.adjust("goodwill-1", "tea", 50 * YUAN, reason="goodwill",
+               at_ms=int(dt.datetime(2026, 12, 5, 10, tzinfo=SH).timestamp() * 1000))
+    ops.ledger.close()
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store_dir), "--account", "tea", "--month", "2026-12",
+              "--out", str(tmp_path / "dec.parquet")])
+    printed = capsys.readouterr().out
+    assert e.value.code == 0
+    # The footer: nothing billed in December, 300.00 still owed, and the one reason that holds.
+    assert "total due 0.00 yuan over 1 statement(s)" in printed
+    assert ("outstanding 300.00 yuan after the last month shown, every package kind: the total due, 300.00 left "
+            "unpaid by months before those shown (each statement's amount due is as it was billed)") in printed
+    assert "later payments" not in printed
+    (row,) = pq.read_table(tmp_path / "dec.parquet").to_pylist()
+    assert row["earlier_unpaid_minor"] == 300 * YUAN and row["amount_due_minor"] == 0
+    # The Parquet row holds every term of the credit's sum (newcomer A6: it had
+    # no credit adjustments, so 0.00 opening != 50.00 closing, unexplained).
+    assert row["credit_adjustments_minor"] == 50 * YUAN and row["closing_credit_minor"] == 50 * YUAN
+    assert row["package_credit_minor"] == 0 and row["expired_credit_minor"] == 0
+    assert row["closing_credit_minor"] == (
+        row["opening_credit_minor"] + row["package_credit_minor"] + row["top_ups_minor"]
+        + row["credit_adjustments_minor"] - row["credit_consumed_minor"] - row["rerating_credit_minor"]
+        - row["expired_credit_minor"] - row["paid_to_earlier_minor"] - row["paid_to_charges_minor"])  # Statement.closing_credit

@@ -352,6 +352,10 @@ SUMMARY_SCHEMA = pa.schema([
     ("opening_credit_minor", pa.int64()), ("closing_credit_minor", pa.int64()), ("amount_due_minor", pa.int64()),
     ("rerating_calls", pa.int64()), ("rerating_credit_minor", pa.int64()),
     ("earlier_unpaid_minor", pa.int64()), ("paid_to_earlier_minor", pa.int64()), ("paid_to_charges_minor", pa.int64()),
+    # The rest of the credit's sum, so a row reconciles (``Statement.closing_credit``; newcomer: a
+    # credit adjustment made opening - consumed != closing with nothing to say why).
+    ("package_credit_minor", pa.int64()), ("credit_adjustments_minor", pa.int64()),
+    ("expired_credit_minor", pa.int64()),
 ])
 
 
@@ -374,6 +378,9 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "rerating_calls": [len(x.rerating) for x in s], "rerating_credit_minor": [x.rerating_credit_total for x in s],
         "earlier_unpaid_minor": [x.earlier_unpaid for x in s], "paid_to_earlier_minor": [x.paid_to_earlier for x in s],
         "paid_to_charges_minor": [x.paid_to_charges for x in s],
+        "package_credit_minor": [x.package_credit for x in s],
+        "credit_adjustments_minor": [x.credit_adjustments_total for x in s],
+        "expired_credit_minor": [x.expired_credit for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 

@@ -138,7 +138,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             features_minor=s.features_total, opening_credit_minor=s.opening_credit,
             closing_credit_minor=s.closing_credit, amount_due_minor=s.amount_due,
             json=json.dumps(listed, ensure_ascii=False), rerating_calls=len(s.rerating),
-            next_rerating_page_token=_page_token(skip + size, digest) if more else "")
+            next_rerating_page_token=_page_token(skip + size, digest) if more else "",
+            package_credit_minor=s.package_credit,
+            credit_adjustments_minor=s.credit_adjustments_total, expired_credit_minor=s.expired_credit,
+            top_ups_minor=s.top_ups_total, adjustments_minor=s.adjustments_total, rerating_minor=s.rerating_total,
+            rerating_credit_minor=s.rerating_credit_total, earlier_unpaid_minor=s.earlier_unpaid,
+            paid_to_earlier_minor=s.paid_to_earlier, paid_to_charges_minor=s.paid_to_charges)
         if request.include_html:
             resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp
