@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import grpc
 import pyarrow as pa
@@ -396,3 +397,24 @@ def test_a_payment_after_a_bundle_to_payg_change_settles_the_bundle_month_first(
     assert credit == 76 * YUAN and nov["closing_credit_minor"] == credit - oct_["overage_minor"]
     # bill's total is each statement as billed; nothing is outstanding after November.
     assert "total due 16.00 yuan" in printed and "outstanding 0.00 yuan" in printed
+
+
+def test_the_summary_of_a_payg_month_changed_to_prepaid_adds_up_to_the_amount_due(tmp_path, capsys):
+    """payg -> pre_a on 2026-11-15, a 12.00 call on each side of it: November
+    is billed as pay-as-you-go, its later call paid from the new credit. The
+    printable Summary lists 'Paid from credit -12.00', so its amounts add up
+    to the amount due (newcomer A3: 212.19 of charges, 115.95 due, the 96.24
+    paid from credit only in the Payments section below)."""
+    store, _ = world(tmp_path, "payg", [
+        lambda ops: ops.change_package("chg", "acme", "pre_a", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("before", at(11, 10)), cdr("after", at(11, 20))],
+    ])
+    nov = bill(store, tmp_path, capsys, "--month", "2026-11", "--lang", "en")["2026-11"]
+    assert (nov["usage_minor"], nov["credit_consumed_minor"], nov["amount_due_minor"]) == (240_000, 120_000, 120_000)
+    html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
+    summary = html.split("<h2>Summary</h2>")[1].split("</table>")[0]
+    assert 'Paid from credit (yuan)</td><td class="n">-12.00</td>' in summary
+    cells = re.findall(r'<tr><td>([^<]*)</td><td class="n">(-?[\d,]+\.\d\d)</td></tr>', summary)
+    amounts = {label: float(v.replace(",", "")) for label, v in cells}
+    assert "Call charges (yuan)" in amounts and len(amounts) >= 4
+    assert round(sum(v for label, v in amounts.items() if "(yuan)" in label), 2) == 12.00  # = the amount due
