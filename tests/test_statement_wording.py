@@ -123,3 +123,20 @@ def test_an_account_not_in_the_catalog_is_refused_naming_the_ledger(world, tmp_p
     err = capsys.readouterr().err
     assert e.value.code == 2
     assert "--account: unknown account 'opened_live' in the catalog" in err and "--ledger" in err
+
+
+def test_the_csv_shows_billed_minutes_with_one_decimal_as_the_printable_statement(world, tmp_path):  # noqa: F811
+    import csv
+    import dataclasses
+
+    from rating_core.billing.render import minutes, write_summary_csv
+
+    # 6279.4 minutes (a 6-second package): 6279.4 x 0.18 = 1130.29, the
+    # charge; the CSV showed 6279 (newcomer A12: 6279 x 0.18 = 1130.22).
+    assert (minutes(376_764), minutes(60), minutes(0), minutes(3)) == ("6279.4", "1.0", "0.0", "0.1")
+    s, html = pages(world, "tea")
+    six = dataclasses.replace(s, billed_seconds=376_764)
+    write_summary_csv([six], tmp_path / "b.csv", "en")
+    (row,) = csv.DictReader(open(tmp_path / "b.csv", encoding="utf-8-sig"))
+    assert row["Billed minutes"] == "6279.4"
+    assert f'<td class="n">{minutes(s.billed_seconds)}</td>' in html["en"]  # the same words on the PDF

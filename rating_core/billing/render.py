@@ -107,15 +107,26 @@ LABELS = {
     },
 }
 
+def minutes(seconds: int) -> str:
+    """Seconds (int) -> minutes for people, one decimal, half up, no
+    thousands separator (as the yuan are written): 376764 -> '6279.4'. The
+    CSV and the printable statement both use it. Exact in integers."""
+    tenths = (int(seconds) * 10 + 30) // 60
+    return f"{tenths // 10}.{tenths % 10}"
+
+
 # Summary CSV: (label key, how to get the cell from a Statement).
 CSV_COLUMNS = [
     ("account", lambda s: s.account), ("company", lambda s: s.company), ("month", lambda s: s.month),
     ("period_start", lambda s: s.period_start.isoformat()), ("period_end", lambda s: s.period_end.isoformat()),
     ("package", lambda s: s.package_name), ("calls", lambda s: s.calls), ("answered", lambda s: s.answered),
-    ("missed", lambda s: s.missed), ("billed_minutes", lambda s: s.billed_seconds // 60),
+    # Minutes with one decimal, as the printable statement (``minutes``), so
+    # minutes x price reconciles for a 6-second package (newcomer A12: 6279
+    # shown for 6279.4, 6279 x 0.18 = 1130.22 beside a charge of 1130.29).
+    ("missed", lambda s: s.missed), ("billed_minutes", lambda s: minutes(s.billed_seconds)),
     ("usage", lambda s: yuan(s.usage)), ("credit_consumed", lambda s: yuan(s.credit_consumed)),
-    ("overage", lambda s: yuan(s.overage)), ("bundle_used_minutes", lambda s: s.bundle_used_seconds // 60),
-    ("bundle_left_minutes", lambda s: s.bundle_left_seconds // 60),
+    ("overage", lambda s: yuan(s.overage)), ("bundle_used_minutes", lambda s: minutes(s.bundle_used_seconds)),
+    ("bundle_left_minutes", lambda s: minutes(s.bundle_left_seconds)),
     ("minimum_topup", lambda s: yuan(s.minimum_topup)), ("rental", lambda s: yuan(s.rental)),
     ("features", lambda s: yuan(s.features_total)),
     # One top-up, two meanings, as the printable statement says them: a
@@ -271,7 +282,7 @@ def _template():
     env = jinja2.Environment(loader=jinja2.PackageLoader("rating_core.billing", "templates"),
                              autoescape=jinja2.select_autoescape(["j2", "html"]))
     env.filters["yuan"] = yuan
-    env.filters["minutes"] = lambda s: f"{s / 60:.1f}"  # no thousands separator: written as the yuan are
+    env.filters["minutes"] = minutes
     # A period's last day, as the statement's month shows its own (31 Oct):
     # ``package_end`` is the day the credit expires, one day later.
     env.filters["last_day"] = lambda d: d - dt.timedelta(days=1)
