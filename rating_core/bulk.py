@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 
 from . import cdr, cells, layout
 from .errors import InvalidInput
-from .rater import RATED_COLUMNS, Rater, RatingResult, RatingSummary
+from .rater import RATED_COLUMNS, Rater, RatingResult, RatingSummary, replayed_charge
 
 # --- the rated output ---------------------------------------------------------
 # What a billing system needs of a rated CDR: the call id, the 400 number and
@@ -674,6 +674,7 @@ class JobResult:
 class _Totals:
     def __init__(self):
         self.rows_in = self.rated = self.rejected = self.duplicates = self.charge = self.replayed = 0
+        self.replayed_charge = 0
         self.by_reason: dict[str, int] = {}
 
     def rejects(self, rejects: pa.Table) -> None:
@@ -685,7 +686,8 @@ class _Totals:
 
     def summary(self) -> RatingSummary:
         return RatingSummary(self.rows_in, self.rated, self.rejected, self.duplicates, self.charge,
-                             dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])), self.replayed)
+                             dict(sorted(self.by_reason.items(), key=lambda kv: -kv[1])), self.replayed,
+                             replayed_charge=self.replayed_charge)
 
 
 def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: str | Path,
@@ -832,6 +834,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                                                              old.column(_ENTRY))
                     totals.rated += int(flags.sum())
                     totals.replayed += int(flags.sum())
+                    totals.replayed_charge += replayed_charge(rated, flags)
                     totals.rejects(differing)
                     rejects_out.write(differing)
                     result = RatingResult(rated, result.rejects, state, s, replayed=flags)

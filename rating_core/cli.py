@@ -220,6 +220,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
 
 def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     from . import cdr
+    from .rater import yuan
 
     # The reason is one of a fixed list (cdr.REASONS); what to do about it is said here, once.
     why = ": " + cdr.REASONS[cdr.NOT_UTF8]  # keys are "field: reason"
@@ -241,8 +242,13 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
         t.add_row(f"  {reason}", f"{n:,}")
     t.add_row("duplicate call ids (rated once)", f"{summary.duplicates:,}")
     if summary.replayed:
-        t.add_row("replayed (committed before, not charged again)", f"{summary.replayed:,}")
-    t.add_row("total charge", f"{summary.charge_yuan} yuan")
+        # The output holds the replayed rows with their stored charges: say both
+        # figures (newcomer A11: "total charge 0.00" beside a file of 59047.55).
+        t.add_row("newly charged", f"{summary.charge_yuan} yuan")
+        t.add_row("replayed (committed before, not charged again)",
+                  f"{summary.replayed:,} calls, their stored charges {yuan(summary.replayed_charge)} yuan")
+    else:
+        t.add_row("total charge", f"{summary.charge_yuan} yuan")
     t.add_row("time", f"{seconds:.2f} s ({summary.rows_in / max(seconds, 1e-9):,.0f} CDR/s)")
     t.add_row("rated CDRs", str(out_path))
     t.add_row("rejects", str(rejects_path))

@@ -43,7 +43,7 @@ from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import StoreError
 from .ledger import Ledger, records, reservations, usage
-from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary
+from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
 from .store import Store
 
@@ -374,6 +374,7 @@ class Engine:
             rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=rejected,
             duplicates=s.duplicates, charge=s.charge, rejects_by_reason=by_reason,
             replayed=int(flags.sum()),
+            replayed_charge=replayed_charge(rated_all, flags),
         )
         return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
 

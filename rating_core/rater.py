@@ -83,6 +83,7 @@ class RatingSummary:
     charge: int  # total charge of the rows rated by this run, minor units
     rejects_by_reason: dict[str, int] = field(default_factory=dict)  # "field: reason" -> rows
     replayed: int = 0  # rated rows committed before, their stored results (not charged again): commit or dry job
+    replayed_charge: int = 0  # their stored charges, minor units: in the output, not in ``charge``
     # A dry job: the calls its ledger held committed when it read the
     # balances it rated from (those of its file are replayed, and it says
     # so); None: not known.
@@ -102,7 +103,7 @@ class RatingSummary:
             "rows_in": self.rows_in, "rated": self.rated, "rejected": self.rejected,
             "duplicates": self.duplicates, "charge_minor": self.charge,
             "charge_yuan": self.charge_yuan, "rejects_by_reason": dict(self.rejects_by_reason),
-            "replayed": self.replayed,
+            "replayed": self.replayed, "replayed_charge_minor": self.replayed_charge,
             **({"ledger_calls_committed": self.ledger_calls} if self.ledger_calls else {}),
         }
 
@@ -191,6 +192,14 @@ class RatingResult:
         else:
             for lo in range(0, max(self._rated.num_rows, 1), size):
                 yield self._rated.slice(lo, size)
+
+
+def replayed_charge(rated: pa.Table, flags: np.ndarray) -> int:
+    """The stored charges (minor units) of ``rated``'s replayed rows
+    (``flags``): in the output, not in the summary's ``charge``."""
+    if not flags.any():
+        return 0
+    return int(pc.sum(rated.column(cdr.RATED_MINOR_NAMES["charge"]).filter(pa.array(flags))).as_py() or 0)
 
 
 class Rater:

@@ -114,6 +114,11 @@ def test_commit_is_exactly_once(demo, tmp_path):
     second = json.loads(run(*args, "--out", tmp_path / "2.parquet").output)
     assert first["replayed"] == 0 and first["charge_minor"] > 0
     assert second["replayed"] == second["rated"] == first["rated"] and second["charge_minor"] == 0
+    # The replayed rows keep their stored charges: the summary says how much (newcomer A11).
+    assert second["replayed_charge_minor"] == first["charge_minor"] and first["replayed_charge_minor"] == 0
+    shown = run("rate", d / "cdrs.parquet", "--store", d / "store", "--commit", "--out", tmp_path / "3.parquet").output
+    assert "newly charged" in shown and "0.00 yuan" in shown and "total charge" not in shown
+    assert (f"{first['rated']:,} calls, their stored charges {first['charge_yuan']} yuan") in shown
     again = pq.read_table(tmp_path / "2.parquet")
     assert set(again.column_names) == RATED_COLUMNS | {"replayed"}
     assert all(again.column("replayed").to_pylist())
