@@ -130,7 +130,8 @@ def test_a_rerating_of_many_calls_is_one_statement_line_in_the_statements_langua
     first, second = events_table(html)
     assert "<td>rerating</td>" in first and "catalog version 2; 400 calls; from prepaid credit (yuan) 52.00<" in first
     assert '<td class="n">-352.00</td>' in second
-    assert "catalog version 3; 400 calls; from prepaid credit (yuan) -52.00; back to 0.12</td>" in second
+    # The same money the CSV shows as -52.00 (charge-signed, README "Signs") reads as returned here.
+    assert "catalog version 3; 400 calls; returned to prepaid credit (yuan) 52.00; back to 0.12</td>" in second
     assert "重新计费" not in html and "call-1-0001" not in html
 
 
@@ -192,6 +193,13 @@ def test_a_prepaid_refund_pays_earlier_arrears_and_is_never_a_negative_amount_du
     html = (out / "tea-2026-12.html").read_text("utf-8")
     assert '<td class="due nw">0.00</td>' in html
     assert "Paid towards earlier statements (yuan) (of unpaid 300.00)</td><td class=\"n\">-300.00" in html
+    # Signs (README "Signs"): the rerating's credit part is charge-signed in the
+    # data (-52.00: given back), and the printable lines say which way it went,
+    # as they enter their sums (newcomer A9: CSV -74.33, PDF "paid from credit 74.33").
+    assert dec["rerating_credit_total_minor"] == -52 * YUAN and dec["rerating_total_minor"] == -352 * YUAN
+    assert "Rerating returned to prepaid credit, not on this bill (yuan)</td><td class=\"n\">52.00" in html
+    assert "Rerating returned to prepaid credit (yuan)</td><td class=\"n\">52.00" in html
+    assert "returned to prepaid credit (yuan) 52.00" in html and "Rerating paid from credit" not in html
     # bill's footer: 300.00 billed in all, nothing still owed, and why.
     assert "total due 300.00 yuan over 2 statement(s)" in printed
     assert ("outstanding 0.00 yuan after the last month shown, every package kind: the total due, less 300.00 "
