@@ -246,9 +246,10 @@ class Statement:
     # changes; live ledger only): at_ms, at (local date), from, to,
     # carried_minor, package_credit_minor.
     package_changes: list[dict] = field(default_factory=list)
-    # Pay-as-you-go payments (module doc): what earlier statements left
-    # unpaid at the month's start, and the part of the credit carried in
-    # plus the month's payments applied to it and to the month's charges.
+    # Payments (module doc): what earlier statements left unpaid at the
+    # month's start (every kind), and the part of the credit carried in plus
+    # the month's payments (payg), or of charges below zero (every kind),
+    # applied to it and to the month's charges.
     earlier_unpaid: int = 0
     paid_to_earlier: int = 0
     paid_to_charges: int = 0
