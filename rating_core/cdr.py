@@ -48,7 +48,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import layout
-from .errors import InvalidInput
+from .errors import InvalidInput, OverLimit
 from .numbers import (FOREIGN_DIGITS, ONE_BY_ONE, WITHHELD_CALLERS, _normal_of, foreign_digits, keys_of,
                       normalize_array, number_cells, separated_cells, string_buffers, validity_bits)
 from .numbers import key as number_key
@@ -1953,23 +1953,74 @@ def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
 class SeenIds:
     """The call ids of one job's earlier chunks or requests (a file job's
     chunks, ``bulk.Duplicates``; a dry stream's messages,
-    ``engine.DryRun``), as strings, so a copy in a later one is rejected as
-    ``duplicate call id`` as one request's copies are (``dedupe``)."""
+    ``engine.DryRun``), so a copy in a later one is rejected as
+    ``duplicate call id`` as one request's copies are (``dedupe``).
+
+    Held compactly and exactly: each id's 64-bit hash
+    (``kernels.ids.hash_strings``) beside its UTF-8 bytes in an Arrow
+    large_string buffer, both sorted by hash, in a few runs whose sizes at
+    least halve from one to the next (a new call's ids are a run, merged into
+    the one before while that one is not larger: each id is merged about
+    log2(count / ids per call) times). An id's hash found is compared byte for byte
+    with the ids that have it, so a hash collision never makes a copy. About
+    16 bytes an id plus its length (a 36-character id: 53 bytes; as Python
+    strings in a set, 120); a merge holds its two runs twice for a moment.
+    ``count``: the ids held."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.runs: list[tuple[np.ndarray, pa.Array]] = []  # (hashes ascending uint64, the ids in that order)
+        self.count = 0
 
-    def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray) -> np.ndarray:
-        """Of ``candidates`` (rows of ``ids``, ascending int array), those
-        whose call id an earlier candidate (of this call or an earlier one)
-        had; the others' ids are remembered. Call in input order."""
-        dup = []
-        for r, i in zip(candidates.tolist(), ids.take(pa.array(candidates, pa.int64())).to_pylist()):
-            if i in self.seen:
-                dup.append(r)
-            else:
-                self.seen.add(i)
-        return np.array(dup, np.int64)
+    def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray,
+                     most: int | None = None, what: str = "this job") -> np.ndarray:
+        """Of ``candidates`` (rows of ``ids``, ascending int array; their ids
+        not null), those whose call id an earlier candidate (of this call or
+        an earlier one) had; the others' ids are remembered. Call in input
+        order. ``most``: the most ids held; a call that would pass it raises
+        ``errors.OverLimit`` naming ``what`` and remembers nothing."""
+        from .kernels import ids as ids_kernel
+
+        if len(candidates) == 0:
+            return np.zeros(0, np.int64)
+        s = _as_string(ids.take(pa.array(candidates, pa.int64())))
+        offsets, data = string_buffers(s)
+        later = np.empty(len(s), np.uint8)
+        ids_kernel.later_copies(offsets, data, np.ones(len(s), np.uint8), later)
+        dup = later.view(bool)
+        hashes = np.empty(len(s), np.uint64)
+        ids_kernel.hash_strings(offsets, data, hashes)
+        s = pc.cast(s, pa.large_string())  # the runs' type
+        order = np.argsort(hashes, kind="stable")  # the call's ids by hash: each run is looked up in order
+        hashes = hashes[order]
+        for run_hashes, run_ids in self.runs:
+            at = np.searchsorted(run_hashes, hashes)
+            ask = np.flatnonzero(at < len(run_hashes))
+            while len(ask):  # ids of the run with an asked id's hash, the k-th on round k (rarely past 0)
+                ask = ask[(run_hashes[at[ask]] == hashes[ask]) & ~dup[order[ask]]]
+                if len(ask):
+                    same = pc.equal(s.take(pa.array(order[ask])), run_ids.take(pa.array(at[ask])))
+                    dup[order[ask[same.to_numpy(zero_copy_only=False)]]] = True
+                    at[ask] += 1
+                    ask = ask[at[ask] < len(run_hashes)]
+        new = np.flatnonzero(~dup[order])  # in hash order
+        if most is not None and self.count + len(new) > most:
+            raise OverLimit("call_id", f"{what} holds {self.count:,} distinct call ids; {len(new):,} more "
+                            f"would pass its limit of {most:,}")
+        if len(new):
+            self._add(hashes[new], s.take(pa.array(order[new])))
+        return candidates[dup]
+
+    def _add(self, hashes: np.ndarray, ids: pa.Array) -> None:
+        """A run (hashes ascending, ``ids`` in their order), merged into the
+        runs before it while the last of them is not larger."""
+        self.count += len(hashes)
+        while self.runs and len(self.runs[-1][0]) <= len(hashes):
+            prev_hashes, prev_ids = self.runs.pop()
+            hashes = np.concatenate([prev_hashes, hashes])
+            order = np.argsort(hashes, kind="stable")
+            hashes = hashes[order]
+            ids = pa.concat_arrays([prev_ids, ids]).take(pa.array(order))
+        self.runs.append((hashes, ids))
 
 
 # --- requests: limits, Arrow IPC, field lengths -------------------------------
@@ -1987,12 +2038,18 @@ class Limits:
     RateCdr, a routing request: INVALID_ARGUMENT), in UTF-8 bytes
     (TEXT_BYTES, the bounds a CDR file's cells have too; in a batch, as in a
     file, a cell over them is its row's reject).
+    max_dry_stream_calls: distinct call ids one dry RateCdrBatches stream
+    rates (``engine.DryRun`` holds each, ``SeenIds``: about 16 bytes plus
+    the id's length; 2M 36-character ids, about 110 MB); a message that
+    would pass it ends the stream, RESOURCE_EXHAUSTED (``errors.OverLimit``).
     Defaults are safe for a 2-core server (a full batch decodes in tens of ms);
-    ``rating400 serve --max-message-mb/--max-batch-rows`` change the first two.
+    ``rating400 serve --max-message-mb/--max-batch-rows/--max-dry-stream-calls``
+    change the first three.
     """
 
     max_message_bytes: int = 64 << 20
     max_batch_rows: int = 262_144
+    max_dry_stream_calls: int = 2_000_000
     call_id: int = TEXT_BYTES["call_id"]
     number: int = TEXT_BYTES["number"]
     hangup_cause: int = TEXT_BYTES["hangup_cause"]

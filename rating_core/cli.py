@@ -391,8 +391,11 @@ def demo(n, directory, seed):
               help="Compile may read catalogs by server path under this directory only.")
 @click.option("--max-message-mb", type=click.IntRange(1, 2047), default=64, show_default=True, help="Largest request message.")
 @click.option("--max-batch-rows", type=click.IntRange(min=1), default=262_144, show_default=True, help="Most CDRs in one batch.")
+@click.option("--max-dry-stream-calls", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+              help="Most distinct call ids one dry RateCdrBatches stream rates (the server holds each).")
 def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level, tls_cert, tls_key,
-          tls_client_ca, tokens_file, allow_insecure, local_admin, catalog_root, max_message_mb, max_batch_rows):
+          tls_client_ca, tokens_file, allow_insecure, local_admin, catalog_root, max_message_mb, max_batch_rows,
+          max_dry_stream_calls):
     """Run the gRPC service (rating400_server)."""
     try:
         from rating400_server.auth import Auth, AuthConfigError
@@ -411,7 +414,8 @@ def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_l
         auth = Auth(tls_cert, tls_key, tls_client_ca, tokens_file, local_admin=local_admin)
     except AuthConfigError as e:
         raise UserError(str(e)) from None
-    limits = Limits(max_message_bytes=max_message_mb << 20, max_batch_rows=max_batch_rows)
+    limits = Limits(max_message_bytes=max_message_mb << 20, max_batch_rows=max_batch_rows,
+                    max_dry_stream_calls=max_dry_stream_calls)
     sys.exit(run(store_dir, host, port, workers, metrics_port=metrics_port, grace=grace,
                  ready_file=ready_file, log_level=log_level, limits=limits, auth=auth,
                  allow_insecure=allow_insecure, catalog_root=catalog_root))

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
-from .errors import StoreError
+from .errors import OverLimit, StoreError
 from .ledger import Ledger, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
@@ -402,13 +402,19 @@ class DryRun:
     later request is rejected as ``duplicate call id``, as a copy within
     one request is and as a file job rejects one in a later chunk (before,
     it was rated and priced again). The run holds each distinct call id it
-    rated as a string (about 100 bytes a call).
+    rated (``cdr.SeenIds``: about 16 bytes plus the id's length; as Python
+    strings it was about 120 bytes a 36-character id), at most ``max_calls``
+    of them: a request that would pass that raises ``errors.OverLimit``
+    (the gRPC stream ends RESOURCE_EXHAUSTED) before rating anything, so a
+    client's one long dry stream cannot grow the server's memory without
+    bound (``cdr.Limits.max_dry_stream_calls``).
 
     Not thread-safe: one caller rates the requests in order (the gRPC
     service on its engine thread)."""
 
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: "Engine", max_calls: int | None = None):
         self.engine = engine
+        self.max_calls = max_calls
         self.rater: Rater | None = None
         self.state: dict[str, np.ndarray] | None = None
         self.read: np.ndarray | None = None  # bool per account: its balances were read from the ledger
@@ -427,8 +433,15 @@ class DryRun:
             self.rater = self.engine.rater
         rater = self.rater
         prepared = cdr.dedupe(rater.prepare(table))
-        prepared = cdr.reject_copies(prepared, self.seen.later_copies(prepared.table.column("call_id"),
-                                                                      np.flatnonzero(prepared.good)))
+        try:
+            dup = self.seen.later_copies(prepared.table.column("call_id"), np.flatnonzero(prepared.good),
+                                         self.max_calls, "this dry stream")
+        except OverLimit as e:
+            raise OverLimit(e.field, f"{e.message} (rating400 serve --max-dry-stream-calls); the messages "
+                            "before this one were answered: send this one and the rest in a new dry stream "
+                            "(a copy of a call id in another stream is then rated again, not rejected as "
+                            "a duplicate: a dry run commits nothing)") from None
+        prepared = cdr.reject_copies(prepared, dup)
         accounts = rater.accounts_of(prepared)
         state, read = self.state, self.read
         if state is None or read is None:

@@ -28,6 +28,17 @@ class InvalidInput(ValueError):
         super().__init__(f"{where}{field}: {message}")
 
 
+class OverLimit(RuntimeError):
+    """A request that would make the server hold more than an operator's
+    bound allows (gRPC RESOURCE_EXHAUSTED): ``field`` names what is bounded,
+    ``message`` the bound and what to do instead."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
 class StoreError(RuntimeError):
     """A missing or unusable catalog store, version or ledger."""
 

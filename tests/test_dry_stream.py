@@ -99,3 +99,54 @@ def test_a_call_id_repeated_in_a_later_dry_message_is_a_duplicate_as_in_a_file_j
     rate_bounded([str(src)], store[0], tmp_path / "rated.parquet", tmp_path / "rejects.csv", chunk_rows=2)
     assert [r["call_id"] for r in pq.read_table(tmp_path / "rated.parquet").to_pylist()] == ["rep-a", "rep-b", "rep-c"]
     assert (tmp_path / "rejects.csv").read_text().count("duplicate call id") == 1
+
+
+@pytest.fixture(scope="module")
+def bounded(store, tmp_path_factory):
+    """A second server of the same store holding at most 5 call ids a dry stream."""
+    from demo_server import Server
+
+    s = Server(store[0], tmp_path_factory.mktemp("bounded"), workers=1)
+    s.extra += ["--max-dry-stream-calls", "5"]
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_a_dry_stream_past_its_call_id_bound_ends_resource_exhausted(bounded):
+    """A dry stream holds each call id it rated (to reject a copy in a later
+    message); ``--max-dry-stream-calls`` bounds how many, so one long dry
+    stream cannot grow the server's memory without end. The message that
+    would pass it ends the stream RESOURCE_EXHAUSTED, after the answers of
+    the messages before it, with the bound and what to do; a new stream
+    starts again from none."""
+    import grpc
+
+    from rating400.v1 import rating_pb2
+    from rating400_client import Client, columns
+
+    def message(batch_id, ids):
+        rows = [call(i, BUNDLE, OCT + k * HOUR, 1) for k, i in enumerate(ids)]
+        return rating_pb2.RateCdrBatchesRequest(batch_id=batch_id, dry_run=True,
+                                                cdrs_arrow_ipc=columns.table_to_arrow_ipc(pa.Table.from_pylist(rows)))
+
+    # 3 ids, then 2 new and a repeat (5 held: the bound), then 1 more.
+    stream = [message(1, ["c1", "c2", "c3"]), message(2, ["c4", "c1", "c5"]), message(3, ["c6"]), message(4, ["c7"])]
+    with Client(bounded.target, timeout=10) as client:
+        client.wait_ready()
+        answers = []
+        with pytest.raises(grpc.RpcError) as err:
+            for answer in client.rating.RateCdrBatches(iter(stream), timeout=30):
+                answers.append(answer)
+        assert [a.batch_id for a in answers] == [1, 2]
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert err.value.details() == (
+            "call_id: this dry stream holds 5 distinct call ids; 1 more would pass its limit of 5 "
+            "(rating400 serve --max-dry-stream-calls); the messages before this one were answered: send this "
+            "one and the rest in a new dry stream (a copy of a call id in another stream is then rated again, "
+            "not rejected as a duplicate: a dry run commits nothing)")
+        # A new stream: c6 and c7 fit; c1 is not known there.
+        again = client.rate_table(pa.Table.from_pylist([call(i, BUNDLE, OCT, 1) for i in ["c6", "c7", "c1"]]),
+                                  dry_run=True)
+        assert again.rejects.num_rows == 0 and again.rated.num_rows == 3
+        assert client.health() == "SERVING"

@@ -34,13 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--catalog-root", help="Compile may read catalogs by path under this directory only")
     ap.add_argument("--max-message-mb", type=int, default=64, help="largest request message (MiB)")
     ap.add_argument("--max-batch-rows", type=int, default=262_144, help="most CDRs in one batch")
+    ap.add_argument("--max-dry-stream-calls", type=int, default=2_000_000,
+                    help="most distinct call ids one dry RateCdrBatches stream rates")
     a = ap.parse_args(argv)
     try:
         auth = Auth(a.tls_cert, a.tls_key, a.tls_client_ca, a.tokens, local_admin=a.local_admin)
     except AuthConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    limits = Limits(max_message_bytes=a.max_message_mb << 20, max_batch_rows=a.max_batch_rows)
+    limits = Limits(max_message_bytes=a.max_message_mb << 20, max_batch_rows=a.max_batch_rows,
+                    max_dry_stream_calls=a.max_dry_stream_calls)
     return serve(a.store, a.host, a.port, a.workers, metrics_port=a.metrics_port, grace=a.grace,
                  refresh_interval=a.refresh_interval,
                  log_level=a.log_level, ready_file=a.ready_file, limits=limits, auth=auth,

@@ -25,7 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.engine import DryRun
-from rating_core.errors import InvalidInput, StoreError
+from rating_core.errors import InvalidInput, OverLimit, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination, deny_detail
@@ -119,6 +119,8 @@ async def _fail(method: str, e: BaseException, context) -> None:
         await context.abort(e.code, _bounded(e.message))
     if isinstance(e, (BadRequest, InvalidInput)):
         await context.abort(SC.INVALID_ARGUMENT, _bounded(f"{e.field}: {e.message}"))
+    if isinstance(e, OverLimit):
+        await context.abort(SC.RESOURCE_EXHAUSTED, _bounded(f"{e.field}: {e.message}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
     e = ledger_full(e) or e  # ledger.lmdb's map or disk full: aborted whole, say what to do
@@ -136,7 +138,7 @@ def _code(e: BaseException) -> str:
         return "INVALID_ARGUMENT"
     if isinstance(e, asyncio.TimeoutError):
         return "DEADLINE_EXCEEDED"
-    if isinstance(e, LiveLedgerFull) or ledger_full(e) is not None:
+    if isinstance(e, (LiveLedgerFull, OverLimit)) or ledger_full(e) is not None:
         return "RESOURCE_EXHAUSTED"
     if isinstance(e, asyncio.CancelledError):
         return "CANCELLED"
@@ -401,7 +403,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         rates from the balances the ones before it left, as the chunks of
         a file job, and all against the catalog version the first found. A
         committed message ends the run (the next dry one starts from the
-        ledger as that commit left it)."""
+        ledger as that commit left it). A dry message that would make the
+        run hold more than ``Limits.max_dry_stream_calls`` distinct call ids
+        ends the stream RESOURCE_EXHAUSTED, after the answers before it."""
         engine = self.host.engine
         queue: asyncio.Queue = asyncio.Queue(READ_AHEAD)
         reader = asyncio.get_running_loop().create_task(_read_ahead(request_iterator, queue))
@@ -419,7 +423,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 if req.dry_run or not table.num_rows:
                     result = None
                     if table.num_rows:
-                        dry = dry if dry is not None else DryRun(engine)
+                        dry = dry if dry is not None else DryRun(engine, self.limits.max_dry_stream_calls)
                         result = await self.host.run(dry.rate, table)
                     yield self._batch_response(req, which, result, dry.version if req.dry_run and dry is not None else None)
                     continue
