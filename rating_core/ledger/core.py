@@ -276,7 +276,27 @@ class Ledger:
                 or stored.bundle_used_seconds <= 0:
             return
         key = account.encode() + b"\0" + PERIOD_MONTH.pack(stored.package_start_ms, stored.bundle_period)
-        txn.put(key, COUNT.pack(stored.bundle_used_seconds), db=self.db[formats.BUNDLE_USAGE], overwrite=False)
+        db = self.db[formats.BUNDLE_USAGE]
+        kept = txn.get(key, db=db)
+        # The larger count is the whole: one kept before the record was
+        # written only grows by late calls (the record is then behind it);
+        # a record of a period resumed (a catalog rollback, ``_resumed``)
+        # started from the one kept and only grew.
+        if kept is None or COUNT.unpack(kept)[0] < stored.bundle_used_seconds:
+            txn.put(key, COUNT.pack(stored.bundle_used_seconds), db=db)
+
+    def _resumed(self, txn: lmdb.Transaction, account: str, start_ms: int) -> tuple[int, int] | None:
+        """(month id, seconds used) of the last month kept in ``bundle_usage``
+        of the package period starting ``start_ms``, or None: where a period
+        ended before (its month kept, ``_keep_ended``) and made current again
+        (an older catalog version active again) carries on, so its allowance
+        is not granted twice."""
+        prefix = account.encode() + b"\0" + PERIOD_MONTH.pack(start_ms, 0)[:8]
+        cursor = txn.cursor(db=self.db[formats.BUNDLE_USAGE])
+        found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 4) else cursor.last()
+        if not found or not bytes(cursor.key()).startswith(prefix) or len(cursor.key()) != len(prefix) + 4:
+            return None
+        return PERIOD_MONTH.unpack(cursor.key()[len(prefix) - 8:])[1], COUNT.unpack(cursor.value())[0]
 
     def bundle_usage(self, snapshot, accounts, txn: lmdb.Transaction | None = None) -> tuple[np.ndarray, ...]:
         """Bundle seconds used per package period and month of ``accounts``
@@ -379,9 +399,13 @@ class Ledger:
                 credit, period, used, start = BALANCE.unpack(raw)
                 if start != starts[i]:
                     # Renewed or changed since: the catalog's opening applies;
-                    # ``write_state`` keeps the ended period's month.
+                    # ``write_state`` keeps the ended period's month. A period
+                    # current again carries on from the month it kept.
                     if period >= 0 and used > 0:
                         ended.append((i, credit, period, used, start))
+                    resumed = self._resumed(txn, names[i], int(starts[i]))
+                    if resumed is not None:
+                        state["bundle_period"][i], state["bundle_used"][i] = resumed
                     continue
                 state["credit_left"][i] = credit
                 state["bundle_period"][i] = period
