@@ -559,8 +559,8 @@ class _Edged:
 
 class Duplicates(cdr.SeenIds):
     """Exact duplicate call ids across chunks taken in input order, holding
-    only the ids whose hash repeats (``Scan.repeated``), as strings
-    (``later_copies`` of those candidates, in input order).
+    only the ids whose hash repeats (``Scan.repeated``), as ``cdr.SeenIds``
+    holds them (``later_copies`` of those candidates, in input order).
     ``repeated`` may come later (``resolve``), from a scan still running
     while the edge prepares the first chunks; ``wait`` blocks until then."""
 
