@@ -502,7 +502,13 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
     header, names no column twice and (``required``, e.g.
     ``REQUIRED_COLUMNS`` for CDR input) has every column asked for.
     Returns the CSV encoding (None for Parquet). Raises InvalidFile."""
-    path = Path(path)
+    return _check(Path(path), encoding, required)[0]
+
+
+def _check(path: Path, encoding: str | None, required: tuple[str, ...] = ()) -> tuple[str | None, list[str]]:
+    """``check_file``'s checks; (its result, the column names: the CSV's
+    header as ``_header`` reads it, or the Parquet schema's), so
+    ``read_batches`` reads a CSV's header once."""
     if _is_parquet(path):
         try:
             schema = pq.ParquetFile(path).schema_arrow
@@ -539,7 +545,7 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
                                 f"\"Unicode text\"?): rate reads CSV; in Excel, save it as \"CSV UTF-8 (Comma "
                                 f"delimited)\" and rate that file", 1)
     _require(path, seen, required, None if _is_parquet(path) else 1)
-    return None if _is_parquet(path) else encoding
+    return None if _is_parquet(path) else encoding, names
 
 
 def column_names(path: str | Path) -> list[str]:
@@ -797,7 +803,7 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     be read; rows with bad values are the caller's rejects, not errors.
     """
     path = Path(path)
-    encoding = check_file(path, encoding)
+    encoding, columns_named = _check(path, encoding)
     if encoding is None:
         # pre_buffer off: with it, the reader keeps every column chunk it has
         # read until the file is closed, so memory grows with the file
@@ -840,7 +846,7 @@ def read_batches(path: str | Path, batch_rows: int = _BATCH_ROWS, columns: list[
     # file at a later cell (credit_after_minor empty for 64 MiB of
     # pay-as-you-go calls was typed null, breaker).
     text_extras = cdr_input or typed is not None
-    names = _header(path, encoding) if gbk or text_extras else []
+    names = columns_named if gbk or text_extras else []
     types = {c: pa.binary() for c in names} if gbk else {c: pa.binary() if utf8 else pa.string() for c in CDR_COLUMNS}
     if text_extras and utf8:
         types.update((c, pa.binary()) for c in names if c not in types)
