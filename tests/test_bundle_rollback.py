@@ -13,7 +13,7 @@ customer layer: the account's period is the catalog version's. ``bun_a``:
 """
 from __future__ import annotations
 
-from rating_core.ledger import Ledger
+from rating_core.ledger import AccountTerms, Ledger
 from rating_core.store import Store
 from test_late_cdrs import CATALOG, at, cdr, engine_rows
 
@@ -41,8 +41,17 @@ def test_a_rolled_back_period_resumes_and_its_late_cdr_draws_what_was_left(tmp_p
     store.activate(second)
     assert rate(cdr("b1", at(11, 20), 60)) == {"b1": ("bun_b", 3600, 0)}
     # Rolled back: bun_a's period of 10-01 again; 40 of its November minutes
-    # are left: 50 minutes draw 40 and pay 10 at 0.20 yuan.
+    # are left (the balance says so, and a credit adjustment, as a rerating
+    # books, keeps them): 50 minutes draw 40 and pay 10 at 0.20 yuan.
     store.activate(first)
+    ledger = Ledger(root)
+    try:
+        terms = AccountTerms.from_snapshot(Store(root).open(), "acme")
+        assert ledger.balance("acme", terms, at(11, 21)).bundle_left_seconds == 40 * 60
+        with ledger.write() as w:
+            assert ledger.apply_credit(w, "acme", YUAN, terms, at(11, 21)).bundle_left_seconds == 40 * 60
+    finally:
+        ledger.close()
     assert rate(cdr("a2", at(11, 22), 50)) == {"a2": ("bun_a", 2400, 2 * YUAN)}
     # bun_b again (its commit ends bun_a's period a second time), then bun_a
     # again: November's 100 minutes are all used, 30 minutes pay 6.00 yuan.

@@ -212,11 +212,19 @@ class Ledger:
         raw = live.get(account.encode(), db=self.live_db[formats.HOLDS])
         return HOLD.unpack(raw) if raw is not None else (0, 0, 0)
 
-    def _current(self, stored: Stored | None, terms: AccountTerms) -> Stored:
+    def _current(self, account: str, stored: Stored | None, terms: AccountTerms,
+                 txn: lmdb.Transaction | None) -> Stored:
         """The record that applies under ``terms``: the stored one, or the
-        opening balance when none was stored for this package start."""
+        opening balance when none was stored for this package start (its
+        bundle month carried on where the period kept one, ``_resumed``)."""
         if stored is None or stored.package_start_ms != terms.package_start_ms:
-            return Stored(terms.opening_credit_minor, -1, 0, terms.package_start_ms)
+            if txn is None:
+                with self.env.begin() as own:
+                    resumed = self._resumed(own, account, terms.package_start_ms)
+            else:
+                resumed = self._resumed(txn, account, terms.package_start_ms)
+            month, used = resumed if resumed is not None else (-1, 0)
+            return Stored(terms.opening_credit_minor, month, used, terms.package_start_ms)
         return stored
 
     def balance(self, account: str, terms: AccountTerms, at_ms: int,
@@ -232,7 +240,7 @@ class Ledger:
         finally:
             if own_live:
                 live.abort()
-        cur = self._current(self.stored(account, txn), terms)
+        cur = self._current(account, self.stored(account, txn), terms, txn)
         credit = cur.credit_minor
         if terms.kind == "prepaid" and at_ms >= terms.expiry_ms:
             credit = 0  # unused credit expires with the period
@@ -260,7 +268,7 @@ class Ledger:
             raise InsufficientCredit(account, before.available_minor, -delta_minor)
         stored = self.stored(account, w.txn)
         self._keep_ended(w.txn, account, stored, terms.package_start_ms)
-        cur = self._current(stored, terms)
+        cur = self._current(account, stored, terms, w.txn)
         w.txn.put(account.encode(), BALANCE.pack(cur.credit_minor + delta_minor, cur.bundle_period,
                                                  cur.bundle_used_seconds, cur.package_start_ms),
                   db=self.balances)
