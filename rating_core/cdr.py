@@ -2189,7 +2189,8 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
     if len(data) > limits.max_message_bytes:
         raise InvalidInput(field, f"{len(data)} bytes, more than the limit of {limits.max_message_bytes}")
     try:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        source = pa.BufferReader(pa.py_buffer(data))
+        reader = pa.ipc.open_stream(source)
         schema = reader.schema
         names = schema.names  # column names that are not UTF-8 fail here
         types = schema.types
@@ -2227,6 +2228,12 @@ def decode_arrow_ipc(data: bytes, limits: Limits = DEFAULT_LIMITS, field: str = 
         raise
     except Exception as e:  # noqa: BLE001 - corrupt buffers, offsets, UTF-8
         raise InvalidInput(field, f"corrupt Arrow data: {excerpt(e, 120)}") from None
+    if source.tell() < len(data):
+        # Bytes after the stream's end marker (two streams back to back): the
+        # reader stops at the first, so the rest would vanish unrated (breaker).
+        raise InvalidInput(field, f"{len(data) - source.tell()} bytes after the end of its Arrow IPC stream "
+                                  f"(at byte {source.tell()} of {len(data)}): one stream per message, a stream "
+                                  "may hold several record batches")
     table = pa.Table.from_batches(batches, schema=schema)
     n = table.num_rows
     cols = {}

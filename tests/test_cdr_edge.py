@@ -4,6 +4,7 @@ rejected, duplicate call ids are rated once. Real store, real kernel."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import numpy as np
 import pyarrow as pa
@@ -319,3 +320,28 @@ def test_digits_of_other_scripts_are_rejects_naming_their_field(rater, many):
         check_route("4001234567", arabic)
     with pytest.raises(InvalidInput, match=r"^number: .*not a phone number \(digits 0-9 only\)"):
         check_route("400123456\u0667", "13812345678")
+
+
+def test_two_arrow_streams_in_one_message_are_refused_not_half_rated():
+    """Breaker: ``cdrs_arrow_ipc`` holding two IPC streams back to back was
+    read to the first stream's end marker; the second's CDRs vanished with
+    no reject and no error. It is the message's error now, naming where the
+    first stream ends; one stream of several record batches is fine."""
+    from rating_core.errors import InvalidInput
+
+    def stream(ids, batches=1):
+        t = pa.table({"call_id": ids, "caller": ["13812345678"] * len(ids), "number": ["4007824773"] * len(ids),
+                      "forwarded_to": ["13700000001"] * len(ids), "start_ms": [1_790_000_000_000] * len(ids),
+                      "end_ms": [1_790_000_060_000] * len(ids)})
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, t.schema) as w:
+            for _ in range(batches):
+                w.write_table(t)
+        return sink.getvalue()
+
+    one = stream(["v-1", "v-2"])
+    with pytest.raises(InvalidInput) as e:
+        cdr.decode_arrow_ipc(one + stream(["v-3", "v-4"]))
+    assert e.value.field == "cdrs_arrow_ipc"
+    assert f"bytes after the end of its Arrow IPC stream (at byte {len(one)} of" in e.value.message
+    assert cdr.decode_arrow_ipc(stream(["v-1", "v-2"], batches=2)).num_rows == 4
