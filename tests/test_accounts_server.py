@@ -193,6 +193,13 @@ def test_status_codes(server):
         first = next(stream)
         assert first.operation == "open_account" and json.loads(first.after_json)["company"] == "Beta"
         stream.cancel()
+        # After the largest seq there is nothing (breaker: int64 max was INTERNAL); a negative one is every event.
+        with pytest.raises(grpc.RpcError) as e:
+            next(acc.WatchEvents(pb.WatchEventsRequest(after_seq=2**63 - 1), timeout=1.5))
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        stream = acc.WatchEvents(pb.WatchEventsRequest(after_seq=-5))
+        assert next(stream).seq == 1
+        stream.cancel()
 
 
 MANY = 50_000  # live accounts, each with one active number and a verified destination

@@ -1272,9 +1272,9 @@ class Accounts:
                         if bytes(k) >= hi or len(out) >= limit:
                             break
                         out.append(C.as_dict(C.decode(C.Event, txn.get(C.seq_key(C.seq_of_index_key(k)), db=ev_db))))
-            else:
+            elif after_seq < (1 << 63) - 1:  # seq keys are int64: none is after the largest (breaker: INTERNAL)
                 cur = txn.cursor(db=ev_db)
-                if cur.set_range(C.seq_key(after_seq + 1)):
+                if cur.set_range(C.seq_key(max(0, after_seq) + 1)):
                     for _k, v in cur:
                         out.append(C.as_dict(C.decode(C.Event, v)))
                         if len(out) >= limit:
