@@ -688,3 +688,27 @@ def test_home_city_names_of_hainan_and_others_a_person_types(env):
     for name, city in (("Hainan, Qinghai", "Hainan"), ("海南藏族自治州", "Hainan"), ("Sanya", "Haikou/Sanya"),
                        ("三亚", "Haikou/Sanya"), ("海口", "Haikou"), ("Luliang", "Lüliang"), ("Jilin", "Jilin")):
         assert activate(name) == city, name
+
+
+def test_money_and_package_changes_dated_before_the_package_start_are_refused_naming_the_start(env):
+    """Breaker: a top-up dated before the package start was credited and on
+    no statement; a change effective 1970 charged calls from before the
+    contract. Both are refused, the start said; nothing is stored."""
+    ops = env
+    opened(ops)  # pre_480 from T0 - 1 day
+    start = ops.get_account("acme")["account"]["package_start_ms"]
+    credit = ops.balance("acme")["credit_minor"]
+    for call in (lambda: ops.top_up(rid(), "acme", 600 * 10_000, at_ms=start - 1),
+                 lambda: ops.adjust(rid(), "acme", 10_000, "goodwill", at_ms=start - 1),
+                 lambda: ops.refund(rid(), "acme", 10_000, at_ms=start - 1),
+                 lambda: ops.change_package(rid(), "acme", "payg", effective_ms=1, at_ms=T0),
+                 lambda: ops.change_package(rid(), "acme", "payg", effective_ms=start - 1, at_ms=T0)):
+        with pytest.raises(Refused) as e:
+            call()
+        assert e.value.reason == "before_package_start"
+        assert "2026-11-01T10:00:00+08:00" in str(e.value)  # the start, local time
+    assert ops.balance("acme")["credit_minor"] == credit
+    assert ops.get_account("acme")["account"]["package"] == "pre_480"
+    ops.top_up(rid(), "acme", 600 * 10_000, at_ms=start)  # at the start: in the period
+    ops.change_package(rid(), "acme", "payg", effective_ms=start, at_ms=T0)
+

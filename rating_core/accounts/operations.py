@@ -145,6 +145,11 @@ def add_months_ms(ms: int, months: int) -> int:
     return int(t.replace(year=year, month=month, day=min(t.day, last)).timestamp() * 1000)
 
 
+def _local(ms: int) -> str:
+    """Epoch ms -> ``YYYY-MM-DDTHH:MM:SS+08:00`` (Asia/Shanghai), for messages."""
+    return dt.datetime.fromtimestamp(ms / 1000, LOCAL).isoformat(timespec="seconds")
+
+
 def local_midnight_ms(ms: int) -> int:
     t = dt.datetime.fromtimestamp(ms / 1000, LOCAL)
     return int(t.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
@@ -787,7 +792,8 @@ class Accounts:
         carries over (a prepaid target adds its fee and starts a new period);
         a bundle starts fresh at the effective date (seconds used before are
         not carried); the month's minimum is the one of the package in force
-        at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``."""
+        at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
+        ``before_package_start`` (``effective_ms`` before the current package period's start)."""
         self._package(package)
         effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
@@ -801,6 +807,12 @@ class Accounts:
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             when = tx.at if effective_ms is None else effective_ms
+            if when < acc.package_start_ms:
+                # Calls before the contract would be charged, statements reach
+                # back to the change (breaker: effective 1970 billed from 1970-01).
+                raise Refused("before_package_start",
+                              f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
+                              f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
             if when > tx.at:
                 acc.pending_package, acc.pending_effective_ms = package, when
                 tx.put_account(acc, before, {"package": package, "effective_ms": when, "pending": True})
@@ -832,12 +844,14 @@ class Accounts:
         service; README: "a payment is a top-up"). An account suspended for
         arrears is restored when the credit is then above zero and the
         restore window has not closed. Refused: ``no_package``,
-        ``below_minimum``, ``period_ended``, ``account_closed``."""
+        ``below_minimum``, ``period_ended``, ``account_closed``,
+        ``before_package_start`` (``at_ms`` before the current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
+            self._not_before_start(tx, acc)
             if self._money_kind(acc) == "prepaid":  # a payment has no minimum and no period
                 rules = self.rules()
                 minimum = max(rules.top_up_min,
@@ -860,7 +874,8 @@ class Accounts:
         credit or a correction, on every package kind. Refused:
         ``insufficient_credit`` (a debit never takes the available balance,
         credit + credit limit - open reservations, below zero),
-        ``no_package``, ``account_closed``."""
+        ``no_package``, ``account_closed``,
+        ``before_package_start`` (``at_ms`` before the current package period's start)."""
         amount = _amount(amount_minor, "amount_minor", signed=True)
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
@@ -869,6 +884,7 @@ class Accounts:
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             self._money_kind(acc)
+            self._not_before_start(tx, acc)
             credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
@@ -881,13 +897,15 @@ class Accounts:
         """Pay credit back to the enterprise, on every package kind: only
         credit above zero and not held by open reservations (a postpaid
         account's credit limit is the platform's money, never refunded).
-        Refused: ``insufficient_credit``, ``no_package``, ``account_closed``."""
+        Refused: ``insufficient_credit``, ``no_package``, ``account_closed``,
+        ``before_package_start`` (``at_ms`` before the current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             self._money_kind(acc)
+            self._not_before_start(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             if amount > refundable:
@@ -897,6 +915,17 @@ class Accounts:
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
+
+    def _not_before_start(self, tx: _Tx, acc: C.Account) -> None:
+        """A money operation's effective time (``tx.at``) is not before the
+        account's current package period start: no statement holds a month
+        before it (breaker: a top-up dated before the start was credited and
+        shown on no statement). Refused ``before_package_start``, the start
+        said."""
+        if acc.package and tx.at < acc.package_start_ms:
+            raise Refused("before_package_start",
+                          f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
+                          f"({_local(acc.package_start_ms)}); date it at or after the start")
 
     def _money_kind(self, acc: C.Account) -> str:
         """The kind of the package whose money an operation moves
