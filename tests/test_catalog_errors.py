@@ -169,3 +169,31 @@ def test_a_numbers_row_without_its_account(catalog):
     numbers.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n", encoding="utf-8")
     p = problems(catalog)
     assert any(x.endswith("numbers.csv: line 2: account: missing (the account that holds the number)") for x in p), p
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1969-12-31", "2200-01-02"])
+def test_a_package_start_outside_the_edge_time_range_is_a_problem_naming_the_account(catalog, day):
+    """Breaker: 9999-12-31 crashed compile (`year 10000 is out of range`),
+    0001-01-01 imported a period ending 0002. The bound is the edge's
+    (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``) for the start's local midnight."""
+    edit(catalog, "package_start: 2026-02-01", f"package_start: {day}")
+    p = problems(catalog)
+    assert any(f"accounts.hangzhou_tea.package_start: {day} is outside the dates the system handles "
+               f"(1970-01-02 .. 2200-01-01, Asia/Shanghai) (line {line_of(catalog, day)})" in x for x in p), p
+
+
+def test_accounts_import_into_a_store_without_a_catalog_version_says_so(catalog, tmp_path):
+    """Breaker: a store left by a failed compile (an index, no version) gave
+    `KeyError: 'packages'`."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.errors import StoreError
+    from rating_core.store import Store
+
+    Store(tmp_path / "store")  # an index, no compiled version
+    ops = Accounts.open(tmp_path / "store")
+    try:
+        with pytest.raises(StoreError, match="no active catalog version.*catalog compile"):
+            import_catalog(ops, catalog)
+    finally:
+        ops.ledger.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..errors import Refused
+from ..errors import Refused, StoreError
 from ..ledger import customers as C
 from .operations import LOCAL, Accounts, _Tx
 from .view import plan_json
@@ -32,8 +32,15 @@ def _midnight(day: dt.date) -> int:
 
 def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
     """Import every account of the catalog at ``catalog_path``; returns
-    ``{"imported": [...], "skipped": [...]}`` (skipped: already in the layer)."""
+    ``{"imported": [...], "skipped": [...]}`` (skipped: already in the layer).
+    Raises StoreError when the store has no active catalog version (the
+    packages the accounts are on live there; breaker: ``KeyError: 'packages'``)."""
     from ..catalog import load_catalog
+
+    if ops.store.current() is None:
+        raise StoreError(f"{ops.store.root}: no active catalog version, so none of its packages to put accounts "
+                         f"on: run `rating400 catalog compile {catalog_path} --store {ops.store.root} --activate` "
+                         f"first")
 
     cat = load_catalog(catalog_path)
     imported, skipped = [], []

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .. import MINOR_UNITS_PER_YUAN
+from ..cdr import MAX_TIME_MS, MIN_TIME_MS
+from ..layout import LOCAL_TZ
 from ..money import parse_yuan
 from .routing import RoutingPlan, minute_of_day
 
@@ -277,6 +279,20 @@ class Account(Model):
     opening_credit: Money | None = None  # prepaid; defaults to the package fee
     features: list[str] = Field(default_factory=list)
     numbers: list[Number] = Field(default_factory=list)
+
+    @field_validator("package_start")
+    @classmethod
+    def _package_start(cls, day: dt.date):
+        # The edge's time range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``), for
+        # the start's local midnight: 9999-12-31 crashed compile (its period
+        # end is year 10000) and 0001-01-01 imported a period ending 0002.
+        midnight = dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+        first = dt.datetime.fromtimestamp(MIN_TIME_MS / 1000, LOCAL_TZ).date() + dt.timedelta(days=1)
+        last = dt.datetime.fromtimestamp(MAX_TIME_MS / 1000 - 1, LOCAL_TZ).date()
+        if not MIN_TIME_MS <= midnight.timestamp() * 1000 < MAX_TIME_MS:
+            raise ValueError(f"{day.isoformat()} is outside the dates the system handles "
+                             f"({first.isoformat()} .. {last.isoformat()}, Asia/Shanghai)")
+        return day
 
 
 class NumberGrade(Model):
