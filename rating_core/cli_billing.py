@@ -105,7 +105,7 @@ def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | Non
               help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
                    "minor units) or .parquet (minor units).")
 @click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month from the first to the last with calls, "
-                   "account events or rerating adjustments).")
+                   "account events (up to the current month) or rerating adjustments).")
 @click.option("--account", "accounts", multiple=True, help="Account id (repeatable; default: all).")
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
               help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
@@ -124,9 +124,11 @@ def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | Non
 def bill_command(rated, store_dir, version, out_path, month, accounts, events_path, from_ledger, statements_dir,
                  formats, lang, show, skip_unknown_accounts):
     """Monthly statements per account from rated CDR files."""
-    from .billing.events import read_events
+    import numpy as np
+
+    from .billing.events import MONEY_KINDS, read_events
     from .billing.render import catalog_names, statement_html, write_json, write_pdf, write_summary
-    from .billing.statements import build_statements
+    from .billing.statements import build_statements, month_index, month_label, package_starts, parse_month
     from .cli import err, out, user_errors
     from .cli_types import check_output_path, check_outputs_apart
     from .errors import InvalidInput
@@ -148,8 +150,8 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         else:
             snapshot, ledger_events = Store(store_dir, create=False).open(version), []
         # Checked against the catalog here, so a bad row is named (file, row, field).
-        events = read_events(events_path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"]) \
-            if events_path else []
+        events = read_events(events_path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
+                             package_starts(snapshot, ledger_events)) if events_path else []
         events += ledger_events
         warnings = [calls.warning()] if calls.duplicates else []
         if not accounts:  # with --account, only the named accounts are billed
@@ -161,9 +163,16 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 err.print(f"[yellow]warning:[/] {escape(str(stray))}: not billed (--skip-unknown-accounts)",
                           highlight=False, markup=True)
                 warnings.append(stray + ": not billed")
+        # Without --month, events dated after the current month (a typo in
+        # the year, a payment booked ahead) do not widen the run; they are
+        # named below and billed when their month is asked for.
+        def month_of(ms: int) -> int:
+            return int(month_index(np.array([ms]))[0])
+
+        this_month = month_of(time.time_ns() // 1_000_000)
         try:
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
-                                          events_in_balances=from_ledger)
+                                          events_in_balances=from_ledger, events_until=this_month)
         except ValueError as e:
             if "event" in str(e):
                 raise InvalidInput("--events", str(e)) from None
@@ -172,6 +181,18 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             # billed against: say where it is.
             hint = "" if from_ledger else " in the catalog (an account opened with `accounts open` is billed with --ledger)"
             raise InvalidInput("--account", f"{e}{hint}") from None
+        if months is None:
+            last = max((parse_month(s.month) for s in statements), default=this_month)
+            ahead = sorted((e for e in events if e.kind in MONEY_KINDS and (not accounts or e.account in accounts)
+                            and month_of(e.at_ms) > last), key=lambda e: e.at_ms)
+            if ahead:
+                first = ahead[0]
+                line = (f"{len(ahead)} money event(s) dated after {month_label(last)} are on no statement of this "
+                        f"run (the first: {first.account} {first.kind} {yuan(first.amount_minor)} yuan at "
+                        f"{month_label(month_of(first.at_ms))}); bill their month with "
+                        f"--month")
+                err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
+                warnings.append(line)
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
         try:
             write_summary(statements, out_path, lang, warnings, names)

@@ -382,9 +382,50 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         ("account,at,kind,amount\ntea,2026-11-05T10:00:00+08:00,top_up,1.00001\n", "row 1: amount: 1.00001 yuan is finer"),
         ("account,at,kind,amount\ntea,yesterday,top_up,1\n", "row 1: at: not a time"),
         ("account,at,kind,amount\nnobody,2026-11-05T10:00:00+08:00,top_up,1\n", "row 1: account: no such account in the catalog: 'nobody'"),
+        # Breaker: a payment before the package start (tea: 2026-10-15) was on no statement.
+        ("account,at,kind,amount\ntea,2026-10-20,top_up,1\ntea,2026-10-14,top_up,600\n",
+         "row 2: at: '2026-10-14' is before the account's package start 2026-10-15"),
+        # Breaker: credit_adjustment (the ledger's kind) took prepaid credit below zero.
+        ("account,at,kind,amount\ntea,2026-11-05,credit_adjustment,-99999\n",
+         "row 1: kind: 'credit_adjustment' is not one of top_up, adjustment, rerating, feature_added, "
+         "feature_removed (credit adjustments come from the ledger"),
     ):
         (tmp_path / "e.csv").write_text(text)
         with pytest.raises(SystemExit) as e:
             main(args + ["--events", str(tmp_path / "e.csv")])
         err = capsys.readouterr().err
         assert e.value.code == 2 and expected in err and "Traceback" not in err
+
+
+def test_money_dated_before_the_start_is_on_the_first_statement(world):
+    """A ledger written before such operations were refused may hold money
+    dated before the package start: it is on the first statement (at its
+    own date), never on none (breaker: credited, shown nowhere)."""
+    early = AccountEvent("tea", at(9, 20), "top_up", 600 * YUAN, note="paid before service began")
+    got, _ = statements(world, events=[early], months=("2026-10",))
+    assert [e.at_ms for e in got[("tea", "2026-10")].top_ups] == [early.at_ms]
+    assert got[("tea", "2026-10")].top_ups_total == 600 * YUAN
+
+
+def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path, capsys):
+    """Breaker: one payment dated 2062 (a mistyped year) made the default
+    run bill every account for every month to 2062. Without --month the run
+    stops at the last month with calls (or events up to the current month);
+    the later event is named in a warning and billed with --month."""
+    d, _ = world
+    (tmp_path / "e.csv").write_text("account,at,kind,amount\nshop,2062-11-30,top_up,5\n")
+    out = tmp_path / "b.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
+              "--events", str(tmp_path / "e.csv")])
+    err = capsys.readouterr().err
+    assert e.value.code == 0, err
+    months = {s["month"] for s in json.loads(out.read_text("utf-8"))["statements"]}
+    assert max(months) < "2027", months
+    assert "1 money event(s) dated after" in err and "shop top_up 5.00 yuan at 2062-11" in err
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
+              "--events", str(tmp_path / "e.csv"), "--month", "2062-11", "--account", "shop"])
+    assert e.value.code == 0
+    (st,) = json.loads(out.read_text("utf-8"))["statements"]
+    assert st["top_ups_total_minor"] == 5 * YUAN

@@ -10,7 +10,8 @@ Kinds (``KINDS``):
   one per rerated call (``from_adjustments``), with the part of it that
   prepaid credit paid in ``credit_minor``.
 - ``credit_adjustment``: a signed change of the prepaid credit other than a
-  top-up (the accounts layer's ``adjust`` and ``refund``).
+  top-up (the accounts layer's ``adjust`` and ``refund``; from the ledger
+  only, never from a file: ``FILE_KINDS``).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
   or stops at ``at_ms``; amount unused.
 - ``package_start`` (from the live ledger only, ``from_package_starts``):
@@ -41,6 +42,14 @@ from ..errors import InvalidInput
 from ..money import MAX_AMOUNT_MINOR, parse_yuan
 
 KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added", "feature_removed")
+# The kinds an events file may hold (README "bill --events"): a
+# ``credit_adjustment`` is the ledger's (``accounts adjust`` / ``refund``,
+# checked against the credit there); from a file it took prepaid credit
+# below zero and a payg credit settled nothing (breaker).
+FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed")
+# Kinds that move money: one dated before the account's package start would
+# be on no statement (``read_events`` ``starts``).
+MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment")
 
 
 @dataclass(frozen=True)
@@ -98,11 +107,16 @@ def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
         raise InvalidInput("amount", str(e), where) from None
 
 
-def read_events(path: str | Path, accounts=None, features=None) -> list[AccountEvent]:
-    """Events from a CSV file (see the module doc). ``accounts`` /
-    ``features``: the catalog's ids, when given an event naming another is
-    an error of its row. Raises InvalidInput naming ``FILE row N`` (N: the
-    data row, 1 = the line after the header) and the field."""
+def read_events(path: str | Path, accounts=None, features=None,
+                starts: dict[str, int] | None = None) -> list[AccountEvent]:
+    """Events from a CSV file (see the module doc; kinds ``FILE_KINDS``).
+    ``accounts`` / ``features``: the catalog's ids, when given an event
+    naming another is an error of its row. ``starts``: account -> its
+    package start (epoch ms, the first statement's); a money event
+    (``MONEY_KINDS``) dated before it is an error of its row (no statement
+    shows a month before the start). Raises InvalidInput naming
+    ``FILE row N`` (N: the data row, 1 = the line after the header) and the
+    field."""
     path = Path(path)
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
@@ -138,11 +152,19 @@ def read_events(path: str | Path, accounts=None, features=None) -> list[AccountE
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}",
                                where)
         kind = row["kind"]
-        if kind not in KINDS:
-            raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(KINDS)}", where)
+        if kind not in FILE_KINDS:
+            ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
+                if kind == "credit_adjustment" else ""
+            raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(FILE_KINDS)}{ledger_only}", where)
+        start = None if starts is None else starts.get(row["account"])
+        if kind in MONEY_KINDS and start is not None and at_ms < start:
+            day = dt.datetime.fromtimestamp(start / 1000, layout.LOCAL_TZ).date()
+            raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')} is before the account's package start "
+                                     f"{day.isoformat()}: no statement shows money before it (date it on or "
+                                     f"after the start)", where)
         amount = 0
         feature = row.get("feature") or None
-        if kind in ("top_up", "adjustment", "rerating", "credit_adjustment"):
+        if kind in MONEY_KINDS:
             if not row.get("amount"):
                 raise InvalidInput("amount", "missing", where)
             amount = yuan_to_minor(row["amount"], where, signed=kind != "top_up")

@@ -507,11 +507,29 @@ def unknown_accounts(calls: pa.Table, snapshot) -> tuple[list[str], int, int]:
     return ids, rows, int(pc.sum(stray.column("charge")).as_py() or 0)
 
 
+def package_starts(snapshot, events: Sequence[AccountEvent] = ()) -> dict[str, int]:
+    """Account id -> the start (epoch ms) of the package its first
+    statement is under: its first ``package_start`` event (the live
+    ledger's periods), else the catalog's package start (local midnight,
+    ``account_start_ms``). No statement shows a month before it."""
+    starts = dict(zip(snapshot.meta["accounts"], snapshot.tables["account_start_ms"].tolist()))
+    firsts: dict[str, int] = {}
+    for e in events:
+        if e.kind == "package_start" and e.at_ms < firsts.get(e.account, e.at_ms + 1):
+            firsts[e.account] = e.at_ms
+    starts.update(firsts)
+    return starts
+
+
 def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] = (), months: list[int] | None = None,
-                     accounts: list[str] | None = None, events_in_balances: bool = False) -> list[Statement]:
+                     accounts: list[str] | None = None, events_in_balances: bool = False,
+                     events_until: int | None = None) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
     default: every month from the first to the last that holds a call or
-    an event of the accounts billed), ``accounts`` (ids, default: all of
+    an event of the accounts billed; ``events_until``, a month index: an
+    event in a later month does not widen that default, so one payment
+    dated years ahead (a mistyped year) does not bill every account for
+    every month up to it, breaker), ``accounts`` (ids, default: all of
     the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
     sorted by start) rated with ``snapshot``; give every call up to the
     last month asked for (earlier months carry the credit: a month's
@@ -544,7 +562,10 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         # back) does not, or a bill run would reach back to it.
         at = np.array([e.at_ms for e in events
                        if e.account in keep and (e.kind != "package_start" or e.from_package)], np.int64)
-        seen += [int(m) for m in (month_index(at).min(), month_index(at).max())] if len(at) else []
+        at_months = month_index(at)
+        if events_until is not None:
+            at_months = at_months[at_months <= events_until]
+        seen += [int(m) for m in (at_months.min(), at_months.max())] if len(at_months) else []
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
         return []
@@ -695,7 +716,11 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if feats:
                 s.features = _feature_lines(b, feats, m, first, last, m_lo, m_hi, calls, account, s.missed)
             if acc_events:
-                month_events = [e for e in acc_events if m_lo <= e.at_ms < m_hi]
+                # Money dated before the start (a ledger written before such
+                # operations were refused) is on the first statement, at its
+                # own date: never on none (breaker: credited, shown nowhere).
+                since = -(2**63) if s.first_month else m_lo
+                month_events = [e for e in acc_events if since <= e.at_ms < m_hi]
                 s.top_ups = [e for e in month_events if e.kind == "top_up"]
                 s.adjustments = [e for e in month_events if e.kind == "adjustment"]
                 s.rerating = [e for e in month_events if e.kind == "rerating"]
