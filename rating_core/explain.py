@@ -296,6 +296,14 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
                 break
     if x.status != "rated" or x.rate is None:
         return x
+    # Names a rated file carries that the snapshot does not know (an edited
+    # cell, "mobile "): the record does not match the tariff, said as a
+    # package unknown to it is (breaker: KeyError / ValueError, internal errors).
+    for name, known in (("rate", tb.index["rates"]), ("destination_class", tb.index["destination_classes"]),
+                        ("caller_class", layout.CALLER_CLASS)):
+        if getattr(x, name) not in known:
+            x.consistent, x.note = False, f"{name}_not_in_snapshot"
+            return x
 
     r0 = tb.index["rates"][x.rate]
     x.billable_rule = layout.BILLABLE_RULE[int(t["rate_billable_rule"][r0])]
@@ -489,6 +497,10 @@ WORDS = {
 }
 
 
+# Notes of a record naming a rate or class this catalog version lacks.
+_NOT_RATABLE = ("rate_not_in_snapshot", "destination_class_not_in_snapshot", "caller_class_not_in_snapshot")
+
+
 def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     y = yuan4
 
@@ -496,8 +508,10 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         return w["names"].get(value, value)
 
     out = [w["title"].format(call_id=x.call_id, number=x.number or "-")]
-    if x.note in ("package_not_in_snapshot", "number_not_in_snapshot"):
-        out.append(w["missing"].format(what=x.package if x.note.startswith("package") else x.number))
+    if x.note and x.note.endswith("_not_in_snapshot"):
+        what = x.note.removesuffix("_not_in_snapshot")
+        value = {"number": x.number}.get(what, getattr(x, what, None))
+        out.append(w["missing"].format(what=f"{what} {value!r}" if what != "number" else x.number))
     if x.status != "rated":
         out.append(w["status"].format(status=x.status, why=w["why"].get(x.status, x.status)))
         return out
@@ -507,6 +521,8 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     out.append(w["account"].format(account=x.account, package=x.package,
                                    package_name=names.get(x.package or "", x.package_name),
                                    kind=n(x.package_kind)))
+    if x.note in _NOT_RATABLE:  # a name the tariff lacks: nothing below can be told
+        return out
     if x.note == "times_not_in_file":
         out.append(w["untimed"])
         out.append(w["recorded"].format(s=x.billable_seconds))

@@ -291,3 +291,18 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
                 assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in err.value.details()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("field, text", [("destination_class", "mobile "), ("caller_class", "local "),
+                                         ("rate", "no_such_rate")])
+def test_a_name_the_tariff_does_not_know_is_a_note_not_an_internal_error(demo, rated_csv, tmp_path, field, text):
+    """Breaker: an edited class in a rated CSV was KeyError / ValueError
+    (internal errors); it is the explanation's note that the record does not
+    match this catalog version, as an unknown package is, exit 0."""
+    rated, call = rated_csv
+    again = tmp_path / "edited.csv"
+    shutil.copy(rated, again)
+    _rated_csv_with(again, call["call_id"], **{field: text})
+    out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
+    assert out.exit_code == 0 and "Traceback" not in out.output, out.output
+    assert f"Note: {field} {text!r} is not in this catalog version" in out.output, out.output
