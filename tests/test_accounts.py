@@ -534,6 +534,109 @@ def test_thresholds_alert_once_per_crossing_and_webhooks_retry(env):
         srv.shutdown()
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://[::1/hook", "http:///hook", "http://h:99999/", "http://h:0/",
+                                 "http://h:x/", "http://u:pw@crm.example.com/", "ftp://x", "http://crm example/",
+                                 "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://[fe80::1]/",
+                                 "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:80/", "http://crm.例子.cn/"])
+def test_webhook_url_refused_when_set(env, url):
+    opened(env)
+    with pytest.raises(InvalidInput) as e:
+        env.set_notifications(rid(), "acme", webhook_url=url)
+    assert e.value.field == "webhook_url"
+    assert env.get_account("acme")["account"]["webhook_url"] == ""
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "https://crm.example.com/hooks/400?t=ab%20c",
+                                 "HTTP://[::1]:9/x", "http://10.1.2.3/h"])
+def test_webhook_url_accepted(env, url):
+    opened(env)
+    env.set_notifications(rid(), "acme", webhook_url=url)
+    assert env.get_account("acme")["account"]["webhook_url"] == url
+
+
+def test_one_accounts_broken_webhook_never_holds_back_anothers(env):
+    """acme's receiver works; beta's is a malformed URL stored before it was
+    checked, then HTTP 500, then a receiver that does not answer. acme's
+    events arrive every pass; beta's wait queued, in order, and arrive once
+    its receiver answers."""
+    import http.server
+    import threading
+
+    from rating_core.accounts.notify import Webhooks
+    from rating_core.accounts.view import layer_dbs
+    from rating_core.ledger import customers as C
+
+    got: dict[str, list[int]] = {"acme": [], "beta": []}
+    mode = {"beta": "500"}
+    release = threading.Event()
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            who = self.path.strip("/")
+            if who == "beta" and mode["beta"] == "hang":
+                release.wait(30)
+            if who == "beta" and mode["beta"] == "500":
+                self.send_response(500)
+            else:
+                got[who].append(int(self.headers["X-Rating400-Event"]))
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    ops = env
+    hooks = Webhooks(ops, backoff_s=0.01)
+    try:
+        opened(ops, "acme")
+        opened(ops, "beta", number="4001234568")
+        ops.set_notifications(rid(), "acme", webhook_url=f"{base}/acme", at_ms=T0)
+        dbs = layer_dbs(ops.env)
+        with ops.ledger.durable() as txn:  # a URL stored before set_notifications checked it
+            acc = C.decode(C.Account, txn.get(b"beta", db=dbs[C.ACCOUNTS_DB]))
+            acc.webhook_url = "http://[::1"
+            txn.put(b"beta", C.encode(acc), db=dbs[C.ACCOUNTS_DB])
+
+        def top_up(account):
+            return ops.top_up(rid(), account, 600_0000, at_ms=T0 + 1)["seq"]
+
+        b1, a1 = top_up("beta"), top_up("acme")
+        assert hooks.deliver() == 1 and got["acme"] == [a1] and got["beta"] == []
+        assert "Invalid" in hooks.failing["beta"]
+
+        ops.set_notifications(rid(), "beta", webhook_url=f"{base}/beta", at_ms=T0 + 2)  # answers 500
+        b2, a2 = top_up("beta"), top_up("acme")
+        assert hooks.deliver() == 1 and got["acme"] == [a1, a2] and got["beta"] == []
+        assert "500" in hooks.failing["beta"]
+
+        mode["beta"] = "hang"  # beta's job waits on its receiver; passes go on without it
+        b3, a3 = top_up("beta"), top_up("acme")
+        for _ in range(100):
+            hooks.deliver(wait=False)
+            if got["acme"] == [a1, a2, a3]:
+                break
+            release.wait(0.05)
+        assert got["acme"] == [a1, a2, a3] and got["beta"] == [] and "beta" in hooks._running
+
+        release.set()  # beta answers: its backlog arrives in order, once
+        for _ in range(100):
+            hooks.deliver(wait=False)
+            if not hooks._running and not hooks.failing:
+                break
+            release.wait(0.05)
+        hooks.deliver()
+        assert got["beta"] == [b1, b2, b3] and got["acme"] == [a1, a2, a3]
+        assert hooks.deliver() == 0
+    finally:
+        hooks.close()
+        release.set()
+        srv.shutdown()
+
+
 NUMBER_PATH = ["available", "locked", "pending_verification", "active", "suspended", "frozen", "reclaimed", "cooling"]
 NUMBER_ALLOWED = {"suspend": {"active"}, "restore": {"suspended", "frozen"}, "freeze": {"suspended"},
                   "reclaim": {"frozen"}, "cool": {"reclaimed"}, "release": {"cooling"}}

@@ -56,6 +56,7 @@ from ..numbers import normalize
 from ..rater import yuan
 from ..routes import resolve_region
 from ..routing_layout import NEEDS_VERIFIED_DESTINATION
+from .notify import check_webhook_url
 from .view import layer_dbs, plan_json
 
 LOCAL = layout.LOCAL_TZ
@@ -1079,8 +1080,8 @@ class Accounts:
         for value, field in ((expiry_within_days, "expiry_within_days"), (credit_below_days, "credit_below_days")):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
                 raise InvalidInput(field, f"{value!r}: 0-3650 days")
-        if webhook_url and not re.match(r"^https?://[^\s]+$", webhook_url):
-            raise InvalidInput("webhook_url", "an http(s) URL")
+        if webhook_url and (why := check_webhook_url(webhook_url)):
+            raise InvalidInput("webhook_url", f"{webhook_url!r}: {why}")
 
         def fn(tx: _Tx):
             acc = tx.account(account)

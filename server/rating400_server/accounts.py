@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc
+from rating_core.accounts.notify import Webhooks
 from rating_core.ledger.envs import LedgerFull
 
 from . import envvars
@@ -90,6 +91,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         self.ops = Accounts(engine.store, engine.ledger)
         self._sweeper: asyncio.Task | None = None
         self._deliverer: asyncio.Task | None = None
+        self._webhooks: Webhooks | None = None
         self.sweep_seconds = envvars.sweep_seconds()
 
     async def _call(self, context, fn, *args, **kwargs):
@@ -226,15 +228,16 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
 
     def start_sweeper(self) -> None:
         """Sweep every ``sweep_seconds`` and deliver webhooks every second, on
-        this worker (worker 0 only). Deliveries run on their own thread: a
-        slow receiver never holds up the engine thread."""
-        from rating_core.accounts.notify import deliver_webhooks
+        this worker (worker 0 only). Deliveries run on their own threads, one
+        job per account (``accounts.notify.Webhooks``): a slow or failing
+        receiver never holds up the engine thread or another account's events."""
+        self._webhooks = hooks = Webhooks(self.ops)
 
         async def deliver():
             while True:
                 await asyncio.sleep(1.0)
                 try:
-                    await asyncio.to_thread(deliver_webhooks, self.ops)
+                    await asyncio.to_thread(hooks.deliver, False)
                 except asyncio.CancelledError:
                     raise
                 except LedgerFull as e:  # the cursor stays; what to do, without a traceback each second
@@ -262,6 +265,8 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         for task in (self._sweeper, self._deliverer):
             if task is not None:
                 task.cancel()
+        if self._webhooks is not None:
+            self._webhooks.close()
 
     # -- reads ---------------------------------------------------------------------
     @rpc("GetAccount")
