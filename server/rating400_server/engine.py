@@ -98,7 +98,10 @@ class EngineHost:
             self._set_version_gauge()
             if self.metrics is not None:
                 self.metrics.reloads.inc()
-            logs.log(log, logging.INFO, "catalog version swapped", old_version=before, version=self.version)
+            if self.version != before:
+                logs.log(log, logging.INFO, "catalog version swapped", old_version=before, version=self.version)
+            else:  # an account operation moved the customer layer; same tariffs (newcomer: "swapped 1 -> 1")
+                logs.log(log, logging.DEBUG, "customer layer refreshed", version=self.version)
         return changed
 
     async def _refresh_loop(self) -> None:
