@@ -294,11 +294,12 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
                    (("destination", x.destination_class), ("caller", x.caller_class), ("band", x.bands[0]))):
                 x.rule_index, x.rule = i, r
                 break
-    if x.status != "rated" or x.rate is None:
+    if x.status != "rated":
         return x
     # Names a rated file carries that the snapshot does not know (an edited
-    # cell, "mobile "): the record does not match the tariff, said as a
-    # package unknown to it is (breaker: KeyError / ValueError, internal errors).
+    # cell, "mobile ", an empty rate): the record does not match the tariff,
+    # said as a package unknown to it is (breaker: KeyError / ValueError,
+    # internal errors).
     for name, known in (("rate", tb.index["rates"]), ("destination_class", tb.index["destination_classes"]),
                         ("caller_class", layout.CALLER_CLASS)):
         if getattr(x, name) not in known:
@@ -349,10 +350,20 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
                 x.overage_charge = (_round(total, layout.ROUNDING[int(t["rate_rounding"][o])])
                                     + int(t["rate_connect_fee"][o]))
         expected = x.overage_charge
-    got = (int(record.get("billed_seconds") or 0), int(record.get("units") or 0), x.charge)
+    got = (_whole(record.get("billed_seconds")), _whole(record.get("units")), x.charge)
     if got != (x.billed_seconds, x.units, expected):
         x.consistent, x.note = False, "rated_under_another_version"
     return x
+
+
+def _whole(value) -> int | None:
+    """A rated row's count cell as an int (empty: 0); None for one that is
+    no whole number (an edited 'abc' or 1e400: breaker, an internal error),
+    which then does not match the recomputed figure."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _walk(t, meta, rate_at, duration: int) -> tuple[list[Run], int]:

@@ -429,3 +429,19 @@ def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path
     assert e.value.code == 0
     (st,) = json.loads(out.read_text("utf-8"))["statements"]
     assert st["top_ups_total_minor"] == 5 * YUAN
+
+
+def test_an_events_feature_before_the_package_start_is_the_row_s_error(tmp_path):
+    """Breaker 2: a feature added the day before the package start was
+    billed in a month no statement shows (a 120-yuan yearly fee lost); like
+    a money row, it is the row's error naming the start."""
+    from rating_core.billing.events import read_events
+    from rating_core.errors import InvalidInput
+
+    path = tmp_path / "ev.csv"
+    path.write_text("account,at,kind,amount,feature,note\nacme,2026-08-31,feature_added,,recording,\n",
+                    encoding="utf-8")
+    start = int(dt.datetime(2026, 9, 1, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+    with pytest.raises(InvalidInput) as e:
+        read_events(path, starts={"acme": start})
+    assert "before the account's package start 2026-09-01" in str(e.value)

@@ -306,3 +306,16 @@ def test_a_name_the_tariff_does_not_know_is_a_note_not_an_internal_error(demo, r
     out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
     assert out.exit_code == 0 and "Traceback" not in out.output, out.output
     assert f"Note: {field} {text!r} is not in this catalog version" in out.output, out.output
+
+
+@pytest.mark.parametrize("field, text", [("units", "abc"), ("units", "1e400"), ("rate", "")])
+def test_an_edited_count_or_an_empty_rate_is_no_internal_error(demo, rated_csv, tmp_path, field, text):
+    """Breaker 2: ``units`` of 'abc' / 1e400 was a ValueError and an empty
+    ``rate`` a KeyError, both "internal error"; the first now does not match
+    the recomputed figure, the second is the missing-rate note, exit 0."""
+    rated, call = rated_csv
+    again = tmp_path / "edited.csv"
+    shutil.copy(rated, again)
+    _rated_csv_with(again, call["call_id"], **{field: text})
+    out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
+    assert out.exit_code == 0 and "internal error" not in out.output and "Traceback" not in out.output, out.output

@@ -50,6 +50,7 @@ FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_remo
 # Kinds that move money: one dated before the account's package start would
 # be on no statement (``read_events`` ``starts``).
 MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment")
+FEATURE_KINDS = ("feature_added", "feature_removed")
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,14 @@ def read_events(path: str | Path, accounts=None, features=None,
                 if kind == "credit_adjustment" else ""
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(FILE_KINDS)}{ledger_only}", where)
         start = None if starts is None else starts.get(row["account"])
-        if kind in MONEY_KINDS and start is not None and at_ms < start:
+        # A feature's fee is billed from the month it is added in: one added
+        # before the start would be billed in a month no statement shows
+        # (breaker: a yearly recording fee added the day before was lost).
+        if (kind in MONEY_KINDS or kind in FEATURE_KINDS) and start is not None and at_ms < start:
             day = dt.datetime.fromtimestamp(start / 1000, layout.LOCAL_TZ).date()
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')} is before the account's package start "
-                                     f"{day.isoformat()}: no statement shows money before it (date it on or "
-                                     f"after the start)", where)
+                                     f"{day.isoformat()}: no statement shows money or a feature's fee before "
+                                     f"it (date it on or after the start)", where)
         amount = 0
         feature = row.get("feature") or None
         if kind in MONEY_KINDS:
