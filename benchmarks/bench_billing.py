@@ -116,7 +116,9 @@ def test_statements_100k_accounts(benchmark, statements_world, report):
 
 def year_of_one_account(n: int, number: str, seed: int = 11) -> pa.Table:
     rng = np.random.default_rng(seed)
-    year = int(dt.datetime(2025, 11, 1, tzinfo=CST).timestamp() * 1000)
+    # hangzhou_tea's package year (from 2026-02-01): the advisor prices only
+    # calls the rater bills, and calls before the start are package_not_started.
+    year = int(dt.datetime(2026, 2, 1, tzinfo=CST).timestamp() * 1000)
     start = np.sort(year + rng.integers(0, 365 * 86_400_000, n))
     talk = rng.integers(0, 600, n) * 1000
     answer = start + 8000
@@ -136,7 +138,8 @@ def test_advisor_year_of_one_account(benchmark, demo_snapshot, report):
     calls = year_of_one_account(ADVISOR_CALLS, "4006431271")  # hangzhou_tea
     advisor = Advisor(snapshot)
     advice = benchmark.pedantic(advisor.advise, args=("hangzhou_tea", calls), rounds=3, iterations=1)
-    assert advice.calls == ADVISOR_CALLS and len(advice.months) >= 12
+    assert advice.calls + sum(advice.left_out.values()) == ADVISOR_CALLS
+    assert advice.calls >= 0.9 * ADVISOR_CALLS and len(advice.months) >= 12
     prepared = advisor.prepare(calls)
     arrays = {k: v[prepared.good] for k, v in prepared.cdr.items()}
     t0 = time.perf_counter()
