@@ -509,25 +509,17 @@ def _check(path: Path, encoding: str | None, required: tuple[str, ...] = ()) -> 
     """``check_file``'s checks; (its result, the column names: the CSV's
     header as ``_header`` reads it, or the Parquet schema's), so
     ``read_batches`` reads a CSV's header once."""
-    if _is_parquet(path):
+    encoding, names, schema = _names(path, encoding)
+    if schema is None:
+        assert encoding is not None  # a CSV's, always named by _names
         try:
-            schema = pq.ParquetFile(path).schema_arrow
-            names = schema.names
-        except OSError as e:
-            raise InvalidFile(path, f"cannot read: {excerpt(e, 100)}") from None
-        except Exception as e:  # noqa: BLE001 - pyarrow's errors for a file that is not Parquet
-            raise InvalidFile(path, f"not a Parquet file: {excerpt(e, 100)}") from None
-    else:
-        try:
-            encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
-            names = _header(path, encoding)
             if not _quotes_even(path):  # pyarrow takes the end of the file as closing a quote
                 problem = _diagnose(path, encoding, ValueError(""))
                 if problem.message.startswith("a quote opened"):
                     raise problem
         except OSError as e:
             raise InvalidFile(path, f"cannot read: {e.strerror or e}") from None
-    if _is_parquet(path):
+    else:
         for f in schema:  # a nested cell is no CDR value (list, struct, map columns)
             if f.name in CDR_COLUMNS and pa.types.is_nested(f.type):
                 raise InvalidFile(path, f"a {f.type} column; CDR fields are text, numbers or timestamps",
@@ -544,20 +536,33 @@ def _check(path: Path, encoding: str | None, required: tuple[str, ...] = ()) -> 
         raise InvalidFile(path, f"{label} text whose columns are separated by tabs, not commas (Excel's "
                                 f"\"Unicode text\"?): rate reads CSV; in Excel, save it as \"CSV UTF-8 (Comma "
                                 f"delimited)\" and rate that file", 1)
-    _require(path, seen, required, None if _is_parquet(path) else 1)
-    return None if _is_parquet(path) else encoding, names
+    _require(path, seen, required, None if schema is not None else 1)
+    return encoding, names  # encoding None for Parquet
 
 
 def column_names(path: str | Path) -> list[str]:
     """A CDR file's column names: a CSV's header (in its encoding, as
     ``check_file`` reads it) or a Parquet file's schema. Raises InvalidFile."""
-    path = Path(path)
+    return _names(Path(path), None)[1]
+
+
+def _names(path: Path, encoding: str | None) -> tuple[str | None, list[str], pa.Schema | None]:
+    """(the CSV's encoding, its header's names, None) or (None, the names,
+    the Parquet schema): what a file is opened for before its rows, read
+    once for ``check_file`` and ``column_names``. Raises InvalidFile."""
     if _is_parquet(path):
         try:
-            return pq.ParquetFile(path).schema_arrow.names
+            schema = pq.ParquetFile(path).schema_arrow
+        except OSError as e:
+            raise InvalidFile(path, f"cannot read: {excerpt(e, 100)}") from None
         except Exception as e:  # noqa: BLE001 - pyarrow's errors for a file that is not Parquet
             raise InvalidFile(path, f"not a Parquet file: {excerpt(e, 100)}") from None
-    return _header(path, encoding_of(path, DEFAULT_ENCODING))
+        return None, schema.names, schema
+    try:
+        encoding = encoding_of(path, encoding or DEFAULT_ENCODING)
+        return encoding, _header(path, encoding), None
+    except OSError as e:
+        raise InvalidFile(path, f"cannot read: {e.strerror or e}") from None
 
 
 # UTF-8 Chinese: UTF8_CJK_RUN 3-byte UTF-8 sequences with a CJK lead byte
