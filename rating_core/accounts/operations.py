@@ -852,8 +852,7 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._not_before_start(tx, acc)
-            if self._money_kind(acc) == "prepaid":  # a payment has no minimum and no period
+            if self._money_kind(tx, acc) == "prepaid":  # a payment has no minimum and no period
                 rules = self.rules()
                 minimum = max(rules.top_up_min,
                               rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
@@ -884,8 +883,7 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._money_kind(acc)
-            self._not_before_start(tx, acc)
+            self._money_kind(tx, acc)
             credit = tx.credit(acc, amount).credit_minor
             restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
@@ -905,8 +903,7 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._money_kind(acc)
-            self._not_before_start(tx, acc)
+            self._money_kind(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             if amount > refundable:
@@ -917,24 +914,21 @@ class Accounts:
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _not_before_start(self, tx: _Tx, acc: C.Account) -> None:
-        """A money operation's effective time (``tx.at``) is not before the
-        account's current package period start: no statement holds a month
-        before it (breaker: a top-up dated before the start was credited and
-        shown on no statement). Refused ``before_package_start``, the start
-        said."""
-        if acc.package and tx.at < acc.package_start_ms:
-            raise Refused("before_package_start",
-                          f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
-                          f"({_local(acc.package_start_ms)}); date it at or after the start")
-
-    def _money_kind(self, acc: C.Account) -> str:
+    def _money_kind(self, tx: _Tx, acc: C.Account) -> str:
         """The kind of the package whose money an operation moves
-        (``layout.PACKAGE_KIND``). Refused: ``account_closed``, ``no_package``."""
+        (``layout.PACKAGE_KIND``), dated ``tx.at``. Refused:
+        ``account_closed``, ``no_package``; ``before_package_start``, the
+        start said, when ``tx.at`` is before the current package period's
+        start: no statement holds a month before it (breaker: a top-up dated
+        before the start was credited and shown on no statement)."""
         if acc.status == "closed":
             raise Refused("account_closed", f"account {acc.id!r} is closed")
         if not acc.package:
             raise Refused("no_package", f"account {acc.id!r} has no package; subscribe first")
+        if tx.at < acc.package_start_ms:
+            raise Refused("before_package_start",
+                          f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
+                          f"({_local(acc.package_start_ms)}); date it at or after the start")
         return self._package(acc.package)["kind"]
 
     # -- lifecycle ------------------------------------------------------------------------------
