@@ -1,9 +1,17 @@
 # The two set-up commands (see README): `make demo` and `make test`.
 # Each installs what it needs first, so either works on a fresh machine.
+# The Python environment: the active virtual environment (or PY=...), else
+# .venv here, made on first use: Debian's own python3 refuses pip installs
+# outside a virtual environment (PEP 668, "externally-managed-environment").
+IN_VENV := $(shell python3 -c 'import sys; print(int(sys.prefix != sys.base_prefix))' 2>/dev/null)
+ifeq ($(IN_VENV),1)
 PY ?= python3
+else
+PY ?= .venv/bin/python
+endif
 DEMO_CDRS ?= 200000
 
-.PHONY: install install-bench demo test bench bench-smoke fuzz lint
+.PHONY: install install-bench demo test bench bench-smoke fuzz lint py
 # `make install` does its work once per Python environment (a stamp under
 # .make/ named after the environment's prefix), again only when the build
 # inputs change or the kernels no longer import there: a second `make demo`
@@ -17,6 +25,8 @@ BUILD_INPUTS := pyproject.toml setup.py Makefile $(wildcard rating_core/kernels/
 install: $(STAMP)
 
 $(STAMP): $(BUILD_INPUTS)
+	@test -x $(PY) || command -v $(PY) >/dev/null 2>&1 || python3 -m venv .venv 2>/dev/null || { \
+	  (apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null) && python3 -m venv .venv; }
 	$(PY) -m pip install --quiet -e '.[test]'
 	@command -v h2load >/dev/null 2>&1 || { \
 	  (apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null) \
@@ -46,9 +56,9 @@ demo: install
 	@# demo-out is this target's own output: a second `make demo` starts afresh
 	@# (rating400 demo refuses to rate into an earlier demo's ledger).
 	rm -rf demo-out
-	rating400 demo --cdrs $(DEMO_CDRS) --dir demo-out
-	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/bills.csv --show 10
-	rating400 bill demo-out/rated.parquet --store demo-out/store --out demo-out/statement.json \
+	$(PY) -m rating_core demo --cdrs $(DEMO_CDRS) --dir demo-out
+	$(PY) -m rating_core bill demo-out/rated.parquet --store demo-out/store --out demo-out/bills.csv --show 10
+	$(PY) -m rating_core bill demo-out/rated.parquet --store demo-out/store --out demo-out/statement.json \
 	  --account hangzhou_tea --month 2026-10 --statements demo-out/statements --format html,pdf
 
 test: install
@@ -76,3 +86,7 @@ lint: install
 	$(PY) -m mypy
 	$(PY) -m mypy.stubtest rating_core.kernels.ids rating_core.kernels.prefix rating_core.kernels.rating rating_core.kernels.routing rating_core.kernels.crm rating_core.kernels.edge \
 	  --allowlist .ci/stubtest-allowlist
+
+# The Python this Makefile uses (.ci/run asks it for the debug build's step).
+py:
+	@echo $(PY)
