@@ -10,7 +10,7 @@ callable at all. To give a new service to a role, add its prefix.
 Identity, when the server has any (``--tls-client-ca`` or ``--tokens``):
 - a client certificate signed by the client CA (mutual TLS; with a client CA
   every client must present one): its roles are the certificate subject's
-  OU (organizationalUnitName) values;
+  OU (organizationalUnitName) attributes (``cert_roles``);
 - a bearer token (over TLS), ``authorization: Bearer TOKEN`` metadata: its
   roles are those the tokens file gives it (lines ``ROLE[,ROLE...] TOKEN``).
 Both may be present; the roles are then the union.
@@ -32,14 +32,16 @@ lifts that on a single-user host.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import hmac
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 _CRM_METHODS = ("/rating400.v1.BillingService/ListCallers", "/rating400.v1.BillingService/UpdateCaller",
                 "/rating400.v1.BillingService/ExportCallers")
@@ -99,13 +101,25 @@ def read_tokens(path: str | Path) -> dict[bytes, frozenset[str]]:
     return out
 
 
-_OU = re.compile(r"(?:^|,)\s*OU=((?:[^,\\]|\\.)*)")
+@functools.lru_cache(maxsize=1024)
+def cert_roles(pem: bytes) -> frozenset[str]:
+    """Roles of a client certificate (PEM bytes, as gRPC's auth context
+    ``x509_pem_cert`` gives it): the values of its subject's OU
+    (organizationalUnitName) attributes that name a role; empty for a
+    certificate that cannot be parsed.
 
-
-def cert_roles(subject: str) -> frozenset[str]:
-    """Roles in an RFC 2253 subject (``CN=sw1,OU=softswitch,O=Acme``): its
-    OU values that name a role."""
-    return frozenset(v.replace("\\", "") for v in _OU.findall(subject)) & set(ROLES)
+    The subject is read as the certificate encodes it (``cryptography``'s
+    parsed ``x509.Name``), never from its RFC 2253 text: in that text a
+    value may hold an escaped ``\\,OU=admin`` (a CN or O the CA signed as
+    one value), which a pattern over the string took for a role. Cached by
+    the certificate's bytes: a client sends the same one on every call.
+    """
+    try:
+        subject = x509.load_pem_x509_certificate(pem).subject
+    except ValueError:
+        return frozenset()
+    values = {a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)}
+    return frozenset(v for v in values if isinstance(v, str)) & set(ROLES)
 
 
 @dataclass
@@ -204,9 +218,9 @@ class Auth:
         known = False
         if self.client_ca:
             ac = context.auth_context()
-            subject = b"".join(ac.get("x509_subject", ())).decode("utf-8", "replace")
-            if subject:
-                roles |= cert_roles(subject)
+            pem = b"".join(ac.get("x509_pem_cert", ()))
+            if pem:
+                roles |= cert_roles(pem)
                 known = True
         token = None
         for k, v in metadata or ():
