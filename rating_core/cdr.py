@@ -1300,6 +1300,12 @@ def normalize_numbers(col) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return _normalize_numbers(col)[:3]
 
 
+def is_400_number(col) -> np.ndarray:
+    """A bool per cell of a text column: a 400 number as the edge reads a
+    CDR's ``number`` (``400`` + 7 digits, in any form it normalises)."""
+    return _normalize_numbers(col)[5]
+
+
 def _normalize_numbers(col, withheld: tuple[str, ...] = ()) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray,
                                                                       np.ndarray, np.ndarray]:
     """(normal strings, present mask, valid mask, known mask, keys, 400 mask)

@@ -508,8 +508,9 @@ WORDS = {
 }
 
 
-# Notes of a record naming a rate or class this catalog version lacks.
-_NOT_RATABLE = ("rate_not_in_snapshot", "destination_class_not_in_snapshot", "caller_class_not_in_snapshot")
+# Notes of a record naming a number, rate or class this catalog version lacks.
+_NOT_RATABLE = ("number_not_in_snapshot", "rate_not_in_snapshot", "destination_class_not_in_snapshot",
+                "caller_class_not_in_snapshot")
 
 
 def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
@@ -521,14 +522,15 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     out = [w["title"].format(call_id=x.call_id, number=x.number or "-")]
     if x.note and x.note.endswith("_not_in_snapshot"):
         what = x.note.removesuffix("_not_in_snapshot")
-        value = {"number": x.number}.get(what, getattr(x, what, None))
-        out.append(w["missing"].format(what=f"{what} {value!r}" if what != "number" else x.number))
+        out.append(w["missing"].format(what=f"{what} {getattr(x, what, None)!r}"))
     if x.status != "rated":
         out.append(w["status"].format(status=x.status, why=w["why"].get(x.status, x.status)))
         return out
     def label(name):  # a catalog name as the catalog labels it in this language
         return names.get(name, name)
 
+    if x.note == "package_not_in_snapshot":  # no package to name or walk: the note is all
+        return out
     out.append(w["account"].format(account=x.account, package=x.package,
                                    package_name=names.get(x.package or "", x.package_name),
                                    kind=n(x.package_kind)))
@@ -612,12 +614,12 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     output of ``rating400 rate``), its times as epoch ms (None: absent).
     Raises ``InvalidInput`` (field ``call_id``) when the file has no such
     call, and naming the file, the data row (from 1) and the field for a
-    time the edge would not read (``cdr.file_times``) and a rated row's
-    number billing would not read (``billing.calls.rated_numbers``)."""
+    cell billing would not read (``billing.calls.from_rated_table``: a
+    status, name, 400 number, time or count missing or not one)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .cdr import TIME_COLUMNS, check_text, excerpt, file_times, read_rated
+    from .cdr import RATED_MINOR_NAMES, TIME_COLUMNS, check_text, excerpt, file_times, read_rated
 
     check_text("call_id", call_id)  # the edge's bound (128 bytes, no control characters)
     table = read_rated(path)
@@ -637,12 +639,16 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     for name in TIME_COLUMNS:
         ms = int(file_times(row, name, str(path), np.array([at + 1]))[0])
         record[name] = None if ms == layout.NO_TIME else ms
-    if str(record.get("status") or "rated") == "rated":
-        # Its numbers checked as billing checks a rated row's (``calls.BOUNDS``).
-        from .billing.calls import rated_numbers
+    # The row checked as billing checks a rated file's rows (its status;
+    # a rated row's names, 400 number, times and counts): an emptied or
+    # edited cell is an error naming file, row and field, not an
+    # explanation of a record that cannot be.
+    from .billing.calls import BOUNDS, from_rated_table
 
-        numbers = rated_numbers(row, str(path), np.array([at + 1]))
-        record.update({name: numbers[name][0].as_py() for name in numbers if name in row.column_names})
+    checked = from_rated_table(row, str(path), np.array([at + 1]))
+    if checked.num_rows:
+        record.update({RATED_MINOR_NAMES.get(name, name): checked[name][0].as_py() for name in BOUNDS
+                       if RATED_MINOR_NAMES.get(name, name) in row.column_names})
     return record
 
 

@@ -319,3 +319,48 @@ def test_an_edited_count_or_an_empty_rate_is_no_internal_error(demo, rated_csv, 
     _rated_csv_with(again, call["call_id"], **{field: text})
     out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
     assert out.exit_code == 0 and "internal error" not in out.output and "Traceback" not in out.output, out.output
+
+
+@pytest.mark.parametrize("field, text, says", [
+    ("account", "", "account: row {row}: missing on a rated row"),
+    ("package", "", "package: row {row}: missing on a rated row"),
+    ("number", "", "number: row {row}: missing on a rated row"),
+    ("number", "=1", "number: row {row}: '=1': not a 400 number (400 + 7 digits)"),
+    ("status", "weird", "status: row {row}: 'weird' is not a rating status (rated, unknown_number"),
+    ("status", "", "status: row {row}: missing"),
+    ("start", "", "start: row {row}: missing"),
+])
+def test_an_emptied_or_edited_name_is_the_file_s_error_as_bill_says_it(demo, rated_csv, tmp_path, field, text, says):
+    """Breaker 2 F3: an emptied account or package explained as "Account
+    None ... not answered (no None in the CDR)", status 'weird' as "Not
+    charged: weird", a missing start as an error naming neither file nor
+    row. explain --rated checks the row as bill does (``calls.from_rated_table``,
+    the one check): one line naming file, row and field, exit 2, and bill
+    refuses the same file with the same line (an emptied status dropped
+    the call's charge from the bill unseen)."""
+    rated, call = rated_csv
+    again = tmp_path / "edited.csv"
+    shutil.copy(rated, again)
+    row = _rated_csv_with(again, call["call_id"], **{field: text})
+    line = f"{again}: " + says.format(row=row)
+    out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
+    assert out.exit_code == 2 and line in out.output and "None" not in out.output, out.output
+    billed = run("bill", again, "--store", demo / "store", "--out", tmp_path / "bill.csv")
+    assert billed.exit_code == 2 and line in billed.output, billed.output
+
+
+@pytest.mark.parametrize("field, text", [("package", "=evil"), ("number", "4000000001")])
+def test_a_package_or_number_this_version_lacks_is_the_note_alone(demo, rated_csv, tmp_path, field, text):
+    """Breaker 2 F3: after the note on a package the catalog version lacks,
+    the explanation went on with "(None): None." and "not answered (no
+    None in the CDR)" for an answered, charged call, and the note on a
+    number did not say it was the number. The note names the field and
+    value, and nothing that cannot be told follows it."""
+    rated, call = rated_csv
+    again = tmp_path / "edited.csv"
+    shutil.copy(rated, again)
+    _rated_csv_with(again, call["call_id"], **{field: text})
+    out = run("explain", call["call_id"], "--store", demo / "store", "--rated", again, "--lang", "en")
+    assert out.exit_code == 0, out.output
+    assert f"Note: {field} {text!r} is not in this catalog version" in out.output, out.output
+    assert "None" not in out.output and "not answered" not in out.output and "Charged" not in out.output, out.output

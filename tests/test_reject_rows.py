@@ -34,7 +34,7 @@ def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
     """Rows the rater rejected are skipped before the check, yet the row named is the file's."""
     n = 3
     t = pa.table({"call_id": ["a", "b", "c"], "account": ["x"] * n, "package": ["p"] * n, "number": ["4001000005"] * n,
-                  "status": ["rejected", "rated", "rated"],
+                  "status": ["unknown_number", "rated", "rated"],
                   "start": ["2026-11-01T10:00:00+08:00", "2026-11-01T10:00:00+08:00", "yesterday"],
                   **{c: [0] * n for c in ("billable_seconds", "billed_seconds", "charge_minor", "credit_consumed_minor",
                                           "bundle_seconds_consumed", "overage_minor", "balance_after")},

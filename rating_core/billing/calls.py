@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import cdr
+from .. import cdr, layout
 from ..answered import answered
 from ..errors import InvalidInput
 
@@ -127,6 +127,49 @@ def _strings(t: pa.Table, name: str, source: str = "rated") -> pa.Array:
         raise InvalidInput(name, f"a {col.type} column, not text", source) from None
 
 
+def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
+    """Raise InvalidInput naming ``source``, the first row where ``bad``
+    (a boolean array, nulls false) holds, and field ``name``; ``what(i)``:
+    what is wrong with row index ``i``."""
+    bad = np.flatnonzero(pc.fill_null(bad, False).to_numpy(zero_copy_only=False))
+    if len(bad):
+        i = int(bad[0])
+        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+        raise InvalidInput(name, f"row {int(rows[i])}: {what(i)}{more}", source)
+
+
+def rated_rows(t: pa.Table, source: str, rows: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray]:
+    """The rated rows of a rated table (``status`` rated; every row when
+    it has no ``status``: a lean rated file) and each one's 1-based data
+    row in the file (``rows``: those of ``t``'s rows, default 1..n).
+    Raises InvalidInput naming ``source``, the row and ``status`` for a
+    status that is missing or not a rating outcome (``layout.RATE_STATUS``:
+    an edited 'weird' or an emptied cell dropped a charge unseen)."""
+    rows = np.arange(1, t.num_rows + 1) if rows is None else rows
+    if "status" not in t.column_names:
+        return t, rows
+    status = _strings(t, "status", source)
+    known = pc.is_in(status, value_set=pa.array(layout.RATE_STATUS))
+    _first(pc.or_kleene(pc.is_null(status), pc.invert(known)), "status", rows,
+           lambda i: (f"{cdr.excerpt(status[i].as_py())} is not a rating status ({', '.join(layout.RATE_STATUS)})"
+                      if status[i].is_valid else "missing"), source)
+    keep = pc.equal(status, "rated")
+    return t.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
+
+
+def _named(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
+    """Text column ``name`` of rated rows, each one present: a rated row
+    always names its call, account, package and 400 number. Raises
+    InvalidInput naming ``source``, the row and the field otherwise (and
+    for a ``number`` that is no 400 number, as the edge reads one)."""
+    col = _strings(t, name, source)
+    _first(pc.or_kleene(pc.is_null(col), pc.equal(col, "")), name, rows, lambda _i: "missing on a rated row", source)
+    if name == "number":
+        _first(pa.array(~cdr.is_400_number(col)), name, rows,
+               lambda i: f"{cdr.excerpt(col[i].as_py())}: {cdr.REASONS[cdr.NOT_A_400_NUMBER]}", source)
+    return col
+
+
 def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     """``CALLS_SCHEMA`` column ``name`` as int64 within ``BOUNDS``, from
     the rated column of that name (money: ``cdr.RATED_MINOR_NAMES``);
@@ -174,26 +217,26 @@ def rated_numbers(t: pa.Table, source: str, rows: np.ndarray) -> dict[str, pa.Ar
     return {name: _ints(t, name, source, rows) for name in BOUNDS}
 
 
-def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
+def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None) -> pa.Table:
     """A rated table (the rater's output columns, this version's names:
     ``cdr.read_rated`` / ``ledger.records.read_batch`` give them) ->
-    ``CALLS_SCHEMA``, keeping only rated rows. Raises InvalidInput naming
-    ``source`` and the column when a required column is missing or
-    unusable."""
+    ``CALLS_SCHEMA``, keeping only rated rows (``rated_rows``). The one
+    check of a rated file's rows (billing's readers and ``explain
+    --rated``); ``rows``: each row's 1-based data row in the file (default
+    1..n). Raises InvalidInput naming ``source``, the column and the row
+    when a required column is missing or unusable, or a rated row's
+    status, call id, account, package, 400 number, time or count is
+    missing or not one (``_named``, ``cdr.file_times``, ``rated_numbers``)."""
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
-    rows = np.arange(1, t.num_rows + 1)  # 1-based data rows, for errors
-    if "status" in t.column_names:
-        keep = pc.fill_null(pc.equal(pc.cast(t.column("status"), pa.string()), "rated"), False)
-        t = t.filter(keep)
-        rows = rows[keep.to_numpy(zero_copy_only=False)]
+    t, rows = rated_rows(t, source, rows)  # rows: 1-based data rows, for errors
     cdr.file_times(t, "agent_answer", source, rows)  # a bad answer time is an error naming it
     cols = {
-        "call_id": _strings(t, "call_id", source),
-        "account": _strings(t, "account", source),
-        "package": _strings(t, "package", source),
-        "number": _strings(t, "number", source),
+        "call_id": _named(t, "call_id", source, rows),
+        "account": _named(t, "account", source, rows),
+        "package": _named(t, "package", source, rows),
+        "number": _named(t, "number", source, rows),
         "caller": _strings(t, "caller", source),
         "forwarded_to": _strings(t, "forwarded_to", source),
         "start_ms": pa.array(cdr.file_times(t, "start", source, rows, required=True)),
@@ -208,9 +251,6 @@ def from_rated_table(t: pa.Table, source: str = "rated") -> pa.Table:
         "caller_carrier": _strings(t, "caller_carrier", source),
     }
     cols.update(rated_numbers(t, source, rows))
-    if pc.any(pc.is_null(cols["call_id"])).as_py() or pc.any(pc.is_null(cols["account"])).as_py():
-        raise InvalidInput("call_id" if pc.any(pc.is_null(cols["call_id"])).as_py() else "account",
-                           "missing on a rated row", source)
     return pa.table(cols, schema=CALLS_SCHEMA)
 
 
