@@ -996,8 +996,10 @@ def read_rated(path: str | Path) -> pa.Table:
     from .cells import original, text_columns
     from .rater import AMOUNTS, BALANCES
 
-    typed: dict[str, pa.DataType] = {c: pa.int64() for c in (*AMOUNTS, *BALANCES, "row")}
-    typed.update((RATED_MINOR_NAMES[c], pa.int64()) for c in AMOUNTS if c in RATED_MINOR_NAMES)
+    # The whole-number columns are read as text and made int64 here
+    # (``whole_numbers``): pyarrow's CSV reader takes 0x10 as 16.
+    ints = {*AMOUNTS, *BALANCES, "row", *(RATED_MINOR_NAMES[c] for c in AMOUNTS if c in RATED_MINOR_NAMES)}
+    typed: dict[str, pa.DataType] = {c: pa.string() for c in ints}
     typed["answered"] = pa.bool_()
     try:
         table = read_table(path, typed=typed)
@@ -1008,9 +1010,24 @@ def read_rated(path: str | Path) -> pa.Table:
         # Parquet file's, not pyarrow's "conversion error".
         table = read_table(path, typed={})
     if not _is_parquet(Path(path)):
+        for name in ints.intersection(table.column_names):
+            col = table.column(name)
+            if pa.types.is_string(col.type) and not not_whole_numbers(col).any():
+                with contextlib.suppress(pa.ArrowInvalid):  # beyond int64: text, which the reader names
+                    table = table.set_column(table.schema.get_field_index(name), name, pc.cast(col, pa.int64()))
         for name in text_columns(table):
             table = table.set_column(table.schema.get_field_index(name), name, original(table.column(name)))
     return rated_columns(table, str(path))
+
+
+def not_whole_numbers(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A bool per cell of a text column: present and not a whole number
+    written in decimal (ASCII digits, a ``-`` before them at most), the
+    way every count and money column of a rated file is written. Arrow's
+    own casts and CSV reader read ``0x10`` as 16; a cell edited so is
+    refused by the reader that names it (``billing.calls``)."""
+    whole = pc.match_substring_regex(col, r"^-?[0-9]+$")
+    return pc.fill_null(pc.invert(whole), False).to_numpy(zero_copy_only=False)
 
 
 def _is_parquet(path: Path) -> bool:

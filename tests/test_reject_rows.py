@@ -63,3 +63,29 @@ def test_a_committed_runs_rejects_file_is_written_as_a_dry_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     t = pq.read_table(tmp_path / "rej.parquet")
     assert t.column("row").to_pylist() == [1] and t.column("field").to_pylist() == ["call_id"]
+
+
+@pytest.mark.parametrize("cell", ["0x10", "0X1f", "1e3", "+5", "12.0"])
+def test_a_rated_csv_count_written_other_than_in_decimal_is_the_row_s_error(tmp_path, cell):
+    """pyarrow's CSV reader (and its cast) read ``0x10`` in an int64 column
+    as 16: an edited rated CSV's hex charge or seconds was billed and
+    explained as that number. ``cdr.read_rated`` reads those columns as
+    text and makes them int64 only when every cell is a decimal whole
+    number; billing's check names file, row and field for any other."""
+    from rating_core import cdr
+
+    n = 2
+    t = pa.table({"call_id": ["a", "b"], "account": ["x"] * n, "package": ["p"] * n, "number": ["4001000005"] * n,
+                  "status": ["rated"] * n, "start": ["2026-11-01T10:00:00+08:00"] * n,
+                  **{c: ["0"] * n for c in ("billable_seconds", "billed_seconds", "credit_consumed_minor",
+                                            "bundle_seconds_consumed", "overage_minor", "balance_after")},
+                  "charge_minor": ["3000", cell], "answered": [True] * n})
+    path = tmp_path / "r.csv"
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(t, path)
+    got = cdr.read_rated(path)
+    assert got.column("billable_seconds").type == pa.int64()  # every cell decimal: typed as before
+    with pytest.raises(InvalidInput) as e:
+        from_rated_table(got, str(path))
+    assert str(e.value) == f"{path}: charge_minor: row 2: {cell!r} is not a whole number (minor units) on a rated row"

@@ -179,6 +179,10 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     name = cdr.RATED_MINOR_NAMES.get(name, name)
     if name not in t.column_names:
         return pa.array(np.zeros(t.num_rows, np.int64))
+    text = t.column(name)
+    if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+        _first(pa.array(cdr.not_whole_numbers(text)), name, rows,
+               lambda i: f"{cdr.excerpt(text[i].as_py())} is not a whole number ({unit}) on a rated row", source)
     try:
         col = pc.cast(t.column(name), pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
