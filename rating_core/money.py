@@ -5,6 +5,14 @@ fees, `rating400 accounts` amounts, `bill --events` amounts). Minor units
 are 1/10000 yuan (``MINOR_UNITS_PER_YUAN``); an amount is exact or refused,
 never rounded.
 
+No leading zero before more digits (``012``, ``00.5``): an amount typed so
+is most likely ``0.12`` without its point (bc6d3cf: 100 times the price), or
+a code pasted into the wrong field; a finance clerk keying a top-up or a
+tariff never writes one for ``12``, and a bank form or an invoice never
+shows one. Refused in every place a person writes money (the catalog, quoted
+or not, ``rating400 accounts``, ``bill --events``) rather than read as 12:
+retyping costs a second, a wrong top-up or price a correction on the bill.
+
 Why text, not ``Decimal`` arithmetic: ``Decimal(text) * 10000`` runs in the
 default 28-digit context and rounds, so ``599.99999999999999999999999999999``
 became exactly 6,000,000 minor units and passed both the "finer than
@@ -52,6 +60,9 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
     if m is None:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise ValueError(f"not an amount of yuan: {shown!r} (digits, at most {_DECIMALS} decimals)")
+    if len(m[2]) > 1 and m[2][0] == "0":
+        raise ValueError(f"not an amount of yuan: {text!r} (a leading zero before more digits: write 12 or 0.12, "
+                         f"whichever is meant)")
     sign, whole, frac = m[1], m[2].lstrip("0"), (m[3] or "").rstrip("0")
     if len(frac) > _DECIMALS:
         raise ValueError(f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")

@@ -110,7 +110,12 @@ def test_home_city_takes_the_city_prefix(catalog, home):
         f"{k}: &{k} [{', '.join(['*' + p] * 10)}]\n" for p, k in zip("abcdefg", "bcdefgh")),
      "expands to more than 2,000,000 values"),
     ("name: x\nrates: {r: {tiers: [{price: .inf}]}}\n", "line 2: '.inf': not a finite number"),
-    ("name: x\nrates: {r: {tiers: [{price: 1.0e+300}]}}\n", "beyond the largest number"),
+    ("name: x\nrates: {r: {tiers: [{price: 10000000000000}]}}\n", "beyond the largest number"),
+    # An exponent: 1.0e+3 compiled as 1000 yuan while 1e3 was refused (breaker 2 F5).
+    ("name: x\nrates: {r: {tiers: [{price: 1.0e+3}]}}\n", "line 2: '1.0e+3': not a decimal number (YAML would read it as 1000.0)"),
+    ("name: x\nrates: {r: {tiers: [{price: 1.0e+300}]}}\n", "line 2: '1.0e+300': not a decimal number"),
+    # Quoted, a leading zero is text, read by the one money parser (breaker 2 F5: "012" was 12 yuan).
+    ("name: x\nrates: {r: {tiers: [{price: \"012\"}]}}\n", "price: not an amount of yuan: '012' (a leading zero"),
     # YAML 1.1 numbers that are not decimal: 012 would have priced 10 yuan, not 0.12 (breaker).
     ("name: x\nrates: {r: {tiers: [{price: 012}]}}\n", "line 2: '012': not a decimal number (YAML would read it as 10)"),
     ("name: x\nrates: {r: {tiers: [{price: 0x10}]}}\n", "line 2: '0x10': not a decimal number"),

@@ -10,7 +10,7 @@ from rating_core.money import MAX_AMOUNT_MINOR, AmountTooLarge, parse_yuan
 
 
 @pytest.mark.parametrize("text,minor", [("12", 120000), ("0.12", 1200), ("600", 6000000), ("1.50000", 15000),
-                                        (" 3.0001 ", 30001), ("-2.5", -25000), ("0", 0), ("007.10", 71000),
+                                        (" 3.0001 ", 30001), ("-2.5", -25000), ("0", 0), ("0.5", 5000),
                                         (0.12, 1200), (3000, 30000000)])
 def test_plain_amounts(text, minor):
     assert parse_yuan(text, signed=True) == minor
@@ -113,3 +113,25 @@ def test_a_gbk_events_file_says_so(tmp_path):
     with pytest.raises(InvalidInput) as e:
         read_events(p)
     assert "not UTF-8 text" in str(e.value), e.value
+
+
+@pytest.mark.parametrize("text", ["012", "007.10", "00", "-012", "00.5"])
+def test_a_leading_zero_before_more_digits_is_refused_in_every_place_money_is_typed(tmp_path, text):
+    """Breaker 2 F5: a catalog price quoted "012" (0.12 typed without its
+    point) compiled as 12 yuan a minute, 926.35 yuan for calls worth 73.15,
+    and ``accounts top-up X 012`` booked 12.00. An amount a person types
+    never has a leading zero before more digits; it is refused, naming it,
+    by the one parser: the catalog (quoted or not), the CLI and events files."""
+    import click
+    from rating_core.billing.events import read_events
+    from rating_core.cli_accounts import _yuan
+    from rating_core.errors import InvalidInput
+
+    with pytest.raises(ValueError, match="a leading zero before more digits: write 12 or 0.12"):
+        parse_yuan(text, signed=True)
+    with pytest.raises(click.BadParameter, match="leading zero"):
+        _yuan(text.lstrip("-"), "YUAN")
+    path = tmp_path / "ev.csv"
+    path.write_text(f"account,at,kind,amount,feature,note\nacme,2026-10-01,adjustment,{text},,\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="leading zero"):
+        read_events(path)
