@@ -275,13 +275,16 @@ def _bytes_type(t: pa.DataType) -> bool:
 def _plain(table: pa.Table) -> pa.Table:
     """A table as CSV text takes it: dictionaries decoded; bytes (a
     pass-through column of a file that was not all UTF-8, fixed-size or
-    view binary) as text, a byte that is not UTF-8 written ``\\xff`` as a
-    reject shows it; lists, structs and maps as JSON. pyarrow's CSV writer
+    view binary) as text, a byte that is not UTF-8 written ``\\xff`` and a
+    NUL or other control character ``\\x00`` as a reject shows it
+    (``cdr.bytes_as_text``: never raw bytes in a text file); lists, structs
+    and maps as JSON. pyarrow's CSV writer
     refuses the bytes and the nested types: after a commit, that was an
     internal error with the calls already charged (breakers). Every text
     cell that starts like a formula gets a leading quote (``cells``: people
     open the rated CSV in Excel; ``cdr.read_rated`` takes it off again);
-    number, time and bool columns are written as they are."""
+    number, time and bool columns are written as they are. The header's
+    names are quoted as cells are (a pass-through column named ``=cmd``)."""
     import json
 
     cols = []
@@ -295,22 +298,18 @@ def _plain(table: pa.Table) -> pa.Table:
             c = c.cast(c.type.value_type)
         t = c.type
         if _bytes_type(t):
-            c = c.cast(pa.binary()) if t != pa.binary() else c
-            try:
-                c = c.cast(pa.string())
-            except pa.ArrowInvalid:
-                c = pa.array([None if v is None else cdr._escaped_bytes(v) for v in c.to_pylist()], pa.string())
+            c = cdr.bytes_as_text(c)
         elif pa.types.is_nested(t):
             c = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str)
                           for v in c.to_pylist()], pa.string())
         elif t != _csv_type(t):
             c = c.cast(pa.string())
         cols.append(cells.column(c) if pa.types.is_string(c.type) else c)
-    return pa.Table.from_arrays(cols, names=table.column_names)
+    return pa.Table.from_arrays(cols, names=[cells.cell(n) for n in table.column_names])
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, _csv_type(f.type)) for f in schema])
+    return pa.schema([pa.field(cells.cell(f.name), _csv_type(f.type)) for f in schema])
 
 
 REJECT_TEXT = ("file", "call_id", "value")  # a formula in a CSV opened in Excel

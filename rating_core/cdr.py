@@ -1010,6 +1010,9 @@ def read_rated(path: str | Path) -> pa.Table:
         # Parquet file's, not pyarrow's "conversion error".
         table = read_table(path, typed={})
     if not _is_parquet(Path(path)):
+        # A header cell quoted as a text cell is (``cells``: a pass-through
+        # column named like a formula) reads back as named.
+        table = table.rename_columns(original(pa.array(table.column_names, pa.string())).to_pylist())
         for name in ints.intersection(table.column_names):
             col = table.column(name)
             if pa.types.is_string(col.type) and not not_whole_numbers(col).any():
@@ -1231,8 +1234,7 @@ def _escaped_bytes(value: bytes) -> str:
     followed by the size of the value given, in its characters (a byte not
     UTF-8 counts one), so ``shown`` keeps it as it is."""
     text = value.decode("utf-8", "surrogateescape")
-    parts = [f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else ascii(c)[1:-1] if _forbidden.match(c)
-             else c for c in text[:SHOWN_CHARS + 1]]
+    parts = _byte_parts(text[:SHOWN_CHARS + 1])
     if len(text) <= SHOWN_CHARS and sum(map(len, parts)) <= SHOWN_CHARS:
         return "".join(parts)
     suffix = f"... ({len(text)} characters)"
@@ -1245,6 +1247,31 @@ def _escaped_bytes(value: bytes) -> str:
     else:
         cut = len(parts)
     return "".join(parts[:cut]) + suffix
+
+
+def _byte_parts(text: str) -> list[str]:
+    """The characters of a binary cell decoded with ``surrogateescape``,
+    each byte that was not UTF-8 written ``\\x85`` and each FORBIDDEN_TEXT
+    character as Python writes it (``\\x00``), the others as they are."""
+    return [f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else ascii(c)[1:-1] if _forbidden.match(c)
+            else c for c in text]
+
+
+def bytes_as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A binary column (bytes of no declared encoding: a Parquet ``binary``
+    pass-through column, a CSV column not UTF-8 throughout) as text a CSV
+    can hold: a column of UTF-8 cells with no FORBIDDEN_TEXT character as it
+    is, else every cell as a reject shows one, whole (``_byte_parts``: a
+    NUL ``\\x00``, a byte not UTF-8 ``\\xff``). Nulls stay null. The bytes as
+    given are in Parquet output."""
+    values = _one_array(values)
+    values = values if values.type == pa.binary() else values.cast(pa.binary())
+    with contextlib.suppress(pa.ArrowInvalid):  # not UTF-8 somewhere: escaped below
+        text = values.cast(pa.string())
+        if not pc.any(pc.fill_null(pc.match_substring_regex(text, _FORBIDDEN_RE2), False)).as_py():
+            return text
+    return pa.array([None if v is None else "".join(_byte_parts(v.decode("utf-8", "surrogateescape")))
+                     for v in values.to_pylist()], pa.string())
 
 
 def shown(values: pa.Array) -> pa.Array:

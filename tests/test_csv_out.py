@@ -203,6 +203,46 @@ def test_readers_of_a_rated_csv_get_the_text_as_given(demo, formulas, capsys, tm
     assert (tmp_path / ".csv.json").read_text() == (tmp_path / ".parquet.json").read_text()
 
 
+def test_a_pass_through_column_named_like_a_formula_is_quoted_in_the_header(demo, calls, tmp_path, capsys):
+    """Breaker 2 F6: cells were quoted but a pass-through column named
+    ``=cmd`` was written as is in the header row, which Excel opens too.
+    The header is quoted as a cell is, and the readers of a rated CSV get
+    the name as given."""
+    src = tmp_path / "named.csv"
+    pacsv.write_csv(with_columns(calls, **{"=cmd": "x", "@SUM(A1)": "y", "-5": "z"}), src)
+    out = tmp_path / "out.csv"
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out, "--pass-through")
+    assert code == 0, err
+    header = next(csv.reader(out.open(newline="")))
+    assert "'=cmd" in header and "'@SUM(A1)" in header and "-5" in header and "=cmd" not in header
+    back = cdr.read_rated(out)
+    assert {"=cmd", "@SUM(A1)", "-5"} <= set(back.column_names)
+    assert set(back.column("=cmd").to_pylist()) == {"x"}
+
+
+def test_a_binary_pass_through_column_is_never_raw_bytes_in_the_csv(demo, calls, tmp_path, capsys):
+    """Breaker 2 F6: a Parquet binary column of UTF-8 bytes holding a NUL
+    was written raw into the rated CSV. A binary column is written as a
+    reject shows a binary cell (``cdr.bytes_as_text``): a NUL ``\\x00``, a
+    byte not UTF-8 ``\\xff``, text as it is; Parquet output keeps the bytes."""
+    blob = pa.array([b"\x00=1", b"\xff\xfeab", b"plain", None] * 5, pa.binary())
+    src = tmp_path / "bin.parquet"
+    pq.write_table(with_columns(calls, blob=blob), src)
+    out = tmp_path / "out.csv"
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out, "--pass-through")
+    assert code == 0, err
+    raw = out.read_bytes()
+    assert b"\x00" not in raw and b"\xff" not in raw
+    got = cdr.read_rated(out).sort_by("row").column("blob").to_pylist()
+    assert got[:4] == ["\\x00=1", "\\xff\\xfeab", "plain", None], got[:4]
+    # Every cell UTF-8 and none a control character: text as it is, in one pass.
+    assert cdr.bytes_as_text(pa.array([b"ok", None], pa.binary())).to_pylist() == ["ok", None]
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "o.parquet",
+                       "--pass-through")
+    assert code == 0 and pq.read_table(tmp_path / "o.parquet").sort_by("row").column("blob").to_pylist()[:2] == [
+        b"\x00=1", b"\xff\xfeab"], err
+
+
 def test_the_cell_rule_is_undone_exactly():
     from rating_core import cells
 
