@@ -133,6 +133,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .cli_types import check_output_path, check_outputs_apart
     from .errors import InvalidInput
     from .rater import yuan
+    from .money import in_yuan
     from .store import Store
 
     with user_errors():
@@ -188,7 +189,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             if ahead:
                 first = ahead[0]
                 line = (f"{len(ahead)} money event(s) dated after {month_label(last)} are on no statement of this "
-                        f"run (the first: {first.account} {first.kind} {yuan(first.amount_minor)} yuan at "
+                        f"run (the first: {first.account} {first.kind} {in_yuan(first.amount_minor)} at "
                         f"{month_label(month_of(first.at_ms))}); bill their month with "
                         f"--month")
                 err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)

@@ -77,3 +77,13 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
             raise ValueError("money cannot be negative")
         minor = -minor
     return minor
+
+
+def in_yuan(minor: int) -> str:
+    """An amount of money as a message says it: yuan with 2 decimals and
+    the unit (``50.00 yuan``), or with all 4 when 2 would round it
+    (``50.0001 yuan``), so a message never shows two different amounts as
+    one figure ("cannot refund 50.00 yuan; refundable is 50.00 yuan")."""
+    whole, frac = divmod(abs(int(minor)), MINOR_UNITS_PER_YUAN)
+    digits = f"{frac:0{_DECIMALS}d}"
+    return f"{'-' if minor < 0 else ''}{whole}.{digits[:2] if digits.endswith('00') else digits} yuan"

@@ -157,11 +157,17 @@ def test_top_up_minimums_adjust_refund(env):
     assert e.value.field == "reason" and "longer than 1024 bytes" in e.value.message
     with pytest.raises(Refused) as e:
         ops.adjust(rid(), "acme", -1081_0000, "correction", at_ms=T0)
+    # Every money figure of a refusal in yuan, naming the unit (breaker 2 F8: "available is
+    # 0 minor units; cannot debit 1000000").
     assert e.value.reason == "insufficient_credit"
+    assert e.value.message == "available is 1080.00 yuan; cannot debit 1081.00 yuan", e.value.message
     ops.adjust(rid(), "acme", -80_0000, "duplicate payment reversed", at_ms=T0)
     with pytest.raises(Refused) as e:
         ops.refund(rid(), "acme", 1000_0001, at_ms=T0)
+    # Exact to 1/10000 yuan where 2 decimals would round (it said "cannot refund 10000001
+    # (1000.00 yuan)" with 1000.00 refundable: breaker 2 F8).
     assert e.value.reason == "insufficient_credit"
+    assert e.value.message == "refundable credit is 1000.00 yuan; cannot refund 1000.0001 yuan", e.value.message
     ops.refund(rid(), "acme", 1000_0000, at_ms=T0)
     assert ops.balance("acme")["credit_minor"] == 0
     with pytest.raises(InvalidInput) as e:

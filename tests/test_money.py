@@ -135,3 +135,10 @@ def test_a_leading_zero_before_more_digits_is_refused_in_every_place_money_is_ty
     path.write_text(f"account,at,kind,amount,feature,note\nacme,2026-10-01,adjustment,{text},,\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="leading zero"):
         read_events(path)
+
+
+def test_a_message_says_money_in_yuan_exactly_where_2_decimals_would_round():
+    from rating_core.money import in_yuan
+
+    assert [in_yuan(m) for m in (0, 50_0000, 50_0001, -100_0000, 5, 1234_5678)] == [
+        "0.00 yuan", "50.00 yuan", "50.0001 yuan", "-100.00 yuan", "0.0005 yuan", "1234.5678 yuan"]

@@ -47,13 +47,12 @@ from ..catalog.routing import (PROVINCE_ALIASES, RoutingPlan, canonical_plan_reg
 from ..catalog.schema import CustomerRules, error_message
 from ..cdr import check_characters, check_text, check_time_ms, excerpt
 from ..errors import InvalidInput, NotFound, Refused
-from ..money import MAX_AMOUNT_MINOR
+from ..money import MAX_AMOUNT_MINOR, in_yuan
 from ..ledger import AccountTerms, InsufficientCredit, package_credit_limits
 from ..ledger import customers as C
 from ..ledger import usage
 from ..ledger.envs import LedgerFull
 from ..numbers import normalize
-from ..rater import yuan
 from ..routes import resolve_region
 from ..routing_layout import NEEDS_VERIFIED_DESTINATION
 from .notify import check_webhook_url
@@ -242,11 +241,11 @@ class _Tx:
         try:
             after = self.ops.ledger.apply_credit(self.w, acc.id, delta_minor, self.ops.terms(acc), self.at)
         except InsufficientCredit as e:
-            raise Refused("insufficient_credit", f"available is {e.available_minor} minor units; "
-                                                 f"cannot debit {e.debit_minor}") from None
+            raise Refused("insufficient_credit", f"available is {in_yuan(e.available_minor)}; "
+                                                 f"cannot debit {in_yuan(e.debit_minor)}") from None
         if after.credit_minor > MAX_BALANCE_MINOR:  # raising aborts the write: nothing stored
-            raise Refused("balance_limit", f"credit would be {after.credit_minor} minor units, above the "
-                                           f"limit of {MAX_BALANCE_MINOR} ({MAX_BALANCE_MINOR // 10_000} yuan)")
+            raise Refused("balance_limit", f"credit would be {in_yuan(after.credit_minor)}, above the "
+                                           f"limit of {in_yuan(MAX_BALANCE_MINOR)}")
         return after
 
 
@@ -858,7 +857,7 @@ class Accounts:
                               rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
                 if amount < minimum:
                     raise Refused("below_minimum",
-                                  f"a top-up is at least {yuan(minimum)} yuan ({minimum} minor units)")
+                                  f"a top-up is at least {in_yuan(minimum)} ({minimum} minor units)")
                 if tx.at >= acc.period_end_ms:
                     raise Refused("period_ended", "the package period has ended; renew instead")
             credit = tx.credit(acc, amount).credit_minor
@@ -907,8 +906,8 @@ class Accounts:
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             if amount > refundable:
-                raise Refused("insufficient_credit", f"refundable credit is {refundable} minor units "
-                                                     f"({yuan(refundable)} yuan); cannot refund {amount} ({yuan(amount)} yuan)")
+                raise Refused("insufficient_credit", f"refundable credit is {in_yuan(refundable)}; "
+                                                     f"cannot refund {in_yuan(amount)}")
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)

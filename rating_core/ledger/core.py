@@ -30,8 +30,10 @@ class InsufficientCredit(Exception):
 
     def __init__(self, account: str, available_minor: int, debit_minor: int):
         self.account, self.available_minor, self.debit_minor = account, available_minor, debit_minor
-        super().__init__(f"{account}: a debit of {debit_minor} minor units exceeds the available "
-                         f"{available_minor} (credit + credit limit - open reservations)")
+        from ..money import in_yuan
+
+        super().__init__(f"{account}: a debit of {in_yuan(debit_minor)} exceeds the available "
+                         f"{in_yuan(available_minor)} (credit + credit limit - open reservations)")
 
 
 @dataclass(frozen=True, slots=True)
