@@ -821,3 +821,28 @@ def test_money_and_package_changes_dated_before_the_package_start_are_refused_na
     ops.top_up(rid(), "acme", 600 * 10_000, at_ms=start)  # at the start: in the period
     ops.change_package(rid(), "acme", "payg", effective_ms=start, at_ms=T0)
 
+
+
+def test_a_refund_pays_back_only_credit_that_existed_at_its_date(env):
+    """Breaker 2 F7: a refund dated before the top-ups it paid back was
+    checked against today's credit, so the ledger's history showed the
+    account below zero until they came. A refund dated D pays back at most
+    today's refundable credit less the top-ups and credit adjustments dated
+    after D (README "Refunds")."""
+    ops = env
+    opened(ops)  # pre_480 from T0 - 1 day: 480 yuan of opening credit
+    day = 86_400_000
+    ops.top_up(rid(), "acme", 600_0000, at_ms=T0 + day)
+    ops.adjust(rid(), "acme", -5_0000, "fee reversed", at_ms=T0 + 2 * day)  # a debit later changes nothing here
+    with pytest.raises(Refused) as e:
+        ops.refund(rid(), "acme", 480_0001, at_ms=T0)
+    assert e.value.reason == "insufficient_credit"
+    assert e.value.message == ("refundable credit on 2026-11-02T10:00:00+08:00 (credit now less 600.00 yuan of "
+                               "top-ups and credit adjustments dated after it) is 475.00 yuan; cannot refund "
+                               "480.0001 yuan"), e.value.message
+    with pytest.raises(Refused):
+        ops.refund(rid(), "acme", 475_0001, at_ms=T0)
+    ops.refund(rid(), "acme", 475_0000, at_ms=T0)
+    # Dated after the top-up, its credit may go back too.
+    ops.refund(rid(), "acme", 600_0000, at_ms=T0 + 3 * day)
+    assert ops.balance("acme")["credit_minor"] == 0

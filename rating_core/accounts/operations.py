@@ -894,9 +894,12 @@ class Accounts:
     def refund(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
         """Pay credit back to the enterprise, on every package kind: only
         credit above zero and not held by open reservations (a postpaid
-        account's credit limit is the platform's money, never refunded).
-        Refused: ``insufficient_credit``, ``no_package``, ``account_closed``,
-        ``before_package_start`` (``at_ms`` before the current package period's start)."""
+        account's credit limit is the platform's money, never refunded),
+        and only credit that existed at ``at_ms``: less the top-ups and
+        credit adjustments dated after it (``_credited_after``; README
+        "Refunds"). Refused: ``insufficient_credit``, ``no_package``,
+        ``account_closed``, ``before_package_start`` (``at_ms`` before the
+        current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
@@ -905,13 +908,33 @@ class Accounts:
             self._money_kind(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
-            if amount > refundable:
-                raise Refused("insufficient_credit", f"refundable credit is {in_yuan(refundable)}; "
+            later = self._credited_after(tx, acc.id)
+            if amount > refundable - later:
+                dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
+                         f"adjustments dated after it)" if later else "")
+                raise Refused("insufficient_credit", f"refundable credit{dated} is {in_yuan(max(0, refundable - later))}; "
                                                      f"cannot refund {in_yuan(amount)}")
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
+
+    def _credited_after(self, tx: _Tx, account: str) -> int:
+        """Minor units credited to ``account`` by top-ups and positive credit
+        adjustments dated after ``tx.at`` (the account's event index, from
+        ``tx.at`` + 1 ms): credit that did not exist yet at ``tx.at``."""
+        total = 0
+        cur = tx.txn.cursor(db=self.db[C.EVENT_INDEX_DB])
+        prefix = account.encode() + b"\0"
+        if cur.set_range(C.event_index_key(account, tx.at + 1, 0)):
+            for k in cur.iternext(values=False):
+                if not bytes(k).startswith(prefix):
+                    break
+                ev = C.decode(C.Event, tx.txn.get(C.seq_key(C.seq_of_index_key(bytes(k))), db=self.db[C.EVENTS_DB]))
+                amount = int((ev.detail or {}).get("amount_minor", 0))
+                if ev.operation in ("top_up", "adjust") and not ev.number and amount > 0:
+                    total += amount
+        return total
 
     def _money_kind(self, tx: _Tx, acc: C.Account) -> str:
         """The kind of the package whose money an operation moves
