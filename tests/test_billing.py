@@ -445,3 +445,21 @@ def test_an_events_feature_before_the_package_start_is_the_row_s_error(tmp_path)
     with pytest.raises(InvalidInput) as e:
         read_events(path, starts={"acme": start})
     assert "before the account's package start 2026-09-01" in str(e.value)
+
+
+def test_an_events_row_in_a_month_no_statement_bills_is_the_row_s_error(tmp_path):
+    """Breaker 2 F9: an event at 2200-01-01 (Asia/Shanghai; 2199-12-31 UTC,
+    inside the edge's range) was accepted with a warning to bill 2200-01
+    with --month, which refuses that month. The row is refused, naming
+    file, row, field and the months a statement bills; 2199-12-31 local is
+    the last day accepted."""
+    from rating_core.billing.events import read_events
+    from rating_core.errors import InvalidInput
+
+    path = tmp_path / "ev.csv"
+    path.write_text("account,at,kind,amount,feature,note\nacme,2199-12-31T23:59:59+08:00,top_up,600,,\n"
+                    "acme,2200-01-01,top_up,600,,\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        read_events(path)
+    assert str(e.value) == (f"{path} row 2: at: '2200-01-01': in 2200-01 (Asia/Shanghai), after the last month a "
+                            "statement bills (YYYY-MM from 1970-01 to 2199-12)"), str(e.value)

@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -118,6 +119,8 @@ def read_events(path: str | Path, accounts=None, features=None,
     shows a month before the start). Raises InvalidInput naming
     ``FILE row N`` (N: the data row, 1 = the line after the header) and the
     field."""
+    from .statements import LAST_YEAR, MONTH_RULE, month_index, month_label
+
     path = Path(path)
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
@@ -152,6 +155,13 @@ def read_events(path: str | Path, accounts=None, features=None,
         if not cdr.MIN_TIME_MS <= at_ms < cdr.MAX_TIME_MS:  # as the edge bounds a call's time
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}",
                                where)
+        # The edge's range is UTC; a statement month is local: 2200-01-01
+        # Asia/Shanghai is 2199-12-31 UTC, in range, in a month no run bills
+        # (breaker 2 F9: a warning said to bill 2200-01 with --month, which refuses it).
+        month = int(month_index(np.array([at_ms]))[0])
+        if month > LAST_YEAR * 12 + 11:
+            raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: in {month_label(month)} (Asia/Shanghai), "
+                                     f"after the last month a statement bills ({MONTH_RULE})", where)
         kind = row["kind"]
         if kind not in FILE_KINDS:
             ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
