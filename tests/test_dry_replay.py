@@ -167,3 +167,34 @@ def test_a_ledger_holding_none_of_the_files_ids_looks_none_up(demo, store, tmp_p
     dry = rate(capsys, demo / "cdrs.parquet", "--store", store, "--out", tmp_path / "d.parquet")
     assert dry["replayed"] == 0 and dry["ledger_calls_committed"] == held["rated"] > 0
     assert not any(pq.read_table(tmp_path / "d.parquet").column("replayed").to_pylist())
+
+
+@pytest.mark.parametrize("changed_first", [True, False])
+def test_a_committed_call_twice_in_a_file_is_answered_by_its_first_copy(demo, store, tmp_path, capsys,
+                                                                         changed_first):
+    """Breaker 2 F10: a committed call sent twice in one file, once changed
+    and once as committed. The copies within the file are settled first,
+    the same in every run: the first valid copy is the file's call, a later
+    one ``duplicate call id`` whatever it holds; then that first copy is the
+    replay, or the ``committed_differently`` reject when it differs (README
+    "CDR input"). Dry and --commit answer alike, again and again; nothing is
+    charged twice."""
+    one = pq.read_table(demo / "cdrs.parquet").slice(0, 1)
+    pq.write_table(one, tmp_path / "one.parquet")
+    rate(capsys, tmp_path / "one.parquet", "--store", store, "--out", tmp_path / "1.parquet", "--commit")
+    same = one.to_pylist()[0]
+    other = dict(same, caller="13800138000" if same["caller"] != "13800138000" else "13800138001")
+    rows = [other, same] if changed_first else [same, other]
+    pq.write_table(pa.Table.from_pylist(rows, schema=one.schema), tmp_path / "twice.parquet")
+    answers = []
+    for mode in ("dry", "commit", "commit"):
+        out = tmp_path / f"{mode}.parquet"
+        got = rate(capsys, tmp_path / "twice.parquet", "--store", store, "--out", out,
+                   *(["--commit"] if mode == "commit" else []))
+        rejects = cdr.read_table(tmp_path / f"{mode}.rejects.csv").to_pylist()
+        answers.append((sorted((x["row"], x["code"]) for x in rejects), got["replayed"], got["charge_minor"]))
+    if changed_first:
+        expected = ([(1, "committed_differently"), (2, "duplicate_call_id")], 0, 0)
+    else:
+        expected = ([(2, "duplicate_call_id")], 1, 0)
+    assert answers == [expected] * 3, answers
