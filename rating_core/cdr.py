@@ -989,15 +989,18 @@ def read_rated(path: str | Path) -> pa.Table:
     (``rated_columns``). A CSV's columns are read by the rated output's
     types (``rater.AMOUNTS`` and ``BALANCES`` int64 under either name, the
     input ``row`` int64, ``answered`` bool), every other column as text;
-    every column as text when a cell is not of its column's type. A CSV's
-    text cells are the text as rated: the quote the rated CSV puts before a
-    cell starting like a formula (``cells``) is taken off.
+    a whole-number column with a cell not written in decimal digits
+    (``0x10``), and every column when a cell is not of its column's type,
+    as text, for the reader that checks it to name. A CSV's text cells and
+    header names are the text as rated: the quote the rated CSV puts before
+    one starting like a formula (``cells``) is taken off.
     Raises InvalidInput naming the file."""
     from .cells import original, text_columns
     from .rater import AMOUNTS, BALANCES
 
-    # The whole-number columns are read as text and made int64 here
-    # (``whole_numbers``): pyarrow's CSV reader takes 0x10 as 16.
+    # The whole-number columns are read as text and made int64 here when
+    # every cell is decimal (``not_whole_numbers``): pyarrow's CSV reader
+    # takes 0x10 as 16.
     ints = {*AMOUNTS, *BALANCES, "row", *(RATED_MINOR_NAMES[c] for c in AMOUNTS if c in RATED_MINOR_NAMES)}
     typed: dict[str, pa.DataType] = {c: pa.string() for c in ints}
     typed["answered"] = pa.bool_()

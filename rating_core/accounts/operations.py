@@ -897,7 +897,7 @@ class Accounts:
         account's credit limit is the platform's money, never refunded),
         and only credit that existed at ``at_ms``: less the top-ups and
         credit adjustments dated after it (``_credited_after``; README
-        "Refunds"). Refused: ``insufficient_credit``, ``no_package``,
+        "Accounts and numbers"). Refused: ``insufficient_credit``, ``no_package``,
         ``account_closed``, ``before_package_start`` (``at_ms`` before the
         current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")

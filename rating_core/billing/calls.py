@@ -138,7 +138,7 @@ def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
         raise InvalidInput(name, f"row {int(rows[i])}: {what(i)}{more}", source)
 
 
-def rated_rows(t: pa.Table, source: str, rows: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray]:
+def _rated_rows(t: pa.Table, source: str, rows: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray]:
     """The rated rows of a rated table (``status`` rated; every row when
     it has no ``status``: a lean rated file) and each one's 1-based data
     row in the file (``rows``: those of ``t``'s rows, default 1..n).
@@ -224,7 +224,7 @@ def rated_numbers(t: pa.Table, source: str, rows: np.ndarray) -> dict[str, pa.Ar
 def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None) -> pa.Table:
     """A rated table (the rater's output columns, this version's names:
     ``cdr.read_rated`` / ``ledger.records.read_batch`` give them) ->
-    ``CALLS_SCHEMA``, keeping only rated rows (``rated_rows``). The one
+    ``CALLS_SCHEMA``, keeping only rated rows (``_rated_rows``). The one
     check of a rated file's rows (billing's readers and ``explain
     --rated``); ``rows``: each row's 1-based data row in the file (default
     1..n). Raises InvalidInput naming ``source``, the column and the row
@@ -234,7 +234,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
-    t, rows = rated_rows(t, source, rows)  # rows: 1-based data rows, for errors
+    t, rows = _rated_rows(t, source, rows)  # rows: 1-based data rows, for errors
     cdr.file_times(t, "agent_answer", source, rows)  # a bad answer time is an error naming it
     cols = {
         "call_id": _named(t, "call_id", source, rows),
