@@ -112,7 +112,8 @@ class Explanation:
     reservation_held: bool = False
     reserved_minor: int = 0  # money held, 1/10000 yuan (money holds)
     reserved_seconds: int = 0  # bundle seconds held (bundle holds)
-    granted_seconds: int = 0  # the grant the hold covered, from billing start
+    granted_seconds: int = 0  # the grant the call was given, from billing start (0: not recorded)
+    held_seconds: int | None = None  # after the call's ``ended``: the seconds the shrunk hold covered
     authorized_ms: int | None = None
     settled_minor: int = 0  # what replaced a money hold: credit consumed / charge / overage
     settled_seconds: int = 0  # what replaced a bundle-seconds hold: bundle seconds consumed
@@ -209,6 +210,7 @@ def explain(snapshot, record: dict, settled=None, committed: bool = False, rerat
         x.reservation_held = True
         x.reserved_minor, x.reserved_seconds = settled.reserved_minor, settled.reserved_seconds
         x.granted_seconds, x.authorized_ms = settled.granted_seconds, settled.authorized_ms
+        x.held_seconds = settled.held_seconds
         if settled.money:  # the part of the charge that moved the balance replaced the hold
             x.settled_minor = (x.credit_consumed if x.package_kind == "prepaid" else
                                x.overage if x.package_kind == "bundle" else x.charge)
@@ -443,8 +445,12 @@ WORDS = {
         "charged_rerated": "Charged when committed: {charge} yuan; {new} yuan since its rerating under catalog "
                            "version {version} (below).",
         "reservation": "A rated file records no credit reservation (explain the committed call to see it).",
-        "held": "Credit reservation settled: {amount} was held for this call (authorised at {at}, grant "
-                "{granted} s) until its CDR was committed; the call's {settled} replaced it.",
+        "held": "Credit reservation settled: authorised at {at} with a grant of {granted}; the hold, "
+                "{amount}, stood until its CDR was committed; the call's {settled} replaced it.",
+        "held_ended": "Credit reservation settled: authorised at {at} with a grant of {granted}; at the "
+                      "call's end the hold shrank to {amount}, the cost of the {held} s it can have used, and "
+                      "stood so until its CDR was committed; the call's {settled} replaced it.",
+        "grant": "{v} s", "no_grant": "not recorded",
         "not_held": "No credit reservation was held for this call (it was not authorised with its call id, "
                     "or its hold had expired before the CDR came).",
         "held_money": "{v} yuan", "held_seconds": "{v} bundle seconds",
@@ -493,8 +499,11 @@ WORDS = {
         "charged": "应收：{charge} 元。",
         "charged_rerated": "入账时应收：{charge} 元；按资费版本 {version} 重新计费后为 {new} 元（见下）。",
         "reservation": "计费文件不记录额度预留（对已入账的通话进行解释可查看）。",
-        "held": "额度预留结算：本通话（授权时间 {at}，授权时长 {granted} 秒）预留了 {amount}，"
-                "话单入账时释放，按实际的 {settled} 结算。",
+        "held": "额度预留结算：本通话于 {at} 授权，授权时长 {granted}；预留额 {amount} 保持至话单入账时释放，"
+                "按实际的 {settled} 结算。",
+        "held_ended": "额度预留结算：本通话于 {at} 授权，授权时长 {granted}；通话结束时预留额缩减为 {amount}"
+                      "（其可能已使用的 {held} 秒的费用），保持至话单入账时释放，按实际的 {settled} 结算。",
+        "grant": "{v} 秒", "no_grant": "未记录",
         "not_held": "本通话未持有额度预留（未以通话 ID 授权，或预留在话单到达前已过期）。",
         "held_money": "{v} 元", "held_seconds": "{v} 秒套餐时长",
         "mismatch": "注意：按当前资费版本计算为 {billed} 秒、{units} 个计费单元、{charge} 元，与记录不符；"
@@ -589,13 +598,16 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         out.append(w["reservation"])
     elif not x.reservation_held:
         out.append(w["not_held"])
-    elif x.reserved_seconds or x.settled_seconds:
-        out.append(w["held"].format(amount=w["held_seconds"].format(v=x.reserved_seconds), at=_when(x.authorized_ms),
-                                    granted=x.granted_seconds,
-                                    settled=w["held_seconds"].format(v=x.settled_seconds)))
     else:
-        out.append(w["held"].format(amount=w["held_money"].format(v=y(x.reserved_minor)), at=_when(x.authorized_ms),
-                                    granted=x.granted_seconds, settled=w["held_money"].format(v=y(x.settled_minor))))
+        # The grant the call was given, and the hold as it stood when the CDR
+        # settled it (after an ``ended``: shrunk to the time used), each by its name.
+        seconds = bool(x.reserved_seconds or x.settled_seconds)
+        kind = w["held_seconds"] if seconds else w["held_money"]
+        out.append(w["held" if x.held_seconds is None else "held_ended"].format(
+            at=_when(x.authorized_ms), held=x.held_seconds,
+            granted=w["grant"].format(v=x.granted_seconds) if x.granted_seconds else w["no_grant"],
+            amount=kind.format(v=x.reserved_seconds if seconds else y(x.reserved_minor)),
+            settled=kind.format(v=x.settled_seconds if seconds else y(x.settled_minor))))
     if not x.consistent and x.note == "rated_under_another_version":
         out.append(w["mismatch"].format(billed=x.billed_seconds, units=x.units,
                                         charge=y(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))

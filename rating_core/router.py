@@ -1296,7 +1296,7 @@ class Router:
             minor, seconds = (held.reserved_minor, min(cost, held.reserved_seconds)) if used > 0 else (0, 0)
         if minor > 0 or seconds > 0:
             reservations.put(self.ledger, txn, call, held.with_(
-                granted_seconds=used, reserved_minor=minor, reserved_seconds=seconds,
+                held_seconds=used, reserved_minor=minor, reserved_seconds=seconds,
                 deadline_ms=at + wait * 1000, ended=True))
         return True
 

@@ -159,7 +159,7 @@ def test_ended_without_at_counts_the_clock_tolerance_on_the_safe_side(world):  #
     # the tolerance ahead of it, so the hold covers 30 s + CLOCK_SKEW_S.
     held = reservations.open_reservations(engine.ledger)
     assert len(held) == 1 and held[0][1].ended
-    assert 30 + CLOCK_SKEW_S <= held[0][1].granted_seconds <= 40 + CLOCK_SKEW_S
+    assert 30 + CLOCK_SKEW_S <= held[0][1].held_seconds <= 40 + CLOCK_SKEW_S
 
 
 def test_grpc_ended_without_at_before_a_future_authorize_is_invalid_argument(server):

@@ -55,11 +55,11 @@ def test_explain_names_the_settled_reservation_or_says_none_was_held(committed, 
     store_dir, d = committed
     text = explain_cli(capsys, store_dir, "c1", "--lang", "en")
     # A 60-minute call at 0.12/min: 7.20 yuan of prepaid credit replaced the hold.
-    assert (f"Credit reservation settled: {yuan4(d.reserved_minor)} yuan was held for this call "
-            f"(authorised at 2026-11-02T10:00:00.000+08:00, grant {d.max_duration_seconds} s) until its CDR was "
+    assert (f"Credit reservation settled: authorised at 2026-11-02T10:00:00.000+08:00 with a grant of "
+            f"{d.max_duration_seconds} s; the hold, {yuan4(d.reserved_minor)} yuan, stood until its CDR was "
             f"committed; the call's 7.2000 yuan replaced it.") in text
     zh = explain_cli(capsys, store_dir, "c1", "--lang", "zh")
-    assert f"预留了 {yuan4(d.reserved_minor)} 元" in zh and "按实际的 7.2000 元 结算" in zh
+    assert f"预留额 {yuan4(d.reserved_minor)} 元" in zh and "按实际的 7.2000 元 结算" in zh
     none = explain_cli(capsys, store_dir, "c2", "--lang", "en")
     assert "No credit reservation was held for this call" in none and "Credit reservation settled" not in none
     js = json.loads(explain_cli(capsys, store_dir, "c1", "--json"))
@@ -78,8 +78,48 @@ def test_explain_charge_over_grpc_carries_the_reservation(committed, tmp_path):
             r = held.reservation
             assert (r.reserved_minor, r.reserved_seconds, r.granted_seconds, r.authorized_ms, r.settled_minor) == (
                 d.reserved_minor, 0, d.max_duration_seconds, at(2), 7_2000)
-            assert "Credit reservation settled" in held.text
+            assert "Credit reservation settled" in held.text and not r.HasField("held_seconds")
             free = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id="c2"), timeout=60)
             assert not free.HasField("reservation") and "No credit reservation was held" in free.text
     finally:
         server.stop()
+
+
+def test_explain_after_ended_names_the_grant_and_the_shrunk_hold_apart(tmp_path, capsys):
+    """Newcomer N9 C2: a call authorised with a 3600 s grant whose ``ended``
+    shrank the hold to the 6 s it can have used was explained as "grant
+    6 s". The grant stays the grant; the shrunk hold is named as such."""
+    (tmp_path / "v1.yaml").write_text(CATALOG.replace("PRICE", "0.12"))
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "v1.yaml", activate=True)
+    ledger = Ledger(tmp_path / "store")
+    import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")
+    router = Router(open_view(store, ledger.env), ledger)
+    d = router.authorize("4001110001", "13812345678", at(2), call_id="e1")
+    assert d.allow and d.max_duration_seconds > 6
+    assert router.call_event("e1", "4001110001", "ended", at_ms=at(2) + 6_000)
+    [(_, held)] = reservations.open_reservations(ledger)
+    assert (held.ended, held.granted_seconds, held.held_seconds) == (True, d.max_duration_seconds, 6)
+    assert reservations.Reservation.unpack(held.pack()) == held
+    short = dict(cdr("e1", 2), end=at(2) + 6_000)
+    engine = Engine.open(tmp_path / "store")
+    engine.rate_and_commit(pa.Table.from_pylist([short]))
+    engine.close()
+    ledger.close()
+    text = explain_cli(capsys, tmp_path / "store", "e1", "--lang", "en")
+    assert (f"authorised at 2026-11-02T10:00:00.000+08:00 with a grant of {d.max_duration_seconds} s; at the "
+            f"call's end the hold shrank to {yuan4(held.reserved_minor)} yuan, the cost of the 6 s it can have "
+            "used, and stood so until its CDR was committed") in text
+    assert "grant of 6 s" not in text
+    js = json.loads(explain_cli(capsys, tmp_path / "store", "e1", "--json"))
+    assert (js["granted_seconds"], js["held_seconds"]) == (d.max_duration_seconds, 6)
+
+
+def test_a_hold_ended_before_held_seconds_were_recorded_reads_its_grant_as_unknown():
+    """A hold ended before 2026-12-01 stored the time used over its grant:
+    it reads as held_seconds with the grant not known (0), never as a grant."""
+    r = reservations.Reservation("acc", 120, 0, 6, 1, 2, 0, 1, 0, True, 0, 0, (1,), 42, True, 6)
+    old = r.pack()[:-8]  # the same hold without the held_seconds trailer
+    assert reservations.Reservation.unpack(old) == r._replace(granted_seconds=0)
+    running = r._replace(ended=False, held_seconds=None, granted_seconds=3600)
+    assert reservations.Reservation.unpack(running.pack()) == running

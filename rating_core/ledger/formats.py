@@ -141,7 +141,9 @@ caller_class int8, n_classes int8, then n_classes int32 destination class
 ids (the listed destinations'; the dearest prices the hold), then the
 account name (UTF-8), then NUL and the 400 number's key (``>q``; its hold is
 also summed in ``number_holds``, so a monthly cap set while the call is in
-progress counts it).
+progress counts it), then, once the call's ``ended`` shrank the hold,
+held_seconds int64 (the seconds it still covers; granted_seconds keeps the
+grant).
 
 All integers are little-endian unless marked ``>`` (big-endian keys sort by
 value, which the deadline sweeps rely on).

@@ -26,8 +26,10 @@ from .formats import HOLD, LINE
 # billing_start (layout.BILLING_START id), money (1: money, 0: bundle
 # seconds), caller_class, n_classes; then n_classes int32 destination class
 # ids, then the account name, then NUL + the 400 number's key (``>q``; absent in a
-# reservation written before every reservation named its number).
+# reservation written before every reservation named its number), then, for an
+# ended hold, its held_seconds (``<q``; absent in one ended before 2026-12-01).
 _HEAD = struct.Struct("<qqqqqqiibbbb")
+_HELD = struct.Struct("<q")
 
 
 class Reservation(NamedTuple):
@@ -59,6 +61,12 @@ class Reservation(NamedTuple):
     # ``ended`` finds it and changes nothing. Stored in the money byte's
     # second bit, so holds written before read as not ended.
     ended: bool = False
+    # An ended hold: the billable seconds it still covers (the time the call
+    # can have used by its end), while ``granted_seconds`` stays the grant the
+    # call was given. None while the call runs; for a hold ended before this
+    # was recorded (2026-12-01) the grant was overwritten by it, so
+    # ``granted_seconds`` reads 0 (not known) and this holds that figure.
+    held_seconds: int | None = None
 
     def pack(self) -> bytes:
         classes = self.classes
@@ -66,26 +74,32 @@ class Reservation(NamedTuple):
                            self.deadline_ms, self.answered_ms, self.catalog_version, self.package,
                            self.billing_start, (1 if self.money else 0) | (2 if self.ended else 0), self.caller_class, len(classes))
                 + _classes(len(classes)).pack(*classes) + self.account.encode()
-                + (b"\0" + LINE.pack(self.number_key) if self.number_key else b""))
+                + (b"\0" + LINE.pack(self.number_key) if self.number_key or self.held_seconds is not None else b"")
+                + (_HELD.pack(self.held_seconds) if self.held_seconds is not None else b""))
 
     @classmethod
     def unpack(cls, raw: bytes | memoryview) -> "Reservation":
         (minor, seconds, granted, authorized, deadline, answered, version, package, billing, money, caller_class,
          n) = _HEAD.unpack_from(raw)
         classes = _classes(n).unpack_from(raw, _HEAD.size)
-        account, number_key = _names(raw, n)
+        account, number_key, held = _names(raw, n)
+        ended = bool(money & 2)
+        if ended and held is None:  # ended before held_seconds was recorded: the grant was overwritten
+            granted, held = 0, granted
         return cls(account.decode(), minor, seconds, granted, authorized, deadline, answered, version, billing,
-                   bool(money & 1), package, caller_class, classes, number_key, bool(money & 2))
+                   bool(money & 1), package, caller_class, classes, number_key, ended, held)
 
     def with_(self, **kw) -> "Reservation":
         return self._replace(**kw)
 
 
-def _names(raw: bytes | memoryview, n: int) -> tuple[bytes, int]:
-    """(account name as stored, 400 number key or 0) of a packed reservation
-    with ``n`` destination classes."""
-    account, _, number = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
-    return account, LINE.unpack(number)[0] if number else 0
+def _names(raw: bytes | memoryview, n: int) -> tuple[bytes, int, int | None]:
+    """(account name as stored, 400 number key or 0, held seconds of an
+    ended hold or None) of a packed reservation with ``n`` destination classes."""
+    account, _, rest = bytes(raw[_HEAD.size + 4 * n:]).partition(b"\0")
+    number = LINE.unpack_from(rest)[0] if rest else 0
+    return account, number, _HELD.unpack_from(rest, LINE.size)[0] if len(rest) > LINE.size else None
+
 
 
 @functools.lru_cache(maxsize=None)
@@ -197,7 +211,7 @@ def expire(ledger, live: lmdb.Transaction, at_ms: int) -> int:
         if raw is None:
             continue
         head = _HEAD.unpack_from(raw)
-        account, number_key = _names(raw, head[11])
+        account, number_key, _held = _names(raw, head[11])
         held.delete()
         for where in [(holds, account)] + ([(number_holds, LINE.pack(number_key))] if number_key else []):
             t = taken.setdefault(where, [0, 0, 0])

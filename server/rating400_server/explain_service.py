@@ -55,6 +55,8 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             for f in ("reserved_minor", "reserved_seconds", "granted_seconds", "settled_minor", "settled_seconds"):
                 setattr(resp.reservation, f, getattr(x, f))
             resp.reservation.authorized_ms = x.authorized_ms or 0
+            if x.held_seconds is not None:
+                resp.reservation.held_seconds = x.held_seconds
         for r in x.runs:
             resp.steps.add(start_seconds=r.start, band=r.band or "", rate=r.rate, tier=r.tier, count=r.count,
                            increment_seconds=r.seconds, price=r.price_minor, unit_seconds=r.unit,

@@ -91,17 +91,19 @@ class ExplainChargeResponse(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., text: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., rate: _Optional[str] = ..., bands: _Optional[_Iterable[str]] = ..., billing_start_mode: _Optional[str] = ..., billing_start_used: _Optional[str] = ..., billable_rule: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[ChargeStep, _Mapping]]] = ..., exact_total: _Optional[str] = ..., rounding: _Optional[str] = ..., connect_fee: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., consistent: _Optional[bool] = ..., catalog_version: _Optional[int] = ..., rule_index: _Optional[int] = ..., reservation: _Optional[_Union[SettledReservation, _Mapping]] = ...) -> None: ...
 
 class SettledReservation(_message.Message):
-    __slots__ = ("reserved_minor", "reserved_seconds", "granted_seconds", "authorized_ms", "settled_minor", "settled_seconds")
+    __slots__ = ("reserved_minor", "reserved_seconds", "granted_seconds", "authorized_ms", "settled_minor", "settled_seconds", "held_seconds")
     RESERVED_MINOR_FIELD_NUMBER: _ClassVar[int]
     RESERVED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     GRANTED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     AUTHORIZED_MS_FIELD_NUMBER: _ClassVar[int]
     SETTLED_MINOR_FIELD_NUMBER: _ClassVar[int]
     SETTLED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HELD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     reserved_minor: int
     reserved_seconds: int
     granted_seconds: int
     authorized_ms: int
     settled_minor: int
     settled_seconds: int
-    def __init__(self, reserved_minor: _Optional[int] = ..., reserved_seconds: _Optional[int] = ..., granted_seconds: _Optional[int] = ..., authorized_ms: _Optional[int] = ..., settled_minor: _Optional[int] = ..., settled_seconds: _Optional[int] = ...) -> None: ...
+    held_seconds: int
+    def __init__(self, reserved_minor: _Optional[int] = ..., reserved_seconds: _Optional[int] = ..., granted_seconds: _Optional[int] = ..., authorized_ms: _Optional[int] = ..., settled_minor: _Optional[int] = ..., settled_seconds: _Optional[int] = ..., held_seconds: _Optional[int] = ...) -> None: ...
