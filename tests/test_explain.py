@@ -78,6 +78,12 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert f"Call {call['call_id']}" in text and f"package {call['package']}" in text
     assert "whole seconds" in text and "Rounded once" in text and "exact total" in text
     assert "计费时长" in text and "统一取整一次" in text  # and in Chinese
+    # One name each (newcomer N9 C3): billable = the measured time in whole
+    # seconds, billed = rounded up to whole increments; never "billed time"
+    # for the measured one.
+    assert "Billable seconds: " in text and "Billed time" not in text
+    assert f"{call['billed_seconds']} billed seconds (the billable seconds rounded up to whole increments)" in text
+    assert "可计费时长：" in text and f"计费时长 {call['billed_seconds']} 秒" in text
     assert f"Charged: {call['charge_minor'] / 10_000:.4f} yuan" in text
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
     assert js["consistent"] and js["charge_minor"] == call["charge_minor"] and js["units"] == call["units"]
