@@ -97,6 +97,18 @@ def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | Non
             f"not in the catalog: {named}")
 
 
+# The terminal's package monthly fee of a prepaid package without one: its
+# price was paid at purchase as prepaid credit (a bare 0.00 read as unpaid).
+PAID_AS_CREDIT = "as credit"
+
+
+def _monthly_fee(s) -> str:
+    """The package monthly fee cell of statement ``s`` for the terminal."""
+    from .rater import yuan
+
+    return PAID_AS_CREDIT if s.package_kind == "prepaid" and not s.rental else yuan(s.rental)
+
+
 @click.command("bill")
 @RATED
 @STORE
@@ -127,7 +139,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     import numpy as np
 
     from .billing.events import MONEY_KINDS, read_events
-    from .billing.render import catalog_names, statement_html, write_json, write_pdf, write_summary
+    from .billing.render import LABELS, catalog_names, statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements, month_index, month_label, package_starts, parse_month
     from .cli import err, out, user_errors
     from .cli_types import check_output_path, check_outputs_apart
@@ -213,16 +225,23 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                     if "pdf" in kinds:
                         write_pdf(html, stem.with_suffix(".pdf"))
     view = Table(title=f"{len(statements)} statement(s) -> {out_path} (amounts in yuan)", title_justify="left")
-    for col in ("account", "month", "package", "calls", "usage", "minimum shortfall", "package fee", "features",
+    # The shortfall and the fee under the CSV's and the printable statement's
+    # names (render.LABELS), so one figure has one name everywhere.
+    shortfall, fee = (LABELS["en"][k].removesuffix(" (yuan)").lower() for k in ("minimum_topup", "rental"))
+    for col in ("account", "month", "package", "calls", "usage", shortfall, fee, "features",
                 "closing credit (yuan)", "amount due"):
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
-    for s in statements[:max(show, 0)]:
+    shown = statements[:max(show, 0)]
+    for s in shown:
         # The closing credit: a prepaid account's credit, or a pay-as-you-go
         # or bundle account's payments carried to later bills; none ("-") for the rest.
         credit = yuan(s.closing_credit) if s.package_kind == "prepaid" or s.closing_credit else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     yuan(s.rental), yuan(s.features_total), credit, yuan(s.amount_due))
+                     _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due))
     out.print(view)
+    if any(_monthly_fee(s) == PAID_AS_CREDIT for s in shown):
+        out.print(f"{fee} '{PAID_AS_CREDIT}': a prepaid package has none; its price was paid when it was bought "
+                  "and is the prepaid credit", highlight=False)
     left_out = len(statements) - min(len(statements), max(show, 0))
     if left_out:
         out.print(f"{left_out} more statement(s) not shown (--show {len(statements)} to see all; all are in "

@@ -54,6 +54,27 @@ def test_bill_table_has_the_closing_credit_in_yuan_for_prepaid_accounts(world, t
     assert rows["tea"][-2] == "478.20"
     assert rows["expiring"][-2] == "0.00"  # prepaid, its credit expired: still its figure
     assert rows["bun"][-2] == rows["shop"][-2] == "-"  # bundle and payg without credit: none
+    # One figure, one name (newcomer N9 C4): the terminal's columns are the
+    # CSV's and the printable statement's, and a prepaid package's monthly
+    # fee says it was paid as credit (a bare 0.00 read as the fee unpaid).
+    header = " ".join(line for line in out.splitlines() if "account" in line)
+    assert "shortfall to the monthly minimum spend" in header and "package monthly fee" in header
+    assert "minimum shortfall" not in out and "package fee" not in out
+    assert rows["tea"][6] == "5.00" and rows["shop"][6] == "0.00"  # pre_480 has a rental of 5 a month
+    assert "'as credit'" not in out  # no row says it, so no note
+
+
+def test_a_prepaid_package_without_a_monthly_fee_says_it_was_paid_as_credit(world):  # noqa: F811
+    """The demo's prepaid_480_1y has no rental: the terminal printed its
+    package fee 0.00, read as the 480 fee unpaid (newcomer N9 C4)."""
+    import dataclasses
+
+    from rating_core.cli_billing import PAID_AS_CREDIT, _monthly_fee
+
+    s, _ = pages(world, "tea")
+    assert (_monthly_fee(s), _monthly_fee(dataclasses.replace(s, rental=0))) == ("5.00", PAID_AS_CREDIT)
+    shop, _ = pages(world, "shop")
+    assert _monthly_fee(shop) == "0.00"  # pay-as-you-go has no price paid as credit
 
 
 def test_feature_fees_say_they_are_due_not_paid_from_credit(world):  # noqa: F811
