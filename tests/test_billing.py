@@ -263,6 +263,14 @@ def test_html_and_pdf_statement_render(world, tmp_path):
     # expires read as a day still in the period); minutes are written without a thousands separator.
     assert s.package_end is not None and f"– {s.package_end - dt.timedelta(days=1)}" in zh
     assert f"– {s.package_end}<" not in zh
+    # JSON and the printed page agree (newcomer N9 C5): every date names a day
+    # inside its period, package_last_day beside package_end (the expiry day,
+    # exclusive, kept for clients), period_end the month's last day.
+    d = s.as_dict()
+    assert d["package_last_day"] == (s.package_end - dt.timedelta(days=1)).isoformat()
+    assert d["package_end"] == s.package_end.isoformat()
+    assert f"{d['package_start']} – {d['package_last_day']}<" in zh
+    assert f"{d['period_start']} – {d['period_end']}<" in zh and d["period_end"].endswith("-30")
     en = statement_html(s, calls.table, "en", catalog_names(snapshot.meta, "en"))
     assert "<td>mobile</td>" in en and "手机" not in en and "预存" not in en
     shop = st[("shop", "2026-11")]  # holds the recording feature that month

@@ -288,9 +288,6 @@ def _template():
                              autoescape=jinja2.select_autoescape(["j2", "html"]))
     env.filters["yuan"] = yuan
     env.filters["minutes"] = minutes
-    # A period's last day, as the statement's month shows its own (31 Oct):
-    # ``package_end`` is the day the credit expires, one day later.
-    env.filters["last_day"] = lambda d: d - dt.timedelta(days=1)
     env.filters["localtime"] = lambda ms: dt.datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%Y-%m-%d %H:%M")
     return env.get_template("statement.html.j2")
 

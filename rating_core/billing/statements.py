@@ -211,13 +211,17 @@ class Statement:
     account: str
     company: str
     month: str
+    # Dates are days, both ends inclusive (README "One figure, one name"),
+    # except package_end: the day the prepaid credit expires, the first day
+    # after the period (kept so, as clients read it); package_last_day is
+    # the period's last day.
     period_start: dt.date
     period_end: dt.date  # last day, inclusive
     package: str
     package_name: str
     package_kind: str
-    package_start: dt.date
-    package_end: dt.date | None  # prepaid: the day the credit expires
+    package_start: dt.date  # first day, inclusive
+    package_end: dt.date | None  # prepaid: the day the credit expires (exclusive)
     first_month: bool
     calls: int = 0
     answered: int = 0
@@ -314,10 +318,17 @@ class Statement:
     def amount_due(self) -> int:
         return self.charges - self.paid_to_charges
 
+    @property
+    def package_last_day(self) -> dt.date | None:
+        """The prepaid package period's last day (inclusive), the day before
+        ``package_end``; None without one. The printable statement prints it."""
+        return self.package_end - dt.timedelta(days=1) if self.package_end else None
+
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
         d = asdict(self)
-        for k in ("period_start", "period_end", "package_start", "package_end"):
+        d["package_last_day"] = self.package_last_day
+        for k in ("period_start", "period_end", "package_start", "package_end", "package_last_day"):
             d[k] = d[k].isoformat() if d[k] else None
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
