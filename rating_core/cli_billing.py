@@ -634,7 +634,8 @@ def report_command(rated, kind, account, campaigns_path, out_path):
         # From the counts, rounded once half up (14 of 17: 82.4%; the
         # column's 4-decimal float, rounded again, showed 82.3%).
         rate = "" if not r["calls"] else f"{_percent(r['answered'], r['calls'])}%"
-        view.add_row(*(str(r[k]) if r[k] not in ("", None) else "(unknown)" for k in keys),
+        view.add_row(*(str(r[k]) if r[k] not in ("", None) else "(untagged)" if k == "campaign" else "(unknown)"
+                       for k in keys),
                      f"{r['calls']:,}", f"{r['answered']:,}", rate,
                      f"{r['billed_seconds'] / 60:,.1f}", yuan(r["charge_minor"]))
     out.print(view)

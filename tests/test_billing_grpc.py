@@ -80,6 +80,12 @@ def test_statement_callers_and_report(served):
     assert sum(c.calls for c in got.callers) == sum(c.calls for c in callers)
     rep = stub.GetReport(billing_pb2.ReportRequest(by="number", account=ACCOUNT), timeout=30)
     assert rep.key_names == ["number"] and sum(r.calls for r in rep.rows) >= s.calls
+    # By campaign the calls no tag takes are the key [""] (untagged): the
+    # rows add up to the calls (newcomer N9 C8); it read "None" before.
+    tag = billing_pb2.CampaignTag(campaign="ads", number=rep.rows[0].key[0])
+    camp = stub.GetReport(billing_pb2.ReportRequest(by="campaign", account=ACCOUNT, campaigns=[tag]), timeout=30)
+    assert sum(r.calls for r in camp.rows) == sum(r.calls for r in rep.rows)
+    assert {tuple(r.key) for r in camp.rows} <= {("ads",), ("",)} and "None" not in str(camp)
 
 
 @pytest.mark.parametrize("request_, field", [

@@ -61,7 +61,35 @@ def test_campaigns_by_number_and_ivr_key_path(tmp_path):
     assert (got["search ads"]["calls"], got["search ads"]["answered"], got["search ads"]["charge_minor"]) == (2, 1, 2400)
     assert (got["after-sales"]["calls"], got["after-sales"]["charge_minor"]) == (1, 1200)
     assert got["radio"]["calls"] == 0  # a campaign that brought no calls still shows
-    assert "4001000006" not in str(got)  # untagged numbers are left out
+    # The calls no tag takes (here the untagged 4001000006) are one untagged
+    # row (campaign null), last: the rows add up to the calls (newcomer N9 C8:
+    # the demo's 2,059 calls to a tagged number without key paths vanished).
+    table = rows("campaign", campaigns=tags)
+    assert table[-1]["campaign"] is None and (got[None]["calls"], got[None]["charge_minor"]) == (1, 3600)
+    assert sum(r["calls"] for r in table) == len(ROWS) and sum(r["charge_minor"] for r in table) == 7200
+    only_after_sales = [t for t in tags if t.campaign == "after-sales"]
+    untagged = {r["campaign"]: r["calls"] for r in rows("campaign", campaigns=only_after_sales)}
+    assert untagged == {"after-sales": 1, None: 3}  # key paths 1 and 12 start no tag of their number
     (tmp_path / "bad.csv").write_text("campaign,number\nx,12345\n")
     with pytest.raises(InvalidInput, match="bad.csv row 1: number"):
         read_campaigns(tmp_path / "bad.csv")
+
+
+def test_report_by_campaign_on_the_demo_adds_up_to_the_rated_calls(demo, capsys, monkeypatch):
+    """The demo's campaigns file tags 4008593431 by IVR keys its CDRs never
+    carry: those calls, and every untagged number's, are the "(untagged)"
+    row, and the rows add up to the rated calls (newcomer N9 C8)."""
+    import pyarrow.parquet as pq
+
+    from rating_core.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(demo / "rated.parquet"), "--by", "campaign", "--campaigns",
+              str(demo / "catalog" / "campaigns.csv")])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    cells = {line.split("│")[1].strip(): int(line.split("│")[2].strip().replace(",", ""))
+             for line in out.splitlines() if line.count("│") > 5}
+    assert cells["(untagged)"] > 0 and list(cells)[-1] == "(untagged)"
+    assert sum(cells.values()) == pq.read_table(demo / "rated.parquet").num_rows

@@ -13,8 +13,10 @@ call id):
 - ``campaign``: per campaign, from campaign tags: a 400 number, or a 400
   number and an IVR key path, tagged with a campaign name (the advertising
   that number or menu key stands for). A call belongs to the tag with the
-  longest key path that its own path starts with; calls of untagged
-  numbers are left out.
+  longest key path that its own path starts with; the calls no tag takes
+  (an untagged number, or a key path no tag of its number starts) are one
+  row whose campaign is null (untagged), so the rows add up to the calls
+  the report counts.
 
 Campaign tags are a CSV ``campaign,number,ivr_keys`` (``ivr_keys`` may be
 empty: the whole number). Calls carry their IVR key path in an ``ivr_keys``
@@ -129,9 +131,8 @@ def _campaigns(calls: pa.Table, base: pa.Table, tags: Sequence[CampaignTag]) -> 
                 found = t.campaign
                 break
         names.append(found)
-    col = pa.array(names, pa.string())
-    keep = pc.is_valid(col)
-    out = _aggregate(base.append_column("campaign", col).filter(keep), ["campaign"])
+    # A call no tag takes is counted under null (untagged), the row sorted last.
+    out = _aggregate(base.append_column("campaign", pa.array(names, pa.string())), ["campaign"])
     # Campaigns without calls still appear (advertising that brought nothing).
     missing = sorted({t.campaign for t in tags} - set(out.column("campaign").to_pylist()))
     if missing:
@@ -139,5 +140,5 @@ def _campaigns(calls: pa.Table, base: pa.Table, tags: Sequence[CampaignTag]) -> 
         out = pa.concat_tables([out, pa.table({"campaign": missing, "calls": zeros, "answered": zeros,
                                                "answer_rate": pa.nulls(len(missing), pa.float64()),
                                                "billed_seconds": zeros, "charge_minor": zeros},
-                                              schema=out.schema)])
+                                              schema=out.schema)]).sort_by([("campaign", "ascending")])
     return out

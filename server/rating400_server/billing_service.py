@@ -295,7 +295,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                                                              "charge_minor")]
         resp = billing_pb2.ReportResponse(key_names=names)
         for row in table.to_pylist():
-            resp.rows.add(key=[str(row[k]) for k in names], calls=row["calls"], answered=row["answered"],
+            resp.rows.add(key=["" if row[k] is None else str(row[k]) for k in names], calls=row["calls"],
+                          answered=row["answered"],
                           answer_rate=row["answer_rate"] or 0.0, billed_seconds=row["billed_seconds"],
                           charge_minor=row["charge_minor"])
         return resp
