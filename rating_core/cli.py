@@ -295,6 +295,20 @@ def catalog_activate(version, store_dir):
     out.print(f"version {version} is active", highlight=False)
 
 
+def _compiled(meta: dict) -> str:
+    """A version's compile time for people, in Asia/Shanghai like every other
+    time the CLI prints (the store records it in UTC: ``compiled_at``)."""
+    import datetime as dt
+
+    from . import layout
+
+    at = meta.get("compiled_at") or ""
+    try:
+        return dt.datetime.fromisoformat(at).astimezone(layout.LOCAL_TZ).isoformat(timespec="seconds")
+    except ValueError:
+        return at  # not a time: as recorded
+
+
 @catalog.command("list")
 @STORE
 def catalog_list(store_dir):
@@ -307,7 +321,7 @@ def catalog_list(store_dir):
         out.print("no catalog versions", highlight=False)
     for v in versions:  # one line per version: easy to read and to grep
         c = v.get("counts", {})
-        out.print(f"{'*' if v['active'] else ' '} v{v['version']}  {v.get('catalog', '')}  compiled {v.get('compiled_at', '')}  "
+        out.print(f"{'*' if v['active'] else ' '} v{v['version']}  {v.get('catalog', '')}  compiled {_compiled(v)}  "
                   f"accounts {c.get('accounts', '')}  numbers {c.get('numbers', '')}  {v.get('source', '')}",
                   highlight=False, markup=False)
 
@@ -324,7 +338,7 @@ def catalog_show(version, store_dir):
     m = snap.meta
     out.print(f"[bold]version {snap.version}[/]: {escape(str(m.get('catalog')))}  ({escape(str(m.get('source', '')))})",
               highlight=False, markup=True)
-    out.print(f"compiled {m.get('compiled_at', '')}, region data {m.get('region_data', '')}", highlight=False)
+    out.print(f"compiled {_compiled(m)}, region data {m.get('region_data', '')}", highlight=False)
     for k, v in m.get("counts", {}).items():
         out.print(f"  {k}: {v:,}", highlight=False)
     names = m.get("package_names") or m["packages"]

@@ -163,8 +163,19 @@ def test_catalog_commands(demo, tmp_path):
     assert r.exit_code == 0
     r = run("catalog", "list", "--store", store)
     assert r.exit_code == 0 and "demo-reseller" in r.output
+    # The compile time in Asia/Shanghai like every time printed (newcomer N9
+    # C9: +00:00); the store keeps UTC.
+    import datetime as dt
+    import re
+
+    from rating_core.store import Store
+
+    utc = Store(store).versions()[0]["compiled_at"]
+    local = dt.datetime.fromisoformat(utc).astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()
+    assert utc.endswith("+00:00") and f"compiled {local} " in r.output and "+00:00" not in r.output
     r = run("catalog", "show", "--store", store)
     assert r.exit_code == 0 and "prepaid_3000_3y" in r.output and "accounts: 28" in r.output
+    assert f"compiled {local}," in r.output and re.search(r"\+08:00, region data", r.output)
     r = run("catalog", "activate", "7", "--store", store)
     assert r.exit_code == 2 and "no catalog version 7" in r.output
 
