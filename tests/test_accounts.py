@@ -136,6 +136,10 @@ def test_request_id_replays_the_first_result_and_changes_nothing(env):
     assert again["replayed"] and not first["replayed"]
     assert again["balance"] == first["balance"] and again["seq"] == first["seq"]
     assert ops.balance("acme")["credit_minor"] == (480 + 600) * 10_000
+    # A prepaid account has no bundle seconds: null, not 0 (newcomer N9 C12).
+    seconds = ("bundle_left_seconds", "reserved_seconds", "available_seconds")
+    assert [ops.balance("acme")[k] for k in seconds] == [None] * 3
+    assert [first["balance"][k] for k in seconds] == [None] * 3
     with pytest.raises(InvalidInput) as e:
         ops.refund("t1", "acme", 10_000)
     assert e.value.field == "request_id"
@@ -236,7 +240,12 @@ def test_number_level_moves(env):
 
 def test_grades_and_search(env):
     ops = env
-    ops.add_numbers(rid(), ["4006888888", "4001234500", "4008888812"], at_ms=T0)
+    several = ops.add_numbers(rid(), ["4006888888", "4001234500", "4008888812"], at_ms=T0)
+    # Several added: no one of them is "the" number (newcomer N9 C12: the top
+    # level held the last); the detail lists each. One added: its record.
+    assert several["number"] is None and several["detail"]["count"] == 3
+    assert [n["number"] for n in several["detail"]["numbers"]] == ["4006888888", "4001234500", "4008888812"]
+    assert ops.add_numbers(rid(), ["4009876501"], at_ms=T0)["number"]["number"] == "4009876501"
     found = {x["number"]: x for x in ops.search_numbers("*888*")}
     assert found["4006888888"]["grade"] == "premium"
     assert found["4006888888"]["opening_fee_minor"] == 5000_0000

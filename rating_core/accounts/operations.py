@@ -349,9 +349,14 @@ class Accounts:
 
     def _balance_dict(self, tx: _Tx, acc: C.Account) -> dict | None:
         bal = tx.balance(acc)
+        if bal is None:
+            return None
         # Balance holds plain ints and a str: a flat copy is what asdict's
         # recursive deep copy gives, at a tenth of its cost (per operation).
-        return None if bal is None else {f.name: getattr(bal, f.name) for f in dataclasses.fields(bal)}
+        out = {f.name: getattr(bal, f.name) for f in dataclasses.fields(bal)}
+        if bal.kind != "bundle":  # no bundle, so no bundle seconds: null, not 0 (as the rated output's)
+            out.update(bundle_left_seconds=None, reserved_seconds=None, available_seconds=None)
+        return out
 
     # -- accounts and real-name ------------------------------------------------------
     @_operation
@@ -438,8 +443,10 @@ class Accounts:
                     actor: str = "", at_ms=None) -> dict:
         """Take 400 numbers into the inventory as ``available``, with a grade
         (given, or by the catalog's grade patterns). The result's ``number``
-        is the last one; ``detail.numbers`` lists every one added, in order
-        (``count`` of them). InvalidInput for a number given twice.
+        is the number's record when one is added, None when several are (it
+        held the last one, read as the only one); ``detail.numbers`` lists
+        every one added, in order (``count`` of them). InvalidInput for a
+        number given twice.
         Refused: ``number_exists``."""
         if not numbers:
             raise InvalidInput("numbers", "at least one 400 number")
@@ -464,7 +471,7 @@ class Accounts:
                     raise Refused("number_exists", f"{n} is already in the inventory")
                 added.append(C.Number(n, grade or self.grade_of(n), "available", tx.at, [("available", tx.at)]))
                 tx.put_number(added[-1], None)
-            return self._result(tx, num=added[-1], count=len(normal),
+            return self._result(tx, num=added[0] if len(added) == 1 else None, count=len(normal),
                                 numbers=[{"number": a.number, "grade": a.grade, "state": a.state} for a in added])
         return self._run("add_numbers", request_id, actor, at_ms, fn)
 
