@@ -198,7 +198,7 @@ def test_a_prepaid_refund_pays_earlier_arrears_and_is_never_a_negative_amount_du
     # as they enter their sums (newcomer A9: CSV -74.33, PDF "paid from credit 74.33").
     assert dec["rerating_credit_total_minor"] == -52 * YUAN and dec["rerating_total_minor"] == -352 * YUAN
     assert "Rerating returned to prepaid credit, not on this bill (yuan)</td><td class=\"n\">52.00" in html
-    assert "Rerating returned to prepaid credit (yuan)</td><td class=\"n\">52.00" in html
+    assert "Rerating returned to prepaid credit (yuan)</td><td class=\"n\">+52.00" in html  # signed, as README says
     assert "returned to prepaid credit (yuan) 52.00" in html and "Rerating paid from credit" not in html
     # bill's footer: 300.00 billed in all, nothing still owed, and why.
     assert "total due 300.00 yuan over 2 statement(s)" in printed

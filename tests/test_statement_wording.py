@@ -161,3 +161,23 @@ def test_the_csv_shows_billed_minutes_with_one_decimal_as_the_printable_statemen
     (row,) = csv.DictReader(open(tmp_path / "b.csv", encoding="utf-8-sig"))
     assert row["Billed minutes"] == "6279.4"
     assert f'<td class="n">{minutes(s.billed_seconds)}</td>' in html["en"]  # the same words on the PDF
+
+
+def test_money_movements_are_signed_alike_and_the_call_counts_keep_to_one_line(world):  # noqa: F811
+    """Newcomer N9 D: a top-up read '+0.00' beside a credit adjustment's
+    '50.00'; every movement of the credit block now carries its sign ('+'
+    adds, '-' takes, 0 is '0.00'). And 'Calls / Answered / Missed' wrapped
+    to '0/0/' over two lines in a narrow cell: it is kept on one line."""
+    from rating_core.billing.render import signed
+
+    assert (signed(50_0000), signed(0), signed(-12_3600)) == ("+50.00", "0.00", "-12.36")
+    import dataclasses
+
+    s, html = pages(world, "tea")
+    assert f'<td>Top-ups (yuan)</td><td class="n">{signed(s.top_ups_total)}</td>' in html["en"]
+    rows, calls = statements(world)
+    none = statement_html(dataclasses.replace(s, top_ups=[]), calls.table, "en", catalog_names(world[1].meta, "en"))
+    assert '<td>Top-ups (yuan)</td><td class="n">0.00</td>' in none  # it read +0.00
+    assert f'<td>Paid from credit (yuan)</td><td class="n">{signed(-s.credit_consumed)}</td>' in html["en"]
+    assert f'<td class="n nw">{s.calls} / {s.answered} / {s.missed}</td>' in html["en"]
+    assert "td.nw, td.when { white-space: nowrap; }" in html["en"]

@@ -112,6 +112,14 @@ LABELS = {
     },
 }
 
+def signed(minor: int) -> str:
+    """A movement of credit or payments for people: yuan (2 decimals) with
+    its sign, '+' for what adds and '-' for what takes; 0 is '0.00'. Every
+    such line of the printable statement writes it so (a top-up read '+0.00'
+    beside a credit adjustment's '50.00')."""
+    return ("+" if minor > 0 else "") + yuan(minor)
+
+
 def minutes(seconds: int) -> str:
     """Seconds (int) -> minutes for people, one decimal, half up, no
     thousands separator (as the yuan are written): 376764 -> '6279.4'. The
@@ -287,6 +295,7 @@ def _template():
     env = jinja2.Environment(loader=jinja2.PackageLoader("rating_core.billing", "templates"),
                              autoescape=jinja2.select_autoescape(["j2", "html"]))
     env.filters["yuan"] = yuan
+    env.filters["signed"] = signed
     env.filters["minutes"] = minutes
     env.filters["localtime"] = lambda ms: dt.datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%Y-%m-%d %H:%M")
     return env.get_template("statement.html.j2")
