@@ -160,6 +160,15 @@ def yuan4(minor) -> str:
     return str((Decimal(int(minor)) / MINOR_UNITS_PER_YUAN).quantize(Decimal("0.0001")))
 
 
+def yuan_balance(minor: int) -> str:
+    """A balance (``minor``: int, 1/10000 yuan) for people: yuan with 2
+    decimals, as statements and ``accounts balance`` write it; 4 when it
+    holds a fraction of a fen, so nothing is rounded away."""
+    from .rater import yuan
+
+    return yuan4(minor) if int(minor) % 100 else yuan(minor)
+
+
 def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -582,7 +591,9 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=y(x.rounded), fee=y(x.connect_fee),
                                      charge=y(x.rate_charge)))
     if x.package_kind == "prepaid":
-        out.append(w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage), left=y(x.balance_after)))
+        # The charge's parts exact as the walk above; the balance as balances are written.
+        out.append(w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage),
+                                       left=yuan_balance(x.balance_after)))
     elif x.package_kind == "bundle":
         out.append(w["bundle"].format(used=x.bundle_seconds_consumed, left=x.balance_after, over=x.overage_seconds))
         if x.overage_seconds > 0:

@@ -370,3 +370,13 @@ def test_a_package_or_number_this_version_lacks_is_the_note_alone(demo, rated_cs
     assert out.exit_code == 0, out.output
     assert f"Note: {field} {text!r} is not in this catalog version" in out.output, out.output
     assert "None" not in out.output and "not answered" not in out.output and "Charged" not in out.output, out.output
+
+
+def test_the_credit_left_reads_as_balances_do():
+    """Newcomer N9 D: explain wrote the balance as "credit left 2357.5600
+    yuan"; a balance reads with 2 decimals as everywhere, 4 only when it
+    holds a fraction of a fen (nothing rounded away)."""
+    from rating_core.explain import yuan_balance
+
+    assert (yuan_balance(23575600), yuan_balance(0), yuan_balance(-1200)) == ("2357.56", "0.00", "-0.12")
+    assert yuan_balance(23575612) == "2357.5612"
