@@ -218,6 +218,10 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
     return result.summary, time.perf_counter() - began
 
 
+SUMMARY_LABEL_WIDTH = 48  # characters of the rate summary's label column (a reject reason wraps)
+RATE_MIN_ROWS = 1000  # the rate summary states CDR/s from this many rows in
+
+
 def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     from . import cdr
     from .rater import yuan
@@ -235,6 +239,9 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
             click.echo(hint, err=True)
         return
     t = Table(title="rating summary", show_header=False, title_justify="left")
+    # A long reject reason wraps in its cell instead of widening the table.
+    t.add_column(max_width=SUMMARY_LABEL_WIDTH, overflow="fold")
+    t.add_column()
     t.add_row("rows in", f"{summary.rows_in:,}")
     t.add_row("rated", f"{summary.rated:,}")
     t.add_row("rejected", f"{summary.rejected:,}")
@@ -249,7 +256,9 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
                   f"{summary.replayed:,} calls, their stored charges {yuan(summary.replayed_charge)} yuan")
     else:
         t.add_row("total charge", f"{summary.charge_yuan} yuan")
-    t.add_row("time", f"{seconds:.2f} s ({summary.rows_in / max(seconds, 1e-9):,.0f} CDR/s)")
+    # A rate over a few rows is the start-up time, not a throughput: said from RATE_MIN_ROWS on.
+    rate = (f" ({summary.rows_in / max(seconds, 1e-9):,.0f} CDR/s)" if summary.rows_in >= RATE_MIN_ROWS else "")
+    t.add_row("time", f"{seconds:.2f} s{rate}")
     t.add_row("rated CDRs", str(out_path))
     t.add_row("rejects", str(rejects_path))
     out.print(t)

@@ -151,3 +151,20 @@ def test_serve_with_a_bad_server_variable_is_one_line_naming_it(store_dir, name,
     err = r.stderr.decode()
     assert r.returncode == 2 and len(err.strip().splitlines()) == 1 and err.startswith(f"error: {name}="), err
     assert "Traceback" not in err
+
+
+def test_rate_summary_wraps_a_long_reason_and_states_a_rate_only_over_enough_rows(capsys, monkeypatch):
+    """Newcomer N9 D: a long reject reason widened the whole summary table,
+    and a 3-row run printed "(15 CDR/s)", its start-up time as a rate."""
+    from rating_core.cli import RATE_MIN_ROWS, SUMMARY_LABEL_WIDTH, print_summary
+    from rating_core.rater import RatingSummary
+
+    monkeypatch.setenv("COLUMNS", "200")
+    reason = "end: call id committed before with a different value here; the first commit stands"
+    print_summary(RatingSummary(3, 2, 1, 0, 1200, {reason: 1}), 0.2, "out.parquet", "rejects.csv")
+    small = capsys.readouterr().out
+    assert "CDR/s" not in small and "│ time" in small and "0.20 s " in small
+    assert max(len(line) for line in small.splitlines()) <= SUMMARY_LABEL_WIDTH + 40
+    assert reason not in small and "call id committed before" in small  # wrapped, not lost
+    print_summary(RatingSummary(RATE_MIN_ROWS, RATE_MIN_ROWS, 0, 0, 0), 0.5, "out.parquet", "rejects.csv")
+    assert f"({2 * RATE_MIN_ROWS:,} CDR/s)" in capsys.readouterr().out
