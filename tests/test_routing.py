@@ -617,3 +617,27 @@ def test_batch_without_reserve_equals_single_calls(snapshot, tmp_path_factory, c
         assert batch.decisions(out) == want
     finally:
         ledger.close()
+
+
+def test_the_demo_service_desk_offers_the_duty_phone_in_hours_only_for_an_agent_at_its_cap(demo):
+    """The demo catalog's service_desk comment (newcomer N9 D6): max_hops 3
+    lists the three agents in hours; the agents' overflow, the duty phone,
+    takes the place of an agent at its max_calls (4), never a fourth hop."""
+    import datetime as dt_
+
+    store = Store(demo / "store")
+    ledger = Ledger(demo / "store")
+    try:
+        router = Router(store.open(), ledger)
+        at = int(dt_.datetime(2026, 11, 2, 10, tzinfo=dt_.timezone(dt_.timedelta(hours=8))).timestamp() * 1000)
+        agents = {"075586001001", "075586001002", "075586001003"}
+        first = router.authorize("4000589196", "13812345678", at)
+        assert first.allow and set(numbers(first)) == agents
+        for i in range(4):  # 075586001001 at its max_calls
+            assert router.call_event(f"busy-{i}", "4000589196", "started", destination="075586001001", at_ms=at)
+        busy = router.authorize("4000589196", "13812345678", at + 1000)
+        assert set(numbers(busy)) == agents - {"075586001001"} | {"13802551234"}
+        for i in range(4):
+            router.call_event(f"busy-{i}", "4000589196", "ended", at_ms=at + 2000)
+    finally:
+        ledger.close()
