@@ -31,6 +31,7 @@ import numpy as np
 
 from . import MINOR_UNITS_PER_YUAN, cdr, layout
 from .errors import InvalidInput
+from .money import exact_yuan
 from .numbers import key as number_key_of
 
 SHANGHAI = layout.LOCAL_TZ
@@ -158,15 +159,6 @@ def yuan4(minor) -> str:
         whole = Decimal(minor.numerator) / Decimal(minor.denominator) / MINOR_UNITS_PER_YUAN
         return f"{whole:.6f}… ({minor.numerator}/{minor.denominator} minor units)"
     return str((Decimal(int(minor)) / MINOR_UNITS_PER_YUAN).quantize(Decimal("0.0001")))
-
-
-def yuan_balance(minor: int) -> str:
-    """A balance (``minor``: int, 1/10000 yuan) for people: yuan with 2
-    decimals, as statements and ``accounts balance`` write it; 4 when it
-    holds a fraction of a fen, so nothing is rounded away."""
-    from .rater import yuan
-
-    return yuan4(minor) if int(minor) % 100 else yuan(minor)
 
 
 def _when(ms: int | None) -> str:
@@ -593,7 +585,7 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     if x.package_kind == "prepaid":
         # The charge's parts exact as the walk above; the balance as balances are written.
         out.append(w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage),
-                                       left=yuan_balance(x.balance_after)))
+                                       left=exact_yuan(x.balance_after)))
     elif x.package_kind == "bundle":
         out.append(w["bundle"].format(used=x.bundle_seconds_consumed, left=x.balance_after, over=x.overage_seconds))
         if x.overage_seconds > 0:

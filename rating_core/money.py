@@ -79,11 +79,18 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
     return minor
 
 
-def in_yuan(minor: int) -> str:
-    """An amount of money as a message says it: yuan with 2 decimals and
-    the unit (``50.00 yuan``), or with all 4 when 2 would round it
-    (``50.0001 yuan``), so a message never shows two different amounts as
-    one figure ("cannot refund 50.00 yuan; refundable is 50.00 yuan")."""
+def exact_yuan(minor: int) -> str:
+    """``minor`` (int, 1/10000 yuan) as yuan with 2 decimals (``50.00``), or
+    with all 4 when 2 would round it (``50.0001``): a figure people read
+    that never hides a fraction of a fen."""
     whole, frac = divmod(abs(int(minor)), MINOR_UNITS_PER_YUAN)
     digits = f"{frac:0{_DECIMALS}d}"
-    return f"{'-' if minor < 0 else ''}{whole}.{digits[:2] if digits.endswith('00') else digits} yuan"
+    return f"{'-' if minor < 0 else ''}{whole}.{digits[:2] if digits.endswith('00') else digits}"
+
+
+def in_yuan(minor: int) -> str:
+    """An amount of money as a message says it: ``exact_yuan`` and the unit
+    (``50.00 yuan``, ``50.0001 yuan``), so a message never shows two
+    different amounts as one figure ("cannot refund 50.00 yuan; refundable
+    is 50.00 yuan")."""
+    return f"{exact_yuan(minor)} yuan"

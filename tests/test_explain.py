@@ -376,7 +376,7 @@ def test_the_credit_left_reads_as_balances_do():
     """Newcomer N9 D: explain wrote the balance as "credit left 2357.5600
     yuan"; a balance reads with 2 decimals as everywhere, 4 only when it
     holds a fraction of a fen (nothing rounded away)."""
-    from rating_core.explain import yuan_balance
+    from rating_core.money import exact_yuan
 
-    assert (yuan_balance(23575600), yuan_balance(0), yuan_balance(-1200)) == ("2357.56", "0.00", "-0.12")
-    assert yuan_balance(23575612) == "2357.5612"
+    assert (exact_yuan(23575600), exact_yuan(0), exact_yuan(-1200)) == ("2357.56", "0.00", "-0.12")
+    assert exact_yuan(23575612) == "2357.5612"
