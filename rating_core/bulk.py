@@ -88,15 +88,22 @@ ROW_COLUMNS = ("file", "row")
 OUTPUT_NAMES = frozenset((*ROW_COLUMNS, *RATED_COLUMNS, "answered", "replayed", *cdr.RATED_MINOR_NAMES))
 
 
-def check_pass_through(inputs) -> None:
-    """Before anything is rated: no input file (CSV header, Parquet schema;
-    a dataset directory's every file) has a column named like a column of
-    the rated output (``OUTPUT_NAMES``). Kept, it would be replaced by the
-    output's (a clerk reading our charge as theirs) or lost. Raises
-    InvalidFile naming the file and every such column, and the way out."""
-    for path in inputs:
-        for f in _files(Path(path)):
-            clash = [n for n in cdr.column_names(f) if n in OUTPUT_NAMES]
+def check_inputs(inputs, pass_through: bool = False) -> None:
+    """Before any row is rated, by every job (this one, ``--commit``'s,
+    Dask's): each input passes ``cdr.check_file`` (a dataset directory
+    ``cdr.check_dataset``) with ``cdr.REQUIRED_COLUMNS``; with
+    ``pass_through`` no file (a dataset's every file) has a column named
+    like a column of the rated output (``OUTPUT_NAMES``): kept, it would be
+    replaced by the output's (a clerk reading our charge as theirs) or
+    lost. Each file's header (footer) is read once for both. Raises
+    InvalidFile naming the file (and every such column, and the way out),
+    InvalidInput for a dataset directory without Parquet files."""
+    for raw in inputs:
+        path = Path(raw)
+        named = (cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS) if path.is_dir()
+                 else [(path, cdr.checked_columns(path, cdr.REQUIRED_COLUMNS))])
+        for f, names in named if pass_through else ():
+            clash = [n for n in names if n in OUTPUT_NAMES]
             if clash:
                 raise cdr.InvalidFile(
                     f, f"with --pass-through, column(s) {', '.join(clash)} would be replaced by the rated "
@@ -351,19 +358,6 @@ class RejectsWriter:
 
 
 # --- inputs ---------------------------------------------------------------------
-def _files(path: Path) -> list[Path]:
-    """A file, or a dataset directory's Parquet files in path order (Hive
-    directories ``day=YYYY-MM-DD`` sort chronologically)."""
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
-        if not files:
-            raise InvalidInput(str(path), "no Parquet files in the dataset directory")
-        return files
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    return [path]
-
-
 _NO_PRE_BUFFER = ds.ParquetFragmentScanOptions(pre_buffer=False)
 
 
@@ -390,7 +384,7 @@ def input_batches(inputs: Iterable[str | Path], batch_rows: int = DEFAULT_CHUNK_
                 yield batch
             continue
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
-        for f in _files(path):
+        for f in cdr.dataset_files(path):
             if files is not None:
                 files.begin(str(f), row)
             frag = ds.dataset(f, format="parquet")
@@ -717,14 +711,13 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
     bytes per input row while it scans, plus DuckDB's ``memory_limit``
     while it sorts. Raises
-    ``InvalidInput`` for an input missing a required column, or with
-    ``pass_through`` a column named like an output column (``check_pass_through``).
+    ``InvalidInput`` for an input that ``check_inputs`` refuses (before
+    anything is written).
     """
+    check_inputs(inputs, pass_through)
     # The cyclic GC is paused meanwhile: the job allocates few cycles, but
     # its many short-lived Arrow wrappers trigger full collections that walk
     # every object the process holds (~8% of the job's CPU, py-spy).
-    if pass_through:
-        check_pass_through(inputs)
     enabled = gc.isenabled()
     gc.disable()
     keep_freed_memory()

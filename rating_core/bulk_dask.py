@@ -82,7 +82,7 @@ def plan_units(inputs, unit_rows: int = 1 << 20) -> list[Unit]:
     units, row = [], 0
     for raw in inputs:
         root = Path(raw)
-        for f in bulk._files(root):
+        for f in cdr.dataset_files(root):
             if not cdr._is_parquet(f):
                 raise InvalidInput(str(f), "--dask rates Parquet files and datasets (convert CSV first)")
             meta = pq.ParquetFile(f).metadata
@@ -265,7 +265,8 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     ``partitions``: account partitions (default 4 per worker thread).
     Relative paths (inputs, ``out``, ``scratch``) are taken from the
     client's working directory: the workers are given absolute paths, which
-    must name the same files on every machine (a shared mount).
+    must name the same files on every machine (a shared mount). Raises what
+    ``bulk.check_inputs`` raises, before anything is written.
     """
     from distributed import Client
 
@@ -273,6 +274,7 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     from .store import Ledger, Store
 
     began = time.perf_counter()
+    bulk.check_inputs(inputs, pass_through)
     store = Store(store_dir, create=False)
     # What a single-machine job rates with: the catalog snapshot, with the
     # live accounts' tables over it once accounts are live (``rating400

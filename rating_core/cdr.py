@@ -505,6 +505,13 @@ def check_file(path: str | Path, encoding: str | None = None, required: tuple[st
     return _check(Path(path), encoding, required)[0]
 
 
+def checked_columns(path: str | Path, required: tuple[str, ...] = ()) -> list[str]:
+    """``check_file`` (in ``DEFAULT_ENCODING``), then the file's column
+    names from the same read: a CSV's header, a Parquet file's schema.
+    Raises InvalidFile."""
+    return _check(Path(path), None, required)[1]
+
+
 def _check(path: Path, encoding: str | None, required: tuple[str, ...] = ()) -> tuple[str | None, list[str]]:
     """``check_file``'s checks; (its result, the column names: the CSV's
     header as ``_header`` reads it, or the Parquet schema's), so
@@ -540,16 +547,10 @@ def _check(path: Path, encoding: str | None, required: tuple[str, ...] = ()) -> 
     return encoding, names  # encoding None for Parquet
 
 
-def column_names(path: str | Path) -> list[str]:
-    """A CDR file's column names: a CSV's header (in its encoding, as
-    ``check_file`` reads it) or a Parquet file's schema. Raises InvalidFile."""
-    return _names(Path(path), None)[1]
-
-
 def _names(path: Path, encoding: str | None) -> tuple[str | None, list[str], pa.Schema | None]:
     """(the CSV's encoding, its header's names, None) or (None, the names,
     the Parquet schema): what a file is opened for before its rows, read
-    once for ``check_file`` and ``column_names``. Raises InvalidFile."""
+    once for ``check_file``'s checks. Raises InvalidFile."""
     if _is_parquet(path):
         try:
             schema = pq.ParquetFile(path).schema_arrow
@@ -732,21 +733,39 @@ def _quotes_even(path: Path) -> bool:
     return n % 2 == 0
 
 
-def check_dataset(path: str | Path, required: tuple[str, ...] = ()) -> None:
+def dataset_files(path: Path) -> list[Path]:
+    """A file, or a dataset directory's Parquet files in path order (Hive
+    directories ``day=YYYY-MM-DD`` sort chronologically): the files a job
+    reads of an input. Raises InvalidInput for a directory without any,
+    FileNotFoundError for a path that does not exist."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+        if not files:
+            raise InvalidInput(str(path), "no Parquet files in the dataset directory")
+        return files
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    return [path]
+
+
+def check_dataset(path: str | Path, required: tuple[str, ...] = ()) -> list[tuple[Path, list[str]]]:
     """A directory given as input must be a Parquet dataset (every file in
     it Parquet, e.g. ``rate --by-day`` output) whose CDR columns are flat,
     and (``required``) every file of which has the columns asked for: all
     checked before any row is read, so a bad file anywhere writes nothing.
-    Raises InvalidFile naming the directory, or the first file refused."""
+    Returns each file a job reads (``dataset_files``) with its column
+    names, from the one read of its footer. Raises InvalidFile naming the
+    directory, or the first file refused; InvalidInput for a directory
+    without Parquet files."""
     import pyarrow.dataset as ds
 
     try:
         dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=False)
         schema = dataset.schema
-        if required:
-            for name in dataset.files:  # footers only: cheap
-                _require(name, pq.ParquetFile(name).schema_arrow.names, required, None)
-    except InvalidFile:
+        named = [(f, pq.ParquetFile(f).schema_arrow.names) for f in dataset_files(Path(path))]  # footers: cheap
+        for f, names in named:
+            _require(f, names, required, None)
+    except InvalidInput:
         raise
     except Exception as e:  # noqa: BLE001 - pyarrow's errors for files that are not Parquet
         raise InvalidFile(path, f"not a Parquet dataset directory: {excerpt(e, 160)}") from None
@@ -754,6 +773,7 @@ def check_dataset(path: str | Path, required: tuple[str, ...] = ()) -> None:
         if f.name in CDR_COLUMNS and pa.types.is_nested(f.type):
             raise InvalidFile(path, f"a {f.type} column; CDR fields are text, numbers or timestamps",
                               column=f.name)
+    return named
 
 
 def _diagnose(path: Path, encoding: str, error: Exception) -> InvalidFile:

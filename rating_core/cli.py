@@ -116,16 +116,7 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
                 # file Excel refuses to open, found only after the commit.
                 raise UserError(f"{option}: {path}: rate writes .csv (Excel opens it) or .parquet, not "
                                 f"{Path(path).suffix}; name the file so, or give --format")
-        with cdr.told_encoding(encoding):
-            for path in inputs:  # a file that cannot be read at all is an error before any row is rated
-                if Path(path).is_dir():
-                    cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS)
-                else:
-                    cdr.check_file(path, required=cdr.REQUIRED_COLUMNS)
-            if pass_through:  # every job (bounded, --commit, --dask): refused before anything is rated
-                from .bulk import check_pass_through
-
-                check_pass_through(inputs)
+        with cdr.told_encoding(encoding):  # every job checks its inputs first (``bulk.check_inputs``)
             summary, seconds = rate_with_options(
                 inputs, store_dir, out_path, rejects_path, fmt, version, commit, threads, progress=not as_json,
                 pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit,
@@ -153,7 +144,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
     per process). Without ``commit``: the bounded-memory job
     (``rating_core.bulk``). With ``commit``: the inputs go through the edge
     batch by batch and are committed in one ledger transaction
-    (``Engine.commit_prepared``)."""
+    (``Engine.commit_prepared``), once ``bulk.check_inputs`` passed them."""
     from . import bulk, cdr
 
     if not commit:
@@ -167,6 +158,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
     from .store import Ledger, Store
 
     began = time.perf_counter()
+    bulk.check_inputs(inputs, pass_through)  # before the ledger is touched
     store = store or Store(store_dir, create=False)
     ledger = Ledger(store_dir)
     try:

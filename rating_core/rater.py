@@ -55,7 +55,7 @@ MONEY = ("charge", "credit_consumed", "overage", "balance_after")  # int64 minor
 # for the other account kinds.
 BALANCES = ("credit_after_minor", "bundle_left_seconds")
 # The columns ``Rater._rated_table`` sets beside the input's (an input column
-# of one of these names is replaced: ``bulk.check_pass_through`` refuses it first).
+# of one of these names is replaced: ``bulk.check_inputs`` refuses it first).
 RATED_COLUMNS = ("status", *(c for c, _ in NAMED), *(cdr.RATED_MINOR_NAMES.get(c, c) for c in AMOUNTS), *BALANCES)
 _PREPAID, _BUNDLE = layout.PACKAGE_KIND.index("prepaid"), layout.PACKAGE_KIND.index("bundle")
 # The per-account arrays of a rating state (one entry per account, in

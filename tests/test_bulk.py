@@ -124,7 +124,7 @@ def test_datasets_in_and_out_by_day(rater, cdrs, tmp_path):
         pq.write_table(part, src / f"day={d}" / "part-0.parquet")
     nulls = cdrs.filter(pc.is_null(day))
     pq.write_table(nulls, src / "undated.parquet")
-    table = pa.concat_tables([pq.read_table(f) for f in bulk._files(src)])  # the input, in path order
+    table = pa.concat_tables([pq.read_table(f) for f in cdr.dataset_files(src)])  # the input, in path order
     state = rater.opening_state()
     out = tmp_path / "rated"
     result = bulk.rate_dataset([src], rater, state, out, tmp_path / "rejects.csv", by_day=True, chunk_rows=2_500)
@@ -134,7 +134,7 @@ def test_datasets_in_and_out_by_day(rater, cdrs, tmp_path):
     starts = pc.strftime(rated.column("start"), "%Y-%m-%d").to_pylist()
     assert starts == [str(d) for d in rated.column("day").to_pylist()]  # each row in its start's day
     check(rater, table, rated.drop_columns(["day"]), cdr.read_table(tmp_path / "rejects.csv"), result, state,
-          files=bulk._files(src))
+          files=cdr.dataset_files(src))
 
 
 def test_nothing_to_rate_still_writes_both_files(rater, tmp_path):
