@@ -48,7 +48,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import layout
-from .errors import InvalidInput, OverLimit
+from .errors import InvalidInput
 from .numbers import (FOREIGN_DIGITS, ONE_BY_ONE, WITHHELD_CALLERS, _normal_of, foreign_digits, keys_of,
                       normalize_array, number_cells, separated_cells, string_buffers, validity_bits)
 from .numbers import key as number_key
@@ -2034,6 +2034,16 @@ def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
                     prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
 
 
+class TooManyIds(Exception):
+    """``SeenIds.later_copies`` refused a call that would hold more than
+    ``most`` ids: ``held`` ids held, ``more`` new ones in the call. Figures
+    only: the caller that set the bound says it (``engine.DryRun``)."""
+
+    def __init__(self, held: int, more: int, most: int):
+        super().__init__(held, more, most)
+        self.held, self.more, self.most = held, more, most
+
+
 class SeenIds:
     """The call ids of one job's earlier chunks or requests (a file job's
     chunks, ``bulk.Duplicates``; a dry stream's messages,
@@ -2056,12 +2066,12 @@ class SeenIds:
         self.count = 0
 
     def later_copies(self, ids: pa.ChunkedArray | pa.Array, candidates: np.ndarray,
-                     most: int | None = None, what: str = "this job") -> np.ndarray:
+                     most: int | None = None) -> np.ndarray:
         """Of ``candidates`` (rows of ``ids``, ascending int array; their ids
         not null), those whose call id an earlier candidate (of this call or
         an earlier one) had; the others' ids are remembered. Call in input
         order. ``most``: the most ids held; a call that would pass it raises
-        ``errors.OverLimit`` naming ``what`` and remembers nothing."""
+        ``TooManyIds`` and remembers nothing."""
         from .kernels import ids as ids_kernel
 
         if len(candidates) == 0:
@@ -2088,8 +2098,7 @@ class SeenIds:
                     ask = ask[at[ask] < len(run_hashes)]
         new = np.flatnonzero(~dup[order])  # in hash order
         if most is not None and self.count + len(new) > most:
-            raise OverLimit("call_id", f"{what} holds {self.count:,} distinct call ids; {len(new):,} more "
-                            f"would pass its limit of {most:,}")
+            raise TooManyIds(self.count, len(new), most)
         if len(new):
             self._add(hashes[new], s.take(pa.array(order[new])))
         return candidates[dup]

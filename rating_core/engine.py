@@ -435,9 +435,10 @@ class DryRun:
         prepared = cdr.dedupe(rater.prepare(table))
         try:
             dup = self.seen.later_copies(prepared.table.column("call_id"), np.flatnonzero(prepared.good),
-                                         self.max_calls, "this dry stream")
-        except OverLimit as e:
-            raise OverLimit(e.field, f"{e.message} (rating400 serve --max-dry-stream-calls); the messages "
+                                         self.max_calls)
+        except cdr.TooManyIds as e:
+            raise OverLimit("call_id", f"this dry stream holds {e.held:,} distinct call ids; {e.more:,} more would "
+                            f"pass its limit of {e.most:,} (rating400 serve --max-dry-stream-calls); the messages "
                             "before this one were answered: send this one and the rest in a new dry stream "
                             "(a copy of a call id in another stream is then rated again, not rejected as "
                             "a duplicate: a dry run commits nothing)") from None
