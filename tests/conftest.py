@@ -7,7 +7,10 @@ fixtures of the same names uses its own.
 ``demo``: the directory ``rating400 demo --cdrs 2000`` writes (catalog/,
 store/, cdrs.parquet, rated.parquet, rejects.csv), one copy per test module
 (a module may commit to its store), of one demo made once per session
-(``demo_made``, with what the command printed)."""
+(``demo_made``, with what the command printed).
+
+``clock``: sets the accounts' now for a test dating operations ahead of
+the real date (tests/clock.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -15,6 +18,7 @@ import sys
 
 import pytest
 
+from clock import clock_at
 from demo_server import Server, copy_store, make_store
 from rating400_client import Client
 
@@ -55,3 +59,17 @@ def client(server):
     with Client(server.target, timeout=10) as c:
         c.wait_ready()
         yield c
+
+
+@pytest.fixture
+def clock():
+    """``clock(ms)``: the accounts' now is ``ms`` (epoch ms) for the rest of
+    the test (tests/clock.py), so it may date operations up to then."""
+    on = []
+
+    def set_to(ms: int) -> None:
+        on.append(clock_at(ms))
+        on[-1].start()
+    yield set_to
+    for patcher in reversed(on):
+        patcher.stop()

@@ -46,6 +46,7 @@ accounts:
 SH = dt.timezone(dt.timedelta(hours=8))
 T0 = int(dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH).timestamp() * 1000)
 CALLER = "13812345678"
+LATER = add_months_ms(T0, 24)  # now, for tests that date operations up to two years after T0
 
 
 @pytest.fixture
@@ -282,8 +283,9 @@ def test_realname_review_paths(env):
     assert e.value.reason == "account_exists"
 
 
-def test_sweep_arrears_window_edges(env):
+def test_sweep_arrears_window_edges(env, clock):
     ops = env
+    clock(LATER)  # the story runs into 2027/2028
     opened(ops)
     ops.refund(rid(), "acme", 480_0000, at_ms=T0)  # credit 0: in arrears
     done = ops.sweep(T0)
@@ -300,8 +302,9 @@ def test_sweep_arrears_window_edges(env):
     assert authorize(ops, "4001234567").allow
 
 
-def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env):
+def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env, clock):
     ops = env
+    clock(LATER)  # the story runs into 2027/2028
     opened(ops)
     ops.refund(rid(), "acme", 480_0000, at_ms=T0)
     ops.sweep(T0)
@@ -323,8 +326,9 @@ def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env):
     assert ops.get_number("4001234567")["state"] == "available"
 
 
-def test_sweep_expired_period_and_pending_package_change(env):
+def test_sweep_expired_period_and_pending_package_change(env, clock):
     ops = env
+    clock(LATER)  # the story runs into 2027/2028
     opened(ops)
     end = ops.get_account("acme")["account"]["period_end_ms"]
     assert ops.sweep(end - 1) == []
@@ -719,8 +723,9 @@ def test_every_account_move_from_every_state(env):
                 assert e.value.reason == "wrong_state", (state, action)
 
 
-def test_restore_refusals(env):
+def test_restore_refusals(env, clock):
     ops = env
+    clock(LATER)  # the story runs into 2027/2028
     opened(ops)
     ops.account_transition(rid(), "acme", "suspend", at_ms=T0)
     with pytest.raises(Refused) as e:

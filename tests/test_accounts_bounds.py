@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from rating_core.accounts.operations import MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR
+from rating_core.accounts.operations import AHEAD_MS, MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, now_ms
 from rating_core.cli import main
 from rating_core.errors import InvalidInput, Refused
 
@@ -64,6 +64,50 @@ def test_effective_time_outside_the_edge_range_is_invalid(env, at):
     with pytest.raises(InvalidInput) as e:
         ops.subscribe(rid(), "acme", "pre_480", start_ms=at, at_ms=T0)
     assert e.value.field == "start"
+
+
+TYPO_2062 = 2_929_658_400_000  # 2062-11-02 10:00 +08:00: 2026 mistyped
+DAY = 86_400_000
+
+
+def test_an_operation_dated_in_the_future_is_refused_naming_at(env):
+    """Finance: a top-up or adjustment dated 2062 was credited where no
+    statement reaches for decades. An operation is dated at most
+    ``AHEAD_MS`` (10 minutes, a client clock ahead) after now, else
+    InvalidInput naming ``at`` and the date; nothing is stored. What is
+    meant for later has a field of its own that may lie ahead: a package
+    change's ``effective``, a first package's ``start``."""
+    ops = env
+    opened(ops)
+    credit, events = ops.balance("acme")["credit_minor"], len(ops.events("acme"))
+    for at in (TYPO_2062, now_ms() + AHEAD_MS + 60_000):
+        for call in (lambda: ops.top_up(rid(), "acme", 600 * 10_000, at_ms=at),
+                     lambda: ops.adjust(rid(), "acme", 10_000, "goodwill", at_ms=at),
+                     lambda: ops.refund(rid(), "acme", 10_000, at_ms=at),
+                     lambda: ops.change_package(rid(), "acme", "payg", at_ms=at),
+                     lambda: ops.account_transition(rid(), "acme", "suspend", "manual", at_ms=at)):
+            with pytest.raises(InvalidInput) as e:
+                call()
+            assert e.value.field == "at" and "is in the future" in e.value.message, e.value.message
+            assert at != TYPO_2062 or e.value.message.startswith("2062-11-02T10:00:00+08:00 is in the future")
+    assert ops.balance("acme")["credit_minor"] == credit and len(ops.events("acme")) == events
+    ops.adjust(rid(), "acme", 10_000, "goodwill", at_ms=now_ms() + 60_000)  # a clock a minute ahead: taken
+    ahead = now_ms() + 30 * DAY
+    changed = ops.change_package(rid(), "acme", "payg", effective_ms=ahead)
+    assert changed["account"]["pending_package"] == "payg" and changed["account"]["pending_effective_ms"] == ahead
+    ops.open_account(rid(), "zeta", "Zeta Co.")
+    assert ops.subscribe(rid(), "zeta", "payg", start_ms=ahead)["account"]["package_start_ms"] == ahead
+
+
+def test_cli_future_date_exits_2_naming_at(env, capsys):
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, err = _cli(["accounts", "top-up", "--store", store, "--at", "2062-11-02T10:00:00+08:00", "acme", "600"],
+                     capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "at: 2062-11-02T10:00:00+08:00 is in the future" in err, err
 
 
 def test_request_id_reused_with_other_content_is_refused(env):

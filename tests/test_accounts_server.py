@@ -176,6 +176,11 @@ def test_status_codes(server):
         with pytest.raises(grpc.RpcError) as e:
             acc.OpenAccount(pb.OpenAccountRequest(meta=_meta(""), account="gamma", company="G"))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("request_id:")
+        with pytest.raises(grpc.RpcError) as e:  # dated 2062 (2026 mistyped): refused, nothing stored
+            acc.TopUp(pb.AmountRequest(meta=pb.OperationMeta(request_id="x2062", at_ms=2_929_658_400_000),
+                                       account="beta", amount_minor=1_0000))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("at: 2062-11-02T10:00:00+08:00 is in the future"), e.value.details()
         # A bundle account's payment of its bill: any amount (README "Money rules"); a refund
         # only of credit above zero.
         acc.Subscribe(pb.SubscribeRequest(meta=_meta("x6"), account="beta", package="bundle_1000"))

@@ -15,6 +15,7 @@ import pytest
 from rating_core.cli import main
 from rating_core.store import Store
 
+from clock import clock_at
 from test_billing import CALLS, CATALOG, YUAN, at, call
 
 
@@ -44,7 +45,8 @@ def shop(tmp_path_factory):
         engine.close()
     ops = Accounts.open(d / "store")
     ops.top_up("pay-1", "shop", 1 * YUAN, at_ms=at(11, 5))
-    ops.top_up("pay-2", "shop", 5 * YUAN, at_ms=at(12, 3))
+    with clock_at(at(12, 31)):  # the story's now: after the December payment
+        ops.top_up("pay-2", "shop", 5 * YUAN, at_ms=at(12, 3))
     balance = ops.balance("shop")["credit_minor"]
     ops.ledger.close()
     return d, balance

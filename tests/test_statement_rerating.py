@@ -207,8 +207,10 @@ def test_a_prepaid_refund_pays_earlier_arrears_and_is_never_a_negative_amount_du
 
 
 def test_a_month_shows_what_earlier_months_left_unpaid_every_kind_and_the_parquet_reconciles(
-        store_dir, tmp_path, capsys):
+        store_dir, tmp_path, capsys, clock):
     import pyarrow.parquet as pq
+
+    clock(int(dt.datetime(2026, 12, 31, tzinfo=SH).timestamp() * 1000))  # the story's now: after December's adjustment
 
     # November: 300.00 of arrears after v2 (README: Rerating), and a credit
     # adjustment in December. December billed alone shows November's unpaid

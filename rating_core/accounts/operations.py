@@ -134,6 +134,32 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# How far past now an operation may be dated (``at``, ms): a client's clock
+# a little ahead of the server's passes; a later date is almost surely a typo
+# (2062 for 2026) that would put money or a state change where no statement
+# or sweep looks for it. What is meant for later says so in a field of its
+# own, which may lie ahead: ``change_package``'s ``effective``,
+# ``subscribe``'s ``start``.
+AHEAD_MS = 10 * 60_000
+# "Now" for that rule while a sweep applies what is due at its time
+# (``sweep(at_ms)``): the transitions it makes are dated then.
+_SWEEP_AT: contextvars.ContextVar[int | None] = contextvars.ContextVar("sweep_at", default=None)
+
+
+def _at(value) -> int:
+    """An operation's effective time given (``_ms``): at most ``AHEAD_MS``
+    after now (the wall clock, or a running sweep's time); else
+    ``InvalidInput("at")``."""
+    at = _ms(value, "at")
+    now = _SWEEP_AT.get()
+    now = now_ms() if now is None else now
+    if at > now + AHEAD_MS:
+        raise InvalidInput("at", f"{_local(at)} is in the future (now {_local(now)}; at most "
+                                 f"{AHEAD_MS // 60_000} minutes ahead): date an operation when it happened; "
+                                 "a package change for later takes --effective, a first package --start")
+    return at
+
+
 def add_months_ms(ms: int, months: int) -> int:
     """``ms`` plus calendar months in local time (day clamped to the
     month's last day), as epoch ms."""
@@ -315,7 +341,7 @@ class Accounts:
         if not request_id.strip() or not request_id.isprintable():
             # A key people and logs must be able to read back and quote.
             raise InvalidInput("request_id", "blank, or holds a control character")
-        at = now_ms() if at_ms is None else _ms(at_ms, "at")
+        at = now_ms() if at_ms is None else _at(at_ms)
         actor = actor or "operator"
         rid = request_id.encode()
         with self.ledger.write() as w:
@@ -1199,24 +1225,28 @@ class Accounts:
                 elif n.state == "cooling" and at >= n.cooling_until_ms:
                     todo.append(("release", n.number, n.since_ms))
         done = []
-        for what, who, since in todo:
-            rid = f"sweep:{what}:{who}:{since}"
-            try:
-                if what == "change":
-                    res = self._sweep_change(rid, who, at, actor)
-                elif what == "alert":
-                    res = self._alert(who, since[0], since[1], at, actor)
-                elif what == "suspend":
-                    rid = f"sweep:suspend:{who}:{at}"
-                    res = self.account_transition(rid, who, "suspend", since, actor=actor, at_ms=at)
-                elif what in ("freeze", "reclaim"):
-                    res = self.account_transition(rid, who, what, "arrears", actor=actor, at_ms=at)
-                else:
-                    res = self.number_transition(rid, who, what, "sweep", actor=actor, at_ms=at)
-            except Refused:
-                continue  # changed since the scan (an operator got there first)
-            if not res["replayed"]:
-                done.append(res)
+        sweeping = _SWEEP_AT.set(at)
+        try:
+            for what, who, since in todo:
+                rid = f"sweep:{what}:{who}:{since}"
+                try:
+                    if what == "change":
+                        res = self._sweep_change(rid, who, at, actor)
+                    elif what == "alert":
+                        res = self._alert(who, since[0], since[1], at, actor)
+                    elif what == "suspend":
+                        rid = f"sweep:suspend:{who}:{at}"
+                        res = self.account_transition(rid, who, "suspend", since, actor=actor, at_ms=at)
+                    elif what in ("freeze", "reclaim"):
+                        res = self.account_transition(rid, who, what, "arrears", actor=actor, at_ms=at)
+                    else:
+                        res = self.number_transition(rid, who, what, "sweep", actor=actor, at_ms=at)
+                except Refused:
+                    continue  # changed since the scan (an operator got there first)
+                if not res["replayed"]:
+                    done.append(res)
+        finally:
+            _SWEEP_AT.reset(sweeping)
         self._prune_changes()
         return done
 
