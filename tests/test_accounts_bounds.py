@@ -11,6 +11,7 @@ from rating_core.accounts.operations import AHEAD_MS, MAX_AMOUNT_MINOR, MAX_BALA
 from rating_core.cli import main
 from rating_core.errors import InvalidInput, Refused
 
+from inprocess import cli
 import test_accounts
 from test_accounts import T0, opened, rid
 
@@ -104,8 +105,8 @@ def test_cli_future_date_exits_2_naming_at(env, capsys):
     opened(ops)
     store = str(ops.store.root)
     ops.ledger.close()
-    code, err = _cli(["accounts", "top-up", "--store", store, "--at", "2062-11-02T10:00:00+08:00", "acme", "600"],
-                     capsys)
+    code, _, err = cli(capsys, "accounts", "top-up", "--store", store, "--at", "2062-11-02T10:00:00+08:00", "acme",
+                       "600")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "at: 2062-11-02T10:00:00+08:00 is in the future" in err, err
 
@@ -129,13 +130,6 @@ def test_request_id_reused_with_other_content_is_refused(env):
     assert ops.balance("other")["credit_minor"] == 480 * 10_000
 
 
-def _cli(args, capsys):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    return e.value.code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("yuan", ["99999999999999999999", "1e400", "922337203685477.5807", "inf", "-inf",
                                   "NaN", "1e999999", "1_000", "\u0661\u0662", "6e2"])
 def test_cli_amount_too_large_exits_2_with_one_line(env, capsys, yuan):
@@ -143,7 +137,7 @@ def test_cli_amount_too_large_exits_2_with_one_line(env, capsys, yuan):
     opened(ops)
     store = str(ops.store.root)
     ops.ledger.close()
-    code, err = _cli(["accounts", "top-up", "--store", store, "--", "acme", yuan], capsys)
+    code, _, err = cli(capsys, "accounts", "top-up", "--store", store, "--", "acme", yuan)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "YUAN" in err, err
 
 
@@ -153,12 +147,12 @@ def test_cli_reused_request_id_and_absurd_time_exit_2(env, capsys):
     store = str(ops.store.root)
     ops.ledger.close()
     base = ["accounts", "adjust", "--store", store, "--reason", "x", "--request-id", "cli-1"]
-    code, _ = _cli([*base, "acme", "1"], capsys)
+    code, _, _ = cli(capsys, *base, "acme", "1")
     assert code == 0
-    code, err = _cli([*base, "acme", "2"], capsys)
+    code, _, err = cli(capsys, *base, "acme", "2")
     assert code == 2 and "request_id" in err and len(err.strip().splitlines()) == 1, err
-    code, err = _cli(["accounts", "adjust", "--store", store, "--reason", "x", "--at", "-99999999999999999",
-                      "acme", "1"], capsys)
+    code, _, err = cli(capsys, "accounts", "adjust", "--store", store, "--reason", "x", "--at", "-99999999999999999",
+                       "acme", "1")
     assert code == 2 and "at" in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -167,7 +161,7 @@ def test_cli_json_reads_every_minor_amount_in_yuan_beside_it(env, capsys):
     opened(ops)
     store = str(ops.store.root)
     ops.ledger.close()
-    code, _ = _cli(["accounts", "adjust", "--store", store, "--reason", "goodwill", "acme", "12.3456"], capsys)
+    code, _, _ = cli(capsys, "accounts", "adjust", "--store", store, "--reason", "goodwill", "acme", "12.3456")
     assert code == 0
     with pytest.raises(SystemExit) as e:
         main(["accounts", "balance", "--store", store, "acme"])
@@ -209,5 +203,5 @@ def test_cli_empty_request_id_is_refused_not_replaced(env, capsys):
     opened(ops)
     store = str(ops.store.root)
     ops.ledger.close()
-    code, err = _cli(["accounts", "top-up", "--store", store, "--request-id", "", "acme", "600"], capsys)
+    code, _, err = cli(capsys, "accounts", "top-up", "--store", store, "--request-id", "", "acme", "600")
     assert code == 2 and "request_id" in err and len(err.strip().splitlines()) == 1, err

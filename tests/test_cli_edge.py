@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from rating_core.cli import main
 from rating_core.engine import Engine
 from rating_core.store import Store
+from inprocess import cli
 from test_crm import CATALOG, DESTS, table
 
 BAD = b"\xff"  # not UTF-8: Python hands it over as the lone surrogate U+DCFF (PEP 383)
@@ -58,13 +58,6 @@ def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(store_dir, args, na
     assert r.returncode == 2, err
     assert err.strip().splitlines() == [f"error: {names}: not UTF-8 text"]
     assert r.stdout == b""
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-    got = capsys.readouterr()
-    return e.value.code, got.out, got.err
 
 
 @pytest.mark.parametrize("text", ["[red]x[/red]", "[/]", "[bold", "a [link=x]b[/link]"])

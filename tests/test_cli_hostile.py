@@ -12,19 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rating_core.billing.calls import MAX_CALL_MINOR
-from rating_core.cli import main
+from inprocess import cli
 from demo_server import copy_store
-
-
-def cli(capsys, *args):
-    """``rating400 ARGS`` in process -> (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def one_line_error(code, err, *says):

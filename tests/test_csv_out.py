@@ -24,20 +24,10 @@ from rating_core.cli import main
 from rating_core.rater import RATED_COLUMNS, Rater
 from rating_core.store import Store
 
+from inprocess import cli
 from test_rerate import PAYG, root  # noqa: F401 - the fixture: version 1 with calls committed, version 2 dearer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(capsys, *args):
-    """``rating400 ARGS`` in process -> (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 @pytest.fixture(scope="module")

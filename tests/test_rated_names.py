@@ -17,6 +17,7 @@ from rating_core import cdr
 from rating_core.cdr import RATED_MINOR_NAMES
 from rating_core.cli import main
 from rating_core.errors import InvalidInput
+from inprocess import cli
 from demo_server import copy_store
 
 from test_rerate import root  # noqa: F401 - the fixture: version 1 with calls committed, version 2 dearer
@@ -25,17 +26,6 @@ NEW = set(RATED_MINOR_NAMES.values())
 OLD = set(RATED_MINOR_NAMES)
 EARLIER = {new: old for old, new in RATED_MINOR_NAMES.items()}
 ACCOUNT = "hangzhou_tea"
-
-
-def cli(capsys, *args):
-    """``rating400 ARGS`` in process -> (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 @pytest.fixture(scope="module")
