@@ -11,7 +11,8 @@ from rating_core.accounts.importer import import_catalog
 from rating_core.accounts.operations import add_months_ms
 from rating_core.errors import InvalidInput, NotFound, Refused
 from rating_core.router import Router
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
+from stores import compiled
 
 CATALOG = """
 name: accounts-test
@@ -51,9 +52,7 @@ LATER = add_months_ms(T0, 24)  # now, for tests that date operations up to two y
 
 @pytest.fixture
 def env(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG)
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     yield ops

@@ -14,7 +14,7 @@ import pytest
 from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
 from rating_core.router import Router
-from rating_core.store import Store
+from stores import compiled
 from test_reservation import authorize_at_once
 
 CATALOG = """
@@ -49,9 +49,7 @@ CREDIT_LIMIT = 10_000  # 1 yuan, minor units
 
 @pytest.fixture
 def world(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG)
     del store
     gc.collect()
     engine = Engine.open(tmp_path / "store")

@@ -15,7 +15,8 @@ from rating_core.engine import Engine
 from rating_core.ledger import usage
 from rating_core.numbers import key
 from rating_core.router import ANSWER_WAIT_S, ROUTE_REASON, Router
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
+from stores import compiled
 from test_reservation import authorize_at_once
 
 CATALOG = """
@@ -42,9 +43,7 @@ def rid():
 
 @pytest.fixture
 def ops(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG)
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     ops.open_account(rid(), "acme", "Acme Trading Co., Ltd.", at_ms=T0)
@@ -244,9 +243,7 @@ DAY = 86_400_000
 
 
 def test_credit_below_n_days_of_typical_use_is_raised_once_per_crossing(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG)
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     try:

@@ -9,7 +9,8 @@ import pyarrow as pa
 from rating_core.accounts import Accounts
 from rating_core.engine import Engine, plain
 from rating_core.ledger import customers as C
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
+from stores import compiled
 from test_view_incremental import CATALOG, T0  # the same products: pre_480 and payg
 
 N = 3_000  # live accounts, each with one active number
@@ -18,9 +19,7 @@ N = 3_000  # live accounts, each with one active number
 def make_store(root):
     """N live accounts (every third pay-as-you-go), written in one transaction."""
     root.mkdir()
-    (root / "catalog.yaml").write_text(CATALOG)
-    store = Store(root / "store")
-    store.compile(root / "catalog.yaml", activate=True)
+    store = compiled(root, CATALOG)
     ledger = Ledger(root / "store")
     ops = Accounts(store, ledger)
 

@@ -23,7 +23,7 @@ from rating_core.cli import main
 from rating_core.cli_bulk import rate_bounded
 from rating_core.rater import Rater
 from rating_core.reference import Call, opening_balances, rate_reference
-from rating_core.store import Store
+from stores import compiled
 from engines import REGIONS
 from test_late_bundle_usage import FIELDS, N1, N2, N3, O1, O2, O3, to_bun_b
 from test_late_cdrs import CATALOG, at, cdr, engine_rows, setup_store
@@ -116,9 +116,7 @@ def test_midnight_order_worked_example(tmp_path, capsys):
 @pytest.mark.parametrize("calls", [[O1_95, X, Y], [O1, O3, O2], [O1_95, X, Y, midnight("z", -2, 1, 3)]],
                          ids=["midnight", "in order", "two late"])
 def test_the_rater_without_a_ledger_agrees_with_the_reference(tmp_path, calls):
-    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", "bun_a"))
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG.replace("PACKAGE", "bun_a"))
     rater = Rater(store.open())
     # One batch, and one batch per call (the state carried between them).
     whole = by_call(rater.rate(pa.Table.from_pylist(calls)).rated.to_pylist())
@@ -140,9 +138,7 @@ def test_the_rater_without_a_ledger_agrees_with_the_reference(tmp_path, calls):
 @pytest.fixture(scope="module")
 def bundle_rater(tmp_path_factory):
     d = tmp_path_factory.mktemp("dry_late")
-    (d / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", "bun_a"))
-    store = Store(d / "store")
-    store.compile(d / "catalog.yaml", activate=True)
+    store = compiled(d, CATALOG.replace("PACKAGE", "bun_a"))
     return Rater(store.open()), load_catalog(d / "catalog.yaml")
 
 

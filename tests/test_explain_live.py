@@ -31,7 +31,8 @@ from click.testing import CliRunner
 from rating_core.accounts import Accounts
 from rating_core.cli import cli
 from rating_core.engine import Engine
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
+from stores import compiled
 
 CATALOG = """
 name: explain-live-test
@@ -100,9 +101,7 @@ def live(tmp_path_factory):
     package change, its call under the new package, beta's call before its
     number was reclaimed."""
     root = tmp_path_factory.mktemp("explain-live")
-    (root / "catalog.yaml").write_text(CATALOG)
-    store = Store(root / "store")
-    store.compile(root / "catalog.yaml", activate=True)
+    store = compiled(root, CATALOG)
     ledger = Ledger(root / "store")
     ops = Accounts(store, ledger)
     opened(ops, "acme", "pre_a", ACME)

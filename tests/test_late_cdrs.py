@@ -42,6 +42,7 @@ from rating_core.engine import Engine
 from rating_core.ledger import Ledger
 from rating_core.ledger import customers as C
 from rating_core.store import Store
+from stores import compiled
 
 CATALOG = """
 name: late-cdr-test
@@ -88,9 +89,7 @@ def cdr(call_id, start, minutes=100):
 
 
 def setup_store(tmp_path, package):
-    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", package))
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG.replace("PACKAGE", package))
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme"]

@@ -21,18 +21,13 @@ import pytest
 from rating_core.engine import Engine
 from rating_core.ledger import Ledger, envs, formats
 from rating_core.ledger.envs import LedgerFull
-from rating_core.store import Store
+from stores import compiled_dir
 from test_live_full import CATALOG, cdr, ids, run_cli, _alive
 
 
 @pytest.fixture
 def store_dir(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
-    del store
-    gc.collect()
-    return tmp_path / "store"
+    return compiled_dir(tmp_path, CATALOG)
 
 
 def balances(store) -> dict[bytes, bytes]:

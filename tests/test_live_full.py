@@ -7,7 +7,6 @@ account operation -- still runs, in process, from the CLI and through a
 two-worker server."""
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, Ledger, envs, reservations
 from rating_core.ledger.envs import LiveLedgerFull
-from rating_core.store import Store
+from stores import compiled_dir
 
 CATALOG = """
 name: live-full-test
@@ -54,12 +53,7 @@ def small_map(monkeypatch):
 
 @pytest.fixture
 def store_dir(tmp_path, small_map):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
-    del store
-    gc.collect()
-    return tmp_path / "store"
+    return compiled_dir(tmp_path, CATALOG)
 
 
 def ids(n: int, start: int = 0) -> list[str]:

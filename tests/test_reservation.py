@@ -3,7 +3,6 @@ releases it, an abandoned grant expires; no account goes below zero when
 every call is cut at its grant, on several threads and several processes."""
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import random
 import threading
@@ -19,7 +18,7 @@ from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
 from rating_core.ledger.core import InsufficientCredit
 from rating_core.router import ANSWER_WAIT_S, SETUP_GRACE_S, Router
-from rating_core.store import Store
+from stores import compiled_dir
 
 CATALOG = """
 name: reservation-test
@@ -62,12 +61,7 @@ LANDLINE, MOBILE = "075588880001", "13700000001"
 
 @pytest.fixture
 def store_dir(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
-    del store
-    gc.collect()
-    return tmp_path / "store"
+    return compiled_dir(tmp_path, CATALOG)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from rating_core.ledger import callers
 from rating_core.numbers import normalize
 from rating_core.router import INVALID_FIELDS, ROUTE_REASON, Router
 from rating_core.store import Ledger, Store
+from stores import compiled
 
 CATALOG = """
 name: routing-test
@@ -150,9 +151,7 @@ def ms(*args) -> int:
 @pytest.fixture(scope="session")
 def store_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("routing")
-    (root / "catalog.yaml").write_text(CATALOG)
-    store = Store(root / "store")
-    store.compile(root / "catalog.yaml", activate=True)
+    compiled(root, CATALOG)
     return root / "store"
 
 

@@ -34,7 +34,7 @@ from rating_core.accounts.importer import import_catalog
 from rating_core.cli import main
 from rating_core.engine import Engine
 from rating_core.ledger import Ledger
-from rating_core.store import Store
+from stores import compiled
 
 CATALOG = """
 name: package-change-test
@@ -84,9 +84,7 @@ def world(tmp_path, package, steps):
     """A store with ``acme`` on ``package`` (imported from the catalog) and
     ``steps`` run in order: a list of CDR dicts is committed, a callable
     gets the account operations."""
-    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("PACKAGE", package))
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG.replace("PACKAGE", package))
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme"]

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from rating_core.accounts import Accounts
 from rating_core.accounts.view import build_view, open_view, update_view
 from rating_core.router import Router
-from rating_core.store import Ledger, Store
+from rating_core.store import Ledger
+from stores import compiled
 
 CATALOG = """
 name: view-test
@@ -55,9 +56,7 @@ def rid():
 
 
 def make_ops(tmp_path):
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "catalog.yaml", activate=True)
+    store = compiled(tmp_path, CATALOG)
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     for k in range(3):
