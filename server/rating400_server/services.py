@@ -163,6 +163,13 @@ def _check_deadline(context) -> None:
         raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded before the call started")
 
 
+def _decoded(request) -> None:
+    """BadRequest("request") for a request whose bytes were no valid
+    message (``Malformed``: what the safe deserializer hands over)."""
+    if request.__class__ is Malformed:
+        raise BadRequest("request", f"not a valid {request.type_name} message: {request.error}")
+
+
 def rpc(method: str, streaming: bool = False):
     """Deadline check, error mapping, metrics and error logs for one RPC.
 
@@ -178,8 +185,7 @@ def rpc(method: str, streaming: bool = False):
                 code = "OK"
                 try:
                     _check_deadline(context)
-                    if request.__class__ is Malformed:  # a server-streaming call's one request
-                        raise BadRequest("request", f"not a valid {request.type_name} message: {request.error}")
+                    _decoded(request)  # a server-streaming call's one request
                     async for resp in fn(self, request, context):
                         yield resp
                 except (asyncio.CancelledError, grpc.aio.AbortError) as e:
@@ -199,8 +205,7 @@ def rpc(method: str, streaming: bool = False):
             code = "OK"
             try:
                 _check_deadline(context)
-                if request.__class__ is Malformed:
-                    raise BadRequest("request", f"not a valid {request.type_name} message: {request.error}")
+                _decoded(request)
                 return await fn(self, request, context)
             except (asyncio.CancelledError, grpc.aio.AbortError) as e:
                 code = _code(e)
@@ -459,8 +464,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         if msg is _END or isinstance(msg, BaseException):
             return msg
         try:
-            if msg.__class__ is Malformed:
-                raise BadRequest("request", f"not a valid {msg.type_name} message: {msg.error}")
+            _decoded(msg)
             rem = context.time_remaining()
             if rem is not None and rem <= 0:
                 raise RpcFail(SC.DEADLINE_EXCEEDED, "deadline exceeded")
