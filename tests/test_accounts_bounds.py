@@ -100,6 +100,28 @@ def test_an_operation_dated_in_the_future_is_refused_naming_at(env):
     assert ops.subscribe(rid(), "zeta", "payg", start_ms=ahead)["account"]["package_start_ms"] == ahead
 
 
+def test_a_sweep_dated_in_the_future_is_refused_naming_at(env, capsys):
+    """N10-breaker R2: sweeps dated 2030 suspended, froze and closed live
+    prepaid accounts and reclaimed their numbers, now (one dated 2199
+    suspended every prepaid account). A sweep applies what is due by its
+    time and takes effect at once, so it is dated at most ``AHEAD_MS``
+    after now, as any operation: else InvalidInput naming ``at``, and
+    nothing changes. A sweep dated in the past (catching up) is as before."""
+    ops = env
+    opened(ops)
+    before = ops.balance("acme"), len(ops.events())
+    for at in (TYPO_2062, now_ms() + AHEAD_MS + 60_000):
+        with pytest.raises(InvalidInput) as e:
+            ops.sweep(at)
+        assert e.value.field == "at" and "is in the future" in e.value.message, e.value.message
+    assert (ops.balance("acme"), len(ops.events())) == before
+    ops.sweep(now_ms() + 60_000)  # a clock a minute ahead: taken
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _, err = cli(capsys, "accounts", "sweep", "--store", store, "--at", "2199-12-31T23:59:59+08:00")
+    assert code == 2 and "at: 2199-12-31T23:59:59+08:00 is in the future" in err, err
+
+
 def test_cli_future_date_exits_2_naming_at(env, capsys):
     ops = env
     opened(ops)

@@ -1194,7 +1194,7 @@ class Accounts:
         own operation with a request id derived from (what, whom, since), so
         sweeps running at once in several processes apply each one once.
         Returns the results of the operations that changed something."""
-        at = now_ms() if at_ms is None else _ms(at_ms, "at")
+        at = now_ms() if at_ms is None else _at(at_ms)
         rules = self.rules()
         pkgs = self.catalog().get("package_rules", {})
         todo: list[tuple] = []
