@@ -241,11 +241,13 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
         t.add_row(f"  {reason}", f"{n:,}")
     t.add_row("duplicate call ids (rated once)", f"{summary.duplicates:,}")
     if summary.replayed:
-        # The output holds the replayed rows with their stored charges: say both
-        # figures (newcomer A11: "total charge 0.00" beside a file of 59047.55).
+        # The output holds the replayed rows with their charges now (as committed,
+        # or as rerated since: ``adjustments.as_rerated``): say both figures
+        # (newcomer A11: "total charge 0.00" beside a file of 59047.55).
         t.add_row("newly charged", f"{summary.charge_yuan} yuan")
         t.add_row("replayed (committed before, not charged again)",
-                  f"{summary.replayed:,} calls, their stored charges {yuan(summary.replayed_charge)} yuan")
+                  f"{summary.replayed:,} calls, their charges {yuan(summary.replayed_charge)} yuan "
+                  "(as committed, or as rerated since)")
     else:
         t.add_row("total charge", f"{summary.charge_yuan} yuan")
     # A rate over a few rows is the start-up time, not a throughput: said from RATE_MIN_ROWS on.

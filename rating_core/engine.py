@@ -42,7 +42,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import OverLimit, StoreError
-from .ledger import Ledger, records, reservations, usage
+from .ledger import Ledger, adjustments, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
 from .store import Store
@@ -501,10 +501,11 @@ def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
     from the committed call: ``_split_repeats``; those are not in the rated
     rows). The stored rows take ``rated_new``'s columns; a cell the stored
     record lacks (a pass-through column it was committed without) is the
-    one ``sent`` carries, else null. Reads the ledger in a read transaction
-    of its own."""
+    one ``sent`` carries, else null. A rerated call's ``charge_minor`` is
+    its charge now (``adjustments.as_rerated``), the rest as committed.
+    Reads the ledger in a read transaction of its own."""
     with ledger.env.begin() as txn:
-        stored = records.load_table(ledger, txn, entries, rated_new.schema)
+        stored = adjustments.as_rerated(ledger, txn, records.load_table(ledger, txn, entries, rated_new.schema))
     for name in sent.column_names:
         if name not in stored.column_names:
             continue

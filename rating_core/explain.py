@@ -445,6 +445,7 @@ WORDS = {
         "no_overage": "The package sells no overage: the seconds beyond the bundle cost nothing.",
         "payg": "Pay as you go: {charge} yuan on the month's bill.",
         "charged": "Charged: {charge} yuan.",
+        "as_committed": "As committed, before its rerating: ",
         "charged_rerated": "Charged when committed: {charge} yuan; {new} yuan since its rerating under catalog "
                            "version {version} (below).",
         "reservation": "A rated file records no credit reservation (explain the committed call to see it).",
@@ -500,6 +501,7 @@ WORDS = {
         "no_overage": "该套餐不销售超额通话：超出部分不收费。",
         "payg": "按量计费：{charge} 元，计入当月账单。",
         "charged": "应收：{charge} 元。",
+        "as_committed": "入账时（重新计费前）：",
         "charged_rerated": "入账时应收：{charge} 元；按资费版本 {version} 重新计费后为 {new} 元（见下）。",
         "reservation": "计费文件不记录额度预留（对已入账的通话进行解释可查看）。",
         "held": "额度预留结算：本通话于 {at} 授权，授权时长 {granted}；预留额 {amount} 保持至话单入账时释放，"
@@ -582,17 +584,23 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         out.append(w["total"].format(units=x.units, billed=x.billed_seconds, exact=y(x.exact_total)))
         out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=y(x.rounded), fee=y(x.connect_fee),
                                      charge=y(x.rate_charge)))
+    # The credit, bundle and bill figures are the committed record's; the
+    # walk above is this catalog version's: say so when a rerating has
+    # changed the charge since (newcomer N10: "call charge 0.4400" above
+    # "Prepaid credit paid 0.4800", no word of which record each came from).
+    told = w["as_committed"] if x.reratings else ""
     if x.package_kind == "prepaid":
         # The charge's parts exact as the walk above; the balance as balances are written.
-        out.append(w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage),
-                                       left=exact_yuan(x.balance_after)))
+        out.append(told + w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage),
+                                              left=exact_yuan(x.balance_after)))
     elif x.package_kind == "bundle":
-        out.append(w["bundle"].format(used=x.bundle_seconds_consumed, left=x.balance_after, over=x.overage_seconds))
+        out.append(told + w["bundle"].format(used=x.bundle_seconds_consumed, left=x.balance_after,
+                                             over=x.overage_seconds))
         if x.overage_seconds > 0:
             out.append(w["overage_rate"].format(over=x.overage_seconds, rate=x.overage_rate, charge=y(x.overage_charge))
                        if x.overage_rate else w["no_overage"])
     else:
-        out.append(w["payg"].format(charge=y(x.charge)))
+        out.append(told + w["payg"].format(charge=y(x.charge)))
     if x.reratings:
         last = x.reratings[-1]
         out.append(w["charged_rerated"].format(charge=y(x.charge), new=y(last["new_charge_minor"]),

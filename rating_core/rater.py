@@ -83,7 +83,7 @@ class RatingSummary:
     charge: int  # total charge of the rows rated by this run, minor units
     rejects_by_reason: dict[str, int] = field(default_factory=dict)  # "field: reason" -> rows
     replayed: int = 0  # rated rows committed before, their stored results (not charged again): commit or dry job
-    replayed_charge: int = 0  # their stored charges, minor units: in the output, not in ``charge``
+    replayed_charge: int = 0  # their charges now (rerated: as rerated), minor units: in the output, not in ``charge``
     # A dry job: the calls its ledger held committed when it read the
     # balances it rated from (those of its file are replayed, and it says
     # so); None: not known.
@@ -195,8 +195,9 @@ class RatingResult:
 
 
 def replayed_charge(rated: pa.Table, flags: np.ndarray) -> int:
-    """The stored charges (minor units) of ``rated``'s replayed rows
-    (``flags``): in the output, not in the summary's ``charge``."""
+    """The charges (minor units) of ``rated``'s replayed rows (``flags``),
+    as committed or as rerated since (``ledger.adjustments.as_rerated``):
+    in the output, not in the summary's ``charge``."""
     if not flags.any():
         return 0
     return int(pc.sum(rated.column(cdr.RATED_MINOR_NAMES["charge"]).filter(pa.array(flags))).as_py() or 0)

@@ -118,7 +118,8 @@ def test_commit_is_exactly_once(demo, tmp_path):
     assert second["replayed_charge_minor"] == first["charge_minor"] and first["replayed_charge_minor"] == 0
     shown = run("rate", d / "cdrs.parquet", "--store", d / "store", "--commit", "--out", tmp_path / "3.parquet").output
     assert "newly charged" in shown and "0.00 yuan" in shown and "total charge" not in shown
-    assert (f"{first['rated']:,} calls, their stored charges {first['charge_yuan']} yuan") in shown
+    assert (f"{first['rated']:,} calls, their charges {first['charge_yuan']} yuan (as committed, or as rerated "
+            "since)") in shown
     again = pq.read_table(tmp_path / "2.parquet")
     assert set(again.column_names) == RATED_COLUMNS | {"replayed"}
     assert all(again.column("replayed").to_pylist())

@@ -198,3 +198,64 @@ def test_a_committed_call_twice_in_a_file_is_answered_by_its_first_copy(demo, st
     else:
         expected = ([(2, "duplicate_call_id")], 1, 0)
     assert answers == [expected] * 3, answers
+
+
+def test_after_a_rerating_the_replayed_rows_carry_the_charge_the_bill_shows(demo, store, tmp_path, capsys):
+    """Newcomer N10 finding 4: after ``rerate``, a dry ``rate`` of the
+    committed file replayed the charges as first committed (and ``report``
+    summed them), while ``bill --ledger`` and ``explain`` had the rerated
+    ones. The replayed rows now carry each call's charge now: committed
+    plus its adjustments, the adjustment's new charge."""
+    src = demo / "cdrs.parquet"
+    committed = rate(capsys, src, "--store", store, "--out", tmp_path / "c.parquet", "--commit")
+    v2 = tmp_path / "v2"
+    shutil.copytree(demo / "catalog", v2)
+    yaml = v2 / "catalog.yaml"
+    yaml.write_text(yaml.read_text("utf-8").replace("0.12", "0.11"), "utf-8")  # README "Rerating": std_012 cheaper
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(yaml), "--store", str(store)])
+    assert e.value.code == 0
+    with pytest.raises(SystemExit) as e:
+        main(["rerate", "--store", str(store), "--version", "2", "--from", "2026-10-01", "--to", "2026-10-31"])
+    assert e.value.code == 0
+    capsys.readouterr()
+    from rating_core.ledger import adjustments
+
+    ledger = Ledger(store)
+    try:
+        with ledger.env.begin() as txn:
+            rows = adjustments.all_rows(ledger, txn)
+    finally:
+        ledger.close()
+    delta: dict[str, int] = {}
+    for a in rows:
+        delta[a.call_id] = delta.get(a.call_id, 0) + a.delta_minor
+    assert len(delta) > 10 and sum(delta.values()) < 0  # the demo's std_012 calls got cheaper
+
+    dry = rate(capsys, src, "--store", store, "--out", tmp_path / "d.parquet")
+    c, d = by_row(tmp_path / "c.parquet"), by_row(tmp_path / "d.parquet")
+    now = [charge + delta.get(call, 0) for call, charge in
+           zip(c.column("call_id").to_pylist(), c.column("charge_minor").to_pylist())]
+    assert d.column("charge_minor").to_pylist() == now
+    assert dry["replayed"] == committed["rated"] and dry["charge_minor"] == 0
+    assert dry["replayed_charge_minor"] == sum(now) == committed["charge_minor"] + sum(delta.values())
+    # The rest of a rerated row is the commit's record.
+    for name in ("billable_seconds", "units", "credit_consumed_minor", "balance_after"):
+        assert d.column(name).to_pylist() == c.column(name).to_pylist(), name
+    # A repeated commit answers the same, and ``report`` of the replay adds up the charges now.
+    again = rate(capsys, src, "--store", store, "--out", tmp_path / "a.parquet", "--commit")
+    assert again["replayed_charge_minor"] == dry["replayed_charge_minor"]
+    assert by_row(tmp_path / "a.parquet").column("charge_minor").to_pylist() == now
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(tmp_path / "d.parquet"), "--by", "number", "--out", str(tmp_path / "r.json")])
+    assert e.value.code == 0
+    capsys.readouterr()
+    report = json.loads((tmp_path / "r.json").read_text("utf-8"))["rows"]
+    assert sum(r["charge_minor"] for r in report) == sum(now)
+    # ``explain`` tells the same charge now.
+    call = next(iter(delta))
+    with pytest.raises(SystemExit) as e:
+        main(["explain", call, "--store", str(store), "--json"])
+    told = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0
+    assert told["reratings"][-1]["new_charge_minor"] == now[c.column("call_id").to_pylist().index(call)]

@@ -111,6 +111,9 @@ def test_explain_tells_the_rerating(root, capsys):
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--lang", "en"], capsys)
     flat = " ".join(text.split())
     assert code == 0 and "0.6000 yuan since its rerating" in flat and "another catalog version" not in flat, flat
+    # The credit/bill line is the committed record's, and says so (newcomer N10: "call charge" of the
+    # version beside the committed "Prepaid credit paid", no word of which record each came from).
+    assert "As committed, before its rerating: Pay as you go: 0.4500 yuan on the month's bill." in flat, flat
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--json"], capsys)
     assert json.loads(text)["consistent"] and json.loads(text)["note"] == "as_rerated"
     code, _, err = run(["explain", "x" * 129, "--store", str(root)], capsys)

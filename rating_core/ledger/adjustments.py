@@ -21,9 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import lmdb
+import pyarrow as pa
 
 from . import formats
 from .formats import ADJUSTMENT, ADJUSTMENT_SEQ, SEQ, SEQ_MARK, VERSION
+from .records import call_keys
 
 
 def default_reason(version: int) -> str:
@@ -169,3 +171,30 @@ def all_rows(ledger, txn: lmdb.Transaction) -> list[Adjustment]:
                     by_call.setdefault(call, []).append(a)
                     break
     return [a for rows in by_call.values() for a in _ordered(rows)]
+
+
+def as_rerated(ledger, txn: lmdb.Transaction, rows: pa.Table) -> pa.Table:
+    """``rows`` (committed records: a rated table with ``call_id`` and
+    ``charge_minor``, int64 1/10000 yuan) with each rerated call's charge
+    as it stands now, its latest adjustment's new charge: the committed
+    charge plus every rerating's delta, what ``bill --ledger`` and
+    ``explain`` show. The other columns (billable seconds, units, credit
+    consumed, overage, balances) stay as committed: they tell the commit.
+    Every answer with committed calls' stored results (``engine.
+    with_replayed``: a repeated commit, a dry job) goes through this, so
+    none shows a charge a rerating has replaced. A ledger without
+    adjustments costs no lookup; otherwise one B-tree read per row
+    (``latest``, as ``explain`` reads a call's). ``ValueError`` for a null
+    or empty call id."""
+    if not rows.num_rows or not txn.stat(ledger.db[formats.ADJUSTMENTS])["entries"]:
+        return rows
+    now = [latest(ledger, txn, k) for k in call_keys(rows.column("call_id")).to_pylist()]
+    if not any(now):
+        return rows
+    col = rows.column("charge_minor")
+    cells = col.to_numpy(zero_copy_only=False).copy()
+    for i, s in enumerate(now):
+        if s is not None:
+            cells[i] = s.new_charge_minor
+    return rows.set_column(rows.column_names.index("charge_minor"), rows.schema.field("charge_minor"),
+                           pa.array(cells, col.type))
