@@ -183,18 +183,23 @@ def as_rerated(ledger, txn: lmdb.Transaction, rows: pa.Table) -> pa.Table:
     Every answer with committed calls' stored results (``engine.
     with_replayed``: a repeated commit, a dry job) goes through this, so
     none shows a charge a rerating has replaced. A ledger without
-    adjustments costs no lookup; otherwise one B-tree read per row
-    (``latest``, as ``explain`` reads a call's). ``ValueError`` for a null
-    or empty call id."""
+    adjustments costs no lookup; otherwise one B-tree seek per row, and
+    ``latest`` (as ``explain`` reads a call's) for the rerated ones.
+    ``ValueError`` for a null or empty call id."""
     if not rows.num_rows or not txn.stat(ledger.db[formats.ADJUSTMENTS])["entries"]:
         return rows
-    now = [latest(ledger, txn, k) for k in call_keys(rows.column("call_id")).to_pylist()]
-    if not any(now):
+    cur = txn.cursor(db=ledger.db[formats.ADJUSTMENTS])
+    rerated = []  # (row, call key) of the rows whose call has an adjustment
+    for i, k in enumerate(call_keys(rows.column("call_id")).to_pylist()):
+        if cur.set_range(k + b"\x00") and cur.key()[:len(k) + 1] == k + b"\x00":
+            rerated.append((i, k))
+    now = [(i, latest(ledger, txn, k)) for i, k in rerated]
+    if not now:
         return rows
     col = rows.column("charge_minor")
     cells = col.to_numpy(zero_copy_only=False).copy()
-    for i, s in enumerate(now):
-        if s is not None:
+    for i, s in now:
+        if s is not None:  # None: only a longer call key shares the prefix
             cells[i] = s.new_charge_minor
     return rows.set_column(rows.column_names.index("charge_minor"), rows.schema.field("charge_minor"),
                            pa.array(cells, col.type))
