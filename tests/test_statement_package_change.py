@@ -313,6 +313,39 @@ def test_a_change_to_a_bundle_mid_month_shows_its_allowance_and_the_old_period_e
     assert (nov["package"], nov["package_end"]) == ("pre_a", "2026-11-15")
 
 
+def test_a_month_changed_to_a_bundle_counts_only_the_bundle_calls_beyond_it(tmp_path, capsys):
+    """pre_a -> bun_b (300 min) on 11-15 (newcomer N9 A13, re-seen in N10:
+    hangzhou_tea prepaid -> bundle_1000 showed `bundle_overage_seconds`
+    38820, the prepaid half's billed seconds, with 600 of 1000 minutes used,
+    and its PDF no bundle lines). Nov 5: 100 min prepaid (no allowance);
+    Nov 20: 120 min in the bundle, then 200 min of which 180 in it and 20
+    beyond. November is billed under pre_a and shows bun_b's lines."""
+    store, _ = world(tmp_path, "pre_a", [
+        [cdr("nov1", at(11, 5), 100)],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov2", at(11, 20), 120)],
+    ])
+    bill(store, tmp_path, capsys, "--month", "2026-11")
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert nov["package"] == "pre_a" and nov["billed_seconds"] == 220 * 60
+    assert (nov["bundle_included_seconds"], nov["bundle_used_seconds"], nov["bundle_overage_seconds"]) == (
+        300 * 60, 120 * 60, 0)
+    html = " ".join((tmp_path / "st" / "acme-2026-11.html").read_text("utf-8").split())
+    assert '套餐内已用分钟 / 套餐剩余分钟</td> <td class="n">120.0 / 180.0' in html  # "bundle minutes used / left"
+    assert '超出套餐分钟</td><td class="n">0.0' in html  # "minutes beyond the bundle"
+
+    over = tmp_path / "over"
+    over.mkdir()
+    store, _ = world(over, "pre_a", [
+        [cdr("nov1", at(11, 5), 100)],
+        lambda ops: ops.change_package("chg", "acme", "bun_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        [cdr("nov2", at(11, 20), 120), cdr("nov3", at(11, 21), 200)],
+    ])
+    bill(store, over, capsys, "--month", "2026-11")
+    nov = json.loads((over / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert (nov["bundle_used_seconds"], nov["bundle_overage_seconds"]) == (300 * 60, 20 * 60)
+
+
 def test_a_change_to_pay_as_you_go_pays_its_calls_from_the_carried_credit_once(tmp_path, capsys):
     """pre_a -> payg on 2026-11-15: the ledger debits the payg call of 11-20
     (12.00) from the carried credit; the statement billed it as due as well

@@ -671,6 +671,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     packages = meta["packages"]
     pkg_index = {name: j for j, name in enumerate(packages)}
     payg_packages = [name for name in packages if kinds[pkg_index[name]] == "payg"]
+    bundle_packages = [name for name in packages if kinds[pkg_index[name]] == "bundle"]
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     out: list[Statement] = []
     for account in wanted:
@@ -720,7 +721,13 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     s.by_class = class_lines[slot]
             if kind == "bundle" or (periods and included_m):  # a change to a bundle in the month counts too
                 s.bundle_included_seconds = included_m if periods else int(included[p])
-                s.bundle_overage_seconds = s.billed_seconds - s.bundle_used_seconds
+                # Seconds beyond the allowance are those of the calls rated under a
+                # bundle: in a month changed to (or from) a bundle, the other
+                # package's calls draw on no allowance (newcomer N9 A13: the prepaid
+                # half's 38,820 s read as overage of a bundle that used 600 of 1000 min).
+                billed_in_bundle = (s.billed_seconds if kind == "bundle" and not changes else
+                                    _charged_under(calls, account, bundle_packages, m_lo, m_hi, "billed_seconds"))
+                s.bundle_overage_seconds = billed_in_bundle - s.bundle_used_seconds
             s.monthly_minimum = int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
             s.rental = int(rental[p])
@@ -880,14 +887,16 @@ def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds
     return None, 0
 
 
-def _charged_under(calls: pa.Table, account: str, packages: list[str], lo_ms: int, hi_ms: int) -> int:
-    """The charges (minor units) of ``account``'s calls rated under one of
+def _charged_under(calls: pa.Table, account: str, packages: list[str], lo_ms: int, hi_ms: int,
+                   column: str = "charge") -> int:
+    """The sum of ``column`` (default the charges, minor units; or
+    ``billed_seconds``) of ``account``'s calls rated under one of
     ``packages``, starting in [lo_ms, hi_ms)."""
     st = calls.column("start_ms")
     mask = pc.and_(pc.and_(pc.equal(calls.column("account"), account),
                            pc.is_in(calls.column("package"), pa.array(packages, pa.string()))),
                    pc.and_(pc.greater_equal(st, lo_ms), pc.less(st, hi_ms)))
-    return int(pc.sum(calls.filter(mask).column("charge")).as_py() or 0)
+    return int(pc.sum(calls.filter(mask).column(column)).as_py() or 0)
 
 
 def _consumed_between(calls: pa.Table, account: str, lo_ms: int, hi_ms: int) -> int:
