@@ -142,11 +142,39 @@ def accounts_command():
 @accounts_command.command("import")
 @click.argument("catalog", type=click.Path(exists=True, dir_okay=False))
 @STORE
-def import_(catalog, store_dir):
+@click.option("--billing-from", "billing_from", default=None, metavar="YYYY-MM-01",
+              help="The cut-over: the first month this ledger bills the imported accounts (Asia/Shanghai; "
+                   "YYYY-MM-DD, the 1st of a month). Default: the month of the import. Months before it were "
+                   "billed by the old platform: none of their fees or unpaid balances are owed here.")
+def import_(catalog, store_dir, billing_from):
     """Move CATALOG's YAML/CSV accounts into the customer layer (idempotent)."""
     from .accounts.importer import import_catalog
 
-    run(store_dir, lambda ops: import_catalog(ops, catalog))
+    cut = None if billing_from is None else cut_over_ms(billing_from)
+    run(store_dir, lambda ops: import_catalog(ops, catalog, billing_from_ms=cut))
+
+
+def cut_over_ms(text: str) -> int:
+    """``--billing-from`` YYYY-MM-DD (the 1st of a month, Asia/Shanghai) ->
+    its local midnight in epoch ms; BadParameter (exit 2) when it is not a
+    date, not a month's first day, or outside the edge's time range
+    (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``)."""
+    import datetime as dt
+
+    from . import cdr, layout
+
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint="--billing-from") from None
+    if day.day != 1:
+        raise click.BadParameter(f"{day} is not the 1st of a month: a statement month is billed whole, so the "
+                                 f"cut-over is a month's first day (e.g. {day.replace(day=1)})",
+                                 param_hint="--billing-from")
+    ms = int(dt.datetime(day.year, day.month, 1, tzinfo=layout.LOCAL_TZ).timestamp() * 1000)
+    if not cdr.MIN_TIME_MS <= ms < cdr.MAX_TIME_MS:
+        raise click.BadParameter(f"{day} is outside 1970-01-01 .. 2200-01-01", param_hint="--billing-from")
+    return ms
 
 
 @accounts_command.command("open")

@@ -10,14 +10,22 @@ routing plan copied from the catalog and every destination that plan names
 bound and verified with proof ``imported from catalog``. A balance the
 ledger already holds for the same package start is kept, so credit already
 used stays used.
+
+The **cut-over** (``Account.billing_from_ms``): this ledger bills an imported
+account from the first instant of a month, the month of the import by
+default or the one ``billing_from_ms`` names; the months before it were
+billed by the platform the accounts come from, so their rentals, minimums,
+yearly fees and unpaid balances are not owed here (``billing.statements``).
+The cut-over month is billed whole (its calls are committed here from its
+first day, and a month's rental and minimum are one month's).
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from ..errors import Refused, StoreError
+from ..errors import InvalidInput, Refused, StoreError
 from ..ledger import customers as C
-from .operations import LOCAL, Accounts, _Tx
+from .operations import LOCAL, Accounts, _Tx, now_ms
 from .view import plan_json
 
 _NUMBER_STATE = {"active": "active", "suspended": "suspended", "pending_verification": "pending_verification",
@@ -30,11 +38,24 @@ def _midnight(day: dt.date) -> int:
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL).timestamp() * 1000)
 
 
-def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
+def month_start(ms: int) -> int:
+    """The first instant (epoch ms) of the Asia/Shanghai month holding ``ms``."""
+    day = dt.datetime.fromtimestamp(ms / 1000, LOCAL).date()
+    return _midnight(day.replace(day=1))
+
+
+def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_from_ms: int | None = None) -> dict:
     """Import every account of the catalog at ``catalog_path``; returns
-    ``{"imported": [...], "skipped": [...]}`` (skipped: already in the layer).
-    Raises StoreError when the store has no active catalog version (the
-    packages the accounts are on live there; breaker: ``KeyError: 'packages'``)."""
+    ``{"imported": [...], "skipped": [...], "billing_from_ms": cut-over}``
+    (skipped: already in the layer, cut-over unchanged). ``billing_from_ms``
+    (epoch ms, a local month's first instant): the cut-over, default the
+    import's month (``month_start`` of its time); stored on each imported
+    account. Raises StoreError when the store has no active catalog version
+    (the packages the accounts are on live there; breaker: ``KeyError:
+    'packages'``), InvalidInput (``billing_from``) when ``billing_from_ms`` is not
+    a month's first instant."""
+    if billing_from_ms is not None and month_start(billing_from_ms) != billing_from_ms:
+        raise InvalidInput("billing_from", f"{billing_from_ms} is not the first instant of a month (Asia/Shanghai)")
     from ..catalog import load_catalog
 
     if ops.store.current() is None:
@@ -44,6 +65,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
 
     cat = load_catalog(catalog_path)
     imported, skipped = [], []
+    cut_ms = month_start(now_ms()) if billing_from_ms is None else billing_from_ms
     for aid, acc in cat.accounts.items():
         pkg = cat.packages[acc.package]
 
@@ -60,7 +82,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
                           status=_ACCOUNT_STATE[acc.status.value], realname="verified",
                           realname_note="imported from catalog", package=acc.package, package_start_ms=start,
                           period_end_ms=_midnight(_add_months(acc.package_start, pkg.period_months)) if prepaid
-                          else C.NEVER_MS, opening_credit_minor=credit, features=list(acc.features))
+                          else C.NEVER_MS, opening_credit_minor=credit, features=list(acc.features), billing_from_ms=cut_ms)
             if a.status == "suspended":
                 a.suspended_ms, a.suspend_reason = tx.at, "manual"
             tx.put_account(a, None, {"source": str(catalog_path)})
@@ -87,7 +109,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import") -> dict:
         except Refused:
             res = {"replayed": True}
         (skipped if res["replayed"] else imported).append(aid)
-    return {"imported": imported, "skipped": skipped}
+    return {"imported": imported, "skipped": skipped, "billing_from_ms": cut_ms}
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:

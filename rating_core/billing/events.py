@@ -21,6 +21,10 @@ Kinds (``KINDS``):
   the opening credit less what was carried), ``credit_minor`` the credit
   carried over from the period before. Not a line of its own: it tells a
   statement which package a month runs under.
+- ``billing_from`` (from the live ledger only, ``from_cut_overs``): a
+  migrated account's cut-over (``accounts import``): ``at_ms`` the first
+  instant this ledger bills; no statement shows a month before it (unless
+  the ledger holds a call or money of that month). Not a line of its own.
 
 An operator who rates offline writes them in a CSV
 (``account,at,kind,amount,feature,note``; ``amount`` in yuan, at most 4
@@ -225,6 +229,19 @@ def from_package_starts(events: list[dict]) -> list[AccountEvent]:
                          credit_minor=p.carried_minor, package=p.package, from_package=p.from_package,
                          until_ms=p.until_ms)
             for p in package_periods(events)]
+
+
+def from_cut_overs(events: list[dict]) -> list[AccountEvent]:
+    """The cut-overs in the accounts layer's audit ``events`` (dicts of
+    ``C.Event`` fields, oldest first): the ``billing_from_ms`` of each
+    account's latest record (``after``) that has one, as a ``billing_from``
+    event; none for an account opened live (0)."""
+    latest: dict[str, int] = {}
+    for e in events:
+        after = e.get("after") or {}
+        if not e.get("number") and e.get("account") and "billing_from_ms" in after:
+            latest[e["account"]] = int(after["billing_from_ms"])
+    return [AccountEvent(a, ms, "billing_from") for a, ms in latest.items() if ms]
 
 
 def from_adjustments(rows, prepaid: set[str]) -> list[AccountEvent]:

@@ -78,7 +78,7 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     both show the same statement. -> list[AccountEvent]."""
     from .. import layout
     from ..ledger import adjustments
-    from .events import from_account_events, from_adjustments, from_package_starts
+    from .events import from_account_events, from_adjustments, from_cut_overs, from_package_starts
 
     raw, after = [], 0
     while True:  # every audited event, in pages
@@ -92,4 +92,5 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     t = snapshot.tables
     prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
                if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
-    return from_account_events(raw) + from_adjustments(rerated, prepaid) + from_package_starts(raw)
+    return (from_account_events(raw) + from_adjustments(rerated, prepaid) + from_package_starts(raw)
+            + from_cut_overs(raw))

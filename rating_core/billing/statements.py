@@ -64,6 +64,13 @@ Rules (README, "Monthly statements", states them for operators):
   calls), but their charges below zero (a rerating refund of arrears) are
   applied the same way: to earlier unpaid first, the rest back to the
   credit, so no amount due is negative; every kind's ``earlier_unpaid`` is set.
+- cut-over (live ledger: a ``billing_from`` event, ``accounts import``): a
+  migrated account is billed from the month of its cut-over, or from the
+  first month in which the ledger holds one of its calls or money events if
+  that is earlier (nothing the ledger holds is left off a statement); the
+  months before it were the old platform's, so no rental, minimum, feature
+  fee or earlier unpaid of theirs is carried. The first month billed opens
+  with the credit of the package period in force then (the import's).
 - package periods (live ledger: ``package_start`` events): a month is billed
   under the package in force at its start (minimum, rental, kind); the
   package credit of a period starting in the month is its new money only
@@ -532,6 +539,27 @@ def package_starts(snapshot, events: Sequence[AccountEvent] = ()) -> dict[str, i
     return starts
 
 
+def billed_from(calls: pa.Table, events: Sequence[AccountEvent]) -> dict[str, int]:
+    """Migrated account id -> the first instant (epoch ms) this ledger bills
+    it from: its cut-over (the ``billing_from`` event), or the start of its
+    first call in ``calls`` (``CALLS_SCHEMA``) or its first money event
+    (``events.MONEY_KINDS``) if earlier, so nothing the ledger holds is on
+    no statement. Accounts without a cut-over are not in it."""
+    from .events import MONEY_KINDS
+
+    cuts = {e.account: e.at_ms for e in events if e.kind == "billing_from"}
+    if not cuts:
+        return {}
+    firsts = calls.select(["account", "start_ms"]).group_by("account").aggregate([("start_ms", "min")])
+    for a, first in zip(firsts.column("account").to_pylist(), firsts.column("start_ms_min").to_pylist()):
+        if a in cuts and first is not None:
+            cuts[a] = min(cuts[a], int(first))
+    for e in events:
+        if e.kind in MONEY_KINDS and e.account in cuts:
+            cuts[e.account] = min(cuts[e.account], e.at_ms)
+    return cuts
+
+
 def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] = (), months: list[int] | None = None,
                      accounts: list[str] | None = None, events_in_balances: bool = False,
                      events_until: int | None = None) -> list[Statement]:
@@ -561,6 +589,11 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
             raise ValueError(f"unknown account {a!r}")
     start_ms = calls.column("start_ms").to_numpy()
     call_months = month_index(start_ms) if len(start_ms) else np.zeros(0, np.int64)
+    cuts = billed_from(calls, events)
+    # A migrated account's package periods before its cut-over were billed
+    # elsewhere: they neither widen the run nor start its chain.
+    dated = [e for e in events if e.kind != "billing_from"
+             and not (e.kind == "package_start" and e.at_ms < cuts.get(e.account, e.at_ms))]
     if months is None:
         # Every month with calls, account events or rerating adjustments of
         # the accounts billed: a month holding only a rerating (made after
@@ -571,7 +604,7 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         # A package change or renewal counts (new credit, a new minimum and
         # rental); the account's first package start (an import dated years
         # back) does not, or a bill run would reach back to it.
-        at = np.array([e.at_ms for e in events
+        at = np.array([e.at_ms for e in dated
                        if e.account in keep and (e.kind != "package_start" or e.from_package)], np.int64)
         at_months = month_index(at)
         if events_until is not None:
@@ -589,7 +622,7 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     asked = None
     keep = set(wanted)
     before = [int(call_months.min())] if len(call_months) else []
-    at = np.array([e.at_ms for e in events if e.account in keep], np.int64)
+    at = np.array([e.at_ms for e in dated if e.account in keep], np.int64)
     before += [int(month_index(at).min())] if len(at) else []
     if before and min(before) < min(months):
         asked = {month_label(m) for m in months}
@@ -600,14 +633,14 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     gc.disable()
     try:
         out = _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names,
-                     pkg_names)
+                     pkg_names, cuts)
         return out if asked is None else [st for st in out if st.month in asked]
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names, pkg_names):
+def _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names, pkg_names, cuts):
     meta, tables = snapshot.meta, snapshot.tables
     b = meta["billing"]
     acc_codes, acc_names = _codes(calls.column("account"))
@@ -689,12 +722,15 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         if periods:
             start_day = local_date(periods[0].at_ms)
         start_month = start_day.year * 12 + start_day.month - 1
+        # The first month billed: a migrated account's cut-over month, else the package start's.
+        cut_day = local_date(cuts[account]) if account in cuts else start_day
+        from_month = max(start_month, cut_day.year * 12 + cut_day.month - 1)
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
         unpaid = 0  # what the statements left unpaid, chained too (settled by payg payments)
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
-            if m < start_month:
+            if m < from_month:
                 continue
             changes: list[dict] = []
             if periods:
@@ -737,7 +773,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # Money dated before the start (a ledger written before such
                 # operations were refused) is on the first statement, at its
                 # own date: never on none (breaker: credited, shown nowhere).
-                since = -(2**63) if s.first_month else m_lo
+                since = -(2**63) if m == from_month else m_lo
                 month_events = [e for e in acc_events if since <= e.at_ms < m_hi]
                 s.top_ups = [e for e in month_events if e.kind == "top_up"]
                 s.adjustments = [e for e in month_events if e.kind == "adjustment"]
@@ -758,7 +794,10 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     # A call's stored balance is not used: it holds whatever
                     # was committed before it (a top-up timed during the call
                     # but committed first), so it counted that top-up twice.
-                    credit = 0 if s.first_month else int(acc_opening[i])
+                    # A cut-over month after the package start opens with
+                    # the credit of the period then in force (the import's).
+                    credit = 0 if s.first_month else (
+                        _opening_at(periods, m_lo) if periods else int(acc_opening[i]))
                 elif kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
                     credit = opening_at_first[account][1] - s.package_credit
                 else:
@@ -808,6 +847,14 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             credit = s.closing_credit
             out.append(s)
     return out
+
+
+def _opening_at(periods: list[AccountEvent], at_ms: int) -> int:
+    """The opening credit (minor units: its new money plus the credit
+    carried in) of the package period in force at ``at_ms`` (``periods``:
+    ``package_start`` events, oldest first; one starts at or before it)."""
+    p = [e for e in periods if e.at_ms <= at_ms][-1]
+    return p.amount_minor + p.credit_minor
 
 
 def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments: bool = True) -> int:

@@ -95,6 +95,11 @@ class Account(msgspec.Struct):
     package_start_ms: int = 0
     period_end_ms: int = NEVER_MS
     opening_credit_minor: int = 0  # credit granted at package_start_ms
+    # A migrated account's cut-over (``accounts import``): the first instant
+    # (local midnight of a month's 1st) this ledger bills; fees, minimums and
+    # unpaid balances before it were the old platform's. 0: billed from the
+    # package start (an account opened live).
+    billing_from_ms: int = 0
     features: list[str] = []
     pending_package: str = ""
     pending_effective_ms: int = 0

@@ -297,7 +297,7 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("id", "row", "company", "created_ms", "status", "realname", "realname_note", "documents", "package", "package_start_ms", "period_end_ms", "opening_credit_minor", "features", "pending_package", "pending_effective_ms", "suspended_ms", "suspend_reason", "frozen_ms", "alert_credit_below_minor", "alert_expiry_days", "webhook_url", "alerts", "alert_credit_days")
+    __slots__ = ("id", "row", "company", "created_ms", "status", "realname", "realname_note", "documents", "package", "package_start_ms", "period_end_ms", "opening_credit_minor", "features", "pending_package", "pending_effective_ms", "suspended_ms", "suspend_reason", "frozen_ms", "alert_credit_below_minor", "alert_expiry_days", "webhook_url", "alerts", "alert_credit_days", "billing_from_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     ROW_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +321,7 @@ class Account(_message.Message):
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     ALERTS_FIELD_NUMBER: _ClassVar[int]
     ALERT_CREDIT_DAYS_FIELD_NUMBER: _ClassVar[int]
+    BILLING_FROM_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     row: int
     company: str
@@ -344,7 +345,8 @@ class Account(_message.Message):
     webhook_url: str
     alerts: _containers.RepeatedScalarFieldContainer[str]
     alert_credit_days: int
-    def __init__(self, id: _Optional[str] = ..., row: _Optional[int] = ..., company: _Optional[str] = ..., created_ms: _Optional[int] = ..., status: _Optional[str] = ..., realname: _Optional[str] = ..., realname_note: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[DocumentRef, _Mapping]]] = ..., package: _Optional[str] = ..., package_start_ms: _Optional[int] = ..., period_end_ms: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., pending_package: _Optional[str] = ..., pending_effective_ms: _Optional[int] = ..., suspended_ms: _Optional[int] = ..., suspend_reason: _Optional[str] = ..., frozen_ms: _Optional[int] = ..., alert_credit_below_minor: _Optional[int] = ..., alert_expiry_days: _Optional[int] = ..., webhook_url: _Optional[str] = ..., alerts: _Optional[_Iterable[str]] = ..., alert_credit_days: _Optional[int] = ...) -> None: ...
+    billing_from_ms: int
+    def __init__(self, id: _Optional[str] = ..., row: _Optional[int] = ..., company: _Optional[str] = ..., created_ms: _Optional[int] = ..., status: _Optional[str] = ..., realname: _Optional[str] = ..., realname_note: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[DocumentRef, _Mapping]]] = ..., package: _Optional[str] = ..., package_start_ms: _Optional[int] = ..., period_end_ms: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., pending_package: _Optional[str] = ..., pending_effective_ms: _Optional[int] = ..., suspended_ms: _Optional[int] = ..., suspend_reason: _Optional[str] = ..., frozen_ms: _Optional[int] = ..., alert_credit_below_minor: _Optional[int] = ..., alert_expiry_days: _Optional[int] = ..., webhook_url: _Optional[str] = ..., alerts: _Optional[_Iterable[str]] = ..., alert_credit_days: _Optional[int] = ..., billing_from_ms: _Optional[int] = ...) -> None: ...
 
 class BoundDestination(_message.Message):
     __slots__ = ("number", "bound_ms", "verified", "proof", "verified_ms")

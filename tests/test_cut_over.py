@@ -1,0 +1,103 @@
+"""A migrated account is billed from its cut-over (README "Accounts and
+numbers", the `accounts import` migration; newcomer N10 finding 1).
+
+The demo flow on a real LMDB store: the October calls committed, then
+`accounts import` of the demo catalog, whose accounts started their
+packages in 2024-2026. Before this, the import's package_start events made
+`bill --ledger` bill every month since each package start (rentals,
+minimum shortfalls, yearly fees: "unpaid on earlier statements"), and a
+payment went to those months first. Now the ledger bills from the
+cut-over: October's statements are the same before and after the import.
+"""
+import json
+
+import pytest
+
+from rating_core.cli import main
+
+PY_MONTH = "2026-10"
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    captured = capsys.readouterr()
+    return e.value.code, captured.out, captured.err
+
+
+def bill(capsys, demo, name, *extra):
+    out = demo / name
+    code, printed, err = run(capsys, "bill", "--ledger", "--store", str(demo / "store"), "--out", str(out), *extra)
+    assert code == 0, err
+    return json.loads(out.read_text("utf-8"))["statements"], printed
+
+
+def test_import_keeps_october_and_bills_nothing_before_it(demo, capsys):
+    code, _, err = run(capsys, "rate", str(demo / "cdrs.parquet"), "--store", str(demo / "store"),
+                       "--out", str(demo / "committed.parquet"), "--commit")
+    assert code == 0, err
+    before, _ = bill(capsys, demo, "before.json")
+    code, printed, err = run(capsys, "accounts", "import", str(demo / "catalog" / "catalog.yaml"),
+                             "--store", str(demo / "store"))
+    assert code == 0, err
+    result = json.loads(printed)
+    assert result["imported"] and result["billing_from_local"].endswith("-01T00:00:00.000+08:00")
+    after, footer = bill(capsys, demo, "after.json")
+    october = [s for s in before if s["month"] == PY_MONTH]
+    assert october and [s for s in after if s["month"] == PY_MONTH] == october
+    assert {s["month"] for s in after} == {s["month"] for s in before}  # no month before the cut-over
+    assert all(s["earlier_unpaid_minor"] == 0 for s in after if s["month"] == PY_MONTH)
+    assert "left unpaid by months before those shown" not in footer
+
+    # Re-importing changes nothing (idempotent): same accounts skipped, same statements.
+    code, printed, err = run(capsys, "accounts", "import", str(demo / "catalog" / "catalog.yaml"),
+                             "--store", str(demo / "store"))
+    assert code == 0, err
+    again = json.loads(printed)
+    assert again["imported"] == [] and sorted(again["skipped"]) == sorted(result["imported"])
+    assert bill(capsys, demo, "again.json")[0] == after
+
+    # A payment of exactly the October bill settles it: nothing is owed for October.
+    payg = next(s for s in after if s["month"] == PY_MONTH and s["package_kind"] in ("payg", "bundle")
+                and s["amount_due_minor"] > 0)
+    due = payg["amount_due_minor"]
+    code, _, err = run(capsys, "accounts", "top-up", payg["account"], f"{due // 10000}.{due % 10000:04d}",
+                       "--at", "2026-11-05T10:00:00", "--store", str(demo / "store"))
+    assert code == 0, err
+    paid, _ = bill(capsys, demo, "paid.json", "--account", payg["account"])
+    by_month = {s["month"]: s for s in paid}
+    assert by_month[PY_MONTH]["earlier_unpaid_minor"] == 0
+    november = by_month["2026-11"]
+    assert november["earlier_unpaid_minor"] == due and november["paid_to_earlier_minor"] == due
+    # What is still owed is November's own bill, not months the old platform billed.
+    assert november["earlier_unpaid_minor"] - november["paid_to_earlier_minor"] == 0
+
+    # The cut-over is on the account's record.
+    code, printed, err = run(capsys, "accounts", "show", payg["account"], "--store", str(demo / "store"))
+    assert code == 0, err
+    assert json.loads(printed)["account"]["billing_from_ms"] == result["billing_from_ms"]
+
+
+@pytest.mark.parametrize("text, why", [("2026-10-15", "not the 1st of a month"), ("2026-13-01", "not a date"),
+                                       ("1969-12-01", "outside 1970-01-01")])
+def test_billing_from_is_checked(tmp_path, capsys, text, why):
+    code, _, err = run(capsys, "accounts", "import", __file__, "--store", str(tmp_path), "--billing-from", text)
+    assert code == 2 and "--billing-from" in err and why in err
+
+
+def test_billing_from_given(demo_made, tmp_path, capsys):
+    """`--billing-from 2026-10-01` before anything is committed: October is
+    the first month billed, whole (its rental), with nothing unpaid before it."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    code, printed, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"),
+                             "--store", str(d / "store"), "--billing-from", "2026-10-01")
+    assert code == 0, err
+    assert json.loads(printed)["billing_from_local"] == "2026-10-01T00:00:00.000+08:00"
+    statements, footer = bill(capsys, d, "b.json", "--month", "2026-10", "--month", "2026-11")
+    assert {s["month"] for s in statements} == {"2026-10", "2026-11"}
+    assert all(s["earlier_unpaid_minor"] == 0 for s in statements if s["month"] == "2026-10")
+    assert any(s["rental_minor"] > 0 for s in statements if s["month"] == "2026-10")
+    assert "left unpaid by months before those shown" not in footer
