@@ -460,8 +460,11 @@ def test_import_catalog_accounts(env, tmp_path):
     before = authorize(ops, "4001110001")  # the catalog's own account, before the import
     assert before.allow
     out = import_catalog(ops, tmp_path / "catalog.yaml")
+    cut = out.pop("billing_from_ms")  # the cut-over: the import's month (tests/test_cut_over.py)
     assert out == {"imported": ["legacy"], "skipped": []}
-    assert import_catalog(ops, tmp_path / "catalog.yaml") == {"imported": [], "skipped": ["legacy"]}
+    assert import_catalog(ops, tmp_path / "catalog.yaml") == {"imported": [], "skipped": ["legacy"],
+                                                              "billing_from_ms": cut}
+    assert ops.get_account("legacy")["account"]["billing_from_ms"] == cut
     after = authorize(ops, "4001110001")
     assert after.allow and [x.number for x in after.destinations] == [x.number for x in before.destinations]
     assert ops.balance("legacy")["credit_minor"] == 100_0000
