@@ -101,3 +101,31 @@ def test_billing_from_given(demo_made, tmp_path, capsys):
     assert all(s["earlier_unpaid_minor"] == 0 for s in statements if s["month"] == "2026-10")
     assert any(s["rental_minor"] > 0 for s in statements if s["month"] == "2026-10")
     assert "left unpaid by months before those shown" not in footer
+
+
+def test_grpc_reads_the_cut_over(demo, tmp_path):
+    """After test_import_keeps_october_and_bills_nothing_before_it (this
+    module's store, imported): GetStatement gives October as `bill --ledger`
+    does, refuses a month before the cut-over, and GetAccount has it."""
+    import grpc
+
+    from demo_server import Server
+    from rating400.v1 import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc
+
+    after = {s["account"]: s for s in json.loads((demo / "after.json").read_text("utf-8"))["statements"]
+             if s["month"] == PY_MONTH}
+    account = "hangzhou_tea"  # package since 2026-02: seven months of minimum shortfall before the fix
+    server = Server(demo / "store", tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            billing = billing_pb2_grpc.BillingServiceStub(channel)
+            s = billing.GetStatement(billing_pb2.StatementRequest(account=account, month=PY_MONTH), timeout=60)
+            assert s.earlier_unpaid_minor == 0 and s.amount_due_minor == after[account]["amount_due_minor"]
+            with pytest.raises(grpc.RpcError) as e:
+                billing.GetStatement(billing_pb2.StatementRequest(account=account, month="2026-05"), timeout=60)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "cut-over" in e.value.details()
+            view = accounts_pb2_grpc.AccountServiceStub(channel).GetAccount(
+                accounts_pb2.GetAccountRequest(account=account), timeout=30)
+            assert view.account.billing_from_ms > 0
+    finally:
+        server.stop()

@@ -573,7 +573,8 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     sorted by start) rated with ``snapshot``; give every call up to the
     last month asked for (earlier months carry the credit: a month's
     statement opens at the previous one's close). Months before an
-    account's package start get no statement. ``events_in_balances``: the
+    account's package start, or before a migrated account's cut-over
+    (``billed_from``: a ``billing_from`` event), get no statement. ``events_in_balances``: the
     calls and events are the live ledger's, every one since the package
     start: the first month opens from the package's opening credit, not
     from a call's stored balance (which depends on commit order).

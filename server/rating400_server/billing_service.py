@@ -125,7 +125,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         events = ledger_events(Accounts(engine.store, engine.ledger), snapshot, account)
         found = build_statements(calls, snapshot, events, [m], [account], events_in_balances=True)
         if not found:
-            raise BadRequest("month", f"{account!r} has no package running in {request.month}")
+            raise BadRequest("month", f"{account!r} has no package running in {request.month}, or that month is "
+                                      f"before the one this ledger bills it from (its cut-over, Account.billing_from_ms)")
         s = found[0]
         size = min(request.rerating_page_size or RERATING_PAGE_MOST, RERATING_PAGE_MOST)
         listed = _statement_json(s, skip, size)
