@@ -47,7 +47,8 @@ def month_start(ms: int) -> int:
 def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_from_ms: int | None = None) -> dict:
     """Import every account of the catalog at ``catalog_path``; returns
     ``{"imported": [...], "skipped": [...], "billing_from_ms": cut-over}``
-    (skipped: already in the layer, cut-over unchanged). ``billing_from_ms``
+    (skipped: already in the layer, its stored cut-over unchanged; the
+    cut-over is the one given to the accounts imported by this run). ``billing_from_ms``
     (epoch ms, a local month's first instant): the cut-over, default the
     import's month (``month_start`` of its time); stored on each imported
     account. Raises StoreError when the store has no active catalog version
