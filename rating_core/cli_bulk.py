@@ -59,15 +59,14 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
         # allowance, read from the ledger (read-only) and kept in memory
         # through the job, as ``rate --commit`` settles it.
         state = ledger.opening_state(rater.snapshot, usage=True)
-        committed = ledger.committed_calls()
         # A call the ledger holds is answered with its stored result, as
         # ``rate --commit`` replays it; a ledger holding none: no lookup at all.
+        replays = Replays.of(ledger)
         result = bulk.rate_dataset(inputs, rater, state, out_path, rejects_path or _default_rejects(out_path), fmt,
                                    pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
                                    memory_limit=memory_limit,
-                                   bundle_usage=partial(ledger.bundle_usage, rater.snapshot),
-                                   replays=Replays(ledger) if committed else None)
+                                   bundle_usage=partial(ledger.bundle_usage, rater.snapshot), replays=replays)
     finally:
         ledger.close()
-    result.summary.ledger_calls = committed
+    result.summary.ledger_calls = replays.calls if replays is not None else 0
     return result.summary, result.seconds

@@ -191,8 +191,9 @@ class Engine:
 
     # -- rating --------------------------------------------------------------
     def rate(self, table: pa.Table) -> RatingResult:
-        """Rate from the ledger's balances; nothing is written (a
-        ``DryRun`` of one request)."""
+        """Rate from the ledger's balances, a call committed before answered
+        with its stored result (``replayed``), as a repeated commit answers
+        it; nothing is written (a ``DryRun`` of one request)."""
         return DryRun(self).rate(table)
 
     def rate_and_commit(self, table: pa.Table) -> RatingResult:
@@ -314,11 +315,7 @@ class Engine:
         commit."""
         stored, seen = committed_before(self.ledger, txn, keys)
         old_rows = good[seen]
-        fresh = prepared
-        if len(old_rows):
-            mask = prepared.good.copy()
-            mask[old_rows] = False
-            fresh = replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
+        fresh = _without(prepared, old_rows)
         state = self.ledger.opening_state(rater.snapshot, txn, accounts=rater.accounts_of(fresh), usage=True)
         new = rater.rate_prepared(fresh, state, bundle_usage=partial(self.ledger.bundle_usage, rater.snapshot,
                                                                      txn=txn))
@@ -354,32 +351,46 @@ class Engine:
         plain strings unless ``decode_names`` is False and nothing was
         replayed (``commit_prepared``)."""
         prepared, keys, stored, seen, old_rows, new, state = step
-        rated_new = plain(new.rated) if decode_names or len(old_rows) else new.rated
-        if len(old_rows):
-            entries = [stored[k] for k, s in zip(keys, seen) if s]
-            rated_all, flags, differing = with_replayed(self.ledger, rated_new,
-                                                        prepared.table.take(pa.array(old_rows)), entries)
-            if differing.num_rows:
-                new.rejects = pa.concat_tables([new.rejects, differing])
-        else:
-            rated_all, flags = rated_new, np.zeros(rated_new.num_rows, bool)
-        s = new.summary
-        by_reason, rejected = s.rejects_by_reason, s.rejected
-        if len(old_rows) and differing.num_rows:
-            by_reason, rejected = dict(by_reason), rejected + differing.num_rows
-            for f in differing.column("field").to_pylist():
-                k = f"{f}: {cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]}"
-                by_reason[k] = by_reason.get(k, 0) + 1
-        summary = RatingSummary(
-            rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=rejected,
-            duplicates=s.duplicates, charge=s.charge, rejects_by_reason=by_reason,
-            replayed=int(flags.sum()),
-            replayed_charge=replayed_charge(rated_all, flags),
-        )
-        return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
+        entries = [stored[k] for k, s in zip(keys, seen) if s]
+        return answer_with_replayed(self.ledger, prepared, old_rows, entries, new, state, decode_names)
 
     def close(self) -> None:
         self.ledger.close()
+
+
+def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.ndarray, entries: list,
+                         new: RatingResult, state: dict[str, np.ndarray], decode_names: bool = True) -> RatingResult:
+    """The answer to a request (``prepared``, through the edge) whose rows
+    ``old_rows`` (request row positions, with their ``committed_before``
+    ``entries``, same order) were committed before and whose other good
+    rows ``new`` rated: ``with_replayed`` of both, ``replayed`` flagging the
+    stored rows, the repeats whose billable content differs among the
+    rejects, and the summary over the whole request (``charge``: the new
+    rows'; ``replayed_charge``: the stored ones'). A commit's answer
+    (``Engine._answer``) and a dry run's (``DryRun.rate``). Names decoded to
+    plain strings unless ``decode_names`` is False and nothing was replayed."""
+    rated_new = plain(new.rated) if decode_names or len(old_rows) else new.rated
+    if len(old_rows):
+        rated_all, flags, differing = with_replayed(ledger, rated_new,
+                                                    prepared.table.take(pa.array(old_rows)), entries)
+        if differing.num_rows:
+            new.rejects = pa.concat_tables([new.rejects, differing])
+    else:
+        rated_all, flags = rated_new, np.zeros(rated_new.num_rows, bool)
+    s = new.summary
+    by_reason, rejected = s.rejects_by_reason, s.rejected
+    if len(old_rows) and differing.num_rows:
+        by_reason, rejected = dict(by_reason), rejected + differing.num_rows
+        for f in differing.column("field").to_pylist():
+            k = f"{f}: {cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]}"
+            by_reason[k] = by_reason.get(k, 0) + 1
+    summary = RatingSummary(
+        rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=rejected,
+        duplicates=s.duplicates, charge=s.charge, rejects_by_reason=by_reason,
+        replayed=int(flags.sum()),
+        replayed_charge=replayed_charge(rated_all, flags),
+    )
+    return RatingResult(rated_all, new.rejects, state, summary, replayed=flags)
 
 
 class DryRun:
@@ -401,7 +412,13 @@ class DryRun:
     call ids are carried too (``cdr.SeenIds``): a call id repeated in a
     later request is rejected as ``duplicate call id``, as a copy within
     one request is and as a file job rejects one in a later chunk (before,
-    it was rated and priced again). The run holds each distinct call id it
+    it was rated and priced again). A call id the ledger held committed
+    when the run began is not rated again: it is answered with its stored
+    result, flagged ``replayed`` (``Replays``, as ``rate`` without
+    ``--commit`` answers it, and a repeat whose billable content differs is
+    the commit's ``committed_differently`` reject); the run's balances, read
+    from the ledger, are those after the committed calls. A ledger holding
+    no committed call costs the run no lookup. The run holds each distinct call id it
     rated (``cdr.SeenIds``: about 16 bytes plus the id's length; as Python
     strings it was about 120 bytes a 36-character id), at most ``max_calls``
     of them: a request that would pass that raises ``errors.OverLimit``
@@ -419,6 +436,7 @@ class DryRun:
         self.state: dict[str, np.ndarray] | None = None
         self.read: np.ndarray | None = None  # bool per account: its balances were read from the ledger
         self.seen = cdr.SeenIds()  # the call ids of the requests before
+        self.replays = Replays.of(engine.ledger)  # the calls committed when the run began (None: none)
 
     @property
     def version(self) -> int:
@@ -443,6 +461,16 @@ class DryRun:
                             "(a copy of a call id in another stream is then rated again, not rejected as "
                             "a duplicate: a dry run commits nothing)") from None
         prepared = cdr.reject_copies(prepared, dup)
+        # A call the ledger holds committed is answered with its stored
+        # result, as a repeated commit answers it (``Replays``), not rated.
+        old_rows, entries = np.zeros(0, np.intp), None
+        if self.replays is not None:
+            good = np.flatnonzero(prepared.good)
+            entries = self.replays.lookup(prepared.table.column("call_id").take(pa.array(good)))
+            if entries.null_count < len(entries):
+                found = pc.is_valid(entries)
+                old_rows, entries = good[found.to_numpy(zero_copy_only=False)], entries.filter(found)
+        sent, prepared = prepared, _without(prepared, old_rows)
         accounts = rater.accounts_of(prepared)
         state, read = self.state, self.read
         if state is None or read is None:
@@ -458,7 +486,9 @@ class DryRun:
         read[accounts] = True
         result = rater.rate_prepared(prepared, state, bundle_usage=partial(ledger.bundle_usage, rater.snapshot))
         rater.carry_usage(state)
-        return result
+        if not len(old_rows):
+            return result  # names dictionary-encoded, gathered only for what the answer sends
+        return answer_with_replayed(ledger, sent, old_rows, entries.to_pylist(), result, state, decode_names=False)
 
 
 class _Step(NamedTuple):
@@ -571,6 +601,21 @@ class Replays:
                         self.held = records.all_keys(self.ledger, txn)
             return self.held
 
+    @classmethod
+    def of(cls, ledger: Ledger) -> "Replays | None":
+        """The ledger's ``Replays``, or None when it holds no committed call
+        (a job then looks no call id up: it costs nothing)."""
+        return cls(ledger) if ledger.committed_calls() else None
+
+    def prefilter(self, asked: int) -> "CommittedKeys | None":
+        """What a task without the ledger (a Dask job's edge) needs to leave
+        out the call ids surely not committed, for a job that asks about
+        ``asked`` ids: the range, and the keys themselves when they are
+        fewer (``lookup``'s rule). None: the ledger held none."""
+        if self.range is None:
+            return None
+        return CommittedKeys(self.range, self._held_keys(asked))
+
     def lookup(self, call_ids: pa.Array | pa.ChunkedArray) -> pa.BinaryArray:
         """One ``committed_before`` entry per id of ``call_ids`` (a string
         column of good rows: none null or empty), null for an id not
@@ -578,14 +623,11 @@ class Replays:
         n = len(call_ids)
         if self.range is None or n == 0:
             return pa.nulls(n, pa.binary())
-        lo, hi = self.range
         keys = records.call_keys(call_ids)
-        inside = pc.and_(pc.greater_equal(keys, pa.scalar(lo, pa.binary())),
-                         pc.less_equal(keys, pa.scalar(hi, pa.binary())))
-        cand = np.flatnonzero(inside.to_numpy(zero_copy_only=False))
+        cand = _in_range(keys, self.range)
         held = self._held_keys(len(cand)) if len(cand) else None
         if held is not None:
-            cand = cand[pc.is_in(keys.take(pa.array(cand)), value_set=held).to_numpy(zero_copy_only=False)]
+            cand = _held_of(keys, cand, held)
         if not len(cand):
             return pa.nulls(n, pa.binary())
         wanted = keys.take(pa.array(cand)).to_pylist()
@@ -602,6 +644,49 @@ class Replays:
         """``with_replayed`` of ``rated_new`` (names plain or dictionary) and
         ``sent`` (rows whose ``lookup`` found ``entries``)."""
         return with_replayed(self.ledger, plain(rated_new), sent, entries.to_pylist())
+
+
+def _without(prepared: cdr.Prepared, old_rows: np.ndarray) -> cdr.Prepared:
+    """``prepared`` without its good rows ``old_rows`` (committed before:
+    answered with their stored results, not rated), as if not sent."""
+    if not len(old_rows):
+        return prepared
+    mask = prepared.good.copy()
+    mask[old_rows] = False
+    return replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
+
+
+class CommittedKeys(NamedTuple):
+    """The call keys (``records.call_keys``) a ledger held committed, as a
+    prefilter needs them (``Replays.prefilter``; picklable, for tasks that
+    have no ledger): ``range``, the first and last in key order, and
+    ``held``, every one of them (None: not read)."""
+
+    range: tuple[bytes, bytes]
+    held: pa.BinaryArray | None
+
+    def candidates(self, call_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Positions (int64) in ``call_ids`` (a string column of good rows)
+        of the ids that may be committed; ``Replays.lookup`` tells which
+        are. ``ValueError`` for a null or empty id."""
+        if not len(call_ids):
+            return np.zeros(0, np.int64)
+        keys = records.call_keys(call_ids)
+        cand = _in_range(keys, self.range)
+        return _held_of(keys, cand, self.held) if self.held is not None and len(cand) else cand
+
+
+def _in_range(keys: pa.BinaryArray, key_range: tuple[bytes, bytes]) -> np.ndarray:
+    """Positions of ``keys`` inside ``key_range`` (first, last), in order."""
+    lo, hi = key_range
+    inside = pc.and_(pc.greater_equal(keys, pa.scalar(lo, pa.binary())),
+                     pc.less_equal(keys, pa.scalar(hi, pa.binary())))
+    return np.flatnonzero(inside.to_numpy(zero_copy_only=False))
+
+
+def _held_of(keys: pa.BinaryArray, cand: np.ndarray, held: pa.BinaryArray) -> np.ndarray:
+    """Those of positions ``cand`` whose key is in ``held`` (Arrow ``is_in``)."""
+    return cand[pc.is_in(keys.take(pa.array(cand)), value_set=held).to_numpy(zero_copy_only=False)]
 
 
 def _keyed(prepared: cdr.Prepared) -> tuple[cdr.Prepared, np.ndarray, list[bytes]]:

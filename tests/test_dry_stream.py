@@ -150,3 +150,60 @@ def test_a_dry_stream_past_its_call_id_bound_ends_resource_exhausted(bounded):
                                   dry_run=True)
         assert again.rejects.num_rows == 0 and again.rated.num_rows == 3
         assert client.health() == "SERVING"
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    """A server of a store of its own, whose ledger will hold committed calls."""
+    from demo_server import Server, make_store
+
+    s = Server(make_store(tmp_path_factory.mktemp("committed"))[0], tmp_path_factory.mktemp("committed-srv"),
+               workers=1)
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_a_dry_stream_answers_committed_calls_as_a_repeated_commit(committed):
+    """Calls the ledger holds committed are answered, in a dry stream, with
+    their stored results flagged ``replayed`` (README "CDR input"), in any
+    number of messages; the stream's other calls are rated from the
+    ledger's balances after them (October's bundle minutes the commit used
+    are not free again), and a committed call sent with other content is
+    the commit's reject: the answer a repeated commit of the same CDRs
+    gives, row for row, with the same columns. Before, a dry stream rated
+    the committed calls again."""
+    from rating400_client import Client
+
+    first = [call(f"r-b-{i}", BUNDLE, OCT + i * 2 * HOUR, 400) for i in range(2)] + \
+        [call(f"r-p-{i}", PREPAID, OCT + HOUR + i * 2 * HOUR, 1000) for i in range(2)]
+    changed = dict(first[3], forwarded_to="02088886667")
+    later = [call(f"r-b-{i}", BUNDLE, OCT + i * 2 * HOUR, 400) for i in range(2, 4)] + \
+        [call(f"r-p-{i}", PREPAID, OCT + HOUR + i * 2 * HOUR, 1000) for i in range(2, 4)]
+    sent = pa.Table.from_pylist(first[:3] + later[:2] + [changed] + later[2:])
+    with Client(committed.target, timeout=30) as client:
+        client.wait_ready()
+        stored = client.rate_table(pa.Table.from_pylist(first), dry_run=False)
+        assert stored.rejects.num_rows == 0 and stored.replayed == 0
+        stored_rows = {r["call_id"]: r for r in stored.rated.drop_columns(["row", "replayed"]).to_pylist()}
+        dry = {}
+        for encoding in ("columns", "arrow"):
+            for size in (len(sent), 3, 1):
+                got = client.rate_table(sent, batch_size=size, encoding=encoding, dry_run=True)
+                dry[encoding, size] = got
+                assert got.replayed == 3, (encoding, size)
+                rows = {r["call_id"]: r for r in got.rated.drop_columns(["row"]).to_pylist()}
+                for cid, row in stored_rows.items():
+                    if cid != "r-p-1":  # sent with other content: the reject below
+                        assert row == {k: v for k, v in rows[cid].items() if k != "replayed"} and rows[cid]["replayed"]
+                assert [(r["call_id"], r["code"]) for r in got.rejects.to_pylist()] == \
+                    [("r-p-1", "committed_differently")], got.rejects.to_pylist()
+        again = client.rate_table(sent, dry_run=False)  # commits the new calls, replays the others
+    assert again.replayed == 3
+    # The commit used October's 1000 bundle minutes (400 + 400): the new calls pay overage.
+    new = {r["call_id"]: r for r in again.rated.to_pylist() if not r["replayed"]}
+    assert new["r-b-2"]["overage"] == 200 * 1000 and new["r-b-3"]["overage"] == 400 * 1000
+    for key, got in dry.items():
+        assert got.rated.column_names == again.rated.column_names, key
+        assert got.rated.sort_by("row").to_pylist() == again.rated.sort_by("row").to_pylist(), key
+        assert got.rejects.to_pylist() == again.rejects.to_pylist(), key
