@@ -703,9 +703,10 @@ def rate_dataset(inputs, rater: Rater, state: dict, out: str | Path, rejects: st
     ledger): a call id it holds is not rated again but answered with its
     stored result, in its place among the rated rows, as ``rate --commit``
     replays it (a repeat whose billable content differs is the same reject
-    ``committed_differently``); the output then has ``replayed`` (bool)
-    last, as ``--commit``'s has, and the summary counts those rows in
-    ``replayed`` (rated, charged nothing). ``out``: a file (Parquet or CSV
+    ``committed_differently``), flagged True in the output's ``replayed``
+    (bool, last, as ``--commit``'s; always there, False for a rated row),
+    and the summary counts those rows in ``replayed`` (rated, charged
+    nothing). ``out``: a file (Parquet or CSV
     by ``fmt`` or extension) or, with ``by_day``, a dataset directory.
     ``rejects``: CSV (or .parquet). Memory: about ``chunk_rows`` x
     (``threads`` + 2) rows at once, plus the repeated call ids, plus 8
@@ -796,12 +797,13 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
                 nonlocal empty_schema
                 at = 0
                 for t in result.rated_batches(ROW_GROUP_ROWS, None if pass_through else _BILLING_SOURCE):
+                    # ``replayed`` last, as ``rate --commit`` writes it; False
+                    # throughout when nothing was (one schema, ledger or not).
                     t = billing_view(t, pass_through, files)
-                    if replays is not None:  # as ``rate --commit`` writes it
-                        flags = (np.zeros(t.num_rows, bool) if result.replayed is None
-                                 else result.replayed[at:at + t.num_rows])
-                        t = encode_names(t).append_column("replayed", pa.array(flags))
-                        at += t.num_rows
+                    flags = (np.zeros(t.num_rows, bool) if result.replayed is None
+                             else result.replayed[at:at + t.num_rows])
+                    t = encode_names(t).append_column("replayed", pa.array(flags))
+                    at += t.num_rows
                     if t.num_rows:
                         writer.write(t)
                     elif empty_schema is None:
@@ -843,8 +845,7 @@ def _rate_dataset(inputs, rater: Rater, state: dict, out, rejects, fmt, pass_thr
             if empty_schema is None and writer.rows == 0:  # nothing rated: an empty file of the same columns
                 empty = pa.table({c: pa.array([], pa.string()) for c in cdr.REQUIRED_COLUMNS})
                 empty_schema = billing_view(rater.rate(empty).rated, pass_through, files).schema
-                if replays is not None:
-                    empty_schema = empty_schema.append(pa.field("replayed", pa.bool_()))
+                empty_schema = empty_schema.append(pa.field("replayed", pa.bool_()))
         finally:
             output.shutdown()  # on an error: let the pending writes end before closing the files
             writer.close(empty_schema)

@@ -60,7 +60,7 @@ from .ledger.core import usage_table
 # partition that settled each account; the usage table for late bundle
 # calls (``ledger.usage_table``) is given to every partition and its
 # closing counts are not merged back.
-from .rater import ACCOUNT_STATE, RatingSummary
+from .rater import ACCOUNT_STATE, RatingSummary, replayed_charge
 
 _SNAPSHOT_DIR = "rating400-snapshots"
 
@@ -180,8 +180,11 @@ def _account_of(rater, number_key: np.ndarray) -> np.ndarray:
 
 
 def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scratch: str, partitions: int,
-              pass_through: bool, live: LiveTables | None = None) -> dict:
-    """Edge on one unit; spills good rows by account partition (step 3)."""
+              pass_through: bool, live: LiveTables | None = None, committed=None) -> dict:
+    """Edge on one unit; spills good rows by account partition (step 3).
+    ``committed``: the ledger's committed call keys (``engine.CommittedKeys``;
+    None: it holds none): the (call id, row, partition) of good rows that
+    may be committed come back for the client to look up."""
     rater = _rater(*snapshot, live)
     root, path = Path(unit.root), Path(unit.path)
     keys = {} if root == path else dict(
@@ -195,38 +198,51 @@ def edge_task(unit: Unit, snapshot: tuple[str, int], repeated: np.ndarray, scrat
     tag = f"unit-{unit.first_row:015d}.parquet"
     if p.rejects.num_rows:
         pq.write_table(p.rejects, out / "rejects" / tag)
-    rows = bulk._good_rows(p, pass_through)
+    rows = bulk._good_rows(p, pass_through, committed)
     account = _account_of(rater, rows.column("number_key").to_numpy())
     part = np.where(account >= 0, account % partitions, 0)
+    maybe = None
+    if committed is not None:
+        at = pa.array(committed.candidates(rows.column("call_id")), pa.int64())
+        maybe = pa.table({"call_id": rows.column("call_id").take(at), "row": rows.column("row").take(at),
+                          "part": pa.array(part).take(at)})
     for b in np.unique(part):
         d = out / f"part={b}"
         d.mkdir(exist_ok=True)
         pq.write_table(rows.filter(pa.array(part == b)), d / tag, compression="lz4")
     cand = bulk.may_repeat(rows.column("call_id"), repeated)
     pairs = rows.select(["call_id", "row"]).filter(pa.array(cand)) if cand.any() else None
-    return {"rows_in": p.rows_in, "pairs": pairs, "order": bulk._order(p, pass_through),
-            "rejects": p.rejects.num_rows}
+    return {"rows_in": p.rows_in, "pairs": pairs, "order": bulk._order(p, pass_through, committed),
+            "rejects": p.rejects.num_rows, "committed": maybe}
 
 
-def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: np.ndarray, scratch: str,
-                out: str, pass_through: bool, order: list[str], live: LiveTables | None = None,
-                inputs: cdr.InputRows | None = None) -> dict:
+def settle_task(b: int, replayed_rows: np.ndarray, snapshot: tuple[str, int], state: dict,
+                duplicate_rows: np.ndarray, scratch: str, out: str, pass_through: bool, order: list[str],
+                live: LiveTables | None = None, inputs: cdr.InputRows | None = None) -> dict:
     """Settle one account partition from the opening balances (step 4).
+    ``replayed_rows``: input rows of its calls committed before (sorted):
+    not rated, but spilled to ``replayed/`` for the client to answer.
     ``inputs``: where each input file begins (a ``--pass-through`` row
     names its file and counts within it)."""
     rater = _rater(*snapshot, live)
     d = Path(scratch) / f"part={b}"
     files = sorted(d.glob("*.parquet"))  # unit order = input row order
     state = {k: v.copy() for k, v in state.items()}
-    result_rows, charge, status_rejects = 0, 0, 0
+    result_rows, charge, status_rejects, schema = 0, 0, 0, None
     if files:
         rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
         if len(duplicate_rows):
             rows = rows.filter(pc.invert(pc.is_in(rows.column("row"), value_set=pa.array(duplicate_rows))))
+        if len(replayed_rows):
+            old = pc.is_in(rows.column("row"), value_set=pa.array(replayed_rows))
+            pq.write_table(rows.filter(old).sort_by("row"), Path(scratch) / "replayed" / f"part-{b:05d}.parquet")
+            rows = rows.filter(pc.invert(old))
         starts = rows.column("start_ms").to_numpy()
         rows = rows.take(pa.array(np.argsort(starts, kind="stable")))
         result = rater.rate_prepared(bulk._prepared_of(rows, order), state)
+        schema = result.rated.schema
         rated = bulk.billing_view(result.rated, pass_through, inputs)
+        rated = rated.append_column("replayed", pa.array(np.zeros(rated.num_rows, bool)))
         writer = bulk.RatedWriter(Path(out) / f"part-{b:05d}.parquet")
         try:
             writer.write(rated)
@@ -235,10 +251,50 @@ def settle_task(b: int, snapshot: tuple[str, int], state: dict, duplicate_rows: 
         if result.rejects.num_rows:
             pq.write_table(result.rejects, Path(scratch) / "rejects" / f"part-{b:05d}.parquet")
         result_rows, charge, status_rejects = result.summary.rated, result.summary.charge, result.rejects.num_rows
-    return {"part": b, "rated": result_rows, "charge": charge, "rejects": status_rejects, "state": state}
+    return {"part": b, "rated": result_rows, "charge": charge, "rejects": status_rejects, "state": state,
+            "schema": schema}
 
 
 # --- on the client -------------------------------------------------------------------
+def _committed(replays, edges: list[dict], duplicate_rows: np.ndarray) -> dict[int, pa.Table]:
+    """The good rows the edge tasks found maybe committed (``edge_task``'s
+    ``committed``), but the duplicates, looked up in the ledger
+    (``Replays.lookup``): those committed, by partition, as tables of
+    ``row`` and their entries (``entry``), in row order."""
+    maybe = [e["committed"] for e in edges if e["committed"] is not None and e["committed"].num_rows]
+    if replays is None or not maybe:
+        return {}
+    t = pa.concat_tables(maybe)
+    if len(duplicate_rows):
+        t = t.filter(pc.invert(pc.is_in(t.column("row"), value_set=pa.array(duplicate_rows))))
+    entries = replays.lookup(t.column("call_id"))
+    held = pc.is_valid(entries)
+    t = t.select(["row", "part"]).append_column("entry", entries).filter(held).sort_by("row")
+    parts = t.column("part").to_numpy()
+    return {int(b): t.filter(pa.array(parts == b)).select(["row", "entry"]) for b in np.unique(parts)}
+
+
+def _answer_replayed(replays, old: pa.Table, settled: dict, scratch: Path, out: Path, order: list[str],
+                     pass_through: bool, inputs: cdr.InputRows) -> tuple[int, int, pa.Table]:
+    """One partition's committed calls answered with their stored results
+    (``Replays.answer``, as the single-machine job's), written to
+    ``OUT/part-NNNNN-replayed.parquet`` in its rated files' columns, ``replayed``
+    True. ``old``: their rows and entries (``_committed``); the rows
+    themselves were spilled by ``settle_task``, which gave the rated
+    table's schema. Returns (rows, their stored charges in minor units, the
+    rejects of repeats whose billable content differs)."""
+    b = settled["part"]
+    rows = pq.read_table(scratch / "replayed" / f"part-{b:05d}.parquet")
+    sent = bulk._prepared_of(rows, order).table
+    rated, flags, differing = replays.answer(settled["schema"].empty_table(), sent, old.column("entry"))
+    view = bulk.encode_names(bulk.billing_view(rated, pass_through, inputs)).append_column("replayed", pa.array(flags))
+    writer = bulk.RatedWriter(out / f"part-{b:05d}-replayed.parquet")
+    try:
+        writer.write(view)
+    finally:
+        writer.close(view.schema)
+    return int(flags.sum()), replayed_charge(rated, flags), differing
+
 @dataclass
 class DaskResult:
     """``rate_on_dask``'s outcome: the RatingSummary over all partitions,
@@ -263,34 +319,52 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
     (or .parquet), in input row order. ``state``: opening balances (default:
     the ledger's); the closing ones are returned, the ledger is not written.
     ``partitions``: account partitions (default 4 per worker thread).
+    A call the ledger holds committed is not rated again: it is answered
+    with its stored result, flagged ``replayed`` (``engine.Replays``), in
+    ``OUT/part-NNNNN-replayed.parquet`` beside its partition's new calls,
+    as the single-machine dry job answers it (a repeat whose billable
+    content differs is its ``committed_differently`` reject); every rated
+    file has ``replayed`` (bool, last).
     Relative paths (inputs, ``out``, ``scratch``) are taken from the
     client's working directory: the workers are given absolute paths, which
     must name the same files on every machine (a shared mount). Raises what
     ``bulk.check_inputs`` raises, before anything is written.
     """
+    from .store import Ledger
+
+    began = time.perf_counter()
+    ledger = Ledger(store_dir)
+    try:
+        return _rate_on_dask(began, ledger, client, inputs, store_dir, out, rejects, version, state, pass_through,
+                             partitions, unit_rows, scratch)
+    finally:
+        ledger.close()
+
+
+def _rate_on_dask(began: float, ledger, client, inputs, store_dir, out, rejects, version, state, pass_through,
+                  partitions, unit_rows, scratch) -> DaskResult:
     from distributed import Client
 
     from .accounts.view import open_view
-    from .store import Ledger, Store
+    from .engine import Replays
+    from .store import Store
 
-    began = time.perf_counter()
     bulk.check_inputs(inputs, pass_through)
     store = Store(store_dir, create=False)
     # What a single-machine job rates with: the catalog snapshot, with the
     # live accounts' tables over it once accounts are live (``rating400
     # accounts import``); those tables ship to the workers with the job.
-    ledger = Ledger(store_dir)
-    try:
-        view = open_view(store, ledger.env, version)
-        if state is None:
-            # With the ledger's bundle usage of every account (read here, as
-            # the workers have no ledger): a partition's late bundle calls
-            # draw from their month's allowance as a single-machine job's do.
-            state = ledger.opening_state(view, usage=True)
-            state.pop("ended")
-            state.update(usage_table(ledger.bundle_usage(view, np.arange(len(state["credit_left"])))))
-    finally:
-        ledger.close()
+    view = open_view(store, ledger.env, version)
+    if state is None:
+        # With the ledger's bundle usage of every account (read here, as
+        # the workers have no ledger): a partition's late bundle calls
+        # draw from their month's allowance as a single-machine job's do.
+        state = ledger.opening_state(view, usage=True)
+        state.pop("ended")
+        state.update(usage_table(ledger.bundle_usage(view, np.arange(len(state["credit_left"])))))
+    # The calls the ledger holds committed, answered with their stored
+    # results as the single-machine job answers them (None: it holds none).
+    replays = Replays.of(ledger)
     snap = getattr(view, "base", view)
     live = live_tables(view)
     own = not isinstance(client, Client)
@@ -319,9 +393,11 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
             partitions = 4 * max(1, sum(client.nthreads().values()))
         repeated = client.scatter(found.repeated, broadcast=True)
         live_future = client.scatter(live, broadcast=True) if live is not None else None
+        keys = replays.prefilter(found.rows) if replays is not None else None
+        keys_future = client.scatter(keys, broadcast=True) if keys is not None else None
         edges = client.gather(client.map(edge_task, units, snapshot=snapshot, repeated=repeated, scratch=str(scratch),
                                          partitions=partitions, pass_through=pass_through, live=live_future,
-                                         pure=False))
+                                         committed=keys_future, pure=False))
         order = edges[0]["order"]
         # Duplicates, exactly: among good rows, every copy of a call id but
         # the one with the lowest input row.
@@ -347,12 +423,25 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
             if not inputs_rows.names or inputs_rows.names[-1] != u.path:
                 inputs_rows.begin(u.path, u.first_row)
         present = sorted(int(p.name.split("=", 1)[1]) for p in scratch.glob("part=*"))
+        # Calls committed before, by partition (rows and entries in row order):
+        # among the good rows but the duplicates, as the single-machine job.
+        old = _committed(replays, edges, duplicate_rows)
+        (scratch / "replayed").mkdir()
+        no_rows = np.zeros(0, np.int64)
+        replayed_rows = [old[b].column("row").to_numpy() if b in old else no_rows for b in present]
         dup_future = client.scatter(duplicate_rows, broadcast=True)
         state_future = client.scatter(state, broadcast=True)
-        settled = client.gather(client.map(settle_task, present, snapshot=snapshot, state=state_future,
+        settled = client.gather(client.map(settle_task, present, replayed_rows, snapshot=snapshot, state=state_future,
                                            duplicate_rows=dup_future, scratch=str(scratch), out=str(out),
                                            pass_through=pass_through, order=order, live=live_future,
                                            inputs=inputs_rows, pure=False))
+        replayed, replayed_minor, differing = 0, 0, []
+        for s in settled:
+            if s["part"] in old:  # the stored results, beside the partition's new calls
+                n, minor, rejected = _answer_replayed(replays, old[s["part"]], s, scratch, out, order,
+                                                      pass_through, inputs_rows)
+                replayed, replayed_minor = replayed + n, replayed_minor + minor
+                differing.append(rejected)
         # Closing balances: each account from the partition that settled it.
         n_accounts = len(state["credit_left"])
         owner = np.arange(n_accounts) % partitions
@@ -364,8 +453,8 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
         state.update(closing)
         # Rejects, in input row order.
         parts = [pq.read_table(f) for f in sorted((scratch / "rejects").glob("*.parquet"))]
-        all_rejects = cdr.rejects_file_table(pa.concat_tables([*parts, dup_rejects]).cast(cdr.REJECT_SCHEMA).sort_by("row"),
-                                             inputs_rows)
+        all_rejects = cdr.rejects_file_table(
+            pa.concat_tables([*parts, dup_rejects, *differing]).cast(cdr.REJECT_SCHEMA).sort_by("row"), inputs_rows)
         cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"
                         else bulk.rejects_for_csv(all_rejects), rejects)
         by_reason: dict[str, int] = {}
@@ -374,10 +463,12 @@ def rate_on_dask(client, inputs, store_dir, out, rejects, *, version: int | None
             for item in pc.value_counts(keys.combine_chunks()).to_pylist():
                 by_reason[item["values"]] = item["counts"]
         summary = RatingSummary(
-            rows_in=sum(e["rows_in"] for e in edges), rated=sum(s["rated"] for s in settled),
+            rows_in=sum(e["rows_in"] for e in edges), rated=sum(s["rated"] for s in settled) + replayed,
             rejected=all_rejects.num_rows, duplicates=len(duplicate_rows),
             charge=sum(s["charge"] for s in settled),
             rejects_by_reason=dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
+            replayed=replayed, replayed_charge=replayed_minor,
+            ledger_calls=replays.calls if replays is not None else 0,
         )
         files = sorted(out.glob("part-*.parquet"))
         return DaskResult(summary, time.perf_counter() - began, state, partitions, files)

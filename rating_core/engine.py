@@ -29,7 +29,7 @@ import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -656,7 +656,8 @@ def _without(prepared: cdr.Prepared, old_rows: np.ndarray) -> cdr.Prepared:
     return replace(prepared, good=mask, rows_in=prepared.rows_in - len(old_rows))
 
 
-class CommittedKeys(NamedTuple):
+@dataclass(frozen=True)
+class CommittedKeys:
     """The call keys (``records.call_keys``) a ledger held committed, as a
     prefilter needs them (``Replays.prefilter``; picklable, for tasks that
     have no ledger): ``range``, the first and last in key order, and

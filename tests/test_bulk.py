@@ -143,7 +143,7 @@ def test_nothing_to_rate_still_writes_both_files(rater, tmp_path):
     result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
                                tmp_path / "rejects.csv")
     assert (result.summary.rows_in, result.summary.rated, result.summary.rejected) == (1, 0, 1)
-    assert pq.read_table(tmp_path / "rated.parquet").column_names == list(bulk.ROW_COLUMNS + bulk.BILLING_COLUMNS)
+    assert pq.read_table(tmp_path / "rated.parquet").column_names == [*bulk.ROW_COLUMNS, *bulk.BILLING_COLUMNS, "replayed"]
     assert cdr.read_table(tmp_path / "rejects.csv").column("field").to_pylist() == ["number"]
 
 

@@ -137,3 +137,64 @@ def test_dask_job_with_live_accounts_same_as_one_machine(cluster, tmp_path):
     assert s1.rejects_by_reason == s2.rejects_by_reason
     for k in one:
         assert np.array_equal(result.state[k], one[k]), k
+
+
+@pytest.mark.parametrize("pass_through", [False, True])
+def test_dask_job_after_a_commit_same_as_one_machine(cluster, tmp_path, pass_through):
+    """A ledger holding committed calls: the Dask job answers them with
+    their stored results, flagged ``replayed``, as the single-machine dry job
+    does (README "CDR input"), and rates the rest from the ledger's balances
+    after them: the same rows, rejects (a committed call sent with other
+    content is ``committed_differently``; a second copy of a committed call
+    a duplicate), summary and closing balances. Before, the Dask job rated
+    the committed calls again."""
+    from rating_core import bulk
+    from rating_core.accounts import open_view
+    from rating_core.bulk_dask import ACCOUNT_STATE, rate_on_dask
+    from rating_core.demo import demo_store
+    from rating_core.engine import Engine, Replays
+    from rating_core.store import Ledger
+
+    store_dir, _ = demo_store(tmp_path / "s")
+    t = demo_cdrs(12_000, seed=3)
+    engine = Engine.open(store_dir)
+    try:
+        first = engine.rate_and_commit(t.slice(0, 5_000))
+    finally:
+        engine.close()
+    assert first.summary.rated > 4_000
+    # Row 10 (committed) sent with another destination; row 5 (committed) sent twice.
+    moved = pc.if_else(pa.array(np.arange(t.num_rows) == 10), "13900000000", t.column("forwarded_to"))
+    sent = pa.concat_tables([t.set_column(t.schema.get_field_index("forwarded_to"), "forwarded_to", moved),
+                             t.slice(5, 1)])
+    src = tmp_path / "in.parquet"
+    pq.write_table(sent, src, row_group_size=2_000)
+
+    ledger = Ledger(store_dir)
+    try:
+        rater = Rater(open_view(Store(store_dir, create=False), ledger.env, None), threads=2)
+        state = ledger.opening_state(rater.snapshot, usage=True)
+        one = bulk.rate_dataset([src], rater, state, tmp_path / "one.parquet", tmp_path / "one.csv",
+                                pass_through=pass_through, chunk_rows=3_000, replays=Replays(ledger))
+    finally:
+        ledger.close()
+    result = rate_on_dask(cluster, [src], store_dir, tmp_path / "rated", tmp_path / "rejects.csv",
+                          pass_through=pass_through, unit_rows=3_000)
+    assert any(f.name.endswith("-replayed.parquet") for f in result.files)
+    rated = plain(pq.read_table(tmp_path / "rated")).sort_by("call_id")
+    want = plain(pq.read_table(tmp_path / "one.parquet")).sort_by("call_id")
+    assert rated.column_names == want.column_names and want.column_names[-1] == "replayed"
+    for name in want.column_names:
+        assert rated.column(name).equals(want.column(name)), name
+    s1, s2 = result.summary, one.summary
+    assert s2.replayed == first.summary.rated - 1 and s2.replayed_charge > 0 and s2.charge > 0
+    for k in ("rows_in", "rated", "rejected", "duplicates", "charge", "replayed", "replayed_charge",
+              "rejects_by_reason"):
+        assert getattr(s1, k) == getattr(s2, k), k
+    assert s1.rejects_by_reason["forwarded_to: " + cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]] == 1
+    rejects = cdr.read_table(tmp_path / "rejects.csv")  # in row order; the single-machine job's as it met them
+    assert rejects.equals(cdr.read_table(tmp_path / "one.csv").sort_by([("row", "ascending"), ("field", "ascending")]))
+    last = rejects.filter(pc.equal(rejects.column("row"), sent.num_rows)).to_pylist()  # rows count from 1
+    assert [(r["call_id"], r["reason"]) for r in last] == [(t.column("call_id")[5].as_py(), cdr.REASONS[cdr.DUPLICATE])]
+    for k in ACCOUNT_STATE:
+        assert np.array_equal(result.state[k], state[k]), k

@@ -20,13 +20,14 @@ from rating_core.bulk import BILLING_COLUMNS, ROW_COLUMNS
 from rating_core.cli import cli
 from demo_server import copy_store
 
-RATED_COLUMNS = set(ROW_COLUMNS + BILLING_COLUMNS)  # the default: the columns a billing system needs
+# The default: the columns a billing system needs, and ``replayed`` (False unless committed before), dry or not.
+RATED_COLUMNS = set(ROW_COLUMNS + BILLING_COLUMNS) | {"replayed"}
 ALL_COLUMNS = {  # --pass-through: every input column too
     "row", "call_id", "caller", "number", "forwarded_to", "start", "ivr_answer", "agent_answer", "end",
     "hangup_cause", "status", "account", "package", "destination_class", "time_band", "caller_class",
     "caller_city", "caller_province", "caller_carrier", "rate", "billable_seconds", "billed_seconds", "units",
     "charge_minor", "credit_consumed_minor", "bundle_seconds_consumed", "overage_minor", "balance_after",
-    "credit_after_minor", "bundle_left_seconds",
+    "credit_after_minor", "bundle_left_seconds", "replayed",
 }
 
 
@@ -121,7 +122,7 @@ def test_commit_is_exactly_once(demo, tmp_path):
     assert (f"{first['rated']:,} calls, their charges {first['charge_yuan']} yuan (as committed, or as rerated "
             "since)") in shown
     again = pq.read_table(tmp_path / "2.parquet")
-    assert set(again.column_names) == RATED_COLUMNS | {"replayed"}
+    assert set(again.column_names) == RATED_COLUMNS
     assert all(again.column("replayed").to_pylist())
     assert again.column("charge_minor").to_pylist() == pq.read_table(tmp_path / "1.parquet").column("charge_minor").to_pylist()
 
