@@ -463,13 +463,13 @@ class DryRun:
         prepared = cdr.reject_copies(prepared, dup)
         # A call the ledger holds committed is answered with its stored
         # result, as a repeated commit answers it (``Replays``), not rated.
-        old_rows, entries = np.zeros(0, np.intp), None
+        old_rows, entries = np.zeros(0, np.intp), []
         if self.replays is not None:
             good = np.flatnonzero(prepared.good)
-            entries = self.replays.lookup(prepared.table.column("call_id").take(pa.array(good)))
-            if entries.null_count < len(entries):
-                found = pc.is_valid(entries)
-                old_rows, entries = good[found.to_numpy(zero_copy_only=False)], entries.filter(found)
+            looked = self.replays.lookup(prepared.table.column("call_id").take(pa.array(good)))
+            if looked.null_count < len(looked):
+                found = pc.is_valid(looked)
+                old_rows, entries = good[found.to_numpy(zero_copy_only=False)], looked.filter(found).to_pylist()
         sent, prepared = prepared, _without(prepared, old_rows)
         accounts = rater.accounts_of(prepared)
         state, read = self.state, self.read
@@ -488,7 +488,7 @@ class DryRun:
         rater.carry_usage(state)
         if not len(old_rows):
             return result  # names dictionary-encoded, gathered only for what the answer sends
-        return answer_with_replayed(ledger, sent, old_rows, entries.to_pylist(), result, state, decode_names=False)
+        return answer_with_replayed(ledger, sent, old_rows, entries, result, state, decode_names=False)
 
 
 class _Step(NamedTuple):
