@@ -27,12 +27,20 @@ Steps (``rate_on_dask``):
    rejects and each account partition's good rows go to Parquet files in
    the job's scratch directory; the (call id, row) pairs of good rows whose
    call id repeats come back to the client, which decides duplicates
-   exactly (the first valid copy by input row is rated).
+   exactly (the first valid copy by input row is rated). When the ledger
+   holds committed calls, the tasks are given their keys' range (and the
+   keys, when fewer than the job's rows: ``engine.Replays.prefilter``) and
+   send back the (call id, row) of good rows that may be committed; the
+   client looks those up in the ledger (``Replays.lookup``).
 4. ``settle`` tasks, one per account partition: its rows minus the
-   duplicates, sorted by (start, row), rated from the opening balances;
-   rated rows to ``OUT/part-NNNNN.parquet``.
-5. The client writes the rejects (edge, duplicates, kernel statuses) in
-   input row order and returns the summary and the closing balances.
+   duplicates and the committed calls (spilled for the client), sorted by
+   (start, row), rated from the opening balances; rated rows to
+   ``OUT/part-NNNNN.parquet``.
+5. The client answers each partition's committed calls with their stored
+   results (``Replays.answer``, as the single-machine dry job does) in
+   ``OUT/part-NNNNN-replayed.parquet``, writes the rejects (edge,
+   duplicates, kernel statuses, committed calls sent with other content)
+   in input row order and returns the summary and the closing balances.
 
 Paths (inputs, ``OUT``, the scratch directory) must be the same for the
 client and every worker: a shared filesystem on a real cluster.
@@ -288,12 +296,14 @@ def _answer_replayed(replays, old: pa.Table, settled: dict, scratch: Path, out: 
     sent = bulk._prepared_of(rows, order).table
     rated, flags, differing = replays.answer(settled["schema"].empty_table(), sent, old.column("entry"))
     view = bulk.encode_names(bulk.billing_view(rated, pass_through, inputs)).append_column("replayed", pa.array(flags))
-    writer = bulk.RatedWriter(out / f"part-{b:05d}-replayed.parquet")
-    try:
-        writer.write(view)
-    finally:
-        writer.close(view.schema)
+    if view.num_rows:  # none when every repeat differs from its commit (all rejects)
+        writer = bulk.RatedWriter(out / f"part-{b:05d}-replayed.parquet")
+        try:
+            writer.write(view)
+        finally:
+            writer.close(view.schema)
     return int(flags.sum()), replayed_charge(rated, flags), differing
+
 
 @dataclass
 class DaskResult:
