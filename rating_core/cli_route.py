@@ -56,21 +56,16 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         if why:
             lines.append(f"why: {why}")
         return lines
-    from .router import CALL_SECONDS_LIMIT, QUOTA_SECONDS
+    from .router import CALL_SECONDS_LIMIT, QUOTA_SECONDS, grant_detail
 
-    day = CALL_SECONDS_LIMIT  # the longest grant the routing kernel gives: a day
     if d.ivr_menu is not None and not d.destinations:
         limit = "the duration limit is set once a key is pressed (route with --keys)"
-    elif d.max_duration_seconds and d.max_duration_seconds <= QUOTA_SECONDS:
-        limit = f"max duration {d.max_duration_seconds} s"
     else:
-        # What this query shows is what credit allows; a switch's Authorize
-        # (with a call id) reserves at most one quota of it at a time. No
-        # call is granted more than a day (CALL_SECONDS_LIMIT): 0 or a day is "any".
-        allows = (f"{d.max_duration_seconds} s" if 0 < d.max_duration_seconds < day
-                  else f"any length (a call is at most {day} s)")
-        limit = (f"credit allows {allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, "
-                 "extended by interim events")
+        # What this query shows is what the account (or the number's spend
+        # cap) allows; a switch's Authorize (with a call id) reserves at most
+        # one quota of it at a time. No call is granted more than a day.
+        allows = grant_detail(d) or f"any length (a call is at most {CALL_SECONDS_LIMIT} s)"
+        limit = f"{allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, extended by interim events"
     lines.append(f"ALLOW  billing starts at {d.billing_start}; {limit}")
     if d.ivr_menu is not None:
         lines.append(f"ivr menu: {d.ivr_menu.get('prompt', '')}")
@@ -114,9 +109,9 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values
     if as_json:
-        from .router import deny_detail
+        from .router import decision_detail
 
-        click.echo(json.dumps({**decision.as_dict(), "detail": deny_detail(decision)}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**decision.as_dict(), "detail": decision_detail(decision)}, ensure_ascii=False, indent=2))
     else:
         click.echo("\n".join(render(number, caller, int(at_ms), decision)))
     if not decision.allow:

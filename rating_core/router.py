@@ -230,6 +230,8 @@ class Decision:
     call_id: str | None = None  # the call the grant is reserved for (None: nothing reserved)
     reserved_minor: int = 0  # credit held for the grant, 1/10000 yuan
     reserved_seconds: int = 0  # bundle seconds held for the grant
+    limit: str | None = None  # what bounds max_duration_seconds: a GRANT_LIMITS name (None: denied, or a menu)
+    spend_left_minor: int | None = None  # limit "spend_cap": what is left of the number's cap, 1/10000 yuan
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -259,6 +261,42 @@ def deny_detail(d: Decision) -> str | None:
     if d.reason == "all_destinations_busy":
         return f"every destination of group {d.group} (with its overflow) is at its max_calls cap (calls in progress)"
     return None
+
+
+# What bounds an allowed call's max_duration_seconds (``Decision.limit``),
+# decided where the router decides the grant: ``Router._limit`` for the
+# account's money or bundle, ``_caps`` and ``_overage_grant`` for the
+# number's monthly spend cap, ``_grant`` for one Authorize's quota.
+GRANT_LIMITS = ("credit", "credit_limit", "bundle", "bundle_overage", "spend_cap", "quota")
+
+
+def grant_detail(d: Decision) -> str | None:
+    """A phrase for an operator naming what limits an allowed call's
+    ``max_duration_seconds`` (``d.limit``, a ``GRANT_LIMITS`` name), e.g.
+    "the number's monthly spend cap (9.88 yuan left) allows 5340 s"; the
+    spend cap's room is shown in yuan with 2 decimals (half-up). None for a
+    denied call or a decision with no limit (an IVR menu before a key)."""
+    if not d.allow or d.limit is None:
+        return None
+    if d.limit == "quota":
+        return f"one Authorize grants at most {QUOTA_SECONDS} s (a quota), extended by interim events"
+    day = CALL_SECONDS_LIMIT
+    allows = (f"{d.max_duration_seconds} s" if 0 < d.max_duration_seconds < day
+              else f"any length (a call is at most {day} s)")
+    if d.limit == "spend_cap":
+        from .rater import yuan
+
+        return f"the number's monthly spend cap ({yuan(d.spend_left_minor or 0)} yuan left) allows {allows}"
+    what = {"credit": "credit allows", "credit_limit": "credit with the account's credit limit allows",
+            "bundle": "the bundle's seconds left allow",
+            "bundle_overage": "the bundle's seconds left and the credit for overage allow"}[d.limit]
+    return f"{what} {allows}"
+
+
+def decision_detail(d: Decision) -> str | None:
+    """The operator's sentence for any decision: why it was denied
+    (``deny_detail``) or what limits its grant (``grant_detail``)."""
+    return grant_detail(d) if d.allow else deny_detail(d)
 
 
 # README "Money rules": who may call again, after what.
@@ -593,6 +631,8 @@ class Router:
             d.allow, d.reason, d.destinations, d.max_duration_seconds = False, "out_of_credit", [], 0
             return None
         d.max_duration_seconds = g
+        d.limit = "spend_cap" if room is not None and room == money_left else "bundle_overage"
+        d.spend_left_minor = room if d.limit == "spend_cap" else None
         return package, classes, s, m
 
     def _memory(self, acc: int, plan: int, caller: str | None, at: int, txn) -> int:
@@ -634,6 +674,7 @@ class Router:
             with self.env.begin() as live:
                 o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
                 d = self._decision(o, dests)
+                self._limit(d, acc)
                 room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
                 if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                     self._overage_grant(live, d, o, dests, acc, at, room)
@@ -671,6 +712,7 @@ class Router:
         holds: list[Reservation] = []
         o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
         d = self._decision(o, dests)
+        self._limit(d, acc)
         room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
         if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
             over = self._overage_grant(live, d, o, dests, acc, at, room)
@@ -687,6 +729,8 @@ class Router:
             package, classes = priced
             money = bool(self._money[acc])
             grant = min(d.max_duration_seconds, self.quota_seconds)
+            if grant < d.max_duration_seconds:
+                d.limit = "quota"
             cost = self.core.cost(package, o[1], at, classes, grant, money)
             holds.append(Reservation(
                 account=self._accounts[acc], reserved_minor=cost if money else 0,
@@ -734,6 +778,7 @@ class Router:
                 return self._deny(d, "monthly_spend_cap")
             if seconds < d.max_duration_seconds:
                 d.max_duration_seconds = seconds
+                d.limit, d.spend_left_minor = "spend_cap", room
         return room
 
     def _month_use(self, nkey: int, at: int) -> tuple[int, int]:
@@ -752,6 +797,21 @@ class Router:
     @staticmethod
     def _deny(d: Decision, reason: str) -> None:
         d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
+        d.limit = d.spend_left_minor = None
+
+    def _limit(self, d: Decision, acc: int) -> None:
+        """Name what bounds the kernel's grant of an allowed decision ``d``
+        on account row ``acc`` (in place, ``d.limit``): credit (with the
+        credit limit when the account's package has one), bundle seconds, or
+        a bundle's seconds and the credit for its overage; the spend cap
+        (``_caps``, ``_overage_grant``) and the quota (``_grant``) refine it.
+        No limit for a menu awaiting a key."""
+        if not d.allow or acc < 0 or (d.ivr_menu is not None and not d.destinations):
+            return
+        if self._limited[acc]:
+            d.limit = ("credit_limit" if self._credit_limit[acc] else "credit") if self._money[acc] else "bundle"
+        elif self._overage[acc]:
+            d.limit = "bundle_overage"
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:
@@ -879,7 +939,8 @@ class Router:
         ``invalid_field`` (codes into ``INVALID_FIELDS``) names the field; the
         other rows are decided. Returns the kernel's columns
         (``OUTCOME_FIELDS``; ``destinations`` as destination entry ids, -1
-        padded) plus ``allow``; ``decisions`` renders them.
+        padded) plus ``allow`` and ``account`` (account rows, -1 for an unknown
+        number); ``decisions`` renders them.
         """
         calls, invalid, active, cursor = self.prepare_batch(columns)
         n = len(invalid)
@@ -891,6 +952,8 @@ class Router:
             out["reason"][bad] = INVALID_INPUT
             out["n_destinations"][bad] = 0
             out["destinations"][bad] = -1
+        pos = calls["number_row"]
+        out["account"] = np.where(pos >= 0, self._number_account[np.maximum(pos, 0)], -1)  # account rows, -1 none
         if self._any_cap:
             self._batch_caps(calls, out, reserve)
         if self._overage.any():
@@ -905,8 +968,7 @@ class Router:
         (``_overage_grant``, nothing held, the rows not counted against
         each other), once per (account, caller class, destination classes,
         minute)."""
-        pos = calls["number_row"]
-        acc = np.where(pos >= 0, self._number_account[np.maximum(pos, 0)], -1)
+        acc = out["account"]
         rows = np.flatnonzero((out["reason"] == 0) & (acc >= 0) & (out["menu_path"] < 0)
                               & self._overage[np.maximum(acc, 0)])
         if not len(rows):
@@ -995,7 +1057,9 @@ class Router:
             if o[0] == INVALID_INPUT:
                 res.append(Decision(False, "invalid_input", catalog_version=self.version))
                 continue
-            res.append(self._decision(o, out["destinations"][i, : o[6]].tolist()))
+            d = self._decision(o, out["destinations"][i, : o[6]].tolist())
+            self._limit(d, int(out["account"][i]))
+            res.append(d)
         return res
 
     # -- call events -------------------------------------------------------------

@@ -148,6 +148,40 @@ def test_spend_cap_limits_the_grant_and_a_call_cut_there_stays_within_it(ops):
     assert router(ops).authorize(NUMBER, CALLER, DEC1, call_id="s5").max_duration_seconds == 300
 
 
+def test_route_names_the_spend_cap_when_it_limits_the_grant(ops):
+    """Newcomer N10 #2: the number's monthly spend cap, not credit, limits
+    the grant: text, ``--json``'s ``detail`` and the Decision all say so."""
+    import json
+    import subprocess
+    import sys
+
+    from rating_core.router import decision_detail
+
+    plain = router(ops).authorize(NUMBER, CALLER, T0)
+    assert (plain.limit, plain.spend_left_minor) == ("credit", None)
+    assert decision_detail(plain) == "credit allows any length (a call is at most 86400 s)"
+    ops.set_caps(rid(), NUMBER, spend_minor=3000, at_ms=T0)  # 0.30 yuan: two started minutes
+    capped = router(ops).authorize(NUMBER, CALLER, T0)
+    assert (capped.limit, capped.spend_left_minor, capped.max_duration_seconds) == ("spend_cap", 3000, 120)
+    assert decision_detail(capped) == "the number's monthly spend cap (0.30 yuan left) allows 120 s"
+    # A reserving Authorize of the uncapped number is cut to one quota.
+    held = router(ops).authorize("4001234568", CALLER, T0, call_id="q1")
+    assert held.limit == "quota" and "3600 s" in decision_detail(held)
+
+    def route(*extra):
+        return subprocess.run([sys.executable, "-m", "rating_core", "route", NUMBER, CALLER, "--at",
+                               "2026-11-02T10:00", "--store", str(ops.store.root), *extra],
+                              capture_output=True, text=True)
+
+    res = route()
+    assert res.returncode == 0 and "the number's monthly spend cap (0.30 yuan left) allows 120 s;" in res.stdout, \
+        res.stdout + res.stderr
+    assert "credit allows" not in res.stdout
+    out = json.loads(route("--json").stdout)
+    assert (out["limit"], out["spend_left_minor"], out["max_duration_seconds"]) == ("spend_cap", 3000, 120)
+    assert out["detail"] == "the number's monthly spend cap (0.30 yuan left) allows 120 s"
+
+
 def test_a_reservation_made_before_the_cap_was_set_counts_against_it(ops):
     # Two calls authorised (and held) while the number had no cap at all.
     r = router(ops)

@@ -103,6 +103,7 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
         acc.SetCaps(pb.SetCapsRequest(meta=_meta("c2"), number=NUMBER, spend_minor=4000, calls=0))
         seen = _until(clients, lambda d: d.allow and d.max_duration_seconds == 120, within=10)
         assert [d.max_duration_seconds for d in seen] == [120] * CONNECTIONS
+        assert {d.detail for d in seen} == {"the number's monthly spend cap (0.28 yuan left) allows 120 s"}
         g = clients[3].authorize(NUMBER, CALLER, call_id="call-4")
         assert g.allow and g.max_duration_seconds == 120 and g.reserved_minor == 2400
         # GetNumber shows what the caps count now: call-1 committed, call-4 held.

@@ -91,6 +91,18 @@ def test_a_no_route_deny_says_why(engine):
     assert resp.detail.startswith("no rule of plan service_desk matches this call")
 
 
+def test_an_allowed_decision_says_what_limits_its_grant(engine):
+    from rating_core.router import Decision
+
+    svc = RoutingServicer(EngineHost(engine), NullMetrics())
+    d = Decision(allow=True, reason="ok", max_duration_seconds=5340, limit="spend_cap", spend_left_minor=98_800)
+    resp = svc._response(d, routing_pb2.AuthorizeRequest(number=PAYG, caller="13812345678"))
+    assert resp.detail == "the number's monthly spend cap (9.88 yuan left) allows 5340 s"
+    d = Decision(allow=True, reason="ok", max_duration_seconds=5340, limit="credit")
+    assert routing_pb2.AuthorizeResponse.FromString(svc._encode(d, routing_pb2.AuthorizeRequest(
+        number=PAYG, caller="13812345678"))).detail == "credit allows 5340 s"
+
+
 def test_group_commit_shares_one_transaction_and_drops_expired(engine):
     async def main():
         host = EngineHost(engine)

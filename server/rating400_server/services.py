@@ -28,7 +28,7 @@ from rating_core.engine import DryRun
 from rating_core.errors import InvalidInput, OverLimit, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
-from rating_core.router import Decision, Destination, deny_detail
+from rating_core.router import Decision, Destination, deny_detail, grant_detail
 from rating_core.store import Store
 
 from . import convert, logs
@@ -285,7 +285,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             return self._response(d, request).SerializeToString()
         key = (d.catalog_version, tuple(d.destinations), d.billing_start, d.caller_province, d.caller_city,
                d.caller_carrier, d.caller_class, d.max_duration_seconds, d.group, d.rate, d.reserved_minor,
-               d.reserved_seconds)
+               d.reserved_seconds, d.limit, d.spend_left_minor)
         data = self._encoded.get(key)
         if data is None:
             if len(self._encoded) >= self.CACHE_SIZE:
@@ -323,6 +323,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             rate=d.rate,
             reserved_minor=d.reserved_minor,
             reserved_bundle_seconds=d.reserved_seconds,
+            detail=grant_detail(d),
         )
         if d.ivr_menu:
             _menu(d.ivr_menu, resp.ivr_menu)
