@@ -59,6 +59,9 @@ def test_statement_callers_and_report(served):
     assert s.calls > 0 and s.company == "杭州西湖茶叶贸易有限公司" and "<svg" in s.html
     assert "<td>手机</td>" in s.html and "<td>mobile</td>" not in s.html  # the demo catalog's labels.zh
     assert json.loads(s.json)["amount_due_minor"] == s.amount_due_minor
+    # What the customer pays: the amount due rounded once to the fen, the rounding beside it.
+    assert json.loads(s.json)["amount_payable_minor"] == s.amount_payable_minor and s.amount_payable_minor % 100 == 0
+    assert s.rounding_minor == s.amount_payable_minor - s.amount_due_minor and -50 < s.rounding_minor <= 50
     # The top-level fields hold every term of both sums, so a finance system
     # reconciles them without the JSON (newcomer A6: no package credit,
     # credit adjustments or expired credit); each is the JSON's figure.

@@ -41,7 +41,7 @@ LABELS = {
         "overage": "超出/欠费(元)", "bundle_used_minutes": "套餐内已用分钟", "bundle_left_minutes": "套餐剩余分钟",
         "bundle_overage_minutes": "超出套餐分钟", "minimum_topup": "月最低消费补足(元)", "rental": "套餐月费(元)",
         "features": "增值功能费(元)", "top_ups": "充值(元)", "adjustments": "调账(元)", "rerating": "重新计费调整(元)",
-        "rerating_calls": "重新计费通话数", "rerating_credit": "重新计费预存款抵扣(元)",
+        "rerating_calls": "重新计费通话数", "rounding": "分位舍入(万分之一元)", "rounding_note": "应付金额按四舍五入到分；差额结转下期", "rerating_credit": "重新计费预存款抵扣(元)",
         "opening_credit": "期初余额(元)", "package_credit": "套餐预存款(元)", "expired_credit": "到期失效余额(元)",
         "closing_credit": "期末余额(元)", "amount_due": "应付金额(元)", "by_number": "按400号码",
         "by_class": "按目的地类型 / 主叫类型 / 时段", "number": "400号码", "destination_class": "目的地类型",
@@ -75,7 +75,7 @@ LABELS = {
         "bundle_overage_minutes": "Minutes beyond bundle", "minimum_topup": "Shortfall to the monthly minimum spend (yuan)",
         "rental": "Package monthly fee (yuan)", "features": "Add-on features (yuan)", "top_ups": "Top-ups (yuan)",
         "adjustments": "Adjustments (yuan)", "rerating": "Rerating adjustments (yuan)",
-        "rerating_calls": "Rerated calls", "rerating_credit": "Rerating paid from credit (yuan)",
+        "rerating_calls": "Rerated calls", "rounding": "Rounding to the fen (1/10000 yuan)", "rounding_note": "the amount due is rounded half up to the fen; the difference is carried to the next statement", "rerating_credit": "Rerating paid from credit (yuan)",
         "opening_credit": "Opening credit (yuan)", "package_credit": "Package credit (yuan)",
         "expired_credit": "Expired credit (yuan)", "closing_credit": "Closing credit (yuan)",
         "amount_due": "Amount due (yuan)", "by_number": "By 400 number",
@@ -162,7 +162,10 @@ CSV_COLUMNS = [
     ("earlier_unpaid", lambda s: yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: yuan(s.paid_to_earlier)),
     ("charges", lambda s: yuan(s.charges)), ("paid_to_charges", lambda s: yuan(s.paid_to_charges)),
     ("closing_credit", lambda s: yuan(s.closing_credit)),
-    ("amount_due", lambda s: yuan(s.amount_due)), ("rerating_calls", lambda s: len(s.rerating)),
+    # What the customer pays: the amount due rounded once to the fen, half
+    # up (``Statement.amount_payable``), and that rounding, exact.
+    ("amount_due", lambda s: yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
+    ("rounding", lambda s: s.rounding),
 ]
 
 

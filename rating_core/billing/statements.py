@@ -6,7 +6,8 @@ minimum and the rental still apply). Inputs: rated calls (``calls.py``,
 one row per call id), the catalog snapshot the calls were rated with, and
 account events (``events.py``). All amounts are int64 minor units
 (1/10000 yuan); nothing here rounds except feature proration, whose one
-rounding point is stated below. People read yuan with 2 decimals
+rounding point is stated below, and the amount payable (``to_fen``: the
+amount due rounded once to the fen, half up; the amount due stays exact). People read yuan with 2 decimals
 (``render.py``).
 
 Rules (README, "Monthly statements", states them for operators):
@@ -210,6 +211,18 @@ def rerate_runs(events: Sequence[AccountEvent]) -> list[RerateRun]:
     return sorted(out, key=lambda r: (r.at_ms, r.version))
 
 
+FEN = 100  # minor units (1/10000 yuan) in a fen, the smallest amount a customer pays
+
+
+def to_fen(minor: int) -> int:
+    """Minor units (int, 1/10000 yuan) rounded to a whole fen, half up (a
+    half fen away from zero), as ``rater.yuan`` shows yuan: 11302920 ->
+    11302900, 49546980 -> 49547000, 150 -> 200. The one rounding point of
+    a statement's amount due (README "Monthly statements", Amount payable)."""
+    q = (abs(int(minor)) + FEN // 2) // FEN * FEN
+    return q if minor >= 0 else -q
+
+
 @dataclass
 class Statement:
     """A month's statement for one account. Money: int64 minor units;
@@ -331,6 +344,20 @@ class Statement:
         ``package_end``; None without one. The printable statement prints it."""
         return self.package_end - dt.timedelta(days=1) if self.package_end else None
 
+    @property
+    def amount_payable(self) -> int:
+        """The amount due rounded once to a whole fen (``to_fen``, half up):
+        what the customer is asked to pay, minor units (a multiple of 100)."""
+        return to_fen(self.amount_due)
+
+    @property
+    def rounding(self) -> int:
+        """amount_payable - amount_due, minor units (-50 < rounding <= 50).
+        Not booked: the ledger keeps the exact amount, so paying the
+        payable amount leaves -rounding to the next statement (earlier
+        unpaid when rounded down, credit when rounded up)."""
+        return self.amount_payable - self.amount_due
+
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
         d = asdict(self)
@@ -340,13 +367,15 @@ class Statement:
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
-                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due"):
+                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due",
+                  "amount_payable", "rounding"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
-                 "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges"}
+                 "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
+                 "amount_payable", "rounding"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -375,6 +404,8 @@ SUMMARY_SCHEMA = pa.schema([
     # credit adjustment made opening - consumed != closing with nothing to say why).
     ("package_credit_minor", pa.int64()), ("credit_adjustments_minor", pa.int64()),
     ("expired_credit_minor", pa.int64()),
+    # The amount due rounded to the fen (``Statement.amount_payable``) and that rounding.
+    ("amount_payable_minor", pa.int64()), ("rounding_minor", pa.int64()),
 ])
 
 
@@ -400,6 +431,7 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "package_credit_minor": [x.package_credit for x in s],
         "credit_adjustments_minor": [x.credit_adjustments_total for x in s],
         "expired_credit_minor": [x.expired_credit for x in s],
+        "amount_payable_minor": [x.amount_payable for x in s], "rounding_minor": [x.rounding for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 

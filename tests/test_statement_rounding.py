@@ -1,0 +1,93 @@
+"""The amount payable (README "Monthly statements", Amount payable): the
+amount due rounded once to the fen, half up, with the rounding shown, and
+the sub-fen rest carried by the exact ledger to the next statement.
+6-second increments at 0.12 yuan a minute: 0.012 yuan (120 minor) a step."""
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.billing.statements import to_fen
+from rating_core.cli import main
+from rating_core.store import Store
+
+from test_billing import CALLS, CATALOG, at, call
+
+SIX_SECONDS = CATALOG.replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.12, unit: 60, increment: 6}]}")
+
+
+def test_to_fen_rounds_half_up():
+    assert [to_fen(m) for m in (11_302_920, 49_546_980, 149, 150, 0, -150, -149)] == [
+        11_302_900, 49_547_000, 100, 200, 0, -200, -100]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """shop (payg): a 66 s call in October (1320 minor: pays 0.13), a 54 s
+    call in November (1080: pays 0.11); the customer pays exactly the
+    payable amounts, 0.13 on 11-05 and 0.11 on 12-03."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.engine import Engine
+
+    assert SIX_SECONDS != CATALOG
+    d = tmp_path_factory.mktemp("rounding")
+    (d / "c.yaml").write_text(SIX_SECONDS, encoding="utf-8")
+    Store(d / "store").compile(d / "c.yaml", activate=True)
+    ops = Accounts.open(d / "store")
+    import_catalog(ops, d / "c.yaml")
+    ops.ledger.close()
+    rows = [call("r1", "4001000005", at(10, 10), 1), call("r2", "4001000005", at(11, 10), 1)]
+    rows[0]["end"] += 6_000  # 66 s
+    rows[1]["end"] -= 6_000  # 54 s
+    table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
+                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
+                                       for k in CALLS[0]]))
+    engine = Engine.open(d / "store", threads=1)
+    try:
+        engine.rate_and_commit(table)
+    finally:
+        engine.close()
+    ops = Accounts.open(d / "store")
+    ops.top_up("pay-1", "shop", 1_300, at_ms=at(11, 5))
+    ops.top_up("pay-2", "shop", 1_100, at_ms=at(12, 3))
+    balance = ops.balance("shop")["credit_minor"]
+    ops.ledger.close()
+    return d, balance
+
+
+def bill(d, capsys, out, *extra):
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(d / "store"), "--out", str(out), "--account", "shop", *extra])
+    assert e.value.code == 0, capsys.readouterr().err
+
+
+def test_the_amount_due_is_rounded_once_to_the_fen_and_the_rest_carried(shop, capsys):
+    d, balance = shop
+    bill(d, capsys, d / "b.json")
+    got = {s["month"]: s for s in json.loads((d / "b.json").read_text("utf-8"))["statements"]}
+    octo, nov, dec = got["2026-10"], got["2026-11"], got["2026-12"]
+    # October: 0.1320 due (exact, as before), 0.13 to pay, rounded down by 0.0020.
+    assert (octo["amount_due_minor"], octo["amount_payable_minor"], octo["rounding_minor"]) == (1_320, 1_300, -20)
+    # November: the 0.13 paid leaves 0.0020 of October unpaid on this statement; 0.1080 due, 0.11 to pay.
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"]) == (1_320, 1_300)
+    assert (nov["amount_due_minor"], nov["amount_payable_minor"], nov["rounding_minor"]) == (1_080, 1_100, 20)
+    # December: the 0.11 paid settles both rests exactly; nothing lost, nothing owed.
+    assert (dec["earlier_unpaid_minor"], dec["paid_to_earlier_minor"], dec["amount_payable_minor"]) == (1_100, 1_100, 0)
+    assert dec["closing_credit_minor"] == balance == 0
+    # The CSV shows the payable amount and the rounding; the Parquet has the same fields.
+    bill(d, capsys, d / "b.csv", "--lang", "en")
+    with open(d / "b.csv", encoding="utf-8-sig", newline="") as f:
+        rows = {r["Month"]: r for r in csv.DictReader(f)}
+    assert (rows["2026-10"]["Amount due (yuan)"], rows["2026-10"]["Rounding to the fen (1/10000 yuan)"]) == ("0.13", "-20")
+    assert (rows["2026-11"]["Amount due (yuan)"], rows["2026-11"]["Rounding to the fen (1/10000 yuan)"]) == ("0.11", "20")
+    bill(d, capsys, d / "b.parquet")
+    t = pq.read_table(d / "b.parquet").to_pylist()
+    assert [(r["amount_due_minor"], r["amount_payable_minor"], r["rounding_minor"]) for r in t] == [
+        (1_320, 1_300, -20), (1_080, 1_100, 20), (0, 0, 0)]
+    # The printable statement: the payable amount, and the rounding line.
+    bill(d, capsys, d / "o.json", "--month", "2026-10", "--statements", str(d / "st"), "--format", "html", "--lang", "en")
+    html = next((d / "st").glob("*.html")).read_text("utf-8")
+    assert "0.13" in html and "Rounding to the fen (1/10000 yuan)" in html and "-20" in html
