@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -241,7 +242,27 @@ def change_package(ops, common, account, package, effective):
     return ops.change_package(account=account, package=package, effective_ms=parse_time(effective), **common)
 
 
-@accounts_command.command("top-up")
+class PositiveAmount(click.Command):
+    """A command whose YUAN must be more than 0 (top-up, refund). Click
+    reads a negative amount (``-600``) as an unknown option ("No such option
+    '-6'"); it is refused naming the amount and the commands that take money
+    off instead (newcomer N10). A value of an option (``--at -1000``) is not
+    an amount."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not (i and args[i - 1] in takes_value):
+                raise click.BadParameter(
+                    f"{arg}: the amount must be positive; to take money off an account use `rating400 accounts "
+                    "refund` (credit paid back) or `rating400 accounts adjust` (a debit with a reason)",
+                    ctx=ctx, param_hint="YUAN")
+        return super().parse_args(ctx, args)
+
+
+@accounts_command.command("top-up", cls=PositiveAmount)
 @click.argument("account")
 @click.argument("yuan")
 @operation
@@ -261,7 +282,7 @@ def adjust(ops, common, account, yuan, reason):
     return ops.adjust(account=account, amount_minor=_yuan(yuan, "YUAN", signed=True), reason=reason, **common)
 
 
-@accounts_command.command("refund")
+@accounts_command.command("refund", cls=PositiveAmount)
 @click.argument("account")
 @click.argument("yuan")
 @operation

@@ -24,6 +24,7 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
 
     from . import cells
     from .cli import UserError, user_errors
+    from .errors import InvalidInput
     from .ledger import InsufficientCredit
     from .rerate import adjustments_table, rerate
 
@@ -35,6 +36,12 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
                             dry_run=dry_run, reason=reason)
         except InsufficientCredit as e:
             raise UserError(f"refused, nothing written: {e}") from None
+        except InvalidInput as e:
+            # ``rerate`` names its request's fields (gRPC's); the CLI names
+            # them as typed, the options (newcomer N10: "to:" for --to).
+            if e.record is None and f"--{e.field}" in _OPTIONS:
+                raise UserError(f"--{e.field}: {e.message}") from None
+            raise
     total = sum(a.delta_minor for a in result.adjustments)
     verb = "would adjust" if dry_run else "adjusted"
     click.echo(f"{result.seen} calls: {verb} {len(result.adjustments)} ({_signed(total)} yuan), "
@@ -54,6 +61,10 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
     except OSError as e:  # after the checks only a full disk or a race is left: say what was committed
         done = "nothing was written to the ledger" if dry_run else "the rerating IS committed to the ledger"
         raise UserError(f"--out: {out}: {e.strerror or e}; {done}") from None
+
+
+# The options a ``rerate`` field error can name (its InvalidInput fields with "--").
+_OPTIONS = frozenset(o for p in rerate_command.params for o in p.opts if o.startswith("--"))
 
 
 def check_adjustments_out(out: str, store_dir: str) -> None:

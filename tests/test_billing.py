@@ -243,7 +243,8 @@ def test_machine_outputs_keep_minor_units_and_csv_opens_in_excel(world, tmp_path
                 + d["Payments received (yuan)"] + d["Credit adjustments (yuan)"] - d["Paid from credit (yuan)"]
                 - d["Rerating paid from credit (yuan)"] - d["Expired credit (yuan)"]
                 - d["Paid towards earlier statements (yuan)"] - d["Paid towards this month's charges (yuan)"]
-                ) == d["Closing credit (yuan)"], r
+                + d["Charges below zero (a credit), added to the credit (yuan)"]) == d["Closing credit (yuan)"], r
+        assert d["Paid towards this month's charges (yuan)"] >= 0, r  # a payment is never negative
 
 
 def test_html_and_pdf_statement_render(world, tmp_path):

@@ -245,3 +245,39 @@ def test_change_package_effective_help_says_what_the_default_is(capsys):
     text = " ".join(run(capsys, "accounts", "change-package", "--help").out.split())
     assert "Default: the operation's --at time, which is now unless given." in text, text
     assert "default: the effective time" not in text
+
+
+def test_n10_small_errors_say_what_to_do(tmp_path, demo, capsys):
+    """Newcomer N10 #5: a negative top-up names the amount and the commands
+    that take money off (click read it as an option, "No such option '-6'");
+    advise over a month with no calls says so (not "the rater rejects them:
+    none in the period"); rerate names the option --to as typed; reverting a
+    number's routing names the plan it had before and how to restore it."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    s = ("--store", store)
+    run(capsys, "accounts", "import", demo / "catalog" / "catalog.yaml", *s)
+    for cmd in ("top-up", "refund"):
+        err = run(capsys, "accounts", cmd, "yuehai_logistics", "-600", *s, code=2).err
+        assert "-600: the amount must be positive" in err and "accounts refund" in err and "accounts adjust" in err
+        assert "No such option" not in err
+    # An option's value is no amount: --at takes epoch ms (a negative one is refused for its range, not as YUAN).
+    err = run(capsys, "accounts", "top-up", "yuehai_logistics", "600", "--at", "-1", *s, code=2).err
+    assert "amount must be positive" not in err
+    err = run(capsys, "advise", demo / "cdrs.parquet", *s, "--account", "yuehai_logistics",
+              "--from", "2027-11", "--to", "2027-11", code=2).err
+    assert "no calls of 'yuehai_logistics' in the period" in err and "rejects" not in err, err
+    err = run(capsys, "rerate", "--version", "1", "--from", "2026-10-31", "--to", "2026-10-01", "--dry-run", *s,
+              code=2).err
+    assert "error: --to: 2026-10-01 is before 2026-10-31" in err, err
+    out = json.loads(run(capsys, "accounts", "number", "routing", "4000589196", "--template", "hunt", *s).out)
+    assert out["detail"]["previous_plan"] == "service_desk"
+    assert out["detail"]["warnings"][0] == (
+        "4000589196 had routing plan 'service_desk' before, now template hunt; to restore it: "
+        "rating400 accounts number routing 4000589196 --template service_desk")
+    got = run(capsys, "accounts", "number", "routing", "4000589196", *s)
+    assert json.loads(got.out)["detail"]["previous_plan"] == "hunt"
+    assert ("4000589196 had routing plan 'hunt' before, now the default hunt over the bound destinations; "
+            "to restore it: rating400 accounts number routing 4000589196 --template hunt") in got.err

@@ -140,6 +140,18 @@ def test_a_credit_note_beyond_the_months_charges_is_carried_not_lost(shop, capsy
     # 1.00 paid + 4.40 owed: October's 1.20 settled, 4.20 carried.
     assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (12_000, 12_000, -44_000)
     assert nov["closing_credit_minor"] == 42_000
+    # Read as the printable statement reads it (newcomer N10): the 4.40 is a credit, not a negative payment.
+    assert nov["charges_below_zero_minor"] == 44_000
+    out = d / "credit-note.csv.out.csv"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(d / "store"), "--out", str(out), "--account", "shop",
+              "--events", str(events), "--lang", "en"])
+    assert e.value.code == 0
+    import csv
+
+    row = next(r for r in csv.DictReader(out.read_text("utf-8-sig").splitlines()) if r["Month"] == "2026-11")
+    assert (row["Paid towards this month's charges (yuan)"],
+            row["Charges below zero (a credit), added to the credit (yuan)"]) == ("0.00", "4.40")
     # December opens with it: 4.20 + 5.00 paid - 0.24 of calls.
     assert dec["earlier_unpaid_minor"] == 0 and dec["amount_due_minor"] == 0
     assert dec["closing_credit_minor"] == 42_000 + 50_000 - 2_400

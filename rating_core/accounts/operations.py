@@ -713,9 +713,17 @@ class Accounts:
         def step(tx: _Tx, num: C.Number):
             if num.state not in C.HELD_STATES:
                 raise Refused("number_not_held", f"{num.number} is {num.state}")
+            before = num.plan_name  # newcomer N10: a revert lost a catalog plan without naming it
             num.plan_name, num.plan = name, stored
-            detail: dict = {"template": template or ""}
+            detail: dict = {"template": template or "", "previous_plan": before}
             warnings = _unrouted_warnings(num, wanted)
+            if before and (before != name or before == "plan"):
+                again = ("set it again with --plan FILE (gRPC SetRouting plan)" if before == "plan"
+                         else f"rating400 accounts number routing {num.number} --template {before}")
+                now = f"template {name}" if template else "a plan document" if plan else (
+                    "the default hunt over the bound destinations")
+                warnings = [f"{num.number} had routing plan {before!r} before, now {now}; to restore it: {again}",
+                            *warnings]
             if warnings:
                 detail["warnings"] = warnings
             return detail

@@ -151,7 +151,9 @@ class Advisor:
         arrays = {k: np.ascontiguousarray(v[billed]) for k, v in arrays.items()}
         n = len(arrays["start_ms"])
         if n == 0:
-            why = ", ".join(f"{c:,} {r}" for r, c in left_out.items()) or "none in the period"
+            if not left_out:  # newcomer N10: "the rater rejects them: none in the period" for no calls at all
+                raise ValueError(f"account: no calls of {account!r} in the period to advise on")
+            why = ", ".join(f"{c:,} {r}" for r, c in left_out.items())
             raise ValueError(f"account: no billed calls of {account!r} to advise on (the rater rejects them: {why})")
         call_months = month_index(arrays["start_ms"])
         if months is None:

@@ -160,7 +160,11 @@ CSV_COLUMNS = [
     # them is the amount due; the credit above, with the payments received,
     # less both payment columns is the closing credit.
     ("earlier_unpaid", lambda s: yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: yuan(s.paid_to_earlier)),
-    ("charges", lambda s: yuan(s.charges)), ("paid_to_charges", lambda s: yuan(s.paid_to_charges)),
+    # A month whose charges are below zero paid nothing towards them: the
+    # credit is its own column, as the printable statement words it
+    # (newcomer N10: a negative payment); closing = ... - paid + below zero.
+    ("charges", lambda s: yuan(s.charges)), ("paid_to_charges", lambda s: yuan(max(0, s.paid_to_charges))),
+    ("charges_below_zero", lambda s: yuan(s.charges_below_zero)),
     ("closing_credit", lambda s: yuan(s.closing_credit)),
     # What the customer pays: the amount due rounded once to the fen, half
     # up (``Statement.amount_payable``), and that rounding, exact.

@@ -358,6 +358,15 @@ class Statement:
         unpaid when rounded down, credit when rounded up)."""
         return self.amount_payable - self.amount_due
 
+    @property
+    def charges_below_zero(self) -> int:
+        """Charges below zero (a credit), applied to earlier unpaid and the
+        credit, as a positive amount (minor units; 0 in any other month).
+        ``paid_to_charges`` is then its negative, the term the two sums use;
+        this is the printable statement's reading of it (newcomer N10: a
+        negative "payment" in the CSV and JSON)."""
+        return max(0, -self.paid_to_charges)
+
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
         d = asdict(self)
@@ -368,14 +377,14 @@ class Statement:
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
                   "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due",
-                  "amount_payable", "rounding"):
+                  "amount_payable", "rounding", "charges_below_zero"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
-                 "amount_payable", "rounding"}
+                 "amount_payable", "rounding", "charges_below_zero"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -406,6 +415,8 @@ SUMMARY_SCHEMA = pa.schema([
     ("expired_credit_minor", pa.int64()),
     # The amount due rounded to the fen (``Statement.amount_payable``) and that rounding.
     ("amount_payable_minor", pa.int64()), ("rounding_minor", pa.int64()),
+    # Charges below zero as the credit it is (``paid_to_charges_minor`` is then its negative).
+    ("charges_below_zero_minor", pa.int64()),
 ])
 
 
@@ -432,6 +443,7 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "credit_adjustments_minor": [x.credit_adjustments_total for x in s],
         "expired_credit_minor": [x.expired_credit for x in s],
         "amount_payable_minor": [x.amount_payable for x in s], "rounding_minor": [x.rounding for x in s],
+        "charges_below_zero_minor": [x.charges_below_zero for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
