@@ -13,6 +13,7 @@ from rating_core.billing.statements import to_fen
 from rating_core.cli import main
 from rating_core.store import Store
 
+from clock import clock_at
 from test_billing import CALLS, CATALOG, at, call
 
 SIX_SECONDS = CATALOG.replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.12, unit: 60, increment: 6}]}")
@@ -51,9 +52,10 @@ def shop(tmp_path_factory):
     finally:
         engine.close()
     ops = Accounts.open(d / "store")
-    ops.top_up("pay-1", "shop", 1_300, at_ms=at(11, 5))
-    ops.top_up("pay-2", "shop", 1_100, at_ms=at(12, 3))
-    balance = ops.balance("shop")["credit_minor"]
+    with clock_at(at(12, 3)):  # the accounts' now: a payment is dated when it happened
+        ops.top_up("pay-1", "shop", 1_300, at_ms=at(11, 5))
+        ops.top_up("pay-2", "shop", 1_100, at_ms=at(12, 3))
+        balance = ops.balance("shop")["credit_minor"]
     ops.ledger.close()
     return d, balance
 
