@@ -1,8 +1,11 @@
 """BillingService: package advice, statements, caller CRM and reports over
 gRPC, from the ledger's committed calls (``rating_core.billing``).
 
-Work runs on the engine thread (``EngineHost.run``), which owns the LMDB
-handles. Bad requests end with INVALID_ARGUMENT naming the field.
+The reads (Advise, GetStatement, ListCallers, ExportCallers, GetReport) run
+on the worker's billing-read threads (``EngineHost.read``: read transactions
+only, bounded, never in front of call events and CDR commits); UpdateCaller
+writes, so it runs on the engine thread (``EngineHost.run``). Bad requests
+end with INVALID_ARGUMENT naming the field.
 """
 from __future__ import annotations
 
@@ -91,7 +94,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc("Advise")
     async def Advise(self, request, context):
-        return await self.host.run(self._advise, request)
+        return await self.host.read(self._advise, request)
 
     # -- GetStatement --------------------------------------------------------------
     def _statement(self, request):
@@ -152,7 +155,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc("GetStatement")
     async def GetStatement(self, request, context):
-        return await self.host.run(self._statement, request)
+        return await self.host.read(self._statement, request)
 
     # -- ListCallers / ExportCallers -------------------------------------------------
     def _listed(self, request, role: str, skip: int = 0, limit: int | None = None) -> list:
@@ -204,7 +207,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc("ListCallers")
     async def ListCallers(self, request, context):
-        return await self.host.run(self._callers, request, crm_role())
+        return await self.host.read(self._callers, request, crm_role())
 
     def _export(self, request, role: str):
         import io
@@ -219,7 +222,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc("ExportCallers")
     async def ExportCallers(self, request, context):
-        return await self.host.run(self._export, request, crm_role())
+        return await self.host.read(self._export, request, crm_role())
 
     def _update_caller(self, request, role: str):
         """Tags, a note or a callback on a caller who called the account;
@@ -305,7 +308,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
 
     @rpc("GetReport")
     async def GetReport(self, request, context):
-        return await self.host.run(self._report, request)
+        return await self.host.read(self._report, request)
 
 
 def crm_role() -> str:

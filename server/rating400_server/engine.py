@@ -5,7 +5,10 @@ starts, plus the worker's engine thread and group committer.
 Threads: the asyncio loop answers RPCs. Work that can take milliseconds
 (rating batches, ledger commits with their fsync, catalog refresh) runs on a
 single "engine" thread, so LMDB write transactions always come from one
-thread and the loop keeps answering Authorize meanwhile.
+thread and the loop keeps answering Authorize meanwhile. Billing reads
+(statements, advice, reports, caller lists) take seconds and write nothing:
+they run on their own "billing-read" threads (``EngineHost.read``), at most
+``READS_RUNNING`` at once, so a call event never queues behind one.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from functools import partial
 from typing import Any, Callable, TypeVar
 
 from rating_core.engine import Engine
+from rating_core.errors import OverLimit
 from rating_core.rater import RatingResult
 
 from . import envvars, logs
@@ -25,6 +29,13 @@ from .metrics import Metrics
 
 log = logging.getLogger("rating400.engine")
 T = TypeVar("T")
+
+# Billing reads per worker: at most READS_RUNNING run at once (each holds a
+# core and the GIL for seconds: a 2,000-CDR demo statement is 7-14 s), and at
+# most READS_WAITING more wait for a turn, first come first served, until
+# their deadline; one beyond those is refused at once (RESOURCE_EXHAUSTED).
+READS_RUNNING = 2
+READS_WAITING = 16
 
 
 def open_engine(store_dir: str) -> Engine:
@@ -45,13 +56,19 @@ class EngineHost:
     live ledger only) and everything that writes the durable ledger or
     rebuilds the engine's Router -- commits, call events, ``refresh`` --
     through ``run``, on the one engine thread (``Engine._route`` says why).
+    Long reads of committed data go through ``read``, on threads of their own.
     """
 
-    def __init__(self, engine: Engine, metrics: Metrics | None = None, refresh_interval: float = 0.1):
+    def __init__(self, engine: Engine, metrics: Metrics | None = None, refresh_interval: float = 0.1,
+                 reads_running: int = READS_RUNNING, reads_waiting: int = READS_WAITING):
         self.engine = engine
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        self.reads = ThreadPoolExecutor(reads_running, thread_name_prefix="billing-read")
+        self._read_turn = asyncio.Semaphore(reads_running)
+        self._reads_running, self._reads_waiting = reads_running, reads_waiting
+        self._waiting = 0
         # The edge of committed stream messages (``Rater.prepare``: pure, no
         # ledger) runs here, so it overlaps the engine thread's commits.
         self.edge = ThreadPoolExecutor(1, thread_name_prefix="edge")
@@ -80,6 +97,37 @@ class EngineHost:
         """Run ``fn`` on the engine thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on a billing-read thread, never the engine thread.
+
+        ``fn`` must only read: LMDB read transactions of its own (``begin()``,
+        which run beside the engine thread's writer), the engine's current
+        ``rater.snapshot`` (immutable; a refresh swaps in a new one) and
+        handles the engine opened already (``Engine.ledger``, ``crm``,
+        ``accounts.view.layer_dbs``). It must not write, open a database
+        (``open_db`` waits for the writer's lock holding the GIL) or touch
+        the Router. At most ``reads_running`` run at once; up to
+        ``reads_waiting`` more wait for a turn (cancelled with their RPC);
+        ``OverLimit`` (RESOURCE_EXHAUSTED) for one more."""
+        if self._read_turn.locked() and self._waiting >= self._reads_waiting:
+            raise OverLimit("billing reads", f"{self._reads_running} running and {self._waiting} waiting in this "
+                                             "server process, the most it holds; retry later")
+        self._waiting += 1
+        try:
+            await self._read_turn.acquire()
+        finally:
+            self._waiting -= 1
+        # The turn is given back when the thread is done, not when the RPC
+        # is: a cancelled RPC (deadline, client gone) does not stop its thread.
+        loop = asyncio.get_running_loop()
+        try:
+            done = self.reads.submit(partial(fn, *args, **kwargs))
+        except BaseException:
+            self._read_turn.release()
+            raise
+        done.add_done_callback(lambda _: loop.call_soon_threadsafe(self._read_turn.release))
+        return await asyncio.wrap_future(done)
 
     async def prepare(self, tables: list) -> tuple[Any, list]:
         """(the current Rater, ``Rater.prepare`` of each table), on the edge
@@ -121,6 +169,7 @@ class EngineHost:
         if self._refresher:
             self._refresher.cancel()
         self.edge.shutdown(wait=True)  # no edge reads the snapshot once the engine closes
+        await asyncio.to_thread(self.reads.shutdown)  # nor a billing read the ledger (the loop keeps going)
         await self.run(self.engine.close)
         self.executor.shutdown(wait=True)
 
