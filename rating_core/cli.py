@@ -57,9 +57,13 @@ def user_errors():
     try:
         yield
     except CatalogError as e:
-        err.print(f"[bold red]catalog has {len(e.problems)} problem(s):[/]", markup=True)
+        more = e.count - len(e.problems)
+        err.print(f"[bold red]catalog has {e.count} problem(s){f', the first {len(e.problems)}' if more else ''}:[/]",
+                  markup=True)
         for p in e.problems:
             err.print(f"  {p}", markup=False, highlight=False, soft_wrap=True)
+        if more:
+            err.print(f"  ... and {more} more (fix these and compile again)", markup=False, highlight=False)
         raise SystemExit(2) from None
     except (StoreError, InvalidInput, FileNotFoundError) as e:
         raise UserError(str(e)) from None

@@ -5,15 +5,26 @@ these are the only places input is judged.
 """
 
 
+# The problems a CatalogError lists: a catalog with one mistake made many
+# times (20,000 unknown keys) has as many problems, and the first ones say
+# what the rest repeat.
+MAX_PROBLEMS = 100
+
+
 class CatalogError(ValueError):
     """A catalog source that cannot be compiled.
 
-    ``problems`` lists every problem found, each naming file, record, field.
+    ``problems`` lists the first MAX_PROBLEMS problems found, in the order
+    found, each naming file, record, field; ``count`` is how many were
+    found in all (the message ends "... and N more problems" when it is more).
     """
 
     def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+        found = list(problems)
+        self.count = len(found)
+        self.problems = found[:MAX_PROBLEMS]
+        more = self.count - len(self.problems)
+        super().__init__("\n".join(self.problems) + (f"\n... and {more} more problems" if more else ""))
 
 
 class InvalidInput(ValueError):

@@ -72,7 +72,7 @@ def _text_problem(record: str, field: str, value: str) -> str:
     raise AssertionError("called for a value without a forbidden character")
 
 
-def _text_problems(doc, path: Path, root) -> tuple[list[str], set[tuple]]:
+def _text_problems(doc, path: Path, places: yamldoc.Lines) -> tuple[list[str], set[tuple]]:
     """Every name (mapping key) and text value of the YAML document holding
     a FORBIDDEN_TEXT character (a control character, a bidi control such as
     U+202E, a zero-width or invisible character, U+2028/9): ``FILE:
@@ -98,13 +98,13 @@ def _text_problems(doc, path: Path, root) -> tuple[list[str], set[tuple]]:
             at = parts + (key,)
             if isinstance(key, str) and forbidden_characters(key):
                 field = _loc(parts + (excerpt(key),))
-                line = yamldoc.line_of(root, list(at))
+                line = places.line(list(at))
                 problems.append(_text_problem(str(path), field, key) + (f" (line {line})" if line else ""))
                 refused.add(at)
                 continue  # the record under a refused name is not read further
             if isinstance(value, str):
                 if forbidden_characters(value):
-                    line = yamldoc.line_of(root, list(at))
+                    line = places.line(list(at))
                     problems.append(_text_problem(str(path), _loc(at), value) + (f" (line {line})" if line else ""))
                     refused.add(at)
             else:
@@ -206,7 +206,8 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     accepted spelling to region data's name (Chinese ``天津`` -> ``Tianjin``,
     see ``compile.regions.city_aliases``), as the compiler passes it.
     Files the document names are read only from its own directory
-    (``catalog_file``). Raises CatalogError listing every problem, each
+    (``catalog_file``). Raises CatalogError listing the problems (the first
+    ``errors.MAX_PROBLEMS`` of all it finds, in one pass), each
     with the line it is on where it has one.
     """
     path = Path(path)
@@ -217,7 +218,8 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     if not isinstance(doc, dict):
         raise CatalogError([f"{path}: the catalog must be a mapping"])
     origin: dict[tuple[str, int], tuple[Path | None, int]] = {}  # (account, number index) -> CSV file, line
-    text, refused = _text_problems(doc, path, root)  # the document's own text, before the CSVs join it
+    places = yamldoc.Lines(root)
+    text, refused = _text_problems(doc, path, places)  # the document's own text, before the CSVs join it
 
     prefix_file = doc.pop("destination_prefixes_csv", None)
     if prefix_file:
@@ -265,18 +267,18 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
             # reader sees why ``act\u200bive`` is not ``active``.
             shown = f" (got {excerpt(value)})" if isinstance(value, str) and forbidden_characters(value) else ""
             problems.append(f"{path}: {_loc(err['loc'])}: {error_message(err)}{shown}")
-        problems = _placed(problems, path, root, origin) + text
+        problems = _placed(problems, path, places, origin) + text
         partial = _without_bad_records(doc, exc)
         if partial is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
             checks = _cross_check(partial, path, known) + check_routing(partial, path, known)
             problems += _placed([p for p in checks if not any(f"'{name}'" in p for name in pruned)],
-                                path, root, origin, lines=False)
+                                path, places, origin, lines=False)
         raise CatalogError(problems) from None
 
-    problems = _placed(problems, path, root, origin) + text
+    problems = _placed(problems, path, places, origin) + text
     checks = _cross_check(catalog, path, known) + check_routing(catalog, path, known)
-    problems += _placed(checks, path, root, origin, lines=False)
+    problems += _placed(checks, path, places, origin, lines=False)
     if problems:
         raise CatalogError(problems)
     return catalog
@@ -329,7 +331,7 @@ def _canonical_cities(doc: dict, aliases: Mapping[str, str]) -> None:
 _RECORD = re.compile(r"^(?P<loc>[^:()]+?)(?: \([^)]*\))?(?P<field>\.[\w.\[\]]+)?: (?P<msg>.*)$", re.S)
 
 
-def _placed(problems: list[str], path: Path, root, origin: dict, lines: bool = True) -> list[str]:
+def _placed(problems: list[str], path: Path, places: yamldoc.Lines, origin: dict, lines: bool = True) -> list[str]:
     """Problems about the document get the line of the record they name
     (``catalog.yaml: rates.std.tiers[0].price: money cannot be negative
     (line 12)``; with ``lines`` false, only the CSV move below and the
@@ -354,7 +356,7 @@ def _placed(problems: list[str], path: Path, root, origin: dict, lines: bool = T
             field = ".".join(str(x) for x in parts[4:]) or "number"
             out.append(f"{csv_path}: line {line}: {field}: {m.group('msg')}")
             continue
-        line = yamldoc.line_of(root, parts)
+        line = places.line(parts)
         if f"line {line}" in placed:  # the schema's view of a number already reported on its line
             continue
         # A label is a record of its own line, so its cross-check problems say where it is too.

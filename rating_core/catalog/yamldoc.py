@@ -12,7 +12,7 @@ will build whatever nesting or alias expansion a file asks for. Here:
   that stop the reading; a number that is not finite or beyond MAX_NUMBER
   is a problem on its line and becomes None, so the rest is still checked;
 - the composed node tree is kept, so a problem about ``accounts.acme.package``
-  can say on which line that is (``line_of``).
+  can say on which line that is (``Lines``).
 """
 from __future__ import annotations
 
@@ -224,24 +224,44 @@ def _bounds(path: Path, root: Node) -> list[str]:
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def line_of(root: Node | None, loc) -> int | None:
-    """The line of the value at ``loc`` (a pydantic loc tuple, or a record
-    path ``accounts.acme.numbers[0].home_city``) in the document, or of its
-    nearest ancestor that exists there."""
-    if root is None:
-        return None
-    if isinstance(loc, str):
-        loc = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(loc)]
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, MappingNode):
-            nxt = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == str(part)), None)
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            nxt = node.value[part]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
+class Lines:
+    """Where values are in the document ``root`` (None: no document, no
+    lines): ``line(loc)``. Each mapping's keys are indexed the first time a
+    lookup passes through it, so placing every problem of a catalog with
+    20,000 unknown keys is 20,000 dictionary lookups, not 20,000 scans of
+    the 20,000 keys (447 s, N10 breaker finding 4)."""
+
+    def __init__(self, root: Node | None):
+        self.root = root
+        self._keys: dict[int, dict[str, Node]] = {}  # id(mapping node) -> its keys' value nodes
+
+    def _child(self, node: MappingNode, key: str) -> Node | None:
+        keys = self._keys.get(id(node))
+        if keys is None:
+            keys = self._keys[id(node)] = {}
+            for k, v in node.value:  # the first of a key written twice, as a scan finds it
+                if isinstance(k, ScalarNode):
+                    keys.setdefault(k.value, v)
+        return keys.get(key)
+
+    def line(self, loc) -> int | None:
+        """The line of the value at ``loc`` (a pydantic loc tuple, or a
+        record path ``accounts.acme.numbers[0].home_city``) in the
+        document, or of its nearest ancestor that exists there."""
+        if self.root is None:
+            return None
+        if isinstance(loc, str):
+            loc = [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _PART.finditer(loc)]
+        node, line = self.root, None
+        for part in loc:
+            if isinstance(node, MappingNode):
+                nxt = self._child(node, str(part))
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                nxt = node.value[part]
+            else:
+                nxt = None
+            if nxt is None:
+                break
+            node = nxt
+            line = node.start_mark.line + 1
+        return line
