@@ -85,6 +85,8 @@ _OWN_RULE = frozenset({"plan", "request_id"})
 # note, a document reference), UTF-8 bytes: the audit log keeps it for ever,
 # and gRPC let a 3 MiB reason in (breaker).
 FREE_TEXT_BYTES = 1024
+# The most numbers one search lists (an offer is ~50 bytes: ~50 KB).
+SEARCH_MOST = 1000
 
 
 def _check_free_text(field: str, value) -> None:
@@ -486,9 +488,7 @@ class Accounts:
                 raise InvalidInput(f"numbers[{i}]", f"{n} is given twice (also numbers[{first[n]}]): "
                                                     "give each number once")
             first[n] = i
-        grades = self.catalog().get("number_grades") or {"standard": {}}
-        if grade is not None and grade not in grades:
-            raise InvalidInput("grade", f"unknown grade {grade!r} (catalog has: {', '.join(grades)})")
+        self._grades(grade)
 
         def fn(tx: _Tx):
             added = []
@@ -505,13 +505,17 @@ class Accounts:
                        limit: int = 50) -> list[dict]:
         """Numbers in ``state`` whose digits match ``pattern`` (shell style:
         ``400?888*``; a pattern without wildcards matches as a substring),
-        with their grade and its catalog price (minor units)."""
-        if not re.fullmatch(r"[0-9*?\[\]!-]{1,20}", pattern or ""):
+        with their grade and its catalog price (minor units), at most
+        ``limit`` (1..SEARCH_MOST). ``InvalidInput`` naming ``pattern``,
+        ``state``, ``limit`` or ``grade`` (one the catalog does not have)."""
+        if not re.fullmatch(r"[0-9*?]{1,20}", pattern or ""):  # no [...] classes (breaker: [0-9] found nothing)
             raise InvalidInput("pattern", "digits with * and ? wildcards")
         if state not in C.NUMBER_STATES:
             raise InvalidInput("state", f"one of {', '.join(C.NUMBER_STATES)}")
-        pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
-        grades = self.catalog().get("number_grades") or {}
+        if not 1 <= limit <= SEARCH_MOST:
+            raise InvalidInput("limit", f"1 to {SEARCH_MOST}, not {limit}")
+        pat = pattern if any(c in pattern for c in "*?") else f"*{pattern}*"
+        grades = self._grades(grade)
         out = []
         with self.env.begin(db=self.db[C.NUMBERS_DB]) as txn:
             for k, v in txn.cursor():
@@ -527,6 +531,14 @@ class Accounts:
                 if len(out) >= limit:
                     break
         return out
+
+    def _grades(self, grade: str | None) -> dict:
+        """The catalog's number grades (name -> fees); ``InvalidInput``
+        naming ``grade`` when it is given and not one of them."""
+        grades = self.catalog().get("number_grades") or {"standard": {}}
+        if grade is not None and grade not in grades:
+            raise InvalidInput("grade", f"unknown grade {excerpt(grade)} (catalog has: {', '.join(grades)})")
+        return grades
 
     def _number_op(self, operation, request_id, number, actor, at_ms, step) -> dict:
         n = _number_400(number, "number")

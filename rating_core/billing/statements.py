@@ -117,7 +117,7 @@ def month_label(m: int) -> str:
 def parse_month(text: str) -> int:
     """'2026-10' -> month index. Raises ValueError for anything but
     ``MONTH_RULE`` (YYYY-MM from 1970-01 to 2199-12, the edge's time range)."""
-    if not re.fullmatch(r"\d{4}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", text):  # ASCII: \d took "２０２６-１０" (breaker)
         raise ValueError(text)
     y, mo = int(text[:4]), int(text[5:])
     if not (1 <= mo <= 12 and FIRST_YEAR <= y <= LAST_YEAR):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from .. import MINOR_UNITS_PER_YUAN
 from ..cdr import MAX_TIME_MS, MIN_TIME_MS
 from ..layout import LOCAL_TZ
-from ..money import parse_yuan
+from ..money import MAX_AMOUNT_MINOR, parse_yuan
 from .routing import RoutingPlan, minute_of_day
 
 
@@ -36,7 +36,8 @@ def error_message(err: Mapping[str, Any]) -> str:
 
 def _yuan_to_minor(value) -> int:
     # str() first (in parse_yuan): a YAML float 0.12 becomes "0.12", exactly.
-    return parse_yuan(value)
+    # At most MAX_AMOUNT_MINOR, as every amount (breaker: 10^15 + 1 compiled).
+    return parse_yuan(value, most_minor=MAX_AMOUNT_MINOR)
 
 
 def _yuan_to_minor_or_none(value) -> int | None:
