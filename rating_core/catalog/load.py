@@ -272,8 +272,8 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         if partial is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
             checks = _cross_check(partial, path, known) + check_routing(partial, path, known)
-            problems += _placed([p for p in checks if not any(f"'{name}'" in p for name in pruned)],
-                                path, places, origin, lines=False)
+            problems += _placed([p for p in checks if pruned.isdisjoint(_quoted(p))], path, places, origin,
+                                lines=False)
         raise CatalogError(problems) from None
 
     problems = _placed(problems, path, places, origin) + text
@@ -282,6 +282,15 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
     if problems:
         raise CatalogError(problems)
     return catalog
+
+
+def _quoted(problem: str) -> set[str]:
+    """Every text between two single quotes of ``problem`` (any two, so a
+    name holding a quote is found too): the names a problem shows as
+    ``'name'``. A set lookup per name, where a scan of every refused name
+    per problem was quadratic (4,000 bad and 4,000 referring accounts: 13 s)."""
+    at = [i for i, c in enumerate(problem) if c == "'"]
+    return {problem[i + 1:j] for n, i in enumerate(at) for j in at[n + 1:]}
 
 
 def _without_bad_records(doc: dict, exc: ValidationError) -> Catalog | None:
