@@ -61,7 +61,8 @@ def test_call_events_do_not_wait_for_statements(tmp_path):
         server.stop()
     assert not errors, errors
     assert answered - t0 < 2.0, f"CallEvent took {answered - t0:.2f} s beside 4 statements"
-    assert answered < min(done), "the call event was answered after a statement finished"
+    if min(done) > t0:  # the statements were still running when it was sent (a fast machine may finish first)
+        assert answered < min(done), "the call event was answered after a statement finished"
 
 
 def test_reads_are_bounded_and_hold_their_turn_until_their_thread_ends():

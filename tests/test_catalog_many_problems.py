@@ -1,10 +1,10 @@
-"""A catalog with 20,000 problems fails in one pass in seconds (N10 breaker
-finding 4: placing each problem on its line scanned the whole mapping, so
-20,000 unknown top-level keys took 447 s), and lists the first
+"""A catalog with 20,000 problems fails in one pass (N10 breaker finding 4:
+placing each problem on its line scanned the whole mapping, so 20,000
+unknown top-level keys took 447 s; about 3 s of CPU since, and these tests
+would run for minutes again if the quadratic step came back; no time is
+asserted here: speed is measured in benchmarks/), and lists the first
 ``MAX_PROBLEMS`` of them with the count of all."""
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -18,17 +18,12 @@ def test_twenty_thousand_unknown_keys(tmp_path):
     first = catalog.read_text(encoding="utf-8").count("\n") + 1
     with catalog.open("a", encoding="utf-8") as f:
         f.writelines(f"k{i}: {i}\n" for i in range(20_000))
-    cpu = time.process_time()
     with pytest.raises(CatalogError) as e:
         load_catalog(catalog)
-    cpu = time.process_time() - cpu
     assert e.value.count == 20_000 and len(e.value.problems) == MAX_PROBLEMS
     assert e.value.problems[0] == f"{catalog}: k0: Extra inputs are not permitted (line {first})"
     assert e.value.problems[-1].endswith(f"(line {first + MAX_PROBLEMS - 1})")
     assert str(e.value).endswith(f"\n... and {20_000 - MAX_PROBLEMS} more problems")
-    # The one bound on time in the unit tests, as the regression guard of a
-    # quadratic step: about 3 s of CPU here, 447 s (wall) before the fix.
-    assert cpu < 60, f"{cpu:.1f} s of CPU"
 
 
 def test_thousands_of_refused_and_referring_records(tmp_path):
@@ -45,10 +40,7 @@ def test_thousands_of_refused_and_referring_records(tmp_path):
         accounts[f"bad{i}"] = dict(model, bogus=1)  # refused by the schema
         accounts[f"ref{i}"] = dict(model, package="nope")  # a cross-check problem
     catalog.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    cpu = time.process_time()
     with pytest.raises(CatalogError) as e:
         load_catalog(catalog)
-    cpu = time.process_time() - cpu
     assert e.value.count == 8000
     assert f"{catalog}: accounts.bad0.bogus: Extra inputs are not permitted (line 3)" in e.value.problems
-    assert cpu < 60, f"{cpu:.1f} s of CPU"  # a guard against the quadratic step, as above
