@@ -377,9 +377,6 @@ def _rate_on_dask(began: float, ledger, client, inputs, store_dir, out, rejects,
     replays = Replays.of(ledger)
     snap = getattr(view, "base", view)
     live = live_tables(view)
-    own = not isinstance(client, Client)
-    if own:
-        client = Client(client)
     # A worker's working directory is its own (where ``dask worker`` was
     # started): hand it nothing relative.
     inputs = [Path(p).absolute() for p in inputs]
@@ -389,7 +386,12 @@ def _rate_on_dask(began: float, ledger, client, inputs, store_dir, out, rejects,
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(scratch or out.parent / f".{out.name}.rating400-{uuid.uuid4().hex[:8]}").absolute()
     (scratch / "rejects").mkdir(parents=True)
+    # A client of our own is made last, inside the try whose finally closes
+    # it: a refusal above leaves nothing open.
+    own = not isinstance(client, Client)
     try:
+        if own:
+            client = Client(client)
         units = plan_units(inputs, unit_rows)
         if not units:
             raise InvalidInput("input", "no CDR rows", ", ".join(str(p) for p in inputs))
@@ -484,5 +486,5 @@ def _rate_on_dask(began: float, ledger, client, inputs, store_dir, out, rejects,
         return DaskResult(summary, time.perf_counter() - began, state, partitions, files)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if own:
+        if own and isinstance(client, Client):  # made here (not when Client() itself failed)
             client.close()

@@ -198,3 +198,21 @@ def test_dask_job_after_a_commit_same_as_one_machine(cluster, tmp_path, pass_thr
     assert [(r["call_id"], r["reason"]) for r in last] == [(t.column("call_id")[5].as_py(), cdr.REASONS[cdr.DUPLICATE])]
     for k in ACCOUNT_STATE:
         assert np.array_equal(result.state[k], state[k]), k
+
+
+def test_a_refused_output_directory_opens_no_client(store, tmp_path):
+    """``rate_on_dask`` given a scheduler's address makes its own client; a
+    refusal before the job (an output directory that is not empty) comes
+    before that client is made, so nothing is left open: here the address
+    has no scheduler at all, and the answer is the refusal, at once."""
+    from rating_core.bulk_dask import rate_on_dask
+    from rating_core.errors import InvalidInput
+
+    store_dir, _ = store
+    pq.write_table(demo_cdrs(10, seed=3), tmp_path / "a.parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "left.parquet").write_bytes(b"")
+    with pytest.raises(InvalidInput) as e:
+        rate_on_dask("tcp://127.0.0.1:9", [tmp_path / "a.parquet"], store_dir, out, tmp_path / "rejects.csv")
+    assert e.value.field == "--out" and "not empty" in e.value.message
