@@ -89,6 +89,38 @@ CALLS = [
     call("s3", "4001000005", at(11, 22), 2),  # 0.24
 ]
 
+
+def calls_table(rows) -> pa.Table:
+    """``rows`` (dicts as ``call`` makes them) as a CDR table."""
+    return pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
+                    schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
+                                      for k in CALLS[0]]))
+
+
+def live_store(d, catalog: str):
+    """``catalog`` (YAML text) compiled into ``d / "store"``, its accounts
+    imported as live ones (``accounts import``); the store's path."""
+    from rating_core.accounts import Accounts
+    from rating_core.accounts.importer import import_catalog
+
+    (d / "c.yaml").write_text(catalog, encoding="utf-8")
+    Store(d / "store").compile(d / "c.yaml", activate=True)
+    ops = Accounts.open(d / "store")
+    import_catalog(ops, d / "c.yaml")
+    ops.ledger.close()
+    return d / "store"
+
+
+def commit_calls(store, rows) -> None:
+    """``rows`` committed to ``store``'s ledger, as ``rate --commit`` does."""
+    from rating_core.engine import Engine
+
+    engine = Engine.open(store, threads=1)
+    try:
+        engine.rate_and_commit(calls_table(rows))
+    finally:
+        engine.close()
+
 EVENTS = [
     AccountEvent("tea", at(11, 5), "top_up", 600 * YUAN, note="bank transfer"),
     AccountEvent("tea", at(11, 25), "rerating", -1200, note="rerated t2 under the corrected rate"),
@@ -317,9 +349,7 @@ def test_statements_from_the_ledger_equal_those_from_rated_files(world, tmp_path
     from rating_core.engine import Engine
 
     d, snapshot = world
-    table = pa.table({k: [c[k] for c in CALLS] for k in CALLS[0]},
-                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
-                                       for k in CALLS[0]]))
+    table = calls_table(CALLS)
     engine = Engine.open(d / "store", threads=1)
     try:
         engine.rate_and_commit(table)
@@ -340,33 +370,14 @@ def test_live_accounts_top_up_from_the_ledger(tmp_path, capsys):
     and the top-up from the ledger, and counts the top-up once though the
     balances the rater saw already held it."""
     from rating_core.accounts import Accounts
-    from rating_core.accounts.importer import import_catalog
-    from rating_core.engine import Engine
 
-    (tmp_path / "c.yaml").write_text(CATALOG, encoding="utf-8")
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "c.yaml", activate=True)
-    del store
-    ops = Accounts.open(tmp_path / "store")
-    import_catalog(ops, tmp_path / "c.yaml")
-    ops.ledger.close()
-
-    def commit(rows):
-        table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
-                         schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
-                                           for k in CALLS[0]]))
-        engine = Engine.open(tmp_path / "store", threads=1)
-        try:
-            engine.rate_and_commit(table)
-        finally:
-            engine.close()
-
+    store = live_store(tmp_path, CATALOG)
     tea = [c for c in CALLS if c["number"] in ("4001000003", "4001000004")]
-    commit([c for c in tea if c["start"] < at(11, 1, 0)])
-    ops = Accounts.open(tmp_path / "store")
+    commit_calls(store, [c for c in tea if c["start"] < at(11, 1, 0)])
+    ops = Accounts.open(store)
     ops.top_up("t-1", "tea", 600 * YUAN, at_ms=at(11, 5))
     ops.ledger.close()
-    commit([c for c in tea if c["start"] >= at(11, 1, 0)])
+    commit_calls(store, [c for c in tea if c["start"] >= at(11, 1, 0)])
 
     out = tmp_path / "bills.json"
     with pytest.raises(SystemExit) as e:

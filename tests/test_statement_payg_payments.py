@@ -9,14 +9,12 @@ started minute (tests/test_billing.py's catalog).
 import json
 from html import unescape
 
-import pyarrow as pa
 import pytest
 
 from rating_core.cli import main
-from rating_core.store import Store
 
 from clock import clock_at
-from test_billing import CALLS, CATALOG, YUAN, at, call
+from test_billing import CATALOG, YUAN, at, call, commit_calls, live_store
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +22,12 @@ def shop(tmp_path_factory):
     """shop (payg): calls of 1.20 (Oct), 0.60 (Nov), 0.24 (Dec); payments
     of 1.00 on 11-05 and 5.00 on 12-03, through the live customer layer."""
     from rating_core.accounts import Accounts
-    from rating_core.accounts.importer import import_catalog
-    from rating_core.engine import Engine
 
     d = tmp_path_factory.mktemp("payg")
-    (d / "c.yaml").write_text(CATALOG, encoding="utf-8")
-    Store(d / "store").compile(d / "c.yaml", activate=True)
-    ops = Accounts.open(d / "store")
-    import_catalog(ops, d / "c.yaml")
-    ops.ledger.close()
+    store = live_store(d, CATALOG)
     rows = [call("p1", "4001000005", at(10, 10), 10), call("p2", "4001000005", at(11, 10), 5),
             call("p3", "4001000005", at(12, 10), 2)]
-    table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
-                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
-                                       for k in CALLS[0]]))
-    engine = Engine.open(d / "store", threads=1)
-    try:
-        engine.rate_and_commit(table)
-    finally:
-        engine.close()
+    commit_calls(store, rows)
     ops = Accounts.open(d / "store")
     ops.top_up("pay-1", "shop", 1 * YUAN, at_ms=at(11, 5))
     with clock_at(at(12, 31)):  # the story's now: after the December payment

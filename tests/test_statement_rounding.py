@@ -5,16 +5,14 @@ the sub-fen rest carried by the exact ledger to the next statement.
 import csv
 import json
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from rating_core.billing.statements import to_fen
 from rating_core.cli import main
-from rating_core.store import Store
 
 from clock import clock_at
-from test_billing import CALLS, CATALOG, at, call
+from test_billing import CATALOG, at, call, commit_calls, live_store
 
 SIX_SECONDS = CATALOG.replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.12, unit: 60, increment: 6}]}")
 
@@ -30,27 +28,14 @@ def shop(tmp_path_factory):
     call in November (1080: pays 0.11); the customer pays exactly the
     payable amounts, 0.13 on 11-05 and 0.11 on 12-03."""
     from rating_core.accounts import Accounts
-    from rating_core.accounts.importer import import_catalog
-    from rating_core.engine import Engine
 
     assert SIX_SECONDS != CATALOG
     d = tmp_path_factory.mktemp("rounding")
-    (d / "c.yaml").write_text(SIX_SECONDS, encoding="utf-8")
-    Store(d / "store").compile(d / "c.yaml", activate=True)
-    ops = Accounts.open(d / "store")
-    import_catalog(ops, d / "c.yaml")
-    ops.ledger.close()
+    store = live_store(d, SIX_SECONDS)
     rows = [call("r1", "4001000005", at(10, 10), 1), call("r2", "4001000005", at(11, 10), 1)]
     rows[0]["end"] += 6_000  # 66 s
     rows[1]["end"] -= 6_000  # 54 s
-    table = pa.table({k: [c[k] for c in rows] for k in CALLS[0]},
-                     schema=pa.schema([(k, pa.int64() if k in ("start", "agent_answer", "end") else pa.string())
-                                       for k in CALLS[0]]))
-    engine = Engine.open(d / "store", threads=1)
-    try:
-        engine.rate_and_commit(table)
-    finally:
-        engine.close()
+    commit_calls(store, rows)
     ops = Accounts.open(d / "store")
     with clock_at(at(12, 3)):  # the accounts' now: a payment is dated when it happened
         ops.top_up("pay-1", "shop", 1_300, at_ms=at(11, 5))
