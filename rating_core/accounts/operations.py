@@ -725,11 +725,12 @@ class Accounts:
         def step(tx: _Tx, num: C.Number):
             if num.state not in C.HELD_STATES:
                 raise Refused("number_not_held", f"{num.number} is {num.state}")
-            before = num.plan_name  # newcomer N10: a revert lost a catalog plan without naming it
+            before, before_doc = num.plan_name, num.plan  # newcomer N10: a revert lost a catalog plan unnamed
             num.plan_name, num.plan = name, stored
             detail: dict = {"template": template or "", "previous_plan": before}
             warnings = _unrouted_warnings(num, wanted)
-            if before and (before != name or before == "plan"):
+            # Named when it is replaced by another: a plan document only when it differs.
+            if before and (before != name or (before == "plan" and before_doc != stored)):
                 again = ("set it again with --plan FILE (gRPC SetRouting plan)" if before == "plan"
                          else f"rating400 accounts number routing {num.number} --template {before}")
                 now = f"template {name}" if template else "a plan document" if plan else (
