@@ -155,11 +155,11 @@ def import_(catalog, store_dir, billing_from):
     run(store_dir, lambda ops: import_catalog(ops, catalog, billing_from_ms=cut))
 
 
-def cut_over_ms(text: str) -> int:
-    """``--billing-from`` YYYY-MM-DD (the 1st of a month, Asia/Shanghai) ->
-    its local midnight in epoch ms; BadParameter (exit 2) when it is not a
-    date, not a month's first day, or outside the edge's time range
-    (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``)."""
+def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
+    """A cut-over YYYY-MM-DD (the 1st of a month, Asia/Shanghai; ``hint``:
+    the option or argument it came from) -> its local midnight in epoch ms;
+    BadParameter (exit 2) when it is not a date, not a month's first day, or
+    outside the edge's time range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``)."""
     import datetime as dt
 
     from . import cdr, layout
@@ -167,15 +167,25 @@ def cut_over_ms(text: str) -> int:
     try:
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint="--billing-from") from None
+        raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=hint) from None
     if day.day != 1:
         raise click.BadParameter(f"{day} is not the 1st of a month: a statement month is billed whole, so the "
                                  f"cut-over is a month's first day (e.g. {day.replace(day=1)})",
-                                 param_hint="--billing-from")
+                                 param_hint=hint)
     ms = int(dt.datetime(day.year, day.month, 1, tzinfo=layout.LOCAL_TZ).timestamp() * 1000)
     if not cdr.MIN_TIME_MS <= ms < cdr.MAX_TIME_MS:
-        raise click.BadParameter(f"{day} is outside 1970-01-01 .. 2200-01-01", param_hint="--billing-from")
+        raise click.BadParameter(f"{day} is outside 1970-01-01 .. 2200-01-01", param_hint=hint)
     return ms
+
+
+@accounts_command.command("billing-from")
+@click.argument("account")
+@click.argument("month", metavar="YYYY-MM-01")
+@operation
+def billing_from(ops, common, account, month):
+    """Set an imported account's cut-over: the first month (YYYY-MM-01, Asia/Shanghai) this ledger bills it
+    (README "Accounts and numbers": the migration's cut-over)."""
+    return ops.set_billing_from(account=account, billing_from_ms=cut_over_ms(month, "YYYY-MM-01"), **common)
 
 
 @accounts_command.command("open")

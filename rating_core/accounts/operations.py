@@ -978,17 +978,23 @@ class Accounts:
         adjustments dated after ``tx.at`` (the account's event index, from
         ``tx.at`` + 1 ms): credit that did not exist yet at ``tx.at``."""
         total = 0
+        for ev in self._events_of(tx, account, tx.at + 1):
+            amount = int((ev.detail or {}).get("amount_minor", 0))
+            if ev.operation in ("top_up", "adjust") and not ev.number and amount > 0:
+                total += amount
+        return total
+
+    def _events_of(self, tx: _Tx, account: str, from_ms: int = -(2**63)):
+        """The audit events (``C.Event``) of ``account`` with effective time
+        at or after ``from_ms`` (epoch ms), by effective time (the account's
+        event index)."""
         cur = tx.txn.cursor(db=self.db[C.EVENT_INDEX_DB])
         prefix = account.encode() + b"\0"
-        if cur.set_range(C.event_index_key(account, tx.at + 1, 0)):
+        if cur.set_range(C.event_index_key(account, from_ms, 0) if from_ms >= 0 else prefix):
             for k in cur.iternext(values=False):
                 if not bytes(k).startswith(prefix):
                     break
-                ev = C.decode(C.Event, tx.txn.get(C.seq_key(C.seq_of_index_key(bytes(k))), db=self.db[C.EVENTS_DB]))
-                amount = int((ev.detail or {}).get("amount_minor", 0))
-                if ev.operation in ("top_up", "adjust") and not ev.number and amount > 0:
-                    total += amount
-        return total
+                yield C.decode(C.Event, tx.txn.get(C.seq_key(C.seq_of_index_key(bytes(k))), db=self.db[C.EVENTS_DB]))
 
     def _money_kind(self, tx: _Tx, acc: C.Account) -> str:
         """The kind of the package whose money an operation moves
@@ -1134,6 +1140,69 @@ class Accounts:
                 num.account = ""
             return {"action": action, "reason": reason}
         return self._number_op(f"{action}_number", request_id, number, actor, at_ms, step)
+
+    # -- the migration's cut-over ------------------------------------------------------------------
+    @_operation
+    def set_billing_from(self, request_id: str, account: str, billing_from_ms: int, actor: str = "",
+                         at_ms=None) -> dict:
+        """Set a migrated account's cut-over (``Account.billing_from_ms``,
+        epoch ms: the first instant of an Asia/Shanghai month; README
+        "Accounts and numbers"): the first month this ledger bills it; the
+        months before it were the old platform's. For a store imported
+        before the cut-over was stored (0: every month since the package
+        start billed), or a cut-over the import got wrong. InvalidInput
+        (``billing_from_ms``) when it is not a month's first instant.
+        Refused: ``not_migrated`` (the account was opened on this platform,
+        not imported: every month since its package start was billed here,
+        and a cut-over would write those bills off), ``ledger_holds_earlier``
+        (the ledger holds a call, payment, credit adjustment, refund or
+        rerating of the account dated before it: those are on statements
+        this ledger issued, and billing would pull the cut-over back to
+        them anyway; the first such month is named). The same cut-over again
+        changes nothing and records no event (``detail.unchanged``)."""
+        from .importer import month_start
+
+        cut = _ms(billing_from_ms, "billing_from_ms")
+        if month_start(cut) != cut:
+            raise InvalidInput("billing_from_ms", f"{cut} ({_local(cut)}) is not the first instant of a month "
+                                                  "(Asia/Shanghai): a statement month is billed whole")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            if acc.billing_from_ms == cut:
+                return self._result(tx, acc, billing_from_ms=cut, unchanged=True)
+            if not any(ev.operation == "import_account" for ev in self._events_of(tx, acc.id)):
+                raise Refused("not_migrated", f"account {acc.id!r} was opened on this platform, not imported "
+                                              "(accounts import): this ledger billed it from its package start")
+            first = self._first_held(tx, acc.id, cut)
+            if first is not None:
+                raise Refused("ledger_holds_earlier",
+                              f"the ledger holds {first[1]} of account {acc.id!r} dated {_local(first[0])}, before "
+                              f"{_local(cut)}: its month is billed here; set the cut-over to "
+                              f"{_local(month_start(first[0]))[:10]} or earlier")
+            before = C.decode(C.Account, C.encode(acc))
+            acc.billing_from_ms = cut
+            tx.put_account(acc, before, {"billing_from_ms": cut, "previous_billing_from_ms": before.billing_from_ms})
+            return self._result(tx, acc, billing_from_ms=cut, previous_billing_from_ms=before.billing_from_ms)
+        return self._run("set_billing_from", request_id, actor, at_ms, fn)
+
+    def _first_held(self, tx: _Tx, account: str, before_ms: int) -> tuple[int, str] | None:
+        """The earliest (epoch ms, what) of ``account``'s committed calls and
+        money (top-ups, credit adjustments, refunds, rerating adjustments:
+        what ``billing.statements.billed_from`` bills from) dated before
+        ``before_ms``; None when the ledger holds none."""
+        from ..billing.sources import committed_records
+        from ..ledger import adjustments
+
+        held = []
+        calls = committed_records(self.ledger, None, before_ms, account, txn=tx.txn)
+        if calls is not None:
+            held.append((int(calls.column("start").to_numpy().min()), "a call"))
+        held += [(ev.at_ms, f"a {ev.operation}") for ev in self._events_of(tx, account)
+                 if ev.operation in ("top_up", "adjust", "refund") and not ev.number and ev.at_ms < before_ms]
+        held += [(a.rerated_at_ms, "a rerating adjustment") for a in adjustments.all_rows(self.ledger, tx.txn)
+                 if a.account == account and a.rerated_at_ms < before_ms]
+        return min(held) if held else None
 
     # -- notifications ----------------------------------------------------------------------------
     @_operation

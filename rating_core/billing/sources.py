@@ -13,6 +13,8 @@ read here.
 """
 from __future__ import annotations
 
+import contextlib
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,12 +28,14 @@ def _plain(t: pa.Table) -> pa.Table:
 
 
 def committed_records(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
-                      account: str | None = None) -> pa.Table | None:
+                      account: str | None = None, txn=None) -> pa.Table | None:
     """The committed rated records (rater columns, this version's names:
     ``records.read_batch``; times int64 ms) of calls starting in [lo_ms,
-    hi_ms), optionally of one account; None when there are none."""
+    hi_ms), optionally of one account; None when there are none. ``txn``:
+    a transaction of the ledger's to read in (an operation's write
+    transaction); default a read transaction of its own."""
     parts = []
-    with ledger.env.begin() as txn:
+    with (contextlib.nullcontext(txn) if txn is not None else ledger.env.begin()) as txn:
         db = ledger.db[formats.CALL_BATCHES]
         if account is None:
             blobs = ((formats.BATCH_KEY.unpack(key)[0], blob) for key, blob in txn.cursor(db=db))

@@ -165,6 +165,11 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
                               credit_below_minor=r.credit_below_minor, expiry_within_days=r.expiry_within_days,
                               webhook_url=r.webhook_url, credit_below_days=r.credit_below_days, **_meta(r.meta))
 
+    @rpc("SetBillingFrom")
+    async def SetBillingFrom(self, r, context):
+        return await self._op(context, self.ops.set_billing_from, account=r.account,
+                              billing_from_ms=r.billing_from_ms, **_meta(r.meta))
+
     # -- numbers --------------------------------------------------------------
     @rpc("AddNumbers")
     async def AddNumbers(self, r, context):

@@ -507,3 +507,13 @@ class AccountEvent(_message.Message):
     before_json: str
     after_json: str
     def __init__(self, seq: _Optional[int] = ..., at_ms: _Optional[int] = ..., recorded_ms: _Optional[int] = ..., actor: _Optional[str] = ..., operation: _Optional[str] = ..., request_id: _Optional[str] = ..., account: _Optional[str] = ..., number: _Optional[str] = ..., detail_json: _Optional[str] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
+
+class SetBillingFromRequest(_message.Message):
+    __slots__ = ("meta", "account", "billing_from_ms")
+    META_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    BILLING_FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    meta: OperationMeta
+    account: str
+    billing_from_ms: int
+    def __init__(self, meta: _Optional[_Union[OperationMeta, _Mapping]] = ..., account: _Optional[str] = ..., billing_from_ms: _Optional[int] = ...) -> None: ...

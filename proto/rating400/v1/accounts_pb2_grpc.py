@@ -174,6 +174,11 @@ class AccountServiceStub:
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.AccountEvent.FromString,
                 _registered_method=True)
+        self.SetBillingFrom = channel.unary_unary(
+                '/rating400.v1.AccountService/SetBillingFrom',
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -358,6 +363,16 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetBillingFrom(self, request, context):
+        """A migrated account's cut-over (Account.billing_from_ms), set after its
+        import (README "Accounts and numbers"). Refused: not_migrated,
+        ledger_holds_earlier; a billing_from_ms not a local month's first
+        instant is INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -500,6 +515,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=rating400_dot_v1_dot_accounts__pb2.WatchEventsRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.AccountEvent.SerializeToString,
+            ),
+            'SetBillingFrom': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBillingFrom,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1258,6 +1278,33 @@ class AccountService:
             '/rating400.v1.AccountService/WatchEvents',
             rating400_dot_v1_dot_accounts__pb2.WatchEventsRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.AccountEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBillingFrom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.AccountService/SetBillingFrom',
+            rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,140 @@
+"""Setting a migrated account's cut-over after its import (`rating400
+accounts billing-from ACCOUNT YYYY-MM-01`, gRPC AccountService.SetBillingFrom;
+README "Accounts and numbers", the migration's cut-over).
+
+A store imported before the cut-over was stored has ``billing_from_ms = 0``
+on every account, so its statements back-bill every month since the
+package start (here: hangzhou_tea's minimum shortfalls since 2026-02 as
+"unpaid on earlier statements" in October). The operation sets the
+cut-over, audited and idempotent; refused for an account opened on this
+platform, and for a cut-over after money the ledger holds.
+"""
+import json
+from unittest import mock
+
+import pytest
+
+from rating_core.cli import main
+
+ACCOUNT = "hangzhou_tea"  # prepaid_480_1y since 2026-02-01
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    captured = capsys.readouterr()
+    return e.value.code, captured.out, captured.err
+
+
+def october(capsys, store, account=ACCOUNT):
+    out = store.parent / "bill.json"
+    code, _, err = run(capsys, "bill", "--ledger", "--store", str(store), "--account", account,
+                       "--month", "2026-10", "--out", str(out))
+    assert code == 0, err
+    (s,) = json.loads(out.read_text("utf-8"))["statements"]
+    return s
+
+
+@pytest.fixture
+def old_import(demo_made, tmp_path):
+    """A demo store imported the way it was before the cut-over was
+    stored: every account's ``billing_from_ms`` is 0."""
+    from demo_server import copy_store
+
+    from rating_core.accounts import Accounts, importer
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    ops = Accounts.open(d / "store")
+    try:
+        with mock.patch.object(importer, "month_start", lambda ms: 0):  # the import's default cut-over: none
+            assert importer.import_catalog(ops, d / "catalog" / "catalog.yaml")["billing_from_ms"] == 0
+    finally:
+        ops.ledger.close()
+    return d / "store"
+
+
+def test_set_cut_over_stops_back_billing(old_import, capsys):
+    store = old_import
+    before = october(capsys, store)
+    assert before["earlier_unpaid_minor"] == 2_800_000  # 280.00 yuan of months the old platform billed
+
+    args = ("accounts", "billing-from", ACCOUNT, "2026-10-01", "--store", str(store), "--request-id", "cut-1")
+    code, printed, err = run(capsys, *args)
+    assert code == 0, err
+    res = json.loads(printed)
+    assert res["operation"] == "set_billing_from" and not res["replayed"]
+    assert res["account"]["billing_from_local"] == "2026-10-01T00:00:00.000+08:00"
+    assert res["detail"]["previous_billing_from_ms"] == 0
+
+    after = october(capsys, store)
+    assert after["earlier_unpaid_minor"] == 0
+    assert after["amount_due_minor"] == before["amount_due_minor"]  # October's own bill is unchanged
+
+    # Audited: one event with the record before and after.
+    code, printed, err = run(capsys, "accounts", "events", ACCOUNT, "--store", str(store))
+    assert code == 0, err
+    (ev,) = [e for e in json.loads(printed) if e["operation"] == "set_billing_from"]
+    assert ev["before"]["billing_from_ms"] == 0 and ev["after"]["billing_from_ms"] == res["detail"]["billing_from_ms"]
+
+    # Idempotent: the same request replays; another request for the same month changes nothing.
+    code, printed, _ = run(capsys, *args)
+    assert code == 0 and json.loads(printed)["replayed"] and json.loads(printed)["seq"] == res["seq"]
+    code, printed, _ = run(capsys, *args[:-1], "cut-2")
+    assert code == 0 and json.loads(printed)["detail"]["unchanged"] and json.loads(printed)["seq"] == 0
+    code, printed, _ = run(capsys, "accounts", "events", ACCOUNT, "--store", str(store))
+    assert sum(e["operation"] == "set_billing_from" for e in json.loads(printed)) == 1
+    assert october(capsys, store) == after
+
+
+@pytest.mark.parametrize("month, why", [("2026-10-15", "not the 1st of a month"), ("2026-13-01", "not a date")])
+def test_cut_over_is_a_month_first_day(old_import, capsys, month, why):
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, month, "--store", str(old_import))
+    assert code == 2 and why in err
+
+
+def test_refused_after_money_the_ledger_holds(old_import, capsys):
+    """A payment dated 2026-09-10 is on a statement this ledger issued:
+    a cut-over of October would hide it, so it is refused naming September."""
+    store = old_import
+    code, _, err = run(capsys, "accounts", "top-up", "yuehai_logistics", "50", "--at", "2026-09-10T10:00:00",
+                       "--store", str(store))
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "billing-from", "yuehai_logistics", "2026-10-01", "--store", str(store))
+    assert code == 1 and "refused: ledger_holds_earlier" in err and "2026-09-01 or earlier" in err
+    code, _, err = run(capsys, "accounts", "billing-from", "yuehai_logistics", "2026-09-01", "--store", str(store))
+    assert code == 0, err
+
+
+def test_refused_for_an_account_opened_here(old_import, capsys):
+    """An account opened on this platform was billed here from its package
+    start: no cut-over writes those months off (gRPC too)."""
+    import grpc
+
+    from demo_server import Server
+    from rating400.v1 import accounts_pb2, accounts_pb2_grpc
+
+    store = old_import
+    code, _, err = run(capsys, "accounts", "open", "new_co", "--company", "新公司有限公司", "--store", str(store))
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "billing-from", "new_co", "2026-10-01", "--store", str(store))
+    assert code == 1 and "refused: not_migrated" in err
+
+    server = Server(store, store.parent, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = accounts_pb2_grpc.AccountServiceStub(channel)
+            meta = accounts_pb2.OperationMeta
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
+                    meta=meta(request_id="g1"), account="new_co", billing_from_ms=1790784000000), timeout=30)
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "not_migrated" in e.value.details()
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
+                    meta=meta(request_id="g2"), account=ACCOUNT, billing_from_ms=1790784000001), timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "billing_from_ms" in e.value.details()
+            res = stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
+                meta=meta(request_id="g3"), account=ACCOUNT, billing_from_ms=1790784000000), timeout=30)
+            assert res.account.billing_from_ms == 1790784000000 and not res.replayed
+    finally:
+        server.stop()
