@@ -92,6 +92,7 @@ Consistency rules:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -230,8 +231,16 @@ class Decision:
     call_id: str | None = None  # the call the grant is reserved for (None: nothing reserved)
     reserved_minor: int = 0  # credit held for the grant, 1/10000 yuan
     reserved_seconds: int = 0  # bundle seconds held for the grant
-    limit: str | None = None  # what bounds max_duration_seconds: a GRANT_LIMITS name (None: denied, or a menu)
+    # What bounds max_duration_seconds (a GRANT_LIMITS name), or for an
+    # out_of_credit deny what ran out (CREDIT_DENIALS); None otherwise.
+    limit: str | None = None
     spend_left_minor: int | None = None  # limit "spend_cap": what is left of the number's cap, 1/10000 yuan
+    # An out_of_credit deny on money (CREDIT_DENIALS but "spend_cap"): the
+    # account's committed credit, its package's credit limit and the credit
+    # held by its calls in progress, 1/10000 yuan; None otherwise.
+    credit_minor: int | None = None
+    credit_limit_minor: int | None = None
+    held_minor: int | None = None
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -249,7 +258,7 @@ def deny_detail(d: Decision) -> str | None:
     call (out of hours, a caller region not listed), or a matching rule
     whose group and overflow have no destination left."""
     if d.reason == "out_of_credit":
-        return OUT_OF_CREDIT_DETAIL
+        return credit_denial(d) or OUT_OF_CREDIT_DETAIL
     if d.reason == "no_route":
         if d.plan is None:
             return f"the number has no routing plan and no verified bound destination; {NEEDS_VERIFIED_DESTINATION}"
@@ -297,6 +306,44 @@ def decision_detail(d: Decision) -> str | None:
     """The operator's sentence for any decision: why it was denied
     (``deny_detail``) or what limits its grant (``grant_detail``)."""
     return grant_detail(d) if d.allow else deny_detail(d)
+
+
+# What ran out in an ``out_of_credit`` deny (``Decision.limit``), named
+# where the router decides it: ``Router._limit`` (the kernel's deny: a
+# prepaid account's credit or period, a pay-as-you-go account's credit
+# limit), ``_overage_grant`` (a bundle's overage money, or the number's
+# spend cap bounding it). A bundle without overage is not among them (its
+# seconds: the general sentence).
+CREDIT_DENIALS = ("credit", "period_ended", "credit_limit", "bundle_overage", "spend_cap")
+
+
+def credit_denial(d: Decision) -> str | None:
+    """The ``out_of_credit`` deny's sentence with its figures (``d.limit``
+    a ``CREDIT_DENIALS`` name), e.g. "credit -2616.62 yuan against a
+    credit limit of 1000.00 yuan (0.00 yuan held by calls in progress): the
+    account's bill is owed up to its credit limit; ..."; yuan with 2
+    decimals (half-up). None when the deny has no figures (a batch
+    decision, a bundle's seconds) or is another."""
+    if d.allow or d.reason != "out_of_credit" or d.limit not in CREDIT_DENIALS:
+        return None
+    from .rater import yuan
+
+    if d.limit == "spend_cap":
+        return (f"the number's monthly spend cap ({yuan(d.spend_left_minor or 0)} yuan left) pays for none of the "
+                "bundle's overage (raise it: rating400 accounts number caps)")
+    held = f"{yuan(d.held_minor or 0)} yuan held by calls in progress"
+    if d.limit == "period_ended":
+        return (f"the prepaid package period has ended: its credit ({yuan(d.credit_minor or 0)} yuan) expired with it "
+                "(renew: rating400 accounts renew)")
+    if d.limit == "credit":
+        return (f"credit {yuan(d.credit_minor or 0)} yuan ({held}) does not pay for this call: the prepaid credit "
+                "is used up (top it up or renew: rating400 accounts top-up / renew)")
+    owed = (f"credit {yuan(d.credit_minor or 0)} yuan against a credit limit of {yuan(d.credit_limit_minor or 0)} "
+            f"yuan ({held})")
+    what = ("does not pay for this call" if d.limit == "credit_limit"
+            else "does not pay for this call past the bundle's minutes (calls inside them are never refused for money)")
+    return (f"{owed} {what}: the bill is owed up to the credit limit (record the customer's payment: "
+            "rating400 accounts top-up ACCOUNT YUAN, gRPC TopUp)")
 
 
 # README "Money rules": who may call again, after what.
@@ -623,12 +670,17 @@ class Router:
         package = int(self.tables["account_package"][acc])
         classes = tuple(sorted({int(self._dest_class[e]) for e in dests} - {-1}))
         seconds_left, money_left, slack_in, slack_over = self._overage_budget(live, acc, at)
+        capped = room is not None and room < money_left
         if room is not None:
             money_left = min(money_left, room)
         g, s, m = self.core.bundle_grant(package, o[1], at, classes, seconds_left, money_left, slack_in, slack_over,
                                          self.quota_seconds)
         if g <= 0:
             d.allow, d.reason, d.destinations, d.max_duration_seconds = False, "out_of_credit", [], 0
+            if capped:
+                d.limit, d.spend_left_minor = "spend_cap", room
+            else:
+                self._limit(d, acc, live, at)
             return None
         d.max_duration_seconds = g
         d.limit = "spend_cap" if room is not None and room == money_left else "bundle_overage"
@@ -674,7 +726,7 @@ class Router:
             with self.env.begin() as live:
                 o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
                 d = self._decision(o, dests)
-                self._limit(d, acc)
+                self._limit(d, acc, live, at)
                 room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
                 if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
                     self._overage_grant(live, d, o, dests, acc, at, room)
@@ -712,7 +764,7 @@ class Router:
         holds: list[Reservation] = []
         o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
         d = self._decision(o, dests)
-        self._limit(d, acc)
+        self._limit(d, acc, live, at)
         room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
         if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
             over = self._overage_grant(live, d, o, dests, acc, at, room)
@@ -797,21 +849,40 @@ class Router:
     @staticmethod
     def _deny(d: Decision, reason: str) -> None:
         d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
-        d.limit = d.spend_left_minor = None
+        d.limit = d.spend_left_minor = d.credit_minor = d.credit_limit_minor = d.held_minor = None
 
-    def _limit(self, d: Decision, acc: int) -> None:
+    def _limit(self, d: Decision, acc: int, live=None, at: int = 0) -> None:
         """Name what bounds the kernel's grant of an allowed decision ``d``
         on account row ``acc`` (in place, ``d.limit``): credit (with the
         credit limit when the account's package has one), bundle seconds, or
         a bundle's seconds and the credit for its overage; the spend cap
         (``_caps``, ``_overage_grant``) and the quota (``_grant``) refine it.
-        No limit for a menu awaiting a key."""
-        if not d.allow or acc < 0 or (d.ivr_menu is not None and not d.destinations):
+        No limit for a menu awaiting a key. For the kernel's ``out_of_credit``
+        deny on money (a bundle's overage too), with ``live`` (the
+        decision's transaction of ``live.lmdb``) and ``at`` (epoch ms): what
+        ran out and its figures (``_credit_figures``)."""
+        if acc < 0:
+            return
+        if not d.allow:
+            if d.reason == "out_of_credit" and live is not None and (self._money[acc] or self._overage[acc]):
+                ended = self._money[acc] and not self._payg[acc] and at >= self.tables["account_expiry_ms"][acc]
+                self._credit_figures(d, acc, live, "bundle_overage" if self._overage[acc] else "period_ended"
+                                     if ended else "credit_limit" if self._credit_limit[acc] else "credit")
+            return
+        if d.ivr_menu is not None and not d.destinations:
             return
         if self._limited[acc]:
             d.limit = ("credit_limit" if self._credit_limit[acc] else "credit") if self._money[acc] else "bundle"
         elif self._overage[acc]:
             d.limit = "bundle_overage"
+
+    def _credit_figures(self, d: Decision, acc: int, live, limit: str) -> None:
+        """Set an ``out_of_credit`` deny's ``limit`` (a ``CREDIT_DENIALS``
+        name) and figures: account row ``acc``'s committed credit, credit
+        limit and the credit its open reservations hold (read in ``live``)."""
+        a = self._account_row(acc)
+        held, _seconds, _n = reservations.hold_of(self.ledger, live, a.key)
+        d.limit, d.credit_minor, d.credit_limit_minor, d.held_minor = limit, self._stored(acc)[0], a.credit_limit, held
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:
@@ -939,8 +1010,9 @@ class Router:
         ``invalid_field`` (codes into ``INVALID_FIELDS``) names the field; the
         other rows are decided. Returns the kernel's columns
         (``OUTCOME_FIELDS``; ``destinations`` as destination entry ids, -1
-        padded) plus ``allow`` and ``account`` (account rows, -1 for an unknown
-        number); ``decisions`` renders them.
+        padded) plus ``allow``, ``account`` (account rows, -1 for an unknown
+        number) and ``at_ms`` (the rows' times, epoch ms); ``decisions``
+        renders them.
         """
         calls, invalid, active, cursor = self.prepare_batch(columns)
         n = len(invalid)
@@ -960,6 +1032,7 @@ class Router:
             self._batch_overage(calls, out)
         out["invalid_field"] = invalid
         out["allow"] = out["reason"] == 0
+        out["at_ms"] = calls["at_ms"]
         return out
 
     def _batch_overage(self, calls: dict, out: dict) -> None:
@@ -1049,17 +1122,21 @@ class Router:
         return vals[back.ravel(), 0], vals[back.ravel(), 1]
 
     def decisions(self, out: dict[str, np.ndarray]) -> list[Decision]:
-        """Render ``authorize_batch`` columns as Decisions."""
+        """Render ``authorize_batch`` columns as Decisions (an ``out_of_credit``
+        deny's figures read from the ledger now, as ``authorize`` reads them)."""
         cols = [out[f] for f in OUTCOME_FIELDS]
         res = []
-        for i in range(len(out["reason"])):
-            o = tuple(int(c[i]) for c in cols)
-            if o[0] == INVALID_INPUT:
-                res.append(Decision(False, "invalid_input", catalog_version=self.version))
-                continue
-            d = self._decision(o, out["destinations"][i, : o[6]].tolist())
-            self._limit(d, int(out["account"][i]))
-            res.append(d)
+        with contextlib.ExitStack() as stack:
+            live = (stack.enter_context(self.env.begin())
+                    if (out["reason"] == REASONS.index("out_of_credit")).any() else None)
+            for i in range(len(out["reason"])):
+                o = tuple(int(c[i]) for c in cols)
+                if o[0] == INVALID_INPUT:
+                    res.append(Decision(False, "invalid_input", catalog_version=self.version))
+                    continue
+                d = self._decision(o, out["destinations"][i, : o[6]].tolist())
+                self._limit(d, int(out["account"][i]), live, int(out["at_ms"][i]))
+                res.append(d)
         return res
 
     # -- call events -------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from rating_core.engine import Engine
 from rating_core.ledger import AccountTerms, reservations
-from rating_core.router import Router
+from rating_core.router import Router, deny_detail
 from stores import compiled
 from test_reservation import authorize_at_once
 
@@ -78,6 +78,11 @@ def test_grant_is_bundle_plus_what_credit_pays_at_the_overage_rate(world):
     # Nothing left for a second call.
     d2 = router.authorize(NUMBER, CALLER, AT, call_id="two")
     assert (d2.allow, d2.reason) == (False, "out_of_credit")
+    # Its why names the figures: nothing committed, the first call's hold against the credit limit.
+    assert (d2.limit, d2.credit_minor, d2.credit_limit_minor, d2.held_minor) == (
+        "bundle_overage", 0, CREDIT_LIMIT, d.reserved_minor)
+    assert deny_detail(d2).startswith("credit 0.00 yuan against a credit limit of ")
+    assert "past the bundle's minutes" in deny_detail(d2)
     # The query form shows the same limit and holds nothing.
     router.call_event("one", NUMBER, "ended", at_ms=AT)  # never answered: the hold goes
     q = router.authorize(NUMBER, CALLER, AT)

@@ -316,6 +316,48 @@ def test_bundle_seconds_and_postpaid_limit_are_reserved(world):
     assert router.authorize(NUMBERS["owes"], CALLER, end, call_id="p2").reason == "out_of_credit"
 
 
+def test_an_out_of_credit_deny_says_the_figures(world, store_dir):
+    """Newcomer N9 C1: `route` and Authorize's out_of_credit `why:` named no
+    figure. Pay-as-you-go: the credit against the credit limit; prepaid: the
+    credit and what calls in progress hold (Decision.limit and its figures,
+    the same sentence in `route`, --json and gRPC AuthorizeResponse.detail)."""
+    import json
+    import subprocess
+    import sys
+
+    from rating_core.router import deny_detail
+
+    engine, router = world
+    d = router.authorize(NUMBERS["owes"], CALLER, AT, call_id="p1")
+    end = AT + d.max_duration_seconds * 1000
+    commit(engine, [cdr("p1", "owes", AT, AT, end, MOBILE)])
+    owes = router.authorize(NUMBERS["owes"], CALLER, end, call_id="p2")
+    assert (owes.reason, owes.limit, owes.credit_minor, owes.credit_limit_minor, owes.held_minor) == (
+        "out_of_credit", "credit_limit", -9800, 10000, 0)
+    assert deny_detail(owes).startswith("credit -0.98 yuan against a credit limit of 1.00 yuan (0.00 yuan held by "
+                                        "calls in progress) does not pay for this call: the bill is owed up to the "
+                                        "credit limit (record the customer's payment: rating400 accounts top-up")
+
+    held = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t1")
+    assert held.allow and held.reserved_minor == 5000
+    tiny = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t2")
+    assert (tiny.reason, tiny.limit, tiny.credit_minor, tiny.credit_limit_minor, tiny.held_minor) == (
+        "out_of_credit", "credit", 5000, 0, 5000)
+    assert deny_detail(tiny).startswith("credit 0.50 yuan (0.50 yuan held by calls in progress) does not pay for "
+                                        "this call: the prepaid credit is used up")
+
+    def route(*extra):
+        return subprocess.run([sys.executable, "-m", "rating_core", "route", NUMBERS["owes"], CALLER, "--at",
+                               str(end), "--store", str(store_dir), *extra], capture_output=True, text=True)
+
+    res = route()
+    assert res.returncode != 0 and "why: credit -0.98 yuan against a credit limit of 1.00 yuan" in res.stdout, \
+        res.stdout + res.stderr
+    out = json.loads(route("--json").stdout)
+    assert (out["limit"], out["credit_minor"], out["credit_limit_minor"]) == ("credit_limit", -9800, 10000)
+    assert out["detail"] == deny_detail(owes)
+
+
 # -- random interleavings -------------------------------------------------------------
 @dataclass
 class Script:

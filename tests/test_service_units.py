@@ -103,6 +103,17 @@ def test_an_allowed_decision_says_what_limits_its_grant(engine):
         number=PAYG, caller="13812345678"))).detail == "credit allows 5340 s"
 
 
+def test_an_out_of_credit_deny_says_the_figures(engine):
+    from rating_core.router import Decision
+
+    svc = RoutingServicer(EngineHost(engine), NullMetrics())
+    d = Decision(allow=False, reason="out_of_credit", limit="credit_limit", credit_minor=-26_166_200,
+                 credit_limit_minor=10_000_000, held_minor=0)
+    resp = svc._response(d, routing_pb2.AuthorizeRequest(number=PAYG, caller="13812345678"))
+    assert resp.deny_reason == routing_pb2.DENY_REASON_OUT_OF_CREDIT
+    assert resp.detail.startswith("credit -2616.62 yuan against a credit limit of 1000.00 yuan (0.00 yuan held")
+
+
 def test_group_commit_shares_one_transaction_and_drops_expired(engine):
     async def main():
         host = EngineHost(engine)
