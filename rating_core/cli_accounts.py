@@ -253,7 +253,7 @@ def change_package(ops, common, account, package, effective):
 
 
 class PositiveAmount(click.Command):
-    """A command whose YUAN must be more than 0 (top-up, refund). Click
+    """A command whose YUAN must be more than 0 (top-up, pay, refund). Click
     reads a negative amount (``-600``) as an unknown option ("No such option
     '-6'"); it is refused naming the amount and the commands that take money
     off instead (newcomer N10). A value of an option (``--at -1000``) is not
@@ -280,6 +280,16 @@ def top_up(ops, common, account, yuan):
     """Add prepaid credit, or record a payment of a pay-as-you-go or bundle
     account's bill (YUAN, e.g. 600 or 1234.50; README "Money rules")."""
     return ops.top_up(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+
+
+@accounts_command.command("pay", cls=PositiveAmount)
+@click.argument("account")
+@click.argument("yuan")
+@operation
+def pay(ops, common, account, yuan):
+    """Record a prepaid account's payment of its bills (YUAN, any amount; never
+    call credit; README "Money rules"). A postpaid account's payment is top-up."""
+    return ops.pay(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
 
 
 @accounts_command.command("adjust")

@@ -921,6 +921,32 @@ class Accounts:
         return self._run("top_up", request_id, actor, at_ms, fn)
 
     @_operation
+    def pay(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
+        """Record a prepaid account's payment of its bills (arrears, the
+        monthly-minimum shortfall, fees): any amount > 0 (minor units), no
+        top-up minimum, also after the package period ended and while
+        suspended. It never becomes call credit (the ledger's balance is
+        unchanged, so it never expires and never pays a call): the
+        statements apply it to the oldest bill first, the rest carried to
+        later bills (``billing.statements._apply_payments``; README "Money
+        rules"). Refused: ``not_prepaid`` (a pay-as-you-go or bundle
+        account's payment is its ``top_up``, credited against what was
+        charged: one meaning per word, a payment here never touches the
+        credit), ``no_package``, ``account_closed``, ``before_package_start``
+        (``at_ms`` before the current package period's start)."""
+        amount = _amount(amount_minor, "amount_minor")
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            if self._money_kind(tx, acc) != "prepaid":
+                raise Refused("not_prepaid", f"account {acc.id!r} is postpaid: its payment is a top-up, credited "
+                                             f"against what was charged (rating400 accounts top-up {acc.id} YUAN, "
+                                             f"gRPC TopUp)")
+            tx.put_account(acc, acc, {"amount_minor": amount})  # the account as it was: a receipt, not credit
+            return self._result(tx, acc, amount_minor=amount)
+        return self._run("pay", request_id, actor, at_ms, fn)
+
+    @_operation
     def adjust(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
                at_ms=None) -> dict:
         """Manual credit (+) or debit (-) with a reason, e.g. a goodwill

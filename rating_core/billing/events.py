@@ -12,6 +12,9 @@ Kinds (``KINDS``):
 - ``credit_adjustment``: a signed change of the prepaid credit other than a
   top-up (the accounts layer's ``adjust`` and ``refund``; from the ledger
   only, never from a file: ``FILE_KINDS``).
+- ``payment``: a prepaid account's payment of its bills (the accounts
+  layer's ``pay``; from the ledger only): never call credit, applied to the
+  oldest bill first (``statements._apply_payments``).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
   or stops at ``at_ms``; amount unused.
 - ``package_start`` (from the live ledger only, ``from_package_starts``):
@@ -46,7 +49,7 @@ from .. import cdr, layout
 from ..errors import InvalidInput
 from ..money import MAX_AMOUNT_MINOR, parse_yuan
 
-KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added", "feature_removed")
+KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment", "feature_added", "feature_removed")
 # The kinds an events file may hold (README "bill --events"): a
 # ``credit_adjustment`` is the ledger's (``accounts adjust`` / ``refund``,
 # checked against the credit there); from a file it took prepaid credit
@@ -54,7 +57,7 @@ KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "feature_added
 FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed")
 # Kinds that move money: one dated before the account's package start would
 # be on no statement (``read_events`` ``starts``).
-MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment")
+MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment")
 FEATURE_KINDS = ("feature_added", "feature_removed")
 
 
@@ -198,17 +201,19 @@ def read_events(path: str | Path, accounts=None, features=None,
 
 def from_account_events(events: list[dict]) -> list[AccountEvent]:
     """The accounts layer's audit events (``Accounts.events``) that a
-    statement shows: ``top_up`` -> top_up; ``adjust`` -> credit_adjustment
-    (its reason as the note); ``refund`` -> credit_adjustment, negative.
+    statement shows: ``top_up`` -> top_up; ``pay`` -> payment;
+    ``adjust`` -> credit_adjustment (its reason as the note); ``refund`` ->
+    credit_adjustment, negative.
     Other operations (real-name, numbers, lifecycle) are not money."""
     out = []
     for e in events:
         op, detail = e.get("operation"), e.get("detail") or {}
-        if op not in ("top_up", "adjust", "refund") or e.get("number"):
+        if op not in ("top_up", "pay", "adjust", "refund") or e.get("number"):
             continue
         amount = int(detail.get("amount_minor", 0))
-        if op == "top_up":
-            out.append(AccountEvent(e["account"], int(e["at_ms"]), "top_up", amount, note=e.get("actor", "")))
+        if op in ("top_up", "pay"):
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "payment" if op == "pay" else "top_up", amount,
+                                    note=e.get("actor", "")))
         elif op == "adjust":
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", amount,
                                     note=str(detail.get("reason", ""))))

@@ -64,6 +64,7 @@ LABELS = {
         "payments_received": "本月缴费(元)", "earlier_unpaid": "以前账单未付(元)",
         "paid_to_earlier": "缴费抵扣以前账单(元)", "package_credit_bought": "购买预存套餐：套餐费转为预存款(元)", "charges_below_zero": "本月费用为负（贷记），转为余额(元)", "unpaid_on_them": "原未付", "paid_to_charges": "缴费抵扣本月费用(元)",
         "still_unpaid": "以前账单仍未付(元)",
+        "payments_carried_in": "上期结转未抵扣缴费(元)", "payments_carried_out": "结转下期的未抵扣缴费(元)",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -109,6 +110,8 @@ LABELS = {
         "unpaid_on_them": "of unpaid",
         "paid_to_charges": "Paid towards this month's charges (yuan)",
         "still_unpaid": "Still unpaid on earlier statements (yuan)",
+        "payments_carried_in": "Bill payments brought forward, not yet applied (yuan)",
+        "payments_carried_out": "Bill payments carried to later bills (yuan)",
     },
 }
 
@@ -147,7 +150,7 @@ CSV_COLUMNS = [
     # bundle account's is a payment that settles the bill (README "Money
     # rules"); the month's package kind picks the column.
     ("top_ups", lambda s: yuan(0 if s.postpaid else s.top_ups_total)),
-    ("payments_received", lambda s: yuan(s.top_ups_total if s.postpaid else 0)),
+    ("payments_received", lambda s: yuan((s.top_ups_total if s.postpaid else 0) + s.payments_total)),
     ("adjustments", lambda s: yuan(s.adjustments_total)), ("rerating", lambda s: yuan(s.rerating_total)),
     # The prepaid credit's sum, every term a column, so a row reconciles:
     # opening + package credit + top-ups + credit adjustments - paid from
@@ -170,6 +173,10 @@ CSV_COLUMNS = [
     # up (``Statement.amount_payable``), and that rounding, exact.
     ("amount_due", lambda s: yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
     ("rounding", lambda s: s.rounding),
+    # Bill payments (``accounts pay``, never credit) not applied yet: with
+    # them the credit's sum reconciles (+ carried in - carried out).
+    ("payments_carried_in", lambda s: yuan(s.payments_carried_in)),
+    ("payments_carried_out", lambda s: yuan(s.payments_carried_out)),
 ]
 
 

@@ -59,12 +59,19 @@ Rules (README, "Monthly statements", states them for operators):
   earlier statements left unpaid (``earlier_unpaid``: of every kind, e.g. a
   prepaid month's arrears before a change to a bundle), then the month's
   charges, never below zero; what is left is the closing credit, applied to
-  the next months' charges. A prepaid month applies no payments (a prepaid
-  top-up is credit for calls).
-  Prepaid months apply no payments (a prepaid top-up is credit for
-  calls), but their charges below zero (a rerating refund of arrears) are
-  applied the same way: to earlier unpaid first, the rest back to the
-  credit, so no amount due is negative; every kind's ``earlier_unpaid`` is set.
+  the next months' charges. A prepaid top-up is credit for calls, not a
+  payment; a prepaid month's charges below zero (a rerating refund of
+  arrears) are applied the same way: to earlier unpaid first, the rest back
+  to the credit, so no amount due is negative; every kind's
+  ``earlier_unpaid`` is set.
+- bill payments (``payment`` events: ``accounts pay``, prepaid accounts):
+  never credit. Every month applies the bill payments carried in
+  (``payments_carried_in``) plus the month's (``payments``) after the money
+  above: to earlier unpaid first, then the month's charges; the rest is
+  ``payments_carried_out``, applied to later months' bills, never to the
+  credit. The credit's sum holds them as terms that cancel (+ payments +
+  carried in - carried out - the part of paid_to_earlier / paid_to_charges
+  they paid), so the closing credit stays the ledger's balance.
 - cut-over (live ledger: a ``billing_from`` event, ``accounts import``): a
   migrated account is billed from the month of its cut-over, or from the
   first month in which the ledger holds one of its calls or money events if
@@ -277,6 +284,12 @@ class Statement:
     earlier_unpaid: int = 0
     paid_to_earlier: int = 0
     paid_to_charges: int = 0
+    # Bill payments (``payment`` events, never credit; module doc): the
+    # month's, and those not yet applied carried in from earlier months and
+    # out to later ones.
+    payments: list[AccountEvent] = field(default_factory=list)
+    payments_carried_in: int = 0
+    payments_carried_out: int = 0
 
     @property
     def missed(self) -> int:
@@ -293,6 +306,11 @@ class Statement:
     @property
     def top_ups_total(self) -> int:
         return sum(e.amount_minor for e in self.top_ups)
+
+    @property
+    def payments_total(self) -> int:
+        """The month's bill payments (``accounts pay``), minor units."""
+        return sum(e.amount_minor for e in self.payments)
 
     @property
     def adjustments_total(self) -> int:
@@ -319,6 +337,7 @@ class Statement:
     @property
     def closing_credit(self) -> int:
         return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
+                + self.payments_total + self.payments_carried_in - self.payments_carried_out
                 - self.credit_consumed - self.rerating_credit_total - self.expired_credit
                 - self.paid_to_earlier - self.paid_to_charges)
 
@@ -377,21 +396,22 @@ class Statement:
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
                   "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due",
-                  "amount_payable", "rounding", "charges_below_zero"):
+                  "amount_payable", "rounding", "charges_below_zero", "payments_total"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
-                 "amount_payable", "rounding", "charges_below_zero"}
+                 "amount_payable", "rounding", "charges_below_zero", "payments_total", "payments_carried_in",
+                 "payments_carried_out"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
                          "billed_seconds": x["billed_seconds"], "charge_minor": x["charge"]} for x in d[group]]
         d["features"] = [{**{k: v for k, v in f.items() if k not in ("unit_fee", "amount")},
                           "unit_fee_minor": f["unit_fee"], "amount_minor": f["amount"]} for f in d["features"]]
-        for group in ("top_ups", "adjustments", "rerating", "credit_adjustments"):
+        for group in ("top_ups", "adjustments", "rerating", "credit_adjustments", "payments"):
             d[group] = [{"at_ms": e["at_ms"], "kind": e["kind"], "amount_minor": e["amount_minor"],
                          "note": e["note"], **({"credit_minor": e["credit_minor"]} if group == "rerating" else {})}
                         for e in d[group]]
@@ -417,6 +437,9 @@ SUMMARY_SCHEMA = pa.schema([
     ("amount_payable_minor", pa.int64()), ("rounding_minor", pa.int64()),
     # Charges below zero as the credit it is (``paid_to_charges_minor`` is then its negative).
     ("charges_below_zero_minor", pa.int64()),
+    # Bill payments (``accounts pay``; never credit): the month's, and those carried in and out.
+    ("payments_minor", pa.int64()), ("payments_carried_in_minor", pa.int64()),
+    ("payments_carried_out_minor", pa.int64()),
 ])
 
 
@@ -444,6 +467,9 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "expired_credit_minor": [x.expired_credit for x in s],
         "amount_payable_minor": [x.amount_payable for x in s], "rounding_minor": [x.rounding for x in s],
         "charges_below_zero_minor": [x.charges_below_zero for x in s],
+        "payments_minor": [x.payments_total for x in s],
+        "payments_carried_in_minor": [x.payments_carried_in for x in s],
+        "payments_carried_out_minor": [x.payments_carried_out for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
@@ -774,6 +800,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         code = code_of.get(account)
         credit = None  # chained month to month
         unpaid = 0  # what the statements left unpaid, chained too (settled by payg payments)
+        unapplied = 0  # bill payments not yet applied (``accounts pay``), chained too
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
             if m < from_month:
                 continue
@@ -824,6 +851,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 s.adjustments = [e for e in month_events if e.kind == "adjustment"]
                 s.rerating = [e for e in month_events if e.kind == "rerating"]
                 s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
+                s.payments = [e for e in month_events if e.kind == "payment"]
             # Prepaid credit, chained month to month.
             pkg_credit_at = int(acc_start_ms[i]) if kind == "prepaid" else None
             if periods:  # each prepaid period's new money, in the month it starts (carried credit is not new)
@@ -855,6 +883,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     # statement showed it as a live balance for ever).
                     credit = 0
             s.opening_credit = credit
+            s.payments_carried_in = unapplied
             expires, credit_before = (expiry_ms if kinds[int(acc_package[i])] == "prepaid" else None), s.package_credit
             if periods:  # the period that ran to its end in this month, if one did (a renewal after it)
                 expires, credit_before = _period_expiry(periods, pkg_index, kinds, m_lo, m_hi)
@@ -889,7 +918,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # to the credit, as for postpaid (newcomer: prepaid showed
                 # -191.64 due beside its arrears).
                 unpaid = _apply_payments(s, unpaid, payments=False)
-            credit = s.closing_credit
+            credit, unapplied = s.closing_credit, s.payments_carried_out
             out.append(s)
     return out
 
@@ -918,17 +947,27 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     money: it is applied as a payment, to earlier unpaid first, and the rest
     carried as credit (``paid_to_charges`` is then the negative charges, so
     the amount due is 0); it was shown as a negative amount due and lost at
-    the next month (breaker: a 500.00 credit note on 49.05 of calls)."""
+    the next month (breaker: a 500.00 credit note on 49.05 of calls).
+
+    Bill payments (``s.payments_carried_in`` plus ``s.payments``, every
+    kind; never credit) are applied after that money, the same way; what is
+    left of them is ``s.payments_carried_out`` (to later months' bills)."""
     owed_to_customer = max(0, -s.charges)
     money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments
                                           if cut is None or e.at_ms < cut)) if payments else 0
     money += owed_to_customer
+    bill_money = s.payments_carried_in + s.payments_total
     s.earlier_unpaid = unpaid
-    s.paid_to_earlier = min(unpaid, money)
+    from_money = min(unpaid, money)
+    from_bill_money = min(unpaid - from_money, bill_money)
+    s.paid_to_earlier = from_money + from_bill_money
     if owed_to_customer:
         s.paid_to_charges = s.charges
+        to_charges = 0
     else:
-        s.paid_to_charges = min(max(0, s.charges), money - s.paid_to_earlier)
+        s.paid_to_charges = min(max(0, s.charges), money - from_money + bill_money - from_bill_money)
+        to_charges = max(0, s.paid_to_charges - (money - from_money))  # the part bill payments paid
+    s.payments_carried_out = bill_money - from_bill_money - to_charges
     return unpaid - s.paid_to_earlier + max(0, s.amount_due)
 
 

@@ -144,6 +144,11 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         return await self._op(context, self.ops.top_up, account=r.account, amount_minor=r.amount_minor,
                               **_meta(r.meta))
 
+    @rpc("Pay")
+    async def Pay(self, r, context):
+        return await self._op(context, self.ops.pay, account=r.account, amount_minor=r.amount_minor,
+                              **_meta(r.meta))
+
     @rpc("Adjust")
     async def Adjust(self, r, context):
         return await self._op(context, self.ops.adjust, account=r.account, amount_minor=r.amount_minor,

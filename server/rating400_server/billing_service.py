@@ -148,7 +148,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             top_ups_minor=s.top_ups_total, adjustments_minor=s.adjustments_total, rerating_minor=s.rerating_total,
             rerating_credit_minor=s.rerating_credit_total, earlier_unpaid_minor=s.earlier_unpaid,
             paid_to_earlier_minor=s.paid_to_earlier, paid_to_charges_minor=s.paid_to_charges,
-            amount_payable_minor=s.amount_payable, rounding_minor=s.rounding)
+            amount_payable_minor=s.amount_payable, rounding_minor=s.rounding, payments_minor=s.payments_total,
+            payments_carried_in_minor=s.payments_carried_in, payments_carried_out_minor=s.payments_carried_out)
         if request.include_html:
             resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp

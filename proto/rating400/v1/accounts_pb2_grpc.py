@@ -69,6 +69,11 @@ class AccountServiceStub:
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
                 _registered_method=True)
+        self.Pay = channel.unary_unary(
+                '/rating400.v1.AccountService/Pay',
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+                _registered_method=True)
         self.Adjust = channel.unary_unary(
                 '/rating400.v1.AccountService/Adjust',
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
@@ -223,6 +228,15 @@ class AccountServiceServicer:
     def TopUp(self, request, context):
         """Prepaid: credit bought (at least the top-up minimum); pay-as-you-go and
         bundle: a payment of the bill, any amount (README "Money rules").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pay(self, request, context):
+        """Prepaid: a payment of the bills (arrears, minimum shortfall, fees), any
+        amount, never call credit; applied to the oldest bill first. Refused
+        not_prepaid for pay-as-you-go and bundle: their payment is TopUp.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -408,6 +422,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
             ),
             'TopUp': grpc.unary_unary_rpc_method_handler(
                     servicer.TopUp,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
+            ),
+            'Pay': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pay,
                     request_deserializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
             ),
@@ -709,6 +728,33 @@ class AccountService:
             request,
             target,
             '/rating400.v1.AccountService/TopUp',
+            rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.AccountService/Pay',
             rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
             options,

@@ -1,0 +1,200 @@
+"""A prepaid account's bills are paid with ``accounts pay`` (README "Money
+rules"): any amount, no top-up minimum, also after the package period
+ended; the payment never becomes call credit (so it never expires and pays
+no call); the statements apply it to the oldest bill first, the rest
+carried to later bills. On a real ledger; figures by hand, 0.12 yuan per
+started minute (tests/test_billing.py's rate).
+"""
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from rating_core.cli import main
+from rating_core.errors import InvalidInput, Refused
+
+from clock import clock_at
+from test_billing import YUAN, at, call, commit_calls, live_store
+
+CATALOG = """
+name: prepay
+destination_classes: [mobile, landline]
+destination_prefixes: {"13": mobile, "0": landline}
+rates:
+  std: {tiers: [{price: 0.12}]}
+packages:
+  pre_480: {kind: prepaid, fee: 480, period_months: 12, monthly_minimum: 40, rental: 5, rates: [{rate: std}]}
+  pre_1m: {kind: prepaid, fee: 1, period_months: 1, rates: [{rate: std}]}
+  payg: {kind: payg, name: Pay as you go, rates: [{rate: std}]}
+accounts:
+  tea:
+    name: West Lake Tea
+    package: pre_480
+    package_start: 2026-10-01
+    opening_credit: 1
+    numbers: [{number: "4001000003", home_city: Shenzhen}]
+  brief:
+    name: Short Period Ltd
+    package: pre_1m
+    package_start: 2026-10-01
+    opening_credit: 1
+    numbers: [{number: "4001000004", home_city: Shenzhen}]
+  shop:
+    name: Corner Shop
+    package: payg
+    package_start: 2026-10-01
+    numbers: [{number: "4001000005", home_city: Shenzhen}]
+"""
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    """tea (prepaid, 1.00 credit): October's 10 minutes cost 1.20, 1.00 from
+    the credit and 0.20 arrears, plus 5.00 rental: 5.20 due. brief (a
+    one-month period, ended 11-01): 10 minutes, 0.20 arrears."""
+    d = tmp_path_factory.mktemp("prepay")
+    store = live_store(d, CATALOG)
+    commit_calls(store, [call("t1", "4001000003", at(10, 20), 10), call("b1", "4001000004", at(10, 20), 10)])
+    return d
+
+
+def accounts(d):
+    from rating_core.accounts import Accounts
+
+    return Accounts.open(d / "store")
+
+
+def statements(d, capsys, account, *extra):
+    out = d / f"{account}.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(d / "store"), "--out", str(out), "--account", account, *extra])
+    captured = capsys.readouterr()
+    assert e.value.code == 0, captured.err
+    return {s["month"]: s for s in json.loads(out.read_text("utf-8"))["statements"]}, captured.out
+
+
+def sums_reconcile(s):
+    """The statement's two sums (README "Monthly statements"), with the bill payments' terms."""
+    assert s["closing_credit_minor"] == (
+        s["opening_credit_minor"] + s["package_credit_minor"] + s["top_ups_total_minor"]
+        + s["credit_adjustments_total_minor"] + s["payments_total_minor"] + s["payments_carried_in_minor"]
+        - s["payments_carried_out_minor"] - s["credit_consumed_minor"] - s["rerating_credit_total_minor"]
+        - s["expired_credit_minor"] - s["paid_to_earlier_minor"] - s["paid_to_charges_minor"])
+    assert s["amount_due_minor"] == s["charges_minor"] - s["paid_to_charges_minor"]
+
+
+def test_paying_exactly_the_payable_amount_settles_the_bill_and_leaves_the_credit(ledger, capsys):
+    got, _ = statements(ledger, capsys, "tea", "--month", "2026-10")
+    octo = got["2026-10"]
+    assert octo["amount_payable_minor"] == 52_000 and octo["closing_credit_minor"] == 0  # 0.20 arrears + 5.00 rental
+    ops = accounts(ledger)
+    try:
+        before = ops.balance("tea")["credit_minor"]
+        with clock_at(at(11, 30)):
+            res = ops.pay("tea-pay-oct", "tea", octo["amount_payable_minor"], at_ms=at(11, 5))
+            with pytest.raises(Refused) as refused:  # the same money as a top-up: below the credit minimum
+                ops.top_up("tea-topup", "tea", octo["amount_payable_minor"], at_ms=at(11, 5))
+        assert refused.value.reason == "below_minimum"
+        assert res["detail"]["amount_minor"] == 52_000 and not res["replayed"]
+        assert ops.balance("tea")["credit_minor"] == before == 0  # never call credit
+        (ev,) = [e for e in ops.events("tea") if e["operation"] == "pay"]
+        assert ev["before"] == ev["after"] and ev["detail"]["amount_minor"] == 52_000
+    finally:
+        ops.ledger.close()
+    got, table = statements(ledger, capsys, "tea", "--month", "2026-10", "--month", "2026-11")
+    nov = got["2026-11"]
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (52_000, 52_000, 0)
+    assert nov["payments_total_minor"] == 52_000 and nov["payments_carried_out_minor"] == 0
+    assert nov["opening_credit_minor"] == nov["closing_credit_minor"] == 0  # the credit unchanged
+    assert nov["amount_due_minor"] == 45 * YUAN  # November's own bill: 40.00 minimum + 5.00 rental
+    for s in got.values():
+        sums_reconcile(s)
+    # What is outstanding is November's bill only: October's is paid (newcomer: the footer
+    # counted every prepaid payment as still owed).
+    assert "outstanding 45.00 yuan after the last month shown" in table
+    assert "less 5.20 later payments or credits paid towards earlier statements" in table
+
+
+def test_a_payment_below_the_top_up_minimum_is_taken_and_carried_to_later_bills(ledger, capsys, tmp_path):
+    ops = accounts(ledger)
+    try:
+        with clock_at(at(12, 31)):
+            res = ops.pay("tea-pay-191", "tea", 1_916_400, at_ms=at(12, 10))  # 191.64, far below 600.00
+    finally:
+        ops.ledger.close()
+    assert res["detail"]["amount_minor"] == 1_916_400
+    got, _ = statements(ledger, capsys, "tea", "--month", "2026-12")
+    dec = got["2026-12"]
+    # December applies it to November's 45.00 left unpaid, then December's 45.00; 101.64 is carried.
+    assert (dec["earlier_unpaid_minor"], dec["paid_to_earlier_minor"], dec["paid_to_charges_minor"]) == (
+        45 * YUAN, 45 * YUAN, 45 * YUAN)
+    assert dec["amount_due_minor"] == 0 and dec["payments_carried_out_minor"] == 1_016_400
+    assert dec["closing_credit_minor"] == 0  # carried to bills, never to the credit
+    sums_reconcile(dec)
+    # The Parquet row holds the new terms too, so it reconciles alone.
+    out = tmp_path / "dec.parquet"
+    with pytest.raises(SystemExit):
+        main(["bill", "--ledger", "--store", str(ledger / "store"), "--out", str(out), "--account", "tea",
+              "--month", "2026-12"])
+    (row,) = pq.read_table(out).to_pylist()
+    assert (row["payments_minor"], row["payments_carried_in_minor"], row["payments_carried_out_minor"]) == (
+        1_916_400, 0, 1_016_400)
+
+
+def test_a_payment_after_the_period_ended_is_taken_and_never_expires(ledger, capsys):
+    ops = accounts(ledger)
+    try:
+        with clock_at(at(11, 30)):
+            with pytest.raises(Refused) as refused:
+                ops.top_up("brief-topup", "brief", 600 * YUAN, at_ms=at(11, 20))
+            assert refused.value.reason == "period_ended"
+            ops.pay("brief-pay", "brief", 10 * YUAN, at_ms=at(11, 20))  # 0.20 owed: 9.80 more
+        assert ops.balance("brief")["credit_minor"] == 0
+    finally:
+        ops.ledger.close()
+    got, _ = statements(ledger, capsys, "brief", "--month", "2026-10", "--month", "2026-11", "--month", "2026-12")
+    octo, nov, dec = got["2026-10"], got["2026-11"], got["2026-12"]
+    assert octo["amount_due_minor"] == 2_000  # 1.20 of calls, 1.00 from the credit
+    assert (nov["paid_to_earlier_minor"], nov["payments_carried_out_minor"]) == (2_000, 98_000)
+    # The period ended on 11-01: the payment is not credit, so nothing of it expires.
+    assert nov["expired_credit_minor"] == dec["expired_credit_minor"] == 0
+    assert dec["payments_carried_in_minor"] == dec["payments_carried_out_minor"] == 98_000
+    for s in got.values():
+        sums_reconcile(s)
+
+
+def test_pay_is_idempotent_by_request_id(ledger):
+    ops = accounts(ledger)
+    try:
+        with clock_at(at(12, 31)):
+            first = ops.pay("tea-pay-twice", "tea", 3 * YUAN, at_ms=at(12, 20))
+            again = ops.pay("tea-pay-twice", "tea", 3 * YUAN, at_ms=at(12, 20))
+            with pytest.raises(InvalidInput) as reused:
+                ops.pay("tea-pay-twice", "tea", 4 * YUAN, at_ms=at(12, 20))
+        assert again["replayed"] and again["seq"] == first["seq"]
+        assert reused.value.field == "request_id"
+        assert sum(e["request_id"] == "tea-pay-twice" for e in ops.events("tea")) == 1
+    finally:
+        ops.ledger.close()
+
+
+def test_a_postpaid_payment_is_a_top_up(ledger):
+    ops = accounts(ledger)
+    try:
+        with pytest.raises(Refused) as refused:
+            ops.pay("shop-pay", "shop", 5 * YUAN)
+        assert refused.value.reason == "not_prepaid" and "accounts top-up shop" in refused.value.message
+        with pytest.raises(InvalidInput):
+            ops.pay("tea-pay-0", "tea", 0)
+    finally:
+        ops.ledger.close()
+
+
+def test_the_cli_pays(ledger, capsys):
+    with clock_at(at(12, 31)):
+        with pytest.raises(SystemExit) as e:
+            main(["accounts", "pay", "tea", "0.01", "--at", "2026-12-21T10:00:00+08:00", "--request-id", "cli-pay",
+                  "--store", str(ledger / "store")])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    assert json.loads(out.out)["operation"] == "pay"
