@@ -191,6 +191,15 @@ def test_status_codes(server):
             acc.Refund(pb.AmountRequest(meta=_meta("x9"), account="beta", amount_minor=1_5001))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_credit"
         assert acc.Refund(pb.AmountRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000)).balance.credit_minor == 0
+        with pytest.raises(grpc.RpcError) as e:  # a bundle's payment is its top-up; nothing stored
+            acc.Pay(pb.AmountRequest(meta=_meta("x11"), account="beta", amount_minor=1_0000))
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "not_prepaid"
+        # A prepaid account's bill payment: below the top-up minimum, never call credit.
+        acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("x12"), account="delta", company="Delta"))
+        acc.Subscribe(pb.SubscribeRequest(meta=_meta("x13"), account="delta", package="prepaid_480_1y"))
+        r = acc.Pay(pb.AmountRequest(meta=_meta("x14"), account="delta", amount_minor=191_6400))
+        assert r.operation == "pay" and json.loads(r.detail_json)["amount_minor"] == 191_6400
+        assert r.balance.credit_minor == 480_0000  # the package's credit, unchanged
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
         assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]
         assert evs[0].actor == "test"

@@ -107,8 +107,20 @@ def test_paying_exactly_the_payable_amount_settles_the_bill_and_leaves_the_credi
     assert nov["payments_total_minor"] == 52_000 and nov["payments_carried_out_minor"] == 0
     assert nov["opening_credit_minor"] == nov["closing_credit_minor"] == 0  # the credit unchanged
     assert nov["amount_due_minor"] == 45 * YUAN  # November's own bill: 40.00 minimum + 5.00 rental
+    assert (nov["payments_to_earlier_minor"], nov["payments_to_charges_minor"]) == (52_000, 0)
     for s in got.values():
         sums_reconcile(s)
+    # The printable statement: the payment in a section of its own, not in the prepaid credit's.
+    with pytest.raises(SystemExit):
+        main(["bill", "--ledger", "--store", str(ledger / "store"), "--out", str(ledger / "n.csv"), "--account", "tea",
+              "--month", "2026-11", "--statements", str(ledger / "st"), "--format", "html", "--lang", "en"])
+    capsys.readouterr()
+    (page,) = (ledger / "st").glob("*.html")
+    credit, payments = page.read_text("utf-8").split("<h2>Prepaid credit</h2>")[1].split("<h2>Payments</h2>")
+    assert "Paid towards earlier statements" not in credit
+    assert "Paid towards earlier statements (yuan) (of unpaid 5.20)</td><td class=\"n\">-5.20" in payments
+    assert "Still unpaid on earlier statements" not in page.read_text("utf-8")  # newcomer: 1061.88 still shown
+    assert "Bill payments carried to later bills (yuan)</td><td class=\"n\">0.00" in payments
     # What is outstanding is November's bill only: October's is paid (newcomer: the footer
     # counted every prepaid payment as still owed).
     assert "outstanding 45.00 yuan after the last month shown" in table

@@ -287,8 +287,12 @@ class Statement:
     # Bill payments (``payment`` events, never credit; module doc): the
     # month's, and those not yet applied carried in from earlier months and
     # out to later ones.
+    # The parts of paid_to_earlier / paid_to_charges they paid are
+    # payments_to_earlier / payments_to_charges.
     payments: list[AccountEvent] = field(default_factory=list)
     payments_carried_in: int = 0
+    payments_to_earlier: int = 0
+    payments_to_charges: int = 0
     payments_carried_out: int = 0
 
     @property
@@ -404,7 +408,7 @@ class Statement:
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
                  "amount_payable", "rounding", "charges_below_zero", "payments_total", "payments_carried_in",
-                 "payments_carried_out"}
+                 "payments_to_earlier", "payments_to_charges", "payments_carried_out"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -950,8 +954,10 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     the next month (breaker: a 500.00 credit note on 49.05 of calls).
 
     Bill payments (``s.payments_carried_in`` plus ``s.payments``, every
-    kind; never credit) are applied after that money, the same way; what is
-    left of them is ``s.payments_carried_out`` (to later months' bills)."""
+    kind; never credit) are applied after that money, the same way
+    (``s.payments_to_earlier`` / ``payments_to_charges``: their part of
+    ``paid_to_earlier`` / ``paid_to_charges``); what is left of them is
+    ``s.payments_carried_out`` (to later months' bills)."""
     owed_to_customer = max(0, -s.charges)
     money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments
                                           if cut is None or e.at_ms < cut)) if payments else 0
@@ -967,6 +973,7 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     else:
         s.paid_to_charges = min(max(0, s.charges), money - from_money + bill_money - from_bill_money)
         to_charges = max(0, s.paid_to_charges - (money - from_money))  # the part bill payments paid
+    s.payments_to_earlier, s.payments_to_charges = from_bill_money, to_charges
     s.payments_carried_out = bill_money - from_bill_money - to_charges
     return unpaid - s.paid_to_earlier + max(0, s.amount_due)
 
