@@ -68,8 +68,9 @@ def test_the_amount_due_is_rounded_once_to_the_fen_and_the_rest_carried(shop, ca
     bill(d, capsys, d / "b.csv", "--lang", "en")
     with open(d / "b.csv", encoding="utf-8-sig", newline="") as f:
         rows = {r["Month"]: r for r in csv.DictReader(f)}
-    assert (rows["2026-10"]["Amount due (yuan)"], rows["2026-10"]["Rounding to the fen (1/10000 yuan)"]) == ("0.13", "-20")
-    assert (rows["2026-11"]["Amount due (yuan)"], rows["2026-11"]["Rounding to the fen (1/10000 yuan)"]) == ("0.11", "20")
+    # The rounding in yuan, as every money cell is, exact since it is below a fen (newcomer N10-2 finding 7: "+20").
+    assert (rows["2026-10"]["Amount due (yuan)"], rows["2026-10"]["Rounding to the fen (yuan)"]) == ("0.13", "-0.0020")
+    assert (rows["2026-11"]["Amount due (yuan)"], rows["2026-11"]["Rounding to the fen (yuan)"]) == ("0.11", "+0.0020")
     bill(d, capsys, d / "b.parquet")
     t = pq.read_table(d / "b.parquet").to_pylist()
     assert [(r["amount_due_minor"], r["amount_payable_minor"], r["rounding_minor"]) for r in t] == [
@@ -77,4 +78,4 @@ def test_the_amount_due_is_rounded_once_to_the_fen_and_the_rest_carried(shop, ca
     # The printable statement: the payable amount, and the rounding line.
     bill(d, capsys, d / "o.json", "--month", "2026-10", "--statements", str(d / "st"), "--format", "html", "--lang", "en")
     html = next((d / "st").glob("*.html")).read_text("utf-8")
-    assert "0.13" in html and "Rounding to the fen (1/10000 yuan)" in html and "-20" in html
+    assert "0.13" in html and "Rounding to the fen (yuan)" in html and ">-0.0020<" in html and "-20<" not in html

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import layout
+from ..money import exact_yuan
 from ..rater import yuan
 from ..cells import row as csv_row
 from .statements import LOCAL, FeatureLine, Statement, month_bounds, parse_month, summary_table
@@ -41,7 +42,7 @@ LABELS = {
         "overage": "超出/欠费(元)", "bundle_used_minutes": "套餐内已用分钟", "bundle_left_minutes": "套餐剩余分钟",
         "bundle_overage_minutes": "超出套餐分钟", "minimum_topup": "月最低消费补足(元)", "rental": "套餐月费(元)",
         "features": "增值功能费(元)", "top_ups": "充值(元)", "adjustments": "调账(元)", "rerating": "重新计费调整(元)",
-        "rerating_calls": "重新计费通话数", "rounding": "分位舍入(万分之一元)", "rounding_note": "应付金额按四舍五入到分；差额结转下期", "rerating_credit": "重新计费预存款抵扣(元)",
+        "rerating_calls": "重新计费通话数", "rounding": "分位舍入(元)", "rounding_note": "应付金额按四舍五入到分；差额结转下期", "rerating_credit": "重新计费预存款抵扣(元)",
         "opening_credit": "期初余额(元)", "package_credit": "套餐预存款(元)", "expired_credit": "到期失效余额(元)",
         "closing_credit": "期末余额(元)", "amount_due": "应付金额(元)", "by_number": "按400号码",
         "by_class": "按目的地类型 / 主叫类型 / 时段", "number": "400号码", "destination_class": "目的地类型",
@@ -76,7 +77,7 @@ LABELS = {
         "bundle_overage_minutes": "Minutes beyond bundle", "minimum_topup": "Shortfall to the monthly minimum spend (yuan)",
         "rental": "Package monthly fee (yuan)", "features": "Add-on features (yuan)", "top_ups": "Top-ups (yuan)",
         "adjustments": "Adjustments (yuan)", "rerating": "Rerating adjustments (yuan)",
-        "rerating_calls": "Rerated calls", "rounding": "Rounding to the fen (1/10000 yuan)", "rounding_note": "the amount due is rounded half up to the fen; the difference is carried to the next statement", "rerating_credit": "Rerating paid from credit (yuan)",
+        "rerating_calls": "Rerated calls", "rounding": "Rounding to the fen (yuan)", "rounding_note": "the amount due is rounded half up to the fen; the difference is carried to the next statement", "rerating_credit": "Rerating paid from credit (yuan)",
         "opening_credit": "Opening credit (yuan)", "package_credit": "Package credit (yuan)",
         "expired_credit": "Expired credit (yuan)", "closing_credit": "Closing credit (yuan)",
         "amount_due": "Amount due (yuan)", "by_number": "By 400 number",
@@ -115,12 +116,15 @@ LABELS = {
     },
 }
 
-def signed(minor: int) -> str:
+def signed(minor: int, exact: bool = False) -> str:
     """A movement of credit or payments for people: yuan (2 decimals) with
     its sign, '+' for what adds and '-' for what takes; 0 is '0.00'. Every
     such line of the printable statement writes it so (a top-up read '+0.00'
-    beside a credit adjustment's '50.00')."""
-    return ("+" if minor > 0 else "") + yuan(minor)
+    beside a credit adjustment's '50.00'). ``exact``: all 4 decimals when 2
+    would round it (``money.exact_yuan``), for an amount below a fen (the
+    rounding to the fen, '+0.0020', which '+20' in 1/10000 yuan beside
+    2-decimal yuan read as 20 yuan: newcomer N10-2 finding 7)."""
+    return ("+" if minor > 0 else "") + (exact_yuan(minor) if exact else yuan(minor))
 
 
 def minutes(seconds: int) -> str:
@@ -172,7 +176,7 @@ CSV_COLUMNS = [
     # What the customer pays: the amount due rounded once to the fen, half
     # up (``Statement.amount_payable``), and that rounding, exact.
     ("amount_due", lambda s: yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
-    ("rounding", lambda s: s.rounding),
+    ("rounding", lambda s: signed(s.rounding, exact=True)),
     # Bill payments (``accounts pay``, never credit) not applied yet: with
     # them the credit's sum reconciles (+ carried in - carried out).
     ("payments_carried_in", lambda s: yuan(s.payments_carried_in)),
