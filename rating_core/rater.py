@@ -65,8 +65,14 @@ ACCOUNT_STATE = ("credit_left", "bundle_period", "bundle_used")
 
 
 def yuan(minor: int) -> str:
-    """Minor units as yuan with 2 decimals, for display only."""
-    return str((Decimal(int(minor)) / MINOR_UNITS_PER_YUAN).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    """Minor units (int, 1/10000 yuan) as yuan with 2 decimals, half up,
+    for display only: the one 2-decimal formatter (statements, the terminal,
+    ``rating400 accounts``' ``*_yuan``). Never a negative zero: an amount
+    that rounds to 0 is ``0.00``, not ``-0.00`` (newcomer N10-2 finding 8:
+    a credit of -0.0020 yuan read ``"credit_yuan": "-0.00"``, an error to a
+    clerk); the exact amount is in the ``*_minor`` beside it."""
+    shown = (Decimal(int(minor)) / MINOR_UNITS_PER_YUAN).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return str(shown if shown else abs(shown))
 
 
 @dataclass

@@ -142,3 +142,15 @@ def test_a_message_says_money_in_yuan_exactly_where_2_decimals_would_round():
 
     assert [in_yuan(m) for m in (0, 50_0000, 50_0001, -100_0000, 5, 1234_5678)] == [
         "0.00 yuan", "50.00 yuan", "50.0001 yuan", "-100.00 yuan", "0.0005 yuan", "1234.5678 yuan"]
+
+
+@pytest.mark.parametrize("minor,shown", [(-20, "0.00"), (-49, "0.00"), (-50, "-0.01"), (0, "0.00"), (49, "0.00"),
+                                         (50, "0.01"), (-1_000_000, "-100.00")])
+def test_money_in_yuan_is_never_a_negative_zero(minor, shown):
+    """Newcomer N10-2 finding 8: a credit of -0.0020 yuan (a sub-fen rest
+    of a payment of the payable amount) read ``"credit_yuan": "-0.00"``."""
+    from rating_core.cli_accounts import with_yuan
+    from rating_core.rater import yuan
+
+    assert yuan(minor) == shown
+    assert with_yuan({"credit_minor": minor})["credit_yuan"] == shown
