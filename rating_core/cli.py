@@ -156,8 +156,11 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
 
         return rate_bounded(inputs, store_dir, out_path, rejects_path, fmt, version, threads,
                             store=store, pass_through=pass_through)
+    import pyarrow as pa
+
     from .engine import Engine
     from .rater import Rater
+    from .accounts.importer import calls_before_cut_over
     from .accounts.view import open_view
     from .store import Ledger, Store
 
@@ -198,11 +201,12 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
             # Names stay dictionary-encoded: the output is the bulk job's
             # (same writer, settings and schema) plus ``replayed``.
             result = engine.commit_prepared(rater, prepared, decode_names=False)
+            new = result.rated.filter(pa.array(~result.replayed)) if result.replayed.any() else result.rated
+            result.summary.before_cut_over = calls_before_cut_over(ledger.env, new.column("account"),
+                                                                   new.column("start"))
         finally:
             engine.close()
         bar.update(task, description="writing")
-        import pyarrow as pa
-
         out = bulk.RatedWriter(out_path, fmt)
         out.write(bulk.encode_names(bulk.billing_view(result.rated, pass_through, files))
                   .append_column("replayed", pa.array(result.replayed)))
@@ -227,12 +231,13 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     not_utf8 = sum(n for key, n in summary.rejects_by_reason.items() if key.endswith(why))
     hint = (f"{not_utf8:,} rows not UTF-8 text: the file was read as UTF-8; if it is GBK, rate it again with "
             "--encoding gbk") if not_utf8 else ""
+    warnings = cut_over_warnings(summary.before_cut_over)
     if as_json:
         d = summary.as_dict()
         d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))
         click.echo(json.dumps(d))
-        if hint:  # stdout stays one JSON document
-            click.echo(hint, err=True)
+        for line in ([hint] if hint else []) + warnings:  # stdout stays one JSON document
+            click.echo(line, err=True)
         return
     t = Table(title="rating summary", show_header=False, title_justify="left")
     # A long reject reason wraps in its cell instead of widening the table.
@@ -268,6 +273,30 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
                   highlight=False, markup=False)
     if hint:
         out.print(hint, highlight=False, markup=False)
+    for line in warnings:
+        err.print(line, highlight=False, markup=False)
+
+
+CUT_OVER_WARNED = 10  # accounts named one by one in a commit's cut-over warning; the rest counted
+CUT_OVER_NOTE = ("note: those months' calls, rental and minimum are on the accounts' statements (nothing the ledger "
+                 "holds is left off one); if the old platform billed them, commit only calls from the cut-over on")
+
+
+def cut_over_warnings(before: list[dict]) -> list[str]:
+    """The commit's warning lines for calls dated before their account's
+    cut-over (``RatingSummary.before_cut_over``): one per account, at most
+    ``CUT_OVER_WARNED`` of them, then one line counting the others, then
+    what it means (``CUT_OVER_NOTE``) once; none for none."""
+    lines = [f"warning: {b['calls']:,} call(s) of {b['account']} dated before its cut-over "
+             f"{b['billing_from_local']} committed: its billing now starts at {b['billing_starts']}, their month"
+             for b in before[:CUT_OVER_WARNED]]
+    if len(before) > CUT_OVER_WARNED:
+        rest = before[CUT_OVER_WARNED:]
+        lines.append(f"warning: and {sum(b['calls'] for b in rest):,} call(s) of {len(rest)} more account(s) dated "
+                     "before their cut-over (rate --json lists them all: before_cut_over)")
+    if lines:
+        lines.append(CUT_OVER_NOTE)
+    return lines
 
 
 # --- catalog ----------------------------------------------------------------

@@ -94,6 +94,9 @@ class RatingSummary:
     # balances it rated from (those of its file are replayed, and it says
     # so); None: not known.
     ledger_calls: int | None = None
+    # A commit: per account, its calls just committed dated before its
+    # cut-over (``accounts.importer.calls_before_cut_over``), warned about.
+    before_cut_over: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         # Nothing is lost: every row is rated or rejected, never both.
@@ -111,6 +114,7 @@ class RatingSummary:
             "charge_yuan": self.charge_yuan, "rejects_by_reason": dict(self.rejects_by_reason),
             "replayed": self.replayed, "replayed_charge_minor": self.replayed_charge,
             **({"ledger_calls_committed": self.ledger_calls} if self.ledger_calls else {}),
+            **({"before_cut_over": self.before_cut_over} if self.before_cut_over else {}),
         }
 
 

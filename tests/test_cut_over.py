@@ -11,9 +11,10 @@ cut-over: October's statements are the same before and after the import.
 """
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
-from rating_core.cli import main
+from rating_core.cli import CUT_OVER_NOTE, CUT_OVER_WARNED, main
 
 PY_MONTH = "2026-10"
 
@@ -129,3 +130,41 @@ def test_grpc_reads_the_cut_over(demo, tmp_path):
             assert view.account.billing_from_ms > 0
     finally:
         server.stop()
+
+
+def test_a_commit_warns_once_per_account_of_calls_before_its_cut_over(demo_made, tmp_path, capsys):
+    """Newcomer N10-2 finding 3: imported first (default cut-over: the
+    import's month), then the old platform's October calls committed: they
+    are billed here (nothing the ledger holds is left off a statement), so
+    the commit says so, one line per account, and once: a repeated commit
+    replays them and warns of nothing."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    code, printed, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"),
+                             "--store", str(d / "store"), "--billing-from", "2026-12-01")
+    assert code == 0, err
+    args = ("rate", str(d / "cdrs.parquet"), "--store", str(d / "store"), "--out", str(d / "c.parquet"), "--commit")
+    code, printed, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    summary = json.loads(printed)
+    listed = summary["before_cut_over"]
+    lines = [line for line in err.splitlines() if line.startswith("warning:")]
+    # Every account with calls is listed once, its calls counted (all of them: the demo's are October's).
+    committed = pq.read_table(d / "c.parquet", columns=["account"]).column("account").to_pylist()
+    assert {b["account"]: b["calls"] for b in listed} == {a: committed.count(a) for a in set(committed)}
+    assert all(b["billing_from_local"] == "2026-12-01" and b["billing_starts"] == "2026-10" for b in listed)
+    first = listed[0]
+    assert lines[0] == (f"warning: {first['calls']:,} call(s) of {first['account']} dated before its cut-over "
+                        "2026-12-01 committed: its billing now starts at 2026-10, their month")
+    shown = min(len(listed), CUT_OVER_WARNED)
+    assert len(lines) == shown + (len(listed) > shown)
+    assert err.count(CUT_OVER_NOTE) == 1 and "commit only calls from the cut-over on" in CUT_OVER_NOTE
+    # And the statements do bill October, as warned.
+    statements, _ = bill(capsys, d, "b.json", "--account", first["account"])
+    assert min(s["month"] for s in statements) == "2026-10"
+    # Committed again: replayed, nothing new before a cut-over, no warning.
+    code, printed, err = run(capsys, *args)
+    assert code == 0, err
+    assert "warning:" not in err and "cut-over" not in printed

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
+
 from ..errors import InvalidInput, Refused, StoreError
 from ..ledger import customers as C
 from .operations import LOCAL, Accounts, _Tx, now_ms
@@ -119,3 +121,53 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31,
             30, 31][month - 1]
     return dt.date(year, month, min(day.day, last))
+
+
+class _CutOver(msgspec.Struct):
+    """The one field of an ``C.Account`` record that ``calls_before_cut_over``
+    reads; the rest of the record is skipped by the decoder, not built."""
+
+    billing_from_ms: int = 0
+
+
+def calls_before_cut_over(env, accounts, start) -> list[dict]:
+    """Calls just committed (``accounts``: their account ids, a string or
+    dictionary array; ``start``: their start times, a timestamp array)
+    dated before their account's cut-over, one entry per such account:
+    ``{"account", "calls", "billing_from_ms", "billing_from_local",
+    "billing_starts"}`` (the count; the cut-over in epoch ms and as a local
+    date ``YYYY-MM-DD``; the month of the earliest of those calls,
+    ``YYYY-MM``, where the account's statements now start), by account id. Such
+    calls move the account's billing start back to their month
+    (``statements.billed_from``: nothing the ledger holds is left off a
+    statement), so a commit warns once per account (newcomer N10-2 finding
+    3: a backlog of the old platform's calls loaded after the import was
+    billed here a second time, with the rentals of the months between).
+    One group-by over the rows and one record read per account in them; an
+    empty customer layer (no account imported) reads nothing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .view import layer_dbs, layer_in_use
+
+    if not len(start) or not layer_in_use(env):
+        return []
+    ms = pc.cast(pc.cast(start, pa.timestamp("ms", "UTC")), pa.int64())
+    t = pa.table({"account": pc.cast(accounts, pa.string()), "ms": ms})
+    firsts = t.group_by("account").aggregate([("ms", "min")])
+    db = layer_dbs(env)[C.ACCOUNTS_DB]
+    cuts = {}
+    with env.begin(db=db) as txn:
+        for a, first in zip(firsts.column("account").to_pylist(), firsts.column("ms_min").to_pylist()):
+            raw = None if a is None else txn.get(a.encode())
+            cut = msgspec.msgpack.decode(raw, type=_CutOver).billing_from_ms if raw is not None else 0
+            if first is not None and first < cut:
+                cuts[a] = cut
+    out = []
+    for a in sorted(cuts):
+        mine = t.filter(pc.and_(pc.equal(t.column("account"), a), pc.less(t.column("ms"), cuts[a])))
+        first = dt.datetime.fromtimestamp(pc.min(mine.column("ms")).as_py() / 1000, LOCAL)
+        out.append({"account": a, "calls": mine.num_rows, "billing_from_ms": cuts[a],
+                    "billing_from_local": dt.datetime.fromtimestamp(cuts[a] / 1000, LOCAL).date().isoformat(),
+                    "billing_starts": first.strftime("%Y-%m")})
+    return out
