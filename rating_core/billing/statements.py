@@ -15,7 +15,9 @@ Rules (README, "Monthly statements", states them for operators):
 - usage: the sum of the month's call charges; credit_consumed: the part
   paid from prepaid credit; overage: prepaid arrears or bundle overage.
 - minimum top-up: max(0, monthly_minimum - usage), except in the month the
-  package starts, which is charged at actual usage.
+  package starts, which is charged at actual usage, and in a month with no
+  package in force (a prepaid period ended by its first instant and not
+  renewed in it), which has no minimum.
 - rental: the package's monthly rental, in full for every month the package
   runs, the starting month included.
 - add-on features held under the catalog run from the package start:
@@ -840,7 +842,15 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 billed_in_bundle = (s.billed_seconds if kind == "bundle" and not changes else
                                     _charged_under(calls, account, bundle_packages, m_lo, m_hi, "billed_seconds"))
                 s.bundle_overage_seconds = billed_in_bundle - s.bundle_used_seconds
-            s.monthly_minimum = int(minimum[p])
+            # A minimum spend is a term of the package, owed for months it is
+            # in force: a prepaid period that ended by the month's first
+            # instant, with no period starting in the month (a renewal), is
+            # no package, so no minimum (newcomer N10-2 finding 5: 40.00
+            # charged for a December after the period ended, suspended as
+            # expired). The rental, for holding the number, still runs.
+            lapsed = (kind == "prepaid" and (in_force_end if periods else expiry_ms) <= m_lo
+                      and not any(m_lo <= e.at_ms < m_hi for e in periods))
+            s.monthly_minimum = 0 if lapsed else int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
             s.rental = int(rental[p])
             if feats:
