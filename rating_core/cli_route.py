@@ -39,7 +39,42 @@ def parse_time(text: str | None) -> int | None:
     return ms
 
 
-def render(number: str, caller: str, at_ms: int, d) -> list[str]:
+# What an operator does about a suspended account, by its suspension reason
+# (``Account.suspend_reason``; README "Accounts and numbers", the states).
+SUSPENDED_REMEDY = {
+    "expired": "its prepaid package period ended: renew it (rating400 accounts renew {account})",
+    "arrears": ("its money ran out: a prepaid top-up, or the customer's payment of a postpaid bill "
+                "(rating400 accounts top-up {account} YUAN), restores it within the restore window"),
+    "manual": "suspended by an operator: rating400 accounts restore {account}",
+}
+
+
+def suspension_detail(env, number: str) -> str | None:
+    """The ``why:`` of an ``account_suspended`` deny: the account of
+    ``number`` (its customer-layer record in ``env``), its state, the
+    reason and since when (Asia/Shanghai), and what to do (newcomer N10-2
+    finding 9: the line said nothing while ``out_of_credit`` had a why);
+    None when the customer layer holds no such number or account."""
+    from .accounts.view import layer_dbs
+    from .ledger import customers as C
+
+    dbs = layer_dbs(env)
+    with env.begin() as txn:
+        raw = txn.get(number.encode(), db=dbs[C.NUMBERS_DB])
+        owner = C.decode(C.Number, raw).account if raw is not None else ""
+        raw = txn.get(owner.encode(), db=dbs[C.ACCOUNTS_DB]) if owner else None
+    if raw is None:
+        return None
+    acc = C.decode(C.Account, raw)
+    since = (f" since {dt.datetime.fromtimestamp(acc.suspended_ms / 1000, SHANGHAI):%Y-%m-%d %H:%M}"
+             if acc.suspended_ms else "")
+    why = f" ({acc.suspend_reason})" if acc.suspend_reason else ""
+    remedy = (f"rating400 accounts restore {acc.id}" if acc.status == "frozen"
+              else SUSPENDED_REMEDY.get(acc.suspend_reason, SUSPENDED_REMEDY["manual"]).format(account=acc.id))
+    return f"account {acc.id} is {acc.status}{why}{since}: {remedy}"
+
+
+def render(number: str, caller: str, at_ms: int, d, why: str | None = None) -> list[str]:
     when = dt.datetime.fromtimestamp(at_ms / 1000, SHANGHAI).isoformat(timespec="seconds")
     lines = [f"{number} <- {caller or 'withheld'} at {when} (catalog v{d.catalog_version})"]
     where = ", ".join(x for x in (d.caller_city, d.caller_province, d.caller_carrier) if x) or "unknown region"
@@ -52,7 +87,7 @@ def render(number: str, caller: str, at_ms: int, d) -> list[str]:
         from .router import deny_detail
 
         lines.append(f"DENY {d.reason}" + (f"  (announcement: {d.announcement})" if d.announcement else ""))
-        why = deny_detail(d)
+        why = why or deny_detail(d)
         if why:
             lines.append(f"why: {why}")
         return lines
@@ -105,14 +140,16 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
             if at_ms is None:
                 at_ms = int(dt.datetime.now(SHANGHAI).timestamp() * 1000)
             decision = Router(view, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
+            why = suspension_detail(ledger.env, number) if decision.reason == "account_suspended" else None
         finally:
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values
     if as_json:
         from .router import decision_detail
 
-        click.echo(json.dumps({**decision.as_dict(), "detail": decision_detail(decision)}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**decision.as_dict(), "detail": why or decision_detail(decision)}, ensure_ascii=False,
+                              indent=2))
     else:
-        click.echo("\n".join(render(number, caller, int(at_ms), decision)))
+        click.echo("\n".join(render(number, caller, int(at_ms), decision, why)))
     if not decision.allow:
         raise SystemExit(1)

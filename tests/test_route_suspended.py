@@ -1,0 +1,41 @@
+"""`rating400 route` of a suspended account says why and since when, and
+what to do (newcomer N10-2 finding 9: `DENY account_suspended` had no
+`why:` line, while `out_of_credit` had one)."""
+import json
+
+import pytest
+
+from rating_core.cli import main
+from test_billing import CATALOG, live_store
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    captured = capsys.readouterr()
+    return e.value.code, captured.out, captured.err
+
+
+def test_a_suspended_account_s_deny_says_why_and_since_when(tmp_path, capsys):
+    store = str(live_store(tmp_path, CATALOG))
+    # `expiring`'s prepaid period ended on 2026-11-15: the sweep suspends it (expired).
+    code, printed, err = run(capsys, "accounts", "sweep", "--at", "2026-11-15T00:00:00+08:00", "--store", store)
+    assert code == 0, err
+    assert any(r["account"]["id"] == "expiring" for r in json.loads(printed))
+    code, printed, _ = run(capsys, "route", "4001000001", "13812345678", "--at", "2026-11-20T10:00:00",
+                           "--store", store)
+    assert code == 1
+    lines = printed.splitlines()
+    assert "DENY account_suspended" in lines
+    assert ("why: account expiring is suspended (expired) since 2026-11-15 00:00: its prepaid package period "
+            "ended: renew it (rating400 accounts renew expiring)") in lines
+    code, printed, _ = run(capsys, "route", "4001000001", "13812345678", "--at", "2026-11-20T10:00:00",
+                           "--store", store, "--json")
+    assert code == 1 and json.loads(printed)["detail"].startswith("account expiring is suspended (expired) since")
+    # Suspended by an operator: restore it.
+    code, printed, err = run(capsys, "accounts", "suspend", "tea", "--store", store)
+    assert code == 0, err
+    code, printed, _ = run(capsys, "route", "4001000003", "13812345678", "--store", store)
+    why = next(line for line in printed.splitlines() if line.startswith("why:"))
+    assert why.startswith("why: account tea is suspended (manual) since ") and why.endswith(
+        "suspended by an operator: rating400 accounts restore tea")
