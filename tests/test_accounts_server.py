@@ -182,15 +182,18 @@ def test_status_codes(server):
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert e.value.details().startswith("at: 2062-11-02T10:00:00+08:00 is in the future"), e.value.details()
         # A bundle account's payment of its bill: any amount (README "Money rules"); a refund
-        # only of credit above zero.
+        # only of credit above zero that the statements did not apply to a bill: of 100.00 paid
+        # and 0.50 of goodwill, the month's 99.00 rental took 99.00 (newcomer N10-2 finding 6).
         acc.Subscribe(pb.SubscribeRequest(meta=_meta("x6"), account="beta", package="bundle_1000"))
-        r = acc.TopUp(pb.AmountRequest(meta=_meta("x7"), account="beta", amount_minor=1_0000))
-        assert r.balance.credit_minor == 1_0000
+        r = acc.TopUp(pb.AmountRequest(meta=_meta("x7"), account="beta", amount_minor=100_0000))
+        assert r.balance.credit_minor == 100_0000
         acc.Adjust(pb.AdjustRequest(meta=_meta("x8"), account="beta", amount_minor=5000, reason="goodwill"))
         with pytest.raises(grpc.RpcError) as e:
             acc.Refund(pb.AmountRequest(meta=_meta("x9"), account="beta", amount_minor=1_5001))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_credit"
-        assert acc.Refund(pb.AmountRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000)).balance.credit_minor == 0
+        assert "the statements applied 99.00 yuan" in e.value.details()
+        assert acc.Refund(pb.AmountRequest(meta=_meta("x10"), account="beta",
+                                           amount_minor=1_5000)).balance.credit_minor == 99_0000
         with pytest.raises(grpc.RpcError) as e:  # a bundle's payment is its top-up; nothing stored
             acc.Pay(pb.AmountRequest(meta=_meta("x11"), account="beta", amount_minor=1_0000))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "not_prepaid"

@@ -981,6 +981,7 @@ class Accounts:
         ``account_closed``, ``before_package_start`` (``at_ms`` before the
         current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
+        on_bills = self._applied_to_bills(account, at_ms)
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -988,6 +989,12 @@ class Accounts:
             self._money_kind(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
+            if on_bills is not None and on_bills < refundable and amount > on_bills:
+                # The ledger's credit holds what paid statement-only fees: never paid back.
+                raise Refused("insufficient_credit", f"refundable credit is {in_yuan(on_bills)}: the statements "
+                                                     f"applied {in_yuan(refundable - on_bills)} of the ledger's "
+                                                     f"{in_yuan(refundable)} to bills (rental, features); cannot "
+                                                     f"refund {in_yuan(amount)}")
             later = self._credited_after(tx, acc.id)
             if amount > refundable - later:
                 dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
@@ -998,6 +1005,22 @@ class Accounts:
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
+
+    def _applied_to_bills(self, account: str, at_ms) -> int | None:
+        """A postpaid account's credit as its statements carry it at
+        ``at_ms`` (default now): payments not applied to any bill
+        (``billing.sources.unapplied_payments``); None for a prepaid account,
+        an unknown one or one without a package (the operation refuses
+        those itself), or a time no statement bills yet. Read before the write transaction: statements are
+        built from read transactions."""
+        with self.ledger.env.begin() as txn:
+            raw = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB])
+        acc = C.decode(C.Account, raw) if raw is not None else None
+        if acc is None or not acc.package or self._package(acc.package)["kind"] not in layout.POSTPAID_KINDS:
+            return None
+        from ..billing.sources import unapplied_payments
+
+        return unapplied_payments(self, account, now_ms() if at_ms is None else _at(at_ms))
 
     def _credited_after(self, tx: _Tx, account: str) -> int:
         """Minor units credited to ``account`` by top-ups and positive credit

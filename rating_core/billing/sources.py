@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -98,3 +99,36 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
                if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
     return (from_account_events(raw) + from_adjustments(rerated, prepaid) + from_package_starts(raw)
             + from_cut_overs(raw))
+
+
+def unapplied_payments(ops, account: str, at_ms: int) -> int | None:
+    """What the statements of a postpaid ``account`` (pay-as-you-go or
+    bundle) carry as its credit at the end of ``at_ms``'s month (Asia/
+    Shanghai): payments and credit adjustments not applied to any bill
+    (minor units, >= 0; ``Statement.closing_credit``, the statements `bill
+    --ledger` and gRPC GetStatement show); None when no statement bills the
+    account by then (a time before its billing start: nothing applied). The ledger's balance is larger
+    by the statement-only charges (rental, features) the payments paid, as
+    fees are never debited from it, so a refund is bounded by this too
+    (newcomer N10-2 finding 6: a bundle account that paid its bill exactly
+    showed its 99.00 rental as credit, and it was refunded). ``ops``:
+    ``rating_core.accounts.Accounts``. Reads every audited event (pages)
+    and the account's committed calls up to that month."""
+    from ..accounts.view import open_view
+    from .statements import build_statements, month_bounds, month_index
+
+    def month_of(ms: int) -> int:
+        return int(month_index(np.array([ms], np.int64))[0])
+
+    snapshot = open_view(ops.store, ops.ledger.env)
+    month = month_of(at_ms)
+    calls = committed_calls(ops.ledger, hi_ms=month_bounds(month)[3], account=account)
+    events = ledger_events(ops, snapshot, account)
+    # Every month from the account's first call or event (months before its
+    # billing start get no statement), so the chain of credit and unpaid
+    # bills is whole, up to and including ``at_ms``'s month.
+    first = min([month_of(e.at_ms) for e in events]
+                + ([month_of(pc.min(calls.column("start_ms")).as_py())] if calls.num_rows else []) + [month])
+    statements = build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
+                                  events_in_balances=True)
+    return max(0, statements[-1].closing_credit) if statements else None

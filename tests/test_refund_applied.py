@@ -1,0 +1,27 @@
+"""A refund never pays back money the statements applied to bills
+(newcomer N10-2 finding 6: a bundle account that paid its bill exactly
+showed its rental as 99.00 of credit in `accounts balance`, since the
+ledger never debits fees, and `refund` paid it back while the rental was
+unpaid). README "Money rules", refund."""
+import pytest
+
+from rating_core.accounts import Accounts
+from rating_core.errors import Refused
+from test_billing import CATALOG, YUAN, live_store
+
+
+def test_a_postpaid_refund_is_bounded_by_what_the_statements_left_unapplied(tmp_path):
+    store = live_store(tmp_path, CATALOG)  # cut-over: this month, whose rental (20.00) `bun` owes
+    ops = Accounts.open(store)
+    try:
+        ops.top_up("p-1", "bun", 20 * YUAN)  # pays this month's rental exactly
+        assert ops.balance("bun")["credit_minor"] == 20 * YUAN  # the ledger: fees are never debited
+        with pytest.raises(Refused, match=r"refundable credit is 0\.00 yuan: the statements applied 20\.00 yuan"):
+            ops.refund("r-1", "bun", 20 * YUAN)
+        ops.top_up("p-2", "bun", 5 * YUAN)  # an overpayment: refundable
+        with pytest.raises(Refused, match=r"refundable credit is 5\.00 yuan"):
+            ops.refund("r-2", "bun", 6 * YUAN)
+        ops.refund("r-3", "bun", 5 * YUAN)
+        assert ops.balance("bun")["credit_minor"] == 20 * YUAN
+    finally:
+        ops.ledger.close()
