@@ -1652,14 +1652,17 @@ def parse_times(col) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out, present, valid
 
 
-def file_times(table: pa.Table, name: str, source: str, rows: np.ndarray, required: bool = False) -> np.ndarray:
+def file_times(table: pa.Table, name: str, source: str, rows: np.ndarray, required: bool = False,
+               days: tuple[int, int] | None = None) -> np.ndarray:
     """Time column ``name`` of a file a command reads back (a rated file),
     read as the edge reads a CDR file's (``parse_times``): int64 epoch ms a
     row, NO_TIME where absent (all, without the column). ``rows``: each
     row's data row in the file, from 1, for the error. Raises
     ``InvalidInput`` naming ``source``, the row and the field, with the
     edge's reason and the cell, for the first time that does not parse or
-    is out of range, or is absent when ``required``."""
+    is out of range, or is absent when ``required``, or (``days``: the
+    calendar's [first, last] local epoch day, as ``judge_times`` takes it)
+    whose local day is outside the calendar."""
     if name not in table.column_names:
         return np.full(table.num_rows, layout.NO_TIME, np.int64)
     ms, present, valid = parse_times(table.column(name))
@@ -1670,6 +1673,13 @@ def file_times(table: pa.Table, name: str, source: str, rows: np.ndarray, requir
         why = MISSING if not present[i] else TIME_OUT_OF_RANGE if valid[i] else NOT_A_TIME
         cell = f": {excerpt(table.column(name)[i].as_py())}" if present[i] else ""
         raise InvalidInput(name, f"row {int(rows[i])}: {REASONS[why]}{cell}", source)
+    if days is not None:
+        day = (ms + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+        outside = np.flatnonzero(valid & ((day < days[0]) | (day > days[1])))
+        if len(outside):
+            i = int(outside[0])
+            raise InvalidInput(name, f"row {int(rows[i])}: {REASONS[OUTSIDE_CALENDAR]}: "
+                               f"{excerpt(table.column(name)[i].as_py())}", source)
     return ms
 
 

@@ -4,6 +4,8 @@ a CSV's header is row 1), in a dry run, a committed run and a Parquet file
 alike; in memory and on the wire ``row`` stays the 0-based index."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -47,6 +49,30 @@ def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
     with pytest.raises(SystemExit) as s:
         main(["report", str(tmp_path / "r.parquet"), "--by", "number"])
     assert s.value.code == 2
+
+
+def test_a_rated_start_outside_the_calendar_is_refused_as_rate_refuses_it():
+    """Breaker 3 F1: a rated row's start edited to 2087 was billed (20,272
+    statements) and explain --rated ended in an IndexError. The reader
+    refuses a start outside the rater's calendar table, at its bounds
+    (``compile.calendar.DAYS``, local days) and with rate's reason."""
+    from rating_core import cdr
+    from rating_core.compile.calendar import FIRST_DAY, LAST_DAY
+
+    starts = [f"{FIRST_DAY}T00:00:00+08:00", f"{LAST_DAY}T23:59:59+08:00"]
+    n = len(starts) + 1
+    eve = FIRST_DAY - dt.timedelta(days=1)
+    for bad in (f"{eve}T15:59:59+00:00", f"{LAST_DAY}T16:00:00+00:00"):  # a second outside, in local time
+        t = pa.table({"call_id": list("abc"), "account": ["x"] * n, "package": ["p"] * n,
+                      "number": ["4001000005"] * n, "status": ["rated"] * n, "start": starts + [bad],
+                      **{c: [0] * n for c in ("billable_seconds", "billed_seconds", "charge_minor",
+                                              "credit_consumed_minor", "bundle_seconds_consumed", "overage_minor",
+                                              "balance_after")},
+                      "answered": [True] * n})
+        with pytest.raises(InvalidInput) as e:
+            from_rated_table(t, "r.parquet")
+        assert str(e.value) == f"r.parquet: start: row 3: {cdr.REASONS[cdr.OUTSIDE_CALENDAR]}: {bad!r}", str(e.value)
+        assert from_rated_table(t.slice(0, 2), "r.parquet").num_rows == 2  # the calendar's own first and last days
 
 
 def test_a_committed_runs_rejects_file_is_written_as_a_dry_runs(tmp_path):

@@ -16,6 +16,9 @@ import numpy as np
 FIRST_DAY = dt.date(2000, 1, 1)
 LAST_DAY = dt.date(2060, 12, 31)
 EPOCH = dt.date(1970, 1, 1)
+# [first, last] local epoch day of the calendar table every snapshot holds: the
+# rater refuses a start outside it (cdr.calendar_range), as does a rated file's reader
+DAYS = ((FIRST_DAY - EPOCH).days, (LAST_DAY - EPOCH).days)
 
 WORKDAY, WEEKEND, HOLIDAY = 0, 1, 2
 _KIND_IDS = {"workday": WORKDAY, "weekend": WEEKEND, "holiday": HOLIDAY}
@@ -54,7 +57,7 @@ def _calendar_tables(override_items: frozenset) -> dict[str, np.ndarray]:
         months[i] = day.year * 12 + day.month - 1
         day += dt.timedelta(days=1)
     tables: dict[str, np.ndarray] = {
-        "calendar_first_day": np.array([(FIRST_DAY - EPOCH).days], np.int64),
+        "calendar_first_day": np.array([DAYS[0]], np.int64),
         "day_kind": kinds,
         "day_month": months,
     }
