@@ -67,7 +67,7 @@ def store(tmp_path):
     s.compile(tmp_path / "c.yaml", activate=True)
     del s
     ops = Accounts.open(tmp_path / "store")
-    import_catalog(ops, tmp_path / "c.yaml")
+    import_catalog(ops, tmp_path / "c.yaml", billing_from_ms=at(1, 1, 0))  # migrated at the package start
     ops.ledger.close()
     answered = at(3, 4) + 5000
     cdr = {"call_id": "c1", "caller": CALLER, "number": NUMBER, "forwarded_to": DEST, "start": at(3, 4),

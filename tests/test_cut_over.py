@@ -168,3 +168,34 @@ def test_a_commit_warns_once_per_account_of_calls_before_its_cut_over(demo_made,
     code, printed, err = run(capsys, *args)
     assert code == 0, err
     assert "warning:" not in err and "cut-over" not in printed
+
+
+def test_money_dated_before_the_cut_over_is_refused(demo_made, tmp_path, capsys):
+    """Breaker 3 F2: after `--billing-from 2026-12-01`, a 50-yuan top-up
+    dated 2026-09-15 brought back September to November with their 99.00
+    rentals (297 yuan the old platform billed). A top-up, adjustment or
+    refund dated before the cut-over is refused `before_cut_over`, the
+    cut-over said, and nothing is stored; at the cut-over it is booked, and
+    no month before it is billed."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                       "--billing-from", "2026-12-01")
+    assert code == 0, err
+    account = "haixi_electronics"
+    credit = json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["balance"]["credit_minor"]
+    for op in (("top-up", account, "50"), ("adjust", account, "50", "--reason", "goodwill"),
+               ("refund", account, "1")):
+        for at in ("2026-09-15T10:00:00", "2026-11-30T23:00:00"):
+            code, _, err = run(capsys, "accounts", *op, "--at", at, "--store", store)
+            assert code == 1 and "refused: before_cut_over: " in err and f"dated {at}" in err, (op, at, err)
+            assert "before the cut-over of account 'haixi_electronics' (2026-12-01T00:00:00+08:00)" in err, err
+    assert json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["balance"]["credit_minor"] \
+        == credit
+    code, _, err = run(capsys, "accounts", "top-up", account, "50", "--at", "2026-12-01T00:00:00", "--store", store)
+    assert code == 0, err
+    statements, _ = bill(capsys, d, "b.json", "--account", account)
+    assert statements and {s["month"] for s in statements} == {"2026-12"}, [s["month"] for s in statements]

@@ -1051,7 +1051,13 @@ class Accounts:
         ``account_closed``, ``no_package``; ``before_package_start``, the
         start said, when ``tx.at`` is before the current package period's
         start: no statement holds a month before it (breaker: a top-up dated
-        before the start was credited and shown on no statement)."""
+        before the start was credited and shown on no statement);
+        ``before_cut_over``, the cut-over said, when ``tx.at`` is before the
+        account's cut-over (``billing_from_ms``, 0: none) and before the month
+        of the first call or money the ledger holds before it (``_first_held``:
+        billing starts there, ``billing.statements.billed_from``): the months
+        before are the old platform's, and a payment there pulled them back
+        into billing with their rentals (breaker 3 F2)."""
         if acc.status == "closed":
             raise Refused("account_closed", f"account {acc.id!r} is closed")
         if not acc.package:
@@ -1060,6 +1066,15 @@ class Accounts:
             raise Refused("before_package_start",
                           f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
                           f"({_local(acc.package_start_ms)}); date it at or after the start")
+        if tx.at < acc.billing_from_ms:  # billed from the month of the first call or money held, if earlier
+            from .importer import month_start
+
+            first = self._first_held(tx, acc.id, acc.billing_from_ms)
+            if first is None or tx.at < month_start(first[0]):
+                raise Refused("before_cut_over",
+                              f"dated {_local(tx.at)}, before the cut-over of account {acc.id!r} "
+                              f"({_local(acc.billing_from_ms)}): the months before it were billed by the old "
+                              "platform; date it at or after the cut-over")
         return self._package(acc.package)["kind"]
 
     # -- lifecycle ------------------------------------------------------------------------------
