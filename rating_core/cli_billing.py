@@ -252,8 +252,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         from_credit = sum(s.rerating_credit_total for s in rerated)
         out.print(f"rerating: {n} call(s) adjusted on {len(rerated)} statement(s), {yuan(delta)} yuan "
                   f"({yuan(from_credit)} of it from prepaid credit), in the totals", highlight=False)
+    # What people read adds up: the amounts payable listed (each rounded to the fen), not the exact
+    # amounts due rounded once (one fen apart per two rounded-up statements, breaker 3 F3).
+    payable = sum(s.amount_payable for s in statements)
+    out.print(f"total due {yuan(payable)} yuan over {len(statements)} statement(s) "
+              "(the sum of their amounts payable)", highlight=False)
     total = sum(s.amount_due for s in statements)
-    out.print(f"total due {yuan(total)} yuan over {len(statements)} statement(s)", highlight=False)
     unended = months_not_ended(statements, int(time.time() * 1000))
     if unended:
         out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "

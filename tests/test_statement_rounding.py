@@ -79,3 +79,23 @@ def test_the_amount_due_is_rounded_once_to_the_fen_and_the_rest_carried(shop, ca
     bill(d, capsys, d / "o.json", "--month", "2026-10", "--statements", str(d / "st"), "--format", "html", "--lang", "en")
     html = next((d / "st").glob("*.html")).read_text("utf-8")
     assert "0.13" in html and "Rounding to the fen (yuan)" in html and ">-0.0020<" in html and "-20<" not in html
+
+
+def test_the_total_due_is_the_sum_of_the_amounts_payable_listed(tmp_path, capsys):
+    """Breaker 3 F3: `bill` printed the exact amounts due summed, then
+    rounded (3 x 0.1080 = 0.32), under a table and a CSV whose amounts
+    payable add to 0.33. The total people read is the sum of the amounts
+    payable, and says so."""
+    store = live_store(tmp_path, SIX_SECONDS)
+    rows = [call(f"s{m}", "4001000005", at(m, 10), 1) for m in (8, 9, 10)]
+    for r in rows:
+        r["end"] -= 6_000  # 54 s: 0.1080 due, 0.11 payable
+    commit_calls(store, rows)
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "b.json"),
+              "--account", "shop", "--month", "2026-08", "--month", "2026-09", "--month", "2026-10"])
+    printed = capsys.readouterr().out
+    assert e.value.code == 0, printed
+    got = json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]
+    assert [(s["amount_due_minor"], s["amount_payable_minor"]) for s in got] == [(1_080, 1_100)] * 3
+    assert "total due 0.33 yuan over 3 statement(s) (the sum of their amounts payable)" in printed, printed
