@@ -199,3 +199,25 @@ def test_money_dated_before_the_cut_over_is_refused(demo_made, tmp_path, capsys)
     assert code == 0, err
     statements, _ = bill(capsys, d, "b.json", "--account", account)
     assert statements and {s["month"] for s in statements} == {"2026-12"}, [s["month"] for s in statements]
+
+
+def test_a_re_import_prints_the_cut_over_kept_and_warns_once(demo_made, tmp_path, capsys):
+    """Breaker 3 F5: a second import with `--billing-from 2026-06-01` printed
+    that date as the cut-over while every account kept 2026-12-01. It prints
+    what is stored, and one warning that the option was not applied."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    args = ("accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", str(d / "store"))
+    code, _, err = run(capsys, *args, "--billing-from", "2026-12-01")
+    assert code == 0, err
+    code, printed, err = run(capsys, *args, "--billing-from", "2026-06-01")
+    assert code == 0, err
+    again = json.loads(printed)
+    assert again["imported"] == [] and again["billing_from_local"] == "2026-12-01T00:00:00.000+08:00", again
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "billing_from 2026-06-01 not applied to " in warnings[0], err
+    assert f"{len(again['skipped'])} account(s) already imported" in warnings[0], err
+    code, printed, err = run(capsys, *args, "--billing-from", "2026-12-01")  # the same: nothing ignored
+    assert code == 0 and "warning" not in err, err

@@ -27,7 +27,7 @@ import msgspec
 
 from ..errors import InvalidInput, Refused, StoreError
 from ..ledger import customers as C
-from .operations import LOCAL, Accounts, _Tx, now_ms
+from .operations import LOCAL, Accounts, _local, _Tx, now_ms
 from .view import plan_json
 
 _NUMBER_STATE = {"active": "active", "suspended": "suspended", "pending_verification": "pending_verification",
@@ -50,7 +50,10 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     """Import every account of the catalog at ``catalog_path``; returns
     ``{"imported": [...], "skipped": [...], "billing_from_ms": cut-over}``
     (skipped: already in the layer, its stored cut-over unchanged; the
-    cut-over is the one given to the accounts imported by this run). ``billing_from_ms``
+    cut-over is the one given to the accounts imported by this run, or
+    when none was, the one the skipped accounts keep, None when theirs
+    differ), and ``detail.warnings`` when a ``billing_from_ms`` given was
+    not applied to skipped accounts that keep another. ``billing_from_ms``
     (epoch ms, a local month's first instant): the cut-over, default the
     import's month (``month_start`` of its time); stored on each imported
     account. Raises StoreError when the store has no active catalog version
@@ -112,7 +115,19 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
         except Refused:
             res = {"replayed": True}
         (skipped if res["replayed"] else imported).append(aid)
-    return {"imported": imported, "skipped": skipped, "billing_from_ms": cut_ms}
+    with ops.ledger.env.begin() as txn:  # what the accounts already imported keep
+        kept = {aid: C.decode(C.Account, txn.get(aid.encode(), db=ops.db[C.ACCOUNTS_DB])).billing_from_ms
+                for aid in skipped}
+    stored = {cut_ms} if imported else set(kept.values())
+    result: dict = {"imported": imported, "skipped": skipped,
+                    "billing_from_ms": stored.pop() if len(stored) == 1 else None}
+    ignored = [aid for aid in skipped if billing_from_ms is not None and kept[aid] != billing_from_ms]
+    if ignored:  # breaker 3 F5: a re-import printed the new cut-over as if stored
+        result["detail"] = {"warnings": [
+            f"billing_from {_local(billing_from_ms)[:10]} not applied to {len(ignored)} account(s) already imported "
+            f"({', '.join(ignored[:3])}{', ...' if len(ignored) > 3 else ''}): each keeps its cut-over "
+            "(accounts show; to change one: accounts billing-from ACCOUNT YYYY-MM-01)"]}
+    return result
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
