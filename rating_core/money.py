@@ -26,7 +26,7 @@ import re
 
 from . import MINOR_UNITS_PER_YUAN
 
-_PLAIN = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?")
+_PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _DECIMALS = len(str(MINOR_UNITS_PER_YUAN)) - 1  # 4
 
 # The largest amount one operation (a top-up, an adjustment, a refund, an
@@ -45,6 +45,30 @@ class AmountTooLarge(ValueError):
     "per operation") catches this type, not the message text."""
 
 
+def not_plain_decimal(text: str) -> str | None:
+    """None when ``text`` (str, already stripped) is a number written as
+    people write an amount, a duration or a count: digits, optionally a
+    point and more digits, optionally a leading ``-``; else why not, for a
+    message. Refused: a leading zero before more digits (``012``, ``00.5``:
+    see the module's docstring), ``+`` (``+0.15``), a point without digits
+    on both sides (``.5``, ``1.``), a negative zero (``-0``, ``-0.00``),
+    exponents, ``_``, other scripts' digits. The one spelling of a number a
+    person types: ``parse_yuan`` and the catalog's YAML numbers
+    (``catalog.yamldoc``) both ask here."""
+    m = _PLAIN.fullmatch(text)
+    if m is None:
+        if text.startswith("+"):
+            return "no + sign: write 0.15, not +0.15"
+        if text.startswith(".") or text.endswith("."):
+            return "a digit on both sides of the point: write 0.5 or 1, not .5 or 1."
+        return "digits and at most one point, e.g. 12 or 0.12"
+    if len(m[2]) > 1 and m[2][0] == "0":
+        return "a leading zero before more digits: write 12 or 0.12, whichever is meant"
+    if m[1] == "-" and not (m[2] + (m[3] or "")).strip("0"):
+        return "a negative zero: write 0"
+    return None
+
+
 def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = None) -> int:
     """Yuan written in plain decimal (``12``, ``0.12``, ``-3.5`` when
     ``signed``; at most 4 decimals, trailing zeros aside) -> minor units
@@ -56,13 +80,10 @@ def parse_yuan(value: object, *, signed: bool = False, most_minor: int | None = 
     if isinstance(value, bool):
         raise ValueError("money must be a number of yuan, not a boolean")
     text = str(value).strip()
-    m = _PLAIN.fullmatch(text)
-    if m is None:
+    m, why = _PLAIN.fullmatch(text), not_plain_decimal(text)
+    if m is None or why is not None:
         shown = text if len(text) <= 40 else text[:40] + "..."
-        raise ValueError(f"not an amount of yuan: {shown!r} (digits, at most {_DECIMALS} decimals)")
-    if len(m[2]) > 1 and m[2][0] == "0":
-        raise ValueError(f"not an amount of yuan: {text!r} (a leading zero before more digits: write 12 or 0.12, "
-                         f"whichever is meant)")
+        raise ValueError(f"not an amount of yuan: {shown!r} ({why})")
     sign, whole, frac = m[1], m[2].lstrip("0"), (m[3] or "").rstrip("0")
     if len(frac) > _DECIMALS:
         raise ValueError(f"{text} yuan is finer than 1/{MINOR_UNITS_PER_YUAN} yuan")

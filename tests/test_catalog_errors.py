@@ -121,6 +121,14 @@ def test_home_city_takes_the_city_prefix(catalog, home):
     ("name: x\nrates: {r: {tiers: [{price: 0x10}]}}\n", "line 2: '0x10': not a decimal number"),
     ("name: x\nrates: {r: {tiers: [{price: 1_0}]}}\n", "line 2: '1_0': not a decimal number"),
     ("name: x\npackages: {p: {kind: prepaid, fee: 1:30}}\n", "line 2: '1:30': not a decimal number (YAML would read it as 90)"),
+    # Spelled as the one money parser refuses, quoted or not (hostile-input round: .5 read as 0.5 yuan).
+    *[(f"name: x\nrates: {{r: {{tiers: [{{price: {q}{t}{q}}}]}}}}\n", why) for q in ("", '"') for t, why in [
+        (".5", "not .5 or 1."), ("1.", "not .5 or 1."), ("+0.15", "no + sign"), ("-0", "a negative zero")]],
+    # An integer field takes a YAML integer only: 0180 (text to YAML 1.1) was 180, "60" and 60.0 were 60.
+    ("name: x\nrates: {r: {tiers: [{price: 1, unit: 0180}]}}\n", "rates.r.tiers[0].unit: Input should be a valid integer"),
+    ("name: x\nrates: {r: {tiers: [{price: 1, unit: \"60\"}]}}\n", "rates.r.tiers[0].unit: Input should be a valid integer"),
+    ("name: x\nrates: {r: {tiers: [{price: 1, increment: 60.0}]}}\n", "tiers[0].increment: Input should be a valid integer"),
+    ("name: x\ncustomer_rules: {cooling_days: \"090\"}\n", "customer_rules.cooling_days: Input should be a valid integer"),
     ("~\n", "the catalog must be a mapping, not null"),
     ("name: x\n[a]: 1\n", "line 2: a key must be a name, not a list"),
     ("name: [unclosed\n", "line 2, column 1: "),

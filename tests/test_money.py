@@ -26,7 +26,7 @@ def test_finer_than_the_minor_unit_is_refused_exactly(text):
 
 
 @pytest.mark.parametrize("text", ["NaN", "sNaN", "Infinity", "-inf", "1e400", "1E+20", "1_000", "１２", "١٢", "",
-                                  "1.2.3", "0x10", "+", ".5", True])
+                                  "1.2.3", "0x10", "+", ".5", True, "+0.15", "1.", "-0", "-0.00"])
 def test_not_an_amount(text):
     with pytest.raises(ValueError):
         parse_yuan(text, signed=True)

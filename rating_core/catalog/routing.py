@@ -40,7 +40,7 @@ from collections.abc import Mapping
 
 import re
 from enum import Enum
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,6 +56,13 @@ IVR_DEPTH_LIMIT = 5  # menus nest up to 5 levels
 IVR_KEYS = "0123456789*#"
 IVR_OPTIONS_LIMIT = 10  # one level has up to 10 keys
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# An integer field of a catalog or routing plan (a count, seconds, a
+# percent): a YAML integer only, never text or a float coerced. Lax pydantic
+# read ``unit: 0180`` (text to YAML 1.1, whose octal has no 8) as 180, and
+# ``"60"`` or ``60.0`` as 60: a problem naming the field now.
+Count = Annotated[int, Field(strict=True)]
 
 
 class _Model(BaseModel):
@@ -83,9 +90,9 @@ def _number(value: str, field: str) -> str:
 
 class Destination(_Model):
     number: str  # landline with area code, mobile, or PBX trunk number
-    ring_timeout: int = Field(RING_TIMEOUT_DEFAULT, ge=RING_TIMEOUT_MIN, le=RING_TIMEOUT_MAX)
-    max_calls: Optional[int] = Field(None, ge=1)  # concurrency cap; None: no cap
-    weight: Optional[int] = Field(None, ge=1, le=100)  # percent, weighted groups only
+    ring_timeout: Count = Field(RING_TIMEOUT_DEFAULT, ge=RING_TIMEOUT_MIN, le=RING_TIMEOUT_MAX)
+    max_calls: Optional[Count] = Field(None, ge=1)  # concurrency cap; None: no cap
+    weight: Optional[Count] = Field(None, ge=1, le=100)  # percent, weighted groups only
 
     @field_validator("number", mode="before")
     @classmethod
@@ -239,10 +246,10 @@ class RoutingPlan(_Model):
     ivr: Optional[IvrMenu] = None
     blacklist: CallerList = Field(default_factory=CallerList)
     whitelist: CallerList = Field(default_factory=CallerList)  # wins over the blacklist
-    max_hops: int = Field(5, ge=1, le=MAX_HOPS_LIMIT)
+    max_hops: Count = Field(5, ge=1, le=MAX_HOPS_LIMIT)
     announcement: Optional[str] = None  # nothing available (all busy)
     closed_announcement: Optional[str] = None  # no rule matches (e.g. out of hours)
-    memory_days: int = Field(30, ge=1, le=3650)  # how long caller memory lasts
+    memory_days: Count = Field(30, ge=1, le=3650)  # how long caller memory lasts
 
     @model_validator(mode="after")
     def _references(self):

@@ -19,7 +19,7 @@ from .. import MINOR_UNITS_PER_YUAN
 from ..cdr import MAX_TIME_MS, MIN_TIME_MS
 from ..layout import LOCAL_TZ
 from ..money import MAX_AMOUNT_MINOR, parse_yuan
-from .routing import RoutingPlan, minute_of_day
+from .routing import Count, RoutingPlan, minute_of_day
 
 
 def error_message(err: Mapping[str, Any]) -> str:
@@ -132,17 +132,17 @@ class Tier(Model):
     charged in steps of ``increment`` seconds (like CGRateS's
     GroupIntervalStart / RateUnit / RateIncrement)."""
 
-    start: int = Field(0, ge=0, le=86_400)
+    start: Count = Field(0, ge=0, le=86_400)
     price: Annotated[Money, Field(le=10**13)]  # 1e9 yuan per unit: the kernel's stated bound
-    unit: int = Field(60, ge=1, le=3600)
-    increment: int = Field(60, ge=1, le=3600)
+    unit: Count = Field(60, ge=1, le=3600)
+    increment: Count = Field(60, ge=1, le=3600)
 
 
 class Rate(Model):
     tiers: list[Tier] = Field(min_length=1, max_length=8)
     connect_fee: Money = 0
-    free_seconds: int = Field(0, ge=0, le=3600)
-    min_billable_seconds: int = Field(0, ge=0, le=3600)
+    free_seconds: Count = Field(0, ge=0, le=3600)
+    min_billable_seconds: Count = Field(0, ge=0, le=3600)
     rounding: Rounding = Rounding.up
     billable_seconds: BillableRule | None = None  # None: the catalog's billable_seconds
 
@@ -176,8 +176,8 @@ class Package(Model):
     rates: list[RateRule] = Field(min_length=1)
     band_set: str | None = None  # a name in the catalog's band_sets; None: its time_bands
     fee: Money = 0  # prepaid: the prepayment, which becomes call credit
-    period_months: int = Field(12, ge=1, le=120)  # prepaid: credit expiry
-    included_minutes: int = Field(0, ge=0)  # bundle: per calendar month
+    period_months: Count = Field(12, ge=1, le=120)  # prepaid: credit expiry
+    included_minutes: Count = Field(0, ge=0)  # bundle: per calendar month
     # bundle: the rate of the seconds beyond the bundle (a rate name); None:
     # no overage is sold (Authorize cuts calls at the bundle's end). The
     # YAML's ``overage_price`` is a shorthand for one (Catalog._overage_price).
@@ -318,10 +318,10 @@ class CustomerRules(Model):
     ``cooling_days`` after that."""
 
     top_up_min: Money = 600 * MINOR_UNITS_PER_YUAN  # written in yuan; the default is already minor units
-    top_up_min_months: int = Field(3, ge=0, le=36)
-    restore_months: int = Field(3, ge=1, le=24)
-    reclaim_months: int = Field(6, ge=1, le=60)
-    cooling_days: int = Field(90, ge=0, le=3650)
+    top_up_min_months: Count = Field(3, ge=0, le=36)
+    restore_months: Count = Field(3, ge=1, le=24)
+    reclaim_months: Count = Field(6, ge=1, le=60)
+    cooling_days: Count = Field(90, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _order(self):

@@ -25,6 +25,8 @@ import yaml.reader
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..money import not_plain_decimal
+
 # The largest YAML file read (a catalog's document, a routing plan): a
 # catalog's tables of many rows are CSV files beside it.
 MAX_BYTES = 16 << 20
@@ -33,13 +35,6 @@ MAX_VALUES = 2_000_000
 # No amount, duration or count in a catalog comes near this (1e12 yuan is
 # 1e16 minor units, still inside int64).
 MAX_NUMBER = 1e12
-
-
-# A number as people write one: digits and at most one point; no leading
-# zero before more digits (YAML 1.1 octal), no 0x/0o/0b, no "_" or ":", no
-# exponent (1.0e+3 read as 1000 yuan a minute where 1e3, which YAML 1.1
-# reads as text, was refused: breaker 2; an amount is written out).
-_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]*)?|[-+]?\.[0-9]+")
 
 
 class _Loader(yaml.SafeLoader):
@@ -64,12 +59,15 @@ class _Loader(yaml.SafeLoader):
         octal 10, ``0x10`` as 16, ``1_0`` as 10 and ``1:30`` as 90: a price
         typed ``012`` for ``0.12`` would charge 83 times as much (breaker).
         Every number in a catalog is an amount, a duration or a count, which
-        people write in decimal; ``.inf`` / ``.nan`` go on to ``_bounded``."""
+        people write in decimal, spelled as the one money parser reads a
+        typed amount (``money.not_plain_decimal``: ``.5``, ``1.``, ``+0.15``,
+        ``-0`` and exponents are refused, quoted or not); ``.inf`` / ``.nan``
+        go on to ``_bounded``."""
         text = node.value.strip()
-        if _DECIMAL.fullmatch(text) or text.lower().lstrip("+-") in (".inf", ".nan"):
+        why = not_plain_decimal(text)
+        if why is None or text.lower().lstrip("+-") in (".inf", ".nan"):
             return value
-        advice = ("quote a time of day, e.g. \"18:00\", or write a number in decimal digits" if ":" in text
-                  else "write it in decimal digits, e.g. 12 or 0.12")
+        advice = "quote a time of day, e.g. \"18:00\", or write a number in decimal digits" if ":" in text else why
         self.numbers.append(f"line {node.start_mark.line + 1}: {text[:40]!r}: not a decimal number (YAML would "
                             f"read it as {value!r}); {advice}")
         return None
