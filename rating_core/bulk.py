@@ -92,7 +92,8 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
     """Before any row is rated, by every job (this one, ``--commit``'s,
     Dask's): each input passes ``cdr.check_file`` (a dataset directory
     ``cdr.check_dataset``) with ``cdr.REQUIRED_COLUMNS``; with
-    ``pass_through`` no file (a dataset's every file) has a column named
+    ``pass_through`` no file (a dataset's every file) has a column without
+    a name (``""``), nor one named
     like a column of the rated output (``OUTPUT_NAMES``): kept, it would be
     replaced by the output's (a clerk reading our charge as theirs) or
     lost. Each file's header (footer) is read once for both. Raises
@@ -103,6 +104,11 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
         named = (cdr.check_dataset(path, required=cdr.REQUIRED_COLUMNS) if path.is_dir()
                  else [(path, cdr.checked_columns(path, cdr.REQUIRED_COLUMNS))])
         for f, names in named if pass_through else ():
+            if "" in names:
+                raise cdr.InvalidFile(
+                    f, f"with --pass-through, column {names.index('') + 1} has no name: the rated output would "
+                       "have a column no one can name; name it in the header or rate without --pass-through",
+                    None if cdr._is_parquet(f) else 1)
             clash = [n for n in names if n in OUTPUT_NAMES]
             if clash:
                 raise cdr.InvalidFile(
@@ -279,12 +285,17 @@ def _bytes_type(t: pa.DataType) -> bool:
             or t == pa.binary_view())
 
 
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
+
+
 def _plain(table: pa.Table) -> pa.Table:
     """A table as CSV text takes it: dictionaries decoded; bytes (a
     pass-through column of a file that was not all UTF-8, fixed-size or
     view binary) as text, a byte that is not UTF-8 written ``\\xff`` and a
     NUL or other control character ``\\x00`` as a reject shows it
-    (``cdr.bytes_as_text``: never raw bytes in a text file); lists, structs
+    (``cdr.bytes_as_text``: never raw bytes in a text file), and so a
+    pass-through text column's control characters (the CDR's own text
+    columns, ``cdr.ARROW_STRINGS``, hold none: such a row is a reject); lists, structs
     and maps as JSON. pyarrow's CSV writer
     refuses the bytes and the nested types: after a commit, that was an
     internal error with the calls already charged (breakers). Every text
@@ -295,16 +306,20 @@ def _plain(table: pa.Table) -> pa.Table:
     import json
 
     cols = []
-    for c in table.columns:
+    for name, c in zip(table.column_names, table.columns):
         if pa.types.is_dictionary(c.type) and pa.types.is_string(c.type.value_type):
             # The names: each distinct value quoted once, in the dictionary, not in every row.
-            quoted = [pa.DictionaryArray.from_arrays(k.indices, cells.column(k.dictionary)) for k in c.chunks]
+            quoted = [pa.DictionaryArray.from_arrays(k.indices, cells.column(cdr.bytes_as_text(k.dictionary)))
+                      for k in c.chunks]
             cols.append(pa.chunked_array(quoted, c.type).cast(pa.string()))
             continue
         if pa.types.is_dictionary(c.type):
             c = c.cast(c.type.value_type)
         t = c.type
-        if _bytes_type(t):
+        if _bytes_type(t) or (t in _TEXT_TYPES and name not in cdr.ARROW_STRINGS):
+            # A pass-through text column as bytes are: the edge judged only the CDR's text columns
+            # (a NUL there is a reject), so a NUL in a pass-through cell was written raw (hostile round).
+            # The names (dictionaries, above) are few: each escaped once.
             c = cdr.bytes_as_text(c)
         elif pa.types.is_nested(t):
             c = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str)

@@ -1282,7 +1282,8 @@ def _byte_parts(text: str) -> list[str]:
 
 def bytes_as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A binary column (bytes of no declared encoding: a Parquet ``binary``
-    pass-through column, a CSV column not UTF-8 throughout) as text a CSV
+    pass-through column, a CSV column not UTF-8 throughout), or a text one
+    (a pass-through column the edge did not judge), as text a CSV
     can hold: a column of UTF-8 cells with no FORBIDDEN_TEXT character as it
     is, else every cell as a reject shows one, whole (``_byte_parts``: a
     NUL ``\\x00``, a byte not UTF-8 ``\\xff``). Nulls stay null. The bytes as

