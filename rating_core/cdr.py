@@ -283,6 +283,15 @@ UTF8_LINES = 20
 # the common hanzi and punctuation a GBK export is made of). A stray Latin-1
 # byte before ASCII (b"\xe9x") decodes as GB18030 too, but outside that zone.
 GB_EVIDENCE = 4
+# ... unless the sample is Korean as much: every byte of it decodes as EUC-KR
+# and its non-ASCII characters are Hangul syllables (at least 9 in 10, at
+# least KOREAN_EVIDENCE distinct). EUC-KR's Hangul are byte pairs in GB2312's
+# zone, so a Korean export reads as GBK hanzi, every call id another text
+# (hostile-input round): the file is refused, naming both (``encoding_of``).
+# Chinese reads so only when all its hanzi are in GB2312's rows 0xB0-0xC8
+# (pinyin a to r: 被叫挂机 北京 客户 is 9 such): a small Chinese sample can,
+# so the bar is 16 distinct, and a refused Chinese file rates with --encoding gbk.
+KOREAN_EVIDENCE = 16
 GB_STRAY = 20  # at most 1 in 20 of the non-ASCII bytes may fail as GB18030 in a file guessed GBK
 HEADER_BYTES_SHOWN = 8  # of a header cell not in the file's encoding, from its first bad byte (``_header``)
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte not UTF-8, as surrogateescape decodes it
@@ -337,7 +346,8 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     GB18030; either with at most
     1 in BINARY_CONTROLS characters a control (a few bad cells).
     Raises InvalidFile for an unknown encoding name, an empty file, UTF-32,
-    or bytes that are none of these (binary data)."""
+    bytes that are none of these (binary data), or GBK bytes that are as
+    much Korean in EUC-KR (``_korean``): not guessed, the file names both."""
     if encoding:
         name = ENCODINGS.get(encoding.lower().replace("_", "-"))
         if name is None:
@@ -404,6 +414,10 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
         if (invalid * UTF8_MAJORITY > non_ascii or (not not_gb and _no_utf8_text(head, utf8, final))) \
                 and not_gb * GB_STRAY <= non_ascii and _gb_evidence(_ESCAPED_BYTE.sub("", gb)):
             name, text = "gb18030", gb
+            if _korean(head, final):
+                raise InvalidFile(path, "reads as GBK (Chinese) and as EUC-KR (Korean) text, each other text: "
+                                        "if it is Chinese, rate it with --encoding gbk; EUC-KR is not read, "
+                                        "save a Korean file as UTF-8")
     # Binary data that happens to decode (NUL padding, a tar archive of a
     # CSV): C0 controls other than tab and line ends are more than 1 in
     # BINARY_CONTROLS of the first 4096 characters. Fewer are bad cells of a
@@ -412,6 +426,20 @@ def encoding_of(path: str | Path, encoding: str | None = None) -> str:
     if sum(1 for c in sample if c < " " and c not in "\t\r\n") * BINARY_CONTROLS <= len(sample):
         return name
     raise InvalidFile(path, "not text: neither UTF-8, GBK/GB18030 nor UTF-16 (binary data? name it with --encoding)")
+
+
+def _korean(head: bytes, final: bool) -> bool:
+    """Whether the sample ``head`` (GBK by its bytes) is EUC-KR Korean as
+    well: all of it decodes as EUC-KR (a sample cut before its end may end
+    inside a character), at least 9 in 10 of its non-ASCII characters so
+    read are Hangul syllables, at least KOREAN_EVIDENCE distinct ones."""
+    try:
+        text = codecs.getincrementaldecoder("euc_kr")().decode(head, final=final)
+    except UnicodeDecodeError:
+        return False
+    wide = [c for c in text if c >= "\x80"]
+    hangul = {c for c in wide if "\uac00" <= c <= "\ud7a3"}
+    return len(hangul) >= KOREAN_EVIDENCE and 10 * sum(c in hangul for c in wide) >= 9 * len(wide)
 
 
 def _lines_not_utf8(utf8: str, final: bool) -> int:

@@ -644,3 +644,25 @@ def test_gbk_call_ids_that_are_utf8_text_too_cannot_be_told_from_their_bytes(tmp
     assert [(r["row"], r["value"], r["reason"][:28]) for r in rejects] == [
         ("1", "æ-1", "reads as UTF-8 (shown) and a"), ("2", "æ-2", "reads as UTF-8 (shown) and a")], rejects
     assert pq.read_table(tmp_path / "out.parquet").column("call_id").to_pylist() == ["a-3"]
+
+
+def test_an_euc_kr_file_is_refused_naming_both_readings_not_read_as_gbk(tmp_path):
+    """Hostile-input round: a Korean export in EUC-KR (Hangul are byte pairs
+    in GB2312's zone) was read as GBK, every call id another text. Refused
+    before anything is rated, naming both readings and the fix; a Chinese
+    file whose few hanzi also read as Hangul is still GBK (too few to be
+    Korean), and one with more rates with --encoding gbk."""
+    d = DEMO
+    rest = f"{d['caller']},{d['number']},{d['forwarded_to']},{d['start']},{d['agent_answer']},{d['end']}"
+    korean = HEADER + "".join(f"통화-{i},{rest},정상 종료 고객 응답 서울 부산 없음\n" for i in range(20))
+    src = tmp_path / "ko.csv"
+    src.write_bytes(korean.encode("euc_kr"))
+    with pytest.raises(cdr.InvalidFile, match=r"reads as GBK \(Chinese\) and as EUC-KR \(Korean\) text"):
+        cdr.encoding_of(src)
+    proc, _ = _rate(tmp_path, src)
+    assert proc.returncode == 2 and f"{src}: reads as GBK (Chinese) and as EUC-KR (Korean)" in proc.stderr
+    assert "--encoding gbk" in proc.stderr and not (tmp_path / "out.parquet").exists()
+    assert cdr.encoding_of(src, "gbk") == "gb18030"  # told, it is read as told
+    chinese = HEADER + "".join(f"呼叫-{i},{rest},被叫挂机 北京 客户\n" for i in range(20))
+    src.write_bytes(chinese.encode("gbk"))
+    assert cdr.encoding_of(src) == "gb18030"
