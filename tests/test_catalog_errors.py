@@ -129,6 +129,13 @@ def test_home_city_takes_the_city_prefix(catalog, home):
     ("name: x\nrates: {r: {tiers: [{price: 1, unit: \"60\"}]}}\n", "rates.r.tiers[0].unit: Input should be a valid integer"),
     ("name: x\nrates: {r: {tiers: [{price: 1, increment: 60.0}]}}\n", "tiers[0].increment: Input should be a valid integer"),
     ("name: x\ncustomer_rules: {cooling_days: \"090\"}\n", "customer_rules.cooling_days: Input should be a valid integer"),
+    # Tags other than the plain ones, and names past their bound (hostile-input round: !!binary, 10 MB names).
+    ("name: x\nrates: {r: {tiers: [{price: !!binary MTI=}]}}\n",
+     "rates.r.tiers[0].price (line 2): the YAML tag !!binary is not allowed"),
+    ("name: !!set {a, b}\n", "name (line 1): the YAML tag !!set is not allowed"),
+    ("name: !custom x\n", "name (line 1): the YAML tag !custom is not allowed"),
+    ("name: x\nrates: {" + "r" * 129 + ": {tiers: [{price: 1}]}}\n", "a name of 129 characters, more than 128 (line 2)"),
+    ("name: " + "n" * 1025 + "\n", "name: 1,025 characters, more than 1024 (line 1)"),
     ("~\n", "the catalog must be a mapping, not null"),
     ("name: x\n[a]: 1\n", "line 2: a key must be a name, not a list"),
     ("name: [unclosed\n", "line 2, column 1: "),

@@ -72,8 +72,17 @@ def _text_problem(record: str, field: str, value: str) -> str:
     raise AssertionError("called for a value without a forbidden character")
 
 
+# The longest name (a mapping key: a rate, package, account, group...) and
+# the longest text value a catalog holds, in characters. A name is printed
+# on statements, reports and every reject; a 10 MB one was accepted
+# (hostile-input round). Labels are shorter still (120, ``schema.Catalog``).
+MAX_NAME_CHARS = 128
+MAX_TEXT_CHARS = 1024
+
+
 def _text_problems(doc, path: Path, places: yamldoc.Lines) -> tuple[list[str], set[tuple]]:
-    """Every name (mapping key) and text value of the YAML document holding
+    """Every name (mapping key) longer than MAX_NAME_CHARS, text value
+    longer than MAX_TEXT_CHARS, and name or text value holding
     a FORBIDDEN_TEXT character (a control character, a bidi control such as
     U+202E, a zero-width or invisible character, U+2028/9): ``FILE:
     RECORD.FIELD: contains a control character: 'ac\\u202eme' (line N)``.
@@ -96,6 +105,12 @@ def _text_problems(doc, path: Path, places: yamldoc.Lines) -> tuple[list[str], s
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in items:
             at = parts + (key,)
+            if isinstance(key, str) and len(key) > MAX_NAME_CHARS:
+                line = places.line(list(at))
+                problems.append(f"{path}: {_loc(parts + (excerpt(key),))}: a name of {len(key):,} characters, "
+                                f"more than {MAX_NAME_CHARS}" + (f" (line {line})" if line else ""))
+                refused.add(at)
+                continue
             if isinstance(key, str) and forbidden_characters(key):
                 field = _loc(parts + (excerpt(key),))
                 line = places.line(list(at))
@@ -103,7 +118,12 @@ def _text_problems(doc, path: Path, places: yamldoc.Lines) -> tuple[list[str], s
                 refused.add(at)
                 continue  # the record under a refused name is not read further
             if isinstance(value, str):
-                if forbidden_characters(value):
+                if len(value) > MAX_TEXT_CHARS:
+                    line = places.line(list(at))
+                    problems.append(f"{path}: {_loc(at)}: {len(value):,} characters, more than {MAX_TEXT_CHARS}"
+                                    + (f" (line {line})" if line else ""))
+                    refused.add(at)
+                elif forbidden_characters(value):
                     line = places.line(list(at))
                     problems.append(_text_problem(str(path), _loc(at), value) + (f" (line {line})" if line else ""))
                     refused.add(at)

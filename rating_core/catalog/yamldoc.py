@@ -8,7 +8,8 @@ will build whatever nesting or alias expansion a file asks for. Here:
   both lines (``rates.std (line 10): duplicate name, also rates.std (line
   9)``; YAML merge keys ``<<`` may still be overridden, as YAML intends);
 - nesting deeper than MAX_DEPTH, a document that expands (through aliases)
-  to more than MAX_VALUES values, and a key that is not a name are problems
+  to more than MAX_VALUES values, a key that is not a name and a tag other
+  than PLAIN_TAGS (``!!binary``) are problems
   that stop the reading; a number that is not finite or beyond MAX_NUMBER
   is a problem on its line and becomes None, so the rest is still checked;
 - the composed node tree is kept, so a problem about ``accounts.acme.package``
@@ -35,6 +36,13 @@ MAX_VALUES = 2_000_000
 # No amount, duration or count in a catalog comes near this (1e12 yuan is
 # 1e16 minor units, still inside int64).
 MAX_NUMBER = 1e12
+# The tags a catalog's values may have: those YAML gives plain text,
+# numbers, true/false, null, dates, lists, mappings and merge keys. Others
+# written out (``!!binary``: bytes, ``!!set``, ``!!omap``, ``!custom``) are
+# problems naming the value and line: no catalog field takes them, and bytes
+# reached the schema as ``b'...'`` (hostile-input round).
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge"))
 
 
 class _Loader(yaml.SafeLoader):
@@ -188,6 +196,10 @@ def _bounds(path: Path, root: Node) -> list[str]:
         if depth > MAX_DEPTH:
             return [f"{path}: line {line}: nested more than {MAX_DEPTH} levels deep"]
         order.append((node, depth))
+        if node.tag not in PLAIN_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problems.append(f"{path}: {where or 'the document'} (line {line}): the YAML tag {shown[:40]} is not "
+                            "allowed (write plain text, numbers, lists and mappings)")
         if isinstance(node, MappingNode):
             first: dict[str, int] = {}
             for k, v in node.value:
