@@ -67,3 +67,22 @@ def test_timestamp_nanos_out_of_range_and_ended_without_a_call(server):
                             at=AT * 1000).accepted
         assert c.call_event("s1", NUMBER, "ended", destination="13700000001", at=AT * 1000 + 60_000).accepted
         assert not c.call_event("s1", NUMBER, "ended", at=AT * 1000 + 61_000).accepted  # already ended
+
+
+def test_an_actor_is_bounded_in_sweep_and_in_every_operation(server):
+    """Hostile-input round: an ``actor`` of a megabyte was accepted by Sweep
+    and by operations and written into each audit event. At most
+    ``MAX_ACTOR_CHARS`` characters, none a control character:
+    INVALID_ARGUMENT naming ``actor``; 64 characters (Chinese ones too) pass."""
+    from rating_core.accounts.operations import MAX_ACTOR_CHARS, _actor
+
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        for actor in ("a" * (MAX_ACTOR_CHARS + 1), "x" * 1_000_000, "ops\x1b[2J"):
+            code, details = _fails(lambda: acc.Sweep(pb.SweepRequest(at_ms=AT * 1000, actor=actor), timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("actor:"), (code, details)
+            code, details = _fails(lambda: acc.TopUp(pb.AmountRequest(
+                meta=pb.OperationMeta(request_id="actor-long", actor=actor), account="x", amount_minor=1),
+                timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("actor:"), (code, details)
+    assert _actor("运维" * (MAX_ACTOR_CHARS // 2)) == "运维" * (MAX_ACTOR_CHARS // 2)  # no sweep run on the shared server

@@ -277,6 +277,22 @@ class _Tx:
         return after
 
 
+# The longest ``actor`` (who asks, recorded in every audit event), in
+# characters: a person's or a system's name. Unbounded, a gRPC Sweep's actor
+# of megabytes was written into every event it made (hostile-input round).
+MAX_ACTOR_CHARS = 64
+
+
+def _actor(actor: str | None) -> str | None:
+    """``actor`` as given (None or "" for the caller's default); raises
+    InvalidInput naming ``actor`` when it is longer than MAX_ACTOR_CHARS or
+    holds a control character (it is printed back in event listings)."""
+    if actor and (len(actor) > MAX_ACTOR_CHARS or not actor.isprintable()):
+        raise InvalidInput("actor", f"at most {MAX_ACTOR_CHARS} characters, none a control character "
+                                    f"(got {len(actor):,} characters)")
+    return actor
+
+
 class Accounts:
     """Customer operations over one store's ledger (see the module doc).
 
@@ -344,7 +360,7 @@ class Accounts:
             # A key people and logs must be able to read back and quote.
             raise InvalidInput("request_id", "blank, or holds a control character")
         at = now_ms() if at_ms is None else _at(at_ms)
-        actor = actor or "operator"
+        actor = _actor(actor) or "operator"
         rid = request_id.encode()
         with self.ledger.write() as w:
             txn = w.txn
@@ -1347,7 +1363,9 @@ class Accounts:
         Candidates are found in one read transaction; each transition is its
         own operation with a request id derived from (what, whom, since), so
         sweeps running at once in several processes apply each one once.
-        Returns the results of the operations that changed something."""
+        Returns the results of the operations that changed something.
+        Raises InvalidInput naming ``actor`` (``_actor``) or ``at``."""
+        actor = _actor(actor) or "sweep"
         at = now_ms() if at_ms is None else _at(at_ms)
         rules = self.rules()
         pkgs = self.catalog().get("package_rules", {})
