@@ -122,7 +122,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     result: dict = {"imported": imported, "skipped": skipped,
                     "billing_from_ms": stored.pop() if len(stored) == 1 else None}
     ignored = [aid for aid in skipped if billing_from_ms is not None and kept[aid] != billing_from_ms]
-    if ignored:  # breaker 3 F5: a re-import printed the new cut-over as if stored
+    if ignored and billing_from_ms is not None:  # breaker 3 F5: a re-import printed the new cut-over as if stored
         result["detail"] = {"warnings": [
             f"billing_from {_local(billing_from_ms)[:10]} not applied to {len(ignored)} account(s) already imported "
             f"({', '.join(ignored[:3])}{', ...' if len(ignored) > 3 else ''}): each keeps its cut-over "
