@@ -134,3 +134,19 @@ def test_server_readme_command_line(demo_dir):
     proc, info = serve("rating400 serve " + " ".join(args[3:]), demo_dir, [])
     stop(proc)
     assert info["port"] > 0
+
+
+def test_contents_links_every_section_and_only_sections():
+    """README's Contents links each `## ` section once in "Every section",
+    and every link of Contents reaches a heading (GitHub's anchors: lower
+    case, punctuation dropped, spaces as hyphens)."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    heads = [line[3:] for line in text.splitlines() if line.startswith("## ") and line != "## Contents"]
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+    contents = section(readme, "Contents")
+    links = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert set(links) <= anchors, set(links) - anchors
+    every = contents[contents.index("Every section:"):]
+    assert re.findall(r"\]\(#([^)]+)\)", every) == [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-")
+                                                   for h in heads]
