@@ -18,6 +18,14 @@ LOCAL_TZ = _dt.timezone(_dt.timedelta(milliseconds=LOCAL_OFFSET_MS))  # Asia/Sha
 MS_PER_DAY = 86_400_000
 NO_TIME = np.iinfo(np.int64).min  # a missing timestamp (unanswered call)
 NEVER = np.iinfo(np.int64).max  # an expiry that never comes
+# The calendar table every snapshot holds, local days 2000-01-01 .. 2060-12-31
+# ([first, last] epoch day): the compiler builds it (compile.calendar), the
+# rater refuses a start outside it (cdr.calendar_range), as does a rated
+# file's reader (billing.calls). Written here, not in the compiler, because the
+# runtime reads it and never imports the compiler.
+CALENDAR_FIRST_DAY = _dt.date(2000, 1, 1)
+CALENDAR_LAST_DAY = _dt.date(2060, 12, 31)
+CALENDAR_DAYS = ((CALENDAR_FIRST_DAY - _dt.date(1970, 1, 1)).days, (CALENDAR_LAST_DAY - _dt.date(1970, 1, 1)).days)
 
 # Enumerations stored as small ints (order is the id).
 DAY_KIND = ("workday", "weekend", "holiday")

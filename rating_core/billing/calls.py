@@ -30,7 +30,6 @@ import pyarrow.compute as pc
 
 from .. import cdr, layout
 from ..answered import answered
-from ..compile import calendar
 from ..errors import InvalidInput
 
 CALLS_SCHEMA = pa.schema([
@@ -232,7 +231,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
     when a required column is missing or unusable, or a rated row's
     status, call id, account, package, 400 number, time or count is
     missing or not one, or a start is outside the calendar table the rater
-    uses (``compile.calendar.DAYS``: ``rate`` refuses those too) (``_named``, ``cdr.file_times``, ``rated_numbers``)."""
+    uses (``layout.CALENDAR_DAYS``: ``rate`` refuses those too) (``_named``, ``cdr.file_times``, ``rated_numbers``)."""
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
@@ -245,7 +244,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
         "number": _named(t, "number", source, rows),
         "caller": _strings(t, "caller", source),
         "forwarded_to": _strings(t, "forwarded_to", source),
-        "start_ms": pa.array(cdr.file_times(t, "start", source, rows, required=True, days=calendar.DAYS)),
+        "start_ms": pa.array(cdr.file_times(t, "start", source, rows, required=True, days=layout.CALENDAR_DAYS)),
         "end_ms": pa.array(cdr.file_times(t, "end", source, rows)),  # absent from lean rated files
         "answered": answered(t, source, rows),  # the one rule (rating_core.answered)
         "ivr_keys": _strings(t, "ivr_keys", source),

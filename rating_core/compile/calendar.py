@@ -13,12 +13,13 @@ import functools
 import chinese_calendar
 import numpy as np
 
-FIRST_DAY = dt.date(2000, 1, 1)
-LAST_DAY = dt.date(2060, 12, 31)
+from .. import layout
+
+# The table's span is the runtime's fact (layout.CALENDAR_DAYS), read here.
+FIRST_DAY = layout.CALENDAR_FIRST_DAY
+LAST_DAY = layout.CALENDAR_LAST_DAY
 EPOCH = dt.date(1970, 1, 1)
-# [first, last] local epoch day of the calendar table every snapshot holds: the
-# rater refuses a start outside it (cdr.calendar_range), as does a rated file's reader
-DAYS = ((FIRST_DAY - EPOCH).days, (LAST_DAY - EPOCH).days)
+DAYS = layout.CALENDAR_DAYS
 
 WORKDAY, WEEKEND, HOLIDAY = 0, 1, 2
 _KIND_IDS = {"workday": WORKDAY, "weekend": WEEKEND, "holiday": HOLIDAY}
