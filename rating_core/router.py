@@ -93,6 +93,7 @@ Consistency rules:
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
 import os
@@ -123,6 +124,9 @@ MONTHLY_SPEND_CAP, MONTHLY_CALLS_CAP = INVALID_INPUT + 1, INVALID_INPUT + 2
 INVALID_FIELDS = ("", "number", "caller", "at")  # authorize_batch's invalid_field codes
 SETUP_GRACE_S = 600
 _AGENT_ANSWER = layout.BILLING_START.index("agent_answer")
+# Messages show a refused ``at`` as a local time when it is one (years 1..9999).
+_EPOCH_LOCAL = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc).astimezone(layout.LOCAL_TZ)
+_DISPLAYABLE = (-62_135_596_800_000 + layout.LOCAL_OFFSET_MS, 253_402_300_799_999 - layout.LOCAL_OFFSET_MS)
 EVENT_KINDS = ("started", "answered", "interim", "ended")
 QUOTA_SECONDS = 3600  # the longest grant one Authorize or interim event gives (README: credit reservation)
 CDR_GRACE_S = 3600  # an ended call's hold waits this long for its CDR
@@ -581,7 +585,14 @@ class Router:
             return time.time_ns() // 1_000_000
         at = int(at_ms)
         if not self._at_range[0] <= at < self._at_range[1]:
-            raise InvalidInput("at", f"{at_ms} ms is outside the calendar the catalog was compiled with")
+            def local(ms: int) -> datetime.datetime:  # display only; ms inside years 1..9999
+                return _EPOCH_LOCAL + datetime.timedelta(milliseconds=ms)
+
+            shown = (local(at).isoformat(timespec="seconds") if _DISPLAYABLE[0] <= at < _DISPLAYABLE[1]
+                     else "a time")
+            raise InvalidInput("at", f"{shown} ({at} ms) is outside the calendar the catalog was compiled with: "
+                                     f"{local(self._at_range[0]).date()} to {local(self._at_range[1] - 1).date()}, "
+                                     "Asia/Shanghai")
         return at
 
     @staticmethod

@@ -39,3 +39,14 @@ def test_a_suspended_account_s_deny_says_why_and_since_when(tmp_path, capsys):
     why = next(line for line in printed.splitlines() if line.startswith("why:"))
     assert why.startswith("why: account tea is suspended (manual) since ") and why.endswith(
         "suspended by an operator: rating400 accounts restore tea")
+
+
+def test_a_time_outside_the_calendar_is_named_as_typed_with_the_range(tmp_path, capsys):
+    """Newcomer N11 F15: `route --at 2062-11-02T10:00:00+08:00` answered
+    'at: 2929658400000 ms is outside the calendar', the epoch ms and no range."""
+    store = str(live_store(tmp_path, CATALOG))
+    code, _, err = run(capsys, "route", "4001000003", "13812345678", "--at", "2062-11-02T10:00:00+08:00",
+                       "--store", store)
+    assert code == 2
+    assert ("at: 2062-11-02T10:00:00+08:00 (2929658400000 ms) is outside the calendar the catalog was compiled "
+            "with: 2000-01-01 to 2060-12-31, Asia/Shanghai") in err, err
