@@ -49,12 +49,15 @@ SUSPENDED_REMEDY = {
 }
 
 
-def suspension_detail(env, number: str) -> str | None:
+def suspension_detail(env, number: str, at_ms: int | None = None) -> str | None:
     """The ``why:`` of an ``account_suspended`` deny: the account of
     ``number`` (its customer-layer record in ``env``), its state, the
     reason and since when (Asia/Shanghai), and what to do (newcomer N10-2
     finding 9: the line said nothing while ``out_of_credit`` had a why);
-    None when the customer layer holds no such number or account."""
+    None when the customer layer holds no such number or account. The
+    state is the live one: for an ``at_ms`` (epoch ms) before the
+    suspension the sentence says so (newcomer N11 F13: asked of 11-15, it
+    answered "suspended since 12-01")."""
     from .accounts.view import layer_dbs
     from .ledger import customers as C
 
@@ -71,7 +74,9 @@ def suspension_detail(env, number: str) -> str | None:
     why = f" ({acc.suspend_reason})" if acc.suspend_reason else ""
     remedy = (f"rating400 accounts restore {acc.id}" if acc.status == "frozen"
               else SUSPENDED_REMEDY.get(acc.suspend_reason, SUSPENDED_REMEDY["manual"]).format(account=acc.id))
-    return f"account {acc.id} is {acc.status}{why}{since}: {remedy}"
+    now = (" (its state now: route answers from the live state, not as of --at)"
+           if at_ms is not None and acc.suspended_ms and at_ms < acc.suspended_ms else "")
+    return f"account {acc.id} is {acc.status}{why}{since}{now}: {remedy}"
 
 
 def render(number: str, caller: str, at_ms: int, d, why: str | None = None) -> list[str]:
@@ -137,10 +142,12 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
         view = open_view(store, ledger.env, version)  # with the customer layer's live numbers
         snapshot = getattr(view, "base", view)
         try:
+            asked = at_ms
             if at_ms is None:
                 at_ms = int(dt.datetime.now(SHANGHAI).timestamp() * 1000)
             decision = Router(view, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
-            why = suspension_detail(ledger.env, number) if decision.reason == "account_suspended" else None
+            why = (suspension_detail(ledger.env, number, asked) if decision.reason == "account_suspended"
+                   else None)
         finally:
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values

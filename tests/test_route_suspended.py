@@ -29,6 +29,11 @@ def test_a_suspended_account_s_deny_says_why_and_since_when(tmp_path, capsys):
     assert "DENY account_suspended" in lines
     assert ("why: account expiring is suspended (expired) since 2026-11-15 00:00: its prepaid package period "
             "ended: renew it (rating400 accounts renew expiring)") in lines
+    # Asked of a time before the suspension: the answer is the live state, and says so (newcomer N11 F13).
+    code, printed, _ = run(capsys, "route", "4001000001", "13812345678", "--at", "2026-11-10T10:00:00",
+                           "--store", store)
+    why = next(line for line in printed.splitlines() if line.startswith("why:"))
+    assert "since 2026-11-15 00:00 (its state now: route answers from the live state, not as of --at)" in why
     code, printed, _ = run(capsys, "route", "4001000001", "13812345678", "--at", "2026-11-20T10:00:00",
                            "--store", store, "--json")
     assert code == 1 and json.loads(printed)["detail"].startswith("account expiring is suspended (expired) since")
