@@ -286,7 +286,9 @@ def test_sweep_arrears_window_edges(env, clock):
     ops = env
     clock(LATER)  # the story runs into 2027/2028
     opened(ops)
-    ops.refund(rid(), "acme", 480_0000, at_ms=T0)  # credit 0: in arrears
+    # Credit 0: in arrears. A debit, not a refund: with the clock a year on, the statements leave
+    # the minimums unpaid, and a prepaid refund is netted against them (newcomer N11 F6).
+    ops.adjust(rid(), "acme", -480_0000, "drained", at_ms=T0)
     done = ops.sweep(T0)
     assert [d["operation"] for d in done] == ["suspend_account"]
     acc = ops.get_account("acme")["account"]
@@ -305,7 +307,7 @@ def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env, clock):
     ops = env
     clock(LATER)  # the story runs into 2027/2028
     opened(ops)
-    ops.refund(rid(), "acme", 480_0000, at_ms=T0)
+    ops.adjust(rid(), "acme", -480_0000, "drained", at_ms=T0)  # a refund is netted against unpaid minimums
     ops.sweep(T0)
     edge = add_months_ms(T0, 3)
     r = ops.top_up(rid(), "acme", 600_0000, at_ms=edge)  # window closed: credit taken, not restored
@@ -733,7 +735,7 @@ def test_restore_refusals(env, clock):
     with pytest.raises(Refused) as e:
         ops.number_transition(rid(), "4001234567", "restore", at_ms=T0)
     assert e.value.reason == "account_not_active"
-    ops.refund(rid(), "acme", 480_0000, at_ms=T0)
+    ops.adjust(rid(), "acme", -480_0000, "drained", at_ms=T0)  # a refund is netted against unpaid minimums
     with pytest.raises(Refused) as e:
         ops.account_transition(rid(), "acme", "restore", at_ms=T0)
     assert e.value.reason == "out_of_credit"

@@ -144,8 +144,13 @@ def test_credit_carried_into_a_bundle_is_refundable(store):
     try:
         ops.change_package("c1", "tea", "bo", at_ms=at(4, 1))
         assert ops.balance("tea")["credit_minor"] == 480 * YUAN
-        ops.refund("r1", "tea", 480 * YUAN, at_ms=at(4, 2))
-        assert ops.balance("tea")["credit_minor"] == 0
+        # The first bundle month (May) applies the carried credit to the prepaid months' unpaid
+        # minimums (February to April, 3 x 40.00): never paid back, however the refund is dated
+        # (breaker N11 F13: bounded by April's closing credit alone, all 480.00 went back).
+        with pytest.raises(Refused, match=r"refundable credit is 360\.00 yuan: the statements applied 120\.00"):
+            ops.refund("r1", "tea", 480 * YUAN, at_ms=at(4, 2))
+        ops.refund("r2", "tea", 360 * YUAN, at_ms=at(4, 2))
+        assert ops.balance("tea")["credit_minor"] == 120 * YUAN
     finally:
         ops.ledger.close()
 

@@ -993,11 +993,15 @@ class Accounts:
         account's credit limit is the platform's money, never refunded),
         and only credit that existed at ``at_ms``: less the top-ups and
         credit adjustments dated after it (``_credited_after``; README
-        "Accounts and numbers"). Refused: ``insufficient_credit``, ``no_package``,
+        "Accounts and numbers"). Bounded by the statements too
+        (``_statement_bound``): a postpaid account's by the least credit its
+        statements carry from ``at_ms``'s month to now (what no bill applied),
+        a prepaid account's by its credit less what the bills of the months
+        that have ended leave unpaid (README "Money rules"). Refused: ``insufficient_credit``, ``no_package``,
         ``account_closed``, ``before_package_start`` (``at_ms`` before the
         current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
-        on_bills = self._applied_to_bills(account, at_ms)
+        on_bills = self._statement_bound(account, at_ms)
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -1005,12 +1009,8 @@ class Accounts:
             self._money_kind(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
-            if on_bills is not None and on_bills < refundable and amount > on_bills:
-                # The ledger's credit holds what paid statement-only fees: never paid back.
-                raise Refused("insufficient_credit", f"refundable credit is {in_yuan(on_bills)}: the statements "
-                                                     f"applied {in_yuan(refundable - on_bills)} of the ledger's "
-                                                     f"{in_yuan(refundable)} to bills (rental, features); cannot "
-                                                     f"refund {in_yuan(amount)}")
+            if on_bills is not None:
+                _check_statement_bound(acc.id, on_bills, refundable, amount)
             later = self._credited_after(tx, acc.id)
             if amount > refundable - later:
                 dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
@@ -1022,21 +1022,30 @@ class Accounts:
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _applied_to_bills(self, account: str, at_ms) -> int | None:
-        """A postpaid account's credit as its statements carry it at
-        ``at_ms`` (default now): payments not applied to any bill
-        (``billing.sources.unapplied_payments``); None for a prepaid account,
-        an unknown one or one without a package (the operation refuses
-        those itself), or a time no statement bills yet. Read before the write transaction: statements are
-        built from read transactions."""
+    def _statement_bound(self, account: str, at_ms) -> tuple[str, int, str] | None:
+        """What the statements allow a refund dated ``at_ms`` (default now)
+        to pay back, read before the write transaction (statements are built
+        from read transactions), in one statement build: a postpaid
+        account's ``("postpaid", least, month)``: the least credit its
+        statements carry from ``at_ms``'s month to now, payments not applied
+        to any bill (``billing.sources.unapplied_payments``), and the month
+        whose bill left that least; a prepaid account's ``("prepaid", unpaid,
+        month)``: what the bills of the months that have ended leave unpaid
+        (``billing.sources.unpaid_bills``; minor units). None for an unknown
+        account, one without a package (the operation refuses those itself)
+        or one no statement bills yet."""
         with self.ledger.env.begin() as txn:
             raw = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB])
         acc = C.decode(C.Account, raw) if raw is not None else None
-        if acc is None or not acc.package or self._package(acc.package)["kind"] not in layout.POSTPAID_KINDS:
+        if acc is None or not acc.package:
             return None
-        from ..billing.sources import unapplied_payments
+        from ..billing.sources import unapplied_payments, unpaid_bills
 
-        return unapplied_payments(self, account, now_ms() if at_ms is None else _at(at_ms))
+        if self._package(acc.package)["kind"] in layout.POSTPAID_KINDS:
+            found = unapplied_payments(self, account, now_ms() if at_ms is None else _at(at_ms))
+            return None if found is None else ("postpaid", *found)
+        found = unpaid_bills(self, account)
+        return None if found is None else ("prepaid", *found)
 
     def _credited_after(self, tx: _Tx, account: str) -> int:
         """Minor units credited to ``account`` by top-ups and positive credit
@@ -1535,6 +1544,29 @@ class Accounts:
                         if len(out) >= limit:
                             break
         return out
+
+
+def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable: int, amount: int) -> None:
+    """Refuse (``insufficient_credit``) a refund of ``amount`` (minor units)
+    that the statements do not allow (``Accounts._statement_bound``:
+    ``bound``) out of ``refundable`` credit. Postpaid: the credit a later
+    bill applied is never paid back, however the refund is dated (breaker
+    N11 F13). Prepaid: the credit is netted against what the statements
+    leave unpaid (newcomer N11 F6; README "Money rules")."""
+    kind, figure, month = bound
+    if kind == "postpaid" and figure < refundable and amount > figure:
+        # The ledger's credit holds what paid statement-only fees: never paid back.
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
+                                             f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
+                                             f"to bills (rental, features; the bills up to {month} applied all "
+                                             f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}")
+    if kind == "prepaid" and figure > 0 and amount > refundable - figure:
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, refundable - figure))}: "
+                                             f"the bills up to {month} leave {in_yuan(figure)} unpaid "
+                                             f"(minimum shortfalls, rental, fees, arrears), netted against the credit "
+                                             f"of {in_yuan(refundable)}; record the customer's payment first "
+                                             f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
+                                             f"more; cannot refund {in_yuan(amount)}")
 
 
 def _public(res: C.OperationResult) -> dict:

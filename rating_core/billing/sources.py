@@ -101,19 +101,68 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
             + from_cut_overs(raw))
 
 
-def unapplied_payments(ops, account: str, at_ms: int) -> int | None:
+def unapplied_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
     """What the statements of a postpaid ``account`` (pay-as-you-go or
-    bundle) carry as its credit at the end of ``at_ms``'s month (Asia/
-    Shanghai): payments and credit adjustments not applied to any bill
-    (minor units, >= 0; ``Statement.closing_credit``, the statements `bill
-    --ledger` and gRPC GetStatement show); None when no statement bills the
-    account by then (a time before its billing start: nothing applied). The ledger's balance is larger
-    by the statement-only charges (rental, features) the payments paid, as
-    fees are never debited from it, so a refund is bounded by this too
-    (newcomer N10-2 finding 6: a bundle account that paid its bill exactly
-    showed its 99.00 rental as credit, and it was refunded). ``ops``:
-    ``rating_core.accounts.Accounts``. Reads every audited event (pages)
-    and the account's committed calls up to that month."""
+    bundle) left unapplied from ``at_ms``'s month (Asia/Shanghai) to the
+    current one: the least credit they carry at the end of any of those
+    months (payments and credit adjustments not applied to any bill; minor
+    units, >= 0; ``Statement.closing_credit``, the statements `bill
+    --ledger` and gRPC GetStatement show), and that month (``YYYY-MM``, the
+    latest of the least); None when no statement bills the account by then
+    (a time before its billing start: nothing applied). Money taken out at
+    ``at_ms`` lowers the closing credit of its month and of every later
+    one, so anything above the least was applied to a bill of that month or
+    before it: the least of them is what no bill applied, not the credit at
+    the end of ``at_ms``'s month (breaker N11 F13: 201.00 refunded dated in
+    October while 3.00 was refundable, re-opening November's and December's
+    paid rentals). The ledger's balance is larger by the statement-only
+    charges (rental, features) the payments paid, as fees are never debited
+    from it, so a refund is bounded by this too (newcomer N10-2 finding 6).
+    ``ops``: ``rating_core.accounts.Accounts``. One statement build."""
+    return _least_from(live_statements(ops, account, at_ms), at_ms, lambda s: max(0, s.closing_credit))
+
+
+def unpaid_bills(ops, account: str) -> tuple[int, str] | None:
+    """What the bills of ``account``'s months that have ended leave unpaid
+    after every payment so far (the current month's statement's earlier
+    unpaid less what its payments paid of it; minor units) and the last
+    month ended (``YYYY-MM``); None when no statement bills the account
+    yet. The month in progress is no bill yet: its minimum depends on the
+    calls still to come. One statement build."""
+    statements = live_statements(ops, account, None)
+    if not statements:
+        return None
+    from .statements import month_label, parse_month
+
+    s = statements[-1]
+    return s.earlier_unpaid - s.paid_to_earlier, month_label(parse_month(s.month) - 1)
+
+
+def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
+    """The least ``figure(statement)`` over ``statements`` (oldest first)
+    of ``at_ms``'s month and later, and the latest month holding it; None
+    when there are none (a time before the billing start counts from the
+    first month billed)."""
+    from .statements import month_index, parse_month
+
+    month = int(month_index(np.array([at_ms], np.int64))[0])
+    later = [s for s in statements if parse_month(s.month) >= month]
+    if not later:
+        return None
+    least = min(figure(s) for s in later)
+    return least, [s.month for s in later if figure(s) == least][-1]
+
+
+def live_statements(ops, account: str, at_ms: int | None) -> list:
+    """The statements of ``account`` from the live ledger (as `bill
+    --ledger` builds them, ``events_in_balances``), every month from its
+    first call or event (months before its billing start get none, so the
+    chain of credit and unpaid bills is whole) to the later of ``at_ms``'s
+    month and the current one (``at_ms`` None: the current one), oldest
+    first, in one build. ``ops``: ``rating_core.accounts.Accounts``. Reads
+    every audited event (pages) and the account's committed calls up to
+    that month."""
+    from ..accounts.operations import now_ms
     from ..accounts.view import open_view
     from .statements import build_statements, month_bounds, month_index
 
@@ -121,14 +170,10 @@ def unapplied_payments(ops, account: str, at_ms: int) -> int | None:
         return int(month_index(np.array([ms], np.int64))[0])
 
     snapshot = open_view(ops.store, ops.ledger.env)
-    month = month_of(at_ms)
+    month = max(month_of(now_ms()), month_of(at_ms) if at_ms is not None else 0)
     calls = committed_calls(ops.ledger, hi_ms=month_bounds(month)[3], account=account)
     events = ledger_events(ops, snapshot, account)
-    # Every month from the account's first call or event (months before its
-    # billing start get no statement), so the chain of credit and unpaid
-    # bills is whole, up to and including ``at_ms``'s month.
     first = min([month_of(e.at_ms) for e in events]
                 + ([month_of(pc.min(calls.column("start_ms")).as_py())] if calls.num_rows else []) + [month])
-    statements = build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
-                                  events_in_balances=True)
-    return max(0, statements[-1].closing_credit) if statements else None
+    return build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
+                            events_in_balances=True)
