@@ -267,7 +267,8 @@ class PositiveAmount(click.Command):
             if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not (i and args[i - 1] in takes_value):
                 raise click.BadParameter(
                     f"{arg}: the amount must be positive; to take money off an account use `rating400 accounts "
-                    "refund` (credit paid back) or `rating400 accounts adjust` (a debit with a reason)",
+                    "refund` (credit paid back), `rating400 accounts adjust ACCOUNT -YUAN --reason TEXT` (a debit) "
+                    "or `rating400 accounts pay ACCOUNT YUAN --reverse --reason TEXT` (a bill payment taken back)",
                     ctx=ctx, param_hint="YUAN")
         return super().parse_args(ctx, args)
 
@@ -285,20 +286,53 @@ def top_up(ops, common, account, yuan):
 @accounts_command.command("pay", cls=PositiveAmount)
 @click.argument("account")
 @click.argument("yuan")
+@click.option("--reverse", is_flag=True, help="Take back YUAN of the bill payments no statement applied "
+              "(a mistyped payment: 4000 keyed for 40.00); needs --reason. Shown as a negative payment.")
+@click.option("--reason", default="", help="Why a payment is reversed (required with --reverse; audited).")
 @operation
-def pay(ops, common, account, yuan):
+def pay(ops, common, account, yuan, reverse, reason):
     """Record a prepaid account's payment of its bills (YUAN, any amount; never
-    call credit; README "Money rules"). A postpaid account's payment is top-up."""
+    call credit; README "Money rules"). A postpaid account's payment is top-up.
+    With --reverse --reason TEXT: take back YUAN of bill payments that no
+    statement applied to a bill, from the --at month to now."""
+    if reverse:
+        return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, **common)
+    if reason:
+        raise click.BadParameter("only with --reverse (a payment needs no reason)", param_hint="--reason")
     return ops.pay(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
 
 
-@accounts_command.command("adjust")
+class SignedAmount(click.Command):
+    """A command whose YUAN may be negative (adjust). Click reads ``-12.5``
+    as an unknown option ("No such option '-1'"), and after ``--`` every
+    word, options too, as positional ("Missing option '--reason'"): a
+    negative amount (not the value of an option) is moved behind a ``--``
+    at the end, so ``adjust ACCOUNT -12.5 --reason X`` and ``adjust ACCOUNT
+    -- -12.5 --reason X`` both work (breaker N11 F11, newcomer N11 F11)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        rest: list[str] = []
+        amounts: list[str] = []
+        for i, arg in enumerate(args):
+            after_value = i and args[i - 1] in takes_value and args[i - 1] != "--"
+            if arg == "--" and i + 1 < len(args) and re.fullmatch(r"-[0-9.][0-9.,]*", args[i + 1]):
+                continue
+            if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not after_value:
+                amounts.append(arg)
+            else:
+                rest.append(arg)
+        return super().parse_args(ctx, rest + ["--"] + amounts if amounts else rest)
+
+
+@accounts_command.command("adjust", cls=SignedAmount)
 @click.argument("account")
 @click.argument("yuan")
 @click.option("--reason", required=True)
 @operation
 def adjust(ops, common, account, yuan, reason):
-    """Manual credit (YUAN > 0) or debit (YUAN < 0, e.g. -- -12.5) with a reason."""
+    """Manual credit (YUAN > 0) or debit (YUAN < 0) with a reason, e.g.
+    `rating400 accounts adjust ACCOUNT -12.5 --reason "X" --store DIR`."""
     return ops.adjust(account=account, amount_minor=_yuan(yuan, "YUAN", signed=True), reason=reason, **common)
 
 

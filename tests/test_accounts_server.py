@@ -203,6 +203,20 @@ def test_status_codes(server):
         r = acc.Pay(pb.AmountRequest(meta=_meta("x14"), account="delta", amount_minor=191_6400))
         assert r.operation == "pay" and json.loads(r.detail_json)["amount_minor"] == 191_6400
         assert r.balance.credit_minor == 480_0000  # the package's credit, unchanged
+        # A mistyped payment is taken back with a reason, within what no statement applied
+        # (breaker N11 F11); beyond that, refused, nothing stored.
+        r = acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14r"), account="delta", amount_minor=100_0000,
+                                                reason="keyed 191.64 for 91.64"))
+        assert r.operation == "reverse_payment" and json.loads(r.detail_json)["amount_minor"] == 100_0000
+        assert r.balance.credit_minor == 480_0000
+        with pytest.raises(grpc.RpcError) as e:
+            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14s"), account="delta", amount_minor=91_6401,
+                                                reason="too much"))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_payments"
+        with pytest.raises(grpc.RpcError) as e:
+            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14t"), account="delta", amount_minor=1))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("reason:")
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
         assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]
         assert evs[0].actor == "test"

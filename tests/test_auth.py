@@ -233,6 +233,7 @@ def test_every_method_has_a_role():
                 assert len(auth.roles_for(f"/{svc.full_name}/{m.name}")) >= 1, m.full_name
     assert auth.roles_for("/rating400.v1.SomethingNew/Do") == ()  # deny by default
     assert auth.roles_for("/rating400.v1.AccountService/Create") == ("admin",)
+    assert auth.roles_for("/rating400.v1.AccountService/ReversePayment") == ("admin",)  # it moves money
     # The caller CRM is also the enterprise's agents' and supervisors', and only the CRM.
     assert auth.roles_for("/rating400.v1.BillingService/ListCallers") == ("agent", "billing", "supervisor")
     assert auth.roles_for("/rating400.v1.BillingService/GetStatement") == ("billing",)

@@ -4,7 +4,10 @@ today was accepted dated back to an earlier month, paying back money later
 bills applied), a prepaid refund netted against what the statements leave
 unpaid (newcomer N11 F6), and a mistyped bill payment reversed (breaker N11
 F11). README "Money rules"."""
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from rating_core.accounts import Accounts
 from rating_core.accounts.importer import import_catalog, month_start
@@ -93,3 +96,84 @@ def test_a_prepaid_refund_is_netted_against_what_the_bills_leave_unpaid(world):
     assert ops.balance("tea")["credit_minor"] == 0
     last = live_statements(ops, "tea", None)[-1]
     assert last.earlier_unpaid - last.paid_to_earlier == 0  # the ended months' bills are paid
+
+
+def test_a_mistyped_bill_payment_is_reversed_within_what_no_statement_applied(world):
+    # breaker N11 F11: `pay tea 4000` keyed for 400.00 could never be corrected; refund took the
+    # call credit instead. tea owes 95.00: 3905.00 of the 4000.00 is carried to later bills.
+    ops, first = world
+    ops.pay("p-1", "tea", 4000 * YUAN)
+    assert _months(ops, "tea")[-1][3] == 3905 * YUAN
+    with pytest.raises(Refused, match=r"bill payments of account 'tea' that no statement applied from \d{4}-\d\d "
+                                      r"on are 3905\.00 yuan .*cannot reverse 3905\.01 yuan") as e:
+        ops.reverse_payment("v-1", "tea", 39_050_100, "keyed 4000 for 400.00")
+    assert e.value.reason == "insufficient_payments"
+    with pytest.raises(Exception, match="reason: required"):
+        ops.reverse_payment("v-2", "tea", 3600 * YUAN, " ")
+    done = ops.reverse_payment("v-3", "tea", 3600 * YUAN, "keyed 4000 for 400.00")
+    again = ops.reverse_payment("v-3", "tea", 3600 * YUAN, "keyed 4000 for 400.00")  # a retry: replayed, once
+    assert not done["replayed"] and again["replayed"] and again["seq"] == done["seq"]
+    assert ops.balance("tea")["credit_minor"] == 480 * YUAN  # never the call credit
+    last = live_statements(ops, "tea", None)[-1]
+    assert [(p.amount_minor, p.note) for p in last.payments] == [(4000 * YUAN, "operator"),
+                                                                  (-3600 * YUAN, "keyed 4000 for 400.00")]
+    assert (last.payments_carried_out, last.amount_due) == (305 * YUAN, 0)  # 400.00 paid the 95.00 of bills
+    events = [e for e in ops.events("tea") if e["operation"] == "reverse_payment"]
+    assert [e["detail"]["reason"] for e in events] == ["keyed 4000 for 400.00"]
+    with pytest.raises(Refused, match=r"are 305\.00 yuan"):
+        ops.reverse_payment("v-4", "tea", 306 * YUAN, "x")
+
+
+def test_a_backdated_reversal_never_takes_a_payment_a_later_bill_applied(world):
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)  # carried 95, 50, 5 at the months' ends
+    assert [m[3] for m in _months(ops, "tea")] == [95 * YUAN, 50 * YUAN, 5 * YUAN]
+    with pytest.raises(Refused, match=rf"are 5\.00 yuan \(the bills up to {_month(now_ms())} applied the rest\)"):
+        ops.reverse_payment("v-1", "tea", 6 * YUAN, "x", at_ms=first + 9 * DAY)
+    ops.reverse_payment("v-2", "tea", 5 * YUAN, "overpaid", at_ms=first + 9 * DAY)
+    assert [(m[1], m[3]) for m in _months(ops, "tea")] == [(0, 90 * YUAN), (0, 45 * YUAN), (0, 0)]
+
+
+def test_a_postpaid_account_has_no_bill_payment_to_reverse(world):
+    ops, _ = world
+    ops.top_up("t-1", "shop", 50 * YUAN)
+    with pytest.raises(Refused, match=r"are 0\.00 yuan .*a payg account's payment is a top-up, paid back by "
+                                      r"`rating400 accounts refund shop YUAN`"):
+        ops.reverse_payment("v-1", "shop", 1 * YUAN, "x")
+
+
+def test_cli_pay_reverse_and_a_negative_adjustment(world, tmp_path):
+    from rating_core.cli import cli
+
+    ops, _ = world
+    ops.ledger.close()
+    store = str(tmp_path / "store")
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(cli, ["accounts", *args, "--store", store])
+
+    assert run("pay", "tea", "4000").exit_code == 0
+    r = run("pay", "tea", "3600", "--reverse", "--reason", "keyed 4000 for 400.00", "--request-id", "v-1")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["operation"] == "reverse_payment"
+    r = run("pay", "tea", "306", "--reverse", "--reason", "again")
+    assert r.exit_code == 1 and "refused: insufficient_payments: " in r.output
+    r = run("pay", "tea", "1", "--reason", "why")  # a reason only with --reverse
+    assert r.exit_code == 2 and "--reason" in r.output and "only with --reverse" in r.output
+    r = run("pay", "tea", "1", "--reverse")
+    assert r.exit_code == 2 and "reason" in r.output
+    # A debit: the amount as written, before or after the options, with or without `--`.
+    for i, args in enumerate((["tea", "-1.5", "--reason", "x"], ["tea", "--", "-1.5", "--reason", "x"],
+                              ["--reason", "x", "tea", "--", "-1.5"], ["tea", "--at", "0", "-1.5", "--reason", "x"])):
+        r = run("adjust", *args, "--request-id", f"a-{i}")
+        if "--at" in args:  # the value of an option stays its value (refused as dated before the package)
+            assert r.exit_code == 1 and "before_package_start" in r.output, r.output
+            continue
+        assert r.exit_code == 0, (args, r.output)
+        assert json.loads(r.output)["detail"]["amount_minor"] == -15_000
+    ops = Accounts.open(store)
+    try:
+        assert ops.balance("tea")["credit_minor"] == 480 * YUAN - 3 * 15_000
+    finally:
+        ops.ledger.close()

@@ -1047,6 +1047,44 @@ class Accounts:
         found = unpaid_bills(self, account)
         return None if found is None else ("prepaid", *found)
 
+    @_operation
+    def reverse_payment(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
+                        at_ms=None) -> dict:
+        """Take back ``amount_minor`` (> 0, minor units) of the account's
+        bill payments (``pay``), e.g. a payment keyed as 4000 for 40.00, with
+        a reason (audited; the statements show it as a negative payment, at
+        ``at_ms``). Only bill payments no statement applied to a bill: at
+        most the least ``payments_carried_out`` of the statements from
+        ``at_ms``'s month to now (``billing.sources.unapplied_bill_payments``),
+        so no bill loses a payment it was paid with; credit (top-ups, a
+        postpaid account's payments) is paid back by ``refund``. Refused:
+        ``insufficient_payments`` (naming what is unapplied and the month
+        whose bill applied the rest), ``no_package``, ``account_closed``,
+        ``before_package_start``, ``before_cut_over``."""
+        amount = _amount(amount_minor, "amount_minor")
+        if not (reason or "").strip():
+            raise InvalidInput("reason", "required")
+        with self.ledger.env.begin() as txn:
+            known = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is not None
+        from ..billing.sources import unapplied_bill_payments
+
+        found = unapplied_bill_payments(self, account, now_ms() if at_ms is None else _at(at_ms)) if known else None
+
+        def fn(tx: _Tx):
+            acc = tx.account(account)
+            kind = self._money_kind(tx, acc)
+            unapplied, month = found or (0, _local(tx.at)[:7])
+            if amount > unapplied:
+                postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
+                            f"{acc.id} YUAN` (gRPC Refund)" if kind in layout.POSTPAID_KINDS else "")
+                raise Refused("insufficient_payments",
+                              f"bill payments of account {acc.id!r} that no statement applied from "
+                              f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} (the bills up to {month} "
+                              f"applied the rest){postpaid}; cannot reverse {in_yuan(amount)}")
+            tx.put_account(acc, acc, {"amount_minor": amount, "reason": reason.strip()})  # a receipt, not credit
+            return self._result(tx, acc, amount_minor=amount)
+        return self._run("reverse_payment", request_id, actor, at_ms, fn)
+
     def _credited_after(self, tx: _Tx, account: str) -> int:
         """Minor units credited to ``account`` by top-ups and positive credit
         adjustments dated after ``tx.at`` (the account's event index, from

@@ -202,15 +202,20 @@ def read_events(path: str | Path, accounts=None, features=None,
 def from_account_events(events: list[dict]) -> list[AccountEvent]:
     """The accounts layer's audit events (``Accounts.events``) that a
     statement shows: ``top_up`` -> top_up; ``pay`` -> payment;
+    ``reverse_payment`` -> payment, negative (its reason as the note);
     ``adjust`` -> credit_adjustment (its reason as the note); ``refund`` ->
     credit_adjustment, negative.
     Other operations (real-name, numbers, lifecycle) are not money."""
     out = []
     for e in events:
         op, detail = e.get("operation"), e.get("detail") or {}
-        if op not in ("top_up", "pay", "adjust", "refund") or e.get("number"):
+        if op not in ("top_up", "pay", "reverse_payment", "adjust", "refund") or e.get("number"):
             continue
         amount = int(detail.get("amount_minor", 0))
+        if op == "reverse_payment":
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "payment", -amount,
+                                    note=str(detail.get("reason", ""))))
+            continue
         if op in ("top_up", "pay"):
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "payment" if op == "pay" else "top_up", amount,
                                     note=e.get("actor", "")))

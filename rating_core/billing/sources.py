@@ -122,6 +122,17 @@ def unapplied_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
     return _least_from(live_statements(ops, account, at_ms), at_ms, lambda s: max(0, s.closing_credit))
 
 
+def unapplied_bill_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
+    """The bill payments (``accounts pay``) of ``account`` that no
+    statement applied, from ``at_ms``'s month to the current one: the least
+    ``payments_carried_out`` of those months (minor units) and that month
+    (``YYYY-MM``); None when no statement bills the account by then. A
+    payment reversed at ``at_ms`` lowers what every later month carries, so
+    this bounds a reversal (``Accounts.reverse_payment``) as
+    ``unapplied_payments`` bounds a refund. One statement build."""
+    return _least_from(live_statements(ops, account, at_ms), at_ms, lambda s: s.payments_carried_out)
+
+
 def unpaid_bills(ops, account: str) -> tuple[int, str] | None:
     """What the bills of ``account``'s months that have ended leave unpaid
     after every payment so far (the current month's statement's earlier

@@ -149,6 +149,11 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         return await self._op(context, self.ops.pay, account=r.account, amount_minor=r.amount_minor,
                               **_meta(r.meta))
 
+    @rpc("ReversePayment")
+    async def ReversePayment(self, r, context):
+        return await self._op(context, self.ops.reverse_payment, account=r.account, amount_minor=r.amount_minor,
+                              reason=r.reason, **_meta(r.meta))
+
     @rpc("Adjust")
     async def Adjust(self, r, context):
         return await self._op(context, self.ops.adjust, account=r.account, amount_minor=r.amount_minor,

@@ -74,6 +74,11 @@ class AccountServiceStub:
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
                 _registered_method=True)
+        self.ReversePayment = channel.unary_unary(
+                '/rating400.v1.AccountService/ReversePayment',
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+                _registered_method=True)
         self.Adjust = channel.unary_unary(
                 '/rating400.v1.AccountService/Adjust',
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
@@ -237,6 +242,16 @@ class AccountServiceServicer:
         """Prepaid: a payment of the bills (arrears, minimum shortfall, fees), any
         amount, never call credit; applied to the oldest bill first. Refused
         not_prepaid for pay-as-you-go and bundle: their payment is TopUp.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReversePayment(self, request, context):
+        """Takes back amount_minor (> 0) of the bill payments (Pay) that no
+        statement applied to a bill, from meta.at_ms's month to now (a mistyped
+        payment), with a reason (required); shown as a negative payment.
+        Refused insufficient_payments beyond that (README "Money rules").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -428,6 +443,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
             'Pay': grpc.unary_unary_rpc_method_handler(
                     servicer.Pay,
                     request_deserializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
+            ),
+            'ReversePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReversePayment,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
             ),
             'Adjust': grpc.unary_unary_rpc_method_handler(
@@ -756,6 +776,33 @@ class AccountService:
             target,
             '/rating400.v1.AccountService/Pay',
             rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReversePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.AccountService/ReversePayment',
+            rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
             options,
             channel_credentials,
