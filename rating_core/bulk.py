@@ -93,7 +93,8 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
     Dask's): each input passes ``cdr.check_file`` (a dataset directory
     ``cdr.check_dataset``) with ``cdr.REQUIRED_COLUMNS``; with
     ``pass_through`` no file (a dataset's every file) has a column without
-    a name (``""``), nor one named
+    a name (``""``) or whose name holds a FORBIDDEN_TEXT character (NUL,
+    ESC, a BOM within it: the output's header would carry it raw), nor one named
     like a column of the rated output (``OUTPUT_NAMES``): kept, it would be
     replaced by the output's (a clerk reading our charge as theirs) or
     lost. Each file's header (footer) is read once for both. Raises
@@ -109,6 +110,14 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
                     f, f"with --pass-through, column {names.index('') + 1} has no name: the rated output would "
                        "have a column no one can name; name it in the header or rate without --pass-through",
                     None if cdr._is_parquet(f) else 1)
+            # A name holding a NUL, ESC, BOM or other FORBIDDEN_TEXT character
+            # would be written raw into the rated output's header (breaker N11 F9).
+            odd = [i for i, n in enumerate(names) if cdr.forbidden_characters(n)]
+            if odd:
+                raise cdr.InvalidFile(
+                    f, f"with --pass-through, column {odd[0] + 1}'s name {cdr.excerpt(names[odd[0]])} holds a "
+                       "control character: the rated output's header would carry it raw; rename it in the "
+                       "header or rate without --pass-through", None if cdr._is_parquet(f) else 1)
             clash = [n for n in names if n in OUTPUT_NAMES]
             if clash:
                 raise cdr.InvalidFile(

@@ -268,6 +268,26 @@ def test_a_pass_through_column_without_a_name_is_refused_naming_its_position(dem
     assert code == 0, err
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("name", ["n\x00ote", "n\x1bote", "\ufeffnote", "no\u202ete"])
+def test_a_pass_through_column_name_holding_a_control_character_is_refused(demo, calls, tmp_path, capsys, suffix,
+                                                                          name):
+    """Breaker N11 F9: a pass-through column named ``n\x00ote`` (or with an
+    ESC, or a BOM inside) was rated and written raw into the rated output's
+    header (a terminal ``cat`` of it ran the escape). Refused before
+    anything is rated, as a column without a name is: exit 2, the file,
+    line 1 (a CSV's header), the column's position and its name escaped."""
+    src = tmp_path / f"odd{suffix}"
+    t = with_columns(calls, **{name: "x"})
+    (pq.write_table if suffix == ".parquet" else pacsv.write_csv)(t, src)
+    out = tmp_path / "o.csv"
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out, "--pass-through")
+    where = f"{src}: line 1: " if suffix == ".csv" else f"{src}: "
+    assert code == 2 and (f"{where}with --pass-through, column {t.num_columns}'s name {name!r} holds a control "
+                          "character") in err, err
+    assert not out.exists() and "\x00" not in err and "\x1b" not in err and "\ufeff" not in err
+
+
 def test_the_cell_rule_is_undone_exactly():
     from rating_core import cells
 
