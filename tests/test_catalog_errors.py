@@ -217,3 +217,29 @@ def test_accounts_import_into_a_store_without_a_catalog_version_says_so(catalog,
             import_catalog(ops, catalog)
     finally:
         ops.ledger.close()
+
+
+@pytest.mark.parametrize("spelling", ["1e-1", "0o10", "~", "true", "[0.1]", "０.１０"])
+def test_a_bad_overage_price_is_one_problem_at_the_author_s_path(catalog, spelling):
+    """Breaker N11 F8: an ``overage_price`` that is no amount of yuan was
+    reported at the rate it stands for, ``rates.bundle_1000.overage.tiers[0].price``
+    on the ``rates:`` line, a path and line the author never wrote. One
+    problem, at ``packages.bundle_1000.overage_price`` and its line."""
+    edit(catalog, "overage_price: 0.10", f"overage_price: {spelling}")
+    line = line_of(catalog, "overage_price:")
+    p = problems(catalog)
+    assert len(p) == 1 and "rates.bundle_1000.overage" not in p[0], p
+    assert p[0].startswith(f"{catalog}: packages.bundle_1000.overage_price: ") and f"(line {line})" in p[0], p
+
+
+@pytest.mark.parametrize("old, new", [("overage_price: 0.10", "overage_price: .10"),
+                                      ("fee: 480\n", "fee: !!float 4.8e2\n")])
+def test_a_number_the_yaml_check_refuses_is_its_one_problem(catalog, old, new):
+    """Breaker N11 F8: ``.10`` also gave the derived rate's problem (value
+    'None', line of ``rates:``), and a package refused for its fee made its
+    ``labels.zh`` entry "not a ... package of this catalog": one problem per
+    mistake, the cross-checks of a refused package dropped."""
+    edit(catalog, old, new)
+    line = line_of(catalog, new.strip())
+    p = problems(catalog)
+    assert len(p) == 1 and p[0].startswith(f"{catalog}: line {line}: "), p

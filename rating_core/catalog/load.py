@@ -292,7 +292,7 @@ def load_catalog(path: str | Path, regions=None) -> Catalog:
         if partial is not None:  # the cross-checks too, in the same pass
             pruned = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) >= 2}
             checks = _cross_check(partial, path, known) + check_routing(partial, path, known)
-            problems += _placed([p for p in checks if pruned.isdisjoint(_quoted(p))], path, places, origin,
+            problems += _placed([p for p in checks if pruned.isdisjoint(_names_in(p, path))], path, places, origin,
                                 lines=False)
         raise CatalogError(problems) from None
 
@@ -311,6 +311,19 @@ def _quoted(problem: str) -> set[str]:
     per problem was quadratic (4,000 bad and 4,000 referring accounts: 13 s)."""
     at = [i for i, c in enumerate(problem) if c == "'"]
     return {problem[i + 1:j] for n, i in enumerate(at) for j in at[n + 1:]}
+
+
+def _names_in(problem: str, path) -> set[str]:
+    """The names ``problem`` (``"{path}: where: what"``) is about: those it
+    quotes (``_quoted``) and each dotted run of its ``where``'s parts
+    (``labels.zh.prepaid_480_1y`` -> ``zh``, ``prepaid_480_1y``,
+    ``zh.prepaid_480_1y``, ...), so a label of a package the schema refused
+    is no second problem (breaker N11 F8). A few parts, a few set entries."""
+    names = _quoted(problem)
+    where = problem.removeprefix(f"{path}: ").split(": ", 1)[0]
+    parts = where.split(".")[:8]
+    names.update(".".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+    return names
 
 
 def _without_bad_records(doc: dict, exc: ValidationError) -> Catalog | None:

@@ -182,6 +182,10 @@ class Package(Model):
     # no overage is sold (Authorize cuts calls at the bundle's end). The
     # YAML's ``overage_price`` is a shorthand for one (Catalog._overage_price).
     overage_rate: str | None = None
+    # Only ever an ``overage_price`` that is no amount of yuan, left here by
+    # Catalog._overage_price so the schema refuses it at the author's path
+    # and line (breaker N11 F8); a good one is replaced by ``overage_rate``.
+    overage_price: Money = 0
     monthly_minimum: Money = 0  # month charged max(usage, minimum); not the first
     rental: Money = 0  # per month
     # How far credit may go below zero (postpaid usage: payg charges, bundle
@@ -362,7 +366,10 @@ class Catalog(Model):
         """``overage_price: P`` on a bundle is short for ``overage_rate`` naming
         a rate ``<package>.overage`` of one tier: P per 60 s, charged by the
         second, rounded up once (the seconds beyond the bundle at a per-minute
-        price, pro rata). 0 means no overage is sold."""
+        price, pro rata). 0 means no overage is sold. A price that is no
+        amount of yuan stays on the package, refused there as
+        ``packages.<id>.overage_price`` (``Package.overage_price``), not
+        as the derived rate's tier price (breaker N11 F8)."""
         if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):
             return doc
         packages, rates = dict(doc["packages"]), dict(doc.get("rates") or {})
@@ -370,6 +377,8 @@ class Catalog(Model):
             if not isinstance(pkg, dict) or "overage_price" not in pkg:
                 continue
             pkg = dict(pkg)
+            if _yuan_to_minor_or_none(pkg["overage_price"]) is None:
+                continue  # no amount: Package refuses it where it is written
             price = pkg.pop("overage_price")
             if pkg.get("kind") == "bundle" and "overage_rate" not in pkg and _yuan_to_minor_or_none(price) != 0:
                 name = f"{pid}.overage"
