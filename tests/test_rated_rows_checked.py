@@ -1,0 +1,65 @@
+"""Breaker N11 F5, F6, F7, F16: the one rated-row check
+(``billing.calls.from_rated_table``) refuses, naming file, row and field,
+the edited cells ``bill`` and ``explain --rated`` took without a word; and
+explain keeps a lean file's sentence beside the disagreement note."""
+from __future__ import annotations
+
+import csv
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from test_explain import run
+
+
+@pytest.fixture(scope="module")
+def lean_csv(demo, tmp_path_factory):
+    """The demo's CDRs rated to a lean CSV (``rate``'s default columns: no
+    answer or end times) and its first rated row (a dict of its cells)."""
+    rated = tmp_path_factory.mktemp("lean") / "lean.csv"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated).exit_code == 0
+    with open(rated, newline="", encoding="utf-8-sig") as f:
+        first = next(csv.DictReader(f))
+    return rated, first
+
+
+def _edited(src, tmp_path, name, which, **cells):
+    """A copy of rated CSV ``src`` with ``cells`` of call ``which``'s row
+    replaced -> (its path, that row's data row from 1)."""
+    path = tmp_path / name
+    with open(src, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    at = next(i for i, r in enumerate(rows) if r["call_id"] == which)
+    rows[at].update(cells)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path, at + 1
+
+
+def _refused_alike(demo, tmp_path, path, call_id, line, explain=True):
+    """``bill`` (and ``explain --rated``) of ``path``: exit 2, one error ``line``."""
+    billed = run("bill", path, "--store", demo / "store", "--out", tmp_path / "bill.json")
+    assert billed.exit_code == 2 and billed.output.strip() == f"error: {line}", billed.output
+    if explain:
+        told = run("explain", call_id, "--store", demo / "store", "--rated", path, "--lang", "en")
+        assert told.exit_code == 2 and told.output.strip() == f"error: {line}", told.output
+
+
+def test_answered_not_true_or_false_names_the_row_and_value(demo, lean_csv, tmp_path):
+    """F7: "e.csv: answered: not true/false", without the row or the value,
+    from a CSV and from a Parquet file's text column."""
+    rated, first = lean_csv
+    path, row = _edited(rated, tmp_path, "maybe.csv", first["call_id"], answered="maybe")
+    _refused_alike(demo, tmp_path, path, first["call_id"],
+                   f"{path}: answered: row {row}: 'maybe' is not true/false on a rated row")
+    from rating_core import cdr
+
+    t = cdr.read_rated(rated)
+    words = ["true"] * t.num_rows
+    words[1] = "yes"
+    parquet = tmp_path / "yes.parquet"
+    pq.write_table(t.set_column(t.schema.get_field_index("answered"), "answered", pa.array(words)), parquet)
+    _refused_alike(demo, tmp_path, parquet, t.column("call_id")[1].as_py(),
+                   f"{parquet}: answered: row 2: 'yes' is not true/false on a rated row")
