@@ -107,6 +107,10 @@ class Explanation:
     balance_after: int = 0
     consistent: bool = True  # our walk gives the record's billed seconds, units and charge
     note: str | None = None
+    # The record holds its answer and end times (a lean rated file does not:
+    # billable seconds and band as recorded). Apart from ``note``, which a
+    # disagreement with the catalog replaces (breaker N11 F6).
+    timed: bool = True
     # The credit reservation settled when the call was committed (ledger only):
     # reservation_checked: the ledger was asked; reservation_held: it had one.
     reservation_checked: bool = False
@@ -273,6 +277,7 @@ def explain_record(snapshot, record: dict, billing_start: str | None = None) -> 
         raise InvalidInput("start", "missing from the rated record")
     x.billing_start_mode, x.end_ms = mode, end
     timed = end is not None  # a lean rated file has no answer or end times
+    x.timed = timed
     if not timed:
         x.note = "times_not_in_file"
     elif mode == "ring":
@@ -550,7 +555,7 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
                                    kind=n(x.package_kind)))
     if x.note in _NOT_RATABLE:  # a name the tariff lacks: nothing below can be told
         return out
-    if x.note == "times_not_in_file":
+    if not x.timed:
         out.append(w["untimed"])
         out.append(w["recorded"].format(s=x.billable_seconds))
     elif x.bill_from_ms is None:

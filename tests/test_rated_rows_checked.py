@@ -63,3 +63,19 @@ def test_answered_not_true_or_false_names_the_row_and_value(demo, lean_csv, tmp_
     pq.write_table(t.set_column(t.schema.get_field_index("answered"), "answered", pa.array(words)), parquet)
     _refused_alike(demo, tmp_path, parquet, t.column("call_id")[1].as_py(),
                    f"{parquet}: answered: row 2: 'yes' is not true/false on a rated row")
+
+
+def test_a_lean_row_the_catalog_disagrees_with_keeps_the_lean_sentence(demo, lean_csv, tmp_path):
+    """F6: a lean rated row whose figures differ from the catalog's was
+    explained "The call was not answered ... billing never started" and then
+    "Charged: 0.4680 yuan": the disagreement note replaced the lean-file
+    one. Both are told now, and never "not answered" for a charged call."""
+    rated, first = lean_csv
+    assert int(first["charge_minor"]) > 0 and first["answered"] == "true"
+    path, _ = _edited(rated, tmp_path, "other.csv", first["call_id"],
+                      billed_seconds=str(int(first["billed_seconds"]) + 600))
+    told = run("explain", first["call_id"], "--store", demo / "store", "--rated", path, "--lang", "en")
+    assert told.exit_code == 0, told.output
+    assert "The rated file holds no answer or end times: billable seconds and band as recorded." in told.output
+    assert "Note: this catalog version gives" in told.output
+    assert "not answered" not in told.output, told.output
