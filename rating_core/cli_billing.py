@@ -32,10 +32,12 @@ def _months(month: tuple[str, ...]) -> list[int] | None:
     return out or None
 
 
-def load_calls(rated, ledger_store=None, months=None):
+def load_calls(rated, ledger_store=None, months=None, known=None):
     """Rated files (and, with ``ledger_store``, the committed calls of that
     store's ledger in ``months``) -> RatedCalls, each call id once; prints
-    the duplicate warning on stderr."""
+    the duplicate warning on stderr. ``known``: the files' rows are checked
+    against that catalog view too (``billing.calls.Known``: package, start
+    before the package start)."""
     from .billing.calls import combine, from_rated_table
     from .cli import err
     from .errors import InvalidInput
@@ -58,7 +60,7 @@ def load_calls(rated, ledger_store=None, months=None):
     from . import cdr
 
     for path in rated:
-        parts.append((str(path), from_rated_table(cdr.read_rated(path), str(path))))
+        parts.append((str(path), from_rated_table(cdr.read_rated(path), str(path), known=known)))
     calls = combine(parts)
     warning = calls.warning()
     if warning:
@@ -138,6 +140,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     """Monthly statements per account from rated CDR files."""
     import numpy as np
 
+    from .billing.calls import Known
     from .billing.events import MONEY_KINDS, read_events
     from .billing.render import LABELS, catalog_names, statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements, month_index, month_label, package_starts, parse_month
@@ -157,11 +160,14 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         if bad:
             raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
         months = _months(month)
-        calls = load_calls(rated, store_dir if from_ledger else None, months)
         if from_ledger:
             snapshot, ledger_events = _live(store_dir, version)
         else:
             snapshot, ledger_events = Store(store_dir, create=False).open(version), []
+        # A rated row dated before its account's package start, or of a package
+        # the catalog lacks, is the file's error (file, row, field), not a
+        # charge on no statement (breaker N11 F5).
+        calls = load_calls(rated, store_dir if from_ledger else None, months, Known.of(snapshot))
         # Checked against the catalog here, so a bad row is named (file, row, field).
         events = read_events(events_path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
                              package_starts(snapshot, ledger_events)) if events_path else []

@@ -45,9 +45,9 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
             # A rated file explained against a store that never had a ledger:
             # the catalog alone (no customer layer), and no ledger created
             # by a command that only reads.
-            record = record_from_file(rated_file, call_id)
             snapshot = store.open(version)
             try:
+                record = record_from_file(rated_file, call_id, snapshot)
                 x = explain(snapshot, record)
             finally:
                 snapshot.close()
@@ -60,7 +60,7 @@ def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
                 view = rating_view(store, ledger, version)
                 try:
                     if rated_file:
-                        record = record_from_file(rated_file, call_id)
+                        record = record_from_file(rated_file, call_id, view)
                         x = explain(view, record, billing_start=layer_billing_start(ledger, record.get("number")))
                     else:
                         x = explain_committed(view, ledger, call_id)

@@ -639,13 +639,16 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
 
 # --- finding the record ----------------------------------------------------
 
-def record_from_file(path: str | Path, call_id: str) -> dict:
+def record_from_file(path: str | Path, call_id: str, snapshot=None) -> dict:
     """The rated row of ``call_id`` in a rated file (Parquet or CSV, the
     output of ``rating400 rate``), its times as epoch ms (None: absent).
     Raises ``InvalidInput`` (field ``call_id``) when the file has no such
     call, and naming the file, the data row (from 1) and the field for a
     cell billing would not read (``billing.calls.from_rated_table``: a
-    status, name, 400 number, time or count missing or not one)."""
+    status, name, 400 number, time or count missing or not one; with
+    ``snapshot``, the view it is explained against, a package that view
+    lacks or a start before the account's package start, as ``bill``
+    refuses them: ``billing.calls.Known``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -673,9 +676,10 @@ def record_from_file(path: str | Path, call_id: str) -> dict:
     # a rated row's names, 400 number, times and counts): an emptied or
     # edited cell is an error naming file, row and field, not an
     # explanation of a record that cannot be.
-    from .billing.calls import BOUNDS, from_rated_table
+    from .billing.calls import BOUNDS, Known, from_rated_table
 
-    checked = from_rated_table(row, str(path), np.array([at + 1]))
+    known = None if snapshot is None else Known.of(snapshot)
+    checked = from_rated_table(row, str(path), np.array([at + 1]), known)
     if checked.num_rows:
         record.update({RATED_MINOR_NAMES.get(name, name): checked[name][0].as_py() for name in BOUNDS
                        if RATED_MINOR_NAMES.get(name, name) in row.column_names})

@@ -47,6 +47,53 @@ def _refused_alike(demo, tmp_path, path, call_id, line, explain=True):
         assert told.exit_code == 2 and told.output.strip() == f"error: {line}", told.output
 
 
+def test_a_row_before_its_account_s_package_start_is_the_file_s_error(demo, lean_csv, tmp_path):
+    """F5: a row's start edited to 2000-01-01 was on no statement (its
+    charge lost, no warning) and widened every account's billing to 2000
+    (433 statements). Now bill and explain name file, row and start."""
+    from rating_core.billing.calls import Known
+    from rating_core.store import Store
+
+    rated, first = lean_csv
+    path, row = _edited(rated, tmp_path, "early.csv", first["call_id"], start="2000-01-01 00:00:00+0800")
+    snap = Store(demo / "store", create=False).open()
+    try:
+        begins = Known.of(snap).starts[first["account"]]
+    finally:
+        snap.close()
+    from rating_core.billing.calls import _local
+    line = (f"{path}: start: row {row}: 2000-01-01T00:00:00+08:00 is before account {first['account']}'s package "
+            f"start {_local(begins)}: the rater refuses such a call (package_not_started), and no statement "
+            "would hold its charge")
+    _refused_alike(demo, tmp_path, path, first["call_id"], line)
+
+
+@pytest.mark.parametrize("field, text, why", [
+    ("units", "2147483648", "2147483648 is outside [0, 172800] increments on a rated row"),
+    ("credit_after_minor", "-99999999", "-99999999 is outside [0, 1000000000000000] minor units on a rated row"),
+    ("replayed", "banana", "'banana' is not true/false on a rated row"),
+    ("package", "nonesuch", "'nonesuch' is not a package of this catalog version (bill or explain with the "
+                            "--version that rated the file)"),
+])
+def test_an_edited_cell_billing_does_not_sum_is_refused(demo, lean_csv, tmp_path, field, text, why):
+    """F16 (and the LOW of F6): units above any call, a prepaid credit below
+    zero, replayed 'banana' and a package the catalog lacks were taken by
+    bill and explain without a word."""
+    rated, first = lean_csv
+    path, row = _edited(rated, tmp_path, "edited.csv", first["call_id"], **{field: text})
+    _refused_alike(demo, tmp_path, path, first["call_id"], f"{path}: {field}: row {row}: {why}")
+
+
+def test_a_call_id_holding_a_nul_is_refused(demo, lean_csv, tmp_path):
+    """F16: a call id holding NUL (``a\\x00b``), which the rater refuses,
+    was billed."""
+    rated, first = lean_csv
+    path, row = _edited(rated, tmp_path, "nul.csv", first["call_id"], **{"call_id": "a\x00b"})
+    _refused_alike(demo, tmp_path, path, None,
+                   f"{path}: call_id: row {row}: 'a\\x00b' holds a control character (the rater refuses one)",
+                   explain=False)
+
+
 def test_answered_not_true_or_false_names_the_row_and_value(demo, lean_csv, tmp_path):
     """F7: "e.csv: answered: not true/false", without the row or the value,
     from a CSV and from a Parquet file's text column."""

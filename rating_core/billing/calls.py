@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import cdr, layout
-from ..answered import answered
+from ..answered import answered, not_boolean
 from ..errors import InvalidInput
 
 CALLS_SCHEMA = pa.schema([
@@ -85,6 +85,16 @@ BOUNDS = {
     "overage": (0, MAX_CALL_MINOR, "minor units"),
     "balance_after": (-MAX_BALANCE_MINOR, MAX_BALANCE_MINOR, "minor units or seconds"),
 }
+# Rated columns billing does not sum, bounded as cheaply (breaker N11 F16):
+# rated column -> (lo, hi, unit, may be empty). An increment is at least a
+# second, so a call has at most MAX_ROW_SECONDS of them; a prepaid credit
+# left is never below zero (the kernel takes arrears instead), a bundle's
+# seconds left neither; both are empty where the package kind has none.
+OTHER_BOUNDS = {
+    "units": (0, MAX_ROW_SECONDS, "increments", False),
+    "credit_after_minor": (0, MAX_BALANCE_MINOR, "minor units", True),
+    "bundle_left_seconds": (0, MAX_BALANCE_MINOR, "seconds", True),
+}
 # Totals are int64 sums of the columns above; the sum of every summed
 # column over all inputs stays below this, so no total, per account, month,
 # number or class, can wrap (they are sums of non-negative parts of it).
@@ -127,6 +137,31 @@ def _strings(t: pa.Table, name: str, source: str = "rated") -> pa.Array:
         raise InvalidInput(name, f"a {col.type} column, not text", source) from None
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the rated-row check reads of the catalog view the rows are
+    billed (or explained) against: its packages and, per account, the
+    first instant (epoch ms) the rater rates a call of it (its earliest
+    package period's start in a live view, ``accounts.view``; else the
+    catalog's package start, local midnight). A call before it the rater
+    refuses (``package_not_started``); on a rated row it would be on no
+    statement (breaker N11 F5)."""
+
+    packages: frozenset[str]
+    starts: dict[str, int]
+
+    @classmethod
+    def of(cls, snapshot) -> "Known":
+        t = snapshot.tables
+        starts = np.array(t["account_start_ms"], np.int64)
+        if "account_period_first" in t:  # a live view: the package periods the rater reads
+            first, count, at = t["account_period_first"], t["account_period_count"], t["period_start_ms"]
+            for i in np.flatnonzero(np.asarray(count) > 0):
+                lo = int(first[i])
+                starts[i] = min(int(starts[i]), int(np.min(at[lo:lo + int(count[i])])))
+        return cls(frozenset(snapshot.meta["packages"]), dict(zip(snapshot.meta["accounts"], starts.tolist())))
+
+
 def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
     """Raise InvalidInput naming ``source``, the first row where ``bad``
     (a boolean array, nulls false) holds, and field ``name``; ``what(i)``:
@@ -164,6 +199,11 @@ def _named(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     for a ``number`` that is no 400 number, as the edge reads one)."""
     col = _strings(t, name, source)
     _first(pc.or_kleene(pc.is_null(col), pc.equal(col, "")), name, rows, lambda _i: "missing on a rated row", source)
+    bad = cdr.forbidden_cells(col)  # a NUL or ESC: the rater refuses such a cell (breaker N11 F16)
+    if bad:
+        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+        raise InvalidInput(name, f"row {int(rows[bad[0]])}: {cdr.excerpt(col[bad[0]].as_py())} holds a control "
+                                 f"character (the rater refuses one){more}", source)
     if name == "number":
         _first(pa.array(~cdr.is_400_number(col)), name, rows,
                lambda i: f"{cdr.excerpt(col[i].as_py())}: {cdr.REASONS[cdr.NOT_A_400_NUMBER]}", source)
@@ -176,7 +216,14 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     ``rows``: each row's 1-based data row in the file (for the error).
     Raises InvalidInput naming ``source``, the row and the rated column."""
     lo, hi, unit = BOUNDS[name]
-    name = cdr.RATED_MINOR_NAMES.get(name, name)
+    return _bounded(t, cdr.RATED_MINOR_NAMES.get(name, name), lo, hi, unit, source, rows)
+
+
+def _bounded(t: pa.Table, name: str, lo: int, hi: int, unit: str, source: str, rows: np.ndarray,
+             empty_ok: bool = False) -> pa.Array:
+    """Rated column ``name`` as int64 within [lo, hi] (zeros when the file
+    lacks it); ``empty_ok``: an empty cell stays null. Raises InvalidInput
+    naming ``source``, the row and ``name``."""
     if name not in t.column_names:
         return pa.array(np.zeros(t.num_rows, np.int64))
     text = t.column(name)
@@ -190,7 +237,7 @@ def _ints(t: pa.Table, name: str, source: str, rows: np.ndarray) -> pa.Array:
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     nulls = col.is_null().to_numpy(zero_copy_only=False)
     values = col.fill_null(0).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(nulls | (values < lo) | (values > hi))
+    bad = np.flatnonzero((nulls & (not empty_ok)) | (~nulls & ((values < lo) | (values > hi))))
     if len(bad):
         i = int(bad[0])
         what = "missing" if nulls[i] else f"{int(values[i])} is outside [{lo}, {hi}] {unit}"
@@ -221,7 +268,8 @@ def rated_numbers(t: pa.Table, source: str, rows: np.ndarray) -> dict[str, pa.Ar
     return {name: _ints(t, name, source, rows) for name in BOUNDS}
 
 
-def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None) -> pa.Table:
+def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None,
+                     known: Known | None = None) -> pa.Table:
     """A rated table (the rater's output columns, this version's names:
     ``cdr.read_rated`` / ``ledger.records.read_batch`` give them) ->
     ``CALLS_SCHEMA``, keeping only rated rows (``_rated_rows``). The one
@@ -231,7 +279,12 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
     when a required column is missing or unusable, or a rated row's
     status, call id, account, package, 400 number, time or count is
     missing or not one, or a start is outside the calendar table the rater
-    uses (``layout.CALENDAR_DAYS``: ``rate`` refuses those too) (``_named``, ``cdr.file_times``, ``rated_numbers``)."""
+    uses (``layout.CALENDAR_DAYS``: ``rate`` refuses those too) (``_named``, ``cdr.file_times``, ``rated_numbers``);
+    or a name holds a control character, ``units``, ``credit_after_minor``
+    or ``bundle_left_seconds`` is outside ``OTHER_BOUNDS``, ``replayed`` is
+    not true/false; and with ``known`` (the catalog view billed against,
+    ``Known.of``), a package the view lacks or a start before the
+    account's package start (``_check_known``)."""
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
@@ -256,7 +309,46 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
         "caller_carrier": _strings(t, "caller_carrier", source),
     }
     cols.update(rated_numbers(t, source, rows))
+    for name, (lo, hi, unit, empty_ok) in OTHER_BOUNDS.items():
+        _bounded(t, name, lo, hi, unit, source, rows, empty_ok)
+    if "replayed" in t.column_names:  # a commit's flag: true/false, or empty
+        try:
+            pc.cast(t.column("replayed"), pa.bool_())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise InvalidInput("replayed", not_boolean(t.column("replayed"), rows), source) from None
+    if known is not None:
+        _check_known(cols, known, source, rows)
     return pa.table(cols, schema=CALLS_SCHEMA)
+
+
+def _check_known(cols: dict, known: Known, source: str, rows: np.ndarray) -> None:
+    """A rated row's package is one of ``known``'s, and its start is not
+    before its account's first package start (an account ``known`` lacks
+    is reported by the caller: ``statements.unknown_accounts``). Whether
+    the package is the one the account held at the call is not checked:
+    an account's package changes (a live view's periods, another catalog
+    version), and a wrong one is told by ``explain --rated`` as a charge
+    this version does not give. Raises InvalidInput naming ``source``, the
+    row and ``package`` or ``start``."""
+    package = cols["package"]
+    _first(pc.invert(pc.is_in(package, value_set=pa.array(sorted(known.packages), pa.string()))), "package", rows,
+           lambda i: f"{cdr.excerpt(package[i].as_py())} is not a package of this catalog version (bill or "
+                     "explain with the --version that rated the file)", source)
+    accounts = cols["account"].to_pylist()
+    start = cols["start_ms"].to_numpy(zero_copy_only=False)
+    first = np.array([known.starts.get(a, layout.NO_TIME) for a in accounts], np.int64)
+    _first(pa.array(start < first), "start", rows,
+           lambda i: (f"{_local(int(start[i]))} is before account {accounts[i]}'s package start "
+                      f"{_local(int(first[i]))}: the rater refuses such a call (package_not_started), and no "
+                      "statement would hold its charge"), source)
+
+
+def _local(ms: int) -> str:
+    """Epoch ms as Shanghai local time, to the second (an error's time)."""
+    import datetime as dt
+
+    zone = dt.timezone(dt.timedelta(milliseconds=layout.LOCAL_OFFSET_MS))
+    return dt.datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
 
 
 def combine(parts: list[tuple[str, pa.Table]]) -> RatedCalls:
