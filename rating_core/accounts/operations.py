@@ -1009,6 +1009,11 @@ class Accounts:
             self._money_kind(tx, acc)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
+            now = now_ms()
+            if tx.at < now:  # and today's: credit that expired since is not paid back (breaker N11 F17)
+                live = tx.w.live if tx.w is not None else None
+                today = self.ledger.balance(acc.id, self.terms(acc), now, txn=tx.txn, live=live)
+                refundable = min(refundable, max(0, today.available_minor - today.credit_limit_minor))
             if on_bills is not None:
                 _check_statement_bound(acc.id, on_bills, refundable, amount)
             later = self._credited_after(tx, acc.id)
