@@ -28,20 +28,24 @@ STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=
                      type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
 
 
-def _yuan(text: str, param: str, signed: bool = False) -> int:
+def _yuan(text: str, param: str, signed: bool = False, setting: bool = False) -> int:
     """Yuan (at most 4 decimals) -> minor units (``money.parse_yuan``, the
-    one parser); BadParameter (exit 2) when not a plain amount, finer than
-    1/10000 yuan, above the per-operation bound, or (not ``signed``) not
-    more than 0."""
+    one parser); BadParameter (exit 2) naming ``param`` when not a plain
+    amount, finer than 1/10000 yuan, above the bound, or (not ``signed``)
+    not more than 0. ``setting``: a threshold or cap, 0 (off) or more,
+    never below (breaker N11 F18: `--spend -5` was refused naming
+    spend_minor in minor units)."""
     from .money import MAX_AMOUNT_MINOR, AmountTooLarge, parse_yuan
 
     try:
-        minor = parse_yuan(text, signed=signed, most_minor=MAX_AMOUNT_MINOR)
+        minor = parse_yuan(text, signed=signed or setting, most_minor=MAX_AMOUNT_MINOR)
     except AmountTooLarge as e:
-        raise click.BadParameter(f"{e} (per operation)", param_hint=param) from None
+        raise click.BadParameter(str(e) if setting else f"{e} (per operation)", param_hint=param) from None
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=param) from None
-    if not signed and minor <= 0:
+    if setting and minor < 0:
+        raise click.BadParameter(f"{text.strip()}: must be 0 (off) or more yuan", param_hint=param)
+    if not signed and not setting and minor <= 0:
         raise click.BadParameter("must be more than 0", param_hint=param)
     return minor
 
@@ -369,7 +373,7 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
 @operation
 def notify(ops, common, account, credit_below, expiry_days, webhook, credit_below_days):
     """Notification thresholds (raised once per crossing by the sweep) and webhook."""
-    return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", signed=True),
+    return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", setting=True),
                                  expiry_within_days=expiry_days, webhook_url=webhook,
                                  credit_below_days=credit_below_days, **common)
 
@@ -535,7 +539,7 @@ def _plan_document(path: Path):
 @operation
 def number_caps(ops, common, number, spend, calls):
     """Per-number monthly caps, enforced at authorization."""
-    return ops.set_caps(number=number, spend_minor=_yuan(spend, "--spend", signed=True), calls=calls, **common)
+    return ops.set_caps(number=number, spend_minor=_yuan(spend, "--spend", setting=True), calls=calls, **common)
 
 
 def _number_move(action):

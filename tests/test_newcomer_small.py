@@ -281,3 +281,23 @@ def test_n10_small_errors_say_what_to_do(tmp_path, demo, capsys):
     assert json.loads(got.out)["detail"]["previous_plan"] == "hunt"
     assert ("4000589196 had routing plan 'hunt' before, now the default hunt over the bound destinations; "
             "to restore it: rating400 accounts number routing 4000589196 --template hunt") in got.err
+
+
+def test_a_negative_threshold_or_cap_names_the_option_in_yuan(tmp_path, capsys):
+    """Breaker N11 F18: `accounts notify --credit-below -5` and `number caps
+    --spend -5` were refused naming credit_below_minor / spend_minor and
+    -50000 minor units; a too-large threshold said 'per operation'."""
+    from rating_core.cli import main
+    from test_billing import CATALOG, live_store
+
+    store = str(live_store(tmp_path, CATALOG))
+    for args, option in ((("notify", "tea", "--credit-below", "-5"), "--credit-below"),
+                         (("number", "caps", "4001000003", "--spend", "-5"), "--spend")):
+        with pytest.raises(SystemExit) as e:
+            main(["accounts", *args, "--store", store])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and f"{option}: -5: must be 0 (off) or more yuan" in err, err
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "notify", "tea", "--credit-below", "100000000000.0001", "--store", store])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "per operation" not in err and "too large" in err, err
