@@ -138,3 +138,45 @@ def test_refused_for_an_account_opened_here(old_import, capsys):
             assert res.account.billing_from_ms == 1790784000000 and not res.replayed
     finally:
         server.stop()
+
+
+@pytest.fixture
+def imported_november(demo_made, tmp_path):
+    """A demo store (no call committed) imported with `--billing-from 2026-11-01`."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    return d / "store"
+
+
+@pytest.mark.parametrize("op, words", [
+    (("pay", ACCOUNT, "10"), "a bill payment"),
+    (("top-up", ACCOUNT, "600"), "a top-up"),
+    (("adjust", ACCOUNT, "5", "--reason", "goodwill"), "a credit adjustment"),
+    (("refund", ACCOUNT, "1"), "a refund"),
+])
+def test_refused_after_any_money_the_statements_count(imported_november, demo_made, capsys, op, words):
+    """Breaker N11 F1: `billing-from` checked top-ups, adjustments and
+    refunds but not a bill payment (`pay`), which the statements count
+    (``MONEY_KINDS``): a cut-over moved to December past a payment of
+    2026-11-05 was accepted, and November was billed anyway (40.00 minimum
+    shortfall, 30.00 due). Every money operation now holds the cut-over back."""
+    store = imported_november
+    code, _, err = run(capsys, "accounts", "import", str(demo_made[0] / "catalog" / "catalog.yaml"),
+                       "--billing-from", "2026-11-01", "--store", str(store))
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", *op, "--at", "2026-11-05T10:00:00", "--store", str(store))
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-12-01", "--store", str(store))
+    assert code == 1 and "refused: ledger_holds_earlier" in err and words in err and "2026-11-01 or earlier" in err
+    out = store.parent / "hz.json"
+    code, _, err = run(capsys, "bill", "--ledger", "--store", str(store), "--account", ACCOUNT, "--out", str(out))
+    assert code == 0, err
+    assert "2026-11" in {s["month"] for s in json.loads(out.read_text("utf-8"))["statements"]}
+    code, printed, _ = run(capsys, "accounts", "show", ACCOUNT, "--store", str(store))
+    assert json.loads(printed)["account"]["billing_from_local"].startswith("2026-11-01")
+
+    from rating_core.billing.events import LEDGER_MONEY_OPERATIONS, MONEY_KINDS
+
+    assert set(LEDGER_MONEY_OPERATIONS.values()) <= set(MONEY_KINDS)  # the one list, all of them statement money

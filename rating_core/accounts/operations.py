@@ -282,6 +282,9 @@ class _Tx:
 # of megabytes was written into every event it made (hostile-input round).
 MAX_ACTOR_CHARS = 64
 
+# What a money operation is called in a message (``_first_held``).
+_MONEY_WORDS = {"top_up": "a top-up", "pay": "a bill payment", "adjust": "a credit adjustment", "refund": "a refund"}
+
 
 def _actor(actor: str | None) -> str | None:
     """``actor`` as given (None or "" for the caller's default); raises
@@ -1320,9 +1323,12 @@ class Accounts:
 
     def _first_held(self, tx: _Tx, account: str, before_ms: int) -> tuple[int, str] | None:
         """The earliest (epoch ms, what) of ``account``'s committed calls and
-        money (top-ups, credit adjustments, refunds, rerating adjustments:
+        money (the operations ``billing.events.LEDGER_MONEY_OPERATIONS``:
+        top-ups, bill payments, credit adjustments, refunds; and rerating
+        adjustments: every ``MONEY_KINDS`` event the statements have, so
         what ``billing.statements.billed_from`` bills from) dated before
         ``before_ms``; None when the ledger holds none."""
+        from ..billing.events import LEDGER_MONEY_OPERATIONS
         from ..billing.sources import committed_records
         from ..ledger import adjustments
 
@@ -1330,8 +1336,8 @@ class Accounts:
         calls = committed_records(self.ledger, None, before_ms, account, txn=tx.txn)
         if calls is not None:
             held.append((int(calls.column("start").to_numpy().min()), "a call"))
-        held += [(ev.at_ms, f"a {ev.operation}") for ev in self._events_of(tx, account)
-                 if ev.operation in ("top_up", "adjust", "refund") and not ev.number and ev.at_ms < before_ms]
+        held += [(ev.at_ms, _MONEY_WORDS.get(ev.operation, f"a {ev.operation}")) for ev in self._events_of(tx, account)
+                 if ev.operation in LEDGER_MONEY_OPERATIONS and not ev.number and ev.at_ms < before_ms]
         held += [(a.rerated_at_ms, "a rerating adjustment") for a in adjustments.all_rows(self.ledger, tx.txn)
                  if a.account == account and a.rerated_at_ms < before_ms]
         return min(held) if held else None
