@@ -55,6 +55,29 @@ def test_balance_never_passes_its_bound(env):
     assert ops.balance("acme")["credit_minor"] == MAX_BALANCE_MINOR  # refused: nothing stored
 
 
+def test_payments_never_pass_the_balance_bound(env, capsys):
+    """Breaker N11 F2: nothing bounded the sum of an account's bill
+    payments (`pay` leaves the credit as it is): 9,400 payments of 10^15
+    minor units were each accepted, the statements then carried 9.4 x 10^18
+    paid ahead, and GetStatement / `bill --out x.parquet` failed (int64).
+    The payments of an account now total at most MAX_BALANCE_MINOR, else
+    ``balance_limit`` as a top-up is, and nothing is stored."""
+    ops = env
+    opened(ops)
+    ops.pay(rid(), "acme", MAX_AMOUNT_MINOR - 10_000, at_ms=T0)
+    ops.pay(rid(), "acme", 10_000, at_ms=T0)  # exactly the bound: taken
+    events = len(ops.events("acme", 0, 2**63 - 1))
+    for amount in (1, MAX_AMOUNT_MINOR):
+        with pytest.raises(Refused) as e:
+            ops.pay(rid(), "acme", amount, at_ms=T0)
+        assert e.value.reason == "balance_limit" and "payments of account 'acme'" in str(e.value)
+    assert len(ops.events("acme", 0, 2**63 - 1)) == events  # refused: nothing stored
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _, err = cli(capsys, "accounts", "pay", "acme", "1", "--at", "2026-11-02T10:00:00+08:00", "--store", store)
+    assert code == 1 and "refused: balance_limit" in err
+
+
 @pytest.mark.parametrize("at", [-(2**63), -1, 2**63 - 1, 7_258_118_400_000])
 def test_effective_time_outside_the_edge_range_is_invalid(env, at):
     ops = env

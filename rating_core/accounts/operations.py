@@ -952,7 +952,10 @@ class Accounts:
         account's payment is its ``top_up``, credited against what was
         charged: one meaning per word, a payment here never touches the
         credit), ``no_package``, ``account_closed``, ``before_package_start``
-        (``at_ms`` before the current package period's start)."""
+        (``at_ms`` before the current package period's start),
+        ``balance_limit`` (the account's payments, this one included, would
+        total more than ``MAX_BALANCE_MINOR``: README "Bounds"; breaker N11
+        F2, 9,400 payments of 10^15 passed int64 in the statements)."""
         amount = _amount(amount_minor, "amount_minor")
 
         def fn(tx: _Tx):
@@ -961,6 +964,11 @@ class Accounts:
                 raise Refused("not_prepaid", f"account {acc.id!r} is postpaid: its payment is a top-up, credited "
                                              f"against what was charged (rating400 accounts top-up {acc.id} YUAN, "
                                              f"gRPC TopUp)")
+            paid = self._payments_total(tx, acc.id)
+            if paid + amount > MAX_BALANCE_MINOR:
+                raise Refused("balance_limit", f"the payments of account {acc.id!r} would total "
+                                               f"{in_yuan(paid + amount)} ({in_yuan(paid)} before this one), above "
+                                               f"the limit of {in_yuan(MAX_BALANCE_MINOR)}")
             tx.put_account(acc, acc, {"amount_minor": amount})  # the account as it was: a receipt, not credit
             return self._result(tx, acc, amount_minor=amount)
         return self._run("pay", request_id, actor, at_ms, fn)
@@ -1103,6 +1111,15 @@ class Accounts:
             if ev.operation in ("top_up", "adjust") and not ev.number and amount > 0:
                 total += amount
         return total
+
+    def _payments_total(self, tx: _Tx, account: str) -> int:
+        """Minor units of all of ``account``'s bill payments (``pay``), any
+        date: the most the statements can carry as paid ahead, which
+        ``pay`` bounds by ``MAX_BALANCE_MINOR``. A walk of the account's
+        event index (its operations, not its calls), read where the payment
+        is written: no second copy of the payments to keep in step."""
+        return sum(int((ev.detail or {}).get("amount_minor", 0))
+                   for ev in self._events_of(tx, account) if ev.operation == "pay" and not ev.number)
 
     def _events_of(self, tx: _Tx, account: str, from_ms: int = -(2**63)):
         """The audit events (``C.Event``) of ``account`` with effective time
