@@ -162,8 +162,10 @@ def import_(catalog, store_dir, billing_from):
 def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
     """A cut-over YYYY-MM-DD (the 1st of a month, Asia/Shanghai; ``hint``:
     the option or argument it came from) -> its local midnight in epoch ms;
-    BadParameter (exit 2) when it is not a date, not a month's first day, or
-    outside the edge's time range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``)."""
+    BadParameter (exit 2) when it is not a date, not a month's first day,
+    outside the edge's time range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``),
+    or later than the month after the current one
+    (``accounts.importer.cut_over_too_late``, the accounts' clock)."""
     import datetime as dt
 
     from . import cdr, layout
@@ -179,6 +181,10 @@ def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
     ms = int(dt.datetime(day.year, day.month, 1, tzinfo=layout.LOCAL_TZ).timestamp() * 1000)
     if not cdr.MIN_TIME_MS <= ms < cdr.MAX_TIME_MS:
         raise click.BadParameter(f"{day} is outside 1970-01-01 .. 2200-01-01", param_hint=hint)
+    from .accounts.importer import cut_over_too_late
+
+    if late := cut_over_too_late(ms):
+        raise click.BadParameter(late, param_hint=hint)
     return ms
 
 

@@ -180,3 +180,62 @@ def test_refused_after_any_money_the_statements_count(imported_november, demo_ma
     from rating_core.billing.events import LEDGER_MONEY_OPERATIONS, MONEY_KINDS
 
     assert set(LEDGER_MONEY_OPERATIONS.values()) <= set(MONEY_KINDS)  # the one list, all of them statement money
+
+
+def _ms(day: str) -> int:
+    import datetime as dt
+
+    from rating_core import layout
+
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=layout.LOCAL_TZ).timestamp() * 1000)
+
+
+def test_a_cut_over_years_ahead_is_bad_input(imported_november, demo_made, capsys, clock):
+    """Breaker N11 F10 / newcomer N11 F7: `import --billing-from 2062-11-01`
+    (2026 mistyped) and `billing-from X 2199-12-01` were accepted: no
+    statement for any month until then, every top-up and payment refused
+    before_cut_over. A cut-over is at most the month after the current one
+    (a platform imports in late November for 1 December): later is bad
+    input naming --billing-from / billing_from_ms and the cut-over, exit 2,
+    nothing stored; gRPC INVALID_ARGUMENT."""
+    import grpc
+
+    from demo_server import Server
+    from rating400.v1 import accounts_pb2, accounts_pb2_grpc
+
+    clock(_ms("2026-11-20T16:00:00"))
+    store = imported_november
+    catalog = str(demo_made[0] / "catalog" / "catalog.yaml")
+    for month in ("2062-11-01", "2027-01-01"):
+        code, _, err = run(capsys, "accounts", "import", catalog, "--billing-from", month, "--store", str(store))
+        assert code == 2 and "--billing-from" in err and f"cut-over {month} is after 2026-12-01" in err, err
+    code, printed, err = run(capsys, "accounts", "import", catalog, "--billing-from", "2026-12-01",
+                             "--store", str(store))
+    assert code == 0 and json.loads(printed)["billing_from_local"].startswith("2026-12-01"), err
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2199-12-01", "--store", str(store))
+    assert code == 2 and "cut-over 2199-12-01 is after 2026-12-01" in err, err
+
+    from rating_core.accounts import Accounts
+    from rating_core.errors import InvalidInput
+
+    ops = Accounts.open(store)
+    try:  # the operation itself (gRPC's path), not only the CLI's parser
+        with pytest.raises(InvalidInput) as e:
+            ops.set_billing_from("late-1", ACCOUNT, _ms("2027-01-01T00:00:00"))
+        assert e.value.field == "billing_from_ms" and "cut-over 2027-01-01" in e.value.message
+        assert ops.get_account(ACCOUNT)["account"]["billing_from_ms"] == _ms("2026-12-01T00:00:00")
+    finally:
+        ops.ledger.close()
+
+    server = Server(store, store.parent, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = accounts_pb2_grpc.AccountServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
+                    meta=accounts_pb2.OperationMeta(request_id="late-2"), account=ACCOUNT,
+                    billing_from_ms=_ms("2199-12-01T00:00:00")), timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "billing_from_ms" in e.value.details() and "cut-over 2199-12-01" in e.value.details()
+    finally:
+        server.stop()

@@ -27,7 +27,8 @@ import msgspec
 
 from ..errors import InvalidInput, Refused, StoreError
 from ..ledger import customers as C
-from .operations import LOCAL, Accounts, _local, _Tx, now_ms
+from . import operations
+from .operations import LOCAL, Accounts, _local, _Tx
 from .view import plan_json
 
 _NUMBER_STATE = {"active": "active", "suspended": "suspended", "pending_verification": "pending_verification",
@@ -46,6 +47,30 @@ def month_start(ms: int) -> int:
     return _midnight(day.replace(day=1))
 
 
+def latest_cut_over_ms(now: int) -> int:
+    """The latest cut-over allowed at ``now`` (epoch ms): the first instant
+    of the Asia/Shanghai month after now's. A platform imports in late
+    November for a 1 December cut-over; a later one is a typo (2062 for
+    2026) that would bill none of the accounts' months until then."""
+    return operations.add_months_ms(month_start(now), 1)
+
+
+def cut_over_too_late(cut_ms: int) -> str | None:
+    """Why ``cut_ms`` (epoch ms) is refused as a cut-over at the accounts'
+    now (``operations.now_ms``, the clock tests set), or None when it is
+    at most ``latest_cut_over_ms``: the message says the cut-over, the
+    latest allowed and what a later one would do (breaker / newcomer N11:
+    ``--billing-from 2062-11-01`` was taken and billed no account)."""
+    now = operations.now_ms()
+    latest = latest_cut_over_ms(now)
+    if cut_ms <= latest:
+        return None
+    return (f"cut-over {_local(cut_ms)[:10]} is after {_local(latest)[:10]}, the month after the current one "
+            f"(now {_local(now)[:10]}, Asia/Shanghai): the cut-over is the first month this ledger bills, the "
+            "months before it the old platform's, so a later one would bill none of the account's months until "
+            "then (a mistyped year?)")
+
+
 def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_from_ms: int | None = None) -> dict:
     """Import every account of the catalog at ``catalog_path``; returns
     ``{"imported": [...], "skipped": [...], "billing_from_ms": cut-over}``
@@ -59,9 +84,12 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     account. Raises StoreError when the store has no active catalog version
     (the packages the accounts are on live there; breaker: ``KeyError:
     'packages'``), InvalidInput (``billing_from``) when ``billing_from_ms`` is not
-    a month's first instant."""
+    a month's first instant or is later than the month after the current
+    one (``cut_over_too_late``)."""
     if billing_from_ms is not None and month_start(billing_from_ms) != billing_from_ms:
         raise InvalidInput("billing_from", f"{billing_from_ms} is not the first instant of a month (Asia/Shanghai)")
+    if billing_from_ms is not None and (late := cut_over_too_late(billing_from_ms)):
+        raise InvalidInput("billing_from", late)
     from ..catalog import load_catalog
 
     if ops.store.current() is None:
@@ -71,7 +99,7 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
 
     cat = load_catalog(catalog_path)
     imported, skipped = [], []
-    cut_ms = month_start(now_ms()) if billing_from_ms is None else billing_from_ms
+    cut_ms = month_start(operations.now_ms()) if billing_from_ms is None else billing_from_ms
     for aid, acc in cat.accounts.items():
         pkg = cat.packages[acc.package]
 

@@ -1303,7 +1303,8 @@ class Accounts:
         months before it were the old platform's. For a store imported
         before the cut-over was stored (0: every month since the package
         start billed), or a cut-over the import got wrong. InvalidInput
-        (``billing_from_ms``) when it is not a month's first instant.
+        (``billing_from_ms``) when it is not a month's first instant, or is
+        later than the month after the current one (``importer.cut_over_too_late``).
         Refused: ``not_migrated`` (the account was opened on this platform,
         not imported: every month since its package start was billed here,
         and a cut-over would write those bills off), ``ledger_holds_earlier``
@@ -1312,12 +1313,14 @@ class Accounts:
         this ledger issued, and billing would pull the cut-over back to
         them anyway; the first such month is named). The same cut-over again
         changes nothing and records no event (``detail.unchanged``)."""
-        from .importer import month_start
+        from .importer import cut_over_too_late, month_start
 
         cut = _ms(billing_from_ms, "billing_from_ms")
         if month_start(cut) != cut:
             raise InvalidInput("billing_from_ms", f"{cut} ({_local(cut)}) is not the first instant of a month "
                                                   "(Asia/Shanghai): a statement month is billed whole")
+        if late := cut_over_too_late(cut):
+            raise InvalidInput("billing_from_ms", late)
 
         def fn(tx: _Tx):
             acc = tx.account(account)
