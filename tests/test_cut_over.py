@@ -192,13 +192,53 @@ def test_money_dated_before_the_cut_over_is_refused(demo_made, tmp_path, capsys)
         for at in ("2026-09-15T10:00:00", "2026-11-30T23:00:00"):
             code, _, err = run(capsys, "accounts", *op, "--at", at, "--store", store)
             assert code == 1 and "refused: before_cut_over: " in err and f"dated {at}" in err, (op, at, err)
-            assert "before the cut-over of account 'haixi_electronics' (2026-12-01T00:00:00+08:00)" in err, err
+            assert ("before 2026-12-01, the first month this ledger bills account 'haixi_electronics' (its "
+                    "cut-over 2026-12-01T00:00:00+08:00)") in err and "date it on or after 2026-12-01" in err, err
     assert json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["balance"]["credit_minor"] \
         == credit
     code, _, err = run(capsys, "accounts", "top-up", account, "50", "--at", "2026-12-01T00:00:00", "--store", store)
     assert code == 0, err
     statements, _ = bill(capsys, d, "b.json", "--account", account)
     assert statements and {s["month"] for s in statements} == {"2026-12"}, [s["month"] for s in statements]
+
+
+def test_the_refusal_and_show_name_the_first_month_billed(demo_made, tmp_path, capsys):
+    """Newcomer N11 F2: after `import --billing-from 2026-12-01` and a
+    commit of October calls, billing starts at 2026-10 (the calls), yet a
+    top-up dated 2026-09-15 was refused telling the clerk to date it "at or
+    after the cut-over" (2026-12-01), while 2026-10-15 was taken; `accounts
+    show` said only 2026-12-01. The refusal names the first month billed,
+    the cut-over and the call that moved it; `accounts show` has
+    `billing_starts_local` beside `billing_from_local`."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                       "--billing-from", "2026-12-01")
+    assert code == 0, err
+    code, printed, err = run(capsys, "rate", str(d / "cdrs.parquet"), "--store", store, "--out",
+                             str(d / "c.parquet"), "--commit", "--json")
+    assert code == 0, err
+    moved = {b["account"] for b in json.loads(printed)["before_cut_over"]}
+    account = "yuehai_logistics"
+    assert account in moved
+    code, _, err = run(capsys, "accounts", "top-up", account, "50", "--at", "2026-09-15", "--store", store)
+    assert code == 1 and "refused: before_cut_over: " in err, err
+    assert "before 2026-10-01, the first month this ledger bills account 'yuehai_logistics'" in err, err
+    assert "its cut-over is 2026-12-01T00:00:00+08:00, but the ledger holds a call of it dated 2026-10-" in err, err
+    assert "date it on or after 2026-10-01" in err, err
+    code, _, err = run(capsys, "accounts", "top-up", account, "50", "--at", "2026-10-15", "--store", store)
+    assert code == 0, err
+
+    shown = json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["account"]
+    keys = list(shown)
+    assert keys[keys.index("billing_from_local") + 1] == "billing_starts_ms"  # beside the cut-over
+    assert shown["billing_from_local"].startswith("2026-12-01")
+    assert shown["billing_starts_local"].startswith("2026-10-01")
+    statements, _ = bill(capsys, d, "b.json", "--account", account)
+    assert min(s["month"] for s in statements) == "2026-10"  # the statements' rule, the same month
 
 
 def test_a_re_import_prints_the_cut_over_kept_and_warns_once(demo_made, tmp_path, capsys):

@@ -1155,15 +1155,31 @@ class Accounts:
                           f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
                           f"({_local(acc.package_start_ms)}); date it at or after the start")
         if tx.at < acc.billing_from_ms:  # billed from the month of the first call or money held, if earlier
-            from .importer import month_start
-
-            first = self._first_held(tx, acc.id, acc.billing_from_ms)
-            if first is None or tx.at < month_start(first[0]):
+            starts, first = self._billing_starts(tx, acc)
+            if tx.at < starts:
+                day = _local(starts)[:10]
+                why = (f"its cut-over {_local(acc.billing_from_ms)}" if first is None else
+                       f"its cut-over is {_local(acc.billing_from_ms)}, but the ledger holds {first[1]} of it dated "
+                       f"{_local(first[0])}, and that month is billed here")
                 raise Refused("before_cut_over",
-                              f"dated {_local(tx.at)}, before the cut-over of account {acc.id!r} "
-                              f"({_local(acc.billing_from_ms)}): the months before it were billed by the old "
-                              "platform; date it at or after the cut-over")
+                              f"dated {_local(tx.at)}, before {day}, the first month this ledger bills account "
+                              f"{acc.id!r} ({why}): the months before were billed by the old platform; date it on "
+                              f"or after {day}")
         return self._package(acc.package)["kind"]
+
+    def _billing_starts(self, tx: _Tx, acc: C.Account) -> tuple[int, tuple[int, str] | None]:
+        """(the first instant of the first month this ledger bills migrated
+        ``acc`` (epoch ms), the earliest call or money held before its
+        cut-over or None): the cut-over's month, or the month of a call or
+        money the ledger holds before it (``_first_held``), the rule
+        ``billing.statements.billed_from`` bills by. ``acc.billing_from_ms``
+        (0) for an account opened here."""
+        from .importer import month_start
+
+        if not acc.billing_from_ms:
+            return 0, None
+        first = self._first_held(tx, acc.id, acc.billing_from_ms)
+        return (acc.billing_from_ms if first is None else month_start(first[0])), first
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _numbers_of(self, tx: _Tx, account: str) -> list[C.Number]:
@@ -1534,12 +1550,21 @@ class Accounts:
 
     # -- reads -----------------------------------------------------------------------------------
     def get_account(self, account: str) -> dict:
-        """The account record, its numbers and its balance."""
+        """The account record, its numbers and its balance. A migrated
+        account's record has ``billing_starts_ms`` after its cut-over
+        (``billing_from_ms``): the first instant of the first month its
+        statements bill (``_billing_starts``), earlier than the cut-over when
+        the ledger holds calls or money before it."""
         with self.env.begin() as txn:
             tx = _Tx(self, None, now_ms(), "", "", "read", txn=txn)
             acc = tx.account(account)
             nums = [C.as_dict(n) for n in self._numbers_of(tx, account)]
-            return {"account": C.as_dict(acc), "numbers": nums, "balance": self._balance_dict(tx, acc)}
+            record = {}
+            for k, v in C.as_dict(acc).items():
+                record[k] = v
+                if k == "billing_from_ms" and v:  # a migrated account: where its statements start, beside it
+                    record["billing_starts_ms"] = self._billing_starts(tx, acc)[0]
+            return {"account": record, "numbers": nums, "balance": self._balance_dict(tx, acc)}
 
     def get_number(self, number: str, at_ms: int | None = None) -> dict:
         """A number's record and history, with ``month_use``: the month's
