@@ -241,6 +241,53 @@ def test_the_refusal_and_show_name_the_first_month_billed(demo_made, tmp_path, c
     assert min(s["month"] for s in statements) == "2026-10"  # the statements' rule, the same month
 
 
+def test_an_import_over_earlier_calls_warns_and_billing_from_says_why(demo_made, tmp_path, capsys):
+    """Newcomer N11 F4: October calls committed, then `import --billing-from
+    2026-12-01`: the cut-over was stored with no word (billing really starts
+    in October), and `billing-from X 2026-11-01` was then refused
+    ledger_holds_earlier though the stored 2026-12-01 is later still. The
+    import now warns once, naming the accounts and the month their billing
+    starts (detail.before_cut_over lists them all); billing-from keeps its
+    rule (a cut-over set by hand says where billing starts) and its refusal
+    says the stored one is later still and where billing starts already."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, printed, err = run(capsys, "rate", str(d / "cdrs.parquet"), "--store", store, "--out",
+                             str(d / "c.parquet"), "--commit", "--json")
+    assert code == 0, err
+    callers = set(pq.read_table(d / "c.parquet", columns=["account"]).column("account").to_pylist())
+    code, printed, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                             "--billing-from", "2026-12-01")
+    assert code == 0, err
+    result = json.loads(printed)
+    assert result["billing_from_local"].startswith("2026-12-01")
+    listed = result["detail"]["before_cut_over"]
+    assert {e["account"] for e in listed} == callers  # every account with October calls, no other
+    assert all(e["billing_starts"] == "2026-10" and e["first"] == "a call" for e in listed)
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, err
+    assert (f"warning: the ledger already holds calls or money of {len(callers)} imported account(s) dated before "
+            "their cut-over 2026-12-01, so their statements start earlier") in warnings[0]
+    assert f"{listed[0]['account']} from 2026-10" in warnings[0]
+
+    account = "beifang_heating"
+    assert account in callers
+    code, _, err = run(capsys, "accounts", "billing-from", account, "2026-11-01", "--store", store)
+    assert code == 1 and "refused: ledger_holds_earlier" in err, err
+    assert "the stored cut-over 2026-12-01 is later still, and billing already starts at 2026-10" in err, err
+    assert "set it to 2026-10-01 or earlier" in err, err
+    code, printed, err = run(capsys, "accounts", "billing-from", account, "2026-10-01", "--store", store)
+    assert code == 0, err
+    shown = json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["account"]
+    assert shown["billing_from_local"] == shown["billing_starts_local"] == "2026-10-01T00:00:00.000+08:00"
+
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store)
+    assert code == 0 and "already holds" not in err, err  # a re-import imports nothing: nothing to warn of
+
+
 def test_a_re_import_prints_the_cut_over_kept_and_warns_once(demo_made, tmp_path, capsys):
     """Breaker 3 F5: a second import with `--billing-from 2026-06-01` printed
     that date as the cut-over while every account kept 2026-12-01. It prints

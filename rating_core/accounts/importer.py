@@ -149,13 +149,58 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     stored = {cut_ms} if imported else set(kept.values())
     result: dict = {"imported": imported, "skipped": skipped,
                     "billing_from_ms": stored.pop() if len(stored) == 1 else None}
+    warnings = []
     ignored = [aid for aid in skipped if billing_from_ms is not None and kept[aid] != billing_from_ms]
     if ignored and billing_from_ms is not None:  # breaker 3 F5: a re-import printed the new cut-over as if stored
-        result["detail"] = {"warnings": [
+        warnings.append(
             f"billing_from {_local(billing_from_ms)[:10]} not applied to {len(ignored)} account(s) already imported "
             f"({', '.join(ignored[:3])}{', ...' if len(ignored) > 3 else ''}): each keeps its cut-over "
-            "(accounts show; to change one: accounts billing-from ACCOUNT YYYY-MM-01)"]}
+            "(accounts show; to change one: accounts billing-from ACCOUNT YYYY-MM-01)")
+    earlier = held_before_cut_over(ops, imported)
+    if earlier:
+        warnings.append(held_warning(earlier))
+    if warnings:
+        result["detail"] = {"warnings": warnings, **({"before_cut_over": earlier} if earlier else {})}
     return result
+
+
+IMPORT_WARNED = 10  # accounts named one by one in the import's warning of calls or money before the cut-over
+
+
+def held_before_cut_over(ops: Accounts, accounts: list[str]) -> list[dict]:
+    """The ``accounts`` (ids just imported) whose ledger already holds a
+    call or money dated before their cut-over (calls committed before the
+    import, as in the demo flow), by id: ``{"account", "billing_from_local"
+    (YYYY-MM-DD), "billing_starts" (YYYY-MM, the first month their
+    statements bill: ``Accounts._billing_starts``, the statements' rule),
+    "first" (what the earliest is, e.g. "a call"), "first_ms"}`` (newcomer
+    N11 F4: the import stored 2026-12-01 over October calls and said
+    nothing, while ``rate --commit`` warns in the other order). One
+    ``_first_held`` per account: the calls of the months before the
+    cut-over (the ledger's account-month index) and the account's events."""
+    out = []
+    with ops.ledger.env.begin() as txn:
+        tx = _Tx(ops, None, operations.now_ms(), "", "", "read", txn=txn)
+        for aid in sorted(accounts):
+            acc = tx.account(aid)
+            starts, first = ops._billing_starts(tx, acc)
+            if first is not None:
+                out.append({"account": aid, "billing_from_local": _local(acc.billing_from_ms)[:10],
+                            "billing_starts": _local(starts)[:7], "first": first[1], "first_ms": first[0]})
+    return out
+
+
+def held_warning(earlier: list[dict]) -> str:
+    """The import's one warning line for ``held_before_cut_over``'s
+    accounts: at most ``IMPORT_WARNED`` named with the month their billing
+    starts, the rest counted."""
+    named = ", ".join(f"{e['account']} from {e['billing_starts']}" for e in earlier[:IMPORT_WARNED])
+    more = f" and {len(earlier) - IMPORT_WARNED} more (detail.before_cut_over)" if len(earlier) > IMPORT_WARNED else ""
+    cuts = sorted({e["billing_from_local"] for e in earlier})
+    return (f"the ledger already holds calls or money of {len(earlier)} imported account(s) dated before their "
+            f"cut-over {', '.join(cuts)}, so their statements start earlier, in the month of the first: "
+            f"{named}{more}; those months' calls, rental and minimum are on their statements (nothing the ledger "
+            "holds is left off one; accounts show: billing_starts_local)")
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:

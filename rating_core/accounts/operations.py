@@ -1327,7 +1327,10 @@ class Accounts:
         (the ledger holds a call, payment, credit adjustment, refund or
         rerating of the account dated before it: those are on statements
         this ledger issued, and billing would pull the cut-over back to
-        them anyway; the first such month is named). The same cut-over again
+        them anyway; the first such month is named, and so is a stored
+        cut-over later still: an import's, stored over calls committed
+        before it; the cut-over set here says where billing starts, so a
+        move that still would not is refused too). The same cut-over again
         changes nothing and records no event (``detail.unchanged``)."""
         from .importer import cut_over_too_late, month_start
 
@@ -1347,10 +1350,14 @@ class Accounts:
                                               "(accounts import): this ledger billed it from its package start")
             first = self._first_held(tx, acc.id, cut)
             if first is not None:
+                month = month_start(first[0])
+                stored = (f" (the stored cut-over {_local(acc.billing_from_ms)[:10]} is later still, and billing "
+                          f"already starts at {_local(month)[:7]} for that reason: accounts show, "
+                          "billing_starts_local)" if acc.billing_from_ms > month else "")
                 raise Refused("ledger_holds_earlier",
                               f"the ledger holds {first[1]} of account {acc.id!r} dated {_local(first[0])}, before "
-                              f"{_local(cut)}: its month is billed here; set the cut-over to "
-                              f"{_local(month_start(first[0]))[:10]} or earlier")
+                              f"{_local(cut)}: its month is billed here whatever the cut-over after it{stored}; "
+                              f"a cut-over says where billing starts, so set it to {_local(month)[:10]} or earlier")
             before = C.decode(C.Account, C.encode(acc))
             acc.billing_from_ms = cut
             tx.put_account(acc, before, {"billing_from_ms": cut, "previous_billing_from_ms": before.billing_from_ms})
