@@ -250,3 +250,33 @@ def test_cli_empty_request_id_is_refused_not_replaced(env, capsys):
     ops.ledger.close()
     code, _, err = cli(capsys, "accounts", "top-up", "--store", store, "--request-id", "", "acme", "600")
     assert code == 2 and "request_id" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_actor_refusal_names_the_character_and_a_blank_actor_is_refused(env, capsys):
+    """Breaker N11 F15: `--actor 'ops<U+00A0>wang'` was refused "at most 64
+    characters, none a control character (got 8 characters)": neither is
+    what is wrong (str.isprintable refuses every space but U+0020). The
+    refusal now shows the actor escaped and names the character and where;
+    a blank actor (" "), which was stored as the audit event's actor, is
+    refused too ("" stays the caller's default)."""
+    ops = env
+    opened(ops)
+    for actor, words in (("ops\u00a0wang", ("'ops\\xa0wang'", "U+00A0 (NO-BREAK SPACE)", "at character 4")),
+                         ("ops\u200bwang", ("'ops\\u200bwang'", "U+200B (ZERO WIDTH SPACE)")),
+                         ("ops\x1b[2J", ("U+001B", "at character 4")),
+                         (" ", ("' ' is blank",)), ("\u3000", ("is blank",))):
+        with pytest.raises(InvalidInput) as e:
+            ops.pay(rid(), "acme", 10_000, actor=actor, at_ms=T0)
+        assert e.value.field == "actor" and all(w in e.value.message for w in words), (actor, e.value.message)
+    with pytest.raises(InvalidInput) as e:
+        ops.pay(rid(), "acme", 10_000, actor="a" * 65, at_ms=T0)
+    assert e.value.message == "at most 64 characters (got 65)"
+    ops.pay(rid(), "acme", 10_000, actor="", at_ms=T0)  # empty: the default
+    ops.pay(rid(), "acme", 10_000, actor="运维 王", at_ms=T0)
+    actors = [e["actor"] for e in ops.events("acme", 0, 2**63 - 1) if e["operation"] == "pay"]
+    assert actors == ["operator", "运维 王"]
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _, err = cli(capsys, "accounts", "pay", "acme", "1", "--actor", " ", "--at", "2026-11-02T10:00:00+08:00",
+                       "--store", store)
+    assert code == 2 and "actor: ' ' is blank" in err, err

@@ -77,8 +77,9 @@ _CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest",
 _NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
 # Arguments with a rule of their own: a routing plan is a document its
 # model validates (its JSON text may hold newlines between tokens); the
-# request id is checked by ``_run``.
-_OWN_RULE = frozenset({"plan", "request_id"})
+# request id and the actor are checked by ``_run`` (``_actor``: the
+# character refused named, not only "a control character").
+_OWN_RULE = frozenset({"plan", "request_id", "actor"})
 
 
 # The longest free text an operation stores (a company name, a reason, a
@@ -288,11 +289,27 @@ _MONEY_WORDS = {"top_up": "a top-up", "pay": "a bill payment", "adjust": "a cred
 
 def _actor(actor: str | None) -> str | None:
     """``actor`` as given (None or "" for the caller's default); raises
-    InvalidInput naming ``actor`` when it is longer than MAX_ACTOR_CHARS or
-    holds a control character (it is printed back in event listings)."""
-    if actor and (len(actor) > MAX_ACTOR_CHARS or not actor.isprintable()):
-        raise InvalidInput("actor", f"at most {MAX_ACTOR_CHARS} characters, none a control character "
-                                    f"(got {len(actor):,} characters)")
+    InvalidInput naming ``actor`` when it is longer than MAX_ACTOR_CHARS,
+    blank (spaces only: an audit event names who asked, and "" already
+    means the default), or holds a character ``str.isprintable`` refuses
+    (control and format characters, and every space other than U+0020,
+    e.g. U+00A0 NO-BREAK SPACE: it is printed back in event listings and
+    searched for); the message shows the value escaped and names the
+    character (breaker N11 F15: it blamed length and control characters)."""
+    if not actor:
+        return actor
+    if len(actor) > MAX_ACTOR_CHARS:
+        raise InvalidInput("actor", f"at most {MAX_ACTOR_CHARS} characters (got {len(actor):,})")
+    if not actor.strip():
+        raise InvalidInput("actor", f"{actor!r} is blank: name who asks, or leave it empty for the default")
+    bad = next((c for c in actor if not c.isprintable()), None)
+    if bad is not None:
+        import unicodedata
+
+        name = unicodedata.name(bad, "a control character")
+        raise InvalidInput("actor", f"{actor!r} holds U+{ord(bad):04X} ({name}), at character "
+                                    f"{actor.index(bad) + 1}: an actor is printable text, its only space "
+                                    "U+0020")
     return actor
 
 
