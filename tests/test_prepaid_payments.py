@@ -210,3 +210,27 @@ def test_the_cli_pays(ledger, capsys):
     out = capsys.readouterr()
     assert e.value.code == 0, out.err
     assert json.loads(out.out)["operation"] == "pay"
+
+
+def test_a_payment_that_arrived_before_a_renewal_is_booked_on_its_day(tmp_path, capsys):
+    """Newcomer N11 F16: after a renewal, `accounts pay ... --at 2026-11-10`
+    (the customer's transfer, recorded late) was refused before_package_start
+    naming the renewal, though November's statement exists. A bill payment
+    is bounded by the account's first package period instead."""
+    from rating_core.errors import Refused
+
+    store = live_store(tmp_path, CATALOG)
+    commit_calls(store, [call("b1", "4001000004", at(10, 20), 10)])  # brief: 0.20 of arrears in October
+    ops = accounts(tmp_path)
+    try:
+        ops.renew("r-1", "brief")  # its one-month period ended on 11-01: a new one from now
+        paid = ops.pay("p-1", "brief", 2_000, at_ms=at(11, 10))
+        assert paid["detail"]["amount_minor"] == 2_000, paid
+        with pytest.raises(Refused, match=r"before package 'pre_1m' of account 'brief' started \(2026-10-01"):
+            ops.pay("p-2", "brief", 2_000, at_ms=at(9, 10))
+        with pytest.raises(Refused, match="before_package_start|started"):  # call credit: the current period's
+            ops.top_up("t-1", "brief", 600 * YUAN, at_ms=at(11, 10))
+    finally:
+        ops.ledger.close()
+    got, _ = statements(tmp_path, capsys, "brief", "--month", "2026-10", "--month", "2026-11")
+    assert got["2026-11"]["payments_total_minor"] == 2_000

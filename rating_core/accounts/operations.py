@@ -977,7 +977,7 @@ class Accounts:
 
         def fn(tx: _Tx):
             acc = tx.account(account)
-            if self._money_kind(tx, acc) != "prepaid":
+            if self._money_kind(tx, acc, bill_payment=True) != "prepaid":
                 raise Refused("not_prepaid", f"account {acc.id!r} is postpaid: its payment is a top-up, credited "
                                              f"against what was charged (rating400 accounts top-up {acc.id} YUAN, "
                                              f"gRPC TopUp)")
@@ -1105,7 +1105,7 @@ class Accounts:
 
         def fn(tx: _Tx):
             acc = tx.account(account)
-            kind = self._money_kind(tx, acc)
+            kind = self._money_kind(tx, acc, bill_payment=True)
             unapplied, month = found or (0, _local(tx.at)[:7])
             if amount > unapplied:
                 postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
@@ -1150,7 +1150,7 @@ class Accounts:
                     break
                 yield C.decode(C.Event, tx.txn.get(C.seq_key(C.seq_of_index_key(bytes(k))), db=self.db[C.EVENTS_DB]))
 
-    def _money_kind(self, tx: _Tx, acc: C.Account) -> str:
+    def _money_kind(self, tx: _Tx, acc: C.Account, bill_payment: bool = False) -> str:
         """The kind of the package whose money an operation moves
         (``layout.PACKAGE_KIND``), dated ``tx.at``. Refused:
         ``account_closed``, ``no_package``; ``before_package_start``, the
@@ -1162,15 +1162,27 @@ class Accounts:
         of the first call or money the ledger holds before it (``_first_held``:
         billing starts there, ``billing.statements.billed_from``): the months
         before are the old platform's, and a payment there pulled them back
-        into billing with their rentals (breaker 3 F2)."""
+        into billing with their rentals (breaker 3 F2). ``bill_payment`` (a
+        prepaid account's ``pay``, never credit): the bound is the start of
+        the account's first package period, not the current one's: a renewal
+        or a package change does not stop a payment of an earlier month's
+        bill being booked on the day it arrived, as those months' statements
+        exist (newcomer N11 F16)."""
         if acc.status == "closed":
             raise Refused("account_closed", f"account {acc.id!r} is closed")
         if not acc.package:
             raise Refused("no_package", f"account {acc.id!r} has no package; subscribe first")
-        if tx.at < acc.package_start_ms:
+        start, package = acc.package_start_ms, acc.package
+        if bill_payment and tx.at < start:
+            from .view import account_periods
+
+            first = min(account_periods(tx.txn, self.db, acc.id), key=lambda p: p.start_ms, default=None)
+            if first is not None and first.start_ms < start:
+                start, package = first.start_ms, first.package
+        if tx.at < start:
             raise Refused("before_package_start",
-                          f"dated {_local(tx.at)}, before package {acc.package!r} of account {acc.id!r} started "
-                          f"({_local(acc.package_start_ms)}); date it at or after the start")
+                          f"dated {_local(tx.at)}, before package {package!r} of account {acc.id!r} started "
+                          f"({_local(start)}); date it at or after the start")
         if tx.at < acc.billing_from_ms:  # billed from the month of the first call or money held, if earlier
             starts, first = self._billing_starts(tx, acc)
             if tx.at < starts:
