@@ -1176,9 +1176,9 @@ class Accounts:
         if bill_payment and tx.at < start:
             from .view import account_periods
 
-            first = min(account_periods(tx.txn, self.db, acc.id), key=lambda p: p.start_ms, default=None)
-            if first is not None and first.start_ms < start:
-                start, package = first.start_ms, first.package
+            period = min(account_periods(tx.txn, self.db, acc.id), key=lambda p: p.start_ms, default=None)
+            if period is not None and period.start_ms < start:
+                start, package = period.start_ms, period.package
         if tx.at < start:
             raise Refused("before_package_start",
                           f"dated {_local(tx.at)}, before package {package!r} of account {acc.id!r} started "
