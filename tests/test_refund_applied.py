@@ -25,3 +25,24 @@ def test_a_postpaid_refund_is_bounded_by_what_the_statements_left_unapplied(tmp_
         assert ops.balance("bun")["credit_minor"] == 20 * YUAN
     finally:
         ops.ledger.close()
+
+
+def test_accounts_balance_prints_the_statements_position(tmp_path, capsys):
+    """Newcomer N11 F10: `accounts balance` of a bundle account read 99.00
+    of credit while its statements said it owed 198.00: the ledger never
+    debits fees. It prints the statements' position beside the ledger's."""
+    import json
+
+    from rating_core.cli import main
+
+    store = live_store(tmp_path, CATALOG)  # `bun` owes this month's rental, 20.00
+    with pytest.raises(SystemExit):
+        main(["accounts", "top-up", "bun", "5", "--store", str(store)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "balance", "bun", "--store", str(store)])
+    got = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0
+    assert got["credit_minor"] == 5 * YUAN  # the ledger: the payment, no fee debited
+    position = got["statements"]
+    assert (position["unpaid_minor"], position["credit_minor"], position["unpaid_yuan"]) == (15 * YUAN, 0, "15.00")
