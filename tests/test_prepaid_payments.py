@@ -6,6 +6,7 @@ carried to later bills. On a real ledger; figures by hand, 0.12 yuan per
 started minute (tests/test_billing.py's rate).
 """
 import json
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -234,3 +235,30 @@ def test_a_payment_that_arrived_before_a_renewal_is_booked_on_its_day(tmp_path, 
         ops.ledger.close()
     got, _ = statements(tmp_path, capsys, "brief", "--month", "2026-10", "--month", "2026-11")
     assert got["2026-11"]["payments_total_minor"] == 2_000
+
+
+def test_a_month_whose_only_money_is_a_bill_payment_lists_it_without_a_none_row(tmp_path, capsys):
+    """Newcomer N11 F1: November's one money event a bill payment (`accounts
+    pay`): the printable statement's "Top-ups and adjustments" listed it and
+    then a "none" row, and its Note column read the actor ("operator"), not
+    a note. Now: the payment's row alone, its note empty (a payment has no
+    note or reason; who recorded it is the audit log's), as in the JSON."""
+    store = live_store(tmp_path, CATALOG)
+    commit_calls(store, [call("t1", "4001000003", at(10, 20), 10)])
+    ops = accounts(tmp_path)
+    try:
+        with clock_at(at(11, 30)):
+            ops.pay("tea-pay", "tea", 52_000, actor="clerk_li", at_ms=at(11, 5))
+    finally:
+        ops.ledger.close()
+    got, _ = statements(tmp_path, capsys, "tea", "--month", "2026-11", "--statements", str(tmp_path / "st"),
+                        "--format", "html", "--lang", "en")
+    assert [(e["kind"], e["amount_minor"], e["note"]) for e in got["2026-11"]["payments"]] == [
+        ("payment", 52_000, "")]
+    html = (tmp_path / "st" / "tea-2026-11.html").read_text("utf-8")
+    table = html.split("<h2>Top-ups and adjustments</h2>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    assert len(rows) == 2, rows  # the heading and the payment
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)
+    assert cells == ["2026-11-05 10:00", "payment", "5.20", ""], cells
+    assert "none" not in table and "clerk_li" not in html

@@ -115,7 +115,8 @@ def test_a_mistyped_bill_payment_is_reversed_within_what_no_statement_applied(wo
     assert not done["replayed"] and again["replayed"] and again["seq"] == done["seq"]
     assert ops.balance("tea")["credit_minor"] == 480 * YUAN  # never the call credit
     last = live_statements(ops, "tea", None)[-1]
-    assert [(p.amount_minor, p.note) for p in last.payments] == [(4000 * YUAN, "operator"),
+    # A payment has no note (newcomer N11 F1: the actor read as one); its reversal's is its reason.
+    assert [(p.amount_minor, p.note) for p in last.payments] == [(4000 * YUAN, ""),
                                                                   (-3600 * YUAN, "keyed 4000 for 400.00")]
     assert (last.payments_carried_out, last.amount_due) == (305 * YUAN, 0)  # 400.00 paid the 95.00 of bills
     events = [e for e in ops.events("tea") if e["operation"] == "reverse_payment"]

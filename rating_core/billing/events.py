@@ -214,7 +214,9 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
     ``reverse_payment`` -> payment, negative (its reason as the note);
     ``adjust`` -> credit_adjustment (its reason as the note); ``refund`` ->
     credit_adjustment, negative.
-    Other operations (real-name, numbers, lifecycle) are not money."""
+    Other operations (real-name, numbers, lifecycle) are not money. A
+    top-up or payment has no note (the operation takes none; the actor who
+    recorded it is the audit log's, not a note: newcomer N11 F1)."""
     out = []
     for e in events:
         op, detail = e.get("operation"), e.get("detail") or {}
@@ -227,7 +229,7 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
             continue
         if op in ("top_up", "pay"):
             out.append(AccountEvent(e["account"], int(e["at_ms"]), LEDGER_MONEY_OPERATIONS[op], amount,
-                                    note=e.get("actor", "")))
+                                    note=""))
         elif op == "adjust":
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", amount,
                                     note=str(detail.get("reason", ""))))
