@@ -148,6 +148,9 @@ def test_a_prepaid_package_change_mid_month_carries_the_credit_once(tmp_path, ca
     assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_a", "pre_b", 456 * YUAN)]
     html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
     assert "package change" in html and "pre_a → pre_b; credit carried over (yuan) 456.00" in html
+    # Both periods in force in November, each with its package (newcomer N11 F3).
+    assert ("2026-10-01 – 2026-11-14 (pre_a)</span>; <span class=\"nw\">2026-11-15 – 2027-11-14 (pre_b)"
+            in html), html
     grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
     assert (grpc_st["2026-11"]["opening_credit_minor"], grpc_st["2026-11"]["closing_credit_minor"]) == (
         468 * YUAN, 1044 * YUAN)
@@ -227,6 +230,54 @@ def test_a_renewal_after_the_period_ended_shows_the_old_credit_expired(tmp_path,
     # The renewed period ends 12-10 with nothing more used: its 468 expire then.
     assert rows["2026-12"]["closing_credit_minor"] == 0
     assert [(c["from"], c["to"], c["carried_minor"]) for c in nov["package_changes"]] == [("pre_m", "pre_m", 0)]
+
+
+def test_a_statement_shows_the_periods_in_force_in_its_month_and_calls_a_renewal_a_renewal(tmp_path, capsys):
+    """Newcomer N11 F3: after a renewal the month's statement printed the
+    period that had ended before the month began (``Package period
+    2025-12-01 – 2026-11-30`` beside the renewal's package credit), and the
+    renewal read "package change prepaid_480_1y → prepaid_480_1y".
+    ``pre_m`` (480 yuan, 1 month) from 2026-10-01 ends 11-01 00:00; renewed
+    11-10 10:00 (to 12-10 10:00, last day 12-09) and, after that ended,
+    12-20 10:00. November shows only the renewed period; December both, the
+    one that ended and the one that started; the row says renewal (en, zh)
+    and the JSON ``package_changes`` says so too."""
+    from clock import clock_at
+
+    def renew_later(ops):
+        with clock_at(at(12, 31)):  # the accounts' now: the renewal is dated when it happened
+            ops.renew("rn2", "acme", at_ms=at(12, 20))
+
+    global CATALOG
+    saved = CATALOG
+    CATALOG = CATALOG.replace("packages:\n", "packages:\n  pre_m: {kind: prepaid, fee: 480, period_months: 1, "
+                                             "rates: [{rate: std}]}\n")
+    try:
+        store, _ = world(tmp_path, "pre_m", [
+            [cdr("oct", at(10, 10))],
+            lambda ops: ops.renew("rn1", "acme", at_ms=at(11, 10)),
+            renew_later,
+        ])
+    finally:
+        CATALOG = saved
+
+    def page(month, lang):
+        bill(store, tmp_path, capsys, "--month", month, "--lang", lang)
+        html = (tmp_path / "st" / f"acme-{month}.html").read_text("utf-8")
+        head = re.search(r'<td class="k">(?:Package period|套餐期限)</td>\s*<td[^>]*>(.*?)</td>', html, re.S)[1]
+        return re.sub(r"<[^>]+>", "", head), html
+
+    head, html = page("2026-11", "en")
+    assert head == "2026-11-10 – 2026-12-09", head
+    assert "2026-10-01" not in head and "→" not in html
+    assert "<td>renewal</td>" in html and "pre_m; credit carried over (yuan) 0.00" in html
+    nov = json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    assert [(c["renewal"], c["package_last_day"]) for c in nov["package_changes"]] == [(True, "2026-12-09")]
+    head, html = page("2026-12", "en")
+    assert head == "2026-11-10 – 2026-12-09; 2026-12-20 – 2027-01-19", head
+    head, html = page("2026-12", "zh")
+    assert head == "2026-11-10 – 2026-12-09；2026-12-20 – 2027-01-19", head
+    assert "<td>套餐续费</td>" in html and "套餐变更" not in html
 
 
 def test_credit_of_a_period_that_ended_unrenewed_opens_no_later_month(tmp_path, capsys):

@@ -58,7 +58,7 @@ LABELS = {
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
         "rerating_credit_part_back": "其中退回预存款(元)", "rerating_credit_back": "重新计费退回预存款(元)",
         "rerating_credit_back_bill": "重新计费退回预存款，不计入本账单(元)",
-        "package_change": "套餐变更", "carried": "结转余额(元)", "of_which": "其中：",
+        "package_change": "套餐变更", "renewal": "套餐续费", "carried": "结转余额(元)", "of_which": "其中：",
         "payments": "缴费", "payment": "缴费", "events_payg": "缴费与调账", "features_due_prepaid": "计入应付金额，不从预存款扣除",
         "features_due": "计入应付金额", "overage_prepaid": "欠费（预存款不足部分）(元)",
         "overage_bundle": "超出套餐费用(元)", "charges": "本月费用合计(元)", "opening_payments": "上月结余(元)",
@@ -98,7 +98,7 @@ LABELS = {
         "rerating_credit_part_back": "returned to prepaid credit (yuan)",
         "rerating_credit_back": "Rerating returned to prepaid credit (yuan)",
         "rerating_credit_back_bill": "Rerating returned to prepaid credit, not on this bill (yuan)",
-        "package_change": "package change", "carried": "credit carried over (yuan)", "of_which": "of which: ",
+        "package_change": "package change", "renewal": "renewal", "carried": "credit carried over (yuan)", "of_which": "of which: ",
         "payments": "Payments", "payment": "payment", "events_payg": "Payments and adjustments",
         "features_due_prepaid": "due: not paid from the prepaid credit", "features_due": "in the amount due",
         "overage_prepaid": "Arrears: not covered by prepaid credit (yuan)",
@@ -307,6 +307,33 @@ def chart_svg(series: dict, lang: str = "zh") -> str:
     return svg[svg.index("<svg"):]  # drop the XML prolog: the SVG sits inside HTML
 
 
+def package_periods(s: Statement) -> list[tuple[dt.date, dt.date | None, str]]:
+    """The package periods in force during ``s``'s month, oldest first, as
+    (first day, last day or None for no end, package): the one in force at
+    the month's start unless it ended before the month began (a prepaid
+    period that ended on the last instant of the month before) or was
+    replaced at its first instant, then each period that started in the
+    month and ran in it (``package_changes``; one replaced at the instant it
+    began ran in none). A month with none (a lapsed prepaid period, not
+    renewed) shows the last one, as before. The printable statement's
+    "Package period" (newcomer N11 F3: December printed the period that had
+    ended on 11-30 beside the renewal's package credit)."""
+    m_lo = month_bounds(parse_month(s.month))[2]
+    changes = s.package_changes
+    first_change = dt.date.fromisoformat(changes[0]["at"]) if changes else None
+    # The in-force period's end: its expiry (prepaid), else the first change in the month.
+    last = s.package_last_day or (first_change - dt.timedelta(days=1) if first_change else None)
+    out: list[tuple[dt.date, dt.date | None, str]] = []
+    if (last is None or last >= s.period_start) and not any(c["at_ms"] == m_lo for c in changes):
+        out.append((s.package_start, last, s.package))
+    for c in changes:
+        start = dt.date.fromisoformat(c["at"])
+        end = dt.date.fromisoformat(c["package_last_day"]) if c.get("package_last_day") else None
+        if end is None or end >= start:
+            out.append((start, end, c["to"]))
+    return out or [(s.package_start, s.package_last_day, s.package)]
+
+
 def _template():
     import jinja2
 
@@ -332,7 +359,7 @@ def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
     series = daily_hourly(calls, statement.account, statement.month)
     named = names or {}
     return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
-                              basis=lambda line: feature_basis(line, lang),
+                              basis=lambda line: feature_basis(line, lang), periods=package_periods(statement),
                               N=lambda name, written=None: named.get(name, name if written is None else written))
 
 

@@ -277,7 +277,8 @@ class Statement:
     expired_credit: int = 0
     # Package periods that started in the month after the first (renewals,
     # changes; live ledger only): at_ms, at (local date), from, to,
-    # carried_minor, package_credit_minor.
+    # carried_minor, package_credit_minor, renewal (from == to: the same
+    # package again), package_last_day (ISO, None for no end).
     package_changes: list[dict] = field(default_factory=list)
     # Payments (module doc): what earlier statements left unpaid at the
     # month's start (every kind), and the part of the credit carried in plus
@@ -1012,8 +1013,15 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     p = pkg_index[in_force.package]
     bundle = sum(int(included[pkg_index[e.package]]) for e in running if kinds[pkg_index[e.package]] == "bundle")
     credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
+    # Each change's period to its last day (the day before its expiry or the next period's start;
+    # None: open-ended), and a renewal (the same package again) named so (newcomer N11 F3).
+    ends = {id(e): min([e.until_ms or _NEVER_MS] + [x.at_ms for x in periods[k + 1:k + 2]])
+            for k, e in enumerate(periods)}
     changes = [{"at_ms": e.at_ms, "at": local_date(e.at_ms).isoformat(), "from": e.from_package, "to": e.package,
-                "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor}
+                "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor,
+                "renewal": e.from_package == e.package,
+                "package_last_day": None if ends[id(e)] >= _NEVER_MS else
+                (local_date(ends[id(e)]) - dt.timedelta(days=1)).isoformat()}
                for e in starting if e.from_package]
     later = [e.at_ms for e in periods if e.at_ms > in_force.at_ms]
     end = min([in_force.until_ms or _NEVER_MS] + later[:1])
