@@ -99,3 +99,50 @@ def test_the_total_due_is_the_sum_of_the_amounts_payable_listed(tmp_path, capsys
     got = json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]
     assert [(s["amount_due_minor"], s["amount_payable_minor"]) for s in got] == [(1_080, 1_100)] * 3
     assert "total due 0.33 yuan over 3 statement(s) (the sum of their amounts payable)" in printed, printed
+
+
+def test_the_printable_statement_and_csv_add_up_to_the_exact_amount_before_its_one_rounding(tmp_path, capsys):
+    """Newcomer N11 F8: the breakdown lines were each rounded to the fen, so
+    xinda_insurance's 12 lines added to 1130.30 beside call charges of
+    1130.29, and `Rounding to the fen -0.0020` followed figures all already
+    1130.29. Money is exact until the amount payable: two 18 s calls (3
+    steps, 0.0360 each: 0.04 apiece rounded, 0.08 together), one to a
+    mobile and one to a landline, cost 0.0720, payable 0.07. Every figure
+    before the amount payable is shown exact (4 decimals where 2 would
+    round: ``money.exact_yuan``), so the lines add to the call charges and
+    0.0720 - 0.0020 = 0.07 can be followed, on the page and in the CSV."""
+    import re
+    from decimal import Decimal
+
+    store = live_store(tmp_path, SIX_SECONDS)
+    rows = [call("m1", "4001000005", at(10, 10), 1), call("l1", "4001000005", at(10, 11), 1)]
+    for r in rows:
+        r["end"] = r["agent_answer"] + 18_000
+    rows[1]["forwarded_to"] = "02012345678"
+    commit_calls(store, rows)
+    bill(tmp_path, capsys, tmp_path / "b.csv", "--month", "2026-10", "--lang", "en",
+         "--statements", str(tmp_path / "st"), "--format", "html,json")
+    (st,) = json.loads((tmp_path / "st" / "shop-2026-10.json").read_text("utf-8"))["statements"]
+    assert [x["charge_minor"] for x in st["by_class"]] == [360, 360]
+    assert (st["usage_minor"], st["amount_payable_minor"], st["rounding_minor"]) == (720, 700, -20)
+    html = (tmp_path / "st" / "shop-2026-10.html").read_text("utf-8")
+    table = html.split("<h2>By destination class / caller class / time band</h2>")[1].split("</table>")[0]
+    charges = [re.findall(r'<td class="n">([^<]*)</td>', r)[-1] for r in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+    assert charges == ["0.0360", "0.0360"], charges
+    numbers = html.split("<h2>By 400 number</h2>")[1].split("</table>")[0]
+    assert '<td class="n">0.0720</td>' in numbers
+    summary = html.split("<h2>Summary</h2>")[1].split("</table>")[0]
+    lines = [tuple(re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r))
+             for r in re.findall(r"<tr[^>]*>(.*?)</tr>", summary, re.S)]
+    got = dict(lines)
+    assert got["Call charges (yuan)"] == "0.0720" == str(sum(Decimal(c) for c in charges))
+    # The rounding is the last term before the amount payable: 0.0720 - 0.0020 = 0.07.
+    labels = [k for k, _ in lines]
+    rounding = next(k for k in labels if k.startswith("Rounding to the fen"))
+    assert labels.index(rounding) + 1 == labels.index("Amount due (yuan)")
+    assert Decimal(got["Call charges (yuan)"]) + Decimal(got[rounding]) == Decimal(got["Amount due (yuan)"]) == \
+        Decimal("0.07")
+    with open(tmp_path / "b.csv", encoding="utf-8-sig", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["Call charges (yuan)"], row["This month's charges (yuan)"], row["Amount due (yuan)"],
+            row["Rounding to the fen (yuan)"]) == ("0.0720", "0.0720", "0.07", "-0.0020")

@@ -2,7 +2,9 @@
 
 - ``write_summary_csv``: one row per statement, UTF-8 with a byte-order
   mark so Excel on Chinese Windows reads it as UTF-8; money in yuan with 2
-  decimals; headings in Chinese (``zh``) or English (``en``).
+  decimals, 4 where 2 would round (``money.exact_yuan``: the amounts before
+  the amount payable, its one rounding point); headings in Chinese (``zh``)
+  or English (``en``).
 - ``write_json`` / Parquet (``summary_table``): exact minor units.
 - ``statement_html`` / ``write_pdf``: the printable statement (Jinja2
   template ``templates/statement.html.j2``, PDF through WeasyPrint) with a
@@ -135,7 +137,10 @@ def minutes(seconds: int) -> str:
     return f"{tenths // 10}.{tenths % 10}"
 
 
-# Summary CSV: (label key, how to get the cell from a Statement).
+# Summary CSV: (label key, how to get the cell from a Statement). Money
+# exact (``money.exact_yuan``: 2 decimals, 4 where 2 would round), as the
+# printable statement: rounded once, in the amount payable, so a row's sums
+# add up exactly and its one rounding can be followed (newcomer N11 F8).
 CSV_COLUMNS = [
     ("account", lambda s: s.account), ("company", lambda s: s.company), ("month", lambda s: s.month),
     ("period_start", lambda s: s.period_start.isoformat()), ("period_end", lambda s: s.period_end.isoformat()),
@@ -144,43 +149,43 @@ CSV_COLUMNS = [
     # minutes x price reconciles for a 6-second package (newcomer A12: 6279
     # shown for 6279.4, 6279 x 0.18 = 1130.22 beside a charge of 1130.29).
     ("missed", lambda s: s.missed), ("billed_minutes", lambda s: minutes(s.billed_seconds)),
-    ("usage", lambda s: yuan(s.usage)), ("credit_consumed", lambda s: yuan(s.credit_consumed)),
-    ("overage", lambda s: yuan(s.overage)), ("bundle_used_minutes", lambda s: minutes(s.bundle_used_seconds)),
+    ("usage", lambda s: exact_yuan(s.usage)), ("credit_consumed", lambda s: exact_yuan(s.credit_consumed)),
+    ("overage", lambda s: exact_yuan(s.overage)), ("bundle_used_minutes", lambda s: minutes(s.bundle_used_seconds)),
     ("bundle_left_minutes", lambda s: minutes(s.bundle_left_seconds)),
-    ("minimum_topup", lambda s: yuan(s.minimum_topup)), ("rental", lambda s: yuan(s.rental)),
-    ("features", lambda s: yuan(s.features_total)),
+    ("minimum_topup", lambda s: exact_yuan(s.minimum_topup)), ("rental", lambda s: exact_yuan(s.rental)),
+    ("features", lambda s: exact_yuan(s.features_total)),
     # One top-up, two meanings, as the printable statement says them: a
     # prepaid account's top-up is credit for calls, a pay-as-you-go or
     # bundle account's is a payment that settles the bill (README "Money
     # rules"); the month's package kind picks the column.
-    ("top_ups", lambda s: yuan(0 if s.postpaid else s.top_ups_total)),
-    ("payments_received", lambda s: yuan((s.top_ups_total if s.postpaid else 0) + s.payments_total)),
-    ("adjustments", lambda s: yuan(s.adjustments_total)), ("rerating", lambda s: yuan(s.rerating_total)),
+    ("top_ups", lambda s: exact_yuan(0 if s.postpaid else s.top_ups_total)),
+    ("payments_received", lambda s: exact_yuan((s.top_ups_total if s.postpaid else 0) + s.payments_total)),
+    ("adjustments", lambda s: exact_yuan(s.adjustments_total)), ("rerating", lambda s: exact_yuan(s.rerating_total)),
     # The prepaid credit's sum, every term a column, so a row reconciles:
     # opening + package credit + top-ups + credit adjustments - paid from
     # credit - rerating from credit - expired = closing (``Statement.closing_credit``).
-    ("opening_credit", lambda s: yuan(s.opening_credit)), ("package_credit", lambda s: yuan(s.package_credit)),
-    ("credit_adjustments", lambda s: yuan(s.credit_adjustments_total)),
-    ("rerating_credit", lambda s: yuan(s.rerating_credit_total)),
-    ("expired_credit", lambda s: yuan(s.expired_credit)),
+    ("opening_credit", lambda s: exact_yuan(s.opening_credit)), ("package_credit", lambda s: exact_yuan(s.package_credit)),
+    ("credit_adjustments", lambda s: exact_yuan(s.credit_adjustments_total)),
+    ("rerating_credit", lambda s: exact_yuan(s.rerating_credit_total)),
+    ("expired_credit", lambda s: exact_yuan(s.expired_credit)),
     # Postpaid payments: the month's charges less what was paid towards
     # them is the amount due; the credit above, with the payments received,
     # less both payment columns is the closing credit.
-    ("earlier_unpaid", lambda s: yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: yuan(s.paid_to_earlier)),
+    ("earlier_unpaid", lambda s: exact_yuan(s.earlier_unpaid)), ("paid_to_earlier", lambda s: exact_yuan(s.paid_to_earlier)),
     # A month whose charges are below zero paid nothing towards them: the
     # credit is its own column, as the printable statement words it
     # (newcomer N10: a negative payment); closing = ... - paid + below zero.
-    ("charges", lambda s: yuan(s.charges)), ("paid_to_charges", lambda s: yuan(max(0, s.paid_to_charges))),
-    ("charges_below_zero", lambda s: yuan(s.charges_below_zero)),
-    ("closing_credit", lambda s: yuan(s.closing_credit)),
+    ("charges", lambda s: exact_yuan(s.charges)), ("paid_to_charges", lambda s: exact_yuan(max(0, s.paid_to_charges))),
+    ("charges_below_zero", lambda s: exact_yuan(s.charges_below_zero)),
+    ("closing_credit", lambda s: exact_yuan(s.closing_credit)),
     # What the customer pays: the amount due rounded once to the fen, half
     # up (``Statement.amount_payable``), and that rounding, exact.
-    ("amount_due", lambda s: yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
+    ("amount_due", lambda s: exact_yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
     ("rounding", lambda s: signed(s.rounding, exact=True)),
     # Bill payments (``accounts pay``, never credit) not applied yet: with
     # them the credit's sum reconciles (+ carried in - carried out).
-    ("payments_carried_in", lambda s: yuan(s.payments_carried_in)),
-    ("payments_carried_out", lambda s: yuan(s.payments_carried_out)),
+    ("payments_carried_in", lambda s: exact_yuan(s.payments_carried_in)),
+    ("payments_carried_out", lambda s: exact_yuan(s.payments_carried_out)),
 ]
 
 
@@ -339,8 +344,11 @@ def _template():
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("rating_core.billing", "templates"),
                              autoescape=jinja2.select_autoescape(["j2", "html"]))
-    env.filters["yuan"] = yuan
-    env.filters["signed"] = signed
+    # Every amount exact (newcomer N11 F8: each line rounded to the fen on its own, 12 lines
+    # added to 1130.30 beside call charges of 1130.29): 2 decimals unless that would round, so
+    # the lines add up and the one rounding, to the amount payable, can be followed.
+    env.filters["yuan"] = exact_yuan
+    env.filters["signed"] = lambda minor, exact=True: signed(minor, exact=True)
     env.filters["minutes"] = minutes
     env.filters["localtime"] = lambda ms: dt.datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%Y-%m-%d %H:%M")
     return env.get_template("statement.html.j2")
