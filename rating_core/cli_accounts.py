@@ -160,7 +160,7 @@ def import_(catalog, store_dir, billing_from):
 
 
 def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
-    """A cut-over YYYY-MM-DD (the 1st of a month, Asia/Shanghai; ``hint``:
+    """A cut-over YYYY-MM-DD (ASCII digits; the 1st of a month, Asia/Shanghai; ``hint``:
     the option or argument it came from) -> its local midnight in epoch ms;
     BadParameter (exit 2) when it is not a date, not a month's first day,
     outside the edge's time range (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``),
@@ -171,6 +171,10 @@ def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
     from . import cdr, layout
 
     try:
+        # Only YYYY-MM-DD in ASCII digits, as ``parse_time`` and rerate's days:
+        # ``date.fromisoformat`` also reads 20261101 and 2026-W49-2 (breaker N11 F3).
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise ValueError
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=hint) from None
@@ -236,11 +240,12 @@ def review(ops, common, account, approve, note):
 @accounts_command.command("subscribe")
 @click.argument("account")
 @click.argument("package")
-@click.option("--start", default=None, help="Package start (default: the effective time).")
+@click.option("--start", default=None, help="Package start (ISO 8601, local time; or epoch ms). "
+              "Default: the effective time.")
 @operation
 def subscribe(ops, common, account, package, start):
     """Subscribe an account to its first package."""
-    return ops.subscribe(account=account, package=package, start_ms=parse_time(start), **common)
+    return ops.subscribe(account=account, package=package, start_ms=parse_time(start, "--start"), **common)
 
 
 @accounts_command.command("renew")
@@ -259,7 +264,7 @@ def renew(ops, common, account):
 @operation
 def change_package(ops, common, account, package, effective):
     """Change package (see README for credit, bundle and minimum rules)."""
-    return ops.change_package(account=account, package=package, effective_ms=parse_time(effective), **common)
+    return ops.change_package(account=account, package=package, effective_ms=parse_time(effective, "--effective"), **common)
 
 
 class PositiveAmount(click.Command):
@@ -414,7 +419,8 @@ def unbind(ops, common, number, destination):
 
 @accounts_command.command("sweep")
 @STORE
-@click.option("--at", default=None, help="Apply what is due at this time (default now).")
+@click.option("--at", default=None, help="Apply what is due at this time (ISO 8601, local time; or epoch ms). "
+              "Default now.")
 def sweep(store_dir, at):
     """Apply the time-driven transitions due (arrears, freeze, reclaim, cooling, package changes)."""
     run(store_dir, lambda ops: [{k: r[k] for k in ("operation", "request_id", "account", "number")}
@@ -468,11 +474,11 @@ def statement_position(ops, account: str) -> dict | None:
 @accounts_command.command("events")
 @click.argument("account")
 @STORE
-@click.option("--from", "from_", default=None, help="From (inclusive).")
-@click.option("--to", default=None, help="To (exclusive).")
+@click.option("--from", "from_", default=None, help="From (inclusive; ISO 8601, local time; or epoch ms).")
+@click.option("--to", default=None, help="To (exclusive; ISO 8601, local time; or epoch ms).")
 def events(account, store_dir, from_, to):
     """The account's audit log in a time range."""
-    lo, hi = parse_time(from_), parse_time(to)
+    lo, hi = parse_time(from_, "--from"), parse_time(to, "--to")
     run(store_dir, lambda ops: ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1))
 
 

@@ -14,28 +14,52 @@ from . import cdr, layout
 SHANGHAI = layout.LOCAL_TZ
 
 
-def parse_time(text: str | None) -> int | None:
-    """ISO 8601 (local Asia/Shanghai time when no offset is given) or epoch
-    milliseconds (ASCII digits) -> epoch ms, within the edge's time range
-    (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``); None: now. Raises
-    click.BadParameter for anything else (other scripts' digits included:
-    ``str.isdigit`` takes '²' and '١', which ``int`` refuses or reads)."""
+# Epoch ms from 2001-09-09 to 2286 has 13 digits; the engine's range
+# (``cdr.MIN_TIME_MS`` .. ``MAX_TIME_MS``, 1970..2200) in fewer digits is
+# 1970..2001, never a time an operator means. An 8-digit value is a compact
+# date (20261201, ISO 8601's basic form) that was read as 1970 (breaker N11 F3).
+EPOCH_MS_DIGITS = 13
+
+
+def parse_time(text: str | None, option: str = "--at") -> int | None:
+    """ISO 8601 extended calendar date and time (local Asia/Shanghai time
+    when no offset is given) or epoch milliseconds (13 ASCII digits) ->
+    epoch ms, within the edge's time range (``cdr.MIN_TIME_MS`` ..
+    ``MAX_TIME_MS``); None: now. Raises click.BadParameter naming
+    ``option`` for anything else: other scripts' digits (``str.isdigit``
+    takes '²' and '١'); an all-digit value of other than 13 digits (a
+    compact date 20261201 is not read as 1970, it is refused with the
+    way to write it); an ISO week date (2026-W48-1), which the help's
+    forms do not include."""
     if text is None:
         return None
     t = text.strip()
     if re.fullmatch(r"-?[0-9]+", t, re.ASCII):
+        digits = t.lstrip("-")
+        if len(digits) != EPOCH_MS_DIGITS or t.startswith("-"):
+            hint = ""
+            if len(t) == 8:
+                try:
+                    hint = f"write {dt.date(int(t[:4]), int(t[4:6]), int(t[6:]))}; "
+                except ValueError:
+                    pass
+            raise click.BadParameter(
+                f"{text}: not a time: {hint or 'a date is written YYYY-MM-DD (2026-12-01), a time 2026-12-01T10:00; '}"
+                f"epoch ms has {EPOCH_MS_DIGITS} digits", param_hint=option)
         ms = int(t)
     else:
         try:
+            if re.search(r"[Ww]", t):  # an ISO week date: fromisoformat reads 2026-W48-1
+                raise ValueError
             when = dt.datetime.fromisoformat(t)
         except ValueError:
             raise click.BadParameter(f"{text!r}: use ISO 8601 (2026-03-04T10:00, local time) or epoch ms",
-                                     param_hint="--at") from None
+                                     param_hint=option) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=SHANGHAI)
         ms = (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(milliseconds=1)
     if not cdr.MIN_TIME_MS <= ms < cdr.MAX_TIME_MS:
-        raise click.BadParameter(f"{text!r}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}", param_hint="--at")
+        raise click.BadParameter(f"{text!r}: {cdr.REASONS[cdr.TIME_OUT_OF_RANGE]}", param_hint=option)
     return ms
 
 

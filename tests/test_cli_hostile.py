@@ -226,3 +226,41 @@ def test_a_time_option_refuses_other_digits_and_times_out_of_range(text):
     with pytest.raises(click.BadParameter):
         parse_time(text)
     assert parse_time("2026-11-10T00:00:00") == parse_time("1794240000000") == 1_794_240_000_000
+
+
+@pytest.mark.parametrize("text,option", [("20261201", "--start"), ("20261130", "--at"), ("1794240000", "--from"),
+                                         ("179424000000", "--to"), ("2026-W48-1", "--at"), ("2026W481", "--effective")])
+def test_a_compact_date_or_short_number_is_not_read_as_1970(text, option):
+    """Breaker N11 F3: every all-digit value was epoch ms, so ``--start
+    20261201`` (ISO 8601's basic date) became 1970-01-01T13:37 and a new
+    account owed 67,617 yuan of rentals since 1970. Now an all-digit value
+    is epoch ms only with 13 digits (2001..2286); a shorter one is refused
+    naming the option and how to write the date. An ISO week date
+    (2026-W48-1, which ``fromisoformat`` reads) is refused too."""
+    import click
+
+    from rating_core.cli_route import parse_time
+
+    with pytest.raises(click.BadParameter) as e:
+        parse_time(text, option)
+    assert e.value.param_hint == option
+    if text == "20261201":
+        assert "write 2026-12-01; epoch ms has 13 digits" in e.value.format_message()
+    assert parse_time("2026-12-01") == parse_time("1796054400000")
+
+
+def test_subscribe_start_as_a_compact_date_is_refused(demo, tmp_path, capsys):
+    """Breaker N11 F3 end to end: ``accounts subscribe --start 20261201``
+    stored a package start of 1970 (exit 0); ``pay --at 20261130`` was
+    dated 1970; ``billing-from 20261101`` read the same spelling as
+    2026-11-01. All three now refuse it (exit 2), naming the option."""
+    store = tmp_path / "store"
+    shutil.copytree(demo / "store", store)
+    code, _out, err = cli(capsys, "accounts", "subscribe", "hangzhou_tea", "bundle_1000", "--start", "20261201",
+                          "--store", store)
+    one_line_error(code, err, "--start", "20261201: not a time: write 2026-12-01; epoch ms has 13 digits")
+    code, _out, err = cli(capsys, "accounts", "pay", "hangzhou_tea", "10", "--at", "20261130", "--store", store)
+    one_line_error(code, err, "--at", "write 2026-11-30")
+    for spelled in ("20261101", "2026-W49-2"):
+        code, _out, err = cli(capsys, "accounts", "billing-from", "hangzhou_tea", spelled, "--store", store)
+        one_line_error(code, err, "is not a date YYYY-MM-DD")
