@@ -1953,7 +1953,7 @@ def values_as_given(cols, rows: np.ndarray, fields: np.ndarray) -> pa.Array:
     return value
 
 
-_FIXED_OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)$")
+_FIXED_OFFSET = re.compile(r"^([+-])([0-9]{2}):([0-9]{2})$")
 _YEAR_1_S, _YEAR_9999_S = -62_135_596_800 + 86_400, 253_402_300_799 - 86_400  # a day inside, for any offset
 _UNIT_PER_MINUTE = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}
 

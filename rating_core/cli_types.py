@@ -34,7 +34,7 @@ class MemoryLimit(click.ParamType):
     name = "size"
 
     def convert(self, value, param, ctx):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", str(value), re.IGNORECASE)
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B)\s*", str(value), re.IGNORECASE)
         if not m:
             self.fail(f"{value!r} is not a size such as 512MB or 2GB", param, ctx)
         size = float(m.group(1)) * _UNITS[m.group(2).lower()]

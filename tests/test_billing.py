@@ -409,6 +409,9 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         ("account,at,kind,amount\ntea,2026-11-05,credit_adjustment,-99999\n",
          "row 1: kind: 'credit_adjustment' is not one of top_up, adjustment, rerating, feature_added, "
          "feature_removed (credit adjustments come from the ledger"),
+        # Breaker N11 F12: _DATE's \d took full-width digits; the top-up was booked at 2026-10-05.
+        ("account,at,kind,amount\ntea,\uff12\uff10\uff12\uff16-10-05,top_up,600\n", "row 1: at: not a time"),
+        ("account,at,kind,amount\ntea,2026-\uff11\uff10-05,top_up,600\n", "row 1: at: not a time"),
     ):
         (tmp_path / "e.csv").write_text(text)
         with pytest.raises(SystemExit) as e:

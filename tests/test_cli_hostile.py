@@ -264,3 +264,21 @@ def test_subscribe_start_as_a_compact_date_is_refused(demo, tmp_path, capsys):
     for spelled in ("20261101", "2026-W49-2"):
         code, _out, err = cli(capsys, "accounts", "billing-from", "hangzhou_tea", spelled, "--store", store)
         one_line_error(code, err, "is not a date YYYY-MM-DD")
+
+
+def test_input_patterns_take_ascii_digits_only():
+    """Breaker N11 F12: a pattern with ``\\d`` takes any script's digits
+    (full-width '２', Arabic-Indic '٢') and ``int`` then reads them. Every
+    pattern that checks input is written with [0-9]: a catalog clock and
+    prefix, a 400 number (catalog, operations, the switch client), a Parquet
+    column's fixed offset, a size option."""
+    from rating_core.accounts.operations import _NUMBER_400
+    from rating_core.catalog import load, routing, schema
+    from rating_core.cdr import _FIXED_OFFSET
+    from rating400_switch.calls import _NUMBER
+
+    wide = str.maketrans("0123456789", "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19")
+    for pattern, good in ((_NUMBER_400, "4001234567"), (schema.NUMBER_400, "4001234567"), (_NUMBER, "4001234567"),
+                          (load.DIGITS, "138"), (routing._CLOCK, "09:30"), (_FIXED_OFFSET, "+08:00")):
+        assert pattern.match(good), pattern
+        assert not pattern.match(good.translate(wide)), pattern

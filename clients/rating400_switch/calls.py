@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 # The dialled number: 400 + 7 digits, optionally with +86 / 0086 / 86.
-_NUMBER = re.compile(r"^(?:\+?86|0086)?(400\d{7})$")
+_NUMBER = re.compile(r"^(?:\+?86|0086)?(400[0-9]{7})$")
 _CALLER = re.compile(r"^\+?[0-9]{3,20}$")
 
 BILLING_STARTS = ("ring", "ivr_answer", "agent_answer")

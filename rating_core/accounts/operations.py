@@ -60,7 +60,7 @@ from .view import layer_dbs, plan_json
 
 LOCAL = layout.LOCAL_TZ
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_NUMBER_400 = re.compile(r"^400\d{7}$")
+_NUMBER_400 = re.compile(r"^400[0-9]{7}$")
 REQUIRED_DOCUMENTS = ("business_licence", "legal_representative_id")
 DOCUMENT_KINDS = REQUIRED_DOCUMENTS + ("authorisation_letter", "other")
 # Money bounds (minor units, 1/10000 yuan). One operation moves at most 10^15

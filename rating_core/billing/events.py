@@ -98,7 +98,7 @@ class AccountEvent:
 
 AT_FORMS = ("ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; a bare date, 2026-10-20, "
             "is that day's 00:00 Asia/Shanghai; or epoch milliseconds")
-_DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})\s*")
+_DATE = re.compile(r"\s*([0-9]{4})-([0-9]{2})-([0-9]{2})\s*")  # ASCII: \d took full-width digits (breaker N11 F12)
 
 
 def _day_start_ms(text) -> int | None:

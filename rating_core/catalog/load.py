@@ -22,7 +22,7 @@ from .routing import canonical_plan_regions, check_routing, near_region
 from .. import layout
 from .schema import DAY_KINDS, BandRule, Catalog, TimeBand, error_message
 
-DIGITS = re.compile(r"^\d{1,18}$")
+DIGITS = re.compile(r"^[0-9]{1,18}$")
 
 
 def _loc(loc) -> str:

@@ -120,7 +120,7 @@ class Group(_Model):
         return self
 
 
-_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])$")
 
 
 def minute_of_day(clock: str) -> int:
@@ -234,7 +234,7 @@ class CallerList(_Model):
     @field_validator("prefixes")
     @classmethod
     def _prefixes(cls, v):
-        bad = [p for p in v if not re.fullmatch(r"\d{1,18}", p)]
+        bad = [p for p in v if not re.fullmatch(r"[0-9]{1,18}", p)]
         if bad:
             raise ValueError(f"prefixes: {bad}: a prefix is 1-18 digits")
         return v

@@ -258,7 +258,7 @@ class DayOverride(Model):
     kind: DayKind
 
 
-NUMBER_400 = re.compile(r"^400\d{7}$")
+NUMBER_400 = re.compile(r"^400[0-9]{7}$")
 
 
 class Number(Model):
