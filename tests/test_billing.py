@@ -486,3 +486,27 @@ def test_an_events_row_in_a_month_no_statement_bills_is_the_row_s_error(tmp_path
         read_events(path)
     assert str(e.value) == (f"{path} row 2: at: '2200-01-01': in 2200-01 (Asia/Shanghai), after the last month a "
                             "statement bills (YYYY-MM from 1970-01 to 2199-12)"), str(e.value)
+
+
+def test_events_moving_more_than_a_balance_may_hold_are_refused(world, tmp_path, capsys):
+    """Breaker N11 F14: each events amount was bounded (10^11 yuan) but not
+    their sum: 9,300 top-ups of 10^11 yuan gave a closing credit past int64
+    and ``bill --out x.parquet`` failed with an internal error
+    (OverflowError). An account's money rows may move 10^15 minor units in
+    all: the row that passes it is named with ``amount`` (exit 2)."""
+    d, _ = world
+    rows = ["account,at,kind,amount,feature,note"] + ["tea,2026-11-05,top_up,100000000000,,"] * 9300
+    (tmp_path / "big.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--account", "tea",
+              "--events", str(tmp_path / "big.csv"), "--out", str(tmp_path / "b.parquet")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    assert f"{tmp_path / 'big.csv'} row 2: amount: " in err and "200000000000.00 yuan in all" in err, err
+    assert "Traceback" not in err and "internal error" not in err
+    # One top-up of the most one row may hold still bills.
+    (tmp_path / "one.csv").write_text("\n".join(rows[:2]) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--account", "tea",
+              "--events", str(tmp_path / "one.csv"), "--out", str(tmp_path / "b.parquet")])
+    assert e.value.code == 0, capsys.readouterr().err

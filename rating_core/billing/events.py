@@ -47,7 +47,8 @@ import pyarrow.csv as pacsv
 
 from .. import cdr, layout
 from ..errors import InvalidInput
-from ..money import MAX_AMOUNT_MINOR, parse_yuan
+from ..money import MAX_AMOUNT_MINOR, in_yuan, parse_yuan
+from .calls import MAX_BALANCE_MINOR
 
 KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment", "feature_added", "feature_removed")
 # The kinds an events file may hold (README "bill --events"): a
@@ -132,9 +133,14 @@ def read_events(path: str | Path, accounts=None, features=None,
     naming another is an error of its row. ``starts``: account -> its
     package start (epoch ms, the first statement's); a money event
     (``MONEY_KINDS``) dated before it is an error of its row (no statement
-    shows a month before the start). Raises InvalidInput naming
-    ``FILE row N`` (N: the data row, 1 = the line after the header) and the
-    field."""
+    shows a month before the start). An account's money events may move
+    at most ``MAX_BALANCE_MINOR`` (10^15 minor units) in all, counted in
+    magnitude: the row that passes it is an error naming ``amount`` (README
+    "Bounds": no balance passes 10^15, so every total a statement forms
+    stays inside int64; breaker N11 F14: 9,300 top-ups of 10^11 yuan gave a
+    closing credit past int64 and ``--out x.parquet`` crashed). Raises
+    InvalidInput naming ``FILE row N`` (N: the data row, 1 = the line after
+    the header) and the field."""
     from .statements import LAST_YEAR, MONTH_RULE, month_index, month_label
 
     path = Path(path)
@@ -156,6 +162,7 @@ def read_events(path: str | Path, accounts=None, features=None,
     at, present, valid = cdr.parse_times(t.column("at"))
     rows = t.to_pylist()
     events = []
+    moved: dict[str, int] = {}  # account -> sum of |amount| of its money rows so far (minor units)
     for i, row in enumerate(rows):
         where = f"{path} row {i + 1}"
         for field in ("account", "kind", "amount", "feature", "note"):
@@ -200,6 +207,12 @@ def read_events(path: str | Path, accounts=None, features=None,
             amount = yuan_to_minor(row["amount"], where, signed=kind != "top_up")
             if kind == "top_up" and amount == 0:
                 raise InvalidInput("amount", "a top-up must be more than 0", where)
+            total = moved.get(row["account"], 0) + abs(amount)
+            if total > MAX_BALANCE_MINOR:
+                raise InvalidInput("amount", f"the money rows of account {row['account']!r} to this one move "
+                                             f"{in_yuan(total)} in all, more than an account's balance may "
+                                             f"reach ({in_yuan(MAX_BALANCE_MINOR)})", where)
+            moved[row["account"]] = total
         elif not feature:
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
         elif features is not None and kind == "feature_added" and feature not in features:
