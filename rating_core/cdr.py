@@ -138,7 +138,14 @@ REJECT_REASONS = (
     ("ambiguous_encoding",
      "reads as UTF-8 (shown) and as GBK, as other text: which one is meant cannot be told; "
      "if the file is UTF-8, rate it with --encoding utf-8; if GBK, save it as UTF-8 (Excel: CSV UTF-8) and rate that"),
-) + tuple((f"longer_than_{bound}_bytes", f"longer than {bound} bytes") for bound in sorted(set(TEXT_BYTES.values())))
+) + tuple((f"longer_than_{bound}_bytes", f"longer than {bound} bytes") for bound in sorted(set(TEXT_BYTES.values()))) + (
+    # A call committed (``rate --commit``, RateCdrs committed) whose start is
+    # later than now + the operations' skew (``accounts.operations.AHEAD_MS``):
+    # a CDR records a call that happened (``reject_future``). Last, so the
+    # kernels' codes above keep their numbers.
+    ("start_in_future", "start in the future (more than 10 minutes after now): a call is committed once it "
+                        "happened (a dry rating prices a future call)"),
+)
 REASONS = tuple(reason for _, reason in REJECT_REASONS)
 # reason -> code, of every reject: the edge's and the rater's (its status names).
 REJECT_CODES = {**{reason: code for code, reason in REJECT_REASONS},
@@ -146,7 +153,8 @@ REJECT_CODES = {**{reason: code for code, reason in REJECT_REASONS},
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
  SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
- UTF8_IN_GBK, SPACED_ID, AMBIGUOUS_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())))
+ UTF8_IN_GBK, SPACED_ID, AMBIGUOUS_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())) - 1)
+START_IN_FUTURE = REASONS.index(REJECT_REASONS[-1][1])
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -2071,6 +2079,34 @@ def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
     good[dup] = False
     return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
                     prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
+
+
+def reject_future(prepared: Prepared, latest_ms: int) -> Prepared:
+    """``prepared`` with its good rows whose start (epoch ms) is later than
+    ``latest_ms`` made rejects ``start in the future`` (field ``start``, the
+    value the start in Asia/Shanghai). Every committing path applies it
+    (``engine._keyed``) with now + ``accounts.operations.AHEAD_MS``: a call
+    committed years ahead made ``bill --ledger`` bill every account every
+    month to that year (breaker N11 F4: one CDR dated 2060, 205,745 yuan of
+    future rentals). A dry rating keeps pricing future calls (a what-if)."""
+    late = np.flatnonzero(prepared.good & (prepared.cdr["start_ms"] > latest_ms))
+    if len(late) == 0:
+        return prepared
+    import datetime as dt
+
+    t = prepared.table.select(["row", "call_id"]).take(pa.array(late))
+    starts = prepared.cdr["start_ms"][late]
+    rejects = pa.table({
+        "row": t.column("row"),
+        "call_id": t.column("call_id"),
+        "field": pa.array(["start"] * len(late)),
+        "reason": pa.array([REASONS[START_IN_FUTURE]] * len(late)),
+        "value": pa.array([dt.datetime.fromtimestamp(int(ms) / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds")
+                           for ms in starts]),
+    }, schema=REJECT_SCHEMA)
+    good = prepared.good.copy()
+    good[late] = False
+    return replace(prepared, good=good, rejects=pa.concat_tables([prepared.rejects, rejects]))
 
 
 class TooManyIds(Exception):

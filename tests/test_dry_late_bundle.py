@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clock import clock_at
 from rating_core.catalog import load_catalog
 from rating_core.cli import main
 from rating_core.cli_bulk import rate_bounded
@@ -203,7 +204,8 @@ def test_a_dry_run_takes_the_larger_count_of_a_month_others_committed_meanwhile(
         first = by_call(dry.rate(pa.Table.from_pylist([cdr("o1", at(10, 5), 30), cdr("d1", at(12, 5), 1)]))
                         .rated.to_pylist())
         assert first["o1"][4] == 0
-        other = engine.rate_and_commit(pa.Table.from_pylist([cdr("c1", at(10, 6), 60), cdr("c2", at(12, 6), 1)]))
+        with clock_at(at(12, 31)):  # the story's now: its December call has happened
+            other = engine.rate_and_commit(pa.Table.from_pylist([cdr("c1", at(10, 6), 60), cdr("c2", at(12, 6), 1)]))
         assert other.rejects.num_rows == 0
         late = by_call(dry.rate(pa.Table.from_pylist([cdr("late-oct", at(10, 20), 50),
                                                       cdr("late-nov", at(11, 20), 5)])).rated.to_pylist())

@@ -237,6 +237,85 @@ def test_cli_rate_commit_rates_the_late_call(tmp_path, capsys, operation):
     assert (row["package"], row["charge_minor"]) == ("pre_a", 12 * YUAN)
 
 
+def test_a_call_starting_in_the_future_is_a_reject_of_a_commit_not_of_a_dry_rating(tmp_path, capsys):
+    """Breaker N11 F4: a CDR dated 2060 was rated and committed (``rate
+    --commit``), and ``bill --ledger`` then billed every account every month
+    to 2060 (205,745 yuan of future rentals); a start 50 minutes ahead was
+    committed too. A committed call whose start is later than now +
+    ``AHEAD_MS`` (10 minutes, the operations' skew) is now a reject of its
+    row (``start``, code ``start_in_future``); a dry rating still prices it."""
+    import time
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    ledger.close()
+    soon = time.time_ns() // 1_000_000 + 50 * 60_000
+    calls = [cdr("past", at(11, 10)), cdr("y2060", int(dt.datetime(2060, 11, 2, 10, tzinfo=SH).timestamp() * 1000)),
+             cdr("soon", soon), cdr("skew", time.time_ns() // 1_000_000 + 5 * 60_000, minutes=1)]
+    pq.write_table(pa.Table.from_pylist(calls), tmp_path / "cdrs.parquet")
+    base = ["rate", str(tmp_path / "cdrs.parquet"), "--store", str(store), "--json",
+            "--out", str(tmp_path / "rated.parquet"), "--rejects", str(tmp_path / "rj.csv")]
+    with pytest.raises(SystemExit) as e:
+        main(base)  # dry: a what-if prices every call
+    summary = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (4, 0), summary
+    with pytest.raises(SystemExit) as e:
+        main(base + ["--commit"])
+    summary = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (2, 2), summary
+    assert pq.read_table(tmp_path / "rated.parquet").column("call_id").to_pylist() == ["past", "skew"]
+    import csv
+
+    rejects = list(csv.DictReader(open(tmp_path / "rj.csv", encoding="utf-8-sig")))
+    assert [(r["call_id"], r["field"], r["code"]) for r in rejects] == [("y2060", "start", "start_in_future"),
+                                                                         ("soon", "start", "start_in_future")]
+    assert rejects[0]["value"] == "2060-11-02T10:00:00+08:00" and "in the future" in rejects[0]["reason"]
+    # Nothing of the rejected calls reached the ledger: the bill stops at the current month.
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json")])
+    assert e.value.code == 0
+    months = {s["month"] for s in json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]}
+    assert max(months) <= dt.datetime.now(SH).strftime("%Y-%m"), months
+
+
+def test_grpc_commits_refuse_a_call_starting_in_the_future(tmp_path):
+    """Breaker N11 F4 on the wire: RateCdr answers INVALID_ARGUMENT naming
+    ``cdr.start``; a committed RateCdrBatches message rejects the row
+    (code ``start_in_future``) and commits the others; a dry one prices it."""
+    from rating400.v1 import rating_pb2, rating_pb2_grpc
+    from demo_server import Server
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    ledger.close()
+    future = int(dt.datetime(2060, 11, 2, 10, tzinfo=SH).timestamp() * 1000)
+    server = Server(store, tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = rating_pb2_grpc.RatingServiceStub(channel)
+            c = cdr("one", future)
+            msg = rating_pb2.Cdr(call_id="one", caller=c["caller"], number=NUMBER, forwarded_to=c["forwarded_to"],
+                                 start_time=_ts(c["start"]), agent_answer_time=_ts(c["agent_answer"]),
+                                 end_time=_ts(c["end"]), hangup_cause="normal_clearing")
+            with pytest.raises(grpc.RpcError) as e:
+                stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert e.value.details().startswith("cdr.start: start in the future"), e.value.details()
+            calls = [cdr("s1", at(11, 11)), cdr("s2", future)]
+            cols = rating_pb2.CdrColumns(
+                call_id=[x["call_id"] for x in calls], caller=[x["caller"] for x in calls],
+                number=[NUMBER] * 2, forwarded_to=[x["forwarded_to"] for x in calls],
+                start_ms=[x["start"] for x in calls], ivr_answer_ms=[x["ivr_answer"] for x in calls],
+                agent_answer_ms=[x["agent_answer"] for x in calls], end_ms=[x["end"] for x in calls],
+                hangup_cause=["normal_clearing"] * 2)
+            dry, committed = stub.RateCdrBatches(iter([
+                rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols, dry_run=True),
+                rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs=cols)]), timeout=30)
+            assert list(dry.rejects) == [] and len(dry.rated.call_id) == 2
+            assert [(r.field, r.code) for r in committed.rejects] == [("start", "start_in_future")]
+            assert list(committed.rated.call_id) == ["s1"]
+    finally:
+        server.stop()
+
+
 # ---- gRPC: RateCdr and RateCdrBatches ------------------------------------------------------------
 def _ts(ms):
     from google.protobuf.timestamp_pb2 import Timestamp
