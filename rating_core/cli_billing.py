@@ -119,7 +119,8 @@ def _monthly_fee(s) -> str:
               help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
                    "minor units) or .parquet (minor units).")
 @click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month from the first to the last with calls, "
-                   "account events (up to the current month) or rerating adjustments).")
+                   "account events or rerating adjustments, never past the current month (Asia/Shanghai); with "
+                   "--ledger, up to the current month: rentals and monthly minimums accrue without calls).")
 @click.option("--account", "accounts", multiple=True, help="Account id (repeatable; default: all).")
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
               help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
@@ -210,6 +211,23 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         f"run (the first: {first.account} {first.kind} {in_yuan(first.amount_minor)} at "
                         f"{month_label(month_of(first.at_ms))}); bill their month with "
                         f"--month")
+                err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
+                warnings.append(line)
+            # Calls dated after the current month (a what-if rated dry, a
+            # CDR committed before start_in_future was a reject) do not widen
+            # the run either (breaker N11 F4: one call dated 2060 billed
+            # every account every month to 2060); named here, billed with --month.
+            starts = calls.table.column("start_ms").to_numpy()
+            late = np.flatnonzero(month_index(starts) > last) if len(starts) else np.zeros(0, np.int64)
+            if accounts and len(late):
+                late = late[np.isin(np.asarray(calls.table.column("account").to_pylist(), object)[late],
+                                    list(accounts))]
+            if len(late):
+                first_i = int(late[np.argmin(starts[late])])
+                line = (f"{len(late)} call(s) dated after {month_label(last)} are on no statement of this run "
+                        f"(the first: {calls.table.column('call_id')[first_i].as_py()} of "
+                        f"{calls.table.column('account')[first_i].as_py()} at "
+                        f"{month_label(month_of(int(starts[first_i])))}); bill their month with --month")
                 err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
                 warnings.append(line)
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output

@@ -277,6 +277,56 @@ def test_a_call_starting_in_the_future_is_a_reject_of_a_commit_not_of_a_dry_rati
     assert max(months) <= dt.datetime.now(SH).strftime("%Y-%m"), months
 
 
+def test_the_default_bill_run_ends_at_the_current_month(tmp_path, capsys):
+    """Newcomer N11 F5: ``bill --ledger`` without ``--month`` ran only to
+    the last month with calls or money events, so a prepaid account owing
+    its 40.00 monthly minimum in November and December got October alone,
+    with no hint. It now runs to the current month (Asia/Shanghai) when an
+    account's package has started: minimums and rentals accrue without
+    calls. Breaker N11 F4: it never runs past the current month either; a
+    call dated later (committed before ``start_in_future`` was a reject, or
+    a dry what-if in a rated file) is named in a warning and billed with
+    ``--month``."""
+    from clock import clock_at
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    ledger.close()
+    y2060 = int(dt.datetime(2060, 11, 2, 10, tzinfo=SH).timestamp() * 1000)
+    assert engine_rows(store, [cdr("oct", at(10, 10), minutes=10)])[1] == []
+    with clock_at(y2060 + 3_600_000):  # a ledger written when such a call was committed
+        assert engine_rows(store, [cdr("y2060", y2060, minutes=10)])[1] == []
+    now = dt.datetime.now(SH)
+    current = now.strftime("%Y-%m")
+    expected = [f"{y}-{m:02d}" for y in range(2026, now.year + 1) for m in range(1, 13)
+                if "2026-10" <= f"{y}-{m:02d}" <= current]
+    for args in (["--ledger", "--store", str(store)],
+                 [str(tmp_path / "rated.parquet"), "--store", str(store)]):
+        if "--ledger" not in args:  # the same two calls rated dry (a what-if), billed from the file
+            pq.write_table(pa.Table.from_pylist([cdr("oct", at(10, 10), minutes=10), cdr("y2060", y2060, minutes=10)]),
+                           tmp_path / "cdrs.parquet")
+            with pytest.raises(SystemExit) as e:
+                main(["rate", str(tmp_path / "cdrs.parquet"), "--store", str(store), "--out",
+                      str(tmp_path / "rated.parquet")])
+            assert e.value.code == 0
+            expected = ["2026-10"]  # a rated file's run: the months its calls cover
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main(["bill", *args, "--out", str(tmp_path / "b.json")])
+        err = capsys.readouterr().err
+        assert e.value.code == 0, err
+        got = json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]
+        assert sorted({st["month"] for st in got}) == expected, (args, err)
+        assert "1 call(s) dated after" in err and "(the first: y2060 of acme at 2060-11)" in err, err
+        if "--ledger" in args and "2026-11" in expected:
+            nov = next(st for st in got if st["month"] == "2026-11")
+            assert nov["minimum_topup_minor"] == 40 * YUAN  # no call in November: the whole minimum
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json"), "--month", "2060-11"])
+    assert e.value.code == 0
+    (st,) = json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]
+    assert st["calls"] == 1
+
+
 def test_grpc_commits_refuse_a_call_starting_in_the_future(tmp_path):
     """Breaker N11 F4 on the wire: RateCdr answers INVALID_ARGUMENT naming
     ``cdr.start``; a committed RateCdrBatches message rejects the row

@@ -642,10 +642,14 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
                      events_until: int | None = None) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
     default: every month from the first to the last that holds a call or
-    an event of the accounts billed; ``events_until``, a month index: an
-    event in a later month does not widen that default, so one payment
-    dated years ahead (a mistyped year) does not bill every account for
-    every month up to it, breaker), ``accounts`` (ids, default: all of
+    an event of the accounts billed; ``events_until``, a month index (the
+    current month): a call or event in a later month does not widen that
+    default, so one payment or call dated years ahead (a mistyped year)
+    does not bill every account for every month up to it, breaker N11 F4;
+    and with ``events_in_balances`` (the live ledger) the default runs to
+    it when an account billed has a package started by then, since its
+    rental and monthly minimum accrue without calls, newcomer N11 F5),
+    ``accounts`` (ids, default: all of
     the catalog), from ``calls`` (``CALLS_SCHEMA``, one row per call id,
     sorted by start) rated with ``snapshot``; give every call up to the
     last month asked for (earlier months carry the credit: a month's
@@ -678,7 +682,8 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         # the calls) or a top-up still gets its statement, so no amount
         # leaves the bill run unbilled.
         keep = set(wanted)
-        seen = [int(m) for m in (call_months.min(), call_months.max())] if len(call_months) else []
+        in_run = call_months if events_until is None else call_months[call_months <= events_until]
+        seen = [int(m) for m in (in_run.min(), in_run.max())] if len(in_run) else []
         # A package change or renewal counts (new credit, a new minimum and
         # rental); the account's first package start (an import dated years
         # back) does not, or a bill run would reach back to it.
@@ -688,6 +693,14 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         if events_until is not None:
             at_months = at_months[at_months <= events_until]
         seen += [int(m) for m in (at_months.min(), at_months.max())] if len(at_months) else []
+        if events_in_balances and events_until is not None:
+            # The first package of an account billed (the ledger's periods,
+            # else the catalog's start; one before a cut-over too: months
+            # before the cut-over still get no statement).
+            started = np.array([ms for a, ms in package_starts(snapshot, events).items()
+                                if a in keep and 0 < ms != layout.NO_TIME], np.int64)
+            if len(started) and int(month_index(started).min()) <= events_until:
+                seen.append(events_until)
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
         return []
