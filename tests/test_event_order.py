@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from clock import clock_at
 from rating_core.errors import InvalidInput
 from rating_core.ledger import reservations
 from rating_core.router import CDR_GRACE_S, CLOCK_SKEW_S
@@ -132,7 +133,13 @@ def test_ended_without_at_before_a_future_dated_authorize_is_refused_and_keeps_t
     # With the end time it settles; the CDR charges it, and the account never goes below zero.
     assert router.call_event("ahead", TINY, "ended", at_ms=future + 61_000)
     assert balance(engine, "tiny", future).reserved_minor == 2600
-    commit(engine, [cdr("ahead", "tiny", future, future, future + 61_000, MOBILE)])
+    # Its CDR, dated two hours after the server's now, is not committed yet
+    # (start_in_future, breaker N11 F4: the hold keeps covering it); once the
+    # server's clock reaches the call, the same CDR commits and settles it.
+    assert commit(engine, [cdr("ahead", "tiny", future, future, future + 61_000, MOBILE)]).num_rows == 0
+    assert balance(engine, "tiny", future).reserved_minor == 2600
+    with clock_at(future + 61_000):
+        commit(engine, [cdr("ahead", "tiny", future, future, future + 61_000, MOBILE)])
     b = balance(engine, "tiny", future)
     assert (b.credit_minor, b.reserved_minor) == (2400, 0)
 
