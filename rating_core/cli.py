@@ -288,7 +288,7 @@ def cut_over_warnings(before: list[dict]) -> list[str]:
     ``CUT_OVER_WARNED`` of them, then one line counting the others, then
     what it means (``CUT_OVER_NOTE``) once; none for none."""
     lines = [f"warning: {b['calls']:,} call(s) of {b['account']} dated before its cut-over "
-             f"{b['billing_from_local']} committed: its billing now starts at {b['billing_starts']}, their month"
+             f"{b['billing_from_day']} committed: its billing now starts at {b['billing_starts']}, their month"
              for b in before[:CUT_OVER_WARNED]]
     if len(before) > CUT_OVER_WARNED:
         rest = before[CUT_OVER_WARNED:]

@@ -154,7 +154,8 @@ def test_a_commit_warns_once_per_account_of_calls_before_its_cut_over(demo_made,
     # Every account with calls is listed once, its calls counted (all of them: the demo's are October's).
     committed = pq.read_table(d / "c.parquet", columns=["account"]).column("account").to_pylist()
     assert {b["account"]: b["calls"] for b in listed} == {a: committed.count(a) for a in set(committed)}
-    assert all(b["billing_from_local"] == "2026-12-01" and b["billing_starts"] == "2026-10" for b in listed)
+    assert all(b["billing_from_day"] == "2026-12-01" and "billing_from_local" not in b
+               and b["billing_starts"] == "2026-10" for b in listed)
     first = listed[0]
     assert lines[0] == (f"warning: {first['calls']:,} call(s) of {first['account']} dated before its cut-over "
                         "2026-12-01 committed: its billing now starts at 2026-10, their month")

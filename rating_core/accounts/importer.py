@@ -170,8 +170,8 @@ IMPORT_WARNED = 10  # accounts named one by one in the import's warning of calls
 def held_before_cut_over(ops: Accounts, accounts: list[str]) -> list[dict]:
     """The ``accounts`` (ids just imported) whose ledger already holds a
     call or money dated before their cut-over (calls committed before the
-    import, as in the demo flow), by id: ``{"account", "billing_from_local"
-    (YYYY-MM-DD), "billing_starts" (YYYY-MM, the first month their
+    import, as in the demo flow), by id: ``{"account", "billing_from_day"
+    (YYYY-MM-DD; ``*_local`` names full timestamps), "billing_starts" (YYYY-MM, the first month their
     statements bill: ``Accounts._billing_starts``, the statements' rule),
     "first" (what the earliest is, e.g. "a call"), "first_ms"}`` (newcomer
     N11 F4: the import stored 2026-12-01 over October calls and said
@@ -185,7 +185,7 @@ def held_before_cut_over(ops: Accounts, accounts: list[str]) -> list[dict]:
             acc = tx.account(aid)
             starts, first = ops._billing_starts(tx, acc)
             if first is not None:
-                out.append({"account": aid, "billing_from_local": _local(acc.billing_from_ms)[:10],
+                out.append({"account": aid, "billing_from_day": _local(acc.billing_from_ms)[:10],
                             "billing_starts": _local(starts)[:7], "first": first[1], "first_ms": first[0]})
     return out
 
@@ -196,7 +196,7 @@ def held_warning(earlier: list[dict]) -> str:
     starts, the rest counted."""
     named = ", ".join(f"{e['account']} from {e['billing_starts']}" for e in earlier[:IMPORT_WARNED])
     more = f" and {len(earlier) - IMPORT_WARNED} more (detail.before_cut_over)" if len(earlier) > IMPORT_WARNED else ""
-    cuts = sorted({e["billing_from_local"] for e in earlier})
+    cuts = sorted({e["billing_from_day"] for e in earlier})
     return (f"the ledger already holds calls or money of {len(earlier)} imported account(s) dated before their "
             f"cut-over {', '.join(cuts)}, so their statements start earlier, in the month of the first: "
             f"{named}{more}; those months' calls, rental and minimum are on their statements (nothing the ledger "
@@ -222,9 +222,9 @@ def calls_before_cut_over(env, accounts, start) -> list[dict]:
     """Calls just committed (``accounts``: their account ids, a string or
     dictionary array; ``start``: their start times, a timestamp array)
     dated before their account's cut-over, one entry per such account:
-    ``{"account", "calls", "billing_from_ms", "billing_from_local",
+    ``{"account", "calls", "billing_from_ms", "billing_from_day",
     "billing_starts"}`` (the count; the cut-over in epoch ms and as a local
-    date ``YYYY-MM-DD``; the month of the earliest of those calls,
+    date ``YYYY-MM-DD``, not ``*_local``, which names full timestamps; the month of the earliest of those calls,
     ``YYYY-MM``, where the account's statements now start), by account id. Such
     calls move the account's billing start back to their month
     (``statements.billed_from``: nothing the ledger holds is left off a
@@ -256,6 +256,6 @@ def calls_before_cut_over(env, accounts, start) -> list[dict]:
         mine = t.filter(pc.and_(pc.equal(t.column("account"), a), pc.less(t.column("ms"), cuts[a])))
         first = dt.datetime.fromtimestamp(pc.min(mine.column("ms")).as_py() / 1000, LOCAL)
         out.append({"account": a, "calls": mine.num_rows, "billing_from_ms": cuts[a],
-                    "billing_from_local": dt.datetime.fromtimestamp(cuts[a] / 1000, LOCAL).date().isoformat(),
+                    "billing_from_day": dt.datetime.fromtimestamp(cuts[a] / 1000, LOCAL).date().isoformat(),
                     "billing_starts": first.strftime("%Y-%m")})
     return out
