@@ -67,8 +67,14 @@ def parse_time(text: str | None, option: str = "--at") -> int | None:
 # (``Account.suspend_reason``; README "Accounts and numbers", the states).
 SUSPENDED_REMEDY = {
     "expired": "its prepaid package period ended: renew it (rating400 accounts renew {account})",
-    "arrears": ("its money ran out: a prepaid top-up, or the customer's payment of a postpaid bill "
-                "(rating400 accounts top-up {account} YUAN), restores it within the restore window"),
+    # Only a prepaid account is suspended for arrears (the sweep: credit at 0;
+    # a postpaid one is held by its credit limit, an out_of_credit deny), and
+    # only a top-up restores it: a bill payment is never call credit
+    # (newcomer N11 F14: the line offered "the customer's payment of a
+    # postpaid bill").
+    "arrears": ("its prepaid credit ran out: a top-up (rating400 accounts top-up {account} YUAN, at least the "
+                "platform's minimum) restores it within the restore window; a bill payment (accounts pay) "
+                "does not, as it is never call credit"),
     "manual": "suspended by an operator: rating400 accounts restore {account}",
 }
 

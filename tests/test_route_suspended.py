@@ -55,3 +55,20 @@ def test_a_time_outside_the_calendar_is_named_as_typed_with_the_range(tmp_path, 
     assert code == 2
     assert ("at: 2062-11-02T10:00:00+08:00 (2929658400000 ms) is outside the calendar the catalog was compiled "
             "with: 2000-01-01 to 2060-12-31, Asia/Shanghai") in err, err
+
+
+def test_an_arrears_suspension_says_a_top_up_restores_it_not_a_bill_payment(tmp_path, capsys):
+    """Newcomer N11 F14: the arrears why: offered 'the customer's payment of
+    a postpaid bill' for a prepaid account; only a top-up restores it."""
+    store = str(live_store(tmp_path, CATALOG))
+    credit = json.loads(run(capsys, "accounts", "balance", "tea", "--store", store)[1])["credit_yuan"]
+    code, _, err = run(capsys, "accounts", "adjust", "tea", f"-{credit}", "--reason", "drained", "--store", store)
+    assert code == 0, err
+    code, printed, err = run(capsys, "accounts", "sweep", "--store", store)
+    assert code == 0 and "arrears" in printed, (printed, err)
+    code, printed, _ = run(capsys, "route", "4001000003", "13812345678", "--store", store)
+    why = next(line for line in printed.splitlines() if line.startswith("why:"))
+    assert why.startswith("why: account tea is suspended (arrears) since ") and why.endswith(
+        "its prepaid credit ran out: a top-up (rating400 accounts top-up tea YUAN, at least the platform's "
+        "minimum) restores it within the restore window; a bill payment (accounts pay) does not, as it is "
+        "never call credit"), why
