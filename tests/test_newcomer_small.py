@@ -279,7 +279,9 @@ def test_n10_small_errors_say_what_to_do(tmp_path, demo, capsys):
         "rating400 accounts number routing 4000589196 --template service_desk")
     got = run(capsys, "accounts", "number", "routing", "4000589196", *s)
     assert json.loads(got.out)["detail"]["previous_plan"] == "hunt"
-    assert ("4000589196 had routing plan 'hunt' before, now the default hunt over the bound destinations; "
+    # "no plan", not "the default hunt" beside the template named hunt (newcomer N11 F15).
+    assert ("4000589196 had routing plan 'hunt' before, now no plan (calls ring the bound destinations in turn, "
+            "the default); "
             "to restore it: rating400 accounts number routing 4000589196 --template hunt") in got.err
 
 

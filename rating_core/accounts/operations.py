@@ -770,7 +770,7 @@ class Accounts:
                 again = ("set it again with --plan FILE (gRPC SetRouting plan)" if before == "plan"
                          else f"rating400 accounts number routing {num.number} --template {before}")
                 now = f"template {name}" if template else "a plan document" if plan else (
-                    "the default hunt over the bound destinations")
+                    "no plan (calls ring the bound destinations in turn, the default)")
                 warnings = [f"{num.number} had routing plan {before!r} before, now {now}; to restore it: {again}",
                             *warnings]
             if warnings:
