@@ -67,7 +67,7 @@ def test_payments_never_pass_the_balance_bound(env, capsys):
     ops.pay(rid(), "acme", MAX_AMOUNT_MINOR - 10_000, at_ms=T0)
     ops.pay(rid(), "acme", 10_000, at_ms=T0)  # exactly the bound: taken
     events = len(ops.events("acme", 0, 2**63 - 1))
-    for amount in (1, MAX_AMOUNT_MINOR):
+    for amount in (100, MAX_AMOUNT_MINOR):  # whole fen: a payment is never finer
         with pytest.raises(Refused) as e:
             ops.pay(rid(), "acme", amount, at_ms=T0)
         assert e.value.reason == "balance_limit" and "payments of account 'acme'" in str(e.value)

@@ -210,12 +210,12 @@ def test_status_codes(server):
         assert r.operation == "reverse_payment" and json.loads(r.detail_json)["amount_minor"] == 100_0000
         assert r.balance.credit_minor == 480_0000
         with pytest.raises(grpc.RpcError) as e:
-            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14s"), account="delta", amount_minor=91_6401,
+            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14s"), account="delta", amount_minor=91_6500,
                                                 reason="too much"))
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_payments"
         with pytest.raises(grpc.RpcError) as e:
-            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14t"), account="delta", amount_minor=1))
+            acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14t"), account="delta", amount_minor=100))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("reason:")
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
         assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]

@@ -262,3 +262,16 @@ def test_a_month_whose_only_money_is_a_bill_payment_lists_it_without_a_none_row(
     cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[1], re.S)
     assert cells == ["2026-11-05 10:00", "payment", "5.20", ""], cells
     assert "none" not in table and "clerk_li" not in html
+
+
+def test_a_payment_is_whole_fen(ledger, capsys):
+    """Newcomer N11 F15: `accounts pay acme 0.0001` was taken (the statement
+    then carried 45.5001): money received is never finer than a fen."""
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "pay", "tea", "0.0001", "--store", str(ledger / "store")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "amount_minor: 1: a payment is whole fen" in err, err
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "pay", "tea", "1.005", "--reverse", "--reason", "x", "--store", str(ledger / "store")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "a payment is whole fen" in err, err

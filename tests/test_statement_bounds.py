@@ -166,7 +166,7 @@ def test_cli_pay_reverse_and_a_negative_adjustment(world, tmp_path):
     assert r.exit_code == 2 and "reason" in r.output
     # A debit: the amount as written, before or after the options, with or without `--`.
     for i, args in enumerate((["tea", "-1.5", "--reason", "x"], ["tea", "--", "-1.5", "--reason", "x"],
-                              ["--reason", "x", "tea", "--", "-1.5"], ["tea", "--at", "0", "-1.5", "--reason", "x"])):
+                              ["--reason", "x", "tea", "--", "-1.5"], ["tea", "--at", "2020-01-01", "-1.5", "--reason", "x"])):
         r = run("adjust", *args, "--request-id", f"a-{i}")
         if "--at" in args:  # the value of an option stays its value (refused as dated before the package)
             assert r.exit_code == 1 and "before_package_start" in r.output, r.output

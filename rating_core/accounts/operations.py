@@ -973,7 +973,7 @@ class Accounts:
         ``balance_limit`` (the account's payments, this one included, would
         total more than ``MAX_BALANCE_MINOR``: README "Bounds"; breaker N11
         F2, 9,400 payments of 10^15 passed int64 in the statements)."""
-        amount = _amount(amount_minor, "amount_minor")
+        amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -1094,7 +1094,7 @@ class Accounts:
         ``insufficient_payments`` (naming what is unapplied and the month
         whose bill applied the rest), ``no_package``, ``account_closed``,
         ``before_package_start``, ``before_cut_over``."""
-        amount = _amount(amount_minor, "amount_minor")
+        amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
         with self.ledger.env.begin() as txn:
@@ -1768,6 +1768,17 @@ def _amount(value, field: str, signed: bool = False) -> int:
         raise InvalidInput(field, f"{value}: too large; at most {MAX_AMOUNT_MINOR} minor units "
                                   f"({MAX_AMOUNT_MINOR // 10_000} yuan) per operation")
     return value
+
+
+def _whole_fen(amount: int, field: str) -> int:
+    """``amount`` (minor units) when it is whole fen (a multiple of 100):
+    money received from a bank, a bill payment and its reversal, is never
+    finer than a fen (newcomer N11 F15: `pay 0.0001` was taken, and the
+    statement carried 45.5001); else ``InvalidInput(field)``."""
+    if amount % 100:
+        raise InvalidInput(field, f"{amount}: a payment is whole fen (a multiple of 100 minor units, 0.01 yuan); "
+                                  f"{in_yuan(amount)} is not")
+    return amount
 
 
 def _limit(value, field: str) -> int:
