@@ -414,7 +414,9 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         # Breaker: credit_adjustment (the ledger's kind) took prepaid credit below zero.
         ("account,at,kind,amount\ntea,2026-11-05,credit_adjustment,-99999\n",
          "row 1: kind: 'credit_adjustment' is not one of top_up, adjustment, rerating, feature_added, "
-         "feature_removed (credit adjustments come from the ledger"),
+         "feature_removed, payment (credit adjustments come from the ledger"),
+        ("account,at,kind,amount\ntea,2026-11-05,payment,0.001\n", "row 1: amount: 0.001: a payment is whole fen"),
+        ("account,at,kind,amount\ntea,2026-11-05,payment,0\n", "row 1: amount: a payment must be more than 0"),
         # Breaker N11 F12: _DATE's \d took full-width digits; the top-up was booked at 2026-10-05.
         ("account,at,kind,amount\ntea,\uff12\uff10\uff12\uff16-10-05,top_up,600\n", "row 1: at: not a time"),
         ("account,at,kind,amount\ntea,2026-\uff11\uff10-05,top_up,600\n", "row 1: at: not a time"),
@@ -424,6 +426,23 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
             main(args + ["--events", str(tmp_path / "e.csv")])
         err = capsys.readouterr().err
         assert e.value.code == 2 and expected in err and "Traceback" not in err
+
+
+def test_a_prepaid_bill_payment_from_an_events_file(world, tmp_path, capsys):
+    """Newcomer N11 F15: `bill --events` had no kind for a prepaid account's
+    payment of its bills (only `--ledger` showed one): a `payment` row is
+    one, never call credit, applied to the oldest bill first."""
+    d, _ = world
+    (tmp_path / "e.csv").write_text("account,at,kind,amount\ntea,2026-11-05,payment,3.00\n")
+    out = tmp_path / "b.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out), "--account", "tea",
+              "--events", str(tmp_path / "e.csv")])
+    assert e.value.code == 0, capsys.readouterr().err
+    got = {s["month"]: s for s in json.loads(out.read_text("utf-8"))["statements"]}
+    nov = got["2026-11"]
+    assert nov["payments_total_minor"] == 3 * YUAN and nov["top_ups_total_minor"] == 0
+    assert nov["closing_credit_minor"] == got["2026-10"]["closing_credit_minor"] - nov["credit_consumed_minor"]
 
 
 def test_money_dated_before_the_start_is_on_the_first_statement(world):

@@ -13,8 +13,10 @@ Kinds (``KINDS``):
   top-up (the accounts layer's ``adjust`` and ``refund``; from the ledger
   only, never from a file: ``FILE_KINDS``).
 - ``payment``: a prepaid account's payment of its bills (the accounts
-  layer's ``pay``; from the ledger only): never call credit, applied to the
-  oldest bill first (``statements._apply_payments``).
+  layer's ``pay``, or a file's row, amount > 0 in whole fen): never call
+  credit, applied to the oldest bill first (``statements._apply_payments``;
+  newcomer N11 F15: a file had no way to show a prepaid account's payment
+  of its arrears).
 - ``feature_added`` / ``feature_removed``: an add-on (``feature``) starts
   or stops at ``at_ms``; amount unused.
 - ``package_start`` (from the live ledger only, ``from_package_starts``):
@@ -55,7 +57,7 @@ KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment", "fe
 # ``credit_adjustment`` is the ledger's (``accounts adjust`` / ``refund``,
 # checked against the credit there); from a file it took prepaid credit
 # below zero and a payg credit settled nothing (breaker).
-FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed")
+FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed", "payment")
 # Kinds that move money: one dated before the account's package start would
 # be on no statement (``read_events`` ``starts``).
 MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment")
@@ -204,9 +206,12 @@ def read_events(path: str | Path, accounts=None, features=None,
         if kind in MONEY_KINDS:
             if not row.get("amount"):
                 raise InvalidInput("amount", "missing", where)
-            amount = yuan_to_minor(row["amount"], where, signed=kind != "top_up")
-            if kind == "top_up" and amount == 0:
-                raise InvalidInput("amount", "a top-up must be more than 0", where)
+            amount = yuan_to_minor(row["amount"], where, signed=kind not in ("top_up", "payment"))
+            if kind in ("top_up", "payment") and amount == 0:
+                raise InvalidInput("amount", f"a {kind.replace('_', '-')} must be more than 0", where)
+            if kind == "payment" and amount % 100:
+                raise InvalidInput("amount", f"{row['amount']}: a payment is whole fen (money received is "
+                                             "never finer than 0.01 yuan)", where)
             total = moved.get(row["account"], 0) + abs(amount)
             if total > MAX_BALANCE_MINOR:
                 raise InvalidInput("amount", f"the money rows of account {row['account']!r} to this one move "
