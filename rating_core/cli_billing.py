@@ -258,8 +258,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     shown = statements[:max(show, 0)]
     for s in shown:
         # The closing credit: a prepaid account's credit, or a pay-as-you-go
-        # or bundle account's payments carried to later bills; none ("-") for the rest.
-        credit = yuan(s.closing_credit) if s.package_kind == "prepaid" or s.closing_credit else "-"
+        # or bundle account's payments carried to later bills, bill payments
+        # of its prepaid months included (newcomer N11 F12: 20.00 carried
+        # after a change to pay-as-you-go read "-"); none ("-") for the rest.
+        carried = s.closing_credit + s.payments_carried_out
+        credit = yuan(s.closing_credit) if s.package_kind == "prepaid" else yuan(carried) if carried else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
                      _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due))
     out.print(view)

@@ -275,3 +275,24 @@ def test_a_payment_is_whole_fen(ledger, capsys):
         main(["accounts", "pay", "tea", "1.005", "--reverse", "--reason", "x", "--store", str(ledger / "store")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "a payment is whole fen" in err, err
+
+
+def test_bill_payments_carried_after_a_change_to_pay_as_you_go_show_on_the_terminal(tmp_path, capsys):
+    """Newcomer N11 F12: 20.00 of prepaid bill payments carried to later bills
+    after a change to pay-as-you-go read "-" in the terminal's closing credit
+    column, which says a postpaid account's payments carried to later bills."""
+    store = live_store(tmp_path, CATALOG)
+    commit_calls(store, [call("t1", "4001000003", at(10, 20), 10)])  # tea: 5.20 due for October
+    ops = accounts(tmp_path)
+    try:
+        with clock_at(at(12, 10)):
+            ops.pay("p-1", "tea", 200 * YUAN, at_ms=at(11, 5))  # more than October and November owe
+            ops.change_package("c-1", "tea", "payg")
+    finally:
+        ops.ledger.close()
+    got, printed = statements(tmp_path, capsys, "tea", "--month", "2027-01")  # the first month all pay-as-you-go
+    dec = got["2027-01"]
+    carried = dec["closing_credit_minor"] + dec["payments_carried_out_minor"]
+    assert carried > 0
+    row = next(line for line in printed.splitlines() if "tea" in line and "2027-01" in line)
+    assert f"{carried / 10_000:.2f}" in row, (row, dec)
