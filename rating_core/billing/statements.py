@@ -676,6 +676,17 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     # elsewhere: they neither widen the run nor start its chain.
     dated = [e for e in events if e.kind != "billing_from"
              and not (e.kind == "package_start" and e.at_ms < cuts.get(e.account, e.at_ms))]
+    # A migrated account is billed from its cut-over (``billed_from``; its
+    # package start when later): the run and the chain of unpaid bills start
+    # there, whatever the other accounts hold (newcomer N12 F1-F3: after a
+    # cut-over with no call or payment, `--account X` started in the current
+    # month and dropped the unpaid rentals of the months before, and the
+    # default run depended on which other accounts had an October top-up).
+    # An account opened live chains from its package_start event (``dated``).
+    keep = set(wanted)
+    first_starts = package_starts(snapshot, events)
+    billing_starts = [max(cut, first_starts.get(a, cut)) for a, cut in cuts.items() if a in keep]
+    first_billed = int(month_index(np.array(billing_starts, np.int64)).min()) if billing_starts else None
     if months is None:
         # Every month with calls, account events or rerating adjustments of
         # the accounts billed: a month holding only a rerating (made after
@@ -697,10 +708,12 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
             # The first package of an account billed (the ledger's periods,
             # else the catalog's start; one before a cut-over too: months
             # before the cut-over still get no statement).
-            started = np.array([ms for a, ms in package_starts(snapshot, events).items()
-                                if a in keep and 0 < ms != layout.NO_TIME], np.int64)
+            started = np.array([ms for a, ms in first_starts.items() if a in keep and 0 < ms != layout.NO_TIME],
+                               np.int64)
             if len(started) and int(month_index(started).min()) <= events_until:
                 seen.append(events_until)
+            if first_billed is not None and first_billed <= events_until:
+                seen.append(first_billed)
         months = list(range(min(seen), max(seen) + 1)) if seen else []
     if not months:
         return []
@@ -711,8 +724,8 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     # From the live ledger the chain starts at the account's first package
     # period (its ``package_start`` event), whose month opens at 0.
     asked = None
-    keep = set(wanted)
     before = [int(call_months.min())] if len(call_months) else []
+    before += [first_billed] if first_billed is not None else []
     at = np.array([e.at_ms for e in dated if e.account in keep], np.int64)
     before += [int(month_index(at).min())] if len(at) else []
     if before and min(before) < min(months):
