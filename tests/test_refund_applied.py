@@ -46,3 +46,34 @@ def test_accounts_balance_prints_the_statements_position(tmp_path, capsys):
     assert got["credit_minor"] == 5 * YUAN  # the ledger: the payment, no fee debited
     position = got["statements"]
     assert (position["unpaid_minor"], position["credit_minor"], position["unpaid_yuan"]) == (15 * YUAN, 0, "15.00")
+
+
+def test_concurrent_refunds_never_pass_one_bound_twice(tmp_path):
+    """Breaker N12 F4 (and F3 for reversals): the statement bound was read
+    before the write transaction, so two workers' refunds of 50.00 both
+    passed a bound of 50.00. It is read under the ledger's write lock: of
+    four refunds of the whole refundable amount at once, one is paid."""
+    import threading
+
+    store = live_store(tmp_path, CATALOG)
+    ops = Accounts.open(store)
+    try:
+        ops.top_up("p-1", "bun", 25 * YUAN)  # 20.00 pays this month's rental: 5.00 refundable
+        barrier, done, refused = threading.Barrier(4), [], []
+
+        def refund(i):
+            barrier.wait()
+            try:
+                done.append(ops.refund(f"r-{i}", "bun", 5 * YUAN))
+            except Refused as e:
+                refused.append(e.reason)
+
+        threads = [threading.Thread(target=refund, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(done) == 1 and refused == ["insufficient_credit"] * 3, (done, refused)
+        assert ops.balance("bun")["credit_minor"] == 20 * YUAN
+    finally:
+        ops.ledger.close()

@@ -1029,12 +1029,15 @@ class Accounts:
         ``account_closed``, ``before_package_start`` (``at_ms`` before the
         current package period's start)."""
         amount = _amount(amount_minor, "amount_minor")
-        on_bills = self._statement_bound(account, at_ms)
 
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             self._money_kind(tx, acc)
+            # Read under the write lock (no other operation of any worker can
+            # commit in between): read before it, two workers' refunds both
+            # passed one bound (breaker N12 F4: 100.00 refunded of 50.00).
+            on_bills = self._statement_bound(account, at_ms)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             now = now_ms()
@@ -1057,8 +1060,9 @@ class Accounts:
 
     def _statement_bound(self, account: str, at_ms) -> tuple[str, int, str] | None:
         """What the statements allow a refund dated ``at_ms`` (default now)
-        to pay back, read before the write transaction (statements are built
-        from read transactions), in one statement build: a postpaid
+        to pay back, in one statement build from read transactions, called
+        inside the operation's write transaction (the ledger's one writer,
+        so what it reads is what the refund is checked against): a postpaid
         account's ``("postpaid", least, month)``: the least credit its
         statements carry from ``at_ms``'s month to now, payments not applied
         to any bill (``billing.sources.unapplied_payments``), and the month
@@ -1097,15 +1101,14 @@ class Accounts:
         amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
-        with self.ledger.env.begin() as txn:
-            known = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is not None
         from ..billing.sources import unapplied_bill_payments
 
-        found = unapplied_bill_payments(self, account, now_ms() if at_ms is None else _at(at_ms)) if known else None
-
         def fn(tx: _Tx):
-            acc = tx.account(account)
+            acc = tx.account(account)  # NotFound first: '' was an LMDB key error (breaker N12 F2)
             kind = self._money_kind(tx, acc, bill_payment=True)
+            # Read under the write lock, as refund's bound (breaker N12 F3: two
+            # workers' reversals of 100.00 both passed a bound of 179.99).
+            found = unapplied_bill_payments(self, account, tx.at)
             unapplied, month = found or (0, _local(tx.at)[:7])
             if amount > unapplied:
                 postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
