@@ -145,6 +145,9 @@ REJECT_REASONS = (
     # kernels' codes above keep their numbers.
     ("start_in_future", "start in the future (more than 10 minutes after now): a call is committed once it "
                         "happened (a dry rating prices a future call)"),
+    # Its end, the same (breaker N12 F12: a call starting 9 minutes ahead and
+    # lasting a day was committed and charged 216.00).
+    ("end_in_future", "end in the future (more than 10 minutes after now): a call is committed once it ended"),
 )
 REASONS = tuple(reason for _, reason in REJECT_REASONS)
 # reason -> code, of every reject: the edge's and the rater's (its status names).
@@ -153,8 +156,8 @@ REJECT_CODES = {**{reason: code for code, reason in REJECT_REASONS},
 (MISSING, NOT_A_NUMBER, NOT_A_400_NUMBER, NOT_A_TIME, BEFORE_START, AFTER_END,
  END_BEFORE_START, TOO_LONG, OUTSIDE_CALENDAR, DUPLICATE, TIME_OUT_OF_RANGE, LOST_ZERO,
  SPREADSHEET_NUMBER, COMMITTED_DIFFERENTLY, NOT_UTF8, CONTROL_CHARACTER, NOT_ASCII_DIGITS, NOT_GBK,
- UTF8_IN_GBK, SPACED_ID, AMBIGUOUS_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())) - 1)
-START_IN_FUTURE = REASONS.index(REJECT_REASONS[-1][1])
+ UTF8_IN_GBK, SPACED_ID, AMBIGUOUS_ID) = range(len(REASONS) - len(set(TEXT_BYTES.values())) - 2)
+START_IN_FUTURE, END_IN_FUTURE = REASONS.index(REJECT_REASONS[-2][1]), REASONS.index(REJECT_REASONS[-1][1])
 # The reason of a text cell over its field's bound, by bound.
 LONGER_THAN = {bound: REASONS.index(f"longer than {bound} bytes") for bound in TEXT_BYTES.values()}
 # The fields a repeat of a committed call id is compared on: what rates a call
@@ -2084,25 +2087,28 @@ def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
 def reject_future(prepared: Prepared, latest_ms: int) -> Prepared:
     """``prepared`` with its good rows whose start (epoch ms) is later than
     ``latest_ms`` made rejects ``start in the future`` (field ``start``, the
-    value the start in Asia/Shanghai). Every committing path applies it
+    value the start in Asia/Shanghai), and those whose end is, ``end in the
+    future`` (field ``end``). Every committing path applies it
     (``engine._keyed``) with now + ``accounts.operations.AHEAD_MS``: a call
     committed years ahead made ``bill --ledger`` bill every account every
     month to that year (breaker N11 F4: one CDR dated 2060, 205,745 yuan of
     future rentals). A dry rating keeps pricing future calls (a what-if)."""
-    late = np.flatnonzero(prepared.good & (prepared.cdr["start_ms"] > latest_ms))
+    start, end = prepared.cdr["start_ms"], prepared.cdr["end_ms"]
+    late = np.flatnonzero(prepared.good & ((start > latest_ms) | (end > latest_ms)))
     if len(late) == 0:
         return prepared
     import datetime as dt
 
     t = prepared.table.select(["row", "call_id"]).take(pa.array(late))
-    starts = prepared.cdr["start_ms"][late]
+    by_start = start[late] > latest_ms  # else its end (breaker N12 F12)
+    when = np.where(by_start, start[late], end[late])
     rejects = pa.table({
         "row": t.column("row"),
         "call_id": t.column("call_id"),
-        "field": pa.array(["start"] * len(late)),
-        "reason": pa.array([REASONS[START_IN_FUTURE]] * len(late)),
+        "field": pa.array(np.where(by_start, "start", "end").tolist()),
+        "reason": pa.array([REASONS[START_IN_FUTURE if s else END_IN_FUTURE] for s in by_start]),
         "value": pa.array([dt.datetime.fromtimestamp(int(ms) / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds")
-                           for ms in starts]),
+                           for ms in when]),
     }, schema=REJECT_SCHEMA)
     good = prepared.good.copy()
     good[late] = False

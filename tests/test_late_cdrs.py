@@ -250,24 +250,27 @@ def test_a_call_starting_in_the_future_is_a_reject_of_a_commit_not_of_a_dry_rati
     ledger.close()
     soon = time.time_ns() // 1_000_000 + 50 * 60_000
     calls = [cdr("past", at(11, 10)), cdr("y2060", int(dt.datetime(2060, 11, 2, 10, tzinfo=SH).timestamp() * 1000)),
-             cdr("soon", soon), cdr("skew", time.time_ns() // 1_000_000 + 5 * 60_000, minutes=1)]
+             cdr("soon", soon), cdr("skew", time.time_ns() // 1_000_000 + 5 * 60_000, minutes=1),
+             # Started a minute ago, lasting 10 hours: its end is in the future (breaker N12 F12).
+             cdr("day", time.time_ns() // 1_000_000 - 60_000, minutes=600)]
     pq.write_table(pa.Table.from_pylist(calls), tmp_path / "cdrs.parquet")
     base = ["rate", str(tmp_path / "cdrs.parquet"), "--store", str(store), "--json",
             "--out", str(tmp_path / "rated.parquet"), "--rejects", str(tmp_path / "rj.csv")]
     with pytest.raises(SystemExit) as e:
         main(base)  # dry: a what-if prices every call
     summary = json.loads(capsys.readouterr().out)
-    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (4, 0), summary
+    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (5, 0), summary
     with pytest.raises(SystemExit) as e:
         main(base + ["--commit"])
     summary = json.loads(capsys.readouterr().out)
-    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (2, 2), summary
+    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (2, 3), summary
     assert pq.read_table(tmp_path / "rated.parquet").column("call_id").to_pylist() == ["past", "skew"]
     import csv
 
     rejects = list(csv.DictReader(open(tmp_path / "rj.csv", encoding="utf-8-sig")))
     assert [(r["call_id"], r["field"], r["code"]) for r in rejects] == [("y2060", "start", "start_in_future"),
-                                                                         ("soon", "start", "start_in_future")]
+                                                                         ("soon", "start", "start_in_future"),
+                                                                         ("day", "end", "end_in_future")]
     assert rejects[0]["value"] == "2060-11-02T10:00:00+08:00" and "in the future" in rejects[0]["reason"]
     # Nothing of the rejected calls reached the ledger: the bill stops at the current month.
     with pytest.raises(SystemExit) as e:
