@@ -280,3 +280,16 @@ def test_an_actor_refusal_names_the_character_and_a_blank_actor_is_refused(env, 
     code, _, err = cli(capsys, "accounts", "pay", "acme", "1", "--actor", " ", "--at", "2026-11-02T10:00:00+08:00",
                        "--store", store)
     assert code == 2 and "actor: ' ' is blank" in err, err
+
+
+def test_a_reversed_payment_frees_the_payments_bound(env):
+    """Breaker N12 F11: the payments' bound counted reversed payments, so
+    after a huge typo was reversed the account could never be paid again."""
+    ops = env
+    opened(ops)
+    ops.pay(rid(), "acme", MAX_AMOUNT_MINOR, at_ms=T0)  # the typo: 10^11 yuan
+    with pytest.raises(Refused) as e:
+        ops.pay(rid(), "acme", 10_000, at_ms=T0)
+    assert e.value.reason == "balance_limit"
+    ops.reverse_payment(rid(), "acme", MAX_AMOUNT_MINOR // 2, "keyed the amount wrong", at_ms=T0)  # bills kept some
+    assert ops.pay(rid(), "acme", 10_000, at_ms=T0)["detail"]["amount_minor"] == 10_000

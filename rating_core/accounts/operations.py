@@ -1133,13 +1133,16 @@ class Accounts:
         return total
 
     def _payments_total(self, tx: _Tx, account: str) -> int:
-        """Minor units of all of ``account``'s bill payments (``pay``), any
-        date: the most the statements can carry as paid ahead, which
-        ``pay`` bounds by ``MAX_BALANCE_MINOR``. A walk of the account's
-        event index (its operations, not its calls), read where the payment
-        is written: no second copy of the payments to keep in step."""
-        return sum(int((ev.detail or {}).get("amount_minor", 0))
-                   for ev in self._events_of(tx, account) if ev.operation == "pay" and not ev.number)
+        """Minor units of all of ``account``'s bill payments (``pay``) less
+        their reversals (``reverse_payment``; breaker N12 F11: after a
+        99,999,999,999-yuan typo was reversed the account could never be paid
+        again), any date: the most the statements can carry as paid ahead,
+        which ``pay`` bounds by ``MAX_BALANCE_MINOR``. A walk of the
+        account's event index (its operations, not its calls), read where the
+        payment is written: no second copy of the payments to keep in step."""
+        sign = {"pay": 1, "reverse_payment": -1}
+        return sum(sign[ev.operation] * int((ev.detail or {}).get("amount_minor", 0))
+                   for ev in self._events_of(tx, account) if ev.operation in sign and not ev.number)
 
     def _events_of(self, tx: _Tx, account: str, from_ms: int = -(2**63)):
         """The audit events (``C.Event``) of ``account`` with effective time
