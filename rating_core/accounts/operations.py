@@ -1040,19 +1040,25 @@ class Accounts:
             on_bills = self._statement_bound(account, at_ms)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
-            now = now_ms()
+            now, expired = now_ms(), ""
             if tx.at < now:  # and today's: credit that expired since is not paid back (breaker N11 F17)
                 live = tx.w.live if tx.w is not None else None
                 today = self.ledger.balance(acc.id, self.terms(acc), now, txn=tx.txn, live=live)
-                refundable = min(refundable, max(0, today.available_minor - today.credit_limit_minor))
-            if on_bills is not None:
-                _check_statement_bound(acc.id, on_bills, refundable, amount)
+                if max(0, today.available_minor - today.credit_limit_minor) < refundable:
+                    refundable = max(0, today.available_minor - today.credit_limit_minor)
+                    if acc.period_end_ms <= now:
+                        expired = f" (the package period ended {_local(acc.period_end_ms)}: its credit expired)"
+            # The credit first, then what the statements leave (breaker N12 F13: an
+            # expired credit's refund blamed unpaid bills, and was refused after they were paid).
             later = self._credited_after(tx, acc.id)
             if amount > refundable - later:
                 dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
                          f"adjustments dated after it)" if later else "")
-                raise Refused("insufficient_credit", f"refundable credit{dated} is {in_yuan(max(0, refundable - later))}; "
+                raise Refused("insufficient_credit", f"refundable credit{dated} is "
+                                                     f"{in_yuan(max(0, refundable - later))}{expired}; "
                                                      f"cannot refund {in_yuan(amount)}")
+            if on_bills is not None:
+                _check_statement_bound(acc.id, on_bills, refundable, amount)
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
