@@ -239,3 +239,19 @@ def test_a_cut_over_years_ahead_is_bad_input(imported_november, demo_made, capsy
             assert "billing_from_ms" in e.value.details() and "cut-over 2199-12-01" in e.value.details()
     finally:
         server.stop()
+
+
+def test_money_before_next_month_s_cut_over_says_where_to_record_it(imported_november, demo_made, capsys, clock):
+    """Breaker N12 F5: imported on 11-20 with next month's cut-over, a
+    top-up of today was refused with 'date it on or after 2026-12-01',
+    which no operation may be (at most 10 minutes ahead). The refusal says
+    the old platform bills the account until then."""
+    clock(_ms("2026-11-20T16:00:00"))
+    store = str(imported_november)
+    code, _, err = run(capsys, "accounts", "import", str(demo_made[0] / "catalog" / "catalog.yaml"),
+                       "--billing-from", "2026-12-01", "--store", store)
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "top-up", ACCOUNT, "600", "--store", store)
+    assert code == 1 and "refused: before_cut_over: " in err, err
+    assert ("the old platform bills it until 2026-12-01: record this money on its books, or here from "
+            "2026-12-01 on") in err, err

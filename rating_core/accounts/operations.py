@@ -1202,10 +1202,13 @@ class Accounts:
                 why = (f"its cut-over {_local(acc.billing_from_ms)}" if first is None else
                        f"its cut-over is {_local(acc.billing_from_ms)}, but the ledger holds {first[1]} of it dated "
                        f"{_local(first[0])}, and that month is billed here")
+                # A cut-over still ahead (next month's): the money cannot be dated
+                # there yet (breaker N12 F5: the advice was impossible).
+                then = (f"the old platform bills it until {day}: record this money on its books, or here from "
+                        f"{day} on" if starts > now_ms() else f"date it on or after {day}")
                 raise Refused("before_cut_over",
                               f"dated {_local(tx.at)}, before {day}, the first month this ledger bills account "
-                              f"{acc.id!r} ({why}): the months before were billed by the old platform; date it on "
-                              f"or after {day}")
+                              f"{acc.id!r} ({why}): the months before were billed by the old platform; {then}")
         return self._package(acc.package)["kind"]
 
     def _billing_starts(self, tx: _Tx, acc: C.Account) -> tuple[int, tuple[int, str] | None]:
