@@ -94,3 +94,27 @@ def test_an_empty_account_is_not_found_not_an_internal_error(tmp_path):
             ops.reverse_payment("v-1", "", 10_000, "typo")
     finally:
         ops.ledger.close()
+
+
+def test_a_closed_account_s_money_can_still_be_paid_back(tmp_path):
+    """Breaker N12 F14: once an account was closed (the sweep's reclaim does
+    it on its own), its unapplied payments and credit could be neither
+    refunded nor reversed: refused account_closed. Money going back to the
+    customer is taken on a closed account; money coming in is not."""
+    store = live_store(tmp_path, CATALOG)
+    ops = Accounts.open(store)
+    try:
+        ops.top_up("p-1", "shop", 50 * YUAN)  # pay as you go, no rental: 50.00 unapplied
+        ops.pay("p-2", "tea", 100 * YUAN)  # prepaid: 45.00 of it pays this month, 55.00 unapplied
+        for account in ("shop", "tea"):
+            for i, action in enumerate(("suspend", "freeze", "reclaim")):
+                ops.account_transition(f"{account}-{i}", account, action, "contract ended")
+            assert ops.get_account(account)["account"]["status"] == "closed"
+        with pytest.raises(Refused) as e:
+            ops.top_up("p-3", "shop", 1 * YUAN)
+        assert e.value.reason == "account_closed"
+        assert ops.refund("r-1", "shop", 50 * YUAN)["balance"]["credit_minor"] == 0
+        assert ops.reverse_payment("v-1", "tea", 10 * YUAN, "returned to the customer")["operation"] == \
+            "reverse_payment"
+    finally:
+        ops.ledger.close()

@@ -1033,7 +1033,7 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._money_kind(tx, acc)
+            self._money_kind(tx, acc, settling=True)
             # Read under the write lock (no other operation of any worker can
             # commit in between): read before it, two workers' refunds both
             # passed one bound (breaker N12 F4: 100.00 refunded of 50.00).
@@ -1111,7 +1111,7 @@ class Accounts:
 
         def fn(tx: _Tx):
             acc = tx.account(account)  # NotFound first: '' was an LMDB key error (breaker N12 F2)
-            kind = self._money_kind(tx, acc, bill_payment=True)
+            kind = self._money_kind(tx, acc, bill_payment=True, settling=True)
             # Read under the write lock, as refund's bound (breaker N12 F3: two
             # workers' reversals of 100.00 both passed a bound of 179.99).
             found = unapplied_bill_payments(self, account, tx.at)
@@ -1162,7 +1162,7 @@ class Accounts:
                     break
                 yield C.decode(C.Event, tx.txn.get(C.seq_key(C.seq_of_index_key(bytes(k))), db=self.db[C.EVENTS_DB]))
 
-    def _money_kind(self, tx: _Tx, acc: C.Account, bill_payment: bool = False) -> str:
+    def _money_kind(self, tx: _Tx, acc: C.Account, bill_payment: bool = False, settling: bool = False) -> str:
         """The kind of the package whose money an operation moves
         (``layout.PACKAGE_KIND``), dated ``tx.at``. Refused:
         ``account_closed``, ``no_package``; ``before_package_start``, the
@@ -1179,8 +1179,11 @@ class Accounts:
         the account's first package period, not the current one's: a renewal
         or a package change does not stop a payment of an earlier month's
         bill being booked on the day it arrived, as those months' statements
-        exist (newcomer N11 F16)."""
-        if acc.status == "closed":
+        exist (newcomer N11 F16). ``settling`` (a refund, a payment's
+        reversal: money going back to the customer) is taken on a closed
+        account too: closing (by hand, or the sweep's reclaim) must not trap
+        the customer's money (breaker N12 F14)."""
+        if acc.status == "closed" and not settling:
             raise Refused("account_closed", f"account {acc.id!r} is closed")
         if not acc.package:
             raise Refused("no_package", f"account {acc.id!r} has no package; subscribe first")
