@@ -243,3 +243,34 @@ def test_a_number_the_yaml_check_refuses_is_its_one_problem(catalog, old, new):
     line = line_of(catalog, new.strip())
     p = problems(catalog)
     assert len(p) == 1 and p[0].startswith(f"{catalog}: line {line}: "), p
+
+
+@pytest.mark.parametrize("edit, problem", [
+    ("prepaid_480_1y: {kind: prepaid, fee: 480, overage_price: 0.5", "overage_price: only a bundle package sells overage"),
+    ("bundle_1000: {kind: bundle, included_minutes: 1000, overage_price: 0.10, overage_rate: std",
+     "overage_price and overage_rate: give one"),
+    ("payg_015: {kind: payg, period_months: 12", "period_months: only a prepaid package has a fee"),
+    ("payg_015: {kind: payg, included_minutes: 100", "included_minutes: only a bundle package"),
+])
+def test_a_package_field_its_kind_does_not_use_is_a_problem(tmp_path, edit, problem):
+    """Breaker N12 F8: an overage price on a prepaid or pay-as-you-go
+    package, or beside an overage_rate, compiled and was never charged; so
+    did a pay-as-you-go package's period or included minutes."""
+    from rating_core.catalog.load import load_catalog
+    from rating_core.errors import CatalogError
+
+    pkg = edit.split(":")[0]
+    rest = edit.split("{", 1)[1]
+    text = f"""
+name: kinds
+destination_classes: [mobile]
+destination_prefixes: {{"13": mobile}}
+rates:
+  std: {{tiers: [{{price: 0.12}}]}}
+packages:
+  {pkg}: {{{rest}, rates: [{{rate: std}}]}}
+"""
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(tmp_path / "c.yaml")
+    assert problem in str(e.value), str(e.value)

@@ -199,6 +199,19 @@ class Package(Model):
             raise ValueError("fee: a prepaid package needs a fee > 0 (its call credit)")
         if self.kind is PackageKind.bundle and self.included_minutes <= 0:
             raise ValueError("included_minutes: a bundle package needs included_minutes > 0")
+        # A field the package's kind does not use is the author's mistake, not
+        # something to ignore (breaker N12 F8: an overage price on a prepaid
+        # package, or beside an overage_rate, compiled and was never charged).
+        if self.overage_price:
+            raise ValueError("overage_price: only a bundle package sells overage" if self.kind is not PackageKind.bundle
+                             else "overage_price and overage_rate: give one (both price the seconds beyond the bundle)")
+        if self.kind is not PackageKind.bundle and (self.included_minutes or self.overage_rate):
+            raise ValueError(f"{'included_minutes' if self.included_minutes else 'overage_rate'}: only a bundle "
+                             f"package has included minutes and overage")
+        if self.kind is not PackageKind.prepaid and ("fee" in self.model_fields_set and self.fee
+                                                      or "period_months" in self.model_fields_set):
+            raise ValueError(f"{'period_months' if 'period_months' in self.model_fields_set else 'fee'}: only a "
+                             f"prepaid package has a fee and a credit period (bundle and pay-as-you-go: rental)")
         return self
 
 
@@ -379,6 +392,9 @@ class Catalog(Model):
             pkg = dict(pkg)
             if _yuan_to_minor_or_none(pkg["overage_price"]) is None:
                 continue  # no amount: Package refuses it where it is written
+            if _yuan_to_minor_or_none(pkg["overage_price"]) != 0 and (
+                    pkg.get("kind") != "bundle" or "overage_rate" in pkg):
+                continue  # a price that means nothing there: Package refuses it (breaker N12 F8)
             price = pkg.pop("overage_price")
             if pkg.get("kind") == "bundle" and "overage_rate" not in pkg and _yuan_to_minor_or_none(price) != 0:
                 name = f"{pid}.overage"
