@@ -46,6 +46,7 @@ import shutil
 import tempfile
 import threading
 import time
+import unicodedata
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,6 +89,14 @@ ROW_COLUMNS = ("file", "row")
 OUTPUT_NAMES = frozenset((*ROW_COLUMNS, *RATED_COLUMNS, "answered", "replayed", *cdr.RATED_MINOR_NAMES))
 
 
+def _folded(name: str) -> str:
+    """A column name as a reader may take it: NFKC, no surrounding spaces, case folded."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+_OUTPUT_FOLDED = frozenset(map(_folded, OUTPUT_NAMES))
+
+
 def check_inputs(inputs, pass_through: bool = False) -> None:
     """Before any row is rated, by every job (this one, ``--commit``'s,
     Dask's): each input passes ``cdr.check_file`` (a dataset directory
@@ -118,7 +127,10 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
                     f, f"with --pass-through, column {odd[0] + 1}'s name {cdr.excerpt(names[odd[0]])} holds a "
                        "control character: the rated output's header would carry it raw; rename it in the "
                        "header or rate without --pass-through", None if cdr._is_parquet(f) else 1)
-            clash = [n for n in names if n in OUTPUT_NAMES]
+            # Up to case, width and surrounding spaces too: a spreadsheet trims
+            # a header, SQL and Excel lookups ignore case (breaker N12 F6:
+            # ' charge_minor' and 'Charge_Minor' sat beside charge_minor).
+            clash = [n for n in names if _folded(n) in _OUTPUT_FOLDED]
             if clash:
                 raise cdr.InvalidFile(
                     f, f"with --pass-through, column(s) {', '.join(clash)} would be replaced by the rated "

@@ -74,7 +74,9 @@ def test_a_clashing_column_is_refused_before_rating_naming_file_and_columns(demo
     assert code == 0, err
 
 
-@pytest.mark.parametrize("name", ["file", "row", "account", "answered", "replayed", "charge", "credit_after_minor"])
+@pytest.mark.parametrize("name", ["file", "row", "account", "answered", "replayed", "charge", "credit_after_minor",
+                                  # Up to case, width and spaces (breaker N12 F6).
+                                  " charge_minor", "Charge_Minor", "ＡＣＣＯＵＮＴ"])
 def test_every_output_name_is_refused_in_parquet_and_with_commit(demo, calls, tmp_path, capsys, name):
     """Parquet input, --commit: refused before the ledger is touched (the
     same file rates and commits once renamed, nothing replayed)."""
