@@ -311,6 +311,9 @@ def pay(ops, common, account, yuan, reverse, reason):
     With --reverse --reason TEXT: take back YUAN of bill payments that no
     statement applied to a bill, from the --at month to now."""
     if reverse:
+        if not reason.strip():  # named as typed (newcomer N12 F4: "reason: required")
+            raise click.BadParameter("required with --reverse: why the payment is taken back (audited)",
+                                     param_hint="--reason")
         return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, **common)
     if reason:
         raise click.BadParameter("only with --reverse (a payment needs no reason)", param_hint="--reason")

@@ -163,7 +163,7 @@ def test_cli_pay_reverse_and_a_negative_adjustment(world, tmp_path):
     r = run("pay", "tea", "1", "--reason", "why")  # a reason only with --reverse
     assert r.exit_code == 2 and "--reason" in r.output and "only with --reverse" in r.output
     r = run("pay", "tea", "1", "--reverse")
-    assert r.exit_code == 2 and "reason" in r.output
+    assert r.exit_code == 2 and "--reason" in r.output and "required with --reverse" in r.output, r.output
     # A debit: the amount as written, before or after the options, with or without `--`.
     for i, args in enumerate((["tea", "-1.5", "--reason", "x"], ["tea", "--", "-1.5", "--reason", "x"],
                               ["--reason", "x", "tea", "--", "-1.5"], ["tea", "--at", "2020-01-01", "-1.5", "--reason", "x"])):
