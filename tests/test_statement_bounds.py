@@ -102,6 +102,8 @@ def test_a_mistyped_bill_payment_is_reversed_within_what_no_statement_applied(wo
     # breaker N11 F11: `pay tea 4000` keyed for 400.00 could never be corrected; refund took the
     # call credit instead. tea owes 95.00: 3905.00 of the 4000.00 is carried to later bills.
     ops, first = world
+    with pytest.raises(Refused, match=r"are 0\.00 yuan \(it has no bill payment\)"):  # newcomer N12 F4
+        ops.reverse_payment("v-0", "tea", 1 * YUAN, "nothing paid yet")
     ops.pay("p-1", "tea", 4000 * YUAN)
     assert _months(ops, "tea")[-1][3] == 3905 * YUAN
     with pytest.raises(Refused, match=r"bill payments of account 'tea' that no statement applied from \d{4}-\d\d "

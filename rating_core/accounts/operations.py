@@ -1119,10 +1119,12 @@ class Accounts:
             if amount > unapplied:
                 postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
                             f"{acc.id} YUAN` (gRPC Refund)" if kind in layout.POSTPAID_KINDS else "")
+                rest = (f"the bills up to {month} applied the rest" if self._payments_total(tx, acc.id) > 0
+                        else "it has no bill payment")  # newcomer N12 F4: "applied the rest" of nothing
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} that no statement applied from "
-                              f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} (the bills up to {month} "
-                              f"applied the rest){postpaid}; cannot reverse {in_yuan(amount)}")
+                              f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} ({rest}){postpaid}; "
+                              f"cannot reverse {in_yuan(amount)}")
             tx.put_account(acc, acc, {"amount_minor": amount, "reason": reason.strip()})  # a receipt, not credit
             return self._result(tx, acc, amount_minor=amount)
         return self._run("reverse_payment", request_id, actor, at_ms, fn)
