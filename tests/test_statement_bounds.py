@@ -60,7 +60,7 @@ def test_a_backdated_postpaid_refund_is_bounded_by_every_later_statement(world):
     assert [m[2] for m in _months(ops, "bun")] == [80 * YUAN, 60 * YUAN, 40 * YUAN]
     now_month = _month(now_ms())
     message = (r"refundable credit is 40\.00 yuan: the statements applied 60\.00 yuan of the ledger's "
-               rf"100\.00 yuan to bills \(rental, features; the bills up to {now_month} applied all but "
+               rf"100\.00 yuan to bills \(rental, minimums, features; the bills up to {now_month} applied all but "
                r"40\.00 yuan\); cannot refund 41\.00 yuan")
     with pytest.raises(Refused, match=message) as e:
         ops.refund("r-1", "bun", 41 * YUAN)

@@ -1708,7 +1708,7 @@ def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable
         # The ledger's credit holds what paid statement-only fees: never paid back.
         raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
                                              f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
-                                             f"to bills (rental, features; the bills up to {month} applied all "
+                                             f"to bills (rental, minimums, features; the bills up to {month} applied all "
                                              f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}")
     if kind == "prepaid" and figure > 0 and amount > refundable - figure:
         raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, refundable - figure))}: "
