@@ -482,6 +482,9 @@ def statement_position(ops, account: str) -> dict | None:
 def events(account, store_dir, from_, to):
     """The account's audit log in a time range."""
     lo, hi = parse_time(from_, "--from"), parse_time(to, "--to")
+    if lo is not None and hi is not None and lo >= hi:  # breaker N12 F15: answered [] without a word
+        raise click.BadParameter(f"{from_} is not before --to {to} (--from is inclusive, --to exclusive)",
+                                 param_hint="--from")
     run(store_dir, lambda ops: ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1))
 
 

@@ -303,3 +303,16 @@ def test_a_negative_threshold_or_cap_names_the_option_in_yuan(tmp_path, capsys):
         main(["accounts", "notify", "tea", "--credit-below", "100000000000.0001", "--store", store])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "per operation" not in err and "too large" in err, err
+
+
+def test_events_from_after_to_is_refused_naming_the_options(tmp_path, capsys):
+    """Breaker N12 F15: `accounts events X --from 2026-12-01 --to 2026-11-01`
+    answered [] as if the account had done nothing."""
+    from rating_core.cli import main
+    from test_billing import CATALOG, live_store
+
+    store = str(live_store(tmp_path, CATALOG))
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "events", "tea", "--from", "2026-12-01", "--to", "2026-11-01", "--store", store])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--from" in err and "is not before --to 2026-11-01" in err, err
