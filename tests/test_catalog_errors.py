@@ -274,3 +274,24 @@ packages:
     with pytest.raises(CatalogError) as e:
         load_catalog(tmp_path / "c.yaml")
     assert problem in str(e.value), str(e.value)
+
+
+def test_a_price_finer_than_the_unit_is_named_as_written(tmp_path):
+    """Breaker N12 F9: `price: 0.00001` was reported as "not an amount of
+    yuan: '1e-05' (digits and at most one point)", a value the author never
+    wrote; it is finer than 1/10000 yuan."""
+    from rating_core.catalog.load import load_catalog
+    from rating_core.errors import CatalogError
+
+    (tmp_path / "c.yaml").write_text("""
+name: fine
+destination_classes: [mobile]
+destination_prefixes: {"13": mobile}
+rates:
+  std: {tiers: [{price: 0.00001}]}
+packages:
+  payg: {kind: payg, rates: [{rate: std}]}
+""", encoding="utf-8")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(tmp_path / "c.yaml")
+    assert "0.00001 yuan is finer than 1/10000 yuan" in str(e.value) and "1e-05" not in str(e.value), str(e.value)

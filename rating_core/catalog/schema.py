@@ -7,6 +7,7 @@ A value that does not convert exactly is an error, never rounded.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 import re
 from collections.abc import Mapping
@@ -36,7 +37,12 @@ def error_message(err: Mapping[str, Any]) -> str:
 
 def _yuan_to_minor(value) -> int:
     # str() first (in parse_yuan): a YAML float 0.12 becomes "0.12", exactly.
+    # A float Python prints with an exponent (0.00001 -> "1e-05") is spelt
+    # back in positional digits, as the author wrote it, so the problem is
+    # "finer than 1/10000 yuan", not "not an amount" (breaker N12 F9).
     # At most MAX_AMOUNT_MINOR, as every amount (breaker: 10^15 + 1 compiled).
+    if isinstance(value, float) and "e" in repr(value) and math.isfinite(value):
+        value = format(decimal.Decimal(repr(value)), "f")
     return parse_yuan(value, most_minor=MAX_AMOUNT_MINOR)
 
 
