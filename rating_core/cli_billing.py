@@ -266,6 +266,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
                      _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due))
     out.print(view)
+    if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)
+        out.print("no statement: no account of this run is billed in its months (an account is billed from its "
+                  "package start; a migrated one from its cut-over, which `accounts show` gives as "
+                  "billing_from_local)" if from_ledger else
+                  "no statement: the rated files hold no call of the accounts and months asked for",
+                  highlight=False)
     if any(_monthly_fee(s) == PAID_AS_CREDIT for s in shown):
         out.print(f"{fee} '{PAID_AS_CREDIT}': a prepaid package has none; its price was paid when it was bought "
                   "and is the prepaid credit", highlight=False)

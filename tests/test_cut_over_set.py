@@ -255,3 +255,20 @@ def test_money_before_next_month_s_cut_over_says_where_to_record_it(imported_nov
     assert code == 1 and "refused: before_cut_over: " in err, err
     assert ("the old platform bills it until 2026-12-01: record this money on its books, or here from "
             "2026-12-01 on") in err, err
+
+
+def test_a_bill_run_with_no_statement_says_why(demo_made, tmp_path, capsys):
+    """Newcomer N12 F4: with next month's cut-over, `bill --ledger` printed an
+    empty table and no word."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    with mock.patch("rating_core.accounts.operations.now_ms", lambda: _ms("2026-11-20T16:00:00")):
+        code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"),
+                           "--billing-from", "2026-12-01", "--store", str(d / "store"))
+    assert code == 0, err
+    code, printed, err = run(capsys, "bill", "--ledger", "--store", str(d / "store"), "--out", str(tmp_path / "b.csv"),
+                             "--month", "2026-11")
+    assert code == 0, err
+    assert "no statement: no account of this run is billed in its months" in printed, printed
