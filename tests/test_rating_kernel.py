@@ -182,7 +182,10 @@ SEP30_2350 = local_ms(2026, 9, 30, 23, 50)
 
 @pytest.mark.parametrize("kind", ["payg", "prepaid", "bundle"])
 def test_explicit_cases(kind):
-    catalog = fixed_catalog(kind, fee=50, period_months=1, included_minutes=3, overage_price=0.1)
+    # Each kind's own fields: a field its kind does not use is a catalog problem (breaker N12 F8).
+    own = {"payg": {}, "prepaid": {"fee": 50, "period_months": 1},
+           "bundle": {"included_minutes": 3, "overage_price": 0.1}}[kind]
+    catalog = fixed_catalog(kind, **own)
     t = local_ms(2026, 9, 29, 10, 0)
     cases = [
         call(t, 0),  # zero-length call
