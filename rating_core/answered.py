@@ -57,20 +57,29 @@ def answered(t: pa.Table, source: str = "rated", rows: np.ndarray | None = None)
                                        "unknown (rate the CDRs again: the rated output carries `answered`)", source)
 
 
-def not_boolean(col, rows: np.ndarray | None) -> str:
-    """Why ``col`` does not cast to booleans, naming its first such row
-    (``rows``: 1-based data rows, default 1..n) and value: the shortest
-    failing prefix, found by bisection (log2(n) casts; breaker N11 F7)."""
-    from .cdr import excerpt
-
+def first_uncast(col, to: pa.DataType) -> int:
+    """The index of the first value of ``col`` (an Arrow array that does not
+    cast to ``to`` as a whole) that does not cast: the shortest failing
+    prefix, found by bisection (log2(n) casts), so a bad cell is named
+    without a Python loop over the column."""
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     lo, hi = 0, len(col)  # col[:lo] casts; col[:hi] does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            pc.cast(col.slice(0, mid), pa.bool_())
+            pc.cast(col.slice(0, mid), to)
             lo = mid
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             hi = mid
-    row = int(rows[lo]) if rows is not None else lo + 1
-    return f"row {row}: {excerpt(col[lo].as_py())} is not true/false on a rated row"
+    return lo
+
+
+def not_boolean(col, rows: np.ndarray | None) -> str:
+    """Why ``col`` does not cast to booleans, naming its first such row
+    (``rows``: 1-based data rows, default 1..n) and value (``first_uncast``;
+    breaker N11 F7)."""
+    from .cdr import excerpt
+
+    i = first_uncast(col, pa.bool_())
+    row = int(rows[i]) if rows is not None else i + 1
+    return f"row {row}: {excerpt(col[i].as_py())} is not true/false on a rated row"

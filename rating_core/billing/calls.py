@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import cdr, layout
-from ..answered import answered, not_boolean
+from ..answered import answered, first_uncast, not_boolean
 from ..errors import InvalidInput
 
 CALLS_SCHEMA = pa.schema([
@@ -247,17 +247,10 @@ def _bounded(t: pa.Table, name: str, lo: int, hi: int, unit: str, source: str, r
 
 
 def _not_whole(col, unit: str, rows: np.ndarray) -> str:
-    """Why ``col`` does not cast to int64, naming its first such row: the
-    shortest failing prefix, found by bisection (log2(n) casts)."""
-    lo, hi = 0, len(col)  # col[:lo] casts; col[:hi] does not
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        try:
-            pc.cast(col.slice(0, mid), pa.int64())
-            lo = mid
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            hi = mid
-    return f"row {int(rows[lo])}: {cdr.excerpt(col[lo].as_py())} is not a whole number ({unit}) on a rated row"
+    """Why ``col`` does not cast to int64, naming its first such row
+    (``answered.first_uncast``)."""
+    i = first_uncast(col, pa.int64())
+    return f"row {int(rows[i])}: {cdr.excerpt(col[i].as_py())} is not a whole number ({unit}) on a rated row"
 
 
 def rated_numbers(t: pa.Table, source: str, rows: np.ndarray) -> dict[str, pa.Array]:
