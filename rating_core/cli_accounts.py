@@ -449,7 +449,7 @@ def balance(account, store_dir):
     while its statements said it owed 198.00)."""
     def body(ops):
         result = ops.balance(account)
-        result["statements"] = statement_position(ops, account)
+        result["statements"] = statement_position(ops, account) if result.get("package") else None
         return result
 
     run(store_dir, body)
@@ -462,10 +462,11 @@ def statement_position(ops, account: str) -> dict | None:
     far (its rental and fees count from the 1st); ``credit_minor``, the
     statements' closing credit (prepaid: the credit; postpaid: payments no
     bill has applied); 1/10000 yuan. None when no statement bills the
-    account yet (no package, or before its billing start)."""
+    account yet (before its billing start). The caller checks it has a
+    package (its balance read)."""
     from .billing.sources import live_statements
 
-    got = live_statements(ops, account, None) if ops.balance(account).get("package") else []
+    got = live_statements(ops, account, None)
     if not got:
         return None
     s = got[-1]

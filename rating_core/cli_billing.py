@@ -201,6 +201,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             # billed against: say where it is.
             hint = "" if from_ledger else " in the catalog (an account opened with `accounts open` is billed with --ledger)"
             raise InvalidInput("--account", f"{e}{hint}") from None
+        def warn(line: str) -> None:  # on the terminal and in the output's warnings
+            err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
+            warnings.append(line)
+
         if months is None:
             last = max((parse_month(s.month) for s in statements), default=this_month)
             ahead = sorted((e for e in events if e.kind in MONEY_KINDS and (not accounts or e.account in accounts)
@@ -211,8 +215,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         f"run (the first: {first.account} {first.kind} {in_yuan(first.amount_minor)} at "
                         f"{month_label(month_of(first.at_ms))}); bill their month with "
                         f"--month")
-                err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
-                warnings.append(line)
+                warn(line)
             # Calls dated after the current month (a what-if rated dry, a
             # CDR committed before start_in_future was a reject) do not widen
             # the run either (breaker N11 F4: one call dated 2060 billed
@@ -228,8 +231,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         f"(the first: {calls.table.column('call_id')[first_i].as_py()} of "
                         f"{calls.table.column('account')[first_i].as_py()} at "
                         f"{month_label(month_of(int(starts[first_i])))}); bill their month with --month")
-                err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
-                warnings.append(line)
+                warn(line)
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
         try:
             write_summary(statements, out_path, lang, warnings, names)
