@@ -1033,11 +1033,11 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._money_kind(tx, acc, settling=True)
+            kind = self._money_kind(tx, acc, settling=True)
             # Read under the write lock (no other operation of any worker can
             # commit in between): read before it, two workers' refunds both
             # passed one bound (breaker N12 F4: 100.00 refunded of 50.00).
-            on_bills = self._statement_bound(account, at_ms)
+            on_bills = self._statement_bound(acc.id, kind, tx.at)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             now, expired = now_ms(), ""
@@ -1064,9 +1064,10 @@ class Accounts:
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _statement_bound(self, account: str, at_ms) -> tuple[str, int, str] | None:
-        """What the statements allow a refund dated ``at_ms`` (default now)
-        to pay back, in one statement build from read transactions, called
+    def _statement_bound(self, account: str, kind: str, at_ms: int) -> tuple[str, int, str] | None:
+        """What the statements allow a refund of ``account`` (its package
+        kind ``kind``, ``layout.PACKAGE_KIND``) dated ``at_ms`` (epoch ms) to
+        pay back, in one statement build from read transactions, called
         inside the operation's write transaction (the ledger's one writer,
         so what it reads is what the refund is checked against): a postpaid
         account's ``("postpaid", least, month)``: the least credit its
@@ -1074,18 +1075,12 @@ class Accounts:
         to any bill (``billing.sources.unapplied_payments``), and the month
         whose bill left that least; a prepaid account's ``("prepaid", unpaid,
         month)``: what the bills of the months that have ended leave unpaid
-        (``billing.sources.unpaid_bills``; minor units). None for an unknown
-        account, one without a package (the operation refuses those itself)
-        or one no statement bills yet."""
-        with self.ledger.env.begin() as txn:
-            raw = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB])
-        acc = C.decode(C.Account, raw) if raw is not None else None
-        if acc is None or not acc.package:
-            return None
+        (``billing.sources.unpaid_bills``; minor units). None when no
+        statement bills the account yet."""
         from ..billing.sources import unapplied_payments, unpaid_bills
 
-        if self._package(acc.package)["kind"] in layout.POSTPAID_KINDS:
-            found = unapplied_payments(self, account, now_ms() if at_ms is None else _at(at_ms))
+        if kind in layout.POSTPAID_KINDS:
+            found = unapplied_payments(self, account, at_ms)
             return None if found is None else ("postpaid", *found)
         found = unpaid_bills(self, account)
         return None if found is None else ("prepaid", *found)
