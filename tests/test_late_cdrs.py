@@ -88,6 +88,18 @@ def cdr(call_id, start, minutes=100):
             "end": start + 2_000 + minutes * 60_000, "hangup_cause": "normal_clearing"}
 
 
+def cdr_columns(calls):
+    """``calls`` (``cdr`` dicts) as one gRPC ``CdrColumns`` message."""
+    from rating400.v1 import rating_pb2
+
+    return rating_pb2.CdrColumns(
+        call_id=[x["call_id"] for x in calls], caller=[x["caller"] for x in calls],
+        number=[x["number"] for x in calls], forwarded_to=[x["forwarded_to"] for x in calls],
+        start_ms=[x["start"] for x in calls], ivr_answer_ms=[x["ivr_answer"] for x in calls],
+        agent_answer_ms=[x["agent_answer"] for x in calls], end_ms=[x["end"] for x in calls],
+        hangup_cause=[x["hangup_cause"] for x in calls])
+
+
 def setup_store(tmp_path, package):
     store = compiled(tmp_path, CATALOG.replace("PACKAGE", package))
     ledger = Ledger(tmp_path / "store")
@@ -353,12 +365,7 @@ def test_grpc_commits_refuse_a_call_starting_in_the_future(tmp_path):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert e.value.details().startswith("cdr.start: start in the future"), e.value.details()
             calls = [cdr("s1", at(11, 11)), cdr("s2", future)]
-            cols = rating_pb2.CdrColumns(
-                call_id=[x["call_id"] for x in calls], caller=[x["caller"] for x in calls],
-                number=[NUMBER] * 2, forwarded_to=[x["forwarded_to"] for x in calls],
-                start_ms=[x["start"] for x in calls], ivr_answer_ms=[x["ivr_answer"] for x in calls],
-                agent_answer_ms=[x["agent_answer"] for x in calls], end_ms=[x["end"] for x in calls],
-                hangup_cause=["normal_clearing"] * 2)
+            cols = cdr_columns(calls)
             dry, committed = stub.RateCdrBatches(iter([
                 rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols, dry_run=True),
                 rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs=cols)]), timeout=30)
@@ -396,12 +403,7 @@ def test_grpc_rates_the_late_calls_one_by_one_and_in_a_stream(tmp_path):
             one = stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
             assert (one.rated_cdr.package, one.rated_cdr.charge) == ("pre_a", 12 * YUAN)
             calls = [cdr("s1", at(11, 11)), cdr("s2", at(11, 20))]
-            cols = rating_pb2.CdrColumns(
-                call_id=[x["call_id"] for x in calls], caller=[x["caller"] for x in calls],
-                number=[NUMBER] * 2, forwarded_to=[x["forwarded_to"] for x in calls],
-                start_ms=[x["start"] for x in calls], ivr_answer_ms=[x["ivr_answer"] for x in calls],
-                agent_answer_ms=[x["agent_answer"] for x in calls], end_ms=[x["end"] for x in calls],
-                hangup_cause=["normal_clearing"] * 2)
+            cols = cdr_columns(calls)
             resp = list(stub.RateCdrBatches(iter([rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols)]),
                                             timeout=30))[0]
             assert list(resp.rejects) == []
