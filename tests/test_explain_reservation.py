@@ -22,16 +22,22 @@ from test_rerate_ledger import CATALOG, at, cdr
 from demo_server import Server
 
 
-@pytest.fixture
-def committed(tmp_path):
-    """c1 authorised with its call id (a reservation), then committed; c2
-    committed without any authorisation. Returns (store dir, c1's decision)."""
+def live_router(tmp_path):
+    """(store, ledger, router) over CATALOG at 0.12 yuan a minute, its
+    accounts imported live."""
     (tmp_path / "v1.yaml").write_text(CATALOG.replace("PRICE", "0.12"))
     store = Store(tmp_path / "store")
     store.compile(tmp_path / "v1.yaml", activate=True)
     ledger = Ledger(tmp_path / "store")
     import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")
-    router = Router(open_view(store, ledger.env), ledger)
+    return store, ledger, Router(open_view(store, ledger.env), ledger)
+
+
+@pytest.fixture
+def committed(tmp_path):
+    """c1 authorised with its call id (a reservation), then committed; c2
+    committed without any authorisation. Returns (store dir, c1's decision)."""
+    store, ledger, router = live_router(tmp_path)
     decision = router.authorize("4001110001", "13812345678", at(2), call_id="c1")
     assert decision.allow and decision.reserved_minor > 0
     assert len(reservations.open_reservations(ledger)) == 1
@@ -89,12 +95,7 @@ def test_explain_after_ended_names_the_grant_and_the_shrunk_hold_apart(tmp_path,
     """Newcomer N9 C2: a call authorised with a 3600 s grant whose ``ended``
     shrank the hold to the 6 s it can have used was explained as "grant
     6 s". The grant stays the grant; the shrunk hold is named as such."""
-    (tmp_path / "v1.yaml").write_text(CATALOG.replace("PRICE", "0.12"))
-    store = Store(tmp_path / "store")
-    store.compile(tmp_path / "v1.yaml", activate=True)
-    ledger = Ledger(tmp_path / "store")
-    import_catalog(Accounts(store, ledger), tmp_path / "v1.yaml")
-    router = Router(open_view(store, ledger.env), ledger)
+    store, ledger, router = live_router(tmp_path)
     d = router.authorize("4001110001", "13812345678", at(2), call_id="e1")
     assert d.allow and d.max_duration_seconds > 6
     assert router.call_event("e1", "4001110001", "ended", at_ms=at(2) + 6_000)
