@@ -251,6 +251,8 @@ def test_a_number_the_yaml_check_refuses_is_its_one_problem(catalog, old, new):
      "overage_price and overage_rate: give one"),
     ("payg_015: {kind: payg, period_months: 12", "period_months: only a prepaid package has a fee"),
     ("payg_015: {kind: payg, included_minutes: 100", "included_minutes: only a bundle package"),
+    # Breaker N13 F6: a prepaid credit limit took an account to -420.00 and broke the bills.
+    ("prepaid_480_1y: {kind: prepaid, fee: 480, credit_limit: 500", "credit_limit: a prepaid package has none"),
 ])
 def test_a_package_field_its_kind_does_not_use_is_a_problem(tmp_path, edit, problem):
     """Breaker N12 F8: an overage price on a prepaid or pay-as-you-go

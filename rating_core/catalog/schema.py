@@ -214,6 +214,10 @@ class Package(Model):
         if self.kind is not PackageKind.bundle and (self.included_minutes or self.overage_rate):
             raise ValueError(f"{'included_minutes' if self.included_minutes else 'overage_rate'}: only a bundle "
                              f"package has included minutes and overage")
+        # A prepaid account never goes below zero (README): a credit limit would
+        # let it (breaker N13 F6: credit_limit 500 took one to -420.00).
+        if self.kind is PackageKind.prepaid and self.credit_limit:
+            raise ValueError("credit_limit: a prepaid package has none: its credit never goes below zero")
         if self.kind is not PackageKind.prepaid and ("fee" in self.model_fields_set and self.fee
                                                       or "period_months" in self.model_fields_set):
             raise ValueError(f"{'period_months' if 'period_months' in self.model_fields_set else 'fee'}: only a "
