@@ -143,6 +143,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
 
     from .billing.calls import Known
     from .billing.events import MONEY_KINDS, read_events
+    from .billing.fees import MonthlyFees
     from .billing.render import LABELS, catalog_names, statement_html, write_json, write_pdf, write_summary
     from .billing.statements import build_statements, month_index, month_label, package_starts, parse_month
     from .cli import err, out, user_errors
@@ -191,8 +192,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
 
         this_month = month_of(time.time_ns() // 1_000_000)
         try:
+            # Each month's fees from the catalog version in force at its start.
+            fees = MonthlyFees(Store(store_dir, create=False), snapshot)
             statements = build_statements(calls.table, snapshot, events, months, list(accounts) or None,
-                                          events_in_balances=from_ledger, events_until=this_month)
+                                          events_in_balances=from_ledger, events_until=this_month, fees=fees)
         except ValueError as e:
             if "event" in str(e):
                 raise InvalidInput("--events", str(e)) from None

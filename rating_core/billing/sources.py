@@ -175,6 +175,7 @@ def live_statements(ops, account: str, at_ms: int | None) -> list:
     that month."""
     from ..accounts.operations import now_ms
     from ..accounts.view import open_view
+    from .fees import MonthlyFees
     from .statements import build_statements, month_bounds, month_index
 
     def month_of(ms: int) -> int:
@@ -187,4 +188,4 @@ def live_statements(ops, account: str, at_ms: int | None) -> list:
     first = min([month_of(e.at_ms) for e in events]
                 + ([month_of(pc.min(calls.column("start_ms")).as_py())] if calls.num_rows else []) + [month])
     return build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
-                            events_in_balances=True)
+                            events_in_balances=True, fees=MonthlyFees(ops.store, snapshot))

@@ -639,7 +639,7 @@ def billed_from(calls: pa.Table, events: Sequence[AccountEvent]) -> dict[str, in
 
 def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] = (), months: list[int] | None = None,
                      accounts: list[str] | None = None, events_in_balances: bool = False,
-                     events_until: int | None = None) -> list[Statement]:
+                     events_until: int | None = None, fees=None) -> list[Statement]:
     """Statements for every (account, month): ``months`` (month indexes,
     default: every month from the first to the last that holds a call or
     an event of the accounts billed; ``events_until``, a month index (the
@@ -659,6 +659,9 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     calls and events are the live ledger's, every one since the package
     start: the first month opens from the package's opening credit, not
     from a call's stored balance (which depends on commit order).
+    ``fees`` (``billing.fees.MonthlyFees``): each month's rental, monthly
+    minimum and feature fees from the catalog version in force at its
+    start; None: ``snapshot``'s for every month.
     Raises ValueError for an unknown account."""
     meta = snapshot.meta
     b = meta["billing"]
@@ -737,14 +740,15 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     gc.disable()
     try:
         out = _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names,
-                     pkg_names, cuts)
+                     pkg_names, cuts, fees)
         return out if asked is None else [st for st in out if st.month in asked]
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names, pkg_names, cuts):
+def _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names, pkg_names, cuts,
+           fees):
     meta, tables = snapshot.meta, snapshot.tables
     b = meta["billing"]
     acc_codes, acc_names = _codes(calls.column("account"))
@@ -810,6 +814,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     payg_packages = [name for name in packages if kinds[pkg_index[name]] == "payg"]
     bundle_packages = [name for name in packages if kinds[pkg_index[name]] == "bundle"]
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
+    month_fees = {m: fees.of(m) for m in month_facts} if fees is not None else {}
     out: list[Statement] = []
     for account in wanted:
         i = ids[account]
@@ -877,11 +882,13 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             # expired). The rental, for holding the number, still runs.
             lapsed = (kind == "prepaid" and (in_force_end if periods else expiry_ms) <= m_lo
                       and not any(m_lo <= e.at_ms < m_hi for e in periods))
-            s.monthly_minimum = 0 if lapsed else int(minimum[p])
+            fm = month_fees.get(m)  # the fees of the version in force at the month's start
+            s.monthly_minimum = 0 if lapsed else fm.minimum[packages[p]] if fm else int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
-            s.rental = int(rental[p])
+            s.rental = fm.rental[packages[p]] if fm else int(rental[p])
             if feats:
-                s.features = _feature_lines(b, feats, m, first, last, m_lo, m_hi, calls, account, s.missed)
+                s.features = _feature_lines(fm.features if fm else b["features"], feats, m, first, last, m_lo,
+                                            m_hi, calls, account, s.missed)
             if acc_events:
                 # Money dated before the start (a ledger written before such
                 # operations were refused) is on the first statement, at its
@@ -1147,13 +1154,13 @@ def _feature_spans(b: dict, i: int, start_day: dt.date, events: list[AccountEven
     return feats
 
 
-def _feature_lines(b: dict, feats: dict[str, _Feature], m: int, first: dt.date, last: dt.date, m_lo: int,
+def _feature_lines(specs: dict, feats: dict[str, _Feature], m: int, first: dt.date, last: dt.date, m_lo: int,
                    m_hi: int, calls: pa.Table, account: str, missed: int) -> list[FeatureLine]:
     lines = []
     days_in_month = last.day
     d_lo, d_hi = _day_of(m_lo), _day_of(m_hi)
     for f, held in sorted(feats.items()):
-        spec = b["features"][f]
+        spec = specs[f]
         fee, per, name = int(spec["fee"]), spec["per"], spec.get("name", f)
         for lo_ms, hi_ms, anchor, prorate in held.spans:
             hi = m_hi if hi_ms is None else hi_ms

@@ -3,14 +3,18 @@
 The active version is one key in ``index.lmdb``; ``activate`` rewrites it
 in one LMDB write transaction, so every reader sees the old version or the
 new one, never a mix. Old snapshot files are kept for rerating and
-rollback (activate an older version to roll back).
+rollback (activate an older version to roll back). Each activation is
+also dated in ``activations`` (the same transaction), so the monthly fees of
+a past month are read from the version in force then (``in_force``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import struct
 import threading
+import time
 from pathlib import Path
 
 import lmdb
@@ -19,6 +23,11 @@ from ..errors import StoreError
 from .snapshot import Snapshot, open_snapshot, write_snapshot
 
 CURRENT = b"current"
+# ``activations``: key the activation's epoch ms (8 bytes, big-endian, so
+# the keys sort by time), value the version as ASCII digits. A store made
+# before activations were dated has none; its first dated activation also
+# records the version active until then as in force since 0 (the epoch).
+_AT = struct.Struct(">q")
 
 # LMDB opens an environment once per process; every Store on the same
 # directory shares it (it is small and lives as long as the process).
@@ -32,7 +41,7 @@ def _index_env(path: Path) -> lmdb.Environment:
     key = (os.getpid(), str(path.resolve()))
     with _indexes_lock:
         if key not in _indexes:
-            _indexes[key] = lmdb.open(key[1], subdir=False, max_dbs=2, map_size=64 << 20)
+            _indexes[key] = lmdb.open(key[1], subdir=False, max_dbs=3, map_size=64 << 20)
         return _indexes[key]
 
 
@@ -52,6 +61,7 @@ class Store:
         (self.root / "snapshots").mkdir(parents=True, exist_ok=True)
         self._index = _index_env(self.root / "index.lmdb")
         self._versions = self._index.open_db(b"versions")
+        self._activations = self._index.open_db(b"activations")
 
     # -- writing ---------------------------------------------------------
     def compile(self, catalog_path: str | Path, activate: bool = False) -> int:
@@ -84,10 +94,20 @@ class Store:
         return version
 
     def activate(self, version: int) -> None:
-        """Make ``version`` the active one (StoreError if the store lacks it)."""
+        """Make ``version`` the active one from now (StoreError if the store
+        lacks it); the activation is dated (``in_force``) in the same
+        transaction."""
+        self._activate(version, time.time_ns() // 1_000_000)
+
+    def _activate(self, version: int, at_ms: int) -> None:
+        # ``at_ms`` is now except in tests, which date an activation back.
         with self._index.begin(write=True) as txn:
             if txn.get(b"%08d" % version, db=self._versions) in (None, b"{}"):
                 raise StoreError(f"no catalog version {version} in {self.root}")
+            before = txn.get(CURRENT)
+            if before and txn.stat(self._activations)["entries"] == 0:
+                txn.put(_AT.pack(0), before, db=self._activations)
+            txn.put(_AT.pack(at_ms), str(version).encode(), db=self._activations)
             txn.put(CURRENT, str(version).encode())
 
     # -- reading ---------------------------------------------------------
@@ -96,6 +116,27 @@ class Store:
         with self._index.begin() as txn:
             v = txn.get(CURRENT)
         return int(v) if v else None
+
+    def activations(self) -> list[tuple[int, int]]:
+        """Every dated activation, oldest first: (epoch ms, version). The
+        first is at 0 for a version active before activations were dated."""
+        with self._index.begin(db=self._activations) as txn:
+            return [(_AT.unpack(k)[0], int(v)) for k, v in txn.cursor()]
+
+    def in_force(self, at_ms: int) -> int | None:
+        """The catalog version active at ``at_ms`` (epoch ms): the last one
+        activated at or before it; the active one when no activation is
+        dated (a store made before they were); None before the first."""
+        with self._index.begin(db=self._activations) as txn:
+            cur = txn.cursor()
+            if not cur.first():
+                return self.current()
+            if cur.set_range(_AT.pack(at_ms + 1)):
+                if not cur.prev():
+                    return None
+            elif not cur.last():
+                return None
+            return int(cur.value())
 
     def versions(self) -> list[dict]:
         """Every compiled version's summary (version, catalog, source and its

@@ -104,6 +104,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         from rating_core.billing.render import catalog_names, statement_html
         from rating_core.accounts import Accounts
         from rating_core.billing.sources import committed_calls, ledger_events
+        from rating_core.billing.fees import MonthlyFees
         from rating_core.billing.statements import MONTH_RULE, build_statements, month_bounds, parse_month
 
         account = self._account(request.account)
@@ -126,7 +127,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         # refunds and rerating adjustments, already in the live balances.
         snapshot = self._snapshot()
         events = ledger_events(Accounts(engine.store, engine.ledger), snapshot, account)
-        found = build_statements(calls, snapshot, events, [m], [account], events_in_balances=True)
+        found = build_statements(calls, snapshot, events, [m], [account], events_in_balances=True,
+                                 fees=MonthlyFees(engine.store, snapshot))
         if not found:
             raise BadRequest("month", f"{account!r} has no package running in {request.month}, or that month is "
                                       f"before the one this ledger bills it from (its cut-over, Account.billing_from_ms)")
