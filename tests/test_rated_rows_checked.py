@@ -126,3 +126,43 @@ def test_a_lean_row_the_catalog_disagrees_with_keeps_the_lean_sentence(demo, lea
     assert "The rated file holds no answer or end times: billable seconds and band as recorded." in told.output
     assert "Note: this catalog version gives" in told.output
     assert "not answered" not in told.output, told.output
+
+
+def _answered_row(rated):
+    """The first rated row with a charge and billed seconds above its billable ones."""
+    with open(rated, newline="", encoding="utf-8-sig") as f:
+        return next(r for r in csv.DictReader(f)
+                    if int(r["charge_minor"]) > 0 and int(r["billed_seconds"]) > int(r["billable_seconds"]) > 1)
+
+
+@pytest.mark.parametrize("edit, field, why", [
+    (lambda r: {"units": "0"}, "units",
+     lambda r: f"0 increment(s) beside {r['billed_seconds']} billed seconds: a call is billed in whole increments, "
+               "and one billed nothing has none"),
+    (lambda r: {"units": "0", "billed_seconds": "0", "billable_seconds": "0"}, "units",
+     lambda r: f"0 increments beside a charge of {r['charge_minor']} minor units: a call billed nothing is charged "
+               "nothing"),
+    (lambda r: {"billed_seconds": str(int(r["billable_seconds"]) - 1)}, "billed_seconds",
+     lambda r: f"{int(r['billable_seconds']) - 1} is less than billable_seconds {r['billable_seconds']}: increments "
+               "are added until they cover the billable time"),
+])
+def test_a_row_whose_figures_disagree_is_refused(demo, lean_csv, tmp_path, edit, field, why):
+    """Breaker N12 F7: units 0 beside a charge of 4680, and 15 billed
+    seconds of a 152-second call, were billed without a word. A rated row's
+    figures agree as the rater makes them (reference.py, Charge)."""
+    rated, _ = lean_csv
+    first = _answered_row(rated)
+    path, row = _edited(rated, tmp_path, f"{field}.csv", first["call_id"], **edit(first))
+    _refused_alike(demo, tmp_path, path, first["call_id"], f"{path}: {field}: row {row}: {why(first)}")
+
+
+def test_a_replayed_row_keeps_a_charge_a_rerating_gave_a_free_call(demo, lean_csv, tmp_path):
+    """A replayed row carries the call's charge after a rerating beside the
+    units it was committed with: a call free when committed (0 units) may
+    be charged now. Its charge is not compared with its units."""
+    rated, _ = lean_csv
+    first = _answered_row(rated)
+    path, _ = _edited(rated, tmp_path, "replayed.csv", first["call_id"], units="0", billed_seconds="0",
+                      billable_seconds="0", replayed="true")
+    billed = run("bill", path, "--store", demo / "store", "--out", tmp_path / "bill.json")
+    assert billed.exit_code == 0, billed.output

@@ -302,16 +302,47 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
         "caller_carrier": _strings(t, "caller_carrier", source),
     }
     cols.update(rated_numbers(t, source, rows))
-    for name, (lo, hi, unit, empty_ok) in OTHER_BOUNDS.items():
-        _bounded(t, name, lo, hi, unit, source, rows, empty_ok)
+    other = {name: _bounded(t, name, lo, hi, unit, source, rows, empty_ok)
+             for name, (lo, hi, unit, empty_ok) in OTHER_BOUNDS.items()}
+    replayed = pa.array(np.zeros(t.num_rows, bool))
     if "replayed" in t.column_names:  # a commit's flag: true/false, or empty
         try:
-            pc.cast(t.column("replayed"), pa.bool_())
+            replayed = pc.fill_null(pc.cast(t.column("replayed"), pa.bool_()), False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise InvalidInput("replayed", not_boolean(t.column("replayed"), rows), source) from None
+    if "units" in t.column_names:  # a lean rated file may leave it out
+        _consistent(cols, other["units"], replayed, source, rows)
     if known is not None:
         _check_known(cols, known, source, rows)
     return pa.table(cols, schema=CALLS_SCHEMA)
+
+
+def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.ndarray) -> None:
+    """A rated row's figures agree the way the rater makes them
+    (``reference.py``, Charge): a call billed nothing (at most its free
+    seconds) has 0 units, 0 billed seconds and no charge; a call billed has
+    at least one increment, and its increments cover its billable seconds
+    (billed >= billable). A row that breaks this was edited or is not a
+    rater's (breaker N12 F7: units 0 beside a charge of 0.47 yuan, 15
+    billed seconds of a 152-second call, billed without a word). A
+    replayed row's charge is the call's charge after a rerating, beside the
+    units it was committed with, so its charge is not compared. Raises
+    InvalidInput naming ``source``, the row and ``units`` or
+    ``billed_seconds``."""
+    u = np.asarray(pc.fill_null(units, 0).to_numpy(zero_copy_only=False))
+    billed = cols["billed_seconds"].to_numpy(zero_copy_only=False)
+    billable = cols["billable_seconds"].to_numpy(zero_copy_only=False)
+    charge = cols["charge"].to_numpy(zero_copy_only=False)
+    again = np.asarray(pc.cast(replayed, pa.bool_()).to_numpy(zero_copy_only=False))
+    _first(pa.array((u == 0) != (billed == 0)), "units", rows,
+           lambda i: f"{int(u[i])} increment(s) beside {int(billed[i])} billed seconds: a call is billed in whole "
+                     "increments, and one billed nothing has none", source)
+    _first(pa.array((u == 0) & (charge != 0) & ~again), "units", rows,
+           lambda i: f"0 increments beside a charge of {int(charge[i])} minor units: a call billed nothing is "
+                     "charged nothing", source)
+    _first(pa.array((billed != 0) & (billed < billable)), "billed_seconds", rows,
+           lambda i: f"{int(billed[i])} is less than billable_seconds {int(billable[i])}: increments are added "
+                     "until they cover the billable time", source)
 
 
 def _check_known(cols: dict, known: Known, source: str, rows: np.ndarray) -> None:
