@@ -351,15 +351,24 @@ def catalog_list(store_dir):
     """Catalog versions in the store."""
     from .store import Store
 
+    import datetime as dt
+
+    from . import layout
+
     with user_errors():
-        versions = Store(store_dir, create=False).versions()
+        store = Store(store_dir, create=False)
+        versions, dated = store.versions(), store.activations()
     if not versions:
         out.print("no catalog versions", highlight=False)
     for v in versions:  # one line per version: easy to read and to grep
         c = v.get("counts", {})
+        # When it was activated (a month's fees are the version's in force at its start).
+        at = [("before activations were dated" if ms == 0 else
+               dt.datetime.fromtimestamp(ms / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds"))
+              for ms, version in dated if version == v["version"]]
         out.print(f"{'*' if v['active'] else ' '} v{v['version']}  {v.get('catalog', '')}  compiled {_compiled(v)}  "
-                  f"accounts {c.get('accounts', '')}  numbers {c.get('numbers', '')}  {v.get('source', '')}",
-                  highlight=False, markup=False)
+                  f"accounts {c.get('accounts', '')}  numbers {c.get('numbers', '')}  {v.get('source', '')}"
+                  + (f"  activated {', '.join(at)}" if at else ""), highlight=False, markup=False)
 
 
 @catalog.command("show")

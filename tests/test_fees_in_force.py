@@ -97,3 +97,16 @@ def test_activations_are_dated_and_a_store_made_before_keeps_its_version_since_t
     assert old.in_force(123) == o1
     o2 = old.compile(tmp_path / "c.yaml", activate=True)
     assert old.activations()[0] == (0, o1) and old.activations()[1][1] == o2
+
+
+def test_catalog_list_says_when_each_version_was_activated(tmp_path):
+    (tmp_path / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    store = Store(tmp_path / "store")
+    v1 = store.compile(tmp_path / "c.yaml")
+    store._activate(v1, 1_790_784_000_000)  # 2026-10-01 00:00 Asia/Shanghai
+    store.compile(tmp_path / "c.yaml", activate=True)
+    result = CliRunner().invoke(cli, ["catalog", "list", "--store", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()
+    assert first.startswith("  v1") and first.endswith("  activated 2026-10-01T00:00:00+08:00")
+    assert second.startswith("* v2") and "  activated 20" in second
