@@ -84,6 +84,28 @@ def _live(store_dir, version):
         ops.ledger.close()
 
 
+def file_events(path, store_dir, snapshot, ledger_events) -> list:
+    """``bill --events``: the rows of events CSV ``path`` (``read_events``)
+    checked against the catalog (``snapshot``: accounts, features, package
+    starts, with ``ledger_events``' package periods) and, when the store
+    has a ledger, its accounts' cut-overs as the ledger's operations are
+    (``Accounts.money_before_cut_over``; with or without ``--ledger``: the
+    cut-over is the account's, breaker N13 F9). Raises InvalidInput naming
+    the file, row and field."""
+    from .accounts import Accounts
+    from .billing.events import read_events
+    from .billing.statements import package_starts
+
+    ops = Accounts.open(store_dir) if (Path(store_dir) / "ledger.lmdb").exists() else None
+    try:
+        return read_events(path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
+                           package_starts(snapshot, ledger_events),
+                           None if ops is None else ops.money_before_cut_over)
+    finally:
+        if ops is not None:
+            ops.ledger.close()
+
+
 def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | None:
     """One line naming the calls of accounts the catalog lacks (count,
     charge in yuan, the first ``limit`` ids, the inputs), or None."""
@@ -142,10 +164,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     import numpy as np
 
     from .billing.calls import Known
-    from .billing.events import MONEY_KINDS, read_events
+    from .billing.events import MONEY_KINDS
     from .billing.fees import MonthlyFees
     from .billing.render import LABELS, catalog_names, statement_html, write_json, write_pdf, write_summary
-    from .billing.statements import build_statements, month_index, month_label, package_starts, parse_month
+    from .billing.statements import build_statements, month_index, month_label, parse_month
     from .cli import err, out, user_errors
     from .cli_types import check_output_path, check_outputs_apart
     from .errors import InvalidInput
@@ -171,8 +193,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # charge on no statement (breaker N11 F5).
         calls = load_calls(rated, store_dir if from_ledger else None, months, Known.of(snapshot))
         # Checked against the catalog here, so a bad row is named (file, row, field).
-        events = read_events(events_path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
-                             package_starts(snapshot, ledger_events)) if events_path else []
+        events = file_events(events_path, store_dir, snapshot, ledger_events) if events_path else []
         events += ledger_events
         warnings = [calls.warning()] if calls.duplicates else []
         if not accounts:  # with --account, only the named accounts are billed

@@ -338,3 +338,63 @@ def test_one_account_s_statement_chains_from_its_cut_over(demo_made, tmp_path, c
     (dec,) = december
     assert dec == next(s for s in alone if s["month"] == "2026-12")
     assert dec["earlier_unpaid_minor"] == sum(s["amount_due_minor"] for s in alone if s["month"] < "2026-12") > 0
+
+
+def test_an_events_money_row_before_the_cut_over_is_the_row_s_error(demo_made, tmp_path, capsys):
+    """Breaker N13 F9: after `import --billing-from 2026-10-01`, a 0.01
+    top-up row dated 2026-06-15 in a `bill --ledger --events` file billed
+    June..September again, each with the bundle's 99.00 rental (297.00 due
+    became 692.99), with no word, while `accounts top-up --at 2026-06-15` is
+    refused `before_cut_over`. Such a money row (any money kind) is now the
+    row's error naming `at`, the account and the cut-over in the refusal's
+    words, exit 2, with or without --ledger (the cut-over is the account's);
+    from the cut-over on it is billed, and no month before it."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                       "--billing-from", "2026-10-01")
+    assert code == 0, err
+    account = "beifang_heating"  # bundle_1000, package since 2025-10-01
+    before, _ = bill(capsys, d, "a.json", "--account", account)
+    assert min(s["month"] for s in before) == "2026-10"
+    code, _, err = run(capsys, "accounts", "top-up", account, "0.01", "--at", "2026-06-15", "--store", store)
+    assert code == 1 and "refused: before_cut_over: " in err, err
+    refusal = " ".join(err.split("refused: before_cut_over: ", 1)[1].split())
+    ev, out = tmp_path / "ev.csv", tmp_path / "b.json"
+    for kind, at in (("top_up", "2026-06-15"), ("adjustment", "2026-09-15"), ("rerating", "2026-09-30T23:59:59+08:00")):
+        ev.write_text(f"account,at,kind,amount,feature,note\n{account},2026-10-05,top_up,1,,\n"
+                      f"{account},{at},{kind},0.01,,\n", encoding="utf-8")
+        for source in (["--ledger"], [str(d / "rated.parquet")]):
+            code, _, err = run(capsys, "bill", *source, "--events", str(ev), "--store", store, "--out", str(out),
+                               "--account", account)
+            err = " ".join(err.split())
+            assert code == 2 and f"{ev} row 2: at: '{at}': dated " in err, (kind, source, err)
+            assert (f"before 2026-10-01, the first month this ledger bills account '{account}' (its cut-over "
+                    "2026-10-01T00:00:00+08:00): the months before were billed by the old platform") in err, err
+            if kind == "top_up":
+                assert refusal in err, (refusal, err)  # the ledger's words
+            assert not out.exists()
+    ev.write_text(f"account,at,kind,amount,feature,note\n{account},2026-10-01,top_up,0.01,,\n", encoding="utf-8")
+    after, _ = bill(capsys, d, "b.json", "--account", account, "--events", str(ev))
+    assert [s["month"] for s in after] == [s["month"] for s in before]
+    assert after[0]["top_ups_total_minor"] == 100
+
+
+def test_a_file_s_money_event_never_moves_billing_before_the_cut_over():
+    """Breaker N13 F9, defensively: the cut-over moves earlier for a call or
+    money the ledger holds (``billed_from``), never for an events file's row
+    (``from_file``), should one reach the statements unchecked."""
+    import pyarrow as pa
+
+    from rating_core.billing.calls import CALLS_SCHEMA
+    from rating_core.billing.events import AccountEvent
+    from rating_core.billing.statements import billed_from
+
+    cut, june = 1_790_784_000_000, 1_781_452_800_000  # 2026-10-01, 2026-06-15 Asia/Shanghai
+    calls = pa.Table.from_pylist([], schema=CALLS_SCHEMA)
+    events = [AccountEvent("a", cut, "billing_from"), AccountEvent("a", june, "top_up", 100, from_file=True)]
+    assert billed_from(calls, events) == {"a": cut}
+    assert billed_from(calls, [*events, AccountEvent("a", june, "top_up", 100)]) == {"a": june}

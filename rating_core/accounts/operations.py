@@ -1195,21 +1195,47 @@ class Accounts:
             raise Refused("before_package_start",
                           f"dated {_local(tx.at)}, before package {package!r} of account {acc.id!r} started "
                           f"({_local(start)}); date it at or after the start")
-        if tx.at < acc.billing_from_ms:  # billed from the month of the first call or money held, if earlier
-            starts, first = self._billing_starts(tx, acc)
-            if tx.at < starts:
-                day = _local(starts)[:10]
-                why = (f"its cut-over {_local(acc.billing_from_ms)}" if first is None else
-                       f"its cut-over is {_local(acc.billing_from_ms)}, but the ledger holds {first[1]} of it dated "
-                       f"{_local(first[0])}, and that month is billed here")
-                # A cut-over still ahead (next month's): the money cannot be dated
-                # there yet (breaker N12 F5: the advice was impossible).
-                then = (f"the old platform bills it until {day}: record this money on its books, or here from "
-                        f"{day} on" if starts > now_ms() else f"date it on or after {day}")
-                raise Refused("before_cut_over",
-                              f"dated {_local(tx.at)}, before {day}, the first month this ledger bills account "
-                              f"{acc.id!r} ({why}): the months before were billed by the old platform; {then}")
+        why = self._before_cut_over(tx, acc)
+        if why:
+            raise Refused("before_cut_over", why)
         return self._package(acc.package)["kind"]
+
+    def _before_cut_over(self, tx: _Tx, acc: C.Account) -> str | None:
+        """Why money of migrated ``acc`` dated ``tx.at`` is refused
+        ``before_cut_over`` (the refusal's words), or None: ``tx.at`` is
+        before the account's cut-over (``billing_from_ms``, 0: none) and
+        before the month of the first call or money the ledger holds before
+        it (``_billing_starts``, the first month the statements bill)."""
+        if tx.at >= acc.billing_from_ms:
+            return None
+        starts, first = self._billing_starts(tx, acc)  # the month of the first call or money held, if earlier
+        if tx.at >= starts:
+            return None
+        day = _local(starts)[:10]
+        why = (f"its cut-over {_local(acc.billing_from_ms)}" if first is None else
+               f"its cut-over is {_local(acc.billing_from_ms)}, but the ledger holds {first[1]} of it dated "
+               f"{_local(first[0])}, and that month is billed here")
+        # A cut-over still ahead (next month's): the money cannot be dated
+        # there yet (breaker N12 F5: the advice was impossible).
+        then = (f"the old platform bills it until {day}: record this money on its books, or here from "
+                f"{day} on" if starts > now_ms() else f"date it on or after {day}")
+        return (f"dated {_local(tx.at)}, before {day}, the first month this ledger bills account "
+                f"{acc.id!r} ({why}): the months before were billed by the old platform; {then}")
+
+    def money_before_cut_over(self, account: str, at_ms: int) -> str | None:
+        """Why money of ``account`` dated ``at_ms`` (epoch ms) would be
+        refused ``before_cut_over`` (the refusal's words: the first month
+        this ledger bills the account, its cut-over, the call or money that
+        moved billing earlier), or None: an account this ledger does not
+        hold, one opened here (no cut-over), or a date from the first month
+        billed on. The one rule for the operations (``_money_kind``) and a
+        ``bill --events`` file's money rows (``billing.events.read_events``;
+        breaker N13 F9: a file's top-up dated June re-billed a migrated
+        account's June..September, the old platform's months)."""
+        with self.env.begin() as txn:
+            tx = _Tx(self, None, at_ms, "", "", "read", txn=txn)
+            raw = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) if account else None
+            return None if raw is None else self._before_cut_over(tx, C.decode(C.Account, raw))
 
     def _billing_starts(self, tx: _Tx, acc: C.Account) -> tuple[int, tuple[int, str] | None]:
         """(the first instant of the first month this ledger bills migrated

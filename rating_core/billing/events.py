@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,10 @@ class AccountEvent:
     otherwise), ``version`` (a ledger rerating: the catalog version it
     rated under, and ``call_id`` the rerated call; 0 and "" otherwise);
     ``package`` / ``from_package`` / ``until_ms`` (the period's end: prepaid
-    credit left then expires) for ``package_start``."""
+    credit left then expires) for ``package_start``; ``from_file``: read
+    from an events CSV (``read_events``), not held by the ledger, so it
+    never moves a migrated account's billing before its cut-over
+    (``statements.billed_from``)."""
 
     account: str
     at_ms: int
@@ -97,6 +101,7 @@ class AccountEvent:
     package: str = ""
     from_package: str = ""
     until_ms: int = 0
+    from_file: bool = False
 
 
 AT_FORMS = ("ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; a bare date, 2026-10-20, "
@@ -129,13 +134,21 @@ def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
 
 
 def read_events(path: str | Path, accounts=None, features=None,
-                starts: dict[str, int] | None = None) -> list[AccountEvent]:
-    """Events from a CSV file (see the module doc; kinds ``FILE_KINDS``).
+                starts: dict[str, int] | None = None,
+                before_cut_over: Callable[[str, int], str | None] | None = None) -> list[AccountEvent]:
+    """Events from a CSV file (see the module doc; kinds ``FILE_KINDS``),
+    each ``from_file``.
     ``accounts`` / ``features``: the catalog's ids, when given an event
     naming another is an error of its row. ``starts``: account -> its
     package start (epoch ms, the first statement's); a money event
     (``MONEY_KINDS``) dated before it is an error of its row (no statement
-    shows a month before the start). An account's money events may move
+    shows a month before the start). ``before_cut_over(account, at_ms)``
+    (``Accounts.money_before_cut_over``, the ledger's rule): why money of a
+    migrated account dated ``at_ms`` is before the first month this ledger
+    bills it, or None; a money row it names is an error of its row naming
+    ``at`` in those words (breaker N13 F9: a file's 0.01 top-up dated June
+    re-billed June..September, the old platform's months, 396.00 of
+    rentals). An account's money events may move
     at most ``MAX_BALANCE_MINOR`` (10^15 minor units) in all, counted in
     magnitude: the row that passes it is an error naming ``amount`` (README
     "Bounds": no balance passes 10^15, so every total a statement forms
@@ -201,6 +214,10 @@ def read_events(path: str | Path, accounts=None, features=None,
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')} is before the account's package start "
                                      f"{day.isoformat()}: no statement shows money or a feature's fee before "
                                      f"it (date it on or after the start)", where)
+        if kind in MONEY_KINDS and before_cut_over is not None:
+            why = before_cut_over(row["account"], at_ms)
+            if why:
+                raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: {why}", where)
         amount = 0
         feature = row.get("feature") or None
         if kind in MONEY_KINDS:
@@ -222,7 +239,8 @@ def read_events(path: str | Path, accounts=None, features=None,
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
         elif features is not None and kind == "feature_added" and feature not in features:
             raise InvalidInput("feature", f"no such feature in the catalog: {cdr.excerpt(feature)}", where)
-        events.append(AccountEvent(row["account"], at_ms, kind, amount, feature, row.get("note") or ""))
+        events.append(AccountEvent(row["account"], at_ms, kind, amount, feature, row.get("note") or "",
+                                   from_file=True))
     return events
 
 

@@ -620,8 +620,12 @@ def billed_from(calls: pa.Table, events: Sequence[AccountEvent]) -> dict[str, in
     """Migrated account id -> the first instant (epoch ms) this ledger bills
     it from: its cut-over (the ``billing_from`` event), or the start of its
     first call in ``calls`` (``CALLS_SCHEMA``) or its first money event
-    (``events.MONEY_KINDS``) if earlier, so nothing the ledger holds is on
-    no statement. Accounts without a cut-over are not in it."""
+    (``events.MONEY_KINDS``) the ledger holds if earlier, so nothing the
+    ledger holds is on no statement. A money event of an events file
+    (``from_file``) never moves it: ``read_events`` refuses one dated
+    before it, and one let through is on the first statement at its own
+    date, never the reason the old platform's months are billed again
+    (breaker N13 F9). Accounts without a cut-over are not in it."""
     from .events import MONEY_KINDS
 
     cuts = {e.account: e.at_ms for e in events if e.kind == "billing_from"}
@@ -632,7 +636,7 @@ def billed_from(calls: pa.Table, events: Sequence[AccountEvent]) -> dict[str, in
         if a in cuts and first is not None:
             cuts[a] = min(cuts[a], int(first))
     for e in events:
-        if e.kind in MONEY_KINDS and e.account in cuts:
+        if e.kind in MONEY_KINDS and e.account in cuts and not e.from_file:
             cuts[e.account] = min(cuts[e.account], e.at_ms)
     return cuts
 
