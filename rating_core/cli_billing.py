@@ -87,20 +87,25 @@ def _live(store_dir, version):
 def file_events(path, store_dir, snapshot, ledger_events) -> list:
     """``bill --events``: the rows of events CSV ``path`` (``read_events``)
     checked against the catalog (``snapshot``: accounts, features, package
-    starts, with ``ledger_events``' package periods) and, when the store
+    starts, with ``ledger_events``' package periods, and package kinds: a
+    bill payment is a prepaid account's) and, when the store
     has a ledger, its accounts' cut-overs as the ledger's operations are
     (``Accounts.money_before_cut_over``; with or without ``--ledger``: the
     cut-over is the account's, breaker N13 F9). Raises InvalidInput naming
     the file, row and field."""
+    from . import layout
     from .accounts import Accounts
     from .billing.events import read_events
     from .billing.statements import package_starts
 
+    t = snapshot.tables
+    kinds = dict(zip(snapshot.meta["accounts"],
+                     (layout.PACKAGE_KIND[int(t["package_kind"][p])] for p in t["account_package"].tolist())))
     ops = Accounts.open(store_dir) if (Path(store_dir) / "ledger.lmdb").exists() else None
     try:
         return read_events(path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
                            package_starts(snapshot, ledger_events),
-                           None if ops is None else ops.money_before_cut_over)
+                           None if ops is None else ops.money_before_cut_over, kinds)
     finally:
         if ops is not None:
             ops.ledger.close()

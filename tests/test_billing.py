@@ -417,6 +417,11 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
          "feature_removed, payment (credit adjustments come from the ledger"),
         ("account,at,kind,amount\ntea,2026-11-05,payment,0.001\n", "row 1: amount: 0.001: a payment is whole fen"),
         ("account,at,kind,amount\ntea,2026-11-05,payment,0\n", "row 1: amount: a payment must be more than 0"),
+        # Breaker N13 F3: a payment of a postpaid account was taken; `accounts pay` refuses it not_prepaid.
+        ("account,at,kind,amount\ntea,2026-11-05,payment,5\nshop,2026-11-05,payment,5\n",
+         "row 2: kind: 'payment': account 'shop' is postpaid: its payment is a top-up, credited against what was "
+         "charged (write it as kind top_up"),
+        ("account,at,kind,amount\nbun,2026-11-05,payment,5\n", "row 1: kind: 'payment': account 'bun' is postpaid"),
         # Breaker N11 F12: _DATE's \d took full-width digits; the top-up was booked at 2026-10-05.
         ("account,at,kind,amount\ntea,\uff12\uff10\uff12\uff16-10-05,top_up,600\n", "row 1: at: not a time"),
         ("account,at,kind,amount\ntea,2026-\uff11\uff10-05,top_up,600\n", "row 1: at: not a time"),

@@ -968,19 +968,21 @@ class Accounts:
         rules"). Refused: ``not_prepaid`` (a pay-as-you-go or bundle
         account's payment is its ``top_up``, credited against what was
         charged: one meaning per word, a payment here never touches the
-        credit), ``no_package``, ``account_closed``, ``before_package_start``
+        credit; ``billing.events.payment_refusal``, the rule an events
+        file's ``payment`` row is held to too), ``no_package``, ``account_closed``, ``before_package_start``
         (``at_ms`` before the current package period's start),
         ``balance_limit`` (the account's payments, this one included, would
         total more than ``MAX_BALANCE_MINOR``: README "Bounds"; breaker N11
         F2, 9,400 payments of 10^15 passed int64 in the statements)."""
+        from ..billing.events import payment_refusal
+
         amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
-            if self._money_kind(tx, acc, bill_payment=True) != "prepaid":
-                raise Refused("not_prepaid", f"account {acc.id!r} is postpaid: its payment is a top-up, credited "
-                                             f"against what was charged (rating400 accounts top-up {acc.id} YUAN, "
-                                             f"gRPC TopUp)")
+            postpaid = payment_refusal(acc.id, self._money_kind(tx, acc, bill_payment=True))
+            if postpaid:
+                raise Refused("not_prepaid", f"{postpaid} (rating400 accounts top-up {acc.id} YUAN, gRPC TopUp)")
             paid = self._payments_total(tx, acc.id)
             if paid + amount > MAX_BALANCE_MINOR:
                 raise Refused("balance_limit", f"the payments of account {acc.id!r} would total "

@@ -72,6 +72,25 @@ FEATURE_KINDS = ("feature_added", "feature_removed")
 LEDGER_MONEY_OPERATIONS = {"top_up": "top_up", "pay": "payment", "reverse_payment": "payment",
                            "adjust": "credit_adjustment", "refund": "credit_adjustment"}
 assert set(LEDGER_MONEY_OPERATIONS.values()) <= set(MONEY_KINDS)
+# The package kinds (``layout.PACKAGE_KIND``) whose accounts take a bill
+# payment (kind ``payment``): a prepaid account's. A pay-as-you-go or bundle
+# account's payment is its top-up, credited against what was charged (README
+# "Money rules", Pay: one meaning per word). The one rule for ``accounts
+# pay`` (the operation ``pay`` -> ``payment``, refused ``not_prepaid``) and an
+# events file's ``payment`` row (its error naming ``kind``; breaker N13 F3: a
+# file's payment of a pay-as-you-go account was taken, ``accounts pay``
+# refused it): ``payment_refusal``.
+BILL_PAYMENT_KINDS = ("prepaid",)
+
+
+def payment_refusal(account: str, package_kind: str) -> str | None:
+    """Why ``account``, under a package of ``package_kind``
+    (``layout.PACKAGE_KIND``), takes no bill payment (kind ``payment``), in
+    the words of ``accounts pay``'s ``not_prepaid`` refusal; None when it
+    takes one (``BILL_PAYMENT_KINDS``)."""
+    if package_kind in BILL_PAYMENT_KINDS:
+        return None
+    return f"account {account!r} is postpaid: its payment is a top-up, credited against what was charged"
 
 
 @dataclass(frozen=True)
@@ -135,7 +154,8 @@ def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
 
 def read_events(path: str | Path, accounts=None, features=None,
                 starts: dict[str, int] | None = None,
-                before_cut_over: Callable[[str, int], str | None] | None = None) -> list[AccountEvent]:
+                before_cut_over: Callable[[str, int], str | None] | None = None,
+                package_kinds: dict[str, str] | None = None) -> list[AccountEvent]:
     """Events from a CSV file (see the module doc; kinds ``FILE_KINDS``),
     each ``from_file``.
     ``accounts`` / ``features``: the catalog's ids, when given an event
@@ -148,7 +168,11 @@ def read_events(path: str | Path, accounts=None, features=None,
     bills it, or None; a money row it names is an error of its row naming
     ``at`` in those words (breaker N13 F9: a file's 0.01 top-up dated June
     re-billed June..September, the old platform's months, 396.00 of
-    rentals). An account's money events may move
+    rentals). ``package_kinds``: account -> its package's kind
+    (``layout.PACKAGE_KIND``); a ``payment`` row of an account that takes
+    none (``payment_refusal``: a postpaid one, whose payment is a top-up)
+    is an error of its row naming ``kind``, as ``accounts pay`` refuses it
+    ``not_prepaid`` (breaker N13 F3). An account's money events may move
     at most ``MAX_BALANCE_MINOR`` (10^15 minor units) in all, counted in
     magnitude: the row that passes it is an error naming ``amount`` (README
     "Bounds": no balance passes 10^15, so every total a statement forms
@@ -205,6 +229,11 @@ def read_events(path: str | Path, accounts=None, features=None,
             ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
                 if kind == "credit_adjustment" else ""
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(FILE_KINDS)}{ledger_only}", where)
+        postpaid = (payment_refusal(row["account"], package_kinds[row["account"]])
+                    if kind == "payment" and package_kinds and row["account"] in package_kinds else None)
+        if postpaid:
+            raise InvalidInput("kind", f"'payment': {postpaid} (write it as kind top_up; `accounts pay` refuses "
+                                       "it not_prepaid)", where)
         start = None if starts is None else starts.get(row["account"])
         # A feature's fee is billed from the month it is added in: one added
         # before the start would be billed in a month no statement shows
