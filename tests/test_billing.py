@@ -422,6 +422,12 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
          "row 2: kind: 'payment': account 'shop' is postpaid: its payment is a top-up, credited against what was "
          "charged (write it as kind top_up"),
         ("account,at,kind,amount\nbun,2026-11-05,payment,5\n", "row 1: kind: 'payment': account 'bun' is postpaid"),
+        # Breaker N13 F4: a cell the row's kind does not use was ignored.
+        *((f"account,at,kind,amount,feature\ntea,2026-11-05,{kind},5,sms\n",
+           f"row 1: feature: 'sms': a {kind} row does not use feature (a feature is added or removed by a row of "
+           "its own, kind feature_added / feature_removed)") for kind in ("top_up", "adjustment", "rerating", "payment")),
+        ("account,at,kind,amount,feature\nshop,2026-11-16,feature_added,5,sms\n",
+         "row 1: amount: '5': a feature_added row does not use amount (a feature's fee is the catalog's"),
         # Breaker N11 F12: _DATE's \d took full-width digits; the top-up was booked at 2026-10-05.
         ("account,at,kind,amount\ntea,\uff12\uff10\uff12\uff16-10-05,top_up,600\n", "row 1: at: not a time"),
         ("account,at,kind,amount\ntea,2026-\uff11\uff10-05,top_up,600\n", "row 1: at: not a time"),

@@ -172,7 +172,9 @@ def read_events(path: str | Path, accounts=None, features=None,
     (``layout.PACKAGE_KIND``); a ``payment`` row of an account that takes
     none (``payment_refusal``: a postpaid one, whose payment is a top-up)
     is an error of its row naming ``kind``, as ``accounts pay`` refuses it
-    ``not_prepaid`` (breaker N13 F3). An account's money events may move
+    ``not_prepaid`` (breaker N13 F3). A cell the row's kind does not use
+    (``feature`` on a money row, ``amount`` on a feature row) is an error of
+    its row naming it (breaker N13 F4). An account's money events may move
     at most ``MAX_BALANCE_MINOR`` (10^15 minor units) in all, counted in
     magnitude: the row that passes it is an error naming ``amount`` (README
     "Bounds": no balance passes 10^15, so every total a statement forms
@@ -249,6 +251,16 @@ def read_events(path: str | Path, accounts=None, features=None,
                 raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: {why}", where)
         amount = 0
         feature = row.get("feature") or None
+        # A cell its kind does not use is the row's error, not ignored: a
+        # feature on a top-up (the clerk may have meant feature_added), an
+        # amount on a feature row (a fee comes from the catalog), breaker N13 F4.
+        unused = ("feature" if kind in MONEY_KINDS and feature else
+                  "amount" if kind in FEATURE_KINDS and row.get("amount") else None)
+        if unused:
+            why = ("a feature is added or removed by a row of its own, kind feature_added / feature_removed"
+                   if unused == "feature" else "a feature's fee is the catalog's; money is a row of its own")
+            raise InvalidInput(unused, f"{cdr.excerpt(row[unused])}: a {kind} row does not use {unused} ({why})",
+                               where)
         if kind in MONEY_KINDS:
             if not row.get("amount"):
                 raise InvalidInput("amount", "missing", where)
