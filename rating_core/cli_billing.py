@@ -4,7 +4,6 @@ campaign): faces on ``rating_core.billing``."""
 from __future__ import annotations
 
 from pathlib import Path
-import time
 from typing import Any
 
 import click
@@ -19,8 +18,12 @@ LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", sho
                     help="Headings in Chinese or English.")
 
 
-def _months(month: tuple[str, ...]) -> list[int] | None:
-    from .billing.statements import MONTH_RULE, parse_month
+def _months(month: tuple[str, ...], now_ms: int) -> list[int] | None:
+    """``bill --month`` values -> month indexes (None: none given). Raises
+    InvalidInput naming ``--month`` for a value not ``MONTH_RULE`` and for a
+    month not begun at ``now_ms`` (epoch ms; ``statements.month_not_begun``:
+    it has no statement)."""
+    from .billing.statements import MONTH_RULE, month_not_begun, parse_month
     from .errors import InvalidInput
 
     out = []
@@ -29,6 +32,9 @@ def _months(month: tuple[str, ...]) -> list[int] | None:
             out.append(parse_month(m))
         except ValueError:
             raise InvalidInput("--month", f"{m!r} is not {MONTH_RULE}") from None
+        ahead = month_not_begun(out[-1], now_ms)
+        if ahead:
+            raise InvalidInput("--month", ahead)
     return out or None
 
 
@@ -145,9 +151,10 @@ def _monthly_fee(s) -> str:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
                    "minor units) or .parquet (minor units).")
-@click.option("--month", multiple=True, help="YYYY-MM (repeatable; default: every month from the first to the last with calls, "
-                   "account events or rerating adjustments, never past the current month (Asia/Shanghai); with "
-                   "--ledger, up to the current month: rentals and monthly minimums accrue without calls).")
+@click.option("--month", multiple=True, help="YYYY-MM, at most the current month (Asia/Shanghai): a month not begun "
+                   "has no statement. Repeatable. Default: every month from the first to the last with calls, "
+                   "account events or rerating adjustments, never past the current month; with "
+                   "--ledger, up to the current month (rentals and monthly minimums accrue without calls).")
 @click.option("--account", "accounts", multiple=True, help="Account id (repeatable; default: all).")
 @click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
               help="Account events CSV: account,at,kind,amount,feature,note (top-ups, adjustments, rerating, "
@@ -169,6 +176,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     import numpy as np
 
     from .billing.calls import Known
+    from .accounts.operations import now_ms
     from .billing.events import MONEY_KINDS
     from .billing.fees import MonthlyFees
     from .billing.render import LABELS, catalog_names, statement_html, write_json, write_pdf, write_summary
@@ -188,7 +196,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         bad = [f for f in kinds if f not in ("html", "pdf", "json")]
         if bad:
             raise InvalidInput("--format", f"{bad[0]!r} is not html, pdf or json")
-        months = _months(month)
+        def month_of(ms: int) -> int:
+            return int(month_index(np.array([ms]))[0])
+
+        now = now_ms()  # the accounts' clock (``operations.now_ms``), once for the whole run
+        this_month = month_of(now)
+        months = _months(month, now)
         if from_ledger:
             snapshot, ledger_events = _live(store_dir, version)
         else:
@@ -212,11 +225,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 warnings.append(stray + ": not billed")
         # Without --month, events dated after the current month (a typo in
         # the year, a payment booked ahead) do not widen the run; they are
-        # named below and billed when their month is asked for.
-        def month_of(ms: int) -> int:
-            return int(month_index(np.array([ms]))[0])
-
-        this_month = month_of(time.time_ns() // 1_000_000)
+        # named below and billed when their month is asked for, once begun.
         try:
             # Each month's fees from the catalog version in force at its start.
             fees = MonthlyFees(Store(store_dir, create=False), snapshot)
@@ -234,6 +243,13 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, markup=True)
             warnings.append(line)
 
+        def advice(months_of: list[int]) -> str:
+            """How to bill what a run left out: --month, once a month not begun has begun."""
+            if max(months_of) <= this_month:
+                return "bill their month with --month"
+            return ("bill their month with --month once it has begun (a month not begun has no statement; "
+                    "a date far ahead may be mistyped: correct it)")
+
         if months is None:
             last = max((parse_month(s.month) for s in statements), default=this_month)
             ahead = sorted((e for e in events if e.kind in MONEY_KINDS and (not accounts or e.account in accounts)
@@ -242,8 +258,8 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 first = ahead[0]
                 line = (f"{len(ahead)} money event(s) dated after {month_label(last)} are on no statement of this "
                         f"run (the first: {first.account} {first.kind} {in_yuan(first.amount_minor)} at "
-                        f"{month_label(month_of(first.at_ms))}); bill their month with "
-                        f"--month")
+                        f"{month_label(month_of(first.at_ms))}); "
+                        f"{advice([month_of(e.at_ms) for e in ahead])}")
                 warn(line)
             # Calls dated after the current month (a what-if rated dry, a
             # CDR committed before start_in_future was a reject) do not widen
@@ -259,7 +275,8 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 line = (f"{len(late)} call(s) dated after {month_label(last)} are on no statement of this run "
                         f"(the first: {calls.table.column('call_id')[first_i].as_py()} of "
                         f"{calls.table.column('account')[first_i].as_py()} at "
-                        f"{month_label(month_of(int(starts[first_i])))}); bill their month with --month")
+                        f"{month_label(month_of(int(starts[first_i])))}); "
+                        f"{advice([int(month_index(starts[late]).max())])}")
                 warn(line)
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
         try:
@@ -322,7 +339,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     out.print(f"total due {yuan(payable)} yuan over {len(statements)} statement(s) "
               "(the sum of their amounts payable)", highlight=False)
     total = sum(s.amount_due for s in statements)
-    unended = months_not_ended(statements, int(time.time() * 1000))
+    unended = months_not_ended(statements, now)
     if unended:
         out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "
                   "and a monthly minimum's shortfall is reckoned as if the month ended now", highlight=False)

@@ -482,12 +482,41 @@ def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path
     months = {s["month"] for s in json.loads(out.read_text("utf-8"))["statements"]}
     assert max(months) < "2027", months
     assert "1 money event(s) dated after" in err and "shop top_up 5.00 yuan at 2062-11" in err
-    with pytest.raises(SystemExit) as e:
-        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
-              "--events", str(tmp_path / "e.csv"), "--month", "2062-11", "--account", "shop"])
-    assert e.value.code == 0
+    assert "bill their month with --month once it has begun" in err and "mistyped" in err, err
+    from clock import clock_at
+
+    for now, code in ((time.time_ns() // 1_000_000, 2), (int(dt.datetime(2062, 11, 30, tzinfo=CST).timestamp() * 1000), 0)):
+        out.unlink(missing_ok=True)
+        with clock_at(now), pytest.raises(SystemExit) as e:
+            main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
+                  "--events", str(tmp_path / "e.csv"), "--month", "2062-11", "--account", "shop"])
+        err = capsys.readouterr().err
+        assert e.value.code == code, err
     (st,) = json.loads(out.read_text("utf-8"))["statements"]
     assert st["top_ups_total_minor"] == 5 * YUAN
+
+
+def test_a_month_not_begun_has_no_statement(world, tmp_path, capsys):
+    """Breaker N13 F5: `bill --month 2027-01` on 2026-12-01 made 28
+    statements "total due 695.00" of a month that had not begun, noted as
+    "not ended yet ... figures to date". A month after the current one
+    (Asia/Shanghai, the accounts' clock) is bad input naming --month, exit
+    2, nothing written; the current month is billed, figures to date."""
+    from clock import clock_at
+
+    d, _ = world
+    out = tmp_path / "b.json"
+    args = ["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out)]
+    with clock_at(at(12, 1)), pytest.raises(SystemExit) as e:
+        main([*args, "--month", "2026-12", "--month", "2027-01"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and not out.exists(), err
+    assert ("--month: 2027-01 has not begun (Asia/Shanghai; the current month is 2026-12): a month not begun has "
+            "no statement") in " ".join(err.split()), err
+    with clock_at(at(12, 1)), pytest.raises(SystemExit) as e:
+        main([*args, "--month", "2026-12"])
+    printed = capsys.readouterr().out
+    assert e.value.code == 0 and "2026-12 not ended yet" in printed
 
 
 def test_an_events_feature_before_the_package_start_is_the_row_s_error(tmp_path):

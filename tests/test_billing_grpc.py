@@ -108,6 +108,9 @@ def test_bad_report_and_statement_requests(served):
         (stub.GetReport, billing_pb2.ReportRequest(by="colour"), "by"),
         (stub.GetReport, billing_pb2.ReportRequest(by="campaign"), "campaigns"),
         (stub.GetStatement, billing_pb2.StatementRequest(account=ACCOUNT, month="October"), "month"),
+        # Breaker N13 F5: a month not begun has no statement, as for `bill --month`.
+        (stub.GetStatement, billing_pb2.StatementRequest(account=ACCOUNT, month="2199-12"),
+         "month: 2199-12 has not begun (Asia/Shanghai; the current month is "),
     ):
         with pytest.raises(grpc.RpcError) as e:
             call(req, timeout=30)

@@ -301,7 +301,7 @@ def test_the_default_bill_run_ends_at_the_current_month(tmp_path, capsys):
     calls. Breaker N11 F4: it never runs past the current month either; a
     call dated later (committed before ``start_in_future`` was a reject, or
     a dry what-if in a rated file) is named in a warning and billed with
-    ``--month``."""
+    ``--month`` once its month has begun (breaker N13 F5)."""
     from clock import clock_at
 
     store, ops, ledger = setup_store(tmp_path, "pre_a")
@@ -335,7 +335,15 @@ def test_the_default_bill_run_ends_at_the_current_month(tmp_path, capsys):
         if "--ledger" in args and "2026-11" in expected:
             nov = next(st for st in got if st["month"] == "2026-11")
             assert nov["minimum_topup_minor"] == 40 * YUAN  # no call in November: the whole minimum
+        assert "bill their month with --month once it has begun" in err, err
+    # Breaker N13 F5: a month not begun has no statement: --month 2060-11 is bad input now, and
+    # billed once 2060-11 has begun (the accounts' clock).
+    (tmp_path / "b.json").unlink()
     with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json"), "--month", "2060-11"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--month: 2060-11 has not begun" in err and not (tmp_path / "b.json").exists(), err
+    with clock_at(y2060 + 86_400_000), pytest.raises(SystemExit) as e:
         main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json"), "--month", "2060-11"])
     assert e.value.code == 0
     (st,) = json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]

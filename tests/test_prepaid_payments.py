@@ -290,7 +290,8 @@ def test_bill_payments_carried_after_a_change_to_pay_as_you_go_show_on_the_termi
             ops.change_package("c-1", "tea", "payg")
     finally:
         ops.ledger.close()
-    got, printed = statements(tmp_path, capsys, "tea", "--month", "2027-01")  # the first month all pay-as-you-go
+    with clock_at(at(12, 31) + 86_400_000):  # 2027-01-01: a month is billed once it has begun (breaker N13 F5)
+        got, printed = statements(tmp_path, capsys, "tea", "--month", "2027-01")  # the first month all pay-as-you-go
     dec = got["2027-01"]
     carried = dec["closing_credit_minor"] + dec["payments_carried_out_minor"]
     assert carried > 0

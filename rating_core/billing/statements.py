@@ -123,6 +123,19 @@ def month_label(m: int) -> str:
     return f"{m // 12:04d}-{m % 12 + 1:02d}"
 
 
+def month_not_begun(m: int, now_ms: int) -> str | None:
+    """Why month ``m`` (``month_index``) has no statement at ``now_ms``
+    (epoch ms): it comes after now's month (Asia/Shanghai), so nothing of
+    it has accrued (breaker N13 F5: 28 statements of 2027-01 billed on
+    2026-12-01, "total due 695.00"); None for the current month or an
+    earlier one. The one rule for ``bill --month`` and gRPC GetStatement."""
+    now = int(month_index(np.array([now_ms], np.int64))[0])
+    if m <= now:
+        return None
+    return (f"{month_label(m)} has not begun (Asia/Shanghai; the current month is {month_label(now)}): a month "
+            "not begun has no statement, nothing of it has accrued; bill it once it has begun")
+
+
 def parse_month(text: str) -> int:
     """'2026-10' -> month index. Raises ValueError for anything but
     ``MONTH_RULE`` (YYYY-MM from 1970-01 to 2199-12, the edge's time range)."""

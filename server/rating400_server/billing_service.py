@@ -105,13 +105,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         from rating_core.accounts import Accounts
         from rating_core.billing.sources import committed_calls, ledger_events
         from rating_core.billing.fees import MonthlyFees
-        from rating_core.billing.statements import MONTH_RULE, build_statements, month_bounds, parse_month
+        from rating_core.accounts.operations import now_ms
+        from rating_core.billing.statements import (MONTH_RULE, build_statements, month_bounds, month_not_begun,
+                                                    parse_month)
 
         account = self._account(request.account)
         try:
             m = parse_month(request.month)
         except ValueError:
             raise BadRequest("month", f"{excerpt(request.month)} is not {MONTH_RULE}") from None
+        ahead = month_not_begun(m, now_ms())  # as `bill --month` (breaker N13 F5)
+        if ahead:
+            raise BadRequest("month", ahead)
         lang = request.lang or "zh"
         if lang not in ("zh", "en"):
             raise BadRequest("lang", "zh or en")
