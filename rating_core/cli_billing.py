@@ -3,6 +3,7 @@
 campaign): faces on ``rating_core.billing``."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     """Monthly statements per account from rated CDR files."""
     import numpy as np
 
+    from .accounts import Accounts
     from .billing.calls import Known
     from .accounts.operations import now_ms
     from .billing.events import MONEY_KINDS
@@ -209,7 +211,14 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # A rated row dated before its account's package start, or of a package
         # the catalog lacks, is the file's error (file, row, field), not a
         # charge on no statement (breaker N11 F5).
-        calls = load_calls(rated, store_dir if from_ledger else None, months, Known.of(snapshot))
+        # With a ledger, a file's row before a migrated account's first billed month is its error too.
+        ops = Accounts.open(store_dir) if (Path(store_dir) / "ledger.lmdb").exists() else None
+        try:
+            calls = load_calls(rated, store_dir if from_ledger else None, months, Known.of(
+                snapshot, None if ops is None else functools.partial(ops.money_before_cut_over, call=True)))
+        finally:
+            if ops is not None:
+                ops.ledger.close()
         # Checked against the catalog here, so a bad row is named (file, row, field).
         events = file_events(events_path, store_dir, snapshot, ledger_events) if events_path else []
         events += ledger_events

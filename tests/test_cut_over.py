@@ -398,3 +398,49 @@ def test_a_file_s_money_event_never_moves_billing_before_the_cut_over():
     events = [AccountEvent("a", cut, "billing_from"), AccountEvent("a", june, "top_up", 100, from_file=True)]
     assert billed_from(calls, events) == {"a": cut}
     assert billed_from(calls, [*events, AccountEvent("a", june, "top_up", 100)]) == {"a": june}
+
+
+def test_a_rated_file_s_row_before_the_cut_over_is_the_file_s_error(demo_made, tmp_path, capsys):
+    """Found with breaker N13 F9: one dry-rated call of beifang_heating
+    (cut over on 2026-10-01) dated 2026-06-04 in `bill --ledger RATED` gave 7
+    statements and 693.00 due, against 297.00 without the file: June to
+    September, the old platform's months, billed again. The earliest such
+    row of an account is the file's error naming `start` and the cut-over,
+    with or without --ledger; a call the ledger is to bill then is
+    committed (`rate --commit` warns and bills its month)."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                       "--billing-from", "2026-10-01")
+    assert code == 0, err
+    account = "beifang_heating"
+    t = pq.read_table(d / "rated.parquet")
+    t = t.filter(pc.equal(t.column("account"), account))
+    i = t.column_names.index("start")
+    june = dt.datetime(2026, 6, 4, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    t = t.set_column(i, t.schema.field(i), pa.array([june] + t.column("start").to_pylist()[1:], t.schema.field(i).type))
+    early = tmp_path / "early.parquet"
+    pq.write_table(t, early)
+    out = tmp_path / "b.json"
+    for ledger in (["--ledger"], []):
+        code, _, err = run(capsys, "bill", *ledger, str(early), "--store", store, "--out", str(out), "--account",
+                           account)
+        err = " ".join(err.split())
+        assert code == 2 and f"{early}: start: row 1: dated 2026-06-04T10:00:00" in err, err
+        assert (f"before 2026-10-01, the first month this ledger bills account '{account}' (its cut-over "
+                "2026-10-01T00:00:00+08:00): the months before were billed by the old platform; a call of that time "
+                "is billed here only once committed") in err, err
+        assert not out.exists()
+    # From the cut-over on, the file bills as before.
+    pq.write_table(t.slice(1), early)
+    after, _ = bill(capsys, d, "c.json", str(early), "--account", account)
+    assert min(s["month"] for s in after) == "2026-10"

@@ -1202,7 +1202,7 @@ class Accounts:
             raise Refused("before_cut_over", why)
         return self._package(acc.package)["kind"]
 
-    def _before_cut_over(self, tx: _Tx, acc: C.Account) -> str | None:
+    def _before_cut_over(self, tx: _Tx, acc: C.Account, call: bool = False) -> str | None:
         """Why money of migrated ``acc`` dated ``tx.at`` is refused
         ``before_cut_over`` (the refusal's words), or None: ``tx.at`` is
         before the account's cut-over (``billing_from_ms``, 0: none) and
@@ -1221,10 +1221,13 @@ class Accounts:
         # there yet (breaker N12 F5: the advice was impossible).
         then = (f"the old platform bills it until {day}: record this money on its books, or here from "
                 f"{day} on" if starts > now_ms() else f"date it on or after {day}")
+        if call:  # a rated file's call (billing.calls.Known.before_cut_over)
+            then = ("a call of that time is billed here only once committed (`rating400 rate --commit` warns, "
+                    "and bills its month)")
         return (f"dated {_local(tx.at)}, before {day}, the first month this ledger bills account "
                 f"{acc.id!r} ({why}): the months before were billed by the old platform; {then}")
 
-    def money_before_cut_over(self, account: str, at_ms: int) -> str | None:
+    def money_before_cut_over(self, account: str, at_ms: int, call: bool = False) -> str | None:
         """Why money of ``account`` dated ``at_ms`` (epoch ms) would be
         refused ``before_cut_over`` (the refusal's words: the first month
         this ledger bills the account, its cut-over, the call or money that
@@ -1233,11 +1236,12 @@ class Accounts:
         billed on. The one rule for the operations (``_money_kind``) and a
         ``bill --events`` file's money rows (``billing.events.read_events``;
         breaker N13 F9: a file's top-up dated June re-billed a migrated
-        account's June..September, the old platform's months)."""
+        account's June..September, the old platform's months). ``call``: the
+        advice fits a rated file's call instead (``billing.calls.Known``)."""
         with self.env.begin() as txn:
             tx = _Tx(self, None, at_ms, "", "", "read", txn=txn)
             raw = txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) if account else None
-            return None if raw is None else self._before_cut_over(tx, C.decode(C.Account, raw))
+            return None if raw is None else self._before_cut_over(tx, C.decode(C.Account, raw), call)
 
     def _billing_starts(self, tx: _Tx, acc: C.Account) -> tuple[int, tuple[int, str] | None]:
         """(the first instant of the first month this ledger bills migrated

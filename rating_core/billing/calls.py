@@ -21,6 +21,7 @@ rated by an earlier version, with ``charge`` ..., is read too:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,9 +150,13 @@ class Known:
 
     packages: frozenset[str]
     starts: dict[str, int]
+    # (account, epoch ms) -> why a call then is before the first month this
+    # ledger bills a migrated account, or None (``Accounts.
+    # money_before_cut_over``); None: no ledger, nothing checked.
+    before_cut_over: Callable[[str, int], str | None] | None = None
 
     @classmethod
-    def of(cls, snapshot) -> "Known":
+    def of(cls, snapshot, before_cut_over: Callable[[str, int], str | None] | None = None) -> "Known":
         t = snapshot.tables
         starts = np.array(t["account_start_ms"], np.int64)
         if "account_period_first" in t:  # a live view: the package periods the rater reads
@@ -159,7 +164,8 @@ class Known:
             for i in np.flatnonzero(np.asarray(count) > 0):
                 lo = int(first[i])
                 starts[i] = min(int(starts[i]), int(np.min(at[lo:lo + int(count[i])])))
-        return cls(frozenset(snapshot.meta["packages"]), dict(zip(snapshot.meta["accounts"], starts.tolist())))
+        return cls(frozenset(snapshot.meta["packages"]), dict(zip(snapshot.meta["accounts"], starts.tolist())),
+                   before_cut_over)
 
 
 def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
@@ -352,8 +358,15 @@ def _check_known(cols: dict, known: Known, source: str, rows: np.ndarray) -> Non
     the package is the one the account held at the call is not checked:
     an account's package changes (a live view's periods, another catalog
     version), and a wrong one is told by ``explain --rated`` as a charge
-    this version does not give. Raises InvalidInput naming ``source``, the
-    row and ``package`` or ``start``."""
+    this version does not give. With ``known.before_cut_over``, an
+    account's earliest row dated before the first month the ledger bills
+    it (a migrated account's cut-over) is the file's error too: the months
+    before were billed by the old platform, and a file's row must not bill
+    them again (a dry-rated June call of a bundle account cut over in
+    October added June..September's rentals, 297.00 due became 693.00; the
+    events rows' rule, breaker N13 F9); a call the ledger is to bill then
+    is committed (``rate --commit``, which warns). Raises InvalidInput
+    naming ``source``, the row and ``package`` or ``start``."""
     package = cols["package"]
     _first(pc.invert(pc.is_in(package, value_set=pa.array(sorted(known.packages), pa.string()))), "package", rows,
            lambda i: f"{cdr.excerpt(package[i].as_py())} is not a package of this catalog version (bill or "
@@ -365,6 +378,17 @@ def _check_known(cols: dict, known: Known, source: str, rows: np.ndarray) -> Non
            lambda i: (f"{_local(int(start[i]))} is before account {accounts[i]}'s package start "
                       f"{_local(int(first[i]))}: the rater refuses such a call (package_not_started), and no "
                       "statement would hold its charge"), source)
+    if known.before_cut_over is None or not len(start):
+        return
+    account_col = cols["account"]
+    account_col = account_col.combine_chunks() if isinstance(account_col, pa.ChunkedArray) else account_col
+    codes = pc.dictionary_encode(account_col).indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((start, codes))  # by account, then start: each account's earliest row first
+    heads = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]
+    for i in sorted(int(h) for h in heads):
+        why = known.before_cut_over(accounts[i], int(start[i]))  # the call's words
+        if why:
+            raise InvalidInput("start", f"row {int(rows[i])}: {why}", source)
 
 
 def _local(ms: int) -> str:
