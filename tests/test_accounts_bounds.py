@@ -293,3 +293,26 @@ def test_a_reversed_payment_frees_the_payments_bound(env):
     assert e.value.reason == "balance_limit"
     ops.reverse_payment(rid(), "acme", MAX_AMOUNT_MINOR // 2, "keyed the amount wrong", at_ms=T0)  # bills kept some
     assert ops.pay(rid(), "acme", 10_000, at_ms=T0)["detail"]["amount_minor"] == 10_000
+
+
+def test_an_empty_account_id_is_required_never_every_account(env, capsys):
+    """Breaker N13 F8: `accounts events ""` printed every account's audit log
+    (114 events of 28 accounts), exit 0: the empty id was read as "no
+    account given", the listing of every event. An empty id is bad input
+    naming ``account`` wherever an account is named (the one edge,
+    ``_Tx.account``), as gRPC ListEvents answered already."""
+    ops = env
+    opened(ops)
+    ops.open_account(rid(), "other", "Other Co.", at_ms=T0)
+    for call in (lambda: ops.events(""), lambda: ops.events("", T0, T0 + 1),
+                 lambda: ops.get_account(""), lambda: ops.balance(""),
+                 lambda: ops.top_up(rid(), "", 600_0000, at_ms=T0),
+                 lambda: ops.account_transition(rid(), "", "suspend", at_ms=T0)):
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == "account" and str(e.value) == "account: required"
+    assert {e["account"] for e in ops.events(None)} >= {"acme", "other"}  # no account given: every event
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, out, err = cli(capsys, "accounts", "events", "", "--store", store)
+    assert (code, out, err.strip()) == (2, "", "error: account: required"), (code, out, err)

@@ -79,18 +79,19 @@ def test_concurrent_refunds_never_pass_one_bound_twice(tmp_path):
         ops.ledger.close()
 
 
-def test_an_empty_account_is_not_found_not_an_internal_error(tmp_path):
+def test_an_empty_account_is_bad_input_not_an_internal_error(tmp_path):
     """Breaker N12 F2: `accounts refund '' 1` and a reversal for '' ended in an
     LMDB key-size error (gRPC INTERNAL): the statement bound read the account
-    before the operation named it."""
-    from rating_core.errors import NotFound
+    before the operation named it. An empty id is "account: required"
+    (breaker N13 F8, ``_Tx.account``)."""
+    from rating_core.errors import InvalidInput
 
     store = live_store(tmp_path, CATALOG)
     ops = Accounts.open(store)
     try:
-        with pytest.raises(NotFound):
+        with pytest.raises(InvalidInput, match="^account: required$"):
             ops.refund("r-1", "", 10_000)
-        with pytest.raises(NotFound):
+        with pytest.raises(InvalidInput, match="^account: required$"):
             ops.reverse_payment("v-1", "", 10_000, "typo")
     finally:
         ops.ledger.close()

@@ -199,7 +199,14 @@ class _Tx:
 
     # records
     def account(self, account_id: str, field: str = "account") -> C.Account:
-        raw = self.txn.get(account_id.encode(), db=self.db[C.ACCOUNTS_DB]) if account_id else None
+        """The account record named ``account_id``: the one edge where an
+        operation or a read names an account. An empty id is
+        ``InvalidInput(field, "required")``: never an LMDB key (an empty key
+        is a key error) and never "no account given" (breaker N13 F8: ``events("")``
+        listed every account's audit log); an unknown one ``NotFound``."""
+        if not account_id:
+            raise InvalidInput(field, "required")
+        raw = self.txn.get(account_id.encode(), db=self.db[C.ACCOUNTS_DB])
         if raw is None:
             raise NotFound(field, f"no account {account_id!r}")
         return C.decode(C.Account, raw)
@@ -1107,7 +1114,7 @@ class Accounts:
         from ..billing.sources import unapplied_bill_payments
 
         def fn(tx: _Tx):
-            acc = tx.account(account)  # NotFound first: '' was an LMDB key error (breaker N12 F2)
+            acc = tx.account(account)  # the account first: '' was an LMDB key error (breaker N12 F2)
             kind = self._money_kind(tx, acc, bill_payment=True, settling=True)
             # Read under the write lock, as refund's bound (breaker N12 F3: two
             # workers' reversals of 100.00 both passed a bound of 179.99).
@@ -1698,13 +1705,15 @@ class Accounts:
     def events(self, account: str | None = None, from_ms: int = 0, to_ms: int = C.NEVER_MS,
                after_seq: int = 0, limit: int = 1000) -> list[dict]:
         """Audit events, oldest first: of one ``account`` with effective time
-        in [from_ms, to_ms), or (no account) every event after ``after_seq``."""
+        in [from_ms, to_ms), or (``account`` None) every event after
+        ``after_seq``. An empty ``account`` is ``InvalidInput("account",
+        "required")`` (``_Tx.account``), never every account's events; an
+        unknown one ``NotFound``."""
         out = []
         with self.env.begin() as txn:
             ev_db = self.db[C.EVENTS_DB]
-            if account:
-                if txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is None:
-                    raise NotFound("account", f"no account {account!r}")
+            if account is not None:
+                _Tx(self, None, 0, "", "", "read", txn=txn).account(account)
                 cur = txn.cursor(db=self.db[C.EVENT_INDEX_DB])
                 lo = C.event_index_key(account, max(0, from_ms), 0)
                 hi = C.event_index_key(account, min(to_ms, C.NEVER_MS), 0)

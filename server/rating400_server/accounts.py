@@ -302,10 +302,6 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
 
     @rpc("ListEvents")
     async def ListEvents(self, r, context):
-        from rating_core.errors import InvalidInput
-
-        if not r.account:
-            raise InvalidInput("account", "required")
         evs = await self._call(context, self.ops.events, r.account, r.from_ms, r.to_ms or NEVER_MS, 0,
                                r.limit or 1000)
         return pb.ListEventsResponse(events=[event_msg(e) for e in evs])
