@@ -86,3 +86,32 @@ def test_an_actor_is_bounded_in_sweep_and_in_every_operation(server):
                 timeout=10))
             assert code == SC.INVALID_ARGUMENT and details.startswith("actor:"), (code, details)
     assert _actor("运维" * (MAX_ACTOR_CHARS // 2)) == "运维" * (MAX_ACTOR_CHARS // 2)  # no sweep run on the shared server
+
+
+def test_list_events_checks_its_time_range_and_limit(server):
+    """Breaker N13 F13: ListEvents answered [] for from_ms not before to_ms
+    (the CLI refuses it), every event for from_ms=-1 and to_ms=-5, none for
+    from_ms=2^62 and for limit=-1. Now INVALID_ARGUMENT naming from_ms,
+    to_ms or limit, times in the range every at_ms is held to; 0 keeps its
+    meaning (from_ms: from the start, to_ms: no end, limit: 1000)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        acc.OpenAccount(pb.OpenAccountRequest(meta=pb.OperationMeta(request_id="le-1", actor="test"),
+                                              account="listed", company="Listed Co."), timeout=10)
+        t = 1_796_200_000_000
+        for req, field, words in (
+                (dict(from_ms=t, to_ms=t - 100_000_000), "from_ms", "is not before to_ms"),
+                (dict(from_ms=t, to_ms=t), "from_ms", "is not before to_ms"),
+                (dict(from_ms=-1), "from_ms", "time outside 1970-01-01 .. 2199-12-31"),
+                (dict(to_ms=-5), "to_ms", "time outside 1970-01-01 .. 2199-12-31"),
+                (dict(from_ms=2**62), "from_ms", "time outside 1970-01-01 .. 2199-12-31"),
+                (dict(limit=-1), "limit", "1 or more")):
+            code, details = _fails(lambda: acc.ListEvents(pb.ListEventsRequest(account="listed", **req), timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith(f"{field}: ") and words in details, \
+                (req, code, details)
+        code, details = _fails(lambda: acc.ListEvents(pb.ListEventsRequest(account=""), timeout=10))
+        assert (code, details) == (SC.INVALID_ARGUMENT, "account: required")
+        every = acc.ListEvents(pb.ListEventsRequest(account="listed"), timeout=10).events  # 0s: unset
+        assert [e.operation for e in every] == ["open_account"]
+        assert acc.ListEvents(pb.ListEventsRequest(account="listed", from_ms=every[0].at_ms,
+                                                   to_ms=every[0].at_ms + 1, limit=1), timeout=10).events == every

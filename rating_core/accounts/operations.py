@@ -1706,17 +1706,30 @@ class Accounts:
                after_seq: int = 0, limit: int = 1000) -> list[dict]:
         """Audit events, oldest first: of one ``account`` with effective time
         in [from_ms, to_ms), or (``account`` None) every event after
-        ``after_seq``. An empty ``account`` is ``InvalidInput("account",
-        "required")`` (``_Tx.account``), never every account's events; an
-        unknown one ``NotFound``."""
+        ``after_seq``; at most ``limit`` of them. An empty ``account`` is
+        ``InvalidInput("account", "required")`` (``_Tx.account``), never
+        every account's events; an unknown one ``NotFound``. ``from_ms`` and
+        ``to_ms`` (epoch ms) lie in the range every effective time does
+        (``_ms``: 1970 .. 2200; ``to_ms`` may be ``C.NEVER_MS``, no end) and
+        ``from_ms`` is before ``to_ms``; ``limit`` is 1 or more; else
+        ``InvalidInput`` naming ``from_ms``, ``to_ms`` or ``limit`` (breaker
+        N13 F13: gRPC ListEvents answered [] or every event for them)."""
+        _ms(from_ms, "from_ms")
+        if to_ms != C.NEVER_MS:
+            _ms(to_ms, "to_ms")
+        if from_ms >= to_ms:
+            raise InvalidInput("from_ms", f"{_local(from_ms)} is not before to_ms {_local(to_ms)} (from_ms is "
+                                          "inclusive, to_ms exclusive)")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput("limit", f"{limit!r}: the most events listed, 1 or more")
         out = []
         with self.env.begin() as txn:
             ev_db = self.db[C.EVENTS_DB]
             if account is not None:
                 _Tx(self, None, 0, "", "", "read", txn=txn).account(account)
                 cur = txn.cursor(db=self.db[C.EVENT_INDEX_DB])
-                lo = C.event_index_key(account, max(0, from_ms), 0)
-                hi = C.event_index_key(account, min(to_ms, C.NEVER_MS), 0)
+                lo = C.event_index_key(account, from_ms, 0)
+                hi = C.event_index_key(account, to_ms, 0)
                 if cur.set_range(lo):
                     for k in cur.iternext(values=False):
                         if bytes(k) >= hi or len(out) >= limit:

@@ -378,7 +378,10 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """An account's events with effective time in [from_ms, to_ms).
+        """An account's events with effective time in [from_ms, to_ms), oldest
+        first, at most limit. INVALID_ARGUMENT naming account (empty), from_ms or
+        to_ms (outside 1970-01-01 .. 2200-01-01, as every at_ms; from_ms not
+        before to_ms) or limit (negative).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
