@@ -316,3 +316,23 @@ def test_an_empty_account_id_is_required_never_every_account(env, capsys):
     ops.ledger.close()
     code, out, err = cli(capsys, "accounts", "events", "", "--store", store)
     assert (code, out, err.strip()) == (2, "", "error: account: required"), (code, out, err)
+
+
+def test_a_refused_reversal_says_the_payments_were_reversed_not_that_there_were_none(env):
+    """Breaker N13 F2: after 45.50 + 5.00 paid and both reversed (20.00, then
+    30.50), a further reversal was refused "(it has no bill payment)": the
+    account has three bill payments; what is true is that they were
+    reversed. Nothing paid yet still says "it has no bill payment"."""
+    ops = env
+    opened(ops, package="pre_3y")  # no minimum, no rental: no bill applies a payment
+    with pytest.raises(Refused, match=r"are 0\.00 yuan \(it has no bill payment\); cannot reverse 1\.00 yuan"):
+        ops.reverse_payment(rid(), "acme", 1_0000, "nothing paid", at_ms=T0)
+    ops.pay(rid(), "acme", 45_5000, at_ms=T0)
+    ops.pay(rid(), "acme", 5_0000, at_ms=T0)
+    ops.reverse_payment(rid(), "acme", 20_0000, "typo", at_ms=T0)
+    ops.reverse_payment(rid(), "acme", 30_5000, "typo", at_ms=T0)
+    with pytest.raises(Refused) as e:
+        ops.reverse_payment(rid(), "acme", 30_5000, "typo", at_ms=T0)
+    assert e.value.reason == "insufficient_payments"
+    assert "are 0.00 yuan (its bill payments of 50.50 yuan were all reversed); cannot reverse 30.50 yuan" \
+        in e.value.message, e.value.message

@@ -137,6 +137,17 @@ def test_a_backdated_reversal_never_takes_a_payment_a_later_bill_applied(world):
     assert [(m[1], m[3]) for m in _months(ops, "tea")] == [(0, 90 * YUAN), (0, 45 * YUAN), (0, 0)]
 
 
+def test_a_refused_reversal_names_the_payments_reversed_and_the_bills_that_applied_the_rest(world):
+    # breaker N13 F2: a refusal said "applied the rest" (or "it has no bill payment") of payments
+    # that had been reversed. tea owes 95.00: of 100.00 paid, 5.00 was reversed, the bills applied 95.00.
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN)
+    ops.reverse_payment("v-1", "tea", 5 * YUAN, "overpaid")
+    with pytest.raises(Refused, match=rf"are 0\.00 yuan \(of its bill payments of 100\.00 yuan, 5\.00 yuan were "
+                                      rf"reversed and the bills up to {_month(now_ms())} applied the rest\)"):
+        ops.reverse_payment("v-2", "tea", 1 * YUAN, "x")
+
+
 def test_a_postpaid_account_has_no_bill_payment_to_reverse(world):
     ops, _ = world
     ops.top_up("t-1", "shop", 50 * YUAN)

@@ -1105,8 +1105,8 @@ class Accounts:
         ``at_ms``'s month to now (``billing.sources.unapplied_bill_payments``),
         so no bill loses a payment it was paid with; credit (top-ups, a
         postpaid account's payments) is paid back by ``refund``. Refused:
-        ``insufficient_payments`` (naming what is unapplied and the month
-        whose bill applied the rest), ``no_package``, ``account_closed``,
+        ``insufficient_payments`` (naming what is unapplied and why:
+        ``_unapplied_why``), ``no_package``, ``account_closed``,
         ``before_package_start``, ``before_cut_over``."""
         amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
         if not (reason or "").strip():
@@ -1123,8 +1123,7 @@ class Accounts:
             if amount > unapplied:
                 postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
                             f"{acc.id} YUAN` (gRPC Refund)" if kind in layout.POSTPAID_KINDS else "")
-                rest = (f"the bills up to {month} applied the rest" if self._payments_total(tx, acc.id) > 0
-                        else "it has no bill payment")  # newcomer N12 F4: "applied the rest" of nothing
+                rest = self._unapplied_why(tx, acc.id, month)
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} that no statement applied from "
                               f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} ({rest}){postpaid}; "
@@ -1149,12 +1148,38 @@ class Accounts:
         their reversals (``reverse_payment``; breaker N12 F11: after a
         99,999,999,999-yuan typo was reversed the account could never be paid
         again), any date: the most the statements can carry as paid ahead,
-        which ``pay`` bounds by ``MAX_BALANCE_MINOR``. A walk of the
-        account's event index (its operations, not its calls), read where the
-        payment is written: no second copy of the payments to keep in step."""
-        sign = {"pay": 1, "reverse_payment": -1}
-        return sum(sign[ev.operation] * int((ev.detail or {}).get("amount_minor", 0))
-                   for ev in self._events_of(tx, account) if ev.operation in sign and not ev.number)
+        which ``pay`` bounds by ``MAX_BALANCE_MINOR``."""
+        paid, reversed_ = self._payments_made(tx, account)
+        return paid - reversed_
+
+    def _payments_made(self, tx: _Tx, account: str) -> tuple[int, int]:
+        """(minor units of all of ``account``'s bill payments, of their
+        reversals), any date. A walk of the account's event index (its
+        operations, not its calls), read where the payment is written: no
+        second copy of the payments to keep in step."""
+        made = {"pay": 0, "reverse_payment": 0}
+        for ev in self._events_of(tx, account):
+            if ev.operation in made and not ev.number:
+                made[ev.operation] += int((ev.detail or {}).get("amount_minor", 0))
+        return made["pay"], made["reverse_payment"]
+
+    def _unapplied_why(self, tx: _Tx, account: str, month: str) -> str:
+        """Why ``account``'s bill payments no statement applied are no more
+        than they are, for a refused reversal (``month``: the latest month
+        whose statement holds the least): it has none; they were all
+        reversed (breaker N13 F2: "it has no bill payment" of an account
+        whose 50.50 yuan of payments were reversed); some were reversed and
+        the bills applied the rest; or the bills applied them (newcomer N12
+        F4: not "applied the rest" of nothing)."""
+        paid, reversed_ = self._payments_made(tx, account)
+        if paid <= 0:
+            return "it has no bill payment"
+        if reversed_ >= paid:
+            return f"its bill payments of {in_yuan(paid)} were all reversed"
+        if reversed_ > 0:
+            return (f"of its bill payments of {in_yuan(paid)}, {in_yuan(reversed_)} were reversed and the bills "
+                    f"up to {month} applied the rest")
+        return f"the bills up to {month} applied the rest"
 
     def _events_of(self, tx: _Tx, account: str, from_ms: int = -(2**63)):
         """The audit events (``C.Event``) of ``account`` with effective time
