@@ -444,35 +444,19 @@ def show(account, store_dir):
 def balance(account, store_dir):
     """Credit (minor units, 1/10000 yuan) and bundle use (seconds), the
     ledger's; and ``statements``: what the account's statements say this
-    month (as `bill --ledger`), since the ledger never debits rental and
-    feature fees (newcomer N11 F10: a bundle account read 99.00 of credit
-    while its statements said it owed 198.00)."""
+    month (as `bill --ledger`; ``billing.sources.statement_position``:
+    unpaid, closing credit and the bill payments carried to later bills,
+    which `pay --reverse` may take back), since the ledger never debits
+    rental and feature fees (newcomer N11 F10: a bundle account read 99.00
+    of credit while its statements said it owed 198.00)."""
+    from .billing.sources import statement_position
+
     def body(ops):
         result = ops.balance(account)
         result["statements"] = statement_position(ops, account) if result.get("package") else None
         return result
 
     run(store_dir, body)
-
-
-def statement_position(ops, account: str) -> dict | None:
-    """The current month's statement of ``account`` from the live ledger
-    (``billing.sources.live_statements``): ``month``; ``unpaid_minor``,
-    what earlier statements leave unpaid plus this month's amount due so
-    far (its rental and fees count from the 1st); ``credit_minor``, the
-    statements' closing credit (prepaid: the credit; postpaid: payments no
-    bill has applied); 1/10000 yuan. None when no statement bills the
-    account yet (before its billing start). The caller checks it has a
-    package (its balance read)."""
-    from .billing.sources import live_statements
-
-    got = live_statements(ops, account, None)
-    if not got:
-        return None
-    s = got[-1]
-    return {"month": s.month,
-            "unpaid_minor": s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due),
-            "credit_minor": s.closing_credit}
 
 
 @accounts_command.command("events")

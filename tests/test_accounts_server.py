@@ -233,6 +233,38 @@ def test_status_codes(server):
         stream.cancel()
 
 
+def test_get_balance_shows_the_statements_position(server):
+    """Breaker N12 F15 / newcomer N13 F3: GetBalance had no counterpart of
+    `accounts balance`'s ``statements`` (the ledger's credit never holds
+    rental and fees), nor the bill payments no statement applied (what
+    ReversePayment may take back). Balance.statements holds them, as
+    GetStatement shows the month; an operation's balance leaves it unset."""
+    from rating400.v1 import billing_pb2, billing_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        bill = billing_pb2_grpc.BillingServiceStub(ch)
+        acc.OpenAccount(pb.OpenAccountRequest(meta=_meta("gb1"), account="gbal", company="GB Co."), timeout=10)
+        acc.Subscribe(pb.SubscribeRequest(meta=_meta("gb2"), account="gbal", package="prepaid_480_1y"), timeout=10)
+        paid = acc.Pay(pb.AmountRequest(meta=_meta("gb3"), account="gbal", amount_minor=500_0000), timeout=10)
+        assert not paid.balance.HasField("statements")
+        b = acc.GetBalance(pb.GetAccountRequest(account="gbal"), timeout=10)
+        assert b.credit_minor == 480_0000 and b.HasField("statements")
+        st = bill.GetStatement(billing_pb2.StatementRequest(account="gbal", month=b.statements.month), timeout=10)
+        assert b.statements.month == time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600))
+        carried = b.statements.payments_carried_out_minor
+        assert 0 < carried == st.payments_carried_out_minor <= 500_0000, (b.statements, st)
+        assert (b.statements.credit_minor, b.statements.unpaid_minor) == (st.closing_credit_minor, 0)
+        with pytest.raises(grpc.RpcError) as e:  # the figure is the reversal's cap
+            acc.ReversePayment(pb.AdjustRequest(meta=_meta("gb4"), account="gbal", amount_minor=carried + 100,
+                                                reason="typo"), timeout=10)
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_payments"
+        acc.ReversePayment(pb.AdjustRequest(meta=_meta("gb5"), account="gbal", amount_minor=carried, reason="typo"),
+                           timeout=10)
+        assert acc.GetBalance(pb.GetAccountRequest(account="gbal"), timeout=10).statements.payments_carried_out_minor \
+            == 0
+
+
 MANY = 50_000  # live accounts, each with one active number and a verified destination
 
 

@@ -148,6 +148,39 @@ def test_a_refused_reversal_names_the_payments_reversed_and_the_bills_that_appli
         ops.reverse_payment("v-2", "tea", 1 * YUAN, "x")
 
 
+def test_accounts_balance_shows_the_bill_payments_no_statement_applied(world, capsys):
+    # newcomer N13 F3: `accounts balance` showed unpaid and credit, not the bill payments carried to
+    # later bills, the most `pay --reverse` takes back: a clerk had to run `bill --ledger` for it.
+    # tea owes 95.00: of 4000.00 paid, 3905.00 is carried; after 3600.00 is reversed, 305.00.
+    from rating_core.cli import main
+
+    ops, first = world
+    store = str(ops.store.root)
+    ops.pay("p-1", "tea", 4000 * YUAN)
+    ops.ledger.close()
+
+    def position():
+        with pytest.raises(SystemExit) as e:
+            main(["accounts", "balance", "tea", "--store", store])
+        out = capsys.readouterr().out
+        assert e.value.code == 0, out
+        return json.loads(out)["statements"]
+
+    got = position()
+    assert (got["month"], got["payments_carried_out_minor"], got["payments_carried_out_yuan"]) == (
+        _month(now_ms()), 3905 * YUAN, "3905.00"), got
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "pay", "tea", "3905.01", "--reverse", "--reason", "typo", "--store", store])
+    assert e.value.code == 1 and "are 3905.00 yuan" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "pay", "tea", "3600", "--reverse", "--reason", "keyed 4000 for 400", "--store", store])
+    assert e.value.code == 0
+    capsys.readouterr()
+    got = position()
+    assert (got["payments_carried_out_minor"], got["payments_carried_out_yuan"], got["unpaid_minor"]) == (
+        305 * YUAN, "305.00", 0), got
+
+
 def test_a_postpaid_account_has_no_bill_payment_to_reverse(world):
     ops, _ = world
     ops.top_up("t-1", "shop", 50 * YUAN)

@@ -101,6 +101,32 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
             + from_cut_overs(raw))
 
 
+def statement_position(ops, account: str, snapshot=None) -> dict | None:
+    """The current month's statement of ``account`` from the live ledger
+    (``live_statements``, as `bill --ledger` and gRPC GetStatement build
+    it), the figures `accounts balance` and gRPC GetBalance show beside the
+    ledger's balance, which never holds rental and feature fees (newcomer
+    N11 F10): ``month`` (``YYYY-MM``, Asia/Shanghai); ``unpaid_minor``, what
+    earlier statements leave unpaid plus this month's amount due so far
+    (its rental and fees count from the 1st); ``credit_minor``, the
+    statements' closing credit (prepaid: the credit; postpaid: payments no
+    bill has applied); ``payments_carried_out_minor``, the bill payments
+    (``accounts pay``) no statement applied, carried to later bills: what
+    ``Accounts.reverse_payment`` may take back now (newcomer N13 F3: only
+    `bill --ledger` showed it). Amounts in minor units (1/10000 yuan).
+    None when no statement bills the account yet (before its billing
+    start). One statement build; the caller checks the account has a
+    package (its balance read)."""
+    got = live_statements(ops, account, None, snapshot)
+    if not got:
+        return None
+    s = got[-1]
+    return {"month": s.month,
+            "unpaid_minor": s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due),
+            "credit_minor": s.closing_credit,
+            "payments_carried_out_minor": s.payments_carried_out}
+
+
 def unapplied_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
     """What the statements of a postpaid ``account`` (pay-as-you-go or
     bundle) left unapplied from ``at_ms``'s month (Asia/Shanghai) to the
@@ -164,15 +190,16 @@ def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
     return least, [s.month for s in later if figure(s) == least][-1]
 
 
-def live_statements(ops, account: str, at_ms: int | None) -> list:
+def live_statements(ops, account: str, at_ms: int | None, snapshot=None) -> list:
     """The statements of ``account`` from the live ledger (as `bill
     --ledger` builds them, ``events_in_balances``), every month from its
     first call or event (months before its billing start get none, so the
     chain of credit and unpaid bills is whole) to the later of ``at_ms``'s
     month and the current one (``at_ms`` None: the current one), oldest
-    first, in one build. ``ops``: ``rating_core.accounts.Accounts``. Reads
-    every audited event (pages) and the account's committed calls up to
-    that month."""
+    first, in one build. ``ops``: ``rating_core.accounts.Accounts``;
+    ``snapshot``: the live view to build with (default: opened here; the
+    server passes its engine's). Reads every audited event (pages) and the
+    account's committed calls up to that month."""
     from ..accounts.operations import now_ms
     from ..accounts.view import open_view
     from .fees import MonthlyFees
@@ -181,7 +208,8 @@ def live_statements(ops, account: str, at_ms: int | None) -> list:
     def month_of(ms: int) -> int:
         return int(month_index(np.array([ms], np.int64))[0])
 
-    snapshot = open_view(ops.store, ops.ledger.env)
+    if snapshot is None:
+        snapshot = open_view(ops.store, ops.ledger.env)
     month = max(month_of(now_ms()), month_of(at_ms) if at_ms is not None else 0)
     calls = committed_calls(ops.ledger, hi_ms=month_bounds(month)[3], account=account)
     events = ledger_events(ops, snapshot, account)

@@ -423,7 +423,7 @@ class NumberMonthUse(_message.Message):
     def __init__(self, month: _Optional[str] = ..., calls: _Optional[int] = ..., spend_minor: _Optional[int] = ..., open_reservations: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., counted_calls: _Optional[int] = ..., counted_spend_minor: _Optional[int] = ...) -> None: ...
 
 class Balance(_message.Message):
-    __slots__ = ("account", "kind", "credit_minor", "reserved_minor", "available_minor", "credit_limit_minor", "bundle_left_seconds", "reserved_seconds", "available_seconds", "open_reservations", "package_start_ms", "package", "period_end_ms")
+    __slots__ = ("account", "kind", "credit_minor", "reserved_minor", "available_minor", "credit_limit_minor", "bundle_left_seconds", "reserved_seconds", "available_seconds", "open_reservations", "package_start_ms", "package", "period_end_ms", "statements")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     CREDIT_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -437,6 +437,7 @@ class Balance(_message.Message):
     PACKAGE_START_MS_FIELD_NUMBER: _ClassVar[int]
     PACKAGE_FIELD_NUMBER: _ClassVar[int]
     PERIOD_END_MS_FIELD_NUMBER: _ClassVar[int]
+    STATEMENTS_FIELD_NUMBER: _ClassVar[int]
     account: str
     kind: str
     credit_minor: int
@@ -450,7 +451,20 @@ class Balance(_message.Message):
     package_start_ms: int
     package: str
     period_end_ms: int
-    def __init__(self, account: _Optional[str] = ..., kind: _Optional[str] = ..., credit_minor: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., bundle_left_seconds: _Optional[int] = ..., reserved_seconds: _Optional[int] = ..., available_seconds: _Optional[int] = ..., open_reservations: _Optional[int] = ..., package_start_ms: _Optional[int] = ..., package: _Optional[str] = ..., period_end_ms: _Optional[int] = ...) -> None: ...
+    statements: StatementPosition
+    def __init__(self, account: _Optional[str] = ..., kind: _Optional[str] = ..., credit_minor: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., credit_limit_minor: _Optional[int] = ..., bundle_left_seconds: _Optional[int] = ..., reserved_seconds: _Optional[int] = ..., available_seconds: _Optional[int] = ..., open_reservations: _Optional[int] = ..., package_start_ms: _Optional[int] = ..., package: _Optional[str] = ..., period_end_ms: _Optional[int] = ..., statements: _Optional[_Union[StatementPosition, _Mapping]] = ...) -> None: ...
+
+class StatementPosition(_message.Message):
+    __slots__ = ("month", "unpaid_minor", "credit_minor", "payments_carried_out_minor")
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    UNPAID_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    PAYMENTS_CARRIED_OUT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    month: str
+    unpaid_minor: int
+    credit_minor: int
+    payments_carried_out_minor: int
+    def __init__(self, month: _Optional[str] = ..., unpaid_minor: _Optional[int] = ..., credit_minor: _Optional[int] = ..., payments_carried_out_minor: _Optional[int] = ...) -> None: ...
 
 class AccountView(_message.Message):
     __slots__ = ("account", "numbers", "balance")

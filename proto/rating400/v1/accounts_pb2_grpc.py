@@ -366,7 +366,10 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBalance(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The ledger's balance and (Balance.statements) the current month's
+        statement position. The statement build runs on the billing-read
+        threads, as GetStatement: RESOURCE_EXHAUSTED when they are all busy.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
