@@ -181,6 +181,30 @@ def test_accounts_balance_shows_the_bill_payments_no_statement_applied(world, ca
         305 * YUAN, "305.00", 0), got
 
 
+def test_one_account_s_statement_events_are_read_through_its_index_and_equal_the_full_listing(world):
+    # One account's statement (accounts balance, GetBalance, GetStatement, a refund's or reversal's
+    # bound) read every customer's audit log to keep its own events; it reads the account's event
+    # index now: the same events, in the order recorded, as the every-event listing holds of it.
+    from rating_core.accounts.view import open_view
+    from rating_core.billing.sources import ledger_events
+
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)
+    ops.reverse_payment("v-1", "tea", 5 * YUAN, "overpaid")
+    ops.top_up("t-1", "bun", 30 * YUAN)
+    ops.adjust("a-1", "shop", -1 * YUAN, "correction")
+    ops.number_transition("n-1", "4001000004", "suspend", "number event of tea")
+    ops.change_package("c-1", "bun", "payg")
+    snapshot = open_view(ops.store, ops.env)
+    every = ledger_events(ops, snapshot)
+    for account in ("tea", "bun", "shop", "expiring"):
+        mine = ledger_events(ops, snapshot, account)
+        assert mine == [e for e in every if e.account == account] and mine, account
+    raw = [e for e in ops.events(None, limit=10_000) if e["account"] == "tea"]
+    assert ops.account_events("tea") == raw and any(e["number"] for e in raw)
+    assert ops.account_events("nobody") == []
+
+
 def test_a_postpaid_account_has_no_bill_payment_to_reverse(world):
     ops, _ = world
     ops.top_up("t-1", "shop", 50 * YUAN)

@@ -56,7 +56,7 @@ from ..numbers import normalize
 from ..routes import resolve_region
 from ..routing_layout import NEEDS_VERIFIED_DESTINATION
 from .notify import check_webhook_url
-from .view import layer_dbs, plan_json
+from .view import account_event_seqs, layer_dbs, plan_json
 
 LOCAL = layout.LOCAL_TZ
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -1726,6 +1726,20 @@ class Accounts:
             out["package"] = acc.package
             out["period_end_ms"] = acc.period_end_ms
             return out
+
+    def account_events(self, account: str) -> list[dict]:
+        """Every audit event of ``account`` (its numbers' too), in the order
+        recorded (by seq): what ``events(None, ...)`` lists of it, read
+        through the account's event index (``view.account_event_seqs``), so
+        one account's statement never walks every customer's log. [] for an
+        id the layer does not hold (a catalog account); an empty one is
+        ``InvalidInput("account", "required")``."""
+        if not account:
+            raise InvalidInput("account", "required")
+        with self.env.begin() as txn:
+            ev_db = self.db[C.EVENTS_DB]
+            return [C.as_dict(C.decode(C.Event, txn.get(C.seq_key(q), db=ev_db)))
+                    for q in account_event_seqs(txn, self.db, account)]
 
     def events(self, account: str | None = None, from_ms: int = 0, to_ms: int = C.NEVER_MS,
                after_seq: int = 0, limit: int = 1000) -> list[dict]:

@@ -213,9 +213,11 @@ def _period_events(raws) -> Iterator[dict]:
                    "before": msgspec.structs.asdict(e.before), "after": msgspec.structs.asdict(e.after)}
 
 
-def account_periods(txn, dbs, account: str) -> list[P.Period]:
-    """The recorded package periods of one account, in the order recorded
-    (its events through ``cust_event_index``, sorted by seq)."""
+def account_event_seqs(txn, dbs, account: str) -> list[int]:
+    """The seqs of every audit event of ``account`` (its numbers' too), in
+    the order recorded: its keys in ``cust_event_index`` (account NUL at_ms
+    seq), sorted by seq. A stored id is never empty; an empty ``account``
+    (prefix NUL) matches no key."""
     cur = txn.cursor(db=dbs[C.EVENT_INDEX_DB])
     prefix = account.encode() + b"\0"
     seqs = []
@@ -225,8 +227,15 @@ def account_periods(txn, dbs, account: str) -> list[P.Period]:
             if not k.startswith(prefix):
                 break
             seqs.append(C.seq_of_index_key(k))
+    return sorted(seqs)
+
+
+def account_periods(txn, dbs, account: str) -> list[P.Period]:
+    """The recorded package periods of one account, in the order recorded
+    (``account_event_seqs``)."""
     ev_db = dbs[C.EVENTS_DB]
-    return P.package_periods(_period_events(txn.get(C.seq_key(q), db=ev_db) for q in sorted(seqs)))
+    return P.package_periods(_period_events(txn.get(C.seq_key(q), db=ev_db)
+                                            for q in account_event_seqs(txn, dbs, account)))
 
 
 def _period_rows(accounts: list[C.Account], recorded: dict[str, list[P.Period]], packages: dict[str, int],

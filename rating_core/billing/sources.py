@@ -80,18 +80,27 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     account or only ``account``. ``ops``: ``rating_core.accounts.Accounts``
     on the store's ledger; ``snapshot``: the live view (which accounts are
     prepaid). One reader for ``bill --ledger`` and gRPC GetStatement, so
-    both show the same statement. -> list[AccountEvent]."""
+    both show the same statement. One account's audit events are read
+    through its event index (``Accounts.account_events``), the same events
+    in the same order as the every-event listing holds of it, so a
+    statement of one account (`accounts balance`, GetBalance, GetStatement,
+    a refund's or reversal's bound) does not read every customer's log.
+    -> list[AccountEvent]."""
     from .. import layout
     from ..ledger import adjustments
     from .events import from_account_events, from_adjustments, from_cut_overs, from_package_starts
 
-    raw, after = [], 0
-    while True:  # every audited event, in pages
-        page = ops.events(after_seq=after, limit=10_000)
-        if not page:
-            break
-        raw += [e for e in page if account is None or e.get("account") == account]
-        after = page[-1]["seq"]
+    raw: list[dict] = []
+    if account is not None:
+        raw = ops.account_events(account)
+    else:
+        after = 0
+        while True:  # every audited event, in pages
+            page = ops.events(after_seq=after, limit=10_000)
+            if not page:
+                break
+            raw += page
+            after = page[-1]["seq"]
     with ops.ledger.env.begin() as txn:
         rerated = [a for a in adjustments.all_rows(ops.ledger, txn) if account is None or a.account == account]
     t = snapshot.tables
