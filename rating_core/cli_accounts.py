@@ -271,8 +271,10 @@ class PositiveAmount(click.Command):
     """A command whose YUAN must be more than 0 (top-up, pay, refund). Click
     reads a negative amount (``-600``) as an unknown option ("No such option
     '-6'"); it is refused naming the amount and the commands that take money
-    off instead (newcomer N10). A value of an option (``--at -1000``) is not
-    an amount."""
+    off instead (newcomer N10); a refund, itself money taken off, is told
+    how to write its amount and where a debit goes (newcomer N13 F1: its
+    hint pointed at `accounts refund`). A value of an option (``--at
+    -1000``) is not an amount."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
@@ -280,11 +282,18 @@ class PositiveAmount(click.Command):
             if arg == "--":
                 break
             if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not (i and args[i - 1] in takes_value):
-                raise click.BadParameter(
-                    f"{arg}: the amount must be positive; to take money off an account use `rating400 accounts "
-                    "refund` (credit paid back), `rating400 accounts adjust ACCOUNT -YUAN --reason TEXT` (a debit) "
-                    "or `rating400 accounts pay ACCOUNT YUAN --reverse --reason TEXT` (a bill payment taken back)",
-                    ctx=ctx, param_hint="YUAN")
+                yuan = arg[1:]
+                debit = f"`rating400 accounts adjust ACCOUNT {arg} --reason TEXT` (a debit of the credit)"
+                reverse = (f"`rating400 accounts pay ACCOUNT {yuan} --reverse --reason TEXT` (a bill payment "
+                           "taken back)")
+                if ctx.info_name == "refund":
+                    why = (f"a refund is the credit paid back to the customer, written as a positive amount: "
+                           f"`rating400 accounts refund ACCOUNT {yuan} --reason TEXT`; a debit that pays nobody "
+                           f"is {debit}, and {reverse}")
+                else:
+                    why = (f"to take money off an account use `rating400 accounts refund ACCOUNT {yuan} --reason "
+                           f"TEXT` (credit paid back), {debit} or {reverse}")
+                raise click.BadParameter(f"{arg}: the amount must be positive; {why}", ctx=ctx, param_hint="YUAN")
         return super().parse_args(ctx, args)
 
 
@@ -357,10 +366,14 @@ def adjust(ops, common, account, yuan, reason):
 @accounts_command.command("refund", cls=PositiveAmount)
 @click.argument("account")
 @click.argument("yuan")
+@click.option("--reason", required=True, help="Why the credit is paid back (required; audited, and the "
+              "statement's note).")
 @operation
-def refund(ops, common, account, yuan):
-    """Pay credit above zero back to the enterprise (any package kind)."""
-    return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+def refund(ops, common, account, yuan, reason):
+    """Pay credit above zero back to the enterprise (YUAN > 0, whole fen: cash
+    paid out; any package kind; README "Money rules"), e.g.
+    `rating400 accounts refund ACCOUNT 100 --reason "overpaid" --store DIR`."""
+    return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, **common)
 
 
 def _account_move(action):

@@ -141,7 +141,7 @@ def test_request_id_replays_the_first_result_and_changes_nothing(env):
     assert [ops.balance("acme")[k] for k in seconds] == [None] * 3
     assert [first["balance"][k] for k in seconds] == [None] * 3
     with pytest.raises(InvalidInput) as e:
-        ops.refund("t1", "acme", 10_000)
+        ops.refund("t1", "acme", 10_000, "overpaid")
     assert e.value.field == "request_id"
 
 
@@ -167,12 +167,12 @@ def test_top_up_minimums_adjust_refund(env):
     assert e.value.message == "available is 1080.00 yuan; cannot debit 1081.00 yuan", e.value.message
     ops.adjust(rid(), "acme", -80_0000, "duplicate payment reversed", at_ms=T0)
     with pytest.raises(Refused) as e:
-        ops.refund(rid(), "acme", 1000_0001, at_ms=T0)
-    # Exact to 1/10000 yuan where 2 decimals would round (it said "cannot refund 10000001
-    # (1000.00 yuan)" with 1000.00 refundable: breaker 2 F8).
+        ops.refund(rid(), "acme", 1000_0100, "overpaid", at_ms=T0)
+    # In yuan (it said "cannot refund 10000001 (1000.00 yuan)": breaker 2 F8); a refund is
+    # whole fen (breaker N13 F1), so one fen more than the credit is the least refused.
     assert e.value.reason == "insufficient_credit"
-    assert e.value.message == "refundable credit is 1000.00 yuan; cannot refund 1000.0001 yuan", e.value.message
-    ops.refund(rid(), "acme", 1000_0000, at_ms=T0)
+    assert e.value.message == "refundable credit is 1000.00 yuan; cannot refund 1000.01 yuan", e.value.message
+    ops.refund(rid(), "acme", 1000_0000, "overpaid", at_ms=T0)
     assert ops.balance("acme")["credit_minor"] == 0
     with pytest.raises(InvalidInput) as e:
         ops.top_up(rid(), "acme", 0)
@@ -542,7 +542,7 @@ def test_thresholds_alert_once_per_crossing_and_webhooks_retry(env):
         ops.set_notifications(rid(), "acme", credit_below_minor=100_0000,
                               webhook_url=f"http://127.0.0.1:{srv.server_port}/hook", at_ms=T0)
         assert ops.sweep(T0) == []  # 480 >= 100: nothing crossed
-        ops.refund(rid(), "acme", 400_0000, at_ms=T0)  # 80 yuan left
+        ops.refund(rid(), "acme", 400_0000, "overpaid", at_ms=T0)  # 80 yuan left
         first = ops.sweep(T0 + 1)
         assert [(r["operation"], r["detail"]["alert"], r["detail"]["raised"]) for r in first] == \
             [("alert", "credit_low", True)]
@@ -827,7 +827,7 @@ def test_money_and_package_changes_dated_before_the_package_start_are_refused_na
     credit = ops.balance("acme")["credit_minor"]
     for call in (lambda: ops.top_up(rid(), "acme", 600 * 10_000, at_ms=start - 1),
                  lambda: ops.adjust(rid(), "acme", 10_000, "goodwill", at_ms=start - 1),
-                 lambda: ops.refund(rid(), "acme", 10_000, at_ms=start - 1),
+                 lambda: ops.refund(rid(), "acme", 10_000, "overpaid", at_ms=start - 1),
                  lambda: ops.change_package(rid(), "acme", "payg", effective_ms=1, at_ms=T0),
                  lambda: ops.change_package(rid(), "acme", "payg", effective_ms=start - 1, at_ms=T0)):
         with pytest.raises(Refused) as e:
@@ -853,14 +853,14 @@ def test_a_refund_pays_back_only_credit_that_existed_at_its_date(env):
     ops.top_up(rid(), "acme", 600_0000, at_ms=T0 + day)
     ops.adjust(rid(), "acme", -5_0000, "fee reversed", at_ms=T0 + 2 * day)  # a debit later changes nothing here
     with pytest.raises(Refused) as e:
-        ops.refund(rid(), "acme", 480_0001, at_ms=T0)
+        ops.refund(rid(), "acme", 480_0100, "overpaid", at_ms=T0)
     assert e.value.reason == "insufficient_credit"
     assert e.value.message == ("refundable credit on 2026-11-02T10:00:00+08:00 (credit now less 600.00 yuan of "
                                "top-ups and credit adjustments dated after it) is 475.00 yuan; cannot refund "
-                               "480.0001 yuan"), e.value.message
+                               "480.01 yuan"), e.value.message
     with pytest.raises(Refused):
-        ops.refund(rid(), "acme", 475_0001, at_ms=T0)
-    ops.refund(rid(), "acme", 475_0000, at_ms=T0)
+        ops.refund(rid(), "acme", 475_0100, "overpaid", at_ms=T0)
+    ops.refund(rid(), "acme", 475_0000, "overpaid", at_ms=T0)
     # Dated after the top-up, its credit may go back too.
-    ops.refund(rid(), "acme", 600_0000, at_ms=T0 + 3 * day)
+    ops.refund(rid(), "acme", 600_0000, "overpaid", at_ms=T0 + 3 * day)
     assert ops.balance("acme")["credit_minor"] == 0

@@ -26,7 +26,7 @@ def test_amount_too_large_is_invalid_naming_amount_minor(env, amount):
     opened(ops)
     before = ops.balance("acme")
     for call in (lambda: ops.top_up(rid(), "acme", amount, at_ms=T0),
-                 lambda: ops.refund(rid(), "acme", amount, at_ms=T0),
+                 lambda: ops.refund(rid(), "acme", amount, "overpaid", at_ms=T0),
                  lambda: ops.adjust(rid(), "acme", amount, "x", at_ms=T0),
                  lambda: ops.adjust(rid(), "acme", -amount, "x", at_ms=T0)):
         with pytest.raises(InvalidInput) as e:
@@ -107,7 +107,7 @@ def test_an_operation_dated_in_the_future_is_refused_naming_at(env):
     for at in (TYPO_2062, now_ms() + AHEAD_MS + 60_000):
         for call in (lambda: ops.top_up(rid(), "acme", 600 * 10_000, at_ms=at),
                      lambda: ops.adjust(rid(), "acme", 10_000, "goodwill", at_ms=at),
-                     lambda: ops.refund(rid(), "acme", 10_000, at_ms=at),
+                     lambda: ops.refund(rid(), "acme", 10_000, "overpaid", at_ms=at),
                      lambda: ops.change_package(rid(), "acme", "payg", at_ms=at),
                      lambda: ops.account_transition(rid(), "acme", "suspend", "manual", at_ms=at)):
             with pytest.raises(InvalidInput) as e:
@@ -336,3 +336,36 @@ def test_a_refused_reversal_says_the_payments_were_reversed_not_that_there_were_
     assert e.value.reason == "insufficient_payments"
     assert "are 0.00 yuan (its bill payments of 50.50 yuan were all reversed); cannot reverse 30.50 yuan" \
         in e.value.message, e.value.message
+
+
+def test_a_refund_is_whole_fen_with_a_reason(env, capsys):
+    """Breaker N13 F1: `accounts refund acme 0.001` paid out 0.0010 yuan while `pay 0.001` is refused:
+    a refund is cash paid to the customer, whole fen like a payment. Newcomer N13 F1: a refund took
+    no reason; money leaving says why (as `adjust` and `pay --reverse`), in the audit event."""
+    ops = env
+    opened(ops)
+    credit = ops.balance("acme")["credit_minor"]
+    for amount in (10, 10_001, 1):
+        with pytest.raises(InvalidInput) as e:
+            ops.refund(rid(), "acme", amount, "overpaid", at_ms=T0)
+        assert e.value.field == "amount_minor" and f"{amount}: a refund is whole fen" in str(e.value), e.value
+    for reason in ("", "  "):
+        with pytest.raises(InvalidInput) as e:
+            ops.refund(rid(), "acme", 10_000, reason, at_ms=T0)
+        assert e.value.field == "reason"
+    assert ops.balance("acme")["credit_minor"] == credit
+    ops.refund(rid(), "acme", 100, " customer closed the line ", at_ms=T0)
+    last = ops.events("acme")[-1]
+    assert last["operation"] == "refund" and last["detail"]["reason"] == "customer closed the line"
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "0.001", "--reason", "x")
+    assert code == 2 and "amount_minor: 10: a refund is whole fen (a multiple of 100 minor units, 0.01 yuan)" in err
+    code, _, err = cli(capsys, "accounts", "pay", "--store", store, "acme", "0.001")
+    assert code == 2 and "amount_minor: 10: a payment is whole fen (a multiple of 100 minor units, 0.01 yuan)" in err
+    code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1")
+    assert code == 2 and "--reason" in err, err
+    code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1", "--reason", " ")
+    assert code == 2 and "reason: required" in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1.01", "--reason", "overpaid")
+    assert code == 0 and json.loads(out)["detail"]["amount_minor"] == 1_0100, err

@@ -138,7 +138,7 @@ def test_operations_reach_both_workers_within_a_second_without_a_compile(server)
         assert secs <= 1.0, (secs, seen)
 
         # Refund down to 1 yuan, then top up: the granted duration follows on every worker.
-        acc.Refund(pb.AmountRequest(meta=_meta("t0"), account="acme", amount_minor=479_0000))
+        acc.Refund(pb.AdjustRequest(meta=_meta("t0"), account="acme", amount_minor=479_0000, reason="test"))
         secs, seen = _all_see(clients, lambda s: s.startswith("allow") and int(s.rsplit("max=", 1)[1]) < 3600)
         assert secs <= 1.0, (secs, seen)
         before = int(seen[0].rsplit("max=", 1)[1])
@@ -189,11 +189,17 @@ def test_status_codes(server):
         assert r.balance.credit_minor == 100_0000
         acc.Adjust(pb.AdjustRequest(meta=_meta("x8"), account="beta", amount_minor=5000, reason="goodwill"))
         with pytest.raises(grpc.RpcError) as e:
-            acc.Refund(pb.AmountRequest(meta=_meta("x9"), account="beta", amount_minor=1_5001))
+            acc.Refund(pb.AdjustRequest(meta=_meta("x9"), account="beta", amount_minor=1_5100, reason="overpaid"))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "insufficient_credit"
         assert "the statements applied 99.00 yuan" in e.value.details()
-        assert acc.Refund(pb.AmountRequest(meta=_meta("x10"), account="beta",
-                                           amount_minor=1_5000)).balance.credit_minor == 99_0000
+        # A refund is cash paid out: whole fen, with a reason (breaker N13 F1, newcomer N13 F1).
+        for bad, field in (({"amount_minor": 1_4999, "reason": "overpaid"}, "amount_minor"),
+                           ({"amount_minor": 1_5000}, "reason")):
+            with pytest.raises(grpc.RpcError) as e:
+                acc.Refund(pb.AdjustRequest(meta=_meta("x9b"), account="beta", **bad))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(f"{field}:")
+        assert acc.Refund(pb.AdjustRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000,
+                                           reason="overpaid")).balance.credit_minor == 99_0000
         with pytest.raises(grpc.RpcError) as e:  # a bundle's payment is its top-up; nothing stored
             acc.Pay(pb.AmountRequest(meta=_meta("x11"), account="beta", amount_minor=1_0000))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "not_prepaid"

@@ -106,13 +106,13 @@ def test_debt_past_the_limit_refuses_only_the_overage_and_a_payment_of_any_amoun
         assert e.value.reason == "insufficient_credit"
         # A refund pays back credit above zero only: none while the account owes.
         with pytest.raises(Refused) as e:
-            ops.refund("f1", "bo", 1, at_ms=at(4, 7))
+            ops.refund("f1", "bo", 100, "overpaid", at_ms=at(4, 7))
         assert e.value.reason == "insufficient_credit"
         ops.top_up("p2", "bo", 4 * YUAN, at_ms=at(4, 8))  # 2.00 credit now
         with pytest.raises(Refused) as e:
-            ops.refund("f2", "bo", 2 * YUAN + 1, at_ms=at(4, 9))
+            ops.refund("f2", "bo", 2 * YUAN + 100, "overpaid", at_ms=at(4, 9))
         assert e.value.reason == "insufficient_credit"
-        ops.refund("f3", "bo", 2 * YUAN, at_ms=at(4, 9))
+        ops.refund("f3", "bo", 2 * YUAN, "overpaid", at_ms=at(4, 9))
         assert ops.balance("bo")["credit_minor"] == 0
         assert authorize(ops, at(4, 20)).max_duration_seconds > 600  # the overage is paid for again
     finally:
@@ -148,8 +148,8 @@ def test_credit_carried_into_a_bundle_is_refundable(store):
         # minimums (February to April, 3 x 40.00): never paid back, however the refund is dated
         # (breaker N11 F13: bounded by April's closing credit alone, all 480.00 went back).
         with pytest.raises(Refused, match=r"refundable credit is 360\.00 yuan: the statements applied 120\.00"):
-            ops.refund("r1", "tea", 480 * YUAN, at_ms=at(4, 2))
-        ops.refund("r2", "tea", 360 * YUAN, at_ms=at(4, 2))
+            ops.refund("r1", "tea", 480 * YUAN, "overpaid", at_ms=at(4, 2))
+        ops.refund("r2", "tea", 360 * YUAN, "overpaid", at_ms=at(4, 2))
         assert ops.balance("tea")["credit_minor"] == 120 * YUAN
     finally:
         ops.ledger.close()

@@ -191,7 +191,7 @@ def test_money_dated_before_the_cut_over_is_refused(demo_made, tmp_path, capsys)
     account = "haixi_electronics"
     credit = json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["balance"]["credit_minor"]
     for op in (("top-up", account, "50"), ("adjust", account, "50", "--reason", "goodwill"),
-               ("refund", account, "1")):
+               ("refund", account, "1", "--reason", "overpaid")):
         for at in ("2026-09-15T10:00:00", "2026-11-30T23:00:00"):
             code, _, err = run(capsys, "accounts", *op, "--at", at, "--store", store)
             assert code == 1 and "refused: before_cut_over: " in err and f"dated {at}" in err, (op, at, err)

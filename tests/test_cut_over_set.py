@@ -154,7 +154,7 @@ def imported_november(demo_made, tmp_path):
     (("pay", ACCOUNT, "10"), "a bill payment"),
     (("top-up", ACCOUNT, "600"), "a top-up"),
     (("adjust", ACCOUNT, "5", "--reason", "goodwill"), "a credit adjustment"),
-    (("refund", ACCOUNT, "1"), "a refund"),
+    (("refund", ACCOUNT, "1", "--reason", "overpaid"), "a refund"),
 ])
 def test_refused_after_any_money_the_statements_count(imported_november, demo_made, capsys, op, words):
     """Breaker N11 F1: `billing-from` checked top-ups, adjustments and

@@ -17,11 +17,11 @@ def test_a_postpaid_refund_is_bounded_by_what_the_statements_left_unapplied(tmp_
         ops.top_up("p-1", "bun", 20 * YUAN)  # pays this month's rental exactly
         assert ops.balance("bun")["credit_minor"] == 20 * YUAN  # the ledger: fees are never debited
         with pytest.raises(Refused, match=r"refundable credit is 0\.00 yuan: the statements applied 20\.00 yuan"):
-            ops.refund("r-1", "bun", 20 * YUAN)
+            ops.refund("r-1", "bun", 20 * YUAN, "overpaid")
         ops.top_up("p-2", "bun", 5 * YUAN)  # an overpayment: refundable
         with pytest.raises(Refused, match=r"refundable credit is 5\.00 yuan"):
-            ops.refund("r-2", "bun", 6 * YUAN)
-        ops.refund("r-3", "bun", 5 * YUAN)
+            ops.refund("r-2", "bun", 6 * YUAN, "overpaid")
+        ops.refund("r-3", "bun", 5 * YUAN, "overpaid")
         assert ops.balance("bun")["credit_minor"] == 20 * YUAN
     finally:
         ops.ledger.close()
@@ -64,7 +64,7 @@ def test_concurrent_refunds_never_pass_one_bound_twice(tmp_path):
         def refund(i):
             barrier.wait()
             try:
-                done.append(ops.refund(f"r-{i}", "bun", 5 * YUAN))
+                done.append(ops.refund(f"r-{i}", "bun", 5 * YUAN, "overpaid"))
             except Refused as e:
                 refused.append(e.reason)
 
@@ -90,7 +90,7 @@ def test_an_empty_account_is_bad_input_not_an_internal_error(tmp_path):
     ops = Accounts.open(store)
     try:
         with pytest.raises(InvalidInput, match="^account: required$"):
-            ops.refund("r-1", "", 10_000)
+            ops.refund("r-1", "", 10_000, "overpaid")
         with pytest.raises(InvalidInput, match="^account: required$"):
             ops.reverse_payment("v-1", "", 10_000, "typo")
     finally:
@@ -114,7 +114,7 @@ def test_a_closed_account_s_money_can_still_be_paid_back(tmp_path):
         with pytest.raises(Refused) as e:
             ops.top_up("p-3", "shop", 1 * YUAN)
         assert e.value.reason == "account_closed"
-        assert ops.refund("r-1", "shop", 50 * YUAN)["balance"]["credit_minor"] == 0
+        assert ops.refund("r-1", "shop", 50 * YUAN, "overpaid")["balance"]["credit_minor"] == 0
         assert ops.reverse_payment("v-1", "tea", 10 * YUAN, "returned to the customer")["operation"] == \
             "reverse_payment"
     finally:

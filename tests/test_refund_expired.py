@@ -48,8 +48,8 @@ def test_a_back_dated_refund_pays_back_no_expired_credit(tmp_path):
         assert ops.balance("ended")["credit_minor"] == 0  # the period ended on 11-20: expired
         with pytest.raises(Refused, match=r"refundable credit is 0\.00 yuan \(the package period ended "
                                           r"2026-11-20T00:00:00\+08:00: its credit expired\); cannot refund 10\.00"):
-            ops.refund("r-1", "ended", 10_0000, at_ms=NOV_10)  # on 11-10 it was there; today it is not
+            ops.refund("r-1", "ended", 10_0000, "overpaid", at_ms=NOV_10)  # on 11-10 it was there; today it is not
         # A period still running: the back-dated refund is paid as before.
-        assert ops.refund("r-2", "running", 10_0000, at_ms=NOV_10)["balance"]["credit_minor"] == 40_0000
+        assert ops.refund("r-2", "running", 10_0000, "overpaid", at_ms=NOV_10)["balance"]["credit_minor"] == 40_0000
     finally:
         ops.ledger.close()

@@ -154,7 +154,7 @@ def test_a_refund_the_rerated_sequence_cannot_pay_refuses_the_rerating(store_dir
     from rating_core.ledger import adjustments as adj
 
     ledger = Ledger(store_dir)
-    Accounts(Store(store_dir, create=False), ledger).refund("r1", "legacy", 600 * YUAN, at_ms=at(6))
+    Accounts(Store(store_dir, create=False), ledger).refund("r1", "legacy", 600 * YUAN, "overpaid", at_ms=at(6))
     ledger.close()
     assert credit(store_dir) == 78_4000
     # Replayed at 1.00/min, 540 yuan is left after c3: the 600 yuan refund on

@@ -63,16 +63,16 @@ def test_a_backdated_postpaid_refund_is_bounded_by_every_later_statement(world):
                rf"100\.00 yuan to bills \(rental, minimums, features; the bills up to {now_month} applied all but "
                r"40\.00 yuan\); cannot refund 41\.00 yuan")
     with pytest.raises(Refused, match=message) as e:
-        ops.refund("r-1", "bun", 41 * YUAN)
+        ops.refund("r-1", "bun", 41 * YUAN, "overpaid")
     assert e.value.reason == "insufficient_credit"
     for i, at in enumerate((first + 19 * DAY, add_months_ms(first, 1) + 3 * DAY)):  # back-dated: the same bound
         with pytest.raises(Refused, match=message):
-            ops.refund(f"r-2{i}", "bun", 41 * YUAN, at_ms=at)
-    assert ops.refund("r-3", "bun", 40 * YUAN, at_ms=first + 19 * DAY)["replayed"] is False
+            ops.refund(f"r-2{i}", "bun", 41 * YUAN, "overpaid", at_ms=at)
+    assert ops.refund("r-3", "bun", 40 * YUAN, "overpaid", at_ms=first + 19 * DAY)["replayed"] is False
     # No bill re-opened: every month is paid, the last carries nothing.
     assert [(m[1], m[2]) for m in _months(ops, "bun")] == [(0, 40 * YUAN), (0, 20 * YUAN), (0, 0)]
     with pytest.raises(Refused, match=r"refundable credit is 0\.00 yuan"):
-        ops.refund("r-4", "bun", 1 * YUAN, at_ms=first + 20 * DAY)
+        ops.refund("r-4", "bun", 1 * YUAN, "overpaid", at_ms=first + 20 * DAY)
 
 
 def test_a_prepaid_refund_is_netted_against_what_the_bills_leave_unpaid(world):
@@ -86,13 +86,13 @@ def test_a_prepaid_refund_is_netted_against_what_the_bills_leave_unpaid(world):
                                       r"50\.00 yuan unpaid .*netted against the credit of 480\.00 yuan; "
                                       r"record the customer's payment first \(rating400 accounts pay tea YUAN"
                        ) as e:
-        ops.refund("r-1", "tea", 470 * YUAN)
+        ops.refund("r-1", "tea", 470 * YUAN, "overpaid")
     assert e.value.reason == "insufficient_credit"
-    ops.refund("r-2", "tea", 430 * YUAN)
+    ops.refund("r-2", "tea", 430 * YUAN, "overpaid")
     with pytest.raises(Refused, match=r"refundable credit is 0\.00 yuan"):
-        ops.refund("r-3", "tea", 1 * YUAN)
+        ops.refund("r-3", "tea", 1 * YUAN, "overpaid")
     ops.pay("p-1", "tea", 50 * YUAN)  # the customer pays its bills: the rest of the credit is refundable
-    ops.refund("r-4", "tea", 50 * YUAN)
+    ops.refund("r-4", "tea", 50 * YUAN, "overpaid")
     assert ops.balance("tea")["credit_minor"] == 0
     last = live_statements(ops, "tea", None)[-1]
     assert last.earlier_unpaid - last.paid_to_earlier == 0  # the ended months' bills are paid

@@ -188,7 +188,7 @@ def test_money_events_at_a_month_boundary_fall_in_the_month_of_their_instant(tmp
         for i, t in enumerate((BOUNDARY - 1, BOUNDARY)):
             ops.top_up(f"t{i}", "acme", 200 * YUAN, at_ms=t)
             ops.adjust(f"a{i}", "acme", 5 * YUAN, "goodwill", at_ms=t)
-            ops.refund(f"r{i}", "acme", 3 * YUAN, at_ms=t)
+            ops.refund(f"r{i}", "acme", 3 * YUAN, "overpaid", at_ms=t)
 
     store, credit = world(tmp_path, "pre_a", [[cdr("nov", at(11, 5))], events, [cdr("dec", at(12, 3))]])
     assert credit == (480 - 24 + 2 * (200 + 5 - 3)) * YUAN

@@ -1024,8 +1024,14 @@ class Accounts:
         return self._run("adjust", request_id, actor, at_ms, fn)
 
     @_operation
-    def refund(self, request_id: str, account: str, amount_minor: int, actor: str = "", at_ms=None) -> dict:
-        """Pay credit back to the enterprise, on every package kind: only
+    def refund(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
+               at_ms=None) -> dict:
+        """Pay credit back to the enterprise, ``amount_minor`` (> 0, minor
+        units, whole fen: cash paid out, as ``pay``; else
+        ``InvalidInput("amount_minor")``), with a ``reason`` (required,
+        audited, the statement's note; ``InvalidInput("reason")``: money
+        leaving says why, as ``adjust`` and ``reverse_payment``), on every
+        package kind: only
         credit above zero and not held by open reservations (a postpaid
         account's credit limit is the platform's money, never refunded),
         and only credit that existed at ``at_ms``: less the top-ups and
@@ -1037,7 +1043,9 @@ class Accounts:
         that have ended leave unpaid (README "Money rules"). Refused: ``insufficient_credit``, ``no_package``,
         ``account_closed``, ``before_package_start`` (``at_ms`` before the
         current package period's start)."""
-        amount = _amount(amount_minor, "amount_minor")
+        amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor", "a refund")
+        if not (reason or "").strip():
+            raise InvalidInput("reason", "required: why the credit is paid back (audited)")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -1069,7 +1077,7 @@ class Accounts:
             if on_bills is not None:
                 _check_statement_bound(acc.id, on_bills, refundable, amount)
             credit = tx.credit(acc, -amount).credit_minor
-            tx.put_account(acc, before, {"amount_minor": amount, "credit_minor": credit})
+            tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(), "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
@@ -1878,13 +1886,15 @@ def _amount(value, field: str, signed: bool = False) -> int:
     return value
 
 
-def _whole_fen(amount: int, field: str) -> int:
+def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
     """``amount`` (minor units) when it is whole fen (a multiple of 100):
-    money received from a bank, a bill payment and its reversal, is never
-    finer than a fen (newcomer N11 F15: `pay 0.0001` was taken, and the
-    statement carried 45.5001); else ``InvalidInput(field)``."""
+    cash moved through a bank (a bill payment and its reversal, received;
+    a refund, paid out: ``what`` names it) is never finer than a fen
+    (newcomer N11 F15: `pay 0.0001` was taken, and the statement carried
+    45.5001; breaker N13 F1: `refund 0.001` was paid out); else
+    ``InvalidInput(field)``."""
     if amount % 100:
-        raise InvalidInput(field, f"{amount}: a payment is whole fen (a multiple of 100 minor units, 0.01 yuan); "
+        raise InvalidInput(field, f"{amount}: {what} is whole fen (a multiple of 100 minor units, 0.01 yuan); "
                                   f"{in_yuan(amount)} is not")
     return amount
 

@@ -162,7 +162,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     @rpc("Refund")
     async def Refund(self, r, context):
         return await self._op(context, self.ops.refund, account=r.account, amount_minor=r.amount_minor,
-                              **_meta(r.meta))
+                              reason=r.reason, **_meta(r.meta))
 
     @rpc("AccountTransition")
     async def AccountTransition(self, r, context):

@@ -86,7 +86,7 @@ class AccountServiceStub:
                 _registered_method=True)
         self.Refund = channel.unary_unary(
                 '/rating400.v1.AccountService/Refund',
-                request_serializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
                 _registered_method=True)
         self.AccountTransition = channel.unary_unary(
@@ -264,7 +264,11 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Refund(self, request, context):
-        """Pays back credit above zero only, on every package kind.
+        """Pays back amount_minor (> 0, whole fen: cash paid out) of the credit
+        above zero only, on every package kind, with a reason (required,
+        audited; the statement's note). An AdjustRequest: its fields 1-3 are
+        AmountRequest's, so an older client's request reads the same, its
+        missing reason refused INVALID_ARGUMENT "reason".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -463,7 +467,7 @@ def add_AccountServiceServicer_to_server(servicer, server):
             ),
             'Refund': grpc.unary_unary_rpc_method_handler(
                     servicer.Refund,
-                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.AmountRequest.FromString,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.AdjustRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
             ),
             'AccountTransition': grpc.unary_unary_rpc_method_handler(
@@ -862,7 +866,7 @@ class AccountService:
             request,
             target,
             '/rating400.v1.AccountService/Refund',
-            rating400_dot_v1_dot_accounts__pb2.AmountRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.AdjustRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
             options,
             channel_credentials,
