@@ -168,11 +168,55 @@ def test_request_id_reused_with_other_content_is_refused(env):
         with pytest.raises(InvalidInput) as e:
             call()
         assert e.value.field == "request_id" and "different content" in str(e.value)
-    # Identical content (another actor, another effective time: a retry) replays.
-    again = ops.adjust("adj-1", "acme", -100, "a", actor="retry", at_ms=T0 + 5)
+    # Identical content (another actor; the same effective time, or none given: a retry) replays.
+    again = ops.adjust("adj-1", "acme", -100, "a", actor="retry", at_ms=T0)
     assert again["replayed"] and again["seq"] == first["seq"] and "content_digest" not in again
+    assert "at_ms" not in again
+    assert ops.adjust("adj-1", "acme", -100, "a", actor="retry")["seq"] == first["seq"]
     assert ops.balance("acme")["credit_minor"] == credit
     assert ops.balance("other")["credit_minor"] == 480 * 10_000
+
+
+def test_request_id_reused_with_another_explicit_date_is_refused(env):
+    """Breaker N13 F11: `refund sanqin_tourism 1 --request-id rid-x4 --at 13:51:30`, then the same with
+    `--at 13:52:30`, answered replayed: true and kept 13:51:30: the clerk was told the corrected date
+    was applied. An explicit other date is other content; no date given (now) still replays."""
+    ops = env
+    opened(ops)
+    for op in (lambda rid_, at: ops.refund(rid_, "acme", 1 * 10_000, "overpaid", at_ms=at),
+               lambda rid_, at: ops.top_up(rid_, "acme", 600 * 10_000, at_ms=at),
+               lambda rid_, at: ops.adjust(rid_, "acme", -100, "a", at_ms=at)):
+        key = rid()
+        first = op(key, T0)
+        credit = ops.balance("acme")["credit_minor"]
+        assert op(key, T0)["replayed"] and op(key, None)["seq"] == first["seq"]
+        with pytest.raises(InvalidInput) as e:
+            op(key, T0 + 60_000)
+        assert e.value.field == "request_id" and "different content" in str(e.value), e.value
+        assert "dated 2026-11-02T10:00:00+08:00, this one dated 2026-11-02T10:01:00+08:00" in str(e.value)
+        assert ops.balance("acme")["credit_minor"] == credit
+    # Dated now (no date given) the first time: a retry with an explicit date is refused too.
+    key = rid()
+    ops.adjust(key, "acme", 100, "a")
+    with pytest.raises(InvalidInput) as e:
+        ops.adjust(key, "acme", 100, "a", at_ms=T0)
+    assert e.value.field == "request_id"
+    events = [e for e in ops.events("acme") if e["operation"] == "refund"]
+    assert [e["at_ms"] for e in events] == [T0]
+
+
+def test_cli_retry_with_another_at_exits_2(env, capsys):
+    ops = env
+    opened(ops)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    base = ["accounts", "refund", "--store", store, "--reason", "overpaid", "--request-id", "rid-x4", "acme", "1"]
+    code, out, _ = cli(capsys, *base, "--at", "2026-11-02T10:00:00")
+    assert code == 0 and json.loads(out)["replayed"] is False
+    code, out, _ = cli(capsys, *base, "--at", "2026-11-02T10:00:00")
+    assert code == 0 and json.loads(out)["replayed"] is True
+    code, _, err = cli(capsys, *base, "--at", "2026-11-02T10:01:00")
+    assert code == 2 and "request_id" in err and "different content" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("yuan", ["99999999999999999999", "1e400", "922337203685477.5807", "inf", "-inf",

@@ -200,6 +200,14 @@ def test_status_codes(server):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(f"{field}:")
         assert acc.Refund(pb.AdjustRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000,
                                            reason="overpaid")).balance.credit_minor == 99_0000
+        # A retry under its request id: no date (0: now) replays; another explicit date is other
+        # content (breaker N13 F11: it answered replayed and kept the first date).
+        assert acc.Refund(pb.AdjustRequest(meta=_meta("x10"), account="beta", amount_minor=1_5000,
+                                           reason="overpaid")).replayed
+        with pytest.raises(grpc.RpcError) as e:
+            acc.Refund(pb.AdjustRequest(meta=pb.OperationMeta(request_id="x10", actor="test", at_ms=1_790_000_000_000),
+                                        account="beta", amount_minor=1_5000, reason="overpaid"))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "different content" in e.value.details()
         with pytest.raises(grpc.RpcError) as e:  # a bundle's payment is its top-up; nothing stored
             acc.Pay(pb.AmountRequest(meta=_meta("x11"), account="beta", amount_minor=1_0000))
         assert dict(e.value.trailing_metadata())["rating400-reason"] == "not_prepaid"

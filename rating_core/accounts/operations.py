@@ -10,7 +10,9 @@ Every operation:
   content returns the first answer (``replayed=True``) and changes nothing;
   an id reused for a different operation, or with different content (other
   account, amount, ...; compared by a digest stored with the id, see
-  ``request_digest``), is ``InvalidInput("request_id")``; a refused operation
+  ``request_digest``; or an explicit ``at_ms`` other than the effective
+  time the first was booked at: ``OperationResult.at_ms``, none given
+  replays), is ``InvalidInput("request_id")``; a refused operation
   stores nothing, so it can be retried under the same id once allowed;
 * appends one audit ``Event`` per record it changes: actor, effective time
   ``at_ms`` (default now), wall-clock time, operation, the record before and
@@ -401,12 +403,20 @@ class Accounts:
                 if first.content_digest and digest and first.content_digest != digest:
                     raise InvalidInput("request_id", f"request id reused with different content "
                                                      f"(first used for {first.operation} seq {first.seq})")
+                # An explicit date is content too: a retry that gives another one
+                # would be told its date was applied when the first one's stands
+                # (breaker N13 F11). No date given (now) replays, as does a
+                # sweep's transition, keyed by its own state and date.
+                if at_ms is not None and first.at_ms and first.at_ms != at and _SWEEP_AT.get() is None:
+                    raise InvalidInput("request_id", f"request id reused with different content (first used for "
+                                                     f"{first.operation} seq {first.seq} dated "
+                                                     f"{_local(first.at_ms)}, this one dated {_local(at)})")
                 return {**_public(first), "replayed": True}
             tx = _Tx(self, w, at, actor, request_id, operation)
             res = fn(tx)
             res.request_id, res.operation, res.seq = request_id, operation, tx.seq
             res.detail = res.detail or tx.detail
-            res.content_digest = digest
+            res.content_digest, res.at_ms = digest, at
             txn.put(rid, C.encode(res), db=self.db[C.REQUESTS_DB])
             meta = self.db[C.META_DB]
             tx.changed(b"g", "")  # this generation's log is complete
@@ -1819,6 +1829,7 @@ def _public(res: C.OperationResult) -> dict:
     """An operation's answer as the caller sees it (without the digest)."""
     out = C.as_dict(res)
     out.pop("content_digest", None)
+    out.pop("at_ms", None)
     return out
 
 

@@ -180,6 +180,10 @@ class OperationResult(msgspec.Struct):
     # actor, time): a reused id with another digest is refused. "" in records
     # written before digests were kept, and for internal operations.
     content_digest: str = ""
+    # The effective time the operation was dated (epoch ms): a retry that
+    # gives another one explicitly is refused as other content (breaker N13
+    # F11). 0 in records written before it was kept.
+    at_ms: int = 0
 
 
 _encoders = msgspec.msgpack.Encoder()
