@@ -198,7 +198,9 @@ def cut_over_ms(text: str, hint: str = "--billing-from") -> int:
 @operation
 def billing_from(ops, common, account, month):
     """Set an imported account's cut-over: the first month (YYYY-MM-01, Asia/Shanghai) this ledger bills it
-    (README "Accounts and numbers": the migration's cut-over)."""
+    (README "Accounts and numbers": the migration's cut-over). A stored one moves later only over months not
+    ended yet (refused would_write_off, exit 1), never before the package's first month
+    (before_package_start); moved earlier, a warning names the ended months now billed here."""
     return ops.set_billing_from(account=account, billing_from_ms=cut_over_ms(month, "YYYY-MM-01"), **common)
 
 

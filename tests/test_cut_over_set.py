@@ -136,6 +136,13 @@ def test_refused_for_an_account_opened_here(old_import, capsys):
             res = stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
                 meta=meta(request_id="g3"), account=ACCOUNT, billing_from_ms=1790784000000), timeout=30)
             assert res.account.billing_from_ms == 1790784000000 and not res.replayed
+            # Stored now: moved later past October, ended and billed, it is refused (newcomer N13 F2).
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SetBillingFrom(accounts_pb2.SetBillingFromRequest(
+                    meta=meta(request_id="g4"), account=ACCOUNT, billing_from_ms=1793462400000), timeout=30)
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert dict(e.value.trailing_metadata())["rating400-reason"] == "would_write_off"
+            assert "would write off 2026-10," in e.value.details()
     finally:
         server.stop()
 
@@ -272,3 +279,56 @@ def test_a_bill_run_with_no_statement_says_why(demo_made, tmp_path, capsys):
                              "--month", "2026-11")
     assert code == 0, err
     assert "no statement: no account of this run is billed in its months" in printed, printed
+
+
+def test_a_stored_cut_over_never_moves_later_past_ended_months(imported_november, demo_made, capsys, clock):
+    """Newcomer N13 F2: imported with `--billing-from 2026-10-01`, `billing-from hangzhou_tea 2027-01-01`
+    was taken (rc 0, no warning): October and November, ended and billed (40.00 minimum shortfall
+    each), vanished from every statement and the refund netting that kept 80.00 was gone. A stored
+    cut-over moves later only over months not ended yet (refused would_write_off, the months and what
+    they charged named); never before the package start (before_package_start); earlier it is taken,
+    with a warning naming the months now billed here."""
+    clock(_ms("2026-12-10T10:00:00"))
+    store = str(imported_november)
+    code, _, err = run(capsys, "accounts", "import", str(demo_made[0] / "catalog" / "catalog.yaml"),
+                       "--billing-from", "2026-10-01", "--store", store)
+    assert code == 0, err
+    october_on = _ms("2026-10-01T00:00:00")
+    for month, span, charged in (("2027-01-01", "2026-10 .. 2026-11", "80.00"),
+                                 ("2026-12-01", "2026-10 .. 2026-11", "80.00"), ("2026-11-01", "2026-10", "40.00")):
+        code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, month, "--store", store)
+        assert code == 1 and err.startswith("refused: would_write_off: "), err
+        assert (f"from 2026-10-01 to {month} would write off {span}, month(s) that have ended and that this ledger "
+                f"billed ({charged} yuan charged") in err, err
+    code, printed, _ = run(capsys, "accounts", "show", ACCOUNT, "--store", store)
+    assert json.loads(printed)["account"]["billing_from_ms"] == october_on
+    code, _, err = run(capsys, "accounts", "refund", ACCOUNT, "450", "--reason", "x", "--store", store)
+    assert code == 1 and "leave 80.00 yuan unpaid" in err, err  # the netting still holds
+
+    # Before the package start (2026-02-01): refused, naming it; the package's month is the earliest.
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-01-01", "--store", store)
+    assert code == 1 and err.startswith("refused: before_package_start: ") and "(2026-02-01)" in err, err
+    assert "the earliest cut-over is 2026-02-01" in err
+    # Earlier, from the package's month on: taken, saying which ended months are billed here now.
+    code, printed, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-08-01", "--store", store)
+    assert code == 0, err
+    assert ("warning: billed here now: 2026-08 .. 2026-09 of account 'hangzhou_tea' (rental, monthly minimum, "
+            "fees: bill --ledger); make sure the old platform did not bill them too") in err, err
+    # ... and back to October: those two months have ended too, so that is refused now.
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-10-01", "--store", store)
+    assert code == 1 and "would write off 2026-08 .. 2026-09," in err, err
+
+
+def test_a_stored_cut_over_moves_later_over_months_not_ended(imported_november, demo_made, capsys, clock):
+    """Imported on 11-20 with the month of the import as its cut-over, a platform that cuts over on
+    1 December instead moves it later: November has not ended, nothing of it is billed yet. Back to
+    November while it runs is taken too, with no warning (no ended month comes back into billing)."""
+    clock(_ms("2026-11-20T16:00:00"))
+    store = str(imported_november)
+    code, _, err = run(capsys, "accounts", "import", str(demo_made[0] / "catalog" / "catalog.yaml"),
+                       "--store", store)
+    assert code == 0, err
+    for month in ("2026-12-01", "2026-11-01"):
+        code, printed, err = run(capsys, "accounts", "billing-from", ACCOUNT, month, "--store", store)
+        assert code == 0 and "warning" not in err, err
+        assert json.loads(printed)["account"]["billing_from_ms"] == _ms(f"{month}T00:00:00")

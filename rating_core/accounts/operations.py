@@ -1456,8 +1456,20 @@ class Accounts:
         them anyway; the first such month is named, and so is a stored
         cut-over later still: an import's, stored over calls committed
         before it; the cut-over set here says where billing starts, so a
-        move that still would not is refused too). The same cut-over again
-        changes nothing and records no event (``detail.unchanged``)."""
+        move that still would not is refused too), ``before_package_start``
+        (a cut-over before the month of the account's first package period
+        started: no month before it is billed anywhere, and ``accounts
+        show`` said billing started before the package), ``would_write_off``
+        (a stored cut-over, not 0, moved later past months that have ended:
+        their statements were this ledger's bills, rental, minimums and
+        fees, which the refund netting and the customer's payments counted
+        on; the months and what they charged are named; newcomer N13 F2).
+        A stored cut-over moves later only over months not ended yet (the
+        month in progress, next month: a correction before anything is
+        billed). A move earlier over ended months is taken, as the old
+        platform's bills may have been wrong; ``detail.warnings`` names the
+        months now billed here. The same cut-over again changes nothing and
+        records no event (``detail.unchanged``)."""
         from .importer import cut_over_too_late, month_start
 
         cut = _ms(billing_from_ms, "billing_from_ms")
@@ -1484,11 +1496,59 @@ class Accounts:
                               f"the ledger holds {first[1]} of account {acc.id!r} dated {_local(first[0])}, before "
                               f"{_local(cut)}: its month is billed here whatever the cut-over after it{stored}; "
                               f"a cut-over says where billing starts, so set it to {_local(month)[:10]} or earlier")
+            started = self._first_package_start(tx, acc)
+            if started is not None and cut < month_start(started):
+                raise Refused("before_package_start",
+                              f"cut-over {_local(cut)[:10]} is before account {acc.id!r}'s package started "
+                              f"({_local(started)[:10]}): no month before it is billed, here or by the old "
+                              f"platform; the earliest cut-over is {_local(month_start(started))[:10]}")
+            current = month_start(now_ms())
+            warnings = []
+            if acc.billing_from_ms and cut > acc.billing_from_ms:
+                ended = _months(max(acc.billing_from_ms, month_start(started or 0)), min(cut, current))
+                if ended:
+                    raise Refused("would_write_off", self._write_off_words(acc, ended, cut))
+            elif acc.billing_from_ms and cut < acc.billing_from_ms:
+                added = _months(cut, min(acc.billing_from_ms, current))
+                if added:
+                    warnings.append(f"billed here now: {_month_span(added)} of account {acc.id!r} (rental, "
+                                    f"monthly minimum, fees: bill --ledger); make sure the old platform did not "
+                                    f"bill them too")
             before = C.decode(C.Account, C.encode(acc))
             acc.billing_from_ms = cut
             tx.put_account(acc, before, {"billing_from_ms": cut, "previous_billing_from_ms": before.billing_from_ms})
-            return self._result(tx, acc, billing_from_ms=cut, previous_billing_from_ms=before.billing_from_ms)
+            res = self._result(tx, acc, billing_from_ms=cut, previous_billing_from_ms=before.billing_from_ms)
+            if warnings:  # printed as `warning:` lines (cli_accounts.run)
+                res.detail["warnings"] = warnings
+            return res
         return self._run("set_billing_from", request_id, actor, at_ms, fn)
+
+    def _first_package_start(self, tx: _Tx, acc: C.Account) -> int | None:
+        """The start (epoch ms) of ``acc``'s first package period (its
+        recorded periods; the current one's without a record); None
+        without a package."""
+        from .view import account_periods
+
+        if not acc.package:
+            return None
+        return min([p.start_ms for p in account_periods(tx.txn, self.db, acc.id)] + [acc.package_start_ms])
+
+    def _write_off_words(self, acc: C.Account, ended: list[int], cut: int) -> str:
+        """Why moving ``acc``'s stored cut-over to ``cut`` (epoch ms) is
+        refused ``would_write_off``: the ``ended`` months (their first
+        instants) it would take off the statements, and what their
+        statements charge (``billing.sources.live_statements``, read inside
+        the operation's write transaction, as a refund's bound)."""
+        from ..billing.sources import live_statements
+
+        labels = {_local(m)[:7] for m in ended}
+        charged = sum(s.charges for s in live_statements(self, acc.id, None) if s.month in labels)
+        return (f"moving account {acc.id!r}'s cut-over from {_local(acc.billing_from_ms)[:10]} to "
+                f"{_local(cut)[:10]} would write off {_month_span(ended)}, month(s) that have ended and that this "
+                f"ledger billed ({in_yuan(charged)} charged: rental, monthly minimum, fees, calls; what the "
+                f"customer's payments and the refund netting counted on); a cut-over moves later only over "
+                f"months not ended yet: those bills stand, and a correction of them is a money operation with "
+                f"its reason (accounts adjust), on the record")
 
     def _first_held(self, tx: _Tx, account: str, before_ms: int) -> tuple[int, str] | None:
         """The earliest (epoch ms, what) of ``account``'s committed calls and
@@ -1823,6 +1883,23 @@ def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable
                                              f"of {in_yuan(refundable)}; record the customer's payment first "
                                              f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
                                              f"more; cannot refund {in_yuan(amount)}")
+
+
+def _months(lo_ms: int, hi_ms: int) -> list[int]:
+    """The first instants (epoch ms) of the local months from ``lo_ms``'s
+    (a month's first instant) up to, not including, ``hi_ms``'s."""
+    out = []
+    while lo_ms < hi_ms:
+        out.append(lo_ms)
+        lo_ms = add_months_ms(lo_ms, 1)
+    return out
+
+
+def _month_span(months: list[int]) -> str:
+    """Months (first instants, ascending) for people: ``2026-10`` or
+    ``2026-10 .. 2026-11`` (both included)."""
+    first, last = _local(months[0])[:7], _local(months[-1])[:7]
+    return first if first == last else f"{first} .. {last}"
 
 
 def _public(res: C.OperationResult) -> dict:
