@@ -68,10 +68,10 @@ def test_statement_callers_and_report(served):
     doc = json.loads(s.json)
     for name in ("package_credit", "expired_credit", "earlier_unpaid", "paid_to_earlier", "paid_to_charges"):
         assert getattr(s, name + "_minor") == doc[name + "_minor"], name
-    for name in ("credit_adjustments", "top_ups", "adjustments", "rerating", "rerating_credit"):
+    for name in ("credit_adjustments", "refunds", "top_ups", "adjustments", "rerating", "rerating_credit"):
         assert getattr(s, name + "_minor") == doc[name + "_total_minor"], name
     assert s.closing_credit_minor == (s.opening_credit_minor + s.package_credit_minor + s.top_ups_minor
-                                      + s.credit_adjustments_minor - s.credit_consumed_minor
+                                      + s.credit_adjustments_minor + s.refunds_minor - s.credit_consumed_minor
                                       - s.rerating_credit_minor - s.expired_credit_minor
                                       - s.paid_to_earlier_minor - s.paid_to_charges_minor)
     assert s.amount_due_minor == (s.usage_minor - s.credit_consumed_minor + s.minimum_topup_minor + s.rental_minor

@@ -127,7 +127,8 @@ def test_debt_past_the_limit_refuses_only_the_overage_and_a_payment_of_any_amoun
     mar, apr = got["2026-03"], got["2026-04"]
     assert mar["amount_due_minor"] == 6 * YUAN and mar["closing_credit_minor"] == 0
     # April: 7.00 paid + 1.00 goodwill - 2.00 refunded = 6.00, all to March's bill.
-    assert apr["top_ups_total_minor"] == 7 * YUAN and apr["credit_adjustments_total_minor"] == -1 * YUAN
+    assert apr["top_ups_total_minor"] == 7 * YUAN and apr["credit_adjustments_total_minor"] == 1 * YUAN
+    assert apr["refunds_total_minor"] == -2 * YUAN  # cash paid out: a figure of its own (newcomer N13 F1)
     assert apr["earlier_unpaid_minor"] == 6 * YUAN and apr["paid_to_earlier_minor"] == 6 * YUAN
     assert apr["amount_due_minor"] == 0 and apr["closing_credit_minor"] == 0  # the ledger's credit: 0
     csv_out = store.parent / "bills.csv"

@@ -78,7 +78,7 @@ def sums_reconcile(s):
     """The statement's two sums (README "Monthly statements"), with the bill payments' terms."""
     assert s["closing_credit_minor"] == (
         s["opening_credit_minor"] + s["package_credit_minor"] + s["top_ups_total_minor"]
-        + s["credit_adjustments_total_minor"] + s["payments_total_minor"] + s["payments_carried_in_minor"]
+        + s["credit_adjustments_total_minor"] + s["refunds_total_minor"] + s["payments_total_minor"] + s["payments_carried_in_minor"]
         - s["payments_carried_out_minor"] - s["credit_consumed_minor"] - s["rerating_credit_total_minor"]
         - s["expired_credit_minor"] - s["paid_to_earlier_minor"] - s["paid_to_charges_minor"])
     assert s["amount_due_minor"] == s["charges_minor"] - s["paid_to_charges_minor"]

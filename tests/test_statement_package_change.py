@@ -195,14 +195,17 @@ def test_money_events_at_a_month_boundary_fall_in_the_month_of_their_instant(tmp
     rows = bill(store, tmp_path, capsys)
     for m in ("2026-11", "2026-12"):
         st = json.loads((tmp_path / "st" / f"acme-{m}.json").read_text("utf-8"))["statements"][0]
-        assert (st["top_ups_total_minor"], st["credit_adjustments_total_minor"]) == (200 * YUAN, 2 * YUAN), m
+        assert (st["top_ups_total_minor"], st["credit_adjustments_total_minor"], st["refunds_total_minor"]) \
+            == (200 * YUAN, 5 * YUAN, -3 * YUAN), m
         assert rows[m]["top_ups_minor"] == 200 * YUAN
     assert rows["2026-11"]["closing_credit_minor"] == (480 - 12 + 202) * YUAN == rows["2026-12"]["opening_credit_minor"]
     assert rows["2026-12"]["closing_credit_minor"] == credit
     grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
     for m in ("2026-11", "2026-12"):
         assert [e["amount_minor"] for e in grpc_st[m]["top_ups"]] == [200 * YUAN]
-        assert sorted(e["amount_minor"] for e in grpc_st[m]["credit_adjustments"]) == [-3 * YUAN, 5 * YUAN]
+        assert [e["amount_minor"] for e in grpc_st[m]["credit_adjustments"]] == [5 * YUAN]
+        assert [(e["amount_minor"], e["kind"], e["note"]) for e in grpc_st[m]["refunds"]] == [(-3 * YUAN, "refund",
+                                                                                                 "overpaid")]
     assert grpc_st["2026-12"]["closing_credit_minor"] == credit
 
 

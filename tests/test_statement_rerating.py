@@ -238,5 +238,6 @@ def test_a_month_shows_what_earlier_months_left_unpaid_every_kind_and_the_parque
     assert row["package_credit_minor"] == 0 and row["expired_credit_minor"] == 0
     assert row["closing_credit_minor"] == (
         row["opening_credit_minor"] + row["package_credit_minor"] + row["top_ups_minor"]
-        + row["credit_adjustments_minor"] - row["credit_consumed_minor"] - row["rerating_credit_minor"]
+        + row["credit_adjustments_minor"] + row["refunds_minor"] - row["credit_consumed_minor"]
+        - row["rerating_credit_minor"]
         - row["expired_credit_minor"] - row["paid_to_earlier_minor"] - row["paid_to_charges_minor"])  # Statement.closing_credit

@@ -89,7 +89,7 @@ def _setup(base, tmp_path, monkeypatch, capsys, topup_at, calls, topup_first):
 def _identity(st: dict) -> int:
     """opening + package credit + top-ups + adjustments - consumed - expired."""
     return (st["opening_credit_minor"] + st["package_credit_minor"] + st["top_ups_total_minor"]
-            + st["credit_adjustments_total_minor"] - st["credit_consumed_minor"] - st["rerating_credit_total_minor"]
+            + st["credit_adjustments_total_minor"] + st["refunds_total_minor"] - st["credit_consumed_minor"] - st["rerating_credit_total_minor"]
             - st["expired_credit_minor"])
 
 

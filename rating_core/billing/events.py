@@ -10,8 +10,13 @@ Kinds (``KINDS``):
   one per rerated call (``from_adjustments``), with the part of it that
   prepaid credit paid in ``credit_minor``.
 - ``credit_adjustment``: a signed change of the prepaid credit other than a
-  top-up (the accounts layer's ``adjust`` and ``refund``; from the ledger
+  top-up or a refund (the accounts layer's ``adjust``; from the ledger
   only, never from a file: ``FILE_KINDS``).
+- ``refund``: credit paid back to the customer in cash (the accounts
+  layer's ``refund``; amount < 0, the credit it takes; the note its
+  reason; ledger only). A line and a sum of its own on the statement, so
+  cash paid out is told apart from a credit adjustment (newcomer N13 F1:
+  it was a ``credit_adjustment`` noted "refund").
 - ``payment``: a prepaid account's payment of its bills (the accounts
   layer's ``pay``, or a file's row, amount > 0 in whole fen): never call
   credit, applied to the oldest bill first (``statements._apply_payments``;
@@ -53,15 +58,16 @@ from ..errors import InvalidInput
 from ..money import MAX_AMOUNT_MINOR, in_yuan, parse_yuan
 from .calls import MAX_BALANCE_MINOR
 
-KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment", "feature_added", "feature_removed")
+KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "refund", "payment", "feature_added",
+         "feature_removed")
 # The kinds an events file may hold (README "bill --events"): a
-# ``credit_adjustment`` is the ledger's (``accounts adjust`` / ``refund``,
+# ``credit_adjustment`` and ``refund`` are the ledger's (``accounts adjust`` / ``refund``,
 # checked against the credit there); from a file it took prepaid credit
 # below zero and a payg credit settled nothing (breaker).
 FILE_KINDS = ("top_up", "adjustment", "rerating", "feature_added", "feature_removed", "payment")
 # Kinds that move money: one dated before the account's package start would
 # be on no statement (``read_events`` ``starts``).
-MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "payment")
+MONEY_KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "refund", "payment")
 FEATURE_KINDS = ("feature_added", "feature_removed")
 # The accounts layer's operations (audit events not of a number) that move
 # money, and the kind of event each is on a statement (``from_account_events``).
@@ -70,7 +76,7 @@ FEATURE_KINDS = ("feature_added", "feature_removed")
 # is never left out of that check (breaker N11 F1: a ``pay`` was not, and a
 # cut-over moved past it left its month billed anyway).
 LEDGER_MONEY_OPERATIONS = {"top_up": "top_up", "pay": "payment", "reverse_payment": "payment",
-                           "adjust": "credit_adjustment", "refund": "credit_adjustment"}
+                           "adjust": "credit_adjustment", "refund": "refund"}
 assert set(LEDGER_MONEY_OPERATIONS.values()) <= set(MONEY_KINDS)
 # The package kinds (``layout.PACKAGE_KIND``) whose accounts take a bill
 # payment (kind ``payment``): a prepaid account's. A pay-as-you-go or bundle
@@ -229,7 +235,7 @@ def read_events(path: str | Path, accounts=None, features=None,
         kind = row["kind"]
         if kind not in FILE_KINDS:
             ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
-                if kind == "credit_adjustment" else ""
+                if kind in ("credit_adjustment", "refund") else ""
             raise InvalidInput("kind", f"{kind!r} is not one of {', '.join(FILE_KINDS)}{ledger_only}", where)
         postpaid = (payment_refusal(row["account"], package_kinds[row["account"]])
                     if kind == "payment" and package_kinds and row["account"] in package_kinds else None)
@@ -290,7 +296,7 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
     statement shows: ``top_up`` -> top_up; ``pay`` -> payment;
     ``reverse_payment`` -> payment, negative (its reason as the note);
     ``adjust`` -> credit_adjustment (its reason as the note); ``refund`` ->
-    credit_adjustment, negative.
+    refund, negative (its reason as the note; none before refunds took one).
     Other operations (real-name, numbers, lifecycle) are not money. A
     top-up or payment has no note (the operation takes none; the actor who
     recorded it is the audit log's, not a note: newcomer N11 F1)."""
@@ -311,7 +317,8 @@ def from_account_events(events: list[dict]) -> list[AccountEvent]:
             out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", amount,
                                     note=str(detail.get("reason", ""))))
         else:
-            out.append(AccountEvent(e["account"], int(e["at_ms"]), "credit_adjustment", -amount, note="refund"))
+            out.append(AccountEvent(e["account"], int(e["at_ms"]), "refund", -amount,
+                                    note=str(detail.get("reason", ""))))
     return out
 
 

@@ -55,7 +55,8 @@ LABELS = {
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
         "basis_year_held": "年费，已于{billed}计费，下次{next}", "features_held": "已开通增值功能",
-        "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整", "local": "本地", "out_of_town": "外地",
+        "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整",
+        "refunds": "退款(元)", "refund": "退款", "local": "本地", "out_of_town": "外地",
         "since": "{} 起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
         "rerating_credit_part_back": "其中退回预存款(元)", "rerating_credit_back": "重新计费退回预存款(元)",
@@ -94,6 +95,7 @@ LABELS = {
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
         "basis_year_held": "yearly, billed in {billed}; next in {next}", "features_held": "Add-on features held",
         "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
+        "refunds": "Refunds (yuan)", "refund": "refund",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town",
         "since": "since {}", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
         "rerating_n_calls": "calls", "rerating_credit_part": "from prepaid credit (yuan)", "sep": "; ",
@@ -166,6 +168,8 @@ CSV_COLUMNS = [
     # credit - rerating from credit - expired = closing (``Statement.closing_credit``).
     ("opening_credit", lambda s: exact_yuan(s.opening_credit)), ("package_credit", lambda s: exact_yuan(s.package_credit)),
     ("credit_adjustments", lambda s: exact_yuan(s.credit_adjustments_total)),
+    # Credit paid back in cash (``accounts refund``), apart from the adjustments (newcomer N13 F1).
+    ("refunds", lambda s: exact_yuan(s.refunds_total)),
     ("rerating_credit", lambda s: exact_yuan(s.rerating_credit_total)),
     ("expired_credit", lambda s: exact_yuan(s.expired_credit)),
     # Postpaid payments: the month's charges less what was paid towards

@@ -285,6 +285,9 @@ class Statement:
     adjustments: list[AccountEvent] = field(default_factory=list)
     rerating: list[AccountEvent] = field(default_factory=list)
     credit_adjustments: list[AccountEvent] = field(default_factory=list)
+    # Credit paid back to the customer (``accounts refund``; amounts < 0):
+    # cash paid out, apart from the credit adjustments (newcomer N13 F1).
+    refunds: list[AccountEvent] = field(default_factory=list)
     opening_credit: int = 0
     package_credit: int = 0
     expired_credit: int = 0
@@ -355,8 +358,14 @@ class Statement:
         return sum(e.amount_minor for e in self.credit_adjustments)
 
     @property
+    def refunds_total(self) -> int:
+        """The month's refunds as the credit they took (minor units, <= 0)."""
+        return sum(e.amount_minor for e in self.refunds)
+
+    @property
     def closing_credit(self) -> int:
         return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
+                + self.refunds_total
                 + self.payments_total + self.payments_carried_in - self.payments_carried_out
                 - self.credit_consumed - self.rerating_credit_total - self.expired_credit
                 - self.paid_to_earlier - self.paid_to_charges)
@@ -415,13 +424,14 @@ class Statement:
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
-                  "rerating_credit_total", "credit_adjustments_total", "closing_credit", "charges", "amount_due",
-                  "amount_payable", "rounding", "charges_below_zero", "payments_total"):
+                  "rerating_credit_total", "credit_adjustments_total", "refunds_total", "closing_credit", "charges",
+                  "amount_due", "amount_payable", "rounding", "charges_below_zero", "payments_total"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
                  "opening_credit", "package_credit", "expired_credit", "features_total", "top_ups_total",
                  "adjustments_total", "rerating_total", "rerating_credit_total", "credit_adjustments_total",
+                 "refunds_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
                  "amount_payable", "rounding", "charges_below_zero", "payments_total", "payments_carried_in",
                  "payments_to_earlier", "payments_to_charges", "payments_carried_out"}
@@ -431,7 +441,7 @@ class Statement:
                          "billed_seconds": x["billed_seconds"], "charge_minor": x["charge"]} for x in d[group]]
         d["features"] = [{**{k: v for k, v in f.items() if k not in ("unit_fee", "amount")},
                           "unit_fee_minor": f["unit_fee"], "amount_minor": f["amount"]} for f in d["features"]]
-        for group in ("top_ups", "adjustments", "rerating", "credit_adjustments", "payments"):
+        for group in ("top_ups", "adjustments", "rerating", "credit_adjustments", "refunds", "payments"):
             d[group] = [{"at_ms": e["at_ms"], "kind": e["kind"], "amount_minor": e["amount_minor"],
                          "note": e["note"], **({"credit_minor": e["credit_minor"]} if group == "rerating" else {})}
                         for e in d[group]]
@@ -460,6 +470,8 @@ SUMMARY_SCHEMA = pa.schema([
     # Bill payments (``accounts pay``; never credit): the month's, and those carried in and out.
     ("payments_minor", pa.int64()), ("payments_carried_in_minor", pa.int64()),
     ("payments_carried_out_minor", pa.int64()),
+    # Credit paid back to the customer (``accounts refund``, <= 0), a term of the credit's sum.
+    ("refunds_minor", pa.int64()),
 ])
 
 
@@ -490,6 +502,7 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "payments_minor": [x.payments_total for x in s],
         "payments_carried_in_minor": [x.payments_carried_in for x in s],
         "payments_carried_out_minor": [x.payments_carried_out for x in s],
+        "refunds_minor": [x.refunds_total for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
@@ -916,6 +929,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 s.adjustments = [e for e in month_events if e.kind == "adjustment"]
                 s.rerating = [e for e in month_events if e.kind == "rerating"]
                 s.credit_adjustments = [e for e in month_events if e.kind == "credit_adjustment"]
+                s.refunds = [e for e in month_events if e.kind == "refund"]
                 s.payments = [e for e in month_events if e.kind == "payment"]
             # Prepaid credit, chained month to month.
             pkg_credit_at = int(acc_start_ms[i]) if kind == "prepaid" else None
@@ -955,7 +969,8 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if kind == "prepaid" and expires is not None and m_lo <= expires < m_hi:
                 used = (consumed_before_expiry.get(account, 0) if expires == expiry_ms
                         else _consumed_between(calls, account, m_lo, expires))
-                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if e.at_ms < expires)
+                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
+                             if e.at_ms < expires)
                 topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expires)
                 s.expired_credit = max(0, s.opening_credit + credit_before + topped - used)
             if kind == "prepaid" and any(kinds[pkg_index[c["to"]]] == "payg" for c in changes if c["to"] in pkg_index):
@@ -1020,7 +1035,7 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     ``paid_to_earlier`` / ``paid_to_charges``); what is left of them is
     ``s.payments_carried_out`` (to later months' bills)."""
     owed_to_customer = max(0, -s.charges)
-    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments
+    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
                                           if cut is None or e.at_ms < cut)) if payments else 0
     money += owed_to_customer
     bill_money = s.payments_carried_in + s.payments_total

@@ -156,7 +156,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             rerating_credit_minor=s.rerating_credit_total, earlier_unpaid_minor=s.earlier_unpaid,
             paid_to_earlier_minor=s.paid_to_earlier, paid_to_charges_minor=s.paid_to_charges,
             amount_payable_minor=s.amount_payable, rounding_minor=s.rounding, payments_minor=s.payments_total,
-            payments_carried_in_minor=s.payments_carried_in, payments_carried_out_minor=s.payments_carried_out)
+            payments_carried_in_minor=s.payments_carried_in, payments_carried_out_minor=s.payments_carried_out,
+            refunds_minor=s.refunds_total)
         if request.include_html:
             resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp
