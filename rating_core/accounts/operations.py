@@ -1509,7 +1509,9 @@ class Accounts:
                 if ended:
                     raise Refused("would_write_off", self._write_off_words(acc, ended, cut))
             elif acc.billing_from_ms and cut < acc.billing_from_ms:
-                added = _months(cut, min(acc.billing_from_ms, current))
+                # From where the statements bill now: a call or money held
+                # before the stored cut-over already billed its months.
+                added = _months(cut, min(self._billing_starts(tx, acc)[0], current))
                 if added:
                     warnings.append(f"billed here now: {_month_span(added)} of account {acc.id!r} (rental, "
                                     f"monthly minimum, fees: bill --ledger); make sure the old platform did not "
