@@ -405,8 +405,10 @@ class AccountServiceServicer:
     def SetBillingFrom(self, request, context):
         """A migrated account's cut-over (Account.billing_from_ms), set after its
         import (README "Accounts and numbers"). Refused: not_migrated,
-        ledger_holds_earlier; a billing_from_ms not a local month's first
-        instant is INVALID_ARGUMENT.
+        ledger_holds_earlier, before_package_start (before the month the first
+        package period started), would_write_off (a stored cut-over moved later
+        past months that have ended: their bills stand); a billing_from_ms not a
+        local month's first instant is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
