@@ -184,9 +184,12 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
         # NumPy release the GIL); results are kept in input order.
         task = bar.add_task("reading CDRs", total=total)
         files = cdr.InputRows()
+        # Without pass-through only the CDR fields are read, as the bulk
+        # job reads them (another column may even be given twice).
+        columns = None if pass_through else list(cdr.FIELDS)
         for path in inputs:
             files.begin(str(path), offset)
-            for batch in cdr.read_batches(path, cdr_input=True):
+            for batch in cdr.read_batches(path, columns=columns, cdr_input=True):
                 fut = pool.submit(rater.prepare, batch, offset)
                 fut.add_done_callback(lambda f, k=batch.num_rows: bar.update(task, advance=k))
                 parts.append(fut)

@@ -24,6 +24,7 @@ from rating_core.cli import main
 from rating_core.rater import RATED_COLUMNS, Rater
 from rating_core.store import Store
 
+from demo_server import copy_store
 from inprocess import cli
 from test_rerate import PAYG, root  # noqa: F401 - the fixture: version 1 with calls committed, version 2 dearer
 
@@ -139,6 +140,35 @@ def test_pass_through_columns_alike_to_a_reader_are_refused(demo, calls, tmp_pat
     assert not out.exists()
     code, _, err = cli(capsys, "rate", src, "--store", demo / "store", "--out", out)
     assert code == 0 and pq.read_table(out).num_rows == calls.num_rows, err
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_column_given_twice_is_refused_only_if_it_is_read(demo, calls, tmp_path, capsys, suffix):
+    """Breaker N13 F12: a Parquet file with two ``note`` columns was refused
+    without --pass-through ("line 1: ... header"). Only the CDR fields are
+    read then: it rates, dry and committed (a CSV too). With --pass-through
+    it is refused naming the Parquet schema (it has no line 1 or header) or
+    a CSV's header; a CDR field given twice is refused either way (which
+    one is the call's?)."""
+    src = tmp_path / f"dup{suffix}"
+    write = pq.write_table if suffix == ".parquet" else pacsv.write_csv
+    write(appended(calls, ("note", "a"), ("note", "b")), src)
+    store = tmp_path / "demo"
+    copy_store(demo, store)
+    for commit in ((), ("--commit",)):
+        out = tmp_path / f"o{len(commit)}.parquet"
+        code, _, err = cli(capsys, "rate", src, "--store", store / "store", "--out", out, *commit)
+        assert code == 0 and pq.read_table(out).num_rows == calls.num_rows, err
+    code, _, err = cli(capsys, "rate", src, "--store", store / "store", "--out", tmp_path / "p.parquet",
+                       "--pass-through")
+    where, schema = (f"{src}: ", "the Parquet schema") if suffix == ".parquet" else (f"{src}: line 1: ", "the header")
+    assert code == 2 and err.strip() == (
+        f"error: {where}with --pass-through, column 'note' is given 2 times in {schema}, so the rated "
+        "output's columns would be misread; rename them apart in the file or rate without --pass-through"), err
+    write(appended(calls, ("start", "2026-10-01T00:00:00+08:00")), src)
+    for flags in ((), ("--pass-through",)):
+        code, _, err = cli(capsys, "rate", src, "--store", store / "store", "--out", tmp_path / "s.parquet", *flags)
+        assert code == 2 and err.strip() == f"error: {where}column 'start': column given twice in {schema}", err
 
 
 # --- 2. formulas in CSV output ---------------------------------------------------------------
