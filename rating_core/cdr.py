@@ -37,7 +37,7 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -1803,6 +1803,11 @@ class Prepared:
     rows_in: int
     duplicates: int = 0
     deduped: bool = False  # ``dedupe`` has run (it is idempotent but not free)
+    # (row, "start" or "end") -> that time as given (the text a reject shows),
+    # of the good rows whose start or end is later than ``latest_call_ms``
+    # when the edge read them: what ``reject_future`` writes (few rows; the
+    # table holds the parsed time, its text and unit gone).
+    given: dict[tuple[int, str], str] = dataclass_field(default_factory=dict)
 
 
 def calendar_range(tables: dict) -> tuple[int, int]:
@@ -1919,6 +1924,7 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
 
     good = field < 0
     rejects = _rejects(np.flatnonzero(~good), field, reason, call_id, cols, row_offset)
+    given = _given_late(cols, {"start": start, "end": end}, good, row_offset)
 
     out_cols = {
         "row": pa.array(np.arange(row_offset, row_offset + n, dtype=np.int64)),
@@ -1943,7 +1949,31 @@ def prepare(batch: pa.Table | pa.RecordBatch, days: tuple[int, int], row_offset:
         "agent_answer_ms": times["agent_answer"],
         "end_ms": end,
     }
-    return Prepared(table, cdr, good, rejects, n)
+    return Prepared(table, cdr, good, rejects, n, given=given)
+
+
+def latest_call_ms() -> int:
+    """The latest a committed call may start or end, epoch ms: now (the
+    clock operations are dated by, ``accounts.operations.now_ms``) +
+    ``accounts.operations.AHEAD_MS`` (README "Calls from the future")."""
+    from .accounts import operations
+
+    return operations.now_ms() + operations.AHEAD_MS
+
+
+def _given_late(cols: dict, times: dict[str, np.ndarray], good: np.ndarray, row_offset: int) -> dict:
+    """``Prepared.given``: of the ``good`` rows, each start or end (epoch ms
+    in ``times``) later than ``latest_call_ms`` now, as given in ``cols``
+    (shown as a rejects file shows a value), keyed (row, field). Read at the
+    edge, before a commit's ``reject_future`` (whose clock is no earlier)."""
+    latest = latest_call_ms()
+    late = {name: np.flatnonzero(good & (ms > latest)) for name, ms in times.items()}
+    if not any(len(rows) for rows in late.values()):
+        return {}
+    rows = np.concatenate(list(late.values()))
+    names = np.array([name for name, r in late.items() for _ in r])
+    text = shown(values_as_given(cols, rows, names)).to_pylist()
+    return {(int(r) + row_offset, str(name)): v for r, name, v in zip(rows, names, text)}
 
 
 def _rejects(bad: np.ndarray, field: np.ndarray, reason: np.ndarray, call_id: pa.Array,
@@ -2034,6 +2064,7 @@ def concat(parts: list[Prepared]) -> Prepared:
         pa.concat_tables([p.rejects for p in parts]),
         sum(p.rows_in for p in parts),
         sum(p.duplicates for p in parts),
+        given={k: v for p in parts for k, v in p.given.items()},
     )
 
 
@@ -2090,16 +2121,19 @@ def reject_copies(prepared: Prepared, dup: np.ndarray) -> Prepared:
     }, schema=REJECT_SCHEMA)
     good = prepared.good.copy()
     good[dup] = False
-    return Prepared(prepared.table, prepared.cdr, good, pa.concat_tables([prepared.rejects, rejects]),
-                    prepared.rows_in, prepared.duplicates + len(dup), deduped=True)
+    return replace(prepared, good=good, rejects=pa.concat_tables([prepared.rejects, rejects]),
+                   duplicates=prepared.duplicates + len(dup), deduped=True)
 
 
 def reject_future(prepared: Prepared, latest_ms: int) -> Prepared:
     """``prepared`` with its good rows whose start (epoch ms) is later than
-    ``latest_ms`` made rejects ``start in the future`` (field ``start``, the
-    value the start in Asia/Shanghai), and those whose end is, ``end in the
-    future`` (field ``end``). Every committing path applies it
-    (``engine._keyed``) with now + ``accounts.operations.AHEAD_MS``: a call
+    ``latest_ms`` made rejects ``start in the future`` (field ``start``),
+    and those whose end is, ``end in the future`` (field ``end``); the value
+    the time as given (``Prepared.given``, breaker N13 F10: it was the
+    parsed time to the second, its milliseconds gone), or, for a row the
+    edge did not see as late, the time in Asia/Shanghai to the millisecond.
+    Every committing path applies it (``engine._keyed``) with
+    ``latest_call_ms``: a call
     committed years ahead made ``bill --ledger`` bill every account every
     month to that year (breaker N11 F4: one CDR dated 2060, 205,745 yuan of
     future rentals). A dry rating keeps pricing future calls (a what-if)."""
@@ -2112,13 +2146,15 @@ def reject_future(prepared: Prepared, latest_ms: int) -> Prepared:
     t = prepared.table.select(["row", "call_id"]).take(pa.array(late))
     by_start = start[late] > latest_ms  # else its end (breaker N12 F12)
     when = np.where(by_start, start[late], end[late])
+    fields = np.where(by_start, "start", "end").tolist()
     rejects = pa.table({
         "row": t.column("row"),
         "call_id": t.column("call_id"),
-        "field": pa.array(np.where(by_start, "start", "end").tolist()),
+        "field": pa.array(fields),
         "reason": pa.array([REASONS[START_IN_FUTURE if s else END_IN_FUTURE] for s in by_start]),
-        "value": pa.array([dt.datetime.fromtimestamp(int(ms) / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds")
-                           for ms in when]),
+        "value": pa.array([prepared.given.get((r, f)) or dt.datetime.fromtimestamp(
+            int(ms) / 1000, layout.LOCAL_TZ).isoformat(timespec="milliseconds")
+            for r, f, ms in zip(t.column("row").to_pylist(), fields, when)], pa.string()),
     }, schema=REJECT_SCHEMA)
     good = prepared.good.copy()
     good[late] = False

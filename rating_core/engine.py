@@ -693,13 +693,11 @@ def _held_of(keys: pa.BinaryArray, cand: np.ndarray, held: pa.BinaryArray) -> np
 def _keyed(prepared: cdr.Prepared) -> tuple[cdr.Prepared, np.ndarray, list[bytes]]:
     """A request's part of a commit that needs no ledger: ``prepared`` with
     its duplicates within the request marked (``cdr.dedupe``) and its calls
-    starting later than now + ``accounts.operations.AHEAD_MS`` rejected
+    starting or ending later than ``cdr.latest_call_ms`` rejected
     (``cdr.reject_future``: every committing path, ``rate --commit`` and a
     committed RateCdrs, comes here; a dry rating does not), the rows still
     good, and their call keys (``records.call_keys``), in row order."""
-    from .accounts import operations  # its clock: the one operations are dated by (tests set it)
-
-    prepared = cdr.reject_future(cdr.dedupe(prepared), operations.now_ms() + operations.AHEAD_MS)
+    prepared = cdr.reject_future(cdr.dedupe(prepared), cdr.latest_call_ms())
     good = np.flatnonzero(prepared.good)
     keys = records.call_keys(prepared.table.column("call_id").take(pa.array(good))).to_pylist()
     return prepared, good, keys

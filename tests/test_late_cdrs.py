@@ -283,13 +283,51 @@ def test_a_call_starting_in_the_future_is_a_reject_of_a_commit_not_of_a_dry_rati
     assert [(r["call_id"], r["field"], r["code"]) for r in rejects] == [("y2060", "start", "start_in_future"),
                                                                          ("soon", "start", "start_in_future"),
                                                                          ("day", "end", "end_in_future")]
-    assert rejects[0]["value"] == "2060-11-02T10:00:00+08:00" and "in the future" in rejects[0]["reason"]
+    # The value as given: the file's epoch milliseconds (breaker N13 F10).
+    assert rejects[0]["value"] == str(calls[1]["start"]) and "in the future" in rejects[0]["reason"]
     # Nothing of the rejected calls reached the ledger: the bill stops at the current month.
     with pytest.raises(SystemExit) as e:
         main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json")])
     assert e.value.code == 0
     months = {s["month"] for s in json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]}
     assert max(months) <= dt.datetime.now(SH).strftime("%Y-%m"), months
+
+
+def test_a_future_reject_shows_the_time_as_given(tmp_path, capsys):
+    """Breaker N13 F10: a ``start_in_future`` / ``end_in_future`` reject
+    wrote the time parsed and cut to the second (``...13:56:11+08:00`` for
+    ``...13:56:11.036+08:00``), while the ``after_end`` reject of the same
+    file showed its value as written. Each now shows the cell as the file
+    wrote it: ISO text with its milliseconds, epoch milliseconds."""
+    import csv
+
+    from clock import clock_at
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    ledger.close()
+    now = at(11, 20)
+    header = "call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n"
+    rows = ["ok,13812345678,{n},13700000001,2026-11-20T09:00:00.250+08:00,,,2026-11-20T09:01:00.250+08:00,x",
+            # starts 20 minutes ahead
+            "s,13812345678,{n},13700000001,2026-11-20T10:20:11.036+08:00,,,2026-11-20T10:21:11.036+08:00,x",
+            # started a minute ago, ends 11 minutes ahead
+            "e,13812345678,{n},13700000001,2026-11-20 09:59:00.5,,,2026-11-20 10:11:11.036,x",
+            f"m,13812345678,{{n}},13700000001,{now + 30 * 60_000 + 7},,,{now + 31 * 60_000 + 7},x",
+            # the answer after the end: a reject of the edge, its value as written
+            "a,13812345678,{n},13700000001,2026-11-20T09:00:00.250+08:00,,2026-11-20T09:05:00.036+08:00,"
+            "2026-11-20T09:01:00.250+08:00,x"]
+    (tmp_path / "fut.csv").write_text(header + "\n".join(r.format(n=NUMBER) for r in rows) + "\n")
+    with clock_at(now), pytest.raises(SystemExit) as e:
+        main(["rate", str(tmp_path / "fut.csv"), "--store", str(store), "--commit", "--json",
+              "--out", str(tmp_path / "rated.parquet"), "--rejects", str(tmp_path / "rj.csv")])
+    summary = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0 and (summary["rated"], summary["rejected"]) == (1, 4), summary
+    rejects = {r["call_id"]: (r["field"], r["code"], r["value"])
+               for r in csv.DictReader(open(tmp_path / "rj.csv", encoding="utf-8-sig"))}
+    assert rejects == {"s": ("start", "start_in_future", "2026-11-20T10:20:11.036+08:00"),
+                       "e": ("end", "end_in_future", "2026-11-20 10:11:11.036"),
+                       "m": ("start", "start_in_future", str(now + 30 * 60_000 + 7)),
+                       "a": ("agent_answer", "after_end", "2026-11-20T09:05:00.036+08:00")}, rejects
 
 
 def test_the_default_bill_run_ends_at_the_current_month(tmp_path, capsys):
@@ -352,8 +390,10 @@ def test_the_default_bill_run_ends_at_the_current_month(tmp_path, capsys):
 
 def test_grpc_commits_refuse_a_call_starting_in_the_future(tmp_path):
     """Breaker N11 F4 on the wire: RateCdr answers INVALID_ARGUMENT naming
-    ``cdr.start``; a committed RateCdrBatches message rejects the row
+    ``cdr.start_time``; a committed RateCdrBatches message rejects the row
     (code ``start_in_future``) and commits the others; a dry one prices it."""
+    import time
+
     from rating400.v1 import rating_pb2, rating_pb2_grpc
     from demo_server import Server
 
@@ -371,14 +411,27 @@ def test_grpc_commits_refuse_a_call_starting_in_the_future(tmp_path):
             with pytest.raises(grpc.RpcError) as e:
                 stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert e.value.details().startswith("cdr.start: start in the future"), e.value.details()
+            assert e.value.details().startswith("cdr.start_time: start in the future"), e.value.details()
+            # One name per field of the message (breaker N13 F10: "cdr.end" beside "cdr.end_time: required").
+            soon = time.time_ns() // 1_000_000 - 60_000
+            msg.start_time.CopyFrom(_ts(soon))
+            msg.agent_answer_time.CopyFrom(_ts(soon + 2_000))
+            msg.end_time.CopyFrom(_ts(soon + 20 * 60_000))
+            with pytest.raises(grpc.RpcError) as e:
+                stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
+            assert e.value.details().startswith("cdr.end_time: end in the future"), e.value.details()
+            msg.ClearField("end_time")
+            with pytest.raises(grpc.RpcError) as e:
+                stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
+            assert e.value.details() == "cdr.end_time: required", e.value.details()
             calls = [cdr("s1", at(11, 11)), cdr("s2", future)]
             cols = cdr_columns(calls)
             dry, committed = stub.RateCdrBatches(iter([
                 rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols, dry_run=True),
                 rating_pb2.RateCdrBatchesRequest(batch_id=2, cdrs=cols)]), timeout=30)
             assert list(dry.rejects) == [] and len(dry.rated.call_id) == 2
-            assert [(r.field, r.code) for r in committed.rejects] == [("start", "start_in_future")]
+            assert [(r.field, r.code, r.value) for r in committed.rejects] == [("start", "start_in_future",
+                                                                                  str(future))]
             assert list(committed.rated.call_id) == ["s1"]
     finally:
         server.stop()

@@ -178,7 +178,7 @@ def test_a_committed_call_id_resent_with_other_content_is_refused(client, server
     with pytest.raises(grpc.RpcError) as e:
         client.rate_cdr(cdr_row("differ-1", minute=40, talk_s=200))
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert e.value.details().startswith("cdr.end: call id 'differ-1': call id committed before with a different value")
+    assert e.value.details().startswith("cdr.end_time: call id 'differ-1': call id committed before with a different value")
     assert "first commit stands" in e.value.details()
     with pytest.raises(grpc.RpcError) as e:
         client.rate_cdr(cdr_row("differ-1", minute=40) | {"caller": "13912345678"})

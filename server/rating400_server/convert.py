@@ -19,6 +19,12 @@ from rating_core.rater import RatingResult
 # CdrColumns field -> engine CDR column.
 STRING_IN = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
 TIME_IN = {"start_ms": "start", "ivr_answer_ms": "ivr_answer", "agent_answer_ms": "agent_answer", "end_ms": "end"}
+# Engine CDR column -> its field in the ``Cdr`` message (RateCdr): every
+# RateCdr error names the message's field (breaker N13 F10: "cdr.start: start
+# in the future" beside "cdr.start_time: required" for one field).
+CDR_FIELDS = {"call_id": "call_id", "caller": "caller", "number": "number", "forwarded_to": "forwarded_to",
+              "start": "start_time", "ivr_answer": "ivr_answer_time", "agent_answer": "agent_answer_time",
+              "end": "end_time", "hangup_cause": "hangup_cause"}
 REQUIRED_STRINGS = ("call_id", "number")
 REQUIRED_TIMES = ("start_ms", "end_ms")
 
@@ -74,25 +80,14 @@ def text(field: str, value: str, limits: edge.Limits = edge.DEFAULT_LIMITS) -> s
 
 
 def cdr_to_row(cdr, prefix: str = "cdr", limits: edge.Limits = edge.DEFAULT_LIMITS) -> dict:
-    """One Cdr message -> one engine row (times as epoch ms, None = absent)."""
-    row = {
-        "call_id": text(f"{prefix}.call_id", cdr.call_id, limits),
-        "caller": text(f"{prefix}.caller", cdr.caller, limits),
-        "number": text(f"{prefix}.number", cdr.number, limits),
-        "forwarded_to": text(f"{prefix}.forwarded_to", cdr.forwarded_to, limits),
-        "start": _ts_ms(cdr, "start_time", f"{prefix}.start_time"),
-        "ivr_answer": _ts_ms(cdr, "ivr_answer_time", f"{prefix}.ivr_answer_time"),
-        "agent_answer": _ts_ms(cdr, "agent_answer_time", f"{prefix}.agent_answer_time"),
-        "end": _ts_ms(cdr, "end_time", f"{prefix}.end_time"),
-        "hangup_cause": text(f"{prefix}.hangup_cause", cdr.hangup_cause, limits),
-    }
-    for f in REQUIRED_STRINGS:
-        if not row[f]:
-            raise BadRequest(f"{prefix}.{f}", "required")
-    if row["start"] is None:
-        raise BadRequest(f"{prefix}.start_time", "required")
-    if row["end"] is None:
-        raise BadRequest(f"{prefix}.end_time", "required")
+    """One Cdr message -> one engine row (times as epoch ms, None = absent).
+    BadRequest names the message's field (``CDR_FIELDS``): ``cdr.start_time``."""
+    row = {name: _ts_ms(cdr, field, f"{prefix}.{field}") if name in edge.TIME_COLUMNS
+           else text(f"{prefix}.{field}", getattr(cdr, field), limits)
+           for name, field in CDR_FIELDS.items()}
+    for name in (*REQUIRED_STRINGS, "start", "end"):
+        if row[name] is None or row[name] == "":
+            raise BadRequest(f"{prefix}.{CDR_FIELDS[name]}", "required")
     return row
 
 

@@ -381,7 +381,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 status = reason_status(reason, field)
                 if reason == REASONS[COMMITTED_DIFFERENTLY]:
                     reason = f"call id {edge_excerpt(row['call_id'])}: {reason}"
-                raise RpcFail(status, f"cdr.{field}: {reason}")
+                raise RpcFail(status, f"cdr.{convert.CDR_FIELDS.get(field, field)}: {reason}")
         rated = result.rated
         rows = convert.rated_rows(rated)
         hit = np.nonzero(rows == i)[0]
