@@ -315,17 +315,23 @@ def top_up(ops, common, account, yuan):
 @click.option("--reverse", is_flag=True, help="Take back YUAN of the bill payments no statement applied "
               "(a mistyped payment: 4000 keyed for 40.00); needs --reason. Shown as a negative payment.")
 @click.option("--reason", default="", help="Why a payment is reversed (required with --reverse; audited).")
+@click.option("--reopen", is_flag=True, help="With --reverse: a payment that bounced after bills applied it; "
+              "take back what the bills applied too, and those bills are unpaid again.")
 @operation
-def pay(ops, common, account, yuan, reverse, reason):
+def pay(ops, common, account, yuan, reverse, reason, reopen):
     """Record a prepaid account's payment of its bills (YUAN, any amount; never
     call credit; README "Money rules"). A postpaid account's payment is top-up.
     With --reverse --reason TEXT: take back YUAN of bill payments that no
-    statement applied to a bill, from the --at month to now."""
+    statement applied to a bill, from the --at month to now; with --reopen
+    too, of the bill payments made up to --at, re-opening the bills they paid."""
+    if reopen and not reverse:
+        raise click.BadParameter("only with --reverse (a bounced payment taken back)", param_hint="--reopen")
     if reverse:
         if not reason.strip():  # named as typed (newcomer N12 F4: "reason: required")
             raise click.BadParameter("required with --reverse: why the payment is taken back (audited)",
                                      param_hint="--reason")
-        return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, **common)
+        return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, reopen=reopen,
+                                   **common)
     if reason:
         raise click.BadParameter("only with --reverse (a payment needs no reason)", param_hint="--reason")
     return ops.pay(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)

@@ -231,6 +231,14 @@ def test_status_codes(server):
         with pytest.raises(grpc.RpcError) as e:
             acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14t"), account="delta", amount_minor=100))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("reason:")
+        # A bounced payment is taken back whole with reopen; reopen belongs to ReversePayment alone.
+        with pytest.raises(grpc.RpcError) as e:
+            acc.Adjust(pb.AdjustRequest(meta=_meta("x14u"), account="delta", amount_minor=100, reason="r", reopen=True))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("reopen:")
+        r = acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14v"), account="delta", amount_minor=91_6400,
+                                                reason="bounced", reopen=True))
+        assert json.loads(r.detail_json)["amount_minor"] == 91_6400 and "reopened_minor" in json.loads(r.detail_json)
+        assert r.balance.credit_minor == 480_0000
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
         assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]
         assert evs[0].actor == "test"

@@ -137,6 +137,70 @@ def test_a_backdated_reversal_never_takes_a_payment_a_later_bill_applied(world):
     assert [(m[1], m[3]) for m in _months(ops, "tea")] == [(0, 90 * YUAN), (0, 45 * YUAN), (0, 0)]
 
 
+def test_a_bounced_payment_is_reversed_whole_and_re_opens_the_bills_it_paid(world):
+    """A payment the bank recalled after the statements applied it (a
+    bounced cheque) could be taken back only as far as no bill applied it
+    (N11 note: "reversed only in part"). With ``reopen`` it is taken back
+    whole, bounded by the bill payments made up to its date less their
+    reversals, and the bills it paid are unpaid again; the credit does not
+    move."""
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)  # pays 5.00, 45.00, 45.00; 5.00 carried
+    before = live_statements(ops, "tea", None)
+    assert [(s.amount_due, s.payments_carried_out) for s in before] == [(0, 95 * YUAN), (0, 50 * YUAN), (0, 5 * YUAN)]
+    with pytest.raises(Refused, match=r"are 5\.00 yuan .*cannot reverse 100\.00 yuan; a payment that bounced after "
+                                      r"bills applied it is reversed with --reopen"):
+        ops.reverse_payment("v-1", "tea", 100 * YUAN, "bounced")
+    with pytest.raises(Refused, match=r"less their reversals are 100\.00 yuan; cannot reverse 100\.01 yuan") as e:
+        ops.reverse_payment("v-2", "tea", 1_000_100, "bounced", reopen=True)
+    assert e.value.reason == "insufficient_payments"
+    with pytest.raises(Refused, match=r"less their reversals are 0\.00 yuan"):  # dated before the payment
+        ops.reverse_payment("v-3", "tea", 1 * YUAN, "bounced", at_ms=first + 3 * DAY, reopen=True)
+    # Without reopen too (breaker N12 F15: a reversal dated before the payment it took back, in its month).
+    with pytest.raises(Refused, match=r"made up to .* less their reversals are 0\.00 yuan; cannot reverse 1\.00"):
+        ops.reverse_payment("v-3b", "tea", 1 * YUAN, "typo", at_ms=first + 3 * DAY)
+    done = ops.reverse_payment("v-4", "tea", 100 * YUAN, "bank recalled the transfer", reopen=True)
+    assert (done["detail"]["amount_minor"], done["detail"]["reopened_minor"]) == (100 * YUAN, 95 * YUAN)
+    after = live_statements(ops, "tea", None)
+    # The current month re-opens the two earlier bills (5.00 + 45.00) and leaves its own 45.00 unpaid.
+    last = after[-1]
+    assert (last.payments_reopened, last.earlier_unpaid, last.paid_to_earlier, last.amount_due) == (
+        50 * YUAN, 50 * YUAN, 0, 45 * YUAN)
+    assert [s.closing_credit for s in after] == [s.closing_credit for s in before]  # never the call credit
+    assert last.as_dict()["payments_reopened_minor"] == 50 * YUAN
+    # Nothing is left to take back, reopen or not.
+    with pytest.raises(Refused, match=r"less their reversals are 0\.00 yuan"):
+        ops.reverse_payment("v-5", "tea", 1 * YUAN, "again", reopen=True)
+    # A request stored before `reopen` existed keeps its digest: reopen=False is left out of it.
+    from rating_core.accounts.operations import _LATER_FLAGS
+    assert "reopen" in _LATER_FLAGS
+
+
+def test_cli_pay_reverse_reopen(world, tmp_path):
+    from rating_core.cli import cli
+
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    runner = CliRunner()
+    r = runner.invoke(cli, ["accounts", "pay", "tea", "10", "--reopen", "--store", store])
+    assert r.exit_code == 2 and "--reopen" in r.output and "only with --reverse" in r.output, r.output
+    r = runner.invoke(cli, ["accounts", "pay", "tea", "100", "--reverse", "--reason", "bounced", "--reopen",
+                            "--store", store])
+    assert r.exit_code == 0, r.output
+    detail = json.loads(r.output)["detail"]
+    assert (detail["amount_minor"], detail["reopened_minor"], detail["reopened_yuan"]) == (100 * YUAN, 95 * YUAN, "95.00")
+    statements = tmp_path / "st"
+    r = runner.invoke(cli, ["bill", "--ledger", "--account", "tea", "--store", store, "--out", str(tmp_path / "b.csv"),
+                            "--statements", str(statements), "--format", "html", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    page = sorted(statements.glob("*.html"))[-1].read_text("utf-8")
+    assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in page
+    header = (tmp_path / "b.csv").read_text("utf-8-sig").splitlines()[0]
+    assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in header
+
+
 def test_a_refused_reversal_names_the_payments_reversed_and_the_bills_that_applied_the_rest(world):
     # breaker N13 F2: a refusal said "applied the rest" (or "it has no bill payment") of payments
     # that had been reversed. tea owes 95.00: of 100.00 paid, 5.00 was reversed, the bills applied 95.00.

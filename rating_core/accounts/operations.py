@@ -77,6 +77,9 @@ MAX_BALANCE_MINOR = 10**15
 # read by ``Accounts._run``; "" for internal operations (sweep, alerts).
 _CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest", default="")
 _NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
+# Flags added after requests were stored: left out of the digest at their
+# default, so a request stored before them and retried still replays.
+_LATER_FLAGS = frozenset({"reopen"})
 # Arguments with a rule of their own: a routing plan is a document its
 # model validates (its JSON text may hold newlines between tokens); the
 # request id and the actor are checked by ``_run`` (``_actor``: the
@@ -123,7 +126,8 @@ def _operation(method):
     def wrapper(self, *args, **kwargs):
         bound = sig.bind(self, *args, **kwargs)
         bound.apply_defaults()
-        content = {k: v for k, v in bound.arguments.items() if k not in _NOT_CONTENT}
+        content = {k: v for k, v in bound.arguments.items()
+                   if k not in _NOT_CONTENT and not (k in _LATER_FLAGS and v is False)}
         for name, value in bound.arguments.items():
             if name not in _OWN_RULE:
                 _check_free_text(name, value)
@@ -1114,7 +1118,7 @@ class Accounts:
 
     @_operation
     def reverse_payment(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
-                        at_ms=None) -> dict:
+                        at_ms=None, reopen: bool = False) -> dict:
         """Take back ``amount_minor`` (> 0, minor units) of the account's
         bill payments (``pay``), e.g. a payment keyed as 4000 for 40.00, with
         a reason (audited; the statements show it as a negative payment, at
@@ -1122,10 +1126,15 @@ class Accounts:
         most the least ``payments_carried_out`` of the statements from
         ``at_ms``'s month to now (``billing.sources.unapplied_bill_payments``),
         so no bill loses a payment it was paid with; credit (top-ups, a
-        postpaid account's payments) is paid back by ``refund``. Refused:
-        ``insufficient_payments`` (naming what is unapplied and why:
-        ``_unapplied_why``), ``no_package``, ``account_closed``,
-        ``before_package_start``, ``before_cut_over``."""
+        postpaid account's payments) is paid back by ``refund``. With
+        ``reopen`` (a payment that bounced after bills applied it): at most
+        the bill payments dated up to ``at_ms`` less their reversals
+        (``_payments_made``); the part beyond what no statement applied
+        re-opens the bills it had paid (``Statement.payments_reopened``:
+        unpaid again), and the result's ``reopened_minor`` says how much.
+        Refused: ``insufficient_payments`` (naming what is unapplied and
+        why: ``_unapplied_why``, and ``reopen``), ``no_package``,
+        ``account_closed``, ``before_package_start``, ``before_cut_over``."""
         amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
@@ -1138,15 +1147,37 @@ class Accounts:
             # workers' reversals of 100.00 both passed a bound of 179.99).
             found = unapplied_bill_payments(self, account, tx.at)
             unapplied, month = found or (0, _local(tx.at)[:7])
-            if amount > unapplied:
+            # Never more than was paid by then: payments dated up to tx.at
+            # less every reversal, whatever its date (breaker N12 F15: a
+            # reversal dated before the payment it took back).
+            paid = self._payments_made(tx, acc.id, until_ms=tx.at)[0] - self._payments_made(tx, acc.id)[1]
+            if reopen and amount > paid:
+                raise Refused("insufficient_payments",
+                              f"bill payments of account {acc.id!r} made up to {_local(tx.at)} less their "
+                              f"reversals are {in_yuan(max(0, paid))}; cannot reverse {in_yuan(amount)}, even "
+                              "re-opening the bills they paid")
+            if amount > min(unapplied, paid) and not reopen:
                 postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
                             f"{acc.id} YUAN` (gRPC Refund)" if kind in layout.POSTPAID_KINDS else "")
-                rest = self._unapplied_why(tx, acc.id, month)
+                if paid < unapplied:  # dated before payments the statements carry (made later in its month)
+                    raise Refused("insufficient_payments",
+                                  f"bill payments of account {acc.id!r} made up to {_local(tx.at)} less their "
+                                  f"reversals are {in_yuan(max(0, paid))}{postpaid}; cannot reverse "
+                                  f"{in_yuan(amount)}")
+                bounced = ("; a payment that bounced after bills applied it is reversed with --reopen (gRPC "
+                           "reopen): the bills it paid are unpaid again" if amount <= paid else "")
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} that no statement applied from "
-                              f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} ({rest}){postpaid}; "
-                              f"cannot reverse {in_yuan(amount)}")
-            tx.put_account(acc, acc, {"amount_minor": amount, "reason": reason.strip()})  # a receipt, not credit
+                              f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} "
+                              f"({self._unapplied_why(tx, acc.id, month)}){postpaid}; "
+                              f"cannot reverse {in_yuan(amount)}{bounced}")
+            reopened = max(0, amount - unapplied) if reopen else 0
+            detail = {"amount_minor": amount, "reason": reason.strip()}
+            if reopen:
+                detail["reopened_minor"] = reopened
+            tx.put_account(acc, acc, detail)  # a receipt, not credit
+            if reopen:
+                return self._result(tx, acc, amount_minor=amount, reopened_minor=reopened)
             return self._result(tx, acc, amount_minor=amount)
         return self._run("reverse_payment", request_id, actor, at_ms, fn)
 
@@ -1170,13 +1201,16 @@ class Accounts:
         paid, reversed_ = self._payments_made(tx, account)
         return paid - reversed_
 
-    def _payments_made(self, tx: _Tx, account: str) -> tuple[int, int]:
+    def _payments_made(self, tx: _Tx, account: str, until_ms: int | None = None) -> tuple[int, int]:
         """(minor units of all of ``account``'s bill payments, of their
-        reversals), any date. A walk of the account's event index (its
-        operations, not its calls), read where the payment is written: no
-        second copy of the payments to keep in step."""
+        reversals), any date, or dated up to ``until_ms`` (epoch ms). A walk
+        of the account's event index (its operations, not its calls), read
+        where the payment is written: no second copy of the payments to keep
+        in step."""
         made = {"pay": 0, "reverse_payment": 0}
         for ev in self._events_of(tx, account):
+            if until_ms is not None and ev.at_ms > until_ms:
+                break  # the index is by effective time
             if ev.operation in made and not ev.number:
                 made[ev.operation] += int((ev.detail or {}).get("amount_minor", 0))
         return made["pay"], made["reverse_payment"]

@@ -69,6 +69,7 @@ LABELS = {
         "paid_to_earlier": "缴费抵扣以前账单(元)", "package_credit_bought": "购买预存套餐：套餐费转为预存款(元)", "charges_below_zero": "本月费用为负（贷记），转为余额(元)", "unpaid_on_them": "原未付", "paid_to_charges": "缴费抵扣本月费用(元)",
         "still_unpaid": "以前账单仍未付(元)",
         "payments_carried_in": "上期结转未抵扣缴费(元)", "payments_carried_out": "结转下期的未抵扣缴费(元)",
+        "payments_reopened": "缴费冲正：已抵扣的以前账单重新计为未付(元)",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -117,6 +118,7 @@ LABELS = {
         "still_unpaid": "Still unpaid on earlier statements (yuan)",
         "payments_carried_in": "Bill payments brought forward, not yet applied (yuan)",
         "payments_carried_out": "Bill payments carried to later bills (yuan)",
+        "payments_reopened": "Bill payments reversed after bills applied them: those bills unpaid again (yuan)",
     },
 }
 
@@ -190,6 +192,9 @@ CSV_COLUMNS = [
     # them the credit's sum reconciles (+ carried in - carried out).
     ("payments_carried_in", lambda s: exact_yuan(s.payments_carried_in)),
     ("payments_carried_out", lambda s: exact_yuan(s.payments_carried_out)),
+    # A reversal beyond the bill payments there were (a bounced payment,
+    # ``pay --reverse --reopen``): earlier bills unpaid again, a term of the credit's sum.
+    ("payments_reopened", lambda s: exact_yuan(s.payments_reopened)),
 ]
 
 

@@ -73,7 +73,13 @@ Rules (README, "Monthly statements", states them for operators):
   ``payments_carried_out``, applied to later months' bills, never to the
   credit. The credit's sum holds them as terms that cancel (+ payments +
   carried in - carried out - the part of paid_to_earlier / paid_to_charges
-  they paid), so the closing credit stays the ledger's balance.
+  they paid), so the closing credit stays the ledger's balance. A
+  reversal (a negative payment, ``accounts pay --reverse``) larger than the
+  bill payments carried in plus the month's (``pay --reverse --reopen``: a
+  payment that bounced after bills applied it) re-opens what it had paid:
+  ``payments_reopened``, added to ``earlier_unpaid`` (those bills are
+  unpaid again) and to the credit's sum as a term, so the credit does not
+  move.
 - cut-over (live ledger: a ``billing_from`` event, ``accounts import``): a
   migrated account is billed from the month of its cut-over, or from the
   first month in which the ledger holds one of its calls or money events if
@@ -313,6 +319,10 @@ class Statement:
     payments_to_earlier: int = 0
     payments_to_charges: int = 0
     payments_carried_out: int = 0
+    # A reversal beyond the bill payments carried in plus the month's (a
+    # bounced payment, ``pay --reverse --reopen``): earlier bills it had
+    # paid, unpaid again (part of earlier_unpaid; minor units, >= 0).
+    payments_reopened: int = 0
 
     @property
     def missed(self) -> int:
@@ -366,7 +376,7 @@ class Statement:
     def closing_credit(self) -> int:
         return (self.opening_credit + self.package_credit + self.top_ups_total + self.credit_adjustments_total
                 + self.refunds_total
-                + self.payments_total + self.payments_carried_in - self.payments_carried_out
+                + self.payments_total + self.payments_carried_in - self.payments_carried_out + self.payments_reopened
                 - self.credit_consumed - self.rerating_credit_total - self.expired_credit
                 - self.paid_to_earlier - self.paid_to_charges)
 
@@ -434,7 +444,7 @@ class Statement:
                  "refunds_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
                  "amount_payable", "rounding", "charges_below_zero", "payments_total", "payments_carried_in",
-                 "payments_to_earlier", "payments_to_charges", "payments_carried_out"}
+                 "payments_to_earlier", "payments_to_charges", "payments_carried_out", "payments_reopened"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -472,6 +482,8 @@ SUMMARY_SCHEMA = pa.schema([
     ("payments_carried_out_minor", pa.int64()),
     # Credit paid back to the customer (``accounts refund``, <= 0), a term of the credit's sum.
     ("refunds_minor", pa.int64()),
+    # Earlier bills a reversed (bounced) bill payment had paid, unpaid again: a term of the credit's sum.
+    ("payments_reopened_minor", pa.int64()),
 ])
 
 
@@ -503,6 +515,7 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "payments_carried_in_minor": [x.payments_carried_in for x in s],
         "payments_carried_out_minor": [x.payments_carried_out for x in s],
         "refunds_minor": [x.refunds_total for x in s],
+        "payments_reopened_minor": [x.payments_reopened for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
@@ -1039,6 +1052,11 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
                                           if cut is None or e.at_ms < cut)) if payments else 0
     money += owed_to_customer
     bill_money = s.payments_carried_in + s.payments_total
+    # A reversal beyond the bill payments there are (a payment that bounced
+    # after bills applied it): the bills it had paid are unpaid again.
+    s.payments_reopened = max(0, -bill_money)
+    bill_money += s.payments_reopened
+    unpaid += s.payments_reopened
     s.earlier_unpaid = unpaid
     from_money = min(unpaid, money)
     from_bill_money = min(unpaid - from_money, bill_money)

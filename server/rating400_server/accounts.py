@@ -24,6 +24,7 @@ from google.protobuf import json_format
 from rating400.v1 import accounts_pb2 as pb
 from rating400.v1 import accounts_pb2_grpc
 from rating_core.accounts.notify import Webhooks
+from rating_core.errors import InvalidInput
 from rating_core.ledger.envs import LedgerFull
 
 from . import envvars
@@ -152,15 +153,19 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
     @rpc("ReversePayment")
     async def ReversePayment(self, r, context):
         return await self._op(context, self.ops.reverse_payment, account=r.account, amount_minor=r.amount_minor,
-                              reason=r.reason, **_meta(r.meta))
+                              reason=r.reason, reopen=r.reopen, **_meta(r.meta))
 
     @rpc("Adjust")
     async def Adjust(self, r, context):
+        if r.reopen:
+            raise InvalidInput("reopen", "ReversePayment only (a bounced bill payment taken back)")
         return await self._op(context, self.ops.adjust, account=r.account, amount_minor=r.amount_minor,
                               reason=r.reason, **_meta(r.meta))
 
     @rpc("Refund")
     async def Refund(self, r, context):
+        if r.reopen:
+            raise InvalidInput("reopen", "ReversePayment only (a bounced bill payment taken back)")
         return await self._op(context, self.ops.refund, account=r.account, amount_minor=r.amount_minor,
                               reason=r.reason, **_meta(r.meta))
 

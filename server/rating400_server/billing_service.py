@@ -157,7 +157,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             paid_to_earlier_minor=s.paid_to_earlier, paid_to_charges_minor=s.paid_to_charges,
             amount_payable_minor=s.amount_payable, rounding_minor=s.rounding, payments_minor=s.payments_total,
             payments_carried_in_minor=s.payments_carried_in, payments_carried_out_minor=s.payments_carried_out,
-            refunds_minor=s.refunds_total)
+            refunds_minor=s.refunds_total, payments_reopened_minor=s.payments_reopened)
         if request.include_html:
             resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp

@@ -101,16 +101,18 @@ class AmountRequest(_message.Message):
     def __init__(self, meta: _Optional[_Union[OperationMeta, _Mapping]] = ..., account: _Optional[str] = ..., amount_minor: _Optional[int] = ...) -> None: ...
 
 class AdjustRequest(_message.Message):
-    __slots__ = ("meta", "account", "amount_minor", "reason")
+    __slots__ = ("meta", "account", "amount_minor", "reason", "reopen")
     META_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REOPEN_FIELD_NUMBER: _ClassVar[int]
     meta: OperationMeta
     account: str
     amount_minor: int
     reason: str
-    def __init__(self, meta: _Optional[_Union[OperationMeta, _Mapping]] = ..., account: _Optional[str] = ..., amount_minor: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    reopen: bool
+    def __init__(self, meta: _Optional[_Union[OperationMeta, _Mapping]] = ..., account: _Optional[str] = ..., amount_minor: _Optional[int] = ..., reason: _Optional[str] = ..., reopen: _Optional[bool] = ...) -> None: ...
 
 class TransitionRequest(_message.Message):
     __slots__ = ("meta", "account", "number", "action", "reason")

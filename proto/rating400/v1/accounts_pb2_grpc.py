@@ -251,7 +251,8 @@ class AccountServiceServicer:
         """Takes back amount_minor (> 0) of the bill payments (Pay) that no
         statement applied to a bill, from meta.at_ms's month to now (a mistyped
         payment), with a reason (required); shown as a negative payment.
-        Refused insufficient_payments beyond that (README "Money rules").
+        Refused insufficient_payments beyond that (README "Money rules"),
+        unless reopen: a payment that bounced after bills applied it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
