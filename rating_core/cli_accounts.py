@@ -485,13 +485,30 @@ def balance(account, store_dir):
 @STORE
 @click.option("--from", "from_", default=None, help="From (inclusive; ISO 8601, local time; or epoch ms).")
 @click.option("--to", default=None, help="To (exclusive; ISO 8601, local time; or epoch ms).")
-def events(account, store_dir, from_, to):
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="The most events listed (the oldest first).")
+def events(account, store_dir, from_, to, limit):
     """The account's audit log in a time range."""
+    import datetime as dt
+
+    from . import layout
+    from .cli import err
+
     lo, hi = parse_time(from_, "--from"), parse_time(to, "--to")
     if lo is not None and hi is not None and lo >= hi:  # breaker N12 F15: answered [] without a word
         raise click.BadParameter(f"{from_} is not before --to {to} (--from is inclusive, --to exclusive)",
                                  param_hint="--from")
-    run(store_dir, lambda ops: ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1))
+
+    def listed(ops):
+        found = ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1, limit=limit + 1)
+        if len(found) > limit:  # more than shown: say so, never a silent cut (acctB's N13 note)
+            at = int(found[limit]["at_ms"])
+            when = dt.datetime.fromtimestamp(at / 1000, layout.LOCAL_TZ).isoformat(timespec="milliseconds")
+            err.print(f"note: the first {limit} event(s) shown; more follow from {when} (--from {at}, or a larger "
+                      "--limit)", highlight=False, markup=False)
+        return found[:limit]
+
+    run(store_dir, listed)
 
 
 @accounts_command.group("number")

@@ -413,3 +413,22 @@ def test_a_refund_is_whole_fen_with_a_reason(env, capsys):
     assert code == 2 and "reason: required" in err and len(err.strip().splitlines()) == 1, err
     code, out, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1.01", "--reason", "overpaid")
     assert code == 0 and json.loads(out)["detail"]["amount_minor"] == 1_0100, err
+
+
+def test_accounts_events_says_when_more_follow_than_listed(env, capsys):
+    """`accounts events` stopped at 1000 events without a word (found with
+    breaker N13 F8): --limit sets the most listed, and a note on stderr says
+    more follow and from when."""
+    ops = env
+    opened(ops)
+    ops.top_up(rid(), "acme", 600_0000, at_ms=T0 + 1_000)
+    ops.top_up(rid(), "acme", 600_0000, at_ms=T0 + 2_000)
+    every = ops.events("acme")
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, out, err = cli(capsys, "accounts", "events", "acme", "--limit", "2", "--store", store)
+    assert code == 0 and [e["seq"] for e in json.loads(out)] == [e["seq"] for e in every[:2]]
+    assert err.startswith("note: the first 2 event(s) shown; more follow from ") and \
+        f"(--from {every[2]['at_ms']}, or a larger --limit)" in err, err
+    code, out, err = cli(capsys, "accounts", "events", "acme", "--store", store)
+    assert code == 0 and len(json.loads(out)) == len(every) and err == ""
