@@ -28,13 +28,15 @@ STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=
                      type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
 
 
-def _yuan(text: str, param: str, signed: bool = False, setting: bool = False) -> int:
+def _yuan(text: str, param: str, signed: bool = False, setting: bool = False, cash: str = "") -> int:
     """Yuan (at most 4 decimals) -> minor units (``money.parse_yuan``, the
     one parser); BadParameter (exit 2) naming ``param`` when not a plain
     amount, finer than 1/10000 yuan, above the bound, or (not ``signed``)
     not more than 0. ``setting``: a threshold or cap, 0 (off) or more,
     never below (breaker N11 F18: `--spend -5` was refused naming
-    spend_minor in minor units)."""
+    spend_minor in minor units). ``cash`` (a payment, a refund): whole fen
+    too, named as typed (newcomer N14 F11: `refund acme 0.001` named
+    amount_minor, a field the CLI user never typed)."""
     from .money import MAX_AMOUNT_MINOR, AmountTooLarge, parse_yuan
 
     try:
@@ -47,6 +49,9 @@ def _yuan(text: str, param: str, signed: bool = False, setting: bool = False) ->
         raise click.BadParameter(f"{text.strip()}: must be 0 (off) or more yuan", param_hint=param)
     if not signed and not setting and minor <= 0:
         raise click.BadParameter("must be more than 0", param_hint=param)
+    if cash and minor % 100:
+        raise click.BadParameter(f"{text.strip()}: {cash} is whole fen (0.01 yuan): cash is never finer",
+                                 param_hint=param)
     return minor
 
 
@@ -330,11 +335,12 @@ def pay(ops, common, account, yuan, reverse, reason, reopen):
         if not reason.strip():  # named as typed (newcomer N12 F4: "reason: required")
             raise click.BadParameter("required with --reverse: why the payment is taken back (audited)",
                                      param_hint="--reason")
-        return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, reopen=reopen,
+        return ops.reverse_payment(account=account, amount_minor=_yuan(yuan, "YUAN", cash="a payment"), reason=reason,
+                                   reopen=reopen,
                                    **common)
     if reason:
         raise click.BadParameter("only with --reverse (a payment needs no reason)", param_hint="--reason")
-    return ops.pay(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+    return ops.pay(account=account, amount_minor=_yuan(yuan, "YUAN", cash="a payment"), **common)
 
 
 class SignedAmount(click.Command):
@@ -381,7 +387,7 @@ def refund(ops, common, account, yuan, reason):
     """Pay credit above zero back to the enterprise (YUAN > 0, whole fen: cash
     paid out; any package kind; README "Money rules"), e.g.
     `rating400 accounts refund ACCOUNT 100 --reason "overpaid" --store DIR`."""
-    return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN"), reason=reason, **common)
+    return ops.refund(account=account, amount_minor=_yuan(yuan, "YUAN", cash="a refund"), reason=reason, **common)
 
 
 def _account_move(action):

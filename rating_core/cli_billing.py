@@ -322,7 +322,8 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         credit = yuan(s.closing_credit) if s.package_kind == "prepaid" else yuan(carried) if carried else "-"
         view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
                      _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due))
-    out.print(view)
+    if shown:  # --show 0: no empty frame (newcomer N14 F12)
+        out.print(view)
     if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)
         out.print("no statement: no account of this run is billed in its months (an account is billed from its "
                   "package start; a migrated one from its cut-over, which `accounts show` gives as "

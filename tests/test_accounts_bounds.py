@@ -404,9 +404,9 @@ def test_a_refund_is_whole_fen_with_a_reason(env, capsys):
     store = str(ops.store.root)
     ops.ledger.close()
     code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "0.001", "--reason", "x")
-    assert code == 2 and "amount_minor: 10: a refund is whole fen (a multiple of 100 minor units, 0.01 yuan)" in err
+    assert code == 2 and "Invalid value for YUAN: 0.001: a refund is whole fen (0.01 yuan)" in err
     code, _, err = cli(capsys, "accounts", "pay", "--store", store, "acme", "0.001")
-    assert code == 2 and "amount_minor: 10: a payment is whole fen (a multiple of 100 minor units, 0.01 yuan)" in err
+    assert code == 2 and "Invalid value for YUAN: 0.001: a payment is whole fen (0.01 yuan)" in err
     code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1")
     assert code == 2 and "--reason" in err, err
     code, _, err = cli(capsys, "accounts", "refund", "--store", store, "acme", "1", "--reason", " ")

@@ -366,6 +366,8 @@ def test_plaintext_server_keeps_admin_methods_closed_by_default(store, tmp_path)
                 with pytest.raises(grpc.RpcError) as e:
                     call()
                 assert e.value.code() == SC.UNAUTHENTICATED and "--local-admin" in e.value.details()
+                # A read is not called a change (newcomer N14 F10: GetBalance was "changing tariffs or accounts").
+                assert "reading or changing accounts, balances or tariffs needs an identity" in e.value.details()
     finally:
         s.stop()
     s.extra = ["--local-admin"]

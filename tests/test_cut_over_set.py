@@ -314,7 +314,16 @@ def test_a_stored_cut_over_never_moves_later_past_ended_months(imported_november
     assert code == 0, err
     assert ("warning: billed here now: 2026-08 .. 2026-09 of account 'hangzhou_tea' (rental, monthly minimum, "
             "fees: bill --ledger); make sure the old platform did not bill them too") in err, err
-    # ... and back to October: those two months have ended too, so that is refused now.
+    assert "a mistake is undone with `accounts billing-from hangzhou_tea 2026-10-01` before any money" in err
+    # ... and back to October undoes it (newcomer N14 F7: a typo could never be undone): no money
+    # of the account was recorded since, so nothing counted on August and September.
+    code, printed, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-10-01", "--store", store)
+    assert code == 0 and json.loads(printed)["account"]["billing_from_ms"] == _ms("2026-10-01T00:00:00"), err
+    # Once money is recorded after a move earlier, the months it pulled in stand: refused.
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-08-01", "--store", store)
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "pay", ACCOUNT, "10", "--store", store)
+    assert code == 0, err
     code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2026-10-01", "--store", store)
     assert code == 1 and "would write off 2026-08 .. 2026-09," in err, err
 
@@ -332,3 +341,18 @@ def test_a_stored_cut_over_moves_later_over_months_not_ended(imported_november, 
         code, printed, err = run(capsys, "accounts", "billing-from", ACCOUNT, month, "--store", store)
         assert code == 0 and "warning" not in err, err
         assert json.loads(printed)["account"]["billing_from_ms"] == _ms(f"{month}T00:00:00")
+
+
+def test_the_ledger_holds_earlier_hint_names_a_cut_over_that_is_taken(imported_november, demo_made, capsys, clock):
+    """Newcomer N14 F8: stored 2026-10-01 and a bill payment on 2026-12-05, `billing-from ... 2027-01-01`
+    said "set it to 2026-12-01 or earlier", and 2026-12-01 was then refused would_write_off. The hint
+    names a cut-over that is accepted."""
+    clock(_ms("2026-12-10T10:00:00"))
+    store = str(imported_november)
+    code, _, err = run(capsys, "accounts", "import", str(demo_made[0] / "catalog" / "catalog.yaml"),
+                       "--billing-from", "2026-10-01", "--store", store)
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "pay", ACCOUNT, "10", "--at", "2026-12-05T10:00:00", "--store", store)
+    assert code == 0, err
+    code, _, err = run(capsys, "accounts", "billing-from", ACCOUNT, "2027-01-01", "--store", store)
+    assert code == 1 and err.startswith("refused: ledger_holds_earlier: ") and "set it to 2026-10-01 or earlier" in err

@@ -63,6 +63,11 @@ def test_a_version_activated_now_prices_no_month_already_begun(world):
                                        "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert [s["rental_minor"] for s in json.loads(out.read_text("utf-8"))["statements"]] == [20 * YUAN] * 3
+    # --show 0: no empty table frame, only the count left out (newcomer N14 F12).
+    result = CliRunner().invoke(cli, ["bill", "--ledger", "--store", str(tmp / "store"), "--account", "bun",
+                                      "--out", str(tmp / "again.json"), "--show", "0"])
+    assert result.exit_code == 0 and "statement(s) ->" not in result.output, result.output
+    assert "3 more statement(s) not shown" in result.output
 
 
 def test_a_version_prices_the_months_from_the_one_it_was_in_force_at_the_start_of(world):

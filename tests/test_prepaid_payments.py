@@ -270,7 +270,7 @@ def test_a_payment_is_whole_fen(ledger, capsys):
     with pytest.raises(SystemExit) as e:
         main(["accounts", "pay", "tea", "0.0001", "--store", str(ledger / "store")])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and "amount_minor: 1: a payment is whole fen" in err, err
+    assert e.value.code == 2 and "Invalid value for YUAN: 0.0001: a payment is whole fen (0.01 yuan)" in err, err
     with pytest.raises(SystemExit) as e:
         main(["accounts", "pay", "tea", "1.005", "--reverse", "--reason", "x", "--store", str(ledger / "store")])
     err = capsys.readouterr().err

@@ -1526,10 +1526,15 @@ class Accounts:
                 stored = (f" (the stored cut-over {_local(acc.billing_from_ms)[:10]} is later still, and billing "
                           f"already starts at {_local(month)[:7]} for that reason: accounts show, "
                           "billing_starts_local)" if acc.billing_from_ms > month else "")
+                # The hint names a cut-over that is accepted: a stored one moves
+                # later over no ended month (newcomer N14 F8: "2026-12-01 or
+                # earlier" was then refused would_write_off).
+                stored_ms = acc.billing_from_ms
+                best = month if not stored_ms or stored_ms >= month_start(now_ms()) else min(month, stored_ms)
                 raise Refused("ledger_holds_earlier",
                               f"the ledger holds {first[1]} of account {acc.id!r} dated {_local(first[0])}, before "
                               f"{_local(cut)}: its month is billed here whatever the cut-over after it{stored}; "
-                              f"a cut-over says where billing starts, so set it to {_local(month)[:10]} or earlier")
+                              f"a cut-over says where billing starts, so set it to {_local(best)[:10]} or earlier")
             started = self._first_package_start(tx, acc)
             if started is not None and cut < month_start(started):
                 raise Refused("before_package_start",
@@ -1540,7 +1545,7 @@ class Accounts:
             warnings = []
             if acc.billing_from_ms and cut > acc.billing_from_ms:
                 ended = _months(max(acc.billing_from_ms, month_start(started or 0)), min(cut, current))
-                if ended:
+                if ended and not self._undoes_last_move(tx, acc, cut):
                     raise Refused("would_write_off", self._write_off_words(acc, ended, cut))
             elif acc.billing_from_ms and cut < acc.billing_from_ms:
                 # From where the statements bill now: a call or money held
@@ -1549,7 +1554,9 @@ class Accounts:
                 if added:
                     warnings.append(f"billed here now: {_month_span(added)} of account {acc.id!r} (rental, "
                                     f"monthly minimum, fees: bill --ledger); make sure the old platform did not "
-                                    f"bill them too")
+                                    f"bill them too; a mistake is undone with `accounts billing-from {acc.id} "
+                                    f"{_local(acc.billing_from_ms)[:10]}` before any money of the account is "
+                                    "recorded")
             before = C.decode(C.Account, C.encode(acc))
             acc.billing_from_ms = cut
             tx.put_account(acc, before, {"billing_from_ms": cut, "previous_billing_from_ms": before.billing_from_ms})
@@ -1558,6 +1565,27 @@ class Accounts:
                 res.detail["warnings"] = warnings
             return res
         return self._run("set_billing_from", request_id, actor, at_ms, fn)
+
+    def _undoes_last_move(self, tx: _Tx, acc: C.Account, cut: int) -> bool:
+        """Whether setting ``acc``'s cut-over to ``cut`` undoes its last
+        move: that move (the account's latest ``set_billing_from``) came
+        from ``cut``, and no money of the account (a top-up, payment,
+        reversal, adjustment or refund) was recorded since. Such a move back
+        writes nothing off: the months it pulled in were billed by mistake
+        and nothing has counted on them (newcomer N14 F7: 2026-02-01 typed
+        for 2026-10-01 could never be undone; 280.00 more owed)."""
+        from ..billing.events import LEDGER_MONEY_OPERATIONS
+
+        last, money_after = None, False
+        for ev in self._events_of(tx, acc.id):
+            if ev.operation == "set_billing_from" and (last is None or ev.seq > last.seq):
+                last = ev
+        if last is None or int((last.detail or {}).get("previous_billing_from_ms", 0)) != cut:
+            return False
+        for ev in self._events_of(tx, acc.id):
+            if ev.seq > last.seq and ev.operation in LEDGER_MONEY_OPERATIONS and not ev.number:
+                money_after = True
+        return not money_after
 
     def _first_package_start(self, tx: _Tx, acc: C.Account) -> int | None:
         """The start (epoch ms) of ``acc``'s first package period (its
@@ -1871,8 +1899,8 @@ class Accounts:
         if to_ms != C.NEVER_MS:
             _ms(to_ms, "to_ms")
         if from_ms >= to_ms:
-            raise InvalidInput("from_ms", f"{_local(from_ms)} is not before to_ms {_local(to_ms)} (from_ms is "
-                                          "inclusive, to_ms exclusive)")
+            raise InvalidInput("from_ms", f"{from_ms} ({_local(from_ms)}) is not before to_ms {to_ms} "
+                                          f"({_local(to_ms)}) (from_ms is inclusive, to_ms exclusive)")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput("limit", f"{limit!r}: the most events listed, 1 or more")
         out = []

@@ -260,7 +260,8 @@ def _admin_refusal(method: str):
 
     async def check(context) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, (
-            f"{method}: changing tariffs or accounts needs an identity with the admin role: serve with "
+            f"{method}: reading or changing accounts, balances or tariffs needs an identity with the admin role: "
+            "serve with "
             "--tls-cert/--tls-key and --tokens or --tls-client-ca (or --local-admin on a single-user host)"))
 
     return check
