@@ -197,6 +197,8 @@ def test_cli_pay_reverse_reopen(world, tmp_path):
     assert r.exit_code == 0, r.output
     page = sorted(statements.glob("*.html"))[-1].read_text("utf-8")
     assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in page
+    # The reversal's own line: not a negative "payment" (newcomer N14 F9).
+    assert '<td>payment reversed</td><td class="n">-100.00</td><td>bounced</td>' in page
     header = (tmp_path / "b.csv").read_text("utf-8-sig").splitlines()[0]
     assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in header
 
