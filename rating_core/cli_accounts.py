@@ -321,7 +321,8 @@ def top_up(ops, common, account, yuan):
               "(a mistyped payment: 4000 keyed for 40.00); needs --reason. Shown as a negative payment.")
 @click.option("--reason", default="", help="Why a payment is reversed (required with --reverse; audited).")
 @click.option("--reopen", is_flag=True, help="With --reverse: a payment that bounced after bills applied it; "
-              "take back what the bills applied too, and those bills are unpaid again.")
+              "take back what the bills applied too, and those bills are unpaid again. Dated in the current "
+              "month (--at of an ended month is refused).")
 @operation
 def pay(ops, common, account, yuan, reverse, reason, reopen):
     """Record a prepaid account's payment of its bills (YUAN, any amount; never
@@ -373,7 +374,9 @@ class SignedAmount(click.Command):
 @operation
 def adjust(ops, common, account, yuan, reason):
     """Manual credit (YUAN > 0) or debit (YUAN < 0) with a reason, e.g.
-    `rating400 accounts adjust ACCOUNT -12.5 --reason "X" --store DIR`."""
+    `rating400 accounts adjust ACCOUNT -12.5 --reason "X" --store DIR`. A
+    pay-as-you-go or bundle account's bounced top-up is taken back so: the
+    part its bills applied re-opens them (dated in the current month)."""
     return ops.adjust(account=account, amount_minor=_yuan(yuan, "YUAN", signed=True), reason=reason, **common)
 
 

@@ -235,6 +235,16 @@ def test_status_codes(server):
         with pytest.raises(grpc.RpcError) as e:
             acc.Adjust(pb.AdjustRequest(meta=_meta("x14u"), account="delta", amount_minor=100, reason="r", reopen=True))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("reopen:")
+        # breaker N14 F2: dated in an ended month it rewrote issued statements; bad input naming at.
+        from rating_core.accounts.importer import month_start
+        from rating_core.accounts.operations import now_ms
+
+        ended = pb.OperationMeta(request_id="x14w", actor="test", at_ms=month_start(now_ms()) - 86_400_000)
+        with pytest.raises(grpc.RpcError) as e:
+            acc.ReversePayment(pb.AdjustRequest(meta=ended, account="delta", amount_minor=100, reason="bounced",
+                                                reopen=True))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("at: ")
+        assert "a month that has ended" in e.value.details()
         r = acc.ReversePayment(pb.AdjustRequest(meta=_meta("x14v"), account="delta", amount_minor=91_6400,
                                                 reason="bounced", reopen=True))
         assert json.loads(r.detail_json)["amount_minor"] == 91_6400 and "reopened_minor" in json.loads(r.detail_json)

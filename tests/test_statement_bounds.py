@@ -154,13 +154,17 @@ def test_a_bounced_payment_is_reversed_whole_and_re_opens_the_bills_it_paid(worl
     with pytest.raises(Refused, match=r"less their reversals are 100\.00 yuan; cannot reverse 100\.01 yuan") as e:
         ops.reverse_payment("v-2", "tea", 1_000_100, "bounced", reopen=True)
     assert e.value.reason == "insufficient_payments"
-    with pytest.raises(Refused, match=r"less their reversals are 0\.00 yuan"):  # dated before the payment
+    from rating_core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"^at: .*a month that has ended"):  # breaker N14 F2: dated now only
         ops.reverse_payment("v-3", "tea", 1 * YUAN, "bounced", at_ms=first + 3 * DAY, reopen=True)
     # Without reopen too (breaker N12 F15: a reversal dated before the payment it took back, in its month).
     with pytest.raises(Refused, match=r"made up to .* less their reversals are 0\.00 yuan; cannot reverse 1\.00"):
         ops.reverse_payment("v-3b", "tea", 1 * YUAN, "typo", at_ms=first + 3 * DAY)
     done = ops.reverse_payment("v-4", "tea", 100 * YUAN, "bank recalled the transfer", reopen=True)
-    assert (done["detail"]["amount_minor"], done["detail"]["reopened_minor"]) == (100 * YUAN, 95 * YUAN)
+    # newcomer N14 F3 / breaker N14 F6: the result said 95.00 (the current month's 45.00 so far
+    # included) beside the statement's 50.00: one figure now, the statement's.
+    assert (done["detail"]["amount_minor"], done["detail"]["reopened_minor"]) == (100 * YUAN, 50 * YUAN)
     after = live_statements(ops, "tea", None)
     # The current month re-opens the two earlier bills (5.00 + 45.00) and leaves its own 45.00 unpaid.
     last = after[-1]
@@ -190,7 +194,7 @@ def test_cli_pay_reverse_reopen(world, tmp_path):
                             "--store", store])
     assert r.exit_code == 0, r.output
     detail = json.loads(r.output)["detail"]
-    assert (detail["amount_minor"], detail["reopened_minor"], detail["reopened_yuan"]) == (100 * YUAN, 95 * YUAN, "95.00")
+    assert (detail["amount_minor"], detail["reopened_minor"], detail["reopened_yuan"]) == (100 * YUAN, 50 * YUAN, "50.00")
     statements = tmp_path / "st"
     r = runner.invoke(cli, ["bill", "--ledger", "--account", "tea", "--store", store, "--out", str(tmp_path / "b.csv"),
                             "--statements", str(statements), "--format", "html", "--lang", "en"])
@@ -272,11 +276,19 @@ def test_one_account_s_statement_events_are_read_through_its_index_and_equal_the
 
 
 def test_a_postpaid_account_has_no_bill_payment_to_reverse(world):
+    # newcomer N14 F4 / breaker N14 F7: with --reopen the refusal said "are 0.00 yuan ... even
+    # re-opening the bills they paid" and lost the top-up hint; it names what to do now, both ways.
     ops, _ = world
     ops.top_up("t-1", "shop", 50 * YUAN)
-    with pytest.raises(Refused, match=r"are 0\.00 yuan .*a payg account's payment is a top-up, paid back by "
-                                      r"`rating400 accounts refund shop YUAN`"):
-        ops.reverse_payment("v-1", "shop", 1 * YUAN, "x")
+    for reopen in (False, True):
+        with pytest.raises(Refused, match=r"account 'shop' has no bill payment to reverse \(`accounts pay` records "
+                                          r"a prepaid account's\); a payg account's payment is a top-up: paid back "
+                                          r"by `rating400 accounts refund shop YUAN` \(gRPC Refund\) as far as no "
+                                          r"bill applied it, and one that bounced is taken back by `rating400 "
+                                          r"accounts adjust shop -YUAN --reason TEXT` \(gRPC Adjust\), which "
+                                          r"re-opens the bills it paid; cannot reverse 1\.00 yuan$") as e:
+            ops.reverse_payment(f"v-{reopen}", "shop", 1 * YUAN, "x", reopen=reopen)
+        assert e.value.reason == "insufficient_payments"
 
 
 def test_cli_pay_reverse_and_a_negative_adjustment(world, tmp_path):
@@ -314,3 +326,89 @@ def test_cli_pay_reverse_and_a_negative_adjustment(world, tmp_path):
         assert ops.balance("tea")["credit_minor"] == 480 * YUAN - 3 * 15_000
     finally:
         ops.ledger.close()
+
+
+def test_a_postpaid_debit_beyond_the_unapplied_credit_re_opens_the_bills_it_paid(world):
+    """newcomer N14 F1: a debit adjustment is bounded by the ledger's balance, which still holds
+    the money bills applied (rentals are never debited), so `bun` (bundle, rental 20.00), having
+    paid 60.00 for its three rentals, could be debited 50.00 (a bounced top-up): the closing
+    credit went to -30.00 and the 30.00 was on no amount due (owed 50.00, due 20.00; paying the
+    20.00 asked brought a new 30.00 bill). The money taken back re-opens the bills it paid, as a
+    bounced bill payment's does: payments_reopened, part of earlier unpaid."""
+    ops, first = world
+    ops.top_up("t-1", "bun", 60 * YUAN, at_ms=first + 4 * DAY)
+    assert [(m[1], m[2]) for m in _months(ops, "bun")] == [(0, 40 * YUAN), (0, 20 * YUAN), (0, 0)]
+    ops.adjust("a-1", "bun", -50 * YUAN, "bounced: bank recalled the transfer")
+    got = live_statements(ops, "bun", None)
+    last = got[-1]
+    assert [s.closing_credit for s in got] == [40 * YUAN, 20 * YUAN, 0]
+    assert (last.payments_reopened, last.earlier_unpaid, last.paid_to_earlier, last.amount_due) == (
+        30 * YUAN, 30 * YUAN, 0, 20 * YUAN)
+    from rating_core.billing.sources import statement_position
+
+    assert statement_position(ops, "bun")["unpaid_minor"] == 50 * YUAN  # 60.00 of rentals, 10.00 net paid
+    ops.top_up("t-2", "bun", 50 * YUAN)  # the customer pays what it owes: nothing more falls due
+    last = live_statements(ops, "bun", None)[-1]
+    assert (last.earlier_unpaid - last.paid_to_earlier, last.amount_due, last.closing_credit) == (0, 0, 0)
+    assert statement_position(ops, "bun")["unpaid_minor"] == 0
+
+
+def test_a_postpaid_debit_that_re_opens_bills_is_dated_in_the_current_month(world):
+    # breaker N14 F2's rule for a debit: dated in an ended month, a debit beyond what no bill
+    # applied re-opened that month's issued statement (its amount due 0.00 -> 20.00). Within
+    # what no bill applied it changes no amount due, and is taken on its date.
+    from rating_core.errors import InvalidInput
+
+    ops, first = world
+    ops.top_up("t-1", "bun", 100 * YUAN, at_ms=first + 4 * DAY)  # carried 80, 60, 40
+    ended = add_months_ms(first, 1) + 19 * DAY
+    before = _months(ops, "bun")
+    with pytest.raises(InvalidInput, match=rf"^at: .* is in {_month(ended)}, a month that has ended: a debit beyond "
+                                           rf"the 40\.00 yuan its statements carry unapplied from {_month(ended)} on "
+                                           rf"\(the bills up to {_month(now_ms())} applied the rest\) re-opens the "
+                                           rf"bills it paid, so it is dated in the current month \({_month(now_ms())}"):
+        ops.adjust("a-1", "bun", -41 * YUAN, "bounced", at_ms=ended)
+    assert _months(ops, "bun") == before
+    ops.adjust("a-2", "bun", -40 * YUAN, "correction", at_ms=ended)
+    assert [(m[1], m[2]) for m in _months(ops, "bun")] == [(0, 80 * YUAN), (0, 20 * YUAN), (0, 0)]
+    ops.adjust("a-3", "bun", -5 * YUAN, "bounced")  # now: the month's own rental shows 5.00 less paid
+    last = live_statements(ops, "bun", None)[-1]
+    assert (last.payments_reopened, last.amount_due, last.closing_credit) == (0, 5 * YUAN, 0)
+
+
+def test_a_bounced_payment_s_reversal_is_dated_in_the_current_month(world):
+    # breaker N14 F2: `pay --reverse --reopen --at` in an ended month rewrote issued statements
+    # (October's amount due 0.00 -> 27.64) and showed payments_reopened on none.
+    from rating_core.errors import InvalidInput
+
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)
+    before = _months(ops, "tea")
+    for at in (first + 9 * DAY, add_months_ms(first, 1) + 4 * DAY):
+        with pytest.raises(InvalidInput, match=rf"^at: .* is in {_month(at)}, a month that has ended: a bounced "
+                                               r"payment's reversal \(--reopen\) re-opens the bills it paid, so it "
+                                               rf"is dated in the current month \({_month(now_ms())}"):
+            ops.reverse_payment(f"v-{at}", "tea", 100 * YUAN, "bounced", at_ms=at, reopen=True)
+    assert _months(ops, "tea") == before
+
+
+def test_the_reopened_figure_of_the_operation_is_the_statement_s(world):
+    """newcomer N14 F3 / breaker N14 F6: one bounced payment had three "reopened" figures. The
+    operation's ``reopened_minor`` is what the reversal's month's ``payments_reopened`` grows by:
+    the part beyond the bill payments that month carries in and receives. A payment made and
+    bounced in the month re-opens nothing (no statement showed its bills paid): 0 both."""
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN)  # this month: pays the 5.00 + 45.00 earlier and 45.00 so far
+    done = ops.reverse_payment("v-1", "tea", 100 * YUAN, "bounced", reopen=True)
+    last = live_statements(ops, "tea", None)[-1]
+    assert done["detail"]["reopened_minor"] == last.payments_reopened == 0
+    assert (last.earlier_unpaid, last.amount_due) == (50 * YUAN, 45 * YUAN)
+    # Carried in 50.00 (a payment in an earlier month), two reversals of 30.00: 0 then 10.00.
+    ops.pay("p-2", "tea", 150 * YUAN, at_ms=first + 4 * DAY)  # pays 5.00 and 45.00: 100.00 carried in
+    assert live_statements(ops, "tea", None)[-1].payments_carried_in == 100 * YUAN
+    got = [ops.reverse_payment(f"v-{i}", "tea", 60 * YUAN, "bounced", reopen=True)["detail"]["reopened_minor"]
+           for i in (2, 3)]
+    last = live_statements(ops, "tea", None)[-1]
+    assert got == [0, 20 * YUAN] and sum(got) == last.payments_reopened
+    assert (last.earlier_unpaid, last.amount_due, last.closing_credit) == (20 * YUAN, 45 * YUAN, 480 * YUAN)
+

@@ -169,6 +169,20 @@ def _at(value) -> int:
     return at
 
 
+def _in_current_month(at: int, what: str) -> None:
+    """Refuse ``InvalidInput("at")`` (gRPC ``meta.at_ms``) when ``at``
+    (epoch ms) lies in a month that has ended (Asia/Shanghai): ``what``
+    re-opens bills, which a finance team shows on the current statement,
+    the news of now; dated back, it rewrote the issued statements of ended
+    months (breaker N14 F2: October's amount due 0.00 -> 27.64)."""
+    current = _local(now_ms())[:7]
+    if _local(at)[:7] < current:
+        raise InvalidInput("at", f"{_local(at)} is in {_local(at)[:7]}, a month that has ended: {what} re-opens "
+                                 f"the bills it paid, so it is dated in the current month ({current}, "
+                                 "Asia/Shanghai; default now): the statement of the month it is recorded in shows "
+                                 "them unpaid again, and the ended months' statements, issued, keep their figures")
+
+
 def add_months_ms(ms: int, months: int) -> int:
     """``ms`` plus calendar months in local time (day clamped to the
     month's last day), as epoch ms."""
@@ -1017,10 +1031,17 @@ class Accounts:
     def adjust(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
                at_ms=None) -> dict:
         """Manual credit (+) or debit (-) with a reason, e.g. a goodwill
-        credit or a correction, on every package kind. Refused:
-        ``insufficient_credit`` (a debit never takes the available balance,
-        credit + credit limit - open reservations, below zero),
-        ``no_package``, ``account_closed``,
+        credit or a correction, on every package kind (``amount_minor``,
+        minor units). A pay-as-you-go or bundle account's debit beyond the
+        credit its statements carry (what no bill applied, as a refund's
+        bound: ``billing.sources.unapplied_payments``) takes back money
+        bills were paid with, e.g. a bounced top-up: the statements re-open
+        those bills (``Statement.payments_reopened``; README "Money
+        rules"), so it is dated in the current month (else
+        ``InvalidInput("at")``: the issued statements of ended months keep
+        their figures). Refused: ``insufficient_credit`` (a debit never
+        takes the available balance, credit + credit limit - open
+        reservations, below zero), ``no_package``, ``account_closed``,
         ``before_package_start`` (``at_ms`` before the current package period's start)."""
         amount = _amount(amount_minor, "amount_minor", signed=True)
         if not (reason or "").strip():
@@ -1029,8 +1050,18 @@ class Accounts:
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
-            self._money_kind(tx, acc)
-            credit = tx.credit(acc, amount).credit_minor
+            kind = self._money_kind(tx, acc)
+            credit = tx.credit(acc, amount).credit_minor  # the ledger's bound first (insufficient_credit)
+            if amount < 0 and kind in layout.POSTPAID_KINDS and _local(tx.at)[:7] < _local(now_ms())[:7]:
+                from ..billing.sources import unapplied_payments
+
+                # The statements as committed (read transactions): the debit is not in them; an
+                # exception here aborts this transaction, credit included.
+                found = unapplied_payments(self, acc.id, tx.at)
+                if found is not None and -amount > found[0]:
+                    _in_current_month(tx.at, f"a debit beyond the {in_yuan(found[0])} its statements carry "
+                                             f"unapplied from {_local(tx.at)[:7]} on (the bills up to {found[1]} "
+                                             "applied the rest)")
             restored = self._maybe_restore(tx, acc, credit) if amount > 0 else False
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(),
                                          "credit_minor": credit, "restored": restored})
@@ -1127,14 +1158,23 @@ class Accounts:
         ``at_ms``'s month to now (``billing.sources.unapplied_bill_payments``),
         so no bill loses a payment it was paid with; credit (top-ups, a
         postpaid account's payments) is paid back by ``refund``. With
-        ``reopen`` (a payment that bounced after bills applied it): at most
-        the bill payments dated up to ``at_ms`` less their reversals
-        (``_payments_made``); the part beyond what no statement applied
-        re-opens the bills it had paid (``Statement.payments_reopened``:
-        unpaid again), and the result's ``reopened_minor`` says how much.
+        ``reopen`` (a payment that bounced after bills applied it): dated in
+        the current month (Asia/Shanghai; else ``InvalidInput("at")``,
+        gRPC ``meta.at_ms``: the issued statements of ended months keep
+        their figures), at most the bill payments dated up to ``at_ms``
+        less their reversals (``_payments_made``); the bills it paid are
+        unpaid again: those of earlier months as the month's
+        ``Statement.payments_reopened`` (part of its earlier unpaid), the
+        month's own as less paid. The result's ``reopened_minor`` (minor
+        units) is what this reversal adds to that ``payments_reopened``:
+        the part beyond the bill payments the month carries in and received
+        before it (0 for a payment made and bounced in the month).
         Refused: ``insufficient_payments`` (naming what is unapplied and
-        why: ``_unapplied_why``, and ``reopen``), ``no_package``,
-        ``account_closed``, ``before_package_start``, ``before_cut_over``."""
+        why: ``_unapplied_why``, and ``reopen``; for a pay-as-you-go or
+        bundle account, which has no bill payment: its top-up is paid back
+        by ``refund`` and, bounced, taken back by a debit ``adjust``),
+        ``no_package``, ``account_closed``, ``before_package_start``,
+        ``before_cut_over``."""
         amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor")
         if not (reason or "").strip():
             raise InvalidInput("reason", "required")
@@ -1142,42 +1182,57 @@ class Accounts:
 
         def fn(tx: _Tx):
             acc = tx.account(account)  # the account first: '' was an LMDB key error (breaker N12 F2)
+            if reopen:  # bad input before any refusal
+                _in_current_month(tx.at, "a bounced payment's reversal (--reopen)")
             kind = self._money_kind(tx, acc, bill_payment=True, settling=True)
             # Read under the write lock, as refund's bound (breaker N12 F3: two
             # workers' reversals of 100.00 both passed a bound of 179.99).
             found = unapplied_bill_payments(self, account, tx.at)
-            unapplied, month = found or (0, _local(tx.at)[:7])
+            unapplied, month, bill_money = found or (0, _local(tx.at)[:7], 0)
             # Never more than was paid by then: payments dated up to tx.at
             # less every reversal, whatever its date (breaker N12 F15: a
             # reversal dated before the payment it took back).
             paid = self._payments_made(tx, acc.id, until_ms=tx.at)[0] - self._payments_made(tx, acc.id)[1]
+            postpaid = kind in layout.POSTPAID_KINDS
+            hint = (f"; a {kind} account's payment is a top-up: paid back by `rating400 accounts refund {acc.id} "
+                    f"YUAN` (gRPC Refund) as far as no bill applied it, and one that bounced is taken back by "
+                    f"`rating400 accounts adjust {acc.id} -YUAN --reason TEXT` (gRPC Adjust), which re-opens the "
+                    "bills it paid" if postpaid else "")
+            if postpaid and self._payments_made(tx, acc.id)[0] <= 0:
+                # newcomer N14 F4 / breaker N14 F7: "are 0.00 yuan ... even re-opening" read as if
+                # the payment could not be taken back at all, and --reopen lost the top-up hint.
+                raise Refused("insufficient_payments",
+                              f"account {acc.id!r} has no bill payment to reverse (`accounts pay` records a "
+                              f"prepaid account's){hint}; cannot reverse {in_yuan(amount)}")
             if reopen and amount > paid:
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} made up to {_local(tx.at)} less their "
-                              f"reversals are {in_yuan(max(0, paid))}; cannot reverse {in_yuan(amount)}, even "
-                              "re-opening the bills they paid")
+                              f"reversals are {in_yuan(max(0, paid))}{hint}; cannot reverse {in_yuan(amount)}, "
+                              "even re-opening the bills they paid")
             if amount > min(unapplied, paid) and not reopen:
-                postpaid = (f"; a {kind} account's payment is a top-up, paid back by `rating400 accounts refund "
-                            f"{acc.id} YUAN` (gRPC Refund)" if kind in layout.POSTPAID_KINDS else "")
                 if paid < unapplied:  # dated before payments the statements carry (made later in its month)
                     raise Refused("insufficient_payments",
                                   f"bill payments of account {acc.id!r} made up to {_local(tx.at)} less their "
-                                  f"reversals are {in_yuan(max(0, paid))}{postpaid}; cannot reverse "
+                                  f"reversals are {in_yuan(max(0, paid))}{hint}; cannot reverse "
                                   f"{in_yuan(amount)}")
                 bounced = ("; a payment that bounced after bills applied it is reversed with --reopen (gRPC "
-                           "reopen): the bills it paid are unpaid again" if amount <= paid else "")
+                           "reopen), dated in the current month: the bills it paid are unpaid again"
+                           if amount <= paid else "")
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} that no statement applied from "
                               f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} "
-                              f"({self._unapplied_why(tx, acc.id, month)}){postpaid}; "
+                              f"({self._unapplied_why(tx, acc.id, month)}){hint}; "
                               f"cannot reverse {in_yuan(amount)}{bounced}")
-            reopened = max(0, amount - unapplied) if reopen else 0
             detail = {"amount_minor": amount, "reason": reason.strip()}
             if reopen:
-                detail["reopened_minor"] = reopened
+                # The statement's figure, one meaning (newcomer N14 F3, breaker N14 F6): what the
+                # reversal's month's payments_reopened grows by, the part beyond the bill payments
+                # that month carries in and receives (earlier months' bills it had paid). The part
+                # the month's own charges had applied shows as less paid on them.
+                detail["reopened_minor"] = max(0, amount - bill_money) - max(0, -bill_money)
             tx.put_account(acc, acc, detail)  # a receipt, not credit
             if reopen:
-                return self._result(tx, acc, amount_minor=amount, reopened_minor=reopened)
+                return self._result(tx, acc, amount_minor=amount, reopened_minor=detail["reopened_minor"])
             return self._result(tx, acc, amount_minor=amount)
         return self._run("reverse_payment", request_id, actor, at_ms, fn)
 

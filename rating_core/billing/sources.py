@@ -157,15 +157,25 @@ def unapplied_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
     return _least_from(live_statements(ops, account, at_ms), at_ms, lambda s: max(0, s.closing_credit))
 
 
-def unapplied_bill_payments(ops, account: str, at_ms: int) -> tuple[int, str] | None:
+def unapplied_bill_payments(ops, account: str, at_ms: int) -> tuple[int, str, int] | None:
     """The bill payments (``accounts pay``) of ``account`` that no
     statement applied, from ``at_ms``'s month to the current one: the least
     ``payments_carried_out`` of those months (minor units) and that month
     (``YYYY-MM``); None when no statement bills the account by then. A
     payment reversed at ``at_ms`` lowers what every later month carries, so
     this bounds a reversal (``Accounts.reverse_payment``) as
-    ``unapplied_payments`` bounds a refund. One statement build."""
-    return _least_from(live_statements(ops, account, at_ms), at_ms, lambda s: s.payments_carried_out)
+    ``unapplied_payments`` bounds a refund. Third: the bill money of the
+    last month built (the later of ``at_ms``'s and the current one), its
+    ``payments_carried_in`` plus its payments (minor units; below zero
+    when a reversal re-opened bills): a reversal there beyond it re-opens
+    bills of earlier months (``Statement.payments_reopened``). One
+    statement build."""
+    statements = live_statements(ops, account, at_ms)
+    found = _least_from(statements, at_ms, lambda s: s.payments_carried_out)
+    if found is None:
+        return None
+    last = statements[-1]
+    return found[0], found[1], last.payments_carried_in + last.payments_total
 
 
 def unpaid_bills(ops, account: str) -> tuple[int, str] | None:

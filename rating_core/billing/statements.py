@@ -61,7 +61,12 @@ Rules (README, "Monthly statements", states them for operators):
   earlier statements left unpaid (``earlier_unpaid``: of every kind, e.g. a
   prepaid month's arrears before a change to a bundle), then the month's
   charges, never below zero; what is left is the closing credit, applied to
-  the next months' charges. A prepaid top-up is credit for calls, not a
+  the next months' charges. That money below zero (a debit adjustment
+  larger than the credit carried in and the month's payments: a bounced
+  top-up, bounded by the ledger's balance, which holds what bills applied)
+  took back money earlier bills were paid with: it re-opens them, as a
+  bounced bill payment does (``payments_reopened`` below), so the closing
+  credit is never below zero. A prepaid top-up is credit for calls, not a
   payment; a prepaid month's charges below zero (a rerating refund of
   arrears) are applied the same way: to earlier unpaid first, the rest back
   to the credit, so no amount due is negative; every kind's
@@ -79,7 +84,12 @@ Rules (README, "Monthly statements", states them for operators):
   payment that bounced after bills applied it) re-opens what it had paid:
   ``payments_reopened``, added to ``earlier_unpaid`` (those bills are
   unpaid again) and to the credit's sum as a term, so the credit does not
-  move.
+  move. It holds both kinds of money taken back: the part beyond what the
+  month carries in and receives, i.e. what statements of earlier months
+  applied (the part the month's own charges had applied shows as less
+  paid on them, and a payment made and taken back in one month nets to
+  0); ``Accounts.reverse_payment``'s ``reopened_minor`` is what it grows
+  by.
 - cut-over (live ledger: a ``billing_from`` event, ``accounts import``): a
   migrated account is billed from the month of its cut-over, or from the
   first month in which the ledger holds one of its calls or money events if
@@ -319,9 +329,13 @@ class Statement:
     payments_to_earlier: int = 0
     payments_to_charges: int = 0
     payments_carried_out: int = 0
-    # A reversal beyond the bill payments carried in plus the month's (a
-    # bounced payment, ``pay --reverse --reopen``): earlier bills it had
-    # paid, unpaid again (part of earlier_unpaid; minor units, >= 0).
+    # Money taken back beyond what the month carries in and receives:
+    # earlier months' bills it had paid, unpaid again (part of
+    # earlier_unpaid; a + term of the credit's sum; minor units, >= 0). A
+    # bill payment's reversal beyond the bill payments carried in plus the
+    # month's (a bounced payment, ``pay --reverse --reopen``), and a
+    # postpaid month's money below zero (a debit adjustment, e.g. a bounced
+    # top-up, beyond the credit carried in plus the month's payments).
     payments_reopened: int = 0
 
     @property
@@ -1046,16 +1060,30 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     kind; never credit) are applied after that money, the same way
     (``s.payments_to_earlier`` / ``payments_to_charges``: their part of
     ``paid_to_earlier`` / ``paid_to_charges``); what is left of them is
-    ``s.payments_carried_out`` (to later months' bills)."""
+    ``s.payments_carried_out`` (to later months' bills).
+
+    Money taken back after bills applied it (module doc) re-opens them:
+    the month's money below zero (postpaid: a debit adjustment beyond the
+    credit carried in plus the month's payments) and bill payments below
+    zero (a bounced payment's reversal) are ``s.payments_reopened``,
+    added to ``unpaid`` (so ``earlier_unpaid``) and to the money (so the
+    closing credit and ``payments_carried_out`` stay >= 0)."""
     owed_to_customer = max(0, -s.charges)
-    money = max(0, s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
-                                          if cut is None or e.at_ms < cut)) if payments else 0
-    money += owed_to_customer
+    money = s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
+                                   if cut is None or e.at_ms < cut) if payments else 0
+    # A postpaid month's money below zero (newcomer N14 F1: a debit
+    # adjustment, bounded by the ledger's balance, which still holds what
+    # bills applied) took back money earlier bills were paid with: they are
+    # unpaid again, as a bounced bill payment's (its top-ups are its
+    # payments), so the closing credit never goes below zero.
+    taken_back = max(0, -money)
+    money += taken_back + owed_to_customer
     bill_money = s.payments_carried_in + s.payments_total
     # A reversal beyond the bill payments there are (a payment that bounced
     # after bills applied it): the bills it had paid are unpaid again.
-    s.payments_reopened = max(0, -bill_money)
-    bill_money += s.payments_reopened
+    bounced = max(0, -bill_money)
+    bill_money += bounced
+    s.payments_reopened = taken_back + bounced
     unpaid += s.payments_reopened
     s.earlier_unpaid = unpaid
     from_money = min(unpaid, money)
