@@ -353,9 +353,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     if unended:
         out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "
                   "and a monthly minimum's shortfall is reckoned as if the month ended now", highlight=False)
-    owed, before, paid = outstanding(statements)
+    owed, before, paid, reopened = outstanding(statements)
     if owed != total:  # each reason printed only when it is a figure (newcomer: "later payments" with none)
         why = ([f"{yuan(before)} left unpaid by months before those shown"] if before else []) + (
+            [f"{yuan(reopened)} of earlier bills re-opened by payments taken back after bills applied them"]
+            if reopened else []) + (  # newcomer N14 F5: 80.00 less 40.00 read as 70.00
             [f"less {yuan(paid)} later payments or credits paid towards earlier statements"] if paid else [])
         out.print(f"outstanding {yuan(owed)} yuan after the last month shown, every package kind: the total due, "
                   f"{', '.join(why)} (each statement's amount due is as it was billed)", highlight=False)
@@ -466,17 +468,20 @@ def months_not_ended(statements, now_ms: int) -> list[str]:
     return sorted({s.month for s in statements if month_bounds(parse_month(s.month))[3] > now_ms})
 
 
-def outstanding(statements) -> tuple[int, int, int]:
+def outstanding(statements) -> tuple[int, int, int, int]:
     """What the accounts of ``statements`` still owe after the last month
-    listed, minor units (1/10000 yuan), and its two differences from the
+    listed, minor units (1/10000 yuan), and its three differences from the
     sum of the amounts due: (owed, the unpaid months before the first one
     listed left, the part of earlier statements' unpaid later payments or
-    credits paid). Every kind chains its unpaid the same way
-    (``billing.statements``: earlier unpaid - paid to earlier + amount due),
-    so an account owes its last statement's earlier unpaid less what was
-    paid towards it plus its amount due; owed = sum(amount_due) + before -
-    paid. ``sum(amount_due)`` alone counts a bill a later payment settled
-    and leaves out what earlier months left unpaid."""
+    credits paid, the earlier bills re-opened in the months listed:
+    ``payments_reopened``, money taken back after bills applied it). Every
+    kind chains its unpaid the same way (``billing.statements``: earlier
+    unpaid = the month before's unpaid + payments reopened; then - paid to
+    earlier + amount due), so an account owes its last statement's earlier
+    unpaid less what was paid towards it plus its amount due; owed =
+    sum(amount_due) + before + reopened - paid. ``sum(amount_due)`` alone
+    counts a bill a later payment settled and leaves out what earlier
+    months left unpaid and what a bounced payment re-opened."""
     first: dict[str, Any] = {}
     last: dict[str, Any] = {}
     for s in statements:
@@ -485,7 +490,8 @@ def outstanding(statements) -> tuple[int, int, int]:
         if s.account not in last or s.month > last[s.account].month:
             last[s.account] = s
     owed = sum(s.earlier_unpaid - s.paid_to_earlier + s.amount_due for s in last.values())
-    return owed, sum(s.earlier_unpaid for s in first.values()), sum(s.paid_to_earlier for s in statements)
+    return (owed, sum(s.earlier_unpaid - s.payments_reopened for s in first.values()),
+            sum(s.paid_to_earlier for s in statements), sum(s.payments_reopened for s in statements))
 
 
 

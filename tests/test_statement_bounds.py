@@ -412,3 +412,23 @@ def test_the_reopened_figure_of_the_operation_is_the_statement_s(world):
     assert got == [0, 20 * YUAN] and sum(got) == last.payments_reopened
     assert (last.earlier_unpaid, last.amount_due, last.closing_credit) == (20 * YUAN, 45 * YUAN, 480 * YUAN)
 
+
+def test_the_bill_footer_counts_the_bills_a_bounced_payment_re_opened(world, tmp_path):
+    # newcomer N14 F5: "outstanding 70.00 ...: the total due, less 40.00" of a total due of 80.00:
+    # the bills re-opened were in no reason. tea: 100.00 paid in the first month, bounced now:
+    # total due 45.00, outstanding 95.00 = 45.00 + 50.00 re-opened.
+    from rating_core.cli import cli
+
+    ops, first = world
+    ops.pay("p-1", "tea", 100 * YUAN, at_ms=first + 4 * DAY)
+    ops.reverse_payment("v-1", "tea", 100 * YUAN, "bounced", reopen=True)
+    store = str(ops.store.root)
+    ops.ledger.close()
+    runner = CliRunner()
+    for month in ([], ["--month", _month(now_ms())]):
+        r = runner.invoke(cli, ["bill", "--ledger", "--account", "tea", "--store", store,
+                                "--out", str(tmp_path / "b.csv"), *month])
+        assert r.exit_code == 0, r.output
+        text = " ".join(r.output.split())
+        assert ("outstanding 95.00 yuan after the last month shown, every package kind: the total due, 50.00 of "
+                "earlier bills re-opened by payments taken back after bills applied them (each") in text, text
