@@ -115,3 +115,29 @@ def test_catalog_list_says_when_each_version_was_activated(tmp_path):
     first, second = result.output.splitlines()
     assert first.startswith("  v1") and first.endswith("  activated 2026-10-01T00:00:00+08:00")
     assert second.startswith("* v2") and "  activated 20" in second
+
+
+def _allowance(ops, account):
+    return [s.bundle_included_seconds for s in live_statements(ops, account, None)]
+
+
+def test_a_months_bundle_allowance_is_the_one_in_force_at_its_start(world):
+    """Newcomer N14 F2: after a version raising bundle_1000's included minutes
+    to 2000 was activated, October (ended) showed "2000 included, 1000 minutes
+    left" beside 3841.40 of overage rated under 1000. The allowance is a term
+    of the package like its rental: the version in force at the month's start."""
+    ops, store, first, tmp = world
+    assert _allowance(ops, "bun") == [600] * 3  # bundle_10: 10 minutes
+    more = (tmp / "c2.yaml").read_text("utf-8").replace("included_minutes: 10", "included_minutes: 25")
+    assert "included_minutes: 25" in more
+    (tmp / "c3.yaml").write_text(more, encoding="utf-8")
+    v3 = store.compile(tmp / "c3.yaml", activate=True)
+    assert _allowance(ops, "bun") == [600] * 3  # before: [1500] * 3, the months begun included
+    out = tmp / "bills.json"
+    result = CliRunner().invoke(cli, ["bill", "--ledger", "--store", str(tmp / "store"), "--account", "bun",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [s["bundle_included_seconds"] for s in json.loads(out.read_text("utf-8"))["statements"]] == [600] * 3
+    # Dated back to the 10th of the first month: the months after it take the new allowance.
+    store._activate(v3, first + 9 * 86_400_000)
+    assert _allowance(ops, "bun") == [600, 1500, 1500]

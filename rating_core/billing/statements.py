@@ -717,8 +717,9 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     start: the first month opens from the package's opening credit, not
     from a call's stored balance (which depends on commit order).
     ``fees`` (``billing.fees.MonthlyFees``): each month's rental, monthly
-    minimum and feature fees from the catalog version in force at its
-    start; None: ``snapshot``'s for every month.
+    minimum, feature fees and bundle allowance (included seconds) from the
+    catalog version in force at its start; None: ``snapshot``'s for every
+    month.
     Raises ValueError for an unknown account."""
     meta = snapshot.meta
     b = meta["billing"]
@@ -872,6 +873,9 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     bundle_packages = [name for name in packages if kinds[pkg_index[name]] == "bundle"]
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     month_fees = {m: fees.of(m) for m in month_facts} if fees is not None else {}
+    # Each month's bundle allowance by package index, from the same version
+    # (a term of the package like the rental: newcomer N14 F2).
+    month_included = {m: [fm.included[name] for name in packages] for m, fm in month_fees.items() if fm}
     out: list[Statement] = []
     for account in wanted:
         i = ids[account]
@@ -900,9 +904,10 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if m < from_month:
                 continue
             changes: list[dict] = []
+            included_at = month_included.get(m, included)  # the version's in force at the month's start
             if periods:
                 p, in_force_start, included_m, period_credit, changes, in_force_end = _period_terms(
-                    periods, pkg_index, kinds, included, m_lo, m_hi)
+                    periods, pkg_index, kinds, included_at, m_lo, m_hi)
                 kind = kinds[p]
                 # The in-force package's own end (cut short by a change in the month), not the current one's.
                 package_end = local_date(in_force_end) if in_force_end < _NEVER_MS else None
@@ -923,7 +928,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 if slot < len(class_lines):
                     s.by_class = class_lines[slot]
             if kind == "bundle" or (periods and included_m):  # a change to a bundle in the month counts too
-                s.bundle_included_seconds = included_m if periods else int(included[p])
+                s.bundle_included_seconds = included_m if periods else int(included_at[p])
                 # Seconds beyond the allowance are those of the calls rated under a
                 # bundle: in a month changed to (or from) a bundle, the other
                 # package's calls draw on no allowance (newcomer N9 A13: the prepaid
@@ -1106,7 +1111,8 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     ``package_start`` events, oldest first) -> (the package index in force
     at the month's start, which the month is billed under: its minimum,
     rental and kind (the first period's when it starts in the month); that
-    period's start ms; the bundle seconds included in the month: the
+    period's start ms; the bundle seconds included in the month (``included``:
+    seconds by package index, the version's in force at the month's start): the
     allowance of every bundle period that ran in it, since a new bundle
     starts fresh; the prepaid package credit of the periods starting in the
     month (new money only: the carried credit is the old one, already on the
