@@ -313,24 +313,49 @@ def catalog():
 @STORE
 @click.option("--activate", is_flag=True, help="Make the new version the active one.")
 def catalog_compile(catalog_path, store_dir, activate):
-    """Validate and compile CATALOG (YAML) into a new version."""
+    """Validate and compile CATALOG (YAML) into a new version.
+
+    With --activate, a version lacking a package or feature live accounts
+    hold is compiled but not activated: exit 1, ``refused: package_in_use:
+    ...`` (see ``catalog activate``)."""
     from .store import Store
 
     with user_errors():
         store = Store(store_dir)
-        v = store.compile(catalog_path, activate=activate)
+        v = store.compile(catalog_path)
+        if activate:
+            _activate(store, v, f"compiled {catalog_path} -> version {v} (not active)")
     out.print(f"compiled {catalog_path} -> version {v}" + (" (active)" if activate else ""), highlight=False)
+
+
+def _activate(store, version: int, refused_out: str = "") -> None:
+    """``store.activate(version)``; its refusal (a package or feature in use
+    that the version lacks) printed as ``refused: REASON: why`` on stderr
+    (``refused_out``, if any, on stdout first), exit 1."""
+    from .errors import Refused
+
+    try:
+        store.activate(version)
+    except Refused as e:
+        if refused_out:
+            out.print(refused_out, highlight=False)
+        err.print(f"refused: {e.reason}: {e.message}", highlight=False, markup=False, soft_wrap=True)
+        raise SystemExit(1) from None
 
 
 @catalog.command("activate")
 @click.argument("version", type=int)
 @STORE
 def catalog_activate(version, store_dir):
-    """Make VERSION the active catalog (atomic; also rolls back)."""
+    """Make VERSION the active catalog (atomic; also rolls back).
+
+    Refused (exit 1, ``refused: package_in_use: ...`` or ``feature_in_use``)
+    when VERSION lacks a package live accounts are on, wait for or ran under
+    (a package period of the ledger), or a feature they hold."""
     from .store import Store
 
     with user_errors():
-        Store(store_dir, create=False).activate(version)
+        _activate(Store(store_dir, create=False), version)
     out.print(f"version {version} is active", highlight=False)
 
 

@@ -297,6 +297,30 @@ def test_get_balance_shows_the_statements_position(server):
             == 0
 
 
+def test_activate_refuses_a_version_lacking_a_package_in_use(server, tmp_path):
+    """Breaker N14 F1: a version renaming a package live accounts hold was
+    activated; their months were then billed and their calls rated under
+    another package. Activate refuses it (the check of `catalog activate`,
+    test_catalog_activation), and the active version stays."""
+    from rating_core.demo import write_demo_catalog
+    from rating400_client._common import compile_request
+
+    catalog = write_demo_catalog(tmp_path / "renamed")
+    catalog.write_text(catalog.read_text("utf-8").replace("prepaid_480_1y", "prepaid_480_1y_v2"), "utf-8")
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        cat = catalog_pb2_grpc.CatalogAdminServiceStub(ch)
+        active = [v.version for v in cat.ListVersions(catalog_pb2.ListVersionsRequest()).versions if v.active]
+        version = cat.Compile(compile_request(catalog), timeout=120).version
+        with pytest.raises(grpc.RpcError) as e:
+            cat.Activate(catalog_pb2.ActivateRequest(version=version), timeout=30)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value.details()
+        assert dict(e.value.trailing_metadata())["rating400-reason"] == "package_in_use"
+        assert e.value.details().startswith(f"package_in_use: version {version} lacks package 'prepaid_480_1y', "
+                                            "held by "), e.value.details()
+        assert "accounts change-package" in e.value.details()
+        assert [v.version for v in cat.ListVersions(catalog_pb2.ListVersionsRequest()).versions if v.active] == active
+
+
 MANY = 50_000  # live accounts, each with one active number and a verified destination
 
 

@@ -6,6 +6,11 @@ new one, never a mix. Old snapshot files are kept for rerating and
 rollback (activate an older version to roll back). Each activation is
 also dated in ``activations`` (the same transaction), so the monthly fees of
 a past month are read from the version in force then (``in_force``).
+
+A version is activated only when it has every package and feature the live
+accounts hold (``in_use``): an account's package is looked up by id in the
+active version, so one renamed or dropped made its months bill and its
+calls rate under another package (breaker N14 F1).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import lmdb
 
-from ..errors import StoreError
+from ..errors import Refused, StoreError
 from .snapshot import Snapshot, open_snapshot, write_snapshot
 
 CURRENT = b"current"
@@ -96,19 +101,64 @@ class Store:
     def activate(self, version: int) -> None:
         """Make ``version`` the active one from now (StoreError if the store
         lacks it); the activation is dated (``in_force``) in the same
-        transaction."""
+        transaction. Refused (``package_in_use`` / ``feature_in_use``, the
+        active version unchanged) when ``version`` lacks a package or feature
+        the store's live accounts hold (``check_in_use``)."""
         self._activate(version, time.time_ns() // 1_000_000)
 
     def _activate(self, version: int, at_ms: int) -> None:
         # ``at_ms`` is now except in tests, which date an activation back.
+        # The check runs in the index's write transaction: two activations
+        # never pass it against each other's version.
         with self._index.begin(write=True) as txn:
             if txn.get(b"%08d" % version, db=self._versions) in (None, b"{}"):
                 raise StoreError(f"no catalog version {version} in {self.root}")
+            self.check_in_use(version)
             before = txn.get(CURRENT)
             if before and txn.stat(self._activations)["entries"] == 0:
                 txn.put(_AT.pack(0), before, db=self._activations)
             txn.put(_AT.pack(at_ms), str(version).encode(), db=self._activations)
             txn.put(CURRENT, str(version).encode())
+
+    def check_in_use(self, version: int) -> None:
+        """Refused unless catalog ``version`` has every package and feature in
+        use (``in_use``): ``package_in_use`` naming each package it lacks, how
+        many accounts hold it and one of them, and what to do;
+        ``feature_in_use`` when only features are missing. The one check
+        of every activation (``catalog activate``, ``catalog compile
+        --activate``, gRPC Activate)."""
+        packages, features = in_use(self.root)
+        if not packages and not features:
+            return
+        meta = self.open(version).meta
+        lacking = [("package", p, packages[p]) for p in sorted(set(packages) - set(meta["packages"]))]
+        lacking += [("feature", f, features[f]) for f in sorted(set(features) - set(meta["billing"]["features"]))]
+        if not lacking:
+            return
+
+        def held(accounts: set[str]) -> str:
+            first = min(accounts)
+            return f"1 account ({first})" if len(accounts) == 1 else f"{len(accounts)} accounts (e.g. {first})"
+
+        what = "; ".join(f"{kind} {name!r}, held by {held(accounts)}" for kind, name, accounts in lacking[:20])
+        if len(lacking) > 20:
+            what += f"; and {len(lacking) - 20} more"
+        why = []
+        if any(kind == "package" for kind, _n, _a in lacking):
+            why.append(
+                "A package is held by an account on it now, waiting for it (a change from a later date) or with a "
+                "package period under it that the ledger bills; its months are billed and its calls rated under "
+                "the package by id, so without it they would be billed and rated under another. Keep each in the "
+                "new version (a price change keeps the id: a month's fees are those of the version in force at its "
+                "start), or publish the new package beside it and move the accounts with `rating400 accounts "
+                "change-package ACCOUNT PACKAGE`; a package that ran stays in later versions, for its months.")
+        if any(kind == "feature" for kind, _n, _a in lacking):
+            why.append("A feature an account holds is billed every month it does: keep it in the new version.")
+        current = self.current()
+        if current is not None:
+            why.append(f"Version {current} stays active.")
+        reason = "package_in_use" if lacking[0][0] == "package" else "feature_in_use"
+        raise Refused(reason, f"version {version} lacks {what}. " + " ".join(why))
 
     # -- reading ---------------------------------------------------------
     def current(self) -> int | None:
@@ -162,3 +212,35 @@ class Store:
         if not path.exists():
             raise StoreError(f"no catalog version {version} in {self.root}")
         return open_snapshot(path, version)
+
+
+def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(package id -> the accounts holding it, feature id -> the accounts
+    holding it) in the customer layer of the store at ``root``. A package is
+    held by an account on it now, waiting for it (``pending_package``) or
+    with a recorded package period under it (``accounts.periods``, the ones
+    the statements bill); a feature by an account that has it now. Both
+    empty for a store without a ledger or whose layer holds no account (its
+    accounts are the catalog's, validated with each version)."""
+    root = Path(root)
+    if not (root / "ledger.lmdb").exists():
+        return {}, {}
+    from ..accounts.view import layer_in_use, read_layer
+    from ..ledger import Ledger
+
+    ledger = Ledger(root)
+    try:
+        if not layer_in_use(ledger.env):
+            return {}, {}
+        _gen, accounts, _numbers, periods = read_layer(ledger.env)
+    finally:
+        ledger.close()
+    packages: dict[str, set[str]] = {}
+    features: dict[str, set[str]] = {}
+    for a in accounts:
+        for p in {a.package, a.pending_package} | {x.package for x in periods.get(a.id, [])}:
+            if p:
+                packages.setdefault(p, set()).add(a.id)
+        for f in a.features:
+            features.setdefault(f, set()).add(a.id)
+    return packages, features

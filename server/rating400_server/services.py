@@ -25,7 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.engine import DryRun
-from rating_core.errors import InvalidInput, OverLimit, StoreError
+from rating_core.errors import InvalidInput, OverLimit, Refused, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination, deny_detail, grant_detail
@@ -663,10 +663,19 @@ class CatalogAdminServicer(catalog_pb2_grpc.CatalogAdminServiceServicer):
 
     @rpc("Activate")
     async def Activate(self, request, context):
+        """Refused FAILED_PRECONDITION (trailer ``rating400-reason``
+        ``package_in_use`` / ``feature_in_use``) for a version lacking a
+        package or feature live accounts hold (``Store.check_in_use``, the
+        check of ``catalog activate``); NOT_FOUND for a version not compiled."""
+        from .accounts import REASON_KEY
+
         if request.version <= 0:
             raise BadRequest("version", "must be a compiled version number (> 0)")
         try:
             await asyncio.to_thread(lambda: self._store().activate(request.version))
+        except Refused as e:
+            context.set_trailing_metadata(((REASON_KEY, e.reason),))
+            raise RpcFail(SC.FAILED_PRECONDITION, f"{e.reason}: {e.message}") from None
         except (StoreError, KeyError, LookupError) as e:
             raise RpcFail(SC.NOT_FOUND, f"version: {e}")
         await self.host.refresh()
