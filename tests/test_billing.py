@@ -431,6 +431,9 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         # Breaker N11 F12: _DATE's \d took full-width digits; the top-up was booked at 2026-10-05.
         ("account,at,kind,amount\ntea,\uff12\uff10\uff12\uff16-10-05,top_up,600\n", "row 1: at: not a time"),
         ("account,at,kind,amount\ntea,2026-\uff11\uff10-05,top_up,600\n", "row 1: at: not a time"),
+        # Breaker N14 F5: a removal of a feature the catalog lacks (or mis-cased) was taken, removing nothing.
+        *((f"account,at,kind,amount,feature\nshop,2026-11-16,feature_removed,,{name}\n",
+           f"row 1: feature: no such feature in the catalog: '{name}'") for name in ("nosuch", "Recording")),
     ):
         (tmp_path / "e.csv").write_text(text)
         with pytest.raises(SystemExit) as e:

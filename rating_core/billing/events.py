@@ -187,7 +187,10 @@ def read_events(path: str | Path, accounts=None, features=None,
     stays inside int64; breaker N11 F14: 9,300 top-ups of 10^11 yuan gave a
     closing credit past int64 and ``--out x.parquet`` crashed). Raises
     InvalidInput naming ``FILE row N`` (N: the data row, 1 = the line after
-    the header) and the field."""
+    the header) and the field. A ``feature_added`` or ``feature_removed``
+    naming a feature the catalog (``features``) lacks is an error of its
+    row naming ``feature`` (breaker N14 F5: removing 'Recording' or
+    'nosuch' was taken and removed nothing)."""
     from .statements import LAST_YEAR, MONTH_RULE, month_index, month_label
 
     path = Path(path)
@@ -284,7 +287,7 @@ def read_events(path: str | Path, accounts=None, features=None,
             moved[row["account"]] = total
         elif not feature:
             raise InvalidInput("feature", f"missing (needed for {kind})", where)
-        elif features is not None and kind == "feature_added" and feature not in features:
+        elif features is not None and feature not in features:  # added or removed alike (breaker N14 F5)
             raise InvalidInput("feature", f"no such feature in the catalog: {cdr.excerpt(feature)}", where)
         events.append(AccountEvent(row["account"], at_ms, kind, amount, feature, row.get("note") or "",
                                    from_file=True))
