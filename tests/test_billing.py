@@ -499,6 +499,33 @@ def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path
     assert st["top_ups_total_minor"] == 5 * YUAN
 
 
+def test_one_account_s_event_widens_only_its_own_months(world, tmp_path, capsys):
+    """Newcomer N14 F6: in a rated-file bill, one events row of one account
+    dated June added June..September statements for EVERY account (28 ->
+    130 statements, 2162.99 yuan of other accounts' rentals); with --month,
+    as their months left unpaid before it. Now the row widens only its own
+    account's months: the others run over the months of the file's calls."""
+    d, _ = world
+
+    def billed(*extra):
+        out = tmp_path / "b.json"
+        out.unlink(missing_ok=True)
+        with pytest.raises(SystemExit) as e:
+            main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out), *extra])
+        assert e.value.code == 0, capsys.readouterr().err
+        return {(s["account"], s["month"]): s for s in json.loads(out.read_text("utf-8"))["statements"]}
+
+    (tmp_path / "e.csv").write_text("account,at,kind,amount\nshop,2026-06-15,top_up,0.01\n")
+    plain, widened = billed(), billed("--events", str(tmp_path / "e.csv"))
+    assert min(m for a, m in plain) == "2026-10"
+    assert sorted(m for a, m in widened if a == "shop") == [f"2026-{m:02d}" for m in range(6, 12)]
+    assert {k: v for k, v in widened.items() if k[0] != "shop"} == {k: v for k, v in plain.items() if k[0] != "shop"}
+    assert widened[("shop", "2026-06")]["top_ups_total_minor"] == 100
+    nov, nov_widened = billed("--month", "2026-11"), billed("--month", "2026-11", "--events", str(tmp_path / "e.csv"))
+    assert {k: v for k, v in nov_widened.items() if k[0] != "shop"} == {k: v for k, v in nov.items() if k[0] != "shop"}
+    assert nov[("bun", "2026-11")]["earlier_unpaid_minor"] == nov_widened[("bun", "2026-11")]["earlier_unpaid_minor"]
+
+
 def test_a_month_not_begun_has_no_statement(world, tmp_path, capsys):
     """Breaker N13 F5: `bill --month 2027-01` on 2026-12-01 made 28
     statements "total due 695.00" of a month that had not begun, noted as

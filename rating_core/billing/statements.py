@@ -748,6 +748,8 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     first_starts = package_starts(snapshot, events)
     billing_starts = [max(cut, first_starts.get(a, cut)) for a, cut in cuts.items() if a in keep]
     first_billed = int(month_index(np.array(billing_starts, np.int64)).min()) if billing_starts else None
+    in_run_last = None  # a default run's last month holding a call (``_own_spans``)
+    asked_default = months is None
     if months is None:
         # Every month with calls, account events or rerating adjustments of
         # the accounts billed: a month holding only a rerating (made after
@@ -756,6 +758,7 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
         keep = set(wanted)
         in_run = call_months if events_until is None else call_months[call_months <= events_until]
         seen = [int(m) for m in (in_run.min(), in_run.max())] if len(in_run) else []
+        in_run_last = seen[-1] if seen else None
         # A package change or renewal counts (new credit, a new minimum and
         # rental); the account's first package start (an import dated years
         # back) does not, or a bill run would reach back to it.
@@ -789,24 +792,60 @@ def build_statements(calls: pa.Table, snapshot, events: Sequence[AccountEvent] =
     before += [first_billed] if first_billed is not None else []
     at = np.array([e.at_ms for e in dated if e.account in keep], np.int64)
     before += [int(month_index(at).min())] if len(at) else []
+    first_asked = None if asked_default else min(months)
     if before and min(before) < min(months):
         asked = {month_label(m) for m in months}
         months = list(range(min(before), max(months) + 1))
+    spans = None if events_in_balances else _own_spans(dated, keep, call_months, first_asked, in_run_last)
     # Millions of small objects are built below and none forms a cycle: the
     # cyclic GC would only rescan them (it doubled the time at 10M calls).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         out = _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names,
-                     pkg_names, cuts, fees)
+                     pkg_names, cuts, fees, spans)
         return out if asked is None else [st for st in out if st.month in asked]
     finally:
         if was_enabled:
             gc.enable()
 
 
+def _own_spans(dated: Sequence[AccountEvent], keep: set[str], call_months: np.ndarray, first_asked: int | None,
+               in_run_last: int | None) -> dict[str, tuple[int | None, int | None]]:
+    """Rated files (not the live ledger): account -> the first and last
+    month (month indexes; None: the run's) its statements chain over. The
+    first: the earliest of the first month asked (``first_asked``, with
+    --month; None in a default run), the first month holding a call of the
+    files (``call_months``) and the first month holding one of the
+    account's OWN events (``dated``). The last, in a default run: the later
+    of ``in_run_last`` (the last month holding a call, up to the current
+    month) and its own last event's month; with --month (``in_run_last``
+    None), every month asked. So one account's events row widens only that
+    account's months (newcomer N14 F6: a 0.01 top-up of one account dated
+    June added June..September statements for every account, 28 -> 130
+    statements and 2162.99 yuan of other accounts' rentals; with ``--month
+    2026-10``, as their unpaid months before it). With no call and no event
+    of its own, an account follows the run's months."""
+    own: dict[str, list[int]] = {}
+    for e in dated:
+        if e.account in keep:
+            m = int(month_index(np.array([e.at_ms]))[0])
+            lo_hi = own.setdefault(e.account, [m, m])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], m), max(lo_hi[1], m)
+    base_lo = [int(call_months.min())] if len(call_months) else []
+    base_lo += [first_asked] if first_asked is not None else []
+    base_hi = [in_run_last] if in_run_last is not None else []
+    spans: dict[str, tuple[int | None, int | None]] = {}
+    for a in keep:
+        mine = own.get(a)
+        lows = base_lo + ([mine[0]] if mine else [])
+        highs = base_hi + ([mine[1]] if mine and base_hi else [])
+        spans[a] = (min(lows) if lows else None, max(highs) if highs else None)
+    return spans
+
+
 def _build(calls, snapshot, events, months, wanted, events_in_balances, call_months, ids, names, pkg_names, cuts,
-           fees):
+           fees, spans=None):
     meta, tables = snapshot.meta, snapshot.tables
     b = meta["billing"]
     acc_codes, acc_names = _codes(calls.column("account"))
@@ -895,13 +934,17 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         # The first month billed: a migrated account's cut-over month, else the package start's.
         cut_day = local_date(cuts[account]) if account in cuts else start_day
         from_month = max(start_month, cut_day.year * 12 + cut_day.month - 1)
+        # Rated files: the account's own months (``_own_spans``), not every account's.
+        own_lo, own_hi = spans.get(account, (None, None)) if spans is not None else (None, None)
+        if own_lo is not None:
+            from_month = max(from_month, own_lo)
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
         unpaid = 0  # what the statements left unpaid, chained too (settled by payg payments)
         unapplied = 0  # bill payments not yet applied (``accounts pay``), chained too
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
-            if m < from_month:
+            if m < from_month or (own_hi is not None and m > own_hi):
                 continue
             changes: list[dict] = []
             included_at = month_included.get(m, included)  # the version's in force at the month's start
