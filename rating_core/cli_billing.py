@@ -232,9 +232,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                 err.print(f"[yellow]warning:[/] {escape(str(stray))}: not billed (--skip-unknown-accounts)",
                           highlight=False, markup=True)
                 warnings.append(stray + ": not billed")
-        # Without --month, events dated after the current month (a typo in
-        # the year, a payment booked ahead) do not widen the run; they are
-        # named below and billed when their month is asked for, once begun.
+        # An events file's row dated ahead of now is its error (``read_events``,
+        # breaker N14 F4). Without --month, an event still dated after the
+        # current month (the ledger's, up to AHEAD_MS ahead) does not widen
+        # the run; it is named below and billed when its month is asked for.
         try:
             # Each month's fees from the catalog version in force at its start.
             fees = MonthlyFees(Store(store_dir, create=False), snapshot)

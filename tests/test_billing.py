@@ -434,6 +434,13 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         # Breaker N14 F5: a removal of a feature the catalog lacks (or mis-cased) was taken, removing nothing.
         *((f"account,at,kind,amount,feature\nshop,2026-11-16,feature_removed,,{name}\n",
            f"row 1: feature: no such feature in the catalog: '{name}'") for name in ("nosuch", "Recording")),
+        # Breaker N14 F4: a payment dated 24 days ahead lowered the month's amount due; the operations
+        # refuse a date more than 10 minutes ahead, and so does a file's row (money or feature).
+        *((f"account,at,kind,amount,feature\n{row}\n",
+           f"row 1: at: {ahead.isoformat(timespec='seconds')} is in the future (now ")
+          for ahead in (dt.datetime.now(CST).replace(microsecond=0) + dt.timedelta(days=2),)
+          for row in (f"tea,{ahead.isoformat()},payment,5,", f"shop,{ahead.isoformat()},top_up,5,",
+                      f"shop,{ahead.isoformat()},feature_added,,sms")),
     ):
         (tmp_path / "e.csv").write_text(text)
         with pytest.raises(SystemExit) as e:
@@ -469,11 +476,14 @@ def test_money_dated_before_the_start_is_on_the_first_statement(world):
     assert got[("tea", "2026-10")].top_ups_total == 600 * YUAN
 
 
-def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path, capsys):
+def test_a_payment_dated_years_ahead_is_refused_and_widens_no_other_account(world, tmp_path, capsys):
     """Breaker: one payment dated 2062 (a mistyped year) made the default
-    run bill every account for every month to 2062. Without --month the run
-    stops at the last month with calls (or events up to the current month);
-    the later event is named in a warning and billed with --month."""
+    run bill every account for every month to 2062. Breaker N14 F4: a row
+    dated more than 10 minutes after now (a payment 24 days ahead lowered
+    December's amount due) is the row's error naming ``at``, as the
+    operations refuse it; before, it was named in a warning. Once now has
+    reached it, it is billed, with --month or in a default run that widens
+    only its own account's months (newcomer N14 F6)."""
     d, _ = world
     (tmp_path / "e.csv").write_text("account,at,kind,amount\nshop,2062-11-30,top_up,5\n")
     out = tmp_path / "b.json"
@@ -481,22 +491,27 @@ def test_a_payment_dated_years_ahead_does_not_widen_the_bill_run(world, tmp_path
         main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
               "--events", str(tmp_path / "e.csv")])
     err = capsys.readouterr().err
-    assert e.value.code == 0, err
-    months = {s["month"] for s in json.loads(out.read_text("utf-8"))["statements"]}
-    assert max(months) < "2027", months
-    assert "1 money event(s) dated after" in err and "shop top_up 5.00 yuan at 2062-11" in err
-    assert "bill their month with --month once it has begun" in err and "mistyped" in err, err
+    assert e.value.code == 2 and not out.exists(), err
+    assert (f"{tmp_path / 'e.csv'} row 1: at: 2062-11-30T00:00:00+08:00 is in the future (now " in err
+            and "at most 10 minutes ahead): date an event when it happened" in err), err
     from clock import clock_at
 
-    for now, code in ((time.time_ns() // 1_000_000, 2), (int(dt.datetime(2062, 11, 30, tzinfo=CST).timestamp() * 1000), 0)):
-        out.unlink(missing_ok=True)
-        with clock_at(now), pytest.raises(SystemExit) as e:
-            main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
-                  "--events", str(tmp_path / "e.csv"), "--month", "2062-11", "--account", "shop"])
-        err = capsys.readouterr().err
-        assert e.value.code == code, err
+    then = int(dt.datetime(2062, 11, 30, tzinfo=CST).timestamp() * 1000)
+    with clock_at(then), pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
+              "--events", str(tmp_path / "e.csv"), "--month", "2062-11", "--account", "shop"])
+    assert e.value.code == 0, capsys.readouterr().err
     (st,) = json.loads(out.read_text("utf-8"))["statements"]
     assert st["top_ups_total_minor"] == 5 * YUAN
+    with clock_at(then), pytest.raises(SystemExit) as e:
+        main(["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(out),
+              "--events", str(tmp_path / "e.csv")])
+    assert e.value.code == 0, capsys.readouterr().err
+    months: dict[str, set] = {}
+    for s in json.loads(out.read_text("utf-8"))["statements"]:
+        months.setdefault(s["account"], set()).add(s["month"])
+    assert max(months.pop("shop")) == "2062-11"
+    assert max(max(m) for m in months.values()) < "2027", months
 
 
 def test_one_account_s_event_widens_only_its_own_months(world, tmp_path, capsys):
@@ -570,14 +585,17 @@ def test_an_events_row_in_a_month_no_statement_bills_is_the_row_s_error(tmp_path
     inside the edge's range) was accepted with a warning to bill 2200-01
     with --month, which refuses that month. The row is refused, naming
     file, row, field and the months a statement bills; 2199-12-31 local is
-    the last day accepted."""
+    the last day accepted (once now has reached it: a row dated ahead of
+    now is refused, breaker N14 F4)."""
+    from clock import clock_at
     from rating_core.billing.events import read_events
     from rating_core.errors import InvalidInput
 
     path = tmp_path / "ev.csv"
     path.write_text("account,at,kind,amount,feature,note\nacme,2199-12-31T23:59:59+08:00,top_up,600,,\n"
                     "acme,2200-01-01,top_up,600,,\n", encoding="utf-8")
-    with pytest.raises(InvalidInput) as e:
+    last = int(dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=CST).timestamp() * 1000)
+    with clock_at(last), pytest.raises(InvalidInput) as e:
         read_events(path)
     assert str(e.value) == (f"{path} row 2: at: '2200-01-01': in 2200-01 (Asia/Shanghai), after the last month a "
                             "statement bills (YYYY-MM from 1970-01 to 2199-12)"), str(e.value)

@@ -56,7 +56,7 @@ import pyarrow.csv as pacsv
 from .. import cdr, layout
 from ..errors import InvalidInput
 from ..money import MAX_AMOUNT_MINOR, in_yuan, parse_yuan
-from .calls import MAX_BALANCE_MINOR
+from .calls import MAX_BALANCE_MINOR, _local
 
 KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "refund", "payment", "feature_added",
          "feature_removed")
@@ -187,12 +187,19 @@ def read_events(path: str | Path, accounts=None, features=None,
     stays inside int64; breaker N11 F14: 9,300 top-ups of 10^11 yuan gave a
     closing credit past int64 and ``--out x.parquet`` crashed). Raises
     InvalidInput naming ``FILE row N`` (N: the data row, 1 = the line after
-    the header) and the field. A ``feature_added`` or ``feature_removed``
-    naming a feature the catalog (``features``) lacks is an error of its
-    row naming ``feature`` (breaker N14 F5: removing 'Recording' or
-    'nosuch' was taken and removed nothing)."""
+    the header) and the field. A row dated more than
+    ``accounts.operations.AHEAD_MS`` (10 minutes) after now
+    (``operations.now_ms``) is an error of its row naming ``at``, as the
+    operations refuse such a date (breaker N14 F4: a payment dated 24 days
+    ahead lowered December's amount due by 100.00; money not yet received
+    settles no bill). A ``feature_added`` or ``feature_removed`` naming a
+    feature the catalog (``features``) lacks is an error of its row naming
+    ``feature`` (breaker N14 F5: removing 'Recording' or 'nosuch' was
+    taken and removed nothing)."""
+    from ..accounts import operations
     from .statements import LAST_YEAR, MONTH_RULE, month_index, month_label
 
+    now = operations.now_ms()  # the accounts' clock, once for the file
     path = Path(path)
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
@@ -235,6 +242,10 @@ def read_events(path: str | Path, accounts=None, features=None,
         if month > LAST_YEAR * 12 + 11:
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: in {month_label(month)} (Asia/Shanghai), "
                                      f"after the last month a statement bills ({MONTH_RULE})", where)
+        if at_ms > now + operations.AHEAD_MS:  # the operations' rule and words (``operations._at``)
+            raise InvalidInput("at", f"{_local(at_ms)} is in the future (now {_local(now)}; at most "
+                                     f"{operations.AHEAD_MS // 60_000} minutes ahead): date an event when it "
+                                     "happened (`accounts pay`, `top-up` refuse such a date too)", where)
         kind = row["kind"]
         if kind not in FILE_KINDS:
             ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
