@@ -58,6 +58,8 @@ def test_rated_totals_cannot_wrap(demo, tmp_path):
     t = t.filter(pc.greater(t.column("units"), 0)).slice(0, 10)  # calls billed: a charge beside their units
     i = t.column_names.index("charge_minor")
     t = t.set_column(i, "charge_minor", pa.array([MAX_CALL_MINOR] * 10, pa.int64()))
+    for name, value in (("credit_consumed_minor", 0), ("overage_minor", MAX_CALL_MINOR)):  # the charge's parts
+        t = t.set_column(t.column_names.index(name), name, pa.array([value] * 10, pa.int64()))
     one = from_rated_table(t, "f")  # read once, shared: 461k reads of it took minutes and 7 GB
     parts = [(f"f{k}", one) for k in range(MAX_TOTAL // (10 * MAX_CALL_MINOR) + 1)]
     with pytest.raises(InvalidInput, match="charge_minor: the inputs add up"):

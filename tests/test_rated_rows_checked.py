@@ -166,3 +166,83 @@ def test_a_replayed_row_keeps_a_charge_a_rerating_gave_a_free_call(demo, lean_cs
                       billable_seconds="0", replayed="true")
     billed = run("bill", path, "--store", demo / "store", "--out", tmp_path / "bill.json")
     assert billed.exit_code == 0, billed.output
+
+
+def _row_of(demo, rated, kind, test):
+    """The first rated row of a ``kind`` package (the demo catalog's) for which ``test(row)`` holds."""
+    from rating_core import layout
+    from rating_core.store import Store
+
+    snap = Store(demo / "store", create=False).open()
+    try:
+        kinds = {p: layout.PACKAGE_KIND[int(k)] for p, k in zip(snap.meta["packages"], snap.tables["package_kind"])}
+    finally:
+        snap.close()
+    with open(rated, newline="", encoding="utf-8-sig") as f:
+        return next(r for r in csv.DictReader(f) if kinds[r["package"]] == kind and test(r))
+
+
+def _n(r, name):
+    return int(r[name])
+
+
+@pytest.mark.parametrize("kind, test, edit, field, why", [
+    # The breaker's: an overage of 5.00 on a bundle call charged 0 (the statement's overage line, in no total).
+    ("bundle", lambda r: _n(r, "charge_minor") == 0, lambda r: {"overage_minor": "50000"}, "overage_minor",
+     lambda r: "credit_consumed_minor 0 + overage_minor 50000 is neither 0 nor the charge 0: both are parts of the "
+               "charge (prepaid: from credit and arrears; bundle: all overage; pay-as-you-go: neither)"),
+    # Credit consumed + arrears beyond a prepaid call's charge.
+    ("prepaid", lambda r: _n(r, "charge_minor") > 0,
+     lambda r: {"overage_minor": str(_n(r, "overage_minor") + 100)}, "overage_minor",
+     lambda r: f"credit_consumed_minor {r['credit_consumed_minor']} + overage_minor {_n(r, 'overage_minor') + 100} "
+               f"is neither 0 nor the charge {r['charge_minor']}: both are parts of the charge (prepaid: from credit "
+               "and arrears; bundle: all overage; pay-as-you-go: neither)"),
+    # A prepaid call whose charge is neither from credit nor arrears.
+    ("prepaid", lambda r: _n(r, "charge_minor") > 0,
+     lambda r: {"overage_minor": "0", "credit_consumed_minor": "0"}, "overage_minor",
+     lambda r: f"credit_consumed_minor 0 + overage_minor 0 is not the charge {r['charge_minor']} of a prepaid call: "
+               "its charge is paid from credit, the rest is arrears"),
+    # A pay-as-you-go call "paid from credit": charges less credit consumed made it free.
+    ("payg", lambda r: _n(r, "charge_minor") > 0, lambda r: {"credit_consumed_minor": r["charge_minor"]},
+     "credit_consumed_minor",
+     lambda r: f"{r['charge_minor']} on a call of payg package {r['package']!r}: only a prepaid package's calls "
+               "consume credit"),
+    # A bundle call charged, with no overage.
+    ("bundle", lambda r: _n(r, "charge_minor") == 0 and _n(r, "units") > 0, lambda r: {"charge_minor": "4680"},
+     "overage_minor", lambda r: "0 is not the charge 4680 of a bundle call: its charge is the overage of the seconds "
+                                "beyond the bundle"),
+    # More bundle seconds than billed.
+    ("bundle", lambda r: _n(r, "billed_seconds") > 0,
+     lambda r: {"bundle_seconds_consumed": str(_n(r, "billed_seconds") + 60)}, "bundle_seconds_consumed",
+     lambda r: f"{_n(r, 'billed_seconds') + 60} is more than billed_seconds {r['billed_seconds']}: a bundle covers "
+               "at most the seconds billed"),
+    # Fewer billed seconds than increments.
+    ("payg", lambda r: _n(r, "units") > 1,
+     lambda r: {"billed_seconds": str(_n(r, "units") - 1)}, "units",
+     lambda r: f"{r['units']} increment(s) beside {_n(r, 'units') - 1} billed seconds: an increment lasts 1 to "
+               "3600 seconds"),
+])
+def test_a_row_whose_money_parts_disagree_is_refused(demo, lean_csv, tmp_path, kind, test, edit, field, why):
+    """Breaker N14 F3: an overage of 5.00 on a zero-charge row, credit
+    consumed + overage beyond the charge, were billed (the overage line in
+    no total). A row's parts agree as the rater settles them, per package
+    kind (reference.py): refused naming file, row and field."""
+    rated, _ = lean_csv
+    row = _row_of(demo, rated, kind, test)
+    path, at = _edited(rated, tmp_path, f"{kind}.csv", row["call_id"], **edit(row))
+    _refused_alike(demo, tmp_path, path, row["call_id"], f"{path}: {field}: row {at}: {why(row)}")
+
+
+def test_a_charged_unanswered_call_and_a_replayed_row_s_charge_are_billed(demo, lean_csv, tmp_path):
+    """What the rater does make is not refused: an unanswered call charged
+    (a number billed from ring or from the IVR answer: 'answered' is an
+    agent's answer, rating_core.answered), and a replayed row whose charge
+    (after a rerating) is not its committed credit + arrears."""
+    rated, _ = lean_csv
+    with open(rated, newline="", encoding="utf-8-sig") as f:
+        assert any(r["answered"] == "false" and int(r["charge_minor"]) > 0 for r in csv.DictReader(f))
+    row = _row_of(demo, rated, "prepaid", lambda r: _n(r, "charge_minor") > 0)
+    path, _ = _edited(rated, tmp_path, "rerated.csv", row["call_id"], replayed="true",
+                      charge_minor=str(_n(row, "charge_minor") * 2))
+    billed = run("bill", path, "--store", demo / "store", "--out", tmp_path / "bill.json")
+    assert billed.exit_code == 0, billed.output

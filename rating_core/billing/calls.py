@@ -100,6 +100,9 @@ OTHER_BOUNDS = {
 # column over all inputs stays below this, so no total, per account, month,
 # number or class, can wrap (they are sums of non-negative parts of it).
 MAX_TOTAL = 2**62
+# The longest increment a tier may have (``catalog.schema``, ``increment``
+# le=3600): a call's billed seconds are between its units and 3600 x units.
+MAX_INCREMENT = 3600
 
 
 @dataclass
@@ -154,6 +157,9 @@ class Known:
     # ledger bills a migrated account, or None (``Accounts.
     # money_before_cut_over``); None: no ledger, nothing checked.
     before_cut_over: Callable[[str, int], str | None] | None = None
+    # package -> its kind (``layout.PACKAGE_KIND``) in this view: which parts
+    # of a charge a row of it carries (``_money_parts``); empty: not checked.
+    kinds: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, snapshot, before_cut_over: Callable[[str, int], str | None] | None = None) -> "Known":
@@ -164,8 +170,9 @@ class Known:
             for i in np.flatnonzero(np.asarray(count) > 0):
                 lo = int(first[i])
                 starts[i] = min(int(starts[i]), int(np.min(at[lo:lo + int(count[i])])))
+        kinds = {p: layout.PACKAGE_KIND[int(k)] for p, k in zip(snapshot.meta["packages"], t["package_kind"].tolist())}
         return cls(frozenset(snapshot.meta["packages"]), dict(zip(snapshot.meta["accounts"], starts.tolist())),
-                   before_cut_over)
+                   before_cut_over, kinds)
 
 
 def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
@@ -283,7 +290,11 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
     or ``bundle_left_seconds`` is outside ``OTHER_BOUNDS``, ``replayed`` is
     not true/false; and with ``known`` (the catalog view billed against,
     ``Known.of``), a package the view lacks or a start before the
-    account's package start (``_check_known``)."""
+    account's package start (``_check_known``); and figures that disagree
+    the way the rater never makes them: units vs billed seconds vs charge
+    (``_consistent``), credit consumed, overage and bundle seconds vs the
+    charge and billed seconds, by the package's kind when ``known`` gives
+    it (``_money_parts``)."""
     missing = [c for c in REQUIRED if c not in t.column_names]
     if missing:
         raise InvalidInput(missing[0], "no such column (is this a `rating400 rate` output?)", source)
@@ -320,6 +331,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
         _consistent(cols, other["units"], replayed, source, rows)
     if known is not None:
         _check_known(cols, known, source, rows)
+    _money_parts(cols, replayed, {} if known is None else known.kinds, source, rows)
     return pa.table(cols, schema=CALLS_SCHEMA)
 
 
@@ -328,7 +340,8 @@ def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.nda
     (``reference.py``, Charge): a call billed nothing (at most its free
     seconds) has 0 units, 0 billed seconds and no charge; a call billed has
     at least one increment, and its increments cover its billable seconds
-    (billed >= billable). A row that breaks this was edited or is not a
+    (billed >= billable), each increment 1 to ``MAX_INCREMENT`` seconds
+    (units <= billed <= 3600 x units). A row that breaks this was edited or is not a
     rater's (breaker N12 F7: units 0 beside a charge of 0.47 yuan, 15
     billed seconds of a 152-second call, billed without a word). A
     replayed row's charge is the call's charge after a rerating, beside the
@@ -346,9 +359,69 @@ def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.nda
     _first(pa.array((u == 0) & (charge != 0) & ~again), "units", rows,
            lambda i: f"0 increments beside a charge of {int(charge[i])} minor units: a call billed nothing is "
                      "charged nothing", source)
+    _first(pa.array((u != 0) & ((billed < u) | (billed > u * MAX_INCREMENT))), "units", rows,
+           lambda i: f"{int(u[i])} increment(s) beside {int(billed[i])} billed seconds: an increment lasts 1 to "
+                     f"{MAX_INCREMENT} seconds", source)
     _first(pa.array((billed != 0) & (billed < billable)), "billed_seconds", rows,
            lambda i: f"{int(billed[i])} is less than billable_seconds {int(billable[i])}: increments are added "
                      "until they cover the billable time", source)
+
+
+def _money_parts(cols: dict, replayed, kinds: dict[str, str], source: str, rows: np.ndarray) -> None:
+    """A rated row's credit consumed, overage and bundle seconds are parts
+    of its call the way the rater settles them (``reference.py``, per
+    package kind): pay-as-you-go consumes nothing (credit consumed 0,
+    overage 0, bundle seconds 0); prepaid splits the charge into credit
+    consumed + arrears (``overage``), bundle seconds 0; a bundle covers at
+    most the billed seconds and its charge is the overage (credit consumed
+    0). So, for any kind: bundle seconds <= billed seconds, and credit
+    consumed + overage is 0 or the charge; with ``kinds`` (package -> kind,
+    ``Known.kinds``: the view billed against), each kind's own identities.
+    A replayed row's charge is the call's after a rerating, beside the
+    parts it was committed with, so the charge is not compared on it (its
+    parts are, with each other and the kind). Raises InvalidInput naming
+    ``source``, the row and the rated column (breaker N14 F3: an overage
+    of 5.00 on a call charged 0 was on the statement's overage line, in no
+    total; credit consumed + overage beyond the charge was billed)."""
+    n = len(cols["charge"])
+    if not n:
+        return
+    charge = cols["charge"].to_numpy(zero_copy_only=False)
+    credit = cols["credit_consumed"].to_numpy(zero_copy_only=False)
+    over = cols["overage"].to_numpy(zero_copy_only=False)
+    bundle = cols["bundle_seconds_consumed"].to_numpy(zero_copy_only=False)
+    billed = cols["billed_seconds"].to_numpy(zero_copy_only=False)
+    fresh = ~np.asarray(pc.cast(replayed, pa.bool_()).to_numpy(zero_copy_only=False))
+    parts = credit + over
+    _first(pa.array(bundle > billed), "bundle_seconds_consumed", rows,
+           lambda i: f"{int(bundle[i])} is more than billed_seconds {int(billed[i])}: a bundle covers at most the "
+                     "seconds billed", source)
+    _first(pa.array(fresh & (parts != 0) & (parts != charge)), "overage_minor", rows,
+           lambda i: f"credit_consumed_minor {int(credit[i])} + overage_minor {int(over[i])} is neither 0 nor the "
+                     f"charge {int(charge[i])}: both are parts of the charge (prepaid: from credit and arrears; "
+                     "bundle: all overage; pay-as-you-go: neither)", source)
+    if not kinds:
+        return
+    kind = np.array([kinds.get(p, "") for p in cols["package"].to_pylist()], object)
+    payg, prepaid, is_bundle = kind == "payg", kind == "prepaid", kind == "bundle"
+
+    def what(name: str, why: str):
+        return lambda i: (f"{int(cols[name][i].as_py())} on a call of {kind[i]} package "
+                          f"{cdr.excerpt(cols['package'][i].as_py())}: {why}")
+
+    _first(pa.array((payg | is_bundle) & (credit != 0)), "credit_consumed_minor", rows,
+           what("credit_consumed", "only a prepaid package's calls consume credit"), source)
+    _first(pa.array(payg & (over != 0)), "overage_minor", rows,
+           what("overage", "a pay-as-you-go call has no arrears or overage"), source)
+    _first(pa.array((payg | prepaid) & (bundle != 0)), "bundle_seconds_consumed", rows,
+           what("bundle_seconds_consumed", "only a bundle package has included seconds"), source)
+    _first(pa.array(fresh & prepaid & (parts != charge)), "overage_minor", rows,
+           lambda i: f"credit_consumed_minor {int(credit[i])} + overage_minor {int(over[i])} is not the charge "
+                     f"{int(charge[i])} of a prepaid call: its charge is paid from credit, the rest is arrears",
+           source)
+    _first(pa.array(fresh & is_bundle & (over != charge)), "overage_minor", rows,
+           lambda i: f"{int(over[i])} is not the charge {int(charge[i])} of a bundle call: its charge is the "
+                     "overage of the seconds beyond the bundle", source)
 
 
 def _check_known(cols: dict, known: Known, source: str, rows: np.ndarray) -> None:
