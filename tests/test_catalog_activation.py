@@ -114,3 +114,50 @@ def test_a_store_whose_accounts_are_the_catalogs_needs_no_check(tmp_path, capsys
     code, out, err = cli(capsys, "catalog", "compile", tmp_path / "gone.yaml", "--store", tmp_path / "store",
                          "--activate")
     assert code == 0 and "-> version 2 (active)" in out, err
+
+
+def test_a_version_changing_a_package_s_kind_is_not_activated(world, capsys):
+    """Breaker N15 F1: `payg_6s` made a bundle under the same id was activated;
+    `bill` then refused the rater's own files (their credit and overage a
+    pay-as-you-go call's) and the account read as a bundle one. A package in
+    use keeps its kind: a new kind is a new package."""
+    ops, store, text, tmp = world
+    line = "  bundle_10: {kind: bundle, included_minutes: 10, overage_price: 0.10, rental: 20, rates: [{rate: std}]}"
+    assert line in text
+    (tmp / "kind.yaml").write_text(text.replace(line, "  bundle_10: {kind: payg, rental: 20, rates: [{rate: std}]}"),
+                                   encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp / "kind.yaml", "--store", tmp / "store", "--activate")
+    assert code == 1, (out, err)
+    assert err.startswith("refused: package_in_use: version 2 makes package 'bundle_10' a payg package, a bundle one "
+                          "in version 1 (held by 1 account(s), e.g. bun)"), err
+    assert store.current() == 1
+
+
+def test_rating_or_rerating_under_a_version_lacking_a_package_in_use_is_refused(world, capsys):
+    """Breaker N15 F2: `rate --version 1` and `rerate --version 1` went round
+    the activation check: a bundle account's call was charged as payg_015
+    and a rerate moved 1,418 calls to pay-as-you-go prices. A version read
+    for the live accounts must hold their packages, as activation does."""
+    ops, store, text, tmp = world
+    more = text.replace("packages:\n", "packages:\n  bundle_20: {kind: bundle, included_minutes: 20, "
+                                       "overage_price: 0.10, rental: 35, rates: [{rate: std}]}\n", 1)
+    (tmp / "more.yaml").write_text(more, encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp / "more.yaml", "--store", tmp / "store", "--activate")
+    assert code == 0, err
+    ops.change_package("cp1", "bun", "bundle_20")
+    cdrs = tmp / "one.csv"
+    cdrs.write_text("call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n"
+                    f"v1,13812345678,4001000002,13900000000,{_month(now_ms())}-01T10:00:00+08:00,,"
+                    f"{_month(now_ms())}-01T10:00:05+08:00,{_month(now_ms())}-01T10:05:00+08:00,normal_clearing\n",
+                    encoding="utf-8")
+    for extra in ([], ["--commit"]):
+        code, out, err = cli(capsys, "rate", cdrs, "--store", tmp / "store", "--out", tmp / f"r{len(extra)}.csv",
+                             "--version", "1", *extra)
+        assert code == 2 and "catalog version 1 cannot rate or bill the live accounts: version 1 lacks package " \
+            "'bundle_20', held by 1 account (bun)" in err, (extra, err)
+    day = f"{_month(now_ms())}-01"
+    code, out, err = cli(capsys, "rerate", "--version", "1", "--from", day, "--to", day, "--store", tmp / "store")
+    assert code == 2 and "version" in err and "lacks package 'bundle_20'" in err, err
+    # The active version rates as before.
+    code, out, err = cli(capsys, "rate", cdrs, "--store", tmp / "store", "--out", tmp / "ok.csv")
+    assert code == 0, err

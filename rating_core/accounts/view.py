@@ -755,6 +755,17 @@ def open_view(store, env, version: int | None = None, previous=None):
     snapshot = store.open(version)
     if not layer_in_use(env):
         return snapshot
+    if version is not None and version != store.current():
+        # An older version read for the live accounts (rate, rerate, explain,
+        # bill --version) must hold their packages as activation requires:
+        # else they are rated and billed under another (breaker N15 F2:
+        # `rate --version 1` charged a bundle account's call as payg_015).
+        from ..errors import Refused, StoreError
+
+        try:
+            store.check_in_use(version)
+        except Refused as e:
+            raise StoreError(f"catalog version {version} cannot rate or bill the live accounts: {e.message}") from None
     return build_view(snapshot, env)
 
 

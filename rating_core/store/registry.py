@@ -130,9 +130,26 @@ class Store:
         packages, features = in_use(self.root)
         if not packages and not features:
             return
-        meta = self.open(version).meta
+        new = self.open(version)
+        meta = new.meta
         lacking = [("package", p, packages[p]) for p in sorted(set(packages) - set(meta["packages"]))]
         lacking += [("feature", f, features[f]) for f in sorted(set(features) - set(meta["billing"]["features"]))]
+        current = self.current()
+        if not lacking and current is not None and current != version:
+            # A package in use keeps its kind too (breaker N15 F1: `payg_6s`
+            # made a bundle was activated; `bill` then refused the rater's own
+            # files, their credit and overage a pay-as-you-go call's).
+            was, now = _kinds(self.open(current)), _kinds(new)
+            changed = [p for p in sorted(packages) if p in was and p in now and was[p] != now[p]]
+            if changed:
+                p = changed[0]
+                raise Refused("package_in_use", (
+                    f"version {version} makes package {p!r} a {now[p]} package, a {was[p]} one in version {current} "
+                    f"(held by {len(packages[p])} account(s), e.g. {min(packages[p])}"
+                    + (f"; and {len(changed) - 1} more package(s)" if len(changed) > 1 else "") + "): its calls "
+                    "were rated and its months billed as that kind; publish the new kind as a new package and move "
+                    "the accounts with `rating400 accounts change-package ACCOUNT PACKAGE`. "
+                    f"Version {current} stays active."))
         if not lacking:
             return
 
@@ -154,7 +171,6 @@ class Store:
                 "change-package ACCOUNT PACKAGE`; a package that ran stays in later versions, for its months.")
         if any(kind == "feature" for kind, _n, _a in lacking):
             why.append("A feature an account holds is billed every month it does: keep it in the new version.")
-        current = self.current()
         if current is not None:
             why.append(f"Version {current} stays active.")
         reason = "package_in_use" if lacking[0][0] == "package" else "feature_in_use"
@@ -212,6 +228,14 @@ class Store:
         if not path.exists():
             raise StoreError(f"no catalog version {version} in {self.root}")
         return open_snapshot(path, version)
+
+
+def _kinds(snapshot: Snapshot) -> dict[str, str]:
+    """Package id -> its kind (prepaid, payg, bundle) in ``snapshot``."""
+    from .. import layout
+
+    return {name: layout.PACKAGE_KIND[int(k)]
+            for name, k in zip(snapshot.meta["packages"], snapshot.tables["package_kind"].tolist())}
 
 
 def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
