@@ -200,11 +200,11 @@ def test_cli_pay_reverse_reopen(world, tmp_path):
                             "--statements", str(statements), "--format", "html", "--lang", "en"])
     assert r.exit_code == 0, r.output
     page = sorted(statements.glob("*.html"))[-1].read_text("utf-8")
-    assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in page
+    assert "Money taken back after bills applied it (a reversed payment, a debit): owed again (yuan)" in page
     # The reversal's own line: not a negative "payment" (newcomer N14 F9).
     assert '<td>payment reversed</td><td class="n">-100.00</td><td>bounced</td>' in page
     header = (tmp_path / "b.csv").read_text("utf-8-sig").splitlines()[0]
-    assert "Bill payments reversed after bills applied them: those bills unpaid again (yuan)" in header
+    assert "Money taken back after bills applied it (a reversed payment, a debit): owed again (yuan)" in header
 
 
 def test_a_refused_reversal_names_the_payments_reversed_and_the_bills_that_applied_the_rest(world):

@@ -69,7 +69,7 @@ LABELS = {
         "paid_to_earlier": "缴费抵扣以前账单(元)", "package_credit_bought": "购买预存套餐：套餐费转为预存款(元)", "charges_below_zero": "本月费用为负（贷记），转为余额(元)", "unpaid_on_them": "原未付", "paid_to_charges": "缴费抵扣本月费用(元)",
         "still_unpaid": "以前账单仍未付(元)",
         "payments_carried_in": "上期结转未抵扣缴费(元)", "payments_carried_out": "结转下期的未抵扣缴费(元)",
-        "payments_reopened": "缴费冲正：已抵扣的以前账单重新计为未付(元)",
+        "payments_reopened": "已抵扣账单的款项被收回（缴费冲正、扣减调账），重新计为应付(元)",
     },
     "en": {
         "title": "400 service monthly statement", "account": "Account", "company": "Company", "month": "Month",
@@ -118,7 +118,7 @@ LABELS = {
         "still_unpaid": "Still unpaid on earlier statements (yuan)",
         "payments_carried_in": "Bill payments brought forward, not yet applied (yuan)",
         "payments_carried_out": "Bill payments carried to later bills (yuan)",
-        "payments_reopened": "Bill payments reversed after bills applied them: those bills unpaid again (yuan)",
+        "payments_reopened": "Money taken back after bills applied it (a reversed payment, a debit): owed again (yuan)",
     },
 }
 
