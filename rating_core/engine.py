@@ -134,7 +134,7 @@ class Engine:
         if current == self._rater.version and generation == seen:
             return False
         previous = self._rater.snapshot if current == self._rater.version else None
-        rater = Rater(open_view(self.store, self.ledger.env, current, previous=previous), threads=self.threads,
+        rater = Rater(open_view(self.store, self.ledger.env, current, previous=previous, checked=False), threads=self.threads,
                       previous=self._rater)
         self._rater = rater
         self._route(rater)

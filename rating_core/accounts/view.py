@@ -742,11 +742,16 @@ def _routing(plans: dict[str, RoutingPlan], hunts: list[list[str]], meta: dict, 
     return res
 
 
-def open_view(store, env, version: int | None = None, previous=None):
+def open_view(store, env, version: int | None = None, previous=None, checked: bool = True):
     """The catalog snapshot (``version``, default the active one) with the
     customer layer applied when it is in use; see the module doc. With
     ``previous`` (a ``LiveSnapshot`` of the same catalog version) only what
-    changed since is applied (``update_view``) when it can be."""
+    changed since is applied (``update_view``) when it can be. A
+    ``version`` other than the active one must hold the packages in use
+    (``Store.check_in_use``; StoreError otherwise) unless ``checked`` is
+    False: the engine's refresh, which follows activations (checked when
+    made) and must never read the ledger's layer inside its own
+    transaction or stall a reload (CI: a hot reload under load timed out)."""
     if isinstance(previous, LiveSnapshot) and (version is None or version == previous.version) \
             and store.current() == previous.version:
         updated = update_view(previous, env)
@@ -755,7 +760,7 @@ def open_view(store, env, version: int | None = None, previous=None):
     snapshot = store.open(version)
     if not layer_in_use(env):
         return snapshot
-    if version is not None and version != store.current():
+    if checked and version is not None and version != store.current():
         # An older version read for the live accounts (rate, rerate, explain,
         # bill --version) must hold their packages as activation requires:
         # else they are rated and billed under another (breaker N15 F2:
