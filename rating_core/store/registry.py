@@ -250,15 +250,19 @@ def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     if not (root / "ledger.lmdb").exists():
         return {}, {}
     from ..accounts.view import layer_in_use, read_layer
-    from ..ledger import Ledger
+    from ..ledger import envs
 
-    ledger = Ledger(root)
+    # The durable environment alone, its layer handles cached per process
+    # (``layer_dbs``): a whole ``Ledger`` opens every database, each
+    # ``open_db`` taking LMDB's write lock, and in a serving worker beside
+    # another's commits that made an Activate miss its 10 s deadline (CI20).
+    env = envs.acquire(root / "ledger.lmdb", live=False, map_size=envs.ledger_map_size())
     try:
-        if not layer_in_use(ledger.env):
+        if not layer_in_use(env):
             return {}, {}
-        _gen, accounts, _numbers, periods = read_layer(ledger.env)
+        _gen, accounts, _numbers, periods = read_layer(env)
     finally:
-        ledger.close()
+        envs.release(env)
     packages: dict[str, set[str]] = {}
     features: dict[str, set[str]] = {}
     for a in accounts:
