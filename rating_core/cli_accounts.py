@@ -498,9 +498,6 @@ def balance(account, store_dir):
               help="The most events listed (the oldest first).")
 def events(account, store_dir, from_, to, limit):
     """The account's audit log in a time range."""
-    import datetime as dt
-
-    from . import layout
     from .cli import err
 
     lo, hi = parse_time(from_, "--from"), parse_time(to, "--to")
@@ -512,8 +509,7 @@ def events(account, store_dir, from_, to, limit):
         found = ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1, limit=limit + 1)
         if len(found) > limit:  # more than shown: say so, never a silent cut (acctB's N13 note)
             at = int(found[limit]["at_ms"])
-            when = dt.datetime.fromtimestamp(at / 1000, layout.LOCAL_TZ).isoformat(timespec="milliseconds")
-            err.print(f"note: the first {limit} event(s) shown; more follow from {when} (--from {at}, or a larger "
+            err.print(f"note: the first {limit} event(s) shown; more follow from {local_iso(at)} (--from {at}, or a larger "
                       "--limit)", highlight=False, markup=False)
         return found[:limit]
 
