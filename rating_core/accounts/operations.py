@@ -1192,13 +1192,14 @@ class Accounts:
             # Never more than was paid by then: payments dated up to tx.at
             # less every reversal, whatever its date (breaker N12 F15: a
             # reversal dated before the payment it took back).
-            paid = self._payments_made(tx, acc.id, until_ms=tx.at)[0] - self._payments_made(tx, acc.id)[1]
+            made, reversed_, made_by_then = self._payments_made(tx, acc.id, until_ms=tx.at)  # one walk
+            paid = made_by_then - reversed_
             postpaid = kind in layout.POSTPAID_KINDS
             hint = (f"; a {kind} account's payment is a top-up: paid back by `rating400 accounts refund {acc.id} "
                     f"YUAN` (gRPC Refund) as far as no bill applied it, and one that bounced is taken back by "
                     f"`rating400 accounts adjust {acc.id} -YUAN --reason TEXT` (gRPC Adjust), which re-opens the "
                     "bills it paid" if postpaid else "")
-            if postpaid and self._payments_made(tx, acc.id)[0] <= 0:
+            if postpaid and made <= 0:
                 # newcomer N14 F4 / breaker N14 F7: "are 0.00 yuan ... even re-opening" read as if
                 # the payment could not be taken back at all, and --reopen lost the top-up hint.
                 raise Refused("insufficient_payments",
@@ -1221,7 +1222,7 @@ class Accounts:
                 raise Refused("insufficient_payments",
                               f"bill payments of account {acc.id!r} that no statement applied from "
                               f"{_local(tx.at)[:7]} on are {in_yuan(unapplied)} "
-                              f"({self._unapplied_why(tx, acc.id, month)}){hint}; "
+                              f"({_unapplied_why(made, reversed_, month)}){hint}; "
                               f"cannot reverse {in_yuan(amount)}{bounced}")
             detail = {"amount_minor": amount, "reason": reason.strip()}
             if reopen:
@@ -1253,40 +1254,24 @@ class Accounts:
         99,999,999,999-yuan typo was reversed the account could never be paid
         again), any date: the most the statements can carry as paid ahead,
         which ``pay`` bounds by ``MAX_BALANCE_MINOR``."""
-        paid, reversed_ = self._payments_made(tx, account)
+        paid, reversed_, _ = self._payments_made(tx, account)
         return paid - reversed_
 
-    def _payments_made(self, tx: _Tx, account: str, until_ms: int | None = None) -> tuple[int, int]:
-        """(minor units of all of ``account``'s bill payments, of their
-        reversals), any date, or dated up to ``until_ms`` (epoch ms). A walk
-        of the account's event index (its operations, not its calls), read
-        where the payment is written: no second copy of the payments to keep
-        in step."""
+    def _payments_made(self, tx: _Tx, account: str, until_ms: int | None = None) -> tuple[int, int, int]:
+        """(minor units of all of ``account``'s bill payments, of all their
+        reversals, of the payments dated up to ``until_ms`` (epoch ms; None:
+        all)), in one walk of the account's event index (its operations, not
+        its calls), read where the payment is written: no second copy of the
+        payments to keep in step."""
         made = {"pay": 0, "reverse_payment": 0}
+        by_then = 0
         for ev in self._events_of(tx, account):
-            if until_ms is not None and ev.at_ms > until_ms:
-                break  # the index is by effective time
             if ev.operation in made and not ev.number:
-                made[ev.operation] += int((ev.detail or {}).get("amount_minor", 0))
-        return made["pay"], made["reverse_payment"]
-
-    def _unapplied_why(self, tx: _Tx, account: str, month: str) -> str:
-        """Why ``account``'s bill payments no statement applied are no more
-        than they are, for a refused reversal (``month``: the latest month
-        whose statement holds the least): it has none; they were all
-        reversed (breaker N13 F2: "it has no bill payment" of an account
-        whose 50.50 yuan of payments were reversed); some were reversed and
-        the bills applied the rest; or the bills applied them (newcomer N12
-        F4: not "applied the rest" of nothing)."""
-        paid, reversed_ = self._payments_made(tx, account)
-        if paid <= 0:
-            return "it has no bill payment"
-        if reversed_ >= paid:
-            return f"its bill payments of {in_yuan(paid)} were all reversed"
-        if reversed_ > 0:
-            return (f"of its bill payments of {in_yuan(paid)}, {in_yuan(reversed_)} were reversed and the bills "
-                    f"up to {month} applied the rest")
-        return f"the bills up to {month} applied the rest"
+                amount = int((ev.detail or {}).get("amount_minor", 0))
+                made[ev.operation] += amount
+                if ev.operation == "pay" and (until_ms is None or ev.at_ms <= until_ms):
+                    by_then += amount
+        return made["pay"], made["reverse_payment"], by_then
 
     def _events_of(self, tx: _Tx, account: str, from_ms: int = -(2**63)):
         """The audit events (``C.Event``) of ``account`` with effective time
@@ -2091,6 +2076,26 @@ def _amount(value, field: str, signed: bool = False) -> int:
         raise InvalidInput(field, f"{value}: too large; at most {MAX_AMOUNT_MINOR} minor units "
                                   f"({MAX_AMOUNT_MINOR // 10_000} yuan) per operation")
     return value
+
+
+def _unapplied_why(paid: int, reversed_: int, month: str) -> str:
+    """Why ``account``'s bill payments no statement applied are no more
+    than they are, for a refused reversal (``paid``, ``reversed_``: the
+    account's bill payments and their reversals, minor units,
+    ``Accounts._payments_made``; ``month``: the latest month
+    whose statement holds the least): it has none; they were all
+    reversed (breaker N13 F2: "it has no bill payment" of an account
+    whose 50.50 yuan of payments were reversed); some were reversed and
+    the bills applied the rest; or the bills applied them (newcomer N12
+    F4: not "applied the rest" of nothing)."""
+    if paid <= 0:
+        return "it has no bill payment"
+    if reversed_ >= paid:
+        return f"its bill payments of {in_yuan(paid)} were all reversed"
+    if reversed_ > 0:
+        return (f"of its bill payments of {in_yuan(paid)}, {in_yuan(reversed_)} were reversed and the bills "
+                f"up to {month} applied the rest")
+    return f"the bills up to {month} applied the rest"
 
 
 def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
