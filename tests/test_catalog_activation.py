@@ -17,6 +17,7 @@ from rating_core.errors import Refused
 from rating_core.store import Ledger, Store
 from inprocess import cli
 from test_billing import CATALOG
+from test_fees_in_force import catalog_from
 from test_statement_bounds import _month
 
 
@@ -26,9 +27,7 @@ def world(tmp_path):
     cut over last month: bun on bundle_10, tea and expiring on pre_480, shop
     on payg."""
     first = add_months_ms(month_start(now_ms()), -1)
-    text = CATALOG.replace("package_start: 2026-10-15", f"package_start: {_month(first)}-01")
-    text = text.replace("    package: pre_480\n    package_start: " + _month(first),
-                        "    package: pre_480\n    features: [rec]\n    package_start: " + _month(first), 1)
+    text = catalog_from(first)
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
     store = Store(tmp_path / "store")
     store.compile(tmp_path / "c.yaml", activate=True)
@@ -44,6 +43,17 @@ def _bills(capsys, tmp, name):
     code, out, err = cli(capsys, "bill", "--ledger", "--store", tmp / "store", "--out", tmp / name)
     assert code == 0, err
     return json.loads((tmp / name).read_text("utf-8"))["statements"]
+
+
+def _bun_moved_to_a_package_version_1_lacks(world, capsys):
+    """Version 2 adds bundle_20 (activated) and bun moves to it: version 1 lacks a package in use."""
+    ops, store, text, tmp = world
+    more = text.replace("packages:\n", "packages:\n  bundle_20: {kind: bundle, included_minutes: 20, "
+                                       "overage_price: 0.10, rental: 35, rates: [{rate: std}]}\n", 1)
+    (tmp / "more.yaml").write_text(more, encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp / "more.yaml", "--store", tmp / "store", "--activate")
+    assert code == 0, err
+    ops.change_package("cp1", "bun", "bundle_20")
 
 
 def test_a_version_renaming_a_package_in_use_is_not_activated(world, capsys):
@@ -70,12 +80,7 @@ def test_a_version_renaming_a_package_in_use_is_not_activated(world, capsys):
 
 def test_a_rollback_to_a_version_without_a_package_added_since_is_not_activated(world, capsys):
     ops, store, text, tmp = world
-    more = text.replace("packages:\n", "packages:\n  bundle_20: {kind: bundle, included_minutes: 20, "
-                                       "overage_price: 0.10, rental: 35, rates: [{rate: std}]}\n", 1)
-    (tmp / "more.yaml").write_text(more, encoding="utf-8")
-    code, out, err = cli(capsys, "catalog", "compile", tmp / "more.yaml", "--store", tmp / "store", "--activate")
-    assert code == 0, err
-    ops.change_package("cp1", "bun", "bundle_20")
+    _bun_moved_to_a_package_version_1_lacks(world, capsys)
     code, out, err = cli(capsys, "catalog", "activate", "1", "--store", tmp / "store")
     assert code == 1, (out, err)  # before: "version 1 is active", bun then rated and billed as payg
     assert err.startswith("refused: package_in_use: version 1 lacks package 'bundle_20', held by 1 account (bun)")
@@ -139,12 +144,7 @@ def test_rating_or_rerating_under_a_version_lacking_a_package_in_use_is_refused(
     and a rerate moved 1,418 calls to pay-as-you-go prices. A version read
     for the live accounts must hold their packages, as activation does."""
     ops, store, text, tmp = world
-    more = text.replace("packages:\n", "packages:\n  bundle_20: {kind: bundle, included_minutes: 20, "
-                                       "overage_price: 0.10, rental: 35, rates: [{rate: std}]}\n", 1)
-    (tmp / "more.yaml").write_text(more, encoding="utf-8")
-    code, out, err = cli(capsys, "catalog", "compile", tmp / "more.yaml", "--store", tmp / "store", "--activate")
-    assert code == 0, err
-    ops.change_package("cp1", "bun", "bundle_20")
+    _bun_moved_to_a_package_version_1_lacks(world, capsys)
     cdrs = tmp / "one.csv"
     cdrs.write_text("call_id,caller,number,forwarded_to,start,ivr_answer,agent_answer,end,hangup_cause\n"
                     f"v1,13812345678,4001000002,13900000000,{_month(now_ms())}-01T10:00:00+08:00,,"

@@ -18,6 +18,14 @@ from test_billing import CATALOG, YUAN
 from test_statement_bounds import _month
 
 
+def catalog_from(first: int) -> str:
+    """CATALOG with tea's and the other accounts' package start at the
+    month of ``first`` (epoch ms) and tea holding the recording feature."""
+    text = CATALOG.replace("package_start: 2026-10-15", f"package_start: {_month(first)}-01")
+    return text.replace("    package: pre_480\n    package_start: " + _month(first),
+                        "    package: pre_480\n    features: [rec]\n    package_start: " + _month(first), 1)
+
+
 @pytest.fixture
 def world(tmp_path):
     """CATALOG (bun: bundle_10, rental 20.00; tea: pre_480, minimum 40.00,
@@ -26,9 +34,7 @@ def world(tmp_path):
     raises bundle_10's rental to 35.00, pre_480's minimum to 60.00 and
     recording to 45.00, activated now."""
     first = add_months_ms(month_start(now_ms()), -2)
-    text = CATALOG.replace("package_start: 2026-10-15", f"package_start: {_month(first)}-01")
-    text = text.replace("    package: pre_480\n    package_start: " + _month(first),
-                        "    package: pre_480\n    features: [rec]\n    package_start: " + _month(first), 1)
+    text = catalog_from(first)
     (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
     raised = (text.replace("overage_price: 0.10, rental: 20", "overage_price: 0.10, rental: 35")
               .replace("monthly_minimum: 40", "monthly_minimum: 60").replace("fee: 30, per: month", "fee: 45, per: month"))
