@@ -26,6 +26,21 @@ def run(capsys, *args):
     return e.value.code, captured.out, captured.err
 
 
+def _migrated(demo_made, tmp_path, capsys, billing_from: str):
+    """A copy of the demo store (under ``tmp_path / "demo"``) with its
+    catalog's accounts imported, cut over at ``billing_from``: (the demo
+    directory, the store as a string)."""
+    from demo_server import copy_store
+
+    d = tmp_path / "demo"
+    copy_store(demo_made[0], d)
+    store = str(d / "store")
+    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
+                       "--billing-from", billing_from)
+    assert code == 0, err
+    return d, store
+
+
 def bill(capsys, demo, name, *extra):
     out = demo / name
     code, printed, err = run(capsys, "bill", "--ledger", "--store", str(demo / "store"), "--out", str(out), *extra)
@@ -180,14 +195,7 @@ def test_money_dated_before_the_cut_over_is_refused(demo_made, tmp_path, capsys)
     refund dated before the cut-over is refused `before_cut_over`, the
     cut-over said, and nothing is stored; at the cut-over it is booked, and
     no month before it is billed."""
-    from demo_server import copy_store
-
-    d = tmp_path / "demo"
-    copy_store(demo_made[0], d)
-    store = str(d / "store")
-    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
-                       "--billing-from", "2026-12-01")
-    assert code == 0, err
+    d, store = _migrated(demo_made, tmp_path, capsys, "2026-12-01")
     account = "haixi_electronics"
     credit = json.loads(run(capsys, "accounts", "show", account, "--store", store)[1])["balance"]["credit_minor"]
     for op in (("top-up", account, "50"), ("adjust", account, "50", "--reason", "goodwill"),
@@ -213,14 +221,7 @@ def test_the_refusal_and_show_name_the_first_month_billed(demo_made, tmp_path, c
     show` said only 2026-12-01. The refusal names the first month billed,
     the cut-over and the call that moved it; `accounts show` has
     `billing_starts_local` beside `billing_from_local`."""
-    from demo_server import copy_store
-
-    d = tmp_path / "demo"
-    copy_store(demo_made[0], d)
-    store = str(d / "store")
-    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
-                       "--billing-from", "2026-12-01")
-    assert code == 0, err
+    d, store = _migrated(demo_made, tmp_path, capsys, "2026-12-01")
     code, printed, err = run(capsys, "rate", str(d / "cdrs.parquet"), "--store", store, "--out",
                              str(d / "c.parquet"), "--commit", "--json")
     assert code == 0, err
@@ -349,14 +350,7 @@ def test_an_events_money_row_before_the_cut_over_is_the_row_s_error(demo_made, t
     row's error naming `at`, the account and the cut-over in the refusal's
     words, exit 2, with or without --ledger (the cut-over is the account's);
     from the cut-over on it is billed, and no month before it."""
-    from demo_server import copy_store
-
-    d = tmp_path / "demo"
-    copy_store(demo_made[0], d)
-    store = str(d / "store")
-    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
-                       "--billing-from", "2026-10-01")
-    assert code == 0, err
+    d, store = _migrated(demo_made, tmp_path, capsys, "2026-10-01")
     account = "beifang_heating"  # bundle_1000, package since 2025-10-01
     before, _ = bill(capsys, d, "a.json", "--account", account)
     assert min(s["month"] for s in before) == "2026-10"
@@ -414,14 +408,7 @@ def test_a_rated_file_s_row_before_the_cut_over_is_the_file_s_error(demo_made, t
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from demo_server import copy_store
-
-    d = tmp_path / "demo"
-    copy_store(demo_made[0], d)
-    store = str(d / "store")
-    code, _, err = run(capsys, "accounts", "import", str(d / "catalog" / "catalog.yaml"), "--store", store,
-                       "--billing-from", "2026-10-01")
-    assert code == 0, err
+    d, store = _migrated(demo_made, tmp_path, capsys, "2026-10-01")
     account = "beifang_heating"
     t = pq.read_table(d / "rated.parquet")
     t = t.filter(pc.equal(t.column("account"), account))
