@@ -100,14 +100,13 @@ def file_events(path, store_dir, snapshot, ledger_events) -> list:
     (``Accounts.money_before_cut_over``; with or without ``--ledger``: the
     cut-over is the account's, breaker N13 F9). Raises InvalidInput naming
     the file, row and field."""
-    from . import layout
     from .accounts import Accounts
     from .billing.events import read_events
     from .billing.statements import package_starts
+    from .store.snapshot import package_kinds
 
-    t = snapshot.tables
-    kinds = dict(zip(snapshot.meta["accounts"],
-                     (layout.PACKAGE_KIND[int(t["package_kind"][p])] for p in t["account_package"].tolist())))
+    packages, kind_of = snapshot.meta["packages"], package_kinds(snapshot)
+    kinds = {a: kind_of[packages[p]] for a, p in zip(snapshot.meta["accounts"], snapshot.tables["account_package"].tolist())}
     ops = Accounts.open(store_dir) if (Path(store_dir) / "ledger.lmdb").exists() else None
     try:
         return read_events(path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],

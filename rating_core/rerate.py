@@ -66,6 +66,7 @@ from .errors import InvalidInput
 from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats, records, usage
 from .ledger.adjustments import Adjustment
 from .rater import Rater
+from .store.snapshot import package_kinds
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The reason written on each adjustment: free text an operator reads on a
@@ -385,8 +386,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
-    row_kind = {name: layout.PACKAGE_KIND[int(k)]
-                for name, k in zip(snapshot.meta["packages"], snapshot.tables["package_kind"])}
+    row_kind = package_kinds(snapshot)
     # (number, start ms, charge delta, account, calls change) of each adjustment
     moved: list[tuple[str, int, int, str, int]] = []
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
@@ -404,13 +404,13 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # rated under, as the commit debited it (README "Late CDRs"), not
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
-            old_charge, old_money = int(rec["charge_minor"]), _moved_credit(kind, row_kind.get(rec.get("package"), kind), rec)
+            old_charge, old_money = int(rec["charge_minor"]), _moved_credit(kind, row_kind.get(rec.get("package") or "", kind), rec)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
-            new_charge, new_money = int(new["charge_minor"]), _moved_credit(kind, row_kind.get(new.get("package"), kind), new)
+            new_charge, new_money = int(new["charge_minor"]), _moved_credit(kind, row_kind.get(new.get("package") or "", kind), new)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:

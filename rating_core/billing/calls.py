@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from .. import cdr, layout
 from ..answered import answered, first_uncast, not_boolean
 from ..errors import InvalidInput
+from ..store.snapshot import package_kinds
 
 CALLS_SCHEMA = pa.schema([
     ("call_id", pa.string()),
@@ -170,9 +171,8 @@ class Known:
             for i in np.flatnonzero(np.asarray(count) > 0):
                 lo = int(first[i])
                 starts[i] = min(int(starts[i]), int(np.min(at[lo:lo + int(count[i])])))
-        kinds = {p: layout.PACKAGE_KIND[int(k)] for p, k in zip(snapshot.meta["packages"], t["package_kind"].tolist())}
         return cls(frozenset(snapshot.meta["packages"]), dict(zip(snapshot.meta["accounts"], starts.tolist())),
-                   before_cut_over, kinds)
+                   before_cut_over, package_kinds(snapshot))
 
 
 def _first(bad, name: str, rows: np.ndarray, what, source: str) -> None:
@@ -327,6 +327,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
             replayed = pc.fill_null(pc.cast(t.column("replayed"), pa.bool_()), False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             raise InvalidInput("replayed", not_boolean(t.column("replayed"), rows), source) from None
+    replayed = np.asarray(replayed.to_numpy(zero_copy_only=False), bool)  # once, for both checks
     if "units" in t.column_names:  # a lean rated file may leave it out
         _consistent(cols, other["units"], replayed, source, rows)
     if known is not None:
@@ -335,7 +336,7 @@ def from_rated_table(t: pa.Table, source: str = "rated", rows: np.ndarray | None
     return pa.table(cols, schema=CALLS_SCHEMA)
 
 
-def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.ndarray) -> None:
+def _consistent(cols: dict, units: pa.Array, replayed: np.ndarray, source: str, rows: np.ndarray) -> None:
     """A rated row's figures agree the way the rater makes them
     (``reference.py``, Charge): a call billed nothing (at most its free
     seconds) has 0 units, 0 billed seconds and no charge; a call billed has
@@ -352,7 +353,7 @@ def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.nda
     billed = cols["billed_seconds"].to_numpy(zero_copy_only=False)
     billable = cols["billable_seconds"].to_numpy(zero_copy_only=False)
     charge = cols["charge"].to_numpy(zero_copy_only=False)
-    again = np.asarray(pc.cast(replayed, pa.bool_()).to_numpy(zero_copy_only=False))
+    again = replayed
     _first(pa.array((u == 0) != (billed == 0)), "units", rows,
            lambda i: f"{int(u[i])} increment(s) beside {int(billed[i])} billed seconds: a call is billed in whole "
                      "increments, and one billed nothing has none", source)
@@ -367,7 +368,7 @@ def _consistent(cols: dict, units: pa.Array, replayed, source: str, rows: np.nda
                      "until they cover the billable time", source)
 
 
-def _money_parts(cols: dict, replayed, kinds: dict[str, str], source: str, rows: np.ndarray) -> None:
+def _money_parts(cols: dict, replayed: np.ndarray, kinds: dict[str, str], source: str, rows: np.ndarray) -> None:
     """A rated row's credit consumed, overage and bundle seconds are parts
     of its call the way the rater settles them (``reference.py``, per
     package kind): pay-as-you-go consumes nothing (credit consumed 0,
@@ -391,7 +392,7 @@ def _money_parts(cols: dict, replayed, kinds: dict[str, str], source: str, rows:
     over = cols["overage"].to_numpy(zero_copy_only=False)
     bundle = cols["bundle_seconds_consumed"].to_numpy(zero_copy_only=False)
     billed = cols["billed_seconds"].to_numpy(zero_copy_only=False)
-    fresh = ~np.asarray(pc.cast(replayed, pa.bool_()).to_numpy(zero_copy_only=False))
+    fresh = ~replayed
     parts = credit + over
     _first(pa.array(bundle > billed), "bundle_seconds_consumed", rows,
            lambda i: f"{int(bundle[i])} is more than billed_seconds {int(billed[i])}: a bundle covers at most the "

@@ -25,7 +25,7 @@ from pathlib import Path
 import lmdb
 
 from ..errors import Refused, StoreError
-from .snapshot import Snapshot, open_snapshot, write_snapshot
+from .snapshot import Snapshot, open_snapshot, package_kinds, write_snapshot
 
 CURRENT = b"current"
 # ``activations``: key the activation's epoch ms (8 bytes, big-endian, so
@@ -139,7 +139,7 @@ class Store:
             # A package in use keeps its kind too (breaker N15 F1: `payg_6s`
             # made a bundle was activated; `bill` then refused the rater's own
             # files, their credit and overage a pay-as-you-go call's).
-            was, now = _kinds(self.open(current)), _kinds(new)
+            was, now = package_kinds(self.open(current)), package_kinds(new)
             changed = [p for p in sorted(packages) if p in was and p in now and was[p] != now[p]]
             if changed:
                 p = changed[0]
@@ -228,14 +228,6 @@ class Store:
         if not path.exists():
             raise StoreError(f"no catalog version {version} in {self.root}")
         return open_snapshot(path, version)
-
-
-def _kinds(snapshot: Snapshot) -> dict[str, str]:
-    """Package id -> its kind (prepaid, payg, bundle) in ``snapshot``."""
-    from .. import layout
-
-    return {name: layout.PACKAGE_KIND[int(k)]
-            for name, k in zip(snapshot.meta["packages"], snapshot.tables["package_kind"].tolist())}
 
 
 def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

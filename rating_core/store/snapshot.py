@@ -81,6 +81,15 @@ def open_snapshot(path: Path, version: int) -> "Snapshot":
         return snap
 
 
+def package_kinds(snapshot) -> dict[str, str]:
+    """Package id -> its kind (``layout.PACKAGE_KIND``: prepaid, payg,
+    bundle) in ``snapshot`` (a catalog version or a live view on one)."""
+    from .. import layout
+
+    return {name: layout.PACKAGE_KIND[int(k)]
+            for name, k in zip(snapshot.meta["packages"], snapshot.tables["package_kind"].tolist())}
+
+
 def stale_message(path, version, problem) -> str:
     """One line for a snapshot this code cannot read: it was compiled by
     another release's layout (``layout.TABLES``), so the operator recompiles
