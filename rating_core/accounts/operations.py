@@ -161,12 +161,21 @@ def _at(value) -> int:
     ``InvalidInput("at")``."""
     at = _ms(value, "at")
     now = _SWEEP_AT.get()
-    now = now_ms() if now is None else now
-    if at > now + AHEAD_MS:
-        raise InvalidInput("at", f"{_local(at)} is in the future (now {_local(now)}; at most "
-                                 f"{AHEAD_MS // 60_000} minutes ahead): date an operation when it happened; "
-                                 "a package change for later takes --effective, a first package --start")
+    ahead = too_far_ahead(at, now_ms() if now is None else now)
+    if ahead:
+        raise InvalidInput("at", f"{ahead}: date an operation when it happened; a package change for later takes "
+                                 "--effective, a first package --start")
     return at
+
+
+def too_far_ahead(at: int, now: int) -> str | None:
+    """Why ``at`` (epoch ms) is too far after ``now`` to date money or an
+    operation (more than ``AHEAD_MS``), or None: the one rule of the
+    operations (``_at``) and of an events file's rows
+    (``billing.events.read_events``)."""
+    if at <= now + AHEAD_MS:
+        return None
+    return f"{_local(at)} is in the future (now {_local(now)}; at most {AHEAD_MS // 60_000} minutes ahead)"
 
 
 def _in_current_month(at: int, what: str) -> None:

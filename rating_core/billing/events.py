@@ -56,7 +56,7 @@ import pyarrow.csv as pacsv
 from .. import cdr, layout
 from ..errors import InvalidInput
 from ..money import MAX_AMOUNT_MINOR, in_yuan, parse_yuan
-from .calls import MAX_BALANCE_MINOR, _local
+from .calls import MAX_BALANCE_MINOR
 
 KINDS = ("top_up", "adjustment", "rerating", "credit_adjustment", "refund", "payment", "feature_added",
          "feature_removed")
@@ -242,10 +242,10 @@ def read_events(path: str | Path, accounts=None, features=None,
         if month > LAST_YEAR * 12 + 11:
             raise InvalidInput("at", f"{cdr.excerpt(row.get('at') or '')}: in {month_label(month)} (Asia/Shanghai), "
                                      f"after the last month a statement bills ({MONTH_RULE})", where)
-        if at_ms > now + operations.AHEAD_MS:  # the operations' rule and words (``operations._at``)
-            raise InvalidInput("at", f"{_local(at_ms)} is in the future (now {_local(now)}; at most "
-                                     f"{operations.AHEAD_MS // 60_000} minutes ahead): date an event when it "
-                                     "happened (`accounts pay`, `top-up` refuse such a date too)", where)
+        ahead = operations.too_far_ahead(at_ms, now)  # the operations' rule and words
+        if ahead:
+            raise InvalidInput("at", f"{ahead}: date an event when it happened (`accounts pay`, `top-up` refuse such "
+                                     "a date too)", where)
         kind = row["kind"]
         if kind not in FILE_KINDS:
             ledger_only = " (credit adjustments come from the ledger: accounts adjust / refund, bill --ledger)" \
