@@ -403,7 +403,12 @@ def _money_parts(cols: dict, replayed: np.ndarray, kinds: dict[str, str], source
                      "bundle: all overage; pay-as-you-go: neither)", source)
     if not kinds:
         return
-    kind = np.array([kinds.get(p, "") for p in cols["package"].to_pylist()], object)
+    # Per distinct package, not per row: a month's millions of rows name a few dozen packages.
+    package = cols["package"]
+    package = package.combine_chunks() if isinstance(package, pa.ChunkedArray) else package
+    codes = pc.dictionary_encode(package)  # never null on a rated row (``_named``)
+    kind = np.array([kinds.get(p, "") for p in codes.dictionary.to_pylist()], object)[
+        codes.indices.to_numpy(zero_copy_only=False)]
     payg, prepaid, is_bundle = kind == "payg", kind == "prepaid", kind == "bundle"
 
     def what(name: str, why: str):
