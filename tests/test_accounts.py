@@ -864,3 +864,22 @@ def test_a_refund_pays_back_only_credit_that_existed_at_its_date(env):
     # Dated after the top-up, its credit may go back too.
     ops.refund(rid(), "acme", 600_0000, "overpaid", at_ms=T0 + 3 * day)
     assert ops.balance("acme")["credit_minor"] == 0
+
+
+def test_a_package_change_reaching_into_an_ended_month_is_refused(env):
+    """Breaker N15: `change-package --effective 2026-10-01` on a day of
+    December re-billed October (504.32 -> 603.32), a month whose statement
+    was issued. An effective date in an ended month is refused
+    `month_ended`; the month of the operation is open."""
+    ops = env
+    opened(ops)  # pre_480 from T0 - 1 day (1 November)
+    start = ops.get_account("acme")["account"]["package_start_ms"]
+    december = int(dt.datetime(2026, 12, 2, 10, 0, tzinfo=SH).timestamp() * 1000)
+    with pytest.raises(Refused) as e:
+        ops.change_package(rid(), "acme", "payg", effective_ms=start, at_ms=december)
+    assert e.value.reason == "month_ended"
+    assert "2026-12-01T00:00:00+08:00" in str(e.value) and "accounts adjust" in str(e.value)
+    assert ops.get_account("acme")["account"]["package"] == "pre_480"
+    first_of_december = int(dt.datetime(2026, 12, 1, tzinfo=SH).timestamp() * 1000)
+    ops.change_package(rid(), "acme", "payg", effective_ms=first_of_december, at_ms=december)
+    assert ops.get_account("acme")["account"]["package"] == "payg"

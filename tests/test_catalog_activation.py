@@ -161,3 +161,36 @@ def test_rating_or_rerating_under_a_version_lacking_a_package_in_use_is_refused(
     # The active version rates as before.
     code, out, err = cli(capsys, "rate", cdrs, "--store", tmp / "store", "--out", tmp / "ok.csv")
     assert code == 0, err
+
+
+def test_a_store_whose_accounts_are_the_catalogs_keeps_a_held_package_s_kind(tmp_path, capsys):
+    """Summary finding (N16 breaker, HIGH): with no live customer layer (the
+    demo's store) the kind check returned early, so a version making
+    bundle_10 (held by the catalog's account bun) a payg package was
+    activated and `bill` then refused the files the rater had written under
+    the old one. The packages the active version's own accounts hold keep
+    their kind, as a live layer's do; an unheld package may change."""
+    (tmp_path / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    store = Store(tmp_path / "store")
+    store.compile(tmp_path / "c.yaml", activate=True)
+    line = "  bundle_10: {kind: bundle, included_minutes: 10, overage_price: 0.10, rental: 20, rates: [{rate: std}]}"
+    assert line in CATALOG
+    (tmp_path / "kind.yaml").write_text(CATALOG.replace(line, "  bundle_10: {kind: payg, rental: 20, rates: "
+                                                               "[{rate: std}]}"), encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp_path / "kind.yaml", "--store", tmp_path / "store",
+                         "--activate")
+    assert code == 1, (out, err)  # before: 0, "-> version 2 (active)"
+    assert err.startswith("refused: package_in_use: version 2 makes package 'bundle_10' a payg package, a bundle one "
+                          "in version 1 (held by 1 account(s), e.g. bun)"), err
+    assert store.current() == 1
+    # A package no account of the active version holds may change its kind.
+    spare = CATALOG.replace("packages:\n", "packages:\n  spare: {kind: payg, rates: [{rate: std}]}\n", 1)
+    (tmp_path / "spare.yaml").write_text(spare, encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp_path / "spare.yaml", "--store", tmp_path / "store",
+                         "--activate")
+    assert code == 0 and "-> version 3 (active)" in out, err
+    (tmp_path / "spare2.yaml").write_text(spare.replace("spare: {kind: payg,", "spare: {kind: prepaid, fee: 10,"),
+                                          encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp_path / "spare2.yaml", "--store", tmp_path / "store",
+                         "--activate")
+    assert code == 0 and "-> version 4 (active)" in out, err

@@ -927,7 +927,11 @@ class Accounts:
         a bundle starts fresh at the effective date (seconds used before are
         not carried); the month's minimum is the one of the package in force
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
-        ``before_package_start`` (``effective_ms`` before the current package period's start)."""
+        ``before_package_start`` (``effective_ms`` before the current package period's start),
+        ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
+        the operation's: that month's statement stands, breaker N15)."""
+        from .importer import month_start
+
         self._package(package)
         effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
@@ -947,6 +951,17 @@ class Accounts:
                 raise Refused("before_package_start",
                               f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
                               f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
+            if when < month_start(tx.at):
+                # An ended month's statement was issued under the package in
+                # force; a change reaching back into it re-billed it (breaker
+                # N15: effective 2026-10-01 on 2 December moved October's
+                # 504.32 to 603.32). Finance corrects an issued bill by a
+                # credit or debit now, not by rewriting the month.
+                raise Refused("month_ended",
+                              f"effective {_local(when)} is in a month that has ended (this month began "
+                              f"{_local(month_start(tx.at))}): its statement was billed under package "
+                              f"{acc.package!r}; take the change from this month on, and correct an ended month "
+                              f"with `rating400 accounts adjust`")
             if when > tx.at:
                 acc.pending_package, acc.pending_effective_ms = package, when
                 tx.put_account(acc, before, {"package": package, "effective_ms": when, "pending": True})

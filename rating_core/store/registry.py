@@ -128,13 +128,24 @@ class Store:
         of every activation (``catalog activate``, ``catalog compile
         --activate``, gRPC Activate)."""
         packages, features = in_use(self.root)
-        if not packages and not features:
-            return
-        new = self.open(version)
-        meta = new.meta
-        lacking = [("package", p, packages[p]) for p in sorted(set(packages) - set(meta["packages"]))]
-        lacking += [("feature", f, features[f]) for f in sorted(set(features) - set(meta["billing"]["features"]))]
         current = self.current()
+        new = self.open(version)
+        live = bool(packages or features)
+        if not live:
+            if current is None or current == version:
+                return
+            # No live customer layer: each version carries its own accounts,
+            # validated with it, so nothing can lack a package; but the
+            # packages the active version's accounts hold were rated and
+            # billed as their kind, so they keep it (N16 breaker: the
+            # early return let bundle_10 become payg, and `bill` then
+            # refused the rater's own files).
+            packages = catalog_holders(self.open(current))
+            lacking = []
+        else:
+            meta = new.meta
+            lacking = [("package", p, packages[p]) for p in sorted(set(packages) - set(meta["packages"]))]
+            lacking += [("feature", f, features[f]) for f in sorted(set(features) - set(meta["billing"]["features"]))]
         if not lacking and current is not None and current != version:
             # A package in use keeps its kind too (breaker N15 F1: `payg_6s`
             # made a bundle was activated; `bill` then refused the rater's own
@@ -148,7 +159,8 @@ class Store:
                     f"(held by {len(packages[p])} account(s), e.g. {min(packages[p])}"
                     + (f"; and {len(changed) - 1} more package(s)" if len(changed) > 1 else "") + "): its calls "
                     "were rated and its months billed as that kind; publish the new kind as a new package and move "
-                    "the accounts with `rating400 accounts change-package ACCOUNT PACKAGE`. "
+                    + ("the accounts with `rating400 accounts change-package ACCOUNT PACKAGE`. " if live else
+                       "the catalog's accounts to it. ") +
                     f"Version {current} stays active."))
         if not lacking:
             return
@@ -228,6 +240,16 @@ class Store:
         if not path.exists():
             raise StoreError(f"no catalog version {version} in {self.root}")
         return open_snapshot(path, version)
+
+
+def catalog_holders(snapshot) -> dict[str, set[str]]:
+    """Package id -> the catalog accounts of ``snapshot`` (a catalog
+    version) on it: what a store without a live customer layer holds."""
+    names = snapshot.meta["packages"]
+    held: dict[str, set[str]] = {}
+    for account, p in zip(snapshot.meta["accounts"], snapshot.tables["account_package"].tolist()):
+        held.setdefault(names[p], set()).add(account)
+    return held
 
 
 def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

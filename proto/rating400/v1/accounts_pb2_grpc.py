@@ -225,7 +225,10 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ChangePackage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Refused: no_package, same_package, account_closed, before_package_start
+        (effective before the current package period's start), month_ended
+        (effective in a month that has ended: its statement stands).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
