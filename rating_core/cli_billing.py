@@ -98,7 +98,9 @@ def file_events(path, store_dir, snapshot, ledger_events) -> list:
     bill payment is a prepaid account's) and, when the store
     has a ledger, its accounts' cut-overs as the ledger's operations are
     (``Accounts.money_before_cut_over``; with or without ``--ledger``: the
-    cut-over is the account's, breaker N13 F9). Raises InvalidInput naming
+    cut-over is the account's, breaker N13 F9), and the features each
+    account holds from its start (a feature row that changes nothing is
+    its error). Raises InvalidInput naming
     the file, row and field."""
     from .accounts import Accounts
     from .billing.events import read_events
@@ -111,7 +113,8 @@ def file_events(path, store_dir, snapshot, ledger_events) -> list:
     try:
         return read_events(path, snapshot.meta["accounts"], snapshot.meta["billing"]["features"],
                            package_starts(snapshot, ledger_events),
-                           None if ops is None else ops.money_before_cut_over, kinds)
+                           None if ops is None else ops.money_before_cut_over, kinds,
+                           dict(zip(snapshot.meta["accounts"], snapshot.meta["billing"]["account_features"])))
     finally:
         if ops is not None:
             ops.ledger.close()

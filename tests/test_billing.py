@@ -449,6 +449,49 @@ def test_bad_events_are_one_line_errors(world, tmp_path, capsys):
         assert e.value.code == 2 and expected in err and "Traceback" not in err
 
 
+def test_an_events_feature_change_that_changes_nothing_is_the_row_s_error(world, tmp_path, capsys):
+    """Breaker (issue 12): a feature_removed row of a feature the account
+    did not hold then (never added, removed already, or dated before the
+    row adding it) was taken, rc 0, and stopped nothing while the clerk
+    believed a fee had stopped; a feature_added of one already held was
+    taken the same way and started nothing. Each is the row's error naming
+    feature, with a machine-readable reason (feature_not_held /
+    feature_already_held) and what to do; the rows that change something
+    still bill."""
+    d, _ = world
+    args = ["bill", str(d / "rated.parquet"), "--store", str(d / "store"), "--out", str(tmp_path / "b.json")]
+    head = "account,at,kind,amount,feature\n"
+    for rows, expected in (
+        # never added (shop holds no feature in the catalog)
+        ("shop,2026-11-16,feature_removed,,rec\n",
+         "row 1: feature: 'rec': account 'shop' does not hold it at 2026-11-16T00:00:00+08:00 (feature_not_held): "
+         "a removal stops nothing"),
+        # removed twice: the second stops nothing
+        ("shop,2026-11-16,feature_added,,rec\nshop,2026-11-20,feature_removed,,rec\n"
+         "shop,2026-11-25,feature_removed,,rec\n",
+         "row 3: feature: 'rec': account 'shop' does not hold it at 2026-11-25T00:00:00+08:00 (feature_not_held)"),
+        # the removal dated before the add (rows in any order: by time)
+        ("shop,2026-11-20,feature_added,,rec\nshop,2026-11-16,feature_removed,,rec\n",
+         "row 2: feature: 'rec': account 'shop' does not hold it at 2026-11-16T00:00:00+08:00 (feature_not_held)"),
+        # added twice: the second starts nothing
+        ("shop,2026-11-16,feature_added,,sms\nshop,2026-11-20,feature_added,,sms\n",
+         "row 2: feature: 'sms': account 'shop' already holds it at 2026-11-20T00:00:00+08:00 "
+         "(feature_already_held): an add starts nothing"),
+    ):
+        (tmp_path / "e.csv").write_text(head + rows)
+        with pytest.raises(SystemExit) as e:
+            main(args + ["--events", str(tmp_path / "e.csv")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and expected in " ".join(err.split()), err
+        assert "Traceback" not in err and not (tmp_path / "b.json").exists()
+    # Removed, added again, removed again: each row changes something, and bills.
+    (tmp_path / "e.csv").write_text(head + "shop,2026-11-16,feature_added,,rec\nshop,2026-11-20,feature_removed,,rec\n"
+                                           "shop,2026-11-22,feature_added,,rec\nshop,2026-11-25,feature_removed,,rec\n")
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--events", str(tmp_path / "e.csv"), "--account", "shop", "--month", "2026-11"])
+    assert e.value.code == 0, capsys.readouterr().err
+
+
 def test_a_prepaid_bill_payment_from_an_events_file(world, tmp_path, capsys):
     """Newcomer N11 F15: `bill --events` had no kind for a prepaid account's
     payment of its bills (only `--ledger` showed one): a `payment` row is

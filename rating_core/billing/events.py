@@ -161,7 +161,8 @@ def yuan_to_minor(text: str, where: str, signed: bool = True) -> int:
 def read_events(path: str | Path, accounts=None, features=None,
                 starts: dict[str, int] | None = None,
                 before_cut_over: Callable[[str, int], str | None] | None = None,
-                package_kinds: dict[str, str] | None = None) -> list[AccountEvent]:
+                package_kinds: dict[str, str] | None = None,
+                held: dict[str, list[str]] | None = None) -> list[AccountEvent]:
     """Events from a CSV file (see the module doc; kinds ``FILE_KINDS``),
     each ``from_file``.
     ``accounts`` / ``features``: the catalog's ids, when given an event
@@ -195,7 +196,14 @@ def read_events(path: str | Path, accounts=None, features=None,
     settles no bill). A ``feature_added`` or ``feature_removed`` naming a
     feature the catalog (``features``) lacks is an error of its row naming
     ``feature`` (breaker N14 F5: removing 'Recording' or 'nosuch' was
-    taken and removed nothing)."""
+    taken and removed nothing). ``held``: account -> the features it holds
+    from its start (the catalog's or the live account's); when given, the
+    file's feature rows are taken in time order (a tie in file order) and a
+    ``feature_removed`` of a feature the account does not hold then is an
+    error of its row naming ``feature`` (``feature_not_held``), a
+    ``feature_added`` of one it holds already likewise
+    (``feature_already_held``): either changes nothing while the clerk
+    believes a fee stopped or started (issue 12 breaker)."""
     from ..accounts import operations
     from .statements import LAST_YEAR, MONTH_RULE, month_index, month_label
 
@@ -302,7 +310,36 @@ def read_events(path: str | Path, accounts=None, features=None,
             raise InvalidInput("feature", f"no such feature in the catalog: {cdr.excerpt(feature)}", where)
         events.append(AccountEvent(row["account"], at_ms, kind, amount, feature, row.get("note") or "",
                                    from_file=True))
+    if held is not None:
+        _check_feature_changes(events, held, path)
     return events
+
+
+def _check_feature_changes(events: list[AccountEvent], held: dict[str, list[str]], path: Path) -> None:
+    """Raise InvalidInput naming ``feature`` and the row of the first (in
+    time) feature row of ``events`` (a file's rows, in file order) that
+    changes nothing: a removal of a feature its account does not hold then
+    (``feature_not_held``), an add of one it holds (``feature_already_held``).
+    ``held``: account -> the features it holds from its start."""
+    rows = sorted((e.at_ms, i) for i, e in enumerate(events) if e.kind in FEATURE_KINDS)
+    holding = {a: set(fs) for a, fs in held.items()}
+    for at_ms, i in rows:
+        e = events[i]
+        assert e.feature is not None  # a feature row without one is its error before (read_events)
+        now = holding.setdefault(e.account, set())
+        when = dt.datetime.fromtimestamp(at_ms / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds")
+        has = ", ".join(sorted(now)) or "none"
+        if e.kind == "feature_removed" and e.feature not in now:
+            raise InvalidInput("feature", f"{e.feature!r}: account {e.account!r} does not hold it at {when} "
+                                          f"(feature_not_held): a removal stops nothing (features held then: {has}). "
+                                          "Check the account, the feature id and the date (on or after the row "
+                                          "or catalog entry that adds it), or drop the row", f"{path} row {i + 1}")
+        if e.kind == "feature_added" and e.feature in now:
+            raise InvalidInput("feature", f"{e.feature!r}: account {e.account!r} already holds it at {when} "
+                                          f"(feature_already_held): an add starts nothing, and its fee runs from the "
+                                          "first add. Drop the row, or remove the feature first (a feature_removed "
+                                          "row dated before it)", f"{path} row {i + 1}")
+        (now.discard if e.kind == "feature_removed" else now.add)(e.feature)
 
 
 def from_account_events(events: list[dict]) -> list[AccountEvent]:
