@@ -91,7 +91,39 @@ def test_a_rollback_to_a_version_without_a_package_added_since_is_not_activated(
         store.activate(1)
     # A change waiting for its date holds the package too.
     ops.change_package("cp3", "shop", "bundle_20", effective_ms=add_months_ms(month_start(now_ms()), 1))
-    with pytest.raises(Refused, match=r"held by 2 accounts \(e.g. bun\)"):
+    with pytest.raises(Refused, match=r"held by 2 accounts \(e.g. bun, no longer on it: "):
+        store.activate(1)
+
+
+def test_a_package_held_only_by_an_ended_period_says_so(world, capsys):
+    """Issue 12 breaker (LOW): an account that held a package briefly and
+    moved back blocks a rollback to a version lacking it, as intended (the
+    ledger bills that period's months under it), but the refusal said
+    "held by 1 account (bun)" of an account no longer on it. It names the
+    ended package period and its dates (Asia/Shanghai), and why it counts."""
+    import datetime as dt
+    import re
+
+    from rating_core import layout
+
+    ops, store, text, tmp = world
+    _bun_moved_to_a_package_version_1_lacks(world, capsys)
+    ops.change_package("cp2", "bun", "bundle_10")
+    today = dt.datetime.fromtimestamp(now_ms() / 1000, layout.LOCAL_TZ).date().isoformat()
+    with pytest.raises(Refused) as e:
+        store.activate(1)
+    assert e.value.reason == "package_in_use"
+    m = re.search(r"version 1 lacks package 'bundle_20', held by 1 account \(bun, no longer on it: its package "
+                  r"period under 'bundle_20' from (\S+ \S+) to (\S+ \S+) \(Asia/Shanghai\) ended, and the "
+                  r"ledger bills that period's months under it\)", e.value.message)
+    assert m and m[1].startswith(today) and m[2].startswith(today), e.value.message
+    code, out, err = cli(capsys, "catalog", "activate", "1", "--store", tmp / "store")
+    assert code == 1 and "(bun, no longer on it: its package period under 'bundle_20' from " in err, err
+    assert store.current() == 2
+    # Beside an account on it now, the example named is still said to hold it by a period alone.
+    ops.change_package("cp3", "shop", "bundle_20")
+    with pytest.raises(Refused, match=r"held by 2 accounts \(e.g. bun, no longer on it: .*; 1 of them by an ended "
+                                      r"package period alone\)"):
         store.activate(1)
 
 

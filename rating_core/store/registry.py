@@ -24,6 +24,7 @@ from pathlib import Path
 
 import lmdb
 
+from .. import layout
 from ..errors import Refused, StoreError
 from .snapshot import Snapshot, open_snapshot, package_kinds, write_snapshot
 
@@ -127,7 +128,7 @@ class Store:
         ``feature_in_use`` when only features are missing. The one check
         of every activation (``catalog activate``, ``catalog compile
         --activate``, gRPC Activate)."""
-        packages, features = in_use(self.root)
+        packages, features, ended = in_use(self.root)
         current = self.current()
         new = self.open(version)
         live = bool(packages or features)
@@ -165,11 +166,20 @@ class Store:
         if not lacking:
             return
 
-        def held(accounts: set[str]) -> str:
-            first = min(accounts)
-            return f"1 account ({first})" if len(accounts) == 1 else f"{len(accounts)} accounts (e.g. {first})"
+        def held(kind: str, name: str, accounts: set[str]) -> str:
+            # An account no longer on the package holds it by an ended
+            # period the ledger bills: say so, with the period's dates, not
+            # "held by" alone of an account an operator sees on another
+            # package (issue 12 breaker).
+            first, past = min(accounts), ended.get(name, {}) if kind == "package" else {}
+            note = _ended_note(name, *past[first]) if first in past else ""
+            if len(accounts) == 1:
+                return f"1 account ({first}{note})"
+            alone = f"; {len(past)} of them by an ended package period alone" if past else ""
+            return f"{len(accounts)} accounts (e.g. {first}{note}{alone})"
 
-        what = "; ".join(f"{kind} {name!r}, held by {held(accounts)}" for kind, name, accounts in lacking[:20])
+        what = "; ".join(f"{kind} {name!r}, held by {held(kind, name, accounts)}"
+                         for kind, name, accounts in lacking[:20])
         if len(lacking) > 20:
             what += f"; and {len(lacking) - 20} more"
         why = []
@@ -252,17 +262,36 @@ def catalog_holders(snapshot) -> dict[str, set[str]]:
     return held
 
 
-def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+def _ended_note(package: str, start_ms: int, end_ms: int | None) -> str:
+    """How an account no longer on ``package`` still holds it: its period
+    under it from ``start_ms`` to ``end_ms`` (None: a period a back-dated
+    change overrode, recorded from ``start_ms``), for ``check_in_use``."""
+    def local(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, layout.LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+    if end_ms is None:
+        return (f", no longer on it: a package period under {package!r} recorded from {local(start_ms)} "
+                "(Asia/Shanghai), overridden by a back-dated change, is in the ledger")
+    return (f", no longer on it: its package period under {package!r} from {local(start_ms)} to {local(end_ms)} "
+            "(Asia/Shanghai) ended, and the ledger bills that period's months under it")
+
+
+def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]],
+                                      dict[str, dict[str, tuple[int, int | None]]]]:
     """(package id -> the accounts holding it, feature id -> the accounts
-    holding it) in the customer layer of the store at ``root``. A package is
+    holding it, package id -> account -> (start ms, end ms) of its ended
+    period under the package, for an account holding it by such a period
+    alone) in the customer layer of the store at ``root``. A package is
     held by an account on it now, waiting for it (``pending_package``) or
     with a recorded package period under it (``accounts.periods``, the ones
-    the statements bill); a feature by an account that has it now. Both
-    empty for a store without a ledger or whose layer holds no account (its
-    accounts are the catalog's, validated with each version)."""
+    the statements bill); a feature by an account that has it now. The end
+    of an ended period is the next period's start (None for a recorded
+    period a back-dated change overrode). All empty for a store without a
+    ledger or whose layer holds no account (its accounts are the catalog's,
+    validated with each version)."""
     root = Path(root)
     if not (root / "ledger.lmdb").exists():
-        return {}, {}
+        return {}, {}, {}
     from ..accounts.view import layer_in_use, read_layer
     from ..ledger import envs
 
@@ -273,16 +302,27 @@ def in_use(root: str | Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     env = envs.acquire(root / "ledger.lmdb", live=False, map_size=envs.ledger_map_size())
     try:
         if not layer_in_use(env):
-            return {}, {}
+            return {}, {}, {}
         _gen, accounts, _numbers, periods = read_layer(env)
     finally:
         envs.release(env)
+    from ..accounts.periods import in_force
+
     packages: dict[str, set[str]] = {}
     features: dict[str, set[str]] = {}
+    ended: dict[str, dict[str, tuple[int, int | None]]] = {}
     for a in accounts:
-        for p in {a.package, a.pending_package} | {x.package for x in periods.get(a.id, [])}:
+        recorded = periods.get(a.id, [])
+        for p in {a.package, a.pending_package} | {x.package for x in recorded}:
             if p:
                 packages.setdefault(p, set()).add(a.id)
+        past = {x.package for x in recorded} - {a.package, a.pending_package}
+        if past:  # held by a period alone: which one, and when it ran
+            ran = in_force(recorded, a)
+            for p in past:
+                spans = [(x.start_ms, ran[k + 1].start_ms) for k, x in enumerate(ran[:-1]) if x.package == p]
+                ended.setdefault(p, {})[a.id] = spans[-1] if spans else (
+                    max(x.start_ms for x in recorded if x.package == p), None)
         for f in a.features:
             features.setdefault(f, set()).add(a.id)
-    return packages, features
+    return packages, features, ended
