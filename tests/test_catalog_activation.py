@@ -13,7 +13,7 @@ import pytest
 from rating_core.accounts import Accounts
 from rating_core.accounts.importer import import_catalog, month_start
 from rating_core.accounts.operations import add_months_ms, now_ms
-from rating_core.errors import Refused
+from rating_core.errors import InvalidInput, Refused
 from rating_core.store import Ledger, Store
 from inprocess import cli
 from test_billing import CATALOG
@@ -125,6 +125,105 @@ def test_a_package_held_only_by_an_ended_period_says_so(world, capsys):
     with pytest.raises(Refused, match=r"held by 2 accounts \(e.g. bun, no longer on it: .*; 1 of them by an ended "
                                       r"package period alone\)"):
         store.activate(1)
+
+
+def _version_2_with_bundle_20(world, capsys) -> None:
+    """Version 2 (active) adds bundle_20, which version 1 lacks; nobody is on it yet."""
+    ops, store, text, tmp = world
+    more = text.replace("packages:\n", "packages:\n  bundle_20: {kind: bundle, included_minutes: 20, "
+                                       "overage_price: 0.10, rental: 35, rates: [{rate: std}]}\n", 1)
+    (tmp / "more.yaml").write_text(more, encoding="utf-8")
+    code, out, err = cli(capsys, "catalog", "compile", tmp / "more.yaml", "--store", tmp / "store", "--activate")
+    assert code == 0 and store.current() == 2, err
+
+
+def _outcome(fn) -> str:
+    try:
+        fn()
+    except Refused as e:
+        return e.reason
+    except InvalidInput as e:
+        return f"invalid {e.field}"
+    return "ok"
+
+
+def _consistent(ops, store) -> None:
+    """The active version holds every package the live accounts hold."""
+    store.check_in_use(store.current())
+    account = ops.get_account("bun")
+    account = account.get("account", account)
+    assert account["package"] in store.open(store.current()).meta["packages"], account
+
+
+def test_a_package_change_racing_a_rollback_leaves_no_account_on_a_package_the_active_version_lacks(
+        world, capsys, monkeypatch):
+    """Issue 12 breaker: a package change checked its package against the
+    active version before its ledger transaction, and an activation checked
+    the ledger before its index commit: a rollback to version 1 (lacking
+    bundle_20) landing in between let both pass, leaving bun on a package
+    the active version lacks (billed and rated under another: the harm the
+    activation check exists to prevent). Either order is now serialized:
+    one of the two is refused. Here the rollback is tried after the change
+    checked its package and before it writes (before: the change's own
+    check in its transaction refused it; now the rollback waits for the
+    change and is refused)."""
+    import threading
+
+    ops, store, text, tmp = world
+    _version_2_with_bundle_20(world, capsys)
+    real_write = ops.ledger.write
+    results: dict[str, str] = {}
+
+    def rollback():
+        results["activate"] = _outcome(lambda: store.activate(1))
+
+    def write_after_a_rollback():
+        t = threading.Thread(target=rollback)
+        t.start()
+        t.join(1.0)  # before the fix it finished here, between the change's check and its write
+        return real_write()
+
+    monkeypatch.setattr(ops.ledger, "write", write_after_a_rollback)
+    results["change"] = _outcome(lambda: ops.change_package("race1", "bun", "bundle_20"))
+    monkeypatch.setattr(ops.ledger, "write", real_write)
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and t.name.startswith("Thread"):
+            t.join(10)
+    assert results == {"change": "ok", "activate": "package_in_use"}, results
+    _consistent(ops, store)
+
+
+def test_a_rollback_racing_a_package_change_leaves_no_account_on_a_package_the_active_version_lacks(
+        world, capsys, monkeypatch):
+    """The other order: the change lands after the rollback checked the
+    ledger and before it commits the index (before: both passed)."""
+    import threading
+
+    from rating_core.store import registry
+
+    ops, store, text, tmp = world
+    _version_2_with_bundle_20(world, capsys)
+    real_in_use = registry.in_use
+    results: dict[str, str] = {}
+
+    def change():
+        results["change"] = _outcome(lambda: ops.change_package("race2", "bun", "bundle_20"))
+
+    t = threading.Thread(target=change)
+
+    def in_use_then_a_change(root):
+        found = real_in_use(root)
+        t.start()
+        t.join(1.0)  # before the fix the change committed here
+        return found
+
+    monkeypatch.setattr(registry, "in_use", in_use_then_a_change)
+    results["activate"] = _outcome(lambda: store.activate(1))
+    monkeypatch.setattr(registry, "in_use", real_in_use)
+    t.join(10)
+    assert results == {"activate": "ok", "change": "invalid package"}, results  # before: both ok
+    assert store.current() == 1
+    _consistent(ops, store)
 
 
 def test_a_version_without_a_feature_in_use_is_not_activated(world, capsys):

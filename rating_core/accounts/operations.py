@@ -878,8 +878,9 @@ class Accounts:
         """First package of an account, from ``start_ms`` (default the
         effective time; calls before it are refused ``package_not_started``).
         A prepaid package's fee becomes its call credit.
-        Refused: ``already_subscribed``, ``account_closed``."""
-        self._package(package)
+        Refused: ``already_subscribed``, ``account_closed``. The package
+        is checked and the account put on it while no activation can land
+        (``Store.pinned``)."""
         start_ms = None if start_ms is None else _ms(start_ms, "start")
 
         def fn(tx: _Tx):
@@ -893,7 +894,9 @@ class Accounts:
             credit = self._start_period(tx, acc, package, start, 0)
             tx.put_account(acc, before, {"package": package, "credit_minor": credit})
             return self._result(tx, acc)
-        return self._run("subscribe", request_id, actor, at_ms, fn)
+        with self.store.pinned():
+            self._package(package)
+            return self._run("subscribe", request_id, actor, at_ms, fn)
 
     @_operation
     def renew(self, request_id: str, account: str, actor: str = "", at_ms=None) -> dict:
@@ -929,10 +932,12 @@ class Accounts:
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
         ``before_package_start`` (``effective_ms`` before the current package period's start),
         ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
-        the operation's: that month's statement stands, breaker N15)."""
+        the operation's: that month's statement stands, breaker N15). The
+        package is checked and the change committed while no activation can
+        land (``Store.pinned``: a rollback to a version lacking the package
+        racing the change let both pass, issue 12 breaker)."""
         from .importer import month_start
 
-        self._package(package)
         effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
         def fn(tx: _Tx):
@@ -968,7 +973,9 @@ class Accounts:
             else:
                 self._apply_change(tx, acc, package, when, before)
             return self._result(tx, acc)
-        return self._run("change_package", request_id, actor, at_ms, fn)
+        with self.store.pinned():
+            self._package(package)
+            return self._run("change_package", request_id, actor, at_ms, fn)
 
     def _apply_change(self, tx: _Tx, acc: C.Account, package: str, when: int, before: C.Account) -> None:
         bal = tx.balance(acc)

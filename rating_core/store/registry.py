@@ -14,12 +14,14 @@ calls rate under another package (breaker N14 F1).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import lmdb
@@ -106,6 +108,22 @@ class Store:
         active version unchanged) when ``version`` lacks a package or feature
         the store's live accounts hold (``check_in_use``)."""
         self._activate(version, time.time_ns() // 1_000_000)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Hold the active version for the block: the index's write lock,
+        taken and released with nothing written, so no activation (whose
+        in-use check and commit run in that lock, ``_activate``) lands
+        inside it. An operation that puts an account on a package checks
+        the package against the active version and commits in it: else a
+        rollback to a version lacking the package could read the ledger
+        before the change committed and activate after it, both passing
+        (issue 12 breaker). Lock order: the index, then the ledger."""
+        txn = self._index.begin(write=True)
+        try:
+            yield
+        finally:
+            txn.abort()
 
     def _activate(self, version: int, at_ms: int) -> None:
         # ``at_ms`` is now except in tests, which date an activation back.
