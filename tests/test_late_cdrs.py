@@ -689,6 +689,33 @@ def test_a_recycled_numbers_late_call_of_its_former_holder_is_not_charged_to_the
     assert ops.balance("acme")["credit_minor"] == 480 * YUAN
 
 
+def test_a_recycled_numbers_activation_dated_before_its_new_holder_took_it_is_refused(tmp_path):
+    """Issue 12 breaker: ActivateNumber's at_ms was checked only against
+    the edge's range and the 10-minute skew. beta's activation dated 11-09,
+    before beta locked the number on 11-13 (and while acme still held it),
+    was taken: the back-dated entry replaced the lock and the review, the
+    number counted active for beta from 11-09, and acme's late 11-10 call
+    was charged to beta (1.20 of beta's credit). A number transition dated
+    before the number's current state began is refused
+    ``before_current_state``, naming both dates; nothing is written."""
+    from rating_core.errors import Refused
+
+    store, ops, ledger = _two_accounts(tmp_path)
+    t = at(11, 12, 0)
+    for i, step in enumerate(["suspend", "freeze", "reclaim", "cool", "release"]):
+        ops.number_transition(f"t{i}", NUMBER, step, "x", at_ms=t + i)
+    ops.lock_number("l", NUMBER, "beta", at_ms=at(11, 13, 0))
+    ops.submit_number("s", NUMBER, at_ms=at(11, 13, 1))
+    with pytest.raises(Refused) as e:
+        ops.activate_number("a", NUMBER, "Shenzhen", at_ms=at(11, 9, 0))
+    assert e.value.reason == "before_current_state"
+    assert e.value.message.startswith(f"dated 2026-11-09T00:00:00+08:00, before number {NUMBER} became "
+                                      "pending_verification (2026-11-13T01:00:00+08:00)"), e.value.message
+    rated, rejects = engine_rows(store, [cdr("acme-late", at(11, 10))])
+    assert [(r["call_id"], r["reason"]) for r in rejects] == [("acme-late", "number_not_active")]
+    assert ledger.stored("beta") is None or ledger.stored("beta").credit_minor == 480 * YUAN
+
+
 def test_a_running_engine_refuses_the_former_holders_late_call_after_the_recycling(tmp_path):
     """The same through a running engine's incremental view update."""
     store, ops, ledger = _two_accounts(tmp_path)
