@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -71,14 +72,35 @@ _open: "weakref.WeakValueDictionary[tuple, Snapshot]" = weakref.WeakValueDiction
 _open_lock = threading.Lock()
 
 
+# How long an open waits for another thread to finish closing the same
+# version's previous environment (``open_snapshot``), seconds.
+_CLOSING_WAIT_S = 5.0
+
+
 def open_snapshot(path: Path, version: int) -> "Snapshot":
-    """The snapshot at ``path``, opened once per process and shared."""
+    """The snapshot at ``path``, opened once per process and shared.
+
+    A snapshot whose last reference is dropped leaves ``_open`` at once,
+    but its environment closes a moment later in the dropping thread,
+    outside the lock and releasing the GIL; until then LMDB's guard refuses
+    a new open of the file ("already open in this process"). That refusal
+    is waited out here (a millisecond at a time, at most
+    ``_CLOSING_WAIT_S``): issue 12 breaker, a gRPC Activate answered
+    INTERNAL while the engine thread dropped the version it was opening."""
     key = (os.getpid(), str(Path(path).resolve()))
     with _open_lock:
         snap = _open.get(key)
-        if snap is None or snap._env is None:
-            snap = _open[key] = Snapshot(path, version)
-        return snap
+        if snap is not None and snap._env is not None:
+            return snap
+        deadline = time.monotonic() + _CLOSING_WAIT_S
+        while True:
+            try:
+                snap = _open[key] = Snapshot(path, version)
+                return snap
+            except lmdb.Error as e:
+                if "already open" not in str(e) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.001)
 
 
 def package_kinds(snapshot) -> dict[str, str]:
