@@ -25,7 +25,6 @@ every Router on that thread (see ``Engine.refresh``).
 """
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -351,14 +350,14 @@ class Engine:
         plain strings unless ``decode_names`` is False and nothing was
         replayed (``commit_prepared``)."""
         prepared, keys, stored, seen, old_rows, new, state = step
-        entries = [stored[k] for k, s in zip(keys, seen) if s]
+        entries = stored.filter(pa.array(seen))
         return answer_with_replayed(self.ledger, prepared, old_rows, entries, new, state, decode_names)
 
     def close(self) -> None:
         self.ledger.close()
 
 
-def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.ndarray, entries: list,
+def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.ndarray, entries: pa.Array,
                          new: RatingResult, state: dict[str, np.ndarray], decode_names: bool = True) -> RatingResult:
     """The answer to a request (``prepared``, through the edge) whose rows
     ``old_rows`` (request row positions, with their ``committed_before``
@@ -463,13 +462,13 @@ class DryRun:
         prepared = cdr.reject_copies(prepared, dup)
         # A call the ledger holds committed is answered with its stored
         # result, as a repeated commit answers it (``Replays``), not rated.
-        old_rows, entries = np.zeros(0, np.intp), []
+        old_rows, entries = np.zeros(0, np.intp), pa.array([], pa.binary())
         if self.replays is not None:
             good = np.flatnonzero(prepared.good)
             looked = self.replays.lookup(prepared.table.column("call_id").take(pa.array(good)))
             if looked.null_count < len(looked):
                 found = pc.is_valid(looked)
-                old_rows, entries = good[found.to_numpy(zero_copy_only=False)], looked.filter(found).to_pylist()
+                old_rows, entries = good[found.to_numpy(zero_copy_only=False)], looked.filter(found)
         sent, prepared = prepared, _without(prepared, old_rows)
         accounts = rater.accounts_of(prepared)
         state, read = self.state, self.read
@@ -496,7 +495,7 @@ class _Step(NamedTuple):
 
     prepared: cdr.Prepared
     keys: list[bytes]  # call keys of its good rows
-    stored: dict[bytes, bytes]  # committed entries of those committed before
+    stored: pa.BinaryArray  # committed entry per key (``committed_before``), null if none
     seen: np.ndarray  # bool per key: committed before
     old_rows: np.ndarray  # request rows of the keys seen
     new: RatingResult  # the rating of the rest (names dictionary-encoded)
@@ -506,25 +505,27 @@ class _Step(NamedTuple):
 _PREPAID, _PAYG, _BUNDLE = (layout.PACKAGE_KIND.index(k) for k in ("prepaid", "payg", "bundle"))
 
 
-def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[dict[bytes, bytes], np.ndarray]:
+def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[pa.BinaryArray, np.ndarray]:
     """Which of ``keys`` (call keys, ``records.call_keys``) the ledger holds
-    committed, read in ``txn``: (their stored entries by key, a bool per
-    key). The one call-id check of a commit (``Engine._commit_in``) and of a
-    dry job (``Replays.lookup``)."""
-    stored = records.committed(ledger, txn, keys)
-    seen = np.zeros(len(keys), bool)
-    if stored:  # a replay (a retransmitted file or stream): which rows
-        seen = np.fromiter((k in stored for k in keys), bool, count=len(keys))
-    return stored, seen
+    committed, read in ``txn``: (the stored entry of each key, null when
+    not committed: ``records.committed_entries``; a bool per key). The one
+    call-id check of a commit (``Engine._commit_in``) and of a dry job
+    (``Replays.lookup``)."""
+    stored = records.committed_entries(ledger, txn, keys)
+    if not stored.null_count:
+        return stored, np.ones(len(keys), bool)
+    return stored, pc.is_valid(stored).to_numpy(zero_copy_only=False)
 
 
 def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
-                  entries: list) -> tuple[pa.Table, np.ndarray, pa.Table]:
+                  entries: pa.Array | list) -> tuple[pa.Table, np.ndarray, pa.Table]:
     """The answer to a request some of whose call ids were committed before,
     as ``rate --commit`` gives it: ``rated_new`` (the rows rated now, names
     plain strings) with the stored results of ``sent`` (the request's
     repeated rows through the edge, with their ``row``; ``entries``: their
-    ``committed_before`` entries, same order) in place, in ``row`` order.
+    ``committed_before`` entries, same order, none null) in place, in
+    ``row`` order. Column-wise throughout (``records.load_table``): no
+    Python object per replayed row.
 
     Returns (rated rows, a bool per rated row: replayed, rejects
     ``cdr.REJECT_SCHEMA`` of the repeats whose billable content differs
@@ -547,6 +548,8 @@ def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
     both = pa.concat_tables([rated_new, replayed])
     flags = np.concatenate([np.zeros(rated_new.num_rows, bool), np.ones(replayed.num_rows, bool)])
     order = np.argsort(both.column("row").to_numpy(), kind="stable")
+    if (order == np.arange(len(order))).all():  # all replayed, in row order (a file sent again): no take
+        return both, flags, differing
     return both.take(pa.array(order)), flags[order], differing
 
 
@@ -635,15 +638,17 @@ class Replays:
             stored, seen = committed_before(self.ledger, txn, wanted)
         if not seen.any():
             return pa.nulls(n, pa.binary())
-        out: list[bytes | None] = [None] * n
-        for i, k in zip(cand[seen].tolist(), itertools.compress(wanted, seen)):
-            out[i] = bytes(stored[k])
-        return pa.array(out, pa.binary())
+        if len(cand) == n:
+            return stored
+        # Id i's entry is stored[at[i]], none (null) for an id not looked up.
+        at = np.full(n, -1, np.int64)
+        at[cand] = np.arange(len(cand))
+        return stored.take(pa.array(at, mask=at < 0))
 
     def answer(self, rated_new: pa.Table, sent: pa.Table, entries: pa.Array) -> tuple[pa.Table, np.ndarray, pa.Table]:
         """``with_replayed`` of ``rated_new`` (names plain or dictionary) and
         ``sent`` (rows whose ``lookup`` found ``entries``)."""
-        return with_replayed(self.ledger, plain(rated_new), sent, entries.to_pylist())
+        return with_replayed(self.ledger, plain(rated_new), sent, entries)
 
 
 def _without(prepared: cdr.Prepared, old_rows: np.ndarray) -> cdr.Prepared:

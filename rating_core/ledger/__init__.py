@@ -34,7 +34,8 @@ Public API:
                                       bundle_left_seconds, reserved_seconds, ...)
 ``AccountTerms.from_snapshot(snapshot, account)``  what a balance means
 ``Ledger.opening_state / write_state`` the rating kernel's per-account arrays
-``records.committed / store / load``  exactly-once rated records
+``records.committed / store / load``  exactly-once rated records (``committed_entries`` /
+                                      ``load_table``: the same as Arrow columns)
 ``call_key(call_id)``                 the key of a call in every database
 ``adjustments.put / latest / of_call``  rerating adjustments (``rating_core.rerate``)
 
