@@ -358,7 +358,8 @@ class Engine:
 
 
 def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.ndarray, entries: pa.Array,
-                         new: RatingResult, state: dict[str, np.ndarray], decode_names: bool = True) -> RatingResult:
+                         new: RatingResult, state: dict[str, np.ndarray], decode_names: bool = True,
+                         last_batch: list | None = None) -> RatingResult:
     """The answer to a request (``prepared``, through the edge) whose rows
     ``old_rows`` (request row positions, with their ``committed_before``
     ``entries``, same order) were committed before and whose other good
@@ -367,11 +368,12 @@ def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.nd
     rejects, and the summary over the whole request (``charge``: the new
     rows'; ``replayed_charge``: the stored ones'). A commit's answer
     (``Engine._answer``) and a dry run's (``DryRun.rate``). Names decoded to
-    plain strings unless ``decode_names`` is False and nothing was replayed."""
+    plain strings unless ``decode_names`` is False and nothing was replayed;
+    ``last_batch``: ``with_replayed``'s."""
     rated_new = plain(new.rated) if decode_names or len(old_rows) else new.rated
     if len(old_rows):
         rated_all, flags, differing = with_replayed(ledger, rated_new,
-                                                    prepared.table.take(pa.array(old_rows)), entries)
+                                                    prepared.table.take(pa.array(old_rows)), entries, last_batch)
         if differing.num_rows:
             new.rejects = pa.concat_tables([new.rejects, differing])
     else:
@@ -487,7 +489,8 @@ class DryRun:
         rater.carry_usage(state)
         if not len(old_rows):
             return result  # names dictionary-encoded, gathered only for what the answer sends
-        return answer_with_replayed(ledger, sent, old_rows, entries, result, state, decode_names=False)
+        return answer_with_replayed(ledger, sent, old_rows, entries, result, state, decode_names=False,
+                                    last_batch=self.replays.last_batch if self.replays is not None else None)
 
 
 class _Step(NamedTuple):
@@ -517,8 +520,8 @@ def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[pa.BinaryA
     return stored, pc.is_valid(stored).to_numpy(zero_copy_only=False)
 
 
-def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
-                  entries: pa.Array | list) -> tuple[pa.Table, np.ndarray, pa.Table]:
+def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table, entries: pa.Array | list,
+                  last_batch: list | None = None) -> tuple[pa.Table, np.ndarray, pa.Table]:
     """The answer to a request some of whose call ids were committed before,
     as ``rate --commit`` gives it: ``rated_new`` (the rows rated now, names
     plain strings) with the stored results of ``sent`` (the request's
@@ -534,9 +537,12 @@ def with_replayed(ledger: Ledger, rated_new: pa.Table, sent: pa.Table,
     record lacks (a pass-through column it was committed without) is the
     one ``sent`` carries, else null. A rerated call's ``charge_minor`` is
     its charge now (``adjustments.as_rerated``), the rest as committed.
-    Reads the ledger in a read transaction of its own."""
+    Reads the ledger in a read transaction of its own; ``last_batch``:
+    ``records.load_table``'s, kept by a caller that answers several
+    requests (``Replays``)."""
     with ledger.env.begin() as txn:
-        stored = adjustments.as_rerated(ledger, txn, records.load_table(ledger, txn, entries, rated_new.schema))
+        stored = adjustments.as_rerated(ledger, txn, records.load_table(ledger, txn, entries, rated_new.schema,
+                                                                                last_batch))
     for name in sent.column_names:
         if name not in stored.column_names:
             continue
@@ -592,6 +598,11 @@ class Replays:
         self.held: pa.BinaryArray | None = None  # records.all_keys, once read
         self._asked = 0
         self._lock = threading.Lock()  # lookups run on the job's edge threads
+        # The batch the last answer read, decoded (``records.load_table``):
+        # a file committed as one batch and replayed in several chunks reads
+        # and decodes it once, not once per chunk. Answers come from one
+        # thread (the job's settling one, a dry stream's engine thread).
+        self.last_batch: list = [None, None]
 
     def _held_keys(self, asked: int) -> pa.BinaryArray | None:
         """The ledger's keys once the ids asked about (``asked`` more now)
@@ -648,7 +659,7 @@ class Replays:
     def answer(self, rated_new: pa.Table, sent: pa.Table, entries: pa.Array) -> tuple[pa.Table, np.ndarray, pa.Table]:
         """``with_replayed`` of ``rated_new`` (names plain or dictionary) and
         ``sent`` (rows whose ``lookup`` found ``entries``)."""
-        return with_replayed(self.ledger, plain(rated_new), sent, entries)
+        return with_replayed(self.ledger, plain(rated_new), sent, entries, self.last_batch)
 
 
 def _without(prepared: cdr.Prepared, old_rows: np.ndarray) -> cdr.Prepared:
