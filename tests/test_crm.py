@@ -450,58 +450,77 @@ _DIGIT_KEYS = [b"a\x00", b"a\x000", b"a\x0000", b"a\x001", b"a\x0010", b"a\x009"
                b"pearl_river_travel\x0018799673526", "深圳\x0013812345678".encode(), b"\x000"]
 
 
+def _pairs(keys):
+    """A pool of record keys as (account, caller) pairs: split at the first
+    NUL and at the last (an account holding a NUL: no rank shortcut); a key
+    without one is an account with an empty caller."""
+    out = []
+    for k in keys:
+        if b"\0" in k:
+            out += [tuple(k.split(b"\0", 1)), tuple(k.rsplit(b"\0", 1))]
+        else:
+            out.append((k, b""))
+    return sorted(set(out))
+
+
 @pytest.mark.parametrize("pool", [_ANY_KEYS, _NUL_KEYS, _DIGIT_KEYS, _DIGIT_KEYS + [b"b\x00" + b"1" * 17]],
                          ids=["any", "account-caller", "digits", "digits-or-long"])
 def test_group_kernel_equals_a_readable_grouping(pool):
-    """``kernels.crm.group`` (hash, then keys sorted by their bytes) against
-    a dict and ``sorted``: the same keys in the same order, the same
-    aggregates and latest name rows."""
+    """``kernels.crm.group`` (a radix sort of digit callers, else a hash,
+    then the keys sorted by their bytes; the record keys made from the
+    account and caller columns) against a dict and ``sorted`` of
+    ``account NUL caller``: the same keys (bytes) in the same order, the same
+    aggregates and latest name rows; for rows drawn in any order or in key
+    order, with and without the rank shortcut, from arrays that start at an
+    offset."""
     @settings(max_examples=150, deadline=None)
     @given(st.lists(st.tuples(
-        st.sampled_from(pool),
+        st.sampled_from(_pairs(pool)),
         st.one_of(st.none(), st.integers(0, 50)),  # start (None: unknown)
         st.sampled_from([0, 1, 2]),  # missed, answered, unknown
         st.integers(0, 600),
-        st.tuples(*[st.booleans()] * 4)), max_size=40))
-    def run(calls):
-        _check_group(calls)
+        st.tuples(*[st.booleans()] * 4)), max_size=40),
+        st.sampled_from(["any", "ordered"]), st.booleans(), st.integers(0, 3), st.integers(0, 3))
+    def run(calls, shape, use_rank, pad_account, pad_caller):
+        if shape == "ordered":  # the rows in key order (a sorted input)
+            calls = sorted(calls, key=lambda c: c[0][0] + b"\0" + c[0][1])
+        _check_group(calls, use_rank, pad_account, pad_caller)
 
     run()
 
 
-def _check_group(calls):
+def _check_group(calls, use_rank=True, pad_account=0, pad_caller=0):
     import numpy as np
 
     from rating_core.kernels import crm as kernel
+    from rating_core.numbers import string_buffers
 
     # the time order: rows visited by a permutation (unknown starts last)
     order = sorted(range(len(calls)), key=lambda i: (calls[i][1] is None, calls[i][1] or 0))
-    keys = pa.array([c[0] for c in calls], pa.binary())
-    offsets = np.frombuffer(keys.buffers()[1], np.int32)[:len(calls) + 1].copy()
-    data = np.frombuffer(keys.buffers()[2], np.uint8) if keys.buffers()[2] is not None and keys.buffers()[2].size \
-        else np.zeros(1, np.uint8)
-    # the sort's shortcut: rank the part before the first NUL when no key lacks one
-    heads = [c[0].split(b"\0", 1)[0] for c in calls]
-    if all(b"\0" in c[0] for c in calls):
-        ranks = {h: i for i, h in enumerate(sorted(set(heads)))}
-        rank, skip = [ranks[h] for h in heads], [len(h) + 1 for h in heads]
-    else:
-        rank = skip = [0] * len(calls)
-    columns = (offsets, data, np.array(rank, np.int64), np.array(skip, np.int32), np.array(order, np.int64),
-               np.array([c[1] or 0 for c in calls], np.int64), np.array([c[1] is not None for c in calls], np.uint8),
-               np.array([c[2] for c in calls], np.uint8), np.array([c[3] for c in calls], np.int64),
-               np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
-    first, agg, last = kernel.group(*columns)
-    # The radix path takes every batch whose callers are digits and fit one
-    # uint64 with the account's rank (4 bits a digit), and no other.
-    rests = [c[0][s:] for c, s in zip(calls, skip)]
-    fits = bool(calls) and 4 * max(map(len, rests)) + max(rank).bit_length() <= 64
-    assert (kernel._group_digits(*columns) is not None) == (fits and all(r.isdigit() or not r for r in rests))
+    accounts = pa.array([b"pad"] * pad_account + [c[0][0] for c in calls], pa.binary()).slice(pad_account)
+    callers_ = pa.array([b"\0x"] * pad_caller + [c[0][1] for c in calls], pa.binary()).slice(pad_caller)
+    # the sort's shortcut: each account's rank, when no account holds a NUL
+    ranked = use_rank and not any(b"\0" in c[0][0] for c in calls)
+    ranks = {h: i for i, h in enumerate(sorted({c[0][0] for c in calls}))}
+    rank = np.array([ranks[c[0][0]] for c in calls] if ranked else [0] * len(calls), np.int64)
+    rest = (np.array(order, np.int64),
+            np.array([c[1] or 0 for c in calls], np.int64), np.array([c[1] is not None for c in calls], np.uint8),
+            np.array([c[2] for c in calls], np.uint8), np.array([c[3] for c in calls], np.int64),
+            np.array([c[4] for c in calls], np.uint8).T.copy().reshape(4, -1))
+    (acc_off, acc_dat), (cal_off, cal_dat) = string_buffers(accounts), string_buffers(callers_)
+    keys, agg, last = kernel.group(acc_off, acc_dat, cal_off, cal_dat, rank, ranked, *rest)
+    assert all(type(k) is bytes for k in keys)
+    # The radix path takes every ranked batch whose callers are digits and
+    # fit one uint64 with the account's rank (4 bits a digit), and no other.
+    if ranked:
+        fits = bool(calls) and 4 * max(len(c[0][1]) for c in calls) + int(rank.max()).bit_length() <= 64
+        digits = all(c[0][1].isdigit() or not c[0][1] for c in calls)
+        assert (kernel._group_digits(acc_off, cal_off, cal_dat, rank, *rest) is not None) == (fits and digits)
     want = {}
     for i in order:
-        k, s, a, b, known = calls[i]
-        w = want.setdefault(k, {"lo": None, "hi": None, "n": 0, "ans": 0, "talk": 0, "missed": 0, "ans_at": 0,
-                                "last": [-1] * 4})
+        (account, caller), s, a, b, known = calls[i]
+        w = want.setdefault(account + b"\0" + caller, {"lo": None, "hi": None, "n": 0, "ans": 0, "talk": 0,
+                                                         "missed": 0, "ans_at": 0, "last": [-1] * 4})
         if s is not None:
             w["lo"] = s if w["lo"] is None else min(w["lo"], s)
             w["hi"] = s if w["hi"] is None else max(w["hi"], s)
@@ -515,12 +534,35 @@ def _check_group(calls):
         for f in range(4):
             if known[f]:
                 w["last"][f] = i
-    order = sorted(want)
-    assert [calls[r][0] for r in first] == order
-    for j, k in enumerate(order):
+    assert keys == sorted(want)
+    for j, k in enumerate(keys):
         w = want[k]
         assert agg[:, j].tolist() == [w["lo"] or 0, w["hi"] or 0, w["n"], w["ans"], w["talk"], w["missed"], w["ans_at"]]
         assert last[:, j].tolist() == w["last"]
+
+
+def test_group_kernel_refuses_columns_that_disagree():
+    """``kernels.crm.group``: an offset outside its data, a column of
+    another length or a row out of range is a ValueError, not a read out of
+    bounds."""
+    import numpy as np
+
+    from rating_core.kernels import crm as kernel
+
+    one = (np.array([0, 1], np.int32), np.frombuffer(b"a", np.uint8))
+    rest = (np.array([0], np.int64), np.zeros(1, np.int64), np.ones(1, np.uint8), np.ones(1, np.uint8),
+            np.zeros(1, np.int64), np.zeros((4, 1), np.uint8))
+    keys, _, _ = kernel.group(*one, np.array([0, 1], np.int32), np.frombuffer(b"1", np.uint8),
+                              np.zeros(1, np.int64), True, *rest)
+    assert keys == [b"a\x001"]
+    with pytest.raises(ValueError, match="offset"):
+        kernel.group(*one, np.array([0, 5], np.int32), np.frombuffer(b"1", np.uint8), np.zeros(1, np.int64), True,
+                     *rest)
+    with pytest.raises(ValueError, match="one value per call"):
+        kernel.group(*one, np.array([0], np.int32), np.frombuffer(b"1", np.uint8), np.zeros(1, np.int64), True,
+                     *rest)
+    with pytest.raises(ValueError, match="row out of range"):
+        kernel.group(*one, *one, np.zeros(1, np.int64), False, np.array([1], np.int64), *rest[1:])
 
 
 def test_a_ledger_of_older_records_reads_the_same(tmp_path):

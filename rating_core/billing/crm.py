@@ -244,7 +244,8 @@ class CRM:
         Pure (a commit runs it on another thread while its transaction does
         other work); ``write`` merges it into the records."""
         # Not combined into one chunk: the columns are read once each below
-        # (NumPy copies, the key join), so a combined copy would be a second.
+        # (NumPy copies; account and caller combined once for the kernel), so a
+        # combined copy would be a second.
         t = calls.select(list(MERGE_COLUMNS))
         start = t.column("start_ms")
         as_float = start.to_numpy(zero_copy_only=False)  # NaN for an unknown start: never "in order"
@@ -266,8 +267,10 @@ class CRM:
         # value; the destination counts on answered calls only; an empty
         # city/province/carrier is unknown, as ``x or stored``. Each name
         # column as dictionary codes (-1 null): a caller's name is then
-        # the code its latest row holds, interned by ``write``.
-        key = pc.binary_join_element_wise(t.column("account"), t.column("caller"), "\0").combine_chunks()
+        # the code its latest row holds, interned by ``write``. The record
+        # keys (account NUL caller, as bytes) are made by the kernel from the
+        # two columns, for the distinct callers only, in key order.
+        account, caller = _one_string(t.column("account")), _one_string(t.column("caller"))
         answered = t.column("answered")
         state = np.where(pc.fill_null(answered, False).to_numpy(zero_copy_only=False), 1, 0).astype(np.uint8)
         if answered.null_count:
@@ -279,10 +282,9 @@ class CRM:
             values, codes = coded[f]
             nonempty = np.append(pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False), False)
             known[f] = nonempty[codes]  # code -1 (null): the appended False
-        rank, skip = _sort_shortcut(t.column("account"))
-        if counted is not None:
-            skip[~counted] = 0  # a call without a caller has a null key (never visited)
-        columns = (_offsets(key), _data(key), rank, skip, np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
+        rank, ranked = _sort_shortcut(account)
+        columns = (_offsets(account), _data(account), _offsets(caller), _data(caller), rank, ranked,
+                   np.ascontiguousarray(pc.fill_null(start, 0).to_numpy(), np.int64),
                    pc.is_valid(start).to_numpy(zero_copy_only=False).view(np.uint8), state,
                    np.ascontiguousarray(pc.fill_null(t.column("billable_seconds"), 0).to_numpy(), np.int64), known)
         # Merged in time-ordered chunks: merging chunk after chunk gives the
@@ -293,9 +295,7 @@ class CRM:
         chunks = []
         for lo in range(0, len(order), CHUNK):
             rows = np.ascontiguousarray(order[lo:lo + CHUNK], np.int64)
-            offsets, data, rank, skip, *rest = columns
-            first, agg, last = crm_kernel.group(offsets, data, rank, skip, rows, *rest)
-            keys = pc.cast(key.take(pa.array(first)), pa.binary()).to_pylist()
+            keys, agg, last = crm_kernel.group(*columns[:6], rows, *columns[6:])
             names = [(values, np.where(at >= 0, codes[at], -1)) for (values, codes), at in zip(coded, last)]
             chunks.append((keys, agg, names))
         return Grouped(len(order), chunks)
@@ -432,24 +432,28 @@ class Grouped(NamedTuple):
     chunks: list
 
 
-def _sort_shortcut(account: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _sort_shortcut(account: pa.Array) -> tuple[np.ndarray, bool]:
     """Per call, the rank of its account among the batch's accounts in byte
-    order and the bytes of its record key that rank stands for (the
-    account and the NUL), so ``kernels.crm.group`` sorts a million keys
-    mostly on integers: key = account NUL caller, and an account holds no
-    NUL, so keys of different accounts are in the order of their accounts.
-    Zeros (no shortcut) when an account holds a NUL."""
+    order, so ``kernels.crm.group`` sorts a million keys mostly on
+    integers: key = account NUL caller, and an account holds no NUL, so
+    keys of different accounts are in the order of their accounts. (zeros,
+    False): no shortcut, when an account holds a NUL."""
     n = len(account)
-    enc = pc.dictionary_encode(account).combine_chunks()
+    enc = pc.dictionary_encode(account)
     names = enc.dictionary
     if not len(names) or pc.any(pc.match_substring(names, "\0")).as_py():
-        return np.zeros(n, np.int64), np.zeros(n, np.int32)
+        return np.zeros(n, np.int64), False
     rank_of = np.empty(len(names), np.int64)
     rank_of[pc.sort_indices(names).to_numpy()] = np.arange(len(names))
-    # A call without an account (not counted, never visited): rank 0, skip 0.
-    rank = rank_of[pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)]
-    skip = pc.fill_null(pc.add(pc.binary_length(account), 1), 0).to_numpy(zero_copy_only=False).astype(np.int32)
-    return np.ascontiguousarray(rank), np.ascontiguousarray(skip)
+    # A call without an account (not counted, never visited): rank 0.
+    return np.ascontiguousarray(rank_of[pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)]), True
+
+
+def _one_string(column: pa.ChunkedArray) -> pa.Array:
+    """A string column as one ``pa.string()`` array (int32 offsets: what
+    ``kernels.crm.group`` reads)."""
+    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return col if col.type in (pa.string(), pa.binary()) else pc.cast(col, pa.string())
 
 
 def _offsets(strings: pa.Array) -> np.ndarray:

@@ -13,22 +13,24 @@ def call_entries(
     offsets: npt.NDArray[np.int32], data: npt.NDArray[np.uint8], batch: int
 ) -> tuple[list[bytes], list[bytes]]: ...
 def group(
-    offsets: npt.NDArray[np.int32],
-    data: npt.NDArray[np.uint8],
+    acc_offsets: npt.NDArray[np.int32],
+    acc_data: npt.NDArray[np.uint8],
+    caller_offsets: npt.NDArray[np.int32],
+    caller_data: npt.NDArray[np.uint8],
     rank: npt.NDArray[np.int64],
-    skip: npt.NDArray[np.int32],
+    ranked: bool,
     rows: npt.NDArray[np.int64],
     start: npt.NDArray[np.int64],
     start_valid: npt.NDArray[np.uint8],
     answered: npt.NDArray[np.uint8],
     billable: npt.NDArray[np.int64],
     known: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+) -> tuple[list[bytes], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def _group_digits(
-    offsets: npt.NDArray[np.int32],
-    data: npt.NDArray[np.uint8],
+    acc_offsets: npt.NDArray[np.int32],
+    caller_offsets: npt.NDArray[np.int32],
+    caller_data: npt.NDArray[np.uint8],
     rank: npt.NDArray[np.int64],
-    skip: npt.NDArray[np.int32],
     rows: npt.NDArray[np.int64],
     start: npt.NDArray[np.int64],
     start_valid: npt.NDArray[np.uint8],

@@ -451,32 +451,67 @@ def call_entries(const int32_t[::1] offsets, const uint8_t[::1] data, uint64_t b
     return keys, values
 
 
-def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
-                  const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start,
-                  const uint8_t[::1] start_valid, const uint8_t[::1] answered, const int64_t[::1] billable,
-                  const uint8_t[:, ::1] known):
-    """``group`` when every key is (rank, then ASCII digits after ``skip``)
-    and both fit one uint64 (the usual case: a caller number is digits):
-    each call's key as rank << 4 D | its digits as nibbles (digit + 1; 0
-    pads the shorter numbers on the right, so a prefix sorts first, as in
-    byte order), D the longest caller's digits; a stable LSD radix sort of
-    (key, row) in time order, then one pass over the runs of equal keys --
-    no hash table, no comparison sort, every step sequential in memory.
-    Returns None when a key does not fit (``group`` then hashes and sorts
-    the keys' bytes)."""
+cdef int _check_strings(const int32_t[::1] offsets, const uint8_t[::1] data, Py_ssize_t n) except -1:
+    """ValueError unless ``offsets`` are n + 1 ascending offsets into ``data``."""
+    cdef Py_ssize_t i, nd = data.shape[0]
+    if offsets.shape[0] < n + 1:
+        raise ValueError("group: every column needs one value per call")
+    for i in range(n):
+        if offsets[i] < 0 or offsets[i] > offsets[i + 1] or offsets[i + 1] > nd:
+            raise ValueError("group: an offset outside the data")
+    return 0
+
+
+cdef list _record_keys(const int64_t[::1] first, const int32_t[::1] acc_offsets, const uint8_t[::1] acc_data,
+                       const int32_t[::1] caller_offsets, const uint8_t[::1] caller_data):
+    """The record keys (``ledger.callers.key``: account NUL caller, as
+    bytes) of the rows ``first``, in that order."""
+    cdef Py_ssize_t g = first.shape[0], j, r, na, nc
+    cdef list keys = [None] * g
+    cdef bytes key
+    cdef char* out
+    for j in range(g):
+        r = first[j]
+        na = acc_offsets[r + 1] - acc_offsets[r]
+        nc = caller_offsets[r + 1] - caller_offsets[r]
+        key = PyBytes_FromStringAndSize(NULL, na + 1 + nc)
+        out = PyBytes_AS_STRING(key)
+        if na:
+            memcpy(out, &acc_data[acc_offsets[r]], na)
+        out[na] = 0
+        if nc:
+            memcpy(out + na + 1, &caller_data[caller_offsets[r]], nc)
+        keys[j] = key
+    return keys
+
+
+def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offsets,
+                  const uint8_t[::1] caller_data, const int64_t[::1] rank, const int64_t[::1] rows,
+                  const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
+                  const int64_t[::1] billable, const uint8_t[:, ::1] known):
+    """``group`` when every key is (the account's rank, then a caller of
+    ASCII digits) and both fit one uint64 (the usual case: a caller number
+    is digits): each call's key as rank << 4 D | its digits as nibbles
+    (digit + 1; 0 pads the shorter numbers on the right, so a prefix sorts
+    first, as in byte order), D the longest caller's digits; a stable LSD
+    radix sort of (key, row) in time order, then one pass over the runs of
+    equal keys -- no hash table, no comparison sort, every step sequential
+    in memory. Returns (first, agg, last), ``first`` a row per key, or
+    None when a key does not fit (``group`` then hashes and sorts the
+    keys' bytes)."""
     cdef Py_ssize_t m = rows.shape[0], r, i, j, d, lo, kn, digits = 0, g = 0, total
     cdef const uint8_t* k
     cdef uint64_t code, max_rank = 0, rank_bits = 0
     cdef bint ok = True
-    cdef const int32_t* off = &offsets[0]
-    cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
+    cdef const int32_t* off = &caller_offsets[0]
+    cdef const uint8_t* dat = &caller_data[0] if caller_data.shape[0] else NULL
     if m == 0:
         return None
     with nogil:
         for r in range(m):
             i = rows[r]
-            kn = off[i + 1] - off[i] - skip[i]
-            k = dat + off[i] + skip[i]
+            kn = off[i + 1] - off[i]
+            k = dat + off[i]
             if kn > 16 or rank[i] < 0:
                 ok = False
                 break
@@ -504,8 +539,8 @@ def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int
     with nogil:
         for r in range(m):
             i = rows[r]  # time order: the stable sort keeps it within a key
-            kn = off[i + 1] - off[i] - skip[i]
-            k = dat + off[i] + skip[i]
+            kn = off[i + 1] - off[i]
+            k = dat + off[i]
             code = 0
             for d in range(digits):
                 code = (code << 4) | (<uint64_t>(k[d] - 47) if d < kn else 0)
@@ -542,53 +577,85 @@ def _group_digits(const int32_t[::1] offsets, const uint8_t[::1] data, const int
     return first, np.asarray(agg), np.asarray(last)
 
 
-def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] rank,
-          const int32_t[::1] skip, const int64_t[::1] rows, const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
+def group(const int32_t[::1] acc_offsets, const uint8_t[::1] acc_data, const int32_t[::1] caller_offsets,
+          const uint8_t[::1] caller_data, const int64_t[::1] rank, bint ranked, const int64_t[::1] rows,
+          const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
           const int64_t[::1] billable, const uint8_t[:, ::1] known):
-    """A batch of calls aggregated per caller key (what ``CRM.record``
-    merges into the stored records): by a radix sort of the keys as
-    integers when the callers are digits (``_group_digits``, the usual
-    case), else by a hash on the keys' bytes, then the distinct keys sorted.
+    """A batch of calls aggregated per caller record key (account NUL
+    caller, ``ledger.callers.key``; what ``CRM.record`` merges into the
+    stored records): by a radix sort of the keys as integers when the
+    callers are digits (``_group_digits``, the usual case), else by a hash
+    on the keys' bytes, then the distinct keys sorted; the keys made here
+    as bytes, from the account and caller columns (no joined column).
 
     rows: the m calls to group, as row numbers in time order (a call's
-    columns need not be: "latest" is the later in ``rows``). offsets /
-    data: one Arrow string or binary array's buffers (int32 offsets,
-    offset 0) holding each row's record key (account NUL caller). rank,
-    skip: the sort's shortcut, per row: keys whose first ``skip`` bytes
-    differ must be in ``rank`` order (the caller's rank of the account
-    part of the key, skip = its length + 1; zeros: no shortcut). start: int64 epoch ms, start_valid 1
-    where known (an unknown start counts no call time). answered: 1 an
-    agent answered, 0 missed, 2 unknown (neither answered nor missed).
-    billable: int64 billable seconds (0 when unknown). known: uint8 (4, n),
-    1 where the call sets the name: the destination (an answered call's),
-    city, province, carrier.
+    columns need not be: "latest" is the later in ``rows``). acc_offsets /
+    acc_data, caller_offsets / caller_data: the account and caller columns
+    (Arrow string or binary buffers, int32 offsets from the array's offset;
+    data non-empty), n rows each. rank, ranked: the sort's shortcut: when
+    ``ranked`` (no account holds a NUL), per row the rank of its account
+    among the batch's accounts in byte order, so keys of different accounts
+    sort by rank; otherwise ``rank`` is not read. start: int64 epoch ms,
+    start_valid 1 where known (an unknown start counts no call time).
+    answered: 1 an agent answered, 0 missed, 2 unknown (neither answered
+    nor missed). billable: int64 billable seconds (0 when unknown). known:
+    uint8 (4, n), 1 where the call sets the name: the destination (an
+    answered call's), city, province, carrier.
 
     The other columns have one value per row (n rows).
 
-    Returns (first, agg, last) for the g distinct keys sorted by their bytes
-    (LMDB's order): first int64 (g) a row holding the key; agg int64 (7, g)
-    the ``merge`` aggregates (first start, last start, calls with a start,
-    answered, talk seconds, latest missed start, latest answered start;
-    0 none); last int64 (4, g) the latest row setting each name (-1 none).
-    Raises ValueError when the arrays disagree in length or a row is out
-    of range."""
-    cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0
+    Returns (keys, agg, last) for the g distinct keys sorted by their bytes
+    (LMDB's order): keys a list of g bytes (account NUL caller, ready for
+    ``Cursor.getmulti`` / ``putmulti``); agg int64 (7, g) the ``merge``
+    aggregates (first start, last start, calls with a start, answered,
+    talk seconds, latest missed start, latest answered start; 0 none); last
+    int64 (4, g) the latest row setting each name (-1 none). Raises
+    ValueError when the arrays disagree in length, an offset is outside its
+    data or a row is out of range."""
+    cdef Py_ssize_t n = start.shape[0], m = rows.shape[0], i, r, f, cap = 16, g = 0, na
     cdef uint64_t mask_, slot
-    cdef int64_t gid
-    if (offsets.shape[0] < n + 1 or rank.shape[0] != n or skip.shape[0] != n or start_valid.shape[0] != n or answered.shape[0] != n
-            or billable.shape[0] != n or known.shape[0] != 4 or known.shape[1] != n):
+    cdef int64_t gid, total = 0
+    if ((ranked and rank.shape[0] != n) or start_valid.shape[0] != n or answered.shape[0] != n
+            or billable.shape[0] != n or known.shape[0] != 4 or known.shape[1] != n
+            or acc_data.shape[0] == 0 or caller_data.shape[0] == 0):
         raise ValueError("group: every column needs one value per call")
+    _check_strings(acc_offsets, acc_data, n)
+    _check_strings(caller_offsets, caller_data, n)
     for i in range(m):
         if rows[i] < 0 or rows[i] >= n:
             raise ValueError("group: a row out of range")
-    for i in range(n):
-        if skip[i] < 0 or skip[i] > offsets[i + 1] - offsets[i]:
-            raise ValueError("group: a skip beyond its key")
     if m >= (1 << 31):
         raise ValueError("group: at most 2**31 - 1 calls at once")
-    fast = _group_digits(offsets, data, rank, skip, rows, start, start_valid, answered, billable, known)
+    fast = _group_digits(acc_offsets, caller_offsets, caller_data, rank, rows, start, start_valid, answered,
+                         billable, known) if ranked else None
     if fast is not None:
-        return fast
+        first, agg_a, last_a = fast
+        return _record_keys(first, acc_offsets, acc_data, caller_offsets, caller_data), agg_a, last_a
+    # The hash path works on the keys' bytes: each row's key joined here
+    # (account NUL caller), ``skip`` its first bytes that ``rank`` orders.
+    for i in range(n):
+        total += (acc_offsets[i + 1] - acc_offsets[i]) + 1 + (caller_offsets[i + 1] - caller_offsets[i])
+    if total >= (1 << 31):
+        raise ValueError("group: at most 2**31 - 1 bytes of keys at once")
+    joined_off = np.empty(n + 1, np.int32)
+    joined = np.empty(max(total, 1), np.uint8)
+    skip_a = np.zeros(n, np.int32)
+    cdef int32_t[::1] joff = joined_off
+    cdef uint8_t[::1] jdat = joined
+    cdef int32_t[::1] skip = skip_a
+    with nogil:
+        joff[0] = 0
+        for i in range(n):
+            na = acc_offsets[i + 1] - acc_offsets[i]
+            if na:
+                memcpy(&jdat[joff[i]], &acc_data[acc_offsets[i]], na)
+            jdat[joff[i] + na] = 0
+            r = caller_offsets[i + 1] - caller_offsets[i]
+            if r:
+                memcpy(&jdat[joff[i] + na + 1], &caller_data[caller_offsets[i]], r)
+            joff[i + 1] = joff[i] + <int32_t>(na + 1 + r)
+            if ranked:
+                skip[i] = <int32_t>(na + 1)
     while cap < 2 * m:
         cap *= 2
     mask_ = cap - 1
@@ -602,8 +669,8 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     # the 4 latest name rows, whether a start was seen
     cdef int64_t[:, ::1] acc = np.empty((max(m, 1), W), np.int64)
     cdef int64_t* a
-    cdef const int32_t* off = &offsets[0]
-    cdef const uint8_t* dat = &data[0] if data.shape[0] else NULL
+    cdef const int32_t* off = &joff[0]
+    cdef const uint8_t* dat = &jdat[0]
     with nogil:
         for r in range(m):
             i = rows[r]  # the call's row: visited in time order
@@ -637,7 +704,8 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
     with nogil:
         for i in range(g):
             r = firsts[i]
-            _fill_keyed(&items[i], dat + off[r] + skip[r], off[r + 1] - off[r] - skip[r], <uint64_t>rank[r], r)
+            _fill_keyed(&items[i], dat + off[r] + skip[r], off[r + 1] - off[r] - skip[r],
+                        <uint64_t>rank[r] if ranked else 0, r)
         if g > 1:
             _sort_keyed(&items[0], &tmp[0], g, off, dat)
     sorted_rows = np.empty(g, np.int64)
@@ -652,4 +720,5 @@ def group(const int32_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1
                 agg[f, i] = a[f]
             for f in range(4):
                 last[f, i] = a[N_AGG + f]
-    return sorted_rows, np.asarray(agg), np.asarray(last)
+    return _record_keys(sorted_rows, acc_offsets, acc_data, caller_offsets, caller_data), np.asarray(agg), \
+        np.asarray(last)
