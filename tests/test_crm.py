@@ -515,7 +515,7 @@ def _check_group(calls, use_rank=True, pad_account=0, pad_caller=0):
     if ranked:
         fits = bool(calls) and 4 * max(len(c[0][1]) for c in calls) + int(rank.max()).bit_length() <= 64
         digits = all(c[0][1].isdigit() or not c[0][1] for c in calls)
-        assert (kernel._group_digits(acc_off, cal_off, cal_dat, rank, *rest) is not None) == (fits and digits)
+        assert (kernel._group_digits(acc_off, acc_dat, cal_off, cal_dat, rank, *rest) is not None) == (fits and digits)
     want = {}
     for i in order:
         (account, caller), s, a, b, known = calls[i]

@@ -28,6 +28,7 @@ def group(
 ) -> tuple[list[bytes], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def _group_digits(
     acc_offsets: npt.NDArray[np.int32],
+    acc_data: npt.NDArray[np.uint8],
     caller_offsets: npt.NDArray[np.int32],
     caller_data: npt.NDArray[np.uint8],
     rank: npt.NDArray[np.int64],
@@ -37,4 +38,4 @@ def _group_digits(
     answered: npt.NDArray[np.uint8],
     billable: npt.NDArray[np.int64],
     known: npt.NDArray[np.uint8],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...
+) -> tuple[list[bytes], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None: ...

@@ -485,7 +485,7 @@ cdef list _record_keys(const int64_t[::1] first, const int32_t[::1] acc_offsets,
     return keys
 
 
-def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offsets,
+def _group_digits(const int32_t[::1] acc_offsets, const uint8_t[::1] acc_data, const int32_t[::1] caller_offsets,
                   const uint8_t[::1] caller_data, const int64_t[::1] rank, const int64_t[::1] rows,
                   const int64_t[::1] start, const uint8_t[::1] start_valid, const uint8_t[::1] answered,
                   const int64_t[::1] billable, const uint8_t[:, ::1] known):
@@ -496,9 +496,11 @@ def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offs
     first, as in byte order), D the longest caller's digits; a stable LSD
     radix sort of (key, row) in time order, then one pass over the runs of
     equal keys -- no hash table, no comparison sort, every step sequential
-    in memory. Returns (first, agg, last), ``first`` a row per key, or
-    None when a key does not fit (``group`` then hashes and sorts the
-    keys' bytes)."""
+    in memory. The keys' bytes are made from the sorted integers (the
+    account's by its rank, from a row holding it; the caller's digits from
+    the nibbles), not gathered from the rows. Returns ``group``'s (keys,
+    agg, last), or None when a key does not fit (``group`` then hashes and
+    sorts the keys' bytes)."""
     cdef Py_ssize_t m = rows.shape[0], r, i, j, d, lo, kn, digits = 0, g = 0, total
     cdef const uint8_t* k
     cdef uint64_t code, max_rank = 0, rank_bits = 0
@@ -530,6 +532,14 @@ def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offs
     total = 4 * digits + rank_bits
     if not ok or total > 64:
         return None
+    # rank -> a row holding that account (its bytes for the keys)
+    rank_row = np.full(max_rank + 1, -1, np.int64)
+    cdef int64_t[::1] rank_row_v = rank_row
+    with nogil:
+        for r in range(m):
+            i = rows[r]
+            if rank_row_v[rank[i]] < 0:
+                rank_row_v[rank[i]] = i
     items_a = np.empty(m, _ITEM)
     items_b = np.empty(m, _ITEM)
     cdef _Item[::1] a_v = items_a
@@ -552,8 +562,8 @@ def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offs
         for r in range(m):
             if r == 0 or src[r].key != src[r - 1].key:
                 g += 1
-    first = np.empty(g, np.int64)
-    cdef int64_t[::1] first_v = first
+    codes = np.empty(g, np.uint64)
+    cdef uint64_t[::1] codes_v = codes
     cdef int64_t[:, ::1] agg = np.empty((N_AGG, g), np.int64)
     cdef int64_t[:, ::1] last = np.empty((4, g), np.int64)
     cdef int64_t acc[W]
@@ -563,7 +573,7 @@ def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offs
         j = 0
         while lo < m:
             _reset(acc)
-            first_v[j] = src[lo].row
+            codes_v[j] = src[lo].key
             r = lo
             while r < m and src[r].key == src[lo].key:
                 _add(acc, src[r].row, start, start_valid, answered, billable, known)
@@ -574,7 +584,36 @@ def _group_digits(const int32_t[::1] acc_offsets, const int32_t[::1] caller_offs
                 last[f, j] = acc[N_AGG + f]
             j += 1
             lo = r
-    return first, np.asarray(agg), np.asarray(last)
+    # The keys from the codes: account (by rank) NUL the digits (nibble - 1, up to the first 0 nibble).
+    cdef list keys = [None] * g
+    cdef bytes key
+    cdef char* out
+    cdef char caller[16]
+    cdef Py_ssize_t na, a_at, nc
+    cdef uint64_t rk
+    cdef int nib
+    for j in range(g):
+        code = codes_v[j]
+        nc = 0
+        for d in range(digits):
+            nib = <int>((code >> (4 * (digits - 1 - d))) & 0xF)
+            if nib == 0:
+                break
+            caller[nc] = <char>(nib + 47)
+            nc += 1
+        rk = code >> (4 * digits) if 4 * digits < 64 else 0
+        i = rank_row_v[rk]
+        a_at = acc_offsets[i]
+        na = acc_offsets[i + 1] - a_at
+        key = PyBytes_FromStringAndSize(NULL, na + 1 + nc)
+        out = PyBytes_AS_STRING(key)
+        if na:
+            memcpy(out, &acc_data[a_at], na)
+        out[na] = 0
+        if nc:
+            memcpy(out + na + 1, caller, nc)
+        keys[j] = key
+    return keys, np.asarray(agg), np.asarray(last)
 
 
 def group(const int32_t[::1] acc_offsets, const uint8_t[::1] acc_data, const int32_t[::1] caller_offsets,
@@ -626,11 +665,10 @@ def group(const int32_t[::1] acc_offsets, const uint8_t[::1] acc_data, const int
             raise ValueError("group: a row out of range")
     if m >= (1 << 31):
         raise ValueError("group: at most 2**31 - 1 calls at once")
-    fast = _group_digits(acc_offsets, caller_offsets, caller_data, rank, rows, start, start_valid, answered,
-                         billable, known) if ranked else None
+    fast = _group_digits(acc_offsets, acc_data, caller_offsets, caller_data, rank, rows, start, start_valid,
+                         answered, billable, known) if ranked else None
     if fast is not None:
-        first, agg_a, last_a = fast
-        return _record_keys(first, acc_offsets, acc_data, caller_offsets, caller_data), agg_a, last_a
+        return fast
     # The hash path works on the keys' bytes: each row's key joined here
     # (account NUL caller), ``skip`` its first bytes that ``rank`` orders.
     for i in range(n):
