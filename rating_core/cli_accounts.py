@@ -310,8 +310,8 @@ class PositiveAmount(click.Command):
 @operation
 def top_up(ops, common, account, yuan):
     """Add prepaid credit, or record a payment of a pay-as-you-go or bundle
-    account's bill (YUAN, e.g. 600 or 1234.50; README "Money rules")."""
-    return ops.top_up(account=account, amount_minor=_yuan(yuan, "YUAN"), **common)
+    account's bill (YUAN, e.g. 600 or 1234.50, whole fen; README "Money rules")."""
+    return ops.top_up(account=account, amount_minor=_yuan(yuan, "YUAN", cash="a top-up"), **common)
 
 
 @accounts_command.command("pay", cls=PositiveAmount)

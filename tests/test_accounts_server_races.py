@@ -112,11 +112,11 @@ def test_top_ups_from_two_processes_with_distinct_and_repeated_request_ids(serve
         def top_up(rid, amount):
             return _op("TopUp", "AmountRequest", meta=_meta_d(rid), account="tops", amount_minor=amount)
 
-        shared = {f"S-{j}": 50_0000 + j for j in range(20)}  # the same request from both processes
-        clash = {f"K-{j}": (7_0000 + j, 8_0000 + j) for j in range(5)}  # one id, two contents
+        shared = {f"S-{j}": 50_0000 + 100 * j for j in range(20)}  # the same request from both processes
+        clash = {f"K-{j}": (7_0000 + 100 * j, 8_0000 + 100 * j) for j in range(5)}  # one id, two contents
         plans = []
         for p, name in enumerate("AB"):
-            own = [top_up(f"{name}-{i}", 1000 * (p + 1) + i) for i in range(40)]
+            own = [top_up(f"{name}-{i}", 100 * (1000 * (p + 1) + i)) for i in range(40)]  # whole fen
             common = [top_up(rid, amount) for rid, amount in shared.items()]
             if p:
                 common.reverse()

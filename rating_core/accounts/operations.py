@@ -1010,10 +1010,13 @@ class Accounts:
         -credit_limit, so an account stopped at its limit is paid back into
         service; README: "a payment is a top-up"). An account suspended for
         arrears is restored when the credit is then above zero and the
-        restore window has not closed. Refused: ``no_package``,
+        restore window has not closed. Money received, so whole fen, as
+        ``pay`` (else ``InvalidInput("amount_minor")``; newcomer 12-02 F3:
+        600.005 was booked as 6000050 while the receipt read 600.01).
+        Refused: ``no_package``,
         ``below_minimum``, ``period_ended``, ``account_closed``,
         ``before_package_start`` (``at_ms`` before the current package period's start)."""
-        amount = _amount(amount_minor, "amount_minor")
+        amount = _whole_fen(_amount(amount_minor, "amount_minor"), "amount_minor", "a top-up")
 
         def fn(tx: _Tx):
             acc = tx.account(account)
@@ -2142,8 +2145,8 @@ def _unapplied_why(paid: int, reversed_: int, month: str) -> str:
 
 def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
     """``amount`` (minor units) when it is whole fen (a multiple of 100):
-    cash moved through a bank (a bill payment and its reversal, received;
-    a refund, paid out: ``what`` names it) is never finer than a fen
+    cash moved through a bank (a top-up, a bill payment and its reversal,
+    received; a refund, paid out: ``what`` names it) is never finer than a fen
     (newcomer N11 F15: `pay 0.0001` was taken, and the statement carried
     45.5001; breaker N13 F1: `refund 0.001` was paid out); else
     ``InvalidInput(field)``."""

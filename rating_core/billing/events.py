@@ -2,7 +2,7 @@
 
 Kinds (``KINDS``):
 
-- ``top_up``: money paid into the account's prepaid credit (amount > 0).
+- ``top_up``: money paid into the account's prepaid credit (amount > 0, whole fen).
 - ``adjustment``: a manual correction on the bill, signed: positive
   charges the enterprise more, negative is a credit note.
 - ``rerating``: the difference a rerating made to calls already billed
@@ -295,9 +295,9 @@ def read_events(path: str | Path, accounts=None, features=None,
             amount = yuan_to_minor(row["amount"], where, signed=kind not in ("top_up", "payment"))
             if kind in ("top_up", "payment") and amount == 0:
                 raise InvalidInput("amount", f"a {kind.replace('_', '-')} must be more than 0", where)
-            if kind == "payment" and amount % 100:
-                raise InvalidInput("amount", f"{row['amount']}: a payment is whole fen (money received is "
-                                             "never finer than 0.01 yuan)", where)
+            if kind in ("top_up", "payment") and amount % 100:  # as `accounts top-up` / `pay` (newcomer 12-02 F3)
+                raise InvalidInput("amount", f"{row['amount']}: a {kind.replace('_', '-')} is whole fen (money "
+                                             "received is never finer than 0.01 yuan)", where)
             total = moved.get(row["account"], 0) + abs(amount)
             if total > MAX_BALANCE_MINOR:
                 raise InvalidInput("amount", f"the money rows of account {row['account']!r} to this one move "
