@@ -148,9 +148,9 @@ def test_request_id_replays_the_first_result_and_changes_nothing(env):
 def test_top_up_minimums_adjust_refund(env):
     ops = env
     opened(ops)
-    # max(600 yuan, 3 x 40 yuan minimum) = 600 yuan.
+    # max(600 yuan, 3 x 40 yuan minimum) = 600 yuan; one fen less is refused (a top-up is whole fen).
     with pytest.raises(Refused) as e:
-        ops.top_up(rid(), "acme", 599_9999, at_ms=T0)
+        ops.top_up(rid(), "acme", 599_9900, at_ms=T0)
     assert e.value.reason == "below_minimum"
     ops.top_up(rid(), "acme", 600_0000, at_ms=T0)
     with pytest.raises(InvalidInput) as e:
