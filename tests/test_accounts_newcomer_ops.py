@@ -57,3 +57,46 @@ def test_an_events_file_top_up_is_whole_fen(tmp_path):
     f.write_text("account,at,kind,amount\nacme,2026-11-05,top_up,600.01\nacme,2026-11-05,adjustment,-0.0012\n",
                  encoding="utf-8")
     assert [e.amount_minor for e in read_events(f)] == [600_0100, -12]
+
+
+# -- F5: a renewal never drops a scheduled package change ------------------------------------------
+def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env):
+    """`change-package jinghua_appliances payg_015 --effective 2027-01-01`
+    then `renew`: rc 0, a new period and credit, and the January change
+    gone without a word in the result or the audit event."""
+    ops = env
+    opened(ops)  # acme on pre_480
+    jan = T0 + 60 * DAY  # 2027-01-01 10:00 local
+    ops.change_package(rid(), "acme", "payg", effective_ms=jan, at_ms=T0)
+    n = len(_events(ops, "acme"))
+    with pytest.raises(Refused) as e:
+        ops.renew(rid(), "acme", at_ms=T0 + DAY)
+    msg = e.value.message
+    assert e.value.reason == "change_scheduled", e.value
+    assert "'payg'" in msg and "2027-01-01T10:00" in msg, msg
+    assert "rating400 accounts change-package acme pre_480" in msg and "renew" in msg, msg
+    acc = ops.get_account("acme")["account"]
+    assert (acc["pending_package"], acc["pending_effective_ms"]) == ("payg", jan)
+    assert len(_events(ops, "acme")) == n  # nothing written
+    # Changing to the current package cancels the scheduled change, and says so; then renew is taken.
+    r = ops.change_package(rid(), "acme", "pre_480", at_ms=T0 + DAY)
+    assert r["detail"] == {"package": "pre_480", "cancelled_package": "payg", "cancelled_effective_ms": jan}, r
+    assert ops.get_account("acme")["account"]["pending_package"] == ""
+    assert _events(ops, "acme")[-1]["detail"] == r["detail"]
+    assert ops.renew(rid(), "acme", at_ms=T0 + DAY)["account"]["package"] == "pre_480"
+    # With nothing scheduled, the same package is still refused.
+    with pytest.raises(Refused) as e:
+        ops.change_package(rid(), "acme", "pre_480", at_ms=T0 + DAY)
+    assert e.value.reason == "same_package"
+
+
+def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):
+    ops = env
+    opened(ops)
+    jan, feb = T0 + 60 * DAY, T0 + 91 * DAY
+    ops.change_package(rid(), "acme", "payg", effective_ms=jan, at_ms=T0)
+    r = ops.change_package(rid(), "acme", "pre_3y", effective_ms=feb, at_ms=T0)  # replaces it
+    assert r["detail"]["replaced_package"] == "payg" and r["detail"]["replaced_effective_ms"] == jan, r
+    r = ops.change_package(rid(), "acme", "payg", at_ms=T0 + DAY)  # now: the February change dropped
+    assert r["detail"]["replaced_package"] == "pre_3y" and r["detail"]["replaced_effective_ms"] == feb, r
+    assert _events(ops, "acme")[-1]["detail"]["replaced_package"] == "pre_3y"

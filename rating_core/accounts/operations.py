@@ -915,7 +915,10 @@ class Accounts:
         with the fee as new credit plus the credit left (early renewal keeps
         what was paid for; a renewal after the period ended starts from zero,
         the old credit having expired). Refused: ``not_prepaid``, ``no_package``,
-        ``account_closed``."""
+        ``account_closed``, ``change_scheduled`` (a package change is
+        scheduled, ``change_package`` with a later date: the new period
+        would drop it, newcomer 12-02 F5; the message names it, its date,
+        and how to cancel it first)."""
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
@@ -925,6 +928,14 @@ class Accounts:
                 raise Refused("account_closed", f"account {account!r} is closed")
             if self._package(acc.package)["kind"] != "prepaid":
                 raise Refused("not_prepaid", f"package {acc.package!r} has no period to renew")
+            if acc.pending_package:
+                raise Refused("change_scheduled",
+                              f"account {account!r} has a change to package {acc.pending_package!r} scheduled "
+                              f"for {_local(acc.pending_effective_ms)}; a renewal would drop it. To renew "
+                              f"{acc.package!r} instead, cancel the change first (`rating400 accounts "
+                              f"change-package {account} {acc.package}`, its current package; gRPC ChangePackage), "
+                              f"then renew; to keep the change, do not renew; to move it, `rating400 accounts "
+                              f"change-package {account} {acc.pending_package} --effective DATE`")
             carried = max(0, tx.balance(acc).credit_minor)  # 0 once the period has ended: expired
             credit = self._start_period(tx, acc, acc.package, tx.at, carried)
             self._maybe_restore(tx, acc, credit)
@@ -943,7 +954,13 @@ class Accounts:
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
         ``before_package_start`` (``effective_ms`` before the current package period's start),
         ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
-        the operation's: that month's statement stands, breaker N15). The
+        the operation's: that month's statement stands, breaker N15). A
+        change replacing a scheduled one (a later date, or now) names it in
+        its detail (``replaced_package``, ``replaced_effective_ms``); the
+        account's current ``package`` while a change is scheduled cancels
+        that change (detail ``cancelled_package``,
+        ``cancelled_effective_ms``; newcomer 12-02 F5: how a renewal refused
+        ``change_scheduled`` goes ahead). The
         package is checked and the change committed while no activation can
         land (``Store.pinned``: a rollback to a version lacking the package
         racing the change let both pass, issue 12 breaker)."""
@@ -956,10 +973,16 @@ class Accounts:
             before = C.decode(C.Account, C.encode(acc))
             if not acc.package:
                 raise Refused("no_package", f"account {account!r} has no package; subscribe first")
-            if acc.package == package:
+            if acc.package == package and not acc.pending_package:
                 raise Refused("same_package", f"account {account!r} is already on {package!r}")
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
+            if acc.package == package:  # back to the package it is on: the scheduled change is cancelled
+                detail = {"package": package, "cancelled_package": acc.pending_package,
+                          "cancelled_effective_ms": acc.pending_effective_ms}
+                acc.pending_package, acc.pending_effective_ms = "", 0
+                tx.put_account(acc, before, detail)
+                return self._result(tx, acc)
             when = tx.at if effective_ms is None else effective_ms
             if when < acc.package_start_ms:
                 # Calls before the contract would be charged, statements reach
@@ -979,8 +1002,9 @@ class Accounts:
                               f"{acc.package!r}; take the change from this month on, and correct an ended month "
                               f"with `rating400 accounts adjust`")
             if when > tx.at:
+                detail = {"package": package, "effective_ms": when, "pending": True, **_replaced(acc)}
                 acc.pending_package, acc.pending_effective_ms = package, when
-                tx.put_account(acc, before, {"package": package, "effective_ms": when, "pending": True})
+                tx.put_account(acc, before, detail)
             else:
                 self._apply_change(tx, acc, package, when, before)
             return self._result(tx, acc)
@@ -992,10 +1016,12 @@ class Accounts:
         bal = tx.balance(acc)
         carried = max(0, bal.credit_minor) if bal is not None and when < acc.period_end_ms else 0
         old = acc.package
+        # A scheduled change this one replaces is named (the sweep applying it replaces nothing).
+        replaced = {} if (acc.pending_package, acc.pending_effective_ms) == (package, when) else _replaced(acc)
         credit = self._start_period(tx, acc, package, when, carried)
         self._maybe_restore(tx, acc, credit)
         tx.put_account(acc, before, {"from": old, "package": package, "effective_ms": when,
-                                     "carried_minor": carried, "credit_minor": credit})
+                                     "carried_minor": carried, "credit_minor": credit, **replaced})
 
     # -- credit -----------------------------------------------------------------------------
     @_operation
@@ -2141,6 +2167,14 @@ def _unapplied_why(paid: int, reversed_: int, month: str) -> str:
         return (f"of its bill payments of {in_yuan(paid)}, {in_yuan(reversed_)} were reversed and the bills "
                 f"up to {month} applied the rest")
     return f"the bills up to {month} applied the rest"
+
+
+def _replaced(acc: C.Account) -> dict:
+    """The scheduled package change of ``acc`` a change replaces, for its
+    audit event (none: {}); never dropped without a word (newcomer 12-02 F5)."""
+    if not acc.pending_package:
+        return {}
+    return {"replaced_package": acc.pending_package, "replaced_effective_ms": acc.pending_effective_ms}
 
 
 def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
