@@ -496,8 +496,10 @@ def balance(account, store_dir):
 @click.option("--to", default=None, help="To (exclusive; ISO 8601, local time; or epoch ms).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="The most events listed (the oldest first).")
-def events(account, store_dir, from_, to, limit):
-    """The account's audit log in a time range."""
+@click.option("--after-seq", type=click.IntRange(0, (1 << 63) - 1), default=0,
+              help="Start after the event of this seq (the last one a page listed; its note says so).")
+def events(account, store_dir, from_, to, limit, after_seq):
+    """The account's audit log in a time range, in effective-time order."""
     from .cli import err
 
     lo, hi = parse_time(from_, "--from"), parse_time(to, "--to")
@@ -506,11 +508,23 @@ def events(account, store_dir, from_, to, limit):
                                  param_hint="--from")
 
     def listed(ops):
-        found = ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1, limit=limit + 1)
+        from .errors import InvalidInput
+
+        try:
+            found = ops.events(account, lo or 0, hi if hi is not None else (1 << 63) - 1, after_seq=after_seq,
+                               limit=limit + 1)
+        except InvalidInput as e:
+            if e.field != "after_seq":
+                raise
+            raise click.BadParameter(e.message, param_hint="--after-seq") from None  # named as typed
         if len(found) > limit:  # more than shown: say so, never a silent cut (acctB's N13 note)
-            at = int(found[limit]["at_ms"])
-            err.print(f"note: the first {limit} event(s) shown; more follow from {local_iso(at)} (--from {at}, or a larger "
-                      "--limit)", highlight=False, markup=False)
+            # By the last event shown, not by time: events share a millisecond (an account's
+            # suspend writes two), and `--from MS` listed them again (newcomer 12-02 F8).
+            last, at = found[limit - 1]["seq"], int(found[limit]["at_ms"])
+            again = " ".join(a for a in (f"--from {from_}" if from_ else "", f"--to {to}" if to else "") if a)
+            err.print(f"note: the first {limit} event(s) shown; more follow, from {local_iso(at)}: the next page is "
+                      f"--after-seq {last} (the last shown){' with ' + again if again else ''}, or a larger --limit",
+                      highlight=False, markup=False)
         return found[:limit]
 
     run(store_dir, listed)

@@ -100,3 +100,56 @@ def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):
     r = ops.change_package(rid(), "acme", "payg", at_ms=T0 + DAY)  # now: the February change dropped
     assert r["detail"]["replaced_package"] == "pre_3y" and r["detail"]["replaced_effective_ms"] == feb, r
     assert _events(ops, "acme")[-1]["detail"]["replaced_package"] == "pre_3y"
+
+
+# -- F8: paging the audit log by event, never by millisecond -----------------------------------------
+def test_following_the_events_paging_hint_lists_every_event_once(env, tmp_path, capsys):
+    """An account's suspend writes two events in one millisecond (the
+    number's and the account's); the hint `--from MS` of the page cut
+    between them listed the last event of page 1 again. Every page cut,
+    followed by the hint: each event once, in order."""
+    import re
+
+    ops = env
+    opened(ops)
+    ops.account_transition(rid(), "acme", "suspend", "customer request", at_ms=T0 + 5_000)
+    ops.account_transition(rid(), "acme", "restore", "", at_ms=T0 + 6_000)
+    # A back-dated event: the log is in effective-time order, not seq order.
+    ops.adjust(rid(), "acme", 1_0000, "goodwill", at_ms=T0 - 1_000)
+    everything = [e["seq"] for e in _events(ops, "acme")]
+    same_ms = [e["seq"] for e in _events(ops, "acme") if e["at_ms"] == T0 + 5_000]
+    assert len(same_ms) == 2 and everything != sorted(everything)
+    ops.ledger.close()
+    store = tmp_path / "store"
+    for limit in range(1, len(everything) + 1):
+        seen, args = [], []
+        for _ in range(len(everything) + 1):
+            code, out, err = cli(capsys, "accounts", "events", "acme", "--limit", limit, *args, "--store", store)
+            assert code == 0, err
+            seen += [e["seq"] for e in json.loads(out)]
+            hint = re.search(r"--after-seq (\d+)", err)
+            if not hint:
+                break
+            assert int(hint.group(1)) == seen[-1], (err, seen)
+            args = ["--after-seq", hint.group(1)]
+        assert seen == everything, (limit, seen, everything)
+    # A seq of another account's event, or of none, is bad input naming --after-seq.
+    code, _, err = cli(capsys, "accounts", "events", "acme", "--after-seq", 10**9, "--store", store)
+    assert code == 2 and "Invalid value for --after-seq: 1000000000: no event of account 'acme'" in err, err
+
+
+def test_list_events_pages_after_a_seq(env):
+    ops = env
+    opened(ops)
+    ops.account_transition(rid(), "acme", "suspend", "", at_ms=T0 + 5_000)
+    first = [e["seq"] for e in _events(ops, "acme") if e["at_ms"] == T0 + 5_000]
+    page = ops.events("acme", after_seq=first[0], limit=1)
+    assert [e["seq"] for e in page] == [first[1]]
+    assert ops.events("acme", after_seq=first[1]) == []
+    opened(ops, "beta", "payg", "4001234568")
+    other = _events(ops, "beta")[0]["seq"]
+    assert ops.events("acme", after_seq=-1) == _events(ops, "acme")  # 0 or less: none, as WatchEvents
+    for bad in (other, 10**9, True):
+        with pytest.raises(InvalidInput) as e:
+            ops.events("acme", after_seq=bad)
+        assert e.value.field == "after_seq", bad

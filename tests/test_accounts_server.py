@@ -252,6 +252,15 @@ def test_status_codes(server):
         evs = acc.ListEvents(pb.ListEventsRequest(account="beta")).events
         assert [x.operation for x in evs] == ["open_account", "subscribe", "top_up", "adjust", "refund"]
         assert evs[0].actor == "test"
+        # Paged by the last event listed (newcomer 12-02 F8: by time, a page repeated its last millisecond).
+        paged, after = [], 0
+        while page := acc.ListEvents(pb.ListEventsRequest(account="beta", limit=2, after_seq=after)).events:
+            paged += page
+            after = page[-1].seq
+        assert [x.seq for x in paged] == [x.seq for x in evs]
+        with pytest.raises(grpc.RpcError) as e:
+            acc.ListEvents(pb.ListEventsRequest(account="beta", after_seq=2**62))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith("after_seq:")
         stream = acc.WatchEvents(pb.WatchEventsRequest(account="beta"))
         first = next(stream)
         assert first.operation == "open_account" and json.loads(first.after_json)["company"] == "Beta"

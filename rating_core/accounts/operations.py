@@ -1997,8 +1997,15 @@ class Accounts:
     def events(self, account: str | None = None, from_ms: int = 0, to_ms: int = C.NEVER_MS,
                after_seq: int = 0, limit: int = 1000) -> list[dict]:
         """Audit events, oldest first: of one ``account`` with effective time
-        in [from_ms, to_ms), or (``account`` None) every event after
-        ``after_seq``; at most ``limit`` of them. An empty ``account`` is
+        in [from_ms, to_ms), in effective-time order (then seq), or
+        (``account`` None) every event after ``after_seq``; at most ``limit``
+        of them. Of one account, ``after_seq`` (> 0; 0 or less: none) is the seq of the last
+        event a page listed, and the next page starts after it in that order:
+        paging by time repeated the events of the page's last millisecond
+        (an account's suspend writes two; newcomer 12-02 F8), and seqs are
+        not in effective-time order (a back-dated operation), so it is
+        "after that event", not "seqs above it"; a seq of no event of the
+        account is ``InvalidInput("after_seq")``. An empty ``account`` is
         ``InvalidInput("account", "required")`` (``_Tx.account``), never
         every account's events; an unknown one ``NotFound``. ``from_ms`` and
         ``to_ms`` (epoch ms) lie in the range every effective time does
@@ -2014,6 +2021,8 @@ class Accounts:
                                           f"({_local(to_ms)}) (from_ms is inclusive, to_ms exclusive)")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput("limit", f"{limit!r}: the most events listed, 1 or more")
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int):
+            raise InvalidInput("after_seq", f"{after_seq!r}: the seq of the last event listed (0 or less: none)")
         out = []
         with self.env.begin() as txn:
             ev_db = self.db[C.EVENTS_DB]
@@ -2022,6 +2031,13 @@ class Accounts:
                 cur = txn.cursor(db=self.db[C.EVENT_INDEX_DB])
                 lo = C.event_index_key(account, from_ms, 0)
                 hi = C.event_index_key(account, to_ms, 0)
+                if after_seq > 0:  # 0 or less: from the first, as WatchEvents
+                    raw = txn.get(C.seq_key(after_seq), db=ev_db) if after_seq < (1 << 63) - 1 else None
+                    last = C.decode(C.Event, raw) if raw is not None else None
+                    if last is None or last.account != account:
+                        raise InvalidInput("after_seq", f"{after_seq}: no event of account {account!r} has that "
+                                                        "seq (give the seq of the last event a page listed)")
+                    lo = max(lo, C.event_index_key(account, last.at_ms, last.seq + 1))
                 if cur.set_range(lo):
                     for k in cur.iternext(values=False):
                         if bytes(k) >= hi or len(out) >= limit:

@@ -325,7 +325,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
 
     @rpc("ListEvents")
     async def ListEvents(self, r, context):
-        evs = await self._call(context, self.ops.events, r.account, r.from_ms, r.to_ms or NEVER_MS, 0,
+        evs = await self._call(context, self.ops.events, r.account, r.from_ms, r.to_ms or NEVER_MS, r.after_seq,
                                r.limit or 1000)
         return pb.ListEventsResponse(events=[event_msg(e) for e in evs])
 

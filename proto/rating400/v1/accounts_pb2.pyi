@@ -273,16 +273,18 @@ class GetAccountRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
-    __slots__ = ("account", "from_ms", "to_ms", "limit")
+    __slots__ = ("account", "from_ms", "to_ms", "limit", "after_seq")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     FROM_MS_FIELD_NUMBER: _ClassVar[int]
     TO_MS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
     account: str
     from_ms: int
     to_ms: int
     limit: int
-    def __init__(self, account: _Optional[str] = ..., from_ms: _Optional[int] = ..., to_ms: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+    after_seq: int
+    def __init__(self, account: _Optional[str] = ..., from_ms: _Optional[int] = ..., to_ms: _Optional[int] = ..., limit: _Optional[int] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class ListEventsResponse(_message.Message):
     __slots__ = ("events",)

@@ -219,13 +219,19 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Renew(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Refused: no_package, account_closed, not_prepaid, change_scheduled (a
+        package change is scheduled: the renewal would drop it; cancel it first
+        with ChangePackage to the current package).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChangePackage(self, request, context):
-        """Refused: no_package, same_package, account_closed, before_package_start
+        """To the package the account is on while a change is scheduled: cancels
+        that change (detail cancelled_package, cancelled_effective_ms); a change
+        replacing a scheduled one names it (replaced_package, replaced_effective_ms).
+        Refused: no_package, same_package, account_closed, before_package_start
         (effective before the current package period's start), month_ended
         (effective in a month that has ended: its statement stands).
         """
@@ -235,7 +241,9 @@ class AccountServiceServicer:
 
     def TopUp(self, request, context):
         """Prepaid: credit bought (at least the top-up minimum); pay-as-you-go and
-        bundle: a payment of the bill, any amount (README "Money rules").
+        bundle: a payment of the bill, any amount (README "Money rules"). Money
+        received: whole fen (amount_minor a multiple of 100), else INVALID_ARGUMENT
+        amount_minor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -392,7 +400,7 @@ class AccountServiceServicer:
         """An account's events with effective time in [from_ms, to_ms), oldest
         first, at most limit. INVALID_ARGUMENT naming account (empty), from_ms or
         to_ms (outside 1970-01-01 .. 2200-01-01, as every at_ms; from_ms not
-        before to_ms) or limit (negative).
+        before to_ms), limit (negative) or after_seq (no event of the account).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
