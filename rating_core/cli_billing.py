@@ -308,7 +308,12 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         stem.with_suffix(".html").write_text(html, encoding="utf-8")
                     if "pdf" in kinds:
                         write_pdf(html, stem.with_suffix(".pdf"))
-    view = Table(title=f"{len(statements)} statement(s) -> {out_path} (amounts in yuan)", title_justify="left")
+    # The file's unit, truthfully: a CSV is for people, in yuan; JSON and Parquet are exact, in
+    # 1/10000 yuan (newcomer 12-02 F4: "(amounts in yuan)" of bills.json, whose "unit" says otherwise).
+    suffix = Path(out_path).suffix.lower()
+    unit = ("amounts in yuan" if suffix == ".csv" else
+            f"the file in 1/10000 yuan, *_minor {'fields' if suffix == '.json' else 'columns'}; the table in yuan")
+    view = Table(title=f"{len(statements)} statement(s) -> {out_path} ({unit})", title_justify="left")
     # The shortfall and the fee under the CSV's and the printable statement's
     # names (render.LABELS), so one figure has one name everywhere.
     shortfall, fee = (LABELS["en"][k].removesuffix(" (yuan)").lower() for k in ("minimum_topup", "rental"))

@@ -13,6 +13,7 @@ import pytest
 from inprocess import cli
 from rating_core.errors import InvalidInput, Refused
 from test_accounts import T0, env, opened, rid  # noqa: F401 - env: the fixture
+from test_prepaid_payments import ledger  # noqa: F401 - the fixture: a billed prepaid ledger
 
 DAY = 86_400_000
 
@@ -153,3 +154,24 @@ def test_list_events_pages_after_a_seq(env):
         with pytest.raises(InvalidInput) as e:
             ops.events("acme", after_seq=bad)
         assert e.value.field == "after_seq", bad
+
+
+# -- F4: the console says the file's unit -------------------------------------------------------------
+def test_bill_names_the_unit_of_the_file_it_wrote(ledger, tmp_path, capsys):  # noqa: F811
+    """`bill ... --out bills.json` printed "(amounts in yuan)" of a file in
+    1/10000 yuan (its "unit": "minor units: 1/10000 yuan"; Parquet's
+    *_minor columns)."""
+    import pyarrow.parquet as pq
+
+    for name, unit in (("b.json", "(the file in 1/10000 yuan, *_minor fields; the table in yuan)"),
+                       ("b.parquet", "(the file in 1/10000 yuan, *_minor columns; the table in yuan)"),
+                       ("b.csv", "(amounts in yuan)")):
+        out = tmp_path / name
+        code, text, err = cli(capsys, "bill", "--ledger", "--store", ledger / "store", "--account", "tea",
+                              "--out", out)
+        assert code == 0, err
+        said = " ".join(text.split())  # the title may wrap on a narrow terminal
+        assert f"statement(s) -> {out} {unit}" in said, said
+        assert name == "b.csv" or "(amounts in yuan)" not in said, said
+    assert json.loads((tmp_path / "b.json").read_text("utf-8"))["unit"] == "minor units: 1/10000 yuan"
+    assert "amount_due_minor" in pq.read_schema(tmp_path / "b.parquet").names
