@@ -281,10 +281,16 @@ class PositiveAmount(click.Command):
     off instead (newcomer N10); a refund, itself money taken off, is told
     how to write its amount and where a debit goes (newcomer N13 F1: its
     hint pointed at `accounts refund`). A value of an option (``--at
-    -1000``) is not an amount."""
+    -1000``) is not an amount. A ``--`` just before an amount is dropped,
+    as ``SignedAmount`` takes it (newcomer 12-02 F15: `top-up ACCOUNT -- -5
+    --store DIR` said "Missing option '--store'", the ``--`` having made
+    the options after it positional): ``-- -5`` is told what ``-5`` is."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        args = [a for i, a in enumerate(args)
+                if not (a == "--" and i + 1 < len(args) and re.fullmatch(r"-?[0-9.][0-9.,]*", args[i + 1])
+                        and "--" not in args[:i])]
         for i, arg in enumerate(args):
             if arg == "--":
                 break
@@ -300,7 +306,8 @@ class PositiveAmount(click.Command):
                 else:
                     why = (f"to take money off an account use `rating400 accounts refund ACCOUNT {yuan} --reason "
                            f"TEXT` (credit paid back), {debit} or {reverse}")
-                raise click.BadParameter(f"{arg}: the amount must be positive; {why}", ctx=ctx, param_hint="YUAN")
+                raise click.BadParameter(f"{arg}: the amount must be more than 0; {why}", ctx=ctx,
+                                         param_hint="YUAN")
         return super().parse_args(ctx, args)
 
 

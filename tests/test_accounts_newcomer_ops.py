@@ -175,3 +175,21 @@ def test_bill_names_the_unit_of_the_file_it_wrote(ledger, tmp_path, capsys):  # 
         assert name == "b.csv" or "(amounts in yuan)" not in said, said
     assert json.loads((tmp_path / "b.json").read_text("utf-8"))["unit"] == "minor units: 1/10000 yuan"
     assert "amount_due_minor" in pq.read_schema(tmp_path / "b.parquet").names
+
+
+# -- F15: `top-up ACCOUNT -- -5` ----------------------------------------------------------------------
+def test_a_negative_amount_after_a_double_dash_is_told_it_must_be_more_than_0(env, tmp_path, capsys):
+    """`top-up jinghua_appliances -- -5 --store S` said "Missing option
+    '--store'" (the `--` made --store positional); `adjust` takes the same
+    form (SignedAmount moves the amount behind the `--`)."""
+    opened(env)
+    env.ledger.close()
+    store = tmp_path / "store"
+    for cmd in ("top-up", "pay", "refund"):
+        for args in (["--", "-5"], ["-5"]):
+            extra = ["--reason", "x"] if cmd == "refund" else []
+            code, _, err = cli(capsys, "accounts", cmd, "acme", *args, *extra, "--store", store)
+            assert code == 2 and "Invalid value for YUAN: -5: the amount must be more than 0;" in err, (cmd, err)
+            assert "Missing option" not in err and "accounts adjust ACCOUNT -5 --reason" in err, err
+    code, out, err = cli(capsys, "accounts", "top-up", "acme", "--", "600", "--store", store)
+    assert code == 0 and json.loads(out)["detail"]["amount_minor"] == 600_0000, err

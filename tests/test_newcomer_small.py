@@ -261,13 +261,13 @@ def test_n10_small_errors_say_what_to_do(tmp_path, demo, capsys):
     run(capsys, "accounts", "import", demo / "catalog" / "catalog.yaml", *s)
     for cmd in ("top-up", "refund"):
         err = run(capsys, "accounts", cmd, "yuehai_logistics", "-600", *s, code=2).err
-        assert "-600: the amount must be positive" in err and "accounts refund ACCOUNT 600 --reason" in err
+        assert "-600: the amount must be more than 0" in err and "accounts refund ACCOUNT 600 --reason" in err
         assert "accounts adjust ACCOUNT -600 --reason" in err and "No such option" not in err
     # Newcomer N13 F1: a refund's hint says how a refund's amount is written, not "use accounts refund".
     assert "a refund is the credit paid back to the customer, written as a positive amount" in err, err
     # An option's value is no amount: --at takes epoch ms (a negative one is refused for its range, not as YUAN).
     err = run(capsys, "accounts", "top-up", "yuehai_logistics", "600", "--at", "-1", *s, code=2).err
-    assert "amount must be positive" not in err
+    assert "amount must be more than 0" not in err
     err = run(capsys, "advise", demo / "cdrs.parquet", *s, "--account", "yuehai_logistics",
               "--from", "2027-11", "--to", "2027-11", code=2).err
     assert "no calls of 'yuehai_logistics' in the period" in err and "rejects" not in err, err
