@@ -193,3 +193,21 @@ def test_a_negative_amount_after_a_double_dash_is_told_it_must_be_more_than_0(en
             assert "Missing option" not in err and "accounts adjust ACCOUNT -5 --reason" in err, err
     code, out, err = cli(capsys, "accounts", "top-up", "acme", "--", "600", "--store", store)
     assert code == 0 and json.loads(out)["detail"]["amount_minor"] == 600_0000, err
+
+
+# -- F14: `accounts notify` says what it set ------------------------------------------------------------
+def test_notify_says_what_it_set_in_its_result_and_its_audit_event(env, tmp_path, capsys):
+    ops = env
+    opened(ops)
+    r = ops.set_notifications(rid(), "acme", credit_below_minor=100_0000, expiry_within_days=30,
+                              webhook_url="https://crm.example.com/hook", credit_below_days=7, at_ms=T0)
+    want = {"credit_below_minor": 100_0000, "expiry_within_days": 30, "credit_below_days": 7,
+            "webhook_url": "https://crm.example.com/hook"}
+    assert r["detail"] == want, r["detail"]
+    assert _events(ops, "acme")[-1]["operation"] == "set_notifications"
+    assert _events(ops, "acme")[-1]["detail"] == want
+    ops.ledger.close()
+    code, out, err = cli(capsys, "accounts", "notify", "acme", "--credit-below", "0", "--store", tmp_path / "store")
+    assert code == 0, err
+    assert json.loads(out)["detail"] == {"credit_below_minor": 0, "credit_below_yuan": "0.00", "expiry_within_days": 0,
+                                         "credit_below_days": 0, "webhook_url": ""}

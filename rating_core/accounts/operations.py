@@ -1756,7 +1756,8 @@ class Accounts:
         ``credit_days_low`` (available credit covers fewer than
         ``credit_below_days`` days of typical use, ``ledger.usage.typical_daily``)
         once per crossing (an ``alert`` event), and clears it when back over
-        the threshold."""
+        the threshold. Its detail (result and audit event) is what was set
+        (newcomer 12-02 F14: it was {})."""
         _limit(credit_below_minor, "credit_below_minor")
         for value, field in ((expiry_within_days, "expiry_within_days"), (credit_below_days, "credit_below_days")):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
@@ -1770,7 +1771,9 @@ class Accounts:
             acc.alert_credit_below_minor, acc.alert_expiry_days = int(credit_below_minor), int(expiry_within_days)
             acc.alert_credit_days = int(credit_below_days)
             acc.webhook_url = webhook_url
-            tx.put_account(acc, before)
+            tx.put_account(acc, before, {"credit_below_minor": acc.alert_credit_below_minor,
+                                         "expiry_within_days": acc.alert_expiry_days,
+                                         "credit_below_days": acc.alert_credit_days, "webhook_url": webhook_url})
             return self._result(tx, acc)
         return self._run("set_notifications", request_id, actor, at_ms, fn)
 
