@@ -23,7 +23,7 @@ def _events(ops, account):
 
 
 # -- F3: money received is whole fen -------------------------------------------------------------
-def test_a_top_up_finer_than_a_fen_is_refused_on_every_package_kind(env):
+def test_a_top_up_finer_than_a_fen_is_refused_on_every_package_kind(env):  # noqa: F811
     """`top-up jinghua_appliances 600.005` booked 6000050 while the receipt
     read 600.01; a postpaid account's payment (its top-up) likewise."""
     ops = env
@@ -39,7 +39,7 @@ def test_a_top_up_finer_than_a_fen_is_refused_on_every_package_kind(env):
     assert ops.top_up(rid(), "shop", 10_0100, at_ms=T0)["detail"]["amount_minor"] == 10_0100
 
 
-def test_the_cli_names_yuan_for_a_top_up_finer_than_a_fen(env, tmp_path, capsys):
+def test_the_cli_names_yuan_for_a_top_up_finer_than_a_fen(env, tmp_path, capsys):  # noqa: F811
     opened(env)
     env.ledger.close()
     code, _, err = cli(capsys, "accounts", "top-up", "acme", "600.005", "--store", tmp_path / "store")
@@ -61,7 +61,7 @@ def test_an_events_file_top_up_is_whole_fen(tmp_path):
 
 
 # -- F5: a renewal never drops a scheduled package change ------------------------------------------
-def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env):
+def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env):  # noqa: F811
     """`change-package jinghua_appliances payg_015 --effective 2027-01-01`
     then `renew`: rc 0, a new period and credit, and the January change
     gone without a word in the result or the audit event."""
@@ -91,7 +91,7 @@ def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env)
     assert e.value.reason == "same_package"
 
 
-def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):
+def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):  # noqa: F811
     ops = env
     opened(ops)
     jan, feb = T0 + 60 * DAY, T0 + 91 * DAY
@@ -104,7 +104,7 @@ def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):
 
 
 # -- F8: paging the audit log by event, never by millisecond -----------------------------------------
-def test_following_the_events_paging_hint_lists_every_event_once(env, tmp_path, capsys):
+def test_following_the_events_paging_hint_lists_every_event_once(env, tmp_path, capsys):  # noqa: F811
     """An account's suspend writes two events in one millisecond (the
     number's and the account's); the hint `--from MS` of the page cut
     between them listed the last event of page 1 again. Every page cut,
@@ -139,7 +139,7 @@ def test_following_the_events_paging_hint_lists_every_event_once(env, tmp_path, 
     assert code == 2 and "Invalid value for --after-seq: 1000000000: no event of account 'acme'" in err, err
 
 
-def test_list_events_pages_after_a_seq(env):
+def test_list_events_pages_after_a_seq(env):  # noqa: F811
     ops = env
     opened(ops)
     ops.account_transition(rid(), "acme", "suspend", "", at_ms=T0 + 5_000)
@@ -178,7 +178,7 @@ def test_bill_names_the_unit_of_the_file_it_wrote(ledger, tmp_path, capsys):  # 
 
 
 # -- F15: `top-up ACCOUNT -- -5` ----------------------------------------------------------------------
-def test_a_negative_amount_after_a_double_dash_is_told_it_must_be_more_than_0(env, tmp_path, capsys):
+def test_a_negative_amount_after_a_double_dash_is_told_it_must_be_more_than_0(env, tmp_path, capsys):  # noqa: F811
     """`top-up jinghua_appliances -- -5 --store S` said "Missing option
     '--store'" (the `--` made --store positional); `adjust` takes the same
     form (SignedAmount moves the amount behind the `--`)."""
@@ -196,7 +196,7 @@ def test_a_negative_amount_after_a_double_dash_is_told_it_must_be_more_than_0(en
 
 
 # -- F14: `accounts notify` says what it set ------------------------------------------------------------
-def test_notify_says_what_it_set_in_its_result_and_its_audit_event(env, tmp_path, capsys):
+def test_notify_says_what_it_set_in_its_result_and_its_audit_event(env, tmp_path, capsys):  # noqa: F811
     ops = env
     opened(ops)
     r = ops.set_notifications(rid(), "acme", credit_below_minor=100_0000, expiry_within_days=30,
