@@ -185,6 +185,10 @@ def test_status_codes(server):
         # only of credit above zero that the statements did not apply to a bill: of 100.00 paid
         # and 0.50 of goodwill, the month's 99.00 rental took 99.00 (newcomer N10-2 finding 6).
         acc.Subscribe(pb.SubscribeRequest(meta=_meta("x6"), account="beta", package="bundle_1000"))
+        with pytest.raises(grpc.RpcError) as e:  # money received is whole fen (newcomer 12-02 F3)
+            acc.TopUp(pb.AmountRequest(meta=_meta("x7f"), account="beta", amount_minor=100_0050))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details().startswith("amount_minor: 1000050: a top-up is whole fen"), e.value.details()
         r = acc.TopUp(pb.AmountRequest(meta=_meta("x7"), account="beta", amount_minor=100_0000))
         assert r.balance.credit_minor == 100_0000
         acc.Adjust(pb.AdjustRequest(meta=_meta("x8"), account="beta", amount_minor=5000, reason="goodwill"))
