@@ -189,7 +189,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .cli_types import check_output_path, check_outputs_apart
     from .errors import InvalidInput
     from .rater import yuan
-    from .money import in_yuan
+    from .money import exact_yuan, in_yuan
     from .store import Store
 
     with user_errors():
@@ -318,7 +318,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     # names (render.LABELS), so one figure has one name everywhere.
     shortfall, fee = (LABELS["en"][k].removesuffix(" (yuan)").lower() for k in ("minimum_topup", "rental"))
     for col in ("account", "month", "package", "calls", "usage", shortfall, fee, "features",
-                "closing credit (yuan)", "amount due"):
+                "closing credit (yuan)", "amount due", "outstanding (yuan)"):
         view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
     shown = statements[:max(show, 0)]
     for s in shown:
@@ -328,8 +328,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # after a change to pay-as-you-go read "-"); none ("-") for the rest.
         carried = s.closing_credit + s.payments_carried_out
         credit = yuan(s.closing_credit) if s.package_kind == "prepaid" else yuan(carried) if carried else "-"
-        view.add_row(s.account, s.month, s.package, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due))
+        # The package: both of a month with a change ("A, then B from <day>"; billed under A).
+        # Outstanding: what is still owed after the month, earlier statements' unpaid included,
+        # exact (`accounts balance`'s unpaid after the last month; newcomer 2026-12-02 F7).
+        view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
+                     _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due), exact_yuan(s.outstanding))
     if shown:  # --show 0: no empty frame (newcomer N14 F12)
         out.print(view)
     if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)

@@ -195,6 +195,8 @@ def test_the_month_of_a_change_names_both_packages_and_possible_dates(tmp_path, 
     assert nov["package_label"] == "pre_a, then bun_r from 2026-11-15"
     assert csv_rows["2026-11"]["Package"] == "pre_a, then bun_r from 2026-11-15"
     assert "pre_a, then bun_r from 2026-11-15" in text
+    html = " ".join((tmp_path / "st" / "acme-2026-11.html").read_text("utf-8").split())
+    assert "2026-11-15 – 2026-11-15 (pre_a)" in html and "pre_a，2026-11-15起改为bun_r" in html
     for d in docs.values():
         if d["package_last_day"]:
             assert d["package_last_day"] >= d["package_start"]
@@ -228,4 +230,4 @@ def test_the_terminal_and_the_csv_show_what_is_still_owed_after_each_month(tmp_p
     with clock_at(at(12, 31)), pytest.raises(SystemExit) as e:
         main(["accounts", "balance", "acme", "--store", str(store)])
     assert e.value.code == 0
-    assert json.loads(capsys.readouterr().out)["unpaid_minor"] == 247 * YUAN
+    assert json.loads(capsys.readouterr().out)["statements"]["unpaid_minor"] == 247 * YUAN

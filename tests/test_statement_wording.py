@@ -50,10 +50,11 @@ def test_bill_table_has_the_closing_credit_in_yuan_for_prepaid_accounts(world, t
     assert "closing credit (yuan)" in out
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
             for line in out.splitlines() if line.count("│") > 5}
-    # tea (prepaid, no events here): 478.80 opening - 0.60 paid from credit.
-    assert rows["tea"][-2] == "478.20"
-    assert rows["expiring"][-2] == "0.00"  # prepaid, its credit expired: still its figure
-    assert rows["bun"][-2] == rows["shop"][-2] == "-"  # bundle and payg without credit: none
+    # tea (prepaid, no events here): 478.80 opening - 0.60 paid from credit. Closing credit is the
+    # third column from the end (amount due, then outstanding, follow).
+    assert rows["tea"][-3] == "478.20"
+    assert rows["expiring"][-3] == "0.00"  # prepaid, its credit expired: still its figure
+    assert rows["bun"][-3] == rows["shop"][-3] == "-"  # bundle and payg without credit: none
     # One figure, one name (newcomer N9 C4): the terminal's columns are the
     # CSV's and the printable statement's, and a prepaid package's monthly
     # fee says it was paid as credit (a bare 0.00 read as the fee unpaid).

@@ -55,6 +55,8 @@ LABELS = {
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
         "basis_year_held": "年费，已于{billed}计费，下次{next}", "features_held": "已开通增值功能",
+        "then_from": "{before}，{date}起改为{package}", "rental_by_package": "各套餐月费",
+        "outstanding": "本月后仍欠(元)",
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整",
         "refunds": "退款(元)", "refund": "退款", "local": "本地", "out_of_town": "外地",
         "since": "{} 起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
@@ -95,6 +97,8 @@ LABELS = {
         "amount": "Amount (yuan)", "none": "none", "basis_month": "monthly", "basis_prorated": "prorated by days",
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
         "basis_year_held": "yearly, billed in {billed}; next in {next}", "features_held": "Add-on features held",
+        "then_from": "{before}, then {package} from {date}", "rental_by_package": "Monthly fee by package",
+        "outstanding": "Outstanding (yuan)",
         "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
         "refunds": "Refunds (yuan)", "refund": "refund",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town",
@@ -186,7 +190,13 @@ CSV_COLUMNS = [
     ("closing_credit", lambda s: exact_yuan(s.closing_credit)),
     # What the customer pays: the amount due rounded once to the fen, half
     # up (``Statement.amount_payable``), and that rounding, exact.
-    ("amount_due", lambda s: exact_yuan(s.amount_payable)), ("rerating_calls", lambda s: len(s.rerating)),
+    ("amount_due", lambda s: exact_yuan(s.amount_payable)),
+    # What the account still owes after this month, earlier statements'
+    # unpaid included (``Statement.outstanding``; `accounts balance`'s unpaid
+    # after its last month), exact: the amount due is this month's alone
+    # (newcomer 2026-12-02 F7).
+    ("outstanding", lambda s: exact_yuan(s.outstanding)),
+    ("rerating_calls", lambda s: len(s.rerating)),
     ("rounding", lambda s: signed(s.rounding, exact=True)),
     # Bill payments (``accounts pay``, never credit) not applied yet: with
     # them the credit's sum reconciles (+ carried in - carried out).
@@ -224,10 +234,28 @@ def write_summary_csv(statements: list[Statement], path: str | Path, lang: str =
         w = csv.writer(f)
         # Last, every feature held in the month with its basis, as the
         # printable statement's features table says it (``features_held``).
-        w.writerow([labels[k] for k, _ in CSV_COLUMNS] + [labels["features_held"]])
+        # Then the monthly fee of each package of a month with more than one (``rentals_text``).
+        w.writerow([labels[k] for k, _ in CSV_COLUMNS] + [labels["features_held"], labels["rental_by_package"]])
         for s in statements:
-            w.writerow(csv_row([*(names.get(s.package, s.package_name) if key == "package" else get(s)
-                                  for key, get in CSV_COLUMNS), features_held(s, lang, names)]))
+            w.writerow(csv_row([*(package_text(s, lang, names) if key == "package" else get(s)
+                                  for key, get in CSV_COLUMNS), features_held(s, lang, names),
+                                rentals_text(s, lang, names)]))
+
+
+def package_text(s: Statement, lang: str, names: Mapping[str, str]) -> str:
+    """The month's packages as people read them, labels from ``names``:
+    "套餐A，2026-12-02起改为套餐B" / "A, then B from 2026-12-02"
+    (``Statement.package_text``); the package alone without a change."""
+    return s.package_text({s.package: s.package_name, **names}, LABELS[lang]["then_from"])
+
+
+def rentals_text(s: Statement, lang: str, names: Mapping[str, str]) -> str:
+    """Each package's monthly fee in a month with more than one package,
+    "A 0.00; B 99.00" (``Statement.rentals``); "" otherwise."""
+    if len(s.rentals) < 2:
+        return ""
+    return LABELS[lang]["sep"].join(f"{names.get(r['package'], r['package'])} {exact_yuan(r['rental_minor'])}"
+                                    for r in s.rentals)
 
 
 def catalog_names(meta: Mapping, lang: str) -> dict[str, str]:
@@ -337,6 +365,8 @@ def package_periods(s: Statement) -> list[tuple[dt.date, dt.date | None, str]]:
     first_change = dt.date.fromisoformat(changes[0]["at"]) if changes else None
     # The in-force period's end: its expiry (prepaid), else the first change in the month.
     last = s.package_last_day or (first_change - dt.timedelta(days=1) if first_change else None)
+    if last is not None and last < s.package_start:  # changed on the day it began: that day only
+        last = s.package_start
     out: list[tuple[dt.date, dt.date | None, str]] = []
     if (last is None or last >= s.period_start) and not any(c["at_ms"] == m_lo for c in changes):
         out.append((s.package_start, last, s.package))
@@ -377,6 +407,7 @@ def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
     named = names or {}
     return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
                               basis=lambda line: feature_basis(line, lang), periods=package_periods(statement),
+                              package_text=package_text(statement, lang, named),
                               N=lambda name, written=None: named.get(name, name if written is None else written))
 
 

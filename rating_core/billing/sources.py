@@ -131,7 +131,7 @@ def statement_position(ops, account: str, snapshot=None) -> dict | None:
         return None
     s = got[-1]
     return {"month": s.month,
-            "unpaid_minor": s.earlier_unpaid - s.paid_to_earlier + max(0, s.amount_due),
+            "unpaid_minor": s.outstanding,
             "credit_minor": s.closing_credit,
             "payments_carried_out_minor": s.payments_carried_out}
 

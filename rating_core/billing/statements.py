@@ -295,7 +295,11 @@ class Statement:
     bundle_overage_seconds: int = 0
     monthly_minimum: int = 0
     minimum_topup: int = 0
-    rental: int = 0
+    rental: int = 0  # the month's rental: the sum of ``rentals``
+    # Each package that ran in the month, once, with its rental: package,
+    # from (ISO: the start of its first period running in the month) and
+    # rental_minor (README "Monthly statements": rental).
+    rentals: list[dict] = field(default_factory=list)
     features: list[FeatureLine] = field(default_factory=list)
     top_ups: list[AccountEvent] = field(default_factory=list)
     adjustments: list[AccountEvent] = field(default_factory=list)
@@ -413,8 +417,54 @@ class Statement:
     @property
     def package_last_day(self) -> dt.date | None:
         """The prepaid package period's last day (inclusive), the day before
-        ``package_end``; None without one. The printable statement prints it."""
-        return self.package_end - dt.timedelta(days=1) if self.package_end else None
+        ``package_end`` (a change's day: the day before it), never before
+        ``package_start`` (a period changed on the day it began ran that day
+        only; newcomer 2026-12-02 F6: 12-02 .. 12-01); None without one.
+        The printable statement prints it."""
+        if not self.package_end:
+            return None
+        return max(self.package_start, self.package_end - dt.timedelta(days=1))
+
+    @property
+    def package_sequence(self) -> list[tuple[str, dt.date | None]]:
+        """The packages of the month as the statement names them: (package,
+        None) for the one in force at its start (the month is billed under
+        it), then (package, first day) for each other package changed to in
+        the month (a renewal, or a change at the month's first instant,
+        which the package in force already is, adds none)."""
+        out: list[tuple[str, dt.date | None]] = [(self.package, None)]
+        if not self.package_changes:
+            return out
+        m_lo = month_bounds(parse_month(self.month))[2]
+        for c in self.package_changes:
+            if c["at_ms"] > m_lo and c["to"] != out[-1][0]:
+                out.append((c["to"], dt.date.fromisoformat(c["at"])))
+        return out
+
+    def package_text(self, names=None, then: str = "{before}, then {package} from {date}") -> str:
+        """The month's packages in one phrase: "pre_a, then bun_r from
+        2026-11-15" (``then``: the wording, ``names``: package -> label;
+        default the ids), the package alone in a month without a change."""
+        names = names or {}
+        seq = self.package_sequence
+        text = names.get(seq[0][0], seq[0][0])
+        for package, day in seq[1:]:
+            text = then.format(before=text, package=names.get(package, package), date=day.isoformat() if day else "")
+        return text
+
+    @property
+    def package_label(self) -> str:
+        """``package_text`` with the package ids, in English."""
+        return self.package_text()
+
+    @property
+    def outstanding(self) -> int:
+        """What the account still owes after this month, minor units, exact:
+        what earlier statements left unpaid (re-opened bills included) less
+        what was paid towards it, plus this month's amount due; after the
+        last month billed, `accounts balance`'s unpaid (newcomer 2026-12-02
+        F7: the amount due alone, this month's, read as what is owed)."""
+        return self.earlier_unpaid - self.paid_to_earlier + max(0, self.amount_due)
 
     @property
     def amount_payable(self) -> int:
@@ -443,13 +493,14 @@ class Statement:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
         d = asdict(self)
         d["package_last_day"] = self.package_last_day
+        d["package_label"] = self.package_label
         for k in ("period_start", "period_end", "package_start", "package_end", "package_last_day"):
             d[k] = d[k].isoformat() if d[k] else None
         for k in ("missed", "bundle_left_seconds"):
             d[k] = getattr(self, k)
         for k in ("features_total", "top_ups_total", "adjustments_total", "rerating_total",
                   "rerating_credit_total", "credit_adjustments_total", "refunds_total", "closing_credit", "charges",
-                  "amount_due", "amount_payable", "rounding", "charges_below_zero", "payments_total"):
+                  "amount_due", "amount_payable", "rounding", "charges_below_zero", "payments_total", "outstanding"):
             d[k] = getattr(self, k)
         d["rerating_calls"] = len(self.rerating)
         money = {"usage", "credit_consumed", "overage", "monthly_minimum", "minimum_topup", "rental",
@@ -458,7 +509,8 @@ class Statement:
                  "refunds_total",
                  "closing_credit", "charges", "amount_due", "earlier_unpaid", "paid_to_earlier", "paid_to_charges",
                  "amount_payable", "rounding", "charges_below_zero", "payments_total", "payments_carried_in",
-                 "payments_to_earlier", "payments_to_charges", "payments_carried_out", "payments_reopened"}
+                 "payments_to_earlier", "payments_to_charges", "payments_carried_out", "payments_reopened",
+                 "outstanding"}
         d = {(f"{k}_minor" if k in money else k): v for k, v in d.items()}
         for group in ("by_number", "by_class"):
             d[group] = [{"key": list(x["key"]), "calls": x["calls"], "answered": x["answered"],
@@ -949,7 +1001,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             changes: list[dict] = []
             included_at = month_included.get(m, included)  # the version's in force at the month's start
             if periods:
-                p, in_force_start, included_m, period_credit, changes, in_force_end = _period_terms(
+                p, in_force_start, included_m, period_credit, changes, in_force_end, rented = _period_terms(
                     periods, pkg_index, kinds, included_at, m_lo, m_hi)
                 kind = kinds[p]
                 # The in-force package's own end (cut short by a change in the month), not the current one's.
@@ -990,7 +1042,14 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             fm = month_fees.get(m)  # the fees of the version in force at the month's start
             s.monthly_minimum = 0 if lapsed else fm.minimum[packages[p]] if fm else int(minimum[p])
             s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
-            s.rental = fm.rental[packages[p]] if fm else int(rental[p])
+            # Rental: in full for every package that ran in the month (the
+            # starting month included), once each; priced by the version in
+            # force at the month's start (newcomer 2026-12-02 F2: a change to
+            # a bundle got its minutes without its rental).
+            s.rentals = [{"package": name, "from": local_date(since_ms).isoformat(),
+                          "rental_minor": fm.rental[name] if fm else int(rental[pkg_index[name]])}
+                         for name, since_ms in (rented if periods else [(packages[p], _midnight_ms(start_day))])]
+            s.rental = sum(r["rental_minor"] for r in s.rentals)
             if feats:
                 s.features = _feature_lines(fm.features if fm else b["features"], feats, m, first, last, m_lo,
                                             m_hi, calls, account, s.missed)
@@ -1149,7 +1208,7 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
 
 
 def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], included: list,
-                  m_lo: int, m_hi: int) -> tuple[int, int, int, int, list[dict], int]:
+                  m_lo: int, m_hi: int) -> tuple[int, int, int, int, list[dict], int, list[tuple[str, int]]]:
     """A month [m_lo, m_hi) of an account with package periods (``periods``:
     ``package_start`` events, oldest first) -> (the package index in force
     at the month's start, which the month is billed under: its minimum,
@@ -1161,7 +1220,10 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     month (new money only: the carried credit is the old one, already on the
     statements); the month's package changes, JSON-ready; the end ms of the
     period in force at the month's start: its ``until_ms``, or the start
-    of the next period when that comes first, ``_NEVER_MS`` for none)."""
+    of the next period when that comes first, ``_NEVER_MS`` for none; the
+    packages that ran in the month, each once with the start ms of its first
+    period running in it, oldest first: each owes the month's rental once,
+    a renewal or a change back to one already there adds none)."""
     # In force at the month's start: the last period started at or before
     # its first instant (a change effective at 00:00 on the 1st bills the
     # whole month under the new package). A period starting at that instant
@@ -1169,7 +1231,11 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     at_start = [e for e in periods if e.at_ms <= m_lo]
     starting = [e for e in periods if m_lo <= e.at_ms < m_hi]
     in_force = at_start[-1] if at_start else starting[0]
-    running = ([] if in_force.at_ms == m_lo else [in_force]) + starting
+    # The period in force at the start is listed before ``starting`` only
+    # when it began before the month's first instant; one beginning in the
+    # month (a first subscription mid-month) is already in ``starting``
+    # (newcomer 2026-12-02 F1: a first month's bundle counted twice).
+    running = ([in_force] if in_force.at_ms < m_lo else []) + starting
     p = pkg_index[in_force.package]
     bundle = sum(int(included[pkg_index[e.package]]) for e in running if kinds[pkg_index[e.package]] == "bundle")
     credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
@@ -1181,11 +1247,17 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
                 "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor,
                 "renewal": e.from_package == e.package,
                 "package_last_day": None if ends[id(e)] >= _NEVER_MS else
-                (local_date(ends[id(e)]) - dt.timedelta(days=1)).isoformat()}
+                (max(local_date(e.at_ms), local_date(ends[id(e)]) - dt.timedelta(days=1)) if ends[id(e)] > e.at_ms
+                 else local_date(ends[id(e)]) - dt.timedelta(days=1)).isoformat()}
                for e in starting if e.from_package]
     later = [e.at_ms for e in periods if e.at_ms > in_force.at_ms]
     end = min([in_force.until_ms or _NEVER_MS] + later[:1])
-    return p, in_force.at_ms, bundle, credit, changes, end
+    # A period replaced at the instant it began ran in no part of the month.
+    ran = [e for k, e in enumerate(running) if k + 1 == len(running) or running[k + 1].at_ms > e.at_ms]
+    rented: dict[str, int] = {}
+    for e in ran:
+        rented.setdefault(e.package, e.at_ms)
+    return p, in_force.at_ms, bundle, credit, changes, end, list(rented.items())
 
 
 def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], m_lo: int,
