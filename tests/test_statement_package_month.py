@@ -151,11 +151,13 @@ def test_a_change_to_a_bundle_mid_month_bills_its_rental_that_month(tmp_path, ca
         28 * YUAN, 99 * YUAN, 127 * YUAN)
     assert docs["2026-11"]["package_kind"] == "prepaid" and docs["2026-11"]["monthly_minimum_minor"] == 40 * YUAN
     assert docs["2026-11"]["rentals"] == [
-        {"package": "pre_a", "from": "2026-10-01", "rental_minor": 0},
-        {"package": "bun_r", "from": "2026-11-15", "rental_minor": 99 * YUAN}]
+        {"package": "pre_a", "name": "pre_a", "from": "2026-10-01", "rental_minor": 0},
+        {"package": "bun_r", "name": "bun_r", "from": "2026-11-15", "rental_minor": 99 * YUAN}]
     assert csv_rows["2026-11"]["Package monthly fee (yuan)"] == "99.00"
+    assert csv_rows["2026-11"]["Monthly fee by package"] == "pre_a 0.00; bun_r 99.00"
     html = " ".join((tmp_path / "st" / "acme-2026-11.html").read_text("utf-8").split())
-    assert "bun_r" in html and "99.00" in html
+    assert '套餐月费(元) (bun_r)</td><td class="n">99.00' in html  # the monthly fee line of each package with one
+    assert "套餐月费(元) (pre_a)" not in html  # a package without a monthly fee has no line
     assert (dec["rental_minor"], dec["paid_to_earlier_minor"], dec["amount_due_minor"], dec["closing_credit_minor"]) == (
         99 * YUAN, 127 * YUAN, 0, 242 * YUAN)
     assert len(docs["2026-12"]["rentals"]) == 1

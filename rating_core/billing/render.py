@@ -246,7 +246,8 @@ def package_text(s: Statement, lang: str, names: Mapping[str, str]) -> str:
     """The month's packages as people read them, labels from ``names``:
     "套餐A，2026-12-02起改为套餐B" / "A, then B from 2026-12-02"
     (``Statement.package_text``); the package alone without a change."""
-    return s.package_text({s.package: s.package_name, **names}, LABELS[lang]["then_from"])
+    written = {r["package"]: r.get("name", r["package"]) for r in s.rentals}  # the catalog's names
+    return s.package_text({**written, s.package: s.package_name, **names}, LABELS[lang]["then_from"])
 
 
 def rentals_text(s: Statement, lang: str, names: Mapping[str, str]) -> str:
@@ -254,7 +255,8 @@ def rentals_text(s: Statement, lang: str, names: Mapping[str, str]) -> str:
     "A 0.00; B 99.00" (``Statement.rentals``); "" otherwise."""
     if len(s.rentals) < 2:
         return ""
-    return LABELS[lang]["sep"].join(f"{names.get(r['package'], r['package'])} {exact_yuan(r['rental_minor'])}"
+    return LABELS[lang]["sep"].join(f"{names.get(r['package'], r.get('name', r['package']))} "
+                                    f"{exact_yuan(r['rental_minor'])}"
                                     for r in s.rentals)
 
 

@@ -297,8 +297,8 @@ class Statement:
     minimum_topup: int = 0
     rental: int = 0  # the month's rental: the sum of ``rentals``
     # Each package that ran in the month, once, with its rental: package,
-    # from (ISO: the start of its first period running in the month) and
-    # rental_minor (README "Monthly statements": rental).
+    # name (the catalog's), from (ISO: the start of its first period running
+    # in the month) and rental_minor (README "Monthly statements": rental).
     rentals: list[dict] = field(default_factory=list)
     features: list[FeatureLine] = field(default_factory=list)
     top_ups: list[AccountEvent] = field(default_factory=list)
@@ -1046,7 +1046,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             # starting month included), once each; priced by the version in
             # force at the month's start (newcomer 2026-12-02 F2: a change to
             # a bundle got its minutes without its rental).
-            s.rentals = [{"package": name, "from": local_date(since_ms).isoformat(),
+            s.rentals = [{"package": name, "name": pkg_names[pkg_index[name]], "from": local_date(since_ms).isoformat(),
                           "rental_minor": fm.rental[name] if fm else int(rental[pkg_index[name]])}
                          for name, since_ms in (rented if periods else [(packages[p], _midnight_ms(start_day))])]
             s.rental = sum(r["rental_minor"] for r in s.rentals)
