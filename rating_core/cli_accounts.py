@@ -260,7 +260,7 @@ def subscribe(ops, common, account, package, start):
 @operation
 def renew(ops, common, account):
     """Renew a prepaid package from the effective time."""
-    return ops.renew(account=account, **common)
+    return ops.renew(account=account, ended_months=False, **common)
 
 
 @accounts_command.command("change-package")
@@ -271,7 +271,8 @@ def renew(ops, common, account):
 @operation
 def change_package(ops, common, account, package, effective):
     """Change package (see README for credit, bundle and minimum rules)."""
-    return ops.change_package(account=account, package=package, effective_ms=parse_time(effective, "--effective"), **common)
+    return ops.change_package(account=account, package=package, effective_ms=parse_time(effective, "--effective"),
+                              ended_months=False, **common)
 
 
 class PositiveAmount(click.Command):

@@ -211,3 +211,40 @@ def test_notify_says_what_it_set_in_its_result_and_its_audit_event(env, tmp_path
     assert code == 0, err
     assert json.loads(out)["detail"] == {"credit_below_minor": 0, "credit_below_yuan": "0.00", "expiry_within_days": 0,
                                          "credit_below_days": 0, "webhook_url": ""}
+
+
+# -- breaker 12-02 F2, F5: an operation dated back into an ended month; a cancel with a date -------
+def test_the_cli_refuses_a_package_change_or_renewal_dated_back_into_an_ended_month(env, tmp_path, capsys):  # noqa: F811
+    """`change-package kunlun_water bundle_1000 --at 2026-11-20` (no
+    --effective) went round `month_ended` (the check read the operation's own
+    month) and re-billed an issued November (0.00 due -> 99.00); `renew --at
+    2026-11-15` rewrote November's closing credit 1188.42 -> 2388.42. On the
+    CLI and gRPC any month before now's is closed to them."""
+    opened(env)  # acme on pre_480 from 2026-11-01; now is after November
+    env.ledger.close()
+    store = tmp_path / "store"
+    for args in (["change-package", "acme", "payg", "--at", "2026-11-20T10:00:00+08:00"],
+                 ["change-package", "acme", "payg", "--at", "2026-11-20T10:00:00+08:00",
+                  "--effective", "2026-11-25T00:00:00+08:00"],
+                 ["renew", "acme", "--at", "2026-11-15T10:00:00+08:00"]):
+        code, out, err = cli(capsys, "accounts", *args, "--store", store)
+        assert code == 1 and "refused: month_ended: 2026-11-" in err and "accounts adjust" in err, (args, out, err)
+    code, out, err = cli(capsys, "accounts", "show", "acme", "--store", store)
+    assert code == 0 and '"package": "pre_480"' in out, out
+
+
+def test_a_cancel_of_a_scheduled_change_takes_no_effective_date(env):  # noqa: F811
+    """`change-package X CURRENT --effective 2027-03-01` ("back from March")
+    cancelled the scheduled change at once and dropped the date silently."""
+    from rating_core.accounts.operations import now_ms
+
+    ops = env
+    opened(ops)
+    later = now_ms() + 40 * DAY
+    ops.change_package(rid(), "acme", "payg", effective_ms=later)
+    with pytest.raises(Refused) as e:
+        ops.change_package(rid(), "acme", "pre_480", effective_ms=later + 30 * DAY)
+    assert e.value.reason == "cancel_takes_no_date" and "'payg' scheduled for" in str(e.value), e.value
+    assert ops.get_account("acme")["account"]["pending_package"] == "payg"
+    r = ops.change_package(rid(), "acme", "pre_480")
+    assert r["detail"]["cancelled_package"] == "payg"

@@ -76,7 +76,7 @@ MAX_BALANCE_MINOR = 10**15
 # The digest of the operation running in this context (``_operation``),
 # read by ``Accounts._run``; "" for internal operations (sweep, alerts).
 _CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest", default="")
-_NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms"})
+_NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms", "ended_months"})
 # Flags added after requests were stored: left out of the digest at their
 # default, so a request stored before them and retried still replays.
 _LATER_FLAGS = frozenset({"reopen"})
@@ -176,6 +176,25 @@ def too_far_ahead(at: int, now: int) -> str | None:
     if at <= now + AHEAD_MS:
         return None
     return f"{_local(at)} is in the future (now {_local(now)}; at most {AHEAD_MS // 60_000} minutes ahead)"
+
+
+def _not_in_ended_month(ms: int, package: str, account: str) -> None:
+    """Refused ``month_ended`` when ``ms`` (epoch ms: a package change's
+    effective instant or a renewal's date) lies in an Asia/Shanghai month
+    before now's: that month's statement was issued under the package in
+    force, and finance corrects it by a credit or debit now (``accounts
+    adjust``), not by re-billing it. Breaker N15 (``--effective 2026-10-01``
+    on 2 December moved October's 504.32 to 603.32) and breaker 12-02 F2
+    (the same by ``--at 2026-11-20``; ``renew --at 2026-11-15`` rewrote
+    November's closing credit 1188.42 -> 2388.42)."""
+    from .importer import month_start
+
+    begun = month_start(now_ms())
+    if ms < begun:
+        raise Refused("month_ended",
+                      f"{_local(ms)} is in a month that has ended (this month began {_local(begun)}): its "
+                      f"statement was billed under package {package!r} of account {account!r}; date the "
+                      f"operation this month, and correct an ended month with `rating400 accounts adjust`")
 
 
 def _in_current_month(at: int, what: str) -> None:
@@ -910,7 +929,7 @@ class Accounts:
             return self._run("subscribe", request_id, actor, at_ms, fn)
 
     @_operation
-    def renew(self, request_id: str, account: str, actor: str = "", at_ms=None) -> dict:
+    def renew(self, request_id: str, account: str, actor: str = "", at_ms=None, ended_months: bool = True) -> dict:
         """Renew a prepaid package: a new period starts at the effective time
         with the fee as new credit plus the credit left (early renewal keeps
         what was paid for; a renewal after the period ended starts from zero,
@@ -918,12 +937,16 @@ class Accounts:
         ``account_closed``, ``change_scheduled`` (a package change is
         scheduled, ``change_package`` with a later date: the new period
         would drop it, newcomer 12-02 F5; the message names it, its date,
-        and how to cancel it first)."""
+        and how to cancel it first); ``month_ended`` with ``ended_months=False``
+        (the CLI and AccountService: ``_not_in_ended_month``; the API's
+        default takes a story dated back, as a migration's or a test's)."""
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             if not acc.package:
                 raise Refused("no_package", f"account {account!r} has no package")
+            if not ended_months:
+                _not_in_ended_month(tx.at, acc.package, account)
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             if self._package(acc.package)["kind"] != "prepaid":
@@ -945,7 +968,7 @@ class Accounts:
 
     @_operation
     def change_package(self, request_id: str, account: str, package: str, effective_ms=None,
-                       actor: str = "", at_ms=None) -> dict:
+                       actor: str = "", at_ms=None, ended_months: bool = True) -> dict:
         """Change package from ``effective_ms`` (default now; a later date
         waits, and the sweep applies it then). The rule (README): credit left
         carries over (a prepaid target adds its fee and starts a new period);
@@ -954,7 +977,10 @@ class Accounts:
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
         ``before_package_start`` (``effective_ms`` before the current package period's start),
         ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
-        the operation's: that month's statement stands, breaker N15). A
+        the operation's: that month's statement stands, breaker N15; with
+        ``ended_months=False``, as the CLI and AccountService call it, any
+        month before now's, ``_not_in_ended_month``: an operation dated
+        back by ``at`` went round it, breaker 12-02 F2), ``cancel_takes_no_date``. A
         change replacing a scheduled one (a later date, or now) names it in
         its detail (``replaced_package``, ``replaced_effective_ms``); the
         account's current ``package`` while a change is scheduled cancels
@@ -978,6 +1004,15 @@ class Accounts:
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             if acc.package == package:  # back to the package it is on: the scheduled change is cancelled
+                if effective_ms is not None:
+                    # A date here cannot be honoured: one change is scheduled at
+                    # a time, and a cancel is now (breaker 12-02 F5: "back from
+                    # March" cancelled at once, the date dropped without a word).
+                    raise Refused("cancel_takes_no_date",
+                                  f"account {account!r} is on {package!r}: a change to it cancels the change to "
+                                  f"{acc.pending_package!r} scheduled for {_local(acc.pending_effective_ms)}, now, "
+                                  f"and takes no effective date (one change is scheduled at a time); cancel without "
+                                  f"one, and schedule the next change after the first has taken effect")
                 detail = {"package": package, "cancelled_package": acc.pending_package,
                           "cancelled_effective_ms": acc.pending_effective_ms}
                 acc.pending_package, acc.pending_effective_ms = "", 0
@@ -990,6 +1025,8 @@ class Accounts:
                 raise Refused("before_package_start",
                               f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
                               f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
+            if not ended_months:
+                _not_in_ended_month(when, acc.package, account)
             if when < month_start(tx.at):
                 # An ended month's statement was issued under the package in
                 # force; a change reaching back into it re-billed it (breaker

@@ -233,7 +233,8 @@ class AccountServiceServicer:
         replacing a scheduled one names it (replaced_package, replaced_effective_ms).
         Refused: no_package, same_package, account_closed, before_package_start
         (effective before the current package period's start), month_ended
-        (effective in a month that has ended: its statement stands).
+        (effective, or the request dated back by meta.at_ms, in a month that
+        has ended: its statement stands), cancel_takes_no_date.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
