@@ -8,7 +8,8 @@ The rules (README "Monthly statements"):
   counted twice, 2000 minutes of a 1000-minute bundle);
 - rental is charged in full for every package that runs in the month, the
   starting month included; a renewal or a change back to a package already
-  billed that month adds no second rental; the monthly minimum and the kind
+  billed that month adds no second rental, but a bundle's does (each bundle period is a
+  fresh allowance, sold by its rental: breaker 12-02 F3); the monthly minimum and the kind
   stay those of the package in force at the month's start (finding 2: a
   change to a bundle got its minutes without its rental);
 - a period's last day is never before its start; the package in force at
@@ -163,21 +164,24 @@ def test_a_change_to_a_bundle_mid_month_bills_its_rental_that_month(tmp_path, ca
     assert len(docs["2026-12"]["rentals"]) == 1
 
 
-def test_a_change_back_to_a_package_billed_that_month_adds_no_second_rental(tmp_path, capsys):
-    """bun_r from 10-01 -> bun_s on 11-10 -> bun_r on 11-20. October: 99.00.
-    November: bun_r 99.00 + bun_s 50.00 = 149.00 (bun_r again: no second
-    rental); December: 99.00. No calls, no payment: amounts due 99.00,
-    149.00, 99.00."""
+def test_a_change_back_to_a_bundle_bills_the_rental_of_its_fresh_allowance_again(tmp_path, capsys):
+    """bun_r from 10-01 -> bun_s on 11-10 -> bun_r on 11-20. Each bundle
+    period starts a fresh allowance (the ledger's rule), and each allowance
+    is sold by its rental (breaker 12-02 F3: bundle -> payg -> bundle gave
+    2000 minutes for one 99.00). October: 99.00. November: bun_r 99.00 +
+    bun_s 50.00 + bun_r again 99.00 = 248.00 for 100 + 300 + 100 minutes;
+    December: 99.00. No calls, no payment: amounts due 99.00, 248.00, 99.00."""
     store = world(tmp_path, "bun_r", "2026-10-01", [
         lambda ops: ops.change_package("c1", "acme", "bun_s", effective_ms=at(11, 10, 0), at_ms=at(11, 10, 0)),
         lambda ops: ops.change_package("c2", "acme", "bun_r", effective_ms=at(11, 20, 0), at_ms=at(11, 20, 0)),
     ])
     rows, docs, _, _ = bill(store, tmp_path, capsys)
-    assert [rows[m]["rental_minor"] for m in ("2026-10", "2026-11", "2026-12")] == [99 * YUAN, 149 * YUAN, 99 * YUAN]
+    assert [rows[m]["rental_minor"] for m in ("2026-10", "2026-11", "2026-12")] == [99 * YUAN, 248 * YUAN, 99 * YUAN]
     assert [rows[m]["amount_due_minor"] for m in ("2026-10", "2026-11", "2026-12")] == [
-        99 * YUAN, 149 * YUAN, 99 * YUAN]
+        99 * YUAN, 248 * YUAN, 99 * YUAN]
     assert [(r["package"], r["rental_minor"]) for r in docs["2026-11"]["rentals"]] == [
-        ("bun_r", 99 * YUAN), ("bun_s", 50 * YUAN)]
+        ("bun_r", 99 * YUAN), ("bun_s", 50 * YUAN), ("bun_r", 99 * YUAN)]
+    assert docs["2026-11"]["bundle_included_seconds"] == (100 + 300 + 100) * 60
 
 
 def test_the_month_of_a_change_names_both_packages_and_possible_dates(tmp_path, capsys):

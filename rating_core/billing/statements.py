@@ -1237,7 +1237,6 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     # (newcomer 2026-12-02 F1: a first month's bundle counted twice).
     running = ([in_force] if in_force.at_ms < m_lo else []) + starting
     p = pkg_index[in_force.package]
-    bundle = sum(int(included[pkg_index[e.package]]) for e in running if kinds[pkg_index[e.package]] == "bundle")
     credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
     # Each change's period to its last day (the day before its expiry or the next period's start;
     # None: open-ended), and a renewal (the same package again) named so (newcomer N11 F3).
@@ -1254,10 +1253,18 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     end = min([in_force.until_ms or _NEVER_MS] + later[:1])
     # A period replaced at the instant it began ran in no part of the month.
     ran = [e for k, e in enumerate(running) if k + 1 == len(running) or running[k + 1].at_ms > e.at_ms]
-    rented: dict[str, int] = {}
+    # Every bundle period that ran starts a fresh allowance (the ledger's
+    # rule), and the month counts each; each allowance is sold by its
+    # rental, so a bundle's rental is billed per period, a change back to it
+    # included (breaker 12-02 F3: bundle -> payg -> bundle gave 2000 minutes
+    # for one 99.00). Another package's rental is billed once however often
+    # it ran (a renewal, a change back).
+    bundle = sum(int(included[pkg_index[e.package]]) for e in ran if kinds[pkg_index[e.package]] == "bundle")
+    rented: list[tuple[str, int]] = []
     for e in ran:
-        rented.setdefault(e.package, e.at_ms)
-    return p, in_force.at_ms, bundle, credit, changes, end, list(rented.items())
+        if kinds[pkg_index[e.package]] == "bundle" or all(name != e.package for name, _ in rented):
+            rented.append((e.package, e.at_ms))
+    return p, in_force.at_ms, bundle, credit, changes, end, rented
 
 
 def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], m_lo: int,
