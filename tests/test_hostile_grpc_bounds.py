@@ -82,7 +82,7 @@ def test_an_actor_is_bounded_in_sweep_and_in_every_operation(server):
             code, details = _fails(lambda: acc.Sweep(pb.SweepRequest(at_ms=AT * 1000, actor=actor), timeout=10))
             assert code == SC.INVALID_ARGUMENT and details.startswith("actor:"), (code, details)
             code, details = _fails(lambda: acc.TopUp(pb.AmountRequest(
-                meta=pb.OperationMeta(request_id="actor-long", actor=actor), account="x", amount_minor=1),
+                meta=pb.OperationMeta(request_id="actor-long", actor=actor), account="x", amount_minor=100),
                 timeout=10))
             assert code == SC.INVALID_ARGUMENT and details.startswith("actor:"), (code, details)
     assert _actor("运维" * (MAX_ACTOR_CHARS // 2)) == "运维" * (MAX_ACTOR_CHARS // 2)  # no sweep run on the shared server
