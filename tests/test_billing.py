@@ -477,6 +477,14 @@ def test_an_events_feature_change_that_changes_nothing_is_the_row_s_error(world,
         ("shop,2026-11-16,feature_added,,sms\nshop,2026-11-20,feature_added,,sms\n",
          "row 2: feature: 'sms': account 'shop' already holds it at 2026-11-20T00:00:00+08:00 "
          "(feature_already_held): an add starts nothing"),
+        # removed and added again at one instant (breaker 12-02 F4: a second year of a yearly fee),
+        # or added and removed (a year for a feature held 0 ms); the same instant written otherwise
+        ("shop,2026-11-10,feature_added,,rec\nshop,2026-11-16,feature_removed,,rec\n"
+         "shop,2026-11-16T00:00:00+08:00,feature_added,,rec\n",
+         "row 3: feature: 'rec': account 'shop' changes it twice at 2026-11-16T00:00:00+08:00 (feature_changed_twice; "
+         "row 2 and this one)"),
+        ("shop,2026-11-16,feature_added,,crm\nshop,2026-11-16,feature_removed,,crm\n",
+         "row 2: feature: 'crm': account 'shop' changes it twice at 2026-11-16T00:00:00+08:00 (feature_changed_twice"),
     ):
         (tmp_path / "e.csv").write_text(head + rows)
         with pytest.raises(SystemExit) as e:

@@ -319,15 +319,28 @@ def _check_feature_changes(events: list[AccountEvent], held: dict[str, list[str]
     """Raise InvalidInput naming ``feature`` and the row of the first (in
     time) feature row of ``events`` (a file's rows, in file order) that
     changes nothing: a removal of a feature its account does not hold then
-    (``feature_not_held``), an add of one it holds (``feature_already_held``).
-    ``held``: account -> the features it holds from its start."""
+    (``feature_not_held``), an add of one it holds (``feature_already_held``),
+    a second change of one feature of one account at the same instant
+    (``feature_changed_twice``). ``held``: account -> the features it holds
+    from its start."""
     rows = sorted((e.at_ms, i) for i, e in enumerate(events) if e.kind in FEATURE_KINDS)
     holding = {a: set(fs) for a, fs in held.items()}
+    changed: dict[tuple[str, str], int] = {}  # (account, feature) -> the file row that changed it last, at this instant
     for at_ms, i in rows:
         e = events[i]
         assert e.feature is not None  # a feature row without one is its error before (read_events)
         now = holding.setdefault(e.account, set())
         when = dt.datetime.fromtimestamp(at_ms / 1000, layout.LOCAL_TZ).isoformat(timespec="seconds")
+        first = changed.get((e.account, e.feature))
+        if first is not None and events[first].at_ms == at_ms:
+            # A removal and an add (or the reverse) at one instant change
+            # nothing, yet billed a second year of a yearly fee, or a year
+            # for a feature held 0 ms (breaker 12-02 F4).
+            raise InvalidInput("feature", f"{e.feature!r}: account {e.account!r} changes it twice at {when} "
+                                          f"(feature_changed_twice; row {first + 1} and this one): together they "
+                                          "change nothing. Drop both rows, or date them apart",
+                               f"{path} row {i + 1}")
+        changed[(e.account, e.feature)] = i
         has = ", ".join(sorted(now)) or "none"
         if e.kind == "feature_removed" and e.feature not in now:
             raise InvalidInput("feature", f"{e.feature!r}: account {e.account!r} does not hold it at {when} "
