@@ -560,7 +560,8 @@ def test_thresholds_alert_once_per_crossing_and_webhooks_retry(env):
 @pytest.mark.parametrize("url", ["http://[::1", "http://[::1/hook", "http:///hook", "http://h:99999/", "http://h:0/",
                                  "http://h:x/", "http://u:pw@crm.example.com/", "ftp://x", "http://crm example/",
                                  "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://[fe80::1]/",
-                                 "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:80/", "http://crm.例子.cn/"])
+                                 "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:80/", "http://crm.例子.cn/",
+                                 "http://169.254.169.254./x", "http://169.254.169.254../x"])
 def test_webhook_url_refused_when_set(env, url):
     opened(env)
     with pytest.raises(InvalidInput) as e:

@@ -66,7 +66,10 @@ def check_webhook_url(url: str) -> str | None:
         return f"not a URL: {e}"
     if parts.scheme.lower() not in ("http", "https"):
         return "an http:// or https:// URL"
-    host = parts.hostname
+    # A fully qualified name's trailing dot names the same host to the
+    # resolver and to urllib ("169.254.169.254." reached the metadata
+    # service: breaker 12-02 F7); the address is read without it.
+    host = (parts.hostname or "").rstrip(".")
     if not host:
         return "a URL with a host (http://host/path)"
     if port == 0:
