@@ -424,7 +424,11 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
               help="Alert when available credit covers fewer than N days of typical use (0 off).")
 @operation
 def notify(ops, common, account, credit_below, expiry_days, webhook, credit_below_days):
-    """Notification thresholds (raised once per crossing by the sweep) and webhook."""
+    """Notification thresholds (raised once per crossing by the sweep) and webhook.
+
+    Sets all of them at once: an option not given is off (a webhook not
+    given is removed, and its waiting events with it), so repeat the ones to
+    keep. `accounts show ACCOUNT` prints the current ones."""
     return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", setting=True),
                                  expiry_within_days=expiry_days, webhook_url=webhook,
                                  credit_below_days=credit_below_days, **common)
