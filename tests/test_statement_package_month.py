@@ -13,7 +13,8 @@ The rules (README "Monthly statements"):
   stay those of the package in force at the month's start (finding 2: a
   change to a bundle got its minutes without its rental);
 - a period's last day is never before its start; the package in force at
-  the month's start runs to the day before the change; the statement names
+  the month's start runs to the day of a change made during that day (the
+  day before one at midnight); the statement names
   both packages (finding 6);
 - each statement's outstanding: what the account still owes after that
   month, earlier statements' unpaid included (finding 7).
@@ -189,8 +190,9 @@ def test_the_month_of_a_change_names_both_packages_and_possible_dates(tmp_path, 
     (finding 6: package_start 11-15, package_last_day 11-14). November's
     pre_a period: 11-15 .. 11-15 (the day of the change: its only day);
     named "pre_a, then bun_r from 2026-11-15"; billed as prepaid. A period
-    that started before the month runs to the day before the change:
-    pre_a from 10-01 changed on 11-15 -> last day 11-14."""
+    that started before the month runs to the day of the change:
+    pre_a from 10-01 changed on 11-15 at 13:00 -> last day 11-15 (it ran that
+    day; at midnight: 11-14)."""
     store = world(tmp_path, "pre_a", "2026-11-15", [
         lambda ops: ops.change_package("chg", "acme", "bun_r", effective_ms=at(11, 15, 13), at_ms=at(11, 15, 13)),
     ])
@@ -214,6 +216,15 @@ def test_the_month_of_a_change_names_both_packages_and_possible_dates(tmp_path, 
         lambda ops: ops.change_package("chg", "acme", "bun_r", effective_ms=at(11, 15, 13), at_ms=at(11, 15, 13)),
     ])
     _, docs, _, _ = bill(store, other, capsys, "--month", "2026-11")
+    # It ran on 11-15 until 13:00: its last day is 11-15 (breaker 12-02 F8: a change at 12:00 on 12-01
+    # read last day 11-30, before the month whose minimum it billed); one cut at midnight: the day before.
+    assert (docs["2026-11"]["package_start"], docs["2026-11"]["package_last_day"]) == ("2026-10-01", "2026-11-15")
+    third = tmp_path / "midnight"
+    third.mkdir()
+    store = world(third, "pre_a", "2026-10-01", [
+        lambda ops: ops.change_package("chg", "acme", "bun_r", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+    ])
+    _, docs, _, _ = bill(store, third, capsys, "--month", "2026-11")
     assert (docs["2026-11"]["package_start"], docs["2026-11"]["package_last_day"]) == ("2026-10-01", "2026-11-14")
 
 

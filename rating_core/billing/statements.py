@@ -180,6 +180,16 @@ def local_date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL).date()
 
 
+def _day_after(end_ms: int) -> dt.date:
+    """The first whole day after a period cut short by a change at ``end_ms``
+    (epoch ms, exclusive): its date at local midnight, else the next day,
+    since the period ran part of that day (breaker 12-02 F8: a package
+    changed at 12:00 on 12-01 read last day 11-30 while December's minimum
+    was billed under it)."""
+    day = local_date(end_ms)
+    return day if _midnight_ms(day) == end_ms else day + dt.timedelta(days=1)
+
+
 @dataclass(slots=True)
 class UsageLine:
     """Calls of one statement grouped by ``key`` (a 400 number, or
@@ -1005,7 +1015,12 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     periods, pkg_index, kinds, included_at, m_lo, m_hi)
                 kind = kinds[p]
                 # The in-force package's own end (cut short by a change in the month), not the current one's.
-                package_end = local_date(in_force_end) if in_force_end < _NEVER_MS else None
+                # Cut short by a change during a day: it ran that day too; a
+                # period's own end (its months) keeps its day (from 11-10 for
+                # a month: to 12-09).
+                cut = any(e.at_ms == in_force_end for e in periods)
+                package_end = (None if in_force_end >= _NEVER_MS else
+                               _day_after(in_force_end) if cut else local_date(in_force_end))
             s = Statement(account=account, company=names[i], month=label, period_start=first,
                           period_end=last, package=packages[p], package_name=pkg_names[p],
                           package_kind=kind, package_start=local_date(in_force_start) if periods else start_day,
