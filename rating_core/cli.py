@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli_types import MEMORY_LIMIT, PORT, THREADS, check_outputs_apart
+from .cli_types import MEMORY_LIMIT, PORT, THREADS, IntRange, check_outputs_apart
 from .errors import CatalogError, InvalidInput, StoreError
 
 # Piped or redirected output (make demo in a CI log, `| less`) has no
@@ -97,7 +97,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--pass-through", is_flag=True, help="Keep every input column in the rated output (default: billing columns).")
 @click.option("--by-day", is_flag=True, help="Write OUT as a Parquet dataset directory partitioned by start day.")
-@click.option("--chunk-rows", type=click.IntRange(min=1000), default=1 << 19, show_default=True,
+@click.option("--chunk-rows", type=IntRange(min=1000), default=1 << 19, show_default=True,
               help="Rows per chunk (memory is bounded by a few chunks).")
 @click.option("--memory-limit", type=MEMORY_LIMIT, default="1GB", show_default=True, help="DuckDB's limit for the out-of-core sort.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
@@ -425,7 +425,7 @@ def catalog_show(version, store_dir):
 
 # --- demo -------------------------------------------------------------------
 @cli.command()
-@click.option("--cdrs", "n", type=click.IntRange(min=1), default=200_000, show_default=True, help="Synthetic CDRs to rate.")
+@click.option("--cdrs", "n", type=IntRange(min=1), default=200_000, show_default=True, help="Synthetic CDRs to rate.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="rating400-demo", show_default=True)
 @click.option("--seed", type=int, default=400, show_default=True)
 def demo(n, directory, seed):
@@ -460,7 +460,7 @@ def demo(n, directory, seed):
 @STORE
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", type=PORT, default=50051, show_default=True, help="0 picks a free port.")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+@click.option("--workers", type=IntRange(min=1), help="Worker processes (default: one per core).")
 @click.option("--metrics-port", type=PORT, help="Prometheus endpoint port; 0 picks a free port.")
 @click.option("--grace", type=float, default=10.0, show_default=True, help="Seconds to drain on SIGTERM.")
 @click.option("--ready-file", type=click.Path(dir_okay=False), help="Write JSON {port, ...} once serving.")
@@ -476,9 +476,9 @@ def demo(n, directory, seed):
               help="Without TLS identities, let local callers use admin methods (single-user host).")
 @click.option("--catalog-root", type=click.Path(file_okay=False),
               help="Compile may read catalogs by server path under this directory only.")
-@click.option("--max-message-mb", type=click.IntRange(1, 2047), default=64, show_default=True, help="Largest request message.")
-@click.option("--max-batch-rows", type=click.IntRange(min=1), default=262_144, show_default=True, help="Most CDRs in one batch.")
-@click.option("--max-dry-stream-calls", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+@click.option("--max-message-mb", type=IntRange(1, 2047), default=64, show_default=True, help="Largest request message.")
+@click.option("--max-batch-rows", type=IntRange(min=1), default=262_144, show_default=True, help="Most CDRs in one batch.")
+@click.option("--max-dry-stream-calls", type=IntRange(min=1), default=2_000_000, show_default=True,
               help="Most distinct call ids one dry RateCdrBatches stream rates (the server holds each).")
 def serve(store_dir, host, port, workers, metrics_port, grace, ready_file, log_level, tls_cert, tls_key,
           tls_client_ca, tokens_file, allow_insecure, local_admin, catalog_root, max_message_mb, max_batch_rows,

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from .cli_route import parse_time
+from .cli_types import IntRange
 
 STORE = click.option("--store", "store_dir", envvar="RATING400_STORE", required=True,
                      type=click.Path(file_okay=False), help="Catalog store directory (env RATING400_STORE).")
@@ -420,7 +421,7 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
 @click.option("--credit-below", default="0", help="Alert when available credit falls below (yuan; 0 off).")
 @click.option("--expiry-days", default=0, help="Alert when the prepaid period ends within N days (0 off).")
 @click.option("--webhook", default="", help="http(s) URL the account's notifications are POSTed to.")
-@click.option("--credit-below-days", default=0, type=click.IntRange(0, 3650),
+@click.option("--credit-below-days", default=0, type=IntRange(0, 3650),
               help="Alert when available credit covers fewer than N days of typical use (0 off).")
 @operation
 def notify(ops, common, account, credit_below, expiry_days, webhook, credit_below_days):
@@ -506,9 +507,9 @@ def balance(account, store_dir):
 @STORE
 @click.option("--from", "from_", default=None, help="From (inclusive; ISO 8601, local time; or epoch ms).")
 @click.option("--to", default=None, help="To (exclusive; ISO 8601, local time; or epoch ms).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+@click.option("--limit", type=IntRange(1, 100_000), default=1000, show_default=True,
               help="The most events listed (the oldest first).")
-@click.option("--after-seq", type=click.IntRange(0, (1 << 63) - 1), default=0,
+@click.option("--after-seq", type=IntRange(0, (1 << 63) - 1), default=0,
               help="Start after the event of this seq (the last one a page listed; its note says so).")
 def events(account, store_dir, from_, to, limit, after_seq):
     """The account's audit log in a time range, in effective-time order."""

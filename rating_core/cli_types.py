@@ -11,14 +11,25 @@ import click
 
 from .errors import InvalidInput
 
+class IntRange(click.IntRange):
+    """click's IntRange read from ASCII digits only: Python's int() also
+    takes other scripts' digits ('٣' is 3), which no other input here
+    accepts (breaker 12-02 F10: `events --after-seq ٣` listed after seq 3)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip().lstrip("+-").isascii():
+            self.fail(f"{value!r}: a whole number in ASCII digits (0-9)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # Kernel/edge threads: at least one, at most 256 (a 400 operator's biggest
 # rating host has far fewer cores; more threads than that only costs memory
 # and start-up time, and 100000 threads hang the process).
 MAX_THREADS = 256
-THREADS = click.IntRange(1, MAX_THREADS)
+THREADS = IntRange(1, MAX_THREADS)
 
 # TCP ports (0 = pick a free one).
-PORT = click.IntRange(0, 65535)
+PORT = IntRange(0, 65535)
 
 # DuckDB memory limits: a number and a unit; below 64 MB DuckDB cannot
 # scan or sort a chunk, so the floor is stated here rather than discovered

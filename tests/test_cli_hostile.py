@@ -286,3 +286,18 @@ def test_input_patterns_take_ascii_digits_only():
                           (load.DIGITS, "138"), (routing._CLOCK, "09:30"), (_FIXED_OFFSET, "+08:00")):
         assert pattern.match(good), pattern
         assert not pattern.match(good.translate(wide)), pattern
+
+
+@pytest.mark.parametrize("value", ["٣", "３", "+٣"])
+def test_a_whole_number_option_takes_ascii_digits_only(value, tmp_path, capsys):
+    """Breaker 12-02 F10: click's IntRange reads other scripts' digits
+    (`events --after-seq ٣` listed after seq 3); every whole-number option
+    takes ASCII digits, as dates and amounts do."""
+    from rating_core.cli import main
+
+    for args in (["accounts", "events", "acme", "--after-seq", value, "--store", str(tmp_path)],
+                 ["demo", "--cdrs", value, "--dir", str(tmp_path / "d")]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "a whole number in ASCII digits (0-9)" in err, (args, err)
