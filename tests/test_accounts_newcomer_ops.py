@@ -248,3 +248,22 @@ def test_a_cancel_of_a_scheduled_change_takes_no_effective_date(env):  # noqa: F
     assert ops.get_account("acme")["account"]["pending_package"] == "payg"
     r = ops.change_package(rid(), "acme", "pre_480")
     assert r["detail"]["cancelled_package"] == "payg"
+
+
+def test_a_number_added_to_the_inventory_is_not_moved_before_its_add(env):  # noqa: F811
+    """Breaker 12-02 F10: `number add 4006000001` then `number lock
+    4006000001 newco --at` a day before the add was taken: a lock of a
+    number that did not exist yet. Refused before_current_state; an
+    imported number's one state still counts since ever."""
+    from rating_core.accounts.operations import now_ms
+
+    ops = env
+    opened(ops)
+    added = now_ms()
+    ops.add_numbers(rid(), ["4006000001"])
+    with pytest.raises(Refused) as e:
+        ops.lock_number(rid(), "4006000001", "acme", at_ms=added - DAY)
+    assert e.value.reason == "before_current_state", e.value
+    assert ops.get_number("4006000001")["state"] == "available"
+    ops.lock_number(rid(), "4006000001", "acme")
+    assert ops.get_number("4006000001")["state"] == "locked"

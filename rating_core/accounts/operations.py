@@ -646,14 +646,17 @@ class Accounts:
             num = tx.number(n)
             before = C.decode(C.Number, C.encode(num))
             detail = step(tx, num) or {}
-            if num.state != before.state and tx.at < before.since_ms and len(before.history) > 1:
+            if num.state != before.state and tx.at < before.since_ms and (len(before.history) > 1
+                                                                          or not before.account):
                 # A number's states are a dated history: a move dated before
                 # its current state began rewrote it (issue 12 breaker:
                 # beta's activation dated before beta locked the recycled
                 # number made it active for beta while acme held it, and
                 # acme's late call was charged to beta). An imported
-                # number's one state counts since ever: a move of it may be
-                # dated back.
+                # number's one state (held by its account) counts since
+                # ever: a move of it may be dated back; a number added to
+                # the inventory did not exist before its add (breaker 12-02
+                # F10: a lock dated before it was taken).
                 raise Refused("before_current_state",
                               f"dated {_local(tx.at)}, before number {num.number} became {before.state} "
                               f"({_local(before.since_ms)}); date it at or after that (default now)")
