@@ -178,10 +178,11 @@ def too_far_ahead(at: int, now: int) -> str | None:
     return f"{_local(at)} is in the future (now {_local(now)}; at most {AHEAD_MS // 60_000} minutes ahead)"
 
 
-def _not_in_ended_month(ms: int, package: str, account: str) -> None:
+def _not_in_ended_month(ms: int, package: str, account: str, ref_ms: int) -> None:
     """Refused ``month_ended`` when ``ms`` (epoch ms: a package change's
     effective instant or a renewal's date) lies in an Asia/Shanghai month
-    before now's: that month's statement was issued under the package in
+    before the month of ``ref_ms`` (epoch ms: now, or the operation's own
+    date for a story the API is told dated back): that month's statement was issued under the package in
     force, and finance corrects it by a credit or debit now (``accounts
     adjust``), not by re-billing it. Breaker N15 (``--effective 2026-10-01``
     on 2 December moved October's 504.32 to 603.32) and breaker 12-02 F2
@@ -189,7 +190,7 @@ def _not_in_ended_month(ms: int, package: str, account: str) -> None:
     November's closing credit 1188.42 -> 2388.42)."""
     from .importer import month_start
 
-    begun = month_start(now_ms())
+    begun = month_start(ref_ms)
     if ms < begun:
         raise Refused("month_ended",
                       f"{_local(ms)} is in a month that has ended (this month began {_local(begun)}): its "
@@ -949,7 +950,7 @@ class Accounts:
             if not acc.package:
                 raise Refused("no_package", f"account {account!r} has no package")
             if not ended_months:
-                _not_in_ended_month(tx.at, acc.package, account)
+                _not_in_ended_month(tx.at, acc.package, account, now_ms())
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             if self._package(acc.package)["kind"] != "prepaid":
@@ -993,8 +994,6 @@ class Accounts:
         package is checked and the change committed while no activation can
         land (``Store.pinned``: a rollback to a version lacking the package
         racing the change let both pass, issue 12 breaker)."""
-        from .importer import month_start
-
         effective_ms = None if effective_ms is None else _ms(effective_ms, "effective")
 
         def fn(tx: _Tx):
@@ -1028,19 +1027,8 @@ class Accounts:
                 raise Refused("before_package_start",
                               f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
                               f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
-            if not ended_months:
-                _not_in_ended_month(when, acc.package, account)
-            if when < month_start(tx.at):
-                # An ended month's statement was issued under the package in
-                # force; a change reaching back into it re-billed it (breaker
-                # N15: effective 2026-10-01 on 2 December moved October's
-                # 504.32 to 603.32). Finance corrects an issued bill by a
-                # credit or debit now, not by rewriting the month.
-                raise Refused("month_ended",
-                              f"effective {_local(when)} is in a month that has ended (this month began "
-                              f"{_local(month_start(tx.at))}): its statement was billed under package "
-                              f"{acc.package!r}; take the change from this month on, and correct an ended month "
-                              f"with `rating400 accounts adjust`")
+            # The month of the operation's own date always, and now's from the CLI and gRPC.
+            _not_in_ended_month(when, acc.package, account, tx.at if ended_months else max(tx.at, now_ms()))
             if when > tx.at:
                 detail = {"package": package, "effective_ms": when, "pending": True, **_replaced(acc)}
                 acc.pending_package, acc.pending_effective_ms = package, when
