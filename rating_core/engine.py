@@ -41,7 +41,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import OverLimit, StoreError
-from .ledger import Ledger, adjustments, records, reservations, usage
+from .ledger import Ledger, adjustments, month_opening_kinds, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
 from .store import Store
@@ -769,13 +769,22 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     (``credit_consumed_minor``) and owes nothing more here, a late pay-as-you-go
     call owes its charge and a late bundle call its overage whatever the
     account holds now -- so the ledger moves by exactly what the rated rows
-    say -- except on an account that is prepaid NOW: its credit was bought
-    for calls under the prepaid package, so a late pay-as-you-go charge or
-    bundle overage of an earlier period is not taken from it; that month's
-    statement bills it as amount due, as the old package would have (and as
-    a change to prepaid leaves an on-time postpaid debt on the bill, not in
-    the credit). So the ledger, the statement and a rerating all read such
-    a row the same way: it moved no credit (``rerate._moved_credit``)."""
+    say -- except on an account that is prepaid NOW, whose credit is never
+    taken below zero. There a late row is treated as it was on time, by the
+    kind its month is billed as (``ledger.month_opening_kinds``):
+
+    * a pay-as-you-go call of a month billed as prepaid (a prepaid ->
+      pay-as-you-go -> prepaid month) was paid from the carried credit on
+      time, and the statement pays it so, as far as the credit goes: it is
+      taken from the credit down to zero, the rest left due on the
+      statement (breaker 2026-12-02 F1: it took nothing, and the live
+      credit stood above the statement's, refundable);
+    * any other pay-as-you-go charge or bundle overage (a month billed as
+      postpaid) is not taken: that month's statement bills it as amount
+      due, as the old package would have (a change to prepaid leaves an
+      on-time postpaid debt on the bill, not in the credit).
+
+    ``rerate._moved_credit`` reads rows by the same rule."""
     pkg = np.asarray(rated.column("package").combine_chunks().indices.to_numpy(zero_copy_only=False), np.int64)
     kind = tables["package_kind"][np.maximum(pkg, 0)]
     charge = rated.column("charge_minor").to_numpy()
@@ -784,7 +793,14 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     if not owed.any():
         return
     credit = state["credit_left"]
-    total = np.zeros(len(credit), np.int64)
-    np.add.at(total, accounts, owed)
     prepaid_now = tables["package_kind"][tables["account_package"]] == _PREPAID
-    credit -= np.where(prepaid_now, 0, total)
+    total = np.zeros(len(credit), np.int64)
+    np.add.at(total, accounts, np.where(prepaid_now[accounts], 0, owed))
+    credit -= total
+    late = np.flatnonzero(prepaid_now[accounts] & (kind == _PAYG) & (owed > 0))
+    if len(late):
+        start = rated.column("start").cast(pa.int64()).to_numpy()[late]
+        paid = late[month_opening_kinds(tables, accounts[late], start) == _PREPAID]
+        from_credit = np.zeros(len(credit), np.int64)
+        np.add.at(from_credit, accounts[paid], owed[paid])
+        credit -= np.minimum(from_credit, np.maximum(credit, 0))

@@ -63,7 +63,8 @@ import pyarrow as pa
 
 from . import layout
 from .errors import InvalidInput
-from .ledger import AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats, records, usage
+from .ledger import (AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats,
+                     month_opening_kinds, records, usage)
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 from .store.snapshot import package_kinds
@@ -185,15 +186,28 @@ def _read_only(ledger: Ledger) -> Iterator[LedgerTxn]:
         yield LedgerTxn(txn, None)  # type: ignore[arg-type]
 
 
-def _moved_credit(kind_now: str, kind: str, rec: dict) -> int:
+def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str) -> int:
     """What a call rated under a package of ``kind`` moved the balance of
     an account whose package is of ``kind_now``, as the commit moved it
-    (``engine._debit_postpaid``): a pay-as-you-go or bundle call of an
-    account prepaid now moved none of its prepaid credit (the statement
-    bills it as due), else ``_ledger_money``."""
+    (``engine._debit_postpaid``), ``month_kind`` being the kind its month is
+    billed as (``ledger.month_opening_kinds``): on an account prepaid now, a
+    pay-as-you-go call of a month billed as prepaid its charge (paid from
+    the carried credit; read as fully paid: when the credit ran out first
+    the commit took less, and the rerating of that call moves the credit by
+    the whole change -- a known corner, README "Late CDRs"), any other
+    pay-as-you-go or bundle call none (the statement bills it as due); on
+    any other account ``_ledger_money``."""
     if kind_now == "prepaid" and kind != "prepaid":
-        return 0
+        return int(rec["charge_minor"]) if kind == "payg" and month_kind == "prepaid" else 0
     return _ledger_money(kind, rec)
+
+
+def _month_kind(snapshot, row: int, start_ms: int) -> str:
+    """The ``layout.PACKAGE_KIND`` name the month of ``start_ms`` (epoch ms)
+    is billed as for account row ``row`` (``ledger.month_opening_kinds``),
+    "" for a view without period history."""
+    k = int(month_opening_kinds(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))[0])
+    return layout.PACKAGE_KIND[k] if k >= 0 else ""
 
 
 def _ledger_money(kind: str, rec: dict) -> int:
@@ -386,6 +400,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
+    row_of = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
     row_kind = package_kinds(snapshot)
     # (number, start ms, charge delta, account, calls change) of each adjustment
     moved: list[tuple[str, int, int, str, int]] = []
@@ -404,13 +419,16 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # rated under, as the commit debited it (README "Late CDRs"), not
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
-            old_charge, old_money = int(rec["charge_minor"]), _moved_credit(kind, row_kind.get(rec.get("package") or "", kind), rec)
+            month_kind = _month_kind(snapshot, row_of[acct], int(rec["start"]))
+            old_charge, old_money = int(rec["charge_minor"]), _moved_credit(
+                kind, row_kind.get(rec.get("package") or "", kind), rec, month_kind)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
-            new_charge, new_money = int(new["charge_minor"]), _moved_credit(kind, row_kind.get(new.get("package") or "", kind), new)
+            new_charge, new_money = int(new["charge_minor"]), _moved_credit(
+                kind, row_kind.get(new.get("package") or "", kind), new, month_kind)
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:

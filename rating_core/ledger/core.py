@@ -95,6 +95,32 @@ def month_of(at_ms: int) -> int:
     return int(y * 12 + m)
 
 
+def month_opening_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """The kind each row's calendar month is billed as: the
+    ``layout.PACKAGE_KIND`` index (int8 per row) of the package period in
+    force at the first instant of the month (Asia/Shanghai) of ``start_ms``
+    (int64 epoch ms per row) for account row ``accounts`` (int64 per row),
+    as ``billing.statements`` bills a month (its minimum and kind are those
+    of the package in force at its start); the first period's kind for a
+    month before it (a first month is billed under the package it starts).
+    -1 for every row of a view without package-period history (a catalog
+    store: no change was recorded, so no month changed kind)."""
+    out = np.full(len(accounts), -1, np.int8)
+    if "account_period_first" not in tables or not len(accounts):
+        return out
+    local_day = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    month_day = local_day.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    month_lo = month_day * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS
+    first, count = tables["account_period_first"], tables["account_period_count"]
+    starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
+    for i, acc in enumerate(np.asarray(accounts, np.int64)):
+        lo, n = int(first[acc]), int(count[acc])
+        if n:
+            p = lo + max(0, int(np.searchsorted(starts[lo:lo + n], month_lo[i], "right")) - 1)
+            out[i] = kinds[packages[p]]
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Balance:
     """An account's balance in its own units.
