@@ -70,6 +70,11 @@ def test_statement_callers_and_report(served):
         assert getattr(s, name + "_minor") == doc[name + "_minor"], name
     for name in ("credit_adjustments", "refunds", "top_ups", "adjustments", "rerating", "rerating_credit"):
         assert getattr(s, name + "_minor") == doc[name + "_total_minor"], name
+    # What is still owed, the package phrase and the rental's parts: the JSON's (a month with two
+    # packages: tests/test_statement_package_month.py).
+    assert (s.outstanding_minor, s.package_label) == (doc["outstanding_minor"], doc["package_label"])
+    assert [{"package": r.package, "name": r.name, "from": r.from_date, "rental_minor": r.rental_minor}
+            for r in s.rentals] == doc["rentals"] and s.rental_minor == sum(r.rental_minor for r in s.rentals)
     assert s.closing_credit_minor == (s.opening_credit_minor + s.package_credit_minor + s.top_ups_minor
                                       + s.credit_adjustments_minor + s.refunds_minor - s.credit_consumed_minor
                                       - s.rerating_credit_minor - s.expired_credit_minor

@@ -157,7 +157,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             paid_to_earlier_minor=s.paid_to_earlier, paid_to_charges_minor=s.paid_to_charges,
             amount_payable_minor=s.amount_payable, rounding_minor=s.rounding, payments_minor=s.payments_total,
             payments_carried_in_minor=s.payments_carried_in, payments_carried_out_minor=s.payments_carried_out,
-            refunds_minor=s.refunds_total, payments_reopened_minor=s.payments_reopened)
+            refunds_minor=s.refunds_total, payments_reopened_minor=s.payments_reopened,
+            outstanding_minor=s.outstanding, package_label=s.package_label,
+            rentals=[_rental_message(r) for r in s.rentals])
         if request.include_html:
             resp.html = statement_html(s, calls, lang, catalog_names(snapshot.meta, lang))
         return resp
@@ -408,6 +410,13 @@ def _statement_json(s, skip: int, size: int) -> dict:
     d["rerating_listed"] = {"first": skip, "count": len(d["rerating"])}
     d["rerating_runs"] = [asdict(r) for r in s.rerating_runs]
     return d
+
+
+def _rental_message(r: dict) -> billing_pb2.StatementRental:
+    """One of ``Statement.rentals`` (the JSON's "rentals" part, its "from"
+    the message's ``from_date``; money in 1/10000 yuan)."""
+    return billing_pb2.StatementRental(package=r["package"], name=r["name"], from_date=r["from"],
+                                       rental_minor=r["rental_minor"])
 
 
 def _caller_message(r, role: str) -> billing_pb2.CallerRecordMessage:

@@ -90,7 +90,7 @@ class StatementRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., month: _Optional[str] = ..., lang: _Optional[str] = ..., include_html: _Optional[bool] = ..., rerating_page_size: _Optional[int] = ..., rerating_page_token: _Optional[str] = ...) -> None: ...
 
 class StatementResponse(_message.Message):
-    __slots__ = ("account", "company", "month", "period_start", "period_end", "package", "calls", "answered", "billed_seconds", "usage_minor", "credit_consumed_minor", "overage_minor", "minimum_topup_minor", "rental_minor", "features_minor", "opening_credit_minor", "closing_credit_minor", "amount_due_minor", "json", "html", "next_rerating_page_token", "rerating_calls", "package_credit_minor", "credit_adjustments_minor", "expired_credit_minor", "top_ups_minor", "adjustments_minor", "rerating_minor", "rerating_credit_minor", "earlier_unpaid_minor", "paid_to_earlier_minor", "paid_to_charges_minor", "amount_payable_minor", "rounding_minor", "payments_minor", "payments_carried_in_minor", "payments_carried_out_minor", "refunds_minor", "payments_reopened_minor")
+    __slots__ = ("account", "company", "month", "period_start", "period_end", "package", "calls", "answered", "billed_seconds", "usage_minor", "credit_consumed_minor", "overage_minor", "minimum_topup_minor", "rental_minor", "features_minor", "opening_credit_minor", "closing_credit_minor", "amount_due_minor", "json", "html", "next_rerating_page_token", "rerating_calls", "package_credit_minor", "credit_adjustments_minor", "expired_credit_minor", "top_ups_minor", "adjustments_minor", "rerating_minor", "rerating_credit_minor", "earlier_unpaid_minor", "paid_to_earlier_minor", "paid_to_charges_minor", "amount_payable_minor", "rounding_minor", "payments_minor", "payments_carried_in_minor", "payments_carried_out_minor", "refunds_minor", "payments_reopened_minor", "outstanding_minor", "rentals", "package_label")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     COMPANY_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,9 @@ class StatementResponse(_message.Message):
     PAYMENTS_CARRIED_OUT_MINOR_FIELD_NUMBER: _ClassVar[int]
     REFUNDS_MINOR_FIELD_NUMBER: _ClassVar[int]
     PAYMENTS_REOPENED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    RENTALS_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_LABEL_FIELD_NUMBER: _ClassVar[int]
     account: str
     company: str
     month: str
@@ -169,7 +172,22 @@ class StatementResponse(_message.Message):
     payments_carried_out_minor: int
     refunds_minor: int
     payments_reopened_minor: int
-    def __init__(self, account: _Optional[str] = ..., company: _Optional[str] = ..., month: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., package: _Optional[str] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., usage_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., minimum_topup_minor: _Optional[int] = ..., rental_minor: _Optional[int] = ..., features_minor: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., closing_credit_minor: _Optional[int] = ..., amount_due_minor: _Optional[int] = ..., json: _Optional[str] = ..., html: _Optional[str] = ..., next_rerating_page_token: _Optional[str] = ..., rerating_calls: _Optional[int] = ..., package_credit_minor: _Optional[int] = ..., credit_adjustments_minor: _Optional[int] = ..., expired_credit_minor: _Optional[int] = ..., top_ups_minor: _Optional[int] = ..., adjustments_minor: _Optional[int] = ..., rerating_minor: _Optional[int] = ..., rerating_credit_minor: _Optional[int] = ..., earlier_unpaid_minor: _Optional[int] = ..., paid_to_earlier_minor: _Optional[int] = ..., paid_to_charges_minor: _Optional[int] = ..., amount_payable_minor: _Optional[int] = ..., rounding_minor: _Optional[int] = ..., payments_minor: _Optional[int] = ..., payments_carried_in_minor: _Optional[int] = ..., payments_carried_out_minor: _Optional[int] = ..., refunds_minor: _Optional[int] = ..., payments_reopened_minor: _Optional[int] = ...) -> None: ...
+    outstanding_minor: int
+    rentals: _containers.RepeatedCompositeFieldContainer[StatementRental]
+    package_label: str
+    def __init__(self, account: _Optional[str] = ..., company: _Optional[str] = ..., month: _Optional[str] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., package: _Optional[str] = ..., calls: _Optional[int] = ..., answered: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., usage_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., minimum_topup_minor: _Optional[int] = ..., rental_minor: _Optional[int] = ..., features_minor: _Optional[int] = ..., opening_credit_minor: _Optional[int] = ..., closing_credit_minor: _Optional[int] = ..., amount_due_minor: _Optional[int] = ..., json: _Optional[str] = ..., html: _Optional[str] = ..., next_rerating_page_token: _Optional[str] = ..., rerating_calls: _Optional[int] = ..., package_credit_minor: _Optional[int] = ..., credit_adjustments_minor: _Optional[int] = ..., expired_credit_minor: _Optional[int] = ..., top_ups_minor: _Optional[int] = ..., adjustments_minor: _Optional[int] = ..., rerating_minor: _Optional[int] = ..., rerating_credit_minor: _Optional[int] = ..., earlier_unpaid_minor: _Optional[int] = ..., paid_to_earlier_minor: _Optional[int] = ..., paid_to_charges_minor: _Optional[int] = ..., amount_payable_minor: _Optional[int] = ..., rounding_minor: _Optional[int] = ..., payments_minor: _Optional[int] = ..., payments_carried_in_minor: _Optional[int] = ..., payments_carried_out_minor: _Optional[int] = ..., refunds_minor: _Optional[int] = ..., payments_reopened_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., rentals: _Optional[_Iterable[_Union[StatementRental, _Mapping]]] = ..., package_label: _Optional[str] = ...) -> None: ...
+
+class StatementRental(_message.Message):
+    __slots__ = ("package", "name", "from_date", "rental_minor")
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    RENTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    package: str
+    name: str
+    from_date: str
+    rental_minor: int
+    def __init__(self, package: _Optional[str] = ..., name: _Optional[str] = ..., from_date: _Optional[str] = ..., rental_minor: _Optional[int] = ...) -> None: ...
 
 class ListCallersRequest(_message.Message):
     __slots__ = ("account", "caller", "tag", "awaiting_callback", "page_size", "page_token")
