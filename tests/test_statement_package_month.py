@@ -248,3 +248,60 @@ def test_the_terminal_and_the_csv_show_what_is_still_owed_after_each_month(tmp_p
         main(["accounts", "balance", "acme", "--store", str(store)])
     assert e.value.code == 0
     assert json.loads(capsys.readouterr().out)["statements"]["unpaid_minor"] == 247 * YUAN
+
+
+def grpc_statements(store, tmp_path, months):
+    """GetStatement of ``acme`` for each of ``months`` from a real server on loopback."""
+    import grpc
+
+    from demo_server import Server
+    from rating400.v1 import billing_pb2, billing_pb2_grpc
+
+    server = Server(store, tmp_path, workers=1).start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = billing_pb2_grpc.BillingServiceStub(channel)
+            return {m: stub.GetStatement(billing_pb2.StatementRequest(account="acme", month=m), timeout=60)
+                    for m in months}
+    finally:
+        server.stop()
+
+
+def test_grpc_and_parquet_say_what_the_json_says_of_a_month_with_two_packages(tmp_path, capsys):
+    """bun_r from 10-01 -> bun_s on 11-15 00:00; Nov 5: 150 min under bun_r,
+    100 in its bundle, 50 over at 0.20 = 10.00; a 50.00 payment (a bundle's
+    top-up) on 11-20. October: rental 99.00 due, outstanding 99.00.
+    November: rentals bun_r 99.00 (its period from 2026-10-01) + bun_s
+    50.00 (from 2026-11-15) = 149.00; due 10.00 + 149.00 = 159.00; the
+    payment pays October's 99.00 first: outstanding 99.00 - 50.00 + 159.00
+    = 208.00; label "bun_r, then bun_s from 2026-11-15". December: bun_s
+    alone (from 2026-11-15), 50.00: outstanding 208.00 + 50.00 = 258.00.
+    The gRPC answer's fields and the Parquet row hold the same outstanding,
+    label and rental parts as the JSON statement."""
+    store = world(tmp_path, "bun_r", "2026-10-01", [
+        [cdr("nov", at(11, 5), 150)],
+        lambda ops: ops.change_package("chg", "acme", "bun_s", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
+        lambda ops: ops.top_up("p1", "acme", 50 * YUAN, at_ms=at(11, 20)),
+    ])
+    rows, docs, _, _ = bill(store, tmp_path, capsys)
+    nov_parts = [{"package": "bun_r", "name": "bun_r", "from": "2026-10-01", "rental_minor": 99 * YUAN},
+                 {"package": "bun_s", "name": "bun_s", "from": "2026-11-15", "rental_minor": 50 * YUAN}]
+    dec_parts = [{"package": "bun_s", "name": "bun_s", "from": "2026-11-15", "rental_minor": 50 * YUAN}]
+    nov = docs["2026-11"]
+    assert (nov["overage_minor"], nov["rental_minor"], nov["amount_due_minor"]) == (10 * YUAN, 149 * YUAN, 159 * YUAN)
+    assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"]) == (99 * YUAN, 50 * YUAN)
+    want = {"2026-10": (99 * YUAN, "bun_r", nov_parts[:1]),
+            "2026-11": (208 * YUAN, "bun_r, then bun_s from 2026-11-15", nov_parts),
+            "2026-12": (258 * YUAN, "bun_s", dec_parts)}
+    assert {m: (d["outstanding_minor"], d["package_label"], d["rentals"]) for m, d in docs.items()} == want
+    # The Parquet summary: the same three facts, the parts as a list of structs keyed as the JSON's.
+    assert {m: (r["outstanding_minor"], r["package_label"], r["rentals"]) for m, r in rows.items()} == want
+    got = grpc_statements(store, tmp_path, ["2026-11", "2026-12"])
+    for m in ("2026-11", "2026-12"):
+        s = got[m]
+        parts = [{"package": r.package, "name": r.name, "from": r.from_date, "rental_minor": r.rental_minor}
+                 for r in s.rentals]
+        assert (s.outstanding_minor, s.package_label, parts) == want[m], m
+        doc = json.loads(s.json)  # the answer's own JSON says the same
+        assert (doc["outstanding_minor"], doc["package_label"], doc["rentals"]) == want[m], m
+        assert s.rental_minor == sum(p["rental_minor"] for p in parts)

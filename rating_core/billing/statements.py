@@ -534,6 +534,10 @@ class Statement:
         return d
 
 
+# One of ``Statement.rentals`` in the Parquet summary: its keys, as the JSON's.
+RENTAL_TYPE = pa.struct([("package", pa.string()), ("name", pa.string()), ("from", pa.string()),
+                         ("rental_minor", pa.int64())])
+
 SUMMARY_SCHEMA = pa.schema([
     ("account", pa.string()), ("company", pa.string()), ("month", pa.string()),
     ("period_start", pa.string()), ("period_end", pa.string()), ("package", pa.string()),
@@ -560,6 +564,11 @@ SUMMARY_SCHEMA = pa.schema([
     ("refunds_minor", pa.int64()),
     # Earlier bills a reversed (bounced) bill payment had paid, unpaid again: a term of the credit's sum.
     ("payments_reopened_minor", pa.int64()),
+    # What the account still owes after the month (``Statement.outstanding``), the month's packages in
+    # one phrase (``Statement.package_label``) and the parts of rental_minor (``Statement.rentals``, as
+    # the JSON's: "from" the ISO first day of the package's first period running in the month).
+    ("outstanding_minor", pa.int64()), ("package_label", pa.string()),
+    ("rentals", pa.list_(RENTAL_TYPE)),
 ])
 
 
@@ -592,6 +601,8 @@ def summary_table(statements: list[Statement]) -> pa.Table:
         "payments_carried_out_minor": [x.payments_carried_out for x in s],
         "refunds_minor": [x.refunds_total for x in s],
         "payments_reopened_minor": [x.payments_reopened for x in s],
+        "outstanding_minor": [x.outstanding for x in s], "package_label": [x.package_label for x in s],
+        "rentals": [x.rentals for x in s],
     }
     return pa.table(cols, schema=SUMMARY_SCHEMA)
 
