@@ -329,9 +329,10 @@ def test_sweep_freezes_at_the_edge_and_top_up_no_longer_restores(env, clock):
 
 def test_sweep_expired_period_and_pending_package_change(env, clock):
     ops = env
-    clock(LATER)  # the story runs into 2027/2028
     opened(ops)
     end = ops.get_account("acme")["account"]["period_end_ms"]
+    later = end + 10 * 86_400_000
+    clock(later)  # the story runs to 2027-11-11, in the month of its renewal (an ended month is refused)
     assert ops.sweep(end - 1) == []
     done = ops.sweep(end)
     assert done[0]["account"]["suspend_reason"] == "expired"
@@ -342,7 +343,6 @@ def test_sweep_expired_period_and_pending_package_change(env, clock):
     assert r["account"]["status"] == "active" and r["detail"]["carried_minor"] == 0
     assert r["balance"]["credit_minor"] == 480_0000
     # A change with a later effective date waits for the sweep.
-    later = end + 10 * 86_400_000
     r = ops.change_package(rid(), "acme", "pre_3y", effective_ms=later, at_ms=end + 2)
     assert r["account"]["package"] == "pre_480" and r["account"]["pending_package"] == "pre_3y"
     assert ops.sweep(later - 1) == []
@@ -818,11 +818,12 @@ def test_home_city_names_of_hainan_and_others_a_person_types(env):
         assert activate(name) == city, name
 
 
-def test_money_and_package_changes_dated_before_the_package_start_are_refused_naming_the_start(env):
+def test_money_and_package_changes_dated_before_the_package_start_are_refused_naming_the_start(env, clock):
     """Breaker: a top-up dated before the package start was credited and on
     no statement; a change effective 1970 charged calls from before the
     contract. Both are refused, the start said; nothing is stored."""
     ops = env
+    clock(T0)  # the story's now: November (a change dated into an ended month is refused)
     opened(ops)  # pre_480 from T0 - 1 day
     start = ops.get_account("acme")["account"]["package_start_ms"]
     credit = ops.balance("acme")["credit_minor"]

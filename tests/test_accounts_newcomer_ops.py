@@ -61,11 +61,12 @@ def test_an_events_file_top_up_is_whole_fen(tmp_path):
 
 
 # -- F5: a renewal never drops a scheduled package change ------------------------------------------
-def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env):  # noqa: F811
+def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env, clock):  # noqa: F811
     """`change-package jinghua_appliances payg_015 --effective 2027-01-01`
     then `renew`: rc 0, a new period and credit, and the January change
     gone without a word in the result or the audit event."""
     ops = env
+    clock(T0 + DAY)  # the story's now: November (a renewal dated into an ended month is refused)
     opened(ops)  # acme on pre_480
     jan = T0 + 60 * DAY  # 2027-01-01 10:00 local
     ops.change_package(rid(), "acme", "payg", effective_ms=jan, at_ms=T0)
@@ -91,8 +92,9 @@ def test_a_renewal_while_a_package_change_is_scheduled_is_refused_naming_it(env)
     assert e.value.reason == "same_package"
 
 
-def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env):  # noqa: F811
+def test_a_change_replacing_a_scheduled_one_names_it_in_its_audit_event(env, clock):  # noqa: F811
     ops = env
+    clock(T0 + DAY)  # the story's now: November (a change dated into an ended month is refused)
     opened(ops)
     jan, feb = T0 + 60 * DAY, T0 + 91 * DAY
     ops.change_package(rid(), "acme", "payg", effective_ms=jan, at_ms=T0)

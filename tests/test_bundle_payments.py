@@ -12,6 +12,7 @@ import json
 import pyarrow as pa
 import pytest
 
+from clock import clock_at
 from rating_core.accounts import Accounts, open_view
 from rating_core.accounts.importer import import_catalog
 from rating_core.cli import main
@@ -143,7 +144,8 @@ def test_debt_past_the_limit_refuses_only_the_overage_and_a_payment_of_any_amoun
 def test_credit_carried_into_a_bundle_is_refundable(store):
     ops = Accounts.open(store)
     try:
-        ops.change_package("c1", "tea", "bo", at_ms=at(4, 1))
+        with clock_at(at(4, 1)):  # made on its date: April had not ended
+            ops.change_package("c1", "tea", "bo", at_ms=at(4, 1))
         assert ops.balance("tea")["credit_minor"] == 480 * YUAN
         # The first bundle month (May) applies the carried credit to the prepaid months' unpaid
         # minimums (February to April, 3 x 40.00): never paid back, however the refund is dated

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
+from clock import clock_at
 from rating_core.accounts import Accounts
 from rating_core.cli import cli
 from rating_core.engine import Engine
@@ -106,7 +107,8 @@ def live(tmp_path_factory):
     ops = Accounts(store, ledger)
     opened(ops, "acme", "pre_a", ACME)
     opened(ops, "beta", "payg", BETA, billing_start="ring")
-    ops.change_package(rid(), "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    with clock_at(at(11, 15, 0)):  # made on its date: November had not ended
+        ops.change_package(rid(), "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     rows = commit(root / "store", [cdr("new", ACME, at(11, 20)), cdr("late", ACME, at(11, 10)),
                                    cdr("beta", BETA, at(11, 12))])
     for action, day in (("suspend", 20), ("freeze", 21), ("reclaim", 22)):

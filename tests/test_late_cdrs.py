@@ -34,6 +34,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clock import when_dated
 from rating_core.accounts import Accounts
 from rating_core.accounts import periods as P
 from rating_core.accounts.importer import import_catalog
@@ -105,7 +106,8 @@ def setup_store(tmp_path, package):
     ledger = Ledger(tmp_path / "store")
     ops = Accounts(store, ledger)
     assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["acme"]
-    return tmp_path / "store", ops, ledger
+    # A November change or renewal is made on its date: dated back into an ended month, it is refused.
+    return tmp_path / "store", when_dated(ops), ledger
 
 
 def change(ops):

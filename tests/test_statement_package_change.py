@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clock import clock_at
+from clock import clock_at, when_dated
 from rating_core.accounts import Accounts
 from rating_core.accounts.importer import import_catalog
 from rating_core.cli import main
@@ -93,7 +93,7 @@ def world(tmp_path, package, steps):
     with clock_at(at(12, 31)):  # the story's now: its December calls have happened
         for step in steps:
             if callable(step):
-                step(ops)
+                step(when_dated(ops))  # a change or renewal made on its date: November had not ended
                 engine.refresh()
             else:
                 engine.rate_and_commit(pa.Table.from_pylist(step))
