@@ -261,7 +261,7 @@ def subscribe(ops, common, account, package, start):
 @operation
 def renew(ops, common, account):
     """Renew a prepaid package from the effective time."""
-    return ops.renew(account=account, ended_months=False, **common)
+    return ops.renew(account=account, **common)
 
 
 @accounts_command.command("change-package")
@@ -273,7 +273,7 @@ def renew(ops, common, account):
 def change_package(ops, common, account, package, effective):
     """Change package (see README for credit, bundle and minimum rules)."""
     return ops.change_package(account=account, package=package, effective_ms=parse_time(effective, "--effective"),
-                              ended_months=False, **common)
+                              **common)
 
 
 class PositiveAmount(click.Command):

@@ -235,6 +235,36 @@ def test_the_cli_refuses_a_package_change_or_renewal_dated_back_into_an_ended_mo
     assert code == 0 and '"package": "pre_480"' in out, out
 
 
+def test_the_api_refuses_by_default_a_package_change_or_renewal_dated_into_an_ended_month(env, clock):  # noqa: F811
+    """The Python API is as strict as the CLI and gRPC: on 2026-12-02,
+    `Accounts.change_package` and `renew` dated into November (by ``at_ms``,
+    or an ``effective_ms`` there) are refused `month_ended` without an
+    argument, and nothing is written: no event, the same credit (480.00), the
+    same package and period. Only ``allow_ended_months=True`` (a migration's
+    story dated back) takes one: the renewal of 11-15 carries 480.00 and adds
+    the 480.00 fee, 960.00."""
+    ops = env
+    opened(ops)  # acme on pre_480 from 2026-11-01 10:00: 480.00 of credit
+    clock(T0 + 30 * DAY)  # now: 2026-12-02 10:00, November has ended
+    nov15, nov20, nov25 = T0 + 13 * DAY, T0 + 18 * DAY, T0 + 23 * DAY
+    events, account, credit = _events(ops, "acme"), ops.get_account("acme")["account"], ops.balance("acme")
+    assert credit["credit_minor"] == 480_0000
+    for call in (lambda: ops.change_package(rid(), "acme", "payg", at_ms=nov20),
+                 lambda: ops.change_package(rid(), "acme", "payg", effective_ms=nov25, at_ms=nov20),
+                 lambda: ops.change_package(rid(), "acme", "payg", effective_ms=nov25),
+                 lambda: ops.renew(rid(), "acme", at_ms=nov15)):
+        with pytest.raises(Refused) as e:
+            call()
+        assert e.value.reason == "month_ended", e.value
+        assert "is in a month that has ended (this month began 2026-12-01T00:00:00+08:00)" in e.value.message
+        assert "accounts adjust" in e.value.message, e.value.message
+    assert _events(ops, "acme") == events
+    assert ops.get_account("acme")["account"] == account and ops.balance("acme") == credit
+    r = ops.renew(rid(), "acme", at_ms=nov15, allow_ended_months=True)
+    assert (r["detail"]["carried_minor"], r["balance"]["credit_minor"]) == (480_0000, 960_0000), r
+    assert len(_events(ops, "acme")) == len(events) + 1
+
+
 def test_a_cancel_of_a_scheduled_change_takes_no_effective_date(env):  # noqa: F811
     """`change-package X CURRENT --effective 2027-03-01` ("back from March")
     cancelled the scheduled change at once and dropped the date silently."""

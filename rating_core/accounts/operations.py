@@ -76,7 +76,7 @@ MAX_BALANCE_MINOR = 10**15
 # The digest of the operation running in this context (``_operation``),
 # read by ``Accounts._run``; "" for internal operations (sweep, alerts).
 _CONTENT: contextvars.ContextVar[str] = contextvars.ContextVar("content_digest", default="")
-_NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms", "ended_months"})
+_NOT_CONTENT = frozenset({"self", "request_id", "actor", "at_ms", "allow_ended_months"})
 # Flags added after requests were stored: left out of the digest at their
 # default, so a request stored before them and retried still replays.
 _LATER_FLAGS = frozenset({"reopen"})
@@ -933,7 +933,8 @@ class Accounts:
             return self._run("subscribe", request_id, actor, at_ms, fn)
 
     @_operation
-    def renew(self, request_id: str, account: str, actor: str = "", at_ms=None, ended_months: bool = True) -> dict:
+    def renew(self, request_id: str, account: str, actor: str = "", at_ms=None,
+              allow_ended_months: bool = False) -> dict:
         """Renew a prepaid package: a new period starts at the effective time
         with the fee as new credit plus the credit left (early renewal keeps
         what was paid for; a renewal after the period ended starts from zero,
@@ -941,15 +942,17 @@ class Accounts:
         ``account_closed``, ``change_scheduled`` (a package change is
         scheduled, ``change_package`` with a later date: the new period
         would drop it, newcomer 12-02 F5; the message names it, its date,
-        and how to cancel it first); ``month_ended`` with ``ended_months=False``
-        (the CLI and AccountService: ``_not_in_ended_month``; the API's
-        default takes a story dated back, as a migration's or a test's)."""
+        and how to cancel it first); ``month_ended`` (its date, ``at_ms``,
+        in an Asia/Shanghai month before now's: ``_not_in_ended_month``;
+        breaker 12-02 F2), unless ``allow_ended_months=True``: the one
+        opt-in, for a migration replaying a story dated back; the CLI and
+        AccountService never pass it."""
         def fn(tx: _Tx):
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             if not acc.package:
                 raise Refused("no_package", f"account {account!r} has no package")
-            if not ended_months:
+            if not allow_ended_months:
                 _not_in_ended_month(tx.at, acc.package, account, now_ms())
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
@@ -972,7 +975,7 @@ class Accounts:
 
     @_operation
     def change_package(self, request_id: str, account: str, package: str, effective_ms=None,
-                       actor: str = "", at_ms=None, ended_months: bool = True) -> dict:
+                       actor: str = "", at_ms=None, allow_ended_months: bool = False) -> dict:
         """Change package from ``effective_ms`` (default now; a later date
         waits, and the sweep applies it then). The rule (README): credit left
         carries over (a prepaid target adds its fee and starts a new period);
@@ -981,10 +984,12 @@ class Accounts:
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
         ``before_package_start`` (``effective_ms`` before the current package period's start),
         ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
-        the operation's: that month's statement stands, breaker N15; with
-        ``ended_months=False``, as the CLI and AccountService call it, any
-        month before now's, ``_not_in_ended_month``: an operation dated
-        back by ``at`` went round it, breaker 12-02 F2), ``cancel_takes_no_date``. A
+        now's or the operation's, whichever is later: that month's statement
+        stands, breaker N15; an operation dated back by ``at`` went round
+        it, breaker 12-02 F2; ``_not_in_ended_month``. With
+        ``allow_ended_months=True``, the opt-in for a migration replaying a
+        story dated back, only the operation's own month counts; the CLI
+        and AccountService never pass it), ``cancel_takes_no_date``. A
         change replacing a scheduled one (a later date, or now) names it in
         its detail (``replaced_package``, ``replaced_effective_ms``); the
         account's current ``package`` while a change is scheduled cancels
@@ -1027,8 +1032,8 @@ class Accounts:
                 raise Refused("before_package_start",
                               f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
                               f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
-            # The month of the operation's own date always, and now's from the CLI and gRPC.
-            _not_in_ended_month(when, acc.package, account, tx.at if ended_months else max(tx.at, now_ms()))
+            # The month of the operation's own date always, and now's unless a story dated back is allowed.
+            _not_in_ended_month(when, acc.package, account, tx.at if allow_ended_months else max(tx.at, now_ms()))
             if when > tx.at:
                 detail = {"package": package, "effective_ms": when, "pending": True, **_replaced(acc)}
                 acc.pending_package, acc.pending_effective_ms = package, when

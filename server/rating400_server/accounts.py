@@ -133,12 +133,12 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
 
     @rpc("Renew")
     async def Renew(self, r, context):
-        return await self._op(context, self.ops.renew, account=r.account, ended_months=False, **_meta(r.meta))
+        return await self._op(context, self.ops.renew, account=r.account, **_meta(r.meta))
 
     @rpc("ChangePackage")
     async def ChangePackage(self, r, context):
         return await self._op(context, self.ops.change_package, account=r.account, package=r.package,
-                              effective_ms=r.effective_ms or None, ended_months=False, **_meta(r.meta))
+                              effective_ms=r.effective_ms or None, **_meta(r.meta))
 
     @rpc("TopUp")
     async def TopUp(self, r, context):
