@@ -96,7 +96,7 @@ def test_caps_deny_on_every_worker_with_their_reason(server):
         res = clients[1].rate_cdr({"call_id": "call-1", "caller": CALLER, "number": NUMBER, "forwarded_to": DEST,
                                    "start": first_ms, "agent_answer": answered, "ivr_answer": answered,
                                    "end": answered + 60_000, "hangup_cause": "normal"})
-        assert (res.rated_cdr.charge, res.replayed) == (1200, False)
+        assert (res.rated_cdr.charge_minor, res.replayed) == (1200, False)
         assert not clients[2].authorize(NUMBER, CALLER, call_id="call-3").allow
 
         # Spend cap instead: 0.12 yuan spent of 0.40 -> 0.28 of room = 2 started minutes.

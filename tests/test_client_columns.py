@@ -38,9 +38,9 @@ def test_an_all_null_ivr_answer_column_rates_as_no_ivr_answers(client, encoding)
     same = client.rate_table(typed, dry_run=True, encoding=encoding)
     assert res.rejects.num_rows == 0
     assert res.rated.num_rows == table.num_rows
-    assert res.rated.select(["row", "call_id", "billable_seconds", "charge"]).equals(
-        same.rated.select(["row", "call_id", "billable_seconds", "charge"]))
-    assert all(c > 0 for c in res.rated.column("charge").to_pylist())
+    assert res.rated.select(["row", "call_id", "billable_seconds", "charge_minor"]).equals(
+        same.rated.select(["row", "call_id", "billable_seconds", "charge_minor"]))
+    assert all(c > 0 for c in res.rated.column("charge_minor").to_pylist())
 
 
 def test_a_time_column_of_another_type_is_a_value_error_naming_it(client, monkeypatch):
@@ -100,6 +100,30 @@ def test_balances_are_the_same_in_both_encodings(client):
     by_number = {table.column("number")[r["row"]].as_py(): r for r in got["columns"]}
     assert by_number[PAYG]["credit_after_minor"] is None and by_number[PAYG]["bundle_left_seconds"] is None
     assert by_number[ACTIVE]["credit_after_minor"] > 0 and by_number[ACTIVE]["bundle_left_seconds"] is None
+
+
+def test_money_is_named_with_its_unit_in_both_encodings(client):
+    """F11: the rated money columns are ``charge_minor``,
+    ``credit_consumed_minor`` and ``overage_minor`` (1/10000 yuan), the same
+    in both encodings; the deprecated ``charge``, ``credit_consumed`` and
+    ``overage`` hold the same values for code written before."""
+    table = pa.Table.from_pylist(rows("money"))
+    money = ["charge_minor", "credit_consumed_minor", "overage_minor"]
+    got = {}
+    for encoding in ("columns", "arrow"):
+        rated = client.rate_table(table, dry_run=True, encoding=encoding).rated.sort_by("row")
+        for old in ("charge", "credit_consumed", "overage"):
+            assert rated.column(old).equals(rated.column(f"{old}_minor")), (encoding, old)
+        got[encoding] = rated.select(["row", *money]).to_pylist()
+    assert got["columns"] == got["arrow"]
+    by_number = {table.column("number")[r["row"]].as_py(): r for r in got["columns"]}
+    # Prepaid with credit left: the whole charge is paid from credit, no
+    # overage; pay as you go has no credit to consume and no overage (its
+    # charge is billed as usage).
+    assert by_number[ACTIVE]["credit_consumed_minor"] == by_number[ACTIVE]["charge_minor"] > 0
+    assert by_number[ACTIVE]["overage_minor"] == 0
+    assert by_number[PAYG]["charge_minor"] > 0
+    assert by_number[PAYG]["credit_consumed_minor"] == by_number[PAYG]["overage_minor"] == 0
 
 
 def test_a_committed_arrow_stream_answers_in_one_schema_with_replayed_messages(client):

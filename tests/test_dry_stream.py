@@ -56,12 +56,12 @@ def test_a_dry_stream_in_several_messages_rates_as_one(client, encoding):
     one = rated_by_call(client, len(CALLS), encoding)
     # The state carried: October's allowance used up, then overage; the
     # late October call pays overage for all of it, as on time.
-    assert [one[f"b-oct-{i}"]["overage"] for i in range(4)] == [0, 0, 200 * 1000, 400 * 1000]
-    assert one["b-oct-late"]["overage"] == 30 * 1000 and one["b-oct-late"]["bundle_seconds_consumed"] == 0
-    assert one["b-nov-0"]["overage"] == 0 and one["b-nov-1"]["overage"] == 400 * 1000
+    assert [one[f"b-oct-{i}"]["overage_minor"] for i in range(4)] == [0, 0, 200 * 1000, 400 * 1000]
+    assert one["b-oct-late"]["overage_minor"] == 30 * 1000 and one["b-oct-late"]["bundle_seconds_consumed"] == 0
+    assert one["b-nov-0"]["overage_minor"] == 0 and one["b-nov-1"]["overage_minor"] == 400 * 1000
     # 4 x 1000 minutes at 0.12 use the 480 yuan up: the fifth call finds no credit.
-    assert one["p-3"]["credit_after_minor"] == 0 and one["p-4"]["credit_consumed"] == 0
-    assert one["p-4"]["overage"] == one["p-4"]["charge"] == 1000 * 1200
+    assert one["p-3"]["credit_after_minor"] == 0 and one["p-4"]["credit_consumed_minor"] == 0
+    assert one["p-4"]["overage_minor"] == one["p-4"]["charge_minor"] == 1000 * 1200
     for size in (6, 4):  # 2 and 3 messages
         several = rated_by_call(client, size, encoding)
         assert several == one, (size, {k: (one[k], several[k]) for k in one if one[k] != several[k]})
@@ -202,7 +202,7 @@ def test_a_dry_stream_answers_committed_calls_as_a_repeated_commit(committed):
     assert again.replayed == 3
     # The commit used October's 1000 bundle minutes (400 + 400): the new calls pay overage.
     new = {r["call_id"]: r for r in again.rated.to_pylist() if not r["replayed"]}
-    assert new["r-b-2"]["overage"] == 200 * 1000 and new["r-b-3"]["overage"] == 400 * 1000
+    assert new["r-b-2"]["overage_minor"] == 200 * 1000 and new["r-b-3"]["overage_minor"] == 400 * 1000
     for key, got in dry.items():
         assert got.rated.column_names == again.rated.column_names, key
         assert got.rated.sort_by("row").to_pylist() == again.rated.sort_by("row").to_pylist(), key

@@ -286,9 +286,22 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
             labels = load_catalog(demo / "catalog" / "catalog.yaml").labels["zh"]
             assert labels[cli_json["package"]] in cli_zh and cli_json["package_name"] not in cli_zh
             assert f"时段 {labels[cli_json['bands'][0]]}" in cli_zh
-            assert (resp.charge, resp.units, resp.billed_seconds, resp.consistent) == (
+            assert (resp.charge_minor, resp.units, resp.billed_seconds, resp.consistent) == (
                 cli_json["charge_minor"], cli_json["units"], cli_json["billed_seconds"], True)
-            assert resp.exact_total == cli_json["exact_total_minor"] and len(resp.steps) == len(cli_json["runs"])
+            # Every money field under the --json's name, 1/10000 yuan (F11),
+            # and the balance after in its own unit, unset where there is none.
+            for name in ("credit_consumed_minor", "overage_minor", "connect_fee_minor", "exact_total_minor"):
+                assert getattr(resp, name) == cli_json[name], name
+            for name in ("credit_after_minor", "bundle_left_seconds"):
+                assert (getattr(resp, name) if resp.HasField(name) else None) == cli_json[name], name
+            assert [(s.price_minor, s.cost_minor) for s in resp.steps] == [
+                (r["price_minor"], r["cost_minor"]) for r in cli_json["runs"]]
+            # The deprecated unitless fields keep the same values for older clients.
+            assert (resp.charge, resp.credit_consumed, resp.overage, resp.connect_fee, resp.exact_total) == (
+                resp.charge_minor, resp.credit_consumed_minor, resp.overage_minor, resp.connect_fee_minor,
+                resp.exact_total_minor)
+            assert [(s.price, s.cost) for s in resp.steps] == [(s.price_minor, s.cost_minor) for s in resp.steps]
+            assert resp.balance_after == (cli_json["credit_after_minor"] or cli_json["bundle_left_seconds"] or 0)
             for bad, field in [(explain_pb2.ExplainChargeRequest(), "call_id"),
                                (explain_pb2.ExplainChargeRequest(call_id="nope"), "call_id"),
                                (explain_pb2.ExplainChargeRequest(call_id=call["call_id"], lang="fr"), "lang")]:

@@ -181,7 +181,7 @@ def test_explain_charge_over_grpc_walks_the_live_view(live, tmp_path):
                 resp = stub.ExplainCharge(explain_pb2.ExplainChargeRequest(call_id=call_id, lang="en"), timeout=60)
                 assert resp.consistent, resp.text
                 assert (resp.account, resp.package, resp.rate) == (row["account"], row["package"], row["rate"])
-                assert (resp.billable_seconds, resp.billed_seconds, resp.units, resp.charge) == (
+                assert (resp.billable_seconds, resp.billed_seconds, resp.units, resp.charge_minor) == (
                     row["billable_seconds"], row["billed_seconds"], row["units"], row["charge_minor"])
                 assert sum(s.count for s in resp.steps) == row["units"]
                 assert resp.text.strip() == explain_cli(store, call_id, "--lang", "en").strip()

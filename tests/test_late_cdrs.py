@@ -464,13 +464,13 @@ def test_grpc_rates_the_late_calls_one_by_one_and_in_a_stream(tmp_path):
                                  start_time=_ts(c["start"]), agent_answer_time=_ts(c["agent_answer"]),
                                  end_time=_ts(c["end"]), hangup_cause="normal_clearing")
             one = stub.RateCdr(rating_pb2.RateCdrRequest(cdr=msg), timeout=30)
-            assert (one.rated_cdr.package, one.rated_cdr.charge) == ("pre_a", 12 * YUAN)
+            assert (one.rated_cdr.package, one.rated_cdr.charge_minor) == ("pre_a", 12 * YUAN)
             calls = [cdr("s1", at(11, 11)), cdr("s2", at(11, 20))]
             cols = cdr_columns(calls)
             resp = list(stub.RateCdrBatches(iter([rating_pb2.RateCdrBatchesRequest(batch_id=1, cdrs=cols)]),
                                             timeout=30))[0]
             assert list(resp.rejects) == []
-            assert list(zip(resp.rated.package, resp.rated.charge)) == [("pre_a", 12 * YUAN), ("pre_b", 10 * YUAN)]
+            assert list(zip(resp.rated.package, resp.rated.charge_minor)) == [("pre_a", 12 * YUAN), ("pre_b", 10 * YUAN)]
     finally:
         server.stop()
 

@@ -118,7 +118,7 @@ def test_client_readme_example(demo_dir):
         scope = {"cdr_table": cdr_table}
         exec(compile(code, "clients/README.md", "exec"), scope)  # noqa: S102 - the README's own example
         assert scope["d"].allow and scope["hunt"]
-        assert scope["r"].rated_cdr.charge > 0 and not scope["r"].replayed  # billed from the IVR answer
+        assert scope["r"].rated_cdr.charge_minor > 0 and not scope["r"].replayed  # billed from the IVR answer
         assert scope["r"].rated_cdr.billable_seconds == 192  # 09:00:02 -> 09:03:14
         assert scope["res"].rated.num_rows + scope["res"].rejects.num_rows == 500
     finally:

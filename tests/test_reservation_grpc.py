@@ -68,7 +68,7 @@ def test_fifty_concurrent_authorize_over_two_workers(server, store_dir):
         c.call_event(call, NUMBERS["tiny"], "ended", at=AT + 240_000)
         r = c.rate_cdr({"call_id": call, "caller": CALLER, "number": NUMBERS["tiny"], "forwarded_to": MOBILE,
                         "start": AT, "ivr_answer": AT, "agent_answer": AT, "end": AT + 240_000})
-        assert (r.rated_cdr.charge, r.rated_cdr.overage) == (5000, 0)
+        assert (r.rated_cdr.charge_minor, r.rated_cdr.overage_minor) == (5000, 0)
         # balances in their own units: prepaid credit present, no bundle balance
         assert r.rated_cdr.HasField("credit_after_minor") and r.rated_cdr.credit_after_minor == 0
         assert not r.rated_cdr.HasField("bundle_left_seconds")

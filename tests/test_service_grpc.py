@@ -152,7 +152,12 @@ def test_deadline_honoured(client, server):
 
 def test_retried_cdr_is_charged_once(client, server):
     first = client.rate_cdr(cdr_row("once-1", minute=10))
-    assert not first.replayed and first.rated_cdr.charge > 0
+    assert not first.replayed and first.rated_cdr.charge_minor > 0
+    # F11: the money fields name their unit; the deprecated unitless fields
+    # still carry the same values for clients written before.
+    rc = first.rated_cdr
+    assert (rc.charge, rc.credit_consumed, rc.overage) == (rc.charge_minor, rc.credit_consumed_minor,
+                                                           rc.overage_minor)
     # The retry may land on the other worker: a new connection each time.
     for _ in range(4):
         with Client(server.target, options=[("grpc.use_local_subchannel_pool", 1)]) as c2:
@@ -163,7 +168,8 @@ def test_retried_cdr_is_charged_once(client, server):
     # balance the first one left.
     nxt = client.rate_cdr(cdr_row("once-2", minute=20))
     assert not nxt.replayed
-    assert nxt.rated_cdr.balance_after == first.rated_cdr.balance_after - nxt.rated_cdr.credit_consumed
+    assert nxt.rated_cdr.credit_after_minor == (first.rated_cdr.credit_after_minor
+                                                - nxt.rated_cdr.credit_consumed_minor)
     # The same through the stream: replayed rows come back flagged, uncharged again.
     res = client.rate_table(pa.Table.from_pylist([cdr_row("once-1", minute=10), cdr_row("once-3", minute=30)]))
     assert res.rated.column("replayed").to_pylist() == [True, False]
@@ -221,9 +227,9 @@ def test_concurrent_callers(server):
     # The prepaid account's balance fell by exactly what its CDRs consumed:
     # concurrent commits neither lost nor doubled a debit.
     prepaid = sorted((r.rated_cdr for _, r in out if r.rated_cdr.account == "jinghua_appliances"),
-                     key=lambda x: -x.balance_after)
+                     key=lambda x: -x.credit_after_minor)
     for a, b in zip(prepaid, prepaid[1:]):
-        assert b.balance_after == a.balance_after - b.credit_consumed
+        assert b.credit_after_minor == a.credit_after_minor - b.credit_consumed_minor
 
 
 def test_metrics_endpoint(server, client):

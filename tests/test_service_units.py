@@ -391,13 +391,14 @@ def test_stream_response_appended_ipc_is_the_serialised_message(batch_id, versio
 
 def test_rated_ipc_is_the_stream_rated_to_arrow_wrote():
     """The exactly sized IPC buffer reads back as the rated columns, under
-    the contract's names (RatedCdrColumns: ``charge``, not the rated
-    table's ``charge_minor``)."""
+    the contract's names (RatedCdrColumns: ``charge_minor``, and the
+    deprecated ``charge`` with the same values, after the others as the
+    field numbers go)."""
     rated = pa.table({"call_id": ["a", "b"], "charge_minor": pa.array([5, 7], pa.int64())})
     buf = convert.rated_ipc(rated, np.array([0, 2], np.uint32), np.array([False, True]))
     back = pa.ipc.open_stream(buf).read_all()
-    assert back.column_names == ["row", "call_id", "charge", "replayed"]
-    assert back.column("charge").to_pylist() == [5, 7]
+    assert back.column_names == ["row", "call_id", "charge", "charge_minor", "replayed"]
+    assert back.column("charge_minor").to_pylist() == [5, 7] == back.column("charge").to_pylist()
     assert back.column("row").to_pylist() == [0, 2] and back.column("replayed").to_pylist() == [False, True]
     assert convert.rated_to_arrow(rated, [0, 2], [False, True]) == buf.to_pybytes()
 

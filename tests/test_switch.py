@@ -131,16 +131,21 @@ def test_cdr_carries_the_calls_real_timestamps():
     assert "agent_answer" not in missed and missed["end"] == 31_000
 
 
-def test_the_cdr_journal_names_money_with_its_unit(tmp_path):
-    """The journal's money fields are named as the rated files name them
-    (``cdr.RATED_MINOR_NAMES``: charge_minor, ...), not as the proto does."""
+@pytest.mark.parametrize("server", ["current", "older"])
+def test_the_cdr_journal_names_money_with_its_unit(tmp_path, server):
+    """The journal's money fields are named as the rated files and RatedCdr
+    name them (``cdr.RATED_MINOR_NAMES``: charge_minor, ...), not by the
+    deprecated unitless names; from a server older than RatedCdr's
+    ``*_minor`` fields (which fills only charge, ...) the values are those."""
     from rating400.v1 import rating_pb2
     from rating_core.cdr import RATED_MINOR_NAMES
 
     journal = tmp_path / "journal.jsonl"
     link = EngineLink(Settings.from_dict({**GW, "spool_dir": str(tmp_path / "spool"), "cdr_journal": str(journal)}))
-    rc = rating_pb2.RatedCdr(call_id="j1", account="acme", status="rated", billable_seconds=60,
-                             charge=1200, credit_consumed=1000, overage=200)
+    money = {"charge": 1200, "credit_consumed": 1000, "overage": 200}
+    if server == "current":  # both names, the same values
+        money |= {RATED_MINOR_NAMES[k]: v for k, v in money.items()}
+    rc = rating_pb2.RatedCdr(call_id="j1", account="acme", status="rated", billable_seconds=60, **money)
     link._journal({"call_id": "j1"}, rating_pb2.RateCdrResponse(rated_cdr=rc))
     (line,) = [json.loads(x) for x in journal.read_text(encoding="utf-8").splitlines()]
     assert {new: line.get(new) for new in RATED_MINOR_NAMES.values()} == {
@@ -298,7 +303,7 @@ def test_link_authorizes_and_fails_closed_when_the_engine_is_down(engine, tmp_pa
     up = EngineLink(Settings.from_dict({**GW, "engine": engine.target, "spool_dir": str(tmp_path / "spool-down")}))
     assert up.flush() == 0
     first = up.client.rate_cdr(cdr)
-    assert first.replayed and first.rated_cdr.charge > 0
+    assert first.replayed and first.rated_cdr.charge_minor > 0
 
 
 def test_readme_settings_example_is_valid():

@@ -14,8 +14,13 @@ STRINGS = ("call_id", "caller", "number", "forwarded_to", "hangup_cause")
 TIMES = {"start": "start_ms", "ivr_answer": "ivr_answer_ms", "agent_answer": "agent_answer_ms", "end": "end_ms"}
 RATED_STRINGS = ("call_id", "account", "package", "destination_class", "caller_province",
                  "caller_city", "caller_carrier", "time_band", "status", "rate", "caller_class")
+# Money (1/10000 yuan) under its *_minor name, and under the deprecated
+# unitless name (charge, credit_consumed, overage: the same values) that
+# older code reads.
+MINOR_NAMES = {"charge": "charge_minor", "credit_consumed": "credit_consumed_minor", "overage": "overage_minor"}
 RATED_INTS = ("billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
-              "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds")
+              "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds",
+              *MINOR_NAMES.values())
 
 
 def to_ms(value, field: str = "time") -> int | None:
@@ -139,12 +144,23 @@ def rated_columns_to_table(cols: rating_pb2.RatedCdrColumns) -> pa.Table:
             data[name] = pa.array(values, mask=mask) if mask is not None and mask.any() else pa.array(values)
     rep = np.array(cols.replayed, dtype=bool) if len(cols.replayed) == n else np.zeros(n, bool)
     data["replayed"] = pa.array(rep)
-    return pa.table(data)
+    return with_minor_names(pa.table(data))
+
+
+def with_minor_names(table: pa.Table) -> pa.Table:
+    """``table`` with every money column under its ``*_minor`` name too: a
+    server older than those fields sends only ``charge``, ``credit_consumed``
+    and ``overage`` (1/10000 yuan); the ``*_minor`` copies are added last
+    there (a newer server sends them before ``replayed``)."""
+    for old, new in MINOR_NAMES.items():
+        if old in table.column_names and new not in table.column_names:
+            table = table.append_column(new, table.column(old))
+    return table
 
 
 def rated_from_response(resp: rating_pb2.RateCdrBatchesResponse) -> pa.Table:
     if resp.WhichOneof("rated_encoding") == "rated_arrow_ipc":
         if not resp.rated_arrow_ipc:
             return pa.table({"row": pa.array([], pa.uint32())})
-        return pa.ipc.open_stream(pa.py_buffer(resp.rated_arrow_ipc)).read_all()
+        return with_minor_names(pa.ipc.open_stream(pa.py_buffer(resp.rated_arrow_ipc)).read_all())
     return rated_columns_to_table(resp.rated)

@@ -146,11 +146,14 @@ class EngineLink:
         fields = rc.DESCRIPTOR.fields_by_name
         credit_after = (rc.credit_after_minor if "credit_after_minor" in fields and rc.HasField("credit_after_minor")
                         else None)
-        # Money named with its unit (1/10000 yuan), as the rated files name it
-        # (rating_core's cdr.RATED_MINOR_NAMES; a client reads the contract,
-        # not the engine's modules, so the names are written here).
-        line = json.dumps({"cdr": cdr, "charge_minor": rc.charge, "billable_seconds": rc.billable_seconds,
-                           "credit_consumed_minor": rc.credit_consumed, "overage_minor": rc.overage,
+        # Money named with its unit (1/10000 yuan), as the rated files and
+        # RatedCdr name it. A server older than RatedCdr's *_minor fields
+        # leaves them 0 and fills only the deprecated charge, credit_consumed,
+        # overage (the same values from a newer one): read those there.
+        charge, consumed, overage = (getattr(rc, f"{old}_minor") or getattr(rc, old)
+                                     for old in ("charge", "credit_consumed", "overage"))
+        line = json.dumps({"cdr": cdr, "charge_minor": charge, "billable_seconds": rc.billable_seconds,
+                           "credit_consumed_minor": consumed, "overage_minor": overage,
                            "credit_after_minor": credit_after, "account": rc.account, "status": rc.status,
                            "replayed": r.replayed}, separators=(",", ":"))
         with self._journal_lock, open(self.settings.cdr_journal, "a", encoding="utf-8") as f:

@@ -34,10 +34,14 @@ RATED_STRINGS = (
 )
 # The contract's names (RatedCdrColumns fields, and the rated Arrow IPC
 # stream's columns); the engine's rated table names the money columns with
-# their unit (``edge.RATED_MINOR_NAMES``: charge_minor for charge, ...).
+# their unit (``edge.RATED_MINOR_NAMES``: charge_minor for charge, ...), as
+# the contract does since F11 (``charge_minor``...). The deprecated unitless
+# names (``charge``, ``credit_consumed``, ``overage``) are still filled with
+# the same values for older clients.
 RATED_INTS = (
     "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed",
     "bundle_seconds_consumed", "overage", "balance_after", "credit_after_minor", "bundle_left_seconds",
+    *edge.RATED_MINOR_NAMES.values(),
 )
 RESPONSE_SOURCE = ("row", "call_id")  # the input columns a rated response carries (RatingResult.rated_with)
 OPTIONAL_INTS = ("credit_after_minor", "bundle_left_seconds")  # absent (not 0) where the kind has none
@@ -221,8 +225,12 @@ def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, r
     out.row.extend(rows.tolist())
     for name in RATED_STRINGS:
         getattr(out, name).extend(_str_col(rated, name, m))
+    done: dict[str, list] = {}  # rated column -> its values: charge and charge_minor are one column
     for name in RATED_INTS:
-        getattr(out, name).extend(_int_col(rated, name, m))
+        column = edge.RATED_MINOR_NAMES.get(name, name)
+        if column not in done:
+            done[column] = _int_col(rated, name, m)
+        getattr(out, name).extend(done[column])
     for name in OPTIONAL_INTS:  # where the 0 above is a value, not an absent balance
         getattr(out, f"{name}_set").extend(_set_col(rated, name, m))
     out.replayed.extend(replayed.tolist())
@@ -230,7 +238,9 @@ def fill_rated_columns(out: rating_pb2.RatedCdrColumns, rated: pa.Table, rows, r
 
 def rated_to_arrow(rated: pa.Table, rows, replayed) -> bytes:
     """The rated rows as the Arrow IPC stream a response carries
-    (``RatedCdrColumns`` names; ``row`` uint32, ``replayed`` bool)."""
+    (``RatedCdrColumns`` names; ``row`` uint32, ``replayed`` bool; each
+    money column twice, under its ``*_minor`` name and, for older
+    clients, its deprecated unitless name)."""
     return rated_ipc(rated, rows, replayed).to_pybytes()
 
 

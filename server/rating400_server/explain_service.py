@@ -45,11 +45,22 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             rate=x.rate or "", bands=x.bands, billing_start_mode=x.billing_start_mode or "",
             billing_start_used=x.billing_start_used or "", billable_rule=x.billable_rule or "",
             billable_seconds=x.billable_seconds, billed_seconds=x.billed_seconds, units=x.units,
-            exact_total=f"{x.exact_total.numerator}/{x.exact_total.denominator}", rounding=x.rounding or "",
-            connect_fee=x.connect_fee, charge=x.charge, credit_consumed=x.credit_consumed,
-            bundle_seconds_consumed=x.bundle_seconds_consumed, overage=x.overage, balance_after=x.balance_after,
+            rounding=x.rounding or "",
+            exact_total_minor=f"{x.exact_total.numerator}/{x.exact_total.denominator}",
+            connect_fee_minor=x.connect_fee, charge_minor=x.charge, credit_consumed_minor=x.credit_consumed,
+            bundle_seconds_consumed=x.bundle_seconds_consumed, overage_minor=x.overage,
             consistent=x.consistent, catalog_version=rater.version,
             rule_index=-1 if x.rule_index is None else x.rule_index)
+        # The balance after in its own unit, absent where the package has none
+        # (RatedCdr's rule); the deprecated unitless fields keep their values
+        # for older clients (F11).
+        if x.package_kind == "prepaid":
+            resp.credit_after_minor = x.balance_after
+        elif x.package_kind == "bundle":
+            resp.bundle_left_seconds = x.balance_after
+        resp.exact_total = resp.exact_total_minor
+        resp.connect_fee, resp.charge, resp.credit_consumed = x.connect_fee, x.charge, x.credit_consumed
+        resp.overage, resp.balance_after = x.overage, x.balance_after
         if x.reservation_held:
             resp.reservation.SetInParent()
             for f in ("reserved_minor", "reserved_seconds", "granted_seconds", "settled_minor", "settled_seconds"):
@@ -58,9 +69,11 @@ class ExplainServicer(explain_pb2_grpc.ExplainServiceServicer):
             if x.held_seconds is not None:
                 resp.reservation.held_seconds = x.held_seconds
         for r in x.runs:
-            resp.steps.add(start_seconds=r.start, band=r.band or "", rate=r.rate, tier=r.tier, count=r.count,
-                           increment_seconds=r.seconds, price=r.price_minor, unit_seconds=r.unit,
-                           cost=f"{r.cost.numerator}/{r.cost.denominator}")
+            cost = f"{r.cost.numerator}/{r.cost.denominator}"
+            step = resp.steps.add(start_seconds=r.start, band=r.band or "", rate=r.rate, tier=r.tier,
+                                  count=r.count, increment_seconds=r.seconds, price_minor=r.price_minor,
+                                  unit_seconds=r.unit, cost_minor=cost)
+            step.price, step.cost = r.price_minor, cost  # deprecated names, same values (F11)
         return resp
 
     @rpc("ExplainCharge")

@@ -24,21 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/explain.proto\x12\x0crating400.v1\"5\n\x14\x45xplainChargeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04lang\x18\x02 \x01(\t\"\xaa\x01\n\nChargeStep\x12\x15\n\rstart_seconds\x18\x01 \x01(\x03\x12\x0c\n\x04\x62\x61nd\x18\x02 \x01(\t\x12\x0c\n\x04rate\x18\x03 \x01(\t\x12\x0c\n\x04tier\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x19\n\x11increment_seconds\x18\x06 \x01(\x03\x12\r\n\x05price\x18\x07 \x01(\x03\x12\x14\n\x0cunit_seconds\x18\x08 \x01(\x03\x12\x0c\n\x04\x63ost\x18\t \x01(\t\"\xd4\x04\n\x15\x45xplainChargeResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0f\n\x07package\x18\x04 \x01(\t\x12\x0c\n\x04rate\x18\x05 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x06 \x03(\t\x12\x1a\n\x12\x62illing_start_mode\x18\x07 \x01(\t\x12\x1a\n\x12\x62illing_start_used\x18\x08 \x01(\t\x12\x15\n\rbillable_rule\x18\t \x01(\t\x12\x18\n\x10\x62illable_seconds\x18\n \x01(\x03\x12\x16\n\x0e\x62illed_seconds\x18\x0b \x01(\x03\x12\r\n\x05units\x18\x0c \x01(\x03\x12\'\n\x05steps\x18\r \x03(\x0b\x32\x18.rating400.v1.ChargeStep\x12\x13\n\x0b\x65xact_total\x18\x0e \x01(\t\x12\x10\n\x08rounding\x18\x0f \x01(\t\x12\x13\n\x0b\x63onnect_fee\x18\x10 \x01(\x03\x12\x0e\n\x06\x63harge\x18\x11 \x01(\x03\x12\x17\n\x0f\x63redit_consumed\x18\x12 \x01(\x03\x12\x1f\n\x17\x62undle_seconds_consumed\x18\x13 \x01(\x03\x12\x0f\n\x07overage\x18\x14 \x01(\x03\x12\x15\n\rbalance_after\x18\x15 \x01(\x03\x12\x12\n\nconsistent\x18\x16 \x01(\x08\x12\x17\n\x0f\x63\x61talog_version\x18\x17 \x01(\x03\x12\x12\n\nrule_index\x18\x18 \x01(\x05\x12\x35\n\x0breservation\x18\x19 \x01(\x0b\x32 .rating400.v1.SettledReservation\"\xd2\x01\n\x12SettledReservation\x12\x16\n\x0ereserved_minor\x18\x01 \x01(\x03\x12\x18\n\x10reserved_seconds\x18\x02 \x01(\x03\x12\x17\n\x0fgranted_seconds\x18\x03 \x01(\x03\x12\x15\n\rauthorized_ms\x18\x04 \x01(\x03\x12\x15\n\rsettled_minor\x18\x05 \x01(\x03\x12\x17\n\x0fsettled_seconds\x18\x06 \x01(\x03\x12\x19\n\x0cheld_seconds\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_held_seconds2j\n\x0e\x45xplainService\x12X\n\rExplainCharge\x12\".rating400.v1.ExplainChargeRequest\x1a#.rating400.v1.ExplainChargeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arating400/v1/explain.proto\x12\x0crating400.v1\"5\n\x14\x45xplainChargeRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04lang\x18\x02 \x01(\t\"\xdb\x01\n\nChargeStep\x12\x15\n\rstart_seconds\x18\x01 \x01(\x03\x12\x0c\n\x04\x62\x61nd\x18\x02 \x01(\t\x12\x0c\n\x04rate\x18\x03 \x01(\t\x12\x0c\n\x04tier\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x19\n\x11increment_seconds\x18\x06 \x01(\x03\x12\x11\n\x05price\x18\x07 \x01(\x03\x42\x02\x18\x01\x12\x14\n\x0cunit_seconds\x18\x08 \x01(\x03\x12\x10\n\x04\x63ost\x18\t \x01(\tB\x02\x18\x01\x12\x13\n\x0bprice_minor\x18\n \x01(\x03\x12\x12\n\ncost_minor\x18\x0b \x01(\t\"\xe0\x06\n\x15\x45xplainChargeResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x0f\n\x07package\x18\x04 \x01(\t\x12\x0c\n\x04rate\x18\x05 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x06 \x03(\t\x12\x1a\n\x12\x62illing_start_mode\x18\x07 \x01(\t\x12\x1a\n\x12\x62illing_start_used\x18\x08 \x01(\t\x12\x15\n\rbillable_rule\x18\t \x01(\t\x12\x18\n\x10\x62illable_seconds\x18\n \x01(\x03\x12\x16\n\x0e\x62illed_seconds\x18\x0b \x01(\x03\x12\r\n\x05units\x18\x0c \x01(\x03\x12\'\n\x05steps\x18\r \x03(\x0b\x32\x18.rating400.v1.ChargeStep\x12\x17\n\x0b\x65xact_total\x18\x0e \x01(\tB\x02\x18\x01\x12\x10\n\x08rounding\x18\x0f \x01(\t\x12\x17\n\x0b\x63onnect_fee\x18\x10 \x01(\x03\x42\x02\x18\x01\x12\x12\n\x06\x63harge\x18\x11 \x01(\x03\x42\x02\x18\x01\x12\x1b\n\x0f\x63redit_consumed\x18\x12 \x01(\x03\x42\x02\x18\x01\x12\x1f\n\x17\x62undle_seconds_consumed\x18\x13 \x01(\x03\x12\x13\n\x07overage\x18\x14 \x01(\x03\x42\x02\x18\x01\x12\x19\n\rbalance_after\x18\x15 \x01(\x03\x42\x02\x18\x01\x12\x12\n\nconsistent\x18\x16 \x01(\x08\x12\x17\n\x0f\x63\x61talog_version\x18\x17 \x01(\x03\x12\x12\n\nrule_index\x18\x18 \x01(\x05\x12\x35\n\x0breservation\x18\x19 \x01(\x0b\x32 .rating400.v1.SettledReservation\x12\x19\n\x11\x63onnect_fee_minor\x18\x1a \x01(\x03\x12\x14\n\x0c\x63harge_minor\x18\x1b \x01(\x03\x12\x1d\n\x15\x63redit_consumed_minor\x18\x1c \x01(\x03\x12\x15\n\roverage_minor\x18\x1d \x01(\x03\x12\x1f\n\x12\x63redit_after_minor\x18\x1e \x01(\x03H\x00\x88\x01\x01\x12 \n\x13\x62undle_left_seconds\x18\x1f \x01(\x03H\x01\x88\x01\x01\x12\x19\n\x11\x65xact_total_minor\x18  \x01(\tB\x15\n\x13_credit_after_minorB\x16\n\x14_bundle_left_seconds\"\xd2\x01\n\x12SettledReservation\x12\x16\n\x0ereserved_minor\x18\x01 \x01(\x03\x12\x18\n\x10reserved_seconds\x18\x02 \x01(\x03\x12\x17\n\x0fgranted_seconds\x18\x03 \x01(\x03\x12\x15\n\rauthorized_ms\x18\x04 \x01(\x03\x12\x15\n\rsettled_minor\x18\x05 \x01(\x03\x12\x17\n\x0fsettled_seconds\x18\x06 \x01(\x03\x12\x19\n\x0cheld_seconds\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_held_seconds2j\n\x0e\x45xplainService\x12X\n\rExplainCharge\x12\".rating400.v1.ExplainChargeRequest\x1a#.rating400.v1.ExplainChargeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rating400.v1.explain_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CHARGESTEP'].fields_by_name['price']._loaded_options = None
+  _globals['_CHARGESTEP'].fields_by_name['price']._serialized_options = b'\030\001'
+  _globals['_CHARGESTEP'].fields_by_name['cost']._loaded_options = None
+  _globals['_CHARGESTEP'].fields_by_name['cost']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['exact_total']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['exact_total']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['connect_fee']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['connect_fee']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['charge']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['charge']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['credit_consumed']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['credit_consumed']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['overage']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['overage']._serialized_options = b'\030\001'
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['balance_after']._loaded_options = None
+  _globals['_EXPLAINCHARGERESPONSE'].fields_by_name['balance_after']._serialized_options = b'\030\001'
   _globals['_EXPLAINCHARGEREQUEST']._serialized_start=44
   _globals['_EXPLAINCHARGEREQUEST']._serialized_end=97
   _globals['_CHARGESTEP']._serialized_start=100
-  _globals['_CHARGESTEP']._serialized_end=270
-  _globals['_EXPLAINCHARGERESPONSE']._serialized_start=273
-  _globals['_EXPLAINCHARGERESPONSE']._serialized_end=869
-  _globals['_SETTLEDRESERVATION']._serialized_start=872
-  _globals['_SETTLEDRESERVATION']._serialized_end=1082
-  _globals['_EXPLAINSERVICE']._serialized_start=1084
-  _globals['_EXPLAINSERVICE']._serialized_end=1190
+  _globals['_CHARGESTEP']._serialized_end=319
+  _globals['_EXPLAINCHARGERESPONSE']._serialized_start=322
+  _globals['_EXPLAINCHARGERESPONSE']._serialized_end=1186
+  _globals['_SETTLEDRESERVATION']._serialized_start=1189
+  _globals['_SETTLEDRESERVATION']._serialized_end=1399
+  _globals['_EXPLAINSERVICE']._serialized_start=1401
+  _globals['_EXPLAINSERVICE']._serialized_end=1507
 # @@protoc_insertion_point(module_scope)

@@ -15,7 +15,7 @@ class ExplainChargeRequest(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., lang: _Optional[str] = ...) -> None: ...
 
 class ChargeStep(_message.Message):
-    __slots__ = ("start_seconds", "band", "rate", "tier", "count", "increment_seconds", "price", "unit_seconds", "cost")
+    __slots__ = ("start_seconds", "band", "rate", "tier", "count", "increment_seconds", "price", "unit_seconds", "cost", "price_minor", "cost_minor")
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BAND_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,8 @@ class ChargeStep(_message.Message):
     PRICE_FIELD_NUMBER: _ClassVar[int]
     UNIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COST_MINOR_FIELD_NUMBER: _ClassVar[int]
     start_seconds: int
     band: str
     rate: str
@@ -34,10 +36,12 @@ class ChargeStep(_message.Message):
     price: int
     unit_seconds: int
     cost: str
-    def __init__(self, start_seconds: _Optional[int] = ..., band: _Optional[str] = ..., rate: _Optional[str] = ..., tier: _Optional[int] = ..., count: _Optional[int] = ..., increment_seconds: _Optional[int] = ..., price: _Optional[int] = ..., unit_seconds: _Optional[int] = ..., cost: _Optional[str] = ...) -> None: ...
+    price_minor: int
+    cost_minor: str
+    def __init__(self, start_seconds: _Optional[int] = ..., band: _Optional[str] = ..., rate: _Optional[str] = ..., tier: _Optional[int] = ..., count: _Optional[int] = ..., increment_seconds: _Optional[int] = ..., price: _Optional[int] = ..., unit_seconds: _Optional[int] = ..., cost: _Optional[str] = ..., price_minor: _Optional[int] = ..., cost_minor: _Optional[str] = ...) -> None: ...
 
 class ExplainChargeResponse(_message.Message):
-    __slots__ = ("call_id", "text", "account", "package", "rate", "bands", "billing_start_mode", "billing_start_used", "billable_rule", "billable_seconds", "billed_seconds", "units", "steps", "exact_total", "rounding", "connect_fee", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "consistent", "catalog_version", "rule_index", "reservation")
+    __slots__ = ("call_id", "text", "account", "package", "rate", "bands", "billing_start_mode", "billing_start_used", "billable_rule", "billable_seconds", "billed_seconds", "units", "steps", "exact_total", "rounding", "connect_fee", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "consistent", "catalog_version", "rule_index", "reservation", "connect_fee_minor", "charge_minor", "credit_consumed_minor", "overage_minor", "credit_after_minor", "bundle_left_seconds", "exact_total_minor")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +67,13 @@ class ExplainChargeResponse(_message.Message):
     CATALOG_VERSION_FIELD_NUMBER: _ClassVar[int]
     RULE_INDEX_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_FEE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CONSUMED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_AFTER_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_LEFT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXACT_TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     text: str
     account: str
@@ -88,7 +99,14 @@ class ExplainChargeResponse(_message.Message):
     catalog_version: int
     rule_index: int
     reservation: SettledReservation
-    def __init__(self, call_id: _Optional[str] = ..., text: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., rate: _Optional[str] = ..., bands: _Optional[_Iterable[str]] = ..., billing_start_mode: _Optional[str] = ..., billing_start_used: _Optional[str] = ..., billable_rule: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[ChargeStep, _Mapping]]] = ..., exact_total: _Optional[str] = ..., rounding: _Optional[str] = ..., connect_fee: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., consistent: _Optional[bool] = ..., catalog_version: _Optional[int] = ..., rule_index: _Optional[int] = ..., reservation: _Optional[_Union[SettledReservation, _Mapping]] = ...) -> None: ...
+    connect_fee_minor: int
+    charge_minor: int
+    credit_consumed_minor: int
+    overage_minor: int
+    credit_after_minor: int
+    bundle_left_seconds: int
+    exact_total_minor: str
+    def __init__(self, call_id: _Optional[str] = ..., text: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., rate: _Optional[str] = ..., bands: _Optional[_Iterable[str]] = ..., billing_start_mode: _Optional[str] = ..., billing_start_used: _Optional[str] = ..., billable_rule: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., steps: _Optional[_Iterable[_Union[ChargeStep, _Mapping]]] = ..., exact_total: _Optional[str] = ..., rounding: _Optional[str] = ..., connect_fee: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., consistent: _Optional[bool] = ..., catalog_version: _Optional[int] = ..., rule_index: _Optional[int] = ..., reservation: _Optional[_Union[SettledReservation, _Mapping]] = ..., connect_fee_minor: _Optional[int] = ..., charge_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ..., credit_after_minor: _Optional[int] = ..., bundle_left_seconds: _Optional[int] = ..., exact_total_minor: _Optional[str] = ...) -> None: ...
 
 class SettledReservation(_message.Message):
     __slots__ = ("reserved_minor", "reserved_seconds", "granted_seconds", "authorized_ms", "settled_minor", "settled_seconds", "held_seconds")

@@ -33,7 +33,7 @@ class Cdr(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., caller: _Optional[str] = ..., number: _Optional[str] = ..., forwarded_to: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ivr_answer_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent_answer_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hangup_cause: _Optional[str] = ...) -> None: ...
 
 class RatedCdr(_message.Message):
-    __slots__ = ("call_id", "account", "package", "destination_class", "caller_region", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds")
+    __slots__ = ("call_id", "account", "package", "destination_class", "caller_region", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds", "charge_minor", "credit_consumed_minor", "overage_minor")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     PACKAGE_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,9 @@ class RatedCdr(_message.Message):
     CALLER_CLASS_FIELD_NUMBER: _ClassVar[int]
     CREDIT_AFTER_MINOR_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_LEFT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CONSUMED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_MINOR_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     account: str
     package: str
@@ -72,7 +75,10 @@ class RatedCdr(_message.Message):
     caller_class: str
     credit_after_minor: int
     bundle_left_seconds: int
-    def __init__(self, call_id: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., destination_class: _Optional[str] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., time_band: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., status: _Optional[str] = ..., rate: _Optional[str] = ..., caller_class: _Optional[str] = ..., credit_after_minor: _Optional[int] = ..., bundle_left_seconds: _Optional[int] = ...) -> None: ...
+    charge_minor: int
+    credit_consumed_minor: int
+    overage_minor: int
+    def __init__(self, call_id: _Optional[str] = ..., account: _Optional[str] = ..., package: _Optional[str] = ..., destination_class: _Optional[str] = ..., caller_region: _Optional[_Union[_common_pb2.CallerRegion, _Mapping]] = ..., time_band: _Optional[str] = ..., billable_seconds: _Optional[int] = ..., billed_seconds: _Optional[int] = ..., units: _Optional[int] = ..., charge: _Optional[int] = ..., credit_consumed: _Optional[int] = ..., bundle_seconds_consumed: _Optional[int] = ..., overage: _Optional[int] = ..., balance_after: _Optional[int] = ..., status: _Optional[str] = ..., rate: _Optional[str] = ..., caller_class: _Optional[str] = ..., credit_after_minor: _Optional[int] = ..., bundle_left_seconds: _Optional[int] = ..., charge_minor: _Optional[int] = ..., credit_consumed_minor: _Optional[int] = ..., overage_minor: _Optional[int] = ...) -> None: ...
 
 class RateCdrRequest(_message.Message):
     __slots__ = ("cdr",)
@@ -113,7 +119,7 @@ class CdrColumns(_message.Message):
     def __init__(self, call_id: _Optional[_Iterable[str]] = ..., caller: _Optional[_Iterable[str]] = ..., number: _Optional[_Iterable[str]] = ..., forwarded_to: _Optional[_Iterable[str]] = ..., start_ms: _Optional[_Iterable[int]] = ..., ivr_answer_ms: _Optional[_Iterable[int]] = ..., agent_answer_ms: _Optional[_Iterable[int]] = ..., end_ms: _Optional[_Iterable[int]] = ..., hangup_cause: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RatedCdrColumns(_message.Message):
-    __slots__ = ("row", "call_id", "account", "package", "destination_class", "caller_province", "caller_city", "caller_carrier", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "replayed", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds", "credit_after_minor_set", "bundle_left_seconds_set")
+    __slots__ = ("row", "call_id", "account", "package", "destination_class", "caller_province", "caller_city", "caller_carrier", "time_band", "billable_seconds", "billed_seconds", "units", "charge", "credit_consumed", "bundle_seconds_consumed", "overage", "balance_after", "status", "replayed", "rate", "caller_class", "credit_after_minor", "bundle_left_seconds", "credit_after_minor_set", "bundle_left_seconds_set", "charge_minor", "credit_consumed_minor", "overage_minor")
     ROW_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +145,9 @@ class RatedCdrColumns(_message.Message):
     BUNDLE_LEFT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CREDIT_AFTER_MINOR_SET_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_LEFT_SECONDS_SET_FIELD_NUMBER: _ClassVar[int]
+    CHARGE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_CONSUMED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_MINOR_FIELD_NUMBER: _ClassVar[int]
     row: _containers.RepeatedScalarFieldContainer[int]
     call_id: _containers.RepeatedScalarFieldContainer[str]
     account: _containers.RepeatedScalarFieldContainer[str]
@@ -164,7 +173,10 @@ class RatedCdrColumns(_message.Message):
     bundle_left_seconds: _containers.RepeatedScalarFieldContainer[int]
     credit_after_minor_set: _containers.RepeatedScalarFieldContainer[bool]
     bundle_left_seconds_set: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, row: _Optional[_Iterable[int]] = ..., call_id: _Optional[_Iterable[str]] = ..., account: _Optional[_Iterable[str]] = ..., package: _Optional[_Iterable[str]] = ..., destination_class: _Optional[_Iterable[str]] = ..., caller_province: _Optional[_Iterable[str]] = ..., caller_city: _Optional[_Iterable[str]] = ..., caller_carrier: _Optional[_Iterable[str]] = ..., time_band: _Optional[_Iterable[str]] = ..., billable_seconds: _Optional[_Iterable[int]] = ..., billed_seconds: _Optional[_Iterable[int]] = ..., units: _Optional[_Iterable[int]] = ..., charge: _Optional[_Iterable[int]] = ..., credit_consumed: _Optional[_Iterable[int]] = ..., bundle_seconds_consumed: _Optional[_Iterable[int]] = ..., overage: _Optional[_Iterable[int]] = ..., balance_after: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[str]] = ..., replayed: _Optional[_Iterable[bool]] = ..., rate: _Optional[_Iterable[str]] = ..., caller_class: _Optional[_Iterable[str]] = ..., credit_after_minor: _Optional[_Iterable[int]] = ..., bundle_left_seconds: _Optional[_Iterable[int]] = ..., credit_after_minor_set: _Optional[_Iterable[bool]] = ..., bundle_left_seconds_set: _Optional[_Iterable[bool]] = ...) -> None: ...
+    charge_minor: _containers.RepeatedScalarFieldContainer[int]
+    credit_consumed_minor: _containers.RepeatedScalarFieldContainer[int]
+    overage_minor: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, row: _Optional[_Iterable[int]] = ..., call_id: _Optional[_Iterable[str]] = ..., account: _Optional[_Iterable[str]] = ..., package: _Optional[_Iterable[str]] = ..., destination_class: _Optional[_Iterable[str]] = ..., caller_province: _Optional[_Iterable[str]] = ..., caller_city: _Optional[_Iterable[str]] = ..., caller_carrier: _Optional[_Iterable[str]] = ..., time_band: _Optional[_Iterable[str]] = ..., billable_seconds: _Optional[_Iterable[int]] = ..., billed_seconds: _Optional[_Iterable[int]] = ..., units: _Optional[_Iterable[int]] = ..., charge: _Optional[_Iterable[int]] = ..., credit_consumed: _Optional[_Iterable[int]] = ..., bundle_seconds_consumed: _Optional[_Iterable[int]] = ..., overage: _Optional[_Iterable[int]] = ..., balance_after: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[str]] = ..., replayed: _Optional[_Iterable[bool]] = ..., rate: _Optional[_Iterable[str]] = ..., caller_class: _Optional[_Iterable[str]] = ..., credit_after_minor: _Optional[_Iterable[int]] = ..., bundle_left_seconds: _Optional[_Iterable[int]] = ..., credit_after_minor_set: _Optional[_Iterable[bool]] = ..., bundle_left_seconds_set: _Optional[_Iterable[bool]] = ..., charge_minor: _Optional[_Iterable[int]] = ..., credit_consumed_minor: _Optional[_Iterable[int]] = ..., overage_minor: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Reject(_message.Message):
     __slots__ = ("row", "call_id", "field", "reason", "value", "code")
