@@ -138,6 +138,7 @@ def unknown_accounts_line(calls, snapshot, sources, limit: int = 5) -> str | Non
 # The terminal's package monthly fee of a prepaid package without one: its
 # price was paid at purchase as prepaid credit (a bare 0.00 read as unpaid).
 PAID_AS_CREDIT = "as credit"
+PACKAGE_LABEL_WIDTH = 40  # the bill table's package column: this much kept on one line when there is room
 
 
 def _monthly_fee(s) -> str:
@@ -315,12 +316,17 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
             f"the file in 1/10000 yuan, *_minor {'fields' if suffix == '.json' else 'columns'}; the table in yuan")
     view = Table(title=f"{len(statements)} statement(s) -> {out_path} ({unit})", title_justify="left")
     # The shortfall and the fee under the CSV's and the printable statement's
-    # names (render.LABELS), so one figure has one name everywhere.
-    shortfall, fee = (LABELS["en"][k].removesuffix(" (yuan)").lower() for k in ("minimum_topup", "rental"))
-    for col in ("account", "month", "package", "calls", "usage", shortfall, fee, "features",
-                "closing credit (yuan)", "amount due", "outstanding (yuan)"):
-        view.add_column(col, justify="left" if col in ("account", "month", "package") else "right")
+    # names (render.LABELS), so one figure has one name everywhere; every
+    # money column says its unit in its header (F13), as the CSV's do.
+    shortfall, fee = (LABELS["en"][k].lower() for k in ("minimum_topup", "rental"))
     shown = statements[:max(show, 0)]
+    # The package label whole on one line where the terminal has the room
+    # (the longer headers wrap first; a narrow terminal still wraps it).
+    label_width = min(max((len(s.package_label) for s in shown), default=0), PACKAGE_LABEL_WIDTH)
+    for col in ("account", "month", "package", "calls", "usage (yuan)", shortfall, fee, "features (yuan)",
+                "closing credit (yuan)", "amount due (yuan)", "outstanding (yuan)"):
+        view.add_column(col, justify="left" if col in ("account", "month", "package") else "right",
+                        min_width=label_width if col == "package" else None)
     for s in shown:
         # The closing credit: a prepaid account's credit, or a pay-as-you-go
         # or bundle account's payments carried to later bills, bill payments

@@ -58,8 +58,14 @@ def test_bill_table_has_the_closing_credit_in_yuan_for_prepaid_accounts(world, t
     # One figure, one name (newcomer N9 C4): the terminal's columns are the
     # CSV's and the printable statement's, and a prepaid package's monthly
     # fee says it was paid as credit (a bare 0.00 read as the fee unpaid).
-    header = " ".join(line for line in out.splitlines() if "account" in line)
-    assert "shortfall to the monthly minimum spend" in header and "package monthly fee" in header
+    # Every money column says its unit (F13); a long header wraps in its
+    # cell, so the words are read column by column over the header's lines.
+    lines = [line.split("┃")[1:-1] for line in out.splitlines() if line.startswith("┃")]
+    header = [" ".join(" ".join(cell.split()) for cell in cells if cell.strip()) for cells in zip(*lines)]
+    assert "shortfall to the monthly minimum spend (yuan)" in header and "package monthly fee (yuan)" in header
+    assert [h for h in header if h.endswith("(yuan)")] == [
+        "usage (yuan)", "shortfall to the monthly minimum spend (yuan)", "package monthly fee (yuan)",
+        "features (yuan)", "closing credit (yuan)", "amount due (yuan)", "outstanding (yuan)"]
     assert "minimum shortfall" not in out and "package fee" not in out
     assert rows["tea"][6] == "5.00" and rows["shop"][6] == "0.00"  # pre_480 has a rental of 5 a month
     assert "'as credit'" not in out  # no row says it, so no note
