@@ -241,23 +241,55 @@ class Engine:
         separately and the stream stopped there)."""
         if len(group) > 1:
             try:
-                return self._commit_group(rater, group, decode_names), None
+                return self._commit_current(rater, group, decode_names), None
             except Exception:  # noqa: BLE001 - retried one by one below, so the right request fails
                 pass
         results: list[RatingResult] = []
         for prepared in group:
             try:
-                results.extend(self._commit_group(rater, [prepared], decode_names))
+                results.extend(self._commit_current(rater, [prepared], decode_names))
             except Exception as e:  # noqa: BLE001 - handed to the caller with the results before it
                 return results, e
         return results, None
+
+    def _commit_current(self, rater: Rater, group: list[cdr.Prepared], decode_names: bool) -> list[RatingResult]:
+        """``_commit_group`` under the customer layer's latest view: when the
+        commit finds ``rater``'s view behind the layer (``_StaleView``,
+        nothing written), the engine refreshes and commits again with its
+        new rater, a few times at most (an operation per commit would have
+        to land each time); then ``StoreError``."""
+        for _ in range(_STALE_RETRIES):
+            try:
+                return self._commit_group(rater, group, decode_names)
+            except _StaleView:
+                self.refresh()
+                rater = self._rater
+        raise StoreError("the customer layer changed under every commit attempt; commit again")
 
     def _commit_group(self, rater: Rater, group: list[cdr.Prepared], decode_names: bool = True) -> list[RatingResult]:
         # What depends on the request alone (duplicates within it, its call
         # keys) is computed before the write transaction: LMDB has one
         # writer, so every millisecond inside it is one no other commit has.
+        from .accounts.view import generation, layer_dbs
+        from .ledger import customers as C
+
         keyed = [_keyed(prepared) for prepared in group]
+        meta = layer_dbs(self.ledger.env)[C.META_DB]  # opened before the write transaction (open_db writes)
         with self.ledger.durable() as txn:  # full: LedgerFull
+            # The view must be the customer layer's latest, read in this
+            # transaction (one writer: nothing changes it until the commit).
+            # A view behind it (an account operation since this engine's last
+            # refresh: a server worker between refresh ticks, a long ``rate
+            # --commit`` job) reads balances as of periods that have ended --
+            # a balance stored for a newer period than the view's counts as
+            # a renewal, whose catalog opening it writes back (breaker
+            # 2026-12-02 F0: a refunded credit of 1078.80 came back, and was
+            # refunded twice). Then nothing is written: ``commit_group``
+            # refreshes the engine and commits the requests again under the
+            # latest view (the edge's work stands: it depends on the
+            # calendar only).
+            if generation(txn, meta) != getattr(rater.snapshot, "generation", 0):
+                raise _StaleView
             # The group's calls go to the caller CRM in one merge: grouped on
             # another thread from the last request's turn (see ``_commit_in``;
             # at the end when it rated none), merged into the records last.
@@ -506,6 +538,14 @@ class _Step(NamedTuple):
 
 
 _PREPAID, _PAYG, _BUNDLE = (layout.PACKAGE_KIND.index(k) for k in ("prepaid", "payg", "bundle"))
+
+
+_STALE_RETRIES = 5
+
+
+class _StaleView(Exception):
+    """A commit met a customer layer newer than its rater's view: nothing
+    was written, the engine refreshed, commit again (``commit_group``)."""
 
 
 def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[pa.BinaryArray, np.ndarray]:

@@ -64,6 +64,11 @@ class EngineHost:
         self.engine = engine
         self.metrics = metrics
         self.refresh_interval = refresh_interval
+        # The catalog version last logged and set on the gauge: a commit may
+        # refresh the engine itself (``Engine.commit_group`` under a newer
+        # customer layer), so a swap is told by the version, not by which
+        # call did the refresh.
+        self._announced = engine.version
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.reads = ThreadPoolExecutor(reads_running, thread_name_prefix="billing-read")
         self._read_turn = asyncio.Semaphore(reads_running)
@@ -139,9 +144,10 @@ class EngineHost:
         return rater, await loop.run_in_executor(self.edge, lambda: [rater.prepare(t) for t in tables])
 
     async def refresh(self) -> bool:
-        before = self.version
+        before = self._announced
         changed = await self.run(self.engine.refresh)
-        if changed:
+        self._announced = self.version
+        if changed or self.version != before:
             self._log_routing_error()
             self._set_version_gauge()
             if self.metrics is not None:
