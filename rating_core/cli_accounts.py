@@ -34,6 +34,7 @@ def _yuan(text: str, param: str, signed: bool = False, setting: bool = False, ca
     one parser); BadParameter (exit 2) naming ``param`` when not a plain
     amount, finer than 1/10000 yuan, above the bound, or (not ``signed``)
     not more than 0. ``setting``: a threshold or cap, 0 (off) or more,
+    whole fen too when ``cash`` names it (a credit threshold),
     never below (breaker N11 F18: `--spend -5` was refused naming
     spend_minor in minor units). ``cash`` (a payment, a refund): whole fen
     too, named as typed (newcomer N14 F11: `refund acme 0.001` named
@@ -51,8 +52,8 @@ def _yuan(text: str, param: str, signed: bool = False, setting: bool = False, ca
     if not signed and not setting and minor <= 0:
         raise click.BadParameter("must be more than 0", param_hint=param)
     if cash and minor % 100:
-        raise click.BadParameter(f"{text.strip()}: {cash} is whole fen (0.01 yuan): cash is never finer",
-                                 param_hint=param)
+        raise click.BadParameter(f"{text.strip()}: {cash} is whole fen (0.01 yuan)"
+                                 + ("" if setting else ": cash is never finer"), param_hint=param)
     return minor
 
 
@@ -418,7 +419,7 @@ for _action in ("suspend", "restore", "freeze", "reclaim"):
 
 @accounts_command.command("notify")
 @click.argument("account")
-@click.option("--credit-below", default="0", help="Alert when available credit falls below (yuan; 0 off).")
+@click.option("--credit-below", default="0", help="Alert when available credit falls below (yuan, whole fen; 0 off).")
 @click.option("--expiry-days", default=0, help="Alert when the prepaid period ends within N days (0 off).")
 @click.option("--webhook", default="", help="http(s) URL the account's notifications are POSTed to.")
 @click.option("--credit-below-days", default=0, type=IntRange(0, 3650),
@@ -430,7 +431,8 @@ def notify(ops, common, account, credit_below, expiry_days, webhook, credit_belo
     Sets all of them at once: an option not given is off (a webhook not
     given is removed, and its waiting events with it), so repeat the ones to
     keep. `accounts show ACCOUNT` prints the current ones."""
-    return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", setting=True),
+    return ops.set_notifications(account=account, credit_below_minor=_yuan(credit_below, "--credit-below", setting=True,
+                                                                            cash="a credit threshold"),
                                  expiry_within_days=expiry_days, webhook_url=webhook,
                                  credit_below_days=credit_below_days, **common)
 

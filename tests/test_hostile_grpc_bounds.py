@@ -47,6 +47,11 @@ def test_account_operations_refuse_huge_amounts_absurd_times_and_reused_ids(serv
         assert code == SC.INVALID_ARGUMENT and details.startswith("request_id: request id reused with different")
         again = acc.OpenAccount(pb.OpenAccountRequest(meta=meta("reuse"), account="delta", company="D"), timeout=10)
         assert again.replayed and again.seq == first.seq
+        # A credit threshold is whole fen, as a top-up: 40 minor units (0.004 yuan) was stored and read 0.00.
+        code, details = _fails(lambda: acc.SetNotifications(pb.SetNotificationsRequest(
+            meta=meta("h5"), account="delta", credit_below_minor=40), timeout=10))
+        assert code == SC.INVALID_ARGUMENT and details.startswith("credit_below_minor: 40: a credit threshold is "
+                                                                  "whole fen"), details
 
 
 def test_timestamp_nanos_out_of_range_and_ended_without_a_call(server):

@@ -1790,8 +1790,11 @@ class Accounts:
         ``credit_below_days`` days of typical use, ``ledger.usage.typical_daily``)
         once per crossing (an ``alert`` event), and clears it when back over
         the threshold. Its detail (result and audit event) is what was set
-        (newcomer 12-02 F14: it was {})."""
-        _limit(credit_below_minor, "credit_below_minor")
+        (newcomer 12-02 F14: it was {}). ``credit_below_minor`` is whole fen,
+        as a top-up (``_whole_fen``): an amount an enterprise sets, read back
+        in yuan with 2 decimals (a threshold of 0.004 yuan was stored and
+        shown as 0.00, the operator reading "no threshold")."""
+        _whole_fen(_limit(credit_below_minor, "credit_below_minor"), "credit_below_minor", "a credit threshold")
         for value, field in ((expiry_within_days, "expiry_within_days"), (credit_below_days, "credit_below_days")):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3650:
                 raise InvalidInput(field, f"{value!r}: 0-3650 days")
