@@ -50,7 +50,7 @@ def _yuan(text: str, param: str, signed: bool = False, setting: bool = False, ca
     if setting and minor < 0:
         raise click.BadParameter(f"{text.strip()}: must be 0 (off) or more yuan", param_hint=param)
     if not signed and not setting and minor <= 0:
-        raise click.BadParameter("must be more than 0", param_hint=param)
+        raise click.BadParameter(f"{text.strip()}: must be more than 0", param_hint=param)
     if cash and minor % 100:
         raise click.BadParameter(f"{text.strip()}: {cash} is whole fen (0.01 yuan)"
                                  + ("" if setting else ": cash is never finer"), param_hint=param)
@@ -287,31 +287,90 @@ class PositiveAmount(click.Command):
     -1000``) is not an amount. A ``--`` just before an amount is dropped,
     as ``SignedAmount`` takes it (newcomer 12-02 F15: `top-up ACCOUNT -- -5
     --store DIR` said "Missing option '--store'", the ``--`` having made
-    the options after it positional): ``-- -5`` is told what ``-5`` is."""
+    the options after it positional): this command's options after a
+    ``--`` are read as options (``_options_first``), so ``-- -5`` is told
+    what ``-5`` is, and ``-- +5``, ``-- 5e2``, ``-- ５`` what they are (they
+    said "Missing option '--store'"). The commands are offered only for a
+    negative amount whose magnitude is one (`-0` offered `refund ACCOUNT
+    0`, itself refused; `-５` said "No such option"): else its error is the
+    amount's own."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
-        args = [a for i, a in enumerate(args)
-                if not (a == "--" and i + 1 < len(args) and re.fullmatch(r"-?[0-9.][0-9.,]*", args[i + 1])
-                        and "--" not in args[:i])]
+        args = _options_first(self, ctx, args)
+        positional = False
         for i, arg in enumerate(args):
-            if arg == "--":
-                break
-            if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not (i and args[i - 1] in takes_value):
-                yuan = arg[1:]
-                debit = f"`rating400 accounts adjust ACCOUNT {arg} --reason TEXT` (a debit of the credit)"
-                reverse = (f"`rating400 accounts pay ACCOUNT {yuan} --reverse --reason TEXT` (a bill payment "
-                           "taken back)")
-                if ctx.info_name == "refund":
-                    why = (f"a refund is the credit paid back to the customer, written as a positive amount: "
-                           f"`rating400 accounts refund ACCOUNT {yuan} --reason TEXT`; a debit that pays nobody "
-                           f"is {debit}, and {reverse}")
-                else:
-                    why = (f"to take money off an account use `rating400 accounts refund ACCOUNT {yuan} --reason "
-                           f"TEXT` (credit paid back), {debit} or {reverse}")
-                raise click.BadParameter(f"{arg}: the amount must be more than 0; {why}", ctx=ctx,
-                                         param_hint="YUAN")
+            if arg == "--" and not positional:
+                positional = True
+            elif _negative_word(arg) and (positional or not (i and args[i - 1] in takes_value)):
+                _refuse_negative(ctx, arg)
         return super().parse_args(ctx, args)
+
+
+def _options_first(cmd: click.Command, ctx: click.Context, args: list[str]) -> list[str]:
+    """``args`` with ``cmd``'s options written after the first ``--`` (and
+    the value each takes) moved before it: ``--`` is typed to make a
+    negative amount a word, and the options after it (``--store DIR``)
+    are still meant as options; every other word stays after the ``--``."""
+    if "--" not in args:
+        return args
+    at = args.index("--")
+    takes = {o: not p.is_flag for p in cmd.get_params(ctx) if isinstance(p, click.Option)
+             for o in (*p.opts, *p.secondary_opts)}
+    options: list[str] = []
+    words: list[str] = []
+    rest = iter(args[at + 1:])
+    for arg in rest:
+        name = arg.split("=", 1)[0]
+        if name not in takes:
+            words.append(arg)
+            continue
+        options.append(arg)
+        if takes[name] and "=" not in arg:
+            value = next(rest, None)
+            if value is not None:
+                options.append(value)
+    return [*args[:at], *options, "--", *words]
+
+
+def _negative_word(arg: str) -> bool:
+    """``arg`` starts like a negative amount (``-5``, ``-0``, ``-.5``,
+    ``-５``, ``-5e2``, ``-`` alone): a ``-`` then neither another ``-`` nor a
+    letter, so never an option (``-x``, ``--store``)."""
+    return arg[:1] == "-" and arg[1:2] != "-" and not arg[1:2].isalpha()
+
+
+def _refuse_negative(ctx: click.Context, arg: str):
+    """BadParameter for a negative YUAN ``arg`` of a command whose amount is
+    more than 0 (``PositiveAmount``): the commands that take money off, with
+    ``arg``'s magnitude, when that is an amount more than 0; ``-0`` and
+    ``-0.00`` only that the amount must be more than 0; a word that is no
+    amount (``-５``, ``-5e2``), why not, as ``money.parse_yuan`` says it."""
+    from .money import AmountTooLarge, parse_yuan
+
+    try:
+        positive = parse_yuan(arg[1:]) > 0
+    except AmountTooLarge:  # no command takes it either
+        positive = False
+    except ValueError:
+        try:
+            parse_yuan(arg, signed=True)
+        except ValueError as e:
+            raise click.BadParameter(str(e), ctx=ctx, param_hint="YUAN") from None
+        positive = False
+    if not positive:
+        raise click.BadParameter(f"{arg}: the amount must be more than 0", ctx=ctx, param_hint="YUAN")
+    yuan = arg[1:]
+    debit = f"`rating400 accounts adjust ACCOUNT {arg} --reason TEXT` (a debit of the credit)"
+    reverse = f"`rating400 accounts pay ACCOUNT {yuan} --reverse --reason TEXT` (a bill payment taken back)"
+    if ctx.info_name == "refund":
+        why = (f"a refund is the credit paid back to the customer, written as a positive amount: "
+               f"`rating400 accounts refund ACCOUNT {yuan} --reason TEXT`; a debit that pays nobody "
+               f"is {debit}, and {reverse}")
+    else:
+        why = (f"to take money off an account use `rating400 accounts refund ACCOUNT {yuan} --reason "
+               f"TEXT` (credit paid back), {debit} or {reverse}")
+    raise click.BadParameter(f"{arg}: the amount must be more than 0; {why}", ctx=ctx, param_hint="YUAN")
 
 
 @accounts_command.command("top-up", cls=PositiveAmount)
@@ -360,17 +419,20 @@ class SignedAmount(click.Command):
     word, options too, as positional ("Missing option '--reason'"): a
     negative amount (not the value of an option) is moved behind a ``--``
     at the end, so ``adjust ACCOUNT -12.5 --reason X`` and ``adjust ACCOUNT
-    -- -12.5 --reason X`` both work (breaker N11 F11, newcomer N11 F11)."""
+    -- -12.5 --reason X`` both work (breaker N11 F11, newcomer N11 F11);
+    its options after a ``--`` are options (``_options_first``), so ``--
+    +5 --reason X`` and ``-- -５ --reason X`` are told what the amount is."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        args = _options_first(self, ctx, args)
         rest: list[str] = []
         amounts: list[str] = []
         for i, arg in enumerate(args):
             after_value = i and args[i - 1] in takes_value and args[i - 1] != "--"
-            if arg == "--" and i + 1 < len(args) and re.fullmatch(r"-[0-9.][0-9.,]*", args[i + 1]):
+            if arg == "--" and i + 1 < len(args) and _negative_word(args[i + 1]):
                 continue
-            if re.fullmatch(r"-[0-9.][0-9.,]*", arg) and not after_value:
+            if _negative_word(arg) and not after_value:
                 amounts.append(arg)
             else:
                 rest.append(arg)

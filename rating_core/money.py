@@ -59,8 +59,10 @@ def not_plain_decimal(text: str) -> str | None:
     if m is None:
         if text.startswith("+"):
             return "no + sign: write 0.15, not +0.15"
-        if text.startswith(".") or text.endswith("."):
+        if text.lstrip("-").startswith(".") or text.endswith("."):
             return "a digit on both sides of the point: write 0.5 or 1, not .5 or 1."
+        if any(c.isdigit() and not c.isascii() for c in text):  # ５ (full width), ٣: named, not "digits"
+            return "digits in ASCII (0-9), not full-width or other scripts' digits, e.g. 12 or 0.12"
         return "digits and at most one point, e.g. 12 or 0.12"
     if len(m[2]) > 1 and m[2][0] == "0":
         return "a leading zero before more digits: write 12 or 0.12, whichever is meant"
