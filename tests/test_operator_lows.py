@@ -8,10 +8,16 @@ operations, each on a small store in a second or so:
 - `accounts top-up ACCOUNT -- -0` offered `refund ACCOUNT 0` and `adjust
   ACCOUNT -0`, commands that are refused themselves, and `-- +5`, `-- 5e2`,
   `-- ５` said "Missing option '--store'": each odd amount now has one error
-  naming it, with no command offered unless it would be taken."""
+  naming it, with no command offered unless it would be taken;
+- `accounts import` put accounts on the file's packages without asking the
+  active catalog version, and outside ``Store.pinned``: an import racing
+  an activation of a version lacking a package could land after that
+  activation's in-use check, leaving an account on a package the active
+  version lacks. It checks and commits in the pin now."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -88,3 +94,92 @@ def test_an_adjustment_after_a_dash_dash_is_told_what_it_is(env, tmp_path, capsy
         assert code == 2 and f"Invalid value for YUAN: not an amount of yuan: {says}" in err, (yuan, err)
     code, out, err = cli(capsys, "accounts", "adjust", "acme", "--", "-5", "--reason", "x", "--store", store)
     assert code == 0 and json.loads(out)["detail"]["amount_minor"] == -5_0000, err
+
+
+# -- `accounts import` checks against the active version, in Store.pinned -----------------------
+def _store(tmp_path, active: str):
+    """A store whose active version is ``active`` (catalog YAML), no account
+    imported; ``c.yaml``: test_billing's CATALOG, the file to import (bun on
+    bundle_10)."""
+    from rating_core.accounts import Accounts
+    from rating_core.store import Store
+    from test_billing import CATALOG
+
+    (tmp_path / "c.yaml").write_text(CATALOG, encoding="utf-8")
+    (tmp_path / "active.yaml").write_text(active, encoding="utf-8")
+    Store(tmp_path / "store").compile(tmp_path / "active.yaml", activate=True)
+    return Accounts.open(tmp_path / "store")
+
+
+def _layer(ops) -> list[str]:
+    from rating_core.ledger import customers as C
+
+    with ops.ledger.env.begin() as txn:
+        return sorted(k.decode() for k, _ in txn.cursor(db=ops.db[C.ACCOUNTS_DB]))
+
+
+def test_an_import_onto_a_package_the_active_version_lacks_is_refused_whole(tmp_path, capsys):
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.errors import Refused
+    from test_billing import CATALOG
+
+    ops = _store(tmp_path, CATALOG.replace("bundle_10", "bundle_10k"))
+    try:
+        with pytest.raises(Refused) as e:
+            import_catalog(ops, tmp_path / "c.yaml")
+        assert e.value.reason == "not_in_active_catalog"
+        assert ("nothing imported: account 'bun' is on package 'bundle_10', which the active catalog version 1 "
+                "lacks; compile and activate this catalog first") in e.value.message, e.value.message
+        assert _layer(ops) == []  # tea, expiring and shop (on packages version 1 has) are not imported either
+    finally:
+        ops.ledger.close()
+    code, out, err = cli(capsys, "accounts", "import", tmp_path / "c.yaml", "--store", tmp_path / "store")
+    assert code == 1 and out == "" and err.startswith("refused: not_in_active_catalog: "), err
+    # As the message says: the file's catalog activated, the import goes through.
+    code, out, err = cli(capsys, "catalog", "compile", tmp_path / "c.yaml", "--store", tmp_path / "store",
+                         "--activate")
+    assert code == 0, err
+    code, out, err = cli(capsys, "accounts", "import", tmp_path / "c.yaml", "--store", tmp_path / "store")
+    assert code == 0 and sorted(json.loads(out)["imported"]) == ["bun", "expiring", "shop", "tea"], err
+
+
+def test_an_import_holds_the_active_version_until_its_accounts_are_committed(tmp_path):
+    """Version 2 renames bundle_10, which the import is putting bun on. An
+    activation of it tried while the import is between its check and its
+    first commit waits for the import (its pin), then sees bun on bundle_10
+    and is refused; before, it went through at once, and bun was committed
+    on a package the active version lacked. The outcome does not depend on
+    timing: the wait of 1 s only gives an activation that is not held the
+    time to land."""
+    from rating_core.accounts.importer import import_catalog
+    from rating_core.errors import Refused
+    from test_billing import CATALOG
+
+    ops = _store(tmp_path, CATALOG)
+    (tmp_path / "renamed.yaml").write_text(CATALOG.replace("bundle_10", "bundle_10k"), encoding="utf-8")
+    assert ops.store.compile(tmp_path / "renamed.yaml", activate=False) == 2
+    got: dict = {}
+
+    def activate():
+        try:
+            ops.store.activate(2)
+            got["activated"] = True
+        except Refused as e:
+            got["refused"] = e.reason
+
+    run, thread = ops._run, threading.Thread(target=activate)
+
+    def first_commit_raced(*args):
+        if thread.ident is None:  # the first account's commit
+            thread.start()
+            thread.join(timeout=1.0)  # held by the import's pin: still waiting
+        return run(*args)
+
+    try:
+        ops._run = first_commit_raced
+        assert sorted(import_catalog(ops, tmp_path / "c.yaml")["imported"]) == ["bun", "expiring", "shop", "tea"]
+        thread.join()
+        assert got == {"refused": "package_in_use"}, got
+        assert ops.store.current() == 1 and "bundle_10" in ops.catalog()["packages"]
+    finally:
+        ops.ledger.close()

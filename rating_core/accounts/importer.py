@@ -85,7 +85,14 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     (the packages the accounts are on live there; breaker: ``KeyError:
     'packages'``), InvalidInput (``billing_from``) when ``billing_from_ms`` is not
     a month's first instant or is later than the month after the current
-    one (``cut_over_too_late``)."""
+    one (``cut_over_too_late``), Refused (``not_in_active_catalog``,
+    nothing imported) when the active version lacks a package or feature an
+    account to import is on, or has its package as another kind
+    (``_lacking``). That check and the accounts' commits run in one
+    ``Store.pinned``, as ``subscribe`` and ``change_package`` do: an
+    activation waits for the import, and its own in-use check then sees
+    the imported accounts (an import racing an activation could leave an
+    account on a package the active version lacks)."""
     if billing_from_ms is not None and month_start(billing_from_ms) != billing_from_ms:
         raise InvalidInput("billing_from", f"{billing_from_ms} is not the first instant of a month (Asia/Shanghai)")
     if billing_from_ms is not None and (late := cut_over_too_late(billing_from_ms)):
@@ -98,6 +105,18 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
                          f"first")
 
     cat = load_catalog(catalog_path)
+    with ops.store.pinned():
+        return _import(ops, cat, catalog_path, actor, billing_from_ms)
+
+
+def _import(ops: Accounts, cat, catalog_path, actor: str, billing_from_ms: int | None) -> dict:
+    """``import_catalog``'s check and commits, in its ``Store.pinned``."""
+    if problems := _lacking(ops, cat):
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise Refused("not_in_active_catalog",
+                      f"{catalog_path}: nothing imported: {'; '.join(problems[:3])}{more}; compile and activate "
+                      f"this catalog first (`rating400 catalog compile {catalog_path} --store {ops.store.root} "
+                      "--activate`), then import")
     imported, skipped = [], []
     cut_ms = month_start(operations.now_ms()) if billing_from_ms is None else billing_from_ms
     for aid, acc in cat.accounts.items():
@@ -162,6 +181,28 @@ def import_catalog(ops: Accounts, catalog_path, actor: str = "import", billing_f
     if warnings:
         result["detail"] = {"warnings": warnings, **({"before_cut_over": earlier} if earlier else {})}
     return result
+
+
+def _lacking(ops: Accounts, cat) -> list[str]:
+    """What the active catalog version lacks of what ``cat``'s accounts not
+    yet in the layer are on, one phrase each: a package it has not, a
+    package it has as another kind (the import opens an account by the
+    file's kind: credit and period), a feature it has not. Empty: the
+    import may go on. Read in the caller's ``Store.pinned``."""
+    meta, v = ops.catalog(), f"the active catalog version {ops.store.current()}"
+    rules, features = meta.get("package_rules", {}), set(meta["billing"]["features"])
+    with ops.ledger.env.begin() as txn:
+        new = [aid for aid in cat.accounts if txn.get(aid.encode(), db=ops.db[C.ACCOUNTS_DB]) is None]
+    out = []
+    for aid in new:
+        acc = cat.accounts[aid]
+        kind, rule = cat.packages[acc.package].kind.value, rules.get(acc.package)
+        if rule is None:
+            out.append(f"account {aid!r} is on package {acc.package!r}, which {v} lacks")
+        elif rule["kind"] != kind:
+            out.append(f"account {aid!r} is on package {acc.package!r}, {kind} in the file and {rule['kind']} in {v}")
+        out += [f"account {aid!r} has feature {f!r}, which {v} lacks" for f in acc.features if f not in features]
+    return out
 
 
 IMPORT_WARNED = 10  # accounts named one by one in the import's warning of calls or money before the cut-over
