@@ -13,7 +13,10 @@ operations, each on a small store in a second or so:
   active catalog version, and outside ``Store.pinned``: an import racing
   an activation of a version lacking a package could land after that
   activation's in-use check, leaving an account on a package the active
-  version lacks. It checks and commits in the pin now."""
+  version lacks. It checks and commits in the pin now;
+- a statement's package label ("pre_480, then bundle_10 from 2026-11-15")
+  was ambiguous when a package id held ", then": the catalog took any
+  text as a package id; it takes ASCII letters, digits, '_' and '-' now."""
 from __future__ import annotations
 
 import json
@@ -183,3 +186,33 @@ def test_an_import_holds_the_active_version_until_its_accounts_are_committed(tmp
         assert ops.store.current() == 1 and "bundle_10" in ops.catalog()["packages"]
     finally:
         ops.ledger.close()
+
+
+# -- a package id a statement's package label can hold -------------------------------------------
+@pytest.mark.parametrize("pid", ["bundle_10, then payg", "bundle 10", "bundle.10", "包月", "-bundle_10", "b" * 65])
+def test_the_catalog_refuses_a_package_id_a_package_label_cannot_hold(tmp_path, capsys, pid):
+    from rating_core.catalog import load_catalog
+    from rating_core.errors import CatalogError
+    from test_billing import CATALOG
+
+    text = CATALOG.replace("  bundle_10:", f"  {json.dumps(pid, ensure_ascii=False)}:", 1)
+    assert text.splitlines()[9].startswith(f"  {json.dumps(pid, ensure_ascii=False)}:")  # line 10
+    (tmp_path / "c.yaml").write_text(text.replace("package: bundle_10", "package: payg"), encoding="utf-8")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(tmp_path / "c.yaml")
+    assert len(e.value.problems) == 1, e.value.problems
+    assert (f"package id {pid!r}: ASCII letters, digits, '_' and '-' only, from a letter or digit, at most 64 "
+            "characters") in e.value.problems[0], e.value.problems
+    if "." not in pid:  # a dot splits the path the line is found by: the packages: line is named then
+        assert e.value.problems[0].endswith("(line 10)"), e.value.problems
+    code, out, err = cli(capsys, "catalog", "compile", tmp_path / "c.yaml", "--store", tmp_path / "store")
+    assert code == 2 and f"package id {pid!r}" in err, (out, err)
+
+
+def test_package_ids_of_letters_digits_underscores_and_dashes_load(tmp_path):
+    from rating_core.catalog import load_catalog
+    from test_billing import CATALOG
+
+    text = CATALOG.replace("bundle_10", "9-Bundle_10").replace("pre_480", "b" * 64)
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    assert sorted(load_catalog(tmp_path / "c.yaml").packages) == ["9-Bundle_10", "b" * 64, "payg"]

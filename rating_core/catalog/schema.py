@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .. import MINOR_UNITS_PER_YUAN
 from ..cdr import MAX_TIME_MS, MIN_TIME_MS
@@ -282,6 +282,23 @@ class DayOverride(Model):
 
 
 NUMBER_400 = re.compile(r"^400[0-9]{7}$")
+# A package id: a statement joins the month's packages into one phrase
+# ("prepaid_480_1y, then bundle_1000 from 2026-12-02",
+# ``Statement.package_label``), the CLI takes it as a word, a path names it
+# (``packages.<id>.fee``): ASCII letters, digits, '_' and '-', from a
+# letter or digit (no ", then", no space, no '.', never read as an option).
+PACKAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _package_id(pid: str) -> str:
+    """``pid`` when it is a ``PACKAGE_ID``; else ValueError naming it."""
+    if not PACKAGE_ID.fullmatch(pid):
+        raise ValueError(f"package id {pid!r}: ASCII letters, digits, '_' and '-' only, from a letter or digit, "
+                         "at most 64 characters (a statement joins a month's packages as 'A, then B from DATE')")
+    return pid
+
+
+PackageId = Annotated[str, AfterValidator(_package_id)]
 
 
 class Number(Model):
@@ -370,7 +387,7 @@ class Catalog(Model):
     billable_seconds: BillableRule = BillableRule.truncate  # for rates that do not say
     day_overrides: list[DayOverride] = Field(default_factory=list)
     rates: dict[str, Rate]
-    packages: dict[str, Package]
+    packages: dict[PackageId, Package]
     features: dict[str, Feature] = Field(default_factory=dict)
     routing_plans: dict[str, RoutingPlan] = Field(default_factory=dict)
     accounts: dict[str, Account] = Field(default_factory=dict)
