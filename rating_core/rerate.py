@@ -98,13 +98,17 @@ class RerateResult:
     ledger_change_minor: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     package_kind: dict[str, str] = field(default_factory=dict)
+    # account -> the kind the month of the rerating is billed as (its credit
+    # part follows it, as the statement splits it); absent: ``package_kind``.
+    billed_as: dict[str, str] = field(default_factory=dict)
 
     def by_account(self) -> dict[str, AccountChange]:
         """Each adjusted account's share (``AccountChange``), by account id."""
         charge: dict[str, int] = {}
         for a in self.adjustments:
             charge[a.account] = charge.get(a.account, 0) + a.delta_minor
-        return {acct: AccountChange.of(self.package_kind[acct], charge[acct], self.ledger_change_minor[acct])
+        return {acct: AccountChange.of(self.billed_as.get(acct, self.package_kind[acct]), charge[acct],
+                                       self.ledger_change_minor[acct])
                 for acct in sorted(charge)}
 
 
@@ -112,8 +116,9 @@ class RerateResult:
 class AccountChange:
     """One account's share of a rerating, int64 minor units, signed (+ the
     enterprise owes more). ``charge_minor``: the calls' charge change (sum
-    of ``delta_minor``); ``credit_minor``: a prepaid account's credit change
-    (the ledger's correction, + given back; 0 for other kinds);
+    of ``delta_minor``); ``credit_minor``: the credit change of an account
+    whose rerating month is billed as prepaid (the ledger's correction, +
+    given back; 0 for other kinds: ``kind``);
     ``billed_minor``: the rest, on the bill (a prepaid account's arrears,
     or a pay-as-you-go / bundle account's charges), so charge = billed -
     credit, as the statement splits it (``billing.events.from_adjustments``);
@@ -415,6 +420,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             if acct not in kind_of:
                 kind_of[acct] = AccountTerms.from_snapshot(snapshot, acct)
                 result.package_kind[acct] = kind_of[acct].kind
+                result.billed_as[acct] = _month_kind(snapshot, row_of[acct], now_ms) or kind_of[acct].kind
             # What a row moved is decided by the kind of the package it was
             # rated under, as the commit debited it (README "Late CDRs"), not
             # by the account's current kind (a late payg call of a prepaid-now account).

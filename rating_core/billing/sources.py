@@ -19,8 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ledger import formats, records
+from .. import layout
+from ..ledger import formats, month_opening_kinds, records
 from .calls import CALLS_SCHEMA, combine, from_rated_table
+
+_PREPAID = layout.PACKAGE_KIND.index("prepaid")
 
 
 def _plain(t: pa.Table) -> pa.Table:
@@ -86,7 +89,6 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     statement of one account (`accounts balance`, GetBalance, GetStatement,
     a refund's or reversal's bound) does not read every customer's log.
     -> list[AccountEvent]."""
-    from .. import layout
     from ..ledger import adjustments
     from .events import from_account_events, from_adjustments, from_cut_overs, from_package_starts
 
@@ -104,10 +106,23 @@ def ledger_events(ops, snapshot, account: str | None = None) -> list:
     with ops.ledger.env.begin() as txn:
         rerated = [a for a in adjustments.all_rows(ops.ledger, txn) if account is None or a.account == account]
     t = snapshot.tables
-    prepaid = {a for i, a in enumerate(snapshot.meta["accounts"])
-               if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
-    return (from_account_events(raw) + from_adjustments(rerated, prepaid) + from_package_starts(raw)
-            + from_cut_overs(raw))
+    row = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
+    prepaid_now = {a for a, i in row.items()
+                   if layout.PACKAGE_KIND[int(t["package_kind"][int(t["account_package"][i])])] == "prepaid"}
+    rows = np.array([row.get(a.account, -1) for a in rerated], np.int64).reshape(-1)
+    known = rows >= 0
+    billed_as = np.full(len(rerated), -1, np.int8)
+    billed_as[known] = month_opening_kinds(t, rows[known], np.array([a.rerated_at_ms for a in rerated],
+                                                                    np.int64)[known])
+    # The credit part of a rerating follows the kind its month is billed as
+    # (the statement's rule, and what the ledger's correction means there:
+    # breaker 2026-12-02 F4, a prepaid call rerated after a change to
+    # pay-as-you-go was taken from the credit and billed as due too); a view
+    # without package history: the account's kind now.
+    prepaid = {id(a) for a, k in zip(rerated, billed_as)
+               if (k == _PREPAID if k >= 0 else a.account in prepaid_now)}
+    return (from_account_events(raw) + from_adjustments(rerated, lambda a: id(a) in prepaid)
+            + from_package_starts(raw) + from_cut_overs(raw))
 
 
 def statement_position(ops, account: str, snapshot=None) -> dict | None:
