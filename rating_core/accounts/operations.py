@@ -1230,7 +1230,7 @@ class Accounts:
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _statement_bound(self, account: str, kind: str, at_ms: int) -> tuple[str, int, str] | None:
+    def _statement_bound(self, account: str, kind: str, at_ms: int) -> tuple | None:
         """What the statements allow a refund of ``account`` (its package
         kind ``kind``, ``layout.PACKAGE_KIND``) dated ``at_ms`` (epoch ms) to
         pay back, in one statement build from read transactions, called
@@ -1240,7 +1240,8 @@ class Accounts:
         statements carry from ``at_ms``'s month to now, payments not applied
         to any bill (``billing.sources.unapplied_payments``), and the month
         whose bill left that least; a prepaid account's ``("prepaid", unpaid,
-        month)``: what the bills of the months that have ended leave unpaid
+        month, credit)``: what the bills of the months that have ended leave
+        unpaid and the current statement's closing credit
         (``billing.sources.unpaid_bills``; minor units). None when no
         statement bills the account yet."""
         from ..billing.sources import unapplied_payments, unpaid_bills
@@ -2098,8 +2099,9 @@ def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable
     ``bound``) out of ``refundable`` credit. Postpaid: the credit a later
     bill applied is never paid back, however the refund is dated (breaker
     N11 F13). Prepaid: the credit is netted against what the statements
-    leave unpaid (newcomer N11 F6; README "Money rules")."""
-    kind, figure, month = bound
+    leave unpaid (newcomer N11 F6; README "Money rules"), and never beyond
+    the current statement's closing credit (``bound``'s fourth figure)."""
+    kind, figure, month, *credit = bound
     if kind == "postpaid" and figure < refundable and amount > figure:
         # The ledger's credit holds what paid statement-only fees: never paid back.
         raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
@@ -2113,6 +2115,15 @@ def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable
                                              f"of {in_yuan(refundable)}; record the customer's payment first "
                                              f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
                                              f"more; cannot refund {in_yuan(amount)}")
+    if kind == "prepaid" and credit and credit[0] < refundable and amount > credit[0] - max(0, figure):
+        # The ledger holds more than the statements' credit (a late postpaid
+        # call of a month billed as pay-as-you-go, paid on the statement from
+        # the money the change to prepaid carried: breaker 2026-12-02 F1):
+        # what no statement holds as credit is never paid out.
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, credit[0] - max(0, figure)))}: "
+                                             f"the statements' credit is {in_yuan(credit[0])} (the ledger's "
+                                             f"{in_yuan(refundable)} includes money the statements applied to "
+                                             f"postpaid charges); cannot refund {in_yuan(amount)}")
 
 
 def _months(lo_ms: int, hi_ms: int) -> list[int]:

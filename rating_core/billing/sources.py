@@ -193,20 +193,21 @@ def unapplied_bill_payments(ops, account: str, at_ms: int) -> tuple[int, str, in
     return found[0], found[1], last.payments_carried_in + last.payments_total
 
 
-def unpaid_bills(ops, account: str) -> tuple[int, str] | None:
+def unpaid_bills(ops, account: str) -> tuple[int, str, int] | None:
     """What the bills of ``account``'s months that have ended leave unpaid
     after every payment so far (the current month's statement's earlier
-    unpaid less what its payments paid of it; minor units) and the last
-    month ended (``YYYY-MM``); None when no statement bills the account
-    yet. The month in progress is no bill yet: its minimum depends on the
-    calls still to come. One statement build."""
+    unpaid less what its payments paid of it; minor units), the last
+    month ended (``YYYY-MM``) and the current month's closing credit so far
+    (minor units: what the statements say the credit holds); None when no
+    statement bills the account yet. The month in progress is no bill yet:
+    its minimum depends on the calls still to come. One statement build."""
     statements = live_statements(ops, account, None)
     if not statements:
         return None
     from .statements import month_label, parse_month
 
     s = statements[-1]
-    return s.earlier_unpaid - s.paid_to_earlier, month_label(parse_month(s.month) - 1)
+    return s.earlier_unpaid - s.paid_to_earlier, month_label(parse_month(s.month) - 1), s.closing_credit
 
 
 def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
