@@ -1247,10 +1247,10 @@ class Accounts:
         from ..billing.sources import unapplied_payments, unpaid_bills
 
         if kind in layout.POSTPAID_KINDS:
-            found = unapplied_payments(self, account, at_ms)
-            return None if found is None else ("postpaid", *found)
-        found = unpaid_bills(self, account)
-        return None if found is None else ("prepaid", *found)
+            applied = unapplied_payments(self, account, at_ms)
+            return None if applied is None else ("postpaid", *applied)
+        unpaid = unpaid_bills(self, account)
+        return None if unpaid is None else ("prepaid", *unpaid)
 
     @_operation
     def reverse_payment(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
