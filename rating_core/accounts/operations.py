@@ -978,7 +978,9 @@ class Accounts:
                        actor: str = "", at_ms=None, allow_ended_months: bool = False) -> dict:
         """Change package from ``effective_ms`` (default now; a later date
         waits, and the sweep applies it then). The rule (README): credit left
-        carries over (a prepaid target adds its fee and starts a new period);
+        carries over (a prepaid target adds its fee and starts a new period;
+        from a postpaid package only what the statements leave unapplied,
+        ``_apply_change``);
         a bundle starts fresh at the effective date (seconds used before are
         not carried); the month's minimum is the one of the package in force
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
@@ -1046,15 +1048,61 @@ class Accounts:
             return self._run("change_package", request_id, actor, at_ms, fn)
 
     def _apply_change(self, tx: _Tx, acc: C.Account, package: str, when: int, before: C.Account) -> None:
+        """Put ``acc`` on ``package`` from ``when`` (epoch ms; a change now,
+        or the sweep applying a scheduled one), carrying its credit above
+        zero into the new period (minor units; none once a prepaid period
+        has ended). From a postpaid package (pay-as-you-go, bundle) to a
+        prepaid one the credit carried is what the statements leave
+        unapplied at the change (``_unapplied_at_change``), never more than
+        the ledger's credit: the ledger never held the postpaid bill's fees
+        (rental, features, the minimum's shortfall), which the month's
+        statement pays from the payments first (breaker 12-02 F2: a bundle
+        with a 200.00 payment carried its 50.00 rental into refundable
+        prepaid credit). The rest of the ledger's credit paid those bills and
+        leaves the ledger here: ``applied_to_bills_minor`` in the event's
+        detail (0 when nothing was applied)."""
         bal = tx.balance(acc)
         carried = max(0, bal.credit_minor) if bal is not None and when < acc.period_end_ms else 0
         old = acc.package
+        applied: dict = {}
+        kinds = {name: rule.get("kind") for name, rule in self.catalog().get("package_rules", {}).items()}
+        if kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) == "prepaid":
+            unapplied = self._unapplied_at_change(acc.id, when) if carried else None
+            applied = {"applied_to_bills_minor": 0 if unapplied is None else max(0, carried - unapplied)}
+            carried -= applied["applied_to_bills_minor"]
         # A scheduled change this one replaces is named (the sweep applying it replaces nothing).
         replaced = {} if (acc.pending_package, acc.pending_effective_ms) == (package, when) else _replaced(acc)
         credit = self._start_period(tx, acc, package, when, carried)
         self._maybe_restore(tx, acc, credit)
         tx.put_account(acc, before, {"from": old, "package": package, "effective_ms": when,
-                                     "carried_minor": carried, "credit_minor": credit, **replaced})
+                                     "carried_minor": carried, **applied, "credit_minor": credit, **replaced})
+
+    def _unapplied_at_change(self, account: str, when: int) -> int | None:
+        """What a postpaid ``account``'s statements leave unapplied at a
+        change to a prepaid package effective ``when`` (epoch ms), minor
+        units >= 0, from the statements as committed (one build, read
+        transactions, inside the change's write transaction as a refund's
+        bound: ``billing.sources.live_statements``): the closing credit of
+        ``when``'s month (Asia/Shanghai; payments and credit adjustments no
+        bill applied, ``billing.sources.unapplied_payments``' figure for that
+        month alone: after the change the later months are prepaid and apply
+        no payments, so their bills do not bound it). Money dated at or after
+        ``when`` (a change dated back, a sweep applying a scheduled change
+        after its date) belongs to the prepaid package once the change is
+        recorded (the statement applies only the money before the change,
+        ``statements._apply_payments``'s ``cut``): it is carried whole, the
+        month's part at least what the month's closing credit holds of it.
+        None when no statement bills the account by then (nothing applied)."""
+        from ..billing.sources import live_statements
+
+        month = _local(when)[:7]
+        statements = [s for s in live_statements(self, account, when) if s.month >= month]
+        if not statements or statements[0].month != month:
+            return None
+
+        def after(s) -> int:  # the money dated at or after the change
+            return sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds if e.at_ms >= when)
+        return max(0, statements[0].closing_credit, after(statements[0])) + sum(after(s) for s in statements[1:])
 
     # -- credit -----------------------------------------------------------------------------
     @_operation

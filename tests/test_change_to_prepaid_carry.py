@@ -1,0 +1,214 @@
+"""A change from a postpaid package (bundle, pay-as-you-go) to a prepaid one
+carries into the prepaid period what the statements leave unapplied at the
+change, never the ledger's whole credit (breaker 2026-12-02 second run, F2,
+HIGH).
+
+The ledger of a postpaid account holds its payments less the usage charges
+it debited (a bundle's overage, a pay-as-you-go call's charge); it never
+holds the bill's fees (rental, features, the minimum's shortfall), which the
+month's statement pays from the payments first. Carrying the ledger's whole
+credit put the rental into prepaid credit that could be spent on calls or
+refunded in cash, and the prepaid statement then closed below zero with
+nothing due. The part of the ledger's credit the bills applied leaves the
+ledger at the change (``applied_to_bills_minor`` in the change event's
+detail); the statements of the change's month and the next close on the
+ledger's credit.
+
+Account ``acme`` as in ``test_breaker_package_change_money`` (catalog of
+``test_late_cdrs`` with the pay-as-you-go packages and a 50-yuan rental on
+``bun_a``: 100 minutes included, overage 0.20/min; ``pre_b``: prepaid, fee
+600, minimum 60/month; ``bun_b``: 300 minutes, no rental). Money in minor
+units, 1/10000 yuan (``YUAN`` = 10000).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clock import clock_at
+from rating_core.cli import main
+from test_late_cdrs import CATALOG, PAYG, YUAN, at, cdr, engine_rows, setup_store
+
+RENTED = CATALOG.replace("packages:\n", "packages:\n" + PAYG).replace(
+    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20,",
+    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rental: 50,")
+
+
+@pytest.fixture
+def catalog(monkeypatch):
+    import test_late_cdrs
+
+    monkeypatch.setattr(test_late_cdrs, "CATALOG", RENTED)
+
+
+def _statement(tmp_path, store, capsys, month="2026-11"):
+    """``bill --ledger`` of acme, JSON; the statement of ``month``."""
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
+              "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
+    assert e.value.code == 0, capsys.readouterr().err
+    return json.loads((tmp_path / "st" / f"acme-{month}.json").read_text("utf-8"))["statements"][0]
+
+
+def _balance_cli(store, capsys) -> int:
+    """`accounts balance acme`'s credit (minor units)."""
+    capsys.readouterr()  # what ran before
+    with pytest.raises(SystemExit) as e:
+        main(["accounts", "balance", "acme", "--store", str(store)])
+    assert e.value.code == 0
+    return json.loads(capsys.readouterr().out)["credit_minor"]
+
+
+def _change_detail(ops) -> dict:
+    """The detail of acme's last package change that started a period."""
+    return [e for e in ops.account_events("acme")
+            if e["operation"] == "change_package" and "carried_minor" in e["detail"]][-1]["detail"]
+
+
+def test_a_bundle_with_a_payment_carries_what_its_bill_left(tmp_path, catalog, capsys):
+    """bun_a (rental 50) with a 200.00 payment on 11-01, a 105-minute call on
+    11-02 (5 min overage x 0.20 = 1.00, debited from the ledger), a change to
+    pre_b (fee 600) on 11-15. Hand: the ledger holds 200.00 - 1.00 = 199.00;
+    November's bill is rental 50.00 + overage 1.00 = 51.00, paid from the
+    payment: 149.00 unapplied. Carried 149.00 (not 199.00), 50.00 applied to
+    the bill (the rental) leaves the ledger; prepaid credit 149.00 + 600.00 =
+    749.00 = November's closing credit = December's (no calls), and a refund
+    is bounded by it."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-200", "acme", 200 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"], detail["credit_minor"]) == (
+        149 * YUAN, 50 * YUAN, 749 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 749 * YUAN
+    nov = _statement(tmp_path, store, capsys)
+    assert (nov["rental_minor"], nov["amount_due_minor"], nov["closing_credit_minor"]) == (50 * YUAN, 0, 749 * YUAN)
+    assert nov["package_changes"][0]["carried_minor"] == 149 * YUAN
+    assert nov["package_changes"][0]["package_credit_minor"] == 600 * YUAN  # new money only: no double count
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert dec["opening_credit_minor"] == dec["closing_credit_minor"] == 749 * YUAN
+    assert _balance_cli(store, capsys) == 749 * YUAN
+    with clock_at(at(11, 20, 12)):
+        from rating_core.errors import Refused
+
+        with pytest.raises(Refused):
+            ops.refund("too-much", "acme", 749 * YUAN + 100, "close out", at_ms=at(11, 20, 12))
+        ops.refund("all", "acme", 749 * YUAN, "close out", at_ms=at(11, 20, 12))
+    nov = _statement(tmp_path, store, capsys)
+    assert nov["closing_credit_minor"] == 0 == ops.balance("acme")["credit_minor"]
+
+
+def test_a_payment_short_of_the_bill_carries_nothing_and_the_rest_stays_due(tmp_path, catalog, capsys):
+    """As above with a 20.00 payment. Hand: ledger 20.00 - 1.00 = 19.00; the
+    bill of 51.00 takes the whole payment, 31.00 stays due; nothing is
+    carried, the 19.00 applied to the bill leaves the ledger: prepaid credit
+    600.00 = November's closing credit, amount due 31.00."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-20", "acme", 20 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (0, 19 * YUAN)
+    nov = _statement(tmp_path, store, capsys)
+    assert (nov["paid_to_charges_minor"], nov["amount_due_minor"]) == (20 * YUAN, 31 * YUAN)
+    assert nov["closing_credit_minor"] == 600 * YUAN == ops.balance("acme")["credit_minor"]
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert dec["closing_credit_minor"] == 600 * YUAN == _balance_cli(store, capsys)
+
+
+def test_no_payment_carries_nothing_and_the_bill_stays_due(tmp_path, catalog, capsys):
+    """No payment: the ledger is at -1.00 (the overage), nothing to carry,
+    nothing applied. Prepaid credit 600.00; November's bill 51.00 due."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 20)):
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (0, 0)
+    nov = _statement(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (51 * YUAN, 600 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 600 * YUAN
+
+
+def test_pay_as_you_go_without_fees_carries_its_whole_payment(tmp_path, catalog, capsys):
+    """pay (payg, std 0.12, no rental) with a 100.00 payment and a 10-minute
+    call (1.20, debited) -> pre_b on 11-15. Hand: the bill is the call, which
+    the ledger already took: 98.80 unapplied = the ledger; carried whole,
+    0 applied; prepaid credit 698.80."""
+    store, ops, ledger = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("on", at(11, 10), 10)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-100", "acme", 100 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (988 * 1000, 0)
+    nov = _statement(tmp_path, store, capsys)
+    assert nov["closing_credit_minor"] == 6988 * 1000 == ops.balance("acme")["credit_minor"]
+
+
+def test_the_sweep_applying_a_scheduled_change_carries_the_same(tmp_path, catalog, capsys):
+    """The f2 story with the change scheduled on 11-10 for 11-15 00:00 and
+    applied by the sweep at 11-15 00:00: carried 149.00, applied 50.00,
+    credit 749.00 = November's closing credit."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 10)):
+        ops.top_up("pay-200", "acme", 200 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 10))
+    with clock_at(at(11, 15, 0)):
+        ops.sweep(at_ms=at(11, 15, 0))
+    assert ops.balance("acme")["package"] == "pre_b"
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (149 * YUAN, 50 * YUAN)
+    nov = _statement(tmp_path, store, capsys)
+    assert nov["closing_credit_minor"] == 749 * YUAN == ops.balance("acme")["credit_minor"]
+
+
+def test_a_late_sweep_carries_the_money_dated_after_the_change_whole(tmp_path, catalog, capsys):
+    """Scheduled for 11-15 00:00, swept at 11-15 09:00; a 20.00 payment on
+    11-01 and a 100.00 top-up at 08:00 on 11-15 (after the change's date,
+    before the sweep). Once the change is recorded the statement applies
+    only the money before it to November's bill (51.00): 20.00 paid, 31.00
+    due; the 100.00 is the prepaid package's. Hand: the ledger holds 20.00 -
+    1.00 + 100.00 = 119.00; carried 100.00, 19.00 applied to the bill;
+    prepaid credit 700.00 = November's closing credit, 31.00 still due."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 10)):
+        ops.top_up("pay-20", "acme", 20 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 10))
+    with clock_at(at(11, 15, 8)):
+        ops.top_up("pay-100", "acme", 100 * YUAN, at_ms=at(11, 15, 8))
+    with clock_at(at(11, 15, 9)):
+        ops.sweep(at_ms=at(11, 15, 9))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (100 * YUAN, 19 * YUAN)
+    nov = _statement(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (31 * YUAN, 700 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 700 * YUAN
+
+
+@pytest.mark.parametrize("old,new,carried", [
+    ("pre_a", "bun_b", 4788 * 1000),       # prepaid -> postpaid: the credit less the 1.20 call
+    ("bun_a", "bun_b", 199 * YUAN),          # postpaid -> postpaid: the ledger's credit, as before
+    ("bun_a", "pay", 199 * YUAN),
+])
+def test_other_directions_carry_the_ledgers_credit_as_before(tmp_path, catalog, capsys, old, new, carried):
+    """Only postpaid -> prepaid is bounded by the statements: prepaid ->
+    postpaid and postpaid -> postpaid carry the ledger's credit above zero
+    (prepaid: 480.00 less a 10-minute call at 0.12 = 478.80; bundle: the
+    200.00 payment less the 1.00 overage = 199.00), and name no
+    ``applied_to_bills_minor``."""
+    store, ops, ledger = setup_store(tmp_path, old)
+    engine_rows(store, [cdr("on", at(11, 2), 10 if old == "pre_a" else 105)])
+    with clock_at(at(11, 20)):
+        if old != "pre_a":
+            ops.top_up("pay-200", "acme", 200 * YUAN, at_ms=at(11, 1))
+        ops.change_package("chg", "acme", new, effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert detail["carried_minor"] == carried and "applied_to_bills_minor" not in detail
+    assert ops.balance("acme")["credit_minor"] == carried
