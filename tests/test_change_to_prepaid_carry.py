@@ -212,3 +212,28 @@ def test_other_directions_carry_the_ledgers_credit_as_before(tmp_path, catalog, 
     detail = _change_detail(ops)
     assert detail["carried_minor"] == carried and "applied_to_bills_minor" not in detail
     assert ops.balance("acme")["credit_minor"] == carried
+
+
+def test_a_feature_fee_paid_from_the_payment_is_not_carried(tmp_path, monkeypatch, capsys):
+    """pay (payg, std 0.12) holding the recording feature (30.00 a month,
+    billed on the statement only) with a 100.00 payment and a 10-minute call
+    (1.20, debited) -> pre_b on 11-15. Hand: ledger 100.00 - 1.20 = 98.80;
+    November's bill 1.20 + 30.00 = 31.20 paid from the payment: carried
+    68.80, 30.00 applied to the bill; prepaid credit 668.80 = November's
+    closing credit."""
+    import test_late_cdrs
+
+    monkeypatch.setattr(test_late_cdrs, "CATALOG", RENTED.replace(
+        "accounts:\n", "features:\n  rec: {name: Recording, fee: 30, per: month}\naccounts:\n").replace(
+        "    package: PACKAGE\n", "    package: PACKAGE\n    features: [rec]\n"))
+    store, ops, ledger = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("on", at(11, 10), 10)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-100", "acme", 100 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["applied_to_bills_minor"]) == (688 * 1000, 30 * YUAN)
+    nov = _statement(tmp_path, store, capsys)
+    assert sum(f["amount_minor"] for f in nov["features"]) == 30 * YUAN
+    assert nov["amount_due_minor"] == 0
+    assert nov["closing_credit_minor"] == 6688 * 1000 == ops.balance("acme")["credit_minor"]
