@@ -61,7 +61,16 @@ Rules (README, "Monthly statements", states them for operators):
   earlier statements left unpaid (``earlier_unpaid``: of every kind, e.g. a
   prepaid month's arrears before a change to a bundle), then the month's
   charges, never below zero; what is left is the closing credit, applied to
-  the next months' charges. That money below zero (a debit adjustment
+  the next months' charges. What decides is the kind the account had when
+  the money came (``_postpaid_windows``), not the kind the month is billed
+  as: a month billed as prepaid (its package at its start) and changed to
+  payg or a bundle applies the top-ups made after the change the same way,
+  the customer's payment of that month's bill (breaker 12-02 F3: counted
+  as call credit while the month kept asking for the whole amount), as far
+  as the credit holds them (``_money_while_postpaid``: not the prepaid
+  credit carried in, which pays bills from the next month on); a month
+  billed as postpaid and changed to prepaid and back applies those after
+  the return. That money below zero (a debit adjustment
   larger than the credit carried in and the month's payments: a bounced
   top-up, bounded by the ledger's balance, which holds what bills applied)
   took back money earlier bills were paid with: it re-opens them, as a
@@ -71,8 +80,9 @@ Rules (README, "Monthly statements", states them for operators):
   arrears) are applied the same way: to earlier unpaid first, the rest back
   to the credit, so no amount due is negative; every kind's
   ``earlier_unpaid`` is set.
-- bill payments (``payment`` events: ``accounts pay``, prepaid accounts):
-  never credit. Every month applies the bill payments carried in
+- bill payments (``payment`` events: ``accounts pay``, accounts prepaid
+  when they pay, whatever kind the bill's month was billed as; a postpaid
+  account pays every bill with a top-up, above): never credit. Every month applies the bill payments carried in
   (``payments_carried_in``) plus the month's (``payments``) after the money
   above: to earlier unpaid first, then the month's charges; the rest is
   ``payments_carried_out``, applied to later months' bills, never to the
@@ -1141,23 +1151,24 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # and bills the rest (breaker: billed as due and debited, twice).
                 s.credit_consumed += min(_charged_under(calls, account, payg_packages, m_lo, m_hi),
                                          max(0, s.closing_credit))
-            if kind in layout.POSTPAID_KINDS:
-                # Payments after a change to prepaid belong to it; a change
-                # between postpaid packages keeps them here (breaker).
-                cut = next((c["at_ms"] for c in changes
-                            if c["to"] not in pkg_index or kinds[pkg_index[c["to"]]] not in layout.POSTPAID_KINDS),
-                           None)
-                unpaid = _apply_payments(s, unpaid, cut)
-            else:
-                # A prepaid month applies no payments, but what it leaves due
-                # is earlier unpaid to a later postpaid month (a change to
-                # payg or a bundle), settled before that month's charges, as
-                # for any payment (breaker: after a change the first payment
-                # paid its own month first). Charges below zero (a rerating
-                # refund of arrears) pay earlier unpaid first, the rest back
-                # to the credit, as for postpaid (newcomer: prepaid showed
-                # -191.64 due beside its arrears).
-                unpaid = _apply_payments(s, unpaid, payments=False)
+            # The money a month applies to bills is what was received while
+            # the account was postpaid (``_postpaid_windows``), whatever kind
+            # the month is billed as: a postpaid month's credit carried in
+            # and its top-ups before a change to prepaid (later ones belong to
+            # the prepaid package; a change between postpaid packages keeps
+            # them here, breaker); a prepaid month's top-ups after a change
+            # to payg or a bundle, the customer's payment of the bill, as far
+            # as the credit holds them (breaker 12-02 F3: counted as call
+            # credit while the month kept asking for the whole amount). A
+            # prepaid month applies no other money, but what it leaves due is
+            # earlier unpaid to a later postpaid month, settled before that
+            # month's charges, as for any payment (breaker: after a change the
+            # first payment paid its own month first). Charges below zero (a
+            # rerating refund of arrears) pay earlier unpaid first, the rest
+            # back to the credit, as for postpaid (newcomer: prepaid showed
+            # -191.64 due beside its arrears).
+            windows = _postpaid_windows(changes, kind, pkg_index, kinds)
+            unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS))
             credit, unapplied = s.closing_credit, s.payments_carried_out
             out.append(s)
     return out
@@ -1171,12 +1182,11 @@ def _opening_at(periods: list[AccountEvent], at_ms: int) -> int:
     return p.amount_minor + p.credit_minor
 
 
-def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments: bool = True) -> int:
-    """Apply a postpaid month's money (the credit carried in plus the
-    payments and credit adjustments before ``cut``, epoch ms: a change to a
-    prepaid package in the month, whose package the later ones belong to;
-    none when ``payments`` is False: a prepaid month, whose top-ups are
-    credit for calls, applies only charges below zero) to what earlier
+def _apply_payments(s: Statement, unpaid: int, money: int) -> int:
+    """Apply the month's ``money`` (minor units, ``_money_while_postpaid``:
+    what was received while the account was postpaid; 0 for a prepaid month
+    without a change to payg or a bundle, whose top-ups are credit for
+    calls: it applies only charges below zero) to what earlier
     statements left unpaid (``unpaid``, minor units), then to the month's
     charges, never below zero; sets ``s``'s ``earlier_unpaid``,
     ``paid_to_earlier`` and ``paid_to_charges`` and returns what is left
@@ -1202,8 +1212,6 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     added to ``unpaid`` (so ``earlier_unpaid``) and to the money (so the
     closing credit and ``payments_carried_out`` stay >= 0)."""
     owed_to_customer = max(0, -s.charges)
-    money = s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
-                                   if cut is None or e.at_ms < cut) if payments else 0
     # A postpaid month's money below zero (newcomer N14 F1: a debit
     # adjustment, bounded by the ledger's balance, which still holds what
     # bills applied) took back money earlier bills were paid with: they are
@@ -1231,6 +1239,66 @@ def _apply_payments(s: Statement, unpaid: int, cut: int | None = None, payments:
     s.payments_to_earlier, s.payments_to_charges = from_bill_money, to_charges
     s.payments_carried_out = bill_money - from_bill_money - to_charges
     return unpaid - s.paid_to_earlier + max(0, s.amount_due)
+
+
+def _postpaid_windows(changes: list[dict], kind: str, pkg_index: dict[str, int],
+                      kinds: list[str]) -> list[tuple[int, int]]:
+    """The spans [from, to) (epoch ms) of a month in which its account was
+    postpaid (pay-as-you-go or bundle, ``layout.POSTPAID_KINDS``): from the
+    month's start when ``kind`` (the package in force then, which the month
+    is billed under) is postpaid, from each change to a postpaid package
+    (``changes``: ``_period_terms``' changes, oldest first) to the next
+    change to a prepaid one, or on. The first span of a month begun
+    postpaid reaches back without bound (the first month billed holds money
+    dated before it, ``build_statements``); the last runs on without bound."""
+    def postpaid(package: str) -> bool:
+        return package in pkg_index and kinds[pkg_index[package]] in layout.POSTPAID_KINDS
+
+    windows: list[tuple[int, int]] = []
+    since = -(2**63) if kind in layout.POSTPAID_KINDS else None
+    for c in changes:
+        if postpaid(c["to"]) and since is None:
+            since = c["at_ms"]
+        elif not postpaid(c["to"]) and since is not None:
+            windows.append((since, c["at_ms"]))
+            since = None
+    if since is not None:
+        windows.append((since, 2**63 - 1))
+    return windows
+
+
+def _money_while_postpaid(s: Statement, windows: list[tuple[int, int]], postpaid_month: bool) -> int:
+    """The money a month applies to bills (``_apply_payments``; minor
+    units): what its account received while postpaid (``windows``,
+    ``_postpaid_windows``), where a top-up is a payment of the bill (README
+    "Money rules", Top-up), whatever kind the month is billed as.
+
+    A postpaid month (``postpaid_month``): the credit carried in (payments
+    not yet applied, or credit carried from a package change) plus the
+    top-ups, credit adjustments and refunds inside ``windows`` (those
+    after a change to prepaid are the prepaid package's credit).
+
+    A month billed as prepaid (the package at its start) and changed to payg
+    or a bundle: its top-ups and credit adjustments inside ``windows`` (the
+    customer's payment, less a debit taking it back, e.g. a bounced top-up;
+    never below 0), at most the credit the month would close with without
+    them applied (never below 0): its opening credit is prepaid credit
+    carried into the postpaid package, applied from the next month on as
+    any postpaid credit carried in, and money that left the credit (a
+    refund, pay-as-you-go calls the ledger debited from it) pays no bill.
+    0 without ``windows``: a prepaid month's top-ups are credit for calls."""
+    def inside(e: AccountEvent) -> bool:
+        return any(lo <= e.at_ms < hi for lo, hi in windows)
+
+    if postpaid_month:
+        return s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
+                                      if inside(e))
+    if not windows:
+        return 0
+    received = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if inside(e))
+    # The closing credit before anything is applied (bill payments, ``accounts pay``, are never credit).
+    credit = s.closing_credit - s.payments_total - s.payments_carried_in
+    return min(max(0, received), max(0, credit))
 
 
 def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds: list[str], included: list,
