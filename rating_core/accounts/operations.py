@@ -1156,7 +1156,10 @@ class Accounts:
         account's payment is its ``top_up``, credited against what was
         charged: one meaning per word, a payment here never touches the
         credit; ``billing.events.payment_refusal``, the rule an events
-        file's ``payment`` row is held to too), ``no_package``, ``account_closed``, ``before_package_start``
+        file's ``payment`` row is held to too; the kind now decides, not
+        the kind of the month whose bill is due: an account changed to a
+        bundle pays a month billed as prepaid with ``top_up``, which the
+        statements apply to that month, breaker 12-02 F3), ``no_package``, ``account_closed``, ``before_package_start``
         (``at_ms`` before the current package period's start),
         ``balance_limit`` (the account's payments, this one included, would
         total more than ``MAX_BALANCE_MINOR``: README "Bounds"; breaker N11
