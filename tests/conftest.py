@@ -73,3 +73,13 @@ def clock():
     yield set_to
     for patcher in reversed(on):
         patcher.stop()
+
+
+@pytest.fixture
+def rented_catalog(monkeypatch):
+    """``test_late_cdrs.setup_store`` compiles ``test_late_cdrs.RENTED``:
+    packages of every kind, ``bun_a`` with a rental (the mixed-kind month
+    stories)."""
+    import test_late_cdrs
+
+    monkeypatch.setattr(test_late_cdrs, "CATALOG", test_late_cdrs.RENTED)

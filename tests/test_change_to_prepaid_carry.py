@@ -28,27 +28,11 @@ import pytest
 
 from clock import clock_at
 from rating_core.cli import main
-from test_late_cdrs import CATALOG, PAYG, YUAN, at, cdr, engine_rows, setup_store
-
-RENTED = CATALOG.replace("packages:\n", "packages:\n" + PAYG).replace(
-    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20,",
-    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rental: 50,")
-
-
-@pytest.fixture
-def catalog(monkeypatch):
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", RENTED)
-
+from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
 
 def _statement(tmp_path, store, capsys, month="2026-11"):
     """``bill --ledger`` of acme, JSON; the statement of ``month``."""
-    with pytest.raises(SystemExit) as e:
-        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
-              "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
-    assert e.value.code == 0, capsys.readouterr().err
-    return json.loads((tmp_path / "st" / f"acme-{month}.json").read_text("utf-8"))["statements"][0]
+    return acme_statements(tmp_path, store, capsys, (month,))[0]
 
 
 def _balance_cli(store, capsys) -> int:
@@ -66,7 +50,7 @@ def _change_detail(ops) -> dict:
             if e["operation"] == "change_package" and "carried_minor" in e["detail"]][-1]["detail"]
 
 
-def test_a_bundle_with_a_payment_carries_what_its_bill_left(tmp_path, catalog, capsys):
+def test_a_bundle_with_a_payment_carries_what_its_bill_left(tmp_path, rented_catalog, capsys):
     """bun_a (rental 50) with a 200.00 payment on 11-01, a 105-minute call on
     11-02 (5 min overage x 0.20 = 1.00, debited from the ledger), a change to
     pre_b (fee 600) on 11-15. Hand: the ledger holds 200.00 - 1.00 = 199.00;
@@ -101,7 +85,7 @@ def test_a_bundle_with_a_payment_carries_what_its_bill_left(tmp_path, catalog, c
     assert nov["closing_credit_minor"] == 0 == ops.balance("acme")["credit_minor"]
 
 
-def test_a_payment_short_of_the_bill_carries_nothing_and_the_rest_stays_due(tmp_path, catalog, capsys):
+def test_a_payment_short_of_the_bill_carries_nothing_and_the_rest_stays_due(tmp_path, rented_catalog, capsys):
     """As above with a 20.00 payment. Hand: ledger 20.00 - 1.00 = 19.00; the
     bill of 51.00 takes the whole payment, 31.00 stays due; nothing is
     carried, the 19.00 applied to the bill leaves the ledger: prepaid credit
@@ -120,7 +104,7 @@ def test_a_payment_short_of_the_bill_carries_nothing_and_the_rest_stays_due(tmp_
     assert dec["closing_credit_minor"] == 600 * YUAN == _balance_cli(store, capsys)
 
 
-def test_no_payment_carries_nothing_and_the_bill_stays_due(tmp_path, catalog, capsys):
+def test_no_payment_carries_nothing_and_the_bill_stays_due(tmp_path, rented_catalog, capsys):
     """No payment: the ledger is at -1.00 (the overage), nothing to carry,
     nothing applied. Prepaid credit 600.00; November's bill 51.00 due."""
     store, ops, ledger = setup_store(tmp_path, "bun_a")
@@ -134,7 +118,7 @@ def test_no_payment_carries_nothing_and_the_bill_stays_due(tmp_path, catalog, ca
     assert ops.balance("acme")["credit_minor"] == 600 * YUAN
 
 
-def test_pay_as_you_go_without_fees_carries_its_whole_payment(tmp_path, catalog, capsys):
+def test_pay_as_you_go_without_fees_carries_its_whole_payment(tmp_path, rented_catalog, capsys):
     """pay (payg, std 0.12, no rental) with a 100.00 payment and a 10-minute
     call (1.20, debited) -> pre_b on 11-15. Hand: the bill is the call, which
     the ledger already took: 98.80 unapplied = the ledger; carried whole,
@@ -150,7 +134,7 @@ def test_pay_as_you_go_without_fees_carries_its_whole_payment(tmp_path, catalog,
     assert nov["closing_credit_minor"] == 6988 * 1000 == ops.balance("acme")["credit_minor"]
 
 
-def test_the_sweep_applying_a_scheduled_change_carries_the_same(tmp_path, catalog, capsys):
+def test_the_sweep_applying_a_scheduled_change_carries_the_same(tmp_path, rented_catalog, capsys):
     """The f2 story with the change scheduled on 11-10 for 11-15 00:00 and
     applied by the sweep at 11-15 00:00: carried 149.00, applied 50.00,
     credit 749.00 = November's closing credit."""
@@ -168,7 +152,7 @@ def test_the_sweep_applying_a_scheduled_change_carries_the_same(tmp_path, catalo
     assert nov["closing_credit_minor"] == 749 * YUAN == ops.balance("acme")["credit_minor"]
 
 
-def test_a_late_sweep_carries_the_money_dated_after_the_change_whole(tmp_path, catalog, capsys):
+def test_a_late_sweep_carries_the_money_dated_after_the_change_whole(tmp_path, rented_catalog, capsys):
     """Scheduled for 11-15 00:00, swept at 11-15 09:00; a 20.00 payment on
     11-01 and a 100.00 top-up at 08:00 on 11-15 (after the change's date,
     before the sweep). Once the change is recorded the statement applies
@@ -197,7 +181,7 @@ def test_a_late_sweep_carries_the_money_dated_after_the_change_whole(tmp_path, c
     ("bun_a", "bun_b", 199 * YUAN),          # postpaid -> postpaid: the ledger's credit, as before
     ("bun_a", "pay", 199 * YUAN),
 ])
-def test_other_directions_carry_the_ledgers_credit_as_before(tmp_path, catalog, capsys, old, new, carried):
+def test_other_directions_carry_the_ledgers_credit_as_before(tmp_path, rented_catalog, capsys, old, new, carried):
     """Only postpaid -> prepaid is bounded by the statements: prepaid ->
     postpaid and postpaid -> postpaid carry the ledger's credit above zero
     (prepaid: 480.00 less a 10-minute call at 0.12 = 478.80; bundle: the

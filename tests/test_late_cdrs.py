@@ -74,6 +74,8 @@ accounts:
     numbers:
       - {number: "4001110001", home_city: Shenzhen, routing: office}
 """
+PAYG = "  pay: {kind: payg, credit_limit: 100000, rates: [{rate: std}]}\n" \
+       "  pay2: {kind: payg, credit_limit: 100000, rates: [{rate: cheap}]}\n"
 SH = dt.timezone(dt.timedelta(hours=8))
 YUAN = 10_000
 NUMBER = "4001110001"
@@ -120,6 +122,23 @@ def renew(ops):
 
 def suspend(ops):
     ops.number_transition("sus", NUMBER, "suspend", "manual", at_ms=at(11, 15, 0))
+
+
+# The packages of every kind, ``bun_a`` with a 50.00 rental: the catalog of
+# the mixed-kind month stories (package changes between kinds within a month).
+RENTED = CATALOG.replace("packages:\n", "packages:\n" + PAYG).replace(
+    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20,",
+    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rental: 50,")
+
+
+def acme_statements(tmp_path, store, capsys, months=("2026-11",), formats="json", lang=None) -> list[dict]:
+    """``bill --ledger`` of acme into ``tmp_path/st``; the JSON statement of each of ``months``."""
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
+              "acme", "--statements", str(tmp_path / "st"), "--format", formats, *(["--lang", lang] if lang else [])])
+    assert e.value.code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return [json.loads((tmp_path / "st" / f"acme-{m}.json").read_text("utf-8"))["statements"][0] for m in months]
 
 
 def engine_rows(store, calls):
@@ -578,8 +597,6 @@ def test_the_kernel_picks_the_period_a_plain_search_picks(history, starts, rnd: 
 # ---- the ledger agrees with the rated rows, whatever the account holds now ----------------------
 KINDS = {"pre_a": "prepaid", "pre_b": "prepaid", "pay": "payg", "pay2": "payg", "bun_a": "bundle",
          "bun_b": "bundle"}
-PAYG = "  pay: {kind: payg, credit_limit: 100000, rates: [{rate: std}]}\n" \
-       "  pay2: {kind: payg, credit_limit: 100000, rates: [{rate: cheap}]}\n"
 
 
 def _debited(row, now: str = ""):

@@ -21,21 +21,17 @@ still billed as due and takes none of the credit
 """
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from clock import clock_at
 from rating_core.cli import main
-from test_late_cdrs import CATALOG, PAYG, YUAN, at, cdr, engine_rows, setup_store
+from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
 
 
 @pytest.fixture
-def back_to_prepaid(tmp_path, monkeypatch):
+def back_to_prepaid(tmp_path, rented_catalog):
     """acme: pre_a from 10-01, pay from 11-15, pre_b from 11-20."""
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
     store, ops, ledger = setup_store(tmp_path, "pre_a")
     with clock_at(at(11, 20, 1)):
         ops.change_package("to-pay", "acme", "pay", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
@@ -44,11 +40,7 @@ def back_to_prepaid(tmp_path, monkeypatch):
 
 
 def _november(tmp_path, store, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
-              "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
-    assert e.value.code == 0, capsys.readouterr().err
-    return json.loads((tmp_path / "st" / "acme-2026-11.json").read_text("utf-8"))["statements"][0]
+    return acme_statements(tmp_path, store, capsys)[0]
 
 
 def test_late_payg_calls_of_a_prepaid_month_are_paid_from_the_carried_credit(tmp_path, back_to_prepaid, capsys):
@@ -96,14 +88,12 @@ def test_rerating_a_late_payg_call_of_a_prepaid_month_moves_the_credit_it_paid(t
     took the calls from it. The statement closes on the ledger's credit."""
     from rating_core.ledger import Ledger
     from rating_core.rerate import rerate
-    import test_late_cdrs
-
     store, ops, ledger = back_to_prepaid
     engine_rows(store, [cdr(f"p{h}", at(11, 16, h), 10) for h in (13, 14, 15)])
     assert ledger.stored("acme").credit_minor == 1076 * YUAN + 4_000
     ledger.close()
     v2 = tmp_path / "v2.yaml"
-    v2.write_text(test_late_cdrs.CATALOG.replace("PACKAGE", "pre_a")
+    v2.write_text(RENTED.replace("PACKAGE", "pre_a")
                   .replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.15}]}"))
     with pytest.raises(SystemExit) as e:
         main(["catalog", "compile", str(v2), "--store", str(store)])

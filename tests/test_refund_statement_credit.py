@@ -17,13 +17,10 @@ import pytest
 
 from clock import clock_at
 from rating_core.errors import Refused
-from test_late_cdrs import CATALOG, PAYG, YUAN, at, cdr, engine_rows, setup_store
+from test_late_cdrs import YUAN, at, cdr, engine_rows, setup_store
 
 
-def test_a_refund_stops_at_the_statements_credit(tmp_path, monkeypatch):
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
+def test_a_refund_stops_at_the_statements_credit(tmp_path, rented_catalog):
     store, ops, ledger = setup_store(tmp_path, "pay")
     engine_rows(store, [cdr("on", at(11, 10), 10)])
     with clock_at(at(11, 20)):

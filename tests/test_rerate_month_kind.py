@@ -9,33 +9,14 @@ pay-as-you-go packages); 1 yuan = 10000 minor units.
 """
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from clock import clock_at
 from rating_core.cli import main
-from test_late_cdrs import CATALOG, PAYG, setup_store, at, cdr, engine_rows
+from test_late_cdrs import RENTED, acme_statements, at, cdr, engine_rows, setup_store
 
-RATED = CATALOG.replace("packages:\n", "packages:\n" + PAYG)
-
-
-@pytest.fixture
-def catalog(monkeypatch):
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", RATED)
-
-
-def _statement(tmp_path, store, capsys, month="2026-11"):
-    with pytest.raises(SystemExit) as e:
-        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
-              "acme", "--statements", str(tmp_path / "st"), "--format", "json"])
-    assert e.value.code == 0, capsys.readouterr().err
-    return json.loads((tmp_path / "st" / f"acme-{month}.json").read_text("utf-8"))["statements"][0]
-
-
-def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_once(tmp_path, catalog, capsys):
+def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_once(tmp_path, rented_catalog, capsys):
     """pre_a, a 10-minute call on 11-10 (1.20 from credit), a change to pay on
     11-15; version 2 doubles std (0.24) and November is rerated on 11-29:
     +1.20. The ledger takes it from the credit (477.60); November is billed
@@ -51,7 +32,7 @@ def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_
         ops.change_package("to-pay", "acme", "pay", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     ledger.close()
     v2 = tmp_path / "v2.yaml"
-    v2.write_text(RATED.replace("PACKAGE", "pre_a").replace("std: {tiers: [{price: 0.12}]}",
+    v2.write_text(RENTED.replace("PACKAGE", "pre_a").replace("std: {tiers: [{price: 0.12}]}",
                                                              "std: {tiers: [{price: 0.24}]}"))
     with pytest.raises(SystemExit) as e:
         main(["catalog", "compile", str(v2), "--store", str(store)])
@@ -64,7 +45,7 @@ def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_
         credit = after.stored("acme").credit_minor
     finally:
         after.close()
-    nov = _statement(tmp_path, store, capsys)
+    (nov,) = acme_statements(tmp_path, store, capsys)
     # 480.00 - 1.20 - 1.20 = 477.60 in the ledger; the statement must close on it, with no call charge due
     assert credit == 4776 * 1000
     assert nov["closing_credit_minor"] == credit

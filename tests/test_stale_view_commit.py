@@ -14,20 +14,12 @@ commits again under the latest view (``Engine.commit_group``).
 from __future__ import annotations
 
 import pyarrow as pa
-import pytest
 
 from clock import clock_at
-from test_late_cdrs import CATALOG, PAYG, at, cdr, setup_store
+from test_late_cdrs import at, cdr, setup_store
 
 
-@pytest.fixture
-def catalog(monkeypatch):
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", CATALOG.replace("packages:\n", "packages:\n" + PAYG))
-
-
-def test_f0_an_engine_opened_before_a_change_does_not_undo_a_refund(tmp_path, catalog, capsys):
+def test_f0_an_engine_opened_before_a_change_does_not_undo_a_refund(tmp_path, rented_catalog, capsys):
     """An engine opened before a package change (a server worker between two
     refresh ticks, a long ``rate --commit`` job) commits a late call of the old
     period after the change and a refund of the whole credit: pre_a 480.00 ->
@@ -56,7 +48,7 @@ def test_f0_an_engine_opened_before_a_change_does_not_undo_a_refund(tmp_path, ca
         engine.close()
 
 
-def test_a_stale_engine_commits_a_group_under_the_latest_view(tmp_path, catalog):
+def test_a_stale_engine_commits_a_group_under_the_latest_view(tmp_path, rented_catalog):
     """The same through ``commit_tables`` (a stream's consecutive messages in
     one transaction): two requests, the account changed to ``pay`` since the
     engine opened. Both calls after the change are rated under ``pay`` (the

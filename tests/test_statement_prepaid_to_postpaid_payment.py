@@ -26,29 +26,11 @@ import pytest
 
 from clock import clock_at
 from rating_core.cli import main
-from test_late_cdrs import CATALOG, PAYG, YUAN, at, cdr, engine_rows, setup_store
-
-RENTED = CATALOG.replace("packages:\n", "packages:\n" + PAYG).replace(
-    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20,",
-    "bun_a: {kind: bundle, included_minutes: 100, overage_price: 0.20, rental: 50,")
-
-
-@pytest.fixture
-def catalog(monkeypatch):
-    import test_late_cdrs
-
-    monkeypatch.setattr(test_late_cdrs, "CATALOG", RENTED)
-
+from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows, setup_store
 
 def _statements(tmp_path, store, capsys, formats="json"):
     """November's and December's statements (JSON) from the live ledger."""
-    with pytest.raises(SystemExit) as e:
-        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.parquet"), "--account",
-              "acme", "--statements", str(tmp_path / "st"), "--format", formats, "--lang", "en"])
-    assert e.value.code == 0, capsys.readouterr().err
-    capsys.readouterr()
-    return [json.loads((tmp_path / "st" / f"acme-{m}.json").read_text("utf-8"))["statements"][0]
-            for m in ("2026-11", "2026-12")]
+    return acme_statements(tmp_path, store, capsys, ("2026-11", "2026-12"), formats, "en")
 
 
 def _story(tmp_path, to="bun_b", call_minutes=310):
@@ -69,7 +51,7 @@ def _credit(ops):
         return ops.balance("acme")["credit_minor"]
 
 
-def test_f3b_a_postpaid_payment_pays_the_bill_of_a_month_begun_prepaid(tmp_path, catalog, capsys):
+def test_f3b_a_postpaid_payment_pays_the_bill_of_a_month_begun_prepaid(tmp_path, rented_catalog, capsys):
     """As f3: the customer, bun_b since 11-15, pays November's amount due with
     a top-up on 11-20 (``accounts pay`` is refused not_prepaid: "its payment
     is a top-up"). The statement counted it as prepaid credit (closing credit
@@ -86,7 +68,7 @@ def test_f3b_a_postpaid_payment_pays_the_bill_of_a_month_begun_prepaid(tmp_path,
     assert nov["outstanding_minor"] == 0
 
 
-def test_the_payment_settles_the_month_and_leaves_the_credit_as_it_was(tmp_path, catalog, capsys):
+def test_the_payment_settles_the_month_and_leaves_the_credit_as_it_was(tmp_path, rented_catalog, capsys):
     """Hand: November charges 1.50 + 38.50 = 40.00; the 40.00 top-up of 11-20
     pays them: amount due 0, outstanding 0, closing credit 480.00 (not
     520.00). December opens with 480.00, owes nothing earlier. The ledger:
@@ -112,7 +94,7 @@ def test_the_payment_settles_the_month_and_leaves_the_credit_as_it_was(tmp_path,
     assert _credit(ops) - dec["closing_credit_minor"] == nov["minimum_topup_minor"]  # 38.50, the fee it paid
 
 
-def test_an_ordinary_bundle_month_holds_the_same_identity(tmp_path, catalog, capsys):
+def test_an_ordinary_bundle_month_holds_the_same_identity(tmp_path, rented_catalog, capsys):
     """bun_a all month (rental 50.00, 100 min, overage 0.20): a 105-minute
     call (5 min overage = 1.00) and a 51.00 top-up on 11-20 pay November's
     51.00: due 0, closing credit 0.00; the ledger 0 - 1.00 + 51.00 = 50.00,
@@ -125,7 +107,7 @@ def test_an_ordinary_bundle_month_holds_the_same_identity(tmp_path, catalog, cap
     assert _credit(ops) - nov["closing_credit_minor"] == nov["rental_minor"] == 50 * YUAN
 
 
-def test_a_part_payment_leaves_the_rest_due_and_december_pays_it_from_the_carried_credit(tmp_path, catalog,
+def test_a_part_payment_leaves_the_rest_due_and_december_pays_it_from_the_carried_credit(tmp_path, rented_catalog,
                                                                                         capsys):
     """A 25.00 top-up on 11-20: November due 40.00 - 25.00 = 15.00 (outstanding
     15.00), closing credit 480.00. December (bun_b, postpaid) applies the
@@ -139,7 +121,7 @@ def test_a_part_payment_leaves_the_rest_due_and_december_pays_it_from_the_carrie
             dec["outstanding_minor"]) == (15 * YUAN, 15 * YUAN, 465 * YUAN, 0)
 
 
-def test_an_overpayment_is_carried_as_credit(tmp_path, catalog, capsys):
+def test_an_overpayment_is_carried_as_credit(tmp_path, rented_catalog, capsys):
     """A 100.00 top-up on 11-20: 40.00 pays November, 60.00 is left:
     closing credit 480.00 + 60.00 = 540.00, December's opening."""
     store, ops, _ = _story(tmp_path)
@@ -151,7 +133,7 @@ def test_an_overpayment_is_carried_as_credit(tmp_path, catalog, capsys):
         540 * YUAN, 540 * YUAN, 0)
 
 
-def test_a_top_up_before_the_change_is_prepaid_credit_and_pays_no_bill(tmp_path, catalog, capsys):
+def test_a_top_up_before_the_change_is_prepaid_credit_and_pays_no_bill(tmp_path, rented_catalog, capsys):
     """A 10-minute pre_a call on 11-05 (1.20 from credit; it is what makes
     November this ledger's to bill, before the cut-over) and a 100.00 top-up
     on 11-10, while pre_a: credit for calls (README "Money rules"). November:
@@ -170,7 +152,7 @@ def test_a_top_up_before_the_change_is_prepaid_credit_and_pays_no_bill(tmp_path,
     assert (dec["paid_to_earlier_minor"], dec["closing_credit_minor"]) == (388000, 540 * YUAN)
 
 
-def test_a_payment_taken_back_by_a_debit_pays_nothing(tmp_path, catalog, capsys):
+def test_a_payment_taken_back_by_a_debit_pays_nothing(tmp_path, rented_catalog, capsys):
     """The 40.00 top-up of 11-20 bounces: ``adjust -40.00`` on 11-21. November
     is due 40.00 again, closing credit 480.00 (the debit took the payment,
     not the carried credit)."""
@@ -183,7 +165,7 @@ def test_a_payment_taken_back_by_a_debit_pays_nothing(tmp_path, catalog, capsys)
         0, 40 * YUAN, 480 * YUAN)
 
 
-def test_a_change_to_payg_pays_its_calls_from_the_credit_and_the_bill_from_the_payment(tmp_path, catalog, capsys):
+def test_a_change_to_payg_pays_its_calls_from_the_credit_and_the_bill_from_the_payment(tmp_path, rented_catalog, capsys):
     """pre_a -> pay (std 0.12) on 11-15; a 10-minute call on 11-16 = 1.20,
     debited from the carried credit (README "Late CDRs"): November's charges
     are the 38.80 shortfall (40.00 - 1.20). A 38.80 top-up pays them: due 0,
@@ -202,7 +184,7 @@ def test_a_change_to_payg_pays_its_calls_from_the_credit_and_the_bill_from_the_p
     assert _credit(ops) - nov["closing_credit_minor"] == nov["minimum_topup_minor"]
 
 
-def test_pay_is_refused_for_the_postpaid_account_and_its_top_up_settles_the_bill(tmp_path, catalog, capsys):
+def test_pay_is_refused_for_the_postpaid_account_and_its_top_up_settles_the_bill(tmp_path, rented_catalog, capsys):
     """The CLI story: `accounts pay` of the bundle account is refused
     not_prepaid (its kind now decides the word; its payment is a top-up),
     `accounts top-up` of the 40.00 pays November's bill, and `accounts
@@ -225,7 +207,7 @@ def test_pay_is_refused_for_the_postpaid_account_and_its_top_up_settles_the_bill
             shown["statements"]["credit_minor"]) == (5185000, "2026-11", 0, 480 * YUAN)
 
 
-def test_a_payment_after_a_return_to_a_bundle_pays_the_month_begun_as_a_bundle(tmp_path, catalog, capsys):
+def test_a_payment_after_a_return_to_a_bundle_pays_the_month_begun_as_a_bundle(tmp_path, rented_catalog, capsys):
     """The mirror month: bun_a (rental 50.00) at November's start, a
     105-minute call on 11-02 (5 min overage = 1.00), pre_a from 11-10, bun_b
     (no rental) from 11-20: November is billed as a bundle, charges 50.00 +
