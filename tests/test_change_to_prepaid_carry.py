@@ -221,3 +221,30 @@ def test_a_feature_fee_paid_from_the_payment_is_not_carried(tmp_path, monkeypatc
     assert sum(f["amount_minor"] for f in nov["features"]) == 30 * YUAN
     assert nov["amount_due_minor"] == 0
     assert nov["closing_credit_minor"] == 6688 * 1000 == ops.balance("acme")["credit_minor"]
+
+
+def test_a_postpaid_minimum_counts_the_postpaid_calls_only(tmp_path, monkeypatch, capsys):
+    """``pay`` with a 40.00 monthly minimum (billed from 10-01, so November
+    is no first month), a 100.00 payment on 11-01, a 10-minute call on 11-10
+    (1.20), a change to ``pre_b`` (fee 600) on 11-15, then a 100-minute
+    pre_b call on 11-16 (0.10/min: 10.00 from the prepaid credit).
+    November is billed as pay-as-you-go: its minimum counts the 1.20 under
+    ``pay`` (shortfall 38.80), not the prepaid call, which the prepaid credit
+    paid. Hand: 100.00 - 1.20 - 38.80 = 60.00 carried; 600.00 + 60.00 -
+    10.00 = 650.00, the ledger's credit and the statement's closing credit.
+    Before, the statement counted the prepaid call towards the minimum
+    (shortfall 28.80) and closed at 660.00 beside the ledger's 650.00."""
+    import test_late_cdrs
+
+    monkeypatch.setattr(test_late_cdrs, "CATALOG", RENTED.replace(
+        "pay: {kind: payg, credit_limit: 100000,", "pay: {kind: payg, credit_limit: 100000, monthly_minimum: 40,"))
+    store, ops, ledger = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("on", at(11, 10), 10)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-100", "acme", 100 * YUAN, at_ms=at(11, 1))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    engine_rows(store, [cdr("pre", at(11, 16), 100)])
+    nov = _statement(tmp_path, store, capsys)
+    assert nov["minimum_topup_minor"] == 388_000
+    assert nov["closing_credit_minor"] == 650 * YUAN
+    assert ops.balance("acme")["credit_minor"] == 650 * YUAN

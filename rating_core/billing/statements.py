@@ -17,7 +17,10 @@ Rules (README, "Monthly statements", states them for operators):
 - minimum top-up: max(0, monthly_minimum - usage), except in the month the
   package starts, which is charged at actual usage, and in a month with no
   package in force (a prepaid period ended by its first instant and not
-  renewed in it), which has no minimum.
+  renewed in it), which has no minimum. A month billed as postpaid that
+  changed to prepaid counts only its calls under postpaid packages (the
+  prepaid ones are paid by the prepaid credit; the shortfall is the one the
+  change settled from the payments).
 - rental: the package's monthly rental, in full for every month the package
   runs, the starting month included.
 - add-on features held under the catalog run from the package start:
@@ -993,6 +996,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     pkg_index = {name: j for j, name in enumerate(packages)}
     payg_packages = [name for name in packages if kinds[pkg_index[name]] == "payg"]
     bundle_packages = [name for name in packages if kinds[pkg_index[name]] == "bundle"]
+    postpaid_packages = payg_packages + bundle_packages
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     month_fees = {m: fees.of(m) for m in month_facts} if fees is not None else {}
     # Each month's bundle allowance by package index, from the same version
@@ -1077,7 +1081,20 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                       and not any(m_lo <= e.at_ms < m_hi for e in periods))
             fm = month_fees.get(m)  # the fees of the version in force at the month's start
             s.monthly_minimum = 0 if lapsed else fm.minimum[packages[p]] if fm else int(minimum[p])
-            s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - s.usage)
+            counted = s.usage
+            if kind in layout.POSTPAID_KINDS and any(
+                    c["to"] in pkg_index and kinds[pkg_index[c["to"]]] == "prepaid" for c in changes):
+                # A month billed as postpaid that changed to prepaid: its
+                # minimum counts the calls rated under postpaid packages; the
+                # prepaid package's calls are paid by its own credit. The
+                # shortfall is then what it was at the change, which the
+                # ledger applied from the payments then (``Accounts.
+                # _apply_change``: what the statements leave unapplied is
+                # carried), so the two agree (f2carry: a 10.00 prepaid call
+                # after the change lowered the statement's shortfall, not
+                # the ledger's: 660.00 against 650.00).
+                counted = _charged_under(calls, account, postpaid_packages, m_lo, m_hi)
+            s.minimum_topup = 0 if s.first_month else max(0, s.monthly_minimum - counted)
             # Rental: in full for every package that ran in the month (the
             # starting month included), once each; priced by the version in
             # force at the month's start (newcomer 2026-12-02 F2: a change to
