@@ -248,3 +248,32 @@ def test_a_postpaid_minimum_counts_the_postpaid_calls_only(tmp_path, monkeypatch
     assert nov["minimum_topup_minor"] == 388_000
     assert nov["closing_credit_minor"] == 650 * YUAN
     assert ops.balance("acme")["credit_minor"] == 650 * YUAN
+
+
+@pytest.mark.parametrize("how", ["sweep", "now"])
+def test_a_change_at_a_months_first_instant_carries_what_the_month_before_left(tmp_path, rented_catalog, capsys,
+                                                                               how):
+    """breaker2 B2 (HIGH): bun_a (rental 50) from 10-01, a 105-minute call
+    on 11-02 (1.00 overage), a 200.00 payment dated 11-01, a change to pre_b
+    (fee 600) effective 2026-12-01 00:00 -- scheduled on 11-20 and applied by
+    the sweep, or made at that instant. Hand: November's bill 50.00 + 1.00
+    paid from the payment, 149.00 unapplied; bun_a never runs in December
+    (it ends at its first instant), so no December rental: carried 149.00,
+    prepaid credit 749.00, as December's statement says. Before, the carry
+    was bounded by December's statement as it stood before the change, which
+    still billed bun_a's December rental: carried 99.00, ledger 699.00."""
+    store, ops, ledger = setup_store(tmp_path, "bun_a")
+    engine_rows(store, [cdr("on", at(11, 2), 105)])
+    with clock_at(at(11, 20)):
+        ops.top_up("pay-200", "acme", 200 * YUAN, at_ms=at(11, 1))
+        if how == "sweep":
+            ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(12, 1, 0), at_ms=at(11, 20))
+    with clock_at(at(12, 1, 0)):
+        if how == "sweep":
+            ops.sweep(at_ms=at(12, 1, 0))
+        else:
+            ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(12, 1, 0), at_ms=at(12, 1, 0))
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert dec["rental_minor"] == 0 and dec["opening_credit_minor"] == 149 * YUAN
+    assert dec["closing_credit_minor"] == 749 * YUAN
+    assert ops.balance("acme")["credit_minor"] == 749 * YUAN

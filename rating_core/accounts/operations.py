@@ -1083,7 +1083,9 @@ class Accounts:
         units >= 0, from the statements as committed (one build, read
         transactions, inside the change's write transaction as a refund's
         bound: ``billing.sources.live_statements``): the closing credit of
-        ``when``'s month (Asia/Shanghai; payments and credit adjustments no
+        the month the old package last ran in (``when``'s, or the month
+        before for a change at a month's first instant; Asia/Shanghai;
+        payments and credit adjustments no
         bill applied, ``billing.sources.unapplied_payments``' figure for that
         month alone: after the change the later months are prepaid and apply
         no payments, so their bills do not bound it). Money dated at or after
@@ -1095,7 +1097,12 @@ class Accounts:
         None when no statement bills the account by then (nothing applied)."""
         from ..billing.sources import live_statements
 
-        month = _local(when)[:7]
+        # The month the old package last ran in: a change at a month's first
+        # instant leaves that month to the prepaid package, whose statement
+        # (as it stands before the change) still bills the old package's
+        # rental there (breaker2 B2: a bundle -> prepaid change at 12-01
+        # 00:00 took December's 50.00 bundle rental out of the carry).
+        month = _local(when - 1)[:7]
         statements = [s for s in live_statements(self, account, when) if s.month >= month]
         if not statements or statements[0].month != month:
             return None
