@@ -98,17 +98,19 @@ class RerateResult:
     ledger_change_minor: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     package_kind: dict[str, str] = field(default_factory=dict)
-    # account -> the kind the month of the rerating is billed as (its credit
-    # part follows it, as the statement splits it); absent: ``package_kind``.
+    # account -> the kind the month of the rerating is billed as (with the
+    # kind now, it decides each adjustment's ``credit_delta_minor``).
     billed_as: dict[str, str] = field(default_factory=dict)
 
     def by_account(self) -> dict[str, AccountChange]:
         """Each adjusted account's share (``AccountChange``), by account id."""
         charge: dict[str, int] = {}
+        credit: dict[str, int] = {}
         for a in self.adjustments:
             charge[a.account] = charge.get(a.account, 0) + a.delta_minor
-        return {acct: AccountChange.of(self.billed_as.get(acct, self.package_kind[acct]), charge[acct],
-                                       self.ledger_change_minor[acct])
+            credit[a.account] = credit.get(a.account, 0) - (a.credit_delta_minor or 0)
+        return {acct: AccountChange(self.package_kind[acct], charge[acct], credit[acct], charge[acct] + credit[acct],
+                                    self.ledger_change_minor[acct])
                 for acct in sorted(charge)}
 
 
@@ -116,9 +118,9 @@ class RerateResult:
 class AccountChange:
     """One account's share of a rerating, int64 minor units, signed (+ the
     enterprise owes more). ``charge_minor``: the calls' charge change (sum
-    of ``delta_minor``); ``credit_minor``: the credit change of an account
-    whose rerating month is billed as prepaid (the ledger's correction, +
-    given back; 0 for other kinds: ``kind``);
+    of ``delta_minor``); ``credit_minor``: the prepaid credit's change
+    (minus the sum of the adjustments' ``credit_delta_minor``, + given
+    back; 0 when none of it is prepaid credit);
     ``billed_minor``: the rest, on the bill (a prepaid account's arrears,
     or a pay-as-you-go / bundle account's charges), so charge = billed -
     credit, as the statement splits it (``billing.events.from_adjustments``);
@@ -129,11 +131,6 @@ class AccountChange:
     credit_minor: int
     billed_minor: int
     balance_minor: int
-
-    @classmethod
-    def of(cls, kind: str, charge_minor: int, balance_minor: int) -> AccountChange:
-        credit = balance_minor if kind == "prepaid" else 0
-        return cls(kind, charge_minor, credit, charge_minor + credit, balance_minor)
 
 
 def day_bounds(day_from: str, day_to: str) -> tuple[int, int]:
@@ -444,9 +441,18 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                 else:
                     result.unchanged += 1
                 continue
+            # The part of the correction that is prepaid credit: on an
+            # account prepaid now (the ledger keeps it from going below
+            # zero), or in a month billed as prepaid (its statement pays
+            # calls from the credit); else it is on the bill, as postpaid
+            # charges are (breaker 12-02 F4, breaker2 B1: split by the month
+            # alone, a prepaid call of a month billed as pay-as-you-go was
+            # taken from the credit and billed as due too).
+            prepaid_money = kind == "prepaid" or result.billed_as[acct] == "prepaid"
             a = Adjustment(rec["call_id"], acct, version, old_charge, new_charge, new_charge - old_charge,
                            new_money - old_money, now_ms, reason, new_billable,
-                           seq=1 if prior is None else prior.count + 1)
+                           seq=1 if prior is None else prior.count + 1,
+                           credit_delta_minor=new_money - old_money if prepaid_money else 0)
             result.adjustments.append(a)
             result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
             if not dry_run:

@@ -1,4 +1,5 @@
-"""The credit part of a rerating follows the kind its month is billed as
+"""The credit part of a rerating: prepaid credit on an account prepaid when it
+is made, or in a month billed as prepaid
 (breaker 2026-12-02 F4, HIGH): the statement split a rerating into credit
 and amount due by the account's kind now, the ledger moved the credit by
 the kind of the call's package -- after a change between kinds a rerating
@@ -14,7 +15,7 @@ import pytest
 
 from clock import clock_at
 from rating_core.cli import main
-from test_late_cdrs import RENTED, acme_statements, at, cdr, engine_rows, setup_store
+from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
 
 def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_once(tmp_path, rented_catalog, capsys):
     """pre_a, a 10-minute call on 11-10 (1.20 from credit), a change to pay on
@@ -50,3 +51,41 @@ def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_
     assert credit == 4776 * 1000
     assert nov["closing_credit_minor"] == credit
     assert nov["amount_due_minor"] == nov["minimum_topup_minor"] + nov["rental_minor"]
+
+
+def test_a_prepaid_call_of_a_payg_month_rerated_is_not_taken_from_the_credit_and_billed(tmp_path, rented_catalog, capsys):
+    """breaker2 B1 (HIGH), the mirror of the first test: ``pay`` from 10-01,
+    a 10-minute call on 11-10 (1.20, on November's bill), a change to pre_b
+    (fee 600, 0.10/min) on 11-15, a 10-minute call on 11-20 (1.00 from the
+    credit): ledger 599.00 = November's closing credit, 1.20 due. Version 2
+    doubles both rates; November is rerated on 11-29: +1.20 on the payg call
+    (on the bill), +1.00 on the prepaid call (from the credit, the account
+    being prepaid). Hand: credit 598.00, 2.40 due. Before, the statement
+    split by November's kind alone (pay-as-you-go) and billed the prepaid
+    call's 1.00 as due too, while the ledger took it from the credit."""
+    from rating_core.ledger import Ledger
+    from rating_core.rerate import rerate
+
+    store, ops, ledger = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("payg", at(11, 10), 10)])
+    ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    engine_rows(store, [cdr("pre", at(11, 20), 10)])
+    (nov,) = acme_statements(tmp_path, store, capsys)
+    assert ops.balance("acme")["credit_minor"] == nov["closing_credit_minor"] == 599 * YUAN  # consistent before
+    assert nov["amount_due_minor"] == 12_000
+    ledger.close()
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(RENTED.replace("PACKAGE", "pay").replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.24}]}")
+                  .replace("cheap: {tiers: [{price: 0.10}]}", "cheap: {tiers: [{price: 0.20}]}"))
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(v2), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    after = Ledger(store)
+    try:
+        credit = after.stored("acme").credit_minor
+    finally:
+        after.close()
+    (nov,) = acme_statements(tmp_path, store, capsys)
+    assert credit == 598 * YUAN and nov["closing_credit_minor"] == credit
+    assert credit - nov["amount_due_minor"] == 5956 * 1000

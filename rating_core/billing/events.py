@@ -417,13 +417,15 @@ def from_adjustments(rows, prepaid) -> list[AccountEvent]:
     """The ledger's rerating adjustments (``ledger.adjustments.Adjustment``)
     as ``rerating`` events: at the rerating's time (``rerated_at_ms``: a
     bill already sent is never changed, the correction goes on the bill of
-    the month it was made), amount = the charge's delta; where
-    ``prepaid(a)`` holds -- the month the rerating was made in is billed as
-    prepaid (``sources.live_events``) -- ``credit_minor`` = the ledger's
-    correction (``ledger_delta_minor``), taken from or given back to the
-    prepaid credit, the rest being arrears; else 0 (the delta is on the
-    bill, as postpaid charges are)."""
+    the month it was made), amount = the charge's delta; ``credit_minor``
+    = the part taken from or given back to the prepaid credit, as the
+    rerating recorded it (``Adjustment.credit_delta_minor``), the rest
+    being on the bill; for rows written before it was recorded, the
+    ledger's correction (``ledger_delta_minor``) where ``prepaid(a)`` holds
+    (``sources.live_events``: the month the rerating was made in is billed
+    as prepaid), else 0."""
     return [AccountEvent(a.account, a.rerated_at_ms, "rerating", a.delta_minor,
                          note=f"{a.call_id}: {a.reason}",
-                         credit_minor=a.ledger_delta_minor if prepaid(a) else 0,
+                         credit_minor=(a.credit_delta_minor if a.credit_delta_minor is not None else
+                                       a.ledger_delta_minor if prepaid(a) else 0),
                          version=a.version, call_id=a.call_id) for a in rows]

@@ -1,7 +1,8 @@
 """Rerating adjustments: one ``adjustments`` row per call each rerating run
 changed (format in ``formats``: key call key + NUL + ``SEQ_MARK`` + the
 call's rerating sequence number, value ``ADJUSTMENT_SEQ`` (with the target
-catalog version) + account NUL reason NUL new billable seconds).
+catalog version) + account NUL reason NUL new billable seconds NUL the
+credit delta).
 
 Exactly once: a run's adjustment moves the call from its LATEST state (the
 committed record, or the newest earlier adjustment, whatever its version)
@@ -47,7 +48,13 @@ class Adjustment:
     new_billable_seconds: the call's billable seconds under ``version``
     (what the number's monthly calls count reads: a call counts while they
     are > 0); -1 in rows written before it was recorded. seq: the call's
-    rerating sequence number (1 = its first rerating)."""
+    rerating sequence number (1 = its first rerating). credit_delta_minor:
+    the part of ``ledger_delta_minor`` taken from (+) or given back to (-)
+    prepaid credit, decided when the rerating was made (``rerate``: the
+    account prepaid then, or the month of the rerating billed as prepaid);
+    the statement takes it from the credit and bills the rest of
+    ``delta_minor``; None in rows written before it was recorded (the
+    statement then decides, ``billing.sources.live_events``)."""
 
     call_id: str
     account: str
@@ -60,6 +67,7 @@ class Adjustment:
     reason: str
     new_billable_seconds: int = -1
     seq: int = 0
+    credit_delta_minor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +89,15 @@ def key(call_key: bytes, seq: int) -> bytes:
     return call_key + b"\x00" + SEQ_MARK + SEQ.pack(seq)
 
 
-def _tail(v: bytes, head: int) -> tuple[str, str, int]:
-    """(account, reason, new_billable_seconds or -1) of a stored value: the
-    text after the fixed head is account NUL reason [NUL billable seconds]
-    (a reason holds no control character, ``rerate.check_reason``)."""
+def _tail(v: bytes, head: int) -> tuple[str, str, int, int | None]:
+    """(account, reason, new_billable_seconds or -1, credit_delta_minor or
+    None) of a stored value: the text after the fixed head is account NUL
+    reason [NUL billable seconds [NUL credit delta]], decimals (a reason
+    holds no control character, ``rerate.check_reason``)."""
     account, _, rest = v[head:].decode().partition("\x00")
-    reason, _, billable = rest.partition("\x00")
-    return account, reason, int(billable) if billable else -1
+    reason, _, rest = rest.partition("\x00")
+    billable, _, credit = rest.partition("\x00")
+    return account, reason, int(billable) if billable else -1, int(credit) if credit else None
 
 
 def _decode(call: bytes, suffix: bytes, v: bytes) -> Adjustment | None:
@@ -95,16 +105,16 @@ def _decode(call: bytes, suffix: bytes, v: bytes) -> Adjustment | None:
     for a longer call key that shares the prefix."""
     if len(suffix) == 1 + SEQ.size and suffix[:1] == SEQ_MARK:
         old, new, delta, ledger_delta, at, version = ADJUSTMENT_SEQ.unpack_from(v)
-        account, reason, billable = _tail(v, ADJUSTMENT_SEQ.size)
+        account, reason, billable, credit = _tail(v, ADJUSTMENT_SEQ.size)
         seq = SEQ.unpack(suffix[1:])[0]
     elif len(suffix) == VERSION.size:  # a row keyed by version (before the sequence)
         old, new, delta, ledger_delta, at = ADJUSTMENT.unpack_from(v)
-        account, reason, billable = _tail(v, ADJUSTMENT.size)
+        account, reason, billable, credit = _tail(v, ADJUSTMENT.size)
         version, seq = VERSION.unpack(suffix)[0], 0
     else:
         return None
     return Adjustment(call.decode(errors="replace"), account, version, old, new, delta, ledger_delta, at, reason,
-                      billable, seq)
+                      billable, seq, credit)
 
 
 def _ordered(rows: list[Adjustment]) -> list[Adjustment]:
@@ -148,7 +158,11 @@ def put(ledger, txn: lmdb.Transaction, call_key: bytes, a: Adjustment) -> None:
     neither)."""
     if a.seq < 1:
         raise ValueError(f"adjustment of {a.call_id}: seq {a.seq}, not >= 1")
-    tail = a.account + "\x00" + a.reason + (f"\x00{a.new_billable_seconds}" if a.new_billable_seconds >= 0 else "")
+    tail = a.account + "\x00" + a.reason
+    if a.new_billable_seconds >= 0 or a.credit_delta_minor is not None:
+        tail += f"\x00{a.new_billable_seconds if a.new_billable_seconds >= 0 else ''}"
+    if a.credit_delta_minor is not None:
+        tail += f"\x00{a.credit_delta_minor}"
     value = ADJUSTMENT_SEQ.pack(a.old_charge_minor, a.new_charge_minor, a.delta_minor, a.ledger_delta_minor,
                                 a.rerated_at_ms, a.version) + tail.encode()
     if not txn.put(key(call_key, a.seq), value, db=ledger.db[formats.ADJUSTMENTS], overwrite=False):

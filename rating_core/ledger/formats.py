@@ -32,7 +32,11 @@ database            key                         value
                     1 = its first rerating)     the balance), rerated_at_ms int64, target
                                                 catalog version int32, then account NUL
                                                 reason (UTF-8) NUL the new billable
-                                                seconds, decimal. Older rows: key call
+                                                seconds NUL the prepaid credit's part
+                                                of ledger_delta_minor, decimals (the
+                                                last absent in rows written before
+                                                it; the seconds may then be empty).
+                                                Older rows: key call
                                                 key + NUL + target version (``>i``),
                                                 value ``ADJUSTMENT`` (no version), the
                                                 billable seconds possibly absent
