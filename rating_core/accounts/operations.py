@@ -1304,10 +1304,15 @@ class Accounts:
         statement bills the account yet."""
         from ..billing.sources import unapplied_payments, unpaid_bills
 
+        unpaid = unpaid_bills(self, account)
         if kind in layout.POSTPAID_KINDS:
             applied = unapplied_payments(self, account, at_ms)
-            return None if applied is None else ("postpaid", *applied)
-        unpaid = unpaid_bills(self, account)
+            # Netted against the ended months' unpaid too, as a prepaid
+            # refund is (newcomer 2026-12-02 #1: changed from prepaid to a
+            # bundle, an account with November's bill unpaid was refunded
+            # its whole credit, which its month billed as prepaid had
+            # applied to no bill).
+            return None if applied is None else ("postpaid", *applied, unpaid[0] if unpaid else 0)
         return None if unpaid is None else ("prepaid", *unpaid)
 
     @_operation
@@ -2159,7 +2164,16 @@ def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable
     N11 F13). Prepaid: the credit is netted against what the statements
     leave unpaid (newcomer N11 F6; README "Money rules"), and never beyond
     the current statement's closing credit (``bound``'s fourth figure)."""
-    kind, figure, month, *credit = bound
+    kind, figure, month, *more = bound
+    if kind == "postpaid" and more and more[0] > 0 and amount > min(refundable, figure) - more[0]:
+        unpaid = more[0]
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, min(refundable, figure) - unpaid))}: "
+                                             f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
+                                             f"shortfalls, rental, fees, arrears), netted against the credit of "
+                                             f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
+                                             f"(rating400 accounts top-up {account} YUAN, gRPC TopUp) to refund "
+                                             f"more; cannot refund {in_yuan(amount)}")
+    credit = more if kind == "prepaid" else []
     if kind == "postpaid" and figure < refundable and amount > figure:
         # The ledger's credit holds what paid statement-only fees: never paid back.
         raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
