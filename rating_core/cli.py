@@ -207,6 +207,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
             new = result.rated.filter(pa.array(~result.replayed)) if result.replayed.any() else result.rated
             result.summary.before_cut_over = calls_before_cut_over(ledger.env, new.column("account"),
                                                                    new.column("start"))
+            result.summary.in_ended_months = calls_in_ended_months(new.column("start"))
         finally:
             engine.close()
         bar.update(task, description="writing")
@@ -234,7 +235,7 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     not_utf8 = sum(n for key, n in summary.rejects_by_reason.items() if key.endswith(why))
     hint = (f"{not_utf8:,} rows not UTF-8 text: the file was read as UTF-8; if it is GBK, rate it again with "
             "--encoding gbk") if not_utf8 else ""
-    warnings = cut_over_warnings(summary.before_cut_over)
+    warnings = cut_over_warnings(summary.before_cut_over) + ended_month_warnings(summary.in_ended_months)
     if as_json:
         d = summary.as_dict()
         d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))
@@ -300,6 +301,39 @@ def cut_over_warnings(before: list[dict]) -> list[str]:
     if lines:
         lines.append(CUT_OVER_NOTE)
     return lines
+
+
+def calls_in_ended_months(start, now_ms: int | None = None) -> dict[str, int]:
+    """Calls (``start``: the committed rows' start times, an Arrow timestamp
+    column) that started before the current month (Asia/Shanghai, at
+    ``now_ms``, default now), counted by month "YYYY-MM", oldest first."""
+    import numpy as np
+    import pyarrow as pa
+
+    from .billing.statements import month_index, month_label
+
+    if not len(start):
+        return {}
+    ms = start.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    months = month_index(np.asarray(ms, np.int64))
+    current = int(month_index(np.array([now], np.int64))[0])
+    ended, counts = np.unique(months[months < current], return_counts=True)
+    return {month_label(int(m)): int(n) for m, n in zip(ended, counts)}
+
+
+def ended_month_warnings(in_ended: dict[str, int]) -> list[str]:
+    """The commit's warning for calls of months already ended
+    (``RatingSummary.in_ended_months``): their months' statements change, and
+    a statement already sent to the customer no longer matches (newcomer
+    2026-12-02 #5: October's amount due moved from 27.64 to 26.44 with no
+    word); none for none."""
+    if not in_ended:
+        return []
+    months = ", ".join(f"{m}: {n:,}" for m, n in in_ended.items())
+    return [f"warning: {sum(in_ended.values()):,} call(s) of ended months committed ({months}): those months' "
+            "statements change (bill --ledger shows them as they are now); a statement already sent is corrected "
+            "on the current one with accounts adjust, or sent again"]
 
 
 # --- catalog ----------------------------------------------------------------

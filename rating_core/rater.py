@@ -97,6 +97,10 @@ class RatingSummary:
     # A commit: per account, its calls just committed dated before its
     # cut-over (``accounts.importer.calls_before_cut_over``), warned about.
     before_cut_over: list[dict] = field(default_factory=list)
+    # A commit: its new calls that started in months already ended
+    # (Asia/Shanghai, before the current month), by month "YYYY-MM"; those
+    # months' statements change (``ended_month_warning``).
+    in_ended_months: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         # Nothing is lost: every row is rated or rejected, never both.
@@ -115,6 +119,7 @@ class RatingSummary:
             "replayed": self.replayed, "replayed_charge_minor": self.replayed_charge,
             **({"ledger_calls_committed": self.ledger_calls} if self.ledger_calls else {}),
             **({"before_cut_over": self.before_cut_over} if self.before_cut_over else {}),
+            **({"in_ended_months": dict(self.in_ended_months)} if self.in_ended_months else {}),
         }
 
 

@@ -111,8 +111,8 @@ def test_several_inputs_number_rows_through(demo, tmp_path):
 def test_commit_is_exactly_once(demo, tmp_path):
     d = demo
     args = ("rate", d / "cdrs.parquet", "--store", d / "store", "--commit", "--json")
-    first = json.loads(run(*args, "--out", tmp_path / "1.parquet").output)
-    second = json.loads(run(*args, "--out", tmp_path / "2.parquet").output)
+    first = json.loads(run(*args, "--out", tmp_path / "1.parquet").stdout)  # stderr: its warnings
+    second = json.loads(run(*args, "--out", tmp_path / "2.parquet").stdout)
     assert first["replayed"] == 0 and first["charge_minor"] > 0
     assert second["replayed"] == second["rated"] == first["rated"] and second["charge_minor"] == 0
     # The replayed rows keep their stored charges: the summary says how much (newcomer A11).

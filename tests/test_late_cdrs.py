@@ -268,6 +268,21 @@ def test_cli_rate_commit_rates_the_late_call(tmp_path, capsys, operation):
     assert (summary["rated"], summary["rejected"]) == (1, 0), summary
     row = pq.read_table(tmp_path / "rated.parquet").to_pylist()[0]
     assert (row["package"], row["charge_minor"]) == ("pre_a", 12 * YUAN)
+    # November has ended (today is in December, or later): its statement
+    # changes, and the commit says so (newcomer 2026-12-02 #5).
+    assert summary["in_ended_months"] == {"2026-11": 1}
+
+
+def test_calls_of_ended_months_are_counted_by_month():
+    from rating_core.cli import calls_in_ended_months, ended_month_warnings
+
+    starts = pa.chunked_array([pa.array([at(10, 20), at(11, 3), at(11, 30, 23), at(12, 1, 0), at(12, 2)],
+                                        pa.timestamp("ms", tz="Asia/Shanghai"))])
+    counted = calls_in_ended_months(starts, now_ms=at(12, 2, 12))
+    assert counted == {"2026-10": 1, "2026-11": 2}
+    assert ended_month_warnings(counted)[0].startswith(
+        "warning: 3 call(s) of ended months committed (2026-10: 1, 2026-11: 2): those months' statements change")
+    assert calls_in_ended_months(starts, now_ms=at(10, 1, 0)) == {} and ended_month_warnings({}) == []
 
 
 def test_a_call_starting_in_the_future_is_a_reject_of_a_commit_not_of_a_dry_rating(tmp_path, capsys):
