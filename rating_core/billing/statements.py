@@ -73,7 +73,15 @@ Rules (README, "Monthly statements", states them for operators):
   as the credit holds them (``_money_while_postpaid``: not the prepaid
   credit carried in, which pays bills from the next month on); a month
   billed as postpaid and changed to prepaid and back applies those after
-  the return. That money below zero (a debit adjustment
+  the return. In a month billed as postpaid that changed to prepaid, the
+  money dated before the change pays only what was unpaid and charged
+  before it (the ledger applied it so at the change and carried the rest
+  into the prepaid credit): what arose while prepaid (the prepaid calls'
+  arrears, the prepaid package's rental, adjustments and rerating dated
+  then, bills re-opened by a payment bounced then) is paid by bill payments
+  and money received after a change back to postpaid, else due
+  (``_after_prepaid``; breaker2 B3, B4: closing credit below zero, the
+  arrears never billed). That money below zero (a debit adjustment
   larger than the credit carried in and the month's payments: a bounced
   top-up, bounded by the ledger's balance, which holds what bills applied)
   took back money earlier bills were paid with: it re-opens them, as a
@@ -997,6 +1005,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     payg_packages = [name for name in packages if kinds[pkg_index[name]] == "payg"]
     bundle_packages = [name for name in packages if kinds[pkg_index[name]] == "bundle"]
     postpaid_packages = payg_packages + bundle_packages
+    prepaid_packages = [name for name in packages if kinds[pkg_index[name]] == "prepaid"]
     month_facts = {m: (*month_bounds(m), month_label(m)) for m in sorted(months)}
     month_fees = {m: fees.of(m) for m in month_facts} if fees is not None else {}
     # Each month's bundle allowance by package index, from the same version
@@ -1185,7 +1194,12 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             # back to the credit, as for postpaid (newcomer: prepaid showed
             # -191.64 due beside its arrears).
             windows = _postpaid_windows(changes, kind, pkg_index, kinds)
-            unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS))
+            # A month billed as postpaid that changed to prepaid: what arose
+            # while prepaid (arrears, re-opened bills, debits) is not paid
+            # from the money dated before the change (``_after_prepaid``).
+            late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, m_hi)
+                    if kind in layout.POSTPAID_KINDS and periods and len(windows) and windows[0][1] < m_hi else None)
+            unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS), late)
             credit, unapplied = s.closing_credit, s.payments_carried_out
             out.append(s)
     return out
@@ -1199,7 +1213,49 @@ def _opening_at(periods: list[AccountEvent], at_ms: int) -> int:
     return p.amount_minor + p.credit_minor
 
 
-def _apply_payments(s: Statement, unpaid: int, money: int) -> int:
+@dataclass(frozen=True, slots=True)
+class _Prepaid:
+    """What a month billed as postpaid holds after its change to prepaid
+    (``_after_prepaid``; minor units, epoch ms): ``change_ms``, the first
+    change to prepaid; ``charges``, the part of the month's charges that
+    arose while prepaid (the prepaid calls' arrears, the prepaid package's
+    rental, adjustments and rerating dated then); ``money_after``, the money
+    received after a change back to postpaid (``_money_while_postpaid``'s
+    part dated after ``change_ms``)."""
+
+    change_ms: int
+    charges: int
+    money_after: int
+
+
+def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table, account: str,
+                   prepaid_packages: list[str], rented: list[tuple[str, int]], m_hi: int) -> _Prepaid:
+    """``_Prepaid`` of a month billed as postpaid (``s``) whose account
+    changed to prepaid in it: ``windows`` (``_postpaid_windows``, the first
+    ending at the change) give the spans it was prepaid, up to ``m_hi``
+    (the month's end, epoch ms). The ledger settled the month's bills so far
+    from the payments at the change and carried the rest into the prepaid
+    credit (``Accounts._apply_change``), which the prepaid calls then spent:
+    what arises in those spans is the prepaid package's to bill."""
+    spans = [(hi, nxt) for (_, hi), (nxt, _) in zip(windows, windows[1:])]
+    if windows[-1][1] < m_hi:
+        spans.append((windows[-1][1], m_hi))
+
+    def inside(at_ms: int) -> bool:
+        return any(lo <= at_ms < hi for lo, hi in spans)
+
+    arrears = sum(_charged_under(calls, account, prepaid_packages, lo, hi)
+                  - _charged_under(calls, account, prepaid_packages, lo, hi, "credit_consumed") for lo, hi in spans)
+    rental = sum(r["rental_minor"] for r, (_, since_ms) in zip(s.rentals, rented) if inside(since_ms))
+    debits = (sum(e.amount_minor for e in s.adjustments if inside(e.at_ms))
+              + sum(e.amount_minor - e.credit_minor for e in s.rerating if inside(e.at_ms)))
+    change_ms = spans[0][0]
+    money_after = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
+                      if e.at_ms >= change_ms and any(lo <= e.at_ms < hi for lo, hi in windows))
+    return _Prepaid(change_ms, arrears + rental + debits, money_after)
+
+
+def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | None = None) -> int:
     """Apply the month's ``money`` (minor units, ``_money_while_postpaid``:
     what was received while the account was postpaid; 0 for a prepaid month
     without a change to payg or a bundle, whose top-ups are credit for
@@ -1227,8 +1283,27 @@ def _apply_payments(s: Statement, unpaid: int, money: int) -> int:
     credit carried in plus the month's payments) and bill payments below
     zero (a bounced payment's reversal) are ``s.payments_reopened``,
     added to ``unpaid`` (so ``earlier_unpaid``) and to the money (so the
-    closing credit and ``payments_carried_out`` stay >= 0)."""
+    closing credit and ``payments_carried_out`` stay >= 0).
+
+    A month billed as postpaid that changed to prepaid (``prepaid``,
+    ``_after_prepaid``): the money dated before the change pays only what
+    was unpaid and charged before it (the ledger applied it so at the change
+    and carried the rest into the prepaid credit, which the prepaid calls
+    spent; breaker2 B3, B4); what arose while prepaid (the prepaid calls'
+    arrears, bills re-opened by a bounced payment's reversal, debits) is
+    paid by money received after a change back to postpaid and by bill
+    payments, else due."""
     owed_to_customer = max(0, -s.charges)
+    bill_money = s.payments_carried_in + s.payments_total
+    # A reversal beyond the bill payments there are (a payment that bounced
+    # after bills applied it): the bills it had paid are unpaid again.
+    bounced = max(0, -bill_money)
+    if prepaid is not None:
+        # Re-opened by a reversal dated after the change: not the pre-change money's to pay.
+        bounced_before = max(0, -(s.payments_carried_in + sum(e.amount_minor for e in s.payments
+                                                                  if e.at_ms < prepaid.change_ms)))
+        room = unpaid + bounced_before + max(0, s.charges - prepaid.charges)
+        money = min(money - prepaid.money_after, room) + prepaid.money_after
     # A postpaid month's money below zero (newcomer N14 F1: a debit
     # adjustment, bounded by the ledger's balance, which still holds what
     # bills applied) took back money earlier bills were paid with: they are
@@ -1236,10 +1311,6 @@ def _apply_payments(s: Statement, unpaid: int, money: int) -> int:
     # payments), so the closing credit never goes below zero.
     taken_back = max(0, -money)
     money += taken_back + owed_to_customer
-    bill_money = s.payments_carried_in + s.payments_total
-    # A reversal beyond the bill payments there are (a payment that bounced
-    # after bills applied it): the bills it had paid are unpaid again.
-    bounced = max(0, -bill_money)
     bill_money += bounced
     s.payments_reopened = taken_back + bounced
     unpaid += s.payments_reopened
