@@ -261,7 +261,8 @@ def subscribe(ops, common, account, package, start):
 @click.argument("account")
 @operation
 def renew(ops, common, account):
-    """Renew a prepaid package from the effective time."""
+    """Renew a prepaid package from the effective time (--at: after the current period's start, else
+    refused before_package_start / at_package_start)."""
     return ops.renew(account=account, **common)
 
 
@@ -272,7 +273,8 @@ def renew(ops, common, account):
               "Default: the operation's --at time, which is now unless given.")
 @operation
 def change_package(ops, common, account, package, effective):
-    """Change package (see README for credit, bundle and minimum rules)."""
+    """Change package (see README for credit, bundle and minimum rules). --effective is after the current
+    period's start (before it: before_package_start; at it: at_package_start, the period would run no time)."""
     return ops.change_package(account=account, package=package, effective_ms=parse_time(effective, "--effective"),
                               **common)
 

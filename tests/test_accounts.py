@@ -839,7 +839,11 @@ def test_money_and_package_changes_dated_before_the_package_start_are_refused_na
     assert ops.balance("acme")["credit_minor"] == credit
     assert ops.get_account("acme")["account"]["package"] == "pre_480"
     ops.top_up(rid(), "acme", 600 * 10_000, at_ms=start)  # at the start: in the period
-    ops.change_package(rid(), "acme", "payg", effective_ms=start, at_ms=T0)
+    # A change at the start itself would run the period no time (breaker2 B6): refused, both dates said.
+    with pytest.raises(Refused) as e:
+        ops.change_package(rid(), "acme", "payg", effective_ms=start, at_ms=T0)
+    assert e.value.reason == "at_package_start" and str(e.value).count("2026-11-01T10:00:00+08:00") == 2
+    ops.change_package(rid(), "acme", "payg", effective_ms=start + 1, at_ms=T0)
 
 
 

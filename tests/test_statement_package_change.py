@@ -34,6 +34,7 @@ from rating_core.accounts import Accounts
 from rating_core.accounts.importer import import_catalog
 from rating_core.cli import main
 from rating_core.engine import Engine
+from rating_core.errors import Refused
 from rating_core.ledger import Ledger
 from stores import compiled
 
@@ -326,14 +327,24 @@ def test_a_change_effective_at_midnight_on_the_first_bills_that_month_under_the_
     assert nov["package"] == "pre_a" and nov["package_changes"] == []
 
 
-def test_two_renewals_at_one_instant_are_both_on_the_statement(tmp_path, capsys):
-    """Renewing twice at the same instant (two operations, two fees: README's
-    renewal rule carries the first's credit into the second) puts both fees
-    on the statement, whose closing credit equals the ledger's (breaker
-    finding: the statement dropped the second and closed 480 yuan low)."""
+def test_two_renewals_in_a_month_are_both_on_the_statement(tmp_path, capsys):
+    """Renewing twice (two operations, two fees: README's renewal rule
+    carries the first's credit into the second) puts both fees on the
+    statement, whose closing credit equals the ledger's (breaker finding:
+    the statement dropped the second and closed 480 yuan low). The second
+    is a minute after the first: at the same instant, the start of the
+    period it renews, it is refused ``at_package_start`` (breaker2 B6: it
+    would share that period's ledger balance)."""
+    def renew_twice(ops):
+        ops.renew("rn1", "acme", at_ms=at(11, 10))
+        with pytest.raises(Refused) as e:
+            ops.renew("rn0", "acme", at_ms=at(11, 10))
+        assert e.value.reason == "at_package_start"
+        ops.renew("rn2", "acme", at_ms=at(11, 10) + 60_000)
+
     store, credit = world(tmp_path, "pre_a", [
         [cdr("oct", at(10, 10))],
-        lambda ops: (ops.renew("rn1", "acme", at_ms=at(11, 10)), ops.renew("rn2", "acme", at_ms=at(11, 10))),
+        renew_twice,
         [cdr("nov", at(11, 20))],
     ])
     assert credit == (480 - 12 + 480 + 480 - 12) * YUAN

@@ -942,7 +942,11 @@ class Accounts:
         ``account_closed``, ``change_scheduled`` (a package change is
         scheduled, ``change_package`` with a later date: the new period
         would drop it, newcomer 12-02 F5; the message names it, its date,
-        and how to cancel it first); ``month_ended`` (its date, ``at_ms``,
+        and how to cancel it first); ``before_package_start`` /
+        ``at_package_start`` (the effective time before / at the current
+        period's start: the new period would start before the one it renews,
+        or replace it the instant it began, whose ledger balance it shares;
+        the message names both dates; breaker2 B6); ``month_ended`` (its date, ``at_ms``,
         in an Asia/Shanghai month before now's: ``_not_in_ended_month``;
         breaker 12-02 F2), unless ``allow_ended_months=True``: the one
         opt-in, for a migration replaying a story dated back; the CLI and
@@ -966,6 +970,20 @@ class Accounts:
                               f"change-package {account} {acc.package}`, its current package; gRPC ChangePackage), "
                               f"then renew; to keep the change, do not renew; to move it, `rating400 accounts "
                               f"change-package {account} {acc.pending_package} --effective DATE`")
+            if tx.at <= acc.package_start_ms:
+                # A renewal starts a new period at its date: one before the
+                # current period's start would run before the period it
+                # renews (breaker2 B6: `renew --at` 00:00 after a change made
+                # at 17:00); one at it would replace that period the instant
+                # it began, and the ledger keeps one balance per period start:
+                # with a call or money already booked under the period, the
+                # renewal's fee was lost (480.00 + 600.00 - 1.00 + 600.00:
+                # ledger 1079.00, statement 1679.00; B5's CLI story, 960.00).
+                early = tx.at < acc.package_start_ms
+                raise Refused("before_package_start" if early else "at_package_start",
+                              f"renewal dated {_local(tx.at)} is {'before' if early else 'at'} the start of the "
+                              f"current period of package {acc.package!r} of account {account!r} "
+                              f"({_local(acc.package_start_ms)}); a renewal is dated after it (or now)")
             carried = max(0, tx.balance(acc).credit_minor)  # 0 once the period has ended: expired
             credit = self._start_period(tx, acc, acc.package, tx.at, carried)
             self._maybe_restore(tx, acc, credit)
@@ -985,6 +1003,8 @@ class Accounts:
         not carried); the month's minimum is the one of the package in force
         at the month's start (``billing.statements``). Refused: ``no_package``, ``same_package``, ``account_closed``,
         ``before_package_start`` (``effective_ms`` before the current package period's start),
+        ``at_package_start`` (``effective_ms`` at that start: the current
+        period would run no time; breaker2 B6; both messages name the two dates),
         ``month_ended`` (``effective_ms`` in an Asia/Shanghai month before
         now's or the operation's, whichever is later: that month's statement
         stands, breaker N15; an operation dated back by ``at`` went round
@@ -1033,9 +1053,18 @@ class Accounts:
                 # back to the change (breaker: effective 1970 billed from 1970-01).
                 raise Refused("before_package_start",
                               f"effective {_local(when)} is before package {acc.package!r} of account {account!r} "
-                              f"started ({_local(acc.package_start_ms)}); a change takes effect at or after it")
+                              f"started ({_local(acc.package_start_ms)}); a change takes effect after it")
             # The month of the operation's own date always, and now's unless a story dated back is allowed.
             _not_in_ended_month(when, acc.package, account, tx.at if allow_ended_months else max(tx.at, now_ms()))
+            if when == acc.package_start_ms:
+                # The current period would run no time: replaced at the
+                # instant it began, sharing its ledger balance (one per period
+                # start; breaker2 B6: pre_b -> pay -> pre_b at one instant left
+                # a statement that a later carry read wrong, 480.00 lost).
+                raise Refused("at_package_start",
+                              f"effective {_local(when)} is the start of package {acc.package!r} of account "
+                              f"{account!r} ({_local(acc.package_start_ms)}): it would run no time; a change "
+                              f"takes effect after the current period's start (date it later, or now)")
             if when > tx.at:
                 detail = {"package": package, "effective_ms": when, "pending": True, **_replaced(acc)}
                 acc.pending_package, acc.pending_effective_ms = package, when

@@ -221,7 +221,9 @@ class AccountServiceServicer:
     def Renew(self, request, context):
         """Refused: no_package, account_closed, not_prepaid, change_scheduled (a
         package change is scheduled: the renewal would drop it; cancel it first
-        with ChangePackage to the current package).
+        with ChangePackage to the current package), before_package_start /
+        at_package_start (dated by meta.at_ms before / at the current period's
+        start; both dates named).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,7 +234,8 @@ class AccountServiceServicer:
         that change (detail cancelled_package, cancelled_effective_ms); a change
         replacing a scheduled one names it (replaced_package, replaced_effective_ms).
         Refused: no_package, same_package, account_closed, before_package_start
-        (effective before the current package period's start), month_ended
+        (effective before the current package period's start), at_package_start
+        (effective at that start: the period would run no time), month_ended
         (effective, or the request dated back by meta.at_ms, in a month that
         has ended: its statement stands), cancel_takes_no_date.
         """
