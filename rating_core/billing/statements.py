@@ -1145,7 +1145,16 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                     # A cut-over month after the package start opens with
                     # the credit of the period then in force (the import's).
                     credit = 0 if s.first_month else (
-                        _opening_at(periods, m_lo) if periods else int(acc_opening[i]))
+                        _opening_at_first(periods, m_lo) if periods else int(acc_opening[i]))
+                elif events_in_balances and periods and not s.first_month:
+                    # A month billed as postpaid opens with the credit its
+                    # period carried in (a change from prepaid before the
+                    # cut-over; postpaid money before it is refused there):
+                    # the ledger holds it and, chained from a billed month
+                    # before, it would pay the month's charges (it opened on
+                    # 0: pre_a -> pay on 11-15, December's 1.20 of calls due
+                    # with 478.80 of credit in the ledger).
+                    credit = _opening_at_first(periods, m_lo)
                 elif kind == "prepaid" and account in opening_at_first and opening_at_first[account][0] >= m_lo:
                     credit = opening_at_first[account][1] - s.package_credit
                 else:
@@ -1253,6 +1262,23 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     money_after = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
                       if e.at_ms >= change_ms and any(lo <= e.at_ms < hi for lo, hi in windows))
     return _Prepaid(change_ms, arrears + rental + debits, money_after)
+
+
+def _opening_at_first(periods: list[AccountEvent], m_lo: int) -> int:
+    """The prepaid credit (minor units) an account's first billed month
+    opens with, at its first instant ``m_lo`` (``periods``: ``package_start``
+    events, oldest first; one starts at or before ``m_lo``): the credit held
+    just before it. A period starting at that very instant (a change or a
+    renewal effective 00:00 on the 1st) brings its fee as the month's
+    package credit (``_period_terms``), so the month opens with what it
+    carried in (its ``credit_minor``; the first of several starting then),
+    not its opening credit (fee + carried): breaker2 B5, pre_a (480.00) ->
+    pre_b (600.00) at 12-01 00:00 opened on 1080.00 and added the 600.00
+    again, closing 1679.00 against the ledger's 1079.00. Otherwise the
+    opening credit of the period in force (``_opening_at``): nothing was
+    billed between its start and the month (the first billed month)."""
+    at_start = [e for e in periods if e.at_ms == m_lo]
+    return at_start[0].credit_minor if at_start else _opening_at(periods, m_lo)
 
 
 def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | None = None) -> int:
