@@ -365,19 +365,13 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     payable = sum(s.amount_payable for s in statements)
     out.print(f"total due {yuan(payable)} yuan over {len(statements)} statement(s) "
               "(the sum of their amounts payable)", highlight=False)
-    total = sum(s.amount_due for s in statements)
     unended = months_not_ended(statements, now)
     if unended:
         out.print(f"note: {', '.join(unended)} not ended yet (Asia/Shanghai): its statements are figures to date, "
                   "and a monthly minimum's shortfall is reckoned as if the month ended now", highlight=False)
-    owed, before, paid, reopened = outstanding(statements)
-    if owed != total:  # each reason printed only when it is a figure (newcomer: "later payments" with none)
-        why = ([f"{yuan(before)} left unpaid by months before those shown"] if before else []) + (
-            [f"{yuan(reopened)} of earlier bills re-opened by payments taken back after bills applied them"]
-            if reopened else []) + (  # newcomer N14 F5: 80.00 less 40.00 read as 70.00
-            [f"less {yuan(paid)} later payments or credits paid towards earlier statements"] if paid else [])
-        out.print(f"outstanding {yuan(owed)} yuan after the last month shown, every package kind: the total due, "
-                  f"{', '.join(why)} (each statement's amount due is as it was billed)", highlight=False)
+    line = outstanding_line(statements, payable)
+    if line:
+        out.print(line, highlight=False)
     if statements_dir:
         out.print(f"printable statements ({', '.join(kinds)}) -> {statements_dir}", highlight=False)
 
@@ -483,6 +477,34 @@ def months_not_ended(statements, now_ms: int) -> list[str]:
     from .billing.statements import month_bounds, parse_month
 
     return sorted({s.month for s in statements if month_bounds(parse_month(s.month))[3] > now_ms})
+
+
+def outstanding_line(statements, payable: int) -> str | None:
+    """The footer's outstanding line, or None when the accounts owe exactly
+    the total due printed above it (``payable``: the sum of the amounts
+    payable, minor units). Every term exact (``money.exact_yuan``: 2
+    decimals, 4 where 2 would round, the README's display rule), so the
+    printed terms add up to the printed outstanding: total due + left unpaid
+    before + re-opened - rounding - paid = outstanding (newcomer 2026-12-02
+    #3: "674.00 + 1480.08 less 24.07 = outstanding 2130.02", exact 1480.0820,
+    24.0660, 2130.0160). The rounding is what the amounts payable (each
+    rounded to the fen) differ by from the exact amounts due the accounts
+    owe. Each reason only when it is a figure (newcomer: "later payments"
+    with none)."""
+    from .money import exact_yuan
+
+    owed, before, paid, reopened = outstanding(statements)
+    if owed == payable:
+        return None
+    rounded = payable - sum(s.amount_due for s in statements)  # > 0: the amounts payable rounded up
+    why = ([f"{exact_yuan(before)} left unpaid by months before those shown"] if before else []) + (
+        [f"{exact_yuan(reopened)} of earlier bills re-opened by payments taken back after bills applied them"]
+        if reopened else []) + (  # newcomer N14 F5: 80.00 less 40.00 read as 70.00
+        [f"{'less ' if rounded > 0 else ''}{exact_yuan(abs(rounded))} by which the amounts payable, rounded to "
+         f"the fen, {'exceed' if rounded > 0 else 'fall short of'} the exact amounts due"] if rounded else []) + (
+        [f"less {exact_yuan(paid)} later payments or credits paid towards earlier statements"] if paid else [])
+    return (f"outstanding {exact_yuan(owed)} yuan after the last month shown, every package kind: the total due, "
+            f"{', '.join(why)} (each statement's amount due is as it was billed)")
 
 
 def outstanding(statements) -> tuple[int, int, int, int]:
