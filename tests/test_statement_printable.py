@@ -44,3 +44,51 @@ def test_the_printable_statement_shows_the_total_still_owed(shop, capsys):  # no
     en = summary_lines(printable(shop, capsys, "2026-11", "en"), "Summary")
     assert en["Outstanding after this month (yuan) (still unpaid on earlier statements plus this month's "
               "amount due)"] == "0.1720"
+
+
+@pytest.fixture(scope="module")
+def changed(tmp_path_factory):
+    """``test_statement_package_change``'s acme (pre_a, 480 yuan, from
+    2026-10-01; a 100-minute call on 10-10): on 11-15 a 200.00 top-up at
+    17:03, a change to pre_b at 17:05, a 100.00 refund at 17:07; the
+    package's name is long, as the demo's are."""
+    import test_statement_package_change as pc
+
+    d = tmp_path_factory.mktemp("changed")
+    saved = pc.CATALOG
+    pc.CATALOG = saved.replace("pre_b: {kind: prepaid,", "pre_b: {kind: prepaid, name: Prepaid 600 yuan a year "
+                               "at 0.12 yuan a minute with a monthly minimum spend of 60 yuan,")
+    try:
+        store, _ = pc.world(d, "pre_a", [
+            [pc.cdr("oct", pc.at(10, 10))],
+            lambda ops: ops.top_up("t1", "acme", 200 * pc.YUAN, at_ms=pc.at(11, 15, 17) + 3 * 60_000),
+            lambda ops: ops.change_package("chg", "acme", "pre_b", effective_ms=pc.at(11, 15, 17) + 5 * 60_000,
+                                           at_ms=pc.at(11, 15, 17) + 5 * 60_000),
+            lambda ops: ops.refund("r1", "acme", 100 * pc.YUAN, "asked back", at_ms=pc.at(11, 15, 17) + 7 * 60_000),
+        ])
+    finally:
+        pc.CATALOG = saved
+    return d, store
+
+
+def acme_page(changed, capsys, lang, fmt="html"):
+    d, store = changed
+    out = d / f"st-{lang}"
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(d / "b.json"), "--account", "acme",
+              "--month", "2026-11", "--lang", lang, "--statements", str(out), "--format", fmt])
+    assert e.value.code == 0, capsys.readouterr()
+    return out / f"acme-2026-11.{fmt}"
+
+
+def test_the_events_table_is_in_time_order(changed, capsys):
+    """Newcomer 2026-12-02 #9: the money lines were listed first, then the
+    package changes, so a 17:07 refund came before a 17:05 change."""
+    html = acme_page(changed, capsys, "en").read_text("utf-8")
+    table = html.split("<h2>Top-ups and adjustments</h2>")[1].split("</table>")[0]
+    rows = [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+    assert [(r[0], r[1], r[2]) for r in rows if r] == [
+        ("2026-11-15 17:03", "top-up", "200.00"),
+        ("2026-11-15 17:05", "package change", "600.00"),
+        ("2026-11-15 17:07", "refund", "-100.00")], rows

@@ -382,6 +382,24 @@ def package_periods(s: Statement) -> list[tuple[dt.date, dt.date | None, str]]:
     return out or [(s.package_start, s.package_last_day, s.package)]
 
 
+def timeline(s: Statement) -> list[tuple[str, object]]:
+    """Every line of the printable statement's events table in time order
+    (its ``at_ms``): ("money", a top-up, bill payment, credit adjustment,
+    refund or adjustment), ("rerating", a rerating run), ("change", a
+    package change or renewal). Lines of one instant keep that order.
+    Newcomer 2026-12-02 #9: the money lines came first, then the changes,
+    so a 17:07 refund was listed before the 17:05 and 17:06 package
+    changes."""
+    money = [("money", e) for e in (*s.top_ups, *s.payments, *s.credit_adjustments, *s.refunds, *s.adjustments)]
+    rows = money + [("rerating", r) for r in s.rerating_runs] + [("change", c) for c in s.package_changes]
+
+    def at(row: tuple[str, object]) -> int:
+        x = row[1]
+        return int(x["at_ms"] if isinstance(x, Mapping) else getattr(x, "at_ms"))
+
+    return sorted(rows, key=at)  # stable: one instant's lines keep the order above
+
+
 def _template():
     import jinja2
 
@@ -411,6 +429,7 @@ def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
     named = names or {}
     return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
                               basis=lambda line: feature_basis(line, lang), periods=package_periods(statement),
+                              timeline=timeline(statement),
                               package_text=package_text(statement, lang, named),
                               N=lambda name, written=None: named.get(name, name if written is None else written))
 
