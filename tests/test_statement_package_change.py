@@ -152,7 +152,8 @@ def test_a_prepaid_package_change_mid_month_carries_the_credit_once(tmp_path, ca
     html = (tmp_path / "st" / "acme-2026-11.html").read_text("utf-8")
     assert "package change" in html and "pre_a → pre_b; credit carried over (yuan) 456.00" in html
     # Both periods in force in November, each with its package (newcomer N11 F3).
-    assert ("2026-10-01 – 2026-11-14 (pre_a)</span>; <span class=\"nw\">2026-11-15 – 2027-11-14 (pre_b)"
+    # Each on its line, the dates kept together, the label free to wrap (newcomer 2026-12-02 #7).
+    assert ("2026-10-01 – 2026-11-14</span> (pre_a); <br><span class=\"nw\">2026-11-15 – 2027-11-14</span> (pre_b)"
             in html), html
     grpc_st = get_statement(store, tmp_path, ["2026-11", "2026-12"])
     assert (grpc_st["2026-11"]["opening_credit_minor"], grpc_st["2026-11"]["closing_credit_minor"]) == (

@@ -51,13 +51,14 @@ def changed(tmp_path_factory):
     """``test_statement_package_change``'s acme (pre_a, 480 yuan, from
     2026-10-01; a 100-minute call on 10-10): on 11-15 a 200.00 top-up at
     17:03, a change to pre_b at 17:05, a 100.00 refund at 17:07; the
-    package's name is long, as the demo's are."""
+    package's name and labels are long, as the demo's are."""
     import test_statement_package_change as pc
 
     d = tmp_path_factory.mktemp("changed")
     saved = pc.CATALOG
     pc.CATALOG = saved.replace("pre_b: {kind: prepaid,", "pre_b: {kind: prepaid, name: Prepaid 600 yuan a year "
-                               "at 0.12 yuan a minute with a monthly minimum spend of 60 yuan,")
+                               "at 0.12 yuan a minute with a monthly minimum spend of 60 yuan,") + (
+        "labels:\n  zh: {pre_a: 预存480元/年 0.12元/分钟，月最低消费40元, pre_b: 预存600元/年 0.12元/分钟，月最低消费60元}\n")
     try:
         store, _ = pc.world(d, "pre_a", [
             [pc.cdr("oct", pc.at(10, 10))],
@@ -92,3 +93,30 @@ def test_the_events_table_is_in_time_order(changed, capsys):
         ("2026-11-15 17:03", "top-up", "200.00"),
         ("2026-11-15 17:05", "package change", "600.00"),
         ("2026-11-15 17:07", "refund", "-100.00")], rows
+
+
+def test_the_header_of_a_month_with_a_package_change_stays_on_the_page(changed, capsys):
+    """Newcomer 2026-12-02 #7: with a package change the header's package
+    periods carried the packages' long labels unbroken, so the header ran
+    off the page's right edge ("账期 2026-12-01 – 2026-12-" cut). Every word
+    of page 1 within the page's printable width (A4, 12 mm margins), the
+    period whole, each period with its package, in both languages."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed: `make install` installs it")
+    for lang, period, pkg in (("zh", "账期 2026-11-01 – 2026-11-30", "(预存600元/年 0.12元/分钟，月最低消费60元)"),
+                              ("en", "Period 2026-11-01 – 2026-11-30", "(pre_b)")):
+        pdf = acme_page(changed, capsys, lang, "pdf")
+        box = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-"],
+                             check=True, capture_output=True, text=True).stdout
+        width = float(re.search(r'<page width="([0-9.]+)"', box)[1])
+        right = width - 12 / 25.4 * 72  # the right margin, in points
+        over = [(w, x) for x, w in re.findall(r'xMax="([0-9.]+)"[^>]*>([^<]*)</word>', box) if float(x) > right + 1]
+        assert not over, (lang, right, over)
+        text = subprocess.run(["pdftotext", "-raw", "-f", "1", "-l", "1", str(pdf), "-"],
+                              check=True, capture_output=True, text=True).stdout
+        flat = " ".join(text.split())
+        assert period in flat, flat[:600]
+        assert "".join(pkg.split()) in "".join(text.split()), text[:800]
