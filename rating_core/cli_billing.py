@@ -152,9 +152,10 @@ def _monthly_fee(s) -> str:
 @RATED
 @STORE
 @VERSION
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Statement summary: .csv (yuan, UTF-8 with BOM, for Excel), .json (every statement in full, "
-                   "minor units) or .parquet (minor units).")
+                   "minor units) or .parquet (minor units). Optional with --statements (printable statements "
+                   "only); one of the two is needed.")
 @click.option("--month", multiple=True, help="YYYY-MM, at most the current month (Asia/Shanghai): a month not begun "
                    "has no statement. Repeatable. Default: every month from the first to the last with calls, "
                    "account events or rerating adjustments, never past the current month; with "
@@ -194,9 +195,15 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .store import Store
 
     with user_errors():
+        # --statements alone writes the printable statements only (newcomer 2026-12-02 #12: it failed
+        # "Missing option '--out'" when only the printable statements were wanted); one output is needed.
+        if not out_path and not statements_dir:
+            raise InvalidInput("--out", "give --out (the statement summary: .csv, .json or .parquet), "
+                                        "--statements DIR (printable statements), or both")
         # Outputs checked before anything is read or written: never an input, always writable.
-        check_output_path("--out", out_path)
-        check_outputs_apart([*rated, *([events_path] if events_path else []), store_dir], out_path, None)
+        if out_path:
+            check_output_path("--out", out_path)
+            check_outputs_apart([*rated, *([events_path] if events_path else []), store_dir], out_path, None)
         kinds = [f.strip() for f in formats.split(",") if f.strip()]
         bad = [f for f in kinds if f not in ("html", "pdf", "json")]
         if bad:
@@ -292,10 +299,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         f"{advice([int(month_index(starts[late]).max())])}")
                 warn(line)
         names = catalog_names(snapshot.meta, lang)  # the catalog's labels, once for every output
-        try:
-            write_summary(statements, out_path, lang, warnings, names)
-        except ValueError as e:
-            raise InvalidInput("--out", str(e)) from None
+        if out_path:
+            try:
+                write_summary(statements, out_path, lang, warnings, names)
+            except ValueError as e:
+                raise InvalidInput("--out", str(e)) from None
         if statements_dir:
             d = Path(statements_dir)
             d.mkdir(parents=True, exist_ok=True)
@@ -311,10 +319,11 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
                         write_pdf(html, stem.with_suffix(".pdf"))
     # The file's unit, truthfully: a CSV is for people, in yuan; JSON and Parquet are exact, in
     # 1/10000 yuan (newcomer 12-02 F4: "(amounts in yuan)" of bills.json, whose "unit" says otherwise).
-    suffix = Path(out_path).suffix.lower()
-    unit = ("amounts in yuan" if suffix == ".csv" else
+    suffix = Path(out_path).suffix.lower() if out_path else ""
+    unit = ("amounts in yuan" if suffix in (".csv", "") else
             f"the file in 1/10000 yuan, *_minor {'fields' if suffix == '.json' else 'columns'}; the table in yuan")
-    view = Table(title=f"{len(statements)} statement(s) -> {out_path} ({unit})", title_justify="left")
+    target = out_path or f"printable statements in {statements_dir}"
+    view = Table(title=f"{len(statements)} statement(s) -> {target} ({unit})", title_justify="left")
     # The shortfall and the fee under the CSV's and the printable statement's
     # names (render.LABELS), so one figure has one name everywhere; every
     # money column says its unit in its header (F13), as the CSV's do.
@@ -353,7 +362,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     left_out = len(statements) - min(len(statements), max(show, 0))
     if left_out:
         out.print(f"{left_out} more statement(s) not shown (--show {len(statements)} to see all; all are in "
-                  f"{out_path})", highlight=False)
+                  f"{out_path or statements_dir})", highlight=False)
     rerated = [s for s in statements if s.rerating]
     if rerated:
         n, delta = sum(len(s.rerating) for s in rerated), sum(s.rerating_total for s in rerated)

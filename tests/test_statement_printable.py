@@ -120,3 +120,27 @@ def test_the_header_of_a_month_with_a_package_change_stays_on_the_page(changed, 
         flat = " ".join(text.split())
         assert period in flat, flat[:600]
         assert "".join(pkg.split()) in "".join(text.split()), text[:800]
+
+
+def test_printable_statements_alone_need_no_out(shop, capsys, tmp_path):  # noqa: F811
+    """Newcomer 2026-12-02 #12: `bill --ledger --statements DIR` without
+    `--out` failed "Missing option '--out'" when only the printable
+    statements were wanted. Now they are written, and no summary file;
+    without either output `bill` is bad input naming --out."""
+    before = sorted(p.name for p in shop.iterdir())
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(shop / "store"), "--account", "shop", "--month", "2026-10",
+              "--statements", str(tmp_path / "st"), "--format", "html,json", "--lang", "en"])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out
+    assert sorted(p.name for p in (tmp_path / "st").iterdir()) == ["shop-2026-10.html", "shop-2026-10.json"]
+    assert sorted(p.name for p in shop.iterdir()) == before  # no summary written anywhere
+    text = " ".join(out.out.split())
+    assert f"1 statement(s) -> printable statements in {tmp_path / 'st'} (amounts in yuan)" in text
+    assert "total due 0.13 yuan over 1 statement(s)" in text
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(shop / "store"), "--account", "shop", "--month", "2026-10"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert e.value.code == 2
+    assert ("--out: give --out (the statement summary: .csv, .json or .parquet), --statements DIR (printable "
+            "statements), or both") in err, err
