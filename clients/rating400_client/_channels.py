@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from rating400.v1 import catalog_pb2_grpc, rating_pb2_grpc, routing_pb2_grpc
+from rating400.v1 import accounts_pb2_grpc, billing_pb2_grpc, catalog_pb2_grpc, rating_pb2_grpc, routing_pb2_grpc
 
 from ._common import DEFAULT_OPTIONS
 from ._retry import RetryPolicy
@@ -17,6 +17,8 @@ def _stubs(channel) -> dict[str, Any]:
     return {"routing": routing_pb2_grpc.RoutingServiceStub(channel),
             "rating": rating_pb2_grpc.RatingServiceStub(channel),
             "catalog": catalog_pb2_grpc.CatalogAdminServiceStub(channel),
+            "billing": billing_pb2_grpc.BillingServiceStub(channel),
+            "accounts": accounts_pb2_grpc.AccountServiceStub(channel),
             "_health": health_pb2_grpc.HealthStub(channel)}
 
 
@@ -42,6 +44,7 @@ class ChannelOwner:
         stubs = _stubs(channel)
         self.routing, self.rating, self.catalog, self._health = (
             stubs["routing"], stubs["rating"], stubs["catalog"], stubs["_health"])
+        self.billing, self.accounts = stubs["billing"], stubs["accounts"]
 
     def _open(self, policy: RetryPolicy):
         # The caller's options win: a key it gives is not set twice (gRPC
@@ -53,7 +56,7 @@ class ChannelOwner:
         return self._grpc.insecure_channel(self._target, options=opts)
 
     def _stub(self, stub: str, policy: RetryPolicy):
-        """The stub ``stub`` (routing, rating, catalog, _health) on the
+        """The stub ``stub`` (routing, rating, catalog, billing, accounts, _health) on the
         channel of ``policy``: a call with another policy than the client's
         goes through a channel of its own, opened once."""
         if policy == self.retry or not self._own_channel:

@@ -9,7 +9,7 @@ from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from rating400.v1 import catalog_pb2, rating_pb2, routing_pb2
+from rating400.v1 import accounts_pb2, billing_pb2, catalog_pb2, rating_pb2, routing_pb2
 
 from . import columns
 
@@ -39,6 +39,18 @@ def authorize_request(number, caller, ivr_keys="", call_id="", at=None) -> routi
     if at is not None:
         set_time(req.at, at)
     return req
+
+
+def statement_request(account: str, month: str, lang: str = "zh", include_html: bool = False,
+                      rerating_page_size: int = 0, rerating_page_token: str = "") -> billing_pb2.StatementRequest:
+    """GetStatement's request: ``month`` "YYYY-MM"; ``lang`` "zh" or "en" (the HTML's)."""
+    return billing_pb2.StatementRequest(account=account, month=month, lang=lang, include_html=include_html,
+                                        rerating_page_size=rerating_page_size,
+                                        rerating_page_token=rerating_page_token)
+
+
+def balance_request(account: str) -> accounts_pb2.GetAccountRequest:
+    return accounts_pb2.GetAccountRequest(account=account)
 
 
 def call_event_request(call_id, number, kind, destination="", caller="", at=None):
