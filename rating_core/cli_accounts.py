@@ -609,6 +609,62 @@ def events(account, store_dir, from_, to, limit, after_seq):
     run(store_dir, listed)
 
 
+@accounts_command.command("list")
+@STORE
+@click.option("--status", "statuses", multiple=True, metavar="STATUS[,STATUS...]",
+              help="Only accounts in these statuses (active, suspended, frozen, closed); repeat the option "
+                   "or separate with commas. Default: all.")
+@click.option("--package", default=None, help="Only accounts subscribed to this catalog package.")
+@click.option("--after", default="", metavar="ACCOUNT",
+              help="Start after this account id (the last one a page listed; an id no account has lists "
+                   "the ones after it in id order).")
+@click.option("--limit", type=IntRange(1, 1000), default=100, show_default=True,
+              help="The most accounts listed.")
+def list_accounts(store_dir, statuses, package, after, limit):
+    """The accounts in id order with their status, suspend reason, package
+    and credit (``credit_minor`` / ``available_minor``, 1/10000 yuan, with
+    their ``*_yuan`` readings; null without a package), e.g.
+    `rating400 accounts list --status suspended,frozen --store DIR`. A page
+    that stops short of the last account says so on stderr, naming the
+    `--after` of the next one."""
+    from .cli import err
+    from .errors import InvalidInput
+
+    def listed(ops):
+        try:
+            found = ops.list_accounts(list(statuses) or None, package, after, limit)
+        except InvalidInput as e:
+            if e.field not in ("status", "package", "after"):
+                raise
+            raise click.BadParameter(e.message, param_hint=f"--{e.field}") from None  # named as typed
+        # A full page: one more row read after it tells whether more follow (never a silent cut).
+        if len(found) == limit and ops.list_accounts(list(statuses) or None, package, found[-1]["id"], 1):
+            err.print(f"note: the first {limit} account(s) shown; more follow: the next page is "
+                      f"--after {found[-1]['id']} (the last shown), or a larger --limit",
+                      highlight=False, markup=False)
+        elif not found and not after:
+            from .accounts.view import layer_in_use
+
+            if not layer_in_use(ops.ledger.env):
+                err.print("note: no live accounts: this store's accounts are still the catalog's: make them live "
+                          "with `rating400 accounts import CATALOG --store DIR`", highlight=False, markup=False)
+        return [_null_yuan(row) for row in found]
+
+    run(store_dir, listed)
+
+
+def _null_yuan(row: dict) -> dict:
+    """``row`` with a null ``K_yuan`` after each null ``K_minor`` (``with_yuan``
+    adds a reading beside integers only), so every listed row has the same
+    keys: an account without a package has null credit, and null yuan."""
+    out = {}
+    for k, v in row.items():
+        out[k] = v
+        if k.endswith("_minor") and v is None:
+            out[k[:-len("_minor")] + "_yuan"] = None
+    return out
+
+
 @accounts_command.group("number")
 def number_group():
     """The 400-number inventory."""

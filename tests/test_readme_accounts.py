@@ -38,5 +38,8 @@ def test_readme_account_session(tmp_path, monkeypatch, capsys):
     opens = [i for i, c in enumerate(commands) if c.startswith("rating400 accounts open")]
     first, retry = (json.loads(outputs[i]) for i in opens[:2])
     assert not first["replayed"] and retry["replayed"] and retry["seq"] == first["seq"]
+    # `accounts list --status suspended,frozen` after the suspend finds acme, with the reason given.
+    listed = json.loads(outputs[commands.index(next(c for c in commands if "list --status" in c))])
+    assert [(r["id"], r["status"], r["suspend_reason"]) for r in listed] == [("acme", "suspended", "customer request")]
     route = outputs[commands.index(next(c for c in commands if c.startswith("rating400 route")))]
     assert "13700000001" in route

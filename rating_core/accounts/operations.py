@@ -93,6 +93,10 @@ _OWN_RULE = frozenset({"plan", "request_id", "actor"})
 FREE_TEXT_BYTES = 1024
 # The most numbers one search lists (an offer is ~50 bytes: ~50 KB).
 SEARCH_MOST = 1000
+# The most accounts one ``list_accounts`` page lists (a row is ~400 bytes of
+# JSON: ~400 KB), and the page when none is asked for.
+LIST_MOST = 1000
+LIST_DEFAULT = 100
 
 
 def _check_free_text(field: str, value) -> None:
@@ -628,6 +632,71 @@ class Accounts:
                 out.append({"number": num.number, "grade": num.grade, "state": num.state,
                             "opening_fee_minor": g.get("opening_fee", 0),
                             "monthly_rental_minor": g.get("monthly_rental", 0)})
+                if len(out) >= limit:
+                    break
+        return out
+
+    def list_accounts(self, status=None, package: str | None = None, after: str = "",
+                      limit: int = LIST_DEFAULT) -> list[dict]:
+        """The live accounts in id order (UTF-8 byte order, the key order of
+        ``cust_accounts``) after the id ``after`` (``""``: from the first; an
+        id no account has lists the ones that sort after it), at most
+        ``limit`` (1..LIST_MOST): the next page is ``after`` = the last id
+        listed. ``status``: the statuses kept (a str, comma-separated, or a
+        list of them; None or empty: all), each one of ``ACCOUNT_STATES``;
+        ``package``: only accounts subscribed to it (a catalog package).
+
+        Each row: ``id``, ``company``, ``status`` (``ACCOUNT_STATES``),
+        ``suspend_reason`` (the sweep's ``arrears`` | ``expired``, or an
+        operator's reason, ``manual`` when none was given; "" for an account
+        never suspended or restored since; a frozen or closed account keeps
+        its suspension's), ``suspended_ms`` / ``frozen_ms`` (0: not),
+        ``realname``,
+        ``package`` ("" none), ``package_kind`` (prepaid | bundle | payg;
+        None without a package), ``period_end_ms``, and the
+        ledger's ``credit_minor`` and ``available_minor`` (int64 minor
+        units, 1/10000 yuan, as ``balance`` names them; None without a
+        package). One read transaction: a cursor over the accounts and one
+        ledger balance read per row listed, never a statement build.
+        ``InvalidInput`` naming ``status``, ``package``, ``after`` or ``limit``."""
+        wanted = _statuses(status)
+        if package is not None and package != "":
+            packages = self.catalog().get("packages", [])
+            if package not in packages:
+                raise InvalidInput("package", f"unknown package {excerpt(package)} "
+                                              f"(catalog has: {', '.join(packages) or 'none'})")
+        else:
+            package = None
+        if not isinstance(after, str):
+            raise InvalidInput("after", f"{after!r}: an account id")
+        key = after.encode("utf-8", "surrogatepass")
+        if len(key) > 256:  # LMDB keys are at most 511 bytes; no account id is near
+            raise InvalidInput("after", "longer than any account id (256 bytes)")
+        if after:
+            check_characters("after", after)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_MOST:
+            raise InvalidInput("limit", f"{limit!r}: the most accounts listed, 1 to {LIST_MOST}")
+        at = now_ms()
+        out: list[dict] = []
+        with self.env.begin() as txn, self.ledger.live.begin() as live:
+            cur = txn.cursor(db=self.db[C.ACCOUNTS_DB])
+            if not cur.set_range(key):
+                return out
+            for k, v in cur:
+                if after and bytes(k) == key:
+                    continue
+                acc = C.decode(C.Account, v)
+                if (wanted and acc.status not in wanted) or (package is not None and acc.package != package):
+                    continue
+                terms = self.terms(acc) if acc.package else None
+                bal = self.ledger.balance(acc.id, terms, at, txn=txn, live=live) if terms is not None else None
+                out.append({"id": acc.id, "company": acc.company, "status": acc.status,
+                            "suspend_reason": acc.suspend_reason, "suspended_ms": acc.suspended_ms,
+                            "frozen_ms": acc.frozen_ms, "realname": acc.realname, "package": acc.package,
+                            "package_kind": terms.kind if terms is not None else None,
+                            "period_end_ms": acc.period_end_ms,
+                            "credit_minor": bal.credit_minor if bal is not None else None,
+                            "available_minor": bal.available_minor if bal is not None else None})
                 if len(out) >= limit:
                     break
         return out
@@ -2355,6 +2424,28 @@ def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
         raise InvalidInput(field, f"{amount}: {what} is whole fen (a multiple of 100 minor units, 0.01 yuan); "
                                   f"{in_yuan(amount)} is not")
     return amount
+
+
+def _statuses(value) -> frozenset[str]:
+    """Account statuses to keep, from None, a str (comma-separated) or a
+    list of str (each may be comma-separated too): empty means all;
+    ``InvalidInput("status")`` naming one not in ``C.ACCOUNT_STATES``."""
+    if value is None:
+        return frozenset()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or not all(isinstance(x, str) for x in items):
+        raise InvalidInput("status", f"{value!r}: account statuses ({', '.join(C.ACCOUNT_STATES)})")
+    out = set()
+    for item in items:
+        for word in item.split(","):
+            word = word.strip()
+            if not word:
+                continue
+            if word not in C.ACCOUNT_STATES:
+                raise InvalidInput("status", f"{excerpt(word)}: not an account status "
+                                             f"(one of {', '.join(C.ACCOUNT_STATES)})")
+            out.add(word)
+    return frozenset(out)
 
 
 def _limit(value, field: str) -> int:

@@ -329,6 +329,17 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
                                r.limit or 1000)
         return pb.ListEventsResponse(events=[event_msg(e) for e in evs])
 
+    @rpc("ListAccounts")
+    async def ListAccounts(self, r, context):
+        """``Accounts.list_accounts`` (one read transaction on the engine
+        thread, as ListEvents): limit 0 is the default page (100)."""
+        from rating_core.accounts.operations import LIST_DEFAULT
+
+        rows = await self._call(context, self.ops.list_accounts, list(r.status) or None, r.package or None, r.after,
+                                r.limit or LIST_DEFAULT)
+        return pb.ListAccountsResponse(accounts=[pb.AccountSummary(**{
+            **row, "package_kind": row["package_kind"] or ""}) for row in rows])
+
     @rpc("WatchEvents", streaming=True)
     async def WatchEvents(self, r, context):
         after = r.after_seq

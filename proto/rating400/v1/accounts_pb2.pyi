@@ -535,3 +535,49 @@ class SetBillingFromRequest(_message.Message):
     account: str
     billing_from_ms: int
     def __init__(self, meta: _Optional[_Union[OperationMeta, _Mapping]] = ..., account: _Optional[str] = ..., billing_from_ms: _Optional[int] = ...) -> None: ...
+
+class ListAccountsRequest(_message.Message):
+    __slots__ = ("status", "package", "after", "limit")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    status: _containers.RepeatedScalarFieldContainer[str]
+    package: str
+    after: str
+    limit: int
+    def __init__(self, status: _Optional[_Iterable[str]] = ..., package: _Optional[str] = ..., after: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AccountSummary(_message.Message):
+    __slots__ = ("id", "company", "status", "suspend_reason", "suspended_ms", "frozen_ms", "realname", "package", "package_kind", "period_end_ms", "credit_minor", "available_minor")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    COMPANY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_REASON_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_MS_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_MS_FIELD_NUMBER: _ClassVar[int]
+    REALNAME_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_KIND_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_MS_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    company: str
+    status: str
+    suspend_reason: str
+    suspended_ms: int
+    frozen_ms: int
+    realname: str
+    package: str
+    package_kind: str
+    period_end_ms: int
+    credit_minor: int
+    available_minor: int
+    def __init__(self, id: _Optional[str] = ..., company: _Optional[str] = ..., status: _Optional[str] = ..., suspend_reason: _Optional[str] = ..., suspended_ms: _Optional[int] = ..., frozen_ms: _Optional[int] = ..., realname: _Optional[str] = ..., package: _Optional[str] = ..., package_kind: _Optional[str] = ..., period_end_ms: _Optional[int] = ..., credit_minor: _Optional[int] = ..., available_minor: _Optional[int] = ...) -> None: ...
+
+class ListAccountsResponse(_message.Message):
+    __slots__ = ("accounts",)
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountSummary]
+    def __init__(self, accounts: _Optional[_Iterable[_Union[AccountSummary, _Mapping]]] = ...) -> None: ...

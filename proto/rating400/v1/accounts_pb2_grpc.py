@@ -189,6 +189,11 @@ class AccountServiceStub:
                 request_serializer=rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.SerializeToString,
                 response_deserializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
                 _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/rating400.v1.AccountService/ListAccounts',
+                request_serializer=rating400_dot_v1_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=rating400_dot_v1_dot_accounts__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -430,6 +435,18 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccounts(self, request, context):
+        """The live accounts in id order (UTF-8 byte order) after `after`, at most
+        limit, with their status, suspend reason, package and ledger credit (the
+        CLI's `accounts list`): the next page is after = the last id listed (a
+        page shorter than limit is the last). INVALID_ARGUMENT naming status (not
+        one of active, suspended, frozen, closed), package (not in the catalog),
+        after (longer than 256 bytes, a control character) or limit (above 1000).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -587,6 +604,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.SetBillingFrom,
                     request_deserializer=rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.FromString,
                     response_serializer=rating400_dot_v1_dot_accounts__pb2.OperationResult.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=rating400_dot_v1_dot_accounts__pb2.ListAccountsRequest.FromString,
+                    response_serializer=rating400_dot_v1_dot_accounts__pb2.ListAccountsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1426,6 +1448,33 @@ class AccountService:
             '/rating400.v1.AccountService/SetBillingFrom',
             rating400_dot_v1_dot_accounts__pb2.SetBillingFromRequest.SerializeToString,
             rating400_dot_v1_dot_accounts__pb2.OperationResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rating400.v1.AccountService/ListAccounts',
+            rating400_dot_v1_dot_accounts__pb2.ListAccountsRequest.SerializeToString,
+            rating400_dot_v1_dot_accounts__pb2.ListAccountsResponse.FromString,
             options,
             channel_credentials,
             insecure,
