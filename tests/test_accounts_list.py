@@ -155,6 +155,32 @@ def test_a_store_whose_accounts_are_the_catalogs_says_how_to_make_them_live(tmp_
     assert code == 0 and rows == [] and "accounts import" in err
 
 
+def test_an_account_the_sweep_suspended_is_listed_with_its_reason(tmp_path, capsys):
+    """The finding's case: the server's sweep suspends a prepaid account
+    with no credit (``arrears``); the operator finds it by status, not in a
+    log line."""
+    dry = CATALOG + """  dry:
+    name: 干涸贸易有限公司
+    package: pre_3y
+    package_start: 2026-01-01
+    opening_credit: 0
+"""
+    st = compiled(tmp_path, dry)
+    ledger = Ledger(tmp_path / "store")
+    try:
+        ops = Accounts(st, ledger)
+        assert import_catalog(ops, tmp_path / "catalog.yaml")["imported"] == ["legacy", "dry"]
+        s = ("--store", str(tmp_path / "store"))
+        assert cli(capsys, *s, "--status", "suspended")[1] == []
+        assert [(r["account"]["id"], r["operation"]) for r in ops.sweep()] == [("dry", "suspend_account")]
+        rows = cli(capsys, *s, "--status", "suspended,frozen")[1]
+        assert [(r["id"], r["status"], r["suspend_reason"], r["credit_minor"], r["credit_yuan"]) for r in rows] == \
+            [("dry", "suspended", "arrears", 0, "0.00")]
+        assert [r["id"] for r in cli(capsys, *s, "--status", "active")[1]] == ["legacy"]
+    finally:
+        ledger.close()
+
+
 def test_grpc_list_accounts_on_a_loopback_server(store, tmp_path):
     """AccountService.ListAccounts: the CLI's rows, paged by after/limit,
     INVALID_ARGUMENT naming the field; an admin method (the AccountService
