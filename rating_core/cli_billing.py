@@ -143,9 +143,9 @@ PACKAGE_LABEL_WIDTH = 40  # the bill table's package column: this much kept on o
 
 def _monthly_fee(s) -> str:
     """The package monthly fee cell of statement ``s`` for the terminal."""
-    from .rater import yuan
+    from .money import exact_yuan
 
-    return PAID_AS_CREDIT if s.package_kind == "prepaid" and not s.rental else yuan(s.rental)
+    return PAID_AS_CREDIT if s.package_kind == "prepaid" and not s.rental else exact_yuan(s.rental)
 
 
 @click.command("bill")
@@ -342,12 +342,17 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # of its prepaid months included (newcomer N11 F12: 20.00 carried
         # after a change to pay-as-you-go read "-"); none ("-") for the rest.
         carried = s.closing_credit + s.payments_carried_out
-        credit = yuan(s.closing_credit) if s.package_kind == "prepaid" else yuan(carried) if carried else "-"
+        credit = (exact_yuan(s.closing_credit) if s.package_kind == "prepaid" else exact_yuan(carried) if carried
+                  else "-")
         # The package: both of a month with a change ("A, then B from <day>"; billed under A).
         # Outstanding: what is still owed after the month, earlier statements' unpaid included,
         # exact (`accounts balance`'s unpaid after the last month; newcomer 2026-12-02 F7).
-        view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", yuan(s.usage), yuan(s.minimum_topup),
-                     _monthly_fee(s), yuan(s.features_total), credit, yuan(s.amount_due), exact_yuan(s.outstanding))
+        # Every money column exact (4 decimals where 2 would round), as the
+        # outstanding: 1130.29 usage beside 1130.2920 outstanding, and a
+        # 0.0040 credit read 0.00 (newcomer 2026-12-02 #10).
+        view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", exact_yuan(s.usage),
+                     exact_yuan(s.minimum_topup), _monthly_fee(s), exact_yuan(s.features_total), credit,
+                     exact_yuan(s.amount_due), exact_yuan(s.outstanding))
     if shown:  # --show 0: no empty frame (newcomer N14 F12)
         out.print(view)
     if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)
