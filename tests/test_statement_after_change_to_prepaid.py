@@ -199,3 +199,89 @@ def test_a_bundle_changed_to_prepaid_bills_the_prepaid_arrears_too(tmp_path, ren
     assert (nov["charges_minor"], nov["paid_to_charges_minor"], nov["amount_due_minor"]) == (
         102 * YUAN, 51 * YUAN, 51 * YUAN)
     assert nov["closing_credit_minor"] == 0
+
+
+def _pay_pre_b_and_back(tmp_path, back: str, top_up: int = 0):
+    """``acme`` on ``pay`` (0.12/min), a 10-minute call on 12-01 10:00 (1.20;
+    with ``top_up`` minor units paid on 12-01 11:00), a change to ``pre_b``
+    (fee 600.00) on 12-02 08:00 and back to ``back`` on 12-02 09:00."""
+    store, ops, _ = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("a", at(12, 1, 10), 10)])
+    if top_up:
+        ops.top_up("t", "acme", top_up, at_ms=at(12, 1, 11))
+    ops.change_package("c1", "acme", "pre_b", effective_ms=at(12, 2, 8), at_ms=at(12, 2, 8))
+    ops.change_package("c2", "acme", back, effective_ms=at(12, 2, 9), at_ms=at(12, 2, 9))
+    return store, ops
+
+
+@pytest.mark.parametrize("back, due", [("pay", 12_000), ("bun_a", 512_000)])
+def test_a_refund_after_a_return_from_prepaid_is_taken_off_the_credit(tmp_path, rented_catalog, capsys,
+                                                                        back, due):
+    """Breaker3 R1 (HIGH): pay -> pre_b -> ``back`` (``pay``, or ``bun_a``
+    with its 50.00 rental) in December, then a refund of the 600.00 carried
+    back, on 12-02 10:00 (the refund's bound allows it). Before the refund:
+    ledger 600.00 = closing credit 600.00, amount due 1.20 (51.20). Hand:
+    received 600.00, refunded 600.00, charged 1.20 (+ 50.00): closing
+    credit 0 = the ledger's, amount due = outstanding = 1.20 (51.20), no
+    payment re-opened. It was: closing 600.00, payments_reopened 600.00,
+    outstanding 601.20 (651.20): the refund read as a payment taken back."""
+    store, ops = _pay_pre_b_and_back(tmp_path, back)
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert ops.balance("acme")["credit_minor"] == dec["closing_credit_minor"] == 600 * YUAN
+    assert dec["amount_due_minor"] == due
+    ops.refund("rf", "acme", 600 * YUAN, "leaving", at_ms=at(12, 2, 10))
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert ops.balance("acme")["credit_minor"] == 0 == dec["closing_credit_minor"]
+    assert (dec["refunds_total_minor"], dec["payments_reopened_minor"]) == (-600 * YUAN, 0)
+    assert (dec["amount_due_minor"], dec["outstanding_minor"]) == (due, due)
+
+
+def test_a_debit_after_a_return_from_prepaid_is_taken_off_the_credit(tmp_path, rented_catalog, capsys):
+    """Breaker3 R1, a debit adjustment: pay -> pre_b -> pay, ``adjust -100``
+    on 12-02 10:00. Hand: 600.00 - 100.00 = 500.00 of credit (the ledger's),
+    1.20 due and outstanding, nothing re-opened (it was: closing 600.00,
+    payments_reopened 100.00, outstanding 101.20)."""
+    store, ops = _pay_pre_b_and_back(tmp_path, "pay")
+    ops.adjust("dr", "acme", -100 * YUAN, "correction", at_ms=at(12, 2, 10))
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert ops.balance("acme")["credit_minor"] == 500 * YUAN == dec["closing_credit_minor"]
+    assert dec["payments_reopened_minor"] == 0
+    assert (dec["amount_due_minor"], dec["outstanding_minor"]) == (12_000, 12_000)
+
+
+def test_a_refund_after_a_return_with_a_payment_before_the_change(tmp_path, rented_catalog, capsys):
+    """Breaker3 R1 with a 100.00 payment on 12-01 11:00: the change applies
+    1.20 of it to the call and carries 98.80 (credit 698.80), carried back
+    to ``pay``; refund 698.80 on 12-02 10:00. Hand: received 700.00,
+    refunded 698.80, charged 1.20: closing credit 0 = the ledger's, the
+    1.20 paid (paid_to_charges 1.20), nothing due or outstanding (it was:
+    closing 698.80, outstanding 698.80)."""
+    store, ops = _pay_pre_b_and_back(tmp_path, "pay", top_up=100 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 6988 * 1000
+    ops.refund("rf", "acme", 6988 * 1000, "leaving", at_ms=at(12, 2, 10))
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert ops.balance("acme")["credit_minor"] == 0 == dec["closing_credit_minor"]
+    assert (dec["paid_to_charges_minor"], dec["payments_reopened_minor"]) == (12_000, 0)
+    assert (dec["amount_due_minor"], dec["outstanding_minor"]) == (0, 0)
+
+
+def test_a_refund_after_a_return_takes_the_carried_credit_before_a_later_payment(tmp_path, rented_catalog,
+                                                                                  capsys):
+    """Breaker3 R1, the payment after the return: pay -> pre_b -> pay (600.00
+    carried back), a 100.00 payment on 12-02 10:00 pays the 1.20 call
+    (closing credit 698.80, the refund's bound), then a refund of 698.80 on
+    12-02 11:00: 600.00 from the carried credit, 98.80 from the payment.
+    Hand: received 700.00, refunded 698.80, charged 1.20: the call stays
+    paid (paid_to_charges 1.20), closing credit 0, nothing due or re-opened.
+    (The ledger shows 1.20 more than the statement before and after the
+    refund: at the change it carried 0 of the -1.20 call debt, which stayed
+    on the bill; not this finding.)"""
+    store, ops = _pay_pre_b_and_back(tmp_path, "pay")
+    ops.top_up("t", "acme", 100 * YUAN, at_ms=at(12, 2, 10))
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert (dec["closing_credit_minor"], dec["amount_due_minor"]) == (6988 * 1000, 0)
+    ops.refund("rf", "acme", 6988 * 1000, "leaving", at_ms=at(12, 2, 11))
+    dec, = acme_statements(tmp_path, store, capsys, months=("2026-12",))
+    assert (dec["closing_credit_minor"], dec["paid_to_charges_minor"], dec["payments_reopened_minor"]) == (
+        0, 12_000, 0)
+    assert (dec["amount_due_minor"], dec["outstanding_minor"]) == (0, 0)

@@ -81,7 +81,10 @@ Rules (README, "Monthly statements", states them for operators):
   then, bills re-opened by a payment bounced then) is paid by bill payments
   and money received after a change back to postpaid, else due
   (``_after_prepaid``; breaker2 B3, B4: closing credit below zero, the
-  arrears never billed). That money below zero (a debit adjustment
+  arrears never billed). A refund or debit adjustment after the change
+  back is taken from the prepaid credit carried back first, as the ledger
+  takes it (that credit is no money of the month's: breaker3 R1, a 600.00
+  refund re-opened 600.00 of bills). That money below zero (a debit adjustment
   larger than the credit carried in and the month's payments: a bounced
   top-up, bounded by the ledger's balance, which holds what bills applied)
   took back money earlier bills were paid with: it re-opens them, as a
@@ -1206,7 +1209,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             # A month billed as postpaid that changed to prepaid: what arose
             # while prepaid (arrears, re-opened bills, debits) is not paid
             # from the money dated before the change (``_after_prepaid``).
-            late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, m_hi)
+            late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, periods, m_hi)
                     if kind in layout.POSTPAID_KINDS and periods and len(windows) and windows[0][1] < m_hi else None)
             unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS), late)
             credit, unapplied = s.closing_credit, s.payments_carried_out
@@ -1230,22 +1233,41 @@ class _Prepaid:
     arose while prepaid (the prepaid calls' arrears, the prepaid package's
     rental, adjustments and rerating dated then); ``money_after``, the money
     received after a change back to postpaid (``_money_while_postpaid``'s
-    part dated after ``change_ms``)."""
+    part dated after ``change_ms``); ``from_credit`` (>= 0), the part of
+    its debits (refunds, debit adjustments) the credit carried back from
+    the prepaid period held: the ledger took them from that credit, which
+    ``_money_while_postpaid`` never counted, so they take back no payment
+    (breaker3 R1)."""
 
     change_ms: int
     charges: int
     money_after: int
+    from_credit: int = 0
 
 
 def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table, account: str,
-                   prepaid_packages: list[str], rented: list[tuple[str, int]], m_hi: int) -> _Prepaid:
+                   prepaid_packages: list[str], rented: list[tuple[str, int]], periods: list[AccountEvent],
+                   m_hi: int) -> _Prepaid:
     """``_Prepaid`` of a month billed as postpaid (``s``) whose account
     changed to prepaid in it: ``windows`` (``_postpaid_windows``, the first
     ending at the change) give the spans it was prepaid, up to ``m_hi``
     (the month's end, epoch ms). The ledger settled the month's bills so far
     from the payments at the change and carried the rest into the prepaid
     credit (``Accounts._apply_change``), which the prepaid calls then spent:
-    what arises in those spans is the prepaid package's to bill."""
+    what arises in those spans is the prepaid package's to bill.
+
+    After a change back to postpaid (each later window, from ``lo``) the
+    ledger holds the prepaid credit it carried (``periods``, the
+    ``package_start`` event in force at ``lo``: its ``credit_minor``), which
+    is credit, not the month's money (it pays bills from the next month
+    on). A window's debits (refunds, debit adjustments) are taken from that
+    credit first, as the ledger took them, up to what it carried:
+    ``from_credit``; the payments received in the window stay the bills'
+    (a 100.00 top-up after the return and a refund of the 698.80 the
+    refund's bound allows: the 1.20 call paid, closing credit 0). Only the
+    rest takes back money bills were paid with (breaker3 R1: pay -> pre_b ->
+    pay, 600.00 carried back, a 600.00 refund re-opened 600.00 of bills
+    and left the statement's credit at 600.00 against the ledger's 0)."""
     spans = [(hi, nxt) for (_, hi), (nxt, _) in zip(windows, windows[1:])]
     if windows[-1][1] < m_hi:
         spans.append((windows[-1][1], m_hi))
@@ -1259,9 +1281,15 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     debits = (sum(e.amount_minor for e in s.adjustments if inside(e.at_ms))
               + sum(e.amount_minor - e.credit_minor for e in s.rerating if inside(e.at_ms)))
     change_ms = spans[0][0]
-    money_after = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
-                      if e.at_ms >= change_ms and any(lo <= e.at_ms < hi for lo, hi in windows))
-    return _Prepaid(change_ms, arrears + rental + debits, money_after)
+    money_after = from_credit = 0
+    for lo, hi in windows:
+        if lo < change_ms:
+            continue
+        money = [e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds if lo <= e.at_ms < hi]
+        carried = max([e.credit_minor for e in periods if e.at_ms <= lo][-1:] or [0])
+        money_after += sum(money)
+        from_credit += min(-sum(a for a in money if a < 0), max(0, carried))
+    return _Prepaid(change_ms, arrears + rental + debits, money_after, from_credit)
 
 
 def _opening_at_first(periods: list[AccountEvent], m_lo: int) -> int:
@@ -1329,7 +1357,8 @@ def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | N
         bounced_before = max(0, -(s.payments_carried_in + sum(e.amount_minor for e in s.payments
                                                                   if e.at_ms < prepaid.change_ms)))
         room = unpaid + bounced_before + max(0, s.charges - prepaid.charges)
-        money = min(money - prepaid.money_after, room) + prepaid.money_after
+        # Debits after a return to postpaid that the carried prepaid credit held are not money taken back.
+        money = min(money - prepaid.money_after, room) + prepaid.money_after + prepaid.from_credit
     # A postpaid month's money below zero (newcomer N14 F1: a debit
     # adjustment, bounded by the ledger's balance, which still holds what
     # bills applied) took back money earlier bills were paid with: they are
