@@ -277,3 +277,63 @@ def test_a_change_at_a_months_first_instant_carries_what_the_month_before_left(t
     assert dec["rental_minor"] == 0 and dec["opening_credit_minor"] == 149 * YUAN
     assert dec["closing_credit_minor"] == 749 * YUAN
     assert ops.balance("acme")["credit_minor"] == 749 * YUAN
+
+
+def test_a_payg_call_before_a_late_sweep_of_a_change_to_prepaid_is_paid_once(tmp_path, rented_catalog, capsys):
+    """breaker3 R3 (HIGH): a change to prepaid scheduled for a month's first
+    instant and applied by a later sweep; a pay-as-you-go call between the
+    two is billed once.
+
+    acme on pay (payg 0.12/min) from 10-01: a 110-minute call on 11-02
+    (13.20), a 100.00 top-up dated 11-05 (ledger 86.80); on 11-20 a change to
+    pre_b (fee 600, minimum 60/month) scheduled for 2026-12-01 00:00. A
+    10-minute call on 12-01 10:00 is rated under pay (1.20, the change not
+    yet applied; the ledger's credit 85.60); the sweep applies the change on
+    12-02 09:00. December is billed under pre_b (the package in force at its
+    first instant), which bills the pay call as due, not from the money.
+
+    Hand: November leaves 100.00 - 13.20 = 86.80 unapplied; the ledger took
+    the December call's 1.20 from that credit, which the carry gives back:
+    carried 85.60 + 1.20 = 86.80, prepaid credit 686.80 (before: 685.60).
+    December: closing credit 686.80; due 58.80 (the minimum's shortfall,
+    60.00 less the 1.20 of calls) + 1.20 (the call) = 60.00. Net: received
+    700.00, charged 13.20 + 1.20 + 58.80 = 73.20, 626.80 = 686.80 - 60.00.
+    Minor units (``YUAN`` = 10000)."""
+    store, ops, _ = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("nov", at(11, 2), 110)])
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 100 * YUAN, at_ms=at(11, 5))
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(12, 1, 0), at_ms=at(11, 20))
+    rows, _ = engine_rows(store, [cdr("dec", at(12, 1, 10), 10)])
+    assert [(r["package"], r["charge_minor"]) for r in rows] == [("pay", 12_000)]
+    with clock_at(at(12, 2, 9)):
+        ops.sweep(at_ms=at(12, 2, 9))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["late_postpaid_calls_minor"], detail["applied_to_bills_minor"],
+            detail["credit_minor"]) == (868_000, 12_000, 0, 6_868_000)
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert (dec["closing_credit_minor"], dec["amount_due_minor"]) == (6_868_000, 60 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 6_868_000 == _balance_cli(store, capsys)
+
+
+def test_a_payg_call_in_the_changes_own_month_stays_paid_from_the_credit(tmp_path, rented_catalog, capsys):
+    """The same account, the change to pre_b dated back within December:
+    made at 12-01 12:00, effective 12-01 09:00, after the pay call at 10:00
+    (1.20, rated under pay and taken from the credit). December is billed
+    under pay (the package in force at its first instant), whose statement
+    pays the call from the money, as the ledger did: nothing given back.
+    Hand: 86.80 - 1.20 = 85.60 carried, prepaid credit 685.60 = December's
+    closing credit, nothing due (pay has no minimum). Minor units."""
+    store, ops, _ = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("nov", at(11, 2), 110)])
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 100 * YUAN, at_ms=at(11, 5))
+    engine_rows(store, [cdr("dec", at(12, 1, 10), 10)])
+    with clock_at(at(12, 1, 12)):
+        ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(12, 1, 9), at_ms=at(12, 1, 12))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["credit_minor"]) == (856_000, 6_856_000)
+    assert "late_postpaid_calls_minor" not in detail
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert (dec["closing_credit_minor"], dec["amount_due_minor"]) == (6_856_000, 0)
+    assert ops.balance("acme")["credit_minor"] == 6_856_000

@@ -232,6 +232,16 @@ def _local(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL).isoformat(timespec="seconds")
 
 
+def _prepaid_months_from(when: int) -> int:
+    """The first month start (epoch ms, Asia/Shanghai) at or after a change
+    effective ``when``: the first month the new package bills (a month is
+    billed under the package in force at its first instant)."""
+    from ..billing.statements import month_bounds, parse_month
+
+    _, _, lo, hi = month_bounds(parse_month(_local(when)[:7]))
+    return when if when == lo else hi
+
+
 def local_midnight_ms(ms: int) -> int:
     t = dt.datetime.fromtimestamp(ms / 1000, LOCAL)
     return int(t.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
@@ -1165,8 +1175,22 @@ class Accounts:
         applied: dict = {}
         kinds = {name: rule.get("kind") for name, rule in self.catalog().get("package_rules", {}).items()}
         if kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) == "prepaid":
+            if bal is not None and when < acc.period_end_ms:
+                # Postpaid calls in a month the prepaid package bills (from
+                # the first month start at or after the change: a sweep
+                # applying it late) are billed as due by that month's
+                # statement, not from the money; the ledger took them from
+                # this credit, so it is given back to the carry (breaker3
+                # R3: a 1.20 payg call between 12-01 00:00 and the sweep
+                # was paid from the credit and billed again). Those of the
+                # change's own month, billed under the old package, the
+                # statement pays from the money, as the ledger did.
+                late = self._postpaid_calls_from(tx, acc.id, _prepaid_months_from(when), kinds)
+                carried = max(0, bal.credit_minor + late)
+                if late:
+                    applied["late_postpaid_calls_minor"] = late
             unapplied = self._unapplied_at_change(acc.id, when) if carried else None
-            applied = {"applied_to_bills_minor": 0 if unapplied is None else max(0, carried - unapplied)}
+            applied["applied_to_bills_minor"] = 0 if unapplied is None else max(0, carried - unapplied)
             carried -= applied["applied_to_bills_minor"]
         # A scheduled change this one replaces is named (the sweep applying it replaces nothing).
         replaced = {} if (acc.pending_package, acc.pending_effective_ms) == (package, when) else _replaced(acc)
@@ -1201,13 +1225,29 @@ class Accounts:
         # rental there (breaker2 B2: a bundle -> prepaid change at 12-01
         # 00:00 took December's 50.00 bundle rental out of the carry).
         month = _local(when - 1)[:7]
-        statements = [s for s in live_statements(self, account, when) if s.month >= month]
+        # Without the calls of the months the prepaid package bills (from
+        # the first month start at or after the change): their statements
+        # bill them as due, not against the money before the change
+        # (``_apply_change`` gives their ledger debit back to the carry).
+        statements = [s for s in live_statements(self, account, when, calls_before_ms=_prepaid_months_from(when))
+                      if s.month >= month]
         if not statements or statements[0].month != month:
             return None
 
         def after(s) -> int:  # the money dated at or after the change
             return sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds if e.at_ms >= when)
         return max(0, statements[0].closing_credit, after(statements[0])) + sum(after(s) for s in statements[1:])
+
+    def _postpaid_calls_from(self, tx: _Tx, account: str, when: int, kinds: dict) -> int:
+        """What the ledger debited (minor units, the committed ``charge``)
+        for ``account``'s calls rated under a postpaid package (pay-as-you-go,
+        bundle overage) that start at or after ``when`` (epoch ms), read in
+        the operation's write transaction."""
+        from ..billing.sources import committed_calls
+
+        calls = committed_calls(self.ledger, lo_ms=when, account=account, txn=tx.txn)
+        return sum(int(c) for p, c in zip(calls.column("package").to_pylist(), calls.column("charge").to_pylist())
+                   if kinds.get(p) in layout.POSTPAID_KINDS and c is not None)
 
     # -- credit -----------------------------------------------------------------------------
     @_operation

@@ -65,10 +65,10 @@ def committed_records(ledger, lo_ms: int | None = None, hi_ms: int | None = None
 
 
 def committed_calls(ledger, lo_ms: int | None = None, hi_ms: int | None = None,
-                    account: str | None = None) -> pa.Table:
+                    account: str | None = None, txn=None) -> pa.Table:
     """``committed_records`` as ``CALLS_SCHEMA`` (one row per call id,
-    sorted by start)."""
-    t = committed_records(ledger, lo_ms, hi_ms, account)
+    sorted by start; ``txn`` as there)."""
+    t = committed_records(ledger, lo_ms, hi_ms, account, txn)
     if t is None:
         return CALLS_SCHEMA.empty_table()
     return combine([("ledger", from_rated_table(t, "ledger"))]).table
@@ -225,7 +225,7 @@ def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
     return least, [s.month for s in later if figure(s) == least][-1]
 
 
-def live_statements(ops, account: str, at_ms: int | None, snapshot=None) -> list:
+def live_statements(ops, account: str, at_ms: int | None, snapshot=None, calls_before_ms: int | None = None) -> list:
     """The statements of ``account`` from the live ledger (as `bill
     --ledger` builds them, ``events_in_balances``), every month from its
     first call or event (months before its billing start get none, so the
@@ -234,7 +234,9 @@ def live_statements(ops, account: str, at_ms: int | None, snapshot=None) -> list
     first, in one build. ``ops``: ``rating_core.accounts.Accounts``;
     ``snapshot``: the live view to build with (default: opened here; the
     server passes its engine's). Reads every audited event (pages) and the
-    account's committed calls up to that month."""
+    account's committed calls up to that month (only those starting
+    before ``calls_before_ms``, epoch ms, when given: a change to prepaid
+    reads the statements without the calls its package owns)."""
     from ..accounts.operations import now_ms
     from ..accounts.view import open_view
     from .fees import MonthlyFees
@@ -246,7 +248,9 @@ def live_statements(ops, account: str, at_ms: int | None, snapshot=None) -> list
     if snapshot is None:
         snapshot = open_view(ops.store, ops.ledger.env)
     month = max(month_of(now_ms()), month_of(at_ms) if at_ms is not None else 0)
-    calls = committed_calls(ops.ledger, hi_ms=month_bounds(month)[3], account=account)
+    hi = month_bounds(month)[3]
+    calls = committed_calls(ops.ledger, hi_ms=hi if calls_before_ms is None else min(hi, calls_before_ms),
+                            account=account)
     events = ledger_events(ops, snapshot, account)
     first = min([month_of(e.at_ms) for e in events]
                 + ([month_of(pc.min(calls.column("start_ms")).as_py())] if calls.num_rows else []) + [month])
