@@ -284,7 +284,7 @@ class Engine:
             # a balance stored for a newer period than the view's counts as
             # a renewal, whose catalog opening it writes back (breaker
             # 2026-12-02 F0: a refunded credit of 1078.80 came back, and was
-            # refunded twice). Then nothing is written: ``commit_group``
+            # refunded twice). Then nothing is written: ``_commit_current``
             # refreshes the engine and commits the requests again under the
             # latest view (the edge's work stands: it depends on the
             # calendar only).
@@ -545,7 +545,7 @@ _STALE_RETRIES = 5
 
 class _StaleView(Exception):
     """A commit met a customer layer newer than its rater's view: nothing
-    was written, the engine refreshed, commit again (``commit_group``)."""
+    was written; ``_commit_current`` refreshes the engine and commits again."""
 
 
 def committed_before(ledger: Ledger, txn, keys: list[bytes]) -> tuple[pa.BinaryArray, np.ndarray]:

@@ -70,29 +70,13 @@ class AsyncClient(ChannelOwner):
     async def statement(self, account: str, month: str, *, lang: str = "zh", include_html: bool = False,
                         rerating_page_size: int = 0, rerating_page_token: str = "", timeout: float | None = None,
                         retry: RetryPolicy | None = None):
-        """The monthly statement of ``account`` for ``month`` ("YYYY-MM")
-        -> StatementResponse (BillingService.GetStatement): money in
-        ``*_minor`` fields, 1/10000 yuan (``amount_payable_minor``: the
-        amount due rounded to the fen; ``outstanding_minor``: what is still
-        owed after the month), the whole statement in ``json``, the printable
-        page in ``html`` with ``include_html`` (``lang`` "zh" or "en"). The
-        rerated calls come a page at a time (``rerating_page_size``,
-        ``rerating_page_token``: a response's ``next_rerating_page_token``).
-        The billing role; a server without identities serves it to any caller on
-        loopback. Raises grpc.RpcError INVALID_ARGUMENT naming the field
-        (an unknown account, a month not begun)."""
+        """``Client.statement``: the monthly statement -> StatementResponse."""
         return await self._call("billing", "GetStatement",
                                 c.statement_request(account, month, lang, include_html, rerating_page_size,
                                                     rerating_page_token), timeout, retry)
 
     async def balance(self, account: str, *, timeout: float | None = None, retry: RetryPolicy | None = None):
-        """The ledger's balance of ``account`` -> Balance
-        (AccountService.GetBalance): ``credit_minor``, ``available_minor``
-        (1/10000 yuan), and ``statements``, the current month's statement
-        position (its ``unpaid_minor``: what the statements leave unpaid,
-        `accounts balance`'s). The admin role: a token or certificate, or
-        ``serve --local-admin`` on a single-user host; a server without
-        identities otherwise answers UNAUTHENTICATED naming the fix."""
+        """``Client.balance``: the ledger's balance -> Balance."""
         return await self._call("accounts", "GetBalance", c.balance_request(account), timeout, retry)
 
     async def compile_catalog(self, path: str, *, timeout: float | None = 120.0) -> int:
