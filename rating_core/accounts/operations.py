@@ -1399,7 +1399,7 @@ class Accounts:
             # Read under the write lock (no other operation of any worker can
             # commit in between): read before it, two workers' refunds both
             # passed one bound (breaker N12 F4: 100.00 refunded of 50.00).
-            on_bills = self._statement_bound(acc.id, kind, tx.at)
+            on_bills = self._statement_bound(acc.id, tx.at)
             bal = tx.balance(acc)
             refundable = max(0, bal.available_minor - bal.credit_limit_minor)  # credit - open reservations
             now, expired = now_ms(), ""
@@ -1420,38 +1420,26 @@ class Accounts:
                                                      f"{in_yuan(max(0, refundable - later))}{expired}; "
                                                      f"cannot refund {in_yuan(amount)}")
             if on_bills is not None:
-                _check_statement_bound(acc.id, on_bills, refundable, amount)
+                _check_statement_bound(acc.id, kind, on_bills, refundable, amount)
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(), "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
         return self._run("refund", request_id, actor, at_ms, fn)
 
-    def _statement_bound(self, account: str, kind: str, at_ms: int) -> tuple | None:
-        """What the statements allow a refund of ``account`` (its package
-        kind ``kind``, ``layout.PACKAGE_KIND``) dated ``at_ms`` (epoch ms) to
-        pay back, in one statement build from read transactions, called
-        inside the operation's write transaction (the ledger's one writer,
-        so what it reads is what the refund is checked against): a postpaid
-        account's ``("postpaid", least, month)``: the least credit its
-        statements carry from ``at_ms``'s month to now, payments not applied
-        to any bill (``billing.sources.unapplied_payments``), and the month
-        whose bill left that least; a prepaid account's ``("prepaid", unpaid,
-        month, credit)``: what the bills of the months that have ended leave
-        unpaid and the current statement's closing credit
-        (``billing.sources.unpaid_bills``; minor units). None when no
-        statement bills the account yet."""
-        from ..billing.sources import unapplied_payments, unpaid_bills
+    def _statement_bound(self, account: str, at_ms: int):
+        """What the statements allow a refund of ``account`` dated ``at_ms``
+        (epoch ms) to pay back (``billing.sources.RefundBound``: a postpaid
+        account's least credit its statements carry from ``at_ms``'s month to
+        now, payments not applied to any bill, and the month whose bill left
+        that least; what the bills of the months that have ended leave unpaid;
+        the current statement's closing credit; minor units), in one
+        statement build from read transactions, called inside the operation's
+        write transaction (the ledger's one writer, so what it reads is what
+        the refund is checked against). None when no statement bills the
+        account yet."""
+        from ..billing.sources import refund_bound
 
-        unpaid = unpaid_bills(self, account)
-        if kind in layout.POSTPAID_KINDS:
-            applied = unapplied_payments(self, account, at_ms)
-            # Netted against the ended months' unpaid too, as a prepaid
-            # refund is (newcomer 2026-12-02 #1: changed from prepaid to a
-            # bundle, an account with November's bill unpaid was refunded
-            # its whole credit, which its month billed as prepaid had
-            # applied to no bill).
-            return None if applied is None else ("postpaid", *applied, unpaid[0] if unpaid else 0)
-        return None if unpaid is None else ("prepaid", *unpaid)
+        return refund_bound(self, account, at_ms)
 
     @_operation
     def reverse_payment(self, request_id: str, account: str, amount_minor: int, reason: str, actor: str = "",
@@ -2294,44 +2282,52 @@ class Accounts:
         return out
 
 
-def _check_statement_bound(account: str, bound: tuple[str, int, str], refundable: int, amount: int) -> None:
+def _check_statement_bound(account: str, kind: str, bound, refundable: int, amount: int) -> None:
     """Refuse (``insufficient_credit``) a refund of ``amount`` (minor units)
     that the statements do not allow (``Accounts._statement_bound``:
-    ``bound``) out of ``refundable`` credit. Postpaid: the credit a later
-    bill applied is never paid back, however the refund is dated (breaker
-    N11 F13). Prepaid: the credit is netted against what the statements
-    leave unpaid (newcomer N11 F6; README "Money rules"), and never beyond
-    the current statement's closing credit (``bound``'s fourth figure)."""
-    kind, figure, month, *more = bound
-    if kind == "postpaid" and more and more[0] > 0 and amount > min(refundable, figure) - more[0]:
-        unpaid = more[0]
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, min(refundable, figure) - unpaid))}: "
-                                             f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
-                                             f"shortfalls, rental, fees, arrears), netted against the credit of "
-                                             f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
-                                             f"(rating400 accounts top-up {account} YUAN, gRPC TopUp) to refund "
-                                             f"more; cannot refund {in_yuan(amount)}")
-    credit = more if kind == "prepaid" else []
-    if kind == "postpaid" and figure < refundable and amount > figure:
-        # The ledger's credit holds what paid statement-only fees: never paid back.
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
-                                             f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
-                                             f"to bills (rental, minimums, features; the bills up to {month} applied all "
-                                             f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}")
-    if kind == "prepaid" and figure > 0 and amount > refundable - figure:
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, refundable - figure))}: "
-                                             f"the bills up to {month} leave {in_yuan(figure)} unpaid "
+    ``bound``, a ``billing.sources.RefundBound``) out of ``refundable``
+    credit of an account of ``kind`` (``layout.PACKAGE_KIND``). Postpaid: the
+    credit a later bill applied is never paid back, however the refund is
+    dated (breaker N11 F13). Every kind: the credit is netted against what
+    the ended months' bills leave unpaid (newcomer N11 F6; newcomer
+    2026-12-02 #1: changed from prepaid to a bundle, an account with
+    November's bill unpaid was refunded its whole credit, which its month
+    billed as prepaid had applied to no bill; README "Money rules").
+    Prepaid: never beyond the current statement's closing credit."""
+    unpaid = bound.unpaid
+    if kind in layout.POSTPAID_KINDS:
+        if bound.unapplied is None:
+            return
+        figure, month = bound.unapplied
+        if unpaid > 0 and amount > min(refundable, figure) - unpaid:
+            raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, min(refundable, figure) - unpaid))}: "
+                                                 f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
+                                                 f"shortfalls, rental, fees, arrears), netted against the credit of "
+                                                 f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
+                                                 f"(rating400 accounts top-up {account} YUAN, gRPC TopUp) to refund "
+                                                 f"more; cannot refund {in_yuan(amount)}")
+        if figure < refundable and amount > figure:
+            # The ledger's credit holds what paid statement-only fees: never paid back.
+            raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
+                                                 f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
+                                                 f"to bills (rental, minimums, features; the bills up to {month} applied all "
+                                                 f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}")
+        return
+    if unpaid > 0 and amount > refundable - unpaid:
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, refundable - unpaid))}: "
+                                             f"the bills up to {bound.last_ended} leave {in_yuan(unpaid)} unpaid "
                                              f"(minimum shortfalls, rental, fees, arrears), netted against the credit "
                                              f"of {in_yuan(refundable)}; record the customer's payment first "
                                              f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
                                              f"more; cannot refund {in_yuan(amount)}")
-    if kind == "prepaid" and credit and credit[0] < refundable and amount > credit[0] - max(0, figure):
+    credit = bound.closing_credit
+    if credit < refundable and amount > credit - max(0, unpaid):
         # The ledger holds more than the statements' credit (a late postpaid
         # call of a month billed as pay-as-you-go, paid on the statement from
         # the money the change to prepaid carried: breaker 2026-12-02 F1):
         # what no statement holds as credit is never paid out.
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, credit[0] - max(0, figure)))}: "
-                                             f"the statements' credit is {in_yuan(credit[0])} (the ledger's "
+        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, credit - max(0, unpaid)))}: "
+                                             f"the statements' credit is {in_yuan(credit)} (the ledger's "
                                              f"{in_yuan(refundable)} includes money the statements applied to "
                                              f"postpaid charges); cannot refund {in_yuan(amount)}")
 

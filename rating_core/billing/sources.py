@@ -14,6 +14,7 @@ read here.
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -193,21 +194,41 @@ def unapplied_bill_payments(ops, account: str, at_ms: int) -> tuple[int, str, in
     return found[0], found[1], last.payments_carried_in + last.payments_total
 
 
-def unpaid_bills(ops, account: str) -> tuple[int, str, int] | None:
-    """What the bills of ``account``'s months that have ended leave unpaid
-    after every payment so far (the current month's statement's earlier
-    unpaid less what its payments paid of it; minor units), the last
-    month ended (``YYYY-MM``) and the current month's closing credit so far
-    (minor units: what the statements say the credit holds); None when no
-    statement bills the account yet. The month in progress is no bill yet:
-    its minimum depends on the calls still to come. One statement build."""
-    statements = live_statements(ops, account, None)
-    if not statements:
-        return None
-    from .statements import month_label, parse_month
+class RefundBound(NamedTuple):
+    """What the statements allow a refund to pay back (minor units):
+    ``unapplied``, a postpaid account's least closing credit from the
+    refund's month on and that month (``unapplied_payments``' figure; None
+    when no statement bills the account by then); ``unpaid``, what the
+    bills of the months that have ended leave unpaid after every payment so
+    far (the current month's statement's earlier unpaid less what its
+    payments paid of it), ``last_ended``, the last month ended (``YYYY-MM``),
+    and ``closing_credit``, the current month's closing credit so far."""
 
-    s = statements[-1]
-    return s.earlier_unpaid - s.paid_to_earlier, month_label(parse_month(s.month) - 1), s.closing_credit
+    unapplied: tuple[int, str] | None
+    unpaid: int
+    last_ended: str
+    closing_credit: int
+
+
+def refund_bound(ops, account: str, at_ms: int) -> RefundBound | None:
+    """``RefundBound`` of ``account`` for a refund dated ``at_ms`` (epoch
+    ms); None when no statement bills the account yet. The month in
+    progress is no bill yet: its minimum depends on the calls still to
+    come. One statement build (two only for a refund dated into a month
+    after the current one)."""
+    from ..accounts.operations import now_ms
+    from .statements import month_index, month_label, parse_month
+
+    statements = live_statements(ops, account, at_ms)
+    if int(month_index(np.array([at_ms], np.int64))[0]) > int(month_index(np.array([now_ms()], np.int64))[0]):
+        current = live_statements(ops, account, None)  # built to the current month, as its bills stand
+    else:
+        current = statements
+    if not current:
+        return None
+    s = current[-1]
+    return RefundBound(_least_from(statements, at_ms, lambda s: max(0, s.closing_credit)),
+                       s.earlier_unpaid - s.paid_to_earlier, month_label(parse_month(s.month) - 1), s.closing_credit)
 
 
 def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
