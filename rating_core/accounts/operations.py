@@ -1235,7 +1235,7 @@ class Accounts:
             return None
 
         def after(s) -> int:  # the money dated at or after the change
-            return sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds if e.at_ms >= when)
+            return sum(e.amount_minor for e in s.credit_events if e.at_ms >= when)
         return max(0, statements[0].closing_credit, after(statements[0])) + sum(after(s) for s in statements[1:])
 
     def _postpaid_calls_from(self, tx: _Tx, account: str, when: int, kinds: dict) -> int:

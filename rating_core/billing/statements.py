@@ -402,6 +402,12 @@ class Statement:
         return sum(e.amount_minor for e in self.adjustments)
 
     @property
+    def credit_events(self) -> list[AccountEvent]:
+        """The month's events that move the credit, each with its signed
+        ``amount_minor``: top-ups, credit adjustments and refunds."""
+        return self.top_ups + self.credit_adjustments + self.refunds
+
+    @property
     def rerating_total(self) -> int:
         return sum(e.amount_minor for e in self.rerating)
 
@@ -1177,8 +1183,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             if kind == "prepaid" and expires is not None and m_lo <= expires < m_hi:
                 used = (consumed_before_expiry.get(account, 0) if expires == expiry_ms
                         else _consumed_between(calls, account, m_lo, expires))
-                topped = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
-                             if e.at_ms < expires)
+                topped = sum(e.amount_minor for e in s.credit_events if e.at_ms < expires)
                 topped -= sum(e.credit_minor for e in s.rerating if e.at_ms < expires)
                 s.expired_credit = max(0, s.opening_credit + credit_before + topped - used)
             if kind == "prepaid" and any(kinds[pkg_index[c["to"]]] == "payg" for c in changes if c["to"] in pkg_index):
@@ -1285,7 +1290,7 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     for lo, hi in windows:
         if lo < change_ms:
             continue
-        money = [e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds if lo <= e.at_ms < hi]
+        money = [e.amount_minor for e in s.credit_events if lo <= e.at_ms < hi]
         carried = max([e.credit_minor for e in periods if e.at_ms <= lo][-1:] or [0])
         money_after += sum(money)
         from_credit += min(-sum(a for a in money if a < 0), max(0, carried))
@@ -1434,8 +1439,7 @@ def _money_while_postpaid(s: Statement, windows: list[tuple[int, int]], postpaid
         return any(lo <= e.at_ms < hi for lo, hi in windows)
 
     if postpaid_month:
-        return s.opening_credit + sum(e.amount_minor for e in s.top_ups + s.credit_adjustments + s.refunds
-                                      if inside(e))
+        return s.opening_credit + sum(e.amount_minor for e in s.credit_events if inside(e))
     if not windows:
         return 0
     received = sum(e.amount_minor for e in s.top_ups + s.credit_adjustments if inside(e))
