@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 
 import grpc
 import numpy as np
@@ -139,6 +140,30 @@ def acme_statements(tmp_path, store, capsys, months=("2026-11",), formats="json"
     assert e.value.code == 0, capsys.readouterr().err
     capsys.readouterr()
     return [json.loads((tmp_path / "st" / f"acme-{m}.json").read_text("utf-8"))["statements"][0] for m in months]
+
+
+def rerate_november(tmp_path, store, capsys, package, prices):
+    """Compile version 2 of ``RENTED`` (acme on ``package``) with the rates'
+    ``prices`` ({rate: yuan per minute as written, e.g. {"std": "0.24"}}),
+    rerate November on 11-29 and return (the ``RerateResult``, acme's stored
+    credit after it, minor units). Close the test's own ``Ledger`` first."""
+    from rating_core.ledger import Ledger
+    from rating_core.rerate import rerate
+
+    text = RENTED.replace("PACKAGE", package)
+    for rate, price in prices.items():
+        text = re.sub(rf"{rate}: {{tiers: \[{{price: [0-9.]+}}\]}}", f"{rate}: {{tiers: [{{price: {price}}}]}}", text)
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(text)
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(v2), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    result = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    after = Ledger(store)
+    try:
+        return result, after.stored("acme").credit_minor
+    finally:
+        after.close()
 
 
 def engine_rows(store, calls):

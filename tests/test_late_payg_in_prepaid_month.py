@@ -25,8 +25,7 @@ from __future__ import annotations
 import pytest
 
 from clock import clock_at
-from rating_core.cli import main
-from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
+from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows, rerate_november, setup_store
 
 
 @pytest.fixture
@@ -86,24 +85,12 @@ def test_rerating_a_late_payg_call_of_a_prepaid_month_moves_the_credit_it_paid(t
     then version 2 raises std to 0.15/min and November is rerated: each call
     1.20 -> 1.50, and the credit pays the 0.90 more (1075.50), as the commit
     took the calls from it. The statement closes on the ledger's credit."""
-    from rating_core.ledger import Ledger
-    from rating_core.rerate import rerate
     store, ops, ledger = back_to_prepaid
     engine_rows(store, [cdr(f"p{h}", at(11, 16, h), 10) for h in (13, 14, 15)])
     assert ledger.stored("acme").credit_minor == 1076 * YUAN + 4_000
     ledger.close()
-    v2 = tmp_path / "v2.yaml"
-    v2.write_text(RENTED.replace("PACKAGE", "pre_a")
-                  .replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.15}]}"))
-    with pytest.raises(SystemExit) as e:
-        main(["catalog", "compile", str(v2), "--store", str(store)])
-    assert e.value.code == 0, capsys.readouterr().err
-    r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    r, credit = rerate_november(tmp_path, store, capsys, "pre_a", {"std": "0.15"})
     assert [a.ledger_delta_minor for a in r.adjustments] == [3_000] * 3
-    after = Ledger(store)
-    try:
-        assert after.stored("acme").credit_minor == 1075 * YUAN + 5_000
-    finally:
-        after.close()
+    assert credit == 1075 * YUAN + 5_000
     nov = _november(tmp_path, store, capsys)
     assert nov["closing_credit_minor"] == 1075 * YUAN + 5_000

@@ -11,11 +11,9 @@ pay-as-you-go packages); 1 yuan = 10000 minor units.
 from __future__ import annotations
 
 
-import pytest
 
 from clock import clock_at
-from rating_core.cli import main
-from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
+from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows, rerate_november, setup_store
 
 def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_once(tmp_path, rented_catalog, capsys):
     """pre_a, a 10-minute call on 11-10 (1.20 from credit), a change to pay on
@@ -25,27 +23,13 @@ def test_a_prepaid_call_rerated_after_a_change_to_payg_is_taken_from_the_credit_
     (closing 477.60) and bills none of it. Before: the statement split a
     rerating by the account's kind NOW (pay-as-you-go), billed the 1.20 as
     due and kept the credit at 478.80 -- charged twice."""
-    from rating_core.rerate import rerate
 
     store, ops, ledger = setup_store(tmp_path, "pre_a")
     engine_rows(store, [cdr("on", at(11, 10), 10)])
     with clock_at(at(11, 20)):
         ops.change_package("to-pay", "acme", "pay", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
     ledger.close()
-    v2 = tmp_path / "v2.yaml"
-    v2.write_text(RENTED.replace("PACKAGE", "pre_a").replace("std: {tiers: [{price: 0.12}]}",
-                                                             "std: {tiers: [{price: 0.24}]}"))
-    with pytest.raises(SystemExit) as e:
-        main(["catalog", "compile", str(v2), "--store", str(store)])
-    assert e.value.code == 0, capsys.readouterr().err
-    rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
-    from rating_core.ledger import Ledger
-
-    after = Ledger(store)
-    try:
-        credit = after.stored("acme").credit_minor
-    finally:
-        after.close()
+    _, credit = rerate_november(tmp_path, store, capsys, "pre_a", {"std": "0.24"})
     (nov,) = acme_statements(tmp_path, store, capsys)
     # 480.00 - 1.20 - 1.20 = 477.60 in the ledger; the statement must close on it, with no call charge due
     assert credit == 4776 * 1000
@@ -63,8 +47,6 @@ def test_a_prepaid_call_of_a_payg_month_rerated_is_not_taken_from_the_credit_and
     being prepaid). Hand: credit 598.00, 2.40 due. Before, the statement
     split by November's kind alone (pay-as-you-go) and billed the prepaid
     call's 1.00 as due too, while the ledger took it from the credit."""
-    from rating_core.ledger import Ledger
-    from rating_core.rerate import rerate
 
     store, ops, ledger = setup_store(tmp_path, "pay")
     engine_rows(store, [cdr("payg", at(11, 10), 10)])
@@ -74,18 +56,7 @@ def test_a_prepaid_call_of_a_payg_month_rerated_is_not_taken_from_the_credit_and
     assert ops.balance("acme")["credit_minor"] == nov["closing_credit_minor"] == 599 * YUAN  # consistent before
     assert nov["amount_due_minor"] == 12_000
     ledger.close()
-    v2 = tmp_path / "v2.yaml"
-    v2.write_text(RENTED.replace("PACKAGE", "pay").replace("std: {tiers: [{price: 0.12}]}", "std: {tiers: [{price: 0.24}]}")
-                  .replace("cheap: {tiers: [{price: 0.10}]}", "cheap: {tiers: [{price: 0.20}]}"))
-    with pytest.raises(SystemExit) as e:
-        main(["catalog", "compile", str(v2), "--store", str(store)])
-    assert e.value.code == 0, capsys.readouterr().err
-    rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
-    after = Ledger(store)
-    try:
-        credit = after.stored("acme").credit_minor
-    finally:
-        after.close()
+    _, credit = rerate_november(tmp_path, store, capsys, "pay", {"std": "0.24", "cheap": "0.20"})
     (nov,) = acme_statements(tmp_path, store, capsys)
     assert credit == 598 * YUAN and nov["closing_credit_minor"] == credit
     assert credit - nov["amount_due_minor"] == 5956 * 1000
