@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
-from .errors import OverLimit, StoreError
+from .errors import Contended, OverLimit, StoreError
 from .ledger import Ledger, adjustments, month_opening_kinds, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
@@ -257,14 +257,15 @@ class Engine:
         commit finds ``rater``'s view behind the layer (``_StaleView``,
         nothing written), the engine refreshes and commits again with its
         new rater, a few times at most (an operation per commit would have
-        to land each time); then ``StoreError``."""
+        to land each time); then ``Contended`` (breaker 12-02 #4 F3: a stream
+        under steady account operations on one account answered INTERNAL)."""
         for _ in range(_STALE_RETRIES):
             try:
                 return self._commit_group(rater, group, decode_names)
             except _StaleView:
                 self.refresh()
                 rater = self._rater
-        raise StoreError("the customer layer changed under every commit attempt; commit again")
+        raise Contended("the customer layer changed under every commit attempt; nothing was written, commit again")
 
     def _commit_group(self, rater: Rater, group: list[cdr.Prepared], decode_names: bool = True) -> list[RatingResult]:
         # What depends on the request alone (duplicates within it, its call

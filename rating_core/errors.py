@@ -54,6 +54,13 @@ class StoreError(RuntimeError):
     """A missing or unusable catalog store, version or ledger."""
 
 
+class Contended(StoreError):
+    """A commit found the customer layer changed under every attempt (an
+    account operation landing between each refresh and commit): nothing was
+    written, and sending the same request again is safe (a commit is
+    exactly once by call id). gRPC: UNAVAILABLE, which clients retry."""
+
+
 class NotFound(LookupError):
     """A request names a record that does not exist (gRPC NOT_FOUND);
     ``field`` is the request field that named it."""

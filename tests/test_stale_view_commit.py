@@ -73,3 +73,32 @@ def test_a_stale_engine_commits_a_group_under_the_latest_view(tmp_path, rented_c
         assert engine.rater is not stale
     finally:
         engine.close()
+
+
+def test_a_commit_the_layer_keeps_moving_under_writes_nothing_and_says_retry(tmp_path, rented_catalog, monkeypatch):
+    """breaker 12-02 #4 F3: under steady account operations on one account a
+    stream's commit found the layer newer than its view on every attempt and
+    the server answered INTERNAL. The commit writes nothing and raises
+    ``Contended`` (a ``StoreError``), which the server answers UNAVAILABLE, a
+    status clients retry (a commit is exactly once by call id). Here the
+    engine's refresh is held back, so every attempt finds its view behind."""
+    from rating_core.accounts import Accounts
+    from rating_core.engine import Engine
+    from rating_core.errors import Contended
+    from rating_core.store import Store
+    from rating400_server.services import _code
+
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    ledger.close()
+    engine = Engine.open(store)
+    try:
+        live = Accounts(Store(store), engine.ledger)
+        with clock_at(at(11, 20)):
+            live.change_package("to-pay", "acme", "pay", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+        monkeypatch.setattr(engine, "refresh", lambda: False)
+        results, error = engine.commit_tables([pa.Table.from_pylist([cdr("a", at(11, 16), 10)])])
+        assert results == [] and isinstance(error, Contended)
+        assert engine.ledger.stored("acme") is None or live.balance("acme")["credit_minor"] == 480 * 10_000
+        assert _code(error) == "UNAVAILABLE"
+    finally:
+        engine.close()

@@ -25,7 +25,7 @@ from rating400.v1 import (
 from rating_core.cdr import COMMITTED_DIFFERENTLY, DEFAULT_LIMITS, REASONS, Limits, check_route
 from rating_core.cdr import excerpt as edge_excerpt
 from rating_core.engine import DryRun
-from rating_core.errors import InvalidInput, OverLimit, Refused, StoreError
+from rating_core.errors import Contended, InvalidInput, OverLimit, Refused, StoreError
 from rating_core.ledger.envs import LedgerFull, LiveLedgerFull, ledger_full
 from rating_core.rater import RatingResult
 from rating_core.router import Decision, Destination, deny_detail, grant_detail
@@ -123,6 +123,8 @@ async def _fail(method: str, e: BaseException, context) -> None:
         await context.abort(SC.RESOURCE_EXHAUSTED, _bounded(f"{e.field}: {e.message}"))
     if isinstance(e, asyncio.TimeoutError):
         await context.abort(SC.DEADLINE_EXCEEDED, "deadline exceeded")
+    if isinstance(e, Contended):  # nothing written: the client's retry policy sends it again
+        await context.abort(SC.UNAVAILABLE, _bounded(str(e)))
     e = ledger_full(e) or e  # ledger.lmdb's map or disk full: aborted whole, say what to do
     if isinstance(e, (LiveLedgerFull, LedgerFull)):
         _log_full(e)
@@ -138,6 +140,8 @@ def _code(e: BaseException) -> str:
         return "INVALID_ARGUMENT"
     if isinstance(e, asyncio.TimeoutError):
         return "DEADLINE_EXCEEDED"
+    if isinstance(e, Contended):
+        return "UNAVAILABLE"
     if isinstance(e, (LiveLedgerFull, OverLimit)) or ledger_full(e) is not None:
         return "RESOURCE_EXHAUSTED"
     if isinstance(e, asyncio.CancelledError):
