@@ -393,7 +393,13 @@ class Rater:
         # bundle seconds left; null where the account kind has no such balance.
         kind = self.tables["package_kind"][np.maximum(out["package"], 0)]
         after = np.ascontiguousarray(out["balance_after"], np.int64)
-        cols["credit_after_minor"] = _int_array(after, kind == _PREPAID)
+        # Prepaid credit left is never below zero: a late prepaid call of an
+        # account in pay-as-you-go debt now is drawn from its one balance,
+        # which the postpaid period took below zero, and leaves it there;
+        # of prepaid credit it leaves none (breaker 12-02 #4 F1: the row's
+        # -2.00 was stored, and every statement of the month refused it).
+        credit = np.maximum(after, 0) if len(after) and after.min() < 0 else after
+        cols["credit_after_minor"] = _int_array(credit, kind == _PREPAID)
         cols["bundle_left_seconds"] = _int_array(after, kind == _BUNDLE)
         return pa.table(cols)
 
