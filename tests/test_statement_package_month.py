@@ -204,7 +204,8 @@ def test_the_month_of_a_change_names_both_packages_and_possible_dates(tmp_path, 
     assert csv_rows["2026-11"]["Package"] == "pre_a, then bun_r from 2026-11-15"
     assert "pre_a, then bun_r from 2026-11-15" in text
     html = " ".join((tmp_path / "st" / "acme-2026-11.html").read_text("utf-8").split())
-    assert "2026-11-15 – 2026-11-15</span> (pre_a)" in html and "pre_a，2026-11-15起改为bun_r" in html
+    # That one day printed once, with the change's time (faces 12-02: "2026-11-15 – 2026-11-15").
+    assert "2026-11-15（13:00 变更）</span> (pre_a)" in html and "pre_a，2026-11-15起改为bun_r" in html
     for d in docs.values():
         if d["package_last_day"]:
             assert d["package_last_day"] >= d["package_start"]

@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -60,7 +61,7 @@ LABELS = {
         "outstanding_note": "以前账单仍未付加本月应付金额",
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整",
         "refunds": "退款(元)", "refund": "退款", "local": "本地", "out_of_town": "外地",
-        "since": "{} 起", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
+        "since": "{} 起", "changed_at": "{last}（{time} 变更）", "renewed_at": "{last}（{time} 续费）", "days": "天", "rerating_run": "重新计费", "rerating_version": "资费目录版本",
         "rerating_n_calls": "次通话", "rerating_credit_part": "其中预存款抵扣(元)", "sep": "；",
         "rerating_credit_part_back": "其中退回预存款(元)", "rerating_credit_back": "重新计费退回预存款(元)",
         "rerating_credit_back_bill": "重新计费退回预存款，不计入本账单(元)",
@@ -104,7 +105,8 @@ LABELS = {
         "credit_adjustments": "Credit adjustments (yuan)", "credit_adjustment": "credit adjustment",
         "refunds": "Refunds (yuan)", "refund": "refund",
         "adjustment": "adjustment", "local": "local", "out_of_town": "out of town",
-        "since": "since {}", "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
+        "since": "since {}", "changed_at": "{last} (changed {time})", "renewed_at": "{last} (renewed {time})",
+        "days": "days", "rerating_run": "rerating", "rerating_version": "catalog version",
         "rerating_n_calls": "calls", "rerating_credit_part": "from prepaid credit (yuan)", "sep": "; ",
         "rerating_credit_part_back": "returned to prepaid credit (yuan)",
         "rerating_credit_back": "Rerating returned to prepaid credit (yuan)",
@@ -353,33 +355,85 @@ def chart_svg(series: dict, lang: str = "zh") -> str:
     return svg[svg.index("<svg"):]  # drop the XML prolog: the SVG sits inside HTML
 
 
-def package_periods(s: Statement) -> list[tuple[dt.date, dt.date | None, str]]:
-    """The package periods in force during ``s``'s month, oldest first, as
-    (first day, last day or None for no end, package): the one in force at
-    the month's start unless it ended before the month began (a prepaid
-    period that ended on the last instant of the month before) or was
-    replaced at its first instant, then each period that started in the
-    month and ran in it (``package_changes``; one replaced at the instant it
-    began ran in none). A month with none (a lapsed prepaid period, not
-    renewed) shows the last one, as before. The printable statement's
-    "Package period" (newcomer N11 F3: December printed the period that had
-    ended on 11-30 beside the renewal's package credit)."""
+class PackagePeriod(NamedTuple):
+    """One package period as the printable statement shows it: first day,
+    last day (None: no end), package, and ``cut_ms``: the instant of the
+    change (or renewal: ``renewal``) that ended it during a day, which it
+    then ran part of (None: it ended at midnight, by its own end, or not)."""
+
+    start: dt.date
+    last: dt.date | None
+    package: str
+    cut_ms: int | None = None
+    renewal: bool = False
+
+
+def package_periods(s: Statement) -> list[PackagePeriod]:
+    """The package periods in force during ``s``'s month, oldest first
+    (``PackagePeriod``): the one in force at the month's start unless it
+    ended before the month began (a prepaid period that ended on the last
+    instant of the month before) or was replaced at its first instant, then
+    each period that started in the month and ran in it (``package_changes``;
+    one replaced at the instant it began ran in none). A month with none (a
+    lapsed prepaid period, not renewed) shows the last one, as before. The
+    printable statement's "Package period" (newcomer N11 F3: December printed
+    the period that had ended on 11-30 beside the renewal's package credit).
+
+    A period ended by the next change runs to that change: its last day is
+    the change's day when the change came during the day (it ran part of
+    that day; ``cut_ms`` says until when), the day before at midnight
+    (faces 12-02: a pay-as-you-go period from 12-01 changed at 14:30 the
+    same day printed "12-01 – 12-01", its last day taken as the day before
+    the change and then raised to its first; one from 10-01 changed on
+    12-05 at 14:30 printed 12-04 as its last day)."""
     m_lo = month_bounds(parse_month(s.month))[2]
     changes = s.package_changes
-    first_change = dt.date.fromisoformat(changes[0]["at"]) if changes else None
-    # The in-force period's end: its expiry (prepaid), else the first change in the month.
-    last = s.package_last_day or (first_change - dt.timedelta(days=1) if first_change else None)
-    if last is not None and last < s.package_start:  # changed on the day it began: that day only
-        last = s.package_start
-    out: list[tuple[dt.date, dt.date | None, str]] = []
+
+    def ended_by(start: dt.date, c: Mapping) -> tuple[dt.date, int | None]:
+        day = dt.date.fromisoformat(c["at"])
+        if int(c["at_ms"]) == _local_midnight_ms(day):
+            return max(start, day - dt.timedelta(days=1)), None
+        return day, int(c["at_ms"])
+
+    out: list[PackagePeriod] = []
+    # The in-force period's end: its own (a prepaid expiry) unless the first change came first
+    # (statements.Statement.package_last_day: the change's day then, the day before at midnight).
+    last, cut, renewal = s.package_last_day, None, False
+    if changes and (last is None or last >= dt.date.fromisoformat(changes[0]["at"])):
+        (last, cut), renewal = ended_by(s.package_start, changes[0]), bool(changes[0].get("renewal"))
     if (last is None or last >= s.period_start) and not any(c["at_ms"] == m_lo for c in changes):
-        out.append((s.package_start, last, s.package))
-    for c in changes:
+        out.append(PackagePeriod(s.package_start, last, s.package, cut, renewal))
+    for k, c in enumerate(changes):
         start = dt.date.fromisoformat(c["at"])
         end = dt.date.fromisoformat(c["package_last_day"]) if c.get("package_last_day") else None
+        cut, renewal = None, False
+        nxt = changes[k + 1] if k + 1 < len(changes) else None
+        if nxt is not None and nxt["at_ms"] > c["at_ms"]:
+            # A period that started in the month never expires in it (a month at least): the next change ends it.
+            (end, cut), renewal = ended_by(start, nxt), bool(nxt.get("renewal"))
         if end is None or end >= start:
-            out.append((start, end, c["to"]))
-    return out or [(s.package_start, s.package_last_day, s.package)]
+            out.append(PackagePeriod(start, end, c["to"], cut, renewal))
+    return out or [PackagePeriod(s.package_start, s.package_last_day, s.package)]
+
+
+def _local_midnight_ms(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL).timestamp() * 1000)
+
+
+def period_text(p: PackagePeriod, lang: str = "zh") -> str:
+    """A package period's dates as the statement prints them: "2026-10-01 –
+    2027-09-30"; one day once ("2026-12-01"); cut by a change during its last
+    day, with the change's time ("2026-10-01 – 2026-12-05 (changed 14:30)",
+    "2026-12-01 (changed 14:30)"); "since 2026-12-01" with no end."""
+    labels = LABELS[lang]
+    if p.last is None:
+        return labels["since"].replace("{}", p.start.isoformat())
+    text = p.start.isoformat() if p.last == p.start else f"{p.start.isoformat()} – {p.last.isoformat()}"
+    if p.cut_ms is None:
+        return text
+    when = dt.datetime.fromtimestamp(p.cut_ms / 1000, LOCAL)
+    time = when.strftime("%H:%M:%S" if when.second or when.microsecond else "%H:%M")
+    return labels["renewed_at" if p.renewal else "changed_at"].format(last=text, time=time)
 
 
 def timeline(s: Statement) -> list[tuple[str, object]]:
@@ -429,6 +483,7 @@ def statement_html(statement: Statement, calls: pa.Table, lang: str = "zh",
     named = names or {}
     return _template().render(s=statement, L=LABELS[lang], lang=lang, chart=Markup(chart_svg(series, lang)),
                               basis=lambda line: feature_basis(line, lang), periods=package_periods(statement),
+                              period_text=lambda p: period_text(p, lang),
                               timeline=timeline(statement),
                               package_text=package_text(statement, lang, named),
                               N=lambda name, written=None: named.get(name, name if written is None else written))
