@@ -167,7 +167,8 @@ def _monthly_fee(s) -> str:
 @click.option("--ledger", "from_ledger", is_flag=True,
               help="Also bill the calls committed to the store's ledger (rate --commit, gRPC RateCdr).")
 @click.option("--statements", "statements_dir", type=click.Path(file_okay=False),
-              help="Write one printable statement per account and month into this directory.")
+              help="Write one printable statement per account and month into this directory: "
+                   "ACCOUNT-YYYY-MM.html by default; --format adds .pdf and .json.")
 @click.option("--format", "formats", default="html", show_default=True,
               help="Printable formats, comma-separated: html, pdf, json.")
 @LANG

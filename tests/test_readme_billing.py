@@ -50,3 +50,29 @@ def test_readme_command(command, demo_dir, monkeypatch):
     with pytest.raises(SystemExit) as e:
         main(shlex.split(command)[1:])
     assert e.value.code == 0, command
+
+
+def test_readme_says_which_printable_formats_bill_writes(demo_dir, monkeypatch, tmp_path):
+    """Faces 12-02 (LOW): README said `--statements DIR` writes "HTML, PDF
+    (WeasyPrint) and JSON", but without `--format` only the HTML is
+    written. Each README command with `--statements` writes exactly the
+    suffixes its `--format` names, `.html` alone without one, as README
+    now says ("by default HTML alone")."""
+    text = " ".join(README.read_text("utf-8").split())
+    assert "by default HTML alone" in text and "`--format html,pdf,json` writes all three" in text
+    monkeypatch.chdir(demo_dir)
+    runs = [c for c in COMMANDS if "--statements" in shlex.split(c)]
+    assert any("--format" not in shlex.split(c) for c in runs) and any("--format" in shlex.split(c) for c in runs)
+    for k, command in enumerate(runs):
+        args = shlex.split(command)[1:]
+        where = tmp_path / f"st{k}"
+        args[args.index("--statements") + 1] = str(where)
+        if "--out" in args:
+            args[args.index("--out") + 1] = str(tmp_path / f"out{k}{Path(args[args.index('--out') + 1]).suffix}")
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 0, command
+        wanted = set(args[args.index("--format") + 1].split(",")) if "--format" in args else {"html"}
+        written = {p.suffix.lstrip(".") for p in where.iterdir()}
+        assert written == wanted, (command, written)
+        assert {p.stem for p in where.iterdir()} == {"hangzhou_tea-2026-10"}
