@@ -33,3 +33,24 @@ def test_a_refund_leaves_what_the_ended_months_bills_owe(tmp_path, rented_catalo
         assert "38.80" in e.value.message and "438.80" in e.value.message, e.value.message
         ops.refund("most", "acme", 4388 * 1000, "customer leaves", at_ms=at(12, 2, 12))
     assert ops.balance("acme")["credit_minor"] == 388 * 1000
+
+
+@pytest.mark.parametrize("to", ["pre_a", "bun_b", "pay"])
+def test_a_refund_above_the_ledger_credit_quotes_what_could_be_refunded(tmp_path, rented_catalog, to):
+    """Faces 12-02 (LOW): 500.00 asked of the 477.60 ledger credit was
+    refused "refundable credit is 477.60; cannot refund 500.00", the figure
+    before netting: 477.60 asked next was refused again, since November's
+    38.80 is unpaid. The refusal quotes what could be refunded, 477.60 -
+    38.80 = 438.80, and why (the ended months' bills, netted), once."""
+    store, ops, ledger = setup_store(tmp_path, "pre_a")
+    engine_rows(store, [cdr("oct", at(10, 10), 10), cdr("nov", at(11, 10), 10)])
+    with clock_at(at(12, 2, 12)):
+        if to != "pre_a":
+            ops.change_package("to", "acme", to, effective_ms=at(12, 2, 11), at_ms=at(12, 2, 11))
+        with pytest.raises(Refused) as e:
+            ops.refund("too_much", "acme", 500 * 10000, "customer leaves", at_ms=at(12, 2, 12))
+    assert e.value.reason == "insufficient_credit"
+    ended = "the bills up to 2026-11" if to == "pre_a" else "the bills of ended months"
+    assert e.value.message.startswith(f"refundable credit is 438.80 yuan: {ended} leave 38.80 yuan unpaid"), e.value.message
+    assert "netted against the credit of 477.60 yuan" in e.value.message
+    assert e.value.message.endswith("cannot refund 500.00 yuan"), e.value.message

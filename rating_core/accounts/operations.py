@@ -1413,14 +1413,20 @@ class Accounts:
             # The credit first, then what the statements leave (breaker N12 F13: an
             # expired credit's refund blamed unpaid bills, and was refused after they were paid).
             later = self._credited_after(tx, acc.id)
+            # Every bound the amount exceeds, and the refusal quotes the least: the amount that
+            # could be refunded, and why (faces 12-02: a refund above the ledger's credit quoted
+            # it, 477.60, though the bills of ended months left 38.80 unpaid: 438.80 could be).
+            refusals = []
             if amount > refundable - later:
                 dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
                          f"adjustments dated after it)" if later else "")
-                raise Refused("insufficient_credit", f"refundable credit{dated} is "
-                                                     f"{in_yuan(max(0, refundable - later))}{expired}; "
-                                                     f"cannot refund {in_yuan(amount)}")
+                refusals.append((max(0, refundable - later), f"refundable credit{dated} is "
+                                                             f"{in_yuan(max(0, refundable - later))}{expired}; "
+                                                             f"cannot refund {in_yuan(amount)}"))
             if on_bills is not None:
-                _check_statement_bound(acc.id, kind, on_bills, refundable, amount)
+                refusals += _statement_refusals(acc.id, kind, on_bills, refundable, amount)
+            if refusals:
+                raise Refused("insufficient_credit", min(refusals, key=lambda r: r[0])[1])  # the first of a tie
             credit = tx.credit(acc, -amount).credit_minor
             tx.put_account(acc, before, {"amount_minor": amount, "reason": reason.strip(), "credit_minor": credit})
             return self._result(tx, acc, amount_minor=amount)
@@ -2282,54 +2288,62 @@ class Accounts:
         return out
 
 
-def _check_statement_bound(account: str, kind: str, bound, refundable: int, amount: int) -> None:
-    """Refuse (``insufficient_credit``) a refund of ``amount`` (minor units)
-    that the statements do not allow (``Accounts._statement_bound``:
-    ``bound``, a ``billing.sources.RefundBound``) out of ``refundable``
-    credit of an account of ``kind`` (``layout.PACKAGE_KIND``). Postpaid: the
-    credit a later bill applied is never paid back, however the refund is
-    dated (breaker N11 F13). Every kind: the credit is netted against what
-    the ended months' bills leave unpaid (newcomer N11 F6; newcomer
-    2026-12-02 #1: changed from prepaid to a bundle, an account with
-    November's bill unpaid was refunded its whole credit, which its month
-    billed as prepaid had applied to no bill; README "Money rules").
-    Prepaid: never beyond the current statement's closing credit."""
+def _statement_refusals(account: str, kind: str, bound, refundable: int, amount: int) -> list[tuple[int, str]]:
+    """Every statement rule a refund of ``amount`` (minor units) exceeds
+    (``Accounts._statement_bound``: ``bound``, a
+    ``billing.sources.RefundBound``) out of ``refundable`` credit of an
+    account of ``kind`` (``layout.PACKAGE_KIND``), as (the most that rule
+    lets be refunded, the refusal's words naming it and why); ``refund``
+    quotes the least. Postpaid: the credit a later bill applied is never
+    paid back, however the refund is dated (breaker N11 F13). Every kind:
+    the credit is netted against what the ended months' bills leave unpaid
+    (newcomer N11 F6; newcomer 2026-12-02 #1: changed from prepaid to a
+    bundle, an account with November's bill unpaid was refunded its whole
+    credit, which its month billed as prepaid had applied to no bill; README
+    "Money rules"). Prepaid: never beyond the current statement's closing
+    credit."""
     unpaid = bound.unpaid
+    out: list[tuple[int, str]] = []
     if kind in layout.POSTPAID_KINDS:
         if bound.unapplied is None:
-            return
+            return out
         figure, month = bound.unapplied
+        least = max(0, min(refundable, figure) - unpaid)
         if unpaid > 0 and amount > min(refundable, figure) - unpaid:
-            raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, min(refundable, figure) - unpaid))}: "
-                                                 f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
-                                                 f"shortfalls, rental, fees, arrears), netted against the credit of "
-                                                 f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
-                                                 f"(rating400 accounts top-up {account} YUAN, gRPC TopUp) to refund "
-                                                 f"more; cannot refund {in_yuan(amount)}")
+            out.append((least, f"refundable credit is {in_yuan(least)}: "
+                               f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
+                               f"shortfalls, rental, fees, arrears), netted against the credit of "
+                               f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
+                               f"(rating400 accounts top-up {account} YUAN, gRPC TopUp) to refund "
+                               f"more; cannot refund {in_yuan(amount)}"))
         if figure < refundable and amount > figure:
             # The ledger's credit holds what paid statement-only fees: never paid back.
-            raise Refused("insufficient_credit", f"refundable credit is {in_yuan(figure)}: the statements applied "
-                                                 f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
-                                                 f"to bills (rental, minimums, features; the bills up to {month} applied all "
-                                                 f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}")
-        return
+            out.append((figure, f"refundable credit is {in_yuan(figure)}: the statements applied "
+                                f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
+                                f"to bills (rental, minimums, features; the bills up to {month} applied all "
+                                f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}"))
+        return out
     if unpaid > 0 and amount > refundable - unpaid:
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, refundable - unpaid))}: "
-                                             f"the bills up to {bound.last_ended} leave {in_yuan(unpaid)} unpaid "
-                                             f"(minimum shortfalls, rental, fees, arrears), netted against the credit "
-                                             f"of {in_yuan(refundable)}; record the customer's payment first "
-                                             f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
-                                             f"more; cannot refund {in_yuan(amount)}")
+        least = max(0, refundable - unpaid)
+        out.append((least, f"refundable credit is {in_yuan(least)}: "
+                           f"the bills up to {bound.last_ended} leave {in_yuan(unpaid)} unpaid "
+                           f"(minimum shortfalls, rental, fees, arrears), netted against the credit "
+                           f"of {in_yuan(refundable)}; record the customer's payment first "
+                           f"(rating400 accounts pay {account} YUAN, gRPC Pay) to refund "
+                           f"more; cannot refund {in_yuan(amount)}"))
     credit = bound.closing_credit
     if credit < refundable and amount > credit - max(0, unpaid):
         # The ledger holds more than the statements' credit (a late postpaid
         # call of a month billed as pay-as-you-go, paid on the statement from
         # the money the change to prepaid carried: breaker 2026-12-02 F1):
         # what no statement holds as credit is never paid out.
-        raise Refused("insufficient_credit", f"refundable credit is {in_yuan(max(0, credit - max(0, unpaid)))}: "
-                                             f"the statements' credit is {in_yuan(credit)} (the ledger's "
-                                             f"{in_yuan(refundable)} includes money the statements applied to "
-                                             f"postpaid charges); cannot refund {in_yuan(amount)}")
+        least = max(0, credit - max(0, unpaid))
+        netted = (f", less {in_yuan(unpaid)} the bills up to {bound.last_ended} leave unpaid" if unpaid > 0 else "")
+        out.append((least, f"refundable credit is {in_yuan(least)}: "
+                           f"the statements' credit is {in_yuan(credit)}{netted} (the ledger's "
+                           f"{in_yuan(refundable)} includes money the statements applied to "
+                           f"postpaid charges); cannot refund {in_yuan(amount)}"))
+    return out
 
 
 def _months(lo_ms: int, hi_ms: int) -> list[int]:
