@@ -2013,7 +2013,42 @@ def _text(cells) -> pa.Array:
     """``_as_string(cells)``, the same text, faster for timestamps in a fixed
     offset such as the edge's own ``+08:00`` (Arrow formats those through
     its time-zone database, ~5 us a value): the wall time cast as a naive
-    timestamp, then the offset as Arrow writes it (``+0800``)."""
+    timestamp, then the offset as Arrow writes it (``+0800``). A timestamp
+    beyond the years 0001-9999 (a Parquet file's timestamp[ms] of
+    10**15: year 33658) is no date Arrow can write (it wrote
+    ``-31878-09-27 09:46:40.000+0800``, and for int64's largest
+    ``1535-09-27 2547115198431:12:55.807+0800``): its raw integer and unit,
+    ``epoch ms 1000000000000000 (out of range)`` (``out_of_range_text``;
+    faces 12-02)."""
+    t = cells.type
+    if pa.types.is_timestamp(t) and len(cells):
+        # Inside the years, and a day inside int64 (ns: int64 holds only the years 1677-2262, and
+        # Arrow's own text of 2**63 - 1 ns at +08:00 wraps round to 1677-09-21).
+        day = 86_400 * (_UNIT_PER_MINUTE[t.unit] // 60)
+        lo = max(_YEAR_1_S * (day // 86_400), -(2**63) + day)
+        hi = min(_YEAR_9999_S * (day // 86_400), 2**63 - 1 - day)
+        values = pc.cast(cells, pa.int64())
+        wild = pc.fill_null(pc.or_(pc.less(values, lo), pc.greater(values, hi)), False)
+        if pc.any(wild).as_py():
+            dated = _text_in_years(pc.if_else(wild, pa.scalar(0, t), cells))
+            text = pc.if_else(wild, out_of_range_text(values, t), dated)
+            return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    return _text_in_years(cells)
+
+
+def out_of_range_text(values, t: pa.DataType) -> pa.Array:
+    """Timestamps (their int64 ``values``, of type ``t``) a reject shows by
+    their raw integer: ``epoch ms 1000000000000000 (out of range)``; a
+    timestamp without a time zone is wall time, not epoch:
+    ``ms 1000000000000000 since 1970-01-01, no time zone (out of range)``.
+    Starts with a letter, so a CSV shows it without a formula guard."""
+    head, tail = (f"epoch {t.unit} ", " (out of range)") if t.tz else (
+        f"{t.unit} ", " since 1970-01-01, no time zone (out of range)")
+    return pc.binary_join_element_wise(head, pc.cast(values, pa.string()), tail, "")
+
+
+def _text_in_years(cells) -> pa.Array:
+    """``_text`` of timestamps inside the years 0001-9999."""
     t = cells.type
     m = _FIXED_OFFSET.match(t.tz or "") if pa.types.is_timestamp(t) else None
     if m is None:

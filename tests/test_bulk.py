@@ -186,9 +186,53 @@ def test_hash_collisions_never_make_a_duplicate(rater, cdrs, tmp_path, monkeypat
        st.sampled_from(["s", "ms", "us", "ns"]), st.sampled_from(["+08:00", "-05:30", "+00:00", "UTC", None]))
 def test_reject_values_of_timestamps_are_arrows_text(values, unit, tz):
     """A reject's value as given: the fast text of fixed-offset timestamps
-    (``cdr._text``) is Arrow's own cast to string, byte for byte."""
+    (``cdr._text``) is Arrow's own cast to string, byte for byte, inside the
+    years 0001-9999 (and a day inside int64); beyond, where Arrow's text is
+    no date, the raw integer ("epoch ms 1000000000000000 (out of range)")."""
     cells = pa.array(values, pa.timestamp(unit, tz=tz))
-    assert cdr._text(cells).equals(cdr._as_string(cells))
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    day = 86_400 * per_second
+    lo = max(cdr._YEAR_1_S * per_second, -(2**63) + day)
+    hi = min(cdr._YEAR_9999_S * per_second, 2**63 - 1 - day)
+    got = cdr._text(cells).to_pylist()
+    arrow = cdr._as_string(cells).to_pylist()
+    for v, text, arrows in zip(values, got, arrow):
+        if v is None or lo <= v <= hi:
+            assert text == arrows, v
+        else:
+            assert text == (f"epoch {unit} {v} (out of range)" if tz else
+                            f"{unit} {v} since 1970-01-01, no time zone (out of range)"), v
+
+
+def test_a_parquet_time_far_out_of_range_is_a_reject_showing_its_integer(rater, tmp_path):
+    """Faces 12-02 (LOW): a Parquet file (written by pyarrow) whose start is
+    timestamp[ms, tz=+08:00] 10**15 (year 33658), -10**15 and 2**63 - 1:
+    the rejects file showed "'-31878-09-27 09:46:40.000+0800" (the wrong
+    year, behind a CSV formula guard), "'-29719-04-06 ..." and "1535-09-27
+    2547115198431:12:55.807+0800". Each reject names the file, its row (from
+    1), call id and field, the reason "time outside 1970-01-01 .. 2199-12-31
+    (UTC)", and the value as its raw integer, "epoch ms 1000000000000000
+    (out of range)"; a time inside the years (1938) keeps its date; the
+    call in range rates."""
+    t = demo_cdrs(5, seed=3)
+    ms = t.column("start").cast(pa.int64()).to_pylist()
+    ms[1:5] = [10**15, -(10**15), 2**63 - 1, -(10**12)]
+    t = t.set_column(t.schema.get_field_index("start"), "start",
+                     pa.array(ms, pa.int64()).cast(pa.timestamp("ms", tz="+08:00")))
+    src = tmp_path / "far.parquet"
+    pq.write_table(t, src)
+    assert pq.read_schema(src).field("start").type == pa.timestamp("ms", tz="+08:00")
+    result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
+                               tmp_path / "rejects.csv")
+    assert (result.summary.rated, result.summary.rejected) == (1, 4)
+    rows = cdr.read_table(tmp_path / "rejects.csv").to_pylist()
+    ids = t.column("call_id").to_pylist()
+    assert [(r["file"], r["row"], r["call_id"], r["field"], r["reason"], r["value"]) for r in rows] == [
+        (str(src), k + 1, ids[k], "start", "time outside 1970-01-01 .. 2199-12-31 (UTC)", value)
+        for k, value in ((1, "epoch ms 1000000000000000 (out of range)"),
+                         (2, "epoch ms -1000000000000000 (out of range)"),
+                         (3, "epoch ms 9223372036854775807 (out of range)"),
+                         (4, "1938-04-25 06:13:20.000+0800"))]
 
 
 def test_malloc_keeps_freed_chunks_on_glibc():
