@@ -370,7 +370,8 @@ class Engine:
                          account_names))
             accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
             accounts = np.asarray(accounts, np.int64)
-            _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state)
+            _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state,
+                            partial(self._money_left, rater.snapshot))
             self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
             # Its call entries now (the next request's call-id check reads
             # them); the batch's value once encoded (``batches``, at the end).
@@ -385,6 +386,18 @@ class Engine:
         prepared, keys, stored, seen, old_rows, new, state = step
         entries = stored.filter(pa.array(seen))
         return answer_with_replayed(self.ledger, prepared, old_rows, entries, new, state, decode_names)
+
+    def _money_left(self, snapshot, account_row: int, change_ms: int) -> int:
+        """``billing.sources.postpaid_money_left`` of the account at row
+        ``account_row`` of ``snapshot`` for its change to prepaid at
+        ``change_ms``: what its money before the change leaves unapplied, as
+        committed before this transaction (read transactions; a late
+        pay-as-you-go call of a month billed as postpaid, ``_debit_postpaid``)."""
+        from .accounts.operations import Accounts
+        from .billing.sources import postpaid_money_left
+
+        return postpaid_money_left(Accounts(self.store, self.ledger), snapshot.meta["accounts"][account_row],
+                                   change_ms, snapshot)
 
     def close(self) -> None:
         self.ledger.close()
@@ -795,7 +808,8 @@ def _split_repeats(sent: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Table
     return stored.filter(pa.array(keep)), rejects
 
 
-def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[str, np.ndarray]) -> None:
+def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[str, np.ndarray],
+                    money_left=None) -> None:
     """Postpaid charges come off the account's credit, which may go below
     zero down to the package's credit limit (the rating kernel itself moves
     only prepaid credit): a pay-as-you-go call's charge, a bundle call's
@@ -820,8 +834,20 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
       taken from the credit down to zero, the rest left due on the
       statement (breaker 2026-12-02 F1: it took nothing, and the live
       credit stood above the statement's, refundable);
-    * any other pay-as-you-go charge or bundle overage (a month billed as
-      postpaid) is not taken: that month's statement bills it as amount
+    * a pay-as-you-go call of a month billed as pay-as-you-go, before the
+      month's change to prepaid: the statement pays it from the money
+      received before the change as far as that money is unapplied (it
+      pays the month's postpaid charges first), and that money is what the
+      change carried into the prepaid credit, so the ledger takes it from
+      the credit by as much: ``money_left(account row, change ms)``
+      (``billing.sources.postpaid_money_left``, as committed before), less
+      the charges of the rows before it here, never below zero; the rest
+      stays due on the statement (money2 finding 1: it took nothing, and the
+      live credit stood 1.20 above the statement's closing credit). Limit:
+      a commit group's earlier requests are not yet readable, so two late
+      such calls of one account in one group both see the money as before;
+    * any other pay-as-you-go charge or bundle overage of a month billed as
+      postpaid is not taken: that month's statement bills it as amount
       due, as the old package would have (a change to prepaid leaves an
       on-time postpaid debt on the bill, not in the credit).
 
@@ -845,3 +871,35 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
         from_credit = np.zeros(len(credit), np.int64)
         np.add.at(from_credit, accounts[paid], owed[paid])
         credit -= np.minimum(from_credit, np.maximum(credit, 0))
+        if money_left is not None:
+            _take_from_carried_money(tables, late[np.isin(late, paid, invert=True)], start, late, accounts, owed,
+                                     credit, money_left)
+
+
+def _take_from_carried_money(tables, rows: np.ndarray, start_of_late: np.ndarray, late: np.ndarray,
+                             accounts: np.ndarray, owed: np.ndarray, credit: np.ndarray, money_left) -> None:
+    """``_debit_postpaid``'s late pay-as-you-go ``rows`` of months billed
+    as postpaid on accounts prepaid now (``start_of_late``: the start of
+    each of ``late``, a superset): each is taken from ``credit`` (in place)
+    by what the money before its month's change to prepaid still leaves
+    unapplied, in start order, never below zero."""
+    if not len(rows) or "account_period_first" not in tables:
+        return
+    start = dict(zip(late.tolist(), start_of_late.tolist()))
+    first, count = tables["account_period_first"], tables["account_period_count"]
+    starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
+    left: dict[tuple[int, int], int] = {}
+    for r in sorted(rows.tolist(), key=lambda r: (start[r], r)):
+        acc = int(accounts[r])
+        lo, n = int(first[acc]), int(count[acc])
+        # The change to prepaid that ended the pay-as-you-go time of the call.
+        change = next((int(starts[p]) for p in range(lo, lo + n)
+                       if starts[p] > start[r] and kinds[packages[p]] == _PREPAID), None)
+        if change is None:
+            continue
+        key = (acc, change)
+        if key not in left:
+            left[key] = int(money_left(acc, change))
+        take = min(int(owed[r]), left[key], max(0, int(credit[acc])))
+        left[key] = max(0, left[key] - int(owed[r]))
+        credit[acc] -= take

@@ -246,7 +246,8 @@ def _least_from(statements: list, at_ms: int, figure) -> tuple[int, str] | None:
     return least, [s.month for s in later if figure(s) == least][-1]
 
 
-def live_statements(ops, account: str, at_ms: int | None, snapshot=None, calls_before_ms: int | None = None) -> list:
+def live_statements(ops, account: str, at_ms: int | None, snapshot=None, calls_before_ms: int | None = None,
+                    extra_events: list | None = None) -> list:
     """The statements of ``account`` from the live ledger (as `bill
     --ledger` builds them, ``events_in_balances``), every month from its
     first call or event (months before its billing start get none, so the
@@ -257,7 +258,9 @@ def live_statements(ops, account: str, at_ms: int | None, snapshot=None, calls_b
     server passes its engine's). Reads every audited event (pages) and the
     account's committed calls up to that month (only those starting
     before ``calls_before_ms``, epoch ms, when given: a change to prepaid
-    reads the statements without the calls its package owns)."""
+    reads the statements without the calls its package owns). ``extra_events``
+    (``AccountEvent``): events not yet committed, built in as if they were
+    (``rebate_to_credit``)."""
     from ..accounts.operations import now_ms
     from ..accounts.view import open_view
     from .fees import MonthlyFees
@@ -272,8 +275,60 @@ def live_statements(ops, account: str, at_ms: int | None, snapshot=None, calls_b
     hi = month_bounds(month)[3]
     calls = committed_calls(ops.ledger, hi_ms=hi if calls_before_ms is None else min(hi, calls_before_ms),
                             account=account)
-    events = ledger_events(ops, snapshot, account)
+    events = ledger_events(ops, snapshot, account) + list(extra_events or ())
     first = min([month_of(e.at_ms) for e in events]
                 + ([month_of(pc.min(calls.column("start_ms")).as_py())] if calls.num_rows else []) + [month])
     return build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
                             events_in_balances=True, fees=MonthlyFees(ops.store, snapshot))
+
+
+def postpaid_money_left(ops, account: str, change_ms: int, snapshot=None) -> int:
+    """What the money ``account`` received before its change to a prepaid
+    package at ``change_ms`` (epoch ms) still leaves unapplied after the
+    bills of the month the change falls in (minor units, >= 0): the closing
+    credit of that month's statement built from the events dated before the
+    change and the committed calls starting before it, i.e. the month as its
+    postpaid package bills it (``Accounts._unapplied_at_change``' figure, as
+    the calls stand now). A late postpaid call of that month is paid from
+    it by the statement (``statements._apply_payments``: the money before
+    the change pays the month's postpaid charges first), so the ledger
+    takes it from the prepaid credit that carried it
+    (``engine._debit_postpaid``). 0 when no statement bills the account."""
+    from ..accounts.view import open_view
+    from .fees import MonthlyFees
+    from .statements import build_statements, month_index
+
+    if snapshot is None:
+        snapshot = open_view(ops.store, ops.ledger.env)
+    month = int(month_index(np.array([change_ms - 1], np.int64))[0])
+    calls = committed_calls(ops.ledger, hi_ms=change_ms, account=account)
+    events = [e for e in ledger_events(ops, snapshot, account) if e.at_ms < change_ms]
+    first = min([int(month_index(np.array([e.at_ms], np.int64))[0]) for e in events]
+                + ([int(month_index(np.array([pc.min(calls.column("start_ms")).as_py()], np.int64))[0])]
+                   if calls.num_rows else []) + [month])
+    statements = build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
+                                  events_in_balances=True, fees=MonthlyFees(ops.store, snapshot))
+    return max(0, statements[-1].closing_credit) if statements else 0
+
+
+def rebate_to_credit(ops, account: str, at_ms: int, delta_minor: int, snapshot=None) -> int:
+    """What a rerating that lowers the charges of ``account``'s postpaid
+    calls by ``-delta_minor`` (minor units, < 0), made at ``at_ms`` (epoch
+    ms) with no credit part, gives back to the credit its statement closes
+    on: the closing credit of ``at_ms``'s month with that rerating less the
+    one without it, in [0, -delta_minor]. A statement applies the money the
+    customer paid to the calls' new charges, so what it had paid beyond them
+    returns to the credit, and the rest of the rebate lowers the bill
+    (``rerate.rerate_in``: on an account prepaid now, the ledger's credit
+    follows; README "Money rules", Rerating). 0 for ``delta_minor`` >= 0 or
+    when no statement bills the account."""
+    from .events import AccountEvent
+
+    if delta_minor >= 0:
+        return 0
+    before = live_statements(ops, account, at_ms, snapshot)
+    after = live_statements(ops, account, at_ms, snapshot, extra_events=[
+        AccountEvent(account, at_ms, "rerating", delta_minor, note="rebate", credit_minor=0)])
+    if not before or not after:
+        return 0
+    return min(-delta_minor, max(0, after[-1].closing_credit - before[-1].closing_credit))
