@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -197,11 +198,45 @@ def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str) -> int:
     the carried credit; read as fully paid: when the credit ran out first
     the commit took less, and the rerating of that call moves the credit by
     the whole change -- a known corner, README "Late CDRs"), any other
-    pay-as-you-go or bundle call none (the statement bills it as due); on
-    any other account ``_ledger_money``."""
+    pay-as-you-go or bundle call none (the statement bills it as due; the
+    part of a rebate the customer had paid is given back by ``_rebates``);
+    on any other account ``_ledger_money``."""
     if kind_now == "prepaid" and kind != "prepaid":
         return int(rec["charge_minor"]) if kind == "payg" and month_kind == "prepaid" else 0
     return _ledger_money(kind, rec)
+
+
+def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_rows: list[bool], now_ms: int) -> None:
+    """The credit part of a rebate on postpaid calls of an account prepaid
+    now (``rebate_rows[i]``: ``result.adjustments[i]`` is such a call's,
+    rated under pay-as-you-go or a bundle in a month billed as postpaid,
+    whose ledger move is 0): the statement of the rerating's month applies
+    the customer's payments to the calls' new charges, so what the customer
+    had paid beyond them is money back, to the prepaid credit, and the rest
+    of the rebate lowers the bill (README "Money rules", Rerating; money2,
+    breaker R2: the statement gave a 0.60 rebate on a paid 1.20 call back to
+    the credit, the ledger did not). Per account, the net change of those
+    rows, when below zero, gives back ``billing.sources.rebate_to_credit``
+    (the statements as committed before this run), shared over its rows that
+    lower a charge, in order: each such adjustment's ``credit_delta_minor``
+    and ``ledger_delta_minor`` are minus its share (the ledger's credit goes
+    up by it). A higher charge of such a call is billed as due, as before:
+    the money carried into the prepaid credit pays calls, not bills."""
+    from .accounts.operations import Accounts
+    from .billing.sources import rebate_to_credit
+
+    net: dict[str, int] = {}
+    for a, rebate in zip(result.adjustments, rebate_rows):
+        if rebate:
+            net[a.account] = net.get(a.account, 0) + a.delta_minor
+    back = {acct: rebate_to_credit(Accounts(store, ledger), acct, now_ms, d, snapshot)
+            for acct, d in net.items() if d < 0}
+    for i, (a, rebate) in enumerate(zip(result.adjustments, rebate_rows)):
+        share = min(back.get(a.account, 0), -a.delta_minor) if rebate and a.delta_minor < 0 else 0
+        if share:
+            back[a.account] -= share
+            result.adjustments[i] = dataclasses.replace(a, ledger_delta_minor=a.ledger_delta_minor - share,
+                                                        credit_delta_minor=(a.credit_delta_minor or 0) - share)
 
 
 def _month_kind(snapshot, row: int, start_ms: int) -> str:
@@ -247,16 +282,16 @@ def _credit_events(store, ledger: Ledger, accounts: list[str], lo: int, hi: int)
     return out
 
 
-def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> list[dict]:
+def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list], index: dict[str, int]) -> list[dict]:
     """Rate ``calls`` (sorted by start, call id) as one sequence per account
     from the opening state, each account's credit events applied in their
     place: an event at time t is in the balance of every call that ends at
     or after t (a call is rated when it ends), not of the calls that ended
     before. Accounts without events are rated in one pass. Raises
     ``InsufficientCredit`` when a debit event finds less credit than it
-    takes in the replayed sequence."""
+    takes in the replayed sequence. ``index``: account id -> row of the
+    rater's snapshot (``rerate_in`` builds it once)."""
     state = rater.opening_state()
-    index = {a: i for i, a in enumerate(rater.snapshot.meta["accounts"])}
 
     def rate(rows: list[dict]) -> list[dict]:
         if not rows:
@@ -283,18 +318,18 @@ def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list]) -> 
     return rated
 
 
-def _ended_bundle_periods(snapshot, calls: list[dict]) -> dict[str, tuple[int, int]]:
+def _ended_bundle_periods(snapshot, calls: list[dict], index: dict[str, int]) -> dict[str, tuple[int, int]]:
     """call id -> (account row, period row) of each call in ``calls`` whose
     package period in force at its start (``accounts.view``'s history of the
     account named on the committed record) is a bundle period that has
     ended: the rerating's replay holds every call of the period in order and
     reproduces its allowance from the period's start
     (``_replay_ended_bundles``), as the commit drew it from the ledger's
-    usage of that period-month. {} for a view without history."""
+    usage of that period-month. {} for a view without history. ``index``:
+    account id -> row of ``snapshot``."""
     tables = snapshot.tables
     if "period_start_ms" not in tables:
         return {}
-    index = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
     first, count = tables["account_period_first"], tables["account_period_count"]
     starts, packages = tables["period_start_ms"], tables["period_package"]
     kind = tables["package_kind"]
@@ -397,15 +432,18 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     rater = Rater(snapshot, threads=1)
     # Calls of an ended bundle period are replayed on that period's own
     # allowance (README "Rerating", "Package periods"), the rest as one sequence.
-    ended = _ended_bundle_periods(snapshot, replay)
-    rated = _replay(rater, [r for r in replay if r["call_id"] not in ended], credit_events)
+    # account id -> row of the snapshot, built once (the replay, the ended bundles, the adjustments)
+    row_of = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
+    ended = _ended_bundle_periods(snapshot, replay, row_of)
+    rated = _replay(rater, [r for r in replay if r["call_id"] not in ended], credit_events, row_of)
     rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
-    row_of = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
     row_kind = package_kinds(snapshot)
     # (number, start ms, charge delta, account, calls change) of each adjustment
     moved: list[tuple[str, int, int, str, int]] = []
+    # (adjustment key, a rebate row (``_rebates``), number, start ms, calls change) per adjustment, in order
+    pending: list[tuple[bytes, bool, str, int, int]] = []
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
         for rec in selected:
             key = call_key(rec["call_id"])
@@ -432,6 +470,15 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
             new_charge, new_money = int(new["charge_minor"]), _moved_credit(
                 kind, row_kind.get(new.get("package") or "", kind), new, month_kind)
+            # A postpaid call of a month billed as postpaid on an account
+            # prepaid now: its charge is on a bill, which the customer's
+            # payments pay; what a rebate returns to the credit is decided
+            # below for the account's rows together (``_rebates``), never
+            # by the money moved before (a rerun moves nothing again).
+            rebate_row = kind == "prepaid" and month_kind not in ("prepaid", "") and \
+                row_kind.get(rec.get("package") or "", kind) != "prepaid"
+            if rebate_row:
+                new_money = old_money
             new_billable = int(new["billable_seconds"])
             counted = int(new_billable > 0) - int(old_billable > 0)  # the calls count's change
             if new_charge == old_charge and new_money == old_money and not counted:
@@ -454,10 +501,13 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                            seq=1 if prior is None else prior.count + 1,
                            credit_delta_minor=new_money - old_money if prepaid_money else 0)
             result.adjustments.append(a)
-            result.ledger_change_minor[acct] = result.ledger_change_minor.get(acct, 0) - a.ledger_delta_minor
+            pending.append((key, rebate_row, rec["number"], int(rec["start"]), counted))
+        _rebates(store, ledger, snapshot, result, [p[1] for p in pending], now_ms)
+        for a, (key, _, number_, start, counted) in zip(result.adjustments, pending):
+            result.ledger_change_minor[a.account] = result.ledger_change_minor.get(a.account, 0) - a.ledger_delta_minor
             if not dry_run:
                 adjustments.put(ledger, w.txn, key, a)
-                moved.append((rec["number"], int(rec["start"]), a.delta_minor, acct, counted))
+                moved.append((number_, start, a.delta_minor, a.account, counted))
         if moved:
             # The caps' counted spend and calls move with the call, in this transaction.
             numbers, starts, deltas, accts, calls = zip(*moved)
