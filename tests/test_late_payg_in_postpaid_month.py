@@ -69,3 +69,20 @@ def test_without_a_payment_a_late_payg_call_is_all_due(tmp_path, rented_catalog,
     (nov,) = acme_statements(tmp_path, store, capsys)
     assert (nov["closing_credit_minor"], nov["amount_due_minor"]) == (600 * YUAN, 24_000)
     assert ops.balance("acme")["credit_minor"] == 600 * YUAN
+
+
+def test_a_late_payg_call_after_the_carried_money_was_spent_is_due(tmp_path, rented_catalog, capsys):
+    """100.00 paid, credit 698.80 after the change; pre_b calls (0.10/min)
+    spend all of it by 11-21 (5 x 1348 + 248 minutes = 698.80). Then the late
+    1.20 call: the ledger has nothing left to take (never below zero), so it
+    is due. Hand: closing credit 0.00 in both, 1.20 due. Before: the statement
+    paid it from the money before the change, which the prepaid calls had
+    already spent, and closed at -1.20 with nothing due."""
+    store, ops, ledger = _changed(tmp_path, 100 * YUAN)
+    spend = [cdr(f"s{d}", at(11, d), 1348) for d in range(16, 21)] + [cdr("s21", at(11, 21), 248)]
+    engine_rows(store, spend)
+    assert ops.balance("acme")["credit_minor"] == 0
+    engine_rows(store, [cdr("late", at(11, 12), 10)])
+    (nov,) = acme_statements(tmp_path, store, capsys)
+    assert (nov["closing_credit_minor"], nov["amount_due_minor"]) == (0, 12_000)
+    assert ops.balance("acme")["credit_minor"] == 0

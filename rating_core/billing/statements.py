@@ -1217,6 +1217,15 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, periods, m_hi)
                     if kind in layout.POSTPAID_KINDS and periods and len(windows) and windows[0][1] < m_hi else None)
             unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS), late)
+            if late is not None and windows[-1][1] < m_hi and s.closing_credit < 0:
+                # It ends prepaid, and prepaid credit is never below zero: the
+                # money before the change paid a postpaid charge (a late call)
+                # that the prepaid calls had already spent as carried credit.
+                # The ledger could not take it (``engine._debit_postpaid``),
+                # so it is due (money2: closed at -1.20 with nothing due).
+                shift = min(-s.closing_credit, max(0, s.paid_to_charges - s.payments_to_charges))
+                s.paid_to_charges -= shift
+                unpaid += shift
             credit, unapplied = s.closing_credit, s.payments_carried_out
             out.append(s)
     return out
