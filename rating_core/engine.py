@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -40,11 +40,13 @@ import pyarrow.compute as pc
 from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
-from .errors import Contended, OverLimit, StoreError
+from .errors import Contended, OverLimit, StaleView, StoreError
 from .ledger import Ledger, adjustments, month_opening_kinds, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
 from .store import Store
+
+T = TypeVar("T")
 
 
 # One thread per process encodes committed batches (``records.encode``)
@@ -169,16 +171,23 @@ class Engine:
         return router
 
     def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "",
-                  call_id: str | None = None) -> Decision:
+                  call_id: str | None = None, refresh: bool = True) -> Decision:
         """``Router.authorize``: the routing decision for one call, its grant
         reserved under ``call_id`` (none without one). ``InvalidInput`` for a
-        bad number, caller, key path or time."""
-        return self.router.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id)
+        bad number, caller, key path or time. A Router whose view is behind
+        the account's stored balance (``StaleView``: nothing decided or held)
+        is refreshed and asked again (``_fresh``); ``refresh`` False raises
+        ``StaleView`` instead, for a caller that must refresh on another
+        thread (the server's loop: ``EngineHost.authorize``)."""
+        if not refresh:
+            return self.router.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id)
+        return self._fresh(lambda: self.router.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys,
+                                                         call_id=call_id))
 
     def interim(self, call_id: str, at_ms: int | None = None) -> int | None:
         """``Router.interim``: the call's extended grant in seconds, or None
-        when it holds no reservation."""
-        return self.router.interim(call_id, at_ms=at_ms)
+        when it holds no reservation (under the latest view: ``_fresh``)."""
+        return self._fresh(lambda: self.router.interim(call_id, at_ms=at_ms))
 
     def call_event(self, call_id: str, number: str, kind: str, destination: str | None = None,
                    caller: str | None = None, at_ms: int | None = None) -> bool:
@@ -186,7 +195,25 @@ class Engine:
         interim): False when ``started`` finds the line at its cap (or an
         interim finds no reservation). Writes the ledger: call it on the
         thread that commits (a service's engine thread)."""
-        return self.router.call_event(call_id, number, kind, destination=destination, caller=caller, at_ms=at_ms)
+        return self._fresh(lambda: self.router.call_event(call_id, number, kind, destination=destination,
+                                                          caller=caller, at_ms=at_ms))
+
+    def _fresh(self, ask: Callable[[], T]) -> T:
+        """``ask()`` of the Router, refreshed and asked again while its view is
+        behind the account it decides for (``StaleView``: a package period
+        the view does not know holds the account's stored balance, breaker
+        12-02; nothing was decided or held), as ``_commit_current`` commits
+        again; after ``_STALE_RETRIES`` the last ``StaleView`` (a
+        ``Contended``: UNAVAILABLE, retried by clients). Refreshing builds a
+        Router: only on the thread that may (``_route``)."""
+        for attempt in range(_STALE_RETRIES):
+            try:
+                return ask()
+            except StaleView:
+                if attempt == _STALE_RETRIES - 1:
+                    raise
+                self.refresh()
+        raise AssertionError("unreachable")
 
     # -- rating --------------------------------------------------------------
     def rate(self, table: pa.Table) -> RatingResult:

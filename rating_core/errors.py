@@ -61,6 +61,16 @@ class Contended(StoreError):
     exactly once by call id). gRPC: UNAVAILABLE, which clients retry."""
 
 
+class StaleView(Contended):
+    """The Router's view of the customer layer is behind the account it
+    decides for: the account's stored balance belongs to a package period
+    the view does not know yet (a package change or renewal since the view
+    was built, and a money operation of the new period). Nothing was decided
+    or held; ``Engine`` refreshes its view and decides again. Reaching a
+    client (a Router no engine refreshes, or a view that stayed behind every
+    attempt): UNAVAILABLE, which clients retry."""
+
+
 class NotFound(LookupError):
     """A request names a record that does not exist (gRPC NOT_FOUND);
     ``field`` is the request field that named it."""

@@ -86,6 +86,16 @@ Consistency rules:
   + grant + ``SETUP_GRACE_S``; ended + ``CDR_GRACE_S``) expires at the next
   event or ``release_stale``. Since every hold covers the most its call can
   cost, a call cut at its grant never takes the balance below zero.
+* Credit is read under this router's view of the customer layer (a worker
+  refreshes it every 0.1 s): the stored balance of the view's package
+  period, or the catalog's opening when none is stored for that period yet.
+  A balance stored for a NEWER period than the view's (a package change or
+  renewal since the view was built, then a money operation of the new
+  period), while the layer's generation is past the view's, is never read
+  as a renewal granting the old package's opening: the decision raises
+  ``StaleView`` (nothing decided or held; the live transaction aborts) and
+  ``Engine`` refreshes and asks again (``Engine._fresh``; the server's loop
+  through ``EngineHost.authorize``, refreshing on the engine thread).
 * The router keeps an in-process mirror of active counts and cursors for the
   kernel, reloaded whenever the ledger's routing ``generation`` (bumped by
   every event that changes them, in any process) differs from the mirror's.
@@ -109,8 +119,8 @@ import pyarrow.compute as pc
 
 from . import layout
 from .catalog.routing import IVR_KEYS, STRATEGIES, Strategy
-from .errors import InvalidInput, StoreError
-from .ledger import callers, envs, formats, month_of, package_credit_limits, reservations, usage
+from .errors import InvalidInput, StaleView, StoreError
+from .ledger import callers, customers, envs, formats, month_of, package_credit_limits, reservations, usage
 from .ledger.formats import BALANCE
 from .ledger.reservations import Reservation
 from .kernels.routing import CALL_SECONDS_LIMIT, OUTCOME_FIELDS, RoutingCore
@@ -510,6 +520,13 @@ class Router:
         first = int(t["calendar_first_day"][0])
         self._at_range = ((first * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS),
                           (first + len(t["day_kind"])) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
+        # The customer layer's generation this view was built at, and the
+        # handle to read the layer's (``_behind``), opened here: ``open_db``
+        # takes the write lock holding the GIL, never done per call.
+        self._view_generation = int(getattr(self.snapshot, "generation", 0))
+        from .accounts.view import layer_dbs
+
+        self._layer_meta = layer_dbs(self.ledger.env)[customers.META_DB]
         with env.begin() as txn:
             self._refresh(txn)
 
@@ -625,18 +642,36 @@ class Router:
         """(credit_minor, bundle_used_seconds, bundle_period) committed for
         an account's current package start (the catalog's opening when none),
         read in ``txn`` (a read of ``ledger.lmdb``; a new one when None)."""
-        a = self._account_row(acc)
         if txn is None:
-            with self.ledger.env.begin() as txn:
-                raw = txn.get(a.key, db=self.ledger.balances)
-        else:
-            raw = txn.get(a.key, db=self.ledger.balances)
+            with self.ledger.env.begin() as own:
+                return self._stored(acc, own)
+        a = self._account_row(acc)
+        raw = txn.get(a.key, db=self.ledger.balances)
         if raw is None:
             return a.opening_credit, 0, -1
         credit, period, used, start = BALANCE.unpack(raw)
-        if start != a.start_ms:  # renewed since: the catalog's opening applies
+        if start != a.start_ms:
+            if start > a.start_ms and self._behind(txn):
+                # A period this view does not know (a package change or
+                # renewal since it was built) holds the stored balance: the
+                # view's catalog opening is a balance nobody has (breaker
+                # 12-02: for up to a refresh tick after a change to pre_b
+                # refunded down to 1.00, pre_a's opening 480.00 was granted,
+                # 3600 s holding 7.20). Decide under the latest view instead.
+                raise StaleView(f"account {self._accounts[acc]!r} changed package period since this view of the "
+                                f"customer layer (generation {self._view_generation}); nothing was decided or held: "
+                                "refresh the view and authorize again")
+            # Not written for the view's period yet (the change or renewal the
+            # view knows, before its first money operation), or a period the
+            # view made current again (an older catalog version active again):
+            # the catalog's opening applies, as the rater reads it.
             return a.opening_credit, 0, -1
         return credit, used, period
+
+    def _behind(self, txn) -> bool:
+        """True when the customer layer's generation, read in ``txn`` (of
+        ``ledger.lmdb``), is not the one this Router's view was built at."""
+        return customers.get_counter(txn, self._layer_meta, customers.GENERATION) != self._view_generation
 
     def _account_row(self, acc: int) -> "_AccountRow":
         """What Authorize reads of account row ``acc`` per call, as Python

@@ -21,8 +21,9 @@ from functools import partial
 from typing import Any, Callable, TypeVar
 
 from rating_core.engine import Engine
-from rating_core.errors import OverLimit
+from rating_core.errors import OverLimit, StaleView
 from rating_core.rater import RatingResult
+from rating_core.router import Decision
 
 from . import envvars, logs
 from .metrics import Metrics
@@ -36,6 +37,8 @@ T = TypeVar("T")
 # their deadline; one beyond those is refused at once (RESOURCE_EXHAUSTED).
 READS_RUNNING = 2
 READS_WAITING = 16
+# Authorize under a view behind the account: refreshed and asked again at most so many times in all.
+STALE_RETRIES = 3
 
 
 def open_engine(store_dir: str) -> Engine:
@@ -53,7 +56,8 @@ class EngineHost:
     """The worker's ``rating_core.engine.Engine`` and its engine thread.
 
     Services call ``engine.authorize`` inline on the loop (microseconds, the
-    live ledger only) and everything that writes the durable ledger or
+    live ledger only; through ``authorize``, which refreshes a stale view on
+    the engine thread) and everything that writes the durable ledger or
     rebuilds the engine's Router -- commits, call events, ``refresh`` --
     through ``run``, on the one engine thread (``Engine._route`` says why).
     Long reads of committed data go through ``read``, on threads of their own.
@@ -142,6 +146,26 @@ class EngineHost:
         rater = self.engine.rater
         loop = asyncio.get_running_loop()
         return rater, await loop.run_in_executor(self.edge, lambda: [rater.prepare(t) for t in tables])
+
+    async def authorize(self, number: str, caller: str | None, at_ms: int | None = None, ivr_keys: str = "",
+                        call_id: str | None = None) -> Decision:
+        """``engine.authorize`` inline on the loop. When the engine's Router
+        finds its view behind the account it decides for (``StaleView``: a
+        package period the view does not know holds the account's stored
+        balance, within a refresh tick of a package change; nothing decided
+        or held), the engine refreshes on the engine thread (never on the
+        loop: ``Engine._route``) and the call is authorized again; a view
+        still behind after ``STALE_RETRIES`` attempts raises that
+        ``StaleView`` (a ``Contended``: UNAVAILABLE, which clients retry)."""
+        for attempt in range(STALE_RETRIES):
+            try:
+                return self.engine.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id,
+                                             refresh=False)
+            except StaleView:
+                if attempt == STALE_RETRIES - 1:
+                    raise
+                await self.refresh()
+        raise AssertionError("unreachable")
 
     async def refresh(self) -> bool:
         before = self._announced

@@ -275,9 +275,11 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         call_id = request.call_id or None
         # Inline on the loop: one live-ledger write (the reservation) and the
         # routing kernel, microseconds (the live ledger is not fsynced).
-        d = self.host.engine.authorize(request.number, request.caller,
-                                       at_ms=convert.at_ms(request) if request.HasField("at") else None,
-                                       ivr_keys=request.ivr_keys, call_id=call_id)
+        # (A view behind the account's stored balance is refreshed on the
+        # engine thread first: ``EngineHost.authorize``.)
+        d = await self.host.authorize(request.number, request.caller,
+                                      at_ms=convert.at_ms(request) if request.HasField("at") else None,
+                                      ivr_keys=request.ivr_keys, call_id=call_id)
         return self._encode(d, request)
 
     def _encode(self, d: Decision, request: routing_pb2.AuthorizeRequest) -> bytes:
