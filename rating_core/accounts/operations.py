@@ -1189,9 +1189,27 @@ class Accounts:
                 carried = max(0, bal.credit_minor + late)
                 if late:
                     applied["late_postpaid_calls_minor"] = late
-            unapplied = self._unapplied_at_change(acc.id, when) if carried else None
-            applied["applied_to_bills_minor"] = 0 if unapplied is None else max(0, carried - unapplied)
-            carried -= applied["applied_to_bills_minor"]
+            at_change = self._unapplied_at_change(acc.id, when) if bal is not None and when < acc.period_end_ms \
+                else None
+            if at_change is None:
+                applied["applied_to_bills_minor"] = 0
+            else:
+                # The money dated at or after the change is the prepaid
+                # package's, carried whole (``statements.under_package_from``,
+                # the statement's cut); only the ledger's credit without it
+                # (the money before the change less what the ledger debited:
+                # below zero, a debt the statement bills as due) is bounded by
+                # what the bills leave of the money before the change
+                # (breaker 12-02 money F1: pay-as-you-go at -12.60, a 10.00
+                # top-up at the change's instant carried 0 -- it paid the
+                # debt in the ledger -- while the statement billed the 12.60
+                # as due and counted the 10.00 as prepaid credit: ledger
+                # 600.00, statement 610.00).
+                unapplied, money_after = at_change
+                before_change = max(0, bal.credit_minor + applied.get("late_postpaid_calls_minor", 0) - money_after)
+                kept = min(before_change, unapplied)
+                applied["applied_to_bills_minor"] = before_change - kept
+                carried = max(0, kept + money_after)
         # A scheduled change this one replaces is named (the sweep applying it replaces nothing).
         replaced = {} if (acc.pending_package, acc.pending_effective_ms) == (package, when) else _replaced(acc)
         credit = self._start_period(tx, acc, package, when, carried)
@@ -1199,10 +1217,9 @@ class Accounts:
         tx.put_account(acc, before, {"from": old, "package": package, "effective_ms": when,
                                      "carried_minor": carried, **applied, "credit_minor": credit, **replaced})
 
-    def _unapplied_at_change(self, account: str, when: int) -> int | None:
+    def _unapplied_at_change(self, account: str, when: int) -> tuple[int, int] | None:
         """What a postpaid ``account``'s statements leave unapplied at a
-        change to a prepaid package effective ``when`` (epoch ms), minor
-        units >= 0, from the statements as committed (one build, read
+        change to a prepaid package effective ``when`` (epoch ms), from the statements as committed (one build, read
         transactions, inside the change's write transaction as a refund's
         bound: ``billing.sources.live_statements``): the closing credit of
         the month the old package last ran in (``when``'s, or the month
@@ -1213,11 +1230,13 @@ class Accounts:
         no payments, so their bills do not bound it). Money dated at or after
         ``when`` (a change dated back, a sweep applying a scheduled change
         after its date) belongs to the prepaid package once the change is
-        recorded (the statement applies only the money before the change,
-        ``statements._apply_payments``'s ``cut``): it is carried whole, the
-        month's part at least what the month's closing credit holds of it.
-        None when no statement bills the account by then (nothing applied)."""
+        recorded (``statements.under_package_from``, the rule the
+        statement's cut reads too): it is carried whole. -> (what the money
+        before the change leaves unapplied, >= 0; the money at or after the
+        change, signed), minor units; None when no statement bills the
+        account by then (nothing applied)."""
         from ..billing.sources import live_statements
+        from ..billing.statements import money_from
 
         # The month the old package last ran in: a change at a month's first
         # instant leaves that month to the prepaid package, whose statement
@@ -1234,9 +1253,13 @@ class Accounts:
         if not statements or statements[0].month != month:
             return None
 
-        def after(s) -> int:  # the money dated at or after the change
-            return sum(e.amount_minor for e in s.credit_events if e.at_ms >= when)
-        return max(0, statements[0].closing_credit, after(statements[0])) + sum(after(s) for s in statements[1:])
+        # The money dated at or after the change (the statement's cut, one rule).
+        after = [money_from(s.credit_events, when) for s in statements]
+        # The statements as they stand bill the old package on, so the
+        # change's month applied that money too: what the money before the
+        # change leaves unapplied is its closing credit less that money
+        # (when the bills took all the money, nothing of either is left).
+        return max(0, statements[0].closing_credit - max(0, after[0])), sum(after)
 
     def _postpaid_calls_from(self, tx: _Tx, account: str, when: int, kinds: dict) -> int:
         """What the ledger debited (minor units, the committed ``charge``)

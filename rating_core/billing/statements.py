@@ -1231,6 +1231,32 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
     return out
 
 
+def under_package_from(at_ms: int, change_ms: int) -> bool:
+    """The one rule of a package change's instant (README "Money rules"):
+    money (a top-up, credit adjustment, refund; epoch ms ``at_ms``) dated at
+    or after a change's effective instant ``change_ms`` belongs to the
+    package that starts then, money dated before it to the one that ends.
+    The statement's cut (``_postpaid_windows``' spans, ``_after_prepaid``,
+    ``_apply_payments``) and the carry at a change to prepaid
+    (``Accounts._unapplied_at_change``) both read it here (breaker 12-02
+    money F1: a top-up dated the change's very millisecond, or between its
+    effective instant and its recording 90-200 ms later, was paid by the
+    carry against the pay-as-you-go bill while the statement counted it as
+    prepaid money: the ledger ended 10.00 below the statement)."""
+    return at_ms >= change_ms
+
+
+def money_from(events: Sequence[AccountEvent], change_ms: int) -> int:
+    """The signed money of ``events`` (minor units) that belongs to the
+    package starting at ``change_ms`` (``under_package_from``)."""
+    return sum(e.amount_minor for e in events if under_package_from(e.at_ms, change_ms))
+
+
+def _within(at_ms: int, lo: int, hi: int) -> bool:
+    """``at_ms`` in the span [lo, hi) between two changes (``under_package_from``)."""
+    return under_package_from(at_ms, lo) and not under_package_from(at_ms, hi)
+
+
 def _opening_at(periods: list[AccountEvent], at_ms: int) -> int:
     """The opening credit (minor units: its new money plus the credit
     carried in) of the package period in force at ``at_ms`` (``periods``:
@@ -1287,7 +1313,7 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
         spans.append((windows[-1][1], m_hi))
 
     def inside(at_ms: int) -> bool:
-        return any(lo <= at_ms < hi for lo, hi in spans)
+        return any(_within(at_ms, lo, hi) for lo, hi in spans)
 
     arrears = sum(_charged_under(calls, account, prepaid_packages, lo, hi)
                   - _charged_under(calls, account, prepaid_packages, lo, hi, "credit_consumed") for lo, hi in spans)
@@ -1299,7 +1325,7 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     for lo, hi in windows:
         if lo < change_ms:
             continue
-        money = [e.amount_minor for e in s.credit_events if lo <= e.at_ms < hi]
+        money = [e.amount_minor for e in s.credit_events if _within(e.at_ms, lo, hi)]
         carried = max([e.credit_minor for e in periods if e.at_ms <= lo][-1:] or [0])
         money_after += sum(money)
         from_credit += min(-sum(a for a in money if a < 0), max(0, carried))
@@ -1369,7 +1395,8 @@ def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | N
     if prepaid is not None:
         # Re-opened by a reversal dated after the change: not the pre-change money's to pay.
         bounced_before = max(0, -(s.payments_carried_in + sum(e.amount_minor for e in s.payments
-                                                                  if e.at_ms < prepaid.change_ms)))
+                                                                  if not under_package_from(e.at_ms,
+                                                                                            prepaid.change_ms))))
         room = unpaid + bounced_before + max(0, s.charges - prepaid.charges)
         # Debits after a return to postpaid that the carried prepaid credit held are not money taken back.
         money = min(money - prepaid.money_after, room) + prepaid.money_after + prepaid.from_credit
@@ -1445,7 +1472,7 @@ def _money_while_postpaid(s: Statement, windows: list[tuple[int, int]], postpaid
     refund, pay-as-you-go calls the ledger debited from it) pays no bill.
     0 without ``windows``: a prepaid month's top-ups are credit for calls."""
     def inside(e: AccountEvent) -> bool:
-        return any(lo <= e.at_ms < hi for lo, hi in windows)
+        return any(_within(e.at_ms, lo, hi) for lo, hi in windows)
 
     if postpaid_month:
         return s.opening_credit + sum(e.amount_minor for e in s.credit_events if inside(e))
