@@ -1159,7 +1159,8 @@ class Accounts:
         """Put ``acc`` on ``package`` from ``when`` (epoch ms; a change now,
         or the sweep applying a scheduled one), carrying its credit above
         zero into the new period (minor units; none once a prepaid period
-        has ended). From a postpaid package (pay-as-you-go, bundle) to a
+        has ended; between postpaid packages the credit as it is, a debt
+        too, still counted against the new credit limit). From a postpaid package (pay-as-you-go, bundle) to a
         prepaid one the credit carried is what the statements leave
         unapplied at the change (``_unapplied_at_change``), never more than
         the ledger's credit: the ledger never held the postpaid bill's fees
@@ -1174,6 +1175,13 @@ class Accounts:
         old = acc.package
         applied: dict = {}
         kinds = {name: rule.get("kind") for name, rule in self.catalog().get("package_rules", {}).items()}
+        if bal is not None and kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) in layout.POSTPAID_KINDS:
+            # Between postpaid packages the credit carries as it is, a debt
+            # too: a change is no payment, and the debt the statement still
+            # bills stays counted against the new package's credit limit
+            # (breaker R4: -12.00 past a 10.00 limit opened the new period on
+            # 0, 10.00 available; README "Money rules", package change).
+            carried = bal.credit_minor
         if kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) == "prepaid":
             if bal is not None and when < acc.period_end_ms:
                 # Postpaid calls in a month the prepaid package bills (from
