@@ -451,9 +451,9 @@ def test_a_payment_after_a_change_between_payg_packages_settles_that_month(tmp_p
     belongs to a pay-as-you-go package either way, so it settles October's
     12.00 and November's 12.00 in November (breaker: November showed 12.00
     due beside 100.00 of credit). The closing credit is what was paid less
-    what was used, 76.00; the ledger's balance is 88.00, as the change left
-    October's debt on October's bill (README "Late CDRs": a change carries
-    credit, not debt)."""
+    what was used, 76.00 = the ledger's balance: the change between postpaid
+    packages carried October's -12.00 (breaker R4; it was 88.00, the change
+    had dropped the debt from the ledger while October's bill kept it)."""
     store, credit = world(tmp_path, "payg", [
         [cdr("oct", at(10, 10))],
         lambda ops: ops.change_package("chg", "acme", "payg_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0)),
@@ -464,7 +464,7 @@ def test_a_payment_after_a_change_between_payg_packages_settles_that_month(tmp_p
     assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (
         12 * YUAN, 12 * YUAN, 12 * YUAN)
     assert nov["amount_due_minor"] == 0 and nov["closing_credit_minor"] == 76 * YUAN
-    assert credit == 88 * YUAN
+    assert credit == 76 * YUAN
 
 
 def test_a_payment_after_a_bundle_to_payg_change_settles_the_bundle_month_first(tmp_path, capsys):
@@ -472,9 +472,10 @@ def test_a_payment_after_a_bundle_to_payg_change_settles_the_bundle_month_first(
     minutes: 20 beyond the bundle at 0.20 = 4.00) with the payg call of
     10-20 (12.00): 16.00 due. November's 100.00 payment settles October's
     16.00 first, then November's 12.00 (breaker: it paid November first and
-    left October's 16.00 unpaid beside 88.00 of credit). Closing credit 72.00:
-    the ledger's 76.00 (it debits the calls, 100 - 12 - 12) less the 4.00
-    overage, which the statement bills and the ledger does not."""
+    left October's 16.00 unpaid beside 88.00 of credit). Closing credit 72.00
+    = the ledger's (100 - 4.00 overage - 12 - 12): the change between
+    postpaid packages carried the -4.00 overage debt (breaker R4; the ledger
+    read 76.00 when the change dropped it, while the statement billed it)."""
     store, credit = world(tmp_path, "bun_a", [
         [cdr("oct1", at(10, 10), 120)],
         lambda ops: ops.change_package("chg", "acme", "payg", effective_ms=at(10, 15, 0), at_ms=at(10, 15, 0)),
@@ -493,7 +494,7 @@ def test_a_payment_after_a_bundle_to_payg_change_settles_the_bundle_month_first(
     assert (nov["earlier_unpaid_minor"], nov["paid_to_earlier_minor"], nov["paid_to_charges_minor"]) == (
         16 * YUAN, 16 * YUAN, 12 * YUAN)
     assert nov["amount_due_minor"] == 0
-    assert credit == 76 * YUAN and nov["closing_credit_minor"] == credit - oct_["overage_minor"]
+    assert credit == 72 * YUAN == nov["closing_credit_minor"]
     # bill's total is each statement as billed; nothing is outstanding after November.
     assert "total due 16.00 yuan" in printed and "outstanding 0.00 yuan" in printed
 
