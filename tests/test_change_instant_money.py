@@ -82,3 +82,35 @@ def test_a_top_up_a_millisecond_before_the_change_pays_the_bill(tmp_path, rented
     nov = _statement(tmp_path, store, capsys)
     assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (26 * 1000, 600 * YUAN)
     assert ops.balance("acme")["credit_minor"] == 600 * YUAN
+
+
+@pytest.mark.parametrize("package,target,paid,carried,opening,closing", [
+    ("pay", "pre_b", 10 * YUAN, 10 * YUAN, 0, 610 * YUAN),
+    ("pre_a", "pay", 600 * YUAN, 1080 * YUAN, 480 * YUAN, 1080 * YUAN),
+    ("pay", "pay2", 10 * YUAN, 10 * YUAN, 0, 10 * YUAN)])
+def test_money_before_a_late_sweep_is_counted_once_by_the_first_billed_month(
+        tmp_path, rented_catalog, capsys, package, target, paid, carried, opening, closing):
+    """Breaker 12-02 money F2: no call or money before December (December is
+    the first billed month, which opens with what the period starting at its
+    first instant carried). A change to ``target`` scheduled on 11-20 for
+    12-01 00:00, ``paid`` topped up at 12-01 05:00 (recorded while the old
+    package still ran), the sweep applying the change at 08:00. The money is
+    dated after the change: the new package's, in the credit carried, and
+    December shows it as its own top-up. Hand: pay -> pre_b: carried 10.00,
+    December opens on 0.00, + 10.00 + 600.00 fee = 610.00 = the ledger (was:
+    opened on the 10.00 carried, 620.00). pre_a -> pay: carried 480.00 +
+    600.00 = 1080.00; December opens on 480.00, + 600.00 = 1080.00 (was
+    1680.00). pay -> pay2: 10.00 (was 20.00). A sweep at 00:00, before the
+    top-up, gives the same statement."""
+    store, ops, _ = setup_store(tmp_path, package)
+    with clock_at(at(11, 20)):
+        ops.change_package("to", "acme", target, effective_ms=at(12, 1, 0), at_ms=at(11, 20))
+    with clock_at(at(12, 1, 5)):
+        ops.top_up("p1", "acme", paid, at_ms=at(12, 1, 5))
+    with clock_at(at(12, 1, 8)):
+        ops.sweep(at_ms=at(12, 1, 8))
+    detail = _change_detail(ops)
+    assert (detail["carried_minor"], detail["carried_after_change_minor"]) == (carried, paid)
+    dec = _statement(tmp_path, store, capsys, "2026-12")
+    assert (dec["opening_credit_minor"], dec["top_ups_total_minor"]) == (opening, paid)
+    assert dec["closing_credit_minor"] == closing == ops.balance("acme")["credit_minor"]

@@ -1174,6 +1174,7 @@ class Accounts:
         carried = max(0, bal.credit_minor) if bal is not None and when < acc.period_end_ms else 0
         old = acc.package
         applied: dict = {}
+        after_part: int | None = None  # of the credit carried, the money dated at or after the change
         kinds = {name: rule.get("kind") for name, rule in self.catalog().get("package_rules", {}).items()}
         if bal is not None and kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) in layout.POSTPAID_KINDS:
             # Between postpaid packages the credit carries as it is, a debt
@@ -1218,6 +1219,21 @@ class Accounts:
                 kept = min(before_change, unapplied)
                 applied["applied_to_bills_minor"] = before_change - kept
                 carried = max(0, kept + money_after)
+                after_part = carried - kept
+        # The money dated at or after the change and recorded before it (a
+        # sweep applying a scheduled change late, a change dated back) is in
+        # the credit carried and on the statement as the new period's own
+        # money too: named (``carried_after_change_minor``), so a statement
+        # opening at the change (``statements._opening_at_first``) counts it
+        # once (breaker 12-02 money F2: pay -> pre_b at 12-01 00:00, a 10.00
+        # top-up at 05:00, the sweep at 08:00; December opened on the 10.00
+        # carried and added the top-up again: 620.00 against the ledger's 610.00).
+        if after_part is None and carried:
+            money = self._money_dated_from(acc.id, when)
+            after_part = money if kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) in \
+                layout.POSTPAID_KINDS else max(0, min(money, carried))
+        if after_part:
+            applied["carried_after_change_minor"] = after_part
         # A scheduled change this one replaces is named (the sweep applying it replaces nothing).
         replaced = {} if (acc.pending_package, acc.pending_effective_ms) == (package, when) else _replaced(acc)
         credit = self._start_period(tx, acc, package, when, carried)
@@ -1268,6 +1284,16 @@ class Accounts:
         # change leaves unapplied is its closing credit less that money
         # (when the bills took all the money, nothing of either is left).
         return max(0, statements[0].closing_credit - max(0, after[0])), sum(after)
+
+    def _money_dated_from(self, account: str, when: int) -> int:
+        """The money (top-ups, credit adjustments, refunds; signed minor
+        units) of ``account`` recorded so far and dated at or after ``when``
+        (``statements.money_from``, the rule of a change's instant)."""
+        from ..billing.events import from_account_events
+        from ..billing.statements import money_from
+
+        return money_from([e for e in from_account_events(self.account_events(account))
+                           if e.kind in ("top_up", "credit_adjustment", "refund")], when)
 
     def _postpaid_calls_from(self, tx: _Tx, account: str, when: int, kinds: dict) -> int:
         """What the ledger debited (minor units, the committed ``charge``)

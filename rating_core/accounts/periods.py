@@ -29,8 +29,10 @@ class Period:
     """A package period: ``package`` from ``start_ms`` (the next period's
     start ends it); ``until_ms`` its prepaid credit expiry (``C.NEVER_MS``
     none); ``opening_credit_minor`` the credit it opened with, of which
-    ``carried_minor`` was carried from the period before; ``from_package``
-    the package before ("" for the first)."""
+    ``carried_minor`` was carried from the period before, of which
+    ``carried_after_minor`` is money dated at or after ``start_ms`` recorded
+    before the period (a change applied late: the statement shows it as the
+    new period's own); ``from_package`` the package before ("" for the first)."""
 
     account: str
     start_ms: int
@@ -39,6 +41,7 @@ class Period:
     opening_credit_minor: int
     carried_minor: int
     until_ms: int
+    carried_after_minor: int = 0
 
 
 def package_periods(events: Iterable[Mapping]) -> list[Period]:
@@ -62,7 +65,8 @@ def package_periods(events: Iterable[Mapping]) -> list[Period]:
         out.append(Period(e["account"], start, after["package"], before.get("package") or "",
                           int(after.get("opening_credit_minor", 0)),
                           int((e.get("detail") or {}).get("carried_minor", 0)),
-                          int(after.get("period_end_ms", C.NEVER_MS))))
+                          int(after.get("period_end_ms", C.NEVER_MS)),
+                          int((e.get("detail") or {}).get("carried_after_change_minor", 0))))
     return out
 
 

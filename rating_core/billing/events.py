@@ -109,7 +109,9 @@ class AccountEvent:
     otherwise), ``version`` (a ledger rerating: the catalog version it
     rated under, and ``call_id`` the rerated call; 0 and "" otherwise);
     ``package`` / ``from_package`` / ``until_ms`` (the period's end: prepaid
-    credit left then expires) for ``package_start``; ``from_file``: read
+    credit left then expires) / ``carried_after_minor`` (of ``credit_minor``,
+    the money dated at or after the start, shown as the period's own) for
+    ``package_start``; ``from_file``: read
     from an events CSV (``read_events``), not held by the ledger, so it
     never moves a migrated account's billing before its cut-over
     (``statements.billed_from``)."""
@@ -127,6 +129,7 @@ class AccountEvent:
     from_package: str = ""
     until_ms: int = 0
     from_file: bool = False
+    carried_after_minor: int = 0
 
 
 AT_FORMS = ("ISO 8601 with a time, e.g. 2026-10-20T10:00:00+08:00; a bare date, 2026-10-20, "
@@ -396,7 +399,7 @@ def from_package_starts(events: list[dict]) -> list[AccountEvent]:
 
     return [AccountEvent(p.account, p.start_ms, "package_start", p.opening_credit_minor - p.carried_minor,
                          credit_minor=p.carried_minor, package=p.package, from_package=p.from_package,
-                         until_ms=p.until_ms)
+                         until_ms=p.until_ms, carried_after_minor=p.carried_after_minor)
             for p in package_periods(events)]
 
 

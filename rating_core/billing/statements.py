@@ -1346,7 +1346,9 @@ def _opening_at_first(periods: list[AccountEvent], m_lo: int) -> int:
     opening credit of the period in force (``_opening_at``): nothing was
     billed between its start and the month (the first billed month)."""
     at_start = [e for e in periods if e.at_ms == m_lo]
-    return at_start[0].credit_minor if at_start else _opening_at(periods, m_lo)
+    # Without the money dated at or after the start that the period carried
+    # (a change applied late by the sweep): the month shows it as its own.
+    return at_start[0].credit_minor - at_start[0].carried_after_minor if at_start else _opening_at(periods, m_lo)
 
 
 def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | None = None) -> int:
