@@ -153,3 +153,23 @@ def test_period_text_forms():
                       {"at_ms": at(12, 20), "at": "2026-12-20", "from": "pre_m", "to": "pre_m", "renewal": True,
                        "package_last_day": "2027-01-19"}])
     assert [period_text(p, "en") for p in package_periods(s)] == ["2026-11-10 – 2026-12-09", "2026-12-20 – 2027-01-19"]
+
+
+def test_the_statement_data_gives_a_period_cut_during_a_day_that_day_as_its_last(tmp_path, capsys):
+    """The JSON (and gRPC) statement's ``package_changes[].package_last_day``
+    follows the same rule (faces 12-02: payg from 10-01 -> bun_r 12-05 10:00
+    -> payg 12-10 14:00 -> bun_r 12-20 00:00: bun_r's first period read last
+    day 12-09, though it ran until 14:00 on 12-10); payg's second period,
+    cut at midnight on 12-20, ends 12-19; the last has no end."""
+    import json
+
+    store = world(tmp_path, "payg", "2026-10-01", [change("c1", "bun_r", at(12, 5, 10)),
+                                                   change("c2", "payg", at(12, 10, 14)),
+                                                   change("c3", "bun_r", at(12, 20, 0))])
+    with clock_at(at(12, 31)), pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(store), "--out", str(tmp_path / "b.json"), "--account", "acme"])
+    assert e.value.code == 0, capsys.readouterr().err
+    dec = next(s for s in json.loads((tmp_path / "b.json").read_text("utf-8"))["statements"]
+               if s["month"] == "2026-12")
+    assert [(c["to"], c["package_last_day"]) for c in dec["package_changes"]] == [
+        ("bun_r", "2026-12-10"), ("payg", "2026-12-19"), ("bun_r", None)]

@@ -1519,14 +1519,24 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     credit = sum(e.amount_minor for e in starting if kinds[pkg_index[e.package]] == "prepaid")
     # Each change's period to its last day (the day before its expiry or the next period's start;
     # None: open-ended), and a renewal (the same package again) named so (newcomer N11 F3).
+    # A period the next one cut short during a day ran part of that day, which is then its last
+    # (``_day_after``, as the in-force period's ``package_end``; faces 12-02: 12-05 to a change at
+    # 12-10 14:00 read 12-09); its own expiry ends it the day before.
     ends = {id(e): min([e.until_ms or _NEVER_MS] + [x.at_ms for x in periods[k + 1:k + 2]])
             for k, e in enumerate(periods)}
+
+    def last_day(e) -> str | None:
+        end = ends[id(e)]
+        if end >= _NEVER_MS:
+            return None
+        if end <= e.at_ms:  # replaced at the instant it began: it ran no day
+            return (local_date(end) - dt.timedelta(days=1)).isoformat()
+        first_after = local_date(end) if end == (e.until_ms or _NEVER_MS) else _day_after(end)
+        return max(local_date(e.at_ms), first_after - dt.timedelta(days=1)).isoformat()
+
     changes = [{"at_ms": e.at_ms, "at": local_date(e.at_ms).isoformat(), "from": e.from_package, "to": e.package,
                 "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor,
-                "renewal": e.from_package == e.package,
-                "package_last_day": None if ends[id(e)] >= _NEVER_MS else
-                (max(local_date(e.at_ms), local_date(ends[id(e)]) - dt.timedelta(days=1)) if ends[id(e)] > e.at_ms
-                 else local_date(ends[id(e)]) - dt.timedelta(days=1)).isoformat()}
+                "renewal": e.from_package == e.package, "package_last_day": last_day(e)}
                for e in starting if e.from_package]
     later = [e.at_ms for e in periods if e.at_ms > in_force.at_ms]
     end = min([in_force.until_ms or _NEVER_MS] + later[:1])
