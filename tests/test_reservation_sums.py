@@ -1,8 +1,10 @@
 """The per-account and per-number hold sums (``holds``, ``number_holds``)
 always equal the sums over the open reservations, whatever mix of opens,
 replacements, drops and expiry sweeps (a sweep closes a burst of stale holds
-and writes each sum once) the live ledger sees. Real LMDB, no router: the
-storage layer alone (``rating_core.ledger.reservations``)."""
+and writes each sum once) the live ledger sees, in every stored layout of a
+reservation (no number, a number, an ended hold's held seconds after it: the
+sweep reads only the amounts, the account and the number of a stale hold).
+Real LMDB, no router: the storage layer alone (``rating_core.ledger.reservations``)."""
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +20,7 @@ NUMBER_KEYS = (0, 123_456_789, 987_654_321)
 ops = st.lists(st.one_of(
     st.tuples(st.just("open"), st.integers(0, 7), st.sampled_from(ACCOUNTS), st.sampled_from(NUMBER_KEYS),
               st.integers(0, 50_000), st.integers(0, 600), st.integers(0, 3_600_000),
-              st.lists(st.integers(0, 3), max_size=3)),
+              st.lists(st.integers(0, 3), max_size=3), st.sampled_from([None, 0, 45])),
     st.tuples(st.just("drop"), st.integers(0, 7)),
     st.tuples(st.just("expire"), st.integers(0, 3_600_000)),
 ), max_size=40)
@@ -49,14 +51,14 @@ def test_hold_sums_equal_the_open_reservations(tmp_path_factory, script):
         with ledger.live.begin(write=True) as live:
             for op in script:
                 if op[0] == "open":
-                    _, call, account, number, minor, seconds, deadline, classes = op
+                    _, call, account, number, minor, seconds, deadline, classes, held = op
                     key = f"call-{call}".encode()
                     reservations.drop(ledger, live, key)  # Authorize replaces a call's hold
                     reservations.put(ledger, live, key, Reservation(
                         account=account, reserved_minor=minor, reserved_seconds=seconds, granted_seconds=60,
                         authorized_ms=T0, deadline_ms=T0 + deadline, answered_ms=0, catalog_version=1,
                         billing_start=0, money=seconds == 0, package=0, caller_class=0,
-                        classes=tuple(classes), number_key=number))
+                        classes=tuple(classes), number_key=number, ended=held is not None, held_seconds=held))
                 elif op[0] == "drop":
                     reservations.drop(ledger, live, f"call-{op[1]}".encode())
                 else:
