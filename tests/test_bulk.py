@@ -5,6 +5,8 @@ order (reorder buffer), jittered, or shuffled (spilled and sorted out of
 core), whatever the chunk size, with Parquet datasets in and out."""
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -233,6 +235,84 @@ def test_a_parquet_time_far_out_of_range_is_a_reject_showing_its_integer(rater, 
                          (2, "epoch ms -1000000000000000 (out of range)"),
                          (3, "epoch ms 9223372036854775807 (out of range)"),
                          (4, "1938-04-25 06:13:20.000+0800"))]
+
+
+@pytest.mark.parametrize("kind", ["date32", "date64"])
+def test_a_parquet_date_start_is_a_reject_showing_its_day_or_its_integer(rater, tmp_path, kind):
+    """Breaker 12-02 F4 (LOW): a Parquet DATE start (pyarrow writes date64
+    as Parquet DATE too: days, read back as date32) showed its reject value
+    as "<value out of range: 2147483647>" (date32 2**31 - 1), "<value out of
+    range: 11574074>" (date64 10**15 ms = 11574074 days) and "'-29719-04-06"
+    (-10**15 ms, a year behind a CSV formula guard). A date is no time
+    (``not_a_time``); a day inside the years 0001-9999 shows as Arrow writes
+    it ("1970-01-01", "2026-11-02", "0001-01-01", "9999-12-31"), one beyond
+    as its raw integer, as timestamps since 23c28ea: "days 2147483647 since
+    1970-01-01 (out of range)"; 2932897 days is 10000-01-01, -719163 days
+    0000-12-31."""
+    t = demo_cdrs(8, seed=3)
+    if kind == "date32":
+        days = [2**31 - 1, -(2**31), 0, 20394, -719162, 2932896, 2932897, -719163]
+        col = pa.array(days, pa.date32())
+    else:
+        days = [11574074, -11574074, 0, 20394, -719162, 2932896, 2932897, -719163]
+        col = pa.array([10**15, -(10**15), 0, 20394 * 86_400_000, -719162 * 86_400_000, 2932896 * 86_400_000,
+                        2932897 * 86_400_000, -719163 * 86_400_000], pa.date64())
+    t = t.set_column(t.schema.get_field_index("start"), "start", col)
+    src = tmp_path / f"{kind}.parquet"
+    pq.write_table(t, src)
+    assert pq.read_schema(src).field("start").type == pa.date32()
+    result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
+                               tmp_path / "rejects.csv")
+    assert (result.summary.rated, result.summary.rejected) == (0, 8)
+    rows = cdr.read_table(tmp_path / "rejects.csv").to_pylist()
+    far = "days {} since 1970-01-01 (out of range)"
+    assert [(r["row"], r["field"], r["code"], r["value"]) for r in rows] == [
+        (k + 1, "start", "not_a_time", value) for k, value in enumerate(
+            [far.format(days[0]), far.format(days[1]), "1970-01-01", "2025-11-02", "0001-01-01", "9999-12-31",
+             far.format(2932897), far.format(-719163)])]
+
+
+def test_reject_values_of_arrow_date64_are_floored_days_or_their_integer():
+    """An Arrow (not Parquet) date64 column, ms since 1970-01-01: Arrow's
+    text truncates toward zero (-1 ms read "1970-01-01") and wrote 10**15
+    ms as "<value out of range: 1000000000000000>"; now the day it falls in,
+    floored ("1969-12-31"), or "ms 1000000000000000 since 1970-01-01 (out of
+    range)"; 253402300800000 ms is 10000-01-01, beyond."""
+    cells = pa.array([-1, 1, 10**15, 253402300799999, 253402300800000, None], pa.date64())
+    assert cdr._text(cells).to_pylist() == [
+        "1969-12-31", "1970-01-01", "ms 1000000000000000 since 1970-01-01 (out of range)", "9999-12-31",
+        "ms 253402300800000 since 1970-01-01 (out of range)", None]
+
+
+def test_a_start_at_the_epoch_is_outside_the_calendar_and_the_reject_says_its_days(rater, tmp_path):
+    """Breaker 12-02 F4: a Parquet start timestamp[ns, tz=UTC] of 0
+    (1970-01-01T00:00Z) is inside the edge's range (1970-01-01 .. 2199-12-31,
+    not ``time_out_of_range``) but its Asia/Shanghai day, 1970-01-01, is
+    outside the calendar table (layout: 2000-01-01 .. 2060-12-31): rejected
+    ``outside_calendar``, whose reason said only "start outside the
+    calendar table"; now it names the days, as README's rejects row does.
+    1999-12-31T15:59:59.999999999Z is 1999-12-31 23:59:59 local: outside;
+    1999-12-31T16:00Z is 2000-01-01 00:00 local: inside, past the edge (the
+    rater then finds the demo account's package not started)."""
+    t = demo_cdrs(3, seed=3)
+    ns = [0, 946_655_999_999_999_999, 946_656_000_000_000_000]
+    t = t.set_column(t.schema.get_field_index("start"), "start", pa.array(ns, pa.timestamp("ns", tz="UTC")))
+    t = t.set_column(t.schema.get_field_index("end"), "end",
+                     pa.array([v + 60 * 10**9 for v in ns], pa.timestamp("ns", tz="UTC")))
+    for name in ("ivr_answer", "agent_answer"):
+        t = t.set_column(t.schema.get_field_index(name), name, pa.nulls(3, pa.timestamp("ns", tz="UTC")))
+    src = tmp_path / "epoch.parquet"
+    pq.write_table(t, src)
+    result = bulk.rate_dataset([src], rater, rater.opening_state(), tmp_path / "rated.parquet",
+                               tmp_path / "rejects.csv")
+    with open(tmp_path / "rejects.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))  # as text: the values all read as ns timestamps
+    assert [(int(r["row"]), r["field"], r["code"], r["reason"], r["value"]) for r in rows] == [
+        (k, "start", "outside_calendar",
+         "start outside the calendar table (2000-01-01 .. 2060-12-31, Asia/Shanghai days)", value)
+        for k, value in ((1, "1970-01-01 00:00:00.000000000Z"), (2, "1999-12-31 15:59:59.999999999Z"))] + [
+        (3, "start", "package_not_started", "package_not_started", "2000-01-01 00:00:00.000+0800")]
+    assert (result.summary.rated, result.summary.rejected) == (0, 3)
 
 
 def test_malloc_keeps_freed_chunks_on_glibc():

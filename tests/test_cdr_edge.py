@@ -88,7 +88,7 @@ def test_every_edge_reason_names_its_field(rater):
         "bad-fwd": ("forwarded_to", "not a phone number"),
         "no-start": ("start", "missing"),
         "bad-start": ("start", "not a time (ISO 8601 with offset, or epoch milliseconds)"),
-        "old-start": ("start", "start outside the calendar table"),
+        "old-start": ("start", "start outside the calendar table (2000-01-01 .. 2060-12-31, Asia/Shanghai days)"),
         "ivr-early": ("ivr_answer", "before start"),
         "agent-late": ("agent_answer", "after end"),
         "bad-agent": ("agent_answer", "not a time (ISO 8601 with offset, or epoch milliseconds)"),

@@ -353,8 +353,8 @@ def test_an_edited_count_or_an_empty_rate_is_no_internal_error(demo, rated_csv, 
     ("status", "", "status: row {row}: missing"),
     ("start", "", "start: row {row}: missing"),
     # Breaker 3 F1: explain ended in an IndexError, bill wrote statements up to 2087
-    ("start", "2087-01-01 00:00:00+0800", "start: row {row}: start outside the calendar table: '2087-01-01 00:00:00+0800'"),
-    ("start", "1999-12-31 23:59:59+0800", "start: row {row}: start outside the calendar table: '1999-12-31 23:59:59+0800'"),
+    ("start", "2087-01-01 00:00:00+0800", "start: row {row}: start outside the calendar table (2000-01-01 .. 2060-12-31, Asia/Shanghai days): '2087-01-01 00:00:00+0800'"),
+    ("start", "1999-12-31 23:59:59+0800", "start: row {row}: start outside the calendar table (2000-01-01 .. 2060-12-31, Asia/Shanghai days): '1999-12-31 23:59:59+0800'"),
 ])
 def test_an_emptied_or_edited_name_is_the_file_s_error_as_bill_says_it(demo, rated_csv, tmp_path, field, text, says):
     """Breaker 2 F3: an emptied account or package explained as "Account
