@@ -1478,7 +1478,7 @@ class Accounts:
                 dated = (f" on {_local(tx.at)} (credit now less {in_yuan(later)} of top-ups and credit "
                          f"adjustments dated after it)" if later else "")
                 refusals.append((max(0, refundable - later), f"refundable credit{dated} is "
-                                                             f"{in_yuan(max(0, refundable - later))}{expired}; "
+                                                             f"{_refundable(max(0, refundable - later))}{expired}; "
                                                              f"cannot refund {in_yuan(amount)}"))
             if on_bills is not None:
                 refusals += _statement_refusals(acc.id, kind, on_bills, refundable, amount)
@@ -2367,7 +2367,7 @@ def _statement_refusals(account: str, kind: str, bound, refundable: int, amount:
         figure, month = bound.unapplied
         least = max(0, min(refundable, figure) - unpaid)
         if unpaid > 0 and amount > min(refundable, figure) - unpaid:
-            out.append((least, f"refundable credit is {in_yuan(least)}: "
+            out.append((least, f"refundable credit is {_refundable(least)}: "
                                f"the bills of ended months leave {in_yuan(unpaid)} unpaid (minimum "
                                f"shortfalls, rental, fees, arrears), netted against the credit of "
                                f"{in_yuan(min(refundable, figure))}; record the customer's payment first "
@@ -2375,14 +2375,14 @@ def _statement_refusals(account: str, kind: str, bound, refundable: int, amount:
                                f"more; cannot refund {in_yuan(amount)}"))
         if figure < refundable and amount > figure:
             # The ledger's credit holds what paid statement-only fees: never paid back.
-            out.append((figure, f"refundable credit is {in_yuan(figure)}: the statements applied "
+            out.append((figure, f"refundable credit is {_refundable(figure)}: the statements applied "
                                 f"{in_yuan(refundable - figure)} of the ledger's {in_yuan(refundable)} "
                                 f"to bills (rental, minimums, features; the bills up to {month} applied all "
                                 f"but {in_yuan(figure)}); cannot refund {in_yuan(amount)}"))
         return out
     if unpaid > 0 and amount > refundable - unpaid:
         least = max(0, refundable - unpaid)
-        out.append((least, f"refundable credit is {in_yuan(least)}: "
+        out.append((least, f"refundable credit is {_refundable(least)}: "
                            f"the bills up to {bound.last_ended} leave {in_yuan(unpaid)} unpaid "
                            f"(minimum shortfalls, rental, fees, arrears), netted against the credit "
                            f"of {in_yuan(refundable)}; record the customer's payment first "
@@ -2396,7 +2396,7 @@ def _statement_refusals(account: str, kind: str, bound, refundable: int, amount:
         # what no statement holds as credit is never paid out.
         least = max(0, credit - max(0, unpaid))
         netted = (f", less {in_yuan(unpaid)} the bills up to {bound.last_ended} leave unpaid" if unpaid > 0 else "")
-        out.append((least, f"refundable credit is {in_yuan(least)}: "
+        out.append((least, f"refundable credit is {_refundable(least)}: "
                            f"the statements' credit is {in_yuan(credit)}{netted} (the ledger's "
                            f"{in_yuan(refundable)} includes money the statements applied to "
                            f"postpaid charges); cannot refund {in_yuan(amount)}"))
@@ -2518,6 +2518,17 @@ def _replaced(acc: C.Account) -> dict:
     if not acc.pending_package:
         return {}
     return {"replaced_package": acc.pending_package, "replaced_effective_ms": acc.pending_effective_ms}
+
+
+def _refundable(minor: int) -> str:
+    """A refund refusal's refundable credit (``minor`` >= 0, minor units) as
+    a clerk can refund it: whole fen, rounded down (a refund is whole fen,
+    ``_whole_fen``), and the exact figure beside it when finer: "475.35 yuan
+    (of 475.3550 yuan: a refund is whole fen)" (breaker 12-02 F6: "refundable
+    credit is 475.3550 yuan", an amount no refund can be; a call's charge,
+    and so the credit, may be finer than a fen)."""
+    fen = minor - minor % 100
+    return in_yuan(fen) if fen == minor else f"{in_yuan(fen)} (of {in_yuan(minor)}: a refund is whole fen)"
 
 
 def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
