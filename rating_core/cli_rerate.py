@@ -22,13 +22,15 @@ def rerate_command(store_dir, version, day_from, day_to, account, number, reason
     under catalog VERSION. Running it again changes nothing."""
     import pyarrow.csv as pacsv
 
-    from . import cells
+    from . import cells, layout
     from .cli import UserError, user_errors
     from .errors import InvalidInput
     from .ledger import InsufficientCredit
     from .rerate import adjustments_table, rerate
 
     with user_errors():
+        if not 1 <= version <= layout.MAX_CATALOG_VERSION:
+            raise UserError(f"--version: {version}: {layout.CATALOG_VERSION_BOUND}")
         if out:  # checked before the ledger is touched: a bad --out never fails after the commit
             check_adjustments_out(out, store_dir)
         try:

@@ -27,6 +27,13 @@ CALENDAR_FIRST_DAY = _dt.date(2000, 1, 1)
 CALENDAR_LAST_DAY = _dt.date(2060, 12, 31)
 CALENDAR_DAYS = ((CALENDAR_FIRST_DAY - _dt.date(1970, 1, 1)).days, (CALENDAR_LAST_DAY - _dt.date(1970, 1, 1)).days)
 
+# The largest catalog version: versions are stored as int32 (the rated and
+# adjustment tables' ``version``, a reservation's ``catalog_version``), so a
+# version is 1 .. 2**31 - 1; the rerate CLI and gRPC Rerate say so (breaker
+# 12-02: 2**40 was refused "a catalog version is a positive integer").
+MAX_CATALOG_VERSION = 2**31 - 1
+CATALOG_VERSION_BOUND = f"a catalog version is a positive integer, at most {MAX_CATALOG_VERSION} (2**31 - 1)"
+
 # Enumerations stored as small ints (order is the id).
 DAY_KIND = ("workday", "weekend", "holiday")
 BILLING_START = ("ring", "ivr_answer", "agent_answer")

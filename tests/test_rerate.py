@@ -137,6 +137,20 @@ def test_cli_writes_the_adjustments_csv_and_refuses_bad_input(root, tmp_path, ca
         assert word in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("version", [2**40, 2**31, 0, -1])
+def test_cli_refuses_a_version_beyond_int32_naming_the_bound(root, capsys, version):
+    """Breaker 12-02: ``--version 1099511627776`` (2**40, positive) was
+    refused "a catalog version is a positive integer"; versions are int32,
+    1 .. 2147483647: the refusal says so, before the store is read."""
+    with pytest.raises(SystemExit) as e:
+        main(["rerate", "--store", str(root), "--version", str(version), "--from", "2026-10-01",
+              "--to", "2026-10-31"])
+    assert e.value.code == 2
+    assert (f"--version: {version}: a catalog version is a positive integer, at most 2147483647 (2**31 - 1)"
+            in capsys.readouterr().err)
+    assert stored_adjustments(root) == []
+
+
 def test_readme_rerating_commands_run(tmp_path):
     """README "Rerating": every line of its sh block, in a demo directory."""
     import os

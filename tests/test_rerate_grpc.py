@@ -90,6 +90,19 @@ BAD = [
 ]
 
 
+def test_a_version_beyond_int32_is_refused_naming_the_bound(root, stub):  # noqa: F811
+    """Breaker 12-02: catalog_version 2**40 (1099511627776, positive) was
+    refused "a catalog version is a positive integer"; the bound is int32's,
+    2147483647, and the answer names it (0 and 2**31 too)."""
+    for version in (2**40, 2**31, 0):
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Rerate(req(catalog_version=version), timeout=60)
+        assert e.value.code() == SC.INVALID_ARGUMENT
+        assert e.value.details() == (f"catalog_version: {version}: a catalog version is a positive integer, "
+                                     "at most 2147483647 (2**31 - 1)"), e.value.details()
+    assert stored_adjustments(root) == []
+
+
 def test_bad_requests_name_the_field(root, stub):  # noqa: F811
     for bad, field in BAD:
         with pytest.raises(grpc.RpcError) as e:

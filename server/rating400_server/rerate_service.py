@@ -28,11 +28,12 @@ class RerateServicer(rerate_pb2_grpc.RerateServiceServicer):
 
     def _rerate(self, request) -> rerate_pb2.RerateResponse:
         from rating_core.errors import InvalidInput
+        from rating_core.layout import CATALOG_VERSION_BOUND, MAX_CATALOG_VERSION
         from rating_core.ledger import InsufficientCredit
         from rating_core.rerate import rerate_in
 
-        if request.catalog_version <= 0:
-            raise BadRequest("catalog_version", f"{request.catalog_version}: a catalog version is positive")
+        if not 1 <= request.catalog_version <= MAX_CATALOG_VERSION:
+            raise BadRequest("catalog_version", f"{request.catalog_version}: {CATALOG_VERSION_BOUND}")
         for name in ("from_day", "to_day"):
             if not getattr(request, name):
                 raise BadRequest(name, "required (YYYY-MM-DD, local day)")

@@ -54,7 +54,7 @@ class RerateServiceServicer:
         (also one back to an earlier version: v2 -> v3 -> v2); running it again
         changes nothing (every call it adjusted is then counted in `skipped`).
         Errors: INVALID_ARGUMENT naming the field (catalog_version unknown or
-        not positive, from_day / to_day not YYYY-MM-DD or reversed, unknown
+        not in 1 .. 2**31 - 1, from_day / to_day not YYYY-MM-DD or reversed, unknown
         account, number not a Chinese number, account and number both given);
         FAILED_PRECONDITION when a prepaid account would go below zero (nothing
         is written).
