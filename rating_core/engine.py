@@ -326,8 +326,12 @@ class Engine:
             grouping: list = []
             used: list[tuple] = []
             batches: list[tuple] = []
+            # What the money before a change to prepaid leaves unapplied, per
+            # (account row, change ms), as the group's earlier requests left
+            # it (``_take_from_carried_money``; breaker5 F5).
+            carried_left: dict[tuple[int, int], int] = {}
             steps = [self._commit_in(txn, rater, prepared, good, keys, crm_calls, used, grouping, batches,
-                                     i == len(group) - 1)
+                                     i == len(group) - 1, carried_left)
                      for i, (prepared, good, keys) in enumerate(keyed)]
             if crm_calls:
                 grouping.append(_grouper().submit(self.crm.group, pa.concat_tables(crm_calls)))
@@ -353,7 +357,7 @@ class Engine:
 
     def _commit_in(self, txn, rater: Rater, prepared: cdr.Prepared, good: np.ndarray, keys: list[bytes],
                    crm_calls: list[pa.Table], used: list[tuple], grouping: list, batches: list[tuple],
-                   last: bool = True) -> "_Step":
+                   last: bool = True, carried_left: dict | None = None) -> "_Step":
         """One request's part of a commit, inside the write ``txn``: the
         call-id check, rating from the balances as the transaction holds
         them, the rated records and balances written; its usage columns are
@@ -398,7 +402,7 @@ class Engine:
             accounts = new.rated.column("account").combine_chunks().indices.to_numpy(zero_copy_only=False)
             accounts = np.asarray(accounts, np.int64)
             _debit_postpaid(rater.snapshot.tables, new.rated, accounts, state,
-                            partial(self._money_left, rater.snapshot))
+                            partial(self._money_left, rater.snapshot), carried_left)
             self.ledger.write_state(rater.snapshot, state, txn, accounts=accounts)
             # Its call entries now (the next request's call-id check reads
             # them); the batch's value once encoded (``batches``, at the end).
@@ -836,7 +840,7 @@ def _split_repeats(sent: pa.Table, stored: pa.Table) -> tuple[pa.Table, pa.Table
 
 
 def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[str, np.ndarray],
-                    money_left=None) -> None:
+                    money_left=None, carried_left: dict | None = None) -> None:
     """Postpaid charges come off the account's credit, which may go below
     zero down to the package's credit limit (the rating kernel itself moves
     only prepaid credit): a pay-as-you-go call's charge, a bundle call's
@@ -870,9 +874,15 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
       (``billing.sources.postpaid_money_left``, as committed before), less
       the charges of the rows before it here, never below zero; the rest
       stays due on the statement (money2 finding 1: it took nothing, and the
-      live credit stood 1.20 above the statement's closing credit). Limit:
-      a commit group's earlier requests are not yet readable, so two late
-      such calls of one account in one group both see the money as before;
+      live credit stood 1.20 above the statement's closing credit). A
+      bundle call's overage of such a month likewise (the statement pays
+      it from that money as it pays the rental and the on-time overage;
+      breaker5 F1: the ledger took nothing, 749.00 against 747.00). A
+      commit group's earlier requests are not readable by ``money_left``
+      (a read transaction), so ``carried_left`` (one dict per group, keyed
+      (account row, change ms)) carries what they left to the later ones
+      (breaker5 F5: two late 1.20 calls in one group both took the 0.80
+      carried, ledger 599.20 against 600.00);
     * any other pay-as-you-go charge or bundle overage of a month billed as
       postpaid is not taken: that month's statement bills it as amount
       due, as the old package would have (a change to prepaid leaves an
@@ -891,31 +901,36 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     total = np.zeros(len(credit), np.int64)
     np.add.at(total, accounts, np.where(prepaid_now[accounts], 0, owed))
     credit -= total
-    late = np.flatnonzero(prepaid_now[accounts] & (kind == _PAYG) & (owed > 0))
+    late = np.flatnonzero(prepaid_now[accounts] & ((kind == _PAYG) | (kind == _BUNDLE)) & (owed > 0))
     if len(late):
         start = rated.column("start").cast(pa.int64()).to_numpy()[late]
-        paid = late[month_opening_kinds(tables, accounts[late], start) == _PREPAID]
+        # Only pay-as-you-go calls of a month billed as prepaid are paid
+        # from the credit; a bundle's overage there is billed (money4, F7).
+        paid = late[(month_opening_kinds(tables, accounts[late], start) == _PREPAID) & (kind[late] == _PAYG)]
+        billed_as_prepaid = late[month_opening_kinds(tables, accounts[late], start) == _PREPAID]
         from_credit = np.zeros(len(credit), np.int64)
         np.add.at(from_credit, accounts[paid], owed[paid])
         credit -= np.minimum(from_credit, np.maximum(credit, 0))
         if money_left is not None:
-            _take_from_carried_money(tables, late[np.isin(late, paid, invert=True)], start, late, accounts, owed,
-                                     credit, money_left)
+            _take_from_carried_money(tables, late[np.isin(late, billed_as_prepaid, invert=True)], start, late,
+                                     accounts, owed, credit, money_left, carried_left)
 
 
 def _take_from_carried_money(tables, rows: np.ndarray, start_of_late: np.ndarray, late: np.ndarray,
-                             accounts: np.ndarray, owed: np.ndarray, credit: np.ndarray, money_left) -> None:
-    """``_debit_postpaid``'s late pay-as-you-go ``rows`` of months billed
-    as postpaid on accounts prepaid now (``start_of_late``: the start of
-    each of ``late``, a superset): each is taken from ``credit`` (in place)
-    by what the money before its month's change to prepaid still leaves
-    unapplied, in start order, never below zero."""
+                             accounts: np.ndarray, owed: np.ndarray, credit: np.ndarray, money_left,
+                             carried_left: dict | None = None) -> None:
+    """``_debit_postpaid``'s late pay-as-you-go and bundle overage ``rows``
+    of months billed as postpaid on accounts prepaid now (``start_of_late``:
+    the start of each of ``late``, a superset): each is taken from ``credit``
+    (in place) by what the money before its month's change to prepaid still
+    leaves unapplied, in start order, never below zero. ``carried_left``:
+    the commit group's figures so far (updated in place), when given."""
     if not len(rows) or "account_period_first" not in tables:
         return
     start = dict(zip(late.tolist(), start_of_late.tolist()))
     first, count = tables["account_period_first"], tables["account_period_count"]
     starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
-    left: dict[tuple[int, int], int] = {}
+    left: dict[tuple[int, int], int] = {} if carried_left is None else carried_left
     for r in sorted(rows.tolist(), key=lambda r: (start[r], r)):
         acc = int(accounts[r])
         lo, n = int(first[acc]), int(count[acc])
