@@ -1046,6 +1046,8 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
         feats = _feature_spans(b, i, start_day, acc_events) if b["account_features"][i] or acc_events else {}
         code = code_of.get(account)
         credit = None  # chained month to month
+        own = len(out)  # the account's statements start here in ``out``
+        payg_from_credit: dict[int, int] = {}  # id(statement): pay-as-you-go calls paid from its credit
         unpaid = 0  # what the statements left unpaid, chained too (settled by payg payments)
         unapplied = 0  # bill payments not yet applied (``accounts pay``), chained too
         for m, (first, last, m_lo, m_hi, label) in month_facts.items():
@@ -1192,8 +1194,9 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # carried credit (one balance; README "Late CDRs"), so the
                 # statement pays them from the credit too, as far as it goes,
                 # and bills the rest (breaker: billed as due and debited, twice).
-                s.credit_consumed += min(_charged_under(calls, account, payg_packages, m_lo, m_hi),
-                                         max(0, s.closing_credit))
+                from_credit = min(_charged_under(calls, account, payg_packages, m_lo, m_hi), max(0, s.closing_credit))
+                s.credit_consumed += from_credit
+                payg_from_credit[id(s)] = from_credit
             # The money a month applies to bills is what was received while
             # the account was postpaid (``_postpaid_windows``), whatever kind
             # the month is billed as: a postpaid month's credit carried in
@@ -1226,9 +1229,52 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 shift = min(-s.closing_credit, max(0, s.paid_to_charges - s.payments_to_charges))
                 s.paid_to_charges -= shift
                 unpaid += shift
+            if kind == "prepaid" and s.closing_credit < 0:
+                unpaid += _unpay_carried(out[own:], s, payg_from_credit)
             credit, unapplied = s.closing_credit, s.payments_carried_out
             out.append(s)
     return out
+
+
+def _unpay_carried(before: list[Statement], s: Statement, payg_from_credit: dict[int, int]) -> int:
+    """A month billed as prepaid, ``s``, closing below zero after a month
+    billed as postpaid whose money paid its charges and carried the rest
+    into the prepaid credit (the change to prepaid), with only months billed
+    as prepaid in between (``before``: the account's statements before
+    ``s``, oldest first): a late postpaid call of that postpaid month was
+    paid from money that was refunded or spent by prepaid calls since (in a
+    later month than the change's; the change month's own case is
+    ``_build``'s). The ledger could not take it (never below zero,
+    ``engine._take_from_carried_money``), so it is due on the postpaid
+    month's bill: that month's paid charges are lowered by the shortfall
+    (as far as its money paid them), and its closing credit and the
+    openings of the prepaid months after it up to ``s`` rise by as much, so
+    ``s`` closes at zero (breaker5 F2: pay, 100.00 paid, change to pre_b,
+    698.80 refunded in December, a late 1.20 call of 11-12: December
+    closed at -1.20 with nothing due). A month billed as prepaid with a
+    pay-as-you-go time (``payg_from_credit``: by ``id`` of the statement,
+    the pay-as-you-go calls it paid from its credit) is such a month too:
+    its credit paid them, so as much of them is billed instead (breaker5 F2
+    story D: pre_b -> pay -> pre_a, the credit refunded in December, a late
+    1.20 pay-as-you-go call). Returns the amount shifted to due."""
+    k = len(before) - 1
+    while k >= 0 and before[k].package_kind == "prepaid" and not payg_from_credit.get(id(before[k])):
+        k -= 1
+    if k < 0:
+        return 0
+    month = before[k]
+    if month.package_kind == "prepaid":
+        shift = min(-s.closing_credit, payg_from_credit[id(month)])
+        month.credit_consumed -= shift
+        payg_from_credit[id(month)] -= shift
+    else:
+        shift = min(-s.closing_credit, max(0, month.paid_to_charges - month.payments_to_charges))
+        month.paid_to_charges -= shift
+    if shift <= 0:
+        return 0
+    for later in before[k + 1:] + [s]:
+        later.opening_credit += shift
+    return shift
 
 
 def under_package_from(at_ms: int, change_ms: int) -> bool:
