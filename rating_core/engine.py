@@ -41,7 +41,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import Contended, OverLimit, StaleView, StoreError
-from .ledger import Ledger, adjustments, month_opening_kinds, records, reservations, usage
+from .ledger import Ledger, adjustments, month_closing_kinds, month_opening_kinds, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
 from .router import Decision, Router
 from .store import Store
@@ -864,7 +864,10 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
       time, and the statement pays it so, as far as the credit goes: it is
       taken from the credit down to zero, the rest left due on the
       statement (breaker 2026-12-02 F1: it took nothing, and the live
-      credit stood above the statement's, refundable);
+      credit stood above the statement's, refundable); a bundle call's
+      overage of such a month likewise when the month also ends prepaid
+      (prepaid -> bundle -> prepaid: the statement pays it from the credit
+      as it pays the pay-as-you-go call; breaker5 F7);
     * a pay-as-you-go call of a month billed as pay-as-you-go, before the
       month's change to prepaid: the statement pays it from the money
       received before the change as far as that money is unapplied (it
@@ -904,10 +907,14 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     late = np.flatnonzero(prepaid_now[accounts] & ((kind == _PAYG) | (kind == _BUNDLE)) & (owed > 0))
     if len(late):
         start = rated.column("start").cast(pa.int64()).to_numpy()[late]
-        # Only pay-as-you-go calls of a month billed as prepaid are paid
-        # from the credit; a bundle's overage there is billed (money4, F7).
-        paid = late[(month_opening_kinds(tables, accounts[late], start) == _PREPAID) & (kind[late] == _PAYG)]
-        billed_as_prepaid = late[month_opening_kinds(tables, accounts[late], start) == _PREPAID]
+        # Of a month billed as prepaid: a pay-as-you-go call is paid from
+        # the credit; a bundle's overage too when the month also ends
+        # prepaid (prepaid -> bundle -> prepaid; a month that ends on the
+        # bundle bills it, its payment a top-up: statements, breaker5 F7).
+        opens_prepaid = month_opening_kinds(tables, accounts[late], start) == _PREPAID
+        ends_prepaid = month_closing_kinds(tables, accounts[late], start) == _PREPAID
+        billed_as_prepaid = late[opens_prepaid]
+        paid = late[opens_prepaid & ((kind[late] == _PAYG) | ends_prepaid)]
         from_credit = np.zeros(len(credit), np.int64)
         np.add.at(from_credit, accounts[paid], owed[paid])
         credit -= np.minimum(from_credit, np.maximum(credit, 0))

@@ -57,7 +57,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -65,7 +65,7 @@ import pyarrow as pa
 from . import layout
 from .errors import InvalidInput
 from .ledger import (AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats,
-                     month_opening_kinds, records, usage)
+                     month_closing_kinds, month_opening_kinds, records, usage)
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 from .store.snapshot import package_kinds
@@ -189,12 +189,14 @@ def _read_only(ledger: Ledger) -> Iterator[LedgerTxn]:
         yield LedgerTxn(txn, None)  # type: ignore[arg-type]
 
 
-def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str) -> int:
+def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str, ends_kind: str = "prepaid") -> int:
     """What a call rated under a package of ``kind`` moved the balance of
     an account whose package is of ``kind_now``, as the commit moved it
     (``engine._debit_postpaid``), ``month_kind`` being the kind its month is
     billed as (``ledger.month_opening_kinds``): on an account prepaid now, a
-    pay-as-you-go call of a month billed as prepaid its charge (paid from
+    pay-as-you-go call of a month billed as prepaid its charge and a
+    bundle call there its overage when the month also ends prepaid
+    (``ends_kind``; breaker5 F7) (paid from
     the carried credit; read as fully paid: when the credit ran out first
     the commit took less, and the rerating of that call moves the credit by
     the whole change -- a known corner, README "Late CDRs"), any other
@@ -202,11 +204,16 @@ def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str) -> int:
     part of a rebate the customer had paid is given back by ``_rebates``);
     on any other account ``_ledger_money``."""
     if kind_now == "prepaid" and kind != "prepaid":
-        return int(rec["charge_minor"]) if kind == "payg" and month_kind == "prepaid" else 0
+        if month_kind != "prepaid":
+            return 0
+        if kind == "bundle":
+            return int(rec["overage_minor"]) if ends_kind == "prepaid" else 0
+        return int(rec["charge_minor"]) if kind == "payg" else 0
     return _ledger_money(kind, rec)
 
 
-def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_rows: list[bool], now_ms: int) -> None:
+def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_rows: list[bool], now_ms: int,
+             given: list[int] | None = None, available: Callable[[str], int] | None = None) -> None:
     """The credit part of a rebate on postpaid calls of an account prepaid
     now (``rebate_rows[i]``: ``result.adjustments[i]`` is such a call's,
     rated under pay-as-you-go or a bundle in a month billed as postpaid,
@@ -221,7 +228,16 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
     lower a charge, in order: each such adjustment's ``credit_delta_minor``
     and ``ledger_delta_minor`` are minus its share (the ledger's credit goes
     up by it). A higher charge of such a call is billed as due, as before:
-    the money carried into the prepaid credit pays calls, not bills."""
+    the money carried into the prepaid credit pays calls, not bills --
+    except what earlier reratings of the account's rows here gave back to
+    the credit (``given[i]``: the credit row i's earlier adjustments gave
+    back, >= 0): a net increase takes that back first, from the credit
+    (shared over its rows that raise a charge, in order), the rest due. So
+    the result depends on the prices, not the path (breaker5 F3: 0.12 ->
+    0.06 -> 0.24 -> 0.12 on a paid 1.20 call left 699.40 of credit and
+    0.60 due instead of 698.80 and 0). Never more than the credit the
+    account has available (``available(account)``, less what the run's
+    other rows take): what that leaves is due, as before."""
     from .accounts.operations import Accounts
     from .billing.sources import rebate_to_credit
 
@@ -231,6 +247,22 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
             net[a.account] = net.get(a.account, 0) + a.delta_minor
     back = {acct: rebate_to_credit(Accounts(store, ledger), acct, now_ms, d, snapshot)
             for acct, d in net.items() if d < 0}
+    if given is not None:
+        returned: dict[str, int] = {}
+        for a, rebate, g in zip(result.adjustments, rebate_rows, given):
+            if rebate:
+                returned[a.account] = returned.get(a.account, 0) + g
+        take = {acct: min(d, returned.get(acct, 0)) for acct, d in net.items() if d > 0}
+        if available is not None:
+            for acct in take:
+                others = sum(a.ledger_delta_minor for a in result.adjustments if a.account == acct)
+                take[acct] = max(0, min(take[acct], available(acct) - others))
+        for i, (a, rebate) in enumerate(zip(result.adjustments, rebate_rows)):
+            share = min(take.get(a.account, 0), a.delta_minor) if rebate and a.delta_minor > 0 else 0
+            if share:
+                take[a.account] -= share
+                result.adjustments[i] = dataclasses.replace(a, ledger_delta_minor=a.ledger_delta_minor + share,
+                                                            credit_delta_minor=(a.credit_delta_minor or 0) + share)
     for i, (a, rebate) in enumerate(zip(result.adjustments, rebate_rows)):
         share = min(back.get(a.account, 0), -a.delta_minor) if rebate and a.delta_minor < 0 else 0
         if share:
@@ -239,11 +271,13 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
                                                         credit_delta_minor=(a.credit_delta_minor or 0) - share)
 
 
-def _month_kind(snapshot, row: int, start_ms: int) -> str:
+def _month_kind(snapshot, row: int, start_ms: int, closing: bool = False) -> str:
     """The ``layout.PACKAGE_KIND`` name the month of ``start_ms`` (epoch ms)
-    is billed as for account row ``row`` (``ledger.month_opening_kinds``),
+    is billed as for account row ``row`` (``ledger.month_opening_kinds``;
+    with ``closing``, the kind it ends with: ``ledger.month_closing_kinds``),
     "" for a view without period history."""
-    k = int(month_opening_kinds(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))[0])
+    kinds_of = month_closing_kinds if closing else month_opening_kinds
+    k = int(kinds_of(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))[0])
     return layout.PACKAGE_KIND[k] if k >= 0 else ""
 
 
@@ -444,6 +478,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     moved: list[tuple[str, int, int, str, int]] = []
     # (adjustment key, a rebate row (``_rebates``), number, start ms, calls change) per adjustment, in order
     pending: list[tuple[bytes, bool, str, int, int]] = []
+    given: list[int] = []  # per adjustment: the credit its call's earlier reratings gave back (``_rebates``)
     with (_read_only(ledger) if dry_run else ledger.write()) as w:
         for rec in selected:
             key = call_key(rec["call_id"])
@@ -461,15 +496,16 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
             month_kind = _month_kind(snapshot, row_of[acct], int(rec["start"]))
+            ends_kind = _month_kind(snapshot, row_of[acct], int(rec["start"]), closing=True)
             old_charge, old_money = int(rec["charge_minor"]), _moved_credit(
-                kind, row_kind.get(rec.get("package") or "", kind), rec, month_kind)
+                kind, row_kind.get(rec.get("package") or "", kind), rec, month_kind, ends_kind)
             old_billable = int(rec["billable_seconds"])
             prior = adjustments.latest(ledger, w.txn, key)
             if prior is not None:
                 old_charge, old_money = prior.new_charge_minor, old_money + prior.ledger_sum_minor
                 old_billable = prior.new_billable_seconds if prior.new_billable_seconds >= 0 else old_billable
             new_charge, new_money = int(new["charge_minor"]), _moved_credit(
-                kind, row_kind.get(new.get("package") or "", kind), new, month_kind)
+                kind, row_kind.get(new.get("package") or "", kind), new, month_kind, ends_kind)
             # A postpaid call of a month billed as postpaid on an account
             # prepaid now: its charge is on a bill, which the customer's
             # payments pay; what a rebate returns to the credit is decided
@@ -502,7 +538,9 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                            credit_delta_minor=new_money - old_money if prepaid_money else 0)
             result.adjustments.append(a)
             pending.append((key, rebate_row, rec["number"], int(rec["start"]), counted))
-        _rebates(store, ledger, snapshot, result, [p[1] for p in pending], now_ms)
+            given.append(max(0, -old_money) if rebate_row else 0)
+        _rebates(store, ledger, snapshot, result, [p[1] for p in pending], now_ms, given,
+                 lambda acct: ledger.balance(acct, kind_of[acct], now_ms, txn=w.txn, live=w.live).available_minor)
         for a, (key, _, number_, start, counted) in zip(result.adjustments, pending):
             result.ledger_change_minor[a.account] = result.ledger_change_minor.get(a.account, 0) - a.ledger_delta_minor
             if not dry_run:

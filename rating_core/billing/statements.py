@@ -1197,6 +1197,21 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 from_credit = min(_charged_under(calls, account, payg_packages, m_lo, m_hi), max(0, s.closing_credit))
                 s.credit_consumed += from_credit
                 payg_from_credit[id(s)] = from_credit
+            if kind == "prepaid" and any(kinds[pkg_index[c["to"]]] == "bundle" for c in changes
+                                         if c["to"] in pkg_index) and changes[-1]["to"] in pkg_index and \
+                    kinds[pkg_index[changes[-1]["to"]]] == "prepaid":
+                # A change to a bundle and back to prepaid in a month billed
+                # as prepaid: the bundle's overage is paid from the carried
+                # credit the same way (the ledger debited it on time and
+                # takes a late one so; it counts towards the minimum as a
+                # pay-as-you-go call does). Billed among the charges with the
+                # credit kept, the customer paid it twice: the bill is paid
+                # with ``accounts pay``, which credits nothing (breaker5 F7:
+                # 1.00 overage, ledger 1079.00, statement 1080.00 and 110.00
+                # due). A month that ends on the bundle keeps billing it: its
+                # payment is a top-up, which credits the ledger back.
+                s.credit_consumed += min(_charged_under(calls, account, bundle_packages, m_lo, m_hi, "overage"),
+                                         max(0, s.closing_credit))
             # The money a month applies to bills is what was received while
             # the account was postpaid (``_postpaid_windows``), whatever kind
             # the month is billed as: a postpaid month's credit carried in

@@ -121,6 +121,18 @@ def month_opening_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> n
     return out
 
 
+def month_closing_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """The kind (``layout.PACKAGE_KIND`` index, int8 per row; -1 as
+    ``month_opening_kinds``) of the package in force when the calendar
+    month of ``start_ms`` ends: the one at the next month's first instant.
+    A bundle's overage in a month billed as prepaid is paid from the credit
+    when the month ends prepaid (``engine._debit_postpaid``, breaker5 F7)."""
+    local_day = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    month_day = local_day.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    # 32 days after a month's first day is in the next month (no month has more than 31)
+    return month_opening_kinds(tables, accounts, (month_day + 32) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
+
+
 @dataclass(frozen=True, slots=True)
 class Balance:
     """An account's balance in its own units.

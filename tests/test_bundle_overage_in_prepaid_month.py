@@ -1,0 +1,118 @@
+"""A bundle interval inside a month billed as prepaid: its overage is paid
+from the carried credit, as a pay-as-you-go call there is (breaker5 F7).
+
+``acme`` is on ``pre_b`` (prepaid, fee 600.00, minimum 60.00) from 10-01,
+so November is billed as prepaid (``ledger.core.month_opening_kinds``). On
+11-10 it changes to ``bun_a`` (bundle: 100 min, rental 50.00, overage
+0.20/min) and on 11-20 to ``pre_a`` (prepaid, fee 480.00): credit 600.00 +
+480.00 = 1080.00 before any call.
+
+A 105-minute call on 11-12 under ``bun_a``: 100 min in the bundle, 5 min of
+overage = 1.00. The ledger debited it from the credit on time (600.00 ->
+599.00; after ``pre_a`` 1079.00). November's statement billed the 1.00
+among the charges (shortfall 60.00 - 1.00 = 59.00, rental 50.00, overage
+1.00: 110.00 due) and kept the credit at 1080.00: the customer paid 1.00
+twice (111.00 in all, against 110.00) and ``accounts balance`` read 1.00
+below the statement. Now the statement pays it from the credit as the
+ledger did (as it pays a pay-as-you-go call of such a month): usage 1.00,
+credit consumed 1.00, shortfall 59.00 (the overage counts towards the
+minimum, as the pay-as-you-go call does), rental 50.00: due 109.00, closing
+credit 1079.00 = the ledger. 1.00 + 109.00 = 110.00 paid in all, as with
+no overage (50 minutes: shortfall 60.00 + rental 50.00 = 110.00, 1080.00).
+
+Late overage calls of that bundle interval (committed after 11-20, the
+account prepaid again) are taken from the credit the same way, as a late
+pay-as-you-go call of such a month is: two 10-minute calls on 11-13 and
+11-14, 2.00 of overage each: ledger and closing credit 1079.00 - 4.00 =
+1075.00; shortfall 60.00 - 5.00 = 55.00, rental 50.00: due 105.00
+(5.00 + 105.00 = 110.00 again).
+"""
+from __future__ import annotations
+
+import pytest
+from clock import clock_at, when_dated
+from test_late_cdrs import RENTED, YUAN, acme_statements, at, cdr, engine_rows, setup_store
+
+from test_change_to_prepaid_carry import _balance_cli
+
+from rating_core.accounts import Accounts
+from rating_core.cli import main
+from rating_core.ledger import Ledger
+from rating_core.rerate import rerate
+from rating_core.store import Store
+
+
+def _pre_bun_pre(tmp_path, minutes):
+    store, ops, ledger = setup_store(tmp_path, "pre_b")
+    with clock_at(at(11, 25)):
+        ops.change_package("c1", "acme", "bun_a", effective_ms=at(11, 10, 0), at_ms=at(11, 10, 0))
+    ledger.close()
+    engine_rows(store, [cdr("on", at(11, 12), minutes)])
+    ledger = Ledger(store)
+    ops = when_dated(Accounts(Store(store, create=False), ledger))
+    on_bundle = ops.balance("acme")["credit_minor"]
+    with clock_at(at(11, 25)):
+        ops.change_package("c2", "acme", "pre_a", effective_ms=at(11, 20, 0), at_ms=at(11, 20, 0))
+    ledger.close()
+    return store, on_bundle
+
+
+def _credit(store, capsys) -> int:
+    """``accounts balance acme``'s credit (minor units)."""
+    return _balance_cli(store, capsys)
+
+
+def test_on_time_overage_is_paid_from_the_credit_once(tmp_path, rented_catalog, capsys):
+    """105 min: ledger 599.00 on bun_a, 1079.00 after pre_a; November
+    closes 1079.00, credit consumed 1.00, due 59.00 + 50.00 = 109.00."""
+    store, on_bundle = _pre_bun_pre(tmp_path, 105)
+    assert on_bundle == 599 * YUAN
+    assert _credit(store, capsys) == 1079 * YUAN
+    nov, dec = acme_statements(tmp_path, store, capsys, ("2026-11", "2026-12"))
+    assert (nov["usage_minor"], nov["overage_minor"], nov["credit_consumed_minor"]) == (1 * YUAN, 1 * YUAN, 1 * YUAN)
+    assert (nov["minimum_topup_minor"], nov["rental_minor"]) == (59 * YUAN, 50 * YUAN)
+    assert nov["amount_due_minor"] == 109 * YUAN
+    assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 1079 * YUAN
+
+
+def test_without_overage_nothing_changes(tmp_path, rented_catalog, capsys):
+    """50 min inside the bundle: 1080.00 both, due 60.00 + 50.00 = 110.00."""
+    store, _ = _pre_bun_pre(tmp_path, 50)
+    assert _credit(store, capsys) == 1080 * YUAN
+    (nov,) = acme_statements(tmp_path, store, capsys)
+    assert (nov["closing_credit_minor"], nov["amount_due_minor"]) == (1080 * YUAN, 110 * YUAN)
+
+
+def test_late_overage_is_paid_from_the_credit_too(tmp_path, rented_catalog, capsys):
+    """Two late 10-min calls (2.00 overage each) after pre_a: 1075.00 both,
+    due 55.00 + 50.00 = 105.00."""
+    store, _ = _pre_bun_pre(tmp_path, 105)
+    engine_rows(store, [cdr("late", at(11, 13), 10), cdr("late2", at(11, 14), 10)])
+    assert _credit(store, capsys) == 1075 * YUAN
+    nov, dec = acme_statements(tmp_path, store, capsys, ("2026-11", "2026-12"))
+    assert (nov["overage_minor"], nov["credit_consumed_minor"], nov["minimum_topup_minor"]) == \
+        (5 * YUAN, 5 * YUAN, 55 * YUAN)
+    assert nov["amount_due_minor"] == 105 * YUAN
+    assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 1075 * YUAN
+
+
+def test_rerated_overage_moves_the_credit_as_the_statement(tmp_path, rented_catalog, capsys):
+    """Rerated under overage 0.40/min (v2), the 5 overage minutes cost
+    2.00: the credit gives 1.00 more (1079.00 -> 1078.00) in the ledger and
+    on the statement alike, and the bill does not change (due 109.00: the
+    rerating is paid from the credit, as the overage was). Before, the
+    ledger kept 1079.00 while the statement (paying the overage from the
+    credit) would close at 1078.00."""
+    store, _ = _pre_bun_pre(tmp_path, 105)
+    text = RENTED.replace("PACKAGE", "pre_b").replace("overage_price: 0.20, rental: 50",
+                                                      "overage_price: 0.40, rental: 50")
+    (tmp_path / "v2.yaml").write_text(text)
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(tmp_path / "v2.yaml"), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    r = rerate(store, 2, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+    assert [(a.delta_minor, a.credit_delta_minor) for a in r.adjustments] == [(1 * YUAN, 1 * YUAN)]
+    assert _credit(store, capsys) == 1078 * YUAN
+    nov, dec = acme_statements(tmp_path, store, capsys, ("2026-11", "2026-12"))
+    assert nov["amount_due_minor"] == 109 * YUAN
+    assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 1078 * YUAN
