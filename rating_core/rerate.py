@@ -432,8 +432,8 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
 
     if account is not None and number is not None:
         raise InvalidInput("account", "give an account or a number, not both")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 1 << 31:
-        raise InvalidInput("version", f"{version!r}: a catalog version is a positive integer")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= layout.MAX_CATALOG_VERSION:
+        raise InvalidInput("version", f"{version!r}: {layout.CATALOG_VERSION_BOUND}")
     lo, hi = day_bounds(day_from, day_to)
     if number is not None:
         if isinstance(number, str):  # the edge's text rule, as route: no zero-width or bidi character stripped

@@ -149,6 +149,11 @@ def test_cli_refuses_a_version_beyond_int32_naming_the_bound(root, capsys, versi
     assert (f"--version: {version}: a catalog version is a positive integer, at most 2147483647 (2**31 - 1)"
             in capsys.readouterr().err)
     assert stored_adjustments(root) == []
+    # The Python API says the same (it said "a positive integer" of 2**40).
+    from rating_core.errors import InvalidInput
+    with pytest.raises(InvalidInput, match=r"at most 2147483647 \(2\*\*31 - 1\)") as e:
+        rerate(root, version, "2026-10-01", "2026-10-31")
+    assert e.value.field == "version"
 
 
 def test_readme_rerating_commands_run(tmp_path):
