@@ -350,10 +350,14 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # exact (`accounts balance`'s unpaid after the last month; newcomer 2026-12-02 F7).
         # Every money column exact (4 decimals where 2 would round), as the
         # outstanding: 1130.29 usage beside 1130.2920 outstanding, and a
-        # 0.0040 credit read 0.00 (newcomer 2026-12-02 #10).
+        # 0.0040 credit read 0.00 (newcomer 2026-12-02 #10). The amount due
+        # is the amount payable, the figure the CSV and the printable
+        # statement name so and the footer's total adds (render's
+        # ``amount_due`` row; newcomer5 F1: 1130.2920 here, 1130.29 in the
+        # CSV, and the rows did not add up to "total due").
         view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", exact_yuan(s.usage),
                      exact_yuan(s.minimum_topup), _monthly_fee(s), exact_yuan(s.features_total), credit,
-                     exact_yuan(s.amount_due), exact_yuan(s.outstanding))
+                     exact_yuan(s.amount_payable), exact_yuan(s.outstanding))
     if shown:  # --show 0: no empty frame (newcomer N14 F12)
         out.print(view)
     if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)

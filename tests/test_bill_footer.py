@@ -82,3 +82,15 @@ def test_the_footer_names_the_rounding_of_the_amounts_payable(shop, capsys):
             "unpaid by months before those shown, 0.0020 by which the amounts payable, rounded to the fen, fall "
             "short of the exact amounts due") in line, line
     adds_up(line)
+
+
+def test_the_table_amount_due_is_the_amount_payable_the_total_adds(shop, capsys):
+    """The table's "amount due (yuan)" is the figure the CSV and the
+    printable statement name so, the amount payable (newcomer5 F1: the
+    table showed 1130.2920 where the CSV said 1130.29, and its rows did not
+    add up to "total due"): October 0.13 and November 0.11 (exact 0.1320,
+    0.1080), 0.24 in all = the total due; outstanding stays exact."""
+    line = footer(shop, capsys, "2026-10", "2026-11")
+    rows = re.findall(r"│ shop │ (2026-1[01]) │[^\n]*?│ (\S+) │ (\S+) │ (?=│ shop|└)", line)
+    assert [(m, due) for m, due, _ in rows] == [("2026-10", "0.13"), ("2026-11", "0.11")], line
+    assert sum(Decimal(due) for _, due, _ in rows) == Decimal("0.24") and "total due 0.24 yuan" in line
