@@ -112,6 +112,10 @@ def rate(inputs, store_dir, out_path, rejects_path, fmt, version, commit, thread
     with user_errors():
         check_outputs_apart(inputs, out_path, rejects_path or default_rejects(out_path))
         for option, path in (("--out", out_path), ("--rejects", rejects_path)):
+            if path and not (by_day and option == "--out") and not Path(path).parent.is_dir():
+                # Before anything is rated or committed, naming the option given (newcomer5 F3: pyarrow's
+                # "Failed to open local file '.../x.rejects.csv'" named the rejects file derived from --out).
+                raise UserError(f"{option}: {path}: the directory {Path(path).parent} does not exist; create it first")
             if path and str(path) != str(path).rstrip(" ."):
                 # Windows drops a trailing space or dot: "r.parquet " would be a CSV named r.parquet there.
                 raise UserError(f"{option}: {str(path)!r} ends with a space or a dot; name the file without it")
@@ -272,7 +276,7 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     out.print(f"rows in {summary.rows_in:,} = rated {summary.rated:,} + rejected {summary.rejected:,}", highlight=False)
     if summary.ledger_calls:
         out.print(f"dry run (the ledger is not changed) from the ledger's balances as they stand, after "
-                  f"{summary.ledger_calls:,} committed calls: a call of this file committed before is not charged "
+                  f"{summary.ledger_calls:,} committed call{'' if summary.ledger_calls == 1 else 's'}: a call of this file committed before is not charged "
                   "again but answered with its stored result (replayed), as --commit answers it",
                   highlight=False, markup=False)
     if hint:

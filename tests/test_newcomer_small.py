@@ -318,3 +318,17 @@ def test_events_from_after_to_is_refused_naming_the_options(tmp_path, capsys):
         main(["accounts", "events", "tea", "--from", "2026-12-01", "--to", "2026-11-01", "--store", store])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--from" in err and "is not before --to 2026-11-01" in err, err
+
+
+def test_rate_into_a_missing_directory_names_the_option(tmp_path, demo, capsys):
+    """Newcomer5 F3: ``rate --out /missing/x.parquet`` failed with pyarrow's
+    "Failed to open local file '.../x.rejects.csv'", the derived rejects
+    file rather than the --out given; now one line naming the option and
+    the directory, exit 2, before anything is rated."""
+    src = demo / "cdrs.parquet"
+    for option, names in (("--out", ["--out", tmp_path / "nodir" / "x.parquet"]),
+                          ("--rejects", ["--out", tmp_path / "r.csv", "--rejects", tmp_path / "nodir" / "rej.csv"])):
+        err = run(capsys, "rate", src, "--store", demo / "store", *names, code=2).err
+        assert err.strip() == (f"error: {option}: {names[-1]}: the directory {tmp_path / 'nodir'} does not exist; "
+                               "create it first"), err
+    assert not (tmp_path / "r.csv").exists()
