@@ -97,7 +97,6 @@ def test_statement_callers_and_report(served):
 
 
 @pytest.mark.parametrize("request_, field", [
-    (billing_pb2.AdviseRequest(account="nobody"), "account"),
     (billing_pb2.AdviseRequest(account=ACCOUNT, from_month="2026-13", to_month="2026-12"), "from_month"),
 ])
 def test_bad_requests_name_the_field(served, request_, field):
@@ -105,6 +104,19 @@ def test_bad_requests_name_the_field(served, request_, field):
     with pytest.raises(grpc.RpcError) as e:
         stub.Advise(request_, timeout=30)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(field)
+
+
+def test_an_unknown_account_is_not_found_as_in_account_service(served):
+    """Newcomer5 F6: GetBalance answered NOT_FOUND "account: no account
+    'acmee'", GetStatement INVALID_ARGUMENT "account: unknown account": the
+    billing reads now answer as the account reads do."""
+    stub = served[0]
+    for call, req in ((stub.Advise, billing_pb2.AdviseRequest(account="nobody")),
+                      (stub.GetStatement, billing_pb2.StatementRequest(account="nobody", month="2026-10"))):
+        with pytest.raises(grpc.RpcError) as e:
+            call(req, timeout=30)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value.details()
+        assert e.value.details() == "account: no account 'nobody'"
 
 
 def test_bad_report_and_statement_requests(served):

@@ -65,7 +65,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         if not account:
             raise BadRequest("account", "required")
         if account not in self._snapshot().meta["accounts"]:
-            raise BadRequest("account", f"unknown account {excerpt(account)}")
+            # NOT_FOUND, worded as AccountService's reads (newcomer5 F6: GetBalance said NOT_FOUND
+            # "account: no account 'acmee'", GetStatement INVALID_ARGUMENT "unknown account").
+            from grpc import StatusCode as SC
+
+            from .services import RpcFail
+            raise RpcFail(SC.NOT_FOUND, f"account: no account {excerpt(account)}")
         return account
 
     # -- Advise ------------------------------------------------------------------
