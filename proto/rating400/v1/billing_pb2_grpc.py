@@ -71,7 +71,8 @@ class BillingServiceServicer:
 
     def Advise(self, request, context):
         """An account's committed calls over a period, priced under every package.
-        Errors: INVALID_ARGUMENT naming the field (unknown account, bad month,
+        Errors: NOT_FOUND for an unknown account ("account: no account 'x'", as
+        every read of an account); INVALID_ARGUMENT naming the field (bad month,
         no calls in the period).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
