@@ -116,3 +116,35 @@ def test_rerated_overage_moves_the_credit_as_the_statement(tmp_path, rented_cata
     nov, dec = acme_statements(tmp_path, store, capsys, ("2026-11", "2026-12"))
     assert nov["amount_due_minor"] == 109 * YUAN
     assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 1078 * YUAN
+
+
+def test_a_month_ending_on_a_postpaid_package_keeps_billing_a_late_overage(tmp_path, rented_catalog, capsys):
+    """Breaker6 F1: pre_b -> bun_a (11-05) -> pay (11-10) in November, then
+    pre_a at 12-01 00:00. November ends on ``pay`` (the change at 12-01
+    00:00 is December's), so its statement bills the bundle's overage as
+    due; the ledger read the kind "when the month ends" at the next
+    month's first instant -- prepaid -- and also took a late 10-minute
+    overage call of 11-07 (2.00) from the credit. Now the late overage is
+    billed by November alone: the ledger does not move (before: 2.00
+    lower); November's usage rises by 2.00 and its shortfall to the 60.00
+    minimum falls by as much (the overage counts towards it), so its amount
+    due and closing credit stay."""
+    store, ops, ledger = setup_store(tmp_path, "pre_b")
+    engine_rows(store, [cdr("on", at(11, 2), 10)])
+    with clock_at(at(11, 6)):
+        ops.change_package("c1", "acme", "bun_a", effective_ms=at(11, 5, 0), at_ms=at(11, 5, 0))
+    engine_rows(store, [cdr("ov", at(11, 6), 105)])
+    with clock_at(at(11, 11)):
+        ops.change_package("c2", "acme", "pay", effective_ms=at(11, 10, 0), at_ms=at(11, 10, 0))
+    with clock_at(at(12, 1, 1)):
+        ops.change_package("c3", "acme", "pre_a", effective_ms=at(12, 1, 0), at_ms=at(12, 1, 0))
+    ledger.close()
+    before = _balance_cli(store, capsys)
+    nov_before, = acme_statements(tmp_path, store, capsys, months=("2026-11",))
+    engine_rows(store, [cdr("lateb", at(11, 7), 10)])
+    assert _balance_cli(store, capsys) == before
+    nov, = acme_statements(tmp_path, store, capsys, months=("2026-11",))
+    assert nov["usage_minor"] == nov_before["usage_minor"] + 2 * YUAN
+    assert nov["minimum_topup_minor"] == nov_before["minimum_topup_minor"] - 2 * YUAN
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (
+        nov_before["amount_due_minor"], nov_before["closing_credit_minor"])

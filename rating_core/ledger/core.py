@@ -105,32 +105,46 @@ def month_opening_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> n
     month before it (a first month is billed under the package it starts).
     -1 for every row of a view without package-period history (a catalog
     store: no change was recorded, so no month changed kind)."""
+    return _kinds_at(tables, accounts, _month_first_ms(start_ms, 0))
+
+
+def month_closing_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """The kind (``layout.PACKAGE_KIND`` index, int8 per row; -1 as
+    ``month_opening_kinds``) of the package in force at the last instant of
+    the calendar month of ``start_ms``: the one the month ends on, as the
+    statement reads it from the month's own changes (a change at the next
+    month's first instant is not this month's; breaker6 F1: pre_b -> bun_a
+    -> pay in November and pre_a at 12-01 00:00 read November as ending
+    prepaid, and a bundle overage the statement billed was also taken from
+    the credit). A bundle's overage in a month billed as prepaid is paid
+    from the credit when the month ends prepaid (``engine._debit_postpaid``,
+    breaker5 F7)."""
+    return _kinds_at(tables, accounts, _month_first_ms(start_ms, 1) - 1)
+
+
+def _month_first_ms(start_ms: np.ndarray, months_after: int) -> np.ndarray:
+    """The first instant (epoch ms, Asia/Shanghai) of the calendar month
+    ``months_after`` months after that of each of ``start_ms``."""
+    local_day = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
+    month = local_day.astype("datetime64[D]").astype("datetime64[M]") + months_after
+    return month.astype("datetime64[D]").astype(np.int64) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS
+
+
+def _kinds_at(tables, accounts: np.ndarray, at_ms: np.ndarray) -> np.ndarray:
+    """The kind of the package period in force at ``at_ms`` (a period
+    starting at that instant included), or the first period's before it;
+    -1 for every row without package-period history."""
     out = np.full(len(accounts), -1, np.int8)
     if "account_period_first" not in tables or not len(accounts):
         return out
-    local_day = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
-    month_day = local_day.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    month_lo = month_day * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS
     first, count = tables["account_period_first"], tables["account_period_count"]
     starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
     for i, acc in enumerate(np.asarray(accounts, np.int64)):
         lo, n = int(first[acc]), int(count[acc])
         if n:
-            p = lo + max(0, int(np.searchsorted(starts[lo:lo + n], month_lo[i], "right")) - 1)
+            p = lo + max(0, int(np.searchsorted(starts[lo:lo + n], at_ms[i], "right")) - 1)
             out[i] = kinds[packages[p]]
     return out
-
-
-def month_closing_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
-    """The kind (``layout.PACKAGE_KIND`` index, int8 per row; -1 as
-    ``month_opening_kinds``) of the package in force when the calendar
-    month of ``start_ms`` ends: the one at the next month's first instant.
-    A bundle's overage in a month billed as prepaid is paid from the credit
-    when the month ends prepaid (``engine._debit_postpaid``, breaker5 F7)."""
-    local_day = (np.asarray(start_ms, np.int64) + layout.LOCAL_OFFSET_MS) // layout.MS_PER_DAY
-    month_day = local_day.astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    # 32 days after a month's first day is in the next month (no month has more than 31)
-    return month_opening_kinds(tables, accounts, (month_day + 32) * layout.MS_PER_DAY - layout.LOCAL_OFFSET_MS)
 
 
 @dataclass(frozen=True, slots=True)
