@@ -1232,7 +1232,8 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
             # A month billed as postpaid that changed to prepaid: what arose
             # while prepaid (arrears, re-opened bills, debits) is not paid
             # from the money dated before the change (``_after_prepaid``).
-            late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, periods, m_hi)
+            late = (_after_prepaid(s, windows, calls, account, prepaid_packages, rented, periods, m_hi,
+                                   payg_packages, bundle_packages)
                     if kind in layout.POSTPAID_KINDS and periods and len(windows) and windows[0][1] < m_hi else None)
             unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS), late)
             if late is not None and windows[-1][1] < m_hi and s.closing_credit < 0:
@@ -1338,17 +1339,20 @@ class _Prepaid:
     its debits (refunds, debit adjustments) the credit carried back from
     the prepaid period held: the ledger took them from that credit, which
     ``_money_while_postpaid`` never counted, so they take back no payment
-    (breaker3 R1)."""
+    (breaker3 R1); ``from_carry`` (>= 0), the postpaid charges of a later
+    window ending at a change to prepaid that the credit carried back held
+    (the change carried what was left of it; breaker6 F2)."""
 
     change_ms: int
     charges: int
     money_after: int
     from_credit: int = 0
+    from_carry: int = 0
 
 
 def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table, account: str,
                    prepaid_packages: list[str], rented: list[tuple[str, int]], periods: list[AccountEvent],
-                   m_hi: int) -> _Prepaid:
+                   m_hi: int, payg_packages: Sequence[str] = (), bundle_packages: Sequence[str] = ()) -> _Prepaid:
     """``_Prepaid`` of a month billed as postpaid (``s``) whose account
     changed to prepaid in it: ``windows`` (``_postpaid_windows``, the first
     ending at the change) give the spans it was prepaid, up to ``m_hi``
@@ -1368,7 +1372,20 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     refund's bound allows: the 1.20 call paid, closing credit 0). Only the
     rest takes back money bills were paid with (breaker3 R1: pay -> pre_b ->
     pay, 600.00 carried back, a 600.00 refund re-opened 600.00 of bills
-    and left the statement's credit at 600.00 against the ledger's 0)."""
+    and left the statement's credit at 600.00 against the ledger's 0).
+
+    A later window that ends at a change to prepaid inside the month: that
+    change carried the window's credit (the prepaid credit carried back,
+    less the debits it held) into the new prepaid credit after the
+    window's postpaid charges (pay-as-you-go charges, bundle overage;
+    ``payg_packages``, ``bundle_packages``), on time or late: the ledger
+    debited an on-time call from that credit and takes a late one from the
+    money that change carried (``engine._take_from_carried_money``, the
+    change ending the call's span; ``sources.postpaid_money_left``). So it
+    pays them, as far as it holds (``from_carry``; breaker6 F2:
+    pay -> pre_b 11-10 -> pay 11-20 -> pre_a 11-25, a late 12.00 call of
+    11-22 was paid only from the first change's 0.80 and 11.20 billed,
+    while the ledger took the 12.00 from the 600.80 carried back)."""
     spans = [(hi, nxt) for (_, hi), (nxt, _) in zip(windows, windows[1:])]
     if windows[-1][1] < m_hi:
         spans.append((windows[-1][1], m_hi))
@@ -1382,15 +1399,20 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     debits = (sum(e.amount_minor for e in s.adjustments if inside(e.at_ms))
               + sum(e.amount_minor - e.credit_minor for e in s.rerating if inside(e.at_ms)))
     change_ms = spans[0][0]
-    money_after = from_credit = 0
+    money_after = from_credit = from_carry = 0
     for lo, hi in windows:
         if lo < change_ms:
             continue
         money = [e.amount_minor for e in s.credit_events if _within(e.at_ms, lo, hi)]
         carried = max([e.credit_minor for e in periods if e.at_ms <= lo][-1:] or [0])
         money_after += sum(money)
-        from_credit += min(-sum(a for a in money if a < 0), max(0, carried))
-    return _Prepaid(change_ms, arrears + rental + debits, money_after, from_credit)
+        held = min(-sum(a for a in money if a < 0), max(0, carried))
+        from_credit += held
+        if hi < m_hi:  # ends at a change to prepaid in the month: its carry paid the window's postpaid charges
+            owed = (_charged_under(calls, account, list(payg_packages), lo, hi)
+                    + _charged_under(calls, account, list(bundle_packages), lo, hi, "overage"))
+            from_carry += min(owed, max(0, carried - held))
+    return _Prepaid(change_ms, arrears + rental + debits, money_after, from_credit, from_carry)
 
 
 def _opening_at_first(periods: list[AccountEvent], m_lo: int) -> int:
@@ -1462,7 +1484,8 @@ def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | N
                                                                                             prepaid.change_ms))))
         room = unpaid + bounced_before + max(0, s.charges - prepaid.charges)
         # Debits after a return to postpaid that the carried prepaid credit held are not money taken back.
-        money = min(money - prepaid.money_after, room) + prepaid.money_after + prepaid.from_credit
+        money = (min(money - prepaid.money_after, room) + prepaid.money_after + prepaid.from_credit
+                 + prepaid.from_carry)
     # A postpaid month's money below zero (newcomer N14 F1: a debit
     # adjustment, bounded by the ledger's balance, which still holds what
     # bills applied) took back money earlier bills were paid with: they are
