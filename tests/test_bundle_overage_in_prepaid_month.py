@@ -148,3 +148,64 @@ def test_a_month_ending_on_a_postpaid_package_keeps_billing_a_late_overage(tmp_p
     assert nov["minimum_topup_minor"] == nov_before["minimum_topup_minor"] - 2 * YUAN
     assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (
         nov_before["amount_due_minor"], nov_before["closing_credit_minor"])
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_overage_of_a_month_ending_on_the_bundle_is_not_charged_twice_by_a_later_change(
+        tmp_path, rented_catalog, capsys, late):
+    """Breaker6 F3: ``pre_b`` from 10-01 (credit 600.00); a 10-minute call
+    on 11-02 (0.10/min: 1.00 -> 599.00); change to ``bun_a`` at 11-05 00:00
+    (599.00 carried); a 105-minute call on 11-06 (5 min of overage x 0.20 =
+    1.00), which the ledger debits on time (the account is postpaid):
+    598.00; change to ``pre_a`` (fee 480.00) at 12-01 00:00.
+
+    November is billed as prepaid and ends on the bundle, so its statement
+    bills the overage as due (shortfall 60.00 - 1.00 - 1.00 = 58.00, rental
+    50.00, overage 1.00: 109.00) and closes on 599.00. The carry into
+    ``pre_a`` is what the statements leave unapplied (599.00) bounded by the
+    ledger's credit -- which was 598.00, the overage already out of it:
+    ledger 598.00 + 480.00 = 1078.00 against December's closing 1079.00, the
+    1.00 paid twice (on November's bill and out of the credit). Now the
+    bound gets the overage back: carried 599.00, ledger 1079.00 = December's
+    closing credit; November 109.00 due. With a late 10-minute call of 11-07
+    (2.00 of overage, committed once prepaid) November still bills it
+    (shortfall 56.00 + 50.00 + 3.00 = 109.00) and the ledger does not take
+    it: the same figures."""
+    store, ops, ledger = setup_store(tmp_path, "pre_b")
+    engine_rows(store, [cdr("on", at(11, 2), 10)])
+    with clock_at(at(11, 6)):
+        ops.change_package("c1", "acme", "bun_a", effective_ms=at(11, 5, 0), at_ms=at(11, 5, 0))
+    engine_rows(store, [cdr("ov", at(11, 6), 105)])
+    assert ops.balance("acme")["credit_minor"] == 598 * YUAN
+    with clock_at(at(12, 1, 1)):
+        ops.change_package("c3", "acme", "pre_a", effective_ms=at(12, 1, 0), at_ms=at(12, 1, 0))
+    carried = [e for e in ops.account_events("acme")
+               if e["operation"] == "change_package" and "carried_minor" in e["detail"]][-1]["detail"]["carried_minor"]
+    assert carried == 599 * YUAN
+    ledger.close()
+    if late:
+        engine_rows(store, [cdr("lateb", at(11, 7), 10)])
+    nov, dec = acme_statements(tmp_path, store, capsys, months=("2026-11", "2026-12"))
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (109 * YUAN, 599 * YUAN)
+    assert dec["closing_credit_minor"] == 1079 * YUAN
+    assert _balance_cli(store, capsys) == 1079 * YUAN
+
+
+def test_overage_of_a_month_ending_prepaid_stays_paid_from_the_credit(tmp_path, rented_catalog, capsys):
+    """The same story with ``pre_a`` on 11-20 00:00: November ends prepaid,
+    so its statement pays the overage from the credit as the ledger did
+    (nothing given back): 599.00 - 1.00 on-time overage = 598.00 carried,
+    + 480.00 = 1078.00, less a late 10-minute overage call of 11-07 (2.00,
+    from the credit): 1076.00, ledger and December's closing credit alike."""
+    store, ops, ledger = setup_store(tmp_path, "pre_b")
+    engine_rows(store, [cdr("on", at(11, 2), 10)])
+    with clock_at(at(11, 6)):
+        ops.change_package("c1", "acme", "bun_a", effective_ms=at(11, 5, 0), at_ms=at(11, 5, 0))
+    engine_rows(store, [cdr("ov", at(11, 6), 105)])
+    with clock_at(at(11, 20, 1)):
+        ops.change_package("c3", "acme", "pre_a", effective_ms=at(11, 20, 0), at_ms=at(11, 20, 0))
+    ledger.close()
+    engine_rows(store, [cdr("lateb", at(11, 7), 10)])
+    nov, dec = acme_statements(tmp_path, store, capsys, months=("2026-11", "2026-12"))
+    assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 1076 * YUAN
+    assert _balance_cli(store, capsys) == 1076 * YUAN

@@ -1195,6 +1195,15 @@ class Accounts:
                 # change's own month, billed under the old package, the
                 # statement pays from the money, as the ledger did.
                 late = self._postpaid_calls_from(tx, acc.id, _prepaid_months_from(when), kinds)
+                # A bundle's overage of a month billed as prepaid that ends
+                # on the bundle (the change's instant at or after the next
+                # month's first) is billed as due by that month's statement,
+                # which the customer pays; the ledger debited it from the
+                # credit carried into the bundle, so it is given back to the
+                # carry as well (breaker6 F3: pre_b -> bun_a 11-05, a 1.00
+                # overage 11-06, pre_a at 12-01 00:00: ledger 1078.00,
+                # statement 1079.00 with the 1.00 on November's bill).
+                late += self._overage_billed_due(tx, acc, when, kinds)
                 carried = max(0, bal.credit_minor + late)
                 if late:
                     applied["late_postpaid_calls_minor"] = late
@@ -1294,6 +1303,36 @@ class Accounts:
 
         return money_from([e for e in from_account_events(self.account_events(account))
                            if e.kind in ("top_up", "credit_adjustment", "refund")], when)
+
+    def _overage_billed_due(self, tx: _Tx, acc: C.Account, when: int, kinds: dict) -> int:
+        """The bundle overage (minor units, the committed ``overage``) the
+        ledger debited and the statements bill as due, at a postpaid ->
+        prepaid change effective ``when``: the calls rated under a bundle
+        package in the month the account's postpaid time (its periods since
+        the last prepaid one) began, when that month is billed as prepaid
+        (opens on a prepaid package) and ends on the postpaid one (``when``
+        at or after the next month's first instant; ``statements``: a
+        month billed as prepaid whose last change is not to prepaid bills
+        its overage). From the change to postpaid on the account was
+        postpaid, so the ledger took each such call's overage from the
+        credit as it was committed."""
+        from ..billing.sources import committed_calls
+        from ..billing.statements import month_bounds, parse_month
+        from . import periods as P
+        from .view import account_periods
+
+        periods = P.in_force(account_periods(tx.txn, self.db, acc.id), acc)
+        prepaid = [i for i, p in enumerate(periods) if p.start_ms < when and kinds.get(p.package) == "prepaid"]
+        if not prepaid or prepaid[-1] + 1 >= len(periods):
+            return 0
+        start = periods[prepaid[-1] + 1].start_ms  # the first postpaid instant after the last prepaid period
+        _, _, lo, hi = month_bounds(parse_month(_local(start)[:7]))
+        if start == lo or when < hi or start >= when:
+            return 0  # the month opens postpaid, or ends on the prepaid package (its statement pays the overage)
+        calls = committed_calls(self.ledger, lo_ms=start, hi_ms=hi, account=acc.id, txn=tx.txn)
+        return sum(int(o) for p, o, s in zip(calls.column("package").to_pylist(), calls.column("overage").to_pylist(),
+                                             calls.column("start_ms").to_pylist())
+                   if kinds.get(p) == "bundle" and o is not None and start <= s < hi)
 
     def _postpaid_calls_from(self, tx: _Tx, account: str, when: int, kinds: dict) -> int:
         """What the ledger debited (minor units, the committed ``charge``)
