@@ -913,28 +913,27 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
         # bundle bills it, its payment a top-up: statements, breaker5 F7).
         opens_prepaid = month_opening_kinds(tables, accounts[late], start) == _PREPAID
         ends_prepaid = month_closing_kinds(tables, accounts[late], start) == _PREPAID
-        billed_as_prepaid = late[opens_prepaid]
         paid = late[opens_prepaid & ((kind[late] == _PAYG) | ends_prepaid)]
         from_credit = np.zeros(len(credit), np.int64)
         np.add.at(from_credit, accounts[paid], owed[paid])
         credit -= np.minimum(from_credit, np.maximum(credit, 0))
         if money_left is not None:
-            _take_from_carried_money(tables, late[np.isin(late, billed_as_prepaid, invert=True)], start, late,
-                                     accounts, owed, credit, money_left, carried_left)
+            _take_from_carried_money(tables, late[~opens_prepaid], start[~opens_prepaid], accounts, owed, credit,
+                                     money_left, carried_left)
 
 
-def _take_from_carried_money(tables, rows: np.ndarray, start_of_late: np.ndarray, late: np.ndarray,
-                             accounts: np.ndarray, owed: np.ndarray, credit: np.ndarray, money_left,
+def _take_from_carried_money(tables, rows: np.ndarray, starts_of_rows: np.ndarray, accounts: np.ndarray,
+                             owed: np.ndarray, credit: np.ndarray, money_left,
                              carried_left: dict | None = None) -> None:
     """``_debit_postpaid``'s late pay-as-you-go and bundle overage ``rows``
-    of months billed as postpaid on accounts prepaid now (``start_of_late``:
-    the start of each of ``late``, a superset): each is taken from ``credit``
+    of months billed as postpaid on accounts prepaid now (``starts_of_rows``:
+    each row's start, epoch ms): each is taken from ``credit``
     (in place) by what the money before its month's change to prepaid still
     leaves unapplied, in start order, never below zero. ``carried_left``:
     the commit group's figures so far (updated in place), when given."""
     if not len(rows) or "account_period_first" not in tables:
         return
-    start = dict(zip(late.tolist(), start_of_late.tolist()))
+    start = dict(zip(rows.tolist(), starts_of_rows.tolist()))
     first, count = tables["account_period_first"], tables["account_period_count"]
     starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
     left: dict[tuple[int, int], int] = {} if carried_left is None else carried_left

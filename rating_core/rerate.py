@@ -254,9 +254,12 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
                 returned[a.account] = returned.get(a.account, 0) + g
         take = {acct: min(d, returned.get(acct, 0)) for acct, d in net.items() if d > 0}
         if available is not None:
+            others: dict[str, int] = {}  # the run's ledger moves per account, summed once
+            for a in result.adjustments:
+                if a.account in take:
+                    others[a.account] = others.get(a.account, 0) + a.ledger_delta_minor
             for acct in take:
-                others = sum(a.ledger_delta_minor for a in result.adjustments if a.account == acct)
-                take[acct] = max(0, min(take[acct], available(acct) - others))
+                take[acct] = max(0, min(take[acct], available(acct) - others.get(acct, 0)))
         for i, (a, rebate) in enumerate(zip(result.adjustments, rebate_rows)):
             share = min(take.get(a.account, 0), a.delta_minor) if rebate and a.delta_minor > 0 else 0
             if share:
