@@ -1,27 +1,27 @@
-"""pay-as-you-go -> prepaid -> pay-as-you-go with a top-up after the return:
-the ledger ends above the statement by the prepaid arrears (breaker 12-02
-money F2a; NOT FIXED, strict xfail: the figures the fix must give).
+"""pay-as-you-go -> prepaid -> pay-as-you-go: the calls' debt the prepaid
+time left comes back to the postpaid ledger (breaker 12-02 money F2a).
 
 The prepaid calls spent the carried credit and more; the ledger's credit
 stops at 0 and the statement bills the rest as arrears, due. Back on
 pay-as-you-go the customer's top-up is a payment of the bill: the statement
-applies it to the arrears first (oldest bill first), the ledger holds it
-whole as credit. The ledger reads the arrears higher than the statement.
+applies it to the arrears first (oldest bill first). The ledger once held it
+whole as credit (100.00 against the statement's 48.80). The rule now
+(README "Money rules", ``Accounts._debt_back_at_change``): a postpaid
+balance is the money received less the calls, so the change back opens on
+the calls' unpaid debt (the prepaid arrears, and a postpaid debt the change
+into prepaid left due), at most what the statements leave unpaid then.
 
 Catalog ``test_late_cdrs.RENTED``: ``pay`` 0.12/min, ``pre_b`` prepaid, fee
 600.00, 0.10/min. Money in minor units, 1/10000 yuan.
 """
 from __future__ import annotations
 
-import pytest
 
 from clock import clock_at
-from test_late_cdrs import YUAN, acme_statements, at
+from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows, setup_store
 from test_statement_after_change_to_prepaid import _payg_payment_then_prepaid
 
 
-@pytest.mark.xfail(strict=True, reason="money F2a: the ledger holds a postpaid payment whole while the statement "
-                                       "pays the prepaid arrears from it first; rule not decided (money1.md)")
 def test_a_top_up_after_the_return_pays_the_arrears_in_both(tmp_path, rented_catalog, capsys):
     """B3's story (``_payg_payment_then_prepaid``: 100.00 paid, a 1.20 call,
     pre_b on 11-15 carrying 98.80: 698.80; 15 prepaid calls of 500 min,
@@ -36,3 +36,82 @@ def test_a_top_up_after_the_return_pays_the_arrears_in_both(tmp_path, rented_cat
     nov, = acme_statements(tmp_path, store, capsys)
     assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (0, 488 * 1000)
     assert ops.balance("acme")["credit_minor"] == 488 * 1000
+
+
+def _change_event(ops, request_id: str) -> dict:
+    return next(e for e in ops.events("acme") if e["request_id"] == request_id)
+
+
+def test_the_return_carries_the_arrears_as_the_postpaid_debt(tmp_path, rented_catalog, capsys):
+    """The same story stopped at the return: the change to ``pay`` opens on
+    -51.20 (``debt_carried_minor`` 512000 in its audit detail), the debt the
+    November statement bills as due; nothing is paid yet, so both read the
+    51.20 owed (statement: 51.20 due, closing 0)."""
+    store, ops = _payg_payment_then_prepaid(tmp_path, [500] * 15)
+    ops.change_package("back", "acme", "pay", effective_ms=at(11, 18, 0), at_ms=at(11, 18, 0))
+    assert ops.balance("acme")["credit_minor"] == -512 * 1000
+    detail = _change_event(ops, "back")["detail"]
+    assert (detail["carried_minor"], detail["debt_carried_minor"]) == (-512 * 1000, 512 * 1000)
+    nov, = acme_statements(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (512 * 1000, 0)
+
+
+def test_a_bill_payment_before_the_return_leaves_no_debt(tmp_path, rented_catalog, capsys):
+    """The 51.20 of arrears paid with ``accounts pay`` on 11-17 (a prepaid
+    account's bill payment, never credit): the return to ``pay`` carries 0,
+    and the 100.00 top-up after it is all credit in the ledger. The
+    statement holds the same 100.00 in two parts: its rule pays a postpaid
+    month's charges from the credit money (the top-up) before the bill
+    payments, so the 51.20 of the 11-17 payment is carried out to later
+    bills (``payments_carried_out``) and the closing credit is 48.80;
+    nothing due either way."""
+    store, ops = _payg_payment_then_prepaid(tmp_path, [500] * 15)
+    with clock_at(at(11, 17)):
+        ops.pay("p", "acme", 512 * 1000, at_ms=at(11, 17))
+    ops.change_package("back", "acme", "pay", effective_ms=at(11, 18, 0), at_ms=at(11, 18, 0))
+    assert ops.balance("acme")["credit_minor"] == 0
+    assert "debt_carried_minor" not in _change_event(ops, "back")["detail"]
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 100 * YUAN, at_ms=at(11, 20))
+    nov, = acme_statements(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"], nov["payments_carried_out_minor"]) == (
+        0, 488 * 1000, 512 * 1000)
+    assert ops.balance("acme")["credit_minor"] == 100 * YUAN
+
+
+def test_a_part_payment_leaves_the_rest_as_debt(tmp_path, rented_catalog, capsys):
+    """20.00 paid of the 51.20 with ``accounts pay``: 31.20 carried as
+    debt, a 100.00 top-up: the ledger 68.80; the statement, as above,
+    48.80 of credit and the 20.00 bill payment carried out."""
+    store, ops = _payg_payment_then_prepaid(tmp_path, [500] * 15)
+    with clock_at(at(11, 17)):
+        ops.pay("p", "acme", 20 * YUAN, at_ms=at(11, 17))
+    ops.change_package("back", "acme", "pay", effective_ms=at(11, 18, 0), at_ms=at(11, 18, 0))
+    assert ops.balance("acme")["credit_minor"] == -312 * 1000
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 100 * YUAN, at_ms=at(11, 20))
+    nov, = acme_statements(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"], nov["payments_carried_out_minor"]) == (
+        0, 488 * 1000, 20 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 688 * 1000
+
+
+def test_a_postpaid_debt_left_at_the_change_to_prepaid_comes_back(tmp_path, rented_catalog, capsys):
+    """``pay`` with 12.00 of calls and no payment (ledger -12.00), to
+    ``pre_b`` on 11-15 (carries 0: the 12.00 stays due on November's bill,
+    ``debt_left_minor`` 120000), no prepaid calls, back to ``pay`` on 11-18:
+    the ledger opens on 600.00 less the 12.00 (588.00), as the statement
+    reads it: 600.00 of credit with 12.00 due. A 20.00 payment pays the
+    12.00: 608.00 in both, nothing due."""
+    store, ops, _ = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("payg", at(11, 2), 100)])
+    ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
+    assert _change_event(ops, "to-pre")["detail"]["debt_left_minor"] == 12 * YUAN
+    assert ops.balance("acme")["credit_minor"] == 600 * YUAN
+    ops.change_package("back", "acme", "pay", effective_ms=at(11, 18, 0), at_ms=at(11, 18, 0))
+    assert ops.balance("acme")["credit_minor"] == 588 * YUAN
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 20 * YUAN, at_ms=at(11, 20))
+    nov, = acme_statements(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (0, 608 * YUAN)
+    assert ops.balance("acme")["credit_minor"] == 608 * YUAN
