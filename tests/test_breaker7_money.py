@@ -57,6 +57,21 @@ def _rerate(tmp_path, store, capsys, version: int, std_price: str) -> None:
     rerate(store, version, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
 
 
+def _rerate_text(tmp_path, store, capsys, version: int, package: str, old: str, new: str) -> None:
+    """Compile ``RENTED`` (acme on ``package``) with ``old`` replaced by
+    ``new`` as catalog ``version`` and rerate November with it on 11-29."""
+    from rating_core.rerate import rerate
+
+    text = RENTED.replace("PACKAGE", package)
+    assert old in text
+    path = tmp_path / f"v{version}.yaml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(SystemExit) as e:
+        main(["catalog", "compile", str(path), "--store", str(store)])
+    assert e.value.code == 0, capsys.readouterr().err
+    rerate(store, version, "2026-11-01", "2026-11-30", now_ms=at(11, 29))
+
+
 # ---- stories ----------------------------------------------------------------------------------------
 def _pay_pre_b_pay(tmp_path):
     """``pay``: 100.00 paid 11-01, a 10-minute call 11-02 (1.20); ``pre_b``
@@ -183,6 +198,34 @@ def test_f1b_that_debt_at_a_change_to_prepaid_is_billed_not_lost(tmp_path, rente
     nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
     assert nov["amount_due_minor"] == 32_000
     assert nov["closing_credit_minor"] == dec["closing_credit_minor"] == 480 * YUAN == _credit(ops)
+
+
+@pytest.mark.xfail(strict=True, reason="breaker7 F1c: a first-span call rerated up after a refund in the second pay "
+                                       "span: November closes at -0.40 with 0.00 due")
+def test_f1c_a_first_span_call_rerated_up_after_a_refund_in_the_second_span_is_due(tmp_path, rented_catalog, capsys):
+    """HIGH (F1's rerating face). ``_pay_pre_b_pay``, 698.00 refunded on
+    11-22 (0.80 left, November closing 0.80), then November rerated with std
+    at 0.24: the 11-02 call (paid by the 100.00 before the change) 1.20 ->
+    2.40.
+
+    Hand (README: a higher charge of a paid call is billed as due; the rest
+    of the money carried has left by the refund): November: charges 2.40,
+    paid 1.20, amount due 1.20 (12000), closing credit 0.80 (8000); the
+    pay-as-you-go ledger 0.80 - 1.20 = -0.40 (closing credit less what is
+    due, as F1's).
+
+    Got: the ledger -0.40 (right), but November due 0.00, paid_to_charges
+    2.40 and closing credit -0.40 (-4000), December earlier_unpaid 0.40
+    that no November bill asked for (the statement pays the rise from the
+    credit carried back on 11-20, which the refund took)."""
+    store, ops = _pay_pre_b_pay(tmp_path)
+    with clock_at(at(11, 22)):
+        ops.refund("r", "acme", 698 * YUAN, "close", at_ms=at(11, 22))
+    _rerate(tmp_path, store, capsys, 2, "0.24")
+    assert _credit(ops) == -4_000
+    nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
+    assert nov["closing_credit_minor"] >= 0
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (12_000, 8_000)
 
 
 @pytest.mark.xfail(strict=True, reason="breaker7 F2: a call of the second pay span rerated up: the statement takes "
@@ -423,3 +466,48 @@ def test_money_and_calls_at_the_changes_instants(tmp_path, rented_catalog, capsy
     nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
     assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (366_000, 10_766_000)
     assert _credit(ops) == dec["closing_credit_minor"] == 10_766_000
+
+
+def test_rerating_overage_across_two_bundle_stretches_of_a_month_ending_prepaid(tmp_path, rented_catalog, capsys):
+    """``_two_bundle_stretches`` back on ``pre_b`` on 11-20 (1677.00 both,
+    due 157.00; overage 5 + 10 minutes), the overage price rerated 0.40,
+    0.10, then 0.20 again. Hand: the overage is paid from the credit, so
+    each rerating moves the ledger and the closing credit alike and leaves
+    the bill: 15 min x 0.40 = 6.00 (1674.00), x 0.10 = 1.50 (1678.50), x
+    0.20 = 3.00 (1677.00, the state of never rerating); due 157.00 all
+    along."""
+    store, ops = _two_bundle_stretches(tmp_path, back_to_prepaid_on_20th=True)
+    for version, price, credit in ((2, "0.40", 16_740_000), (3, "0.10", 16_785_000), (4, "0.20", 16_770_000)):
+        _rerate_text(tmp_path, store, capsys, version, "pre_b", "overage_price: 0.20, rental: 50",
+                     f"overage_price: {price}, rental: 50")
+        nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
+        assert nov["amount_due_minor"] == 157 * YUAN
+        assert _credit(ops) == nov["closing_credit_minor"] == dec["closing_credit_minor"] == credit
+
+
+def test_a_sweep_applying_a_change_to_prepaid_late_then_a_late_call(tmp_path, rented_catalog, capsys):
+    """``pay``: 100.00 paid 11-01, a 10-minute call 11-02 (1.20); ``pre_b``
+    scheduled on 11-03 for 11-10 00:00; a 10-minute call at 11-10 05:00
+    (rated ``pay``, 1.20: the change is not applied yet) and a 30.00 top-up
+    at 06:00; the sweep applies the change at 08:00. Hand: the 100.00 pays
+    2.40 and carries 97.60, the 30.00 (dated after the change's instant) is
+    the prepaid package's whole: 127.60 carried, + 600.00 = 727.60 both.
+    A late 100-minute call of 11-05 (12.00) is taken from the 97.60 rest:
+    715.60 both, November due 0.00."""
+    store, ops, _ = setup_store(tmp_path, "pay")
+    engine_rows(store, [cdr("on", at(11, 2), 10)])
+    with clock_at(at(11, 3)):
+        ops.top_up("p", "acme", 100 * YUAN, at_ms=at(11, 1))
+        ops.change_package("c1", "acme", "pre_b", effective_ms=at(11, 10, 0), at_ms=at(11, 3))
+    engine_rows(store, [cdr("pp", at(11, 10, 5), 10)])
+    with clock_at(at(11, 10, 6)):
+        ops.top_up("p2", "acme", 30 * YUAN, at_ms=at(11, 10, 6))
+    with clock_at(at(11, 10, 8)):
+        ops.sweep(at_ms=at(11, 10, 8))
+    assert (ops.balance("acme")["package"], _carried(ops)) == ("pre_b", [1_276_000])
+    nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
+    assert _credit(ops) == nov["closing_credit_minor"] == dec["closing_credit_minor"] == 7_276_000
+    engine_rows(store, [cdr("late", at(11, 5), 100)])
+    nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
+    assert nov["amount_due_minor"] == 0
+    assert _credit(ops) == nov["closing_credit_minor"] == dec["closing_credit_minor"] == 7_156_000
