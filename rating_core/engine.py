@@ -198,18 +198,20 @@ class Engine:
         return self._fresh(lambda: self.router.call_event(call_id, number, kind, destination=destination,
                                                           caller=caller, at_ms=at_ms))
 
-    def _fresh(self, ask: Callable[[], T]) -> T:
-        """``ask()`` of the Router, refreshed and asked again while its view is
-        behind the account it decides for (``StaleView``: a package period
-        the view does not know holds the account's stored balance, breaker
-        12-02; nothing was decided or held), as ``_commit_current`` commits
-        again; after ``_STALE_RETRIES`` the last ``StaleView`` (a
-        ``Contended``: UNAVAILABLE, retried by clients). Refreshing builds a
-        Router: only on the thread that may (``_route``)."""
+    def _fresh(self, ask: Callable[[], T], stale: type[Exception] = StaleView) -> T:
+        """``ask()``, the engine refreshed and asked again while ``ask`` finds
+        its view behind the customer layer (``stale``, nothing decided, held
+        or written: the Router's ``StaleView``, a package period the view
+        does not know holding the account's stored balance, breaker 12-02;
+        a commit's ``_StaleView``, ``_commit_current``); after
+        ``_STALE_RETRIES`` attempts the last one is raised. The one
+        stale-view retry rule of the engine (the server's loop keeps its
+        own: ``EngineHost.authorize``). Refreshing builds a Router: only on
+        the thread that may (``_route``)."""
         for attempt in range(_STALE_RETRIES):
             try:
                 return ask()
-            except StaleView:
+            except stale:
                 if attempt == _STALE_RETRIES - 1:
                     raise
                 self.refresh()
@@ -284,15 +286,18 @@ class Engine:
         commit finds ``rater``'s view behind the layer (``_StaleView``,
         nothing written), the engine refreshes and commits again with its
         new rater, a few times at most (an operation per commit would have
-        to land each time); then ``Contended`` (breaker 12-02 #4 F3: a stream
-        under steady account operations on one account answered INTERNAL)."""
-        for _ in range(_STALE_RETRIES):
-            try:
-                return self._commit_group(rater, group, decode_names)
-            except _StaleView:
-                self.refresh()
-                rater = self._rater
-        raise Contended("the customer layer changed under every commit attempt; nothing was written, commit again")
+        to land each time: ``_fresh``); then ``Contended`` (breaker 12-02 #4
+        F3: a stream under steady account operations on one account answered
+        INTERNAL). The first attempt commits under ``rater`` (the one whose
+        edge prepared the group), each later one under the refreshed
+        engine's."""
+        raters = iter((rater,))
+        try:
+            return self._fresh(lambda: self._commit_group(next(raters, self._rater), group, decode_names),
+                               _StaleView)
+        except _StaleView:
+            raise Contended("the customer layer changed under every commit attempt; nothing was written, "
+                            "commit again") from None
 
     def _commit_group(self, rater: Rater, group: list[cdr.Prepared], decode_names: bool = True) -> list[RatingResult]:
         # What depends on the request alone (duplicates within it, its call

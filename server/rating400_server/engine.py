@@ -157,6 +157,12 @@ class EngineHost:
         loop: ``Engine._route``) and the call is authorized again; a view
         still behind after ``STALE_RETRIES`` attempts raises that
         ``StaleView`` (a ``Contended``: UNAVAILABLE, which clients retry)."""
+        # Not ``Engine._fresh`` (the engine's one stale-view rule): that one
+        # refreshes on the calling thread, and this runs on the loop, which
+        # must never build a Router (``open_db`` waits for the ledger's write
+        # lock holding the GIL: ``Engine._route``); here each refresh is
+        # awaited on the engine thread. Its bound is the server's own
+        # (``STALE_RETRIES``, 3; the engine's ``_STALE_RETRIES`` is 5).
         for attempt in range(STALE_RETRIES):
             try:
                 return self.engine.authorize(number, caller, at_ms=at_ms, ivr_keys=ivr_keys, call_id=call_id,
