@@ -29,7 +29,8 @@ from .. import layout
 from ..money import exact_yuan
 from ..rater import yuan
 from ..cells import row as csv_row
-from .statements import LOCAL, FeatureLine, Statement, month_bounds, parse_month, summary_table
+from .statements import (LOCAL, FeatureLine, Statement, day_after, local_date, month_bounds, parse_month,
+                         period_last_day, summary_table)
 
 LANGS = ("zh", "en")
 # CJK fonts the chart may use, first found wins (Makefile installs WenQuanYi).
@@ -390,10 +391,10 @@ def package_periods(s: Statement) -> list[PackagePeriod]:
     changes = s.package_changes
 
     def ended_by(start: dt.date, c: Mapping) -> tuple[dt.date, int | None]:
-        day = dt.date.fromisoformat(c["at"])
-        if int(c["at_ms"]) == _local_midnight_ms(day):
-            return max(start, day - dt.timedelta(days=1)), None
-        return day, int(c["at_ms"])
+        # (its last day, the change's instant when it came during that day, which the period ran part of)
+        at_ms = int(c["at_ms"])
+        first_after = day_after(at_ms)
+        return period_last_day(start, first_after), (at_ms if first_after != local_date(at_ms) else None)
 
     out: list[PackagePeriod] = []
     # The in-force period's end: its own (a prepaid expiry) unless the first change came first
@@ -414,10 +415,6 @@ def package_periods(s: Statement) -> list[PackagePeriod]:
         if end is None or end >= start:
             out.append(PackagePeriod(start, end, c["to"], cut, renewal))
     return out or [PackagePeriod(s.package_start, s.package_last_day, s.package)]
-
-
-def _local_midnight_ms(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL).timestamp() * 1000)
 
 
 def period_text(p: PackagePeriod, lang: str = "zh") -> str:

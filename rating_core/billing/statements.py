@@ -204,7 +204,7 @@ def local_date(ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL).date()
 
 
-def _day_after(end_ms: int) -> dt.date:
+def day_after(end_ms: int) -> dt.date:
     """The first whole day after a period cut short by a change at ``end_ms``
     (epoch ms, exclusive): its date at local midnight, else the next day,
     since the period ran part of that day (breaker 12-02 F8: a package
@@ -212,6 +212,16 @@ def _day_after(end_ms: int) -> dt.date:
     was billed under it)."""
     day = local_date(end_ms)
     return day if _midnight_ms(day) == end_ms else day + dt.timedelta(days=1)
+
+
+def period_last_day(start: dt.date, first_after: dt.date) -> dt.date:
+    """The last day (inclusive) of a package period from ``start`` whose
+    first whole day after is ``first_after`` (its expiry's day; a change's:
+    ``day_after``): the day before, never before ``start`` (a period changed
+    on the day it began ran that day only; newcomer 2026-12-02 F6: 12-02 ..
+    12-01). ``Statement.package_last_day``, each ``package_changes`` entry's
+    and the printable statement's (``render.package_periods``)."""
+    return max(start, first_after - dt.timedelta(days=1))
 
 
 @dataclass(slots=True)
@@ -463,7 +473,7 @@ class Statement:
         The printable statement prints it."""
         if not self.package_end:
             return None
-        return max(self.package_start, self.package_end - dt.timedelta(days=1))
+        return period_last_day(self.package_start, self.package_end)
 
     @property
     def package_sequence(self) -> list[tuple[str, dt.date | None]]:
@@ -1065,7 +1075,7 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 # a month: to 12-09).
                 cut = any(e.at_ms == in_force_end for e in periods)
                 package_end = (None if in_force_end >= _NEVER_MS else
-                               _day_after(in_force_end) if cut else local_date(in_force_end))
+                               day_after(in_force_end) if cut else local_date(in_force_end))
             s = Statement(account=account, company=names[i], month=label, period_start=first,
                           period_end=last, package=packages[p], package_name=pkg_names[p],
                           package_kind=kind, package_start=local_date(in_force_start) if periods else start_day,
@@ -1604,7 +1614,7 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
     # Each change's period to its last day (the day before its expiry or the next period's start;
     # None: open-ended), and a renewal (the same package again) named so (newcomer N11 F3).
     # A period the next one cut short during a day ran part of that day, which is then its last
-    # (``_day_after``, as the in-force period's ``package_end``; faces 12-02: 12-05 to a change at
+    # (``day_after``, as the in-force period's ``package_end``; faces 12-02: 12-05 to a change at
     # 12-10 14:00 read 12-09); its own expiry ends it the day before.
     ends = {id(e): min([e.until_ms or _NEVER_MS] + [x.at_ms for x in periods[k + 1:k + 2]])
             for k, e in enumerate(periods)}
@@ -1615,8 +1625,8 @@ def _period_terms(periods: list[AccountEvent], pkg_index: dict[str, int], kinds:
             return None
         if end <= e.at_ms:  # replaced at the instant it began: it ran no day
             return (local_date(end) - dt.timedelta(days=1)).isoformat()
-        first_after = local_date(end) if end == (e.until_ms or _NEVER_MS) else _day_after(end)
-        return max(local_date(e.at_ms), first_after - dt.timedelta(days=1)).isoformat()
+        first_after = local_date(end) if end == (e.until_ms or _NEVER_MS) else day_after(end)
+        return period_last_day(local_date(e.at_ms), first_after).isoformat()
 
     changes = [{"at_ms": e.at_ms, "at": local_date(e.at_ms).isoformat(), "from": e.from_package, "to": e.package,
                 "carried_minor": e.credit_minor, "package_credit_minor": e.amount_minor,
