@@ -111,7 +111,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -770,13 +770,7 @@ class Router:
         key = _call_key(call_id) if call_id is not None else None
         if key is None:
             with self.env.begin() as live:
-                o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
-                d = self._decision(o, dests)
-                self._limit(d, acc, live, at)
-                room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
-                if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
-                    self._overage_grant(live, d, o, dests, acc, at, room)
-            return d
+                return self._decided(live, nkey, ckey, normal, at, path)[0]
         # Decided and reserved in one live write transaction: every money
         # operation (a debit, a commit, a rerating) takes this lock too, so
         # the decision sees every change of credit before it holds any.
@@ -802,27 +796,40 @@ class Router:
         d.call_id = call_id
         return d
 
+    def _decided(self, live, nkey: int, ckey: int, normal: str | None, at: int,
+                 path: int) -> tuple[Decision, Any, Any, int, Any]:
+        """The decision for one call read in the live transaction ``live``,
+        as an operator's query and a reserving Authorize (``_grant``) both
+        answer it: routed (``_decide``), limited by the account's credit
+        (``_limit``) and the number's monthly caps (``_caps``), an allowed
+        call on a bundle selling overage granted what its overage pays for
+        (``_overage_grant``). Returns (decision, outcome row, priced, account
+        row, the overage grant: None without one); nothing is written."""
+        o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
+        d = self._decision(o, dests)
+        self._limit(d, acc, live, at)
+        room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
+        over = None
+        if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
+            over = self._overage_grant(live, d, o, dests, acc, at, room)
+        return d, o, priced, acc, over
+
     def _grant(self, live, nkey: int, ckey: int, normal: str | None, at: int,
                path: int) -> tuple[Decision, list[Reservation]]:
         """The decision of a reserving Authorize, read in the live write
         transaction ``live``, and the reservations it opens, in order (the
         caller puts them in the same transaction); nothing is written here."""
         holds: list[Reservation] = []
-        o, dests, priced, acc = self._decide(live, nkey, ckey, normal, at, path)
-        d = self._decision(o, dests)
-        self._limit(d, acc, live, at)
-        room = self._caps(live, d, o, priced, acc, nkey, at) if self._any_cap else None
-        if d.allow and acc >= 0 and self._overage[acc] and not d.ivr_menu:
-            over = self._overage_grant(live, d, o, dests, acc, at, room)
-            if over is not None:
-                package, classes, s, m = over
-                g = d.max_duration_seconds
-                # Positional, in ``Reservation``'s field order (a third of the keyword call's cost): account,
-                # reserved minor, seconds, granted, authorized, deadline, answered (0), catalog version,
-                # billing start, money, package, caller class, destination classes, number key.
-                holds.append(Reservation(self._accounts[acc], m, s, g, at, at + (g + SETUP_GRACE_S) * 1000, 0,
-                                         self.version, int(o[2]), False, package, int(o[1]), classes, nkey))
-                d.reserved_minor, d.reserved_seconds = m, s
+        d, o, priced, acc, over = self._decided(live, nkey, ckey, normal, at, path)
+        if over is not None:
+            package, classes, s, m = over
+            g = d.max_duration_seconds
+            # Positional, in ``Reservation``'s field order (a third of the keyword call's cost): account,
+            # reserved minor, seconds, granted, authorized, deadline, answered (0), catalog version,
+            # billing start, money, package, caller class, destination classes, number key.
+            holds.append(Reservation(self._accounts[acc], m, s, g, at, at + (g + SETUP_GRACE_S) * 1000, 0,
+                                     self.version, int(o[2]), False, package, int(o[1]), classes, nkey))
+            d.reserved_minor, d.reserved_seconds = m, s
         if d.allow and priced:
             package, classes = priced
             money = bool(self._money[acc])
