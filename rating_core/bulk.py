@@ -61,7 +61,7 @@ import pyarrow.parquet as pq
 
 from . import cdr, cells, layout
 from .errors import InvalidInput
-from .rater import RATED_COLUMNS, Rater, RatingResult, RatingSummary, replayed_charge
+from .rater import RATED_COLUMNS, Rater, RatingResult, RatingSummary, count_reasons, replayed_charge
 
 # --- the rated output ---------------------------------------------------------
 # What a billing system needs of a rated CDR: the call id, the 400 number and
@@ -742,10 +742,7 @@ class _Totals:
         self.by_reason: dict[str, int] = {}
 
     def rejects(self, rejects: pa.Table) -> None:
-        if rejects.num_rows:
-            keys = pc.binary_join_element_wise(rejects.column("field"), rejects.column("reason"), ": ")
-            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
-                self.by_reason[item["values"]] = self.by_reason.get(item["values"], 0) + item["counts"]
+        count_reasons(rejects, self.by_reason)
         self.rejected += rejects.num_rows
 
     def summary(self) -> RatingSummary:

@@ -68,7 +68,7 @@ from .ledger.core import usage_table
 # partition that settled each account; the usage table for late bundle
 # calls (``ledger.usage_table``) is given to every partition and its
 # closing counts are not merged back.
-from .rater import ACCOUNT_STATE, RatingSummary, replayed_charge
+from .rater import ACCOUNT_STATE, RatingSummary, count_reasons, replayed_charge
 
 _SNAPSHOT_DIR = "rating400-snapshots"
 
@@ -469,11 +469,7 @@ def _rate_on_dask(began: float, ledger, client, inputs, store_dir, out, rejects,
             pa.concat_tables([*parts, dup_rejects, *differing]).cast(cdr.REJECT_SCHEMA).sort_by("row"), inputs_rows)
         cdr.write_table(all_rejects if cdr.output_format(Path(rejects)) == "parquet"
                         else bulk.rejects_for_csv(all_rejects), rejects)
-        by_reason: dict[str, int] = {}
-        if all_rejects.num_rows:
-            keys = pc.binary_join_element_wise(all_rejects.column("field"), all_rejects.column("reason"), ": ")
-            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
-                by_reason[item["values"]] = item["counts"]
+        by_reason = count_reasons(all_rejects)
         summary = RatingSummary(
             rows_in=sum(e["rows_in"] for e in edges), rated=sum(s["rated"] for s in settled) + replayed,
             rejected=all_rejects.num_rows, duplicates=len(duplicate_rows),

@@ -42,7 +42,7 @@ from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import Contended, OverLimit, StaleView, StoreError
 from .ledger import Ledger, adjustments, month_closing_kinds, month_opening_kinds, records, reservations, usage
-from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, replayed_charge
+from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, count_reasons, replayed_charge
 from .router import Decision, Router
 from .store import Store
 
@@ -463,10 +463,7 @@ def answer_with_replayed(ledger: Ledger, prepared: cdr.Prepared, old_rows: np.nd
     s = new.summary
     by_reason, rejected = s.rejects_by_reason, s.rejected
     if len(old_rows) and differing.num_rows:
-        by_reason, rejected = dict(by_reason), rejected + differing.num_rows
-        for f in differing.column("field").to_pylist():
-            k = f"{f}: {cdr.REASONS[cdr.COMMITTED_DIFFERENTLY]}"
-            by_reason[k] = by_reason.get(k, 0) + 1
+        by_reason, rejected = count_reasons(differing, dict(by_reason)), rejected + differing.num_rows
     summary = RatingSummary(
         rows_in=prepared.rows_in, rated=rated_all.num_rows, rejected=rejected,
         duplicates=s.duplicates, charge=s.charge, rejects_by_reason=by_reason,

@@ -209,6 +209,18 @@ class RatingResult:
                 yield self._rated.slice(lo, size)
 
 
+def count_reasons(rejects: pa.Table, into: dict[str, int] | None = None) -> dict[str, int]:
+    """``rejects`` (``cdr.REJECT_SCHEMA``) counted by "field: reason", e.g.
+    "start: missing", "number: unknown_number" (``RatingSummary.
+    rejects_by_reason``), added to ``into`` when given; returns the counts."""
+    by_reason = {} if into is None else into
+    if rejects.num_rows:
+        keys = pc.binary_join_element_wise(rejects.column("field"), rejects.column("reason"), ": ")
+        for item in pc.value_counts(keys.combine_chunks()).to_pylist():
+            by_reason[item["values"]] = by_reason.get(item["values"], 0) + item["counts"]
+    return by_reason
+
+
 def replayed_charge(rated: pa.Table, flags: np.ndarray) -> int:
     """The charges (minor units) of ``rated``'s replayed rows (``flags``),
     as committed or as rerated since (``ledger.adjustments.as_rerated``):
@@ -339,12 +351,7 @@ class Rater:
         if rejects.num_rows:
             rejects = rejects.sort_by("row")
         rated = RatedRows(self, prepared.table, rows, out, picked)
-        by_reason = {}
-        if rejects.num_rows:
-            # "field: reason", e.g. "start: missing", "number: unknown_number"
-            keys = pc.binary_join_element_wise(rejects.column("field"), rejects.column("reason"), ": ")
-            for item in pc.value_counts(keys.combine_chunks()).to_pylist():
-                by_reason[item["values"]] = item["counts"]
+        by_reason = count_reasons(rejects)
         summary = RatingSummary(
             rows_in=prepared.rows_in,
             rated=rated.num_rows,
