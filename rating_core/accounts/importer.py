@@ -125,9 +125,7 @@ def _import(ops: Accounts, cat, catalog_path, actor: str, billing_from_ms: int |
         def fn(tx: _Tx, aid=aid, acc=acc, pkg=pkg):
             if tx.txn.get(aid.encode(), db=ops.db[C.ACCOUNTS_DB]) is not None:
                 raise Refused("account_exists", f"account {aid!r} is already in the customer layer")
-            meta = ops.db[C.META_DB]
-            row = C.get_counter(tx.txn, meta, C.NEXT_ROW)
-            C.put_counter(tx.txn, meta, C.NEXT_ROW, row + 1)
+            row = C.take_row(tx.txn, ops.db[C.META_DB])
             start = _midnight(acc.package_start)
             prepaid = pkg.kind.value == "prepaid"
             credit = (pkg.fee if acc.opening_credit is None else acc.opening_credit) if prepaid else 0

@@ -513,9 +513,7 @@ class Accounts:
         def fn(tx: _Tx):
             if tx.txn.get(account.encode(), db=self.db[C.ACCOUNTS_DB]) is not None:
                 raise Refused("account_exists", f"account {account!r} is already open")
-            meta = self.db[C.META_DB]
-            row = C.get_counter(tx.txn, meta, C.NEXT_ROW)
-            C.put_counter(tx.txn, meta, C.NEXT_ROW, row + 1)
+            row = C.take_row(tx.txn, self.db[C.META_DB])
             acc = C.Account(id=account, row=row, company=company.strip(), created_ms=tx.at)
             tx.put_account(acc, None)
             return self._result(tx, acc)

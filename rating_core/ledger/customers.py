@@ -241,3 +241,12 @@ def get_counter(txn, db, name: bytes) -> int:
 
 def put_counter(txn, db, name: bytes, value: int) -> None:
     txn.put(name, _I64.pack(value), db=db)
+
+
+def take_row(txn, meta) -> int:
+    """A new account's row: the next one no account has, taken in ``txn``
+    (``NEXT_ROW`` in the layer's ``meta`` moves past it). Opening an account
+    (``Operations.open_account``) and importing one (``accounts.importer``)."""
+    row = get_counter(txn, meta, NEXT_ROW)
+    put_counter(txn, meta, NEXT_ROW, row + 1)
+    return row
