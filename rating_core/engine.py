@@ -854,7 +854,9 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     in place. What a row owes is decided by the kind of the package it was
     rated under, not the account's current one (README "Late CDRs"): a late
     call of an earlier prepaid period was drawn by the kernel
-    (``credit_consumed_minor``) and owes nothing more here, a late pay-as-you-go
+    (``credit_consumed_minor``) and owes its arrears (the charge beyond
+    that) only on an account postpaid now, whose balance holds the calls'
+    debt (README "Money rules", the return to postpaid), a late pay-as-you-go
     call owes its charge and a late bundle call its overage whatever the
     account holds now -- so the ledger moves by exactly what the rated rows
     say -- except on an account that is prepaid NOW, whose credit is never
@@ -899,10 +901,18 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     charge = rated.column("charge_minor").to_numpy()
     overage = rated.column("overage_minor").to_numpy()
     owed = np.where(kind == _PAYG, charge, np.where(kind == _BUNDLE, overage, 0)).astype(np.int64)
+    prepaid_now = tables["package_kind"][tables["account_package"]] == _PREPAID
+    # A late call of an earlier prepaid period on an account postpaid now:
+    # its arrears (the charge beyond the credit the kernel drew) are a debt
+    # of the postpaid balance, as the change back carried the arrears of the
+    # calls committed before it (``Accounts._debt_back_at_change``; F2a).
+    arrears = (kind == _PREPAID) & ~prepaid_now[accounts]
+    if arrears.any():
+        consumed = rated.column("credit_consumed_minor").to_numpy()
+        owed = np.where(arrears, np.maximum(charge - consumed, 0), owed).astype(np.int64)
     if not owed.any():
         return
     credit = state["credit_left"]
-    prepaid_now = tables["package_kind"][tables["account_package"]] == _PREPAID
     total = np.zeros(len(credit), np.int64)
     np.add.at(total, accounts, np.where(prepaid_now[accounts], 0, owed))
     credit -= total

@@ -8,8 +8,7 @@ applies it to the arrears first (oldest bill first). The ledger once held it
 whole as credit (100.00 against the statement's 48.80). The rule now
 (README "Money rules", ``Accounts._debt_back_at_change``): a postpaid
 balance is the money received less the calls, so the change back opens on
-the calls' unpaid debt (the prepaid arrears, and a postpaid debt the change
-into prepaid left due), at most what the statements leave unpaid then.
+the prepaid arrears, at most what the statements leave unpaid then.
 
 Catalog ``test_late_cdrs.RENTED``: ``pay`` 0.12/min, ``pre_b`` prepaid, fee
 600.00, 0.10/min. Money in minor units, 1/10000 yuan.
@@ -18,7 +17,7 @@ from __future__ import annotations
 
 
 from clock import clock_at
-from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows, setup_store
+from test_late_cdrs import YUAN, acme_statements, at, cdr, engine_rows
 from test_statement_after_change_to_prepaid import _payg_payment_then_prepaid
 
 
@@ -96,22 +95,21 @@ def test_a_part_payment_leaves_the_rest_as_debt(tmp_path, rented_catalog, capsys
     assert ops.balance("acme")["credit_minor"] == 688 * 1000
 
 
-def test_a_postpaid_debt_left_at_the_change_to_prepaid_comes_back(tmp_path, rented_catalog, capsys):
-    """``pay`` with 12.00 of calls and no payment (ledger -12.00), to
-    ``pre_b`` on 11-15 (carries 0: the 12.00 stays due on November's bill,
-    ``debt_left_minor`` 120000), no prepaid calls, back to ``pay`` on 11-18:
-    the ledger opens on 600.00 less the 12.00 (588.00), as the statement
-    reads it: 600.00 of credit with 12.00 due. A 20.00 payment pays the
-    12.00: 608.00 in both, nothing due."""
-    store, ops, _ = setup_store(tmp_path, "pay")
-    engine_rows(store, [cdr("payg", at(11, 2), 100)])
-    ops.change_package("to-pre", "acme", "pre_b", effective_ms=at(11, 15, 0), at_ms=at(11, 15, 0))
-    assert _change_event(ops, "to-pre")["detail"]["debt_left_minor"] == 12 * YUAN
-    assert ops.balance("acme")["credit_minor"] == 600 * YUAN
+def test_a_late_prepaid_call_after_the_return_adds_its_arrears_to_the_debt(tmp_path, rented_catalog, capsys):
+    """The story back on ``pay`` (-51.20), then a late 100-minute call of
+    11-17 (the prepaid time: pre_b 0.10/min, 10.00; the prepaid credit was
+    spent, so all arrears) committed on 11-19: the statement bills 61.20
+    due; the ledger takes the 10.00 too (-61.20; it stayed at -51.20). A
+    100.00 payment: 38.80 in both, nothing due."""
+    store, ops = _payg_payment_then_prepaid(tmp_path, [500] * 15)
     ops.change_package("back", "acme", "pay", effective_ms=at(11, 18, 0), at_ms=at(11, 18, 0))
-    assert ops.balance("acme")["credit_minor"] == 588 * YUAN
-    with clock_at(at(11, 20)):
-        ops.top_up("t", "acme", 20 * YUAN, at_ms=at(11, 20))
+    with clock_at(at(11, 19)):
+        engine_rows(store, [cdr("late", at(11, 17), 100)])
+    assert ops.balance("acme")["credit_minor"] == -612 * 1000
     nov, = acme_statements(tmp_path, store, capsys)
-    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (0, 608 * YUAN)
-    assert ops.balance("acme")["credit_minor"] == 608 * YUAN
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (612 * 1000, 0)
+    with clock_at(at(11, 20)):
+        ops.top_up("t", "acme", 100 * YUAN, at_ms=at(11, 20))
+    nov, = acme_statements(tmp_path, store, capsys)
+    assert (nov["amount_due_minor"], nov["closing_credit_minor"]) == (0, 388 * 1000)
+    assert ops.balance("acme")["credit_minor"] == 388 * 1000

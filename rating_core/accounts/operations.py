@@ -1182,7 +1182,6 @@ class Accounts:
             # 0, 10.00 available; README "Money rules", package change).
             carried = bal.credit_minor
         if kinds.get(old) in layout.POSTPAID_KINDS and kinds.get(package) == "prepaid":
-            debt_left = 0
             if bal is not None and when < acc.period_end_ms:
                 # Postpaid calls in a month the prepaid package bills (from
                 # the first month start at or after the change: a sweep
@@ -1206,11 +1205,6 @@ class Accounts:
                 carried = max(0, bal.credit_minor + late)
                 if late:
                     applied["late_postpaid_calls_minor"] = late
-                # Below zero, the ledger's credit is a debt for calls that the
-                # statement bills as due and the prepaid credit does not pay:
-                # named, so a return to a postpaid package carries it back
-                # (``_debt_back_at_change``).
-                debt_left = max(0, -(bal.credit_minor + late))
             at_change = self._unapplied_at_change(acc.id, when) if bal is not None and when < acc.period_end_ms \
                 else None
             if at_change is None:
@@ -1229,13 +1223,10 @@ class Accounts:
                 # 600.00, statement 610.00).
                 unapplied, money_after = at_change
                 before_change = max(0, bal.credit_minor + applied.get("late_postpaid_calls_minor", 0) - money_after)
-                debt_left = max(0, money_after - bal.credit_minor - applied.get("late_postpaid_calls_minor", 0))
                 kept = min(before_change, unapplied)
                 applied["applied_to_bills_minor"] = before_change - kept
                 carried = max(0, kept + money_after)
                 after_part = carried - kept
-            if debt_left:
-                applied["debt_left_minor"] = debt_left
         if kinds.get(old) == "prepaid" and kinds.get(package) in layout.POSTPAID_KINDS and bal is not None:
             # A postpaid balance is the money received less the calls (the
             # fees are on the statements only): the calls' debt the prepaid
@@ -1266,20 +1257,21 @@ class Accounts:
                                      "carried_minor": carried, **applied, "credit_minor": credit, **replaced})
 
     def _debt_back_at_change(self, tx: _Tx, acc: C.Account, when: int, kinds: dict) -> int:
-        """The calls' debt a change from prepaid to a postpaid package
-        effective ``when`` (epoch ms) carries into the new credit (minor
-        units, >= 0): the charges the account's prepaid time (its trailing
-        run of prepaid periods) left unpaid -- each prepaid call's charge
-        beyond the credit it consumed (arrears), plus the postpaid debt the
-        change into that time left on the statements (``debt_left_minor``)
-        -- at most what the statements leave unpaid at the change (a bill
-        payment, ``accounts pay``, may have paid some; the statements apply
-        it oldest bill first: rental, minimum and feature fees, which the
-        postpaid ledger never holds, are taken as paid before the calls).
-        Without it the ledger held a postpaid customer's next payment whole
-        while the statement paid the arrears from it first (F2a: 51.20 of
-        arrears, back to pay-as-you-go, a 100.00 payment: ledger 100.00,
-        statement 48.80)."""
+        """The prepaid arrears a change from prepaid to a postpaid package
+        effective ``when`` (epoch ms) carries into the new credit as debt
+        (minor units, >= 0): each call of the account's prepaid time (its
+        trailing run of prepaid periods) charged beyond the credit it
+        consumed, at most what the statements leave unpaid at the change
+        (a bill payment, ``accounts pay``, may have paid some; the
+        statements apply it oldest bill first, and rental, minimum and
+        feature fees, which a postpaid ledger never holds, are taken as
+        paid before the calls). Without it the ledger held a postpaid
+        customer's next payment whole while the statement paid the arrears
+        from it first (F2a: 51.20 of arrears, back to pay-as-you-go, a
+        100.00 payment: ledger 100.00, statement 48.80). Not carried: a
+        postpaid debt the change into the prepaid time left due on the bill
+        (README "Money rules": the statement keeps it apart from the credit
+        carried back, and so does the ledger)."""
         from ..billing.sources import committed_calls, live_statements
         from . import periods as P
         from .view import account_periods
@@ -1290,10 +1282,8 @@ class Accounts:
             first -= 1
         if first == len(periods):
             return 0
-        start = periods[first].start_ms
-        owed = periods[first].debt_left_minor if kinds.get(periods[first].from_package) in layout.POSTPAID_KINDS else 0
-        calls = committed_calls(self.ledger, lo_ms=start, hi_ms=when, account=acc.id, txn=tx.txn)
-        owed += sum(int(c) - int(u or 0) for p, c, u in zip(
+        calls = committed_calls(self.ledger, lo_ms=periods[first].start_ms, hi_ms=when, account=acc.id, txn=tx.txn)
+        owed = sum(int(c) - int(u or 0) for p, c, u in zip(
             calls.column("package").to_pylist(), calls.column("charge").to_pylist(),
             calls.column("credit_consumed").to_pylist()) if kinds.get(p) == "prepaid" and c is not None)
         if owed <= 0:

@@ -32,11 +32,7 @@ class Period:
     ``carried_minor`` was carried from the period before, of which
     ``carried_after_minor`` is money dated at or after ``start_ms`` recorded
     before the period (a change applied late: the statement shows it as the
-    new period's own); ``from_package`` the package before ("" for the first);
-    ``debt_left_minor`` the postpaid debt a change to prepaid left on the
-    statements (the ledger's credit below zero, not carried; minor units,
-    >= 0; 0 in events recorded before it was kept), which a return to a
-    postpaid package carries back (``Accounts._debt_back_at_change``)."""
+    new period's own); ``from_package`` the package before ("" for the first)."""
 
     account: str
     start_ms: int
@@ -46,7 +42,6 @@ class Period:
     carried_minor: int
     until_ms: int
     carried_after_minor: int = 0
-    debt_left_minor: int = 0
 
 
 def package_periods(events: Iterable[Mapping]) -> list[Period]:
@@ -71,8 +66,7 @@ def package_periods(events: Iterable[Mapping]) -> list[Period]:
                           int(after.get("opening_credit_minor", 0)),
                           int((e.get("detail") or {}).get("carried_minor", 0)),
                           int(after.get("period_end_ms", C.NEVER_MS)),
-                          int((e.get("detail") or {}).get("carried_after_change_minor", 0)),
-                          int((e.get("detail") or {}).get("debt_left_minor", 0))))
+                          int((e.get("detail") or {}).get("carried_after_change_minor", 0))))
     return out
 
 

@@ -186,7 +186,6 @@ class _Terms(msgspec.Struct, frozen=True):
 
 class _Carried(msgspec.Struct, frozen=True):
     carried_minor: int = 0
-    debt_left_minor: int = 0
 
 
 class _PeriodFields(msgspec.Struct):
@@ -210,8 +209,7 @@ def _period_events(raws) -> Iterator[dict]:
     for raw in raws:
         e = _period_decoder.decode(raw)
         if not e.number and e.after.package:
-            yield {"account": e.account, "number": "", "detail": {"carried_minor": e.detail.carried_minor,
-                                                               "debt_left_minor": e.detail.debt_left_minor},
+            yield {"account": e.account, "number": "", "detail": {"carried_minor": e.detail.carried_minor},
                    "before": msgspec.structs.asdict(e.before), "after": msgspec.structs.asdict(e.after)}
 
 
