@@ -101,7 +101,7 @@ REJECT_REASONS = (
     ("missing", "missing"),
     ("not_a_phone_number", "not a phone number"),
     ("not_a_400_number", "not a 400 number (400 + 7 digits)"),
-    ("not_a_time", "not a time (ISO 8601 with offset, or epoch milliseconds)"),
+    ("not_a_time", "not a time (ISO 8601, e.g. 2026-11-01T09:30:05+08:00; no offset means Asia/Shanghai; or epoch milliseconds)"),
     ("before_start", "before start"),
     ("after_end", "after end"),
     ("end_before_start", "end before start"),

@@ -43,8 +43,8 @@ def test_bill_names_the_data_row_of_a_bad_time_counting_from_1(tmp_path):
                   "answered": [True] * n})
     with pytest.raises(InvalidInput) as e:
         from_rated_table(t, "r.parquet")
-    assert str(e.value) == ("r.parquet: start: row 3: not a time (ISO 8601 with offset, or epoch milliseconds): "
-                            "'yesterday'"), str(e.value)
+    assert str(e.value) == ("r.parquet: start: row 3: not a time (ISO 8601, e.g. 2026-11-01T09:30:05+08:00; "
+                            "no offset means Asia/Shanghai; or epoch milliseconds): 'yesterday'"), str(e.value)
     pq.write_table(t, tmp_path / "r.parquet")
     with pytest.raises(SystemExit) as s:
         main(["report", str(tmp_path / "r.parquet"), "--by", "number"])
