@@ -255,6 +255,8 @@ class Decision:
     credit_minor: int | None = None
     credit_limit_minor: int | None = None
     held_minor: int | None = None
+    # That deny's account id (the remedy names it: `accounts top-up tea YUAN`); None otherwise.
+    account: str | None = None
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -346,26 +348,31 @@ def credit_denial(d: Decision) -> str | None:
         return (f"the number's monthly spend cap ({yuan(d.spend_left_minor or 0)} yuan left) pays for none of the "
                 "bundle's overage (raise it: rating400 accounts number caps)")
     held = f"{yuan(d.held_minor or 0)} yuan held by calls in progress"
+    acc = d.account or ACCOUNT_OF_NUMBER
     if d.limit == "period_ended":
         return (f"the prepaid package period has ended: its credit ({yuan(d.credit_minor or 0)} yuan) expired with it "
-                "(renew: rating400 accounts renew)")
+                f"(renew: rating400 accounts renew {acc})")
     if d.limit == "credit":
         return (f"credit {yuan(d.credit_minor or 0)} yuan ({held}) does not pay for this call: the prepaid credit "
-                "is used up (top it up or renew: rating400 accounts top-up / renew)")
+                f"is used up (top it up or renew: rating400 accounts top-up {acc} YUAN / renew {acc})")
     owed = (f"credit {yuan(d.credit_minor or 0)} yuan against a credit limit of {yuan(d.credit_limit_minor or 0)} "
             f"yuan ({held})")
     what = ("does not pay for this call" if d.limit == "credit_limit"
             else "does not pay for this call past the bundle's minutes (calls inside them are never refused for money)")
     return (f"{owed} {what}: the bill is owed up to the credit limit (record the customer's payment: "
-            "rating400 accounts top-up ACCOUNT YUAN, gRPC TopUp)")
+            f"rating400 accounts top-up {acc} YUAN, gRPC TopUp)")
 
+
+# The account in a remedy when the deny does not name it (a batch
+# decision): where to read it (newcomer LOW F1: the hint said "ACCOUNT").
+ACCOUNT_OF_NUMBER = "<the number's account, as `rating400 accounts number show NUMBER` names it>"
 
 # README "Money rules": who may call again, after what.
 OUT_OF_CREDIT_DETAIL = (
     "the account's money does not pay for this call: a prepaid account's credit is used up (top it up or renew: "
-    "rating400 accounts top-up / renew); a pay-as-you-go account, or a bundle's calls past its minutes, owes its "
-    "bill up to the credit limit (record the customer's payment: rating400 accounts top-up ACCOUNT YUAN, gRPC "
-    "TopUp; calls inside the bundle's minutes are never refused for money)")
+    f"rating400 accounts top-up {ACCOUNT_OF_NUMBER} YUAN / renew); a pay-as-you-go account, or a bundle's calls "
+    "past its minutes, owes its bill up to the credit limit (record the customer's payment: the same top-up, "
+    "gRPC TopUp; calls inside the bundle's minutes are never refused for money)")
 
 
 class Router:
@@ -899,7 +906,7 @@ class Router:
     @staticmethod
     def _deny(d: Decision, reason: str) -> None:
         d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
-        d.limit = d.spend_left_minor = d.credit_minor = d.credit_limit_minor = d.held_minor = None
+        d.limit = d.spend_left_minor = d.credit_minor = d.credit_limit_minor = d.held_minor = d.account = None
 
     def _limit(self, d: Decision, acc: int, live=None, at: int = 0) -> None:
         """Name what bounds the kernel's grant of an allowed decision ``d``
@@ -929,10 +936,12 @@ class Router:
     def _credit_figures(self, d: Decision, acc: int, live, limit: str) -> None:
         """Set an ``out_of_credit`` deny's ``limit`` (a ``CREDIT_DENIALS``
         name) and figures: account row ``acc``'s committed credit, credit
-        limit and the credit its open reservations hold (read in ``live``)."""
+        limit and the credit its open reservations hold (read in ``live``),
+        and its account id (``d.account``, named in the remedy)."""
         a = self._account_row(acc)
         held, _seconds, _n = reservations.hold_of(self.ledger, live, a.key)
         d.limit, d.credit_minor, d.credit_limit_minor, d.held_minor = limit, self._stored(acc)[0], a.credit_limit, held
+        d.account = self._accounts[acc]
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:

@@ -358,6 +358,39 @@ def test_an_out_of_credit_deny_says_the_figures(world, store_dir):
     assert out["detail"] == deny_detail(owes)
 
 
+def test_an_out_of_credit_remedy_names_the_account(world, store_dir):
+    """Newcomer LOW F1: the remedy said `rating400 accounts top-up ACCOUNT
+    YUAN`, and the Decision had no account. The router knows the account
+    where it reads the figures: Decision.account, and the remedy names it
+    (`top-up owes YUAN`; prepaid tiny: `top-up tiny YUAN / renew tiny`). A
+    deny without figures (a batch decision) says where to read the account."""
+    import json
+    import subprocess
+    import sys
+
+    from rating_core.router import Decision, deny_detail
+
+    engine, router = world
+    d = router.authorize(NUMBERS["owes"], CALLER, AT, call_id="p1")
+    end = AT + d.max_duration_seconds * 1000
+    commit(engine, [cdr("p1", "owes", AT, AT, end, MOBILE)])
+    owes = router.authorize(NUMBERS["owes"], CALLER, end, call_id="p2")
+    assert owes.account == "owes"
+    assert deny_detail(owes).endswith("(record the customer's payment: rating400 accounts top-up owes YUAN, "
+                                      "gRPC TopUp)")
+    assert "ACCOUNT" not in deny_detail(owes)
+    assert router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t1").account is None  # allowed: no deny
+    tiny = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t2")
+    assert tiny.account == "tiny" and deny_detail(tiny).endswith(
+        "(top it up or renew: rating400 accounts top-up tiny YUAN / renew tiny)")
+    batch = deny_detail(Decision(allow=False, reason="out_of_credit"))
+    assert "ACCOUNT" not in batch and "rating400 accounts number show NUMBER" in batch
+    out = json.loads(subprocess.run([sys.executable, "-m", "rating_core", "route", NUMBERS["owes"], CALLER, "--at",
+                                     str(end), "--store", str(store_dir), "--json"],
+                                    capture_output=True, text=True).stdout)
+    assert out["account"] == "owes" and "top-up owes YUAN" in out["detail"]
+
+
 # -- random interleavings -------------------------------------------------------------
 @dataclass
 class Script:
