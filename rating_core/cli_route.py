@@ -72,14 +72,57 @@ SUSPENDED_REMEDY = {
     # only a top-up restores it: a bill payment is never call credit
     # (newcomer N11 F14: the line offered "the customer's payment of a
     # postpaid bill").
-    "arrears": ("its prepaid credit ran out: a top-up (rating400 accounts top-up {account} YUAN, at least the "
-                "platform's minimum) restores it within the restore window; a bill payment (accounts pay) "
-                "does not, as it is never call credit"),
+    # {pay}: the least top-up that restores it (``restore_payment``; newcomer
+    # LOW F5: the line said "at least the platform's minimum" and no figure).
+    "arrears": ("its prepaid credit ran out: a top-up of at least {pay} yuan ({why_pay}: rating400 accounts "
+                "top-up {account} {pay}) restores it{until}; a bill payment (accounts pay) does not, as it is "
+                "never call credit"),
+    "arrears_postpaid": ("its bill is unpaid: a payment of {pay} yuan ({why_pay}: rating400 accounts top-up "
+                         "{account} {pay}) restores it{until}"),
     "manual": "suspended by an operator: rating400 accounts restore {account}",
 }
 
 
-def suspension_detail(env, number: str, at_ms: int | None = None) -> str | None:
+def _credit_of(store, ledger, account: str) -> int:
+    """The committed credit (1/10000 yuan) of ``account`` now (``accounts
+    balance``); 0 when it has no package."""
+    from .accounts.operations import Accounts
+    from .errors import Refused
+
+    try:
+        return int(Accounts(store, ledger).balance(account)["credit_minor"])
+    except Refused:
+        return 0
+
+
+def restore_payment(meta: dict, package: str, credit_minor: int) -> tuple[int, str]:
+    """What restores an account suspended for arrears (``Accounts.top_up``
+    and ``_maybe_restore``, README "Accounts and numbers"): (the least
+    top-up, 1/10000 yuan in whole fen; what that figure is). Prepaid: the
+    catalog's top-up minimum, max(``top_up_min``, ``top_up_min_months`` x
+    the package's ``monthly_minimum``) (600.00 yuan by default), or more
+    when the credit is below 0 (it must end above 0). Postpaid (an
+    operator's ``suspend --reason arrears``): the bill, what brings the
+    credit (``credit_minor``) back to 0, at least 0.01 yuan."""
+    from .catalog.schema import CustomerRules
+    from .money import MINOR_UNITS_PER_YUAN, exact_yuan
+
+    fen = MINOR_UNITS_PER_YUAN // 100
+    pkg = meta.get("package_rules", {}).get(package, {})
+    if pkg.get("kind") in layout.POSTPAID_KINDS:
+        return max(fen, -(credit_minor // fen) * fen), "the bill owed, bringing the credit back to 0"
+    rules = CustomerRules.model_construct(**meta.get("customer_rules", {}))
+    minimum = max(int(rules.top_up_min), int(rules.top_up_min_months) * int(pkg.get("monthly_minimum", 0)))
+    minimum = -(-minimum // fen) * fen  # a top-up is whole fen
+    above_zero = -((credit_minor - 1) // fen) * fen  # the least whole-fen top-up leaving credit >= 1 minor unit
+    if above_zero > minimum:
+        return above_zero, "what brings the credit above 0"
+    return minimum, (f"the top-up minimum: the larger of {exact_yuan(int(rules.top_up_min))} yuan and "
+                     f"{rules.top_up_min_months} months of the package's monthly minimum")
+
+
+def suspension_detail(env, number: str, at_ms: int | None = None, meta: dict | None = None,
+                      credit_of=None) -> str | None:
     """The ``why:`` of an ``account_suspended`` deny: the account of
     ``number`` (its customer-layer record in ``env``), its state, the
     reason and since when (Asia/Shanghai), and what to do (newcomer N10-2
@@ -87,7 +130,10 @@ def suspension_detail(env, number: str, at_ms: int | None = None) -> str | None:
     None when the customer layer holds no such number or account. The
     state is the live one: for an ``at_ms`` (epoch ms) before the
     suspension the sentence says so (newcomer N11 F13: asked of 11-15, it
-    answered "suspended since 12-01")."""
+    answered "suspended since 12-01"). With the catalog's ``meta`` (and
+    ``credit_of``, an account id -> its committed credit, 1/10000 yuan), an
+    arrears suspension names the amount that restores it and until when
+    (``restore_payment``, ``restore_months``)."""
     from .accounts.view import layer_dbs
     from .ledger import customers as C
 
@@ -102,8 +148,23 @@ def suspension_detail(env, number: str, at_ms: int | None = None) -> str | None:
     since = (f" since {dt.datetime.fromtimestamp(acc.suspended_ms / 1000, SHANGHAI):%Y-%m-%d %H:%M}"
              if acc.suspended_ms else "")
     why = f" ({acc.suspend_reason})" if acc.suspend_reason else ""
+    reason = acc.suspend_reason if acc.suspend_reason in SUSPENDED_REMEDY else "manual"
+    fill = {"account": acc.id, "pay": "YUAN", "why_pay": "at least the platform's minimum", "until": ""}
+    if reason == "arrears" and meta is not None:
+        from .accounts.operations import add_months_ms
+        from .catalog.schema import CustomerRules
+        from .money import exact_yuan
+
+        pay, fill["why_pay"] = restore_payment(meta, acc.package, credit_of(acc.id) if credit_of else 0)
+        fill["pay"] = exact_yuan(pay)
+        if meta.get("package_rules", {}).get(acc.package, {}).get("kind") in layout.POSTPAID_KINDS:
+            reason = "arrears_postpaid"
+        months = int(CustomerRules.model_construct(**meta.get("customer_rules", {})).restore_months)
+        if acc.suspended_ms:
+            closes = dt.datetime.fromtimestamp(add_months_ms(acc.suspended_ms, months) / 1000, SHANGHAI)
+            fill["until"] = f" before {closes:%Y-%m-%d %H:%M} (then the sweep freezes it)"
     remedy = (f"rating400 accounts restore {acc.id}" if acc.status == "frozen"
-              else SUSPENDED_REMEDY.get(acc.suspend_reason, SUSPENDED_REMEDY["manual"]).format(account=acc.id))
+              else SUSPENDED_REMEDY[reason].format(**fill))
     now = (" (its state now: route answers from the live state, not as of --at)"
            if at_ms is not None and acc.suspended_ms and at_ms < acc.suspended_ms else "")
     return f"account {acc.id} is {acc.status}{why}{since}{now}: {remedy}"
@@ -176,8 +237,9 @@ def route_command(number, caller, at, ivr_keys, store_dir, version, as_json):
             if at_ms is None:
                 at_ms = int(dt.datetime.now(SHANGHAI).timestamp() * 1000)
             decision = Router(view, ledger).authorize(number, caller, at_ms, ivr_keys=ivr_keys)
-            why = (suspension_detail(ledger.env, number, asked) if decision.reason == "account_suspended"
-                   else None)
+            why = (suspension_detail(ledger.env, number, asked, snapshot.meta,
+                                     lambda account: _credit_of(store, ledger, account))
+                   if decision.reason == "account_suspended" else None)
         finally:
             ledger.close()
             snapshot.close()  # the Router and its views are gone: the decision holds plain values

@@ -69,6 +69,49 @@ def test_an_arrears_suspension_says_a_top_up_restores_it_not_a_bill_payment(tmp_
     code, printed, _ = run(capsys, "route", "4001000003", "13812345678", "--store", store)
     why = next(line for line in printed.splitlines() if line.startswith("why:"))
     assert why.startswith("why: account tea is suspended (arrears) since ") and why.endswith(
-        "its prepaid credit ran out: a top-up (rating400 accounts top-up tea YUAN, at least the platform's "
-        "minimum) restores it within the restore window; a bill payment (accounts pay) does not, as it is "
-        "never call credit"), why
+        "(then the sweep freezes it); a bill payment (accounts pay) does not, as it is never call credit"), why
+    assert ("its prepaid credit ran out: a top-up of at least 600.00 yuan (the top-up minimum: the larger of "
+            "600.00 yuan and 3 months of the package's monthly minimum: rating400 accounts top-up tea 600.00) "
+            "restores it before ") in why, why
+
+
+def test_an_arrears_suspension_names_the_top_up_that_restores_it(tmp_path, capsys):
+    """Newcomer LOW F5: the arrears why: named no amount. tea's package
+    pre_480 with a monthly minimum of 250.00: the least top-up is max(600.00,
+    3 x 250.00) = 750.00 yuan, and the window closes restore_months (3)
+    after the suspension. 749.99 is refused below_minimum, 750.00 restores
+    it (the figure is the one `accounts top-up` holds to)."""
+    import re
+
+    store = str(live_store(tmp_path, CATALOG.replace("monthly_minimum: 40", "monthly_minimum: 250")))
+    credit = json.loads(run(capsys, "accounts", "balance", "tea", "--store", store)[1])["credit_yuan"]
+    assert run(capsys, "accounts", "adjust", "tea", f"-{credit}", "--reason", "drained", "--store", store)[0] == 0
+    assert run(capsys, "accounts", "sweep", "--at", "2026-12-02T10:00:00+08:00", "--store", store)[0] == 0
+    code, printed, _ = run(capsys, "route", "4001000003", "13812345678", "--store", store)
+    why = next(line for line in printed.splitlines() if line.startswith("why:"))
+    assert ("a top-up of at least 750.00 yuan (the top-up minimum: the larger of 600.00 yuan and 3 months of the "
+            "package's monthly minimum: rating400 accounts top-up tea 750.00) restores it before 2027-03-02 10:00 "
+            "(then the sweep freezes it)") in why, why
+    code, printed, err = run(capsys, "accounts", "top-up", "tea", "749.99", "--store", store)
+    assert code != 0 and "below_minimum" in printed + err and re.search(r"750\.00 yuan", printed + err), (printed, err)
+    code, printed, err = run(capsys, "accounts", "top-up", "tea", "750.00", "--store", store)
+    out = json.loads(printed)
+    assert code == 0 and out["detail"]["restored"] is True and out["account"]["status"] == "active", (printed, err)
+    code, printed, _ = run(capsys, "route", "4001000003", "13812345678", "--store", store)
+    assert "account_suspended" not in printed, printed  # (no destination is bound here: no_route, not suspended)
+
+
+def test_restore_payment_figures():
+    """The amount an arrears why: names (1/10000 yuan, whole fen).
+    Postpaid at credit -0.985 yuan: the bill, rounded up to the fen, 0.99.
+    Prepaid at default rules: 600.00 (3 x 40.00 = 120.00 is less); with no
+    minimum and credit -0.1234: 0.13 brings it above 0 (0.0066 left); at
+    credit 0 with no minimum: 0.01."""
+    from rating_core.cli_route import restore_payment
+
+    meta = {"package_rules": {"pay": {"kind": "payg"}, "pre": {"kind": "prepaid", "monthly_minimum": 400_000}}}
+    assert restore_payment(meta, "pay", -9850)[0] == 9900
+    assert restore_payment(meta, "pre", 0)[0] == 6_000_000
+    free = {**meta, "customer_rules": {"top_up_min": 0, "top_up_min_months": 0}}
+    assert restore_payment(free, "pre", -1234) == (1300, "what brings the credit above 0")
+    assert restore_payment(free, "pre", 0)[0] == 100
