@@ -40,7 +40,7 @@ def test_the_readme_statement_and_balance_example_runs(demo_dir):  # noqa: F811
         # The response's fields are the statement's JSON figures, exact minor units.
         assert st.outstanding_minor == full["outstanding_minor"]
         assert st.amount_payable_minor == full["amount_payable_minor"] and st.amount_payable_minor % 100 == 0
-        assert "<html" in page and "Outstanding after this month" in page  # the printable page, in English
+        assert "<html" in page and "Total due: owed from earlier months" in page  # the printable page, in English
         assert bal.account == "hangzhou_tea" and bal.kind in ("prepaid", "payg", "bundle")
         assert bal.HasField("statements") and bal.statements.month
 

@@ -120,7 +120,7 @@ def test_paying_exactly_the_payable_amount_settles_the_bill_and_leaves_the_credi
     credit, payments = page.read_text("utf-8").split("<h2>Prepaid credit</h2>")[1].split("<h2>Payments</h2>")
     assert "Paid towards earlier statements" not in credit
     assert "Paid towards earlier statements (yuan) (of unpaid 5.20)</td><td class=\"n\">-5.20" in payments
-    assert "Still unpaid on earlier statements" not in page.read_text("utf-8")  # newcomer: 1061.88 still shown
+    assert "Owed from earlier months" not in page.read_text("utf-8")  # newcomer: 1061.88 still shown
     assert "Bill payments carried to later bills (yuan)</td><td class=\"n\">0.00" in payments
     # What is outstanding is November's bill only: October's is paid (newcomer: the footer
     # counted every prepaid payment as still owed).

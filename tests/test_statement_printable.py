@@ -35,15 +35,17 @@ def test_the_printable_statement_shows_the_total_still_owed(shop, capsys):  # no
     exact), September's 0.1320 still unpaid: 0.2640 owed after October."""
     en = summary_lines(printable(shop, capsys, "2026-10", "en"), "Summary")
     assert en["Amount due (yuan)"] == "0.13"
-    assert en["Still unpaid on earlier statements (yuan)"] == "0.1320"
-    assert en["Outstanding after this month (yuan) (still unpaid on earlier statements plus this month's "
-              "amount due)"] == "0.2640"
+    assert en["Owed from earlier months (yuan)"] == "0.1320"
+    # Newcomer LOW F3: the total line says plainly what it adds up, each term with its figure.
+    assert en["Total due: owed from earlier months plus this month's amount due (yuan) (0.1320 owed from earlier "
+              "months + 0.1320 due this month)"] == "0.2640"
     zh = summary_lines(printable(shop, capsys, "2026-10", "zh"), "费用汇总")
-    assert zh["本月后仍欠合计(元) (以前账单仍未付加本月应付金额)"] == "0.2640"
+    assert zh["以前月份仍欠(元)"] == "0.1320"
+    assert zh["合计应付：以前月份仍欠加本月应付(元) (以前月份仍欠 0.1320 + 本月应付 0.1320)"] == "0.2640"
     # November: 0.20 paid September's 0.1320 and 0.0680 of October's; 0.0640 + 0.1080 = 0.1720 owed.
     en = summary_lines(printable(shop, capsys, "2026-11", "en"), "Summary")
-    assert en["Outstanding after this month (yuan) (still unpaid on earlier statements plus this month's "
-              "amount due)"] == "0.1720"
+    assert en["Total due: owed from earlier months plus this month's amount due (yuan) (0.0640 owed from earlier "
+              "months + 0.1080 due this month)"] == "0.1720"
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,22 @@ def test_printable_statements_alone_need_no_out(shop, capsys, tmp_path):  # noqa
     assert e.value.code == 2
     assert ("--out: give --out (the statement summary: .csv, .json or .parquet), --statements DIR (printable "
             "statements), or both") in err, err
+
+
+def test_the_sample_pdf_has_the_total_due_line():
+    """Newcomer LOW F3: docs/sample-statement-hangzhou_tea-2026-10.pdf (the
+    README's sample, `make demo`'s statement) predated the total line and
+    lacked it. hangzhou_tea owes nothing from earlier months: the total due
+    is October's amount due, 1061.88, right under it."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed: `make install` installs it")
+    pdf = Path(__file__).parent.parent / "docs" / "sample-statement-hangzhou_tea-2026-10.pdf"
+    text = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    due = lines.index("应付金额(元) 1061.88")
+    assert lines[due + 1] == "合计应付：以前月份仍欠加本月应付(元) 1061.88", lines[due:due + 2]
