@@ -1,5 +1,5 @@
 """``rating400 explain CALL_ID``: why a rated call cost what it did, in
-plain words (English and Chinese), from a rated file or from the calls
+plain words (English, or Chinese with ``--lang zh``), from a rated file or from the calls
 committed to the ledger. Reads only."""
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import click
 @click.option("--rated", "rated_file", type=click.Path(dir_okay=False),
               help="A rated file (rating400 rate's output); default: the calls committed to the ledger.")
 @click.option("--version", "version", type=int, help="Catalog version that rated the call (default: the active one).")
-@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True,
-              help="Language of the explanation.")
+# One language by default, English as gRPC ExplainCharge's (newcomer LOW F2: both
+# languages, one after the other, unless --lang was given).
+@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="en", show_default=True,
+              help="Language of the explanation: en, zh (Chinese), or both (English, then Chinese).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation's fields as JSON.")
 def explain_command(call_id, store_dir, rated_file, version, lang, as_json):
     """Explain the charge of CALL_ID: account, package, billing start,

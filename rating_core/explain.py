@@ -533,7 +533,12 @@ _NOT_RATABLE = ("number_not_in_snapshot", "rate_not_in_snapshot", "destination_c
 
 
 def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
-    y = yuan4
+    # Money as people read yuan: 2 decimals (``money.exact_yuan``: 4 only
+    # when 2 would hide a fraction of a fen, so nothing is rounded away);
+    # the walk's exact figures (each run's price and cost, the exact total
+    # before the one rounding) with 4 (``yuan4``), as the rounding they
+    # explain is to the 1/10000 yuan (newcomer LOW F2: "Charged: 0.4400 yuan").
+    y, m = yuan4, exact_yuan
 
     def n(value):
         return w["names"].get(value, value)
@@ -587,8 +592,8 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
                                        band=w["inband"].format(band=label(r.band)) if len(x.bands) > 1 else "",
                                        price=y(r.price_minor), unit=r.unit, cost=y(r.cost)))
         out.append(w["total"].format(units=x.units, billed=x.billed_seconds, exact=y(x.exact_total)))
-        out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=y(x.rounded), fee=y(x.connect_fee),
-                                     charge=y(x.rate_charge)))
+        out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=m(x.rounded), fee=m(x.connect_fee),
+                                     charge=m(x.rate_charge)))
     # The credit, bundle and bill figures are the committed record's; the
     # walk above is this catalog version's: say so when a rerating has
     # changed the charge since (newcomer N10: "call charge 0.4400" above
@@ -596,22 +601,22 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
     told = w["as_committed"] if x.reratings else ""
     if x.package_kind == "prepaid":
         # The charge's parts exact as the walk above; the balance as balances are written.
-        out.append(told + w["prepaid"].format(credit=y(x.credit_consumed), overage=y(x.overage),
-                                              left=exact_yuan(x.balance_after)))
+        out.append(told + w["prepaid"].format(credit=m(x.credit_consumed), overage=m(x.overage),
+                                              left=m(x.balance_after)))
     elif x.package_kind == "bundle":
         out.append(told + w["bundle"].format(used=x.bundle_seconds_consumed, left=x.balance_after,
                                              over=x.overage_seconds))
         if x.overage_seconds > 0:
-            out.append(w["overage_rate"].format(over=x.overage_seconds, rate=x.overage_rate, charge=y(x.overage_charge))
+            out.append(w["overage_rate"].format(over=x.overage_seconds, rate=x.overage_rate, charge=m(x.overage_charge))
                        if x.overage_rate else w["no_overage"])
     else:
-        out.append(told + w["payg"].format(charge=y(x.charge)))
+        out.append(told + w["payg"].format(charge=m(x.charge)))
     if x.reratings:
         last = x.reratings[-1]
-        out.append(w["charged_rerated"].format(charge=y(x.charge), new=y(last["new_charge_minor"]),
+        out.append(w["charged_rerated"].format(charge=m(x.charge), new=m(last["new_charge_minor"]),
                                                version=last["version"]))
     else:
-        out.append(w["charged"].format(charge=y(x.charge)))
+        out.append(w["charged"].format(charge=m(x.charge)))
     if not x.reservation_checked:
         out.append(w["reservation"])
     elif not x.reservation_held:
@@ -624,16 +629,16 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
         out.append(w["held" if x.held_seconds is None else "held_ended"].format(
             at=_when(x.authorized_ms), held=x.held_seconds,
             granted=w["grant"].format(v=x.granted_seconds) if x.granted_seconds else w["no_grant"],
-            amount=kind.format(v=x.reserved_seconds if seconds else y(x.reserved_minor)),
-            settled=kind.format(v=x.settled_seconds if seconds else y(x.settled_minor))))
+            amount=kind.format(v=x.reserved_seconds if seconds else m(x.reserved_minor)),
+            settled=kind.format(v=x.settled_seconds if seconds else m(x.settled_minor))))
     if not x.consistent and x.note == "rated_under_another_version":
         out.append(w["mismatch"].format(billed=x.billed_seconds, units=x.units,
-                                        charge=y(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))
+                                        charge=m(x.overage_charge if x.package_kind == "bundle" else x.rate_charge)))
     for rr in x.reratings:
         delta = rr["delta_minor"]
         out.append(w["rerated"].format(version=rr["version"], at=_when(rr["rerated_at_ms"]),
-                                       old=y(rr["old_charge_minor"]), new=y(rr["new_charge_minor"]),
-                                       delta=("+" if delta >= 0 else "") + y(delta), reason=rr["reason"] or "-"))
+                                       old=m(rr["old_charge_minor"]), new=m(rr["new_charge_minor"]),
+                                       delta=("+" if delta >= 0 else "") + m(delta), reason=rr["reason"] or "-"))
     return out
 
 

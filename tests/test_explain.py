@@ -21,6 +21,7 @@ from rating_core.catalog import load_catalog
 from rating_core.cli import cli
 from rating_core.compile import compile_catalog
 from rating_core.explain import explain
+from rating_core.money import exact_yuan
 from rating_core.kernels import rating
 
 from engines import kernel_state
@@ -72,7 +73,7 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
                "--pass-through").exit_code == 0
     table = pq.read_table(rated).to_pylist()
     call = next(r for r in table if r["billed_seconds"] > 60 and r["ivr_answer"] is None)
-    result = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated)
+    result = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--lang", "both")
     assert result.exit_code == 0, result.output
     text = result.output
     assert f"Call {call['call_id']}" in text and f"package {call['package']}" in text
@@ -84,7 +85,7 @@ def test_explain_a_demo_call_from_a_rated_file(demo, tmp_path):
     assert "Billable seconds: " in text and "Billed time" not in text
     assert f"{call['billed_seconds']} billed seconds (the billable seconds rounded up to whole increments)" in text
     assert "可计费时长：" in text and f"计费时长 {call['billed_seconds']} 秒" in text
-    assert f"Charged: {call['charge_minor'] / 10_000:.4f} yuan" in text
+    assert f"Charged: {exact_yuan(call['charge_minor'])} yuan" in text  # 2 decimals (4 only for a fraction of a fen)
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
     assert js["consistent"] and js["charge_minor"] == call["charge_minor"] and js["units"] == call["units"]
     # Every money field of the record says its unit, as in the rated file.

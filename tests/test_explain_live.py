@@ -31,6 +31,7 @@ from click.testing import CliRunner
 from clock import clock_at
 from rating_core.accounts import Accounts
 from rating_core.cli import cli
+from rating_core.money import exact_yuan
 from rating_core.engine import Engine
 from rating_core.store import Ledger
 from stores import compiled
@@ -149,7 +150,7 @@ def test_cli_explains_a_live_number_call_with_the_committed_figures(live, call_i
     text = explain_cli(store, call_id, "--lang", "en")
     assert "not in this catalog version" not in text and "not answered" not in text
     assert f"package {row['package']}" in text and f"rate {row['rate']}" in text
-    assert f"Charged: {row['charge_minor'] / YUAN:.4f} yuan" in text
+    assert f"Charged: {exact_yuan(row['charge_minor'])} yuan" in text
 
 
 def test_a_late_call_explains_under_the_package_in_force_at_its_start(live):

@@ -14,7 +14,7 @@ from rating_core.accounts import Accounts, open_view
 from rating_core.accounts.importer import import_catalog
 from rating_core.cli import main
 from rating_core.engine import Engine
-from rating_core.explain import yuan4
+from rating_core.money import exact_yuan
 from rating_core.ledger import Ledger, reservations
 from rating_core.router import Router
 from rating_core.store import Store
@@ -57,15 +57,31 @@ def explain_cli(capsys, store_dir, call_id, *extra):
     return out.out
 
 
+def test_explain_reads_in_one_language_with_yuan_in_2_decimals(committed, capsys):
+    """Newcomer LOW F2: without --lang, `explain` printed English then
+    Chinese, every amount with 4 decimals ("Charged: 7.2000 yuan"). Now
+    English alone (as gRPC ExplainCharge's default), and money as people
+    read it: c1, 60 minutes at 0.12/min = 7.20 yuan, prepaid. The walk's
+    exact run (60 x 60 s at 0.1200 per 60 s = 7.2000) keeps 4 decimals;
+    --lang both still gives both."""
+    text = explain_cli(capsys, store_dir := committed[0], "c1")
+    assert "Call c1" in text and "通话" not in text
+    assert "Charged: 7.20 yuan." in text and "Prepaid credit paid 7.20 yuan; 0.00 yuan in arrears" in text
+    assert "call charge 7.20 yuan" in text and "7.2000" not in text.split("Rounded once")[1]
+    assert "0.1200 yuan per 60 s) = 7.2000 yuan" in text and "exact total 7.2000 yuan" in text
+    both = explain_cli(capsys, store_dir, "c1", "--lang", "both")
+    assert "Call c1" in both and "通话 c1" in both and "应收：7.20 元" in both
+
+
 def test_explain_names_the_settled_reservation_or_says_none_was_held(committed, capsys):
     store_dir, d = committed
     text = explain_cli(capsys, store_dir, "c1", "--lang", "en")
     # A 60-minute call at 0.12/min: 7.20 yuan of prepaid credit replaced the hold.
     assert (f"Credit reservation settled: authorised at 2026-11-02T10:00:00.000+08:00 with a grant of "
-            f"{d.max_duration_seconds} s; the hold, {yuan4(d.reserved_minor)} yuan, stood until its CDR was "
-            f"committed; the call's 7.2000 yuan replaced it.") in text
+            f"{d.max_duration_seconds} s; the hold, {exact_yuan(d.reserved_minor)} yuan, stood until its CDR was "
+            f"committed; the call's 7.20 yuan replaced it.") in text
     zh = explain_cli(capsys, store_dir, "c1", "--lang", "zh")
-    assert f"预留额 {yuan4(d.reserved_minor)} 元" in zh and "按实际的 7.2000 元 结算" in zh
+    assert f"预留额 {exact_yuan(d.reserved_minor)} 元" in zh and "按实际的 7.20 元 结算" in zh
     none = explain_cli(capsys, store_dir, "c2", "--lang", "en")
     assert "No credit reservation was held for this call" in none and "Credit reservation settled" not in none
     js = json.loads(explain_cli(capsys, store_dir, "c1", "--json"))
@@ -109,7 +125,7 @@ def test_explain_after_ended_names_the_grant_and_the_shrunk_hold_apart(tmp_path,
     ledger.close()
     text = explain_cli(capsys, tmp_path / "store", "e1", "--lang", "en")
     assert (f"authorised at 2026-11-02T10:00:00.000+08:00 with a grant of {d.max_duration_seconds} s; at the "
-            f"call's end the hold shrank to {yuan4(held.reserved_minor)} yuan, the cost of the 6 s it can have "
+            f"call's end the hold shrank to {exact_yuan(held.reserved_minor)} yuan, the cost of the 6 s it can have "
             "used, and stood so until its CDR was committed") in text
     assert "grant of 6 s" not in text
     js = json.loads(explain_cli(capsys, tmp_path / "store", "e1", "--json"))

@@ -118,7 +118,7 @@ def test_explain_an_unanswered_committed_call(tmp_path, capsys):
     ledger.close()
     out = run(capsys, "explain", "un-1", "--store", store, "--lang", "en").out.replace("\n", " ")
     assert "The call was not answered (no agent answer in the CDR), so billing never started." in out
-    assert "No billable time (0 s): nothing is charged, no connect fee." in out and "Charged: 0.0000 yuan." in out
+    assert "No billable time (0 s): nothing is charged, no connect fee." in out and "Charged: 0.00 yuan." in out
 
 
 def test_rate_refuses_an_output_name_of_a_format_it_does_not_write(tmp_path, demo, capsys):

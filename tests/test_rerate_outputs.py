@@ -101,23 +101,23 @@ def test_explain_tells_the_rerating(root, capsys):
            reason="tariff fix")
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "1", "--lang", "en"], capsys)
     assert code == 0
-    assert ("Rerated under catalog version 2 at 2026-11-15T00:00:00.000+08:00: charge 0.4500 -> 0.6000 yuan "
-            "(adjustment +0.1500 yuan") in text and "tariff fix" in text
+    assert ("Rerated under catalog version 2 at 2026-11-15T00:00:00.000+08:00: charge 0.45 -> 0.60 yuan "
+            "(adjustment +0.15 yuan") in text and "tariff fix" in text
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "1", "--json"], capsys)
     assert json.loads(text)["reratings"] == [{"version": 2, "old_charge_minor": 4500, "new_charge_minor": 6000,
                                               "delta_minor": 1500, "rerated_at_ms": NOV_15,
                                               "reason": "tariff fix"}]
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "1", "--lang", "en"], capsys)
     flat = " ".join(text.split())
-    assert "Charged when committed: 0.4500 yuan; 0.6000 yuan since its rerating under catalog version 2" in flat
+    assert "Charged when committed: 0.45 yuan; 0.60 yuan since its rerating under catalog version 2" in flat
     # Under the version it was rerated to, the call's charge is the
     # rerating's: no "rated under another catalog version" note (newcomer).
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--lang", "en"], capsys)
     flat = " ".join(text.split())
-    assert code == 0 and "0.6000 yuan since its rerating" in flat and "another catalog version" not in flat, flat
+    assert code == 0 and "0.60 yuan since its rerating" in flat and "another catalog version" not in flat, flat
     # The credit/bill line is the committed record's, and says so (newcomer N10: "call charge" of the
     # version beside the committed "Prepaid credit paid", no word of which record each came from).
-    assert "As committed, before its rerating: Pay as you go: 0.4500 yuan on the month's bill." in flat, flat
+    assert "As committed, before its rerating: Pay as you go: 0.45 yuan on the month's bill." in flat, flat
     code, text, _ = run(["explain", "g1", "--store", str(root), "--version", "2", "--json"], capsys)
     assert json.loads(text)["consistent"] and json.loads(text)["note"] == "as_rerated"
     code, _, err = run(["explain", "x" * 129, "--store", str(root)], capsys)
