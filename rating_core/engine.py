@@ -41,7 +41,7 @@ from . import cdr
 from . import layout
 from .billing.crm import CRM, rated_calls
 from .errors import Contended, OverLimit, StaleView, StoreError
-from .ledger import Ledger, adjustments, month_closing_kinds, month_opening_kinds, records, reservations, usage
+from .ledger import Ledger, adjustments, month_opening_kinds, prepaid_follows_in_month, records, reservations, usage
 from .rater import ACCOUNT_STATE, Rater, RatingResult, RatingSummary, count_reasons, replayed_charge
 from .router import Decision, Router
 from .store import Store
@@ -869,9 +869,13 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
       taken from the credit down to zero, the rest left due on the
       statement (breaker 2026-12-02 F1: it took nothing, and the live
       credit stood above the statement's, refundable); a bundle call's
-      overage of such a month likewise when the month also ends prepaid
-      (prepaid -> bundle -> prepaid: the statement pays it from the credit
-      as it pays the pay-as-you-go call; breaker5 F7);
+      overage of such a month likewise when a prepaid period starts after
+      it in the month (``ledger.prepaid_follows_in_month``: prepaid ->
+      bundle -> prepaid, its bundle stretch a postpaid interval inside the
+      month; the statement pays it from the credit as it pays the
+      pay-as-you-go call; breaker5 F7), not when its stretch is the one
+      the month ends on (the statement bills it; breaker7 F4: the first of
+      two bundle stretches of a month ending on the second was not taken);
     * a pay-as-you-go call of a month billed as pay-as-you-go, before the
       month's change to prepaid: the statement pays it from the money
       received before the change as far as that money is unapplied (it
@@ -920,12 +924,13 @@ def _debit_postpaid(tables, rated: pa.Table, accounts: np.ndarray, state: dict[s
     if len(late):
         start = rated.column("start").cast(pa.int64()).to_numpy()[late]
         # Of a month billed as prepaid: a pay-as-you-go call is paid from
-        # the credit; a bundle's overage too when the month also ends
-        # prepaid (prepaid -> bundle -> prepaid; a month that ends on the
-        # bundle bills it, its payment a top-up: statements, breaker5 F7).
+        # the credit; a bundle's overage too when a prepaid period follows
+        # it in the month (prepaid -> bundle -> prepaid; the bundle stretch
+        # a month ends on bills it, its payment a top-up: statements,
+        # breaker5 F7, breaker7 F4).
         opens_prepaid = month_opening_kinds(tables, accounts[late], start) == _PREPAID
-        ends_prepaid = month_closing_kinds(tables, accounts[late], start) == _PREPAID
-        paid = late[opens_prepaid & ((kind[late] == _PAYG) | ends_prepaid)]
+        inside = prepaid_follows_in_month(tables, accounts[late], start)
+        paid = late[opens_prepaid & ((kind[late] == _PAYG) | inside)]
         from_credit = np.zeros(len(credit), np.int64)
         np.add.at(from_credit, accounts[paid], owed[paid])
         credit -= np.minimum(from_credit, np.maximum(credit, 0))

@@ -277,8 +277,6 @@ def test_f3_rerating_up_and_back_across_two_changes_leaves_the_state_of_never_re
     assert _credit(ops) == dec["closing_credit_minor"] == 11_766_000
 
 
-@pytest.mark.xfail(strict=True, reason="breaker7 F4: two bundle stretches in a month billed as prepaid ending on the "
-                                       "bundle: the first stretch's overage is taken from the credit and billed too")
 @pytest.mark.parametrize("late", [False, True])
 def test_f4_the_first_bundle_stretchs_overage_is_not_charged_twice_when_the_month_ends_on_a_bundle(
         tmp_path, rented_catalog, capsys, late):

@@ -1207,20 +1207,30 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                 from_credit = min(_charged_under(calls, account, payg_packages, m_lo, m_hi), max(0, s.closing_credit))
                 s.credit_consumed += from_credit
                 payg_from_credit[id(s)] = from_credit
-            if kind == "prepaid" and any(kinds[pkg_index[c["to"]]] == "bundle" for c in changes
-                                         if c["to"] in pkg_index) and changes[-1]["to"] in pkg_index and \
-                    kinds[pkg_index[changes[-1]["to"]]] == "prepaid":
+            back_at = _last_change_to(changes, "prepaid", pkg_index, kinds)
+            if kind == "prepaid" and back_at is not None and any(
+                    kinds[pkg_index[c["to"]]] == "bundle" for c in changes
+                    if c["to"] in pkg_index and c["at_ms"] < back_at):
                 # A change to a bundle and back to prepaid in a month billed
-                # as prepaid: the bundle's overage is paid from the carried
-                # credit the same way (the ledger debited it on time and
-                # takes a late one so; it counts towards the minimum as a
-                # pay-as-you-go call does). Billed among the charges with the
-                # credit kept, the customer paid it twice: the bill is paid
-                # with ``accounts pay``, which credits nothing (breaker5 F7:
-                # 1.00 overage, ledger 1079.00, statement 1080.00 and 110.00
-                # due). A month that ends on the bundle keeps billing it: its
-                # payment is a top-up, which credits the ledger back.
-                s.credit_consumed += min(_charged_under(calls, account, bundle_packages, m_lo, m_hi, "overage"),
+                # as prepaid: the overage of the bundle time before the
+                # month's last change to prepaid (a postpaid interval inside
+                # the month) is paid from the carried credit the same way
+                # (the ledger debited it on time and takes a late one so:
+                # ``engine._debit_postpaid``; it counts towards the minimum
+                # as a pay-as-you-go call does). Billed among the charges
+                # with the credit kept, the customer paid it twice: the bill
+                # is paid with ``accounts pay``, which credits nothing
+                # (breaker5 F7: 1.00 overage, ledger 1079.00, statement
+                # 1080.00 and 110.00 due). Only the bundle stretch a month
+                # ends on (after its last change to prepaid) keeps its
+                # overage billed: its payment is a top-up, and the change
+                # back to prepaid gives it back to the carried credit
+                # (``AccountOps._overage_billed_due``). Breaker7 F4: pre_b ->
+                # bun_a 11-05 (1.00) -> pre_a 11-10 -> bun_a 11-15 (2.00) ->
+                # pre_b 12-01 billed both (due 160.00, December 1680.00)
+                # while the ledger took the 1.00 (1679.00); now the 1.00 is
+                # paid from the credit: due 159.00, 1679.00 both.
+                s.credit_consumed += min(_charged_under(calls, account, bundle_packages, m_lo, back_at, "overage"),
                                          max(0, s.closing_credit))
             # The money a month applies to bills is what was received while
             # the account was postpaid (``_postpaid_windows``), whatever kind
@@ -1663,6 +1673,16 @@ def _period_expiry(periods: list[AccountEvent], pkg_index: dict[str, int], kinds
                          if m_lo <= x.at_ms < e.until_ms and kinds[pkg_index[x.package]] == "prepaid")
             return e.until_ms, credit
     return None, 0
+
+
+def _last_change_to(changes: list[dict], kind: str, pkg_index: dict[str, int], kinds: list[str]) -> int | None:
+    """The instant (epoch ms) of the last of a month's ``changes`` (its
+    ``package_changes``, in order) to a package of ``kind``; None when none
+    is. A month billed as prepaid pays from its credit the bundle overage of
+    calls before its last change to prepaid (README "Money rules": a
+    postpaid interval inside a month billed as prepaid)."""
+    ats = [int(c["at_ms"]) for c in changes if c["to"] in pkg_index and kinds[pkg_index[c["to"]]] == kind]
+    return ats[-1] if ats else None
 
 
 def _charged_under(calls: pa.Table, account: str, packages: list[str], lo_ms: int, hi_ms: int,

@@ -122,6 +122,35 @@ def month_closing_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> n
     return _kinds_at(tables, accounts, _month_first_ms(start_ms, 1) - 1)
 
 
+def prepaid_follows_in_month(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
+    """Whether a prepaid package period of account row ``accounts`` (int64
+    per row) starts after each ``start_ms`` (int64 epoch ms per row) and
+    before the first instant of the next calendar month (Asia/Shanghai):
+    bool per row, False for a view without package-period history. A
+    bundle call's overage in a month billed as prepaid is paid from the
+    credit when one does -- its bundle stretch is a postpaid interval inside
+    the month (README "Money rules") -- and billed when not: the stretch the
+    month ends on, whose overage the statement bills and the change back to
+    prepaid gives back (``statements``, ``AccountOps._overage_billed_due``;
+    breaker7 F4: pre_b -> bun_a -> pre_a -> bun_a -> pre_b at 12-01 00:00, the
+    first stretch's late overage was not taken). For a month that ends
+    prepaid this is every bundle call of it (``month_closing_kinds``)."""
+    out = np.zeros(len(accounts), bool)
+    if "account_period_first" not in tables or not len(accounts):
+        return out
+    first, count = tables["account_period_first"], tables["account_period_count"]
+    starts, packages, kinds = tables["period_start_ms"], tables["period_package"], tables["package_kind"]
+    prepaid = layout.PACKAGE_KIND.index("prepaid")
+    at = np.asarray(start_ms, np.int64)
+    end = _month_first_ms(at, 1)
+    for i, acc in enumerate(np.asarray(accounts, np.int64)):
+        lo, n = int(first[acc]), int(count[acc])
+        s = starts[lo:lo + n]
+        after = (s > at[i]) & (s < end[i])
+        out[i] = bool(np.any(kinds[packages[lo:lo + n][after]] == prepaid))
+    return out
+
+
 def _month_first_ms(start_ms: np.ndarray, months_after: int) -> np.ndarray:
     """The first instant (epoch ms, Asia/Shanghai) of the calendar month
     ``months_after`` months after that of each of ``start_ms``."""
