@@ -65,7 +65,7 @@ import pyarrow as pa
 from . import layout
 from .errors import InvalidInput
 from .ledger import (AccountTerms, InsufficientCredit, Ledger, LedgerTxn, adjustments, call_key, formats,
-                     month_closing_kinds, month_opening_kinds, records, usage)
+                     month_opening_kinds, prepaid_follows_in_month, records, usage)
 from .ledger.adjustments import Adjustment
 from .rater import Rater
 from .store.snapshot import package_kinds
@@ -195,8 +195,9 @@ def _moved_credit(kind_now: str, kind: str, rec: dict, month_kind: str, ends_kin
     (``engine._debit_postpaid``), ``month_kind`` being the kind its month is
     billed as (``ledger.month_opening_kinds``): on an account prepaid now, a
     pay-as-you-go call of a month billed as prepaid its charge and a
-    bundle call there its overage when the month also ends prepaid
-    (``ends_kind``; breaker5 F7) (paid from
+    bundle call there its overage when a prepaid period follows it in the
+    month (``ends_kind`` "prepaid", ``_stretch_ends_kind``; breaker5 F7,
+    breaker7 F4) (paid from
     the carried credit; read as fully paid: when the credit ran out first
     the commit took less, and the rerating of that call moves the credit by
     the whole change -- a known corner, README "Late CDRs"), any other
@@ -274,14 +275,24 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
                                                         credit_delta_minor=(a.credit_delta_minor or 0) - share)
 
 
-def _month_kind(snapshot, row: int, start_ms: int, closing: bool = False) -> str:
+def _month_kind(snapshot, row: int, start_ms: int) -> str:
     """The ``layout.PACKAGE_KIND`` name the month of ``start_ms`` (epoch ms)
-    is billed as for account row ``row`` (``ledger.month_opening_kinds``;
-    with ``closing``, the kind it ends with: ``ledger.month_closing_kinds``),
+    is billed as for account row ``row`` (``ledger.month_opening_kinds``),
     "" for a view without period history."""
-    kinds_of = month_closing_kinds if closing else month_opening_kinds
-    k = int(kinds_of(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))[0])
+    k = int(month_opening_kinds(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))[0])
     return layout.PACKAGE_KIND[k] if k >= 0 else ""
+
+
+def _stretch_ends_kind(snapshot, row: int, start_ms: int) -> str:
+    """``_moved_credit``'s ``ends_kind`` for a call of account row ``row``
+    starting at ``start_ms`` (epoch ms): "prepaid" when a prepaid period
+    follows it in its month (``ledger.prepaid_follows_in_month``: its bundle
+    stretch is a postpaid interval inside the month, whose overage the
+    commit took from the credit), else "" (the stretch the month ends on,
+    whose overage the statement bills; breaker7 F4), as
+    ``engine._debit_postpaid`` reads it."""
+    follows = prepaid_follows_in_month(snapshot.tables, np.array([row], np.int64), np.array([start_ms], np.int64))
+    return "prepaid" if bool(follows[0]) else ""
 
 
 def _ledger_money(kind: str, rec: dict) -> int:
@@ -499,7 +510,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
             # by the account's current kind (a late payg call of a prepaid-now account).
             kind = kind_of[acct].kind
             month_kind = _month_kind(snapshot, row_of[acct], int(rec["start"]))
-            ends_kind = _month_kind(snapshot, row_of[acct], int(rec["start"]), closing=True)
+            ends_kind = _stretch_ends_kind(snapshot, row_of[acct], int(rec["start"]))
             old_charge, old_money = int(rec["charge_minor"]), _moved_credit(
                 kind, row_kind.get(rec.get("package") or "", kind), rec, month_kind, ends_kind)
             old_billable = int(rec["billable_seconds"])

@@ -1353,11 +1353,17 @@ class Accounts:
         package in the month the account's postpaid time (its periods since
         the last prepaid one) began, when that month is billed as prepaid
         (opens on a prepaid package) and ends on the postpaid one (``when``
-        at or after the next month's first instant; ``statements``: a
-        month billed as prepaid whose last change is not to prepaid bills
-        its overage). From the change to postpaid on the account was
-        postpaid, so the ledger took each such call's overage from the
-        credit as it was committed."""
+        at or after the next month's first instant). Only that last
+        postpaid stretch's: ``statements`` bills the overage of the bundle
+        calls after a month's last change to prepaid, and pays the earlier
+        bundle stretches' from the credit as postpaid intervals inside the
+        month (README "Money rules"; ``ledger.prepaid_follows_in_month``),
+        so their overage, taken when committed, stays taken (breaker7 F4:
+        pre_b -> bun_a 11-05 (1.00) -> pre_a 11-10 -> bun_a 11-15 (2.00) ->
+        pre_b 12-01 00:00 gives back 2.00, not 3.00: carried 1079.00, the
+        statement's closing credit). From the change to postpaid on the
+        account was postpaid, so the ledger took each such call's overage
+        from the credit as it was committed."""
         from ..billing.sources import committed_calls
         from ..billing.statements import month_bounds, parse_month
         from . import periods as P

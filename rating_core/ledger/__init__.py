@@ -44,12 +44,12 @@ instants in epoch ms.
 """
 from .core import (
     DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR, AccountTerms, Balance, InsufficientCredit, Ledger, LedgerTxn,
-    Stored, month_closing_kinds, month_of, month_opening_kinds, package_credit_limits, prepaid_follows_in_month,
+    Stored, month_of, month_opening_kinds, package_credit_limits, prepaid_follows_in_month,
 )
 from .formats import call_key
 
 __all__ = [
     "Ledger", "LedgerTxn", "AccountTerms", "Balance", "Stored", "InsufficientCredit",
-    "DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR", "call_key", "month_closing_kinds", "month_of", "month_opening_kinds", "package_credit_limits",
+    "DEFAULT_POSTPAID_CREDIT_LIMIT_MINOR", "call_key", "month_of", "month_opening_kinds", "package_credit_limits",
     "prepaid_follows_in_month",
 ]

@@ -108,20 +108,6 @@ def month_opening_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> n
     return _kinds_at(tables, accounts, _month_first_ms(start_ms, 0))
 
 
-def month_closing_kinds(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
-    """The kind (``layout.PACKAGE_KIND`` index, int8 per row; -1 as
-    ``month_opening_kinds``) of the package in force at the last instant of
-    the calendar month of ``start_ms``: the one the month ends on, as the
-    statement reads it from the month's own changes (a change at the next
-    month's first instant is not this month's; breaker6 F1: pre_b -> bun_a
-    -> pay in November and pre_a at 12-01 00:00 read November as ending
-    prepaid, and a bundle overage the statement billed was also taken from
-    the credit). A bundle's overage in a month billed as prepaid is paid
-    from the credit when the month ends prepaid (``engine._debit_postpaid``,
-    breaker5 F7)."""
-    return _kinds_at(tables, accounts, _month_first_ms(start_ms, 1) - 1)
-
-
 def prepaid_follows_in_month(tables, accounts: np.ndarray, start_ms: np.ndarray) -> np.ndarray:
     """Whether a prepaid package period of account row ``accounts`` (int64
     per row) starts after each ``start_ms`` (int64 epoch ms per row) and
@@ -134,7 +120,11 @@ def prepaid_follows_in_month(tables, accounts: np.ndarray, start_ms: np.ndarray)
     prepaid gives back (``statements``, ``AccountOps._overage_billed_due``;
     breaker7 F4: pre_b -> bun_a -> pre_a -> bun_a -> pre_b at 12-01 00:00, the
     first stretch's late overage was not taken). For a month that ends
-    prepaid this is every bundle call of it (``month_closing_kinds``)."""
+    prepaid this is every bundle call of it. A period starting at the next
+    month's first instant is not this month's, as the statement reads the
+    month's own changes (breaker6 F1: pre_b -> bun_a -> pay in November and
+    pre_a at 12-01 00:00 read November as ending prepaid, and a bundle
+    overage the statement billed was also taken from the credit)."""
     out = np.zeros(len(accounts), bool)
     if "account_period_first" not in tables or not len(accounts):
         return out
