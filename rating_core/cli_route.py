@@ -104,6 +104,7 @@ def restore_payment(meta: dict, package: str, credit_minor: int) -> tuple[int, s
     when the credit is below 0 (it must end above 0). Postpaid (an
     operator's ``suspend --reason arrears``): the bill, what brings the
     credit (``credit_minor``) back to 0, at least 0.01 yuan."""
+    from .accounts.operations import top_up_minimum
     from .catalog.schema import CustomerRules
     from .money import MINOR_UNITS_PER_YUAN, exact_yuan
 
@@ -112,7 +113,7 @@ def restore_payment(meta: dict, package: str, credit_minor: int) -> tuple[int, s
     if pkg.get("kind") in layout.POSTPAID_KINDS:
         return max(fen, -(credit_minor // fen) * fen), "the bill owed, bringing the credit back to 0"
     rules = CustomerRules.model_construct(**meta.get("customer_rules", {}))
-    minimum = max(int(rules.top_up_min), int(rules.top_up_min_months) * int(pkg.get("monthly_minimum", 0)))
+    minimum = top_up_minimum(rules, pkg.get("monthly_minimum", 0))
     minimum = -(-minimum // fen) * fen  # a top-up is whole fen
     above_zero = -((credit_minor - 1) // fen) * fen  # the least whole-fen top-up leaving credit >= 1 minor unit
     if above_zero > minimum:

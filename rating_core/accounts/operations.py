@@ -1418,9 +1418,7 @@ class Accounts:
             acc = tx.account(account)
             before = C.decode(C.Account, C.encode(acc))
             if self._money_kind(tx, acc) == "prepaid":  # a payment has no minimum and no period
-                rules = self.rules()
-                minimum = max(rules.top_up_min,
-                              rules.top_up_min_months * self._package(acc.package)["monthly_minimum"])
+                minimum = top_up_minimum(self.rules(), self._package(acc.package)["monthly_minimum"])
                 if amount < minimum:
                     raise Refused("below_minimum",
                                   f"a top-up is at least {in_yuan(minimum)} ({minimum} minor units)")
@@ -2616,6 +2614,16 @@ def _refundable(minor: int) -> str:
     and so the credit, may be finer than a fen)."""
     fen = minor - minor % 100
     return in_yuan(fen) if fen == minor else f"{in_yuan(fen)} (of {in_yuan(minor)}: a refund is whole fen)"
+
+
+def top_up_minimum(rules, monthly_minimum_minor: int) -> int:
+    """The least prepaid top-up (minor units, 1/10000 yuan): max(the
+    catalog's ``top_up_min``, ``top_up_min_months`` x the package's monthly
+    minimum), e.g. 600.00 yuan, or 750.00 at a 250.00 minimum (DOMAIN.md:
+    at least 3 months of minimum spend and at least 600 yuan). ``rules``:
+    the catalog's ``CustomerRules``. One rule for ``Accounts.top_up`` and
+    the suspension hint (``cli_route.restore_payment``)."""
+    return max(int(rules.top_up_min), int(rules.top_up_min_months) * int(monthly_minimum_minor))
 
 
 def _whole_fen(amount: int, field: str, what: str = "a payment") -> int:
