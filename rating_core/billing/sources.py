@@ -293,7 +293,16 @@ def postpaid_money_left(ops, account: str, change_ms: int, snapshot=None) -> int
     it by the statement (``statements._apply_payments``: the money before
     the change pays the month's postpaid charges first), so the ledger
     takes it from the prepaid credit that carried it
-    (``engine._debit_postpaid``). 0 when no statement bills the account."""
+    (``engine._debit_postpaid``). 0 when no statement bills the account.
+
+    When that money was carried into prepaid credit that has since left
+    the account in the month (a return to postpaid, a refund; the month's
+    statement as it stands now bounds the money by what is still there,
+    ``Statement.pre_change_money_left``), at most that bound: the statement
+    bills the rest as due, so the ledger takes no more (breaker7 F1b: pay
+    -> pre_b -> pay, 690.00 refunded of the 698.80 carried back, pre_a,
+    then a late 12.00 call of the first pay span: the ledger took 12.00
+    from the prepaid credit, 476.80, now 8.80: 480.00 and 3.20 due)."""
     from ..accounts.view import open_view
     from .fees import MonthlyFees
     from .statements import build_statements, month_index
@@ -302,13 +311,20 @@ def postpaid_money_left(ops, account: str, change_ms: int, snapshot=None) -> int
         snapshot = open_view(ops.store, ops.ledger.env)
     month = int(month_index(np.array([change_ms - 1], np.int64))[0])
     calls = committed_calls(ops.ledger, hi_ms=change_ms, account=account)
-    events = [e for e in ledger_events(ops, snapshot, account) if e.at_ms < change_ms]
+    every = ledger_events(ops, snapshot, account)
+    events = [e for e in every if e.at_ms < change_ms]
     first = min([int(month_index(np.array([e.at_ms], np.int64))[0]) for e in events]
                 + ([int(month_index(np.array([pc.min(calls.column("start_ms")).as_py()], np.int64))[0])]
                    if calls.num_rows else []) + [month])
     statements = build_statements(calls, snapshot, events, list(range(max(first, 0), month + 1)), [account],
                                   events_in_balances=True, fees=MonthlyFees(ops.store, snapshot))
-    return max(0, statements[-1].closing_credit) if statements else 0
+    left = max(0, statements[-1].closing_credit) if statements else 0
+    # Only a later package change of the change's month can bound it (a return to postpaid).
+    if not left or not any(e.kind == "package_start" and e.at_ms > change_ms
+                           and int(month_index(np.array([e.at_ms], np.int64))[0]) == month for e in every):
+        return left
+    return min([left, *[s.pre_change_money_left[1] for s in live_statements(ops, account, change_ms, snapshot)
+                        if s.pre_change_money_left is not None and s.pre_change_money_left[0] == change_ms]])
 
 
 def rebate_to_credit(ops, account: str, at_ms: int, delta_minor: int, snapshot=None) -> int:

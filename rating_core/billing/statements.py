@@ -385,6 +385,12 @@ class Statement:
     # postpaid month's money below zero (a debit adjustment, e.g. a bounced
     # top-up, beyond the credit carried in plus the month's payments).
     payments_reopened: int = 0
+    # A month billed as postpaid whose money before its first change to
+    # prepaid (epoch ms, the first item) is bounded by what that change
+    # carried of it and is still there (``_Prepaid.carry_lost``): what it
+    # can still pay (minor units), which the ledger's late-call take reads
+    # (``sources.postpaid_money_left``); None otherwise. Not printed.
+    pre_change_money_left: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def missed(self) -> int:
@@ -542,6 +548,7 @@ class Statement:
     def as_dict(self) -> dict:
         """JSON-ready: money as ``*_minor`` ints (exact), dates ISO."""
         d = asdict(self)
+        del d["pre_change_money_left"]
         d["package_last_day"] = self.package_last_day
         d["package_label"] = self.package_label
         for k in ("period_start", "period_end", "package_start", "package_end", "package_last_day"):
@@ -1361,13 +1368,18 @@ class _Prepaid:
     ``_money_while_postpaid`` never counted, so they take back no payment
     (breaker3 R1); ``from_carry`` (>= 0), the postpaid charges of a later
     window ending at a change to prepaid that the credit carried back held
-    (the change carried what was left of it; breaker6 F2)."""
+    (the change carried what was left of it; breaker6 F2); ``carry_lost``
+    (>= 0), the part of the money before the change that the change carried
+    into the prepaid credit and that has left the account by the month's end
+    (spent by prepaid calls, refunded, paying a later window's charges):
+    that money pays nothing more (breaker7 F1)."""
 
     change_ms: int
     charges: int
     money_after: int
     from_credit: int = 0
     from_carry: int = 0
+    carry_lost: int = 0
 
 
 def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table, account: str,
@@ -1405,7 +1417,23 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     pays them, as far as it holds (``from_carry``; breaker6 F2:
     pay -> pre_b 11-10 -> pay 11-20 -> pre_a 11-25, a late 12.00 call of
     11-22 was paid only from the first change's 0.80 and 11.20 billed,
-    while the ledger took the 12.00 from the 600.80 carried back)."""
+    while the ledger took the 12.00 from the 600.80 carried back).
+
+    The money before the change pays the month's charges (a late call of
+    the first window, a rise by rerating, a later window's pay-as-you-go
+    calls) only as far as what the change carried of it is still there
+    (``carry_lost``; README "Money rules": money carried can only pay what
+    is still there): the carry goes into the prepaid credit, which the
+    prepaid calls spend first, so at each return to postpaid it is at most
+    the credit carried back; in each later window the debits it held took
+    it (a refund), and the postpaid charges a window's carry paid at a
+    change to prepaid (``from_carry``). The ledger takes such a charge from
+    the credit as it stands (``sources.postpaid_money_left`` reads the
+    same bound): the rest is due (breaker7 F1: pay -> pre_b 11-10 -> pay
+    11-20 carrying 698.80, 698.00 refunded 11-22, a late 12.00 call of
+    11-05: ledger -11.20; November paid it from the whole 98.80 carried and
+    closed at -11.20 with nothing due, now 0.80 paid and 11.20 due, closing
+    0.00)."""
     spans = [(hi, nxt) for (_, hi), (nxt, _) in zip(windows, windows[1:])]
     if windows[-1][1] < m_hi:
         spans.append((windows[-1][1], m_hi))
@@ -1419,6 +1447,9 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
     debits = (sum(e.amount_minor for e in s.adjustments if inside(e.at_ms))
               + sum(e.amount_minor - e.credit_minor for e in s.rerating if inside(e.at_ms)))
     change_ms = spans[0][0]
+    # What the change carried of the money before it (without the money dated at or after it).
+    first = [e for e in periods if e.at_ms == change_ms]
+    kept = left = max(0, first[0].credit_minor - first[0].carried_after_minor) if first else 0
     money_after = from_credit = from_carry = 0
     for lo, hi in windows:
         if lo < change_ms:
@@ -1428,11 +1459,14 @@ def _after_prepaid(s: Statement, windows: list[tuple[int, int]], calls: pa.Table
         money_after += sum(money)
         held = min(-sum(a for a in money if a < 0), max(0, carried))
         from_credit += held
+        carry = 0
         if hi < m_hi:  # ends at a change to prepaid in the month: its carry paid the window's postpaid charges
             owed = (_charged_under(calls, account, list(payg_packages), lo, hi)
                     + _charged_under(calls, account, list(bundle_packages), lo, hi, "overage"))
-            from_carry += min(owed, max(0, carried - held))
-    return _Prepaid(change_ms, arrears + rental + debits, money_after, from_credit, from_carry)
+            carry = min(owed, max(0, carried - held))
+            from_carry += carry
+        left = min(left, max(0, carried - held - carry))
+    return _Prepaid(change_ms, arrears + rental + debits, money_after, from_credit, from_carry, kept - left)
 
 
 def _opening_at_first(periods: list[AccountEvent], m_lo: int) -> int:
@@ -1504,8 +1538,12 @@ def _apply_payments(s: Statement, unpaid: int, money: int, prepaid: _Prepaid | N
                                                                                             prepaid.change_ms))))
         room = unpaid + bounced_before + max(0, s.charges - prepaid.charges)
         # Debits after a return to postpaid that the carried prepaid credit held are not money taken back.
-        money = (min(money - prepaid.money_after, room) + prepaid.money_after + prepaid.from_credit
-                 + prepaid.from_carry)
+        # The money before the change pays no more than what its carry still holds (``_Prepaid.carry_lost``).
+        before = money - prepaid.money_after
+        before -= min(prepaid.carry_lost, max(0, before))
+        if prepaid.carry_lost:
+            s.pre_change_money_left = (prepaid.change_ms, max(0, before - max(0, room)))
+        money = min(before, room) + prepaid.money_after + prepaid.from_credit + prepaid.from_carry
     # A postpaid month's money below zero (newcomer N14 F1: a debit
     # adjustment, bounded by the ledger's balance, which still holds what
     # bills applied) took back money earlier bills were paid with: they are
