@@ -109,7 +109,12 @@ class RerateResult:
         credit: dict[str, int] = {}
         for a in self.adjustments:
             charge[a.account] = charge.get(a.account, 0) + a.delta_minor
-            credit[a.account] = credit.get(a.account, 0) - (a.credit_delta_minor or 0)
+            # A prepaid account's credit moves by the ledger's correction: a
+            # rerated postpaid call's may hold, beyond its credit part, what
+            # its statement pays among the month's charges from the credit
+            # (``_follow_statement``), which is then not due.
+            moved = a.ledger_delta_minor if self.package_kind[a.account] == "prepaid" else a.credit_delta_minor
+            credit[a.account] = credit.get(a.account, 0) - (moved or 0)
         return {acct: AccountChange(self.package_kind[acct], charge[acct], credit[acct], charge[acct] + credit[acct],
                                     self.ledger_change_minor[acct])
                 for acct in sorted(charge)}
@@ -121,7 +126,10 @@ class AccountChange:
     enterprise owes more). ``charge_minor``: the calls' charge change (sum
     of ``delta_minor``); ``credit_minor``: the prepaid credit's change
     (minus the sum of the adjustments' ``credit_delta_minor``, + given
-    back; 0 when none of it is prepaid credit);
+    back; 0 when none of it is prepaid credit; on an account prepaid now
+    their ``ledger_delta_minor``, which for a rerated postpaid call also
+    holds what its statement pays from the credit among the month's
+    charges, ``_follow_statement``);
     ``billed_minor``: the rest, on the bill (a prepaid account's arrears,
     or a pay-as-you-go / bundle account's charges), so charge = billed -
     credit, as the statement splits it (``billing.events.from_adjustments``);
@@ -231,14 +239,19 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
     up by it). A higher charge of such a call is billed as due, as before:
     the money carried into the prepaid credit pays calls, not bills --
     except what earlier reratings of the account's rows here gave back to
-    the credit (``given[i]``: the credit row i's earlier adjustments gave
-    back, >= 0): a net increase takes that back first, from the credit
-    (shared over its rows that raise a charge, in order), the rest due. So
-    the result depends on the prices, not the path (breaker5 F3: 0.12 ->
-    0.06 -> 0.24 -> 0.12 on a paid 1.20 call left 699.40 of credit and
-    0.60 due instead of 698.80 and 0). Never more than the credit the
-    account has available (``available(account)``, less what the run's
-    other rows take): what that leaves is due, as before."""
+    the credit (``given[i]``: the credit parts row i's earlier adjustments
+    recorded, minus their sum: + given back; the account's rows netted, as
+    its statement sums them): a net increase takes that back first, from
+    the credit (shared over its rows that raise a charge, in order), the
+    rest due. So the credit parts, and the statement, depend on the prices,
+    not the path (breaker5 F3: 0.12 -> 0.06 -> 0.24 -> 0.12 on a paid 1.20
+    call left 699.40 of credit and 0.60 due instead of 698.80 and 0; fixf23:
+    read from the ledger moves, which may hold more than the credit part
+    since ``_follow_statement``, 0.24 -> 0.06 -> 0.24 took back 1.80 of
+    the 2.40 given). Never more than the credit the account has available
+    (``available(account)``, less what the run's other rows take): what
+    that leaves is due, as before. The ledger's move then follows the
+    statement (``_follow_statement``)."""
     from .accounts.operations import Accounts
     from .billing.sources import rebate_to_credit
 
@@ -253,7 +266,7 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
         for a, rebate, g in zip(result.adjustments, rebate_rows, given):
             if rebate:
                 returned[a.account] = returned.get(a.account, 0) + g
-        take = {acct: min(d, returned.get(acct, 0)) for acct, d in net.items() if d > 0}
+        take = {acct: min(d, max(0, returned.get(acct, 0))) for acct, d in net.items() if d > 0}
         if available is not None:
             others: dict[str, int] = {}  # the run's ledger moves per account, summed once
             for a in result.adjustments:
@@ -273,6 +286,80 @@ def _rebates(store, ledger: Ledger, snapshot, result: "RerateResult", rebate_row
             back[a.account] -= share
             result.adjustments[i] = dataclasses.replace(a, ledger_delta_minor=a.ledger_delta_minor - share,
                                                         credit_delta_minor=(a.credit_delta_minor or 0) - share)
+    _follow_statement(Accounts(store, ledger), snapshot, result, rebate_rows, now_ms, available)
+
+
+def _follow_statement(ops, snapshot, result: "RerateResult", rebate_rows: list[bool], now_ms: int,
+                      available: Callable[[str], int] | None = None) -> None:
+    """The ledger's move of the rebate rows (``_rebates``) of each account:
+    exactly what the run's rows, as they will be written (each with its
+    ``credit_delta_minor``), move the closing credit of the account's
+    statements (``billing.sources.closing_credit_change``, the run's other
+    rows of the account built in on both sides), one rule for a higher and
+    a lower charge. The statement pays the month's postpaid charges from
+    the money the account had for them, a later pay span's from the
+    credit carried back from the prepaid period (``statements._after_prepaid``,
+    ``from_carry``; breaker6 F2, a late call there is taken from it): so a
+    rise of such a call is taken from the credit as far as that money
+    holds, beyond the credit part the row records, and the way back
+    returns exactly what the way up took (breaker7 F2: pay -> pre_b ->
+    pay -> pre_a, the 11-02 and 11-22 calls 1.20 -> 2.40: the statement
+    billed 1.20 and took 1.20 from the credit, 1175.40, while the ledger
+    moved 0, 1176.60; F3: back at 1.20 each, the ledger was given 1.20 the
+    way up never took, 1177.80). Where the row's credit part and the
+    statement agree (a paid call's rebate, a rise billed as due, a take
+    back of what earlier rebates gave) this is the credit part itself.
+
+    Bounded by the run's rows (never more taken than their rises, never
+    more given back than their rebates) and by the credit available
+    (``available(account)`` less the run's other rows of the account: a
+    prepaid credit never goes below zero; what that leaves is due, as
+    before). The difference from the credit parts is shared over the rows
+    whose charge moves the same way, latest first (the later span's
+    carried credit pays last), each up to its delta; any rest on the
+    latest rebate row."""
+    from .billing.events import AccountEvent
+    from .billing.sources import closing_credit_change
+
+    rows: dict[str, list[int]] = {}
+    for i, (a, rebate) in enumerate(zip(result.adjustments, rebate_rows)):
+        if rebate:
+            rows.setdefault(a.account, []).append(i)
+
+    def event(a: Adjustment) -> AccountEvent:
+        return AccountEvent(a.account, a.rerated_at_ms, "rerating", a.delta_minor, note=f"{a.call_id}: {a.reason}",
+                            credit_minor=a.credit_delta_minor or 0, version=a.version, call_id=a.call_id)
+
+    for acct, mine in rows.items():
+        own = [result.adjustments[i] for i in mine]
+        others = [a for a, rebate in zip(result.adjustments, rebate_rows) if a.account == acct and not rebate]
+        taken = -closing_credit_change(ops, acct, now_ms, [event(a) for a in own], [event(a) for a in others],
+                                       snapshot=snapshot)
+        taken = max(-sum(max(0, -a.delta_minor) for a in own), min(sum(max(0, a.delta_minor) for a in own), taken))
+        if taken > 0 and available is not None:
+            taken = min(taken, max(0, available(acct) - sum(a.ledger_delta_minor for a in others)))
+        rest = taken - sum(a.ledger_delta_minor for a in own)
+        for i in reversed(mine):
+            a = result.adjustments[i]
+            if rest > 0 and a.delta_minor > 0:
+                share = min(rest, max(0, a.delta_minor - a.ledger_delta_minor))
+            elif rest < 0 and a.delta_minor < 0:
+                share = -min(-rest, max(0, a.ledger_delta_minor - a.delta_minor))
+            else:
+                continue
+            rest -= share
+            result.adjustments[i] = dataclasses.replace(a, ledger_delta_minor=a.ledger_delta_minor + share)
+        if rest:
+            a = result.adjustments[mine[-1]]
+            result.adjustments[mine[-1]] = dataclasses.replace(a, ledger_delta_minor=a.ledger_delta_minor + rest)
+
+
+def _credit_part_sum(ledger: Ledger, txn, key: bytes) -> int:
+    """The sum of the credit parts (``credit_delta_minor``; a row written
+    before it was recorded: its ledger move) of the call ``key``'s
+    adjustments so far, minor units (+ taken from the credit)."""
+    return sum(a.ledger_delta_minor if a.credit_delta_minor is None else a.credit_delta_minor
+               for a in adjustments.of_call(ledger, txn, key))
 
 
 def _month_kind(snapshot, row: int, start_ms: int) -> str:
@@ -552,7 +639,7 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
                            credit_delta_minor=new_money - old_money if prepaid_money else 0)
             result.adjustments.append(a)
             pending.append((key, rebate_row, rec["number"], int(rec["start"]), counted))
-            given.append(max(0, -old_money) if rebate_row else 0)
+            given.append(-_credit_part_sum(ledger, w.txn, key) if rebate_row and prior is not None else 0)
         _rebates(store, ledger, snapshot, result, [p[1] for p in pending], now_ms, given,
                  lambda acct: ledger.balance(acct, kind_of[acct], now_ms, txn=w.txn, live=w.live).available_minor)
         for a, (key, _, number_, start, counted) in zip(result.adjustments, pending):

@@ -229,8 +229,6 @@ def test_f1c_a_first_span_call_rerated_up_after_a_refund_in_the_second_span_is_d
     assert _credit(ops) == nov["closing_credit_minor"] - nov["outstanding_minor"]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker7 F2: a call of the second pay span rerated up: the statement takes "
-                                       "the 1.20 from the carried credit, the ledger does not")
 def test_f2_a_second_span_call_rerated_up_moves_the_ledger_as_the_statement(tmp_path, rented_catalog, capsys):
     """HIGH. ``_pay_pre_pay_pre`` (1176.60 both), November rerated with std
     at 0.24 (each payg call 1.20 -> 2.40, +1.20 each).
@@ -243,10 +241,11 @@ def test_f2_a_second_span_call_rerated_up_moves_the_ledger_as_the_statement(tmp_
     1.20 (12000), closing credit 1175.40 (11754000) = December's closing =
     the ledger.
 
-    Got: November due 1.20, closing 1175.40 (the statement took it), but
+    Was: November due 1.20, closing 1175.40 (the statement took it), but
     the rerating moved the ledger by 0 for both calls: ledger 1176.60. The
     1.20 is charged on the statement and never collected from the credit
-    the customer can spend."""
+    the customer can spend. Fixed by fixf23: the ledger moves by what the
+    run moves the statement's closing credit (``rerate._follow_statement``)."""
     store, ops = _pay_pre_pay_pre(tmp_path)
     _rerate(tmp_path, store, capsys, 2, "0.24")
     nov, dec = acme_statements(tmp_path, store, capsys, MONTHS)
@@ -254,8 +253,6 @@ def test_f2_a_second_span_call_rerated_up_moves_the_ledger_as_the_statement(tmp_
     assert _credit(ops) == dec["closing_credit_minor"] == 11_754_000
 
 
-@pytest.mark.xfail(strict=True, reason="breaker7 F3: rerated up then back, two changes in the month: the ledger "
-                                       "ends 1.20 above never rerating")
 @pytest.mark.parametrize("prices", [("0.24", "0.12"), ("0.06", "0.24", "0.12")])
 def test_f3_rerating_up_and_back_across_two_changes_leaves_the_state_of_never_rerating(
         tmp_path, rented_catalog, capsys, prices):
@@ -266,10 +263,11 @@ def test_f3_rerating_up_and_back_across_two_changes_leaves_the_state_of_never_re
     the state of never rerating): ledger 1176.60 (11766000), November due
     0.00, closing 1176.60 = December's closing.
 
-    Got: the statement is back at 1176.60, due 0.00, but the ledger reads
+    Was: the statement is back at 1176.60, due 0.00, but the ledger read
     1177.80: the way up moved it by 0 for the second-span call (F2) and the
     way back gave 1.20 to the credit -- money created. (0.06 then back to
-    0.12 alone holds: ``test_rerating_down_and_back_across_two_changes``.)"""
+    0.12 alone held: ``test_rerating_down_and_back_across_two_changes``.)
+    Fixed by fixf23 with F2 (``rerate._follow_statement``)."""
     store, ops = _pay_pre_pay_pre(tmp_path)
     for version, price in enumerate(prices, 2):
         _rerate(tmp_path, store, capsys, version, price)

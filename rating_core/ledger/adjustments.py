@@ -54,7 +54,12 @@ class Adjustment:
     account prepaid then, or the month of the rerating billed as prepaid);
     the statement takes it from the credit and bills the rest of
     ``delta_minor``; None in rows written before it was recorded (the
-    statement then decides, ``billing.sources.live_events``)."""
+    statement then decides, ``billing.sources.live_events``). A postpaid
+    call of an account prepaid now (``rerate._follow_statement``): its
+    ``ledger_delta_minor`` is what the run moves the statement's closing
+    credit, which besides the credit part may hold what the statement pays
+    from the credit among the month's charges (a later pay span's call,
+    paid from the credit carried back; breaker7 F2)."""
 
     call_id: str
     account: str
