@@ -317,7 +317,8 @@ def _follow_statement(ops, snapshot, result: "RerateResult", rebate_rows: list[b
     before). The difference from the credit parts is shared over the rows
     whose charge moves the same way, latest first (the later span's
     carried credit pays last), each up to its delta; any rest on the
-    latest rebate row."""
+    latest rebate row. An account no statement bills keeps its rows'
+    credit parts as their ledger moves."""
     from .billing.events import AccountEvent
     from .billing.sources import closing_credit_change
 
@@ -333,8 +334,11 @@ def _follow_statement(ops, snapshot, result: "RerateResult", rebate_rows: list[b
     for acct, mine in rows.items():
         own = [result.adjustments[i] for i in mine]
         others = [a for a, rebate in zip(result.adjustments, rebate_rows) if a.account == acct and not rebate]
-        taken = -closing_credit_change(ops, acct, now_ms, [event(a) for a in own], [event(a) for a in others],
-                                       snapshot=snapshot)
+        moved = closing_credit_change(ops, acct, now_ms, [event(a) for a in own], [event(a) for a in others],
+                                      snapshot=snapshot)
+        if moved is None:  # no statement bills the account: the credit parts stand
+            continue
+        taken = -moved
         taken = max(-sum(max(0, -a.delta_minor) for a in own), min(sum(max(0, a.delta_minor) for a in own), taken))
         if taken > 0 and available is not None:
             taken = min(taken, max(0, available(acct) - sum(a.ledger_delta_minor for a in others)))

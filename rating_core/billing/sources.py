@@ -344,11 +344,11 @@ def rebate_to_credit(ops, account: str, at_ms: int, delta_minor: int, snapshot=N
         return 0
     moved = closing_credit_change(ops, account, at_ms, [
         AccountEvent(account, at_ms, "rerating", delta_minor, note="rebate", credit_minor=0)], snapshot=snapshot)
-    return min(-delta_minor, max(0, moved))
+    return min(-delta_minor, max(0, moved or 0))
 
 
 def closing_credit_change(ops, account: str, at_ms: int, events: list, base: list | tuple = (),
-                          snapshot=None) -> int:
+                          snapshot=None) -> int | None:
     """How far ``events`` (``AccountEvent``s not yet committed, e.g. the
     ``rerating`` rows a rerating made at ``at_ms`` is about to write, each
     with the credit part it will record) move the closing credit of
@@ -356,11 +356,11 @@ def closing_credit_change(ops, account: str, at_ms: int, events: list, base: lis
     the current one, whichever is later), minor units, signed (+ the credit
     goes up): that closing with ``base`` and ``events`` built in, less the
     one with ``base`` alone (``base``: other uncommitted events, e.g. the
-    same run's other rows). 0 when no statement bills the account. The
+    same run's other rows). None when no statement bills the account. The
     ledger's credit follows it for a rerating of postpaid calls on an
     account prepaid now (``rerate._rebates``; breaker7 F2, F3)."""
     before = live_statements(ops, account, at_ms, snapshot, extra_events=list(base))
     after = live_statements(ops, account, at_ms, snapshot, extra_events=list(base) + list(events))
     if not before or not after:
-        return 0
+        return None
     return after[-1].closing_credit - before[-1].closing_credit
