@@ -1332,9 +1332,14 @@ class Accounts:
         after = [money_from(s.credit_events, when) for s in statements]
         # The statements as they stand bill the old package on, so the
         # change's month applied that money too: what the money before the
-        # change leaves unapplied is its closing credit less that money
-        # (when the bills took all the money, nothing of either is left).
-        return max(0, statements[0].closing_credit - max(0, after[0])), sum(after)
+        # change leaves unapplied is its closing credit less that money,
+        # signed -- a refund or debit dated after the change lowered the
+        # closing credit and is given back here (breaker8 F1: pay 100.00, a
+        # 50.00 refund, then a change to prepaid dated before it: 50.00 was
+        # booked as applied to bills with none unpaid, ledger 480.00 against
+        # the statement's 530.00) -- and when the bills took all the money,
+        # nothing of either is left.
+        return max(0, statements[0].closing_credit - after[0]), sum(after)
 
     def _money_dated_from(self, account: str, when: int) -> int:
         """The money (top-ups, credit adjustments, refunds; signed minor
