@@ -436,3 +436,24 @@ def test_accounts_events_says_when_more_follow_than_listed(env, capsys):
     assert code == 0 and [e["seq"] for e in json.loads(out)] == [e["seq"] for e in every[2:4]], err
     code, out, err = cli(capsys, "accounts", "events", "acme", "--store", store)
     assert code == 0 and len(json.loads(out)) == len(every) and err == ""
+
+
+def test_a_first_package_never_starts_in_an_ended_month(env):
+    """Breaker8 F8 (HIGH): ``subscribe --start 1970-01-01`` on an account
+    opened today billed every month since (67,716.00 yuan of rentals), and a
+    prepaid fee paid today expired decades ago. A start in a month that has
+    ended is refused ``month_ended`` (naming the month's start and the
+    import a platform moving its history uses); this month's first instant
+    and later are taken."""
+    from rating_core.accounts.importer import month_start
+    from rating_core.accounts.operations import now_ms
+    from rating_core.errors import Refused
+
+    ops = env
+    ops.open_account(rid(), "old", "Old Co.")
+    for start in (1, month_start(now_ms()) - 1):
+        with pytest.raises(Refused) as e:
+            ops.subscribe(rid(), "old", "payg", start_ms=start)
+        assert e.value.reason == "month_ended" and "accounts import --billing-from" in str(e.value)
+    ops.subscribe(rid(), "old", "payg", start_ms=month_start(now_ms()))
+    assert ops.get_account("old")["account"]["package"] == "payg"

@@ -989,7 +989,13 @@ class Accounts:
         """First package of an account, from ``start_ms`` (default the
         effective time; calls before it are refused ``package_not_started``).
         A prepaid package's fee becomes its call credit.
-        Refused: ``already_subscribed``, ``account_closed``. The package
+        Refused: ``already_subscribed``, ``account_closed``, ``month_ended``
+        (``start_ms`` in an Asia/Shanghai month before the operation's
+        date, default now: its statement has been issued, and
+        a start there billed every month since -- breaker8 F8: ``--start
+        1970-01-01`` on an account opened today billed 67,716.00 yuan of
+        rentals, and a prepaid fee paid today expired in 2002; a platform
+        migrating history uses ``accounts import --billing-from``). The package
         is checked and the account put on it while no activation can land
         (``Store.pinned``)."""
         start_ms = None if start_ms is None else _ms(start_ms, "start")
@@ -1002,6 +1008,15 @@ class Accounts:
             if acc.status == "closed":
                 raise Refused("account_closed", f"account {account!r} is closed")
             start = tx.at if start_ms is None else start_ms
+            from .importer import month_start
+
+            begun = month_start(tx.at)
+            if start < begun:
+                raise Refused("month_ended",
+                              f"start {_local(start)} is in a month that has ended (this month began "
+                              f"{_local(begun)}): a package starting there would bill every month since; start "
+                              f"it this month or later (a platform moving its history uses `rating400 accounts "
+                              f"import --billing-from`)")
             credit = self._start_period(tx, acc, package, start, 0)
             tx.put_account(acc, before, {"package": package, "credit_minor": credit})
             return self._result(tx, acc)
