@@ -1161,12 +1161,32 @@ class Accounts:
                 detail = {"package": package, "effective_ms": when, "pending": True, **_replaced(acc)}
                 acc.pending_package, acc.pending_effective_ms = package, when
                 tx.put_account(acc, before, detail)
-            else:
-                self._apply_change(tx, acc, package, when, before)
-            return self._result(tx, acc)
+                return self._result(tx, acc)
+            self._apply_change(tx, acc, package, when, before)
+            return self._result(tx, acc, **self._rated_before_change(tx, acc.id, before.package, package, when))
         with self.store.pinned():
             self._package(package)
             return self._run("change_package", request_id, actor, at_ms, fn)
+
+    def _rated_before_change(self, tx: _Tx, account: str, old: str, package: str, when: int) -> dict:
+        """A change dated back over calls already committed (epoch ms
+        ``when`` at or before their start) leaves them rated under ``old``
+        until a rerating re-prices them under the periods now in force
+        (breaker8 F5: a 1.80 pay-as-you-go call stayed 1.80 under a prepaid
+        change dated before it, and ``rerate`` with the same catalog found
+        -0.60). The change is not refused -- dating it as it was agreed is
+        the operator's right -- but its result says so, with the command:
+        ``{"warnings": [...]}``, empty without such calls."""
+        from ..billing.sources import committed_calls
+
+        calls = committed_calls(self.ledger, lo_ms=when, account=account, txn=tx.txn).num_rows
+        if not calls:
+            return {}
+        day, today = _local(when)[:10], _local(max(tx.at, now_ms()))[:10]
+        return {"warnings": [
+            f"{calls} call(s) of account {account!r} committed since {_local(when)} were rated under package "
+            f"{old!r}, not {package!r}: re-price them with `rating400 rerate --store DIR --version "
+            f"{self.store.current()} --from {day} --to {today} --account {account}` (README \"Rerating\")"]}
 
     def _apply_change(self, tx: _Tx, acc: C.Account, package: str, when: int, before: C.Account) -> None:
         """Put ``acc`` on ``package`` from ``when`` (epoch ms; a change now,
