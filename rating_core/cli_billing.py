@@ -195,6 +195,10 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .money import exact_yuan, in_yuan
     from .store import Store
 
+    # A repeated --account is one account (breaker8 F3: `--account X --account X` billed X twice,
+    # "total due 80.00" for a 40.00 bill, the CSV and JSON holding the statement twice), as a
+    # repeated --month is one month; the order given is kept.
+    accounts = tuple(dict.fromkeys(accounts))
     with user_errors():
         # --statements alone writes the printable statements only (newcomer 2026-12-02 #12: it failed
         # "Missing option '--out'" when only the printable statements were wanted); one output is needed.

@@ -94,3 +94,21 @@ def test_the_table_amount_due_is_the_amount_payable_the_total_adds(shop, capsys)
     rows = re.findall(r"│ shop │ (2026-1[01]) │[^\n]*?│ (\S+) │ (\S+) │ (?=│ shop|└)", line)
     assert [(m, due) for m, due, _ in rows] == [("2026-10", "0.13"), ("2026-11", "0.11")], line
     assert sum(Decimal(due) for _, due, _ in rows) == Decimal("0.24") and "total due 0.24 yuan" in line
+
+
+def test_a_repeated_account_is_billed_once(shop, capsys):
+    """Breaker8 F3: `--account shop --account shop` printed and wrote each
+    statement twice and summed the total due twice. Counted once: October
+    0.1320 + November 0.1080 -> total due 0.24 over 2 statement(s), as with
+    one --account; b.json holds 2 statements, not 4."""
+    import json
+
+    line = footer(shop, capsys, "2026-10", "2026-11")  # once, for the figures to compare
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(shop / "store"), "--out", str(shop / "b.json"),
+              "--account", "shop", "--account", "shop", "--month", "2026-10", "--month", "2026-11"])
+    twice = " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0, twice
+    assert "total due 0.24 yuan over 2 statement(s)" in twice and "total due 0.24" in line
+    got = json.loads((shop / "b.json").read_text("utf-8"))["statements"]
+    assert [(s["account"], s["month"]) for s in got] == [("shop", "2026-10"), ("shop", "2026-11")]
