@@ -285,6 +285,31 @@ def test_blank_or_control_character_request_ids_are_invalid(env, request_id):
     assert e.value.field == "request_id"
 
 
+def test_a_request_id_with_surrounding_spaces_is_refused_not_trimmed(env, capsys):
+    """Breaker8 F2: ' r1' and 'r1 ' were ids other than 'r1', so a padded
+    retry of a 600.00 top-up booked a second one. Refused as bad input
+    naming request_id, nothing stored (credit stays 480.00 + 600.00 =
+    1080.00, one top-up); a full-width 'ｒ1' stays an id of its own (it
+    books: 1680.00). CLI: exit 2, one line naming request_id."""
+    ops = env
+    opened(ops)
+    ops.top_up("r1", "acme", 600_0000, at_ms=T0)
+    credit = ops.balance("acme")["credit_minor"]
+    assert credit == 1080_0000
+    for padded in (" r1", "r1 ", "  r1  "):
+        with pytest.raises(InvalidInput) as e:
+            ops.top_up(padded, "acme", 600_0000, at_ms=T0)
+        assert e.value.field == "request_id" and "begins or ends with a space" in str(e.value), e.value
+    assert ops.balance("acme")["credit_minor"] == credit
+    assert ops.top_up("ｒ1", "acme", 600_0000, at_ms=T0)["replayed"] is False
+    assert ops.balance("acme")["credit_minor"] == credit + 600_0000
+    store = str(ops.store.root)
+    ops.ledger.close()
+    code, _, err = cli(capsys, "accounts", "top-up", "--store", store, "--request-id", "r1 ", "acme", "600")
+    assert code == 2 and "request_id" in err and "begins or ends with a space" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_cli_empty_request_id_is_refused_not_replaced(env, capsys):
     """Breaker finding: `--request-id ''` (an unset variable) became a fresh
     id each time, so a retried top-up credited twice."""

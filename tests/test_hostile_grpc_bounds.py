@@ -47,6 +47,13 @@ def test_account_operations_refuse_huge_amounts_absurd_times_and_reused_ids(serv
         assert code == SC.INVALID_ARGUMENT and details.startswith("request_id: request id reused with different")
         again = acc.OpenAccount(pb.OpenAccountRequest(meta=meta("reuse"), account="delta", company="D"), timeout=10)
         assert again.replayed and again.seq == first.seq
+        # breaker8 F2: a padded id was another request; refused, never trimmed (nothing stored).
+        for padded in (" reuse", "reuse "):
+            code, details = _fails(lambda: acc.OpenAccount(
+                pb.OpenAccountRequest(meta=meta(padded), account="zeta", company="Z"), timeout=10))
+            assert code == SC.INVALID_ARGUMENT and details.startswith("request_id: ") \
+                and "begins or ends with a space" in details, details
+        assert _fails(lambda: acc.GetAccount(pb.GetAccountRequest(account="zeta"), timeout=10))[0] == SC.NOT_FOUND
         # A credit threshold is whole fen, as a top-up: 40 minor units (0.004 yuan) was stored and read 0.00.
         code, details = _fails(lambda: acc.SetNotifications(pb.SetNotificationsRequest(
             meta=meta("h5"), account="delta", credit_below_minor=40), timeout=10))

@@ -449,6 +449,12 @@ class Accounts:
         if not request_id.strip() or not request_id.isprintable():
             # A key people and logs must be able to read back and quote.
             raise InvalidInput("request_id", "blank, or holds a control character")
+        if request_id != request_id.strip():
+            # ' r1' and 'r1 ' were ids other than 'r1', so a padded retry (a CSV or
+            # spreadsheet cell) booked a second payment (breaker8 F2). Refused, never
+            # trimmed: a trimmed ' r1' would be taken for the 'r1' of another request.
+            raise InvalidInput("request_id", f"{excerpt(request_id)}: begins or ends with a space "
+                                             "(give the id exactly, with no surrounding whitespace)")
         at = now_ms() if at_ms is None else _at(at_ms)
         actor = _actor(actor) or "operator"
         rid = request_id.encode()
