@@ -130,3 +130,34 @@ def test_list_events_checks_its_time_range_and_limit(server):
         assert [e.operation for e in every] == ["open_account"]
         assert acc.ListEvents(pb.ListEventsRequest(account="listed", from_ms=every[0].at_ms,
                                                    to_ms=every[0].at_ms + 1, limit=1), timeout=10).events == every
+
+
+def test_watch_events_checks_its_request_before_it_streams(server):
+    """Breaker8 F6: WatchEvents with an unknown account, a control
+    character, a 5,000-character id or a seq no event has opened a stream
+    that never answered (ListEvents and GetAccount answer NOT_FOUND /
+    INVALID_ARGUMENT). Now the stream ends at once with NOT_FOUND naming
+    account, or INVALID_ARGUMENT naming after_seq (negative, or above the
+    last event's seq); after_seq = a seq an event has waits for the next
+    event, which then arrives (a suspend of the watched account)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as ch:
+        acc = accounts_pb2_grpc.AccountServiceStub(ch)
+        acc.OpenAccount(pb.OpenAccountRequest(meta=pb.OperationMeta(request_id="we-1", actor="test"),
+                                              account="watched", company="Watched Co."), timeout=10)
+        for account in ("nosuch", "\x00", "x" * 5000):
+            code, details = _fails(lambda: next(acc.WatchEvents(pb.WatchEventsRequest(account=account), timeout=5)))
+            assert code == SC.NOT_FOUND and details.startswith("account: no account"), (account[:8], code, details)
+        last = acc.ListEvents(pb.ListEventsRequest(account="watched"), timeout=10).events[-1].seq
+        for account in ("watched", ""):
+            for after in (-1, 2**63 - 1):
+                code, details = _fails(lambda: next(acc.WatchEvents(
+                    pb.WatchEventsRequest(account=account, after_seq=after), timeout=5)))
+                assert code == SC.INVALID_ARGUMENT and details.startswith("after_seq:"), (account, after, details)
+        # A seq an event has is a watch from there: the account's last one waits, and the next arrives.
+        stream = acc.WatchEvents(pb.WatchEventsRequest(account="watched", after_seq=last), timeout=20)
+        acc.AccountTransition(pb.TransitionRequest(meta=pb.OperationMeta(request_id="we-2", actor="test"),
+                                                   account="watched", action="suspend",
+                                                   reason="watch test"), timeout=10)
+        got = next(stream)
+        assert got.account == "watched" and got.seq > last
+        stream.cancel()

@@ -2454,7 +2454,7 @@ class Accounts:
                 cur = txn.cursor(db=self.db[C.EVENT_INDEX_DB])
                 lo = C.event_index_key(account, from_ms, 0)
                 hi = C.event_index_key(account, to_ms, 0)
-                if after_seq > 0:  # 0 or less: from the first, as WatchEvents
+                if after_seq > 0:  # 0 or less: from the first
                     raw = txn.get(C.seq_key(after_seq), db=ev_db) if after_seq < (1 << 63) - 1 else None
                     last = C.decode(C.Event, raw) if raw is not None else None
                     if last is None or last.account != account:
@@ -2474,6 +2474,29 @@ class Accounts:
                         if len(out) >= limit:
                             break
         return out
+
+    def check_watch(self, account: str, after_seq: int) -> int:
+        """A watch of the audit log (gRPC WatchEvents: every event after
+        ``after_seq``, of ``account`` when not empty, then each new one),
+        checked before it waits, so a mistyped request is told, not answered
+        with a silent endless stream (breaker8 F6): an ``account`` given is
+        one ``events`` reads (``_Tx.account``: ``NotFound`` for an unknown
+        one, as ListEvents and GetAccount); ``after_seq`` is 0 (from the
+        first) up to the last event's seq (that one: wait for the next),
+        else ``InvalidInput("after_seq")``: a negative one, or one no event
+        has yet (seqs are the store's, one counter for every worker; a seq
+        above the last was never seen from this store). Returns the last seq."""
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+            raise InvalidInput("after_seq", f"{after_seq!r}: the seq of the last event seen, 0 or more "
+                                            "(0: from the first)")
+        with self.env.begin() as txn:
+            if account:
+                _Tx(self, None, 0, "", "", "read", txn=txn).account(account)
+            last = C.get_counter(txn, self.db[C.META_DB], C.NEXT_SEQ)
+        if after_seq > last:
+            raise InvalidInput("after_seq", f"{after_seq}: after the last event (seq {last}); give the seq of "
+                                            "the last event seen (0: from the first)")
+        return last
 
 
 def _statement_refusals(account: str, kind: str, bound, refundable: int, amount: int) -> list[tuple[int, str]]:

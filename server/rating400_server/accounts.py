@@ -342,7 +342,13 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
 
     @rpc("WatchEvents", streaming=True)
     async def WatchEvents(self, r, context):
+        """Every event after ``after_seq`` (of ``account`` when given), then
+        each new one. The request is checked first (``Accounts.check_watch``):
+        an unknown account is NOT_FOUND, a negative ``after_seq`` or one above
+        the last event's INVALID_ARGUMENT, never a silent endless stream
+        (breaker8 F6); ``after_seq`` = the last seq waits for the next event."""
         after = r.after_seq
+        await self._call(context, self.ops.check_watch, r.account, after)
         while True:
             evs = self.ops.events(None, after_seq=after, limit=500)  # one read transaction; never blocks
             for e in evs:

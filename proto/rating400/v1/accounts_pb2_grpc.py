@@ -417,7 +417,11 @@ class AccountServiceServicer:
 
     def WatchEvents(self, request, context):
         """Every event after after_seq (of one account when given), then each new
-        one as it is committed, until the client cancels.
+        one as it is committed, until the client cancels. Checked before it
+        streams: an unknown account is NOT_FOUND; after_seq is 0 (from the
+        first) up to the last event's seq (that one: wait for the next), a
+        negative one or one above the last event's is INVALID_ARGUMENT naming
+        after_seq.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
