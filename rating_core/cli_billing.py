@@ -190,6 +190,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .billing.statements import build_statements, month_index, month_label, parse_month
     from .cli import err, out, user_errors
     from .cli_types import check_output_path, check_outputs_apart
+    from .cdr import check_characters
     from .errors import InvalidInput
     from .rater import yuan
     from .money import exact_yuan, in_yuan
@@ -200,6 +201,13 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     # repeated --month is one month; the order given is kept.
     accounts = tuple(dict.fromkeys(accounts))
     with user_errors():
+        # An empty id is "required" and a control character is named as such, as every command
+        # naming an account says (breaker8 F4: both were "unknown account").
+        for a in accounts:
+            if not a:
+                raise InvalidInput("--account", "required (an account id; leave the option out to bill every "
+                                                "account)")
+            check_characters("--account", a)
         # --statements alone writes the printable statements only (newcomer 2026-12-02 #12: it failed
         # "Missing option '--out'" when only the printable statements were wanted); one output is needed.
         if not out_path and not statements_dir:

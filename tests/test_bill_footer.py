@@ -112,3 +112,18 @@ def test_a_repeated_account_is_billed_once(shop, capsys):
     assert "total due 0.24 yuan over 2 statement(s)" in twice and "total due 0.24" in line
     got = json.loads((shop / "b.json").read_text("utf-8"))["statements"]
     assert [(s["account"], s["month"]) for s in got] == [("shop", "2026-10"), ("shop", "2026-11")]
+
+
+@pytest.mark.parametrize(("account", "words"), [("", "--account: required"),
+                                                ("\x00", "--account: contains a control character: '\\x00'"),
+                                                ("shop\u202e", "--account: contains a control character")])
+def test_an_empty_or_control_character_account_is_named_as_such(shop, capsys, account, words):
+    """Breaker8 F4: `bill --account ''` and `--account $'\\x00'` said
+    "unknown account"; an empty id is required, a control character
+    refused as one (shown escaped, never raw). Exit 2, one line."""
+    with pytest.raises(SystemExit) as e:
+        main(["bill", "--ledger", "--store", str(shop / "store"), "--out", str(shop / "e.json"),
+              "--account", "shop", "--account", account, "--month", "2026-11"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and words in err and "unknown account" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "\u202e" not in err and "\x00" not in err, err
