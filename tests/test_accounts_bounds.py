@@ -482,3 +482,20 @@ def test_a_first_package_never_starts_in_an_ended_month(env):
         assert e.value.reason == "month_ended" and "accounts import --billing-from" in str(e.value)
     ops.subscribe(rid(), "old", "payg", start_ms=month_start(now_ms()))
     assert ops.get_account("old")["account"]["package"] == "payg"
+
+
+def test_an_unknown_long_id_is_echoed_cut(env):
+    """Breaker8 L3: an unknown 100,000-character account id came back in
+    the NOT_FOUND message to 4,000 characters (gRPC's cap). Shown as
+    ``excerpt`` shows a value: its first 40 characters and its size; a
+    short id as before (``no account 'nosuch'``)."""
+    from rating_core.errors import NotFound
+
+    ops = env
+    for read in (ops.balance, ops.get_account, ops.events):
+        with pytest.raises(NotFound) as e:
+            read("x" * 100_000)
+        assert str(e.value) == f"account: no account {'x' * 40!r}... (100000 characters)", str(e.value)[:200]
+    with pytest.raises(NotFound) as e:
+        ops.balance("nosuch")
+    assert str(e.value) == "account: no account 'nosuch'"

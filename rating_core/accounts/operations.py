@@ -271,7 +271,9 @@ class _Tx:
             raise InvalidInput(field, "required")
         raw = self.txn.get(account_id.encode(), db=self.db[C.ACCOUNTS_DB])
         if raw is None:
-            raise NotFound(field, f"no account {account_id!r}")
+            # The id as given, cut (``excerpt``: 40 characters and its size): a
+            # 100,000-character id was echoed to 4,000 characters (breaker8 L3).
+            raise NotFound(field, f"no account {excerpt(account_id)}")
         return C.decode(C.Account, raw)
 
     def number(self, number: str, field: str = "number") -> C.Number:
