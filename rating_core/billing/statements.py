@@ -1263,12 +1263,23 @@ def _build(calls, snapshot, events, months, wanted, events_in_balances, call_mon
                                    payg_packages, bundle_packages)
                     if kind in layout.POSTPAID_KINDS and periods and len(windows) and windows[0][1] < m_hi else None)
             unpaid = _apply_payments(s, unpaid, _money_while_postpaid(s, windows, kind in layout.POSTPAID_KINDS), late)
-            if late is not None and windows[-1][1] < m_hi and s.closing_credit < 0:
+            if late is not None and s.closing_credit < 0:
                 # It ends prepaid, and prepaid credit is never below zero: the
                 # money before the change paid a postpaid charge (a late call)
                 # that the prepaid calls had already spent as carried credit.
                 # The ledger could not take it (``engine._debit_postpaid``),
                 # so it is due (money2: closed at -1.20 with nothing due).
+                # It ends postpaid (back to a bundle): a late call of the
+                # prepaid span took its credit part from the money the ledger
+                # kept for the bundle's rental (the rest of the carry after a
+                # refund of all the bound allows; the rental is on the
+                # statement only), which the month's money paid the rental
+                # with as well: the rental is paid only as far as that money
+                # is still there, the rest due, never closing below zero
+                # (breaker8 F7: pay -> pre_a -> bun_a, 530.00 refunded of the
+                # 580.00, a late 1.20 call of the prepaid span: closed at
+                # -1.20 with nothing due while the ledger read 48.80; now
+                # 48.80 paid of the 50.00 rental, 1.20 due, closing 0.00).
                 shift = min(-s.closing_credit, max(0, s.paid_to_charges - s.payments_to_charges))
                 s.paid_to_charges -= shift
                 unpaid += shift
