@@ -99,3 +99,19 @@ def _story_no_refund(tmp_path):
     with clock_at(at(12, 1, 13)):
         ops.change_package("c2", "acme", "bun_a", effective_ms=at(12, 1, 12), at_ms=at(12, 1, 12))
     return store, ops
+
+
+def test_a_payment_and_a_change_to_prepaid_after_the_late_call_agree(tmp_path, rented_catalog, capsys):
+    """F7, then 100.00 paid 15:00 and ``pre_b`` 16:00. Hand: the ledger
+    48.80 + 100.00 = 148.80; the change applies the 50.00 rental to the
+    bill and carries 98.80: 698.80. December: money 100.00 - 530.00 +
+    100.00, fees 480.00 + 600.00 = 750.00; charges 50.00 + the 1.20 call =
+    51.20; paid, nothing due, closing 698.80 = the ledger."""
+    store, ops = _story(tmp_path, "bun_a", 530 * YUAN)
+    engine_rows(store, [cdr("late", at(12, 1, 8), 10)])
+    with clock_at(at(12, 1, 17)):
+        ops.top_up("p2", "acme", 100 * YUAN, at_ms=at(12, 1, 15))
+        ops.change_package("c3", "acme", "pre_b", effective_ms=at(12, 1, 16), at_ms=at(12, 1, 16))
+    dec, = acme_statements(tmp_path, store, capsys, ("2026-12",))
+    assert (dec["rental_minor"], dec["credit_consumed_minor"]) == (50 * YUAN, 12_000)
+    assert _figures(ops, dec) == (6988 * 1000, 50 * YUAN, 50 * YUAN, 0, 6988 * 1000)
