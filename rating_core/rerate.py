@@ -15,7 +15,10 @@ The rules (README "Rerating"):
   A period should therefore start at the package start (prepaid) or a month
   start (bundle). Top-ups, credit adjustments and refunds of the customer
   layer made inside the period are replayed in their place: an event is in
-  the balance of the calls that end at or after it (``_replay``). A call
+  the balance of the calls that end at or after it (``_replay``), and a
+  package change or renewal inside the period opens the replay's credit on
+  what the change recorded (its carry already holds the money before it);
+  only a debit made under a prepaid package is refused. A call
   of a bundle period that has ended is replayed with its period's calls on
   that period's own allowance (``_replay_ended_bundles``), as the commit
   settled it (the ledger's usage per period-month): the same version
@@ -421,16 +424,80 @@ def _credit_events(store, ledger: Ledger, accounts: list[str], lo: int, hi: int)
     return out
 
 
-def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list], index: dict[str, int]) -> list[dict]:
+def _package_periods(store, ledger: Ledger, accounts: list[str]) -> dict[str, list]:
+    """account -> its package periods in force (``accounts.periods.Period``,
+    ascending by start), from the customer layer's audit log; {} when the
+    layer is not in use, [] for an account it does not hold."""
+    from .accounts import Accounts
+    from .accounts import periods as P
+    from .accounts.view import layer_in_use
+
+    if not layer_in_use(ledger.env):
+        return {}
+    ops = Accounts(store, ledger)
+    return {acct: P.in_force(P.package_periods(ops.account_events(acct))) for acct in accounts}
+
+
+def _rerating_moves(ledger: Ledger, accounts: set[str], lo: int, hi: int, periods: dict[str, list],
+                    kinds: dict[str, str], prepaid_calls: set[str]) -> dict[str, list]:
+    """account -> the credit moves of earlier reratings made in [lo, hi)
+    inside a prepaid period (``billing.events.AccountEvent`` of kind
+    "rerating", amount minus the adjustment's ``ledger_delta_minor``),
+    oldest first: money a rerating gave to (or took from) the prepaid
+    credit, which the period's recorded opening credit does not hold and
+    the replay does not recompute -- except a prepaid call's of this
+    replay, whose new consumption it replays in the call's place. So a
+    debit of that money is replayed on it (breaker5: 1.20 given back by a
+    rebate, then refunded). Never refused itself."""
+    from .accounts.periods import period_at
+    from .billing.events import AccountEvent
+
+    out: dict[str, list] = {}
+    with ledger.env.begin() as txn:
+        rows = [a for a in adjustments.all_rows(ledger, txn)
+                if a.account in accounts and lo <= a.rerated_at_ms < hi and a.ledger_delta_minor]
+    for a in sorted(rows, key=lambda a: a.rerated_at_ms):
+        p = period_at(periods.get(a.account) or [], a.rerated_at_ms)
+        if p is None or kinds.get(p.package) != "prepaid" or a.call_id in prepaid_calls:
+            continue
+        out.setdefault(a.account, []).append(
+            AccountEvent(a.account, a.rerated_at_ms, "rerating", -a.ledger_delta_minor, call_id=a.call_id))
+    return out
+
+
+def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list], index: dict[str, int],
+            periods: dict[str, list] | None = None, lo: int = 0) -> list[dict]:
     """Rate ``calls`` (sorted by start, call id) as one sequence per account
     from the opening state, each account's credit events applied in their
     place: an event at time t is in the balance of every call that ends at
     or after t (a call is rated when it ends), not of the calls that ended
-    before. Accounts without events are rated in one pass. Raises
-    ``InsufficientCredit`` when a debit event finds less credit than it
-    takes in the replayed sequence. ``index``: account id -> row of the
-    rater's snapshot (``rerate_in`` builds it once)."""
+    before. Accounts without events or package changes inside the period
+    are rated in one pass. ``index``: account id -> row of the rater's
+    snapshot (``rerate_in`` builds it once).
+
+    The credit is each package period's (``periods``: account -> its
+    periods in force, ``_package_periods``; ``lo``: the rerating period's
+    start, epoch ms): the replay opens on the credit of the period in force
+    at ``lo`` and, at each period starting inside the rerating period,
+    on that period's recorded opening credit (its change carried the
+    month's earlier money into it, as it stood then: replaying the earlier
+    events on the opening credit of the account's period now counted them
+    twice -- fixrr: a 698.00 refund made under pay-as-you-go, replayed
+    after a later change to prepaid, was refused against 580.80), less the
+    money dated at or after its start that it already holds
+    (``carried_after_minor``, replayed in its place), plus what the replay
+    consumed more (or less) than the commit of the prepaid credit the
+    period before carried into it (a dearer sequence carries less). Raises
+    ``InsufficientCredit`` when a debit event made under a prepaid period
+    finds less credit than it takes in the replayed sequence, like any
+    prepaid debit; a debit made under a postpaid package is bounded by that
+    package's rules (README "Money rules", Refund) and the statement bills
+    what the dearer sequence leaves unpaid, so it never refuses."""
+    from .accounts.periods import period_at
+
     state = rater.opening_state()
+    periods = periods or {}
+    kinds = package_kinds(rater.snapshot)
 
     def rate(rows: list[dict]) -> list[dict]:
         if not rows:
@@ -438,21 +505,59 @@ def _replay(rater: Rater, calls: list[dict], credit_events: dict[str, list], ind
         table = pa.Table.from_pylist([{c: r.get(c) for c in _INPUTS} for r in rows])
         return rater.rate(table, state).rated.to_pylist()
 
-    rated = rate([r for r in calls if r["account"] not in credit_events])
-    for acct, events in credit_events.items():
+    def changes(acct: str) -> list:
+        return [p for p in periods.get(acct) or [] if lo < p.start_ms]
+
+    def prepaid_at(acct: str, at_ms: int) -> bool:
+        own = periods.get(acct)
+        if not own:
+            return True  # no package history: as before, every debit is checked
+        p = period_at(own, at_ms)
+        return p is None or kinds.get(p.package) == "prepaid"
+
+    replayed = [acct for acct in sorted({r["account"] for r in calls}) if acct in credit_events or changes(acct)]
+    rated = rate([r for r in calls if r["account"] not in replayed])
+    for acct in replayed:
         own = [r for r in calls if r["account"] == acct]
         ends = [r["end"] if r.get("end") is not None else r["start"] for r in own]
+        starts = [int(r["start"]) for r in own]
         done = [False] * len(own)
-        for e in events:
-            # The calls ended before this event, still in start order.
-            rated += rate([r for k, r in enumerate(own) if not done[k] and ends[k] < e.at_ms])
-            done = [d or ends[k] < e.at_ms for k, d in enumerate(done)]
-            credit = int(state["credit_left"][index[acct]])
-            if credit + e.amount_minor < 0:
+        row = index[acct]
+        history = periods.get(acct) or []
+        first = period_at(history, lo) if history else None
+        if first is not None:
+            state["credit_left"][row] = first.opening_credit_minor - (
+                first.carried_after_minor if first.start_ms >= lo else 0)
+        # (time, 0: a period start / 1: a money event, the item): a period's
+        # opening credit is set before the money dated at its first instant.
+        marks = sorted([(p.start_ms, 0, p) for p in changes(acct)] +
+                       [(e.at_ms, 1, e) for e in credit_events.get(acct, [])], key=lambda m: (m[0], m[1]))
+        drift = 0  # the prepaid credit the replay consumed less than the commit, since the last period start
+        for at_ms, what, item in marks:
+            # The calls before the mark (a period start: those starting before
+            # it, under the period before; an event: those ended before it).
+            take = [k for k in range(len(own)) if not done[k] and (starts[k] if what == 0 else ends[k]) < at_ms]
+            out = rate([own[k] for k in take])
+            rated += out
+            for k, new in zip(take, out):
+                done[k] = True
+                if kinds.get(new.get("package") or "") == "prepaid":
+                    drift += int(own[k].get("credit_consumed_minor") or 0) - int(new["credit_consumed_minor"])
+            credit = int(state["credit_left"][row])
+            if what == 0:
+                before = period_at(history, at_ms - 1)
+                carried = drift if before is not None and kinds.get(before.package) == "prepaid" else 0
+                # A dearer sequence carries less, never less than nothing.
+                carried = max(carried, -item.carried_minor) if carried < 0 else carried
+                state["credit_left"][row] = item.opening_credit_minor - item.carried_after_minor + carried
+                drift = 0
+                continue
+            if credit + item.amount_minor < 0 and item.amount_minor < 0 and item.kind != "rerating" \
+                    and prepaid_at(acct, at_ms):
                 # A debit (refund, negative adjustment) the dearer sequence
                 # leaves no credit for: refused whole, like any prepaid debit.
-                raise InsufficientCredit(acct, credit, -e.amount_minor)
-            state["credit_left"][index[acct]] = credit + e.amount_minor
+                raise InsufficientCredit(acct, credit, -item.amount_minor)
+            state["credit_left"][row] = credit + item.amount_minor
         rated += rate([r for k, r in enumerate(own) if not done[k]])
     return rated
 
@@ -568,13 +673,19 @@ def rerate_in(store, ledger: Ledger, version: int, day_from: str, day_to: str, a
     if not selected:
         return result
     credit_events = _credit_events(store, ledger, sorted(accounts), lo, hi)
+    periods = _package_periods(store, ledger, sorted(accounts))
+    kinds_of = package_kinds(snapshot)
+    moves = _rerating_moves(ledger, accounts, lo, hi, periods, kinds_of,
+                            {r["call_id"] for r in replay if kinds_of.get(r.get("package") or "") == "prepaid"})
+    for acct, more in moves.items():
+        credit_events[acct] = sorted(credit_events.get(acct, []) + more, key=lambda e: e.at_ms)
     rater = Rater(snapshot, threads=1)
     # Calls of an ended bundle period are replayed on that period's own
     # allowance (README "Rerating", "Package periods"), the rest as one sequence.
     # account id -> row of the snapshot, built once (the replay, the ended bundles, the adjustments)
     row_of = {a: i for i, a in enumerate(snapshot.meta["accounts"])}
     ended = _ended_bundle_periods(snapshot, replay, row_of)
-    rated = _replay(rater, [r for r in replay if r["call_id"] not in ended], credit_events, row_of)
+    rated = _replay(rater, [r for r in replay if r["call_id"] not in ended], credit_events, row_of, periods, lo)
     rated += _replay_ended_bundles(rater, replay, ended)
     new_of = {r["call_id"]: r for r in rated}
     kind_of = {}
