@@ -428,6 +428,43 @@ class RejectsWriter:
         self._w.close()
 
 
+# --- answer columns absent (newcomer8 F8) --------------------------------------------
+ANSWER_COLUMNS = ("ivr_answer", "agent_answer")  # optional CDR columns a number's billing start reads
+
+
+def answer_columns_absent(inputs, rater: Rater | None = None) -> list[dict]:
+    """Each input file (a dataset's Parquet file) whose header (schema)
+    lacks an answer column, with its calls to numbers that bill from it:
+    ``{"file", "columns", "calls"}`` (``RatingSummary.answer_columns_absent``).
+    A missing column reads as an empty cell on every row, so such calls are
+    rated unanswered (0.00): no agent_answer, numbers billing from the
+    agent's answer (and from the IVR's, if ivr_answer is missing too); no
+    ivr_answer, numbers billing from the IVR's answer (then billed from the
+    agent's). ``calls`` counts those rows by ``rater``'s numbers (the
+    file's ``number`` column read again: only for such a file); None
+    without a rater. A file with no such call is left out. Rating results
+    are not changed."""
+    found = []
+    for raw in inputs:
+        path = Path(raw)
+        named = cdr.check_dataset(path) if path.is_dir() else [(path, cdr.checked_columns(path))]
+        for f, names in named:
+            absent = [c for c in ANSWER_COLUMNS if c not in names]
+            if not absent:
+                continue
+            calls = None
+            if rater is not None:
+                counts = np.zeros(len(layout.BILLING_START), np.int64)
+                for batch in cdr.read_batches(f, columns=["number"], cdr_input=True):
+                    _, _, ok, _, keys, _ = cdr._normalize_numbers(batch.column("number"))
+                    counts += rater.billing_starts_of(np.asarray(keys, np.int64)[ok])
+                calls = int(sum(counts[layout.BILLING_START.index(c)] for c in absent))
+                if not calls:
+                    continue
+            found.append({"file": str(f) if path.is_dir() else str(raw), "columns": absent, "calls": calls})
+    return found
+
+
 # --- inputs ---------------------------------------------------------------------
 _NO_PRE_BUFFER = ds.ParquetFragmentScanOptions(pre_buffer=False)
 

@@ -212,6 +212,7 @@ def rate_files(inputs, store_dir, out_path, rejects_path=None, fmt=None, version
             result.summary.before_cut_over = calls_before_cut_over(ledger.env, new.column("account"),
                                                                    new.column("start"))
             result.summary.in_ended_months = calls_in_ended_months(new.column("start"))
+            result.summary.answer_columns_absent = bulk.answer_columns_absent(inputs, rater)
         finally:
             engine.close()
         bar.update(task, description="writing")
@@ -239,7 +240,8 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
     not_utf8 = sum(n for key, n in summary.rejects_by_reason.items() if key.endswith(why))
     hint = (f"{not_utf8:,} rows not UTF-8 text: the file was read as UTF-8; if it is GBK, rate it again with "
             "--encoding gbk") if not_utf8 else ""
-    warnings = cut_over_warnings(summary.before_cut_over) + ended_month_warnings(summary.in_ended_months)
+    warnings = (answer_column_warnings(summary.answer_columns_absent) + cut_over_warnings(summary.before_cut_over)
+                + ended_month_warnings(summary.in_ended_months))
     if as_json:
         d = summary.as_dict()
         d.update(seconds=round(seconds, 3), out=str(out_path), rejects=str(rejects_path))
@@ -283,6 +285,28 @@ def print_summary(summary, seconds, out_path, rejects_path, as_json=False):
         out.print(hint, highlight=False, markup=False)
     for line in warnings:
         err.print(line, highlight=False, markup=False)
+
+
+def answer_column_warnings(absent: list[dict]) -> list[str]:
+    """One warning per input file lacking an answer column whose calls
+    would bill from it (``RatingSummary.answer_columns_absent``; newcomer8
+    F8: 2,000 CDRs without agent_answer were rated 7.56 yuan, not 577.96,
+    without a word). An empty cell is an unanswered call; a column missing
+    from the whole file is an export mistake."""
+    lines = []
+    for a in absent:
+        calls = "calls" if a["calls"] is None else f"{a['calls']:,} call{'' if a['calls'] == 1 else 's'}"
+        columns = a["columns"]
+        if columns == ["ivr_answer"]:
+            what = (f"{calls} to numbers billing from the IVR's answer were billed from the agent's answer "
+                    "instead (unanswered, 0.00, where it is empty)")
+        elif columns == ["agent_answer"]:
+            what = f"{calls} to numbers billing from the agent's answer were rated as unanswered (0.00)"
+        else:
+            what = f"{calls} to numbers billing from an answer were rated as unanswered (0.00)"
+        lines.append(f"warning: no {' or '.join(columns)} column in {a['file']}: {what}; if the export left it "
+                     "out, export it and rate the file again")
+    return lines
 
 
 CUT_OVER_WARNED = 10  # accounts named one by one in a commit's cut-over warning; the rest counted

@@ -27,8 +27,12 @@ def rate_with_options(inputs, store_dir, out_path, rejects_path=None, fmt=None, 
     if dask_address:
         from .bulk_dask import rate_on_dask
 
+        from .bulk import answer_columns_absent
+
         result = rate_on_dask(dask_address, inputs, store_dir, out_path, rejects_path or _default_rejects(out_path),
                               version=version, pass_through=pass_through, threads=threads)
+        # No snapshot here to count by: the absent answer columns are named, their calls not counted.
+        result.summary.answer_columns_absent = answer_columns_absent(inputs)
         return result.summary, result.seconds
     return rate_bounded(inputs, store_dir, out_path, rejects_path, fmt, version, threads, pass_through=pass_through,
                         by_day=by_day, chunk_rows=chunk_rows, memory_limit=memory_limit)
@@ -66,6 +70,7 @@ def rate_bounded(inputs, store_dir, out_path, rejects_path=None, fmt=None, versi
                                    pass_through=pass_through, by_day=by_day, chunk_rows=chunk_rows, threads=threads,
                                    memory_limit=memory_limit,
                                    bundle_usage=partial(ledger.bundle_usage, rater.snapshot), replays=replays)
+        result.summary.answer_columns_absent = bulk.answer_columns_absent(inputs, rater)
     finally:
         ledger.close()
     result.summary.ledger_calls = replays.calls if replays is not None else 0

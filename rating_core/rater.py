@@ -101,6 +101,10 @@ class RatingSummary:
     # (Asia/Shanghai, before the current month), by month "YYYY-MM"; those
     # months' statements change (``ended_month_warning``).
     in_ended_months: dict[str, int] = field(default_factory=dict)
+    # Per input file lacking an answer column (``bulk.answer_columns_absent``):
+    # {"file", "columns": the absent ones, "calls": its calls to numbers that
+    # bill from them (None: not counted)}, warned about (``cli.answer_column_warnings``).
+    answer_columns_absent: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         # Nothing is lost: every row is rated or rejected, never both.
@@ -120,6 +124,7 @@ class RatingSummary:
             **({"ledger_calls_committed": self.ledger_calls} if self.ledger_calls else {}),
             **({"before_cut_over": self.before_cut_over} if self.before_cut_over else {}),
             **({"in_ended_months": dict(self.in_ended_months)} if self.in_ended_months else {}),
+            **({"answer_columns_absent": self.answer_columns_absent} if self.answer_columns_absent else {}),
         }
 
 
@@ -309,6 +314,19 @@ class Rater:
         reached = np.zeros(len(self.meta["accounts"]), bool)
         reached[accounts[accounts >= 0]] = True
         return np.flatnonzero(reached).astype(np.int32)
+
+    def billing_starts_of(self, keys: np.ndarray) -> np.ndarray:
+        """Calls (``keys``: their 400 numbers' keys, int64) counted by their
+        number's billing start: int64 counts indexed as
+        ``layout.BILLING_START`` (a number the snapshot lacks: none)."""
+        nkeys = self.tables["number_key"]
+        counts = np.zeros(len(layout.BILLING_START), np.int64)
+        if not len(keys) or not len(nkeys):
+            return counts
+        at = np.empty(len(keys), np.int64)
+        prefix.exact_rows(np.ascontiguousarray(nkeys, np.int64), np.ascontiguousarray(keys, np.int64), at)
+        starts = self.tables["number_billing_start"][at[at >= 0]]
+        return np.bincount(starts.astype(np.int64), minlength=len(counts)).astype(np.int64)
 
     # -- the steps, for callers that stream batches (the CLI) ---------------
     def prepare(self, batch, row_offset: int = 0) -> cdr.Prepared:
