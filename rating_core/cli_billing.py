@@ -142,10 +142,10 @@ PACKAGE_LABEL_WIDTH = 40  # the bill table's package column: this much kept on o
 
 
 def _monthly_fee(s) -> str:
-    """The package monthly fee cell of statement ``s`` for the terminal."""
-    from .money import exact_yuan
+    """The package monthly fee cell of statement ``s`` for the terminal (yuan, 2 decimals)."""
+    from .rater import yuan
 
-    return PAID_AS_CREDIT if s.package_kind == "prepaid" and not s.rental else exact_yuan(s.rental)
+    return PAID_AS_CREDIT if s.package_kind == "prepaid" and not s.rental else yuan(s.rental)
 
 
 @click.command("bill")
@@ -193,7 +193,7 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
     from .cdr import check_characters
     from .errors import InvalidInput
     from .rater import yuan
-    from .money import exact_yuan, in_yuan
+    from .money import in_yuan
     from .store import Store
 
     # A repeated --account is one account (breaker8 F3: `--account X --account X` billed X twice,
@@ -355,21 +355,20 @@ def bill_command(rated, store_dir, version, out_path, month, accounts, events_pa
         # of its prepaid months included (newcomer N11 F12: 20.00 carried
         # after a change to pay-as-you-go read "-"); none ("-") for the rest.
         carried = s.closing_credit + s.payments_carried_out
-        credit = (exact_yuan(s.closing_credit) if s.package_kind == "prepaid" else exact_yuan(carried) if carried
-                  else "-")
+        credit = yuan(s.closing_credit) if s.package_kind == "prepaid" else yuan(carried) if carried else "-"
         # The package: both of a month with a change ("A, then B from <day>"; billed under A).
-        # Outstanding: what is still owed after the month, earlier statements' unpaid included,
-        # exact (`accounts balance`'s unpaid after the last month; newcomer 2026-12-02 F7).
-        # Every money column exact (4 decimals where 2 would round), as the
-        # outstanding: 1130.29 usage beside 1130.2920 outstanding, and a
-        # 0.0040 credit read 0.00 (newcomer 2026-12-02 #10). The amount due
-        # is the amount payable, the figure the CSV and the printable
-        # statement name so and the footer's total adds (render's
-        # ``amount_due`` row; newcomer5 F1: 1130.2920 here, 1130.29 in the
-        # CSV, and the rows did not add up to "total due").
-        view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", exact_yuan(s.usage),
-                     exact_yuan(s.minimum_topup), _monthly_fee(s), exact_yuan(s.features_total), credit,
-                     exact_yuan(s.amount_payable), exact_yuan(s.outstanding))
+        # Outstanding: what is still owed after the month, earlier statements' unpaid included
+        # (`accounts balance`'s unpaid after the last month; newcomer 2026-12-02 F7).
+        # Every money column in yuan with 2 decimals, half up (``rater.yuan``),
+        # as people read yuan: newcomer8 F1, "amount due 1130.29" beside
+        # "outstanding 1130.2920", a figure no one can pay. The exact figures
+        # are the CSV's, the JSON's and the Parquet's (``*_minor``) and the
+        # footer's outstanding line's. The amount due is the amount payable,
+        # the figure the CSV and the printable statement name so and the
+        # footer's total adds (render's ``amount_due`` row; newcomer5 F1).
+        view.add_row(s.account, s.month, s.package_label, f"{s.calls:,}", yuan(s.usage),
+                     yuan(s.minimum_topup), _monthly_fee(s), yuan(s.features_total), credit,
+                     yuan(s.amount_payable), yuan(s.outstanding))
     if shown:  # --show 0: no empty frame (newcomer N14 F12)
         out.print(view)
     if not statements:  # newcomer N12 F4: an empty table and no word (a cut-over still ahead)

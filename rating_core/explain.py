@@ -435,7 +435,10 @@ WORDS = {
         "inband": ", band {band}",
         "total": "{units} increments: {billed} billed seconds (the billable seconds rounded up to whole increments); "
                  "exact total {exact} yuan.",
-        "round": "Rounded once ({rounding}): {rounded} yuan; connect fee {fee} yuan; call charge {charge} yuan.",
+        "round": "Rounded once ({rounding}) to a whole 1/10000 yuan{whole}: {rounded} yuan; connect fee {fee} yuan; "
+                 "call charge {charge} yuan (calls are charged in 1/10000 yuan; a statement's amount due is "
+                 "rounded to the fen, once).",
+        "whole": " (the exact total was whole already)",
         "modes": {"up": "up", "half_up": "half up", "down": "down"},
         "names": {"ring": "ring", "ivr_answer": "IVR answer", "agent_answer": "agent answer",
                   "workday": "workday", "weekend": "weekend", "holiday": "holiday",
@@ -493,7 +496,9 @@ WORDS = {
         "run": "  {count} × {seconds} 秒（{rate} 第 {tier} 档{band}，每 {unit} 秒 {price} 元）= {cost} 元",
         "inband": "，时段 {band}",
         "total": "共 {units} 个计费单元：计费时长 {billed} 秒（可计费时长按整计费单元向上取整）；精确合计 {exact} 元。",
-        "round": "统一取整一次（{rounding}）：{rounded} 元；接通费 {fee} 元；通话费用 {charge} 元。",
+        "round": "统一取整一次（{rounding}）到 0.0001 元{whole}：{rounded} 元；接通费 {fee} 元；通话费用 {charge} 元"
+                 "（通话按 0.0001 元计费；月结单的应付金额取整到分，只一次）。",
+        "whole": "（精确合计原已是整数）",
         "modes": {"up": "向上取整", "half_up": "四舍五入", "down": "向下取整"},
         "names": {"ring": "振铃", "ivr_answer": "IVR 应答", "agent_answer": "坐席应答",
                   "workday": "工作日", "weekend": "周末", "holiday": "节假日",
@@ -592,7 +597,12 @@ def _lines(x: Explanation, w: dict, names: dict[str, str]) -> list[str]:
                                        band=w["inband"].format(band=label(r.band)) if len(x.bands) > 1 else "",
                                        price=y(r.price_minor), unit=r.unit, cost=y(r.cost)))
         out.append(w["total"].format(units=x.units, billed=x.billed_seconds, exact=y(x.exact_total)))
-        out.append(w["round"].format(rounding=w["modes"][x.rounding], rounded=m(x.rounded), fee=m(x.connect_fee),
+        # The rounding is to a whole minor unit, 1/10000 yuan, not to the fen
+        # (newcomer8 F1: "Rounded once (half up): 1.4580 yuan" read as a
+        # rounding that did nothing): said so, and when there was nothing to round.
+        whole = w["whole"] if x.exact_total.denominator == 1 else ""
+        out.append(w["round"].format(rounding=w["modes"][x.rounding], whole=whole, rounded=m(x.rounded),
+                                     fee=m(x.connect_fee),
                                      charge=m(x.rate_charge)))
     # The credit, bundle and bill figures are the committed record's; the
     # walk above is this catalog version's: say so when a rerating has

@@ -127,3 +127,18 @@ def test_an_empty_or_control_character_account_is_named_as_such(shop, capsys, ac
     err = capsys.readouterr().err
     assert e.value.code == 2 and words in err and "unknown account" not in err, err
     assert len(err.strip().splitlines()) == 1 and "\u202e" not in err and "\x00" not in err, err
+
+
+def test_the_table_shows_every_yuan_figure_with_2_decimals(shop, capsys):
+    """The table is read by people, in yuan (newcomer8 F1: "amount due
+    1130.29" beside "outstanding 1130.2920"): October alone, usage 0.1320
+    reads 0.13, the outstanding 0.2640 (0.1320 left by September + 0.1320)
+    reads 0.26 (half up); the footer keeps the exact 0.2640, whose terms add up."""
+    line = footer(shop, capsys, "2026-10")
+    row = re.search(r"│ shop │ 2026-10 │[^\n]*?(?=└)", line).group(0)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    money = cells[4:]  # usage, shortfall, monthly fee, features, closing credit, amount due, outstanding
+    assert money[0] == "0.13" and money[-2:] == ["0.13", "0.26"], cells
+    assert all(re.fullmatch(r"-|as credit|-?\d+\.\d\d", c) for c in money), cells
+    assert "0.1320" not in row and "0.2640" not in row
+    assert "outstanding 0.2640 yuan after the last month shown" in line

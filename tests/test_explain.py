@@ -403,3 +403,23 @@ def test_the_credit_left_reads_as_balances_do():
 
     assert (exact_yuan(23575600), exact_yuan(0), exact_yuan(-1200)) == ("2357.56", "0.00", "-0.12")
     assert exact_yuan(23575612) == "2357.5612"
+
+
+def test_the_rounding_says_it_is_to_a_whole_ten_thousandth_of_a_yuan(demo, tmp_path):
+    """newcomer8 F1: "Rounded once (half up): 1.4580 yuan" read as a rounding
+    to the fen that did nothing. A call's charge is rounded to a whole
+    1/10000 yuan (the fen only on the statement's amount due, once), and
+    the line says so, and that the exact total was whole already when it
+    was (a per-second price of a whole number of minor units: 14580/1)."""
+    rated = tmp_path / "rated.parquet"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated,
+               "--pass-through").exit_code == 0
+    call = next(r for r in pq.read_table(rated).to_pylist() if r["billed_seconds"] > 60)
+    js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
+    text = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--lang", "both").output
+    from fractions import Fraction
+
+    whole = " (the exact total was whole already)" if Fraction(js["exact_total_minor"]).denominator == 1 else ""
+    assert f"to a whole 1/10000 yuan{whole}: {exact_yuan(js['rounded_minor'])} yuan;" in text, text
+    assert "a statement's amount due is rounded to the fen, once" in text
+    assert "到 0.0001 元" in text and "月结单的应付金额取整到分" in text
