@@ -257,6 +257,11 @@ class Decision:
     held_minor: int | None = None
     # That deny's account id (the remedy names it: `accounts top-up tea YUAN`); None otherwise.
     account: str | None = None
+    # A prepaid account's out_of_credit deny (limit "credit"): the least top-up
+    # ``Accounts.top_up`` takes, 1/10000 yuan in whole fen (``top_up_minimum``,
+    # named in the remedy; newcomer8 F2: `top-up tea YUAN`, then 100 refused
+    # below_minimum); None otherwise.
+    top_up_min_minor: int | None = None
 
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in self.__slots__}
@@ -353,8 +358,13 @@ def credit_denial(d: Decision) -> str | None:
         return (f"the prepaid package period has ended: its credit ({yuan(d.credit_minor or 0)} yuan) expired with it "
                 f"(renew: rating400 accounts renew {acc})")
     if d.limit == "credit":
+        if d.top_up_min_minor is None:
+            return (f"credit {yuan(d.credit_minor or 0)} yuan ({held}) does not pay for this call: the prepaid "
+                    f"credit is used up (top it up or renew: rating400 accounts top-up {acc} YUAN / renew {acc})")
+        least = yuan(d.top_up_min_minor)
         return (f"credit {yuan(d.credit_minor or 0)} yuan ({held}) does not pay for this call: the prepaid credit "
-                f"is used up (top it up or renew: rating400 accounts top-up {acc} YUAN / renew {acc})")
+                f"is used up (top it up, at least {least} yuan, the top-up minimum, or renew: rating400 accounts "
+                f"top-up {acc} {least} / renew {acc})")
     owed = (f"credit {yuan(d.credit_minor or 0)} yuan against a credit limit of {yuan(d.credit_limit_minor or 0)} "
             f"yuan ({held})")
     what = ("does not pay for this call" if d.limit == "credit_limit"
@@ -907,6 +917,7 @@ class Router:
     def _deny(d: Decision, reason: str) -> None:
         d.allow, d.reason, d.destinations, d.max_duration_seconds, d.ivr_menu = False, reason, [], 0, None
         d.limit = d.spend_left_minor = d.credit_minor = d.credit_limit_minor = d.held_minor = d.account = None
+        d.top_up_min_minor = None
 
     def _limit(self, d: Decision, acc: int, live=None, at: int = 0) -> None:
         """Name what bounds the kernel's grant of an allowed decision ``d``
@@ -942,6 +953,21 @@ class Router:
         held, _seconds, _n = reservations.hold_of(self.ledger, live, a.key)
         d.limit, d.credit_minor, d.credit_limit_minor, d.held_minor = limit, self._stored(acc)[0], a.credit_limit, held
         d.account = self._accounts[acc]
+        if limit == "credit":
+            d.top_up_min_minor = self._top_up_min(acc)
+
+    def _top_up_min(self, acc: int) -> int:
+        """The least top-up account row ``acc``'s package takes (1/10000
+        yuan, whole fen): ``accounts.operations.top_up_minimum``, the one
+        rule ``Accounts.top_up`` refuses by (as ``cli_route.restore_payment``)."""
+        from .accounts.operations import top_up_minimum
+        from .catalog.schema import CustomerRules
+
+        package = self.meta["packages"][int(self.tables["account_package"][acc])]
+        rules = CustomerRules.model_construct(**self.meta.get("customer_rules", {}))
+        least = top_up_minimum(rules, self.meta.get("package_rules", {}).get(package, {}).get("monthly_minimum", 0))
+        fen = 100  # minor units: a top-up is whole fen
+        return -(-least // fen) * fen
 
     def _decide(self, live, nkey: int, ckey: int, caller: str | None, at: int, path: int):
         """Kernel decision for one call inside a live transaction:

@@ -381,8 +381,15 @@ def test_an_out_of_credit_remedy_names_the_account(world, store_dir):
     assert "ACCOUNT" not in deny_detail(owes)
     assert router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t1").account is None  # allowed: no deny
     tiny = router.authorize(NUMBERS["tiny"], CALLER, AT, call_id="t2")
-    assert tiny.account == "tiny" and deny_detail(tiny).endswith(
-        "(top it up or renew: rating400 accounts top-up tiny YUAN / renew tiny)")
+    # newcomer8 F2: the remedy names the least top-up Accounts.top_up takes
+    # (``top_up_minimum``: the catalog's default 600.00 yuan, pre has no
+    # monthly minimum), not `YUAN`, which a top-up of 100 then refused.
+    assert tiny.account == "tiny" and tiny.top_up_min_minor == 6_000_000
+    assert deny_detail(tiny).endswith(
+        "(top it up, at least 600.00 yuan, the top-up minimum, or renew: rating400 accounts top-up tiny 600.00 "
+        "/ renew tiny)"), deny_detail(tiny)
+    assert deny_detail(Decision(allow=False, reason="out_of_credit", limit="credit", account="tiny", credit_minor=0)
+                       ).endswith("(top it up or renew: rating400 accounts top-up tiny YUAN / renew tiny)")
     batch = deny_detail(Decision(allow=False, reason="out_of_credit"))
     assert "ACCOUNT" not in batch and "rating400 accounts number show NUMBER" in batch
     out = json.loads(subprocess.run([sys.executable, "-m", "rating_core", "route", NUMBERS["owes"], CALLER, "--at",
