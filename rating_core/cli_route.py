@@ -196,8 +196,18 @@ def render(number: str, caller: str, at_ms: int, d, why: str | None = None) -> l
         # What this query shows is what the account (or the number's spend
         # cap) allows; a switch's Authorize (with a call id) reserves at most
         # one quota of it at a time. No call is granted more than a day.
+        # What a switch's Authorize grants is this limit when below a quota
+        # (newcomer8 F16: "credit allows 240 s; a switch's Authorize grants
+        # 3600 s at a time" while gRPC granted 240 s), else one quota.
         allows = grant_detail(d) or f"any length (a call is at most {CALL_SECONDS_LIMIT} s)"
-        limit = f"{allows}; a switch's Authorize grants {QUOTA_SECONDS} s at a time, extended by interim events"
+        granted = d.max_duration_seconds
+        if d.limit == "quota":  # grant_detail said it
+            limit = allows
+        elif 0 < granted < QUOTA_SECONDS:
+            limit = (f"{allows}; a switch's Authorize grants {granted} s (at most {QUOTA_SECONDS} s at a time, "
+                     "extended by interim events)")
+        else:
+            limit = f"{allows}; a switch's Authorize grants at most {QUOTA_SECONDS} s at a time, extended by interim events"
     lines.append(f"ALLOW  billing starts at {d.billing_start}; {limit}")
     if d.ivr_menu is not None:
         lines.append(f"ivr menu: {d.ivr_menu.get('prompt', '')}")

@@ -229,11 +229,31 @@ def test_accounts_on_a_store_whose_accounts_are_still_the_catalogs_says_how_to_i
 def test_route_says_a_switch_is_granted_one_quota_at_a_time(demo):
     d = demo
     r = run("route", "4008593431", "13812345678", "--keys", "1", "--store", d / "store")
-    assert r.exit_code == 0 and "credit allows " in r.output and "grants 3600 s at a time" in r.output, r.output
+    assert r.exit_code == 0 and "credit allows " in r.output, r.output
+    # What the switch is granted, said as such (newcomer8 F16: "credit allows 240 s; a switch's Authorize
+    # grants 3600 s at a time" while Authorize granted 240 s): the credit's seconds below one quota, else a quota.
+    seconds = re.search(r"credit allows (\d+) s", r.output)  # else "any length": no limit below a quota
+    allows = int(seconds.group(1)) if seconds else None
+    said = (f"a switch's Authorize grants {allows} s (at most 3600 s at a time, extended by interim events)"
+            if allows is not None and allows < 3600 else "a switch's Authorize grants at most 3600 s at a time, extended by interim events")
+    assert said in " ".join(r.output.split()), r.output
     # Before a key, the menu: no limit yet (newcomer: 'any length' there, 86400 s after a key).
     r = run("route", "4008593431", "13812345678", "--store", d / "store")
     assert r.exit_code == 0 and "the duration limit is set once a key is pressed" in r.output, r.output
     assert "86400 s;" not in r.output
+
+
+def test_route_names_the_grant_when_credit_allows_less_than_a_quota():
+    """newcomer8 F16: credit for 240 s; the switch's Authorize is granted
+    240 s, and the line says so, the quota (3600 s) as its bound."""
+    from rating_core.cli_route import render
+    from rating_core.router import Decision
+
+    d = Decision(allow=True, reason="ok", billing_start="ivr_answer", limit="credit", max_duration_seconds=240,
+                 catalog_version=1)
+    line = render("4006431271", "13812345678", 1_780_000_000_000, d)[-1]
+    assert line == ("ALLOW  billing starts at ivr_answer; credit allows 240 s; a switch's Authorize grants 240 s "
+                    "(at most 3600 s at a time, extended by interim events)"), line
 
 
 def test_dataset_with_a_file_missing_a_column_names_it_and_writes_nothing(demo, tmp_path):
