@@ -144,10 +144,13 @@ class Explanation:
         balance = d.pop("balance_after")
         d["credit_after_minor"] = balance if self.package_kind == "prepaid" else None
         d["bundle_left_seconds"] = balance if self.package_kind == "bundle" else None
-        d["exact_total_minor"] = f"{self.exact_total.numerator}/{self.exact_total.denominator}"
+        # An integer where the exact figure is whole, as every other
+        # ``*_minor`` field (newcomer8 F14: "14580/1" broke a script summing
+        # them); a fraction of a minor unit: null, and the exact value in
+        # ``*_fraction`` ("numerator/denominator", 1/10000 yuan), only then.
+        d.update(_exact_minor("exact_total", self.exact_total))
         for r in d["runs"]:
-            cost = r.pop("cost")
-            r["cost_minor"] = f"{cost.numerator}/{cost.denominator}"
+            r.update(_exact_minor("cost", r.pop("cost")))
         return d
 
     def text(self, lang: str = "en") -> str:
@@ -155,6 +158,15 @@ class Explanation:
         if lang not in WORDS:
             raise InvalidInput("lang", f"{lang!r}: use en or zh")
         return "\n".join(_lines(self, WORDS[lang], self.labels.get(lang, {})))
+
+
+def _exact_minor(name: str, value: Fraction) -> dict:
+    """``{name}_minor``: ``value`` (1/10000 yuan) as an int when whole, else
+    None beside ``{name}_fraction``, "numerator/denominator" (``as_dict``)."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return {f"{name}_minor": int(value)}
+    return {f"{name}_minor": None, f"{name}_fraction": f"{value.numerator}/{value.denominator}"}
 
 
 def yuan4(minor) -> str:

@@ -4,6 +4,7 @@ and Chinese from a rated file or a committed call."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 import shutil
 import subprocess
 import sys
@@ -291,12 +292,17 @@ def test_explain_charge_over_grpc_matches_the_cli(demo, committed, tmp_path):
                 cli_json["charge_minor"], cli_json["units"], cli_json["billed_seconds"], True)
             # Every money field under the --json's name, 1/10000 yuan (F11),
             # and the balance after in its own unit, unset where there is none.
-            for name in ("credit_consumed_minor", "overage_minor", "connect_fee_minor", "exact_total_minor"):
+            for name in ("credit_consumed_minor", "overage_minor", "connect_fee_minor"):
                 assert getattr(resp, name) == cli_json[name], name
+            # gRPC keeps "n/d" strings (explain.proto); --json an int where whole (newcomer8 F14).
+            assert Fraction(resp.exact_total_minor) == Fraction(cli_json["exact_total_minor"]
+                                                                if cli_json["exact_total_minor"] is not None
+                                                                else cli_json["exact_total_fraction"])
             for name in ("credit_after_minor", "bundle_left_seconds"):
                 assert (getattr(resp, name) if resp.HasField(name) else None) == cli_json[name], name
-            assert [(s.price_minor, s.cost_minor) for s in resp.steps] == [
-                (r["price_minor"], r["cost_minor"]) for r in cli_json["runs"]]
+            assert [(s.price_minor, Fraction(s.cost_minor)) for s in resp.steps] == [
+                (r["price_minor"], Fraction(r["cost_minor"] if r["cost_minor"] is not None else r["cost_fraction"]))
+                for r in cli_json["runs"]]
             # The deprecated unitless fields keep the same values for older clients.
             assert (resp.charge, resp.credit_consumed, resp.overage, resp.connect_fee, resp.exact_total) == (
                 resp.charge_minor, resp.credit_consumed_minor, resp.overage_minor, resp.connect_fee_minor,
@@ -417,9 +423,28 @@ def test_the_rounding_says_it_is_to_a_whole_ten_thousandth_of_a_yuan(demo, tmp_p
     call = next(r for r in pq.read_table(rated).to_pylist() if r["billed_seconds"] > 60)
     js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
     text = run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--lang", "both").output
-    from fractions import Fraction
-
-    whole = " (the exact total was whole already)" if Fraction(js["exact_total_minor"]).denominator == 1 else ""
+    whole = " (the exact total was whole already)" if isinstance(js["exact_total_minor"], int) else ""
     assert f"to a whole 1/10000 yuan{whole}: {exact_yuan(js['rounded_minor'])} yuan;" in text, text
     assert "a statement's amount due is rounded to the fen, once" in text
     assert "到 0.0001 元" in text and "月结单的应付金额取整到分" in text
+
+
+def test_explain_json_money_is_integer_where_whole(demo, tmp_path):
+    """newcomer8 F14: ``exact_total_minor`` and each run's ``cost_minor``
+    read "14580/1" beside ``charge_minor`` 14580. Whole: integers (a demo
+    call: 6-second steps of a per-minute price in whole minor units, so
+    every run's cost is whole, and the runs add up to the exact total); a
+    fraction of a minor unit (2/3, hand-made): null, and the exact value
+    in ``*_fraction``."""
+    from rating_core.explain import _exact_minor
+
+    rated = tmp_path / "rated.parquet"
+    assert run("rate", demo / "cdrs.parquet", "--store", demo / "store", "--out", rated,
+               "--pass-through").exit_code == 0
+    call = next(r for r in pq.read_table(rated).to_pylist() if r["billed_seconds"] > 60)
+    js = json.loads(run("explain", call["call_id"], "--store", demo / "store", "--rated", rated, "--json").output)
+    assert isinstance(js["exact_total_minor"], int) and "exact_total_fraction" not in js
+    assert all(isinstance(r["cost_minor"], int) and "cost_fraction" not in r for r in js["runs"])
+    assert sum(r["cost_minor"] for r in js["runs"]) == js["exact_total_minor"]
+    assert _exact_minor("cost", Fraction(2, 3)) == {"cost_minor": None, "cost_fraction": "2/3"}
+    assert _exact_minor("exact_total", Fraction(14580)) == {"exact_total_minor": 14580}
