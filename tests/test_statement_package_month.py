@@ -157,7 +157,7 @@ def test_a_change_to_a_bundle_mid_month_bills_its_rental_that_month(tmp_path, ca
         {"package": "bun_r", "name": "bun_r", "from": "2026-11-15", "rental_minor": 99 * YUAN}]
     assert csv_rows["2026-11"]["Package monthly fee (yuan)"] == "99.00"
     # In yuan, its header says so; a colon parts each fee from its package's name (newcomer8 F11).
-    assert csv_rows["2026-11"]["Monthly fee by package (yuan)"] == "pre_a: 0.00; bun_r: 99.00"
+    assert csv_rows["2026-11"]["Monthly fee by package (package: yuan)"] == "pre_a: 0.00; bun_r: 99.00"
     html = " ".join((tmp_path / "st" / "acme-2026-11.html").read_text("utf-8").split())
     assert '套餐月费(元) (bun_r)</td><td class="n">99.00' in html  # the monthly fee line of each package with one
     assert "套餐月费(元) (pre_a)" not in html  # a package without a monthly fee has no line

@@ -57,7 +57,7 @@ LABELS = {
         "events": "充值与调账", "summary": "费用汇总", "kind": "类型", "amount": "金额(元)", "none": "无",
         "basis_month": "月费", "basis_prorated": "按天折算", "basis_year": "年费", "basis_missed_call": "未接来电短信",
         "basis_year_held": "年费，已于{billed}计费，下次{next}", "features_held": "已开通增值功能",
-        "then_from": "{before}，{date}起改为{package}", "rental_by_package": "各套餐月费(元)",
+        "then_from": "{before}，{date}起改为{package}", "rental_by_package": "各套餐月费(套餐: 元)",
         "outstanding": "本月后仍欠(元)", "outstanding_after": "合计应付：以前月份仍欠加本月应付(元)",
         "outstanding_note": "以前月份仍欠 {earlier} + 本月应付 {due}",
         "top_up": "充值", "adjustment": "调账", "credit_adjustments": "余额调整(元)", "credit_adjustment": "余额调整",
@@ -100,7 +100,7 @@ LABELS = {
         "amount": "Amount (yuan)", "none": "none", "basis_month": "monthly", "basis_prorated": "prorated by days",
         "basis_year": "yearly", "basis_missed_call": "missed-call SMS", "top_up": "top-up",
         "basis_year_held": "yearly, billed in {billed}; next in {next}", "features_held": "Add-on features held",
-        "then_from": "{before}, then {package} from {date}", "rental_by_package": "Monthly fee by package (yuan)",
+        "then_from": "{before}, then {package} from {date}", "rental_by_package": "Monthly fee by package (package: yuan)",
         "outstanding": "Outstanding (yuan)",
         # The page's total owed (newcomer LOW F3: "Outstanding after this month" with "still unpaid on earlier
         # statements plus this month's amount due" said neither figure plainly): the note names both figures.
